@@ -1,0 +1,42 @@
+"""The ``coursewatch`` command: parse arguments, call the library, print. Nothing else.
+
+Each group of commands lives in its own module here and is registered on :data:`main`.
+Library errors are caught once, in :class:`Command`, and printed as one line
+``error: <file>: <what is wrong and what to do>`` with exit code 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from coursewatch import __version__
+from coursewatch.errors import CoursewatchError
+
+
+class Group(click.Group):
+    """A click group whose commands turn CoursewatchError into one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CoursewatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="coursewatch")
+def main() -> None:
+    """coursewatch: follow runners along a trail course and catch wrong turns in metres."""
+
+
+def _register() -> None:
+    from coursewatch.cli import info
+
+    info.register(main)
+
+
+_register()

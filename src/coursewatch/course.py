@@ -1,0 +1,286 @@
+"""Course: the official line, unrolled, with its stations and their passes.
+
+A course is a polyline in a local metric frame together with ``cum_m``, the distance along it
+at every vertex. Distance along the course is *the* coordinate of coursewatch: a runner's
+progress, a station's pass, an excursion's start are all positions on the unrolled line, so
+the two legs of an out-and-back or the eight laps of a loop are different places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from coursewatch.engine.grid import SegmentGrid, segments_within
+from coursewatch.errors import EmptyDataError
+from coursewatch.formats import RawPoints, Waypoint
+from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
+
+LOOP_GAP_M = 250.0
+OVERLAP_RADIUS_M = 30.0
+OVERLAP_MIN_APART_M = 500.0
+ELEVATION_HYSTERESIS_M = 5.0
+PASS_MERGE_M = 500.0
+
+
+@dataclass(frozen=True)
+class Station:
+    """A named place on the course and the course distance of every pass through it."""
+
+    name: str
+    lat: float
+    lon: float
+    passes_m: tuple[float, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Course:
+    """An immutable course. Arrays are per vertex; consecutive duplicates are removed."""
+
+    name: str | None
+    lat: FloatArray
+    lon: FloatArray
+    ele_m: FloatArray | None
+    frame: LocalFrame
+    x: FloatArray
+    y: FloatArray
+    cum_m: FloatArray
+    stations: tuple[Station, ...]
+    source: str = ""
+
+    @property
+    def length_m(self) -> float:
+        return float(self.cum_m[-1])
+
+    @cached_property
+    def grid(self) -> SegmentGrid:
+        return SegmentGrid.build(self.x, self.y)
+
+    @property
+    def loop(self) -> bool:
+        gap = float(np.hypot(self.x[-1] - self.x[0], self.y[-1] - self.y[0]))
+        return gap <= max(LOOP_GAP_M, 0.002 * self.length_m)
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(min_lon, min_lat, max_lon, max_lat)."""
+        return (
+            float(self.lon.min()),
+            float(self.lat.min()),
+            float(self.lon.max()),
+            float(self.lat.max()),
+        )
+
+    @cached_property
+    def ascent_descent_m(self) -> tuple[float, float] | None:
+        if self.ele_m is None:
+            return None
+        return climb_m(self.ele_m)
+
+    @cached_property
+    def self_overlap(self) -> float:
+        """Share of the course within 30 m of another part at least 500 m away along it."""
+        g = self.grid
+        step_m = 10.0
+        s = np.arange(0.0, self.length_m, step_m)
+        px, py = self.xy_at(s)
+        flags = _overlap_flags(
+            px, py, s, OVERLAP_RADIUS_M, OVERLAP_MIN_APART_M,
+            self.x, self.y, self.cum_m, g.x0, g.y0, g.cell_m, g.nx, g.ny,
+            g.cell_start, g.cell_segs,
+        )  # fmt: skip
+        return float(flags.mean()) if len(flags) else 0.0
+
+    def xy_at(self, s_m: FloatArray | float) -> tuple[FloatArray, FloatArray]:
+        """Local x, y of the points at course distance ``s_m``."""
+        s = np.clip(np.asarray(s_m, dtype=np.float64), 0.0, self.length_m)
+        return np.interp(s, self.cum_m, self.x), np.interp(s, self.cum_m, self.y)
+
+    def latlon_at(self, s_m: FloatArray | float) -> tuple[FloatArray, FloatArray]:
+        x, y = self.xy_at(s_m)
+        return self.frame.to_latlon(x, y)
+
+    def ele_at(self, s_m: FloatArray | float) -> FloatArray | None:
+        if self.ele_m is None:
+            return None
+        return np.interp(np.asarray(s_m, dtype=np.float64), self.cum_m, self.ele_m)
+
+    def passes_near(self, lat: float, lon: float, radius_m: float) -> tuple[float, ...]:
+        """Course distance of every pass within ``radius_m`` of a point, in course order.
+
+        A pass is a run of consecutive segments within the radius; its distance is that of
+        the nearest point of the run.
+        """
+        (px,), (py,) = self.frame.to_xy([lat], [lon])
+        g = self.grid
+        cap = 8192
+        seg = np.empty(cap, dtype=np.int64)
+        t = np.empty(cap)
+        d = np.empty(cap)
+        n = segments_within(
+            float(px), float(py), radius_m, self.x, self.y, g.x0, g.y0, g.cell_m, g.nx,
+            g.ny, g.cell_start, g.cell_segs, seg, t, d,
+        )  # fmt: skip
+        runs: list[tuple[float, float]] = []  # (course distance, offset) of each run
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and seg[j + 1] == seg[j] + 1:
+                j += 1
+            k = i + int(np.argmin(d[i : j + 1]))
+            s0 = self.cum_m[seg[k]]
+            here = (float(s0 + t[k] * (self.cum_m[seg[k] + 1] - s0)), float(d[k]))
+            # The line wiggling in and out of the radius is one visit, not several.
+            if runs and here[0] - runs[-1][0] < PASS_MERGE_M:
+                if here[1] < runs[-1][1]:
+                    runs[-1] = here
+            else:
+                runs.append(here)
+            i = j + 1
+        return tuple(s for s, _ in runs)
+
+
+def climb_m(ele_m: FloatArray) -> tuple[float, float]:
+    """Ascent and descent with a hysteresis that ignores elevation noise below 5 m.
+
+    >>> climb_m(np.array([100.0, 101, 100, 130, 129, 131, 90]))
+    (31.0, 41.0)
+    """
+    e = ele_m[np.isfinite(ele_m)]
+    if len(e) < 2:
+        return 0.0, 0.0
+    up = down = 0.0
+    ref = float(e[0])
+    for v in e[1:]:
+        dv = float(v) - ref
+        if dv >= ELEVATION_HYSTERESIS_M:
+            up += dv
+            ref = float(v)
+        elif dv <= -ELEVATION_HYSTERESIS_M:
+            down -= dv
+            ref = float(v)
+    return round(up, 1), round(down, 1)
+
+
+@nb.njit(cache=True)
+def _overlap_flags(
+    px: FloatArray,
+    py: FloatArray,
+    ps: FloatArray,
+    radius: float,
+    min_apart: float,
+    x: FloatArray,
+    y: FloatArray,
+    cum: FloatArray,
+    x0: float,
+    y0: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    cell_start: np.ndarray,  # type: ignore[type-arg]
+    cell_segs: np.ndarray,  # type: ignore[type-arg]
+) -> np.ndarray:  # type: ignore[type-arg]
+    cap = 256
+    seg = np.empty(cap, dtype=np.int64)
+    t = np.empty(cap)
+    d = np.empty(cap)
+    out = np.zeros(len(px), dtype=np.bool_)
+    for i in range(len(px)):
+        n = segments_within(
+            px[i], py[i], radius, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs, seg, t, d
+        )
+        for k in range(n):
+            s = cum[seg[k]] + t[k] * (cum[seg[k] + 1] - cum[seg[k]])
+            if abs(s - ps[i]) >= min_apart:
+                out[i] = True
+                break
+    return out
+
+
+def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0) -> Course:
+    """Make a Course from the points of a file: drop unusable points, snap waypoints."""
+    ok = (
+        np.isfinite(raw.lat)
+        & np.isfinite(raw.lon)
+        & (np.abs(raw.lat) <= 90)
+        & (np.abs(raw.lon) <= 180)
+        & ~((raw.lat == 0) & (raw.lon == 0))
+    )
+    lat, lon, ele = raw.lat[ok], raw.lon[ok], raw.ele_m[ok]
+    if len(lat) >= 2:
+        keep = np.ones(len(lat), dtype=bool)
+        keep[1:] = (np.diff(lat) != 0) | (np.diff(lon) != 0)
+        lat, lon, ele = lat[keep], lon[keep], ele[keep]
+    if len(lat) < 2:
+        raise EmptyDataError(
+            f"a course needs at least two distinct points, this file has {len(lat)}: "
+            "export the route as a track or route line, not a single point",
+            source,
+        )
+    frame = LocalFrame.around(lat, lon)
+    x, y = frame.to_xy(lat, lon)
+    has_ele = bool(np.isfinite(ele).mean() > 0.5)
+    ele_m = _fill_nan(ele) if has_ele else None
+    course = Course(
+        name=raw.name,
+        lat=lat,
+        lon=lon,
+        ele_m=ele_m,
+        frame=frame,
+        x=x,
+        y=y,
+        cum_m=cumulative_m(x, y),
+        stations=(),
+        source=str(source),
+    )
+    stations = tuple(snap_station(course, w, snap_m) for w in raw.waypoints)
+    return _with_stations(course, stations)
+
+
+def snap_station(course: Course, waypoint: Waypoint, snap_m: float) -> Station:
+    """A waypoint as a station, with every pass of the course within ``snap_m``."""
+    passes = course.passes_near(waypoint.lat, waypoint.lon, snap_m)
+    return Station(waypoint.name, waypoint.lat, waypoint.lon, passes)
+
+
+def _with_stations(course: Course, stations: tuple[Station, ...]) -> Course:
+    out = Course(
+        name=course.name,
+        lat=course.lat,
+        lon=course.lon,
+        ele_m=course.ele_m,
+        frame=course.frame,
+        x=course.x,
+        y=course.y,
+        cum_m=course.cum_m,
+        stations=stations,
+        source=course.source,
+    )
+    if "grid" in course.__dict__:
+        out.__dict__["grid"] = course.__dict__["grid"]
+    return out
+
+
+def _fill_nan(v: FloatArray) -> FloatArray:
+    good = np.isfinite(v)
+    if good.all():
+        return v
+    idx = np.arange(len(v))
+    return np.interp(idx, idx[good], v[good])
+
+
+def load_course(
+    path: str | Path, max_file_bytes: int | None = None, snap_m: float | None = None
+) -> Course:
+    """Read a course: GPX, KML/KMZ, GeoJSON, FIT or TCX; waypoints become stations."""
+    from coursewatch.formats.detect import read_points
+    from coursewatch.settings import load_settings
+
+    settings = load_settings()
+    limit = max_file_bytes if max_file_bytes is not None else settings.max_file_bytes
+    snap = snap_m if snap_m is not None else settings.station_snap_m
+    return build_course(read_points(path, limit), path, snap)

@@ -1,0 +1,141 @@
+"""Off course: sequential change detection (CUSUM) on the offset from the matched course.
+
+Each fix adds evidence ``w * clip((offset - d_ref) / scale, -z_lo, z_hi)`` where ``w`` counts
+how independent the fix is (GPS error is correlated over seconds, so ten 1 s fixes are worth
+about one 10 s fix). The alarm rises when the evidence reaches ``h``; where it last stood at
+zero is the estimate of where the runner left. The alarm clears (hysteresis) only when
+evidence of being back within ``d_clear`` reaches ``h_clear``; if the runner rejoined further
+along than the distance they ran off course allows, the course was cut: a shortcut.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from coursewatch.engine import layout as L
+from coursewatch.geo import FloatArray
+
+# fields of the detector's slice of the state vector
+STATE = 0  # 0 on course, 1 alarmed
+EVIDENCE = 1
+CP_T = 2  # change point: the last fix on course before the evidence rose
+CP_S = 3
+CP_X = 4
+CP_Y = 5
+ALARM_T = 6
+MAX_OFF = 7
+PATH = 8  # distance travelled since the change point, m
+CLEAR = 9
+REJ_T = 10  # first fix of the current run of fixes back on the course
+REJ_S = 11
+REJ_X = 12
+REJ_Y = 13
+REJ_PATH = 14  # PATH at REJ_T
+PREV_D = 15
+
+
+@nb.njit(cache=True)
+def weight(dt: float, tau: float) -> float:
+    """How many independent fixes one fix ``dt`` after the last is worth (at most one)."""
+    if dt <= 0.0 or dt >= tau:
+        return 1.0
+    return dt / tau
+
+
+@nb.njit(cache=True)
+def offcourse_step(
+    st: FloatArray,
+    t: float,
+    dt: float,
+    step_m: float,
+    x: float,
+    y: float,
+    offset_m: float,
+    s: float,
+    cfg: FloatArray,
+    ev: FloatArray,
+) -> int:
+    """Advance the detector by one fix. Returns an event code (0 when nothing happened)."""
+    w = weight(dt, cfg[L.C_OC_TAU])
+    if st[STATE] == 0.0:
+        z = (offset_m - cfg[L.C_OC_D_REF]) / cfg[L.C_OC_SCALE]
+        if offset_m > st[PREV_D] and st[EVIDENCE] > 0.0 and step_m > 0.0:
+            # moving away from the course: offset growing with distance run
+            z += cfg[L.C_OC_RATE] * min((offset_m - st[PREV_D]) / max(step_m, 1.0), 1.0)
+        z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
+        st[PREV_D] = offset_m
+        ev_s = st[EVIDENCE] + w * z
+        if ev_s <= 0.0:
+            st[EVIDENCE] = 0.0
+            st[CP_T] = t
+            st[CP_S] = s
+            st[CP_X] = x
+            st[CP_Y] = y
+            st[PATH] = 0.0
+            st[MAX_OFF] = offset_m
+            return 0
+        st[EVIDENCE] = ev_s
+        st[PATH] += step_m
+        st[MAX_OFF] = max(st[MAX_OFF], offset_m)
+        if ev_s < cfg[L.C_OC_H]:
+            return 0
+        st[STATE] = 1.0
+        st[ALARM_T] = t
+        st[CLEAR] = 0.0
+        _fill(ev, L.CODE_OFF_COURSE, t, x, y, s, offset_m, st)
+        return L.CODE_OFF_COURSE
+    # alarmed: look for the way back
+    st[PATH] += step_m
+    st[MAX_OFF] = max(st[MAX_OFF], offset_m)
+    c = (cfg[L.C_OC_D_CLEAR] - offset_m) / cfg[L.C_OC_SCALE]
+    c = min(max(c, -cfg[L.C_OC_Z_HI]), cfg[L.C_OC_Z_LO])
+    was = st[CLEAR]
+    now = max(0.0, was + w * c)
+    if was == 0.0 and now > 0.0:
+        st[REJ_T] = t
+        st[REJ_S] = s
+        st[REJ_X] = x
+        st[REJ_Y] = y
+        st[REJ_PATH] = st[PATH] - step_m
+    st[CLEAR] = now
+    if now < cfg[L.C_OC_H_CLEAR]:
+        return 0
+    skipped = st[REJ_S] - st[CP_S]
+    code = L.CODE_BACK_ON_COURSE
+    if skipped > st[REJ_PATH] + cfg[L.C_SHORTCUT_M]:
+        code = L.CODE_SHORTCUT
+    _fill(ev, code, st[REJ_T], st[REJ_X], st[REJ_Y], st[REJ_S], offset_m, st)
+    ev[L.EV_PATH] = st[REJ_PATH]
+    reset(st, t, s, x, y)
+    return code
+
+
+@nb.njit(cache=True)
+def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
+    """Back to 'on course' with the change point here."""
+    st[:] = 0.0
+    st[CP_T] = t
+    st[CP_S] = s
+    st[CP_X] = x
+    st[CP_Y] = y
+
+
+@nb.njit(cache=True)
+def _fill(
+    ev: FloatArray, code: int, t: float, x: float, y: float, s: float, off: float, st: FloatArray
+) -> None:
+    ev[:] = np.nan
+    ev[L.EV_CODE] = code
+    ev[L.EV_T] = t
+    ev[L.EV_X] = x
+    ev[L.EV_Y] = y
+    ev[L.EV_S] = s
+    ev[L.EV_OFFSET] = off
+    ev[L.EV_LEFT_T] = st[CP_T]
+    ev[L.EV_LEFT_S] = st[CP_S]
+    ev[L.EV_LEFT_X] = st[CP_X]
+    ev[L.EV_LEFT_Y] = st[CP_Y]
+    ev[L.EV_MAXOFF] = st[MAX_OFF]
+    ev[L.EV_PATH] = st[PATH]
+    ev[L.EV_ALARM_T] = st[ALARM_T]

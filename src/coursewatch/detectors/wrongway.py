@@ -1,0 +1,91 @@
+"""Wrong way: running the course backwards while on the line.
+
+The matcher's forward prior still follows a runner who turns round (each step back is small),
+so progress falls while the offset stays small. The alarm rises when progress has fallen
+``ww_dist`` below the furthest point reached on this stretch, and clears when progress has
+climbed ``ww_clear`` back up from its lowest point.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from coursewatch.engine import layout as L
+from coursewatch.geo import FloatArray
+
+STATE = 0  # 0 normal, 1 alarmed
+MAX_S = 1  # furthest progress on this stretch
+MIN_S = 2  # lowest progress since the alarm
+MAX_T = 3
+MAX_X = 4
+MAX_Y = 5
+ACTIVE = 6  # 1 once the detector has a reference
+
+
+@nb.njit(cache=True)
+def wrongway_step(
+    st: FloatArray,
+    t: float,
+    x: float,
+    y: float,
+    s: float,
+    on_line: bool,
+    cfg: FloatArray,
+    ev: FloatArray,
+) -> int:
+    """Advance by one fix. ``on_line``: the fix is matched to the course, not off it."""
+    if not on_line:
+        return 0
+    if st[ACTIVE] == 0.0:
+        restart(st, t, s, x, y)
+        return 0
+    if st[STATE] == 0.0:
+        if s > st[MAX_S]:
+            st[MAX_S] = s
+            st[MAX_T] = t
+            st[MAX_X] = x
+            st[MAX_Y] = y
+            return 0
+        if st[MAX_S] - s < cfg[L.C_WW_DIST]:
+            return 0
+        st[STATE] = 1.0
+        st[MIN_S] = s
+        ev[:] = np.nan
+        ev[L.EV_CODE] = L.CODE_WRONG_WAY
+        ev[L.EV_T] = t
+        ev[L.EV_X] = x
+        ev[L.EV_Y] = y
+        ev[L.EV_S] = s
+        ev[L.EV_OFFSET] = 0.0
+        ev[L.EV_LEFT_T] = st[MAX_T]
+        ev[L.EV_LEFT_S] = st[MAX_S]
+        ev[L.EV_LEFT_X] = st[MAX_X]
+        ev[L.EV_LEFT_Y] = st[MAX_Y]
+        ev[L.EV_ALARM_T] = t
+        return L.CODE_WRONG_WAY
+    st[MIN_S] = min(st[MIN_S], s)
+    if s - st[MIN_S] < cfg[L.C_WW_CLEAR]:
+        return 0
+    ev[:] = np.nan
+    ev[L.EV_CODE] = L.CODE_WRONG_WAY_END
+    ev[L.EV_T] = t
+    ev[L.EV_X] = x
+    ev[L.EV_Y] = y
+    ev[L.EV_S] = s
+    ev[L.EV_LEFT_T] = st[MAX_T]
+    ev[L.EV_LEFT_S] = st[MAX_S]
+    ev[L.EV_LEFT_X] = st[MAX_X]
+    ev[L.EV_LEFT_Y] = st[MAX_Y]
+    restart(st, t, s, x, y)
+    return L.CODE_WRONG_WAY_END
+
+
+@nb.njit(cache=True)
+def restart(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
+    st[:] = 0.0
+    st[ACTIVE] = 1.0
+    st[MAX_S] = s
+    st[MAX_T] = t
+    st[MAX_X] = x
+    st[MAX_Y] = y

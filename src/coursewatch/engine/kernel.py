@@ -1,0 +1,324 @@
+"""The course filter: one numba kernel that takes a runner's state and one fix.
+
+The state is the distance along the *unrolled* course (so laps and the legs of an
+out-and-back are different places), kept as a handful of hypotheses scored Viterbi-style:
+
+- candidates: every pass of the course within ``radius`` of the fix (a run of neighbouring
+  segments is one pass), plus one *coast* hypothesis that the runner is off the line;
+- transition: a forward-progress prior on the change of course distance, with the learned pace,
+  free small backtracks, and linear penalties for going back or for progress faster than
+  possible in the time since that hypothesis last matched the line (so 10-minute pings work);
+- emission: a Student-t on the offset with the fix's accuracy as scale (GPS under trees has
+  heavy tails).
+
+The best hypothesis gives progress; the detectors (``coursewatch.detectors``) then read the
+offset from the course near that progress and raise events. Live and batch run this same code.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from coursewatch.detectors.offcourse import offcourse_step
+from coursewatch.detectors.offcourse import reset as offcourse_reset
+from coursewatch.detectors.wrongway import restart as wrongway_restart
+from coursewatch.detectors.wrongway import wrongway_step
+from coursewatch.engine import layout as L
+from coursewatch.engine.grid import project_on_segment, segments_within
+from coursewatch.engine.projection import lattice_xy
+from coursewatch.geo import FloatArray
+
+MAX_CAND = 16
+SCRATCH = 96
+OFF_WINDOW_M = 3000.0
+
+
+@nb.njit(cache=True, inline="always")
+def emission(d: float, sigma: float, nu: float) -> float:
+    r = d / sigma
+    return -0.5 * (nu + 1.0) * np.log1p(r * r / nu)
+
+
+@nb.njit(cache=True, inline="always")
+def transition(ds: float, dt: float, pace: float, sigma: float, cfg: FloatArray) -> float:
+    """Log-prior of moving ``ds`` metres along the course in ``dt`` seconds."""
+    back = cfg[L.C_BACK_SLACK]
+    if ds < -back:
+        return -(-ds - back) / cfg[L.C_LAMBDA_BACK]
+    hi = cfg[L.C_VMAX] * dt + 2.0 * sigma + 20.0
+    if ds > hi:
+        return -(ds - hi) / cfg[L.C_LAMBDA_FWD]
+    sig_t = 30.0 + pace * dt
+    r = (ds - pace * dt) / sig_t
+    return max(-0.5 * r * r, -2.0)
+
+
+@nb.njit(cache=True)
+def step_fix(
+    st: FloatArray,
+    geo: tuple,  # type: ignore[type-arg]
+    cfg: FloatArray,
+    t: float,
+    lat: float,
+    lon: float,
+    acc: float,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """Feed one fix. Writes events to ``ev[ne:]``; returns the new event count.
+
+    A fix at or before the last accepted time is ignored (the live matcher is causal; the
+    server rewinds and replays a runner for late fixes).
+    """
+    x_v, y_v, cum = geo[0], geo[1], geo[2]
+    if st[L.N_FIX] > 0 and t <= st[L.LAST_T]:
+        return ne
+    x, y, inside = lattice_xy(lat, lon, geo[10], geo[11], geo[12], geo[13], geo[14])
+    if not inside:
+        x, y = 1e9, 1e9  # hundreds of km from the course: nothing can match
+    sigma = cfg[L.C_SIGMA]
+    if acc == acc and acc > sigma:
+        sigma = acc
+    first = st[L.N_FIX] == 0
+    dt = 0.0 if first else t - st[L.LAST_T]
+    step_m = 0.0 if first else np.hypot(x - st[L.LAST_X], y - st[L.LAST_Y])
+    if not first and step_m > 5e5:
+        step_m = 0.0
+
+    # candidates: one per pass within the radius
+    seg = np.empty(SCRATCH, dtype=np.int64)
+    tt = np.empty(SCRATCH)
+    dd = np.empty(SCRATCH)
+    n = 0
+    if inside:
+        n = segments_within(
+            x, y, cfg[L.C_RADIUS], x_v, y_v, geo[3], geo[4], geo[5], geo[6], geo[7],
+            geo[8], geo[9], seg, tt, dd,
+        )  # fmt: skip
+    cs = np.empty(MAX_CAND)
+    cd = np.empty(MAX_CAND)
+    nc = 0
+    i = 0
+    while i < n:
+        j = i
+        k = i
+        while j + 1 < n and seg[j + 1] == seg[j] + 1:
+            j += 1
+            if dd[j] < dd[k]:
+                k = j
+        sv = cum[seg[k]] + tt[k] * (cum[seg[k] + 1] - cum[seg[k]])
+        if nc < MAX_CAND:
+            cs[nc] = sv
+            cd[nc] = dd[k]
+            nc += 1
+        else:
+            worst = 0
+            for q in range(1, nc):
+                if cd[q] > cd[worst]:
+                    worst = q
+            if dd[k] < cd[worst]:
+                cs[worst] = sv
+                cd[worst] = dd[k]
+        i = j + 1
+
+    nu = cfg[L.C_NU]
+    e_off = emission(cfg[L.C_E_OFF], sigma, nu)
+    nh = int(st[L.N_HYP])
+    pace = st[L.PACE]
+    prev_s = st[L.S_EST]
+    prev_matched = st[L.MATCHED] == 1.0
+    # new hypotheses: candidates, then the coast hypothesis
+    ns = np.empty(MAX_CAND + 1)
+    nsc = np.empty(MAX_CAND + 1)
+    nco = np.zeros(MAX_CAND + 1)
+    nt = np.empty(MAX_CAND + 1)
+    best_trans = np.empty(MAX_CAND + 1)
+    m = 0
+    for c in range(nc):
+        e = emission(cd[c], sigma, nu)
+        if nh == 0:
+            # first match: prefer the earliest pass (a runner starts at the start)
+            sc = e - cs[c] / 20000.0
+            bt = 0.0
+        else:
+            sc = -np.inf
+            bt = -np.inf
+            for h in range(nh):
+                b = L.HYP + h * L.HYP_FIELDS
+                dth = t - st[b + L.H_T]
+                tr = transition(cs[c] - st[b + L.H_S], dth, pace, sigma, cfg)
+                v = st[b + L.H_SCORE] + tr + e
+                if v > sc:
+                    sc = v
+                    bt = tr
+        ns[m] = cs[c]
+        nsc[m] = sc
+        nt[m] = t
+        best_trans[m] = bt
+        m += 1
+    coast_ok = False
+    if nh > 0:
+        cs_best = -np.inf
+        cs_s = 0.0
+        cs_t = 0.0
+        for h in range(nh):
+            b = L.HYP + h * L.HYP_FIELDS
+            v = st[b + L.H_SCORE] + e_off
+            if st[b + L.H_COAST] == 0.0:
+                v -= cfg[L.C_P_LEAVE]
+            if v > cs_best:
+                cs_best = v
+                cs_s = st[b + L.H_S]
+                cs_t = st[b + L.H_T]
+        ns[m] = cs_s
+        nsc[m] = cs_best
+        nco[m] = 1.0
+        nt[m] = cs_t
+        best_trans[m] = 0.0
+        m += 1
+        coast_ok = True
+
+    st[L.N_FIX] += 1
+    st[L.LAST_T] = t
+    st[L.LAST_X] = x
+    st[L.LAST_Y] = y
+    st[L.PATH_M] += step_m
+    if not first and dt > 0:
+        st[L.INTERVAL] = dt if st[L.INTERVAL] == 0 else 0.9 * st[L.INTERVAL] + 0.1 * dt
+    if m == 0:
+        # nothing near and no history: the runner has not reached the course yet
+        st[L.MATCHED] = 0.0
+        st[L.D_EST] = cfg[L.C_RADIUS]
+        return ne
+
+    # keep the best MAX_HYP, normalised so the best scores 0
+    best = 0
+    for q in range(1, m):
+        if nsc[q] > nsc[best]:
+            best = q
+    top = nsc[best]
+    order = np.argsort(-nsc[:m])
+    kept = 0
+    for q in order:
+        if kept >= L.MAX_HYP or nsc[q] - top < -cfg[L.C_BEAM]:
+            break
+        b = L.HYP + kept * L.HYP_FIELDS
+        st[b + L.H_S] = ns[q]
+        st[b + L.H_SCORE] = nsc[q] - top
+        st[b + L.H_COAST] = nco[q]
+        st[b + L.H_T] = nt[q]
+        kept += 1
+    st[L.N_HYP] = kept
+    matched = nco[best] == 0.0
+    s_new = ns[best]
+    jumped = matched and best_trans[best] < -10.0 and nh > 0
+
+    # offset from the course near the progress: the best plausible candidate, or the line
+    # within a window around the progress when none is plausible
+    d_eff = np.inf
+    s_det = s_new
+    bp = -np.inf
+    for c in range(nc):
+        if best_trans[c] >= -3.0 or (jumped and c == best):
+            if nsc[c] > bp:
+                bp = nsc[c]
+                d_eff = cd[c]
+                s_det = ns[c]
+    if d_eff == np.inf:
+        d_eff = _offset_in_window(x, y, s_new, cfg[L.C_VMAX] * max(dt, 1.0), x_v, y_v, cum)
+    st[L.S_EST] = s_new
+    st[L.D_EST] = d_eff
+    st[L.MATCHED] = 1.0 if matched else 0.0
+    st[L.JUMP] = 1.0 if jumped else 0.0
+
+    # pace along the course, learned while moving
+    if matched and prev_matched and 0.0 < dt <= 1800.0 and not jumped:
+        v_obs = (s_new - prev_s) / dt
+        if 0.3 < v_obs < cfg[L.C_VMAX]:
+            a = 1.0 - np.exp(-dt / 1800.0)
+            st[L.PACE] = pace + a * (v_obs - pace)
+
+    oc = st[L.OC : L.OC + L.OC_LEN]
+    ww = st[L.WW : L.WW + L.WW_LEN]
+    if first or (nh == 0):
+        offcourse_reset(oc, t, s_det, x, y)
+    if jumped and oc[0] == 0.0 and s_new > prev_s:
+        # the line was rejoined further along than anyone could have run: a cut
+        row = ev[ne]
+        row[:] = np.nan
+        row[L.EV_CODE] = L.CODE_SHORTCUT
+        row[L.EV_T] = t
+        row[L.EV_X] = x
+        row[L.EV_Y] = y
+        row[L.EV_S] = s_new
+        row[L.EV_OFFSET] = d_eff
+        row[L.EV_LEFT_T] = oc[2]
+        row[L.EV_LEFT_S] = oc[3]
+        row[L.EV_LEFT_X] = oc[4]
+        row[L.EV_LEFT_Y] = oc[5]
+        row[L.EV_PATH] = oc[8]
+        ne += 1
+        offcourse_reset(oc, t, s_new, x, y)
+        wrongway_restart(ww, t, s_new, x, y)
+        return ne
+    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, cfg, ev[ne])
+    if code != 0:
+        ne += 1
+        if code != L.CODE_OFF_COURSE:
+            wrongway_restart(ww, t, s_det, x, y)
+    on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR]
+    code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])
+    if code != 0:
+        ne += 1
+    return ne
+
+
+@nb.njit(cache=True)
+def _offset_in_window(
+    x: float, y: float, s: float, reach: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
+) -> float:
+    """Distance from (x, y) to the course between s - window and s + reach + window."""
+    lo = np.searchsorted(cum, s - OFF_WINDOW_M) - 1
+    hi = np.searchsorted(cum, s + reach + OFF_WINDOW_M) + 1
+    lo = max(lo, 0)
+    hi = min(hi, len(cum) - 1)
+    best = np.inf
+    for i in range(lo, hi):
+        _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
+        if d2 < best:
+            best = d2
+    return np.sqrt(best)
+
+
+@nb.njit(cache=True)
+def run_many(
+    st: FloatArray,
+    geo: tuple,  # type: ignore[type-arg]
+    cfg: FloatArray,
+    t: FloatArray,
+    lat: FloatArray,
+    lon: FloatArray,
+    acc: FloatArray,
+    start: int,
+    out: FloatArray,
+    ev: FloatArray,
+) -> tuple[int, int]:
+    """Feed fixes ``start:`` of one runner; ``out[i]`` = (progress, offset, matched, alarmed).
+
+    Returns (events written, next fix): when ``ev`` is nearly full it stops early so that the
+    caller can collect the events and go on from the next fix.
+    """
+    ne = 0
+    for i in range(start, len(t)):
+        before = ne
+        ne = step_fix(st, geo, cfg, t[i], lat[i], lon[i], acc[i], ev, ne)
+        for k in range(before, ne):
+            ev[k, L.EV_FIX] = i
+        out[i, 0] = st[L.S_EST]
+        out[i, 1] = st[L.D_EST]
+        out[i, 2] = st[L.MATCHED]
+        out[i, 3] = st[L.OC]
+        if ne + 4 > ev.shape[0]:
+            return ne, i + 1
+    return ne, len(t)

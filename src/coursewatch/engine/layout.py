@@ -1,0 +1,85 @@
+"""Where each number lives in a runner's state vector, the config vector and the event rows.
+
+A runner's whole state is one small float64 array (under 1 KB), so the server can hold
+thousands, copy one to rewind a runner, and hand it to numba without boxing. These constants
+are the only place the layout is written down.
+"""
+
+# --- runner state: matcher -------------------------------------------------------------
+N_FIX = 0  # fixes accepted so far
+LAST_T = 1  # time of the last accepted fix (epoch s)
+LAST_X = 2
+LAST_Y = 3
+PACE = 4  # learned speed along the course while moving, m/s
+S_EST = 5  # progress: course distance of the best hypothesis, m
+D_EST = 6  # offset from the course at the best plausible match (capped), m
+MATCHED = 7  # 1 when the best hypothesis is on the course line
+N_HYP = 8  # hypotheses in use
+MAX_S = 9  # furthest progress while on course (wrong-way reference)
+PATH_M = 10  # distance travelled by the fixes, m
+INTERVAL = 11  # typical interval between fixes, s
+JUMP = 12  # 1 when the last step jumped further along than was possible
+# --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
+OC = 16
+OC_LEN = 20
+# --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
+WW = 40
+WW_LEN = 8
+# --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
+HYP = 48
+MAX_HYP = 12
+HYP_FIELDS = 4  # s, score, coast flag, time of the last on-course match
+H_S = 0
+H_SCORE = 1
+H_COAST = 2
+H_T = 3
+STATE_LEN = HYP + MAX_HYP * HYP_FIELDS
+
+# --- config vector ------------------------------------------------------------------------
+C_RADIUS = 0  # candidate search radius, m
+C_SIGMA = 1  # floor of the GPS error scale, m
+C_PACE0 = 2  # prior pace, m/s
+C_VMAX = 3  # fastest plausible progress, m/s
+C_BACK_SLACK = 4  # backward progress allowed for free, m
+C_LAMBDA_BACK = 5  # m of backward progress per nat
+C_LAMBDA_FWD = 6  # m of impossible forward progress per nat
+C_E_OFF = 7  # emission of the coast (off the line) hypothesis, as a distance, m
+C_P_LEAVE = 8  # nats to leave the line
+C_BEAM = 9  # hypotheses further below the best than this are dropped
+C_OC_D_REF = 10  # off-course: offset at which evidence starts to accumulate, m
+C_OC_SCALE = 11  # m of offset per unit of evidence
+C_OC_Z_HI = 12  # cap of evidence per fix (heavy tail)
+C_OC_Z_LO = 13  # cap of counter-evidence per fix
+C_OC_H = 14  # evidence that raises the alarm
+C_OC_TAU = 15  # s of fixes that count as one independent fix
+C_OC_D_CLEAR = 16  # offset under which a fix counts as back on course, m
+C_OC_H_CLEAR = 17  # evidence to clear the alarm
+C_WW_DIST = 18  # backward progress that makes a wrong way, m
+C_WW_CLEAR = 19  # forward progress that clears it, m
+C_SHORTCUT_M = 20  # course skipped beyond the distance run that makes a shortcut, m
+C_NU = 21  # Student-t degrees of freedom of the emission
+C_OC_RATE = 22  # evidence per unit of outward speed (offset growth / distance moved)
+CFG_LEN = 24
+
+# --- event rows ---------------------------------------------------------------------------
+EV_CODE = 0
+EV_T = 1
+EV_X = 2
+EV_Y = 3
+EV_S = 4
+EV_OFFSET = 5
+EV_LEFT_T = 6
+EV_LEFT_S = 7
+EV_LEFT_X = 8
+EV_LEFT_Y = 9
+EV_MAXOFF = 10
+EV_PATH = 11
+EV_FIX = 12
+EV_ALARM_T = 13
+EV_FIELDS = 14
+
+CODE_OFF_COURSE = 1
+CODE_BACK_ON_COURSE = 2
+CODE_SHORTCUT = 3
+CODE_WRONG_WAY = 4
+CODE_WRONG_WAY_END = 5

@@ -1,0 +1,295 @@
+"""The engine's two ways in: :class:`LiveMatcher` (one fix at a time) and :func:`match_fixes`.
+
+Both drive the same numba kernel (:mod:`coursewatch.engine.kernel`) over the same state
+vector, so what the live server raises and what the post-race analysis reports as *alerted*
+are the same events at the same fixes by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import numpy as np
+
+from coursewatch.course import Course
+from coursewatch.engine import layout as L
+from coursewatch.engine.kernel import run_many, step_fix
+from coursewatch.engine.projection import Lattice
+from coursewatch.geo import FloatArray
+
+EVENT_KINDS = {
+    L.CODE_OFF_COURSE: "off_course",
+    L.CODE_BACK_ON_COURSE: "back_on_course",
+    L.CODE_SHORTCUT: "shortcut",
+    L.CODE_WRONG_WAY: "wrong_way",
+    L.CODE_WRONG_WAY_END: "wrong_way_end",
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Tuning of the matcher and detectors. Defaults were chosen with benchmarks/detection.py."""
+
+    radius_m: float = 120.0
+    sigma_m: float = 10.0
+    pace0_mps: float = 2.0
+    vmax_mps: float = 7.0
+    back_slack_m: float = 15.0
+    lambda_back_m: float = 25.0
+    lambda_fwd_m: float = 50.0
+    e_off_m: float = 50.0
+    p_leave: float = 3.0
+    beam: float = 30.0
+    oc_d_ref_m: float = 45.0
+    oc_scale_m: float = 15.0
+    oc_z_hi: float = 4.0
+    oc_z_lo: float = 2.0
+    oc_h: float = 5.0
+    oc_tau_s: float = 3.0
+    oc_d_clear_m: float = 30.0
+    oc_h_clear: float = 3.0
+    ww_dist_m: float = 200.0
+    ww_clear_m: float = 100.0
+    shortcut_m: float = 300.0
+    nu: float = 3.0
+    oc_rate: float = 0.0
+
+    def to_array(self) -> FloatArray:
+        order = [
+            (L.C_RADIUS, self.radius_m), (L.C_SIGMA, self.sigma_m), (L.C_PACE0, self.pace0_mps),
+            (L.C_VMAX, self.vmax_mps), (L.C_BACK_SLACK, self.back_slack_m),
+            (L.C_LAMBDA_BACK, self.lambda_back_m), (L.C_LAMBDA_FWD, self.lambda_fwd_m),
+            (L.C_E_OFF, self.e_off_m), (L.C_P_LEAVE, self.p_leave), (L.C_BEAM, self.beam),
+            (L.C_OC_D_REF, self.oc_d_ref_m), (L.C_OC_SCALE, self.oc_scale_m),
+            (L.C_OC_Z_HI, self.oc_z_hi), (L.C_OC_Z_LO, self.oc_z_lo), (L.C_OC_H, self.oc_h),
+            (L.C_OC_TAU, self.oc_tau_s), (L.C_OC_D_CLEAR, self.oc_d_clear_m),
+            (L.C_OC_H_CLEAR, self.oc_h_clear), (L.C_WW_DIST, self.ww_dist_m),
+            (L.C_WW_CLEAR, self.ww_clear_m), (L.C_SHORTCUT_M, self.shortcut_m),
+            (L.C_NU, self.nu), (L.C_OC_RATE, self.oc_rate),
+        ]  # fmt: skip
+        cfg = np.zeros(L.CFG_LEN)
+        for i, v in order:
+            cfg[i] = v
+        return cfg
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where and when: a moment of an event."""
+
+    time: datetime
+    lat: float
+    lon: float
+    course_m: float | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a detector raised, at fix ``fix_index`` of the runner's accepted fixes.
+
+    ``left`` is where the runner left the course (or, for wrong_way, the furthest point
+    reached); ``at`` is where the event happened: the alarm for off_course and wrong_way, the
+    point of rejoining for back_on_course and shortcut.
+    """
+
+    kind: str
+    at: Place
+    left: Place | None
+    offset_m: float
+    max_offset_m: float | None
+    path_m: float | None
+    alarm_time: datetime | None
+    fix_index: int
+
+
+class CourseModel:
+    """The course arrays the kernel needs, built once per course."""
+
+    def __init__(self, course: Course) -> None:
+        self.course = course
+        g = course.grid
+        lat = Lattice.around(course.frame, course.lat, course.lon)
+        self.lattice = lat
+        self.geo = (
+            course.x, course.y, course.cum_m, g.x0, g.y0, g.cell_m, g.nx, g.ny,
+            g.cell_start, g.cell_segs, lat.lat0, lat.lon0, lat.step_deg, lat.gx, lat.gy,
+        )  # fmt: skip
+
+    def latlon(self, x: float, y: float) -> tuple[float, float]:
+        la, lo = self.course.frame.to_latlon([x], [y])
+        return float(la[0]), float(lo[0])
+
+
+@lru_cache(maxsize=32)
+def course_model(course: Course) -> CourseModel:
+    return CourseModel(course)
+
+
+def new_state(config: EngineConfig | None = None) -> FloatArray:
+    st = np.zeros(L.STATE_LEN)
+    st[L.PACE] = (config or EngineConfig()).pace0_mps
+    return st
+
+
+def _time(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def decode_event(model: CourseModel, row: FloatArray) -> Event:
+    code = int(row[L.EV_CODE])
+    lat, lon = model.latlon(row[L.EV_X], row[L.EV_Y])
+    at = Place(_time(row[L.EV_T]), lat, lon, float(row[L.EV_S]))
+    left = None
+    if not math.isnan(row[L.EV_LEFT_T]):
+        llat, llon = model.latlon(row[L.EV_LEFT_X], row[L.EV_LEFT_Y])
+        left = Place(_time(row[L.EV_LEFT_T]), llat, llon, float(row[L.EV_LEFT_S]))
+
+    def opt(v: float) -> float | None:
+        return None if math.isnan(v) else float(v)
+
+    alarm = row[L.EV_ALARM_T]
+    return Event(
+        kind=EVENT_KINDS[code],
+        at=at,
+        left=left,
+        offset_m=float(row[L.EV_OFFSET]),
+        max_offset_m=opt(row[L.EV_MAXOFF]),
+        path_m=opt(row[L.EV_PATH]),
+        alarm_time=None if math.isnan(alarm) else _time(alarm),
+        fix_index=int(row[L.EV_FIX]) if not math.isnan(row[L.EV_FIX]) else -1,
+    )
+
+
+class LiveMatcher:
+    """Follows one runner fix by fix; causal (knows only the fixes so far).
+
+    >>> from coursewatch.simulate import straight_course
+    >>> m = LiveMatcher(straight_course(2000.0))
+    >>> m.push(1_700_000_000.0, *m.model.latlon(0.0, 0.0) )
+    []
+    >>> m.push(1_700_000_010.0, *m.model.latlon(30.0, 0.0)); round(m.progress_m)
+    []
+    30
+    """
+
+    def __init__(self, course: Course, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.model = course_model(course)
+        self._cfg = self.config.to_array()
+        self.state = new_state(self.config)
+        self._ev = np.full((4, L.EV_FIELDS), np.nan)
+        self._n = 0
+
+    def push(
+        self, ts: float, lat: float, lon: float, accuracy_m: float | None = None
+    ) -> list[Event]:
+        """Feed one fix (epoch seconds, degrees); returns the events it raised."""
+        acc = math.nan if accuracy_m is None else float(accuracy_m)
+        before = self.state[L.N_FIX]
+        ne = step_fix(
+            self.state, self.model.geo, self._cfg, float(ts), float(lat), float(lon), acc,
+            self._ev, 0,
+        )  # fmt: skip
+        if self.state[L.N_FIX] > before:
+            self._n += 1
+        if ne == 0:
+            return []
+        out = []
+        for k in range(ne):
+            self._ev[k, L.EV_FIX] = self._n - 1
+            out.append(decode_event(self.model, self._ev[k]))
+        return out
+
+    def snapshot(self) -> FloatArray:
+        """A copy of the whole runner state (under 1 KB): store it to rewind later."""
+        return np.concatenate([self.state, [float(self._n)]])
+
+    def restore(self, snap: FloatArray) -> None:
+        """Go back to a state taken by :meth:`snapshot`."""
+        self.state = np.array(snap[:-1], dtype=np.float64)
+        self._n = int(snap[-1])
+
+    @property
+    def last_time_s(self) -> float | None:
+        return float(self.state[L.LAST_T]) if self.state[L.N_FIX] > 0 else None
+
+    @property
+    def matched(self) -> bool:
+        """True when the last fix was matched to the course line (not coasting)."""
+        return bool(self.state[L.MATCHED] == 1.0)
+
+    @property
+    def progress_m(self) -> float:
+        return float(self.state[L.S_EST])
+
+    @property
+    def offset_m(self) -> float:
+        return float(self.state[L.D_EST])
+
+    @property
+    def on_course(self) -> bool:
+        return bool(self.state[L.OC] == 0.0)
+
+    @property
+    def pace_mps(self) -> float:
+        return float(self.state[L.PACE])
+
+    @property
+    def fixes(self) -> int:
+        return int(self.state[L.N_FIX])
+
+
+@dataclass(frozen=True, eq=False)
+class MatchResult:
+    """Per fix: progress, offset, matched to the line, alarmed; and the events raised."""
+
+    progress_m: FloatArray
+    offset_m: FloatArray
+    matched: np.ndarray  # type: ignore[type-arg]
+    alarmed: np.ndarray  # type: ignore[type-arg]
+    events: tuple[Event, ...]
+    state: FloatArray
+
+
+def match_fixes(
+    course: Course,
+    time_s: FloatArray,
+    lat: FloatArray,
+    lon: FloatArray,
+    accuracy_m: FloatArray | None = None,
+    config: EngineConfig | None = None,
+) -> MatchResult:
+    """Run the live matcher over arrays of fixes (sorted by time) in one numba call."""
+    config = config or EngineConfig()
+    model = course_model(course)
+    n = len(time_s)
+    acc = np.full(n, np.nan) if accuracy_m is None else np.asarray(accuracy_m, dtype=np.float64)
+    t = np.ascontiguousarray(time_s, dtype=np.float64)
+    la = np.ascontiguousarray(lat, dtype=np.float64)
+    lo = np.ascontiguousarray(lon, dtype=np.float64)
+    st = new_state(config)
+    cfg = config.to_array()
+    out = np.zeros((n, 4))
+    ev = np.full((256, L.EV_FIELDS), np.nan)
+    events: list[Event] = []
+    i = 0
+    while i < n or (i == 0 and n == 0):
+        ne, i = run_many(st, model.geo, cfg, t, la, lo, acc, i, out, ev)
+        events.extend(decode_event(model, ev[k]) for k in range(ne))
+        if n == 0:
+            break
+    return MatchResult(
+        progress_m=out[:, 0].copy(),
+        offset_m=out[:, 1].copy(),
+        matched=out[:, 2] == 1.0,
+        alarmed=out[:, 3] == 1.0,
+        events=tuple(events),
+        state=st,
+    )

@@ -1,0 +1,129 @@
+"""Synthetic courses and runners, for the demo and for tests that need no real data.
+
+Everything here is generated from a seed: the same call gives the same course and fixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coursewatch.course import Course, build_course
+from coursewatch.formats import RawPoints, Waypoint
+from coursewatch.geo import FloatArray, LocalFrame
+
+START_TS = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+
+
+def _course_from_xy(
+    x: FloatArray,
+    y: FloatArray,
+    name: str,
+    lat0: float,
+    lon0: float,
+    ele: FloatArray | None = None,
+    stations: list[tuple[str, float]] | None = None,
+) -> Course:
+    frame = LocalFrame.centred(lat0, lon0)
+    lat, lon = frame.to_latlon(x, y)
+    wpts: tuple[Waypoint, ...] = ()
+    if stations:
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+        wl = []
+        for st_name, s in stations:
+            sx, sy = np.interp(s, cum, x), np.interp(s, cum, y)
+            (sla,), (slo,) = frame.to_latlon([sx], [sy])
+            wl.append(Waypoint(st_name, float(sla), float(slo)))
+        wpts = tuple(wl)
+    raw = RawPoints.from_lists(
+        "synthetic", list(lat), list(lon), None if ele is None else list(ele), name=name,
+        waypoints=wpts,
+    )  # fmt: skip
+    return build_course(raw, f"<synthetic {name}>")
+
+
+def straight_course(length_m: float, lat0: float = 45.0, lon0: float = 6.0) -> Course:
+    """A straight course due east, one vertex every 20 m."""
+    x = np.arange(0.0, length_m + 1e-9, 20.0)
+    return _course_from_xy(x, np.zeros_like(x), "straight", lat0, lon0)
+
+
+def trail_course(
+    length_m: float = 50_000.0,
+    seed: int = 7,
+    lat0: float = 45.9,
+    lon0: float = 6.87,
+    n_stations: int = 5,
+) -> Course:
+    """A winding trail: smooth random heading, one vertex every 15 m, hills, aid stations."""
+    rng = np.random.default_rng(seed)
+    n = int(length_m / 15.0) + 1
+    turn = np.convolve(rng.normal(0, 0.12, n), np.ones(15) / 15, mode="same")
+    heading = np.cumsum(turn) + rng.uniform(0, 2 * np.pi)
+    x = np.concatenate([[0.0], np.cumsum(15.0 * np.cos(heading[1:]))])
+    y = np.concatenate([[0.0], np.cumsum(15.0 * np.sin(heading[1:]))])
+    s = np.arange(n) * 15.0
+    ele = 1000 + 400 * np.sin(s / 7000.0) + 150 * np.sin(s / 1900.0 + 1.0)
+    stations = [(f"Aid {i + 1}", length_m * (i + 1) / (n_stations + 1)) for i in range(n_stations)]
+    stations.append(("Finish", length_m))
+    return _course_from_xy(x, y, "trail", lat0, lon0, ele, stations)
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    time_s: FloatArray
+    lat: FloatArray
+    lon: FloatArray
+    true_x: FloatArray
+    true_y: FloatArray
+    off_course: np.ndarray  # type: ignore[type-arg]
+
+
+def simulate_run(
+    course: Course,
+    pace_mps: float = 2.5,
+    interval_s: float = 1.0,
+    seed: int = 1,
+    gps_sigma_m: float = 4.0,
+    wrong_turn_at_m: float | None = None,
+    wrong_turn_angle_deg: float = 60.0,
+    wrong_turn_len_m: float = 800.0,
+    start_ts: float = START_TS,
+    stop_at_m: float | None = None,
+) -> SimulatedRun:
+    """A runner along ``course`` at ``pace_mps`` with AR(1) GPS error.
+
+    With ``wrong_turn_at_m`` the runner leaves there at ``wrong_turn_angle_deg`` to the
+    course, runs ``wrong_turn_len_m`` straight, comes back the same way and carries on.
+    With ``stop_at_m`` the runner stops there for good (a DNF).
+    """
+    rng = np.random.default_rng(seed)
+    step = pace_mps * interval_s
+    end = course.length_m if stop_at_m is None else stop_at_m
+    s = np.arange(0.0, end, step)
+    x, y = course.xy_at(s)
+    off = np.zeros(len(s), dtype=bool)
+    if wrong_turn_at_m is not None and wrong_turn_at_m < end:
+        k = int(np.searchsorted(s, wrong_turn_at_m))
+        tx, ty = course.xy_at(wrong_turn_at_m + 10.0)
+        bx, by = course.xy_at(wrong_turn_at_m)
+        h = np.arctan2(ty - by, tx - bx) + np.radians(wrong_turn_angle_deg)
+        out = np.arange(step, wrong_turn_len_m, step)
+        seg = np.concatenate([out, out[::-1]])
+        ex = bx + seg * np.cos(h)
+        ey = by + seg * np.sin(h)
+        x = np.concatenate([x[:k], ex, x[k:]])
+        y = np.concatenate([y[:k], ey, y[k:]])
+        off = np.concatenate([off[:k], np.ones(len(seg), dtype=bool), off[k:]])
+    n = len(x)
+    t = start_ts + interval_s * np.arange(n)
+    a = np.exp(-interval_s / 30.0)
+    noise = np.zeros((n, 2))
+    e = rng.normal(0, gps_sigma_m * np.sqrt(1 - a * a), (n, 2))
+    for i in range(1, n):
+        noise[i] = a * noise[i - 1] + e[i]
+    if n:
+        noise[0] = rng.normal(0, gps_sigma_m, 2)
+    lat, lon = course.frame.to_latlon(x + noise[:, 0], y + noise[:, 1])
+    return SimulatedRun(t, lat, lon, x, y, off)
