@@ -33,6 +33,8 @@ REJ_X = 12
 REJ_Y = 13
 REJ_PATH = 14  # PATH at REJ_T
 PREV_D = 15
+VAR_ON = 16  # learned variance of the offset while on course, m^2
+GROWTH = 17  # recent growth of the offset per metre run
 
 
 @nb.njit(cache=True)
@@ -59,12 +61,24 @@ def offcourse_step(
     """Advance the detector by one fix. Returns an event code (0 when nothing happened)."""
     w = weight(dt, cfg[L.C_OC_TAU])
     if st[STATE] == 0.0:
-        z = (offset_m - cfg[L.C_OC_D_REF]) / cfg[L.C_OC_SCALE]
-        if offset_m > st[PREV_D] and st[EVIDENCE] > 0.0 and step_m > 0.0:
-            # moving away from the course: offset growing with distance run
-            z += cfg[L.C_OC_RATE] * min((offset_m - st[PREV_D]) / max(step_m, 1.0), 1.0)
-        z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
+        if st[VAR_ON] == 0.0:
+            st[VAR_ON] = cfg[L.C_OC_SIGMA0] ** 2
+        if step_m > 0.0 and dt > 0.0:
+            # growth of the offset per metre run, smoothed over about GROWTH_M of running
+            a = min(step_m / cfg[L.C_OC_GROWTH_M], 1.0)
+            g = min(max((offset_m - st[PREV_D]) / step_m, -1.0), 1.0)
+            st[GROWTH] += a * (g - st[GROWTH])
         st[PREV_D] = offset_m
+        sigma = np.sqrt(st[VAR_ON])
+        threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * sigma
+        ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
+        z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
+        z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
+        if offset_m < cfg[L.C_OC_D_CLEAR] and dt > 0.0:
+            # learn how far from the line this runner's fixes sit while on course
+            a = min(dt / cfg[L.C_OC_VAR_TAU], 1.0)
+            st[VAR_ON] += a * (offset_m * offset_m - st[VAR_ON])
+            st[VAR_ON] = max(st[VAR_ON], cfg[L.C_OC_SIGMA_MIN] ** 2)
         ev_s = st[EVIDENCE] + w * z
         if ev_s <= 0.0:
             st[EVIDENCE] = 0.0
@@ -113,8 +127,10 @@ def offcourse_step(
 
 @nb.njit(cache=True)
 def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
-    """Back to 'on course' with the change point here."""
+    """Back to 'on course' with the change point here; keeps what was learned."""
+    var = st[VAR_ON]
     st[:] = 0.0
+    st[VAR_ON] = var
     st[CP_T] = t
     st[CP_S] = s
     st[CP_X] = x

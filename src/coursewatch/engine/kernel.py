@@ -41,17 +41,28 @@ def emission(d: float, sigma: float, nu: float) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def transition(ds: float, dt: float, pace: float, sigma: float, cfg: FloatArray) -> float:
-    """Log-prior of moving ``ds`` metres along the course in ``dt`` seconds."""
-    back = cfg[L.C_BACK_SLACK]
-    if ds < -back:
-        return -(-ds - back) / cfg[L.C_LAMBDA_BACK]
+def transition(
+    s_from: float, hwm: float, s_to: float, dt: float, pace: float, sigma: float, cfg: FloatArray
+) -> float:
+    """Log-prior of a hypothesis moving from ``s_from`` to ``s_to`` in ``dt`` seconds.
+
+    ``hwm`` is the furthest the hypothesis has been: going back costs per metre of *net*
+    backward progress beyond a small slack, however many small steps it is made of, so a
+    lineage cannot drift backwards for free a few metres at a time.
+    """
+    slack = cfg[L.C_BACK_SLACK]
+    deficit_from = max(hwm - s_from - slack, 0.0)
+    deficit_to = max(hwm - s_to - slack, 0.0)
+    lp = -(deficit_to - deficit_from) / cfg[L.C_LAMBDA_BACK]
+    ds = s_to - s_from
     hi = cfg[L.C_VMAX] * dt + 2.0 * sigma + 20.0
     if ds > hi:
-        return -(ds - hi) / cfg[L.C_LAMBDA_FWD]
+        return lp - (ds - hi) / cfg[L.C_LAMBDA_FWD]
+    if ds < 0.0:
+        return lp
     sig_t = 30.0 + pace * dt
     r = (ds - pace * dt) / sig_t
-    return max(-0.5 * r * r, -2.0)
+    return lp + max(-0.5 * r * r, -2.0)
 
 
 @nb.njit(cache=True)
@@ -81,8 +92,14 @@ def step_fix(
     if acc == acc and acc > sigma:
         sigma = acc
     first = st[L.N_FIX] == 0
-    dt = 0.0 if first else t - st[L.LAST_T]
+    dt = 0.0 if first else t - st[L.LAST_MOVE_T]
     step_m = 0.0 if first else np.hypot(x - st[L.LAST_X], y - st[L.LAST_Y])
+    if not first and step_m == 0.0:
+        # the receiver repeated its last position (watches do for minutes): no new
+        # evidence, so the hypotheses keep their times and the next real fix spans the gap
+        st[L.N_FIX] += 1
+        st[L.LAST_T] = t
+        return ne
     if not first and step_m > 5e5:
         step_m = 0.0
 
@@ -96,17 +113,19 @@ def step_fix(
             x, y, cfg[L.C_RADIUS], x_v, y_v, geo[3], geo[4], geo[5], geo[6], geo[7],
             geo[8], geo[9], seg, tt, dd,
         )  # fmt: skip
+    # candidates: every local minimum of the offset along the line within the radius, so
+    # the two legs of a short spur (one run of segments) are two passes
     cs = np.empty(MAX_CAND)
     cd = np.empty(MAX_CAND)
     nc = 0
-    i = 0
-    while i < n:
-        j = i
-        k = i
-        while j + 1 < n and seg[j + 1] == seg[j] + 1:
-            j += 1
-            if dd[j] < dd[k]:
-                k = j
+    for k in range(n):
+        run_start = k == 0 or seg[k - 1] != seg[k] - 1
+        run_end = k == n - 1 or seg[k + 1] != seg[k] + 1
+        # neighbouring segments that share their nearest vertex tie: keep the first
+        if not run_start and dd[k - 1] <= dd[k] + 1e-9:
+            continue
+        if not run_end and dd[k + 1] < dd[k]:
+            continue
         sv = cum[seg[k]] + tt[k] * (cum[seg[k] + 1] - cum[seg[k]])
         if nc < MAX_CAND:
             cs[nc] = sv
@@ -120,10 +139,12 @@ def step_fix(
             if dd[k] < cd[worst]:
                 cs[worst] = sv
                 cd[worst] = dd[k]
-        i = j + 1
 
     nu = cfg[L.C_NU]
-    e_off = emission(cfg[L.C_E_OFF], sigma, nu)
+    # GPS error is correlated in time and watches repeat their last fix for minutes: a fix
+    # soon after the last one, or at the very same place, carries little new evidence.
+    w_e = 1.0 if first else min(dt / cfg[L.C_EMIT_TAU], 1.0)
+    e_off = w_e * emission(cfg[L.C_E_OFF], sigma, nu)
     nh = int(st[L.N_HYP])
     pace = st[L.PACE]
     prev_s = st[L.S_EST]
@@ -133,25 +154,32 @@ def step_fix(
     nsc = np.empty(MAX_CAND + 1)
     nco = np.zeros(MAX_CAND + 1)
     nt = np.empty(MAX_CAND + 1)
+    nhwm = np.empty(MAX_CAND + 1)
     best_trans = np.empty(MAX_CAND + 1)
     m = 0
     for c in range(nc):
-        e = emission(cd[c], sigma, nu)
+        e = w_e * emission(cd[c], sigma, nu)
         if nh == 0:
             # first match: prefer the earliest pass (a runner starts at the start)
-            sc = e - cs[c] / 20000.0
+            sc = e - cs[c] / cfg[L.C_START_PRIOR_M]
             bt = 0.0
+            hw = cs[c]
         else:
             sc = -np.inf
             bt = -np.inf
+            hw = cs[c]
             for h in range(nh):
                 b = L.HYP + h * L.HYP_FIELDS
                 dth = t - st[b + L.H_T]
-                tr = transition(cs[c] - st[b + L.H_S], dth, pace, sigma, cfg)
+                tr = transition(
+                    st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg
+                )
                 v = st[b + L.H_SCORE] + tr + e
                 if v > sc:
                     sc = v
                     bt = tr
+                    hw = max(st[b + L.H_HWM], cs[c])
+        nhwm[m] = hw
         ns[m] = cs[c]
         nsc[m] = sc
         nt[m] = t
@@ -162,6 +190,7 @@ def step_fix(
         cs_best = -np.inf
         cs_s = 0.0
         cs_t = 0.0
+        cs_hw = 0.0
         for h in range(nh):
             b = L.HYP + h * L.HYP_FIELDS
             v = st[b + L.H_SCORE] + e_off
@@ -171,6 +200,8 @@ def step_fix(
                 cs_best = v
                 cs_s = st[b + L.H_S]
                 cs_t = st[b + L.H_T]
+                cs_hw = st[b + L.H_HWM]
+        nhwm[m] = cs_hw
         ns[m] = cs_s
         nsc[m] = cs_best
         nco[m] = 1.0
@@ -181,6 +212,7 @@ def step_fix(
 
     st[L.N_FIX] += 1
     st[L.LAST_T] = t
+    st[L.LAST_MOVE_T] = t
     st[L.LAST_X] = x
     st[L.LAST_Y] = y
     st[L.PATH_M] += step_m
@@ -208,6 +240,7 @@ def step_fix(
         st[b + L.H_SCORE] = nsc[q] - top
         st[b + L.H_COAST] = nco[q]
         st[b + L.H_T] = nt[q]
+        st[b + L.H_HWM] = nhwm[q]
         kept += 1
     st[L.N_HYP] = kept
     matched = nco[best] == 0.0
@@ -241,6 +274,11 @@ def step_fix(
 
     oc = st[L.OC : L.OC + L.OC_LEN]
     ww = st[L.WW : L.WW + L.WW_LEN]
+    if matched and s_new >= cum[-1] - cfg[L.C_FINISH_M]:
+        st[L.FINISHED] = 1.0
+    if st[L.FINISHED] == 1.0:
+        # past the finish line nothing is a wrong turn any more
+        return ne
     if first or (nh == 0):
         offcourse_reset(oc, t, s_det, x, y)
     if jumped and oc[0] == 0.0 and s_new > prev_s:
@@ -265,7 +303,9 @@ def step_fix(
     code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, cfg, ev[ne])
     if code != 0:
         ne += 1
-        if code != L.CODE_OFF_COURSE:
+        if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
+            # back on the line: progress is measured afresh from here, unless the runner
+            # was already going the wrong way (one alarm per episode, not one per rejoin)
             wrongway_restart(ww, t, s_det, x, y)
     on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR]
     code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])

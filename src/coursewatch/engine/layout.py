@@ -19,6 +19,8 @@ MAX_S = 9  # furthest progress while on course (wrong-way reference)
 PATH_M = 10  # distance travelled by the fixes, m
 INTERVAL = 11  # typical interval between fixes, s
 JUMP = 12  # 1 when the last step jumped further along than was possible
+LAST_MOVE_T = 13  # time of the last fix at a new position
+FINISHED = 14  # 1 once the runner reached the finish
 # --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
 OC = 16
 OC_LEN = 20
@@ -28,11 +30,12 @@ WW_LEN = 8
 # --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
 HYP = 48
 MAX_HYP = 12
-HYP_FIELDS = 4  # s, score, coast flag, time of the last on-course match
+HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0
 H_SCORE = 1
 H_COAST = 2
 H_T = 3
+H_HWM = 4
 STATE_LEN = HYP + MAX_HYP * HYP_FIELDS
 
 # --- config vector ------------------------------------------------------------------------
@@ -58,8 +61,16 @@ C_WW_DIST = 18  # backward progress that makes a wrong way, m
 C_WW_CLEAR = 19  # forward progress that clears it, m
 C_SHORTCUT_M = 20  # course skipped beyond the distance run that makes a shortcut, m
 C_NU = 21  # Student-t degrees of freedom of the emission
-C_OC_RATE = 22  # evidence per unit of outward speed (offset growth / distance moved)
-CFG_LEN = 24
+C_OC_AHEAD_M = 22  # look-ahead: the offset expected after running this far more, m
+C_OC_GROWTH_M = 23  # running distance over which the offset growth is smoothed, m
+C_OC_K_SIGMA = 24  # alarm threshold = d_ref + k_sigma * learned on-course offset scale
+C_OC_SIGMA0 = 25  # initial on-course offset scale, m
+C_OC_SIGMA_MIN = 26  # floor of the on-course offset scale, m
+C_OC_VAR_TAU = 27  # time constant of the on-course offset scale, s
+C_EMIT_TAU = 28  # s of fixes that count as one independent position
+C_START_PRIOR_M = 29  # first fix: one nat less per this many metres from the start
+C_FINISH_M = 30  # within this of the end of the course counts as finished
+CFG_LEN = 32
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

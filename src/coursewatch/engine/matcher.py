@@ -55,7 +55,15 @@ class EngineConfig:
     ww_clear_m: float = 100.0
     shortcut_m: float = 300.0
     nu: float = 3.0
-    oc_rate: float = 0.0
+    oc_ahead_m: float = 0.0
+    oc_growth_m: float = 30.0
+    oc_k_sigma: float = 0.0
+    oc_sigma0_m: float = 8.0
+    oc_sigma_min_m: float = 4.0
+    oc_var_tau_s: float = 600.0
+    emit_tau_s: float = 10.0
+    start_prior_m: float = 2000.0
+    finish_m: float = 30.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -68,7 +76,11 @@ class EngineConfig:
             (L.C_OC_TAU, self.oc_tau_s), (L.C_OC_D_CLEAR, self.oc_d_clear_m),
             (L.C_OC_H_CLEAR, self.oc_h_clear), (L.C_WW_DIST, self.ww_dist_m),
             (L.C_WW_CLEAR, self.ww_clear_m), (L.C_SHORTCUT_M, self.shortcut_m),
-            (L.C_NU, self.nu), (L.C_OC_RATE, self.oc_rate),
+            (L.C_NU, self.nu), (L.C_OC_AHEAD_M, self.oc_ahead_m),
+            (L.C_OC_GROWTH_M, self.oc_growth_m), (L.C_OC_K_SIGMA, self.oc_k_sigma),
+            (L.C_OC_SIGMA0, self.oc_sigma0_m), (L.C_OC_SIGMA_MIN, self.oc_sigma_min_m),
+            (L.C_OC_VAR_TAU, self.oc_var_tau_s), (L.C_EMIT_TAU, self.emit_tau_s),
+            (L.C_START_PRIOR_M, self.start_prior_m), (L.C_FINISH_M, self.finish_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
