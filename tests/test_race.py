@@ -115,7 +115,7 @@ def test_the_western_states_example_loads() -> None:
         (("km: 25", "kms: 25"), "unknown key(s) kms"),
         (("{name: Finish, distance_m: 50000,", "{name: Finish,"), "needs its place"),
         (("stations:", "staions:"), "unknown key(s) staions"),
-        (('"01:35:10"', "1:35"), "elapsed"),
+        (('"01:35:10"', "1h35"), "elapsed"),
         (("{station: Col, elapsed", "{station: Kol, elapsed"), "not one of the race's stations"),
         (("pass: 2, elapsed", "pass: 3, elapsed"), "pass 3"),
     ],

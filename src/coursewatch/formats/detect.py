@@ -38,10 +38,7 @@ SUPPORTED_FORMATS = (
     "and Garmin inReach IPC Outbound JSON"
 )
 _HEAD_BYTES = 65536
-_XML_PREAMBLE = re.compile(
-    r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>|\s+", re.DOTALL | re.IGNORECASE
-)
-_XML_ROOT = re.compile(r"<(?:[\w.\-]+:)?([\w.\-]+)")
+_XML_NAME = re.compile(r"<(?:[\w.\-]+:)?([\w.\-]+)")
 _XML_ROOTS = {"gpx": "gpx", "kml": "kml", "TrainingCenterDatabase": "tcx"}
 
 
@@ -85,8 +82,8 @@ def sniff_format(data: bytes) -> str:
     if head.startswith(("{", "[")):
         return "json"
     if head.startswith("<"):
-        match = _XML_ROOT.match(_XML_PREAMBLE.sub("", head[:_HEAD_BYTES]))
-        return _XML_ROOTS.get(match.group(1), "xml") if match else "xml"
+        root = _xml_root_name(head)
+        return _XML_ROOTS.get(root, "xml") if root else "xml"
     return "unknown"
 
 
@@ -162,6 +159,35 @@ def _read_json(data: bytes) -> RawPoints:
         "JSON that is neither GeoJSON nor a Garmin inReach IPC Outbound log: "
         f"supported formats are {SUPPORTED_FORMATS}"
     )
+
+
+def _xml_root_name(head: str) -> str | None:
+    """The root element's local name, skipping declarations, comments and a DOCTYPE.
+
+    A plain scan rather than one regex, which backtracks badly on crafted preambles.
+    """
+    pos = 0
+    while True:
+        pos = head.find("<", pos)
+        if pos < 0:
+            return None
+        if head.startswith("<?", pos):
+            end, skip = head.find("?>", pos), 2
+        elif head.startswith("<!--", pos):
+            end, skip = head.find("-->", pos), 3
+        elif head.startswith("<!", pos):  # DOCTYPE, maybe with an internal subset [...]
+            bracket, close = head.find("[", pos), head.find(">", pos)
+            if 0 <= bracket < close:
+                end, skip = head.find("]", bracket), 1
+                end = head.find(">", end) if end >= 0 else -1
+            else:
+                end, skip = close, 1
+        else:
+            match = _XML_NAME.match(head, pos)
+            return match.group(1) if match else None
+        if end < 0:
+            return None
+        pos = end + skip
 
 
 def _head_text(data: bytes) -> str:
