@@ -1,0 +1,268 @@
+"""The ingest pipeline: the only place the order of the steps is written.
+
+    decode -> filter -> match -> detect -> store -> publish
+
+Each step is a plain method over the whole batch (one HTTP request's fixes). A bad fix is
+reported and skipped at the step that finds it; it never stops the batch. The store step is the
+only one that waits (for the one writer's commit), so the response for a request is sent only
+once its fixes are durable. Time-based detectors (stopped, signal lost, overdue, cut-off risk)
+run from :meth:`Pipeline.tick`, since they fire when fixes do *not* come.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coursewatch.bus import Bus
+from coursewatch.protocols import Decoded, Fix, FixProblem
+from coursewatch.racestate import LiveRace, Registry
+from coursewatch.runners import LiveRunner, Step
+from coursewatch.store import AlertRecord, FixRow, Saved, Store
+from coursewatch.views import alert_json, runner_json
+
+Clock = Callable[[], float]
+TimeDetector = Callable[[LiveRace, LiveRunner, float], list[AlertRecord]]
+NO_FIX_DEG = 1e-9
+
+DROP_HINTS = {
+    "unknown_device": "register the device id on a runner (POST /api/races/{race}/runners)",
+    "unknown_bib": "register the runner first (POST /api/races/{race}/runners)",
+    "no_position": "the tracker had no GPS fix (0, 0): nothing to do",
+    "before_start": "fixes before the runner's start are not used",
+    "future": "the device clock is ahead of the server's: check the phone's time setting",
+}
+
+
+@dataclass
+class Routed:
+    race: LiveRace
+    runner: LiveRunner
+    fix: Fix
+    index: int
+
+
+@dataclass
+class IngestReport:
+    """What happened to one request's fixes; this is the JSON body of the response."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    problems: list[FixProblem] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "dropped": dict(self.dropped),
+            "errors": [
+                {"index": p.index, "where": p.where, "message": p.message, "hint": p.hint}
+                for p in self.problems
+            ],
+            "alerts": [a.id for a in self.alerts],
+        }
+
+
+@dataclass
+class _Work:
+    """What travels from one step to the next for one batch."""
+
+    protocol: str
+    received_s: float
+    report: IngestReport
+    routed: list[Routed] = field(default_factory=list)
+    steps: list[tuple[Routed, Step]] = field(default_factory=list)
+    rows: list[FixRow] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    retract: list[tuple[str, str, float]] = field(default_factory=list)
+    status_before: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def count(self, race_id: str, reason: str, n: int = 1) -> None:
+        self.counts.setdefault(race_id, Counter())[reason] += n
+
+
+class Pipeline:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        bus: Bus,
+        clock: Clock = time.time,
+        max_future_s: float = 600.0,
+        time_detectors: Sequence[TimeDetector] = (),
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.max_future_s = max_future_s
+        self.time_detectors = list(time_detectors)
+
+    async def ingest(
+        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
+    ) -> IngestReport:
+        """Run one request's payload through every step; raises PayloadError if unreadable."""
+        work = _Work(protocol, self.clock(), IngestReport())
+        decoded = decode()  # 1. decode: protocol -> fixes (+ the bad ones, reported)
+        work.report.problems.extend(decoded.problems)
+        work.count(race_id or "", "invalid", len(decoded.problems))
+        await self.filter(work, decoded, race_id)  # 2. filter
+        self.match(work)  # 3. match
+        self.detect(work)  # 4. detect
+        saved = await self.save(work)  # 5. store
+        self.publish(work, saved)  # 6. publish
+        return work.report
+
+    # -- 2. filter ------------------------------------------------------------------------------
+    async def filter(self, work: _Work, decoded: Decoded, race_id: str | None) -> None:
+        """Find each fix's runner; drop (and count) unknown devices, no-fix and early fixes."""
+        fixed_race = self.registry.races.get(race_id) if race_id else None
+        newest_ok = work.received_s + self.max_future_s
+        for fix, index in zip(decoded.fixes, decoded.index, strict=True):
+            found = self._route(fix, fixed_race)
+            if found is None:
+                by_bib = fixed_race is not None and fix.bib is not None
+                reason = "unknown_bib" if by_bib else "unknown_device"
+                who = fix.device_id if fix.bib is None else f"bib {fix.bib}"
+                self._drop(work, race_id or "", index, reason, f"{who} is not registered")
+                if fix.device_id is not None and fix.bib is None:
+                    await self.store.note_unknown_device(
+                        fix.device_id, work.protocol, work.received_s
+                    )
+                continue
+            race, runner = found
+            if abs(fix.lat) < NO_FIX_DEG and abs(fix.lon) < NO_FIX_DEG:
+                self._drop(work, race.id, index, "no_position")
+            elif fix.time_s < race.start_s(runner):
+                self._drop(work, race.id, index, "before_start")
+            elif fix.time_s > newest_ok:
+                self._drop(work, race.id, index, "future")
+            else:
+                work.routed.append(Routed(race, runner, fix, index))
+
+    def _route(self, fix: Fix, race: LiveRace | None) -> tuple[LiveRace, LiveRunner] | None:
+        if race is not None and fix.bib is not None:
+            runner = race.runners.get(fix.bib)
+            return None if runner is None else (race, runner)
+        if fix.device_id is None:
+            return None
+        owner = self.registry.owner(fix.device_id)
+        if owner is None or (race is not None and owner[0] is not race):
+            return None
+        return owner
+
+    def _drop(self, work: _Work, race_id: str, index: int, reason: str, what: str = "") -> None:
+        work.report.dropped[reason] += 1
+        work.count(race_id, reason)
+        if reason in ("unknown_device", "unknown_bib"):
+            work.report.problems.append(FixProblem(index, f"[{index}]", what, DROP_HINTS[reason]))
+
+    # -- 3. match -------------------------------------------------------------------------------
+    def match(self, work: _Work) -> None:
+        """Feed each fix to its runner's engine (rewinding for late fixes)."""
+        for r in work.routed:
+            key = (r.race.id, r.runner.bib)
+            work.status_before.setdefault(key, r.runner.status)
+            late = r.runner.last_time_s is not None and r.fix.time_s <= r.runner.last_time_s
+            step = r.runner.add(r.fix)
+            if step.needs_rebuild:
+                stored = self.store.fixes(r.race.id, r.runner.bib)
+                step = r.runner.rebuild(stored, r.fix)
+                work.count(r.race.id, "rebuilds")
+            if step.duplicate:
+                work.report.duplicates += 1
+                work.count(r.race.id, "duplicate")
+                continue
+            if late:
+                work.count(r.race.id, "late")
+            work.steps.append((r, step))
+            work.rows.append(_row(r, work))
+            work.report.accepted += 1
+            work.count(r.race.id, "accepted")
+
+    # -- 4. detect ------------------------------------------------------------------------------
+    def detect(self, work: _Work) -> None:
+        """Engine events -> alerts with a sentence; replays retract what they no longer raise."""
+        for r, step in work.steps:
+            if step.replay_from_s is not None:
+                since = step.replay_from_s
+                work.retract.append((r.race.id, r.runner.bib, since))
+                key = (r.race.id, r.runner.bib)
+                work.alerts = [
+                    a for a in work.alerts if (a.race_id, a.bib) != key or a.raised_s < since
+                ]
+            for ev, raised_s, trend_m in step.events:
+                work.alerts.append(
+                    r.race.narrator.record(r.race.id, r.runner.bib, ev, raised_s, trend_m)
+                )
+
+    # -- 5. store -------------------------------------------------------------------------------
+    async def save(self, work: _Work) -> Saved:
+        """One transaction through the one writer; returns once durable (even with no rows)."""
+        for race_id, counts in work.counts.items():
+            await self.store.count(race_id, counts)
+        saved = await self.store.save(work.rows, work.alerts, _merge(work.retract))
+        work.report.alerts.extend(saved.new)
+        return saved
+
+    # -- 6. publish -----------------------------------------------------------------------------
+    def publish(self, work: _Work, saved: Saved) -> None:
+        """Runner updates (one per runner per batch), status changes, alerts, retractions."""
+        now = self.clock()
+        seen: dict[tuple[str, str], Routed] = {}
+        for r, _ in work.steps:
+            seen[(r.race.id, r.runner.bib)] = r
+        for key, r in seen.items():
+            view = runner_json(r.race, r.runner, now)
+            self.bus.publish(r.race.id, "runner", view)
+            before = work.status_before.get(key)
+            if before != r.runner.status:
+                change = {"bib": r.runner.bib, "from": before, "to": r.runner.status}
+                self.bus.publish(r.race.id, "status", change)
+        for alert in saved.new:
+            self.bus.publish(alert.race_id, "alert", alert_json(alert))
+        if saved.retracted:
+            for race_id in {r.race.id for r, _ in work.steps}:
+                self.bus.publish(race_id, "alert_retracted", {"ids": saved.retracted})
+
+    # -- time-based detectors -------------------------------------------------------------------
+    async def tick(self) -> list[AlertRecord]:
+        """Run the time-based detectors over every runner; store and publish their alerts."""
+        if not self.time_detectors:
+            return []
+        now = self.clock()
+        alerts: list[AlertRecord] = []
+        for race in self.registry.races.values():
+            for runner in race.runners.values():
+                for detector in self.time_detectors:
+                    alerts.extend(detector(race, runner, now))
+        if not alerts:
+            return []
+        saved = await self.store.save([], alerts)
+        for alert in saved.new:
+            self.bus.publish(alert.race_id, "alert", alert_json(alert))
+        return saved.new
+
+
+def _row(r: Routed, work: _Work) -> FixRow:
+    f = r.fix
+    return FixRow(
+        r.race.id, r.runner.bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+        f.bearing_deg, f.altitude_m, f.battery_pct, work.received_s, work.protocol,
+    )  # fmt: skip
+
+
+def _merge(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+    """One retraction per runner, from the earliest time."""
+    first: dict[tuple[str, str], float] = {}
+    for race_id, bib, from_s in retract:
+        key = (race_id, bib)
+        first[key] = min(first.get(key, math.inf), from_s)
+    return [(k[0], k[1], s) for k, s in first.items()]

@@ -1,0 +1,188 @@
+"""One runner, live: the engine state, a short history to rewind it, and what HQ shows.
+
+Fixes arrive late, out of order and twice. A fix newer than the last goes straight to the
+engine. An older one is put in its place in the history, the engine is rewound to the last
+snapshot before it (one every :data:`CHECK_EVERY` fixes, under 1 KB each) and the fixes after it
+are played again, so the runner ends in the state the batch matcher would reach on the sorted
+fixes. The history holds the last :data:`TAIL_CAP` fixes; a fix older than that asks the caller
+for a rebuild from the store (:meth:`LiveRunner.rebuild`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coursewatch.course import Course
+from coursewatch.engine.matcher import EngineConfig, Event, LiveMatcher
+from coursewatch.geo import FloatArray
+from coursewatch.protocols import Fix
+from coursewatch.store import FixArrays, RunnerRecord
+
+CHECK_EVERY = 64
+TAIL_CAP = 4096
+FINISH_M = 150.0
+STATUSES = ("not_started", "running", "off_course", "stopped", "finished", "dnf")
+
+
+@dataclass
+class Step:
+    """What one fix did: events raised, and from which fix time the past was replayed."""
+
+    events: list[tuple[Event, float, float]] = field(default_factory=list)  # event, raised, trend
+    duplicate: bool = False
+    replay_from_s: float | None = None
+    needs_rebuild: bool = False
+
+
+@dataclass
+class _Check:
+    n: int  # fixes of the tail included
+    time_s: float  # time of the last of them
+    snap: FloatArray
+    wrong_way: bool = False
+    finished: bool = False
+
+
+class LiveRunner:
+    """A registered runner and their engine state."""
+
+    def __init__(
+        self, record: RunnerRecord, course: Course, config: EngineConfig | None = None
+    ) -> None:
+        self.record = record
+        self.course = course
+        self.config = config
+        self.matcher = LiveMatcher(course, config)
+        self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
+        self._n = 0
+        self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
+        self.last_fix: Fix | None = None
+        self.wrong_way = False
+        self.finished = False
+        self.stopped = False  # set by the time-based detectors
+        self.extra: dict[str, object] = {}  # the time-based detectors' own state
+
+    @property
+    def bib(self) -> str:
+        return self.record.bib
+
+    @property
+    def fixes(self) -> int:
+        return self.matcher.fixes
+
+    def add(self, fix: Fix) -> Step:
+        """Feed one fix, in any order."""
+        if self._n and fix.time_s <= self._tail[self._n - 1, 0]:
+            return self._late(fix)
+        step = Step()
+        self._push(fix.time_s, fix.lat, fix.lon, fix.accuracy_m, step)
+        self.last_fix = fix
+        return step
+
+    def _push(self, t: float, lat: float, lon: float, acc: float | None, step: Step | None) -> None:
+        m = self.matcher
+        before = m.offset_m
+        events = m.push(t, lat, lon, acc)
+        if step is not None:
+            trend = m.offset_m - before
+            step.events.extend((ev, t, trend) for ev in events)
+            self._follow(events)
+        if self._n == TAIL_CAP:
+            self._trim()
+        self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
+        self._n += 1
+        if self._n - self._checks[-1].n >= CHECK_EVERY:
+            self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
+
+    def _follow(self, events: list[Event]) -> None:
+        for ev in events:
+            if ev.kind == "wrong_way":
+                self.wrong_way = True
+            elif ev.kind == "wrong_way_end":
+                self.wrong_way = False
+        if self.matcher.progress_m >= self.course.length_m - FINISH_M:
+            self.finished = True
+
+    def _trim(self) -> None:
+        cut = TAIL_CAP // 2
+        self._tail[: TAIL_CAP - cut] = self._tail[cut:]
+        self._n -= cut
+        self._checks = [
+            _Check(c.n - cut, c.time_s, c.snap, c.wrong_way, c.finished)
+            for c in self._checks
+            if c.n >= cut
+        ]
+
+    def _late(self, fix: Fix) -> Step:
+        times = self._tail[: self._n, 0]
+        i = int(np.searchsorted(times, fix.time_s))
+        if i < self._n and times[i] == fix.time_s:
+            return Step(duplicate=True)
+        k = bisect.bisect_left([c.time_s for c in self._checks], fix.time_s) - 1
+        if k < 0 or self._checks[k].n > i:
+            return Step(needs_rebuild=True)
+        acc = math.nan if fix.accuracy_m is None else fix.accuracy_m
+        rest = np.concatenate([[(fix.time_s, fix.lat, fix.lon, acc)], self._tail[i : self._n]])
+        head = self._tail[self._checks[k].n : i].copy()
+        check = self._checks[k]
+        self._checks = self._checks[: k + 1]
+        self._n = check.n
+        self.matcher.restore(check.snap)
+        self.wrong_way, self.finished = check.wrong_way, check.finished
+        step = Step(replay_from_s=float(head[0, 0]) if len(head) else fix.time_s)
+        for row in np.concatenate([head, rest]):
+            a = None if math.isnan(row[3]) else float(row[3])
+            self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
+        return step
+
+    def rebuild(self, stored: FixArrays, fix: Fix | None) -> Step:
+        """Start again from the start with every stored fix (and ``fix``), in time order."""
+        tail = self._tail[: self._n]
+        t = np.concatenate([stored.time_s, tail[:, 0]])
+        rows = np.column_stack([t, np.concatenate([stored.lat, tail[:, 1]]),
+                                np.concatenate([stored.lon, tail[:, 2]]),
+                                np.concatenate([stored.accuracy_m, tail[:, 3]])])  # fmt: skip
+        if fix is not None:
+            acc = math.nan if fix.accuracy_m is None else fix.accuracy_m
+            rows = np.vstack([rows, [(fix.time_s, fix.lat, fix.lon, acc)]])
+        _, first = np.unique(rows[:, 0], return_index=True)
+        rows = rows[first]  # sorted by time, one fix per time (the first seen is kept)
+        self.matcher = LiveMatcher(self.course, self.config)
+        self._n = 0
+        self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
+        self.wrong_way = self.finished = False
+        step = Step(replay_from_s=-math.inf)
+        if self.last_fix is None and fix is not None:
+            self.last_fix = fix
+        for row in rows:
+            a = None if math.isnan(row[3]) else float(row[3])
+            self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
+        return step
+
+    # -- what HQ sees -------------------------------------------------------------------------
+    @property
+    def last_time_s(self) -> float | None:
+        return float(self._tail[self._n - 1, 0]) if self._n else None
+
+    def position(self) -> tuple[float, float] | None:
+        if not self._n:
+            return None
+        return float(self._tail[self._n - 1, 1]), float(self._tail[self._n - 1, 2])
+
+    @property
+    def status(self) -> str:
+        if self.record.dnf:
+            return "dnf"
+        if not self._n:
+            return "not_started"
+        if self.finished:
+            return "finished"
+        if not self.matcher.on_course or self.wrong_way:
+            return "off_course"
+        if self.stopped:
+            return "stopped"
+        return "running"

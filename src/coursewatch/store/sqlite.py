@@ -1,0 +1,360 @@
+"""The default store: one SQLite file in WAL mode, written by one thread, read by anyone.
+
+>>> import asyncio, tempfile, pathlib
+>>> async def demo() -> int:
+...     with tempfile.TemporaryDirectory() as d:
+...         store = SqliteStore(pathlib.Path(d) / "race.db")
+...         await store.start()
+...         await store.set_meta("k", "v")
+...         n = len(store.races())
+...         await store.close()
+...         return n
+>>> asyncio.run(demo())
+0
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from coursewatch.store import (
+    AlertRecord,
+    FixArrays,
+    FixRow,
+    RaceRecord,
+    RunnerRecord,
+    Saved,
+    StoreError,
+    Webhook,
+)
+from coursewatch.store.writer import Writer, connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS races (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, race_text TEXT NOT NULL, race_suffix TEXT NOT NULL,
+  course_bytes BLOB NOT NULL, course_suffix TEXT NOT NULL, start_ts REAL NOT NULL,
+  ingest_token TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created_ts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runners (
+  race_id TEXT NOT NULL REFERENCES races(id), bib TEXT NOT NULL, name TEXT NOT NULL,
+  start_ts REAL, dnf INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (race_id, bib));
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY, race_id TEXT NOT NULL, bib TEXT NOT NULL,
+  FOREIGN KEY (race_id, bib) REFERENCES runners(race_id, bib));
+CREATE TABLE IF NOT EXISTS fixes (
+  race_id TEXT NOT NULL, bib TEXT NOT NULL, time_s REAL NOT NULL, lat REAL NOT NULL,
+  lon REAL NOT NULL, accuracy_m REAL, speed_mps REAL, bearing_deg REAL, altitude_m REAL,
+  battery_pct REAL, received_ts REAL NOT NULL, source TEXT NOT NULL,
+  PRIMARY KEY (race_id, bib, time_s)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, race_id TEXT NOT NULL, bib TEXT NOT NULL,
+  kind TEXT NOT NULL, time_s REAL NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,
+  course_m REAL, offset_m REAL, sentence TEXT NOT NULL, detail TEXT NOT NULL,
+  raised_s REAL NOT NULL, ack_by TEXT, ack_ts REAL, retracted INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (race_id, bib, kind, time_s));
+CREATE TABLE IF NOT EXISTS counts (
+  race_id TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (race_id, reason));
+CREATE TABLE IF NOT EXISTS unknown_devices (
+  device_id TEXT PRIMARY KEY, protocol TEXT NOT NULL, n INTEGER NOT NULL, last_ts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, race_id TEXT NOT NULL REFERENCES races(id),
+  url TEXT NOT NULL, secret TEXT NOT NULL);
+"""
+
+_ALERT_COLS = (
+    "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
+    "ack_by, ack_ts, retracted"
+)
+
+
+def _init(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+
+
+class SqliteStore:
+    """The :class:`coursewatch.store.Store` on one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._writer = Writer(self.path)
+        self._read: sqlite3.Connection | None = None
+
+    async def start(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            raise StoreError(f"{self.path.parent}: no such folder for the database: create it")
+        self._writer.start(_init)
+        self._read = connect(self.path)
+
+    async def close(self) -> None:
+        self._writer.stop()
+        if self._read is not None:
+            self._read.close()
+            self._read = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._read is None:
+            raise RuntimeError("the store is not started: await store.start() first")
+        return self._read
+
+    # -- meta -------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        sql = "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+        await self._writer.submit(lambda c: c.execute(sql, (key, value)))
+
+    # -- races and runners ------------------------------------------------------------------
+    async def put_race(self, race: RaceRecord) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT OR REPLACE INTO races VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (race.id, race.name, race.race_text, race.race_suffix, race.course_bytes,
+                 race.course_suffix, race.start_ts, race.ingest_token, int(race.public),
+                 race.created_ts),
+            )  # fmt: skip
+
+        await self._writer.submit(write)
+
+    async def set_public(self, race_id: str, public: bool) -> None:
+        sql = "UPDATE races SET public=? WHERE id=?"
+        await self._writer.submit(lambda c: c.execute(sql, (int(public), race_id)))
+
+    def race(self, race_id: str) -> RaceRecord | None:
+        row = self.db.execute("SELECT * FROM races WHERE id=?", (race_id,)).fetchone()
+        return None if row is None else _race(row)
+
+    def races(self) -> list[RaceRecord]:
+        return [_race(r) for r in self.db.execute("SELECT * FROM races ORDER BY created_ts")]
+
+    async def put_runner(self, runner: RunnerRecord) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            for device in runner.devices:
+                row = c.execute(
+                    "SELECT race_id, bib FROM devices WHERE device_id=?", (device,)
+                ).fetchone()
+                if row is not None and tuple(row) != (runner.race_id, runner.bib):
+                    raise StoreError(
+                        f"device {device!r} is already registered to bib {row[1]} of race "
+                        f"{row[0]!r}: remove it there first, or give another device id"
+                    )
+            c.execute(
+                "INSERT INTO runners VALUES (?,?,?,?,?) ON CONFLICT(race_id, bib) DO UPDATE SET "
+                "name=excluded.name, start_ts=excluded.start_ts, dnf=excluded.dnf",
+                (runner.race_id, runner.bib, runner.name, runner.start_ts, int(runner.dnf)),
+            )
+            c.execute("DELETE FROM devices WHERE race_id=? AND bib=?", (runner.race_id, runner.bib))
+            c.executemany(
+                "INSERT INTO devices VALUES (?,?,?)",
+                [(d, runner.race_id, runner.bib) for d in runner.devices],
+            )
+
+        await self._writer.submit(write)
+
+    def runners(self, race_id: str) -> list[RunnerRecord]:
+        devices: dict[str, list[str]] = {}
+        for d, bib in self.db.execute(
+            "SELECT device_id, bib FROM devices WHERE race_id=? ORDER BY device_id", (race_id,)
+        ):
+            devices.setdefault(bib, []).append(d)
+        rows = self.db.execute(
+            "SELECT bib, name, start_ts, dnf FROM runners WHERE race_id=?", (race_id,)
+        )
+        return [
+            RunnerRecord(race_id, bib, name, tuple(devices.get(bib, ())), start, bool(dnf))
+            for bib, name, start, dnf in rows
+        ]
+
+    def device_owner(self, device_id: str) -> tuple[str, str] | None:
+        row = self.db.execute(
+            "SELECT race_id, bib FROM devices WHERE device_id=?", (device_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    # -- fixes and alerts -------------------------------------------------------------------
+    async def save(
+        self,
+        fixes: Sequence[FixRow],
+        alerts: Sequence[AlertRecord],
+        retract: Sequence[tuple[str, str, float]] = (),
+    ) -> Saved:
+        """Store fixes (duplicates ignored) and alerts, in one transaction.
+
+        ``retract`` holds (race, bib, from_s): that runner's alerts raised at or after
+        ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
+        """
+        rows = [
+            (f.race_id, f.bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps, f.bearing_deg,
+             f.altitude_m, f.battery_pct, f.received_ts, f.source)
+            for f in fixes
+        ]  # fmt: skip
+
+        def write(c: sqlite3.Connection) -> Saved:
+            c.executemany("INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            was_live: set[int] = set()
+            for race_id, bib, from_s in retract:
+                args = (race_id, bib, from_s)
+                where = "race_id=? AND bib=? AND raised_s>=? AND retracted=0"
+                live = c.execute(f"SELECT id FROM alerts WHERE {where}", args)
+                was_live.update(int(r[0]) for r in live)
+                c.execute(f"UPDATE alerts SET retracted=1 WHERE {where}", args)
+            out = Saved()
+            for a in alerts:
+                record, live_before = _upsert_alert(c, a)
+                if live_before or record.id in was_live:
+                    out.known.append(record)
+                else:
+                    out.new.append(record)
+                was_live.discard(record.id)
+            out.retracted.extend(sorted(was_live))
+            return out
+
+        return await self._writer.submit(write)
+
+    def fixes(self, race_id: str, bib: str, since_s: float | None = None) -> FixArrays:
+        rows = self.db.execute(
+            "SELECT time_s, lat, lon, accuracy_m FROM fixes WHERE race_id=? AND bib=? "
+            "AND time_s>=? ORDER BY time_s",
+            (race_id, bib, -1e300 if since_s is None else since_s),
+        ).fetchall()
+        a = np.array(rows, dtype=np.float64).reshape(-1, 4)  # None -> nan
+        return FixArrays(a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy(), a[:, 3].copy())
+
+    def fix_count(self, race_id: str) -> int:
+        row = self.db.execute("SELECT count(*) FROM fixes WHERE race_id=?", (race_id,))
+        return int(row.fetchone()[0])
+
+    def alerts(
+        self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
+    ) -> list[AlertRecord]:
+        sql = f"SELECT {_ALERT_COLS} FROM alerts WHERE race_id=? AND id>?"
+        args: list[object] = [race_id, after_id]
+        if bib is not None:
+            sql += " AND bib=?"
+            args.append(bib)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [_alert(r) for r in self.db.execute(sql, args)]
+
+    async def ack_alert(
+        self, race_id: str, alert_id: int, by: str, at_ts: float
+    ) -> AlertRecord | None:
+        def write(c: sqlite3.Connection) -> AlertRecord | None:
+            c.execute(
+                "UPDATE alerts SET ack_by=?, ack_ts=? WHERE race_id=? AND id=?",
+                (by, at_ts, race_id, alert_id),
+            )
+            row = c.execute(
+                f"SELECT {_ALERT_COLS} FROM alerts WHERE race_id=? AND id=?", (race_id, alert_id)
+            ).fetchone()
+            return None if row is None else _alert(row)
+
+        return await self._writer.submit(write)
+
+    # -- counters ---------------------------------------------------------------------------
+    async def count(self, race_id: str, counts: Mapping[str, int]) -> None:
+        rows = [(race_id, k, n) for k, n in counts.items() if n]
+        if not rows:
+            return
+        sql = (
+            "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
+            "DO UPDATE SET n = n + excluded.n"
+        )
+        await self._writer.submit(lambda c: c.executemany(sql, rows))
+
+    def counts(self, race_id: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT reason, n FROM counts WHERE race_id=?", (race_id,))
+        return {str(k): int(n) for k, n in rows}
+
+    async def note_unknown_device(self, device_id: str, protocol: str, at_ts: float) -> None:
+        sql = (
+            "INSERT INTO unknown_devices VALUES (?,?,1,?) ON CONFLICT(device_id) "
+            "DO UPDATE SET n = n + 1, last_ts = excluded.last_ts, protocol = excluded.protocol"
+        )
+        await self._writer.submit(lambda c: c.execute(sql, (device_id, protocol, at_ts)))
+
+    def unknown_devices(self) -> list[tuple[str, str, int, float]]:
+        rows = self.db.execute("SELECT * FROM unknown_devices ORDER BY last_ts DESC LIMIT 500")
+        return [(str(d), str(p), int(n), float(t)) for d, p, n, t in rows]
+
+    # -- webhooks ---------------------------------------------------------------------------
+    async def add_webhook(self, race_id: str, url: str, secret: str) -> Webhook:
+        def write(c: sqlite3.Connection) -> Webhook:
+            cur = c.execute(
+                "INSERT INTO webhooks (race_id, url, secret) VALUES (?,?,?)",
+                (race_id, url, secret),
+            )
+            return Webhook(int(cur.lastrowid or 0), race_id, url, secret)
+
+        return await self._writer.submit(write)
+
+    async def delete_webhook(self, race_id: str, hook_id: int) -> bool:
+        def write(c: sqlite3.Connection) -> bool:
+            cur = c.execute("DELETE FROM webhooks WHERE race_id=? AND id=?", (race_id, hook_id))
+            return cur.rowcount > 0
+
+        return await self._writer.submit(write)
+
+    def webhooks(self, race_id: str) -> list[Webhook]:
+        rows = self.db.execute(
+            "SELECT id, race_id, url, secret FROM webhooks WHERE race_id=?", (race_id,)
+        )
+        return [Webhook(int(i), str(r), str(u), str(s)) for i, r, u, s in rows]
+
+
+def _race(row: tuple[object, ...]) -> RaceRecord:
+    i, name, text, suffix, blob, csuffix, start, token, public, created = row
+    return RaceRecord(
+        str(i), str(name), str(text), str(suffix), bytes(blob), str(csuffix),  # type: ignore[call-overload]
+        float(start), str(token), bool(public), float(created),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _upsert_alert(c: sqlite3.Connection, a: AlertRecord) -> tuple[AlertRecord, bool]:
+    """Insert an alert, or revive the one of the same runner, kind and time.
+
+    Also says whether that one existed, unretracted, before.
+    """
+    key = (a.race_id, a.bib, a.kind, a.time_s)
+    where = "race_id=? AND bib=? AND kind=? AND time_s=?"
+    existed = c.execute(f"SELECT retracted FROM alerts WHERE {where}", key).fetchone()
+    c.execute(
+        "INSERT INTO alerts (race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence,"
+        " detail, raised_s) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(race_id, bib, kind, time_s)"
+        " DO UPDATE SET retracted=0, lat=excluded.lat, lon=excluded.lon,"
+        " course_m=excluded.course_m, offset_m=excluded.offset_m, sentence=excluded.sentence,"
+        " detail=excluded.detail, raised_s=excluded.raised_s",
+        (*key, a.lat, a.lon, a.course_m, a.offset_m, a.sentence, json.dumps(dict(a.detail)),
+         a.raised_s),
+    )  # fmt: skip
+    row = c.execute(f"SELECT {_ALERT_COLS} FROM alerts WHERE {where}", key).fetchone()
+    return _alert(row), existed is not None and existed[0] == 0
+
+
+def _alert(row: tuple[object, ...]) -> AlertRecord:
+    i, race, bib, kind, t, lat, lon, s, off, sentence, detail, raised, by, ack, retracted = row
+    return AlertRecord(
+        race_id=str(race),
+        bib=str(bib),
+        kind=str(kind),
+        time_s=float(t),  # type: ignore[arg-type]
+        lat=float(lat),  # type: ignore[arg-type]
+        lon=float(lon),  # type: ignore[arg-type]
+        course_m=None if s is None else float(s),  # type: ignore[arg-type]
+        offset_m=None if off is None else float(off),  # type: ignore[arg-type]
+        sentence=str(sentence),
+        detail=json.loads(str(detail)),
+        raised_s=float(raised),  # type: ignore[arg-type]
+        id=int(i),  # type: ignore[call-overload]
+        ack_by=None if by is None else str(by),
+        ack_ts=None if ack is None else float(ack),  # type: ignore[arg-type]
+        retracted=bool(retracted),
+    )

@@ -1,0 +1,269 @@
+"""The JSON API over races, runners, alerts and webhooks (reads and admin writes)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from coursewatch.protocols import parse_time_s
+from coursewatch.server import course_only_race
+from coursewatch.store import RunnerRecord
+from coursewatch.views import alert_json, course_geojson, race_json, runner_json
+from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
+from coursewatch.web.bodies import field, int_param, json_object
+from coursewatch.web.errors import ApiError
+
+
+def _race(request: Request) -> Any:
+    return server_of(request).race(request.path_params["race"])
+
+
+async def list_races(request: Request) -> Response:
+    server = server_of(request)
+    admin = is_admin(request)
+    races = server.registry.races.values()
+    out = [race_json(r, admin) for r in races if admin or r.record.public]
+    return JSONResponse({"races": out})
+
+
+def _file(obj: dict[str, Any], key: str, suffix: str) -> tuple[bytes, str]:
+    spec = field(obj, key, dict)
+    suffix = str(spec.get("suffix") or suffix).lower()
+    if "text" in spec:
+        return str(field(spec, "text", str)).encode(), suffix
+    try:
+        return base64.b64decode(field(spec, "base64", str), validate=True), suffix
+    except binascii.Error:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"{key}.base64 is not base64",
+            f"{key}.base64",
+            "encode the file's bytes as base64",
+        ) from None
+
+
+async def create_race(request: Request) -> Response:
+    require_admin(request)
+    obj = await json_object(request)
+    race_id = field(obj, "id", str)
+    course, course_suffix = _file(obj, "course_file", ".gpx")
+    if "race_file" in obj:
+        race_bytes, race_suffix = _file(obj, "race_file", ".yaml")
+        race_text = race_bytes.decode("utf-8", errors="replace")
+    else:
+        start = field(obj, "start", str)
+        name = field(obj, "name", str, required=False) or race_id
+        race_text, race_suffix = course_only_race(name, f"course{course_suffix}", start), ".yaml"
+    public = bool(field(obj, "public", bool, required=False))
+    race = await server_of(request).create_race(
+        race_id, race_text, race_suffix, course, course_suffix, public
+    )
+    return JSONResponse(race_json(race, admin=True), status_code=201)
+
+
+async def get_race(request: Request) -> Response:
+    race = _race(request)
+    return JSONResponse(race_json(race, require_read(request, race)))
+
+
+async def patch_race(request: Request) -> Response:
+    require_admin(request)
+    obj = await json_object(request)
+    race = _race(request)
+    public = field(obj, "public", bool, required=False)
+    if public is not None:
+        race = await server_of(request).set_public(race.id, public)
+    return JSONResponse(race_json(race, admin=True))
+
+
+async def course(request: Request) -> Response:
+    race = _race(request)
+    require_read(request, race)
+    return JSONResponse(course_geojson(race), media_type="application/geo+json")
+
+
+async def list_runners(request: Request) -> Response:
+    race = _race(request)
+    admin = require_read(request, race)
+    now = server_of(request).clock()
+    runners = [runner_json(race, r, now, admin) for r in race.runners.values()]
+    runners.sort(key=lambda r: (-(r["progress_m"] or 0.0), r["bib"]))
+    return JSONResponse({"runners": runners})
+
+
+def _runner_record(race_id: str, obj: dict[str, Any], bib: str | None = None) -> RunnerRecord:
+    bib = bib or str(field(obj, "bib", (str, int)))
+    devices = field(obj, "devices", list, required=False) or []
+    if not all(isinstance(d, str | int) for d in devices):
+        raise ApiError(
+            422,
+            "invalid_field",
+            "devices must be a list of ids",
+            "devices",
+            'give "devices": ["123456"]',
+        )
+    start = field(obj, "start", (str, int, float), required=False)
+    try:
+        start_ts = None if start is None else parse_time_s(start, "start")
+    except ValueError as exc:
+        raise ApiError(422, "invalid_field", str(exc), "start", "give ISO 8601") from None
+    return RunnerRecord(
+        race_id=race_id,
+        bib=bib,
+        name=str(field(obj, "name", str, required=False) or ""),
+        devices=tuple(str(d) for d in devices),
+        start_ts=start_ts,
+        dnf=bool(field(obj, "dnf", bool, required=False)),
+    )
+
+
+async def add_runners(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    obj = await json_object(request)
+    items = obj["runners"] if isinstance(obj.get("runners"), list) else [obj]
+    server = server_of(request)
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"runners[{i}] is not an object",
+                f"runners[{i}]",
+                'give {"bib": "7", "name": ..., "devices": [...]}',
+            )
+        runner = await server.put_runner(_runner_record(race.id, item))
+        out.append(runner_json(race, runner, server.clock(), admin=True))
+    return JSONResponse({"runners": out}, status_code=201)
+
+
+async def get_runner(request: Request) -> Response:
+    race = _race(request)
+    admin = require_read(request, race)
+    server = server_of(request)
+    runner = server.runner(race.id, request.path_params["bib"])
+    return JSONResponse(runner_json(race, runner, server.clock(), admin))
+
+
+async def patch_runner(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    server = server_of(request)
+    old = server.runner(race.id, request.path_params["bib"]).record
+    obj = await json_object(request)
+    merged = {
+        "name": old.name,
+        "devices": list(old.devices),
+        "start": old.start_ts,
+        "dnf": old.dnf,
+        **obj,
+    }
+    runner = await server.put_runner(_runner_record(race.id, merged, bib=old.bib))
+    return JSONResponse(runner_json(race, runner, server.clock(), admin=True))
+
+
+async def track(request: Request) -> Response:
+    race = _race(request)
+    require_read(request, race)
+    server = server_of(request)
+    runner = server.runner(race.id, request.path_params["bib"])
+    fixes = server.store.fixes(race.id, runner.bib)
+    if request.query_params.get("format") == "geojson":
+        coords = [[float(a), float(b)] for a, b in zip(fixes.lon, fixes.lat, strict=True)]
+        return JSONResponse(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": {"bib": runner.bib, "time_s": fixes.time_s.tolist()},
+            },
+            media_type="application/geo+json",
+        )
+    return JSONResponse(
+        {
+            "bib": runner.bib,
+            "time_s": fixes.time_s.tolist(),
+            "lat": fixes.lat.tolist(),
+            "lon": fixes.lon.tolist(),
+        }
+    )
+
+
+async def list_alerts(request: Request) -> Response:
+    race = _race(request)
+    require_read(request, race)
+    after = int_param(request, "after", 0)
+    limit = min(max(int_param(request, "limit", 1000), 1), 10_000)
+    bib = request.query_params.get("bib")
+    alerts = server_of(request).store.alerts(race.id, after, bib, limit)
+    if request.query_params.get("retracted") != "1":
+        alerts = [a for a in alerts if not a.retracted]
+    return JSONResponse({"alerts": [alert_json(a) for a in alerts]})
+
+
+async def ack_alert(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    obj = await json_object(request) if (await request.body()).strip() else {}
+    by = str(field(obj, "by", str, required=False) or "admin")
+    try:
+        alert_id = int(request.path_params["alert"])
+    except ValueError:
+        raise ApiError(404, "not_found", "alert ids are whole numbers", "path", "") from None
+    alert = await server_of(request).ack(race.id, alert_id, by)
+    return JSONResponse(alert_json(alert))
+
+
+async def stats(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    server = server_of(request)
+    return JSONResponse(
+        {
+            "counts": server.store.counts(race.id),
+            "fixes_stored": server.store.fix_count(race.id),
+            "unknown_devices": [
+                {"device": d, "protocol": p, "count": n, "last_ts": t}
+                for d, p, n, t in server.store.unknown_devices()
+            ],
+            "unrouted": server.store.counts(""),
+            "webhooks": dict(server.webhooks.stats),
+        }
+    )
+
+
+async def list_webhooks(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    hooks = server_of(request).store.webhooks(race.id)
+    return JSONResponse({"webhooks": [{"id": h.id, "url": h.url} for h in hooks]})
+
+
+async def add_webhook(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    obj = await json_object(request)
+    url = field(obj, "url", str)
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(422, "invalid_field", "url must be http(s)://...", "url", "give a full URL")
+    secret = field(obj, "secret", str, required=False) or secrets.token_urlsafe(24)
+    hook = await server_of(request).store.add_webhook(race.id, url, secret)
+    return JSONResponse({"id": hook.id, "url": hook.url, "secret": hook.secret}, status_code=201)
+
+
+async def delete_webhook(request: Request) -> Response:
+    require_admin(request)
+    race = _race(request)
+    try:
+        hook_id = int(request.path_params["hook"])
+    except ValueError:
+        hook_id = -1
+    if not await server_of(request).store.delete_webhook(race.id, hook_id):
+        raise ApiError(404, "not_found", f"no webhook {request.path_params['hook']}", "path", "")
+    return Response(status_code=204)

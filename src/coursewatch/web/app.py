@@ -1,0 +1,64 @@
+"""The ASGI app: :func:`create_app` for the main port, :func:`osmand_app` for Traccar's port.
+
+Both share one :class:`coursewatch.server.Server`; the app's lifespan starts and stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from coursewatch.server import Server
+from coursewatch.web import ingest
+from coursewatch.web.errors import HANDLERS
+from coursewatch.web.guard import Guard
+from coursewatch.web.routes import ENDPOINTS
+
+
+def _routes() -> list[Route]:
+    return [Route(ep.path, ep.handler, methods=list(ep.methods)) for ep in ENDPOINTS]
+
+
+def create_app(server: Server, manage: bool = True) -> Starlette:
+    """The main app. With ``manage`` the app starts and stops ``server`` in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage:
+            await server.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await server.stop()
+
+    return _app(server, _routes(), lifespan)
+
+
+def osmand_app(server: Server) -> Starlette:
+    """The OsmAnd protocol at ``/`` on a port of its own (Traccar's 5055), like Traccar."""
+    return _app(server, [Route("/", ingest.osmand, methods=["GET", "POST"])], None)
+
+
+def _app(server: Server, routes: list[Route], lifespan: object) -> Starlette:
+    s = server.settings
+    handlers = {k: v for k, v in HANDLERS.items() if k is not Exception}
+    middleware = [
+        Middleware(Guard, max_body_bytes=s.max_body_bytes, max_upload_bytes=s.max_upload_bytes)
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=handlers,
+        lifespan=lifespan,  # type: ignore[arg-type]
+    )
+    app.state.server = server
+    return app
+
+
+__all__ = ["ASGIApp", "create_app", "osmand_app"]

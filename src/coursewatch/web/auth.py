@@ -1,0 +1,116 @@
+"""Who may do what: the admin token, per-race ingest tokens, public races.
+
+A token comes as ``Authorization: Bearer <token>``, as HTTP Basic auth (the password; what the
+OwnTracks app sends) or as ``?token=<token>`` (for clients that can only set a URL).
+
+* admin: everything; the token is the ``admin_token`` setting, or generated once and kept.
+* ingest: a race's ingest token posts fixes to that race. OsmAnd / Traccar Client cannot send a
+  token: there the registered device id is the credential, as in Traccar itself.
+* read: race data is readable with the admin token, the race's ingest token, or by anyone when
+  the race is public; public views never show device ids or tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+
+from starlette.requests import Request
+
+from coursewatch.racestate import LiveRace
+from coursewatch.server import Server
+from coursewatch.web.errors import ApiError
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    if scheme.lower() == "basic" and value:
+        try:
+            _, _, password = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or None
+    return request.query_params.get("token")
+
+
+def server_of(request: Request) -> Server:
+    server: Server = request.app.state.server
+    return server
+
+
+def is_admin(request: Request) -> bool:
+    token = token_of(request)
+    return token is not None and secrets.compare_digest(token, server_of(request).admin_token)
+
+
+def require_admin(request: Request) -> None:
+    if token_of(request) is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this needs the admin token",
+            "Authorization",
+            "send Authorization: Bearer <admin token> (printed by `coursewatch serve`)",
+        )
+    if not is_admin(request):
+        raise ApiError(
+            403,
+            "forbidden",
+            "the token is not the admin token",
+            "Authorization",
+            "use the admin token printed by `coursewatch serve`",
+        )
+
+
+def has_race_token(request: Request, race: LiveRace) -> bool:
+    token = token_of(request)
+    return token is not None and secrets.compare_digest(token, race.record.ingest_token)
+
+
+def require_read(request: Request, race: LiveRace) -> bool:
+    """Allow reading the race; returns True when the caller is admin (sees device ids)."""
+    if is_admin(request):
+        return True
+    if race.record.public or has_race_token(request, race):
+        return False
+    raise ApiError(
+        401,
+        "unauthorized",
+        f"race {race.id!r} is not public",
+        "Authorization",
+        "send the admin token or the race's ingest token, or make the race public",
+    )
+
+
+def require_ingest(request: Request, race: LiveRace) -> None:
+    if is_admin(request) or has_race_token(request, race):
+        return
+    raise ApiError(
+        401,
+        "unauthorized",
+        f"posting fixes to race {race.id!r} needs its ingest token",
+        "Authorization",
+        "send Authorization: Bearer <ingest token> or ?token=... (GET /api/races/{race} as admin "
+        "shows it)",
+    )
+
+
+def ingest_scope(request: Request) -> str | None:
+    """For endpoints without a race in the URL: the race the token opens (None: admin, all)."""
+    if is_admin(request):
+        return None
+    token = token_of(request)
+    race = server_of(request).race_by_token(token) if token else None
+    if race is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "posting fixes needs a race's ingest token",
+            "Authorization",
+            "give the race's ingest token as the password (OwnTracks) or ?token=...",
+        )
+    return race.id

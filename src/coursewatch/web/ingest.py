@@ -1,0 +1,124 @@
+"""Ingest endpoints: each reads its protocol's payload and hands a decoder to the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from coursewatch.errors import InputError
+from coursewatch.pipeline import IngestReport
+from coursewatch.protocols import Decoded, PayloadError
+from coursewatch.protocols.inreach import decode_inreach
+from coursewatch.protocols.native import decode_native
+from coursewatch.protocols.osmand import decode_osmand, decode_osmand_json, params_from_body
+from coursewatch.protocols.owntracks import decode_owntracks
+from coursewatch.protocols.upload import decode_upload
+from coursewatch.web.auth import ingest_scope, require_ingest, server_of
+from coursewatch.web.bodies import json_body
+from coursewatch.web.errors import ApiError, error_response
+
+
+async def _run(request: Request, decode: Any, protocol: str, race_id: str | None) -> IngestReport:
+    try:
+        return await server_of(request).pipeline.ingest(decode, protocol, race_id)
+    except PayloadError as exc:
+        raise ApiError(
+            400,
+            "invalid_payload",
+            exc.detail,
+            "body",
+            f"send {protocol} as documented in docs/server.md",
+        ) from None
+
+
+def _single_fix_answer(report: IngestReport, protocol: str) -> Response | None:
+    """For one-fix protocols: an error response when the fix was refused, else None."""
+    if report.dropped.get("unknown_device"):
+        p = report.problems[-1]
+        return error_response(403, "unknown_device", p.message, "id", p.hint)
+    if report.problems:
+        p = report.problems[0]
+        return error_response(400, "invalid_fix", p.message, p.where, p.hint)
+    return None
+
+
+async def osmand(request: Request) -> Response:
+    """OsmAnd / Traccar Client: one fix per request, GET or POST."""
+    server = server_of(request)
+    body = await request.body() if request.method == "POST" else b""
+    ctype = request.headers.get("content-type", "")
+    now = server.clock()
+    if body.strip().startswith(b"{"):
+
+        def decode() -> Decoded:
+            return decode_osmand_json(body, now)
+    else:
+        params = {**dict(request.query_params), **params_from_body(body, ctype)}
+        params.pop("token", None)
+
+        def decode() -> Decoded:
+            return decode_osmand(params, now)
+
+    report = await _run(request, decode, "osmand", None)
+    return _single_fix_answer(report, "osmand") or JSONResponse(report.to_json())
+
+
+async def owntracks(request: Request) -> Response:
+    race_id = ingest_scope(request)
+    obj = await json_body(request)
+    user = request.headers.get("x-limit-u")
+    device = request.headers.get("x-limit-d")
+    report = await _run(request, lambda: decode_owntracks(obj, user, device), "owntracks", race_id)
+    # OwnTracks reads the answer as a list of commands: [] means nothing to do.
+    return _single_fix_answer(report, "owntracks") or JSONResponse([])
+
+
+async def inreach(request: Request) -> Response:
+    race_id = ingest_scope(request)
+    obj = await json_body(request)
+    report = await _run(request, lambda: decode_inreach(obj), "inreach", race_id)
+    return JSONResponse(report.to_json())
+
+
+async def native(request: Request) -> Response:
+    server = server_of(request)
+    race = server.race(request.path_params["race"])
+    require_ingest(request, race)
+    obj = await json_body(request)
+    report = await _run(request, lambda: decode_native(obj), "native", race.id)
+    status = 422 if report.problems and not report.accepted and not report.duplicates else 200
+    body = report.to_json()
+    if status == 422:
+        p = report.problems[0]
+        body["error"] = {
+            "status": 422,
+            "code": "invalid_fixes",
+            "message": f"no fix could be used; first: {p.message}",
+            "where": p.where,
+            "hint": p.hint,
+        }
+    return JSONResponse(body, status_code=status)
+
+
+async def upload(request: Request) -> Response:
+    """A GPX/FIT/... recording of one runner, as the raw request body."""
+    server = server_of(request)
+    race = server.race(request.path_params["race"])
+    require_ingest(request, race)
+    runner = server.runner(race.id, request.path_params["bib"])
+    data = await request.body()
+    limit = server.settings.max_upload_bytes
+    try:
+        decoded = decode_upload(data, runner.bib, limit)
+    except InputError as exc:
+        raise ApiError(
+            422,
+            "invalid_file",
+            exc.detail,
+            "body",
+            "upload the GPX or FIT file's bytes as the request body",
+        ) from None
+    report = await _run(request, lambda: decoded, "upload", race.id)
+    return JSONResponse(report.to_json())

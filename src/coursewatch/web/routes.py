@@ -1,0 +1,75 @@
+"""Every endpoint in one table: path, methods, handler, who may call it, what it does.
+
+The table feeds Starlette's router and the OpenAPI document, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from coursewatch.web import api, ingest, pages, sse
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    auth: str  # none, read, admin, ingest, device
+    summary: str
+    body: str = ""  # name of the request body schema in the OpenAPI document
+
+
+R = "/api/races/{race}"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("/", ("GET",), pages.index, "none", "A minimal HTML page listing the races."),
+    Endpoint("/api/health", ("GET",), pages.health, "none", "Liveness: 200 when serving."),
+    Endpoint("/api/openapi.json", ("GET",), pages.openapi, "none", "This document."),
+    Endpoint("/api/races", ("GET",), api.list_races, "read", "Races (public ones, no token)."),
+    Endpoint("/api/races", ("POST",), api.create_race, "admin",
+             "Create or replace a race from a race file or a course file and a start.",
+             "RaceCreate"),
+    Endpoint(R, ("GET",), api.get_race, "read", "A race: course summary and stations."),
+    Endpoint(R, ("PATCH",), api.patch_race, "admin", "Make a race public or not.", "RacePatch"),
+    Endpoint(f"{R}/course.geojson", ("GET",), api.course, "read",
+             "The course line and station passes as GeoJSON."),
+    Endpoint(f"{R}/runners", ("GET",), api.list_runners, "read",
+             "Every runner, live: status, progress, lap, pace, last fix, stations, ETAs."),
+    Endpoint(f"{R}/runners", ("POST",), api.add_runners, "admin",
+             "Register runners (bib, name, device ids, start).", "RunnerCreate"),
+    Endpoint(f"{R}/runners/{{bib}}", ("GET",), api.get_runner, "read", "One runner, live."),
+    Endpoint(f"{R}/runners/{{bib}}", ("PATCH",), api.patch_runner, "admin",
+             "Change a runner: name, devices, start, DNF.", "RunnerPatch"),
+    Endpoint(f"{R}/runners/{{bib}}/track", ("GET",), api.track, "read",
+             "The runner's stored fixes (?format=geojson for a LineString)."),
+    Endpoint(f"{R}/runners/{{bib}}/upload", ("POST",), ingest.upload, "ingest",
+             "Upload a GPX/FIT/TCX recording of the runner (raw body): late watch data."),
+    Endpoint(f"{R}/fixes", ("POST",), ingest.native, "ingest",
+             "Native batch: many fixes of many runners in one request.", "FixBatch"),
+    Endpoint(f"{R}/alerts", ("GET",), api.list_alerts, "read",
+             "Alerts, oldest first (?after=<id>, ?bib=, ?retracted=1)."),
+    Endpoint(f"{R}/alerts/{{alert}}/ack", ("POST",), api.ack_alert, "admin",
+             "Acknowledge an alert.", "Ack"),
+    Endpoint(f"{R}/events", ("GET",), sse.events, "read",
+             "Server-Sent Events: runner, status, alert, alert_ack, alert_retracted."),
+    Endpoint(f"{R}/stats", ("GET",), api.stats, "admin",
+             "Ingest counters (accepted, dropped by reason), unknown devices, webhooks."),
+    Endpoint(f"{R}/webhooks", ("GET",), api.list_webhooks, "admin", "The race's webhooks."),
+    Endpoint(f"{R}/webhooks", ("POST",), api.add_webhook, "admin",
+             "Add a webhook (url, optional secret); alerts are POSTed to it, signed.", "Webhook"),
+    Endpoint(f"{R}/webhooks/{{hook}}", ("DELETE",), api.delete_webhook, "admin",
+             "Remove a webhook."),
+    Endpoint("/ingest/osmand", ("GET", "POST"), ingest.osmand, "device",
+             "OsmAnd / Traccar Client protocol: id, lat, lon, timestamp, speed (knots), bearing, "
+             "altitude, accuracy, hdop, batt."),
+    Endpoint("/ingest/owntracks", ("POST",), ingest.owntracks, "ingest",
+             "OwnTracks HTTP mode (_type: location); answers []."),
+    Endpoint("/ingest/inreach", ("POST",), ingest.inreach, "ingest",
+             "Garmin inReach IPC Outbound JSON ({Version, Events: [...]})."),
+)  # fmt: skip

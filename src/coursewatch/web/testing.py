@@ -1,0 +1,65 @@
+"""Race HQ in-process, for tests and benchmarks: a server on a temporary database, an httpx
+client wired to the app (no socket), and a generated race to work on.
+
+>>> import asyncio, tempfile, pathlib
+>>> async def demo() -> int:
+...     with tempfile.TemporaryDirectory() as d:
+...         async with hq(pathlib.Path(d)) as (server, client):
+...             r = await client.get("/api/health")
+...             return r.status_code
+>>> asyncio.run(demo())
+200
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from coursewatch.course import Course
+from coursewatch.pipeline import Clock
+from coursewatch.server import Server, read_race_files
+from coursewatch.settings import load_settings
+from coursewatch.simrace import write_race
+
+ADMIN = "test-admin-token"
+
+
+@contextlib.asynccontextmanager
+async def hq(
+    folder: Path, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
+    """A started server on ``folder/hq.db`` and a client; admin token :data:`ADMIN`."""
+    from coursewatch.web.app import create_app
+
+    settings = dataclasses.replace(
+        load_settings(), db_path=folder / "hq.db", admin_token=ADMIN, tick_s=0.0, **overrides
+    )
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    server = Server(settings, **kwargs)
+    await server.start()
+    transport = httpx.ASGITransport(app=create_app(server, manage=False))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+            yield server, client
+    finally:
+        await server.stop()
+
+
+async def add_race(
+    server: Server, folder: Path, course: Course, race_id: str = "demo", start_ts: float = 0.0
+) -> str:
+    """Write a race for ``course`` into ``folder`` and create it on the server."""
+    race_file = write_race(folder / race_id, course, start_ts or 1_780_000_000.0)
+    text, suffix, course_bytes, course_suffix = read_race_files(race_file)
+    await server.create_race(race_id, text, suffix, course_bytes, course_suffix)
+    return race_id
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN}"}

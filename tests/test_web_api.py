@@ -1,0 +1,173 @@
+"""The JSON API in-process: races, runners, batches, alerts, auth and the error shape."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coursewatch.simrace import write_race
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.web.testing import ADMIN, admin_headers, hq
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _race_payload(tmp_path: Path, race_id: str = "demo") -> dict[str, object]:
+    race_file = write_race(tmp_path / "files", COURSE, START)
+    course = (tmp_path / "files" / "course.gpx").read_bytes()
+    return {
+        "id": race_id,
+        "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+        "course_file": {"base64": base64.b64encode(course).decode(), "suffix": ".gpx"},
+    }
+
+
+async def _setup(client: httpx.AsyncClient, tmp_path: Path) -> dict[str, object]:
+    r = await client.post("/api/races", json=_race_payload(tmp_path), headers=admin_headers())
+    assert r.status_code == 201, r.text
+    race = r.json()
+    runners = {"runners": [{"bib": "7", "name": "Ann", "devices": ["dev-7"]},
+                           {"bib": "8", "name": "Ben", "devices": ["dev-8"]}]}  # fmt: skip
+    r = await client.post("/api/races/demo/runners", json=runners, headers=admin_headers())
+    assert r.status_code == 201, r.text
+    assert isinstance(race, dict)
+    return race
+
+
+def _batch(bib: str, run_kwargs: dict[str, object]) -> list[dict[str, object]]:
+    run = simulate_run(COURSE, start_ts=START + 10, interval_s=5.0, **run_kwargs)  # type: ignore[arg-type]
+    return [
+        {"bib": bib, "time": float(t), "lat": float(la), "lon": float(lo)}
+        for t, la, lo in zip(run.time_s, run.lat, run.lon, strict=True)
+    ]
+
+
+async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
+        race = await _setup(client, tmp_path)
+        token = race["ingest_token"]
+        fixes = _batch("7", {"wrong_turn_at_m": 4000.0, "wrong_turn_angle_deg": 80.0})
+        auth = {"Authorization": f"Bearer {token}"}
+        for i in range(0, len(fixes), 500):
+            r = await client.post("/api/races/demo/fixes", json={"fixes": fixes[i : i + 500]},
+                                  headers=auth)  # fmt: skip
+            assert r.status_code == 200, r.text
+        alerts = (await client.get("/api/races/demo/alerts", headers=admin_headers())).json()
+        kinds = [a["kind"] for a in alerts["alerts"]]
+        assert kinds[:2] == ["off_course", "back_on_course"], kinds
+        off = alerts["alerts"][0]
+        assert off["sentence"].startswith("Bib 7 ")
+        assert "km 4." in off["sentence"] and "m off course" in off["sentence"]
+        runners = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
+        first = runners["runners"][0]
+        assert first["bib"] == "7" and first["status"] == "finished"
+        assert first["devices"] == ["dev-7"]
+        assert runners["runners"][1]["status"] == "not_started"
+        track = (await client.get("/api/races/demo/runners/7/track", headers=auth)).json()
+        assert len(track["time_s"]) == len(fixes)
+        r = await client.post(f"/api/races/demo/alerts/{off['id']}/ack", json={"by": "Zoe"},
+                              headers=admin_headers())  # fmt: skip
+        assert r.json()["ack_by"] == "Zoe"
+        geo = (await client.get("/api/races/demo/course.geojson", headers=auth)).json()
+        assert geo["features"][0]["geometry"]["type"] == "LineString"
+        assert [f["properties"]["name"] for f in geo["features"][1:]] == [
+            "Aid 1", "Aid 2", "Finish"
+        ]  # fmt: skip
+
+
+async def test_batch_with_bad_fixes_keeps_the_good_ones(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
+        await _setup(client, tmp_path)
+        fixes = _batch("7", {})[:20]
+        fixes[3] = {**fixes[3], "lat": 123.0}
+        fixes[5] = {**fixes[5], "time": "yesterday"}
+        fixes[6] = {**fixes[6], "bib": "99"}
+        fixes[7] = {**fixes[7], "lat": 0.0, "lon": 0.0}
+        fixes[8] = {**fixes[8], "time": START - 3600}
+        fixes.append(dict(fixes[0]))
+        r = await client.post("/api/races/demo/fixes", json=fixes, headers=admin_headers())
+        body = r.json()
+        assert r.status_code == 200
+        assert body["accepted"] == 15 and body["duplicates"] == 1
+        assert body["dropped"] == {"unknown_bib": 1, "no_position": 1, "before_start": 1}
+        wheres = [e["where"] for e in body["errors"]]
+        assert wheres == ["fixes[3].lat", "fixes[5].time", "[6]"]
+        assert all(e["message"] and e["hint"] for e in body["errors"])
+        stats = (await client.get("/api/races/demo/stats", headers=admin_headers())).json()
+        assert stats["fixes_stored"] == 15
+        assert stats["counts"]["invalid"] == 2 and stats["counts"]["duplicate"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("post", "/api/races/demo/fixes", {"content": b"{not json"}, 400, "invalid_json"),
+        ("post", "/api/races/demo/fixes", {"json": {"nope": 1}}, 400, "invalid_payload"),
+        ("post", "/api/races/demo/fixes", {"json": [{"bib": "7"}]}, 422, "invalid_fixes"),
+        ("get", "/api/races/nope/runners", {}, 404, "not_found"),
+        ("get", "/api/nowhere", {}, 404, "not_found"),
+        ("delete", "/api/races/demo/runners", {}, 405, "method_not_allowed"),
+        ("post", "/api/races/demo/fixes", {"content": b"[" + b" " * 3_000_000 + b"]"}, 413,
+         "body_too_large"),
+    ],
+)  # fmt: skip
+async def test_errors_have_one_shape(
+    tmp_path: Path, method: str, path: str, kwargs: dict[str, object], status: int, code: str
+) -> None:
+    async with hq(tmp_path) as (server, client):
+        await _setup(client, tmp_path)
+        r = await client.request(method.upper(), path, headers=admin_headers(), **kwargs)  # type: ignore[arg-type]
+        assert r.status_code == status, r.text
+        err = r.json()["error"]
+        assert err["code"] == code and err["status"] == status
+        assert err["message"] and err["hint"], err
+
+
+async def test_auth(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, client):
+        race = await _setup(client, tmp_path)
+        assert (await client.get("/api/races/demo/runners")).status_code == 401
+        r = await client.post("/api/races", json={}, headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        r = await client.post("/api/races/demo/fixes?token=wrong", json=[])
+        assert r.status_code == 401
+        token = race["ingest_token"]
+        r = await client.get(f"/api/races/demo/runners?token={token}")
+        assert r.status_code == 200 and "devices" not in r.json()["runners"][0]
+        await client.patch("/api/races/demo", json={"public": True}, headers=admin_headers())
+        r = await client.get("/api/races/demo/runners")
+        assert r.status_code == 200 and "devices" not in r.json()["runners"][0]
+        assert [x["id"] for x in (await client.get("/api/races")).json()["races"]] == ["demo"]
+        assert (await client.post("/api/races/demo/alerts/1/ack")).status_code == 401
+        assert ADMIN not in (await client.get("/api/races/demo")).text
+
+
+async def test_device_conflict_and_patch(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, client):
+        await _setup(client, tmp_path)
+        r = await client.post("/api/races/demo/runners", json={"bib": "9", "devices": ["dev-7"]},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 409 and "already registered" in r.json()["error"]["message"]
+        r = await client.patch("/api/races/demo/runners/8", json={"dnf": True},
+                               headers=admin_headers())  # fmt: skip
+        assert r.json()["status"] == "dnf" and r.json()["name"] == "Ben"
+
+
+async def test_openapi_and_index(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, client):
+        doc = (await client.get("/api/openapi.json")).json()
+        assert doc["openapi"].startswith("3.")
+        assert "/api/races/{race}/events" in doc["paths"]
+        assert "post" in doc["paths"]["/ingest/owntracks"]
+        page = await client.get("/")
+        assert page.status_code == 200 and "coursewatch" in page.text
