@@ -53,7 +53,7 @@ def _batch(bib: str, run_kwargs: dict[str, object]) -> list[dict[str, object]]:
 
 
 async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
-    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
         race = await _setup(client, tmp_path)
         token = race["ingest_token"]
         fixes = _batch("7", {"wrong_turn_at_m": 4000.0, "wrong_turn_angle_deg": 80.0})
@@ -86,7 +86,7 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
 
 
 async def test_batch_with_bad_fixes_keeps_the_good_ones(tmp_path: Path) -> None:
-    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
         await _setup(client, tmp_path)
         fixes = _batch("7", {})[:20]
         fixes[3] = {**fixes[3], "lat": 123.0}
@@ -124,7 +124,7 @@ async def test_batch_with_bad_fixes_keeps_the_good_ones(tmp_path: Path) -> None:
 async def test_errors_have_one_shape(
     tmp_path: Path, method: str, path: str, kwargs: dict[str, object], status: int, code: str
 ) -> None:
-    async with hq(tmp_path) as (server, client):
+    async with hq(tmp_path) as (_server, client):
         await _setup(client, tmp_path)
         r = await client.request(method.upper(), path, headers=admin_headers(), **kwargs)  # type: ignore[arg-type]
         assert r.status_code == status, r.text
@@ -134,7 +134,7 @@ async def test_errors_have_one_shape(
 
 
 async def test_auth(tmp_path: Path) -> None:
-    async with hq(tmp_path) as (server, client):
+    async with hq(tmp_path) as (_server, client):
         race = await _setup(client, tmp_path)
         assert (await client.get("/api/races/demo/runners")).status_code == 401
         r = await client.post("/api/races", json={}, headers={"Authorization": "Bearer nope"})
@@ -153,7 +153,7 @@ async def test_auth(tmp_path: Path) -> None:
 
 
 async def test_device_conflict_and_patch(tmp_path: Path) -> None:
-    async with hq(tmp_path) as (server, client):
+    async with hq(tmp_path) as (_server, client):
         await _setup(client, tmp_path)
         r = await client.post("/api/races/demo/runners", json={"bib": "9", "devices": ["dev-7"]},
                               headers=admin_headers())  # fmt: skip
@@ -164,7 +164,7 @@ async def test_device_conflict_and_patch(tmp_path: Path) -> None:
 
 
 async def test_openapi_and_index(tmp_path: Path) -> None:
-    async with hq(tmp_path) as (server, client):
+    async with hq(tmp_path) as (_server, client):
         doc = (await client.get("/api/openapi.json")).json()
         assert doc["openapi"].startswith("3.")
         assert "/api/races/{race}/events" in doc["paths"]
