@@ -1,0 +1,106 @@
+"""The pipeline: out-of-order, duplicate and very late fixes end in the batch matcher's alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coursewatch.engine.matcher import match_fixes
+from coursewatch.protocols import Decoded, Fix
+from coursewatch.runners import TAIL_CAP
+from coursewatch.server import Server
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+from coursewatch.web.testing import add_race, hq
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _fixes(interval_s: float, **kw: object) -> list[Fix]:
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=interval_s, **kw)  # type: ignore[arg-type]
+    return [
+        Fix(float(t), float(a), float(b), bib="7")
+        for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)
+    ]
+
+
+async def _ingest(server: Server, fixes: list[Fix]) -> None:
+    decoded = Decoded()
+    for i, f in enumerate(fixes):
+        decoded.add(f, i)
+    await server.pipeline.ingest(lambda: decoded, "native", "demo")
+
+
+def _live(server: Server) -> list[tuple[str, float]]:
+    alerts = [(a.time_s, a.kind) for a in server.store.alerts("demo") if not a.retracted]
+    return [(k, t) for t, k in sorted(alerts)]
+
+
+def _batch(fixes: list[Fix]) -> list[tuple[str, float]]:
+    uniq = sorted({f.time_s: f for f in reversed(fixes)}.values(), key=lambda f: f.time_s)
+    t = np.array([f.time_s for f in uniq])
+    res = match_fixes(COURSE, t, np.array([f.lat for f in uniq]), np.array([f.lon for f in uniq]))
+    return [(k, t) for t, k in sorted((e.at.time.timestamp(), e.kind) for e in res.events)]
+
+
+async def _race(server: Server, tmp_path: Path) -> None:
+    await add_race(server, tmp_path, COURSE, "demo", START)
+    await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+
+
+async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Path) -> None:
+    fixes = _fixes(5.0, wrong_turn_at_m=3000.0, wrong_turn_angle_deg=70.0, seed=4)
+    rng = np.random.default_rng(1)
+    # Chunks arrive shuffled (a phone flushing its buffer late), some twice.
+    chunks = [fixes[i : i + 37] for i in range(0, len(fixes), 37)]
+    order = rng.permutation(len(chunks))
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        for k in order:
+            await _ingest(server, chunks[k])
+            if k % 5 == 0:
+                await _ingest(server, chunks[k][:3])
+        expected = _batch(fixes)
+        assert [k for k, _ in expected][:2] == ["off_course", "back_on_course"]
+        assert _live(server) == expected
+        counts = server.store.counts("demo")
+        assert counts["accepted"] == len(fixes) and counts["late"] > 0
+        assert counts["duplicate"] == sum(3 for k in order if k % 5 == 0)
+
+
+async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Path) -> None:
+    fixes = _fixes(1.0, wrong_turn_at_m=2500.0, seed=5)
+    assert len(fixes) > TAIL_CAP + 100
+    held_back = fixes[10]
+    rest = fixes[:10] + fixes[11:]
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        for i in range(0, len(rest), 1000):
+            await _ingest(server, rest[i : i + 1000])
+        await _ingest(server, [held_back])
+        assert server.store.counts("demo")["rebuilds"] == 1
+        assert _live(server) == _batch(fixes)
+        assert server.store.fix_count("demo") == len(fixes)
+
+
+async def test_restart_resumes_the_runner(tmp_path: Path) -> None:
+    fixes = _fixes(5.0, seed=6)
+    half = len(fixes) // 2
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes[:half])
+        before = server.runner("demo", "7").matcher.progress_m
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        runner = server.runner("demo", "7")
+        assert runner.matcher.progress_m == pytest.approx(before)
+        await _ingest(server, fixes[half:])
+        assert runner.status == "finished"

@@ -1,0 +1,142 @@
+"""Ingest over HTTP: OsmAnd, OwnTracks, inReach (real logs), GPX upload; live equals batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from coursewatch.course import load_course
+from coursewatch.engine.matcher import match_fixes
+from coursewatch.simrace import write_race
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.track import load_track
+from coursewatch.web.testing import admin_headers, hq
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _create(client: httpx.AsyncClient, race_text: str, course: bytes) -> str:
+    body = {
+        "id": "race",
+        "race_file": {"text": race_text, "suffix": ".yaml"},
+        "course_file": {"base64": base64.b64encode(course).decode(), "suffix": ".gpx"},
+    }
+    r = await client.post("/api/races", json=body, headers=admin_headers())
+    assert r.status_code == 201, r.text
+    token: str = r.json()["ingest_token"]
+    runner = {"bib": "7", "name": "Ann", "devices": ["0000000000", "ann/phone", "868123"]}
+    r = await client.post("/api/races/race/runners", json=runner, headers=admin_headers())
+    assert r.status_code == 201, r.text
+    return token
+
+
+async def _synthetic(client: httpx.AsyncClient, tmp_path: Path) -> str:
+    race_file = write_race(tmp_path / "files", COURSE, START)
+    course = (race_file.parent / "course.gpx").read_bytes()
+    return await _create(client, race_file.read_text(), course)
+
+
+async def test_osmand_one_fix_per_request(tmp_path: Path) -> None:
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0)
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        await _synthetic(client, tmp_path)
+        for t, la, lo in list(zip(run.time_s, run.lat, run.lon, strict=True))[:50]:
+            q = f"id=868123&timestamp={int(t)}&lat={la:.7f}&lon={lo:.7f}&speed=5.0&batt=80"
+            r = await client.post(f"/ingest/osmand?{q}")
+            assert r.status_code == 200, r.text
+        r = await client.get("/ingest/osmand?id=868123&timestamp=1&lat=0&lon=0")
+        assert r.status_code == 200 and r.json()["dropped"] == {"no_position": 1}
+        r = await client.get(f"/ingest/osmand?id=stranger&timestamp={int(START)}&lat=45&lon=6")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "unknown_device"
+        r = await client.get("/ingest/osmand?id=868123&timestamp=1&lat=91&lon=6")
+        assert r.status_code == 400 and r.json()["error"]["where"] == "query.lat"
+        runner = (await client.get("/api/races/race/runners/7", headers=admin_headers())).json()
+        assert runner["fixes"] == 50 and runner["last_fix"]["battery_pct"] == 80
+        stats = (await client.get("/api/races/race/stats", headers=admin_headers())).json()
+        assert stats["unknown_devices"][0]["device"] == "stranger"
+        assert stats["unrouted"]["unknown_device"] == 1
+
+
+async def test_osmand_on_its_own_port_app(tmp_path: Path) -> None:
+    from coursewatch.web.app import osmand_app
+
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
+        await _synthetic(client, tmp_path)
+        transport = httpx.ASGITransport(app=osmand_app(server))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t:5055") as phone:
+            (la,), (lo,) = COURSE.latlon_at(np.array([100.0]))
+            r = await phone.post(f"/?id=868123&timestamp={int(START) + 60}&lat={la}&lon={lo}")
+            assert r.status_code == 200 and r.json()["accepted"] == 1
+
+
+async def test_owntracks_with_basic_auth(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        token = await _synthetic(client, tmp_path)
+        (la,), (lo,) = COURSE.latlon_at(np.array([100.0]))
+        msg = {"_type": "location", "lat": la, "lon": lo, "tst": int(START) + 60, "acc": 5}
+        auth = httpx.BasicAuth("ann", token)
+        hdrs = {"X-Limit-U": "ann", "X-Limit-D": "phone"}
+        r = await client.post("/ingest/owntracks", json=msg, auth=auth, headers=hdrs)
+        assert r.status_code == 200 and r.json() == []
+        r = await client.post("/ingest/owntracks", json=msg, headers=hdrs)
+        assert r.status_code == 401 and r.json()["error"]["hint"]
+
+
+async def test_gpx_upload_for_one_runner(tmp_path: Path) -> None:
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=20.0)
+    pts = "".join(
+        f'<trkpt lat="{a}" lon="{b}"><time>{datetime.fromtimestamp(t, UTC).isoformat()}</time>'
+        "</trkpt>"
+        for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)
+    )
+    gpx = f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{pts}'
+    gpx += "</trkseg></trk></gpx>"
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        token = await _synthetic(client, tmp_path)
+        url = f"/api/races/race/runners/7/upload?token={token}"
+        r = await client.post(url, content=gpx.encode())
+        assert r.status_code == 200 and r.json()["accepted"] == len(run.time_s)
+        r = await client.post(url, content=b"<gpx><broken")
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_file"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["dark_sky_220_2024", "ouray_100_2024", "twot_200_2025"])
+async def test_live_equals_batch_on_real_inreach_logs(
+    tmp_path: Path, data_dir: Path, name: str
+) -> None:
+    """Replay a real inReach log, in arrival order, through the server: the alerts are the
+    batch matcher's on the same file (what `coursewatch analyze` reports), at the same times."""
+    log_path = data_dir / "tracks" / f"{name}_inreach_pings.json"
+    course_path = data_dir / "courses" / f"{name}.gpx"
+    track = load_track(log_path)
+    start = datetime.fromtimestamp(float(track.time_s[0]), UTC).isoformat()
+    race_text = f"name: {name}\ncourse: course.gpx\nstart: '{start}'\n"
+    async with hq(tmp_path) as (server, client):
+        token = await _create(client, race_text, course_path.read_bytes())
+        for payload in json.loads(log_path.read_text()):
+            r = await client.post(f"/ingest/inreach?token={token}", json=payload)
+            assert r.status_code == 200, r.text
+        stored = server.store.fixes("race", "7")
+        np.testing.assert_array_equal(stored.time_s, track.time_s)
+        batch = match_fixes(load_course(course_path), track.time_s, track.lat, track.lon)
+        alerts = (await client.get("/api/races/race/alerts", headers=admin_headers())).json()
+        live = sorted((a["time_s"], a["kind"]) for a in alerts["alerts"])
+        expected = sorted((e.at.time.timestamp(), e.kind) for e in batch.events)
+        assert live == expected and len(live) >= 2
+        counts = server.store.counts("race")
+        assert counts["accepted"] == len(track)
+        assert (counts.get("late", 0) > 0) == (track.out_of_order > 0)
