@@ -1,0 +1,73 @@
+"""Cut-off risk: the projected arrival at a station is after its cut-off.
+
+Cut-offs are plain ``(course_m, cutoff_ts)`` pairs (from the race file, see
+:mod:`coursewatch.race`), so the detector does not depend on how they were written. On each
+evaluation, every cut-off still ahead of the runner whose ETA (plus ``margin_s`` of safety)
+is past the cut-off raises ``cutoff_risk`` once, with the projected margin in minutes
+(negative: projected late). A pure state machine: tests feed times, distances and ETAs only.
+
+>>> cfg = CutoffConfig(margin_s=0.0)
+>>> cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
+>>> st, ev = cutoff_step(CutoffState(), 5_000.0, 15_000.0, cutoffs, (10_600.0, 29_000.0), cfg)
+>>> [(e.station_m, e.margin_min) for e in ev]
+[(20000.0, -10.0)]
+>>> cutoff_step(st, 5_100.0, 15_200.0, cutoffs, (10_700.0, 29_100.0), cfg)[1]
+[]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CutoffConfig:
+    margin_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CutoffState:
+    alerted_m: frozenset[float] = frozenset()
+
+
+@dataclass(frozen=True)
+class CutoffEvent:
+    kind: str
+    ts: float
+    course_m: float
+    station_m: float
+    cutoff_ts: float
+    eta_ts: float
+    margin_min: float
+
+    @property
+    def message(self) -> str:
+        late = -self.margin_min
+        verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
+        return (f"projected at the station at km {self.station_m / 1000:.2f} {verdict} its "
+                f"cut-off; now at km {self.course_m / 1000:.2f}")  # fmt: skip
+
+
+def cutoff_step(
+    state: CutoffState,
+    now_s: float,
+    progress_m: float,
+    cutoffs: Sequence[tuple[float, float]],
+    eta_ts: Sequence[float],
+    cfg: CutoffConfig,
+) -> tuple[CutoffState, list[CutoffEvent]]:
+    """Advance on a fix or a tick. ``eta_ts[i]`` is the ETA at ``cutoffs[i]`` (NaN: unknown)."""
+    events = []
+    for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
+        if station_m <= progress_m or station_m in state.alerted_m or math.isnan(eta):
+            continue
+        if eta + cfg.margin_s <= cutoff_ts:
+            continue
+        margin_min = round((cutoff_ts - eta) / 60.0, 1)
+        events.append(CutoffEvent("cutoff_risk", now_s, progress_m, station_m, cutoff_ts, eta,
+                                  margin_min))  # fmt: skip
+    if not events:
+        return state, []
+    return CutoffState(state.alerted_m | {e.station_m for e in events}), events

@@ -1,0 +1,106 @@
+"""Signal lost: no fix for ``k`` times the runner's usual interval (never under a floor).
+
+Trackers send every second, every minute or every ten minutes; a gap that is alarming for one
+is normal for another, so the usual interval is learned per runner (an exponentially weighted
+mean of log intervals, each clipped to a few times the current estimate so that one long gap
+does not teach the detector that gaps are normal). :func:`signal_tick` is evaluated on a
+clock tick with no new fix and raises ``signal_lost``; :func:`signal_fix` records a fix and,
+if the signal was lost, raises ``signal_back``. Pure state machines: tests feed times only.
+
+>>> cfg = SignalConfig()
+>>> st = SignalState()
+>>> for t in range(0, 3001, 300):
+...     st, _ = signal_fix(st, float(t), 1000.0 + t, cfg)
+>>> round(st.usual_interval_s)
+300
+>>> signal_tick(st, 3000.0 + 1000.0, cfg)[1]
+[]
+>>> st, ev = signal_tick(st, 3000.0 + 1300.0, cfg)
+>>> ev[0].kind, ev[0].silent_s, round(ev[0].usual_interval_s)
+('signal_lost', 1300.0, 300)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    k: float = 4.0
+    floor_s: float = 180.0
+    prior_interval_s: float = 300.0  # a satellite tracker's usual; phones learn theirs fast
+    learn_rate: float = 0.1
+    clip: float = 3.0
+
+
+@dataclass(frozen=True)
+class SignalState:
+    last_ts: float = math.nan
+    course_m: float = math.nan
+    usual_interval_s: float = math.nan
+    alarmed: bool = False
+
+
+@dataclass(frozen=True)
+class SignalEvent:
+    """``signal_lost`` (raised on a tick) or ``signal_back`` (on the next fix)."""
+
+    kind: str
+    ts: float
+    course_m: float
+    last_fix_ts: float
+    silent_s: float
+    usual_interval_s: float
+
+    @property
+    def message(self) -> str:
+        minutes = self.silent_s / 60.0
+        where = f"km {self.course_m / 1000:.2f}"
+        if self.kind == "signal_lost":
+            return (f"no position for {minutes:.0f} min (usually every "
+                    f"{self.usual_interval_s / 60:.1f} min); last seen at {where}")  # fmt: skip
+        return f"signal back at {where} after {minutes:.0f} min without a position"
+
+
+def threshold_s(state: SignalState, cfg: SignalConfig) -> float:
+    """How long without a fix before ``signal_lost``."""
+    usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
+    return max(cfg.floor_s, cfg.k * usual)
+
+
+def signal_fix(
+    state: SignalState, t_s: float, course_m: float, cfg: SignalConfig
+) -> tuple[SignalState, list[SignalEvent]]:
+    """Record a fix (epoch seconds, progress along the course). Older fixes are ignored."""
+    if math.isnan(state.last_ts):
+        return SignalState(t_s, course_m), []
+    if t_s <= state.last_ts:
+        return state, []
+    gap_s = t_s - state.last_ts
+    usual = state.usual_interval_s
+    if math.isnan(usual):
+        usual = gap_s
+    else:
+        log_gap = math.log(min(gap_s, cfg.clip * usual))
+        usual = math.exp((1 - cfg.learn_rate) * math.log(usual) + cfg.learn_rate * log_gap)
+    events = []
+    if state.alarmed:
+        events.append(SignalEvent("signal_back", t_s, course_m, state.last_ts, gap_s,
+                                  state.usual_interval_s))  # fmt: skip
+    return SignalState(t_s, course_m, usual), events
+
+
+def signal_tick(
+    state: SignalState, now_s: float, cfg: SignalConfig
+) -> tuple[SignalState, list[SignalEvent]]:
+    """Evaluate on a clock tick: raise ``signal_lost`` once when the silence is too long."""
+    if math.isnan(state.last_ts) or state.alarmed:
+        return state, []
+    silent_s = now_s - state.last_ts
+    if silent_s < threshold_s(state, cfg):
+        return state, []
+    usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
+    event = SignalEvent("signal_lost", now_s, state.course_m, state.last_ts, silent_s, usual)
+    return SignalState(state.last_ts, state.course_m, state.usual_interval_s, True), [event]

@@ -1,0 +1,384 @@
+"""ETA: when will a runner reach a later point of the course, learned from their own race.
+
+Trackers today extrapolate the average speed so far (:func:`average_speed_eta`). That ignores
+what lies ahead (a 1,500 m climb is not a flat road), that runners slow down as the race goes
+on, and that part of the elapsed time was spent standing at aid stations. :class:`EtaModel`
+models all three, from the runner's own history, with priors for what it has not seen yet:
+
+* **Terrain.** The course is cut into bins (~100 m); each bin gets a prior time factor from
+  its grade, ITRA's km-effort (100 m of climb costs as much as 1 km of flat; descents as
+  flat). Its integral is the *effort distance* ``E`` of the course.
+* **The runner's own pace**, on moving time only, is a Bayesian linear model of the log pace
+  per effort metre: ``log(dt/dE) = b + k * E_km + c_up * grade_up + c_down * grade_down``.
+  ``b`` is the runner's level, ``k`` their fatigue (slowdown per effort-km),
+  ``c_up`` / ``c_down`` how much more (or less) than Tobler climbs and descents cost them.
+  Each closed segment of history (about a minute, or one ping interval) adds one weighted
+  observation to four-by-four sufficient statistics, discounted with the effort distance
+  run (``forget_km``) so the fit follows the runner; the priors are never forgotten.
+* **Stops.** A segment slower than ``stop_speed_mps`` (in effort metres per second) is a
+  stop; the ratio of stopped to moving time, shrunk to a prior, is added to every future
+  leg. The level of the prediction is half that fit (moving pace times one plus the stop
+  ratio) and half the elapsed time since the start over the time the fitted shape gives
+  for the distance run: the second is what average-speed trackers do, with terrain and
+  fatigue taken out, and it is hard to fool with a long sleep or a recording gap.
+
+Use it like this (``update`` is O(1); ``predict`` is one vectorised pass over the bins ahead)::
+
+    model = EtaModel(course)
+    state = model.new_state()
+    for t_s, progress_m in fixes:
+        state = model.update(state, t_s, progress_m)
+    arrival_ts = model.predict(state, [station_m, course.length_m])
+
+>>> from coursewatch.simulate import straight_course
+>>> model = EtaModel(straight_course(10_000.0))
+>>> state = model.new_state()
+>>> for i in range(0, 1801, 10):
+...     state = model.update(state, 1_000.0 + i, 2.5 * i)
+>>> # the priors expect the runner to slow down and to stop a little: 4,401 s, not 4,000
+>>> round(float(model.predict(state, [10_000.0])[0]) - 1_000.0)
+4401
+>>> round(float(average_speed_eta(1_000.0, 2_800.0, 4_500.0, [10_000.0])[0]) - 1_000.0)
+4000
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from coursewatch.course import Course
+from coursewatch.geo import FloatArray
+
+N_PARAMS = 4  # level, fatigue, climb, descent
+REACHED_M = 25.0  # a checkpoint counts as reached this close to it (the finish is the line end)
+
+
+def effort_factor(grade: FloatArray) -> FloatArray:
+    """Effort metres per metre at ``grade``: ITRA's km-effort (100 m of climb = 1 km of flat).
+
+    Descents count as flat: how much a descent helps or hurts is learned per runner.
+
+    >>> effort_factor(np.array([0.0, 0.1, -0.05])).round(2).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    return 1.0 + 10.0 * np.maximum(grade, 0.0)
+
+
+@dataclass(frozen=True)
+class EtaConfig:
+    """Priors and tuning (units in the names; ``per_km`` is per effort-km).
+
+    ``fatigue_per_km`` and ``stop_ratio`` were fitted on whole real races (benchmarks/eta.py
+    re-fits them leaving out the race it scores); the rest were set by reasoning, see
+    docs/eta.md.
+    """
+
+    bin_m: float = 100.0
+    max_bins: int = 4000
+    segment_s: float = 60.0
+    start_m: float = 200.0
+    max_speed_mps: float = 8.0
+    stop_speed_mps: float = 0.4
+    max_slowdown: float = 2.0
+    forget_km: float = 30.0
+    obs_sd_per_km: float = 0.3
+    pace_s_per_m: float = 0.45
+    pace_log_sd: float = 1.0
+    fatigue_per_km: float = 0.0013
+    fatigue_sd_per_km: float = 0.001
+    grade_sd: float = 0.5
+    stop_ratio: float = 0.3
+    stop_prior_s: float = 3 * 3600.0
+    elapsed_share: float = 0.5
+    elapsed_prior_m: float = 2000.0
+
+
+@dataclass(frozen=True, eq=False)
+class EtaState:
+    """What the model knows about one runner. Immutable: :meth:`EtaModel.update` returns a new one.
+
+    ``progress_m`` only moves forward, and only by plausible amounts (a jump faster than
+    ``max_speed_mps`` is held as ``pending_m`` until a second fix confirms it). ``start_ts``
+    and ``start_m`` are where the runner left the start (or joined the race).
+    """
+
+    last_ts: float = math.nan
+    progress_m: float = 0.0
+    pending_ts: float = math.nan
+    pending_m: float = math.nan
+    segment_ts: float = math.nan
+    segment_m: float = 0.0
+    started: bool = False
+    start_ts: float = math.nan
+    start_m: float = 0.0
+    moving_s: float = 0.0
+    stopped_s: float = 0.0
+    xtx: FloatArray = field(default_factory=lambda: np.zeros((N_PARAMS, N_PARAMS)))
+    xty: FloatArray = field(default_factory=lambda: np.zeros(N_PARAMS))
+    fixes: int = 0
+
+
+@dataclass(frozen=True)
+class EtaFit:
+    """The runner's fitted model, in words a person can read."""
+
+    flat_pace_mps: float
+    fatigue_per_km: float
+    climb: float
+    descent: float
+    stop_ratio: float
+
+
+class CourseProfile:
+    """The course in bins: prior time factor per bin and cumulative effort distance."""
+
+    def __init__(self, course: Course, bin_m: float, max_bins: int) -> None:
+        length_m = max(course.length_m, 1.0)
+        n = int(min(max_bins, max(1, math.ceil(length_m / bin_m))))
+        self.edges_m = np.linspace(0.0, length_m, n + 1)
+        self.bin_m = length_m / n
+        ele = course.ele_at(self.edges_m)
+        grade = np.zeros(n) if ele is None else np.clip(np.diff(ele) / self.bin_m, -0.5, 0.5)
+        self.factor = effort_factor(grade)
+        self.up = np.maximum(grade, 0.0)
+        self.down = np.maximum(-grade, 0.0)
+        effort = self.factor * self.bin_m
+        self.cum_effort_m = np.concatenate([[0.0], np.cumsum(effort)])
+        self.cum_up = np.concatenate([[0.0], np.cumsum(effort * self.up)])
+        self.cum_down = np.concatenate([[0.0], np.cumsum(effort * self.down)])
+        self.mid_effort_km = (self.cum_effort_m[:-1] + self.cum_effort_m[1:]) / 2000.0
+
+    def at(self, cum: FloatArray, s_m: float) -> float:
+        """A cumulative array at course distance ``s_m`` (O(1): the bins are uniform)."""
+        x = min(max(s_m / self.bin_m, 0.0), len(cum) - 1.0)
+        i = min(int(x), len(cum) - 2)
+        return float(cum[i] + (x - i) * (cum[i + 1] - cum[i]))
+
+    def features(self, s0_m: float, s1_m: float) -> tuple[float, FloatArray]:
+        """Effort metres between two distances and the regression features of that stretch."""
+        e0, e1 = self.at(self.cum_effort_m, s0_m), self.at(self.cum_effort_m, s1_m)
+        effort_m = max(e1 - e0, 1e-9)
+        up = (self.at(self.cum_up, s1_m) - self.at(self.cum_up, s0_m)) / effort_m
+        down = (self.at(self.cum_down, s1_m) - self.at(self.cum_down, s0_m)) / effort_m
+        return effort_m, np.array([1.0, (e0 + e1) / 2000.0, up, down])
+
+
+class EtaModel:
+    """Per-course ETA model; one :class:`EtaState` per runner."""
+
+    def __init__(self, course: Course, config: EtaConfig | None = None) -> None:
+        self.config = c = config or EtaConfig()
+        self.course = course
+        self.profile = CourseProfile(course, c.bin_m, c.max_bins)
+        self.prior_mean = np.array([math.log(c.pace_s_per_m), c.fatigue_per_km, 0.0, 0.0])
+        sd = np.array([c.pace_log_sd, c.fatigue_sd_per_km, c.grade_sd, c.grade_sd])
+        self.prior_precision = np.diag(1.0 / sd**2)
+
+    def new_state(self, start_ts: float | None = None) -> EtaState:
+        """A runner with no fix yet. ``start_ts``: the official start, when known.
+
+        Without it the start is the last fix before the runner was ``start_m`` along.
+        """
+        return EtaState(start_ts=math.nan if start_ts is None else start_ts)
+
+    def update(self, state: EtaState, t_s: float, progress_m: float) -> EtaState:
+        """Feed one fix: its time (epoch seconds) and the matcher's progress along the course.
+
+        Fixes older than the last one are ignored (rebuild the state to insert late fixes).
+        """
+        if state.fixes and not t_s > state.last_ts:
+            return state
+        if not state.fixes:
+            started = progress_m >= self.config.start_m  # joined mid-race
+            start_ts = t_s if started or math.isnan(state.start_ts) else state.start_ts
+            return replace(state, last_ts=t_s, progress_m=progress_m, segment_ts=t_s,
+                           segment_m=progress_m, fixes=1, started=started,
+                           start_ts=start_ts, start_m=progress_m)  # fmt: skip
+        s_m = self._accepted_m(state, t_s, progress_m)
+        if s_m is None:
+            return replace(state, last_ts=t_s, pending_ts=t_s, pending_m=progress_m,
+                           fixes=state.fixes + 1)  # fmt: skip
+        s_m = max(s_m, state.progress_m)
+        if not state.started:
+            return self._maybe_start(state, t_s, s_m)
+        state = replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+                        fixes=state.fixes + 1)  # fmt: skip
+        if t_s - state.segment_ts < self.config.segment_s:
+            return state
+        return self._close_segment(state)
+
+    def _maybe_start(self, state: EtaState, t_s: float, s_m: float) -> EtaState:
+        """Time in the start area is not a stop: the race begins at the last fix there."""
+        if s_m < self.config.start_m:
+            return replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+                           segment_ts=t_s, segment_m=s_m, start_m=s_m,
+                           fixes=state.fixes + 1)  # fmt: skip
+        start_ts = state.start_ts
+        if math.isnan(start_ts) or start_ts < state.last_ts:
+            start_ts = state.last_ts
+        return replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+                       segment_ts=state.last_ts, segment_m=state.progress_m, started=True,
+                       start_ts=start_ts, start_m=state.progress_m,
+                       fixes=state.fixes + 1)  # fmt: skip
+
+    def _accepted_m(self, state: EtaState, t_s: float, s_m: float) -> float | None:
+        """``s_m`` if it is a plausible move (from the last accepted fix or a pending jump)."""
+        vmax = self.config.max_speed_mps
+        if s_m - state.progress_m <= vmax * (t_s - state.last_ts) + 50.0:
+            return s_m
+        if not math.isnan(state.pending_ts):
+            ds = abs(s_m - state.pending_m)
+            if ds <= vmax * (t_s - state.pending_ts) + 50.0:
+                return s_m
+        return None
+
+    def _close_segment(self, state: EtaState) -> EtaState:
+        c = self.config
+        dt_s = state.last_ts - state.segment_ts
+        effort_m, x = self.profile.features(state.segment_m, state.progress_m)
+        if effort_m < c.stop_speed_mps * dt_s:
+            return replace(state, segment_ts=state.last_ts, segment_m=state.progress_m,
+                           stopped_s=state.stopped_s + dt_s)  # fmt: skip
+        expected_log = float(x @ self.theta(state))
+        # robust: a segment counts as at most max_slowdown times slower or faster than
+        # expected (a matcher jump, a partial stop inside a 10-minute ping interval)
+        clip = math.log(c.max_slowdown)
+        y = min(max(math.log(dt_s / effort_m), expected_log - clip), expected_log + clip)
+        keep = math.exp(-effort_m / 1000.0 / c.forget_km)
+        w = effort_m / 1000.0 / c.obs_sd_per_km**2
+        return replace(
+            state,
+            segment_ts=state.last_ts,
+            segment_m=state.progress_m,
+            moving_s=keep * state.moving_s + dt_s,
+            stopped_s=keep * state.stopped_s,
+            xtx=keep * state.xtx + w * np.outer(x, x),
+            xty=keep * state.xty + w * y * x,
+        )
+
+    def theta(self, state: EtaState) -> FloatArray:
+        """Posterior mean of (log level, fatigue per effort-km, climb, descent)."""
+        a = self.prior_precision + state.xtx
+        b = self.prior_precision @ self.prior_mean + state.xty
+        return np.linalg.solve(a, b)
+
+    def stop_ratio(self, state: EtaState) -> float:
+        """Expected stopped time per second of moving time."""
+        c = self.config
+        w = c.stop_prior_s
+        return (state.stopped_s + c.stop_ratio * w) / (state.moving_s + w)
+
+    def fit(self, state: EtaState) -> EtaFit:
+        """The fitted parameters (flat pace at the current effort distance)."""
+        theta = self.theta(state)
+        e_km = self.profile.at(self.profile.cum_effort_m, state.progress_m) / 1000.0
+        pace = math.exp(theta[0] + theta[1] * e_km)
+        return EtaFit(1.0 / pace, float(theta[1]), float(theta[2]), float(theta[3]),
+                      self.stop_ratio(state))  # fmt: skip
+
+    def predict(self, state: EtaState, targets_m: npt.ArrayLike) -> FloatArray:
+        """Predicted arrival time (epoch seconds) at each course distance; NaN behind or no fix.
+
+        One pass over the bins from the start to the furthest target: the fitted shape of
+        pace along the course, scaled by the level (see the module docstring).
+        """
+        targets = np.atleast_1d(np.asarray(targets_m, dtype=np.float64))
+        out = np.full(targets.shape, np.nan)
+        ahead = targets >= state.progress_m
+        if not state.fixes or not ahead.any():
+            return out
+        c, p = self.config, self.profile
+        i1 = min(int(float(targets[ahead].max()) / p.bin_m), len(p.factor) - 1) + 1
+        theta = self.theta(state)
+        log_shape = (theta[1] * p.mid_effort_km[:i1] + theta[2] * p.up[:i1]
+                     + theta[3] * p.down[:i1])  # fmt: skip
+        cum = np.concatenate([[0.0], np.cumsum(np.exp(log_shape) * p.factor[:i1] * p.bin_m)])
+        edges = p.edges_m[: i1 + 1]
+        run = float(np.interp(state.progress_m, edges, cum))
+        fitted = math.exp(theta[0]) * (1.0 + self.stop_ratio(state))
+        done = run - float(np.interp(state.start_m, edges, cum))
+        elapsed_s = state.last_ts - state.start_ts if state.started else 0.0
+        w = c.elapsed_prior_m
+        observed = (elapsed_s + fitted * w) / (done + w)
+        level = c.elapsed_share * observed + (1.0 - c.elapsed_share) * fitted
+        out[ahead] = state.last_ts + level * (np.interp(targets[ahead], edges, cum) - run)
+        return out
+
+
+def average_speed_eta(
+    start_ts: float, now_ts: float, progress_m: float, targets_m: npt.ArrayLike
+) -> FloatArray:
+    """The trackers' ETA: the average speed since the start, extrapolated to each target.
+
+    >>> average_speed_eta(0.0, 3600.0, 9000.0, [18000.0]).tolist()
+    [7200.0]
+    """
+    targets = np.atleast_1d(np.asarray(targets_m, dtype=np.float64))
+    elapsed_s = now_ts - start_ts
+    if progress_m <= 0.0 or elapsed_s <= 0.0:
+        return np.full(targets.shape, np.nan)
+    speed_mps = progress_m / elapsed_s
+    out = now_ts + (targets - progress_m) / speed_mps
+    return np.where(targets >= progress_m, out, np.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class Backtest:
+    """Relative errors of the ETA at checkpoints of a finished race, ours beside the baseline.
+
+    One row per (pass of a checkpoint, later checkpoint reached): ``|predicted - actual|``
+    divided by the time that was still to run.
+    """
+
+    model_error: FloatArray
+    baseline_error: FloatArray
+    start_ts: float
+
+
+def backtest(
+    model: EtaModel, time_s: FloatArray, progress_m: FloatArray, checkpoints_m: FloatArray
+) -> Backtest:
+    """Replay a race fix by fix; at each checkpoint pass predict every later checkpoint.
+
+    The truth is the first time the runner's accepted progress (the same plausibility filter
+    as the model's) reached the checkpoint, interpolated between fixes. The baseline's start
+    is the last fix before the runner was ``start_m`` along the course (the files hold no
+    official start time).
+    """
+    state = model.new_state()
+    accepted = np.empty(len(time_s))
+    states: list[EtaState] = []
+    for i, (t, s) in enumerate(zip(time_s.tolist(), progress_m.tolist(), strict=True)):
+        state = model.update(state, t, s)
+        accepted[i] = state.progress_m
+        states.append(state)
+    cps = np.sort(np.asarray(checkpoints_m, dtype=np.float64))
+    hit = np.searchsorted(accepted, cps - REACHED_M, side="left")  # accepted never decreases
+    reached = hit < len(accepted)
+    truth = np.full(len(cps), np.nan)
+    for j in np.flatnonzero(reached & (hit > 0)):
+        i = hit[j]
+        f = (cps[j] - accepted[i - 1]) / max(accepted[i] - accepted[i - 1], 1e-9)
+        truth[j] = time_s[i - 1] + f * (time_s[i] - time_s[i - 1])
+    moved = np.flatnonzero(accepted >= model.config.start_m)
+    start_ts = float(time_s[max(int(moved[0]) - 1, 0)]) if len(moved) else float(time_s[0])
+    ours: list[float] = []
+    base: list[float] = []
+    for j in np.flatnonzero(reached)[:-1]:
+        i = hit[j]
+        # later checkpoints reached, not already passed by this fix (a jump over a gap)
+        ok = np.isfinite(truth) & (cps > accepted[i])
+        ok[: j + 1] = False
+        later, actual = cps[ok], truth[ok]
+        if not len(later):
+            continue
+        now = float(time_s[i])
+        to_go = np.maximum(actual - now, 1.0)
+        ours.extend((np.abs(model.predict(states[i], later) - actual) / to_go).tolist())
+        b = average_speed_eta(start_ts, now, float(accepted[i]), later)
+        base.extend((np.abs(b - actual) / to_go).tolist())
+    return Backtest(np.array(ours), np.array(base), start_ts)

@@ -1,0 +1,139 @@
+"""Time-based detectors: stopped, signal_lost, overdue, cutoff_risk. Times and values only."""
+
+from __future__ import annotations
+
+from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
+from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
+from coursewatch.detectors.signal import SignalConfig, SignalState, signal_fix, signal_tick
+from coursewatch.detectors.stopped import (
+    StoppedConfig,
+    StoppedState,
+    near_station,
+    station_passes_m,
+    stopped_step,
+)
+from coursewatch.simulate import trail_course
+
+
+def run_stopped(cfg: StoppedConfig, fixes: list[tuple[float, float]]) -> list[tuple[str, float]]:
+    st, out = StoppedState(), []
+    for t, s in fixes:
+        st, ev = stopped_step(st, t, s, cfg)
+        out += [(e.kind, e.ts) for e in ev]
+    return out
+
+
+def test_stopped_raises_once_and_clears() -> None:
+    cfg = StoppedConfig(window_s=900.0, min_progress_m=100.0)
+    fixes = [(float(t), 5_000.0 + (t % 2) * 10) for t in range(0, 1_500, 60)]
+    fixes += [(1_500.0, 5_200.0), (1_560.0, 5_400.0)]
+    assert run_stopped(cfg, fixes) == [("stopped", 900.0), ("moving_again", 1_500.0)]
+
+
+def test_stopped_slow_progress_is_not_a_stop() -> None:
+    cfg = StoppedConfig(window_s=900.0, min_progress_m=100.0)
+    fixes = [(float(t), 0.2 * t) for t in range(0, 3_600, 60)]  # 0.2 m/s: 100 m per 500 s
+    assert run_stopped(cfg, fixes) == []
+
+
+def test_stopped_at_a_station_is_normal() -> None:
+    cfg = StoppedConfig(window_s=600.0, station_radius_m=300.0, station_m=(10_000.0, 30_000.0))
+    at_station = [(float(t), 10_150.0) for t in range(0, 3_600, 60)]
+    assert run_stopped(cfg, at_station) == []
+    between = [(float(t), 20_000.0) for t in range(0, 3_600, 60)]
+    assert run_stopped(cfg, between) == [("stopped", 600.0)]
+
+
+def test_stopped_event_message() -> None:
+    st, _ = stopped_step(StoppedState(), 0.0, 12_345.0, StoppedConfig(window_s=600.0))
+    _, ev = stopped_step(st, 660.0, 12_350.0, StoppedConfig(window_s=600.0))
+    assert ev[0].message == "no progress for 11 min at km 12.35, away from any station"
+
+
+def test_station_passes_and_nearness() -> None:
+    course = trail_course(20_000.0, n_stations=3)
+    passes = station_passes_m(course)
+    assert len(passes) == 4 and list(passes) == sorted(passes)
+    assert near_station(passes[0] + 50.0, passes, 100.0)
+    assert not near_station(passes[0] + 500.0, passes, 100.0)
+
+
+def test_signal_learns_the_interval_and_alerts_on_a_tick() -> None:
+    cfg = SignalConfig(k=4.0, floor_s=120.0)
+    st = SignalState()
+    for t in range(0, 601, 10):
+        st, _ = signal_fix(st, float(t), 1.0 * t, cfg)
+    assert round(st.usual_interval_s) == 10
+    st, ev = signal_tick(st, 600.0 + 100.0, cfg)
+    assert ev == []  # under the floor of 120 s
+    st, ev = signal_tick(st, 600.0 + 121.0, cfg)
+    assert [e.kind for e in ev] == ["signal_lost"] and ev[0].course_m == 600.0
+    st, ev = signal_tick(st, 600.0 + 500.0, cfg)
+    assert ev == []  # once
+    st, ev = signal_fix(st, 1_200.0, 900.0, cfg)
+    assert [e.kind for e in ev] == ["signal_back"] and ev[0].silent_s == 600.0
+    assert not st.alarmed
+
+
+def test_signal_one_long_gap_does_not_teach_long_gaps() -> None:
+    cfg = SignalConfig()
+    st = SignalState()
+    times = [*range(0, 3_000, 300), 3_000 + 7_200, *range(10_500, 12_000, 300)]
+    for t in times:
+        st, _ = signal_fix(st, float(t), 0.0, cfg)
+    assert st.usual_interval_s < 400.0
+
+
+def test_signal_sparse_pinger_is_not_alarmed_at_its_usual_pace() -> None:
+    cfg = SignalConfig()
+    st = SignalState()
+    for t in range(0, 6_001, 600):
+        st, _ = signal_fix(st, float(t), 0.0, cfg)
+        assert signal_tick(st, t + 599.0, cfg)[1] == []
+
+
+def test_overdue_deadline_grows_with_time_to_go() -> None:
+    cfg = OverdueConfig(base_s=600.0, share=0.25)
+    near, _ = overdue_step(OverdueState(), 0.0, 0.0, 5_000.0, 1_200.0, cfg)
+    far, _ = overdue_step(OverdueState(), 0.0, 0.0, 50_000.0, 12_000.0, cfg)
+    assert near.deadline_ts - near.expected_ts == 900.0
+    assert far.deadline_ts - far.expected_ts == 3_600.0
+
+
+def test_overdue_once_per_station_pass_and_not_when_arrived() -> None:
+    cfg = OverdueConfig(base_s=600.0, share=0.0)
+    st, kinds = OverdueState(), []
+    for now, s, nxt in [(0, 9_000, 10_000), (1_700, 9_900, 10_000), (1_800, 9_950, 10_000),
+                        (1_900, 9_960, 10_000), (2_000, 10_010, 20_000)]:  # fmt: skip
+        st, ev = overdue_step(st, float(now), float(s), float(nxt), 1_000.0 + now, cfg)
+        kinds += [(e.kind, e.station_m, e.late_s) for e in ev]
+    assert kinds == [("overdue", 10_000.0, 700.0)]
+    st2, ev = overdue_step(OverdueState(), 0.0, 9_000.0, 10_000.0, 1_000.0, cfg)
+    assert overdue_step(st2, 5_000.0, 10_000.0, 10_000.0, 1_000.0, cfg)[1] == []
+
+
+def test_overdue_without_eta_waits() -> None:
+    cfg = OverdueConfig()
+    st, ev = overdue_step(OverdueState(), 0.0, 0.0, 10_000.0, float("nan"), cfg)
+    assert ev == [] and overdue_step(st, 1e9, 0.0, 10_000.0, float("nan"), cfg)[1] == []
+
+
+def test_cutoff_once_per_station_with_margin() -> None:
+    cfg = CutoffConfig(margin_s=600.0)
+    cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
+    st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (9_000.0, 25_000.0), cfg)
+    assert ev == []  # 16.7 min and 83 min ahead of the cut-offs, both beyond the margin
+    st, ev = cutoff_step(st, 100.0, 1_200.0, cutoffs, (9_500.0, 29_900.0), cfg)
+    assert [(e.station_m, e.margin_min) for e in ev] == [(20_000.0, 8.3), (40_000.0, 1.7)]
+    st, ev = cutoff_step(st, 200.0, 1_300.0, cutoffs, (11_000.0, 31_000.0), cfg)
+    assert ev == []
+
+
+def test_cutoff_ignores_stations_behind_and_unknown_eta() -> None:
+    cfg = CutoffConfig()
+    cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
+    _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (float("nan"), float("nan")), cfg)
+    assert ev == []
+    _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (99_000.0, 31_000.0), cfg)
+    assert [e.station_m for e in ev] == [40_000.0]
+    assert "1 min after" in ev[0].message or "17 min after" in ev[0].message

@@ -1,0 +1,121 @@
+"""ETA: the model on synthetic runs (times and distances only) and on the Templiers pair."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coursewatch.course import load_course
+from coursewatch.engine.matcher import match_fixes
+from coursewatch.eta import EtaConfig, EtaModel, average_speed_eta, backtest
+from coursewatch.simulate import straight_course, trail_course
+from coursewatch.track import load_track
+
+T0 = 1_780_000_000.0
+
+
+def feed(model: EtaModel, time_s: np.ndarray, progress_m: np.ndarray):  # type: ignore[no-untyped-def]
+    state = model.new_state()
+    for t, s in zip(time_s.tolist(), progress_m.tolist(), strict=True):
+        state = model.update(state, t, s)
+    return state
+
+
+def terrain_run(course, flat_mps: float, until_m: float):  # type: ignore[no-untyped-def]
+    """Time at every 10 m for a runner whose pace follows ITRA effort exactly."""
+    s = np.arange(0.0, until_m, 10.0)
+    ele = course.ele_at(s)
+    grade = np.diff(ele, prepend=ele[0]) / 10.0
+    dt = 10.0 * (1.0 + 10.0 * np.maximum(grade, 0.0)) / flat_mps
+    return T0 + np.cumsum(dt), s
+
+
+def test_no_fix_predicts_nothing() -> None:
+    model = EtaModel(straight_course(5_000.0))
+    assert np.isnan(model.predict(model.new_state(), [1_000.0])).all()
+
+
+def test_targets_behind_are_nan() -> None:
+    model = EtaModel(straight_course(5_000.0))
+    t = T0 + np.arange(0.0, 601.0, 5.0)
+    state = feed(model, t, 2.0 * (t - T0))
+    out = model.predict(state, [500.0, 4_000.0])
+    assert math.isnan(out[0]) and out[1] > t[-1]
+
+
+def test_constant_pace_on_the_flat_is_close_without_fatigue() -> None:
+    cfg = EtaConfig(fatigue_per_km=0.0, fatigue_sd_per_km=1e-6, stop_ratio=0.0)
+    model = EtaModel(straight_course(20_000.0), cfg)
+    t = T0 + np.arange(0.0, 3_600.0, 10.0)
+    state = feed(model, t, 2.5 * (t - T0))
+    eta = float(model.predict(state, [20_000.0])[0]) - T0
+    assert eta == pytest.approx(8_000.0, rel=0.03)
+
+
+def test_terrain_ahead_beats_average_speed() -> None:
+    course = trail_course(30_000.0, n_stations=2)
+    t, s = terrain_run(course, 3.0, course.length_m)
+    half = len(s) // 2
+    cfg = EtaConfig(fatigue_per_km=0.0, fatigue_sd_per_km=1e-6, stop_ratio=0.0)
+    model = EtaModel(course, cfg)
+    state = feed(model, t[:half], s[:half])
+    truth = float(t[-1])
+    ours = float(model.predict(state, [s[-1]])[0])
+    base = float(average_speed_eta(T0, float(t[half - 1]), float(s[half - 1]), [s[-1]])[0])
+    assert abs(ours - truth) < 0.5 * abs(base - truth)
+
+
+def test_a_stop_is_counted_as_stop_not_as_slow_running() -> None:
+    model = EtaModel(straight_course(20_000.0))
+    t = T0 + np.arange(0.0, 3_000.0, 10.0)
+    s = 2.5 * (t - T0)
+    t = np.concatenate([t, t[-1] + 1_800.0 + np.arange(0.0, 600.0, 10.0)])  # 30 min stop
+    s = np.concatenate([s, s[-1] + 2.5 * np.arange(0.0, 600.0, 10.0)])
+    state = feed(model, t, s)
+    fit = model.fit(state)
+    assert fit.flat_pace_mps == pytest.approx(2.5, rel=0.1)
+    assert state.stopped_s > 1_500.0
+
+
+def test_a_single_implausible_jump_is_ignored() -> None:
+    model = EtaModel(straight_course(200_000.0))
+    t = T0 + np.arange(0.0, 1_200.0, 60.0)
+    s = 2.0 * (t - T0)
+    s[5] = 150_000.0  # a matcher glitch onto a later pass
+    state = feed(model, t, s)
+    assert state.progress_m == pytest.approx(s[-1])
+
+
+def test_fatigue_prior_slows_the_far_future() -> None:
+    model = EtaModel(straight_course(100_000.0), EtaConfig(stop_ratio=0.0))
+    t = T0 + np.arange(0.0, 3_600.0, 10.0)
+    state = feed(model, t, 3.0 * (t - T0))
+    now = float(t[-1])
+    a, b = model.predict(state, [20_800.0, 90_800.0]) - now
+    assert b / a > 7.0  # 70 km take more than 7 times as long as the next 10 km
+
+
+def test_update_ignores_old_fixes() -> None:
+    model = EtaModel(straight_course(5_000.0))
+    state = feed(model, T0 + np.array([0.0, 60.0, 120.0]), np.array([0.0, 150.0, 300.0]))
+    assert model.update(state, T0 + 30.0, 4_000.0) is state
+
+
+def test_average_speed_eta() -> None:
+    out = average_speed_eta(0.0, 1_000.0, 2_000.0, [1_000.0, 5_000.0])
+    assert math.isnan(out[0]) and out[1] == pytest.approx(2_500.0)
+
+
+@pytest.mark.realdata
+def test_beats_average_speed_on_templiers(data_dir: Path) -> None:
+    course = load_course(data_dir / "courses" / "grand_trail_des_templiers_2022.gpx")
+    track = load_track(data_dir / "tracks" / "grand_trail_des_templiers_2022.gpx")
+    progress = match_fixes(course, track.time_s, track.lat, track.lon).progress_m
+    checkpoints = np.append(np.arange(10_000.0, course.length_m - 500.0, 10_000.0), course.length_m)
+    bt = backtest(EtaModel(course), track.time_s, progress, checkpoints)
+    assert len(bt.model_error) >= 20
+    for q in (50, 90):
+        assert np.percentile(bt.model_error, q) < np.percentile(bt.baseline_error, q)
