@@ -34,9 +34,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import info
+    from coursewatch.cli import info, replay, serve
 
     info.register(main)
+    serve.register(main)
+    replay.register(main)
 
 
 _register()

@@ -1,0 +1,146 @@
+"""``coursewatch replay`` (recordings to a running server) and ``coursewatch demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import httpx
+
+from coursewatch.cli.serve import Client, run_servers, slug
+from coursewatch.errors import CoursewatchError
+from coursewatch.race import load_race
+from coursewatch.replay import PROTOCOLS, Feed, replay
+from coursewatch.server import Server, read_race_files
+from coursewatch.settings import load_settings
+from coursewatch.simrace import simulate_field, write_race
+from coursewatch.simulate import trail_course
+from coursewatch.store import RunnerRecord
+from coursewatch.track import load_track
+
+
+def register(main: click.Group) -> None:
+    main.add_command(replay_command)
+    main.add_command(demo)
+
+
+@click.command("replay")
+@click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("tracks", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--speed", default=60.0, show_default=True, help="Times real time.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="osmand", show_default=True)
+@click.option("--id", "race_id", help="Race id on the server (default: from the race file name).")
+@click.option("--url", help="Race HQ address (default http://HOST:PORT from settings).")
+@click.option("--token", help="Admin token (default $COURSEWATCH_ADMIN_TOKEN).")
+def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, protocol: str,
+                   race_id: str | None, url: str | None, token: str | None) -> None:  # fmt: skip
+    """Feed recordings to a running race HQ as trackers would, at SPEED times real time.
+
+    The race is created on the server if it is not there; each TRACK becomes a runner (bib 1,
+    2, ... in the order given) with the device id <race>-<file name>.
+    """
+    if speed <= 0:
+        raise click.BadParameter("must be above 0", param_hint="--speed")
+    client = Client(url, token)
+    race_id = race_id or slug(race_file.stem)
+    text, suffix, course, course_suffix = read_race_files(race_file)
+    known = {r["id"] for r in client.call("GET", "/api/races")["races"]}
+    if race_id not in known:
+        body = {"id": race_id, "race_file": {"text": text, "suffix": suffix},
+                "course_file": {"base64": base64.b64encode(course).decode(),
+                                "suffix": course_suffix}}  # fmt: skip
+        client.call("POST", "/api/races", json=body)
+    feeds = []
+    for i, path in enumerate(tracks):
+        track = load_track(path)
+        feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon)
+        runner = {"bib": feed.bib, "name": path.stem, "devices": [feed.device_id]}
+        client.call("POST", f"/api/races/{race_id}/runners", json=runner)
+        feeds.append(feed)
+    start = load_race(race_file).start_ts
+    first = min(float(f.time_s[0]) for f in feeds)
+    click.echo(f"replaying {len(feeds)} track(s) into {client.url}/api/races/{race_id} at "
+               f"{speed:g}x ({protocol})")  # fmt: skip
+
+    async def go() -> None:
+        async with httpx.AsyncClient(base_url=client.url, timeout=30.0) as http:
+            stats = await replay(http, feeds, speed, race_id, protocol, client.token,
+                                 t0=max(start, first) if first < start else first)  # fmt: skip
+        click.echo(f"sent {stats.sent} fixes, {stats.acknowledged} acknowledged, "
+                   f"{stats.failed} failed requests")  # fmt: skip
+
+    asyncio.run(go())
+
+
+@click.command()
+@click.option("--runners", "n_runners", default=50, show_default=True, help="Simulated runners.")
+@click.option("--speed", default=60.0, show_default=True, help="Times real time.")
+@click.option("--port", type=int, help="Port (default: the port setting, 8080).")
+@click.option("--km", default=42.0, show_default=True, help="Course length.")
+@click.option("--seed", default=11, show_default=True)
+@click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+def demo(n_runners: int, speed: float, port: int | None, km: float, seed: int,
+         duration: float | None) -> None:  # fmt: skip
+    """Race HQ on a generated race: ~50 simulated runners (some take wrong turns, stop or drop
+    out) replayed fast into a fresh server over the OsmAnd protocol. Prints the URL."""
+    if speed <= 0 or n_runners < 1:
+        raise CoursewatchError("--speed must be above 0 and --runners at least 1")
+    asyncio.run(_demo(n_runners, speed, port, km, seed, duration))
+
+
+async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed: int,
+                duration: float | None) -> None:  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="coursewatch-demo-"))
+    settings = load_settings()
+    settings = replace(settings, db_path=folder / "demo.db", port=port or settings.port)
+    start = time.time() + 2.0
+    began = time.monotonic()
+
+    def clock() -> float:  # the race runs `speed` times faster than the wall clock
+        return start - 2.0 + (time.monotonic() - began) * speed
+
+    course = trail_course(km * 1000.0, seed=seed, n_stations=5)
+    race_file = write_race(folder, course, start, name="Coursewatch Demo Trail")
+    server = Server(settings, clock=clock)
+    started, stop = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(run_servers(server, False, started, stop))
+    await asyncio.wait({serving, asyncio.create_task(started.wait())},
+                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    if serving.done():
+        serving.result()  # raises why the server could not start (port in use...)
+        return
+    text, suffix, course_bytes, course_suffix = read_race_files(race_file)
+    await server.create_race("demo", text, suffix, course_bytes, course_suffix, public=True)
+    field = simulate_field(course, n_runners, seed, start_ts=start)
+    for r in field:
+        await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,)))
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(f"race HQ demo on {base}/  (race 'demo', {n_runners} runners, {speed:g}x)")
+    click.echo(f"runners: {base}/api/races/demo/runners   alerts: {base}/api/races/demo/alerts")
+    click.echo(f"live events: {base}/api/races/demo/events   admin token: {server.admin_token}")
+    click.echo(f"files: {folder}")
+    feeds = [Feed(r.bib, r.device_id, r.run.time_s, r.run.lat, r.run.lon) for r in field]
+    async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
+        replaying = asyncio.create_task(replay(http, feeds, speed, "demo", "osmand", t0=start))
+        done, _ = await asyncio.wait({replaying, serving}, timeout=duration,
+                                     return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if replaying in done:
+            stats = replaying.result()
+            alerts = len(server.store.alerts("demo"))
+            click.echo(f"replay finished: {stats.acknowledged} fixes acknowledged, "
+                       f"{alerts} alerts; serving until Ctrl-C")  # fmt: skip
+            if duration is None:
+                await serving
+                return
+            remaining = duration - (time.monotonic() - began)
+            if remaining > 0:
+                await asyncio.wait({serving}, timeout=remaining)
+        replaying.cancel()
+    stop.set()
+    await serving

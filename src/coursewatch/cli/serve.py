@@ -1,0 +1,220 @@
+"""``coursewatch serve``, ``coursewatch race create``, ``coursewatch runner add``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import uvicorn
+
+from coursewatch.errors import CoursewatchError
+from coursewatch.server import Server, read_race_files
+from coursewatch.settings import Settings, load_settings
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+    race = main.commands.get("race")
+    if not isinstance(race, click.Group):
+        race = race_group
+        main.add_command(race)
+    race.add_command(race_create)
+    main.add_command(runner)
+
+
+class _QuietServer(uvicorn.Server):
+    """A second uvicorn server in the same process: the first one handles the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _settings(**options: Any) -> Settings:
+    base = load_settings()
+    return replace(base, **{k: v for k, v in options.items() if v is not None})
+
+
+async def run_servers(
+    server: Server,
+    announce: bool = True,
+    started: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Start ``server`` and serve it on its port (and the OsmAnd port) until a signal (or
+    until ``stop`` is set); ``started`` is set once both ports listen."""
+    from coursewatch.web.app import create_app, osmand_app
+
+    s = server.settings
+    await server.start()
+    app = create_app(server, manage=False)
+    config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
+    servers = [uvicorn.Server(config)]
+    if s.osmand_port:
+        cfg = uvicorn.Config(osmand_app(server), host=s.host, port=s.osmand_port,
+                             log_level="warning", lifespan="off")  # fmt: skip
+        servers.append(_QuietServer(cfg))
+    if announce:
+        click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
+        if s.osmand_port:
+            click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
+        click.echo(f"admin token: {server.admin_token}", err=True)
+
+    async def main() -> None:
+        await servers[0].serve()
+        for other in servers[1:]:
+            other.should_exit = True
+
+    async def watch() -> None:
+        while not all(x.started for x in servers):
+            if any(x.should_exit for x in servers):
+                return
+            await asyncio.sleep(0.02)
+        if started is not None:
+            started.set()
+        if stop is not None:
+            await stop.wait()
+            for x in servers:
+                x.should_exit = True
+
+    try:
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(main(), *(x.serve() for x in servers[1:]))
+        watcher.cancel()
+    finally:
+        await server.stop()
+
+
+@click.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="SQLite file.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port of the API and dashboard (default 8080).")
+@click.option("--osmand-port", type=int, help="Also serve OsmAnd at / on this port (5055).")
+def serve(
+    db_path: Path | None, host: str | None, port: int | None, osmand_port: int | None
+) -> None:
+    """Run race HQ: ingest from trackers, follow every runner, raise alerts."""
+    settings = _settings(db_path=db_path, host=host, port=port, osmand_port=osmand_port)
+    asyncio.run(run_servers(Server(settings)))
+
+
+class Client:
+    """The admin API of a running server, for the CLI."""
+
+    def __init__(self, url: str | None, token: str | None) -> None:
+        s = load_settings()
+        self.url = (url or f"http://{s.host}:{s.port}").rstrip("/")
+        self.token = token or os.environ.get("COURSEWATCH_ADMIN_TOKEN") or _token_from_db(s)
+        if not self.token:
+            raise CoursewatchError(
+                "no admin token: pass --token (printed by `coursewatch serve`) or set "
+                "COURSEWATCH_ADMIN_TOKEN"
+            )
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            r = httpx.request(method, self.url + path, headers=headers, timeout=60.0, **kw)
+        except httpx.HTTPError as exc:
+            raise CoursewatchError(
+                f"cannot reach race HQ at {self.url} ({exc}): is `coursewatch serve` running?"
+            ) from None
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise CoursewatchError(f"{err['message']} ({err['where']}): {err['hint']}")
+            except (ValueError, KeyError, TypeError):
+                raise CoursewatchError(f"HTTP {r.status_code}: {r.text[:200]}") from None
+        return r.json() if r.content else None
+
+
+def _token_from_db(s: Settings) -> str | None:
+    import sqlite3
+
+    if not s.db_path.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(s.db_path)) as db:
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='admin_token'").fetchone()
+        except sqlite3.Error:
+            return None
+    return None if row is None else str(row[0])
+
+
+_url = click.option("--url", help="Race HQ address (default http://HOST:PORT from settings).")
+_token = click.option("--token", help="Admin token (default $COURSEWATCH_ADMIN_TOKEN).")
+
+
+@click.group("race")
+def race_group() -> None:
+    """Races on a running race HQ."""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:64] or "race"
+
+
+@click.command("create")
+@click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "race_id", help="Race id in URLs (default: from the file name).")
+@click.option("--public", is_flag=True, help="Anyone may read runners and alerts.")
+@_url
+@_token
+def race_create(
+    race_file: Path, race_id: str | None, public: bool, url: str | None, token: str | None
+) -> None:
+    """Create (or update) a race on race HQ from a race file and the course it names."""
+    text, suffix, course, course_suffix = read_race_files(race_file)
+    body = {
+        "id": race_id or slug(race_file.stem),
+        "race_file": {"text": text, "suffix": suffix},
+        "course_file": {"base64": base64.b64encode(course).decode(), "suffix": course_suffix},
+        "public": public,
+    }
+    race = Client(url, token).call("POST", "/api/races", json=body)
+    click.echo(
+        f"race {race['id']}: {race['name']}, {race['course']['length_m'] / 1000:.2f} km, "
+        f"{len(race['stations'])} stations"
+    )
+    click.echo(f"ingest token: {race['ingest_token']}")
+
+
+@click.group()
+def runner() -> None:
+    """Runners of a race on a running race HQ."""
+
+
+@runner.command("add")
+@click.argument("race_id")
+@click.argument("bib")
+@click.option("--name", default="", help="Runner's name.")
+@click.option("--device", "devices", multiple=True, help="Tracker id (repeat for several).")
+@click.option("--start", help="Own start time, ISO 8601 (wave starts).")
+@_url
+@_token
+def runner_add(
+    race_id: str,
+    bib: str,
+    name: str,
+    devices: tuple[str, ...],
+    start: str | None,
+    url: str | None,
+    token: str | None,
+) -> None:
+    """Register (or update) a runner: bib, name, tracker device ids."""
+    body: dict[str, Any] = {"bib": bib, "name": name, "devices": list(devices)}
+    if start:
+        body["start"] = start
+    Client(url, token).call("POST", f"/api/races/{race_id}/runners", json=body)
+    click.echo(
+        f"bib {bib} registered in {race_id}" + (f" ({', '.join(devices)})" if devices else "")
+    )
