@@ -8,6 +8,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from coursewatch import jitcache
+
+jitcache.configure()
+
 from coursewatch.course import Course, Station, load_course
 from coursewatch.engine.matcher import EngineConfig, Event, LiveMatcher, Place, match_fixes
 from coursewatch.errors import CoursewatchError

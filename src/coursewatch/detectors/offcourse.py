@@ -35,6 +35,7 @@ REJ_PATH = 14  # PATH at REJ_T
 PREV_D = 15
 VAR_ON = 16  # learned variance of the offset while on course, m^2
 GROWTH = 17  # recent growth of the offset per metre run
+ARMED = 18  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
 
 
 @nb.njit(cache=True)
@@ -61,6 +62,10 @@ def offcourse_step(
     """Advance the detector by one fix. Returns an event code (0 when nothing happened)."""
     w = weight(dt, cfg[L.C_OC_TAU])
     if st[STATE] == 0.0:
+        # a runner standing still beside the line (aid station, toilet, car) is not lost:
+        # evidence only accrues while moving
+        if dt > 0.0:
+            w *= min(step_m / dt / cfg[L.C_OC_MOVING_MPS], 1.0)
         if st[VAR_ON] == 0.0:
             st[VAR_ON] = cfg[L.C_OC_SIGMA0] ** 2
         if step_m > 0.0 and dt > 0.0:
@@ -69,12 +74,16 @@ def offcourse_step(
             g = min(max((offset_m - st[PREV_D]) / step_m, -1.0), 1.0)
             st[GROWTH] += a * (g - st[GROWTH])
         st[PREV_D] = offset_m
+        if st[ARMED] == 0.0:
+            if offset_m >= cfg[L.C_OC_D_CLEAR]:
+                return 0
+            st[ARMED] = 1.0
         sigma = np.sqrt(st[VAR_ON])
         threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * sigma
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
-        if offset_m < cfg[L.C_OC_D_CLEAR] and dt > 0.0:
+        if offset_m < cfg[L.C_OC_VAR_MAX_M] and dt > 0.0:
             # learn how far from the line this runner's fixes sit while on course
             a = min(dt / cfg[L.C_OC_VAR_TAU], 1.0)
             st[VAR_ON] += a * (offset_m * offset_m - st[VAR_ON])
@@ -129,8 +138,10 @@ def offcourse_step(
 def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     """Back to 'on course' with the change point here; keeps what was learned."""
     var = st[VAR_ON]
+    armed = st[ARMED]
     st[:] = 0.0
     st[VAR_ON] = var
+    st[ARMED] = armed
     st[CP_T] = t
     st[CP_S] = s
     st[CP_X] = x

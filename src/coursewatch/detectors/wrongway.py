@@ -21,6 +21,8 @@ MAX_T = 3
 MAX_X = 4
 MAX_Y = 5
 ACTIVE = 6  # 1 once the detector has a reference
+BACK_T = 7  # when progress first fell ww_dist below the furthest point (0 when it has not)
+BACK_S = 8  # progress then
 
 
 @nb.njit(cache=True)
@@ -48,6 +50,15 @@ def wrongway_step(
             st[MAX_Y] = y
             return 0
         if st[MAX_S] - s < cfg[L.C_WW_DIST]:
+            st[BACK_T] = 0.0
+            return 0
+        # persistence: still going back after a while, not a stray fix or a short detour
+        if st[BACK_T] == 0.0:
+            st[BACK_T] = t
+            st[BACK_S] = s
+            return 0
+        # and still moving backwards: a runner resting behind a spurious forward match is not
+        if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S] or st[BACK_S] - s < cfg[L.C_WW_CLEAR]:
             return 0
         st[STATE] = 1.0
         st[MIN_S] = s

@@ -209,6 +209,16 @@ def step_fix(
         best_trans[m] = 0.0
         m += 1
         coast_ok = True
+    else:
+        # not yet on the course: "waiting at the start" competes with every pass nearby,
+        # so a runner warming up beside the finish of a loop is not put at its end
+        nhwm[m] = 0.0
+        ns[m] = 0.0
+        nsc[m] = emission(cfg[L.C_E_OFF], sigma, nu)
+        nco[m] = 1.0
+        nt[m] = t
+        best_trans[m] = 0.0
+        m += 1
 
     st[L.N_FIX] += 1
     st[L.LAST_T] = t
@@ -247,17 +257,18 @@ def step_fix(
     s_new = ns[best]
     jumped = matched and best_trans[best] < -10.0 and nh > 0
 
-    # offset from the course near the progress: the best plausible candidate, or the line
-    # within a window around the progress when none is plausible
+    # offset from the course near the progress: the matched pass itself; when coasting, the
+    # nearest pass the runner could have reached from where they left the line
     d_eff = np.inf
     s_det = s_new
-    bp = -np.inf
-    for c in range(nc):
-        if best_trans[c] >= -3.0 or (jumped and c == best):
-            if nsc[c] > bp:
-                bp = nsc[c]
+    if matched:
+        d_eff = cd[best]
+    else:
+        reach = cfg[L.C_VMAX] * max(t - nt[best], 1.0) + 2.0 * sigma + 20.0
+        for c in range(nc):
+            if s_new - 100.0 - cfg[L.C_BACK_SLACK] <= cs[c] <= s_new + reach and cd[c] < d_eff:
                 d_eff = cd[c]
-                s_det = ns[c]
+                s_det = cs[c]
     if d_eff == np.inf:
         d_eff = _offset_in_window(x, y, s_new, cfg[L.C_VMAX] * max(dt, 1.0), x_v, y_v, cum)
     st[L.S_EST] = s_new
@@ -274,7 +285,7 @@ def step_fix(
 
     oc = st[L.OC : L.OC + L.OC_LEN]
     ww = st[L.WW : L.WW + L.WW_LEN]
-    if matched and s_new >= cum[-1] - cfg[L.C_FINISH_M]:
+    if matched and s_new >= cum[-1] - cfg[L.C_FINISH_M] and st[L.PATH_M] > 0.5 * cum[-1]:
         st[L.FINISHED] = 1.0
     if st[L.FINISHED] == 1.0:
         # past the finish line nothing is a wrong turn any more

@@ -26,9 +26,9 @@ OC = 16
 OC_LEN = 20
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
-WW_LEN = 8
+WW_LEN = 10
 # --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
-HYP = 48
+HYP = 50
 MAX_HYP = 12
 HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0
@@ -70,7 +70,10 @@ C_OC_VAR_TAU = 27  # time constant of the on-course offset scale, s
 C_EMIT_TAU = 28  # s of fixes that count as one independent position
 C_START_PRIOR_M = 29  # first fix: one nat less per this many metres from the start
 C_FINISH_M = 30  # within this of the end of the course counts as finished
-CFG_LEN = 32
+C_WW_PERSIST_S = 31  # backward progress must last this long, s
+C_OC_VAR_MAX_M = 32  # offsets up to this count when learning the on-course scale, m
+C_OC_MOVING_MPS = 33  # speed under which off-course evidence is scaled down, m/s
+CFG_LEN = 40
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

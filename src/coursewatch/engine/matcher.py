@@ -43,15 +43,15 @@ class EngineConfig:
     e_off_m: float = 50.0
     p_leave: float = 3.0
     beam: float = 30.0
-    oc_d_ref_m: float = 45.0
-    oc_scale_m: float = 15.0
+    oc_d_ref_m: float = 62.0
+    oc_scale_m: float = 10.0
     oc_z_hi: float = 4.0
     oc_z_lo: float = 2.0
-    oc_h: float = 5.0
+    oc_h: float = 1.5
     oc_tau_s: float = 3.0
     oc_d_clear_m: float = 30.0
     oc_h_clear: float = 3.0
-    ww_dist_m: float = 200.0
+    ww_dist_m: float = 300.0
     ww_clear_m: float = 100.0
     shortcut_m: float = 300.0
     nu: float = 3.0
@@ -64,6 +64,9 @@ class EngineConfig:
     emit_tau_s: float = 10.0
     start_prior_m: float = 2000.0
     finish_m: float = 30.0
+    ww_persist_s: float = 60.0
+    oc_var_max_m: float = 45.0
+    oc_moving_mps: float = 0.5
 
     def to_array(self) -> FloatArray:
         order = [
@@ -81,6 +84,8 @@ class EngineConfig:
             (L.C_OC_SIGMA0, self.oc_sigma0_m), (L.C_OC_SIGMA_MIN, self.oc_sigma_min_m),
             (L.C_OC_VAR_TAU, self.oc_var_tau_s), (L.C_EMIT_TAU, self.emit_tau_s),
             (L.C_START_PRIOR_M, self.start_prior_m), (L.C_FINISH_M, self.finish_m),
+            (L.C_WW_PERSIST_S, self.ww_persist_s), (L.C_OC_VAR_MAX_M, self.oc_var_max_m),
+            (L.C_OC_MOVING_MPS, self.oc_moving_mps),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:

@@ -1,0 +1,45 @@
+"""Where numba keeps compiled kernels: a folder named after the source of the kernels.
+
+numba's own cache notices when a function's file changes, but not when a constant it reads
+from another module does (the state layout in ``engine/layout.py``), so a stale kernel could
+read the wrong slots. Naming the cache folder after a hash of every module that numba
+compiles makes any change to them start a fresh cache. ``NUMBA_CACHE_DIR`` set by the user
+wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+_PACKAGE = Path(__file__).parent
+_SOURCES = (
+    "engine/layout.py",
+    "engine/grid.py",
+    "engine/projection.py",
+    "engine/kernel.py",
+    "detectors/offcourse.py",
+    "detectors/wrongway.py",
+    "course.py",
+)
+
+
+def cache_dir() -> Path:
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        path = _PACKAGE / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "coursewatch" / f"numba-{digest.hexdigest()[:16]}"
+
+
+def configure() -> None:
+    """Point numba's cache at :func:`cache_dir` unless the user chose one."""
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
+    if "numba" in sys.modules:  # imported before us: tell its config directly
+        from numba.core import config
+
+        config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
