@@ -71,6 +71,7 @@ class Server:
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        warm_up()
         await self.store.start()
         if not self.admin_token:
             self.admin_token = self.store.meta("admin_token") or secrets.token_urlsafe(24)
@@ -186,6 +187,16 @@ class Server:
             raise NotFound(f"no alert {alert_id} in race {race_id!r}")
         self.bus.publish(race_id, "alert_ack", alert_json(alert))
         return alert
+
+
+def warm_up() -> None:
+    """Compile the engine now (or load it from numba's cache), not on the first fix."""
+    from coursewatch.engine.matcher import LiveMatcher
+    from coursewatch.simulate import straight_course
+
+    matcher = LiveMatcher(straight_course(200.0))
+    for i in range(3):
+        matcher.push(1_700_000_000.0 + i, *matcher.model.latlon(10.0 * i, 0.0))
 
 
 def course_only_race(name: str, course_name: str, start_iso: str) -> str:

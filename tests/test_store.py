@@ -1,0 +1,90 @@
+"""The SQLite store: one writer with group commits, idempotent fixes, alerts raised again."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from coursewatch.store import AlertRecord, FixRow, RaceRecord, RunnerRecord, StoreError
+from coursewatch.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _fix(t: float, bib: str = "7") -> FixRow:
+    return FixRow("r", bib, t, 45.0, 6.0, None, None, None, None, None, 0.0, "test")
+
+
+def _alert(kind: str, t: float, raised: float) -> AlertRecord:
+    return AlertRecord("r", "7", kind, t, 45.0, 6.0, 100.0, 60.0, "sentence", {}, raised)
+
+
+async def _store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.start()
+    await store.put_race(RaceRecord("r", "R", "x", ".yaml", b"c", ".gpx", 0.0, "tok"))
+    await store.put_runner(RunnerRecord("r", "7", "Ann", ("d7",)))
+    return store
+
+
+async def test_fixes_are_idempotent_and_durable(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    await store.save([_fix(1.0), _fix(2.0)], [])
+    await store.save([_fix(2.0), _fix(3.0)], [])
+    assert store.fixes("r", "7").time_s.tolist() == [1.0, 2.0, 3.0]
+    # A second connection (another process) sees every acknowledged write.
+    with sqlite3.connect(tmp_path / "s.db") as other:
+        assert other.execute("SELECT count(*) FROM fixes").fetchone()[0] == 3
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    await store.close()
+
+
+async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    commits = store._writer.commits
+    bad = RunnerRecord("r", "8", "Ben", ("d7",))  # d7 belongs to bib 7
+    results = await asyncio.gather(
+        *(store.save([_fix(float(i))], []) for i in range(50)),
+        store.put_runner(bad),
+        return_exceptions=True,
+    )
+    assert isinstance(results[-1], StoreError)
+    assert not any(isinstance(r, Exception) for r in results[:-1])
+    assert store.fix_count("r") == 50
+    assert store._writer.commits - commits < 51  # grouped
+    assert store.device_owner("d7") == ("r", "7")
+    await store.close()
+
+
+async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    first = await store.save([], [_alert("off_course", 10.0, 12.0), _alert("shortcut", 20, 22)])
+    assert len(first.new) == 2
+    # A replay from t=11 raises the off-course alert again but not the shortcut.
+    again = await store.save([], [_alert("off_course", 10.0, 12.0)], [("r", "7", 11.0)])
+    assert again.new == [] and [a.kind for a in again.known] == ["off_course"]
+    assert again.retracted == [first.new[1].id]
+    live = [a.kind for a in store.alerts("r") if not a.retracted]
+    assert live == ["off_course"]
+    acked = await store.ack_alert("r", first.new[0].id, "Zoe", 99.0)
+    assert acked is not None and acked.ack_by == "Zoe"
+    await store.close()
+
+
+async def test_counts_and_unknown_devices(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    await store.count("r", {"accepted": 3, "duplicate": 1})
+    await store.count("r", {"accepted": 2})
+    assert store.counts("r") == {"accepted": 5, "duplicate": 1}
+    await store.note_unknown_device("zz", "osmand", 5.0)
+    await store.note_unknown_device("zz", "osmand", 6.0)
+    assert store.unknown_devices() == [("zz", "osmand", 2, 6.0)]
+    await store.close()

@@ -1,0 +1,126 @@
+"""The event stream over a real loopback socket, and signed webhooks with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from coursewatch.server import Server
+from coursewatch.settings import load_settings
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+from coursewatch.web.app import create_app
+from coursewatch.web.testing import ADMIN, add_race, admin_headers
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def live_server(tmp_path: Path, **kw: object) -> AsyncIterator[tuple[Server, str]]:
+    settings = dataclasses.replace(load_settings(), db_path=tmp_path / "hq.db",
+                                   admin_token=ADMIN, webhook_backoff_s=0.01)  # fmt: skip
+    server = Server(settings, clock=lambda: START + 86400, **kw)  # type: ignore[arg-type]
+    await server.start()
+    config = uvicorn.Config(create_app(server, manage=False), host="127.0.0.1", port=0,
+                            log_level="warning", lifespan="off")  # fmt: skip
+    web = uvicorn.Server(config)
+    task = asyncio.create_task(web.serve())
+    while not web.started:
+        await asyncio.sleep(0.01)
+    port = web.servers[0].sockets[0].getsockname()[1]
+    try:
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        web.should_exit = True
+        await task
+        await server.stop()
+
+
+def _fixes() -> list[dict[str, object]]:
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=5.0, wrong_turn_at_m=3000.0,
+                       wrong_turn_angle_deg=80.0)  # fmt: skip
+    return [{"bib": "7", "time": float(t), "lat": float(a), "lon": float(b)}
+            for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
+
+
+async def _events(url: str, want: int, kinds: str) -> list[tuple[str, dict[str, object]]]:
+    out: list[tuple[str, dict[str, object]]] = []
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "GET", f"{url}/api/races/demo/events?kinds={kinds}", headers=admin_headers()
+        ) as r,
+    ):
+        assert r.headers["content-type"].startswith("text/event-stream")
+        kind = ""
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind != "hello":
+                out.append((kind, json.loads(line[6:])))
+                if len(out) >= want:
+                    return out
+    return out
+
+
+async def test_alert_arrives_on_the_stream(tmp_path: Path) -> None:
+    async with live_server(tmp_path) as (server, url):
+        listener = asyncio.create_task(_events(url, 2, "alert,status"))
+        while server.bus.listeners("demo") == 0:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+        async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
+            r = await client.post("/api/races/demo/fixes", json={"fixes": _fixes()})
+            assert r.status_code == 200
+        events = await asyncio.wait_for(listener, 10)
+        assert events[0] == ("status", {"bib": "7", "from": "not_started", "to": "finished"})
+        kind, alert = events[1]
+        assert kind == "alert" and alert["kind"] == "off_course"
+        assert str(alert["sentence"]).startswith("Bib 7")
+
+
+async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503 if len(calls) == 1 else 200)
+
+    transport = httpx.MockTransport(answer)
+    async with live_server(tmp_path, webhook_transport=transport) as (server, url):
+        async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
+            hook = {"url": "http://127.0.0.1:9/hook", "secret": "s3"}
+            r = await client.post("/api/races/demo/webhooks", json=hook)
+            assert r.status_code == 201
+            await client.post("/api/races/demo/fixes", json={"fixes": _fixes()[:900]})
+            for _ in range(200):
+                if server.webhooks.stats["delivered"]:
+                    break
+                await asyncio.sleep(0.01)
+        assert server.webhooks.stats["retries"] >= 1 and server.webhooks.stats["delivered"] >= 1
+        req = calls[-1]
+        kinds = {json.loads(c.content)["data"]["kind"] for c in calls}
+        assert kinds == {"off_course", "back_on_course"}
+        ts = req.headers["X-Coursewatch-Timestamp"]
+        mac = hmac.new(b"s3", f"{ts}.".encode() + req.content, hashlib.sha256).hexdigest()
+        assert req.headers["X-Coursewatch-Signature"] == f"sha256={mac}"
+        body = json.loads(req.content)
+        assert body["event"] == "alert" and body["race"] == "demo"
