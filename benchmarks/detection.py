@@ -43,6 +43,11 @@ ON_COURSE_M = 60.0
 FA_WINDOW_S = 300.0
 CLEAR_OFF_M = 100.0
 ALARM_KINDS = ("off_course", "wrong_way", "shortcut")
+NOISE_SIGMA_M = 8.0
+NOISE_TAU_S = 30.0
+# "AR(1)+acc": the receiver reports its accuracy (8 m), as phones do over OsmAnd/OwnTracks;
+# "AR(1)": it reports nothing, as watch files and inReach pings
+NOISE_MODES = ("none", "AR(1)+acc", "AR(1)")
 
 
 def offsets(c: Course, x: FloatArray, y: FloatArray) -> FloatArray:
@@ -63,6 +68,7 @@ class Run:
     true_y: FloatArray
     path_m: FloatArray  # distance run past the wrong turn, NaN outside the excursion
     excursion: tuple[float, float] | None  # time span of the injected excursion
+    accuracy_m: FloatArray | None = None  # what the receiver reports, when it does
 
 
 @dataclass
@@ -157,16 +163,19 @@ def make_run(
     run_m: FloatArray,
     excursion: tuple[float, float] | None,
     every_s: float,
-    noise: bool,
+    noise: str,
     rng: np.random.Generator,
 ) -> Run:
-    if noise:
-        e = ar1_noise(t, 8.0, 30.0, rng)
+    acc = None
+    if noise != "none":
+        e = ar1_noise(t, NOISE_SIGMA_M, NOISE_TAU_S, rng)
         sx, sy = x + e[:, 0], y + e[:, 1]
     else:
         sx, sy = x, y
     k = subsample(t, every_s)
-    return Run(t[k], sx[k], sy[k], x[k], y[k], run_m[k], excursion)
+    if noise == "AR(1)+acc":
+        acc = np.full(len(k), NOISE_SIGMA_M)
+    return Run(t[k], sx[k], sy[k], x[k], y[k], run_m[k], excursion, acc)
 
 
 def on_course_around(ta: float, t_rec: FloatArray, d_rec: FloatArray) -> bool:
@@ -177,7 +186,7 @@ def on_course_around(ta: float, t_rec: FloatArray, d_rec: FloatArray) -> bool:
 
 def alarms_ours(c: Course, run: Run, cfg: EngineConfig) -> list[tuple[float, int, str]]:
     lat, lon = c.frame.to_latlon(run.x, run.y)
-    res = match_fixes(c, run.t, lat, lon, config=cfg)
+    res = match_fixes(c, run.t, lat, lon, run.accuracy_m, config=cfg)
     # A shortcut reported when an alarmed runner rejoins is the end of that alarm, not a new
     # one; a shortcut onto the line with no alarm before it is an alarm of its own.
     return [
@@ -240,7 +249,7 @@ def score(
 class Case:
     pair: str
     every_s: float
-    noise: bool
+    noise: str
     run: Run
     d_true: FloatArray
     d_sent: FloatArray
@@ -271,7 +280,7 @@ def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[
                 continue
             if every_s == 1.0 and tr.median_interval_s > 2.0:
                 continue
-            for noise in (False, True):
+            for noise in NOISE_MODES:
                 for ct, cx, cy, crun, ex in variants:
                     run = make_run(ct, cx, cy, crun, ex, every_s, noise, rng)
                     # false alarms are judged by the fixes as recorded, injection included
@@ -285,33 +294,36 @@ def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[
 
 def evaluate(
     cases: list[Case], cfg: EngineConfig, corridors: bool = True
-) -> dict[tuple[float, bool, str], Tally]:
-    tallies: dict[tuple[float, bool, str], Tally] = {}
+) -> dict[tuple[float, str, str], Tally]:
+    tallies: dict[tuple[float, str, str], Tally] = {}
     by_pair = {p.name: p for p in PAIRS}
     for k in cases:
         c = course(by_pair[k.pair].course)
         results = {"coursewatch": alarms_ours(c, k.run, cfg)}
-        if corridors:
+        if corridors and k.noise != "AR(1)+acc":
             for w in CORRIDORS_M:
                 results[f"corridor {w:.0f} m"] = alarms_corridor(k.d_sent, k.run.t, w)
         for m, alarms in results.items():
             tally = tallies.setdefault((k.every_s, k.noise, m), Tally())
-            label = f"{k.pair}/{k.every_s:.0f}s{'/noise' if k.noise else ''}"
+            label = f"{k.pair}/{k.every_s:.0f}s/{k.noise}"
             score(k.run, alarms, tally, k.t_judge, k.d_judge, k.d_true, k.every_s, label)
     return tallies
 
 
-def report(tallies: dict[tuple[float, bool, str], Tally]) -> None:
-    print(f"{'sampling':>9} {'noise':>6} {'method':>16} {'median m':>9} {'p90 m':>7} "
+def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
+    print(f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
           f"{'missed':>7} {'false alarms':>13} {'ping 1st/2nd/later':>19}")  # fmt: skip
-    for (every_s, noise, m), ta in sorted(tallies.items(), key=lambda kv: kv[0]):
+    order = {n: i for i, n in enumerate(NOISE_MODES)}
+    for (every_s, noise, m), ta in sorted(
+        tallies.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
+    ):
         med = f"{np.median(ta.delays_m):.0f}" if ta.delays_m else "-"
         p90 = f"{np.percentile(ta.delays_m, 90):.0f}" if ta.delays_m else "-"
         ranks = ""
         if every_s >= 300 and ta.ping_rank:
             r = np.asarray(ta.ping_rank)
             ranks = f"{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum() + (r == 0).sum()}"
-        print(f"{every_s:>8.0f}s {'AR(1)' if noise else 'none':>6} {m:>16} {med:>9} "
+        print(f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} "
               f"{p90:>7} {ta.missed:>7} {ta.false_alarms:>13} {ranks:>19}")  # fmt: skip
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
     if where:

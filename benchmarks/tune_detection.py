@@ -35,7 +35,8 @@ def main() -> None:
         cells = []
         for (every_s, noise, _), ta in sorted(tallies.items()):
             med = np.median(ta.delays_m) if ta.delays_m else float("nan")
-            cells.append(f"{every_s:.0f}{'n' if noise else ''}:{med:.0f}/{ta.missed}/{ta.false_alarms}")
+            tag = {"none": "", "AR(1)+acc": "a", "AR(1)": "n"}[noise]
+            cells.append(f"{every_s:.0f}{tag}:{med:.0f}/{ta.missed}/{ta.false_alarms}")
         print(" ".join(f"{n}={v}" for n, v in zip(names, combo, strict=True)), "|", " ".join(cells), flush=True)
 
 

@@ -19,6 +19,7 @@ from coursewatch.engine.grid import SegmentGrid, segments_within
 from coursewatch.errors import EmptyDataError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
+from coursewatch.race import Race
 
 LOOP_GAP_M = 250.0
 OVERLAP_RADIUS_M = 30.0
@@ -245,6 +246,30 @@ def snap_station(course: Course, waypoint: Waypoint, snap_m: float) -> Station:
     """A waypoint as a station, with every pass of the course within ``snap_m``."""
     passes = course.passes_near(waypoint.lat, waypoint.lon, snap_m)
     return Station(waypoint.name, waypoint.lat, waypoint.lon, passes)
+
+
+def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
+    """The course with the race file's stations instead of the file's waypoints.
+
+    A station given by course distance has that one pass (clamped to the course: official
+    distances often exceed the length of the line); one given by position gets every pass
+    within ``snap_m``, or only its ``pass_number``-th when the race file says which visit.
+    """
+    if not race.stations:
+        return course
+    out: list[Station] = []
+    for rs in race.stations:
+        if rs.distance_m is not None:
+            s = min(max(rs.distance_m, 0.0), course.length_m)
+            (la,), (lo,) = course.latlon_at(np.array([s]))
+            out.append(Station(rs.name, float(la), float(lo), (s,)))
+            continue
+        assert rs.lat is not None and rs.lon is not None
+        passes = course.passes_near(rs.lat, rs.lon, snap_m)
+        if len(passes) > 1 and rs.pass_number <= len(passes):
+            passes = (passes[rs.pass_number - 1],)
+        out.append(Station(rs.name, rs.lat, rs.lon, passes))
+    return _with_stations(course, tuple(out))
 
 
 def _with_stations(course: Course, stations: tuple[Station, ...]) -> Course:

@@ -34,9 +34,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import info, replay, serve
+    from coursewatch.cli import analyze, info, replay, serve
 
     info.register(main)
+    analyze.register(main)
     serve.register(main)
     replay.register(main)
 

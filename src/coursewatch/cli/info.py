@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from coursewatch.course import Course, load_course
+from coursewatch.track import DROP_REASONS, Track, load_track
+from coursewatch.units import fmt_duration, km_mi
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 
 
 def register(main: click.Group) -> None:
@@ -18,3 +32,101 @@ def course() -> None:
 @click.group()
 def track() -> None:
     """Recordings and ping logs: GPX, FIT, TCX, GeoJSON, KML, inReach JSON."""
+
+
+def course_json(c: Course) -> dict[str, Any]:
+    """The JSON of ``course info`` (a contract: fields may be added, never changed)."""
+    climb = c.ascent_descent_m
+    (slat, slon), (flat, flon) = (c.lat[0], c.lon[0]), (c.lat[-1], c.lon[-1])
+    return {
+        "name": c.name,
+        "length_m": round(c.length_m, 1),
+        "ascent_m": None if climb is None else climb[0],
+        "descent_m": None if climb is None else climb[1],
+        "loop": c.loop,
+        "self_overlap": round(c.self_overlap, 3),
+        "start": {"lat": round(float(slat), 6), "lon": round(float(slon), 6)},
+        "finish": {"lat": round(float(flat), 6), "lon": round(float(flon), 6)},
+        "points": len(c.lat),
+        "stations": [
+            {"name": s.name, "passes_m": [round(p, 1) for p in s.passes_m]} for s in c.stations
+        ],
+        "bbox": [round(v, 6) for v in c.bbox],
+    }
+
+
+def track_json(t: Track) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "format": t.format,
+        "fixes": len(t),
+        "start": t.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": t.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": round(t.duration_s, 1),
+        "distance_m": round(t.distance_m, 1),
+        "interval_median_s": round(t.median_interval_s, 1),
+        "interval_max_s": round(t.max_gap_s, 1),
+        "dropped": dict(t.dropped),
+        "out_of_order": t.out_of_order,
+        "repeated_positions": t.repeated_positions,
+        "has_elevation": t.ele_m is not None,
+    }
+
+
+@course.command("info")
+@click.argument("file", type=click.Path(path_type=Path))
+@FORMAT
+def course_info(file: Path, fmt: str) -> None:
+    """Length, climb, loop, repeated sections, stations and their passes of FILE."""
+    c = load_course(file)
+    if fmt == "json":
+        click.echo(json.dumps(course_json(c), indent=2))
+        return
+    con = Console()
+    d = course_json(c)
+    con.print(f"[bold]{c.name or file.name}[/]  {km_mi(c.length_m)}")
+    if d["ascent_m"] is not None:
+        con.print(f"climb: +{d['ascent_m']:.0f} m / -{d['descent_m']:.0f} m")
+    else:
+        con.print("climb: the file has no elevation")
+    con.print(f"start {d['start']['lat']}, {d['start']['lon']}  "
+              f"finish {d['finish']['lat']}, {d['finish']['lon']}")  # fmt: skip
+    shape = "loop" if c.loop else "point to point"
+    con.print(f"{shape}; {d['self_overlap'] * 100:.0f}% of the course is run more than once")
+    con.print(f"bbox (lon/lat): {d['bbox']}")
+    if c.stations:
+        table = Table("station", "passes (course distance)")
+        for s in c.stations:
+            passes = ", ".join(f"km {p / 1000:.2f}" for p in s.passes_m) or "not on the course"
+            table.add_row(s.name, passes)
+        con.print(table)
+    else:
+        con.print("no stations (add waypoints, or give a race file)")
+
+
+@track.command("info")
+@click.argument("file", type=click.Path(path_type=Path))
+@FORMAT
+def track_info(file: Path, fmt: str) -> None:
+    """Fixes, times, sampling and what was dropped (and why) in FILE."""
+    t = load_track(file)
+    if fmt == "json":
+        click.echo(json.dumps(track_json(t), indent=2))
+        return
+    con = Console()
+    con.print(f"[bold]{t.name or file.name}[/] ({t.format}): {len(t)} fixes")
+    con.print(f"{t.start:%Y-%m-%d %H:%M:%S}Z to {t.end:%Y-%m-%d %H:%M:%S}Z, "
+              f"{fmt_duration(t.duration_s)}, {km_mi(t.distance_m)}")  # fmt: skip
+    con.print(f"sampling: median {t.median_interval_s:.0f} s, largest gap "
+              f"{fmt_duration(t.max_gap_s)}")  # fmt: skip
+    if t.repeated_positions:
+        share = t.repeated_positions / max(len(t) - 1, 1) * 100
+        con.print(f"repeated positions: {t.repeated_positions} ({share:.0f}%): the receiver "
+                  "logged its last fix again")  # fmt: skip
+    if t.out_of_order:
+        con.print(f"out of order: {t.out_of_order} records arrived before earlier ones (sorted)")
+    if t.dropped:
+        for reason, n in t.dropped.items():
+            con.print(f"dropped {n}: {DROP_REASONS[reason]}")
+    else:
+        con.print("nothing dropped")

@@ -36,6 +36,7 @@ PREV_D = 15
 VAR_ON = 16  # learned variance of the offset while on course, m^2
 GROWTH = 17  # recent growth of the offset per metre run
 ARMED = 18  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
+ACC = 19  # recent accuracy the receiver reported, m (0 when it reports none)
 
 
 @nb.njit(cache=True)
@@ -56,10 +57,19 @@ def offcourse_step(
     y: float,
     offset_m: float,
     s: float,
+    accuracy_m: float,
+    at_station: bool,
     cfg: FloatArray,
     ev: FloatArray,
 ) -> int:
-    """Advance the detector by one fix. Returns an event code (0 when nothing happened)."""
+    """Advance the detector by one fix. Returns an event code (0 when nothing happened).
+
+    ``accuracy_m`` is the horizontal accuracy the receiver reported (NaN when none): a
+    receiver that says it is worse gets a wider margin before the alarm. ``at_station``: the
+    fix is inside an aid station's zone, where runners leave the line to eat and sleep.
+    """
+    if accuracy_m == accuracy_m and accuracy_m > 0.0:
+        st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m
     w = weight(dt, cfg[L.C_OC_TAU])
     if st[STATE] == 0.0:
         # a runner standing still beside the line (aid station, toilet, car) is not lost:
@@ -80,9 +90,12 @@ def offcourse_step(
             st[ARMED] = 1.0
         sigma = np.sqrt(st[VAR_ON])
         threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * sigma
+        threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
+        if at_station:
+            z = min(z, 0.0)
         if offset_m < cfg[L.C_OC_VAR_MAX_M] and dt > 0.0:
             # learn how far from the line this runner's fixes sit while on course
             a = min(dt / cfg[L.C_OC_VAR_TAU], 1.0)
@@ -139,9 +152,11 @@ def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     """Back to 'on course' with the change point here; keeps what was learned."""
     var = st[VAR_ON]
     armed = st[ARMED]
+    acc = st[ACC]
     st[:] = 0.0
     st[VAR_ON] = var
     st[ARMED] = armed
+    st[ACC] = acc
     st[CP_T] = t
     st[CP_S] = s
     st[CP_X] = x

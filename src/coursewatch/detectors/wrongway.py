@@ -23,6 +23,7 @@ MAX_Y = 5
 ACTIVE = 6  # 1 once the detector has a reference
 BACK_T = 7  # when progress first fell ww_dist below the furthest point (0 when it has not)
 BACK_S = 8  # progress then
+REJOINED = 9  # 1 just after coming back from off course, until progress goes forward again
 
 
 @nb.njit(cache=True)
@@ -44,12 +45,15 @@ def wrongway_step(
         return 0
     if st[STATE] == 0.0:
         if s > st[MAX_S]:
+            if st[REJOINED] == 1.0 and s - st[BACK_S] >= cfg[L.C_WW_CLEAR]:
+                st[REJOINED] = 0.0  # heading the right way again
             st[MAX_S] = s
             st[MAX_T] = t
             st[MAX_X] = x
             st[MAX_Y] = y
             return 0
-        if st[MAX_S] - s < cfg[L.C_WW_DIST]:
+        need = cfg[L.C_WW_REJOIN_M] if st[REJOINED] == 1.0 else cfg[L.C_WW_DIST]
+        if st[MAX_S] - s < need:
             st[BACK_T] = 0.0
             return 0
         # persistence: still going back after a while, not a stray fix or a short detour
@@ -58,7 +62,7 @@ def wrongway_step(
             st[BACK_S] = s
             return 0
         # and still moving backwards: a runner resting behind a spurious forward match is not
-        if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S] or st[BACK_S] - s < cfg[L.C_WW_CLEAR]:
+        if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S] or st[BACK_S] - s < need / 3.0:
             return 0
         st[STATE] = 1.0
         st[MIN_S] = s
@@ -100,3 +104,10 @@ def restart(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     st[MAX_T] = t
     st[MAX_X] = x
     st[MAX_Y] = y
+
+
+@nb.njit(cache=True)
+def rejoined(st: FloatArray) -> None:
+    """The runner just came back to the line from off course: watch their direction closely."""
+    st[REJOINED] = 1.0
+    st[BACK_S] = st[MAX_S]

@@ -22,6 +22,7 @@ import numpy as np
 
 from coursewatch.detectors.offcourse import offcourse_step
 from coursewatch.detectors.offcourse import reset as offcourse_reset
+from coursewatch.detectors.wrongway import rejoined as wrongway_rejoined
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
@@ -41,6 +42,18 @@ def emission(d: float, sigma: float, nu: float) -> float:
 
 
 @nb.njit(cache=True, inline="always")
+def reach_m(dt: float, pace: float, sigma: float, cfg: FloatArray) -> float:
+    """The furthest along the course a runner can get in ``dt`` seconds.
+
+    Fast for a couple of minutes (a downhill sprint), then no more than a sustained pace: a
+    runner unseen for 45 minutes at an aid station hub is not 11 km further on.
+    """
+    burst = min(dt, cfg[L.C_BURST_S])
+    sustained = max(cfg[L.C_VSUS], 2.5 * pace)
+    return cfg[L.C_VMAX] * burst + sustained * max(dt - burst, 0.0) + 2.0 * sigma + 20.0
+
+
+@nb.njit(cache=True, inline="always")
 def transition(
     s_from: float, hwm: float, s_to: float, dt: float, pace: float, sigma: float, cfg: FloatArray
 ) -> float:
@@ -55,7 +68,7 @@ def transition(
     deficit_to = max(hwm - s_to - slack, 0.0)
     lp = -(deficit_to - deficit_from) / cfg[L.C_LAMBDA_BACK]
     ds = s_to - s_from
-    hi = cfg[L.C_VMAX] * dt + 2.0 * sigma + 20.0
+    hi = reach_m(dt, pace, sigma, cfg)
     if ds > hi:
         return lp - (ds - hi) / cfg[L.C_LAMBDA_FWD]
     if ds < 0.0:
@@ -234,6 +247,18 @@ def step_fix(
         st[L.D_EST] = cfg[L.C_RADIUS]
         return ne
 
+    if coast_ok:
+        # the coast hypothesis follows the runner's projection on the course when there is
+        # one within reach: a runner on a path beside the line keeps making progress
+        ci = m - 1
+        reach = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
+        best_d = np.inf
+        for c in range(nc):
+            if ns[ci] - 100.0 - cfg[L.C_BACK_SLACK] <= cs[c] <= ns[ci] + reach and cd[c] < best_d:
+                best_d = cd[c]
+                ns[ci] = cs[c]
+        nhwm[ci] = max(nhwm[ci], ns[ci])
+
     # keep the best MAX_HYP, normalised so the best scores 0
     best = 0
     for q in range(1, m):
@@ -264,7 +289,7 @@ def step_fix(
     if matched:
         d_eff = cd[best]
     else:
-        reach = cfg[L.C_VMAX] * max(t - nt[best], 1.0) + 2.0 * sigma + 20.0
+        reach = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
         for c in range(nc):
             if s_new - 100.0 - cfg[L.C_BACK_SLACK] <= cs[c] <= s_new + reach and cd[c] < d_eff:
                 d_eff = cd[c]
@@ -311,14 +336,24 @@ def step_fix(
         offcourse_reset(oc, t, s_new, x, y)
         wrongway_restart(ww, t, s_new, x, y)
         return ne
-    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, cfg, ev[ne])
+    at_station = False
+    sx, sy = geo[15], geo[16]
+    zone2 = cfg[L.C_STATION_ZONE_M] ** 2
+    for k in range(len(sx)):
+        if (x - sx[k]) ** 2 + (y - sy[k]) ** 2 < zone2:
+            at_station = True
+            break
+    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, at_station, cfg, ev[ne])
     if code != 0:
         ne += 1
         if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
             # back on the line: progress is measured afresh from here, unless the runner
-            # was already going the wrong way (one alarm per episode, not one per rejoin)
+            # was already going the wrong way (one alarm per episode, not one per rejoin);
+            # a runner back from being lost who heads the wrong way is caught sooner
             wrongway_restart(ww, t, s_det, x, y)
-    on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR]
+            wrongway_rejoined(ww)
+    # runners mill about aid stations: direction there says nothing
+    on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
     code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])
     if code != 0:
         ne += 1

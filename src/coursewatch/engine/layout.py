@@ -73,6 +73,12 @@ C_FINISH_M = 30  # within this of the end of the course counts as finished
 C_WW_PERSIST_S = 31  # backward progress must last this long, s
 C_OC_VAR_MAX_M = 32  # offsets up to this count when learning the on-course scale, m
 C_OC_MOVING_MPS = 33  # speed under which off-course evidence is scaled down, m/s
+C_OC_K_ACC = 34  # alarm threshold grows by this per metre of reported accuracy...
+C_OC_ACC_REF = 35  # ... beyond this, m
+C_BURST_S = 36  # for this long a runner may go at vmax, s
+C_VSUS = 37  # then at most this (or 2.5 times their pace), m/s
+C_STATION_ZONE_M = 38  # within this of a station nobody is off course (aid stations), m
+C_WW_REJOIN_M = 39  # wrong way right after rejoining: backward progress that makes it, m
 CFG_LEN = 40
 
 # --- event rows ---------------------------------------------------------------------------

@@ -67,6 +67,12 @@ class EngineConfig:
     ww_persist_s: float = 60.0
     oc_var_max_m: float = 45.0
     oc_moving_mps: float = 0.5
+    oc_k_acc: float = 2.5
+    oc_acc_ref_m: float = 4.0
+    burst_s: float = 120.0
+    vsus_mps: float = 3.0
+    station_zone_m: float = 150.0
+    ww_rejoin_m: float = 100.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -85,7 +91,10 @@ class EngineConfig:
             (L.C_OC_VAR_TAU, self.oc_var_tau_s), (L.C_EMIT_TAU, self.emit_tau_s),
             (L.C_START_PRIOR_M, self.start_prior_m), (L.C_FINISH_M, self.finish_m),
             (L.C_WW_PERSIST_S, self.ww_persist_s), (L.C_OC_VAR_MAX_M, self.oc_var_max_m),
-            (L.C_OC_MOVING_MPS, self.oc_moving_mps),
+            (L.C_OC_MOVING_MPS, self.oc_moving_mps), (L.C_OC_K_ACC, self.oc_k_acc),
+            (L.C_OC_ACC_REF, self.oc_acc_ref_m), (L.C_BURST_S, self.burst_s),
+            (L.C_VSUS, self.vsus_mps), (L.C_STATION_ZONE_M, self.station_zone_m),
+            (L.C_WW_REJOIN_M, self.ww_rejoin_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
@@ -134,9 +143,16 @@ class CourseModel:
         g = course.grid
         lat = Lattice.around(course.frame, course.lat, course.lon)
         self.lattice = lat
+        if course.stations:
+            sx, sy = course.frame.to_xy(
+                [st.lat for st in course.stations], [st.lon for st in course.stations]
+            )
+        else:
+            sx = sy = np.zeros(0)
         self.geo = (
             course.x, course.y, course.cum_m, g.x0, g.y0, g.cell_m, g.nx, g.ny,
             g.cell_start, g.cell_segs, lat.lat0, lat.lon0, lat.step_deg, lat.gx, lat.gy,
+            np.ascontiguousarray(sx), np.ascontiguousarray(sy),
         )  # fmt: skip
 
     def latlon(self, x: float, y: float) -> tuple[float, float]:

@@ -1,0 +1,279 @@
+"""Load figures of race HQ, on loopback only, bounded in count and time. Prints numbers.
+
+Starts a real ``coursewatch serve`` (its own process, so its CPU is measured apart from this
+client) on a temporary database and a free 127.0.0.1 port, then:
+
+1. batched ingest: pre-encoded native batches (2,000 fixes of many runners each) on 4
+   connections; sustained fixes/s until all are acknowledged;
+2. one request per fix: the OsmAnd protocol as Traccar Client sends it, on 32 connections;
+3. live: 2,000 runners at one fix per second (sent each second in batches of 100, as from
+   20 gateways) for ``--live-s`` seconds, one in ten taking a wrong turn early; latency from the
+   HTTP response (and from the request) of the fix that raised an alert to that alert on the
+   SSE stream, and the server's CPU.
+
+Usage: .venv/bin/python benchmarks/load.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from coursewatch.simrace import write_race
+from coursewatch.simulate import simulate_run, trail_course
+
+ADMIN = "load-admin"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "COURSEWATCH_DB_PATH": str(folder / "hq.db"),
+           "COURSEWATCH_PORT": str(port), "COURSEWATCH_HOST": "127.0.0.1",
+           "COURSEWATCH_ADMIN_TOKEN": ADMIN}  # fmt: skip
+    log = (folder / "serve.log").open("ab")
+    cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start in 120 s; see " + str(folder / "serve.log"))
+
+
+def create_race(url: str, folder: Path, race_id: str, start_ts: float, n: int) -> str:
+    course = trail_course(20_000.0, n_stations=3)
+    race_file = write_race(folder / race_id, course, start_ts)
+    gpx = (race_file.parent / "course.gpx").read_bytes()
+    body = {
+        "id": race_id,
+        "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+        "course_file": {"base64": base64.b64encode(gpx).decode(), "suffix": ".gpx"},
+    }
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    r = httpx.post(f"{url}/api/races", json=body, headers=admin, timeout=120)
+    r.raise_for_status()
+    runners = [{"bib": str(i), "devices": [f"{race_id}-{i}"]} for i in range(n)]
+    httpx.post(f"{url}/api/races/{race_id}/runners", json={"runners": runners}, headers=admin,
+               timeout=120).raise_for_status()  # fmt: skip
+    return str(r.json()["ingest_token"])
+
+
+def field(n: int, fixes_each: int, start_ts: float, interval_s: float, wrong_every: int = 0,
+          ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    course = trail_course(20_000.0, n_stations=3)
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(n):
+        wrong = wrong_every and i % wrong_every == 0
+        run = simulate_run(course, pace_mps=float(rng.uniform(2.0, 3.2)), interval_s=interval_s,
+                           seed=i, start_ts=start_ts,
+                           wrong_turn_at_m=float(rng.uniform(15, 40)) if wrong else None,
+                           wrong_turn_angle_deg=80.0)  # fmt: skip
+        k = min(fixes_each, len(run.time_s))
+        out.append((run.time_s[:k], run.lat[:k], run.lon[:k]))
+    return out
+
+
+async def batched(url: str, token: str, n_runners: int, per_runner: int) -> float:
+    runs = field(n_runners, per_runner, time.time() - 86400, 5.0)
+    rows = [(float(t[k]), str(i), float(la[k]), float(lo[k]))
+            for i, (t, la, lo) in enumerate(runs) for k in range(len(t))]  # fmt: skip
+    rows.sort()
+    bodies = [json.dumps({"fixes": [{"bib": b, "time": t, "lat": a, "lon": o}
+                                    for t, b, a, o in rows[i : i + 2000]]}).encode()
+              for i in range(0, len(rows), 2000)]  # fmt: skip
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    acked = 0
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal acked
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await client.post("/api/races/batch/fixes", content=body, headers=headers)
+            acked += r.json()["accepted"]
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(4)))
+    elapsed = time.perf_counter() - t0
+    print(f"batched: {acked} fixes of {n_runners} runners in {elapsed:.2f} s: "
+          f"{acked / elapsed:,.0f} fixes/s (2,000 per request, 4 connections)")  # fmt: skip
+    return acked / elapsed
+
+
+async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+                   ) -> int:  # fmt: skip
+    """One keep-alive GET on a raw connection (httpx costs more CPU than the server here)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def one_per_fix(port: int, n_runners: int, per_runner: int, limit_s: float) -> float:
+    runs = field(n_runners, per_runner, time.time() - 86400, 5.0)
+    queries = [
+        f"/ingest/osmand?id=osmand-{i}&timestamp={t[k]:.0f}&lat={la[k]:.7f}&lon={lo[k]:.7f}"
+        "&speed=5.2&bearing=90&altitude=1000&accuracy=5&batt=80"
+        for k in range(per_runner)
+        for i, (t, la, lo) in enumerate(runs)
+        if k < len(t)
+    ]
+    n = 0
+    ok = 0
+    deadline = time.perf_counter() + limit_s
+
+    async def worker(j: int) -> None:
+        nonlocal n, ok
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for q in queries[j::32]:  # one runner's fixes stay in order on one connection
+            if time.perf_counter() > deadline:
+                break
+            status = await http_get(reader, writer, q)
+            n += 1
+            ok += status == 200
+        writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(j) for j in range(32)))
+    elapsed = time.perf_counter() - t0
+    print(f"one request per fix (OsmAnd): {ok}/{n} acknowledged in {elapsed:.2f} s: "
+          f"{ok / elapsed:,.0f} fixes/s (32 keep-alive connections)")  # fmt: skip
+    return ok / elapsed
+
+
+def listen_sse(url: str, token: str, out: list[tuple[str, float, float]], ready: threading.Event,
+               stop: threading.Event) -> None:  # fmt: skip
+    """In its own thread: record (bib, raised_s, arrival) of every alert on the stream."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        httpx.Client(base_url=url, timeout=None) as sse,
+        sse.stream("GET", "/api/races/live/events?kinds=alert", headers=headers) as r,
+    ):
+        ready.set()
+        for line in r.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith("data: ") and '"kind"' in line:
+                got = time.perf_counter()
+                a = json.loads(line[6:])
+                out.append((str(a["bib"]), float(a["raised_s"]), got))
+
+
+async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
+    """2,000 runners at 1 Hz: 20 gateways, each posting its 100 runners' fixes once a second,
+    spread over the second (trackers do not all report at the same instant)."""
+    start = float(int(time.time()) + 3)
+    runs = field(n, seconds, start, 1.0, wrong_every=10)
+    gateways = [range(j, min(j + 100, n)) for j in range(0, n, 100)]
+    bodies = [[json.dumps({"fixes": [
+                  {"bib": str(i), "time": float(runs[i][0][k]), "lat": float(runs[i][1][k]),
+                   "lon": float(runs[i][2][k])} for i in g if k < len(runs[i][0])]}).encode()
+               for g in gateways] for k in range(seconds)]  # fmt: skip
+    sent_at: dict[tuple[str, float], tuple[float, float]] = {}
+    alerts: list[tuple[str, float, float]] = []
+    ready, stop = threading.Event(), threading.Event()
+    listener = threading.Thread(target=listen_sse, args=(url, token, alerts, ready, stop),
+                                daemon=True)  # fmt: skip
+    listener.start()
+    ready.wait(10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    cpu0, wall0 = cpu_s(pid), time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def post(g: int, k: int) -> None:
+            delay = start + k + g / len(gateways) - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t_req = time.perf_counter()
+            r = await client.post("/api/races/live/fixes", content=bodies[k][g], headers=headers)
+            t_resp = time.perf_counter()
+            r.raise_for_status()
+            for i in gateways[g]:
+                if k < len(runs[i][0]):
+                    sent_at[(str(i), float(runs[i][0][k]))] = (t_req, t_resp)
+
+        for k in range(seconds):
+            await asyncio.gather(*(post(g, k) for g in range(len(gateways))))
+    cpu = (cpu_s(pid) - cpu0) / (time.perf_counter() - wall0)
+    time.sleep(1.0)
+    stop.set()
+    lat = np.array([(got - sent_at[(b, t)][0], got - sent_at[(b, t)][1])
+                    for b, t, got in alerts if (b, t) in sent_at]) * 1000.0  # fmt: skip
+    if not len(lat):
+        lat = np.zeros((1, 2))
+    resp = np.maximum(lat[:, 1], 0.0)  # an alert may arrive before its HTTP response
+    req = lat[:, 0]
+    print(f"live: {n} runners at 1 Hz for {seconds} s: server CPU {100 * cpu:.0f}% of one core")
+    print(f"  fix-to-alert over SSE, {len(alerts)} alerts: from the HTTP response "
+          f"p50 {np.percentile(resp, 50):.0f} ms, p99 {np.percentile(resp, 99):.0f} ms; "
+          f"from the request p50 {np.percentile(req, 50):.0f} ms, "
+          f"p99 {np.percentile(req, 99):.0f} ms")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
+    parser.add_argument("--live-s", type=int, default=60, help="seconds of the 1 Hz phase")
+    args = parser.parse_args()
+    quick = args.quick
+    with tempfile.TemporaryDirectory(prefix="coursewatch-load-") as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(folder, port)
+        try:
+            n_live = 200 if quick else 2000
+            batch_token = create_race(url, folder, "batch", time.time() - 2 * 86400, 500)
+            create_race(url, folder, "osmand", time.time() - 2 * 86400, 0)
+            admin = {"Authorization": f"Bearer {ADMIN}"}
+            runners = [{"bib": str(i), "devices": [f"osmand-{i}"]} for i in range(200)]
+            httpx.post(f"{url}/api/races/osmand/runners", json={"runners": runners},
+                       headers=admin, timeout=60).raise_for_status()  # fmt: skip
+            live_token = create_race(url, folder, "live", time.time(), n_live)
+            asyncio.run(batched(url, batch_token, 500, 40 if quick else 400))
+            asyncio.run(one_per_fix(port, 200, 10 if quick else 100, 30.0))
+            asyncio.run(live(url, live_token, proc.pid, n_live, 45 if quick else args.live_s))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""After the race: what happened, where the runner went wrong, and what it cost.
+
+:func:`analyze` runs the live matcher over the whole track (so ``alerted`` is exactly what
+race HQ would have seen, at the same fix), then uses the whole track — hindsight the live
+matcher does not have — to place where each excursion left and rejoined the course, how far
+it went, the extra distance run and the time it cost, and when every station was passed.
+Reports (terminal, JSON, HTML, PNG, Markdown) render an :class:`Analysis`; they measure
+nothing themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from coursewatch.course import Course
+from coursewatch.engine.grid import nearest_distances
+from coursewatch.engine.matcher import EngineConfig, Event, MatchResult, match_fixes
+from coursewatch.geo import FloatArray
+from coursewatch.track import Track
+
+ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
+UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it went this far
+UNALERTED_MIN_S = 30.0  # ... for at least this long
+PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
+FINISH_M = 100.0
+
+
+@dataclass(frozen=True)
+class Point:
+    time: datetime
+    lat: float
+    lon: float
+    course_m: float | None = None
+
+
+@dataclass(frozen=True)
+class Excursion:
+    """One time the runner was not on the course: off it, the wrong way along it, or cutting it.
+
+    ``alerted`` is when and where the live matcher raised the alarm (None: it never did);
+    ``extra_distance_m`` is the distance run minus the course distance it covered (negative
+    for a shortcut: distance cut); ``time_lost_s`` is the time it took minus the time the
+    runner's pace before it would have taken (None when the pace is unknown).
+    """
+
+    kind: str
+    left: Point
+    alerted: Point | None
+    rejoined: Point | None
+    max_offset_m: float
+    extra_distance_m: float
+    time_lost_s: float | None
+    first_fix: int
+    last_fix: int
+
+
+@dataclass(frozen=True)
+class StationPass:
+    station: str
+    pass_no: int
+    course_m: float
+    time: datetime
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    course: Course
+    track: Track
+    match: MatchResult
+    offset_m: FloatArray  # distance from each fix to the nearest point of the course
+    progress_m: FloatArray  # hindsight progress: never backwards except on excursions
+    excursions: tuple[Excursion, ...]
+    passes: tuple[StationPass, ...]
+    finish: Point | None
+    start_ts: float
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return self.match.events
+
+    @property
+    def elapsed_s(self) -> float | None:
+        return None if self.finish is None else self.finish.time.timestamp() - self.start_ts
+
+    @property
+    def extra_distance_m(self) -> float:
+        return float(sum(max(e.extra_distance_m, 0.0) for e in self.excursions))
+
+    @property
+    def time_lost_s(self) -> float:
+        return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.excursions))
+
+
+def _time(ts: float) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+def analyze(
+    course: Course,
+    track: Track,
+    config: EngineConfig | None = None,
+    start_ts: float | None = None,
+) -> Analysis:
+    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start."""
+    match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config)
+    x, y = course.frame.to_xy(track.lat, track.lon)
+    g = course.grid
+    offset = nearest_distances(
+        x, y, 1e6, course.x, course.y, g.x0, g.y0, g.cell_m, g.nx, g.ny, g.cell_start,
+        g.cell_segs,
+    )  # fmt: skip
+    step = np.zeros(len(x))
+    step[1:] = np.hypot(np.diff(x), np.diff(y))
+    path = np.cumsum(step)
+    progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
+    t0 = float(track.time_s[0]) if start_ts is None else start_ts
+    helper = _Builder(course, track, match, offset, path)
+    excursions = helper.excursions()
+    passes = station_passes(course, track.time_s, progress)
+    finish = None
+    reached = np.flatnonzero(progress >= course.length_m - FINISH_M)
+    if len(reached) and match.progress_m[reached[0]] >= course.length_m - FINISH_M:
+        k = int(reached[0])
+        finish = Point(_time(track.time_s[k]), float(track.lat[k]), float(track.lon[k]),
+                       course.length_m)  # fmt: skip
+    return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0)
+
+
+def station_passes(
+    course: Course, time_s: FloatArray, progress_m: FloatArray
+) -> tuple[StationPass, ...]:
+    """When the runner's progress first reached every pass of every station, in time order."""
+    out: list[StationPass] = []
+    if len(progress_m) == 0:
+        return ()
+    top = float(progress_m[-1])
+    for st in course.stations:
+        for i, s in enumerate(st.passes_m):
+            if s > top + 1.0:
+                continue
+            k = int(np.searchsorted(progress_m, s - 1.0))
+            k = min(k, len(time_s) - 1)
+            if k > 0 and progress_m[k] > progress_m[k - 1]:
+                # interpolate between the fixes either side of the pass
+                f = (s - progress_m[k - 1]) / (progress_m[k] - progress_m[k - 1])
+                ts = time_s[k - 1] + min(max(f, 0.0), 1.0) * (time_s[k] - time_s[k - 1])
+            else:
+                ts = time_s[k]
+            out.append(StationPass(st.name, i + 1, float(s), _time(ts)))
+    out.sort(key=lambda p: (p.time, p.course_m))
+    return tuple(out)
+
+
+class _Builder:
+    """Turns the live events and the whole track into excursions."""
+
+    def __init__(
+        self, course: Course, track: Track, match: MatchResult, offset: FloatArray,
+        path: FloatArray,
+    ) -> None:  # fmt: skip
+        self.course = course
+        self.track = track
+        self.match = match
+        self.offset = offset
+        self.path = path
+
+    def point(self, k: int, course_m: float | None) -> Point:
+        tr = self.track
+        return Point(_time(tr.time_s[k]), float(tr.lat[k]), float(tr.lon[k]), course_m)
+
+    def excursions(self) -> tuple[Excursion, ...]:
+        out: list[Excursion] = []
+        ev = self.match.events
+        covered = np.zeros(len(self.track), dtype=bool)
+        i = 0
+        while i < len(ev):
+            e = ev[i]
+            if e.kind in ("off_course", "wrong_way"):
+                end_kind = "wrong_way_end" if e.kind == "wrong_way" else None
+                j = i + 1
+                while j < len(ev) and not (
+                    ev[j].kind == end_kind
+                    or (end_kind is None and ev[j].kind in ("back_on_course", "shortcut"))
+                ):
+                    j += 1
+                end = ev[j] if j < len(ev) else None
+                kind = e.kind
+                if end is not None and end.kind == "shortcut":
+                    kind = "shortcut"
+                exc = self.build(kind, e, end)
+                covered[exc.first_fix : exc.last_fix + 1] = True
+                out.append(exc)
+                i = j + 1 if end is not None else len(ev)
+            elif e.kind == "shortcut":  # a jump along the line with no alarm before it
+                exc = self.build("shortcut", None, e)
+                covered[exc.first_fix : exc.last_fix + 1] = True
+                out.append(exc)
+                i += 1
+            else:
+                i += 1
+        out.extend(self.unalerted(covered))
+        out.sort(key=lambda x: x.left.time)
+        return tuple(out)
+
+    def build(self, kind: str, alarm: Event | None, end: Event | None) -> Excursion:
+        tr = self.track
+        n = len(tr)
+        k_alarm = alarm.fix_index if alarm is not None else (end.fix_index if end else n - 1)
+        # hindsight: walk back from the alarm to the last fix on the line
+        k0 = k_alarm
+        if kind != "wrong_way":
+            while k0 > 0 and self.offset[k0 - 1] > ON_LINE_M:
+                k0 -= 1
+            k0 = max(k0 - 1, 0)
+        elif alarm is not None and alarm.left is not None:
+            k0 = int(np.searchsorted(tr.time_s, alarm.left.time.timestamp()))
+        k1 = None
+        if end is not None:
+            k1 = int(np.searchsorted(tr.time_s, end.at.time.timestamp()))
+            k1 = min(k1, n - 1)
+        left_s = float(alarm.left.course_m) if alarm is not None and alarm.left else None
+        if left_s is None:
+            left_s = float(self.match.progress_m[max(k0 - 1, 0)])
+        left = self.point(k0, left_s)
+        alerted = None
+        if alarm is not None:
+            alerted = Point(alarm.at.time, alarm.at.lat, alarm.at.lon, None)
+        last = k1 if k1 is not None else n - 1
+        max_off = float(self.offset[k0 : last + 1].max()) if last >= k0 else 0.0
+        rejoined = None
+        extra = 0.0
+        lost = None
+        if k1 is not None and end is not None:
+            rejoin_s = float(end.at.course_m) if end.at.course_m is not None else left_s
+            rejoined = self.point(k1, rejoin_s)
+            run_m = float(self.path[k1] - self.path[k0])
+            covered_m = rejoin_s - left_s
+            extra = run_m - covered_m
+            lost = self.time_lost(k0, k1, covered_m)
+        return Excursion(kind, left, alerted, rejoined, max_off, extra, lost, k0, last)
+
+    def time_lost(self, k0: int, k1: int, covered_m: float) -> float | None:
+        """Time taken minus the time the runner's recent pace needed for the course covered."""
+        tr = self.track
+        t = tr.time_s
+        lo = int(np.searchsorted(t, t[k0] - PACE_WINDOW_S))
+        prog = self.match.progress_m[lo : k0 + 1]
+        dts = np.diff(t[lo : k0 + 1])
+        dss = np.diff(prog)
+        moving = (dts > 0) & (dss > 0.3 * dts)  # stops at aid stations do not count
+        dt = float(dts[moving].sum())
+        ds = float(dss[moving].sum())
+        if dt < 300.0 or ds < 200.0:
+            return None
+        pace = ds / dt
+        return max(float((t[k1] - t[k0]) - max(covered_m, 0.0) / pace), 0.0)
+
+    def unalerted(self, covered: np.ndarray) -> list[Excursion]:  # type: ignore[type-arg]
+        """Stretches far from the course that the live matcher never alarmed on."""
+        out: list[Excursion] = []
+        far = (self.offset > UNALERTED_MIN_M) & ~covered
+        t = self.track.time_s
+        on_line = np.flatnonzero(self.offset <= ON_LINE_M)
+        # before the runner first reaches the line (start pens, warm-up) nothing is an excursion
+        k = int(on_line[0]) if len(on_line) else len(far)
+        n = len(far)
+        while k < n:
+            if not far[k]:
+                k += 1
+                continue
+            j = k
+            while j + 1 < n and far[j + 1]:
+                j += 1
+            if t[j] - t[k] >= UNALERTED_MIN_S and j - k >= 1:
+                k0 = k
+                while k0 > 0 and self.offset[k0 - 1] > ON_LINE_M and not covered[k0 - 1]:
+                    k0 -= 1
+                k0 = max(k0 - 1, 0)
+                k1 = j
+                while k1 + 1 < n and self.offset[k1 + 1] > ON_LINE_M and not covered[k1 + 1]:
+                    k1 += 1
+                k1 = min(k1 + 1, n - 1)
+                s0 = float(self.match.progress_m[k0])
+                s1 = float(self.match.progress_m[k1])
+                run_m = float(self.path[k1] - self.path[k0])
+                out.append(Excursion(
+                    "off_course", self.point(k0, s0), None, self.point(k1, s1),
+                    float(self.offset[k0 : k1 + 1].max()), run_m - (s1 - s0),
+                    self.time_lost(k0, k1, s1 - s0), k0, k1,
+                ))  # fmt: skip
+            k = j + 1
+        return out

@@ -1,0 +1,1 @@
+"""Renderings of an :class:`~coursewatch.analysis.Analysis`: they show, they never measure."""

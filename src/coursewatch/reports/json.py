@@ -1,0 +1,55 @@
+"""The JSON of ``coursewatch analyze --format json``: a contract other tools read.
+
+Fields may be added; none may change meaning. Times are ISO 8601 UTC with a ``Z``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from coursewatch.analysis import Analysis, Excursion, Point
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _point(p: Point | None, with_course: bool = True) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    out: dict[str, Any] = {"time": iso(p.time)}
+    if with_course:
+        out["course_m"] = None if p.course_m is None else round(p.course_m, 1)
+    out["lat"] = round(p.lat, 6)
+    out["lon"] = round(p.lon, 6)
+    return out
+
+
+def excursion_json(e: Excursion) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "left": _point(e.left),
+        "alerted": _point(e.alerted, with_course=False),
+        "rejoined": _point(e.rejoined),
+        "max_offset_m": round(e.max_offset_m, 1),
+        "extra_distance_m": round(e.extra_distance_m, 1),
+        "time_lost_s": None if e.time_lost_s is None else round(e.time_lost_s, 1),
+    }
+
+
+def analysis_json(a: Analysis) -> dict[str, Any]:
+    tr = a.track
+    return {
+        "course": {"name": a.course.name, "length_m": round(a.course.length_m, 1)},
+        "track": {"fixes": len(tr), "start": iso(tr.start), "end": iso(tr.end)},
+        "excursions": [excursion_json(e) for e in a.excursions],
+        "finish": None
+        if a.finish is None
+        else {"time": iso(a.finish.time), "elapsed_s": round(a.elapsed_s or 0.0, 1)},
+        "passes": [
+            {"station": p.station, "pass": p.pass_no, "course_m": round(p.course_m, 1),
+             "time": iso(p.time)}
+            for p in a.passes
+        ],  # fmt: skip
+    }

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coursewatch.course import apply_race, build_course, climb_m
+from coursewatch.errors import EmptyDataError
+from coursewatch.formats import RawPoints, Waypoint
+from coursewatch.geo import LocalFrame
+from coursewatch.race import Race, RaceStation
+from coursewatch.simulate import straight_course, trail_course
+
+
+def raw_from_xy(x: np.ndarray, y: np.ndarray, waypoints: tuple[Waypoint, ...] = ()) -> RawPoints:
+    frame = LocalFrame.centred(45.0, 6.0)
+    lat, lon = frame.to_latlon(x, y)
+    return RawPoints.from_lists("test", list(lat), list(lon), waypoints=waypoints)
+
+
+def waypoint_at(name: str, x: float, y: float) -> Waypoint:
+    (lat,), (lon,) = LocalFrame.centred(45.0, 6.0).to_latlon([x], [y])
+    return Waypoint(name, float(lat), float(lon))
+
+
+def test_laps_give_one_pass_per_lap_and_the_start_station_every_lap_end() -> None:
+    # a 4 km square run three times
+    side = np.linspace(0, 1000, 51)
+    zeros = np.zeros(50)
+    x = np.concatenate([side[:-1], zeros + 1000, side[::-1][:-1], zeros])
+    y = np.concatenate([zeros, side[:-1], zeros + 1000, side[::-1][:-1]])
+    x3 = np.concatenate([np.tile(x, 3), [0.0]])
+    y3 = np.concatenate([np.tile(y, 3), [0.0]])
+    wpts = (waypoint_at("Start", 0, 0), waypoint_at("Far corner", 1000, 1000))
+    c = build_course(raw_from_xy(x3, y3, wpts))
+    assert c.length_m == pytest.approx(12_000, rel=1e-3)
+    assert c.loop
+    start, corner = c.stations
+    assert [round(p) for p in start.passes_m] == [0, 4000, 8000, 12000]
+    assert [round(p) for p in corner.passes_m] == [2000, 6000, 10000]
+    assert c.self_overlap > 0.95
+
+
+def test_out_and_back_station_has_out_and_back_passes() -> None:
+    x = np.concatenate([np.arange(0, 5001, 20.0), np.arange(4980, -1, -20.0)])
+    c = build_course(raw_from_xy(x, np.zeros_like(x), (waypoint_at("Aid", 2000, 30),)))
+    assert not c.loop or c.length_m > 9000
+    (aid,) = c.stations
+    assert [round(p) for p in aid.passes_m] == [2000, 8000]
+
+
+def test_point_to_point_course_does_not_overlap() -> None:
+    c = trail_course(20_000.0, seed=3)
+    assert not c.loop
+    assert c.self_overlap < 0.05
+    assert c.ascent_descent_m is not None
+
+
+def test_consecutive_duplicates_and_zero_points_are_dropped() -> None:
+    raw = RawPoints.from_lists("t", [45.0, 45.0, 0.0, 45.001], [6.0, 6.0, 0.0, 6.0])
+    c = build_course(raw)
+    assert len(c.lat) == 2
+
+
+def test_course_of_one_distinct_point_is_an_error() -> None:
+    raw = RawPoints.from_lists("t", [45.0, 45.0], [6.0, 6.0])
+    with pytest.raises(EmptyDataError, match="at least two distinct points"):
+        build_course(raw, "one.gpx")
+
+
+def test_climb_ignores_noise_below_hysteresis() -> None:
+    up, down = climb_m(np.array([100.0, 102, 99, 103, 100, 150]))
+    assert (up, down) == (50.0, 0.0)
+
+
+def test_apply_race_places_stations_by_distance_clamped_to_the_course() -> None:
+    c = straight_course(10_000.0)
+    race = Race(
+        name="r",
+        course_path=c.source,  # type: ignore[arg-type]
+        start=__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC),
+        stations=(RaceStation("Aid", distance_m=4000.0), RaceStation("Finish", 10_300.0)),
+    )
+    out = apply_race(c, race)
+    assert [s.passes_m for s in out.stations] == [(4000.0,), (c.length_m,)]

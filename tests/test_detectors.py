@@ -1,0 +1,64 @@
+"""The off-course and wrong-way detectors as pure state machines: times and values in."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coursewatch.detectors import offcourse as oc
+from coursewatch.detectors import wrongway as ww
+from coursewatch.engine import layout as L
+from coursewatch.engine.matcher import EngineConfig
+
+CFG = EngineConfig().to_array()
+
+
+def feed_offcourse(offsets: list[float], dt: float = 1.0, speed: float = 2.5) -> list[int]:
+    st = np.zeros(L.OC_LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    codes = []
+    for i, d in enumerate(offsets):
+        codes.append(
+            oc.offcourse_step(
+                st, i * dt, dt if i else 0.0, speed * dt, 0.0, 0.0, d, i * 2.5, np.nan, CFG, ev
+            )
+        )  # fmt: skip
+    return codes
+
+
+def test_offset_growing_away_raises_once_then_clears_once() -> None:
+    out = [5.0] * 30 + [5.0 + 2.5 * k for k in range(60)] + [150.0 - 5 * k for k in range(30)]
+    codes = feed_offcourse(out + [5.0] * 30)
+    assert codes.count(L.CODE_OFF_COURSE) == 1
+    assert codes.count(L.CODE_BACK_ON_COURSE) == 1
+    alarm_at = codes.index(L.CODE_OFF_COURSE) - 30
+    assert 0 < alarm_at * 2.5 < 100  # metres run past the turn
+
+
+def test_hovering_below_the_margin_never_raises() -> None:
+    assert set(feed_offcourse([5.0] * 20 + [50.0] * 600)) == {0}
+
+
+def test_nothing_is_raised_before_the_runner_was_ever_on_the_line() -> None:
+    assert set(feed_offcourse([300.0] * 100)) == {0}
+
+
+def test_standing_still_off_the_line_is_not_lost() -> None:
+    assert set(feed_offcourse([5.0] * 10 + [90.0] * 300, speed=0.0)) == {0}
+
+
+def test_wrong_way_needs_distance_and_persistence() -> None:
+    st = np.zeros(L.WW_LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    s = list(np.arange(0, 3000, 2.5)) + list(np.arange(3000, 2000, -2.5))
+    codes = [ww.wrongway_step(st, float(i), 0.0, 0.0, float(v), True, CFG, ev) for i, v in enumerate(s)]
+    assert codes.count(L.CODE_WRONG_WAY) == 1
+    back_m = 3000 - s[codes.index(L.CODE_WRONG_WAY)]
+    assert CFG[L.C_WW_DIST] <= back_m < CFG[L.C_WW_DIST] + 250
+    assert ev[L.EV_LEFT_S] == 3000.0
+
+
+def test_short_backtrack_is_not_wrong_way() -> None:
+    st = np.zeros(L.WW_LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    s = list(np.arange(0, 1000, 2.5)) + list(np.arange(1000, 850, -2.5)) + list(np.arange(850, 2000, 2.5))
+    assert {ww.wrongway_step(st, float(i), 0, 0, float(v), True, CFG, ev) for i, v in enumerate(s)} == {0}
