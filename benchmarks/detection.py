@@ -25,12 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from realdata import PAIRS, course, track  # noqa: E402
+from realdata import PAIRS, course, track  # noqa: E402  (configures numba's cache first)
+
+import numba as nb  # noqa: E402
 
 from coursewatch import Course, EngineConfig, match_fixes  # noqa: E402
 from coursewatch.engine.grid import nearest_distances  # noqa: E402
@@ -328,7 +329,7 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
     if where:
         print("coursewatch false alarms (pair/sampling@time:kind):")
-        for w in sorted(set(where))[:60]:
+        for w in sorted(set(where))[:400]:
             print("  ", w)
 
 

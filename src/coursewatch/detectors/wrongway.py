@@ -54,7 +54,8 @@ def wrongway_step(
             return 0
         need = cfg[L.C_WW_REJOIN_M] if st[REJOINED] == 1.0 else cfg[L.C_WW_DIST]
         if st[MAX_S] - s < need:
-            st[BACK_T] = 0.0
+            if st[REJOINED] == 0.0:
+                st[BACK_T] = 0.0
             return 0
         # persistence: still going back after a while, not a stray fix or a short detour
         if st[BACK_T] == 0.0:
@@ -107,7 +108,12 @@ def restart(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
 
 
 @nb.njit(cache=True)
-def rejoined(st: FloatArray) -> None:
-    """The runner just came back to the line from off course: watch their direction closely."""
+def rejoined(st: FloatArray, t_rejoin: float) -> None:
+    """The runner came back to the line at ``t_rejoin``: watch their direction closely.
+
+    Called when the off-course alarm clears, which is a few fixes after the rejoin itself:
+    progress since the rejoin already counts.
+    """
     st[REJOINED] = 1.0
     st[BACK_S] = st[MAX_S]
+    st[BACK_T] = t_rejoin

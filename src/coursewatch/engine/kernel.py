@@ -78,6 +78,20 @@ def transition(
     return lp + max(-0.5 * r * r, -2.0)
 
 
+@nb.njit(cache=True, inline="always")
+def rejoin_prior(
+    s_from: float, s_to: float, dt: float, pace: float, sigma: float, cfg: FloatArray
+) -> float:
+    """Log-prior of rejoining the line at ``s_to`` after leaving it at ``s_from``."""
+    ds = s_to - s_from
+    if ds < 0.0:
+        return ds / cfg[L.C_LAMBDA_REJOIN_BACK]
+    hi = reach_m(dt, pace, sigma, cfg)
+    if ds > hi:
+        return -(ds - hi) / cfg[L.C_LAMBDA_FWD]
+    return 0.0
+
+
 @nb.njit(cache=True)
 def step_fix(
     st: FloatArray,
@@ -137,7 +151,7 @@ def step_fix(
         # neighbouring segments that share their nearest vertex tie: keep the first
         if not run_start and dd[k - 1] <= dd[k] + 1e-9:
             continue
-        if not run_end and dd[k + 1] < dd[k]:
+        if not run_end and dd[k + 1] < dd[k] - 1e-9:
             continue
         sv = cum[seg[k]] + tt[k] * (cum[seg[k] + 1] - cum[seg[k]])
         if nc < MAX_CAND:
@@ -184,14 +198,21 @@ def step_fix(
             for h in range(nh):
                 b = L.HYP + h * L.HYP_FIELDS
                 dth = t - st[b + L.H_T]
-                tr = transition(
-                    st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg
-                )
+                if st[b + L.H_COAST] == 1.0:
+                    # back from off the line: people retrace to the last marker they saw,
+                    # so rejoining behind costs little, and progress counts afresh from there
+                    tr = rejoin_prior(st[b + L.H_S], cs[c], dth, pace, sigma, cfg)
+                    hw_new = cs[c]
+                else:
+                    tr = transition(
+                        st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg
+                    )
+                    hw_new = max(st[b + L.H_HWM], cs[c])
                 v = st[b + L.H_SCORE] + tr + e
                 if v > sc:
                     sc = v
                     bt = tr
-                    hw = max(st[b + L.H_HWM], cs[c])
+                    hw = hw_new
         nhwm[m] = hw
         ns[m] = cs[c]
         nsc[m] = sc
@@ -254,7 +275,7 @@ def step_fix(
         reach = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
         best_d = np.inf
         for c in range(nc):
-            if ns[ci] - 100.0 - cfg[L.C_BACK_SLACK] <= cs[c] <= ns[ci] + reach and cd[c] < best_d:
+            if ns[ci] - cfg[L.C_COAST_BACK_M] <= cs[c] <= ns[ci] + reach and cd[c] < best_d:
                 best_d = cd[c]
                 ns[ci] = cs[c]
         nhwm[ci] = max(nhwm[ci], ns[ci])
@@ -291,7 +312,7 @@ def step_fix(
     else:
         reach = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
         for c in range(nc):
-            if s_new - 100.0 - cfg[L.C_BACK_SLACK] <= cs[c] <= s_new + reach and cd[c] < d_eff:
+            if s_new - cfg[L.C_COAST_BACK_M] <= cs[c] <= s_new + reach and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
     if d_eff == np.inf:
@@ -350,8 +371,9 @@ def step_fix(
             # back on the line: progress is measured afresh from here, unless the runner
             # was already going the wrong way (one alarm per episode, not one per rejoin);
             # a runner back from being lost who heads the wrong way is caught sooner
-            wrongway_restart(ww, t, s_det, x, y)
-            wrongway_rejoined(ww)
+            row = ev[ne - 1]
+            wrongway_restart(ww, row[L.EV_T], row[L.EV_S], row[L.EV_X], row[L.EV_Y])
+            wrongway_rejoined(ww, row[L.EV_T])
     # runners mill about aid stations: direction there says nothing
     on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
     code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])

@@ -79,7 +79,9 @@ C_BURST_S = 36  # for this long a runner may go at vmax, s
 C_VSUS = 37  # then at most this (or 2.5 times their pace), m/s
 C_STATION_ZONE_M = 38  # within this of a station nobody is off course (aid stations), m
 C_WW_REJOIN_M = 39  # wrong way right after rejoining: backward progress that makes it, m
-CFG_LEN = 40
+C_LAMBDA_REJOIN_BACK = 40  # m behind the point of leaving per nat, when rejoining
+C_COAST_BACK_M = 41  # off the line, the runner may be beside the course this far back, m
+CFG_LEN = 48
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

@@ -73,6 +73,8 @@ class EngineConfig:
     vsus_mps: float = 3.0
     station_zone_m: float = 150.0
     ww_rejoin_m: float = 100.0
+    lambda_rejoin_back_m: float = 500.0
+    coast_back_m: float = 1500.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -95,6 +97,8 @@ class EngineConfig:
             (L.C_OC_ACC_REF, self.oc_acc_ref_m), (L.C_BURST_S, self.burst_s),
             (L.C_VSUS, self.vsus_mps), (L.C_STATION_ZONE_M, self.station_zone_m),
             (L.C_WW_REJOIN_M, self.ww_rejoin_m),
+            (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
+            (L.C_COAST_BACK_M, self.coast_back_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
