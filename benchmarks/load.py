@@ -95,7 +95,7 @@ def field(n: int, fixes_each: int, start_ts: float, interval_s: float, wrong_eve
         wrong = wrong_every and i % wrong_every == 0
         run = simulate_run(course, pace_mps=float(rng.uniform(2.0, 3.2)), interval_s=interval_s,
                            seed=i, start_ts=start_ts,
-                           wrong_turn_at_m=float(rng.uniform(15, 40)) if wrong else None,
+                           wrong_turn_at_m=float(rng.uniform(40, 90)) if wrong else None,
                            wrong_turn_angle_deg=80.0)  # fmt: skip
         k = min(fixes_each, len(run.time_s))
         out.append((run.time_s[:k], run.lat[:k], run.lon[:k]))

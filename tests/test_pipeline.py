@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch.engine.matcher import match_fixes
+from coursewatch.engine.matcher import EVENT_KINDS, match_fixes
 from coursewatch.protocols import Decoded, Fix
 from coursewatch.runners import TAIL_CAP
 from coursewatch.server import Server
@@ -41,7 +41,9 @@ async def _ingest(server: Server, fixes: list[Fix]) -> None:
 
 
 def _live(server: Server) -> list[tuple[str, float]]:
-    alerts = [(a.time_s, a.kind) for a in server.store.alerts("demo") if not a.retracted]
+    engine = set(EVENT_KINDS.values())  # the clock-driven alerts (cut-off risk...) on top
+    alerts = [(a.time_s, a.kind) for a in server.store.alerts("demo")
+              if not a.retracted and a.kind in engine]  # fmt: skip
     return [(k, t) for t, k in sorted(alerts)]
 
 
@@ -104,3 +106,24 @@ async def test_restart_resumes_the_runner(tmp_path: Path) -> None:
         assert runner.matcher.progress_m == pytest.approx(before)
         await _ingest(server, fixes[half:])
         assert runner.status == "finished"
+
+
+async def test_clock_driven_alerts_signal_lost_and_stopped(tmp_path: Path) -> None:
+    now = [START]
+    fixes = _fixes(30.0, seed=7, stop_at_m=3000.0)  # stops for good at km 3 (a DNF)
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        last = fixes[-1]
+        # The tracker keeps sending from where the runner stands, for 20 minutes ...
+        still = [Fix(last.time_s + 30.0 * k, last.lat, last.lon, bib="7") for k in range(1, 41)]
+        now[0] = still[-1].time_s
+        await _ingest(server, fixes + still)
+        assert server.runner("demo", "7").status == "stopped"
+        # ... then goes silent: the clock ticks on.
+        now[0] += 1800.0
+        raised = await server.pipeline.tick()
+        kinds = {a.kind for a in server.store.alerts("demo")}
+        assert {"stopped", "signal_lost"} <= kinds, kinds
+        assert any(a.kind == "signal_lost" for a in raised)
+        sentence = next(a.sentence for a in raised if a.kind == "signal_lost")
+        assert sentence.startswith("Bib 7: no position for 30 min") and "(mi " in sentence

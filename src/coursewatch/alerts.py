@@ -73,20 +73,20 @@ class Narrator:
         after = _heading_deg(xs[2] - xs[1], ys[2] - ys[1])
         return after, _signed(after - before)
 
-    def off_course(self, bib: str, ev: Event, trend_m: float) -> str:
+    def off_course(self, bib: str, ev: Event, trend_mps: float) -> str:
         left = ev.left or ev.at
         s = left.course_m if left.course_m is not None else 0.0
         heading, turn = self.course_turn(s)
         (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
         what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
-        trend = "moving away" if trend_m > 5 else "coming back" if trend_m < -5 else "not moving"
+        trend = "moving away" if trend_mps > 0.2 else "coming back" if trend_mps < -0.2 else "still"
         return f"Bib {bib} {what} at {self.where(s)}: {ev.offset_m:.0f} m off course, {trend}"
 
-    def sentence(self, bib: str, ev: Event, trend_m: float = 0.0) -> str:
+    def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
         at_s = ev.at.course_m or 0.0
         left_s = ev.left.course_m if ev.left and ev.left.course_m is not None else at_s
         if ev.kind == "off_course":
-            return self.off_course(bib, ev, trend_m)
+            return self.off_course(bib, ev, trend_mps)
         if ev.kind == "back_on_course":
             worst = f" (at most {ev.max_offset_m:.0f} m off)" if ev.max_offset_m else ""
             return f"Bib {bib} is back on course at {self.where(at_s)}{worst}"
@@ -105,7 +105,7 @@ class Narrator:
         return f"Bib {bib}: {ev.kind.replace('_', ' ')} at {self.where(at_s)}"
 
     def record(
-        self, race_id: str, bib: str, ev: Event, raised_s: float, trend_m: float = 0.0
+        self, race_id: str, bib: str, ev: Event, raised_s: float, trend_mps: float = 0.0
     ) -> AlertRecord:
         """The alert of an engine event, keyed by its kind and time."""
         left = ev.left
@@ -133,7 +133,7 @@ class Narrator:
             lon=ev.at.lon,
             course_m=ev.at.course_m,
             offset_m=ev.offset_m,
-            sentence=self.sentence(bib, ev, trend_m),
+            sentence=self.sentence(bib, ev, trend_mps),
             detail=detail,
             raised_s=raised_s,
         )

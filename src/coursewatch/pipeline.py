@@ -24,6 +24,7 @@ from coursewatch.racestate import LiveRace, Registry
 from coursewatch.runners import LiveRunner, Step
 from coursewatch.store import AlertRecord, FixRow, Saved, Store
 from coursewatch.views import alert_json, runner_json
+from coursewatch.watch import RaceWatch
 
 Clock = Callable[[], float]
 TimeDetector = Callable[[LiveRace, LiveRunner, float], list[AlertRecord]]
@@ -104,6 +105,15 @@ class Pipeline:
         self.clock = clock
         self.max_future_s = max_future_s
         self.time_detectors = list(time_detectors)
+        self._watches: dict[str, RaceWatch] = {}
+
+    def watch(self, race: LiveRace) -> RaceWatch:
+        """The time-based detectors and ETA model of a race (made again if the race changed)."""
+        w = self._watches.get(race.id)
+        if w is None or w.race is not race:
+            w = self._watches[race.id] = RaceWatch(race)
+            race.arrivals = w.arrivals
+        return w
 
     async def ingest(
         self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
@@ -198,17 +208,20 @@ class Pipeline:
                 work.alerts = [
                     a for a in work.alerts if (a.race_id, a.bib) != key or a.raised_s < since
                 ]
-            for ev, raised_s, trend_m in step.events:
+            for ev, raised_s, trend_mps in step.events:
                 work.alerts.append(
-                    r.race.narrator.record(r.race.id, r.runner.bib, ev, raised_s, trend_m)
+                    r.race.narrator.record(r.race.id, r.runner.bib, ev, raised_s, trend_mps)
                 )
+            if step.replay_from_s is None:  # the runner's newest fix, in time order
+                watch = self.watch(r.race)
+                work.alerts.extend(watch.on_fix(r.runner, r.fix.time_s, step.progress_m))
 
     # -- 5. store -------------------------------------------------------------------------------
     async def save(self, work: _Work) -> Saved:
         """One transaction through the one writer; returns once durable (even with no rows)."""
-        for race_id, counts in work.counts.items():
-            await self.store.count(race_id, counts)
-        saved = await self.store.save(work.rows, work.alerts, _merge(work.retract))
+        saved = await self.store.save(
+            work.rows, work.alerts, _merge(work.retract), counts=work.counts
+        )
         work.report.alerts.extend(saved.new)
         return saved
 
@@ -235,12 +248,12 @@ class Pipeline:
     # -- time-based detectors -------------------------------------------------------------------
     async def tick(self) -> list[AlertRecord]:
         """Run the time-based detectors over every runner; store and publish their alerts."""
-        if not self.time_detectors:
-            return []
         now = self.clock()
         alerts: list[AlertRecord] = []
         for race in self.registry.races.values():
+            watch = self.watch(race)
             for runner in race.runners.values():
+                alerts.extend(watch.on_tick(runner, now))
                 for detector in self.time_detectors:
                     alerts.extend(detector(race, runner, now))
         if not alerts:

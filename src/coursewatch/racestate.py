@@ -7,9 +7,12 @@ runners for the ingest endpoints that carry no race in their URL (OsmAnd, OwnTra
 
 from __future__ import annotations
 
+import bisect
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coursewatch.alerts import Narrator
 from coursewatch.course import Course, load_course
@@ -34,6 +37,15 @@ class StationPass:
     @property
     def label(self) -> str:
         return self.name if self.pass_number == 1 else f"{self.name} (pass {self.pass_number})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pass": self.pass_number,
+            "label": self.label,
+            "distance_m": round(self.distance_m, 1),
+            "cutoff_ts": self.cutoff_ts,
+        }
 
 
 def load_record(record: RaceRecord) -> tuple[Race, Course]:
@@ -77,10 +89,14 @@ class LiveRace:
         self.race = race
         self.course = course
         self.stations = station_passes(race, course)
+        self.station_m = [p.distance_m for p in self.stations]
+        self.station_views = [p.as_json() for p in self.stations]
         self.narrator = Narrator(course, [(p.distance_m, p.label) for p in self.stations])
         starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
+        # Set by the pipeline to its ETA model; None: the views fall back to the learned pace.
+        self.arrivals: Callable[[LiveRunner, list[float]], list[float | None]] | None = None
 
     @property
     def id(self) -> str:
@@ -100,18 +116,12 @@ class LiveRace:
         return runner
 
     def lap(self, progress_m: float) -> int:
-        return 1 + sum(1 for s in self.lap_marks_m if s <= progress_m)
+        return 1 + bisect.bisect_right(self.lap_marks_m, progress_m)
 
-    def around(self, progress_m: float) -> tuple[StationPass | None, StationPass | None]:
-        """The last station passed and the next one."""
-        last = nxt = None
-        for p in self.stations:
-            if p.distance_m <= progress_m:
-                last = p
-            else:
-                nxt = p
-                break
-        return last, nxt
+    def around(self, progress_m: float) -> tuple[int, int]:
+        """Indexes of the last station passed and of the next one (-1: none)."""
+        k = bisect.bisect_right(self.station_m, progress_m)
+        return k - 1, (k if k < len(self.stations) else -1)
 
 
 class Registry:

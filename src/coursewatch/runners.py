@@ -32,10 +32,12 @@ STATUSES = ("not_started", "running", "off_course", "stopped", "finished", "dnf"
 class Step:
     """What one fix did: events raised, and from which fix time the past was replayed."""
 
-    events: list[tuple[Event, float, float]] = field(default_factory=list)  # event, raised, trend
+    # (event, time of the fix that raised it, speed away from the course in m/s)
+    events: list[tuple[Event, float, float]] = field(default_factory=list)
     duplicate: bool = False
     replay_from_s: float | None = None
     needs_rebuild: bool = False
+    progress_m: float = 0.0  # after this fix
 
 
 @dataclass
@@ -81,15 +83,17 @@ class LiveRunner:
         step = Step()
         self._push(fix.time_s, fix.lat, fix.lon, fix.accuracy_m, step)
         self.last_fix = fix
+        step.progress_m = self.matcher.progress_m
         return step
 
     def _push(self, t: float, lat: float, lon: float, acc: float | None, step: Step | None) -> None:
         m = self.matcher
         before = m.offset_m
+        prev_t = self._tail[self._n - 1, 0] if self._n else t
         events = m.push(t, lat, lon, acc)
         if step is not None:
-            trend = m.offset_m - before
-            step.events.extend((ev, t, trend) for ev in events)
+            trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
+            step.events.extend((ev, t, trend_mps) for ev in events)
             self._follow(events)
         if self._n == TAIL_CAP:
             self._trim()

@@ -84,9 +84,11 @@ class Server:
                 continue
             for runner in self.store.runners(record.id):
                 live = self.registry.add_runner(runner)
+                # The engine is rebuilt from every stored fix; the ETA model and the
+                # time-based detectors start again from the next fix.
                 live.rebuild(self.store.fixes(record.id, runner.bib), None)
         self.webhooks.start()
-        if self.pipeline.time_detectors and self.settings.tick_s > 0:
+        if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
 
     async def stop(self) -> None:

@@ -8,18 +8,14 @@ in admin views.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from coursewatch.alerts import METRES_PER_MILE
-from coursewatch.racestate import LiveRace, StationPass
+from coursewatch.racestate import LiveRace
 from coursewatch.runners import LiveRunner
 from coursewatch.store import AlertRecord
-
-# (race, runner, course distances, now) -> predicted arrival times (epoch s) or None.
-EtaModel = Callable[[LiveRace, LiveRunner, list[float], float], list[float | None]]
 
 
 def pace_eta(
@@ -27,56 +23,46 @@ def pace_eta(
 ) -> list[float | None]:
     """Arrival = last fix time + distance left / the engine's learned moving pace.
 
-    The seam for :mod:`coursewatch.eta` (the ETA model with climbs and fatigue): the server
-    takes whichever model is set on :data:`ETA_MODEL`.
+    Used when the race has no ETA model attached (``LiveRace.arrivals``); the live server
+    attaches :mod:`coursewatch.eta`'s (see :mod:`coursewatch.watch`).
     """
     last = runner.last_time_s
     pace = runner.matcher.pace_mps
-    if last is None or pace <= 0.1 or runner.status in ("finished", "dnf"):
+    if last is None or pace <= 0.1 or runner.finished or runner.record.dnf:
         return [None] * len(targets_m)
     s = runner.matcher.progress_m
     return [last + max(t - s, 0.0) / pace for t in targets_m]
-
-
-ETA_MODEL: list[EtaModel] = [pace_eta]
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:
     return None if v is None or not math.isfinite(v) else round(v, nd)
 
 
-def _station(p: StationPass | None) -> dict[str, Any] | None:
-    if p is None:
-        return None
-    return {
-        "name": p.name,
-        "pass": p.pass_number,
-        "label": p.label,
-        "distance_m": _r(p.distance_m),
-        "cutoff_ts": p.cutoff_ts,
-    }
-
-
 def runner_json(
     race: LiveRace, runner: LiveRunner, now_s: float, admin: bool = False
 ) -> dict[str, Any]:
-    """A runner as the leaderboard and the map need it."""
+    """A runner as the leaderboard and the map need it (built for every update: kept cheap)."""
     m = runner.matcher
     seen = runner.fixes > 0
     progress = m.progress_m if seen else 0.0
     last, nxt = race.around(progress)
     finish = race.course.length_m
-    targets = [nxt.distance_m, finish] if nxt is not None else [finish]
-    etas = ETA_MODEL[-1](race, runner, targets, now_s) if seen else [None] * len(targets)
+    targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
+    if not seen:
+        etas: list[float | None] = [None] * len(targets)
+    elif race.arrivals is not None:
+        etas = race.arrivals(runner, targets)
+    else:
+        etas = pace_eta(race, runner, targets, now_s)
     pos = runner.position()
     fix = runner.last_fix
     out: dict[str, Any] = {
         "bib": runner.bib,
         "name": runner.record.name,
         "status": runner.status,
-        "progress_m": _r(progress),
-        "progress_mi": _r(progress / METRES_PER_MILE, 3),
-        "progress_pct": _r(100.0 * progress / finish if finish else 0.0, 2),
+        "progress_m": round(progress, 1),
+        "progress_mi": round(progress / METRES_PER_MILE, 3),
+        "progress_pct": round(100.0 * progress / finish, 2) if finish else 0.0,
         "lap": race.lap(progress),
         "on_course": m.on_course if seen else None,
         "wrong_way": runner.wrong_way,
@@ -91,9 +77,9 @@ def runner_json(
             "lon": pos[1],
             "battery_pct": None if fix is None else fix.battery_pct,
         },
-        "last_station": _station(last),
-        "next_station": _station(nxt),
-        "next_station_eta_ts": _r(etas[0]) if nxt is not None else None,
+        "last_station": race.station_views[last] if last >= 0 else None,
+        "next_station": race.station_views[nxt] if nxt >= 0 else None,
+        "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
         "finish_eta_ts": _r(etas[-1]),
         "start_ts": race.start_s(runner),
     }
@@ -134,7 +120,7 @@ def race_json(race: LiveRace, admin: bool = False) -> dict[str, Any]:
             "loop": race.course.loop,
             "bbox": list(race.course.bbox),
         },
-        "stations": [_station(p) for p in race.stations],
+        "stations": race.station_views,
         "runners": len(race.runners),
     }
     if admin:
@@ -163,7 +149,7 @@ def course_geojson(race: LiveRace, max_points: int = 5000) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
-                "properties": {"kind": "station", **(_station(p) or {})},
+                "properties": {"kind": "station", **p.as_json()},
             }
         )
     return {"type": "FeatureCollection", "features": features}

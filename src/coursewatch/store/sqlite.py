@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS webhooks (
   url TEXT NOT NULL, secret TEXT NOT NULL);
 """
 
+# Only the engine's alerts are raised again by a replay; the clock-driven ones are not.
+_ENGINE = "('off_course', 'back_on_course', 'shortcut', 'wrong_way', 'wrong_way_end')"
+_COUNT_SQL = (
+    "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
+    "DO UPDATE SET n = n + excluded.n"
+)
 _ALERT_COLS = (
     "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
     "ack_by, ack_ts, retracted"
@@ -185,8 +191,9 @@ class SqliteStore:
         fixes: Sequence[FixRow],
         alerts: Sequence[AlertRecord],
         retract: Sequence[tuple[str, str, float]] = (),
+        counts: Mapping[str, Mapping[str, int]] | None = None,
     ) -> Saved:
-        """Store fixes (duplicates ignored) and alerts, in one transaction.
+        """Store fixes (duplicates ignored), alerts and counters, in one transaction.
 
         ``retract`` holds (race, bib, from_s): that runner's alerts raised at or after
         ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
@@ -197,12 +204,18 @@ class SqliteStore:
             for f in fixes
         ]  # fmt: skip
 
+        count_rows = [
+            (race_id, k, n) for race_id, cs in (counts or {}).items() for k, n in cs.items() if n
+        ]
+
         def write(c: sqlite3.Connection) -> Saved:
             c.executemany("INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            if count_rows:
+                c.executemany(_COUNT_SQL, count_rows)
             was_live: set[int] = set()
             for race_id, bib, from_s in retract:
                 args = (race_id, bib, from_s)
-                where = "race_id=? AND bib=? AND raised_s>=? AND retracted=0"
+                where = f"race_id=? AND bib=? AND raised_s>=? AND retracted=0 AND kind IN {_ENGINE}"
                 live = c.execute(f"SELECT id FROM alerts WHERE {where}", args)
                 was_live.update(int(r[0]) for r in live)
                 c.execute(f"UPDATE alerts SET retracted=1 WHERE {where}", args)
@@ -262,13 +275,8 @@ class SqliteStore:
     # -- counters ---------------------------------------------------------------------------
     async def count(self, race_id: str, counts: Mapping[str, int]) -> None:
         rows = [(race_id, k, n) for k, n in counts.items() if n]
-        if not rows:
-            return
-        sql = (
-            "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
-            "DO UPDATE SET n = n + excluded.n"
-        )
-        await self._writer.submit(lambda c: c.executemany(sql, rows))
+        if rows:
+            await self._writer.submit(lambda c: c.executemany(_COUNT_SQL, rows))
 
     def counts(self, race_id: str) -> dict[str, int]:
         rows = self.db.execute("SELECT reason, n FROM counts WHERE race_id=?", (race_id,))

@@ -1,0 +1,134 @@
+"""The time-based detectors and the ETA model, run per runner for the live server.
+
+The detectors (:mod:`coursewatch.detectors.stopped`, ``signal``, ``overdue``, ``cutoff``) and
+:class:`coursewatch.eta.EtaModel` are pure; this module holds each runner's states, feeds them
+every new fix (in time order: a late fix corrects the engine, not their history) and every
+clock tick, and turns their events into alerts with a sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from coursewatch.alerts import km_mi
+from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
+from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
+from coursewatch.detectors.signal import SignalConfig, SignalState, signal_fix, signal_tick
+from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
+from coursewatch.eta import EtaModel, EtaState
+from coursewatch.racestate import LiveRace
+from coursewatch.runners import LiveRunner
+from coursewatch.store import AlertRecord
+
+ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner
+
+
+@dataclass
+class RunnerWatch:
+    eta: EtaState
+    stopped: StoppedState = field(default_factory=StoppedState)
+    signal: SignalState = field(default_factory=SignalState)
+    overdue: OverdueState = field(default_factory=OverdueState)
+    cutoff: CutoffState = field(default_factory=CutoffState)
+    etas_at_s: float = -math.inf
+    etas: dict[float, float] = field(default_factory=dict)
+
+
+class RaceWatch:
+    """Everything time-based for one race."""
+
+    def __init__(self, race: LiveRace) -> None:
+        self.race = race
+        self.model = EtaModel(race.course)
+        self.stopped_cfg = StoppedConfig(station_m=tuple(race.station_m))
+        self.signal_cfg = SignalConfig()
+        self.overdue_cfg = OverdueConfig()
+        self.cutoff_cfg = CutoffConfig()
+        self.cutoffs = tuple((p.distance_m, p.cutoff_ts) for p in race.stations if p.cutoff_ts)
+        self.runners: dict[str, RunnerWatch] = {}
+
+    def of(self, runner: LiveRunner) -> RunnerWatch:
+        w = self.runners.get(runner.bib)
+        if w is None:
+            w = self.runners[runner.bib] = RunnerWatch(
+                self.model.new_state(self.race.start_s(runner))
+            )
+        return w
+
+    def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
+        """Predicted arrival at each course distance, refreshed every ETA_REFRESH_S."""
+        w = self.of(runner)
+        last = runner.last_time_s
+        if last is None or runner.finished or runner.record.dnf:
+            return [None] * len(targets_m)
+        if last - w.etas_at_s >= ETA_REFRESH_S or any(t not in w.etas for t in targets_m):
+            wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
+            values = self.model.predict(w.eta, np.array(wanted))
+            w.etas = {t: float(v) for t, v in zip(wanted, values, strict=True)}
+            w.etas_at_s = last
+        return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
+
+    def on_fix(self, runner: LiveRunner, t_s: float, s: float) -> list[AlertRecord]:
+        """After the engine took a fix that is the runner's newest; ``s``: progress then."""
+        w = self.of(runner)
+        w.eta = self.model.update(w.eta, t_s, s)
+        w.stopped, ev1 = stopped_step(w.stopped, t_s, s, self.stopped_cfg)
+        w.signal, ev2 = signal_fix(w.signal, t_s, s, self.signal_cfg)
+        events: list[Any] = [*ev1, *ev2]
+        for e in ev1:
+            runner.stopped = e.kind == "stopped"
+        events += self._ahead(runner, w, t_s, s)
+        return [self._alert(runner, e) for e in events]
+
+    def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:
+        if runner.last_time_s is None or runner.finished or runner.record.dnf:
+            return []
+        w = self.of(runner)
+        w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg)
+        ahead = self._ahead(runner, w, now_s, runner.matcher.progress_m)
+        return [self._alert(runner, e) for e in [*events, *ahead]]
+
+    def _ahead(self, runner: LiveRunner, w: RunnerWatch, now_s: float, s: float) -> list[Any]:
+        _, nxt = self.race.around(s)
+        events: list[Any] = []
+        if nxt >= 0:
+            station_m = self.race.station_m[nxt]
+            (eta,) = self.arrivals(runner, [station_m])
+            eta_ts = math.nan if eta is None else eta
+            w.overdue, ev = overdue_step(w.overdue, now_s, s, station_m, eta_ts, self.overdue_cfg)
+            events += ev
+        if self.cutoffs:
+            etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
+            w.cutoff, ev2 = cutoff_step(
+                w.cutoff, now_s, s, self.cutoffs,
+                [math.nan if e is None else e for e in etas], self.cutoff_cfg,
+            )  # fmt: skip
+            events += ev2
+        return events
+
+    def _alert(self, runner: LiveRunner, e: Any) -> AlertRecord:
+        pos = runner.position() or (math.nan, math.nan)
+        station = getattr(e, "station_m", None)
+        text = e.message.replace(f"km {e.course_m / 1000:.2f}", km_mi(float(e.course_m)))
+        if station is not None:
+            label = next((p.label for p in self.race.stations if p.distance_m == station), None)
+            if label:
+                text = text.replace(f"the station at km {station / 1000:.2f}", label)
+        detail = {k: v for k, v in e.__dict__.items() if k not in ("kind", "ts")}
+        return AlertRecord(
+            race_id=self.race.id,
+            bib=runner.bib,
+            kind=e.kind,
+            time_s=float(e.ts),
+            lat=pos[0],
+            lon=pos[1],
+            course_m=float(e.course_m),
+            offset_m=None,
+            sentence=f"Bib {runner.bib}: {text}",
+            detail=detail,
+            raised_s=float(e.ts),
+        )
