@@ -29,13 +29,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from realdata import PAIRS, course, track  # noqa: E402  (configures numba's cache first)
+import numba as nb
+from realdata import PAIRS, course, track
 
-import numba as nb  # noqa: E402
-
-from coursewatch import Course, EngineConfig, match_fixes  # noqa: E402
-from coursewatch.engine.grid import nearest_distances  # noqa: E402
-from coursewatch.geo import FloatArray  # noqa: E402
+from coursewatch import Course, EngineConfig, match_fixes
+from coursewatch.engine.grid import nearest_distances
+from coursewatch.geo import FloatArray
 
 CORRIDORS_M = (25.0, 60.0, 100.0)
 TIERS_S = (1.0, 10.0, 300.0)

@@ -21,19 +21,25 @@ class Pair:
     kind: str  # "watch" (1-6 s recordings) or "pings" (5-10 min satellite messages)
 
 
+# fmt: off
 PAIRS = (
-    Pair("templiers_2022", "grand_trail_des_templiers_2022.gpx", "grand_trail_des_templiers_2022.gpx", "watch"),
+    Pair("templiers_2022", "grand_trail_des_templiers_2022.gpx",
+         "grand_trail_des_templiers_2022.gpx", "watch"),
     Pair("utmb_2021", "utmb_170k.gpx", "utmb_2021.gpx", "watch"),
-    Pair("eiger_2022", "eiger_ultra_trail_e250_2025.gpx", "eiger_ultra_trail_e250_2022.gpx", "watch"),
+    Pair("eiger_2022", "eiger_ultra_trail_e250_2025.gpx", "eiger_ultra_trail_e250_2022.gpx",
+         "watch"),
     Pair("ecotrail_2022", "ecotrail_paris_80k_2024.gpx", "ecotrail_paris_80k_2022.gpx", "watch"),
     Pair("maxi_race_2017", "maxi_race_annecy.gpx", "maxi_race_2017.gpx", "watch"),
     Pair("maxi_night_2021", "maxi_race_annecy.gpx", "maxi_race_night_edition_2021.gpx", "watch"),
     Pair("duo_etoile_2022", "duo_etoile_mont_blanc_2024.gpx", "duo_etoile_2022.gpx", "watch"),
     Pair("ouray_pings", "ouray_100_2024.gpx", "ouray_100_2024_inreach_pings.json", "pings"),
-    Pair("dark_sky_pings", "dark_sky_220_2024.gpx", "dark_sky_220_2024_inreach_pings.json", "pings"),
-    Pair("swammie_pings", "swammie_shuffle_220_2024.gpx", "swammie_shuffle_220_2024_inreach_pings.json", "pings"),
+    Pair("dark_sky_pings", "dark_sky_220_2024.gpx", "dark_sky_220_2024_inreach_pings.json",
+         "pings"),
+    Pair("swammie_pings", "swammie_shuffle_220_2024.gpx",
+         "swammie_shuffle_220_2024_inreach_pings.json", "pings"),
     Pair("twot_pings", "twot_200_2025.gpx", "twot_200_2025_inreach_pings.json", "pings"),
-)  # fmt: skip
+)
+# fmt: on
 
 
 def data_dir() -> Path:

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from detection import build_cases, evaluate, parse_config  # noqa: E402
+from detection import build_cases, evaluate, parse_config
 
 
 def main() -> None:
@@ -37,7 +37,12 @@ def main() -> None:
             med = np.median(ta.delays_m) if ta.delays_m else float("nan")
             tag = {"none": "", "AR(1)+acc": "a", "AR(1)": "n"}[noise]
             cells.append(f"{every_s:.0f}{tag}:{med:.0f}/{ta.missed}/{ta.false_alarms}")
-        print(" ".join(f"{n}={v}" for n, v in zip(names, combo, strict=True)), "|", " ".join(cells), flush=True)
+        print(
+            " ".join(f"{n}={v}" for n, v in zip(names, combo, strict=True)),
+            "|",
+            " ".join(cells),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -12,14 +12,16 @@ from coursewatch.engine.matcher import EngineConfig
 CFG = EngineConfig().to_array()
 
 
-def feed_offcourse(offsets: list[float], dt: float = 1.0, speed: float = 2.5) -> list[int]:
+def feed_offcourse(
+    offsets: list[float], dt: float = 1.0, speed: float = 2.5, at_station: bool = False
+) -> list[int]:
     st = np.zeros(L.OC_LEN)
     ev = np.zeros(L.EV_FIELDS)
     codes = []
     for i, d in enumerate(offsets):
         codes.append(
             oc.offcourse_step(
-                st, i * dt, dt if i else 0.0, speed * dt, 0.0, 0.0, d, i * 2.5, np.nan, CFG, ev
+                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i * 2.5, np.nan, at_station, CFG, ev
             )
         )  # fmt: skip
     return codes
@@ -46,11 +48,19 @@ def test_standing_still_off_the_line_is_not_lost() -> None:
     assert set(feed_offcourse([5.0] * 10 + [90.0] * 300, speed=0.0)) == {0}
 
 
+def test_nobody_is_off_course_inside_an_aid_station_zone() -> None:
+    assert set(feed_offcourse([5.0] * 10 + [5.0 + 3 * k for k in range(100)], at_station=True)) == {
+        0
+    }
+
+
 def test_wrong_way_needs_distance_and_persistence() -> None:
     st = np.zeros(L.WW_LEN)
     ev = np.zeros(L.EV_FIELDS)
     s = list(np.arange(0, 3000, 2.5)) + list(np.arange(3000, 2000, -2.5))
-    codes = [ww.wrongway_step(st, float(i), 0.0, 0.0, float(v), True, CFG, ev) for i, v in enumerate(s)]
+    codes = [
+        ww.wrongway_step(st, float(i), 0.0, 0.0, float(v), True, CFG, ev) for i, v in enumerate(s)
+    ]
     assert codes.count(L.CODE_WRONG_WAY) == 1
     back_m = 3000 - s[codes.index(L.CODE_WRONG_WAY)]
     assert CFG[L.C_WW_DIST] <= back_m < CFG[L.C_WW_DIST] + 250
@@ -60,5 +70,11 @@ def test_wrong_way_needs_distance_and_persistence() -> None:
 def test_short_backtrack_is_not_wrong_way() -> None:
     st = np.zeros(L.WW_LEN)
     ev = np.zeros(L.EV_FIELDS)
-    s = list(np.arange(0, 1000, 2.5)) + list(np.arange(1000, 850, -2.5)) + list(np.arange(850, 2000, 2.5))
-    assert {ww.wrongway_step(st, float(i), 0, 0, float(v), True, CFG, ev) for i, v in enumerate(s)} == {0}
+    s = (
+        list(np.arange(0, 1000, 2.5))
+        + list(np.arange(1000, 850, -2.5))
+        + list(np.arange(850, 2000, 2.5))
+    )
+    assert {
+        ww.wrongway_step(st, float(i), 0, 0, float(v), True, CFG, ev) for i, v in enumerate(s)
+    } == {0}

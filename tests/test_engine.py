@@ -49,8 +49,8 @@ def test_out_and_back_legs_are_told_apart() -> None:
     out = straight_course(5000.0)
     x = np.concatenate([out.x, out.x[::-1][1:]])
     y = np.concatenate([out.y, out.y[::-1][1:] + 15.0])  # the back leg 15 m to the side
-    from coursewatch.formats import RawPoints
     from coursewatch.course import build_course
+    from coursewatch.formats import RawPoints
 
     lat, lon = out.frame.to_latlon(x, y)
     course = build_course(RawPoints.from_lists("t", list(lat), list(lon)))

@@ -36,7 +36,9 @@ def test_quirks_are_dropped_and_counted() -> None:
 
 
 def test_pre_race_ping_far_away_is_dropped() -> None:
-    pts = [(T0 - 60 * 3600, 40.0, -75.0)] + [(T0 + 300 * i, 38.3 + 0.001 * i, -79.1) for i in range(30)]
+    pts = [(T0 - 60 * 3600, 40.0, -75.0)] + [
+        (T0 + 300 * i, 38.3 + 0.001 * i, -79.1) for i in range(30)
+    ]
     tr = build_track(raw(pts))
     assert tr.dropped == {"pre_race": 1}
     assert len(tr) == 30

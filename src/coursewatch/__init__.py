@@ -12,10 +12,16 @@ from coursewatch import jitcache
 
 jitcache.configure()
 
-from coursewatch.course import Course, Station, load_course
-from coursewatch.engine.matcher import EngineConfig, Event, LiveMatcher, Place, match_fixes
-from coursewatch.errors import CoursewatchError
-from coursewatch.track import Track, load_track
+from coursewatch.course import Course, Station, load_course  # noqa: E402
+from coursewatch.engine.matcher import (  # noqa: E402
+    EngineConfig,
+    Event,
+    LiveMatcher,
+    Place,
+    match_fixes,
+)
+from coursewatch.errors import CoursewatchError  # noqa: E402
+from coursewatch.track import Track, load_track  # noqa: E402
 
 __all__ = [
     "Course",

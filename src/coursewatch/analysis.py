@@ -221,7 +221,9 @@ class _Builder:
         if end is not None:
             k1 = int(np.searchsorted(tr.time_s, end.at.time.timestamp()))
             k1 = min(k1, n - 1)
-        left_s = float(alarm.left.course_m) if alarm is not None and alarm.left else None
+        left_s: float | None = None
+        if alarm is not None and alarm.left is not None and alarm.left.course_m is not None:
+            left_s = float(alarm.left.course_m)
         if left_s is None:
             left_s = float(self.match.progress_m[max(k0 - 1, 0)])
         left = self.point(k0, left_s)
@@ -258,7 +260,7 @@ class _Builder:
         pace = ds / dt
         return max(float((t[k1] - t[k0]) - max(covered_m, 0.0) / pace), 0.0)
 
-    def unalerted(self, covered: np.ndarray) -> list[Excursion]:  # type: ignore[type-arg]
+    def unalerted(self, covered: np.ndarray) -> list[Excursion]:
         """Stretches far from the course that the live matcher never alarmed on."""
         out: list[Excursion] = []
         far = (self.offset > UNALERTED_MIN_M) & ~covered

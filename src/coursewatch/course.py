@@ -182,9 +182,9 @@ def _overlap_flags(
     cell: float,
     nx: int,
     ny: int,
-    cell_start: np.ndarray,  # type: ignore[type-arg]
-    cell_segs: np.ndarray,  # type: ignore[type-arg]
-) -> np.ndarray:  # type: ignore[type-arg]
+    cell_start: np.ndarray,
+    cell_segs: np.ndarray,
+) -> np.ndarray:
     cap = 256
     seg = np.empty(cap, dtype=np.int64)
     t = np.empty(cap)

@@ -64,9 +64,7 @@ class LocalFrame:
         """The frame centred on the middle of the bounding box of the points."""
         la = np.asarray(lat, dtype=np.float64)
         lo = np.asarray(lon, dtype=np.float64)
-        return cls.centred(
-            float((la.min() + la.max()) / 2), float((lo.min() + lo.max()) / 2)
-        )
+        return cls.centred(float((la.min() + la.max()) / 2), float((lo.min() + lo.max()) / 2))
 
     def to_xy(self, lat: ArrayLike, lon: ArrayLike) -> tuple[FloatArray, FloatArray]:
         x, y = self._fwd.transform(

@@ -13,6 +13,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 _PACKAGE = Path(__file__).parent
 _SOURCES = (
@@ -42,4 +43,5 @@ def configure() -> None:
     if "numba" in sys.modules:  # imported before us: tell its config directly
         from numba.core import config
 
-        config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+        settings: Any = config
+        settings.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]

@@ -77,7 +77,7 @@ class SimulatedRun:
     lon: FloatArray
     true_x: FloatArray
     true_y: FloatArray
-    off_course: np.ndarray  # type: ignore[type-arg]
+    off_course: np.ndarray
 
 
 def simulate_run(
@@ -126,4 +126,4 @@ def simulate_run(
     if n:
         noise[0] = rng.normal(0, gps_sigma_m, 2)
     lat, lon = course.frame.to_latlon(x + noise[:, 0], y + noise[:, 1])
-    return SimulatedRun(t, lat, lon, x, y, off)
+    return SimulatedRun(np.asarray(t, dtype=np.float64), lat, lon, x, y, off)

@@ -16,7 +16,7 @@ def km_mi(distance_m: float) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     sign = "-" if s < 0 else ""
     s = abs(s)
     return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

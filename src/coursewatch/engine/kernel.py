@@ -204,9 +204,7 @@ def step_fix(
                     tr = rejoin_prior(st[b + L.H_S], cs[c], dth, pace, sigma, cfg)
                     hw_new = cs[c]
                 else:
-                    tr = transition(
-                        st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg
-                    )
+                    tr = transition(st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg)
                     hw_new = max(st[b + L.H_HWM], cs[c])
                 v = st[b + L.H_SCORE] + tr + e
                 if v > sc:
@@ -387,10 +385,8 @@ def _offset_in_window(
     x: float, y: float, s: float, reach: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
 ) -> float:
     """Distance from (x, y) to the course between s - window and s + reach + window."""
-    lo = np.searchsorted(cum, s - OFF_WINDOW_M) - 1
-    hi = np.searchsorted(cum, s + reach + OFF_WINDOW_M) + 1
-    lo = max(lo, 0)
-    hi = min(hi, len(cum) - 1)
+    lo = max(int(np.searchsorted(cum, s - OFF_WINDOW_M)) - 1, 0)
+    hi = min(int(np.searchsorted(cum, s + reach + OFF_WINDOW_M)) + 1, len(cum) - 1)
     best = np.inf
     for i in range(lo, hi):
         _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])

@@ -289,8 +289,8 @@ class MatchResult:
 
     progress_m: FloatArray
     offset_m: FloatArray
-    matched: np.ndarray  # type: ignore[type-arg]
-    alarmed: np.ndarray  # type: ignore[type-arg]
+    matched: np.ndarray
+    alarmed: np.ndarray
     events: tuple[Event, ...]
     state: FloatArray
 

@@ -41,7 +41,9 @@ class Lattice:
         gx, gy = frame.to_xy(glat.ravel(), glon.ravel())
         return cls(lat0, lon0, STEP_DEG, nlat, nlon, gx.reshape(nlat, nlon), gy.reshape(nlat, nlon))
 
-    def to_xy(self, frame: LocalFrame, lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def to_xy(
+        self, frame: LocalFrame, lat: FloatArray, lon: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         """Vectorised projection; exact pyproj for points off the lattice."""
         x, y, inside = lattice_xy_many(
             lat, lon, self.lat0, self.lon0, self.step_deg, self.gx, self.gy
@@ -82,7 +84,7 @@ def lattice_xy_many(
     step: float,
     gx: FloatArray,
     gy: FloatArray,
-) -> tuple[FloatArray, FloatArray, np.ndarray]:  # type: ignore[type-arg]
+) -> tuple[FloatArray, FloatArray, np.ndarray]:
     n = len(lat)
     x = np.empty(n)
     y = np.empty(n)

@@ -48,8 +48,12 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
         if a.finish is None
         else {"time": iso(a.finish.time), "elapsed_s": round(a.elapsed_s or 0.0, 1)},
         "passes": [
-            {"station": p.station, "pass": p.pass_no, "course_m": round(p.course_m, 1),
-             "time": iso(p.time)}
+            {
+                "station": p.station,
+                "pass": p.pass_no,
+                "course_m": round(p.course_m, 1),
+                "time": iso(p.time),
+            }
             for p in a.passes
-        ],  # fmt: skip
+        ],
     }
