@@ -1,49 +1,244 @@
-"""``coursewatch analyze COURSE TRACK [--race RACEFILE] [--format text|json]``."""
+"""``coursewatch analyze COURSE TRACK... [--race RACEFILE] [--format ...] [-o PATH]``.
+
+One track: the report of that runner, as text, JSON, HTML, PNG or Markdown. Several tracks:
+the runners compared. The CLI parses, calls the library and writes; reports measure nothing.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coursewatch.analysis import Analysis, analyze
-from coursewatch.course import apply_race, load_course
-from coursewatch.race import load_race
+from coursewatch.course import Course, apply_race, load_course
+from coursewatch.race import Race, load_race
+from coursewatch.reports.compare import Runner, build_runners, print_comparison
+from coursewatch.reports.html import Tiles, render_compare_html, render_html
 from coursewatch.reports.json import analysis_json
+from coursewatch.reports.markdown import render_compare_markdown, render_markdown
+from coursewatch.reports.png import render_compare_png, render_png
+from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
 from coursewatch.track import load_track
+
+FORMATS = ["text", "json", "html", "png", "markdown"]
+LONG_FILE_BYTES = 1_000_000  # tracks bigger than this get a progress bar on a terminal
 
 
 def register(main: click.Group) -> None:
     main.add_command(analyze_cmd)
 
 
-def run_analysis(
-    course_path: Path, track_path: Path, race_path: Path | None
-) -> Analysis:
-    start_ts = None
-    if race_path is not None:
-        race = load_race(race_path)
-        course = apply_race(load_course(course_path), race)
-        start_ts = race.start_ts
-    else:
-        course = load_course(course_path)
-    track = load_track(track_path)
-    return analyze(course, track, start_ts=start_ts)
+def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) -> Analysis:
+    """Load the files and analyse one track (the race file sets the start and the stations)."""
+    race = load_race(race_path) if race_path is not None else None
+    course = _course(course_path, race)
+    return analyze(course, load_track(track_path), start_ts=race.start_ts if race else None)
+
+
+def _course(path: Path, race: Race | None) -> Course:
+    course = load_course(path)
+    return apply_race(course, race) if race is not None else course
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[Progress]:
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not (show and console.is_terminal),
+    ) as bar:
+        yield bar
+
+
+def _analyses(
+    course_file: Path, track_files: tuple[Path, ...], race: Race | None
+) -> list[tuple[str, Analysis]]:
+    long = any(p.is_file() and p.stat().st_size > LONG_FILE_BYTES for p in track_files)
+    steps = 1 + 2 * len(track_files)
+    with _progress(steps, long or len(track_files) > 2) as bar:
+        task = bar.add_task("loading the course", total=steps)
+        course = _course(course_file, race)
+        out = []
+        for p in track_files:
+            bar.update(task, advance=1, description=f"loading {p.name}")
+            track = load_track(p)
+            bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
+            a = analyze(course, track, start_ts=race.start_ts if race else None)
+            out.append((p.stem, a))
+        bar.update(task, advance=1)
+    return out
 
 
 @click.command("analyze")
 @click.argument("course_file", type=click.Path(path_type=Path))
-@click.argument("track_file", type=click.Path(path_type=Path))
-@click.option("--race", "race_file", type=click.Path(path_type=Path), default=None,
-              help="Race file (YAML/TOML): start time, stations, cut-offs, reference splits.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)  # fmt: skip
-def analyze_cmd(course_file: Path, track_file: Path, race_file: Path | None, fmt: str) -> None:
-    """Where a runner went wrong on COURSE_FILE, from the recording TRACK_FILE."""
-    a = run_analysis(course_file, track_file, race_file)
+@click.argument("track_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--race",
+    "race_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Race file (YAML/TOML): start time, stations, cut-offs, reference splits.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report here instead of standard output (required for png).",
+)
+@click.option(
+    "--tiles",
+    default="none",
+    show_default=True,
+    help="HTML base map: 'osm', an XYZ URL template {z}/{x}/{y}, or 'none' (offline).",
+)
+@click.option("--width", type=int, default=1200, show_default=True, help="PNG width in pixels.")
+@click.option("--height", type=int, default=900, show_default=True, help="PNG height in pixels.")
+@click.option(
+    "--ghost",
+    default=None,
+    help="Which reference splits of the race file to race against (default: first).",
+)
+@click.option(
+    "--image",
+    default=None,
+    help="Markdown: the PNG to link (default: the post's name with .png, written too).",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="Runner name, once per track in order (default: the track file's name).",
+)
+def analyze_cmd(
+    course_file: Path,
+    track_files: tuple[Path, ...],
+    race_file: Path | None,
+    fmt: str,
+    output: Path | None,
+    tiles: str,
+    width: int,
+    height: int,
+    ghost: str | None,
+    image: str | None,
+    names: tuple[str, ...],
+) -> None:
+    """Where runners went wrong on COURSE_FILE, from their recordings TRACK_FILES.
+
+    One track: that runner's report. Several: the runners compared.
+    """
+    if names and len(names) != len(track_files):
+        raise click.UsageError(
+            f"--name given {len(names)} times for {len(track_files)} "
+            "tracks: give one name per track, in the same order"
+        )
+    if fmt == "png" and output is None:
+        raise click.UsageError("--format png writes a file: add -o map.png")
+    race = load_race(race_file) if race_file is not None else None
+    analyses = _analyses(course_file, track_files, race)
+    if names:
+        analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
     if fmt == "json":
-        click.echo(json.dumps(analysis_json(a), indent=2))
+        docs = [analysis_json(a) for _, a in analyses]
+        if len(docs) > 1:  # a list, each named: the single-track document is unchanged
+            docs = [dict(d, runner=n) for d, (n, _) in zip(docs, analyses, strict=True)]
+        _write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n", output)
+        return
+    infos = [ReportInfo.build(a, n, race, ghost) for n, a in analyses]
+    if fmt == "text":
+        _text(analyses, infos, output)
+    elif fmt == "html":
+        tile_spec = Tiles.parse(tiles)
+        if len(analyses) == 1:
+            _write(render_html(analyses[0][1], infos[0], tile_spec), output)
+        else:
+            _write(render_compare_html(_runners(analyses, infos), infos[0], tile_spec), output)
+    elif fmt == "png":
+        _png(analyses, infos, output, (width, height))
     else:
-        print_analysis(a)
+        _markdown(analyses, infos, output, image, (width, height))
+
+
+def _runners(analyses: list[tuple[str, Analysis]], infos: list[ReportInfo]) -> list[Runner]:
+    return build_runners(analyses, infos[0])
+
+
+def _text(
+    analyses: list[tuple[str, Analysis]], infos: list[ReportInfo], output: Path | None
+) -> None:
+    file = None if output is None else output.open("w", encoding="utf-8")
+    try:
+        console = Console(file=file, width=100 if file else None)
+        if len(analyses) == 1:
+            print_analysis(analyses[0][1], infos[0], console)
+        else:
+            a = analyses[0][1]
+            print_comparison(_runners(analyses, infos), infos[0].title, a.course.length_m, console)
+    finally:
+        if file is not None:
+            file.close()
+
+
+def _png(
+    analyses: list[tuple[str, Analysis]],
+    infos: list[ReportInfo],
+    output: Path | None,
+    size_px: tuple[int, int],
+) -> None:
+    width, height = size_px
+    try:
+        if len(analyses) == 1:
+            data = render_png(analyses[0][1], infos[0], width, height)
+        else:
+            data = render_compare_png(_runners(analyses, infos), infos[0], width, height)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--width/--height") from None
+    assert output is not None
+    _write_bytes(data, output)
+
+
+def _markdown(
+    analyses: list[tuple[str, Analysis]],
+    infos: list[ReportInfo],
+    output: Path | None,
+    image: str | None,
+    size_px: tuple[int, int],
+) -> None:
+    """The post, and the PNG it links to beside it (unless --image names another picture)."""
+    link = image
+    if link is None:
+        link = "map.png" if output is None else output.with_suffix(".png").name
+        if output is not None:
+            _png(analyses, infos, output.with_suffix(".png"), size_px)
+    if len(analyses) == 1:
+        _write(render_markdown(analyses[0][1], infos[0], link), output)
+    else:
+        _write(render_compare_markdown(_runners(analyses, infos), infos[0], link), output)
+
+
+def _write(body: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(body, nl=False)
+        return
+    _write_bytes(body.encode("utf-8"), output)
+
+
+def _write_bytes(data: bytes, output: Path) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise click.FileError(str(output), hint=exc.strerror or str(exc)) from None
+    click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,192 @@
+"""Several runners on one course, compared: standings, who left the course where, splits.
+
+Standings order finishers by race time, then the others by how far along the course their
+track got. Excursions of all runners are grouped by place on the course, so a badly marked
+junction shows as one row with several names. The splits sit side by side, each with its gap
+to the fastest runner at that station.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from coursewatch.analysis import Analysis, Excursion
+from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.summary import (
+    KIND_NAMES,
+    ReportInfo,
+    distance,
+    km,
+    short_duration,
+    signed_duration,
+)
+from coursewatch.units import fmt_duration, km_mi
+
+SAME_PLACE_M = 500.0  # excursions leaving within this distance along the course: one place
+COLOURS = ("#1f6feb", "#d9480f", "#2f9e44", "#9c36b5", "#0c8599", "#e8590c", "#5c940d", "#c2255c")
+
+
+@dataclass(frozen=True)
+class Runner:
+    name: str
+    analysis: Analysis
+    splits: Splits
+    colour: str
+
+    @property
+    def reached_m(self) -> float:
+        p = self.analysis.progress_m
+        return float(p[-1]) if len(p) else 0.0
+
+    @property
+    def status(self) -> str:
+        a = self.analysis
+        if a.elapsed_s is not None:
+            return f"finished {fmt_duration(a.elapsed_s)}"
+        return f"reached {km(self.reached_m)}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Excursions of one or more runners leaving the course at about the same place."""
+
+    course_m: float
+    who: tuple[tuple[Runner, Excursion], ...]
+
+
+def build_runners(
+    analyses: list[tuple[str, Analysis]], info: ReportInfo | None = None
+) -> list[Runner]:
+    """The runners, in standings order (finish time, then progress)."""
+    ref = info.reference if info is not None else None
+    runners = [
+        Runner(name, a, compute_splits(a, ref), COLOURS[i % len(COLOURS)])
+        for i, (name, a) in enumerate(analyses)
+    ]
+    return sorted(runners, key=_standing)
+
+
+def _standing(r: Runner) -> tuple[int, float]:
+    e = r.analysis.elapsed_s
+    return (0, e) if e is not None else (1, -r.reached_m)
+
+
+def places(runners: list[Runner]) -> list[Place]:
+    """All excursions grouped by where they left the course, in course order."""
+    items = [(r, e) for r in runners for e in r.analysis.excursions]
+    items.sort(key=lambda re: re[1].left.course_m or 0.0)
+    out: list[Place] = []
+    group: list[tuple[Runner, Excursion]] = []
+    for r, e in items:
+        s = e.left.course_m or 0.0
+        if group and s - (group[0][1].left.course_m or 0.0) > SAME_PLACE_M:
+            out.append(Place(group[0][1].left.course_m or 0.0, tuple(group)))
+            group = []
+        group.append((r, e))
+    if group:
+        out.append(Place(group[0][1].left.course_m or 0.0, tuple(group)))
+    return out
+
+
+def excursion_brief(e: Excursion) -> str:
+    """'off course, 125 m out, +112 m, 2 min lost'."""
+    parts = [KIND_NAMES.get(e.kind, e.kind), f"{e.max_offset_m:.0f} m out"]
+    if e.rejoined is not None:
+        sign = "+" if e.extra_distance_m >= 0 else "-"
+        parts.append(f"{sign}{distance(e.extra_distance_m)}")
+    if e.time_lost_s is not None and e.time_lost_s >= 1.0:
+        parts.append(f"{short_duration(e.time_lost_s)} lost")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class SplitGrid:
+    """Checkpoints (label, course_m) as rows, runners as columns: race time, gap to fastest."""
+
+    checkpoints: tuple[tuple[str, float], ...]
+    cells: dict[tuple[int, int], tuple[float, float]]  # (row, runner) -> (elapsed, gap)
+    note: str | None
+
+
+def split_grid(runners: list[Runner]) -> SplitGrid:
+    keys: dict[tuple[str, float], None] = {}
+    for r in runners:
+        for row in r.splits.rows:
+            keys[(row.label, row.course_m)] = None
+    ordered = tuple(sorted(keys, key=lambda k: (k[1], k[0])))
+    index = {k: i for i, k in enumerate(ordered)}
+    raw: dict[tuple[int, int], float] = {}
+    for j, r in enumerate(runners):
+        for row in r.splits.rows:
+            raw[(index[(row.label, row.course_m)], j)] = row.elapsed_s
+    best: dict[int, float] = {}
+    for (i, _), el in raw.items():
+        best[i] = min(best.get(i, el), el)
+    cells = {(i, j): (el, el - best[i]) for (i, j), el in raw.items()}
+    note = next((r.splits.note for r in runners if r.splits.note), None)
+    return SplitGrid(ordered, cells, note)
+
+
+def cell_text(grid: SplitGrid, i: int, j: int) -> str:
+    if (i, j) not in grid.cells:
+        return "-"
+    el, gap = grid.cells[(i, j)]
+    return fmt_duration(el) if gap < 0.5 else f"{fmt_duration(el)} ({signed_duration(gap)})"
+
+
+def print_comparison(
+    runners: list[Runner], title: str, length_m: float, console: Console | None = None
+) -> None:
+    con = console or Console()
+    con.print(f"[bold]{title}[/]: {len(runners)} runners on {km_mi(length_m)}")
+    st = Table(title="Standings", title_justify="left")
+    for column in ("#", "runner", "result", "progress"):
+        st.add_column(column, no_wrap=column != "runner")
+    for column in ("excursions", "extra", "lost"):
+        st.add_column(column, justify="right")
+    for i, r in enumerate(runners):
+        a = r.analysis
+        st.add_row(
+            str(i + 1),
+            r.name,
+            r.status,
+            progress_bar(r.reached_m, length_m),
+            str(len(a.excursions)),
+            distance(a.extra_distance_m),
+            short_duration(a.time_lost_s),
+        )
+    con.print(st)
+    pl = Table("where", "who", "what", title="Who left the course where", title_justify="left")
+    for p in places(runners):
+        for k, (r, e) in enumerate(p.who):
+            pl.add_row(km(p.course_m) if k == 0 else "", r.name, excursion_brief(e))
+    if not pl.rows:
+        pl.add_row("-", "nobody", "every runner stayed on the course")
+    con.print(pl)
+    grid = split_grid(runners)
+    sp = Table(
+        "station",
+        "at",
+        *[r.name for r in runners],
+        title="Splits side by side",
+        title_justify="left",
+        caption=grid.note,
+        caption_justify="left",
+    )
+    for i, (label, s) in enumerate(grid.checkpoints):
+        sp.add_row(label, km(s), *[cell_text(grid, i, j) for j in range(len(runners))])
+    con.print(sp)
+
+
+def progress_bar(reached_m: float, length_m: float, width: int = 10) -> str:
+    """A text bar of the share of the course reached.
+
+    >>> progress_bar(50.0, 100.0, 10)
+    '█████░░░░░ 50%'
+    """
+    f = min(max(reached_m / length_m if length_m > 0 else 0.0, 0.0), 1.0)
+    n = round(f * width)
+    return "█" * n + "░" * (width - n) + f" {f * 100:.0f}%"

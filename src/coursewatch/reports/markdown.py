@@ -1,0 +1,141 @@
+"""The race report as a blog post: YAML front matter for Jekyll or Hugo, then Markdown.
+
+The front matter (``layout``, ``title``, ``date``, ``categories``) is written by the YAML
+library, so any title parses; the body is the headline, a short summary, each excursion, the
+splits table and a link to the PNG made by ``--format png`` (or beside the post by the CLI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import yaml
+
+from coursewatch.analysis import Analysis
+from coursewatch.reports.compare import Runner, cell_text, excursion_brief, places, split_grid
+from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.summary import (
+    ReportInfo,
+    distance,
+    excursion_sentences,
+    excursion_title,
+    finish_line,
+    headline,
+    km,
+    pace,
+    short_duration,
+    signed_duration,
+)
+from coursewatch.units import M_PER_MI, fmt_duration
+
+CATEGORIES = ("running", "race-report")
+
+
+def front_matter(title: str, a: Analysis, categories: Sequence[str] = CATEGORIES) -> str:
+    data = {
+        "layout": "post",
+        "title": title,
+        "date": a.track.start.replace(microsecond=0),
+        "categories": list(categories),
+    }
+    dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return f"---\n{dumped}---"
+
+
+def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png") -> str:
+    """The whole post; ``image`` is the link to the PNG (None: no picture)."""
+    splits = compute_splits(a, info.reference)
+    tr = a.track
+    parts = [
+        front_matter(f"Race report: {info.title}", a),
+        f"**{headline(a)}.** {finish_line(a, info)}.",
+        f"{info.runner} on {info.title}, {tr.start:%Y-%m-%d}: a course of "
+        f"{length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
+        f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z.",
+    ]
+    if image:
+        parts.append(f"![Map and profile of {_inline(info.title)}]({image})")
+    parts.append("## Excursions")
+    if not a.excursions:
+        parts.append("None: on the course all the way.")
+    for i, e in enumerate(a.excursions):
+        lines = "\n".join(f"- {s}" for s in excursion_sentences(a, e, info))
+        parts.append(f"### {i + 1}. {excursion_title(e)}\n\n{lines}")
+    parts.append("## Splits")
+    parts.append(splits_markdown(splits, info))
+    parts.append("*Made with coursewatch: every figure here was measured from the GPS track.*")
+    return "\n\n".join(parts) + "\n"
+
+
+def length(distance_m: float) -> str:
+    """'79.9 km (49.6 mi)'."""
+    return f"{distance_m / 1000:.1f} km ({distance_m / M_PER_MI:.1f} mi)"
+
+
+def _inline(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def splits_markdown(sp: Splits, info: ReportInfo) -> str:
+    head = ["Station", "At", "Arrival", "Race time", "Leg", "Pace"]
+    align = [":--", "--:", "--:", "--:", "--:", "--:"]
+    if sp.ghost:
+        head += [f"Ghost ({_cell(sp.ghost)})", "Gap"]
+        align += ["--:", "--:"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for r in sp.rows:
+        cells = [
+            _cell(r.label),
+            km(r.course_m),
+            info.clock(r.clock_ts, seconds=False),
+            fmt_duration(r.elapsed_s),
+            fmt_duration(r.leg_s),
+            pace(r.pace_s_per_km),
+        ]
+        if sp.ghost:
+            gap = r.gap_s
+            cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))
+            cells.append("-" if gap is None else signed_duration(gap))
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines) if sp.rows else "No station reached."
+    return table + (f"\n\n*{sp.note}*" if sp.note else "")
+
+
+def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str | None) -> str:
+    """Several runners on one course as a post: standings, places, splits side by side."""
+    a0 = runners[0].analysis
+    parts = [
+        front_matter(f"Race report: {info.title}, {len(runners)} runners", a0),
+        f"{len(runners)} runners on {info.title}, a course of {length(a0.course.length_m)}.",
+    ]
+    if image:
+        parts.append(f"![Map and progress of {_inline(info.title)}]({image})")
+    rows = ["| # | Runner | Result | Excursions | Extra | Lost |", "|--:|:--|:--|--:|--:|--:|"]
+    for i, r in enumerate(runners):
+        a = r.analysis
+        rows.append(
+            f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.excursions)} | "
+            f"{distance(a.extra_distance_m)} | {short_duration(a.time_lost_s)} |"
+        )
+    parts += ["## Standings", "\n".join(rows), "## Who left the course where"]
+    lines = [
+        f"- **{km(p.course_m)}**: "
+        + "; ".join(f"{r.name} ({excursion_brief(e)})" for r, e in p.who)
+        for p in places(runners)
+    ]
+    parts.append("\n".join(lines) or "Every runner stayed on the course.")
+    grid = split_grid(runners)
+    head = ["Station", "At", *(_cell(r.name) for r in runners)]
+    table = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
+    for i, (label, s) in enumerate(grid.checkpoints):
+        cells = [_cell(label), km(s), *(cell_text(grid, i, j) for j in range(len(runners)))]
+        table.append("| " + " | ".join(cells) + " |")
+    parts += ["## Splits side by side", "\n".join(table)]
+    if grid.note:
+        parts.append(f"*{grid.note}*")
+    parts.append("*Made with coursewatch: every figure here was measured from the GPS tracks.*")
+    return "\n\n".join(parts) + "\n"

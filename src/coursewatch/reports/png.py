@@ -1,0 +1,242 @@
+"""The PNG report: a static map and profile for sharing, at exactly the pixel size asked.
+
+Drawn with matplotlib's Agg canvas on a bare :class:`~matplotlib.figure.Figure` (no pyplot,
+no GUI backend, no global state). The map is in the course's local metric frame, so it keeps
+its true shape without tiles; the profile under it is the course's elevation (or, for a course
+file without elevation, the runner's progress against race time) with the excursions shaded.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
+
+from coursewatch.analysis import Analysis
+from coursewatch.reports.compare import Runner
+from coursewatch.reports.profile import Profiles, build_profiles, stride_indices
+from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.summary import ReportInfo, finish_line, headline
+
+DPI = 100
+MIN_PX = 200
+MAX_PX = 8000
+BAND_COLOURS = {"shortcut": "#f0a020", "off_course": "#d62728", "wrong_way": "#9c27b0"}
+MAX_LABELS = 14
+
+
+def _figure(width_px: int, height_px: int) -> tuple[Figure, float]:
+    if not (MIN_PX <= width_px <= MAX_PX and MIN_PX <= height_px <= MAX_PX):
+        raise ValueError(f"PNG size must be {MIN_PX}..{MAX_PX} px each way")
+    fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, min(width_px, height_px) / 900.0
+
+
+def _grid(fig: Figure) -> GridSpec:
+    return fig.add_gridspec(
+        2, 1, height_ratios=(2.6, 1.0), left=0.08, right=0.98, top=0.88, bottom=0.07, hspace=0.22
+    )
+
+
+def _save(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: int = 900) -> bytes:
+    """The map and profile as PNG bytes of exactly ``width_px`` x ``height_px``."""
+    fig, scale = _figure(width_px, height_px)
+    splits = compute_splits(a, info.reference)
+    profiles = build_profiles(a, splits)
+    title = f"{info.title} — {info.runner}"
+    fig.text(0.02, 0.975, title, fontsize=15 * scale, fontweight="bold", va="top")
+    colour = "#c62828" if a.excursions else "#2e7d32"
+    fig.text(0.02, 0.94, headline(a), fontsize=12 * scale, color=colour, va="top")
+    fig.text(0.02, 0.912, finish_line(a, info), fontsize=10 * scale, color="#57606a", va="top")
+    grid = _grid(fig)
+    draw_map(fig.add_subplot(grid[0]), a, splits, scale)
+    prof = fig.add_subplot(grid[1])
+    if profiles.ele_m is not None:
+        draw_elevation(prof, profiles, scale)
+    else:
+        draw_progress(prof, profiles, splits.ghost, scale)
+    return _save(fig)
+
+
+def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
+    course, tr = a.course, a.track
+    cx, cy = course.x / 1000.0, course.y / 1000.0
+    ax.plot(cx, cy, color="#6e7781", lw=4 * scale, alpha=0.6, label="course")
+    k = stride_indices(len(tr), 20_000)
+    tx, ty = course.frame.to_xy(tr.lat[k], tr.lon[k])
+    ax.plot(tx / 1000.0, ty / 1000.0, color="#1f6feb", lw=1.2 * scale, label="runner")
+    for i, e in enumerate(a.excursions):
+        sl = slice(e.first_fix, e.last_fix + 1)
+        ex, ey = course.frame.to_xy(tr.lat[sl], tr.lon[sl])
+        colour = BAND_COLOURS.get(e.kind, "#d62728")
+        label = "excursion" if i == 0 else None
+        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, lw=3 * scale, label=label)
+    alarms = [e.alerted for e in a.excursions if e.alerted is not None]
+    if alarms:
+        ax_, ay_ = course.frame.to_xy([p.lat for p in alarms], [p.lon for p in alarms])
+        ax.plot(
+            ax_ / 1000.0,
+            ay_ / 1000.0,
+            "o",
+            ms=8 * scale,
+            mfc="white",
+            mec="#d62728",
+            mew=2 * scale,
+            label="live alarm",
+        )
+    if splits.rows:
+        sx, sy = course.xy_at(np.array([r.course_m for r in splits.rows]))
+        ax.plot(
+            sx / 1000.0,
+            sy / 1000.0,
+            "o",
+            ms=5 * scale,
+            mfc="#ffd33d",
+            mec="#222",
+            label="station",
+            ls="none",
+        )
+        if len(splits.rows) <= MAX_LABELS:
+            for r, x, y in zip(splits.rows, sx, sy, strict=True):
+                ax.annotate(
+                    r.label,
+                    (float(x) / 1000.0, float(y) / 1000.0),
+                    fontsize=7 * scale,
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                    color="#333",
+                )
+    _map_axes(ax, scale)
+
+
+def _map_axes(ax: Axes, scale: float) -> None:
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("km east", fontsize=8 * scale)
+    ax.set_ylabel("km north", fontsize=8 * scale)
+    ax.tick_params(labelsize=7 * scale)
+    ax.grid(color="#eaeef2", lw=0.6)
+    ax.legend(loc="best", fontsize=8 * scale, framealpha=0.85)
+
+
+def _profile_axes(ax: Axes, xlabel: str, ylabel: str, scale: float) -> None:
+    ax.set_xlabel(xlabel, fontsize=8 * scale)
+    ax.set_ylabel(ylabel, fontsize=8 * scale)
+    ax.tick_params(labelsize=7 * scale)
+    ax.grid(color="#eaeef2", lw=0.6)
+
+
+def _shade(ax: Axes, p: Profiles, by_time: bool) -> None:
+    span = p.duration_s / 3600.0 if by_time else p.length_m / 1000.0
+    for b in p.bands:
+        lo, hi = (
+            (b.start_s / 3600.0, b.end_s / 3600.0)
+            if by_time
+            else (b.start_m / 1000.0, b.end_m / 1000.0)
+        )
+        if hi - lo < span * 0.003:
+            mid = (lo + hi) / 2.0
+            lo, hi = mid - span * 0.0015, mid + span * 0.0015
+        ax.axvspan(lo, hi, color=BAND_COLOURS.get(b.kind, "#d62728"), alpha=0.3, lw=0)
+
+
+def draw_elevation(ax: Axes, p: Profiles, scale: float) -> None:
+    assert p.ele_s_m is not None and p.ele_m is not None
+    xs = p.ele_s_m / 1000.0
+    _shade(ax, p, by_time=False)
+    ax.fill_between(xs, p.ele_m, float(np.nanmin(p.ele_m)) - 20.0, color="#d8dee4")
+    ax.plot(xs, p.ele_m, color="#57606a", lw=1.0 * scale)
+    ax.set_xlim(0.0, float(xs[-1]))
+    ax.set_ylim(bottom=float(np.nanmin(p.ele_m)) - 20.0)
+    _profile_axes(ax, "km along the course (excursions shaded)", "elevation m", scale)
+
+
+def draw_progress(ax: Axes, p: Profiles, ghost: str | None, scale: float) -> None:
+    _shade(ax, p, by_time=True)
+    if p.ghost_s is not None and p.ghost_m is not None:
+        ax.plot(
+            p.ghost_s / 3600.0,
+            p.ghost_m / 1000.0,
+            "--",
+            color="#6e7781",
+            lw=1.2 * scale,
+            label=f"ghost: {ghost}",
+        )
+    ax.plot(
+        np.maximum(p.time_s, 0.0) / 3600.0,
+        p.progress_m / 1000.0,
+        color="#1f6feb",
+        lw=1.6 * scale,
+        label="runner",
+    )
+    ax.set_xlim(0.0, p.duration_s / 3600.0)
+    ax.set_ylim(0.0, p.length_m / 1000.0)
+    _profile_axes(ax, "race time h (excursions shaded)", "km", scale)
+    if p.ghost_s is not None:
+        ax.legend(loc="upper left", fontsize=7 * scale)
+
+
+def render_compare_png(
+    runners: list[Runner], info: ReportInfo, width_px: int = 1200, height_px: int = 900
+) -> bytes:
+    """Several runners: their tracks on one map, their progress on one chart."""
+    fig, scale = _figure(width_px, height_px)
+    a0 = runners[0].analysis
+    fig.text(
+        0.02,
+        0.975,
+        f"{info.title} — {len(runners)} runners",
+        fontsize=15 * scale,
+        fontweight="bold",
+        va="top",
+    )
+    fig.text(
+        0.02,
+        0.935,
+        "; ".join(f"{i + 1}. {r.name} {r.status}" for i, r in enumerate(runners)),
+        fontsize=10 * scale,
+        color="#57606a",
+        va="top",
+    )
+    grid = _grid(fig)
+    ax = fig.add_subplot(grid[0])
+    course = a0.course
+    ax.plot(
+        course.x / 1000.0,
+        course.y / 1000.0,
+        color="#6e7781",
+        lw=4 * scale,
+        alpha=0.6,
+        label="course",
+    )
+    prog = fig.add_subplot(grid[1])
+    for r in runners:
+        a = r.analysis
+        k = stride_indices(len(a.track), 20_000)
+        tx, ty = course.frame.to_xy(a.track.lat[k], a.track.lon[k])
+        ax.plot(tx / 1000.0, ty / 1000.0, color=r.colour, lw=1.2 * scale, label=r.name)
+        for e in a.excursions:
+            sl = slice(e.first_fix, e.last_fix + 1)
+            ex, ey = course.frame.to_xy(a.track.lat[sl], a.track.lon[sl])
+            ax.plot(ex / 1000.0, ey / 1000.0, color="#d62728", lw=3 * scale)
+        prog.plot(
+            (a.track.time_s[k] - a.start_ts) / 3600.0,
+            a.progress_m[k] / 1000.0,
+            color=r.colour,
+            lw=1.6 * scale,
+        )
+    _map_axes(ax, scale)
+    prog.set_ylim(0.0, course.length_m / 1000.0)
+    prog.set_xlim(left=0.0)
+    _profile_axes(prog, "race time h", "km", scale)
+    return _save(fig)

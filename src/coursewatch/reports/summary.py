@@ -1,0 +1,185 @@
+"""The words every report shares: the headline, one sentence per excursion, short durations.
+
+Terminal, HTML, PNG and Markdown say the same thing about a race, so they say it with these
+functions; each only lays the words out its own way.
+
+>>> short_duration(23 * 60 + 10)
+'23 min'
+>>> short_duration(5975)
+'1 h 40 min'
+>>> short_duration(42)
+'42 s'
+>>> print(pace(372.0))
+6'12"/km
+>>> signed_duration(-75)
+'-1:15'
+>>> signed_duration(3725)
+'+1:02:05'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from coursewatch.analysis import Analysis, Excursion
+from coursewatch.race import Race, ReferenceSplits
+from coursewatch.units import fmt_duration
+
+MULTI_DAY_S = 20 * 3600.0
+KIND_NAMES = {
+    "off_course": "off course",
+    "wrong_way": "wrong way",
+    "shortcut": "shortcut",
+}
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    """What a report says besides the Analysis: names, the ghost, the clock's timezone."""
+
+    title: str
+    runner: str
+    reference: ReferenceSplits | None = None
+    tz: tzinfo | None = None
+    multi_day: bool = False  # clock times then carry the weekday
+
+    @classmethod
+    def build(
+        cls, a: Analysis, runner: str, race: Race | None = None, ghost: str | None = None
+    ) -> ReportInfo:
+        """Title from the race file or the course; the ghost named ``ghost``, else the first."""
+        title = race.name if race is not None else (a.course.name or "Course")
+        reference = None
+        if race is not None and race.reference_splits:
+            named = [r for r in race.reference_splits if ghost is None or r.name == ghost]
+            reference = named[0] if named else None
+        tz = race.start.tzinfo if race is not None else None
+        multi_day = a.track.end.timestamp() - a.start_ts > MULTI_DAY_S
+        return cls(title, runner, reference, tz, multi_day)
+
+    def clock(self, t: datetime | float, seconds: bool = True) -> str:
+        """A time of day in the race's timezone (UTC, marked Z, without a race file)."""
+        if not isinstance(t, datetime):
+            t = datetime.fromtimestamp(t, self.tz or UTC)
+        local = t.astimezone(self.tz or UTC)
+        text = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+        if self.multi_day:
+            text = local.strftime("%a ") + text
+        return text + ("Z" if self.tz is None else "")
+
+
+def short_duration(seconds: float) -> str:
+    """A duration as people say it: '42 s', '23 min', '1 h 40 min'."""
+    s = round(abs(seconds))
+    if s < 60:
+        return f"{s} s"
+    minutes = round(s / 60.0)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def signed_duration(seconds: float) -> str:
+    """A gap: '+1:02:05' behind, '-1:15' ahead."""
+    s = round(seconds)
+    sign = "+" if s >= 0 else "-"
+    s = abs(s)
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
+
+
+def pace(s_per_km: float | None) -> str:
+    """Minutes and seconds per km: 6'12\"/km."""
+    if s_per_km is None:
+        return "-"
+    s = round(s_per_km)
+    return f"{s // 60}'{s % 60:02d}\"/km"
+
+
+def km(distance_m: float | None, digits: int = 1) -> str:
+    return "-" if distance_m is None else f"km {distance_m / 1000:.{digits}f}"
+
+
+def distance(distance_m: float) -> str:
+    """A distance at the right scale: '480 m', '1.9 km'."""
+    d = abs(distance_m)
+    return f"{d:.0f} m" if d < 1000 else f"{d / 1000:.1f} km"
+
+
+def headline(a: Analysis) -> str:
+    """'2 excursions, 1.9 km extra, 23 min lost' (only what the analysis measured)."""
+    n = len(a.excursions)
+    if n == 0:
+        return "No excursions: on the course all the way"
+    parts = [f"{n} excursion{'s' if n != 1 else ''}"]
+    parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
+    parts.append(f"{short_duration(a.time_lost_s)} lost")
+    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.excursions)
+    if cut_m >= 50.0:
+        parts.append(f"{distance(cut_m)} cut")
+    return ", ".join(parts)
+
+
+def finish_line(a: Analysis, info: ReportInfo) -> str:
+    """'Finished in 10:36:29 (10:36:29Z)' or how far the track got."""
+    if a.finish is not None and a.elapsed_s is not None:
+        return f"Finished in {fmt_duration(a.elapsed_s)} ({info.clock(a.finish.time)})"
+    reached = float(a.progress_m[-1]) if len(a.progress_m) else 0.0
+    return (
+        f"Did not reach the finish: the track ends at {km(reached)} of "
+        f"{km(a.course.length_m)} ({info.clock(a.track.end)})"
+    )
+
+
+def elapsed_at(a: Analysis, t: datetime) -> str:
+    return fmt_duration(t.timestamp() - a.start_ts)
+
+
+def excursion_title(e: Excursion) -> str:
+    """'Off course at km 22.6'."""
+    return f"{KIND_NAMES.get(e.kind, e.kind).capitalize()} at {km(e.left.course_m)}"
+
+
+def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str]:
+    """Where and when it left, how far, when it rejoined, what it cost, when the alarm fired."""
+    left = e.left
+    out = [
+        f"Left the course at {km(left.course_m)}, {info.clock(left.time)} "
+        f"(race time {elapsed_at(a, left.time)}), and went up to {e.max_offset_m:.0f} m "
+        "from it."
+    ]
+    if e.rejoined is not None:
+        took = e.rejoined.time.timestamp() - left.time.timestamp()
+        out.append(
+            f"Rejoined at {km(e.rejoined.course_m)}, {info.clock(e.rejoined.time)}, "
+            f"{short_duration(took)} later."
+        )
+    else:
+        out.append("Never rejoined before the track ends.")
+    out.append(_cost(e))
+    if e.alerted is not None:
+        after = e.alerted.time.timestamp() - left.time.timestamp()
+        out.append(
+            f"The live alarm fired at {info.clock(e.alerted.time)}, "
+            f"{short_duration(after)} after leaving."
+        )
+    else:
+        out.append("The live alarm did not fire (found in hindsight).")
+    return out
+
+
+def _cost(e: Excursion) -> str:
+    if e.rejoined is None:
+        return "Cost: unknown (no rejoin)."
+    if e.extra_distance_m < 0:
+        dist = f"{distance(-e.extra_distance_m)} of course cut"
+    else:
+        dist = f"{distance(e.extra_distance_m)} extra"
+    if e.time_lost_s is None:
+        lost = "time lost unknown"
+    elif e.time_lost_s < 1.0:
+        lost = "no time lost"
+    else:
+        lost = f"{short_duration(e.time_lost_s)} lost"
+    return f"Cost: {dist}, {lost}."

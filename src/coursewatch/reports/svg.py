@@ -1,0 +1,198 @@
+"""Inline SVG charts for the HTML report: elevation profile and progress, excursions shaded.
+
+Drawn server side so the page needs no charting library and shows its charts even with
+JavaScript off. Every text is escaped; numbers are rounded to keep the file small.
+
+>>> nice_step(170.0, 6)
+50.0
+>>> nice_step(8.0, 5)
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html import escape
+
+import numpy as np
+
+from coursewatch.geo import FloatArray
+from coursewatch.reports.profile import Profiles
+
+WIDTH = 800
+HEIGHT = 250
+LEFT, RIGHT, TOP, BOTTOM = 52, 12, 12, 34
+BAND_MIN_PX = 3.0
+RUNNER = "#1f6feb"
+BAND = {"shortcut": "#f0a020", "off_course": "#d62728", "wrong_way": "#9c27b0"}
+
+
+def nice_step(span: float, ticks: int) -> float:
+    """A round tick spacing (1, 2, 2.5, 5 x 10^n) giving about ``ticks`` ticks over ``span``."""
+    raw = max(span, 1e-9) / max(ticks, 1)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    for f in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if f * mag >= raw:
+            return f * mag
+    return 10.0 * mag
+
+
+@dataclass(frozen=True)
+class _Axes:
+    x_lo: float
+    x_hi: float
+    y_lo: float
+    y_hi: float
+
+    def x(self, v: float) -> float:
+        return LEFT + (v - self.x_lo) / (self.x_hi - self.x_lo or 1.0) * (WIDTH - LEFT - RIGHT)
+
+    def y(self, v: float) -> float:
+        return (
+            HEIGHT
+            - BOTTOM
+            - (v - self.y_lo) / (self.y_hi - self.y_lo or 1.0) * (HEIGHT - TOP - BOTTOM)
+        )
+
+    def points(self, xs: FloatArray, ys: FloatArray) -> str:
+        return " ".join(
+            f"{self.x(float(a)):.1f},{self.y(float(b)):.1f}" for a, b in zip(xs, ys, strict=True)
+        )
+
+    def grid(self, x_step: float, y_step: float, x_unit: str, y_unit: str) -> list[str]:
+        out: list[str] = []
+        for v in _ticks(self.y_lo, self.y_hi, y_step):
+            yy = self.y(v)
+            out.append(
+                f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            )
+            out.append(_label(LEFT - 4, yy + 4, f"{v:g}{y_unit}", "end"))
+        for v in _ticks(self.x_lo, self.x_hi, x_step):
+            xx = self.x(v)
+            out.append(_vline(xx, "grid"))
+            out.append(_label(xx, HEIGHT - BOTTOM + 16, f"{v:g}{x_unit}", "middle"))
+        return out
+
+
+def _label(x: float, y: float, text: str, anchor: str = "start", cls: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f'<text{c} x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{escape(text)}</text>'
+
+
+def _units(x_unit: str, y_unit: str) -> list[str]:
+    return [
+        _label(WIDTH - RIGHT, HEIGHT - 4, x_unit, "end", "unit"),
+        _label(4, TOP + 4, y_unit, "start", "unit"),
+    ]
+
+
+def _vline(x: float, cls: str) -> str:
+    return f'<line class="{cls}" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>'
+
+
+def _ticks(lo: float, hi: float, step: float) -> Iterable[float]:
+    v = math.ceil(lo / step) * step
+    while v <= hi + 1e-9:
+        yield round(v, 6)
+        v += step
+
+
+def _svg(kind: str, label: str, body: list[str]) -> str:
+    return (
+        f'<svg class="chart {kind}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def _band_rect(x0: float, x1: float, kind: str, title: str) -> str:
+    if x1 - x0 < BAND_MIN_PX:
+        mid = (x0 + x1) / 2.0
+        x0, x1 = mid - BAND_MIN_PX / 2.0, mid + BAND_MIN_PX / 2.0
+    colour = BAND.get(kind, BAND["off_course"])
+    return (
+        f'<rect class="band" x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" '
+        f'height="{HEIGHT - TOP - BOTTOM}" fill="{colour}"><title>{escape(title)}</title></rect>'
+    )
+
+
+def elevation_svg(p: Profiles) -> str | None:
+    """Elevation against course km, excursions shaded, stations ticked. None: no elevation."""
+    if p.ele_m is None or p.ele_s_m is None or not len(p.ele_m):
+        return None
+    lo, hi = float(np.nanmin(p.ele_m)), float(np.nanmax(p.ele_m))
+    pad = max((hi - lo) * 0.08, 10.0)
+    ax = _Axes(0.0, p.length_m / 1000.0, lo - pad, hi + pad)
+    body = ax.grid(nice_step(ax.x_hi, 8), nice_step(ax.y_hi - ax.y_lo, 4), "", "")
+    for i, b in enumerate(p.bands):
+        body.append(
+            _band_rect(
+                ax.x(b.start_m / 1000),
+                ax.x(b.end_m / 1000),
+                b.kind,
+                f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
+            )
+        )
+    xs = p.ele_s_m / 1000.0
+    line = ax.points(xs, p.ele_m)
+    base = f"{ax.x(float(xs[-1])):.1f},{ax.y(ax.y_lo):.1f} {ax.x(0.0):.1f},{ax.y(ax.y_lo):.1f}"
+    body.append(f'<polygon class="ground" points="{line} {base}"/>')
+    body.append(f'<polyline class="ele" points="{line}"/>')
+    for m in p.marks:
+        xx = ax.x(m.course_m / 1000.0)
+        body.append(
+            f'<path class="station" d="M{xx:.1f},{HEIGHT - BOTTOM} l-5,8 h10 z">'
+            f"<title>{escape(m.label)} (km {m.course_m / 1000:.1f})</title></path>"
+        )
+    body += _units("km", "m")
+    return _svg("elevation", "Elevation profile with excursions shaded", body)
+
+
+def progress_svg(p: Profiles, ghost: str | None) -> str:
+    """Course km against race time: the runner, the ghost, the excursions shaded."""
+    hours = p.duration_s / 3600.0
+    ax = _Axes(0.0, hours, 0.0, p.length_m / 1000.0)
+    body = ax.grid(nice_step(hours, 8), nice_step(ax.y_hi, 4), "h", "")
+    for i, b in enumerate(p.bands):
+        body.append(
+            _band_rect(
+                ax.x(b.start_s / 3600),
+                ax.x(b.end_s / 3600),
+                b.kind,
+                f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
+            )
+        )
+    if p.ghost_s is not None and p.ghost_m is not None:
+        pts = ax.points(p.ghost_s / 3600.0, p.ghost_m / 1000.0)
+        title = escape(ghost or "ghost")
+        body.append(f'<polyline class="ghost" points="{pts}"><title>{title}</title></polyline>')
+    if len(p.time_s):
+        pts = ax.points(np.maximum(p.time_s, 0.0) / 3600.0, p.progress_m / 1000.0)
+        body.append(f'<polyline class="runner" points="{pts}" stroke="{RUNNER}"/>')
+    for m in p.marks:
+        cx, cy = ax.x(m.elapsed_s / 3600), ax.y(m.course_m / 1000)
+        body.append(
+            f'<circle class="mark" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
+            f"<title>{escape(m.label)}</title></circle>"
+        )
+    body += _units("race time", "km")
+    return _svg("progress", "Progress along the course against race time", body)
+
+
+def runners_svg(length_m: float, series: list[tuple[str, str, FloatArray, FloatArray]]) -> str:
+    """Several runners' progress (name, colour, race time s, course m) on one chart."""
+    end_s = max([float(t[-1]) for _, _, t, _ in series if len(t)] + [1.0])
+    ax = _Axes(0.0, end_s / 3600.0, 0.0, length_m / 1000.0)
+    body = ax.grid(nice_step(ax.x_hi, 8), nice_step(ax.y_hi, 4), "h", "")
+    for name, colour, t, s in series:
+        if len(t):
+            pts = ax.points(np.maximum(t, 0.0) / 3600.0, s / 1000.0)
+            body.append(
+                f'<polyline class="runner" points="{pts}" stroke="{colour}">'
+                f"<title>{escape(name)}</title></polyline>"
+            )
+    body += _units("race time", "km")
+    return _svg("progress", "Progress of every runner against race time", body)

@@ -1,0 +1,98 @@
+"""The terminal report (rich): headline, each excursion told in full, the splits table."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from coursewatch.analysis import Analysis
+from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.summary import (
+    ReportInfo,
+    excursion_sentences,
+    excursion_title,
+    finish_line,
+    headline,
+    km,
+    pace,
+    short_duration,
+    signed_duration,
+)
+from coursewatch.units import fmt_duration, km_mi
+
+
+def print_analysis(
+    a: Analysis, info: ReportInfo | None = None, console: Console | None = None
+) -> None:
+    """Print the whole report of one runner."""
+    con = console or Console()
+    info = info or ReportInfo.build(a, a.track.name or "runner")
+    con.print(header(a, info))
+    for i, e in enumerate(a.excursions):
+        colour = "red" if e.kind != "shortcut" else "yellow"
+        body = "\n".join(excursion_sentences(a, e, info))
+        con.print(
+            Panel(
+                body,
+                title=f"[bold {colour}]{i + 1}. {excursion_title(e)}[/]",
+                title_align="left",
+                expand=False,
+            )
+        )
+    con.print(splits_table(compute_splits(a, info.reference), info))
+
+
+def header(a: Analysis, info: ReportInfo) -> RenderableType:
+    tr = a.track
+    lines = [
+        Text.from_markup(f"[bold]{info.title}[/] — {info.runner}"),
+        Text(
+            f"Course {km_mi(a.course.length_m)}; track: {len(tr)} fixes, "
+            f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z"
+        ),
+        Text(finish_line(a, info)),
+        Text(headline(a), style="bold red" if a.excursions else "bold green"),
+    ]
+    return Group(*lines)
+
+
+def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
+    title = "Splits" if sp.ghost is None else f"Splits (ghost: {sp.ghost})"
+    t = Table(title=title, title_justify="left", caption=sp.note, caption_justify="left")
+    t.add_column("station")
+    t.add_column("at", justify="right")
+    t.add_column("arrival", justify="right")
+    t.add_column("race time", justify="right")
+    t.add_column("leg", justify="right")
+    t.add_column("pace", justify="right")
+    if sp.ghost is not None:
+        t.add_column("ghost", justify="right")
+        t.add_column("gap", justify="right")
+    for r in sp.rows:
+        cells = [
+            r.label,
+            km(r.course_m),
+            info.clock(r.clock_ts, seconds=False),
+            fmt_duration(r.elapsed_s),
+            fmt_duration(r.leg_s),
+            pace(r.pace_s_per_km),
+        ]
+        if sp.ghost is not None:
+            gap = r.gap_s
+            cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))
+            cells.append("-" if gap is None else _gap_markup(gap))
+        t.add_row(*cells)
+    if not sp.rows:
+        t.add_row("(no station reached)", *[""] * (len(t.columns) - 1))
+    return t
+
+
+def _gap_markup(gap_s: float) -> str:
+    colour = "red" if gap_s > 0 else "green"
+    return f"[{colour}]{signed_duration(gap_s)}[/]"
+
+
+def lost_text(seconds: float | None) -> str:
+    return "-" if seconds is None else short_duration(seconds)

@@ -1,0 +1,164 @@
+"""Reports on generated races: what each format says, and that it says only what was measured."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+
+import pytest
+import yaml
+from PIL import Image
+from rich.console import Console
+
+from coursewatch.analysis import Analysis, analyze
+from coursewatch.course import Course
+from coursewatch.race import ReferenceSplit, ReferenceSplits
+from coursewatch.reports.compare import build_runners, places, print_comparison, split_grid
+from coursewatch.reports.html import Tiles, render_compare_html, render_html
+from coursewatch.reports.markdown import render_compare_markdown, render_markdown
+from coursewatch.reports.png import render_compare_png, render_png
+from coursewatch.reports.splits import compute_splits
+from coursewatch.reports.summary import ReportInfo, headline
+from coursewatch.reports.text import print_analysis
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.track import Track
+
+GHOST = ReferenceSplits(
+    "Course record",
+    (ReferenceSplit("Aid 1", 1500.0), ReferenceSplit("Aid 2", 3600.0)),
+)
+
+
+def _analysis(course: Course, name: str, **kw: float) -> Analysis:
+    run = simulate_run(course, interval_s=2.0, **kw)  # type: ignore[arg-type]
+    return analyze(course, Track(name, run.time_s, run.lat, run.lon, None, None))
+
+
+@pytest.fixture(scope="module")
+def course() -> Course:
+    return trail_course(20_000.0, seed=7, n_stations=3)
+
+
+@pytest.fixture(scope="module")
+def lost(course: Course) -> Analysis:
+    """A runner who takes a wrong turn at km 8 and runs 800 m out and back."""
+    return _analysis(course, "lost", seed=3, wrong_turn_at_m=8_000.0, wrong_turn_angle_deg=70.0)
+
+
+@pytest.fixture(scope="module")
+def info(lost: Analysis) -> ReportInfo:
+    return ReportInfo("Trail <du test> & co", "Ann", GHOST)
+
+
+def test_headline_counts_the_excursion_and_its_cost(lost: Analysis) -> None:
+    assert len(lost.excursions) == 1
+    text = headline(lost)
+    assert re.fullmatch(r"1 excursion, \d+\.\d km extra, \d+ min lost", text), text
+    assert f"{lost.extra_distance_m / 1000:.1f} km extra" in text
+
+
+def test_splits_have_every_station_pass_with_legs_that_add_up(lost: Analysis) -> None:
+    sp = compute_splits(lost, GHOST)
+    assert [r.label for r in sp.rows] == ["Aid 1", "Aid 2", "Aid 3", "Finish"]
+    assert not sp.checkpoints and sp.note is None
+    assert sum(r.leg_s for r in sp.rows) == pytest.approx(sp.rows[-1].elapsed_s)
+    assert sp.rows[-1].elapsed_s == pytest.approx(lost.elapsed_s)
+    # the runner's pace is 2.5 m/s: 400 s/km on a leg without the detour
+    assert sp.rows[0].pace_s_per_km == pytest.approx(400.0, rel=0.02)
+    assert sp.rows[1].pace_s_per_km is not None and sp.rows[1].pace_s_per_km > 450.0
+
+
+def test_ghost_gap_is_runner_minus_reference(lost: Analysis) -> None:
+    rows = {r.label: r for r in compute_splits(lost, GHOST).rows}
+    assert rows["Aid 1"].gap_s == pytest.approx(rows["Aid 1"].elapsed_s - 1500.0)
+    assert rows["Aid 3"].gap_s is None
+
+
+def test_a_course_without_stations_is_split_every_10_km(lost: Analysis) -> None:
+    bare = dataclasses.replace(lost, course=dataclasses.replace(lost.course, stations=()))
+    sp = compute_splits(bare)
+    assert [r.label for r in sp.rows] == ["km 10", "Finish"]
+    assert sp.checkpoints and sp.note is not None and "every 10 km" in sp.note
+
+
+def test_terminal_report_tells_each_excursion_and_the_ghost(
+    lost: Analysis, info: ReportInfo
+) -> None:
+    con = Console(record=True, width=120, file=io.StringIO())
+    print_analysis(lost, info, con)
+    out = con.export_text()
+    assert headline(lost) in out
+    assert "Off course at km 8.0" in out
+    assert "The live alarm fired at" in out and "Rejoined at km 8.0" in out
+    assert "ghost: Course record" in out
+    for station in ("Aid 1", "Aid 2", "Aid 3", "Finish"):
+        assert station in out
+
+
+def test_markdown_front_matter_parses_as_yaml(lost: Analysis, info: ReportInfo) -> None:
+    md = render_markdown(lost, info, image="post.png")
+    m = re.match(r"---\n(.*?)\n---\n", md, re.S)
+    assert m is not None
+    fm = yaml.safe_load(m.group(1))
+    assert fm["layout"] == "post"
+    assert fm["title"] == "Race report: Trail <du test> & co"
+    assert fm["date"].year == lost.track.start.year
+    assert fm["categories"] == ["running", "race-report"]
+    assert "![Map and profile of Trail <du test> & co](post.png)" in md
+    assert "| Station | At | Arrival |" in md and "| Aid 2 |" in md
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1200, 630)])
+def test_png_has_the_size_asked(lost: Analysis, info: ReportInfo, size: tuple[int, int]) -> None:
+    png = render_png(lost, info, *size)
+    assert Image.open(io.BytesIO(png)).size == size
+
+
+def test_html_is_self_contained_and_escaped(lost: Analysis, info: ReportInfo) -> None:
+    page = render_html(lost, info, Tiles.parse("none"))
+    assert "<script src" not in page and "<link" not in page
+    assert not re.search(r"url\((?!data:|#)", page)  # Leaflet's images are inlined
+    assert "Trail &lt;du test&gt; &amp; co" in page and "<du test>" not in page
+    assert '"tiles":null' in page
+    assert 'class="chart elevation"' in page and 'class="chart progress"' in page
+    assert page.count('class="band"') == 2  # the excursion shaded on both profiles
+    with_tiles = render_html(lost, info, Tiles.parse("osm"))
+    assert "tile.openstreetmap.org" in with_tiles
+
+
+@pytest.fixture(scope="module")
+def field(course: Course, lost: Analysis) -> list[tuple[str, Analysis]]:
+    clean = _analysis(course, "clean", seed=4)
+    dnf = _analysis(course, "dnf", seed=5, stop_at_m=12_000.0)
+    return [("Dnf", dnf), ("Lost", lost), ("Clean", clean)]
+
+
+def test_comparison_orders_by_finish_then_progress(field: list[tuple[str, Analysis]]) -> None:
+    runners = build_runners(field)
+    assert [r.name for r in runners] == ["Clean", "Lost", "Dnf"]
+    assert runners[2].status.startswith("reached km 1")
+    where = places(runners)
+    assert len(where) == 1 and [r.name for r, _ in where[0].who] == ["Lost"]
+    grid = split_grid(runners)
+    assert [label for label, _ in grid.checkpoints] == ["Aid 1", "Aid 2", "Aid 3", "Finish"]
+    assert (3, 2) not in grid.cells  # the DNF never reached the finish
+    assert grid.cells[(3, 0)][1] == 0.0  # gap to the fastest at the finish
+    assert grid.cells[(3, 1)][1] > 300.0  # the detour cost minutes
+
+
+def test_comparison_renders_in_every_format(field: list[tuple[str, Analysis]]) -> None:
+    runners = build_runners(field)
+    info = ReportInfo("Test trail", "")
+    con = Console(record=True, width=140, file=io.StringIO())
+    print_comparison(runners, info.title, runners[0].analysis.course.length_m, con)
+    out = con.export_text()
+    assert "Who left the course where" in out and "Splits side by side" in out
+    assert out.index("Clean") < out.index("Dnf")
+    md = render_compare_markdown(runners, info, "field.png")
+    assert yaml.safe_load(md.split("---\n")[1])["layout"] == "post"
+    assert "| Station | At | Clean | Lost | Dnf |" in md
+    page = render_compare_html(runners, info, None)
+    assert page.count('"name":') >= 3
+    png = render_compare_png(runners, info, 800, 600)
+    assert Image.open(io.BytesIO(png)).size == (800, 600)
