@@ -22,7 +22,6 @@ from coursewatch.reports.compare import Runner, build_runners, print_comparison
 from coursewatch.reports.html import Tiles, render_compare_html, render_html
 from coursewatch.reports.json import analysis_json
 from coursewatch.reports.markdown import render_compare_markdown, render_markdown
-from coursewatch.reports.png import render_compare_png, render_png
 from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
 from coursewatch.track import load_track
@@ -198,6 +197,8 @@ def _png(
     output: Path | None,
     size_px: tuple[int, int],
 ) -> None:
+    from coursewatch.reports.png import render_compare_png, render_png  # matplotlib: slow
+
     width, height = size_px
     try:
         if len(analyses) == 1:

@@ -17,7 +17,6 @@ from coursewatch.reports.summary import (
     headline,
     km,
     pace,
-    short_duration,
     signed_duration,
 )
 from coursewatch.units import fmt_duration, km_mi
@@ -92,7 +91,3 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
 def _gap_markup(gap_s: float) -> str:
     colour = "red" if gap_s > 0 else "green"
     return f"[{colour}]{signed_duration(gap_s)}[/]"
-
-
-def lost_text(seconds: float | None) -> str:
-    return "-" if seconds is None else short_duration(seconds)
