@@ -67,6 +67,7 @@ def wrongway_step(
             return 0
         st[STATE] = 1.0
         st[MIN_S] = s
+        st[BACK_T] = 0.0
         ev[:] = np.nan
         ev[L.EV_CODE] = L.CODE_WRONG_WAY
         ev[L.EV_T] = t
@@ -82,6 +83,13 @@ def wrongway_step(
         return L.CODE_WRONG_WAY
     st[MIN_S] = min(st[MIN_S], s)
     if s - st[MIN_S] < cfg[L.C_WW_CLEAR]:
+        st[BACK_T] = 0.0
+        return 0
+    # heading the right way again, and for a while: one stray fix ahead does not end it
+    if st[BACK_T] == 0.0:
+        st[BACK_T] = t
+        return 0
+    if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S]:
         return 0
     ev[:] = np.nan
     ev[L.EV_CODE] = L.CODE_WRONG_WAY_END

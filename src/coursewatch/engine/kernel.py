@@ -306,7 +306,12 @@ def step_fix(
     d_eff = np.inf
     s_det = s_new
     if matched:
+        # when another pass scores almost as well and lies nearer, the runner may well be
+        # on it: ambiguity is no evidence of being lost
         d_eff = cd[best]
+        for c in range(nc):
+            if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
+                d_eff = cd[c]
     else:
         reach = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
         for c in range(nc):

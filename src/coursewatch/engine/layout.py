@@ -81,6 +81,7 @@ C_STATION_ZONE_M = 38  # within this of a station nobody is off course (aid stat
 C_WW_REJOIN_M = 39  # wrong way right after rejoining: backward progress that makes it, m
 C_LAMBDA_REJOIN_BACK = 40  # m behind the point of leaving per nat, when rejoining
 C_COAST_BACK_M = 41  # off the line, the runner may be beside the course this far back, m
+C_AMBIGUOUS = 42  # passes scoring within this many nats of the best count as possible
 CFG_LEN = 48
 
 # --- event rows ---------------------------------------------------------------------------

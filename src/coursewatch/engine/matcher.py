@@ -47,8 +47,8 @@ class EngineConfig:
     oc_scale_m: float = 10.0
     oc_z_hi: float = 4.0
     oc_z_lo: float = 2.0
-    oc_h: float = 1.5
-    oc_tau_s: float = 3.0
+    oc_h: float = 0.5
+    oc_tau_s: float = 1.0
     oc_d_clear_m: float = 30.0
     oc_h_clear: float = 3.0
     ww_dist_m: float = 300.0
@@ -75,6 +75,7 @@ class EngineConfig:
     ww_rejoin_m: float = 100.0
     lambda_rejoin_back_m: float = 500.0
     coast_back_m: float = 1500.0
+    ambiguous: float = 6.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -98,7 +99,7 @@ class EngineConfig:
             (L.C_VSUS, self.vsus_mps), (L.C_STATION_ZONE_M, self.station_zone_m),
             (L.C_WW_REJOIN_M, self.ww_rejoin_m),
             (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
-            (L.C_COAST_BACK_M, self.coast_back_m),
+            (L.C_COAST_BACK_M, self.coast_back_m), (L.C_AMBIGUOUS, self.ambiguous),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
