@@ -15,7 +15,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from coursewatch.engine.grid import SegmentGrid, segments_within
+from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
 from coursewatch.errors import EmptyDataError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
@@ -124,7 +124,7 @@ class Course:
         d = np.empty(cap)
         n = segments_within(
             float(px), float(py), radius_m, self.x, self.y, g.x0, g.y0, g.cell_m, g.nx,
-            g.ny, g.cell_start, g.cell_segs, seg, t, d,
+            g.ny, g.cell_start, g.cell_segs, seg, t, d, new_stamp(len(self.x) - 1),
         )  # fmt: skip
         runs: list[tuple[float, float]] = []  # (course distance, offset) of each run
         i = 0
@@ -190,10 +190,12 @@ def _overlap_flags(
     t = np.empty(cap)
     d = np.empty(cap)
     out = np.zeros(len(px), dtype=np.bool_)
+    stamp = np.zeros(len(x), dtype=np.int64)
     for i in range(len(px)):
         n = segments_within(
-            px[i], py[i], radius, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs, seg, t, d
-        )
+            px[i], py[i], radius, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs, seg, t, d,
+            stamp,
+        )  # fmt: skip
         for k in range(n):
             s = cum[seg[k]] + t[k] * (cum[seg[k] + 1] - cum[seg[k]])
             if abs(s - ps[i]) >= min_apart:

@@ -21,6 +21,11 @@ IntArray = npt.NDArray[np.int64]
 MAX_CELLS = 6_000_000
 
 
+def new_stamp(n_segments: int) -> IntArray:
+    """A fresh ``stamp`` array for :func:`segments_within` on a polyline of n segments."""
+    return np.zeros(n_segments + 1, dtype=np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class SegmentGrid:
     """The segments of a polyline (vertices ``x``, ``y``) bucketed by cell."""
@@ -138,11 +143,16 @@ def segments_within(
     out_seg: IntArray,
     out_t: FloatArray,
     out_d: FloatArray,
+    stamp: IntArray,
 ) -> int:
     """Write the segments within ``radius`` of p (sorted by index) to the out arrays.
 
     Returns how many were found (at most ``len(out_seg)``; the nearest are kept when more).
+    ``stamp`` (one slot per segment plus a counter at the end, zeros to start) remembers
+    which segments this query has seen: a segment listed in several cells counts once.
     """
+    qid = stamp[-1] + 1
+    stamp[-1] = qid
     ix0 = max(int((px - radius - x0) // cell), 0)
     ix1 = min(int((px + radius - x0) // cell), nx - 1)
     iy0 = max(int((py - radius - y0) // cell), 0)
@@ -155,15 +165,11 @@ def segments_within(
             c = iy * nx + ix
             for k in range(cell_start[c], cell_start[c + 1]):
                 s = cell_segs[k]
+                if stamp[s] == qid:
+                    continue
+                stamp[s] = qid
                 t, d2 = project_on_segment(px, py, x[s], y[s], x[s + 1], y[s + 1])
                 if d2 > r2:
-                    continue
-                dup = False
-                for j in range(n):
-                    if out_seg[j] == s:
-                        dup = True
-                        break
-                if dup:
                     continue
                 if n < cap:
                     out_seg[n] = s

@@ -32,6 +32,8 @@ from coursewatch.geo import FloatArray
 
 MAX_CAND = 16
 SCRATCH = 96
+INT_SCRATCH = SCRATCH + MAX_CAND + 1
+FLOAT_SCRATCH = 2 * SCRATCH + 2 * MAX_CAND + 6 * (MAX_CAND + 1)
 OFF_WINDOW_M = 3000.0
 
 
@@ -131,19 +133,23 @@ def step_fix(
         step_m = 0.0
 
     # candidates: one per pass within the radius
-    seg = np.empty(SCRATCH, dtype=np.int64)
-    tt = np.empty(SCRATCH)
-    dd = np.empty(SCRATCH)
+    # scratch buffers live with the course model (geo[17], geo[18]): no allocation per fix
+    wi = geo[17]
+    wf = geo[18]
+    seg = wi[:SCRATCH]
+    tt = wf[0:SCRATCH]
+    dd = wf[SCRATCH : 2 * SCRATCH]
     n = 0
     if inside:
         n = segments_within(
             x, y, cfg[L.C_RADIUS], x_v, y_v, geo[3], geo[4], geo[5], geo[6], geo[7],
-            geo[8], geo[9], seg, tt, dd,
+            geo[8], geo[9], seg, tt, dd, geo[19],
         )  # fmt: skip
     # candidates: every local minimum of the offset along the line within the radius, so
     # the two legs of a short spur (one run of segments) are two passes
-    cs = np.empty(MAX_CAND)
-    cd = np.empty(MAX_CAND)
+    o = 2 * SCRATCH
+    cs = wf[o : o + MAX_CAND]
+    cd = wf[o + MAX_CAND : o + 2 * MAX_CAND]
     nc = 0
     for k in range(n):
         run_start = k == 0 or seg[k - 1] != seg[k] - 1
@@ -177,12 +183,15 @@ def step_fix(
     prev_s = st[L.S_EST]
     prev_matched = st[L.MATCHED] == 1.0
     # new hypotheses: candidates, then the coast hypothesis
-    ns = np.empty(MAX_CAND + 1)
-    nsc = np.empty(MAX_CAND + 1)
-    nco = np.zeros(MAX_CAND + 1)
-    nt = np.empty(MAX_CAND + 1)
-    nhwm = np.empty(MAX_CAND + 1)
-    best_trans = np.empty(MAX_CAND + 1)
+    o = 2 * SCRATCH + 2 * MAX_CAND
+    k1 = MAX_CAND + 1
+    ns = wf[o : o + k1]
+    nsc = wf[o + k1 : o + 2 * k1]
+    nco = wf[o + 2 * k1 : o + 3 * k1]
+    nco[:] = 0.0
+    nt = wf[o + 3 * k1 : o + 4 * k1]
+    nhwm = wf[o + 4 * k1 : o + 5 * k1]
+    best_trans = wf[o + 5 * k1 : o + 6 * k1]
     m = 0
     for c in range(nc):
         e = w_e * emission(cd[c], sigma, nu)
@@ -284,11 +293,26 @@ def step_fix(
         if nsc[q] > nsc[best]:
             best = q
     top = nsc[best]
-    order = np.argsort(-nsc[:m])
+    order = wi[SCRATCH : SCRATCH + m]
+    for q in range(m):  # insertion sort, best first: m is at most MAX_CAND + 1
+        j = q
+        while j > 0 and nsc[order[j - 1]] < nsc[q]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = q
     kept = 0
     for q in order:
         if kept >= L.MAX_HYP or nsc[q] - top < -cfg[L.C_BEAM]:
             break
+        # a worse hypothesis a few metres from a better one of the same kind adds nothing
+        twin = False
+        for j in range(kept):
+            bj = L.HYP + j * L.HYP_FIELDS
+            if st[bj + L.H_COAST] == nco[q] and abs(st[bj + L.H_S] - ns[q]) < cfg[L.C_MERGE_M]:
+                twin = True
+                break
+        if twin:
+            continue
         b = L.HYP + kept * L.HYP_FIELDS
         st[b + L.H_S] = ns[q]
         st[b + L.H_SCORE] = nsc[q] - top

@@ -82,6 +82,7 @@ C_WW_REJOIN_M = 39  # wrong way right after rejoining: backward progress that ma
 C_LAMBDA_REJOIN_BACK = 40  # m behind the point of leaving per nat, when rejoining
 C_COAST_BACK_M = 41  # off the line, the runner may be beside the course this far back, m
 C_AMBIGUOUS = 42  # passes scoring within this many nats of the best count as possible
+C_MERGE_M = 43  # hypotheses closer than this along the course merge, m
 CFG_LEN = 48
 
 # --- event rows ---------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import numpy as np
 
 from coursewatch.course import Course
 from coursewatch.engine import layout as L
-from coursewatch.engine.kernel import run_many, step_fix
+from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many, step_fix
+from coursewatch.engine.grid import new_stamp
 from coursewatch.engine.projection import Lattice
 from coursewatch.geo import FloatArray
 
@@ -76,6 +77,7 @@ class EngineConfig:
     lambda_rejoin_back_m: float = 500.0
     coast_back_m: float = 1500.0
     ambiguous: float = 6.0
+    merge_m: float = 10.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -100,6 +102,7 @@ class EngineConfig:
             (L.C_WW_REJOIN_M, self.ww_rejoin_m),
             (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
             (L.C_COAST_BACK_M, self.coast_back_m), (L.C_AMBIGUOUS, self.ambiguous),
+            (L.C_MERGE_M, self.merge_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
@@ -158,6 +161,8 @@ class CourseModel:
             course.x, course.y, course.cum_m, g.x0, g.y0, g.cell_m, g.nx, g.ny,
             g.cell_start, g.cell_segs, lat.lat0, lat.lon0, lat.step_deg, lat.gx, lat.gy,
             np.ascontiguousarray(sx), np.ascontiguousarray(sy),
+            np.zeros(INT_SCRATCH, dtype=np.int64), np.zeros(FLOAT_SCRATCH),
+            new_stamp(len(course.x) - 1),
         )  # fmt: skip
 
     def latlon(self, x: float, y: float) -> tuple[float, float]:
