@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from realdata import course  # noqa: E402
+from realdata import course
 
-from coursewatch import LiveMatcher, match_fixes  # noqa: E402
-from coursewatch.simulate import simulate_run  # noqa: E402
+from coursewatch import LiveMatcher, match_fixes
+from coursewatch.simulate import simulate_run
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ def feed_offcourse(
     for i, d in enumerate(offsets):
         codes.append(
             oc.offcourse_step(
-                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i * 2.5, np.nan, at_station, CFG, ev
+                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, at_station, CFG, ev
             )
-        )  # fmt: skip
+        )
     return codes
 
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from coursewatch.course import Course
 from coursewatch.engine import layout as L
-from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many, step_fix
 from coursewatch.engine.grid import new_stamp
+from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many, step_fix
 from coursewatch.engine.projection import Lattice
 from coursewatch.geo import FloatArray
 
