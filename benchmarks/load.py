@@ -251,6 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     parser.add_argument("--live-s", type=int, default=60, help="seconds of the 1 Hz phase")
+    parser.add_argument("--only-live", action="store_true", help="skip the throughput phases")
     args = parser.parse_args()
     quick = args.quick
     with tempfile.TemporaryDirectory(prefix="coursewatch-load-") as tmp:
@@ -267,8 +268,9 @@ def main() -> None:
             httpx.post(f"{url}/api/races/osmand/runners", json={"runners": runners},
                        headers=admin, timeout=60).raise_for_status()  # fmt: skip
             live_token = create_race(url, folder, "live", time.time(), n_live)
-            asyncio.run(batched(url, batch_token, 500, 40 if quick else 400))
-            asyncio.run(one_per_fix(port, 200, 10 if quick else 100, 30.0))
+            if not args.only_live:
+                asyncio.run(batched(url, batch_token, 500, 40 if quick else 400))
+                asyncio.run(one_per_fix(port, 200, 10 if quick else 100, 30.0))
             asyncio.run(live(url, live_token, proc.pid, n_live, 45 if quick else args.live_s))
         finally:
             proc.terminate()

@@ -192,13 +192,16 @@ class Server:
 
 
 def warm_up() -> None:
-    """Compile the engine now (or load it from numba's cache), not on the first fix."""
+    """Compile the engine now (or load it from numba's cache), not on the first fix: a short
+    run with a wrong turn goes through every kernel, events included."""
     from coursewatch.engine.matcher import LiveMatcher
-    from coursewatch.simulate import straight_course
+    from coursewatch.simulate import simulate_run, straight_course
 
-    matcher = LiveMatcher(straight_course(200.0))
-    for i in range(3):
-        matcher.push(1_700_000_000.0 + i, *matcher.model.latlon(10.0 * i, 0.0))
+    course = straight_course(3000.0)
+    run = simulate_run(course, interval_s=5.0, wrong_turn_at_m=1000.0, wrong_turn_len_m=400.0)
+    matcher = LiveMatcher(course)
+    for t, lat, lon in zip(run.time_s, run.lat, run.lon, strict=True):
+        matcher.push(float(t), float(lat), float(lon), 5.0)
 
 
 def course_only_race(name: str, course_name: str, start_iso: str) -> str:

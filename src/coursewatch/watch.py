@@ -25,6 +25,8 @@ from coursewatch.runners import LiveRunner
 from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner
+ETA_FEED_S = 10.0  # the ETA model closes one-minute segments: a fix every 10 s is plenty
+AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
 
 
 @dataclass
@@ -36,6 +38,8 @@ class RunnerWatch:
     cutoff: CutoffState = field(default_factory=CutoffState)
     etas_at_s: float = -math.inf
     etas: dict[float, float] = field(default_factory=dict)
+    fed_s: float = -math.inf
+    ahead_s: float = -math.inf
 
 
 class RaceWatch:
@@ -75,13 +79,17 @@ class RaceWatch:
     def on_fix(self, runner: LiveRunner, t_s: float, s: float) -> list[AlertRecord]:
         """After the engine took a fix that is the runner's newest; ``s``: progress then."""
         w = self.of(runner)
-        w.eta = self.model.update(w.eta, t_s, s)
+        if t_s - w.fed_s >= ETA_FEED_S:
+            w.eta = self.model.update(w.eta, t_s, s)
+            w.fed_s = t_s
         w.stopped, ev1 = stopped_step(w.stopped, t_s, s, self.stopped_cfg)
         w.signal, ev2 = signal_fix(w.signal, t_s, s, self.signal_cfg)
         events: list[Any] = [*ev1, *ev2]
         for e in ev1:
             runner.stopped = e.kind == "stopped"
-        events += self._ahead(runner, w, t_s, s)
+        if t_s - w.ahead_s >= AHEAD_EVERY_S:
+            events += self._ahead(runner, w, t_s, s)
+            w.ahead_s = t_s
         return [self._alert(runner, e) for e in events]
 
     def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:

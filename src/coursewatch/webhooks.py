@@ -77,9 +77,7 @@ class WebhookSender:
         await self.client.aclose()
 
     async def _listen(self) -> None:
-        async for msg in self.bus.subscribe("*"):
-            if msg.kind not in KINDS:
-                continue
+        async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):
             for hook in self.store.webhooks(msg.race_id):
                 task = asyncio.create_task(self.deliver(hook, msg))
                 self._tasks.add(task)

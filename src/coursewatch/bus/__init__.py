@@ -26,10 +26,14 @@ class Bus(Protocol):
     def publish(self, race_id: str, kind: str, data: Mapping[str, Any]) -> Message: ...
 
     def subscribe(
-        self, race_id: str, after_seq: int | None = None, idle_s: float | None = None
+        self,
+        race_id: str,
+        after_seq: int | None = None,
+        idle_s: float | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> AsyncIterator[Message]:
         """Messages of a race (``"*"``: all) from now on, or from just after ``after_seq`` when
-        still held; a ``ping`` message after ``idle_s`` seconds without any."""
+        still held; only ``kinds`` if given; a ``ping`` after ``idle_s`` seconds without any."""
         ...
 
     async def close(self) -> None: ...

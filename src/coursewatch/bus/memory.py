@@ -26,6 +26,7 @@ class MemoryBus:
         self.ring_size = ring_size
         self._seq = itertools.count(1)
         self._subs: dict[str, set[asyncio.Queue[Message]]] = {}
+        self._kinds: dict[asyncio.Queue[Message], frozenset[str] | None] = {}
         self._ring: dict[str, deque[Message]] = {}
         self.dropped_listeners = 0
 
@@ -37,6 +38,9 @@ class MemoryBus:
         ring.append(msg)
         for key in (race_id, ALL):
             for q in list(self._subs.get(key, ())):
+                kinds = self._kinds.get(q)
+                if kinds is not None and kind not in kinds:
+                    continue
                 if q.qsize() >= self.queue_size:
                     self._drop(key, q)
                 else:
@@ -52,14 +56,19 @@ class MemoryBus:
         return len(self._subs.get(race_id, ()))
 
     async def subscribe(
-        self, race_id: str, after_seq: int | None = None, idle_s: float | None = None
+        self,
+        race_id: str,
+        after_seq: int | None = None,
+        idle_s: float | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> AsyncIterator[Message]:
         q: asyncio.Queue[Message] = asyncio.Queue()
         if after_seq is not None:
             for msg in self._ring.get(race_id, ()):
-                if msg.seq > after_seq:
+                if msg.seq > after_seq and (kinds is None or msg.kind in kinds):
                     q.put_nowait(msg)
         self._subs.setdefault(race_id, set()).add(q)
+        self._kinds[q] = kinds
         try:
             while True:
                 try:
@@ -72,6 +81,7 @@ class MemoryBus:
                 yield msg
         finally:
             self._subs.get(race_id, set()).discard(q)
+            self._kinds.pop(q, None)
 
     async def close(self) -> None:
         for key, subs in self._subs.items():
