@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coursewatch.analysis import analyze
+from coursewatch.formats import RawPoints
+from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.track import build_track
+
+
+def test_wrong_turn_excursion_explained() -> None:
+    course = trail_course(25_000.0, seed=4)
+    run = simulate_run(
+        course, seed=3, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
+        wrong_turn_len_m=600.0, gps_sigma_m=3.0,
+    )  # fmt: skip
+    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
+    a = analyze(course, build_track(raw))
+    (exc,) = [e for e in a.excursions if e.max_offset_m > 100]
+    assert exc.kind == "off_course"
+    assert exc.left.course_m == pytest.approx(10_000.0, abs=100)
+    assert exc.alerted is not None and exc.rejoined is not None
+    assert exc.left.time < exc.alerted.time < exc.rejoined.time
+    assert exc.max_offset_m == pytest.approx(600.0, abs=40)
+    assert exc.extra_distance_m == pytest.approx(1200.0, rel=0.15)
+    assert exc.time_lost_s == pytest.approx(1200.0 / 2.5, rel=0.25)
+    assert a.finish is not None
+    names = [p.station for p in a.passes]
+    assert names[:2] == ["Aid 1", "Aid 2"] and names[-1] == "Finish"
+    assert np.all(np.diff([p.time.timestamp() for p in a.passes]) > 0)
+
+
+def test_clean_run_has_no_excursion() -> None:
+    course = trail_course(15_000.0, seed=8)
+    run = simulate_run(course, seed=1, interval_s=5.0)
+    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
+    a = analyze(course, build_track(raw))
+    assert a.excursions == ()
+    assert a.elapsed_s == pytest.approx(15_000.0 / 2.5, rel=0.02)

@@ -1,0 +1,87 @@
+"""The command line: JSON contracts, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from coursewatch.cli import main
+from coursewatch.geo import LocalFrame
+
+GPX = """<?xml version="1.0"?>
+<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1" creator="test">
+<wpt lat="{wlat}" lon="{wlon}"><name>Aid</name></wpt>
+<trk><name>Test course</name><trkseg>{pts}</trkseg></trk></gpx>"""
+
+
+def write_course(tmp_path: Path) -> Path:
+    frame = LocalFrame.centred(45.0, 6.0)
+    x = np.arange(0.0, 3001.0, 25.0)
+    lat, lon = frame.to_latlon(x, x * 0)
+    pts = "".join(
+        f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><ele>{1000 + i}</ele></trkpt>'
+        for i, (a, b) in enumerate(zip(lat, lon, strict=True))
+    )
+    path = tmp_path / "course.gpx"
+    path.write_text(GPX.format(pts=pts, wlat=lat[40], wlon=lon[40]))
+    return path
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_course_info_json_contract(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        main, ["course", "info", str(write_course(tmp_path)), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert {"name", "length_m", "ascent_m", "descent_m", "loop", "self_overlap", "stations",
+            "bbox"} <= set(d)  # fmt: skip
+    assert d["name"] == "Test course"
+    assert abs(d["length_m"] - 3000) < 5
+    assert d["stations"] == [{"name": "Aid", "passes_m": [1000.0]}]
+    assert d["loop"] is False and d["ascent_m"] == 120.0
+
+
+def test_corrupt_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gpx"
+    bad.write_text('<?xml version="1.0"?><gpx><trk><trkseg><trkpt lat="45" lon="6">')
+    for args in (["course", "info", str(bad)], ["track", "info", str(bad)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:")
+        assert "Traceback" not in res.output
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["track", "info", str(tmp_path / "nope.gpx")])
+    assert res.exit_code == 1 and res.output.startswith("error: ")
+
+
+def test_analyze_json_contract(tmp_path: Path) -> None:
+    from coursewatch.course import load_course
+    from coursewatch.simulate import simulate_run
+
+    cpath = write_course(tmp_path)
+    course = load_course(cpath)
+    run = simulate_run(course, seed=2, interval_s=5.0)
+    trk = "".join(
+        f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
+        for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True)
+    )
+    tpath = tmp_path / "run.gpx"
+    tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert set(d) >= {"course", "track", "excursions", "finish", "passes"}
+    assert d["excursions"] == []
+    assert d["finish"]["elapsed_s"] > 0
+    assert d["track"]["start"].endswith("Z")

@@ -1,0 +1,119 @@
+"""The engine on real races: laps, out-and-back legs, station passes, real deviations."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coursewatch import load_course, load_track, match_fixes
+from coursewatch.analysis import analyze
+
+pytestmark = pytest.mark.realdata
+
+
+def _pair(data_dir: Path, course: str, track: str):  # type: ignore[no-untyped-def]
+    return load_course(data_dir / "courses" / course), load_track(data_dir / "tracks" / track)
+
+
+def test_twot_every_ping_on_its_lap(data_dir: Path) -> None:
+    c, t = _pair(data_dir, "twot_200_2025.gpx", "twot_200_2025_inreach_pings.json")
+    r = match_fixes(c, t.time_s, t.lat, t.lon)
+    lap_m = c.length_m / 8
+    p = r.progress_m[r.matched]
+    # progress of the matched pings never goes back more than GPS error at the lot
+    assert np.diff(p).min() > -200
+    laps = np.floor(np.maximum.accumulate(p) / lap_m)
+    assert set(np.diff(laps)) <= {0.0, 1.0}  # no lap skipped, none repeated
+    assert laps[0] == 0 and laps[-1] == 7
+    # each lap took a plausible time: 6 to 20 hours
+    starts = [float(t.time_s[r.matched][np.argmax(laps == k)]) for k in range(8)]
+    assert all(6 * 3600 < b - a < 20 * 3600 for a, b in itertools.pairwise(starts))
+
+
+@pytest.mark.parametrize(
+    ("course", "track"),
+    [
+        ("swammie_shuffle_220_2024.gpx", "swammie_shuffle_220_2024_inreach_pings.json"),
+        ("ouray_100_2024.gpx", "ouray_100_2024_inreach_pings.json"),
+    ],
+)
+def test_out_and_back_legs_never_confused(data_dir: Path, course: str, track: str) -> None:
+    c, t = _pair(data_dir, course, track)
+    r = match_fixes(c, t.time_s, t.lat, t.lon)
+    p = r.progress_m[r.matched]
+    tt = t.time_s[r.matched]
+    assert np.diff(p).min() > -500  # never put back on the other leg
+    speed = np.diff(p) / np.diff(tt)
+    assert speed.max() < 6.0  # never jumped ahead onto the other leg either
+    a = analyze(c, t)
+    passes = a.passes
+    assert [x.course_m for x in passes] == sorted(x.course_m for x in passes)
+    legs = [
+        (b.course_m - x.course_m) / (b.time - x.time).total_seconds()
+        for x, b in itertools.pairwise(passes)
+        if b.course_m - x.course_m > 1000  # markers a few metres apart are one place
+    ]
+    assert max(legs) < 4.0
+
+
+def _near(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
+
+
+def test_utmb_route_version_differences_are_reported(data_dir: Path) -> None:
+    c, t = _pair(data_dir, "utmb_170k.gpx", "utmb_2021.gpx")
+    a = analyze(c, t)
+    big = [e for e in a.excursions if e.max_offset_m > 400]
+    found = []
+    for lo, hi in ((141_000, 144_500), (148_000, 151_500)):
+        hits = [e for e in big if e.left.course_m is not None and lo - 1500 < e.left.course_m < hi]
+        assert hits, (lo, [(e.left.course_m, e.max_offset_m) for e in big])
+        assert all(e.alerted is not None for e in hits)
+        found.extend(hits)
+    assert all(450 < e.max_offset_m < 600 for e in found)
+
+
+def test_dark_sky_inreach_events(data_dir: Path) -> None:
+    c, t = _pair(data_dir, "dark_sky_220_2024.gpx", "dark_sky_220_2024_inreach_pings.json")
+    a = analyze(c, t)
+
+    def during(h0: str, h1: str):  # type: ignore[no-untyped-def]
+        t0 = datetime.fromisoformat(f"2024-04-14T{h0}:00+00:00")
+        t1 = datetime.fromisoformat(f"2024-04-14T{h1}:00+00:00")
+        return [
+            e
+            for e in a.excursions
+            if e.left.time <= t1 and (e.rejoined is None or e.rejoined.time >= t0)
+        ]
+
+    cut = during("06:31", "06:51")
+    assert cut and max(e.max_offset_m for e in cut) > 800
+    assert _near(cut[0].left.course_m or 0, 230_900, 1500)
+    vehicle = during("12:22", "12:52")
+    assert vehicle and max(e.max_offset_m for e in vehicle) > 2000
+    assert vehicle[0].alerted is not None
+    parallel = during("15:57", "17:57")
+    assert parallel and max(e.max_offset_m for e in parallel) > 300
+    assert (
+        datetime(2024, 4, 14, 12, 22, tzinfo=UTC)
+        <= (vehicle[0].alerted.time)
+        <= datetime(  # type: ignore[union-attr]
+            2024, 4, 14, 12, 52, tzinfo=UTC
+        )
+    )
+
+
+def test_templiers_real_detours_and_no_false_alarm(data_dir: Path) -> None:
+    c, t = _pair(
+        data_dir, "grand_trail_des_templiers_2022.gpx", "grand_trail_des_templiers_2022.gpx"
+    )
+    a = analyze(c, t)
+    # the aid-station spur at km 22.6 and the 201 m loop at km 41.6 (SOURCES.md)
+    lefts = [e.left.course_m or 0 for e in a.excursions]
+    assert any(_near(s, 22_600, 400) for s in lefts)
+    assert any(_near(s, 41_600, 400) for s in lefts)
+    assert a.finish is not None
