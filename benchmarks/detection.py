@@ -75,6 +75,7 @@ class Run:
 class Tally:
     delays_m: list[float] = field(default_factory=list)
     missed: int = 0
+    already: int = 0  # the wrong turn came while still in alarm from a real excursion
     ping_rank: list[int] = field(default_factory=list)  # 300 s: 1 = first clearly-off ping
     false_alarms: int = 0
     false_where: list[str] = field(default_factory=list)
@@ -184,16 +185,21 @@ def on_course_around(ta: float, t_rec: FloatArray, d_rec: FloatArray) -> bool:
     return bool(np.all(d_rec[lo:hi] <= ON_COURSE_M))
 
 
-def alarms_ours(c: Course, run: Run, cfg: EngineConfig) -> list[tuple[float, int, str]]:
+Alarms = list[tuple[float, int, str]]
+
+
+def alarms_ours(c: Course, run: Run, cfg: EngineConfig) -> tuple[Alarms, np.ndarray]:
+    """The alarms raised, and whether the runner was in alarm at each fix."""
     lat, lon = c.frame.to_latlon(run.x, run.y)
     res = match_fixes(c, run.t, lat, lon, run.accuracy_m, config=cfg)
     # A shortcut reported when an alarmed runner rejoins is the end of that alarm, not a new
     # one; a shortcut onto the line with no alarm before it is an alarm of its own.
-    return [
+    alarms = [
         (float(run.t[e.fix_index]), e.fix_index, e.kind)
         for e in res.events
         if e.kind in ALARM_KINDS and not (e.kind == "shortcut" and e.alarm_time is not None)
     ]
+    return alarms, res.alarmed
 
 
 def alarms_corridor(
@@ -219,6 +225,7 @@ def score(
     d_true: FloatArray,
     every_s: float,
     label: str,
+    in_alarm: bool = False,
 ) -> None:
     ex = run.excursion
     hit = None
@@ -231,6 +238,9 @@ def score(
             tally.false_alarms += 1
             tally.false_where.append(f"{label}@{ta:.0f}:{kind}{'' if ex is None else ':inj'}")
     if ex is None:
+        return
+    if in_alarm:
+        tally.already += 1
         return
     if hit is None:
         tally.missed += 1
@@ -299,20 +309,30 @@ def evaluate(
     by_pair = {p.name: p for p in PAIRS}
     for k in cases:
         c = course(by_pair[k.pair].course)
-        results = {"coursewatch": alarms_ours(c, k.run, cfg)}
+        # a wrong turn taken while the runner is still in alarm from a real excursion just
+        # before it cannot raise a new alarm: counted apart, not as a miss
+        before = -1
+        if k.run.excursion is not None:
+            before = int(np.searchsorted(k.run.t, k.run.excursion[0], side="right")) - 1
+        ours, alarmed = alarms_ours(c, k.run, cfg)
+        results = {"coursewatch": (ours, bool(before >= 0 and alarmed[before]))}
         if corridors and k.noise != "AR(1)+acc":
             for w in CORRIDORS_M:
-                results[f"corridor {w:.0f} m"] = alarms_corridor(k.d_sent, k.run.t, w)
-        for m, alarms in results.items():
+                outside = bool(before >= 0 and k.d_sent[before] > w)
+                results[f"corridor {w:.0f} m"] = (alarms_corridor(k.d_sent, k.run.t, w), outside)
+        for m, (alarms, in_alarm) in results.items():
             tally = tallies.setdefault((k.every_s, k.noise, m), Tally())
             label = f"{k.pair}/{k.every_s:.0f}s/{k.noise}"
-            score(k.run, alarms, tally, k.t_judge, k.d_judge, k.d_true, k.every_s, label)
+            score(k.run, alarms, tally, k.t_judge, k.d_judge, k.d_true, k.every_s, label, in_alarm)
     return tallies
 
 
 def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
-    print(f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
-          f"{'missed':>7} {'false alarms':>13} {'ping 1st/2nd/later':>19}")  # fmt: skip
+    head = (
+        f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
+        f"{'missed':>7} {'in alarm':>8} {'false alarms':>13} {'ping 1st/2nd/later':>19}"
+    )
+    print(head)
     order = {n: i for i, n in enumerate(NOISE_MODES)}
     for (every_s, noise, m), ta in sorted(
         tallies.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])
@@ -323,8 +343,11 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
         if every_s >= 300 and ta.ping_rank:
             r = np.asarray(ta.ping_rank)
             ranks = f"{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum() + (r == 0).sum()}"
-        print(f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} "
-              f"{p90:>7} {ta.missed:>7} {ta.false_alarms:>13} {ranks:>19}")  # fmt: skip
+        row = (
+            f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} {p90:>7} {ta.missed:>7} "
+            f"{ta.already:>8} {ta.false_alarms:>13} {ranks:>19}"
+        )
+        print(row)
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
     if where:
         print("coursewatch false alarms (pair/sampling@time:kind):")

@@ -26,7 +26,7 @@ FILES = (
 
 def main() -> None:
     root = data_dir()
-    load_course(root / "courses/utmb_170k.gpx").grid  # warm up numba's cache
+    _ = load_course(root / "courses/utmb_170k.gpx").grid  # warm up numba's cache
     for kind, name in FILES:
         times = []
         n = 0
