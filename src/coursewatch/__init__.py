@@ -12,6 +12,7 @@ from coursewatch import jitcache
 
 jitcache.configure()
 
+from coursewatch.analysis import Analysis, Excursion, analyze  # noqa: E402
 from coursewatch.course import Course, Station, load_course  # noqa: E402
 from coursewatch.engine.matcher import (  # noqa: E402
     EngineConfig,
@@ -24,15 +25,18 @@ from coursewatch.errors import CoursewatchError  # noqa: E402
 from coursewatch.track import Track, load_track  # noqa: E402
 
 __all__ = [
+    "Analysis",
     "Course",
     "CoursewatchError",
     "EngineConfig",
     "Event",
+    "Excursion",
     "LiveMatcher",
     "Place",
     "Station",
     "Track",
     "__version__",
+    "analyze",
     "load_course",
     "load_track",
     "match_fixes",

@@ -68,7 +68,7 @@ class EngineConfig:
     ww_persist_s: float = 60.0
     oc_var_max_m: float = 45.0
     oc_moving_mps: float = 0.5
-    oc_k_acc: float = 2.5
+    oc_k_acc: float = 4.0
     oc_acc_ref_m: float = 4.0
     burst_s: float = 120.0
     vsus_mps: float = 3.0
