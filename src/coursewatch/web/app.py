@@ -21,7 +21,9 @@ from coursewatch.web.routes import ENDPOINTS
 
 
 def _routes() -> list[Route]:
-    return [Route(ep.path, ep.handler, methods=list(ep.methods)) for ep in ENDPOINTS]
+    from coursewatch.web.dashboard import ROUTES as DASHBOARD  # pages, Leaflet, two read views
+
+    return [Route(ep.path, ep.handler, methods=list(ep.methods)) for ep in ENDPOINTS] + DASHBOARD
 
 
 def create_app(server: Server, manage: bool = True) -> Starlette:

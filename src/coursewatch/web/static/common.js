@@ -1,0 +1,177 @@
+// coursewatch dashboard: what both pages share. The API client (token handling), the server's
+// clock, units and formatting, and the live connection (EventSource that re-reads the state
+// every time it (re)connects, so a server restart heals by itself).
+"use strict";
+
+const CW = (() => {
+  const TOKEN_KEY = "coursewatch.token";
+  const UNITS_KEY = "coursewatch.units";
+  const M_PER_MI = 1609.344;
+  const STATUS_TEXT = {
+    not_started: "not started", running: "running", off_course: "off course",
+    stopped: "stopped", finished: "finished", dnf: "DNF",
+  };
+
+  // A token given in the address (?token=...) is kept in this browser and taken out of the
+  // address bar, so it is not shared with a copied link or left in the history.
+  (function takeTokenFromUrl() {
+    const url = new URL(location.href);
+    const t = url.searchParams.get("token");
+    if (t !== null) {
+      if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
+      url.searchParams.delete("token");
+      history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
+  })();
+
+  const parts = location.pathname.split("/").filter(Boolean);  // races/<race>[/runners/<bib>]
+  const raceId = decodeURIComponent(parts[1] || "");
+  const bib = parts[2] === "runners" ? decodeURIComponent(parts[3] || "") : null;
+
+  function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+  function setToken(t) {
+    if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const e = (body && body.error) || {};
+      super(e.message || `HTTP ${status}`);
+      this.status = status;
+      this.hint = e.hint || "";
+    }
+  }
+
+  async function api(path, options = {}) {
+    const headers = Object.assign({ Accept: "application/json" }, options.headers || {});
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    if (options.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options = Object.assign({}, options, { body: JSON.stringify(options.json) });
+    }
+    const r = await fetch(path, Object.assign({ cache: "no-store" }, options, { headers }));
+    let body = null;
+    try { body = await r.json(); } catch (_) { body = null; }
+    if (!r.ok) throw new ApiError(r.status, body);
+    return body;
+  }
+
+  const racePath = `/api/races/${encodeURIComponent(raceId)}`;
+
+  // The server's clock: the demo runs its race faster than the wall clock, so "in 12 min"
+  // must count from the server's now, not the browser's.
+  const clock = { rate: 1, at: Date.now() / 1000, serverAt: Date.now() / 1000, known: false };
+  function setNow(serverTs) {
+    const wall = Date.now() / 1000;
+    if (clock.known && wall - clock.at > 2) {
+      const rate = (serverTs - clock.serverAt) / (wall - clock.at);
+      if (rate > 0.5 && rate < 10000) clock.rate = rate;
+    }
+    clock.at = wall;
+    clock.serverAt = serverTs;
+    clock.known = true;
+  }
+  function now() { return clock.serverAt + (Date.now() / 1000 - clock.at) * clock.rate; }
+
+  function units() { return localStorage.getItem(UNITS_KEY) === "mi" ? "mi" : "km"; }
+  function setUnits(u) { localStorage.setItem(UNITS_KEY, u === "mi" ? "mi" : "km"); }
+  function unitM() { return units() === "mi" ? M_PER_MI : 1000; }
+  function dist(m, digits = 2) {
+    if (m === null || m === undefined || !isFinite(m)) return "–";
+    return `${(m / unitM()).toFixed(digits)} ${units()}`;
+  }
+  function pace(mps) {
+    if (!mps || mps < 0.1) return "–";
+    const s = unitM() / mps;
+    const min = Math.floor(s / 60);
+    const sec = Math.round(s - min * 60);
+    return `${min}:${String(sec === 60 ? 59 : sec).padStart(2, "0")} /${units()}`;
+  }
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function hhmm(ts) {
+    if (ts === null || ts === undefined || !isFinite(ts)) return "–";
+    const d = new Date(ts * 1000);
+    const t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    return Math.abs(ts - now()) > 20 * 3600 ? `${d.toLocaleDateString()} ${t}` : t;
+  }
+  function duration(s) {
+    if (s === null || s === undefined || !isFinite(s)) return "–";
+    const neg = s < 0;
+    s = Math.abs(Math.round(s));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const text = h ? `${h}h${pad(m)}` : `${m} min`;
+    return neg ? `-${text}` : text;
+  }
+  function relative(ts) {
+    if (ts === null || ts === undefined || !isFinite(ts)) return "";
+    const d = ts - now();
+    if (Math.abs(d) < 60) return "now";
+    return d > 0 ? `in ${duration(d)}` : `${duration(-d)} ago`;
+  }
+  function statusText(s) { return STATUS_TEXT[s] || s; }
+
+  // DOM building with textContent only: names and sentences are never parsed as HTML.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  // The event stream. EventSource reconnects by itself after a network error; when it gives up
+  // (an HTTP error while the server restarts) we open a new one. Every (re)connection calls
+  // onOpen so the page reloads its state: events missed while away are not replayed after a
+  // restart.
+  function live(handlers, onState) {
+    let source = null;
+    let retryMs = 1000;
+    let timer = null;
+    const q = token() ? `?token=${encodeURIComponent(token())}` : "";
+    function connect() {
+      timer = null;
+      source = new EventSource(`${racePath}/events${q}`);
+      onState("connecting");
+      source.addEventListener("hello", () => {
+        retryMs = 1000;
+        onState("live");
+        if (handlers.open) handlers.open();
+      });
+      for (const kind of ["runner", "status", "alert", "alert_ack", "alert_retracted"]) {
+        source.addEventListener(kind, (ev) => {
+          if (handlers[kind]) handlers[kind](JSON.parse(ev.data));
+        });
+      }
+      source.onerror = () => {
+        onState("reconnecting");
+        if (source.readyState === EventSource.CLOSED && !timer) {
+          source.close();
+          timer = setTimeout(connect, retryMs);
+          retryMs = Math.min(retryMs * 2, 15000);
+        }
+      };
+    }
+    connect();
+    return { close() { if (source) source.close(); if (timer) clearTimeout(timer); } };
+  }
+
+  function showState(node, state) {
+    node.dataset.state = state;
+    node.textContent = { live: "● live", connecting: "○ connecting…",
+                         reconnecting: "○ reconnecting…" }[state] || state;
+  }
+
+  return { raceId, bib, racePath, api, ApiError, token, setToken, now, setNow, units, setUnits,
+           unitM, dist, pace, hhmm, duration, relative, statusText, el, live, showState,
+           M_PER_MI };
+})();

@@ -1,0 +1,461 @@
+// coursewatch race HQ dashboard: the map, the leaderboard and the alerts, live over SSE.
+// Public when opened without the admin token (read-only: no acknowledge). Every state comes
+// from the API; the event stream only updates it, and each (re)connection reloads it.
+"use strict";
+
+(() => {
+  const CUE_KINDS = new Set(["off_course", "wrong_way", "shortcut"]);
+  const STATUS_ORDER = ["off_course", "stopped", "running", "finished", "not_started", "dnf"];
+  const MAX_ALERTS_SHOWN = 300;
+  const SOUND_KEY = "coursewatch.sound";
+  const $ = (id) => document.getElementById(id);
+  const el = CW.el;
+
+  const state = {
+    race: null, admin: false, runners: new Map(), alerts: new Map(), places: new Map(),
+    selected: null, sort: { key: "place", dir: 1 }, search: "", map: null,
+    markers: new Map(), trail: null, maxAlertId: 0, loaded: false, fresh: new Set(),
+  };
+
+  // -- boot ---------------------------------------------------------------------------------
+  async function boot() {
+    setupControls();
+    let meta;
+    try {
+      meta = await CW.api(`${CW.racePath}/dashboard`);
+    } catch (e) {
+      return fatal(e);
+    }
+    applyMeta(meta);
+    const geo = await CW.api(`${CW.racePath}/course.geojson`);
+    state.map = new CWMap.CourseMap($("map"), geo);
+    state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3,
+                                   opacity: 0.9, interactive: false }).addTo(state.map.map);
+    CW.live({
+      open: () => reload().catch(showError),
+      runner: onRunner, status: onStatus, alert: onAlert, alert_ack: onAck,
+      alert_retracted: (d) => { for (const id of d.ids) state.alerts.delete(id); soon(); },
+    }, (s) => CW.showState($("conn"), s));
+    setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
+    tickClock();
+    setInterval(tickClock, 1000);
+  }
+
+  function applyMeta(meta) {
+    state.race = meta.race;
+    state.admin = meta.admin;
+    CW.setNow(meta.now_ts);
+    $("race-name").textContent = meta.race.name;
+    $("mode").textContent = meta.admin ? "admin" : "public view";
+    $("mode").dataset.mode = meta.admin ? "admin" : "public";
+    document.body.dataset.mode = meta.admin ? "admin" : "public";
+    updateTitle();
+  }
+
+  function fatal(e) {
+    const msg = e.status === 401 || e.status === 403
+      ? "This race is not public. Give the admin token in ⚙ settings to open it."
+      : e.status === 404 ? `No race "${CW.raceId}" on this server.` : `Cannot load the race: ${e.message}`;
+    banner(msg, "error");
+    document.querySelector("details.settings").open = e.status === 401 || e.status === 403;
+    CW.showState($("conn"), "offline");
+  }
+
+  function showError(e) { banner(`Could not reload: ${e.message}`, "error", 8000); }
+
+  // The whole state, after every (re)connection of the stream.
+  async function reload() {
+    const [meta, runners] = await Promise.all([
+      CW.api(`${CW.racePath}/dashboard`), CW.api(`${CW.racePath}/runners`)]);
+    applyMeta(meta);
+    const alerts = [];
+    for (let after = 0; ;) {
+      const page = (await CW.api(`${CW.racePath}/alerts?after=${after}&limit=1000`)).alerts;
+      alerts.push(...page);
+      if (page.length < 1000) break;
+      after = page[page.length - 1].id;
+    }
+    state.runners = new Map(runners.runners.map((r) => [r.bib, r]));
+    const known = state.maxAlertId;
+    state.alerts = new Map(alerts.map((a) => [a.id, a]));
+    for (const a of alerts) {
+      // alerts raised while we were away are new to whoever watches this page
+      if (state.loaded && a.id > known) markNew(a);
+      state.maxAlertId = Math.max(state.maxAlertId, a.id);
+    }
+    state.loaded = true;
+    renderAll();
+    if (state.selected) drawTrail(state.selected);
+  }
+
+  // -- live events --------------------------------------------------------------------------
+  function onRunner(r) {
+    const old = state.runners.get(r.bib);
+    state.runners.set(r.bib, r);
+    if (r.bib === state.selected && r.last_fix &&
+        (!old || !old.last_fix || old.last_fix.time_s !== r.last_fix.time_s)) {
+      state.trail.addLatLng([r.last_fix.lat, r.last_fix.lon]);
+    }
+    later();
+  }
+
+  let refetchTimer = null;
+  function onStatus(s) {
+    const r = state.runners.get(s.bib);
+    if (r) { r.status = s.to; later(); return; }
+    // a runner registered after we loaded: fetch the list once things settle
+    clearTimeout(refetchTimer);
+    refetchTimer = setTimeout(() => CW.api(`${CW.racePath}/runners`).then((d) => {
+      for (const x of d.runners) state.runners.set(x.bib, x);
+      later();
+    }).catch(() => {}), 1000);
+  }
+
+  function onAlert(a) {
+    state.alerts.set(a.id, a);
+    if (a.id > state.maxAlertId) { state.maxAlertId = a.id; markNew(a); }
+    soon();
+  }
+
+  function onAck(a) { state.alerts.set(a.id, a); soon(); }
+
+  function markNew(a) {
+    state.fresh.add(a.id);
+    setTimeout(() => { state.fresh.delete(a.id); soon(); }, 15000);
+    if (CUE_KINDS.has(a.kind) && !a.ack_by) cue(a);
+  }
+
+  // -- cues: a beep and a banner for new off-course alerts ------------------------------------
+  let audio = null;
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+  function unlockAudio() {
+    // browsers start audio only after a gesture: create the context on the first one
+    try { audio = audio || new AudioContext(); } catch (_) { audio = null; }
+  }
+  function soundOn() { return localStorage.getItem(SOUND_KEY) !== "off"; }
+
+  function beep() {
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+    if (!soundOn() || !audio) return;
+    const t = audio.currentTime;
+    for (const [at, hz] of [[0, 880], [0.18, 660]]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = "square";
+      osc.frequency.value = hz;
+      gain.gain.setValueAtTime(0.0001, t + at);
+      gain.gain.exponentialRampToValueAtTime(0.15, t + at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + at + 0.15);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t + at);
+      osc.stop(t + at + 0.16);
+    }
+  }
+
+  function cue(a) {
+    beep();
+    const show = el("button", { type: "button", text: "Show on map", onclick: () => showOnMap(a) });
+    banner([el("strong", { text: "⚠ " }), a.sentence, " ", show], "alarm", 20000);
+  }
+
+  let bannerTimer = null;
+  function banner(content, kind, ms) {
+    const b = $("banner");
+    b.replaceChildren(...[].concat(content));
+    b.className = `banner ${kind}`;
+    b.hidden = false;
+    clearTimeout(bannerTimer);
+    if (ms) bannerTimer = setTimeout(() => { b.hidden = true; }, ms);
+  }
+
+  // -- rendering (throttled: thousands of runner updates a minute must not re-render each) ----
+  let boardTimer = null, alertTimer = null;
+  function later() {
+    if (!boardTimer) boardTimer = setTimeout(() => { boardTimer = null; renderRunners(); }, 500);
+  }
+  function soon() {
+    if (!alertTimer) alertTimer = setTimeout(() => { alertTimer = null; renderAlerts(); }, 100);
+  }
+  function renderAll() { renderRunners(); renderAlerts(); }
+  function renderRunners() { computePlaces(); renderBoard(); renderMarkers(); }
+
+  // Place: by progress among those on their way; finishers first, by their last fix (trackers
+  // stop at the finish); not started and DNF have none.
+  function computePlaces() {
+    const ranked = [...state.runners.values()]
+      .filter((r) => r.fixes > 0 && r.status !== "dnf" && r.status !== "not_started")
+      .sort((a, b) => {
+        const fa = a.status === "finished", fb = b.status === "finished";
+        if (fa !== fb) return fa ? -1 : 1;
+        if (fa) return lastTs(a) - lastTs(b);
+        return b.progress_m - a.progress_m || lastTs(a) - lastTs(b);
+      });
+    state.places = new Map(ranked.map((r, i) => [r.bib, i + 1]));
+  }
+  function lastTs(r) { return r.last_fix ? r.last_fix.time_s : Infinity; }
+
+  function lastStationTs(r) {
+    if (r.status === "finished") return lastTs(r);
+    const st = r.last_station;
+    if (!st || !r.last_fix || !r.pace_mps || r.pace_mps < 0.1) return null;
+    return r.last_fix.time_s - Math.max(r.progress_m - st.distance_m, 0) / r.pace_mps;
+  }
+
+  const SORTS = {
+    place: (r) => state.places.get(r.bib) ?? Infinity,
+    bib: (r) => r.bib,
+    name: (r) => r.name.toLowerCase(),
+    progress: (r) => r.progress_m,
+    last: (r) => (r.last_station ? r.last_station.distance_m : -1),
+    pace: (r) => (r.pace_mps > 0.1 ? 1 / r.pace_mps : Infinity),
+    eta: (r) => r.next_station_eta_ts ?? Infinity,
+    status: (r) => STATUS_ORDER.indexOf(r.status),
+  };
+
+  function sortedRunners() {
+    const q = state.search.trim().toLowerCase();
+    let list = [...state.runners.values()];
+    if (q) {
+      list = list.filter((r) => r.bib.toLowerCase() === q || r.bib.toLowerCase().startsWith(q) ||
+                                r.name.toLowerCase().includes(q));
+    }
+    const key = SORTS[state.sort.key];
+    const dir = state.sort.dir;
+    return list.sort((a, b) => {
+      const x = key(a), y = key(b);
+      let c = typeof x === "string" ? x.localeCompare(y, undefined, { numeric: true }) : x - y;
+      if (Number.isNaN(c)) c = 0;
+      if (x === Infinity && y !== Infinity) return 1;  // unknowns last in either direction
+      if (y === Infinity && x !== Infinity) return -1;
+      return dir * c || a.bib.localeCompare(b.bib, undefined, { numeric: true });
+    });
+  }
+
+  function runnerLink(r, text) {
+    return el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(r.bib)}`,
+                     text });
+  }
+
+  function renderBoard() {
+    const rows = sortedRunners();
+    const body = document.createDocumentFragment();
+    for (const r of rows) {
+      const place = state.places.get(r.bib);
+      const last = r.status === "finished" ? { label: "Finish" } : r.last_station;
+      const lastTime = lastStationTs(r);
+      const next = r.next_station;
+      body.append(el("tr", {
+        dataset: { bib: r.bib, status: r.status },
+        class: r.bib === state.selected ? "selected" : "",
+        onclick: (ev) => { if (!ev.target.closest("a")) select(r.bib, true); },
+      },
+      el("td", { class: "place", text: place ?? "–" }),
+      el("td", { class: "bib" }, runnerLink(r, r.bib)),
+      el("td", { class: "name" }, runnerLink(r, r.name || `Bib ${r.bib}`)),
+      el("td", { class: "progress" }, CW.dist(r.progress_m),
+         el("span", { class: "muted", text: ` ${Math.round(r.progress_pct)}%` }),
+         el("span", { class: "bar", style: `--pct:${Math.min(r.progress_pct, 100)}%` })),
+      el("td", { class: "last" }, last ? last.label : "–",
+         lastTime ? el("span", { class: "muted", text: ` ${r.status === "finished" ? "" : "≈"}${CW.hhmm(lastTime)}` }) : null),
+      el("td", { class: "pace", text: CW.pace(r.pace_mps) }),
+      el("td", { class: "eta" }, next && r.next_station_eta_ts ? [
+        `${next.label} ${CW.hhmm(r.next_station_eta_ts)}`,
+        el("span", { class: "muted", text: ` ${CW.relative(r.next_station_eta_ts)}` })] : "–"),
+      el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: CW.statusText(r.status) }))));
+    }
+    $("board").tBodies[0].replaceChildren(body);
+    const n = state.runners.size;
+    $("runner-count").textContent = rows.length === n ? `${n}` : `${rows.length} of ${n}`;
+    for (const th of document.querySelectorAll("#board th")) {
+      const on = th.dataset.sort === state.sort.key;
+      if (on) th.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    }
+  }
+
+  function runnerIcon(r) {
+    const span = el("span", { class: `bib st-${r.status}`, text: r.bib });
+    return L.divIcon({ className: `cw-runner${r.bib === state.selected ? " selected" : ""}`,
+                       html: span.outerHTML, iconSize: null });
+  }
+
+  function renderMarkers() {
+    if (!state.map) return;
+    const seen = new Set();
+    for (const r of state.runners.values()) {
+      if (!r.last_fix) continue;
+      seen.add(r.bib);
+      const pos = [r.last_fix.lat, r.last_fix.lon];
+      let m = state.markers.get(r.bib);
+      const look = `${r.status}|${r.bib === state.selected}`;
+      if (!m) {
+        m = L.marker(pos, { icon: runnerIcon(r), title: `${r.bib} ${r.name}`, keyboard: false,
+                            riseOnHover: true });
+        m.on("click", () => select(r.bib, false));
+        m.addTo(state.map.map);
+        m.look = look;
+        state.markers.set(r.bib, m);
+      } else {
+        const old = m.getLatLng();
+        if (old.lat !== pos[0] || old.lng !== pos[1]) m.setLatLng(pos);
+        if (m.look !== look) { m.setIcon(runnerIcon(r)); m.look = look; }
+      }
+      m.setZIndexOffset(r.bib === state.selected ? 10000 : r.status === "off_course" ? 5000 : 0);
+    }
+    for (const [bib, m] of state.markers) {
+      if (!seen.has(bib)) { m.remove(); state.markers.delete(bib); }
+    }
+  }
+
+  function renderAlerts() {
+    const openOnly = $("open-only").checked;
+    const all = [...state.alerts.values()].sort((a, b) => b.id - a.id);
+    const shown = (openOnly ? all.filter((a) => !a.ack_by) : all).slice(0, MAX_ALERTS_SHOWN);
+    const list = document.createDocumentFragment();
+    for (const a of shown) list.append(alertItem(a));
+    $("alerts").replaceChildren(list);
+    const open = all.filter((a) => !a.ack_by).length;
+    $("alert-count").textContent = state.admin ? `${open} open · ${all.length}` : `${all.length}`;
+    const badge = $("tab-badge");
+    badge.hidden = !state.admin || open === 0;
+    badge.textContent = String(open);
+    updateTitle(open);
+  }
+
+  function alertItem(a) {
+    const acked = Boolean(a.ack_by);
+    const actions = el("div", { class: "actions" },
+      el("button", { type: "button", class: "show", text: "Show on map", onclick: () => showOnMap(a) }),
+      state.admin && !acked
+        ? el("button", { type: "button", class: "ack", text: "Acknowledge", onclick: (ev) => ack(a, ev.target) })
+        : null,
+      acked ? el("span", { class: "acked", text: `✓ ${a.ack_by} ${CW.hhmm(a.ack_ts)}` }) : null);
+    return el("li", {
+      class: ["alert", `k-${a.kind}`, acked ? "is-acked" : "is-open",
+              state.fresh.has(a.id) ? "fresh" : ""].join(" "),
+      dataset: { alertId: String(a.id), kind: a.kind, bib: a.bib },
+    },
+    el("div", { class: "meta" },
+       el("time", { text: CW.hhmm(a.time_s) }),
+       el("span", { class: "kind", text: a.kind.replace(/_/g, " ") }),
+       el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(a.bib)}`,
+                 text: `Bib ${a.bib}` })),
+    el("p", { class: "sentence", text: a.sentence }),
+    actions);
+  }
+
+  function updateTitle(open) {
+    if (open === undefined) open = [...state.alerts.values()].filter((a) => !a.ack_by).length;
+    const name = state.race ? state.race.name : "race HQ";
+    document.title = `${state.admin && open ? `(${open}) ` : ""}${name} · coursewatch`;
+  }
+
+  async function ack(a, button) {
+    button.disabled = true;
+    try {
+      const done = await CW.api(`${CW.racePath}/alerts/${a.id}/ack`, { method: "POST", json: { by: "race HQ" } });
+      state.alerts.set(done.id, done);
+      soon();
+    } catch (e) {
+      button.disabled = false;
+      banner(`Could not acknowledge: ${e.message}`, "error", 8000);
+    }
+  }
+
+  // -- the map: selection, trail, "show on map" ------------------------------------------------
+  async function drawTrail(bib) {
+    try {
+      const t = await CW.api(`${CW.racePath}/runners/${encodeURIComponent(bib)}/track?format=geojson`);
+      if (state.selected !== bib) return;
+      state.trail.setLatLngs(t.geometry.coordinates.map((c) => [c[1], c[0]]));
+    } catch (_) {
+      state.trail.setLatLngs([]);
+    }
+  }
+
+  function select(bib, pan) {
+    state.selected = bib;
+    state.trail.setLatLngs([]);
+    drawTrail(bib);
+    renderRunners();
+    const r = state.runners.get(bib);
+    const m = state.markers.get(bib);
+    if (r && m) {
+      const popup = el("div", { class: "runner-popup" },
+        el("strong", {}, runnerLink(r, `${r.bib} · ${r.name || "runner"}`)),
+        el("div", { text: `${CW.dist(r.progress_m)} · ${CW.statusText(r.status)}` }),
+        el("div", { class: "muted", text: r.last_fix ? `last fix ${CW.hhmm(r.last_fix.time_s)}` : "" }));
+      m.bindPopup(popup).openPopup();
+      if (pan) { setView("map"); state.map.map.setView(m.getLatLng(), Math.max(state.map.map.getZoom(), 14)); }
+    }
+  }
+
+  function showOnMap(a) {
+    setView("map");
+    if (a.lat === null || a.lon === null) return;
+    select(a.bib, false);
+    const map = state.map.map;
+    map.setView([a.lat, a.lon], Math.max(map.getZoom(), 15));
+    L.popup({ className: "alert-popup" }).setLatLng([a.lat, a.lon])
+      .setContent(el("div", { text: a.sentence })).openOn(map);
+  }
+
+  // -- controls -----------------------------------------------------------------------------
+  function setView(view) {
+    document.body.dataset.view = view;
+    for (const b of document.querySelectorAll(".tabs button")) {
+      b.classList.toggle("on", b.dataset.view === view);
+    }
+    if (view === "map" && state.map) setTimeout(() => state.map.map.invalidateSize(), 0);
+  }
+
+  function tickClock() {
+    const now = CW.now();
+    const start = state.race ? state.race.start_ts : null;
+    const t = new Date(now * 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    $("clock").textContent = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}` +
+      (start && now > start ? ` · T+${CW.duration(now - start)}` : "");
+  }
+
+  function setupControls() {
+    for (const b of document.querySelectorAll(".tabs button")) {
+      b.addEventListener("click", () => setView(b.dataset.view));
+    }
+    setView("map");
+    for (const th of document.querySelectorAll("#board th")) {
+      th.addEventListener("click", () => {
+        const key = th.dataset.sort;
+        state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : key === "progress" ? -1 : 1 };
+        renderBoard();
+      });
+    }
+    $("search").addEventListener("input", (ev) => { state.search = ev.target.value; renderBoard(); });
+    $("open-only").addEventListener("change", renderAlerts);
+    const form = $("settings");
+    form.units.value = CW.units();
+    $("sound").checked = soundOn();
+    $("tiles").value = CWMap.tilesUrl() === CWMap.OSM ? "osm" : CWMap.tilesUrl();
+    form.addEventListener("change", (ev) => {
+      if (ev.target.name === "units") {
+        CW.setUnits(ev.target.value);
+        if (state.map) state.map.drawTicks();
+        renderAll();
+      } else if (ev.target.id === "sound") {
+        localStorage.setItem(SOUND_KEY, ev.target.checked ? "on" : "off");
+      }
+    });
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const tiles = $("tiles").value.trim();
+      CWMap.setTilesUrl(tiles);
+      const token = $("token").value.trim();
+      if (token) CW.setToken(token);
+      location.reload();
+    });
+  }
+
+  window.cwDashboard = state;  // for the browser tests and the curious
+  boot().catch((e) => fatal(e));
+})();

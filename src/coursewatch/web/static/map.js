@@ -1,0 +1,107 @@
+// coursewatch dashboard: the course map both pages draw. The course line, station markers and
+// distance ticks (km or mi); base tiles only when configured (?tiles=osm or a URL template),
+// so the map is whole with no network beyond race HQ.
+"use strict";
+
+const CWMap = (() => {
+  const TILES_KEY = "coursewatch.tiles";
+  const OSM = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+
+  (function takeTilesFromUrl() {
+    const url = new URL(location.href);
+    const t = url.searchParams.get("tiles");
+    if (t === null) return;
+    if (t === "none" || t === "") localStorage.removeItem(TILES_KEY);
+    else localStorage.setItem(TILES_KEY, t === "osm" ? OSM : t);
+    url.searchParams.delete("tiles");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  })();
+
+  function tilesUrl() { return localStorage.getItem(TILES_KEY) || ""; }
+  function setTilesUrl(u) {
+    if (u) localStorage.setItem(TILES_KEY, u === "osm" ? OSM : u);
+    else localStorage.removeItem(TILES_KEY);
+  }
+
+  function haversine(a, b) {
+    const R = 6371008.8, rad = Math.PI / 180;
+    const dLat = (b[1] - a[1]) * rad, dLon = (b[0] - a[0]) * rad;
+    const h = Math.sin(dLat / 2) ** 2 +
+      Math.cos(a[1] * rad) * Math.cos(b[1] * rad) * Math.sin(dLon / 2) ** 2;
+    return 2 * R * Math.asin(Math.sqrt(h));
+  }
+
+  // The course as [lon, lat] points with their distance along it, scaled to the course's own
+  // length (the line sent is thinned, so it is a little shorter than the course).
+  function measure(coords, lengthM) {
+    const along = [0];
+    for (let i = 1; i < coords.length; i++) along.push(along[i - 1] + haversine(coords[i - 1], coords[i]));
+    const k = lengthM && along[along.length - 1] > 0 ? lengthM / along[along.length - 1] : 1;
+    return along.map((d) => d * k);
+  }
+
+  function pointAt(coords, along, m) {
+    let lo = 0, hi = along.length - 1;
+    if (m <= 0) return [coords[0][1], coords[0][0]];
+    if (m >= along[hi]) return [coords[hi][1], coords[hi][0]];
+    while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (along[mid] <= m) lo = mid; else hi = mid; }
+    const f = (m - along[lo]) / Math.max(along[hi] - along[lo], 1e-9);
+    return [coords[lo][1] + f * (coords[hi][1] - coords[lo][1]),
+            coords[lo][0] + f * (coords[hi][0] - coords[lo][0])];
+  }
+
+  function tickStep(lengthM, unitM) {
+    const n = lengthM / unitM;
+    for (const step of [1, 2, 5, 10, 20, 25, 50, 100]) if (n / step <= 40) return step;
+    return 200;
+  }
+
+  class CourseMap {
+    constructor(node, geojson) {
+      this.map = L.map(node, { preferCanvas: false, zoomSnap: 0.25, attributionControl: true });
+      const url = tilesUrl();
+      if (url) {
+        const host = (() => { try { return new URL(url.replace(/[{}]/g, "")).host; } catch (_) { return url; } })();
+        const attribution = host.includes("openstreetmap")
+          ? "© OpenStreetMap contributors" : `Tiles: ${host}`;
+        L.tileLayer(url, { maxZoom: 19, attribution }).addTo(this.map);
+      } else {
+        this.map.attributionControl.setPrefix("no base map: add ?tiles=osm");
+      }
+      const line = geojson.features.find((f) => f.properties.kind === "course");
+      this.coords = line.geometry.coordinates;
+      this.lengthM = line.properties.length_m;
+      this.along = measure(this.coords, this.lengthM);
+      this.course = L.polyline(this.coords.map((c) => [c[1], c[0]]),
+        { className: "cw-course", color: "#c2410c", weight: 4, opacity: 0.85, interactive: false })
+        .addTo(this.map);
+      this.stations = L.layerGroup().addTo(this.map);
+      for (const f of geojson.features.filter((x) => x.properties.kind === "station")) {
+        const [lon, lat] = f.geometry.coordinates;
+        const p = f.properties;
+        const icon = L.divIcon({ className: "cw-station", html: "", iconSize: [14, 14] });
+        L.marker([lat, lon], { icon, keyboard: false, title: p.label })
+          .bindTooltip(p.label, { direction: "top", offset: [0, -6] })
+          .addTo(this.stations);
+      }
+      this.ticks = L.layerGroup().addTo(this.map);
+      this.drawTicks();
+      this.map.fitBounds(this.course.getBounds(), { padding: [16, 16] });
+    }
+
+    drawTicks() {
+      this.ticks.clearLayers();
+      const unitM = CW.unitM();
+      const step = tickStep(this.lengthM, unitM);
+      for (let k = step; k * unitM < this.lengthM - 0.3 * step * unitM; k += step) {
+        const icon = L.divIcon({ className: "cw-tick", html: `<span>${k}</span>`, iconSize: [0, 0] });
+        L.marker(pointAt(this.coords, this.along, k * unitM), { icon, interactive: false, keyboard: false })
+          .addTo(this.ticks);
+      }
+    }
+
+    latLngAt(m) { return pointAt(this.coords, this.along, m); }
+  }
+
+  return { CourseMap, tilesUrl, setTilesUrl, OSM };
+})();

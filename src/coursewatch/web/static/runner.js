@@ -1,0 +1,246 @@
+// coursewatch runner page: one runner's progress against time (beside the race's reference
+// splits, the "ghost", when it has them), station passes, the ETA at every station still ahead,
+// excursions and alerts. Live: the header follows the stream, the rest reloads every few seconds.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const el = CW.el;
+  const SVG = "http://www.w3.org/2000/svg";
+  const RELOAD_S = 10;
+  const state = { meta: null, detail: null, runner: null, alerts: new Map(), map: null,
+                  trail: null, track: [], marker: null, excursions: null, loadedAt: 0, pending: null };
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+
+  async function boot() {
+    $("back").href = `/races/${encodeURIComponent(CW.raceId)}`;
+    try {
+      state.meta = await CW.api(`${CW.racePath}/dashboard`);
+    } catch (e) {
+      banner(e.status === 401 ? "This race is not public: open it with the admin token." : e.message);
+      CW.showState($("conn"), "offline");
+      return;
+    }
+    CW.setNow(state.meta.now_ts);
+    const geo = await CW.api(`${CW.racePath}/course.geojson`);
+    state.map = new CWMap.CourseMap($("map"), geo);
+    state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3 }).addTo(state.map.map);
+    state.excursions = L.layerGroup().addTo(state.map.map);
+    CW.live({
+      open: () => load().catch((e) => banner(e.message)),
+      runner: (r) => { if (r.bib === CW.bib) { state.runner = r; renderFacts(); reloadSoon(); } },
+      alert: (a) => { if (a.bib === CW.bib) { state.alerts.set(a.id, a); renderAlerts(); } },
+      alert_ack: (a) => { if (a.bib === CW.bib) { state.alerts.set(a.id, a); renderAlerts(); } },
+      alert_retracted: (d) => { for (const id of d.ids) state.alerts.delete(id); renderAlerts(); },
+    }, (s) => CW.showState($("conn"), s));
+  }
+
+  function banner(text) {
+    const b = $("banner");
+    b.textContent = text;
+    b.className = "banner error";
+    b.hidden = false;
+  }
+
+  function reloadSoon() {
+    if (state.pending) return;
+    const wait = Math.max(0, RELOAD_S * 1000 - (Date.now() - state.loadedAt));
+    state.pending = setTimeout(() => { state.pending = null; load().catch(() => {}); }, wait);
+  }
+
+  async function load() {
+    const base = `${CW.racePath}/runners/${encodeURIComponent(CW.bib)}`;
+    const [detail, track, alerts] = await Promise.all([
+      CW.api(`${base}/progress`), CW.api(`${base}/track?format=geojson`),
+      CW.api(`${CW.racePath}/alerts?bib=${encodeURIComponent(CW.bib)}&limit=10000`)]);
+    state.loadedAt = Date.now();
+    state.detail = detail;
+    state.runner = detail.runner;
+    CW.setNow(detail.now_ts);
+    state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
+    const line = track.geometry.coordinates.map((c) => [c[1], c[0]]);
+    state.track = line.map((ll, i) => ({ t: track.properties.time_s[i], ll }));
+    state.trail.setLatLngs(line);
+    if (line.length) {
+      const last = line[line.length - 1];
+      if (!state.marker) {
+        state.marker = L.marker(last, { icon: L.divIcon({ className: "cw-runner", iconSize: null,
+          html: el("span", { class: `bib st-${state.runner.status}`, text: CW.bib }).outerHTML }) })
+          .addTo(state.map.map);
+      } else {
+        state.marker.setLatLng(last);
+      }
+    }
+    renderFacts();
+    renderChart();
+    renderPasses();
+    renderEtas();
+    renderExcursions();
+    renderAlerts();
+  }
+
+  function renderFacts() {
+    const r = state.runner;
+    if (!r) return;
+    document.title = `${r.bib} ${r.name} · ${state.meta.race.name} · coursewatch`;
+    $("runner-name").textContent = `${r.bib} · ${r.name || "runner"} — ${state.meta.race.name}`;
+    const fact = (label, value, extra) => el("div", {}, el("span", { class: "muted", text: label }),
+                                             el("b", { text: value }), extra || null);
+    const finish = state.detail && state.detail.etas.length
+      ? state.detail.etas[state.detail.etas.length - 1] : null;
+    $("facts").replaceChildren(...[
+      fact("Status", "", el("span", { class: `st st-${r.status}`, text: CW.statusText(r.status) })),
+      fact("Progress", `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
+      fact("Pace", CW.pace(r.pace_mps)),
+      fact("Last fix", r.last_fix ? `${CW.hhmm(r.last_fix.time_s)} (${CW.relative(r.last_fix.time_s)})` : "–"),
+      fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
+      fact("Next", r.next_station ? `${r.next_station.label} ${CW.hhmm(r.next_station_eta_ts)}` : "–"),
+      fact("Finish ETA", finish && finish.eta_ts ? CW.hhmm(finish.eta_ts) : "–"),
+      r.last_fix && r.last_fix.battery_pct !== null ? fact("Battery", `${Math.round(r.last_fix.battery_pct)}%`) : null,
+    ].filter(Boolean));
+  }
+
+  function ghost() {
+    const refs = state.meta.reference || [];
+    return refs.length && refs[0].splits.length ? refs[0] : null;
+  }
+
+  // Progress (y) against time since the runner's start (x), with the ghost and the forecast.
+  function renderChart() {
+    const d = state.detail;
+    const start = d.start_ts;
+    const length = state.meta.race.course.length_m;
+    const g = ghost();
+    const W = Math.max(340, Math.min(1000, $("chart").clientWidth || 800));
+    const H = W < 600 ? 260 : 320, L0 = 40, R0 = 10, T0 = 22, B0 = 26;
+    const times = [...d.series.time_s, ...d.etas.map((e) => e.eta_ts).filter(Boolean), CW.now()];
+    let xMax = Math.max(3600, ...times.map((t) => t - start));
+    if (g) xMax = Math.max(xMax, ...g.splits.map((s) => s.elapsed_s));
+    xMax = Math.min(xMax, 7 * 24 * 3600);
+    const x = (s) => L0 + (W - L0 - R0) * Math.max(0, s) / xMax;
+    const y = (m) => H - B0 - (H - T0 - B0) * m / length;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart progress", role: "img",
+                               "aria-label": "Progress against time" });
+    const grid = svg("g", { class: "grid" });
+    const hours = xMax / 3600;
+    const hStep = [1, 2, 3, 4, 6, 12, 24].find((s) => hours / s <= 12) || 24;
+    for (let h = 0; h <= hours; h += hStep) {
+      grid.append(svg("line", { x1: x(h * 3600), x2: x(h * 3600), y1: T0, y2: H - B0 }));
+      chart.append(svg("text", { x: x(h * 3600), y: H - 10, "text-anchor": "middle" }, `${h}h`));
+    }
+    for (const st of state.meta.race.stations) {
+      grid.append(svg("line", { x1: L0, x2: W - R0, y1: y(st.distance_m), y2: y(st.distance_m) }));
+      chart.append(svg("text", { x: L0 - 4, y: y(st.distance_m) + 4, "text-anchor": "end" },
+                       (st.distance_m / CW.unitM()).toFixed(0)));
+      chart.append(svg("text", { x: L0 + 4, y: y(st.distance_m) - 3, class: "station-label" }, st.label));
+      if (st.cutoff_ts) {
+        chart.append(svg("path", { d: `M${x(st.cutoff_ts - start)},${y(st.distance_m) - 6}v12`,
+                                   stroke: "#dc2626", "stroke-width": 3, class: "cutoff" }));
+      }
+    }
+    chart.prepend(grid);
+    chart.append(svg("text", { x: 4, y: T0 + 8 }, CW.units()));
+    if (g) {
+      const pts = [[0, 0], ...g.splits.map((s) => [s.elapsed_s, s.distance_m])];
+      chart.append(svg("polyline", { class: "ghost", points: pts.map(([t, m]) => `${x(t)},${y(m)}`).join(" ") }));
+    }
+    const n = d.series.time_s.length;
+    if (n) {
+      const pts = d.series.time_s.map((t, i) => `${x(t - start)},${y(d.series.progress_m[i])}`);
+      chart.append(svg("polyline", { class: "runner", points: pts.join(" ") }));
+      const ahead = d.etas.filter((e) => e.eta_ts);
+      if (ahead.length) {
+        const f = [[d.series.time_s[n - 1] - start, d.series.progress_m[n - 1]],
+                   ...ahead.map((e) => [e.eta_ts - start, e.distance_m])];
+        chart.append(svg("polyline", { class: "forecast", points: f.map(([t, m]) => `${x(t)},${y(m)}`).join(" ") }));
+      }
+    }
+    const now = CW.now() - start;
+    if (now > 0 && now < xMax) chart.append(svg("line", { class: "now", x1: x(now), x2: x(now), y1: T0, y2: H - B0 }));
+    $("chart").replaceChildren(chart);
+    $("legend").replaceChildren(
+      el("span", { text: "━ this runner" }), el("span", { text: "┈ forecast (ETA)" }),
+      g ? el("span", { text: `╌ ${g.name}` }) : el("span", { text: "no reference splits for this race" }),
+      el("span", { text: "▮ cut-off", style: "color:#dc2626" }));
+  }
+
+  function renderPasses() {
+    const g = ghost();
+    const ref = new Map(g ? g.splits.map((s) => [s.label, s.elapsed_s]) : []);
+    $("ghost-head").textContent = g ? `vs ${g.name}` : "";
+    const start = state.detail.start_ts;
+    const rows = state.detail.passes.map((p) => {
+      const elapsed = p.time_s - start;
+      const gap = ref.has(p.label) ? elapsed - ref.get(p.label) : null;
+      return el("tr", {}, el("td", { text: p.label }), el("td", { text: CW.dist(p.distance_m, 1) }),
+        el("td", { text: CW.hhmm(p.time_s) }), el("td", { text: CW.duration(elapsed) }),
+        el("td", { text: gap === null ? "" : `${gap >= 0 ? "+" : "−"}${CW.duration(Math.abs(gap))}` }));
+    });
+    $("passes").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, "No station passed yet")]));
+  }
+
+  function renderEtas() {
+    const rows = state.detail.etas.map((e) => {
+      const late = e.cutoff_ts && e.eta_ts && e.eta_ts > e.cutoff_ts;
+      return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
+        el("td", { text: CW.dist(e.distance_m, 1) }),
+        el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts) : "–" }),
+        el("td", { class: "muted", text: e.eta_ts ? CW.relative(e.eta_ts) : "" }),
+        el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts) : "" }));
+    });
+    const done = state.runner && state.runner.status === "finished" ? "Finished" : "Nothing ahead";
+    $("etas").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, done)]));
+  }
+
+  function renderExcursions() {
+    state.excursions.clearLayers();
+    const rows = state.detail.excursions.map((e) => {
+      const pts = excursionPoints(e);
+      if (pts.length > 1) {
+        L.polyline(pts, { className: "cw-excursion", color: "#dc2626", weight: 5 }).addTo(state.excursions);
+      }
+      const show = () => {
+        if (pts.length) state.map.map.fitBounds(L.latLngBounds(pts).pad(0.5));
+        $("map").scrollIntoView({ behavior: "smooth", block: "center" });
+      };
+      return el("tr", {}, el("td", { text: e.kind.replace(/_/g, " ") }),
+        el("td", { text: `${CW.dist(e.left && e.left.course_m, 2)} ${e.left ? CW.hhmm(e.left.time_s) : ""}` }),
+        el("td", { text: `${Math.round(e.max_offset_m)} m` }),
+        el("td", { text: `${Math.round(e.extra_distance_m)} m` }),
+        el("td", { text: e.time_lost_s === null ? "–" : CW.duration(e.time_lost_s) }),
+        el("td", {}, el("button", { type: "button", text: "Show", onclick: show })));
+    });
+    $("excursions").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(6, "None: on course all along")]));
+  }
+
+  // The stretch of the trail between leaving the course and rejoining it (or the last fix).
+  function excursionPoints(e) {
+    if (!e.left) return [];
+    const t0 = e.left.time_s;
+    const t1 = e.rejoined ? e.rejoined.time_s : Infinity;
+    const pts = state.track.filter((p) => p.t >= t0 && p.t <= t1).map((p) => p.ll);
+    return pts.length > 1 ? pts : [[e.left.lat, e.left.lon]];
+  }
+
+  function renderAlerts() {
+    const items = [...state.alerts.values()].sort((a, b) => b.id - a.id).map((a) =>
+      el("li", { class: `alert k-${a.kind} ${a.ack_by ? "is-acked" : "is-open"}`, dataset: { alertId: String(a.id) } },
+        el("div", { class: "meta" }, el("time", { text: CW.hhmm(a.time_s) }),
+           el("span", { class: "kind", text: a.kind.replace(/_/g, " ") }),
+           a.ack_by ? el("span", { class: "acked", text: `✓ ${a.ack_by}` }) : null),
+        el("p", { class: "sentence", text: a.sentence })));
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "alert muted", text: "No alert" })]));
+  }
+
+  function emptyRow(cols, text) {
+    return el("tr", {}, el("td", { colspan: String(cols), class: "muted", text }));
+  }
+
+  boot().catch((e) => banner(e.message));
+})();

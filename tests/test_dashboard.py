@@ -1,0 +1,437 @@
+"""The race HQ dashboard and the public tracking page in a real headless Chromium (Debian's),
+against a real `coursewatch serve` on loopback running a replayed race.
+
+Playwright drives the system Chromium (``/usr/bin/chromium``, installed by scripts/setup.sh); no
+browser is downloaded, and the flags keep it off the network. Screenshots go to the test's temp
+folder (``COURSEWATCH_SHOTS`` names a folder to keep them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from coursewatch.simrace import SimRunner, simulate_field, write_race
+from coursewatch.simulate import simulate_run, trail_course
+
+ADMIN = "dashboard-admin-token"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOST = "99"  # the runner whose wrong turn the tests inject
+CUE_KINDS = ("off_course", "wrong_way", "shortcut")
+
+
+def _chromium() -> str:
+    path = "/usr/bin/chromium"
+    if not Path(path).exists():
+        message = "Debian's chromium is not installed: run scripts/test.sh (it installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HQ:
+    """A `coursewatch serve` subprocess on a folder's database, restartable on its port."""
+
+    folder: Path
+    port: int = dataclasses.field(default_factory=_free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    ingest_token: str = ""
+    runners: list[SimRunner] = dataclasses.field(default_factory=list)
+    lost_fixes: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "COURSEWATCH_DB_PATH": str(self.folder / "hq.db"),
+               "COURSEWATCH_PORT": str(self.port), "COURSEWATCH_HOST": "127.0.0.1",
+               "COURSEWATCH_ADMIN_TOKEN": ADMIN, "COURSEWATCH_OSMAND_PORT": "0"}  # fmt: skip
+        cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
+        with (self.folder / "serve.log").open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+            if self.proc.poll() is not None:
+                raise AssertionError((self.folder / "serve.log").read_text())
+        raise AssertionError("the server did not start in 60 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        r = httpx.request(method, self.url + path, headers=headers, timeout=10, **kw)
+        assert r.status_code < 300, r.text
+        return r.json() if r.content else None
+
+    def post_fixes(self, bib: str, fixes: list[tuple[float, float, float]]) -> list[int]:
+        body = {"fixes": [{"bib": bib, "time": t, "lat": a, "lon": b} for t, a, b in fixes]}
+        out = self.call("POST", "/api/races/demo/fixes", json=body)
+        return list(out["alerts"])
+
+
+def _race_files(folder: Path, start_ts: float) -> tuple[Path, Any]:
+    course = trail_course(12_000.0, seed=5, n_stations=3)
+    race_file = write_race(folder, course, start_ts, name="Dashboard Trail")
+    first = course.stations[0].name
+    race_file.write_text(
+        race_file.read_text()
+        + f'reference_splits:\n  "Course record":\n    - {{station: {first!r}, elapsed: "0:20"}}\n',
+        encoding="utf-8",
+    )
+    return race_file, course
+
+
+@pytest.fixture(scope="module")
+def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
+    folder = tmp_path_factory.mktemp("hq")
+    now = time.time()
+    start = now - 5400.0
+    race_file, course = _race_files(folder / "race", start)
+    server = HQ(folder)
+    server.start()
+    try:
+        body = {
+            "id": "demo",
+            "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+            "course_file": {"text": (race_file.parent / "course.gpx").read_text()},
+            "public": True,
+        }
+        server.ingest_token = server.call("POST", "/api/races", json=body)["ingest_token"]
+        server.runners = simulate_field(course, n_runners=14, seed=4, start_ts=start)
+        runners = [{"bib": r.bib, "name": r.name, "devices": [f"dev-{r.device_id}"]}
+                   for r in server.runners]  # fmt: skip
+        runners.append({"bib": LOST, "name": "Lou Lost", "devices": ["dev-secret-lost"]})
+        server.call("POST", "/api/races/demo/runners", json={"runners": runners})
+        for r in server.runners:  # the race so far, as the trackers sent it
+            keep = r.run.time_s < now - 30.0
+            fixes = list(zip(r.run.time_s[keep], r.run.lat[keep], r.run.lon[keep], strict=True))
+            server.post_fixes(r.bib, [(float(t), float(a), float(b)) for t, a, b in fixes])
+        lost = simulate_run(course, pace_mps=3.0, interval_s=10.0, seed=9,
+                            wrong_turn_at_m=6_000.0, wrong_turn_angle_deg=75.0,
+                            start_ts=start)  # fmt: skip
+        turn_ts = start + 6_000.0 / 3.0
+        fixes = [(float(t), float(a), float(b))
+                 for t, a, b in zip(lost.time_s, lost.lat, lost.lon, strict=True)
+                 if t < now - 30.0]  # fmt: skip
+        before = [f for f in fixes if f[0] < turn_ts - 60.0]
+        server.post_fixes(LOST, before)
+        server.lost_fixes = fixes[len(before) :]
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    keep = os.environ.get("COURSEWATCH_SHOTS")
+    folder = Path(keep) if keep else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Page:
+    """A Playwright page on the dashboard that records its console and every JSON it loads."""
+
+    def __init__(self, browser: Any, hq: HQ, admin: bool, phone: bool = False) -> None:
+        size = {"width": 390, "height": 844} if phone else {"width": 1400, "height": 900}
+        self.context = browser.new_context(viewport=size, timezone_id="UTC")
+        self.context.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda r: r.abort())
+        self.page = self.context.new_page()
+        self.console: list[str] = []
+        self.bodies: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.on("response", self._keep)
+        self.hq = hq
+        self.admin = admin
+
+    def _keep(self, response: Any) -> None:
+        if "json" in (response.headers.get("content-type") or ""):
+            with contextlib.suppress(Exception):  # a response the page navigated away from
+                self.bodies.append(response.text())
+
+    def open(self, path: str = "/races/demo") -> Any:
+        query = f"?token={ADMIN}" if self.admin else ""
+        self.page.goto(self.hq.url + path + query)
+        return self.page
+
+    def errors(self) -> list[str]:
+        return [m for m in self.console if m.startswith(("error", "pageerror"))]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _wait_live(page: Any) -> None:
+    page.wait_for_selector('#conn[data-state="live"]', timeout=15_000)
+    page.wait_for_selector("#board tbody tr", state="attached", timeout=15_000)
+
+
+def test_the_map_shows_the_course_stations_ticks_and_every_runner(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    page.wait_for_selector(".cw-runner .bib", timeout=10_000)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d · T\+1h3\d", page.locator("#clock").inner_text())
+    assert page.locator("path.cw-course").count() == 1
+    stations = hq.call("GET", "/api/races/demo")["stations"]
+    assert page.locator(".cw-station").count() == len(stations)
+    ticks = page.locator(".cw-tick span").all_inner_texts()
+    assert ticks[:3] == ["1", "2", "3"] and len(ticks) == 11  # km 1..11 of 12
+    runners = hq.call("GET", "/api/races/demo/runners")["runners"]
+    seen = [r for r in runners if r["last_fix"]]
+    assert page.locator(".cw-runner .bib").count() == len(seen)
+    for r in seen:  # coloured by status
+        assert page.locator(f".cw-runner .bib.st-{r['status']}", has_text=r["bib"]).count() >= 1
+    # the selected runner's trail
+    page.locator(f'#board tr[data-bib="{LOST}"] td.place').click()
+    page.wait_for_function(
+        "document.querySelector('path.cw-trail')?.getAttribute('d')?.length > 40"
+    )
+    # km -> mi: the ticks follow
+    page.locator("details.settings summary").click()
+    page.locator('input[name="units"][value="mi"]').check()
+    page.wait_for_function("document.querySelectorAll('.cw-tick span').length === 7")
+    assert "mi" in page.locator(f'#board tr[data-bib="{LOST}"] td.progress').inner_text()
+    page.locator('input[name="units"][value="km"]').check()
+    page.locator("details.settings summary").click()
+    page.screenshot(path=str(shots / "dashboard-map.png"))
+    assert p.errors() == []
+    p.close()
+
+
+def _places(runners: list[dict[str, Any]]) -> list[str]:
+    ranked = [r for r in runners if r["fixes"] and r["status"] not in ("dnf", "not_started")]
+    done = sorted((r for r in ranked if r["status"] == "finished"),
+                  key=lambda r: r["last_fix"]["time_s"])  # fmt: skip
+    going = sorted((r for r in ranked if r["status"] != "finished"),
+                   key=lambda r: (-r["progress_m"], r["last_fix"]["time_s"]))  # fmt: skip
+    return [r["bib"] for r in done + going]
+
+
+def test_the_leaderboard_orders_sorts_and_searches(hq: HQ, browser: Any) -> None:
+    p = Page(browser, hq, admin=False)
+    page = p.open()
+    _wait_live(page)
+    runners = hq.call("GET", "/api/races/demo/runners")["runners"]
+    expected = _places(runners)
+    assert len(expected) >= 10
+    statuses = {r["status"] for r in runners}
+    assert {"finished", "running"} <= statuses
+    page.wait_for_function(
+        "(want) => [...document.querySelectorAll('#board tbody tr')].slice(0, want.length)"
+        ".map(tr => tr.dataset.bib).join() === want.join()",
+        arg=expected,
+        timeout=5_000,
+    )
+    places = page.locator("#board tbody td.place").all_inner_texts()
+    assert places[: len(expected)] == [str(i + 1) for i in range(len(expected))]
+    progress = page.locator("#board tbody tr").first.locator("td.progress").inner_text()
+    assert re.search(r"\d+\.\d\d km \d+%", progress)
+
+    def bibs() -> list[str]:
+        return list(
+            page.eval_on_selector_all("#board tbody tr", "rs => rs.map(r => r.dataset.bib)")
+        )
+
+    page.locator('th[data-sort="bib"]').click()
+    all_bibs = sorted((r["bib"] for r in runners), key=int)
+    assert bibs() == all_bibs
+    page.locator('th[data-sort="bib"]').click()
+    assert bibs() == all_bibs[::-1]
+    page.locator('th[data-sort="progress"]').click()  # farthest first
+    got = [float(r["progress_m"]) for b in bibs() for r in runners if r["bib"] == b]
+    assert got == sorted(got, reverse=True)
+    page.locator("#search").fill(LOST)
+    assert bibs() == [LOST]
+    page.locator("#search").fill("lou l")  # by name, any case
+    assert bibs() == [LOST]
+    page.locator("#search").fill("")
+    assert len(bibs()) == len(runners)
+    assert p.errors() == []
+    p.close()
+
+
+def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_acknowledges_it(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    title_before = page.title()
+    alert_ids: list[int] = []
+    posted = 0.0
+    for fix in hq.lost_fixes:  # one fix at a time, as a tracker sends them
+        posted = time.monotonic()
+        alert_ids = hq.post_fixes(LOST, [fix])
+        if alert_ids:
+            break
+    assert alert_ids, "the wrong turn raised no alert"
+    item = page.locator(f'li.alert[data-alert-id="{alert_ids[0]}"]')
+    item.wait_for(timeout=2_000)
+    assert time.monotonic() - posted < 2.0
+    assert item.get_attribute("data-kind") == "off_course"
+    assert page.locator("#alerts li.alert").first.get_attribute("data-alert-id") == str(
+        alert_ids[0]
+    )  # newest first
+    sentence = item.locator(".sentence").inner_text()
+    assert sentence.startswith(f"Bib {LOST} ") and "off course" in sentence
+    # the cues: a banner (and a beep: counted even when the browser keeps audio off)
+    assert page.locator("#banner.alarm").is_visible()
+    assert int(page.evaluate("document.body.dataset.beeps || 0")) >= 1
+    # the title counts unacknowledged alerts
+    open_count = len(
+        [a for a in hq.call("GET", "/api/races/demo/alerts")["alerts"] if not a["ack_by"]]
+    )
+    page.wait_for_function("(n) => document.title.startsWith(`(${n}) `)", arg=open_count)
+    assert title_before != page.title()
+    item.locator("button.show").click()
+    page.wait_for_selector(".alert-popup", timeout=3_000)
+    page.screenshot(path=str(shots / "dashboard.png"))
+    item.locator("button.ack").click()
+    page.wait_for_selector(f'li.alert.is-acked[data-alert-id="{alert_ids[0]}"]', timeout=3_000)
+    assert "race HQ" in item.locator(".acked").inner_text()
+    page.wait_for_function("(n) => document.title.startsWith(`(${n}) `)", arg=open_count - 1)
+    acked = hq.call("GET", f"/api/races/demo/alerts?bib={LOST}")["alerts"]
+    assert [a["ack_by"] for a in acked if a["id"] == alert_ids[0]] == ["race HQ"]
+    assert p.errors() == []
+    p.close()
+
+
+def test_public_mode_is_read_only_and_shows_no_device_id_or_token(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    p = Page(browser, hq, admin=False, phone=True)
+    page = p.open()
+    _wait_live(page)
+    page.locator(".tabs button[data-view='alerts']").click()
+    page.wait_for_selector("#alerts li.alert", timeout=10_000)
+    assert page.locator("#mode").inner_text() == "public view"
+    assert page.locator("button.ack").count() == 0
+    assert not page.title().startswith("(")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # fits a phone
+    page.screenshot(path=str(shots / "public-phone-alerts.png"))
+    page.locator(".tabs button[data-view='board']").click()
+    page.locator(f'#board tr[data-bib="{LOST}"] td.bib a').click()  # the runner page
+    page.wait_for_selector("svg.chart polyline.runner", timeout=10_000)
+    page.wait_for_selector("#etas tbody tr", timeout=5_000)
+    page.screenshot(path=str(shots / "public-phone-runner.png"), full_page=True)
+    secrets = [ADMIN, hq.ingest_token, "dev-"]
+    html = page.content()
+    assert not [s for s in secrets if s in html]
+    assert len(p.bodies) >= 6
+    leaks = [s for s in secrets for body in p.bodies if s in body]
+    assert leaks == []
+    assert p.errors() == []
+    p.close()
+
+
+def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    p = Page(browser, hq, admin=True)
+    page = p.open(f"/races/demo/runners/{LOST}")
+    page.wait_for_selector("svg.chart polyline.runner", timeout=15_000)
+    assert page.locator("svg.chart polyline.ghost").count() == 1  # the reference splits
+    assert "Course record" in page.locator("#legend").inner_text()
+    assert page.locator("#passes tbody tr").count() >= 1
+    detail = httpx.get(f"{hq.url}/api/races/demo/runners/{LOST}/progress").json()
+    etas = detail["etas"]
+    assert etas and etas[-1]["label"] == "Finish"
+    assert page.locator("#etas tbody tr").count() == len(etas)
+    assert page.locator("#etas tbody tr").last.get_attribute("data-station") == "Finish"
+    assert detail["excursions"], "the wrong turn is an excursion"
+    assert page.locator("#excursions tbody tr").count() == len(detail["excursions"])
+    assert page.locator("path.cw-excursion").count() >= 1
+    page.screenshot(path=str(shots / "runner.png"), full_page=True)
+    assert p.errors() == []
+    p.close()
+
+
+def test_the_page_reconnects_by_itself_after_a_server_restart(hq: HQ, browser: Any) -> None:
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    hq.stop()
+    page.wait_for_selector('#conn[data-state="reconnecting"]', timeout=10_000)
+    hq.start()
+    bib = next(r.bib for r in hq.runners if r.fate == "ok")
+    hq.call("PATCH", f"/api/races/demo/runners/{bib}", json={"dnf": True})  # maybe unseen live
+    page.wait_for_selector('#conn[data-state="live"]', timeout=15_000)
+    page.wait_for_selector(f'#board tr[data-bib="{bib}"][data-status="dnf"]', timeout=5_000)
+    # and the stream is live again: a change now arrives without a reload
+    hq.call("PATCH", f"/api/races/demo/runners/{bib}", json={"dnf": False})
+    page.wait_for_selector(f'#board tr[data-bib="{bib}"]:not([data-status="dnf"])', timeout=5_000)
+    navigations = page.evaluate("performance.getEntriesByType('navigation').length")
+    assert navigations == 1  # never reloaded
+    assert [e for e in p.errors() if "net::ERR_" not in e] == []  # the killed stream
+    p.close()
+
+
+def test_the_pages_and_leaflet_are_served_by_the_app(hq: HQ) -> None:
+    for path in ("/races/demo", "/races/demo/runners/1", "/static/dashboard.js",
+                 "/static/leaflet/leaflet.js", "/static/leaflet/leaflet.css",
+                 "/static/leaflet/images/marker-icon.png"):  # fmt: skip
+        assert httpx.get(hq.url + path).status_code == 200, path
+    for path in ("/static/leaflet/../leaflet.js.map", "/static/nope.js", "/static/leaflet/x.js"):
+        assert httpx.get(hq.url + path).status_code == 404, path
+    r = httpx.get(f"{hq.url}/api/races/demo/dashboard")
+    body = r.json()
+    assert body["admin"] is False and "ingest_token" not in json.dumps(body)
+    assert body["reference"][0]["name"] == "Course record"
+    assert np.isfinite(body["now_ts"])
