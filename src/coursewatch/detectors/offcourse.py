@@ -89,7 +89,11 @@ def offcourse_step(
                 return 0
             st[ARMED] = 1.0
         sigma = np.sqrt(st[VAR_ON])
-        threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * sigma
+        # a runner whose fixes sit far from the line even when on course (a noisy receiver,
+        # a rough course file) gets a wider margin
+        threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * max(
+            sigma - cfg[L.C_OC_SIGMA_REF], 0.0
+        )
         threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]

@@ -83,6 +83,7 @@ C_LAMBDA_REJOIN_BACK = 40  # m behind the point of leaving per nat, when rejoini
 C_COAST_BACK_M = 41  # off the line, the runner may be beside the course this far back, m
 C_AMBIGUOUS = 42  # passes scoring within this many nats of the best count as possible
 C_MERGE_M = 43  # hypotheses closer than this along the course merge, m
+C_OC_SIGMA_REF = 44  # on-course offset scale that needs no extra margin, m
 CFG_LEN = 48
 
 # --- event rows ---------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class EngineConfig:
     coast_back_m: float = 1500.0
     ambiguous: float = 6.0
     merge_m: float = 10.0
+    oc_sigma_ref_m: float = 10.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -102,7 +103,7 @@ class EngineConfig:
             (L.C_WW_REJOIN_M, self.ww_rejoin_m),
             (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
             (L.C_COAST_BACK_M, self.coast_back_m), (L.C_AMBIGUOUS, self.ambiguous),
-            (L.C_MERGE_M, self.merge_m),
+            (L.C_MERGE_M, self.merge_m), (L.C_OC_SIGMA_REF, self.oc_sigma_ref_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
@@ -228,6 +229,7 @@ class LiveMatcher:
         self._cfg = self.config.to_array()
         self.state = new_state(self.config)
         self._ev = np.full((4, L.EV_FIELDS), np.nan)
+        self._evs: FloatArray | None = None  # push_many's event rows, made on first use
         self._n = 0
 
     def push(
@@ -249,6 +251,42 @@ class LiveMatcher:
             self._ev[k, L.EV_FIX] = self._n - 1
             out.append(decode_event(self.model, self._ev[k]))
         return out
+
+    def push_many(
+        self,
+        ts: FloatArray,
+        lat: FloatArray,
+        lon: FloatArray,
+        acc: FloatArray,
+        out: FloatArray | None = None,
+    ) -> list[Event]:
+        """Feed fixes (nan accuracy: none) in one kernel call: the same events as :meth:`push`
+        on each in turn. ``out[i]``, if given, gets (progress, offset, matched, alarmed) after
+        fix ``i``.
+        """
+        n = len(ts)
+        t, la, lo, ac = (np.ascontiguousarray(a, dtype=np.float64) for a in (ts, lat, lon, acc))
+        if out is None:
+            out = np.empty((n, 4))
+        if self._evs is None:
+            self._evs = np.full((16, L.EV_FIELDS), np.nan)
+        ev = self._evs
+        before, n_before = self.state[L.N_FIX], self._n
+        last = self.state[L.LAST_T] if before > 0 else -math.inf
+        events: list[Event] = []
+        i = 0
+        while i < n:
+            ne, i = run_many(self.state, self.model.geo, self._cfg, t, la, lo, ac, i, out, ev)
+            if ne:
+                # the kernel ignores a fix at or before the last accepted one, as push does:
+                # number each fix among the accepted ones
+                prior = np.maximum.accumulate(np.concatenate([[last], t]))[:-1]
+                ordinal = n_before + np.cumsum(t > prior) - 1
+                for k in range(ne):
+                    ev[k, L.EV_FIX] = ordinal[int(ev[k, L.EV_FIX])]
+                    events.append(decode_event(self.model, ev[k]))
+        self._n += int(self.state[L.N_FIX] - before)
+        return events
 
     def snapshot(self) -> FloatArray:
         """A copy of the whole runner state (under 1 KB): store it to rewind later."""
