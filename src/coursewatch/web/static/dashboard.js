@@ -5,6 +5,8 @@
 
 (() => {
   const CUE_KINDS = new Set(["off_course", "wrong_way", "shortcut"]);
+  // the all-clear kinds: worth seeing, but nobody has to act on them
+  const CLEAR_KINDS = new Set(["back_on_course", "wrong_way_end", "moving_again", "signal_back"]);
   const STATUS_ORDER = ["off_course", "stopped", "running", "finished", "not_started", "dnf"];
   const MAX_ALERTS_SHOWN = 300;
   const SOUND_KEY = "coursewatch.sound";
@@ -311,11 +313,11 @@
   function renderAlerts() {
     const openOnly = $("open-only").checked;
     const all = [...state.alerts.values()].sort((a, b) => b.id - a.id);
-    const shown = (openOnly ? all.filter((a) => !a.ack_by) : all).slice(0, MAX_ALERTS_SHOWN);
+    const shown = (openOnly ? all.filter(needsAction) : all).slice(0, MAX_ALERTS_SHOWN);
     const list = document.createDocumentFragment();
     for (const a of shown) list.append(alertItem(a));
     $("alerts").replaceChildren(list);
-    const open = all.filter((a) => !a.ack_by).length;
+    const open = all.filter(needsAction).length;
     $("alert-count").textContent = state.admin ? `${open} open · ${all.length}` : `${all.length}`;
     const badge = $("tab-badge");
     badge.hidden = !state.admin || open === 0;
@@ -345,8 +347,10 @@
     actions);
   }
 
+  function needsAction(a) { return !a.ack_by && !CLEAR_KINDS.has(a.kind); }
+
   function updateTitle(open) {
-    if (open === undefined) open = [...state.alerts.values()].filter((a) => !a.ack_by).length;
+    if (open === undefined) open = [...state.alerts.values()].filter(needsAction).length;
     const name = state.race ? state.race.name : "race HQ";
     document.title = `${state.admin && open ? `(${open}) ` : ""}${name} · coursewatch`;
   }
@@ -446,6 +450,8 @@
         localStorage.setItem(SOUND_KEY, ev.target.checked ? "on" : "off");
       }
     });
+    $("sign-out").hidden = !CW.token();
+    $("sign-out").addEventListener("click", () => { CW.setToken(""); location.reload(); });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const tiles = $("tiles").value.trim();
