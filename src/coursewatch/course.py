@@ -240,6 +240,9 @@ def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0)
         stations=(),
         source=str(source),
     )
+    for arr in (lat, lon, x, y, course.cum_m, ele_m):
+        if arr is not None:
+            arr.flags.writeable = False  # a Course is immutable, arrays included
     stations = tuple(snap_station(course, w, snap_m) for w in raw.waypoints)
     return _with_stations(course, stations)
 

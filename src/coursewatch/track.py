@@ -125,9 +125,12 @@ def build_track(raw: RawPoints, source: str | Path = "") -> Track:
     acc = raw.accuracy_m[order]
     la, lo = lat[order], lon[order]
     repeated = int(((np.diff(la) == 0) & (np.diff(lo) == 0)).sum()) if len(order) > 1 else 0
+    times = t[order]
+    for arr in (times, la, lo, ele, acc):
+        arr.flags.writeable = False  # a Track is immutable, arrays included
     return Track(
         name=raw.name,
-        time_s=t[order],
+        time_s=times,
         lat=la,
         lon=lo,
         ele_m=ele if np.isfinite(ele).any() else None,
