@@ -57,11 +57,16 @@ async def run_servers(
     s = server.settings
     await server.start()
     app = create_app(server, manage=False)
-    config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
+    # open event streams (dashboards) never end by themselves: give them 2 s on shutdown
+    config = uvicorn.Config(
+        app, host=s.host, port=s.port, log_level="warning", lifespan="off",
+        timeout_graceful_shutdown=2,
+    )  # fmt: skip
     servers = [uvicorn.Server(config)]
     if s.osmand_port:
         cfg = uvicorn.Config(osmand_app(server), host=s.host, port=s.osmand_port,
-                             log_level="warning", lifespan="off")  # fmt: skip
+                             log_level="warning", lifespan="off",
+                             timeout_graceful_shutdown=2)  # fmt: skip
         servers.append(_QuietServer(cfg))
     if announce:
         click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
