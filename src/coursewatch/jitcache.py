@@ -23,6 +23,7 @@ _SOURCES = (
     "engine/kernel.py",
     "detectors/offcourse.py",
     "detectors/wrongway.py",
+    "detectors/rows.py",
     "course.py",
 )
 

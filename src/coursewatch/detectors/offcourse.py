@@ -13,6 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from coursewatch.detectors.rows import write_event
 from coursewatch.engine import layout as L
 from coursewatch.geo import FloatArray
 
@@ -171,17 +172,7 @@ def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
 def _fill(
     ev: FloatArray, code: int, t: float, x: float, y: float, s: float, off: float, st: FloatArray
 ) -> None:
-    ev[:] = np.nan
-    ev[L.EV_CODE] = code
-    ev[L.EV_T] = t
-    ev[L.EV_X] = x
-    ev[L.EV_Y] = y
-    ev[L.EV_S] = s
-    ev[L.EV_OFFSET] = off
-    ev[L.EV_LEFT_T] = st[CP_T]
-    ev[L.EV_LEFT_S] = st[CP_S]
-    ev[L.EV_LEFT_X] = st[CP_X]
-    ev[L.EV_LEFT_Y] = st[CP_Y]
+    write_event(ev, code, (t, s, x, y), (st[CP_T], st[CP_S], st[CP_X], st[CP_Y]), off)
     ev[L.EV_MAXOFF] = st[MAX_OFF]
     ev[L.EV_PATH] = st[PATH]
     ev[L.EV_ALARM_T] = st[ALARM_T]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from coursewatch.detectors.rows import write_event
 from coursewatch.engine import layout as L
 from coursewatch.geo import FloatArray
 
@@ -68,17 +69,7 @@ def wrongway_step(
         st[STATE] = 1.0
         st[MIN_S] = s
         st[BACK_T] = 0.0
-        ev[:] = np.nan
-        ev[L.EV_CODE] = L.CODE_WRONG_WAY
-        ev[L.EV_T] = t
-        ev[L.EV_X] = x
-        ev[L.EV_Y] = y
-        ev[L.EV_S] = s
-        ev[L.EV_OFFSET] = 0.0
-        ev[L.EV_LEFT_T] = st[MAX_T]
-        ev[L.EV_LEFT_S] = st[MAX_S]
-        ev[L.EV_LEFT_X] = st[MAX_X]
-        ev[L.EV_LEFT_Y] = st[MAX_Y]
+        write_event(ev, L.CODE_WRONG_WAY, (t, s, x, y), _furthest(st), 0.0)
         ev[L.EV_ALARM_T] = t
         return L.CODE_WRONG_WAY
     st[MIN_S] = min(st[MIN_S], s)
@@ -91,18 +82,14 @@ def wrongway_step(
         return 0
     if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S]:
         return 0
-    ev[:] = np.nan
-    ev[L.EV_CODE] = L.CODE_WRONG_WAY_END
-    ev[L.EV_T] = t
-    ev[L.EV_X] = x
-    ev[L.EV_Y] = y
-    ev[L.EV_S] = s
-    ev[L.EV_LEFT_T] = st[MAX_T]
-    ev[L.EV_LEFT_S] = st[MAX_S]
-    ev[L.EV_LEFT_X] = st[MAX_X]
-    ev[L.EV_LEFT_Y] = st[MAX_Y]
+    write_event(ev, L.CODE_WRONG_WAY_END, (t, s, x, y), _furthest(st), np.nan)
     restart(st, t, s, x, y)
     return L.CODE_WRONG_WAY_END
+
+
+@nb.njit(cache=True)
+def _furthest(st: FloatArray) -> tuple[float, float, float, float]:
+    return st[MAX_T], st[MAX_S], st[MAX_X], st[MAX_Y]
 
 
 @nb.njit(cache=True)

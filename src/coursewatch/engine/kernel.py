@@ -22,6 +22,7 @@ import numpy as np
 
 from coursewatch.detectors.offcourse import offcourse_step
 from coursewatch.detectors.offcourse import reset as offcourse_reset
+from coursewatch.detectors.rows import write_event
 from coursewatch.detectors.wrongway import rejoined as wrongway_rejoined
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
@@ -368,17 +369,7 @@ def step_fix(
     if jumped and oc[0] == 0.0 and s_new > prev_s:
         # the line was rejoined further along than anyone could have run: a cut
         row = ev[ne]
-        row[:] = np.nan
-        row[L.EV_CODE] = L.CODE_SHORTCUT
-        row[L.EV_T] = t
-        row[L.EV_X] = x
-        row[L.EV_Y] = y
-        row[L.EV_S] = s_new
-        row[L.EV_OFFSET] = d_eff
-        row[L.EV_LEFT_T] = oc[2]
-        row[L.EV_LEFT_S] = oc[3]
-        row[L.EV_LEFT_X] = oc[4]
-        row[L.EV_LEFT_Y] = oc[5]
+        write_event(row, L.CODE_SHORTCUT, (t, s_new, x, y), (oc[2], oc[3], oc[4], oc[5]), d_eff)
         row[L.EV_PATH] = oc[8]
         ne += 1
         offcourse_reset(oc, t, s_new, x, y)
