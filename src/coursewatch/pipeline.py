@@ -41,10 +41,21 @@ DROP_HINTS = {
 
 @dataclass
 class Routed:
+    """One runner's fixes of a batch, in payload order (``index``: their payload positions)."""
+
     race: LiveRace
     runner: LiveRunner
-    fix: Fix
-    index: int
+    fixes: list[Fix] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Matched:
+    """What one fix, or one run of a runner's newer fixes, did to the runner."""
+
+    routed: Routed
+    step: Step
+    index: list[int]  # payload positions of the fixes
 
 
 @dataclass
@@ -78,7 +89,7 @@ class _Work:
     received_s: float
     report: IngestReport
     routed: list[Routed] = field(default_factory=list)
-    steps: list[tuple[Routed, Step]] = field(default_factory=list)
+    steps: list[Matched] = field(default_factory=list)
     rows: list[FixRow] = field(default_factory=list)
     alerts: list[AlertRecord] = field(default_factory=list)
     retract: list[tuple[str, str, float]] = field(default_factory=list)
@@ -135,27 +146,42 @@ class Pipeline:
         """Find each fix's runner; drop (and count) unknown devices, no-fix and early fixes."""
         fixed_race = self.registry.races.get(race_id) if race_id else None
         newest_ok = work.received_s + self.max_future_s
+        # who (bib, device) -> the runner's fixes and start: found once per runner, not per fix
+        found: dict[tuple[str | None, str | None], tuple[Routed, float]] = {}
+        groups: dict[tuple[str, str], Routed] = {}
         for fix, index in zip(decoded.fixes, decoded.index, strict=True):
-            found = self._route(fix, fixed_race)
-            if found is None:
-                by_bib = fixed_race is not None and fix.bib is not None
-                reason = "unknown_bib" if by_bib else "unknown_device"
-                who = fix.device_id if fix.bib is None else f"bib {fix.bib}"
-                self._drop(work, race_id or "", index, reason, f"{who} is not registered")
-                if fix.device_id is not None and fix.bib is None:
-                    await self.store.note_unknown_device(
-                        fix.device_id, work.protocol, work.received_s
-                    )
-                continue
-            race, runner = found
+            who = (fix.bib, fix.device_id)
+            hit = found.get(who)
+            if hit is None:
+                owner = self._route(fix, fixed_race)
+                if owner is None:
+                    by_bib = fixed_race is not None and fix.bib is not None
+                    reason = "unknown_bib" if by_bib else "unknown_device"
+                    name = fix.device_id if fix.bib is None else f"bib {fix.bib}"
+                    self._drop(work, race_id or "", index, reason, f"{name} is not registered")
+                    if fix.device_id is not None and fix.bib is None:
+                        await self.store.note_unknown_device(
+                            fix.device_id, work.protocol, work.received_s
+                        )
+                        found.clear()  # the registry may have changed meanwhile
+                    continue
+                race, runner = owner
+                key = (race.id, runner.bib)
+                group = groups.get(key)
+                if group is None or group.runner is not runner:
+                    group = groups[key] = Routed(race, runner)
+                    work.routed.append(group)
+                hit = found[who] = (group, race.start_s(runner))
+            group, start_s = hit
             if abs(fix.lat) < NO_FIX_DEG and abs(fix.lon) < NO_FIX_DEG:
-                self._drop(work, race.id, index, "no_position")
-            elif fix.time_s < race.start_s(runner):
-                self._drop(work, race.id, index, "before_start")
+                self._drop(work, group.race.id, index, "no_position")
+            elif fix.time_s < start_s:
+                self._drop(work, group.race.id, index, "before_start")
             elif fix.time_s > newest_ok:
-                self._drop(work, race.id, index, "future")
+                self._drop(work, group.race.id, index, "future")
             else:
-                work.routed.append(Routed(race, runner, fix, index))
+                group.fixes.append(fix)
+                group.index.append(index)
 
     def _route(self, fix: Fix, race: LiveRace | None) -> tuple[LiveRace, LiveRunner] | None:
         if race is not None and fix.bib is not None:
@@ -176,45 +202,76 @@ class Pipeline:
 
     # -- 3. match -------------------------------------------------------------------------------
     def match(self, work: _Work) -> None:
-        """Feed each fix to its runner's engine (rewinding for late fixes)."""
-        for r in work.routed:
-            key = (r.race.id, r.runner.bib)
-            work.status_before.setdefault(key, r.runner.status)
-            late = r.runner.last_time_s is not None and r.fix.time_s <= r.runner.last_time_s
-            step = r.runner.add(r.fix)
-            if step.needs_rebuild:
-                stored = self.store.fixes(r.race.id, r.runner.bib)
-                step = r.runner.rebuild(stored, r.fix)
-                work.count(r.race.id, "rebuilds")
-            if step.duplicate:
-                work.report.duplicates += 1
-                work.count(r.race.id, "duplicate")
-                continue
-            if late:
-                work.count(r.race.id, "late")
-            work.steps.append((r, step))
-            work.rows.append(_row(r, work))
-            work.report.accepted += 1
-            work.count(r.race.id, "accepted")
+        """Feed each runner's fixes to its engine: runs of newer fixes in one go, a late fix by
+        rewinding (or rebuilding from the store), a duplicate not at all."""
+        accepted = 0
+        for g in work.routed:
+            race, runner, fixes = g.race, g.runner, g.fixes
+            work.status_before.setdefault((race.id, runner.bib), runner.status)
+            counts = work.counts.setdefault(race.id, Counter())
+            i, n = 0, len(fixes)
+            while i < n:
+                last = runner.last_time_s
+                j, newest = i, -math.inf if last is None else last
+                while j < n and fixes[j].time_s > newest:
+                    newest = fixes[j].time_s
+                    j += 1
+                if j > i:  # fixes i..j-1 are each newer than the last: the common case
+                    work.steps.append(Matched(g, runner.add_many(fixes[i:j]), g.index[i:j]))
+                    work.rows.extend(_row(race.id, runner.bib, f, work) for f in fixes[i:j])
+                    accepted += j - i
+                    counts["accepted"] += j - i
+                    i = j
+                    continue
+                fix = fixes[i]
+                step = runner.add(fix)
+                if step.needs_rebuild:
+                    stored = self.store.fixes(race.id, runner.bib)
+                    step = runner.rebuild(stored, fix)
+                    counts["rebuilds"] += 1
+                if step.duplicate:
+                    work.report.duplicates += 1
+                    counts["duplicate"] += 1
+                else:
+                    counts["late"] += 1
+                    work.steps.append(Matched(g, step, [g.index[i]]))
+                    work.rows.append(_row(race.id, runner.bib, fix, work))
+                    accepted += 1
+                    counts["accepted"] += 1
+                i += 1
+        work.report.accepted += accepted
 
     # -- 4. detect ------------------------------------------------------------------------------
     def detect(self, work: _Work) -> None:
         """Engine events -> alerts with a sentence; replays retract what they no longer raise."""
-        for r, step in work.steps:
+        raised: list[tuple[int, AlertRecord]] = []  # (payload position of the fix, alert)
+        for m in work.steps:
+            race, runner, step = m.routed.race, m.routed.runner, m.step
+            narrate = race.narrator.record
             if step.replay_from_s is not None:
                 since = step.replay_from_s
-                work.retract.append((r.race.id, r.runner.bib, since))
-                key = (r.race.id, r.runner.bib)
-                work.alerts = [
-                    a for a in work.alerts if (a.race_id, a.bib) != key or a.raised_s < since
+                work.retract.append((race.id, runner.bib, since))
+                key = (race.id, runner.bib)
+                raised = [
+                    (i, a) for i, a in raised if (a.race_id, a.bib) != key or a.raised_s < since
                 ]
-            for ev, raised_s, trend_mps in step.events:
-                work.alerts.append(
-                    r.race.narrator.record(r.race.id, r.runner.bib, ev, raised_s, trend_mps)
-                )
-            if step.replay_from_s is None:  # the runner's newest fix, in time order
-                watch = self.watch(r.race)
-                work.alerts.extend(watch.on_fix(r.runner, r.fix.time_s, step.progress_m))
+                at = m.index[0]
+                for ev, raised_s, trend_mps in step.events:
+                    raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
+                continue
+            # the runner's newest fixes, in time order: each one's engine events, then the
+            # time-based detectors
+            watch = self.watch(race)
+            events = step.events
+            k = 0
+            for at, t_s, progress_m in zip(m.index, step.new_s, step.progress_m, strict=True):
+                while k < len(events) and events[k][1] == t_s:
+                    ev, raised_s, trend_mps = events[k]
+                    raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
+                    k += 1
+                raised.extend((at, a) for a in watch.on_fix(runner, t_s, progress_m))
+        raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
+        work.alerts.extend(a for _, a in raised)
 
     # -- 5. store -------------------------------------------------------------------------------
     async def save(self, work: _Work) -> Saved:
@@ -229,10 +286,14 @@ class Pipeline:
     def publish(self, work: _Work, saved: Saved) -> None:
         """Runner updates (one per runner per batch), status changes, alerts, retractions."""
         now = self.clock()
-        seen: dict[tuple[str, str], Routed] = {}
-        for r, _ in work.steps:
-            seen[(r.race.id, r.runner.bib)] = r
-        for key, r in seen.items():
+        first: dict[tuple[str, str], int] = {}  # payload position of the runner's first fix
+        latest: dict[tuple[str, str], Routed] = {}
+        for m in work.steps:
+            key = (m.routed.race.id, m.routed.runner.bib)
+            first.setdefault(key, m.index[0])
+            latest[key] = m.routed
+        for key in sorted(first, key=first.__getitem__):
+            r = latest[key]
             view = runner_json(r.race, r.runner, now)
             self.bus.publish(r.race.id, "runner", view)
             before = work.status_before.get(key)
@@ -242,7 +303,7 @@ class Pipeline:
         for alert in saved.new:
             self.bus.publish(alert.race_id, "alert", alert_json(alert))
         if saved.retracted:
-            for race_id in {r.race.id for r, _ in work.steps}:
+            for race_id in {m.routed.race.id for m in work.steps}:
                 self.bus.publish(race_id, "alert_retracted", {"ids": saved.retracted})
 
     # -- time-based detectors -------------------------------------------------------------------
@@ -264,11 +325,10 @@ class Pipeline:
         return saved.new
 
 
-def _row(r: Routed, work: _Work) -> FixRow:
-    f = r.fix
+def _row(race_id: str, bib: str, f: Fix, work: _Work) -> FixRow:
     return FixRow(
-        r.race.id, r.runner.bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps,
-        f.bearing_deg, f.altitude_m, f.battery_pct, work.received_s, work.protocol,
+        race_id, bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps, f.bearing_deg,
+        f.altitude_m, f.battery_pct, work.received_s, work.protocol,
     )  # fmt: skip
 
 

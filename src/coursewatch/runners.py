@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,14 +31,18 @@ STATUSES = ("not_started", "running", "off_course", "stopped", "finished", "dnf"
 
 @dataclass
 class Step:
-    """What one fix did: events raised, and from which fix time the past was replayed."""
+    """What one fix (or a run of newer fixes) did: events raised, and from which fix time the
+    past was replayed."""
 
     # (event, time of the fix that raised it, speed away from the course in m/s)
     events: list[tuple[Event, float, float]] = field(default_factory=list)
     duplicate: bool = False
     replay_from_s: float | None = None
     needs_rebuild: bool = False
-    progress_m: float = 0.0  # after this fix
+    # the fixes that were the runner's newest when fed (no replay), in time order, and the
+    # progress after each: the time-based detectors follow them
+    new_s: list[float] = field(default_factory=list)
+    progress_m: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -83,8 +88,54 @@ class LiveRunner:
         step = Step()
         self._push(fix.time_s, fix.lat, fix.lon, fix.accuracy_m, step)
         self.last_fix = fix
-        step.progress_m = self.matcher.progress_m
+        step.new_s.append(fix.time_s)
+        step.progress_m.append(self.matcher.progress_m)
         return step
+
+    def add_many(self, fixes: Sequence[Fix]) -> Step:
+        """Feed fixes newer than the last, in increasing time: what :meth:`add` does for each
+        in turn, with one engine call per span between two snapshots."""
+        acc = [math.nan if f.accuracy_m is None else f.accuracy_m for f in fixes]
+        rows = np.array([[f.time_s for f in fixes], [f.lat for f in fixes],
+                         [f.lon for f in fixes], acc], dtype=np.float64)  # fmt: skip
+        if len(fixes) and self._n and rows[0, 0] <= self._tail[self._n - 1, 0]:
+            raise ValueError("add_many takes only fixes newer than the runner's last")
+        n = rows.shape[1]
+        step = Step()
+        out = np.empty((n, 4))
+        i = 0
+        while i < n:
+            if self._n == TAIL_CAP:
+                self._trim()
+            k = min(n - i, CHECK_EVERY - (self._n - self._checks[-1].n), TAIL_CAP - self._n)
+            self._push_run(rows[:, i : i + k], out[i : i + k], step)
+            i += k
+        if n:
+            self.last_fix = fixes[-1]
+            step.new_s = rows[0].tolist()
+            step.progress_m = out[:, 0].tolist()
+        return step
+
+    def _push_run(self, rows: FloatArray, out: FloatArray, step: Step) -> None:
+        """Fixes (rows: time, lat, lon, accuracy) up to the next snapshot, in one engine call."""
+        m = self.matcher
+        t = rows[0]
+        k = len(t)
+        offset_before, base = m.offset_m, m.fixes
+        prev_t = float(self._tail[self._n - 1, 0]) if self._n else float(t[0])
+        events = m.push_many(t, rows[1], rows[2], rows[3], out)
+        for ev in events:
+            i = ev.fix_index - base
+            before = float(out[i - 1, 1]) if i else offset_before
+            dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
+            step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
+        self._follow(events, float(out[:, 0].max()))
+        self._tail[self._n : self._n + k] = rows.T
+        self._n += k
+        if self._n - self._checks[-1].n >= CHECK_EVERY:
+            self._checks.append(
+                _Check(self._n, float(t[-1]), m.snapshot(), self.wrong_way, self.finished)
+            )
 
     def _push(self, t: float, lat: float, lon: float, acc: float | None, step: Step | None) -> None:
         m = self.matcher
@@ -92,9 +143,10 @@ class LiveRunner:
         prev_t = self._tail[self._n - 1, 0] if self._n else t
         events = m.push(t, lat, lon, acc)
         if step is not None:
-            trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
-            step.events.extend((ev, t, trend_mps) for ev in events)
-            self._follow(events)
+            if events:
+                trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
+                step.events.extend((ev, t, trend_mps) for ev in events)
+            self._follow(events, m.progress_m)
         if self._n == TAIL_CAP:
             self._trim()
         self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
@@ -102,13 +154,15 @@ class LiveRunner:
         if self._n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
 
-    def _follow(self, events: list[Event]) -> None:
+    def _follow(self, events: list[Event], furthest_m: float) -> None:
+        """Wrong-way and finished flags after ``events``; ``furthest_m``: the most progress
+        reached after any of the fixes that raised them."""
         for ev in events:
             if ev.kind == "wrong_way":
                 self.wrong_way = True
             elif ev.kind == "wrong_way_end":
                 self.wrong_way = False
-        if self.matcher.progress_m >= self.course.length_m - FINISH_M:
+        if furthest_m >= self.course.length_m - FINISH_M:
             self.finished = True
 
     def _trim(self) -> None:

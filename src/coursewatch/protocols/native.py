@@ -31,20 +31,6 @@ _KEYS = {
 }  # fmt: skip
 
 
-def _fast_fix(item: Any) -> Fix | None:
-    """The common case (bib, epoch-second time, lat, lon; all valid) without the checks' cost;
-    None sends the fix through the full checks."""
-    if type(item) is not dict or len(item) != 4:
-        return None
-    bib, t, lat, lon = item.get("bib"), item.get("time"), item.get("lat"), item.get("lon")
-    if (
-        type(bib) is str and type(t) is float and type(lat) is float and type(lon) is float
-        and 0.0 < t < 1e11 and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
-    ):  # fmt: skip
-        return Fix(t, lat, lon, bib=bib)
-    return None
-
-
 def decode_native(obj: object) -> Decoded:
     """Fixes of a native batch, each checked on its own."""
     items = obj.get("fixes") if isinstance(obj, dict) else obj
@@ -53,7 +39,19 @@ def decode_native(obj: object) -> Decoded:
             'a batch is {"fixes": [{"bib": "7", "time": ..., "lat": ..., "lon": ...}, ...]}'
         )
     out = Decoded()
+    fixes, index = out.fixes, out.index
     for i, item in enumerate(items):
+        # the common case (bib, epoch-second time, lat, lon; all valid) without the full checks
+        if type(item) is dict and len(item) == 4:
+            bib, t, lat, lon = item.get("bib"), item.get("time"), item.get("lat"), item.get("lon")
+            if (
+                type(bib) is str and type(t) is float and type(lat) is float
+                and type(lon) is float and 0.0 < t < 1e11 and -90.0 <= lat <= 90.0
+                and -180.0 <= lon <= 180.0
+            ):  # fmt: skip
+                fixes.append(Fix(t, lat, lon, None, bib))
+                index.append(i)
+                continue
         try:
             out.add(_fix(item), i)
         except FieldError as exc:
@@ -62,9 +60,6 @@ def decode_native(obj: object) -> Decoded:
 
 
 def _fix(item: Any) -> Fix:
-    fast = _fast_fix(item)
-    if fast is not None:
-        return fast
     if not isinstance(item, dict):
         raise FieldError("", "is not a JSON object", 'send {"bib": ..., "time": ..., ...}')
     unknown = set(item) - _KEYS

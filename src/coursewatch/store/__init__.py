@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from coursewatch.errors import CoursewatchError
 from coursewatch.geo import FloatArray
@@ -44,9 +44,9 @@ class RunnerRecord:
     dnf: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class FixRow:
-    """One accepted fix, as stored."""
+class FixRow(NamedTuple):
+    """One accepted fix, as stored: a named tuple, so the store binds it as it is (the ingest
+    path makes one per fix)."""
 
     race_id: str
     bib: str

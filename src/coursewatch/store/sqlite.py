@@ -73,6 +73,7 @@ _COUNT_SQL = (
     "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
     "DO UPDATE SET n = n + excluded.n"
 )
+_FIX_SQL = "INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _ALERT_COLS = (
     "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
     "ack_by, ack_ts, retracted"
@@ -198,18 +199,14 @@ class SqliteStore:
         ``retract`` holds (race, bib, from_s): that runner's alerts raised at or after
         ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
         """
-        rows = [
-            (f.race_id, f.bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps, f.bearing_deg,
-             f.altitude_m, f.battery_pct, f.received_ts, f.source)
-            for f in fixes
-        ]  # fmt: skip
-
+        rows = list(fixes)  # FixRow is the row in column order
         count_rows = [
             (race_id, k, n) for race_id, cs in (counts or {}).items() for k, n in cs.items() if n
         ]
 
         def write(c: sqlite3.Connection) -> Saved:
-            c.executemany("INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            if rows:
+                c.executemany(_FIX_SQL, rows)
             if count_rows:
                 c.executemany(_COUNT_SQL, count_rows)
             was_live: set[int] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -86,7 +87,10 @@ async def native(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     require_ingest(request, race)
-    obj = await json_body(request)
+    try:  # orjson reads a big batch several times faster than json
+        obj = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:  # the standard reader's verdict and its error message
+        obj = await json_body(request)
     report = await _run(request, lambda: decode_native(obj), "native", race.id)
     status = 422 if report.problems and not report.accepted and not report.duplicates else 200
     body = report.to_json()
