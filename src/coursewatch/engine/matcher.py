@@ -44,7 +44,7 @@ class EngineConfig:
     e_off_m: float = 50.0
     p_leave: float = 3.0
     beam: float = 30.0
-    oc_d_ref_m: float = 62.0
+    oc_d_ref_m: float = 60.0
     oc_scale_m: float = 10.0
     oc_z_hi: float = 4.0
     oc_z_lo: float = 2.0
