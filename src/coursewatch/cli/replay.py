@@ -122,6 +122,8 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
         await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,)))
     base = f"http://{settings.host}:{settings.port}"
     click.echo(f"race HQ demo on {base}/  (race 'demo', {n_runners} runners, {speed:g}x)")
+    click.echo(f"dashboard (admin): {base}/races/demo?token={server.admin_token}")
+    click.echo(f"public tracking page: {base}/races/demo")
     click.echo(f"runners: {base}/api/races/demo/runners   alerts: {base}/api/races/demo/alerts")
     click.echo(f"live events: {base}/api/races/demo/events   admin token: {server.admin_token}")
     click.echo(f"files: {folder}")
