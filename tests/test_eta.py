@@ -119,3 +119,52 @@ def test_beats_average_speed_on_templiers(data_dir: Path) -> None:
     assert len(bt.model_error) >= 20
     for q in (50, 90):
         assert np.percentile(bt.model_error, q) < np.percentile(bt.baseline_error, q)
+
+
+def test_update_leaves_the_old_state_alone() -> None:
+    model = EtaModel(straight_course(5_000.0))
+    state = feed(model, T0 + np.array([0.0, 60.0, 120.0]), np.array([0.0, 150.0, 300.0]))
+    before = dict(vars(state))
+    after = model.update(state, T0 + 180.0, 450.0)
+    assert vars(state) == before and after.progress_m == 450.0 and after.fixes == 4
+    assert set(vars(after)) == set(vars(state))  # the same fields, as dataclasses.replace
+
+
+def test_repeated_progress_jumps_do_not_drag_the_pace() -> None:
+    """The route run differs from the course file: progress jumps 1 km in a minute, often."""
+    model = EtaModel(straight_course(60_000.0), EtaConfig(fatigue_per_km=0.0))
+    t = T0 + np.arange(0.0, 4 * 3_600.0, 60.0)
+    s = 2.5 * (t - T0) + 1_000.0 * (np.arange(len(t)) // 20)  # a jump every 20 minutes
+    fit = model.fit(feed(model, t, s))
+    assert fit.flat_pace_mps < 3.2  # 2.6 m/s on average, jumps included
+
+
+def test_average_speed_gains_weight_when_it_predicts_the_runner_better() -> None:
+    course = trail_course(60_000.0, n_stations=2)
+    model = EtaModel(course, EtaConfig(stop_ratio=0.0))
+    t, s = terrain_run(course, 3.0, 40_000.0)  # pace follows the terrain
+    follows = model.average_weight(feed(model, t, s))
+    t = T0 + np.arange(0.0, 40_000.0 / 3.0, 10.0)  # the same speed up and down
+    ignores = model.average_weight(feed(model, t, 3.0 * (t - T0)))
+    assert follows < 0.3 < ignores
+
+
+def test_an_early_detour_is_not_the_pace_of_the_race() -> None:
+    """A 2.5 m/s runner loses 10 minutes on a detour 15 minutes in (a false cutoff_risk)."""
+    model = EtaModel(straight_course(50_000.0))
+    t = T0 + np.arange(0.0, 900.0, 5.0)
+    state = feed(model, t, 2.5 * (t - T0))
+    before = float(model.predict(state, [50_000.0])[0])
+    stall = t[-1] + np.arange(5.0, 605.0, 5.0)
+    for t_s in stall.tolist():
+        state = model.update(state, t_s, 2.5 * 895.0)
+    after = float(model.predict(state, [50_000.0])[0])
+    assert after - before < 60 * 60.0  # 90 min before this fix; 10 min lost
+
+
+def test_progress_past_the_finish_is_harmless() -> None:
+    model = EtaModel(straight_course(10_000.0))
+    t = T0 + np.arange(0.0, 8_000.0, 10.0)
+    state = feed(model, t, 2.5 * (t - T0))  # 20 km along a 10 km course
+    assert state.progress_m == pytest.approx(2.5 * (t[-1] - T0))
+    assert math.isnan(model.predict(state, [10_000.0])[0])

@@ -11,16 +11,22 @@ models all three, from the runner's own history, with priors for what it has not
 * **The runner's own pace**, on moving time only, is a Bayesian linear model of the log pace
   per effort metre: ``log(dt/dE) = b + k * E_km + c_up * grade_up + c_down * grade_down``.
   ``b`` is the runner's level, ``k`` their fatigue (slowdown per effort-km),
-  ``c_up`` / ``c_down`` how much more (or less) than Tobler climbs and descents cost them.
+  ``c_up`` / ``c_down`` how much more (or less) than ITRA climbs and descents cost them.
   Each closed segment of history (about a minute, or one ping interval) adds one weighted
   observation to four-by-four sufficient statistics, discounted with the effort distance
-  run (``forget_km``) so the fit follows the runner; the priors are never forgotten.
+  run (``forget_km``) so the fit follows the runner; the priors are never forgotten. An
+  outlying segment (a progress jump where the race ran another route than the course file)
+  is clipped and weighs less the further out it is (Huber).
 * **Stops.** A segment slower than ``stop_speed_mps`` (in effort metres per second) is a
   stop; the ratio of stopped to moving time, shrunk to a prior, is added to every future
   leg. The level of the prediction is half that fit (moving pace times one plus the stop
   ratio) and half the elapsed time since the start over the time the fitted shape gives
   for the distance run: the second is what average-speed trackers do, with terrain and
   fatigue taken out, and it is hard to fool with a long sleep or a recording gap.
+* **An expert mixture.** The prediction mixes that shaped ETA with the plain average speed
+  since the start, weighted by how well each predicted this runner's own recent legs
+  (~5 km, scored once run: only predictions whose truth is known count). Some runners and
+  routes (a course file that is not the route run) suit the average speed better.
 
 Use it like this (``update`` is O(1); ``predict`` is one vectorised pass over the bins ahead)::
 
@@ -35,9 +41,9 @@ Use it like this (``update`` is O(1); ``predict`` is one vectorised pass over th
 >>> state = model.new_state()
 >>> for i in range(0, 1801, 10):
 ...     state = model.update(state, 1_000.0 + i, 2.5 * i)
->>> # the priors expect the runner to slow down and to stop a little: 4,401 s, not 4,000
+>>> # the priors expect the runner to slow down and to stop a little: 4,426 s, not 4,000
 >>> round(float(model.predict(state, [10_000.0])[0]) - 1_000.0)
-4401
+4426
 >>> round(float(average_speed_eta(1_000.0, 2_800.0, 4_500.0, [10_000.0])[0]) - 1_000.0)
 4000
 """
@@ -45,7 +51,8 @@ Use it like this (``update`` is O(1); ``predict`` is one vectorised pass over th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,9 +79,9 @@ def effort_factor(grade: FloatArray) -> FloatArray:
 class EtaConfig:
     """Priors and tuning (units in the names; ``per_km`` is per effort-km).
 
-    ``fatigue_per_km`` and ``stop_ratio`` were fitted on whole real races (benchmarks/eta.py
-    re-fits them leaving out the race it scores); the rest were set by reasoning, see
-    docs/eta.md.
+    ``fatigue_per_km`` and ``stop_ratio`` were fitted on whole real races, and
+    ``average_share`` chosen on them (benchmarks/eta.py re-fits and re-chooses all three
+    leaving out the race it scores); the rest were set by reasoning, see docs/eta.md.
     """
 
     bin_m: float = 100.0
@@ -94,7 +101,12 @@ class EtaConfig:
     stop_ratio: float = 0.3
     stop_prior_s: float = 3 * 3600.0
     elapsed_share: float = 0.5
-    elapsed_prior_m: float = 2000.0
+    early_m: float = 10_000.0
+    average_share: float = 0.0  # the prior weight of the average speed (see average_weight)
+    leg_m: float = 5_000.0
+    leg_keep: float = 0.8
+    legs: float = 20.0
+    loss_prior: float = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +132,22 @@ class EtaState:
     xtx: FloatArray = field(default_factory=lambda: np.zeros((N_PARAMS, N_PARAMS)))
     xty: FloatArray = field(default_factory=lambda: np.zeros(N_PARAMS))
     fixes: int = 0
+    leg_ts: float = math.nan
+    leg_m: float = math.nan
+    leg_shaped_pace: float = math.nan
+    leg_average_pace: float = math.nan
+    shaped_loss: float = 0.0
+    average_loss: float = 0.0
+
+
+def _evolve(state: EtaState, **changes: Any) -> EtaState:
+    """``dataclasses.replace`` without re-running ``__init__`` (a third of the cost of a fix).
+
+    EtaState has no ``__post_init__`` or validation, so copying its fields is all replace does.
+    """
+    new = object.__new__(EtaState)
+    new.__dict__.update(state.__dict__, **changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -174,6 +202,8 @@ class EtaModel:
         self.config = c = config or EtaConfig()
         self.course = course
         self.profile = CourseProfile(course, c.bin_m, c.max_bins)
+        # legs short enough that a short race has twenty of them to learn from
+        self.leg_m = min(c.leg_m, course.length_m / c.legs)
         self.prior_mean = np.array([math.log(c.pace_s_per_m), c.fatigue_per_km, 0.0, 0.0])
         sd = np.array([c.pace_log_sd, c.fatigue_sd_per_km, c.grade_sd, c.grade_sd])
         self.prior_precision = np.diag(1.0 / sd**2)
@@ -195,32 +225,75 @@ class EtaModel:
         if not state.fixes:
             started = progress_m >= self.config.start_m  # joined mid-race
             start_ts = t_s if started or math.isnan(state.start_ts) else state.start_ts
-            return replace(state, last_ts=t_s, progress_m=progress_m, segment_ts=t_s,
+            return _evolve(state, last_ts=t_s, progress_m=progress_m, segment_ts=t_s,
                            segment_m=progress_m, fixes=1, started=started,
                            start_ts=start_ts, start_m=progress_m)  # fmt: skip
         s_m = self._accepted_m(state, t_s, progress_m)
         if s_m is None:
-            return replace(state, last_ts=t_s, pending_ts=t_s, pending_m=progress_m,
+            return _evolve(state, last_ts=t_s, pending_ts=t_s, pending_m=progress_m,
                            fixes=state.fixes + 1)  # fmt: skip
         s_m = max(s_m, state.progress_m)
         if not state.started:
             return self._maybe_start(state, t_s, s_m)
-        state = replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+        state = _evolve(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
                         fixes=state.fixes + 1)  # fmt: skip
         if t_s - state.segment_ts < self.config.segment_s:
             return state
-        return self._close_segment(state)
+        state = self._close_segment(state)
+        if not state.progress_m < state.leg_m + self.leg_m:  # NaN: the first leg
+            state = self._score_leg(state)
+        return state
+
+    def _score_leg(self, state: EtaState) -> EtaState:
+        """Score both experts' paces for the leg just run; predict the paces of the next one.
+
+        The shaped pace (time per effort metre, stops included) and the average pace since
+        the start (time per metre) are frozen at the start of each leg; when the leg is run,
+        the squared log error of each is added to a discounted loss. Only past predictions
+        whose truth is known are scored, and it is O(1): no course integral.
+        """
+        p = self.profile
+        shaped_loss, average_loss = self._leg_losses(state)
+        _, x = p.features(state.progress_m, state.progress_m + self.leg_m)
+        shaped_pace = math.exp(float(x @ self.theta(state))) * (1.0 + self.stop_ratio(state))
+        elapsed_s = state.last_ts - state.start_ts
+        average_pace = elapsed_s / max(state.progress_m, 1.0)
+        return _evolve(state, leg_ts=state.last_ts, leg_m=state.progress_m,
+                       leg_shaped_pace=shaped_pace, leg_average_pace=average_pace,
+                       shaped_loss=shaped_loss, average_loss=average_loss)  # fmt: skip
+
+    def _leg_losses(self, state: EtaState) -> tuple[float, float]:
+        """The discounted losses, with the leg that ends at this fix scored (when it can be)."""
+        c, p = self.config, self.profile
+        if math.isnan(state.leg_m):  # the first leg starts here
+            return state.shaped_loss, state.average_loss
+        actual_s = state.last_ts - state.leg_ts
+        effort_m = p.at(p.cum_effort_m, state.progress_m) - p.at(p.cum_effort_m, state.leg_m)
+        shaped_s = state.leg_shaped_pace * effort_m
+        average_s = state.leg_average_pace * (state.progress_m - state.leg_m)
+        if min(actual_s, shaped_s, average_s) <= 0.0:  # past the finish: nothing to score
+            return state.shaped_loss, state.average_loss
+        return (c.leg_keep * state.shaped_loss + math.log(shaped_s / actual_s) ** 2,
+                c.leg_keep * state.average_loss + math.log(average_s / actual_s) ** 2)  # fmt: skip
+
+    def average_weight(self, state: EtaState) -> float:
+        """The weight of the average speed in the prediction: more when it has done better."""
+        c = self.config
+        w = c.loss_prior
+        return (state.shaped_loss + c.average_share * w) / (
+            state.shaped_loss + state.average_loss + w
+        )
 
     def _maybe_start(self, state: EtaState, t_s: float, s_m: float) -> EtaState:
         """Time in the start area is not a stop: the race begins at the last fix there."""
         if s_m < self.config.start_m:
-            return replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+            return _evolve(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
                            segment_ts=t_s, segment_m=s_m, start_m=s_m,
                            fixes=state.fixes + 1)  # fmt: skip
         start_ts = state.start_ts
         if math.isnan(start_ts) or start_ts < state.last_ts:
             start_ts = state.last_ts
-        return replace(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
+        return _evolve(state, last_ts=t_s, progress_m=s_m, pending_ts=math.nan,
                        segment_ts=state.last_ts, segment_m=state.progress_m, started=True,
                        start_ts=start_ts, start_m=state.progress_m,
                        fixes=state.fixes + 1)  # fmt: skip
@@ -241,16 +314,24 @@ class EtaModel:
         dt_s = state.last_ts - state.segment_ts
         effort_m, x = self.profile.features(state.segment_m, state.progress_m)
         if effort_m < c.stop_speed_mps * dt_s:
-            return replace(state, segment_ts=state.last_ts, segment_m=state.progress_m,
+            return _evolve(state, segment_ts=state.last_ts, segment_m=state.progress_m,
                            stopped_s=state.stopped_s + dt_s)  # fmt: skip
         expected_log = float(x @ self.theta(state))
         # robust: a segment counts as at most max_slowdown times slower or faster than
-        # expected (a matcher jump, a partial stop inside a 10-minute ping interval)
+        # expected (a matcher jump, a partial stop inside a 10-minute ping interval), and
+        # with less weight the further out it is
         clip = math.log(c.max_slowdown)
-        y = min(max(math.log(dt_s / effort_m), expected_log - clip), expected_log + clip)
+        residual = math.log(dt_s / effort_m) - expected_log
         keep = math.exp(-effort_m / 1000.0 / c.forget_km)
         w = effort_m / 1000.0 / c.obs_sd_per_km**2
-        return replace(
+        if abs(residual) > clip:
+            # Huber: an outlier also weighs less (a progress jump where the course file and
+            # the route run differ would otherwise pull the pace with full weight, again and
+            # again)
+            w *= clip / abs(residual)
+            residual = math.copysign(clip, residual)
+        y = expected_log + residual
+        return _evolve(
             state,
             segment_ts=state.last_ts,
             segment_m=state.progress_m,
@@ -302,10 +383,18 @@ class EtaModel:
         fitted = math.exp(theta[0]) * (1.0 + self.stop_ratio(state))
         done = run - float(np.interp(state.start_m, edges, cum))
         elapsed_s = state.last_ts - state.start_ts if state.started else 0.0
-        w = c.elapsed_prior_m
+        w = c.early_m
         observed = (elapsed_s + fitted * w) / (done + w)
         level = c.elapsed_share * observed + (1.0 - c.elapsed_share) * fitted
-        out[ahead] = state.last_ts + level * (np.interp(targets[ahead], edges, cum) - run)
+        shaped_s = level * (np.interp(targets[ahead], edges, cum) - run)
+        # the average speed since the start, shrunk to the shaped pace over the first
+        # early_m (a detour in the first kilometres is not the pace of the whole race)
+        to_go_m = np.maximum(targets[ahead] - state.progress_m, 1e-9)
+        run_m = state.progress_m if state.started else 0.0
+        pace = (elapsed_s + shaped_s / to_go_m * w) / (run_m + w)
+        a = self.average_weight(state)
+        mixed_s = a * pace * to_go_m + (1.0 - a) * shaped_s
+        out[ahead] = state.last_ts + mixed_s
         return out
 
 
