@@ -38,3 +38,19 @@ def test_clean_run_has_no_excursion() -> None:
     a = analyze(course, build_track(raw))
     assert a.excursions == ()
     assert a.elapsed_s == pytest.approx(15_000.0 / 2.5, rel=0.02)
+
+
+def test_alerted_is_causal_cut_after_the_alarm_and_it_still_fires_then() -> None:
+    course = trail_course(20_000.0, seed=6)
+    run = simulate_run(course, seed=4, wrong_turn_at_m=7_000.0, wrong_turn_angle_deg=110.0)
+    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
+    full = analyze(course, build_track(raw))
+    alerted = [e.alerted for e in full.excursions if e.alerted is not None]
+    assert alerted
+    cut_ts = alerted[0].time.timestamp() + 1.0
+    keep = run.time_s <= cut_ts
+    raw_cut = RawPoints.from_lists(
+        "sim", list(run.lat[keep]), list(run.lon[keep]), None, list(run.time_s[keep])
+    )
+    cut = analyze(course, build_track(raw_cut))
+    assert [e.alerted.time for e in cut.excursions if e.alerted is not None][0] == alerted[0].time
