@@ -53,4 +53,4 @@ def test_alerted_is_causal_cut_after_the_alarm_and_it_still_fires_then() -> None
         "sim", list(run.lat[keep]), list(run.lon[keep]), None, list(run.time_s[keep])
     )
     cut = analyze(course, build_track(raw_cut))
-    assert [e.alerted.time for e in cut.excursions if e.alerted is not None][0] == alerted[0].time
+    assert next(e.alerted.time for e in cut.excursions if e.alerted is not None) == alerted[0].time
