@@ -121,8 +121,13 @@ def analyze(
     excursions = helper.excursions()
     passes = station_passes(course, track.time_s, progress)
     finish = None
-    reached = np.flatnonzero(progress >= course.length_m - FINISH_M)
-    if len(reached) and match.progress_m[reached[0]] >= course.length_m - FINISH_M:
+    # sparse pings rarely land on the line: the last one before the arch can be a few hundred
+    # metres short, so the tolerance grows with the typical distance between fixes
+    steps = np.diff(progress)
+    typical_m = float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
+    tolerance_m = min(max(FINISH_M, 1.5 * typical_m), 1000.0)
+    reached = np.flatnonzero(progress >= course.length_m - tolerance_m)
+    if len(reached) and match.progress_m[reached[0]] >= course.length_m - tolerance_m:
         k = int(reached[0])
         finish = Point(_time(track.time_s[k]), float(track.lat[k]), float(track.lon[k]),
                        course.length_m)  # fmt: skip
