@@ -53,3 +53,12 @@ def test_a_route_without_times_is_not_a_track() -> None:
 def test_empty_file_is_an_error() -> None:
     with pytest.raises(EmptyDataError):
         build_track(RawPoints.from_lists("gpx", [], []), "empty.gpx")
+
+
+def test_track_frame_lengths_match_haversine() -> None:
+    pts = [(T0 + 10 * i, 45.0 + 0.0005 * i, 6.0 + 0.0003 * i) for i in range(200)]
+    tr = build_track(raw(pts))
+    x, y = tr.xy()
+    import numpy as np
+
+    assert float(np.hypot(np.diff(x), np.diff(y)).sum()) == pytest.approx(tr.distance_m, rel=3e-3)

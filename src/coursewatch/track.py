@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from coursewatch.errors import EmptyDataError
 from coursewatch.formats import RawPoints
-from coursewatch.geo import FloatArray, haversine_m
+from coursewatch.geo import FloatArray, LocalFrame, haversine_m
 
 PRE_RACE_GAP_S = 3 * 3600.0
 PRE_RACE_JUMP_M = 20_000.0
@@ -47,6 +48,15 @@ class Track:
 
     def __len__(self) -> int:
         return len(self.time_s)
+
+    @cached_property
+    def frame(self) -> LocalFrame:
+        """A local metric frame around the track (matching uses the course's frame)."""
+        return LocalFrame.around(self.lat, self.lon)
+
+    def xy(self, frame: LocalFrame | None = None) -> tuple[FloatArray, FloatArray]:
+        """The fixes in metres, in ``frame`` (default: the track's own)."""
+        return (frame or self.frame).to_xy(self.lat, self.lon)
 
     @property
     def start(self) -> datetime:
