@@ -47,6 +47,18 @@ async def test_fixes_are_idempotent_and_durable(tmp_path: Path) -> None:
     await store.close()
 
 
+async def test_a_big_batch_keeps_the_first_of_a_repeated_time(tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    rows = [_fix(float(i)) for i in range(1234)]  # several many-row statements and the rest
+    rows.insert(700, FixRow("r", "7", 3.0, 46.0, 7.0, None, None, None, None, None, 0.0, "x"))
+    rows.append(FixRow("r", "7", 1200.0, 46.0, 7.0, None, None, None, None, None, 0.0, "x"))
+    await store.save(rows, [])
+    got = store.fixes("r", "7")
+    assert got.time_s.tolist() == [float(i) for i in range(1234)]
+    assert set(got.lat.tolist()) == {45.0}
+    await store.close()
+
+
 async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_path: Path) -> None:
     store = await _store(tmp_path)
     commits = store._writer.commits

@@ -217,8 +217,9 @@ class Pipeline:
                     newest = fixes[j].time_s
                     j += 1
                 if j > i:  # fixes i..j-1 are each newer than the last: the common case
-                    work.steps.append(Matched(g, runner.add_many(fixes[i:j]), g.index[i:j]))
-                    work.rows.extend(_row(race.id, runner.bib, f, work) for f in fixes[i:j])
+                    run = runner.add(fixes[i]) if j == i + 1 else runner.add_many(fixes[i:j])
+                    work.steps.append(Matched(g, run, g.index[i:j]))
+                    work.rows.extend(_rows(race.id, runner.bib, fixes[i:j], work))
                     accepted += j - i
                     counts["accepted"] += j - i
                     i = j
@@ -323,6 +324,15 @@ class Pipeline:
         for alert in saved.new:
             self.bus.publish(alert.race_id, "alert", alert_json(alert))
         return saved.new
+
+
+def _rows(race_id: str, bib: str, fixes: list[Fix], work: _Work) -> list[FixRow]:
+    at, source, new = work.received_s, work.protocol, tuple.__new__  # one tuple a fix, no call
+    return [
+        new(FixRow, (race_id, bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+                     f.bearing_deg, f.altitude_m, f.battery_pct, at, source))
+        for f in fixes
+    ]  # fmt: skip
 
 
 def _row(race_id: str, bib: str, f: Fix, work: _Work) -> FixRow:

@@ -95,9 +95,11 @@ class LiveRunner:
     def add_many(self, fixes: Sequence[Fix]) -> Step:
         """Feed fixes newer than the last, in increasing time: what :meth:`add` does for each
         in turn, with one engine call per span between two snapshots."""
-        acc = [math.nan if f.accuracy_m is None else f.accuracy_m for f in fixes]
-        rows = np.array([[f.time_s for f in fixes], [f.lat for f in fixes],
-                         [f.lon for f in fixes], acc], dtype=np.float64)  # fmt: skip
+        nan = math.nan
+        rows = np.array(
+            [(f.time_s, f.lat, f.lon, nan if f.accuracy_m is None else f.accuracy_m)
+             for f in fixes], dtype=np.float64,
+        ).T.copy()  # fmt: skip
         if len(fixes) and self._n and rows[0, 0] <= self._tail[self._n - 1, 0]:
             raise ValueError("add_many takes only fixes newer than the runner's last")
         n = rows.shape[1]
@@ -129,7 +131,7 @@ class LiveRunner:
             before = float(out[i - 1, 1]) if i else offset_before
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
-        self._follow(events, float(out[:, 0].max()))
+        self._follow(events, max(out[:, 0].tolist()))
         self._tail[self._n : self._n + k] = rows.T
         self._n += k
         if self._n - self._checks[-1].n >= CHECK_EVERY:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,13 @@ _COUNT_SQL = (
     "DO UPDATE SET n = n + excluded.n"
 )
 _FIX_SQL = "INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+# Fixes go in by this many rows a statement: the sqlite3 module lets go of the GIL around each
+# statement step, and the writer thread waits for it back (up to the switch interval) while the
+# event loop is busy, so one step per row would make a batch's write wait on the loop.
+_FIX_CHUNK = 500
+_FIX_CHUNK_SQL = "INSERT OR IGNORE INTO fixes VALUES " + ",".join(
+    ["(?,?,?,?,?,?,?,?,?,?,?,?)"] * _FIX_CHUNK
+)
 _ALERT_COLS = (
     "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
     "ack_by, ack_ts, retracted"
@@ -205,8 +213,7 @@ class SqliteStore:
         ]
 
         def write(c: sqlite3.Connection) -> Saved:
-            if rows:
-                c.executemany(_FIX_SQL, rows)
+            _insert_fixes(c, rows)
             if count_rows:
                 c.executemany(_COUNT_SQL, count_rows)
             was_live: set[int] = set()
@@ -313,6 +320,15 @@ class SqliteStore:
             "SELECT id, race_id, url, secret FROM webhooks WHERE race_id=?", (race_id,)
         )
         return [Webhook(int(i), str(r), str(u), str(s)) for i, r, u, s in rows]
+
+
+def _insert_fixes(c: sqlite3.Connection, rows: Sequence[FixRow]) -> None:
+    """Insert (or ignore, the first kept) in order, many rows a statement."""
+    whole = len(rows) - len(rows) % _FIX_CHUNK
+    for i in range(0, whole, _FIX_CHUNK):
+        c.execute(_FIX_CHUNK_SQL, list(chain.from_iterable(rows[i : i + _FIX_CHUNK])))
+    if whole < len(rows):
+        c.executemany(_FIX_SQL, rows[whole:])
 
 
 def _race(row: tuple[object, ...]) -> RaceRecord:
