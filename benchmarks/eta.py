@@ -27,7 +27,8 @@ from realdata import PAIRS, Pair, course, track
 
 from coursewatch.course import Course
 from coursewatch.engine.matcher import match_fixes
-from coursewatch.eta import EtaConfig, EtaModel, backtest
+from coursewatch.eta import EtaConfig, EtaModel
+from coursewatch.etabacktest import backtest
 from coursewatch.geo import FloatArray
 
 SYNTHETIC_EVERY_M = 10_000.0

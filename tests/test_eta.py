@@ -10,7 +10,8 @@ import pytest
 
 from coursewatch.course import load_course
 from coursewatch.engine.matcher import match_fixes
-from coursewatch.eta import EtaConfig, EtaModel, average_speed_eta, backtest
+from coursewatch.eta import EtaConfig, EtaModel, average_speed_eta
+from coursewatch.etabacktest import backtest
 from coursewatch.simulate import straight_course, trail_course
 from coursewatch.track import load_track
 
