@@ -271,6 +271,8 @@ class Pipeline:
                     raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
                     k += 1
                 raised.extend((at, a) for a in watch.on_fix(runner, t_s, progress_m))
+            for ev, raised_s, trend_mps in events[k:]:  # none: each is raised at one of them
+                raised.append((m.index[-1], narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
 
