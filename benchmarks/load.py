@@ -187,13 +187,16 @@ def listen_sse(url: str, token: str, out: list[tuple[str, float, float]], ready:
         sse.stream("GET", "/api/races/live/events?kinds=alert", headers=headers) as r,
     ):
         ready.set()
-        for line in r.iter_lines():
-            if stop.is_set():
-                return
-            if line.startswith("data: ") and '"kind"' in line:
-                got = time.perf_counter()
-                a = json.loads(line[6:])
-                out.append((str(a["bib"]), float(a["raised_s"]), got))
+        try:
+            for line in r.iter_lines():
+                if stop.is_set():
+                    return
+                if line.startswith("data: ") and '"kind"' in line:
+                    got = time.perf_counter()
+                    a = json.loads(line[6:])
+                    out.append((str(a["bib"]), float(a["raised_s"]), got))
+        except httpx.RemoteProtocolError:
+            return  # the server shut down while the stream was open: the run is over
 
 
 async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:

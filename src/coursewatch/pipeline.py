@@ -265,12 +265,15 @@ class Pipeline:
             watch = self.watch(race)
             events = step.events
             k = 0
-            for at, t_s, progress_m in zip(m.index, step.new_s, step.progress_m, strict=True):
+            last = len(step.new_s) - 1
+            for j, (at, t_s, progress_m) in enumerate(
+                zip(m.index, step.new_s, step.progress_m, strict=True)
+            ):
                 while k < len(events) and events[k][1] == t_s:
                     ev, raised_s, trend_mps = events[k]
                     raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
                     k += 1
-                raised.extend((at, a) for a in watch.on_fix(runner, t_s, progress_m))
+                raised.extend((at, a) for a in watch.on_fix(runner, t_s, progress_m, j == last))
             for ev, raised_s, trend_mps in events[k:]:  # none: each is raised at one of them
                 raised.append((m.index[-1], narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came

@@ -25,7 +25,7 @@ from coursewatch.runners import LiveRunner
 from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner
-ETA_FEED_S = 10.0  # the ETA model closes one-minute segments: a fix every 10 s is plenty
+ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
 AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
 
 
@@ -76,8 +76,14 @@ class RaceWatch:
             w.etas_at_s = last
         return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
 
-    def on_fix(self, runner: LiveRunner, t_s: float, s: float) -> list[AlertRecord]:
-        """After the engine took a fix that is the runner's newest; ``s``: progress then."""
+    def on_fix(
+        self, runner: LiveRunner, t_s: float, s: float, newest: bool = True
+    ) -> list[AlertRecord]:
+        """After the engine took a fix that is the runner's newest; ``s``: progress then.
+
+        ``newest``: the last of this runner's fixes in one request. Overdue and cut-off risk
+        are about *now*, so the earlier fixes of a batch (a phone catching up) skip them.
+        """
         w = self.of(runner)
         if t_s - w.fed_s >= ETA_FEED_S:
             w.eta = self.model.update(w.eta, t_s, s)
@@ -87,7 +93,7 @@ class RaceWatch:
         events: list[Any] = [*ev1, *ev2]
         for e in ev1:
             runner.stopped = e.kind == "stopped"
-        if t_s - w.ahead_s >= AHEAD_EVERY_S:
+        if newest and t_s - w.ahead_s >= AHEAD_EVERY_S:
             events += self._ahead(runner, w, t_s, s)
             w.ahead_s = t_s
         return [self._alert(runner, e) for e in events]
