@@ -21,9 +21,7 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,15 +32,10 @@ import numpy as np
 
 from coursewatch.simrace import write_race
 from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.web.testing import free_port, start_serve
 
 ADMIN = "load-admin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_s(pid: int) -> float:
@@ -51,21 +44,10 @@ def cpu_s(pid: int) -> float:
 
 
 def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "COURSEWATCH_DB_PATH": str(folder / "hq.db"),
-           "COURSEWATCH_PORT": str(port), "COURSEWATCH_HOST": "127.0.0.1",
-           "COURSEWATCH_ADMIN_TOKEN": ADMIN}  # fmt: skip
-    log = (folder / "serve.log").open("ab")
-    cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not start in 120 s; see " + str(folder / "serve.log"))
+    try:
+        return start_serve(folder, port, ADMIN)
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def create_race(url: str, folder: Path, race_id: str, start_ts: float, n: int) -> str:

@@ -14,9 +14,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ import pytest
 
 from coursewatch.simrace import SimRunner, simulate_field, write_race
 from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.web.testing import free_port, start_serve
 
 ADMIN = "dashboard-admin-token"
 CHROMIUM_ARGS = [
@@ -55,18 +54,12 @@ def _chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class HQ:
     """A `coursewatch serve` subprocess on a folder's database, restartable on its port."""
 
     folder: Path
-    port: int = dataclasses.field(default_factory=_free_port)
+    port: int = dataclasses.field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     ingest_token: str = ""
     runners: list[SimRunner] = dataclasses.field(default_factory=list)
@@ -77,24 +70,10 @@ class HQ:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "COURSEWATCH_DB_PATH": str(self.folder / "hq.db"),
-               "COURSEWATCH_PORT": str(self.port), "COURSEWATCH_HOST": "127.0.0.1",
-               "COURSEWATCH_ADMIN_TOKEN": ADMIN, "COURSEWATCH_OSMAND_PORT": "0",
-               "COURSEWATCH_TICK_S": "0"}  # fmt: skip
         # tick_s 0: no clock-driven alerts, so the alerts a test sees come from its fixes
-        cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
-        with (self.folder / "serve.log").open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-            if self.proc.poll() is not None:
-                raise AssertionError((self.folder / "serve.log").read_text())
-        raise AssertionError("the server did not start in 60 s")
+        self.proc = start_serve(
+            self.folder, self.port, ADMIN, timeout_s=60, osmand_port="0", tick_s="0"
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,36 +15,14 @@ import httpx
 
 from coursewatch.simrace import write_race
 from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.web.testing import free_port, start_serve
 
 START = 1_780_000_000.0
 ADMIN = "crash-admin"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "COURSEWATCH_DB_PATH": str(tmp_path / "hq.db"),
-           "COURSEWATCH_PORT": str(port), "COURSEWATCH_HOST": "127.0.0.1",
-           "COURSEWATCH_ADMIN_TOKEN": ADMIN}  # fmt: skip
-    cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
-    log = (tmp_path / "serve.log").open("ab")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    log.close()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise AssertionError((tmp_path / "serve.log").read_text())
-    proc.kill()
-    raise AssertionError("the server did not start in 120 s")
+    return start_serve(tmp_path, port, ADMIN)
 
 
 def _send(url: str, bib: str, fixes: list[tuple[float, float, float]], acked: list[float],
@@ -73,7 +49,7 @@ def _send(url: str, bib: str, fixes: list[tuple[float, float, float]], acked: li
 def test_sigkill_during_ingest_loses_no_acknowledged_fix(tmp_path: Path) -> None:
     course = trail_course(30_000.0, n_stations=2)
     race_file = write_race(tmp_path / "files", course, START)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _serve(tmp_path, port)
     admin = {"Authorization": f"Bearer {ADMIN}"}

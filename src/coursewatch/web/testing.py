@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -63,3 +68,43 @@ async def add_race(
 
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN}"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(
+    folder: Path, port: int, admin_token: str, timeout_s: float = 120.0, **settings: str
+) -> subprocess.Popen[bytes]:
+    """A real ``coursewatch serve`` subprocess on 127.0.0.1, database and log in ``folder``.
+
+    Returns once ``/api/health`` answers; ``settings`` are more ``COURSEWATCH_*`` values
+    (``tick_s="0"``). Raises RuntimeError with the server's log if it exits or never answers.
+    """
+    env = {
+        **os.environ,
+        "COURSEWATCH_DB_PATH": str(folder / "hq.db"),
+        "COURSEWATCH_PORT": str(port),
+        "COURSEWATCH_HOST": "127.0.0.1",
+        "COURSEWATCH_ADMIN_TOKEN": admin_token,
+        **{f"COURSEWATCH_{k.upper()}": v for k, v in settings.items()},
+    }
+    cmd = [sys.executable, "-c", "from coursewatch.cli import main; main()", "serve"]
+    log_path = folder / "serve.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            raise RuntimeError(f"coursewatch serve exited: {log_path.read_text()}")
+    proc.kill()
+    raise RuntimeError(f"coursewatch serve did not answer in {timeout_s:.0f} s; see {log_path}")
