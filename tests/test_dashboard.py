@@ -30,28 +30,8 @@ from coursewatch.simulate import simulate_run, trail_course
 from coursewatch.web.testing import free_port, start_serve
 
 ADMIN = "dashboard-admin-token"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOST = "99"  # the runner whose wrong turn the tests inject
 CLEAR_KINDS = ("back_on_course", "wrong_way_end", "moving_again", "signal_back")
-
-
-def _chromium() -> str:
-    path = "/usr/bin/chromium"
-    if not Path(path).exists():
-        message = "Debian's chromium is not installed: run scripts/test.sh (it installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @dataclass
@@ -146,11 +126,10 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: dict[str, Any]) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium()
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.launch(**chromium)
         yield b
         b.close()
 

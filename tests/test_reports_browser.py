@@ -7,10 +7,9 @@ would open it on a phone with no signal: every layer must be drawn and the conso
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -22,27 +21,7 @@ from coursewatch.reports.summary import ReportInfo
 from coursewatch.simulate import simulate_run, trail_course
 from coursewatch.track import Track
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LAYERS = ("cw-course", "cw-track", "cw-excursion", "cw-alarm", "cw-station", "cw-start", "cw-end")
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        message = "Debian's chromium is not installed: run scripts/test.sh (it installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +36,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def browser(tmp_path_factory: pytest.TempPathFactory, chromium: dict[str, Any]) -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium()
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=executable,
-            args=CHROMIUM_ARGS,  # the profile is --user-data-dir: Playwright passes it
-            headless=True,
+            str(profile),  # the profile is --user-data-dir: Playwright passes it
+            **chromium,
             viewport={"width": 390, "height": 844},  # a phone
             offline=True,
         )
