@@ -127,3 +127,32 @@ async def test_clock_driven_alerts_signal_lost_and_stopped(tmp_path: Path) -> No
         assert any(a.kind == "signal_lost" for a in raised)
         sentence = next(a.sentence for a in raised if a.kind == "signal_lost")
         assert sentence.startswith("Bib 7: no position for 30 min") and "(mi " in sentence
+
+
+async def test_a_backlog_predicts_the_eta_once_per_second_of_server_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coursewatch.eta import EtaModel
+
+    calls: list[float] = []
+    predict = EtaModel.predict
+
+    def counted(self: EtaModel, state: object, targets: object) -> object:
+        calls.append(now[0])
+        return predict(self, state, targets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EtaModel, "predict", counted)
+    now = [START + 86400]
+    fixes = _fixes(5.0, seed=3)[:400]  # 2,000 s of race time, sent as 20 requests at once
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        for k in range(0, 200, 10):
+            await _ingest(server, fixes[k : k + 10])
+        at_once = len(calls)
+        # the runner passes no station in the first 1,000 s: one prediction, made again only
+        # for a new target
+        assert 1 <= at_once <= 3, calls
+        for k in range(200, 400, 10):  # the same pace, but a second of server time apart
+            now[0] += 1.0
+            await _ingest(server, fixes[k : k + 10])
+        assert len(calls) - at_once >= 15  # refreshed every 50 s of race time: each request

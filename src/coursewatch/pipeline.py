@@ -122,7 +122,7 @@ class Pipeline:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
         w = self._watches.get(race.id)
         if w is None or w.race is not race:
-            w = self._watches[race.id] = RaceWatch(race)
+            w = self._watches[race.id] = RaceWatch(race, self.clock)
             race.arrivals = w.arrivals
         return w
 
@@ -264,16 +264,16 @@ class Pipeline:
             # time-based detectors
             watch = self.watch(race)
             events = step.events
-            k = 0
-            last = len(step.new_s) - 1
-            for j, (at, t_s, progress_m) in enumerate(
-                zip(m.index, step.new_s, step.progress_m, strict=True)
-            ):
+            timed = watch.on_run(runner, step.new_s, step.progress_m)
+            k = q = 0
+            for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:
                     ev, raised_s, trend_mps = events[k]
                     raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
                     k += 1
-                raised.extend((at, a) for a in watch.on_fix(runner, t_s, progress_m, j == last))
+                while q < len(timed) and timed[q][0] == j:
+                    raised.append((at, timed[q][1]))
+                    q += 1
             for ev, raised_s, trend_mps in events[k:]:  # none: each is raised at one of them
                 raised.append((m.index[-1], narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came

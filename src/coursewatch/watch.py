@@ -9,6 +9,8 @@ clock tick, and turns their events into alerts with a sentence.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,8 @@ from coursewatch.racestate import LiveRace
 from coursewatch.runners import LiveRunner
 from coursewatch.store import AlertRecord
 
-ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner
+ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
+ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once predicts once
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
 AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
 
@@ -37,6 +40,7 @@ class RunnerWatch:
     overdue: OverdueState = field(default_factory=OverdueState)
     cutoff: CutoffState = field(default_factory=CutoffState)
     etas_at_s: float = -math.inf
+    etas_wall_s: float = -math.inf
     etas: dict[float, float] = field(default_factory=dict)
     fed_s: float = -math.inf
     ahead_s: float = -math.inf
@@ -45,8 +49,9 @@ class RunnerWatch:
 class RaceWatch:
     """Everything time-based for one race."""
 
-    def __init__(self, race: LiveRace) -> None:
+    def __init__(self, race: LiveRace, clock: Callable[[], float] = time.time) -> None:
         self.race = race
+        self.clock = clock
         self.model = EtaModel(race.course)
         self.stopped_cfg = StoppedConfig(station_m=tuple(race.station_m))
         self.signal_cfg = SignalConfig()
@@ -69,34 +74,44 @@ class RaceWatch:
         last = runner.last_time_s
         if last is None or runner.finished or runner.record.dnf:
             return [None] * len(targets_m)
-        if last - w.etas_at_s >= ETA_REFRESH_S or any(t not in w.etas for t in targets_m):
+        now_s = self.clock()
+        stale = last - w.etas_at_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
+        if stale or any(t not in w.etas for t in targets_m):
             wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
             values = self.model.predict(w.eta, np.array(wanted))
             w.etas = {t: float(v) for t, v in zip(wanted, values, strict=True)}
-            w.etas_at_s = last
+            w.etas_at_s, w.etas_wall_s = last, now_s
         return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
 
-    def on_fix(
-        self, runner: LiveRunner, t_s: float, s: float, newest: bool = True
-    ) -> list[AlertRecord]:
-        """After the engine took a fix that is the runner's newest; ``s``: progress then.
+    def on_run(
+        self, runner: LiveRunner, times_s: list[float], progress_m: list[float]
+    ) -> list[tuple[int, AlertRecord]]:
+        """After the engine took a run of fixes, each the runner's newest when fed, in time
+        order; ``progress_m``: the progress after each. Returns (position in the run, alert).
 
-        ``newest``: the last of this runner's fixes in one request. Overdue and cut-off risk
-        are about *now*, so the earlier fixes of a batch (a phone catching up) skip them.
+        Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
+        of this request) is checked for them; the earlier ones (a phone catching up) are not.
         """
         w = self.of(runner)
-        if t_s - w.fed_s >= ETA_FEED_S:
-            w.eta = self.model.update(w.eta, t_s, s)
-            w.fed_s = t_s
-        w.stopped, ev1 = stopped_step(w.stopped, t_s, s, self.stopped_cfg)
-        w.signal, ev2 = signal_fix(w.signal, t_s, s, self.signal_cfg)
-        events: list[Any] = [*ev1, *ev2]
-        for e in ev1:
-            runner.stopped = e.kind == "stopped"
-        if newest and t_s - w.ahead_s >= AHEAD_EVERY_S:
-            events += self._ahead(runner, w, t_s, s)
-            w.ahead_s = t_s
-        return [self._alert(runner, e) for e in events]
+        model, stopped_cfg, signal_cfg = self.model, self.stopped_cfg, self.signal_cfg
+        eta, fed_s, stopped, signal = w.eta, w.fed_s, w.stopped, w.signal
+        raised: list[tuple[int, Any]] = []
+        for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
+            if t_s - fed_s >= ETA_FEED_S:
+                eta = model.update(eta, t_s, s)
+                fed_s = t_s
+            stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
+            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg)
+            if ev1 or ev2:
+                for e in ev1:
+                    runner.stopped = e.kind == "stopped"
+                raised.extend((j, e) for e in [*ev1, *ev2])
+        w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
+        if times_s and times_s[-1] - w.ahead_s >= AHEAD_EVERY_S:
+            raised.extend((len(times_s) - 1, e) for e in self._ahead(runner, w, times_s[-1],
+                                                                     progress_m[-1]))  # fmt: skip
+            w.ahead_s = times_s[-1]
+        return [(j, self._alert(runner, e)) for j, e in raised]
 
     def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:
         if runner.last_time_s is None or runner.finished or runner.record.dnf:
