@@ -282,8 +282,9 @@ def step_fix(
         ci = m - 1
         reach = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
         best_d = np.inf
+        s0 = ns[ci]  # the window is around where the runner left, not the last pick
         for c in range(nc):
-            if ns[ci] - cfg[L.C_COAST_BACK_M] <= cs[c] <= ns[ci] + reach and cd[c] < best_d:
+            if s0 - cfg[L.C_COAST_BACK_M] <= cs[c] <= s0 + reach and cd[c] < best_d:
                 best_d = cd[c]
                 ns[ci] = cs[c]
         nhwm[ci] = max(nhwm[ci], ns[ci])
