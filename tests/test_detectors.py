@@ -13,7 +13,11 @@ CFG = EngineConfig().to_array()
 
 
 def feed_offcourse(
-    offsets: list[float], dt: float = 1.0, speed: float = 2.5, at_station: bool = False
+    offsets: list[float],
+    dt: float = 1.0,
+    speed: float = 2.5,
+    at_station: bool = False,
+    noise_m: float = 0.0,
 ) -> list[int]:
     st = np.zeros(L.OC_LEN)
     ev = np.zeros(L.EV_FIELDS)
@@ -21,8 +25,9 @@ def feed_offcourse(
     for i, d in enumerate(offsets):
         codes.append(
             oc.offcourse_step(
-                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, at_station, CFG, ev
-            )
+                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m,
+                at_station, CFG, ev,
+            )  # fmt: skip
         )
     return codes
 
@@ -38,6 +43,12 @@ def test_offset_growing_away_raises_once_then_clears_once() -> None:
 
 def test_hovering_below_the_margin_never_raises() -> None:
     assert set(feed_offcourse([5.0] * 20 + [50.0] * 600)) == {0}
+
+
+def test_a_noisy_receiver_gets_a_wider_margin() -> None:
+    hover = [5.0] * 20 + [70.0] * 60
+    assert L.CODE_OFF_COURSE in feed_offcourse(hover)
+    assert set(feed_offcourse(hover, noise_m=9.0)) == {0}  # estimated 9 m: 20 m more margin
 
 
 def test_nothing_is_raised_before_the_runner_was_ever_on_the_line() -> None:

@@ -16,24 +16,20 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGE = Path(__file__).parent
-_SOURCES = (
-    "engine/layout.py",
-    "engine/grid.py",
-    "engine/projection.py",
-    "engine/kernel.py",
-    "detectors/offcourse.py",
-    "detectors/wrongway.py",
-    "detectors/rows.py",
-    "course.py",
-)
+_LAYOUT = "engine/layout.py"  # read by the kernels, imports no numba itself
+
+
+def _sources() -> list[Path]:
+    """Every module numba compiles (it imports numba), and the layout: sorted, so stable."""
+    found = [p for p in _PACKAGE.rglob("*.py") if "import numba" in p.read_text("utf-8")]
+    return sorted({*found, _PACKAGE / _LAYOUT})
 
 
 def cache_dir() -> Path:
     digest = hashlib.sha256()
-    for name in _SOURCES:
-        path = _PACKAGE / name
-        if path.exists():
-            digest.update(path.read_bytes())
+    for path in _sources():
+        digest.update(path.relative_to(_PACKAGE).as_posix().encode())
+        digest.update(path.read_bytes())
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "coursewatch" / f"numba-{digest.hexdigest()[:16]}"
 

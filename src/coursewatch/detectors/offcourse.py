@@ -59,6 +59,7 @@ def offcourse_step(
     offset_m: float,
     s: float,
     accuracy_m: float,
+    noise_m: float,
     at_station: bool,
     cfg: FloatArray,
     ev: FloatArray,
@@ -66,7 +67,9 @@ def offcourse_step(
     """Advance the detector by one fix. Returns an event code (0 when nothing happened).
 
     ``accuracy_m`` is the horizontal accuracy the receiver reported (NaN when none): a
-    receiver that says it is worse gets a wider margin before the alarm. ``at_station``: the
+    receiver that says it is worse gets a wider margin before the alarm. One that reports
+    none gets a margin from ``noise_m``, its noise estimated from its fixes
+    (:mod:`coursewatch.engine.noise`). ``at_station``: the
     fix is inside an aid station's zone, where runners leave the line to eat and sleep.
     """
     if accuracy_m == accuracy_m and accuracy_m > 0.0:
@@ -95,7 +98,11 @@ def offcourse_step(
         threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * max(
             sigma - cfg[L.C_OC_SIGMA_REF], 0.0
         )
-        threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
+        if st[ACC] > 0.0:
+            threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
+        else:
+            extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
+            threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])

@@ -28,6 +28,8 @@ from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
 from coursewatch.engine.grid import project_on_segment, segments_within
+from coursewatch.engine.noise import EST as NOISE_EST
+from coursewatch.engine.noise import noise_step
 from coursewatch.engine.projection import lattice_xy
 from coursewatch.geo import FloatArray
 
@@ -344,6 +346,11 @@ def step_fix(
             if s_new - cfg[L.C_COAST_BACK_M] <= cs[c] <= s_new + reach and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
+        # a pass on the line that scores almost as well as coasting may be where they are
+        for c in range(nc):
+            if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
+                d_eff = cd[c]
+                s_det = cs[c]
     if d_eff == np.inf:
         d_eff = _offset_in_window(x, y, s_new, cfg[L.C_VMAX] * max(dt, 1.0), x_v, y_v, cum)
     st[L.S_EST] = s_new
@@ -383,7 +390,14 @@ def step_fix(
         if (x - sx[k]) ** 2 + (y - sy[k]) ** 2 < zone2:
             at_station = True
             break
-    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, at_station, cfg, ev[ne])
+    # a receiver that reports no accuracy gets one estimated from its jitter across the line
+    nz = st[L.NOISE : L.NOISE + L.NOISE_LEN]
+    near = matched and d_eff < cfg[L.C_OC_VAR_MAX_M] and not at_station
+    d_signed = _signed_offset(x, y, s_new, x_v, y_v, cum) if near else 0.0
+    noise_step(nz, t, d_signed, near, cfg[L.C_OC_ACC_REF], cfg[L.C_NOISE_TAU],
+               cfg[L.C_NOISE_LEARN])  # fmt: skip
+    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, nz[NOISE_EST], at_station,
+                          cfg, ev[ne])  # fmt: skip
     if code != 0:
         ne += 1
         if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
@@ -399,6 +413,20 @@ def step_fix(
     if code != 0:
         ne += 1
     return ne
+
+
+@nb.njit(cache=True)
+def _signed_offset(
+    x: float, y: float, s: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
+) -> float:
+    """Offset of (x, y) from the course segment at distance ``s``: left of it positive."""
+    i = min(max(int(np.searchsorted(cum, s)) - 1, 0), len(cum) - 2)
+    dx = x_v[i + 1] - x_v[i]
+    dy = y_v[i + 1] - y_v[i]
+    length = np.hypot(dx, dy)
+    if length == 0.0:
+        return 0.0
+    return ((x - x_v[i]) * dy * -1.0 + (y - y_v[i]) * dx) / length
 
 
 @nb.njit(cache=True)

@@ -27,8 +27,11 @@ OC_LEN = 20
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
 WW_LEN = 10
+# --- runner state: receiver noise estimate (see engine/noise.py) -------------------------
+NOISE = 50
+NOISE_LEN = 5
 # --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
-HYP = 50
+HYP = 56
 MAX_HYP = 12
 HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0
@@ -84,7 +87,12 @@ C_COAST_BACK_M = 41  # off the line, the runner may be beside the course this fa
 C_AMBIGUOUS = 42  # passes scoring within this many nats of the best count as possible
 C_MERGE_M = 43  # hypotheses closer than this along the course merge, m
 C_OC_SIGMA_REF = 44  # on-course offset scale that needs no extra margin, m
-CFG_LEN = 48
+C_NOISE_TAU = 45  # time constant assumed of GPS error when estimating a receiver's noise, s
+C_NOISE_LEARN = 46  # the noise estimate averages over this long, s
+C_OC_K_NOISE = 47  # no accuracy reported: threshold grows by this per metre of noise ...
+C_OC_NOISE_REF = 48  # ... estimated beyond this, m ...
+C_OC_NOISE_CAP = 49  # ... by at most this, m
+CFG_LEN = 52
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

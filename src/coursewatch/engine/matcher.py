@@ -68,7 +68,7 @@ class EngineConfig:
     ww_persist_s: float = 60.0
     oc_var_max_m: float = 45.0
     oc_moving_mps: float = 0.5
-    oc_k_acc: float = 4.0
+    oc_k_acc: float = 4.5
     oc_acc_ref_m: float = 4.0
     burst_s: float = 120.0
     vsus_mps: float = 3.0
@@ -79,6 +79,11 @@ class EngineConfig:
     ambiguous: float = 6.0
     merge_m: float = 10.0
     oc_sigma_ref_m: float = 10.0
+    noise_tau_s: float = 30.0
+    noise_learn_s: float = 900.0
+    oc_k_noise: float = 8.0
+    oc_noise_ref_m: float = 6.5
+    oc_noise_cap_m: float = 16.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -104,6 +109,9 @@ class EngineConfig:
             (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
             (L.C_COAST_BACK_M, self.coast_back_m), (L.C_AMBIGUOUS, self.ambiguous),
             (L.C_MERGE_M, self.merge_m), (L.C_OC_SIGMA_REF, self.oc_sigma_ref_m),
+            (L.C_NOISE_TAU, self.noise_tau_s), (L.C_NOISE_LEARN, self.noise_learn_s),
+            (L.C_OC_K_NOISE, self.oc_k_noise), (L.C_OC_NOISE_REF, self.oc_noise_ref_m),
+            (L.C_OC_NOISE_CAP, self.oc_noise_cap_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
