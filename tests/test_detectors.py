@@ -23,12 +23,8 @@ def feed_offcourse(
     ev = np.zeros(L.EV_FIELDS)
     codes = []
     for i, d in enumerate(offsets):
-        codes.append(
-            oc.offcourse_step(
-                st, i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m,
-                at_station, CFG, ev,
-            )  # fmt: skip
-        )
+        step = (i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m, at_station)
+        codes.append(oc.offcourse_step(st, *step, CFG, ev))
     return codes
 
 

@@ -38,6 +38,8 @@ VAR_ON = 16  # learned variance of the offset while on course, m^2
 GROWTH = 17  # recent growth of the offset per metre run
 ARMED = 18  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
 ACC = 19  # recent accuracy the receiver reported, m (0 when it reports none)
+HELD = 20  # 1: alarmed, back on the line but going backwards; clears on forward progress
+S_LOW = 21  # the lowest progress since
 
 
 @nb.njit(cache=True)
@@ -149,6 +151,20 @@ def offcourse_step(
     st[CLEAR] = now
     if now < cfg[L.C_OC_H_CLEAR]:
         return 0
+    if st[HELD] == 0.0 and s < st[REJ_S] - cfg[L.C_WW_REJOIN_M]:
+        # back on the line but running it backwards since: the same episode goes on (one
+        # alarm, not a back-on-course and a wrong-way on top) until they go forward again
+        st[HELD] = 1.0
+        st[S_LOW] = s
+    if st[HELD] == 1.0:
+        st[S_LOW] = min(st[S_LOW], s)
+        if s < st[S_LOW] + cfg[L.C_WW_CLEAR]:
+            return 0
+        st[REJ_T] = t
+        st[REJ_S] = s
+        st[REJ_X] = x
+        st[REJ_Y] = y
+        st[REJ_PATH] = st[PATH]
     skipped = st[REJ_S] - st[CP_S]
     code = L.CODE_BACK_ON_COURSE
     if skipped > st[REJ_PATH] + cfg[L.C_SHORTCUT_M]:

@@ -394,7 +394,7 @@ def step_fix(
     nz = st[L.NOISE : L.NOISE + L.NOISE_LEN]
     near = matched and d_eff < cfg[L.C_OC_VAR_MAX_M] and not at_station
     d_signed = _signed_offset(x, y, s_new, x_v, y_v, cum) if near else 0.0
-    noise_step(nz, t, d_signed, near, cfg[L.C_OC_ACC_REF], cfg[L.C_NOISE_TAU],
+    noise_step(nz, t, d_signed, near, cfg[L.C_NOISE_PRIOR], cfg[L.C_NOISE_TAU],
                cfg[L.C_NOISE_LEARN])  # fmt: skip
     code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, nz[NOISE_EST], at_station,
                           cfg, ev[ne])  # fmt: skip

@@ -23,7 +23,7 @@ LAST_MOVE_T = 13  # time of the last fix at a new position
 FINISHED = 14  # 1 once the runner reached the finish
 # --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
 OC = 16
-OC_LEN = 20
+OC_LEN = 22
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
 WW_LEN = 10
@@ -92,6 +92,7 @@ C_NOISE_LEARN = 46  # the noise estimate averages over this long, s
 C_OC_K_NOISE = 47  # no accuracy reported: threshold grows by this per metre of noise ...
 C_OC_NOISE_REF = 48  # ... estimated beyond this, m ...
 C_OC_NOISE_CAP = 49  # ... by at most this, m
+C_NOISE_PRIOR = 50  # noise assumed of a receiver until its fixes tell (or forever, for pings), m
 CFG_LEN = 52
 
 # --- event rows ---------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class EngineConfig:
     oc_k_noise: float = 8.0
     oc_noise_ref_m: float = 6.5
     oc_noise_cap_m: float = 16.0
+    noise_prior_m: float = 8.5
 
     def to_array(self) -> FloatArray:
         order = [
@@ -111,7 +112,7 @@ class EngineConfig:
             (L.C_MERGE_M, self.merge_m), (L.C_OC_SIGMA_REF, self.oc_sigma_ref_m),
             (L.C_NOISE_TAU, self.noise_tau_s), (L.C_NOISE_LEARN, self.noise_learn_s),
             (L.C_OC_K_NOISE, self.oc_k_noise), (L.C_OC_NOISE_REF, self.oc_noise_ref_m),
-            (L.C_OC_NOISE_CAP, self.oc_noise_cap_m),
+            (L.C_OC_NOISE_CAP, self.oc_noise_cap_m), (L.C_NOISE_PRIOR, self.noise_prior_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
