@@ -35,7 +35,7 @@ from coursewatch.geo import FloatArray
 
 MAX_CAND = 16
 SCRATCH = 96
-INT_SCRATCH = SCRATCH + MAX_CAND + 1
+INT_SCRATCH = SCRATCH + 2 * MAX_CAND + 1
 FLOAT_SCRATCH = 2 * SCRATCH + 2 * MAX_CAND + 6 * (MAX_CAND + 1)
 OFF_WINDOW_M = 3000.0
 
@@ -153,6 +153,7 @@ def step_fix(
     o = 2 * SCRATCH
     cs = wf[o : o + MAX_CAND]
     cd = wf[o + MAX_CAND : o + 2 * MAX_CAND]
+    cseg = wi[SCRATCH + MAX_CAND + 1 : SCRATCH + 2 * MAX_CAND + 1]
     nc = 0
     for k in range(n):
         run_start = k == 0 or seg[k - 1] != seg[k] - 1
@@ -166,6 +167,7 @@ def step_fix(
         if nc < MAX_CAND:
             cs[nc] = sv
             cd[nc] = dd[k]
+            cseg[nc] = seg[k]
             nc += 1
         else:
             worst = 0
@@ -175,6 +177,7 @@ def step_fix(
             if dd[k] < cd[worst]:
                 cs[worst] = sv
                 cd[worst] = dd[k]
+                cseg[worst] = seg[k]
 
     nu = cfg[L.C_NU]
     # GPS error is correlated in time and watches repeat their last fix for minutes: a fix
@@ -393,7 +396,7 @@ def step_fix(
     # a receiver that reports no accuracy gets one estimated from its jitter across the line
     nz = st[L.NOISE : L.NOISE + L.NOISE_LEN]
     near = matched and d_eff < cfg[L.C_OC_VAR_MAX_M] and not at_station
-    d_signed = _signed_offset(x, y, s_new, x_v, y_v, cum) if near else 0.0
+    d_signed = _signed_offset(x, y, cseg[best], x_v, y_v) if near else 0.0
     noise_step(nz, t, d_signed, near, cfg[L.C_NOISE_PRIOR], cfg[L.C_NOISE_TAU],
                cfg[L.C_NOISE_LEARN])  # fmt: skip
     code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, nz[NOISE_EST], at_station,
@@ -415,12 +418,9 @@ def step_fix(
     return ne
 
 
-@nb.njit(cache=True)
-def _signed_offset(
-    x: float, y: float, s: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
-) -> float:
-    """Offset of (x, y) from the course segment at distance ``s``: left of it positive."""
-    i = min(max(int(np.searchsorted(cum, s)) - 1, 0), len(cum) - 2)
+@nb.njit(cache=True, inline="always")
+def _signed_offset(x: float, y: float, i: int, x_v: FloatArray, y_v: FloatArray) -> float:
+    """Offset of (x, y) from course segment ``i``: left of it positive."""
     dx = x_v[i + 1] - x_v[i]
     dy = y_v[i + 1] - y_v[i]
     length = np.hypot(dx, dy)

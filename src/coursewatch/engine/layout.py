@@ -29,9 +29,9 @@ WW = 40
 WW_LEN = 10
 # --- runner state: receiver noise estimate (see engine/noise.py) -------------------------
 NOISE = 50
-NOISE_LEN = 5
+NOISE_LEN = 7
 # --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
-HYP = 56
+HYP = 58
 MAX_HYP = 12
 HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0

@@ -8,9 +8,9 @@ trail moves smoothly across the line, GPS error does not. Each fix that is on th
 offsets minus their linear interpolation. For GPS error that is AR(1) in time with time
 constant ``tau_s`` and standard deviation ``sigma``, that residual has standard deviation
 ``g(dt) * sigma`` with ``g = sqrt(1.5 - 2a + a^2 / 2)``, ``a = exp(-dt / tau_s)``, so
-``|r| / (0.530 g)`` is one sample of ``sigma`` in the geometric mean; samples are clipped at
-three times the current estimate and their logarithms averaged over ``learn_s`` of fixes.
-Pure functions over a slice of the state.
+``|r| / (0.798 g)`` is one sample of ``sigma``; samples are clipped at three times the
+current estimate and averaged over ``learn_s`` of fixes (no logarithms: this runs on every
+fix). Pure functions over a slice of the state.
 
 >>> import numpy as np
 >>> st = np.zeros(LEN)
@@ -41,12 +41,15 @@ D1 = 1
 T0 = 2  # ... and of the one before (T0 = 0: no chain)
 D0 = 3
 EST = 4  # the estimate, m (0 until the first fix)
-LEN = 5
+G_DT = 5  # the last spacing, and g(dt) for it
+G = 6
+LEN = 7
 MAX_GAP_S = 30.0  # fixes further apart say nothing about jitter
-GEO_MEAN_ABS_Z = 0.5302  # exp(E[log |Z|]) for a standard normal Z
+MEAN_ABS_Z = 0.7979  # E|Z| for a standard normal Z
+CLIP = 3.0  # samples count up to this many times the current estimate
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def noise_step(
     st: FloatArray,
     t: float,
@@ -71,14 +74,15 @@ def noise_step(
         dt1 = st[T1] - st[T0]
         f = dt1 / (dt1 + dt2)
         r = st[D1] - (st[D0] + f * (d_signed - st[D0]))
-        a = np.exp(-0.5 * (dt1 + dt2) / tau_s)
-        g = np.sqrt(max(1.5 - 2.0 * a + 0.5 * a * a, 1e-6))
-        # a geometric mean: the odd corner of a switchback, where the line turns under the
-        # runner, moves it far less than it would an average
-        z = abs(r) / g
-        log_sample = np.log(min(max(z, 0.05 * st[EST]), 3.0 * st[EST]) / GEO_MEAN_ABS_Z)
-        log_est = np.log(st[EST]) + min(dt2 / learn_s, 1.0) * (log_sample - np.log(st[EST]))
-        st[EST] = np.exp(log_est)
+        dt = dt1 + dt2
+        if dt != st[G_DT]:  # trackers keep one interval: g is worked out once
+            a = np.exp(-0.5 * dt / tau_s)
+            st[G] = np.sqrt(max(1.5 - 2.0 * a + 0.5 * a * a, 1e-6))
+            st[G_DT] = dt
+        # clipped: the odd corner of a switchback, where the line turns under the runner,
+        # moves the mean no more than a few ordinary fixes do
+        sample = min(abs(r) / (MEAN_ABS_Z * st[G]), CLIP * st[EST])
+        st[EST] += min(dt2 / learn_s, 1.0) * (sample - st[EST])
     if st[T1] != 0.0 and 0.0 < dt2 <= MAX_GAP_S:
         st[T0] = st[T1]
         st[D0] = st[D1]
