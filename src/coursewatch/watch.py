@@ -107,10 +107,11 @@ class RaceWatch:
                     runner.stopped = e.kind == "stopped"
                 raised.extend((j, e) for e in [*ev1, *ev2])
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
-        if times_s and times_s[-1] - w.ahead_s >= AHEAD_EVERY_S:
-            raised.extend((len(times_s) - 1, e) for e in self._ahead(runner, w, times_s[-1],
-                                                                     progress_m[-1]))  # fmt: skip
-            w.ahead_s = times_s[-1]
+        last = len(times_s) - 1
+        if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S:
+            ahead = self._ahead(runner, w, times_s[last], progress_m[last])
+            raised.extend((last, e) for e in ahead)
+            w.ahead_s = times_s[last]
         return [(j, self._alert(runner, e)) for j, e in raised]
 
     def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:

@@ -426,7 +426,7 @@ def _signed_offset(x: float, y: float, i: int, x_v: FloatArray, y_v: FloatArray)
     length = np.hypot(dx, dy)
     if length == 0.0:
         return 0.0
-    return ((x - x_v[i]) * dy * -1.0 + (y - y_v[i]) * dx) / length
+    return ((y - y_v[i]) * dx - (x - x_v[i]) * dy) / length
 
 
 @nb.njit(cache=True)
