@@ -50,7 +50,7 @@ def weight(dt: float, tau: float) -> float:
     return dt / tau
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def offcourse_step(
     st: FloatArray,
     t: float,

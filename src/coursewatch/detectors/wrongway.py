@@ -27,7 +27,7 @@ BACK_S = 8  # progress then
 REJOINED = 9  # 1 just after coming back from off course, until progress goes forward again
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def wrongway_step(
     st: FloatArray,
     t: float,

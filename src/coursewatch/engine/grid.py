@@ -39,7 +39,7 @@ class SegmentGrid:
     cell_segs: IntArray
 
     @classmethod
-    def build(cls, x: FloatArray, y: FloatArray, cell_m: float = 100.0) -> SegmentGrid:
+    def build(cls, x: FloatArray, y: FloatArray, cell_m: float = 150.0) -> SegmentGrid:
         margin = 2 * cell_m
         x0 = float(x.min()) - margin
         y0 = float(y.min()) - margin

@@ -97,7 +97,7 @@ def rejoin_prior(
     return 0.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def step_fix(
     st: FloatArray,
     geo: tuple,  # type: ignore[type-arg]

@@ -34,7 +34,7 @@ EVENT_KINDS = {
 class EngineConfig:
     """Tuning of the matcher and detectors. Defaults were chosen with benchmarks/detection.py."""
 
-    radius_m: float = 120.0
+    radius_m: float = 100.0
     sigma_m: float = 10.0
     pace0_mps: float = 2.0
     vmax_mps: float = 7.0
