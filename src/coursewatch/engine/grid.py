@@ -202,6 +202,80 @@ def segments_within(
     return n
 
 
+MEMO_CAP = 96  # segments a memo holds at most (as many as a query returns)
+MEMO_MARGIN_M = 40.0  # a query this close to the memo's point is answered from it
+
+
+def new_memo() -> tuple[IntArray, FloatArray]:
+    """Fresh memo arrays for :func:`segments_near`: (count, segments...), (x, y, radius, ok)."""
+    return np.zeros(MEMO_CAP + 1, dtype=np.int64), np.zeros(4)
+
+
+@nb.njit(cache=True)
+def segments_near(
+    px: float,
+    py: float,
+    radius: float,
+    x: FloatArray,
+    y: FloatArray,
+    x0: float,
+    y0: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    cell_start: IntArray,
+    cell_segs: IntArray,
+    out_seg: IntArray,
+    out_t: FloatArray,
+    out_d: FloatArray,
+    stamp: IntArray,
+    memo_i: IntArray,
+    memo_f: FloatArray,
+) -> int:
+    """:func:`segments_within`, the same answer, for queries that follow a runner.
+
+    A runner moves a few metres between fixes, so the memo keeps every segment within
+    ``radius + MEMO_MARGIN_M`` of the last point it was filled at; a query within the margin
+    of that point only projects those (every segment within ``radius`` of it is among them)
+    instead of walking the grid cells.
+    """
+    r2 = radius * radius
+    dx = px - memo_f[0]
+    dy = py - memo_f[1]
+    if memo_f[3] == 1.0 and memo_f[2] == radius and dx * dx + dy * dy <= MEMO_MARGIN_M**2:
+        n = 0
+        for k in range(memo_i[0]):
+            s = memo_i[1 + k]
+            t, d2 = project_on_segment(px, py, x[s], y[s], x[s + 1], y[s + 1])
+            if d2 <= r2:
+                out_seg[n] = s
+                out_t[n] = t
+                out_d[n] = np.sqrt(d2)
+                n += 1
+        return n
+    wide = radius + MEMO_MARGIN_M
+    n = segments_within(px, py, wide, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs,
+                        out_seg, out_t, out_d, stamp)  # fmt: skip
+    if n >= len(out_seg) or n > MEMO_CAP:  # maybe cut short: no memo, the exact query
+        memo_f[3] = 0.0
+        return segments_within(px, py, radius, x, y, x0, y0, cell, nx, ny, cell_start,
+                               cell_segs, out_seg, out_t, out_d, stamp)  # fmt: skip
+    memo_i[0] = n
+    memo_i[1 : 1 + n] = out_seg[:n]
+    memo_f[0] = px
+    memo_f[1] = py
+    memo_f[2] = radius
+    memo_f[3] = 1.0
+    m = 0
+    for k in range(n):
+        if out_d[k] * out_d[k] <= r2:
+            out_seg[m] = out_seg[k]
+            out_t[m] = out_t[k]
+            out_d[m] = out_d[k]
+            m += 1
+    return m
+
+
 @nb.njit(cache=True)
 def nearest_distance(
     px: float,

@@ -27,7 +27,7 @@ from coursewatch.detectors.wrongway import rejoined as wrongway_rejoined
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
-from coursewatch.engine.grid import project_on_segment, segments_within
+from coursewatch.engine.grid import project_on_segment, segments_near
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
 from coursewatch.engine.projection import lattice_xy
@@ -144,9 +144,9 @@ def step_fix(
     dd = wf[SCRATCH : 2 * SCRATCH]
     n = 0
     if inside:
-        n = segments_within(
+        n = segments_near(
             x, y, cfg[L.C_RADIUS], x_v, y_v, geo[3], geo[4], geo[5], geo[6], geo[7],
-            geo[8], geo[9], seg, tt, dd, geo[19],
+            geo[8], geo[9], seg, tt, dd, geo[19], geo[20], geo[21],
         )  # fmt: skip
     # candidates: every local minimum of the offset along the line within the radius, so
     # the two legs of a short spur (one run of segments) are two passes

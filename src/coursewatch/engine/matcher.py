@@ -16,7 +16,7 @@ import numpy as np
 
 from coursewatch.course import Course
 from coursewatch.engine import layout as L
-from coursewatch.engine.grid import new_stamp
+from coursewatch.engine.grid import new_memo, new_stamp
 from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many, step_fix
 from coursewatch.engine.projection import Lattice
 from coursewatch.geo import FloatArray
@@ -172,7 +172,7 @@ class CourseModel:
             g.cell_start, g.cell_segs, lat.lat0, lat.lon0, lat.step_deg, lat.gx, lat.gy,
             np.ascontiguousarray(sx), np.ascontiguousarray(sy),
             np.zeros(INT_SCRATCH, dtype=np.int64), np.zeros(FLOAT_SCRATCH),
-            new_stamp(len(course.x) - 1),
+            new_stamp(len(course.x) - 1), *new_memo(),
         )  # fmt: skip
 
     def latlon(self, x: float, y: float) -> tuple[float, float]:
