@@ -17,7 +17,7 @@ import numpy as np
 from coursewatch.course import Course
 from coursewatch.engine import layout as L
 from coursewatch.engine.grid import new_memo, new_stamp
-from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many, step_fix
+from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many
 from coursewatch.engine.projection import Lattice
 from coursewatch.geo import FloatArray
 
@@ -237,19 +237,27 @@ class LiveMatcher:
         self.model = course_model(course)
         self._cfg = self.config.to_array()
         self.state = new_state(self.config)
-        self._ev = np.full((4, L.EV_FIELDS), np.nan)
+        self._ev = np.full((8, L.EV_FIELDS), np.nan)
         self._evs: FloatArray | None = None  # push_many's event rows, made on first use
         self._n = 0
+        # push goes through the batch kernel (one compiled body for both ways in), with one
+        # fix in arrays made once
+        self._one = np.zeros((4, 1))  # time, lat, lon, accuracy
+        self._one_out = np.zeros((1, 4))
 
     def push(
         self, ts: float, lat: float, lon: float, accuracy_m: float | None = None
     ) -> list[Event]:
         """Feed one fix (epoch seconds, degrees); returns the events it raised."""
-        acc = math.nan if accuracy_m is None else float(accuracy_m)
+        one = self._one
+        one[0, 0] = ts
+        one[1, 0] = lat
+        one[2, 0] = lon
+        one[3, 0] = math.nan if accuracy_m is None else accuracy_m
         before = self.state[L.N_FIX]
-        ne = step_fix(
-            self.state, self.model.geo, self._cfg, float(ts), float(lat), float(lon), acc,
-            self._ev, 0,
+        ne, _ = run_many(
+            self.state, self.model.geo, self._cfg, one[0], one[1], one[2], one[3], 0,
+            self._one_out, self._ev,
         )  # fmt: skip
         if self.state[L.N_FIX] > before:
             self._n += 1
