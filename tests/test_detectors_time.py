@@ -137,3 +137,16 @@ def test_cutoff_ignores_stations_behind_and_unknown_eta() -> None:
     _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (99_000.0, 31_000.0), cfg)
     assert [e.station_m for e in ev] == [40_000.0]
     assert "1 min after" in ev[0].message or "17 min after" in ev[0].message
+
+
+def test_signal_is_measured_from_when_fixes_arrive() -> None:
+    """Fixes that arrive late but keep arriving are no silence; a stop in arrivals is one."""
+    cfg = SignalConfig(k=4.0, floor_s=120.0)
+    st = SignalState()
+    for t in range(0, 601, 10):  # every fix arrives 5 min after it was taken
+        st, _ = signal_fix(st, float(t), 1.0 * t, cfg, seen_s=t + 300.0)
+        assert signal_tick(st, t + 305.0, cfg)[1] == []
+    st, ev = signal_tick(st, 900.0 + 121.0, cfg)  # then nothing arrives for 121 s
+    assert [e.kind for e in ev] == ["signal_lost"] and ev[0].silent_s == 121.0
+    st, ev = signal_fix(st, 610.0, 610.0, cfg, seen_s=900.0 + 400.0)
+    assert [e.kind for e in ev] == ["signal_back"] and ev[0].silent_s == 400.0

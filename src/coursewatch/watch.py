@@ -84,10 +84,15 @@ class RaceWatch:
         return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
 
     def on_run(
-        self, runner: LiveRunner, times_s: list[float], progress_m: list[float]
+        self,
+        runner: LiveRunner,
+        times_s: list[float],
+        progress_m: list[float],
+        received_s: float | None = None,
     ) -> list[tuple[int, AlertRecord]]:
         """After the engine took a run of fixes, each the runner's newest when fed, in time
-        order; ``progress_m``: the progress after each. Returns (position in the run, alert).
+        order; ``progress_m``: the progress after each; ``received_s``: when they arrived
+        (server clock). Returns (position in the run, alert).
 
         Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
         of this request) is checked for them; the earlier ones (a phone catching up) are not.
@@ -101,7 +106,7 @@ class RaceWatch:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
             stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
-            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg)
+            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s)
             if ev1 or ev2:
                 for e in ev1:
                     runner.stopped = e.kind == "stopped"

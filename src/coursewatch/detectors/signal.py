@@ -1,5 +1,9 @@
 """Signal lost: no fix for ``k`` times the runner's usual interval (never under a floor).
 
+"No fix" is measured on the server's clock, from when the runner's last fix *arrived*: a
+tracker whose fixes come in late (satellite relays, a replay that lags) but keep coming is not
+silent, and a tracker that stops sending is silent however its last fix was stamped.
+
 Trackers send every second, every minute or every ten minutes; a gap that is alarming for one
 is normal for another, so the usual interval is learned per runner (an exponentially weighted
 mean of log intervals, each clipped to a few times the current estimate so that one long gap
@@ -23,7 +27,7 @@ if the signal was lost, raises ``signal_back``. Pure state machines: tests feed 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,11 @@ class SignalConfig:
 
 @dataclass(frozen=True)
 class SignalState:
-    last_ts: float = math.nan
+    last_ts: float = math.nan  # fix time of the newest fix
     course_m: float = math.nan
     usual_interval_s: float = math.nan
     alarmed: bool = False
+    seen_s: float = math.nan  # when it arrived (server clock)
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,17 @@ def threshold_s(state: SignalState, cfg: SignalConfig) -> float:
 
 
 def signal_fix(
-    state: SignalState, t_s: float, course_m: float, cfg: SignalConfig
+    state: SignalState,
+    t_s: float,
+    course_m: float,
+    cfg: SignalConfig,
+    seen_s: float | None = None,
 ) -> tuple[SignalState, list[SignalEvent]]:
-    """Record a fix (epoch seconds, progress along the course). Older fixes are ignored."""
+    """Record a fix (epoch seconds, progress along the course) that arrived at ``seen_s``
+    (server clock; the fix time when not given). Older fixes are ignored."""
+    seen = t_s if seen_s is None else seen_s
     if math.isnan(state.last_ts):
-        return SignalState(t_s, course_m), []
+        return SignalState(t_s, course_m, seen_s=seen), []
     if t_s <= state.last_ts:
         return state, []
     gap_s = t_s - state.last_ts
@@ -87,20 +98,22 @@ def signal_fix(
         usual = math.exp((1 - cfg.learn_rate) * math.log(usual) + cfg.learn_rate * log_gap)
     events = []
     if state.alarmed:
-        events.append(SignalEvent("signal_back", t_s, course_m, state.last_ts, gap_s,
+        silent_s = max(seen - state.seen_s, gap_s) if seen_s is not None else gap_s
+        events.append(SignalEvent("signal_back", t_s, course_m, state.last_ts, silent_s,
                                   state.usual_interval_s))  # fmt: skip
-    return SignalState(t_s, course_m, usual), events
+    return SignalState(t_s, course_m, usual, seen_s=seen), events
 
 
 def signal_tick(
     state: SignalState, now_s: float, cfg: SignalConfig
 ) -> tuple[SignalState, list[SignalEvent]]:
-    """Evaluate on a clock tick: raise ``signal_lost`` once when the silence is too long."""
+    """Evaluate on a clock tick (server clock): raise ``signal_lost`` once when the silence
+    since the last fix arrived is too long."""
     if math.isnan(state.last_ts) or state.alarmed:
         return state, []
-    silent_s = now_s - state.last_ts
+    silent_s = now_s - state.seen_s
     if silent_s < threshold_s(state, cfg):
         return state, []
     usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
     event = SignalEvent("signal_lost", now_s, state.course_m, state.last_ts, silent_s, usual)
-    return SignalState(state.last_ts, state.course_m, state.usual_interval_s, True), [event]
+    return replace(state, alarmed=True), [event]
