@@ -119,7 +119,7 @@ def test_overdue_without_eta_waits() -> None:
 
 
 def test_cutoff_once_per_station_with_margin() -> None:
-    cfg = CutoffConfig(margin_s=600.0)
+    cfg = CutoffConfig(margin_s=600.0, persist_s=0.0)
     cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
     st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (9_000.0, 25_000.0), cfg)
     assert ev == []  # 16.7 min and 83 min ahead of the cut-offs, both beyond the margin
@@ -130,7 +130,7 @@ def test_cutoff_once_per_station_with_margin() -> None:
 
 
 def test_cutoff_ignores_stations_behind_and_unknown_eta() -> None:
-    cfg = CutoffConfig()
+    cfg = CutoffConfig(persist_s=0.0)
     cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
     _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (float("nan"), float("nan")), cfg)
     assert ev == []
@@ -150,3 +150,20 @@ def test_signal_is_measured_from_when_fixes_arrive() -> None:
     assert [e.kind for e in ev] == ["signal_lost"] and ev[0].silent_s == 121.0
     st, ev = signal_fix(st, 610.0, 610.0, cfg, seen_s=900.0 + 400.0)
     assert [e.kind for e in ev] == ["signal_back"] and ev[0].silent_s == 400.0
+
+
+def test_cutoff_a_projection_late_only_briefly_raises_nothing() -> None:
+    """Right after a detour the projection is pessimistic for a while: no alarm unless it
+    stays late for ``persist_s``."""
+    cfg = CutoffConfig(persist_s=600.0)
+    cutoffs = ((20_000.0, 10_000.0),)
+    st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (10_500.0,), cfg)
+    st, ev2 = cutoff_step(st, 300.0, 1_500.0, cutoffs, (10_400.0,), cfg)
+    assert ev == ev2 == []  # late, but for 5 min only
+    st, ev = cutoff_step(st, 400.0, 1_800.0, cutoffs, (9_500.0,), cfg)
+    assert ev == [] and st.late_since == ()  # on time again: the wait starts afresh
+    st, ev = cutoff_step(st, 500.0, 2_000.0, cutoffs, (10_300.0,), cfg)
+    st, ev = cutoff_step(st, 1_000.0, 2_500.0, cutoffs, (10_300.0,), cfg)
+    assert ev == []  # late for 500 s
+    st, ev = cutoff_step(st, 1_100.0, 2_700.0, cutoffs, (10_300.0,), cfg)
+    assert [e.margin_min for e in ev] == [-5.0]

@@ -3,15 +3,20 @@
 Cut-offs are plain ``(course_m, cutoff_ts)`` pairs (from the race file, see
 :mod:`coursewatch.race`), so the detector does not depend on how they were written. On each
 evaluation, every cut-off still ahead of the runner whose ETA (plus ``margin_s`` of safety)
-is past the cut-off raises ``cutoff_risk`` once, with the projected margin in minutes
-(negative: projected late). A pure state machine: tests feed times, distances and ETAs only.
+is past the cut-off, and has been on every evaluation for ``persist_s`` (a projection made
+right after a detour or a long stop is briefly pessimistic), raises ``cutoff_risk`` once, with
+the projected margin in minutes (negative: projected late). A pure state machine: tests feed
+times, distances and ETAs only.
 
->>> cfg = CutoffConfig(margin_s=0.0)
+>>> cfg = CutoffConfig(margin_s=0.0, persist_s=600.0)
 >>> cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
 >>> st, ev = cutoff_step(CutoffState(), 5_000.0, 15_000.0, cutoffs, (10_600.0, 29_000.0), cfg)
+>>> ev
+[]
+>>> st, ev = cutoff_step(st, 5_600.0, 16_000.0, cutoffs, (10_700.0, 29_100.0), cfg)
 >>> [(e.station_m, e.margin_min) for e in ev]
-[(20000.0, -10.0)]
->>> cutoff_step(st, 5_100.0, 15_200.0, cutoffs, (10_700.0, 29_100.0), cfg)[1]
+[(20000.0, -11.7)]
+>>> cutoff_step(st, 5_700.0, 16_200.0, cutoffs, (10_700.0, 29_100.0), cfg)[1]
 []
 """
 
@@ -25,11 +30,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CutoffConfig:
     margin_s: float = 0.0
+    persist_s: float = 600.0
 
 
 @dataclass(frozen=True)
 class CutoffState:
     alerted_m: frozenset[float] = frozenset()
+    # (station_m, time first projected late) of the cut-offs projected late since
+    late_since: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,15 +67,20 @@ def cutoff_step(
     cfg: CutoffConfig,
 ) -> tuple[CutoffState, list[CutoffEvent]]:
     """Advance on a fix or a tick. ``eta_ts[i]`` is the ETA at ``cutoffs[i]`` (NaN: unknown)."""
+    since = dict(state.late_since)
+    late_since: list[tuple[float, float]] = []
     events = []
     for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
         if station_m <= progress_m or station_m in state.alerted_m or math.isnan(eta):
             continue
         if eta + cfg.margin_s <= cutoff_ts:
+            continue  # on time now: a later projection starts the wait afresh
+        first_s = since.get(station_m, now_s)
+        if now_s - first_s < cfg.persist_s:
+            late_since.append((station_m, first_s))
             continue
         margin_min = round((cutoff_ts - eta) / 60.0, 1)
         events.append(CutoffEvent("cutoff_risk", now_s, progress_m, station_m, cutoff_ts, eta,
                                   margin_min))  # fmt: skip
-    if not events:
-        return state, []
-    return CutoffState(state.alerted_m | {e.station_m for e in events}), events
+    alerted = state.alerted_m | {e.station_m for e in events}
+    return CutoffState(alerted, tuple(late_since)), events
