@@ -47,6 +47,17 @@ def test_a_noisy_receiver_gets_a_wider_margin() -> None:
     assert set(feed_offcourse(hover, noise_m=9.0)) == {0}  # estimated 9 m: 20 m more margin
 
 
+def test_minutes_on_a_path_beside_the_line_widen_the_margin() -> None:
+    # the same climb from 40 to 70 m: straight after leaving the line it is a wrong turn; after
+    # three minutes at 40-45 m (an older version of the course) it is the same path wandering
+    rise = [40.0 + k for k in range(31)] + [70.0] * 10
+    assert L.CODE_OFF_COURSE in feed_offcourse([5.0] * 20 + rise)
+    beside = [5.0] * 20 + [40.0 + 5.0 * (k % 2) for k in range(180)]
+    assert set(feed_offcourse(beside + rise)) == {0}
+    # a tracker that pings every few minutes cannot show it was beside the line all along
+    assert L.CODE_OFF_COURSE in feed_offcourse([5.0, 40.0, 45.0, 70.0, 70.0], dt=120.0)
+
+
 def test_nothing_is_raised_before_the_runner_was_ever_on_the_line() -> None:
     assert set(feed_offcourse([300.0] * 100)) == {0}
 

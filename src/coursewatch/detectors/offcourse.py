@@ -40,6 +40,7 @@ ARMED = 18  # 1 once a fix was on the line: nothing is raised before (pre-race, 
 ACC = 19  # recent accuracy the receiver reported, m (0 when it reports none)
 HELD = 20  # 1: alarmed, back on the line but going backwards; clears on forward progress
 S_LOW = 21  # the lowest progress since
+NEAR_T = 22  # time of the last fix within d_clear of the line
 
 
 @nb.njit(cache=True)
@@ -105,6 +106,14 @@ def offcourse_step(
         else:
             extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
             threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
+        if offset_m < cfg[L.C_OC_D_CLEAR]:
+            st[NEAR_T] = t
+        elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S] and dt <= cfg[L.C_OC_BAND_S] / 4.0:
+            # minutes beside the line without coming back to it: a path beside the course (an
+            # older version of it, a road along the trail), not a wrong turn just taken, which
+            # goes from the line to the margin in well under that. Too few fixes (pings) to
+            # tell the difference get no such margin.
+            threshold += cfg[L.C_OC_BAND_M]
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
@@ -189,6 +198,7 @@ def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     st[CP_S] = s
     st[CP_X] = x
     st[CP_Y] = y
+    st[NEAR_T] = t
 
 
 @nb.njit(cache=True)

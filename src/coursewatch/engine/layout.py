@@ -23,7 +23,7 @@ LAST_MOVE_T = 13  # time of the last fix at a new position
 FINISHED = 14  # 1 once the runner reached the finish
 # --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
 OC = 16
-OC_LEN = 22
+OC_LEN = 23
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
 WW_LEN = 10
@@ -93,7 +93,9 @@ C_OC_K_NOISE = 47  # no accuracy reported: threshold grows by this per metre of 
 C_OC_NOISE_REF = 48  # ... estimated beyond this, m ...
 C_OC_NOISE_CAP = 49  # ... by at most this, m
 C_NOISE_PRIOR = 50  # noise assumed of a receiver until its fixes tell (or forever, for pings), m
-CFG_LEN = 52
+C_OC_BAND_S = 51  # a runner kept off the line (beyond d_clear) this long is on a path beside it...
+C_OC_BAND_M = 52  # ... and gets this much more margin, m
+CFG_LEN = 53
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

@@ -48,7 +48,7 @@ class EngineConfig:
     oc_scale_m: float = 10.0
     oc_z_hi: float = 4.0
     oc_z_lo: float = 2.0
-    oc_h: float = 0.5
+    oc_h: float = 0.2
     oc_tau_s: float = 1.0
     oc_d_clear_m: float = 30.0
     oc_h_clear: float = 3.0
@@ -85,6 +85,8 @@ class EngineConfig:
     oc_noise_ref_m: float = 6.5
     oc_noise_cap_m: float = 16.0
     noise_prior_m: float = 8.5
+    oc_band_s: float = 120.0
+    oc_band_m: float = 15.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -113,6 +115,7 @@ class EngineConfig:
             (L.C_NOISE_TAU, self.noise_tau_s), (L.C_NOISE_LEARN, self.noise_learn_s),
             (L.C_OC_K_NOISE, self.oc_k_noise), (L.C_OC_NOISE_REF, self.oc_noise_ref_m),
             (L.C_OC_NOISE_CAP, self.oc_noise_cap_m), (L.C_NOISE_PRIOR, self.noise_prior_m),
+            (L.C_OC_BAND_S, self.oc_band_s), (L.C_OC_BAND_M, self.oc_band_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
