@@ -109,10 +109,10 @@ def offcourse_step(
         if offset_m < cfg[L.C_OC_D_CLEAR]:
             st[NEAR_T] = t
         elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S] and dt <= cfg[L.C_OC_BAND_S] / 4.0:
-            # minutes beside the line without coming back to it: a path beside the course (an
-            # older version of it, a road along the trail), not a wrong turn just taken, which
-            # goes from the line to the margin in well under that. Too few fixes (pings) to
-            # tell the difference get no such margin.
+            # a minute and more beside the line without coming back to it: a path beside the
+            # course (an older version of it, a road along the trail), not a wrong turn just
+            # taken, which goes from the line to the margin in well under that. Too few fixes
+            # (pings) to tell the difference get no such margin.
             threshold += cfg[L.C_OC_BAND_M]
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]

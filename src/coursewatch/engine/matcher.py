@@ -85,7 +85,7 @@ class EngineConfig:
     oc_noise_ref_m: float = 6.5
     oc_noise_cap_m: float = 16.0
     noise_prior_m: float = 8.5
-    oc_band_s: float = 120.0
+    oc_band_s: float = 90.0
     oc_band_m: float = 15.0
 
     def to_array(self) -> FloatArray:
