@@ -269,6 +269,7 @@ class Case:
     d_sent: FloatArray
     t_judge: FloatArray
     d_judge: FloatArray
+    seed: int = 0
 
 
 def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[Case]:
@@ -301,7 +302,7 @@ def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[
                     t_judge, d_judge = (t, d_rec) if ex is None else (ct, offsets(c, cx, cy))
                     cases.append(Case(
                         pair.name, every_s, noise, run, offsets(c, run.true_x, run.true_y),
-                        offsets(c, run.x, run.y), t_judge, d_judge,
+                        offsets(c, run.x, run.y), t_judge, d_judge, seed,
                     ))  # fmt: skip
     return cases
 
@@ -326,7 +327,7 @@ def evaluate(
                 results[f"corridor {w:.0f} m"] = (alarms_corridor(k.d_sent, k.run.t, w), outside)
         for m, (alarms, in_alarm) in results.items():
             tally = tallies.setdefault((k.every_s, k.noise, m), Tally())
-            label = f"{k.pair}/{k.every_s:.0f}s/{k.noise}"
+            label = f"{k.pair}/{k.every_s:.0f}s/{k.noise}/seed {k.seed}"
             score(k.run, alarms, tally, k.t_judge, k.d_judge, k.d_true, k.every_s, label, in_alarm)
     return tallies
 
@@ -354,7 +355,8 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
         print(row)
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
     if where:
-        print("coursewatch false alarms (pair/sampling@time:kind):")
+        print("coursewatch false alarms (pair/sampling/noise/seed@time:kind; ':inj' in a run with")
+        print("a wrong turn added, outside it):")
         for w in sorted(set(where))[:400]:
             print("  ", w)
 
