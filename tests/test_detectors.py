@@ -96,3 +96,36 @@ def test_short_backtrack_is_not_wrong_way() -> None:
     assert {
         ww.wrongway_step(st, float(i), 0, 0, float(v), True, CFG, ev) for i, v in enumerate(s)
     } == {0}
+
+
+def _back_from_off_course(at_s: float) -> np.ndarray:
+    st = np.zeros(L.WW_LEN)
+    ww.restart(st, 5000.0, at_s, 0.0, 0.0)
+    ww.rejoined(st, 5000.0)
+    return st
+
+
+def test_running_back_just_after_rejoining_is_caught_sooner() -> None:
+    st = _back_from_off_course(1000.0)
+    ev = np.zeros(L.EV_FIELDS)
+    back = [1000.0 - 2.5 * k for k in range(1, 120)]
+    codes = [ww.wrongway_step(st, 5000.0 + k, 0, 0, s, True, CFG, ev) for k, s in enumerate(back)]
+    assert L.CODE_WRONG_WAY in codes
+    assert 1000.0 - back[codes.index(L.CODE_WRONG_WAY)] < CFG[L.C_WW_DIST]
+
+
+def test_a_rejoin_put_on_the_wrong_pass_and_corrected_is_not_wrong_way() -> None:
+    # the rejoin was matched 200 m ahead (the course doubles back there); one fix later the
+    # progress is put right, and the runner walks on forward from there
+    ahead = [800.0 + 0.5 * k for k in range(1, 120)]
+    codes = []
+    for rematch in (False, True):
+        st = _back_from_off_course(1000.0)
+        ev = np.zeros(L.EV_FIELDS)
+        if rematch:
+            ww.rematched(st, 5001.0, 800.0, 0.0, 0.0)
+        codes.append(
+            {ww.wrongway_step(st, 5001.0 + k, 0, 0, s, True, CFG, ev) for k, s in enumerate(ahead)}
+        )
+    assert L.CODE_WRONG_WAY in codes[0]  # without the correction: a false wrong way
+    assert codes[1] == {0}

@@ -112,3 +112,18 @@ def rejoined(st: FloatArray, t_rejoin: float) -> None:
     st[REJOINED] = 1.0
     st[BACK_S] = st[MAX_S]
     st[BACK_T] = t_rejoin
+
+
+@nb.njit(cache=True)
+def rematched(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
+    """Just back from off course, progress jumped back further than the runner moved: the
+    rejoin was put on the wrong pass (the course doubles back there) and is now corrected.
+    The direction is judged afresh from here; the runner is still watched closely."""
+    if st[REJOINED] != 1.0 or st[STATE] != 0.0:
+        return
+    st[MAX_S] = s
+    st[MAX_T] = t
+    st[MAX_X] = x
+    st[MAX_Y] = y
+    st[BACK_S] = s
+    st[BACK_T] = t

@@ -24,6 +24,7 @@ from coursewatch.detectors.offcourse import offcourse_step
 from coursewatch.detectors.offcourse import reset as offcourse_reset
 from coursewatch.detectors.rows import write_event
 from coursewatch.detectors.wrongway import rejoined as wrongway_rejoined
+from coursewatch.detectors.wrongway import rematched as wrongway_rematched
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
@@ -412,6 +413,8 @@ def step_fix(
             wrongway_rejoined(ww, row[L.EV_T])
     # runners mill about aid stations: direction there says nothing
     on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
+    if prev_s - s_new > 2.0 * step_m + cfg[L.C_WW_REJOIN_M] / 3.0:
+        wrongway_rematched(ww, t, s_new, x, y)
     code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])
     if code != 0:
         ne += 1
