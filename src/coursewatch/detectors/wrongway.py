@@ -48,10 +48,7 @@ def wrongway_step(
         if s > st[MAX_S]:
             if st[REJOINED] == 1.0 and s - st[BACK_S] >= cfg[L.C_WW_CLEAR]:
                 st[REJOINED] = 0.0  # heading the right way again
-            st[MAX_S] = s
-            st[MAX_T] = t
-            st[MAX_X] = x
-            st[MAX_Y] = y
+            _furthest_at(st, t, s, x, y)
             return 0
         need = cfg[L.C_WW_REJOIN_M] if st[REJOINED] == 1.0 else cfg[L.C_WW_DIST]
         if st[MAX_S] - s < need:
@@ -96,6 +93,11 @@ def _furthest(st: FloatArray) -> tuple[float, float, float, float]:
 def restart(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     st[:] = 0.0
     st[ACTIVE] = 1.0
+    _furthest_at(st, t, s, x, y)
+
+
+@nb.njit(cache=True, inline="always")
+def _furthest_at(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     st[MAX_S] = s
     st[MAX_T] = t
     st[MAX_X] = x
@@ -121,9 +123,6 @@ def rematched(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     The direction is judged afresh from here; the runner is still watched closely."""
     if st[REJOINED] != 1.0 or st[STATE] != 0.0:
         return
-    st[MAX_S] = s
-    st[MAX_T] = t
-    st[MAX_X] = x
-    st[MAX_Y] = y
+    _furthest_at(st, t, s, x, y)
     st[BACK_S] = s
     st[BACK_T] = t
