@@ -17,8 +17,9 @@ further than X from the course line, re-armed when back inside):
 
 Usage: python benchmarks/detection.py [--per-track N] [--seed S [S ...]]
 
-Several seeds pool several samples of wrong turns (the untouched pairs run once per seed, with
-fresh added error), to see how far the figures of one sample hold.
+Several seeds pool several samples of wrong turns, to see how far the figures of one sample
+hold. The untouched pairs run once per seed: with fresh added error, but as recorded they are
+the same every time, so a false alarm there counts once per seed.
 """
 
 from __future__ import annotations

@@ -51,11 +51,27 @@ def test_minutes_on_a_path_beside_the_line_widen_the_margin() -> None:
     # the same climb from 40 to 70 m: straight after leaving the line it is a wrong turn; after
     # three minutes at 40-45 m (an older version of the course) it is the same path wandering
     rise = [40.0 + k for k in range(31)] + [70.0] * 10
-    assert L.CODE_OFF_COURSE in feed_offcourse([5.0] * 20 + rise)
-    beside = [5.0] * 20 + [40.0 + 5.0 * (k % 2) for k in range(180)]
+    assert L.CODE_OFF_COURSE in feed_offcourse([5.0] * 200 + rise)
+    beside = [5.0] * 200 + [40.0 + 5.0 * (k % 2) for k in range(180)]
     assert set(feed_offcourse(beside + rise)) == {0}
     # a tracker that pings every few minutes cannot show it was beside the line all along
     assert L.CODE_OFF_COURSE in feed_offcourse([5.0, 40.0, 45.0, 70.0, 70.0], dt=120.0)
+
+
+def test_after_a_gap_in_the_fixes_the_path_beside_the_line_is_not_assumed() -> None:
+    # three minutes 40 m off, then a minute without fixes, then off on the wrong trail: what
+    # happened in the gap is unknown, so no extra margin
+    rise = [40.0 + k for k in range(31)] + [70.0] * 10
+    offsets = [5.0] * 200 + [40.0] * 180 + rise
+    times = [float(i) for i in range(380)] + [440.0 + i for i in range(len(rise))]
+    st = np.zeros(L.OC_LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    codes = []
+    for i, (t, d) in enumerate(zip(times, offsets, strict=True)):
+        dt = t - times[i - 1] if i else 0.0
+        codes.append(oc.offcourse_step(st, 1e9 + t, dt, 2.5 * dt, 0, 0, d, i, np.nan, 0.0, False,
+                                       CFG, ev))  # fmt: skip
+    assert L.CODE_OFF_COURSE in codes
 
 
 def test_nothing_is_raised_before_the_runner_was_ever_on_the_line() -> None:

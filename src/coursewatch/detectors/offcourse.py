@@ -106,13 +106,14 @@ def offcourse_step(
         else:
             extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
             threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
-        if offset_m < cfg[L.C_OC_D_CLEAR]:
+        # time beside the line without coming back to it, seen by fixes close enough to tell
+        # (pings cannot, nor a gap in the fixes)
+        if offset_m < cfg[L.C_OC_D_CLEAR] or dt > cfg[L.C_OC_BAND_S] / 4.0:
             st[NEAR_T] = t
-        elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S] and dt <= cfg[L.C_OC_BAND_S] / 4.0:
-            # a minute and more beside the line without coming back to it: a path beside the
-            # course (an older version of it, a road along the trail), not a wrong turn just
-            # taken, which goes from the line to the margin in well under that. Too few fixes
-            # (pings) to tell the difference get no such margin.
+        elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S]:
+            # a minute and more of it: a path beside the course (an older version of it, a
+            # road along the trail), not a wrong turn just taken, which goes from the line to
+            # the margin in well under that
             threshold += cfg[L.C_OC_BAND_M]
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]

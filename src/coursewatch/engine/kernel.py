@@ -413,7 +413,10 @@ def step_fix(
             wrongway_rejoined(ww, row[L.EV_T])
     # runners mill about aid stations: direction there says nothing
     on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
-    if prev_s - s_new > 2.0 * step_m + cfg[L.C_WW_REJOIN_M] / 3.0:
+    # progress matched back further than the runner moved, from one match on the line to the
+    # next: a correction of the pass, not running
+    rematch = matched and prev_matched and not at_station
+    if rematch and prev_s - s_new > 2.0 * step_m + cfg[L.C_WW_REJOIN_M] / 3.0:
         wrongway_rematched(ww, t, s_new, x, y)
     code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])
     if code != 0:
