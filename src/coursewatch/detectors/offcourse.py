@@ -95,26 +95,7 @@ def offcourse_step(
             if offset_m >= cfg[L.C_OC_D_CLEAR]:
                 return 0
             st[ARMED] = 1.0
-        sigma = np.sqrt(st[VAR_ON])
-        # a runner whose fixes sit far from the line even when on course (a noisy receiver,
-        # a rough course file) gets a wider margin
-        threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * max(
-            sigma - cfg[L.C_OC_SIGMA_REF], 0.0
-        )
-        if st[ACC] > 0.0:
-            threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
-        else:
-            extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
-            threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
-        # time beside the line without coming back to it, seen by fixes close enough to tell
-        # (pings cannot, nor a gap in the fixes)
-        if offset_m < cfg[L.C_OC_D_CLEAR] or dt > cfg[L.C_OC_BAND_S] / 4.0:
-            st[NEAR_T] = t
-        elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S]:
-            # a minute and more of it: a path beside the course (an older version of it, a
-            # road along the trail), not a wrong turn just taken, which goes from the line to
-            # the margin in well under that
-            threshold += cfg[L.C_OC_BAND_M]
+        threshold = _threshold_m(st, t, dt, offset_m, noise_m, cfg)
         ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
         z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
@@ -183,6 +164,35 @@ def offcourse_step(
     ev[L.EV_PATH] = st[REJ_PATH]
     reset(st, t, s, x, y)
     return code
+
+
+@nb.njit(cache=True, inline="always")
+def _threshold_m(
+    st: FloatArray, t: float, dt: float, offset_m: float, noise_m: float, cfg: FloatArray
+) -> float:
+    """The offset at which evidence starts to accrue: ``d_ref`` plus the runner's margins.
+
+    Keeps the clock of time beside the line (``NEAR_T``) as it goes.
+    """
+    # a runner whose fixes sit far from the line even when on course (a noisy receiver,
+    # a rough course file) gets a wider margin
+    sigma = np.sqrt(st[VAR_ON])
+    threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * max(sigma - cfg[L.C_OC_SIGMA_REF], 0.0)
+    if st[ACC] > 0.0:
+        threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
+    else:
+        extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
+        threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
+    # time beside the line without coming back to it, seen by fixes close enough to tell
+    # (pings cannot, nor a gap in the fixes)
+    if offset_m < cfg[L.C_OC_D_CLEAR] or dt > cfg[L.C_OC_BAND_S] / 4.0:
+        st[NEAR_T] = t
+    elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S]:
+        # a minute and more of it: a path beside the course (an older version of it, a
+        # road along the trail), not a wrong turn just taken, which goes from the line to
+        # the margin in well under that
+        threshold += cfg[L.C_OC_BAND_M]
+    return threshold
 
 
 @nb.njit(cache=True)
