@@ -99,3 +99,10 @@ def test_config_round_trips_to_the_kernel_vector() -> None:
     cfg = EngineConfig(radius_m=150.0).to_array()
     assert cfg[L.C_RADIUS] == 150.0
     assert len(cfg) == L.CFG_LEN
+
+
+def test_every_setting_has_a_slot_of_its_own_and_every_slot_a_setting() -> None:
+    names = EngineConfig.names()
+    distinct = EngineConfig(**{n: 1000.0 + i for i, n in enumerate(names)}).to_array()
+    assert len(names) == L.CFG_LEN
+    assert sorted(distinct) == [1000.0 + i for i in range(len(names))]

@@ -11,7 +11,6 @@ along than the distance they ran off course allows, the course was cut: a shortc
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 from coursewatch.detectors.rows import write_event
 from coursewatch.engine import layout as L
@@ -33,14 +32,11 @@ REJ_S = 11
 REJ_X = 12
 REJ_Y = 13
 REJ_PATH = 14  # PATH at REJ_T
-PREV_D = 15
-VAR_ON = 16  # learned variance of the offset while on course, m^2
-GROWTH = 17  # recent growth of the offset per metre run
-ARMED = 18  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
-ACC = 19  # recent accuracy the receiver reported, m (0 when it reports none)
-HELD = 20  # 1: alarmed, back on the line but going backwards; clears on forward progress
-S_LOW = 21  # the lowest progress since
-NEAR_T = 22  # time of the last fix within d_clear of the line
+ARMED = 15  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
+ACC = 16  # recent accuracy the receiver reported, m (0 when it reports none)
+HELD = 17  # 1: alarmed, back on the line but going backwards; clears on forward progress
+S_LOW = 18  # the lowest progress since
+NEAR_T = 19  # time of the last fix within d_clear of the line
 
 
 @nb.njit(cache=True)
@@ -83,29 +79,15 @@ def offcourse_step(
         # evidence only accrues while moving
         if dt > 0.0:
             w *= min(step_m / dt / cfg[L.C_OC_MOVING_MPS], 1.0)
-        if st[VAR_ON] == 0.0:
-            st[VAR_ON] = cfg[L.C_OC_SIGMA0] ** 2
-        if step_m > 0.0 and dt > 0.0:
-            # growth of the offset per metre run, smoothed over about GROWTH_M of running
-            a = min(step_m / cfg[L.C_OC_GROWTH_M], 1.0)
-            g = min(max((offset_m - st[PREV_D]) / step_m, -1.0), 1.0)
-            st[GROWTH] += a * (g - st[GROWTH])
-        st[PREV_D] = offset_m
         if st[ARMED] == 0.0:
             if offset_m >= cfg[L.C_OC_D_CLEAR]:
                 return 0
             st[ARMED] = 1.0
         threshold = _threshold_m(st, t, dt, offset_m, noise_m, cfg)
-        ahead = cfg[L.C_OC_AHEAD_M] * max(st[GROWTH], 0.0)
-        z = (offset_m + ahead - threshold) / cfg[L.C_OC_SCALE]
+        z = (offset_m - threshold) / cfg[L.C_OC_SCALE]
         z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
         if at_station:
             z = min(z, 0.0)
-        if offset_m < cfg[L.C_OC_VAR_MAX_M] and dt > 0.0:
-            # learn how far from the line this runner's fixes sit while on course
-            a = min(dt / cfg[L.C_OC_VAR_TAU], 1.0)
-            st[VAR_ON] += a * (offset_m * offset_m - st[VAR_ON])
-            st[VAR_ON] = max(st[VAR_ON], cfg[L.C_OC_SIGMA_MIN] ** 2)
         ev_s = st[EVIDENCE] + w * z
         if ev_s <= 0.0:
             st[EVIDENCE] = 0.0
@@ -174,10 +156,7 @@ def _threshold_m(
 
     Keeps the clock of time beside the line (``NEAR_T``) as it goes.
     """
-    # a runner whose fixes sit far from the line even when on course (a noisy receiver,
-    # a rough course file) gets a wider margin
-    sigma = np.sqrt(st[VAR_ON])
-    threshold = cfg[L.C_OC_D_REF] + cfg[L.C_OC_K_SIGMA] * max(sigma - cfg[L.C_OC_SIGMA_REF], 0.0)
+    threshold = cfg[L.C_OC_D_REF]
     if st[ACC] > 0.0:
         threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
     else:
@@ -198,11 +177,9 @@ def _threshold_m(
 @nb.njit(cache=True)
 def reset(st: FloatArray, t: float, s: float, x: float, y: float) -> None:
     """Back to 'on course' with the change point here; keeps what was learned."""
-    var = st[VAR_ON]
     armed = st[ARMED]
     acc = st[ACC]
     st[:] = 0.0
-    st[VAR_ON] = var
     st[ARMED] = armed
     st[ACC] = acc
     st[CP_T] = t

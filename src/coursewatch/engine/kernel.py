@@ -396,7 +396,7 @@ def step_fix(
             break
     # a receiver that reports no accuracy gets one estimated from its jitter across the line
     nz = st[L.NOISE : L.NOISE + L.NOISE_LEN]
-    near = matched and d_eff < cfg[L.C_OC_VAR_MAX_M] and not at_station
+    near = matched and d_eff < cfg[L.C_NOISE_NEAR_M] and not at_station
     d_signed = _signed_offset(x, y, cseg[best], x_v, y_v) if near else 0.0
     noise_step(nz, t, d_signed, near, cfg[L.C_NOISE_PRIOR], cfg[L.C_NOISE_TAU],
                cfg[L.C_NOISE_LEARN])  # fmt: skip

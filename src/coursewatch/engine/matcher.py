@@ -56,17 +56,11 @@ class EngineConfig:
     ww_clear_m: float = 100.0
     shortcut_m: float = 300.0
     nu: float = 3.0
-    oc_ahead_m: float = 0.0
-    oc_growth_m: float = 30.0
-    oc_k_sigma: float = 0.0
-    oc_sigma0_m: float = 8.0
-    oc_sigma_min_m: float = 4.0
-    oc_var_tau_s: float = 600.0
     emit_tau_s: float = 10.0
     start_prior_m: float = 2000.0
     finish_m: float = 30.0
     ww_persist_s: float = 60.0
-    oc_var_max_m: float = 45.0
+    noise_near_m: float = 45.0
     oc_moving_mps: float = 0.5
     oc_k_acc: float = 4.5
     oc_acc_ref_m: float = 4.0
@@ -78,7 +72,6 @@ class EngineConfig:
     coast_back_m: float = 1500.0
     ambiguous: float = 6.0
     merge_m: float = 10.0
-    oc_sigma_ref_m: float = 10.0
     noise_tau_s: float = 30.0
     noise_learn_s: float = 900.0
     oc_k_noise: float = 8.0
@@ -99,19 +92,16 @@ class EngineConfig:
             (L.C_OC_TAU, self.oc_tau_s), (L.C_OC_D_CLEAR, self.oc_d_clear_m),
             (L.C_OC_H_CLEAR, self.oc_h_clear), (L.C_WW_DIST, self.ww_dist_m),
             (L.C_WW_CLEAR, self.ww_clear_m), (L.C_SHORTCUT_M, self.shortcut_m),
-            (L.C_NU, self.nu), (L.C_OC_AHEAD_M, self.oc_ahead_m),
-            (L.C_OC_GROWTH_M, self.oc_growth_m), (L.C_OC_K_SIGMA, self.oc_k_sigma),
-            (L.C_OC_SIGMA0, self.oc_sigma0_m), (L.C_OC_SIGMA_MIN, self.oc_sigma_min_m),
-            (L.C_OC_VAR_TAU, self.oc_var_tau_s), (L.C_EMIT_TAU, self.emit_tau_s),
+            (L.C_NU, self.nu), (L.C_EMIT_TAU, self.emit_tau_s),
             (L.C_START_PRIOR_M, self.start_prior_m), (L.C_FINISH_M, self.finish_m),
-            (L.C_WW_PERSIST_S, self.ww_persist_s), (L.C_OC_VAR_MAX_M, self.oc_var_max_m),
+            (L.C_WW_PERSIST_S, self.ww_persist_s), (L.C_NOISE_NEAR_M, self.noise_near_m),
             (L.C_OC_MOVING_MPS, self.oc_moving_mps), (L.C_OC_K_ACC, self.oc_k_acc),
             (L.C_OC_ACC_REF, self.oc_acc_ref_m), (L.C_BURST_S, self.burst_s),
             (L.C_VSUS, self.vsus_mps), (L.C_STATION_ZONE_M, self.station_zone_m),
             (L.C_WW_REJOIN_M, self.ww_rejoin_m),
             (L.C_LAMBDA_REJOIN_BACK, self.lambda_rejoin_back_m),
             (L.C_COAST_BACK_M, self.coast_back_m), (L.C_AMBIGUOUS, self.ambiguous),
-            (L.C_MERGE_M, self.merge_m), (L.C_OC_SIGMA_REF, self.oc_sigma_ref_m),
+            (L.C_MERGE_M, self.merge_m),
             (L.C_NOISE_TAU, self.noise_tau_s), (L.C_NOISE_LEARN, self.noise_learn_s),
             (L.C_OC_K_NOISE, self.oc_k_noise), (L.C_OC_NOISE_REF, self.oc_noise_ref_m),
             (L.C_OC_NOISE_CAP, self.oc_noise_cap_m), (L.C_NOISE_PRIOR, self.noise_prior_m),
