@@ -13,7 +13,8 @@ further than X from the course line, re-armed when back inside):
   between 60 and 100 m off, before any clearly-off one);
 - false alarms: alarms while the real runner was on course (every recorded fix within 60 m
   of the course from 5 min before to 5 min after), on the untouched pairs and outside the
-  injected excursions, at every sampling and noise level.
+  injected excursions, at every sampling and noise level; "runner-h" is the time watched for
+  them (each run's span, its injected excursion left out), to read a count as a rate.
 
 Usage: python benchmarks/detection.py [--per-track N] [--seed S [S ...]]
 
@@ -84,6 +85,7 @@ class Tally:
     ping_rank: list[int] = field(default_factory=list)  # 300 s: 1 = first clearly-off ping
     false_alarms: int = 0
     false_where: list[str] = field(default_factory=list)
+    hours: float = 0.0  # runner-hours watched for false alarms (injected excursions left out)
 
 
 @nb.njit(cache=True)
@@ -233,6 +235,8 @@ def score(
     in_alarm: bool = False,
 ) -> None:
     ex = run.excursion
+    watched_s = float(run.t[-1] - run.t[0]) - (0.0 if ex is None else ex[1] - ex[0])
+    tally.hours += watched_s / 3600.0
     hit = None
     for ta, k, kind in alarms:
         if ex is not None and ex[0] < ta <= ex[1]:
@@ -336,7 +340,8 @@ def evaluate(
 def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
     head = (
         f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
-        f"{'missed':>7} {'in alarm':>8} {'false alarms':>13} {'ping <1st/1st/2nd/later':>24}"
+        f"{'missed':>7} {'in alarm':>8} {'false alarms':>13} {'runner-h':>9} "
+        f"{'ping <1st/1st/2nd/later':>24}"
     )
     print(head)
     order = {n: i for i, n in enumerate(NOISE_MODES)}
@@ -351,7 +356,7 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
             ranks = f"{(r == 0).sum()}/{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum()}"
         row = (
             f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} {p90:>7} {ta.missed:>7} "
-            f"{ta.already:>8} {ta.false_alarms:>13} {ranks:>24}"
+            f"{ta.already:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>24}"
         )
         print(row)
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
