@@ -5,7 +5,7 @@ import pytest
 
 from coursewatch.analysis import analyze
 from coursewatch.formats import RawPoints
-from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.simulate import START_TS, simulate_run, straight_course, trail_course
 from coursewatch.track import build_track
 
 
@@ -54,3 +54,43 @@ def test_alerted_is_causal_cut_after_the_alarm_and_it_still_fires_then() -> None
     )
     cut = analyze(course, build_track(raw_cut))
     assert next(e.alerted.time for e in cut.excursions if e.alerted is not None) == alerted[0].time
+
+
+def test_gps_error_is_not_counted_as_extra_distance() -> None:
+    # 8 m of AR(1) error on 1 s fixes: summing raw steps would more than double the
+    # 1.2 km run off the course
+    course = trail_course(25_000.0, seed=4)
+    run = simulate_run(
+        course, seed=5, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
+        wrong_turn_len_m=600.0, gps_sigma_m=8.0,
+    )  # fmt: skip
+    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
+    a = analyze(course, build_track(raw))
+    (exc,) = [e for e in a.excursions if e.max_offset_m > 300]
+    assert exc.extra_distance_m == pytest.approx(1200.0, rel=0.2)
+    assert a.match.noise_m > 5.0
+
+
+def test_a_wrong_trail_that_touches_the_course_elsewhere_is_one_excursion() -> None:
+    # straight course east; the runner turns off at 1 km onto a trail that meets the course
+    # again at 2.5 km (so live they are "back on the line" there for a moment), runs on it
+    # out to 900 m off the course, comes back the same way and carries on from the turn
+    course = straight_course(6_000.0)
+    v = 2.5
+    pts = [(s, 0.0) for s in np.arange(0.0, 1000.0, v)]
+    leg = [(1000.0 + d * 0.6, -d * 0.3) for d in np.arange(v, 900.0, v / 0.67)]
+    leg += [(1540.0 + d, -270.0 + 0.27 * d) for d in np.arange(v, 1000.0, v)]  # to 2.5 km
+    leg += [(2540.0 + d * 0.3, -d * 0.9) for d in np.arange(v, 1000.0, v)]
+    pts += leg + leg[::-1] + [(s, 0.0) for s in np.arange(1000.0, 6000.0, v)]
+    (x0,), (y0,) = course.xy_at(np.zeros(1))
+    x, y = np.asarray(pts).T
+    lat, lon = course.frame.to_latlon(x + x0, y + y0)
+    t = START_TS + np.arange(len(x)) * 1.0
+    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
+    a = analyze(course, build_track(raw))
+    (exc,) = a.excursions
+    assert exc.left.course_m == pytest.approx(1000.0, abs=60)
+    assert exc.rejoined is not None and exc.rejoined.course_m == pytest.approx(1000.0, abs=60)
+    lx, ly = np.asarray(leg).T
+    run_m = 2 * float(np.hypot(np.diff(lx), np.diff(ly)).sum())
+    assert exc.extra_distance_m == pytest.approx(run_m, rel=0.1)

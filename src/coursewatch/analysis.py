@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from coursewatch.course import Course
+from coursewatch.distance import distance_run_m
 from coursewatch.engine.grid import nearest_distances
 from coursewatch.engine.matcher import EngineConfig, Event, MatchResult, match_fixes
 from coursewatch.geo import FloatArray
@@ -24,8 +25,12 @@ from coursewatch.track import Track
 ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
 UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it went this far
 UNALERTED_MIN_S = 30.0  # ... for at least this long
+BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
+EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
+VMAX_MPS = 7.0  # no runner goes faster
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
 FINISH_M = 100.0
+SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,12 @@ def analyze(
         x, y, 1e6, course.x, course.y, g.x0, g.y0, g.cell_m, g.nx, g.ny, g.cell_start,
         g.cell_segs,
     )  # fmt: skip
-    step = np.zeros(len(x))
-    step[1:] = np.hypot(np.diff(x), np.diff(y))
-    path = np.cumsum(step)
+    # GPS error is not running: the distance is taken along the track simplified to within
+    # its noise (estimated from its fixes by the matcher)
+    path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
     progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
-    helper = _Builder(course, track, match, offset, path)
+    helper = _Builder(course, track, match, offset, path, (config or EngineConfig()).shortcut_m)
     excursions = helper.excursions()
     passes = station_passes(course, track.time_s, progress)
     finish = None
@@ -164,13 +169,14 @@ class _Builder:
 
     def __init__(
         self, course: Course, track: Track, match: MatchResult, offset: FloatArray,
-        path: FloatArray,
+        path: FloatArray, shortcut_m: float,
     ) -> None:  # fmt: skip
         self.course = course
         self.track = track
         self.match = match
         self.offset = offset
         self.path = path
+        self.shortcut_m = shortcut_m
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
@@ -208,7 +214,84 @@ class _Builder:
                 i += 1
         out.extend(self.unalerted(covered))
         out.sort(key=lambda x: x.left.time)
-        return tuple(out)
+        return tuple(self.episodes(out))
+
+    def episodes(self, pieces: list[Excursion]) -> list[Excursion]:
+        """Pieces of one excursion joined up: the runner is back on the course only once they
+        go on along it.
+
+        Live, a runner lost on a trail that crosses or runs beside the course elsewhere is "back
+        on the line" there, then off again: several alarms. In hindsight it is one episode
+        until the runner has gone ``EPISODE_GAP_M`` on along the course from where they
+        came back.
+        """
+        out: list[Excursion] = []
+        for e in pieces:
+            if out:
+                a = out[-1]
+                if a.rejoined is not None and e.first_fix > a.last_fix:
+                    went_on = self.went_on(a.last_fix, e.first_fix)
+                else:
+                    went_on = 0.0  # never rejoined, or overlapping: the same episode
+                if went_on < EPISODE_GAP_M:
+                    out[-1] = self.joined(a, e)
+                    continue
+            out.append(e)
+        return out
+
+    def went_on(self, k0: int, k1: int) -> float:
+        """How far the runner went on along the course from fix ``k0`` to ``k1``, m: the
+        most forward progress reached, counting no step faster than a runner can go (a jump
+        of the match from one part of the course to another is no running)."""
+        t = self.track.time_s[k0 : k1 + 1]
+        dp = np.diff(self.match.progress_m[k0 : k1 + 1])
+        dp = np.minimum(dp, VMAX_MPS * np.diff(t))
+        return float(np.cumsum(dp).max()) if len(dp) else 0.0
+
+    def joined(self, a: Excursion, b: Excursion) -> Excursion:
+        k0 = a.first_fix
+        k1 = max(a.last_fix, b.last_fix)
+        last = b if b.last_fix >= a.last_fix else a
+        left_s = (
+            a.left.course_m if a.left.course_m is not None else float(self.match.progress_m[k0])
+        )
+        alerted = a.alerted if a.alerted is not None else b.alerted
+        rejoined = last.rejoined
+        extra = 0.0
+        lost = None
+        kind = "off_course"
+        if a.kind == b.kind == "wrong_way":
+            kind = "wrong_way"
+        if rejoined is not None and rejoined.course_m is not None:
+            run_m = float(self.path[k1] - self.path[k0])
+            covered_m = rejoined.course_m - left_s
+            extra = run_m - covered_m
+            lost = self.time_lost(k0, k1, covered_m)
+            if covered_m > run_m + self.shortcut_m:
+                kind = "shortcut"
+        max_off = max(a.max_offset_m, b.max_offset_m)
+        return Excursion(kind, a.left, alerted, rejoined, max_off, extra, lost, k0, k1)
+
+    def departure(self, k: int, covered: np.ndarray | None = None) -> int:
+        """The fix where the runner left the course, walking back from fix ``k``: to the last
+        fix on the line, then over any stretch run backwards along the course just before (a
+        wrong turn back down the course is off it from the point of turning)."""
+        off, prog = self.offset, self.match.progress_m
+
+        def free(i: int) -> bool:
+            return covered is None or not covered[i]
+
+        while k > 0 and off[k - 1] > ON_LINE_M and free(k - 1):
+            k -= 1
+        k = max(k - 1, 0)
+        j = k
+        while j > 0 and prog[j - 1] >= prog[j] - BACK_JITTER_M:
+            if not free(j - 1):
+                break
+            j -= 1
+        # the last fix at the furthest point reached (a stop there is not part of it)
+        stretch = prog[j : k + 1]
+        return j + int(np.flatnonzero(stretch >= stretch.max() - BACK_JITTER_M)[-1])
 
     def build(self, kind: str, alarm: Event | None, end: Event | None) -> Excursion:
         tr = self.track
@@ -217,20 +300,20 @@ class _Builder:
         # hindsight: walk back from the alarm to the last fix on the line
         k0 = k_alarm
         if kind != "wrong_way":
-            while k0 > 0 and self.offset[k0 - 1] > ON_LINE_M:
-                k0 -= 1
-            k0 = max(k0 - 1, 0)
+            k0 = self.departure(k0)
         elif alarm is not None and alarm.left is not None:
             k0 = int(np.searchsorted(tr.time_s, alarm.left.time.timestamp()))
         k1 = None
         if end is not None:
             k1 = int(np.searchsorted(tr.time_s, end.at.time.timestamp()))
             k1 = min(k1, n - 1)
-        left_s: float | None = None
-        if alarm is not None and alarm.left is not None and alarm.left.course_m is not None:
-            left_s = float(alarm.left.course_m)
-        if left_s is None:
-            left_s = float(self.match.progress_m[max(k0 - 1, 0)])
+        # where along the course: the progress matched at the last fix on the line (the
+        # live change point comes later, where the offset began to count as evidence); a
+        # wrong way leaves the line nowhere, so the live estimate stands
+        left_s = float(self.match.progress_m[k0])
+        live_left = alarm.left if alarm is not None else None
+        if kind == "wrong_way" and live_left is not None and live_left.course_m is not None:
+            left_s = float(live_left.course_m)
         left = self.point(k0, left_s)
         alerted = None
         if alarm is not None:
@@ -282,10 +365,7 @@ class _Builder:
             while j + 1 < n and far[j + 1]:
                 j += 1
             if t[j] - t[k] >= UNALERTED_MIN_S and j - k >= 1:
-                k0 = k
-                while k0 > 0 and self.offset[k0 - 1] > ON_LINE_M and not covered[k0 - 1]:
-                    k0 -= 1
-                k0 = max(k0 - 1, 0)
+                k0 = self.departure(k, covered)
                 k1 = j
                 while k1 + 1 < n and self.offset[k1 + 1] > ON_LINE_M and not covered[k1 + 1]:
                     k1 += 1

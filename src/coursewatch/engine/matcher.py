@@ -18,6 +18,7 @@ from coursewatch.course import Course
 from coursewatch.engine import layout as L
 from coursewatch.engine.grid import new_memo, new_stamp
 from coursewatch.engine.kernel import FLOAT_SCRATCH, INT_SCRATCH, run_many
+from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.projection import Lattice
 from coursewatch.geo import FloatArray
 
@@ -347,6 +348,11 @@ class MatchResult:
     alarmed: np.ndarray
     events: tuple[Event, ...]
     state: FloatArray
+
+    @property
+    def noise_m(self) -> float:
+        """The receiver's GPS noise as the matcher estimated it from the fixes, m."""
+        return float(self.state[L.NOISE + NOISE_EST])
 
 
 def match_fixes(
