@@ -3,20 +3,36 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coursewatch.analysis import analyze
+from coursewatch.analysis import Analysis, analyze
+from coursewatch.course import Course
 from coursewatch.formats import RawPoints
-from coursewatch.simulate import START_TS, simulate_run, straight_course, trail_course
+from coursewatch.simulate import (
+    START_TS,
+    SimulatedRun,
+    simulate_run,
+    straight_course,
+    trail_course,
+)
 from coursewatch.track import build_track
 
 
-def test_wrong_turn_excursion_explained() -> None:
+def analyzed(course: Course, run: SimulatedRun) -> Analysis:
+    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
+    return analyze(course, build_track(raw))
+
+
+def wrong_turn_600_m(seed: int, gps_sigma_m: float) -> Analysis:
+    """A runner who turns off at 10 km, runs 600 m out and comes back the same way."""
     course = trail_course(25_000.0, seed=4)
     run = simulate_run(
-        course, seed=3, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
-        wrong_turn_len_m=600.0, gps_sigma_m=3.0,
+        course, seed=seed, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
+        wrong_turn_len_m=600.0, gps_sigma_m=gps_sigma_m,
     )  # fmt: skip
-    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
-    a = analyze(course, build_track(raw))
+    return analyzed(course, run)
+
+
+def test_wrong_turn_excursion_explained() -> None:
+    a = wrong_turn_600_m(seed=3, gps_sigma_m=3.0)
     (exc,) = [e for e in a.excursions if e.max_offset_m > 100]
     assert exc.kind == "off_course"
     assert exc.left.course_m == pytest.approx(10_000.0, abs=100)
@@ -34,8 +50,7 @@ def test_wrong_turn_excursion_explained() -> None:
 def test_clean_run_has_no_excursion() -> None:
     course = trail_course(15_000.0, seed=8)
     run = simulate_run(course, seed=1, interval_s=5.0)
-    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
-    a = analyze(course, build_track(raw))
+    a = analyzed(course, run)
     assert a.excursions == ()
     assert a.elapsed_s == pytest.approx(15_000.0 / 2.5, rel=0.02)
 
@@ -59,13 +74,7 @@ def test_alerted_is_causal_cut_after_the_alarm_and_it_still_fires_then() -> None
 def test_gps_error_is_not_counted_as_extra_distance() -> None:
     # 8 m of AR(1) error on 1 s fixes: summing raw steps would more than double the
     # 1.2 km run off the course
-    course = trail_course(25_000.0, seed=4)
-    run = simulate_run(
-        course, seed=5, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
-        wrong_turn_len_m=600.0, gps_sigma_m=8.0,
-    )  # fmt: skip
-    raw = RawPoints.from_lists("sim", list(run.lat), list(run.lon), None, list(run.time_s))
-    a = analyze(course, build_track(raw))
+    a = wrong_turn_600_m(seed=5, gps_sigma_m=8.0)
     (exc,) = [e for e in a.excursions if e.max_offset_m > 300]
     assert exc.extra_distance_m == pytest.approx(1200.0, rel=0.2)
     assert a.match.noise_m > 5.0
