@@ -27,7 +27,6 @@ UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it we
 UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
-VMAX_MPS = 7.0  # no runner goes faster
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
 FINISH_M = 100.0
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
@@ -122,7 +121,7 @@ def analyze(
     path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
     progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
-    helper = _Builder(course, track, match, offset, path, (config or EngineConfig()).shortcut_m)
+    helper = _Builder(course, track, match, offset, path, config or EngineConfig())
     excursions = helper.excursions()
     passes = station_passes(course, track.time_s, progress)
     finish = None
@@ -169,14 +168,14 @@ class _Builder:
 
     def __init__(
         self, course: Course, track: Track, match: MatchResult, offset: FloatArray,
-        path: FloatArray, shortcut_m: float,
+        path: FloatArray, config: EngineConfig,
     ) -> None:  # fmt: skip
         self.course = course
         self.track = track
         self.match = match
         self.offset = offset
         self.path = path
-        self.shortcut_m = shortcut_m
+        self.config = config
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
@@ -245,7 +244,7 @@ class _Builder:
         of the match from one part of the course to another is no running)."""
         t = self.track.time_s[k0 : k1 + 1]
         dp = np.diff(self.match.progress_m[k0 : k1 + 1])
-        dp = np.minimum(dp, VMAX_MPS * np.diff(t))
+        dp = np.minimum(dp, self.config.vmax_mps * np.diff(t))
         return float(np.cumsum(dp).max()) if len(dp) else 0.0
 
     def joined(self, a: Excursion, b: Excursion) -> Excursion:
@@ -263,11 +262,8 @@ class _Builder:
         if a.kind == b.kind == "wrong_way":
             kind = "wrong_way"
         if rejoined is not None and rejoined.course_m is not None:
-            run_m = float(self.path[k1] - self.path[k0])
-            covered_m = rejoined.course_m - left_s
-            extra = run_m - covered_m
-            lost = self.time_lost(k0, k1, covered_m)
-            if covered_m > run_m + self.shortcut_m:
+            extra, lost = self.cost(k0, k1, left_s, rejoined.course_m)
+            if extra < -self.config.shortcut_m:  # more course skipped than run: cut
                 kind = "shortcut"
         max_off = max(a.max_offset_m, b.max_offset_m)
         return Excursion(kind, a.left, alerted, rejoined, max_off, extra, lost, k0, k1)
@@ -326,11 +322,15 @@ class _Builder:
         if k1 is not None and end is not None:
             rejoin_s = float(end.at.course_m) if end.at.course_m is not None else left_s
             rejoined = self.point(k1, rejoin_s)
-            run_m = float(self.path[k1] - self.path[k0])
-            covered_m = rejoin_s - left_s
-            extra = run_m - covered_m
-            lost = self.time_lost(k0, k1, covered_m)
+            extra, lost = self.cost(k0, k1, left_s, rejoin_s)
         return Excursion(kind, left, alerted, rejoined, max_off, extra, lost, k0, last)
+
+    def cost(self, k0: int, k1: int, left_s: float, rejoin_s: float) -> tuple[float, float | None]:
+        """Extra distance (run minus course covered, m) and time lost (s) from fix ``k0``, at
+        ``left_s`` along the course, to fix ``k1`` at ``rejoin_s``."""
+        covered_m = rejoin_s - left_s
+        extra = float(self.path[k1] - self.path[k0]) - covered_m
+        return extra, self.time_lost(k0, k1, covered_m)
 
     def time_lost(self, k0: int, k1: int, covered_m: float) -> float | None:
         """Time taken minus the time the runner's recent pace needed for the course covered."""
@@ -372,11 +372,10 @@ class _Builder:
                 k1 = min(k1 + 1, n - 1)
                 s0 = float(self.match.progress_m[k0])
                 s1 = float(self.match.progress_m[k1])
-                run_m = float(self.path[k1] - self.path[k0])
+                extra, lost = self.cost(k0, k1, s0, s1)
                 out.append(Excursion(
                     "off_course", self.point(k0, s0), None, self.point(k1, s1),
-                    float(self.offset[k0 : k1 + 1].max()), run_m - (s1 - s0),
-                    self.time_lost(k0, k1, s1 - s0), k0, k1,
+                    float(self.offset[k0 : k1 + 1].max()), extra, lost, k0, k1,
                 ))  # fmt: skip
             k = j + 1
         return out

@@ -34,8 +34,7 @@ def simplified(x: FloatArray, y: FloatArray, tolerance_m: float) -> np.ndarray:
         return keep
     keep[0] = True
     keep[n - 1] = True
-    stack = np.empty((max(n, 2), 2), dtype=np.int64)
-    top = 0
+    stack = np.empty((max(n, 2), 2), dtype=np.int64)  # intervals still to split
     stack[0, 0] = 0
     stack[0, 1] = n - 1
     top = 1
