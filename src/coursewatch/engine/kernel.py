@@ -28,10 +28,12 @@ from coursewatch.detectors.wrongway import rematched as wrongway_rematched
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
-from coursewatch.engine.grid import project_on_segment, segments_near
+from coursewatch.engine import reach
+from coursewatch.engine.grid import segments_near
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
 from coursewatch.engine.projection import lattice_xy
+from coursewatch.engine.reach import offset_between, reach_m
 from coursewatch.geo import FloatArray
 
 MAX_CAND = 16
@@ -45,18 +47,6 @@ OFF_WINDOW_M = 3000.0
 def emission(d: float, sigma: float, nu: float) -> float:
     r = d / sigma
     return -0.5 * (nu + 1.0) * np.log1p(r * r / nu)
-
-
-@nb.njit(cache=True, inline="always")
-def reach_m(dt: float, pace: float, sigma: float, cfg: FloatArray) -> float:
-    """The furthest along the course a runner can get in ``dt`` seconds.
-
-    Fast for a couple of minutes (a downhill sprint), then no more than a sustained pace: a
-    runner unseen for 45 minutes at an aid station hub is not 11 km further on.
-    """
-    burst = min(dt, cfg[L.C_BURST_S])
-    sustained = max(cfg[L.C_VSUS], 2.5 * pace)
-    return cfg[L.C_VMAX] * burst + sustained * max(dt - burst, 0.0) + 2.0 * sigma + 20.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -286,11 +276,11 @@ def step_fix(
         # the coast hypothesis follows the runner's projection on the course when there is
         # one within reach: a runner on a path beside the line keeps making progress
         ci = m - 1
-        reach = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
+        ahead_m = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
         best_d = np.inf
         s0 = ns[ci]  # the window is around where the runner left, not the last pick
         for c in range(nc):
-            if s0 - cfg[L.C_COAST_BACK_M] <= cs[c] <= s0 + reach and cd[c] < best_d:
+            if s0 - cfg[L.C_COAST_BACK_M] <= cs[c] <= s0 + ahead_m and cd[c] < best_d:
                 best_d = cd[c]
                 ns[ci] = cs[c]
         nhwm[ci] = max(nhwm[ci], ns[ci])
@@ -337,6 +327,7 @@ def step_fix(
     # nearest pass the runner could have reached from where they left the line
     d_eff = np.inf
     s_det = s_new
+    s_off = s_new  # where on the course d_eff is measured from
     if matched:
         # when another pass scores almost as well and lies nearer, the runner may well be
         # on it: ambiguity is no evidence of being lost
@@ -344,10 +335,11 @@ def step_fix(
         for c in range(nc):
             if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
                 d_eff = cd[c]
+                s_off = cs[c]
     else:
-        reach = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
+        ahead_m = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
         for c in range(nc):
-            if s_new - cfg[L.C_COAST_BACK_M] <= cs[c] <= s_new + reach and cd[c] < d_eff:
+            if s_new - cfg[L.C_COAST_BACK_M] <= cs[c] <= s_new + ahead_m and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
         # a pass on the line that scores almost as well as coasting may be where they are
@@ -355,8 +347,22 @@ def step_fix(
             if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
+        s_off = s_det
     if d_eff == np.inf:
-        d_eff = _offset_in_window(x, y, s_new, cfg[L.C_VMAX] * max(dt, 1.0), x_v, y_v, cum)
+        far_m = cfg[L.C_VMAX] * max(dt, 1.0) + OFF_WINDOW_M
+        d_eff = offset_between(x, y, s_new - OFF_WINDOW_M, s_new + far_m, x_v, y_v, cum)
+    # the offset from the course the runner can have reached since they were on the line,
+    # once clear of the whole line; not once alarmed (a rejoin anywhere ends the alarm)
+    rc = st[L.REACH : L.REACH + L.REACH_LEN]
+    d_line = np.inf
+    for c in range(nc):
+        d_line = min(d_line, cd[c])
+    if st[L.OC] == 0.0 and d_line >= cfg[L.C_REACH_MIN]:
+        d_reach = reach.offset_m(rc, x, y, t, s_off, st[L.PATH_M], pace, sigma, cfg, x_v, y_v,
+                                 cum)  # fmt: skip
+        d_eff = max(d_eff, d_reach)
+    if matched and d_eff < cfg[L.C_REACH_ON] and not jumped:
+        reach.on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg, False)
     st[L.S_EST] = s_new
     st[L.D_EST] = d_eff
     st[L.MATCHED] = 1.0 if matched else 0.0
@@ -404,6 +410,9 @@ def step_fix(
                           cfg, ev[ne])  # fmt: skip
     if code != 0:
         ne += 1
+        if code != L.CODE_OFF_COURSE:
+            # back from off course: where they rejoined is where they are
+            reach.on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg, True)
         if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
             # back on the line: progress is measured afresh from here, unless the runner
             # was already going the wrong way (one alarm per episode, not one per rejoin);
@@ -433,21 +442,6 @@ def _signed_offset(x: float, y: float, i: int, x_v: FloatArray, y_v: FloatArray)
     if length == 0.0:
         return 0.0
     return ((y - y_v[i]) * dx - (x - x_v[i]) * dy) / length
-
-
-@nb.njit(cache=True)
-def _offset_in_window(
-    x: float, y: float, s: float, reach: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
-) -> float:
-    """Distance from (x, y) to the course between s - window and s + reach + window."""
-    lo = max(int(np.searchsorted(cum, s - OFF_WINDOW_M)) - 1, 0)
-    hi = min(int(np.searchsorted(cum, s + reach + OFF_WINDOW_M)) + 1, len(cum) - 1)
-    best = np.inf
-    for i in range(lo, hi):
-        _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
-        if d2 < best:
-            best = d2
-    return np.sqrt(best)
 
 
 @nb.njit(cache=True)

@@ -30,8 +30,11 @@ WW_LEN = 10
 # --- runner state: receiver noise estimate (see engine/noise.py) -------------------------
 NOISE = 50
 NOISE_LEN = 7
+# --- runner state: the course a runner can have reached (see engine/reach.py) ------------
+REACH = 58
+REACH_LEN = 25
 # --- runner state: hypotheses, HYP_FIELDS each -------------------------------------------
-HYP = 58
+HYP = 83
 MAX_HYP = 12
 HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0
@@ -88,7 +91,12 @@ C_OC_NOISE_CAP = 42  # ... by at most this, m
 C_NOISE_PRIOR = 43  # noise assumed of a receiver until its fixes tell (or forever, for pings), m
 C_OC_BAND_S = 44  # a runner kept off the line (beyond d_clear) this long is on a path beside it...
 C_OC_BAND_M = 45  # ... and gets this much more margin, m
-CFG_LEN = 46
+C_REACH_MIN = 46  # a runner this far from the whole line: offset from the reachable course, m
+C_REACH_SLACK = 47  # reachable: back and forth the distance run since on the line, plus this, m
+C_REACH_NEAR = 48  # passes this much further than the nearest are places the runner may be, m
+C_REACH_ON = 49  # a fix this near the line (from the reachable course) places the runner, m
+C_REACH_EXPIRE = 50  # a place the runner did not go on from is forgotten after this much run, m
+CFG_LEN = 51
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

@@ -81,6 +81,11 @@ class EngineConfig:
     noise_prior_m: float = 8.5
     oc_band_s: float = 90.0
     oc_band_m: float = 15.0
+    reach_min_m: float = 25.0
+    reach_slack_m: float = 150.0
+    reach_near_m: float = 20.0
+    reach_on_m: float = 20.0
+    reach_expire_m: float = 1000.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -107,6 +112,9 @@ class EngineConfig:
             (L.C_OC_K_NOISE, self.oc_k_noise), (L.C_OC_NOISE_REF, self.oc_noise_ref_m),
             (L.C_OC_NOISE_CAP, self.oc_noise_cap_m), (L.C_NOISE_PRIOR, self.noise_prior_m),
             (L.C_OC_BAND_S, self.oc_band_s), (L.C_OC_BAND_M, self.oc_band_m),
+            (L.C_REACH_MIN, self.reach_min_m), (L.C_REACH_SLACK, self.reach_slack_m),
+            (L.C_REACH_NEAR, self.reach_near_m), (L.C_REACH_ON, self.reach_on_m),
+            (L.C_REACH_EXPIRE, self.reach_expire_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
