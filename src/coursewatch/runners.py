@@ -2,7 +2,7 @@
 
 Fixes arrive late, out of order and twice. A fix newer than the last goes straight to the
 engine. An older one is put in its place in the history, the engine is rewound to the last
-snapshot before it (one every :data:`CHECK_EVERY` fixes, under 1 KB each) and the fixes after it
+snapshot before it (one every :data:`CHECK_EVERY` fixes, about 1.1 KB each) and the fixes after it
 are played again, so the runner ends in the state the batch matcher would reach on the sorted
 fixes. The history holds the last :data:`TAIL_CAP` fixes; a fix older than that asks the caller
 for a rebuild from the store (:meth:`LiveRunner.rebuild`).

@@ -1,6 +1,6 @@
 """Where each number lives in a runner's state vector, the config vector and the event rows.
 
-A runner's whole state is one small float64 array (under 1 KB), so the server can hold
+A runner's whole state is one small float64 array (about 1.1 KB), so the server can hold
 thousands, copy one to rewind a runner, and hand it to numba without boxing. These constants
 are the only place the layout is written down.
 """

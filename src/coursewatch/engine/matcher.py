@@ -308,7 +308,7 @@ class LiveMatcher:
         return events
 
     def snapshot(self) -> FloatArray:
-        """A copy of the whole runner state (under 1 KB): store it to rewind later."""
+        """A copy of the whole runner state (about 1.1 KB): store it to rewind later."""
         return np.concatenate([self.state, [float(self._n)]])
 
     def restore(self, snap: FloatArray) -> None:
