@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch import load_course, load_track, match_fixes
+from coursewatch import EngineConfig, load_course, load_track, match_fixes
 from coursewatch.analysis import analyze
 
 pytestmark = pytest.mark.realdata
@@ -117,3 +117,26 @@ def test_templiers_real_detours_and_no_false_alarm(data_dir: Path) -> None:
     assert any(_near(s, 22_600, 400) for s in lefts)
     assert any(_near(s, 41_600, 400) for s in lefts)
     assert a.finish is not None
+
+
+@pytest.mark.parametrize(
+    ("course", "track"),
+    [
+        ("dark_sky_220_2024.gpx", "dark_sky_220_2024_inreach_pings.json"),
+        ("twot_200_2025.gpx", "twot_200_2025_inreach_pings.json"),
+        ("swammie_shuffle_220_2024.gpx", "swammie_shuffle_220_2024_inreach_pings.json"),
+        ("ouray_100_2024.gpx", "ouray_100_2024_inreach_pings.json"),
+    ],
+)
+def test_the_reachable_course_adds_no_alarm_between_satellite_pings(
+    data_dir: Path, course: str, track: str
+) -> None:
+    # 5-10 minutes between pings: the straight line between two is much shorter than the
+    # trail, so what a runner can have reached must allow for time, not only distance
+    c, t = _pair(data_dir, course, track)
+    kinds = ("off_course", "wrong_way", "shortcut")
+    with_it = match_fixes(c, t.time_s, t.lat, t.lon)
+    without = match_fixes(c, t.time_s, t.lat, t.lon, config=EngineConfig(reach_min_m=1e9))
+    assert [(e.kind, e.fix_index) for e in with_it.events if e.kind in kinds] == [
+        (e.kind, e.fix_index) for e in without.events if e.kind in kinds
+    ]

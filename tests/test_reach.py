@@ -1,4 +1,5 @@
-"""The course a runner can have reached (engine/reach.py) on generated hairpin courses."""
+"""The course a runner can have reached (engine/reach.py): its anchors, and the engine on
+generated hairpin courses that come back near themselves."""
 
 from __future__ import annotations
 
@@ -7,51 +8,131 @@ import pytest
 
 from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
-from coursewatch.simulate import _course_from_xy, simulate_run
+from coursewatch.engine import layout as L
+from coursewatch.engine import reach
+from coursewatch.simulate import SimulatedRun, hairpin_course, simulate_run
 
 OFF = EngineConfig(reach_min_m=1e9)  # the reachable course never consulted
+CFG = EngineConfig().to_array()
 
 
-def hairpin(gap_m: float, leg_m: float = 2000.0) -> Course:
-    """East along y=0, a half turn, back west ``gap_m`` to the north, then north."""
-    east = np.arange(0.0, leg_m + 1e-9, 20.0)
-    a = np.linspace(-np.pi / 2, np.pi / 2, 13)[1:-1]
-    r = gap_m / 2
-    x = np.concatenate([east, leg_m + r * np.cos(a), east[::-1], np.zeros(50)])
-    y = np.concatenate([0 * east, r + r * np.sin(a), gap_m + 0 * east,
-                        gap_m + 20.0 * np.arange(1, 51)])  # fmt: skip
-    return _course_from_xy(x, y, "hairpin", 45.9, 6.87)
+def way_back_m(gap_m: float) -> float:
+    """On the way back of :func:`hairpin_course`, 250 m after the half turn."""
+    return 2000.0 + np.pi * gap_m / 2 + 250.0
 
 
-def wrong_turn_left(course: Course, at_m: float, interval_s: float) -> tuple:
-    """A runner along the course who turns left at ``at_m`` and runs 600 m straight; also
-    how far they are past the turn at each fix."""
-    step = 2.5 * interval_s
-    s = np.arange(0.0, at_m, step)
-    x, y = course.xy_at(s)
-    (bx, tx), (by, ty) = course.xy_at(np.array([at_m, at_m + 10.0]))
-    ux, uy = (tx - bx) / 10.0, (ty - by) / 10.0
-    left = np.arange(1, int(600 / step) + 1) * step
-    x = np.concatenate([x, bx - uy * left])
-    y = np.concatenate([y, by + ux * left])
-    t = 1_780_000_000.0 + interval_s * np.arange(len(x))
-    lat, lon = course.frame.to_latlon(x, y)
-    return t, lat, lon, np.concatenate([np.zeros(len(s)), left])
+def anchors(rc: np.ndarray) -> list[float]:
+    return sorted(float(rc[reach.ANCHOR + a * reach.A_FIELDS]) for a in range(int(rc[reach.N])))
+
+
+def on_line(rc: np.ndarray, t: float, path_m: float, s: float, passes: list[float]) -> None:
+    cs = np.array([s, *passes], dtype=np.float64)
+    cd = np.full(len(cs), 5.0)
+    reach.on_line(rc, t, path_m, s, cs, cd, len(cs), 5.0, 2.5, 10.0, CFG)
+
+
+def test_the_state_slice_fits_between_its_neighbours() -> None:
+    assert reach.LEN == L.REACH_LEN
+    assert L.NOISE + L.NOISE_LEN <= L.REACH
+    assert L.REACH + L.REACH_LEN <= L.HYP
+
+
+def test_a_place_the_runner_goes_on_from_is_replaced_and_one_they_do_not_is_kept() -> None:
+    rc = np.zeros(reach.LEN)
+    on_line(rc, 0.0, 0.0, 1000.0, [3000.0])  # a place the course passes twice
+    assert anchors(rc) == [1000.0, 3000.0]
+    on_line(rc, 10.0, 30.0, 1030.0, [])  # on along the first pass
+    assert anchors(rc) == [1030.0, 3000.0]
+    # the second pass is forgotten once the runner has run reach_expire_m without it
+    on_line(rc, 500.0, 1100.0, 2100.0, [])
+    assert anchors(rc) == [2100.0]
+    reach.restart(rc, 600.0, 1400.0, 5000.0, np.zeros(0), np.zeros(0), 0, 5.0, CFG)
+    assert anchors(rc) == [5000.0]
+
+
+def test_with_more_passes_than_room_the_filters_pick_stays() -> None:
+    rc = np.zeros(reach.LEN)
+    on_line(rc, 0.0, 0.0, 500.0, [1500.0 + 1000.0 * k for k in range(12)])
+    kept = anchors(rc)
+    assert len(kept) == reach.MAX_ANCHORS
+    assert 500.0 in kept
+    # a new place with old ones still kept: the oldest old one makes room, not a new one
+    rc = np.zeros(reach.LEN)
+    for k in range(reach.MAX_ANCHORS):
+        on_line(rc, float(k), 0.0, 100_000.0 + 10_000.0 * k, [])  # each not continued
+    on_line(rc, 100.0, 0.0, 50.0, [70_000.0])
+    kept = anchors(rc)
+    assert 50.0 in kept and 70_000.0 in kept
+    assert 100_000.0 not in kept and 110_000.0 not in kept  # the two oldest
+
+
+def test_the_offset_is_from_the_reachable_course_only_when_measured_from_beyond_it() -> None:
+    course = hairpin_course(gap_m=100.0)
+    rc = np.zeros(reach.LEN)
+    on_line(rc, 0.0, 0.0, 1000.0, [])
+    x, y = course.xy_at(1000.0)
+    x, y = float(x), float(y) + 70.0  # 70 m towards the way back, which is 30 m away
+    geo = (course.x, course.y, course.cum_m)
+    s_back = 2000.0 + 157.0 + 1000.0
+    d = reach.offset_m(rc, x, y, 20.0, 1000.0, 70.0, 2.5, 10.0, CFG, *geo)
+    assert d == 0.0  # measured from the place they left: reachable
+    d = reach.offset_m(rc, x, y, 20.0, s_back, 70.0, 2.5, 10.0, CFG, *geo)
+    assert d == pytest.approx(70.0, abs=1.0)  # from the way back: 2 km on, not reachable
+    assert reach.offset_m(np.zeros(reach.LEN), x, y, 20.0, s_back, 70.0, 2.5, 10.0, CFG, *geo) == 0
+
+
+def wrong_turn_across(
+    course: Course, gap_m: float, seed: int, interval_s: float
+) -> tuple[np.ndarray, SimulatedRun]:
+    """A runner on the way back who turns left, towards the way out ``gap_m`` away (about
+    700 m behind along the course), at 2.5 m/s; per fix, metres run past the turn."""
+    run = simulate_run(
+        course, interval_s=interval_s, seed=seed, gps_sigma_m=4.0,
+        wrong_turn_at_m=way_back_m(gap_m),
+        wrong_turn_angle_deg=90.0, wrong_turn_len_m=600.0,
+    )  # fmt: skip
+    off = run.off_course
+    past = np.where(off, (np.cumsum(off) * 2.5 * interval_s), 0.0)
+    return past, run
 
 
 @pytest.mark.parametrize("interval_s", [1.0, 10.0])
-def test_a_wrong_trail_across_the_course_behind_is_caught_before_it(interval_s: float) -> None:
-    # on the way back, 250 m after the hairpin, the runner turns towards the way out, 100 m
-    # away but 650 m behind along the course: easy to take for a runner gone back to the
-    # last marker they saw
-    course = hairpin(gap_m=100.0)
-    t, lat, lon, past = wrong_turn_left(course, 2000.0 + 157.0 + 250.0, interval_s)
-    for cfg, lo_m, hi_m in ((EngineConfig(), 55.0, 100.0), (OFF, 150.0, 600.0)):
-        res = match_fixes(course, t, lat, lon, config=cfg)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_wrong_trail_across_the_course_behind_is_caught_before_it(
+    interval_s: float, seed: int
+) -> None:
+    # easy to take for a runner gone back to the last marker they saw, and the filter does
+    course = hairpin_course(gap_m=120.0)
+    past, run = wrong_turn_across(course, 120.0, seed, interval_s)
+    for cfg, lo_m, hi_m in ((EngineConfig(), 50.0, 100.0), (OFF, 160.0, 600.0)):
+        res = match_fixes(course, run.time_s, run.lat, run.lon, config=cfg)
         alarm = next(e for e in res.events if e.kind == "off_course")
         # with the reachable course the alarm comes about 60 m past the turn; measured from
-        # the whole line, only once the runner is 60 m past the way out
+        # the whole line, only once the runner is 60 m past the way out (120 m + 60 m)
         assert lo_m <= past[alarm.fix_index] <= hi_m, (cfg == OFF, past[alarm.fix_index])
+
+
+@pytest.mark.parametrize("interval_s", [1.0, 10.0])
+def test_an_alarm_stands_beside_a_part_of_the_course_the_runner_cannot_have_reached(
+    interval_s: float,
+) -> None:
+    # off the way back towards the way out, then along it, 27 m from it: 25-30 m from a part
+    # of the course 1.4 km behind is not back on course
+    course = hairpin_course(gap_m=100.0)
+    at_m = way_back_m(100.0) + 550.0  # 800 m before the half turn on the way out
+    (bx, tx), (by, ty) = course.xy_at(np.array([at_m, at_m + 10.0]))
+    ux, uy = (tx - bx) / 10.0, (ty - by) / 10.0  # heading west
+    step = 2.5 * interval_s
+    s = np.arange(0.0, at_m, step)
+    x0, y0 = course.xy_at(s)
+    across = np.arange(step, 73.0 + 1e-9, step)  # left (south), to 27 m from the way out
+    along = np.arange(step, 400.0, step)  # then east, beside the way out
+    x = np.concatenate([x0, bx - uy * across, bx - uy * 73.0 - ux * along])
+    y = np.concatenate([y0, by + ux * across, by + ux * 73.0 - uy * along])
+    t = 1_780_000_000.0 + interval_s * np.arange(len(x))
+    lat, lon = course.frame.to_latlon(x, y)
+    res = match_fixes(course, t, lat, lon)
+    assert [e.kind for e in res.events] == ["off_course"]
 
 
 @pytest.mark.parametrize("interval_s", [1.0, 10.0])
@@ -60,15 +141,7 @@ def test_a_runner_round_a_tight_switchback_in_noisy_gps_raises_nothing(
     interval_s: float, seed: int
 ) -> None:
     # the legs 30 m apart and 8 m of GPS error: the filter may waver between them
-    course = hairpin(gap_m=30.0)
+    course = hairpin_course(gap_m=30.0)
     run = simulate_run(course, interval_s=interval_s, seed=seed, gps_sigma_m=8.0)
     res = match_fixes(course, run.time_s, run.lat, run.lon)
     assert [e.kind for e in res.events] == []
-
-
-def test_the_state_slice_fits_the_anchors() -> None:
-    from coursewatch.engine import layout as L
-    from coursewatch.engine import reach
-
-    assert reach.LEN == L.REACH_LEN
-    assert L.REACH + L.REACH_LEN <= L.HYP

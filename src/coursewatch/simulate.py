@@ -70,6 +70,20 @@ def trail_course(
     return _course_from_xy(x, y, "trail", lat0, lon0, ele, stations)
 
 
+def hairpin_course(
+    gap_m: float, leg_m: float = 2000.0, lat0: float = 45.9, lon0: float = 6.87
+) -> Course:
+    """Out due east ``leg_m``, a half turn, back due west ``gap_m`` to the north of the way
+    out, then 1 km due north: a course that comes back near itself."""
+    east = np.arange(0.0, leg_m + 1e-9, 20.0)
+    a = np.linspace(-np.pi / 2, np.pi / 2, 13)[1:-1]
+    r = gap_m / 2
+    north = gap_m + 20.0 * np.arange(1, 51)
+    x = np.concatenate([east, leg_m + r * np.cos(a), east[::-1], np.zeros(len(north))])
+    y = np.concatenate([0 * east, r + r * np.sin(a), gap_m + 0 * east, north])
+    return _course_from_xy(x, y, "hairpin", lat0, lon0)
+
+
 @dataclass(frozen=True)
 class SimulatedRun:
     time_s: FloatArray

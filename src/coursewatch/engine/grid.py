@@ -202,6 +202,22 @@ def segments_within(
     return n
 
 
+@nb.njit(cache=True)
+def offset_between(
+    x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
+) -> float:
+    """Distance from (x, y) to the course between course distances ``s_lo`` and ``s_hi``
+    (``cum``: course distance at each vertex); every segment in between, no index."""
+    lo = max(int(np.searchsorted(cum, s_lo)) - 1, 0)
+    hi = min(int(np.searchsorted(cum, s_hi)) + 1, len(cum) - 1)
+    best = np.inf
+    for i in range(lo, hi):
+        _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
+        if d2 < best:
+            best = d2
+    return np.sqrt(best)
+
+
 MEMO_CAP = 96  # segments a memo holds at most (as many as a query returns)
 MEMO_MARGIN_M = 40.0  # a query this close to the memo's point is answered from it
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from coursewatch.detectors.offcourse import STATE as OC_STATE
 from coursewatch.detectors.offcourse import offcourse_step
 from coursewatch.detectors.offcourse import reset as offcourse_reset
 from coursewatch.detectors.rows import write_event
@@ -28,12 +29,14 @@ from coursewatch.detectors.wrongway import rematched as wrongway_rematched
 from coursewatch.detectors.wrongway import restart as wrongway_restart
 from coursewatch.detectors.wrongway import wrongway_step
 from coursewatch.engine import layout as L
-from coursewatch.engine import reach
-from coursewatch.engine.grid import segments_near
+from coursewatch.engine.grid import offset_between, segments_near
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
 from coursewatch.engine.projection import lattice_xy
-from coursewatch.engine.reach import offset_between, reach_m
+from coursewatch.engine.reach import offset_m as reach_offset_m
+from coursewatch.engine.reach import on_line as reach_on_line
+from coursewatch.engine.reach import reach_m
+from coursewatch.engine.reach import restart as reach_restart
 from coursewatch.geo import FloatArray
 
 MAX_CAND = 16
@@ -351,18 +354,19 @@ def step_fix(
     if d_eff == np.inf:
         far_m = cfg[L.C_VMAX] * max(dt, 1.0) + OFF_WINDOW_M
         d_eff = offset_between(x, y, s_new - OFF_WINDOW_M, s_new + far_m, x_v, y_v, cum)
-    # the offset from the course the runner can have reached since they were on the line,
-    # once clear of the whole line; not once alarmed (a rejoin anywhere ends the alarm)
+    # and from the course the runner can have reached since they were on the line, once
+    # clear of the whole line (alarmed too: 25-30 m from a part of the course they cannot have
+    # reached is not back on course; nearer, a rejoin anywhere ends the alarm)
     rc = st[L.REACH : L.REACH + L.REACH_LEN]
     d_line = np.inf
     for c in range(nc):
         d_line = min(d_line, cd[c])
-    if st[L.OC] == 0.0 and d_line >= cfg[L.C_REACH_MIN]:
-        d_reach = reach.offset_m(rc, x, y, t, s_off, st[L.PATH_M], pace, sigma, cfg, x_v, y_v,
+    if d_line >= cfg[L.C_REACH_MIN]:
+        d_reach = reach_offset_m(rc, x, y, t, s_off, st[L.PATH_M], pace, sigma, cfg, x_v, y_v,
                                  cum)  # fmt: skip
         d_eff = max(d_eff, d_reach)
     if matched and d_eff < cfg[L.C_REACH_ON] and not jumped:
-        reach.on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg, False)
+        reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
     st[L.S_EST] = s_new
     st[L.D_EST] = d_eff
     st[L.MATCHED] = 1.0 if matched else 0.0
@@ -384,7 +388,7 @@ def step_fix(
         return ne
     if first or (nh == 0):
         offcourse_reset(oc, t, s_det, x, y)
-    if jumped and oc[0] == 0.0 and s_new > prev_s:
+    if jumped and oc[OC_STATE] == 0.0 and s_new > prev_s:
         # the line was rejoined further along than anyone could have run: a cut
         row = ev[ne]
         write_event(row, L.CODE_SHORTCUT, (t, s_new, x, y), (oc[2], oc[3], oc[4], oc[5]), d_eff)
@@ -392,6 +396,7 @@ def step_fix(
         ne += 1
         offcourse_reset(oc, t, s_new, x, y)
         wrongway_restart(ww, t, s_new, x, y)
+        reach_restart(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, cfg)
         return ne
     at_station = False
     sx, sy = geo[15], geo[16]
@@ -411,8 +416,7 @@ def step_fix(
     if code != 0:
         ne += 1
         if code != L.CODE_OFF_COURSE:
-            # back from off course: where they rejoined is where they are
-            reach.on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg, True)
+            reach_restart(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, cfg)
         if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
             # back on the line: progress is measured afresh from here, unless the runner
             # was already going the wrong way (one alarm per episode, not one per rejoin);
@@ -421,7 +425,7 @@ def step_fix(
             wrongway_restart(ww, row[L.EV_T], row[L.EV_S], row[L.EV_X], row[L.EV_Y])
             wrongway_rejoined(ww, row[L.EV_T])
     # runners mill about aid stations: direction there says nothing
-    on_line = matched and oc[0] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
+    on_line = matched and oc[OC_STATE] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
     # progress matched back further than the runner moved, from one match on the line to the
     # next: a correction of the pass, not running
     rematch = matched and prev_matched and not at_station

@@ -94,7 +94,7 @@ C_OC_BAND_M = 45  # ... and gets this much more margin, m
 C_REACH_MIN = 46  # a runner this far from the whole line: offset from the reachable course, m
 C_REACH_SLACK = 47  # reachable: back and forth the distance run since on the line, plus this, m
 C_REACH_NEAR = 48  # passes this much further than the nearest are places the runner may be, m
-C_REACH_ON = 49  # a fix this near the line (from the reachable course) places the runner, m
+C_REACH_ON = 49  # a fix matched this near the line places the runner there, m
 C_REACH_EXPIRE = 50  # a place the runner did not go on from is forgotten after this much run, m
 CFG_LEN = 51
 

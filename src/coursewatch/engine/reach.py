@@ -9,7 +9,7 @@ once a runner is ``reach_min_m`` from the whole line, their offset is also measu
 course they can have reached: from each *anchor* (a place on the course where they were last
 seen on the line), back and forward by the distance they have run since (forward at least as
 far as anyone could run in the time, for sparse fixes that cut corners), plus a slack. The
-larger of the two offsets goes to the off-course detector.
+kernel gives the off-course detector the larger of the two offsets.
 
 Nearer the line than ``reach_min_m`` the whole line decides: a real runner there, near another
 part of the course, is as likely on an older version of the course or down a cut switchback
@@ -20,7 +20,9 @@ pass through the place is an anchor; an anchor that the runner's next place on t
 not continue is kept until it is ``reach_expire_m`` of running old, so a filter that switches
 to the wrong pass for a fix never leaves the runner with only that one.
 
-Pure functions over the runner's state slice, called by the kernel once a fix is matched.
+A state machine over the runner's slice of the state vector, like the detectors: the kernel
+calls :func:`offset_m` on every fix, :func:`on_line` when the runner is clearly on the line and
+:func:`restart` when they come back from off course.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numba as nb
 import numpy as np
 
 from coursewatch.engine import layout as L
-from coursewatch.engine.grid import project_on_segment
+from coursewatch.engine.grid import offset_between
 from coursewatch.geo import FloatArray
 
 # fields of the slice: the count, then MAX_ANCHORS anchors of A_FIELDS each
@@ -41,6 +43,7 @@ A_T = 2  # the time they were there, s
 A_FIELDS = 3
 MAX_ANCHORS = 8
 LEN = ANCHOR + MAX_ANCHORS * A_FIELDS
+SAME_M = 10.0  # passes of one fix closer than this along the course are one place
 
 
 @nb.njit(cache=True, inline="always")
@@ -85,7 +88,9 @@ def offset_m(
     """Offset of (x, y) from the course the runner can have reached; 0 when the place ``s``
     the offset was measured from is reachable (or the runner was never on the line)."""
     n = int(rc[N])
-    for a in range(n):
+    if n == 0:
+        return 0.0
+    for a in range(n):  # windows are a few flops: the common case returns here
         lo, hi = _window(rc, a, t, path_m, pace, sigma, cfg)
         if lo <= s <= hi:
             return 0.0
@@ -93,10 +98,10 @@ def offset_m(
     for a in range(n):
         lo, hi = _window(rc, a, t, path_m, pace, sigma, cfg)
         best = min(best, offset_between(x, y, lo, hi, x_v, y_v, cum))
-    return 0.0 if n == 0 else best
+    return best
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def on_line(
     rc: FloatArray,
     t: float,
@@ -109,18 +114,15 @@ def on_line(
     pace: float,
     sigma: float,
     cfg: FloatArray,
-    fresh: bool,
 ) -> None:
-    """The runner is on the line here: where the filter puts them (``s_best``) and every pass
-    of the course through this place nearly as near as the nearest become anchors. Old
-    anchors that one of them continues go; the others stay until ``expire`` metres old.
-    ``cs``, ``cd``: the passes near the fix (course distance, offset), ``d_min`` the nearest
-    offset. ``fresh``: forget the old anchors (back from off course: start again here).
+    """The runner is clearly on the line here: where the filter puts them (``s_best``) and
+    every pass through this place nearly as near as the nearest (``cs``, ``cd``: the passes'
+    course distances and offsets, ``d_min`` the nearest offset) become anchors. Old anchors
+    that one of them continues go; the others stay until ``reach_expire_m`` old.
     """
     near = d_min + cfg[L.C_REACH_NEAR]
-    n = 0 if fresh else int(rc[N])
     kept = 0
-    for a in range(n):
+    for a in range(int(rc[N])):
         b = ANCHOR + a * A_FIELDS
         if path_m - rc[b + A_PATH] > cfg[L.C_REACH_EXPIRE]:
             continue
@@ -131,51 +133,73 @@ def on_line(
                 continued = True
         if continued:
             continue
-        k = ANCHOR + kept * A_FIELDS
+        k = ANCHOR + kept * A_FIELDS  # kept <= a: compacting in place is safe
         rc[k + A_S] = rc[b + A_S]
         rc[k + A_PATH] = rc[b + A_PATH]
         rc[k + A_T] = rc[b + A_T]
         kept += 1
-    kept = _add(rc, kept, s_best, t, path_m, cfg)
-    for c in range(nc):
-        if cd[c] < near:
-            kept = _add(rc, kept, cs[c], t, path_m, cfg)
-    rc[N] = kept
-
-
-@nb.njit(cache=True, inline="always")
-def _add(rc: FloatArray, n: int, s: float, t: float, path_m: float, cfg: FloatArray) -> int:
-    """Add an anchor at ``s`` (unless a fresh one is within ``merge_m``); when full, the
-    oldest goes. Returns the new count."""
-    for a in range(n):
-        b = ANCHOR + a * A_FIELDS
-        if rc[b + A_T] == t and abs(rc[b + A_S] - s) <= cfg[L.C_MERGE_M]:
-            return n
-    if n == MAX_ANCHORS:
-        oldest = 0
-        for a in range(1, n):
-            if rc[ANCHOR + a * A_FIELDS + A_T] < rc[ANCHOR + oldest * A_FIELDS + A_T]:
-                oldest = a
-        b = ANCHOR + oldest * A_FIELDS
-    else:
-        b = ANCHOR + n * A_FIELDS
-        n += 1
-    rc[b + A_S] = s
-    rc[b + A_PATH] = path_m
-    rc[b + A_T] = t
-    return n
+    rc[N] = _here(rc, kept, t, path_m, s_best, cs, cd, nc, near)
 
 
 @nb.njit(cache=True)
-def offset_between(
-    x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
-) -> float:
-    """Distance from (x, y) to the course between course distances ``s_lo`` and ``s_hi``."""
-    lo = max(int(np.searchsorted(cum, s_lo)) - 1, 0)
-    hi = min(int(np.searchsorted(cum, s_hi)) + 1, len(cum) - 1)
-    best = np.inf
-    for i in range(lo, hi):
-        _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
-        if d2 < best:
-            best = d2
-    return np.sqrt(best)
+def restart(
+    rc: FloatArray,
+    t: float,
+    path_m: float,
+    s_best: float,
+    cs: FloatArray,
+    cd: FloatArray,
+    nc: int,
+    d_min: float,
+    cfg: FloatArray,
+) -> None:
+    """Back from off course (or a cut): where they came back is the only place they are."""
+    rc[N] = _here(rc, 0, t, path_m, s_best, cs, cd, nc, d_min + cfg[L.C_REACH_NEAR])
+
+
+@nb.njit(cache=True, inline="always")
+def _here(
+    rc: FloatArray,
+    n_old: int,
+    t: float,
+    path_m: float,
+    s_best: float,
+    cs: FloatArray,
+    cd: FloatArray,
+    nc: int,
+    near: float,
+) -> int:
+    """Add the anchors of this place after the ``n_old`` kept ones: the filter's pick first,
+    then the passes nearer than ``near``. When full, the oldest kept one makes room; once
+    none is left, further passes are left out. Returns the new count."""
+    n, n_old = _add(rc, n_old, n_old, s_best, t, path_m)
+    for c in range(nc):
+        if cd[c] < near:
+            n, n_old = _add(rc, n, n_old, cs[c], t, path_m)
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _add(rc: FloatArray, n: int, n_old: int, s: float, t: float, path_m: float) -> tuple[int, int]:
+    """Add an anchor at ``s`` after the ``n`` in use, unless one of this place (those from
+    ``n_old`` on) is the same. Returns the new (count, count of older anchors)."""
+    for a in range(n_old, n):
+        if abs(rc[ANCHOR + a * A_FIELDS + A_S] - s) <= SAME_M:
+            return n, n_old
+    if n == MAX_ANCHORS:
+        if n_old == 0:
+            return n, n_old
+        oldest = 0
+        for a in range(1, n_old):
+            if rc[ANCHOR + a * A_FIELDS + A_T] < rc[ANCHOR + oldest * A_FIELDS + A_T]:
+                oldest = a
+        # close the gap, so the older anchors stay first and this place's last
+        for i in range(ANCHOR + oldest * A_FIELDS, ANCHOR + (n - 1) * A_FIELDS):
+            rc[i] = rc[i + A_FIELDS]
+        n -= 1
+        n_old -= 1
+    b = ANCHOR + n * A_FIELDS
+    rc[b + A_S] = s
+    rc[b + A_PATH] = path_m
+    rc[b + A_T] = t
+    return n + 1, n_old
