@@ -46,7 +46,8 @@ def test_a_place_the_runner_goes_on_from_is_replaced_and_one_they_do_not_is_kept
     # the second pass is forgotten once the runner has run reach_expire_m without it
     on_line(rc, 500.0, 1100.0, 2100.0, [])
     assert anchors(rc) == [2100.0]
-    reach.restart(rc, 600.0, 1400.0, 5000.0, np.zeros(0), np.zeros(0), 0, 5.0, CFG)
+    reach.restart(rc)
+    on_line(rc, 600.0, 1400.0, 5000.0, [])
     assert anchors(rc) == [5000.0]
 
 

@@ -396,7 +396,8 @@ def step_fix(
         ne += 1
         offcourse_reset(oc, t, s_new, x, y)
         wrongway_restart(ww, t, s_new, x, y)
-        reach_restart(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, cfg)
+        reach_restart(rc)
+        reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
         return ne
     at_station = False
     sx, sy = geo[15], geo[16]
@@ -416,7 +417,8 @@ def step_fix(
     if code != 0:
         ne += 1
         if code != L.CODE_OFF_COURSE:
-            reach_restart(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, cfg)
+            reach_restart(rc)
+            reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
         if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
             # back on the line: progress is measured afresh from here, unless the runner
             # was already going the wrong way (one alarm per episode, not one per rejoin);

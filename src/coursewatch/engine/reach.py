@@ -21,8 +21,8 @@ not continue is kept until it is ``reach_expire_m`` of running old, so a filter 
 to the wrong pass for a fix never leaves the runner with only that one.
 
 A state machine over the runner's slice of the state vector, like the detectors: the kernel
-calls :func:`offset_m` on every fix, :func:`on_line` when the runner is clearly on the line and
-:func:`restart` when they come back from off course.
+calls :func:`offset_m` on every fix, :func:`on_line` when the runner is clearly on the line, and
+:func:`restart` then :func:`on_line` where they come back from off course.
 """
 
 from __future__ import annotations
@@ -141,20 +141,11 @@ def on_line(
     rc[N] = _here(rc, kept, t, path_m, s_best, cs, cd, nc, near)
 
 
-@nb.njit(cache=True)
-def restart(
-    rc: FloatArray,
-    t: float,
-    path_m: float,
-    s_best: float,
-    cs: FloatArray,
-    cd: FloatArray,
-    nc: int,
-    d_min: float,
-    cfg: FloatArray,
-) -> None:
-    """Back from off course (or a cut): where they came back is the only place they are."""
-    rc[N] = _here(rc, 0, t, path_m, s_best, cs, cd, nc, d_min + cfg[L.C_REACH_NEAR])
+@nb.njit(cache=True, inline="always")
+def restart(rc: FloatArray) -> None:
+    """Back from off course (or a cut): forget every place; the next :func:`on_line` (at the
+    rejoin) is then the only one."""
+    rc[N] = 0.0
 
 
 @nb.njit(cache=True, inline="always")
