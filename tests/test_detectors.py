@@ -145,3 +145,52 @@ def test_a_rejoin_put_on_the_wrong_pass_and_corrected_is_not_wrong_way() -> None
         )
     assert L.CODE_WRONG_WAY in codes[0]  # without the correction: a false wrong way
     assert codes[1] == {0}
+
+
+def feed_path(fixes: list[tuple[float, float, float]]) -> list[int]:
+    """The off-course detector over (offset, progress, metres moved) at 1 s."""
+    st = np.zeros(L.OC_LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    return [
+        oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, 0, 0, d, s, np.nan, 0.0, False,
+                          CFG, ev)
+        for i, (d, s, step) in enumerate(fixes)
+    ]  # fmt: skip
+
+
+def leave_at(s: float) -> list[tuple[float, float, float]]:
+    """On the line at ``s`` for 30 s, then straight off it to 150 m."""
+    return [(5.0, s, 2.5)] * 30 + [(5.0 + 2.5 * k, s, 2.5) for k in range(58)]
+
+
+def test_crossing_another_part_of_the_course_is_not_coming_back() -> None:
+    out = leave_at(5000.0)
+    cross = [(5.0, 4000.0, 2.5)] * 16  # 40 m across the course 1 km behind
+    beyond = [(150.0, 4000.0, 2.5)] * 30
+    codes = feed_path(out + cross + beyond)
+    assert codes.count(L.CODE_OFF_COURSE) == 1
+    assert codes.count(L.CODE_BACK_ON_COURSE) == 0
+    # back where they left: the way back
+    codes = feed_path(out + cross + beyond + [(5.0, 5000.0 + k, 2.5) for k in range(5)])
+    assert codes.count(L.CODE_BACK_ON_COURSE) == 1
+
+
+def test_following_the_course_far_from_where_the_runner_left_is_a_rejoin() -> None:
+    along = [(5.0, 4000.0 + 2.5 * k, 2.5) for k in range(60)]  # 150 m along it, 1 km behind
+    codes = feed_path(leave_at(5000.0) + along)
+    assert codes.count(L.CODE_BACK_ON_COURSE) == 1
+    assert codes.index(L.CODE_BACK_ON_COURSE) - len(leave_at(5000.0)) == 40  # after 100 m
+    # a cut: further along than they ran, confirmed the same way
+    codes = feed_path(leave_at(5000.0) + [(5.0, 9000.0 + 2.5 * k, 2.5) for k in range(60)])
+    assert codes.count(L.CODE_SHORTCUT) == 1
+
+
+def test_a_runner_held_running_back_is_released_by_running_forward_not_by_a_rematch() -> None:
+    # back on the line 2 km behind where they left, then 200 m along it backwards
+    back = [(5.0, 3000.0 - 2.5 * k, 2.5) for k in range(80)]
+    rematch = [(5.0, 2800.0 + 150.0, 0.5)] * 5  # the filter moves them 150 m on; they stand
+    codes = feed_path(leave_at(5000.0) + back + rematch)
+    assert L.CODE_BACK_ON_COURSE not in codes
+    forward = [(5.0, 2950.0 + 2.5 * k, 2.5) for k in range(1, 40)]
+    codes = feed_path(leave_at(5000.0) + back + rematch + forward)
+    assert codes.count(L.CODE_BACK_ON_COURSE) == 1

@@ -146,3 +146,29 @@ def test_a_runner_round_a_tight_switchback_in_noisy_gps_raises_nothing(
     run = simulate_run(course, interval_s=interval_s, seed=seed, gps_sigma_m=8.0)
     res = match_fixes(course, run.time_s, run.lat, run.lon)
     assert [e.kind for e in res.events] == []
+
+
+@pytest.mark.parametrize("interval_s", [1.0, 10.0])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("gap_m", [120.0, 200.0])
+def test_a_wrong_trail_across_the_course_and_back_is_one_alarm(
+    gap_m: float, seed: int, interval_s: float
+) -> None:
+    # it crosses the way out on the way there and again on the way back: crossing another part
+    # of the course is not coming back to it
+    course = hairpin_course(gap_m=gap_m)
+    past, run = wrong_turn_across(course, gap_m, seed, interval_s)
+    res = match_fixes(course, run.time_s, run.lat, run.lon)
+    assert [e.kind for e in res.events] == ["off_course", "back_on_course"]
+    back = res.events[1]
+    # the rejoin is where the runner left, not a crossing 700 m behind
+    bx, by = course.frame.to_xy(np.array([back.at.lat]), np.array([back.at.lon]))
+    tx, ty = course.xy_at(np.array([way_back_m(gap_m)]))
+    assert np.hypot(bx - tx, by - ty)[0] < 60.0
+    assert back.fix_index > np.flatnonzero(past)[0] + 300 / interval_s  # not on the way there
+    if interval_s == 1.0:
+        # without the rule (a way back anywhere ends the alarm) each crossing is a back on
+        # course and the trail beyond it another alarm (at 10 s, sometimes: no fix near it)
+        cfg = EngineConfig(oc_follow_m=0.0)
+        res = match_fixes(course, run.time_s, run.lat, run.lon, config=cfg)
+        assert [e.kind for e in res.events].count("off_course") == 3

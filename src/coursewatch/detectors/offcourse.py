@@ -6,6 +6,12 @@ about one 10 s fix). The alarm rises when the evidence reaches ``h``; where it l
 zero is the estimate of where the runner left. The alarm clears (hysteresis) only when
 evidence of being back within ``d_clear`` reaches ``h_clear``; if the runner rejoined further
 along than the distance they ran off course allows, the course was cut: a shortcut.
+
+A way back that comes near the line far from where the runner left it (more than ``follow_m``
+behind, or further along than the distance run plus ``follow_m``: a wrong trail that crosses
+another part of the course, the way out on the way back) is a rejoin only once the runner
+follows the course there ``follow_m`` forward: a trail that crosses the course and goes on is
+one excursion, not an alarm, a back-on-course and another alarm.
 """
 
 from __future__ import annotations
@@ -34,9 +40,12 @@ REJ_Y = 13
 REJ_PATH = 14  # PATH at REJ_T
 ARMED = 15  # 1 once a fix was on the line: nothing is raised before (pre-race, start pens)
 ACC = 16  # recent accuracy the receiver reported, m (0 when it reports none)
-HELD = 17  # 1: alarmed, back on the line but going backwards; clears on forward progress
+HELD = 17  # 1: alarmed, back on the line but going backwards; clears on forward progress run
 S_LOW = 18  # the lowest progress since
 NEAR_T = 19  # time of the last fix within d_clear of the line
+REJ_FAR = 20  # 1: the current way back came near the line far from where the runner left;
+# it is a rejoin only once they follow the course there forward
+LOW_PATH = 21  # PATH when progress was at S_LOW
 
 
 @nb.njit(cache=True)
@@ -121,6 +130,9 @@ def offcourse_step(
         st[REJ_X] = x
         st[REJ_Y] = y
         st[REJ_PATH] = st[PATH] - step_m
+        # behind where they left, or further along than they ran, by more than follow_m
+        far = s < st[CP_S] - cfg[L.C_OC_FOLLOW] or s > st[CP_S] + st[PATH] + cfg[L.C_OC_FOLLOW]
+        st[REJ_FAR] = 1.0 if far else 0.0
     st[CLEAR] = now
     if now < cfg[L.C_OC_H_CLEAR]:
         return 0
@@ -129,15 +141,24 @@ def offcourse_step(
         # alarm, not a back-on-course and a wrong-way on top) until they go forward again
         st[HELD] = 1.0
         st[S_LOW] = s
+        st[LOW_PATH] = st[PATH]
     if st[HELD] == 1.0:
-        st[S_LOW] = min(st[S_LOW], s)
-        if s < st[S_LOW] + cfg[L.C_WW_CLEAR]:
+        if s < st[S_LOW]:
+            st[S_LOW] = s
+            st[LOW_PATH] = st[PATH]
+        # forward again: progress regained, and run (a filter that changes its mind about
+        # the pass moves the progress without the runner moving)
+        ahead = s - st[S_LOW]
+        run = st[PATH] - st[LOW_PATH]
+        if ahead < cfg[L.C_WW_CLEAR] or run < min(0.5 * ahead, cfg[L.C_WW_CLEAR]):
             return 0
         st[REJ_T] = t
         st[REJ_S] = s
         st[REJ_X] = x
         st[REJ_Y] = y
         st[REJ_PATH] = st[PATH]
+    elif st[REJ_FAR] == 1.0 and s < st[REJ_S] + cfg[L.C_OC_FOLLOW]:
+        return 0  # near the line far from where they left: crossing it, until they follow it
     skipped = st[REJ_S] - st[CP_S]
     code = L.CODE_BACK_ON_COURSE
     if skipped > st[REJ_PATH] + cfg[L.C_SHORTCUT_M]:

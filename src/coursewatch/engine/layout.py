@@ -23,7 +23,7 @@ LAST_MOVE_T = 13  # time of the last fix at a new position
 FINISHED = 14  # 1 once the runner reached the finish
 # --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
 OC = 16
-OC_LEN = 20
+OC_LEN = 22
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
 WW_LEN = 10
@@ -96,7 +96,8 @@ C_REACH_SLACK = 47  # reachable: back and forth the distance run since on the li
 C_REACH_NEAR = 48  # passes this much further than the nearest are places the runner may be, m
 C_REACH_ON = 49  # a fix matched this near the line places the runner there, m
 C_REACH_EXPIRE = 50  # a place the runner did not go on from is forgotten after this much run, m
-CFG_LEN = 51
+C_OC_FOLLOW = 51  # a way back far from where the runner left must follow the course this far, m
+CFG_LEN = 52
 
 # --- event rows ---------------------------------------------------------------------------
 EV_CODE = 0

@@ -86,6 +86,7 @@ class EngineConfig:
     reach_near_m: float = 20.0
     reach_on_m: float = 20.0
     reach_expire_m: float = 1000.0
+    oc_follow_m: float = 100.0
 
     def to_array(self) -> FloatArray:
         order = [
@@ -114,7 +115,7 @@ class EngineConfig:
             (L.C_OC_BAND_S, self.oc_band_s), (L.C_OC_BAND_M, self.oc_band_m),
             (L.C_REACH_MIN, self.reach_min_m), (L.C_REACH_SLACK, self.reach_slack_m),
             (L.C_REACH_NEAR, self.reach_near_m), (L.C_REACH_ON, self.reach_on_m),
-            (L.C_REACH_EXPIRE, self.reach_expire_m),
+            (L.C_REACH_EXPIRE, self.reach_expire_m), (L.C_OC_FOLLOW, self.oc_follow_m),
         ]  # fmt: skip
         cfg = np.zeros(L.CFG_LEN)
         for i, v in order:
