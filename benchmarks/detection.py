@@ -9,6 +9,8 @@ sampling, as recorded and with added GPS error (AR(1), sigma 8 m, time constant 
 Reported, for coursewatch and for 25, 60 and 100 m corridor rules (an alarm when a fix is
 further than X from the course line, re-armed when back inside):
 - alarm distance: metres run past the wrong turn when the alarm fired (median, p90), misses;
+- repeated: wrong turns alarmed more than once before the runner was back where they turned
+  (each crossing of another part of the course read as a way back, then a new alarm);
 - at 300 s: on which clearly-off ping (more than 100 m off) the alarm fired ("<1st": on a ping
   between 60 and 100 m off, before any clearly-off one);
 - false alarms: alarms while the real runner was on course (every recorded fix within 60 m
@@ -86,6 +88,7 @@ class Tally:
     false_alarms: int = 0
     false_where: list[str] = field(default_factory=list)
     hours: float = 0.0  # runner-hours watched for false alarms (injected excursions left out)
+    repeated: int = 0  # wrong turns alarmed more than once before the runner was back
 
 
 @nb.njit(cache=True)
@@ -238,8 +241,10 @@ def score(
     watched_s = float(run.t[-1] - run.t[0]) - (0.0 if ex is None else ex[1] - ex[0])
     tally.hours += watched_s / 3600.0
     hit = None
+    n_in = 0
     for ta, k, kind in alarms:
         if ex is not None and ex[0] < ta <= ex[1]:
+            n_in += 1
             if hit is None:
                 hit = k
             continue
@@ -255,6 +260,7 @@ def score(
         tally.missed += 1
         return
     tally.delays_m.append(float(run.path_m[hit]))
+    tally.repeated += n_in > 1
     if every_s >= 300:
         in_ex = (run.t > ex[0]) & (run.t <= ex[1])
         clear = np.flatnonzero(in_ex & (d_true > CLEAR_OFF_M))
@@ -340,7 +346,7 @@ def evaluate(
 def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
     head = (
         f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
-        f"{'missed':>7} {'in alarm':>8} {'false alarms':>13} {'runner-h':>9} "
+        f"{'missed':>7} {'in alarm':>8} {'repeated':>8} {'false alarms':>13} {'runner-h':>9} "
         f"{'ping <1st/1st/2nd/later':>24}"
     )
     print(head)
@@ -356,7 +362,7 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
             ranks = f"{(r == 0).sum()}/{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum()}"
         row = (
             f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} {p90:>7} {ta.missed:>7} "
-            f"{ta.already:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>24}"
+            f"{ta.already:>8} {ta.repeated:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>24}"
         )
         print(row)
     where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]

@@ -103,36 +103,3 @@ def test_a_wrong_trail_that_touches_the_course_elsewhere_is_one_excursion() -> N
     lx, ly = np.asarray(leg).T
     run_m = 2 * float(np.hypot(np.diff(lx), np.diff(ly)).sum())
     assert exc.extra_distance_m == pytest.approx(run_m, rel=0.1)
-
-
-def test_a_wrong_trail_that_runs_along_the_course_elsewhere_is_one_excursion(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # as above, but from 2.5 km the trail runs along the course 250 m forward before it leaves
-    # it again: live that is a rejoin (the runner followed the course there), then another
-    # alarm; in hindsight, back 1.5 km ahead of where they left and soon off again, one episode
-    # (the runner then heads straight back across country to the turn)
-    course = straight_course(6_000.0)
-    v = 2.5
-    pts = [(s, 0.0) for s in np.arange(0.0, 1000.0, v)]
-    leg = [(1000.0 + d * 0.6, -d * 0.3) for d in np.arange(v, 900.0, v / 0.67)]
-    leg += [(1540.0 + d, -270.0 + 0.27 * d) for d in np.arange(v, 1000.0, v)]  # to 2.5 km
-    leg += [(2540.0 + d, 0.0) for d in np.arange(v, 250.0, v)]  # along the course
-    leg += [(2790.0 + d * 0.3, -d * 0.9) for d in np.arange(v, 800.0, v)]
-    (ex, ey), n_back = leg[-1], int(np.hypot(leg[-1][0] - 1000.0, leg[-1][1]) / v)
-    back = [(ex + (1000.0 - ex) * f, ey * (1 - f)) for f in np.linspace(0, 1, n_back)[1:]]
-    pts += leg + back + [(s, 0.0) for s in np.arange(1000.0, 6000.0, v)]
-    (x0,), (y0,) = course.xy_at(np.zeros(1))
-    x, y = np.asarray(pts).T
-    lat, lon = course.frame.to_latlon(x + x0, y + y0)
-    t = START_TS + np.arange(len(x)) * 1.0
-    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
-    a = analyze(course, build_track(raw))
-    assert [e.kind for e in a.match.events].count("back_on_course") >= 2  # live: in pieces
-    (exc,) = a.excursions
-    assert exc.left.course_m == pytest.approx(1000.0, abs=60)
-    # the way back comes in at 20 degrees: within 30 m of the line some 85 m before the turn
-    assert exc.rejoined is not None and exc.rejoined.course_m == pytest.approx(1000.0, abs=100)
-    # measured like any other rejoin (150 m on along the course), it is two or more
-    monkeypatch.setattr("coursewatch.analysis.EPISODE_GAP_FAR_M", 150.0)
-    assert len(analyze(course, build_track(raw)).excursions) >= 2

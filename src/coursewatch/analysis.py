@@ -27,8 +27,6 @@ UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it we
 UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
-EPISODE_FAR_M = 300.0  # ... or, back on it this far from where they left it, ...
-EPISODE_GAP_FAR_M = 500.0  # ... this far
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
 FINISH_M = 100.0
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
@@ -234,21 +232,11 @@ class _Builder:
                     went_on = self.went_on(a.last_fix, e.first_fix)
                 else:
                     went_on = 0.0  # never rejoined, or overlapping: the same episode
-                if went_on < self.episode_gap_m(a):
+                if went_on < EPISODE_GAP_M:
                     out[-1] = self.joined(a, e)
                     continue
             out.append(e)
         return out
-
-    @staticmethod
-    def episode_gap_m(a: Excursion) -> float:
-        """How far a runner must go on along the course after ``a`` for what follows to be
-        another excursion: further when they came back far from where they left (a wrong
-        trail that runs along another part of the course for a while, then leaves it)."""
-        left, back = a.left.course_m, a.rejoined.course_m if a.rejoined is not None else None
-        if left is not None and back is not None and abs(back - left) > EPISODE_FAR_M:
-            return EPISODE_GAP_FAR_M
-        return EPISODE_GAP_M
 
     def went_on(self, k0: int, k1: int) -> float:
         """How far the runner went on along the course from fix ``k0`` to ``k1``, m: the
