@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numba as nb
-from realdata import PAIRS, course, track
+from realdata import PAIRS, Pair, course, track
 
 from coursewatch import Course, EngineConfig, match_fixes
 from coursewatch.engine.grid import nearest_distances
@@ -283,18 +283,25 @@ class Case:
     seed: int = 0
 
 
+def recorded(
+    pair: Pair,
+) -> tuple[Course, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """A pair's course, and its recording in the course's frame: time, x, y, the offset from the
+    course line and the distance along the recording, per fix."""
+    c = course(pair.course)
+    tr = track(pair.track)
+    x, y = c.frame.to_xy(tr.lat, tr.lon)
+    path = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    return c, tr.time_s, x, y, offsets(c, x, y), path
+
+
 def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[Case]:
     cases: list[Case] = []
     for pair in PAIRS:
         if pairs and pair.name not in pairs:
             continue
-        c = course(pair.course)
+        c, t, x, y, d_rec, path = recorded(pair)
         tr = track(pair.track)
-        x, y = c.frame.to_xy(tr.lat, tr.lon)
-        t = tr.time_s
-        d_rec = offsets(c, x, y)
-        step = np.hypot(np.diff(x), np.diff(y))
-        path = np.concatenate([[0.0], np.cumsum(step)])
         rng = np.random.default_rng([seed, len(cases)])
         variants = [(t, x, y, np.full(len(t), np.nan), None)]
         if pair.kind == "watch":

@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from detection import FA_WINDOW_S, ON_COURSE_M, build_cases, offsets
-from realdata import PAIRS, course, track
+from detection import FA_WINDOW_S, ON_COURSE_M, build_cases, recorded
+from realdata import PAIRS
 
 OFFSETS_M = (40.0, 45.0, 50.0, 55.0, 60.0)
 LINE_M = 15.0  # "on the line", where a departure starts
@@ -59,12 +59,7 @@ def departures() -> dict[float, tuple[int, int, list[str]]]:
     for pair in PAIRS:
         if pair.kind != "watch":
             continue
-        c = course(pair.course)
-        tr = track(pair.track)
-        x, y = c.frame.to_xy(tr.lat, tr.lon)
-        t = tr.time_s
-        d = offsets(c, x, y)
-        path = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+        _, t, _, _, d, path = recorded(pair)
         on_line = np.flatnonzero(d <= LINE_M)
         for xm in found:
             n_all, n_steep, where = found[xm]
