@@ -23,7 +23,7 @@ def feed_offcourse(
     ev = np.zeros(L.EV_FIELDS)
     codes = []
     for i, d in enumerate(offsets):
-        step = (i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m, at_station)
+        step = (i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m, at_station, 1e9)
         codes.append(oc.offcourse_step(st, *step, CFG, ev))
     return codes
 
@@ -70,7 +70,7 @@ def test_after_a_gap_in_the_fixes_the_path_beside_the_line_is_not_assumed() -> N
     for i, (t, d) in enumerate(zip(times, offsets, strict=True)):
         dt = t - times[i - 1] if i else 0.0
         codes.append(oc.offcourse_step(st, 1e9 + t, dt, 2.5 * dt, 0, 0, d, i, np.nan, 0.0, False,
-                                       CFG, ev))  # fmt: skip
+                                       1e9, CFG, ev))  # fmt: skip
     assert L.CODE_OFF_COURSE in codes
 
 
@@ -147,13 +147,15 @@ def test_a_rejoin_put_on_the_wrong_pass_and_corrected_is_not_wrong_way() -> None
     assert codes[1] == {0}
 
 
-def feed_path(fixes: list[tuple[float, float, float]]) -> list[int]:
-    """The off-course detector over (offset, progress, metres moved) at 1 s."""
+def feed_path(fixes: list[tuple[float, float, float]], end_m: float = 1e9) -> list[int]:
+    """The off-course detector over (offset, progress, metres moved) at 1 s, the runner
+    moving in a straight line."""
     st = np.zeros(L.OC_LEN)
     ev = np.zeros(L.EV_FIELDS)
+    x = np.cumsum([step for _, _, step in fixes])
     return [
-        oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, 0, 0, d, s, np.nan, 0.0, False,
-                          CFG, ev)
+        oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, x[i], 0.0, d, s, np.nan, 0.0,
+                          False, end_m, CFG, ev)
         for i, (d, s, step) in enumerate(fixes)
     ]  # fmt: skip
 
@@ -183,6 +185,32 @@ def test_following_the_course_far_from_where_the_runner_left_is_a_rejoin() -> No
     # a cut: further along than they ran, confirmed the same way
     codes = feed_path(leave_at(5000.0) + [(5.0, 9000.0 + 2.5 * k, 2.5) for k in range(60)])
     assert codes.count(L.CODE_SHORTCUT) == 1
+    assert codes.index(L.CODE_SHORTCUT) - len(leave_at(5000.0)) == 40
+    # near the finish, or at an aid station, a way back needs no following
+    codes = feed_path(leave_at(5000.0) + [(5.0, 9950.0, 2.5)] * 5, end_m=10_000.0)
+    assert codes.index(L.CODE_SHORTCUT) - len(leave_at(5000.0)) == 1
+
+
+def test_a_crossing_is_not_a_way_back_however_long_the_runner_stays_at_it() -> None:
+    # they stand 5 min where the trail crosses the course, then go on along the trail
+    cross = [(5.0, 4000.0, 2.5)] * 8 + [(5.0, 4000.0, 0.0)] * 300
+    away = [(5.0 + 2.5 * k, 4000.0, 2.5) for k in range(60)]
+    codes = feed_path(leave_at(5000.0) + cross + away + [(150.0, 4000.0, 2.5)] * 20)
+    assert codes.count(L.CODE_OFF_COURSE) == 1
+    assert L.CODE_BACK_ON_COURSE not in codes
+    # nor is the filter moving them 150 m along it while they stand there
+    rematch = [(5.0, 4150.0, 0.0)] * 20
+    codes = feed_path(leave_at(5000.0) + cross + rematch)
+    assert L.CODE_BACK_ON_COURSE not in codes
+
+
+def test_a_runner_held_running_back_who_leaves_the_line_is_not_held_at_the_next_way_back() -> None:
+    back = [(5.0, 3000.0 - 2.5 * k, 2.5) for k in range(80)]  # held: 200 m back along it
+    off = [(5.0 + 2.5 * k, 2800.0, 2.5) for k in range(60)]  # off the line again
+    cross = [(5.0, 9000.0, 2.5)] * 16  # across the course far ahead
+    codes = feed_path(leave_at(5000.0) + back + off + cross + [(150.0, 9000.0, 2.5)] * 10)
+    assert codes.count(L.CODE_OFF_COURSE) == 1
+    assert L.CODE_SHORTCUT not in codes and L.CODE_BACK_ON_COURSE not in codes
 
 
 def test_a_runner_held_running_back_is_released_by_running_forward_not_by_a_rematch() -> None:

@@ -16,6 +16,8 @@ one excursion, not an alarm, a back-on-course and another alarm.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 
 from coursewatch.detectors.rows import write_event
@@ -45,7 +47,8 @@ S_LOW = 18  # the lowest progress since
 NEAR_T = 19  # time of the last fix within d_clear of the line
 REJ_FAR = 20  # 1: the current way back came near the line far from where the runner left;
 # it is a rejoin only once they follow the course there forward
-LOW_PATH = 21  # PATH when progress was at S_LOW
+LOW_X = 21  # where the runner was when progress was at S_LOW
+LOW_Y = 22
 
 
 @nb.njit(cache=True)
@@ -69,6 +72,7 @@ def offcourse_step(
     accuracy_m: float,
     noise_m: float,
     at_station: bool,
+    end_m: float,
     cfg: FloatArray,
     ev: FloatArray,
 ) -> int:
@@ -79,6 +83,7 @@ def offcourse_step(
     none gets a margin from ``noise_m``, its noise estimated from its fixes
     (:mod:`coursewatch.engine.noise`). ``at_station``: the
     fix is inside an aid station's zone, where runners leave the line to eat and sleep.
+    ``end_m``: the course's length (a way back near the finish needs no following).
     """
     if accuracy_m == accuracy_m and accuracy_m > 0.0:
         st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m
@@ -124,15 +129,23 @@ def offcourse_step(
     c = min(max(c, -cfg[L.C_OC_Z_HI]), cfg[L.C_OC_Z_LO])
     was = st[CLEAR]
     now = max(0.0, was + w * c)
+    follow = cfg[L.C_OC_FOLLOW]
+    if st[REJ_FAR] == 1.0 and st[HELD] == 0.0:
+        now = min(now, 2.0 * cfg[L.C_OC_H_CLEAR])  # so that a crossing is soon forgotten
+    if was > 0.0 and now == 0.0:
+        st[REJ_FAR] = 0.0  # that way back is over; the next one is judged afresh
+    if offset_m >= cfg[L.C_OC_D_REF]:
+        st[HELD] = 0.0  # clearly off the line again (not 30-40 m beside it in noisy fixes)
     if was == 0.0 and now > 0.0:
         st[REJ_T] = t
         st[REJ_S] = s
         st[REJ_X] = x
         st[REJ_Y] = y
         st[REJ_PATH] = st[PATH] - step_m
-        # behind where they left, or further along than they ran, by more than follow_m
-        far = s < st[CP_S] - cfg[L.C_OC_FOLLOW] or s > st[CP_S] + st[PATH] + cfg[L.C_OC_FOLLOW]
-        st[REJ_FAR] = 1.0 if far else 0.0
+        # behind where they left, or further along than they ran, by more than follow_m (not
+        # at an aid station, nor near the finish: runners come back to the course there)
+        far = s < st[CP_S] - follow or s > st[CP_S] + st[REJ_PATH] + follow
+        st[REJ_FAR] = 1.0 if far and not at_station and s < end_m - follow else 0.0
     st[CLEAR] = now
     if now < cfg[L.C_OC_H_CLEAR]:
         return 0
@@ -141,24 +154,30 @@ def offcourse_step(
         # alarm, not a back-on-course and a wrong-way on top) until they go forward again
         st[HELD] = 1.0
         st[S_LOW] = s
-        st[LOW_PATH] = st[PATH]
+        st[LOW_X] = x
+        st[LOW_Y] = y
     if st[HELD] == 1.0:
         if s < st[S_LOW]:
             st[S_LOW] = s
-            st[LOW_PATH] = st[PATH]
+            st[LOW_X] = x
+            st[LOW_Y] = y
         # forward again: progress regained, and run (a filter that changes its mind about
-        # the pass moves the progress without the runner moving)
-        ahead = s - st[S_LOW]
-        run = st[PATH] - st[LOW_PATH]
-        if ahead < cfg[L.C_WW_CLEAR] or run < min(0.5 * ahead, cfg[L.C_WW_CLEAR]):
+        # the pass moves the progress without the runner moving; GPS jitter is no running)
+        moved = math.hypot(x - st[LOW_X], y - st[LOW_Y])
+        if s < st[S_LOW] + cfg[L.C_WW_CLEAR] or moved < 0.5 * cfg[L.C_WW_CLEAR]:
             return 0
         st[REJ_T] = t
         st[REJ_S] = s
         st[REJ_X] = x
         st[REJ_Y] = y
         st[REJ_PATH] = st[PATH]
-    elif st[REJ_FAR] == 1.0 and s < st[REJ_S] + cfg[L.C_OC_FOLLOW]:
-        return 0  # near the line far from where they left: crossing it, until they follow it
+    elif st[REJ_FAR] == 1.0:
+        # near the line far from where they left: crossing it, until they follow it (on,
+        # near it now, and moved: not the filter changing its mind about the pass)
+        moved = math.hypot(x - st[REJ_X], y - st[REJ_Y])
+        on = offset_m < cfg[L.C_OC_D_CLEAR]
+        if s < st[REJ_S] + follow or moved < 0.5 * follow or not on:
+            return 0
     skipped = st[REJ_S] - st[CP_S]
     code = L.CODE_BACK_ON_COURSE
     if skipped > st[REJ_PATH] + cfg[L.C_SHORTCUT_M]:

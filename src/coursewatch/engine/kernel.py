@@ -413,7 +413,7 @@ def step_fix(
     noise_step(nz, t, d_signed, near, cfg[L.C_NOISE_PRIOR], cfg[L.C_NOISE_TAU],
                cfg[L.C_NOISE_LEARN])  # fmt: skip
     code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, nz[NOISE_EST], at_station,
-                          cfg, ev[ne])  # fmt: skip
+                          cum[-1], cfg, ev[ne])  # fmt: skip
     if code != 0:
         ne += 1
         if code != L.CODE_OFF_COURSE:

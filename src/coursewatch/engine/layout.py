@@ -23,7 +23,7 @@ LAST_MOVE_T = 13  # time of the last fix at a new position
 FINISHED = 14  # 1 once the runner reached the finish
 # --- runner state: off-course detector (see detectors/offcourse.py) ----------------------
 OC = 16
-OC_LEN = 22
+OC_LEN = 23
 # --- runner state: wrong-way detector (see detectors/wrongway.py) ------------------------
 WW = 40
 WW_LEN = 10
