@@ -28,8 +28,8 @@ from realdata import PAIRS, Pair, course, track
 from coursewatch.course import Course
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.eta import EtaConfig, EtaModel
-from coursewatch.etabacktest import backtest
 from coursewatch.geo import FloatArray
+from coursewatch.sim.backtest import backtest
 
 SYNTHETIC_EVERY_M = 10_000.0
 MERGE_M = 500.0

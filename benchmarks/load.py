@@ -30,9 +30,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from coursewatch.simrace import write_race
-from coursewatch.simulate import simulate_run, trail_course
-from coursewatch.web.testing import free_port, start_serve
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import simulate_run, trail_course
 
 ADMIN = "load-admin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -24,7 +24,7 @@ from detection import parse_config
 from realdata import course
 
 from coursewatch import LiveMatcher, match_fixes
-from coursewatch.simulate import simulate_run
+from coursewatch.sim.simulate import simulate_run
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import pytest
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.course import Course
 from coursewatch.formats import RawPoints
-from coursewatch.simulate import (
+from coursewatch.sim.simulate import (
     START_TS,
     SimulatedRun,
     simulate_run,

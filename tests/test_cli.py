@@ -66,8 +66,8 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_analyze_json_contract(tmp_path: Path) -> None:
-    from coursewatch.course import load_course
-    from coursewatch.simulate import simulate_run
+    from coursewatch.formats.load import load_course
+    from coursewatch.sim.simulate import simulate_run
 
     cpath = write_course(tmp_path)
     course = load_course(cpath)

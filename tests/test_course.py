@@ -8,7 +8,7 @@ from coursewatch.errors import EmptyDataError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import LocalFrame
 from coursewatch.race import Race, RaceStation
-from coursewatch.simulate import straight_course, trail_course
+from coursewatch.sim.simulate import straight_course, trail_course
 
 
 def raw_from_xy(x: np.ndarray, y: np.ndarray, waypoints: tuple[Waypoint, ...] = ()) -> RawPoints:

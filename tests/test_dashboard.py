@@ -25,9 +25,9 @@ import httpx
 import numpy as np
 import pytest
 
-from coursewatch.simrace import SimRunner, simulate_field, write_race
-from coursewatch.simulate import simulate_run, trail_course
-from coursewatch.web.testing import free_port, start_serve
+from coursewatch.sim.field import SimRunner, simulate_field, write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import simulate_run, trail_course
 
 ADMIN = "dashboard-admin-token"
 LOST = "99"  # the runner whose wrong turn the tests inject

@@ -7,8 +7,9 @@ import pytest
 
 from coursewatch import EngineConfig, LiveMatcher, match_fixes
 from coursewatch.course import Course
-from coursewatch.engine import layout as L
-from coursewatch.simulate import simulate_run, straight_course, trail_course
+from coursewatch.engine import state as L
+from coursewatch.engine.config import C
+from coursewatch.sim.simulate import simulate_run, straight_course, trail_course
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +97,13 @@ def test_runner_state_is_small() -> None:
 
 
 def test_config_round_trips_to_the_kernel_vector() -> None:
-    cfg = EngineConfig(radius_m=150.0).to_array()
-    assert cfg[L.C_RADIUS] == 150.0
-    assert len(cfg) == L.CFG_LEN
+    cfg = EngineConfig(radius_m=150.0).to_kernel()
+    assert cfg[C.radius_m] == 150.0
+    assert len(cfg) == len(EngineConfig.names())
 
 
 def test_every_setting_has_a_slot_of_its_own_and_every_slot_a_setting() -> None:
     names = EngineConfig.names()
-    distinct = EngineConfig(**{n: 1000.0 + i for i, n in enumerate(names)}).to_array()
-    assert len(names) == L.CFG_LEN
+    distinct = EngineConfig(**{n: 1000.0 + i for i, n in enumerate(names)}).to_kernel()
+    assert [distinct[getattr(C, n)] for n in names] == [1000.0 + i for i in range(len(names))]
     assert sorted(distinct) == [1000.0 + i for i in range(len(names))]

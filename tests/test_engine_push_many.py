@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from coursewatch import LiveMatcher
-from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.sim.simulate import simulate_run, trail_course
 
 COURSE = trail_course(12_000.0, n_stations=2)
 

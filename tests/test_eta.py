@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch.course import load_course
+from coursewatch.formats.load import load_course
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.eta import EtaConfig, EtaModel, average_speed_eta
-from coursewatch.etabacktest import backtest
-from coursewatch.simulate import straight_course, trail_course
-from coursewatch.track import load_track
+from coursewatch.sim.backtest import backtest
+from coursewatch.sim.simulate import straight_course, trail_course
+from coursewatch.formats.load import load_track
 
 T0 = 1_780_000_000.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from coursewatch.engine.grid import new_memo, new_stamp, segments_near, segments_within
-from coursewatch.simulate import trail_course
+from coursewatch.sim.simulate import trail_course
 
 
 def test_the_memo_answers_as_the_grid_does_along_a_wandering_walk() -> None:
@@ -17,7 +17,7 @@ def test_the_memo_answers_as_the_grid_does_along_a_wandering_walk() -> None:
     k.sort()
     px = course.x[k] + np.cumsum(rng.normal(0.0, 4.0, len(k))) % 150.0 - 75.0
     py = course.y[k] + rng.normal(0.0, 30.0, len(k))
-    grid = (course.x, course.y, g.x0, g.y0, g.cell_m, g.nx, g.ny, g.cell_start, g.cell_segs)
+    grid = (course.x, course.y, g)
     memo_i, memo_f = new_memo()
     stamp = new_stamp(len(course.x) - 1)
     hits = 0

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch.engine.matcher import EVENT_KINDS, match_fixes
+from coursewatch.engine.events import EVENT_KINDS
+from coursewatch.engine.matcher import match_fixes
+from coursewatch.live.runner import TAIL_CAP
+from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, Fix
-from coursewatch.runners import TAIL_CAP
-from coursewatch.server import Server
-from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.sim.hq import add_race, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.store import RunnerRecord
-from coursewatch.web.testing import add_race, hq
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -37,12 +38,12 @@ async def _ingest(server: Server, fixes: list[Fix]) -> None:
     decoded = Decoded()
     for i, f in enumerate(fixes):
         decoded.add(f, i)
-    await server.pipeline.ingest(lambda: decoded, "native", "demo")
+    await server.ingest(lambda: decoded, "native", "demo")
 
 
 def _live(server: Server) -> list[tuple[str, float]]:
     engine = set(EVENT_KINDS.values())  # the clock-driven alerts (cut-off risk...) on top
-    alerts = [(a.time_s, a.kind) for a in server.store.alerts("demo")
+    alerts = [(a.time_s, a.kind) for a in server._store.alerts("demo")
               if not a.retracted and a.kind in engine]  # fmt: skip
     return [(k, t) for t, k in sorted(alerts)]
 
@@ -74,7 +75,7 @@ async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Pat
         expected = _batch(fixes)
         assert [k for k, _ in expected][:2] == ["off_course", "back_on_course"]
         assert _live(server) == expected
-        counts = server.store.counts("demo")
+        counts = server._store.counts("demo")
         assert counts["accepted"] == len(fixes) and counts["late"] > 0
         assert counts["duplicate"] == sum(3 for k in order if k % 5 == 0)
 
@@ -89,9 +90,9 @@ async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Pa
         for i in range(0, len(rest), 1000):
             await _ingest(server, rest[i : i + 1000])
         await _ingest(server, [held_back])
-        assert server.store.counts("demo")["rebuilds"] == 1
+        assert server._store.counts("demo")["rebuilds"] == 1
         assert _live(server) == _batch(fixes)
-        assert server.store.fix_count("demo") == len(fixes)
+        assert server._store.fix_count("demo") == len(fixes)
 
 
 async def test_restart_resumes_the_runner(tmp_path: Path) -> None:
@@ -121,8 +122,8 @@ async def test_clock_driven_alerts_signal_lost_and_stopped(tmp_path: Path) -> No
         assert server.runner("demo", "7").status == "stopped"
         # ... then goes silent: the clock ticks on.
         now[0] += 1800.0
-        raised = await server.pipeline.tick()
-        kinds = {a.kind for a in server.store.alerts("demo")}
+        raised = await server.tick()
+        kinds = {a.kind for a in server._store.alerts("demo")}
         assert {"stopped", "signal_lost"} <= kinds, kinds
         assert any(a.kind == "signal_lost" for a in raised)
         sentence = next(a.sentence for a in raised if a.kind == "signal_lost")

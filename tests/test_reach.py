@@ -8,12 +8,12 @@ import pytest
 
 from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
-from coursewatch.engine import layout as L
+from coursewatch.engine import state as L
 from coursewatch.engine import reach
-from coursewatch.simulate import SimulatedRun, hairpin_course, simulate_run
+from coursewatch.sim.simulate import SimulatedRun, hairpin_course, simulate_run
 
 OFF = EngineConfig(reach_min_m=1e9)  # the reachable course never consulted
-CFG = EngineConfig().to_array()
+CFG = EngineConfig().to_kernel()
 
 
 def way_back_m(gap_m: float) -> float:

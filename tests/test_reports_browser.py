@@ -18,7 +18,7 @@ from coursewatch.analysis import analyze
 from coursewatch.race import ReferenceSplit, ReferenceSplits
 from coursewatch.reports.html import render_html
 from coursewatch.reports.summary import ReportInfo
-from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.track import Track
 
 LAYERS = ("cw-course", "cw-track", "cw-excursion", "cw-alarm", "cw-station", "cw-start", "cw-end")

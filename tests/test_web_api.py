@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coursewatch.simrace import write_race
-from coursewatch.simulate import simulate_run, trail_course
-from coursewatch.web.testing import ADMIN, admin_headers, hq
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import ADMIN, admin_headers, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0

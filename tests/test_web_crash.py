@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from coursewatch.simrace import write_race
-from coursewatch.simulate import simulate_run, trail_course
-from coursewatch.web.testing import free_port, start_serve
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import simulate_run, trail_course
 
 START = 1_780_000_000.0
 ADMIN = "crash-admin"

@@ -11,12 +11,13 @@ import httpx
 import numpy as np
 import pytest
 
-from coursewatch.course import load_course
-from coursewatch.engine.matcher import EVENT_KINDS, match_fixes
-from coursewatch.simrace import write_race
-from coursewatch.simulate import simulate_run, trail_course
-from coursewatch.track import load_track
-from coursewatch.web.testing import admin_headers, hq
+from coursewatch.formats.load import load_course
+from coursewatch.engine.events import EVENT_KINDS
+from coursewatch.engine.matcher import match_fixes
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import admin_headers, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.formats.load import load_track
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -135,7 +136,7 @@ async def test_live_equals_batch_on_real_inreach_logs(
         for payload in json.loads(log_path.read_text()):
             r = await client.post(f"/ingest/inreach?token={token}", json=payload)
             assert r.status_code == 200, r.text
-        stored = server.store.fixes("race", "7")
+        stored = server._store.fixes("race", "7")
         np.testing.assert_array_equal(stored.time_s, track.time_s)
         batch = match_fixes(load_course(course_path), track.time_s, track.lat, track.lon)
         alerts = (await client.get("/api/races/race/alerts", headers=admin_headers())).json()
@@ -144,6 +145,6 @@ async def test_live_equals_batch_on_real_inreach_logs(
                       if a["kind"] in engine_kinds)  # fmt: skip
         expected = sorted((e.at.time.timestamp(), e.kind) for e in batch.events)
         assert live == expected and len(live) >= at_least
-        counts = server.store.counts("race")
+        counts = server._store.counts("race")
         assert counts["accepted"] == len(track)
         assert (counts.get("late", 0) > 0) == (track.out_of_order > 0)

@@ -15,12 +15,12 @@ import httpx
 import pytest
 import uvicorn
 
-from coursewatch.server import Server
+from coursewatch.live.server import Server
 from coursewatch.settings import load_settings
-from coursewatch.simulate import simulate_run, trail_course
+from coursewatch.sim.hq import ADMIN, add_race, admin_headers
+from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.store import RunnerRecord
 from coursewatch.web.app import create_app
-from coursewatch.web.testing import ADMIN, add_race, admin_headers
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -85,7 +85,7 @@ async def _events(url: str, want: int, kinds: str) -> list[tuple[str, dict[str, 
 async def test_alert_arrives_on_the_stream(tmp_path: Path) -> None:
     async with live_server(tmp_path) as (server, url):
         listener = asyncio.create_task(_events(url, 2, "alert,status"))
-        while server.bus.listeners("demo") == 0:  # type: ignore[attr-defined]
+        while server._bus.listeners("demo") == 0:  # type: ignore[attr-defined]
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
             r = await client.post("/api/races/demo/fixes", json={"fixes": _fixes()})
@@ -112,10 +112,10 @@ async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
             assert r.status_code == 201
             await client.post("/api/races/demo/fixes", json={"fixes": _fixes()[:900]})
             for _ in range(200):
-                if server.webhooks.stats["delivered"]:
+                if server._webhooks.stats["delivered"]:
                     break
                 await asyncio.sleep(0.01)
-        assert server.webhooks.stats["retries"] >= 1 and server.webhooks.stats["delivered"] >= 1
+        assert server._webhooks.stats["retries"] >= 1 and server._webhooks.stats["delivered"] >= 1
         req = calls[-1]
         kinds = {json.loads(c.content)["data"]["kind"] for c in calls}
         assert kinds == {"off_course", "back_on_course"}

@@ -13,16 +13,13 @@ from coursewatch import jitcache
 jitcache.configure()
 
 from coursewatch.analysis import Analysis, Excursion, analyze  # noqa: E402
-from coursewatch.course import Course, Station, load_course  # noqa: E402
-from coursewatch.engine.matcher import (  # noqa: E402
-    EngineConfig,
-    Event,
-    LiveMatcher,
-    Place,
-    match_fixes,
-)
+from coursewatch.course import Course, Station  # noqa: E402
+from coursewatch.engine.config import EngineConfig  # noqa: E402
+from coursewatch.engine.events import Event, Place  # noqa: E402
+from coursewatch.engine.matcher import LiveMatcher, match_fixes  # noqa: E402
 from coursewatch.errors import CoursewatchError  # noqa: E402
-from coursewatch.track import Track, load_track  # noqa: E402
+from coursewatch.formats.load import load_course, load_track  # noqa: E402
+from coursewatch.track import Track  # noqa: E402
 
 __all__ = [
     "Analysis",

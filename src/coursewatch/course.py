@@ -17,10 +17,14 @@ import numpy as np
 
 from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
 from coursewatch.errors import EmptyDataError
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
+from coursewatch.points import RawPoints, Waypoint
 from coursewatch.race import Race
 
+FINISH_M = 100.0  # a runner whose progress comes this close to the end has finished ...
+FINISH_MAX_M = 1000.0  # ... or further, for sparse pings (finish_tolerance_m), at most this
+FINISH_NAME = "Finish"
+FINISH_NAMED_M = 200.0  # a station this close to the end of the line is the finish
 LOOP_GAP_M = 250.0
 OVERLAP_RADIUS_M = 30.0
 OVERLAP_MIN_APART_M = 500.0
@@ -85,15 +89,12 @@ class Course:
     @cached_property
     def self_overlap(self) -> float:
         """Share of the course within 30 m of another part at least 500 m away along it."""
-        g = self.grid
         step_m = 10.0
         s = np.arange(0.0, self.length_m, step_m)
         px, py = self.xy_at(s)
         flags = _overlap_flags(
-            px, py, s, OVERLAP_RADIUS_M, OVERLAP_MIN_APART_M,
-            self.x, self.y, self.cum_m, g.x0, g.y0, g.cell_m, g.nx, g.ny,
-            g.cell_start, g.cell_segs,
-        )  # fmt: skip
+            px, py, s, OVERLAP_RADIUS_M, OVERLAP_MIN_APART_M, self.x, self.y, self.cum_m, self.grid
+        )
         return float(flags.mean()) if len(flags) else 0.0
 
     def xy_at(self, s_m: FloatArray | float) -> tuple[FloatArray, FloatArray]:
@@ -123,8 +124,8 @@ class Course:
         t = np.empty(cap)
         d = np.empty(cap)
         n = segments_within(
-            float(px), float(py), radius_m, self.x, self.y, g.x0, g.y0, g.cell_m, g.nx,
-            g.ny, g.cell_start, g.cell_segs, seg, t, d, new_stamp(len(self.x) - 1),
+            float(px), float(py), radius_m, self.x, self.y, g, seg, t, d,
+            new_stamp(len(self.x) - 1),
         )  # fmt: skip
         runs: list[tuple[float, float]] = []  # (course distance, offset) of each run
         i = 0
@@ -143,6 +144,17 @@ class Course:
                 runs.append(here)
             i = j + 1
         return tuple(s for s, _ in runs)
+
+
+def finish_tolerance_m(step_m: float) -> float:
+    """How close to the end of the line counts as the finish, for fixes about ``step_m`` apart
+    along the course: sparse pings rarely land on the line, and the last one before the arch
+    can be a few hundred metres short.
+
+    >>> finish_tolerance_m(3.0), finish_tolerance_m(400.0), finish_tolerance_m(5000.0)
+    (100.0, 600.0, 1000.0)
+    """
+    return min(max(FINISH_M, 1.5 * step_m), FINISH_MAX_M)
 
 
 def climb_m(ele_m: FloatArray) -> tuple[float, float]:
@@ -177,13 +189,7 @@ def _overlap_flags(
     x: FloatArray,
     y: FloatArray,
     cum: FloatArray,
-    x0: float,
-    y0: float,
-    cell: float,
-    nx: int,
-    ny: int,
-    cell_start: np.ndarray,
-    cell_segs: np.ndarray,
+    grid: SegmentGrid,
 ) -> np.ndarray:
     cap = 256
     seg = np.empty(cap, dtype=np.int64)
@@ -192,10 +198,7 @@ def _overlap_flags(
     out = np.zeros(len(px), dtype=np.bool_)
     stamp = np.zeros(len(x), dtype=np.int64)
     for i in range(len(px)):
-        n = segments_within(
-            px[i], py[i], radius, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs, seg, t, d,
-            stamp,
-        )  # fmt: skip
+        n = segments_within(px[i], py[i], radius, x, y, grid, seg, t, d, stamp)
         for k in range(n):
             s = cum[seg[k]] + t[k] * (cum[seg[k] + 1] - cum[seg[k]])
             if abs(s - ps[i]) >= min_apart:
@@ -253,6 +256,44 @@ def snap_station(course: Course, waypoint: Waypoint, snap_m: float) -> Station:
     return Station(waypoint.name, waypoint.lat, waypoint.lon, passes)
 
 
+@dataclass(frozen=True)
+class StationPass:
+    """One visit of a station along the unrolled course, with its cut-off when the race has one."""
+
+    name: str
+    pass_number: int
+    distance_m: float
+    cutoff_ts: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.pass_number == 1 else f"{self.name} (pass {self.pass_number})"
+
+
+def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[StationPass]:
+    """The race's station visits along the course, in course order, the finish last (the
+    course's waypoints when the race lists no station). A station given by position is placed
+    at its ``pass``-th pass within ``snap_m`` (left out when the course passes it fewer times).
+    """
+    out: list[StationPass] = []
+    for st in race.stations:
+        if st.distance_m is not None:
+            s: float | None = st.distance_m
+        else:
+            assert st.lat is not None and st.lon is not None
+            passes = course.passes_near(st.lat, st.lon, snap_m)
+            s = passes[st.pass_number - 1] if len(passes) >= st.pass_number else None
+        if s is not None:
+            out.append(StationPass(st.name, st.pass_number, s, st.cutoff_ts))
+    if not race.stations:
+        for cs in course.stations:
+            out.extend(StationPass(cs.name, i + 1, s) for i, s in enumerate(cs.passes_m))
+    out.sort(key=lambda p: p.distance_m)
+    if not out or out[-1].distance_m < course.length_m - FINISH_NAMED_M:
+        out.append(StationPass(FINISH_NAME, 1, course.length_m))
+    return out
+
+
 def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
     """The course with the race file's stations instead of the file's waypoints.
 
@@ -301,16 +342,3 @@ def _fill_nan(v: FloatArray) -> FloatArray:
         return v
     idx = np.arange(len(v))
     return np.interp(idx, idx[good], v[good])
-
-
-def load_course(
-    path: str | Path, max_file_bytes: int | None = None, snap_m: float | None = None
-) -> Course:
-    """Read a course: GPX, KML/KMZ, GeoJSON, FIT or TCX; waypoints become stations."""
-    from coursewatch.formats.detect import read_points
-    from coursewatch.settings import load_settings
-
-    settings = load_settings()
-    limit = max_file_bytes if max_file_bytes is not None else settings.max_file_bytes
-    snap = snap_m if snap_m is not None else settings.station_snap_m
-    return build_course(read_points(path, limit), path, snap)

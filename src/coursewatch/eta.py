@@ -36,7 +36,7 @@ Use it like this (``update`` is O(1); ``predict`` is one vectorised pass over th
         state = model.update(state, t_s, progress_m)
     arrival_ts = model.predict(state, [station_m, course.length_m])
 
->>> from coursewatch.simulate import straight_course
+>>> from coursewatch.sim.simulate import straight_course
 >>> model = EtaModel(straight_course(10_000.0))
 >>> state = model.new_state()
 >>> for i in range(0, 1801, 10):

@@ -1,10 +1,10 @@
 """Where numba keeps compiled kernels: a folder named after the source of the kernels.
 
 numba's own cache notices when a function's file changes, but not when a constant it reads
-from another module does (the state layout in ``engine/layout.py``), so a stale kernel could
-read the wrong slots. Naming the cache folder after a hash of every module that numba
-compiles makes any change to them start a fresh cache. ``NUMBA_CACHE_DIR`` set by the user
-wins.
+from another module does (the state layout in ``engine/state.py``, the scratch sizes in
+``engine/model.py``), so a stale kernel could read the wrong slots. Naming the cache folder
+after a hash of every module of the engine and every other module that numba compiles makes
+any change to them start a fresh cache. ``NUMBA_CACHE_DIR`` set by the user wins.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGE = Path(__file__).parent
-_LAYOUT = "engine/layout.py"  # read by the kernels, imports no numba itself
 
 
 def _sources() -> list[Path]:
-    """Every module numba compiles (it imports numba), and the layout: sorted, so stable."""
+    """Every module numba compiles (it imports numba), and the engine's: sorted, so stable."""
     found = [p for p in _PACKAGE.rglob("*.py") if "import numba" in p.read_text("utf-8")]
-    return sorted({*found, _PACKAGE / _LAYOUT})
+    return sorted({*found, *(_PACKAGE / "engine").glob("*.py")})
 
 
 def cache_dir() -> Path:

@@ -118,8 +118,14 @@ def load_race(path: str | Path) -> Race:
         raise RaceFileError(
             f"cannot read the race file ({exc}): save it as UTF-8 text", path
         ) from None
-    data = _parse_text(text, path)
-    return _Validator(path).race(data)
+    return parse_race(text, path)
+
+
+def parse_race(text: str, path: str | Path) -> Race:
+    """A race file's text; ``path`` is where it is (or a name ending in its suffix): errors name
+    it, its suffix tells YAML from TOML, and the course file is found beside it."""
+    path = Path(path)
+    return _Validator(path).race(_parse_text(text, path))
 
 
 def parse_elapsed_s(text: str) -> float:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from coursewatch.errors import EmptyDataError
-from coursewatch.formats import RawPoints
 from coursewatch.geo import FloatArray, LocalFrame, haversine_m
+from coursewatch.points import RawPoints
 
 PRE_RACE_GAP_S = 3 * 3600.0
 PRE_RACE_JUMP_M = 20_000.0
@@ -164,12 +164,3 @@ def _pre_race_count(t: FloatArray, lat: FloatArray, lon: FloatArray) -> int:
         if gaps[i] >= PRE_RACE_GAP_S and jumps[i] >= PRE_RACE_JUMP_M:
             return i + 1
     return 0
-
-
-def load_track(path: str | Path, max_file_bytes: int | None = None) -> Track:
-    """Read and clean a recording: GPX, FIT, TCX, GeoJSON, KML or an inReach JSON log."""
-    from coursewatch.formats.detect import read_points
-    from coursewatch.settings import load_settings
-
-    limit = max_file_bytes if max_file_bytes is not None else load_settings().max_file_bytes
-    return build_track(read_points(path, limit), path)

@@ -14,14 +14,14 @@ import httpx
 
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
+from coursewatch.live.server import Server, read_race_files
 from coursewatch.race import load_race
-from coursewatch.replay import PROTOCOLS, Feed, replay
-from coursewatch.server import Server, read_race_files
 from coursewatch.settings import load_settings
-from coursewatch.simrace import simulate_field, write_race
-from coursewatch.simulate import trail_course
+from coursewatch.sim.field import simulate_field, write_race
+from coursewatch.sim.replay import PROTOCOLS, Feed, replay
+from coursewatch.sim.simulate import trail_course
 from coursewatch.store import RunnerRecord
-from coursewatch.track import load_track
+from coursewatch.formats.load import load_track
 
 
 def register(main: click.Group) -> None:
@@ -134,7 +134,7 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if replaying in done:
             stats = replaying.result()
-            alerts = len(server.store.alerts("demo"))
+            alerts = len(server.alerts("demo"))
             click.echo(f"replay finished: {stats.acknowledged} fixes acknowledged, "
                        f"{alerts} alerts; serving until Ctrl-C")  # fmt: skip
             if duration is None:

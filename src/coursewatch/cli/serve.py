@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 
 from coursewatch.errors import CoursewatchError
-from coursewatch.server import Server, read_race_files
+from coursewatch.live.server import Server, read_race_files
 from coursewatch.settings import Settings, load_settings
 
 

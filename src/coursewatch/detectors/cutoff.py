@@ -50,13 +50,6 @@ class CutoffEvent:
     eta_ts: float
     margin_min: float
 
-    @property
-    def message(self) -> str:
-        late = -self.margin_min
-        verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
-        return (f"projected at the station at km {self.station_m / 1000:.2f} {verdict} its "
-                f"cut-off; now at km {self.course_m / 1000:.2f}")  # fmt: skip
-
 
 def cutoff_step(
     state: CutoffState,

@@ -53,12 +53,6 @@ class OverdueEvent:
     late_s: float
     tolerance_s: float
 
-    @property
-    def message(self) -> str:
-        return (f"expected at the station at km {self.station_m / 1000:.2f} "
-                f"{self.late_s / 60:.0f} min ago (tolerance {self.tolerance_s / 60:.0f} min); "
-                f"last seen at km {self.course_m / 1000:.2f}")  # fmt: skip
-
 
 def overdue_step(
     state: OverdueState,

@@ -59,15 +59,6 @@ class SignalEvent:
     silent_s: float
     usual_interval_s: float
 
-    @property
-    def message(self) -> str:
-        minutes = self.silent_s / 60.0
-        where = f"km {self.course_m / 1000:.2f}"
-        if self.kind == "signal_lost":
-            return (f"no position for {minutes:.0f} min (usually every "
-                    f"{self.usual_interval_s / 60:.1f} min); last seen at {where}")  # fmt: skip
-        return f"signal back at {where} after {minutes:.0f} min without a position"
-
 
 def threshold_s(state: SignalState, cfg: SignalConfig) -> float:
     """How long without a fix before ``signal_lost``."""

@@ -23,12 +23,11 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from coursewatch.course import Course
 
 
 @dataclass(frozen=True)
 class StoppedConfig:
-    """``station_m``: course distance of every station pass, sorted (:func:`station_passes_m`)."""
+    """``station_m``: course distance of every station pass, sorted."""
 
     min_progress_m: float = 100.0
     window_s: float = 15 * 60.0
@@ -52,19 +51,6 @@ class StoppedEvent:
     course_m: float
     since_ts: float
     stopped_s: float
-
-    @property
-    def message(self) -> str:
-        minutes = self.stopped_s / 60.0
-        where = f"km {self.course_m / 1000:.2f}"
-        if self.kind == "stopped":
-            return f"no progress for {minutes:.0f} min at {where}, away from any station"
-        return f"moving again at {where} after {minutes:.0f} min stopped"
-
-
-def station_passes_m(course: Course) -> tuple[float, ...]:
-    """Every station pass of a course, sorted: the ``station_m`` of :class:`StoppedConfig`."""
-    return tuple(sorted(s for st in course.stations for s in st.passes_m))
 
 
 def near_station(course_m: float, station_m: tuple[float, ...], radius_m: float) -> bool:

@@ -8,7 +8,7 @@ them — goes through :class:`SegmentGrid`. The grid is a CSR table: ``cell_star
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -26,9 +26,9 @@ def new_stamp(n_segments: int) -> IntArray:
     return np.zeros(n_segments + 1, dtype=np.int64)
 
 
-@dataclass(frozen=True, eq=False)
-class SegmentGrid:
-    """The segments of a polyline (vertices ``x``, ``y``) bucketed by cell."""
+class SegmentGrid(NamedTuple):
+    """The segments of a polyline (vertices ``x``, ``y``) bucketed by cell; numba reads it as
+    it is (a named tuple)."""
 
     x0: float
     y0: float
@@ -133,13 +133,7 @@ def segments_within(
     radius: float,
     x: FloatArray,
     y: FloatArray,
-    x0: float,
-    y0: float,
-    cell: float,
-    nx: int,
-    ny: int,
-    cell_start: IntArray,
-    cell_segs: IntArray,
+    grid: SegmentGrid,
     out_seg: IntArray,
     out_t: FloatArray,
     out_d: FloatArray,
@@ -151,6 +145,8 @@ def segments_within(
     ``stamp`` (one slot per segment plus a counter at the end, zeros to start) remembers
     which segments this query has seen: a segment listed in several cells counts once.
     """
+    x0, y0, cell, nx, ny = grid.x0, grid.y0, grid.cell_m, grid.nx, grid.ny
+    cell_start, cell_segs = grid.cell_start, grid.cell_segs
     qid = stamp[-1] + 1
     stamp[-1] = qid
     ix0 = max(int((px - radius - x0) // cell), 0)
@@ -234,13 +230,7 @@ def segments_near(
     radius: float,
     x: FloatArray,
     y: FloatArray,
-    x0: float,
-    y0: float,
-    cell: float,
-    nx: int,
-    ny: int,
-    cell_start: IntArray,
-    cell_segs: IntArray,
+    grid: SegmentGrid,
     out_seg: IntArray,
     out_t: FloatArray,
     out_d: FloatArray,
@@ -270,12 +260,10 @@ def segments_near(
                 n += 1
         return n
     wide = radius + MEMO_MARGIN_M
-    n = segments_within(px, py, wide, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs,
-                        out_seg, out_t, out_d, stamp)  # fmt: skip
+    n = segments_within(px, py, wide, x, y, grid, out_seg, out_t, out_d, stamp)
     if n >= len(out_seg) or n > MEMO_CAP:  # maybe cut short: no memo, the exact query
         memo_f[3] = 0.0
-        return segments_within(px, py, radius, x, y, x0, y0, cell, nx, ny, cell_start,
-                               cell_segs, out_seg, out_t, out_d, stamp)  # fmt: skip
+        return segments_within(px, py, radius, x, y, grid, out_seg, out_t, out_d, stamp)
     memo_i[0] = n
     memo_i[1 : 1 + n] = out_seg[:n]
     memo_f[0] = px
@@ -299,18 +287,14 @@ def nearest_distance(
     max_r: float,
     x: FloatArray,
     y: FloatArray,
-    x0: float,
-    y0: float,
-    cell: float,
-    nx: int,
-    ny: int,
-    cell_start: IntArray,
-    cell_segs: IntArray,
+    grid: SegmentGrid,
 ) -> tuple[int, float, float]:
     """(segment, t, distance) of the nearest segment within ``max_r``; (-1, 0, inf) if none.
 
     Searches rings of cells outwards and stops as soon as no nearer segment can exist.
     """
+    x0, y0, cell, nx, ny = grid.x0, grid.y0, grid.cell_m, grid.nx, grid.ny
+    cell_start, cell_segs = grid.cell_start, grid.cell_segs
     gx = int((px - x0) // cell)
     gy = int((py - y0) // cell)
     best = -1
@@ -353,19 +337,11 @@ def nearest_distances(
     max_r: float,
     x: FloatArray,
     y: FloatArray,
-    x0: float,
-    y0: float,
-    cell: float,
-    nx: int,
-    ny: int,
-    cell_start: IntArray,
-    cell_segs: IntArray,
+    grid: SegmentGrid,
 ) -> FloatArray:
     """Distance from each point to the polyline (inf beyond ``max_r``)."""
     out = np.empty(len(px))
     for i in range(len(px)):
-        _, _, d = nearest_distance(
-            px[i], py[i], max_r, x, y, x0, y0, cell, nx, ny, cell_start, cell_segs
-        )
+        _, _, d = nearest_distance(px[i], py[i], max_r, x, y, grid)
         out[i] = d
     return out

@@ -1,18 +1,22 @@
 """The course filter: one numba kernel that takes a runner's state and one fix.
 
 The state is the distance along the *unrolled* course (so laps and the legs of an
-out-and-back are different places), kept as a handful of hypotheses scored Viterbi-style:
+out-and-back are different places), kept as a handful of hypotheses scored Viterbi-style
+(:mod:`coursewatch.engine.hypotheses`). :func:`step_fix` runs the phases of one fix in order:
 
-- candidates: every pass of the course within ``radius`` of the fix (a run of neighbouring
-  segments is one pass), plus one *coast* hypothesis that the runner is off the line;
-- transition: a forward-progress prior on the change of course distance, with the learned pace,
-  free small backtracks, and linear penalties for going back or for progress faster than
-  possible in the time since that hypothesis last matched the line (so 10-minute pings work);
-- emission: a Student-t on the offset with the fix's accuracy as scale (GPS under trees has
-  heavy tails).
+1. **candidates**: the passes of the course near the fix;
+2. **scoring**: each pass, and coasting off the line, scored from the runner's hypotheses
+   (a forward-progress prior that knows how far a runner can get in the time since that
+   hypothesis last matched the line, so 10-minute pings work);
+3. **pruning**: the best hypotheses kept; the best gives progress;
+4. **offset**: the distance from the course near that progress, and from the part of the
+   course the runner can have reached (:mod:`coursewatch.engine.reach`);
+5. **detectors**: pace and the receiver's noise learned, then the in-kernel state machines,
+   off course (:mod:`coursewatch.engine.offcourse`) and wrong way
+   (:mod:`coursewatch.engine.wrongway`), which write event rows
+   (:mod:`coursewatch.engine.events`).
 
-The best hypothesis gives progress; the detectors (``coursewatch.detectors``) then read the
-offset from the course near that progress and raise events. Live and batch run this same code.
+Live and batch run this same code: :func:`run_many` feeds a runner's fixes one by one.
 """
 
 from __future__ import annotations
@@ -20,82 +24,42 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from coursewatch.detectors.offcourse import STATE as OC_STATE
-from coursewatch.detectors.offcourse import offcourse_step
-from coursewatch.detectors.offcourse import reset as offcourse_reset
-from coursewatch.detectors.rows import write_event
-from coursewatch.detectors.wrongway import rejoined as wrongway_rejoined
-from coursewatch.detectors.wrongway import rematched as wrongway_rematched
-from coursewatch.detectors.wrongway import restart as wrongway_restart
-from coursewatch.detectors.wrongway import wrongway_step
-from coursewatch.engine import layout as L
-from coursewatch.engine.grid import offset_between, segments_near
+from coursewatch.engine import events as E
+from coursewatch.engine import offcourse as OC
+from coursewatch.engine import reach as R
+from coursewatch.engine import state as S
+from coursewatch.engine import wrongway as WW
+from coursewatch.engine.config import C, KernelCfg
+from coursewatch.engine.grid import offset_between
+from coursewatch.engine.hypotheses import candidates, coast_along, prune, score
+from coursewatch.engine.model import (
+    CAND_D,
+    CAND_S,
+    CAND_SEG,
+    HYP_COAST,
+    HYP_S,
+    HYP_SCORE,
+    HYP_T,
+    HYP_TRANS,
+    CourseArrays,
+    Scratch,
+)  # fmt: skip
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
 from coursewatch.engine.projection import lattice_xy
-from coursewatch.engine.reach import offset_m as reach_offset_m
-from coursewatch.engine.reach import on_line as reach_on_line
 from coursewatch.engine.reach import reach_m
-from coursewatch.engine.reach import restart as reach_restart
 from coursewatch.geo import FloatArray
 
-MAX_CAND = 16
-SCRATCH = 96
-INT_SCRATCH = SCRATCH + 2 * MAX_CAND + 1
-FLOAT_SCRATCH = 2 * SCRATCH + 2 * MAX_CAND + 6 * (MAX_CAND + 1)
 OFF_WINDOW_M = 3000.0
-
-
-@nb.njit(cache=True, inline="always")
-def emission(d: float, sigma: float, nu: float) -> float:
-    r = d / sigma
-    return -0.5 * (nu + 1.0) * np.log1p(r * r / nu)
-
-
-@nb.njit(cache=True, inline="always")
-def transition(
-    s_from: float, hwm: float, s_to: float, dt: float, pace: float, sigma: float, cfg: FloatArray
-) -> float:
-    """Log-prior of a hypothesis moving from ``s_from`` to ``s_to`` in ``dt`` seconds.
-
-    ``hwm`` is the furthest the hypothesis has been: going back costs per metre of *net*
-    backward progress beyond a small slack, however many small steps it is made of, so a
-    lineage cannot drift backwards for free a few metres at a time.
-    """
-    slack = cfg[L.C_BACK_SLACK]
-    deficit_from = max(hwm - s_from - slack, 0.0)
-    deficit_to = max(hwm - s_to - slack, 0.0)
-    lp = -(deficit_to - deficit_from) / cfg[L.C_LAMBDA_BACK]
-    ds = s_to - s_from
-    hi = reach_m(dt, pace, sigma, cfg)
-    if ds > hi:
-        return lp - (ds - hi) / cfg[L.C_LAMBDA_FWD]
-    if ds < 0.0:
-        return lp
-    sig_t = 30.0 + pace * dt
-    r = (ds - pace * dt) / sig_t
-    return lp + max(-0.5 * r * r, -2.0)
-
-
-@nb.njit(cache=True, inline="always")
-def rejoin_prior(
-    s_from: float, s_to: float, dt: float, pace: float, sigma: float, cfg: FloatArray
-) -> float:
-    """Log-prior of rejoining the line at ``s_to`` after leaving it at ``s_from``."""
-    ds = s_to - s_from
-    if ds < 0.0:
-        return ds / cfg[L.C_LAMBDA_REJOIN_BACK]
-    hi = reach_m(dt, pace, sigma, cfg)
-    if ds > hi:
-        return -(ds - hi) / cfg[L.C_LAMBDA_FWD]
-    return 0.0
+FAR_M = 1e9  # where a fix off the projection lattice is put: nothing can match it
 
 
 @nb.njit(cache=True, inline="always")
 def step_fix(
     st: FloatArray,
-    geo: tuple,  # type: ignore[type-arg]
-    cfg: FloatArray,
+    geo: CourseArrays,
+    scr: Scratch,
+    cfg: KernelCfg,
     t: float,
     lat: float,
     lon: float,
@@ -108,333 +72,336 @@ def step_fix(
     A fix at or before the last accepted time is ignored (the live matcher is causal; the
     server rewinds and replays a runner for late fixes).
     """
-    x_v, y_v, cum = geo[0], geo[1], geo[2]
-    if st[L.N_FIX] > 0 and t <= st[L.LAST_T]:
+    if st[S.N_FIX] > 0 and t <= st[S.LAST_T]:
         return ne
-    x, y, inside = lattice_xy(lat, lon, geo[10], geo[11], geo[12], geo[13], geo[14])
+    x, y, inside = lattice_xy(lat, lon, geo.lattice)
     if not inside:
-        x, y = 1e9, 1e9  # hundreds of km from the course: nothing can match
-    sigma = cfg[L.C_SIGMA]
+        x, y = FAR_M, FAR_M  # hundreds of km from the course: nothing can match
+    sigma = cfg[C.sigma_m]
     if acc == acc and acc > sigma:
         sigma = acc
-    first = st[L.N_FIX] == 0
-    dt = 0.0 if first else t - st[L.LAST_MOVE_T]
-    step_m = 0.0 if first else np.hypot(x - st[L.LAST_X], y - st[L.LAST_Y])
+    first = st[S.N_FIX] == 0
+    dt = 0.0 if first else t - st[S.LAST_MOVE_T]
+    step_m = 0.0 if first else np.hypot(x - st[S.LAST_X], y - st[S.LAST_Y])
     if not first and step_m == 0.0:
         # the receiver repeated its last position (watches do for minutes): no new
         # evidence, so the hypotheses keep their times and the next real fix spans the gap
-        st[L.N_FIX] += 1
-        st[L.LAST_T] = t
+        st[S.N_FIX] += 1
+        st[S.LAST_T] = t
         return ne
     if not first and step_m > 5e5:
         step_m = 0.0
+    # the tables are unpacked once: numba would count a reference to every array of a tuple
+    # at each helper it is handed to
+    x_v, y_v, cum, sf, si = geo.x, geo.y, geo.cum, scr.f, scr.i
 
-    # candidates: one per pass within the radius
-    # scratch buffers live with the course model (geo[17], geo[18]): no allocation per fix
-    wi = geo[17]
-    wf = geo[18]
-    seg = wi[:SCRATCH]
-    tt = wf[0:SCRATCH]
-    dd = wf[SCRATCH : 2 * SCRATCH]
-    n = 0
-    if inside:
-        n = segments_near(
-            x, y, cfg[L.C_RADIUS], x_v, y_v, geo[3], geo[4], geo[5], geo[6], geo[7],
-            geo[8], geo[9], seg, tt, dd, geo[19], geo[20], geo[21],
-        )  # fmt: skip
-    # candidates: every local minimum of the offset along the line within the radius, so
-    # the two legs of a short spur (one run of segments) are two passes
-    o = 2 * SCRATCH
-    cs = wf[o : o + MAX_CAND]
-    cd = wf[o + MAX_CAND : o + 2 * MAX_CAND]
-    cseg = wi[SCRATCH + MAX_CAND + 1 : SCRATCH + 2 * MAX_CAND + 1]
+    # 1-3: candidates, scoring, pruning
     nc = 0
-    for k in range(n):
-        run_start = k == 0 or seg[k - 1] != seg[k] - 1
-        run_end = k == n - 1 or seg[k + 1] != seg[k] + 1
-        # neighbouring segments that share their nearest vertex tie: keep the first
-        if not run_start and dd[k - 1] <= dd[k] + 1e-9:
-            continue
-        if not run_end and dd[k + 1] < dd[k] - 1e-9:
-            continue
-        sv = cum[seg[k]] + tt[k] * (cum[seg[k] + 1] - cum[seg[k]])
-        if nc < MAX_CAND:
-            cs[nc] = sv
-            cd[nc] = dd[k]
-            cseg[nc] = seg[k]
-            nc += 1
-        else:
-            worst = 0
-            for q in range(1, nc):
-                if cd[q] > cd[worst]:
-                    worst = q
-            if dd[k] < cd[worst]:
-                cs[worst] = sv
-                cd[worst] = dd[k]
-                cseg[worst] = seg[k]
-
-    nu = cfg[L.C_NU]
+    if inside:
+        nc = candidates(x, y, cfg, x_v, y_v, cum, geo.grid, sf, si, scr.stamp, scr.memo_i,
+                        scr.memo_f)  # fmt: skip
     # GPS error is correlated in time and watches repeat their last fix for minutes: a fix
     # soon after the last one, or at the very same place, carries little new evidence.
-    w_e = 1.0 if first else min(dt / cfg[L.C_EMIT_TAU], 1.0)
-    e_off = w_e * emission(cfg[L.C_E_OFF], sigma, nu)
-    nh = int(st[L.N_HYP])
-    pace = st[L.PACE]
-    prev_s = st[L.S_EST]
-    prev_matched = st[L.MATCHED] == 1.0
-    # new hypotheses: candidates, then the coast hypothesis
-    o = 2 * SCRATCH + 2 * MAX_CAND
-    k1 = MAX_CAND + 1
-    ns = wf[o : o + k1]
-    nsc = wf[o + k1 : o + 2 * k1]
-    nco = wf[o + 2 * k1 : o + 3 * k1]
-    nco[:] = 0.0
-    nt = wf[o + 3 * k1 : o + 4 * k1]
-    nhwm = wf[o + 4 * k1 : o + 5 * k1]
-    best_trans = wf[o + 5 * k1 : o + 6 * k1]
-    m = 0
-    for c in range(nc):
-        e = w_e * emission(cd[c], sigma, nu)
-        if nh == 0:
-            # first match: prefer the earliest pass (a runner starts at the start)
-            sc = e - cs[c] / cfg[L.C_START_PRIOR_M]
-            bt = 0.0
-            hw = cs[c]
-        else:
-            sc = -np.inf
-            bt = -np.inf
-            hw = cs[c]
-            for h in range(nh):
-                b = L.HYP + h * L.HYP_FIELDS
-                dth = t - st[b + L.H_T]
-                if st[b + L.H_COAST] == 1.0:
-                    # back from off the line: people retrace to the last marker they saw,
-                    # so rejoining behind costs little, and progress counts afresh from there
-                    tr = rejoin_prior(st[b + L.H_S], cs[c], dth, pace, sigma, cfg)
-                    hw_new = cs[c]
-                else:
-                    tr = transition(st[b + L.H_S], st[b + L.H_HWM], cs[c], dth, pace, sigma, cfg)
-                    hw_new = max(st[b + L.H_HWM], cs[c])
-                v = st[b + L.H_SCORE] + tr + e
-                if v > sc:
-                    sc = v
-                    bt = tr
-                    hw = hw_new
-        nhwm[m] = hw
-        ns[m] = cs[c]
-        nsc[m] = sc
-        nt[m] = t
-        best_trans[m] = bt
-        m += 1
-    coast_ok = False
+    w_e = 1.0 if first else min(dt / cfg[C.emit_tau_s], 1.0)
+    nh = int(st[S.N_HYP])
+    pace = st[S.PACE]
+    prev_s = st[S.S_EST]
+    prev_matched = st[S.MATCHED] == 1.0
+    m = score(st, sf, cfg, t, nc, sigma, w_e)
+    _record_fix(st, t, x, y, step_m, first, dt)
     if nh > 0:
-        cs_best = -np.inf
-        cs_s = 0.0
-        cs_t = 0.0
-        cs_hw = 0.0
-        for h in range(nh):
-            b = L.HYP + h * L.HYP_FIELDS
-            v = st[b + L.H_SCORE] + e_off
-            if st[b + L.H_COAST] == 0.0:
-                v -= cfg[L.C_P_LEAVE]
-            if v > cs_best:
-                cs_best = v
-                cs_s = st[b + L.H_S]
-                cs_t = st[b + L.H_T]
-                cs_hw = st[b + L.H_HWM]
-        nhwm[m] = cs_hw
-        ns[m] = cs_s
-        nsc[m] = cs_best
-        nco[m] = 1.0
-        nt[m] = cs_t
-        best_trans[m] = 0.0
-        m += 1
-        coast_ok = True
-    else:
-        # not yet on the course: "waiting at the start" competes with every pass nearby,
-        # so a runner warming up beside the finish of a loop is not put at its end
-        nhwm[m] = 0.0
-        ns[m] = 0.0
-        nsc[m] = emission(cfg[L.C_E_OFF], sigma, nu)
-        nco[m] = 1.0
-        nt[m] = t
-        best_trans[m] = 0.0
-        m += 1
+        coast_along(sf, cfg, t, m, nc, pace, sigma)
+    best = prune(st, sf, si, cfg, m)
+    matched = sf[HYP_COAST, best] == 0.0
+    s_new = sf[HYP_S, best]
+    jumped = matched and sf[HYP_TRANS, best] < -10.0 and nh > 0
 
-    st[L.N_FIX] += 1
-    st[L.LAST_T] = t
-    st[L.LAST_MOVE_T] = t
-    st[L.LAST_X] = x
-    st[L.LAST_Y] = y
-    st[L.PATH_M] += step_m
-    if not first and dt > 0:
-        st[L.INTERVAL] = dt if st[L.INTERVAL] == 0 else 0.9 * st[L.INTERVAL] + 0.1 * dt
-    if m == 0:
-        # nothing near and no history: the runner has not reached the course yet
-        st[L.MATCHED] = 0.0
-        st[L.D_EST] = cfg[L.C_RADIUS]
+    # 4: offset
+    d_eff, s_det, s_off = _offset(sf, cfg, t, x, y, dt, nc, best, pace, sigma, x_v, y_v, cum)
+    d_line = np.inf
+    for c in range(nc):
+        d_line = min(d_line, sf[CAND_D, c])
+    d_eff = _reachable(st, sf, cfg, t, x, y, d_eff, d_line, s_off, nc, matched and not jumped,
+                       s_new, pace, sigma, x_v, y_v, cum)  # fmt: skip
+    st[S.S_EST] = s_new
+    st[S.D_EST] = d_eff
+    st[S.MATCHED] = 1.0 if matched else 0.0
+    st[S.JUMP] = 1.0 if jumped else 0.0
+
+    # 5: learning, then the detectors
+    _learn_pace(st, cfg, dt, s_new, prev_s, matched and prev_matched and not jumped, pace)
+    if matched and s_new >= cum[-1] - cfg[C.finish_m] and st[S.PATH_M] > 0.5 * cum[-1]:
+        st[S.FINISHED] = 1.0
+    if st[S.FINISHED] == 1.0:
+        # past the finish line nothing is a wrong turn any more
         return ne
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    if first or (nh == 0):
+        OC.reset(oc, t, s_det, x, y)
+    if jumped and oc[OC.STATE] == 0.0 and s_new > prev_s:
+        return _cut(st, sf, cfg, t, x, y, s_new, d_eff, d_line, nc, pace, sigma, ev, ne)
+    at_station = _at_station(geo.station_x, geo.station_y, cfg, x, y)
+    if matched and d_eff < cfg[C.noise_near_m] and not at_station:
+        _learn_noise(st, cfg, t, _signed_offset(x, y, si[CAND_SEG, best], x_v, y_v), True)
+    else:
+        _learn_noise(st, cfg, t, 0.0, False)
+    ne = _off_course(st, sf, cfg, t, dt, step_m, x, y, d_eff, s_det, s_new, acc, at_station,
+                     d_line, nc, pace, sigma, cum[-1], ev, ne)  # fmt: skip
+    return _wrong_way(st, cfg, t, x, y, s_new, prev_s, step_m, d_eff, matched, prev_matched,
+                      at_station, ev, ne)  # fmt: skip
 
-    if coast_ok:
-        # the coast hypothesis follows the runner's projection on the course when there is
-        # one within reach: a runner on a path beside the line keeps making progress
-        ci = m - 1
-        ahead_m = reach_m(max(t - nt[ci], 1.0), pace, sigma, cfg)
-        best_d = np.inf
-        s0 = ns[ci]  # the window is around where the runner left, not the last pick
-        for c in range(nc):
-            if s0 - cfg[L.C_COAST_BACK_M] <= cs[c] <= s0 + ahead_m and cd[c] < best_d:
-                best_d = cd[c]
-                ns[ci] = cs[c]
-        nhwm[ci] = max(nhwm[ci], ns[ci])
 
-    # keep the best MAX_HYP, normalised so the best scores 0
-    best = 0
-    for q in range(1, m):
-        if nsc[q] > nsc[best]:
-            best = q
+@nb.njit(cache=True, inline="always")
+def _record_fix(
+    st: FloatArray, t: float, x: float, y: float, step_m: float, first: bool, dt: float
+) -> None:
+    st[S.N_FIX] += 1
+    st[S.LAST_T] = t
+    st[S.LAST_MOVE_T] = t
+    st[S.LAST_X] = x
+    st[S.LAST_Y] = y
+    st[S.PATH_M] += step_m
+    if not first and dt > 0:
+        st[S.INTERVAL] = dt if st[S.INTERVAL] == 0 else 0.9 * st[S.INTERVAL] + 0.1 * dt
+
+
+@nb.njit(cache=True, inline="always")
+def _offset(
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    x: float,
+    y: float,
+    dt: float,
+    nc: int,
+    best: int,
+    pace: float,
+    sigma: float,
+    x_v: FloatArray,
+    y_v: FloatArray,
+    cum: FloatArray,
+) -> tuple[float, float, float]:
+    """Phase 4: (offset, course distance the detectors use, course distance the offset was
+    measured from). On the line: the matched pass itself; coasting: the nearest pass the
+    runner could have reached from where they left the line."""
+    cs, cd, nsc = sf[CAND_S], sf[CAND_D], sf[HYP_SCORE]
     top = nsc[best]
-    order = wi[SCRATCH : SCRATCH + m]
-    for q in range(m):  # insertion sort, best first: m is at most MAX_CAND + 1
-        j = q
-        while j > 0 and nsc[order[j - 1]] < nsc[q]:
-            order[j] = order[j - 1]
-            j -= 1
-        order[j] = q
-    kept = 0
-    for q in order:
-        if kept >= L.MAX_HYP or nsc[q] - top < -cfg[L.C_BEAM]:
-            break
-        # a worse hypothesis a few metres from a better one of the same kind adds nothing
-        twin = False
-        for j in range(kept):
-            bj = L.HYP + j * L.HYP_FIELDS
-            if st[bj + L.H_COAST] == nco[q] and abs(st[bj + L.H_S] - ns[q]) < cfg[L.C_MERGE_M]:
-                twin = True
-                break
-        if twin:
-            continue
-        b = L.HYP + kept * L.HYP_FIELDS
-        st[b + L.H_S] = ns[q]
-        st[b + L.H_SCORE] = nsc[q] - top
-        st[b + L.H_COAST] = nco[q]
-        st[b + L.H_T] = nt[q]
-        st[b + L.H_HWM] = nhwm[q]
-        kept += 1
-    st[L.N_HYP] = kept
-    matched = nco[best] == 0.0
-    s_new = ns[best]
-    jumped = matched and best_trans[best] < -10.0 and nh > 0
-
-    # offset from the course near the progress: the matched pass itself; when coasting, the
-    # nearest pass the runner could have reached from where they left the line
+    s_new = sf[HYP_S, best]
     d_eff = np.inf
     s_det = s_new
     s_off = s_new  # where on the course d_eff is measured from
-    if matched:
+    if sf[HYP_COAST, best] == 0.0:
         # when another pass scores almost as well and lies nearer, the runner may well be
         # on it: ambiguity is no evidence of being lost
         d_eff = cd[best]
         for c in range(nc):
-            if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
+            if nsc[c] >= top - cfg[C.ambiguous] and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_off = cs[c]
     else:
-        ahead_m = reach_m(max(t - nt[best], 1.0), pace, sigma, cfg)
+        ahead_m = reach_m(max(t - sf[HYP_T, best], 1.0), pace, sigma, cfg)
         for c in range(nc):
-            if s_new - cfg[L.C_COAST_BACK_M] <= cs[c] <= s_new + ahead_m and cd[c] < d_eff:
+            if s_new - cfg[C.coast_back_m] <= cs[c] <= s_new + ahead_m and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
         # a pass on the line that scores almost as well as coasting may be where they are
         for c in range(nc):
-            if nsc[c] >= top - cfg[L.C_AMBIGUOUS] and cd[c] < d_eff:
+            if nsc[c] >= top - cfg[C.ambiguous] and cd[c] < d_eff:
                 d_eff = cd[c]
                 s_det = cs[c]
         s_off = s_det
     if d_eff == np.inf:
-        far_m = cfg[L.C_VMAX] * max(dt, 1.0) + OFF_WINDOW_M
+        far_m = cfg[C.vmax_mps] * max(dt, 1.0) + OFF_WINDOW_M
         d_eff = offset_between(x, y, s_new - OFF_WINDOW_M, s_new + far_m, x_v, y_v, cum)
-    # and from the course the runner can have reached since they were on the line, once
-    # clear of the whole line (alarmed too: 25-30 m from a part of the course they cannot have
-    # reached is not back on course; nearer, a rejoin anywhere ends the alarm)
-    rc = st[L.REACH : L.REACH + L.REACH_LEN]
-    d_line = np.inf
-    for c in range(nc):
-        d_line = min(d_line, cd[c])
-    if d_line >= cfg[L.C_REACH_MIN]:
-        d_reach = reach_offset_m(rc, x, y, t, s_off, st[L.PATH_M], pace, sigma, cfg, x_v, y_v,
-                                 cum)  # fmt: skip
+    return d_eff, s_det, s_off
+
+
+@nb.njit(cache=True, inline="always")
+def _reachable(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    x: float,
+    y: float,
+    d_eff: float,
+    d_line: float,
+    s_off: float,
+    nc: int,
+    on_the_line: bool,
+    s_new: float,
+    pace: float,
+    sigma: float,
+    x_v: FloatArray,
+    y_v: FloatArray,
+    cum: FloatArray,
+) -> float:
+    """The offset, also from the course the runner can have reached since they were on the
+    line, once clear of the whole line (alarmed too: 25-30 m from a part of the course they
+    cannot have reached is not back on course; nearer, a rejoin anywhere ends the alarm).
+    A fix matched (no jump) close to the line places the runner there."""
+    rc = st[S.REACH : S.REACH + S.REACH_LEN]
+    if d_line >= cfg[C.reach_min_m]:
+        d_reach = R.offset_m(rc, x, y, t, s_off, st[S.PATH_M], pace, sigma, cfg, x_v, y_v, cum)
         d_eff = max(d_eff, d_reach)
-    if matched and d_eff < cfg[L.C_REACH_ON] and not jumped:
-        reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
-    st[L.S_EST] = s_new
-    st[L.D_EST] = d_eff
-    st[L.MATCHED] = 1.0 if matched else 0.0
-    st[L.JUMP] = 1.0 if jumped else 0.0
+    if on_the_line and d_eff < cfg[C.reach_on_m]:
+        R.on_line(rc, t, st[S.PATH_M], s_new, sf[CAND_S], sf[CAND_D], nc, d_line, pace, sigma,
+                  cfg)  # fmt: skip
+    return d_eff
 
-    # pace along the course, learned while moving
-    if matched and prev_matched and 0.0 < dt <= 1800.0 and not jumped:
+
+@nb.njit(cache=True, inline="always")
+def _learn_pace(
+    st: FloatArray, cfg: KernelCfg, dt: float, s_new: float, prev_s: float, ok: bool, pace: float
+) -> None:
+    """Pace along the course, learned while moving from one match on the line to the next."""
+    if ok and 0.0 < dt <= 1800.0:
         v_obs = (s_new - prev_s) / dt
-        if 0.3 < v_obs < cfg[L.C_VMAX]:
+        if 0.3 < v_obs < cfg[C.vmax_mps]:
             a = 1.0 - np.exp(-dt / 1800.0)
-            st[L.PACE] = pace + a * (v_obs - pace)
+            st[S.PACE] = pace + a * (v_obs - pace)
 
-    oc = st[L.OC : L.OC + L.OC_LEN]
-    ww = st[L.WW : L.WW + L.WW_LEN]
-    if matched and s_new >= cum[-1] - cfg[L.C_FINISH_M] and st[L.PATH_M] > 0.5 * cum[-1]:
-        st[L.FINISHED] = 1.0
-    if st[L.FINISHED] == 1.0:
-        # past the finish line nothing is a wrong turn any more
-        return ne
-    if first or (nh == 0):
-        offcourse_reset(oc, t, s_det, x, y)
-    if jumped and oc[OC_STATE] == 0.0 and s_new > prev_s:
-        # the line was rejoined further along than anyone could have run: a cut
-        row = ev[ne]
-        write_event(row, L.CODE_SHORTCUT, (t, s_new, x, y), (oc[2], oc[3], oc[4], oc[5]), d_eff)
-        row[L.EV_PATH] = oc[8]
-        ne += 1
-        offcourse_reset(oc, t, s_new, x, y)
-        wrongway_restart(ww, t, s_new, x, y)
-        reach_restart(rc)
-        reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
-        return ne
-    at_station = False
-    sx, sy = geo[15], geo[16]
-    zone2 = cfg[L.C_STATION_ZONE_M] ** 2
-    for k in range(len(sx)):
+
+@nb.njit(cache=True, inline="always")
+def _cut(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    x: float,
+    y: float,
+    s_new: float,
+    d_eff: float,
+    d_line: float,
+    nc: int,
+    pace: float,
+    sigma: float,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The line was rejoined further along than anyone could have run: a shortcut."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    row = ev[ne]
+    left = (oc[OC.CP_T], oc[OC.CP_S], oc[OC.CP_X], oc[OC.CP_Y])
+    E.write_event(row, E.CODE_SHORTCUT, (t, s_new, x, y), left, d_eff)
+    row[E.EV_PATH] = oc[OC.PATH]
+    OC.reset(oc, t, s_new, x, y)
+    WW.restart(st[S.WW : S.WW + S.WW_LEN], t, s_new, x, y)
+    _restart_reach(st, sf, cfg, t, s_new, d_line, nc, pace, sigma)
+    return ne + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _restart_reach(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    s_new: float,
+    d_line: float,
+    nc: int,
+    pace: float,
+    sigma: float,
+) -> None:
+    """Back on the line (or cut): the reachable course starts again from here."""
+    rc = st[S.REACH : S.REACH + S.REACH_LEN]
+    R.restart(rc)
+    R.on_line(rc, t, st[S.PATH_M], s_new, sf[CAND_S], sf[CAND_D], nc, d_line, pace, sigma, cfg)
+
+
+@nb.njit(cache=True, inline="always")
+def _at_station(sx: FloatArray, sy: FloatArray, cfg: KernelCfg, x: float, y: float) -> bool:
+    zone2 = cfg[C.station_zone_m] ** 2
+    for k in range(len(sx)):  # noqa: SIM110 (numba compiles no generator)
         if (x - sx[k]) ** 2 + (y - sy[k]) ** 2 < zone2:
-            at_station = True
-            break
-    # a receiver that reports no accuracy gets one estimated from its jitter across the line
-    nz = st[L.NOISE : L.NOISE + L.NOISE_LEN]
-    near = matched and d_eff < cfg[L.C_NOISE_NEAR_M] and not at_station
-    d_signed = _signed_offset(x, y, cseg[best], x_v, y_v) if near else 0.0
-    noise_step(nz, t, d_signed, near, cfg[L.C_NOISE_PRIOR], cfg[L.C_NOISE_TAU],
-               cfg[L.C_NOISE_LEARN])  # fmt: skip
-    code = offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, nz[NOISE_EST], at_station,
-                          cum[-1], cfg, ev[ne])  # fmt: skip
-    if code != 0:
-        ne += 1
-        if code != L.CODE_OFF_COURSE:
-            reach_restart(rc)
-            reach_on_line(rc, t, st[L.PATH_M], s_new, cs, cd, nc, d_line, pace, sigma, cfg)
-        if code != L.CODE_OFF_COURSE and ww[0] == 0.0:
-            # back on the line: progress is measured afresh from here, unless the runner
-            # was already going the wrong way (one alarm per episode, not one per rejoin);
-            # a runner back from being lost who heads the wrong way is caught sooner
-            row = ev[ne - 1]
-            wrongway_restart(ww, row[L.EV_T], row[L.EV_S], row[L.EV_X], row[L.EV_Y])
-            wrongway_rejoined(ww, row[L.EV_T])
-    # runners mill about aid stations: direction there says nothing
-    on_line = matched and oc[OC_STATE] == 0.0 and d_eff < cfg[L.C_OC_D_CLEAR] and not at_station
+            return True
+    return False
+
+
+@nb.njit(cache=True, inline="always")
+def _learn_noise(st: FloatArray, cfg: KernelCfg, t: float, d_signed: float, near: bool) -> None:
+    """A receiver that reports no accuracy gets one estimated from its jitter across the line
+    (``d_signed``: the fix's signed offset, when ``near`` the line it is matched to)."""
+    nz = st[S.NOISE : S.NOISE + S.NOISE_LEN]
+    noise_step(
+        nz, t, d_signed, near, cfg[C.noise_prior_m], cfg[C.noise_tau_s], cfg[C.noise_learn_s]
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _off_course(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    dt: float,
+    step_m: float,
+    x: float,
+    y: float,
+    d_eff: float,
+    s_det: float,
+    s_new: float,
+    acc: float,
+    at_station: bool,
+    d_line: float,
+    nc: int,
+    pace: float,
+    sigma: float,
+    end_m: float,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The off-course detector; back on the line, the reachable course and the wrong-way
+    detector start afresh from the rejoin."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    noise_m = st[S.NOISE + NOISE_EST]
+    code = OC.offcourse_step(oc, t, dt, step_m, x, y, d_eff, s_det, acc, noise_m, at_station,
+                             end_m, cfg, ev[ne])  # fmt: skip
+    if code == 0:
+        return ne
+    ne += 1
+    if code == E.CODE_OFF_COURSE:
+        return ne
+    _restart_reach(st, sf, cfg, t, s_new, d_line, nc, pace, sigma)
+    ww = st[S.WW : S.WW + S.WW_LEN]
+    if ww[WW.STATE] == 0.0:
+        # back on the line: progress is measured afresh from here, unless the runner
+        # was already going the wrong way (one alarm per episode, not one per rejoin);
+        # a runner back from being lost who heads the wrong way is caught sooner
+        row = ev[ne - 1]
+        WW.restart(ww, row[E.EV_T], row[E.EV_S], row[E.EV_X], row[E.EV_Y])
+        WW.rejoined(ww, row[E.EV_T])
+    return ne
+
+
+@nb.njit(cache=True, inline="always")
+def _wrong_way(
+    st: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    x: float,
+    y: float,
+    s_new: float,
+    prev_s: float,
+    step_m: float,
+    d_eff: float,
+    matched: bool,
+    prev_matched: bool,
+    at_station: bool,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The wrong-way detector, on fixes on the line (runners mill about aid stations:
+    direction there says nothing)."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    ww = st[S.WW : S.WW + S.WW_LEN]
+    on_line = matched and oc[OC.STATE] == 0.0 and d_eff < cfg[C.oc_d_clear_m] and not at_station
     # progress matched back further than the runner moved, from one match on the line to the
     # next: a correction of the pass, not running
     rematch = matched and prev_matched and not at_station
-    if rematch and prev_s - s_new > 2.0 * step_m + cfg[L.C_WW_REJOIN_M] / 3.0:
-        wrongway_rematched(ww, t, s_new, x, y)
-    code = wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne])
-    if code != 0:
+    if rematch and prev_s - s_new > 2.0 * step_m + cfg[C.ww_rejoin_m] / 3.0:
+        WW.rematched(ww, t, s_new, x, y)
+    if WW.wrongway_step(ww, t, x, y, s_new, on_line, cfg, ev[ne]) != 0:
         ne += 1
     return ne
 
@@ -453,8 +420,9 @@ def _signed_offset(x: float, y: float, i: int, x_v: FloatArray, y_v: FloatArray)
 @nb.njit(cache=True)
 def run_many(
     st: FloatArray,
-    geo: tuple,  # type: ignore[type-arg]
-    cfg: FloatArray,
+    geo: CourseArrays,
+    scr: Scratch,
+    cfg: KernelCfg,
     t: FloatArray,
     lat: FloatArray,
     lon: FloatArray,
@@ -471,13 +439,13 @@ def run_many(
     ne = 0
     for i in range(start, len(t)):
         before = ne
-        ne = step_fix(st, geo, cfg, t[i], lat[i], lon[i], acc[i], ev, ne)
+        ne = step_fix(st, geo, scr, cfg, t[i], lat[i], lon[i], acc[i], ev, ne)
         for k in range(before, ne):
-            ev[k, L.EV_FIX] = i
-        out[i, 0] = st[L.S_EST]
-        out[i, 1] = st[L.D_EST]
-        out[i, 2] = st[L.MATCHED]
-        out[i, 3] = st[L.OC]
+            ev[k, E.EV_FIX] = i
+        out[i, 0] = st[S.S_EST]
+        out[i, 1] = st[S.D_EST]
+        out[i, 2] = st[S.MATCHED]
+        out[i, 3] = st[S.OC + OC.STATE]
         if ne + 4 > ev.shape[0]:
             return ne, i + 1
     return ne, len(t)

@@ -36,6 +36,7 @@ import numpy as np
 
 from coursewatch.geo import FloatArray
 
+FIELDS = ("T1", "D1", "T0", "D0", "EST", "G_DT", "G")  # the slice of the state, in order
 T1 = 0  # time and signed offset of the last fix on the line
 D1 = 1
 T0 = 2  # ... and of the one before (T0 = 0: no chain)
@@ -43,7 +44,7 @@ D0 = 3
 EST = 4  # the estimate, m (0 until the first fix)
 G_DT = 5  # the last spacing, and g(dt) for it
 G = 6
-LEN = 7
+LEN = len(FIELDS)
 MAX_GAP_S = 30.0  # fixes further apart say nothing about jitter
 MEAN_ABS_Z = 0.7979  # E|Z| for a standard normal Z
 CLIP = 3.0  # samples count up to this many times the current estimate

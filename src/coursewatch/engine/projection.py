@@ -8,7 +8,7 @@ millimetres. Points outside the lattice (hundreds of km from the course) fall ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -19,8 +19,9 @@ STEP_DEG = 0.005
 MARGIN_DEG = 0.3
 
 
-@dataclass(frozen=True, eq=False)
-class Lattice:
+class Lattice(NamedTuple):
+    """Exact x, y of every node of a lat/lon lattice; numba reads it as it is."""
+
     lat0: float
     lon0: float
     step_deg: float
@@ -45,9 +46,7 @@ class Lattice:
         self, frame: LocalFrame, lat: FloatArray, lon: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         """Vectorised projection; exact pyproj for points off the lattice."""
-        x, y, inside = lattice_xy_many(
-            lat, lon, self.lat0, self.lon0, self.step_deg, self.gx, self.gy
-        )
+        x, y, inside = lattice_xy_many(lat, lon, self)
         if not inside.all():
             out = ~inside
             x[out], y[out] = frame.to_xy(lat[out], lon[out])
@@ -55,11 +54,11 @@ class Lattice:
 
 
 @nb.njit(cache=True, inline="always")
-def lattice_xy(
-    lat: float, lon: float, lat0: float, lon0: float, step: float, gx: FloatArray, gy: FloatArray
-) -> tuple[float, float, bool]:
-    fi = (lat - lat0) / step
-    fj = (lon - lon0) / step
+def lattice_xy(lat: float, lon: float, lattice: Lattice) -> tuple[float, float, bool]:
+    """(x, y, inside): bilinear on the lattice; inside False (and 0, 0) off it."""
+    gx, gy, step = lattice.gx, lattice.gy, lattice.step_deg
+    fi = (lat - lattice.lat0) / step
+    fj = (lon - lattice.lon0) / step
     i = int(np.floor(fi))
     j = int(np.floor(fj))
     if i < 0 or j < 0 or i >= gx.shape[0] - 1 or j >= gx.shape[1] - 1:
@@ -77,18 +76,12 @@ def lattice_xy(
 
 @nb.njit(cache=True)
 def lattice_xy_many(
-    lat: FloatArray,
-    lon: FloatArray,
-    lat0: float,
-    lon0: float,
-    step: float,
-    gx: FloatArray,
-    gy: FloatArray,
+    lat: FloatArray, lon: FloatArray, lattice: Lattice
 ) -> tuple[FloatArray, FloatArray, np.ndarray]:
     n = len(lat)
     x = np.empty(n)
     y = np.empty(n)
     inside = np.empty(n, dtype=np.bool_)
     for k in range(n):
-        x[k], y[k], inside[k] = lattice_xy(lat[k], lon[k], lat0, lon0, step, gx, gy)
+        x[k], y[k], inside[k] = lattice_xy(lat[k], lon[k], lattice)
     return x, y, inside

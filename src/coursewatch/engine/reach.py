@@ -30,7 +30,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from coursewatch.engine import layout as L
+from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.grid import offset_between
 from coursewatch.geo import FloatArray
 
@@ -47,25 +47,25 @@ SAME_M = 10.0  # passes of one fix closer than this along the course are one pla
 
 
 @nb.njit(cache=True, inline="always")
-def reach_m(dt: float, pace: float, sigma: float, cfg: FloatArray) -> float:
+def reach_m(dt: float, pace: float, sigma: float, cfg: KernelCfg) -> float:
     """The furthest along the course a runner can get in ``dt`` seconds.
 
     Fast for a couple of minutes (a downhill sprint), then no more than a sustained pace: a
     runner unseen for 45 minutes at an aid station hub is not 11 km further on.
     """
-    burst = min(dt, cfg[L.C_BURST_S])
-    sustained = max(cfg[L.C_VSUS], 2.5 * pace)
-    return cfg[L.C_VMAX] * burst + sustained * max(dt - burst, 0.0) + 2.0 * sigma + 20.0
+    burst = min(dt, cfg[C.burst_s])
+    sustained = max(cfg[C.vsus_mps], 2.5 * pace)
+    return cfg[C.vmax_mps] * burst + sustained * max(dt - burst, 0.0) + 2.0 * sigma + 20.0
 
 
 @nb.njit(cache=True, inline="always")
 def _window(
-    rc: FloatArray, a: int, t: float, path_m: float, pace: float, sigma: float, cfg: FloatArray
+    rc: FloatArray, a: int, t: float, path_m: float, pace: float, sigma: float, cfg: KernelCfg
 ) -> tuple[float, float]:
     """Course distances (low, high) reachable from anchor ``a`` now."""
     b = ANCHOR + a * A_FIELDS
     run = path_m - rc[b + A_PATH]
-    slack = cfg[L.C_REACH_SLACK]
+    slack = cfg[C.reach_slack_m]
     fwd = max(run, reach_m(t - rc[b + A_T], pace, sigma, cfg))
     return rc[b + A_S] - run - slack, rc[b + A_S] + fwd + slack
 
@@ -80,7 +80,7 @@ def offset_m(
     path_m: float,
     pace: float,
     sigma: float,
-    cfg: FloatArray,
+    cfg: KernelCfg,
     x_v: FloatArray,
     y_v: FloatArray,
     cum: FloatArray,
@@ -113,18 +113,18 @@ def on_line(
     d_min: float,
     pace: float,
     sigma: float,
-    cfg: FloatArray,
+    cfg: KernelCfg,
 ) -> None:
     """The runner is clearly on the line here: where the filter puts them (``s_best``) and
     every pass through this place nearly as near as the nearest (``cs``, ``cd``: the passes'
     course distances and offsets, ``d_min`` the nearest offset) become anchors. Old anchors
     that one of them continues go; the others stay until ``reach_expire_m`` old.
     """
-    near = d_min + cfg[L.C_REACH_NEAR]
+    near = d_min + cfg[C.reach_near_m]
     kept = 0
     for a in range(int(rc[N])):
         b = ANCHOR + a * A_FIELDS
-        if path_m - rc[b + A_PATH] > cfg[L.C_REACH_EXPIRE]:
+        if path_m - rc[b + A_PATH] > cfg[C.reach_expire_m]:
             continue
         lo, hi = _window(rc, a, t, path_m, pace, sigma, cfg)
         continued = lo <= s_best <= hi

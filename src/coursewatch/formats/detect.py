@@ -24,7 +24,6 @@ from coursewatch.errors import (
     FileTooLargeError,
     InputError,
 )
-from coursewatch.formats import RawPoints
 from coursewatch.formats.fit import read_fit
 from coursewatch.formats.geojson import is_geojson, read_geojson_object
 from coursewatch.formats.gpx import read_gpx
@@ -32,6 +31,7 @@ from coursewatch.formats.inreach import is_inreach, read_inreach_object
 from coursewatch.formats.kml import read_kml, read_kmz
 from coursewatch.formats.safexml import local_name, parse_xml
 from coursewatch.formats.tcx import read_tcx
+from coursewatch.points import RawPoints
 
 SUPPORTED_FORMATS = (
     "GPX 1.0/1.1, KML, KMZ, GeoJSON, TCX, FIT (course or activity) "
@@ -49,25 +49,36 @@ def read_points(path: str | Path, max_bytes: int) -> RawPoints:
     truncated content, EmptyDataError when the file parses but holds no points.
     """
     path = Path(path)
-    data = _read_bytes(path, max_bytes)
+    return parse_points(_read_bytes(path, max_bytes), max_bytes, path)
+
+
+def parse_points(data: bytes, max_bytes: int, where: str | Path | None = None) -> RawPoints:
+    """:func:`read_points` for a file's bytes; errors name ``where`` (a path or a label)."""
+    if len(data) > max_bytes:
+        raise FileTooLargeError(_too_large(len(data), max_bytes), where)
+    if not data.strip():
+        raise FileFormatError(
+            f"the file is empty: export the course or track again (supported: {SUPPORTED_FORMATS})",
+            where,
+        )
     try:
         raw = _dispatch(data, max_bytes)
     except InputError as exc:
-        raise type(exc)(exc.detail, path) from None
+        raise type(exc)(exc.detail, where) from None
     except CoursewatchError:
         raise
     except Exception as exc:  # any other parser failure is a bad file, not a crash
         raise FileFormatError(
             f"could not be read ({type(exc).__name__}: {exc}); the file looks corrupt: "
             f"export it again (supported: {SUPPORTED_FORMATS})",
-            path,
+            where,
         ) from None
     if len(raw) == 0:
         extra = f" (only {len(raw.waypoints)} waypoints)" if raw.waypoints else ""
         raise EmptyDataError(
             f"the {raw.format.upper()} file holds no track, route or course points{extra}: "
             "check that you exported the track, not just the waypoints",
-            path,
+            where,
         )
     return raw
 
@@ -102,14 +113,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise InputError(
             f"cannot read the file ({exc.strerror}): check it exists and is readable", path
         ) from None
-    if len(data) > max_bytes:  # the file grew while we read it
-        raise FileTooLargeError(_too_large(len(data), max_bytes), path)
-    if not data.strip():
-        raise FileFormatError(
-            f"the file is empty: export the course or track again (supported: {SUPPORTED_FORMATS})",
-            path,
-        )
-    return data
+    return data  # too large (it grew while we read it) or empty: parse_points says so
 
 
 def _too_large(size: int, max_bytes: int) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 import fitdecode
 
 from coursewatch.errors import FileFormatError
-from coursewatch.formats import RawPoints, Waypoint
+from coursewatch.points import RawPoints, Waypoint
 
 _DEG_PER_SEMICIRCLE = 180.0 / 2**31
 

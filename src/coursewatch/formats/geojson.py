@@ -17,8 +17,8 @@ import math
 from typing import Any
 
 from coursewatch.errors import FileFormatError
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.formats.safexml import parse_time_s
+from coursewatch.points import RawPoints, Waypoint
 
 GEOJSON_TYPES = frozenset(
     {

@@ -16,8 +16,8 @@ from __future__ import annotations
 from xml.etree.ElementTree import Element
 
 from coursewatch.errors import FileFormatError
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.formats.safexml import namespace_of, parse_float, parse_time_s, parse_xml
+from coursewatch.points import RawPoints, Waypoint
 
 
 def read_gpx(data: bytes) -> RawPoints:

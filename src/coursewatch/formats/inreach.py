@@ -17,7 +17,7 @@ import math
 from typing import Any, NamedTuple
 
 from coursewatch.errors import FileFormatError, InputError
-from coursewatch.formats import RawPoints
+from coursewatch.points import RawPoints
 
 
 class InreachPoint(NamedTuple):

@@ -22,8 +22,8 @@ import zlib
 from xml.etree.ElementTree import Element
 
 from coursewatch.errors import FileFormatError, FileTooLargeError
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.formats.safexml import local_name, parse_float, parse_time_s, parse_xml
+from coursewatch.points import RawPoints, Waypoint
 
 _COMMA = re.compile(r"\s*,\s*")
 

@@ -18,8 +18,8 @@ import math
 from xml.etree.ElementTree import Element
 
 from coursewatch.errors import FileFormatError
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.formats.safexml import namespace_of, parse_float, parse_time_s, parse_xml
+from coursewatch.points import RawPoints, Waypoint
 
 
 def read_tcx(data: bytes) -> RawPoints:

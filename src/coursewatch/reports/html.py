@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from coursewatch.analysis import Analysis
+from coursewatch.analysis.passes import checkpoint_course, uses_checkpoints
 from coursewatch.course import Course
 from coursewatch.reports.compare import (
     Runner,
@@ -30,7 +31,7 @@ from coursewatch.reports.compare import (
     split_grid,
 )
 from coursewatch.reports.profile import build_profiles, stride_indices
-from coursewatch.reports.splits import Splits, checkpoint_course, compute_splits, uses_checkpoints
+from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     ReportInfo,
     distance,

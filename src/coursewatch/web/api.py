@@ -10,10 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from coursewatch.live import course_only_race
+from coursewatch.live.views import alert_json, course_geojson, race_json, runner_json
 from coursewatch.protocols import parse_time_s
-from coursewatch.server import course_only_race
 from coursewatch.store import RunnerRecord
-from coursewatch.views import alert_json, course_geojson, race_json, runner_json
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
 from coursewatch.web.bodies import field, int_param, json_object
 from coursewatch.web.errors import ApiError
@@ -26,8 +26,7 @@ def _race(request: Request) -> Any:
 async def list_races(request: Request) -> Response:
     server = server_of(request)
     admin = is_admin(request)
-    races = server.registry.races.values()
-    out = [race_json(r, admin) for r in races if admin or r.record.public]
+    out = [race_json(r, admin) for r in server.races() if admin or r.record.public]
     return JSONResponse({"races": out})
 
 
@@ -174,7 +173,7 @@ async def track(request: Request) -> Response:
     require_read(request, race)
     server = server_of(request)
     runner = server.runner(race.id, request.path_params["bib"])
-    fixes = server.store.fixes(race.id, runner.bib)
+    fixes = server.fixes(race.id, runner.bib)
     if request.query_params.get("format") == "geojson":
         coords = [[float(a), float(b)] for a, b in zip(fixes.lon, fixes.lat, strict=True)]
         return JSONResponse(
@@ -201,7 +200,7 @@ async def list_alerts(request: Request) -> Response:
     after = int_param(request, "after", 0)
     limit = min(max(int_param(request, "limit", 1000), 1), 10_000)
     bib = request.query_params.get("bib")
-    alerts = server_of(request).store.alerts(race.id, after, bib, limit)
+    alerts = server_of(request).alerts(race.id, after, bib, limit)
     if request.query_params.get("retracted") != "1":
         alerts = [a for a in alerts if not a.retracted]
     return JSONResponse({"alerts": [alert_json(a) for a in alerts]})
@@ -223,25 +222,13 @@ async def ack_alert(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     require_admin(request)
     race = _race(request)
-    server = server_of(request)
-    return JSONResponse(
-        {
-            "counts": server.store.counts(race.id),
-            "fixes_stored": server.store.fix_count(race.id),
-            "unknown_devices": [
-                {"device": d, "protocol": p, "count": n, "last_ts": t}
-                for d, p, n, t in server.store.unknown_devices()
-            ],
-            "unrouted": server.store.counts(""),
-            "webhooks": dict(server.webhooks.stats),
-        }
-    )
+    return JSONResponse(server_of(request).stats(race.id))
 
 
 async def list_webhooks(request: Request) -> Response:
     require_admin(request)
     race = _race(request)
-    hooks = server_of(request).store.webhooks(race.id)
+    hooks = server_of(request).webhooks(race.id)
     return JSONResponse({"webhooks": [{"id": h.id, "url": h.url} for h in hooks]})
 
 
@@ -253,7 +240,7 @@ async def add_webhook(request: Request) -> Response:
     if not url.startswith(("http://", "https://")):
         raise ApiError(422, "invalid_field", "url must be http(s)://...", "url", "give a full URL")
     secret = field(obj, "secret", str, required=False) or secrets.token_urlsafe(24)
-    hook = await server_of(request).store.add_webhook(race.id, url, secret)
+    hook = await server_of(request).add_webhook(race.id, url, secret)
     return JSONResponse({"id": hook.id, "url": hook.url, "secret": hook.secret}, status_code=201)
 
 
@@ -264,6 +251,6 @@ async def delete_webhook(request: Request) -> Response:
         hook_id = int(request.path_params["hook"])
     except ValueError:
         hook_id = -1
-    if not await server_of(request).store.delete_webhook(race.id, hook_id):
+    if not await server_of(request).delete_webhook(race.id, hook_id):
         raise ApiError(404, "not_found", f"no webhook {request.path_params['hook']}", "path", "")
     return Response(status_code=204)

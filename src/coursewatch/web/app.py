@@ -1,6 +1,6 @@
 """The ASGI app: :func:`create_app` for the main port, :func:`osmand_app` for Traccar's port.
 
-Both share one :class:`coursewatch.server.Server`; the app's lifespan starts and stops it.
+Both share one :class:`coursewatch.live.server.Server`; the app's lifespan starts and stops it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from coursewatch.server import Server
+from coursewatch.live import Server
 from coursewatch.web import ingest
 from coursewatch.web.errors import HANDLERS
 from coursewatch.web.guard import Guard

@@ -18,8 +18,7 @@ import secrets
 
 from starlette.requests import Request
 
-from coursewatch.racestate import LiveRace
-from coursewatch.server import Server
+from coursewatch.live import LiveRace, Server
 from coursewatch.web.errors import ApiError
 
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.server import NotFound
+from coursewatch.live import NotFound
 from coursewatch.store import StoreError
 
 log = logging.getLogger("coursewatch.web")

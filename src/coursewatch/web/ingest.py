@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from coursewatch.errors import InputError
-from coursewatch.pipeline import IngestReport
+from coursewatch.live import IngestReport
 from coursewatch.protocols import Decoded, PayloadError
 from coursewatch.protocols.inreach import decode_inreach
 from coursewatch.protocols.native import decode_native
@@ -23,7 +23,7 @@ from coursewatch.web.errors import ApiError, error_response
 
 async def _run(request: Request, decode: Any, protocol: str, race_id: str | None) -> IngestReport:
     try:
-        return await server_of(request).pipeline.ingest(decode, protocol, race_id)
+        return await server_of(request).ingest(decode, protocol, race_id)
     except PayloadError as exc:
         raise ApiError(
             400,

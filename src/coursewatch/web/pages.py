@@ -21,7 +21,7 @@ async def index(request: Request) -> Response:
         f'<a href="/api/races/{html.escape(r.id)}/runners">runners</a> · '
         f'<a href="/api/races/{html.escape(r.id)}/alerts">alerts</a> · '
         f'<a href="/api/races/{html.escape(r.id)}/course.geojson">course</a></li>'
-        for r in server.registry.races.values()
+        for r in server.races()
         if admin or r.record.public
     )
     page = resources.files("coursewatch.web").joinpath("static/index.html").read_text("utf-8")
@@ -31,7 +31,7 @@ async def index(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     server = server_of(request)
-    return JSONResponse({"ok": True, "version": __version__, "races": len(server.registry.races)})
+    return JSONResponse({"ok": True, "version": __version__, "races": len(server.races())})
 
 
 async def openapi(request: Request) -> Response:

@@ -38,7 +38,7 @@ async def events(request: Request) -> Response:
             "Last-Event-ID",
             "send the id of the last event received",
         ) from None
-    stream = server.bus.subscribe(race.id, after, PING_S, kinds)
+    stream = server.subscribe(race.id, after, PING_S, kinds)
 
     async def lines() -> AsyncIterator[str]:
         yield f"retry: 2000\nevent: hello\ndata: {json.dumps({'race': race.id})}\n\n"

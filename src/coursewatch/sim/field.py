@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from coursewatch.course import Course
-from coursewatch.simulate import START_TS, SimulatedRun, simulate_run, trail_course
+from coursewatch.sim.simulate import START_TS, SimulatedRun, simulate_run, trail_course
 
 FIRST_NAMES = ("Ann", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea")
 LAST_NAMES = ("Moreau", "Okafor", "Sato", "Berg", "Rossi", "Novak", "Silva", "Khan", "Dubois")

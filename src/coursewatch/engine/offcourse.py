@@ -20,11 +20,18 @@ import math
 
 import numba as nb
 
-from coursewatch.detectors.rows import write_event
-from coursewatch.engine import layout as L
+from coursewatch.engine import events as E
+from coursewatch.engine.config import C, KernelCfg
+from coursewatch.engine.events import write_event
 from coursewatch.geo import FloatArray
 
-# fields of the detector's slice of the state vector
+# the detector's slice of the runner's state vector: these fields, in this order
+FIELDS = (
+    "STATE", "EVIDENCE", "CP_T", "CP_S", "CP_X", "CP_Y", "ALARM_T", "MAX_OFF", "PATH", "CLEAR",
+    "REJ_T", "REJ_S", "REJ_X", "REJ_Y", "REJ_PATH", "ARMED", "ACC", "HELD", "S_LOW", "NEAR_T",
+    "REJ_FAR", "LOW_X", "LOW_Y",
+)  # fmt: skip
+LEN = len(FIELDS)
 STATE = 0  # 0 on course, 1 alarmed
 EVIDENCE = 1
 CP_T = 2  # change point: the last fix on course before the evidence rose
@@ -73,7 +80,7 @@ def offcourse_step(
     noise_m: float,
     at_station: bool,
     end_m: float,
-    cfg: FloatArray,
+    cfg: KernelCfg,
     ev: FloatArray,
 ) -> int:
     """Advance the detector by one fix. Returns an event code (0 when nothing happened).
@@ -87,54 +94,107 @@ def offcourse_step(
     """
     if accuracy_m == accuracy_m and accuracy_m > 0.0:
         st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m
-    w = weight(dt, cfg[L.C_OC_TAU])
+    w = weight(dt, cfg[C.oc_tau_s])
     if st[STATE] == 0.0:
-        # a runner standing still beside the line (aid station, toilet, car) is not lost:
-        # evidence only accrues while moving
-        if dt > 0.0:
-            w *= min(step_m / dt / cfg[L.C_OC_MOVING_MPS], 1.0)
-        if st[ARMED] == 0.0:
-            if offset_m >= cfg[L.C_OC_D_CLEAR]:
-                return 0
-            st[ARMED] = 1.0
-        threshold = _threshold_m(st, t, dt, offset_m, noise_m, cfg)
-        z = (offset_m - threshold) / cfg[L.C_OC_SCALE]
-        z = min(max(z, -cfg[L.C_OC_Z_LO]), cfg[L.C_OC_Z_HI])
-        if at_station:
-            z = min(z, 0.0)
-        ev_s = st[EVIDENCE] + w * z
-        if ev_s <= 0.0:
-            st[EVIDENCE] = 0.0
-            st[CP_T] = t
-            st[CP_S] = s
-            st[CP_X] = x
-            st[CP_Y] = y
-            st[PATH] = 0.0
-            st[MAX_OFF] = offset_m
-            return 0
-        st[EVIDENCE] = ev_s
-        st[PATH] += step_m
-        st[MAX_OFF] = max(st[MAX_OFF], offset_m)
-        if ev_s < cfg[L.C_OC_H]:
-            return 0
-        st[STATE] = 1.0
-        st[ALARM_T] = t
-        st[CLEAR] = 0.0
-        _fill(ev, L.CODE_OFF_COURSE, t, x, y, s, offset_m, st)
-        return L.CODE_OFF_COURSE
+        return _on_course(st, t, dt, step_m, x, y, offset_m, s, noise_m, at_station, w, cfg, ev)
     # alarmed: look for the way back
     st[PATH] += step_m
     st[MAX_OFF] = max(st[MAX_OFF], offset_m)
-    c = (cfg[L.C_OC_D_CLEAR] - offset_m) / cfg[L.C_OC_SCALE]
-    c = min(max(c, -cfg[L.C_OC_Z_HI]), cfg[L.C_OC_Z_LO])
+    if not _clearing(st, t, w, step_m, x, y, offset_m, s, at_station, end_m, cfg):
+        return 0
+    if not _released(st, t, x, y, offset_m, s, cfg):
+        return 0
+    skipped = st[REJ_S] - st[CP_S]
+    code = E.CODE_BACK_ON_COURSE
+    if skipped > st[REJ_PATH] + cfg[C.shortcut_m]:
+        code = E.CODE_SHORTCUT
+    _fill(ev, code, st[REJ_T], st[REJ_X], st[REJ_Y], st[REJ_S], offset_m, st)
+    ev[E.EV_PATH] = st[REJ_PATH]
+    reset(st, t, s, x, y)
+    return code
+
+
+@nb.njit(cache=True, inline="always")
+def _on_course(
+    st: FloatArray,
+    t: float,
+    dt: float,
+    step_m: float,
+    x: float,
+    y: float,
+    offset_m: float,
+    s: float,
+    noise_m: float,
+    at_station: bool,
+    w: float,
+    cfg: KernelCfg,
+    ev: FloatArray,
+) -> int:
+    """On course: evidence of being off it accrues (CUSUM) until the alarm."""
+    # a runner standing still beside the line (aid station, toilet, car) is not lost:
+    # evidence only accrues while moving
+    if dt > 0.0:
+        w *= min(step_m / dt / cfg[C.oc_moving_mps], 1.0)
+    if st[ARMED] == 0.0:
+        if offset_m >= cfg[C.oc_d_clear_m]:
+            return 0
+        st[ARMED] = 1.0
+    threshold = _threshold_m(st, t, dt, offset_m, noise_m, cfg)
+    z = (offset_m - threshold) / cfg[C.oc_scale_m]
+    z = min(max(z, -cfg[C.oc_z_lo]), cfg[C.oc_z_hi])
+    if at_station:
+        z = min(z, 0.0)
+    ev_s = st[EVIDENCE] + w * z
+    if ev_s <= 0.0:
+        st[EVIDENCE] = 0.0
+        st[CP_T] = t
+        st[CP_S] = s
+        st[CP_X] = x
+        st[CP_Y] = y
+        st[PATH] = 0.0
+        st[MAX_OFF] = offset_m
+        return 0
+    st[EVIDENCE] = ev_s
+    st[PATH] += step_m
+    st[MAX_OFF] = max(st[MAX_OFF], offset_m)
+    if ev_s < cfg[C.oc_h]:
+        return 0
+    st[STATE] = 1.0
+    st[ALARM_T] = t
+    st[CLEAR] = 0.0
+    _fill(ev, E.CODE_OFF_COURSE, t, x, y, s, offset_m, st)
+    return E.CODE_OFF_COURSE
+
+
+@nb.njit(cache=True, inline="always")
+def _clearing(
+    st: FloatArray,
+    t: float,
+    w: float,
+    step_m: float,
+    x: float,
+    y: float,
+    offset_m: float,
+    s: float,
+    at_station: bool,
+    end_m: float,
+    cfg: KernelCfg,
+) -> bool:
+    """Alarmed: evidence of being back on the line. True once it is enough to clear.
+
+    Where a way back starts is kept (``REJ_*``), and whether it came to the line far from
+    where the runner left it (``REJ_FAR``).
+    """
+    c = (cfg[C.oc_d_clear_m] - offset_m) / cfg[C.oc_scale_m]
+    c = min(max(c, -cfg[C.oc_z_hi]), cfg[C.oc_z_lo])
     was = st[CLEAR]
     now = max(0.0, was + w * c)
-    follow = cfg[L.C_OC_FOLLOW]
+    follow = cfg[C.oc_follow_m]
     if st[REJ_FAR] == 1.0 and st[HELD] == 0.0:
-        now = min(now, 2.0 * cfg[L.C_OC_H_CLEAR])  # so that a crossing is soon forgotten
+        now = min(now, 2.0 * cfg[C.oc_h_clear])  # so that a crossing is soon forgotten
     if was > 0.0 and now == 0.0:
         st[REJ_FAR] = 0.0  # that way back is over; the next one is judged afresh
-    if offset_m >= cfg[L.C_OC_D_REF]:
+    if offset_m >= cfg[C.oc_d_ref_m]:
         st[HELD] = 0.0  # clearly off the line again (not 30-40 m beside it in noisy fixes)
     if was == 0.0 and now > 0.0:
         st[REJ_T] = t
@@ -147,9 +207,16 @@ def offcourse_step(
         far = s < st[CP_S] - follow or s > st[CP_S] + st[REJ_PATH] + follow
         st[REJ_FAR] = 1.0 if far and not at_station and s < end_m - follow else 0.0
     st[CLEAR] = now
-    if now < cfg[L.C_OC_H_CLEAR]:
-        return 0
-    if st[HELD] == 0.0 and s < st[REJ_S] - cfg[L.C_WW_REJOIN_M]:
+    return now >= cfg[C.oc_h_clear]
+
+
+@nb.njit(cache=True, inline="always")
+def _released(
+    st: FloatArray, t: float, x: float, y: float, offset_m: float, s: float, cfg: KernelCfg
+) -> bool:
+    """Back on the line: is the episode over? Not while running the course backwards, nor
+    while crossing the line far from where the runner left it."""
+    if st[HELD] == 0.0 and s < st[REJ_S] - cfg[C.ww_rejoin_m]:
         # back on the line but running it backwards since: the same episode goes on (one
         # alarm, not a back-on-course and a wrong-way on top) until they go forward again
         st[HELD] = 1.0
@@ -164,53 +231,48 @@ def offcourse_step(
         # forward again: progress regained, and run (a filter that changes its mind about
         # the pass moves the progress without the runner moving; GPS jitter is no running)
         moved = math.hypot(x - st[LOW_X], y - st[LOW_Y])
-        if s < st[S_LOW] + cfg[L.C_WW_CLEAR] or moved < 0.5 * cfg[L.C_WW_CLEAR]:
-            return 0
+        if s < st[S_LOW] + cfg[C.ww_clear_m] or moved < 0.5 * cfg[C.ww_clear_m]:
+            return False
         st[REJ_T] = t
         st[REJ_S] = s
         st[REJ_X] = x
         st[REJ_Y] = y
         st[REJ_PATH] = st[PATH]
-    elif st[REJ_FAR] == 1.0:
+        return True
+    if st[REJ_FAR] == 1.0:
         # near the line far from where they left: crossing it, until they follow it (on,
         # near it now, and moved: not the filter changing its mind about the pass)
         moved = math.hypot(x - st[REJ_X], y - st[REJ_Y])
-        on = offset_m < cfg[L.C_OC_D_CLEAR]
+        on = offset_m < cfg[C.oc_d_clear_m]
+        follow = cfg[C.oc_follow_m]
         if s < st[REJ_S] + follow or moved < 0.5 * follow or not on:
-            return 0
-    skipped = st[REJ_S] - st[CP_S]
-    code = L.CODE_BACK_ON_COURSE
-    if skipped > st[REJ_PATH] + cfg[L.C_SHORTCUT_M]:
-        code = L.CODE_SHORTCUT
-    _fill(ev, code, st[REJ_T], st[REJ_X], st[REJ_Y], st[REJ_S], offset_m, st)
-    ev[L.EV_PATH] = st[REJ_PATH]
-    reset(st, t, s, x, y)
-    return code
+            return False
+    return True
 
 
 @nb.njit(cache=True, inline="always")
 def _threshold_m(
-    st: FloatArray, t: float, dt: float, offset_m: float, noise_m: float, cfg: FloatArray
+    st: FloatArray, t: float, dt: float, offset_m: float, noise_m: float, cfg: KernelCfg
 ) -> float:
     """The offset at which evidence starts to accrue: ``d_ref`` plus the runner's margins.
 
     Keeps the clock of time beside the line (``NEAR_T``) as it goes.
     """
-    threshold = cfg[L.C_OC_D_REF]
+    threshold = cfg[C.oc_d_ref_m]
     if st[ACC] > 0.0:
-        threshold += cfg[L.C_OC_K_ACC] * max(st[ACC] - cfg[L.C_OC_ACC_REF], 0.0)
+        threshold += cfg[C.oc_k_acc] * max(st[ACC] - cfg[C.oc_acc_ref_m], 0.0)
     else:
-        extra = cfg[L.C_OC_K_NOISE] * max(noise_m - cfg[L.C_OC_NOISE_REF], 0.0)
-        threshold += min(extra, cfg[L.C_OC_NOISE_CAP])
+        extra = cfg[C.oc_k_noise] * max(noise_m - cfg[C.oc_noise_ref_m], 0.0)
+        threshold += min(extra, cfg[C.oc_noise_cap_m])
     # time beside the line without coming back to it, seen by fixes close enough to tell
     # (pings cannot, nor a gap in the fixes)
-    if offset_m < cfg[L.C_OC_D_CLEAR] or dt > cfg[L.C_OC_BAND_S] / 4.0:
+    if offset_m < cfg[C.oc_d_clear_m] or dt > cfg[C.oc_band_s] / 4.0:
         st[NEAR_T] = t
-    elif t - st[NEAR_T] >= cfg[L.C_OC_BAND_S]:
+    elif t - st[NEAR_T] >= cfg[C.oc_band_s]:
         # a minute and more of it: a path beside the course (an older version of it, a
         # road along the trail), not a wrong turn just taken, which goes from the line to
         # the margin in well under that
-        threshold += cfg[L.C_OC_BAND_M]
+        threshold += cfg[C.oc_band_m]
     return threshold
 
 
@@ -234,6 +296,6 @@ def _fill(
     ev: FloatArray, code: int, t: float, x: float, y: float, s: float, off: float, st: FloatArray
 ) -> None:
     write_event(ev, code, (t, s, x, y), (st[CP_T], st[CP_S], st[CP_X], st[CP_Y]), off)
-    ev[L.EV_MAXOFF] = st[MAX_OFF]
-    ev[L.EV_PATH] = st[PATH]
-    ev[L.EV_ALARM_T] = st[ALARM_T]
+    ev[E.EV_MAXOFF] = st[MAX_OFF]
+    ev[E.EV_PATH] = st[PATH]
+    ev[E.EV_ALARM_T] = st[ALARM_T]

@@ -11,10 +11,17 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from coursewatch.detectors.rows import write_event
-from coursewatch.engine import layout as L
+from coursewatch.engine import events as E
+from coursewatch.engine.config import C, KernelCfg
+from coursewatch.engine.events import write_event
 from coursewatch.geo import FloatArray
 
+# the detector's slice of the runner's state vector: these fields, in this order
+FIELDS = (
+    "STATE", "MAX_S", "MIN_S", "MAX_T", "MAX_X", "MAX_Y", "ACTIVE", "BACK_T", "BACK_S",
+    "REJOINED",
+)  # fmt: skip
+LEN = len(FIELDS)
 STATE = 0  # 0 normal, 1 alarmed
 MAX_S = 1  # furthest progress on this stretch
 MIN_S = 2  # lowest progress since the alarm
@@ -35,7 +42,7 @@ def wrongway_step(
     y: float,
     s: float,
     on_line: bool,
-    cfg: FloatArray,
+    cfg: KernelCfg,
     ev: FloatArray,
 ) -> int:
     """Advance by one fix. ``on_line``: the fix is matched to the course, not off it."""
@@ -46,11 +53,11 @@ def wrongway_step(
         return 0
     if st[STATE] == 0.0:
         if s > st[MAX_S]:
-            if st[REJOINED] == 1.0 and s - st[BACK_S] >= cfg[L.C_WW_CLEAR]:
+            if st[REJOINED] == 1.0 and s - st[BACK_S] >= cfg[C.ww_clear_m]:
                 st[REJOINED] = 0.0  # heading the right way again
             _furthest_at(st, t, s, x, y)
             return 0
-        need = cfg[L.C_WW_REJOIN_M] if st[REJOINED] == 1.0 else cfg[L.C_WW_DIST]
+        need = cfg[C.ww_rejoin_m] if st[REJOINED] == 1.0 else cfg[C.ww_dist_m]
         if st[MAX_S] - s < need:
             if st[REJOINED] == 0.0:
                 st[BACK_T] = 0.0
@@ -61,27 +68,27 @@ def wrongway_step(
             st[BACK_S] = s
             return 0
         # and still moving backwards: a runner resting behind a spurious forward match is not
-        if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S] or st[BACK_S] - s < need / 3.0:
+        if t - st[BACK_T] < cfg[C.ww_persist_s] or st[BACK_S] - s < need / 3.0:
             return 0
         st[STATE] = 1.0
         st[MIN_S] = s
         st[BACK_T] = 0.0
-        write_event(ev, L.CODE_WRONG_WAY, (t, s, x, y), _furthest(st), 0.0)
-        ev[L.EV_ALARM_T] = t
-        return L.CODE_WRONG_WAY
+        write_event(ev, E.CODE_WRONG_WAY, (t, s, x, y), _furthest(st), 0.0)
+        ev[E.EV_ALARM_T] = t
+        return E.CODE_WRONG_WAY
     st[MIN_S] = min(st[MIN_S], s)
-    if s - st[MIN_S] < cfg[L.C_WW_CLEAR]:
+    if s - st[MIN_S] < cfg[C.ww_clear_m]:
         st[BACK_T] = 0.0
         return 0
     # heading the right way again, and for a while: one stray fix ahead does not end it
     if st[BACK_T] == 0.0:
         st[BACK_T] = t
         return 0
-    if t - st[BACK_T] < cfg[L.C_WW_PERSIST_S]:
+    if t - st[BACK_T] < cfg[C.ww_persist_s]:
         return 0
-    write_event(ev, L.CODE_WRONG_WAY_END, (t, s, x, y), _furthest(st), np.nan)
+    write_event(ev, E.CODE_WRONG_WAY_END, (t, s, x, y), _furthest(st), np.nan)
     restart(st, t, s, x, y)
-    return L.CODE_WRONG_WAY_END
+    return E.CODE_WRONG_WAY_END
 
 
 @nb.njit(cache=True)

@@ -1,24 +1,21 @@
-"""After the race: what happened, where the runner went wrong, and what it cost.
+"""Excursions, in hindsight: the live events and the whole track, turned into episodes.
 
-:func:`analyze` runs the live matcher over the whole track (so ``alerted`` is exactly what
-race HQ would have seen, at the same fix), then uses the whole track — hindsight the live
-matcher does not have — to place where each excursion left and rejoined the course, how far
-it went, the extra distance run and the time it cost, and when every station was passed.
-Reports (terminal, JSON, HTML, PNG, Markdown) render an :class:`Analysis`; they measure
-nothing themselves.
+The live matcher's events say when race HQ was told; the whole track says where the runner
+really left the course (walking back from the alarm to the last fix on the line), where they
+came back, how far they went, the extra distance they ran and the time it cost them. Stretches
+far from the line that never raised an alarm live are excursions too, and pieces of one
+excursion (a wrong trail crossing another part of the course) are joined into one episode.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 import numpy as np
 
+from coursewatch.analysis.results import Excursion, Point, utc
 from coursewatch.course import Course
-from coursewatch.distance import distance_run_m
-from coursewatch.engine.grid import nearest_distances
-from coursewatch.engine.matcher import EngineConfig, Event, MatchResult, match_fixes
+from coursewatch.engine.config import EngineConfig
+from coursewatch.engine.events import Event
+from coursewatch.engine.matcher import MatchResult
 from coursewatch.geo import FloatArray
 from coursewatch.track import Track
 
@@ -28,142 +25,9 @@ UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
-FINISH_M = 100.0
-SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
 
 
-@dataclass(frozen=True)
-class Point:
-    time: datetime
-    lat: float
-    lon: float
-    course_m: float | None = None
-
-
-@dataclass(frozen=True)
-class Excursion:
-    """One time the runner was not on the course: off it, the wrong way along it, or cutting it.
-
-    ``alerted`` is when and where the live matcher raised the alarm (None: it never did);
-    ``extra_distance_m`` is the distance run minus the course distance it covered (negative
-    for a shortcut: distance cut); ``time_lost_s`` is the time it took minus the time the
-    runner's pace before it would have taken (None when the pace is unknown).
-    """
-
-    kind: str
-    left: Point
-    alerted: Point | None
-    rejoined: Point | None
-    max_offset_m: float
-    extra_distance_m: float
-    time_lost_s: float | None
-    first_fix: int
-    last_fix: int
-
-
-@dataclass(frozen=True)
-class StationPass:
-    station: str
-    pass_no: int
-    course_m: float
-    time: datetime
-
-
-@dataclass(frozen=True, eq=False)
-class Analysis:
-    course: Course
-    track: Track
-    match: MatchResult
-    offset_m: FloatArray  # distance from each fix to the nearest point of the course
-    progress_m: FloatArray  # hindsight progress: never backwards except on excursions
-    excursions: tuple[Excursion, ...]
-    passes: tuple[StationPass, ...]
-    finish: Point | None
-    start_ts: float
-
-    @property
-    def events(self) -> tuple[Event, ...]:
-        return self.match.events
-
-    @property
-    def elapsed_s(self) -> float | None:
-        return None if self.finish is None else self.finish.time.timestamp() - self.start_ts
-
-    @property
-    def extra_distance_m(self) -> float:
-        return float(sum(max(e.extra_distance_m, 0.0) for e in self.excursions))
-
-    @property
-    def time_lost_s(self) -> float:
-        return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.excursions))
-
-
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(float(ts), UTC)
-
-
-def analyze(
-    course: Course,
-    track: Track,
-    config: EngineConfig | None = None,
-    start_ts: float | None = None,
-) -> Analysis:
-    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start."""
-    match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config)
-    x, y = course.frame.to_xy(track.lat, track.lon)
-    g = course.grid
-    offset = nearest_distances(
-        x, y, 1e6, course.x, course.y, g.x0, g.y0, g.cell_m, g.nx, g.ny, g.cell_start,
-        g.cell_segs,
-    )  # fmt: skip
-    # GPS error is not running: the distance is taken along the track simplified to within
-    # its noise (estimated from its fixes by the matcher)
-    path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
-    progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
-    t0 = float(track.time_s[0]) if start_ts is None else start_ts
-    helper = _Builder(course, track, match, offset, path, config or EngineConfig())
-    excursions = helper.excursions()
-    passes = station_passes(course, track.time_s, progress)
-    finish = None
-    # sparse pings rarely land on the line: the last one before the arch can be a few hundred
-    # metres short, so the tolerance grows with the typical distance between fixes
-    steps = np.diff(progress)
-    typical_m = float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
-    tolerance_m = min(max(FINISH_M, 1.5 * typical_m), 1000.0)
-    reached = np.flatnonzero(progress >= course.length_m - tolerance_m)
-    if len(reached) and match.progress_m[reached[0]] >= course.length_m - tolerance_m:
-        k = int(reached[0])
-        finish = Point(_time(track.time_s[k]), float(track.lat[k]), float(track.lon[k]),
-                       course.length_m)  # fmt: skip
-    return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0)
-
-
-def station_passes(
-    course: Course, time_s: FloatArray, progress_m: FloatArray
-) -> tuple[StationPass, ...]:
-    """When the runner's progress first reached every pass of every station, in time order."""
-    out: list[StationPass] = []
-    if len(progress_m) == 0:
-        return ()
-    top = float(progress_m[-1])
-    for st in course.stations:
-        for i, s in enumerate(st.passes_m):
-            if s > top + 1.0:
-                continue
-            k = int(np.searchsorted(progress_m, s - 1.0))
-            k = min(k, len(time_s) - 1)
-            if k > 0 and progress_m[k] > progress_m[k - 1]:
-                # interpolate between the fixes either side of the pass
-                f = (s - progress_m[k - 1]) / (progress_m[k] - progress_m[k - 1])
-                ts = time_s[k - 1] + min(max(f, 0.0), 1.0) * (time_s[k] - time_s[k - 1])
-            else:
-                ts = time_s[k]
-            out.append(StationPass(st.name, i + 1, float(s), _time(ts)))
-    out.sort(key=lambda p: (p.time, p.course_m))
-    return tuple(out)
-
-
-class _Builder:
+class Excursions:
     """Turns the live events and the whole track into excursions."""
 
     def __init__(
@@ -179,7 +43,7 @@ class _Builder:
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
-        return Point(_time(tr.time_s[k]), float(tr.lat[k]), float(tr.lon[k]), course_m)
+        return Point(utc(tr.time_s[k]), float(tr.lat[k]), float(tr.lon[k]), course_m)
 
     def excursions(self) -> tuple[Excursion, ...]:
         out: list[Excursion] = []

@@ -27,10 +27,9 @@ from typing import Any
 import httpx
 
 from coursewatch.course import Course
-from coursewatch.pipeline import Clock
-from coursewatch.server import Server, read_race_files
+from coursewatch.live import Clock, Server, read_race_files
 from coursewatch.settings import load_settings
-from coursewatch.simrace import write_race
+from coursewatch.sim.field import write_race
 
 ADMIN = "test-admin-token"
 

@@ -30,7 +30,7 @@ import httpx
 from coursewatch.bus import Bus, Message
 from coursewatch.store import Store, Webhook
 
-log = logging.getLogger("coursewatch.webhooks")
+log = logging.getLogger("coursewatch.live.webhooks")
 KINDS = ("alert", "alert_ack")
 RETRY_STATUS = {408, 429}
 

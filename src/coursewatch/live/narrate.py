@@ -1,11 +1,11 @@
-"""Alerts a person can act on: an engine event becomes a record with a sentence.
+"""Every sentence a person reads about a runner: one module writes them all.
 
-"Bib 7 missed the left turn at km 147.65 (mi 91.75): 310 m off course, moving away". Left and
-right come from the geometry: the course's own turn at the place the runner left it when there
-is one ("missed the left turn"), else the side the runner went ("left the course to the right").
+Detectors (the engine's and the clock-driven ones) return data: a kind, where, numbers. Here
+they become words. "Bib 7 missed the left turn at km 147.65 (mi 91.75): 310 m off course,
+moving away". Left and right come from the geometry: the course's own turn at the place the
+runner left it when there is one ("missed the left turn"), else the side the runner went ("left
+the course to the right").
 
->>> km_mi(147650.0)
-'km 147.65 (mi 91.75)'
 >>> turn_side(course_heading_deg=0.0, course_turn_deg=-90.0, runner_heading_deg=0.0)
 'missed the left turn'
 >>> turn_side(course_heading_deg=0.0, course_turn_deg=5.0, runner_heading_deg=80.0)
@@ -20,17 +20,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from coursewatch.course import Course
-from coursewatch.engine.matcher import Event
+from coursewatch.detectors.cutoff import CutoffEvent
+from coursewatch.detectors.overdue import OverdueEvent
+from coursewatch.detectors.signal import SignalEvent
+from coursewatch.detectors.stopped import StoppedEvent
+from coursewatch.engine.events import Event
 from coursewatch.store import AlertRecord
+from coursewatch.units import km_mi
 
-METRES_PER_MILE = 1609.344
 TURN_MIN_DEG = 25.0
 TURN_SPAN_M = 40.0
-
-
-def km_mi(distance_m: float) -> str:
-    """A course distance as the race director reads it, in km and miles."""
-    return f"km {distance_m / 1000:.2f} (mi {distance_m / METRES_PER_MILE:.2f})"
+ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
 
 
 def _heading_deg(dx: float, dy: float) -> float:
@@ -137,3 +137,35 @@ class Narrator:
             detail=detail,
             raised_s=raised_s,
         )
+
+    def clock_sentence(self, bib: str, e: ClockEvent) -> str:
+        """The sentence of a clock-driven detector's event (stopped, signal, overdue, cut-off)."""
+        return f"Bib {bib}: {self._clock_text(e)}"
+
+    def _clock_text(self, e: ClockEvent) -> str:
+        here = km_mi(e.course_m)
+        if isinstance(e, StoppedEvent):
+            minutes = e.stopped_s / 60.0
+            if e.kind == "stopped":
+                return f"no progress for {minutes:.0f} min at {here}, away from any station"
+            return f"moving again at {here} after {minutes:.0f} min stopped"
+        if isinstance(e, SignalEvent):
+            minutes = e.silent_s / 60.0
+            if e.kind == "signal_lost":
+                return (f"no position for {minutes:.0f} min (usually every "
+                        f"{e.usual_interval_s / 60:.1f} min); last seen at {here}")  # fmt: skip
+            return f"signal back at {here} after {minutes:.0f} min without a position"
+        station = self.label(e.station_m)
+        if isinstance(e, OverdueEvent):
+            return (f"expected at {station} {e.late_s / 60:.0f} min ago (tolerance "
+                    f"{e.tolerance_s / 60:.0f} min); last seen at {here}")  # fmt: skip
+        late = -e.margin_min
+        verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
+        return f"projected at {station} {verdict} its cut-off; now at {here}"
+
+    def label(self, station_m: float) -> str:
+        """The station pass at ``station_m``, by its name."""
+        for d, name in self.stations:
+            if d == station_m:
+                return name
+        return f"the station at km {station_m / 1000:.2f}"

@@ -14,20 +14,19 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from coursewatch.bus import Bus
+from coursewatch.live.clock import RaceWatch
+from coursewatch.live.registry import LiveRace, Registry
+from coursewatch.live.runner import LiveRunner, Step
+from coursewatch.live.views import alert_json, runner_json
 from coursewatch.protocols import Decoded, Fix, FixProblem
-from coursewatch.racestate import LiveRace, Registry
-from coursewatch.runners import LiveRunner, Step
 from coursewatch.store import AlertRecord, FixRow, Saved, Store
-from coursewatch.views import alert_json, runner_json
-from coursewatch.watch import RaceWatch
 
 Clock = Callable[[], float]
-TimeDetector = Callable[[LiveRace, LiveRunner, float], list[AlertRecord]]
 NO_FIX_DEG = 1e-9
 
 DROP_HINTS = {
@@ -108,14 +107,12 @@ class Pipeline:
         bus: Bus,
         clock: Clock = time.time,
         max_future_s: float = 600.0,
-        time_detectors: Sequence[TimeDetector] = (),
     ) -> None:
         self.registry = registry
         self.store = store
         self.bus = bus
         self.clock = clock
         self.max_future_s = max_future_s
-        self.time_detectors = list(time_detectors)
         self._watches: dict[str, RaceWatch] = {}
 
     def watch(self, race: LiveRace) -> RaceWatch:
@@ -123,7 +120,6 @@ class Pipeline:
         w = self._watches.get(race.id)
         if w is None or w.race is not race:
             w = self._watches[race.id] = RaceWatch(race, self.clock)
-            race.arrivals = w.arrivals
         return w
 
     async def ingest(
@@ -321,8 +317,6 @@ class Pipeline:
             watch = self.watch(race)
             for runner in race.runners.values():
                 alerts.extend(watch.on_tick(runner, now))
-                for detector in self.time_detectors:
-                    alerts.extend(detector(race, runner, now))
         if not alerts:
             return []
         saved = await self.store.save([], alerts)

@@ -1,9 +1,11 @@
-"""The time-based detectors and the ETA model, run per runner for the live server.
+"""What happens with time: the clock-driven detectors and the ETA model, per runner.
 
 The detectors (:mod:`coursewatch.detectors.stopped`, ``signal``, ``overdue``, ``cutoff``) and
 :class:`coursewatch.eta.EtaModel` are pure; this module holds each runner's states, feeds them
 every new fix (in time order: a late fix corrects the engine, not their history) and every
-clock tick, and turns their events into alerts with a sentence.
+clock tick, keeps each runner's ETAs at the next station and the finish up to date
+(``LiveRunner.etas``, which the views read), and turns the detectors' events into alerts
+(the sentence from :mod:`coursewatch.live.narrate`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from coursewatch.alerts import km_mi
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
 from coursewatch.detectors.signal import SignalConfig, SignalState, signal_fix, signal_tick
 from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
 from coursewatch.eta import EtaModel, EtaState
-from coursewatch.racestate import LiveRace
-from coursewatch.runners import LiveRunner
+from coursewatch.live.narrate import ClockEvent
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.runner import LiveRunner
 from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
@@ -100,24 +101,33 @@ class RaceWatch:
         w = self.of(runner)
         model, stopped_cfg, signal_cfg = self.model, self.stopped_cfg, self.signal_cfg
         eta, fed_s, stopped, signal = w.eta, w.fed_s, w.stopped, w.signal
-        raised: list[tuple[int, Any]] = []
+        raised: list[tuple[int, ClockEvent]] = []
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
             stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s)
-            if ev1 or ev2:
-                for e in ev1:
-                    runner.stopped = e.kind == "stopped"
-                raised.extend((j, e) for e in [*ev1, *ev2])
+            for e1 in ev1:
+                runner.stopped = e1.kind == "stopped"
+                raised.append((j, e1))
+            raised.extend((j, e2) for e2 in ev2)
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         last = len(times_s) - 1
         if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S:
             ahead = self._ahead(runner, w, times_s[last], progress_m[last])
             raised.extend((last, e) for e in ahead)
             w.ahead_s = times_s[last]
+        self._keep_etas(runner)
         return [(j, self._alert(runner, e)) for j, e in raised]
+
+    def _keep_etas(self, runner: LiveRunner) -> None:
+        """The runner's ETAs at the next station and the finish, for the views to read."""
+        _, nxt = self.race.around(runner.matcher.progress_m)
+        finish = self.race.course.length_m
+        targets = [self.race.station_m[nxt], finish] if nxt >= 0 else [finish]
+        etas = self.arrivals(runner, targets)
+        runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
 
     def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:
         if runner.last_time_s is None or runner.finished or runner.record.dnf:
@@ -127,9 +137,11 @@ class RaceWatch:
         ahead = self._ahead(runner, w, now_s, runner.matcher.progress_m)
         return [self._alert(runner, e) for e in [*events, *ahead]]
 
-    def _ahead(self, runner: LiveRunner, w: RunnerWatch, now_s: float, s: float) -> list[Any]:
+    def _ahead(
+        self, runner: LiveRunner, w: RunnerWatch, now_s: float, s: float
+    ) -> list[ClockEvent]:
         _, nxt = self.race.around(s)
-        events: list[Any] = []
+        events: list[ClockEvent] = []
         if nxt >= 0:
             station_m = self.race.station_m[nxt]
             (eta,) = self.arrivals(runner, [station_m])
@@ -145,14 +157,8 @@ class RaceWatch:
             events += ev2
         return events
 
-    def _alert(self, runner: LiveRunner, e: Any) -> AlertRecord:
+    def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
-        station = getattr(e, "station_m", None)
-        text = e.message.replace(f"km {e.course_m / 1000:.2f}", km_mi(float(e.course_m)))
-        if station is not None:
-            label = next((p.label for p in self.race.stations if p.distance_m == station), None)
-            if label:
-                text = text.replace(f"the station at km {station / 1000:.2f}", label)
         detail = {k: v for k, v in e.__dict__.items() if k not in ("kind", "ts")}
         return AlertRecord(
             race_id=self.race.id,
@@ -163,7 +169,7 @@ class RaceWatch:
             lon=pos[1],
             course_m=float(e.course_m),
             offset_m=None,
-            sentence=f"Bib {runner.bib}: {text}",
+            sentence=self.race.narrator.clock_sentence(runner.bib, e),
             detail=detail,
             raised_s=float(e.ts),
         )

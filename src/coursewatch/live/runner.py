@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coursewatch.course import Course
-from coursewatch.engine.matcher import EngineConfig, Event, LiveMatcher
+from coursewatch.course import Course, finish_tolerance_m
+from coursewatch.engine.config import EngineConfig
+from coursewatch.engine.events import Event
+from coursewatch.engine.matcher import LiveMatcher
 from coursewatch.geo import FloatArray
 from coursewatch.protocols import Fix
 from coursewatch.store import FixArrays, RunnerRecord
 
 CHECK_EVERY = 64
 TAIL_CAP = 4096
-FINISH_M = 150.0
-STATUSES = ("not_started", "running", "off_course", "stopped", "finished", "dnf")
 
 
 @dataclass
@@ -71,7 +71,9 @@ class LiveRunner:
         self.wrong_way = False
         self.finished = False
         self.stopped = False  # set by the time-based detectors
-        self.extra: dict[str, object] = {}  # the time-based detectors' own state
+        # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
+        # distances: the next station and the finish (set by coursewatch.live.clock)
+        self.etas: dict[float, float] = {}
 
     @property
     def bib(self) -> str:
@@ -164,7 +166,7 @@ class LiveRunner:
                 self.wrong_way = True
             elif ev.kind == "wrong_way_end":
                 self.wrong_way = False
-        if furthest_m >= self.course.length_m - FINISH_M:
+        if furthest_m >= self.course.length_m - finish_tolerance_m(self.matcher.step_m):
             self.finished = True
 
     def _trim(self) -> None:

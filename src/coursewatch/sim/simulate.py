@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coursewatch.course import Course, build_course
-from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import FloatArray, LocalFrame
+from coursewatch.points import RawPoints, Waypoint
 
 START_TS = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 

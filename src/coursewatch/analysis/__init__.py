@@ -1,0 +1,66 @@
+"""After the race: what happened, where the runner went wrong, and what it cost.
+
+:func:`analyze` runs the live matcher over the whole track (so ``alerted`` is exactly what
+race HQ would have seen, at the same fix), then uses the whole track — hindsight the live
+matcher does not have — to place where each excursion left and rejoined the course, how far
+it went, the extra distance run and the time it cost (:mod:`.excursions`), and when every
+station was passed (:mod:`.passes`). Reports (terminal, JSON, HTML, PNG, Markdown) render an
+:class:`Analysis`; they measure nothing themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coursewatch.analysis.excursions import Excursions
+from coursewatch.analysis.passes import split_passes, station_passes
+from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
+from coursewatch.course import Course, finish_tolerance_m
+from coursewatch.distance import distance_run_m
+from coursewatch.engine.config import EngineConfig
+from coursewatch.engine.grid import nearest_distances
+from coursewatch.engine.matcher import MatchResult, match_fixes
+from coursewatch.geo import FloatArray
+from coursewatch.track import Track
+
+SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
+
+__all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
+
+
+def analyze(
+    course: Course,
+    track: Track,
+    config: EngineConfig | None = None,
+    start_ts: float | None = None,
+) -> Analysis:
+    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start."""
+    match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config)
+    x, y = course.frame.to_xy(track.lat, track.lon)
+    offset = nearest_distances(x, y, 1e6, course.x, course.y, course.grid)
+    # GPS error is not running: the distance is taken along the track simplified to within
+    # its noise (estimated from its fixes by the matcher)
+    path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
+    progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
+    t0 = float(track.time_s[0]) if start_ts is None else start_ts
+    builder = Excursions(course, track, match, offset, path, config or EngineConfig())
+    excursions = builder.excursions()
+    passes = station_passes(course, track.time_s, progress)
+    finish = _finish(course, track, match, progress)
+    splits, checkpoints = split_passes(
+        course, passes, None if finish is None else finish.time, track.time_s, progress
+    )
+    return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0,
+                    splits, checkpoints)  # fmt: skip
+
+
+def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:
+    """Where and when the runner reached the finish, if they did."""
+    steps = np.diff(progress)
+    typical_m = float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
+    tolerance_m = finish_tolerance_m(typical_m)
+    reached = np.flatnonzero(progress >= course.length_m - tolerance_m)
+    if not len(reached) or match.progress_m[reached[0]] < course.length_m - tolerance_m:
+        return None
+    k = int(reached[0])
+    return Point(utc(track.time_s[k]), float(track.lat[k]), float(track.lon[k]), course.length_m)

@@ -1,0 +1,126 @@
+"""When the runner passed each station, a 10 km checkpoint, or the finish: hindsight progress.
+
+A passage is the first time the runner's never-decreasing progress reached the course distance
+of the pass, interpolated between the fixes either side. A course with no stations between the
+start and the finish gets a checkpoint every 10 km for its splits table instead, timed by the
+same rule; the analysis says so (``Analysis.checkpoints``), so no report passes checkpoints off
+as official aid stations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import numpy as np
+
+from coursewatch.analysis.results import Passage, utc
+from coursewatch.course import FINISH_M, Course, Station
+from coursewatch.geo import FloatArray
+
+CHECKPOINT_EVERY_M = 10_000.0
+END_MARGIN_M = 1000.0  # a station this close to the start or finish is not a split
+
+
+def pass_time_s(s_m: float, time_s: FloatArray, progress_m: FloatArray) -> float | None:
+    """When the never-decreasing ``progress_m`` first reached ``s_m`` (None: never)."""
+    if len(progress_m) == 0 or s_m > float(progress_m[-1]) + 1.0:
+        return None
+    k = int(np.searchsorted(progress_m, s_m - 1.0))
+    k = min(k, len(time_s) - 1)
+    if k > 0 and progress_m[k] > progress_m[k - 1]:
+        # interpolate between the fixes either side of the pass
+        f = (s_m - progress_m[k - 1]) / (progress_m[k] - progress_m[k - 1])
+        return float(time_s[k - 1] + min(max(f, 0.0), 1.0) * (time_s[k] - time_s[k - 1]))
+    return float(time_s[k])
+
+
+def visit_numbers(course: Course) -> dict[tuple[str, float], int]:
+    """(station name, course distance of a pass) -> visit number, counted in course order.
+
+    The same station may appear as several entries (a race file listing ``pass: 1`` and
+    ``pass: 2``) or as one entry with several passes: either way the n-th pass in course order
+    is visit n, which is what a race file's ``pass`` means.
+    """
+    by_name: dict[str, list[float]] = {}
+    for st in course.stations:
+        by_name.setdefault(st.name, []).extend(st.passes_m)
+    out: dict[tuple[str, float], int] = {}
+    for name, passes in by_name.items():
+        for i, s in enumerate(sorted(passes)):
+            out[(name, s)] = i + 1
+    return out
+
+
+def station_passes(
+    course: Course, time_s: FloatArray, progress_m: FloatArray
+) -> tuple[Passage, ...]:
+    """When the runner's progress first reached every pass of every station, in time order."""
+    out: list[Passage] = []
+    visits = visit_numbers(course)
+    for st in course.stations:
+        for i, s in enumerate(st.passes_m):
+            ts = pass_time_s(s, time_s, progress_m)
+            if ts is not None:
+                out.append(Passage(st.name, i + 1, float(s), utc(ts), visits[(st.name, s)]))
+    out.sort(key=lambda p: (p.time, p.course_m))
+    return tuple(out)
+
+
+def checkpoint_course(course: Course, every_m: float = CHECKPOINT_EVERY_M) -> Course:
+    """The course with a checkpoint every ``every_m`` and at the finish, as its stations."""
+    marks = list(np.arange(every_m, course.length_m - every_m / 10.0, every_m))
+    marks.append(course.length_m)
+    lat, lon = course.latlon_at(np.asarray(marks))
+    stations = tuple(
+        Station(_checkpoint_name(s, course.length_m), float(la), float(lo), (float(s),))
+        for s, la, lo in zip(marks, lat, lon, strict=True)
+    )
+    return dataclasses.replace(course, stations=stations)
+
+
+def _checkpoint_name(s_m: float, length_m: float) -> str:
+    return "Finish" if s_m >= length_m else f"km {s_m / 1000:.0f}"
+
+
+def uses_checkpoints(course: Course) -> bool:
+    """True when no station lies between the start and the finish (none, or only those)."""
+    inner = [
+        s
+        for st in course.stations
+        for s in st.passes_m
+        if END_MARGIN_M < s < course.length_m - END_MARGIN_M
+    ]
+    return not inner
+
+
+def split_passes(
+    course: Course,
+    passes: tuple[Passage, ...],
+    finish: datetime | None,
+    time_s: FloatArray,
+    progress_m: FloatArray,
+) -> tuple[tuple[Passage, ...], bool]:
+    """The passages of the splits table (the station ``passes``, or 10 km checkpoints when the
+    course has no stations: the flag), and the finish (at ``finish``) when no station marks it.
+    """
+    checkpoints = uses_checkpoints(course)
+    if checkpoints:
+        cp = checkpoint_course(course)
+        cp = dataclasses.replace(cp, stations=cp.stations[:-1])
+        found = station_passes(cp, time_s, progress_m)
+        rows = tuple(dataclasses.replace(p, visit=1) for p in found)
+    else:
+        rows = passes
+    end_m = course.length_m - FINISH_M
+    if finish is None or any(p.course_m >= end_m for p in rows):
+        return rows, checkpoints
+    # the analysis calls the race finished near the end of the line, where a station pass at
+    # the very end may never be reached by the progress
+    name, pass_no = "Finish", 1
+    for st in course.stations:
+        for i, s in enumerate(st.passes_m):
+            if s >= end_m:
+                name, pass_no = st.name, i + 1
+    visit = 1 if checkpoints else visit_numbers(course).get((name, course.length_m), pass_no)
+    return (*rows, Passage(name, pass_no, course.length_m, finish, visit)), checkpoints

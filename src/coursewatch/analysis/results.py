@@ -1,0 +1,96 @@
+"""What an analysis finds: excursions, station passages, the finish, and the whole of it.
+
+Plain frozen data; :func:`coursewatch.analysis.analyze` makes them, reports render them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from coursewatch.course import Course
+from coursewatch.engine.events import Event
+from coursewatch.engine.matcher import MatchResult
+from coursewatch.geo import FloatArray
+from coursewatch.track import Track
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+@dataclass(frozen=True)
+class Point:
+    time: datetime
+    lat: float
+    lon: float
+    course_m: float | None = None
+
+
+@dataclass(frozen=True)
+class Excursion:
+    """One time the runner was not on the course: off it, the wrong way along it, or cutting it.
+
+    ``alerted`` is when and where the live matcher raised the alarm (None: it never did);
+    ``extra_distance_m`` is the distance run minus the course distance it covered (negative
+    for a shortcut: distance cut); ``time_lost_s`` is the time it took minus the time the
+    runner's pace before it would have taken (None when the pace is unknown).
+    """
+
+    kind: str
+    left: Point
+    alerted: Point | None
+    rejoined: Point | None
+    max_offset_m: float
+    extra_distance_m: float
+    time_lost_s: float | None
+    first_fix: int
+    last_fix: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """When the runner passed a station: ``pass_no`` counts the passes of that station entry,
+    ``visit`` the visits of a station of that name, in course order (a race file may list a
+    station once per visit, ``pass: 1``, ``pass: 2``)."""
+
+    station: str
+    pass_no: int
+    course_m: float
+    time: datetime
+    visit: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """``passes``: the stations passed; ``splits``: the passages of the splits table (the
+    stations, or a checkpoint every 10 km when the course has none: ``checkpoints``), with the
+    finish."""
+
+    course: Course
+    track: Track
+    match: MatchResult
+    offset_m: FloatArray  # distance from each fix to the nearest point of the course
+    progress_m: FloatArray  # hindsight progress: never backwards except on excursions
+    excursions: tuple[Excursion, ...]
+    passes: tuple[Passage, ...]
+    finish: Point | None
+    start_ts: float
+    splits: tuple[Passage, ...] = ()
+    checkpoints: bool = False
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return self.match.events
+
+    @property
+    def elapsed_s(self) -> float | None:
+        return None if self.finish is None else self.finish.time.timestamp() - self.start_ts
+
+    @property
+    def extra_distance_m(self) -> float:
+        return float(sum(max(e.extra_distance_m, 0.0) for e in self.excursions))
+
+    @property
+    def time_lost_s(self) -> float:
+        return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.excursions))

@@ -1,0 +1,42 @@
+"""The only place a file becomes a :class:`Course` or a :class:`Track`: read, parse, clean.
+
+A path (the CLI, the benchmarks) or bytes (a race stored by the server, an upload) go through
+the same readers (:mod:`coursewatch.formats.detect`) and the same cleaning
+(:func:`coursewatch.course.build_course`, :func:`coursewatch.track.build_track`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coursewatch.course import Course, build_course
+from coursewatch.formats.detect import parse_points, read_points
+from coursewatch.settings import load_settings
+from coursewatch.track import Track, build_track
+
+
+def load_course(
+    path: str | Path, max_file_bytes: int | None = None, snap_m: float | None = None
+) -> Course:
+    """Read a course: GPX, KML/KMZ, GeoJSON, FIT or TCX; waypoints become stations."""
+    settings = load_settings()
+    limit = max_file_bytes if max_file_bytes is not None else settings.max_file_bytes
+    snap = snap_m if snap_m is not None else settings.station_snap_m
+    return build_course(read_points(path, limit), path, snap)
+
+
+def course_from_bytes(data: bytes, where: str, snap_m: float | None = None) -> Course:
+    """A course file's bytes as a course; errors name ``where``."""
+    snap = snap_m if snap_m is not None else load_settings().station_snap_m
+    return build_course(parse_points(data, len(data) + 1, where), where, snap)
+
+
+def load_track(path: str | Path, max_file_bytes: int | None = None) -> Track:
+    """Read and clean a recording: GPX, FIT, TCX, GeoJSON, KML or an inReach JSON log."""
+    limit = max_file_bytes if max_file_bytes is not None else load_settings().max_file_bytes
+    return build_track(read_points(path, limit), path)
+
+
+def track_from_bytes(data: bytes, where: str, max_bytes: int) -> Track:
+    """A recording's bytes as a track (an upload); errors name ``where``."""
+    return build_track(parse_points(data, max_bytes, where), where)

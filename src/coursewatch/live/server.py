@@ -1,0 +1,284 @@
+"""Race HQ as a service, without HTTP: races, runners, the pipeline, the ticker, webhooks.
+
+The web app (:mod:`coursewatch.web`) is a thin layer over the methods of :class:`Server`; the
+store, the bus and the pipeline are its own. On start, every race and runner is loaded from the
+store and each runner's engine is rebuilt from its stored fixes, so a restart (or a crash)
+resumes where the last acknowledged fix left it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from coursewatch.bus import Bus, Message
+from coursewatch.bus.memory import MemoryBus
+from coursewatch.engine.matcher import warm_up
+from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.live import views
+from coursewatch.live.pipeline import Clock, IngestReport, Pipeline
+from coursewatch.live.registry import LiveRace, Registry, load_record
+from coursewatch.live.runner import LiveRunner
+from coursewatch.live.webhooks import WebhookSender
+from coursewatch.protocols import Decoded
+from coursewatch.settings import Settings
+from coursewatch.store import AlertRecord, FixArrays, RaceRecord, RunnerRecord, Store, Webhook
+from coursewatch.store.sqlite import SqliteStore
+
+log = logging.getLogger("coursewatch.server")
+RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+class NotFound(CoursewatchError):
+    """No such race, runner or alert."""
+
+
+class Server:
+    """Everything the live server does, callable from the web layer, tests and the CLI."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        bus: Bus | None = None,
+        clock: Clock = time.time,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._store: Store = store or SqliteStore(settings.db_path)
+        self._bus: Bus = bus or MemoryBus()
+        self._registry = Registry()
+        self._pipeline = Pipeline(
+            self._registry, self._store, self._bus, clock, settings.max_future_s
+        )
+        self._webhooks = WebhookSender(
+            self._store,
+            self._bus,
+            settings.webhook_attempts,
+            settings.webhook_backoff_s,
+            webhook_transport,
+        )
+        self.admin_token = settings.admin_token
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        warm_up()
+        await self._store.start()
+        if not self.admin_token:
+            self.admin_token = self._store.meta("admin_token") or secrets.token_urlsafe(24)
+            await self._store.set_meta("admin_token", self.admin_token)
+        for record in self._store.races():
+            try:
+                self._registry.add_race(record)
+            except CoursewatchError as exc:  # one broken race must not keep HQ down
+                log.error("race %s not loaded: %s", record.id, exc)
+                continue
+            for runner in self._store.runners(record.id):
+                live = self._registry.add_runner(runner)
+                # The engine is rebuilt from every stored fix; the ETA model and the
+                # time-based detectors start again from the next fix.
+                live.rebuild(self._store.fixes(record.id, runner.bib), None)
+        self._webhooks.start()
+        if self.settings.tick_s > 0:
+            self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self._webhooks.stop()
+        await self._bus.close()
+        await self._store.close()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            try:
+                await self.tick()
+            except Exception:  # a failing detector logs; the ticker goes on
+                log.exception("time-based detectors failed")
+
+    async def tick(self) -> list[AlertRecord]:
+        """Run the time-based detectors over every runner now (the ticker does, every tick_s)."""
+        return await self._pipeline.tick()
+
+    # -- fixes ------------------------------------------------------------------------------------
+    async def ingest(
+        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
+    ) -> IngestReport:
+        """One request's payload through the pipeline; returns once its fixes are stored."""
+        return await self._pipeline.ingest(decode, protocol, race_id)
+
+    def fixes(self, race_id: str, bib: str) -> FixArrays:
+        """A runner's stored fixes, sorted by time."""
+        return self._store.fixes(race_id, self.runner(race_id, bib).bib)
+
+    # -- races ------------------------------------------------------------------------------------
+    def races(self) -> list[LiveRace]:
+        return list(self._registry.races.values())
+
+    def race(self, race_id: str) -> LiveRace:
+        race = self._registry.races.get(race_id)
+        if race is None:
+            raise NotFound(f"no race {race_id!r}: list the races with GET /api/races")
+        return race
+
+    def race_by_token(self, token: str) -> LiveRace | None:
+        for race in self._registry.races.values():
+            if secrets.compare_digest(race.record.ingest_token, token):
+                return race
+        return None
+
+    async def create_race(
+        self,
+        race_id: str,
+        race_text: str,
+        race_suffix: str,
+        course_bytes: bytes,
+        course_suffix: str,
+        public: bool = False,
+    ) -> LiveRace:
+        """Create (or replace the files of) a race; the files are checked by reading them."""
+        if not RACE_ID.match(race_id):
+            raise InputError(
+                f"race id {race_id!r} is not usable: use 1-64 lowercase letters, digits, - or _"
+            )
+        old = self._store.race(race_id)
+        record = RaceRecord(
+            id=race_id,
+            name="",
+            race_text=race_text,
+            race_suffix=race_suffix if race_suffix in (".yaml", ".yml", ".toml") else ".yaml",
+            course_bytes=course_bytes,
+            course_suffix=course_suffix or ".gpx",
+            start_ts=0.0,
+            ingest_token=old.ingest_token if old else secrets.token_urlsafe(18),
+            public=public,
+            created_ts=old.created_ts if old else self.clock(),
+        )
+        race, _ = load_record(record)  # raises with a clear message for a bad file
+        record = replace(record, name=race.name, start_ts=race.start_ts)
+        await self._store.put_race(record)
+        return self._registry.add_race(record)
+
+    async def set_public(self, race_id: str, public: bool) -> LiveRace:
+        race = self.race(race_id)
+        await self._store.set_public(race_id, public)
+        record = replace(race.record, public=public)
+        race.record = record
+        return race
+
+    def stats(self, race_id: str) -> dict[str, Any]:
+        """What the server did with a race's input: counts, stored fixes, unknown devices."""
+        self.race(race_id)
+        return {
+            "counts": self._store.counts(race_id),
+            "fixes_stored": self._store.fix_count(race_id),
+            "unknown_devices": [
+                {"device": d, "protocol": p, "count": n, "last_ts": t}
+                for d, p, n, t in self._store.unknown_devices()
+            ],
+            "unrouted": self._store.counts(""),
+            "webhooks": dict(self._webhooks.stats),
+        }
+
+    # -- runners ----------------------------------------------------------------------------------
+    async def put_runner(self, record: RunnerRecord) -> LiveRunner:
+        self.race(record.race_id)
+        if not BIB.match(record.bib):
+            raise InputError(
+                f"bib {record.bib!r} is not usable: use 1-32 letters, digits, '.', '-' or '_'"
+            )
+        for device in record.devices:
+            if not device or len(device) > 128:
+                raise InputError(f"device id {device!r}: give 1-128 characters")
+        await self._store.put_runner(record)
+        runner = self._registry.add_runner(record)
+        self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
+        return runner
+
+    def runner(self, race_id: str, bib: str) -> LiveRunner:
+        runner = self.race(race_id).runners.get(bib)
+        if runner is None:
+            raise NotFound(f"no runner with bib {bib!r} in race {race_id!r}")
+        return runner
+
+    def progress(self, race_id: str, bib: str) -> dict[str, Any]:
+        """One runner's race so far, with the ETA at every station ahead (the runner page)."""
+        race = self.race(race_id)
+        runner = self.runner(race_id, bib)
+        s = runner.matcher.progress_m if runner.fixes else 0.0
+        ahead = [p for p in race.stations if p.distance_m > s]
+        etas: list[float | None] = [None] * len(ahead)
+        if ahead and runner.fixes:
+            watch = self._pipeline.watch(race)
+            etas = watch.arrivals(runner, [p.distance_m for p in ahead])
+        fixes = self._store.fixes(race.id, runner.bib)
+        pairs = list(zip(ahead, etas, strict=True))
+        return views.progress_json(race, runner, fixes, self.clock(), pairs)
+
+    # -- alerts and what leaves -------------------------------------------------------------------
+    def alerts(
+        self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
+    ) -> list[AlertRecord]:
+        return self._store.alerts(self.race(race_id).id, after_id, bib, limit)
+
+    async def ack(self, race_id: str, alert_id: int, by: str) -> AlertRecord:
+        self.race(race_id)
+        alert = await self._store.ack_alert(race_id, alert_id, by, self.clock())
+        if alert is None:
+            raise NotFound(f"no alert {alert_id} in race {race_id!r}")
+        self._bus.publish(race_id, "alert_ack", views.alert_json(alert))
+        return alert
+
+    def subscribe(
+        self,
+        race_id: str,
+        after_seq: int | None = None,
+        idle_s: float | None = None,
+        kinds: frozenset[str] | None = None,
+    ) -> AsyncIterator[Message]:
+        """A race's event stream (runner updates, status changes, alerts), from ``after_seq``."""
+        return self._bus.subscribe(self.race(race_id).id, after_seq, idle_s, kinds)
+
+    def webhooks(self, race_id: str) -> list[Webhook]:
+        return self._store.webhooks(self.race(race_id).id)
+
+    async def add_webhook(self, race_id: str, url: str, secret: str) -> Webhook:
+        return await self._store.add_webhook(self.race(race_id).id, url, secret)
+
+    async def delete_webhook(self, race_id: str, hook_id: int) -> bool:
+        return await self._store.delete_webhook(self.race(race_id).id, hook_id)
+
+
+def course_only_race(name: str, course_name: str, start_iso: str) -> str:
+    """The text of a race file for a race given as a course file and a start time only."""
+    return f"name: {name!r}\ncourse: {course_name!r}\nstart: {start_iso!r}\n"
+
+
+def read_race_files(race_file: Path) -> tuple[str, str, bytes, str]:
+    """Race text, its suffix, course bytes and suffix, for :meth:`Server.create_race`."""
+    from coursewatch.race import load_race
+
+    race = load_race(race_file)
+    try:
+        course = race.course_path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the course file the race file names ({exc.strerror})", race.course_path
+        ) from None
+    text = race_file.read_text(encoding="utf-8")
+    return text, race_file.suffix.lower(), course, race.course_path.suffix.lower()

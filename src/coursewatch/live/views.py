@@ -1,0 +1,226 @@
+"""What the API and the event stream say about races, runners and alerts, as JSON.
+
+One function per thing, used by the routes and by the pipeline's publish step, so a runner
+looks the same in ``GET .../runners`` and on the SSE stream. Device ids and tokens appear only
+in admin views.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from coursewatch.analysis import Excursion, Point, analyze
+from coursewatch.analysis.passes import pass_time_s
+from coursewatch.course import StationPass
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.runner import LiveRunner
+from coursewatch.store import AlertRecord, FixArrays
+from coursewatch.track import Track
+from coursewatch.units import M_PER_MI
+
+MAX_POINTS = 1500  # progress samples sent to the runner page
+
+
+def _r(v: float | None, nd: int = 1) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(v, nd)
+
+
+def runner_json(
+    race: LiveRace, runner: LiveRunner, now_s: float, admin: bool = False
+) -> dict[str, Any]:
+    """A runner as the leaderboard and the map need it (built for every update: kept cheap).
+
+    It reads the runner's state, ETAs included (kept by :mod:`coursewatch.live.clock`)."""
+    m = runner.matcher
+    seen = runner.fixes > 0
+    progress = m.progress_m if seen else 0.0
+    last, nxt = race.around(progress)
+    finish = race.course.length_m
+    targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
+    done = not seen or runner.finished or runner.record.dnf
+    etas = [None if done else runner.etas.get(t) for t in targets]
+    pos = runner.position()
+    fix = runner.last_fix
+    out: dict[str, Any] = {
+        "bib": runner.bib,
+        "name": runner.record.name,
+        "status": runner.status,
+        "progress_m": round(progress, 1),
+        "progress_mi": round(progress / M_PER_MI, 3),
+        "progress_pct": round(100.0 * progress / finish, 2) if finish else 0.0,
+        "lap": race.lap(progress),
+        "on_course": m.on_course if seen else None,
+        "wrong_way": runner.wrong_way,
+        "offset_m": _r(m.offset_m) if seen else None,
+        "pace_mps": _r(m.pace_mps, 3) if seen else None,
+        "fixes": runner.fixes,
+        "last_fix": None
+        if pos is None
+        else {
+            "time_s": runner.last_time_s,
+            "lat": pos[0],
+            "lon": pos[1],
+            "battery_pct": None if fix is None else fix.battery_pct,
+        },
+        "last_station": station_json(race.stations[last]) if last >= 0 else None,
+        "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
+        "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
+        "finish_eta_ts": _r(etas[-1]),
+        "start_ts": race.start_s(runner),
+    }
+    if admin:
+        out["devices"] = list(runner.record.devices)
+    return out
+
+
+def station_json(p: StationPass) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "pass": p.pass_number,
+        "label": p.label,
+        "distance_m": round(p.distance_m, 1),
+        "cutoff_ts": p.cutoff_ts,
+    }
+
+
+def alert_json(a: AlertRecord) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "bib": a.bib,
+        "kind": a.kind,
+        "time_s": a.time_s,
+        "lat": a.lat,
+        "lon": a.lon,
+        "course_m": _r(a.course_m),
+        "offset_m": _r(a.offset_m),
+        "sentence": a.sentence,
+        "raised_s": a.raised_s,
+        "detail": dict(a.detail),
+        "ack_by": a.ack_by,
+        "ack_ts": a.ack_ts,
+        "retracted": a.retracted,
+    }
+
+
+def race_json(race: LiveRace, admin: bool = False) -> dict[str, Any]:
+    rec = race.record
+    out: dict[str, Any] = {
+        "id": rec.id,
+        "name": rec.name,
+        "start_ts": rec.start_ts,
+        "public": rec.public,
+        "course": {
+            "name": race.course.name,
+            "length_m": _r(race.course.length_m),
+            "loop": race.course.loop,
+            "bbox": list(race.course.bbox),
+        },
+        "stations": [station_json(p) for p in race.stations],
+        "runners": len(race.runners),
+    }
+    if admin:
+        out["ingest_token"] = rec.ingest_token
+    return out
+
+
+def course_geojson(race: LiveRace, max_points: int = 5000) -> dict[str, Any]:
+    """The course line and the station passes as a GeoJSON FeatureCollection."""
+    c = race.course
+    step = max(1, len(c.lat) // max_points)
+    idx = list(range(0, len(c.lat), step))
+    if idx[-1] != len(c.lat) - 1:
+        idx.append(len(c.lat) - 1)
+    line = [[round(float(c.lon[i]), 6), round(float(c.lat[i]), 6)] for i in idx]
+    features: list[dict[str, Any]] = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": line},
+            "properties": {"kind": "course", "name": c.name, "length_m": _r(c.length_m)},
+        }
+    ]
+    for p in race.stations:
+        (lat,), (lon,) = c.latlon_at(np.array([p.distance_m]))
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+                "properties": {"kind": "station", **station_json(p)},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def reference_json(race: LiveRace) -> list[dict[str, Any]]:
+    """The race file's reference splits ("course record"), each visit placed on the course."""
+    where = {(p.name, p.pass_number): p for p in race.stations}
+    out = []
+    for ref in race.race.reference_splits:
+        placed = [(where[s.station, s.pass_number], s.elapsed_s) for s in ref.splits
+                  if (s.station, s.pass_number) in where]  # fmt: skip
+        placed.sort(key=lambda x: x[0].distance_m)
+        points = [{"label": p.label, "distance_m": round(p.distance_m, 1), "elapsed_s": t}
+                  for p, t in placed]  # fmt: skip
+        out.append({"name": ref.name, "splits": points})
+    return out
+
+
+def _point(p: Point | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    course_m = None if p.course_m is None else round(p.course_m, 1)
+    return {"time_s": p.time.timestamp(), "lat": p.lat, "lon": p.lon, "course_m": course_m}
+
+
+def _excursion(e: Excursion) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "left": _point(e.left),
+        "alerted": _point(e.alerted),
+        "rejoined": _point(e.rejoined),
+        "max_offset_m": round(e.max_offset_m, 1),
+        "extra_distance_m": round(e.extra_distance_m, 1),
+        "time_lost_s": None if e.time_lost_s is None else round(e.time_lost_s, 1),
+    }
+
+
+def progress_json(
+    race: LiveRace,
+    runner: LiveRunner,
+    fixes: FixArrays,
+    now_s: float,
+    etas: list[tuple[StationPass, float | None]],
+) -> dict[str, Any]:
+    """One runner's race so far: progress against time (the engine over the stored fixes,
+    with hindsight), station passes, the ETA at every station ahead (``etas``) and the
+    excursions."""
+    body: dict[str, Any] = {
+        "runner": runner_json(race, runner, now_s, admin=False),
+        "now_ts": now_s,
+        "start_ts": race.start_s(runner),
+        "series": {"time_s": [], "progress_m": []},
+        "passes": [],
+        "excursions": [],
+        "etas": [{**station_json(p), "eta_ts": _r(e)} for p, e in etas],
+    }
+    if not len(fixes.time_s):
+        return body
+    track = Track(runner.bib, fixes.time_s, fixes.lat, fixes.lon, None, None)
+    a = analyze(race.course, track, start_ts=race.start_s(runner))
+    step = max(1, math.ceil(len(track) / MAX_POINTS))
+    idx = np.unique(np.append(np.arange(0, len(track), step), len(track) - 1))
+    body["series"] = {
+        "time_s": [round(float(t), 1) for t in track.time_s[idx]],
+        "progress_m": [round(float(s), 1) for s in a.progress_m[idx]],
+    }
+    passes = []
+    for p in race.stations:
+        ts = pass_time_s(p.distance_m, track.time_s, a.progress_m)
+        if ts is None:
+            break
+        passes.append({**station_json(p), "time_s": round(ts, 1)})
+    body["passes"] = passes
+    body["excursions"] = [_excursion(e) for e in a.excursions]
+    return body

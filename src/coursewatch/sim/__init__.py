@@ -1,0 +1,1 @@
+"""Demo and test tools: simulated courses, runs and races, replays, ETA backtests."""

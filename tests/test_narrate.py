@@ -1,0 +1,46 @@
+"""Every sentence a person reads: engine events and the clock-driven detectors' events."""
+
+from __future__ import annotations
+
+from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
+from coursewatch.detectors.overdue import OverdueEvent
+from coursewatch.detectors.signal import SignalEvent
+from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
+from coursewatch.live.narrate import Narrator
+from coursewatch.sim.simulate import straight_course
+
+NARRATOR = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1"), (40_000.0, "Aid 4")])
+
+
+def test_stopped_sentence() -> None:
+    st, _ = stopped_step(StoppedState(), 0.0, 12_345.0, StoppedConfig(window_s=600.0))
+    _, ev = stopped_step(st, 660.0, 12_350.0, StoppedConfig(window_s=600.0))
+    assert NARRATOR.clock_sentence("7", ev[0]) == (
+        "Bib 7: no progress for 11 min at km 12.35 (mi 7.67), away from any station"
+    )
+
+
+def test_signal_sentences() -> None:
+    lost = SignalEvent("signal_lost", 4_300.0, 12_345.0, 3_000.0, 1_300.0, 300.0)
+    assert NARRATOR.clock_sentence("7", lost) == (
+        "Bib 7: no position for 22 min (usually every 5.0 min); last seen at km 12.35 (mi 7.67)"
+    )
+    back = SignalEvent("signal_back", 5_000.0, 13_000.0, 3_000.0, 2_000.0, 300.0)
+    assert "signal back at km 13.00 (mi 8.08) after 33 min" in NARRATOR.clock_sentence("7", back)
+
+
+def test_station_events_name_the_station() -> None:
+    late = OverdueEvent("overdue", 9_000.0, 8_000.0, 10_000.0, 8_000.0, 1_000.0, 600.0)
+    assert NARRATOR.clock_sentence("7", late) == (
+        "Bib 7: expected at Aid 1 17 min ago (tolerance 10 min); last seen at km 8.00 (mi 4.97)"
+    )
+    cutoffs = ((40_000.0, 30_000.0),)
+    _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (31_000.0,), CutoffConfig(0, 0))
+    assert NARRATOR.clock_sentence("7", ev[0]) == (
+        "Bib 7: projected at Aid 4 17 min after its cut-off; now at km 25.00 (mi 15.53)"
+    )
+
+
+def test_a_station_not_on_the_list_is_named_by_its_distance() -> None:
+    late = OverdueEvent("overdue", 9_000.0, 8_000.0, 12_500.0, 8_000.0, 1_000.0, 600.0)
+    assert "expected at the station at km 12.50 17 min ago" in NARRATOR.clock_sentence("7", late)
