@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch.formats.load import load_course
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.eta import EtaConfig, EtaModel, average_speed_eta
+from coursewatch.formats.load import load_course, load_track
 from coursewatch.sim.backtest import backtest
 from coursewatch.sim.simulate import straight_course, trail_course
-from coursewatch.formats.load import load_track
 
 T0 = 1_780_000_000.0
 

@@ -8,8 +8,8 @@ import pytest
 
 from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
-from coursewatch.engine import state as L
 from coursewatch.engine import reach
+from coursewatch.engine import state as L
 from coursewatch.sim.simulate import SimulatedRun, hairpin_course, simulate_run
 
 OFF = EngineConfig(reach_min_m=1e9)  # the reachable course never consulted

@@ -11,13 +11,12 @@ import httpx
 import numpy as np
 import pytest
 
-from coursewatch.formats.load import load_course
 from coursewatch.engine.events import EVENT_KINDS
 from coursewatch.engine.matcher import match_fixes
+from coursewatch.formats.load import load_course, load_track
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import admin_headers, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
-from coursewatch.formats.load import load_track
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0

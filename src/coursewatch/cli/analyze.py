@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.course import Course, apply_race
-from coursewatch.formats.load import load_course
+from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import Race, load_race
 from coursewatch.reports.compare import Runner, build_runners, print_comparison
 from coursewatch.reports.html import Tiles, render_compare_html, render_html
@@ -25,7 +25,6 @@ from coursewatch.reports.json import analysis_json
 from coursewatch.reports.markdown import render_compare_markdown, render_markdown
 from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
-from coursewatch.formats.load import load_track
 
 FORMATS = ["text", "json", "html", "png", "markdown"]
 LONG_FILE_BYTES = 1_000_000  # tracks bigger than this get a progress bar on a terminal

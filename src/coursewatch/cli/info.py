@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coursewatch.course import Course
-from coursewatch.formats.load import load_course
-from coursewatch.formats.load import load_track
+from coursewatch.formats.load import load_course, load_track
 from coursewatch.track import DROP_REASONS, Track
 from coursewatch.units import fmt_duration, km_mi
 

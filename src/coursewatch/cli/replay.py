@@ -14,6 +14,7 @@ import httpx
 
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
+from coursewatch.formats.load import load_track
 from coursewatch.live.server import Server, read_race_files
 from coursewatch.race import load_race
 from coursewatch.settings import load_settings
@@ -21,7 +22,6 @@ from coursewatch.sim.field import simulate_field, write_race
 from coursewatch.sim.replay import PROTOCOLS, Feed, replay
 from coursewatch.sim.simulate import trail_course
 from coursewatch.store import RunnerRecord
-from coursewatch.formats.load import load_track
 
 
 def register(main: click.Group) -> None:

@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass
 
 
-
 @dataclass(frozen=True)
 class StoppedConfig:
     """``station_m``: course distance of every station pass, sorted."""

@@ -265,7 +265,8 @@ def segments_near(
         memo_f[3] = 0.0
         return segments_within(px, py, radius, x, y, grid, out_seg, out_t, out_d, stamp)
     memo_i[0] = n
-    memo_i[1 : 1 + n] = out_seg[:n]
+    for k in range(n):  # a loop, not a slice copy: the kernel runs without numba's runtime
+        memo_i[1 + k] = out_seg[k]
     memo_f[0] = px
     memo_f[1] = py
     memo_f[2] = radius

@@ -8,7 +8,9 @@ are the same events at the same fixes by construction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,22 @@ from coursewatch.engine.model import course_model
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.geo import FloatArray, LocalFrame
 from coursewatch.points import RawPoints
+
+
+def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
+    """Numba function ``fn``'s machine code for the types of ``args``, to call directly.
+
+    The dispatcher works out the types of the arguments on every call; for the course's named
+    tuples that takes longer than the kernel takes for a fix. ``push`` calls the kernel with
+    the same types every time, so it resolves them once. Falls back to ``fn``.
+    """
+    try:
+        signature = tuple(fn.typeof_pyval(a) for a in args)
+        if signature not in fn.overloads:
+            fn.compile(signature)
+        return fn.overloads[signature].entry_point  # type: ignore[no-any-return]
+    except (AttributeError, KeyError, TypeError):
+        return fn  # type: ignore[no-any-return]
 
 
 def new_state(config: EngineConfig | None = None) -> FloatArray:
@@ -54,6 +72,7 @@ class LiveMatcher:
         # fix in arrays made once
         self._one = np.zeros((4, 1))  # time, lat, lon, accuracy
         self._one_out = np.zeros((1, 4))
+        self._run_one: Callable[..., tuple[int, int]] | None = None
 
     def push(
         self, ts: float, lat: float, lon: float, accuracy_m: float | None = None
@@ -66,10 +85,11 @@ class LiveMatcher:
         one[3, 0] = math.nan if accuracy_m is None else accuracy_m
         before = self.state[S.N_FIX]
         model = self.model
-        ne, _ = run_many(
-            self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2], one[3],
-            0, self._one_out, self._ev,
-        )  # fmt: skip
+        args = (self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2],
+                one[3], 0, self._one_out, self._ev)  # fmt: skip
+        if self._run_one is None:
+            self._run_one = compiled(run_many, args)
+        ne, _ = self._run_one(*args)
         if self.state[S.N_FIX] > before:
             self._n += 1
         if ne == 0:

@@ -1,0 +1,231 @@
+"""Phase 5 of a fix: the in-kernel detectors, in order, over the filter's estimate.
+
+The runner's pace and their receiver's noise are learned first; then a jump along the line
+further than anyone could run is a cut (a shortcut), else the off-course detector
+(:mod:`coursewatch.engine.offcourse`) and the wrong-way detector
+(:mod:`coursewatch.engine.wrongway`) take the fix, each over its own slice of the state vector,
+and write event rows (:mod:`coursewatch.engine.events`). Back on the line, the reachable course
+(:mod:`coursewatch.engine.reach`) and the wrong-way detector start afresh from the rejoin.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+from coursewatch.engine import events as E
+from coursewatch.engine import offcourse as OC
+from coursewatch.engine import reach as R
+from coursewatch.engine import state as S
+from coursewatch.engine import wrongway as WW
+from coursewatch.engine.config import C, KernelCfg
+from coursewatch.engine.grid import IntArray
+from coursewatch.engine.model import CAND_D, CAND_S, CAND_SEG, CourseArrays
+from coursewatch.engine.noise import EST as NOISE_EST
+from coursewatch.engine.noise import noise_step
+from coursewatch.geo import FloatArray
+
+
+class Fix(NamedTuple):
+    """One fix as the phases see it (numba builds and passes it as plain numbers)."""
+
+    t: float
+    x: float  # in the course's local frame, m
+    y: float
+    acc: float  # the accuracy the receiver reported, m (NaN: none)
+    sigma: float  # the GPS error scale used for it, m
+    dt: float  # since the runner's last fix at a new position, s
+    step_m: float  # distance from it, m
+    first: bool
+
+
+class Before(NamedTuple):
+    """The runner as they were before this fix."""
+
+    n_hyp: int
+    pace: float
+    s: float
+    matched: bool
+
+
+class Estimate(NamedTuple):
+    """What phases 1-4 made of the fix."""
+
+    nc: int  # candidate passes near it
+    best: int  # the best hypothesis
+    matched: bool  # on the line, not coasting
+    jumped: bool  # further along than anyone could have run
+    s: float  # progress, m
+    s_det: float  # course distance the detectors use, m
+    d_eff: float  # offset, m
+    d_line: float  # offset from the nearest pass of the whole line, m
+
+
+@nb.njit(cache=True, inline="always")
+def detect(
+    st: FloatArray,
+    geo: CourseArrays,
+    sf: FloatArray,
+    si: IntArray,
+    cfg: KernelCfg,
+    fx: Fix,
+    was: Before,
+    est: Estimate,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """Phase 5: learning, then the detectors; returns the new event count."""
+    if est.matched and was.matched and not est.jumped and 0.0 < fx.dt <= 1800.0:
+        _learn_pace(st, cfg, fx.dt, est.s, was.s, was.pace)
+    end_m = geo.cum[-1]
+    if est.matched and est.s >= end_m - cfg[C.finish_m] and st[S.PATH_M] > 0.5 * end_m:
+        st[S.FINISHED] = 1.0
+    if st[S.FINISHED] == 1.0:
+        # past the finish line nothing is a wrong turn any more
+        return ne
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    if fx.first or was.n_hyp == 0:
+        OC.reset(oc, fx.t, est.s_det, fx.x, fx.y)
+    if est.jumped and oc[OC.STATE] == 0.0 and est.s > was.s:
+        return _cut(st, sf, cfg, fx, was, est, ev, ne)
+    at_station = _at_station(geo.station_x, geo.station_y, cfg, fx.x, fx.y)
+    d_signed = 0.0
+    near = est.matched and est.d_eff < cfg[C.noise_near_m] and not at_station
+    if near:
+        d_signed = _signed_offset(fx.x, fx.y, si[CAND_SEG, est.best], geo.x, geo.y)
+    nz = st[S.NOISE : S.NOISE + S.NOISE_LEN]
+    noise_step(nz, fx.t, d_signed, near, cfg[C.noise_prior_m], cfg[C.noise_tau_s],
+               cfg[C.noise_learn_s])  # fmt: skip
+    ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
+    return _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
+
+
+@nb.njit(cache=True, inline="always")
+def _learn_pace(
+    st: FloatArray, cfg: KernelCfg, dt: float, s_new: float, prev_s: float, pace: float
+) -> None:
+    """Pace along the course, learned while moving from one match on the line to the next."""
+    v_obs = (s_new - prev_s) / dt
+    if 0.3 < v_obs < cfg[C.vmax_mps]:
+        a = 1.0 - np.exp(-dt / 1800.0)
+        st[S.PACE] = pace + a * (v_obs - pace)
+
+
+@nb.njit(cache=True, inline="always")
+def _cut(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    fx: Fix,
+    was: Before,
+    est: Estimate,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The line was rejoined further along than anyone could have run: a shortcut."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    row = ev[ne]
+    left = (oc[OC.CP_T], oc[OC.CP_S], oc[OC.CP_X], oc[OC.CP_Y])
+    E.write_event(row, E.CODE_SHORTCUT, (fx.t, est.s, fx.x, fx.y), left, est.d_eff)
+    row[E.EV_PATH] = oc[OC.PATH]
+    OC.reset(oc, fx.t, est.s, fx.x, fx.y)
+    WW.restart(st[S.WW : S.WW + S.WW_LEN], fx.t, est.s, fx.x, fx.y)
+    restart_reach(st, sf, cfg, fx, was, est)
+    return ne + 1
+
+
+@nb.njit(cache=True, inline="always")
+def restart_reach(
+    st: FloatArray, sf: FloatArray, cfg: KernelCfg, fx: Fix, was: Before, est: Estimate
+) -> None:
+    """Back on the line (or cut): the reachable course starts again from here."""
+    rc = st[S.REACH : S.REACH + S.REACH_LEN]
+    R.restart(rc)
+    R.on_line(rc, fx.t, st[S.PATH_M], est.s, sf[CAND_S], sf[CAND_D], est.nc, est.d_line,
+              was.pace, fx.sigma, cfg)  # fmt: skip
+
+
+@nb.njit(cache=True, inline="always")
+def _at_station(sx: FloatArray, sy: FloatArray, cfg: KernelCfg, x: float, y: float) -> bool:
+    zone2 = cfg[C.station_zone_m] ** 2
+    for k in range(len(sx)):  # noqa: SIM110 (numba compiles no generator)
+        if (x - sx[k]) ** 2 + (y - sy[k]) ** 2 < zone2:
+            return True
+    return False
+
+
+@nb.njit(cache=True, inline="always")
+def _off_course(
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    fx: Fix,
+    was: Before,
+    est: Estimate,
+    at_station: bool,
+    end_m: float,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The off-course detector; back on the line, the reachable course and the wrong-way
+    detector start afresh from the rejoin."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    noise_m = st[S.NOISE + NOISE_EST]
+    code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, est.s_det,
+                             fx.acc, noise_m, at_station, end_m, cfg, ev[ne])  # fmt: skip
+    if code == 0:
+        return ne
+    ne += 1
+    if code == E.CODE_OFF_COURSE:
+        return ne
+    restart_reach(st, sf, cfg, fx, was, est)
+    ww = st[S.WW : S.WW + S.WW_LEN]
+    if ww[WW.STATE] == 0.0:
+        # back on the line: progress is measured afresh from here, unless the runner
+        # was already going the wrong way (one alarm per episode, not one per rejoin);
+        # a runner back from being lost who heads the wrong way is caught sooner
+        row = ev[ne - 1]
+        WW.restart(ww, row[E.EV_T], row[E.EV_S], row[E.EV_X], row[E.EV_Y])
+        WW.rejoined(ww, row[E.EV_T])
+    return ne
+
+
+@nb.njit(cache=True, inline="always")
+def _wrong_way(
+    st: FloatArray,
+    cfg: KernelCfg,
+    fx: Fix,
+    was: Before,
+    est: Estimate,
+    at_station: bool,
+    ev: FloatArray,
+    ne: int,
+) -> int:
+    """The wrong-way detector, on fixes on the line (runners mill about aid stations:
+    direction there says nothing)."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    ww = st[S.WW : S.WW + S.WW_LEN]
+    on_line = (
+        est.matched and oc[OC.STATE] == 0.0 and est.d_eff < cfg[C.oc_d_clear_m] and not at_station
+    )
+    # progress matched back further than the runner moved, from one match on the line to the
+    # next: a correction of the pass, not running
+    rematch = est.matched and was.matched and not at_station
+    if rematch and was.s - est.s > 2.0 * fx.step_m + cfg[C.ww_rejoin_m] / 3.0:
+        WW.rematched(ww, fx.t, est.s, fx.x, fx.y)
+    if WW.wrongway_step(ww, fx.t, fx.x, fx.y, est.s, on_line, cfg, ev[ne]) != 0:
+        ne += 1
+    return ne
+
+
+@nb.njit(cache=True, inline="always")
+def _signed_offset(x: float, y: float, i: int, x_v: FloatArray, y_v: FloatArray) -> float:
+    """Offset of (x, y) from course segment ``i``: left of it positive."""
+    dx = x_v[i + 1] - x_v[i]
+    dy = y_v[i + 1] - y_v[i]
+    length = np.hypot(dx, dy)
+    if length == 0.0:
+        return 0.0
+    return ((y - y_v[i]) * dx - (x - x_v[i]) * dy) / length
