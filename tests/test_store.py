@@ -72,7 +72,7 @@ async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_pat
     assert not any(isinstance(r, Exception) for r in results[:-1])
     assert store.fix_count("r") == 50
     assert store._writer.commits - commits < 51  # grouped
-    assert store.device_owner("d7") == ("r", "7")
+    assert [(r.bib, r.devices) for r in store.runners("r")] == [("7", ("d7",))]
     await store.close()
 
 

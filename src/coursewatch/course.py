@@ -161,7 +161,7 @@ def climb_m(ele_m: FloatArray) -> tuple[float, float]:
     """Ascent and descent with a hysteresis that ignores elevation noise below 5 m.
 
     >>> climb_m(np.array([100.0, 101, 100, 130, 129, 131, 90]))
-    (31.0, 41.0)
+    (30.0, 40.0)
     """
     e = ele_m[np.isfinite(ele_m)]
     if len(e) < 2:

@@ -58,21 +58,11 @@ import numpy as np
 import numpy.typing as npt
 
 from coursewatch.course import Course
+from coursewatch.effort import CourseProfile
 from coursewatch.geo import FloatArray
 
 N_PARAMS = 4  # level, fatigue, climb, descent
 REACHED_M = 25.0  # a checkpoint counts as reached this close to it (the finish is the line end)
-
-
-def effort_factor(grade: FloatArray) -> FloatArray:
-    """Effort metres per metre at ``grade``: ITRA's km-effort (100 m of climb = 1 km of flat).
-
-    Descents count as flat: how much a descent helps or hurts is learned per runner.
-
-    >>> effort_factor(np.array([0.0, 0.1, -0.05])).round(2).tolist()
-    [1.0, 2.0, 1.0]
-    """
-    return 1.0 + 10.0 * np.maximum(grade, 0.0)
 
 
 @dataclass(frozen=True)
@@ -159,40 +149,6 @@ class EtaFit:
     climb: float
     descent: float
     stop_ratio: float
-
-
-class CourseProfile:
-    """The course in bins: prior time factor per bin and cumulative effort distance."""
-
-    def __init__(self, course: Course, bin_m: float, max_bins: int) -> None:
-        length_m = max(course.length_m, 1.0)
-        n = int(min(max_bins, max(1, math.ceil(length_m / bin_m))))
-        self.edges_m = np.linspace(0.0, length_m, n + 1)
-        self.bin_m = length_m / n
-        ele = course.ele_at(self.edges_m)
-        grade = np.zeros(n) if ele is None else np.clip(np.diff(ele) / self.bin_m, -0.5, 0.5)
-        self.factor = effort_factor(grade)
-        self.up = np.maximum(grade, 0.0)
-        self.down = np.maximum(-grade, 0.0)
-        effort = self.factor * self.bin_m
-        self.cum_effort_m = np.concatenate([[0.0], np.cumsum(effort)])
-        self.cum_up = np.concatenate([[0.0], np.cumsum(effort * self.up)])
-        self.cum_down = np.concatenate([[0.0], np.cumsum(effort * self.down)])
-        self.mid_effort_km = (self.cum_effort_m[:-1] + self.cum_effort_m[1:]) / 2000.0
-
-    def at(self, cum: FloatArray, s_m: float) -> float:
-        """A cumulative array at course distance ``s_m`` (O(1): the bins are uniform)."""
-        x = min(max(s_m / self.bin_m, 0.0), len(cum) - 1.0)
-        i = min(int(x), len(cum) - 2)
-        return float(cum[i] + (x - i) * (cum[i + 1] - cum[i]))
-
-    def features(self, s0_m: float, s1_m: float) -> tuple[float, FloatArray]:
-        """Effort metres between two distances and the regression features of that stretch."""
-        e0, e1 = self.at(self.cum_effort_m, s0_m), self.at(self.cum_effort_m, s1_m)
-        effort_m = max(e1 - e0, 1e-9)
-        up = (self.at(self.cum_up, s1_m) - self.at(self.cum_up, s0_m)) / effort_m
-        down = (self.at(self.cum_down, s1_m) - self.at(self.cum_down, s0_m)) / effort_m
-        return effort_m, np.array([1.0, (e0 + e1) / 2000.0, up, down])
 
 
 class EtaModel:

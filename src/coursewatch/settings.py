@@ -1,12 +1,17 @@
 """One table of settings: name, default, help. Environment ``COURSEWATCH_<NAME>`` overrides.
 
-The table feeds validation, ``coursewatch settings`` and docs/settings.md, so a setting exists
-in exactly one place.
+The table feeds validation, ``coursewatch settings`` and docs/settings.md (written by
+``coursewatch settings --format docs``; a test checks it is up to date), so a setting exists in
+exactly one place.
+
+>>> next(v for v in describe({"COURSEWATCH_PORT": "9000"}) if v.setting.name == "port").source
+'environment (COURSEWATCH_PORT)'
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -18,6 +23,11 @@ class Setting:
     name: str
     default: str
     help: str
+    secret: bool = False  # never printed
+
+    @property
+    def env(self) -> str:
+        return f"COURSEWATCH_{self.name.upper()}"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -32,7 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "Extra port serving the OsmAnd protocol at / (Traccar uses 5055); 0: off.",
     ),
-    Setting("admin_token", "", "Admin API token; empty: generated once and kept in the database."),
+    Setting(
+        "admin_token",
+        "",
+        "Admin API token; empty: generated once and kept in the database.",
+        secret=True,
+    ),
     Setting("max_body_bytes", str(2 * 1024 * 1024), "Largest request body (JSON, OsmAnd)."),
     Setting("max_upload_bytes", str(32 * 1024 * 1024), "Largest GPX/FIT upload for one runner."),
     Setting("max_future_s", "600", "Fixes more than this ahead of the server clock are dropped."),
@@ -60,16 +75,64 @@ class Settings:
     webhook_backoff_s: float
 
 
-def _raw(name: str) -> str:
-    default = next(s.default for s in SETTINGS if s.name == name)
-    return os.environ.get(f"COURSEWATCH_{name.upper()}", default)
+@dataclass(frozen=True)
+class SettingValue:
+    """A setting as it is now: its value (as text) and where it came from."""
+
+    setting: Setting
+    value: str
+    source: str
+
+    @property
+    def shown(self) -> str:
+        """The value as it may be printed (a secret only says whether it is set)."""
+        if self.setting.secret:
+            return "(set)" if self.value else "(not set)"
+        return self.value
 
 
-def load_settings() -> Settings:
+def describe(environ: Mapping[str, str] | None = None) -> list[SettingValue]:
+    """Every setting, its value and where it came from (the environment or the default)."""
+    env = os.environ if environ is None else environ
+    out = []
+    for s in SETTINGS:
+        if s.env in env:
+            out.append(SettingValue(s, env[s.env], f"environment ({s.env})"))
+        else:
+            out.append(SettingValue(s, s.default, "default"))
+    return out
+
+
+def docs_page() -> str:
+    """docs/settings.md: every setting, its environment variable, default and help."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting of coursewatch, from one table (`src/coursewatch/settings.py`). Set one",
+        "with its environment variable; `coursewatch settings` shows each value now and where it",
+        "came from. This page is written by",
+        "`coursewatch settings --format docs > docs/settings.md`.",
+        "",
+        "| setting | environment variable | default | what it does |",
+        "|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.name}` | `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def _raw(name: str, environ: Mapping[str, str]) -> str:
+    setting = next(s for s in SETTINGS if s.name == name)
+    return environ.get(setting.env, setting.default)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from the environment, falling back to the defaults."""
+    env = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for f in fields(Settings):
-        raw = _raw(f.name)
+        raw = _raw(f.name, env)
         try:
             if f.type in (int, "int"):
                 values[f.name] = int(raw)

@@ -116,17 +116,7 @@ def build_track(raw: RawPoints, source: str | Path = "") -> Track:
     running_max = np.maximum.accumulate(tk)
     out_of_order = int((tk[1:] < running_max[:-1]).sum()) if len(tk) > 1 else 0
     order = keep[np.argsort(tk, kind="stable")]
-    ts, la, lo = t[order], lat[order], lon[order]
-    same_t = np.zeros(len(order), dtype=bool)
-    same_t[1:] = ts[1:] == ts[:-1]
-    same_pos = np.zeros(len(order), dtype=bool)
-    same_pos[1:] = (la[1:] == la[:-1]) & (lo[1:] == lo[:-1])
-    dup = same_t & same_pos
-    # a later record with the same time as the first at that time, another position
-    first_of_time = ~same_t
-    conflict = same_t & ~dup
-    dropped["duplicate"] = int(dup.sum())
-    dropped["same_time"] = int(conflict.sum())
+    first_of_time = _one_per_time(t[order], lat[order], lon[order], dropped)
     order = order[first_of_time]
     pre = _pre_race_count(t[order], lat[order], lon[order])
     dropped["pre_race"] = pre
@@ -151,6 +141,21 @@ def build_track(raw: RawPoints, source: str | Path = "") -> Track:
         source=str(source),
         format=raw.format,
     )
+
+
+def _one_per_time(
+    ts: FloatArray, la: FloatArray, lo: FloatArray, dropped: dict[str, int]
+) -> np.ndarray:
+    """Which of the fixes (sorted by time) are the first at their time; the others are counted
+    in ``dropped`` as exact duplicates or as a second position for the same time."""
+    same_t = np.zeros(len(ts), dtype=bool)
+    same_t[1:] = ts[1:] == ts[:-1]
+    same_pos = np.zeros(len(ts), dtype=bool)
+    same_pos[1:] = (la[1:] == la[:-1]) & (lo[1:] == lo[:-1])
+    dup = same_t & same_pos
+    dropped["duplicate"] = int(dup.sum())
+    dropped["same_time"] = int((same_t & ~dup).sum())  # another position, the first one kept
+    return ~same_t
 
 
 def _pre_race_count(t: FloatArray, lat: FloatArray, lon: FloatArray) -> int:

@@ -34,12 +34,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import analyze, info, replay, serve
+    from coursewatch.cli import analyze, info, replay, serve, settings
 
     info.register(main)
     analyze.register(main)
     serve.register(main)
     replay.register(main)
+    settings.register(main)
 
 
 _register()

@@ -1,11 +1,12 @@
 """The engine's settings, written once: :class:`EngineConfig`'s fields.
 
-The kernel reads them as a named tuple with the same field names (:data:`KernelConfig`, made
-from the fields), so ``cfg.oc_d_ref_m`` in a numba function is the ``oc_d_ref_m`` setting:
-no slot numbers to keep in step with the list.
+The kernel reads them from a float array, each at the slot :data:`C` names after the field
+(``cfg[C.oc_d_ref_m]`` is the ``oc_d_ref_m`` setting); the slots are made from the fields, so
+there is no list of numbers to keep in step with them. An array, not a named tuple: numba works
+out the types of a named tuple's 52 fields on every call, which costs more than a fix.
 
 >>> cfg = EngineConfig(radius_m=150.0).to_kernel()
->>> cfg.radius_m, cfg._fields == tuple(EngineConfig.names())
+>>> float(cfg[C.radius_m]), len(cfg) == len(EngineConfig.names())
 (150.0, True)
 """
 

@@ -52,12 +52,13 @@ class LiveMatcher:
     """Follows one runner fix by fix; causal (knows only the fixes so far).
 
     >>> from coursewatch.sim.simulate import straight_course
-    >>> m = LiveMatcher(straight_course(2000.0))
-    >>> m.push(1_700_000_000.0, *m.model.latlon(0.0, 0.0) )
+    >>> course = straight_course(2000.0)
+    >>> lat, lon = course.latlon_at([0.0, 30.0])
+    >>> m = LiveMatcher(course)
+    >>> m.push(1_700_000_000.0, float(lat[0]), float(lon[0]))
     []
-    >>> m.push(1_700_000_010.0, *m.model.latlon(30.0, 0.0)); round(m.progress_m)
-    []
-    30
+    >>> m.push(1_700_000_010.0, float(lat[1]), float(lon[1])), round(m.progress_m)
+    ([], 30)
     """
 
     def __init__(self, course: Course, config: EngineConfig | None = None) -> None:

@@ -33,8 +33,9 @@ class CourseArrays(NamedTuple):
     station_y: FloatArray
 
 
-# The kernel's working memory for one fix: two tables with a named row each (numba passes a
-# table to a function as one array; a tuple of sixteen would cost it sixteen).
+# The kernel's working memory for one fix: two tables with a named row each, ``sf[HYP_S, q]``
+# (hypothesis q's course distance). Two tables, not a tuple of sixteen arrays: numba types a
+# tuple's every member on every call from Python, which costs more than a fix.
 F_ROWS = (
     "SEG_T", "SEG_D", "CAND_S", "CAND_D", "HYP_S", "HYP_SCORE", "HYP_COAST", "HYP_T", "HYP_HWM",
     "HYP_TRANS",

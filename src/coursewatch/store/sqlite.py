@@ -188,12 +188,6 @@ class SqliteStore:
             for bib, name, start, dnf in rows
         ]
 
-    def device_owner(self, device_id: str) -> tuple[str, str] | None:
-        row = self.db.execute(
-            "SELECT race_id, bib FROM devices WHERE device_id=?", (device_id,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]))
-
     # -- fixes and alerts -------------------------------------------------------------------
     async def save(
         self,
