@@ -59,10 +59,7 @@ NOISE_MODES = ("none", "AR(1)+acc", "AR(1)")
 
 
 def offsets(c: Course, x: FloatArray, y: FloatArray) -> FloatArray:
-    g = c.grid
-    return nearest_distances(
-        x, y, 50_000.0, c.x, c.y, g.x0, g.y0, g.cell_m, g.nx, g.ny, g.cell_start, g.cell_segs
-    )
+    return nearest_distances(x, y, 50_000.0, c.x, c.y, c.grid)
 
 
 @dataclass

@@ -71,10 +71,8 @@ def main() -> None:
                   f"{(k - k0 + 1) * every_s:5.0f} s after it")  # fmt: skip
         false = [ev for ev in res.events if ev.fix_index < k0]
         print(f"  coursewatch alarms before the turn (false): {len(false)}")
-        g = c.grid
         sx, sy = c.frame.to_xy(lat, lon)
-        dist = nearest_distances(sx, sy, 1e5, c.x, c.y, g.x0, g.y0, g.cell_m, g.nx, g.ny,
-                                 g.cell_start, g.cell_segs)  # fmt: skip
+        dist = nearest_distances(sx, sy, 1e5, c.x, c.y, c.grid)
         for width in (25.0, 60.0, 100.0):
             out = np.flatnonzero(dist[k0:] > width)
             before = int(np.sum((dist[1:k0] > width) & (dist[: k0 - 1] <= width)))

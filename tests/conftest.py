@@ -49,3 +49,9 @@ def chromium() -> dict[str, Any]:
             pytest.fail(message)
         pytest.skip(message)
     return {"executable_path": path, "args": list(CHROMIUM_ARGS), "headless": True}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests run on asyncio (the server's loop)."""
+    return "asyncio"

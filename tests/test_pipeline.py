@@ -21,11 +21,6 @@ START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _fixes(interval_s: float, **kw: object) -> list[Fix]:
     run = simulate_run(COURSE, start_ts=START + 5, interval_s=interval_s, **kw)  # type: ignore[arg-type]
     return [

@@ -14,11 +14,6 @@ from coursewatch.store.sqlite import SqliteStore
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _fix(t: float, bib: str = "7") -> FixRow:
     return FixRow("r", bib, t, 45.0, 6.0, None, None, None, None, None, 0.0, "test")
 

@@ -17,11 +17,6 @@ START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _race_payload(tmp_path: Path, race_id: str = "demo") -> dict[str, object]:
     race_file = write_race(tmp_path / "files", COURSE, START)
     course = (tmp_path / "files" / "course.gpx").read_bytes()

@@ -23,11 +23,6 @@ START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _create(client: httpx.AsyncClient, race_text: str, course: bytes) -> str:
     body = {
         "id": "race",

@@ -27,11 +27,6 @@ START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextlib.asynccontextmanager
 async def live_server(tmp_path: Path, **kw: object) -> AsyncIterator[tuple[Server, str]]:
     settings = dataclasses.replace(load_settings(), db_path=tmp_path / "hq.db",

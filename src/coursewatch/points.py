@@ -75,3 +75,26 @@ class RawPoints:
 
     def __len__(self) -> int:
         return len(self.lat)
+
+
+class PointCollector:
+    """Points gathered as a reader walks a document, in document order (GeoJSON, KML)."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.lon: list[float] = []
+        self.ele: list[float] = []
+        self.time: list[float] = []
+        self.waypoints: list[Waypoint] = []
+
+    def add(self, lon_deg: float, lat_deg: float, ele_m: float, time_s: float) -> None:
+        self.lat.append(lat_deg)
+        self.lon.append(lon_deg)
+        self.ele.append(ele_m)
+        self.time.append(time_s)
+
+    def points(self, format: str, name: str | None) -> RawPoints:
+        return RawPoints.from_lists(
+            format, self.lat, self.lon, ele_m=self.ele, time_s=self.time, name=name,
+            waypoints=tuple(self.waypoints),
+        )  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 
 from coursewatch.errors import FileFormatError
 from coursewatch.formats.safexml import parse_time_s
-from coursewatch.points import RawPoints, Waypoint
+from coursewatch.points import PointCollector, RawPoints, Waypoint
 
 GEOJSON_TYPES = frozenset(
     {
@@ -37,15 +37,6 @@ GEOJSON_TYPES = frozenset(
 _EPOCH_MS_ABOVE = 1e11
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.ele: list[float] = []
-        self.time: list[float] = []
-        self.waypoints: list[Waypoint] = []
-
-
 def is_geojson(obj: object) -> bool:
     """True when ``obj`` (parsed JSON) looks like a GeoJSON object."""
     return isinstance(obj, dict) and obj.get("type") in GEOJSON_TYPES
@@ -55,7 +46,7 @@ def read_geojson_object(obj: object) -> RawPoints:
     """Read parsed GeoJSON: line points in order, Point features as waypoints."""
     if not is_geojson(obj):
         raise FileFormatError("not GeoJSON: the top-level object has no GeoJSON 'type'")
-    out = _Collector()
+    out = PointCollector()
     try:
         _read_any(obj, {}, out)
     except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
@@ -66,18 +57,10 @@ def read_geojson_object(obj: object) -> RawPoints:
     name = obj.get("name") if isinstance(obj, dict) else None
     if not isinstance(name, str):
         name = _props_name(obj.get("properties") if isinstance(obj, dict) else None)
-    return RawPoints.from_lists(
-        "geojson",
-        out.lat,
-        out.lon,
-        ele_m=out.ele,
-        time_s=out.time,
-        name=name,
-        waypoints=tuple(out.waypoints),
-    )
+    return out.points("geojson", name)
 
 
-def _read_any(obj: Any, props: dict[str, Any], out: _Collector) -> None:
+def _read_any(obj: Any, props: dict[str, Any], out: PointCollector) -> None:
     kind = obj.get("type") if isinstance(obj, dict) else None
     if kind == "FeatureCollection":
         for feature in obj.get("features") or []:
@@ -104,12 +87,10 @@ def _read_any(obj: Any, props: dict[str, Any], out: _Collector) -> None:
     # Polygons and MultiPoints carry no course; they are ignored.
 
 
-def _add_line(coords: list[list[float]], times: list[float], out: _Collector) -> None:
+def _add_line(coords: list[list[float]], times: list[float], out: PointCollector) -> None:
     for i, c in enumerate(coords):
-        out.lon.append(float(c[0]))
-        out.lat.append(float(c[1]))
-        out.ele.append(float(c[2]) if len(c) > 2 and c[2] is not None else math.nan)
-        out.time.append(times[i] if i < len(times) else math.nan)
+        ele_m = float(c[2]) if len(c) > 2 and c[2] is not None else math.nan
+        out.add(float(c[0]), float(c[1]), ele_m, times[i] if i < len(times) else math.nan)
 
 
 def _times(props: dict[str, Any]) -> list[float]:

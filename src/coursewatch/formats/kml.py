@@ -23,26 +23,9 @@ from xml.etree.ElementTree import Element
 
 from coursewatch.errors import FileFormatError, FileTooLargeError
 from coursewatch.formats.safexml import local_name, parse_float, parse_time_s, parse_xml
-from coursewatch.points import RawPoints, Waypoint
+from coursewatch.points import PointCollector, RawPoints, Waypoint
 
 _COMMA = re.compile(r"\s*,\s*")
-
-
-class _Collector:
-    """Points gathered across Placemarks, in document order."""
-
-    def __init__(self) -> None:
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.ele: list[float] = []
-        self.time: list[float] = []
-        self.waypoints: list[Waypoint] = []
-
-    def add(self, lon_deg: float, lat_deg: float, ele_m: float, time_s: float) -> None:
-        self.lat.append(lat_deg)
-        self.lon.append(lon_deg)
-        self.ele.append(ele_m)
-        self.time.append(time_s)
 
 
 def read_kml(data: bytes, format: str = "kml") -> RawPoints:
@@ -50,18 +33,10 @@ def read_kml(data: bytes, format: str = "kml") -> RawPoints:
     root = parse_xml(data, "KML")
     if local_name(root.tag) != "kml":
         raise FileFormatError(f"not a KML file: the root element is <{root.tag}>, not <kml>")
-    out = _Collector()
+    out = PointCollector()
     for placemark in _iter_local(root, "Placemark"):
         _read_placemark(placemark, out)
-    return RawPoints.from_lists(
-        format,
-        out.lat,
-        out.lon,
-        ele_m=out.ele,
-        time_s=out.time,
-        name=_document_name(root),
-        waypoints=tuple(out.waypoints),
-    )
+    return out.points(format, _document_name(root))
 
 
 def read_kmz(data: bytes, max_bytes: int) -> RawPoints:
@@ -103,7 +78,7 @@ def _iter_local(root: Element, name: str) -> list[Element]:
     return [el for el in root.iter() if isinstance(el.tag, str) and local_name(el.tag) == name]
 
 
-def _read_placemark(placemark: Element, out: _Collector) -> None:
+def _read_placemark(placemark: Element, out: PointCollector) -> None:
     name = ""
     for child in placemark:
         if isinstance(child.tag, str) and local_name(child.tag) == "name":
@@ -142,7 +117,7 @@ def _coordinates(geometry: Element) -> list[tuple[float, float, float]]:
     return found
 
 
-def _read_track(track: Element, out: _Collector) -> None:
+def _read_track(track: Element, out: PointCollector) -> None:
     whens: list[float] = []
     coords: list[tuple[float, float, float]] = []
     for el in track:

@@ -13,6 +13,7 @@ payload that cannot be read at all (not JSON, no list of fixes) raises :class:`P
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -75,6 +76,13 @@ class Decoded:
 
     def problem(self, index: int, where: str, exc: FieldError) -> None:
         self.problems.append(FixProblem(index, f"{where}.{exc.field}", str(exc), exc.hint))
+
+    def take(self, index: int, where: str, make: Callable[[], Fix]) -> None:
+        """The fix ``make`` reads from payload item ``index``, or the problem it found there."""
+        try:
+            self.add(make(), index)
+        except FieldError as exc:
+            self.problem(index, where, exc)
 
 
 def parse_time_s(value: object, field: str = "time") -> float:

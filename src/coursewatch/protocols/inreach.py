@@ -9,6 +9,7 @@ out with NaN or (0, 0) and are dropped, counted, by the pipeline's filter.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from coursewatch.errors import InputError
 from coursewatch.formats.inreach import parse_inreach_payload
@@ -24,10 +25,7 @@ def decode_inreach(obj: object) -> Decoded:
         )
     out = Decoded()
     for i, event in enumerate(obj["Events"]):
-        try:
-            out.add(_fix(event), i)
-        except FieldError as exc:
-            out.problem(i, f"Events[{i}]", exc)
+        out.take(i, f"Events[{i}]", partial(_fix, event))
     return out
 
 

@@ -13,6 +13,7 @@ index and field, the good ones go on.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from coursewatch.protocols import (
@@ -52,10 +53,7 @@ def decode_native(obj: object) -> Decoded:
                 fixes.append(Fix(t, lat, lon, None, bib))
                 index.append(i)
                 continue
-        try:
-            out.add(_fix(item), i)
-        except FieldError as exc:
-            out.problem(i, f"fixes[{i}]", exc)
+        out.take(i, f"fixes[{i}]", partial(_fix, item))
     return out
 
 

@@ -49,10 +49,7 @@ def params_from_body(body: bytes, content_type: str) -> dict[str, str]:
 def decode_osmand(params: Mapping[str, str], now_s: float | None = None) -> Decoded:
     """One fix from OsmAnd parameters; the missing time is the server's ``now_s`` (Traccar)."""
     out = Decoded()
-    try:
-        out.add(_fix(params, now_s), 0)
-    except FieldError as exc:
-        out.problem(0, "query", exc)
+    out.take(0, "query", lambda: _fix(params, now_s))
     return out
 
 
@@ -68,10 +65,7 @@ def decode_osmand_json(body: bytes, now_s: float | None = None) -> Decoded:
             '{"device_id": ..., "location": {"timestamp": ..., "coords": {...}}}'
         )
     out = Decoded()
-    try:
-        out.add(_json_fix(obj, now_s), 0)
-    except FieldError as exc:
-        out.problem(0, "body", exc)
+    out.take(0, "body", lambda: _json_fix(obj, now_s))
     return out
 
 

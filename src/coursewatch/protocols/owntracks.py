@@ -12,6 +12,7 @@ km/h. Other message types (``lwt``, ``transition``, ``card``...) are accepted an
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from coursewatch.protocols import Decoded, FieldError, Fix, PayloadError, optional, position
@@ -32,10 +33,7 @@ def decode_owntracks(obj: object, user: str | None = None, device: str | None = 
             )
         if msg["_type"] != "location":
             continue
-        try:
-            out.add(_fix(msg, user, device), i)
-        except FieldError as exc:
-            out.problem(i, f"[{i}]", exc)
+        out.take(i, f"[{i}]", partial(_fix, msg, user, device))
     return out
 
 
