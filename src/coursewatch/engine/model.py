@@ -85,9 +85,9 @@ class CourseModel:
             )
         else:
             sx = sy = np.zeros(0)
-        self.lattice = Lattice.around(course.frame, course.lat, course.lon)
+        lattice = Lattice.around(course.frame, course.lat, course.lon)
         self.arrays = CourseArrays(
-            course.x, course.y, course.cum_m, course.grid, self.lattice,
+            course.x, course.y, course.cum_m, course.grid, lattice,
             np.ascontiguousarray(sx), np.ascontiguousarray(sy),
         )  # fmt: skip
         self.scratch = Scratch.new(len(course.x) - 1)

@@ -1,27 +1,21 @@
 """A GPX or FIT (or any track format coursewatch reads) uploaded for one runner: late watch data.
 
 The bytes go through the same readers and the same cleaning as ``coursewatch track`` files
-(:func:`coursewatch.track.build_track`), so duplicates and no-fix points are dropped the same
-way; what is left becomes fixes of that runner.
+(:func:`coursewatch.formats.load.track_from_bytes`), so duplicates and no-fix points are dropped
+the same way; what is left becomes fixes of that runner.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
-from pathlib import Path
 
-from coursewatch.formats.detect import read_points
+from coursewatch.formats.load import track_from_bytes
 from coursewatch.protocols import Decoded, Fix
-from coursewatch.track import build_track
 
 
 def decode_upload(data: bytes, bib: str, max_bytes: int) -> Decoded:
     """Every fix of an uploaded recording, as fixes of runner ``bib``; raises InputError."""
-    with tempfile.TemporaryDirectory(prefix="coursewatch-upload-") as tmp:
-        path = Path(tmp) / "upload"
-        path.write_bytes(data)
-        track = build_track(read_points(path, max_bytes), "upload")
+    track = track_from_bytes(data, "upload", max_bytes)
     out = Decoded()
     acc = track.accuracy_m
     ele = track.ele_m
