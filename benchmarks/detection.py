@@ -6,8 +6,9 @@ within 30 m of the course from 300 m before to 1.5 km after), rotate the next 1.
 the same way, then resume the real track. Run at 1 s (recordings of 1-2 s), 10 s and 300 s
 sampling, as recorded and with added GPS error (AR(1), sigma 8 m, time constant 30 s).
 
-Reported, for coursewatch and for 25, 60 and 100 m corridor rules (an alarm when a fix is
-further than X from the course line, re-armed when back inside):
+Reported, for coursewatch's flag (the runner's own channel: "coursewatch"), its confirmed
+alert (what race HQ is told: "coursewatch HQ") and for 25, 60 and 100 m corridor rules (an
+alarm when a fix is further than X from the course line, re-armed when back inside):
 - alarm distance: metres run past the wrong turn when the alarm fired (median, p90), misses;
 - repeated: wrong turns alarmed more than once before the runner was back where they turned
   (each crossing of another part of the course read as a way back, then a new alarm);
@@ -50,7 +51,8 @@ ROTATE_M = 1500.0
 ON_COURSE_M = 60.0
 FA_WINDOW_S = 300.0
 CLEAR_OFF_M = 100.0
-ALARM_KINDS = ("off_course", "wrong_way", "shortcut")
+ALARM_KINDS = ("off_course", "wrong_way", "shortcut")  # flags: the runner's own channel
+HQ_KINDS = ("alert", "far_from_course")  # confirmed: what race HQ is told
 NOISE_SIGMA_M = 8.0
 NOISE_TAU_S = 30.0
 # "AR(1)+acc": the receiver reports its accuracy (8 m), as phones do over OsmAnd/OwnTracks;
@@ -195,18 +197,21 @@ def on_course_around(ta: float, t_rec: FloatArray, d_rec: FloatArray) -> bool:
 Alarms = list[tuple[float, int, str]]
 
 
-def alarms_ours(c: Course, run: Run, cfg: EngineConfig) -> tuple[Alarms, np.ndarray]:
-    """The alarms raised, and whether the runner was in alarm at each fix."""
+def alarms_ours(c: Course, run: Run, cfg: EngineConfig) -> tuple[Alarms, Alarms, np.ndarray]:
+    """The flags raised (the runner's own channel), the alerts race HQ got, and whether the
+    runner was flagged at each fix."""
     lat, lon = c.frame.to_latlon(run.x, run.y)
-    res = match_fixes(c, run.t, lat, lon, run.accuracy_m, config=cfg)
-    # A shortcut reported when an alarmed runner rejoins is the end of that alarm, not a new
-    # one; a shortcut onto the line with no alarm before it is an alarm of its own.
-    alarms = [
+    res = match_fixes(c, run.t, lat, lon, run.accuracy_m, config=cfg, start_ts=float(run.t[0]))
+    # A shortcut reported when a flagged runner rejoins is the end of that flag, not a new
+    # one; a shortcut onto the line with no flag before it is a flag of its own.
+    flags = [
         (float(run.t[e.fix_index]), e.fix_index, e.kind)
         for e in res.events
         if e.kind in ALARM_KINDS and not (e.kind == "shortcut" and e.alarm_time is not None)
     ]
-    return alarms, res.alarmed
+    hq = [(float(run.t[e.fix_index]), e.fix_index, e.kind) for e in res.events
+          if e.kind in HQ_KINDS]  # fmt: skip
+    return flags, hq, res.alarmed
 
 
 def alarms_corridor(
@@ -334,8 +339,9 @@ def evaluate(
         before = -1
         if k.run.excursion is not None:
             before = int(np.searchsorted(k.run.t, k.run.excursion[0], side="right")) - 1
-        ours, alarmed = alarms_ours(c, k.run, cfg)
-        results = {"coursewatch": (ours, bool(before >= 0 and alarmed[before]))}
+        ours, hq, alarmed = alarms_ours(c, k.run, cfg)
+        flagged = bool(before >= 0 and alarmed[before])
+        results = {"coursewatch": (ours, flagged), "coursewatch HQ": (hq, flagged)}
         if corridors and k.noise != "AR(1)+acc":
             for w in CORRIDORS_M:
                 outside = bool(before >= 0 and k.d_sent[before] > w)
@@ -369,12 +375,13 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
             f"{ta.already:>8} {ta.repeated:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>24}"
         )
         print(row)
-    where = [w for (_, _, m), ta in tallies.items() if m == "coursewatch" for w in ta.false_where]
-    if where:
-        print("coursewatch false alarms (pair/sampling/noise/seed@time:kind; ':inj' in a run with")
-        print("a wrong turn added, outside it):")
-        for w in sorted(set(where))[:400]:
-            print("  ", w)
+    for method in ("coursewatch", "coursewatch HQ"):
+        where = [w for (_, _, m), ta in tallies.items() if m == method for w in ta.false_where]
+        if where:
+            print(f"{method} false alarms (pair/sampling/noise/seed@time:kind; ':inj' in a run "
+                  "with a wrong turn added, outside it):")  # fmt: skip
+            for w in sorted(set(where))[:400]:
+                print("  ", w)
 
 
 def parse_config(items: list[str]) -> EngineConfig:

@@ -23,8 +23,19 @@ def feed_offcourse(
     ev = np.zeros(L.EV_FIELDS)
     codes = []
     for i, d in enumerate(offsets):
-        step = (i * dt, dt if i else 0.0, speed * dt, 0, 0, d, i, np.nan, noise_m, at_station, 1e9)
-        codes.append(oc.offcourse_step(st, *step, CFG, ev))
+        step = (
+            i * dt,
+            dt if i else 0.0,
+            speed * dt,
+            0,
+            0,
+            d,
+            i,
+            np.nan,
+            noise_m,
+            at_station,
+        )
+        codes.append(oc.offcourse_step(st, *step, 1e9, 0.0, CFG, ev))
     return codes
 
 
@@ -70,7 +81,7 @@ def test_after_a_gap_in_the_fixes_the_path_beside_the_line_is_not_assumed() -> N
     for i, (t, d) in enumerate(zip(times, offsets, strict=True)):
         dt = t - times[i - 1] if i else 0.0
         codes.append(oc.offcourse_step(st, 1e9 + t, dt, 2.5 * dt, 0, 0, d, i, np.nan, 0.0, False,
-                                       1e9, CFG, ev))  # fmt: skip
+                                       1e9, 0.0, CFG, ev))  # fmt: skip
     assert L.CODE_OFF_COURSE in codes
 
 
@@ -155,7 +166,7 @@ def feed_path(fixes: list[tuple[float, float, float]], end_m: float = 1e9) -> li
     x = np.cumsum([step for _, _, step in fixes])
     return [
         oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, x[i], 0.0, d, s, np.nan, 0.0,
-                          False, end_m, CFG, ev)
+                          False, end_m, 0.0, CFG, ev)
         for i, (d, s, step) in enumerate(fixes)
     ]  # fmt: skip
 

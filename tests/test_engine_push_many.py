@@ -32,7 +32,7 @@ def test_push_many_in_chunks_equals_push_one_by_one() -> None:
     for lo in range(0, len(t), 37):
         hi = min(lo + 37, len(t))
         got.extend(many.push_many(t[lo:hi], lat[lo:hi], lon[lo:hi], acc[lo:hi], out[lo:hi]))
-    assert [e.kind for e in expected][:2] == ["off_course", "back_on_course"]
+    assert [e.kind for e in expected][:3] == ["off_course", "alert", "back_on_course"]
     assert _events(got) == _events(expected)
     assert np.array_equal(many.snapshot(), one.snapshot())
     assert out[-1, 0] == one.progress_m and out[-1, 1] == one.offset_m

@@ -13,7 +13,16 @@ from types import ModuleType
 
 import pytest
 
-from coursewatch.engine import events, model, noise, offcourse, reach, state, wrongway
+from coursewatch.engine import (
+    confirm,
+    events,
+    model,
+    noise,
+    offcourse,
+    reach,
+    state,
+    wrongway,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "coursewatch"
 MODULE_MAX_LINES = 400
@@ -48,7 +57,7 @@ def test_no_function_is_over_its_limit() -> None:
     assert not long, f"split these into named steps: {long}"
 
 
-@pytest.mark.parametrize("module", [offcourse, wrongway, noise])
+@pytest.mark.parametrize("module", [offcourse, wrongway, noise, confirm])
 def test_each_state_machine_declares_its_fields_in_order(module: ModuleType) -> None:
     assert len(module.FIELDS) == module.LEN
     assert [getattr(module, name) for name in module.FIELDS] == list(range(module.LEN))
@@ -61,6 +70,7 @@ def test_the_state_vector_gives_each_its_slice_and_no_two_overlap() -> None:
         (state.WW, state.WW_LEN, wrongway.LEN),
         (state.NOISE, state.NOISE_LEN, noise.LEN),
         (state.REACH, state.REACH_LEN, reach.LEN),
+        (state.CF, state.CF_LEN, confirm.LEN),
         (state.HYP, state.MAX_HYP * state.HYP_FIELDS, state.MAX_HYP * state.HYP_FIELDS),
     ]
     end = len(state.MATCHER_FIELDS)

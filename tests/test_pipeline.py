@@ -46,7 +46,8 @@ def _live(server: Server) -> list[tuple[str, float]]:
 def _batch(fixes: list[Fix]) -> list[tuple[str, float]]:
     uniq = sorted({f.time_s: f for f in reversed(fixes)}.values(), key=lambda f: f.time_s)
     t = np.array([f.time_s for f in uniq])
-    res = match_fixes(COURSE, t, np.array([f.lat for f in uniq]), np.array([f.lon for f in uniq]))
+    lat, lon = np.array([f.lat for f in uniq]), np.array([f.lon for f in uniq])
+    res = match_fixes(COURSE, t, lat, lon, start_ts=START)  # the race's start, as live
     return [(k, t) for t, k in sorted((e.at.time.timestamp(), e.kind) for e in res.events)]
 
 
@@ -68,7 +69,7 @@ async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Pat
             if k % 5 == 0:
                 await _ingest(server, chunks[k][:3])
         expected = _batch(fixes)
-        assert [k for k, _ in expected][:2] == ["off_course", "back_on_course"]
+        assert [k for k, _ in expected][:3] == ["off_course", "alert", "back_on_course"]
         assert _live(server) == expected
         counts = server._store.counts("demo")
         assert counts["accepted"] == len(fixes) and counts["late"] > 0

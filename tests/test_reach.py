@@ -159,8 +159,9 @@ def test_a_wrong_trail_across_the_course_and_back_is_one_alarm(
     course = hairpin_course(gap_m=gap_m)
     past, run = wrong_turn_across(course, gap_m, seed, interval_s)
     res = match_fixes(course, run.time_s, run.lat, run.lon)
-    assert [e.kind for e in res.events] == ["off_course", "back_on_course"]
-    back = res.events[1]
+    # one flag, one way back (and race HQ told once, when it was clear: engine/confirm.py)
+    assert [e.kind for e in res.events] == ["off_course", "alert", "back_on_course"]
+    back = res.events[2]
     # the rejoin is where the runner left, not a crossing 700 m behind
     bx, by = course.frame.to_xy(np.array([back.at.lat]), np.array([back.at.lon]))
     tx, ty = course.xy_at(np.array([way_back_m(gap_m)]))

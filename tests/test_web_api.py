@@ -59,7 +59,7 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
         alerts = (await client.get("/api/races/demo/alerts", headers=admin_headers())).json()
         kinds = [a["kind"] for a in alerts["alerts"]]
-        assert kinds[:2] == ["off_course", "back_on_course"], kinds
+        assert kinds[:3] == ["off_course", "alert", "back_on_course"], kinds
         off = alerts["alerts"][0]
         assert off["sentence"].startswith("Bib 7 ")
         assert "km 4." in off["sentence"] and "m off course" in off["sentence"]

@@ -132,7 +132,8 @@ async def test_live_equals_batch_on_real_inreach_logs(
             assert r.status_code == 200, r.text
         stored = server._store.fixes("race", "7")
         np.testing.assert_array_equal(stored.time_s, track.time_s)
-        batch = match_fixes(load_course(course_path), track.time_s, track.lat, track.lon)
+        batch = match_fixes(load_course(course_path), track.time_s, track.lat, track.lon,
+                            start_ts=float(track.time_s[0]))  # fmt: skip
         alerts = (await client.get("/api/races/race/alerts", headers=admin_headers())).json()
         engine_kinds = set(EVENT_KINDS.values())  # the clock-driven alerts come on top
         live = sorted((a["time_s"], a["kind"]) for a in alerts["alerts"]

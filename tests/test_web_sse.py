@@ -113,7 +113,7 @@ async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
         assert server._webhooks.stats["retries"] >= 1 and server._webhooks.stats["delivered"] >= 1
         req = calls[-1]
         kinds = {json.loads(c.content)["data"]["kind"] for c in calls}
-        assert kinds == {"off_course", "back_on_course"}
+        assert kinds == {"off_course", "alert", "back_on_course"}
         ts = req.headers["X-Coursewatch-Timestamp"]
         mac = hmac.new(b"s3", f"{ts}.".encode() + req.content, hashlib.sha256).hexdigest()
         assert req.headers["X-Coursewatch-Signature"] == f"sha256={mac}"

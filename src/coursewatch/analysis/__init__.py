@@ -24,6 +24,8 @@ from coursewatch.geo import FloatArray
 from coursewatch.track import Track
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
+AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
+SLOWEST_MPS = 0.5  # ... else it began mid-race: the runner started at most course/this before
 
 __all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
 
@@ -35,7 +37,8 @@ def analyze(
     start_ts: float | None = None,
 ) -> Analysis:
     """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start."""
-    match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config)
+    match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config,
+                        engine_start(course, track, start_ts))  # fmt: skip
     x, y = course.frame.to_xy(track.lat, track.lon)
     offset = nearest_distances(x, y, 1e6, course.x, course.y, course.grid)
     # GPS error is not running: the distance is taken along the track simplified to within
@@ -52,6 +55,22 @@ def analyze(
     )
     return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0,
                     splits, checkpoints)  # fmt: skip
+
+
+def engine_start(course: Course, track: Track, start_ts: float | None) -> float | None:
+    """When the runner started, as far as the engine may assume: the race start when known;
+    else the first fix when it is near the start of the course (the recording began at the
+    start); else long enough before it to have run the whole course slowly (a tracker started
+    mid-race: placed where it is, and watched from its first fix)."""
+    if start_ts is not None:
+        return start_ts
+    if not len(track):
+        return None
+    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
+    first_s = float(track.time_s[0])
+    if float(np.hypot(x - course.x[0], y - course.y[0])) <= AT_START_M:
+        return first_s
+    return first_s - course.length_m / SLOWEST_MPS
 
 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:

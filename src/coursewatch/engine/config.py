@@ -52,7 +52,8 @@ class EngineConfig:
     # -- the filter, continued ------------------------------------------------------------------
     nu: float = 3.0  # Student-t degrees of freedom of the emission
     emit_tau_s: float = 10.0  # fixes within this count as one independent position
-    start_prior_m: float = 2000.0  # first fix: one nat less per this many metres from the start
+    start_prior_m: float = 2000.0  # first fix: one nat less per this far from the start ...
+    start_prior_cap: float = 6.0  # ... at most this: a tracker started mid-race is found
     finish_m: float = 30.0  # within this of the end of the course the detectors stop
     ww_persist_s: float = 60.0  # backward progress must last this long
     noise_near_m: float = 45.0  # fixes matched within this of the line teach the noise estimate
@@ -81,9 +82,18 @@ class EngineConfig:
     reach_near_m: float = 20.0  # passes this much further than the nearest: places to be
     reach_on_m: float = 20.0  # a fix matched this near the line places the runner there
     reach_expire_m: float = 1000.0  # a place not gone on from is forgotten after this much run
-    oc_follow_m: float = (
-        100.0  # a way back far from where they left must follow the course this far
-    )
+    oc_follow_m: float = 100.0  # a way back far from where they left must follow the course so far
+    # -- confirmed for race HQ (engine/confirm.py), far from the course, shortcut evidence ----
+    hq_far_m: float = 200.0  # a flagged runner this far from the whole line ...
+    hq_far_fixes: float = 2.0  # ... on this many fixes in a row is confirmed,
+    hq_stay_m: float = 100.0  # ... or this far ...
+    hq_stay_s: float = 120.0  # ... on every fix across this long (two pings: minutes apart)
+    far_course_m: float = 1000.0  # further than this from every part of the course: far from it
+    near_course_m: float = 800.0  # ... until back within this
+    dense_s: float = 60.0  # fixes this close together measure the distance run (a shortcut)
+    hq_back_m: float = 50.0  # a confirmed runner back within this of the line ...
+    hq_back_s: float = 120.0  # ... across this long is confirmed afresh if they leave it again
+    arm_after_s: float = 900.0  # first seen this long after the start: watched from that fix
 
     def to_kernel(self) -> FloatArray:
         """The settings as the kernel reads them: a float array, slot ``C.<name>`` each."""
@@ -96,7 +106,8 @@ class EngineConfig:
 
 # Where each setting is in the kernel's array: ``cfg[C.radius_m]``. A constant named tuple of
 # the fields' positions, which numba folds into the code.
-C: Any = collections.namedtuple("Slots", EngineConfig.names())(*range(len(EngineConfig.names())))
+_NAMES = EngineConfig.names()
+C: Any = collections.namedtuple("Slots", _NAMES)(*range(len(_NAMES)))
 
 # How the kernel's functions annotate the settings array.
 KernelCfg: TypeAlias = FloatArray

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from coursewatch.engine import confirm as CF
 from coursewatch.engine import events as E
 from coursewatch.engine import offcourse as OC
 from coursewatch.engine import reach as R
@@ -25,6 +26,7 @@ from coursewatch.engine.grid import IntArray
 from coursewatch.engine.model import CAND_D, CAND_S, CAND_SEG, CourseArrays
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
+from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
 
 
@@ -88,6 +90,10 @@ def detect(
     oc = st[S.OC : S.OC + S.OC_LEN]
     if fx.first or was.n_hyp == 0:
         OC.reset(oc, fx.t, est.s_det, fx.x, fx.y)
+        # a runner first seen long after the start is on the course, or should be: a
+        # tracker started mid-race is watched from its first fix (not only once on the line)
+        if st[S.START_T] > 0.0 and fx.t - st[S.START_T] >= cfg[C.arm_after_s]:
+            oc[OC.ARMED] = 1.0
     if est.jumped and oc[OC.STATE] == 0.0 and est.s > was.s:
         return _cut(st, sf, cfg, fx, was, est, ev, ne)
     at_station = _at_station(geo.station_x, geo.station_y, cfg, fx.x, fx.y)
@@ -99,7 +105,52 @@ def detect(
     noise_step(nz, fx.t, d_signed, near, cfg[C.noise_prior_m], cfg[C.noise_tau_s],
                cfg[C.noise_learn_s])  # fmt: skip
     ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
-    return _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
+    ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
+    ne = _far(st, cfg, fx, est, ev, ne)
+    return _confirm(st, cfg, fx, est, ev, ne)
+
+
+@nb.njit(cache=True, inline="always")
+def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray, ne: int) -> int:
+    """Far from every part of the course (a wrong race, a tracker at home, a car), and back."""
+    if st[S.FAR] == 0.0 and est.d_line >= cfg[C.far_course_m]:
+        st[S.FAR] = 1.0
+        code = E.CODE_FAR
+    elif st[S.FAR] == 1.0 and est.d_line < cfg[C.near_course_m]:
+        st[S.FAR] = 0.0
+        code = E.CODE_NEAR
+    else:
+        return ne
+    nan = np.nan
+    E.write_event(ev[ne], code, (fx.t, est.s, fx.x, fx.y), (nan, nan, nan, nan), est.d_line)
+    return ne + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _confirm(
+    st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray, ne: int
+) -> int:
+    """Race HQ is told once a flagged episode is confirmed (engine/confirm.py): the alert
+    says where the runner left (off course) or turned (wrong way), and when they were flagged."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
+    ww = st[S.WW : S.WW + S.WW_LEN]
+    cf = st[S.CF : S.CF + S.CF_LEN]
+    flagged = oc[OC.STATE] == 1.0 or ww[WW.STATE] == 1.0
+    if not flagged:
+        CF.reset(cf)
+        return ne
+    row = ev[ne]
+    if CF.confirm_step(cf, fx.t, est.d_line, flagged, cfg, row) == 0:
+        return ne
+    row[E.EV_S], row[E.EV_X], row[E.EV_Y] = est.s, fx.x, fx.y
+    if oc[OC.STATE] == 1.0:
+        row[E.EV_LEFT_T], row[E.EV_LEFT_S] = oc[OC.CP_T], oc[OC.CP_S]
+        row[E.EV_LEFT_X], row[E.EV_LEFT_Y] = oc[OC.CP_X], oc[OC.CP_Y]
+        row[E.EV_ALARM_T] = oc[OC.ALARM_T]
+    else:
+        row[E.EV_LEFT_T], row[E.EV_LEFT_S] = ww[WW.MAX_T], ww[WW.MAX_S]
+        row[E.EV_LEFT_X], row[E.EV_LEFT_Y] = ww[WW.MAX_X], ww[WW.MAX_Y]
+    return ne + 1
 
 
 @nb.njit(cache=True, inline="always")
@@ -173,8 +224,14 @@ def _off_course(
     detector start afresh from the rejoin."""
     oc = st[S.OC : S.OC + S.OC_LEN]
     noise_m = st[S.NOISE + NOISE_EST]
+    # a shortcut needs evidence: fixes close enough to measure the distance run, a runner
+    # clearly off (confirmed), or more course skipped than anyone could have run since
+    evidence_m = 0.0
+    if st[S.INTERVAL] > cfg[C.dense_s] and st[S.CF + CF.STATE] == 0.0:
+        evidence_m = reach_m(max(fx.t - oc[OC.CP_T], 1.0), was.pace, fx.sigma, cfg)
     code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, est.s_det,
-                             fx.acc, noise_m, at_station, end_m, cfg, ev[ne])  # fmt: skip
+                             fx.acc, noise_m, at_station, end_m, evidence_m, cfg,
+                             ev[ne])  # fmt: skip
     if code == 0:
         return ne
     ne += 1

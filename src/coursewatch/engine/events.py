@@ -43,13 +43,21 @@ CODE_BACK_ON_COURSE = 2
 CODE_SHORTCUT = 3
 CODE_WRONG_WAY = 4
 CODE_WRONG_WAY_END = 5
+CODE_ALERT = 6  # the episode is confirmed: race HQ is told (engine/confirm.py)
+CODE_FAR = 7  # more than far_course_m from every part of the course
+CODE_NEAR = 8  # back within near_course_m of it
 EVENT_KINDS = {
     CODE_OFF_COURSE: "off_course",
     CODE_BACK_ON_COURSE: "back_on_course",
     CODE_SHORTCUT: "shortcut",
     CODE_WRONG_WAY: "wrong_way",
     CODE_WRONG_WAY_END: "wrong_way_end",
+    CODE_ALERT: "alert",
+    CODE_FAR: "far_from_course",
+    CODE_NEAR: "back_near_course",
 }
+FLAGS = ("off_course", "wrong_way")  # the runner may be off course: their own channel
+ENDS = ("back_on_course", "shortcut", "wrong_way_end")  # the episode is over
 
 
 @nb.njit(cache=True)

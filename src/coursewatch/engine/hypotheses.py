@@ -43,6 +43,8 @@ from coursewatch.engine.model import (
 from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
 
+ORDER_M = 1e8  # first fix: the earliest of passes otherwise alike, by a nat per this far
+
 
 @nb.njit(cache=True, inline="always")
 def emission(d: float, sigma: float, nu: float) -> float:
@@ -150,8 +152,13 @@ def score(
         s_c = sf[CAND_S, c]
         e = w_e * emission(sf[CAND_D, c], sigma, nu)
         if nh == 0:
-            # first match: prefer the earliest pass (a runner starts at the start)
-            sc = e - s_c / cfg[C.start_prior_m]
+            # first match: a runner starts at the start, so a pass far along costs a few nats
+            # (capped: a tracker started mid-race is on the course by its next fix), the
+            # earliest of one place first (the later ones stay in the beam: what follows
+            # tells the legs of an out-and-back apart), and none further than anyone could
+            # have run since the start, when it is known
+            late = min(s_c / cfg[C.start_prior_m], cfg[C.start_prior_cap])
+            sc = e - late - s_c / ORDER_M + _since_start(st, cfg, t, s_c, sigma)
             bt = 0.0
             hw = s_c
         else:
@@ -179,6 +186,16 @@ def score(
             cs_hw = st[b + S.H_HWM]
     _put(sf, nc, cs_s, cs_best, 1.0, cs_t, cs_hw, 0.0)
     return nc + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _since_start(st: FloatArray, cfg: KernelCfg, t: float, s_c: float, sigma: float) -> float:
+    """Log-prior of being at ``s_c`` at the first fix: nothing when the start is unknown,
+    else a cost per metre further along than anyone could have run since it."""
+    if st[S.START_T] <= 0.0:
+        return 0.0
+    hi = reach_m(max(t - st[S.START_T], 0.0), st[S.PACE], sigma, cfg)
+    return -max(s_c - hi, 0.0) / cfg[C.lambda_fwd_m]
 
 
 @nb.njit(cache=True, inline="always")

@@ -30,7 +30,7 @@ from coursewatch.engine import reach as R
 from coursewatch.engine import state as S
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.detect import Before, Estimate, Fix, detect
-from coursewatch.engine.grid import IntArray, offset_between
+from coursewatch.engine.grid import IntArray, nearest_distance, offset_between
 from coursewatch.engine.hypotheses import candidates, coast_along, prune, score
 from coursewatch.engine.model import (
     CAND_D,
@@ -55,6 +55,7 @@ WITHOUT_RUNTIME: dict[str, Any] = {"_nrt": False}
 OFF_WINDOW_M = 3000.0
 FAR_M = 1e9  # where a fix off the projection lattice is put: nothing can match it
 FAR_STEP_M = 5e5  # a step longer than this is no running (a fix from another continent)
+FAR_MARGIN_M = 500.0  # the whole line is searched this much beyond far_course_m
 
 
 @nb.njit(cache=True, inline="always")
@@ -99,9 +100,16 @@ def step_fix(
     jumped = matched and sf[HYP_TRANS, best] < -10.0 and was.n_hyp > 0
     # 4: offset
     d_eff, s_det, s_off = _offset(sf, cfg, fx, was, nc, best, x_v, y_v, cum)
-    d_line = np.inf
+    d_line = np.inf  # from the whole line: the nearest pass, or beyond the candidates' radius
     for c in range(nc):
         d_line = min(d_line, sf[CAND_D, c])
+    if nc == 0:
+        far_m = cfg[C.far_course_m] + FAR_MARGIN_M
+        d_line = nearest_distance(fx.x, fx.y, far_m, x_v, y_v, geo.grid)[2]
+    if matched:
+        st[S.SEEN] = 1.0
+    elif st[S.SEEN] == 0.0 and d_line < np.inf:
+        d_eff = d_line  # not yet on the course: the offset is from every part of it
     est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line)
     d_eff = _reachable(st, sf, cfg, fx, was, est, s_off, x_v, y_v, cum)
     est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line)

@@ -42,9 +42,12 @@ def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
         return fn  # type: ignore[no-any-return]
 
 
-def new_state(config: EngineConfig | None = None) -> FloatArray:
+def new_state(config: EngineConfig | None = None, start_ts: float | None = None) -> FloatArray:
+    """A runner before their first fix; ``start_ts``: their start, when known (a first fix is
+    then not put further along than anyone could have run since)."""
     st = np.zeros(S.STATE_LEN)
     st[S.PACE] = (config or EngineConfig()).pace0_mps
+    st[S.START_T] = 0.0 if start_ts is None else max(start_ts, 0.0)
     return st
 
 
@@ -61,11 +64,13 @@ class LiveMatcher:
     ([], 30)
     """
 
-    def __init__(self, course: Course, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self, course: Course, config: EngineConfig | None = None, start_ts: float | None = None
+    ) -> None:
         self.config = config or EngineConfig()
         self.model = course_model(course)
         self._cfg = self.config.to_kernel()
-        self.state = new_state(self.config)
+        self.state = new_state(self.config, start_ts)
         self._ev = np.full((8, EV_FIELDS), np.nan)
         self._evs: FloatArray | None = None  # push_many's event rows, made on first use
         self._n = 0
@@ -167,7 +172,13 @@ class LiveMatcher:
 
     @property
     def on_course(self) -> bool:
-        return bool(self.state[S.OC + OC.STATE] == 0.0)
+        """Not flagged off course, and not far from the course."""
+        return bool(self.state[S.OC + OC.STATE] == 0.0 and self.state[S.FAR] == 0.0)
+
+    @property
+    def far(self) -> bool:
+        """More than ``far_course_m`` from every part of the course."""
+        return bool(self.state[S.FAR] == 1.0)
 
     @property
     def pace_mps(self) -> float:
@@ -207,6 +218,7 @@ def match_fixes(
     lon: FloatArray,
     accuracy_m: FloatArray | None = None,
     config: EngineConfig | None = None,
+    start_ts: float | None = None,
 ) -> MatchResult:
     """Run the live matcher over arrays of fixes (sorted by time) in one numba call."""
     config = config or EngineConfig()
@@ -216,7 +228,7 @@ def match_fixes(
     t = np.ascontiguousarray(time_s, dtype=np.float64)
     la = np.ascontiguousarray(lat, dtype=np.float64)
     lo = np.ascontiguousarray(lon, dtype=np.float64)
-    st = new_state(config)
+    st = new_state(config, start_ts)
     cfg = config.to_kernel()
     out = np.zeros((n, 4))
     ev = np.full((256, EV_FIELDS), np.nan)

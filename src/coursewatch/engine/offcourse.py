@@ -80,6 +80,7 @@ def offcourse_step(
     noise_m: float,
     at_station: bool,
     end_m: float,
+    cut_evidence_m: float,
     cfg: KernelCfg,
     ev: FloatArray,
 ) -> int:
@@ -91,6 +92,10 @@ def offcourse_step(
     (:mod:`coursewatch.engine.noise`). ``at_station``: the
     fix is inside an aid station's zone, where runners leave the line to eat and sleep.
     ``end_m``: the course's length (a way back near the finish needs no following).
+    ``cut_evidence_m``: course skipped beyond which a way back is a shortcut whatever the
+    distance run between the fixes says: 0 when the fixes are close enough to measure it (or
+    the runner was clearly off), else how far anyone could have got since leaving: with
+    minutes between pings, the straight line between two of them cuts every bend.
     """
     if accuracy_m == accuracy_m and accuracy_m > 0.0:
         st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m
@@ -106,7 +111,7 @@ def offcourse_step(
         return 0
     skipped = st[REJ_S] - st[CP_S]
     code = E.CODE_BACK_ON_COURSE
-    if skipped > st[REJ_PATH] + cfg[C.shortcut_m]:
+    if skipped > st[REJ_PATH] + cfg[C.shortcut_m] and skipped > cut_evidence_m:
         code = E.CODE_SHORTCUT
     _fill(ev, code, st[REJ_T], st[REJ_X], st[REJ_Y], st[REJ_S], offset_m, st)
     ev[E.EV_PATH] = st[REJ_PATH]

@@ -7,12 +7,12 @@ fields come first; then each state machine of the kernel gets the slice its modu
 written down.
 """
 
-from coursewatch.engine import noise, offcourse, reach, wrongway
+from coursewatch.engine import confirm, noise, offcourse, reach, wrongway
 
 # --- the matcher -----------------------------------------------------------------------------
 MATCHER_FIELDS = (
     "N_FIX", "LAST_T", "LAST_X", "LAST_Y", "PACE", "S_EST", "D_EST", "MATCHED", "N_HYP",
-    "PATH_M", "INTERVAL", "JUMP", "LAST_MOVE_T", "FINISHED",
+    "PATH_M", "INTERVAL", "JUMP", "LAST_MOVE_T", "FINISHED", "START_T", "FAR", "SEEN",
 )  # fmt: skip
 N_FIX = 0  # fixes accepted so far
 LAST_T = 1  # time of the last accepted fix (epoch s)
@@ -28,6 +28,9 @@ INTERVAL = 10  # typical interval between fixes, s
 JUMP = 11  # 1 when the last step jumped further along than was possible
 LAST_MOVE_T = 12  # time of the last fix at a new position
 FINISHED = 13  # 1 once the runner reached the finish
+START_T = 14  # the runner's start (epoch s), when known: 0 when not
+FAR = 15  # 1 while more than far_course_m from every part of the course
+SEEN = 16  # 1 once matched to the course line: where on the course the runner is, is known
 
 # --- the kernel's state machines, each a slice ------------------------------------------------
 OC = len(MATCHER_FIELDS)  # off course (engine/offcourse.py)
@@ -38,9 +41,11 @@ NOISE = WW + WW_LEN  # receiver noise estimate (engine/noise.py)
 NOISE_LEN = noise.LEN
 REACH = NOISE + NOISE_LEN  # the course a runner can have reached (engine/reach.py)
 REACH_LEN = reach.LEN
+CF = REACH + REACH_LEN  # confirmed for race HQ (engine/confirm.py)
+CF_LEN = confirm.LEN
 
 # --- hypotheses, HYP_FIELDS each ---------------------------------------------------------------
-HYP = REACH + REACH_LEN
+HYP = CF + CF_LEN
 MAX_HYP = 12
 HYP_FIELDS = 5  # s, score, coast flag, time of the last on-course match, furthest s
 H_S = 0

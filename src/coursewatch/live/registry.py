@@ -52,8 +52,10 @@ class LiveRace:
         old = self.runners.get(record.bib)
         if old is not None:
             old.record = record  # keep the engine state: only the registration changed
+            old.start_ts = self.record.start_ts if record.start_ts is None else record.start_ts
             return old
-        runner = LiveRunner(record, self.course)
+        start = self.record.start_ts if record.start_ts is None else record.start_ts
+        runner = LiveRunner(record, self.course, start_ts=start)
         self.runners[record.bib] = runner
         return runner
 

@@ -58,12 +58,17 @@ class LiveRunner:
     """A registered runner and their engine state."""
 
     def __init__(
-        self, record: RunnerRecord, course: Course, config: EngineConfig | None = None
+        self,
+        record: RunnerRecord,
+        course: Course,
+        config: EngineConfig | None = None,
+        start_ts: float | None = None,
     ) -> None:
         self.record = record
         self.course = course
         self.config = config
-        self.matcher = LiveMatcher(course, config)
+        self.start_ts = start_ts  # the runner's start: the engine places a first fix by it
+        self.matcher = LiveMatcher(course, config, start_ts)
         self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
@@ -213,7 +218,7 @@ class LiveRunner:
             rows = np.vstack([rows, [(fix.time_s, fix.lat, fix.lon, acc)]])
         _, first = np.unique(rows[:, 0], return_index=True)
         rows = rows[first]  # sorted by time, one fix per time (the first seen is kept)
-        self.matcher = LiveMatcher(self.course, self.config)
+        self.matcher = LiveMatcher(self.course, self.config, self.start_ts)
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.wrong_way = self.finished = False

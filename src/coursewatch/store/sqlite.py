@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coursewatch.engine.events import EVENT_KINDS
 from coursewatch.store import (
     AlertRecord,
     FixArrays,
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
 """
 
 # Only the engine's alerts are raised again by a replay; the clock-driven ones are not.
-_ENGINE = "('off_course', 'back_on_course', 'shortcut', 'wrong_way', 'wrong_way_end')"
+_ENGINE = "(" + ", ".join(f"'{k}'" for k in EVENT_KINDS.values()) + ")"
 _COUNT_SQL = (
     "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
     "DO UPDATE SET n = n + excluded.n"
