@@ -91,7 +91,8 @@ def test_terminal_report_tells_each_excursion_and_the_ghost(
     out = con.export_text()
     assert headline(lost) in out
     assert "Off course at km 8.0" in out
-    assert "The live alarm fired at" in out and "Rejoined at km 8.0" in out
+    assert "The runner was flagged at" in out and "race HQ was alerted at" in out
+    assert "Rejoined at km 8.0" in out
     assert "ghost: Course record" in out
     for station in ("Aid 1", "Aid 2", "Aid 3", "Finish"):
         assert station in out

@@ -7,7 +7,7 @@ and says how many of each it dropped, so nothing is lost silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +53,16 @@ class Track:
     def frame(self) -> LocalFrame:
         """A local metric frame around the track (matching uses the course's frame)."""
         return LocalFrame.around(self.lat, self.lon)
+
+    def part(self, start: int, stop: int) -> Track:
+        """Fixes ``start`` to ``stop`` (excluded) of the track, as a track."""
+
+        def cut(a: FloatArray | None) -> FloatArray | None:
+            return None if a is None else a[start:stop]
+
+        return replace(self, time_s=self.time_s[start:stop], lat=self.lat[start:stop],
+                       lon=self.lon[start:stop], ele_m=cut(self.ele_m),
+                       accuracy_m=cut(self.accuracy_m))  # fmt: skip
 
     def xy(self, frame: LocalFrame | None = None) -> tuple[FloatArray, FloatArray]:
         """The fixes in metres, in ``frame`` (default: the track's own)."""

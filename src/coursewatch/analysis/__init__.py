@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from coursewatch.analysis.excursions import Excursions
+from coursewatch.analysis.near import line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
 from coursewatch.course import Course, finish_tolerance_m
 from coursewatch.distance import distance_run_m
 from coursewatch.engine.config import EngineConfig
-from coursewatch.engine.grid import nearest_distances
 from coursewatch.engine.matcher import MatchResult, match_fixes
 from coursewatch.geo import FloatArray
 from coursewatch.track import Track
@@ -36,11 +36,17 @@ def analyze(
     config: EngineConfig | None = None,
     start_ts: float | None = None,
 ) -> Analysis:
-    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start."""
+    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start.
+
+    Raises InputError when no fix of the track is within a kilometre of the course (another
+    race, another valley); fixes more than that from it at the start and the end of the
+    recording (the drive there, the way home) are left out, and ``Analysis.trimmed`` says so.
+    """
+    track, trimmed = near_part(course, track)
     match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config,
                         engine_start(course, track, start_ts))  # fmt: skip
     x, y = course.frame.to_xy(track.lat, track.lon)
-    offset = nearest_distances(x, y, 1e6, course.x, course.y, course.grid)
+    offset = line_distances(course, track.lat, track.lon)
     # GPS error is not running: the distance is taken along the track simplified to within
     # its noise (estimated from its fixes by the matcher)
     path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
@@ -54,7 +60,7 @@ def analyze(
         course, passes, None if finish is None else finish.time, track.time_s, progress
     )
     return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0,
-                    splits, checkpoints)  # fmt: skip
+                    splits, checkpoints, trimmed)  # fmt: skip
 
 
 def engine_start(course: Course, track: Track, start_ts: float | None) -> float | None:

@@ -25,6 +25,7 @@ UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
+HQ_KINDS = ("alert", "far_from_course")  # the live events that told race HQ
 
 
 class Excursions:
@@ -64,12 +65,13 @@ class Excursions:
                 kind = e.kind
                 if end is not None and end.kind == "shortcut":
                     kind = "shortcut"
-                exc = self.build(kind, e, end)
+                told = next((x for x in ev[i + 1 : j] if x.kind in HQ_KINDS), None)
+                exc = self.build(kind, e, end, told)
                 covered[exc.first_fix : exc.last_fix + 1] = True
                 out.append(exc)
                 i = j + 1 if end is not None else len(ev)
             elif e.kind == "shortcut":  # a jump along the line with no alarm before it
-                exc = self.build("shortcut", None, e)
+                exc = self.build("shortcut", None, e, None)
                 covered[exc.first_fix : exc.last_fix + 1] = True
                 out.append(exc)
                 i += 1
@@ -118,6 +120,7 @@ class Excursions:
         left_s = (
             a.left.course_m if a.left.course_m is not None else float(self.match.progress_m[k0])
         )
+        flagged = a.flagged if a.flagged is not None else b.flagged
         alerted = a.alerted if a.alerted is not None else b.alerted
         rejoined = last.rejoined
         extra = 0.0
@@ -130,7 +133,7 @@ class Excursions:
             if extra < -self.config.shortcut_m:  # more course skipped than run: cut
                 kind = "shortcut"
         max_off = max(a.max_offset_m, b.max_offset_m)
-        return Excursion(kind, a.left, alerted, rejoined, max_off, extra, lost, k0, k1)
+        return Excursion(kind, a.left, flagged, alerted, rejoined, max_off, extra, lost, k0, k1)
 
     def departure(self, k: int, covered: np.ndarray | None = None) -> int:
         """The fix where the runner left the course, walking back from fix ``k``: to the last
@@ -153,7 +156,11 @@ class Excursions:
         stretch = prog[j : k + 1]
         return j + int(np.flatnonzero(stretch >= stretch.max() - BACK_JITTER_M)[-1])
 
-    def build(self, kind: str, alarm: Event | None, end: Event | None) -> Excursion:
+    def build(
+        self, kind: str, alarm: Event | None, end: Event | None, told: Event | None
+    ) -> Excursion:
+        """The excursion of a flag (``alarm``), the way back (``end``), and the alert that told
+        race HQ (``told``), each None when there was none."""
         tr = self.track
         n = len(tr)
         k_alarm = alarm.fix_index if alarm is not None else (end.fix_index if end else n - 1)
@@ -175,9 +182,8 @@ class Excursions:
         if kind == "wrong_way" and live_left is not None and live_left.course_m is not None:
             left_s = float(live_left.course_m)
         left = self.point(k0, left_s)
-        alerted = None
-        if alarm is not None:
-            alerted = Point(alarm.at.time, alarm.at.lat, alarm.at.lon, None)
+        flagged = None if alarm is None else Point(alarm.at.time, alarm.at.lat, alarm.at.lon)
+        alerted = None if told is None else Point(told.at.time, told.at.lat, told.at.lon)
         last = k1 if k1 is not None else n - 1
         max_off = float(self.offset[k0 : last + 1].max()) if last >= k0 else 0.0
         rejoined = None
@@ -187,7 +193,7 @@ class Excursions:
             rejoin_s = float(end.at.course_m) if end.at.course_m is not None else left_s
             rejoined = self.point(k1, rejoin_s)
             extra, lost = self.cost(k0, k1, left_s, rejoin_s)
-        return Excursion(kind, left, alerted, rejoined, max_off, extra, lost, k0, last)
+        return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
 
     def cost(self, k0: int, k1: int, left_s: float, rejoin_s: float) -> tuple[float, float | None]:
         """Extra distance (run minus course covered, m) and time lost (s) from fix ``k0``, at
@@ -237,8 +243,11 @@ class Excursions:
                 s0 = float(self.match.progress_m[k0])
                 s1 = float(self.match.progress_m[k1])
                 extra, lost = self.cost(k0, k1, s0, s1)
+                told = next((e for e in self.match.events
+                             if e.kind in HQ_KINDS and k0 <= e.fix_index <= k1), None)  # fmt: skip
+                alerted = None if told is None else Point(told.at.time, told.at.lat, told.at.lon)
                 out.append(Excursion(
-                    "off_course", self.point(k0, s0), None, self.point(k1, s1),
+                    "off_course", self.point(k0, s0), None, alerted, self.point(k1, s1),
                     float(self.offset[k0 : k1 + 1].max()), extra, lost, k0, k1,
                 ))  # fmt: skip
             k = j + 1

@@ -31,7 +31,9 @@ class Point:
 class Excursion:
     """One time the runner was not on the course: off it, the wrong way along it, or cutting it.
 
-    ``alerted`` is when and where the live matcher raised the alarm (None: it never did);
+    ``flagged`` is when and where the live engine first told the runner they may be off course
+    (None: it never did); ``alerted`` when race HQ was told, once it was confirmed (None: it
+    never was: the runner came back by themselves, or it was found in hindsight only);
     ``extra_distance_m`` is the distance run minus the course distance it covered (negative
     for a shortcut: distance cut); ``time_lost_s`` is the time it took minus the time the
     runner's pace before it would have taken (None when the pace is unknown).
@@ -39,6 +41,7 @@ class Excursion:
 
     kind: str
     left: Point
+    flagged: Point | None
     alerted: Point | None
     rejoined: Point | None
     max_offset_m: float
@@ -65,7 +68,8 @@ class Passage:
 class Analysis:
     """``passes``: the stations passed; ``splits``: the passages of the splits table (the
     stations, or a checkpoint every 10 km when the course has none: ``checkpoints``), with the
-    finish."""
+    finish; ``trimmed``: how many fixes at the start and the end of the recording were left
+    out, being more than a kilometre from the course (the drive to the start, the way home)."""
 
     course: Course
     track: Track
@@ -78,6 +82,7 @@ class Analysis:
     start_ts: float
     splits: tuple[Passage, ...] = ()
     checkpoints: bool = False
+    trimmed: tuple[int, int] = (0, 0)  # fixes left out, before and after: far from the course
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -88,9 +93,14 @@ class Analysis:
         return None if self.finish is None else self.finish.time.timestamp() - self.start_ts
 
     @property
+    def confirmed(self) -> tuple[Excursion, ...]:
+        """The excursions race HQ was told about: what the totals and the headline count."""
+        return tuple(e for e in self.excursions if e.alerted is not None)
+
+    @property
     def extra_distance_m(self) -> float:
-        return float(sum(max(e.extra_distance_m, 0.0) for e in self.excursions))
+        return float(sum(max(e.extra_distance_m, 0.0) for e in self.confirmed))
 
     @property
     def time_lost_s(self) -> float:
-        return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.excursions))
+        return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.confirmed))

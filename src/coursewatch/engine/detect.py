@@ -224,10 +224,12 @@ def _off_course(
     detector start afresh from the rejoin."""
     oc = st[S.OC : S.OC + S.OC_LEN]
     noise_m = st[S.NOISE + NOISE_EST]
-    # a shortcut needs evidence: fixes close enough to measure the distance run, a runner
-    # clearly off (confirmed), or more course skipped than anyone could have run since
+    # a shortcut needs evidence: fixes close enough to measure the distance run, or more
+    # course skipped than anyone could have run since leaving (minutes apart, the straight
+    # line between two fixes cuts every bend, and a runner beside the skipped part, however
+    # far from the rest, may have run it)
     evidence_m = 0.0
-    if st[S.INTERVAL] > cfg[C.dense_s] and st[S.CF + CF.STATE] == 0.0:
+    if st[S.INTERVAL] > cfg[C.dense_s]:
         evidence_m = reach_m(max(fx.t - oc[OC.CP_T], 1.0), was.pace, fx.sigma, cfg)
     code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, est.s_det,
                              fx.acc, noise_m, at_station, end_m, evidence_m, cfg,

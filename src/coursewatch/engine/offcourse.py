@@ -93,9 +93,9 @@ def offcourse_step(
     fix is inside an aid station's zone, where runners leave the line to eat and sleep.
     ``end_m``: the course's length (a way back near the finish needs no following).
     ``cut_evidence_m``: course skipped beyond which a way back is a shortcut whatever the
-    distance run between the fixes says: 0 when the fixes are close enough to measure it (or
-    the runner was clearly off), else how far anyone could have got since leaving: with
-    minutes between pings, the straight line between two of them cuts every bend.
+    distance run between the fixes says: 0 when the fixes are close enough to measure it,
+    else how far anyone could have got since leaving: with minutes between pings, the
+    straight line between two of them cuts every bend.
     """
     if accuracy_m == accuracy_m and accuracy_m > 0.0:
         st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m

@@ -154,7 +154,7 @@ def print_comparison(
             r.name,
             r.status,
             progress_bar(r.reached_m, length_m),
-            str(len(a.excursions)),
+            str(len(a.confirmed)),
             distance(a.extra_distance_m),
             short_duration(a.time_lost_s),
         )

@@ -3,8 +3,9 @@
 Leaflet comes from the ``xstatic-leaflet`` package and is inlined (its CSS images as data
 URIs), so the page needs nothing but itself; base tiles are optional (``tiles=None``: the
 lines on a plain background). The page shows the course, the track, the excursions in red,
-the live alarm points, the stations, the elevation and progress profiles with the excursions
-shaded, each excursion told in words and the splits table. It is laid out for a phone first.
+the points where race HQ was alerted, the stations, the elevation and progress profiles with
+the excursions shaded, each excursion told in words and the splits table. It is laid out for a
+phone first.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def map_data(
                 }
             )
             if e.alerted is not None:
-                title = f"{who}live alarm {info.clock(e.alerted.time)} ({i + 1})"
+                title = f"{who}race HQ alerted {info.clock(e.alerted.time)} ({i + 1})"
                 alarms.append({"lat": e.alerted.lat, "lon": e.alerted.lon, "title": title})
     return {
         "course": _line(course.lat, course.lon, MAX_LINE_POINTS),
@@ -192,7 +193,7 @@ def render_html(a: Analysis, info: ReportInfo, tiles: Tiles | None = None) -> st
 
 def header_html(a: Analysis, info: ReportInfo) -> str:
     tr = a.track
-    cls = "bad" if a.excursions else "good"
+    cls = "bad" if a.confirmed else "good"
     return (
         f"<h1>{escape(info.title)}</h1>"
         f'<p class="runner">{escape(info.runner)} · {tr.start:%Y-%m-%d}</p>'
@@ -206,7 +207,7 @@ def _legend(ghost: str | None, checkpoints: bool = False) -> str:
         ("course", "course"),
         ("track", "runner"),
         ("excursion", "excursion"),
-        ("alarm", "live alarm"),
+        ("alarm", "race HQ alerted"),
         ("station", "10 km mark" if checkpoints else "station"),
     ]
     if ghost:
@@ -284,7 +285,8 @@ def render_compare_html(runners: list[Runner], info: ReportInfo, tiles: Tiles | 
             f'<span class="key" style="background:{r.colour}"></span>{escape(r.name)} '
             for r in runners
         )
-        + '<span class="key excursion"></span>excursion <span class="key alarm"></span>live alarm'
+        + '<span class="key excursion"></span>excursion '
+        + '<span class="key alarm"></span>race HQ alerted'
     )
     return page(f"{info.title} — {len(runners)} runners", header, legend, sections, data)
 
@@ -309,7 +311,7 @@ def standings_html(runners: list[Runner]) -> str:
                 str(i + 1),
                 _swatch(r),
                 escape(r.status),
-                str(len(a.excursions)),
+                str(len(a.confirmed)),
                 distance(a.extra_distance_m),
                 short_duration(a.time_lost_s),
             ]

@@ -1,6 +1,9 @@
 """The JSON of ``coursewatch analyze --format json``: a contract other tools read.
 
-Fields may be added; none may change meaning. Times are ISO 8601 UTC with a ``Z``.
+Fields may be added; none may change meaning. Times are ISO 8601 UTC with a ``Z``. An
+excursion's ``flagged`` is when the runner was first told they may be off course, ``alerted``
+when race HQ was told (confirmed); ``track.left_out`` counts the fixes more than a kilometre
+from the course at the start and the end of the recording, which were not analysed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def excursion_json(e: Excursion) -> dict[str, Any]:
     return {
         "kind": e.kind,
         "left": _point(e.left),
+        "flagged": _point(e.flagged, with_course=False),
         "alerted": _point(e.alerted, with_course=False),
         "rejoined": _point(e.rejoined),
         "max_offset_m": round(e.max_offset_m, 1),
@@ -42,7 +46,12 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
     tr = a.track
     return {
         "course": {"name": a.course.name, "length_m": round(a.course.length_m, 1)},
-        "track": {"fixes": len(tr), "start": iso(tr.start), "end": iso(tr.end)},
+        "track": {
+            "fixes": len(tr),
+            "start": iso(tr.start),
+            "end": iso(tr.end),
+            "left_out": {"before": a.trimmed[0], "after": a.trimmed[1]},
+        },
         "excursions": [excursion_json(e) for e in a.excursions],
         "finish": None
         if a.finish is None

@@ -118,7 +118,7 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     for i, r in enumerate(runners):
         a = r.analysis
         rows.append(
-            f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.excursions)} | "
+            f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.confirmed)} | "
             f"{distance(a.extra_distance_m)} | {short_duration(a.time_lost_s)} |"
         )
     parts += ["## Standings", "\n".join(rows), "## Who left the course where"]

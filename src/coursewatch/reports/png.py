@@ -56,7 +56,7 @@ def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: i
     profiles = build_profiles(a, splits)
     title = f"{info.title} — {info.runner}"
     fig.text(0.02, 0.975, title, fontsize=15 * scale, fontweight="bold", va="top")
-    colour = "#c62828" if a.excursions else "#2e7d32"
+    colour = "#c62828" if a.confirmed else "#2e7d32"
     fig.text(0.02, 0.94, headline(a), fontsize=12 * scale, color=colour, va="top")
     fig.text(0.02, 0.912, finish_line(a, info), fontsize=10 * scale, color="#57606a", va="top")
     grid = _grid(fig)
@@ -93,7 +93,7 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
             mfc="white",
             mec="#d62728",
             mew=2 * scale,
-            label="live alarm",
+            label="race HQ alerted",
         )
     if splits.rows:
         sx, sy = course.xy_at(np.array([r.course_m for r in splits.rows]))

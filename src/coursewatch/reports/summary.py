@@ -108,14 +108,20 @@ def distance(distance_m: float) -> str:
 
 
 def headline(a: Analysis) -> str:
-    """'2 excursions, 1.9 km extra, 23 min lost' (only what the analysis measured)."""
-    n = len(a.excursions)
+    """'2 excursions, 1.9 km extra, 23 min lost': the confirmed excursions only (those race
+    HQ was told about); moments the runner was only flagged, and came back by themselves, are
+    listed but not counted."""
+    n = len(a.confirmed)
+    brief = len(a.excursions) - n
     if n == 0:
-        return "No excursions: on the course all the way"
+        if brief == 0:
+            return "No excursions: on the course all the way"
+        return (f"No confirmed excursion: on the course all the way ({brief} brief moment"
+                f"{'s' if brief != 1 else ''} off the line, back by themselves)")  # fmt: skip
     parts = [f"{n} excursion{'s' if n != 1 else ''}"]
     parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
     parts.append(f"{short_duration(a.time_lost_s)} lost")
-    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.excursions)
+    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed)
     if cut_m >= 50.0:
         parts.append(f"{distance(cut_m)} cut")
     return ", ".join(parts)
@@ -158,15 +164,28 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
     else:
         out.append("Never rejoined before the track ends.")
     out.append(_cost(e))
-    if e.alerted is not None:
-        after = e.alerted.time.timestamp() - left.time.timestamp()
-        out.append(
-            f"The live alarm fired at {info.clock(e.alerted.time)}, "
-            f"{short_duration(after)} after leaving."
-        )
-    else:
-        out.append("The live alarm did not fire (found in hindsight).")
+    out.append(_told(e, info))
     return out
+
+
+def _told(e: Excursion, info: ReportInfo) -> str:
+    """Who was told, and when: the runner (flagged), race HQ (confirmed)."""
+    left_ts = e.left.time.timestamp()
+    said = []
+    if e.flagged is not None:
+        after = short_duration(e.flagged.time.timestamp() - left_ts)
+        said.append(f"The runner was flagged at {info.clock(e.flagged.time)}, {after} after "
+                    "leaving")  # fmt: skip
+    if e.alerted is not None:
+        after = short_duration(e.alerted.time.timestamp() - left_ts)
+        said.append(f"race HQ was alerted at {info.clock(e.alerted.time)}, {after} after "
+                    "leaving")  # fmt: skip
+    elif e.flagged is not None:
+        said.append("race HQ was not alerted (not confirmed: the runner came back)")
+    if not said:
+        return "Nobody was told live (found in hindsight)."
+    text = "; ".join(said) + "."
+    return text[0].upper() + text[1:]
 
 
 def _cost(e: Excursion) -> str:

@@ -30,7 +30,7 @@ def print_analysis(
     info = info or ReportInfo.build(a, a.track.name or "runner")
     con.print(header(a, info))
     for i, e in enumerate(a.excursions):
-        colour = "red" if e.kind != "shortcut" else "yellow"
+        colour = "yellow" if e.kind == "shortcut" or e.alerted is None else "red"
         body = "\n".join(excursion_sentences(a, e, info))
         con.print(
             Panel(
@@ -52,7 +52,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
             f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z"
         ),
         Text(finish_line(a, info)),
-        Text(headline(a), style="bold red" if a.excursions else "bold green"),
+        Text(headline(a), style="bold red" if a.confirmed else "bold green"),
     ]
     return Group(*lines)
 

@@ -1,0 +1,82 @@
+"""Is this track on this course at all? The part of a recording near the course.
+
+A track from another race, or a course from another valley, must not come out as "on the
+course all the way" (nor take minutes to find out). Distances to the whole line are searched
+in the course's grid up to a few kilometres; beyond that, a great-circle distance to the
+course's points (thinned) is close enough to say how far off the track is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from coursewatch.course import Course
+from coursewatch.engine.grid import nearest_distances
+from coursewatch.errors import InputError
+from coursewatch.geo import FloatArray, haversine_m
+from coursewatch.track import Track
+
+NEAR_M = 1000.0  # a fix further than this from every part of the course is not on it
+GRID_SEARCH_M = 5000.0  # searched in the grid this far; further, by great circle
+MAX_POINTS = 4000  # course points the great-circle search looks at, at most
+CHUNK = 256  # track fixes a great-circle pass takes at once
+SAMPLE = 512  # a track with no fix near the course: its distance from this many of them
+
+
+def line_distances(course: Course, lat: FloatArray, lon: FloatArray) -> FloatArray:
+    """Every fix's distance to the whole course line, m (beyond a few km: to its points)."""
+    x, y = course.frame.to_xy(lat, lon)
+    out = nearest_distances(x, y, GRID_SEARCH_M, course.x, course.y, course.grid)
+    far = np.flatnonzero(~np.isfinite(out))
+    if len(far):
+        out[far] = _to_points_m(course, lat[far], lon[far])
+    return out
+
+
+def _to_points_m(course: Course, lat: FloatArray, lon: FloatArray) -> FloatArray:
+    step = max(1, len(course.lat) // MAX_POINTS)
+    clat, clon = course.lat[::step], course.lon[::step]
+    out = np.empty(len(lat))
+    for i in range(0, len(lat), CHUNK):
+        la, lo = lat[i : i + CHUNK, None], lon[i : i + CHUNK, None]
+        out[i : i + CHUNK] = haversine_m(la, lo, clat[None, :], clon[None, :]).min(axis=1)
+    return out
+
+
+def near_part(course: Course, track: Track) -> tuple[Track, tuple[int, int]]:
+    """The track from its first to its last fix within ``NEAR_M`` of the course, and how many
+    fixes were left out before and after; InputError when no fix is near."""
+    if not len(track):
+        return track, (0, 0)
+    near = np.flatnonzero(_near(course, track.lat, track.lon))
+    if not len(near):
+        pick = np.linspace(0, len(track) - 1, min(len(track), SAMPLE)).astype(np.int64)
+        nearest_km = float(_to_points_m(course, track.lat[pick], track.lon[pick]).min()) / 1000
+        where = Path(course.source).name if course.source else (course.name or "the course")
+        raise InputError(
+            f"no fix within 1 km of {where} (nearest {nearest_km:,.0f} km): "
+            "is this the right course?",
+            track.source or None,
+        )
+    i, j = int(near[0]), int(near[-1])
+    if i == 0 and j == len(track) - 1:
+        return track, (0, 0)
+    return track.part(i, j + 1), (i, len(track) - 1 - j)
+
+
+def _near(course: Course, lat: FloatArray, lon: FloatArray) -> np.ndarray:
+    """Which fixes are within ``NEAR_M`` of the course: the course's box first (a fix outside
+    it, widened by ``NEAR_M``, cannot be), then the grid for the others."""
+    x, y = course.frame.to_xy(lat, lon)
+    inside = (
+        (x >= course.x.min() - NEAR_M) & (x <= course.x.max() + NEAR_M)
+        & (y >= course.y.min() - NEAR_M) & (y <= course.y.max() + NEAR_M)
+    )  # fmt: skip
+    out = np.zeros(len(x), dtype=bool)
+    k = np.flatnonzero(inside)
+    if len(k):
+        d = nearest_distances(x[k], y[k], NEAR_M + 1.0, course.x, course.y, course.grid)
+        out[k] = d <= NEAR_M
+    return out
