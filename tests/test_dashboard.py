@@ -31,7 +31,7 @@ from coursewatch.sim.simulate import simulate_run, trail_course
 
 ADMIN = "dashboard-admin-token"
 LOST = "99"  # the runner whose wrong turn the tests inject
-CLEAR_KINDS = ("back_on_course", "wrong_way_end", "moving_again", "signal_back")
+QUIET = "98"  # a runner whose tracker went silent 40 minutes ago
 
 
 @dataclass
@@ -68,9 +68,12 @@ class HQ:
         return r.json() if r.content else None
 
     def post_fixes(self, bib: str, fixes: list[tuple[float, float, float]]) -> list[int]:
+        """Returns the ids of race HQ's incidents the fixes opened or updated."""
+        return list(self.post(bib, fixes)["alerts"])
+
+    def post(self, bib: str, fixes: list[tuple[float, float, float]]) -> Any:
         body = {"fixes": [{"bib": bib, "time": t, "lat": a, "lon": b} for t, a, b in fixes]}
-        out = self.call("POST", "/api/races/demo/fixes", json=body)
-        return list(out["alerts"])
+        return self.call("POST", "/api/races/demo/fixes", json=body)
 
 
 def _race_files(folder: Path, start_ts: float) -> tuple[Path, Any]:
@@ -105,6 +108,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         runners = [{"bib": r.bib, "name": r.name, "devices": [f"dev-{r.device_id}"]}
                    for r in server.runners]  # fmt: skip
         runners.append({"bib": LOST, "name": "Lou Lost", "devices": ["dev-secret-lost"]})
+        runners.append({"bib": QUIET, "name": "Quinn Quiet", "devices": ["dev-quiet"]})
         server.call("POST", "/api/races/demo/runners", json={"runners": runners})
         for r in server.runners:  # the race so far, as the trackers sent it
             keep = r.run.time_s < now - 30.0
@@ -119,6 +123,10 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
                  if t < now - 30.0]  # fmt: skip
         before = [f for f in fixes if f[0] < turn_ts - 60.0]
         server.post_fixes(LOST, before)
+        run = server.runners[0].run  # the race's first 50 minutes, then nothing
+        quiet = run.time_s < now - 2_400.0
+        server.post_fixes(QUIET, [(float(t), float(a), float(b)) for t, a, b in
+                                  zip(run.time_s[quiet], run.lat[quiet], run.lon[quiet], strict=True)])  # fmt: skip
         server.lost_fixes = fixes[len(before) :]
         yield server
     finally:
@@ -257,6 +265,8 @@ def test_the_leaderboard_orders_sorts_and_searches(hq: HQ, browser: Any) -> None
     page.locator('th[data-sort="progress"]').click()  # farthest first
     got = [float(r["progress_m"]) for b in bibs() for r in runners if r["bib"] == b]
     assert got == sorted(got, reverse=True)
+    quiet = page.locator(f'#board tr[data-bib="{QUIET}"] td.status').inner_text()
+    assert re.fullmatch(r"running · silent 4\d min", quiet), quiet
     page.locator("#search").fill(LOST)
     assert bibs() == [LOST]
     page.locator("#search").fill("lou l")  # by name, any case
@@ -276,26 +286,37 @@ def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_ackn
     title_before = page.title()
     alert_ids: list[int] = []
     posted = 0.0
+    flagged = False
     for fix in hq.lost_fixes:  # one fix at a time, as a tracker sends them
         posted = time.monotonic()
-        alert_ids = hq.post_fixes(LOST, [fix])
+        out = hq.post(LOST, [fix])
+        alert_ids = list(out["alerts"])
+        if out["flags"] and not flagged:  # the runner is told first: a yellow marker, no alert
+            flagged = True
+            marker = page.locator(".cw-runner .bib.flagged", has_text=LOST)
+            marker.wait_for(timeout=2_000)
+            assert page.locator(f'li.alert[data-bib="{LOST}"]').count() == 0
+            status = page.locator(f'#board tr[data-bib="{LOST}"] td.status')
+            assert status.inner_text().startswith("flagged")
         if alert_ids:
             break
+    assert flagged, "the runner was not flagged before race HQ was alerted"
     assert alert_ids, "the wrong turn raised no alert"
     item = page.locator(f'li.alert[data-alert-id="{alert_ids[0]}"]')
     item.wait_for(timeout=2_000)
     assert time.monotonic() - posted < 2.0
     assert item.get_attribute("data-kind") == "off_course"
-    ids = page.eval_on_selector_all("#alerts li.alert", "ls => ls.map(l => +l.dataset.alertId)")
-    assert ids[0] == alert_ids[0] and ids == sorted(ids, reverse=True)  # newest first
+    assert item.get_attribute("data-level") == "alert"
+    updated = page.eval_on_selector_all("#alerts li.alert", "ls => ls.map(l => +l.dataset.updated)")
+    assert updated == sorted(updated, reverse=True)  # the latest news (on the race's clock) first
     sentence = item.locator(".sentence").inner_text()
     assert sentence.startswith(f"Bib {LOST} ") and "off course" in sentence
     # the cues: a banner (and a beep: counted even when the browser keeps audio off)
     assert page.locator("#banner.alarm").is_visible()
     assert int(page.evaluate("document.body.dataset.beeps || 0")) >= 1
-    # the title counts unacknowledged alerts
-    alerts = hq.call("GET", "/api/races/demo/alerts")["alerts"]
-    open_count = len([a for a in alerts if not a["ack_by"] and a["kind"] not in CLEAR_KINDS])
+    # the title counts open incidents nobody acknowledged
+    incidents = hq.call("GET", "/api/races/demo/incidents")["incidents"]
+    open_count = len([i for i in incidents if i["open"] and not i["ack_by"]])
     page.wait_for_function("(n) => document.title.startsWith(`(${n}) `)", arg=open_count)
     assert title_before != page.title()
     item.locator("button.show").click()
@@ -305,7 +326,7 @@ def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_ackn
     page.wait_for_selector(f'li.alert.is-acked[data-alert-id="{alert_ids[0]}"]', timeout=3_000)
     assert "race HQ" in item.locator(".acked").inner_text()
     page.wait_for_function("(n) => document.title.startsWith(`(${n}) `)", arg=open_count - 1)
-    acked = hq.call("GET", f"/api/races/demo/alerts?bib={LOST}")["alerts"]
+    acked = hq.call("GET", f"/api/races/demo/incidents?bib={LOST}")["incidents"]
     assert [a["ack_by"] for a in acked if a["id"] == alert_ids[0]] == ["race HQ"]
     assert p.errors() == []
     p.close()

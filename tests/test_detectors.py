@@ -100,7 +100,8 @@ def test_overdue_once_per_station_pass_and_not_when_arrived() -> None:
                         (1_900, 9_960, 10_000), (2_000, 10_010, 20_000)]:  # fmt: skip
         st, ev = overdue_step(st, float(now), float(s), float(nxt), 1_000.0 + now, cfg)
         kinds += [(e.kind, e.station_m, e.late_s) for e in ev]
-    assert kinds == [("overdue", 10_000.0, 700.0)]
+    # overdue once, and closed by the arrival (the incident's end)
+    assert kinds == [("overdue", 10_000.0, 700.0), ("arrived", 10_000.0, 1_000.0)]
     st2, ev = overdue_step(OverdueState(), 0.0, 9_000.0, 10_000.0, 1_000.0, cfg)
     assert overdue_step(st2, 5_000.0, 10_000.0, 10_000.0, 1_000.0, cfg)[1] == []
 

@@ -1,4 +1,5 @@
-"""The SQLite store: one writer with group commits, idempotent fixes, alerts raised again."""
+"""The SQLite store: one writer with group commits, idempotent fixes, events raised again,
+one incident per runner episode."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from coursewatch.incidents import rule
 from coursewatch.store import AlertRecord, FixRow, RaceRecord, RunnerRecord, StoreError
 from coursewatch.store.sqlite import SqliteStore
 
@@ -71,6 +73,12 @@ async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_pat
     await store.close()
 
 
+def _event(kind: str, t: float, episode: str = "course:10") -> AlertRecord:
+    does = rule(kind)
+    return AlertRecord("r", "7", kind, t, 45.0, 6.0, 100.0, 60.0, f"{kind} at {t:g}", {}, t,
+                       episode=episode, level=does.level, closes=does.closes, names=does.names)  # fmt: skip
+
+
 async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path) -> None:
     store = await _store(tmp_path)
     first = await store.save([], [_alert("off_course", 10.0, 12.0), _alert("shortcut", 20, 22)])
@@ -81,8 +89,67 @@ async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path) -> N
     assert again.retracted == [first.new[1].id]
     live = [a.kind for a in store.alerts("r") if not a.retracted]
     assert live == ["off_course"]
-    acked = await store.ack_alert("r", first.new[0].id, "Zoe", 99.0)
+    await store.close()
+
+
+async def test_one_incident_per_episode_updated_in_place_and_acknowledged_once(
+    tmp_path: Path,
+) -> None:
+    store = await _store(tmp_path)
+    flagged = await store.save([], [_event("off_course", 10.0)])
+    (inc,) = flagged.incidents
+    assert (inc.kind, inc.level, inc.open) == ("off_course", "flag", True)
+    assert store.incidents("r", level="alert") == []
+    confirmed = await store.save([], [_event("alert", 30.0)])
+    assert [(i.id, i.level, i.kind) for i in confirmed.incidents] == [
+        (inc.id, "alert", "off_course")
+    ]
+    acked = await store.ack_incident("r", inc.id, "Zoe", 40.0)
     assert acked is not None and acked.ack_by == "Zoe"
+    # the shortcut renames it and closes it; the acknowledgement stays
+    done = await store.save([], [_event("shortcut", 50.0)])
+    (closed,) = done.incidents
+    assert (closed.id, closed.kind, closed.open, closed.closed_s) == (
+        inc.id,
+        "shortcut",
+        False,
+        50.0,
+    )
+    assert closed.ack_by == "Zoe" and [u["kind"] for u in closed.updates] == [
+        "off_course", "alert", "shortcut"]  # fmt: skip
+    assert closed.sentence == "shortcut at 50"
+    # a clock-driven episode is another incident
+    await store.save([], [_event("stopped", 60.0, "stopped:55")])
+    assert [i.kind for i in store.incidents("r")] == ["shortcut", "stopped"]
+    # a replay from t=20 takes the confirmation back: a flag again, open; from 5, gone
+    back = await store.save([], [], [("r", "7", 20.0)])
+    assert [(i.level, i.open) for i in back.incidents] == [("flag", True)]
+    gone = await store.save([], [], [("r", "7", 5.0)])
+    assert [i.retracted for i in gone.incidents] == [True]
+    assert await store.ack_incident("r", 999, "Zoe", 1.0) is None
+    await store.close()
+
+
+async def test_a_database_from_before_incidents_gets_one_per_alert(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, race_id TEXT NOT NULL,"
+            " bib TEXT NOT NULL, kind TEXT NOT NULL, time_s REAL NOT NULL, lat REAL NOT NULL,"
+            " lon REAL NOT NULL, course_m REAL, offset_m REAL, sentence TEXT NOT NULL,"
+            " detail TEXT NOT NULL, raised_s REAL NOT NULL, ack_by TEXT, ack_ts REAL,"
+            " retracted INTEGER NOT NULL DEFAULT 0, UNIQUE (race_id, bib, kind, time_s))"
+        )
+        for i, kind in enumerate(("off_course", "back_on_course")):
+            old.execute(
+                "INSERT INTO alerts (race_id, bib, kind, time_s, lat, lon, sentence, detail,"
+                " raised_s) VALUES ('r', '7', ?, ?, 45, 6, 's', '{}', 0)",
+                (kind, float(i)),
+            )
+    store = SqliteStore(path)
+    await store.start()
+    got = [(i.kind, i.level, i.open) for i in store.incidents("r")]
+    assert got == [("off_course", "alert", True), ("back_on_course", "alert", False)]
     await store.close()
 
 

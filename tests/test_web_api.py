@@ -1,4 +1,4 @@
-"""The JSON API in-process: races, runners, batches, alerts, auth and the error shape."""
+"""The JSON API in-process: races, runners, batches, incidents, auth and the error shape."""
 
 from __future__ import annotations
 
@@ -57,12 +57,17 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
             r = await client.post("/api/races/demo/fixes", json={"fixes": fixes[i : i + 500]},
                                   headers=auth)  # fmt: skip
             assert r.status_code == 200, r.text
-        alerts = (await client.get("/api/races/demo/alerts", headers=admin_headers())).json()
-        kinds = [a["kind"] for a in alerts["alerts"]]
-        assert kinds[:3] == ["off_course", "alert", "back_on_course"], kinds
-        off = alerts["alerts"][0]
-        assert off["sentence"].startswith("Bib 7 ")
-        assert "km 4." in off["sentence"] and "m off course" in off["sentence"]
+        got = (await client.get("/api/races/demo/incidents", headers=admin_headers())).json()
+        (off,) = [i for i in got["incidents"] if i["episode"].startswith("course:")]
+        # one incident for the whole episode: flagged, confirmed for HQ, back on course
+        assert [u["kind"] for u in off["updates"]] == ["off_course", "alert", "back_on_course"]
+        assert (off["kind"], off["level"], off["open"]) == ("off_course", "alert", False)
+        first = off["updates"][0]["sentence"]
+        assert first.startswith("Bib 7 ") and "km 4." in first and "m off course" in first
+        flags = await client.get("/api/races/demo/incidents?level=flag", headers=admin_headers())
+        assert all(i["level"] == "flag" for i in flags.json()["incidents"])
+        bad = await client.get("/api/races/demo/incidents?level=loud", headers=admin_headers())
+        assert bad.status_code == 400 and bad.json()["error"]["where"] == "level"
         runners = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
         first = runners["runners"][0]
         assert first["bib"] == "7" and first["status"] == "finished"
@@ -70,7 +75,7 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
         assert runners["runners"][1]["status"] == "not_started"
         track = (await client.get("/api/races/demo/runners/7/track", headers=auth)).json()
         assert len(track["time_s"]) == len(fixes)
-        r = await client.post(f"/api/races/demo/alerts/{off['id']}/ack", json={"by": "Zoe"},
+        r = await client.post(f"/api/races/demo/incidents/{off['id']}/ack", json={"by": "Zoe"},
                               headers=admin_headers())  # fmt: skip
         assert r.json()["ack_by"] == "Zoe"
         geo = (await client.get("/api/races/demo/course.geojson", headers=auth)).json()
@@ -143,7 +148,7 @@ async def test_auth(tmp_path: Path) -> None:
         r = await client.get("/api/races/demo/runners")
         assert r.status_code == 200 and "devices" not in r.json()["runners"][0]
         assert [x["id"] for x in (await client.get("/api/races")).json()["races"]] == ["demo"]
-        assert (await client.post("/api/races/demo/alerts/1/ack")).status_code == 401
+        assert (await client.post("/api/races/demo/incidents/1/ack")).status_code == 401
         assert ADMIN not in (await client.get("/api/races/demo")).text
 
 

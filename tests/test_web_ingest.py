@@ -134,12 +134,17 @@ async def test_live_equals_batch_on_real_inreach_logs(
         np.testing.assert_array_equal(stored.time_s, track.time_s)
         batch = match_fixes(load_course(course_path), track.time_s, track.lat, track.lon,
                             start_ts=float(track.time_s[0]))  # fmt: skip
-        alerts = (await client.get("/api/races/race/alerts", headers=admin_headers())).json()
-        engine_kinds = set(EVENT_KINDS.values())  # the clock-driven alerts come on top
-        live = sorted((a["time_s"], a["kind"]) for a in alerts["alerts"]
-                      if a["kind"] in engine_kinds)  # fmt: skip
+        engine_kinds = set(EVENT_KINDS.values())  # the clock-driven events come on top
+        live = sorted((a.time_s, a.kind) for a in server._store.alerts("race", limit=100_000)
+                      if a.kind in engine_kinds and not a.retracted)  # fmt: skip
         expected = sorted((e.at.time.timestamp(), e.kind) for e in batch.events)
         assert live == expected and len(live) >= at_least
+        # what race HQ sees: one incident per episode, each confirmed by the engine
+        got = await client.get("/api/races/race/incidents", headers=admin_headers())
+        course = [i for i in got.json()["incidents"] if i["episode"].startswith("course:")]
+        confirmed = {e.alarm_time.timestamp() for e in batch.events
+                     if e.kind == "alert" and e.alarm_time is not None}  # fmt: skip
+        assert {i["opened_s"] for i in course} == confirmed
         counts = server._store.counts("race")
         assert counts["accepted"] == len(track)
         assert (counts.get("late", 0) > 0) == (track.out_of_order > 0)

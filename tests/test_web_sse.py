@@ -57,12 +57,18 @@ def _fixes() -> list[dict[str, object]]:
             for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
 
 
-async def _events(url: str, want: int, kinds: str) -> list[tuple[str, dict[str, object]]]:
-    out: list[tuple[str, dict[str, object]]] = []
+async def _events(
+    url: str,
+    want: int,
+    kinds: str,
+    path: str = "events",
+    into: list[tuple[str, dict[str, object]]] | None = None,
+) -> list[tuple[str, dict[str, object]]]:
+    out: list[tuple[str, dict[str, object]]] = [] if into is None else into
     async with (
         httpx.AsyncClient(timeout=10) as client,
         client.stream(
-            "GET", f"{url}/api/races/demo/events?kinds={kinds}", headers=admin_headers()
+            "GET", f"{url}/api/races/demo/{path}?kinds={kinds}", headers=admin_headers()
         ) as r,
     ):
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -77,19 +83,47 @@ async def _events(url: str, want: int, kinds: str) -> list[tuple[str, dict[str, 
     return out
 
 
-async def test_alert_arrives_on_the_stream(tmp_path: Path) -> None:
+async def _listening(server: Server, n: int) -> None:
+    while server._bus.listeners("demo") < n:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+
+
+async def test_incident_arrives_on_the_stream(tmp_path: Path) -> None:
     async with live_server(tmp_path) as (server, url):
-        listener = asyncio.create_task(_events(url, 2, "alert,status"))
-        while server._bus.listeners("demo") == 0:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.01)
+        listener = asyncio.create_task(_events(url, 2, "incident,status"))
+        await _listening(server, 1)
         async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
             r = await client.post("/api/races/demo/fixes", json={"fixes": _fixes()})
-            assert r.status_code == 200
+            assert r.status_code == 200 and r.json()["alerts"]
         events = await asyncio.wait_for(listener, 10)
         assert events[0] == ("status", {"bib": "7", "from": "not_started", "to": "finished"})
-        kind, alert = events[1]
-        assert kind == "alert" and alert["kind"] == "off_course"
-        assert str(alert["sentence"]).startswith("Bib 7")
+        kind, incident = events[1]
+        assert kind == "incident" and incident["kind"] == "off_course"
+        assert incident["level"] == "alert" and incident["open"] is False
+        kinds = [u["kind"] for u in incident["updates"]]  # type: ignore[attr-defined]
+        assert kinds == ["off_course", "alert", "back_on_course"]
+        assert str(incident["sentence"]).startswith("Bib 7")
+
+
+async def test_a_runner_stream_gets_their_flag_first_and_nobody_else_s(tmp_path: Path) -> None:
+    async with live_server(tmp_path) as (server, url):
+        await server.put_runner(RunnerRecord("demo", "8", "Ben", ("dev-8",)))
+        mine = asyncio.create_task(_events(url, 2, "flag,incident", "runners/7/events"))
+        theirs: list[tuple[str, dict[str, object]]] = []
+        other = asyncio.create_task(_events(url, 1, "flag,incident", "runners/8/events", theirs))
+        await _listening(server, 2)
+        fixes = _fixes()
+        async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
+            missing = await client.get("/api/races/demo/runners/99/events")
+            assert missing.status_code == 404
+            for i in range(0, len(fixes), 4):  # a phone sending every 20 s
+                await client.post("/api/races/demo/fixes", json={"fixes": fixes[i : i + 4]})
+        events = await asyncio.wait_for(mine, 10)
+        (k1, flag), (k2, confirmed) = events
+        assert (k1, flag["level"], flag["kind"], flag["bib"]) == ("flag", "flag", "off_course", "7")
+        assert (k2, confirmed["level"], confirmed["id"]) == ("incident", "alert", flag["id"])
+        other.cancel()
+        assert theirs == []
 
 
 async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
@@ -112,10 +146,11 @@ async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
         assert server._webhooks.stats["retries"] >= 1 and server._webhooks.stats["delivered"] >= 1
         req = calls[-1]
-        kinds = {json.loads(c.content)["data"]["kind"] for c in calls}
-        assert kinds == {"off_course", "alert", "back_on_course"}
+        updates = {u["kind"] for c in calls for u in json.loads(c.content)["data"]["updates"]}
+        assert updates == {"off_course", "alert", "back_on_course"}
         ts = req.headers["X-Coursewatch-Timestamp"]
         mac = hmac.new(b"s3", f"{ts}.".encode() + req.content, hashlib.sha256).hexdigest()
         assert req.headers["X-Coursewatch-Signature"] == f"sha256={mac}"
         body = json.loads(req.content)
-        assert body["event"] == "alert" and body["race"] == "demo"
+        assert body["event"] == "incident" and body["race"] == "demo"
+        assert body["data"]["level"] == "alert"

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Message:
-    """One published event: ``kind`` is fix, status, alert or alert_ack."""
+    """One published event: ``kind`` is runner, status, incident, flag or incident_ack."""
 
     race_id: str
     kind: str

@@ -15,6 +15,7 @@ import httpx
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
 from coursewatch.formats.load import load_track
+from coursewatch.incidents import FLAG
 from coursewatch.live.server import Server, read_race_files
 from coursewatch.race import load_race
 from coursewatch.settings import load_settings
@@ -124,7 +125,8 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
     click.echo(f"race HQ demo on {base}/  (race 'demo', {n_runners} runners, {speed:g}x)")
     click.echo(f"dashboard (admin): {base}/races/demo?token={server.admin_token}")
     click.echo(f"public tracking page: {base}/races/demo")
-    click.echo(f"runners: {base}/api/races/demo/runners   alerts: {base}/api/races/demo/alerts")
+    click.echo(f"runners: {base}/api/races/demo/runners")
+    click.echo(f"incidents: {base}/api/races/demo/incidents")
     click.echo(f"live events: {base}/api/races/demo/events   admin token: {server.admin_token}")
     click.echo(f"files: {folder}")
     feeds = [Feed(r.bib, r.device_id, r.run.time_s, r.run.lat, r.run.lon) for r in field]
@@ -134,9 +136,11 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if replaying in done:
             stats = replaying.result()
-            alerts = len(server.alerts("demo"))
+            alerts = len(server.incidents("demo"))
+            flags = len(server.incidents("demo", level=FLAG))
             click.echo(f"replay finished: {stats.acknowledged} fixes acknowledged, "
-                       f"{alerts} alerts; serving until Ctrl-C")  # fmt: skip
+                       f"{alerts} incidents for race HQ, {flags} flags for runners; "
+                       "serving until Ctrl-C")  # fmt: skip
             if duration is None:
                 await serving
                 return

@@ -171,7 +171,7 @@ def slug(text: str) -> str:
 @click.command("create")
 @click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "race_id", help="Race id in URLs (default: from the file name).")
-@click.option("--public", is_flag=True, help="Anyone may read runners and alerts.")
+@click.option("--public", is_flag=True, help="Anyone may read runners and incidents.")
 @_url
 @_token
 def race_create(

@@ -4,8 +4,8 @@ When the runner's next station changes (they passed one), the detector fixes a d
 the ETA made at that moment plus a tolerance that grows with the time still to go
 (``base_s + share * to_go_s``), because a two-hour leg is less certain than a twenty-minute
 one. Evaluate it on every fix *and* on clock ticks: a runner who has gone silent sends
-nothing. It raises ``overdue`` at most once per station pass. A pure state machine: tests
-feed times, distances and ETAs only.
+nothing. It raises ``overdue`` at most once per station pass, and ``arrived`` when an overdue runner
+reaches it. A pure state machine: tests feed times, distances and ETAs only.
 
 >>> cfg = OverdueConfig(base_s=600.0, share=0.2)
 >>> st = OverdueState()
@@ -43,7 +43,8 @@ class OverdueState:
 
 @dataclass(frozen=True)
 class OverdueEvent:
-    """The runner was expected at ``station_m`` at ``expected_ts`` and is ``late_s`` late."""
+    """``overdue``: the runner was expected at ``station_m`` at ``expected_ts`` and is ``late_s``
+    late; ``arrived``: an overdue runner reached it, ``late_s`` after expected."""
 
     kind: str
     ts: float
@@ -67,18 +68,27 @@ def overdue_step(
     ``next_station_m``: course distance of the next station pass ahead of the runner;
     ``eta_ts``: the current ETA there (used only when the next station changes).
     """
+    arrived: list[OverdueEvent] = []
     if next_station_m != state.station_m:
+        if state.alarmed:  # they reached the station they were overdue at
+            tolerance_s = state.deadline_ts - state.expected_ts
+            arrived.append(OverdueEvent("arrived", now_s, progress_m, state.station_m,
+                                        state.expected_ts, now_s - state.expected_ts,
+                                        tolerance_s))  # fmt: skip
         if math.isnan(eta_ts):
-            return OverdueState(station_m=next_station_m), []
+            return OverdueState(station_m=next_station_m), arrived
         tolerance_s = cfg.base_s + cfg.share * max(eta_ts - now_s, 0.0)
         state = OverdueState(next_station_m, eta_ts, eta_ts + tolerance_s)
     if state.alarmed or math.isnan(state.deadline_ts) or progress_m >= state.station_m:
-        return state, []
+        return state, arrived
     if now_s <= state.deadline_ts:
-        return state, []
+        return state, arrived
     tolerance_s = state.deadline_ts - state.expected_ts
     late_s = now_s - state.expected_ts
     event = OverdueEvent(
         "overdue", now_s, progress_m, state.station_m, state.expected_ts, late_s, tolerance_s
     )
-    return OverdueState(state.station_m, state.expected_ts, state.deadline_ts, True), [event]
+    return OverdueState(state.station_m, state.expected_ts, state.deadline_ts, True), [
+        *arrived,
+        event,
+    ]

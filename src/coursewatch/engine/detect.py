@@ -115,6 +115,7 @@ def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray,
     """Far from every part of the course (a wrong race, a tracker at home, a car), and back."""
     if st[S.FAR] == 0.0 and est.d_line >= cfg[C.far_course_m]:
         st[S.FAR] = 1.0
+        st[S.FAR_T] = fx.t
         code = E.CODE_FAR
     elif st[S.FAR] == 1.0 and est.d_line < cfg[C.near_course_m]:
         st[S.FAR] = 0.0
@@ -123,6 +124,7 @@ def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray,
         return ne
     nan = np.nan
     E.write_event(ev[ne], code, (fx.t, est.s, fx.x, fx.y), (nan, nan, nan, nan), est.d_line)
+    ev[ne, E.EV_ALARM_T] = st[S.FAR_T]  # the far episode's key, in both its events
     return ne + 1
 
 
@@ -150,6 +152,7 @@ def _confirm(
     else:
         row[E.EV_LEFT_T], row[E.EV_LEFT_S] = ww[WW.MAX_T], ww[WW.MAX_S]
         row[E.EV_LEFT_X], row[E.EV_LEFT_Y] = ww[WW.MAX_X], ww[WW.MAX_Y]
+        row[E.EV_ALARM_T] = ww[WW.FLAG_T]
     return ne + 1
 
 

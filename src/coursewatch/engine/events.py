@@ -35,7 +35,7 @@ EV_LEFT_Y = 9
 EV_MAXOFF = 10
 EV_PATH = 11  # distance run since leaving, m
 EV_FIX = 12  # the fix that raised it
-EV_ALARM_T = 13
+EV_ALARM_T = 13  # when the episode began (the flag): its key, in every event of it
 EV_FIELDS = len(FIELDS)
 
 CODE_OFF_COURSE = 1

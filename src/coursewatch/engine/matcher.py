@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from coursewatch.course import Course, build_course
+from coursewatch.engine import confirm as CF
 from coursewatch.engine import offcourse as OC
 from coursewatch.engine import state as S
+from coursewatch.engine import wrongway as WW
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import EV_FIELDS, EV_FIX, Event, decode_event
 from coursewatch.engine.kernel import run_many
@@ -174,6 +176,17 @@ class LiveMatcher:
     def on_course(self) -> bool:
         """Not flagged off course, and not far from the course."""
         return bool(self.state[S.OC + OC.STATE] == 0.0 and self.state[S.FAR] == 0.0)
+
+    @property
+    def flagged(self) -> bool:
+        """The runner may be off course (off it, or the wrong way): their own channel knows."""
+        st = self.state
+        return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] == 1.0)
+
+    @property
+    def confirmed(self) -> bool:
+        """The runner's episode is confirmed: race HQ was alerted (engine/confirm.py)."""
+        return bool(self.state[S.CF + CF.STATE] == 1.0)
 
     @property
     def far(self) -> bool:

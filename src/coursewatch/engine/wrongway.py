@@ -19,7 +19,7 @@ from coursewatch.geo import FloatArray
 # the detector's slice of the runner's state vector: these fields, in this order
 FIELDS = (
     "STATE", "MAX_S", "MIN_S", "MAX_T", "MAX_X", "MAX_Y", "ACTIVE", "BACK_T", "BACK_S",
-    "REJOINED",
+    "REJOINED", "FLAG_T",
 )  # fmt: skip
 LEN = len(FIELDS)
 STATE = 0  # 0 normal, 1 alarmed
@@ -32,6 +32,7 @@ ACTIVE = 6  # 1 once the detector has a reference
 BACK_T = 7  # when progress first fell ww_dist below the furthest point (0 when it has not)
 BACK_S = 8  # progress then
 REJOINED = 9  # 1 just after coming back from off course, until progress goes forward again
+FLAG_T = 10  # when the wrong way was raised: the episode's key (its end says it too)
 
 
 @nb.njit(cache=True, inline="always")
@@ -75,6 +76,7 @@ def wrongway_step(
         st[BACK_T] = 0.0
         write_event(ev, E.CODE_WRONG_WAY, (t, s, x, y), _furthest(st), 0.0)
         ev[E.EV_ALARM_T] = t
+        st[FLAG_T] = t
         return E.CODE_WRONG_WAY
     st[MIN_S] = min(st[MIN_S], s)
     if s - st[MIN_S] < cfg[C.ww_clear_m]:
@@ -87,6 +89,7 @@ def wrongway_step(
     if t - st[BACK_T] < cfg[C.ww_persist_s]:
         return 0
     write_event(ev, E.CODE_WRONG_WAY_END, (t, s, x, y), _furthest(st), np.nan)
+    ev[E.EV_ALARM_T] = st[FLAG_T]
     restart(st, t, s, x, y)
     return E.CODE_WRONG_WAY_END
 

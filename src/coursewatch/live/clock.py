@@ -19,9 +19,16 @@ import numpy as np
 
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
-from coursewatch.detectors.signal import SignalConfig, SignalState, signal_fix, signal_tick
-from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
+from coursewatch.detectors.signal import (
+    SignalConfig,
+    SignalEvent,
+    SignalState,
+    signal_fix,
+    signal_tick,
+)
+from coursewatch.detectors.stopped import StoppedConfig, StoppedEvent, StoppedState, stopped_step
 from coursewatch.eta import EtaModel, EtaState
+from coursewatch.incidents import episode_key, rule
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
@@ -111,7 +118,9 @@ class RaceWatch:
             for e1 in ev1:
                 runner.stopped = e1.kind == "stopped"
                 raised.append((j, e1))
-            raised.extend((j, e2) for e2 in ev2)
+            for e2 in ev2:
+                runner.silent = e2.kind == "signal_lost"
+                raised.append((j, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         last = len(times_s) - 1
         if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S:
@@ -129,12 +138,16 @@ class RaceWatch:
         etas = self.arrivals(runner, targets)
         runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
 
-    def on_tick(self, runner: LiveRunner, now_s: float) -> list[AlertRecord]:
+    def on_tick(self, runner: LiveRunner, now_s: float, race_now_s: float) -> list[AlertRecord]:
+        """On a clock tick: silence is measured on the server's clock (``now_s``: when fixes
+        arrive), lateness on the race's (``race_now_s``: the fixes' own time)."""
         if runner.last_time_s is None or runner.finished or runner.record.dnf:
             return []
         w = self.of(runner)
         w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg)
-        ahead = self._ahead(runner, w, now_s, runner.matcher.progress_m)
+        for e in events:
+            runner.silent = e.kind == "signal_lost"
+        ahead = self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
         return [self._alert(runner, e) for e in [*events, *ahead]]
 
     def _ahead(
@@ -160,6 +173,7 @@ class RaceWatch:
     def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
         detail = {k: v for k, v in e.__dict__.items() if k not in ("kind", "ts")}
+        does = rule(e.kind)
         return AlertRecord(
             race_id=self.race.id,
             bib=runner.bib,
@@ -170,6 +184,20 @@ class RaceWatch:
             course_m=float(e.course_m),
             offset_m=None,
             sentence=self.race.narrator.clock_sentence(runner.bib, e),
+            episode=episode_key(e.kind, float(e.ts), _since(e)),
+            level=does.level,
+            closes=does.closes,
+            names=does.names,
             detail=detail,
             raised_s=float(e.ts),
         )
+
+
+def _since(e: ClockEvent) -> float:
+    """What keys a clock-driven event's episode: when the stop began, the last fix before the
+    silence, the station the runner is overdue at or late for."""
+    if isinstance(e, StoppedEvent):
+        return e.since_ts
+    if isinstance(e, SignalEvent):
+        return e.last_fix_ts
+    return e.station_m

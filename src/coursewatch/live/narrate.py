@@ -25,6 +25,7 @@ from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
 from coursewatch.detectors.stopped import StoppedEvent
 from coursewatch.engine.events import Event
+from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
 from coursewatch.units import km_mi
 
@@ -102,6 +103,15 @@ class Narrator:
             )
         if ev.kind == "wrong_way_end":
             return f"Bib {bib} is going the right way again at {self.where(at_s)}"
+        if ev.kind == "alert":
+            flagged = "" if ev.alarm_time is None else f", flagged at {ev.alarm_time:%H:%M}Z"
+            return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
+                    f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
+        if ev.kind == "far_from_course":
+            return (f"Bib {bib} is far from the course: {ev.offset_m / 1000:.1f} km from every "
+                    "part of it (another race? a tracker left at home? a car?)")  # fmt: skip
+        if ev.kind == "back_near_course":
+            return f"Bib {bib} is back near the course at {self.where(at_s)}"
         return f"Bib {bib}: {ev.kind.replace('_', ' ')} at {self.where(at_s)}"
 
     def record(
@@ -124,11 +134,14 @@ class Narrator:
             }
         if ev.alarm_time is not None:
             detail["alarm_s"] = ev.alarm_time.timestamp()
+        at_s = ev.at.time.timestamp()
+        since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
+        does = rule(ev.kind)
         return AlertRecord(
             race_id=race_id,
             bib=bib,
             kind=ev.kind,
-            time_s=ev.at.time.timestamp(),
+            time_s=at_s,
             lat=ev.at.lat,
             lon=ev.at.lon,
             course_m=ev.at.course_m,
@@ -136,6 +149,10 @@ class Narrator:
             sentence=self.sentence(bib, ev, trend_mps),
             detail=detail,
             raised_s=raised_s,
+            episode=episode_key(ev.kind, at_s, since),
+            level=does.level,
+            closes=does.closes,
+            names=does.names,
         )
 
     def clock_sentence(self, bib: str, e: ClockEvent) -> str:
@@ -157,6 +174,8 @@ class Narrator:
             return f"signal back at {here} after {minutes:.0f} min without a position"
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
+            if e.kind == "arrived":
+                return f"reached {station}, {e.late_s / 60:.0f} min after expected"
             return (f"expected at {station} {e.late_s / 60:.0f} min ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}")  # fmt: skip
         late = -e.margin_min

@@ -19,15 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coursewatch.bus import Bus
+from coursewatch.incidents import ALERT
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.registry import LiveRace, Registry
 from coursewatch.live.runner import LiveRunner, Step
-from coursewatch.live.views import alert_json, runner_json
+from coursewatch.live.views import incident_json, runner_json
 from coursewatch.protocols import Decoded, Fix, FixProblem
-from coursewatch.store import AlertRecord, FixRow, Saved, Store
+from coursewatch.store import AlertRecord, FixRow, Incident, Saved, Store
 
 Clock = Callable[[], float]
 NO_FIX_DEG = 1e-9
+LIVE_LAG_S = 6 * 3600.0  # fixes arriving later than this after their time: a replayed recording
 
 DROP_HINTS = {
     "unknown_device": "register the device id on a runner (POST /api/races/{race}/runners)",
@@ -65,7 +67,7 @@ class IngestReport:
     duplicates: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     problems: list[FixProblem] = field(default_factory=list)
-    alerts: list[AlertRecord] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,7 +78,8 @@ class IngestReport:
                 {"index": p.index, "where": p.where, "message": p.message, "hint": p.hint}
                 for p in self.problems
             ],
-            "alerts": [a.id for a in self.alerts],
+            "alerts": [i.id for i in self.incidents if i.level == ALERT],
+            "flags": [i.id for i in self.incidents if i.level != ALERT],
         }
 
 
@@ -114,6 +117,7 @@ class Pipeline:
         self.clock = clock
         self.max_future_s = max_future_s
         self._watches: dict[str, RaceWatch] = {}
+        self._newest: dict[str, tuple[float, float]] = {}  # race: newest fix time, received
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
@@ -214,6 +218,8 @@ class Pipeline:
                     j += 1
                 if j > i:  # fixes i..j-1 are each newer than the last: the common case
                     run = runner.add(fixes[i]) if j == i + 1 else runner.add_many(fixes[i:j])
+                    runner.received_s = work.received_s
+                    self._saw(race.id, fixes[j - 1].time_s, work.received_s)
                     work.steps.append(Matched(g, run, g.index[i:j]))
                     work.rows.extend(_rows(race.id, runner.bib, fixes[i:j], work))
                     accepted += j - i
@@ -281,7 +287,7 @@ class Pipeline:
         saved = await self.store.save(
             work.rows, work.alerts, _merge(work.retract), counts=work.counts
         )
-        work.report.alerts.extend(saved.new)
+        work.report.incidents.extend(saved.incidents)
         return saved
 
     # -- 6. publish -----------------------------------------------------------------------------
@@ -302,27 +308,48 @@ class Pipeline:
             if before != r.runner.status:
                 change = {"bib": r.runner.bib, "from": before, "to": r.runner.status}
                 self.bus.publish(r.race.id, "status", change)
-        for alert in saved.new:
-            self.bus.publish(alert.race_id, "alert", alert_json(alert))
-        if saved.retracted:
-            for race_id in {m.routed.race.id for m in work.steps}:
-                self.bus.publish(race_id, "alert_retracted", {"ids": saved.retracted})
+        self.publish_incidents(saved.incidents)
+
+    def publish_incidents(self, incidents: list[Incident]) -> None:
+        """Each incident opened, updated, closed or gone: HQ's (level alert) to the race's
+        stream and webhooks, the runner's flags as flags (their own channel, yellow markers)."""
+        for i in incidents:
+            kind = "incident" if i.level == ALERT else "flag"
+            self.bus.publish(i.race_id, kind, incident_json(i))
 
     # -- time-based detectors -------------------------------------------------------------------
-    async def tick(self) -> list[AlertRecord]:
-        """Run the time-based detectors over every runner; store and publish their alerts."""
+    async def tick(self) -> list[Incident]:
+        """Run the time-based detectors over every runner; store and publish what they raise."""
         now = self.clock()
         alerts: list[AlertRecord] = []
         for race in self.registry.races.values():
             watch = self.watch(race)
+            race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
-                alerts.extend(watch.on_tick(runner, now))
+                alerts.extend(watch.on_tick(runner, now, race_now))
         if not alerts:
             return []
         saved = await self.store.save([], alerts)
-        for alert in saved.new:
-            self.bus.publish(alert.race_id, "alert", alert_json(alert))
-        return saved.new
+        self.publish_incidents(saved.incidents)
+        return saved.incidents
+
+    def race_now(self, race_id: str, now_s: float | None = None) -> float:
+        """The race's clock. A live race runs on the server's; a race replayed from a
+        recording runs on the recording's (its newest fix time, plus the server time since it
+        arrived), however fast it is replayed. Live trackers lag (a satellite ping can arrive
+        many minutes late): a lag under ``LIVE_LAG_S`` is a live race."""
+        wall = self.clock() if now_s is None else now_s
+        newest = self._newest.get(race_id)
+        if newest is None:
+            return wall
+        fix_s, received_s = newest
+        lag_s = received_s - fix_s
+        return wall if lag_s < LIVE_LAG_S else wall - lag_s
+
+    def _saw(self, race_id: str, fix_s: float, received_s: float) -> None:
+        newest = self._newest.get(race_id)
+        if newest is None or fix_s > newest[0]:
+            self._newest[race_id] = (fix_s, received_s)
 
 
 def _rows(race_id: str, bib: str, fixes: list[Fix], work: _Work) -> list[FixRow]:

@@ -76,6 +76,8 @@ class LiveRunner:
         self.wrong_way = False
         self.finished = False
         self.stopped = False  # set by the time-based detectors
+        self.silent = False  # likewise: the signal was lost (and is not back)
+        self.received_s: float | None = None  # when its newest fix arrived (server clock)
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)
         self.etas: dict[float, float] = {}
@@ -242,14 +244,24 @@ class LiveRunner:
 
     @property
     def status(self) -> str:
+        """dnf, not_started, finished; far_from_course (over 1 km from the whole course);
+        off_course (confirmed: race HQ was alerted); flagged (the runner was told they may be
+        off course, not confirmed); silent (the signal was lost); stopped; running."""
         if self.record.dnf:
             return "dnf"
         if not self._n:
             return "not_started"
         if self.finished:
             return "finished"
-        if not self.matcher.on_course or self.wrong_way:
-            return "off_course"
+        m = self.matcher
+        if m.far:
+            return "far_from_course"
+        if m.confirmed:
+            return "off_course"  # race HQ was alerted
+        if m.flagged or self.wrong_way:
+            return "flagged"  # the runner was told; not confirmed
+        if self.silent:
+            return "silent"
         if self.stopped:
             return "stopped"
         return "running"

@@ -25,6 +25,7 @@ from coursewatch.bus import Bus, Message
 from coursewatch.bus.memory import MemoryBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.incidents import ALERT
 from coursewatch.live import views
 from coursewatch.live.pipeline import Clock, IngestReport, Pipeline
 from coursewatch.live.registry import LiveRace, Registry, load_record
@@ -32,7 +33,7 @@ from coursewatch.live.runner import LiveRunner
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
 from coursewatch.settings import Settings
-from coursewatch.store import AlertRecord, FixArrays, RaceRecord, RunnerRecord, Store, Webhook
+from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store, Webhook
 from coursewatch.store.sqlite import SqliteStore
 
 log = logging.getLogger("coursewatch.server")
@@ -111,9 +112,13 @@ class Server:
             except Exception:  # a failing detector logs; the ticker goes on
                 log.exception("time-based detectors failed")
 
-    async def tick(self) -> list[AlertRecord]:
+    async def tick(self) -> list[Incident]:
         """Run the time-based detectors over every runner now (the ticker does, every tick_s)."""
         return await self._pipeline.tick()
+
+    def race_now(self, race_id: str) -> float:
+        """The race's clock: the server's for a live race, the recording's for a replay."""
+        return self._pipeline.race_now(self.race(race_id).id)
 
     # -- fixes ------------------------------------------------------------------------------------
     async def ingest(
@@ -228,21 +233,29 @@ class Server:
             etas = watch.arrivals(runner, [p.distance_m for p in ahead])
         fixes = self._store.fixes(race.id, runner.bib)
         pairs = list(zip(ahead, etas, strict=True))
-        return views.progress_json(race, runner, fixes, self.clock(), pairs)
+        return views.progress_json(race, runner, fixes, self.clock(), pairs, self.race_now(race.id))
 
     # -- alerts and what leaves -------------------------------------------------------------------
-    def alerts(
-        self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
-    ) -> list[AlertRecord]:
-        return self._store.alerts(self.race(race_id).id, after_id, bib, limit)
+    def incidents(
+        self,
+        race_id: str,
+        after_id: int = 0,
+        bib: str | None = None,
+        level: str | None = ALERT,
+        limit: int = 1000,
+    ) -> list[Incident]:
+        """A race's incidents, one per runner episode: race HQ's (``level`` alert, the
+        default), the runners' flags (flag), or both (None)."""
+        return self._store.incidents(self.race(race_id).id, after_id, bib, level, limit)
 
-    async def ack(self, race_id: str, alert_id: int, by: str) -> AlertRecord:
+    async def ack(self, race_id: str, incident_id: int, by: str) -> Incident:
+        """Acknowledge an incident, for every update it has and will have."""
         self.race(race_id)
-        alert = await self._store.ack_alert(race_id, alert_id, by, self.clock())
-        if alert is None:
-            raise NotFound(f"no alert {alert_id} in race {race_id!r}")
-        self._bus.publish(race_id, "alert_ack", views.alert_json(alert))
-        return alert
+        found = await self._store.ack_incident(race_id, incident_id, by, self.clock())
+        if found is None:
+            raise NotFound(f"no incident {incident_id} in race {race_id!r}")
+        self._bus.publish(race_id, "incident_ack", views.incident_json(found))
+        return found
 
     def subscribe(
         self,

@@ -17,7 +17,7 @@ from coursewatch.analysis.passes import pass_time_s
 from coursewatch.course import StationPass
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
-from coursewatch.store import AlertRecord, FixArrays
+from coursewatch.store import FixArrays, Incident
 from coursewatch.track import Track
 from coursewatch.units import M_PER_MI
 
@@ -53,8 +53,11 @@ def runner_json(
         "progress_pct": round(100.0 * progress / finish, 2) if finish else 0.0,
         "lap": race.lap(progress),
         "on_course": m.on_course if seen else None,
+        "flagged": m.flagged if seen else False,
+        "confirmed": m.confirmed if seen else False,
+        "far": m.far if seen else False,
         "wrong_way": runner.wrong_way,
-        "offset_m": _r(m.offset_m) if seen else None,
+        "offset_m": _r(m.offset_m) if seen and not m.far else None,
         "pace_mps": _r(m.pace_mps, 3) if seen else None,
         "fixes": runner.fixes,
         "last_fix": None
@@ -70,6 +73,7 @@ def runner_json(
         "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
         "finish_eta_ts": _r(etas[-1]),
         "start_ts": race.start_s(runner),
+        "silent_s": None if runner.received_s is None else _r(max(now_s - runner.received_s, 0.0)),
     }
     if admin:
         out["devices"] = list(runner.record.devices)
@@ -86,22 +90,27 @@ def station_json(p: StationPass) -> dict[str, Any]:
     }
 
 
-def alert_json(a: AlertRecord) -> dict[str, Any]:
+def incident_json(i: Incident) -> dict[str, Any]:
+    """One runner episode, as it is now; ``updates``: each event of it, in order."""
     return {
-        "id": a.id,
-        "bib": a.bib,
-        "kind": a.kind,
-        "time_s": a.time_s,
-        "lat": a.lat,
-        "lon": a.lon,
-        "course_m": _r(a.course_m),
-        "offset_m": _r(a.offset_m),
-        "sentence": a.sentence,
-        "raised_s": a.raised_s,
-        "detail": dict(a.detail),
-        "ack_by": a.ack_by,
-        "ack_ts": a.ack_ts,
-        "retracted": a.retracted,
+        "id": i.id,
+        "bib": i.bib,
+        "episode": i.episode,
+        "kind": i.kind,
+        "level": i.level,
+        "open": i.open,
+        "opened_s": i.opened_s,
+        "updated_s": i.updated_s,
+        "closed_s": i.closed_s,
+        "lat": i.lat,
+        "lon": i.lon,
+        "course_m": _r(i.course_m),
+        "offset_m": _r(i.offset_m),
+        "sentence": i.sentence,
+        "updates": [dict(u) for u in i.updates],
+        "ack_by": i.ack_by,
+        "ack_ts": i.ack_ts,
+        "retracted": i.retracted,
     }
 
 
@@ -192,13 +201,14 @@ def progress_json(
     fixes: FixArrays,
     now_s: float,
     etas: list[tuple[StationPass, float | None]],
+    race_now_s: float | None = None,
 ) -> dict[str, Any]:
     """One runner's race so far: progress against time (the engine over the stored fixes,
     with hindsight), station passes, the ETA at every station ahead (``etas``) and the
-    excursions."""
+    excursions. ``now_s``: the server's clock; ``race_now_s``: the race's (``now_ts``)."""
     body: dict[str, Any] = {
         "runner": runner_json(race, runner, now_s, admin=False),
-        "now_ts": now_s,
+        "now_ts": now_s if race_now_s is None else race_now_s,
         "start_ts": race.start_s(runner),
         "series": {"time_s": [], "progress_m": []},
         "passes": [],

@@ -1,4 +1,5 @@
-"""Webhooks: every alert (and acknowledgement) of a race POSTed to the URLs the race registered.
+"""Webhooks: every HQ incident of a race (opened, updated, closed, acknowledged) POSTed to the
+URLs the race registered.
 
 Each call is signed so the receiver can check it came from this server and was not replayed::
 
@@ -31,7 +32,7 @@ from coursewatch.bus import Bus, Message
 from coursewatch.store import Store, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
-KINDS = ("alert", "alert_ack")
+KINDS = ("incident", "incident_ack")  # race HQ's incidents: opened, updated, closed, acked
 RETRY_STATUS = {408, 429}
 
 

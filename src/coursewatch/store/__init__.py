@@ -64,7 +64,9 @@ class FixRow(NamedTuple):
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """An alert: who, what, when, where, the sentence to act on, and who acknowledged it."""
+    """An event a detector raised: who, what, when, where, its sentence, and the incident it
+    belongs to (``episode``, within the runner) and what it does to it (``level``: flag or
+    alert; ``closes`` it; ``names`` it from then on: see :mod:`coursewatch.incidents`)."""
 
     race_id: str
     bib: str
@@ -81,17 +83,49 @@ class AlertRecord:
     ack_by: str | None = None
     ack_ts: float | None = None
     retracted: bool = False
+    episode: str = ""
+    level: str = "flag"
+    closes: bool = False
+    names: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One runner episode, folded from its events: what it is now (``kind``), who it is for
+    (``level``: flag, the runner's channel; alert, race HQ), whether it is still open, the
+    latest sentence, and every update. Acknowledged once, for all its updates."""
+
+    id: int
+    race_id: str
+    bib: str
+    episode: str
+    kind: str
+    level: str
+    open: bool
+    opened_s: float
+    updated_s: float
+    closed_s: float | None
+    lat: float
+    lon: float
+    course_m: float | None
+    offset_m: float | None
+    sentence: str
+    updates: tuple[Mapping[str, Any], ...] = ()
+    ack_by: str | None = None
+    ack_ts: float | None = None
+    retracted: bool = False
 
 
 @dataclass(frozen=True)
 class Saved:
-    """What a save did to alerts: those new (or raised again after a retraction), those it
-    found already raised, and the ids of those retracted because a replay no longer raises them.
-    """
+    """What a save did: events new (or raised again after a retraction), events it found
+    already raised, ids of events retracted because a replay no longer raises them; and the
+    incidents that changed (opened, updated, closed, or gone: ``Incident.retracted``)."""
 
     new: list[AlertRecord] = field(default_factory=list)
     known: list[AlertRecord] = field(default_factory=list)
     retracted: list[int] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,9 +178,17 @@ class Store(Protocol):
     def alerts(
         self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
     ) -> list[AlertRecord]: ...
-    async def ack_alert(
-        self, race_id: str, alert_id: int, by: str, at_ts: float
-    ) -> AlertRecord | None: ...
+    def incidents(
+        self,
+        race_id: str,
+        after_id: int = 0,
+        bib: str | None = None,
+        level: str | None = None,
+        limit: int = 1000,
+    ) -> list[Incident]: ...
+    async def ack_incident(
+        self, race_id: str, incident_id: int, by: str, at_ts: float
+    ) -> Incident | None: ...
 
     async def count(self, race_id: str, counts: Mapping[str, int]) -> None: ...
     def counts(self, race_id: str) -> dict[str, int]: ...
@@ -162,6 +204,7 @@ __all__ = [
     "AlertRecord",
     "FixArrays",
     "FixRow",
+    "Incident",
     "RaceRecord",
     "RunnerRecord",
     "Saved",

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from itertools import chain
@@ -24,15 +23,26 @@ from pathlib import Path
 import numpy as np
 
 from coursewatch.engine.events import EVENT_KINDS
+from coursewatch.incidents import ALERT, rule
 from coursewatch.store import (
     AlertRecord,
     FixArrays,
     FixRow,
+    Incident,
     RaceRecord,
     RunnerRecord,
     Saved,
     StoreError,
     Webhook,
+)
+from coursewatch.store.incidents import (
+    EVENT_COLS,
+    EVENT_COLUMNS,
+    INCIDENT_COLS,
+    event,
+    fold,
+    incident,
+    upsert_event,
 )
 from coursewatch.store.writer import Writer, connect
 
@@ -58,7 +68,16 @@ CREATE TABLE IF NOT EXISTS alerts (
   kind TEXT NOT NULL, time_s REAL NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,
   course_m REAL, offset_m REAL, sentence TEXT NOT NULL, detail TEXT NOT NULL,
   raised_s REAL NOT NULL, ack_by TEXT, ack_ts REAL, retracted INTEGER NOT NULL DEFAULT 0,
+  episode TEXT NOT NULL DEFAULT '', level TEXT NOT NULL DEFAULT 'flag',
+  closes INTEGER NOT NULL DEFAULT 0, names TEXT,
   UNIQUE (race_id, bib, kind, time_s));
+CREATE TABLE IF NOT EXISTS incidents (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, race_id TEXT NOT NULL, bib TEXT NOT NULL,
+  episode TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL, open INTEGER NOT NULL,
+  opened_s REAL NOT NULL, updated_s REAL NOT NULL, closed_s REAL, lat REAL NOT NULL,
+  lon REAL NOT NULL, course_m REAL, offset_m REAL, sentence TEXT NOT NULL, updates TEXT NOT NULL,
+  ack_by TEXT, ack_ts REAL, retracted INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (race_id, bib, episode));
 CREATE TABLE IF NOT EXISTS counts (
   race_id TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (race_id, reason));
@@ -83,14 +102,27 @@ _FIX_CHUNK = 500
 _FIX_CHUNK_SQL = "INSERT OR IGNORE INTO fixes VALUES " + ",".join(
     ["(?,?,?,?,?,?,?,?,?,?,?,?)"] * _FIX_CHUNK
 )
-_ALERT_COLS = (
-    "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
-    "ack_by, ack_ts, retracted"
-)
 
 
 def _init(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
+    have = {str(r[1]) for r in conn.execute("PRAGMA table_info(alerts)")}
+    missing = [(name, decl) for name, decl in EVENT_COLUMNS if name not in have]
+    for name, decl in missing:
+        conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
+    if missing:  # a database made before incidents: each event is one, as HQ saw it then
+        for (kind,) in conn.execute("SELECT DISTINCT kind FROM alerts").fetchall():
+            does = rule(str(kind))
+            conn.execute(
+                "UPDATE alerts SET episode = 'legacy:' || id, level = ?, closes = ?, names = ?"
+                " WHERE kind = ? AND episode = ''",
+                (ALERT, int(does.closes), does.names, kind),
+            )
+        keys = conn.execute(
+            "SELECT race_id, bib, episode FROM alerts GROUP BY race_id, bib, episode ORDER BY min(id)"
+        ).fetchall()
+        for race_id, bib, episode in keys:
+            fold(conn, (str(race_id), str(bib), str(episode)))
 
 
 class SqliteStore:
@@ -212,21 +244,26 @@ class SqliteStore:
             if count_rows:
                 c.executemany(_COUNT_SQL, count_rows)
             was_live: set[int] = set()
+            touched: set[tuple[str, str, str]] = set()
             for race_id, bib, from_s in retract:
                 args = (race_id, bib, from_s)
                 where = f"race_id=? AND bib=? AND raised_s>=? AND retracted=0 AND kind IN {_ENGINE}"
-                live = c.execute(f"SELECT id FROM alerts WHERE {where}", args)
-                was_live.update(int(r[0]) for r in live)
+                live = c.execute(f"SELECT id, episode FROM alerts WHERE {where}", args)
+                for i, episode in live:
+                    was_live.add(int(i))
+                    touched.add((race_id, bib, str(episode)))
                 c.execute(f"UPDATE alerts SET retracted=1 WHERE {where}", args)
             out = Saved()
             for a in alerts:
-                record, live_before = _upsert_alert(c, a)
+                record, live_before = upsert_event(c, a)
                 if live_before or record.id in was_live:
                     out.known.append(record)
                 else:
                     out.new.append(record)
                 was_live.discard(record.id)
+                touched.add((a.race_id, a.bib, a.episode))
             out.retracted.extend(sorted(was_live))
+            out.incidents.extend(i for key in sorted(touched) if (i := fold(c, key)))
             return out
 
         return await self._writer.submit(write)
@@ -247,27 +284,48 @@ class SqliteStore:
     def alerts(
         self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
     ) -> list[AlertRecord]:
-        sql = f"SELECT {_ALERT_COLS} FROM alerts WHERE race_id=? AND id>?"
+        sql = f"SELECT {EVENT_COLS} FROM alerts WHERE race_id=? AND id>?"
         args: list[object] = [race_id, after_id]
         if bib is not None:
             sql += " AND bib=?"
             args.append(bib)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
-        return [_alert(r) for r in self.db.execute(sql, args)]
+        return [event(r) for r in self.db.execute(sql, args)]
 
-    async def ack_alert(
-        self, race_id: str, alert_id: int, by: str, at_ts: float
-    ) -> AlertRecord | None:
-        def write(c: sqlite3.Connection) -> AlertRecord | None:
+    def incidents(
+        self,
+        race_id: str,
+        after_id: int = 0,
+        bib: str | None = None,
+        level: str | None = None,
+        limit: int = 1000,
+    ) -> list[Incident]:
+        sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND id>?"
+        args: list[object] = [race_id, after_id]
+        if bib is not None:
+            sql += " AND bib=?"
+            args.append(bib)
+        if level is not None:
+            sql += " AND level=?"
+            args.append(level)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [incident(r) for r in self.db.execute(sql, args)]
+
+    async def ack_incident(
+        self, race_id: str, incident_id: int, by: str, at_ts: float
+    ) -> Incident | None:
+        def write(c: sqlite3.Connection) -> Incident | None:
             c.execute(
-                "UPDATE alerts SET ack_by=?, ack_ts=? WHERE race_id=? AND id=?",
-                (by, at_ts, race_id, alert_id),
+                "UPDATE incidents SET ack_by=?, ack_ts=? WHERE race_id=? AND id=?",
+                (by, at_ts, race_id, incident_id),
             )
             row = c.execute(
-                f"SELECT {_ALERT_COLS} FROM alerts WHERE race_id=? AND id=?", (race_id, alert_id)
+                f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND id=?",
+                (race_id, incident_id),
             ).fetchone()
-            return None if row is None else _alert(row)
+            return None if row is None else incident(row)
 
         return await self._writer.submit(write)
 
@@ -332,45 +390,3 @@ def _race(row: tuple[object, ...]) -> RaceRecord:
         str(i), str(name), str(text), str(suffix), bytes(blob), str(csuffix),  # type: ignore[call-overload]
         float(start), str(token), bool(public), float(created),  # type: ignore[arg-type]
     )  # fmt: skip
-
-
-def _upsert_alert(c: sqlite3.Connection, a: AlertRecord) -> tuple[AlertRecord, bool]:
-    """Insert an alert, or revive the one of the same runner, kind and time.
-
-    Also says whether that one existed, unretracted, before.
-    """
-    key = (a.race_id, a.bib, a.kind, a.time_s)
-    where = "race_id=? AND bib=? AND kind=? AND time_s=?"
-    existed = c.execute(f"SELECT retracted FROM alerts WHERE {where}", key).fetchone()
-    c.execute(
-        "INSERT INTO alerts (race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence,"
-        " detail, raised_s) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(race_id, bib, kind, time_s)"
-        " DO UPDATE SET retracted=0, lat=excluded.lat, lon=excluded.lon,"
-        " course_m=excluded.course_m, offset_m=excluded.offset_m, sentence=excluded.sentence,"
-        " detail=excluded.detail, raised_s=excluded.raised_s",
-        (*key, a.lat, a.lon, a.course_m, a.offset_m, a.sentence, json.dumps(dict(a.detail)),
-         a.raised_s),
-    )  # fmt: skip
-    row = c.execute(f"SELECT {_ALERT_COLS} FROM alerts WHERE {where}", key).fetchone()
-    return _alert(row), existed is not None and existed[0] == 0
-
-
-def _alert(row: tuple[object, ...]) -> AlertRecord:
-    i, race, bib, kind, t, lat, lon, s, off, sentence, detail, raised, by, ack, retracted = row
-    return AlertRecord(
-        race_id=str(race),
-        bib=str(bib),
-        kind=str(kind),
-        time_s=float(t),  # type: ignore[arg-type]
-        lat=float(lat),  # type: ignore[arg-type]
-        lon=float(lon),  # type: ignore[arg-type]
-        course_m=None if s is None else float(s),  # type: ignore[arg-type]
-        offset_m=None if off is None else float(off),  # type: ignore[arg-type]
-        sentence=str(sentence),
-        detail=json.loads(str(detail)),
-        raised_s=float(raised),  # type: ignore[arg-type]
-        id=int(i),  # type: ignore[call-overload]
-        ack_by=None if by is None else str(by),
-        ack_ts=None if ack is None else float(ack),  # type: ignore[arg-type]
-        retracted=bool(retracted),
-    )

@@ -1,4 +1,4 @@
-"""The JSON API over races, runners, alerts and webhooks (reads and admin writes)."""
+"""The JSON API over races, runners, incidents and webhooks (reads and admin writes)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from coursewatch.incidents import ALERT, FLAG
 from coursewatch.live import course_only_race
-from coursewatch.live.views import alert_json, course_geojson, race_json, runner_json
+from coursewatch.live.views import course_geojson, incident_json, race_json, runner_json
 from coursewatch.protocols import parse_time_s
 from coursewatch.store import RunnerRecord
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
@@ -194,29 +195,37 @@ async def track(request: Request) -> Response:
     )
 
 
-async def list_alerts(request: Request) -> Response:
+LEVELS = {ALERT: ALERT, FLAG: FLAG, "all": None}
+
+
+async def list_incidents(request: Request) -> Response:
     race = _race(request)
     require_read(request, race)
     after = int_param(request, "after", 0)
     limit = min(max(int_param(request, "limit", 1000), 1), 10_000)
     bib = request.query_params.get("bib")
-    alerts = server_of(request).alerts(race.id, after, bib, limit)
+    level_arg = request.query_params.get("level", ALERT)
+    if level_arg not in LEVELS:
+        raise ApiError(400, "invalid_parameter", f"level {level_arg!r} is not one of "
+                       "alert, flag, all", "level", "alert (race HQ's, the default), flag "
+                       "(the runners' own), or all")  # fmt: skip
+    found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
     if request.query_params.get("retracted") != "1":
-        alerts = [a for a in alerts if not a.retracted]
-    return JSONResponse({"alerts": [alert_json(a) for a in alerts]})
+        found = [i for i in found if not i.retracted]
+    return JSONResponse({"incidents": [incident_json(i) for i in found]})
 
 
-async def ack_alert(request: Request) -> Response:
+async def ack_incident(request: Request) -> Response:
     require_admin(request)
     race = _race(request)
     obj = await json_object(request) if (await request.body()).strip() else {}
     by = str(field(obj, "by", str, required=False) or "admin")
     try:
-        alert_id = int(request.path_params["alert"])
+        incident_id = int(request.path_params["incident"])
     except ValueError:
-        raise ApiError(404, "not_found", "alert ids are whole numbers", "path", "") from None
-    alert = await server_of(request).ack(race.id, alert_id, by)
-    return JSONResponse(alert_json(alert))
+        raise ApiError(404, "not_found", "incident ids are whole numbers", "path", "") from None
+    found = await server_of(request).ack(race.id, incident_id, by)
+    return JSONResponse(incident_json(found))
 
 
 async def stats(request: Request) -> Response:

@@ -85,7 +85,7 @@ async def dashboard(request: Request) -> Response:
     body = {
         "race": race_json(race, admin=False),  # the page never needs the ingest token
         "admin": admin,
-        "now_ts": server.clock(),
+        "now_ts": server.race_now(race.id),  # the race's clock: a replay's is the recording's
         "reference": reference_json(race),
     }
     return JSONResponse(body)

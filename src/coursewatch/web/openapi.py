@@ -51,7 +51,10 @@ SCHEMAS: dict[str, Any] = {
         "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
         "dropped": {"type": "object", "additionalProperties": {"type": "integer"}},
         "errors": {"type": "array", "items": {"type": "object"}},
-        "alerts": {"type": "array", "items": {"type": "integer"}}}},
+        "alerts": {"type": "array", "items": {"type": "integer"},
+                   "description": "ids of race HQ's incidents this request opened or updated"},
+        "flags": {"type": "array", "items": {"type": "integer"},
+                  "description": "ids of the runners' flags (incidents not confirmed)"}}},
     "Ack": {"type": "object", "properties": {"by": _STR}},
     "Webhook": {"type": "object", "required": ["url"], "properties": {"url": _STR, "secret": _STR}},
 }  # fmt: skip

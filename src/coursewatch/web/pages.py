@@ -19,7 +19,7 @@ async def index(request: Request) -> Response:
         f'<li><a href="/api/races/{html.escape(r.id)}">{html.escape(r.record.name)}</a> '
         f"({len(r.runners)} runners) · "
         f'<a href="/api/races/{html.escape(r.id)}/runners">runners</a> · '
-        f'<a href="/api/races/{html.escape(r.id)}/alerts">alerts</a> · '
+        f'<a href="/api/races/{html.escape(r.id)}/incidents">incidents</a> · '
         f'<a href="/api/races/{html.escape(r.id)}/course.geojson">course</a></li>'
         for r in server.races()
         if admin or r.record.public

@@ -1,9 +1,13 @@
-"""The Server-Sent Events stream of a race: runner updates, status changes, alerts.
+"""The Server-Sent Events streams: a race's, and one runner's (their own channel).
 
-``GET /api/races/{race}/events[?kinds=alert,status]``. Each message is
-``id: <seq>``, ``event: <kind>``, ``data: <json>``. A reconnecting client sends
+``GET /api/races/{race}/events[?kinds=incident,status]``: runner updates, status changes,
+race HQ's incidents (``incident``: opened, updated in place, closed), the runners' flags
+(``flag``) and acknowledgements (``incident_ack``). ``GET /api/races/{race}/runners/{bib}/events``:
+the same, for one runner only: what their phone or crew listens to, flags first of all.
+
+Each message is ``id: <seq>``, ``event: <kind>``, ``data: <json>``. A reconnecting client sends
 ``Last-Event-ID`` (browsers do it by themselves) and gets what it missed while the server still
-holds it; then it should reload ``/runners`` and ``/alerts``. A comment line every 15 s keeps
+holds it; then it should reload ``/runners`` and ``/incidents``. A comment line every 15 s keeps
 proxies from closing an idle stream.
 """
 
@@ -22,9 +26,19 @@ PING_S = 15.0
 
 
 async def events(request: Request) -> Response:
+    return _stream(request, None)
+
+
+async def runner_events(request: Request) -> Response:
+    return _stream(request, request.path_params["bib"])
+
+
+def _stream(request: Request, bib: str | None) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     require_read(request, race)
+    if bib is not None:
+        bib = server.runner(race.id, bib).bib  # 404 for a bib not in the race
     kinds_arg = request.query_params.get("kinds")
     kinds = frozenset(kinds_arg.split(",")) if kinds_arg else None
     last = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -39,13 +53,14 @@ async def events(request: Request) -> Response:
             "send the id of the last event received",
         ) from None
     stream = server.subscribe(race.id, after, PING_S, kinds)
+    hello = {"race": race.id} if bib is None else {"race": race.id, "bib": bib}
 
     async def lines() -> AsyncIterator[str]:
-        yield f"retry: 2000\nevent: hello\ndata: {json.dumps({'race': race.id})}\n\n"
+        yield f"retry: 2000\nevent: hello\ndata: {json.dumps(hello)}\n\n"
         async for msg in stream:
             if msg.kind == "ping":
                 yield ": ping\n\n"
-            else:
+            elif bib is None or msg.data.get("bib") == bib:
                 data = json.dumps(msg.data, separators=(",", ":"))
                 yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {data}\n\n"
 

@@ -9,6 +9,7 @@ const CW = (() => {
   const M_PER_MI = 1609.344;
   const STATUS_TEXT = {
     not_started: "not started", running: "running", off_course: "off course",
+    flagged: "flagged", far_from_course: "far from course", silent: "silent",
     stopped: "stopped", finished: "finished", dnf: "DNF",
   };
 
@@ -147,7 +148,7 @@ const CW = (() => {
         onState("live");
         if (handlers.open) handlers.open();
       });
-      for (const kind of ["runner", "status", "alert", "alert_ack", "alert_retracted"]) {
+      for (const kind of ["runner", "status", "incident", "flag", "incident_ack"]) {
         source.addEventListener(kind, (ev) => {
           if (handlers[kind]) handlers[kind](JSON.parse(ev.data));
         });

@@ -1,20 +1,23 @@
-// coursewatch race HQ dashboard: the map, the leaderboard and the alerts, live over SSE.
-// Public when opened without the admin token (read-only: no acknowledge). Every state comes
-// from the API; the event stream only updates it, and each (re)connection reloads it.
+// coursewatch race HQ dashboard: the map, the leaderboard and the incidents, live over SSE.
+// Race HQ's incidents (confirmed: one per runner episode, updated in place) are listed; the
+// runners' own flags (not confirmed) are yellow markers on the map. Public when opened without
+// the admin token (read-only: no acknowledge). Every state comes from the API; the event stream
+// only updates it, and each (re)connection reloads it.
 "use strict";
 
 (() => {
-  const CUE_KINDS = new Set(["off_course", "wrong_way", "shortcut"]);
-  // the all-clear kinds: worth seeing, but nobody has to act on them
-  const CLEAR_KINDS = new Set(["back_on_course", "wrong_way_end", "moving_again", "signal_back"]);
-  const STATUS_ORDER = ["off_course", "stopped", "running", "finished", "not_started", "dnf"];
+  const CUE_KINDS = new Set(["off_course", "wrong_way", "shortcut", "far_from_course"]);
+  const STATUS_ORDER = ["far_from_course", "off_course", "flagged", "silent", "stopped", "running",
+                        "finished", "not_started", "dnf"];
+  const SILENT_SHOWN_S = 20 * 60;  // the status column says "silent 2 h 34 min" from then on
   const MAX_ALERTS_SHOWN = 300;
   const SOUND_KEY = "coursewatch.sound";
   const $ = (id) => document.getElementById(id);
   const el = CW.el;
 
   const state = {
-    race: null, admin: false, runners: new Map(), alerts: new Map(), places: new Map(),
+    race: null, admin: false, runners: new Map(), alerts: new Map(), flags: new Map(),
+    places: new Map(),
     selected: null, sort: { key: "place", dir: 1 }, search: "", map: null,
     markers: new Map(), trail: null, maxAlertId: 0, loaded: false, fresh: new Set(),
   };
@@ -35,12 +38,12 @@
                                    opacity: 0.9, interactive: false }).addTo(state.map.map);
     CW.live({
       open: () => reload().catch(showError),
-      runner: onRunner, status: onStatus, alert: onAlert, alert_ack: onAck,
-      alert_retracted: (d) => { for (const id of d.ids) state.alerts.delete(id); soon(); },
+      runner: onRunner, status: onStatus, incident: onAlert, incident_ack: onAck, flag: onFlag,
     }, (s) => CW.showState($("conn"), s));
     setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
     tickClock();
     setInterval(tickClock, 1000);
+    setInterval(later, 30000);  // "silent 2 h 34 min" grows without any event
   }
 
   function applyMeta(meta) {
@@ -70,16 +73,19 @@
     const [meta, runners] = await Promise.all([
       CW.api(`${CW.racePath}/dashboard`), CW.api(`${CW.racePath}/runners`)]);
     applyMeta(meta);
-    const alerts = [];
+    const all = [];
     for (let after = 0; ;) {
-      const page = (await CW.api(`${CW.racePath}/alerts?after=${after}&limit=1000`)).alerts;
-      alerts.push(...page);
+      const page = (await CW.api(`${CW.racePath}/incidents?level=all&after=${after}&limit=1000`)).incidents;
+      all.push(...page);
       if (page.length < 1000) break;
       after = page[page.length - 1].id;
     }
     state.runners = new Map(runners.runners.map((r) => [r.bib, r]));
     const known = state.maxAlertId;
+    const alerts = all.filter((i) => i.level === "alert");
     state.alerts = new Map(alerts.map((a) => [a.id, a]));
+    state.flags = new Map();
+    for (const f of all) if (f.level !== "alert") onFlag(f, true);
     for (const a of alerts) {
       // alerts raised while we were away are new to whoever watches this page
       if (state.loaded && a.id > known) markNew(a);
@@ -113,13 +119,30 @@
     }).catch(() => {}), 1000);
   }
 
+  // An incident for race HQ: new, or updated in place (its kind, sentence, closed), or gone
+  // (retracted by a replay). A flag confirmed becomes one: it leaves the flags.
   function onAlert(a) {
+    if (a.retracted) { state.alerts.delete(a.id); soon(); return; }
+    const before = state.alerts.get(a.id);
     state.alerts.set(a.id, a);
-    if (a.id > state.maxAlertId) { state.maxAlertId = a.id; markNew(a); }
+    dropFlag(a);
+    if (!before) { state.maxAlertId = Math.max(state.maxAlertId, a.id); markNew(a); }
     soon();
+    later();
   }
 
-  function onAck(a) { state.alerts.set(a.id, a); soon(); }
+  function onAck(a) { if (a.level === "alert") state.alerts.set(a.id, a); soon(); }
+
+  // A runner's flag (not confirmed): a yellow marker while it is open.
+  function onFlag(f, quiet) {
+    if (f.open && !f.retracted) state.flags.set(f.bib, f);
+    else dropFlag(f);
+    if (!quiet) later();
+  }
+  function dropFlag(i) {
+    const f = state.flags.get(i.bib);
+    if (f && f.id === i.id) state.flags.delete(i.bib);
+  }
 
   function markNew(a) {
     state.fresh.add(a.id);
@@ -264,7 +287,7 @@
       el("td", { class: "eta" }, next && r.next_station_eta_ts ? [
         `${next.label} ${CW.hhmm(r.next_station_eta_ts)}`,
         el("span", { class: "muted", text: ` ${CW.relative(r.next_station_eta_ts)}` })] : "–"),
-      el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: CW.statusText(r.status) }))));
+      el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: statusLine(r) }))));
     }
     $("board").tBodies[0].replaceChildren(body);
     const n = state.runners.size;
@@ -276,8 +299,21 @@
     }
   }
 
+  // The status, and how long the runner has been silent when it is long (from the last fix,
+  // on the race's clock).
+  function statusLine(r) {
+    const text = CW.statusText(r.status);
+    const open = !["finished", "dnf", "not_started"].includes(r.status);
+    const silent = r.last_fix && open ? CW.now() - r.last_fix.time_s : 0;
+    if (silent < SILENT_SHOWN_S) return text;
+    const h = Math.floor(silent / 3600), m = Math.floor((silent % 3600) / 60);
+    const long = h ? `${h} h ${m} min` : `${m} min`;
+    return r.status === "silent" ? `silent ${long}` : `${text} · silent ${long}`;
+  }
+
   function runnerIcon(r) {
-    const span = el("span", { class: `bib st-${r.status}`, text: r.bib });
+    const flagged = state.flags.has(r.bib) ? " flagged" : "";
+    const span = el("span", { class: `bib st-${r.status}${flagged}`, text: r.bib });
     return L.divIcon({ className: `cw-runner${r.bib === state.selected ? " selected" : ""}`,
                        html: span.outerHTML, iconSize: null });
   }
@@ -290,7 +326,7 @@
       seen.add(r.bib);
       const pos = [r.last_fix.lat, r.last_fix.lon];
       let m = state.markers.get(r.bib);
-      const look = `${r.status}|${r.bib === state.selected}`;
+      const look = `${r.status}|${r.bib === state.selected}|${state.flags.has(r.bib)}`;
       if (!m) {
         m = L.marker(pos, { icon: runnerIcon(r), title: `${r.bib} ${r.name}`, keyboard: false,
                             riseOnHover: true });
@@ -303,7 +339,9 @@
         if (old.lat !== pos[0] || old.lng !== pos[1]) m.setLatLng(pos);
         if (m.look !== look) { m.setIcon(runnerIcon(r)); m.look = look; }
       }
-      m.setZIndexOffset(r.bib === state.selected ? 10000 : r.status === "off_course" ? 5000 : 0);
+      m.setZIndexOffset(r.bib === state.selected ? 10000
+        : r.status === "off_course" || r.status === "far_from_course" ? 5000
+        : state.flags.has(r.bib) ? 4000 : 0);
     }
     for (const [bib, m] of state.markers) {
       if (!seen.has(bib)) { m.remove(); state.markers.delete(bib); }
@@ -312,7 +350,7 @@
 
   function renderAlerts() {
     const openOnly = $("open-only").checked;
-    const all = [...state.alerts.values()].sort((a, b) => b.id - a.id);
+    const all = [...state.alerts.values()].sort((a, b) => b.updated_s - a.updated_s || b.id - a.id);
     const shown = (openOnly ? all.filter(needsAction) : all).slice(0, MAX_ALERTS_SHOWN);
     const list = document.createDocumentFragment();
     for (const a of shown) list.append(alertItem(a));
@@ -333,21 +371,31 @@
         ? el("button", { type: "button", class: "ack", text: "Acknowledge", onclick: (ev) => ack(a, ev.target) })
         : null,
       acked ? el("span", { class: "acked", text: `✓ ${a.ack_by} ${CW.hhmm(a.ack_ts)}` }) : null);
+    const updates = a.updates.length > 1
+      ? el("details", { class: "updates" },
+           el("summary", { text: `${a.updates.length} updates` }),
+           el("ol", {}, a.updates.map((u) => el("li", {},
+             el("time", { text: CW.hhmm(u.time_s) }), " ", u.sentence))))
+      : null;
     return el("li", {
-      class: ["alert", `k-${a.kind}`, acked ? "is-acked" : "is-open",
+      class: ["alert", `k-${a.kind}`, acked ? "is-acked" : "is-open", a.open ? "" : "is-closed",
               state.fresh.has(a.id) ? "fresh" : ""].join(" "),
-      dataset: { alertId: String(a.id), kind: a.kind, bib: a.bib },
+      dataset: { alertId: String(a.id), kind: a.kind, bib: a.bib, level: a.level,
+                 updated: String(a.updated_s) },
     },
     el("div", { class: "meta" },
-       el("time", { text: CW.hhmm(a.time_s) }),
+       el("time", { text: CW.hhmm(a.opened_s) }),
        el("span", { class: "kind", text: a.kind.replace(/_/g, " ") }),
+       a.open ? null : el("span", { class: "closed", text: `closed ${CW.hhmm(a.closed_s)}` }),
        el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(a.bib)}`,
                  text: `Bib ${a.bib}` })),
     el("p", { class: "sentence", text: a.sentence }),
+    updates,
     actions);
   }
 
-  function needsAction(a) { return !a.ack_by && !CLEAR_KINDS.has(a.kind); }
+  // An incident needs someone while it is open and nobody acknowledged it.
+  function needsAction(a) { return a.open && !a.ack_by; }
 
   function updateTitle(open) {
     if (open === undefined) open = [...state.alerts.values()].filter(needsAction).length;
@@ -358,7 +406,7 @@
   async function ack(a, button) {
     button.disabled = true;
     try {
-      const done = await CW.api(`${CW.racePath}/alerts/${a.id}/ack`, { method: "POST", json: { by: "race HQ" } });
+      const done = await CW.api(`${CW.racePath}/incidents/${a.id}/ack`, { method: "POST", json: { by: "race HQ" } });
       state.alerts.set(done.id, done);
       soon();
     } catch (e) {

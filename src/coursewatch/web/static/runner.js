@@ -1,6 +1,6 @@
 // coursewatch runner page: one runner's progress against time (beside the race's reference
 // splits, the "ghost", when it has them), station passes, the ETA at every station still ahead,
-// excursions and alerts. Live: the header follows the stream, the rest reloads every few seconds.
+// excursions, and their flags and incidents. Live: the header follows the stream, the rest reloads every few seconds.
 "use strict";
 
 (() => {
@@ -35,10 +35,16 @@
     CW.live({
       open: () => load().catch((e) => banner(e.message)),
       runner: (r) => { if (r.bib === CW.bib) { state.runner = r; renderFacts(); reloadSoon(); } },
-      alert: (a) => { if (a.bib === CW.bib) { state.alerts.set(a.id, a); renderAlerts(); } },
-      alert_ack: (a) => { if (a.bib === CW.bib) { state.alerts.set(a.id, a); renderAlerts(); } },
-      alert_retracted: (d) => { for (const id of d.ids) state.alerts.delete(id); renderAlerts(); },
+      incident: onIncident, flag: onIncident, incident_ack: onIncident,
     }, (s) => CW.showState($("conn"), s));
+  }
+
+  // A flag or an incident of this runner: new, updated in place, or gone.
+  function onIncident(i) {
+    if (i.bib !== CW.bib) return;
+    if (i.retracted) state.alerts.delete(i.id);
+    else state.alerts.set(i.id, i);
+    renderAlerts();
   }
 
   function banner(text) {
@@ -58,12 +64,12 @@
     const base = `${CW.racePath}/runners/${encodeURIComponent(CW.bib)}`;
     const [detail, track, alerts] = await Promise.all([
       CW.api(`${base}/progress`), CW.api(`${base}/track?format=geojson`),
-      CW.api(`${CW.racePath}/alerts?bib=${encodeURIComponent(CW.bib)}&limit=10000`)]);
+      CW.api(`${CW.racePath}/incidents?level=all&bib=${encodeURIComponent(CW.bib)}&limit=10000`)]);
     state.loadedAt = Date.now();
     state.detail = detail;
     state.runner = detail.runner;
     CW.setNow(detail.now_ts);
-    state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
+    state.alerts = new Map(alerts.incidents.map((a) => [a.id, a]));
     const line = track.geometry.coordinates.map((c) => [c[1], c[0]]);
     state.track = line.map((ll, i) => ({ t: track.properties.time_s[i], ll }));
     state.trail.setLatLngs(line);
@@ -229,13 +235,17 @@
   }
 
   function renderAlerts() {
-    const items = [...state.alerts.values()].sort((a, b) => b.id - a.id).map((a) =>
-      el("li", { class: `alert k-${a.kind} ${a.ack_by ? "is-acked" : "is-open"}`, dataset: { alertId: String(a.id) } },
-        el("div", { class: "meta" }, el("time", { text: CW.hhmm(a.time_s) }),
+    // the runner's flags (told to them, not confirmed) and race HQ's incidents, newest first
+    const items = [...state.alerts.values()].sort((a, b) => b.updated_s - a.updated_s || b.id - a.id).map((a) =>
+      el("li", { class: `alert k-${a.kind} level-${a.level} ${a.ack_by ? "is-acked" : "is-open"} ${a.open ? "" : "is-closed"}`,
+                 dataset: { alertId: String(a.id), level: a.level } },
+        el("div", { class: "meta" }, el("time", { text: CW.hhmm(a.opened_s) }),
            el("span", { class: "kind", text: a.kind.replace(/_/g, " ") }),
+           el("span", { class: "level", text: a.level === "alert" ? "race HQ" : "flag" }),
+           a.open ? null : el("span", { class: "closed", text: `closed ${CW.hhmm(a.closed_s)}` }),
            a.ack_by ? el("span", { class: "acked", text: `✓ ${a.ack_by}` }) : null),
         el("p", { class: "sentence", text: a.sentence })));
-    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "alert muted", text: "No alert" })]));
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "alert muted", text: "Nothing flagged" })]));
   }
 
   function emptyRow(cols, text) {

@@ -1,0 +1,140 @@
+"""Events and the incidents they fold into, in SQLite: the rows, and the fold.
+
+Every event a detector raised is a row of ``alerts`` (kept, retracted when a replay no
+longer raises it); each runner episode's live events fold into one row of ``incidents``,
+updated in place (:mod:`coursewatch.incidents` says what each event does to it). Called
+inside the one writer's transactions (:mod:`coursewatch.store.sqlite`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from coursewatch.store import AlertRecord, Incident
+
+EVENT_COLS = (
+    "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
+    "ack_by, ack_ts, retracted, episode, level, closes, names"
+)
+INCIDENT_COLS = (
+    "id, race_id, bib, episode, kind, level, open, opened_s, updated_s, closed_s, lat, lon, "
+    "course_m, offset_m, sentence, updates, ack_by, ack_ts, retracted"
+)
+# events of a database made before incidents: one incident each (the columns they lack)
+EVENT_COLUMNS = (
+    ("episode", "TEXT NOT NULL DEFAULT ''"), ("level", "TEXT NOT NULL DEFAULT 'flag'"),
+    ("closes", "INTEGER NOT NULL DEFAULT 0"), ("names", "TEXT"),
+)  # fmt: skip
+
+
+def upsert_event(c: sqlite3.Connection, a: AlertRecord) -> tuple[AlertRecord, bool]:
+    """Insert an alert, or revive the one of the same runner, kind and time.
+
+    Also says whether that one existed, unretracted, before.
+    """
+    key = (a.race_id, a.bib, a.kind, a.time_s)
+    where = "race_id=? AND bib=? AND kind=? AND time_s=?"
+    existed = c.execute(f"SELECT retracted FROM alerts WHERE {where}", key).fetchone()
+    c.execute(
+        "INSERT INTO alerts (race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence,"
+        " detail, raised_s, episode, level, closes, names) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(race_id, bib, kind, time_s)"
+        " DO UPDATE SET retracted=0, lat=excluded.lat, lon=excluded.lon,"
+        " course_m=excluded.course_m, offset_m=excluded.offset_m, sentence=excluded.sentence,"
+        " detail=excluded.detail, raised_s=excluded.raised_s, episode=excluded.episode,"
+        " level=excluded.level, closes=excluded.closes, names=excluded.names",
+        (*key, a.lat, a.lon, a.course_m, a.offset_m, a.sentence, json.dumps(dict(a.detail)),
+         a.raised_s, a.episode, a.level, int(a.closes), a.names),
+    )  # fmt: skip
+    row = c.execute(f"SELECT {EVENT_COLS} FROM alerts WHERE {where}", key).fetchone()
+    return event(row), existed is not None and existed[0] == 0
+
+
+def event(row: tuple[object, ...]) -> AlertRecord:
+    i, race, bib, kind, t, lat, lon, s, off, sentence, detail, raised, by, ack, retracted = row[:15]
+    episode, level, closes, names = row[15:]
+    return AlertRecord(
+        race_id=str(race),
+        bib=str(bib),
+        kind=str(kind),
+        time_s=float(t),  # type: ignore[arg-type]
+        lat=float(lat),  # type: ignore[arg-type]
+        lon=float(lon),  # type: ignore[arg-type]
+        course_m=None if s is None else float(s),  # type: ignore[arg-type]
+        offset_m=None if off is None else float(off),  # type: ignore[arg-type]
+        sentence=str(sentence),
+        detail=json.loads(str(detail)),
+        raised_s=float(raised),  # type: ignore[arg-type]
+        id=int(i),  # type: ignore[call-overload]
+        ack_by=None if by is None else str(by),
+        ack_ts=None if ack is None else float(ack),  # type: ignore[arg-type]
+        retracted=bool(retracted),
+        episode=str(episode),
+        level=str(level),
+        closes=bool(closes),
+        names=None if names is None else str(names),
+    )
+
+
+def fold(c: sqlite3.Connection, key: tuple[str, str, str]) -> Incident | None:
+    """Fold an episode's live events into its incident (made, updated in place, or gone when
+    a replay took every event back); returns it, None when it never existed."""
+    rows = c.execute(
+        f"SELECT {EVENT_COLS} FROM alerts WHERE race_id=? AND bib=? AND episode=? "
+        "AND retracted=0 ORDER BY time_s, id",
+        key,
+    ).fetchall()
+    where = "race_id=? AND bib=? AND episode=?"
+    if not rows:
+        c.execute(f"UPDATE incidents SET retracted=1 WHERE {where}", key)
+        gone = c.execute(f"SELECT {INCIDENT_COLS} FROM incidents WHERE {where}", key).fetchone()
+        return None if gone is None else incident(gone)
+    events = [event(r) for r in rows]
+    first, last = events[0], events[-1]
+    names = [e.names for e in events if e.names]
+    kind = names[-1] if names else first.kind
+    level = "alert" if any(e.level == "alert" for e in events) else "flag"
+    updates = [{"id": e.id, "kind": e.kind, "time_s": e.time_s, "level": e.level,
+                "sentence": e.sentence} for e in events]  # fmt: skip
+    c.execute(
+        "INSERT INTO incidents (race_id, bib, episode, kind, level, open, opened_s, updated_s,"
+        " closed_s, lat, lon, course_m, offset_m, sentence, updates)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(race_id, bib, episode) DO UPDATE SET"
+        " kind=excluded.kind, level=excluded.level, open=excluded.open,"
+        " opened_s=excluded.opened_s, updated_s=excluded.updated_s, closed_s=excluded.closed_s,"
+        " lat=excluded.lat, lon=excluded.lon, course_m=excluded.course_m,"
+        " offset_m=excluded.offset_m, sentence=excluded.sentence, updates=excluded.updates,"
+        " retracted=0",
+        (*key, kind, level, int(not last.closes), first.time_s, last.time_s,
+         last.time_s if last.closes else None, last.lat, last.lon, last.course_m, last.offset_m,
+         last.sentence, json.dumps(updates)),
+    )  # fmt: skip
+    row = c.execute(f"SELECT {INCIDENT_COLS} FROM incidents WHERE {where}", key).fetchone()
+    return incident(row)
+
+
+def incident(row: tuple[object, ...]) -> Incident:
+    (i, race, bib, episode, kind, level, is_open, opened, updated, closed, lat, lon, s, off,
+     sentence, updates, by, ack, retracted) = row  # fmt: skip
+    return Incident(
+        id=int(i),  # type: ignore[call-overload]
+        race_id=str(race),
+        bib=str(bib),
+        episode=str(episode),
+        kind=str(kind),
+        level=str(level),
+        open=bool(is_open),
+        opened_s=float(opened),  # type: ignore[arg-type]
+        updated_s=float(updated),  # type: ignore[arg-type]
+        closed_s=None if closed is None else float(closed),  # type: ignore[arg-type]
+        lat=float(lat),  # type: ignore[arg-type]
+        lon=float(lon),  # type: ignore[arg-type]
+        course_m=None if s is None else float(s),  # type: ignore[arg-type]
+        offset_m=None if off is None else float(off),  # type: ignore[arg-type]
+        sentence=str(sentence),
+        updates=tuple(json.loads(str(updates))),
+        ack_by=None if by is None else str(by),
+        ack_ts=None if ack is None else float(ack),  # type: ignore[arg-type]
+        retracted=bool(retracted),
+    )
