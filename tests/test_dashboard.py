@@ -125,8 +125,8 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         server.post_fixes(LOST, before)
         run = server.runners[0].run  # the race's first 50 minutes, then nothing
         quiet = run.time_s < now - 2_400.0
-        server.post_fixes(QUIET, [(float(t), float(a), float(b)) for t, a, b in
-                                  zip(run.time_s[quiet], run.lat[quiet], run.lon[quiet], strict=True)])  # fmt: skip
+        head = zip(run.time_s[quiet], run.lat[quiet], run.lon[quiet], strict=True)
+        server.post_fixes(QUIET, [(float(t), float(a), float(b)) for t, a, b in head])
         server.lost_fixes = fixes[len(before) :]
         yield server
     finally:

@@ -75,8 +75,10 @@ async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_pat
 
 def _event(kind: str, t: float, episode: str = "course:10") -> AlertRecord:
     does = rule(kind)
-    return AlertRecord("r", "7", kind, t, 45.0, 6.0, 100.0, 60.0, f"{kind} at {t:g}", {}, t,
-                       episode=episode, level=does.level, closes=does.closes, names=does.names)  # fmt: skip
+    return AlertRecord(
+        "r", "7", kind, t, 45.0, 6.0, 100.0, 60.0, f"{kind} at {t:g}", {}, t,
+        episode=episode, level=does.level, closes=does.closes, names=does.names,
+    )  # fmt: skip
 
 
 async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path) -> None:

@@ -119,7 +119,8 @@ def _init(conn: sqlite3.Connection) -> None:
                 (ALERT, int(does.closes), does.names, kind),
             )
         keys = conn.execute(
-            "SELECT race_id, bib, episode FROM alerts GROUP BY race_id, bib, episode ORDER BY min(id)"
+            "SELECT race_id, bib, episode FROM alerts"
+            " GROUP BY race_id, bib, episode ORDER BY min(id)"
         ).fetchall()
         for race_id, bib, episode in keys:
             fold(conn, (str(race_id), str(bib), str(episode)))
