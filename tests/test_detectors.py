@@ -29,6 +29,13 @@ def test_stopped_raises_once_and_clears() -> None:
     assert run_stopped(cfg, fixes) == [("stopped", 900.0), ("moving_again", 1_500.0)]
 
 
+def test_stopped_long_tells_race_hq_once_then_moving_again_closes() -> None:
+    cfg = StoppedConfig(window_s=900.0, long_s=3_600.0)
+    fixes = [(float(t), 5_000.0) for t in range(0, 5_000, 300)] + [(5_100.0, 5_500.0)]
+    assert run_stopped(cfg, fixes) == [
+        ("stopped", 900.0), ("stopped_long", 3_600.0), ("moving_again", 5_100.0)]  # fmt: skip
+
+
 def test_stopped_slow_progress_is_not_a_stop() -> None:
     cfg = StoppedConfig(window_s=900.0, min_progress_m=100.0)
     fixes = [(float(t), 0.2 * t) for t in range(0, 3_600, 60)]  # 0.2 m/s: 100 m per 500 s
@@ -66,6 +73,21 @@ def test_signal_learns_the_interval_and_alerts_on_a_tick() -> None:
     st, ev = signal_fix(st, 1_200.0, 900.0, cfg)
     assert [e.kind for e in ev] == ["signal_back"] and ev[0].silent_s == 600.0
     assert not st.alarmed
+
+
+def test_signal_lost_then_silent_long_for_race_hq() -> None:
+    cfg = SignalConfig(long_k=12.0, long_floor_s=7_200.0)
+    st = SignalState()
+    for t in range(0, 3_001, 300):  # a satellite tracker: every 5 min
+        st, _ = signal_fix(st, float(t), 1.0 * t, cfg)
+    kinds = []
+    for now in range(3_000, 3_000 + 8_000, 60):
+        st, ev = signal_tick(st, float(now), cfg)
+        kinds += [(e.kind, e.ts - 3_000.0) for e in ev]
+    assert kinds == [("signal_lost", 1_200.0), ("silent_long", 7_200.0)]
+    st, ev = signal_fix(st, 11_000.0, 3_100.0, cfg, seen_s=11_030.0)
+    assert [(e.kind, e.ts) for e in ev] == [("signal_back", 11_030.0)]  # when it arrived
+    assert not st.alarmed and not st.escalated
 
 
 def test_signal_one_long_gap_does_not_teach_long_gaps() -> None:

@@ -6,8 +6,9 @@ from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
 from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
+from coursewatch.engine.matcher import match_fixes
 from coursewatch.live.narrate import Narrator
-from coursewatch.sim.simulate import straight_course
+from coursewatch.sim.simulate import simulate_run, straight_course
 
 NARRATOR = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1"), (40_000.0, "Aid 4")])
 
@@ -44,3 +45,25 @@ def test_station_events_name_the_station() -> None:
 def test_a_station_not_on_the_list_is_named_by_its_distance() -> None:
     late = OverdueEvent("overdue", 9_000.0, 8_000.0, 12_500.0, 8_000.0, 1_000.0, 600.0)
     assert "expected at the station at km 12.50 17 min ago" in NARRATOR.clock_sentence("7", late)
+
+
+def test_long_silences_read_in_hours() -> None:
+    long = SignalEvent("silent_long", 12_000.0, 12_345.0, 3_000.0, 9_000.0, 300.0)
+    assert NARRATOR.clock_sentence("7", long).startswith("Bib 7: no position for 2 h 30 min ")
+
+
+def test_far_during_an_off_course_episode_updates_its_incident() -> None:
+    """A wrong turn that goes more than a kilometre away: the flag, HQ's alert, far from the
+    course and back near it, and back on course are one episode, one incident, closed once."""
+    course = straight_course(20_000.0)
+    run = simulate_run(course, pace_mps=3.0, interval_s=5.0, wrong_turn_at_m=6_000.0,
+                       wrong_turn_angle_deg=90.0, wrong_turn_len_m=2_500.0)  # fmt: skip
+    res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
+    narrator = Narrator(course, [])
+    records = [narrator.record("r", "7", e, e.at.time.timestamp()) for e in res.events]
+    kinds = [r.kind for r in records]
+    assert kinds == ["off_course", "alert", "far_from_course", "back_near_course",
+                     "back_on_course"]  # fmt: skip
+    assert len({r.episode for r in records}) == 1 and records[0].episode.startswith("course:")
+    assert [r.closes for r in records] == [False, False, False, False, True]
+    assert [r.names for r in records][2:4] == [None, None]  # still the off-course incident

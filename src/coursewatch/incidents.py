@@ -9,7 +9,9 @@ updates.
 
 Two levels: a **flag** tells the runner (their own channel, a yellow marker on the map) as
 soon as they may be off course; an incident becomes an **alert** for race HQ only once
-confirmed (``engine/confirm.py``), or when it is one of the clock-driven situations HQ acts on.
+confirmed (``engine/confirm.py``). The clock-driven ones likewise: stopped and signal lost are
+flags until they last (``stopped_long``, ``silent_long``); overdue and cut-off risk, which
+carry their own tolerance, are alerts at once.
 
 >>> rule("off_course")
 Rule(level='flag', closes=False, names='off_course')
@@ -17,6 +19,8 @@ Rule(level='flag', closes=False, names='off_course')
 ('alert', True)
 >>> episode_key("stopped", 1_700_000_000.0, since_ts=1_699_999_000.0)
 'stopped:1699999000'
+>>> episode_key("back_near_course", 1_700_000_000.0, 1_699_999_000.0, joined=True)
+'course:1699999000'
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ RULES: dict[str, Rule] = {
     "far_from_course": Rule(ALERT, False, "far_from_course"),
     "back_near_course": Rule(FLAG, True, None),
     # the clock
-    "stopped": Rule(ALERT, False, "stopped"),
+    "stopped": Rule(FLAG, False, "stopped"),
+    "stopped_long": Rule(ALERT, False, None),
     "moving_again": Rule(FLAG, True, None),
-    "signal_lost": Rule(ALERT, False, "signal_lost"),
+    "signal_lost": Rule(FLAG, False, "signal_lost"),
+    "silent_long": Rule(ALERT, False, None),
     "signal_back": Rule(FLAG, True, None),
     "overdue": Rule(ALERT, False, "overdue"),
     "arrived": Rule(FLAG, True, None),
@@ -60,8 +66,10 @@ FAMILY = {
     "far_from_course": "far",
     "back_near_course": "far",
     "stopped": "stopped",
+    "stopped_long": "stopped",
     "moving_again": "stopped",
     "signal_lost": "signal",
+    "silent_long": "signal",
     "signal_back": "signal",
     "overdue": "overdue",
     "arrived": "overdue",
@@ -69,12 +77,19 @@ FAMILY = {
 }  # fmt: skip  (every other kind is the engine's course episode)
 
 
-def rule(kind: str) -> Rule:
-    return RULES.get(kind, Rule(FLAG, False, kind))
+def rule(kind: str, joined: bool = False) -> Rule:
+    """What an event of ``kind`` does to its incident. ``joined``: far from the course (or
+    back near it) during an off-course episode, an update of that episode's incident (it
+    neither renames nor ends it)."""
+    does = RULES.get(kind, Rule(FLAG, False, kind))
+    return Rule(does.level, False, None) if joined else does
 
 
-def episode_key(kind: str, time_s: float, since_ts: float | None = None) -> str:
+def episode_key(
+    kind: str, time_s: float, since_ts: float | None = None, joined: bool = False
+) -> str:
     """The key of the episode an event belongs to, within its runner: its family and when
     the episode began (``since_ts``; the event's own time when it begins one)."""
     begun = time_s if since_ts is None else since_ts
-    return f"{FAMILY.get(kind, 'course')}:{begun:.0f}"
+    family = "course" if joined else FAMILY.get(kind, "course")
+    return f"{family}:{begun:.0f}"

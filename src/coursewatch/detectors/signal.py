@@ -8,8 +8,10 @@ Trackers send every second, every minute or every ten minutes; a gap that is ala
 is normal for another, so the usual interval is learned per runner (an exponentially weighted
 mean of log intervals, each clipped to a few times the current estimate so that one long gap
 does not teach the detector that gaps are normal). :func:`signal_tick` is evaluated on a
-clock tick with no new fix and raises ``signal_lost``; :func:`signal_fix` records a fix and,
-if the signal was lost, raises ``signal_back``. Pure state machines: tests feed times only.
+clock tick with no new fix and raises ``signal_lost`` (shown on the runner's row, told to
+their crew), then ``silent_long`` when the silence lasts (``long_k`` times the usual interval,
+never under ``long_floor_s``: race HQ is told); :func:`signal_fix` records a fix and, if the
+signal was lost, raises ``signal_back``. Pure state machines: tests feed times only.
 
 >>> cfg = SignalConfig()
 >>> st = SignalState()
@@ -37,6 +39,8 @@ class SignalConfig:
     prior_interval_s: float = 300.0  # a satellite tracker's usual; phones learn theirs fast
     learn_rate: float = 0.1
     clip: float = 3.0
+    long_k: float = 12.0
+    long_floor_s: float = 2 * 3600.0  # satellite trackers go quiet for an hour routinely
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,13 @@ class SignalState:
     usual_interval_s: float = math.nan
     alarmed: bool = False
     seen_s: float = math.nan  # when it arrived (server clock)
+    escalated: bool = False
 
 
 @dataclass(frozen=True)
 class SignalEvent:
-    """``signal_lost`` (raised on a tick) or ``signal_back`` (on the next fix)."""
+    """``signal_lost`` and ``silent_long`` (raised on a tick) or ``signal_back`` (on the
+    next fix)."""
 
     kind: str
     ts: float
@@ -64,6 +70,12 @@ def threshold_s(state: SignalState, cfg: SignalConfig) -> float:
     """How long without a fix before ``signal_lost``."""
     usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
     return max(cfg.floor_s, cfg.k * usual)
+
+
+def long_threshold_s(state: SignalState, cfg: SignalConfig) -> float:
+    """How long without a fix before ``silent_long`` (race HQ is told)."""
+    usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
+    return max(cfg.long_floor_s, cfg.long_k * usual)
 
 
 def signal_fix(
@@ -88,9 +100,9 @@ def signal_fix(
         log_gap = math.log(min(gap_s, cfg.clip * usual))
         usual = math.exp((1 - cfg.learn_rate) * math.log(usual) + cfg.learn_rate * log_gap)
     events = []
-    if state.alarmed:
+    if state.alarmed:  # on the clock the loss was raised on: when the fix arrived
         silent_s = max(seen - state.seen_s, gap_s) if seen_s is not None else gap_s
-        events.append(SignalEvent("signal_back", t_s, course_m, state.last_ts, silent_s,
+        events.append(SignalEvent("signal_back", seen, course_m, state.last_ts, silent_s,
                                   state.usual_interval_s))  # fmt: skip
     return SignalState(t_s, course_m, usual, seen_s=seen), events
 
@@ -99,12 +111,17 @@ def signal_tick(
     state: SignalState, now_s: float, cfg: SignalConfig
 ) -> tuple[SignalState, list[SignalEvent]]:
     """Evaluate on a clock tick (server clock): raise ``signal_lost`` once when the silence
-    since the last fix arrived is too long."""
-    if math.isnan(state.last_ts) or state.alarmed:
+    since the last fix arrived is too long, ``silent_long`` once when it lasts."""
+    if math.isnan(state.last_ts) or state.escalated:
         return state, []
     silent_s = now_s - state.seen_s
+    usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
+    if state.alarmed:
+        if silent_s < long_threshold_s(state, cfg):
+            return state, []
+        event = SignalEvent("silent_long", now_s, state.course_m, state.last_ts, silent_s, usual)
+        return replace(state, escalated=True), [event]
     if silent_s < threshold_s(state, cfg):
         return state, []
-    usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
     event = SignalEvent("signal_lost", now_s, state.course_m, state.last_ts, silent_s, usual)
     return replace(state, alarmed=True), [event]

@@ -3,7 +3,8 @@
 A runner resting at an aid station is normal; the same rest on a ridge between stations may
 be an injury. The detector anchors where the runner last moved; when they have made less than
 ``min_progress_m`` of course distance for ``window_s`` and the anchor is more than
-``station_radius_m`` from every station pass, it raises ``stopped``; moving again raises
+``station_radius_m`` from every station pass, it raises ``stopped`` (the runner and their crew
+are told); still there after ``long_s``, ``stopped_long`` (race HQ is); moving again raises
 ``moving_again`` and clears. A pure state machine: tests feed it times and distances only.
 
 >>> cfg = StoppedConfig(window_s=600.0, station_m=(10_000.0,))
@@ -32,6 +33,7 @@ class StoppedConfig:
     window_s: float = 15 * 60.0
     station_radius_m: float = 300.0
     station_m: tuple[float, ...] = ()
+    long_s: float = 60 * 60.0  # stopped this long: race HQ is told
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,13 @@ class StoppedState:
     anchor_ts: float = math.nan
     anchor_m: float = math.nan
     alarmed: bool = False
+    escalated: bool = False
 
 
 @dataclass(frozen=True)
 class StoppedEvent:
-    """``stopped`` (raised) or ``moving_again`` (cleared), with the time stood still."""
+    """``stopped`` (raised), ``stopped_long`` (still stopped after ``long_s``) or
+    ``moving_again`` (cleared), with the time stood still."""
 
     kind: str
     ts: float
@@ -73,7 +77,12 @@ def stopped_step(
                                        t_s - state.anchor_ts))  # fmt: skip
         return StoppedState(t_s, progress_m), events
     still_s = t_s - state.anchor_ts
-    if state.alarmed or still_s < cfg.window_s:
+    if state.alarmed:
+        if state.escalated or still_s < cfg.long_s:
+            return state, []
+        event = StoppedEvent("stopped_long", t_s, progress_m, state.anchor_ts, still_s)
+        return StoppedState(state.anchor_ts, state.anchor_m, True, True), [event]
+    if still_s < cfg.window_s:
         return state, []
     if near_station(state.anchor_m, cfg.station_m, cfg.station_radius_m):
         return state, []

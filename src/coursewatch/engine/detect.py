@@ -112,19 +112,31 @@ def detect(
 
 @nb.njit(cache=True, inline="always")
 def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray, ne: int) -> int:
-    """Far from every part of the course (a wrong race, a tracker at home, a car), and back."""
+    """Far from every part of the course (a wrong race, a tracker at home, a car), and back.
+
+    Far during an off-course episode is part of it (``S.FAR`` 2): both events carry the
+    episode's key (its alarm time) and a ``left`` (where the runner left; NaN positions
+    when that episode ended first); far on its own is an episode of its own (``S.FAR`` 1)."""
+    oc = st[S.OC : S.OC + S.OC_LEN]
     if st[S.FAR] == 0.0 and est.d_line >= cfg[C.far_course_m]:
-        st[S.FAR] = 1.0
-        st[S.FAR_T] = fx.t
+        joined = oc[OC.STATE] == 1.0
+        st[S.FAR] = 2.0 if joined else 1.0
+        st[S.FAR_T] = oc[OC.ALARM_T] if joined else fx.t
         code = E.CODE_FAR
-    elif st[S.FAR] == 1.0 and est.d_line < cfg[C.near_course_m]:
-        st[S.FAR] = 0.0
+    elif st[S.FAR] > 0.0 and est.d_line < cfg[C.near_course_m]:
         code = E.CODE_NEAR
     else:
         return ne
     nan = np.nan
-    E.write_event(ev[ne], code, (fx.t, est.s, fx.x, fx.y), (nan, nan, nan, nan), est.d_line)
-    ev[ne, E.EV_ALARM_T] = st[S.FAR_T]  # the far episode's key, in both its events
+    left = (nan, nan, nan, nan)
+    if st[S.FAR] == 2.0:
+        left = (st[S.FAR_T], nan, nan, nan)
+        if oc[OC.STATE] == 1.0:
+            left = (oc[OC.CP_T], oc[OC.CP_S], oc[OC.CP_X], oc[OC.CP_Y])
+    if code == E.CODE_NEAR:
+        st[S.FAR] = 0.0
+    E.write_event(ev[ne], code, (fx.t, est.s, fx.x, fx.y), left, est.d_line)
+    ev[ne, E.EV_ALARM_T] = st[S.FAR_T]  # the episode's key, in both its events
     return ne + 1
 
 

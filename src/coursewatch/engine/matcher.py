@@ -191,7 +191,7 @@ class LiveMatcher:
     @property
     def far(self) -> bool:
         """More than ``far_course_m`` from every part of the course."""
-        return bool(self.state[S.FAR] == 1.0)
+        return bool(self.state[S.FAR] > 0.0)
 
     @property
     def pace_mps(self) -> float:

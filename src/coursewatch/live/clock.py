@@ -116,10 +116,10 @@ class RaceWatch:
             stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s)
             for e1 in ev1:
-                runner.stopped = e1.kind == "stopped"
+                runner.stopped = e1.kind != "moving_again"
                 raised.append((j, e1))
             for e2 in ev2:
-                runner.silent = e2.kind == "signal_lost"
+                runner.silent = e2.kind != "signal_back"
                 raised.append((j, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         last = len(times_s) - 1
@@ -146,7 +146,7 @@ class RaceWatch:
         w = self.of(runner)
         w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg)
         for e in events:
-            runner.silent = e.kind == "signal_lost"
+            runner.silent = e.kind != "signal_back"
         ahead = self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
         return [self._alert(runner, e) for e in [*events, *ahead]]
 

@@ -125,7 +125,7 @@ class Narrator:
             "max_offset_m": ev.max_offset_m,
             "path_m": ev.path_m,
         }
-        if left is not None:
+        if left is not None and math.isfinite(left.lat):
             detail["left"] = {
                 "time_s": left.time.timestamp(),
                 "lat": left.lat,
@@ -136,7 +136,9 @@ class Narrator:
             detail["alarm_s"] = ev.alarm_time.timestamp()
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
-        does = rule(ev.kind)
+        # far from the course during an off-course episode: an update of its incident
+        joined = ev.kind in ("far_from_course", "back_near_course") and left is not None
+        does = rule(ev.kind, joined)
         return AlertRecord(
             race_id=race_id,
             bib=bib,
@@ -149,7 +151,7 @@ class Narrator:
             sentence=self.sentence(bib, ev, trend_mps),
             detail=detail,
             raised_s=raised_s,
-            episode=episode_key(ev.kind, at_s, since),
+            episode=episode_key(ev.kind, at_s, since, joined),
             level=does.level,
             closes=does.closes,
             names=does.names,
@@ -162,16 +164,14 @@ class Narrator:
     def _clock_text(self, e: ClockEvent) -> str:
         here = km_mi(e.course_m)
         if isinstance(e, StoppedEvent):
-            minutes = e.stopped_s / 60.0
-            if e.kind == "stopped":
-                return f"no progress for {minutes:.0f} min at {here}, away from any station"
-            return f"moving again at {here} after {minutes:.0f} min stopped"
+            if e.kind in ("stopped", "stopped_long"):
+                return f"no progress for {_long(e.stopped_s)} at {here}, away from any station"
+            return f"moving again at {here} after {_long(e.stopped_s)} stopped"
         if isinstance(e, SignalEvent):
-            minutes = e.silent_s / 60.0
-            if e.kind == "signal_lost":
-                return (f"no position for {minutes:.0f} min (usually every "
+            if e.kind in ("signal_lost", "silent_long"):
+                return (f"no position for {_long(e.silent_s)} (usually every "
                         f"{e.usual_interval_s / 60:.1f} min); last seen at {here}")  # fmt: skip
-            return f"signal back at {here} after {minutes:.0f} min without a position"
+            return f"signal back at {here} after {_long(e.silent_s)} without a position"
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
             if e.kind == "arrived":
@@ -188,3 +188,9 @@ class Narrator:
             if d == station_m:
                 return name
         return f"the station at km {station_m / 1000:.2f}"
+
+
+def _long(seconds: float) -> str:
+    """A duration as race HQ reads it: "42 min", "2 h 04 min"."""
+    minutes = round(seconds / 60.0)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

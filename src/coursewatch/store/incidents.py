@@ -97,6 +97,7 @@ def fold(c: sqlite3.Connection, key: tuple[str, str, str]) -> Incident | None:
     level = "alert" if any(e.level == "alert" for e in events) else "flag"
     updates = [{"id": e.id, "kind": e.kind, "time_s": e.time_s, "level": e.level,
                 "sentence": e.sentence} for e in events]  # fmt: skip
+    closing = next((e for e in events if e.closes), None)  # an episode ended stays ended
     c.execute(
         "INSERT INTO incidents (race_id, bib, episode, kind, level, open, opened_s, updated_s,"
         " closed_s, lat, lon, course_m, offset_m, sentence, updates)"
@@ -106,9 +107,9 @@ def fold(c: sqlite3.Connection, key: tuple[str, str, str]) -> Incident | None:
         " lat=excluded.lat, lon=excluded.lon, course_m=excluded.course_m,"
         " offset_m=excluded.offset_m, sentence=excluded.sentence, updates=excluded.updates,"
         " retracted=0",
-        (*key, kind, level, int(not last.closes), first.time_s, last.time_s,
-         last.time_s if last.closes else None, last.lat, last.lon, last.course_m, last.offset_m,
-         last.sentence, json.dumps(updates)),
+        (*key, kind, level, int(closing is None), first.time_s, last.time_s,
+         None if closing is None else closing.time_s, last.lat, last.lon, last.course_m,
+         last.offset_m, last.sentence, json.dumps(updates)),
     )  # fmt: skip
     row = c.execute(f"SELECT {INCIDENT_COLS} FROM incidents WHERE {where}", key).fetchone()
     return incident(row)
