@@ -13,7 +13,13 @@ minute (a phone tracker); and with the first 40 % of the time cut (a tracker sta
 mid-race). Beside coursewatch, corridor rules of 60, 100, 150 and 250 m (an alert when a fix
 is further than that from the line, again once back inside), judged the same way.
 
-Usage: python benchmarks/trust.py [--variant recorded phone late] [--hq KIND,...]
+Then **live**: each inReach log posted to race HQ as the satellite relay delivered it (in
+arrival order, out of order and duplicated, to /ingest/inreach; benchmarks/liverun.py), with
+the clock-driven detectors ticking every minute of race time. Race HQ's off-course incidents
+are judged the same way; every HQ incident is counted by kind, with those still open at the
+end and the most open at once; SOURCES.md's real events are listed beside them.
+
+Usage: python benchmarks/trust.py [--variant recorded phone late live] [--hq KIND,...]
        [--set name=value ...] [--show]
 
 ``--hq`` names the engine's event kinds that reach HQ (default: the confirmed alert);
@@ -33,7 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from detection import parse_config, subsample
-from realdata import PAIRS, Pair, course, track
+from liverun import LiveRun, inreach_payloads, replay
+from realdata import PAIRS, Pair, course, data_dir, track
 
 from coursewatch import Course, EngineConfig, Track, match_fixes
 from coursewatch.analysis import engine_start
@@ -210,13 +217,81 @@ def variant(pair: Pair, name: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     return t, lat, lon
 
 
+# the off-route events SOURCES.md lists for each inReach log (times UTC)
+REAL_EVENTS = {"dark_sky_pings": 3, "swammie_pings": 1, "ouray_pings": 0, "twot_pings": 0}
+COURSE_FAMILY = "course:"
+
+
+def live_alerts(run: LiveRun) -> list[Alerted]:
+    """Race HQ's off-course incidents, as the judge reads alerts: confirmed when the first
+    update at HQ level came, the episode from its opening to its end."""
+    out = []
+    for i in run.hq:
+        if not i["episode"].startswith(COURSE_FAMILY):
+            continue
+        at = next(u["time_s"] for u in i["updates"] if u["level"] == "alert")
+        end = i["closed_s"] if i["closed_s"] is not None else i["updated_s"]
+        out.append(Alerted(at, i["opened_s"], end, i["kind"], i["lat"], i["lon"]))
+    return out
+
+
+def most_open(run: LiveRun) -> int:
+    """The most race HQ incidents open at once."""
+    edges = sorted([(i["opened_s"], 1) for i in run.hq] +
+                   [(i["closed_s"], -1) for i in run.hq if i["closed_s"] is not None])  # fmt: skip
+    now = best = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def live(args: argparse.Namespace) -> None:
+    print("\n# live: the inReach logs through race HQ (/ingest/inreach, in arrival order)")
+    print(f"{'pair':>16} {'runner-h':>8} {'requests':>8} {'HQ':>4} {'course':>6} {'unjust':>6} "
+          f"{'stretches':>9} {'>=300m':>6} {'missed':>6} {'real':>4} {'open@end':>8} "
+          f"{'most open':>9}  HQ incidents by kind; flags")  # fmt: skip
+    for pair in PAIRS:
+        if not pair.track.endswith(".json"):
+            continue
+        path = data_dir() / "tracks" / pair.track
+        tr = track(pair.track)
+        c = course(pair.course)
+        run = replay(data_dir() / "courses" / pair.course, float(tr.time_s[0]),
+                     payloads=inreach_payloads(path), sample=False)  # fmt: skip
+        d = line_distance(c, tr.lat, tr.lon)
+        found = stretches(tr.time_s, d, tr.lat, tr.lon)
+        hours = float(tr.time_s[-1] - tr.time_s[0]) / 3600.0
+        alerts = live_alerts(run)
+        sc, bad, missed = judge(alerts, found, hours)
+        kinds: dict[str, int] = {}
+        for i in run.hq:
+            kinds[i["kind"]] = kinds.get(i["kind"], 0) + 1
+        flags = len(run.incidents) - len(run.hq)
+        still = sum(1 for i in run.hq if i["open"])
+        by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
+        print(f"{pair.name:>16} {hours:8.1f} {run.requests:8d} {len(run.hq):4d} {len(alerts):6d} "
+              f"{sc.unjustified:6d} {sc.stretches:9d} {sc.must:6d} {sc.missed:6d} "
+              f"{REAL_EVENTS.get(pair.name, 0):4d} {still:8d} {most_open(run):9d}  "
+              f"{by_kind}; {flags} flags")  # fmt: skip
+        if args.show:
+            for i in run.hq:
+                print(f"      #{i['id']} {i['kind']} {iso(i['opened_s'])}"
+                      f"{'' if i['open'] else ' closed ' + iso(i['closed_s'])}: "
+                      f"{i['sentence']}")  # fmt: skip
+            for a in bad:
+                print(f"      unjustified {a.kind} at {iso(a.at_s)} ({a.lat:.5f},{a.lon:.5f})")
+            for s in missed:
+                print(f"      missed stretch {iso(s.start_s)}-{iso(s.end_s)} up to {s.max_m:.0f} m")
+
+
 def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--variant", nargs="*", default=["recorded", "phone", "late"])
+    ap.add_argument("--variant", nargs="*", default=["recorded", "phone", "late", "live"])
     ap.add_argument("--hq", default=",".join(HQ_DEFAULT), help="event kinds that reach HQ")
     ap.add_argument("--set", nargs="*", default=[], help="engine setting overrides, name=value")
     ap.add_argument("--show", action="store_true", help="print each unjustified and missed one")
@@ -225,12 +300,13 @@ def main() -> None:
     hq = tuple(args.hq.split(","))
     began = time.time()
     rules = ["coursewatch", *(f"corridor {w:.0f} m" for w in CORRIDORS_M)]
-    totals = {(v, r): Score() for v in args.variant for r in rules}
+    batch = [v for v in args.variant if v != "live"]
+    totals = {(v, r): Score() for v in batch for r in rules}
     print(f"# trust: HQ alerts on {len(PAIRS)} real pairs; HQ kinds {','.join(hq)}")
     print(f"{'variant':>9} {'pair':>16} {'runner-h':>8} {'alerts':>6} {'unjust':>6} "
           f"{'stretches':>9} {'>=300m':>6} {'missed':>6}   corridors 60/100/150/250 m: "
           "alerts unjustified missed")  # fmt: skip
-    for v in args.variant:
+    for v in batch:
         for pair in PAIRS:
             c = course(pair.course)
             t, lat, lon = variant(pair, v)
@@ -255,13 +331,15 @@ def main() -> None:
                     print(f"      missed stretch {iso(s.start_s)}-{iso(s.end_s)} up to "
                           f"{s.max_m:.0f} m ({s.lat:.5f},{s.lon:.5f})")  # fmt: skip
     print("\ntotals (per 100 runner-hours: unjustified HQ alerts)")
-    for v in args.variant:
+    for v in batch:
         for r in rules:
             s = totals[(v, r)]
             rate = 100.0 * s.unjustified / s.hours if s.hours else 0.0
             print(f"{v:>9} {r:>16}: {s.hours:7.1f} runner-h, {s.alerts:4d} alerts, "
                   f"{s.unjustified:4d} unjustified ({rate:5.1f} per 100 h), "
                   f"{s.must} stretches >= 300 m, {s.missed} missed")  # fmt: skip
+    if "live" in args.variant:
+        live(args)
     print(f"# {time.time() - began:.0f} s")
 
 

@@ -1,5 +1,10 @@
 """Western States 2016, mile 93: a runner who misses the left turn, and when each rule alarms.
 
+coursewatch answers twice: the **flag** (the runner's own channel: their watch or phone buzzes,
+their crew sees it, a yellow marker on the map) as soon as they may be off course, and the
+confirmed **alert** that race HQ gets once they keep going away (200 m from every part of the
+course on two fixes, or 100 m for 2 minutes).
+
 No recording of the 2016 race is public, so the runner is simulated on the real course file:
 at 2.8 m/s (the pace of a sub-15 h finish late in the race), fixes every second (a watch)
 or every 10 s (a phone tracker), AR(1) GPS error of 5 m. At the sharpest left turn between
@@ -63,11 +68,15 @@ def main() -> None:
         lat, lon = c.frame.to_latlon(x + e[:, 0], y + e[:, 1])
         res = match_fixes(c, t, lat, lon)
         k0 = len(s_on)
-        alarms = [ev for ev in res.events if ev.kind == "off_course" and ev.fix_index >= k0]
         print(f"\nfixes every {every_s:.0f} s:")
-        if alarms:
-            k = alarms[0].fix_index
-            print(f"  coursewatch alarm: {(k - k0 + 1) * step:6.0f} m past the turn, "
+        for label, kinds in (("flag (the runner)", ("off_course",)),
+                             ("alert (race HQ)", ("alert", "far_from_course"))):  # fmt: skip
+            raised = [ev for ev in res.events if ev.kind in kinds and ev.fix_index >= k0]
+            if not raised:
+                print(f"  coursewatch {label}: never")
+                continue
+            k = raised[0].fix_index
+            print(f"  coursewatch {label:17}: {(k - k0 + 1) * step:6.0f} m past the turn, "
                   f"{(k - k0 + 1) * every_s:5.0f} s after it")  # fmt: skip
         false = [ev for ev in res.events if ev.fix_index < k0]
         print(f"  coursewatch alarms before the turn (false): {len(false)}")

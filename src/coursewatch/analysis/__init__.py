@@ -25,6 +25,7 @@ from coursewatch.track import Track
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
 AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
+FINISH_STEPS = 30  # the typical step at the finish: from this many last fixes
 SLOWEST_MPS = 0.5  # ... else it began mid-race: the runner started at most course/this before
 
 __all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
@@ -43,8 +44,9 @@ def analyze(
     recording (the drive there, the way home) are left out, and ``Analysis.trimmed`` says so.
     """
     track, trimmed = near_part(course, track)
+    start = engine_start(course, track, start_ts)
     match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config,
-                        engine_start(course, track, start_ts))  # fmt: skip
+                        start, start_known=start_ts is not None)  # fmt: skip
     x, y = course.frame.to_xy(track.lat, track.lon)
     offset = line_distances(course, track.lat, track.lon)
     # GPS error is not running: the distance is taken along the track simplified to within
@@ -80,8 +82,9 @@ def engine_start(course: Course, track: Track, start_ts: float | None) -> float 
 
 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:
-    """Where and when the runner reached the finish, if they did."""
-    steps = np.diff(progress)
+    """Where and when the runner reached the finish, if they did. The finish is within a
+    step of the runner's last fixes (the same whatever part of the race was recorded)."""
+    steps = np.diff(progress[-FINISH_STEPS:])
     typical_m = float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
     tolerance_m = finish_tolerance_m(typical_m)
     reached = np.flatnonzero(progress >= course.length_m - tolerance_m)

@@ -4,8 +4,10 @@ When the runner's next station changes (they passed one), the detector fixes a d
 the ETA made at that moment plus a tolerance that grows with the time still to go
 (``base_s + share * to_go_s``), because a two-hour leg is less certain than a twenty-minute
 one. Evaluate it on every fix *and* on clock ticks: a runner who has gone silent sends
-nothing. It raises ``overdue`` at most once per station pass, and ``arrived`` when an overdue runner
-reaches it. A pure state machine: tests feed times, distances and ETAs only.
+nothing. A runner whose tracker shows them on their way is late, not missing: the race HQ
+can see where they are, so ``overdue`` is raised only while the runner is ``unseen`` (their
+signal lost). It raises ``overdue`` at most once per station pass, and ``arrived`` when an
+overdue runner reaches it. A pure state machine: tests feed times, distances and ETAs only.
 
 >>> cfg = OverdueConfig(base_s=600.0, share=0.2)
 >>> st = OverdueState()
@@ -62,11 +64,13 @@ def overdue_step(
     next_station_m: float,
     eta_ts: float,
     cfg: OverdueConfig,
+    unseen: bool = True,
 ) -> tuple[OverdueState, list[OverdueEvent]]:
     """Advance on a fix or a tick.
 
     ``next_station_m``: course distance of the next station pass ahead of the runner;
-    ``eta_ts``: the current ETA there (used only when the next station changes).
+    ``eta_ts``: the current ETA there (used only when the next station changes);
+    ``unseen``: nobody can see where the runner is now (no tracker, or its signal lost).
     """
     arrived: list[OverdueEvent] = []
     if next_station_m != state.station_m:
@@ -81,7 +85,7 @@ def overdue_step(
         state = OverdueState(next_station_m, eta_ts, eta_ts + tolerance_s)
     if state.alarmed or math.isnan(state.deadline_ts) or progress_m >= state.station_m:
         return state, arrived
-    if now_s <= state.deadline_ts:
+    if now_s <= state.deadline_ts or not unseen:
         return state, arrived
     tolerance_s = state.deadline_ts - state.expected_ts
     late_s = now_s - state.expected_ts

@@ -54,6 +54,8 @@ class EngineConfig:
     emit_tau_s: float = 10.0  # fixes within this count as one independent position
     start_prior_m: float = 2000.0  # first fix: one nat less per this far from the start ...
     start_prior_cap: float = 6.0  # ... at most this: a tracker started mid-race is found
+    avg_pace_mps: float = 1.3  # first fix, the race start known: the usual average pace ...
+    avg_pace_sigma: float = 0.35  # ... its spread (log), which tells laps and legs apart
     finish_m: float = 30.0  # within this of the end of the course the detectors stop
     ww_persist_s: float = 60.0  # backward progress must last this long
     noise_near_m: float = 45.0  # fixes matched within this of the line teach the noise estimate

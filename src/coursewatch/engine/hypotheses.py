@@ -44,6 +44,9 @@ from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
 
 ORDER_M = 1e8  # first fix: the earliest of passes otherwise alike, by a nat per this far
+PACE_PRIOR_AFTER_S = 3600.0  # the average pace since the start means something from then on
+AT_START_M = 1000.0  # a runner not yet on the line this near the start may be waiting there
+PACE_PRIOR_CAP = 4.0  # nats: a fast or slow runner is still placed where the fixes say
 
 
 @nb.njit(cache=True, inline="always")
@@ -140,35 +143,54 @@ def candidates(
 
 @nb.njit(cache=True, inline="always")
 def score(
-    st: FloatArray, sf: FloatArray, cfg: KernelCfg, t: float, nc: int, sigma: float, w_e: float
+    st: FloatArray,
+    sf: FloatArray,
+    cfg: KernelCfg,
+    t: float,
+    nc: int,
+    sigma: float,
+    w_e: float,
+    start_d: float,
 ) -> int:
     """Phase 2: the new hypotheses (each candidate, then the coast one) into the ``HYP_*``
-    rows, scored from the runner's hypotheses; returns how many."""
+    rows, scored from the runner's hypotheses; returns how many. ``start_d``: until the
+    runner is first on the line, the fix's distance from the start of the course, m."""
     nu = cfg[C.nu]
     nh = int(st[S.N_HYP])
     pace = st[S.PACE]
     sf[HYP_COAST, : MAX_CAND + 1] = 0.0
+    # the first fix: each pass is a first placement; and so on every fix before the runner is
+    # first on the line when the race is long under way (nobody is waiting at the start: the
+    # average pace since it, not the way from the start, says where they are)
+    unseen = nh == 0 or (st[S.SEEN] == 0.0 and _under_way(st, t))
+    base = 0.0
+    for h in range(nh):
+        base = max(base, st[S.HYP + h * S.HYP_FIELDS + S.H_SCORE]) if h else st[S.HYP + S.H_SCORE]
     for c in range(nc):
         s_c = sf[CAND_S, c]
         e = w_e * emission(sf[CAND_D, c], sigma, nu)
-        if nh == 0:
+        if unseen:
             # first match: a runner starts at the start, so a pass far along costs a few nats
             # (capped: a tracker started mid-race is on the course by its next fix), the
             # earliest of one place first (the later ones stay in the beam: what follows
             # tells the legs of an out-and-back apart), and none further than anyone could
             # have run since the start, when it is known
-            late = min(s_c / cfg[C.start_prior_m], cfg[C.start_prior_cap])
-            sc = e - late - s_c / ORDER_M + _since_start(st, cfg, t, s_c, sigma)
+            sc = base + e - _late(st, cfg, t, s_c) - s_c / ORDER_M
+            sc += _since_start(st, cfg, t, s_c, sigma)
             bt = 0.0
             hw = s_c
         else:
             sc, bt, hw = _best_origin(st, cfg, t, nh, s_c, e, pace, sigma)
         _put(sf, c, s_c, sc, 0.0, t, hw, bt)
-    e_off = w_e * emission(cfg[C.e_off_m], sigma, nu)
+    # waiting at the start is as likely as an off-line fix while the fix is near it (a warm-up,
+    # a hotel, the start pens); a runner further away is somewhere on the course
+    e_off = w_e * emission(cfg[C.e_off_m] if start_d <= AT_START_M else start_d, sigma, nu)
     if nh == 0:
         # not yet on the course: "waiting at the start" competes with every pass nearby,
-        # so a runner warming up beside the finish of a loop is not put at its end
-        _put(sf, nc, 0.0, emission(cfg[C.e_off_m], sigma, nu), 1.0, t, 0.0, 0.0)
+        # so a runner warming up beside the finish of a loop is not put at its end; a
+        # first fix far from the start is not waiting there (a tracker started mid-race)
+        wait = emission(cfg[C.e_off_m] if start_d <= AT_START_M else start_d, sigma, nu)
+        _put(sf, nc, 0.0, wait, 1.0, t, 0.0, 0.0)
         return nc + 1
     cs_best = -np.inf
     cs_s = 0.0
@@ -189,13 +211,35 @@ def score(
 
 
 @nb.njit(cache=True, inline="always")
+def _under_way(st: FloatArray, t: float) -> bool:
+    """The race's start is known and long past."""
+    return st[S.START_KNOWN] == 1.0 and t - st[S.START_T] >= PACE_PRIOR_AFTER_S
+
+
+@nb.njit(cache=True, inline="always")
+def _late(st: FloatArray, cfg: KernelCfg, t: float, s_c: float) -> float:
+    """A runner starts at the start: a first placement far along costs a few nats (capped),
+    unless the race's start is known and long past (then the average pace prior speaks)."""
+    if _under_way(st, t):
+        return 0.0
+    return min(s_c / cfg[C.start_prior_m], cfg[C.start_prior_cap])
+
+
+@nb.njit(cache=True, inline="always")
 def _since_start(st: FloatArray, cfg: KernelCfg, t: float, s_c: float, sigma: float) -> float:
     """Log-prior of being at ``s_c`` at the first fix: nothing when the start is unknown,
-    else a cost per metre further along than anyone could have run since it."""
+    else a cost per metre further along than anyone could have run since it; and, when it is
+    the race's start, a few nats for an average pace unlike most runners' (the laps of a lap
+    course, the passes of a leg run twice, are alike on the map: the time tells them apart)."""
     if st[S.START_T] <= 0.0:
         return 0.0
-    hi = reach_m(max(t - st[S.START_T], 0.0), st[S.PACE], sigma, cfg)
-    return -max(s_c - hi, 0.0) / cfg[C.lambda_fwd_m]
+    since_s = max(t - st[S.START_T], 0.0)
+    hi = reach_m(since_s, st[S.PACE], sigma, cfg)
+    prior = -max(s_c - hi, 0.0) / cfg[C.lambda_fwd_m]
+    if st[S.START_KNOWN] == 1.0 and since_s >= PACE_PRIOR_AFTER_S and s_c > 0.0:
+        z = np.log(s_c / since_s / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma]
+        prior -= min(0.5 * z * z, PACE_PRIOR_CAP)
+    return prior
 
 
 @nb.njit(cache=True, inline="always")

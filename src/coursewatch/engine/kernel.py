@@ -94,7 +94,10 @@ def step_fix(
     if inside:
         nc = candidates(fx.x, fx.y, cfg, x_v, y_v, cum, geo.grid, sf, si, scr.stamp,
                         scr.memo_i, scr.memo_f)  # fmt: skip
-    best = _hypotheses(st, sf, si, cfg, fx, was, nc)
+    # until the runner is first on the line, "waiting at the start" is only as likely as the
+    # fix is near the start
+    start_d = np.hypot(fx.x - x_v[0], fx.y - y_v[0]) if st[S.SEEN] == 0.0 else 0.0
+    best = _hypotheses(st, sf, si, cfg, fx, was, nc, start_d)
     matched = sf[HYP_COAST, best] == 0.0
     s_new = sf[HYP_S, best]
     jumped = matched and sf[HYP_TRANS, best] < -10.0 and was.n_hyp > 0
@@ -156,13 +159,14 @@ def _hypotheses(
     fx: Fix,
     was: Before,
     nc: int,
+    start_d: float,
 ) -> int:
     """Phases 2-3: score and prune the hypotheses (the fix is recorded in between: the coast
     hypothesis follows from it); returns the index of the best."""
     # GPS error is correlated in time and watches repeat their last fix for minutes: a fix
     # soon after the last one, or at the very same place, carries little new evidence.
     w_e = 1.0 if fx.first else min(fx.dt / cfg[C.emit_tau_s], 1.0)
-    m = score(st, sf, cfg, fx.t, nc, fx.sigma, w_e)
+    m = score(st, sf, cfg, fx.t, nc, fx.sigma, w_e, start_d)
     st[S.N_FIX] += 1
     st[S.LAST_T] = fx.t
     st[S.LAST_MOVE_T] = fx.t

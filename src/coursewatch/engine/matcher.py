@@ -44,12 +44,16 @@ def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
         return fn  # type: ignore[no-any-return]
 
 
-def new_state(config: EngineConfig | None = None, start_ts: float | None = None) -> FloatArray:
+def new_state(
+    config: EngineConfig | None = None, start_ts: float | None = None, start_known: bool = True
+) -> FloatArray:
     """A runner before their first fix; ``start_ts``: their start, when known (a first fix is
-    then not put further along than anyone could have run since)."""
+    then not put further along than anyone could have run since, and among passes alike, at
+    the one of the usual average pace); ``start_known`` False: only assumed."""
     st = np.zeros(S.STATE_LEN)
     st[S.PACE] = (config or EngineConfig()).pace0_mps
     st[S.START_T] = 0.0 if start_ts is None else max(start_ts, 0.0)
+    st[S.START_KNOWN] = 1.0 if start_ts is not None and start_known else 0.0
     return st
 
 
@@ -232,6 +236,7 @@ def match_fixes(
     accuracy_m: FloatArray | None = None,
     config: EngineConfig | None = None,
     start_ts: float | None = None,
+    start_known: bool = True,
 ) -> MatchResult:
     """Run the live matcher over arrays of fixes (sorted by time) in one numba call."""
     config = config or EngineConfig()
@@ -241,7 +246,7 @@ def match_fixes(
     t = np.ascontiguousarray(time_s, dtype=np.float64)
     la = np.ascontiguousarray(lat, dtype=np.float64)
     lo = np.ascontiguousarray(lon, dtype=np.float64)
-    st = new_state(config, start_ts)
+    st = new_state(config, start_ts, start_known)
     cfg = config.to_kernel()
     out = np.zeros((n, 4))
     ev = np.full((256, EV_FIELDS), np.nan)

@@ -13,7 +13,7 @@ from coursewatch.engine import confirm, noise, offcourse, reach, wrongway
 MATCHER_FIELDS = (
     "N_FIX", "LAST_T", "LAST_X", "LAST_Y", "PACE", "S_EST", "D_EST", "MATCHED", "N_HYP",
     "PATH_M", "INTERVAL", "JUMP", "LAST_MOVE_T", "FINISHED", "START_T", "FAR", "SEEN",
-    "FAR_T",
+    "FAR_T", "START_KNOWN",
 )  # fmt: skip
 N_FIX = 0  # fixes accepted so far
 LAST_T = 1  # time of the last accepted fix (epoch s)
@@ -33,6 +33,7 @@ START_T = 14  # the runner's start (epoch s), when known: 0 when not
 FAR = 15  # 1 while more than far_course_m from every part of the course
 SEEN = 16  # 1 once matched to the course line: where on the course the runner is, is known
 FAR_T = 17  # when the runner last went far from the course
+START_KNOWN = 18  # 1: START_T is the race's start (0: assumed, from a recording alone)
 
 # --- the kernel's state machines, each a slice ------------------------------------------------
 OC = len(MATCHER_FIELDS)  # off course (engine/offcourse.py)

@@ -159,7 +159,8 @@ class RaceWatch:
             station_m = self.race.station_m[nxt]
             (eta,) = self.arrivals(runner, [station_m])
             eta_ts = math.nan if eta is None else eta
-            w.overdue, ev = overdue_step(w.overdue, now_s, s, station_m, eta_ts, self.overdue_cfg)
+            w.overdue, ev = overdue_step(w.overdue, now_s, s, station_m, eta_ts,
+                                         self.overdue_cfg, unseen=runner.silent)  # fmt: skip
             events += ev
         if self.cutoffs:
             etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
