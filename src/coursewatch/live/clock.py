@@ -109,11 +109,16 @@ class RaceWatch:
         model, stopped_cfg, signal_cfg = self.model, self.stopped_cfg, self.signal_cfg
         eta, fed_s, stopped, signal = w.eta, w.fed_s, w.stopped, w.signal
         raised: list[tuple[int, ClockEvent]] = []
+        # far from the course (another race, a car), progress means nothing: no stop, no
+        # lateness, no ETA until the runner is back near it
+        far = runner.matcher.far
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
-            if t_s - fed_s >= ETA_FEED_S:
+            if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
-            stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
+            ev1: list[StoppedEvent] = []
+            if not far:
+                stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s)
             for e1 in ev1:
                 runner.stopped = e1.kind != "moving_again"
@@ -123,7 +128,7 @@ class RaceWatch:
                 raised.append((j, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         last = len(times_s) - 1
-        if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S:
+        if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S and not far:
             ahead = self._ahead(runner, w, times_s[last], progress_m[last])
             raised.extend((last, e) for e in ahead)
             w.ahead_s = times_s[last]
@@ -147,7 +152,8 @@ class RaceWatch:
         w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg)
         for e in events:
             runner.silent = e.kind != "signal_back"
-        ahead = self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
+        far = runner.matcher.far
+        ahead = [] if far else self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
         return [self._alert(runner, e) for e in [*events, *ahead]]
 
     def _ahead(

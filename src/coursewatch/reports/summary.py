@@ -195,6 +195,8 @@ def _cost(e: Excursion) -> str:
         dist = f"{distance(-e.extra_distance_m)} of course cut"
     else:
         dist = f"{distance(e.extra_distance_m)} extra"
+    if e.alerted is None:  # a brief moment off the line: shown, not counted
+        return f"Not counted (not confirmed): {dist} by the fixes."
     if e.time_lost_s is None:
         lost = "time lost unknown"
     elif e.time_lost_s < 1.0:
