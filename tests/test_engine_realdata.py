@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch import EngineConfig, load_course, load_track, match_fixes
+from coursewatch import EngineConfig, Track, load_course, load_track, match_fixes
 from coursewatch.analysis import analyze
+from coursewatch.errors import InputError
 
 pytestmark = pytest.mark.realdata
 
@@ -140,3 +141,43 @@ def test_the_reachable_course_adds_no_alarm_between_satellite_pings(
     assert [(e.kind, e.fix_index) for e in with_it.events if e.kind in kinds] == [
         (e.kind, e.fix_index) for e in without.events if e.kind in kinds
     ]
+
+
+@pytest.mark.parametrize(
+    ("course", "track"),
+    [
+        ("western_states_100.gpx", "twot_200_2025_inreach_pings.json"),
+        ("western_states_100.gpx", "utmb_2021.gpx"),
+        ("eiger_ultra_trail_e250_2025.gpx", "duo_etoile_2022.gpx"),
+    ],
+)
+def test_a_track_from_another_race_is_refused(data_dir: Path, course: str, track: str) -> None:
+    c, t = _pair(data_dir, course, track)
+    with pytest.raises(InputError, match=r"no fix within 1 km of .* is this the right course\?"):
+        analyze(c, t)
+
+
+@pytest.mark.parametrize(
+    ("course", "track", "nth"),
+    [
+        ("utmb_170k.gpx", "utmb_2021.gpx", 2),  # a watch: by the 3rd fix
+        ("twot_200_2025.gpx", "twot_200_2025_inreach_pings.json", 1),  # 8 laps: the 2nd ping
+        ("swammie_shuffle_220_2024.gpx", "swammie_shuffle_220_2024_inreach_pings.json", 1),
+    ],
+)
+def test_a_tracker_started_mid_race_is_placed_where_it_is(
+    data_dir: Path, course: str, track: str, nth: int
+) -> None:
+    """The first 40 % of the recording cut, the race start known: the runner is placed within
+    500 m of where the whole recording puts them, on the right lap or leg."""
+    c, t = _pair(data_dir, course, track)
+    full = analyze(c, t)
+    start = float(full.track.time_s[0])
+    cut = t.time_s >= t.time_s[0] + 0.4 * (t.time_s[-1] - t.time_s[0])
+    late = Track("late", t.time_s[cut], t.lat[cut], t.lon[cut], None, None)
+    a = analyze(c, late, start_ts=start)
+    truth = float(np.interp(late.time_s[nth], full.track.time_s, full.progress_m))
+    assert abs(float(a.match.progress_m[nth]) - truth) <= 500.0
+    assert (a.finish is None) == (full.finish is None)
+    if full.finish is not None and a.finish is not None:
+        assert a.finish.time == full.finish.time

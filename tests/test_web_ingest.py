@@ -148,3 +148,32 @@ async def test_live_equals_batch_on_real_inreach_logs(
         counts = server._store.counts("race")
         assert counts["accepted"] == len(track)
         assert (counts.get("late", 0) > 0) == (track.out_of_order > 0)
+
+
+@pytest.mark.realdata
+async def test_a_tracker_from_another_race_is_far_from_the_course_never_on_it(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """TWOT's inReach log (Virginia) posted to a Western States race: one race HQ incident,
+    far from the course; the runner is never shown on course, and nothing else is raised (no
+    stop, no lateness: their progress means nothing there)."""
+    log_path = data_dir / "tracks" / "twot_200_2025_inreach_pings.json"
+    course_path = data_dir / "courses" / "western_states_100.gpx"
+    first = float(load_track(log_path).time_s[0])
+    start = datetime.fromtimestamp(first, UTC).isoformat()
+    race_text = f"name: ws\ncourse: course.gpx\nstart: '{start}'\n"
+    now = [first]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        token = await _create(client, race_text, course_path.read_bytes())
+        seen = []
+        for payload in json.loads(log_path.read_text()):
+            now[0] = max(now[0], max(e["timeStamp"] for e in payload["Events"]) / 1000 + 60)
+            r = await client.post(f"/ingest/inreach?token={token}", json=payload)
+            assert r.status_code == 200, r.text
+            await server.tick()
+            runner = await client.get("/api/races/race/runners/7", headers=admin_headers())
+            seen.append(runner.json())
+        assert not any(v["on_course"] for v in seen)
+        assert seen[-1]["status"] == "far_from_course" and seen[-1]["offset_m"] is None
+        got = await client.get("/api/races/race/incidents", headers=admin_headers())
+        assert [i["kind"] for i in got.json()["incidents"]] == ["far_from_course"]
