@@ -171,3 +171,28 @@ async def test_openapi_and_index(tmp_path: Path) -> None:
         assert "post" in doc["paths"]["/ingest/owntracks"]
         page = await client.get("/")
         assert page.status_code == 200 and "coursewatch" in page.text
+
+
+async def test_a_replayed_recording_runs_on_its_own_clock(tmp_path: Path) -> None:
+    """Fixes of a race run months ago, posted now (`coursewatch replay`): race HQ's clock,
+    the incidents' times and their sentences are the recording's, never the wall clock's."""
+    wall = [START + 200 * 86_400.0]
+    async with hq(tmp_path, clock=lambda: wall[0]) as (server, client):
+        await _setup(client, tmp_path)
+        fixes = _batch("7", {"stop_at_m": 5_000.0})
+        r = await client.post("/api/races/demo/fixes", json={"fixes": fixes},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200
+        last = float(fixes[-1]["time"])  # type: ignore[arg-type]
+        for _ in range(4 * 60):  # four hours of ticks, nothing more from the runner
+            wall[0] += 60.0
+            await server.tick()
+        meta = (await client.get("/api/races/demo/dashboard", headers=admin_headers())).json()
+        assert abs(meta["now_ts"] - (last + 4 * 3600.0)) < 120.0
+        got = await client.get("/api/races/demo/incidents?level=all", headers=admin_headers())
+        incidents = got.json()["incidents"]
+        assert {i["kind"] for i in incidents} >= {"signal_lost"}
+        times = [u["time_s"] for i in incidents for u in i["updates"]]
+        assert all(START <= t <= last + 5 * 3600.0 for t in times), times
+        runner = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
+        assert runner["status"] == "silent"

@@ -84,9 +84,11 @@ def signal_fix(
     course_m: float,
     cfg: SignalConfig,
     seen_s: float | None = None,
+    race_s: float | None = None,
 ) -> tuple[SignalState, list[SignalEvent]]:
     """Record a fix (epoch seconds, progress along the course) that arrived at ``seen_s``
-    (server clock; the fix time when not given). Older fixes are ignored."""
+    (server clock; the fix time when not given), ``race_s`` on the race's clock (what the
+    event is stamped with; ``seen_s`` when not given). Older fixes are ignored."""
     seen = t_s if seen_s is None else seen_s
     if math.isnan(state.last_ts):
         return SignalState(t_s, course_m, seen_s=seen), []
@@ -100,18 +102,21 @@ def signal_fix(
         log_gap = math.log(min(gap_s, cfg.clip * usual))
         usual = math.exp((1 - cfg.learn_rate) * math.log(usual) + cfg.learn_rate * log_gap)
     events = []
-    if state.alarmed:  # on the clock the loss was raised on: when the fix arrived
+    if state.alarmed:  # stamped when the fix arrived, as the loss was when it was seen
         silent_s = max(seen - state.seen_s, gap_s) if seen_s is not None else gap_s
-        events.append(SignalEvent("signal_back", seen, course_m, state.last_ts, silent_s,
+        at = seen if race_s is None else race_s
+        events.append(SignalEvent("signal_back", at, course_m, state.last_ts, silent_s,
                                   state.usual_interval_s))  # fmt: skip
     return SignalState(t_s, course_m, usual, seen_s=seen), events
 
 
 def signal_tick(
-    state: SignalState, now_s: float, cfg: SignalConfig
+    state: SignalState, now_s: float, cfg: SignalConfig, race_now_s: float | None = None
 ) -> tuple[SignalState, list[SignalEvent]]:
     """Evaluate on a clock tick (server clock): raise ``signal_lost`` once when the silence
-    since the last fix arrived is too long, ``silent_long`` once when it lasts."""
+    since the last fix arrived is too long, ``silent_long`` once when it lasts; the events
+    are stamped ``race_now_s`` (the race's clock; ``now_s`` when not given)."""
+    at = now_s if race_now_s is None else race_now_s
     if math.isnan(state.last_ts) or state.escalated:
         return state, []
     silent_s = now_s - state.seen_s
@@ -119,9 +124,9 @@ def signal_tick(
     if state.alarmed:
         if silent_s < long_threshold_s(state, cfg):
             return state, []
-        event = SignalEvent("silent_long", now_s, state.course_m, state.last_ts, silent_s, usual)
+        event = SignalEvent("silent_long", at, state.course_m, state.last_ts, silent_s, usual)
         return replace(state, escalated=True), [event]
     if silent_s < threshold_s(state, cfg):
         return state, []
-    event = SignalEvent("signal_lost", now_s, state.course_m, state.last_ts, silent_s, usual)
+    event = SignalEvent("signal_lost", at, state.course_m, state.last_ts, silent_s, usual)
     return replace(state, alarmed=True), [event]

@@ -97,10 +97,11 @@ class RaceWatch:
         times_s: list[float],
         progress_m: list[float],
         received_s: float | None = None,
+        race_s: float | None = None,
     ) -> list[tuple[int, AlertRecord]]:
         """After the engine took a run of fixes, each the runner's newest when fed, in time
         order; ``progress_m``: the progress after each; ``received_s``: when they arrived
-        (server clock). Returns (position in the run, alert).
+        (server clock), ``race_s`` on the race's clock. Returns (position in the run, alert).
 
         Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
         of this request) is checked for them; the earlier ones (a phone catching up) are not.
@@ -119,7 +120,7 @@ class RaceWatch:
             ev1: list[StoppedEvent] = []
             if not far:
                 stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
-            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s)
+            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s, race_s)
             for e1 in ev1:
                 runner.stopped = e1.kind != "moving_again"
                 raised.append((j, e1))
@@ -149,7 +150,7 @@ class RaceWatch:
         if runner.last_time_s is None or runner.finished or runner.record.dnf:
             return []
         w = self.of(runner)
-        w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg)
+        w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg, race_now_s)
         for e in events:
             runner.silent = e.kind != "signal_back"
         far = runner.matcher.far

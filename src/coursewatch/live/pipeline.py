@@ -266,7 +266,8 @@ class Pipeline:
             # time-based detectors
             watch = self.watch(race)
             events = step.events
-            timed = watch.on_run(runner, step.new_s, step.progress_m, work.received_s)
+            arrived = self.race_now(race.id, work.received_s)
+            timed = watch.on_run(runner, step.new_s, step.progress_m, work.received_s, arrived)
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:
