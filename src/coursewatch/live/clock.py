@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
-from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
+from coursewatch.detectors.overdue import OverdueConfig, OverdueEvent, OverdueState, overdue_step
 from coursewatch.detectors.signal import (
     SignalConfig,
     SignalEvent,
@@ -28,7 +28,7 @@ from coursewatch.detectors.signal import (
 )
 from coursewatch.detectors.stopped import StoppedConfig, StoppedEvent, StoppedState, stopped_step
 from coursewatch.eta import EtaModel, EtaState
-from coursewatch.incidents import episode_key, rule
+from coursewatch.incidents import Rule, episode_key, rule
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
@@ -52,6 +52,7 @@ class RunnerWatch:
     etas: dict[float, float] = field(default_factory=dict)
     fed_s: float = -math.inf
     ahead_s: float = -math.inf
+    overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
 
 
 class RaceWatch:
@@ -181,7 +182,19 @@ class RaceWatch:
     def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
         detail = {k: v for k, v in e.__dict__.items() if k not in ("kind", "ts")}
+        episode = episode_key(e.kind, float(e.ts), _since(e))
         does = rule(e.kind)
+        if isinstance(e, OverdueEvent):
+            # overdue is raised only while the runner is unseen: an update of that silence's
+            # incident (race HQ is told), as is their arrival
+            w = self.of(runner)
+            if e.kind == "overdue":
+                w.overdue_episode = episode_key("signal_lost", float(e.ts), w.signal.last_ts)
+            if w.overdue_episode:  # named overdue from then on; the signal's return ends it
+                named = "overdue" if e.kind == "overdue" else None
+                episode, does = w.overdue_episode, Rule(does.level, False, named)
+            if e.kind == "arrived":
+                w.overdue_episode = ""
         return AlertRecord(
             race_id=self.race.id,
             bib=runner.bib,
@@ -192,7 +205,7 @@ class RaceWatch:
             course_m=float(e.course_m),
             offset_m=None,
             sentence=self.race.narrator.clock_sentence(runner.bib, e),
-            episode=episode_key(e.kind, float(e.ts), _since(e)),
+            episode=episode,
             level=does.level,
             closes=does.closes,
             names=does.names,
