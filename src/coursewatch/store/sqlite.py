@@ -285,14 +285,8 @@ class SqliteStore:
     def alerts(
         self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
     ) -> list[AlertRecord]:
-        sql = f"SELECT {EVENT_COLS} FROM alerts WHERE race_id=? AND id>?"
-        args: list[object] = [race_id, after_id]
-        if bib is not None:
-            sql += " AND bib=?"
-            args.append(bib)
-        sql += " ORDER BY id LIMIT ?"
-        args.append(limit)
-        return [event(r) for r in self.db.execute(sql, args)]
+        rows = self._page("alerts", EVENT_COLS, race_id, after_id, {"bib": bib}, limit)
+        return [event(r) for r in rows]
 
     def incidents(
         self,
@@ -302,17 +296,30 @@ class SqliteStore:
         level: str | None = None,
         limit: int = 1000,
     ) -> list[Incident]:
-        sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND id>?"
+        where = {"bib": bib, "level": level}
+        rows = self._page("incidents", INCIDENT_COLS, race_id, after_id, where, limit)
+        return [incident(r) for r in rows]
+
+    def _page(
+        self,
+        table: str,
+        cols: str,
+        race_id: str,
+        after_id: int,
+        where: Mapping[str, object],
+        limit: int,
+    ) -> list[tuple[object, ...]]:
+        """A race's rows of ``table`` after ``after_id``, by id, with the columns of ``where``
+        equal to its values (None: any)."""
+        sql = f"SELECT {cols} FROM {table} WHERE race_id=? AND id>?"
         args: list[object] = [race_id, after_id]
-        if bib is not None:
-            sql += " AND bib=?"
-            args.append(bib)
-        if level is not None:
-            sql += " AND level=?"
-            args.append(level)
+        for name, value in where.items():
+            if value is not None:
+                sql += f" AND {name}=?"
+                args.append(value)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
-        return [incident(r) for r in self.db.execute(sql, args)]
+        return list(self.db.execute(sql, args))
 
     async def ack_incident(
         self, race_id: str, incident_id: int, by: str, at_ts: float
