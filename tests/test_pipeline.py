@@ -123,7 +123,7 @@ async def test_clock_driven_alerts_signal_lost_and_stopped(tmp_path: Path) -> No
         assert {"stopped", "signal_lost"} <= kinds, kinds
         # one incident for the silence, overdue at the next station folded in
         (silence,) = [i for i in raised if i.episode.startswith("signal:")]
-        assert [u["kind"] for u in silence.updates][0] == "signal_lost"
+        assert silence.updates[0]["kind"] == "signal_lost"
         sentence = silence.updates[0]["sentence"]
         assert sentence.startswith("Bib 7: no position for 30 min") and "(mi " in sentence
 
