@@ -108,6 +108,10 @@ async def test_one_incident_per_episode_updated_in_place_and_acknowledged_once(
     ]
     acked = await store.ack_incident("r", inc.id, "Zoe", 40.0)
     assert acked is not None and acked.ack_by == "Zoe"
+    # renamed while open (far from the course, on its own rule): race HQ is told again
+    far = await store.save([], [_event("far_from_course", 45.0)])
+    assert [(i.id, i.kind, i.ack_by) for i in far.incidents] == [(inc.id, "far_from_course", None)]
+    await store.ack_incident("r", inc.id, "Zoe", 46.0)
     # the shortcut renames it and closes it; the acknowledgement stays
     done = await store.save([], [_event("shortcut", 50.0)])
     (closed,) = done.incidents
@@ -118,7 +122,7 @@ async def test_one_incident_per_episode_updated_in_place_and_acknowledged_once(
         50.0,
     )
     assert closed.ack_by == "Zoe" and [u["kind"] for u in closed.updates] == [
-        "off_course", "alert", "shortcut"]  # fmt: skip
+        "off_course", "alert", "far_from_course", "shortcut"]  # fmt: skip
     assert closed.sentence == "shortcut at 50"
     # a clock-driven episode is another incident
     await store.save([], [_event("stopped", 60.0, "stopped:55")])
@@ -148,10 +152,11 @@ async def test_a_database_from_before_incidents_gets_one_per_alert(tmp_path: Pat
                 " raised_s) VALUES ('r', '7', ?, ?, 45, 6, 's', '{}', 0)",
                 (kind, float(i)),
             )
+        old.execute("UPDATE alerts SET ack_by='Zoe', ack_ts=5 WHERE kind='off_course'")
     store = SqliteStore(path)
     await store.start()
-    got = [(i.kind, i.level, i.open) for i in store.incidents("r")]
-    assert got == [("off_course", "alert", True), ("back_on_course", "alert", False)]
+    got = [(i.kind, i.level, i.open, i.ack_by) for i in store.incidents("r")]
+    assert got == [("off_course", "alert", False, "Zoe"), ("back_on_course", "alert", False, None)]
     await store.close()
 
 

@@ -104,8 +104,11 @@ def detect(
     nz = st[S.NOISE : S.NOISE + S.NOISE_LEN]
     noise_step(nz, fx.t, d_signed, near, cfg[C.noise_prior_m], cfg[C.noise_tau_s],
                cfg[C.noise_learn_s])  # fmt: skip
-    ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
-    ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
+    # a fix far from every part of the course (another race, a car) is the far detector's:
+    # it starts no off-course episode (one under way goes on, and takes it in)
+    if not (est.d_line >= cfg[C.far_course_m] and oc[OC.STATE] == 0.0):
+        ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
+        ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
     ne = _far(st, cfg, fx, est, ev, ne)
     return _confirm(st, cfg, fx, est, ev, ne)
 

@@ -1,6 +1,6 @@
 """Where each number lives in a runner's state vector.
 
-A runner's whole state is one small float64 array (about 1.1 KB), so the server can hold
+A runner's whole state is one small float64 array (about 1.2 KB), so the server can hold
 thousands, copy one to rewind a runner, and hand it to numba without boxing. The matcher's own
 fields come first; then each state machine of the kernel gets the slice its module declares
 (its ``FIELDS`` and ``LEN``); the hypotheses last. This module is the only place the layout is

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from coursewatch.analysis.near import line_distances
 from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffEvent
 from coursewatch.detectors.overdue import OverdueEvent
@@ -108,16 +110,26 @@ class Narrator:
             return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
                     f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
-            return (f"Bib {bib} is far from the course: {ev.offset_m / 1000:.1f} km from every "
+            return (f"Bib {bib} is far from the course: {ev.offset_m / 1000:,.1f} km from every "
                     "part of it (another race? a tracker left at home? a car?)")  # fmt: skip
         if ev.kind == "back_near_course":
             return f"Bib {bib} is back near the course at {self.where(at_s)}"
         return f"Bib {bib}: {ev.kind.replace('_', ' ')} at {self.where(at_s)}"
 
     def record(
-        self, race_id: str, bib: str, ev: Event, raised_s: float, trend_mps: float = 0.0
+        self,
+        race_id: str,
+        bib: str,
+        ev: Event,
+        raised_s: float,
+        trend_mps: float = 0.0,
+        fix: tuple[float, float] | None = None,
     ) -> AlertRecord:
-        """The alert of an engine event, keyed by its kind and time."""
+        """The alert of an engine event, keyed by its kind and time. ``fix``: where the fix
+        of the event was, for one too far from the course to be placed in its frame."""
+        if not math.isfinite(ev.offset_m) and fix is not None:  # hundreds of km away
+            far_m = float(line_distances(self.course, np.array([fix[0]]), np.array([fix[1]]))[0])
+            ev = replace(ev, at=replace(ev.at, lat=fix[0], lon=fix[1]), offset_m=far_m)
         left = ev.left
         detail: dict[str, object] = {
             "fix_index": ev.fix_index,

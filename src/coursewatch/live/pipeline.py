@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coursewatch.bus import Bus
+from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.registry import LiveRace, Registry
@@ -123,6 +124,9 @@ class Pipeline:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
         w = self._watches.get(race.id)
         if w is None or w.race is not race:
+            if w is not None:  # the runners kept their engines, not their clock-driven states
+                for runner in race.runners.values():
+                    runner.silent = runner.stopped = False
             w = self._watches[race.id] = RaceWatch(race, self.clock)
         return w
 
@@ -250,7 +254,6 @@ class Pipeline:
         raised: list[tuple[int, AlertRecord]] = []  # (payload position of the fix, alert)
         for m in work.steps:
             race, runner, step = m.routed.race, m.routed.runner, m.step
-            narrate = race.narrator.record
             if step.replay_from_s is not None:
                 since = step.replay_from_s
                 work.retract.append((race.id, runner.bib, since))
@@ -258,27 +261,24 @@ class Pipeline:
                 raised = [
                     (i, a) for i, a in raised if (a.race_id, a.bib) != key or a.raised_s < since
                 ]
-                at = m.index[0]
-                for ev, raised_s, trend_mps in step.events:
-                    raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
+                raised.extend((m.index[0], _say(race, runner, e)) for e in step.events)
                 continue
             # the runner's newest fixes, in time order: each one's engine events, then the
             # time-based detectors
-            watch = self.watch(race)
             events = step.events
             arrived = self.race_now(race.id, work.received_s)
-            timed = watch.on_run(runner, step.new_s, step.progress_m, work.received_s, arrived)
+            timed = self.watch(race).on_run(runner, step.new_s, step.progress_m,
+                                            work.received_s, arrived)  # fmt: skip
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:
-                    ev, raised_s, trend_mps = events[k]
-                    raised.append((at, narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
+                    raised.append((at, _say(race, runner, events[k])))
                     k += 1
                 while q < len(timed) and timed[q][0] == j:
                     raised.append((at, timed[q][1]))
                     q += 1
-            for ev, raised_s, trend_mps in events[k:]:  # none: each is raised at one of them
-                raised.append((m.index[-1], narrate(race.id, runner.bib, ev, raised_s, trend_mps)))
+            # none: each is raised at one of them
+            raised.extend((m.index[-1], _say(race, runner, e)) for e in events[k:])
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
 
@@ -323,14 +323,20 @@ class Pipeline:
         """Run the time-based detectors over every runner; store and publish what they raise."""
         now = self.clock()
         alerts: list[AlertRecord] = []
+        changed: list[tuple[LiveRace, LiveRunner, str]] = []
         for race in self.registry.races.values():
             watch = self.watch(race)
             race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
+                before = runner.status
                 alerts.extend(watch.on_tick(runner, now, race_now))
-        if not alerts:
-            return []
-        saved = await self.store.save([], alerts)
+                if runner.status != before:  # silent, say: the board shows it now
+                    changed.append((race, runner, before))
+        saved = await self.store.save([], alerts) if alerts else Saved()
+        for race, runner, before in changed:
+            self.bus.publish(race.id, "runner", runner_json(race, runner, now))
+            change = {"bib": runner.bib, "from": before, "to": runner.status}
+            self.bus.publish(race.id, "status", change)
         self.publish_incidents(saved.incidents)
         return saved.incidents
 
@@ -351,6 +357,13 @@ class Pipeline:
         newest = self._newest.get(race_id)
         if newest is None or fix_s > newest[0]:
             self._newest[race_id] = (fix_s, received_s)
+
+
+def _say(race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float]) -> AlertRecord:
+    """An engine event in words, where its fix was."""
+    ev, raised_s, trend_mps = raised
+    fix = runner.fix_at(ev.at.time.timestamp())
+    return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)
 
 
 def _rows(race_id: str, bib: str, fixes: list[Fix], work: _Work) -> list[FixRow]:

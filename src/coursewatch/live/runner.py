@@ -237,6 +237,14 @@ class LiveRunner:
     def last_time_s(self) -> float | None:
         return float(self._tail[self._n - 1, 0]) if self._n else None
 
+    def fix_at(self, t_s: float) -> tuple[float, float] | None:
+        """The (lat, lon) of the runner's kept fix at ``t_s``, if it is still kept."""
+        times = self._tail[: self._n, 0]
+        i = int(np.searchsorted(times, t_s))
+        if i < self._n and times[i] == t_s:
+            return float(self._tail[i, 1]), float(self._tail[i, 2])
+        return None
+
     def position(self) -> tuple[float, float] | None:
         if not self._n:
             return None

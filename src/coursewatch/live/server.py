@@ -254,7 +254,8 @@ class Server:
         found = await self._store.ack_incident(race_id, incident_id, by, self.clock())
         if found is None:
             raise NotFound(f"no incident {incident_id} in race {race_id!r}")
-        self._bus.publish(race_id, "incident_ack", views.incident_json(found))
+        if found.level == ALERT:  # race HQ's stream and webhooks carry race HQ's
+            self._bus.publish(race_id, "incident_ack", views.incident_json(found))
         return found
 
     def subscribe(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from coursewatch.incidents import ALERT, rule
 from coursewatch.store import AlertRecord, Incident
 
 EVENT_COLS = (
@@ -21,6 +22,7 @@ INCIDENT_COLS = (
     "id, race_id, bib, episode, kind, level, open, opened_s, updated_s, closed_s, lat, lon, "
     "course_m, offset_m, sentence, updates, ack_by, ack_ts, retracted"
 )
+_SAME = "incidents.level=excluded.level AND (incidents.kind=excluded.kind OR excluded.open=0)"
 # events of a database made before incidents: one incident each (the columns they lack)
 EVENT_COLUMNS = (
     ("episode", "TEXT NOT NULL DEFAULT ''"), ("level", "TEXT NOT NULL DEFAULT 'flag'"),
@@ -102,6 +104,10 @@ def fold(c: sqlite3.Connection, key: tuple[str, str, str]) -> Incident | None:
         "INSERT INTO incidents (race_id, bib, episode, kind, level, open, opened_s, updated_s,"
         " closed_s, lat, lon, course_m, offset_m, sentence, updates)"
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(race_id, bib, episode) DO UPDATE SET"
+        # what was acknowledged is not what it became: raised to race HQ, or renamed while
+        # still open (silent, then overdue): told again
+        f" ack_by=CASE WHEN {_SAME} THEN incidents.ack_by END,"
+        f" ack_ts=CASE WHEN {_SAME} THEN incidents.ack_ts END,"
         " kind=excluded.kind, level=excluded.level, open=excluded.open,"
         " opened_s=excluded.opened_s, updated_s=excluded.updated_s, closed_s=excluded.closed_s,"
         " lat=excluded.lat, lon=excluded.lon, course_m=excluded.course_m,"
@@ -138,4 +144,31 @@ def incident(row: tuple[object, ...]) -> Incident:
         ack_by=None if by is None else str(by),
         ack_ts=None if ack is None else float(ack),  # type: ignore[arg-type]
         retracted=bool(retracted),
+    )
+
+
+def migrate_events(conn: sqlite3.Connection) -> None:
+    """A database made before incidents: its events gain their columns, and each becomes one
+    incident, as race HQ saw it then: history now (closed), acknowledged as it was."""
+    have = {str(r[1]) for r in conn.execute("PRAGMA table_info(alerts)")}
+    missing = [(name, decl) for name, decl in EVENT_COLUMNS if name not in have]
+    for name, decl in missing:
+        conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
+    if not missing:
+        return
+    for (kind,) in conn.execute("SELECT DISTINCT kind FROM alerts").fetchall():
+        conn.execute(
+            "UPDATE alerts SET episode = 'legacy:' || id, level = ?, closes = 1, names = ?"
+            " WHERE kind = ? AND episode = ''",
+            (ALERT, rule(str(kind)).names, kind),
+        )
+    keys = conn.execute(
+        "SELECT race_id, bib, episode FROM alerts GROUP BY race_id, bib, episode ORDER BY min(id)"
+    ).fetchall()
+    for race_id, bib, episode in keys:
+        fold(conn, (str(race_id), str(bib), str(episode)))
+    conn.execute(
+        "UPDATE incidents SET (ack_by, ack_ts) = (SELECT ack_by, ack_ts FROM alerts"
+        " WHERE alerts.race_id = incidents.race_id AND alerts.bib = incidents.bib"
+        " AND alerts.episode = incidents.episode) WHERE episode LIKE 'legacy:%'"
     )

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from coursewatch.engine.events import EVENT_KINDS
-from coursewatch.incidents import ALERT, rule
 from coursewatch.store import (
     AlertRecord,
     FixArrays,
@@ -37,11 +36,11 @@ from coursewatch.store import (
 )
 from coursewatch.store.incidents import (
     EVENT_COLS,
-    EVENT_COLUMNS,
     INCIDENT_COLS,
     event,
     fold,
     incident,
+    migrate_events,
     upsert_event,
 )
 from coursewatch.store.writer import Writer, connect
@@ -106,24 +105,7 @@ _FIX_CHUNK_SQL = "INSERT OR IGNORE INTO fixes VALUES " + ",".join(
 
 def _init(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
-    have = {str(r[1]) for r in conn.execute("PRAGMA table_info(alerts)")}
-    missing = [(name, decl) for name, decl in EVENT_COLUMNS if name not in have]
-    for name, decl in missing:
-        conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
-    if missing:  # a database made before incidents: each event is one, as HQ saw it then
-        for (kind,) in conn.execute("SELECT DISTINCT kind FROM alerts").fetchall():
-            does = rule(str(kind))
-            conn.execute(
-                "UPDATE alerts SET episode = 'legacy:' || id, level = ?, closes = ?, names = ?"
-                " WHERE kind = ? AND episode = ''",
-                (ALERT, int(does.closes), does.names, kind),
-            )
-        keys = conn.execute(
-            "SELECT race_id, bib, episode FROM alerts"
-            " GROUP BY race_id, bib, episode ORDER BY min(id)"
-        ).fetchall()
-        for race_id, bib, episode in keys:
-            fold(conn, (str(race_id), str(bib), str(episode)))
+    migrate_events(conn)
 
 
 class SqliteStore:

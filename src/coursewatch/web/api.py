@@ -223,7 +223,10 @@ async def ack_incident(request: Request) -> Response:
     try:
         incident_id = int(request.path_params["incident"])
     except ValueError:
-        raise ApiError(404, "not_found", "incident ids are whole numbers", "path", "") from None
+        incident_id = -1
+    if not 0 < incident_id < 2**63:
+        raise ApiError(404, "not_found", f"no incident {request.path_params['incident']}",
+                       "path", "incident ids are the ids /incidents lists")  # fmt: skip
     found = await server_of(request).ack(race.id, incident_id, by)
     return JSONResponse(incident_json(found))
 

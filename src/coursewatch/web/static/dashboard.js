@@ -133,9 +133,11 @@
 
   function onAck(a) { if (a.level === "alert") state.alerts.set(a.id, a); soon(); }
 
-  // A runner's flag (not confirmed): a yellow marker while it is open.
+  // A runner's flag (not confirmed): a yellow ring while an off-course one is open. An
+  // incident a replay took back to a flag leaves race HQ's list.
   function onFlag(f, quiet) {
-    if (f.open && !f.retracted) state.flags.set(f.bib, f);
+    if (state.alerts.delete(f.id)) soon();
+    if (f.open && !f.retracted && f.episode.startsWith("course:")) state.flags.set(f.bib, f);
     else dropFlag(f);
     if (!quiet) later();
   }
