@@ -155,3 +155,33 @@ async def test_a_backlog_predicts_the_eta_once_per_second_of_server_time(
             now[0] += 1.0
             await _ingest(server, fixes[k : k + 10])
         assert len(calls) - at_once >= 15  # refreshed every 50 s of race time: each request
+
+
+async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path) -> None:
+    """Race HQ restarts while a runner is silent: the silence is raised again in the same
+    incident (keyed by their last fix), and their next fix closes it."""
+    now = [START]
+    fixes = _fixes(30.0, seed=8, stop_at_m=3000.0)
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        now[0] = fixes[-1].time_s
+        await _ingest(server, fixes)
+        now[0] += 1800.0
+        await server.tick()
+        (before,) = [
+            i for i in server.incidents("demo", level=None) if i.episode.startswith("signal:")
+        ]
+        assert before.open
+    now[0] += 600.0
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        now[0] += 1800.0
+        await server.tick()
+        (after,) = [
+            i for i in server.incidents("demo", level=None) if i.episode.startswith("signal:")
+        ]
+        assert after.id == before.id and after.open
+        assert len(after.updates) == len(before.updates) + 1
+        back = Fix(now[0] - 5.0, fixes[-1].lat, fixes[-1].lon, bib="7")
+        await _ingest(server, [back])
+        (closed,) = [i for i in server.incidents("demo", level=None) if i.id == before.id]
+        assert not closed.open and closed.updates[-1]["kind"] == "signal_back"

@@ -108,11 +108,13 @@ def candidates(
     stamp: IntArray,
     memo_i: IntArray,
     memo_f: FloatArray,
+    widen: float = 1.0,
 ) -> int:
-    """Phase 1: the passes of the course near (x, y) into the ``CAND_*`` rows; returns how
-    many."""
+    """Phase 1: the passes of the course within ``widen`` times the search radius of (x, y)
+    into the ``CAND_*`` rows; returns how many."""
     seg, tt, dd = si[SEG], sf[SEG_T], sf[SEG_D]
-    n = segments_near(x, y, cfg[C.radius_m], x_v, y_v, grid, seg, tt, dd, stamp, memo_i, memo_f)
+    radius = cfg[C.radius_m] * widen
+    n = segments_near(x, y, radius, x_v, y_v, grid, seg, tt, dd, stamp, memo_i, memo_f)
     cs, cd, cseg = sf[CAND_S], sf[CAND_D], si[CAND_SEG]
     nc = 0
     for k in range(n):
@@ -162,7 +164,7 @@ def score(
     # the first fix: each pass is a first placement; and so on every fix before the runner is
     # first on the line when the race is long under way (nobody is waiting at the start: the
     # average pace since it, not the way from the start, says where they are)
-    unseen = nh == 0 or (st[S.SEEN] == 0.0 and _under_way(st, t))
+    unseen = nh == 0 or (st[S.SEEN] == 0.0 and under_way(st, t))
     base = 0.0
     for h in range(nh):
         base = max(base, st[S.HYP + h * S.HYP_FIELDS + S.H_SCORE]) if h else st[S.HYP + S.H_SCORE]
@@ -211,7 +213,7 @@ def score(
 
 
 @nb.njit(cache=True, inline="always")
-def _under_way(st: FloatArray, t: float) -> bool:
+def under_way(st: FloatArray, t: float) -> bool:
     """The race's start is known and long past."""
     return st[S.START_KNOWN] == 1.0 and t - st[S.START_T] >= PACE_PRIOR_AFTER_S
 
@@ -220,7 +222,7 @@ def _under_way(st: FloatArray, t: float) -> bool:
 def _late(st: FloatArray, cfg: KernelCfg, t: float, s_c: float) -> float:
     """A runner starts at the start: a first placement far along costs a few nats (capped),
     unless the race's start is known and long past (then the average pace prior speaks)."""
-    if _under_way(st, t):
+    if under_way(st, t):
         return 0.0
     return min(s_c / cfg[C.start_prior_m], cfg[C.start_prior_cap])
 

@@ -31,7 +31,14 @@ from coursewatch.engine import state as S
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.detect import Before, Estimate, Fix, detect
 from coursewatch.engine.grid import IntArray, nearest_distance, offset_between
-from coursewatch.engine.hypotheses import candidates, coast_along, prune, score
+from coursewatch.engine.hypotheses import (
+    AT_START_M,
+    candidates,
+    coast_along,
+    prune,
+    score,
+    under_way,
+)
 from coursewatch.engine.model import (
     CAND_D,
     CAND_S,
@@ -56,6 +63,7 @@ OFF_WINDOW_M = 3000.0
 FAR_M = 1e9  # where a fix off the projection lattice is put: nothing can match it
 FAR_STEP_M = 5e5  # a step longer than this is no running (a fix from another continent)
 FAR_MARGIN_M = 500.0  # the whole line is searched this much beyond far_course_m
+PLACE_WIDEN = 3.0  # a runner being placed: candidates this many search radii away
 
 
 @nb.njit(cache=True, inline="always")
@@ -90,13 +98,17 @@ def step_fix(
     # each helper it is handed to
     x_v, y_v, cum, sf, si = geo.x, geo.y, geo.cum, scr.f, scr.i
     # 1-3: candidates, scoring, pruning
-    nc = 0
-    if inside:
-        nc = candidates(fx.x, fx.y, cfg, x_v, y_v, cum, geo.grid, sf, si, scr.stamp,
-                        scr.memo_i, scr.memo_f)  # fmt: skip
     # until the runner is first on the line, "waiting at the start" is only as likely as the
     # fix is near the start
     start_d = np.hypot(fx.x - x_v[0], fx.y - y_v[0]) if st[S.SEEN] == 0.0 else 0.0
+    nc = 0
+    if inside:
+        # a runner being placed away from the start (not yet on the line, the race long under
+        # way, or a first fix far from the start) may be at an aid station or a car park
+        # beside the course: look wider
+        placing = st[S.SEEN] == 0.0 and (under_way(st, fx.t) or start_d > AT_START_M)
+        nc = candidates(fx.x, fx.y, cfg, x_v, y_v, cum, geo.grid, sf, si, scr.stamp,
+                        scr.memo_i, scr.memo_f, PLACE_WIDEN if placing else 1.0)  # fmt: skip
     best = _hypotheses(st, sf, si, cfg, fx, was, nc, start_d)
     matched = sf[HYP_COAST, best] == 0.0
     s_new = sf[HYP_S, best]

@@ -77,6 +77,15 @@ class RaceWatch:
             )
         return w
 
+    def resume(self, runner: LiveRunner, now_s: float) -> None:
+        """A runner rebuilt from the store (race HQ restarted): their silence counts from now,
+        keyed by their last fix, so a silence already reported goes on in its incident and
+        the next fix closes it."""
+        if runner.last_time_s is None:
+            return
+        w = self.of(runner)
+        w.signal = SignalState(runner.last_time_s, runner.matcher.progress_m, seen_s=now_s)
+
     def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
         """Predicted arrival at each course distance, refreshed every ETA_REFRESH_S."""
         w = self.of(runner)

@@ -89,8 +89,9 @@ class Server:
             for runner in self._store.runners(record.id):
                 live = self._registry.add_runner(runner)
                 # The engine is rebuilt from every stored fix; the ETA model and the
-                # time-based detectors start again from the next fix.
+                # time-based detectors start again from the next fix, the silence from now.
                 live.rebuild(self._store.fixes(record.id, runner.bib), None)
+                self._pipeline.watch(self._registry.races[record.id]).resume(live, self.clock())
         self._webhooks.start()
         if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
