@@ -8,8 +8,8 @@ without it (the recording alone), and live through race HQ (benchmarks/liverun.p
 start), printed per pair:
 - placed: the progress at the 3rd fix (watch, phone) or the 2nd ping, against the full
   recording's at the same time (``analyze`` on the whole of it); right within 500 m;
-- finish: the finish time, against the full recording's at the same rate (live: the newest
-  fix when the runner was first shown finished; a watch's fixes come 30 s at a time);
+- finish: the finish time, against the full recording's at the same rate (live: the runner's
+  ``finish_ts`` as the API shows it: the fix that reached the finish);
 - turn: a wrong turn injected after the cut (the next 1.5 km of the real recording rotated by
   90 degrees, then back the same way, as benchmarks/detection.py does; at a clean on-course
   moment where the rotated part goes 300 m from every part of the course, the distance

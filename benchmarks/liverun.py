@@ -38,6 +38,7 @@ class Sample:
     on_course: bool | None
     far: bool
     status: str
+    finish_ts: float | None  # the fix that reached the finish, as the API says
 
 
 @dataclass
@@ -51,8 +52,8 @@ class LiveRun:
         return [i for i in self.incidents if i["level"] == "alert"]
 
     def finished_s(self) -> float | None:
-        """The newest fix time when the runner was first shown finished."""
-        return next((s.time_s for s in self.samples if s.status == "finished"), None)
+        """The time of the fix that reached the finish, as the API said once it did."""
+        return next((s.finish_ts for s in self.samples if s.finish_ts is not None), None)
 
 
 def fix_batches(
@@ -145,8 +146,8 @@ async def _replay(
                 if sample:
                     v = (await client.get("/api/races/race/runners/7",
                                           headers=admin_headers())).json()  # fmt: skip
-                    out.samples.append(Sample(newest, v["fixes"], v["progress_m"],
-                                              v["on_course"], v["far"], v["status"]))  # fmt: skip
+                    out.samples.append(Sample(newest, v["fixes"], v["progress_m"], v["on_course"],
+                                              v["far"], v["status"], v["finish_ts"]))  # fmt: skip
             got = await client.get("/api/races/race/incidents?level=all&limit=10000",
                                    headers=admin_headers())  # fmt: skip
             out.incidents = list(got.json()["incidents"])

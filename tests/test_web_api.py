@@ -71,6 +71,7 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
         runners = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
         first = runners["runners"][0]
         assert first["bib"] == "7" and first["status"] == "finished"
+        assert first["finish_ts"] in {f["time"] for f in fixes}  # the fix that got there
         assert first["devices"] == ["dev-7"]
         assert runners["runners"][1]["status"] == "not_started"
         track = (await client.get("/api/races/demo/runners/7/track", headers=auth)).json()

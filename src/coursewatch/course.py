@@ -8,6 +8,7 @@ the two legs of an out-and-back or the eight laps of a loop are different places
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from coursewatch.race import Race
 
 FINISH_M = 100.0  # a runner whose progress comes this close to the end has finished ...
 FINISH_MAX_M = 1000.0  # ... or further, for sparse pings (finish_tolerance_m), at most this
+FINISH_STEPS = 30  # the typical step at the finish: from this many last fixes
 FINISH_NAME = "Finish"
 FINISH_NAMED_M = 200.0  # a station this close to the end of the line is the finish
 LOOP_GAP_M = 250.0
@@ -155,6 +157,18 @@ def finish_tolerance_m(step_m: float) -> float:
     (100.0, 600.0, 1000.0)
     """
     return min(max(FINISH_M, 1.5 * step_m), FINISH_MAX_M)
+
+
+def finish_step_m(furthest_m: Sequence[float] | FloatArray) -> float:
+    """The typical step along the course of a runner's last fixes (``furthest_m``: the
+    furthest progress so far at each), what :func:`finish_tolerance_m` is given: the median
+    forward step of the last ``FINISH_STEPS``, live and after the race alike.
+
+    >>> finish_step_m([100.0, 160.0, 160.0, 230.0, 300.0])
+    70.0
+    """
+    steps = np.diff(np.asarray(furthest_m, dtype=np.float64)[-FINISH_STEPS:])
+    return float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
 
 
 def climb_m(ele_m: FloatArray) -> tuple[float, float]:

@@ -16,7 +16,7 @@ from coursewatch.analysis.excursions import Excursions
 from coursewatch.analysis.near import line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
-from coursewatch.course import Course, finish_tolerance_m
+from coursewatch.course import Course, finish_step_m, finish_tolerance_m
 from coursewatch.distance import distance_run_m
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.matcher import MatchResult, match_fixes
@@ -25,7 +25,6 @@ from coursewatch.track import Track
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
 AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
-FINISH_STEPS = 30  # the typical step at the finish: from this many last fixes
 SLOWEST_MPS = 0.5  # ... else it began mid-race: the runner started at most course/this before
 
 __all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
@@ -84,9 +83,7 @@ def engine_start(course: Course, track: Track, start_ts: float | None) -> float 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:
     """Where and when the runner reached the finish, if they did. The finish is within a
     step of the runner's last fixes (the same whatever part of the race was recorded)."""
-    steps = np.diff(progress[-FINISH_STEPS:])
-    typical_m = float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
-    tolerance_m = finish_tolerance_m(typical_m)
+    tolerance_m = finish_tolerance_m(finish_step_m(progress))
     reached = np.flatnonzero(progress >= course.length_m - tolerance_m)
     if not len(reached) or match.progress_m[reached[0]] < course.length_m - tolerance_m:
         return None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from coursewatch.course import Course, finish_tolerance_m
+from coursewatch.course import FINISH_STEPS, Course, finish_step_m, finish_tolerance_m
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import LiveMatcher
@@ -75,6 +76,8 @@ class LiveRunner:
         self.last_fix: Fix | None = None
         self.wrong_way = False
         self.finished = False
+        self._furthest: deque[float] = deque(maxlen=FINISH_STEPS)  # at each of the last fixes
+        self.finished_s: float | None = None  # the time of the fix that reached the finish
         self.stopped = False  # set by the time-based detectors
         self.silent = False  # likewise: the signal was lost (and is not back)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
@@ -140,7 +143,13 @@ class LiveRunner:
             before = float(out[i - 1, 1]) if i else offset_before
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
+        for s in out[:, 0].tolist():
+            self._furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
+        was_finished = self.finished
         self._follow(events, max(out[:, 0].tolist()))
+        if self.finished and not was_finished:  # at the first fix of the run that got there
+            end_m = self.course.length_m - finish_tolerance_m(finish_step_m(self._furthest))
+            self.finished_s = float(t[int(np.argmax(np.maximum.accumulate(out[:, 0]) >= end_m))])
         self._tail[self._n : self._n + k] = rows.T
         self._n += k
         if self._n - self._checks[-1].n >= CHECK_EVERY:
@@ -157,7 +166,12 @@ class LiveRunner:
             if events:
                 trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
                 step.events.extend((ev, t, trend_mps) for ev in events)
-            self._follow(events, m.progress_m)
+            s = m.progress_m
+            self._furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
+            was_finished = self.finished
+            self._follow(events, s)
+            if self.finished and not was_finished:
+                self.finished_s = t
         if self._n == TAIL_CAP:
             self._trim()
         self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
@@ -173,7 +187,8 @@ class LiveRunner:
                 self.wrong_way = True
             elif ev.kind == "wrong_way_end":
                 self.wrong_way = False
-        if furthest_m >= self.course.length_m - finish_tolerance_m(self.matcher.step_m):
+        step_m = finish_step_m(self._furthest)  # as coursewatch analyze finds the finish
+        if furthest_m >= self.course.length_m - finish_tolerance_m(step_m):
             self.finished = True
 
     def _trim(self) -> None:
@@ -202,6 +217,8 @@ class LiveRunner:
         self._n = check.n
         self.matcher.restore(check.snap)
         self.wrong_way, self.finished = check.wrong_way, check.finished
+        if not self.finished:
+            self.finished_s = None
         step = Step(replay_from_s=float(head[0, 0]) if len(head) else fix.time_s)
         for row in np.concatenate([head, rest]):
             a = None if math.isnan(row[3]) else float(row[3])
@@ -224,6 +241,8 @@ class LiveRunner:
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.wrong_way = self.finished = False
+        self.finished_s = None
+        self._furthest.clear()
         step = Step(replay_from_s=-math.inf)
         if self.last_fix is None and fix is not None:
             self.last_fix = fix

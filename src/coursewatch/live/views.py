@@ -72,6 +72,7 @@ def runner_json(
         "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
         "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
         "finish_eta_ts": _r(etas[-1]),
+        "finish_ts": runner.finished_s,  # the fix that reached the finish
         "start_ts": race.start_s(runner),
         "silent_s": None if runner.received_s is None else _r(max(now_s - runner.received_s, 0.0)),
     }
