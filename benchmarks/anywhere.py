@@ -45,6 +45,7 @@ from realdata import PAIRS, Pair, course, data_dir, track
 
 from coursewatch import Course, Track
 from coursewatch.analysis import Analysis, analyze
+from coursewatch.analysis.near import line_distances
 from coursewatch.geo import FloatArray
 
 CUT = 0.4
@@ -80,12 +81,12 @@ def late_variant(c: Course, full: Track, every_s: float | None) -> Late:
     t, lat, lon = t[keep], lat[keep], lon[keep]
     x, y = c.frame.to_xy(lat, lon)
     path = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
-    d = c_offsets(c, lat, lon)
+    d = line_distances(c, lat, lon)
     for i in turn_points(d, path):
         nt, nx, ny, _, window = inject(t, x, y, path, i, TURN_DEG)
         nlat, nlon = c.frame.to_latlon(nx, ny)
         out = (nt > window[0]) & (nt < window[1])
-        if c_offsets(c, nlat[out], nlon[out]).max() >= MUST_M:
+        if line_distances(c, nlat[out], nlon[out]).max() >= MUST_M:
             break
     else:
         raise SystemExit("no clean on-course moment to inject a wrong turn at")
@@ -96,12 +97,6 @@ def late_variant(c: Course, full: Track, every_s: float | None) -> Late:
         k2 = subsample(nt, every_s)
         nt, nlat, nlon = nt[k2], nlat[k2], nlon[k2]
     return Late(t, lat, lon, nt, nlat, nlon, window)
-
-
-def c_offsets(c: Course, lat: FloatArray, lon: FloatArray) -> FloatArray:
-    from trust import line_distance
-
-    return line_distance(c, lat, lon)
 
 
 def turn_points(d: FloatArray, path: FloatArray) -> list[int]:

@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from detection import build_cases, evaluate
 from realdata import PAIRS, course
-from trust import engine_alerts, judge, line_distance, stretches, variant
+from trust import engine_alerts, judge, stretches, variant
 
 from coursewatch import EngineConfig
+from coursewatch.analysis.near import line_distances
 
 VARIANTS = ("recorded", "phone", "late")
 
@@ -42,7 +43,7 @@ def unjustified(cfg: EngineConfig) -> tuple[int, int, float]:
         for pair in PAIRS:
             c = course(pair.course)
             t, lat, lon = variant(pair, v)
-            found = stretches(t, line_distance(c, lat, lon), lat, lon)
+            found = stretches(t, line_distances(c, lat, lon), lat, lon)
             h = float(t[-1] - t[0]) / 3600.0
             score, _, _ = judge(engine_alerts(c, t, lat, lon, ("alert",), cfg), found, h)
             bad += score.unjustified

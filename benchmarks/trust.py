@@ -44,7 +44,7 @@ from realdata import PAIRS, Pair, course, data_dir, track
 
 from coursewatch import Course, EngineConfig, Track, match_fixes
 from coursewatch.analysis import engine_start
-from coursewatch.engine.grid import nearest_distances
+from coursewatch.analysis.near import line_distances
 from coursewatch.geo import FloatArray
 
 OFF_M = 50.0  # a stretch is a run of fixes at least this far from the line ...
@@ -96,46 +96,26 @@ class Score:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
-def line_distance(c: Course, lat: FloatArray, lon: FloatArray) -> FloatArray:
-    """Every fix's distance to the whole course line, m (capped at 1,000 km)."""
-    x, y = c.frame.to_xy(lat, lon)
-    return nearest_distances(x, y, 1e6, c.x, c.y, c.grid)
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:  # type: ignore[type-arg]
+    """The (first, last) index of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    return [(int(i), int(j) - 1) for i, j in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def stretches(t: FloatArray, d: FloatArray, lat: FloatArray, lon: FloatArray) -> list[Stretch]:
     """The clearly-off stretches of a recording (see the module docstring)."""
     out = []
-    off = d >= OFF_M
-    i, n = 0, len(t)
-    while i < n:
-        if not off[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and off[j + 1]:
-            j += 1
+    for i, j in runs(d >= OFF_M):
         seg = d[i : j + 1]
         if j > i and (seg.max() >= FAR_M or _stays(t[i : j + 1], seg)):
             k = i + int(np.argmax(seg))
             out.append(Stretch(float(t[i]), float(t[j]), float(seg.max()), lat[k], lon[k]))
-        i = j + 1
     return out
 
 
 def _stays(t: FloatArray, d: FloatArray) -> bool:
     """Some run of fixes at least STAY_M off spans STAY_S (two pings do, being minutes apart)."""
-    i, n = 0, len(t)
-    while i < n:
-        if d[i] < STAY_M:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and d[j + 1] >= STAY_M:
-            j += 1
-        if j > i and t[j] - t[i] >= STAY_S:
-            return True
-        i = j + 1
-    return False
+    return any(j > i and t[j] - t[i] >= STAY_S for i, j in runs(d >= STAY_M))
 
 
 def engine_alerts(
@@ -167,22 +147,14 @@ def engine_alerts(
 def corridor_alerts(
     t: FloatArray, d: FloatArray, lat: FloatArray, lon: FloatArray, width_m: float
 ) -> list[Alerted]:
-    out = []
-    outside = d > width_m
-    i, n = 0, len(t)
-    while i < n:
-        if not outside[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and outside[j + 1]:
-            j += 1
-        end = float(t[j + 1]) if j + 1 < n else float(t[j])
-        out.append(
-            Alerted(float(t[i]), float(t[i]), end, f"corridor {width_m:.0f}", lat[i], lon[i])
-        )
-        i = j + 1
-    return out
+    """An alert each time a fix is further than ``width_m`` from the line; its episode lasts
+    until the next fix back inside."""
+    n = len(t)
+    return [
+        Alerted(float(t[i]), float(t[i]), float(t[min(j + 1, n - 1)]),
+                f"corridor {width_m:.0f}", lat[i], lon[i])
+        for i, j in runs(d > width_m)
+    ]  # fmt: skip
 
 
 def judge(
@@ -259,7 +231,7 @@ def live(args: argparse.Namespace) -> None:
         c = course(pair.course)
         run = replay(data_dir() / "courses" / pair.course, float(tr.time_s[0]),
                      payloads=inreach_payloads(path), sample=False)  # fmt: skip
-        d = line_distance(c, tr.lat, tr.lon)
+        d = line_distances(c, tr.lat, tr.lon)
         found = stretches(tr.time_s, d, tr.lat, tr.lon)
         hours = float(tr.time_s[-1] - tr.time_s[0]) / 3600.0
         alerts = live_alerts(run)
@@ -310,7 +282,7 @@ def main() -> None:
         for pair in PAIRS:
             c = course(pair.course)
             t, lat, lon = variant(pair, v)
-            d = line_distance(c, lat, lon)
+            d = line_distances(c, lat, lon)
             found = stretches(t, d, lat, lon)
             hours = float(t[-1] - t[0]) / 3600.0
             ours, bad, missed = judge(engine_alerts(c, t, lat, lon, hq, cfg), found, hours)
