@@ -77,12 +77,17 @@ FAMILY = {
 }  # fmt: skip  (every other kind is the engine's course episode)
 
 
+NAMES_WHEN_JOINED = frozenset({"overdue"})  # an update that still renames what it joins
+
+
 def rule(kind: str, joined: bool = False) -> Rule:
-    """What an event of ``kind`` does to its incident. ``joined``: far from the course (or
-    back near it) during an off-course episode, an update of that episode's incident (it
-    neither renames nor ends it)."""
+    """What an event of ``kind`` does to its incident. ``joined``: an update of another
+    episode's incident (far from the course during an off-course episode; overdue during a
+    silence): it never ends it, and renames it only when it says more (overdue)."""
     does = RULES.get(kind, Rule(FLAG, False, kind))
-    return Rule(does.level, False, None) if joined else does
+    if not joined:
+        return does
+    return Rule(does.level, False, does.names if kind in NAMES_WHEN_JOINED else None)
 
 
 def episode_key(

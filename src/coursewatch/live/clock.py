@@ -28,7 +28,7 @@ from coursewatch.detectors.signal import (
 )
 from coursewatch.detectors.stopped import StoppedConfig, StoppedEvent, StoppedState, stopped_step
 from coursewatch.eta import EtaModel, EtaState
-from coursewatch.incidents import Rule, episode_key, rule
+from coursewatch.incidents import episode_key, rule
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
@@ -200,8 +200,7 @@ class RaceWatch:
             if e.kind == "overdue":
                 w.overdue_episode = episode_key("signal_lost", float(e.ts), w.signal.last_ts)
             if w.overdue_episode:  # named overdue from then on; the signal's return ends it
-                named = "overdue" if e.kind == "overdue" else None
-                episode, does = w.overdue_episode, Rule(does.level, False, named)
+                episode, does = w.overdue_episode, rule(e.kind, joined=True)
             if e.kind == "arrived":
                 w.overdue_episode = ""
         return AlertRecord(

@@ -143,13 +143,7 @@ class LiveRunner:
             before = float(out[i - 1, 1]) if i else offset_before
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
-        for s in out[:, 0].tolist():
-            self._furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
-        was_finished = self.finished
-        self._follow(events, max(out[:, 0].tolist()))
-        if self.finished and not was_finished:  # at the first fix of the run that got there
-            end_m = self.course.length_m - finish_tolerance_m(finish_step_m(self._furthest))
-            self.finished_s = float(t[int(np.argmax(np.maximum.accumulate(out[:, 0]) >= end_m))])
+        self._follow(events, t.tolist(), out[:, 0].tolist())
         self._tail[self._n : self._n + k] = rows.T
         self._n += k
         if self._n - self._checks[-1].n >= CHECK_EVERY:
@@ -166,12 +160,7 @@ class LiveRunner:
             if events:
                 trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
                 step.events.extend((ev, t, trend_mps) for ev in events)
-            s = m.progress_m
-            self._furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
-            was_finished = self.finished
-            self._follow(events, s)
-            if self.finished and not was_finished:
-                self.finished_s = t
+            self._follow(events, [t], [m.progress_m])
         if self._n == TAIL_CAP:
             self._trim()
         self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
@@ -179,17 +168,25 @@ class LiveRunner:
         if self._n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
 
-    def _follow(self, events: list[Event], furthest_m: float) -> None:
-        """Wrong-way and finished flags after ``events``; ``furthest_m``: the most progress
-        reached after any of the fixes that raised them."""
+    def _follow(self, events: list[Event], times_s: list[float], progress_m: list[float]) -> None:
+        """Wrong-way and finished flags after a run of fixes (their times and progress) and
+        the ``events`` they raised. The finish is found as `coursewatch analyze` finds it:
+        within a typical step of the last fixes; ``finished_s``, the first fix there."""
         for ev in events:
             if ev.kind == "wrong_way":
                 self.wrong_way = True
             elif ev.kind == "wrong_way_end":
                 self.wrong_way = False
-        step_m = finish_step_m(self._furthest)  # as coursewatch analyze finds the finish
-        if furthest_m >= self.course.length_m - finish_tolerance_m(step_m):
-            self.finished = True
+        furthest = []
+        for s in progress_m:
+            furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
+            self._furthest.append(furthest[-1])
+        if self.finished:
+            return
+        end_m = self.course.length_m - finish_tolerance_m(finish_step_m(self._furthest))
+        reached = next((t for t, f in zip(times_s, furthest, strict=True) if f >= end_m), None)
+        if reached is not None:
+            self.finished, self.finished_s = True, reached
 
     def _trim(self) -> None:
         cut = TAIL_CAP // 2
