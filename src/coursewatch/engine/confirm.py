@@ -8,7 +8,11 @@ it:
 
 - **far off**: ``hq_far_m`` (200 m) or more, on ``hq_far_fixes`` (2) fixes in a row;
 - **stays off**: ``hq_stay_m`` (100 m) or more, on every fix across ``hq_stay_s`` (2
-  minutes; for satellite pings minutes apart, two pings in a row).
+  minutes; for satellite pings minutes apart, two pings in a row);
+- **off again, pings**: a second satellite ping (``hq_ping_s``, 4 minutes or more after the
+  fix before it) ``hq_stay_m`` or more off in the same open episode. Between two pings 5-10
+  minutes apart a runner lost on a dense course crosses other parts of it, and the ping that
+  lands on one of them says nothing of where they are going: the flag is still open.
 
 The distance is from the whole line, not from the part of the course the runner should be on:
 a runner on another part of the course (a cut switchback, the way out on the way back) is not
@@ -33,7 +37,7 @@ from coursewatch.engine.config import C, KernelCfg
 from coursewatch.geo import FloatArray
 
 # the state machine's slice of the runner's state vector: these fields, in this order
-FIELDS = ("STATE", "FAR_RUN", "STAY_T0", "STAY_N", "BACK_T0", "BACK_N")
+FIELDS = ("STATE", "FAR_RUN", "STAY_T0", "STAY_N", "BACK_T0", "BACK_N", "LAST_T", "PING_N")
 LEN = len(FIELDS)
 STATE = 0  # 1 once this episode was confirmed
 FAR_RUN = 1  # fixes in a row at least hq_far_m from the line
@@ -41,6 +45,8 @@ STAY_T0 = 2  # when the current run of fixes at least hq_stay_m off began
 STAY_N = 3  # fixes in that run
 BACK_T0 = 4  # confirmed: when the current run of fixes back within hq_back_m began
 BACK_N = 5  # fixes in that run
+LAST_T = 6  # the time of the fix before
+PING_N = 7  # pings at least hq_stay_m off in this episode
 
 
 @nb.njit(cache=True, inline="always")
@@ -50,7 +56,10 @@ def confirm_step(
     """Take one fix: its time and distance from the whole course line; ``flagged``: the
     runner's episode is open (off course or wrong way). Returns CODE_ALERT once an episode."""
     if not flagged:
+        st[LAST_T] = t
         return 0
+    ping = t - st[LAST_T] >= cfg[C.hq_ping_s]
+    st[LAST_T] = t
     if st[STATE] == 1.0:
         _back(st, t, d_line_m, cfg)
         return 0
@@ -61,9 +70,11 @@ def confirm_step(
         st[STAY_N] += 1.0
     else:
         st[STAY_N] = 0.0
+    if ping and d_line_m >= cfg[C.hq_stay_m]:
+        st[PING_N] += 1.0
     far = st[FAR_RUN] >= cfg[C.hq_far_fixes]
     stays = st[STAY_N] >= 2.0 and t - st[STAY_T0] >= cfg[C.hq_stay_s]
-    if not (far or stays):
+    if not (far or stays or st[PING_N] >= 2.0):
         return 0
     st[STATE] = 1.0
     ev[:] = float("nan")
@@ -83,10 +94,12 @@ def _back(st: FloatArray, t: float, d_line_m: float, cfg: KernelCfg) -> None:
         st[BACK_T0] = t
     st[BACK_N] += 1.0
     if st[BACK_N] >= 2.0 and t - st[BACK_T0] >= cfg[C.hq_back_s]:
-        st[:] = 0.0
+        st[:LAST_T] = 0.0
+        st[PING_N] = 0.0
 
 
 @nb.njit(cache=True)
-def reset(st: FloatArray) -> None:
-    """The episode is over: the next one is confirmed afresh."""
+def reset(st: FloatArray, t: float) -> None:
+    """No episode open at the fix of time ``t``: the next one is confirmed afresh."""
     st[:] = 0.0
+    st[LAST_T] = t

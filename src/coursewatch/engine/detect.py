@@ -154,7 +154,7 @@ def _confirm(
     cf = st[S.CF : S.CF + S.CF_LEN]
     flagged = oc[OC.STATE] == 1.0 or ww[WW.STATE] == 1.0
     if not flagged:
-        CF.reset(cf)
+        CF.reset(cf, fx.t)
         return ne
     row = ev[ne]
     if CF.confirm_step(cf, fx.t, est.d_line, flagged, cfg, row) == 0:

@@ -1,0 +1,52 @@
+"""The confirmation for race HQ (engine/confirm.py) as a pure state machine: times and the
+distance from the whole course line in, the alert code out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coursewatch.engine import confirm as cf
+from coursewatch.engine import events as E
+from coursewatch.engine.config import EngineConfig
+
+CFG = EngineConfig().to_kernel()
+
+
+def feed(fixes: list[tuple[float, float, bool]]) -> list[int]:
+    """(time s, metres from the line, flagged) per fix; unflagged fixes reset as the kernel
+    does."""
+    st, ev = np.zeros(cf.LEN), np.zeros(E.EV_FIELDS)
+    codes = []
+    for t, d, flagged in fixes:
+        if not flagged:
+            cf.reset(st, t)
+            codes.append(0)
+            continue
+        codes.append(cf.confirm_step(st, t, d, True, CFG, ev))
+    return codes
+
+
+def test_far_off_on_two_fixes_in_a_row_is_confirmed() -> None:
+    codes = feed([(t, d, True) for t, d in enumerate([80.0, 210.0, 90.0, 230.0, 250.0])])
+    assert codes == [0, 0, 0, 0, E.CODE_ALERT]
+
+
+def test_two_pings_clearly_off_in_one_episode_are_confirmed_with_a_crossing_between() -> None:
+    # 5 min pings: off, on another part of the course, off again
+    pings = [(0.0, 5.0, False), (300.0, 150.0, True), (600.0, 30.0, True), (900.0, 160.0, True)]
+    assert feed(pings) == [0, 0, 0, E.CODE_ALERT]
+
+
+def test_the_same_distances_a_second_apart_are_not_pings() -> None:
+    fixes = [(0.0, 5.0, False), (1.0, 150.0, True), (2.0, 30.0, True), (3.0, 160.0, True)]
+    assert feed(fixes) == [0, 0, 0, 0]
+
+
+def test_pings_of_an_episode_that_ended_do_not_count_in_the_next() -> None:
+    pings = [(0.0, 5.0, False), (300.0, 150.0, True), (600.0, 5.0, False), (900.0, 160.0, True)]
+    assert feed(pings) == [0, 0, 0, 0]
+
+
+def test_one_alert_an_episode() -> None:
+    codes = feed([(t * 300.0, d, True) for t, d in enumerate([150.0, 300.0, 400.0, 500.0])])
+    assert codes.count(E.CODE_ALERT) == 1
