@@ -122,6 +122,18 @@ def at_time(a: Analysis, ts: float) -> float:
     return float(np.interp(ts, a.track.time_s, a.progress_m))
 
 
+def off_line_at(a: Analysis, ts: float) -> str:
+    """Where the full recording left the line and came back, when it is off it at ``ts`` (its
+    progress then stays where it left: a runner seen only from there cannot know that)."""
+    for e in a.excursions:
+        if e.rejoined is not None and e.left.time.timestamp() <= ts <= e.rejoined.time.timestamp():
+            left, back = e.left.course_m or 0.0, e.rejoined.course_m or 0.0
+            return (
+                f"  full recording off the line: left km {left / 1e3:.2f}, back km {back / 1e3:.2f}"
+            )
+    return ""
+
+
 def finish_s(a: Analysis) -> float | None:
     return None if a.finish is None else a.finish.time.timestamp()
 
@@ -183,12 +195,13 @@ def late_start(pairs: tuple[Pair, ...], skip_live: bool) -> None:
             alone = abs(float(analyze(c, cut).match.progress_m[nth]) - truth)
             turn = Track("turn", v.turn_t, v.turn_lat, v.turn_lon, None, None)
             turned = analyze(c, turn, start_ts=start)
+            note = off_line_at(full, float(v.t[nth])) if placed > PLACED_M else ""
             row = (f"{pair.name:>16} {name:>10} {len(v.t):6d} | {fmt_m(placed):>15} "
                    f"{fmt_m(alone):>8} "
                    f"{fmt_dt(finish_s(a), finish_s(ref)):>9} "
                    f"{'yes' if caught_offline(turned, v.window) else 'NO':>5} |")  # fmt: skip
             if skip_live:
-                print(row)
+                print(row + note)
                 continue
             began = time.time()
             live, live_turn = (live_run(pair, c, t, la, lo, start, every)
@@ -198,7 +211,7 @@ def late_start(pairs: tuple[Pair, ...], skip_live: bool) -> None:
             live_placed = abs(sample.progress_m - at_time(full, sample.time_s))
             print(f"{row} {fmt_m(live_placed):>12} {fmt_dt(live.finished_s(), finish_s(ref)):>9} "
                   f"{'yes' if caught_live(live_turn, v.window) else 'NO':>5} "
-                  f"{time.time() - began:5.0f}")  # fmt: skip
+                  f"{time.time() - began:5.0f}{note}")  # fmt: skip
 
 
 def live_run(
