@@ -139,10 +139,12 @@ async def test_auth(tmp_path: Path) -> None:
         race = await _setup(client, tmp_path)
         assert (await client.get("/api/races/demo/runners")).status_code == 401
         r = await client.post("/api/races", json={}, headers={"Authorization": "Bearer nope"})
-        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
         r = await client.post("/api/races/demo/fixes?token=wrong", json=[])
         assert r.status_code == 401
         token = race["ingest_token"]
+        r = await client.post("/api/races", json={}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
         r = await client.get(f"/api/races/demo/runners?token={token}")
         assert r.status_code == 200 and "devices" not in r.json()["runners"][0]
         await client.patch("/api/races/demo", json={"public": True}, headers=admin_headers())

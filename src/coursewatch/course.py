@@ -16,6 +16,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from coursewatch.course_geometry import check_course_geometry
 from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
 from coursewatch.errors import EmptyDataError
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
@@ -222,7 +223,11 @@ def _overlap_flags(
 
 
 def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0) -> Course:
-    """Make a Course from the points of a file: drop unusable points, snap waypoints."""
+    """Make a Course from the points of a file: drop unusable points, snap waypoints.
+
+    Raises EmptyDataError below two distinct points and CourseGeometryError for a line that
+    jumps or spans more than a race course can (see :mod:`coursewatch.course_geometry`).
+    """
     ok = (
         np.isfinite(raw.lat)
         & np.isfinite(raw.lon)
@@ -231,16 +236,18 @@ def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0)
         & ~((raw.lat == 0) & (raw.lon == 0))
     )
     lat, lon, ele = raw.lat[ok], raw.lon[ok], raw.ele_m[ok]
+    numbers = np.flatnonzero(ok) + 1  # each point's number in the file, for messages
     if len(lat) >= 2:
         keep = np.ones(len(lat), dtype=bool)
         keep[1:] = (np.diff(lat) != 0) | (np.diff(lon) != 0)
-        lat, lon, ele = lat[keep], lon[keep], ele[keep]
+        lat, lon, ele, numbers = lat[keep], lon[keep], ele[keep], numbers[keep]
     if len(lat) < 2:
         raise EmptyDataError(
             f"a course needs at least two distinct points, this file has {len(lat)}: "
             "export the route as a track or route line, not a single point",
             source,
         )
+    check_course_geometry(lat, lon, numbers, source)
     frame = LocalFrame.around(lat, lon)
     x, y = frame.to_xy(lat, lon)
     has_ele = bool(np.isfinite(ele).mean() > 0.5)

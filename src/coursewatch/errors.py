@@ -6,7 +6,8 @@
     ├── InputError                   a file or payload we cannot use
     │   ├── FileFormatError          unknown, corrupt or truncated file; XML bombs
     │   ├── FileTooLargeError        larger than the ``max_file_bytes`` setting
-    │   └── EmptyDataError           no usable points (empty track, course of one point)
+    │   ├── EmptyDataError           no usable points (empty track, course of one point)
+    │   └── CourseGeometryError      a course line no race follows (a stray point, a jump)
     ├── RaceFileError                a race file (YAML/TOML) that does not describe a race
     └── SettingsError                a setting with a value we cannot use
 
@@ -41,6 +42,10 @@ class FileTooLargeError(InputError):
 
 class EmptyDataError(InputError):
     """The file parsed but holds no usable points."""
+
+
+class CourseGeometryError(InputError):
+    """A course whose line jumps or spans more than a race can; names the point to fix."""
 
 
 class RaceFileError(InputError):

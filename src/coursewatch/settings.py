@@ -54,6 +54,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tick_s", "15", "How often the time-based detectors (stopped, overdue...) run."),
     Setting("webhook_attempts", "6", "Delivery attempts per webhook call before giving up."),
     Setting("webhook_backoff_s", "2", "First retry delay of a webhook; doubles at every attempt."),
+    Setting("ingest_rate_per_ip", "100", "Ingest requests a second per address and per token."),
+    Setting("ingest_concurrency", "4", "Ingest requests worked on at once."),
+    Setting("ingest_queue", "64", "Ingest requests waiting their turn; past it: 503."),
+    Setting("ingest_wait_s", "0.5", "Longest wait for a turn; past it: 503 and Retry-After."),
+    Setting("sse_max", "1000", "Open event streams in all (kept under the fd limit)."),
+    Setting("sse_max_per_ip", "20", "Open event streams per client address."),
+    Setting(
+        "webhook_allow_private",
+        "false",
+        "Allow webhooks to loopback, link-local and private addresses (a race HQ on a LAN).",
+    ),
 )
 
 
@@ -73,6 +84,13 @@ class Settings:
     tick_s: float
     webhook_attempts: int
     webhook_backoff_s: float
+    ingest_rate_per_ip: float
+    ingest_concurrency: int
+    ingest_queue: int
+    ingest_wait_s: float
+    sse_max: int
+    sse_max_per_ip: int
+    webhook_allow_private: bool
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for f in fields(Settings):
         raw = _raw(f.name, env)
         try:
-            if f.type in (int, "int"):
+            if f.type in (bool, "bool"):
+                values[f.name] = _bool(raw)
+            elif f.type in (int, "int"):
                 values[f.name] = int(raw)
             elif f.type in (float, "float"):
                 values[f.name] = float(raw)
@@ -148,3 +168,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "fix or unset the environment variable"
             ) from None
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import os
 import re
+import resource
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +45,20 @@ def _settings(**options: Any) -> Settings:
     return replace(base, **{k: v for k, v in options.items() if v is not None})
 
 
+def raise_fd_limit() -> str:
+    """Raise the open-file limit to what the system allows (every open event stream and
+    connection is one); says what it is now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError) as exc:
+        return f"{soft} (could not raise it: {exc})"
+    return f"{want} (raised from {soft})"
+
+
 async def run_servers(
     server: Server,
     announce: bool = True,
@@ -52,9 +67,10 @@ async def run_servers(
 ) -> None:
     """Start ``server`` and serve it on its port (and the OsmAnd port) until a signal (or
     until ``stop`` is set); ``started`` is set once both ports listen."""
-    from coursewatch.web.app import create_app, osmand_app
+    from coursewatch.web.app import create_app, gate_of, osmand_app
 
     s = server.settings
+    fds = raise_fd_limit()
     await server.start()
     app = create_app(server, manage=False)
     # open event streams (dashboards) never end by themselves: give them 2 s on shutdown
@@ -73,6 +89,8 @@ async def run_servers(
         if s.osmand_port:
             click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
         click.echo(f"admin token: {server.admin_token}", err=True)
+        streams = gate_of(server).limits.sse_max
+        click.echo(f"file descriptors: {fds} (event streams at most {streams})")
 
     async def main() -> None:
         await servers[0].serve()

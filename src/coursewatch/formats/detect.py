@@ -28,7 +28,8 @@ from coursewatch.formats.fit import read_fit
 from coursewatch.formats.geojson import is_geojson, read_geojson_object
 from coursewatch.formats.gpx import read_gpx
 from coursewatch.formats.inreach import is_inreach, read_inreach_object
-from coursewatch.formats.kml import read_kml, read_kmz
+from coursewatch.formats.kml import read_kml
+from coursewatch.formats.kmz import read_kmz
 from coursewatch.formats.safexml import local_name, parse_xml
 from coursewatch.formats.tcx import read_tcx
 from coursewatch.points import RawPoints

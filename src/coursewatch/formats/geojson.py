@@ -49,7 +49,7 @@ def read_geojson_object(obj: object) -> RawPoints:
     out = PointCollector()
     try:
         _read_any(obj, {}, out)
-    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, RecursionError) as exc:
         raise FileFormatError(
             f"GeoJSON with malformed coordinates or properties ({exc}): "
             "check the file against RFC 7946 or export it again"

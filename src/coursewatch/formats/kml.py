@@ -1,8 +1,8 @@
-"""KML and KMZ reader: courses drawn in Google Earth, CalTopo or Google My Maps.
+"""KML reader: courses drawn in Google Earth, CalTopo or Google My Maps.
 
 A course is the LineStrings (and gx:Tracks, which carry times) of the file's Placemarks joined in
-document order; Point Placemarks become waypoints (aid stations). KMZ is a zip holding one main
-KML document. Parsed with defusedxml, and the zip's declared sizes are checked before inflating.
+document order; Point Placemarks become waypoints (aid stations). Parsed with defusedxml. A KMZ
+is unpacked by :mod:`coursewatch.formats.kmz`, which hands its main document to :func:`read_kml`.
 
 >>> raw = read_kml(b'''<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>Ridge</name>
 ... <Placemark><LineString><coordinates>6.0,45.0,1000 6.001,45.0,1010</coordinates></LineString>
@@ -14,14 +14,11 @@ KML document. Parsed with defusedxml, and the zip's declared sizes are checked b
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import zipfile
-import zlib
 from xml.etree.ElementTree import Element
 
-from coursewatch.errors import FileFormatError, FileTooLargeError
+from coursewatch.errors import FileFormatError
 from coursewatch.formats.safexml import local_name, parse_float, parse_time_s, parse_xml
 from coursewatch.points import PointCollector, RawPoints, Waypoint
 
@@ -37,40 +34,6 @@ def read_kml(data: bytes, format: str = "kml") -> RawPoints:
     for placemark in _iter_local(root, "Placemark"):
         _read_placemark(placemark, out)
     return out.points(format, _document_name(root))
-
-
-def read_kmz(data: bytes, max_bytes: int) -> RawPoints:
-    """Read a KMZ (zipped KML); ``max_bytes`` caps the inflated size of the KML inside."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            kml_entries = [i for i in archive.infolist() if i.filename.lower().endswith(".kml")]
-            if not kml_entries:
-                names = ", ".join(archive.namelist()[:5]) or "nothing"
-                raise FileFormatError(
-                    f"zip archive without a .kml document inside (it holds {names}), so it is "
-                    "not a KMZ: unzip it and open the course file it contains"
-                )
-            # The KMZ convention: the main document is doc.kml, else the first .kml.
-            main = next((i for i in kml_entries if i.filename.lower() == "doc.kml"), kml_entries[0])
-            if main.file_size > max_bytes:
-                raise FileTooLargeError(
-                    f"the KML inside this KMZ inflates to {main.file_size} bytes, more than the "
-                    f"limit of {max_bytes}; raise the setting COURSEWATCH_MAX_FILE_BYTES if the "
-                    "file is genuine"
-                )
-            kml = archive.read(main)
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        NotImplementedError,
-    ) as exc:
-        raise FileFormatError(
-            f"corrupt or truncated zip/KMZ archive ({exc}): export or download it again"
-        ) from None
-    return read_kml(kml, format="kmz")
 
 
 def _iter_local(root: Element, name: str) -> list[Element]:

@@ -25,10 +25,18 @@ def load_course(
     return build_course(read_points(path, limit), path, snap)
 
 
-def course_from_bytes(data: bytes, where: str, snap_m: float | None = None) -> Course:
-    """A course file's bytes as a course; errors name ``where``."""
-    snap = snap_m if snap_m is not None else load_settings().station_snap_m
-    return build_course(parse_points(data, len(data) + 1, where), where, snap)
+def course_from_bytes(
+    data: bytes, where: str, snap_m: float | None = None, max_file_bytes: int | None = None
+) -> Course:
+    """A course file's bytes as a course; errors name ``where``.
+
+    The bytes were stored once accepted, so their own size is never refused; the limit
+    (``max_file_bytes``, default the setting) caps what a KMZ inside them inflates to.
+    """
+    settings = load_settings()
+    snap = snap_m if snap_m is not None else settings.station_snap_m
+    limit = max_file_bytes if max_file_bytes is not None else settings.max_file_bytes
+    return build_course(parse_points(data, max(limit, len(data)), where), where, snap)
 
 
 def load_track(path: str | Path, max_file_bytes: int | None = None) -> Track:

@@ -22,7 +22,7 @@ from coursewatch.bus import Bus
 from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT
 from coursewatch.live.clock import RaceWatch
-from coursewatch.live.registry import LiveRace, Registry
+from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.runner import LiveRunner, Step
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.protocols import Decoded, Fix, FixProblem
@@ -161,11 +161,11 @@ class Pipeline:
                 if owner is None:
                     by_bib = fixed_race is not None and fix.bib is not None
                     reason = "unknown_bib" if by_bib else "unknown_device"
-                    name = fix.device_id if fix.bib is None else f"bib {fix.bib}"
+                    name = shown_id(fix.device_id) if fix.bib is None else f"bib {fix.bib}"
                     self._drop(work, race_id or "", index, reason, f"{name} is not registered")
                     if fix.device_id is not None and fix.bib is None:
                         await self.store.note_unknown_device(
-                            fix.device_id, work.protocol, work.received_s
+                            shown_id(fix.device_id), work.protocol, work.received_s
                         )
                         found.clear()  # the registry may have changed meanwhile
                     continue

@@ -8,6 +8,7 @@ for the ingest endpoints that carry no race in their URL (OsmAnd, OwnTracks, inR
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
@@ -39,6 +40,13 @@ class LiveRace:
         starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
+
+    @classmethod
+    def build(cls, record: RaceRecord) -> LiveRace:
+        """Read a stored race and model its course: the slow part, safe in a worker thread.
+        The record gets the race file's name and start."""
+        race, course = load_record(record)
+        return cls(replace(record, name=race.name, start_ts=race.start_ts), race, course)
 
     @property
     def id(self) -> str:
@@ -76,8 +84,12 @@ class Registry:
         self.devices: dict[str, tuple[str, str]] = {}
 
     def add_race(self, record: RaceRecord) -> LiveRace:
-        race, course = load_record(record)
-        live = LiveRace(record, race, course)
+        return self.put_race(LiveRace.build(record))
+
+    def put_race(self, live: LiveRace) -> LiveRace:
+        """Follow a race built by :meth:`LiveRace.build` (its runners kept if its course is
+        the same)."""
+        record = live.record
         old = self.races.get(record.id)
         if old is not None and old.record.course_bytes == record.course_bytes:
             live.runners = old.runners
@@ -100,3 +112,14 @@ class Registry:
             return None
         race = self.races[key[0]]
         return race, race.runners[key[1]]
+
+
+def shown_id(device_id: str | None, keep: int = 64) -> str:
+    """A device id as it may be stored and shown when nobody registered it: a stranger may
+    send megabytes as an id; ``keep`` characters are enough to recognise a real one.
+
+    >>> shown_id("x" * 100, keep=4)
+    'xxxx… (100 characters)'
+    """
+    text = device_id or ""
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text)} characters)"

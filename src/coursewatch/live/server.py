@@ -27,11 +27,14 @@ from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT
 from coursewatch.live import views
+from coursewatch.live.looplag import LoopLag
 from coursewatch.live.pipeline import Clock, IngestReport, Pipeline
-from coursewatch.live.registry import LiveRace, Registry, load_record
+from coursewatch.live.registry import LiveRace, Registry
 from coursewatch.live.runner import LiveRunner
+from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
+from coursewatch.protocols.values import describe
 from coursewatch.settings import Settings
 from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store, Webhook
 from coursewatch.store.sqlite import SqliteStore
@@ -39,6 +42,12 @@ from coursewatch.store.sqlite import SqliteStore
 log = logging.getLogger("coursewatch.server")
 RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare a token sent by a client with ours, in constant time; any text a client sends
+    (non-ASCII, malformed) is just a wrong token."""
+    return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 class NotFound(CoursewatchError):
@@ -70,9 +79,11 @@ class Server:
             settings.webhook_attempts,
             settings.webhook_backoff_s,
             webhook_transport,
+            settings.webhook_allow_private,
         )
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLag()
 
     async def start(self) -> None:
         warm_up()
@@ -93,6 +104,7 @@ class Server:
                 live.rebuild(self._store.fixes(record.id, runner.bib), None)
                 self._pipeline.watch(self._registry.races[record.id]).resume(live, self.clock())
         self._webhooks.start()
+        self.loop_lag.start()
         if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
 
@@ -102,6 +114,7 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self._webhooks.stop()
+        await self.loop_lag.stop()
         await self._bus.close()
         await self._store.close()
 
@@ -139,12 +152,12 @@ class Server:
     def race(self, race_id: str) -> LiveRace:
         race = self._registry.races.get(race_id)
         if race is None:
-            raise NotFound(f"no race {race_id!r}: list the races with GET /api/races")
+            raise NotFound(f"no race {describe(race_id)}: list the races with GET /api/races")
         return race
 
     def race_by_token(self, token: str) -> LiveRace | None:
         for race in self._registry.races.values():
-            if secrets.compare_digest(race.record.ingest_token, token):
+            if same_secret(token, race.record.ingest_token):
                 return race
         return None
 
@@ -175,10 +188,10 @@ class Server:
             public=public,
             created_ts=old.created_ts if old else self.clock(),
         )
-        race, _ = load_record(record)  # raises with a clear message for a bad file
-        record = replace(record, name=race.name, start_ts=race.start_ts)
-        await self._store.put_race(record)
-        return self._registry.add_race(record)
+        # read and modelled in a worker thread: a big course must not hold ingest up
+        live = await asyncio.to_thread(LiveRace.build, record)  # raises for a bad file
+        await self._store.put_race(live.record)
+        return self._registry.put_race(live)
 
     async def set_public(self, race_id: str, public: bool) -> LiveRace:
         race = self.race(race_id)
@@ -199,6 +212,7 @@ class Server:
             ],
             "unrouted": self._store.counts(""),
             "webhooks": dict(self._webhooks.stats),
+            "loop_lag": self.loop_lag.summary(),
         }
 
     # -- runners ----------------------------------------------------------------------------------
@@ -219,7 +233,7 @@ class Server:
     def runner(self, race_id: str, bib: str) -> LiveRunner:
         runner = self.race(race_id).runners.get(bib)
         if runner is None:
-            raise NotFound(f"no runner with bib {bib!r} in race {race_id!r}")
+            raise NotFound(f"no runner with bib {describe(bib)} in race {race_id!r}")
         return runner
 
     def progress(self, race_id: str, bib: str) -> dict[str, Any]:
@@ -269,14 +283,29 @@ class Server:
         """A race's event stream (runner updates, status changes, alerts), from ``after_seq``."""
         return self._bus.subscribe(self.race(race_id).id, after_seq, idle_s, kinds)
 
-    def webhooks(self, race_id: str) -> list[Webhook]:
-        return self._store.webhooks(self.race(race_id).id)
+    def webhooks(self, race_id: str) -> list[tuple[Webhook, dict[str, Any]]]:
+        """A race's webhooks, each with its delivery state (ok or paused, and why; counts)."""
+        hooks = self._store.webhooks(self.race(race_id).id)
+        return [(h, self._webhooks.status(h.id)) for h in hooks]
 
     async def add_webhook(self, race_id: str, url: str, secret: str) -> Webhook:
-        return await self._store.add_webhook(self.race(race_id).id, url, secret)
+        """Register a receiver; refused when its URL points into this machine or its network
+        (unless ``webhook_allow_private``)."""
+        race = self.race(race_id)
+        if len(url) > 2048:
+            raise InputError("the webhook URL is over 2,048 characters: give a shorter one")
+        problem = await refused_target(url, self.settings.webhook_allow_private)
+        if problem:
+            raise InputError(
+                f"webhook URL refused: {problem}; give a public http(s) URL, or set "
+                "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for a receiver on your own network"
+            )
+        return await self._store.add_webhook(race.id, url, secret)
 
     async def delete_webhook(self, race_id: str, hook_id: int) -> bool:
-        return await self._store.delete_webhook(self.race(race_id).id, hook_id)
+        gone = await self._store.delete_webhook(self.race(race_id).id, hook_id)
+        await self._webhooks.forget(hook_id)
+        return gone
 
 
 def course_only_race(name: str, course_name: str, start_iso: str) -> str:

@@ -4,6 +4,10 @@ A decoder never raises for one bad fix: it returns the good fixes and a :class:`
 each bad one (what, where, what to do), so a batch with one bad fix still stores the rest. Only a
 payload that cannot be read at all (not JSON, no list of fixes) raises :class:`PayloadError`.
 
+Every number is range-checked before it is converted (:func:`number`, :func:`parse_time_s`), and
+every value in a message is shown by :func:`describe`, never by ``repr()``: a 309-digit integer,
+a list nested 1,000 deep or a 5,000-character string in one fix is that fix's problem.
+
 >>> parse_time_s("2024-07-19T13:27:15Z")
 1721395635.0
 >>> parse_time_s(1721395635000)
@@ -13,14 +17,25 @@ payload that cannot be read at all (not JSON, no list of fixes) raises :class:`P
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from coursewatch.errors import InputError
+from coursewatch.protocols.values import MAX_NUMBER_CHARS, LongNumber, describe
 
 # Epoch values above this are milliseconds (1e11 s is the year 5138).
 _MS_THRESHOLD = 1e11
+# Raw times at or above this (in ms: the year 5138 again) are not times.
+_MAX_TIME = 1e14
+_MAX_TIME_CHARS = 64  # "2024-07-19T13:27:15.123456+05:30" is 32
+# Every number of a fix lies within +-LARGEST unless its field says otherwise: sums and squares
+# of such numbers stay finite, and an absurd value is refused rather than carried along.
+LARGEST = 1e9
+_FLOAT_MAX = sys.float_info.max
+MAX_ID_CHARS = 128
+_NUMBER_HINT = "send a number such as 12.5"
 
 
 class PayloadError(InputError):
@@ -86,82 +101,139 @@ class Decoded:
 
 
 def parse_time_s(value: object, field: str = "time") -> float:
-    """Epoch seconds or milliseconds, or ISO 8601 text (UTC if no zone) -> epoch seconds."""
+    """Epoch seconds or milliseconds, or ISO 8601 text (UTC if no zone) -> epoch seconds.
+
+    Checked before any conversion: NaN, infinities, times before 1970 or after the year 5138
+    and numbers of hundreds of digits are a FieldError, never an OverflowError.
+    """
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > _MAX_TIME_CHARS:
+            raise _time_error(field, value)
         try:
-            return parse_time_s(float(text), field)
-        except FieldError:
-            raise
+            v: float = float(text)
         except ValueError:
-            pass
-        try:
-            return _iso(text)
-        except ValueError:
-            raise _time_error(field, value) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+            return _iso(text, field, value)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise _time_error(field, value)
-    v = float(value)
-    if not math.isfinite(v) or v <= 0:
+    else:
+        v = value
+    if not 0 < v < _MAX_TIME:  # int and float compare exactly, unconverted; NaN fails too
         raise _time_error(field, value)
+    v = float(v)
     return v / 1000.0 if v > _MS_THRESHOLD else v
 
 
-def _iso(text: str) -> float:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)  # trackers send UTC
-    return when.timestamp()
+def _iso(text: str, field: str, value: object) -> float:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # trackers send UTC
+        t = when.timestamp()  # OverflowError at the ends of the calendar with an offset
+    except (ValueError, OverflowError):
+        raise _time_error(field, value) from None
+    if not 0 < t < _MS_THRESHOLD:
+        raise _time_error(field, value)
+    return t
 
 
 def _time_error(field: str, value: object) -> FieldError:
     return FieldError(
         field,
-        f"{value!r} is not a time",
+        f"{describe(value)} is not a time between 1970 and 5138",
         "send epoch seconds, epoch milliseconds or ISO 8601 such as 2024-07-19T13:27:15Z",
     )
 
 
-def number(value: object, field: str, low: float = -math.inf, high: float = math.inf) -> float:
-    """A finite number (or numeric text) within [low, high]; FieldError otherwise."""
+def number(value: object, field: str, low: float = -LARGEST, high: float = LARGEST) -> float:
+    """A finite number (or numeric text) within [low, high]; FieldError otherwise.
+
+    The range is checked before the value becomes a float, so a 309-digit integer is refused
+    for its fix, not an OverflowError for the whole payload.
+    """
+    # the common case, a JSON number within finite bounds (NaN never is), in one comparison
+    if (type(value) is float or type(value) is int) and (
+        -_FLOAT_MAX <= low <= value <= high <= _FLOAT_MAX
+    ):
+        return float(value)
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise FieldError(field, f"{value!r} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FieldError(field, f"{value!r} is not a number")
-    if not low <= value <= high:
-        raise FieldError(field, f"{value!r} is outside {low:g}..{high:g}")
-    return float(value)
+        v: float = _numeric_text(value, field)
+    elif isinstance(value, LongNumber):
+        raise FieldError(field, f"{describe(value)} is too long", _NUMBER_HINT)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldError(field, f"{describe(value)} is not a number", _NUMBER_HINT)
+    else:
+        v = value
+    if isinstance(v, float) and not math.isfinite(v):
+        raise FieldError(field, f"{describe(value)} is not a finite number", _NUMBER_HINT)
+    if not (low <= v <= high and -_FLOAT_MAX <= v <= _FLOAT_MAX):  # exact for int and float
+        raise FieldError(field, f"{describe(value)} is outside {low:g}..{high:g}", _NUMBER_HINT)
+    return float(v)
+
+
+def _numeric_text(value: str, field: str) -> float:
+    text = value.strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        raise FieldError(field, f"{describe(value)} is too long to be a number", _NUMBER_HINT)
+    try:
+        return float(text)
+    except ValueError:
+        raise FieldError(field, f"{describe(value)} is not a number", _NUMBER_HINT) from None
 
 
 def optional(
-    value: object, field: str, low: float = -math.inf, high: float = math.inf
+    value: object, field: str, low: float = -LARGEST, high: float = LARGEST
 ) -> float | None:
     """Like :func:`number`, but None or empty text is None."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and value == ""):
         return None
     return number(value, field, low, high)
 
 
-def position(lat: object, lon: object) -> tuple[float, float]:
-    """A latitude and a longitude in range; FieldError naming the bad one."""
+def ident(value: object, field: str) -> str | None:
+    """A bib or device id: text, or a whole number as text; None when absent.
+
+    >>> ident(868123, "id"), ident("ann/phone", "id"), ident(None, "id")
+    ('868123', 'ann/phone', None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        return int.__repr__(value)
+    raise FieldError(
+        field,
+        f"{describe(value)} is not an id",
+        f"send the {field} as text of at most {MAX_ID_CHARS} characters",
+    )
+
+
+def position(
+    lat: object, lon: object, names: tuple[str, str] = ("lat", "lon")
+) -> tuple[float, float]:
+    """A latitude and a longitude in range; FieldError naming the bad one (as ``names``)."""
     hint = "send decimal degrees, latitude -90..90 and longitude -180..180"
     try:
-        la = number(lat, "lat", -90.0, 90.0)
-        lo = number(lon, "lon", -180.0, 180.0)
+        la = number(lat, names[0], -90.0, 90.0)
+        lo = number(lon, names[1], -180.0, 180.0)
     except FieldError as exc:
         raise FieldError(exc.field, str(exc), hint) from None
     return la, lo
 
 
 __all__ = [
+    "LARGEST",
+    "MAX_ID_CHARS",
+    "MAX_NUMBER_CHARS",
     "Decoded",
     "FieldError",
     "Fix",
     "FixProblem",
+    "LongNumber",
     "PayloadError",
+    "describe",
+    "ident",
     "number",
     "optional",
     "parse_time_s",

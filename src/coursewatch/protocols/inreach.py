@@ -4,6 +4,15 @@ Each event names its device by ``imei``; the position parsing is that of the fil
 (:func:`coursewatch.formats.inreach.parse_inreach_payload`), applied event by event so that one
 bad event is reported and the others are kept. Events without a position (plain messages) come
 out with NaN or (0, 0) and are dropped, counted, by the pipeline's filter.
+
+The file reader converts with ``float()``; every number of an event is checked here first, so
+that a 309-digit ``timeStamp`` is that event's problem, not an OverflowError for the payload.
+
+>>> d = decode_inreach({"Events": [
+...     {"imei": "1", "timeStamp": 1721395635000, "point": {"latitude": 38.0, "longitude": -107.6}},
+...     {"imei": "1", "timeStamp": 1721395635000, "point": {"latitude": 10**400, "longitude": 0}}]})
+>>> len(d.fixes), d.problems[0].where, d.problems[0].message
+(1, 'Events[1].point.latitude', 'a 401-digit number is outside -90..90')
 """
 
 from __future__ import annotations
@@ -13,7 +22,21 @@ from functools import partial
 
 from coursewatch.errors import InputError
 from coursewatch.formats.inreach import parse_inreach_payload
-from coursewatch.protocols import Decoded, FieldError, Fix, PayloadError, position
+from coursewatch.protocols import (
+    LARGEST,
+    Decoded,
+    FieldError,
+    Fix,
+    PayloadError,
+    describe,
+    ident,
+    number,
+    position,
+)
+
+# Garmin's epoch milliseconds, and anything the file reader could be given, fit well within this
+_LARGEST_MS = 1e15
+_POSITION_HINT = "Garmin sends decimal degrees, latitude -90..90 and longitude -180..180"
 
 
 def decode_inreach(obj: object) -> Decoded:
@@ -32,9 +55,12 @@ def decode_inreach(obj: object) -> Decoded:
 def _fix(event: object) -> Fix:
     if not isinstance(event, dict):
         raise FieldError("", "is not a JSON object")
-    imei = event.get("imei")
-    if not isinstance(imei, str | int) or imei == "":
+    imei = ident(event.get("imei"), "imei")
+    if not imei:
         raise FieldError("imei", "no imei", "Garmin sends the device IMEI in every event")
+    raw = event.get("point")
+    extra = raw if isinstance(raw, dict) else {}
+    _check_numbers(event, extra)
     try:
         (point,) = parse_inreach_payload({"Events": [event]})
     except InputError as exc:
@@ -45,16 +71,35 @@ def _fix(event: object) -> Fix:
     if math.isnan(lat) or math.isnan(lon):
         lat = lon = 0.0  # no position: the filter drops and counts it as no_position
     lat, lon = position(lat, lon)
-    raw = event.get("point")
-    extra = raw if isinstance(raw, dict) else {}
-    speed = extra.get("speed")
-    course = extra.get("course")
+    speed = _optional(extra.get("speed"), "point.speed")
     return Fix(
         time_s=point.time_s,
         lat=lat,
         lon=lon,
-        device_id=str(imei),
-        speed_mps=float(speed) / 3.6 if isinstance(speed, int | float) else None,
-        bearing_deg=float(course) if isinstance(course, int | float) else None,
+        device_id=imei,
+        speed_mps=None if speed is None else speed / 3.6,
+        bearing_deg=_optional(extra.get("course"), "point.course"),
         altitude_m=None if math.isnan(point.ele_m) else point.ele_m,
     )
+
+
+def _check_numbers(event: dict[str, object], point: dict[str, object]) -> None:
+    """Every number the file reader converts: absent, or finite and in range."""
+    _optional(event.get("timeStamp"), "timeStamp", -_LARGEST_MS, _LARGEST_MS)
+    for key, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
+        try:
+            _optional(point.get(key), f"point.{key}", low, high)
+        except FieldError as exc:
+            raise FieldError(exc.field, str(exc), _POSITION_HINT) from None
+    _optional(point.get("altitude"), "point.altitude")
+
+
+def _optional(
+    value: object, field: str, low: float = -LARGEST, high: float = LARGEST
+) -> float | None:
+    """None, or a JSON number (Garmin never sends numbers as text) within [low, high]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldError(field, f"{describe(value)} is not a number", "send a JSON number")
+    return number(value, field, low, high)

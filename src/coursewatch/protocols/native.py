@@ -17,10 +17,13 @@ from functools import partial
 from typing import Any
 
 from coursewatch.protocols import (
+    MAX_ID_CHARS,
     Decoded,
     FieldError,
     Fix,
     PayloadError,
+    describe,
+    ident,
     optional,
     parse_time_s,
     position,
@@ -48,7 +51,7 @@ def decode_native(obj: object) -> Decoded:
             if (
                 type(bib) is str and type(t) is float and type(lat) is float
                 and type(lon) is float and 0.0 < t < 1e11 and -90.0 <= lat <= 90.0
-                and -180.0 <= lon <= 180.0
+                and -180.0 <= lon <= 180.0 and len(bib) <= MAX_ID_CHARS
             ):  # fmt: skip
                 fixes.append(Fix(t, lat, lon, None, bib))
                 index.append(i)
@@ -60,14 +63,14 @@ def decode_native(obj: object) -> Decoded:
 def _fix(item: Any) -> Fix:
     if not isinstance(item, dict):
         raise FieldError("", "is not a JSON object", 'send {"bib": ..., "time": ..., ...}')
-    unknown = set(item) - _KEYS
-    if unknown:
+    if not _KEYS.issuperset(item):
+        unknown = sorted(_name(k) for k in item if k not in _KEYS)
         raise FieldError(
-            sorted(unknown)[0],
-            f"unknown field(s) {', '.join(sorted(unknown))}",
+            unknown[0],
+            f"unknown field(s) {', '.join(unknown[:5])}{'...' if len(unknown) > 5 else ''}",
             f"allowed: {', '.join(sorted(_KEYS))}",
         )
-    bib, device = item.get("bib"), item.get("device")
+    bib, device = ident(item.get("bib"), "bib"), ident(item.get("device"), "device")
     if bib is None and device is None:
         raise FieldError("bib", "says neither bib nor device", "give the runner's bib")
     lat, lon = position(item.get("lat"), item.get("lon"))
@@ -77,11 +80,15 @@ def _fix(item: Any) -> Fix:
         time_s=parse_time_s(item["time"]),
         lat=lat,
         lon=lon,
-        device_id=None if device is None else str(device),
-        bib=None if bib is None else str(bib),
+        device_id=device,
+        bib=bib,
         accuracy_m=optional(item.get("accuracy_m"), "accuracy_m", 0.0),
         speed_mps=optional(item.get("speed_mps"), "speed_mps", 0.0),
         bearing_deg=optional(item.get("bearing_deg"), "bearing_deg"),
         altitude_m=optional(item.get("altitude_m"), "altitude_m"),
         battery_pct=optional(item.get("battery_pct"), "battery_pct", 0.0, 100.0),
     )
+
+
+def _name(key: object) -> str:
+    return key if isinstance(key, str) and len(key) <= MAX_ID_CHARS else describe(key)

@@ -14,7 +14,6 @@ m/s); both are read here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,10 +23,12 @@ from coursewatch.protocols import (
     FieldError,
     Fix,
     PayloadError,
+    ident,
     optional,
     parse_time_s,
     position,
 )
+from coursewatch.protocols.jsonbody import JsonError, read_json
 
 KNOT_MPS = 0.514444
 # Horizontal accuracy from HDOP when the app sends no accuracy: a typical phone UERE.
@@ -56,9 +57,9 @@ def decode_osmand(params: Mapping[str, str], now_s: float | None = None) -> Deco
 def decode_osmand_json(body: bytes, now_s: float | None = None) -> Decoded:
     """One fix from the JSON a recent Traccar Client posts."""
     try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"OsmAnd JSON body is not valid JSON ({exc})") from None
+        obj = read_json(body)
+    except JsonError as exc:
+        raise PayloadError(f"OsmAnd JSON body: {exc.detail} ({exc.where})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("location"), dict):
         raise PayloadError(
             'OsmAnd JSON body without a "location" object: expected '
@@ -70,12 +71,13 @@ def decode_osmand_json(body: bytes, now_s: float | None = None) -> Decoded:
 
 
 def _fix(p: Mapping[str, str], now_s: float | None) -> Fix:
-    device = p.get("id") or p.get("deviceid")
+    device = ident(p.get("id") or p.get("deviceid"), "id")
     if not device:
         raise FieldError("id", "no device id", "set the device identifier in the app")
-    if "location" in p and "lat" not in p:
-        lat_text, _, lon_text = p["location"].partition(",")
-        lat, lon = position(lat_text, lon_text)
+    location = p.get("location")
+    if isinstance(location, str) and "lat" not in p:
+        lat_text, _, lon_text = location.partition(",")
+        lat, lon = position(lat_text, lon_text, ("location", "location"))
     else:
         lat, lon = position(p.get("lat"), p.get("lon"))
     ts = p.get("timestamp")
@@ -99,24 +101,25 @@ def _fix(p: Mapping[str, str], now_s: float | None) -> Fix:
 
 
 def _json_fix(obj: dict[str, Any], now_s: float | None) -> Fix:
-    device = obj.get("device_id")
-    if not isinstance(device, str | int) or device == "":
+    device = ident(obj.get("device_id"), "device_id")
+    if not device:
         raise FieldError("device_id", "no device id", "set the device identifier in the app")
     loc = obj["location"]
     coords = loc.get("coords") if isinstance(loc.get("coords"), dict) else {}
-    lat, lon = position(coords.get("latitude"), coords.get("longitude"))
+    names = ("location.coords.latitude", "location.coords.longitude")
+    lat, lon = position(coords.get("latitude"), coords.get("longitude"), names)
     ts = loc.get("timestamp")
     battery = loc.get("battery") if isinstance(loc.get("battery"), dict) else {}
-    level = optional(battery.get("level"), "battery.level", 0.0, 1.0)
+    level = optional(battery.get("level"), "location.battery.level", 0.0, 1.0)
     return Fix(
         time_s=parse_time_s(ts, "location.timestamp") if ts else _now(now_s),
         lat=lat,
         lon=lon,
-        device_id=str(device),
-        accuracy_m=optional(coords.get("accuracy"), "coords.accuracy", 0.0),
-        speed_mps=optional(coords.get("speed"), "coords.speed"),
-        bearing_deg=optional(coords.get("heading"), "coords.heading"),
-        altitude_m=optional(coords.get("altitude"), "coords.altitude"),
+        device_id=device,
+        accuracy_m=optional(coords.get("accuracy"), "location.coords.accuracy", 0.0),
+        speed_mps=optional(coords.get("speed"), "location.coords.speed"),
+        bearing_deg=optional(coords.get("heading"), "location.coords.heading"),
+        altitude_m=optional(coords.get("altitude"), "location.coords.altitude"),
         battery_pct=None if level is None else round(100.0 * level, 1),
     )
 

@@ -15,7 +15,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from coursewatch.protocols import Decoded, FieldError, Fix, PayloadError, optional, position
+from coursewatch.protocols import (
+    Decoded,
+    FieldError,
+    Fix,
+    PayloadError,
+    ident,
+    optional,
+    position,
+)
 from coursewatch.protocols import parse_time_s as _time
 
 KMH_MPS = 1 / 3.6
@@ -57,15 +65,19 @@ def _fix(msg: dict[str, Any], user: str | None, device: str | None) -> Fix:
 
 def _device(msg: dict[str, Any], user: str | None, device: str | None) -> str:
     if user and device:
-        return f"{user}/{device}"
+        return _id(f"{user}/{device}", "X-Limit-U/X-Limit-D")
     topic = msg.get("topic")
     if isinstance(topic, str) and topic.count("/") >= 2:
-        return "/".join(topic.split("/")[1:3])
+        return _id("/".join(topic.split("/")[1:3]), "topic")
     tid = msg.get("tid")
     if isinstance(tid, str) and tid:
-        return tid
+        return _id(tid, "tid")
     raise FieldError(
         "tid",
         "cannot tell which device sent this",
         "set a Username and Device ID in the app (Connection > Identification)",
     )
+
+
+def _id(text: str, field: str) -> str:
+    return ident(text, field) or text  # the text itself, or a FieldError when too long

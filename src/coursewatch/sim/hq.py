@@ -38,9 +38,12 @@ ADMIN = "test-admin-token"
 async def hq(
     folder: Path, clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
-    """A started server on ``folder/hq.db`` and a client; admin token :data:`ADMIN`."""
+    """A started server on ``folder/hq.db`` and a client; admin token :data:`ADMIN`. The
+    client is every tracker of a replayed race at once, from one address: no per-address rate
+    limit unless ``overrides`` set one."""
     from coursewatch.web.app import create_app
 
+    overrides = {"ingest_rate_per_ip": 1e9, **overrides}
     settings = dataclasses.replace(
         load_settings(), db_path=folder / "hq.db", admin_token=ADMIN, tick_s=0.0, **overrides
     )

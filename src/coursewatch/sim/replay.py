@@ -103,7 +103,9 @@ async def replay(
 
 
 async def _post(client: httpx.AsyncClient, url: str, stats: ReplayStats, **kw: object) -> bool:
-    for attempt in range(3):
+    """POST as a tracker does: again after a network error, and after the ``Retry-After`` of a
+    429 or 503 (the server is busy or limits this address)."""
+    for attempt in range(6):
         try:
             r = await client.post(url, **kw)  # type: ignore[arg-type]
         except httpx.HTTPError:
@@ -113,6 +115,9 @@ async def _post(client: httpx.AsyncClient, url: str, stats: ReplayStats, **kw: o
         stats.statuses[r.status_code] += 1
         if r.status_code == 200:
             return True
+        if r.status_code in (429, 503):
+            await asyncio.sleep(min(30.0, float(r.headers.get("retry-after", "1") or 1)))
+            continue
         if r.status_code < 500:
             break
     stats.failed += 1

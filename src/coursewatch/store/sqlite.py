@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS counts (
   PRIMARY KEY (race_id, reason));
 CREATE TABLE IF NOT EXISTS unknown_devices (
   device_id TEXT PRIMARY KEY, protocol TEXT NOT NULL, n INTEGER NOT NULL, last_ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS unknown_devices_last ON unknown_devices(last_ts);
 CREATE TABLE IF NOT EXISTS webhooks (
   id INTEGER PRIMARY KEY AUTOINCREMENT, race_id TEXT NOT NULL REFERENCES races(id),
   url TEXT NOT NULL, secret TEXT NOT NULL);
@@ -92,6 +93,11 @@ _ENGINE = "(" + ", ".join(f"'{k}'" for k in EVENT_KINDS.values()) + ")"
 _COUNT_SQL = (
     "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
     "DO UPDATE SET n = n + excluded.n"
+)
+UNKNOWN_DEVICES_MAX = 1000  # unknown device ids kept: the ones heard from last
+_TRIM_UNKNOWN_SQL = (
+    "DELETE FROM unknown_devices WHERE device_id IN (SELECT device_id FROM unknown_devices "
+    "ORDER BY last_ts DESC LIMIT -1 OFFSET ?)"
 )
 _FIX_SQL = "INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 # Fixes go in by this many rows a statement: the sqlite3 module lets go of the GIL around each
@@ -115,6 +121,7 @@ class SqliteStore:
         self.path = Path(path)
         self._writer = Writer(self.path)
         self._read: sqlite3.Connection | None = None
+        self._unknown_notes = 0
 
     async def start(self) -> None:
         if self.path.parent and not self.path.parent.exists():
@@ -330,11 +337,21 @@ class SqliteStore:
         return {str(k): int(n) for k, n in rows}
 
     async def note_unknown_device(self, device_id: str, protocol: str, at_ts: float) -> None:
+        """Count a fix from a device nobody registered; the table keeps the
+        ``UNKNOWN_DEVICES_MAX`` heard from last (a stranger can send any number of ids)."""
         sql = (
             "INSERT INTO unknown_devices VALUES (?,?,1,?) ON CONFLICT(device_id) "
             "DO UPDATE SET n = n + 1, last_ts = excluded.last_ts, protocol = excluded.protocol"
         )
-        await self._writer.submit(lambda c: c.execute(sql, (device_id, protocol, at_ts)))
+        self._unknown_notes += 1
+        trim = self._unknown_notes % 100 == 0
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(sql, (device_id[:200], protocol, at_ts))
+            if trim:
+                c.execute(_TRIM_UNKNOWN_SQL, (UNKNOWN_DEVICES_MAX,))
+
+        await self._writer.submit(write)
 
     def unknown_devices(self) -> list[tuple[str, str, int, float]]:
         rows = self.db.execute("SELECT * FROM unknown_devices ORDER BY last_ts DESC LIMIT 500")

@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 from coursewatch.incidents import ALERT, FLAG
 from coursewatch.live import course_only_race
 from coursewatch.live.views import course_geojson, incident_json, race_json, runner_json
-from coursewatch.protocols import parse_time_s
+from coursewatch.protocols import describe, parse_time_s
 from coursewatch.store import RunnerRecord
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
-from coursewatch.web.bodies import field, int_param, json_object
+from coursewatch.web.bodies import INT64_MAX, field, int_param, json_object
 from coursewatch.web.errors import ApiError
 
 
@@ -35,10 +35,14 @@ def _file(obj: dict[str, Any], key: str, suffix: str) -> tuple[bytes, str]:
     spec = field(obj, key, dict)
     suffix = str(spec.get("suffix") or suffix).lower()
     if "text" in spec:
-        return str(field(spec, "text", str)).encode(), suffix
+        try:
+            return str(field(spec, "text", str)).encode(), suffix
+        except UnicodeEncodeError:
+            raise ApiError(422, "invalid_field", f"{key}.text is not valid Unicode text",
+                           f"{key}.text", "send the file as base64") from None  # fmt: skip
     try:
         return base64.b64decode(field(spec, "base64", str), validate=True), suffix
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
         raise ApiError(
             422,
             "invalid_field",
@@ -206,7 +210,7 @@ async def list_incidents(request: Request) -> Response:
     bib = request.query_params.get("bib")
     level_arg = request.query_params.get("level", ALERT)
     if level_arg not in LEVELS:
-        raise ApiError(400, "invalid_parameter", f"level {level_arg!r} is not one of "
+        raise ApiError(400, "invalid_parameter", f"level {describe(level_arg)} is not one of "
                        "alert, flag, all", "level", "alert (race HQ's, the default), flag "
                        "(the runners' own), or all")  # fmt: skip
     found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
@@ -225,8 +229,9 @@ async def ack_incident(request: Request) -> Response:
     except ValueError:
         incident_id = -1
     if not 0 < incident_id < 2**63:
-        raise ApiError(404, "not_found", f"no incident {request.path_params['incident']}",
-                       "path", "incident ids are the ids /incidents lists")  # fmt: skip
+        shown = describe(request.path_params["incident"])
+        raise ApiError(404, "not_found", f"no incident {shown}", "path",
+                       "incident ids are the ids /incidents lists")  # fmt: skip
     found = await server_of(request).ack(race.id, incident_id, by)
     return JSONResponse(incident_json(found))
 
@@ -234,14 +239,17 @@ async def ack_incident(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     require_admin(request)
     race = _race(request)
-    return JSONResponse(server_of(request).stats(race.id))
+    from coursewatch.web.app import gate_of
+
+    found = server_of(request).stats(race.id)
+    return JSONResponse({**found, "admission": gate_of(server_of(request)).snapshot()})
 
 
 async def list_webhooks(request: Request) -> Response:
     require_admin(request)
     race = _race(request)
     hooks = server_of(request).webhooks(race.id)
-    return JSONResponse({"webhooks": [{"id": h.id, "url": h.url} for h in hooks]})
+    return JSONResponse({"webhooks": [{"id": h.id, "url": h.url, **st} for h, st in hooks]})
 
 
 async def add_webhook(request: Request) -> Response:
@@ -249,8 +257,6 @@ async def add_webhook(request: Request) -> Response:
     race = _race(request)
     obj = await json_object(request)
     url = field(obj, "url", str)
-    if not url.startswith(("http://", "https://")):
-        raise ApiError(422, "invalid_field", "url must be http(s)://...", "url", "give a full URL")
     secret = field(obj, "secret", str, required=False) or secrets.token_urlsafe(24)
     hook = await server_of(request).add_webhook(race.id, url, secret)
     return JSONResponse({"id": hook.id, "url": hook.url, "secret": hook.secret}, status_code=201)
@@ -263,6 +269,9 @@ async def delete_webhook(request: Request) -> Response:
         hook_id = int(request.path_params["hook"])
     except ValueError:
         hook_id = -1
+    if not 0 < hook_id <= INT64_MAX:  # ids are SQLite integers: a bigger one is no webhook
+        hook_id = -1
     if not await server_of(request).delete_webhook(race.id, hook_id):
-        raise ApiError(404, "not_found", f"no webhook {request.path_params['hook']}", "path", "")
+        raise ApiError(404, "not_found", f"no webhook {describe(request.path_params['hook'])}",
+                       "path", "webhook ids are the ids GET .../webhooks lists")  # fmt: skip
     return Response(status_code=204)

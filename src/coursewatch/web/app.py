@@ -6,6 +6,8 @@ Both share one :class:`coursewatch.live.server.Server`; the app's lifespan start
 from __future__ import annotations
 
 import contextlib
+import resource
+import weakref
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -15,6 +17,7 @@ from starlette.types import ASGIApp
 
 from coursewatch.live import Server
 from coursewatch.web import ingest
+from coursewatch.web.admission import Admission, Gate, Limits
 from coursewatch.web.errors import HANDLERS
 from coursewatch.web.guard import Guard
 from coursewatch.web.routes import ENDPOINTS
@@ -47,11 +50,29 @@ def osmand_app(server: Server) -> Starlette:
     return _app(server, [Route("/", ingest.osmand, methods=["GET", "POST"])], None)
 
 
+_GATES: weakref.WeakKeyDictionary[Server, Gate] = weakref.WeakKeyDictionary()
+FDS_KEPT = 200  # file descriptors kept for the database, ingest and webhooks, not streams
+
+
+def gate_of(server: Server) -> Gate:
+    """The admission counters of a server, shared by its apps (main port, OsmAnd port)."""
+    gate = _GATES.get(server)
+    if gate is None:
+        s = server.settings
+        fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        sse_max = s.sse_max if fds == resource.RLIM_INFINITY else min(s.sse_max, fds - FDS_KEPT)
+        limits = Limits(s.ingest_rate_per_ip, s.ingest_concurrency, s.ingest_queue,
+                        s.ingest_wait_s, max(1, sse_max), s.sse_max_per_ip)  # fmt: skip
+        gate = _GATES[server] = Gate(limits)
+    return gate
+
+
 def _app(server: Server, routes: list[Route], lifespan: object) -> Starlette:
     s = server.settings
     handlers = {k: v for k, v in HANDLERS.items() if k is not Exception}
     middleware = [
-        Middleware(Guard, max_body_bytes=s.max_body_bytes, max_upload_bytes=s.max_upload_bytes)
+        Middleware(Admission, gate=gate_of(server)),
+        Middleware(Guard, max_body_bytes=s.max_body_bytes, max_upload_bytes=s.max_upload_bytes),
     ]
     app = Starlette(
         routes=routes,
@@ -63,4 +84,4 @@ def _app(server: Server, routes: list[Route], lifespan: object) -> Starlette:
     return app
 
 
-__all__ = ["ASGIApp", "create_app", "osmand_app"]
+__all__ = ["ASGIApp", "create_app", "gate_of", "osmand_app"]

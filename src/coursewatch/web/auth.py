@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 
 from starlette.requests import Request
 
 from coursewatch.live import LiveRace, Server
+from coursewatch.live.server import same_secret
 from coursewatch.web.errors import ApiError
 
 
@@ -30,7 +30,7 @@ def token_of(request: Request) -> str | None:
     if scheme.lower() == "basic" and value:
         try:
             _, _, password = base64.b64decode(value).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8: no token
             return None
         return password or None
     return request.query_params.get("token")
@@ -43,7 +43,7 @@ def server_of(request: Request) -> Server:
 
 def is_admin(request: Request) -> bool:
     token = token_of(request)
-    return token is not None and secrets.compare_digest(token, server_of(request).admin_token)
+    return token is not None and same_secret(token, server_of(request).admin_token)
 
 
 def require_admin(request: Request) -> None:
@@ -55,19 +55,29 @@ def require_admin(request: Request) -> None:
             "Authorization",
             "send Authorization: Bearer <admin token> (printed by `coursewatch serve`)",
         )
-    if not is_admin(request):
+    if is_admin(request):
+        return
+    token = token_of(request) or ""
+    if server_of(request).race_by_token(token) is not None:  # known, but not for this
         raise ApiError(
             403,
             "forbidden",
-            "the token is not the admin token",
+            "a race's ingest token cannot do this: it needs the admin token",
             "Authorization",
             "use the admin token printed by `coursewatch serve`",
         )
+    raise ApiError(
+        401,
+        "unauthorized",
+        "the token is not valid",
+        "Authorization",
+        "use the admin token printed by `coursewatch serve`",
+    )
 
 
 def has_race_token(request: Request, race: LiveRace) -> bool:
     token = token_of(request)
-    return token is not None and secrets.compare_digest(token, race.record.ingest_token)
+    return token is not None and same_secret(token, race.record.ingest_token)
 
 
 def require_read(request: Request, race: LiveRace) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -45,6 +45,9 @@ def _single_fix_answer(report: IngestReport, protocol: str) -> Response | None:
     return None
 
 
+RECEIVED = {"received": 1}
+
+
 async def osmand(request: Request) -> Response:
     """OsmAnd / Traccar Client: one fix per request, GET or POST."""
     server = server_of(request)
@@ -63,7 +66,12 @@ async def osmand(request: Request) -> Response:
             return decode_osmand(params, now)
 
     report = await _run(request, decode, "osmand", None)
-    return _single_fix_answer(report, "osmand") or JSONResponse(report.to_json())
+    if report.problems and not report.dropped.get("unknown_device"):
+        p = report.problems[0]
+        return error_response(400, "invalid_fix", p.message, p.where, p.hint)
+    # The device id is the credential here: known or not, stored or dropped, the answer is the
+    # same, so ids cannot be guessed. The race's stats list the unknown ones (admin).
+    return JSONResponse(RECEIVED)
 
 
 async def owntracks(request: Request) -> Response:
@@ -72,8 +80,13 @@ async def owntracks(request: Request) -> Response:
     user = request.headers.get("x-limit-u")
     device = request.headers.get("x-limit-d")
     report = await _run(request, lambda: decode_owntracks(obj, user, device), "owntracks", race_id)
-    # OwnTracks reads the answer as a list of commands: [] means nothing to do.
-    return _single_fix_answer(report, "owntracks") or JSONResponse([])
+    # OwnTracks reads the answer as a list of commands: [] means nothing to do. A message it
+    # sent that cannot be used never will be: answered 200 too (counted in the race's stats as
+    # invalid), or the app would send its queue again for ever. An unknown device is a 403:
+    # the app keeps the fixes and sends them again once the device is registered.
+    if report.dropped.get("unknown_device"):
+        return _single_fix_answer(report, "owntracks") or JSONResponse([])
+    return JSONResponse([])
 
 
 async def inreach(request: Request) -> Response:
@@ -87,10 +100,7 @@ async def native(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     require_ingest(request, race)
-    try:  # orjson reads a big batch several times faster than json
-        obj = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:  # the standard reader's verdict and its error message
-        obj = await json_body(request)
+    obj = await json_body(request)  # orjson first, limited: protocols.jsonbody
     report = await _run(request, lambda: decode_native(obj), "native", race.id)
     status = 422 if report.problems and not report.accepted and not report.duplicates else 200
     body = report.to_json()
@@ -115,7 +125,8 @@ async def upload(request: Request) -> Response:
     data = await request.body()
     limit = server.settings.max_upload_bytes
     try:
-        decoded = decode_upload(data, runner.bib, limit)
+        # parsed in a worker thread: a big file must not hold ingest up
+        decoded = await asyncio.to_thread(decode_upload, data, runner.bib, limit)
     except InputError as exc:
         raise ApiError(
             422,

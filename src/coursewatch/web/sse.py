@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from coursewatch.protocols.values import describe
 from coursewatch.web.auth import require_read, server_of
 from coursewatch.web.errors import ApiError
 
@@ -48,7 +49,7 @@ def _stream(request: Request, bib: str | None) -> Response:
         raise ApiError(
             400,
             "invalid_parameter",
-            f"Last-Event-ID {last!r} is not a number",
+            f"Last-Event-ID {describe(last)} is not a number",
             "Last-Event-ID",
             "send the id of the last event received",
         ) from None

@@ -1,0 +1,236 @@
+"""Overload: race HQ offered 5x what it can take, on loopback. Prints numbers.
+
+``python benchmarks/load.py --overload`` (or this file) starts a real ``coursewatch serve``
+with its rate limits out of the way (what is measured is load shedding) and:
+
+1. capacity: ``--gateways-cap`` gateways, each posting its 20 runners' next fixes (one per
+   runner, 1 Hz race time) as soon as the previous answer came, for ``--cap-s`` seconds:
+   accepted requests a second;
+2. overload: ``--gateways`` gateways, each posting at its share of 5x that rate for
+   ``--seconds`` seconds (a gateway whose answer has not come yet sends its next batch when it
+   does: one connection each, fixes in order). Printed: offered and accepted requests a second
+   (accepted must stay within 10 % of capacity), 503 answers (all with Retry-After),
+   latency of the accepted ones (p50, p99: under 1 s), the health check's worst answer time
+   (polled every 0.2 s), the server's peak memory (VmHWM) against ``--memory-cap-mb``, and
+   whether every fix acknowledged with a 2xx is stored (each runner's count read back).
+
+Requests are raw HTTP/1.1 on keep-alive connections: the client's CPU is small next to the
+server's (both share this machine's cores: say how many when you quote the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import trail_course
+
+ADMIN = "overload-admin"
+PER_GATEWAY = 20
+COURSE = trail_course(60_000.0, n_stations=3)
+
+
+@dataclass
+class Tally:
+    codes: Counter[int] = field(default_factory=Counter)
+    latency_s: list[float] = field(default_factory=list)  # accepted requests only
+    retry_after: Counter[str] = field(default_factory=Counter)
+    acked: Counter[str] = field(default_factory=Counter)  # bib -> fixes acknowledged
+    sent: int = 0
+    partial: Counter[str] = field(default_factory=Counter)  # 2xx with fixes not accepted: why
+
+
+def body(gateway: int, step: int, start_ts: float) -> bytes:
+    """The gateway's runners' fixes at race second ``step`` (1 Hz), each at its own pace."""
+    bibs = range(gateway * PER_GATEWAY, (gateway + 1) * PER_GATEWAY)
+    pace = 2.0 + 0.05 * (np.arange(PER_GATEWAY) % 20)
+    lat, lon = COURSE.latlon_at(np.minimum(pace * step, COURSE.length_m - 1.0))
+    t = start_ts + step
+    items = ",".join(
+        f'{{"bib":"{b}","time":{t:.1f},"lat":{la:.7f},"lon":{lo:.7f}}}'
+        for b, la, lo in zip(bibs, lat, lon, strict=True)
+    )
+    return f'{{"fixes":[{items}]}}'.encode()
+
+
+async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
+               data: bytes, token: str) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    answer = await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(head[9:12]), headers, answer
+
+
+async def gateway(port: int, g: int, token: str, start_ts: float, first_step: int,
+                  every_s: float, until: float, tally: Tally) -> int:  # fmt: skip
+    """Post this gateway's batches, one every ``every_s`` (0: back to back); returns the next
+    race second."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    step = first_step
+    due = time.perf_counter()
+    try:
+        while time.perf_counter() < until:
+            if every_s:
+                due += every_s
+            data = body(g, step, start_ts)
+            t0 = time.perf_counter()
+            status, headers, answer = await post(reader, writer, "/api/races/o/fixes", data, token)
+            tally.codes[status] += 1
+            tally.sent += 1
+            if 200 <= status < 300:
+                tally.latency_s.append(time.perf_counter() - t0)
+                got = json.loads(answer)
+                if got["accepted"] != PER_GATEWAY:
+                    tally.partial[json.dumps(got["dropped"]) + f" dup {got['duplicates']}"] += 1
+                for b in range(g * PER_GATEWAY, (g + 1) * PER_GATEWAY):
+                    tally.acked[str(b)] += 1
+            elif status == 503:
+                tally.retry_after[headers.get("retry-after", "none")] += 1
+            step += 1
+            wait = due - time.perf_counter()
+            if every_s and wait > 0:
+                await asyncio.sleep(wait)
+    finally:
+        writer.close()
+    return step
+
+
+async def health_poll(url: str, until: float, worst: list[float]) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        while time.perf_counter() < until:
+            t0 = time.perf_counter()
+            await client.get(f"{url}/api/health")
+            worst.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.2)
+
+
+def vm_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+async def phase(port: int, token: str, start_ts: float, gateways: range, steps: dict[int, int],
+                every_s: float, seconds: float) -> tuple[Tally, list[float]]:  # fmt: skip
+    tally, health = Tally(), []
+    until = time.perf_counter() + seconds
+    jobs = [gateway(port, g, token, start_ts, steps.get(g, 0), every_s, until, tally)
+            for g in gateways]  # fmt: skip
+    poll = health_poll(f"http://127.0.0.1:{port}", until, health)
+    *ends, _ = await asyncio.gather(*jobs, poll)
+    steps.update(zip(gateways, ends, strict=True))
+    return tally, health
+
+
+def setup(url: str, folder: Path, n_runners: int) -> tuple[str, float]:
+    start_ts = time.time() - 6 * 3600
+    race_file = write_race(folder / "o", COURSE, start_ts)
+    gpx = (race_file.parent / "course.gpx").read_bytes()
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    r = httpx.post(f"{url}/api/races", headers=admin, timeout=120, json={
+        "id": "o", "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+        "course_file": {"base64": base64.b64encode(gpx).decode(), "suffix": ".gpx"}})  # fmt: skip
+    r.raise_for_status()
+    runners = [{"bib": str(i)} for i in range(n_runners)]
+    httpx.post(f"{url}/api/races/o/runners", json={"runners": runners}, headers=admin,
+               timeout=300).raise_for_status()  # fmt: skip
+    return str(r.json()["ingest_token"]), start_ts
+
+
+def stored_counts(url: str) -> dict[str, int]:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    runners = httpx.get(f"{url}/api/races/o/runners", headers=admin, timeout=120).json()
+    return {r["bib"]: int(r["fixes"]) for r in runners["runners"]}
+
+
+def report(name: str, tally: Tally, health: list[float], seconds: float) -> float:
+    ok = sum(n for c, n in tally.codes.items() if 200 <= c < 300)
+    lat = np.array(tally.latency_s or [0.0]) * 1e3
+    codes = dict(sorted(tally.codes.items()))
+    p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
+    print(f"{name}: offered {tally.sent / seconds:,.0f} requests/s, "
+          f"accepted {ok / seconds:,.0f}/s ({ok * PER_GATEWAY / seconds:,.0f} fixes/s); "
+          f"answers {codes}; accepted latency p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+          f"health worst {1e3 * max(health or [0.0]):.0f} ms")  # fmt: skip
+    return ok / seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the overload")
+    ap.add_argument("--cap-s", type=float, default=15.0, help="length of the capacity phase")
+    ap.add_argument("--gateways-cap", type=int, default=16)
+    ap.add_argument("--gateways", type=int, default=300)
+    ap.add_argument("--factor", type=float, default=5.0, help="offered / capacity")
+    ap.add_argument("--memory-cap-mb", type=float, default=600.0)
+    ap.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="do not pin the server to core 0 and the client to core 1")  # fmt: skip
+    args = ap.parse_args()
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="coursewatch-overload-") as tmp:
+        folder, port = Path(tmp), free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_serve(folder, port, ADMIN, tick_s="0", ingest_rate_per_ip="1000000")
+        try:
+            n = max(args.gateways, args.gateways_cap) * PER_GATEWAY
+            token, start_ts = setup(url, folder, n)
+            if args.pin and (os.cpu_count() or 1) >= 2:  # server on core 0, this client on 1
+                for task in Path(f"/proc/{proc.pid}/task").iterdir():
+                    os.sched_setaffinity(int(task.name), {0})
+                os.sched_setaffinity(0, {1})
+            rss0 = vm_kb(proc.pid, "VmRSS")
+            steps: dict[int, int] = {}
+            cap_t, cap_h = asyncio.run(phase(port, token, start_ts, range(args.gateways_cap),
+                                             steps, 0.0, args.cap_s))  # fmt: skip
+            capacity = report("capacity (closed loop)", cap_t, cap_h, args.cap_s)
+            every_s = args.gateways / (args.factor * capacity)
+            over_t, over_h = asyncio.run(phase(port, token, start_ts, range(args.gateways),
+                                               steps, every_s, args.seconds))  # fmt: skip
+            accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, args.seconds)
+            peak_mb = vm_kb(proc.pid, "VmHWM") / 1024
+            print(f"accepted under overload: {100 * accepted / capacity:.0f} % of capacity; "
+                  f"503 answers with Retry-After: {dict(over_t.retry_after)}")  # fmt: skip
+            within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
+            print(f"server memory: {rss0 / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
+                  f"(cap {args.memory_cap_mb:.0f} MB: {within})")  # fmt: skip
+            acked = cap_t.acked + over_t.acked
+            stored = stored_counts(url)
+            lost = {b: n - stored.get(b, 0) for b, n in acked.items() if stored.get(b, 0) < n}
+            print(f"acknowledged fixes: {sum(acked.values()) * 1:,}; stored: "
+                  f"{sum(stored.values()):,}; acknowledged but not stored: "
+                  f"{sum(lost.values())} ({len(lost)} runners)")  # fmt: skip
+            print(f"2xx answers not accepting every fix: {dict(cap_t.partial + over_t.partial)}")
+            where = "server on core 0, client on core 1" if args.pin else "shared"
+            print(f"# machine: {os.cpu_count()} cores ({where})")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

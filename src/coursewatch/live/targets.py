@@ -1,0 +1,85 @@
+"""Where the server may send things: a webhook (later, a notification) URL must be public.
+
+A receiver URL given through the API could point the server at itself (``127.0.0.1``, with the
+admin routes behind it), at the cloud's metadata service (``169.254.169.254``) or into the
+private network it runs in. Loopback, link-local, private, multicast and reserved addresses are
+refused, for a literal address and for every address a name resolves to, unless the admin
+allows them (``webhook_allow_private``: a race HQ on a LAN may need it).
+
+>>> host_of("https://user:pw@hooks.example.org:8443/x?token=s3cret")
+'hooks.example.org:8443'
+>>> url_problem("ftp://example.org/x")
+"the URL must start with http:// or https://, not 'ftp://'"
+>>> refused_address("169.254.169.254")
+'169.254.169.254 is a link-local address'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of a URL, for logs and messages: never its path, query or user."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        return f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "?"
+
+
+def url_problem(url: str) -> str:
+    """What is wrong with a receiver URL's form, or ""."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        return f"the URL cannot be read: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"the URL must start with http:// or https://, not {parts.scheme + '://'!r}"
+    if not parts.hostname:
+        return "the URL has no host"
+    return ""
+
+
+def refused_address(address: str) -> str:
+    """Why the server must not call this IP address, or ""."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for what, bad in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved or ip.is_unspecified),
+    ):
+        if bad:
+            return f"{ip} is a {what} address"
+    return ""
+
+
+async def refused_target(url: str, allow_private: bool) -> str:
+    """Why the server must not call ``url`` now, or "": its form, then every address its host
+    resolves to (unless private targets are allowed)."""
+    problem = url_problem(url)
+    if problem or allow_private:
+        return problem
+    host = urlsplit(url).hostname or ""
+    try:
+        return refused_address(host)
+    except ValueError:
+        pass  # a name, not an address
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"cannot resolve {host}"
+    for info in infos:
+        reason = refused_address(str(info[4][0]))
+        if reason:
+            return f"{host} resolves to {reason}"
+    return ""

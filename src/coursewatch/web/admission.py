@@ -1,0 +1,233 @@
+"""Who gets in, before any work is done: rate limits, load shedding and the event-stream cap.
+
+Everything here answers at the door, from the request line and the client's address alone: the
+body is not read, nothing is decoded, nothing is stored.
+
+- **Rate limits**: every client address (and every token, for clients that send one) has a
+  token bucket for the ingest routes: ``ingest_rate_per_ip`` requests a second, bursts of twice
+  that. Past it: 429 with ``Retry-After``.
+- **Load shedding**: at most ``ingest_concurrency`` ingest requests are worked on at once and
+  ``ingest_queue`` more wait their turn, each at most ``ingest_wait_s``. Past either: 503 with
+  ``Retry-After`` (trackers send again), so what is accepted is answered fast and memory stays
+  bounded. A request whose client went away while it waited is not worked on.
+- **Event streams**: at most ``sse_max_per_ip`` open streams per address and ``sse_max`` in all
+  (kept under the process's file-descriptor limit): past either, 503.
+
+The counters (shed, limited, waiting now) are in the race's ``stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from coursewatch.web.errors import error_body
+
+BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen go first
+
+
+@dataclass
+class Limits:
+    rate_per_ip: float = 100.0  # ingest requests a second per address (and per token)
+    concurrency: int = 4  # ingest requests worked on at once
+    queue: int = 64  # ... and waiting their turn
+    wait_s: float = 0.5  # longest wait for a turn
+    sse_max: int = 1000
+    sse_max_per_ip: int = 20
+
+
+@dataclass
+class Buckets:
+    """Token buckets by key, in a bounded table."""
+
+    rate: float
+    burst: float
+    table: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
+
+    def take(self, key: str, now: float) -> float:
+        """0 when a request may go; else the seconds until it may."""
+        tokens, last = self.table.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.table[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self.table[key] = (tokens - 1.0, now)
+        if len(self.table) > BUCKETS_MAX:
+            self.table.popitem(last=False)
+        return 0.0
+
+
+def is_ingest(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if path.startswith("/ingest/") or path == "/":  # "/" on the OsmAnd port
+        return True
+    return scope["method"] == "POST" and path.endswith(("/fixes", "/upload"))
+
+
+def is_stream(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] == "GET" and path.startswith("/api/races/") and path.endswith("/events")
+
+
+class Admission:
+    """The ASGI middleware; one per app, sharing :class:`Gate` between the apps of a server."""
+
+    def __init__(self, app: ASGIApp, gate: Gate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif is_ingest(scope):
+            await self.gate.ingest(self.app, scope, receive, send)
+        elif is_stream(scope):
+            await self.gate.stream(self.app, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class Gate:
+    """The server's counters and queues; :class:`Admission` calls it per request."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.buckets = Buckets(limits.rate_per_ip, 2.0 * limits.rate_per_ip)
+        self.working = 0
+        self.waiting: list[asyncio.Future[None]] = []
+        self.streams: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            **self.stats,
+            "ingest_working": self.working,
+            "ingest_waiting": len(self.waiting),
+            "streams_open": sum(self.streams.values()),
+        }
+
+    async def ingest(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        now = time.monotonic()
+        for key in _keys(scope):
+            wait_s = self.buckets.take(key, now)
+            if wait_s:
+                self.stats["rate_limited"] += 1
+                msg = f"too many requests from {key.split(':', 1)[0]}: at most "
+                msg += f"{self.limits.rate_per_ip:g} a second"
+                await refuse(send, 429, "rate_limited", msg, wait_s)
+                return
+        if not await self._turn():
+            self.stats["shed"] += 1
+            await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
+            return
+        try:
+            if _gone(receive):
+                self.stats["client_gone"] += 1
+                return
+            await app(scope, receive, send)
+        finally:
+            self._done()
+
+    async def _turn(self) -> bool:
+        """Wait for a free worker place; False when the queue is full or the wait too long."""
+        if self.working < self.limits.concurrency and not self.waiting:
+            self.working += 1
+            return True
+        if len(self.waiting) >= self.limits.queue:
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self.limits.wait_s)
+            return True
+        except TimeoutError:
+            if turn.done():  # given the place just as the wait ran out: pass it on
+                self._done()
+            else:
+                self.waiting.remove(turn)
+            return False
+
+    def _done(self) -> None:
+        while self.waiting:
+            turn = self.waiting.pop(0)
+            if not turn.done():
+                turn.set_result(None)  # the place passes to the next in line
+                return
+        self.working -= 1
+
+    async def stream(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        ip = _client(scope)
+        total = sum(self.streams.values())
+        if total >= self.limits.sse_max or self.streams[ip] >= self.limits.sse_max_per_ip:
+            self.stats["streams_refused"] += 1
+            mine = self.streams[ip] >= self.limits.sse_max_per_ip
+            what = f"{ip} has {self.streams[ip]} streams open" if mine else f"{total} open"
+            await refuse(send, 503, "too_many_streams", f"too many event streams: {what}", 30.0)
+            return
+        self.streams[ip] += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            self.streams[ip] -= 1
+            if not self.streams[ip]:
+                del self.streams[ip]
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
+
+
+def _keys(scope: Scope) -> list[str]:
+    """The buckets a request takes from: its address, and its token when it sends one."""
+    keys = [f"{_client(scope)}:ip"]
+    for name, value in scope["headers"]:
+        if name == b"authorization" and value:
+            keys.append(f"a token:{hash(value)}")
+    query: bytes = scope.get("query_string", b"")
+    if b"token=" in query:
+        keys.append(f"a token:{hash(query.split(b'token=', 1)[1].split(b'&', 1)[0])}")
+    return keys
+
+
+def _gone(receive: Receive) -> bool:
+    """Whether the client hung up while the request waited, without reading its body: uvicorn
+    marks the request's cycle (``receive`` is its method); other servers: never known here."""
+    cycle = getattr(receive, "__self__", None)
+    return bool(getattr(cycle, "disconnected", False))
+
+
+HINTS = {
+    429: "send less often, or batch fixes; retry after the Retry-After seconds",
+    503: "retry after the Retry-After seconds; nothing of this request was stored",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _answer(status: int, code: str, message: str, retry_s: int) -> tuple[Message, Message]:
+    """The two ASGI messages of a refusal, made once: under overload they go out thousands
+    of times a second, and every microsecond spent on them is taken from the accepted ones."""
+    data = json.dumps(error_body(status, code, message, "request", HINTS[status])).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+            (b"retry-after", str(retry_s).encode()),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": data}
+
+
+async def refuse(send: Send, status: int, code: str, message: str, retry_s: float) -> None:
+    start, body = _answer(status, code, message, max(1, math.ceil(retry_s)))
+    await send(start)
+    await send(body)

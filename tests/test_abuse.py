@@ -1,0 +1,222 @@
+"""Race HQ under attack and overload: a real `coursewatch serve` on loopback, hit the way a
+stranger or a bad day would. Each attack gets its documented answer at the door, health keeps
+answering within 1 s, disk stays bounded and no acknowledged fix is lost.
+
+Loopback has every 127.x.y.z address: each test sends from addresses of its own, so the
+per-address limits of one test do not touch the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.store.sqlite import UNKNOWN_DEVICES_MAX, SqliteStore
+
+START = 1_780_000_000.0
+ADMIN = "abuse-admin"
+COURSE = trail_course(20_000.0, n_stations=2)
+LIMITS = {
+    "tick_s": "0",
+    "ingest_rate_per_ip": "100",
+    "ingest_concurrency": "2",
+    "ingest_queue": "4",
+    "ingest_wait_s": "0.5",
+    "sse_max": "8",
+    "sse_max_per_ip": "5",
+}
+
+
+@dataclass
+class HQ:
+    url: str
+    token: str
+    folder: Path
+
+    def client(self, source: str, **kw: object) -> httpx.Client:
+        """A client sending from loopback address ``source``."""
+        transport = httpx.HTTPTransport(local_address=source)
+        return httpx.Client(base_url=self.url, transport=transport, timeout=10, **kw)  # type: ignore[arg-type]
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.glob("hq.db*"))
+
+
+@pytest.fixture(scope="module")
+def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
+    folder = tmp_path_factory.mktemp("abuse")
+    race_file = write_race(folder / "files", COURSE, START)
+    port = free_port()
+    proc = start_serve(folder, port, ADMIN, **LIMITS)
+    url = f"http://127.0.0.1:{port}"
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        course = (race_file.parent / "course.gpx").read_bytes()
+        files = {"suffix": ".gpx", "base64": base64.b64encode(course).decode()}
+        body = {"id": "demo", "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+                "course_file": files}  # fmt: skip
+        race = httpx.post(f"{url}/api/races", json=body, headers=admin, timeout=60).json()
+        runners = {"runners": [{"bib": str(b), "devices": [f"dev-{b}"]} for b in range(1, 41)]}
+        assert httpx.post(f"{url}/api/races/demo/runners", json=runners, headers=admin).is_success
+        yield HQ(url, race["ingest_token"], folder)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        print((folder / "serve.log").read_text()[-3000:])
+
+
+def health_s(hq: HQ, source: str) -> float:
+    began = time.perf_counter()
+    with hq.client(source) as c:
+        assert c.get("/api/health").status_code == 200
+    return time.perf_counter() - began
+
+
+def test_a_token_in_any_text_is_a_401_not_a_500(hq: HQ) -> None:
+    with hq.client("127.0.0.10") as c:
+        assert c.get("/api/races/demo/runners?token=%C3%A9").status_code == 401
+        r = c.post("/api/races/demo/fixes?token=%C3%A9%00", json={"fixes": []})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        r = c.get("/api/races/demo/stats", headers={"Authorization": b"Bearer \xc3\xa9\xff"})
+        assert r.status_code == 401
+        basic = base64.b64encode("x:é".encode()).decode()
+        r = c.post("/ingest/owntracks", json={}, headers={"Authorization": f"Basic {basic}"})
+        assert r.status_code == 401
+
+
+def test_strangers_filling_the_disk_with_device_ids_are_bounded(hq: HQ) -> None:
+    before = hq.disk_bytes()
+    long_answers = []
+    with hq.client("127.0.0.11") as c:
+        for k in range(30):  # 30 posts with a 1.9 MB device id each: 57 MB sent
+            form = f"id={k}{'x' * 1_900_000}&lat=45.1&lon=6.1&timestamp={START + 60:.0f}"
+            r = c.post("/ingest/osmand", content=form.encode(),
+                       headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+            long_answers.append((r.status_code, r.json()["error"]["where"], len(r.content)))
+        (la,), (lo,) = COURSE.latlon_at([100.0])
+        q = f"lat={la}&lon={lo}&timestamp={START + 60:.0f}"
+        known = c.get(f"/ingest/osmand?id=dev-1&{q}")
+        strangers = {(r.status_code, r.content) for r in
+                     (c.get(f"/ingest/osmand?id=stranger-{k}&{q}") for k in range(20))}  # fmt: skip
+        stats = c.get("/api/races/demo/stats", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    grown = hq.disk_bytes() - before
+    print(f"disk grew {grown:,} bytes for 57 MB of device ids")
+    assert {(s, w) for s, w, _ in long_answers} == {(400, "query.id")}
+    assert max(n for _, _, n in long_answers) < 400  # the id is not echoed
+    assert strangers == {(known.status_code, known.content)} == {(200, b'{"received":1}')}
+    assert grown < 2_000_000
+    ids = {d["device"] for d in stats["unknown_devices"]}
+    assert ids == {f"stranger-{k}" for k in range(20)}
+
+
+@pytest.mark.anyio
+async def test_the_unknown_device_table_keeps_the_latest_only(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.start()
+    try:
+        for k in range(UNKNOWN_DEVICES_MAX + 250):
+            await store.note_unknown_device(f"dev-{k}", "osmand", float(k))
+        kept = store.unknown_devices()
+    finally:
+        await store.close()
+    assert len(kept) <= 500  # the listing shows 500 at most
+    with contextlib.closing(__import__("sqlite3").connect(tmp_path / "s.db")) as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM unknown_devices").fetchone()
+    assert UNKNOWN_DEVICES_MAX <= n <= UNKNOWN_DEVICES_MAX + 100
+    assert kept[0][0] == f"dev-{UNKNOWN_DEVICES_MAX + 249}"
+
+
+def test_one_address_flooding_ingest_is_rate_limited_and_health_answers(hq: HQ) -> None:
+    codes: list[int] = []
+    retry: set[str] = set()
+
+    def flood() -> None:
+        with hq.client("127.0.0.12") as c:
+            for k in range(400):
+                r = c.get(f"/ingest/osmand?id=dev-2&lat=0&lon=0&timestamp={START + k:.0f}")
+                codes.append(r.status_code)
+                if r.status_code == 429:
+                    retry.add(r.headers["retry-after"])
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    worst = max(health_s(hq, "127.0.0.13") for _ in range(20))
+    thread.join()
+    print(f"400 requests: {codes.count(200)} answered, {codes.count(429)} limited; "
+          f"health worst {worst:.3f} s")  # fmt: skip
+    assert codes.count(429) > 100 and codes.count(200) >= 200 and set(codes) == {200, 429}
+    assert retry == {"1"} and worst < 1.0
+
+
+def test_overload_is_shed_with_503_and_every_acknowledged_fix_is_stored(hq: HQ) -> None:
+    acked: dict[str, set[float]] = {}
+    codes: list[int] = []
+    run = simulate_run(COURSE, start_ts=START + 1, interval_s=1.0)
+
+    def send(bib: str, source: str) -> None:
+        acked[bib] = set()
+        with hq.client(source, params={"token": hq.token}) as c:
+            for k in range(6):
+                part = slice(k * 800, (k + 1) * 800)
+                rows = zip(run.time_s[part], run.lat[part], run.lon[part], strict=True)
+                fixes = [{"bib": bib, "time": t, "lat": a, "lon": b} for t, a, b in rows]
+                r = c.post("/api/races/demo/fixes", json={"fixes": fixes})
+                codes.append(r.status_code)
+                if r.status_code == 200:
+                    acked[bib].update(f["time"] for f in fixes)
+                else:
+                    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+
+    threads = [threading.Thread(target=send, args=(str(b), f"127.0.1.{b}")) for b in range(3, 23)]
+    for t in threads:
+        t.start()
+    worst = max(health_s(hq, "127.0.0.14") for _ in range(10))
+    for t in threads:
+        t.join()
+    print(f"{len(codes)} batches: {codes.count(200)} stored, {codes.count(503)} shed; "
+          f"health worst {worst:.3f} s")  # fmt: skip
+    assert codes.count(503) > 0 and codes.count(200) > 0 and worst < 1.0
+    with hq.client("127.0.0.14", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        for bib, times in acked.items():  # a shed batch was not stored at all
+            assert c.get(f"/api/races/demo/runners/{bib}").json()["fixes"] == len(times), bib
+
+
+@pytest.mark.anyio
+async def test_event_streams_are_capped_per_address_and_in_all(hq: HQ) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+
+    async def open_from(stack: contextlib.AsyncExitStack, source: str) -> int:
+        transport = httpx.AsyncHTTPTransport(local_address=source)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=hq.url, transport=transport, headers=headers, timeout=5)
+        )
+        r = await stack.enter_async_context(client.stream("GET", "/api/races/demo/events"))
+        return r.status_code  # the headers came; the stream stays open until the stack closes
+
+    async with contextlib.AsyncExitStack() as stack:
+        mine = [await open_from(stack, "127.0.0.20") for _ in range(6)]
+        others = [await open_from(stack, "127.0.0.21") for _ in range(3)]
+        third = await open_from(stack, "127.0.0.22")
+        stats = await asyncio.to_thread(
+            lambda: httpx.get(f"{hq.url}/api/races/demo/stats", headers=headers).json()
+        )
+    assert mine == [200] * 5 + [503]  # 5 an address
+    assert others == [200] * 3 and third == 503  # 8 in all
+    assert stats["admission"]["streams_open"] == 8 and stats["admission"]["streams_refused"] == 2
+
+
+def test_serve_reports_its_file_descriptor_limit(hq: HQ) -> None:
+    log = (hq.folder / "serve.log").read_text()
+    assert "file descriptors: " in log and "event streams at most 8" in log
