@@ -3,16 +3,19 @@
 ``python benchmarks/load.py --overload`` (or this file) starts a real ``coursewatch serve``
 with its rate limits out of the way (what is measured is load shedding) and:
 
-1. capacity: ``--gateways-cap`` gateways, each posting its 20 runners' next fixes (one per
-   runner, 1 Hz race time) as soon as the previous answer came, for ``--cap-s`` seconds:
-   accepted requests a second;
+1. capacity: ``--gateways-cap`` connections, each posting the next fixes (one per runner,
+   1 Hz race time) of a gateway's 20 runners as soon as the previous answer came, taking turns
+   over all ``--gateways`` gateways (the same runners as the overload), for ``--cap-s``
+   seconds: accepted requests a second;
 2. overload: ``--gateways`` gateways, each posting at its share of 5x that rate for
    ``--seconds`` seconds (a gateway whose answer has not come yet sends its next batch when it
    does: one connection each, fixes in order). Printed: offered and accepted requests a second
    (accepted must stay within 10 % of capacity), 503 answers (all with Retry-After),
    latency of the accepted ones (p50, p99: under 1 s), the health check's worst answer time
    (polled every 0.2 s), the server's peak memory (VmHWM) against ``--memory-cap-mb``, and
-   whether every fix acknowledged with a 2xx is stored (each runner's count read back).
+   whether every fix acknowledged with a 2xx is stored (each runner's count read back);
+3. capacity again, as in 1, in the state the overload left: the cost of a fix grows with what
+   is stored, so the overload's share is printed against both.
 
 Requests are raw HTTP/1.1 on keep-alive connections: the client's CPU is small next to the
 server's (both share this machine's cores: say how many when you quote the figures).
@@ -25,6 +28,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import tempfile
 import time
 from collections import Counter
@@ -51,6 +55,7 @@ class Tally:
     acked: Counter[str] = field(default_factory=Counter)  # bib -> fixes acknowledged
     sent: int = 0
     partial: Counter[str] = field(default_factory=Counter)  # 2xx with fixes not accepted: why
+    accepted_at: list[float] = field(default_factory=list)  # when each 2xx answer came
 
 
 def body(gateway: int, step: int, start_ts: float) -> bytes:
@@ -82,24 +87,32 @@ async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path:
     return int(head[9:12]), headers, answer
 
 
-async def gateway(port: int, g: int, token: str, start_ts: float, first_step: int,
-                  every_s: float, until: float, tally: Tally) -> int:  # fmt: skip
-    """Post this gateway's batches, one every ``every_s`` (0: back to back); returns the next
-    race second."""
+async def gateway(port: int, own: list[int], token: str, start_ts: float, steps: dict[int, int],
+                  every_s: float, until: float, tally: Tally) -> None:  # fmt: skip
+    """One connection posting the batches of the gateways it owns, in turn: one every
+    ``every_s`` (0: back to back). Each gateway's fixes stay in order (``steps``: its next race
+    second)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    step = first_step
-    due = time.perf_counter()
+    # connections are not in step with each other: each starts at its own moment of the period
+    due = time.perf_counter() + every_s * random.Random(own[0]).random()
+    if every_s:
+        await asyncio.sleep(due - time.perf_counter())
+    k = 0
     try:
         while time.perf_counter() < until:
-            if every_s:
-                due += every_s
-            data = body(g, step, start_ts)
+            g = own[k % len(own)]
+            k += 1
+            step = steps.get(g, 1)
+            steps[g] = step + 1
             t0 = time.perf_counter()
-            status, headers, answer = await post(reader, writer, "/api/races/o/fixes", data, token)
+            status, headers, answer = await post(
+                reader, writer, "/api/races/o/fixes", body(g, step, start_ts), token
+            )
             tally.codes[status] += 1
             tally.sent += 1
             if 200 <= status < 300:
                 tally.latency_s.append(time.perf_counter() - t0)
+                tally.accepted_at.append(time.perf_counter())
                 got = json.loads(answer)
                 if got["accepted"] != PER_GATEWAY:
                     tally.partial[json.dumps(got["dropped"]) + f" dup {got['duplicates']}"] += 1
@@ -107,13 +120,12 @@ async def gateway(port: int, g: int, token: str, start_ts: float, first_step: in
                     tally.acked[str(b)] += 1
             elif status == 503:
                 tally.retry_after[headers.get("retry-after", "none")] += 1
-            step += 1
+            due += every_s
             wait = due - time.perf_counter()
             if every_s and wait > 0:
                 await asyncio.sleep(wait)
     finally:
         writer.close()
-    return step
 
 
 async def health_poll(url: str, until: float, worst: list[float]) -> None:
@@ -132,20 +144,18 @@ def vm_kb(pid: int, key: str) -> int:
     return 0
 
 
-async def phase(port: int, token: str, start_ts: float, gateways: range, steps: dict[int, int],
-                every_s: float, seconds: float) -> tuple[Tally, list[float]]:  # fmt: skip
+async def phase(port: int, token: str, start_ts: float, owners: list[list[int]],
+                steps: dict[int, int], every_s: float, seconds: float,
+                ) -> tuple[Tally, list[float]]:  # fmt: skip
     tally, health = Tally(), []
     until = time.perf_counter() + seconds
-    jobs = [gateway(port, g, token, start_ts, steps.get(g, 0), every_s, until, tally)
-            for g in gateways]  # fmt: skip
-    poll = health_poll(f"http://127.0.0.1:{port}", until, health)
-    *ends, _ = await asyncio.gather(*jobs, poll)
-    steps.update(zip(gateways, ends, strict=True))
+    jobs = [gateway(port, own, token, start_ts, steps, every_s, until, tally) for own in owners]
+    await asyncio.gather(*jobs, health_poll(f"http://127.0.0.1:{port}", until, health))
     return tally, health
 
 
 def setup(url: str, folder: Path, n_runners: int) -> tuple[str, float]:
-    start_ts = time.time() - 6 * 3600
+    start_ts = float(int(time.time()) - 6 * 3600)  # whole seconds, as the race file says it
     race_file = write_race(folder / "o", COURSE, start_ts)
     gpx = (race_file.parent / "course.gpx").read_bytes()
     admin = {"Authorization": f"Bearer {ADMIN}"}
@@ -174,6 +184,10 @@ def report(name: str, tally: Tally, health: list[float], seconds: float) -> floa
           f"accepted {ok / seconds:,.0f}/s ({ok * PER_GATEWAY / seconds:,.0f} fixes/s); "
           f"answers {codes}; accepted latency p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
           f"health worst {1e3 * max(health or [0.0]):.0f} ms")  # fmt: skip
+    if tally.accepted_at and seconds >= 20:
+        t = np.array(tally.accepted_at) - min(tally.accepted_at)
+        per = np.histogram(t, bins=np.arange(0.0, seconds + 10.0, 10.0))[0] / 10.0
+        print(f"  accepted a second, by 10 s: {', '.join(f'{v:.0f}' for v in per)}")
     return ok / seconds
 
 
@@ -185,6 +199,8 @@ def main() -> None:
     ap.add_argument("--gateways", type=int, default=300)
     ap.add_argument("--factor", type=float, default=5.0, help="offered / capacity")
     ap.add_argument("--memory-cap-mb", type=float, default=600.0)
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a server setting, e.g. ingest_concurrency=8 (repeatable)")  # fmt: skip
     ap.add_argument("--no-pin", dest="pin", action="store_false",
                     help="do not pin the server to core 0 and the client to core 1")  # fmt: skip
     args = ap.parse_args()
@@ -195,9 +211,10 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="coursewatch-overload-") as tmp:
         folder, port = Path(tmp), free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_serve(folder, port, ADMIN, tick_s="0", ingest_rate_per_ip="1000000")
+        extra = dict(kv.split("=", 1) for kv in args.setting)
+        proc = start_serve(folder, port, ADMIN, tick_s="0", ingest_rate_per_ip="1000000", **extra)
         try:
-            n = max(args.gateways, args.gateways_cap) * PER_GATEWAY
+            n = args.gateways * PER_GATEWAY
             token, start_ts = setup(url, folder, n)
             if args.pin and (os.cpu_count() or 1) >= 2:  # server on core 0, this client on 1
                 for task in Path(f"/proc/{proc.pid}/task").iterdir():
@@ -205,26 +222,36 @@ def run(args: argparse.Namespace) -> None:
                 os.sched_setaffinity(0, {1})
             rss0 = vm_kb(proc.pid, "VmRSS")
             steps: dict[int, int] = {}
-            cap_t, cap_h = asyncio.run(phase(port, token, start_ts, range(args.gateways_cap),
-                                             steps, 0.0, args.cap_s))  # fmt: skip
+            # the same runners in both phases: the capacity phase's connections take turns
+            # over every gateway (a runner's first fixes cost more than its next ones)
+            n_cap, n_over = args.gateways_cap, args.gateways
+            cap_owners = [list(range(j, n_over, n_cap)) for j in range(n_cap)]
+            cap_t, cap_h = asyncio.run(phase(port, token, start_ts, cap_owners, steps, 0.0,
+                                             args.cap_s))  # fmt: skip
             capacity = report("capacity (closed loop)", cap_t, cap_h, args.cap_s)
-            every_s = args.gateways / (args.factor * capacity)
-            over_t, over_h = asyncio.run(phase(port, token, start_ts, range(args.gateways),
+            every_s = n_over / (args.factor * capacity)
+            over_t, over_h = asyncio.run(phase(port, token, start_ts, [[g] for g in range(n_over)],
                                                steps, every_s, args.seconds))  # fmt: skip
             accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, args.seconds)
             peak_mb = vm_kb(proc.pid, "VmHWM") / 1024
-            print(f"accepted under overload: {100 * accepted / capacity:.0f} % of capacity; "
+            # capacity again, in the state the overload left (more fixes stored, longer tracks)
+            aft_t, aft_h = asyncio.run(phase(port, token, start_ts, cap_owners, steps, 0.0,
+                                             args.cap_s))  # fmt: skip
+            after = report("capacity again (closed loop)", aft_t, aft_h, args.cap_s)
+            print(f"accepted under overload: {100 * accepted / capacity:.0f} % of the capacity "
+                  f"before, {100 * accepted / after:.0f} % of the capacity after; "
                   f"503 answers with Retry-After: {dict(over_t.retry_after)}")  # fmt: skip
             within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
             print(f"server memory: {rss0 / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
                   f"(cap {args.memory_cap_mb:.0f} MB: {within})")  # fmt: skip
-            acked = cap_t.acked + over_t.acked
+            acked = cap_t.acked + over_t.acked + aft_t.acked
             stored = stored_counts(url)
             lost = {b: n - stored.get(b, 0) for b, n in acked.items() if stored.get(b, 0) < n}
             print(f"acknowledged fixes: {sum(acked.values()) * 1:,}; stored: "
                   f"{sum(stored.values()):,}; acknowledged but not stored: "
                   f"{sum(lost.values())} ({len(lost)} runners)")  # fmt: skip
-            print(f"2xx answers not accepting every fix: {dict(cap_t.partial + over_t.partial)}")
+            partial = cap_t.partial + over_t.partial + aft_t.partial
+            print(f"2xx answers not accepting every fix: {dict(partial)}")
             where = "server on core 0, client on core 1" if args.pin else "shared"
             print(f"# machine: {os.cpu_count()} cores ({where})")
         finally:

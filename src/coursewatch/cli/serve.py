@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import resource
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,9 @@ def _settings(**options: Any) -> Settings:
     return replace(base, **{k: v for k, v in options.items() if v is not None})
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 def raise_fd_limit() -> str:
     """Raise the open-file limit to what the system allows (every open event stream and
     connection is one); says what it is now."""
@@ -68,6 +72,10 @@ async def run_servers(
     """Start ``server`` and serve it on its port (and the OsmAnd port) until a signal (or
     until ``stop`` is set); ``started`` is set once both ports listen."""
     from coursewatch.web.app import create_app, gate_of, osmand_app
+    # The database writer thread hands its GIL back to a busy event loop each statement step and
+    # waits up to the switch interval (5 ms by default) for it: under load every write waits on
+    # the loop. 1 ms measured more accepted under overload (benchmarks/overload.py).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     s = server.settings
     fds = raise_fd_limit()

@@ -23,7 +23,7 @@ import functools
 import json
 import math
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,7 +101,7 @@ class Gate:
         self.limits = limits
         self.buckets = Buckets(limits.rate_per_ip, 2.0 * limits.rate_per_ip)
         self.working = 0
-        self.waiting: list[asyncio.Future[None]] = []
+        self.waiting: deque[asyncio.Future[bool]] = deque()
         self.streams: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
 
@@ -136,29 +136,36 @@ class Gate:
             self._done()
 
     async def _turn(self) -> bool:
-        """Wait for a free worker place; False when the queue is full or the wait too long."""
+        """Wait for a free worker place; False when the queue is full or the wait too long.
+        (A future and a timer each: under overload thousands wait and give up every second.)"""
         if self.working < self.limits.concurrency and not self.waiting:
             self.working += 1
             return True
         if len(self.waiting) >= self.limits.queue:
             return False
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[bool] = loop.create_future()
         self.waiting.append(turn)
+        timer = loop.call_later(self.limits.wait_s, self._expire, turn)
         try:
-            await asyncio.wait_for(asyncio.shield(turn), self.limits.wait_s)
-            return True
-        except TimeoutError:
-            if turn.done():  # given the place just as the wait ran out: pass it on
+            return await turn
+        except asyncio.CancelledError:  # given the place just before: pass it on
+            if turn.done() and not turn.cancelled() and turn.result():
                 self._done()
-            else:
-                self.waiting.remove(turn)
-            return False
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self, turn: asyncio.Future[bool]) -> None:
+        if not turn.done():
+            turn.set_result(False)
+            self.waiting.remove(turn)
 
     def _done(self) -> None:
         while self.waiting:
-            turn = self.waiting.pop(0)
+            turn = self.waiting.popleft()
             if not turn.done():
-                turn.set_result(None)  # the place passes to the next in line
+                turn.set_result(True)  # the place passes to the next in line
                 return
         self.working -= 1
 
