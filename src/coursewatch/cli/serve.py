@@ -72,6 +72,7 @@ async def run_servers(
     """Start ``server`` and serve it on its port (and the OsmAnd port) until a signal (or
     until ``stop`` is set); ``started`` is set once both ports listen."""
     from coursewatch.web.app import create_app, gate_of, osmand_app
+
     # The database writer thread hands its GIL back to a busy event loop each statement step and
     # waits up to the switch interval (5 ms by default) for it: under load every write waits on
     # the loop. 1 ms measured more accepted under overload (benchmarks/overload.py).
