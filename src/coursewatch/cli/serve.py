@@ -49,6 +49,16 @@ def _settings(**options: Any) -> Settings:
 SWITCH_INTERVAL_S = 0.001
 
 
+def prepare_process() -> str:
+    """The process set for a server: the GIL handed over sooner, the open-file limit raised;
+    says what the limit is now."""
+    # The database writer thread hands its GIL back to a busy event loop each statement step
+    # and waits up to the switch interval (5 ms by default) for it: under load every write
+    # waits on the loop. 1 ms measured more accepted under overload (benchmarks/overload.py).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    return raise_fd_limit()
+
+
 def raise_fd_limit() -> str:
     """Raise the open-file limit to what the system allows (every open event stream and
     connection is one); says what it is now."""
@@ -73,13 +83,8 @@ async def run_servers(
     until ``stop`` is set); ``started`` is set once both ports listen."""
     from coursewatch.web.app import create_app, gate_of, osmand_app
 
-    # The database writer thread hands its GIL back to a busy event loop each statement step and
-    # waits up to the switch interval (5 ms by default) for it: under load every write waits on
-    # the loop. 1 ms measured more accepted under overload (benchmarks/overload.py).
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
     s = server.settings
-    fds = raise_fd_limit()
+    fds = prepare_process()
     await server.start()
     app = create_app(server, manage=False)
     # open event streams (dashboards) never end by themselves: give them 2 s on shutdown

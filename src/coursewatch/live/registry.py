@@ -13,7 +13,9 @@ from dataclasses import replace
 from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
 from coursewatch.live.narrate import Narrator
+from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
+from coursewatch.protocols import Decoded, FixProblem
 from coursewatch.race import Race, parse_race
 from coursewatch.store import RaceRecord, RunnerRecord
 
@@ -40,6 +42,9 @@ class LiveRace:
         starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
+        self.view = PublicView()  # what the public sees (live/privacy.py)
+        self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
+        self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
 
     @classmethod
     def build(cls, record: RaceRecord) -> LiveRace:
@@ -91,6 +96,8 @@ class Registry:
         the same)."""
         record = live.record
         old = self.races.get(record.id)
+        if old is not None:
+            live.view, live.hidden, live.runner_tokens = old.view, old.hidden, old.runner_tokens
         if old is not None and old.record.course_bytes == record.course_bytes:
             live.runners = old.runners
         self.races[record.id] = live
@@ -105,6 +112,21 @@ class Registry:
         for d in record.devices:
             self.devices[d] = (record.race_id, record.bib)
         return live.add_runner(record)
+
+    def only_runner(self, decoded: Decoded, race_id: str, bib: str) -> Decoded:
+        """The fixes of one runner (given by bib or by one of their devices); the others are
+        problems: a runner's own token posts that runner's fixes only."""
+        out = Decoded(problems=list(decoded.problems))
+        for fix, i in zip(decoded.fixes, decoded.index, strict=True):
+            owner = self.devices.get(fix.device_id or "") if fix.bib is None else None
+            if fix.bib == bib or owner == (race_id, bib):
+                out.add(fix, i)
+            else:
+                hint = "post other runners' fixes with the race's ingest token"
+                out.problems.append(
+                    FixProblem(i, f"[{i}]", f"this token posts the fixes of bib {bib} only", hint)
+                )
+        return out
 
     def owner(self, device_id: str) -> tuple[LiveRace, LiveRunner] | None:
         key = self.devices.get(device_id)

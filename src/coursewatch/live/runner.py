@@ -261,6 +261,13 @@ class LiveRunner:
             return float(self._tail[i, 1]), float(self._tail[i, 2])
         return None
 
+    def seen_at(self, t_s: float) -> tuple[float, float, float] | None:
+        """The (time, lat, lon) of the last kept fix at or before ``t_s`` (a delayed view)."""
+        i = int(np.searchsorted(self._tail[: self._n, 0], t_s, side="right")) - 1
+        if i < 0:
+            return None
+        return float(self._tail[i, 0]), float(self._tail[i, 1]), float(self._tail[i, 2])
+
     def position(self) -> tuple[float, float] | None:
         if not self._n:
             return None

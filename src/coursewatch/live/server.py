@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import secrets
@@ -29,6 +30,7 @@ from coursewatch.incidents import ALERT
 from coursewatch.live import views
 from coursewatch.live.looplag import LoopLag
 from coursewatch.live.pipeline import Clock, IngestReport, Pipeline
+from coursewatch.live.privacy import PublicView
 from coursewatch.live.registry import LiveRace, Registry
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.targets import refused_target
@@ -97,6 +99,7 @@ class Server:
             except CoursewatchError as exc:  # one broken race must not keep HQ down
                 log.error("race %s not loaded: %s", record.id, exc)
                 continue
+            self._load_privacy(self._registry.races[record.id])
             for runner in self._store.runners(record.id):
                 live = self._registry.add_runner(runner)
                 # The engine is rebuilt from every stored fix; the ETA model and the
@@ -136,9 +139,20 @@ class Server:
 
     # -- fixes ------------------------------------------------------------------------------------
     async def ingest(
-        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
+        self,
+        decode: Callable[[], Decoded],
+        protocol: str,
+        race_id: str | None = None,
+        only_bib: str | None = None,
     ) -> IngestReport:
-        """One request's payload through the pipeline; returns once its fixes are stored."""
+        """One request's payload through the pipeline; returns once its fixes are stored.
+        ``only_bib``: the request came with that runner's own token (race_id given)."""
+        if only_bib is not None and race_id is not None:
+            everyone, rid, bib = decode, race_id, only_bib
+
+            def decode() -> Decoded:
+                return self._registry.only_runner(everyone(), rid, bib)
+
         return await self._pipeline.ingest(decode, protocol, race_id)
 
     def fixes(self, race_id: str, bib: str) -> FixArrays:
@@ -199,6 +213,49 @@ class Server:
         record = replace(race.record, public=public)
         race.record = record
         return race
+
+    # -- what the public sees (live/privacy.py) -------------------------------------------------
+    def _load_privacy(self, race: LiveRace) -> None:
+        saved = json.loads(self._store.meta(f"privacy/{race.id}") or "{}")
+        race.view = PublicView.from_json(saved.get("view", {}))
+        race.hidden = set(saved.get("hidden", []))
+        race.runner_tokens = dict(saved.get("runner_tokens", {}))
+
+    async def _save_privacy(self, race: LiveRace) -> None:
+        saved = {"view": race.view.to_json(), "hidden": sorted(race.hidden),
+                 "runner_tokens": race.runner_tokens}  # fmt: skip
+        await self._store.set_meta(f"privacy/{race.id}", json.dumps(saved))
+
+    async def set_public_view(self, race_id: str, changes: object) -> PublicView:
+        """Change what the public sees of a race (keys not given stay as they are)."""
+        race = self.race(race_id)
+        race.view = PublicView.from_json(changes, race.view)
+        await self._save_privacy(race)
+        return race.view
+
+    async def set_hidden(self, race_id: str, bib: str, hidden: bool) -> None:
+        """A runner opts out of every public view (or back in)."""
+        race = self.race(race_id)
+        bib = self.runner(race_id, bib).bib
+        (race.hidden.add if hidden else race.hidden.discard)(bib)
+        await self._save_privacy(race)
+
+    async def new_runner_token(self, race_id: str, bib: str) -> str:
+        """A runner's own ingest token (a new one each call: the old stops working): it posts
+        that runner's fixes only."""
+        race = self.race(race_id)
+        bib = self.runner(race_id, bib).bib
+        race.runner_tokens[bib] = f"r-{secrets.token_urlsafe(18)}"
+        await self._save_privacy(race)
+        return race.runner_tokens[bib]
+
+    def runner_by_token(self, token: str) -> tuple[LiveRace, str] | None:
+        """The race and bib a runner's own token opens, if it is one."""
+        for race in self._registry.races.values():
+            for bib, mine in race.runner_tokens.items():
+                if same_secret(token, mine):
+                    return race, bib
+        return None
 
     def stats(self, race_id: str) -> dict[str, Any]:
         """What the server did with a race's input: counts, stored fixes, unknown devices."""

@@ -133,6 +133,8 @@ def race_json(race: LiveRace, admin: bool = False) -> dict[str, Any]:
     }
     if admin:
         out["ingest_token"] = rec.ingest_token
+        out["public_view"] = race.view.to_json()
+        out["hidden"] = sorted(race.hidden)
     return out
 
 

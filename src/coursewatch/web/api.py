@@ -15,6 +15,7 @@ from coursewatch.live import course_only_race
 from coursewatch.live.views import course_geojson, incident_json, race_json, runner_json
 from coursewatch.protocols import describe, parse_time_s
 from coursewatch.store import RunnerRecord
+from coursewatch.web import public
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
 from coursewatch.web.bodies import INT64_MAX, field, int_param, json_object
 from coursewatch.web.errors import ApiError
@@ -83,6 +84,8 @@ async def patch_race(request: Request) -> Response:
     public = field(obj, "public", bool, required=False)
     if public is not None:
         race = await server_of(request).set_public(race.id, public)
+    if "public_view" in obj:
+        await server_of(request).set_public_view(race.id, obj["public_view"])
     return JSONResponse(race_json(race, admin=True))
 
 
@@ -97,6 +100,9 @@ async def list_runners(request: Request) -> Response:
     admin = require_read(request, race)
     now = server_of(request).clock()
     runners = [runner_json(race, r, now, admin) for r in race.runners.values()]
+    if not admin:
+        runners = [public.runner(race, race.runners[o["bib"]], o, now) for o in runners
+                   if o["bib"] not in race.hidden]  # fmt: skip
     runners.sort(key=lambda r: (-(r["progress_m"] or 0.0), r["bib"]))
     return JSONResponse({"runners": runners})
 
@@ -153,7 +159,11 @@ async def get_runner(request: Request) -> Response:
     admin = require_read(request, race)
     server = server_of(request)
     runner = server.runner(race.id, request.path_params["bib"])
-    return JSONResponse(runner_json(race, runner, server.clock(), admin))
+    out = runner_json(race, runner, server.clock(), admin)
+    if not admin:
+        public.require_shown(race, runner.bib)
+        out = public.runner(race, runner, out, server.clock())
+    return JSONResponse(out)
 
 
 async def patch_runner(request: Request) -> Response:
@@ -162,6 +172,10 @@ async def patch_runner(request: Request) -> Response:
     server = server_of(request)
     old = server.runner(race.id, request.path_params["bib"]).record
     obj = await json_object(request)
+    hidden = field(obj, "hidden", bool, required=False)
+    if hidden is not None:
+        await server.set_hidden(race.id, old.bib, hidden)
+    obj = {k: v for k, v in obj.items() if k != "hidden"}
     merged = {
         "name": old.name,
         "devices": list(old.devices),
@@ -173,30 +187,40 @@ async def patch_runner(request: Request) -> Response:
     return JSONResponse(runner_json(race, runner, server.clock(), admin=True))
 
 
+async def runner_token(request: Request) -> Response:
+    """A runner's own ingest token, new (the old one stops working): it posts that runner's
+    fixes only, for their phone or their own tracker's bridge."""
+    require_admin(request)
+    race = _race(request)
+    server = server_of(request)
+    bib = server.runner(race.id, request.path_params["bib"]).bib
+    token = await server.new_runner_token(race.id, bib)
+    return JSONResponse({"bib": bib, "token": token}, status_code=201)
+
+
 async def track(request: Request) -> Response:
     race = _race(request)
-    require_read(request, race)
+    admin = require_read(request, race)
     server = server_of(request)
     runner = server.runner(race.id, request.path_params["bib"])
     fixes = server.fixes(race.id, runner.bib)
+    if admin:
+        t, lat, lon = fixes.time_s.tolist(), fixes.lat.tolist(), fixes.lon.tolist()
+    else:
+        public.require_shown(race, runner.bib)
+        public.require_tracks(race)
+        t, lat, lon = public.track(race, fixes, server.clock())
     if request.query_params.get("format") == "geojson":
-        coords = [[float(a), float(b)] for a, b in zip(fixes.lon, fixes.lat, strict=True)]
+        coords = [[a, b] for a, b in zip(lon, lat, strict=True)]
         return JSONResponse(
             {
                 "type": "Feature",
                 "geometry": {"type": "LineString", "coordinates": coords},
-                "properties": {"bib": runner.bib, "time_s": fixes.time_s.tolist()},
+                "properties": {"bib": runner.bib, "time_s": t},
             },
             media_type="application/geo+json",
         )
-    return JSONResponse(
-        {
-            "bib": runner.bib,
-            "time_s": fixes.time_s.tolist(),
-            "lat": fixes.lat.tolist(),
-            "lon": fixes.lon.tolist(),
-        }
-    )
+    return JSONResponse({"bib": runner.bib, "time_s": t, "lat": lat, "lon": lon})
 
 
 LEVELS = {ALERT: ALERT, FLAG: FLAG, "all": None}
@@ -204,7 +228,9 @@ LEVELS = {ALERT: ALERT, FLAG: FLAG, "all": None}
 
 async def list_incidents(request: Request) -> Response:
     race = _race(request)
-    require_read(request, race)
+    admin = require_read(request, race)
+    if not admin:
+        public.require_incidents(race)
     after = int_param(request, "after", 0)
     limit = min(max(int_param(request, "limit", 1000), 1), 10_000)
     bib = request.query_params.get("bib")
@@ -216,6 +242,8 @@ async def list_incidents(request: Request) -> Response:
     found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
     if request.query_params.get("retracted") != "1":
         found = [i for i in found if not i.retracted]
+    if not admin:
+        found = [i for i in found if i.bib not in race.hidden]
     return JSONResponse({"incidents": [incident_json(i) for i in found]})
 
 

@@ -58,11 +58,12 @@ def require_admin(request: Request) -> None:
     if is_admin(request):
         return
     token = token_of(request) or ""
-    if server_of(request).race_by_token(token) is not None:  # known, but not for this
+    server = server_of(request)
+    if server.race_by_token(token) or server.runner_by_token(token):  # known, not for this
         raise ApiError(
             403,
             "forbidden",
-            "a race's ingest token cannot do this: it needs the admin token",
+            "an ingest token cannot do this: it needs the admin token",
             "Authorization",
             "use the admin token printed by `coursewatch serve`",
         )
@@ -80,11 +81,19 @@ def has_race_token(request: Request, race: LiveRace) -> bool:
     return token is not None and same_secret(token, race.record.ingest_token)
 
 
+def runner_of_token(request: Request, race: LiveRace) -> str | None:
+    """The bib whose own token the request carries, for this race (None: it carries none)."""
+    token = token_of(request)
+    found = server_of(request).runner_by_token(token) if token else None
+    return found[1] if found is not None and found[0] is race else None
+
+
 def require_read(request: Request, race: LiveRace) -> bool:
-    """Allow reading the race; returns True when the caller is admin (sees device ids)."""
+    """Allow reading the race; returns True when the caller is admin (sees everything). Anyone
+    else reads it through the race's public view (live/privacy.py)."""
     if is_admin(request):
         return True
-    if race.record.public or has_race_token(request, race):
+    if race.record.public or has_race_token(request, race) or runner_of_token(request, race):
         return False
     raise ApiError(
         401,
@@ -95,9 +104,14 @@ def require_read(request: Request, race: LiveRace) -> bool:
     )
 
 
-def require_ingest(request: Request, race: LiveRace) -> None:
+def require_ingest(request: Request, race: LiveRace) -> str | None:
+    """Allow posting fixes to the race; returns the one bib the caller may post for when it
+    carries a runner's own token (None: any runner)."""
     if is_admin(request) or has_race_token(request, race):
-        return
+        return None
+    bib = runner_of_token(request, race)
+    if bib is not None:
+        return bib
     raise ApiError(
         401,
         "unauthorized",
@@ -108,12 +122,18 @@ def require_ingest(request: Request, race: LiveRace) -> None:
     )
 
 
-def ingest_scope(request: Request) -> str | None:
-    """For endpoints without a race in the URL: the race the token opens (None: admin, all)."""
+def ingest_scope(request: Request) -> tuple[str | None, str | None]:
+    """For endpoints without a race in the URL: the race the token opens (None: admin, all),
+    and the one bib it may post for (a runner's own token; None: any)."""
     if is_admin(request):
-        return None
+        return None, None
     token = token_of(request)
-    race = server_of(request).race_by_token(token) if token else None
+    server = server_of(request)
+    race = server.race_by_token(token) if token else None
+    if race is None and token:
+        mine = server.runner_by_token(token)
+        if mine is not None:
+            return mine[0].id, mine[1]
     if race is None:
         raise ApiError(
             401,
@@ -122,4 +142,4 @@ def ingest_scope(request: Request) -> str | None:
             "Authorization",
             "give the race's ingest token as the password (OwnTracks) or ?token=...",
         )
-    return race.id
+    return race.id, None

@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from coursewatch.live.views import race_json, reference_json
+from coursewatch.web import public
 from coursewatch.web.auth import require_read, server_of
 from coursewatch.web.errors import ApiError
 
@@ -94,7 +95,10 @@ async def dashboard(request: Request) -> Response:
 async def progress(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
-    require_read(request, race)
+    if not require_read(request, race):  # positions and a track: the public view's to give
+        public.require_shown(race, request.path_params["bib"])
+        public.require_tracks(race)
+        public.require_incidents(race)
     return JSONResponse(server.progress(race.id, request.path_params["bib"]))
 
 

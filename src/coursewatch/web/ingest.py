@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -21,9 +22,11 @@ from coursewatch.web.bodies import json_body
 from coursewatch.web.errors import ApiError, error_response
 
 
-async def _run(request: Request, decode: Any, protocol: str, race_id: str | None) -> IngestReport:
+async def _run(
+    request: Request, decode: Any, protocol: str, race_id: str | None, only_bib: str | None = None
+) -> IngestReport:
     try:
-        return await server_of(request).ingest(decode, protocol, race_id)
+        return await server_of(request).ingest(decode, protocol, race_id, only_bib)
     except PayloadError as exc:
         raise ApiError(
             400,
@@ -75,11 +78,12 @@ async def osmand(request: Request) -> Response:
 
 
 async def owntracks(request: Request) -> Response:
-    race_id = ingest_scope(request)
+    race_id, only = ingest_scope(request)
     obj = await json_body(request)
     user = request.headers.get("x-limit-u")
     device = request.headers.get("x-limit-d")
-    report = await _run(request, lambda: decode_owntracks(obj, user, device), "owntracks", race_id)
+    decode = functools.partial(decode_owntracks, obj, user, device)
+    report = await _run(request, decode, "owntracks", race_id, only)
     # OwnTracks reads the answer as a list of commands: [] means nothing to do. A message it
     # sent that cannot be used never will be: answered 200 too (counted in the race's stats as
     # invalid), or the app would send its queue again for ever. An unknown device is a 403:
@@ -90,18 +94,18 @@ async def owntracks(request: Request) -> Response:
 
 
 async def inreach(request: Request) -> Response:
-    race_id = ingest_scope(request)
+    race_id, only = ingest_scope(request)
     obj = await json_body(request)
-    report = await _run(request, lambda: decode_inreach(obj), "inreach", race_id)
+    report = await _run(request, lambda: decode_inreach(obj), "inreach", race_id, only)
     return JSONResponse(report.to_json())
 
 
 async def native(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
-    require_ingest(request, race)
+    only = require_ingest(request, race)
     obj = await json_body(request)  # orjson first, limited: protocols.jsonbody
-    report = await _run(request, lambda: decode_native(obj), "native", race.id)
+    report = await _run(request, lambda: decode_native(obj), "native", race.id, only)
     status = 422 if report.problems and not report.accepted and not report.duplicates else 200
     body = report.to_json()
     if status == 422:
@@ -120,8 +124,11 @@ async def upload(request: Request) -> Response:
     """A GPX/FIT/... recording of one runner, as the raw request body."""
     server = server_of(request)
     race = server.race(request.path_params["race"])
-    require_ingest(request, race)
+    only = require_ingest(request, race)
     runner = server.runner(race.id, request.path_params["bib"])
+    if only is not None and only != runner.bib:
+        raise ApiError(403, "forbidden", f"this token uploads the recordings of bib {only} only",
+                       "Authorization", "use the race's ingest token")  # fmt: skip
     data = await request.body()
     limit = server.settings.max_upload_bytes
     try:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from coursewatch.protocols.values import describe
+from coursewatch.web import public
 from coursewatch.web.auth import require_read, server_of
 from coursewatch.web.errors import ApiError
 
@@ -37,9 +38,11 @@ async def runner_events(request: Request) -> Response:
 def _stream(request: Request, bib: str | None) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
-    require_read(request, race)
+    admin = require_read(request, race)
     if bib is not None:
         bib = server.runner(race.id, bib).bib  # 404 for a bib not in the race
+        if not admin:
+            public.require_shown(race, bib)
     kinds_arg = request.query_params.get("kinds")
     kinds = frozenset(kinds_arg.split(",")) if kinds_arg else None
     last = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -62,7 +65,11 @@ def _stream(request: Request, bib: str | None) -> Response:
             if msg.kind == "ping":
                 yield ": ping\n\n"
             elif bib is None or msg.data.get("bib") == bib:
-                data = json.dumps(msg.data, separators=(",", ":"))
+                shown = dict(msg.data) if admin else public.message(race, msg.kind, dict(msg.data),
+                                                                     server.clock())  # fmt: skip
+                if shown is None:
+                    continue
+                data = json.dumps(shown, separators=(",", ":"))
                 yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {data}\n\n"
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -1,0 +1,106 @@
+"""What the public sees of a race: positions delayed, rounded or hidden, tracks hidden, and
+runners who opted out left out.
+
+Race HQ (the admin token) sees everything. Anyone else reading a race (the public, when the
+race is public; a race's ingest token) sees it through the race's :class:`PublicView`:
+
+- ``positions`` false: no position of any runner (map, track, incidents); progress along the
+  course is shown only as the last station passed;
+- ``delay_min``: positions (and tracks) as they were that many minutes ago; progress as the last
+  station passed then, no ETAs;
+- ``round_m``: positions rounded to a grid of about that many metres;
+- ``tracks`` false: no stored tracks.
+
+A runner who opted out (``hidden``) is not in any public view, list or stream at all.
+
+>>> rounded(45.923456, 6.869123, 500.0)
+(45.921667, 6.870165)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from coursewatch.errors import InputError
+
+M_PER_DEG_LAT = 111_320.0
+
+
+@dataclass(frozen=True)
+class PublicView:
+    positions: bool = True
+    delay_min: float = 0.0
+    round_m: float = 0.0
+    tracks: bool = True
+
+    @property
+    def exact(self) -> bool:
+        """Nothing held back: the public sees what race HQ sees (opt-outs aside)."""
+        return self == PublicView()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: object, base: PublicView | None = None) -> PublicView:
+        """A view from ``{"positions": ..., "delay_min": ..., ...}`` (missing keys: ``base``'s);
+        InputError naming the bad key."""
+        if not isinstance(obj, dict):
+            raise InputError('public_view must be an object: {"delay_min": 30, ...}')
+        values = (base or cls()).to_json()
+        for key, value in obj.items():
+            if key not in values:
+                raise InputError(f"public_view.{str(key)[:40]}: unknown; use {', '.join(values)}")
+            if key in ("positions", "tracks"):
+                if not isinstance(value, bool):
+                    raise InputError(f"public_view.{key} must be true or false")
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= 10_000
+            ):
+                raise InputError(f"public_view.{key} must be a number from 0 to 10000")
+            values[key] = value
+        return cls(**values)
+
+
+def rounded(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
+    """A position on a grid of about ``grid_m`` metres (0: as it is)."""
+    if grid_m <= 0:
+        return lat, lon
+    step_lat = grid_m / M_PER_DEG_LAT
+    step_lon = grid_m / (M_PER_DEG_LAT * max(0.01, math.cos(math.radians(lat))))
+    return round(round(lat / step_lat) * step_lat, 6), round(round(lon / step_lon) * step_lon, 6)
+
+
+HELD_BACK = ("offset_m", "pace_mps", "next_station_eta_ts", "finish_eta_ts")
+
+
+def public_runner(
+    out: dict[str, Any], view: PublicView, seen: tuple[float, float, float] | None,
+    last_station_m: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    """A runner's JSON (``views.runner_json``) as the public sees it: ``seen`` is the fix the
+    view may show (the runner's last one, or the last one ``delay_min`` ago), and
+    ``last_station_m`` where the last station passed is (progress shown when held back)."""
+    if view.exact:
+        return out
+    out = dict(out)
+    fix = out.get("last_fix")
+    if not view.positions or seen is None:
+        out["last_fix"] = None
+    else:
+        lat, lon = rounded(seen[1], seen[2], view.round_m)
+        battery = fix.get("battery_pct") if fix and not view.delay_min else None
+        out["last_fix"] = {"time_s": seen[0], "lat": lat, "lon": lon, "battery_pct": battery}
+    if not view.positions or view.delay_min:
+        progress = last_station_m or 0.0
+        ratio = progress / out["progress_m"] if out["progress_m"] else 0.0
+        out["progress_m"] = round(progress, 1)
+        out["progress_mi"] = round(out["progress_mi"] * ratio, 3)
+        out["progress_pct"] = round(out["progress_pct"] * ratio, 2)
+        for key in HELD_BACK:
+            out[key] = None
+    return out

@@ -1,0 +1,61 @@
+"""The public view applied to what the API and the streams answer (live/privacy.py says what
+it holds back). Race HQ (admin) sees everything; everyone else gets these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coursewatch.live import LiveRace, LiveRunner
+from coursewatch.live.privacy import public_runner, rounded
+from coursewatch.store import FixArrays
+from coursewatch.web.errors import ApiError
+
+HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack"})  # race HQ's, not the public's
+
+
+def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> dict[str, Any]:
+    """A runner's JSON as the public may see it (``out``: ``views.runner_json``)."""
+    view = race.view
+    if view.exact:
+        return out
+    seen = r.seen_at(now_s - 60.0 * view.delay_min) if view.positions and r.fixes else None
+    last, _ = race.around(r.matcher.progress_m if r.fixes else 0.0)
+    return public_runner(out, view, seen, race.station_m[last] if last >= 0 else None)
+
+
+def require_shown(race: LiveRace, bib: str) -> None:
+    """A runner who opted out is not there for the public: the same 404 as no runner."""
+    if bib in race.hidden:
+        raise ApiError(404, "not_found", f"no runner with bib {bib!r} in race {race.id!r}",
+                       "path", "check the id in the URL")  # fmt: skip
+
+
+def require_tracks(race: LiveRace) -> None:
+    if not (race.view.tracks and race.view.positions):
+        raise ApiError(403, "forbidden", f"tracks of race {race.id!r} are not public",
+                       "Authorization", "the race's public view hides them")  # fmt: skip
+
+
+def require_incidents(race: LiveRace) -> None:
+    if not race.view.exact:
+        raise ApiError(403, "forbidden", f"incidents of race {race.id!r} are not public while "
+                       "its public view holds positions back", "Authorization",
+                       "race HQ reads them with the admin token")  # fmt: skip
+
+
+def track(race: LiveRace, fixes: FixArrays, now_s: float) -> tuple[list[float], ...]:
+    """Times, latitudes and longitudes of a stored track as the public may see them."""
+    view = race.view
+    keep = fixes.time_s <= now_s - 60.0 * view.delay_min
+    pairs = [rounded(float(a), float(b), view.round_m)
+             for a, b in zip(fixes.lat[keep], fixes.lon[keep], strict=True)]  # fmt: skip
+    return fixes.time_s[keep].tolist(), [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def message(race: LiveRace, kind: str, data: dict[str, Any], now_s: float) -> dict[str, Any] | None:
+    """A stream message as the public may see it (None: not for them)."""
+    bib = data.get("bib")
+    if bib in race.hidden or (kind in HIDDEN_KINDS and not race.view.exact):
+        return None
+    r = race.runners.get(str(bib)) if kind == "runner" else None
+    return runner(race, r, data, now_s) if r is not None else data

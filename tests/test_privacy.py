@@ -1,0 +1,142 @@
+"""What the public sees of a race (positions delayed, rounded or hidden; tracks; runners who
+opted out) and runners' own ingest tokens, through the API in-process."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coursewatch.live.privacy import PublicView
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import admin_headers, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.web import public
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+RUN = simulate_run(COURSE, start_ts=START + 10, interval_s=30.0)
+NOW = float(RUN.time_s[-1]) + 60.0  # a minute after the last fix
+
+
+async def _race(client: httpx.AsyncClient, tmp_path: Path) -> str:
+    race_file = write_race(tmp_path / "files", COURSE, START)
+    gpx = base64.b64encode((tmp_path / "files" / "course.gpx").read_bytes()).decode()
+    body = {"id": "demo", "public": True, "race_file": {"text": race_file.read_text()},
+            "course_file": {"base64": gpx, "suffix": ".gpx"}}  # fmt: skip
+    r = await client.post("/api/races", json=body, headers=admin_headers())
+    assert r.status_code == 201, r.text
+    runners = {"runners": [{"bib": "7", "devices": ["dev-7"]}, {"bib": "8", "devices": ["dev-8"]}]}
+    assert (await client.post("/api/races/demo/runners", json=runners,
+                              headers=admin_headers())).status_code == 201  # fmt: skip
+    rows = list(zip(RUN.time_s, RUN.lat, RUN.lon, strict=True))
+    fixes = [{"bib": b, "time": float(t), "lat": float(a), "lon": float(o)}
+             for b in ("7", "8") for t, a, o in rows]  # fmt: skip
+    r = await client.post("/api/races/demo/fixes", json={"fixes": fixes}, headers=admin_headers())
+    assert r.json()["accepted"] == len(fixes)
+    return str(r.json())
+
+
+async def _view(client: httpx.AsyncClient, **view: object) -> None:
+    r = await client.patch("/api/races/demo", json={"public_view": view}, headers=admin_headers())
+    assert r.status_code == 200 and r.json()["public_view"] == {**PublicView().to_json(), **view}
+
+
+async def test_positions_delayed_and_rounded_for_the_public_exact_for_race_hq(
+    tmp_path: Path,
+) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (_server, client):
+        await _race(client, tmp_path)
+        await _view(client, delay_min=30, round_m=500)
+        mine = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
+        theirs = (await client.get("/api/races/demo/runners/7")).json()
+        assert mine["last_fix"]["time_s"] == RUN.time_s[-1]
+        assert theirs["last_fix"]["time_s"] <= NOW - 1800 < theirs["last_fix"]["time_s"] + 30
+        lat = theirs["last_fix"]["lat"]
+        assert lat == pytest.approx(round(lat / (500 / 111_320)) * 500 / 111_320, abs=1e-6)
+        assert theirs["progress_m"] < mine["progress_m"] and theirs["finish_eta_ts"] is None
+        track = (await client.get("/api/races/demo/runners/7/track")).json()
+        assert max(track["time_s"]) <= NOW - 1800 and len(track["time_s"]) < len(RUN.time_s)
+        r = await client.get("/api/races/demo/incidents")
+        assert r.status_code == 403  # race HQ's incidents say where: not while positions held
+
+
+async def test_positions_hidden_and_a_runner_who_opted_out(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (_server, client):
+        await _race(client, tmp_path)
+        await _view(client, positions=False)
+        listed = (await client.get("/api/races/demo/runners")).json()["runners"]
+        assert {r["bib"] for r in listed} == {"7", "8"}
+        assert all(r["last_fix"] is None for r in listed)
+        assert (await client.get("/api/races/demo/runners/7/track")).status_code == 403
+        r = await client.patch("/api/races/demo/runners/8", json={"hidden": True},
+                               headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200
+        listed = (await client.get("/api/races/demo/runners")).json()["runners"]
+        assert [r["bib"] for r in listed] == ["7"]
+        assert (await client.get("/api/races/demo/runners/8")).status_code == 404
+        assert (await client.get("/api/races/demo/runners/8/events")).status_code == 404
+        admin = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
+        assert {r["bib"] for r in admin["runners"]} == {"7", "8"}
+
+
+async def test_the_view_and_opt_outs_survive_a_restart(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (_server, client):
+        await _race(client, tmp_path)
+        await _view(client, round_m=200)
+        await client.patch("/api/races/demo/runners/8", json={"hidden": True},
+                           headers=admin_headers())  # fmt: skip
+    async with hq(tmp_path, clock=lambda: NOW) as (server, client):
+        race = server.race("demo")
+        assert race.view == PublicView(round_m=200) and race.hidden == {"8"}
+
+
+async def test_a_bad_view_is_a_422_naming_the_key(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (_server, client):
+        await _race(client, tmp_path)
+        r = await client.patch("/api/races/demo", json={"public_view": {"delay_min": -5}},
+                               headers=admin_headers())  # fmt: skip
+        assert r.status_code == 422 and "public_view.delay_min" in r.json()["error"]["message"]
+
+
+async def test_a_runners_own_token_posts_that_runners_fixes_only(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (server, client):
+        await _race(client, tmp_path)
+        r = await client.post("/api/races/demo/runners/7/token", headers=admin_headers())
+        assert r.status_code == 201
+        mine = {"Authorization": f"Bearer {r.json()['token']}"}
+        t = NOW - 5
+        (la,), (lo,) = COURSE.latlon_at([11_000.0])
+        fixes = [{"bib": "7", "time": t, "lat": la, "lon": lo},
+                 {"bib": "8", "time": t, "lat": la, "lon": lo},
+                 {"device": "dev-7", "time": t + 1, "lat": la, "lon": lo}]  # fmt: skip
+        r = await client.post("/api/races/demo/fixes", json={"fixes": fixes}, headers=mine)
+        body = r.json()
+        assert r.status_code == 200 and body["accepted"] == 2
+        assert [e["where"] for e in body["errors"]] == ["[1]"]
+        assert "bib 7 only" in body["errors"][0]["message"]
+        r = await client.post("/api/races/demo/runners/8/upload", content=b"x", headers=mine)
+        assert r.status_code == 403
+        assert (await client.get("/api/races/demo/stats", headers=mine)).status_code == 403
+        old = mine
+        await client.post("/api/races/demo/runners/7/token", headers=admin_headers())
+        r = await client.post("/api/races/demo/fixes", json={"fixes": fixes[:1]}, headers=old)
+        assert r.status_code == 401  # a new token: the old one stops working
+        assert server.runner("demo", "8").fixes == len(RUN.time_s)
+
+
+def test_the_public_stream_leaves_out_opted_out_runners_and_race_hqs_incidents() -> None:
+    class Race:
+        def __init__(self) -> None:
+            self.hidden = {"8"}
+            self.view = PublicView(positions=False)
+            self.runners: dict[str, object] = {}
+
+    race = Race()
+    assert public.message(race, "status", {"bib": "8", "to": "running"}, NOW) is None  # type: ignore[arg-type]
+    assert public.message(race, "incident", {"bib": "7"}, NOW) is None  # type: ignore[arg-type]
+    assert public.message(race, "status", {"bib": "7", "to": "running"}, NOW) == {  # type: ignore[arg-type]
+        "bib": "7", "to": "running"}  # fmt: skip
