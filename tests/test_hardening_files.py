@@ -208,3 +208,28 @@ def test_every_real_course_loads_well_inside_the_limits(data_dir: Path) -> None:
         seg_m = haversine_m(course.lat[:-1], course.lon[:-1], course.lat[1:], course.lon[1:])
         assert seg_m.max() < MAX_SEGMENT_M / 4, path.name  # 4.9 km at most (swammie)
         assert course.length_m < MAX_LENGTH_M / 20, path.name
+
+
+HUGE = "9" * 400  # an integer no float holds
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("t.geojson", f'{{"type":"LineString","coordinates":[[6.8,45.9],[{HUGE},45.9]]}}',
+         "GeoJSON with malformed coordinates"),
+        ("t.geojson", '{"type":["Feature"],"coordinates":[]}', "neither GeoJSON nor"),
+        ("t.gpx", '<?xml version="1.0" encoding="UTF111"?><gpx></gpx>',
+         "declares an encoding that cannot be read"),
+        ("t.json", '[{"Version":"3.0","Events":[{"imei":"1","timeStamp":1721395635000,'
+         f'"point":{{"latitude":45.9,"longitude":6.87,"altitude":{HUGE},"gpsFix":2}}}}]}}]',
+         "altitude is a number of over 308 digits"),
+    ],
+)  # fmt: skip
+def test_what_the_fuzzer_found_in_file_readers_is_said_in_words(
+    name: str, data: str, says: str
+) -> None:
+    """benchmarks/fuzz.py reproducers: the reader's last resort caught them ("could not be
+    read (OverflowError)"); now each says what is wrong."""
+    with pytest.raises(FileFormatError, match=says):
+        parse_points(data.encode(), 1 << 20, name)

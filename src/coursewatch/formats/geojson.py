@@ -39,7 +39,8 @@ _EPOCH_MS_ABOVE = 1e11
 
 def is_geojson(obj: object) -> bool:
     """True when ``obj`` (parsed JSON) looks like a GeoJSON object."""
-    return isinstance(obj, dict) and obj.get("type") in GEOJSON_TYPES
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return isinstance(kind, str) and kind in GEOJSON_TYPES
 
 
 def read_geojson_object(obj: object) -> RawPoints:
@@ -49,7 +50,8 @@ def read_geojson_object(obj: object) -> RawPoints:
     out = PointCollector()
     try:
         _read_any(obj, {}, out)
-    except (TypeError, ValueError, IndexError, KeyError, AttributeError, RecursionError) as exc:
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, RecursionError,
+            OverflowError) as exc:  # fmt: skip
         raise FileFormatError(
             f"GeoJSON with malformed coordinates or properties ({exc}): "
             "check the file against RFC 7946 or export it again"

@@ -85,5 +85,8 @@ def _number(value: object, what: str) -> float:
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"inReach {what} is {value!r}, not a number")
-    return float(value)
+        raise InputError(f"inReach {what} is {type(value).__name__}, not a number")
+    try:
+        return float(value)
+    except OverflowError:  # an integer of 309 digits or more
+        raise InputError(f"inReach {what} is a number of over 308 digits") from None

@@ -37,6 +37,10 @@ def parse_xml(data: bytes, what: str) -> Element:
             f"{what} file is not well-formed XML ({exc}); it may be truncated or corrupt: "
             "download or export it again"
         ) from None
+    except LookupError as exc:  # <?xml encoding="..."?> names an encoding Python lacks
+        raise FileFormatError(
+            f"{what} file declares an encoding that cannot be read ({exc}): save it as UTF-8"
+        ) from None
 
 
 def namespace_of(root: Element) -> str:
