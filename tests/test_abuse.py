@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ LIMITS = {
     "ingest_wait_s": "0.5",
     "sse_max": "8",
     "sse_max_per_ip": "5",
+    "ingest_body_s": "1",
 }
 
 
@@ -215,6 +217,48 @@ async def test_event_streams_are_capped_per_address_and_in_all(hq: HQ) -> None:
     assert mine == [200] * 5 + [503]  # 5 an address
     assert others == [200] * 3 and third == 503  # 8 in all
     assert stats["admission"]["streams_open"] == 8 and stats["admission"]["streams_refused"] == 2
+
+
+def test_clients_trickling_their_bodies_hold_no_place_and_get_408(hq: HQ) -> None:
+    """Four POSTs that promise 1,000 bytes and send 1 used to hold every worker place."""
+    slow = []
+    for _ in range(6):
+        s = socket.create_connection(("127.0.0.1", int(hq.url.rsplit(":", 1)[1])))
+        s.sendall(b"POST /ingest/osmand HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\n\r\ni")  # fmt: skip
+        slow.append(s)
+    time.sleep(0.2)
+    (la,), (lo,) = COURSE.latlon_at([200.0])
+    with hq.client("127.0.0.30") as c:
+        began = time.perf_counter()
+        r = c.get(f"/ingest/osmand?id=dev-3&lat={la}&lon={lo}&timestamp={START + 90:.0f}")
+        took = time.perf_counter() - began
+    assert r.status_code == 200 and took < 0.5, (r.status_code, took)
+    answers = []
+    for s in slow:
+        s.settimeout(5)
+        answers.append(s.recv(200).split(b"\r\n", 1)[0])
+        s.close()
+    assert answers == [b"HTTP/1.1 408 Request Timeout"] * 6
+
+
+def test_the_home_page_is_not_ingest_and_head_streams_are_counted(hq: HQ) -> None:
+    with hq.client("127.0.0.31") as c:
+        assert {c.get("/").status_code for _ in range(250)} == {200}  # 250 > a burst of 200
+    with hq.client("127.0.0.32", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        before = c.get("/api/races/demo/stats").json()["admission"].get("streams_refused", 0)
+    # HEAD on a stream route is a stream: counted, and refused past the cap like GET
+    codes = []
+    with contextlib.ExitStack() as stack:
+        for _ in range(6):
+            c = stack.enter_context(
+                hq.client("127.0.0.33", headers={"Authorization": f"Bearer {ADMIN}"})
+            )
+            r = stack.enter_context(c.stream("HEAD", "/api/races/demo/events"))
+            codes.append(r.status_code)
+    assert codes[-1] == 503 and codes[:5] == [200] * 5, codes
+    with hq.client("127.0.0.32", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        assert c.get("/api/races/demo/stats").json()["admission"]["streams_refused"] == before + 1
 
 
 def test_serve_reports_its_file_descriptor_limit(hq: HQ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from coursewatch.errors import SettingsError
 from coursewatch.web.admission import Buckets, Gate, Limits
 
 pytestmark = pytest.mark.anyio
@@ -48,3 +49,11 @@ def test_a_bucket_lets_a_burst_through_then_the_rate() -> None:
     assert [b.take("a", 0.0) for _ in range(20)] == [0.0] * 20
     assert b.take("a", 0.0) == pytest.approx(0.1)  # the 21st waits a tenth of a second
     assert b.take("a", 0.1) == 0.0 and b.take("b", 0.1) == 0.0  # others have their own
+
+
+@pytest.mark.parametrize(
+    "bad", [{"rate_per_ip": 0.0}, {"rate_per_ip": 0.2}, {"concurrency": 0}, {"sse_max": 0}]
+)
+def test_settings_that_would_refuse_everything_are_refused_at_start(bad: dict[str, float]) -> None:
+    with pytest.raises(SettingsError, match="give at least"):
+        Limits(**bad)  # type: ignore[arg-type]

@@ -57,11 +57,25 @@ async def test_positions_delayed_and_rounded_for_the_public_exact_for_race_hq(
         assert theirs["last_fix"]["time_s"] <= NOW - 1800 < theirs["last_fix"]["time_s"] + 30
         lat = theirs["last_fix"]["lat"]
         assert lat == pytest.approx(round(lat / (500 / 111_320)) * 500 / 111_320, abs=1e-6)
-        assert theirs["progress_m"] < mine["progress_m"] and theirs["finish_eta_ts"] is None
+        # what is live now is not "as it was 30 min ago": left out
+        assert theirs["progress_m"] is None and theirs["last_station"] is None
+        assert theirs["finish_eta_ts"] is None and theirs["silent_s"] is None
+        assert mine["progress_m"] > 0
         track = (await client.get("/api/races/demo/runners/7/track")).json()
         assert max(track["time_s"]) <= NOW - 1800 and len(track["time_s"]) < len(RUN.time_s)
         r = await client.get("/api/races/demo/incidents")
         assert r.status_code == 403  # race HQ's incidents say where: not while positions held
+
+
+async def test_rounded_positions_round_the_progress_too(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: NOW) as (_server, client):
+        await _race(client, tmp_path)
+        await _view(client, round_m=1000)
+        mine = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
+        theirs = (await client.get("/api/races/demo/runners/7")).json()
+        assert theirs["progress_m"] == 1000 * (mine["progress_m"] // 1000)
+        assert theirs["offset_m"] is None and theirs["pace_mps"] is None
+        assert theirs["last_fix"]["lat"] != mine["last_fix"]["lat"]
 
 
 async def test_positions_hidden_and_a_runner_who_opted_out(tmp_path: Path) -> None:
@@ -138,5 +152,10 @@ def test_the_public_stream_leaves_out_opted_out_runners_and_race_hqs_incidents()
     race = Race()
     assert public.message(race, "status", {"bib": "8", "to": "running"}, NOW) is None  # type: ignore[arg-type]
     assert public.message(race, "incident", {"bib": "7"}, NOW) is None  # type: ignore[arg-type]
-    assert public.message(race, "status", {"bib": "7", "to": "running"}, NOW) == {  # type: ignore[arg-type]
-        "bib": "7", "to": "running"}  # fmt: skip
+    # positions hidden: a status change now says what the view holds back
+    assert public.message(race, "status", {"bib": "7", "to": "running"}, NOW) is None  # type: ignore[arg-type]
+    # a runner the race does not know (yet): not shown rather than shown whole
+    assert public.message(race, "runner", {"bib": "9", "progress_m": 5.0}, NOW) is None  # type: ignore[arg-type]
+    race.view = PublicView(round_m=100)
+    assert public.message(race, "status", {"bib": "7", "to": "finished"}, NOW) == {  # type: ignore[arg-type]
+        "bib": "7", "to": "finished"}  # fmt: skip

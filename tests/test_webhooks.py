@@ -134,6 +134,10 @@ async def hq(tmp_path: Path, allow_private: bool) -> AsyncIterator[httpx.AsyncCl
         ("http://10.1.2.3/hook", "10.1.2.3 is a private address"),
         ("http://localhost:9/hook", "localhost resolves to"),
         ("ftp://example.org/hook", "must start with http:// or https://"),
+        ("http://100.100.100.200/latest/meta-data", "100.100.100.200 is a non-public address"),
+        ("http://[2002:7f00:1::1]/hook", "127.0.0.1 is a loopback address"),
+        ("http://2130706433/hook", "127.0.0.1 is a loopback address"),
+        ("http://a..b/hook", "cannot resolve"),
     ],
 )
 async def test_receivers_inside_the_machine_or_its_network_are_refused(

@@ -58,6 +58,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_concurrency", "4", "Ingest requests worked on at once."),
     Setting("ingest_queue", "64", "Ingest requests waiting their turn; past it: 503."),
     Setting("ingest_wait_s", "0.5", "Longest wait for a turn; past it: 503 and Retry-After."),
+    Setting("ingest_body_s", "10", "An ingest body must arrive within this (uploads: 6x): 408."),
     Setting("sse_max", "1000", "Open event streams in all (kept under the fd limit)."),
     Setting("sse_max_per_ip", "20", "Open event streams per client address."),
     Setting(
@@ -88,6 +89,7 @@ class Settings:
     ingest_concurrency: int
     ingest_queue: int
     ingest_wait_s: float
+    ingest_body_s: float
     sse_max: int
     sse_max_per_ip: int
     webhook_allow_private: bool

@@ -76,31 +76,55 @@ def rounded(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
 
 
 HELD_BACK = ("offset_m", "pace_mps", "next_station_eta_ts", "finish_eta_ts")
+# live now, so not "as it was delay_min ago": left out of a delayed view
+NOT_DELAYED = ("progress_m", "progress_mi", "progress_pct", "lap", "last_station",
+               "next_station", "silent_s", "fixes", "on_course", "flagged", "confirmed", "far",
+               "wrong_way")  # fmt: skip
 
 
 def public_runner(
     out: dict[str, Any], view: PublicView, seen: tuple[float, float, float] | None,
-    last_station_m: float | None,
+    last_station_m: float | None, now_s: float,
 ) -> dict[str, Any]:  # fmt: skip
     """A runner's JSON (``views.runner_json``) as the public sees it: ``seen`` is the fix the
-    view may show (the runner's last one, or the last one ``delay_min`` ago), and
-    ``last_station_m`` where the last station passed is (progress shown when held back)."""
+    view may show (the last one, or the last one ``delay_min`` ago), ``last_station_m`` where
+    the last station passed is (progress when positions are hidden: a station passed is a
+    published split)."""
     if view.exact:
         return out
     out = dict(out)
-    fix = out.get("last_fix")
     if not view.positions or seen is None:
         out["last_fix"] = None
     else:
         lat, lon = rounded(seen[1], seen[2], view.round_m)
-        battery = fix.get("battery_pct") if fix and not view.delay_min else None
+        battery = (out.get("last_fix") or {}).get("battery_pct") if not view.delay_min else None
         out["last_fix"] = {"time_s": seen[0], "lat": lat, "lon": lon, "battery_pct": battery}
-    if not view.positions or view.delay_min:
-        progress = last_station_m or 0.0
-        ratio = progress / out["progress_m"] if out["progress_m"] else 0.0
-        out["progress_m"] = round(progress, 1)
-        out["progress_mi"] = round(out["progress_mi"] * ratio, 3)
-        out["progress_pct"] = round(out["progress_pct"] * ratio, 2)
-        for key in HELD_BACK:
-            out[key] = None
+    for key in HELD_BACK:  # each says where the runner is, or will be
+        out[key] = None
+    if view.delay_min:
+        return _delayed(out, now_s - 60.0 * view.delay_min)
+    shown = last_station_m if not view.positions else _on_grid(out["progress_m"], view.round_m)
+    _progress(out, shown or 0.0)
+    return out
+
+
+def _on_grid(progress_m: float, grid_m: float) -> float:
+    return progress_m if grid_m <= 0 else math.floor(progress_m / grid_m) * grid_m
+
+
+def _progress(out: dict[str, Any], shown_m: float) -> None:
+    ratio = shown_m / out["progress_m"] if out["progress_m"] else 0.0
+    out["progress_m"] = round(shown_m, 1)
+    out["progress_mi"] = round(out["progress_mi"] * ratio, 3)
+    out["progress_pct"] = round(out["progress_pct"] * ratio, 2)
+
+
+def _delayed(out: dict[str, Any], then_s: float) -> dict[str, Any]:
+    """What is live now is left out; the finish only once it is ``delay_min`` old."""
+    for key in NOT_DELAYED:
+        out[key] = None
+    if out.get("finish_ts") is not None and out["finish_ts"] > then_s:
+        out["finish_ts"] = None
+    if out["status"] not in ("dnf", "not_started") and out.get("finish_ts") is None:
+        out["status"] = "running"
     return out

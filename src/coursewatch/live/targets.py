@@ -48,15 +48,19 @@ def url_problem(url: str) -> str:
 
 def refused_address(address: str) -> str:
     """Why the server must not call this IP address, or ""."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        address.split("%", 1)[0]
+    )
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside: judge that one
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        ip = inner or ip
     for what, bad in (
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
         ("private", ip.is_private),
         ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved or ip.is_unspecified),
+        ("non-public", not ip.is_global),  # shared (carrier NAT, 100.64/10), documentation...
     ):
         if bad:
             return f"{ip} is a {what} address"
@@ -76,8 +80,8 @@ async def refused_target(url: str, allow_private: bool) -> str:
         pass  # a name, not an address
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return f"cannot resolve {host}"
+    except (OSError, UnicodeError, ValueError):  # no such name; a name no DNS can carry
+        return f"cannot resolve {host[:80]}"
     for info in infos:
         reason = refused_address(str(info[4][0]))
         if reason:

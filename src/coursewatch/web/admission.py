@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coursewatch.errors import SettingsError
 from coursewatch.web.errors import error_body
 
 BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen go first
@@ -41,6 +42,21 @@ class Limits:
     wait_s: float = 0.5  # longest wait for a turn
     sse_max: int = 1000
     sse_max_per_ip: int = 20
+    body_s: float = 10.0  # an ingest body must arrive within this (uploads: 6x) ...
+    body_bytes: int = 2 * 1024 * 1024  # ... and is read up to this (then the guard's 413)
+    upload_bytes: int = 32 * 1024 * 1024
+    readers_max: int = 256  # bodies being read at once
+
+    def __post_init__(self) -> None:
+        for name, value, low in (("ingest_rate_per_ip", self.rate_per_ip, 0.5),
+                                 ("ingest_concurrency", self.concurrency, 1),
+                                 ("ingest_queue", self.queue, 0),
+                                 ("ingest_wait_s", self.wait_s, 0.0),
+                                 ("sse_max", self.sse_max, 1),
+                                 ("sse_max_per_ip", self.sse_max_per_ip, 1)):  # fmt: skip
+            if not value >= low:
+                raise SettingsError(f"setting COURSEWATCH_{name.upper()}={value}: give at "
+                                    f"least {low:g}")  # fmt: skip
 
 
 @dataclass
@@ -66,27 +82,33 @@ class Buckets:
 
 def is_ingest(scope: Scope) -> bool:
     path: str = scope["path"]
-    if path.startswith("/ingest/") or path == "/":  # "/" on the OsmAnd port
+    if path.startswith("/ingest/"):
         return True
     return scope["method"] == "POST" and path.endswith(("/fixes", "/upload"))
 
 
 def is_stream(scope: Scope) -> bool:
     path: str = scope["path"]
-    return scope["method"] == "GET" and path.startswith("/api/races/") and path.endswith("/events")
+    return (
+        scope["method"] in ("GET", "HEAD")
+        and path.startswith("/api/races/")
+        and (path.endswith("/events"))
+    )
 
 
 class Admission:
-    """The ASGI middleware; one per app, sharing :class:`Gate` between the apps of a server."""
+    """The ASGI middleware; one per app, sharing :class:`Gate` between the apps of a server.
+    ``all_ingest``: every request is ingest (the OsmAnd port)."""
 
-    def __init__(self, app: ASGIApp, gate: Gate) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate, all_ingest: bool = False) -> None:
         self.app = app
         self.gate = gate
+        self.all_ingest = all_ingest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-        elif is_ingest(scope):
+        elif self.all_ingest or is_ingest(scope):
             await self.gate.ingest(self.app, scope, receive, send)
         elif is_stream(scope):
             await self.gate.stream(self.app, scope, receive, send)
@@ -102,6 +124,7 @@ class Gate:
         self.buckets = Buckets(limits.rate_per_ip, 2.0 * limits.rate_per_ip)
         self.working = 0
         self.waiting: deque[asyncio.Future[bool]] = deque()
+        self.reading = 0
         self.streams: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
 
@@ -123,6 +146,9 @@ class Gate:
                 msg += f"{self.limits.rate_per_ip:g} a second"
                 await refuse(send, 429, "rate_limited", msg, wait_s)
                 return
+        body = await self._body(scope, receive, send)
+        if body is None:
+            return
         if not await self._turn():
             self.stats["shed"] += 1
             await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
@@ -131,9 +157,38 @@ class Gate:
             if _gone(receive):
                 self.stats["client_gone"] += 1
                 return
-            await app(scope, receive, send)
+            await app(scope, _replay(body, receive), send)
         finally:
             self._done()
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send) -> list[Message] | None:
+        """The request's body, read before it may take a worker place (a client trickling
+        its body must not hold one); None when it was refused (too slow, too many reading)."""
+        if self.reading >= self.limits.readers_max:
+            self.stats["shed"] += 1
+            await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
+            return None
+        upload = scope["path"].endswith("/upload")
+        limit = self.limits.upload_bytes if upload else self.limits.body_bytes
+        got: list[Message] = []
+        seen = 0
+        self.reading += 1
+        try:
+            async with asyncio.timeout(self.limits.body_s * (6 if upload else 1)):
+                while seen <= limit:  # past it: the guard answers 413 from what was read
+                    msg = await receive()
+                    got.append(msg)
+                    seen += len(msg.get("body", b""))
+                    if msg["type"] != "http.request" or not msg.get("more_body"):
+                        break
+        except TimeoutError:
+            self.stats["body_too_slow"] += 1
+            await refuse(send, 408, "body_too_slow", f"the body did not arrive within "
+                         f"{self.limits.body_s * (6 if upload else 1):g} s", 1.0)  # fmt: skip
+            return None
+        finally:
+            self.reading -= 1
+        return got
 
     async def _turn(self) -> bool:
         """Wait for a free worker place; False when the queue is full or the wait too long.
@@ -193,15 +248,27 @@ def _client(scope: Scope) -> str:
 
 
 def _keys(scope: Scope) -> list[str]:
-    """The buckets a request takes from: its address, and its token when it sends one."""
+    """The buckets a request takes from: its address, and a runner's own token (``r-...``,
+    one device's) when it sends one. The race's ingest token is not one bucket: every phone
+    and bridge of the race shares it."""
     keys = [f"{_client(scope)}:ip"]
     for name, value in scope["headers"]:
-        if name == b"authorization" and value:
-            keys.append(f"a token:{hash(value)}")
+        if name == b"authorization" and value[:9].lower() == b"bearer r-":
+            keys.append(f"a runner's token:{hash(value[7:].strip())}")
     query: bytes = scope.get("query_string", b"")
-    if b"token=" in query:
-        keys.append(f"a token:{hash(query.split(b'token=', 1)[1].split(b'&', 1)[0])}")
+    if b"token=r-" in query:
+        keys.append(f"a runner's token:{hash(query.split(b'token=', 1)[1].split(b'&', 1)[0])}")
     return keys
+
+
+def _replay(body: list[Message], receive: Receive) -> Receive:
+    """A receive that gives the body already read, then listens to the client again."""
+    queue = list(body)
+
+    async def again() -> Message:
+        return queue.pop(0) if queue else await receive()
+
+    return again
 
 
 def _gone(receive: Receive) -> bool:
@@ -212,6 +279,7 @@ def _gone(receive: Receive) -> bool:
 
 
 HINTS = {
+    408: "send the whole body at once; retry",
     429: "send less often, or batch fixes; retry after the Retry-After seconds",
     503: "retry after the Retry-After seconds; nothing of this request was stored",
 }

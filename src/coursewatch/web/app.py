@@ -47,7 +47,7 @@ def create_app(server: Server, manage: bool = True) -> Starlette:
 
 def osmand_app(server: Server) -> Starlette:
     """The OsmAnd protocol at ``/`` on a port of its own (Traccar's 5055), like Traccar."""
-    return _app(server, [Route("/", ingest.osmand, methods=["GET", "POST"])], None)
+    return _app(server, [Route("/", ingest.osmand, methods=["GET", "POST"])], None, True)
 
 
 _GATES: weakref.WeakKeyDictionary[Server, Gate] = weakref.WeakKeyDictionary()
@@ -62,16 +62,20 @@ def gate_of(server: Server) -> Gate:
         fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         sse_max = s.sse_max if fds == resource.RLIM_INFINITY else min(s.sse_max, fds - FDS_KEPT)
         limits = Limits(s.ingest_rate_per_ip, s.ingest_concurrency, s.ingest_queue,
-                        s.ingest_wait_s, max(1, sse_max), s.sse_max_per_ip)  # fmt: skip
+                        s.ingest_wait_s, max(1, sse_max), s.sse_max_per_ip,
+                        body_s=s.ingest_body_s, body_bytes=s.max_body_bytes,
+                        upload_bytes=s.max_upload_bytes)  # fmt: skip
         gate = _GATES[server] = Gate(limits)
     return gate
 
 
-def _app(server: Server, routes: list[Route], lifespan: object) -> Starlette:
+def _app(
+    server: Server, routes: list[Route], lifespan: object, all_ingest: bool = False
+) -> Starlette:
     s = server.settings
     handlers = {k: v for k, v in HANDLERS.items() if k is not Exception}
     middleware = [
-        Middleware(Admission, gate=gate_of(server)),
+        Middleware(Admission, gate=gate_of(server), all_ingest=all_ingest),
         Middleware(Guard, max_body_bytes=s.max_body_bytes, max_upload_bytes=s.max_upload_bytes),
     ]
     app = Starlette(

@@ -11,6 +11,7 @@ from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
 
 HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack"})  # race HQ's, not the public's
+HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hides positions
 
 
 def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
         return out
     seen = r.seen_at(now_s - 60.0 * view.delay_min) if view.positions and r.fixes else None
     last, _ = race.around(r.matcher.progress_m if r.fixes else 0.0)
-    return public_runner(out, view, seen, race.station_m[last] if last >= 0 else None)
+    return public_runner(out, view, seen, race.station_m[last] if last >= 0 else None, now_s)
 
 
 def require_shown(race: LiveRace, bib: str) -> None:
@@ -55,7 +56,12 @@ def track(race: LiveRace, fixes: FixArrays, now_s: float) -> tuple[list[float], 
 def message(race: LiveRace, kind: str, data: dict[str, Any], now_s: float) -> dict[str, Any] | None:
     """A stream message as the public may see it (None: not for them)."""
     bib = data.get("bib")
-    if bib in race.hidden or (kind in HIDDEN_KINDS and not race.view.exact):
+    view = race.view
+    if bib in race.hidden or (kind in HIDDEN_KINDS and not view.exact):
         return None
-    r = race.runners.get(str(bib)) if kind == "runner" else None
-    return runner(race, r, data, now_s) if r is not None else data
+    if kind in HELD_KINDS and (view.delay_min or not view.positions):
+        return None
+    if kind != "runner":
+        return data
+    r = race.runners.get(str(bib))
+    return None if r is None else runner(race, r, data, now_s)  # not known: not shown

@@ -14,11 +14,13 @@ proxies from closing an idle stream.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from coursewatch.errors import CoursewatchError
 from coursewatch.protocols.values import describe
 from coursewatch.web import public
 from coursewatch.web.auth import require_read, server_of
@@ -65,8 +67,7 @@ def _stream(request: Request, bib: str | None) -> Response:
             if msg.kind == "ping":
                 yield ": ping\n\n"
             elif bib is None or msg.data.get("bib") == bib:
-                shown = dict(msg.data) if admin else public.message(race, msg.kind, dict(msg.data),
-                                                                     server.clock())  # fmt: skip
+                shown = dict(msg.data) if admin else _public(request, race.id, msg.kind, msg.data)
                 if shown is None:
                     continue
                 data = json.dumps(shown, separators=(",", ":"))
@@ -74,3 +75,16 @@ def _stream(request: Request, bib: str | None) -> Response:
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(lines(), media_type="text/event-stream", headers=headers)
+
+
+def _public(
+    request: Request, race_id: str, kind: str, data: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A message for a reader who is not race HQ, by the race as it is now (made private,
+    its view changed, its course replaced since the stream opened); None: not for them."""
+    try:
+        race = server_of(request).race(race_id)
+        require_read(request, race)
+    except (ApiError, CoursewatchError):
+        return None
+    return public.message(race, kind, dict(data), server_of(request).clock())

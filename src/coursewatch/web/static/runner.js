@@ -102,7 +102,8 @@
       ? state.detail.etas[state.detail.etas.length - 1] : null;
     $("facts").replaceChildren(...[
       fact("Status", "", el("span", { class: `st st-${r.status}`, text: CW.statusText(r.status) })),
-      fact("Progress", `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
+      fact("Progress", r.progress_m == null ? "held back by the race (public view)"
+        : `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
       fact("Pace", CW.pace(r.pace_mps)),
       fact("Last fix", r.last_fix ? `${CW.hhmm(r.last_fix.time_s)} (${CW.relative(r.last_fix.time_s)})` : "–"),
       fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
