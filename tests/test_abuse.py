@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from zipfiles import forge_sizes, zeros_kmz
 
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import free_port, start_serve
@@ -38,6 +40,7 @@ LIMITS = {
     "sse_max": "8",
     "sse_max_per_ip": "5",
     "ingest_body_s": "1",
+    "max_file_bytes": "20000000",  # 20 MB: a course or track file inflates to this at most
 }
 
 
@@ -46,6 +49,11 @@ class HQ:
     url: str
     token: str
     folder: Path
+    pid: int = 0
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1]) / 1024
 
     def client(self, source: str, **kw: object) -> httpx.Client:
         """A client sending from loopback address ``source``."""
@@ -72,7 +80,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         race = httpx.post(f"{url}/api/races", json=body, headers=admin, timeout=60).json()
         runners = {"runners": [{"bib": str(b), "devices": [f"dev-{b}"]} for b in range(1, 41)]}
         assert httpx.post(f"{url}/api/races/demo/runners", json=runners, headers=admin).is_success
-        yield HQ(url, race["ingest_token"], folder)
+        yield HQ(url, race["ingest_token"], folder, proc.pid)
     finally:
         proc.kill()
         proc.wait(10)
@@ -259,6 +267,68 @@ def test_the_home_page_is_not_ingest_and_head_streams_are_counted(hq: HQ) -> Non
     assert codes[-1] == 503 and codes[:5] == [200] * 5, codes
     with hq.client("127.0.0.32", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
         assert c.get("/api/races/demo/stats").json()["admission"]["streams_refused"] == before + 1
+
+
+def test_a_kmz_bomb_course_is_refused_in_little_memory(hq: HQ) -> None:
+    bomb = forge_sizes(zeros_kmz(200 * 1024 * 1024), 1000)  # 200 MB of zeros, says 1,000 B
+    body = {"id": "bomb", "course_file": {"suffix": ".kmz", "base64": base64.b64encode(bomb)
+            .decode()}, "name": "Bomb", "start": "2026-06-01T05:00:00Z"}  # fmt: skip
+    before = hq.rss_mb()
+    worst = []
+    with hq.client("127.0.0.40", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        thread = threading.Thread(target=lambda: worst.extend(
+            health_s(hq, "127.0.0.41") for _ in range(10)))  # fmt: skip
+        thread.start()
+        began = time.perf_counter()
+        r = c.post("/api/races", json=body)
+        took = time.perf_counter() - began
+        thread.join()
+    grown = hq.rss_mb() - before
+    print(f"KMZ bomb ({len(bomb):,} B, 200 MB inside): {r.status_code} in {took:.2f} s; "
+          f"server memory +{grown:.0f} MB; health worst {max(worst):.3f} s")  # fmt: skip
+    assert r.status_code == 422 and "inflates past" in r.json()["error"]["message"]
+    assert took < 5 and grown < 100 and max(worst) < 1.0
+
+
+def test_one_poison_fix_in_200_over_http_stores_the_other_199(hq: HQ) -> None:
+    run = simulate_run(COURSE, start_ts=START + 1, interval_s=2.0)
+    rows = zip(run.time_s[:200], run.lat[:200], run.lon[:200], strict=True)
+    fixes = [{"bib": "30", "time": float(t), "lat": float(a), "lon": float(b)} for t, a, b in rows]
+    body = json.dumps({"fixes": fixes}).replace(
+        f'"time": {fixes[77]["time"]}', '"time": ' + "9" * 400, 1
+    )
+    with hq.client("127.0.0.42", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        r = c.post(
+            "/api/races/demo/fixes", content=body, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == 199 and r.json()["errors"][0]["where"] == "fixes[77].time"
+        assert c.get("/api/races/demo/runners/30").json()["fixes"] == 199
+
+
+def test_a_big_upload_does_not_hold_ingest_up(hq: HQ) -> None:
+    run = simulate_run(COURSE, start_ts=START + 1, interval_s=0.125)
+    stamp = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+             for t in run.time_s]  # fmt: skip
+    rows = zip(stamp, run.lat, run.lon, strict=True)
+    points = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><ele>1000.0</ele><time>{z}</time>'
+                     "</trkpt>\n" for z, a, b in rows)  # fmt: skip
+    head = '<?xml version="1.0"?><gpx version="1.1" creator="t" '
+    gpx = f'{head}xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{points}</trkseg></trk></gpx>'
+
+    assert len(gpx) > 5_000_000
+    worst = []
+    with hq.client("127.0.0.43", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        thread = threading.Thread(target=lambda: worst.extend(
+            health_s(hq, "127.0.0.44") for _ in range(20)))  # fmt: skip
+        thread.start()
+        r = c.post("/api/races/demo/runners/31/upload", content=gpx.encode())
+        thread.join()
+        lag = c.get("/api/races/demo/stats").json()["loop_lag"]
+    print(f"{len(gpx) / 1e6:.1f} MB GPX upload: {r.status_code}; health worst {max(worst):.3f} s;"
+          f" loop lag worst {lag['max_ms']} ms")  # fmt: skip
+    assert r.status_code == 200 and r.json()["accepted"] > 50_000
+    assert max(worst) < 1.0
 
 
 def test_serve_reports_its_file_descriptor_limit(hq: HQ) -> None:

@@ -8,7 +8,6 @@ seconds. Both are now refused, at once and with a message naming what to fix.
 from __future__ import annotations
 
 import io
-import struct
 import time
 import tracemalloc
 import zipfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zipfiles import forge_sizes, zeros_kmz
 
 from coursewatch.course import build_course
 from coursewatch.course_geometry import MAX_BOX_DEG2, MAX_LENGTH_M, MAX_SEGMENT_M
@@ -43,29 +43,6 @@ def kmz(members: dict[str, bytes | str], method: int = zipfile.ZIP_DEFLATED) -> 
     with zipfile.ZipFile(buffer, "w", method) as archive:
         for name, content in members.items():
             archive.writestr(name, content)
-    return buffer.getvalue()
-
-
-def forge_sizes(data: bytes, file_size: int) -> bytes:
-    """Overwrite the first member's uncompressed size in its local header and the central
-    directory, as a zip bomb does, so that zipfile's declared-size check does not trip."""
-    out = bytearray(data)
-    assert out[:4] == b"PK\x03\x04"
-    struct.pack_into("<I", out, 22, file_size)
-    central = out.find(b"PK\x01\x02")
-    struct.pack_into("<I", out, central + 24, file_size)
-    return bytes(out)
-
-
-def zeros_kmz(size: int) -> bytes:
-    buffer = io.BytesIO()
-    chunk = b"\0" * (1 << 20)
-    with (
-        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
-        archive.open("doc.kml", "w") as member,
-    ):
-        for _ in range(size >> 20):
-            member.write(chunk)
     return buffer.getvalue()
 
 
