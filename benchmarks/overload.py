@@ -244,6 +244,9 @@ def run(args: argparse.Namespace) -> None:
             within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
             print(f"server memory: {rss0 / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
                   f"(cap {args.memory_cap_mb:.0f} MB: {within})")  # fmt: skip
+            sizes = {p.name: p.stat().st_size for p in folder.glob("hq.db*")}
+            print("database on disk: " + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in
+                                                     sorted(sizes.items())))  # fmt: skip
             acked = cap_t.acked + over_t.acked + aft_t.acked
             stored = stored_counts(url)
             lost = {b: n - stored.get(b, 0) for b, n in acked.items() if stored.get(b, 0) < n}
