@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coursewatch.course import FINISH_STEPS, Course, finish_step_m, finish_tolerance_m
+from coursewatch.course import (
+    FINISH_MAX_M,
+    FINISH_STEPS,
+    Course,
+    finish_step_m,
+    finish_tolerance_m,
+)
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import LiveMatcher
@@ -181,8 +187,9 @@ class LiveRunner:
         for s in progress_m:
             furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
             self._furthest.append(furthest[-1])
-        if self.finished:
-            return
+        near_m = self.course.length_m - FINISH_MAX_M
+        if self.finished or not self._furthest or self._furthest[-1] < near_m:
+            return  # not near the finish: the typical step need not be known (a median a fix)
         end_m = self.course.length_m - finish_tolerance_m(finish_step_m(self._furthest))
         reached = next((t for t, f in zip(times_s, furthest, strict=True) if f >= end_m), None)
         if reached is not None:
