@@ -57,10 +57,13 @@ async def test_positions_delayed_and_rounded_for_the_public_exact_for_race_hq(
         assert theirs["last_fix"]["time_s"] <= NOW - 1800 < theirs["last_fix"]["time_s"] + 30
         lat = theirs["last_fix"]["lat"]
         assert lat == pytest.approx(round(lat / (500 / 111_320)) * 500 / 111_320, abs=1e-6)
-        # what is live now is not "as it was 30 min ago": left out
-        assert theirs["progress_m"] is None and theirs["last_station"] is None
+        # the runner as they were then: progress, station and lap of that fix; the rest of
+        # what is live now left out
+        assert 0 < theirs["progress_m"] < mine["progress_m"] - 1000
         assert theirs["finish_eta_ts"] is None and theirs["silent_s"] is None
-        assert mine["progress_m"] > 0
+        assert theirs["last_station"] is None or (
+            theirs["last_station"]["distance_m"] <= theirs["progress_m"]
+        )
         track = (await client.get("/api/races/demo/runners/7/track")).json()
         assert max(track["time_s"]) <= NOW - 1800 and len(track["time_s"]) < len(RUN.time_s)
         r = await client.get("/api/races/demo/incidents")

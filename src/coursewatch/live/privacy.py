@@ -76,20 +76,20 @@ def rounded(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
 
 
 HELD_BACK = ("offset_m", "pace_mps", "next_station_eta_ts", "finish_eta_ts")
-# live now, so not "as it was delay_min ago": left out of a delayed view
-NOT_DELAYED = ("progress_m", "progress_mi", "progress_pct", "lap", "last_station",
-               "next_station", "silent_s", "fixes", "on_course", "flagged", "confirmed", "far",
-               "wrong_way")  # fmt: skip
+# live now: in a delayed view, shown as they were then or left out
+AS_THEN = ("last_station", "next_station", "lap")
+NOT_DELAYED = ("silent_s", "fixes", "on_course", "flagged", "confirmed", "far", "wrong_way")
 
 
 def public_runner(
-    out: dict[str, Any], view: PublicView, seen: tuple[float, float, float] | None,
-    last_station_m: float | None, now_s: float,
+    out: dict[str, Any], view: PublicView, seen: tuple[float, ...] | None,
+    then: dict[str, Any], now_s: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """A runner's JSON (``views.runner_json``) as the public sees it: ``seen`` is the fix the
-    view may show (the last one, or the last one ``delay_min`` ago), ``last_station_m`` where
-    the last station passed is (progress when positions are hidden: a station passed is a
-    published split)."""
+    """A runner's JSON (``views.runner_json``) as the public sees it. ``seen``: the fix the view
+    may show (time, lat, lon, progress: the last one, or the last one ``delay_min`` ago);
+    ``then``: the runner as of that fix (``progress_m``, ``last_station_m``, and the
+    ``last_station``, ``next_station`` and ``lap`` fields). With positions hidden, progress
+    shows as the last station passed (a published split)."""
     if view.exact:
         return out
     out = dict(out)
@@ -101,10 +101,14 @@ def public_runner(
         out["last_fix"] = {"time_s": seen[0], "lat": lat, "lon": lon, "battery_pct": battery}
     for key in HELD_BACK:  # each says where the runner is, or will be
         out[key] = None
+    if view.positions:
+        shown = _on_grid(then["progress_m"], view.round_m)
+    else:
+        shown = then["last_station_m"] or 0.0
+    _progress(out, shown)
     if view.delay_min:
-        return _delayed(out, now_s - 60.0 * view.delay_min)
-    shown = last_station_m if not view.positions else _on_grid(out["progress_m"], view.round_m)
-    _progress(out, shown or 0.0)
+        out.update({key: then[key] for key in AS_THEN})
+        _delayed(out, now_s - 60.0 * view.delay_min)
     return out
 
 
@@ -119,7 +123,7 @@ def _progress(out: dict[str, Any], shown_m: float) -> None:
     out["progress_pct"] = round(out["progress_pct"] * ratio, 2)
 
 
-def _delayed(out: dict[str, Any], then_s: float) -> dict[str, Any]:
+def _delayed(out: dict[str, Any], then_s: float) -> None:
     """What is live now is left out; the finish only once it is ``delay_min`` old."""
     for key in NOT_DELAYED:
         out[key] = None
@@ -127,4 +131,3 @@ def _delayed(out: dict[str, Any], then_s: float) -> dict[str, Any]:
         out["finish_ts"] = None
     if out["status"] not in ("dnf", "not_started") and out.get("finish_ts") is None:
         out["status"] = "running"
-    return out

@@ -77,6 +77,7 @@ class LiveRunner:
         self.start_ts = start_ts  # the runner's start: the engine places a first fix by it
         self.matcher = LiveMatcher(course, config, start_ts)
         self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
+        self._prog = np.zeros(TAIL_CAP)  # the progress at each kept fix (a delayed view)
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.last_fix: Fix | None = None
@@ -151,6 +152,7 @@ class LiveRunner:
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
         self._follow(events, t.tolist(), out[:, 0].tolist())
         self._tail[self._n : self._n + k] = rows.T
+        self._prog[self._n : self._n + k] = out[:, 0]
         self._n += k
         if self._n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(
@@ -170,6 +172,7 @@ class LiveRunner:
         if self._n == TAIL_CAP:
             self._trim()
         self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
+        self._prog[self._n] = m.progress_m
         self._n += 1
         if self._n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
@@ -198,6 +201,7 @@ class LiveRunner:
     def _trim(self) -> None:
         cut = TAIL_CAP // 2
         self._tail[: TAIL_CAP - cut] = self._tail[cut:]
+        self._prog[: TAIL_CAP - cut] = self._prog[cut:]
         self._n -= cut
         self._checks = [
             _Check(c.n - cut, c.time_s, c.snap, c.wrong_way, c.finished)
@@ -268,12 +272,14 @@ class LiveRunner:
             return float(self._tail[i, 1]), float(self._tail[i, 2])
         return None
 
-    def seen_at(self, t_s: float) -> tuple[float, float, float] | None:
-        """The (time, lat, lon) of the last kept fix at or before ``t_s`` (a delayed view)."""
+    def seen_at(self, t_s: float) -> tuple[float, float, float, float] | None:
+        """The (time, lat, lon, progress) of the last kept fix at or before ``t_s`` (what a
+        delayed view shows)."""
         i = int(np.searchsorted(self._tail[: self._n, 0], t_s, side="right")) - 1
         if i < 0:
             return None
-        return float(self._tail[i, 0]), float(self._tail[i, 1]), float(self._tail[i, 2])
+        t, lat, lon = (float(v) for v in self._tail[i, :3])
+        return t, lat, lon, float(self._prog[i])
 
     def position(self) -> tuple[float, float] | None:
         if not self._n:

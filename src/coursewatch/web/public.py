@@ -3,10 +3,12 @@ it holds back). Race HQ (admin) sees everything; everyone else gets these."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from coursewatch.live import LiveRace, LiveRunner
 from coursewatch.live.privacy import public_runner, rounded
+from coursewatch.live.views import station_json
 from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
 
@@ -19,9 +21,19 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
     view = race.view
     if view.exact:
         return out
-    seen = r.seen_at(now_s - 60.0 * view.delay_min) if view.positions and r.fixes else None
-    last, _ = race.around(r.matcher.progress_m if r.fixes else 0.0)
-    return public_runner(out, view, seen, race.station_m[last] if last >= 0 else None, now_s)
+    seen = r.seen_at(now_s - 60.0 * view.delay_min if view.delay_min else math.inf)
+    if seen is not None and not view.delay_min:  # now: the engine's progress, as HQ sees it
+        seen = (*seen[:3], r.matcher.progress_m)
+    progress = seen[3] if seen is not None else 0.0
+    last, nxt = race.around(progress)
+    then = {
+        "progress_m": progress,
+        "last_station_m": race.station_m[last] if last >= 0 else None,
+        "last_station": station_json(race.stations[last]) if last >= 0 else None,
+        "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
+        "lap": race.lap(progress) if seen is not None else None,
+    }
+    return public_runner(out, view, seen, then, now_s)
 
 
 def require_shown(race: LiveRace, bib: str) -> None:
