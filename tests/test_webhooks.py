@@ -156,3 +156,36 @@ async def test_a_lan_receiver_is_allowed_when_the_admin_says_so(tmp_path: Path) 
         assert r.status_code == 201
         listed = (await client.get("/api/races/demo/webhooks")).json()["webhooks"]
         assert listed[0]["state"] == "ok" and listed[0]["queued"] == 0
+
+
+async def test_a_call_goes_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name is resolved and checked, then called at that address (its Host header and TLS
+    name kept): a second resolution cannot send the call elsewhere (DNS rebinding)."""
+    answers = iter([("93.184.216.34", 0), ("127.0.0.1", 0)])  # the name changes its mind
+
+    async def getaddrinfo(self: object, host: str, *args: object, **kw: object) -> list[object]:
+        return [(2, 1, 6, "", next(answers))]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", getaddrinfo)
+    calls: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
+    hook = Webhook(1, "r", "https://hooks.example.org/in?token=SECRET", "s")
+    bus = MemoryBus()
+    sender = WebhookSender(Hooks([hook]), bus, transport=transport)  # type: ignore[arg-type]
+    sender.start()
+    await asyncio.sleep(0.01)
+    bus.publish("r", "incident", {"id": 1})
+    bus.publish("r", "incident", {"id": 2})
+    for _ in range(100):
+        if len(calls) + sender.status(1)["failed"] >= 2:
+            break
+        await asyncio.sleep(0.01)
+    status = sender.status(1)
+    await sender.stop()
+    await bus.close()
+    assert calls[0].url.host == "93.184.216.34" and calls[0].headers["host"] == "hooks.example.org"
+    assert calls[0].extensions["sni_hostname"] == "hooks.example.org"
+    assert len(calls) == 1 and status["failed"] == 1  # the second resolution: 127.0.0.1, refused
+    assert "resolves to 127.0.0.1 is a loopback address" in status["last_error"]

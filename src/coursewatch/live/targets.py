@@ -70,20 +70,45 @@ def refused_address(address: str) -> str:
 async def refused_target(url: str, allow_private: bool) -> str:
     """Why the server must not call ``url`` now, or "": its form, then every address its host
     resolves to (unless private targets are allowed)."""
+    return (await checked_target(url, allow_private))[0]
+
+
+async def checked_target(url: str, allow_private: bool) -> tuple[str, str | None]:
+    """(why the server must not call ``url`` now or "", the address checked): a call should
+    go to that address (:func:`pinned`), or the name could resolve elsewhere in between (DNS
+    rebinding). The address is None for a literal address or when private targets are allowed
+    (nothing to pin)."""
     problem = url_problem(url)
     if problem or allow_private:
-        return problem
+        return problem, None
     host = urlsplit(url).hostname or ""
     try:
-        return refused_address(host)
+        return refused_address(host), None
     except ValueError:
         pass  # a name, not an address
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):  # no such name; a name no DNS can carry
-        return f"cannot resolve {host[:80]}"
+        return f"cannot resolve {host[:80]}", None
     for info in infos:
         reason = refused_address(str(info[4][0]))
         if reason:
-            return f"{host} resolves to {reason}"
-    return ""
+            return f"{host} resolves to {reason}", None
+    return ("", str(infos[0][4][0])) if infos else (f"cannot resolve {host[:80]}", None)
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``url`` with its host replaced by the checked ``address``: the URL, the Host header
+    and the TLS name to send (httpx's ``sni_hostname`` extension), so the call goes where it
+    was checked and the receiver and its certificate still see the name.
+
+    >>> pinned("https://hooks.example.org:8443/x?a=1", "93.184.216.34")[0]
+    'https://93.184.216.34:8443/x?a=1'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    ip = f"[{address}]" if ":" in address else address
+    netloc = f"{ip}:{parts.port}" if parts.port else ip
+    headers = {"Host": parts.netloc.rsplit("@", 1)[-1]}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), headers, extensions

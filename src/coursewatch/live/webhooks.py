@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from coursewatch.bus import Bus, Message
-from coursewatch.live.targets import host_of, refused_target
+from coursewatch.live.targets import checked_target, host_of, pinned
 from coursewatch.store import Store, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
@@ -160,9 +160,10 @@ class HookLane:
         self.sender.stats[what] += 1
 
     async def _post(self, body: bytes, kind: str) -> Outcome:
-        refused = await refused_target(self.hook.url, self.sender.allow_private)
+        refused, address = await checked_target(self.hook.url, self.sender.allow_private)
         if refused:  # checked at every call: the name may resolve elsewhere by now
             return Outcome("final", refused)
+        url, extensions = self.hook.url, dict[str, str]()
         ts = int(time.time())
         headers = {
             "Content-Type": "application/json",
@@ -171,8 +172,11 @@ class HookLane:
             "X-Coursewatch-Timestamp": str(ts),
             "X-Coursewatch-Signature": sign(self.hook.secret, ts, body),
         }
+        if address is not None:  # to the address checked, not to what the name says next
+            url, host, extensions = pinned(self.hook.url, address)
+            headers.update(host)
         try:
-            r = await self.client.post(self.hook.url, content=body, headers=headers)
+            r = await self.client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.TimeoutException:
             return Outcome("retry", f"no answer within {self.sender.timeout_s:g} s")
         except httpx.HTTPError as exc:
