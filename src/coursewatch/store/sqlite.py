@@ -347,7 +347,7 @@ class SqliteStore:
         trim = self._unknown_notes % 100 == 0
 
         def write(c: sqlite3.Connection) -> None:
-            c.execute(sql, (device_id[:200], protocol, at_ts))
+            c.execute(sql, (device_id, protocol, at_ts))
             if trim:
                 c.execute(_TRIM_UNKNOWN_SQL, (UNKNOWN_DEVICES_MAX,))
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coursewatch.errors import SettingsError
 from coursewatch.web.errors import error_body
+from coursewatch.web.guard import body_limit
 
 BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen go first
 
@@ -168,8 +169,8 @@ class Gate:
             self.stats["shed"] += 1
             await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
             return None
-        upload = scope["path"].endswith("/upload")
-        limit = self.limits.upload_bytes if upload else self.limits.body_bytes
+        limit = body_limit(scope, self.limits.body_bytes, self.limits.upload_bytes)
+        upload = limit > self.limits.body_bytes  # an upload: more time to arrive
         got: list[Message] = []
         seen = 0
         self.reading += 1

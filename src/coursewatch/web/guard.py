@@ -18,6 +18,13 @@ from coursewatch.web.errors import error_body
 log = logging.getLogger("coursewatch.web")
 
 
+def body_limit(scope: Scope, max_body_bytes: int, max_upload_bytes: int) -> int:
+    """The largest body a request may send: uploads and race creation get the larger one."""
+    path: str = scope["path"]
+    big = path.endswith("/upload") or (path == "/api/races" and scope["method"] == "POST")
+    return max_upload_bytes if big else max_body_bytes
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -29,9 +36,7 @@ class Guard:
         self.max_upload_bytes = max_upload_bytes
 
     def limit(self, scope: Scope) -> int:
-        path: str = scope["path"]
-        big = path.endswith("/upload") or (path == "/api/races" and scope["method"] == "POST")
-        return self.max_upload_bytes if big else self.max_body_bytes
+        return body_limit(scope, self.max_body_bytes, self.max_upload_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -37,17 +37,6 @@ async def _run(
         ) from None
 
 
-def _single_fix_answer(report: IngestReport, protocol: str) -> Response | None:
-    """For one-fix protocols: an error response when the fix was refused, else None."""
-    if report.dropped.get("unknown_device"):
-        p = report.problems[-1]
-        return error_response(403, "unknown_device", p.message, "id", p.hint)
-    if report.problems:
-        p = report.problems[0]
-        return error_response(400, "invalid_fix", p.message, p.where, p.hint)
-    return None
-
-
 RECEIVED = {"received": 1}
 
 
@@ -89,7 +78,8 @@ async def owntracks(request: Request) -> Response:
     # invalid), or the app would send its queue again for ever. An unknown device is a 403:
     # the app keeps the fixes and sends them again once the device is registered.
     if report.dropped.get("unknown_device"):
-        return _single_fix_answer(report, "owntracks") or JSONResponse([])
+        p = report.problems[-1]
+        return error_response(403, "unknown_device", p.message, "id", p.hint)
     return JSONResponse([])
 
 

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from coursewatch.errors import CoursewatchError
 from coursewatch.protocols.values import describe
 from coursewatch.web import public
-from coursewatch.web.auth import require_read, server_of
+from coursewatch.web.auth import require_read, server_of, token_of
 from coursewatch.web.errors import ApiError
 
 PING_S = 15.0
@@ -41,6 +41,7 @@ def _stream(request: Request, bib: str | None) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
+    token = token_of(request) is not None  # a reader by token, not because the race is public
     if bib is not None:
         bib = server.runner(race.id, bib).bib  # 404 for a bib not in the race
         if not admin:
@@ -67,7 +68,8 @@ def _stream(request: Request, bib: str | None) -> Response:
             if msg.kind == "ping":
                 yield ": ping\n\n"
             elif bib is None or msg.data.get("bib") == bib:
-                shown = dict(msg.data) if admin else _public(request, race.id, msg.kind, msg.data)
+                got = msg.data
+                shown = dict(got) if admin else _public(request, race.id, token, msg.kind, got)
                 if shown is None:
                     continue
                 data = json.dumps(shown, separators=(",", ":"))
@@ -78,13 +80,17 @@ def _stream(request: Request, bib: str | None) -> Response:
 
 
 def _public(
-    request: Request, race_id: str, kind: str, data: Mapping[str, Any]
+    request: Request, race_id: str, token: bool, kind: str, data: Mapping[str, Any]
 ) -> dict[str, Any] | None:
-    """A message for a reader who is not race HQ, by the race as it is now (made private,
-    its view changed, its course replaced since the stream opened); None: not for them."""
+    """A message for a reader who is not race HQ, by the race as it is now (its view changed,
+    its course replaced, made private since a reader without a token opened the stream: the
+    stream says nothing more); None: not for them. Who the reader is was settled when the
+    stream opened: nothing per message loops over tokens."""
+    server = server_of(request)
     try:
-        race = server_of(request).race(race_id)
-        require_read(request, race)
-    except (ApiError, CoursewatchError):
+        race = server.race(race_id)
+    except CoursewatchError:
         return None
-    return public.message(race, kind, dict(data), server_of(request).clock())
+    if not (race.record.public or token):
+        return None
+    return public.message(race, kind, dict(data), server.clock())
