@@ -3,19 +3,23 @@
 ``python benchmarks/load.py --overload`` (or this file) starts a real ``coursewatch serve``
 with its rate limits out of the way (what is measured is load shedding) and:
 
+Each phase runs on a fresh server set up the same way, every runner's first ``--warm-s`` race
+seconds sent first (a runner's first minute costs less: no ETA, no overdue checks yet):
+
 1. capacity: ``--gateways-cap`` connections, each posting the next fixes (one per runner,
    1 Hz race time) of a gateway's 20 runners as soon as the previous answer came, taking turns
-   over all ``--gateways`` gateways (the same runners as the overload), for ``--cap-s``
-   seconds: accepted requests a second;
+   over all ``--gateways`` gateways (the same runners as the overload), for ``--seconds``
+   seconds: accepted requests a second (the cost of a fix grows as the store does: measured
+   over the same time from the same state as the overload);
 2. overload: ``--gateways`` gateways, each posting at its share of 5x that rate for
    ``--seconds`` seconds (a gateway whose answer has not come yet sends its next batch when it
-   does: one connection each, fixes in order). Printed: offered and accepted requests a second
-   (accepted must stay within 10 % of capacity), 503 answers (all with Retry-After),
-   latency of the accepted ones (p50, p99: under 1 s), the health check's worst answer time
-   (polled every 0.2 s), the server's peak memory (VmHWM) against ``--memory-cap-mb``, and
-   whether every fix acknowledged with a 2xx is stored (each runner's count read back);
-3. capacity again, as in 1, in the state the overload left: the cost of a fix grows with what
-   is stored, so the overload's share is printed against both.
+   does: one connection each, fixes in order; a refused batch is sent again, as trackers keep
+   what was not taken). Printed: offered and accepted requests a second (accepted must stay
+   within 10 % of capacity), 503 answers (all with Retry-After), latency of the accepted ones
+   (p50, p99: under 1 s), the health check's worst answer time (polled every 0.2 s), the
+   server's peak memory (VmHWM) against ``--memory-cap-mb``, and whether every fix
+   acknowledged with a 2xx is stored (each runner's count read back);
+3. capacity again on the overloaded server, for ``--cap-s`` seconds, for comparison.
 
 Requests are raw HTTP/1.1 on keep-alive connections: the client's CPU is small next to the
 server's (both share this machine's cores: say how many when you quote the figures).
@@ -26,14 +30,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
+import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -58,17 +66,18 @@ class Tally:
     accepted_at: list[float] = field(default_factory=list)  # when each 2xx answer came
 
 
-def body(gateway: int, step: int, start_ts: float) -> bytes:
-    """The gateway's runners' fixes at race second ``step`` (1 Hz), each at its own pace."""
+def body(gateway: int, step: int, start_ts: float, steps_n: int = 1) -> bytes:
+    """The gateway's runners' fixes at race seconds ``step``.. (``steps_n`` of them, 1 Hz),
+    each runner at its own pace."""
     bibs = range(gateway * PER_GATEWAY, (gateway + 1) * PER_GATEWAY)
     pace = 2.0 + 0.05 * (np.arange(PER_GATEWAY) % 20)
-    lat, lon = COURSE.latlon_at(np.minimum(pace * step, COURSE.length_m - 1.0))
-    t = start_ts + step
-    items = ",".join(
-        f'{{"bib":"{b}","time":{t:.1f},"lat":{la:.7f},"lon":{lo:.7f}}}'
-        for b, la, lo in zip(bibs, lat, lon, strict=True)
-    )
-    return f'{{"fixes":[{items}]}}'.encode()
+    items = []
+    for k in range(step, step + steps_n):
+        lat, lon = COURSE.latlon_at(np.minimum(pace * k, COURSE.length_m - 1.0))
+        t = start_ts + k
+        items += [f'{{"bib":"{b}","time":{t:.1f},"lat":{la:.7f},"lon":{lo:.7f}}}'
+                  for b, la, lo in zip(bibs, lat, lon, strict=True)]  # fmt: skip
+    return f'{{"fixes":[{",".join(items)}]}}'.encode()
 
 
 async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
@@ -103,7 +112,6 @@ async def gateway(port: int, own: list[int], token: str, start_ts: float, steps:
             g = own[k % len(own)]
             k += 1
             step = steps.get(g, 1)
-            steps[g] = step + 1
             t0 = time.perf_counter()
             status, headers, answer = await post(
                 reader, writer, "/api/races/o/fixes", body(g, step, start_ts), token
@@ -111,6 +119,7 @@ async def gateway(port: int, own: list[int], token: str, start_ts: float, steps:
             tally.codes[status] += 1
             tally.sent += 1
             if 200 <= status < 300:
+                steps[g] = step + 1  # refused: sent again, as trackers keep what was not taken
                 tally.latency_s.append(time.perf_counter() - t0)
                 tally.accepted_at.append(time.perf_counter())
                 got = json.loads(answer)
@@ -124,6 +133,25 @@ async def gateway(port: int, own: list[int], token: str, start_ts: float, steps:
             wait = due - time.perf_counter()
             if every_s and wait > 0:
                 await asyncio.sleep(wait)
+    finally:
+        writer.close()
+
+
+async def warm_up(port: int, token: str, start_ts: float, gateways: list[int], warm_s: int,
+                  steps: dict[int, int], tally: Tally) -> None:  # fmt: skip
+    """Every runner's first ``warm_s`` race seconds, a gateway's in one request: the capacity is
+    then measured on a race under way (a runner's first minute costs less: no ETA and no
+    overdue checks yet)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for g in gateways:
+            status, _, _ = await post(reader, writer, "/api/races/o/fixes",
+                                      body(g, 1, start_ts, warm_s), token)  # fmt: skip
+            if not 200 <= status < 300:
+                raise RuntimeError(f"warm-up answered {status}")
+            steps[g] = warm_s + 1
+            for b in range(g * PER_GATEWAY, (g + 1) * PER_GATEWAY):
+                tally.acked[str(b)] += warm_s
     finally:
         writer.close()
 
@@ -147,7 +175,7 @@ def vm_kb(pid: int, key: str) -> int:
 async def phase(port: int, token: str, start_ts: float, owners: list[list[int]],
                 steps: dict[int, int], every_s: float, seconds: float,
                 ) -> tuple[Tally, list[float]]:  # fmt: skip
-    tally, health = Tally(), []
+    tally, health = Tally(), list[float]()
     until = time.perf_counter() + seconds
     jobs = [gateway(port, own, token, start_ts, steps, every_s, until, tally) for own in owners]
     await asyncio.gather(*jobs, health_poll(f"http://127.0.0.1:{port}", until, health))
@@ -191,12 +219,23 @@ def report(name: str, tally: Tally, health: list[float], seconds: float) -> floa
     return ok / seconds
 
 
+async def _all(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*jobs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the overload")
-    ap.add_argument("--cap-s", type=float, default=15.0, help="length of the capacity phase")
+    ap.add_argument("--cap-s", type=float, default=15.0,
+                    help="length of the closed loop after the overload")  # fmt: skip
     ap.add_argument("--gateways-cap", type=int, default=16)
     ap.add_argument("--gateways", type=int, default=300)
+    ap.add_argument(
+        "--warm-s",
+        type=int,
+        default=60,
+        help="race seconds every runner has run before the capacity is measured",
+    )
     ap.add_argument("--factor", type=float, default=5.0, help="offered / capacity")
     ap.add_argument("--memory-cap-mb", type=float, default=600.0)
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -207,59 +246,96 @@ def main() -> None:
     run(args)
 
 
-def run(args: argparse.Namespace) -> None:
+@dataclass
+class Race:
+    """A fresh server with the race set up and every runner warmed up."""
+
+    proc: subprocess.Popen[bytes]
+    folder: Path
+    port: int
+    token: str
+    start_ts: float
+    steps: dict[int, int]  # gateway -> its next race second
+    acked: Counter[str]  # bib -> fixes acknowledged so far
+    rss0_kb: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def race(args: argparse.Namespace) -> Iterator[Race]:
     with tempfile.TemporaryDirectory(prefix="coursewatch-overload-") as tmp:
         folder, port = Path(tmp), free_port()
-        url = f"http://127.0.0.1:{port}"
         extra = dict(kv.split("=", 1) for kv in args.setting)
         proc = start_serve(folder, port, ADMIN, tick_s="0", ingest_rate_per_ip="1000000", **extra)
         try:
-            n = args.gateways * PER_GATEWAY
-            token, start_ts = setup(url, folder, n)
+            token, start_ts = setup(f"http://127.0.0.1:{port}", folder, args.gateways * PER_GATEWAY)
             if args.pin and (os.cpu_count() or 1) >= 2:  # server on core 0, this client on 1
                 for task in Path(f"/proc/{proc.pid}/task").iterdir():
                     os.sched_setaffinity(int(task.name), {0})
                 os.sched_setaffinity(0, {1})
-            rss0 = vm_kb(proc.pid, "VmRSS")
-            steps: dict[int, int] = {}
-            # the same runners in both phases: the capacity phase's connections take turns
-            # over every gateway (a runner's first fixes cost more than its next ones)
-            n_cap, n_over = args.gateways_cap, args.gateways
-            cap_owners = [list(range(j, n_over, n_cap)) for j in range(n_cap)]
-            cap_t, cap_h = asyncio.run(phase(port, token, start_ts, cap_owners, steps, 0.0,
-                                             args.cap_s))  # fmt: skip
-            capacity = report("capacity (closed loop)", cap_t, cap_h, args.cap_s)
-            every_s = n_over / (args.factor * capacity)
-            over_t, over_h = asyncio.run(phase(port, token, start_ts, [[g] for g in range(n_over)],
-                                               steps, every_s, args.seconds))  # fmt: skip
-            accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, args.seconds)
-            peak_mb = vm_kb(proc.pid, "VmHWM") / 1024
-            # capacity again, in the state the overload left (more fixes stored, longer tracks)
-            aft_t, aft_h = asyncio.run(phase(port, token, start_ts, cap_owners, steps, 0.0,
-                                             args.cap_s))  # fmt: skip
-            after = report("capacity again (closed loop)", aft_t, aft_h, args.cap_s)
-            print(f"accepted under overload: {100 * accepted / capacity:.0f} % of the capacity "
-                  f"before, {100 * accepted / after:.0f} % of the capacity after; "
-                  f"503 answers with Retry-After: {dict(over_t.retry_after)}")  # fmt: skip
-            within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
-            print(f"server memory: {rss0 / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
-                  f"(cap {args.memory_cap_mb:.0f} MB: {within})")  # fmt: skip
-            sizes = {p.name: p.stat().st_size for p in folder.glob("hq.db*")}
-            print("database on disk: " + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in
-                                                     sorted(sizes.items())))  # fmt: skip
-            acked = cap_t.acked + over_t.acked + aft_t.acked
-            stored = stored_counts(url)
-            lost = {b: n - stored.get(b, 0) for b, n in acked.items() if stored.get(b, 0) < n}
-            print(f"acknowledged fixes: {sum(acked.values()) * 1:,}; stored: "
-                  f"{sum(stored.values()):,}; acknowledged but not stored: "
-                  f"{sum(lost.values())} ({len(lost)} runners)")  # fmt: skip
-            partial = cap_t.partial + over_t.partial + aft_t.partial
-            print(f"2xx answers not accepting every fix: {dict(partial)}")
-            where = "server on core 0, client on core 1" if args.pin else "shared"
-            print(f"# machine: {os.cpu_count()} cores ({where})")
+            r = Race(proc, folder, port, token, start_ts, {}, Counter(), 0)
+            warm, t0 = Tally(), time.perf_counter()
+            asyncio.run(_all(warm_up(port, token, start_ts, own, args.warm_s, r.steps, warm)
+                             for own in cap_owners(args)[:4]))  # fmt: skip
+            print(f"warm-up: every runner's first {args.warm_s} s in "
+                  f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+            r.acked, r.rss0_kb = warm.acked, vm_kb(proc.pid, "VmRSS")
+            yield r
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def cap_owners(args: argparse.Namespace) -> list[list[int]]:
+    """The closed loop's connections, each taking turns over its share of the gateways."""
+    n_cap, n_over = args.gateways_cap, args.gateways
+    return [list(range(j, n_over, n_cap)) for j in range(n_cap)]
+
+
+def closed_loop(r: Race, args: argparse.Namespace, seconds: float, name: str) -> float:
+    tally, health = asyncio.run(phase(r.port, r.token, r.start_ts, cap_owners(args), r.steps,
+                                      0.0, seconds))  # fmt: skip
+    r.acked += tally.acked
+    return report(name, tally, health, seconds)
+
+
+def run(args: argparse.Namespace) -> None:
+    # capacity and overload each on a fresh server from the same state, for the same time:
+    # the cost of a fix grows as the store does, so both see the same growth
+    with race(args) as r:
+        capacity = closed_loop(r, args, args.seconds, "capacity (closed loop)")
+    with race(args) as r:
+        every_s = args.gateways / (args.factor * capacity)
+        over_t, over_h = asyncio.run(phase(r.port, r.token, r.start_ts,
+                                           [[g] for g in range(args.gateways)],
+                                           r.steps, every_s, args.seconds))  # fmt: skip
+        accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, args.seconds)
+        r.acked += over_t.acked
+        peak_mb = vm_kb(r.proc.pid, "VmHWM") / 1024
+        after = closed_loop(r, args, args.cap_s, "capacity after the overload (closed loop)")
+        print(f"accepted under overload: {100 * accepted / capacity:.0f} % of the capacity "
+              f"({100 * accepted / after:.0f} % of the capacity after it); "
+              f"503 answers with Retry-After: {dict(over_t.retry_after)}")  # fmt: skip
+        within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
+        print(f"server memory: {r.rss0_kb / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
+              f"(cap {args.memory_cap_mb:.0f} MB: {within})")  # fmt: skip
+        sizes = {p.name: p.stat().st_size for p in r.folder.glob("hq.db*")}
+        print("database on disk: " + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in
+                                                 sorted(sizes.items())))  # fmt: skip
+        stored = stored_counts(r.url)
+        lost = {b: n - stored.get(b, 0) for b, n in r.acked.items() if stored.get(b, 0) < n}
+        print(f"acknowledged fixes: {sum(r.acked.values()):,}; stored: "
+              f"{sum(stored.values()):,}; acknowledged but not stored: "
+              f"{sum(lost.values())} ({len(lost)} runners)")  # fmt: skip
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        gate = httpx.get(f"{r.url}/api/races/o/stats", headers=admin, timeout=60).json()
+        print(f"the server's admission counters: {gate['admission']}")
+        print(f"2xx answers not accepting every fix: {dict(over_t.partial)}")
+    where = "server on core 0, client on core 1" if args.pin else "shared"
+    print(f"# machine: {os.cpu_count()} cores ({where})")
 
 
 if __name__ == "__main__":

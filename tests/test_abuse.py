@@ -87,6 +87,12 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         print((folder / "serve.log").read_text()[-3000:])
 
 
+def admission(hq: HQ) -> dict[str, int]:
+    with hq.client("127.0.0.14", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        counters: dict[str, int] = c.get("/api/races/demo/stats").json()["admission"]
+    return {"shed": 0, "shed_at_door": 0, **counters}
+
+
 def health_s(hq: HQ, source: str) -> float:
     began = time.perf_counter()
     with hq.client(source) as c:
@@ -190,6 +196,7 @@ def test_overload_is_shed_with_503_and_every_acknowledged_fix_is_stored(hq: HQ) 
                     assert r.status_code == 503 and r.headers["retry-after"] == "2"
 
     threads = [threading.Thread(target=send, args=(str(b), f"127.0.1.{b}")) for b in range(3, 23)]
+    shed_before = admission(hq)["shed"]
     for t in threads:
         t.start()
     worst = max(health_s(hq, "127.0.0.14") for _ in range(10))
@@ -198,6 +205,9 @@ def test_overload_is_shed_with_503_and_every_acknowledged_fix_is_stored(hq: HQ) 
     print(f"{len(codes)} batches: {codes.count(200)} stored, {codes.count(503)} shed; "
           f"health worst {worst:.3f} s")  # fmt: skip
     assert codes.count(503) > 0 and codes.count(200) > 0 and worst < 1.0
+    counted = admission(hq)
+    assert counted["shed"] - shed_before == codes.count(503)  # at the door or after waiting
+    assert counted["shed_at_door"] > 0  # in the HTTP protocol, from the headers alone
     with hq.client("127.0.0.14", headers={"Authorization": f"Bearer {ADMIN}"}) as c:
         for bib, times in acked.items():  # a shed batch was not stored at all
             assert c.get(f"/api/races/demo/runners/{bib}").json()["fixes"] == len(times), bib

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import re
 import resource
@@ -47,15 +48,20 @@ def _settings(**options: Any) -> Settings:
 
 
 SWITCH_INTERVAL_S = 0.001
+# Python's default (700, 10, 10) ran the cycle collector 70 times a second under load and a
+# full pass over every runner's state every 2 s: a fifth of the server's CPU, and the p99
+# latency of accepted fixes 180 ms instead of 60 ms (benchmarks/overload.py).
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def prepare_process() -> str:
-    """The process set for a server: the GIL handed over sooner, the open-file limit raised;
-    says what the limit is now."""
+    """The process set for a server: the GIL handed over sooner, the cycle collector run less
+    often, the open-file limit raised; says what the limit is now."""
     # The database writer thread hands its GIL back to a busy event loop each statement step
     # and waits up to the switch interval (5 ms by default) for it: under load every write
     # waits on the loop. 1 ms measured more accepted under overload (benchmarks/overload.py).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.set_threshold(*GC_THRESHOLDS)
     return raise_fd_limit()
 
 
@@ -82,28 +88,31 @@ async def run_servers(
     """Start ``server`` and serve it on its port (and the OsmAnd port) until a signal (or
     until ``stop`` is set); ``started`` is set once both ports listen."""
     from coursewatch.web.app import create_app, gate_of, osmand_app
+    from coursewatch.web.door import shedding_protocol
 
     s = server.settings
     fds = prepare_process()
     await server.start()
+    gc.freeze()  # what the start built (courses, engines, compiled code) lives as long as we do
     app = create_app(server, manage=False)
     # open event streams (dashboards) never end by themselves: give them 2 s on shutdown
+    gate = gate_of(server)
     config = uvicorn.Config(
         app, host=s.host, port=s.port, log_level="warning", lifespan="off",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=2, http=shedding_protocol(gate),
     )  # fmt: skip
     servers = [uvicorn.Server(config)]
     if s.osmand_port:
         cfg = uvicorn.Config(osmand_app(server), host=s.host, port=s.osmand_port,
-                             log_level="warning", lifespan="off",
-                             timeout_graceful_shutdown=2)  # fmt: skip
+                             log_level="warning", lifespan="off", timeout_graceful_shutdown=2,
+                             http=shedding_protocol(gate, all_ingest=True))  # fmt: skip
         servers.append(_QuietServer(cfg))
     if announce:
         click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
         if s.osmand_port:
             click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
         click.echo(f"admin token: {server.admin_token}", err=True)
-        streams = gate_of(server).limits.sse_max
+        streams = gate.limits.sse_max
         click.echo(f"file descriptors: {fds} (event streams at most {streams})")
 
     async def main() -> None:

@@ -32,6 +32,8 @@ from coursewatch.errors import SettingsError
 from coursewatch.web.errors import error_body
 from coursewatch.web.guard import body_limit
 
+OVERLOADED = "race HQ is at capacity"
+PASSED = "coursewatch.passed_the_door"  # a scope key
 BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen go first
 
 
@@ -39,7 +41,7 @@ BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen
 class Limits:
     rate_per_ip: float = 100.0  # ingest requests a second per address (and per token)
     concurrency: int = 4  # ingest requests worked on at once
-    queue: int = 64  # ... and waiting their turn
+    queue: int = 16  # ... and waiting their turn (deeper: slower, and no more accepted)
     wait_s: float = 0.5  # longest wait for a turn
     sse_max: int = 1000
     sse_max_per_ip: int = 20
@@ -126,8 +128,22 @@ class Gate:
         self.working = 0
         self.waiting: deque[asyncio.Future[bool]] = deque()
         self.reading = 0
+        self.passed = 0  # let in by the door (web/door.py), not yet here
         self.streams: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+
+    def full(self) -> bool:
+        """Whether an ingest request arriving now would be refused 503 without waiting."""
+        taken = self.working + len(self.waiting) + self.passed  # a body being read takes none
+        return taken >= self.limits.concurrency + self.limits.queue or (
+            self.reading + self.passed >= self.limits.readers_max
+        )
+
+    def let_in(self, scope: Scope) -> None:
+        """The door let this ingest request in: count it as taken until it gets here (all
+        the requests of one read from the network pass the door before the first gets here)."""
+        scope[PASSED] = True
+        self.passed += 1
 
     def snapshot(self) -> dict[str, int]:
         return {
@@ -138,6 +154,8 @@ class Gate:
         }
 
     async def ingest(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.pop(PASSED, False):
+            self.passed -= 1
         now = time.monotonic()
         for key in _keys(scope):
             wait_s = self.buckets.take(key, now)
@@ -152,7 +170,7 @@ class Gate:
             return
         if not await self._turn():
             self.stats["shed"] += 1
-            await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
+            await refuse(send, 503, "overloaded", OVERLOADED, 2.0)
             return
         try:
             if _gone(receive):
@@ -167,7 +185,7 @@ class Gate:
         its body must not hold one); None when it was refused (too slow, too many reading)."""
         if self.reading >= self.limits.readers_max:
             self.stats["shed"] += 1
-            await refuse(send, 503, "overloaded", "race HQ is at capacity", 2.0)
+            await refuse(send, 503, "overloaded", OVERLOADED, 2.0)
             return None
         limit = body_limit(scope, self.limits.body_bytes, self.limits.upload_bytes)
         upload = limit > self.limits.body_bytes  # an upload: more time to arrive
@@ -301,6 +319,11 @@ def _answer(status: int, code: str, message: str, retry_s: int) -> tuple[Message
         ],
     }
     return start, {"type": "http.response.body", "body": data}
+
+
+def overloaded_answer() -> tuple[Message, Message]:
+    """The 503 of an ingest request refused at capacity."""
+    return _answer(503, "overloaded", OVERLOADED, 2)
 
 
 async def refuse(send: Send, status: int, code: str, message: str, retry_s: float) -> None:

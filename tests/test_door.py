@@ -1,0 +1,126 @@
+"""Refusals in the HTTP protocol (web/door.py), on a real uvicorn server and raw sockets: the
+503 is the gate's, the refused body is dropped (never read as a request), the connection
+stays usable, and what the door lets in is counted until the gate sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from coursewatch.sim.hq import free_port
+from coursewatch.web.admission import Admission, Gate, Limits
+from coursewatch.web.door import shedding_protocol
+
+pytestmark = pytest.mark.anyio
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers 200 with the body it read."""
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[int, Gate]]:
+    gate = Gate(Limits(concurrency=1, queue=0))
+    port = free_port()
+    config = uvicorn.Config(Admission(echo, gate), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off",
+                            http=shedding_protocol(gate))  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield port, gate
+    server.should_exit = True
+    await task
+
+
+def request(path: str, body: bytes, version: str = "1.1") -> bytes:
+    return (f"POST {path} HTTP/{version}\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body  # fmt: skip
+
+
+async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_at_capacity_an_ingest_request_is_refused_from_its_headers(
+    served: tuple[int, Gate],
+) -> None:
+    port, gate = served
+    gate.working = 1  # the one place is taken
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b'{"fixes": []}' + b"GET /evil HTTP/1.1\r\nHost: x\r\n\r\n"
+    writer.write(request("/api/races/r/fixes", body)[: -len(body)] + body[:5])
+    status, headers, got = await answer(reader)
+    assert status == 503 and headers["retry-after"] == "2"
+    error = json.loads(got)["error"]
+    assert error["code"] == "overloaded" and "retry" in error["hint"]
+    writer.write(body[5:])  # the rest of the refused body, late: dropped, never a request
+    gate.working = 0
+    writer.write(request("/api/races/r/fixes", b"next"))  # the connection still works
+    status, _, got = await answer(reader)
+    assert (status, got) == (200, b"next")
+    assert gate.stats["shed_at_door"] == 1 and gate.stats["shed"] == 1
+    assert gate.passed == 0  # let in, then seen by the gate
+    writer.close()
+
+
+async def test_other_routes_pass_the_door_at_capacity(served: tuple[int, Gate]) -> None:
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request("/api/races/r/runners", b"x"))  # not ingest: the gate does not count it
+    assert (await answer(reader))[0] == 200
+    writer.close()
+
+
+async def test_http_1_0_is_refused_and_closed(served: tuple[int, Gate]) -> None:
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request("/api/races/r/fixes", b"{}", version="1.0"))
+    status, headers, _ = await answer(reader)
+    assert status == 503 and headers["connection"] == "close"
+    assert await reader.read() == b""  # closed by the server
+    writer.close()
+
+
+async def test_requests_let_in_are_counted_until_the_gate_sees_them() -> None:
+    """All the requests of one read from the network pass the door before the first reaches
+    the gate: the door counts them, so a burst is refused at the door, not after its bodies
+    were read."""
+    gate = Gate(Limits(concurrency=1, queue=1))
+    scopes: list[Scope] = [{"path": "/ingest/x", "method": "POST"} for _ in range(2)]
+    assert not gate.full()
+    gate.let_in(scopes[0])
+    assert not gate.full()  # one working, one waiting: room for one more
+    gate.let_in(scopes[1])
+    assert gate.full() and gate.passed == 2
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        assert gate.working == 1 and gate.full()  # the other holds the one waiting place
+
+    async def nothing() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    await gate.ingest(ok, {**scopes[0], "client": ("127.0.0.1", 1), "headers": []},
+                      nothing, lambda m: asyncio.sleep(0))  # type: ignore[arg-type]  # fmt: skip
+    assert gate.passed == 1 and gate.working == 0
