@@ -258,6 +258,7 @@ class Race:
     steps: dict[int, int]  # gateway -> its next race second
     acked: Counter[str]  # bib -> fixes acknowledged so far
     rss0_kb: int
+    partial: Counter[str] = field(default_factory=Counter)  # 2xx not accepting every fix
 
     @property
     def url(self) -> str:
@@ -279,7 +280,7 @@ def race(args: argparse.Namespace) -> Iterator[Race]:
             r = Race(proc, folder, port, token, start_ts, {}, Counter(), 0)
             warm, t0 = Tally(), time.perf_counter()
             asyncio.run(_all(warm_up(port, token, start_ts, own, args.warm_s, r.steps, warm)
-                             for own in cap_owners(args)[:4]))  # fmt: skip
+                             for own in shares(args.gateways, 4)))  # fmt: skip
             print(f"warm-up: every runner's first {args.warm_s} s in "
                   f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
             r.acked, r.rss0_kb = warm.acked, vm_kb(proc.pid, "VmRSS")
@@ -289,16 +290,16 @@ def race(args: argparse.Namespace) -> Iterator[Race]:
             proc.wait(timeout=30)
 
 
-def cap_owners(args: argparse.Namespace) -> list[list[int]]:
-    """The closed loop's connections, each taking turns over its share of the gateways."""
-    n_cap, n_over = args.gateways_cap, args.gateways
-    return [list(range(j, n_over, n_cap)) for j in range(n_cap)]
+def shares(gateways: int, connections: int) -> list[list[int]]:
+    """Every gateway, dealt to ``connections`` connections that each take turns over theirs."""
+    return [list(range(j, gateways, connections)) for j in range(connections)]
 
 
 def closed_loop(r: Race, args: argparse.Namespace, seconds: float, name: str) -> float:
-    tally, health = asyncio.run(phase(r.port, r.token, r.start_ts, cap_owners(args), r.steps,
-                                      0.0, seconds))  # fmt: skip
+    owners = shares(args.gateways, args.gateways_cap)
+    tally, health = asyncio.run(phase(r.port, r.token, r.start_ts, owners, r.steps, 0.0, seconds))
     r.acked += tally.acked
+    r.partial += tally.partial
     return report(name, tally, health, seconds)
 
 
@@ -333,7 +334,7 @@ def run(args: argparse.Namespace) -> None:
         admin = {"Authorization": f"Bearer {ADMIN}"}
         gate = httpx.get(f"{r.url}/api/races/o/stats", headers=admin, timeout=60).json()
         print(f"the server's admission counters: {gate['admission']}")
-        print(f"2xx answers not accepting every fix: {dict(over_t.partial)}")
+        print(f"2xx answers not accepting every fix: {dict(over_t.partial + r.partial)}")
     where = "server on core 0, client on core 1" if args.pin else "shared"
     print(f"# machine: {os.cpu_count()} cores ({where})")
 

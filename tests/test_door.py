@@ -37,7 +37,7 @@ async def served() -> AsyncIterator[tuple[int, Gate]]:
     gate = Gate(Limits(concurrency=1, queue=0))
     port = free_port()
     config = uvicorn.Config(Admission(echo, gate), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off",
+                            log_level="warning", lifespan="off", timeout_keep_alive=1,
                             http=shedding_protocol(gate))  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -81,6 +81,50 @@ async def test_at_capacity_an_ingest_request_is_refused_from_its_headers(
     assert gate.stats["shed_at_door"] == 1 and gate.stats["shed"] == 1
     assert gate.passed == 0  # let in, then seen by the gate
     writer.close()
+
+
+async def test_an_idle_connection_after_a_late_refused_body_is_closed(
+    served: tuple[int, Gate],
+) -> None:
+    """The keep-alive timer starts when the refused body is all in, not at its headers."""
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    whole = request("/api/races/r/fixes", b"x" * 100)
+    writer.write(whole[:-50])
+    assert (await answer(reader))[0] == 503
+    await asyncio.sleep(0.2)
+    writer.write(whole[-50:])
+    assert await asyncio.wait_for(reader.read(), 3.0) == b""  # closed after 1 s idle
+    writer.close()
+
+
+async def test_hundreds_of_pipelined_requests_are_each_refused(served: tuple[int, Gate]) -> None:
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request("/ingest/x", b"") * 500)
+    assert [(await answer(reader))[0] for _ in range(500)] == [503] * 500
+    assert gate.stats["shed_at_door"] == 500  # each ended before the next was read: no queue
+    gate.working = 0
+    writer.write(request("/ingest/x", b"ok"))
+    assert (await answer(reader))[::2] == (200, b"ok")
+    writer.close()
+
+
+async def test_head_and_expect_continue_go_the_gate_s_way(served: tuple[int, Gate]) -> None:
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"HEAD /ingest/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")  # no body after it
+    assert head.startswith(b"HTTP/1.1 503")
+    writer.write(b"POST /ingest/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                 b"Expect: 100-continue\r\n\r\n")  # fmt: skip
+    status, _, _ = await answer(reader)  # refused by the gate, which reads no body
+    assert status in (100, 503)
+    writer.close()
+    assert gate.stats["shed_at_door"] == 0
 
 
 async def test_other_routes_pass_the_door_at_capacity(served: tuple[int, Gate]) -> None:

@@ -93,6 +93,7 @@ async def run_servers(
     s = server.settings
     fds = prepare_process()
     await server.start()
+    gc.collect()
     gc.freeze()  # what the start built (courses, engines, compiled code) lives as long as we do
     app = create_app(server, manage=False)
     # open event streams (dashboards) never end by themselves: give them 2 s on shutdown

@@ -150,6 +150,7 @@ class Gate:
             **self.stats,
             "ingest_working": self.working,
             "ingest_waiting": len(self.waiting),
+            "ingest_passed": self.passed,
             "streams_open": sum(self.streams.values()),
         }
 

@@ -30,22 +30,52 @@ def shedding_protocol(gate: Gate, all_ingest: bool = False) -> type[HttpToolsPro
     request is ingest, the OsmAnd port)."""
 
     class SheddingProtocol(HttpToolsProtocol):
+        refused: RequestResponseCycle | None = None  # answered, its body still arriving
+
         def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
             scope = cast(Scope, cycle.scope)
-            if all_ingest or is_ingest(scope):
-                if gate.full():
+            if app is self.app and (all_ingest or is_ingest(scope)):
+                if gate.full() and self._may_refuse(cycle):
                     gate.stats["shed"] += 1
                     gate.stats["shed_at_door"] += 1
                     refuse_now(self, cycle)
+                    self.refused = cycle
                     return
                 gate.let_in(scope)
+            # a keep-alive timer armed when a refused request ended must not cut this one
+            self._unset_keepalive_if_required()
             super()._start_asgi_task(cycle, app)
+
+        def _may_refuse(self, cycle: RequestResponseCycle) -> bool:
+            """Only a request read just now, whose body is on its way, and only while the
+            client reads its answers; anything else goes the gate's way (which waits for
+            the client to read, and answers pipelined requests in turn)."""
+            return (
+                cycle is self.cycle
+                and cycle.more_body
+                and not self.pipeline
+                and not self.flow.write_paused
+                and not cycle.waiting_for_100_continue
+                and cycle.scope["method"] != "HEAD"
+            )
+
+        def on_message_complete(self) -> None:
+            cycle = self.refused
+            if cycle is None or cycle is not self.cycle:
+                super().on_message_complete()
+                return
+            self.refused = None  # its body is all in, and dropped: the next request may come
+            if cycle.keep_alive:
+                cycle.on_response()
+            else:
+                self.transport.close()
 
     return SheddingProtocol
 
 
 def refuse_now(protocol: HttpToolsProtocol, cycle: RequestResponseCycle) -> None:
-    """Answer the cycle's request 503 at once, as the gate would; the parser drops its body."""
+    """Answer the cycle's request 503 at once, as the gate would; the parser drops its body
+    (the response is complete) and :meth:`on_message_complete` ends the request."""
     start, body = overloaded_answer()
     head = [STATUS_LINE[503]]
     for name, value in [*cycle.default_headers, *start["headers"]]:
@@ -54,6 +84,3 @@ def refuse_now(protocol: HttpToolsProtocol, cycle: RequestResponseCycle) -> None
         head.append(b"connection: close\r\n")
     protocol.transport.write(b"".join([*head, b"\r\n", body["body"]]))
     cycle.response_complete = True
-    if not cycle.keep_alive:
-        protocol.transport.close()
-    cycle.on_response()
