@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -160,23 +161,29 @@ async def one_per_fix(port: int, n_runners: int, per_runner: int, limit_s: float
     return ok / elapsed
 
 
-def listen_sse(url: str, token: str, out: list[tuple[str, float, float]], ready: threading.Event,
-               stop: threading.Event) -> None:  # fmt: skip
-    """In its own thread: record (bib, raised_s, arrival) of every alert on the stream."""
+def listen_sse(url: str, token: str, out: list[tuple[str, str, float, float]],
+               ready: threading.Event, stop: threading.Event) -> None:  # fmt: skip
+    """In its own thread: record (what, bib, fix time, arrival) of every runner's flag and every
+    alert for race HQ (an incident update at the alert level) on the stream."""
     headers = {"Authorization": f"Bearer {token}"}
     with (
         httpx.Client(base_url=url, timeout=None) as sse,
-        sse.stream("GET", "/api/races/live/events?kinds=alert", headers=headers) as r,
+        sse.stream("GET", "/api/races/live/events?kinds=flag,incident", headers=headers) as r,
     ):
         ready.set()
+        kind = ""
         try:
             for line in r.iter_lines():
                 if stop.is_set():
                     return
-                if line.startswith("data: ") and '"kind"' in line:
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind in ("flag", "incident"):
                     got = time.perf_counter()
-                    a = json.loads(line[6:])
-                    out.append((str(a["bib"]), float(a["raised_s"]), got))
+                    last = json.loads(line[6:])["updates"][-1]
+                    if kind == "flag" or last["level"] == "alert":
+                        what = "flag" if kind == "flag" else "alert"
+                        out.append((what, str(json.loads(line[6:])["bib"]), last["time_s"], got))
         except httpx.RemoteProtocolError:
             return  # the server shut down while the stream was open: the run is over
 
@@ -192,7 +199,8 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
                    "lon": float(runs[i][2][k])} for i in g if k < len(runs[i][0])]}).encode()
                for g in gateways] for k in range(seconds)]  # fmt: skip
     sent_at: dict[tuple[str, float], tuple[float, float]] = {}
-    alerts: list[tuple[str, float, float]] = []
+    alerts: list[tuple[str, str, float, float]] = []
+    refused: Counter[int] = Counter()
     ready, stop = threading.Event(), threading.Event()
     listener = threading.Thread(target=listen_sse, args=(url, token, alerts, ready, stop),
                                 daemon=True)  # fmt: skip
@@ -208,6 +216,11 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
                 await asyncio.sleep(delay)
             t_req = time.perf_counter()
             r = await client.post("/api/races/live/fixes", content=bodies[k][g], headers=headers)
+            while r.status_code in (429, 503):  # refused at a busy moment: sent again, as
+                refused[r.status_code] += 1  # trackers do, after the Retry-After
+                await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+                r = await client.post("/api/races/live/fixes", content=bodies[k][g],
+                                      headers=headers)  # fmt: skip
             t_resp = time.perf_counter()
             r.raise_for_status()
             for i in gateways[g]:
@@ -219,17 +232,19 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
     cpu = (cpu_s(pid) - cpu0) / (time.perf_counter() - wall0)
     time.sleep(1.0)
     stop.set()
-    lat = np.array([(got - sent_at[(b, t)][0], got - sent_at[(b, t)][1])
-                    for b, t, got in alerts if (b, t) in sent_at]) * 1000.0  # fmt: skip
-    if not len(lat):
-        lat = np.zeros((1, 2))
-    resp = np.maximum(lat[:, 1], 0.0)  # an alert may arrive before its HTTP response
-    req = lat[:, 0]
-    print(f"live: {n} runners at 1 Hz for {seconds} s: server CPU {100 * cpu:.0f}% of one core")
-    print(f"  fix-to-alert over SSE, {len(alerts)} alerts: from the HTTP response "
-          f"p50 {np.percentile(resp, 50):.0f} ms, p99 {np.percentile(resp, 99):.0f} ms; "
-          f"from the request p50 {np.percentile(req, 50):.0f} ms, "
-          f"p99 {np.percentile(req, 99):.0f} ms")  # fmt: skip
+    print(f"live: {n} runners at 1 Hz for {seconds} s: server CPU {100 * cpu:.0f}% of one core; "
+          f"batches refused and sent again: {dict(refused) or 0}")  # fmt: skip
+    for what in ("flag", "alert"):
+        lat = np.array([(got - sent_at[(b, t)][0], got - sent_at[(b, t)][1])
+                        for w, b, t, got in alerts if w == what and (b, t) in sent_at])  # fmt: skip
+        lat = lat * 1000.0 if len(lat) else np.zeros((1, 2))
+        resp = np.maximum(lat[:, 1], 0.0)  # it may arrive before its HTTP response
+        req = lat[:, 0]
+        count = sum(w == what for w, *_ in alerts)
+        print(f"  fix to {what} over SSE, {count}: from the HTTP response "
+              f"p50 {np.percentile(resp, 50):.0f} ms, p99 {np.percentile(resp, 99):.0f} ms; "
+              f"from the request p50 {np.percentile(req, 50):.0f} ms, "
+              f"p99 {np.percentile(req, 99):.0f} ms")  # fmt: skip
 
 
 def main() -> None:

@@ -154,3 +154,37 @@ async def test_webhook_is_signed_and_retried(tmp_path: Path) -> None:
         body = json.loads(req.content)
         assert body["event"] == "incident" and body["race"] == "demo"
         assert body["data"]["level"] == "alert"
+
+
+async def test_a_stream_opened_with_a_runner_token_ends_when_it_is_replaced(
+    tmp_path: Path,
+) -> None:
+    async with live_server(tmp_path) as (server, url):
+        token = await server.new_runner_token("demo", "7")
+        kinds: list[str] = []
+        first = asyncio.Event()
+
+        async def listen() -> None:
+            mine = {"Authorization": f"Bearer {token}"}
+            async with (
+                httpx.AsyncClient(timeout=10) as client,
+                client.stream("GET", f"{url}/api/races/demo/runners/7/events", headers=mine) as r,
+            ):
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    if line.startswith("event: ") and line != "event: hello":
+                        kinds.append(line[7:])
+                        first.set()
+
+        listener = asyncio.create_task(listen())
+        await _listening(server, 1)
+        fixes = _fixes()
+        async with httpx.AsyncClient(base_url=url, headers=admin_headers()) as client:
+            await client.post("/api/races/demo/fixes", json={"fixes": fixes[:3]})
+            await asyncio.wait_for(first.wait(), 5)  # the runner's phone reads its stream
+            await asyncio.sleep(0.3)  # ... all that one post sent
+            seen = len(kinds)
+            await server.new_runner_token("demo", "7")  # a new token: the old one is void
+            await client.post("/api/races/demo/fixes", json={"fixes": fixes[3:6]})
+        await asyncio.wait_for(listener, 5)  # the server ended the stream ...
+        assert len(kinds) == seen  # ... before anything more reached the old token

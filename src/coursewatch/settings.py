@@ -56,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_backoff_s", "2", "First retry delay of a webhook; doubles at every attempt."),
     Setting("ingest_rate_per_ip", "100", "Ingest requests a second per address and per token."),
     Setting("ingest_concurrency", "4", "Ingest requests worked on at once."),
-    Setting("ingest_queue", "16", "Ingest requests waiting their turn; past it: 503."),
+    Setting("ingest_queue", "64", "Ingest requests waiting their turn; past it: 503."),
     Setting("ingest_wait_s", "0.5", "Longest wait for a turn; past it: 503 and Retry-After."),
     Setting("ingest_body_s", "10", "An ingest body must arrive within this (uploads: 6x): 408."),
     Setting("sse_max", "1000", "Open event streams in all (kept under the fd limit)."),

@@ -41,7 +41,7 @@ BUCKETS_MAX = 10_000  # addresses and tokens remembered; the least recently seen
 class Limits:
     rate_per_ip: float = 100.0  # ingest requests a second per address (and per token)
     concurrency: int = 4  # ingest requests worked on at once
-    queue: int = 16  # ... and waiting their turn (deeper: slower, and no more accepted)
+    queue: int = 64  # ... and waiting their turn (32 phones posting at once must all get in)
     wait_s: float = 0.5  # longest wait for a turn
     sse_max: int = 1000
     sse_max_per_ip: int = 20

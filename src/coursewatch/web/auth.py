@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from starlette.requests import Request
 
@@ -86,6 +87,20 @@ def runner_of_token(request: Request, race: LiveRace) -> str | None:
     token = token_of(request)
     found = server_of(request).runner_by_token(token) if token else None
     return found[1] if found is not None and found[0] is race else None
+
+
+def reader_check(request: Request, race: LiveRace) -> Callable[[LiveRace], bool] | None:
+    """For a reader by token, whether that token still opens the race as it is then (a
+    runner's own token is replaced by a new one); None: the request carries no valid one."""
+    token = token_of(request)
+    if token is None:
+        return None
+    if has_race_token(request, race):
+        return lambda now: same_secret(token, now.record.ingest_token)
+    bib = runner_of_token(request, race)
+    if bib is None:
+        return None
+    return lambda now: same_secret(token, now.runner_tokens.get(bib, ""))
 
 
 def require_read(request: Request, race: LiveRace) -> bool:

@@ -14,16 +14,16 @@ proxies from closing an idle stream.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from coursewatch.errors import CoursewatchError
+from coursewatch.live import LiveRace
 from coursewatch.protocols.values import describe
 from coursewatch.web import public
-from coursewatch.web.auth import require_read, server_of, token_of
+from coursewatch.web.auth import reader_check, require_read, server_of
 from coursewatch.web.errors import ApiError
 
 PING_S = 15.0
@@ -41,7 +41,7 @@ def _stream(request: Request, bib: str | None) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
-    token = token_of(request) is not None  # a reader by token, not because the race is public
+    by_token = None if admin else reader_check(request, race)
     if bib is not None:
         bib = server.runner(race.id, bib).bib  # 404 for a bib not in the race
         if not admin:
@@ -65,13 +65,17 @@ def _stream(request: Request, bib: str | None) -> Response:
     async def lines() -> AsyncIterator[str]:
         yield f"retry: 2000\nevent: hello\ndata: {json.dumps(hello)}\n\n"
         async for msg in stream:
+            now = None if admin else _readable(request, race.id, by_token)
+            if not admin and now is None:
+                return  # private now, gone, or the token replaced: the stream ends
             if msg.kind == "ping":
                 yield ": ping\n\n"
-            elif bib is None or msg.data.get("bib") == bib:
-                got = msg.data
-                shown = dict(got) if admin else _public(request, race.id, token, msg.kind, got)
-                if shown is None:
-                    continue
+                continue
+            if bib is not None and msg.data.get("bib") != bib:
+                continue
+            got = dict(msg.data)
+            shown = got if now is None else public.message(now, msg.kind, got, server.clock())
+            if shown is not None:
                 data = json.dumps(shown, separators=(",", ":"))
                 yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {data}\n\n"
 
@@ -79,18 +83,16 @@ def _stream(request: Request, bib: str | None) -> Response:
     return StreamingResponse(lines(), media_type="text/event-stream", headers=headers)
 
 
-def _public(
-    request: Request, race_id: str, token: bool, kind: str, data: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """A message for a reader who is not race HQ, by the race as it is now (its view changed,
-    its course replaced, made private since a reader without a token opened the stream: the
-    stream says nothing more); None: not for them. Who the reader is was settled when the
-    stream opened: nothing per message loops over tokens."""
-    server = server_of(request)
+def _readable(
+    request: Request, race_id: str, by_token: Callable[[LiveRace], bool] | None
+) -> LiveRace | None:
+    """The race as it is now, if a reader who is not race HQ may still read it: it is public,
+    or the token they opened the stream with still opens it. Who the reader is was settled
+    when the stream opened: nothing per message loops over tokens."""
     try:
-        race = server.race(race_id)
+        race = server_of(request).race(race_id)
     except CoursewatchError:
         return None
-    if not (race.record.public or token):
-        return None
-    return public.message(race, kind, dict(data), server.clock())
+    if race.record.public or (by_token is not None and by_token(race)):
+        return race
+    return None
