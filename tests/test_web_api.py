@@ -199,3 +199,30 @@ async def test_a_replayed_recording_runs_on_its_own_clock(tmp_path: Path) -> Non
         assert all(START <= t <= last + 5 * 3600.0 for t in times), times
         runner = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
         assert runner["status"] == "silent"
+
+
+async def test_a_stored_race_that_no_longer_loads_is_reported_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    """A race whose stored course fails today's checks (a point 100 km off: the course
+    geometry limits came later) does not keep HQ down: it is listed for race HQ, kept in the
+    store, and loads again with its runners when its files are sent again."""
+    import sqlite3
+
+    from coursewatch.sim.hq import add_race
+    from coursewatch.store import RunnerRecord
+
+    async with hq(tmp_path) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+    gpx = (tmp_path / "demo" / "course.gpx").read_bytes()
+    stray = b'<trkpt lat="46.9" lon="7.0"></trkpt></trkseg>'  # a sign slip: 100 km off
+    with sqlite3.connect(tmp_path / "hq.db") as db:
+        db.execute("UPDATE races SET course_bytes=?", (gpx.replace(b"</trkseg>", stray, 1),))
+    async with hq(tmp_path) as (server, client):
+        assert "demo" in server.not_loaded and "point" in server.not_loaded["demo"]
+        listed = (await client.get("/api/races", headers=admin_headers())).json()
+        assert listed["races"] == [] and listed["not_loaded"][0]["id"] == "demo"
+        assert "not_loaded" not in (await client.get("/api/races")).json()  # race HQ only
+        await add_race(server, tmp_path, COURSE, "demo", START)  # the files sent again
+        assert not server.not_loaded and server.runner("demo", "7").record.name == "Ann"

@@ -79,6 +79,20 @@ def raise_fd_limit() -> str:
     return f"{want} (raised from {soft})"
 
 
+def _announce(server: Server, fds: str, streams: int) -> None:
+    """What ``serve`` prints at start: where it listens, the admin token, the limits, the races
+    that could not be loaded."""
+    s = server.settings
+    click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
+    if s.osmand_port:
+        click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
+    click.echo(f"admin token: {server.admin_token}", err=True)
+    click.echo(f"file descriptors: {fds} (event streams at most {streams})")
+    for race_id, why in sorted(server.not_loaded.items()):
+        click.echo(f"race {race_id!r} NOT LOADED (kept in the database; send its files "
+                   f"again, POST /api/races with its id): {why}", err=True)  # fmt: skip
+
+
 async def run_servers(
     server: Server,
     announce: bool = True,
@@ -109,12 +123,7 @@ async def run_servers(
                              http=shedding_protocol(gate, all_ingest=True))  # fmt: skip
         servers.append(_QuietServer(cfg))
     if announce:
-        click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
-        if s.osmand_port:
-            click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
-        click.echo(f"admin token: {server.admin_token}", err=True)
-        streams = gate.limits.sse_max
-        click.echo(f"file descriptors: {fds} (event streams at most {streams})")
+        _announce(server, fds, gate.limits.sse_max)
 
     async def main() -> None:
         await servers[0].serve()

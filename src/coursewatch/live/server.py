@@ -85,6 +85,9 @@ class Server:
         )
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
+        # stored races that could not be loaded at start (id -> why): kept in the store, shown
+        # to race HQ; sending the race's files again (create_race) loads it and its runners
+        self.not_loaded: dict[str, str] = {}
         self.loop_lag = LoopLag()
 
     async def start(self) -> None:
@@ -98,18 +101,24 @@ class Server:
                 self._registry.add_race(record)
             except CoursewatchError as exc:  # one broken race must not keep HQ down
                 log.error("race %s not loaded: %s", record.id, exc)
+                self.not_loaded[record.id] = str(exc)
                 continue
-            self._load_privacy(self._registry.races[record.id])
-            for runner in self._store.runners(record.id):
-                live = self._registry.add_runner(runner)
-                # The engine is rebuilt from every stored fix; the ETA model and the
-                # time-based detectors start again from the next fix, the silence from now.
-                live.rebuild(self._store.fixes(record.id, runner.bib), None)
-                self._pipeline.watch(self._registry.races[record.id]).resume(live, self.clock())
+            self._load_runners(record.id)
         self._webhooks.start()
         self.loop_lag.start()
         if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
+
+    def _load_runners(self, race_id: str) -> None:
+        """A race's privacy settings and runners from the store, each runner's engine rebuilt
+        from every stored fix; the ETA model and the time-based detectors start again from
+        the next fix, the silence from now."""
+        race = self._registry.races[race_id]
+        self._load_privacy(race)
+        for runner in self._store.runners(race_id):
+            live = self._registry.add_runner(runner)
+            live.rebuild(self._store.fixes(race_id, runner.bib), None)
+            self._pipeline.watch(race).resume(live, self.clock())
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -205,7 +214,10 @@ class Server:
         # read and modelled in a worker thread: a big course must not hold ingest up
         live = await asyncio.to_thread(LiveRace.build, record)  # raises for a bad file
         await self._store.put_race(live.record)
-        return self._registry.put_race(live)
+        placed = self._registry.put_race(live)
+        if self.not_loaded.pop(race_id, None) is not None:  # its runners wait in the store
+            self._load_runners(race_id)
+        return placed
 
     async def set_public(self, race_id: str, public: bool) -> LiveRace:
         race = self.race(race_id)

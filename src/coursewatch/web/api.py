@@ -29,6 +29,9 @@ async def list_races(request: Request) -> Response:
     server = server_of(request)
     admin = is_admin(request)
     out = [race_json(r, admin) for r in server.races() if admin or r.record.public]
+    if admin and server.not_loaded:
+        broken = [{"id": k, "reason": v} for k, v in sorted(server.not_loaded.items())]
+        return JSONResponse({"races": out, "not_loaded": broken})
     return JSONResponse({"races": out})
 
 
