@@ -237,10 +237,10 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
     for what in ("flag", "alert"):
         lat = np.array([(got - sent_at[(b, t)][0], got - sent_at[(b, t)][1])
                         for w, b, t, got in alerts if w == what and (b, t) in sent_at])  # fmt: skip
-        lat = lat * 1000.0 if len(lat) else np.zeros((1, 2))
+        count = len(lat)  # those raised by a fix this phase sent (not by the clock)
+        lat = lat * 1000.0 if count else np.zeros((1, 2))
         resp = np.maximum(lat[:, 1], 0.0)  # it may arrive before its HTTP response
         req = lat[:, 0]
-        count = sum(w == what for w, *_ in alerts)
         print(f"  fix to {what} over SSE, {count}: from the HTTP response "
               f"p50 {np.percentile(resp, 50):.0f} ms, p99 {np.percentile(resp, 99):.0f} ms; "
               f"from the request p50 {np.percentile(req, 50):.0f} ms, "

@@ -168,3 +168,24 @@ async def test_requests_let_in_are_counted_until_the_gate_sees_them() -> None:
     await gate.ingest(ok, {**scopes[0], "client": ("127.0.0.1", 1), "headers": []},
                       nothing, lambda m: asyncio.sleep(0))  # type: ignore[arg-type]  # fmt: skip
     assert gate.passed == 1 and gate.working == 0
+
+
+async def test_a_refused_body_that_never_comes_does_not_hold_the_connection() -> None:
+    gate = Gate(Limits(concurrency=1, queue=0, body_s=0.3))
+    gate.working = 1
+    port = free_port()
+    config = uvicorn.Config(Admission(echo, gate), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off",
+                            http=shedding_protocol(gate))  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request("/ingest/x", b"x" * 100)[:-100])  # the headers, then nothing
+    assert (await answer(reader))[0] == 503
+    assert await asyncio.wait_for(reader.read(), 3.0) == b""  # closed after body_s
+    assert gate.stats["body_too_slow"] == 1
+    writer.close()
+    server.should_exit = True
+    await task

@@ -215,8 +215,9 @@ class Server:
         live = await asyncio.to_thread(LiveRace.build, record)  # raises for a bad file
         await self._store.put_race(live.record)
         placed = self._registry.put_race(live)
-        if self.not_loaded.pop(race_id, None) is not None:  # its runners wait in the store
-            self._load_runners(race_id)
+        if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
+            self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
+            del self.not_loaded[race_id]
         return placed
 
     async def set_public(self, race_id: str, public: bool) -> LiveRace:

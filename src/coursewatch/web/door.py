@@ -13,6 +13,7 @@ The protocol is uvicorn's httptools one with its task start wrapped (``uvicorn>=
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from starlette.types import Scope
@@ -31,6 +32,7 @@ def shedding_protocol(gate: Gate, all_ingest: bool = False) -> type[HttpToolsPro
 
     class SheddingProtocol(HttpToolsProtocol):
         refused: RequestResponseCycle | None = None  # answered, its body still arriving
+        refused_timer: asyncio.TimerHandle | None = None
 
         def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
             scope = cast(Scope, cycle.scope)
@@ -40,6 +42,11 @@ def shedding_protocol(gate: Gate, all_ingest: bool = False) -> type[HttpToolsPro
                     gate.stats["shed_at_door"] += 1
                     refuse_now(self, cycle)
                     self.refused = cycle
+                    # a body that never comes must not hold the connection: as long as the
+                    # gate would wait for it
+                    self.refused_timer = self.loop.call_later(
+                        gate.limits.body_s, self._drop_refused, cycle
+                    )
                     return
                 gate.let_in(scope)
             # a keep-alive timer armed when a refused request ended must not cut this one
@@ -65,9 +72,16 @@ def shedding_protocol(gate: Gate, all_ingest: bool = False) -> type[HttpToolsPro
                 super().on_message_complete()
                 return
             self.refused = None  # its body is all in, and dropped: the next request may come
+            if self.refused_timer is not None:
+                self.refused_timer.cancel()
             if cycle.keep_alive:
                 cycle.on_response()
             else:
+                self.transport.close()
+
+        def _drop_refused(self, cycle: RequestResponseCycle) -> None:
+            if self.refused is cycle:
+                gate.stats["body_too_slow"] += 1
                 self.transport.close()
 
     return SheddingProtocol
