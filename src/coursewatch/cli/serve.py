@@ -110,8 +110,8 @@ async def run_servers(
     gc.collect()
     gc.freeze()  # what the start built (courses, engines, compiled code) lives as long as we do
     app = create_app(server, manage=False)
+    gate = gate_of(server)  # the door (web/door.py) refuses by the gate's counters
     # open event streams (dashboards) never end by themselves: give them 2 s on shutdown
-    gate = gate_of(server)
     config = uvicorn.Config(
         app, host=s.host, port=s.port, log_level="warning", lifespan="off",
         timeout_graceful_shutdown=2, http=shedding_protocol(gate),

@@ -3,10 +3,12 @@ its request line and headers, before any of the application's work.
 
 Under 5x overload four requests in five are refused. Through the ASGI stack each refusal took
 a task, five middleware layers, a body read and two socket writes from the one core that also
-serves the accepted fifth. Here it is one write of bytes made once, and the parser drops the
-rest of its body. The decision is the gate's (:meth:`~coursewatch.web.admission.Gate.full`);
-what the door lets in is counted (:meth:`~coursewatch.web.admission.Gate.let_in`) until the
-gate sees it, and is still admitted, or refused after waiting, by the gate itself.
+serves the accepted fifth. Here it is one write (the gate's own 503, made once, behind the
+status line and the server's headers), and the parser drops the rest of its body.
+
+The decision is the gate's (:meth:`~coursewatch.web.admission.Gate.full`); what the door lets
+in is counted (:meth:`~coursewatch.web.admission.Gate.let_in`) until the gate sees it, and is
+still admitted, or refused after waiting, by the gate itself.
 
 The protocol is uvicorn's httptools one with its task start wrapped (``uvicorn>=0.45``).
 """
