@@ -61,6 +61,12 @@ RULES: dict[str, Rule] = {
     "overdue": Rule(ALERT, False, "overdue"),
     "arrived": Rule(FLAG, True, None),
     "cutoff_risk": Rule(ALERT, False, "cutoff_risk"),
+    # the runner's own device (detectors/device.py): race HQ's at once
+    "sos": Rule(ALERT, False, "sos"),
+    "sos_cancel": Rule(FLAG, True, None),
+    "battery_low": Rule(ALERT, False, "battery_low"),
+    "battery_ok": Rule(FLAG, True, None),
+    "message": Rule(ALERT, False, "message"),
 }
 FAMILY = {
     "far_from_course": "far",
@@ -74,7 +80,25 @@ FAMILY = {
     "overdue": "overdue",
     "arrived": "overdue",
     "cutoff_risk": "cutoff",
+    "sos": "sos",
+    "sos_cancel": "sos",
+    "battery_low": "battery",
+    "battery_ok": "battery",
+    "message": "message",
 }  # fmt: skip  (every other kind is the engine's course episode)
+DEVICE = ("sos", "battery_low")  # device episodes that stay open across a restart
+# what race HQ sees first: an emergency, then what the runner's device said, then the rest
+PRIORITY = {"sos": 0, "battery_low": 1, "message": 1}
+LOWEST_PRIORITY = 2
+
+
+def priority(kind: str) -> int:
+    """0 first: an SOS; 1: the runner's device said something; 2: everything else.
+
+    >>> priority("sos"), priority("message"), priority("off_course")
+    (0, 1, 2)
+    """
+    return PRIORITY.get(kind, LOWEST_PRIORITY)
 
 
 NAMES_WHEN_JOINED = frozenset({"overdue"})  # an update that still renames what it joins

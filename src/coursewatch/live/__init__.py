@@ -13,8 +13,9 @@ here are its rooms::
     webhooks   alerts POSTed to the race's URLs
 """
 
-from coursewatch.live.pipeline import Clock, IngestReport
+from coursewatch.live.pipeline import Clock
 from coursewatch.live.registry import LiveRace
+from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.server import NotFound, Server, course_only_race, read_race_files
 

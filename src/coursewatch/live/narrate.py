@@ -23,6 +23,7 @@ import numpy as np
 from coursewatch.analysis.near import line_distances
 from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffEvent
+from coursewatch.detectors.device import DeviceChange
 from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
 from coursewatch.detectors.stopped import StoppedEvent
@@ -193,6 +194,50 @@ class Narrator:
         late = -e.margin_min
         verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
         return f"projected at {station} {verdict} its cut-off; now at {here}"
+
+    def device_record(
+        self,
+        race_id: str,
+        bib: str,
+        change: DeviceChange,
+        where: tuple[float, float, float | None],
+        text: str = "",
+        raised_s: float = 0.0,
+    ) -> AlertRecord:
+        """What the runner's device said (detectors/device.py), at ``where`` (lat, lon, and
+        course distance when known): the message, or the runner's last position."""
+        lat, lon, course_m = where
+        does = rule(change.kind)
+        return AlertRecord(
+            race_id=race_id,
+            bib=bib,
+            kind=change.kind,
+            time_s=change.ts,
+            lat=lat,
+            lon=lon,
+            course_m=course_m,
+            offset_m=None,
+            sentence=f"Bib {bib}: {self._device_text(change, course_m, text)}",
+            detail={"raised_s": raised_s, "since_s": change.since_ts, "text": text},
+            raised_s=raised_s,
+            episode=episode_key(change.kind, change.ts, change.since_ts),
+            level=does.level,
+            closes=does.closes,
+            names=does.names,
+        )
+
+    def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
+        here = "position unknown" if course_m is None else f"last placed at {km_mi(course_m)}"
+        took = _long(change.ts - change.since_ts)
+        if change.kind == "sos":
+            return f"SOS from their device ({here})"
+        if change.kind == "sos_cancel":
+            return f"SOS cancelled on their device after {took} ({here})"
+        if change.kind == "battery_low":
+            return f"their tracker's battery is low ({here})"
+        if change.kind == "battery_ok":
+            return f"tracker battery fine again after {took} low"
+        return f"message from the runner: \u201c{text}\u201d ({here})"
 
     def label(self, station_m: float) -> str:
         """The station pass at ``station_m``, by its name."""

@@ -16,29 +16,22 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from coursewatch.bus import Bus
 from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT
 from coursewatch.live.clock import RaceWatch
+from coursewatch.live.devices import ANY_TIME, device_alerts
 from coursewatch.live.registry import LiveRace, Registry, shown_id
+from coursewatch.live.report import DROP_HINTS, IngestReport
 from coursewatch.live.runner import LiveRunner, Step
 from coursewatch.live.views import incident_json, runner_json
-from coursewatch.protocols import Decoded, Fix, FixProblem
+from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.store import AlertRecord, FixRow, Incident, Saved, Store
 
 Clock = Callable[[], float]
 NO_FIX_DEG = 1e-9
 LIVE_LAG_S = 6 * 3600.0  # fixes arriving later than this after their time: a replayed recording
-
-DROP_HINTS = {
-    "unknown_device": "register the device id on a runner (POST /api/races/{race}/runners)",
-    "unknown_bib": "register the runner first (POST /api/races/{race}/runners)",
-    "no_position": "the tracker had no GPS fix (0, 0): nothing to do",
-    "before_start": "fixes before the runner's start are not used",
-    "future": "the device clock is ahead of the server's: check the phone's time setting",
-}
 
 
 @dataclass
@@ -61,30 +54,6 @@ class Matched:
 
 
 @dataclass
-class IngestReport:
-    """What happened to one request's fixes; this is the JSON body of the response."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    problems: list[FixProblem] = field(default_factory=list)
-    incidents: list[Incident] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "dropped": dict(self.dropped),
-            "errors": [
-                {"index": p.index, "where": p.where, "message": p.message, "hint": p.hint}
-                for p in self.problems
-            ],
-            "alerts": [i.id for i in self.incidents if i.level == ALERT],
-            "flags": [i.id for i in self.incidents if i.level != ALERT],
-        }
-
-
-@dataclass
 class _Work:
     """What travels from one step to the next for one batch."""
 
@@ -92,6 +61,7 @@ class _Work:
     received_s: float
     report: IngestReport
     routed: list[Routed] = field(default_factory=list)
+    said: list[tuple[LiveRace, LiveRunner, DeviceEvent]] = field(default_factory=list)
     steps: list[Matched] = field(default_factory=list)
     rows: list[FixRow] = field(default_factory=list)
     alerts: list[AlertRecord] = field(default_factory=list)
@@ -186,8 +156,18 @@ class Pipeline:
             else:
                 group.fixes.append(fix)
                 group.index.append(index)
+        for ev in decoded.events:  # what the devices said: their fixes were counted above
+            owner = self._route(ev, fixed_race)
+            if (
+                owner is not None
+                and ev.time_s <= newest_ok
+                and (ev.kind in ANY_TIME or ev.time_s >= owner[0].start_s(owner[1]))
+            ):
+                work.said.append((*owner, ev))
 
-    def _route(self, fix: Fix, race: LiveRace | None) -> tuple[LiveRace, LiveRunner] | None:
+    def _route(
+        self, fix: Fix | DeviceEvent, race: LiveRace | None
+    ) -> tuple[LiveRace, LiveRunner] | None:
         if race is not None and fix.bib is not None:
             runner = race.runners.get(fix.bib)
             return None if runner is None else (race, runner)
@@ -281,6 +261,7 @@ class Pipeline:
             raised.extend((m.index[-1], _say(race, runner, e)) for e in events[k:])
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
+        work.alerts.extend(device_alerts(work.said, work.received_s))
 
     # -- 5. store -------------------------------------------------------------------------------
     async def save(self, work: _Work) -> Saved:

@@ -25,6 +25,7 @@ from coursewatch.course import (
     finish_step_m,
     finish_tolerance_m,
 )
+from coursewatch.detectors.device import DeviceState
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import LiveMatcher
@@ -87,6 +88,7 @@ class LiveRunner:
         self.finished_s: float | None = None  # the time of the fix that reached the finish
         self.stopped = False  # set by the time-based detectors
         self.silent = False  # likewise: the signal was lost (and is not back)
+        self.device = DeviceState()  # what their device says: in SOS, battery low (devices.py)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)

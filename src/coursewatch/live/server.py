@@ -26,12 +26,13 @@ from coursewatch.bus import Bus, Message
 from coursewatch.bus.memory import MemoryBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import ALERT
-from coursewatch.live import views
+from coursewatch.incidents import ALERT, DEVICE
+from coursewatch.live import devices, views
 from coursewatch.live.looplag import LoopLag
-from coursewatch.live.pipeline import Clock, IngestReport, Pipeline
+from coursewatch.live.pipeline import Clock, Pipeline
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.registry import LiveRace, Registry
+from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
@@ -119,6 +120,7 @@ class Server:
             live = self._registry.add_runner(runner)
             live.rebuild(self._store.fixes(race_id, runner.bib), None)
             self._pipeline.watch(race).resume(live, self.clock())
+        devices.restore(race.runners.values(), self._store.open_incidents(race_id, DEVICE))
 
     async def stop(self) -> None:
         if self._ticker is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
 from coursewatch.course import StationPass
+from coursewatch.incidents import priority
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import FixArrays, Incident
@@ -99,6 +100,7 @@ def incident_json(i: Incident) -> dict[str, Any]:
         "episode": i.episode,
         "kind": i.kind,
         "level": i.level,
+        "priority": priority(i.kind),
         "open": i.open,
         "opened_s": i.opened_s,
         "updated_s": i.updated_s,

@@ -77,13 +77,32 @@ class FixProblem:
     hint: str = ""
 
 
+# What a device can say besides where it is (satellite messengers: inReach, SPOT, MapShare).
+DEVICE_EVENTS = ("sos", "sos_cancel", "battery_low", "battery_ok", "message")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """An SOS, its cancellation, the battery low (or fine again), a message the runner typed.
+    ``lat``/``lon`` NaN when the message came without a position."""
+
+    time_s: float
+    kind: str  # one of DEVICE_EVENTS
+    lat: float = math.nan
+    lon: float = math.nan
+    device_id: str | None = None
+    bib: str | None = None
+    text: str = ""
+
+
 @dataclass
 class Decoded:
-    """What a decoder made of one payload: fixes in payload order and the problems."""
+    """What a decoder made of one payload: fixes in payload order, device events, problems."""
 
     fixes: list[Fix] = field(default_factory=list)
     problems: list[FixProblem] = field(default_factory=list)
     index: list[int] = field(default_factory=list)  # payload position of each fix
+    events: list[DeviceEvent] = field(default_factory=list)
 
     def add(self, fix: Fix, index: int) -> None:
         self.fixes.append(fix)
@@ -223,10 +242,12 @@ def position(
 
 
 __all__ = [
+    "DEVICE_EVENTS",
     "LARGEST",
     "MAX_ID_CHARS",
     "MAX_NUMBER_CHARS",
     "Decoded",
+    "DeviceEvent",
     "FieldError",
     "Fix",
     "FixProblem",

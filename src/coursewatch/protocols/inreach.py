@@ -5,6 +5,10 @@ Each event names its device by ``imei``; the position parsing is that of the fil
 bad event is reported and the others are kept. Events without a position (plain messages) come
 out with NaN or (0, 0) and are dropped, counted, by the pipeline's filter.
 
+What the device says besides its position becomes a :class:`DeviceEvent`: ``messageCode`` 4 and
+6 (SOS declared, confirmed) an ``sos``, 7 (SOS cancelled) ``sos_cancel``, a ``freeText`` the
+runner typed a ``message``, and ``status.lowBattery`` ``battery_low`` (or ``battery_ok``).
+
 The file reader converts with ``float()``; every number of an event is checked here first, so
 that a 309-digit ``timeStamp`` is that event's problem, not an OverflowError for the payload.
 
@@ -25,6 +29,7 @@ from coursewatch.formats.inreach import parse_inreach_payload
 from coursewatch.protocols import (
     LARGEST,
     Decoded,
+    DeviceEvent,
     FieldError,
     Fix,
     PayloadError,
@@ -34,6 +39,8 @@ from coursewatch.protocols import (
     position,
 )
 
+SOS_CODES = {4: "sos", 6: "sos", 7: "sos_cancel"}  # declare, confirm, cancel
+MAX_TEXT_CHARS = 500  # an inReach message is at most 160
 # Garmin's epoch milliseconds, and anything the file reader could be given, fit well within this
 _LARGEST_MS = 1e15
 _POSITION_HINT = "Garmin sends decimal degrees, latitude -90..90 and longitude -180..180"
@@ -48,7 +55,26 @@ def decode_inreach(obj: object) -> Decoded:
         )
     out = Decoded()
     for i, event in enumerate(obj["Events"]):
+        n = len(out.fixes)
         out.take(i, f"Events[{i}]", partial(_fix, event))
+        if len(out.fixes) > n:  # a readable event: what it says besides where it is
+            out.events.extend(_said(event, out.fixes[-1]))
+    return out
+
+
+def _said(event: dict[str, object], fix: Fix) -> list[DeviceEvent]:
+    code = event.get("messageCode")
+    status = event.get("status")
+    low = status.get("lowBattery") if isinstance(status, dict) else None
+    text = event.get("freeText")
+    at = partial(DeviceEvent, fix.time_s, lat=fix.lat, lon=fix.lon, device_id=fix.device_id)
+    out = []
+    if type(code) is int and code in SOS_CODES:
+        out.append(at(SOS_CODES[code]))
+    if isinstance(text, str) and text.strip():
+        out.append(at("message", text=text.strip()[:MAX_TEXT_CHARS]))
+    if low in (0, 1):
+        out.append(at("battery_low" if low else "battery_ok"))
     return out
 
 

@@ -136,6 +136,50 @@ class Webhook:
     secret: str
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One notification to one recipient about one update of one incident (the outbox row):
+    ``recipient`` is a stable id of the URL, ``role`` runner, crew or hq; ``state`` pending,
+    sent or failed (given up), after ``attempts``; ``error`` the last failure, in words."""
+
+    race_id: str
+    incident_id: int
+    update_n: int
+    recipient: str
+    role: str
+    bib: str
+    url: str
+    title: str
+    body: str
+    priority: int
+    next_ts: float
+    created_ts: float
+    id: int = 0
+    state: str = "pending"
+    attempts: int = 0
+    sent_ts: float | None = None
+    error: str = ""
+
+
+class Outbox(Protocol):
+    """Notifications waiting to leave, and what became of them (durable: a restart resumes)."""
+
+    async def add(self, rows: Sequence[Delivery]) -> int:
+        """Store new deliveries; one already stored (same incident update and recipient) is
+        left as it is. Returns how many were new."""
+        ...
+
+    def due(self, now_ts: float, limit: int = 100) -> list[Delivery]: ...
+    def next_ts(self) -> float | None: ...
+    async def mark(
+        self, delivery_id: int, state: str, attempts: int, next_ts: float, error: str,
+        sent_ts: float | None,
+    ) -> None: ...  # fmt: skip
+    def deliveries(
+        self, race_id: str, after_id: int = 0, limit: int = 1000, state: str | None = None
+    ) -> list[Delivery]: ...
+
+
 @dataclass(frozen=True, eq=False)
 class FixArrays:
     """A runner's stored fixes, sorted by time."""
@@ -152,6 +196,8 @@ class StoreError(CoursewatchError):
 
 class Store(Protocol):
     """What the server needs from storage."""
+
+    outbox: Outbox
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -186,6 +232,7 @@ class Store(Protocol):
         level: str | None = None,
         limit: int = 1000,
     ) -> list[Incident]: ...
+    def open_incidents(self, race_id: str, kinds: Sequence[str]) -> list[Incident]: ...
     async def ack_incident(
         self, race_id: str, incident_id: int, by: str, at_ts: float
     ) -> Incident | None: ...
@@ -202,9 +249,11 @@ class Store(Protocol):
 
 __all__ = [
     "AlertRecord",
+    "Delivery",
     "FixArrays",
     "FixRow",
     "Incident",
+    "Outbox",
     "RaceRecord",
     "RunnerRecord",
     "Saved",

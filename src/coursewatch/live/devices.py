@@ -1,0 +1,64 @@
+"""What runners' own devices said (SOS, battery, messages), as race HQ's incidents.
+
+The decoders return :class:`DeviceEvent` beside the fixes; the pipeline routes them to their
+runners like fixes, and here each runner's events run, in time order, through the pure state
+machine of :mod:`coursewatch.detectors.device`; what it says changed is narrated where the
+message was sent from (or where the runner was last placed, for a message without a
+position). The state lives on the runner; a restart takes it back from the open incidents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from coursewatch.detectors.device import DeviceState, device_step
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.runner import LiveRunner
+from coursewatch.protocols import DeviceEvent
+from coursewatch.store import AlertRecord, Incident
+
+NO_FIX_DEG = 1e-9
+ANY_TIME = frozenset({"sos", "sos_cancel"})  # an SOS counts even before the runner's start
+
+
+def device_alerts(
+    said: list[tuple[LiveRace, LiveRunner, DeviceEvent]], raised_s: float
+) -> list[AlertRecord]:
+    """The incidents' events of one batch's device events."""
+    out: list[AlertRecord] = []
+    for race, runner, ev in sorted(said, key=lambda t: t[2].time_s):
+        runner.device, change = device_step(runner.device, ev.kind, ev.time_s)
+        if change is None:
+            continue
+        where = _where(runner, ev) or (float(race.course.lat[0]), float(race.course.lon[0]), None)
+        out.append(
+            race.narrator.device_record(race.id, runner.bib, change, where, ev.text, raised_s)
+        )
+    return out
+
+
+def _where(runner: LiveRunner, ev: DeviceEvent) -> tuple[float, float, float | None] | None:
+    """The message's position and where the runner was along the course then (their last
+    fix at or before it); with no position, that fix's; None: no position known (the start
+    is shown, the sentence says so)."""
+    seen = runner.seen_at(ev.time_s)
+    course_m = None if seen is None else seen[3]
+    if math.isfinite(ev.lat) and (abs(ev.lat) > NO_FIX_DEG or abs(ev.lon) > NO_FIX_DEG):
+        return ev.lat, ev.lon, course_m
+    if seen is None:
+        return None
+    return seen[1], seen[2], course_m
+
+
+def restore(runners: Iterable[LiveRunner], open_incidents: Iterable[Incident]) -> None:
+    """After a restart: an SOS or low battery still open goes on in its incident."""
+    by_bib = {r.bib: r for r in runners}
+    for i in open_incidents:
+        runner = by_bib.get(i.bib)
+        if runner is None or not i.open:
+            continue
+        if i.kind == "sos":
+            runner.device = DeviceState(i.opened_s, runner.device.battery_low_since)
+        elif i.kind == "battery_low":
+            runner.device = DeviceState(runner.device.sos_since, i.opened_s)

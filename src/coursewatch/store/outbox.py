@@ -1,0 +1,96 @@
+"""The outbox in SQLite: notifications waiting to leave and what became of them.
+
+Rows are written by the store's one writer; reads go through the store's reader. A delivery
+is keyed by (incident, update, recipient): storing it again is a no-op, so whoever enqueues
+(the live listener, the recovery scan at start) can do it twice without sending twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from coursewatch.store import Delivery
+from coursewatch.store.writer import Writer
+
+_COLS = (
+    "race_id, incident_id, update_n, recipient, role, bib, url, title, body, priority, next_ts,"
+    " created_ts, id, state, attempts, sent_ts, error"
+)
+_INSERT = (
+    "INSERT OR IGNORE INTO deliveries (race_id, incident_id, update_n, recipient, role, bib, url,"
+    " title, body, priority, next_ts, created_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+class SqliteOutbox:
+    """:class:`coursewatch.store.Outbox` on the store's SQLite file."""
+
+    def __init__(self, writer: Writer, read: Callable[[], sqlite3.Connection]) -> None:
+        self._writer = writer
+        self._read = read
+
+    async def add(self, rows: Sequence[Delivery]) -> int:
+        values = [
+            (d.race_id, d.incident_id, d.update_n, d.recipient, d.role, d.bib, d.url, d.title,
+             d.body, d.priority, d.next_ts, d.created_ts)
+            for d in rows
+        ]  # fmt: skip
+
+        def write(c: sqlite3.Connection) -> int:
+            before = c.total_changes
+            c.executemany(_INSERT, values)
+            return c.total_changes - before
+
+        return await self._writer.submit(write) if values else 0
+
+    def due(self, now_ts: float, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose time has come, the most urgent first."""
+        rows = self._read().execute(
+            f"SELECT {_COLS} FROM deliveries WHERE state='pending' AND next_ts<=?"
+            " ORDER BY priority, next_ts, id LIMIT ?",
+            (now_ts, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    def next_ts(self) -> float | None:
+        row = (
+            self._read()
+            .execute("SELECT min(next_ts) FROM deliveries WHERE state='pending'")
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def mark(
+        self,
+        delivery_id: int,
+        state: str,
+        attempts: int,
+        next_ts: float,
+        error: str,
+        sent_ts: float | None,
+    ) -> None:
+        sql = "UPDATE deliveries SET state=?, attempts=?, next_ts=?, error=?, sent_ts=? WHERE id=?"
+        args = (state, attempts, next_ts, error, sent_ts, delivery_id)
+        await self._writer.submit(lambda c: c.execute(sql, args))
+
+    def deliveries(
+        self, race_id: str, after_id: int = 0, limit: int = 1000, state: str | None = None
+    ) -> list[Delivery]:
+        sql = f"SELECT {_COLS} FROM deliveries WHERE race_id=? AND id>?"
+        args: list[object] = [race_id, after_id]
+        if state is not None:
+            sql += " AND state=?"
+            args.append(state)
+        rows = self._read().execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
+        return [_delivery(r) for r in rows]
+
+
+def _delivery(row: tuple[object, ...]) -> Delivery:
+    race, incident, n, recipient, role, bib, url, title, body, prio, next_ts, created = row[:12]
+    i, state, attempts, sent, error = row[12:]
+    return Delivery(
+        str(race), int(incident), int(n), str(recipient), str(role), str(bib), str(url),  # type: ignore[call-overload]
+        str(title), str(body), int(prio), float(next_ts), float(created), int(i),  # type: ignore[call-overload, arg-type]
+        str(state), int(attempts), None if sent is None else float(sent), str(error),  # type: ignore[call-overload, arg-type]
+    )  # fmt: skip

@@ -1,0 +1,83 @@
+"""What runners' own devices say (SOS, battery, messages) becomes race HQ's incidents, first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursewatch.live.server import Server
+from coursewatch.protocols.inreach import decode_inreach
+from coursewatch.sim.hq import add_race, admin_headers, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+RUN = simulate_run(COURSE, start_ts=START + 5, interval_s=300.0, seed=3)
+
+
+def _event(i: int, **extra: Any) -> dict[str, Any]:
+    t, lat, lon = float(RUN.time_s[i]), float(RUN.lat[i]), float(RUN.lon[i])
+    point = {"latitude": lat, "longitude": lon, "altitude": 100.0, "gpsFix": 2}
+    return {"imei": "300434", "messageCode": 0, "timeStamp": int(t * 1000), "point": point,
+            "status": {"lowBattery": 0}, **extra}  # fmt: skip
+
+
+async def _post(server: Server, *events: dict[str, Any]) -> None:
+    payload = {"Version": "3.0", "Events": list(events)}
+    await server.ingest(lambda: decode_inreach(payload), "inreach")
+
+
+async def _setup(server: Server, tmp_path: Path) -> None:
+    await add_race(server, tmp_path, COURSE, "demo", START)
+    await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+
+
+def _device_incidents(server: Server) -> list[tuple[str, bool, int]]:
+    return [(i.kind, i.open, len(i.updates)) for i in server.incidents("demo")]
+
+
+async def test_an_sos_is_one_incident_of_the_highest_priority_until_cancelled(
+    tmp_path: Path,
+) -> None:
+    async with hq(tmp_path) as (server, client):
+        await _setup(server, tmp_path)
+        await _post(server, _event(0), _event(1))
+        await _post(server, _event(2, messageCode=4), _event(3, messageCode=6), _event(4))
+        await _post(server, _event(3, messageCode=6))  # the same message again: nothing new
+        assert _device_incidents(server) == [("sos", True, 1)]
+        r = await client.get("/api/races/demo/incidents", headers=admin_headers())
+        (sos,) = r.json()["incidents"]
+        assert sos["priority"] == 0 and "SOS" in sos["sentence"]
+        assert (sos["lat"], sos["lon"]) == pytest.approx((RUN.lat[2], RUN.lon[2]))
+        await _post(server, _event(5, messageCode=7))
+        assert _device_incidents(server) == [("sos", False, 2)]
+        assert "cancelled" in server.incidents("demo")[0].sentence
+
+
+async def test_battery_low_until_fine_and_a_message_without_a_position(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, _client):
+        await _setup(server, tmp_path)
+        await _post(server, _event(0), _event(1, status={"lowBattery": 1}))
+        await _post(server, _event(2, status={"lowBattery": 1}))
+        text = _event(3, messageCode=3, freeText=" Twisted ankle, walking to the aid ")
+        text["point"] = {"latitude": 0.0, "longitude": 0.0, "gpsFix": 0}
+        await _post(server, text, _event(4))
+        kinds = _device_incidents(server)
+        assert kinds == [("battery_low", False, 2), ("message", True, 1)]
+        message = server.incidents("demo")[1]
+        assert "Twisted ankle, walking to the aid" in message.sentence
+        assert (message.lat, message.lon) == pytest.approx((RUN.lat[2], RUN.lon[2]))
+
+
+async def test_an_sos_still_open_goes_on_after_a_restart(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, _client):
+        await _setup(server, tmp_path)
+        await _post(server, _event(0), _event(1, messageCode=4))
+    async with hq(tmp_path) as (server, _client):
+        await _post(server, _event(2, messageCode=6))  # still in SOS: no second incident
+        await _post(server, _event(3, messageCode=7))
+        assert _device_incidents(server) == [("sos", False, 2)]
