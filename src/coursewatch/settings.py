@@ -66,6 +66,18 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "Allow webhooks to loopback, link-local and private addresses (a race HQ on a LAN).",
     ),
+    Setting("feed_poll_s", "300", "How often each runner's MapShare or SPOT feed is polled."),
+    Setting(
+        "feed_hourly_budget",
+        "1800",
+        "Feed requests an hour per feed host (Garmin blocks an address for an hour past 2,000).",
+    ),
+    Setting("feed_timeout_s", "20", "A feed that has not answered within this: an error."),
+    Setting("mapshare_url", "https://share.garmin.com", "MapShare host for bare feed names."),
+    Setting("spot_url", "https://api.findmespot.com", "SPOT feed API host."),
+    Setting("notify_per_min", "6", "Notifications a minute per recipient; more wait their turn."),
+    Setting("notify_attempts", "8", "Attempts per notification before it is given up (failed)."),
+    Setting("notify_backoff_s", "5", "First retry delay of a notification; doubles each time."),
 )
 
 
@@ -93,6 +105,14 @@ class Settings:
     sse_max: int
     sse_max_per_ip: int
     webhook_allow_private: bool
+    feed_poll_s: float
+    feed_hourly_budget: int
+    feed_timeout_s: float
+    mapshare_url: str
+    spot_url: str
+    notify_per_min: float
+    notify_attempts: int
+    notify_backoff_s: float
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
 from coursewatch.units import km_mi
 
+HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left"),
+          ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
+          "the wrong way"))  # fmt: skip
 TURN_MIN_DEG = 25.0
 TURN_SPAN_M = 40.0
 ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
@@ -195,6 +198,28 @@ class Narrator:
         verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
         return f"projected at {station} {verdict} its cut-off; now at {here}"
 
+    def runner_words(
+        self, bib: str, sentence: str, lat: float, lon: float, course_m: float | None, off: bool
+    ) -> str:
+        """An incident's sentence for the runner's own phone: in the second person, hedged,
+        and while they are ``off`` the course, where it is from them ("70 m to your west")."""
+        text = sentence.replace(f"Bib {bib} is ", "You are ", 1).replace(f"Bib {bib} ", "You ", 1)
+        for said, hedged in HEDGES:
+            if text.startswith(said):
+                text = hedged + text[len(said) :]
+                break
+        if not off:
+            return text
+        x, y = self.course.frame.to_xy([lat], [lon])
+        near = np.ones(len(self.course.cum_m), bool)
+        if course_m is not None:  # the part of the course they left, not another pass of it
+            near = np.abs(self.course.cum_m - course_m) < 3000.0
+        cx, cy = self.course.x[near], self.course.y[near]
+        d2 = (cx - x[0]) ** 2 + (cy - y[0]) ** 2
+        i = int(np.argmin(d2))
+        heading = _heading_deg(float(cx[i] - x[0]), float(cy[i] - y[0]))
+        return f"{text}. The course is {math.sqrt(float(d2[i])):.0f} m to your {compass(heading)}."
+
     def device_record(
         self,
         race_id: str,
@@ -245,6 +270,17 @@ class Narrator:
             if d == station_m:
                 return name
         return f"the station at km {station_m / 1000:.2f}"
+
+
+def compass(heading_deg: float) -> str:
+    """A heading as one of eight directions.
+
+    >>> compass(0.0), compass(135.0), compass(300.0)
+    ('north', 'south-east', 'north-west')
+    """
+    names = ("north", "north-east", "east", "south-east", "south", "south-west", "west",
+             "north-west")  # fmt: skip
+    return names[round(heading_deg % 360.0 / 45.0) % 8]
 
 
 def _long(seconds: float) -> str:

@@ -28,18 +28,21 @@ from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import devices, views
+from coursewatch.live.contacts import Contacts
+from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.looplag import LoopLag
+from coursewatch.live.notify import Notifier, Send, apprise_send
+from coursewatch.live.outside import Outside
 from coursewatch.live.pipeline import Clock, Pipeline
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.registry import LiveRace, Registry
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
-from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
 from coursewatch.protocols.values import describe
 from coursewatch.settings import Settings
-from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store, Webhook
+from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store
 from coursewatch.store.sqlite import SqliteStore
 
 log = logging.getLogger("coursewatch.server")
@@ -57,7 +60,7 @@ class NotFound(CoursewatchError):
     """No such race, runner or alert."""
 
 
-class Server:
+class Server(Outside):
     """Everything the live server does, callable from the web layer, tests and the CLI."""
 
     def __init__(
@@ -67,6 +70,8 @@ class Server:
         bus: Bus | None = None,
         clock: Clock = time.time,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        feed_transport: httpx.AsyncBaseTransport | None = None,
+        send: Send | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -84,6 +89,10 @@ class Server:
             webhook_transport,
             settings.webhook_allow_private,
         )
+        self.contacts = Contacts(self._store)
+        self.feeds = FeedPoller(settings, self._ingest_feed, feed_transport, clock)
+        self.notifier = Notifier(self._store, self._bus, self.contacts, settings,
+                                 self._runner_words, send or apprise_send, clock)  # fmt: skip
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
         # stored races that could not be loaded at start (id -> why): kept in the store, shown
@@ -106,6 +115,8 @@ class Server:
                 continue
             self._load_runners(record.id)
         self._webhooks.start()
+        await self.notifier.start()
+        self.feeds.start()
         self.loop_lag.start()
         if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
@@ -121,6 +132,8 @@ class Server:
             live.rebuild(self._store.fixes(race_id, runner.bib), None)
             self._pipeline.watch(race).resume(live, self.clock())
         devices.restore(race.runners.values(), self._store.open_incidents(race_id, DEVICE))
+        for bib in self.contacts.of(race_id).feeds:
+            self._poll(race_id, bib)
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -128,6 +141,8 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self._webhooks.stop()
+        await self.feeds.stop()
+        await self.notifier.stop()
         await self.loop_lag.stop()
         await self._bus.close()
         await self._store.close()
@@ -354,30 +369,6 @@ class Server:
     ) -> AsyncIterator[Message]:
         """A race's event stream (runner updates, status changes, alerts), from ``after_seq``."""
         return self._bus.subscribe(self.race(race_id).id, after_seq, idle_s, kinds)
-
-    def webhooks(self, race_id: str) -> list[tuple[Webhook, dict[str, Any]]]:
-        """A race's webhooks, each with its delivery state (ok or paused, and why; counts)."""
-        hooks = self._store.webhooks(self.race(race_id).id)
-        return [(h, self._webhooks.status(h.id)) for h in hooks]
-
-    async def add_webhook(self, race_id: str, url: str, secret: str) -> Webhook:
-        """Register a receiver; refused when its URL points into this machine or its network
-        (unless ``webhook_allow_private``)."""
-        race = self.race(race_id)
-        if len(url) > 2048:
-            raise InputError("the webhook URL is over 2,048 characters: give a shorter one")
-        problem = await refused_target(url, self.settings.webhook_allow_private)
-        if problem:
-            raise InputError(
-                f"webhook URL refused: {problem}; give a public http(s) URL, or set "
-                "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for a receiver on your own network"
-            )
-        return await self._store.add_webhook(race.id, url, secret)
-
-    async def delete_webhook(self, race_id: str, hook_id: int) -> bool:
-        gone = await self._store.delete_webhook(self.race(race_id).id, hook_id)
-        await self._webhooks.forget(hook_id)
-        return gone
 
 
 def course_only_race(name: str, course_name: str, start_iso: str) -> str:

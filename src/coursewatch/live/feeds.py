@@ -1,0 +1,358 @@
+"""Feed pollers: the public feeds of runners' own satellite trackers, polled by the server.
+
+Garmin MapShare (KML, ``<host>/Feed/Share/<name>?d1=<ISO>``, HTTP Basic with an empty user
+when the map has a password) and SPOT shared pages (JSON,
+``<host>/spot-main-web/consumer/rest-api/2.0/public/feed/<id>/message.json?startDate=...``).
+Each runner's feed is polled every ``feed_poll_s``, the runners spread over the interval; each
+poll asks only for what is new (from the newest fix it brought, less ``OVERLAP_S`` for
+messages a satellite delivers late: the pipeline drops the duplicates). What a poll brings goes
+through the same pipeline as pushed fixes, as that runner's.
+
+Limits, per feed host: at most ``feed_hourly_budget`` requests an hour (a token bucket; Garmin
+blocks an address for an hour past 2,000), and a 429 or 503 with ``Retry-After`` stops every
+poll of that host until then (an hour when it does not say). A feed that fails waits twice as
+long each time (at most an hour). Each feed's health is kept in words for race HQ: last
+success, last error ("MapShare has no feed named ...", "the feed needs a password, or the one
+given is wrong", "blocked by share.garmin.com for 60 min").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import math
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import orjson
+
+from coursewatch.errors import InputError
+from coursewatch.live.targets import host_of
+from coursewatch.protocols import Decoded, PayloadError
+from coursewatch.protocols.mapshare import decode_mapshare
+from coursewatch.protocols.spot import decode_spot
+from coursewatch.settings import Settings
+
+log = logging.getLogger("coursewatch.live.feeds")
+KINDS = ("mapshare", "spot")
+OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
+MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
+BLOCK_S = 3600.0  # a 429 without Retry-After: Garmin's published block
+BACKOFF_MAX_S = 3600.0
+CONCURRENT = 8  # polls in flight at once
+SPOT_PATH = "/spot-main-web/consumer/rest-api/2.0/public/feed/{}/message.json"
+
+Ingest = Callable[[str, str, Decoded, str], Awaitable[Any]]  # race, bib, decoded, protocol
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """A runner's feed: ``kind`` mapshare or spot, ``ident`` the MapShare name (or its
+    share.garmin.com address) or the SPOT feed id, and the password if the page has one."""
+
+    kind: str
+    ident: str
+    password: str = ""
+
+    @staticmethod
+    def from_json(obj: object) -> FeedConfig:
+        if not isinstance(obj, dict):
+            raise InputError('a feed is {"kind": "mapshare" or "spot", "id": ..., "password": ...}')
+        kind, ident, password = obj.get("kind"), obj.get("id"), obj.get("password") or ""
+        if kind not in KINDS:
+            raise InputError(f"feed kind {kind!r}: give mapshare or spot")
+        if not isinstance(ident, str) or not 0 < len(ident.strip()) <= 200:
+            raise InputError("feed id: give the MapShare name (or address) or SPOT feed id")
+        if not isinstance(password, str) or len(password) > 200:
+            raise InputError("feed password: give text of at most 200 characters")
+        return FeedConfig(str(kind), ident.strip(), password)
+
+    def to_json(self, secrets: bool = True) -> dict[str, Any]:
+        out = {"kind": self.kind, "id": self.ident}
+        return {**out, "password": self.password} if secrets else out
+
+
+@dataclass
+class Feed:
+    """One runner's feed and its health."""
+
+    race_id: str
+    bib: str
+    config: FeedConfig
+    since_s: float  # asks for messages from here (the newest fix brought, less the overlap)
+    due_ts: float = 0.0
+    polls: int = 0
+    fixes: int = 0
+    failures: int = 0
+    last_ok_ts: float | None = None
+    last_error: str = ""
+    last_error_ts: float | None = None
+    newest_fix_s: float | None = None
+
+    def status(self, now_ts: float) -> dict[str, Any]:
+        state = "ok" if self.last_ok_ts and not self.failures else "waiting"
+        if self.failures:
+            state = "error"
+        return {
+            "bib": self.bib, **self.config.to_json(secrets=False), "state": state,
+            "last_ok_ts": self.last_ok_ts, "last_error": self.last_error,
+            "last_error_ts": self.last_error_ts, "polls": self.polls, "fixes": self.fixes,
+            "newest_fix_s": self.newest_fix_s, "next_poll_s": round(max(0.0, self.due_ts - now_ts)),
+        }  # fmt: skip
+
+
+class FeedError(Exception):
+    """A poll that brought nothing usable, in words; ``block_s``: the host said to stop."""
+
+    def __init__(self, reason: str, block_s: float = 0.0) -> None:
+        super().__init__(reason)
+        self.block_s = block_s
+
+
+@dataclass
+class HostBudget:
+    """A token bucket: ``per_hour`` requests an hour, at most ``burst`` at once; and a block
+    until ``blocked_until`` (monotonic) when the host said so."""
+
+    per_hour: float
+    burst: float = 10.0
+    tokens: float = 10.0
+    at: float = field(default_factory=time.monotonic)
+    blocked_until: float = 0.0
+    sent: int = 0
+
+    def wait_s(self, now: float) -> float:
+        """0 when a request may go now (and takes its token), else how long to wait."""
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_hour / 3600.0)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.sent += 1
+            return 0.0
+        return (1.0 - self.tokens) * 3600.0 / self.per_hour
+
+
+def request_for(
+    feed: Feed, settings: Settings
+) -> tuple[str, dict[str, str], httpx.BasicAuth | None]:
+    """The URL, query and credentials of one poll of ``feed``."""
+    c, since = feed.config, datetime.fromtimestamp(max(0.0, feed.since_s), UTC)
+    if c.kind == "mapshare":
+        url = _mapshare_url(c.ident, settings.mapshare_url)
+        auth = httpx.BasicAuth("", c.password) if c.password else None
+        return url, {"d1": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, auth
+    params = {"startDate": since.strftime("%Y-%m-%dT%H:%M:%S-0000")}
+    if c.password:
+        params["feedPassword"] = c.password
+    return settings.spot_url.rstrip("/") + SPOT_PATH.format(quote(c.ident, safe="")), params, None
+
+
+def _mapshare_url(ident: str, default_host: str) -> str:
+    """A bare name on the default host; an address (share.garmin.com/<name>, a regional
+    host, or its /Feed/Share/<name>) on its own host."""
+    if "://" not in ident:
+        return f"{default_host.rstrip('/')}/Feed/Share/{quote(ident, safe='')}"
+    parts = urlsplit(ident)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{parts.scheme}://{parts.netloc}/Feed/Share/{quote(name, safe='')}"
+
+
+def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Decoded:
+    """What one answer brought, or a FeedError saying why not, in words."""
+    if status in (429, 503):
+        wait = retry_after_s(headers.get("retry-after"))
+        raise FeedError(f"blocked by the feed host for {math.ceil(wait / 60)} min (too many "
+                        "requests from this server)", wait)  # fmt: skip
+    if status in (401, 403):
+        raise FeedError("the feed needs a password, or the one given is wrong")
+    if status == 404 or (status == 200 and kind == "mapshare" and not body.strip()):
+        what = "MapShare has no feed" if kind == "mapshare" else "SPOT has no feed"
+        raise FeedError(f"{what} by that name: check the name in the feed's address")
+    if status != 200:
+        raise FeedError(f"the feed host answered HTTP {status}")
+    try:
+        if kind == "mapshare":
+            return decode_mapshare(body)
+        return decode_spot(orjson.loads(body))
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(f"the SPOT answer is not JSON ({exc})") from None
+    except PayloadError as exc:
+        raise FeedError(exc.detail) from None
+
+
+def retry_after_s(value: str | None) -> float:
+    """Retry-After in seconds (a number or an HTTP date); BLOCK_S when absent or unreadable."""
+    if not value:
+        return BLOCK_S
+    try:
+        return max(1.0, min(float(value), 24 * 3600.0))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value.strip() else None
+        return BLOCK_S if when is None else max(1.0, when.timestamp() - time.time())
+
+
+class FeedPoller:
+    """Polls every runner's feed within the hosts' limits; hands what comes to ``ingest``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ingest: Ingest,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.ingest = ingest
+        self.clock = clock
+        self.feeds: dict[tuple[str, str], Feed] = {}
+        self.hosts: dict[str, HostBudget] = {}
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.feed_timeout_s,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=CONCURRENT),
+            headers={"User-Agent": "coursewatch-feeds"},
+        )
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENT)
+        self._task: asyncio.Task[None] | None = None
+        self._polls: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._polls]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._client.aclose()
+
+    def put(self, race_id: str, bib: str, config: FeedConfig | None, since_s: float) -> None:
+        """Poll this runner's feed (None: stop); a new feed is first polled within one
+        interval, at a place of its own in it (spread by bib)."""
+        key = (race_id, bib)
+        old = self.feeds.pop(key, None)
+        if config is None:
+            return
+        if old is not None and old.config == config:
+            self.feeds[key] = old
+            return
+        spread = (zlib.crc32(f"{race_id}/{bib}".encode()) % 1000) / 1000 * self.settings.feed_poll_s
+        self.feeds[key] = Feed(race_id, bib, config, since_s, due_ts=self.clock() + spread)
+        self._wake.set()
+
+    def poll_now(self, race_id: str, bib: str) -> None:
+        feed = self.feeds.get((race_id, bib))
+        if feed is not None:
+            feed.due_ts = self.clock()
+            self._wake.set()
+
+    def status(self, race_id: str) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [f.status(now) for f in self.feeds.values() if f.race_id == race_id]
+
+    def host_status(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        return {h: {"requests": b.sent, "blocked_s": round(max(0.0, b.blocked_until - now))}
+                for h, b in self.hosts.items()}  # fmt: skip
+
+    async def _run(self) -> None:
+        while True:
+            wait_s = self._launch_due()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, min(wait_s, 5.0)))
+
+    def _launch_due(self) -> float:
+        """Start the polls that are due and allowed; returns how long until the next."""
+        now, mono = self.clock(), time.monotonic()
+        next_s = self.settings.feed_poll_s
+        for feed in sorted(self.feeds.values(), key=lambda f: f.due_ts):
+            if feed.due_ts > now:
+                return min(next_s, feed.due_ts - now)
+            url = request_for(feed, self.settings)[0]
+            budget = self._budget(host_of(url))
+            wait = budget.wait_s(mono)
+            if wait > 0:  # this host's turn comes later; others may go
+                next_s = min(next_s, wait)
+                continue
+            feed.due_ts = math.inf  # in flight
+            task = asyncio.create_task(self._poll(feed))
+            self._polls.add(task)
+            task.add_done_callback(self._polls.discard)
+        return next_s
+
+    def _budget(self, host: str) -> HostBudget:
+        budget = self.hosts.get(host)
+        if budget is None:
+            per_hour = float(self.settings.feed_hourly_budget)
+            burst = max(1.0, min(10.0, per_hour / 60.0))
+            budget = self.hosts[host] = HostBudget(per_hour, burst, burst)
+        return budget
+
+    async def _poll(self, feed: Feed) -> None:
+        url, params, auth = request_for(feed, self.settings)
+        async with self._slots:
+            feed.polls += 1
+            try:
+                decoded = await self._fetch(feed, url, params, auth)
+                await self._take(feed, decoded)
+            except FeedError as exc:
+                self._failed(feed, str(exc), host_of(url), exc.block_s)
+            except Exception as exc:  # a poll must never stop the poller
+                log.exception("feed of bib %s in %s", feed.bib, feed.race_id)
+                self._failed(feed, f"{type(exc).__name__} while polling", host_of(url), 0.0)
+            finally:
+                self._wake.set()
+
+    async def _fetch(
+        self, feed: Feed, url: str, params: dict[str, str], auth: httpx.BasicAuth | None
+    ) -> Decoded:
+        try:
+            async with self._client.stream("GET", url, params=params, auth=auth) as r:
+                body = bytearray()
+                async for chunk in r.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BYTES:
+                        raise FeedError(f"the answer is over {MAX_BYTES // 2**20} MB")
+        except httpx.TimeoutException:
+            raise FeedError(f"no answer within {self.settings.feed_timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise FeedError(f"cannot reach {host_of(url)} ({type(exc).__name__})") from None
+        kind = feed.config.kind  # read off the loop: an answer can be megabytes of XML
+        return await asyncio.to_thread(read_answer, kind, r.status_code, r.headers, bytes(body))
+
+    async def _take(self, feed: Feed, decoded: Decoded) -> None:
+        bib = feed.bib
+        decoded.fixes = [replace(f, device_id=None, bib=bib) for f in decoded.fixes]
+        decoded.events = [replace(e, device_id=None, bib=bib) for e in decoded.events]
+        if (feed.race_id, bib) in self.feeds and (decoded.fixes or decoded.events):
+            await self.ingest(feed.race_id, bib, decoded, feed.config.kind)
+        newest = max((f.time_s for f in decoded.fixes), default=None)
+        if newest is not None:
+            feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
+            feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
+        feed.fixes += len(decoded.fixes)
+        feed.failures, feed.last_ok_ts = 0, self.clock()
+        feed.due_ts = self.clock() + self.settings.feed_poll_s
+
+    def _failed(self, feed: Feed, reason: str, host: str, block_s: float) -> None:
+        feed.failures += 1
+        feed.last_error, feed.last_error_ts = reason, self.clock()
+        if block_s > 0:
+            self._budget(host).blocked_until = time.monotonic() + block_s
+            log.warning("feed host %s said to wait %.0f s", host, block_s)
+        backoff = self.settings.feed_poll_s * 2 ** min(feed.failures - 1, 10)
+        feed.due_ts = self.clock() + max(block_s, min(BACKOFF_MAX_S, backoff))

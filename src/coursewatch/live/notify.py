@@ -1,0 +1,218 @@
+"""Notifications through Apprise (ntfy, Telegram, e-mail, Pushover, Signal, SMS gateways...),
+routed by role, stored before they leave, sent at least once.
+
+Who is told what (the race's :mod:`coursewatch.live.contacts`):
+- the **runner**: every update of their own course episodes (off course, wrong way, and back),
+  in the second person ("You may have missed ...");
+- their **crew**: every update of their runner's race HQ incidents;
+- **race HQ**: every update of every race HQ incident whose priority is at or above the one
+  each recipient asked for (0: SOS only).
+
+Each (incident update, recipient) is one row of the store's outbox, written before anything is
+sent: storing it twice is a no-op, so the bus listener and the recovery scan at start
+(incidents updated since the last one seen) can both enqueue it. The sender takes due rows, the
+most urgent first; one recipient has at most one message in flight and ``notify_per_min`` a
+minute (the rest wait their turn, nothing is dropped); a failure is retried with backoff
+(``notify_backoff_s``, doubling) up to ``notify_attempts`` times, then marked failed, its
+reason kept. Apprise runs in worker threads: a slow or failing channel never holds ingest.
+A crash between a hand-off and its mark sends that one message again at restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import apprise
+
+from coursewatch.bus import Bus
+from coursewatch.incidents import ALERT, priority
+from coursewatch.live.contacts import Contacts
+from coursewatch.settings import Settings
+from coursewatch.store import Delivery, Incident, Store
+
+log = logging.getLogger("coursewatch.live.notify")
+WORKERS = 4  # messages handed to Apprise at once
+SEND_TIMEOUT_S = 15.0
+SEEN_EVERY_S = 5.0
+BACKOFF_MAX_S = 3600.0
+RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
+
+Send = Callable[[str, str, str], str]  # url, title, body -> "" when sent, else why not
+
+
+def apprise_send(url: str, title: str, body: str) -> str:
+    """Hand one message to Apprise; "" when it went, else the last thing Apprise logged."""
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return "Apprise does not know this URL"
+    result = sender.notify(body=body, title=title, timeout=SEND_TIMEOUT_S)
+    if result:
+        return ""
+    said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
+    return said[-1] if said else "Apprise could not send it"
+
+
+def recipient_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class Notifier:
+    """Listens to the bus, stores a delivery per recipient, and sends them."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        contacts: Contacts,
+        settings: Settings,
+        runner_words: Callable[[Incident], str],
+        send: Send = apprise_send,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.bus, self.contacts = store, bus, contacts
+        self.settings = settings
+        self.runner_words = runner_words
+        self.send = send
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()  # recipients with a message in flight
+        self._sent_at: dict[str, list[float]] = {}  # recipient -> hand-offs in the last minute
+        self._slots = asyncio.Semaphore(WORKERS)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.handed: list[tuple[int, float]] = []  # (delivery id, wall time): the last ones
+
+    async def start(self) -> None:
+        await self.recover()
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._run())]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._inflight]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- enqueue ---------------------------------------------------------------------------------
+    def route(self, inc: Incident, title_of: str) -> list[Delivery]:
+        """The deliveries of an incident's latest update: one per recipient it concerns."""
+        book = self.contacts.of(inc.race_id)
+        now, prio, n = self.clock(), priority(inc.kind), len(inc.updates)
+        title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
+        if not inc.open:
+            title += " (closed)"
+        wanted: list[tuple[str, str, str]] = []  # role, url, body
+        if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS:
+            wanted += [("runner", u, self.runner_words(inc)) for u in book.runner.get(inc.bib, [])]
+        if inc.level == ALERT:
+            wanted += [("crew", u, inc.sentence) for u in book.crew.get(inc.bib, [])]
+            wanted += [("hq", u, inc.sentence) for u, p in book.hq if prio <= p]
+        return [
+            Delivery(inc.race_id, inc.id, n, recipient_id(url), role, inc.bib, url, title, body,
+                     prio, now, now)
+            for role, url, body in wanted
+        ]  # fmt: skip
+
+    async def enqueue(self, incidents: list[Incident], title_of: Callable[[str], str]) -> int:
+        rows = [d for i in incidents if not i.retracted for d in self.route(i, title_of(i.race_id))]
+        added = await self.store.outbox.add(rows)
+        if added:
+            self._wake.set()
+        return added
+
+    async def _listen(self) -> None:
+        kinds = frozenset({"incident", "flag"})
+        noted = 0.0
+        async for msg in self.bus.subscribe("*", kinds=kinds):
+            try:
+                await self.enqueue([_incident(msg.race_id, msg.data)], self._title)
+                if self.clock() - noted > SEEN_EVERY_S:  # where a restart looks back from
+                    noted = self.clock()
+                    await self.store.set_meta("notify/seen_s", str(noted))
+            except Exception:  # one bad message must not stop notifications
+                log.exception("could not enqueue notifications of %s", msg.kind)
+
+    async def recover(self) -> None:
+        """At start: incidents updated since the last one seen get their deliveries (those
+        already stored stay as they are)."""
+        seen = float(self.store.meta("notify/seen_s") or "inf") - 60.0
+        for race_id in list(self.contacts.races) + self._stored_races():
+            recent = [
+                i for i in self.store.incidents(race_id, level=None, limit=100_000)
+                if i.updated_s >= seen or (i.closed_s or 0.0) >= seen
+            ]  # fmt: skip
+            await self.enqueue(recent, self._title)
+
+    def _stored_races(self) -> list[str]:
+        return [r.id for r in self.store.races()]
+
+    def _title(self, race_id: str) -> str:
+        record = self.store.race(race_id)
+        return (record.name if record and record.name else race_id) or "coursewatch"
+
+    # -- send ------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            wait_s = self._launch()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.02, min(wait_s, 5.0)))
+
+    def _launch(self) -> float:
+        now = self.clock()
+        wait_s = 5.0
+        for d in self.store.outbox.due(now, limit=200):
+            if d.recipient in self._busy:
+                continue
+            recent = [t for t in self._sent_at.get(d.recipient, []) if now - t < 60.0]
+            self._sent_at[d.recipient] = recent
+            if len(recent) >= self.settings.notify_per_min:
+                wait_s = min(wait_s, 60.0 - (now - recent[0]))
+                continue
+            recent.append(now)
+            self._busy.add(d.recipient)
+            task = asyncio.create_task(self._deliver(d))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        upcoming = self.store.outbox.next_ts()
+        return wait_s if upcoming is None else min(wait_s, max(0.0, upcoming - now))
+
+    async def _deliver(self, d: Delivery) -> None:
+        try:
+            async with self._slots:
+                self.handed.append((d.id, time.time()))
+                del self.handed[:-10_000]
+                error = await asyncio.to_thread(self.send, d.url, d.title, d.body)
+            attempts, now = d.attempts + 1, self.clock()
+            if not error:
+                await self.store.outbox.mark(d.id, "sent", attempts, now, "", now)
+            else:
+                give_up = attempts >= self.settings.notify_attempts
+                delay = min(BACKOFF_MAX_S, self.settings.notify_backoff_s * 2 ** (attempts - 1))
+                state = "failed" if give_up else "pending"
+                await self.store.outbox.mark(d.id, state, attempts, now + delay, error, None)
+        except Exception:
+            log.exception("delivery %s", d.id)
+        finally:
+            self._busy.discard(d.recipient)
+            self._wake.set()
+
+    def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:
+        return self.store.outbox.deliveries(race_id, after_id, limit)
+
+
+INCIDENT_KEYS = (
+    "id", "bib", "episode", "kind", "level", "open", "opened_s", "updated_s", "closed_s", "lat",
+    "lon", "course_m", "offset_m", "sentence", "ack_by", "ack_ts", "retracted",
+)  # fmt: skip
+
+
+def _incident(race_id: str, data: Mapping[str, Any]) -> Incident:
+    """An incident as its bus message carries it (as it was when published)."""
+    values: dict[str, Any] = {k: data.get(k) for k in INCIDENT_KEYS}
+    return Incident(race_id=race_id, updates=tuple(data.get("updates", ())), **values)

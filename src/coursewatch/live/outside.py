@@ -1,0 +1,133 @@
+"""What the server reaches outside for and sends outside: webhooks, runners' feeds (polled),
+notifications (through Apprise) and the address book that says whose is what.
+
+A part of :class:`coursewatch.live.server.Server` (it inherits these methods), kept apart so
+the server module stays the race and runner core.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from coursewatch.errors import InputError
+from coursewatch.live.contacts import Contacts, check_hq, check_urls
+from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
+from coursewatch.live.notify import Notifier
+from coursewatch.live.targets import refused_target
+from coursewatch.live.webhooks import WebhookSender
+from coursewatch.protocols import Decoded
+from coursewatch.store import Delivery, Incident, Webhook
+
+if TYPE_CHECKING:
+    from coursewatch.live.pipeline import Pipeline
+    from coursewatch.live.registry import LiveRace
+    from coursewatch.live.runner import LiveRunner
+    from coursewatch.settings import Settings
+    from coursewatch.store import Store
+
+
+class Outside:
+    """Webhooks, feeds, notifications: the methods :class:`Server` gets from here."""
+
+    settings: Settings
+    _store: Store
+    _pipeline: Pipeline
+    _webhooks: WebhookSender
+    contacts: Contacts
+    feeds: FeedPoller
+    notifier: Notifier
+
+    def race(self, race_id: str) -> LiveRace:
+        raise NotImplementedError  # the server's
+
+    def runner(self, race_id: str, bib: str) -> LiveRunner:
+        raise NotImplementedError  # the server's
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def webhooks(self, race_id: str) -> list[tuple[Webhook, dict[str, Any]]]:
+        """A race's webhooks, each with its delivery state (ok or paused, and why; counts)."""
+        hooks = self._store.webhooks(self.race(race_id).id)
+        return [(h, self._webhooks.status(h.id)) for h in hooks]
+
+    async def add_webhook(self, race_id: str, url: str, secret: str) -> Webhook:
+        """Register a receiver; refused when its URL points into this machine or its network
+        (unless ``webhook_allow_private``)."""
+        race = self.race(race_id)
+        if len(url) > 2048:
+            raise InputError("the webhook URL is over 2,048 characters: give a shorter one")
+        problem = await refused_target(url, self.settings.webhook_allow_private)
+        if problem:
+            raise InputError(
+                f"webhook URL refused: {problem}; give a public http(s) URL, or set "
+                "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for a receiver on your own network"
+            )
+        return await self._store.add_webhook(race.id, url, secret)
+
+    async def delete_webhook(self, race_id: str, hook_id: int) -> bool:
+        gone = await self._store.delete_webhook(self.race(race_id).id, hook_id)
+        await self._webhooks.forget(hook_id)
+        return gone
+
+    # -- feeds ------------------------------------------------------------------------------------
+    async def set_feed(self, race_id: str, bib: str, config: FeedConfig | None) -> None:
+        """Poll this runner's MapShare or SPOT feed from now on (None: stop)."""
+        bib = self.runner(race_id, bib).bib
+        book = self.contacts.of(race_id)
+        if config is None:
+            book.feeds.pop(bib, None)
+        else:
+            book.feeds[bib] = config
+        await self.contacts.save(race_id)
+        self._poll(race_id, bib)
+
+    def _poll(self, race_id: str, bib: str) -> None:
+        """Hand a runner's feed to the poller, asking from their newest fix (or their start)."""
+        race, runner = self.race(race_id), self.runner(race_id, bib)
+        last = runner.last_time_s
+        since = race.start_s(runner) if last is None else last
+        self.feeds.put(race_id, bib, self.contacts.of(race_id).feeds.get(bib), since - OVERLAP_S)
+
+    def feed_status(self, race_id: str) -> list[dict[str, Any]]:
+        """Every runner's feed: state, last success, last error in words, counts."""
+        self.race(race_id)
+        return sorted(self.feeds.status(race_id), key=lambda f: str(f["bib"]))
+
+    async def _ingest_feed(self, race_id: str, bib: str, decoded: Decoded, kind: str) -> None:
+        """What a runner's feed brought, through the pipeline as that runner's."""
+        await self._pipeline.ingest(lambda: decoded, kind, self.race(race_id).id)
+
+    # -- who is told ------------------------------------------------------------------------------
+    async def set_runner_contacts(
+        self, race_id: str, bib: str, runner: object = None, crew: object = None
+    ) -> dict[str, Any]:
+        """The Apprise URLs of a runner (their own flags) and their crew (their incidents)."""
+        bib = self.runner(race_id, bib).bib
+        book = self.contacts.of(race_id)
+        if runner is not None:
+            book.runner[bib] = check_urls(runner, "runner")
+        if crew is not None:
+            book.crew[bib] = check_urls(crew, "crew")
+        await self.contacts.save(race_id)
+        return self.contacts.shown(race_id, bib)
+
+    async def set_hq_contacts(self, race_id: str, hq: object) -> dict[str, Any]:
+        """Race HQ's Apprise URLs, each with the lowest priority it wants."""
+        self.race(race_id)
+        self.contacts.of(race_id).hq = check_hq(hq)
+        await self.contacts.save(race_id)
+        return self.contacts.shown(race_id)
+
+    def contacts_of(self, race_id: str, bib: str | None = None) -> dict[str, Any]:
+        self.race(race_id)
+        return self.contacts.shown(race_id, bib)
+
+    def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:
+        """The race's notifications: to whom (role), about what, sent, waiting or failed."""
+        return self.notifier.deliveries(self.race(race_id).id, after_id, limit)
+
+    def _runner_words(self, inc: Incident) -> str:
+        race = self.race(inc.race_id)
+        off = inc.open and inc.kind == "off_course"
+        return race.narrator.runner_words(
+            inc.bib, inc.sentence, inc.lat, inc.lon, inc.course_m, off
+        )
