@@ -34,11 +34,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import analyze, info, replay, serve, settings
+    from coursewatch.cli import analyze, info, replay, serve, settings, setup
 
     info.register(main)
     analyze.register(main)
     serve.register(main)
+    setup.register(main)
     replay.register(main)
     settings.register(main)
 

@@ -13,11 +13,12 @@ here are its rooms::
     webhooks   alerts POSTed to the race's URLs
 """
 
+from coursewatch.live.outside import NotFound
 from coursewatch.live.pipeline import Clock
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
-from coursewatch.live.server import NotFound, Server, course_only_race, read_race_files
+from coursewatch.live.server import Server, course_only_race, read_race_files
 
 __all__ = [
     "Clock",

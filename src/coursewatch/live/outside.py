@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from coursewatch.errors import InputError
-from coursewatch.live.contacts import Contacts, check_hq, check_urls
+from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.live.contacts import Contacts, check_hq, check_urls, shown_url
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
 from coursewatch.live.notify import Notifier
+from coursewatch.live.roster import RosterProblem, read_roster
 from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
-from coursewatch.store import Delivery, Incident, Webhook
+from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
     from coursewatch.live.pipeline import Pipeline
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
     from coursewatch.live.runner import LiveRunner
     from coursewatch.settings import Settings
     from coursewatch.store import Store
+
+
+class NotFound(CoursewatchError):
+    """No such race, runner, alert or feed."""
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {"id": d.id, "incident": d.incident_id, "update": d.update_n, "role": d.role,
+            "bib": d.bib, "to": shown_url(d.url), "title": d.title, "body": d.body,
+            "priority": d.priority, "state": d.state, "attempts": d.attempts,
+            "created_ts": d.created_ts, "sent_ts": d.sent_ts, "next_ts": d.next_ts,
+            "error": d.error}  # fmt: skip
 
 
 class Outside:
@@ -41,6 +54,9 @@ class Outside:
         raise NotImplementedError  # the server's
 
     def runner(self, race_id: str, bib: str) -> LiveRunner:
+        raise NotImplementedError  # the server's
+
+    async def put_runner(self, record: RunnerRecord) -> LiveRunner:
         raise NotImplementedError  # the server's
 
     # -- webhooks ---------------------------------------------------------------------------------
@@ -69,9 +85,11 @@ class Outside:
         return gone
 
     # -- feeds ------------------------------------------------------------------------------------
-    async def set_feed(self, race_id: str, bib: str, config: FeedConfig | None) -> None:
-        """Poll this runner's MapShare or SPOT feed from now on (None: stop)."""
+    async def set_feed(self, race_id: str, bib: str, feed: object) -> dict[str, Any] | None:
+        """Poll this runner's MapShare or SPOT feed from now on (``{"kind", "id",
+        "password"}``; None: stop); returns the feed as race HQ may see it."""
         bib = self.runner(race_id, bib).bib
+        config = None if feed is None else FeedConfig.from_json(feed)
         book = self.contacts.of(race_id)
         if config is None:
             book.feeds.pop(bib, None)
@@ -79,6 +97,14 @@ class Outside:
             book.feeds[bib] = config
         await self.contacts.save(race_id)
         self._poll(race_id, bib)
+        return None if config is None else config.to_json(secrets=False)
+
+    def poll_feed_now(self, race_id: str, bib: str) -> None:
+        """Poll a runner's feed now (within its host's budget)."""
+        bib = self.runner(race_id, bib).bib
+        if bib not in self.contacts.of(race_id).feeds:
+            raise NotFound(f"bib {bib} has no feed: give them one (PUT .../runners/{bib}/feed)")
+        self.feeds.poll_now(race_id, bib)
 
     def _poll(self, race_id: str, bib: str) -> None:
         """Hand a runner's feed to the poller, asking from their newest fix (or their start)."""
@@ -87,10 +113,12 @@ class Outside:
         since = race.start_s(runner) if last is None else last
         self.feeds.put(race_id, bib, self.contacts.of(race_id).feeds.get(bib), since - OVERLAP_S)
 
-    def feed_status(self, race_id: str) -> list[dict[str, Any]]:
-        """Every runner's feed: state, last success, last error in words, counts."""
+    def feed_status(self, race_id: str) -> dict[str, Any]:
+        """Every runner's feed (state, last success, last error in words, counts) and the
+        requests sent to each feed host."""
         self.race(race_id)
-        return sorted(self.feeds.status(race_id), key=lambda f: str(f["bib"]))
+        feeds = sorted(self.feeds.status(race_id), key=lambda f: str(f["bib"]))
+        return {"feeds": feeds, "hosts": self.feeds.host_status()}
 
     async def _ingest_feed(self, race_id: str, bib: str, decoded: Decoded, kind: str) -> None:
         """What a runner's feed brought, through the pipeline as that runner's."""
@@ -121,9 +149,54 @@ class Outside:
         self.race(race_id)
         return self.contacts.shown(race_id, bib)
 
-    def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:
-        """The race's notifications: to whom (role), about what, sent, waiting or failed."""
-        return self.notifier.deliveries(self.race(race_id).id, after_id, limit)
+    def deliveries(
+        self, race_id: str, after_id: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """The race's notifications: to whom (role, URL shortened), about which incident
+        update, sent, waiting or failed and why."""
+        found = self.notifier.deliveries(self.race(race_id).id, after_id, limit)
+        return [delivery_json(d) for d in found]
+
+    # -- set-up without code ----------------------------------------------------------------------
+    async def import_roster(self, race_id: str, text: str) -> dict[str, Any]:
+        """Runners, their devices, feeds and contacts from a CSV roster (live/roster.py); a
+        row with a problem is refused by its line number, the others are taken."""
+        race = self.race(race_id)
+        rows, problems, ignored = read_roster(text)
+        added = updated = 0
+        for row in rows:
+            old = race.runners.get(row.bib)
+            try:
+                await self.put_runner(row.record(race.id, None if old is None else old.record))
+            except CoursewatchError as exc:
+                problems.append(RosterProblem(row.line, row.bib, str(exc)))
+                continue
+            added, updated = added + (old is None), updated + (old is not None)
+            book = self.contacts.of(race.id)
+            if row.feed is not None:
+                book.feeds[row.bib] = row.feed
+                self._poll(race.id, row.bib)
+            book.runner[row.bib] = row.runner_urls or book.runner.get(row.bib, [])
+            book.crew[row.bib] = row.crew_urls or book.crew.get(row.bib, [])
+        await self.contacts.save(race.id)
+        refused = [{"line": p.line, "bib": p.bib, "message": p.message, "hint": p.hint}
+                   for p in sorted(problems, key=lambda p: p.line)]  # fmt: skip
+        return {"added": added, "updated": updated, "refused": refused, "ignored_columns": ignored}
+
+    def check(self, race_id: str) -> list[dict[str, Any]]:
+        """Per runner: has each device and feed been heard from (since this server started),
+        and their newest fix."""
+        race = self.race(race_id)
+        feeds = {f["bib"]: f for f in self.feeds.status(race.id)}
+        out = []
+        for bib, r in sorted(race.runners.items()):
+            devices = [{"id": d, "heard_ts": r.heard.get(d)} for d in r.record.devices]
+            feed = feeds.get(bib)
+            heard = any(d["heard_ts"] for d in devices) or bool(feed and feed["fixes"])
+            heard = heard or r.last_time_s is not None
+            out.append({"bib": bib, "name": r.record.name, "devices": devices, "feed": feed,
+                        "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip
+        return out
 
     def _runner_words(self, inc: Incident) -> str:
         race = self.race(inc.race_id)

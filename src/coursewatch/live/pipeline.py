@@ -140,6 +140,8 @@ class Pipeline:
                         found.clear()  # the registry may have changed meanwhile
                     continue
                 race, runner = owner
+                if fix.device_id is not None:
+                    runner.heard[fix.device_id] = work.received_s
                 key = (race.id, runner.bib)
                 group = groups.get(key)
                 if group is None or group.runner is not runner:

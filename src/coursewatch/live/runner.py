@@ -88,6 +88,7 @@ class LiveRunner:
         self.finished_s: float | None = None  # the time of the fix that reached the finish
         self.stopped = False  # set by the time-based detectors
         self.silent = False  # likewise: the signal was lost (and is not back)
+        self.heard: dict[str, float] = {}  # device id -> when its newest fix arrived
         self.device = DeviceState()  # what their device says: in SOS, battery low (devices.py)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course

@@ -32,7 +32,7 @@ from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.looplag import LoopLag
 from coursewatch.live.notify import Notifier, Send, apprise_send
-from coursewatch.live.outside import Outside
+from coursewatch.live.outside import NotFound, Outside
 from coursewatch.live.pipeline import Clock, Pipeline
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.registry import LiveRace, Registry
@@ -54,10 +54,6 @@ def same_secret(given: str, expected: str) -> bool:
     """Compare a token sent by a client with ours, in constant time; any text a client sends
     (non-ASCII, malformed) is just a wrong token."""
     return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
-
-
-class NotFound(CoursewatchError):
-    """No such race, runner or alert."""
 
 
 class Server(Outside):

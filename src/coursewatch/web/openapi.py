@@ -61,7 +61,16 @@ SCHEMAS: dict[str, Any] = {
                   "description": "ids of the runners' flags (incidents not confirmed)"}}},
     "Ack": {"type": "object", "properties": {"by": _STR}},
     "Webhook": {"type": "object", "required": ["url"], "properties": {"url": _STR, "secret": _STR}},
+    "Feed": {"type": "object", "required": ["kind", "id"], "properties": {
+        "kind": {"enum": ["mapshare", "spot"]}, "id": _STR, "password": _STR}},
+    "RunnerContacts": {"type": "object", "properties": {
+        "runner": {"type": "array", "items": _STR}, "crew": {"type": "array", "items": _STR}}},
+    "RaceContacts": {"type": "object", "required": ["hq"], "properties": {"hq": {
+        "type": "array", "items": {"type": "object", "required": ["url"], "properties": {
+            "url": _STR, "priority": {"type": "integer", "minimum": 0, "maximum": 2}}}}}},
+    "Roster": {"type": "string", "description": "CSV, one row per runner, a header line."},
 }  # fmt: skip
+_CONTENT = {"Roster": "text/csv"}  # bodies that are not JSON
 
 _AUTH: dict[str, list[dict[str, list[str]]]] = {
     "none": [],
@@ -101,7 +110,9 @@ def document() -> dict[str, Any]:
                 op["requestBody"] = {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{ep.body}"}}
+                        _CONTENT.get(ep.body, "application/json"): {
+                            "schema": {"$ref": f"#/components/schemas/{ep.body}"}
+                        }
                     },
                 }
             paths.setdefault(ep.path, {})[method.lower()] = op

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from coursewatch.web import api, ingest, pages, sse
+from coursewatch.web import api, ingest, links, pages, sse
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -76,6 +76,29 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Webhook"),
     Endpoint(f"{R}/webhooks/{{hook}}", ("DELETE",), api.delete_webhook, "admin",
              "Remove a webhook."),
+    Endpoint(f"{R}/feeds", ("GET",), links.feeds, "admin",
+             "Every runner's MapShare or SPOT feed: state, last success, last error in words, "
+             "polls, fixes; requests sent to each feed host."),
+    Endpoint(f"{R}/runners/{{bib}}/feed", ("PUT",), links.put_feed, "admin",
+             "Poll this runner's MapShare or SPOT feed (kind, id, password).", "Feed"),
+    Endpoint(f"{R}/runners/{{bib}}/feed", ("DELETE",), links.delete_feed, "admin",
+             "Stop polling the runner's feed."),
+    Endpoint(f"{R}/runners/{{bib}}/feed/poll", ("POST",), links.poll_feed, "admin",
+             "Poll the runner's feed now (within the host's budget)."),
+    Endpoint(f"{R}/runners/{{bib}}/contacts", ("GET", "PUT"), links.runner_contacts, "admin",
+             "Apprise URLs of the runner (their own flags) and their crew (their incidents).",
+             "RunnerContacts"),
+    Endpoint(f"{R}/contacts", ("GET", "PUT"), links.race_contacts, "admin",
+             "Race HQ's Apprise URLs, each with the lowest priority it wants (0: SOS only).",
+             "RaceContacts"),
+    Endpoint(f"{R}/deliveries", ("GET",), links.deliveries, "admin",
+             "Notifications: to whom (role, shortened URL), about which incident update, sent, "
+             "waiting or failed and why (?after=<id>, ?limit=)."),
+    Endpoint(f"{R}/roster", ("POST",), links.roster, "admin",
+             "Runners from a CSV roster (bib, name, start, devices, mapshare, spot, passwords, "
+             "notify_runner, notify_crew): what was taken, what was refused by line.", "Roster"),
+    Endpoint(f"{R}/check", ("GET",), links.check, "admin",
+             "Per runner: each device and feed heard from or not, and the newest fix."),
     Endpoint("/ingest/osmand", ("GET", "POST"), ingest.osmand, "device",
              "OsmAnd / Traccar Client protocol: id, lat, lon, timestamp, speed (knots), bearing, "
              "altitude, accuracy, hdop, batt."),

@@ -1,0 +1,137 @@
+"""Race-director set-up on a running race HQ, without code: ``coursewatch race roster``,
+``race check``, ``race notify``, ``runner feed``, ``runner notify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from coursewatch.cli.serve import Client, _token, _url, race_group, runner
+from coursewatch.errors import CoursewatchError
+
+
+def register(main: click.Group) -> None:
+    for command in (race_roster, race_check, race_notify):
+        race_group.add_command(command)
+    for command in (runner_feed, runner_notify):
+        runner.add_command(command)
+
+
+@click.command("roster")
+@click.argument("race_id")
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_url
+@_token
+def race_roster(race_id: str, roster: Path, url: str | None, token: str | None) -> None:
+    """Register runners from a CSV roster: bib, name, start, devices, mapshare, spot (and
+    their _password), notify_runner, notify_crew. Refused rows are listed by line."""
+    body = roster.read_bytes()
+    found = Client(url, token).call(
+        "POST", f"/api/races/{race_id}/roster", content=body,
+        headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    click.echo(f"{found['added']} runners added, {found['updated']} updated")
+    if found["ignored_columns"]:
+        click.echo(f"columns ignored: {', '.join(found['ignored_columns'])}")
+    for p in found["refused"]:
+        hint = f" ({p['hint']})" if p["hint"] else ""
+        click.echo(f"{roster.name}:{p['line']}: bib {p['bib'] or '?'}: {p['message']}{hint}")
+    if found["refused"]:
+        raise SystemExit(1)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %H:%M:%SZ")
+
+
+@click.command("check")
+@click.argument("race_id")
+@_url
+@_token
+def race_check(race_id: str, url: str | None, token: str | None) -> None:
+    """Per runner: has each device and feed been heard from, and their newest fix."""
+    runners = Client(url, token).call("GET", f"/api/races/{race_id}/check")["runners"]
+    table = Table(title=f"{race_id}: {sum(r['heard'] for r in runners)} of {len(runners)} heard")
+    for name in ("bib", "name", "devices", "feed", "newest fix"):
+        table.add_column(name)
+    for r in runners:
+        devices = "\n".join(f"{d['id']}: {_when(d['heard_ts'])}" for d in r["devices"]) or "-"
+        table.add_row(r["bib"], r["name"], devices, _feed(r["feed"]), _when(r["newest_fix_s"]),
+                      style=None if r["heard"] else "red")  # fmt: skip
+    Console().print(table)
+
+
+def _feed(feed: dict[str, Any] | None) -> str:
+    if feed is None:
+        return "-"
+    said = f"{feed['kind']} {feed['id']}: {feed['state']}, {feed['fixes']} fixes"
+    return said + (f"\n{feed['last_error']}" if feed["last_error"] else "")
+
+
+@click.command("notify")
+@click.argument("race_id")
+@click.option("--hq", "urls", multiple=True, required=True,
+              help="Apprise URL of race HQ (repeat); append '#0' for SOS only, '#1' for SOS "
+                   "and device messages.")  # fmt: skip
+@_url
+@_token
+def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str | None) -> None:
+    """Who at race HQ is notified of incidents (Apprise URLs: ntfy://, mailto://, tgram://...)."""
+    hq = []
+    for u in urls:
+        base, _, prio = u.rpartition("#") if u[-2:-1] == "#" else (u, "", "2")
+        hq.append({"url": base, "priority": int(prio) if prio.isdigit() else 2})
+    shown = Client(url, token).call("PUT", f"/api/races/{race_id}/contacts", json={"hq": hq})
+    for h in shown["hq"]:
+        click.echo(f"race HQ: {h['url']} (priority {h['priority']} and above)")
+
+
+@click.command("feed")
+@click.argument("race_id")
+@click.argument("bib")
+@click.option("--mapshare", help="MapShare name or address (share.garmin.com/NAME).")
+@click.option("--spot", help="SPOT shared page feed id.")
+@click.option("--password", default="", help="The map's or feed's password, if it has one.")
+@click.option("--off", is_flag=True, help="Stop polling the runner's feed.")
+@_url
+@_token
+def runner_feed(
+    race_id: str, bib: str, mapshare: str | None, spot: str | None, password: str, off: bool,
+    url: str | None, token: str | None,
+) -> None:  # fmt: skip
+    """Poll a runner's own satellite tracker feed (Garmin MapShare or SPOT)."""
+    client, path = Client(url, token), f"/api/races/{race_id}/runners/{bib}/feed"
+    if off:
+        client.call("DELETE", path)
+        click.echo(f"bib {bib}: feed no longer polled")
+        return
+    if bool(mapshare) == bool(spot):
+        raise CoursewatchError("give --mapshare NAME or --spot FEED_ID (one of them), or --off")
+    kind, ident = ("mapshare", mapshare) if mapshare else ("spot", spot)
+    client.call("PUT", path, json={"kind": kind, "id": ident, "password": password})
+    click.echo(f"bib {bib}: polling {kind} feed {ident}")
+
+
+@click.command("notify")
+@click.argument("race_id")
+@click.argument("bib")
+@click.option("--runner", "runner_urls", multiple=True, help="The runner's Apprise URL.")
+@click.option("--crew", "crew_urls", multiple=True, help="Their crew's Apprise URL.")
+@_url
+@_token
+def runner_notify(
+    race_id: str, bib: str, runner_urls: tuple[str, ...], crew_urls: tuple[str, ...],
+    url: str | None, token: str | None,
+) -> None:  # fmt: skip
+    """Who is told about a runner: the runner (their own flags) and their crew."""
+    body = {"runner": list(runner_urls), "crew": list(crew_urls)}
+    shown = Client(url, token).call("PUT", f"/api/races/{race_id}/runners/{bib}/contacts",
+                                    json=body)  # fmt: skip
+    click.echo(f"bib {bib}: runner {shown['runner'] or '-'}, crew {shown['crew'] or '-'}")

@@ -1,0 +1,116 @@
+"""A race's runners from a CSV roster, as a race director keeps it in a spreadsheet.
+
+One row per runner; the header names the columns (any order, any case; unknown ones are
+reported and ignored):
+
+- ``bib`` (required), ``name``, ``start`` (ISO 8601, a wave start), ``devices`` (tracker ids:
+  IMEI, OsmAnd or OwnTracks ids, separated by spaces or ``;``);
+- ``mapshare`` (their MapShare name or address) and ``mapshare_password``, or ``spot`` (their
+  SPOT feed id) and ``spot_password``;
+- ``notify_runner`` and ``notify_crew``: Apprise URLs, separated by spaces.
+
+Every row is checked on its own: a row with a problem is refused with its line number and
+what to do, and the others are still taken.
+
+>>> rows, problems, ignored = read_roster("bib,name,mapshare,shoe\\n7,Ann,ann-runs,42\\n,Bob,,\\n")
+>>> rows[0].bib, rows[0].feed, ignored
+('7', FeedConfig(kind='mapshare', ident='ann-runs', password=''), ['shoe'])
+>>> problems[0].line, problems[0].message
+(3, 'no bib')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, replace
+
+from coursewatch.errors import InputError
+from coursewatch.live.contacts import check_urls
+from coursewatch.live.feeds import FeedConfig
+from coursewatch.protocols import FieldError, parse_time_s
+from coursewatch.store import RunnerRecord
+
+COLUMNS = ("bib", "name", "start", "devices", "mapshare", "mapshare_password", "spot",
+           "spot_password", "notify_runner", "notify_crew")  # fmt: skip
+MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    bib: str
+    name: str | None  # None: no such column (what is registered stays)
+    devices: tuple[str, ...] | None
+    start_ts: float | None
+    feed: FeedConfig | None
+    runner_urls: list[str]
+    crew_urls: list[str]
+
+    def record(self, race_id: str, old: RunnerRecord | None) -> RunnerRecord:
+        """The runner as registered after this row: what the row does not say stays."""
+        was = old or RunnerRecord(race_id, self.bib)
+        return replace(
+            was,
+            name=was.name if self.name is None else self.name,
+            devices=was.devices if self.devices is None else self.devices,
+            start_ts=was.start_ts if self.start_ts is None else self.start_ts,
+        )
+
+
+@dataclass(frozen=True)
+class RosterProblem:
+    line: int
+    bib: str
+    message: str
+    hint: str = ""
+
+
+def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[str]]:
+    """The usable rows, the refused ones (why, by line), and the columns ignored."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), restval="")
+    if not reader.fieldnames or "bib" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise InputError(
+            "the roster has no 'bib' column: its first line names the columns, e.g. "
+            "bib,name,devices,mapshare,spot,notify_runner,notify_crew"
+        )
+    names = {f: f.strip().lower() for f in reader.fieldnames}
+    ignored = [f for f, n in names.items() if n not in COLUMNS]
+    rows: list[RosterRow] = []
+    problems: list[RosterProblem] = []
+    for n, raw in enumerate(reader):
+        line = reader.line_num
+        if n >= MAX_ROWS:
+            problems.append(RosterProblem(line, "", f"over {MAX_ROWS:,} rows: the rest ignored"))
+            break
+        values = {names[k]: (v or "").strip() for k, v in raw.items() if k in names}
+        try:
+            rows.append(_row(line, values))
+        except (InputError, FieldError) as exc:
+            hint = exc.hint if isinstance(exc, FieldError) else ""
+            message = exc.detail if isinstance(exc, InputError) else f"{exc.field}: {exc}"
+            problems.append(RosterProblem(line, values.get("bib", ""), message, hint))
+    return rows, problems, ignored
+
+
+def _row(line: int, v: dict[str, str]) -> RosterRow:
+    if not v.get("bib"):
+        raise InputError("no bib")
+    feeds = [
+        FeedConfig.from_json({"kind": k, "id": v[k], "password": v.get(f"{k}_password")})
+        for k in ("mapshare", "spot")
+        if v.get(k)
+    ]
+    if len(feeds) > 1:
+        raise InputError("both a MapShare and a SPOT feed: give the one the runner carries")
+    start = v.get("start")
+    return RosterRow(
+        line=line,
+        bib=v["bib"],
+        name=v.get("name"),
+        devices=None if "devices" not in v else tuple(v["devices"].replace(";", " ").split()),
+        start_ts=parse_time_s(start, "start") if start else None,
+        feed=feeds[0] if feeds else None,
+        runner_urls=check_urls(v.get("notify_runner", ""), "notify_runner"),
+        crew_urls=check_urls(v.get("notify_crew", ""), "notify_crew"),
+    )
