@@ -101,11 +101,13 @@ class Feed:
         state = "ok" if self.last_ok_ts and not self.failures else "waiting"
         if self.failures:
             state = "error"
+        polling = math.isinf(self.due_ts)
         return {
             "bib": self.bib, **self.config.to_json(secrets=False), "state": state,
             "last_ok_ts": self.last_ok_ts, "last_error": self.last_error,
             "last_error_ts": self.last_error_ts, "polls": self.polls, "fixes": self.fixes,
-            "newest_fix_s": self.newest_fix_s, "next_poll_s": round(max(0.0, self.due_ts - now_ts)),
+            "newest_fix_s": self.newest_fix_s, "polling": polling,
+            "next_poll_s": 0 if polling else round(max(0.0, self.due_ts - now_ts)),
         }  # fmt: skip
 
 
@@ -167,7 +169,7 @@ def _mapshare_url(ident: str, default_host: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/Feed/Share/{quote(name, safe='')}"
 
 
-def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Decoded:
+def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Page:
     """What one answer brought, or a FeedError saying why not, in words."""
     if status in (429, 503):
         wait = retry_after_s(headers.get("retry-after"))
@@ -182,12 +184,27 @@ def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> 
         raise FeedError(f"the feed host answered HTTP {status}")
     try:
         if kind == "mapshare":
-            return decode_mapshare(body)
-        return decode_spot(orjson.loads(body))
+            return Page(decode_mapshare(body))
+        obj = orjson.loads(body)
+        decoded = decode_spot(obj)
     except orjson.JSONDecodeError as exc:
         raise FeedError(f"the SPOT answer is not JSON ({exc})") from None
     except PayloadError as exc:
         raise FeedError(exc.detail) from None
+    found = obj["response"].get("feedMessageResponse") or {}
+    count = len(decoded.fixes) + len(decoded.problems)
+    total = found.get("totalCount") if isinstance(found, dict) else None
+    return Page(decoded, count, total if type(total) is int else count)
+
+
+@dataclass
+class Page:
+    """One answer: what it decoded to; for SPOT (50 messages a page, newest first) how many
+    it held and how many there are in all."""
+
+    decoded: Decoded
+    count: int = 0
+    total: int = 0
 
 
 def retry_after_s(value: str | None) -> float:
@@ -307,8 +324,8 @@ class FeedPoller:
         async with self._slots:
             feed.polls += 1
             try:
-                decoded = await self._fetch(feed, url, params, auth)
-                await self._take(feed, decoded)
+                decoded, complete = await self._fetch(feed, url, params, auth)
+                await self._take(feed, decoded, complete)
             except FeedError as exc:
                 self._failed(feed, str(exc), host_of(url), exc.block_s)
             except Exception as exc:  # a poll must never stop the poller
@@ -319,7 +336,28 @@ class FeedPoller:
 
     async def _fetch(
         self, feed: Feed, url: str, params: dict[str, str], auth: httpx.BasicAuth | None
-    ) -> Decoded:
+    ) -> tuple[Decoded, bool]:
+        """Everything new in the feed (every SPOT page, each within the host's budget) and
+        whether it is all of it."""
+        out, start = Decoded(), 0
+        while True:
+            asked = {**params, "start": str(start)} if start else params
+            status, headers, body = await self._get(url, asked, auth)
+            kind = feed.config.kind  # read off the loop: an answer can be megabytes of XML
+            page = await asyncio.to_thread(read_answer, kind, status, headers, body)
+            for fix, i in zip(page.decoded.fixes, page.decoded.index, strict=True):
+                out.add(fix, start + i)
+            out.events += page.decoded.events
+            out.problems += page.decoded.problems
+            start += page.count
+            if not page.count or start >= page.total:
+                return out, True
+            if self._budget(host_of(url)).wait_s(time.monotonic()) > 0:
+                return out, False  # the rest at the next poll, from the same place
+
+    async def _get(
+        self, url: str, params: dict[str, str], auth: httpx.BasicAuth | None
+    ) -> tuple[int, httpx.Headers, bytes]:
         try:
             async with self._client.stream("GET", url, params=params, auth=auth) as r:
                 body = bytearray()
@@ -331,17 +369,16 @@ class FeedPoller:
             raise FeedError(f"no answer within {self.settings.feed_timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             raise FeedError(f"cannot reach {host_of(url)} ({type(exc).__name__})") from None
-        kind = feed.config.kind  # read off the loop: an answer can be megabytes of XML
-        return await asyncio.to_thread(read_answer, kind, r.status_code, r.headers, bytes(body))
+        return r.status_code, r.headers, bytes(body)
 
-    async def _take(self, feed: Feed, decoded: Decoded) -> None:
+    async def _take(self, feed: Feed, decoded: Decoded, complete: bool) -> None:
         bib = feed.bib
         decoded.fixes = [replace(f, device_id=None, bib=bib) for f in decoded.fixes]
         decoded.events = [replace(e, device_id=None, bib=bib) for e in decoded.events]
         if (feed.race_id, bib) in self.feeds and (decoded.fixes or decoded.events):
             await self.ingest(feed.race_id, bib, decoded, feed.config.kind)
         newest = max((f.time_s for f in decoded.fixes), default=None)
-        if newest is not None:
+        if newest is not None and complete:
             feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
             feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
         feed.fixes += len(decoded.fixes)

@@ -6,8 +6,9 @@ One Placemark per inReach message, each with ``ExtendedData``: ``Id``, ``Time UT
 trailing LineString Placemark (the track drawn through them) has none and is skipped. Parsed
 with the project's hardened XML reader (defusedxml: no entity expansion, no external entities).
 
-A message without a valid GPS fix comes out at (0, 0), dropped and counted by the pipeline's
-filter; ``In Emergency: True`` is an ``sos`` event (``False`` an ``sos_cancel``, which only
+A message without a position (``Valid GPS Fix: False`` with no or (0, 0) coordinates) comes
+out at (0, 0), dropped and counted by the pipeline's filter (one with coordinates but no valid
+fix is kept, as IPC Outbound sends the same message); ``In Emergency: True`` is an ``sos`` event (``False`` an ``sos_cancel``, which only
 ends an SOS the runner is in), a non-empty ``Text`` a ``message``.
 
 >>> d = decode_mapshare(b'''<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Folder>
@@ -88,9 +89,9 @@ def _fix(placemark: Element) -> Fix:
     imei = ident(d.get("IMEI") or None, "IMEI")
     if not imei:
         raise FieldError("IMEI", "no IMEI", "MapShare names the device in every message")
-    if d.get("Valid GPS Fix", "True").lower() == "false":
+    if not d.get("Latitude") and d.get("Valid GPS Fix", "").lower() == "false":
         lat = lon = 0.0  # no position: the filter drops and counts it as no_position
-    else:
+    else:  # a position without a valid fix is the device's last one, as IPC Outbound sends it
         lat, lon = position(d.get("Latitude"), d.get("Longitude"), ("Latitude", "Longitude"))
     speed = _leading(d.get("Velocity"), "Velocity")
     return Fix(
