@@ -8,8 +8,9 @@ with the project's hardened XML reader (defusedxml: no entity expansion, no exte
 
 A message without a position (``Valid GPS Fix: False`` with no or (0, 0) coordinates) comes
 out at (0, 0), dropped and counted by the pipeline's filter (one with coordinates but no valid
-fix is kept, as IPC Outbound sends the same message); ``In Emergency: True`` is an ``sos`` event (``False`` an ``sos_cancel``, which only
-ends an SOS the runner is in), a non-empty ``Text`` a ``message``.
+fix is kept, as IPC Outbound sends the same message). ``In Emergency: True`` is an ``sos``
+event (``False`` an ``sos_cancel``, which only ends an SOS the runner is in), a non-empty
+``Text`` a ``message``.
 
 >>> d = decode_mapshare(b'''<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Folder>
 ... <Placemark><TimeStamp><when>2024-04-11T19:00:30Z</when></TimeStamp><ExtendedData>
