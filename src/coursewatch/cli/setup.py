@@ -71,7 +71,7 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
 def _feed(feed: dict[str, Any] | None) -> str:
     if feed is None:
         return "-"
-    said = f"{feed['kind']} {feed['id']}: {feed['state']}, {feed['fixes']} fixes"
+    said = f"{feed['kind']} {feed['id']}: {feed['state']}, newest fix {_when(feed['newest_fix_s'])}"
     return said + (f"\n{feed['last_error']}" if feed["last_error"] else "")
 
 

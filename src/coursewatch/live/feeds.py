@@ -88,16 +88,16 @@ class Feed:
     bib: str
     config: FeedConfig
     since_s: float  # asks for messages from here (the newest fix brought, less the overlap)
-    due_ts: float = 0.0
+    due_ts: float = 0.0  # monotonic: when it is polled next (inf: being polled)
     polls: int = 0
-    fixes: int = 0
+    messages: int = 0  # what the polls brought, the overlap asked again included
     failures: int = 0
     last_ok_ts: float | None = None
     last_error: str = ""
     last_error_ts: float | None = None
     newest_fix_s: float | None = None
 
-    def status(self, now_ts: float) -> dict[str, Any]:
+    def status(self, now_mono: float) -> dict[str, Any]:
         state = "ok" if self.last_ok_ts and not self.failures else "waiting"
         if self.failures:
             state = "error"
@@ -105,9 +105,9 @@ class Feed:
         return {
             "bib": self.bib, **self.config.to_json(secrets=False), "state": state,
             "last_ok_ts": self.last_ok_ts, "last_error": self.last_error,
-            "last_error_ts": self.last_error_ts, "polls": self.polls, "fixes": self.fixes,
+            "last_error_ts": self.last_error_ts, "polls": self.polls, "messages": self.messages,
             "newest_fix_s": self.newest_fix_s, "polling": polling,
-            "next_poll_s": 0 if polling else round(max(0.0, self.due_ts - now_ts)),
+            "next_poll_s": 0 if polling else round(max(0.0, self.due_ts - now_mono)),
         }  # fmt: skip
 
 
@@ -267,17 +267,17 @@ class FeedPoller:
             self.feeds[key] = old
             return
         spread = (zlib.crc32(f"{race_id}/{bib}".encode()) % 1000) / 1000 * self.settings.feed_poll_s
-        self.feeds[key] = Feed(race_id, bib, config, since_s, due_ts=self.clock() + spread)
+        self.feeds[key] = Feed(race_id, bib, config, since_s, due_ts=time.monotonic() + spread)
         self._wake.set()
 
     def poll_now(self, race_id: str, bib: str) -> None:
         feed = self.feeds.get((race_id, bib))
         if feed is not None:
-            feed.due_ts = self.clock()
+            feed.due_ts = time.monotonic()
             self._wake.set()
 
     def status(self, race_id: str) -> list[dict[str, Any]]:
-        now = self.clock()
+        now = time.monotonic()
         return [f.status(now) for f in self.feeds.values() if f.race_id == race_id]
 
     def host_status(self) -> dict[str, dict[str, Any]]:
@@ -294,14 +294,14 @@ class FeedPoller:
 
     def _launch_due(self) -> float:
         """Start the polls that are due and allowed; returns how long until the next."""
-        now, mono = self.clock(), time.monotonic()
+        now = time.monotonic()
         next_s = self.settings.feed_poll_s
         for feed in sorted(self.feeds.values(), key=lambda f: f.due_ts):
             if feed.due_ts > now:
                 return min(next_s, feed.due_ts - now)
             url = request_for(feed, self.settings)[0]
             budget = self._budget(host_of(url))
-            wait = budget.wait_s(mono)
+            wait = budget.wait_s(now)
             if wait > 0:  # this host's turn comes later; others may go
                 next_s = min(next_s, wait)
                 continue
@@ -381,9 +381,9 @@ class FeedPoller:
         if newest is not None and complete:
             feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
             feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
-        feed.fixes += len(decoded.fixes)
+        feed.messages += len(decoded.fixes)
         feed.failures, feed.last_ok_ts = 0, self.clock()
-        feed.due_ts = self.clock() + self.settings.feed_poll_s
+        feed.due_ts = time.monotonic() + self.settings.feed_poll_s
 
     def _failed(self, feed: Feed, reason: str, host: str, block_s: float) -> None:
         feed.failures += 1
@@ -392,4 +392,4 @@ class FeedPoller:
             self._budget(host).blocked_until = time.monotonic() + block_s
             log.warning("feed host %s said to wait %.0f s", host, block_s)
         backoff = self.settings.feed_poll_s * 2 ** min(feed.failures - 1, 10)
-        feed.due_ts = self.clock() + max(block_s, min(BACKOFF_MAX_S, backoff))
+        feed.due_ts = time.monotonic() + max(block_s, min(BACKOFF_MAX_S, backoff))

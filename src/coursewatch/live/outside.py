@@ -192,7 +192,7 @@ class Outside:
         for bib, r in sorted(race.runners.items()):
             devices = [{"id": d, "heard_ts": r.heard.get(d)} for d in r.record.devices]
             feed = feeds.get(bib)
-            heard = any(d["heard_ts"] for d in devices) or bool(feed and feed["fixes"])
+            heard = any(d["heard_ts"] for d in devices) or bool(feed and feed["newest_fix_s"])
             heard = heard or r.last_time_s is not None
             out.append({"bib": bib, "name": r.record.name, "devices": devices, "feed": feed,
                         "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip

@@ -1,0 +1,155 @@
+"""Feed pollers against a real local MapShare/SPOT server with the real feeds' quirks: each
+runner's feed gets a clear status, and one bad feed affects nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursewatch.live.server import Server
+from coursewatch.sim.feedserver import Account, FeedServer
+from coursewatch.sim.hq import add_race, free_port, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+RUN = simulate_run(COURSE, start_ts=START + 5, interval_s=300.0, seed=3)
+
+
+def events(imei: str, n: int = 8, **extra: Any) -> list[dict[str, Any]]:
+    """IPC events of a simulated run, as the feed server turns them into feeds."""
+    out = []
+    for i in range(n):
+        point = {"latitude": float(RUN.lat[i]), "longitude": float(RUN.lon[i]),
+                 "altitude": 100.0, "gpsFix": 2}  # fmt: skip
+        out.append({"imei": imei, "messageCode": 0, "timeStamp": int(RUN.time_s[i]) * 1000,
+                    "point": point, "status": {"lowBattery": 0}})  # fmt: skip
+    for i, changes in extra.items():
+        out[int(i[1:])].update(changes)
+    return out
+
+
+@pytest.fixture
+def feeds() -> Any:
+    server = FeedServer(slow_s=3.0)
+    server.start(free_port())
+    yield server
+    server.stop()
+
+
+@asynccontextmanager
+async def race(tmp_path: Path, feeds: FeedServer, **settings: Any) -> AsyncIterator[Server]:
+    opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000, **settings}
+    async with hq(tmp_path, clock=lambda: START + 3 * 3600, mapshare_url=feeds.url,
+                  spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        for bib in ("1", "2"):
+            await server.put_runner(RunnerRecord("demo", bib, f"Runner {bib}"))
+        yield server
+
+
+def status(server: Server, bib: str) -> dict[str, Any]:
+    return next(f for f in server.feed_status("demo")["feeds"] if f["bib"] == bib)
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_password_protected_map(tmp_path: Path, feeds: FeedServer) -> None:
+    feeds.mapshare["ann"] = Account(events("111"), password="s3cret")
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: status(server, "1")["state"] == "error")
+        assert status(server, "1")["last_error"] == (
+            "the feed needs a password, or the one given is wrong"
+        )
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann", "password": "s3cret"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+        assert status(server, "1")["state"] == "ok"
+        assert "password" not in status(server, "1")  # never shown
+
+
+async def test_a_wrong_name_a_slow_feed_and_broken_ones_leave_the_others_alone(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    feeds.mapshare["good"] = Account(events("222"), reveal=2)
+    feeds.mapshare["slow"] = Account(events("333"), quirk="slow")
+    feeds.mapshare["broken"] = Account(events("444"), quirk="malformed")
+    feeds.mapshare["bomb"] = Account(events("555"), quirk="bomb")
+    feeds.spot["broken"] = Account(events("666"), quirk="malformed")
+    said = {
+        "nobody": "MapShare has no feed by that name: check the name in the feed's address",
+        "slow": "no answer within 0.5 s",
+        "broken": "KML",
+        "bomb": "KML",
+    }
+    async with race(tmp_path, feeds, feed_timeout_s=0.5) as server:
+        for i, name in enumerate(said, start=3):
+            await server.put_runner(RunnerRecord("demo", str(i)))
+            await server.set_feed("demo", str(i), {"kind": "mapshare", "id": name})
+        await server.put_runner(RunnerRecord("demo", "9"))
+        await server.set_feed("demo", "9", {"kind": "spot", "id": "broken"})
+        await server.set_feed("demo", "2", {"kind": "mapshare", "id": "good"})
+        await until(lambda: len(server.fixes("demo", "2").time_s) == 8, 15.0)
+        await until(lambda: all(status(server, str(i))["last_error"] for i in (3, 4, 5, 6, 9)))
+        for i, (_name, words) in enumerate(said.items(), start=3):
+            assert words in status(server, str(i))["last_error"]
+            assert status(server, str(i))["state"] == "error"
+        assert "not JSON" in status(server, "9")["last_error"]
+        assert len(server.fixes("demo", "2").time_s) == 8  # the good feed, 2 a poll
+
+
+async def test_a_429_stops_the_host_for_its_retry_after(tmp_path: Path, feeds: FeedServer) -> None:
+    feeds.mapshare["ann"] = Account(events("111"), reveal=1)
+    feeds.mapshare["bob"] = Account(events("222"), reveal=1)
+    async with race(tmp_path, feeds) as server:
+        feeds.block(1, retry_after_s=2)
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await server.set_feed("demo", "2", {"kind": "mapshare", "id": "bob"})
+        await until(lambda: feeds.requests["429"] == 1)
+        blocked_at, asked = time.monotonic(), feeds.requests["mapshare"]
+        await until(lambda: feeds.requests["mapshare"] > asked, 5.0)
+        assert time.monotonic() - blocked_at >= 1.8  # nothing to that host meanwhile
+        errors = [status(server, b)["last_error"] for b in ("1", "2")]
+        assert any("blocked by the feed host" in e for e in errors)
+        await until(lambda: all(len(server.fixes("demo", b).time_s) == 8 for b in ("1", "2")))
+
+
+async def test_spot_single_message_nothing_new_and_a_wrong_id(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    feeds.spot["one"] = Account(events("777", n=1))
+    feeds.spot["none"] = Account([])
+    async with race(tmp_path, feeds) as server:
+        await server.put_runner(RunnerRecord("demo", "3"))
+        await server.set_feed("demo", "1", {"kind": "spot", "id": "one"})
+        await server.set_feed("demo", "2", {"kind": "spot", "id": "none"})
+        await server.set_feed("demo", "3", {"kind": "spot", "id": "wrong"})
+        await until(lambda: status(server, "1")["polls"] > 1 and status(server, "2")["polls"] > 1)
+        assert len(server.fixes("demo", "1").time_s) == 1
+        assert status(server, "2")["state"] == "ok"  # E-0195: nothing new, not an error
+        await until(lambda: status(server, "3")["state"] == "error")
+        assert "E-0160" in status(server, "3")["last_error"]
+
+
+async def test_an_sos_and_a_message_from_a_feed(tmp_path: Path, feeds: FeedServer) -> None:
+    feeds.mapshare["ann"] = Account(events("111", e5={"messageCode": 4, "freeText": "ankle"}))
+    feeds.spot["bob"] = Account(events("222", e6={"messageCode": 4}))
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await server.set_feed("demo", "2", {"kind": "spot", "id": "bob"})
+        await until(lambda: len(server.incidents("demo")) == 3)
+        found = {(i.bib, i.kind) for i in server.incidents("demo")}
+        assert found == {("1", "sos"), ("1", "message"), ("2", "sos")}
