@@ -39,7 +39,7 @@ from coursewatch.store import Delivery, Incident, Store
 log = logging.getLogger("coursewatch.live.notify")
 WORKERS = 4  # messages handed to Apprise at once
 SEND_TIMEOUT_S = 15.0
-SEEN_EVERY_S = 5.0
+SEEN_EVERY_S = 1.0
 BACKOFF_MAX_S = 3600.0
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
@@ -73,13 +73,12 @@ class Notifier:
         settings: Settings,
         runner_words: Callable[[Incident], str],
         send: Send = apprise_send,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.bus, self.contacts = store, bus, contacts
         self.settings = settings
         self.runner_words = runner_words
         self.send = send
-        self.clock = clock
+        self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # recipients with a message in flight
         self._sent_at: dict[str, list[float]] = {}  # recipient -> hand-offs in the last minute
@@ -89,6 +88,9 @@ class Notifier:
         self.handed: list[tuple[int, float]] = []  # (delivery id, wall time): the last ones
 
     async def start(self) -> None:
+        # Apprise loads its 100+ plugins at its first use: here, off the loop, not at the first
+        # URL race HQ gives
+        await asyncio.to_thread(apprise.Apprise.instantiate, "json://localhost")
         await self.recover()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._run())]
 
@@ -102,7 +104,7 @@ class Notifier:
     def route(self, inc: Incident, title_of: str) -> list[Delivery]:
         """The deliveries of an incident's latest update: one per recipient it concerns."""
         book = self.contacts.of(inc.race_id)
-        now, prio, n = self.clock(), priority(inc.kind), len(inc.updates)
+        now, prio, n = time.time(), priority(inc.kind), len(inc.updates)
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
         if not inc.open:
             title += " (closed)"
@@ -112,9 +114,10 @@ class Notifier:
         if inc.level == ALERT:
             wanted += [("crew", u, inc.sentence) for u in book.crew.get(inc.bib, [])]
             wanted += [("hq", u, inc.sentence) for u, p in book.hq if prio <= p]
+        ref = f"\n(incident {inc.id}, update {n})"  # what a receiver can de-duplicate by
         return [
-            Delivery(inc.race_id, inc.id, n, recipient_id(url), role, inc.bib, url, title, body,
-                     prio, now, now)
+            Delivery(inc.race_id, inc.id, n, recipient_id(url), role, inc.bib, url, title,
+                     body + ref, prio, now, now)
             for role, url, body in wanted
         ]  # fmt: skip
 
@@ -130,23 +133,28 @@ class Notifier:
         noted = 0.0
         async for msg in self.bus.subscribe("*", kinds=kinds):
             try:
-                await self.enqueue([_incident(msg.race_id, msg.data)], self._title)
-                if self.clock() - noted > SEEN_EVERY_S:  # where a restart looks back from
-                    noted = self.clock()
-                    await self.store.set_meta("notify/seen_s", str(noted))
+                inc = _incident(msg.race_id, msg.data)
+                await self.enqueue([inc], self._title)
+                self._seen_event = max(self._seen_event, _newest_event(inc))
+                if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks back from
+                    noted = time.monotonic()
+                    await self.store.set_meta("notify/seen_event", str(self._seen_event))
             except Exception:  # one bad message must not stop notifications
                 log.exception("could not enqueue notifications of %s", msg.kind)
 
     async def recover(self) -> None:
-        """At start: incidents updated since the last one seen get their deliveries (those
-        already stored stay as they are)."""
-        seen = float(self.store.meta("notify/seen_s") or "inf") - 60.0
-        for race_id in list(self.contacts.races) + self._stored_races():
-            recent = [
-                i for i in self.store.incidents(race_id, level=None, limit=100_000)
-                if i.updated_s >= seen or (i.closed_s or 0.0) >= seen
-            ]  # fmt: skip
-            await self.enqueue(recent, self._title)
+        """At start: incidents updated since the newest event whose deliveries were stored get
+        theirs (those already stored stay as they are). A database that never notified
+        starts from now: what happened before is not sent."""
+        every = [self.store.incidents(r, level=None, limit=1_000_000) for r in self._stored_races()]
+        incidents = [i for race in every for i in race]
+        newest = max((_newest_event(i) for i in incidents), default=0)
+        saved = self.store.meta("notify/seen_event")
+        self._seen_event = newest if saved is None else int(saved)
+        await self.enqueue([i for i in incidents if _newest_event(i) > self._seen_event],
+                           self._title)  # fmt: skip
+        self._seen_event = newest
+        await self.store.set_meta("notify/seen_event", str(newest))
 
     def _stored_races(self) -> list[str]:
         return [r.id for r in self.store.races()]
@@ -164,7 +172,7 @@ class Notifier:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.02, min(wait_s, 5.0)))
 
     def _launch(self) -> float:
-        now = self.clock()
+        now = time.time()
         wait_s = 5.0
         for d in self.store.outbox.due(now, limit=200):
             if d.recipient in self._busy:
@@ -188,7 +196,7 @@ class Notifier:
                 self.handed.append((d.id, time.time()))
                 del self.handed[:-10_000]
                 error = await asyncio.to_thread(self.send, d.url, d.title, d.body)
-            attempts, now = d.attempts + 1, self.clock()
+            attempts, now = d.attempts + 1, time.time()
             if not error:
                 await self.store.outbox.mark(d.id, "sent", attempts, now, "", now)
             else:
@@ -204,6 +212,10 @@ class Notifier:
 
     def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:
         return self.store.outbox.deliveries(race_id, after_id, limit)
+
+
+def _newest_event(i: Incident) -> int:
+    return max((int(u.get("id", 0)) for u in i.updates), default=0)
 
 
 INCIDENT_KEYS = (

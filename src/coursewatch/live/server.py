@@ -88,7 +88,7 @@ class Server(Outside):
         self.contacts = Contacts(self._store)
         self.feeds = FeedPoller(settings, self._ingest_feed, feed_transport, clock)
         self.notifier = Notifier(self._store, self._bus, self.contacts, settings,
-                                 self._runner_words, send or apprise_send, clock)  # fmt: skip
+                                 self._runner_words, send or apprise_send)  # fmt: skip
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
         # stored races that could not be loaded at start (id -> why): kept in the store, shown

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from coursewatch.sim.sinks import serve_in_thread
 
 SPOT_PATH = "/spot-main-web/consumer/rest-api/2.0/public/feed/{feed}/message.json"
 SPOT_PAGE = 50
@@ -70,7 +70,6 @@ class FeedServer:
     retry_after_s: int = 60
     url: str = ""
     _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
 
     def block(self, n: int, retry_after_s: int) -> None:
         """Answer the next ``n`` requests 429, Retry-After ``retry_after_s``."""
@@ -79,21 +78,13 @@ class FeedServer:
     def start(self, port: int) -> str:
         app = Starlette(routes=[Route("/Feed/Share/{name}", self._mapshare),
                                 Route(SPOT_PATH, self._spot)])  # fmt: skip
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="off")  # fmt: skip
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self._server = serve_in_thread(app, port)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
+        if self._server is not None:
             self._server.should_exit = True
-            self._thread.join(timeout=10)
 
     async def _gate(self, kind: str, account: Account | None) -> Response | None:
         self.requests[kind] += 1

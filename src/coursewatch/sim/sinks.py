@@ -1,0 +1,67 @@
+"""Local receivers of what race HQ sends out, for tests and benchmarks: an ntfy-compatible
+HTTP server that keeps every message it is given (and when), on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
+    """A uvicorn server for ``app`` on 127.0.0.1:``port`` in a daemon thread, started."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server
+
+
+@dataclass
+class NtfySink:
+    """An ntfy server as Apprise's ``ntfy://127.0.0.1:PORT/<topic>`` posts to it: each
+    message (topic, title, body) kept with the time it came."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0  # answer this late (a slow channel)
+    fail: bool = False  # answer 500
+    url: str = ""
+    _server: uvicorn.Server | None = None
+
+    def start(self, port: int) -> str:
+        app = Starlette(routes=[Route("/{path:path}", self._take, methods=["POST", "PUT"])])
+        self._server = serve_in_thread(app, port)
+        self.url = f"127.0.0.1:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def _take(self, request: Request) -> Response:
+        import asyncio
+
+        body = await request.body()
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = {"message": body.decode("utf-8", "replace")}
+        topic = obj.get("topic") or request.path_params["path"]
+        title = obj.get("title") or request.headers.get("x-title", "")
+        self.messages.append({"topic": topic, "title": title, "message": obj.get("message", ""),
+                              "at": time.time()})  # fmt: skip
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.fail:
+            return JSONResponse({"error": "down"}, status_code=500)
+        return JSONResponse({"id": str(len(self.messages)), "event": "message", "topic": topic})

@@ -1,0 +1,167 @@
+"""Notifications through Apprise to a local ntfy server and an SMTP sink: one message per
+incident update per recipient, routed by role; failures retried and shown; a restart
+delivers what was left."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from coursewatch.live.server import Server
+from coursewatch.protocols import Decoded, Fix
+from coursewatch.protocols.inreach import decode_inreach
+from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.sim.sinks import NtfySink
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+REF = re.compile(r"\(incident (\d+), update (\d+)\)")
+
+
+class Mailbox:
+    """An SMTP server on 127.0.0.1 keeping every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def url(self, to: str) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=hq@race.test&to={to}"
+
+
+@pytest.fixture
+def ntfy() -> Iterator[NtfySink]:
+    sink = NtfySink()
+    sink.start(free_port())
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.05)
+
+
+def _refs(texts: list[str]) -> Counter[tuple[int, int]]:
+    return Counter((int(m[1]), int(m[2])) for t in texts for m in [REF.search(t)] if m)
+
+
+async def _wrong_turn(server: Server) -> None:
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=5.0, wrong_turn_at_m=3000.0,
+                       wrong_turn_angle_deg=70.0, seed=4)  # fmt: skip
+    fixes = [Fix(float(t), float(a), float(b), bib="7")
+             for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
+    for fix in fixes:  # one a request, as a phone sends them
+        decoded = Decoded()
+        decoded.add(fix, 0)
+        await server.ingest(lambda d=decoded: d, "native", "demo")
+
+
+async def test_each_recipient_gets_each_update_of_its_incidents_once(
+    tmp_path: Path, ntfy: NtfySink, mailbox: Mailbox
+) -> None:
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600, notify_per_min=1000.0) as (
+        server,
+        client,
+    ):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", [f"ntfy://{ntfy.url}/runner7"],
+                                         [mailbox.url("crew7@race.test")])  # fmt: skip
+        hq_urls = [
+            {"url": f"ntfy://{ntfy.url}/hq"},
+            {"url": f"ntfy://{ntfy.url}/sos", "priority": 0},
+        ]
+        r = await client.put(
+            "/api/races/demo/contacts", json={"hq": hq_urls}, headers=admin_headers()
+        )
+        assert r.status_code == 200 and "sos" not in str(r.json())  # URLs shown shortened
+        await _wrong_turn(server)
+        sos = {
+            "imei": "300434",
+            "messageCode": 4,
+            "timeStamp": int(START + 900) * 1000,
+            "point": {"latitude": float(COURSE.lat[40]), "longitude": float(COURSE.lon[40])},
+        }
+        await server.ingest(lambda: decode_inreach({"Events": [sos]}), "inreach")
+        await until(lambda: any(m["topic"] == "sos" for m in ntfy.messages))
+        await until(
+            lambda: (
+                all(d["state"] == "sent" for d in server.deliveries("demo"))
+                and len(ntfy.messages) + len(mailbox.messages) == len(server.deliveries("demo"))
+            )
+        )
+        sent = server.deliveries("demo")
+        by_topic: dict[str, list[str]] = {}
+        for m in ntfy.messages:
+            by_topic.setdefault(m["topic"], []).append(m["message"])
+        by_topic["crew"] = [
+            m.get_payload()[0].get_payload(decode=True).decode() for m in mailbox.messages
+        ]
+        for role, topic in (("runner", "runner7"), ("crew", "crew"), ("hq", "hq")):
+            rows = [d for d in sent if d["role"] == role and (role != "hq" or d["to"])]
+            got = _refs(by_topic.get(topic, []))
+            assert max(got.values()) == 1, topic  # never twice
+            if role != "hq":
+                assert set(got) == {(d["incident"], d["update"]) for d in rows}, topic
+        kinds = {i.id: i.kind for i in server.incidents("demo", level=None)}
+        assert {kinds[i] for i, _ in _refs(by_topic["sos"])} == {"sos"}
+        assert {kinds[i] for i, _ in _refs(by_topic["runner7"])} <= {"off_course", "wrong_way"}
+        assert by_topic["runner7"][0].startswith("You may have")
+        assert "sos" in {kinds[i] for i, _ in _refs(by_topic["hq"])}
+        assert len(_refs(by_topic["hq"])) > len(_refs(by_topic["sos"]))
+
+
+async def test_a_failing_channel_is_retried_then_shown_and_never_holds_ingest(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    ntfy.fail, ntfy.delay_s = True, 0.3
+    settings = {"notify_per_min": 1000.0, "notify_backoff_s": 0.05, "notify_attempts": 3}
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600, **settings) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_hq_contacts("demo", [{"url": f"ntfy://{ntfy.url}/hq"}])
+        began = time.monotonic()
+        for k in range(5):
+            text = {
+                "imei": "300434",
+                "messageCode": 3,
+                "freeText": f"message {k}",
+                "timeStamp": int(START + 60 * k) * 1000,
+                "point": {"latitude": float(COURSE.lat[0]), "longitude": float(COURSE.lon[0])},
+            }
+            await server.ingest(lambda t=text: decode_inreach({"Events": [t]}), "inreach")
+        assert time.monotonic() - began < 0.3  # the channel takes 0.3 s a call: ingest never waits
+        await until(lambda: all(d["state"] == "failed" for d in server.deliveries("demo")))
+        r = await client.get("/api/races/demo/deliveries", headers=admin_headers())
+        rows = r.json()["deliveries"]
+        assert len(rows) == 5 and {d["attempts"] for d in rows} == {3}
+        assert all("ntfy" in d["error"] for d in rows), rows[0]["error"]
+        assert all(d["to"] == "ntfy://127.0.0.1/…" for d in rows)

@@ -1,0 +1,95 @@
+"""Killing race HQ (SIGKILL) in the middle of its notifications and starting it again: every
+notification still waiting is delivered, and only the ones in flight at the kill can come
+twice (at least once, never lost)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from coursewatch.live.server import read_race_files
+from coursewatch.sim.field import write_race
+from coursewatch.sim.hq import free_port, start_serve
+from coursewatch.sim.simulate import trail_course
+from coursewatch.sim.sinks import NtfySink
+
+ADMIN = "restart-admin"
+START = 1_780_000_000.0
+TOPICS = ("hq1", "hq2", "hq3", "hq4", "hq5")
+MESSAGES = 12
+WORKERS = 4  # live/notify.py: messages handed to Apprise at once
+
+
+def _setup(url: str, folder: Path, sink: NtfySink) -> str:
+    course = trail_course(12_000.0, n_stations=2)
+    text, suffix, course_bytes, csuffix = read_race_files(
+        write_race(folder / "race", course, START)
+    )
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    body = {
+        "id": "demo",
+        "race_file": {"text": text, "suffix": suffix},
+        "course_file": {"base64": base64.b64encode(course_bytes).decode(), "suffix": csuffix},
+    }
+    r = httpx.post(f"{url}/api/races", json=body, headers=auth)
+    assert r.status_code == 201, r.text
+    token = str(r.json()["ingest_token"])
+    r = httpx.post(
+        f"{url}/api/races/demo/runners", json={"bib": "7", "devices": ["300434"]}, headers=auth
+    )
+    assert r.status_code == 201, r.text
+    hq = [{"url": f"ntfy://{sink.url}/{t}"} for t in TOPICS]
+    assert (
+        httpx.put(f"{url}/api/races/demo/contacts", json={"hq": hq}, headers=auth).status_code
+        == 200
+    )
+    lat, lon = float(course.lat[10]), float(course.lon[10])
+    for k in range(MESSAGES):
+        event = {"imei": "300434", "messageCode": 3, "freeText": f"message {k}",
+                 "timeStamp": int(START + 60 * (k + 1)) * 1000,
+                 "point": {"latitude": lat, "longitude": lon}}  # fmt: skip
+        r = httpx.post(f"{url}/ingest/inreach?token={token}", json={"Events": [event]})
+        assert r.status_code == 200, r.text
+    return token
+
+
+def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path) -> None:
+    sink = NtfySink(delay_s=0.15)
+    sink.start(free_port())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = {"tick_s": "0", "notify_per_min": "10000"}
+    proc = start_serve(tmp_path, port, ADMIN, **settings)
+    try:
+        _setup(url, tmp_path, sink)
+        deadline = time.monotonic() + 30
+        while len(sink.messages) < 15 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.kill()  # SIGKILL, in the middle of the deliveries
+        proc.wait()
+        before = len(sink.messages)
+        assert 15 <= before < MESSAGES * len(TOPICS)
+        proc = start_serve(tmp_path, port, ADMIN, **settings)
+        auth = {"Authorization": f"Bearer {ADMIN}"}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = httpx.get(f"{url}/api/races/demo/deliveries", headers=auth).json()["deliveries"]
+            if len(rows) == MESSAGES * len(TOPICS) and all(d["state"] == "sent" for d in rows):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        got = Counter((m["topic"], m["message"]) for m in sink.messages)
+        assert len(got) == MESSAGES * len(TOPICS)  # every one, at least once
+        twice = sum(n - 1 for n in got.values())
+        assert twice <= WORKERS, f"{twice} sent twice"  # only those in flight at the kill
+        print(
+            f"received before the kill {before}, after {len(sink.messages) - before}, twice {twice}"
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+        sink.stop()
