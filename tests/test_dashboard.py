@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 import pytest
 
+from coursewatch.sim.feedserver import Account, FeedServer
 from coursewatch.sim.field import SimRunner, simulate_field, write_race
 from coursewatch.sim.hq import free_port, start_serve
 from coursewatch.sim.simulate import simulate_run, trail_course
@@ -32,6 +33,8 @@ from coursewatch.sim.simulate import simulate_run, trail_course
 ADMIN = "dashboard-admin-token"
 LOST = "99"  # the runner whose wrong turn the tests inject
 QUIET = "98"  # a runner whose tracker went silent 40 minutes ago
+SOS = "97"  # a runner with their own inReach, read from its MapShare feed
+FEED_POLL_S = 2.0
 # the title counts what is to act on: "(3) Race · coursewatch", no count when there is none
 TITLE_COUNTS = "(n) => n ? document.title.startsWith(`(${n}) `) : !document.title.startsWith('(')"
 
@@ -46,6 +49,7 @@ class HQ:
     ingest_token: str = ""
     runners: list[SimRunner] = dataclasses.field(default_factory=list)
     lost_fixes: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    feeds: FeedServer = dataclasses.field(default_factory=FeedServer)
 
     @property
     def url(self) -> str:
@@ -54,8 +58,9 @@ class HQ:
     def start(self) -> None:
         # tick_s 0: no clock-driven alerts, so the alerts a test sees come from its fixes
         self.proc = start_serve(
-            self.folder, self.port, ADMIN, timeout_s=60, osmand_port="0", tick_s="0"
-        )
+            self.folder, self.port, ADMIN, timeout_s=60, osmand_port="0", tick_s="0",
+            mapshare_url=self.feeds.url, feed_poll_s=str(FEED_POLL_S),
+        )  # fmt: skip
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -97,6 +102,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
     start = now - 5400.0
     race_file, course = _race_files(folder / "race", start)
     server = HQ(folder)
+    server.feeds.start(free_port())  # the runners' own satellite trackers' MapShare feeds
     server.start()
     try:
         body = {
@@ -133,6 +139,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         yield server
     finally:
         server.stop()
+        server.feeds.stop()
 
 
 @pytest.fixture(scope="module")
@@ -309,8 +316,10 @@ def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_ackn
     assert time.monotonic() - posted < 2.0
     assert item.get_attribute("data-kind") == "off_course"
     assert item.get_attribute("data-level") == "alert"
-    updated = page.eval_on_selector_all("#alerts li.alert", "ls => ls.map(l => +l.dataset.updated)")
-    assert updated == sorted(updated, reverse=True)  # the latest news (on the race's clock) first
+    order = page.eval_on_selector_all(
+        "#alerts li.alert", "ls => ls.map(l => [+l.dataset.rank, -l.dataset.updated])"
+    )  # what needs someone by priority, then the latest news (on the race's clock) first
+    assert order == sorted(order)
     sentence = item.locator(".sentence").inner_text()
     assert sentence.startswith(f"Bib {LOST} ") and "off course" in sentence
     # the cues: a banner (and a beep: counted even when the browser keeps audio off)
@@ -416,3 +425,45 @@ def test_the_pages_and_leaflet_are_served_by_the_app(hq: HQ) -> None:
     assert body["admin"] is False and "ingest_token" not in json.dumps(body)
     assert body["reference"][0]["name"] == "Course record"
     assert np.isfinite(body["now_ts"])
+
+
+def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    """A runner's inReach declares an SOS; race HQ reads it from the runner's MapShare feed and
+    shows it above every other incident, within one poll interval."""
+    run = hq.runners[1].run
+    now = time.time()
+    seen = [i for i in range(len(run.time_s)) if run.time_s[i] < now - 120][-3:]
+    events = [{"imei": "300434555", "messageCode": 0, "timeStamp": int(run.time_s[i]) * 1000,
+               "point": {"latitude": float(run.lat[i]), "longitude": float(run.lon[i])}}
+              for i in seen]  # fmt: skip
+    account = Account(events)
+    hq.feeds.mapshare["sos-runner"] = account
+    hq.call("POST", "/api/races/demo/runners", json={"bib": SOS, "name": "Sam Sos"})
+    hq.call(
+        "PUT", f"/api/races/demo/runners/{SOS}/feed", json={"kind": "mapshare", "id": "sos-runner"}
+    )
+    deadline = time.monotonic() + 4 * FEED_POLL_S
+    while not hq.call("GET", "/api/races/demo/feeds")["feeds"][0]["last_ok_ts"]:
+        assert time.monotonic() < deadline, "the feed was never polled"
+        time.sleep(0.1)
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    assert page.locator("#alerts li.alert.is-open").count() >= 1  # other incidents are open
+    last = seen[-1]
+    point = {"latitude": float(run.lat[last]), "longitude": float(run.lon[last])}
+    sos = {**events[-1], "messageCode": 4, "timeStamp": int(now) * 1000, "point": point}
+    account.events.append(sos)  # the runner presses SOS
+    pressed = time.monotonic()
+    first = page.locator("#alerts li.alert").first
+    page.wait_for_selector(f'#alerts li.alert[data-kind="sos"][data-bib="{SOS}"]',
+                           timeout=int((FEED_POLL_S + 3) * 1000))  # fmt: skip
+    took = time.monotonic() - pressed
+    assert first.get_attribute("data-kind") == "sos" and first.get_attribute("data-bib") == SOS
+    assert took < FEED_POLL_S + 1.0, f"{took:.1f} s"
+    assert "SOS" in first.locator(".sentence").inner_text()
+    page.screenshot(path=str(shots / "dashboard-sos.png"))
+    assert p.errors() == []
+    p.close()

@@ -352,7 +352,8 @@
 
   function renderAlerts() {
     const openOnly = $("open-only").checked;
-    const all = [...state.alerts.values()].sort((a, b) => b.updated_s - a.updated_s || b.id - a.id);
+    const all = [...state.alerts.values()].sort((a, b) =>
+      rank(a) - rank(b) || b.updated_s - a.updated_s || b.id - a.id);
     const shown = (openOnly ? all.filter(needsAction) : all).slice(0, MAX_ALERTS_SHOWN);
     const list = document.createDocumentFragment();
     for (const a of shown) list.append(alertItem(a));
@@ -380,10 +381,10 @@
              el("time", { text: CW.hhmm(u.time_s) }), " ", u.sentence))))
       : null;
     return el("li", {
-      class: ["alert", `k-${a.kind}`, acked ? "is-acked" : "is-open", a.open ? "" : "is-closed",
+      class: ["alert", `k-${a.kind}`, `prio-${a.priority ?? 2}`, acked ? "is-acked" : "is-open", a.open ? "" : "is-closed",
               state.fresh.has(a.id) ? "fresh" : ""].join(" "),
       dataset: { alertId: String(a.id), kind: a.kind, bib: a.bib, level: a.level,
-                 updated: String(a.updated_s) },
+                 updated: String(a.updated_s), rank: String(rank(a)) },
     },
     el("div", { class: "meta" },
        el("time", { text: CW.hhmm(a.opened_s) }),
@@ -398,6 +399,9 @@
 
   // An incident needs someone while it is open and nobody acknowledged it.
   function needsAction(a) { return a.open && !a.ack_by; }
+
+  // What needs someone comes by priority (an SOS first, then what devices said), then news.
+  function rank(a) { return needsAction(a) ? (a.priority ?? 2) : 3; }
 
   function updateTitle(open) {
     if (open === undefined) open = [...state.alerts.values()].filter(needsAction).length;
