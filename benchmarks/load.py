@@ -11,7 +11,11 @@ client) on a temporary database and a free 127.0.0.1 port, then:
    HTTP response (and from the request) of the fix that raised an alert to that alert on the
    SSE stream, and the server's CPU.
 
-Usage: .venv/bin/python benchmarks/load.py [--quick] [--overload [its options]]
+With ``--notify``, the live phase also notifies every runner (their own flags) and race HQ
+(alerts) through Apprise to a local ntfy server, and prints from the fix to the message there.
+
+Usage: .venv/bin/python benchmarks/load.py [--quick] [--only-live] [--notify]
+       .venv/bin/python benchmarks/load.py --overload [its options]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -34,6 +39,7 @@ import numpy as np
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import free_port, start_serve
 from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.sim.sinks import NtfySink
 
 ADMIN = "load-admin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -188,7 +194,51 @@ def listen_sse(url: str, token: str, out: list[tuple[str, str, float, float]],
             return  # the server shut down while the stream was open: the run is over
 
 
-async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
+def notify_setup(url: str, n: int) -> NtfySink:
+    """Every live runner's own channel and race HQ's on a local ntfy server (a CSV roster)."""
+    sink = NtfySink()
+    sink.start(free_port())
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    roster = "bib,notify_runner\n" + "".join(
+        f"{i},ntfy://{sink.url}/runner-{i}\n" for i in range(n)
+    )
+    r = httpx.post(f"{url}/api/races/live/roster", content=roster.encode(), timeout=120,
+                   headers={**admin, "Content-Type": "text/csv"})  # fmt: skip
+    r.raise_for_status()
+    hq = {"hq": [{"url": f"ntfy://{sink.url}/hq"}]}
+    httpx.put(f"{url}/api/races/live/contacts", json=hq, headers=admin).raise_for_status()
+    return sink
+
+
+def notify_figures(sink: NtfySink, alerts: list[tuple[str, str, float, float]],
+                   sent_at: dict[tuple[str, float], tuple[float, float]]) -> None:  # fmt: skip
+    """From the fix that raised a runner's first flag (first alert) to the message on the ntfy
+    server: the runner's own channel and race HQ's (digests when HQ is over its rate)."""
+    first: dict[tuple[str, str], float] = {}  # (what, bib) -> arrival at the ntfy server
+    for m in sink.messages:
+        if m["topic"].startswith("runner-"):
+            first.setdefault(("flag", m["topic"][7:]), m["perf"])
+        else:
+            for bib in re.findall(r"Bib (\d+)", m["message"]):
+                first.setdefault(("alert", bib), m["perf"])
+    raised: dict[tuple[str, str], float] = {}  # (what, bib) -> the fix time of the first one
+    for w, b, t, _ in alerts:
+        raised.setdefault((w, b), t)
+    for what in ("flag", "alert"):
+        lat = [first[(w, b)] - sent_at[(b, t)][0] for (w, b), t in raised.items()
+               if w == what and (b, t) in sent_at and (w, b) in first]  # fmt: skip
+        got = np.array(lat or [0.0]) * 1000.0
+        print(f"  fix to {what} notification on the ntfy server, {len(lat)}: from the request "
+              f"p50 {np.percentile(got, 50):.0f} ms, p99 {np.percentile(got, 99):.0f} ms, "
+              f"max {got.max():.0f} ms; messages {_count(sink, what)}")  # fmt: skip
+
+
+def _count(sink: NtfySink, what: str) -> int:
+    return sum(1 for m in sink.messages if (m["topic"] == "hq") == (what == "alert"))
+
+
+async def live(url: str, token: str, pid: int, n: int, seconds: int,
+               sink: NtfySink | None = None) -> None:  # fmt: skip
     """2,000 runners at 1 Hz: 20 gateways, each posting its 100 runners' fixes once a second,
     spread over the second (trackers do not all report at the same instant)."""
     start = float(int(time.time()) + 3)
@@ -245,6 +295,9 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int) -> None:
               f"p50 {np.percentile(resp, 50):.0f} ms, p99 {np.percentile(resp, 99):.0f} ms; "
               f"from the request p50 {np.percentile(req, 50):.0f} ms, "
               f"p99 {np.percentile(req, 99):.0f} ms")  # fmt: skip
+    if sink is not None:
+        time.sleep(2.0)
+        notify_figures(sink, alerts, sent_at)
 
 
 def main() -> None:
@@ -252,6 +305,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     parser.add_argument("--live-s", type=int, default=60, help="seconds of the 1 Hz phase")
     parser.add_argument("--only-live", action="store_true", help="skip the throughput phases")
+    parser.add_argument("--notify", action="store_true",
+                        help="live phase: every runner and race HQ notified through Apprise "
+                             "to a local ntfy server")  # fmt: skip
     parser.add_argument("--overload", action="store_true",
                         help="5x capacity for 60 s instead (benchmarks/overload.py)")  # fmt: skip
     args, rest = parser.parse_known_args()
@@ -281,7 +337,9 @@ def main() -> None:
             if not args.only_live:
                 asyncio.run(batched(url, batch_token, 500, 40 if quick else 400))
                 asyncio.run(one_per_fix(port, 200, 10 if quick else 100, 30.0))
-            asyncio.run(live(url, live_token, proc.pid, n_live, 45 if quick else args.live_s))
+            sink = notify_setup(url, n_live) if args.notify else None
+            seconds = 45 if quick else args.live_s
+            asyncio.run(live(url, live_token, proc.pid, n_live, seconds, sink))
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,44 @@ def chromium() -> dict[str, Any]:
 def anyio_backend() -> str:
     """The async tests run on asyncio (the server's loop)."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _dump_tasks_when_stuck() -> Iterator[None]:
+    """A test stuck for $COURSEWATCH_STUCK_S seconds writes every asyncio task's stack to
+    $COURSEWATCH_STUCK_FILE (pytest holds the test's own output until it ends)."""
+    import asyncio
+    import threading
+
+    limit = float(os.environ.get("COURSEWATCH_STUCK_S", "0"))
+    if not limit:
+        yield
+        return
+    import weakref
+
+    loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+    real_init = asyncio.BaseEventLoop.__init__
+
+    def show(loop: asyncio.AbstractEventLoop) -> None:
+        with open(os.environ.get("COURSEWATCH_STUCK_FILE", "stuck.txt"), "a") as out:
+            for task in asyncio.all_tasks(loop):
+                task.print_stack(file=out)
+
+    def dump() -> None:
+        for loop in list(loops):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(show, loop)
+
+    def init(self: asyncio.BaseEventLoop) -> None:
+        real_init(self)
+        loops.add(self)
+
+    timer = threading.Timer(limit, dump)
+    timer.daemon = True
+    asyncio.BaseEventLoop.__init__ = init  # type: ignore[method-assign]
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        asyncio.BaseEventLoop.__init__ = real_init  # type: ignore[method-assign]

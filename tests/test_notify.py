@@ -70,7 +70,7 @@ async def until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 
 def _refs(texts: list[str]) -> Counter[tuple[int, int]]:
-    return Counter((int(m[1]), int(m[2])) for t in texts for m in [REF.search(t)] if m)
+    return Counter((int(m[1]), int(m[2])) for t in texts for m in REF.finditer(t))
 
 
 async def _wrong_turn(server: Server) -> None:

@@ -5,9 +5,11 @@ twice (at least once, never lost)."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,6 +24,7 @@ START = 1_780_000_000.0
 TOPICS = ("hq1", "hq2", "hq3", "hq4", "hq5")
 MESSAGES = 12
 WORKERS = 4  # live/notify.py: messages handed to Apprise at once
+REF = re.compile(r"\(incident (\d+), update (\d+)\)")
 
 
 def _setup(url: str, folder: Path, sink: NtfySink) -> str:
@@ -57,6 +60,17 @@ def _setup(url: str, folder: Path, sink: NtfySink) -> str:
     return token
 
 
+def _refs(messages: list[dict[str, Any]]) -> Counter[tuple[str, tuple[int, int]]]:
+    """(topic, (incident, update)) of every update in the messages (a digest holds several)."""
+    return Counter((m["topic"], (int(r[1]), int(r[2])))
+                   for m in messages for r in REF.finditer(m["message"]))  # fmt: skip
+
+
+def _incidents(url: str, auth: dict[str, str]) -> list[int]:
+    found = httpx.get(f"{url}/api/races/demo/incidents", headers=auth).json()["incidents"]
+    return [int(i["id"]) for i in found]
+
+
 def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path) -> None:
     sink = NtfySink(delay_s=0.15)
     sink.start(free_port())
@@ -67,12 +81,12 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
     try:
         _setup(url, tmp_path, sink)
         deadline = time.monotonic() + 30
-        while len(sink.messages) < 15 and time.monotonic() < deadline:
+        while len(_refs(sink.messages)) < 15 and time.monotonic() < deadline:
             time.sleep(0.005)
         proc.kill()  # SIGKILL, in the middle of the deliveries
         proc.wait()
-        before = len(sink.messages)
-        assert 15 <= before < MESSAGES * len(TOPICS)
+        before = list(sink.messages)
+        assert 15 <= len(_refs(before)) < MESSAGES * len(TOPICS)
         proc = start_serve(tmp_path, port, ADMIN, **settings)
         auth = {"Authorization": f"Bearer {ADMIN}"}
         deadline = time.monotonic() + 60
@@ -82,12 +96,14 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
                 break
             time.sleep(0.1)
         time.sleep(0.5)
-        got = Counter((m["topic"], m["message"]) for m in sink.messages)
-        assert len(got) == MESSAGES * len(TOPICS)  # every one, at least once
-        twice = sum(n - 1 for n in got.values())
-        assert twice <= WORKERS, f"{twice} sent twice"  # only those in flight at the kill
+        got = _refs(sink.messages)
+        assert set(got) == {(t, (i, 1)) for t in TOPICS for i in _incidents(url, auth)}
+        after = set(_refs(sink.messages[len(before) :]))
+        again = [m for m in before if set(_refs([m])) & after]
+        assert len(again) <= WORKERS  # only the messages in flight at the kill came again
         print(
-            f"received before the kill {before}, after {len(sink.messages) - before}, twice {twice}"
+            f"updates received before the kill {len(_refs(before))}, after {len(after)}; "
+            f"messages sent again {len(again)} ({sum(n - 1 for n in got.values())} updates)"
         )
     finally:
         proc.kill()

@@ -71,8 +71,9 @@ class MemoryBus:
         self._kinds[q] = kinds
         try:
             while True:
-                try:
-                    msg = await asyncio.wait_for(q.get(), idle_s)
+                try:  # asyncio.timeout: wait_for (3.11) can swallow a cancellation
+                    async with asyncio.timeout(idle_s):
+                        msg = await q.get()
                 except TimeoutError:
                     yield Message(race_id, "ping", {})
                     continue

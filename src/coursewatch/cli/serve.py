@@ -177,7 +177,7 @@ class Client:
             )
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
         try:
             r = httpx.request(method, self.url + path, headers=headers, timeout=60.0, **kw)
         except httpx.HTTPError as exc:

@@ -36,6 +36,7 @@ import orjson
 
 from coursewatch.errors import InputError
 from coursewatch.live.targets import host_of
+from coursewatch.live.waits import nap
 from coursewatch.protocols import Decoded, PayloadError
 from coursewatch.protocols.mapshare import decode_mapshare
 from coursewatch.protocols.spot import decode_spot
@@ -288,9 +289,7 @@ class FeedPoller:
     async def _run(self) -> None:
         while True:
             wait_s = self._launch_due()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, min(wait_s, 5.0)))
+            await nap(self._wake, max(0.05, min(wait_s, 5.0)))
 
     def _launch_due(self) -> float:
         """Start the polls that are due and allowed; returns how long until the next."""

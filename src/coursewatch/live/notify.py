@@ -12,10 +12,11 @@ Each (incident update, recipient) is one row of the store's outbox, written befo
 sent: storing it twice is a no-op, so the bus listener and the recovery scan at start
 (incidents updated since the last one seen) can both enqueue it. The sender takes due rows, the
 most urgent first; one recipient has at most one message in flight and ``notify_per_min`` a
-minute (the rest wait their turn, nothing is dropped); a failure is retried with backoff
-(``notify_backoff_s``, doubling) up to ``notify_attempts`` times, then marked failed, its
-reason kept. Apprise runs in worker threads: a slow or failing channel never holds ingest.
-A crash between a hand-off and its mark sends that one message again at restart.
+minute: what waits meanwhile goes as one digest message (nothing is dropped). A failure is
+retried with backoff (``notify_backoff_s``, doubling) up to ``notify_attempts`` times, then
+marked failed, its reason kept. Apprise runs in worker threads: a slow or failing channel
+never holds ingest. A crash between a hand-off and its mark sends that message again at the
+restart (at least once).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import apprise
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
 from coursewatch.live.contacts import Contacts
+from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
 from coursewatch.store import Delivery, Incident, Store
 
@@ -40,6 +42,8 @@ log = logging.getLogger("coursewatch.live.notify")
 WORKERS = 4  # messages handed to Apprise at once
 SEND_TIMEOUT_S = 15.0
 SEEN_EVERY_S = 1.0
+DUE_SCAN = 2000  # due deliveries looked at each round
+DIGEST_MAX = 50  # updates in one digest message
 BACKOFF_MAX_S = 3600.0
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
@@ -167,47 +171,56 @@ class Notifier:
     async def _run(self) -> None:
         while True:
             wait_s = self._launch()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.02, min(wait_s, 5.0)))
+            await nap(self._wake, max(0.02, min(wait_s, 5.0)))
 
     def _launch(self) -> float:
+        """Hand what is due to Apprise: per recipient, one message at a time, at most
+        ``notify_per_min`` a minute; what waited meanwhile goes as one digest message."""
         now = time.time()
         wait_s = 5.0
-        for d in self.store.outbox.due(now, limit=200):
-            if d.recipient in self._busy:
-                continue
-            recent = [t for t in self._sent_at.get(d.recipient, []) if now - t < 60.0]
-            self._sent_at[d.recipient] = recent
+        waiting: dict[str, list[Delivery]] = {}
+        for d in self.store.outbox.due(now, limit=DUE_SCAN):
+            if d.recipient not in self._busy:
+                waiting.setdefault(d.recipient, []).append(d)
+        for recipient, rows in waiting.items():
+            recent = [t for t in self._sent_at.get(recipient, []) if now - t < 60.0]
+            self._sent_at[recipient] = recent
             if len(recent) >= self.settings.notify_per_min:
                 wait_s = min(wait_s, 60.0 - (now - recent[0]))
                 continue
             recent.append(now)
-            self._busy.add(d.recipient)
-            task = asyncio.create_task(self._deliver(d))
+            self._busy.add(recipient)
+            task = asyncio.create_task(self._deliver(rows[:DIGEST_MAX]))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         upcoming = self.store.outbox.next_ts()
         return wait_s if upcoming is None else min(wait_s, max(0.0, upcoming - now))
 
-    async def _deliver(self, d: Delivery) -> None:
+    async def _deliver(self, rows: list[Delivery]) -> None:
+        """One message to one recipient: one update, or a digest of those that waited."""
+        first = rows[0]
+        title, body = first.title, first.body
+        if len(rows) > 1:
+            title = f"{first.title.split(':')[0]}: {len(rows)} incident updates"
+            body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
+        ids = [d.id for d in rows]
         try:
             async with self._slots:
-                self.handed.append((d.id, time.time()))
+                self.handed.extend((i, time.time()) for i in ids)
                 del self.handed[:-10_000]
-                error = await asyncio.to_thread(self.send, d.url, d.title, d.body)
-            attempts, now = d.attempts + 1, time.time()
+                error = await asyncio.to_thread(self.send, first.url, title, body)
+            attempts, now = max(d.attempts for d in rows) + 1, time.time()
             if not error:
-                await self.store.outbox.mark(d.id, "sent", attempts, now, "", now)
+                await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
             else:
                 give_up = attempts >= self.settings.notify_attempts
                 delay = min(BACKOFF_MAX_S, self.settings.notify_backoff_s * 2 ** (attempts - 1))
                 state = "failed" if give_up else "pending"
-                await self.store.outbox.mark(d.id, state, attempts, now + delay, error, None)
+                await self.store.outbox.mark(ids, state, attempts, now + delay, error, None)
         except Exception:
-            log.exception("delivery %s", d.id)
+            log.exception("deliveries %s", ids)
         finally:
-            self._busy.discard(d.recipient)
+            self._busy.discard(first.recipient)
             self._wake.set()
 
     def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:

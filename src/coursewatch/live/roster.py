@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from coursewatch.errors import InputError
@@ -68,17 +69,21 @@ class RosterProblem:
 
 def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[str]]:
     """The usable rows, the refused ones (why, by line), and the columns ignored."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), restval="")
-    if not reader.fieldnames or "bib" not in [f.strip().lower() for f in reader.fieldnames]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""), restval="")
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise InputError(f"the roster's first line is not CSV ({exc})") from None
+    if not header or "bib" not in [f.strip().lower() for f in header]:
         raise InputError(
             "the roster has no 'bib' column: its first line names the columns, e.g. "
             "bib,name,devices,mapshare,spot,notify_runner,notify_crew"
         )
-    names = {f: f.strip().lower() for f in reader.fieldnames}
+    names = {f: f.strip().lower() for f in header}
     ignored = [f for f, n in names.items() if n not in COLUMNS]
     rows: list[RosterRow] = []
     problems: list[RosterProblem] = []
-    for n, raw in enumerate(reader):
+    for n, raw in enumerate(_rows(reader, problems)):
         line = reader.line_num
         if n >= MAX_ROWS:
             problems.append(RosterProblem(line, "", f"over {MAX_ROWS:,} rows: the rest ignored"))
@@ -91,6 +96,20 @@ def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[s
             message = exc.detail if isinstance(exc, InputError) else f"{exc.field}: {exc}"
             problems.append(RosterProblem(line, values.get("bib", ""), message, hint))
     return rows, problems, ignored
+
+
+def _rows(reader: csv.DictReader[str], problems: list[RosterProblem]) -> Iterator[dict[str, str]]:
+    """The rows, until one that is not CSV (reported: the rest of the file is not read)."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            message = f"not CSV ({exc}): the rest of the file is not read"
+            problems.append(RosterProblem(reader.line_num, "", message, "fix the line, send again"))
+            return
+        yield row
 
 
 def _row(line: int, v: dict[str, str]) -> RosterRow:

@@ -111,12 +111,23 @@ class Decoded:
     def problem(self, index: int, where: str, exc: FieldError) -> None:
         self.problems.append(FixProblem(index, f"{where}.{exc.field}", str(exc), exc.hint))
 
-    def take(self, index: int, where: str, make: Callable[[], Fix]) -> None:
-        """The fix ``make`` reads from payload item ``index``, or the problem it found there."""
+    def take(
+        self,
+        index: int,
+        where: str,
+        make: Callable[[], Fix],
+        said: Callable[[Fix], list[DeviceEvent]] | None = None,
+    ) -> None:
+        """The fix ``make`` reads from payload item ``index``, or the problem it found there;
+        ``said``: what the device said besides, read once the fix is."""
         try:
-            self.add(make(), index)
+            fix = make()
         except FieldError as exc:
             self.problem(index, where, exc)
+            return
+        self.add(fix, index)
+        if said is not None:
+            self.events.extend(said(fix))
 
 
 def parse_time_s(value: object, field: str = "time") -> float:
@@ -228,6 +239,14 @@ def ident(value: object, field: str) -> str | None:
     )
 
 
+def device_id(value: object, field: str, hint: str) -> str:
+    """A device's id, which every message of the protocol carries (``hint`` says so)."""
+    found = ident(value, field)
+    if not found:
+        raise FieldError(field, f"no {field}", hint)
+    return found
+
+
 def position(
     lat: object, lon: object, names: tuple[str, str] = ("lat", "lon")
 ) -> tuple[float, float]:
@@ -254,6 +273,7 @@ __all__ = [
     "LongNumber",
     "PayloadError",
     "describe",
+    "device_id",
     "ident",
     "number",
     "optional",

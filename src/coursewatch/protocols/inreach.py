@@ -34,7 +34,7 @@ from coursewatch.protocols import (
     Fix,
     PayloadError,
     describe,
-    ident,
+    device_id,
     number,
     position,
 )
@@ -55,14 +55,13 @@ def decode_inreach(obj: object) -> Decoded:
         )
     out = Decoded()
     for i, event in enumerate(obj["Events"]):
-        n = len(out.fixes)
-        out.take(i, f"Events[{i}]", partial(_fix, event))
-        if len(out.fixes) > n:  # a readable event: what it says besides where it is
-            out.events.extend(_said(event, out.fixes[-1]))
+        out.take(i, f"Events[{i}]", partial(_fix, event), partial(_said, event))
     return out
 
 
-def _said(event: dict[str, object], fix: Fix) -> list[DeviceEvent]:
+def _said(event: object, fix: Fix) -> list[DeviceEvent]:
+    if not isinstance(event, dict):
+        return []
     code = event.get("messageCode")
     status = event.get("status")
     low = status.get("lowBattery") if isinstance(status, dict) else None
@@ -81,9 +80,7 @@ def _said(event: dict[str, object], fix: Fix) -> list[DeviceEvent]:
 def _fix(event: object) -> Fix:
     if not isinstance(event, dict):
         raise FieldError("", "is not a JSON object")
-    imei = ident(event.get("imei"), "imei")
-    if not imei:
-        raise FieldError("imei", "no imei", "Garmin sends the device IMEI in every event")
+    imei = device_id(event.get("imei"), "imei", "Garmin sends the device IMEI in every event")
     raw = event.get("point")
     extra = raw if isinstance(raw, dict) else {}
     _check_numbers(event, extra)

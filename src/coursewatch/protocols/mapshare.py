@@ -41,7 +41,7 @@ from coursewatch.protocols import (
     Fix,
     PayloadError,
     describe,
-    ident,
+    device_id,
     optional,
     parse_time_s,
     position,
@@ -62,10 +62,7 @@ def decode_mapshare(data: bytes) -> Decoded:
     out = Decoded()
     placemarks = [el for el in root.iter() if _is(el, "Placemark")]
     for i, placemark in enumerate(p for p in placemarks if _data(p)):
-        n = len(out.fixes)
-        out.take(i, f"Placemark[{i}]", partial(_fix, placemark))
-        if len(out.fixes) > n:
-            out.events.extend(_said(_data(placemark), out.fixes[-1]))
+        out.take(i, f"Placemark[{i}]", partial(_fix, placemark), partial(_said, _data(placemark)))
     return out
 
 
@@ -87,9 +84,7 @@ def _data(placemark: Element) -> dict[str, str]:
 
 def _fix(placemark: Element) -> Fix:
     d = _data(placemark)
-    imei = ident(d.get("IMEI") or None, "IMEI")
-    if not imei:
-        raise FieldError("IMEI", "no IMEI", "MapShare names the device in every message")
+    imei = device_id(d.get("IMEI") or None, "IMEI", "MapShare names the device in every message")
     if not d.get("Latitude") and d.get("Valid GPS Fix", "").lower() == "false":
         lat = lon = 0.0  # no position: the filter drops and counts it as no_position
     else:  # a position without a valid fix is the device's last one, as IPC Outbound sends it

@@ -30,7 +30,7 @@ from coursewatch.protocols import (
     Fix,
     PayloadError,
     describe,
-    ident,
+    device_id,
     optional,
     parse_time_s,
     position,
@@ -65,19 +65,15 @@ def decode_spot(obj: object) -> Decoded:
     items = listed if isinstance(listed, list) else [listed]  # one message: an object
     out = Decoded()
     for i, item in enumerate(items):
-        n = len(out.fixes)
-        out.take(i, f"message[{i}]", partial(_fix, item))
-        if len(out.fixes) > n and isinstance(item, dict):
-            out.events.extend(_said(item, out.fixes[-1]))
+        out.take(i, f"message[{i}]", partial(_fix, item), partial(_said, item))
     return out
 
 
 def _fix(item: object) -> Fix:
     if not isinstance(item, dict):
         raise FieldError("", "is not a JSON object")
-    device = ident(item.get("messengerId"), "messengerId")
-    if not device:
-        raise FieldError("messengerId", "no messengerId", "SPOT names the device in every message")
+    hint = "SPOT names the device in every message"
+    device = device_id(item.get("messengerId"), "messengerId", hint)
     when = item.get("unixTime")
     time_s = parse_time_s(when if when is not None else item.get("dateTime"), "unixTime")
     lat, lon = position(item.get("latitude"), item.get("longitude"), ("latitude", "longitude"))
@@ -90,7 +86,9 @@ def _fix(item: object) -> Fix:
     )
 
 
-def _said(item: dict[str, object], fix: Fix) -> list[DeviceEvent]:
+def _said(item: object, fix: Fix) -> list[DeviceEvent]:
+    if not isinstance(item, dict):
+        return []
     at = partial(DeviceEvent, fix.time_s, lat=fix.lat, lon=fix.lon, device_id=fix.device_id)
     kind = item.get("messageType")
     out = []

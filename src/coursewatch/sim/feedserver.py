@@ -10,7 +10,8 @@ logs of ``../shared/data``, or simulated runs), with the quirks of the real ones
   ``?startDate=...&start=N&feedPassword=...``: newest first, 50 a page, one message as an
   object, error ``E-0195`` when there is nothing, ``E-0160`` for a wrong id or password.
 - Each feed shows its messages as they *arrive*: ``reveal`` more at every request (all at
-  once by default), so a poller walks through a race as it was received.
+  once by default), so a poller walks through a race as it was received; or, ``live``, each
+  at its own time on the wall clock.
 - Quirks on demand: ``block(n, retry_after_s)`` answers the next n requests 429 with
   Retry-After; a feed's ``quirk`` makes it ``slow`` (answers after ``slow_s``), ``malformed``
   or an XML ``bomb``.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,11 +53,15 @@ class Account:
     password: str = ""
     reveal: int = 1_000_000  # events that arrive at each request
     quirk: str = ""  # "", slow, malformed, bomb
+    live: bool = False  # an event arrives at its own time (wall clock), not by requests
     shown: int = 0
     requests: int = 0
 
     def arrived(self) -> list[dict[str, Any]]:
         self.requests += 1
+        if self.live:
+            now_ms = time.time() * 1000
+            return [e for e in self.events if e["timeStamp"] <= now_ms]
         self.shown = min(len(self.events), self.shown + self.reveal)
         return self.events[: self.shown]
 

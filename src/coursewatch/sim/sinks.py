@@ -59,7 +59,7 @@ class NtfySink:
         topic = obj.get("topic") or request.path_params["path"]
         title = obj.get("title") or request.headers.get("x-title", "")
         self.messages.append({"topic": topic, "title": title, "message": obj.get("message", ""),
-                              "at": time.time()})  # fmt: skip
+                              "at": time.time(), "perf": time.perf_counter()})  # fmt: skip
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:

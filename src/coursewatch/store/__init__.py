@@ -172,8 +172,8 @@ class Outbox(Protocol):
     def due(self, now_ts: float, limit: int = 100) -> list[Delivery]: ...
     def next_ts(self) -> float | None: ...
     async def mark(
-        self, delivery_id: int, state: str, attempts: int, next_ts: float, error: str,
-        sent_ts: float | None,
+        self, delivery_ids: Sequence[int], state: str, attempts: int, next_ts: float,
+        error: str, sent_ts: float | None,
     ) -> None: ...  # fmt: skip
     def deliveries(
         self, race_id: str, after_id: int = 0, limit: int = 1000, state: str | None = None

@@ -63,7 +63,7 @@ class SqliteOutbox:
 
     async def mark(
         self,
-        delivery_id: int,
+        delivery_ids: Sequence[int],
         state: str,
         attempts: int,
         next_ts: float,
@@ -71,8 +71,8 @@ class SqliteOutbox:
         sent_ts: float | None,
     ) -> None:
         sql = "UPDATE deliveries SET state=?, attempts=?, next_ts=?, error=?, sent_ts=? WHERE id=?"
-        args = (state, attempts, next_ts, error, sent_ts, delivery_id)
-        await self._writer.submit(lambda c: c.execute(sql, args))
+        args = [(state, attempts, next_ts, error, sent_ts, i) for i in delivery_ids]
+        await self._writer.submit(lambda c: c.executemany(sql, args))
 
     def deliveries(
         self, race_id: str, after_id: int = 0, limit: int = 1000, state: str | None = None

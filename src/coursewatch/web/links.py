@@ -34,7 +34,7 @@ async def delete_feed(request: Request) -> Response:
     require_admin(request)
     race_id, bib = _ids(request)
     await server_of(request).set_feed(race_id, bib, None)
-    return Response(status_code=204)
+    return JSONResponse({"bib": bib, "feed": None})
 
 
 async def poll_feed(request: Request) -> Response:

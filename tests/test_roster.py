@@ -1,0 +1,107 @@
+"""Race-director set-up without code: a CSV roster (refused rows by line number) and a check of
+every runner's devices and feeds, through the API and the `coursewatch` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from coursewatch.cli import main
+from coursewatch.protocols.inreach import decode_inreach
+from coursewatch.sim.hq import ADMIN, add_race, admin_headers, free_port, hq, start_serve
+from coursewatch.sim.simulate import trail_course
+
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+ROSTER = """\ufeffBib,Name,devices,mapshare,spot,notify_runner,notify_crew,shoe size
+7,Ann Berg,300434 ann/phone,,,ntfy://ntfy.example.org/ann-7,,42
+8,Bob,,bob-okafor,,,mailto://u:p@example.org?to=crew8@example.org,44
+,No Bib,,,,,,
+9,Both Feeds,,cleo,0onlsPreC4bYDbrVgXGrDUNfTgp,,,
+10,Bad Url,,,,notaservice://x,,
+11,Steals Ann's,300434,,,,,
+12,Dee Start,,,,,,
+"""
+
+
+@pytest.mark.anyio
+async def test_a_roster_takes_the_good_rows_and_says_why_the_others_were_refused(
+    tmp_path: Path,
+) -> None:
+    async with hq(tmp_path, clock=lambda: START + 3600) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        r = await client.post("/api/races/demo/roster", content=ROSTER.encode(),
+                              headers={**admin_headers(), "Content-Type": "text/csv"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert (report["added"], report["updated"]) == (3, 0)  # 7, 8 and 12
+        assert report["ignored_columns"] == ["shoe size"]
+        refused = {p["line"]: p for p in report["refused"]}
+        assert sorted(refused) == [4, 5, 6, 7]
+        assert refused[4]["message"] == "no bib"
+        assert "both a MapShare and a SPOT feed" in refused[5]["message"]
+        assert "not a notification URL Apprise knows" in refused[6]["message"]
+        assert "300434" in refused[7]["message"] and refused[7]["bib"] == "11"
+        assert server.runner("demo", "7").record.devices == ("300434", "ann/phone")
+        contacts = (await client.get("/api/races/demo/runners/8/contacts",
+                                     headers=admin_headers())).json()  # fmt: skip
+        assert contacts == {"feed": {"kind": "mapshare", "id": "bob-okafor"}, "runner": [],
+                            "crew": ["mailto://example.org/…"]}  # fmt: skip
+        # the roster again, one column changed: runners updated, what it does not say kept
+        again = "bib,name\n7,Ann B.\n"
+        r = await client.post("/api/races/demo/roster", content=again.encode(),
+                              headers=admin_headers())  # fmt: skip
+        assert (r.json()["added"], r.json()["updated"]) == (0, 1)
+        assert server.runner("demo", "7").record.devices == ("300434", "ann/phone")
+        # one device heard from
+        ping = {
+            "imei": "300434",
+            "timeStamp": int(START + 600) * 1000,
+            "point": {"latitude": float(COURSE.lat[5]), "longitude": float(COURSE.lon[5])},
+        }
+        await server.ingest(lambda: decode_inreach({"Events": [ping]}), "inreach")
+        check = (await client.get("/api/races/demo/check", headers=admin_headers())).json()
+        by_bib = {c["bib"]: c for c in check["runners"]}
+        assert by_bib["7"]["heard"] and by_bib["7"]["devices"][0]["heard_ts"] is not None
+        assert by_bib["7"]["devices"][1]["heard_ts"] is None  # the phone: not yet
+        assert not by_bib["8"]["heard"] and by_bib["8"]["feed"]["kind"] == "mapshare"
+        r = await client.post(
+            "/api/races/demo/roster", content=b"name\nx\n", headers=admin_headers()
+        )
+        assert r.status_code == 422 and "no 'bib' column" in r.json()["error"]["message"]
+
+
+def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
+    from coursewatch.sim.field import write_race
+
+    port = free_port()
+    proc = start_serve(tmp_path, port, ADMIN, tick_s="0")
+    url = f"http://127.0.0.1:{port}"
+    cli = CliRunner()
+    opts = ["--url", url, "--token", ADMIN]
+    try:
+        race_file = write_race(tmp_path / "race", COURSE, START)
+        done = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
+        assert done.exit_code == 0, done.output
+        roster = tmp_path / "roster.csv"
+        roster.write_text(ROSTER, encoding="utf-8")
+        done = cli.invoke(main, ["race", "roster", "demo", str(roster), *opts])
+        assert done.exit_code == 1  # some rows were refused
+        assert "3 runners added, 0 updated" in done.output
+        assert "roster.csv:4: bib ?: no bib" in done.output
+        done = cli.invoke(main, ["runner", "feed", "demo", "12", "--spot", "0onlsPreC4b", *opts])
+        assert done.exit_code == 0 and "polling spot feed 0onlsPreC4b" in done.output
+        done = cli.invoke(main, ["runner", "notify", "demo", "12", "--crew",
+                                 "ntfy://ntfy.example.org/crew-12", *opts])  # fmt: skip
+        assert done.exit_code == 0 and "ntfy://ntfy.example.org/…" in done.output
+        done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
+                                 *opts])  # fmt: skip
+        assert done.exit_code == 0 and "priority 0 and above" in done.output
+        done = cli.invoke(main, ["race", "check", "demo", *opts])
+        assert done.exit_code == 0, done.output
+        assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output
+    finally:
+        proc.kill()
+        proc.wait()
