@@ -11,12 +11,13 @@ Who is told what (the race's :mod:`coursewatch.live.contacts`):
 Each (incident update, recipient) is one row of the store's outbox, written before anything is
 sent: storing it twice is a no-op, so the bus listener and the recovery scan at start
 (incidents updated since the last one seen) can both enqueue it. The sender takes due rows, the
-most urgent first; one recipient has at most one message in flight and ``notify_per_min`` a
-minute: what waits meanwhile goes as one digest message (nothing is dropped). A failure is
-retried with backoff (``notify_backoff_s``, doubling) up to ``notify_attempts`` times, then
-marked failed, its reason kept. Apprise runs in worker threads: a slow or failing channel
-never holds ingest. A crash between a hand-off and its mark sends that message again at the
-restart (at least once).
+most urgent first; one recipient has at most one message in flight, and ``notify_per_min`` a
+minute (a token bucket: up to ``BURST`` at once after a quiet while, then one every
+60 / ``notify_per_min`` s): what waits meanwhile goes as one digest message (nothing is
+dropped). A failure is retried with backoff (``notify_backoff_s``, doubling) up to
+``notify_attempts`` times, then marked failed, its reason kept. Apprise runs in worker
+threads: a slow or failing channel never holds ingest. A crash between a hand-off and its mark
+sends that message again at the restart (at least once).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SEND_TIMEOUT_S = 15.0
 SEEN_EVERY_S = 1.0
 DUE_SCAN = 2000  # due deliveries looked at each round
 DIGEST_MAX = 50  # updates in one digest message
+BURST = 3.0  # messages a recipient may get at once after a quiet while
 BACKOFF_MAX_S = 3600.0
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
@@ -85,7 +87,8 @@ class Notifier:
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # recipients with a message in flight
-        self._sent_at: dict[str, list[float]] = {}  # recipient -> hand-offs in the last minute
+        # recipient -> (messages it may be sent now, when that was worked out)
+        self._tokens: dict[str, tuple[float, float]] = {}
         self._slots = asyncio.Semaphore(WORKERS)
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
@@ -182,13 +185,15 @@ class Notifier:
         for d in self.store.outbox.due(now, limit=DUE_SCAN):
             if d.recipient not in self._busy:
                 waiting.setdefault(d.recipient, []).append(d)
+        rate = max(self.settings.notify_per_min, 0.01) / 60.0  # messages a second
         for recipient, rows in waiting.items():
-            recent = [t for t in self._sent_at.get(recipient, []) if now - t < 60.0]
-            self._sent_at[recipient] = recent
-            if len(recent) >= self.settings.notify_per_min:
-                wait_s = min(wait_s, 60.0 - (now - recent[0]))
+            tokens, at = self._tokens.get(recipient, (BURST, now))
+            tokens = min(BURST, tokens + (now - at) * rate)
+            if tokens < 1.0:  # its turn comes later: what waits goes in one digest then
+                self._tokens[recipient] = (tokens, now)
+                wait_s = min(wait_s, (1.0 - tokens) / rate)
                 continue
-            recent.append(now)
+            self._tokens[recipient] = (tokens - 1.0, now)
             self._busy.add(recipient)
             task = asyncio.create_task(self._deliver(rows[:DIGEST_MAX]))
             self._inflight.add(task)
