@@ -50,9 +50,9 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, **settings: str) -> subprocess.Popen[bytes]:
     try:  # capacity is measured here, not the per-address limits: those out of the way
-        return start_serve(folder, port, ADMIN, ingest_rate_per_ip="1000000")
+        return start_serve(folder, port, ADMIN, ingest_rate_per_ip="1000000", **settings)
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}") from None
 
@@ -308,6 +308,8 @@ def main() -> None:
     parser.add_argument("--notify", action="store_true",
                         help="live phase: every runner and race HQ notified through Apprise "
                              "to a local ntfy server")  # fmt: skip
+    parser.add_argument("--notify-per-min", type=float, default=0,
+                        help="the server's notify_per_min (default: its own, 6)")  # fmt: skip
     parser.add_argument("--overload", action="store_true",
                         help="5x capacity for 60 s instead (benchmarks/overload.py)")  # fmt: skip
     args, rest = parser.parse_known_args()
@@ -324,7 +326,8 @@ def main() -> None:
         folder = Path(tmp)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(folder, port)
+        settings = {"notify_per_min": str(args.notify_per_min)} if args.notify_per_min else {}
+        proc = start_server(folder, port, **settings)
         try:
             n_live = 200 if quick else 2000
             batch_token = create_race(url, folder, "batch", time.time() - 2 * 86400, 500)

@@ -153,3 +153,27 @@ async def test_an_sos_and_a_message_from_a_feed(tmp_path: Path, feeds: FeedServe
         await until(lambda: len(server.incidents("demo")) == 3)
         found = {(i.bib, i.kind) for i in server.incidents("demo")}
         assert found == {("1", "sos"), ("1", "message"), ("2", "sos")}
+
+
+async def test_a_long_sos_polled_again_and_again_is_one_incident(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """MapShare says In Emergency on every message until the cancel, and every poll asks for
+    the last hour again: one SOS, closed once, never raised again by its old messages."""
+    long_run = simulate_run(COURSE, start_ts=START + 5, interval_s=300.0, seed=3, pace_mps=0.5)
+    n = 35  # 2 h 55 min of messages (the clock is at 3 h)
+    events = []
+    for i in range(n):
+        point = {"latitude": float(long_run.lat[i]), "longitude": float(long_run.lon[i])}
+        code = 4 if i == 3 else 7 if i == 33 else 0  # SOS for 2 h 30 min
+        events.append({"imei": "111", "messageCode": code, "point": point,
+                       "timeStamp": int(long_run.time_s[i]) * 1000})  # fmt: skip
+    feeds.mapshare["ann"] = Account(events, reveal=2)
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == n, 20.0)
+        polls = status(server, "1")["polls"]
+        await until(lambda: status(server, "1")["polls"] >= polls + 5)  # the last hour again
+        sos = [i for i in server.incidents("demo") if i.kind == "sos"]
+        assert len(sos) == 1 and not sos[0].open and len(sos[0].updates) == 2
+        assert sos[0].opened_s == events[3]["timeStamp"] / 1000

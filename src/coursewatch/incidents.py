@@ -86,7 +86,7 @@ FAMILY = {
     "battery_ok": "battery",
     "message": "message",
 }  # fmt: skip  (every other kind is the engine's course episode)
-DEVICE = ("sos", "battery_low")  # device episodes that stay open across a restart
+DEVICE = ("sos", "battery_low", "message")  # the incidents of what runners' devices said
 # what race HQ sees first: an emergency, then what the runner's device said, then the rest
 PRIORITY = {"sos": 0, "battery_low": 1, "message": 1}
 LOWEST_PRIORITY = 2

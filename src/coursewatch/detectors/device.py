@@ -5,7 +5,8 @@ placemark, SPOT's ``batteryState``, inReach's ``lowBattery``), and feeds are pol
 overlap, so the same state comes many times. This pure state machine turns that stream into
 episodes: the first ``sos`` opens one (``sos``), a later ``sos_cancel`` ends it; the first
 ``battery_low`` opens one, ``battery_ok`` ends it; each ``message`` is its own. A state said
-again while it holds, or an end older than its start (a late message), raises nothing.
+again while it holds, an end older than its start, a start older than the last end (a message
+of the episode polled again after it ended) or a message seen before raise nothing.
 
 >>> st, ev = device_step(DeviceState(), "sos", 100.0)
 >>> ev
@@ -15,21 +16,30 @@ DeviceChange(kind='sos', ts=100.0, since_ts=100.0)
 True
 >>> device_step(st, "sos_cancel", 700.0)[1]
 DeviceChange(kind='sos_cancel', ts=700.0, since_ts=100.0)
+>>> st, ev = device_step(st, "sos_cancel", 700.0)
+>>> device_step(st, "sos", 400.0)[1] is None  # the SOS's old messages, polled again
+True
 >>> device_step(DeviceState(), "sos_cancel", 700.0)[1] is None  # no SOS to end
 True
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
 class DeviceState:
-    """When the runner's SOS and low battery began (None: not now)."""
+    """When the runner's SOS and low battery began (None: not now), when each last ended
+    (a start at or before that is an old message polled again), and the typed messages seen."""
 
     sos_since: float | None = None
     battery_low_since: float | None = None
+    sos_ended: float = -math.inf
+    battery_low_ended: float = -math.inf
+    messages: frozenset[float] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,9 @@ class DeviceChange:
     since_ts: float
 
 
-_STARTS = {"sos": "sos_since", "battery_low": "battery_low_since"}
-_ENDS = {"sos_cancel": "sos_since", "battery_ok": "battery_low_since"}
+_STARTS = {"sos": "sos", "battery_low": "battery_low"}
+_ENDS = {"sos_cancel": "sos", "battery_ok": "battery_low"}
+MESSAGES_KEPT = 500
 
 
 def device_step(
@@ -51,14 +62,21 @@ def device_step(
 ) -> tuple[DeviceState, DeviceChange | None]:
     """One device event, in time order; returns the new state and what changed, if anything."""
     if kind == "message":
-        return state, DeviceChange(kind, ts, ts)
-    if kind in _STARTS:
-        if getattr(state, _STARTS[kind]) is not None:
+        if ts in state.messages:  # the same message, polled again
             return state, None
-        return replace(state, **{_STARTS[kind]: ts}), DeviceChange(kind, ts, ts)
+        kept = sorted(state.messages | {ts})[-MESSAGES_KEPT:]
+        return replace(state, messages=frozenset(kept)), DeviceChange(kind, ts, ts)
+    if kind in _STARTS:
+        what = _STARTS[kind]
+        if getattr(state, f"{what}_since") is not None or ts <= getattr(state, f"{what}_ended"):
+            return state, None
+        started: dict[str, Any] = {f"{what}_since": ts}
+        return replace(state, **started), DeviceChange(kind, ts, ts)
     if kind in _ENDS:
-        since = getattr(state, _ENDS[kind])
+        what = _ENDS[kind]
+        since = getattr(state, f"{what}_since")
         if since is None or ts <= since:
             return state, None
-        return replace(state, **{_ENDS[kind]: None}), DeviceChange(kind, ts, since)
+        changes: dict[str, Any] = {f"{what}_since": None, f"{what}_ended": ts}
+        return replace(state, **changes), DeviceChange(kind, ts, since)
     return state, None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
-from coursewatch.detectors.device import DeviceState, device_step
+from coursewatch.detectors.device import device_step
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import DeviceEvent
@@ -20,6 +22,7 @@ from coursewatch.store import AlertRecord, Incident
 
 NO_FIX_DEG = 1e-9
 ANY_TIME = frozenset({"sos", "sos_cancel"})  # an SOS counts even before the runner's start
+DEVICE_KINDS = frozenset({"sos", "battery_low", "message"})  # what the incidents are named
 
 
 def device_alerts(
@@ -51,14 +54,21 @@ def _where(runner: LiveRunner, ev: DeviceEvent) -> tuple[float, float, float | N
     return seen[1], seen[2], course_m
 
 
-def restore(runners: Iterable[LiveRunner], open_incidents: Iterable[Incident]) -> None:
-    """After a restart: an SOS or low battery still open goes on in its incident."""
+def restore(runners: Iterable[LiveRunner], incidents: Iterable[Incident]) -> None:
+    """After a restart: an SOS or low battery still open goes on in its incident, one that
+    ended stays ended (its old messages, polled again, open nothing), messages seen are known."""
     by_bib = {r.bib: r for r in runners}
-    for i in open_incidents:
+    for i in sorted(incidents, key=lambda i: i.opened_s):
         runner = by_bib.get(i.bib)
-        if runner is None or not i.open:
+        if runner is None or i.retracted or i.kind not in DEVICE_KINDS:
             continue
-        if i.kind == "sos":
-            runner.device = DeviceState(i.opened_s, runner.device.battery_low_since)
-        elif i.kind == "battery_low":
-            runner.device = DeviceState(runner.device.sos_since, i.opened_s)
+        st = runner.device
+        if i.kind == "message":
+            runner.device = replace(st, messages=st.messages | {i.opened_s})
+            continue
+        what = "sos" if i.kind == "sos" else "battery_low"
+        changes: dict[str, Any] = {f"{what}_since": i.opened_s}
+        if not i.open:
+            ended = max(getattr(st, f"{what}_ended"), i.closed_s or i.updated_s)
+            changes = {f"{what}_since": None, f"{what}_ended": ended}
+        runner.device = replace(st, **changes)

@@ -127,7 +127,7 @@ class Server(Outside):
             live = self._registry.add_runner(runner)
             live.rebuild(self._store.fixes(race_id, runner.bib), None)
             self._pipeline.watch(race).resume(live, self.clock())
-        devices.restore(race.runners.values(), self._store.open_incidents(race_id, DEVICE))
+        devices.restore(race.runners.values(), self._store.device_incidents(race_id, DEVICE))
         for bib in self.contacts.of(race_id).feeds:
             self._poll(race_id, bib)
 

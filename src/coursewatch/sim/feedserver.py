@@ -116,8 +116,11 @@ class FeedServer:
                 b"<kml><Document><Placemark>" if account.quirk == "malformed" else _BOMB
             )
         d1 = _iso(request.query_params.get("d1"))
-        events = [e for e in account.arrived() if e["timeStamp"] / 1000 >= d1]
-        return Response(mapshare_kml(events), media_type="application/vnd.google-earth.kml+xml")
+        arrived = account.arrived()
+        emergency = in_emergency(arrived)
+        events = [e for e in arrived if e["timeStamp"] / 1000 >= d1]
+        kml = mapshare_kml(events, emergency=[emergency[id(e)] for e in events])
+        return Response(kml, media_type="application/vnd.google-earth.kml+xml")
 
     async def _spot(self, request: Request) -> Response:
         account = self.spot.get(request.path_params["feed"])
@@ -160,8 +163,22 @@ def _no_fix(e: dict[str, Any]) -> bool:
     return p.get("gpsFix") == 0 or (p.get("latitude") == 0 and p.get("longitude") == 0)
 
 
-def mapshare_kml(events: list[dict[str, Any]], name: str = "Runner") -> bytes:
-    """The MapShare KML of these IPC events, as Garmin writes it (full-precision numbers)."""
+def in_emergency(events: list[dict[str, Any]]) -> dict[int, bool]:
+    """Whether the device was in emergency at each event, as MapShare says on every message:
+    from an SOS (IPC code 4 or 6) until its cancel (7), in time order."""
+    out, on = {}, False
+    for e in sorted(events, key=lambda e: e["timeStamp"]):
+        code = e.get("messageCode")
+        on = True if code in (4, 6) else False if code == 7 else on
+        out[id(e)] = on
+    return out
+
+
+def mapshare_kml(
+    events: list[dict[str, Any]], name: str = "Runner", emergency: list[bool] | None = None
+) -> bytes:
+    """The MapShare KML of these IPC events, as Garmin writes it (full-precision numbers);
+    ``emergency``: each one's In Emergency (default: its own code only)."""
     marks = []
     for i, e in enumerate(events):
         p, when = e.get("point") or {}, datetime.fromtimestamp(e["timeStamp"] / 1000, UTC)
@@ -174,7 +191,7 @@ def mapshare_kml(events: list[dict[str, Any]], name: str = "Runner") -> bytes:
             "Elevation": f"{ele!r} m from MSL", "Velocity": f"{p.get('speed', 0.0)!r} km/h",
             "Course": f"{p.get('course', 0.0)!r} ° True",
             "Valid GPS Fix": str(not _no_fix(e)),
-            "In Emergency": str(e.get("messageCode") in (4, 6)),
+            "In Emergency": str(emergency[i] if emergency else e.get("messageCode") in (4, 6)),
             "Text": e.get("freeText") or "", "Event": "Tracking interval received.",
         }  # fmt: skip
         rows = "".join(

@@ -250,10 +250,10 @@ class SqliteStore:
         rows = self._page("incidents", INCIDENT_COLS, race_id, after_id, where, limit)
         return [incident(r) for r in rows]
 
-    def open_incidents(self, race_id: str, kinds: Sequence[str]) -> list[Incident]:
-        """A race's open incidents of these kinds."""
+    def device_incidents(self, race_id: str, kinds: Sequence[str]) -> list[Incident]:
+        """A race's incidents of these kinds, open or not."""
         marks = ",".join("?" * len(kinds))
-        sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND open=1 AND kind IN"
+        sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND kind IN"
         rows = self.db.execute(f"{sql} ({marks}) AND retracted=0", (race_id, *kinds))
         return [incident(r) for r in rows]
 
