@@ -9,10 +9,10 @@ wants (0: SOS only; 1: and what devices said; 2: every incident). Kept in the st
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import apprise
 
@@ -50,17 +50,25 @@ class RaceContacts:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def shown_url(url: str) -> str:
-    """An Apprise URL as it may be shown: its scheme and host, never a token or password.
+    """An Apprise URL as it may be shown: its scheme and host in Apprise's privacy form (a host
+    that is a token cut short), never a user, password, path or query (an ntfy topic is a
+    secret too).
 
     >>> shown_url("ntfy://user:secret@ntfy.example.org/race-hq")
     'ntfy://ntfy.example.org/…'
+    >>> shown_url("pover://userkey@apptoken")
+    'pover://a...n/…'
     """
+    shown = url.split(":", 1)[0] + "://"
     try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or ''}/…"
-    except ValueError:
-        return "?"
+        plugin = apprise.Apprise.instantiate(url)
+        private = str(plugin.url(privacy=True)) if plugin is not None else ""  # type: ignore[no-untyped-call]
+    except Exception:  # Apprise's plugins raise what they like on odd text
+        private = ""
+    netloc = private.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1] if private else ""
+    return f"{shown}{netloc}/…"
 
 
 def check_urls(urls: object, who: str) -> list[str]:
@@ -68,7 +76,7 @@ def check_urls(urls: object, who: str) -> list[str]:
     if urls is None:
         return []
     if isinstance(urls, str):
-        urls = [u for u in urls.replace(",", " ").split() if u]
+        urls = urls.split()  # whitespace only: a comma belongs to many URLs (to=a@x,b@x)
     if not isinstance(urls, list) or len(urls) > MAX_URLS:
         raise InputError(f"{who}: give a list of at most {MAX_URLS} Apprise URLs")
     out = []

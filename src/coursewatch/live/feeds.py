@@ -47,6 +47,8 @@ KINDS = ("mapshare", "spot")
 OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
 MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
 BLOCK_S = 3600.0  # a 429 without Retry-After: Garmin's published block
+BUSY_S = 60.0  # a 503 without Retry-After: the host is down or busy, not blocking us
+MAX_BLOCK_S = 24 * 3600.0
 BACKOFF_MAX_S = 3600.0
 CONCURRENT = 8  # polls in flight at once
 SPOT_PATH = "/spot-main-web/consumer/rest-api/2.0/public/feed/{}/message.json"
@@ -173,7 +175,7 @@ def _mapshare_url(ident: str, default_host: str) -> str:
 def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Page:
     """What one answer brought, or a FeedError saying why not, in words."""
     if status in (429, 503):
-        wait = retry_after_s(headers.get("retry-after"))
+        wait = retry_after_s(headers.get("retry-after"), BLOCK_S if status == 429 else BUSY_S)
         raise FeedError(f"blocked by the feed host for {math.ceil(wait / 60)} min (too many "
                         "requests from this server)", wait)  # fmt: skip
     if status in (401, 403):
@@ -208,15 +210,23 @@ class Page:
     total: int = 0
 
 
-def retry_after_s(value: str | None) -> float:
-    """Retry-After in seconds (a number or an HTTP date); BLOCK_S when absent or unreadable."""
-    if not value:
-        return BLOCK_S
+def retry_after_s(value: str | None, default_s: float = BLOCK_S) -> float:
+    """Retry-After in seconds (a number or an HTTP date), at most a day; ``default_s`` when
+    absent or unreadable.
+
+    >>> retry_after_s("120"), retry_after_s("soon"), retry_after_s(None, 60.0)
+    (120.0, 3600.0, 60.0)
+    """
+    if not value or not value.strip():
+        return default_s
     try:
-        return max(1.0, min(float(value), 24 * 3600.0))
+        wait = float(value)
     except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value.strip() else None
-        return BLOCK_S if when is None else max(1.0, when.timestamp() - time.time())
+        try:
+            wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return default_s
+    return max(1.0, min(wait, MAX_BLOCK_S)) if math.isfinite(wait) else default_s
 
 
 class FeedPoller:
@@ -273,7 +283,7 @@ class FeedPoller:
 
     def poll_now(self, race_id: str, bib: str) -> None:
         feed = self.feeds.get((race_id, bib))
-        if feed is not None:
+        if feed is not None and not math.isinf(feed.due_ts):  # not while it is being polled
             feed.due_ts = time.monotonic()
             self._wake.set()
 
@@ -357,14 +367,17 @@ class FeedPoller:
     async def _get(
         self, url: str, params: dict[str, str], auth: httpx.BasicAuth | None
     ) -> tuple[int, httpx.Headers, bytes]:
-        try:
-            async with self._client.stream("GET", url, params=params, auth=auth) as r:
+        try:  # the whole answer within twice the timeout: a trickle of bytes holds no slot
+            async with (
+                asyncio.timeout(2 * self.settings.feed_timeout_s),
+                self._client.stream("GET", url, params=params, auth=auth) as r,
+            ):
                 body = bytearray()
                 async for chunk in r.aiter_bytes():
                     body += chunk
                     if len(body) > MAX_BYTES:
                         raise FeedError(f"the answer is over {MAX_BYTES // 2**20} MB")
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             raise FeedError(f"no answer within {self.settings.feed_timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             raise FeedError(f"cannot reach {host_of(url)} ({type(exc).__name__})") from None

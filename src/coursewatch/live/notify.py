@@ -28,6 +28,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import apprise
@@ -90,6 +91,8 @@ class Notifier:
         # recipient -> (messages it may be sent now, when that was worked out)
         self._tokens: dict[str, tuple[float, float]] = {}
         self._slots = asyncio.Semaphore(WORKERS)
+        # Apprise's own threads: a slow channel never takes the threads of feeds or uploads
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify")
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self.handed: list[tuple[int, float]] = []  # (delivery id, wall time): the last ones
@@ -106,6 +109,7 @@ class Notifier:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- enqueue ---------------------------------------------------------------------------------
     def route(self, inc: Incident, title_of: str) -> list[Delivery]:
@@ -138,16 +142,19 @@ class Notifier:
     async def _listen(self) -> None:
         kinds = frozenset({"incident", "flag"})
         noted = 0.0
-        async for msg in self.bus.subscribe("*", kinds=kinds):
-            try:
-                inc = _incident(msg.race_id, msg.data)
-                await self.enqueue([inc], self._title)
-                self._seen_event = max(self._seen_event, _newest_event(inc))
-                if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks back from
-                    noted = time.monotonic()
-                    await self.store.set_meta("notify/seen_event", str(self._seen_event))
-            except Exception:  # one bad message must not stop notifications
-                log.exception("could not enqueue notifications of %s", msg.kind)
+        while True:  # a subscription the bus dropped (too slow) is taken again, and what it
+            async for msg in self.bus.subscribe("*", kinds=kinds):  # missed is recovered
+                try:
+                    inc = _incident(msg.race_id, msg.data)
+                    await self.enqueue([inc], self._title)
+                    self._seen_event = max(self._seen_event, _newest_event(inc))
+                    if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks from
+                        noted = time.monotonic()
+                        await self.store.set_meta("notify/seen_event", str(self._seen_event))
+                except Exception:  # one bad message must not stop notifications
+                    log.exception("could not enqueue notifications of %s", msg.kind)
+            await self.store.set_meta("notify/seen_event", str(self._seen_event))
+            await self.recover()
 
     async def recover(self) -> None:
         """At start: incidents updated since the newest event whose deliveries were stored get
@@ -198,8 +205,8 @@ class Notifier:
             task = asyncio.create_task(self._deliver(rows[:DIGEST_MAX]))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        upcoming = self.store.outbox.next_ts()
-        return wait_s if upcoming is None else min(wait_s, max(0.0, upcoming - now))
+        upcoming = self.store.outbox.next_ts()  # held back now: a hand-off ending wakes us
+        return wait_s if upcoming is None or upcoming <= now else min(wait_s, upcoming - now)
 
     async def _deliver(self, rows: list[Delivery]) -> None:
         """One message to one recipient: one update, or a digest of those that waited."""
@@ -213,7 +220,8 @@ class Notifier:
             async with self._slots:
                 self.handed.extend((i, time.time()) for i in ids)
                 del self.handed[:-10_000]
-                error = await asyncio.to_thread(self.send, first.url, title, body)
+                loop = asyncio.get_running_loop()
+                error = await loop.run_in_executor(self._pool, self.send, first.url, title, body)
             attempts, now = max(d.attempts for d in rows) + 1, time.time()
             if not error:
                 await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
