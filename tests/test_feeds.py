@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from coursewatch.errors import InputError
 from coursewatch.live.server import Server
 from coursewatch.sim.feedserver import Account, FeedServer
 from coursewatch.sim.hq import add_race, free_port, hq
@@ -177,3 +178,13 @@ async def test_a_long_sos_polled_again_and_again_is_one_incident(
         sos = [i for i in server.incidents("demo") if i.kind == "sos"]
         assert len(sos) == 1 and not sos[0].open and len(sos[0].updates) == 2
         assert sos[0].opened_s == events[3]["timeStamp"] / 1000
+
+
+async def test_a_feed_address_into_this_machine_or_its_network_is_refused(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    async with race(tmp_path, feeds) as server:
+        for address in ("http://169.254.169.254/Feed/Share/x", "http://127.0.0.1:9/ann"):
+            with pytest.raises(InputError, match="feed address refused"):
+                await server.set_feed("demo", "1", {"kind": "mapshare", "id": address})
+        assert server.feed_status("demo")["feeds"] == []

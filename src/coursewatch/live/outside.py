@@ -91,6 +91,11 @@ class Outside:
         "password"}``; None: stop); returns the feed as race HQ may see it."""
         bib = self.runner(race_id, bib).bib
         config = None if feed is None else FeedConfig.from_json(feed)
+        if config is not None and "://" in config.ident:  # an address: on its own host
+            problem = await refused_target(config.ident, self.settings.webhook_allow_private)
+            if problem and not problem.startswith("cannot resolve"):  # the poller says later
+                raise InputError(f"feed address refused: {problem}; give the MapShare name, "
+                                 "or the share.garmin.com address")  # fmt: skip
         book = self.contacts.of(race_id)
         if config is None:
             book.feeds.pop(bib, None)
