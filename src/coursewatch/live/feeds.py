@@ -20,38 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
 import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import httpx
-import orjson
 
 from coursewatch.errors import InputError
+from coursewatch.live.feedcalls import FeedError, read_answer, request_for
 from coursewatch.live.targets import host_of
 from coursewatch.live.waits import nap
-from coursewatch.protocols import Decoded, PayloadError
-from coursewatch.protocols.mapshare import decode_mapshare
-from coursewatch.protocols.spot import decode_spot
+from coursewatch.protocols import Decoded
 from coursewatch.settings import Settings
 
 log = logging.getLogger("coursewatch.live.feeds")
 KINDS = ("mapshare", "spot")
 OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
 MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
-BLOCK_S = 3600.0  # a 429 without Retry-After: Garmin's published block
-BUSY_S = 60.0  # a 503 without Retry-After: the host is down or busy, not blocking us
-MAX_BLOCK_S = 24 * 3600.0
 BACKOFF_MAX_S = 3600.0
 CONCURRENT = 8  # polls in flight at once
-SPOT_PATH = "/spot-main-web/consumer/rest-api/2.0/public/feed/{}/message.json"
 
 Ingest = Callable[[str, str, Decoded, str], Awaitable[Any]]  # race, bib, decoded, protocol
 
@@ -114,14 +105,6 @@ class Feed:
         }  # fmt: skip
 
 
-class FeedError(Exception):
-    """A poll that brought nothing usable, in words; ``block_s``: the host said to stop."""
-
-    def __init__(self, reason: str, block_s: float = 0.0) -> None:
-        super().__init__(reason)
-        self.block_s = block_s
-
-
 @dataclass
 class HostBudget:
     """A token bucket: ``per_hour`` requests an hour, at most ``burst`` at once; and a block
@@ -145,88 +128,6 @@ class HostBudget:
             self.sent += 1
             return 0.0
         return (1.0 - self.tokens) * 3600.0 / self.per_hour
-
-
-def request_for(
-    feed: Feed, settings: Settings
-) -> tuple[str, dict[str, str], httpx.BasicAuth | None]:
-    """The URL, query and credentials of one poll of ``feed``."""
-    c, since = feed.config, datetime.fromtimestamp(max(0.0, feed.since_s), UTC)
-    if c.kind == "mapshare":
-        url = _mapshare_url(c.ident, settings.mapshare_url)
-        auth = httpx.BasicAuth("", c.password) if c.password else None
-        return url, {"d1": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, auth
-    params = {"startDate": since.strftime("%Y-%m-%dT%H:%M:%S-0000")}
-    if c.password:
-        params["feedPassword"] = c.password
-    return settings.spot_url.rstrip("/") + SPOT_PATH.format(quote(c.ident, safe="")), params, None
-
-
-def _mapshare_url(ident: str, default_host: str) -> str:
-    """A bare name on the default host; an address (share.garmin.com/<name>, a regional
-    host, or its /Feed/Share/<name>) on its own host."""
-    if "://" not in ident:
-        return f"{default_host.rstrip('/')}/Feed/Share/{quote(ident, safe='')}"
-    parts = urlsplit(ident)
-    name = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    return f"{parts.scheme}://{parts.netloc}/Feed/Share/{quote(name, safe='')}"
-
-
-def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Page:
-    """What one answer brought, or a FeedError saying why not, in words."""
-    if status in (429, 503):
-        wait = retry_after_s(headers.get("retry-after"), BLOCK_S if status == 429 else BUSY_S)
-        raise FeedError(f"blocked by the feed host for {math.ceil(wait / 60)} min (too many "
-                        "requests from this server)", wait)  # fmt: skip
-    if status in (401, 403):
-        raise FeedError("the feed needs a password, or the one given is wrong")
-    if status == 404 or (status == 200 and kind == "mapshare" and not body.strip()):
-        what = "MapShare has no feed" if kind == "mapshare" else "SPOT has no feed"
-        raise FeedError(f"{what} by that name: check the name in the feed's address")
-    if status != 200:
-        raise FeedError(f"the feed host answered HTTP {status}")
-    try:
-        if kind == "mapshare":
-            return Page(decode_mapshare(body))
-        obj = orjson.loads(body)
-        decoded = decode_spot(obj)
-    except orjson.JSONDecodeError as exc:
-        raise FeedError(f"the SPOT answer is not JSON ({exc})") from None
-    except PayloadError as exc:
-        raise FeedError(exc.detail) from None
-    found = obj["response"].get("feedMessageResponse") or {}
-    count = len(decoded.fixes) + len(decoded.problems)
-    total = found.get("totalCount") if isinstance(found, dict) else None
-    return Page(decoded, count, total if type(total) is int else count)
-
-
-@dataclass
-class Page:
-    """One answer: what it decoded to; for SPOT (50 messages a page, newest first) how many
-    it held and how many there are in all."""
-
-    decoded: Decoded
-    count: int = 0
-    total: int = 0
-
-
-def retry_after_s(value: str | None, default_s: float = BLOCK_S) -> float:
-    """Retry-After in seconds (a number or an HTTP date), at most a day; ``default_s`` when
-    absent or unreadable.
-
-    >>> retry_after_s("120"), retry_after_s("soon"), retry_after_s(None, 60.0)
-    (120.0, 3600.0, 60.0)
-    """
-    if not value or not value.strip():
-        return default_s
-    try:
-        wait = float(value)
-    except ValueError:
-        try:
-            wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, OverflowError):
-            return default_s
-    return max(1.0, min(wait, MAX_BLOCK_S)) if math.isfinite(wait) else default_s
 
 
 class FeedPoller:
