@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from coursewatch.sim.field import write_race
-from coursewatch.sim.hq import ADMIN, admin_headers, hq
+from coursewatch.sim.hq import ADMIN, add_race, admin_headers, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +226,13 @@ async def test_a_stored_race_that_no_longer_loads_is_reported_and_comes_back(
         assert "not_loaded" not in (await client.get("/api/races")).json()  # race HQ only
         await add_race(server, tmp_path, COURSE, "demo", START)  # the files sent again
         assert not server.not_loaded and server.runner("demo", "7").record.name == "Ann"
+
+
+async def test_a_device_listed_twice_is_registered_once(tmp_path: Path) -> None:
+    """Found by schemathesis: the same id twice in one runner's list was a 500."""
+    async with hq(tmp_path) as (server, client):
+        await add_race(server, tmp_path, trail_course(12_000.0, n_stations=2), "demo")
+        twice = {"bib": "7", "devices": ["dev-1", "dev-1", "dev-2"]}
+        r = await client.post("/api/races/demo/runners", headers=admin_headers(), json=twice)
+        assert r.status_code == 201, r.text
+        assert server.runner("demo", "7").record.devices == ("dev-1", "dev-2")

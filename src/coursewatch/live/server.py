@@ -305,6 +305,7 @@ class Server(Outside):
             raise InputError(
                 f"bib {record.bib!r} is not usable: use 1-32 letters, digits, '.', '-' or '_'"
             )
+        record = replace(record, devices=tuple(dict.fromkeys(record.devices)))  # once each
         for device in record.devices:
             if not device or len(device) > 128:
                 raise InputError(f"device id {device!r}: give 1-128 characters")
