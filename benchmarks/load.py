@@ -327,6 +327,8 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         settings = {"notify_per_min": str(args.notify_per_min)} if args.notify_per_min else {}
+        if args.notify:  # the ntfy server is on loopback
+            settings["webhook_allow_private"] = "true"
         proc = start_server(folder, port, **settings)
         try:
             n_live = 200 if quick else 2000

@@ -87,10 +87,8 @@ async def _wrong_turn(server: Server) -> None:
 async def test_each_recipient_gets_each_update_of_its_incidents_once(
     tmp_path: Path, ntfy: NtfySink, mailbox: Mailbox
 ) -> None:
-    async with hq(tmp_path, clock=lambda: START + 4 * 3600, notify_per_min=1000.0) as (
-        server,
-        client,
-    ):
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sinks: loopback
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600, **opts) as (server, client):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
         await server.set_runner_contacts("demo", "7", [f"ntfy://{ntfy.url}/runner7"],
@@ -144,7 +142,8 @@ async def test_a_failing_channel_is_retried_then_shown_and_never_holds_ingest(
     tmp_path: Path, ntfy: NtfySink
 ) -> None:
     ntfy.fail, ntfy.delay_s = True, 0.3
-    settings = {"notify_per_min": 1000.0, "notify_backoff_s": 0.05, "notify_attempts": 3}
+    settings = {"notify_per_min": 1000.0, "notify_backoff_s": 0.05, "notify_attempts": 3,
+                "webhook_allow_private": True}  # fmt: skip
     async with hq(tmp_path, clock=lambda: START + 4 * 3600, **settings) as (server, client):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
@@ -171,7 +170,9 @@ async def test_a_failing_channel_is_retried_then_shown_and_never_holds_ingest(
 async def test_over_its_rate_a_recipient_gets_digests_and_every_update_once(
     tmp_path: Path, ntfy: NtfySink
 ) -> None:
-    async with hq(tmp_path, clock=lambda: START + 4 * 3600, notify_per_min=60.0) as (server, _c):
+    async with hq(
+        tmp_path, clock=lambda: START + 4 * 3600, notify_per_min=60.0, webhook_allow_private=True
+    ) as (server, _c):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
         await server.set_hq_contacts("demo", [{"url": f"ntfy://{ntfy.url}/hq"}])
@@ -185,3 +186,17 @@ async def test_over_its_rate_a_recipient_gets_digests_and_every_update_once(
         assert max(refs.values()) == 1
         assert len(ntfy.messages) < 12  # 3 at once, then a digest a second
         assert any("incident updates" in m["title"] for m in ntfy.messages)
+
+
+async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        for url in ("ntfy://127.0.0.1:8080/hq", "json://169.254.169.254/x"):
+            r = await client.put("/api/races/demo/contacts", json={"hq": [{"url": url}]},
+                                 headers=admin_headers())  # fmt: skip
+            assert r.status_code == 422 and "refused" in r.json()["error"]["message"], r.text
+        crew = {"crew": ["tgram://123456789:abcdefg_hijklmnop/12315544"]}
+        r = await client.put("/api/races/demo/runners/7/contacts", headers=admin_headers(),
+                             json=crew)  # fmt: skip
+        assert r.status_code == 200, r.text  # a cloud service's token is no address

@@ -76,7 +76,7 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
     sink.start(free_port())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = {"tick_s": "0", "notify_per_min": "10000"}
+    settings = {"tick_s": "0", "notify_per_min": "10000", "webhook_allow_private": "true"}
     proc = start_serve(tmp_path, port, ADMIN, **settings)
     try:
         _setup(url, tmp_path, sink)

@@ -64,7 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "webhook_allow_private",
         "false",
-        "Allow webhooks to loopback, link-local and private addresses (a race HQ on a LAN).",
+        "Allow webhooks, notification URLs and feed addresses to loopback, link-local and "
+        "private addresses (a race HQ on a LAN).",
     ),
     Setting("feed_poll_s", "300", "How often each runner's MapShare or SPOT feed is polled."),
     Setting(

@@ -19,6 +19,7 @@ import apprise
 from coursewatch.errors import InputError
 from coursewatch.incidents import LOWEST_PRIORITY
 from coursewatch.live.feeds import FeedConfig
+from coursewatch.live.targets import refused_target
 from coursewatch.store import Store
 
 MAX_URLS = 10  # per runner, per crew, per race HQ
@@ -90,6 +91,29 @@ def check_urls(urls: object, who: str) -> list[str]:
             )
         out.append(url)
     return out
+
+
+# schemes whose host is a server someone runs (not a token of a cloud service): where a URL
+# could point into race HQ's own machine or network
+SELF_HOSTED = frozenset({
+    "ntfy", "ntfys", "json", "jsons", "xml", "xmls", "form", "forms", "gotify", "gotifys",
+    "mailto", "mailtos", "apprise", "apprises", "matrix", "matrixs", "mqtt", "mqtts", "rocket",
+    "rockets", "mmost", "mmosts", "signal", "signals", "ncloud", "nclouds",
+})  # fmt: skip
+
+
+async def refused_url(url: str, allow_private: bool) -> str:
+    """Why a notification URL may not be used ("" if it may): a self-hosted service's host
+    (an SMTP server's too) in this machine or its network, unless ``allow_private``."""
+    if allow_private or url.split(":", 1)[0].lower() not in SELF_HOSTED:
+        return ""
+    plugin = apprise.Apprise.instantiate(url)
+    for host in (getattr(plugin, "host", None), getattr(plugin, "smtp_host", None)):
+        if isinstance(host, str) and host and host != "ntfy.sh":
+            problem = await refused_target(f"http://{host}/", False)
+            if problem and not problem.startswith("cannot resolve"):
+                return problem
+    return ""
 
 
 def check_hq(entries: object) -> list[tuple[str, int]]:

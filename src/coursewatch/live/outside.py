@@ -11,7 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.live.contacts import Contacts, check_hq, check_urls, shown_url
+from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
 from coursewatch.live.notify import Notifier
 from coursewatch.live.roster import RosterProblem, read_roster
@@ -138,18 +138,32 @@ class Outside:
         bib = self.runner(race_id, bib).bib
         book = self.contacts.of(race_id)
         if runner is not None:
-            book.runner[bib] = check_urls(runner, "runner")
+            book.runner[bib] = await self._usable(check_urls(runner, "runner"), "runner")
         if crew is not None:
-            book.crew[bib] = check_urls(crew, "crew")
+            book.crew[bib] = await self._usable(check_urls(crew, "crew"), "crew")
         await self.contacts.save(race_id)
         return self.contacts.shown(race_id, bib)
 
     async def set_hq_contacts(self, race_id: str, hq: object) -> dict[str, Any]:
         """Race HQ's Apprise URLs, each with the lowest priority it wants."""
         self.race(race_id)
-        self.contacts.of(race_id).hq = check_hq(hq)
+        found = check_hq(hq)
+        await self._usable([u for u, _ in found], "hq")
+        self.contacts.of(race_id).hq = found
         await self.contacts.save(race_id)
         return self.contacts.shown(race_id)
+
+    async def _usable(self, urls: list[str], who: str) -> list[str]:
+        """The URLs, once none points into this machine or its network (InputError if one
+        does, unless ``webhook_allow_private``)."""
+        for url in urls:
+            problem = await refused_url(url, self.settings.webhook_allow_private)
+            if problem:
+                raise InputError(
+                    f"{who}: {shown_url(url)} refused: {problem}; give a public service, or set "
+                    "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for one on your own network"
+                )
+        return urls
 
     def contacts_of(self, race_id: str, bib: str | None = None) -> dict[str, Any]:
         self.race(race_id)
@@ -173,6 +187,7 @@ class Outside:
         for row in rows:
             old = race.runners.get(row.bib)
             try:
+                await self._usable(row.runner_urls + row.crew_urls, "notify")
                 await self.put_runner(row.record(race.id, None if old is None else old.record))
             except CoursewatchError as exc:
                 problems.append(RosterProblem(row.line, row.bib, str(exc)))
