@@ -201,3 +201,53 @@ def test_json_reader_reads_or_refuses_with_its_own_error(data: bytes) -> None:
         assert exc.where and exc.hint and len(str(exc)) < 300
         return
     check(lambda: decode_native(obj))
+
+
+SPOT = {"response": {"feedMessageResponse": {"count": 1, "totalCount": 1, "messages": {
+    "message": [{"messengerId": "0-2", "unixTime": T, "latitude": 41.4, "longitude": -77.1,
+                 "altitude": 100, "messageType": "SOS", "batteryState": "LOW",
+                 "messageContent": "help"}]}}}}  # fmt: skip
+MAPSHARE_DATA = {"IMEI": "300434", "Time UTC": "7/19/2024 1:27:15 PM", "Latitude": "38.0",
+                 "Longitude": "-107.6", "Elevation": "2374.0 m from MSL",
+                 "Velocity": "6.0 km/h", "Course": "45.00 ° True", "Valid GPS Fix": "True",
+                 "In Emergency": "True", "Text": "ankle"}  # fmt: skip
+
+
+def _kml(data: dict[str, str], when: str | None) -> bytes:
+    from xml.sax.saxutils import escape, quoteattr
+
+    rows = "".join(f"<Data name={quoteattr(k)}><value>{escape(v)}</value></Data>"
+                   for k, v in data.items())  # fmt: skip
+    stamp = f"<TimeStamp><when>{escape(when)}</when></TimeStamp>" if when is not None else ""
+    return (f'<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark>{stamp}'
+            f"<ExtendedData>{rows}</ExtendedData></Placemark></Document></kml>").encode(
+                "utf-8", "surrogatepass")  # fmt: skip
+
+
+@FAST
+@given(values | mutations(SPOT))
+def test_spot(obj: object) -> None:
+    from coursewatch.protocols.spot import decode_spot
+
+    check(lambda: decode_spot(obj))
+
+
+@FAST
+@given(
+    st.dictionaries(st.sampled_from(list(MAPSHARE_DATA)), st.text(max_size=40)).map(
+        lambda changed: {**MAPSHARE_DATA, **changed}
+    ),
+    st.none() | st.text(max_size=40),
+)
+def test_mapshare(data: dict[str, str], when: str | None) -> None:
+    from coursewatch.protocols.mapshare import decode_mapshare
+
+    check(lambda: decode_mapshare(_kml(data, when)))
+
+
+@FAST
+@given(st.binary(max_size=300))
+def test_mapshare_bytes(data: bytes) -> None:
+    from coursewatch.protocols.mapshare import decode_mapshare
+
+    check(lambda: decode_mapshare(data))

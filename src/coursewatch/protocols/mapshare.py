@@ -116,10 +116,19 @@ def _time(placemark: Element, d: dict[str, str]) -> float:
 
 
 def _leading(text: str | None, field: str) -> float | None:
-    """The number a MapShare value starts with: "503.99 m from MSL", "6.0 km/h"."""
+    """The number a MapShare value starts with: "503.99 m from MSL", "6.0 km/h"; None when
+    there is none (an elevation or speed it cannot read must not cost the message its
+    position, or its In Emergency).
+
+    >>> _leading("6.0 km/h", "Velocity"), _leading("N/A", "Velocity"), _leading("1e999", "x")
+    (6.0, None, None)
+    """
     if not text:
         return None
-    return optional(text.split()[0], field)
+    try:
+        return optional(text.split()[0], field)
+    except FieldError:
+        return None
 
 
 def _said(d: dict[str, str], fix: Fix) -> list[DeviceEvent]:
