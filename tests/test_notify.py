@@ -200,3 +200,30 @@ async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -
         r = await client.put("/api/races/demo/runners/7/contacts", headers=admin_headers(),
                              json=crew)  # fmt: skip
         assert r.status_code == 200, r.text  # a cloud service's token is no address
+
+
+async def test_an_sos_does_not_wait_behind_slow_channels(tmp_path: Path, ntfy: NtfySink) -> None:
+    slow = NtfySink(delay_s=3.0)
+    slow.start(free_port())
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    try:
+        async with hq(tmp_path, clock=lambda: START + 4 * 3600, **opts) as (server, _client):
+            await add_race(server, tmp_path, COURSE, "demo", START)
+            point = {"latitude": float(COURSE.lat[0]), "longitude": float(COURSE.lon[0])}
+            for k in range(5):
+                await server.put_runner(RunnerRecord("demo", str(k), devices=(f"imei-{k}",)))
+                await server.set_runner_contacts("demo", str(k), None, [f"ntfy://{slow.url}/c{k}"])
+            await server.set_hq_contacts("demo", [{"url": f"ntfy://{ntfy.url}/sos", "priority": 0}])
+            for k in range(4):  # four crews' channels, each 3 s an answer, take every slot
+                text = {"imei": f"imei-{k}", "messageCode": 3, "freeText": "all good",
+                        "timeStamp": int(START + 60) * 1000, "point": point}  # fmt: skip
+                await server.ingest(lambda t=text: decode_inreach({"Events": [t]}), "inreach")
+            await until(lambda: len(slow.messages) == 4)
+            sos = {"imei": "imei-4", "messageCode": 4, "timeStamp": int(START + 90) * 1000,
+                   "point": point}  # fmt: skip
+            pressed = time.monotonic()
+            await server.ingest(lambda: decode_inreach({"Events": [sos]}), "inreach")
+            await until(lambda: any(m["topic"] == "sos" for m in ntfy.messages), 5.0)
+            assert time.monotonic() - pressed < 1.5  # not after the slow ones (3 s)
+    finally:
+        slow.stop()

@@ -91,8 +91,10 @@ class Notifier:
         # recipient -> (messages it may be sent now, when that was worked out)
         self._tokens: dict[str, tuple[float, float]] = {}
         self._slots = asyncio.Semaphore(WORKERS)
-        # Apprise's own threads: a slow channel never takes the threads of feeds or uploads
+        # Apprise's own threads: a slow channel never takes the threads of feeds or uploads,
+        # and an SOS has threads of its own
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify")
+        self._urgent = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify-sos")
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self.handed: list[tuple[int, float]] = []  # (delivery id, wall time): the last ones
@@ -109,7 +111,8 @@ class Notifier:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._urgent):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # -- enqueue ---------------------------------------------------------------------------------
     def route(self, inc: Incident, title_of: str) -> list[Delivery]:
@@ -217,11 +220,14 @@ class Notifier:
             body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
         ids = [d.id for d in rows]
         try:
-            async with self._slots:
+            # an SOS does not wait behind slow channels: its own places and threads
+            urgent = first.priority == 0
+            async with contextlib.nullcontext() if urgent else self._slots:
                 self.handed.extend((i, time.time()) for i in ids)
                 del self.handed[:-10_000]
                 loop = asyncio.get_running_loop()
-                error = await loop.run_in_executor(self._pool, self.send, first.url, title, body)
+                pool = self._urgent if urgent else self._pool
+                error = await loop.run_in_executor(pool, self.send, first.url, title, body)
             attempts, now = max(d.attempts for d in rows) + 1, time.time()
             if not error:
                 await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
