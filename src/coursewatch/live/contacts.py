@@ -110,8 +110,8 @@ async def refused_url(url: str, allow_private: bool) -> str:
     plugin = apprise.Apprise.instantiate(url)
     for host in (getattr(plugin, "host", None), getattr(plugin, "smtp_host", None)):
         if isinstance(host, str) and host and host != "ntfy.sh":
-            problem = await refused_target(f"http://{host}/", False)
-            if problem and not problem.startswith("cannot resolve"):
+            problem = await refused_target(f"http://{host}/", False, unresolved_ok=True)
+            if problem:
                 return problem
     return ""
 

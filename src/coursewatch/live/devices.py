@@ -17,10 +17,9 @@ from typing import Any
 from coursewatch.detectors.device import device_step
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
-from coursewatch.protocols import DeviceEvent
+from coursewatch.protocols import NO_FIX_DEG, DeviceEvent
 from coursewatch.store import AlertRecord, Incident
 
-NO_FIX_DEG = 1e-9
 ANY_TIME = frozenset({"sos", "sos_cancel"})  # an SOS counts even before the runner's start
 DEVICE_KINDS = frozenset({"sos", "battery_low", "message"})  # what the incidents are named
 

@@ -97,7 +97,6 @@ class Notifier:
         self._urgent = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify-sos")
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
-        self.handed: list[tuple[int, float]] = []  # (delivery id, wall time): the last ones
 
     async def start(self) -> None:
         # Apprise loads its 100+ plugins at its first use: here, off the loop, not at the first
@@ -163,7 +162,9 @@ class Notifier:
         """At start: incidents updated since the newest event whose deliveries were stored get
         theirs (those already stored stay as they are). A database that never notified
         starts from now: what happened before is not sent."""
-        every = [self.store.incidents(r, level=None, limit=1_000_000) for r in self._stored_races()]
+        every = [
+            self.store.incidents(r.id, level=None, limit=1_000_000) for r in self.store.races()
+        ]
         incidents = [i for race in every for i in race]
         newest = max((_newest_event(i) for i in incidents), default=0)
         saved = self.store.meta("notify/seen_event")
@@ -172,9 +173,6 @@ class Notifier:
                            self._title)  # fmt: skip
         self._seen_event = newest
         await self.store.set_meta("notify/seen_event", str(newest))
-
-    def _stored_races(self) -> list[str]:
-        return [r.id for r in self.store.races()]
 
     def _title(self, race_id: str) -> str:
         record = self.store.race(race_id)
@@ -223,8 +221,6 @@ class Notifier:
             # an SOS does not wait behind slow channels: its own places and threads
             urgent = first.priority == 0
             async with contextlib.nullcontext() if urgent else self._slots:
-                self.handed.extend((i, time.time()) for i in ids)
-                del self.handed[:-10_000]
                 loop = asyncio.get_running_loop()
                 pool = self._urgent if urgent else self._pool
                 error = await loop.run_in_executor(pool, self.send, first.url, title, body)
@@ -241,9 +237,6 @@ class Notifier:
         finally:
             self._busy.discard(first.recipient)
             self._wake.set()
-
-    def deliveries(self, race_id: str, after_id: int = 0, limit: int = 1000) -> list[Delivery]:
-        return self.store.outbox.deliveries(race_id, after_id, limit)
 
 
 def _newest_event(i: Incident) -> int:

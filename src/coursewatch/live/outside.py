@@ -92,8 +92,9 @@ class Outside:
         bib = self.runner(race_id, bib).bib
         config = None if feed is None else FeedConfig.from_json(feed)
         if config is not None and "://" in config.ident:  # an address: on its own host
-            problem = await refused_target(config.ident, self.settings.webhook_allow_private)
-            if problem and not problem.startswith("cannot resolve"):  # the poller says later
+            allow = self.settings.webhook_allow_private
+            problem = await refused_target(config.ident, allow, unresolved_ok=True)
+            if problem:
                 raise InputError(f"feed address refused: {problem}; give the MapShare name, "
                                  "or the share.garmin.com address")  # fmt: skip
         book = self.contacts.of(race_id)
@@ -174,7 +175,7 @@ class Outside:
     ) -> list[dict[str, Any]]:
         """The race's notifications: to whom (role, URL shortened), about which incident
         update, sent, waiting or failed and why."""
-        found = self.notifier.deliveries(self.race(race_id).id, after_id, limit)
+        found = self._store.outbox.deliveries(self.race(race_id).id, after_id, limit)
         return [delivery_json(d) for d in found]
 
     # -- set-up without code ----------------------------------------------------------------------

@@ -26,11 +26,10 @@ from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
 from coursewatch.live.runner import LiveRunner, Step
 from coursewatch.live.views import incident_json, runner_json
-from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
+from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.store import AlertRecord, FixRow, Incident, Saved, Store
 
 Clock = Callable[[], float]
-NO_FIX_DEG = 1e-9
 LIVE_LAG_S = 6 * 3600.0  # fixes arriving later than this after their time: a replayed recording
 
 

@@ -67,10 +67,15 @@ def refused_address(address: str) -> str:
     return ""
 
 
-async def refused_target(url: str, allow_private: bool) -> str:
+UNRESOLVED = "cannot resolve"
+
+
+async def refused_target(url: str, allow_private: bool, unresolved_ok: bool = False) -> str:
     """Why the server must not call ``url`` now, or "": its form, then every address its host
-    resolves to (unless private targets are allowed)."""
-    return (await checked_target(url, allow_private))[0]
+    resolves to (unless private targets are allowed). ``unresolved_ok``: a name that does not
+    resolve now is no reason (checked when given, called later: the caller says then)."""
+    problem, _ = await checked_target(url, allow_private)
+    return "" if unresolved_ok and problem.startswith(UNRESOLVED) else problem
 
 
 async def checked_target(url: str, allow_private: bool) -> tuple[str, str | None]:
@@ -89,12 +94,12 @@ async def checked_target(url: str, allow_private: bool) -> tuple[str, str | None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):  # no such name; a name no DNS can carry
-        return f"cannot resolve {host[:80]}", None
+        return f"{UNRESOLVED} {host[:80]}", None
     for info in infos:
         reason = refused_address(str(info[4][0]))
         if reason:
             return f"{host} resolves to {reason}", None
-    return ("", str(infos[0][4][0])) if infos else (f"cannot resolve {host[:80]}", None)
+    return ("", str(infos[0][4][0])) if infos else (f"{UNRESOLVED} {host[:80]}", None)
 
 
 def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:

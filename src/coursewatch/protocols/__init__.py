@@ -35,6 +35,7 @@ _MAX_TIME_CHARS = 64  # "2024-07-19T13:27:15.123456+05:30" is 32
 LARGEST = 1e9
 _FLOAT_MAX = sys.float_info.max
 MAX_ID_CHARS = 128
+NO_FIX_DEG = 1e-9  # |lat| and |lon| both under this: a tracker's "no position" (0, 0)
 _NUMBER_HINT = "send a number such as 12.5"
 
 
@@ -265,6 +266,7 @@ __all__ = [
     "LARGEST",
     "MAX_ID_CHARS",
     "MAX_NUMBER_CHARS",
+    "NO_FIX_DEG",
     "Decoded",
     "DeviceEvent",
     "FieldError",
