@@ -7,7 +7,8 @@
     │   ├── FileFormatError          unknown, corrupt or truncated file; XML bombs
     │   ├── FileTooLargeError        larger than the ``max_file_bytes`` setting
     │   ├── EmptyDataError           no usable points (empty track, course of one point)
-    │   └── CourseGeometryError      a course line no race follows (a stray point, a jump)
+    │   ├── CourseGeometryError      a course line no race follows (a stray point, a jump)
+    │   └── SplitsError              a split table (results CSV) we cannot read at all
     ├── RaceFileError                a race file (YAML/TOML) that does not describe a race
     └── SettingsError                a setting with a value we cannot use
 

@@ -25,9 +25,11 @@ from typing import Any
 import yaml
 
 from coursewatch.errors import RaceFileError
+from coursewatch.race_yaml import RaceYamlLoader
 
-_RACE_KEYS = {"name", "course", "start", "stations", "reference_splits"}
-_STATION_KEYS = {"name", "km", "distance_m", "lat", "lon", "cutoff", "pass"}
+_RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history"}
+_STATION_KEYS = {"name", "km", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
+_HISTORY_KEYS = {"results", "edition", "changed"}
 _SPLIT_KEYS = {"station", "elapsed", "pass"}
 _ELAPSED = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$")
 
@@ -47,6 +49,7 @@ class RaceStation:
     cutoff_ts: float | None = None
     cutoff_elapsed_s: float | None = None
     pass_number: int = 1
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,19 @@ class ReferenceSplits:
 
 
 @dataclass(frozen=True)
+class HistoryEdition:
+    """An earlier edition's results (a split table, see :mod:`coursewatch.splits`).
+
+    ``changed``: the stations whose leg *into* them ran another route that year; the edition
+    weighs less for predictions across them (docs/eta.md, "History").
+    """
+
+    edition: str
+    results_path: Path
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Race:
     """A race as its race file describes it; ``start`` is timezone-aware."""
 
@@ -75,36 +91,12 @@ class Race:
     start: datetime
     stations: tuple[RaceStation, ...] = ()
     reference_splits: tuple[ReferenceSplits, ...] = ()
+    history: tuple[HistoryEdition, ...] = ()
 
     @property
     def start_ts(self) -> float:
         """The start as epoch seconds (UTC)."""
         return self.start.timestamp()
-
-
-class _RaceYamlLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 base-60 numbers and implicit timestamps.
-
-    Plain YAML reads an unquoted cut-off ``10:30`` as the integer 630 but ``08:30`` as a string;
-    here both stay strings, and times are parsed by this module with one set of rules.
-    """
-
-
-_DROPPED_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
-_RaceYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_RaceYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
-)
-_RaceYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
-    ),
-    list("-+0123456789."),
-)
 
 
 def load_race(path: str | Path) -> Race:
@@ -158,7 +150,7 @@ def _parse_toml(text: str, path: Path) -> object:
 
 def _parse_yaml(text: str, path: Path) -> object:
     try:
-        return yaml.load(text, Loader=_RaceYamlLoader)  # a SafeLoader subclass: no object tags
+        return yaml.load(text, Loader=RaceYamlLoader)  # a SafeLoader subclass: no object tags
     except yaml.YAMLError as exc:
         raise RaceFileError(f"invalid YAML ({exc}): fix the syntax", path) from None
 
@@ -185,12 +177,14 @@ class _Validator:
         start = self.start(data.get("start"))
         stations = self.stations(data.get("stations", []), start)
         splits = self.reference_splits(data.get("reference_splits", {}), stations)
+        history = self.history(data.get("history", []), {s.name for s in stations})
         return Race(
             name=name,
             course_path=self.path.parent / course,
             start=start,
             stations=stations,
             reference_splits=splits,
+            history=history,
         )
 
     def check_keys(self, data: Mapping[Any, Any], allowed: set[str], where: str) -> None:
@@ -286,7 +280,40 @@ class _Validator:
             cutoff_ts=cutoff_ts,
             cutoff_elapsed_s=cutoff_elapsed_s,
             pass_number=self.pass_number(item.get("pass", 1), f"{where}.pass"),
+            aliases=self.names(item.get("aliases", []), f"{where}.aliases"),
         )
+
+    def names(self, value: object, field: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(field, f'must be a list of names, e.g. ["Courm1"] (got {value!r})')
+        return tuple(v.strip() for v in value)
+
+    def history(self, value: object, known: set[str]) -> tuple[HistoryEdition, ...]:
+        hint = 'a list of {results: "utmb_2016.csv", edition: "2016"} (changed: [stations])'
+        if not isinstance(value, list):
+            raise self.fail("history", f"must be {hint}")
+        editions = []
+        for i, item in enumerate(value):
+            where = f"history[{i}]"
+            if isinstance(item, str):
+                item = {"results": item}
+            if not isinstance(item, Mapping):
+                raise self.fail(where, f"must be {hint}")
+            self.check_keys(item, _HISTORY_KEYS, where)
+            results = self.text(item, "results", f"{where}.results")
+            edition = str(item.get("edition") or Path(results).stem)
+            changed = self.names(item.get("changed", []), f"{where}.changed")
+            unknown = [c for c in changed if c not in known]
+            if unknown:
+                raise self.fail(
+                    f"{where}.changed",
+                    f"{unknown[0]!r} is not one of the race's stations: use a name exactly as "
+                    "listed under stations",
+                )
+            editions.append(HistoryEdition(edition, self.path.parent / results, changed))
+        return tuple(editions)
 
     def pass_number(self, value: object, field: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -34,10 +34,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import analyze, info, replay, serve, settings, setup
+    from coursewatch.cli import analyze, eta, info, replay, serve, settings, setup
 
     info.register(main)
     analyze.register(main)
+    eta.register(main)
     serve.register(main)
     setup.register(main)
     replay.register(main)

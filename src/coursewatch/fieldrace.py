@@ -1,0 +1,77 @@
+"""A race file's stations and history, turned into a :class:`~coursewatch.fieldeta.FieldModel`.
+
+The stations are the race's station visits along its course (the finish added when the race
+file does not name it, as everywhere else); their effort distances come from the course's
+profile; each history edition's split table is read with the stations' names and aliases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from coursewatch.course import FINISH_NAME, Course, station_passes
+from coursewatch.effort import CourseProfile
+from coursewatch.eta import EtaConfig, EtaModel
+from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, OwnModel
+from coursewatch.race import HistoryEdition, Race, RaceStation
+from coursewatch.splits import SplitTable, read_splits
+
+
+@dataclass
+class RaceField:
+    """The stations a split table's columns are read against, and the model over them."""
+
+    stations: list[RaceStation]
+    model: FieldModel
+    notes: list[str] = field(default_factory=list)  # what the history files said
+
+
+def race_stations(race: Race, course: Course) -> list[RaceStation]:
+    """The race's station visits in course order, with their names' aliases, finish last."""
+    by_key = {(s.name, s.pass_number): s for s in race.stations}
+    out = []
+    for p in station_passes(race, course):
+        st = by_key.get((p.name, p.pass_number))
+        aliases = st.aliases if st is not None else ()
+        if st is None and p.name == FINISH_NAME:
+            aliases = ("Arrival", "Arrivée", "Ziel", "Llegada", "Arrivo")
+        out.append(RaceStation(p.name, p.distance_m, pass_number=p.pass_number, aliases=aliases))
+    return out
+
+
+def race_field(
+    race: Race,
+    course: Course,
+    history: Sequence[HistoryEdition] | None = None,
+    config: FieldConfig | None = None,
+) -> RaceField:
+    """The field model of a race; ``history``: the race file's when None (``()``: none)."""
+    stations = race_stations(race, course)
+    station_m = np.array([s.distance_m or 0.0 for s in stations])
+    profile = CourseProfile(course, EtaConfig().bin_m, EtaConfig().max_bins)
+    effort_m = np.array([profile.at(profile.cum_effort_m, s) for s in station_m])
+    names = [s.name for s in stations]
+    editions, notes = [], []
+    for h in race.history if history is None else history:
+        table = read_splits(h.results_path, stations)
+        notes += [f"{h.edition}: {line}" for line in table.refused + table.notes]
+        changed = tuple(names.index(c) for c in h.changed if c in names)
+        editions.append(Edition(h.edition, table.elapsed_s, changed))
+    own = OwnModel(EtaModel(course), station_m)
+    model = FieldModel(effort_m, editions, config, own)
+    notes += model.describe(names)
+    return RaceField(stations, model, notes)
+
+
+def history_from_paths(paths: Sequence[Path]) -> list[HistoryEdition]:
+    """``--history`` files: each one an edition named by its file name, route unchanged."""
+    return [HistoryEdition(Path(p).stem, Path(p)) for p in paths]
+
+
+def read_field(path: Path, rf: RaceField) -> SplitTable:
+    """A snapshot of this year's field, read against the race's stations."""
+    return read_splits(path, rf.stations)

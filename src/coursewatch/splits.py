@@ -1,0 +1,197 @@
+"""Split tables: elapsed times at each station, one row per runner (results, live snapshots).
+
+A split table is a CSV file with a header row. Columns that name a station of the race (its
+name, or one of its ``aliases`` from the race file; case, accents, spaces and punctuation do
+not matter, so ``St Gervais`` is ``St-Gervais``) hold the elapsed time from the runner's start
+as ``H:MM:SS`` or ``H:MM`` (hours may exceed 24); a blank cell is a station not reached, or a
+timing mat that missed the runner. A later visit of the same station is ``Name #2``. A ``bib``
+column names the runner (any unique text); without one, rows are numbered. Other columns are
+ignored; one that holds times but names no station is reported, so a missing alias is seen.
+
+Results files come from many places: UTF-8 (with or without a byte-order mark) is read as
+such, anything else as Latin-1; line ends may be LF, CRLF or a lone CR.
+
+A bad row is refused with one line saying what, where and what to do; the others are kept.
+
+>>> from coursewatch.race import RaceStation
+>>> stations = (RaceStation("St-Gervais", 21_000.0), RaceStation("Arrivée", 171_500.0,
+...             aliases=("Arrivee",)))
+>>> text = "bib,St Gervais,Arrivee,time\\n7,1:45:05,,\\n8,x,20:00:00,\\n"
+>>> t = parse_splits(text, "s.csv", stations)
+>>> t.bibs, t.elapsed_s.tolist()
+(['7'], [[6305.0, nan]])
+>>> t.refused[0].split(": ")[:2]
+['s.csv line 3 (bib 8)', "'x' under 'St Gervais' is not an elapsed time H:MM:SS"]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from coursewatch.errors import InputError
+from coursewatch.geo import FloatArray
+from coursewatch.race import RaceStation, parse_elapsed_s
+
+MAX_BYTES = 50_000_000  # a results file of 100,000 runners is a few MB
+
+
+class SplitsError(InputError):
+    """A split table that cannot be read at all (no header, no station column, not a file)."""
+
+
+@dataclass
+class SplitTable:
+    """Runners' elapsed times (seconds; NaN = blank) at the race's stations, in course order."""
+
+    bibs: list[str]
+    elapsed_s: FloatArray  # shape (runners, stations)
+    lines: list[int]  # the file line of each runner's row
+    refused: list[str] = field(default_factory=list)  # one line per refused row
+    notes: list[str] = field(default_factory=list)  # columns ignored that look like stations
+
+
+def key(name: str) -> str:
+    """What a station name is compared by: lower case, no accents, letters, digits and ``#``."""
+    ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9#]", "", ascii_.lower())
+
+
+def station_keys(stations: Sequence[RaceStation]) -> dict[str, int]:
+    """Every name a column may use for a station -> the station's index."""
+    keys: dict[str, int] = {}
+    for i, s in enumerate(stations):
+        names = [s.name if s.pass_number == 1 else f"{s.name} #{s.pass_number}", *s.aliases]
+        for name in names:
+            keys.setdefault(key(name), i)
+    return keys
+
+
+def read_splits(path: str | Path, stations: Sequence[RaceStation]) -> SplitTable:
+    """Read a split table from a file; see :func:`parse_splits`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SplitsError(
+            f"cannot read the split table ({exc.strerror}): check the path", path
+        ) from None
+    if len(data) > MAX_BYTES:
+        raise SplitsError(f"larger than {MAX_BYTES // 1_000_000} MB: is it a split table?", path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # older results exports; every byte is a character
+    return parse_splits(text, path.name, stations)
+
+
+def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> SplitTable:
+    """A split table's text (``name`` is used in messages)."""
+    rows = [r for r in csv.reader(io.StringIO(text, newline=None)) if any(c.strip() for c in r)]
+    if not rows:
+        raise SplitsError("empty: expected a header row with a bib column and station columns",
+                          name)  # fmt: skip
+    header = [h.strip() for h in rows[0]]
+    keys = station_keys(stations)
+    columns = {j: keys[key(h)] for j, h in enumerate(header) if key(h) in keys}
+    if not columns:
+        names = ", ".join(s.name for s in stations[:4])
+        raise SplitsError(
+            f"no column names a station of the race (header: {', '.join(header[:12])}); name "
+            f"columns after the stations ({names}, ...) or give the stations aliases",
+            name,
+        )
+    bib_col = next((j for j, h in enumerate(header) if key(h) == "bib"), None)
+    table = SplitTable([], np.empty((0, len(stations))), [])
+    table.notes = _ignored_time_columns(header, rows[1:], {*columns, bib_col})
+    seen: dict[str, int] = {}
+    values: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        bib = row[bib_col].strip() if bib_col is not None and bib_col < len(row) else ""
+        if bib_col is None:
+            bib = str(line - 1)
+        where = f"{name} line {line}" + (f" (bib {bib})" if bib else "")
+        problem = _row_problem(bib, seen, header, columns, row, len(stations))
+        if isinstance(problem, str):
+            table.refused.append(f"{where}: {problem}")
+            continue
+        seen[bib] = line
+        table.bibs.append(bib)
+        table.lines.append(line)
+        values.append(problem)
+    if values:
+        table.elapsed_s = np.array(values, dtype=np.float64)
+    return table
+
+
+def _row_problem(
+    bib: str,
+    seen: dict[str, int],
+    header: list[str],
+    columns: dict[int, int],
+    row: list[str],
+    n_stations: int,
+) -> list[float] | str:
+    """The row's elapsed times per station, or why it is refused."""
+    if not bib:
+        return "no bib: give every runner a bib (any text unique in the file)"
+    if bib in seen:
+        return f"bib {bib} is already on line {seen[bib]}: bibs must be unique"
+    out = [math.nan] * n_stations
+    for j, i in columns.items():
+        cell = row[j].strip() if j < len(row) else ""
+        if not cell:
+            continue
+        try:
+            value = parse_elapsed_s(cell)
+        except ValueError:
+            return (f"{cell[:20]!r} under {header[j]!r} is not an elapsed time H:MM:SS: fix it "
+                    "or leave the cell blank")  # fmt: skip
+        if not math.isnan(out[i]) and out[i] != value:
+            return f"two different times for one station ({header[j]!r}): keep one column"
+        out[i] = value
+    times = [(v, i) for i, v in enumerate(out) if not math.isnan(v)]
+    for (v0, i0), (v1, i1) in itertools.pairwise(times):
+        if v1 <= v0:
+            return (f"the time at station {i1 + 1} ({_hms(v1)}) is not after the one at station "
+                    f"{i0 + 1} ({_hms(v0)}): fix the times or blank the wrong one")  # fmt: skip
+    return out
+
+
+def _ignored_time_columns(
+    header: list[str], rows: list[list[str]], used: set[int | None]
+) -> list[str]:
+    """Columns that mostly hold elapsed times but name no station (a missing alias?)."""
+    notes = []
+    for j, h in enumerate(header):
+        if j in used:
+            continue
+        cells = [r[j].strip() for r in rows[:200] if j < len(r) and r[j].strip()]
+        timed = sum(1 for c in cells if _is_elapsed(c))
+        if cells and timed >= 0.8 * len(cells):
+            notes.append(f"column {h!r} holds times but names no station of the race: ignored "
+                         "(add it to a station's aliases in the race file to use it)")  # fmt: skip
+    return notes
+
+
+def _is_elapsed(text: str) -> bool:
+    try:
+        parse_elapsed_s(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
