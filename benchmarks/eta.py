@@ -29,7 +29,7 @@ from coursewatch.course import Course
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.eta import EtaConfig, EtaModel
 from coursewatch.geo import FloatArray
-from coursewatch.sim.backtest import backtest
+from coursewatch.sim.backtest import backtest, field_backtest
 
 SYNTHETIC_EVERY_M = 10_000.0
 MERGE_M = 500.0
@@ -114,8 +114,29 @@ def ratios(scores: Scores, names: list[str], share: float) -> list[float]:
     ]
 
 
+def utmb_with_history() -> None:
+    """UTMB 2021 at the race's stations: today's model beside the field model with the
+    2015-2017 history (the race file examples/utmb_2017.race.yaml plus the 2017 results)."""
+    from field_eta import utmb
+
+    from coursewatch.fieldrace import race_field
+
+    pair = next(p for p in PAIRS if p.name == "utmb_2021")
+    race, editions = utmb("2017")  # 2021 ran by Lac Combal, as 2017: 2015-16 changed there
+    c = course(pair.course)
+    rf = race_field(race, c, history=[editions[y] for y in ("2015", "2016", "2017")])
+    station_m = np.array([s.distance_m or 0.0 for s in rf.stations])
+    bt = field_backtest(EtaModel(c), rf.model, *progress(pair), station_m)
+    print("\nUTMB 2021 at its 24 stations, error as % of the time still to run:")
+    for name, err in (("today's model", bt.model_error), ("history 2015-2017", bt.baseline_error)):
+        print(
+            f"  {name:18s} n {len(err):4d}  median {pct(err, 50):5.1f} %  p90 {pct(err, 90):5.1f} %"
+        )
+
+
 def main() -> int:
     t0 = time.perf_counter()
+    utmb_with_history()
     lost = {p.name: why for p in PAIRS if (why := matcher_lost(p))}
     fits = {p.name: whole_race_fit(p) for p in PAIRS if p.name not in lost}
     print("whole-race fits (input of the leave-one-out priors):")
