@@ -167,20 +167,24 @@ class FieldModel:
         if k < 0:
             self._from_start(rows, out)
             return
-        e_k = filled[rows, k]
+        x = features(filled[rows], k)
         for j in range(k + 1, n):
+            left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
                 fit = table.fit(k, j) if table is not None else None
-                if fit is None:
+                if fit is None or table is None:
                     continue
-                x = features(filled[rows], k)
-                mu = x @ fit.beta
+                # a runner far outside the runners the fit saw is not extrapolated to
+                use = left & table.covers(k, filled[rows, k])
+                mu = x[use] @ fit.beta
                 if source == "history":
                     mu = mu + self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
-                self._put(out, rows, j, e_k, mu, fit, source)
-                break
+                self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source)
+                left &= ~use
         self._fill_between(k, rows, filled, out)
+        for r in rows.tolist():
+            _monotonic(out[r])
 
     def _from_start(self, rows: IntArray, out: list[Forecast]) -> None:
         """Runners not timed anywhere yet: the history's spread at each station."""
@@ -309,6 +313,16 @@ class FieldModel:
                 i = int(np.searchsorted(times, filled[r, k]))
                 lo = min(max(i - m // 2, 0), len(times) - m)
                 out[r].dropout_risk = float(cum[lo + m] - cum[lo]) / m
+
+
+def _monotonic(f: Forecast) -> None:
+    """Later stations are never reached earlier, and low <= mid <= high."""
+    floor = np.zeros(3)
+    for j in sorted(f.elapsed_s):
+        mid, low, high = f.elapsed_s[j]
+        floor = np.maximum(floor, (mid, low, high))
+        mid, low, high = (float(v) for v in floor)
+        f.elapsed_s[j] = (mid, min(low, mid), max(high, mid))
 
 
 class OwnModel:

@@ -33,6 +33,7 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 RECENT_LEGS = 3
 IRLS_STEPS = 6
+COVER = 1.25  # how far beyond the fastest and slowest runners of a table a fit is used
 
 
 def reached(elapsed_s: FloatArray) -> IntArray:
@@ -131,6 +132,15 @@ class LegFits:
         self.quantiles = quantiles
         self.min_runners = min_runners
         self._fits: dict[tuple[int, int], LegFit | None] = {}
+
+    def covers(self, k: int, elapsed_s: FloatArray) -> BoolArray:
+        """Runners at station k whose elapsed time is within the table's range there, widened
+        by ``COVER`` either way (beyond it, a fit would be extrapolated)."""
+        at = self.filled_s[:, k]
+        at = at[np.isfinite(at)]
+        if not len(at):
+            return np.zeros(len(elapsed_s), dtype=bool)
+        return (elapsed_s >= float(at.min()) / COVER) & (elapsed_s <= float(at.max()) * COVER)
 
     def fit(self, k: int, j: int) -> LegFit | None:
         if (k, j) not in self._fits:

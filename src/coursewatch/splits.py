@@ -78,6 +78,11 @@ def station_keys(stations: Sequence[RaceStation]) -> dict[str, int]:
 
 def read_splits(path: str | Path, stations: Sequence[RaceStation]) -> SplitTable:
     """Read a split table from a file; see :func:`parse_splits`."""
+    return parse_splits(read_text(path), Path(path).name, stations)
+
+
+def read_text(path: str | Path) -> str:
+    """A split table file's text: UTF-8 (a byte-order mark dropped), else Latin-1."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -89,10 +94,9 @@ def read_splits(path: str | Path, stations: Sequence[RaceStation]) -> SplitTable
     if len(data) > MAX_BYTES:
         raise SplitsError(f"larger than {MAX_BYTES // 1_000_000} MB: is it a split table?", path)
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")  # older results exports; every byte is a character
-    return parse_splits(text, path.name, stations)
+        return data.decode("latin-1")  # older results exports; every byte is a character
 
 
 def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> SplitTable:
@@ -163,8 +167,8 @@ def _row_problem(
     times = [(v, i) for i, v in enumerate(out) if not math.isnan(v)]
     for (v0, i0), (v1, i1) in itertools.pairwise(times):
         if v1 <= v0:
-            return (f"the time at station {i1 + 1} ({_hms(v1)}) is not after the one at station "
-                    f"{i0 + 1} ({_hms(v0)}): fix the times or blank the wrong one")  # fmt: skip
+            return (f"the time at station {i1 + 1} ({hms(v1)}) is not after the one at station "
+                    f"{i0 + 1} ({hms(v0)}): fix the times or blank the wrong one")  # fmt: skip
     return out
 
 
@@ -192,6 +196,7 @@ def _is_elapsed(text: str) -> bool:
     return True
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """Seconds as H:MM:SS (hours may exceed 24)."""
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

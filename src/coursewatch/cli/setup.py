@@ -1,5 +1,5 @@
 """Race-director set-up on a running race HQ, without code: ``coursewatch race roster``,
-``race check``, ``race notify``, ``runner feed``, ``runner notify``."""
+``race check``, ``race notify``, ``race history``, ``runner feed``, ``runner notify``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from coursewatch.errors import CoursewatchError
 
 
 def register(main: click.Group) -> None:
-    for command in (race_roster, race_check, race_notify):
+    for command in (race_roster, race_check, race_notify, race_history):
         race_group.add_command(command)
     for command in (runner_feed, runner_notify):
         runner.add_command(command)
@@ -43,6 +43,32 @@ def race_roster(race_id: str, roster: Path, url: str | None, token: str | None) 
         click.echo(f"{roster.name}:{p['line']}: bib {p['bib'] or '?'}: {p['message']}{hint}")
     if found["refused"]:
         raise SystemExit(1)
+
+
+@click.command("history")
+@click.argument("race_id")
+@click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_url
+@_token
+def race_history(race_id: str, race_file: Path, url: str | None, token: str | None) -> None:
+    """Send the earlier editions' results the race file lists under history: the server's
+    ETAs get intervals from them, and race HQ a dropout risk per runner."""
+    from coursewatch.race import load_race
+    from coursewatch.splits import read_text
+
+    race = load_race(race_file)
+    if not race.history:
+        raise click.UsageError(f"{race_file} lists no history: add a history: section")
+    editions = [{"edition": h.edition, "changed": list(h.changed),
+                 "text": read_text(h.results_path)} for h in race.history]  # fmt: skip
+    found = Client(url, token).call("PUT", f"/api/races/{race_id}/history",
+                                    json={"editions": editions})  # fmt: skip
+    for e in found["editions"]:
+        changed = f", changed into {', '.join(e['changed'])}" if e["changed"] else ""
+        click.echo(f"{e['edition']}: {e['runners']} runners, {e['stations_timed']} stations "
+                   f"timed{changed}; {e['refused_count']} rows refused")  # fmt: skip
+        for line in e["refused"] + e["notes"]:
+            click.echo(f"  {line}")
 
 
 def _when(ts: float | None) -> str:

@@ -29,6 +29,7 @@ from coursewatch.detectors.signal import (
 from coursewatch.detectors.stopped import StoppedConfig, StoppedEvent, StoppedState, stopped_step
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.incidents import episode_key, rule
+from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
@@ -87,7 +88,18 @@ class RaceWatch:
         w.signal = SignalState(runner.last_time_s, runner.matcher.progress_m, seen_s=now_s)
 
     def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
-        """Predicted arrival at each course distance, refreshed every ETA_REFRESH_S."""
+        """Predicted arrival at each course distance: the history's where the race has one
+        (blended with the live model between stations), else the live model's."""
+        live = self._live(runner, targets_m)
+        ranges = self.ranges(runner, targets_m, live)
+        return [live[i] if r is None else r.eta_ts for i, r in enumerate(ranges)]
+
+    def arrival_ranges(self, runner: LiveRunner, targets_m: list[float]) -> list[Range | None]:
+        """The history's arrivals with their intervals (None: no history there)."""
+        return self.ranges(runner, targets_m, self._live(runner, targets_m))
+
+    def _live(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
+        """The live model's arrival at each course distance, refreshed every ETA_REFRESH_S."""
         w = self.of(runner)
         last = runner.last_time_s
         if last is None or runner.finished or runner.record.dnf:
@@ -100,6 +112,17 @@ class RaceWatch:
             w.etas = {t: float(v) for t, v in zip(wanted, values, strict=True)}
             w.etas_at_s, w.etas_wall_s = last, now_s
         return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
+
+    def ranges(
+        self, runner: LiveRunner, targets_m: list[float], live: list[float | None]
+    ) -> list[Range | None]:
+        """The history's arrivals with intervals, blended with the live ones (``live``);
+        None where the race has no history or it says nothing."""
+        field = self.race.field
+        if field is None:
+            return [None] * len(targets_m)
+        start_s = self.race.start_s(runner)
+        return field.ranges(runner.bib, start_s, self.clock(), targets_m, live)
 
     def on_run(
         self,
@@ -123,7 +146,10 @@ class RaceWatch:
         # far from the course (another race, a car), progress means nothing: no stop, no
         # lateness, no ETA until the runner is back near it
         far = runner.matcher.far
+        field, start_s = self.race.field, self.race.start_s(runner)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
+            if field is not None and not far:
+                field.on_fix(runner.bib, start_s, t_s, s)
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
+from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
@@ -45,6 +46,7 @@ class LiveRace:
         self.view = PublicView()  # what the public sees (live/privacy.py)
         self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
+        self.field: FieldWatch | None = None  # the history's ETAs (live/fieldwatch.py)
 
     @classmethod
     def build(cls, record: RaceRecord) -> LiveRace:

@@ -262,6 +262,10 @@ class LiveRunner:
             self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
         return step
 
+    def progress_series(self) -> tuple[FloatArray, FloatArray]:
+        """The kept fixes' times and the progress after each (copies), oldest first."""
+        return self._tail[: self._n, 0].copy(), self._prog[: self._n].copy()
+
     # -- what HQ sees -------------------------------------------------------------------------
     @property
     def last_time_s(self) -> float | None:

@@ -30,6 +30,8 @@ from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import devices, views
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
+from coursewatch.live.fieldwatch import Range
+from coursewatch.live.histories import Histories
 from coursewatch.live.looplag import LoopLag
 from coursewatch.live.notify import Notifier, Send, apprise_send
 from coursewatch.live.outside import NotFound, Outside
@@ -56,7 +58,7 @@ def same_secret(given: str, expected: str) -> bool:
     return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
-class Server(Outside):
+class Server(Outside, Histories):
     """Everything the live server does, callable from the web layer, tests and the CLI."""
 
     def __init__(
@@ -127,6 +129,7 @@ class Server(Outside):
             live = self._registry.add_runner(runner)
             live.rebuild(self._store.fixes(race_id, runner.bib), None)
             self._pipeline.watch(race).resume(live, self.clock())
+        self.load_history(race)
         devices.restore(race.runners.values(), self._store.device_incidents(race_id, DEVICE))
         for bib in self.contacts.of(race_id).feeds:
             self._poll(race_id, bib)
@@ -231,6 +234,8 @@ class Server(Outside):
         if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
             self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
             del self.not_loaded[race_id]
+        elif placed.field is None:  # new stations: the stored history is read against them
+            self.load_history(placed)
         return placed
 
     async def set_public(self, race_id: str, public: bool) -> LiveRace:
@@ -327,11 +332,13 @@ class Server(Outside):
         s = runner.matcher.progress_m if runner.fixes else 0.0
         ahead = [p for p in race.stations if p.distance_m > s]
         etas: list[float | None] = [None] * len(ahead)
+        ranges: list[Range | None] = [None] * len(ahead)
         if ahead and runner.fixes:
             watch = self._pipeline.watch(race)
             etas = watch.arrivals(runner, [p.distance_m for p in ahead])
+            ranges = watch.arrival_ranges(runner, [p.distance_m for p in ahead])
         fixes = self._store.fixes(race.id, runner.bib)
-        pairs = list(zip(ahead, etas, strict=True))
+        pairs = list(zip(ahead, etas, ranges, strict=True))
         return views.progress_json(race, runner, fixes, self.clock(), pairs, self.race_now(race.id))
 
     # -- alerts and what leaves -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
 from coursewatch.course import StationPass
 from coursewatch.incidents import priority
+from coursewatch.live.fieldwatch import Range
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import FixArrays, Incident
@@ -79,7 +80,16 @@ def runner_json(
     }
     if admin:
         out["devices"] = list(runner.record.devices)
+        risk = race.field.dropout_risk(runner.bib) if race.field is not None else None
+        out["dropout_risk"] = None if risk is None else round(risk, 3)
     return out
+
+
+def _range(r: Range | None) -> dict[str, Any]:
+    """The history's 10-90 % interval of an ETA and what made it (none: the live model)."""
+    if r is None:
+        return {"low_ts": None, "high_ts": None, "method": "live"}
+    return {"low_ts": _r(r.low_ts), "high_ts": _r(r.high_ts), "method": r.method}
 
 
 def station_json(p: StationPass) -> dict[str, Any]:
@@ -205,7 +215,7 @@ def progress_json(
     runner: LiveRunner,
     fixes: FixArrays,
     now_s: float,
-    etas: list[tuple[StationPass, float | None]],
+    etas: list[tuple[StationPass, float | None, Range | None]],
     race_now_s: float | None = None,
 ) -> dict[str, Any]:
     """One runner's race so far: progress against time (the engine over the stored fixes,
@@ -218,7 +228,7 @@ def progress_json(
         "series": {"time_s": [], "progress_m": []},
         "passes": [],
         "excursions": [],
-        "etas": [{**station_json(p), "eta_ts": _r(e)} for p, e in etas],
+        "etas": [{**station_json(p), "eta_ts": _r(e), **_range(r)} for p, e, r in etas],
     }
     if not len(fixes.time_s):
         return body

@@ -95,11 +95,15 @@ async def dashboard(request: Request) -> Response:
 async def progress(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
-    if not require_read(request, race):  # positions and a track: the public view's to give
+    admin = require_read(request, race)
+    if not admin:  # positions and a track: the public view's to give
         public.require_shown(race, request.path_params["bib"])
         public.require_tracks(race)
         public.require_incidents(race)
-    return JSONResponse(server.progress(race.id, request.path_params["bib"]))
+    body = server.progress(race.id, request.path_params["bib"])
+    if admin and race.field is not None:  # race HQ's information, never an alert
+        body["dropout_risk"] = race.field.dropout_risk(body["runner"]["bib"])
+    return JSONResponse(body)
 
 
 ROUTES = [

@@ -65,6 +65,16 @@ async def race_contacts(request: Request) -> Response:
     return JSONResponse(await server.set_hq_contacts(race_id, field(obj, "hq", list)))
 
 
+async def history(request: Request) -> Response:
+    require_admin(request)
+    server = server_of(request)
+    race_id = server.race(request.path_params["race"]).id
+    if request.method == "GET":
+        return JSONResponse(server.history_of(race_id))
+    obj = await json_object(request)
+    return JSONResponse(await server.set_history(race_id, field(obj, "editions", list)))
+
+
 async def deliveries(request: Request) -> Response:
     require_admin(request)
     server = server_of(request)

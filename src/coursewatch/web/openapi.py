@@ -69,6 +69,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "array", "items": {"type": "object", "required": ["url"], "properties": {
             "url": _STR, "priority": {"type": "integer", "minimum": 0, "maximum": 2}}}}}},
     "Roster": {"type": "string", "description": "CSV, one row per runner, a header line."},
+    "History": {"type": "object", "required": ["editions"], "properties": {"editions": {
+        "type": "array", "items": {"type": "object", "required": ["text"], "properties": {
+            "edition": _STR, "text": {"type": "string", "description": "a split table (CSV)"},
+            "changed": {"type": "array", "items": _STR}}}}}},
 }  # fmt: skip
 _CONTENT = {"Roster": "text/csv"}  # bodies that are not JSON
 

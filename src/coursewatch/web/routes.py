@@ -97,6 +97,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(f"{R}/roster", ("POST",), links.roster, "admin",
              "Runners from a CSV roster (bib, name, start, devices, mapshare, spot, passwords, "
              "notify_runner, notify_crew): what was taken, what was refused by line.", "Roster"),
+    Endpoint(f"{R}/history", ("GET", "PUT"), links.history, "admin",
+             "Earlier editions' split tables (CSV text each, and the stations whose leg "
+             "changed): the ETAs with intervals and the dropout risk use them.", "History"),
     Endpoint(f"{R}/check", ("GET",), links.check, "admin",
              "Per runner: each device and feed heard from or not, and the newest fix."),
     Endpoint("/ingest/osmand", ("GET", "POST"), ingest.osmand, "device",

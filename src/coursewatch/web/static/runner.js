@@ -197,10 +197,16 @@
       const late = e.cutoff_ts && e.eta_ts && e.eta_ts > e.cutoff_ts;
       return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
         el("td", { text: CW.dist(e.distance_m, 1) }),
-        el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts) : "–" }),
+        el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts) : "–",
+          title: e.low_ts ? `10-90 %: ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)} (${e.method})` : "" },
+          e.low_ts ? el("span", { class: "muted range", text: ` ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)}` }) : ""),
         el("td", { class: "muted", text: e.eta_ts ? CW.relative(e.eta_ts) : "" }),
         el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts) : "" }));
     });
+    const risk = state.detail.dropout_risk;
+    $("dropout").hidden = risk === undefined || risk === null;
+    $("dropout").textContent = $("dropout").hidden ? "" : `Of earlier runners at the same station `
+      + `at about the same time, ${Math.round(100 * risk)} % did not finish (information, not an alert).`;
     const done = state.runner && state.runner.status === "finished" ? "Finished" : "Nothing ahead";
     $("etas").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, done)]));
   }

@@ -1,0 +1,188 @@
+"""The field's history in the live server: station splits as runners pass, ETAs with intervals.
+
+A race whose director sent earlier editions' results (``PUT /api/races/{race}/history``,
+``coursewatch race history``; kept in the store's meta) gets a :class:`FieldWatch`. It
+records each runner's elapsed time at every station they pass (from the engine's progress,
+interpolated between fixes), and forecasts them with :class:`coursewatch.fieldeta.FieldModel`
+against the whole field's splits (this year's drift), in batches: the runners who passed a
+station since the last batch, at most every ``BATCH_WALL_S`` of server time.
+
+Between stations the forecast and the runner's own live model (GPS progress, the
+:class:`coursewatch.eta.EtaModel`) agree on one estimate: the next station's arrival is the
+history's (the rest of its leg from now) and the live model's, weighted by the share of the
+leg run; later stations keep the history's legs after it. Intervals move with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coursewatch.fieldeta import Edition, FieldModel, Forecast
+from coursewatch.fieldrace import race_field
+from coursewatch.geo import FloatArray
+from coursewatch.splits import SplitsError, parse_splits
+
+BATCH_WALL_S = 5.0
+
+
+def meta_key(race_id: str) -> str:
+    return f"history/{race_id}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """An arrival (epoch seconds) with its 10-90 % interval and what predicted it."""
+
+    eta_ts: float
+    low_ts: float
+    high_ts: float
+    method: str
+
+
+class FieldWatch:
+    """One race's history model and its runners' splits and forecasts."""
+
+    def __init__(self, model: FieldModel, station_m: list[float], summary: list[dict[str, Any]]):
+        self.model = model
+        self.station_m = station_m
+        self.index = {m: i for i, m in enumerate(station_m)}
+        self.summary = summary
+        self.splits: dict[str, FloatArray] = {}
+        self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
+        self.dirty: set[str] = set()
+        self.forecasts: dict[str, Forecast] = {}
+        self.batch_wall_s = -math.inf
+
+    def on_fix(self, bib: str, start_s: float, t_s: float, progress_m: float) -> None:
+        """A runner's newest fix: the stations passed since the last one get their split."""
+        row = self.splits.get(bib)
+        if row is None:
+            row = self.splits[bib] = np.full(len(self.station_m), np.nan)
+        t0, s0 = self.last.get(bib, (start_s, 0.0))
+        self.last[bib] = (t_s, max(progress_m, s0))
+        if progress_m <= s0:
+            return
+        for i, m in enumerate(self.station_m):
+            if s0 < m <= progress_m + 25.0 and math.isnan(row[i]):
+                f = min(max((m - s0) / (progress_m - s0), 0.0), 1.0)
+                row[i] = max(t0 + f * (t_s - t0) - start_s, 1.0)
+                self.dirty.add(bib)
+
+    def backfill(
+        self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray
+    ) -> None:
+        """A runner's splits from their fixes so far (the history arrived mid-race, or the
+        server restarted): the first fix at or past each station, interpolated."""
+        row = self.splits[bib] = np.full(len(self.station_m), np.nan)
+        if not len(times_s):
+            return
+        furthest = np.maximum.accumulate(progress_m)
+        for i, m in enumerate(self.station_m):
+            hit = int(np.searchsorted(furthest, m - 25.0))
+            if hit >= len(furthest):
+                break
+            if hit == 0:
+                continue  # the first fix is already past it: no time to give
+            s0, s1 = furthest[hit - 1], furthest[hit]
+            f = min(max((m - s0) / max(s1 - s0, 1e-9), 0.0), 1.0)
+            t0, t1 = times_s[hit - 1], times_s[hit]
+            row[i] = max(float(t0 + f * (t1 - t0)) - start_s, 1.0)
+        self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
+        self.dirty.add(bib)
+
+    def forecast(self, bib: str, now_wall_s: float) -> Forecast | None:
+        """The runner's forecast, the batch of runners with new splits made first when due."""
+        if self.dirty and now_wall_s - self.batch_wall_s >= BATCH_WALL_S:
+            self.batch_wall_s = now_wall_s
+            bibs = list(self.splits)
+            only = np.array([b in self.dirty for b in bibs])
+            forecasts = self.model.predict(np.vstack([self.splits[b] for b in bibs]), only)
+            for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=True):
+                if fresh:
+                    self.forecasts[b] = f
+            self.dirty.clear()
+        return self.forecasts.get(bib)
+
+    def ranges(
+        self,
+        bib: str,
+        start_s: float,
+        now_wall_s: float,
+        targets_m: list[float],
+        live_ts: list[float | None],
+    ) -> list[Range | None]:
+        """Each target station's arrival from the history, blended with the live model's
+        ETA there (``live_ts``) between stations; None where the history says nothing."""
+        f = self.forecast(bib, now_wall_s)
+        last = self.last.get(bib)
+        out: list[Range | None] = [None] * len(targets_m)
+        if f is None or last is None or not f.elapsed_s:
+            return out
+        t_s, s_m = last
+        nxt = min(f.elapsed_s)
+        if self.station_m[nxt] <= s_m:  # passed a station the batch has not seen yet
+            return out
+        e_k = 0.0 if f.station < 0 else float(self.splits[bib][f.station])
+        s_k = 0.0 if f.station < 0 else self.station_m[f.station]
+        run = min(max((s_m - s_k) / max(self.station_m[nxt] - s_k, 1.0), 0.0), 1.0)
+        now_e = t_s - start_s
+        mid_n = f.elapsed_s[nxt][0]
+        history_n = now_e + max(mid_n - e_k, 0.0) * (1.0 - run)
+        live_n = (
+            live_ts[targets_m.index(self.station_m[nxt])]
+            if self.station_m[nxt] in targets_m
+            else None
+        )
+        blended_n = (
+            history_n if live_n is None else (1 - run) * history_n + run * (live_n - start_s)
+        )
+        shift = blended_n - mid_n
+        for i, m in enumerate(targets_m):
+            j = self.index.get(m)
+            if j is None or j not in f.elapsed_s:
+                continue
+            mid, low, high = f.elapsed_s[j]
+            new_mid = max(mid + shift, now_e)
+            scale = max(new_mid - now_e, 0.0) / max(mid - e_k, 1.0)
+            out[i] = Range(start_s + new_mid, start_s + new_mid - (mid - low) * scale,
+                           start_s + new_mid + (high - mid) * scale, f.method[j])  # fmt: skip
+        return out
+
+    def dropout_risk(self, bib: str) -> float | None:
+        f = self.forecasts.get(bib)
+        return None if f is None or math.isnan(f.dropout_risk) else f.dropout_risk
+
+
+def build(
+    race: Any, course: Any, saved: list[dict[str, Any]], station_m: list[float]
+) -> FieldWatch:
+    """A FieldWatch from stored history (``[{edition, changed, text}]``); SplitsError or
+    RaceFileError-like InputError when a table cannot be read at all."""
+    rf = race_field(race, course, history=())
+    stations = rf.stations
+    names = [s.name for s in stations]
+    editions, summary = [], []
+    for item in saved:
+        table = parse_splits(item["text"], item["edition"], stations)
+        unknown = [c for c in item.get("changed", []) if c not in names]
+        if unknown:
+            raise SplitsError(f"{unknown[0]!r} under changed is not a station of the race: use "
+                              "a name exactly as in the race file", item["edition"])  # fmt: skip
+        changed = tuple(names.index(c) for c in item.get("changed", []))
+        editions.append(Edition(item["edition"], table.elapsed_s, changed))
+        timed = int((np.isfinite(table.elapsed_s).sum(axis=0) >= 30).sum()) if table.bibs else 0
+        summary.append({"edition": item["edition"], "runners": len(table.bibs),
+                        "stations_timed": timed, "changed": list(item.get("changed", [])),
+                        "refused": table.refused[:50], "refused_count": len(table.refused),
+                        "notes": table.notes})  # fmt: skip
+    model = FieldModel(rf.model.effort_m, editions, own=rf.model.own)
+    return FieldWatch(model, station_m, summary)
+
+
+def dumps(saved: list[dict[str, Any]]) -> str:
+    return json.dumps(saved, ensure_ascii=False)

@@ -1,0 +1,209 @@
+"""ETA from the field's history: split tables, the race file's history, the model and the
+``coursewatch eta`` contract, on simulated fields (``coursewatch.sim.splits``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from coursewatch.cli import main
+from coursewatch.errors import RaceFileError
+from coursewatch.fieldeta import Edition, FieldModel, Forecast
+from coursewatch.race import RaceStation, parse_race
+from coursewatch.sim.splits import simulate_splits, splits_csv
+from coursewatch.splits import SplitsError, parse_splits, read_splits
+
+EFFORT_M = np.array([8_000.0, 15_000.0, 24_000.0, 33_000.0, 41_000.0, 50_000.0])
+NAMES = ["Col A", "Le Bourg", "Lac", "Refuge", "Col B", "Arrivée"]
+STATIONS = [RaceStation(n, 1000.0 * (i + 1)) for i, n in enumerate(NAMES)]
+
+
+def _errors(model: FieldModel, truth: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relative errors and interval hits at every later station, from station ``at``."""
+    snap = np.where(np.arange(truth.shape[1]) <= at, truth, np.nan)
+    forecasts = model.predict(snap)
+    err, inside = [], []
+    for r, f in enumerate(forecasts):
+        for j, (mid, low, high) in f.elapsed_s.items():
+            actual = truth[r, j]
+            if np.isfinite(actual) and np.isfinite(truth[r, at]):
+                err.append(abs(mid - actual) / (actual - truth[r, at]))
+                inside.append(low <= actual <= high)
+    return np.array(err), np.array(inside)
+
+
+def test_split_tables_read_names_aliases_accents_and_any_line_ends() -> None:
+    stations = [RaceStation("St-Gervais", 21_000.0, aliases=("StGer",)),
+                RaceStation("Arrivée", 40_000.0)]  # fmt: skip
+    for text in ("bib,St Gervais,ARRIVEE\r\n1,1:45:05,10:00:00\r\n",
+                 "bib,StGer,Arrivee\r1,1:45:05,10:00:00\r",
+                 "\ufeffBIB,st-gervais,Arrivée\n1,1:45:05,10:00\n"):  # fmt: skip
+        t = parse_splits(text, "r.csv", stations)
+        assert t.bibs == ["1"] and t.elapsed_s.tolist() == [[6305.0, 36000.0]], text
+
+
+def test_a_bad_row_is_refused_with_its_line_and_the_others_kept(tmp_path: Path) -> None:
+    text = ("bib,name,Col A,Le Bourg,time\n1,Ann,1:00:00,2:00:00,2:00:00\n"
+            "2,Bob,1:00:00,0:50:00,\n1,Ann again,1:00:00,,\n,Nobody,1:00:00,,\n"
+            "3,Cleo,1:00:00,1:61:00,\n4,Dee,,3:00:00,\n")  # fmt: skip
+    path = tmp_path / "r.csv"
+    path.write_bytes(text.encode("latin-1"))
+    t = read_splits(path, STATIONS)
+    assert t.bibs == ["1", "4"]
+    assert t.lines == [2, 7]
+    assert np.isnan(t.elapsed_s[1, 0]) and t.elapsed_s[1, 1] == 10800.0  # a missed read
+    assert [r.split(":")[0] for r in t.refused] == [
+        "r.csv line 3 (bib 2)",
+        "r.csv line 4 (bib 1)",
+        "r.csv line 5",
+        "r.csv line 6 (bib 3)",
+    ]
+    assert "is not after the one at station 1" in t.refused[0]
+    assert "already on line 2" in t.refused[1]
+    assert "no bib" in t.refused[2]
+    assert "'1:61:00' under 'Le Bourg' is not an elapsed time" in t.refused[3]
+    assert t.notes and "'time' holds times but names no station" in t.notes[0]
+    with pytest.raises(SplitsError, match="no column names a station"):
+        parse_splits("bib,a,b\n1,2,3\n", "x.csv", STATIONS)
+    with pytest.raises(SplitsError, match="cannot read the split table"):
+        read_splits(tmp_path / "missing.csv", STATIONS)
+
+
+def test_the_race_file_takes_history_and_aliases_and_checks_them(tmp_path: Path) -> None:
+    text = """name: R\ncourse: c.gpx\nstart: "2024-09-01T18:00:00+02:00"
+stations:
+  - {name: Col A, km: 8, aliases: [ColA, "Col A (arrival)"]}
+  - {name: Lac, km: 20}
+history:
+  - 2015.csv
+  - {results: past/2016.csv, edition: "2016", changed: [Lac]}
+"""
+    race = parse_race(text, tmp_path / "r.yaml")
+    assert race.stations[0].aliases == ("ColA", "Col A (arrival)")
+    assert [(h.edition, h.results_path, h.changed) for h in race.history] == [
+        ("2015", tmp_path / "2015.csv", ()),
+        ("2016", tmp_path / "past/2016.csv", ("Lac",)),
+    ]
+    with pytest.raises(RaceFileError, match=r"history\[0\].changed.*'Lake' is not one of"):
+        parse_race(text.replace("- 2015.csv\n", "- {results: a.csv, changed: [Lake]}\n"),
+                   tmp_path / "r.yaml")  # fmt: skip
+    with pytest.raises(RaceFileError, match="aliases"):
+        parse_race(text.replace('[ColA, "Col A (arrival)"]', "{a: 1}"), tmp_path / "r.yaml")
+
+
+def test_history_predicts_a_new_edition_well_with_honest_intervals() -> None:
+    past = [Edition("a", simulate_splits(EFFORT_M, 1500, seed=1)),
+            Edition("b", simulate_splits(EFFORT_M, 1500, seed=2))]  # fmt: skip
+    truth = simulate_splits(EFFORT_M, 800, seed=3)
+    model = FieldModel(EFFORT_M, past)
+    err, inside = _errors(model, truth, at=1)
+    assert np.median(err) < 0.08 and 0.72 < inside.mean() < 0.88, (np.median(err), inside.mean())
+    # the trackers' rule on the same rows (average speed since the start) does far worse
+    avg = [abs(truth[r, 1] * EFFORT_M[j] / EFFORT_M[1] - truth[r, j]) / (truth[r, j] - truth[r, 1])
+           for r in range(len(truth)) for j in range(2, 6)
+           if np.isfinite(truth[r, j]) and np.isfinite(truth[r, 1])]  # fmt: skip
+    assert np.median(err) < 0.8 * np.median(avg)
+
+
+def test_forecasts_are_in_order_and_slow_runners_are_likelier_to_drop() -> None:
+    model = FieldModel(EFFORT_M, [Edition("a", simulate_splits(EFFORT_M, 2000, seed=4))])
+    truth = simulate_splits(EFFORT_M, 400, seed=5)
+    forecasts = model.predict(np.where(np.arange(6) <= 2, truth, np.nan))
+    for f in forecasts:
+        mids = [f.elapsed_s[j][0] for j in sorted(f.elapsed_s)]
+        assert mids == sorted(mids)
+        assert all(low <= mid <= high for mid, low, high in f.elapsed_s.values())
+    at = [(truth[r, 2], f.dropout_risk) for r, f in enumerate(forecasts) if f.station == 2]
+    at.sort()
+    fast = np.mean([risk for _, risk in at[: len(at) // 4]])
+    slow = np.mean([risk for _, risk in at[-len(at) // 4 :]])
+    assert slow > fast + 0.1, (fast, slow)
+
+
+def _finish_errors(forecasts: list[Forecast], truth: np.ndarray) -> list[float]:
+    """From station 1 to the finish, relative to the time still to run."""
+    return [
+        abs(f.elapsed_s[5][0] - truth[r, 5]) / (truth[r, 5] - truth[r, 1])
+        for r, f in enumerate(forecasts)
+        if np.isfinite(truth[r, 5]) and 5 in f.elapsed_s
+    ]
+
+
+def test_a_changed_leg_is_retimed_by_this_years_field() -> None:
+    """The old route into station 3 took twice as long; once this year's field has run it, the
+    runners behind are predicted on the new route's time."""
+    old = np.array([1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
+    past = [Edition("old", simulate_splits(EFFORT_M, 2000, seed=6, leg_factor=old), (3,))]
+    truth = simulate_splits(EFFORT_M, 1000, seed=7)
+    # the field ahead has run the whole race; the runners behind are at station 1
+    front, back = truth[:500], np.where(np.arange(6) <= 1, truth[500:], np.nan)
+    model = FieldModel(EFFORT_M, past)
+    forecasts = model.predict(np.vstack([front, back]))[500:]
+    err = _finish_errors(forecasts, truth[500:])
+    blind = FieldModel(EFFORT_M, past).predict(back)
+    err_blind = _finish_errors(blind, truth[500:])
+    assert np.median(err) < 0.07 < np.median(err_blind), (np.median(err), np.median(err_blind))
+    assert {forecasts[0].method[5]} <= {"history+field"}
+
+
+def test_without_history_the_field_and_the_runners_own_model_predict() -> None:
+    from coursewatch.fieldrace import race_field
+    from coursewatch.sim.simulate import trail_course
+
+    course = trail_course(50_000.0, n_stations=0)
+    race = parse_race('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00+00:00"\nstations:\n'
+                      + "".join(f"  - {{name: {n}, km: {8 * (i + 1) if i < 5 else 50}}}\n"
+                                for i, n in enumerate(NAMES)), "r.yaml")  # fmt: skip
+    rf = race_field(race, course, history=())
+    truth = simulate_splits(rf.model.effort_m, 300, seed=8)
+    ahead, behind = truth[:200], np.where(np.arange(6) <= 1, truth[200:], np.nan)
+    forecasts = rf.model.predict(np.vstack([ahead, behind]))[200:]
+    methods = {m for f in forecasts for m in f.method.values()}
+    assert methods == {"field"}  # 200 runners ahead have run every later leg
+    timed = behind[np.isfinite(behind[:, 1])]
+    lone = rf.model.predict(timed[:1])[0]  # alone on the course: the runner's own model
+    assert set(lone.method.values()) == {"own"} and sorted(lone.elapsed_s) == [2, 3, 4, 5]
+    assert math.isnan(lone.dropout_risk)
+
+
+def test_eta_predict_is_a_stable_contract(tmp_path: Path) -> None:
+    from coursewatch.sim.field import course_gpx
+    from coursewatch.sim.simulate import trail_course
+
+    course = trail_course(50_000.0, n_stations=0)
+    (tmp_path / "c.gpx").write_text(course_gpx(course))
+    stations = "".join(f"  - {{name: {n}, km: {8 * (i + 1) if i < 5 else 50}}}\n"
+                       for i, n in enumerate(NAMES))  # fmt: skip
+    (tmp_path / "r.yaml").write_text('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00Z"\n'
+                                     f"stations:\n{stations}history: [past.csv]\n")  # fmt: skip
+    (tmp_path / "past.csv").write_text(splits_csv(NAMES, simulate_splits(EFFORT_M, 600, seed=9)))
+    now = simulate_splits(EFFORT_M, 3, seed=10, dnf_share=0.0, missed_share=0.0)
+    now[0, 3:], now[1, :], now[2, 1:] = np.nan, np.nan, np.nan
+    text = splits_csv(NAMES, now, bibs=["A-1", "B-2", "C-3"]) + "D-4,Dee,1:00:00,x,,,,\n"
+    (tmp_path / "now.csv").write_text(text)
+    run = CliRunner().invoke(main, ["eta", "predict", str(tmp_path / "r.yaml"),
+                                    str(tmp_path / "now.csv")])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    assert lines[0] == "bib,station,pass,predicted_elapsed_s,low_s,high_s"
+    rows = [line.split(",") for line in lines[1:]]
+    assert [(r[0], r[1]) for r in rows if r[0] == "A-1"] == [
+        ("A-1", n) for n in NAMES[3:]
+    ]  # every station after the last recorded one
+    assert len([r for r in rows if r[0] == "B-2"]) == 6  # nothing yet: every station
+    assert all(int(r[4]) <= int(r[3]) <= int(r[5]) for r in rows)
+    assert "refused: now.csv line 5 (bib D-4): 'x' under 'Le Bourg'" in run.stderr
+    as_json = CliRunner().invoke(main, ["eta", "predict", str(tmp_path / "r.yaml"),
+                                        str(tmp_path / "now.csv"), "--format", "json"])  # fmt: skip
+    objects = json.loads(as_json.stdout)
+    assert [list(o) for o in objects[:1]] == [lines[0].split(",")]
+    assert len(objects) == len(rows)
+    risk = CliRunner().invoke(main, ["eta", "risk", str(tmp_path / "r.yaml"),
+                                     str(tmp_path / "now.csv")])  # fmt: skip
+    assert risk.stdout.splitlines()[0] == "bib,station,pass,elapsed_s,dropout_risk"
+    assert {line.split(",")[0] for line in risk.stdout.splitlines()[1:]} == {"A-1", "C-3"}

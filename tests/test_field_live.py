@@ -1,0 +1,73 @@
+"""The field's history in race HQ: sent through the API or `coursewatch race history`, kept
+across a restart, ETAs with intervals on the runner page's data, a dropout risk for HQ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coursewatch.sim.hq import add_race, admin_headers, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.sim.splits import simulate_splits, splits_csv
+
+START = 1_780_000_000.0
+COURSE = trail_course(20_000.0, n_stations=4)
+
+
+def _history(server: object, race_id: str) -> list[dict[str, object]]:
+    race = server.race(race_id)  # type: ignore[attr-defined]
+    names = [p.label for p in race.stations]
+    effort = np.array([p.distance_m for p in race.stations]) * 1.2
+    tables = [splits_csv(names, simulate_splits(effort, 400, seed=i)) for i in range(2)]
+    return [{"edition": str(2020 + i), "text": text} for i, text in enumerate(tables)]
+
+
+async def _ingest(client: object, run: object, upto_s: float) -> None:
+    rows = [(t, a, b) for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)  # type: ignore[attr-defined]
+            if t <= upto_s]  # fmt: skip
+    for k in range(0, len(rows), 500):
+        fixes = [{"bib": "7", "time": t, "lat": a, "lon": b} for t, a, b in rows[k : k + 500]]
+        r = await client.post("/api/races/demo/fixes", json={"fixes": fixes},  # type: ignore[attr-defined]
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200, r.text
+
+
+@pytest.mark.anyio
+async def test_history_gives_live_etas_intervals_and_a_dropout_risk(tmp_path: Path) -> None:
+    run = simulate_run(COURSE, pace_mps=2.2, interval_s=10.0, start_ts=START + 5)
+    now = [START + 4200.0]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        await _ingest(client, run, START + 4200.0)  # past two stations, then the history
+        unreadable = {"editions": [{"edition": "x", "text": "a,b\n1,2\n"}]}
+        bad = await client.put("/api/races/demo/history", headers=admin_headers(), json=unreadable)
+        assert bad.status_code == 422 and "no column names a station" in bad.text
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": _history(server, "demo")})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert [(e["edition"], e["runners"]) for e in r.json()["editions"]] == [
+            ("2020", 400), ("2021", 400)]  # fmt: skip
+        now[0] += 10.0
+        detail = (await client.get("/api/races/demo/runners/7/progress",
+                                   headers=admin_headers())).json()  # fmt: skip
+        etas = detail["etas"]
+        assert etas and all(e["method"].startswith("history") for e in etas), etas
+        assert all(e["low_ts"] <= e["eta_ts"] <= e["high_ts"] for e in etas)
+        assert [e["eta_ts"] for e in etas] == sorted(e["eta_ts"] for e in etas)
+        assert 0.0 <= detail["dropout_risk"] <= 1.0
+        runners = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
+        assert runners["runners"][0]["dropout_risk"] == detail["dropout_risk"]
+        public = (await client.get("/api/races/demo/runners")).status_code
+        assert public in (401, 403)  # the risk is race HQ's, not the public's
+        got = (await client.get("/api/races/demo/history", headers=admin_headers())).json()
+        assert [e["edition"] for e in got["editions"]] == ["2020", "2021"]
+    # race HQ restarted: the history is read again and the splits so far filled in
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        detail = (await client.get("/api/races/demo/runners/7/progress",
+                                   headers=admin_headers())).json()  # fmt: skip
+        assert detail["etas"] and detail["etas"][0]["method"].startswith("history")
