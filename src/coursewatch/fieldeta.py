@@ -171,6 +171,8 @@ class FieldModel:
         for j in range(k + 1, n):
             left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
+                if not left.any():
+                    break
                 fit = table.fit(k, j) if table is not None else None
                 if fit is None or table is None:
                     continue

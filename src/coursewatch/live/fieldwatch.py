@@ -15,6 +15,7 @@ leg run; later stations keep the history's legs after it. Intervals move with it
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from coursewatch.eta import REACHED_M
 from coursewatch.fieldeta import Edition, FieldModel, Forecast
 from coursewatch.fieldrace import race_field
 from coursewatch.geo import FloatArray
@@ -67,8 +69,10 @@ class FieldWatch:
         self.last[bib] = (t_s, max(progress_m, s0))
         if progress_m <= s0:
             return
-        for i, m in enumerate(self.station_m):
-            if s0 < m <= progress_m + 25.0 and math.isnan(row[i]):
+        lo = bisect.bisect_right(self.station_m, s0)
+        for i in range(lo, bisect.bisect_right(self.station_m, progress_m + REACHED_M)):
+            m = self.station_m[i]
+            if math.isnan(row[i]):
                 f = min(max((m - s0) / (progress_m - s0), 0.0), 1.0)
                 row[i] = max(t0 + f * (t_s - t0) - start_s, 1.0)
                 self.dirty.add(bib)
@@ -83,7 +87,7 @@ class FieldWatch:
             return
         furthest = np.maximum.accumulate(progress_m)
         for i, m in enumerate(self.station_m):
-            hit = int(np.searchsorted(furthest, m - 25.0))
+            hit = int(np.searchsorted(furthest, m - REACHED_M))
             if hit >= len(furthest):
                 break
             if hit == 0:
