@@ -167,7 +167,6 @@ class FieldModel:
         if k < 0:
             self._from_start(rows, out)
             return
-        x = features(filled[rows], k)
         for j in range(k + 1, n):
             left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
@@ -178,7 +177,7 @@ class FieldModel:
                     continue
                 # a runner far outside the runners the fit saw is not extrapolated to
                 use = left & table.covers(k, filled[rows, k])
-                mu = x[use] @ fit.beta
+                mu = fit.log_to_go(features(filled[rows[use]], k, fit.day, table.known))
                 if source == "history":
                     mu = mu + self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
@@ -284,8 +283,8 @@ class FieldModel:
                 continue
             order = np.argsort(filled[rows, i])[-c.drift_runners :]
             sub = filled[rows][order]
-            residual = (
-                np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - features(sub, i - 1) @ fit.beta
+            residual = np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - fit.log_to_go(
+                features(sub, i - 1, fit.day, hist.known)
             )
             out[i] = float(np.median(residual)) * len(sub) / (len(sub) + c.drift_prior)
         return out

@@ -22,6 +22,8 @@ All numpy, vectorised over runners: a fit is one ``lstsq`` of a few thousand row
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 RECENT_LEGS = 3
 IRLS_STEPS = 6
+DAY_RUNNERS = 300  # a fit takes the time of day only with this many runners (two more terms)
 COVER = 1.25  # how far beyond the fastest and slowest runners of a table a fit is used
 
 
@@ -88,11 +91,20 @@ def impute(elapsed_s: FloatArray, legs_s: FloatArray) -> FloatArray:
     return out
 
 
-def features(filled_s: FloatArray, k: int) -> FloatArray:
-    """The fit's inputs for runners at station k: 1, log elapsed, logs of the last legs."""
+def features(
+    filled_s: FloatArray, k: int, day: bool = True, known: BoolArray | None = None
+) -> FloatArray:
+    """The fit's inputs for runners at station k: 1, log elapsed, logs of the last legs and,
+    with ``day``, the time of day (the phase of the elapsed time in 24 h: editions start at
+    the same hour, and the night is slower). Legs run between the stations in ``known``
+    (those the fitted table timed; a station it never timed has only filled-in times)."""
     cols = [np.ones(len(filled_s)), np.log(np.maximum(filled_s[:, k], 1.0))]
-    for leg in range(k, max(k - RECENT_LEGS, 0), -1):
-        cols.append(np.log(np.maximum(filled_s[:, leg] - filled_s[:, leg - 1], 1.0)))
+    if day:
+        phase = 2.0 * np.pi * filled_s[:, k] / 86_400.0
+        cols += [np.sin(phase), np.cos(phase)]
+    ends = [i for i in range(k, -1, -1) if known is None or known[i]][: RECENT_LEGS + 1]
+    for end, begin in itertools.pairwise(ends):
+        cols.append(np.log(np.maximum(filled_s[:, end] - filled_s[:, begin], 1.0)))
     return np.column_stack(cols)
 
 
@@ -104,6 +116,15 @@ class LegFit:
     low: float  # the low residual quantile (log)
     high: float
     runners: int
+    day: bool  # fitted with the time of day (enough runners for it)
+    lowest: float  # the range of log(elapsed_j - elapsed_k) the fit saw
+    highest: float
+
+    def log_to_go(self, x: FloatArray) -> FloatArray:
+        """``log(elapsed_j - elapsed_k)`` for inputs ``x``, kept within a factor ``COVER``
+        of what the fit saw (a runner unlike any is not extrapolated to hours off)."""
+        margin = math.log(COVER)
+        return np.clip(x @ self.beta, self.lowest - margin, self.highest + margin)
 
 
 class LegFits:
@@ -157,12 +178,13 @@ class LegFits:
         lo = max(k - RECENT_LEGS, 0)
         across = self.changed[rows][:, lo : j + 1].any(axis=1)
         w = self.row_weights[rows] * np.where(across, self.changed_weight, 1.0)
-        x = features(e[rows], k)
+        day = bool(rows.sum() >= DAY_RUNNERS)
+        x = features(e[rows], k, day, self.known)
         y = np.log(np.maximum(e[rows, j] - e[rows, k], 1.0))
         beta = _median_fit(x, y, w)
         residual = y - x @ beta
         low, high = _weighted_quantiles(residual, w, self.quantiles)
-        return LegFit(beta, low, high, int(rows.sum()))
+        return LegFit(beta, low, high, int(rows.sum()), day, float(y.min()), float(y.max()))
 
 
 def _median_fit(x: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
