@@ -71,3 +71,12 @@ async def test_history_gives_live_etas_intervals_and_a_dropout_risk(tmp_path: Pa
         detail = (await client.get("/api/races/demo/runners/7/progress",
                                    headers=admin_headers())).json()  # fmt: skip
         assert detail["etas"] and detail["etas"][0]["method"].startswith("history")
+        # removed: the live model's ETAs again, and still after the next restart
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": []})  # fmt: skip
+        assert r.json() == {"editions": []}
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        detail = (await client.get("/api/races/demo/runners/7/progress",
+                                   headers=admin_headers())).json()  # fmt: skip
+        assert detail["etas"] and {e["method"] for e in detail["etas"]} == {"live"}
+        assert "dropout_risk" not in detail

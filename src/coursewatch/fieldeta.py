@@ -45,6 +45,7 @@ from coursewatch.fieldfit import (
 )
 from coursewatch.geo import FloatArray
 
+ADJUSTED_KEPT = 8  # re-timed histories kept (each a copy of the history's table)
 DRIFT_STEP = 0.05  # changed legs are re-timed in steps of 5 % (each step one refit)
 
 
@@ -166,8 +167,7 @@ class FieldModel:
         n = filled.shape[1]
         if k < 0:
             self._from_start(rows, out)
-            return
-        for j in range(k + 1, n):
+        for j in range(k + 1 if k >= 0 else n, n):
             left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
                 if not left.any():
@@ -231,11 +231,11 @@ class FieldModel:
 
     def _own(self, k: int, r: int, filled: FloatArray, f: Forecast) -> None:
         missing = [j for j in range(k + 1, filled.shape[1]) if j not in f.elapsed_s]
-        if not missing or self.own is None or k < 0:
+        if not missing or self.own is None:
             return
         c = self.config
         predicted = self.own(filled[r, : k + 1])
-        e_k = float(filled[r, k])
+        e_k = float(filled[r, k]) if k >= 0 else 0.0
         for j in missing:
             togo = float(predicted[j]) - e_k
             if math.isfinite(togo) and togo > 0:
@@ -259,6 +259,8 @@ class FieldModel:
         if not any(key):
             return base
         if key not in self._adjusted:
+            if len(self._adjusted) >= ADJUSTED_KEPT:
+                self._adjusted.clear()  # the field's drift has moved on
             e = base.filled_s.copy()
             for c, step in zip(legs, key, strict=True):
                 rows = base.changed[:, c] & np.isfinite(e[:, c])
@@ -297,8 +299,8 @@ class FieldModel:
     def _dropout(self, filled: FloatArray, last: IntArray, out: list[Forecast]) -> None:
         """Share of the ``dropout_neighbours`` earlier runners at the same station with the
         nearest elapsed time who did not reach the finish."""
-        if self.history is None:
-            return
+        if self.history is None or not self.history.known[-1]:
+            return  # no history, or none timed at the finish: who finished is not known
         h = self.history.filled_s
         m = self.config.dropout_neighbours
         for k in np.unique(last).tolist():

@@ -101,7 +101,7 @@ def read_text(path: str | Path) -> str:
 
 def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> SplitTable:
     """A split table's text (``name`` is used in messages)."""
-    rows = [r for r in csv.reader(io.StringIO(text, newline=None)) if any(c.strip() for c in r)]
+    rows, lines = _rows(text, name)
     if not rows:
         raise SplitsError("empty: expected a header row with a bib column and station columns",
                           name)  # fmt: skip
@@ -120,10 +120,10 @@ def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> Split
     table.notes = _ignored_time_columns(header, rows[1:], {*columns, bib_col})
     seen: dict[str, int] = {}
     values: list[list[float]] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for n, (line, row) in enumerate(zip(lines[1:], rows[1:], strict=True), start=1):
         bib = row[bib_col].strip() if bib_col is not None and bib_col < len(row) else ""
         if bib_col is None:
-            bib = str(line - 1)
+            bib = str(n)
         where = f"{name} line {line}" + (f" (bib {bib})" if bib else "")
         problem = _row_problem(bib, seen, header, columns, row, len(stations))
         if isinstance(problem, str):
@@ -136,6 +136,25 @@ def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> Split
     if values:
         table.elapsed_s = np.array(values, dtype=np.float64)
     return table
+
+
+def _rows(text: str, name: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank rows and the file line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=None))
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    try:
+        for row in reader:
+            if any(c.strip() for c in row):
+                rows.append(row)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise SplitsError(
+            f"line {reader.line_num}: not CSV ({exc}); a quote opened and never closed?", name
+        ) from None
+    return rows, lines
 
 
 def _row_problem(

@@ -119,10 +119,9 @@ class RaceWatch:
         """The history's arrivals with intervals, blended with the live ones (``live``);
         None where the race has no history or it says nothing."""
         field = self.race.field
-        if field is None:
+        if field is None or runner.finished or runner.record.dnf:
             return [None] * len(targets_m)
-        start_s = self.race.start_s(runner)
-        return field.ranges(runner.bib, start_s, self.clock(), targets_m, live)
+        return field.ranges(runner.bib, self.race.start_s(runner), targets_m, live)
 
     def on_run(
         self,

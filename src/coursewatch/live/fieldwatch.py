@@ -15,8 +15,10 @@ leg run; later stations keep the history's legs after it. Intervals move with it
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import json
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from coursewatch.eta import REACHED_M
-from coursewatch.fieldeta import Edition, FieldModel, Forecast
+from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, Forecast
+from coursewatch.fieldfit import BoolArray
 from coursewatch.fieldrace import race_field
 from coursewatch.geo import FloatArray
 from coursewatch.splits import SplitsError, parse_splits
 
 BATCH_WALL_S = 5.0
+log = logging.getLogger("coursewatch.live")
 
 
 def meta_key(race_id: str) -> str:
@@ -59,13 +63,17 @@ class FieldWatch:
         self.dirty: set[str] = set()
         self.forecasts: dict[str, Forecast] = {}
         self.batch_wall_s = -math.inf
+        self.running = False
 
     def on_fix(self, bib: str, start_s: float, t_s: float, progress_m: float) -> None:
         """A runner's newest fix: the stations passed since the last one get their split."""
         row = self.splits.get(bib)
         if row is None:
             row = self.splits[bib] = np.full(len(self.station_m), np.nan)
-        t0, s0 = self.last.get(bib, (start_s, 0.0))
+        if bib not in self.last:  # the first fix: no time to give stations behind it
+            self.last[bib] = (t_s, progress_m)
+            return
+        t0, s0 = self.last[bib]
         self.last[bib] = (t_s, max(progress_m, s0))
         if progress_m <= s0:
             return
@@ -99,30 +107,50 @@ class FieldWatch:
         self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
         self.dirty.add(bib)
 
-    def forecast(self, bib: str, now_wall_s: float) -> Forecast | None:
-        """The runner's forecast, the batch of runners with new splits made first when due."""
-        if self.dirty and now_wall_s - self.batch_wall_s >= BATCH_WALL_S:
-            self.batch_wall_s = now_wall_s
-            bibs = list(self.splits)
-            only = np.array([b in self.dirty for b in bibs])
-            forecasts = self.model.predict(np.vstack([self.splits[b] for b in bibs]), only)
-            for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=True):
-                if fresh:
-                    self.forecasts[b] = f
-            self.dirty.clear()
+    def forecast(self, bib: str) -> Forecast | None:
+        """The runner's latest forecast (made by :meth:`refresh` or :meth:`batch`)."""
         return self.forecasts.get(bib)
 
+    def batch(self) -> None:
+        """Forecast the runners with new splits now (in a worker thread, before the watch is
+        used: at build time)."""
+        bibs, matrix, only = self._snapshot()
+        self._take(bibs, self.model.predict(matrix, only), only)
+
+    async def refresh(self, now_wall_s: float) -> None:
+        """Forecast the runners with new splits, at most every BATCH_WALL_S, in a worker
+        thread (fits are made there too): never on the event loop."""
+        if not self.dirty or self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
+            return
+        self.running, self.batch_wall_s = True, now_wall_s
+        bibs, matrix, only = self._snapshot()
+        try:
+            forecasts = await asyncio.to_thread(self.model.predict, matrix, only)
+        except Exception:  # a model failure must not stop the clock-driven detectors
+            log.exception("field ETA forecast failed")
+            return
+        finally:
+            self.running = False
+        self._take(bibs, forecasts, only)
+
+    def _snapshot(self) -> tuple[list[str], FloatArray, BoolArray]:
+        bibs = list(self.splits)
+        only = np.array([b in self.dirty for b in bibs], dtype=bool)
+        matrix = np.vstack([self.splits[b] for b in bibs])  # a copy: the loop writes on
+        self.dirty.clear()
+        return bibs, matrix, only
+
+    def _take(self, bibs: list[str], forecasts: list[Forecast], only: BoolArray) -> None:
+        for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=True):
+            if fresh:
+                self.forecasts[b] = f
+
     def ranges(
-        self,
-        bib: str,
-        start_s: float,
-        now_wall_s: float,
-        targets_m: list[float],
-        live_ts: list[float | None],
+        self, bib: str, start_s: float, targets_m: list[float], live_ts: list[float | None]
     ) -> list[Range | None]:
         """Each target station's arrival from the history, blended with the live model's
         ETA there (``live_ts``) between stations; None where the history says nothing."""
-        f = self.forecast(bib, now_wall_s)
+        f = self.forecast(bib)
         last = self.last.get(bib)
         out: list[Range | None] = [None] * len(targets_m)
         if f is None or last is None or not f.elapsed_s:
@@ -179,7 +207,10 @@ def build(
                               "a name exactly as in the race file", item["edition"])  # fmt: skip
         changed = tuple(names.index(c) for c in item.get("changed", []))
         editions.append(Edition(item["edition"], table.elapsed_s, changed))
-        timed = int((np.isfinite(table.elapsed_s).sum(axis=0) >= 30).sum()) if table.bibs else 0
+        at_least = FieldConfig().min_runners
+        timed = (
+            int((np.isfinite(table.elapsed_s).sum(axis=0) >= at_least).sum()) if table.bibs else 0
+        )
         summary.append({"edition": item["edition"], "runners": len(table.bibs),
                         "stations_timed": timed, "changed": list(item.get("changed", [])),
                         "refused": table.refused[:50], "refused_count": len(table.refused),

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.geo import FloatArray
 from coursewatch.live.fieldwatch import FieldWatch, build, dumps, meta_key
 
 if TYPE_CHECKING:
@@ -41,26 +43,45 @@ class Histories:
         """Replace the race's history (an empty list removes it); InputError if unusable."""
         race = self.race(race_id)
         saved = _checked(editions)
-        field = await asyncio.to_thread(_field, race, saved) if saved else None
-        await self._store.set_meta(meta_key(race_id), dumps(saved))
+        series = _series(race)  # taken here, on the loop, which goes on writing to runners
+        field = await asyncio.to_thread(_field, race, saved, series) if saved else None
+        await self._store.set_meta(meta_key(race_id), dumps(saved) if saved else "")
         race.field = field
         return self.history_of(race_id)
 
-    def load_history(self, race: LiveRace) -> None:
-        """At start: the stored history, if any (a table that no longer reads is logged)."""
+    async def load_history(self, race: LiveRace) -> None:
+        """At start (or when the race's files change): the stored history, if any, built in
+        a worker thread (a table that no longer reads is logged)."""
         text = self._store.meta(meta_key(race.id))
-        if not text:
+        saved = json.loads(text) if text else []
+        if not saved:
             return
         try:
-            race.field = _field(race, json.loads(text))
+            race.field = await asyncio.to_thread(_field, race, saved, _series(race))
         except (CoursewatchError, ValueError, KeyError) as exc:
             log.error("race %s: its history was not loaded: %s", race.id, exc)
 
+    async def refresh_fields(self, races: list[LiveRace]) -> None:
+        """The forecasts of runners who passed a station, race by race (in worker threads)."""
+        for race in races:
+            if race.field is not None:
+                await race.field.refresh(time.monotonic())
 
-def _field(race: LiveRace, saved: list[dict[str, Any]]) -> FieldWatch:
+
+Series = dict[str, tuple[float, FloatArray, FloatArray]]
+
+
+def _series(race: LiveRace) -> Series:
+    """Each runner's start and kept fixes' times and progress (copies)."""
+    return {bib: (race.start_s(r), *r.progress_series()) for bib, r in race.runners.items()}
+
+
+def _field(race: LiveRace, saved: list[dict[str, Any]], series: Series) -> FieldWatch:
+    """The race's FieldWatch, its runners' splits filled in and forecast (a worker thread)."""
     field = build(race.race, race.course, saved, race.station_m)
-    for runner in list(race.runners.values()):
-        field.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+    for bib, (start_s, times_s, progress_m) in series.items():
+        field.backfill(bib, start_s, times_s, progress_m)
+    field.batch()
     return field
 
 

@@ -264,7 +264,8 @@ class LiveRunner:
 
     def progress_series(self) -> tuple[FloatArray, FloatArray]:
         """The kept fixes' times and the progress after each (copies), oldest first."""
-        return self._tail[: self._n, 0].copy(), self._prog[: self._n].copy()
+        n = self._n
+        return self._tail[:n, 0].copy(), self._prog[:n].copy()
 
     # -- what HQ sees -------------------------------------------------------------------------
     @property

@@ -112,6 +112,7 @@ class Server(Outside, Histories):
                 self.not_loaded[record.id] = str(exc)
                 continue
             self._load_runners(record.id)
+            await self.load_history(self._registry.races[record.id])
         self._webhooks.start()
         await self.notifier.start()
         self.feeds.start()
@@ -129,7 +130,6 @@ class Server(Outside, Histories):
             live = self._registry.add_runner(runner)
             live.rebuild(self._store.fixes(race_id, runner.bib), None)
             self._pipeline.watch(race).resume(live, self.clock())
-        self.load_history(race)
         devices.restore(race.runners.values(), self._store.device_incidents(race_id, DEVICE))
         for bib in self.contacts.of(race_id).feeds:
             self._poll(race_id, bib)
@@ -155,7 +155,9 @@ class Server(Outside, Histories):
                 log.exception("time-based detectors failed")
 
     async def tick(self) -> list[Incident]:
-        """Run the time-based detectors over every runner now (the ticker does, every tick_s)."""
+        """Run the time-based detectors over every runner now (the ticker does, every tick_s),
+        the field's forecasts of runners who passed a station first."""
+        await self.refresh_fields(list(self._registry.races.values()))
         return await self._pipeline.tick()
 
     def race_now(self, race_id: str) -> float:
@@ -234,8 +236,8 @@ class Server(Outside, Histories):
         if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
             self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
             del self.not_loaded[race_id]
-        elif placed.field is None:  # new stations: the stored history is read against them
-            self.load_history(placed)
+        if placed.field is None:  # new stations: the stored history is read against them
+            await self.load_history(placed)
         return placed
 
     async def set_public(self, race_id: str, public: bool) -> LiveRace:
