@@ -80,3 +80,35 @@ async def test_history_gives_live_etas_intervals_and_a_dropout_risk(tmp_path: Pa
                                    headers=admin_headers())).json()  # fmt: skip
         assert detail["etas"] and {e["method"] for e in detail["etas"]} == {"live"}
         assert "dropout_risk" not in detail
+
+
+def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from coursewatch.cli import main
+    from coursewatch.sim.field import write_race
+    from coursewatch.sim.hq import ADMIN, free_port, start_serve
+
+    port = free_port()
+    proc = start_serve(tmp_path, port, ADMIN, tick_s="0")
+    opts = ["--url", f"http://127.0.0.1:{port}", "--token", ADMIN]
+    try:
+        race_file = write_race(tmp_path / "race", COURSE, START)
+        cli = CliRunner()
+        assert (
+            cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts]).exit_code
+            == 0
+        )
+        names = [line.split("name: ")[1].split(",")[0].strip("'") for line in
+                 race_file.read_text().splitlines() if line.startswith("  - {name:")]  # fmt: skip
+        effort = np.linspace(4_000.0, 24_000.0, len(names))
+        for i in range(2):
+            text = splits_csv(names, simulate_splits(effort, 300, seed=i))
+            (race_file.parent / f"{2020 + i}.csv").write_text(text)
+        race_file.write_text(race_file.read_text() + "history: [2020.csv, 2021.csv]\n")
+        done = cli.invoke(main, ["race", "history", "demo", str(race_file), *opts])
+        assert done.exit_code == 0, done.output
+        assert "2020: 300 runners" in done.output and "2021: 300 runners" in done.output
+    finally:
+        proc.kill()
+        proc.wait()

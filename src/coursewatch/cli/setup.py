@@ -59,11 +59,13 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
     race = load_race(race_file)
     if not race.history:
         raise click.UsageError(f"{race_file} lists no history: add a history: section")
-    editions = [{"edition": h.edition, "changed": list(h.changed),
-                 "text": read_text(h.results_path)} for h in race.history]  # fmt: skip
-    found = Client(url, token).call("PUT", f"/api/races/{race_id}/history",
-                                    json={"editions": editions})  # fmt: skip
-    for e in found["editions"]:
+    client = Client(url, token)
+    for i, h in enumerate(race.history):  # one edition a request: each a body of its own
+        edition = {"edition": h.edition, "changed": list(h.changed),
+                   "text": read_text(h.results_path)}  # fmt: skip
+        found = client.call("PUT", f"/api/races/{race_id}/history",
+                            json={"editions": [edition], "replace": i == 0})  # fmt: skip
+    for e in found["editions"]:  # the whole history as race HQ now has it
         changed = f", changed into {', '.join(e['changed'])}" if e["changed"] else ""
         click.echo(f"{e['edition']}: {e['runners']} runners, {e['stations_timed']} stations "
                    f"timed{changed}; {e['refused_count']} rows refused")  # fmt: skip

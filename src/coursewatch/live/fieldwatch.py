@@ -115,13 +115,14 @@ class FieldWatch:
         """Forecast the runners with new splits now (in a worker thread, before the watch is
         used: at build time)."""
         bibs, matrix, only = self._snapshot()
-        self._take(bibs, self.model.predict(matrix, only), only)
+        if bibs:
+            self._take(bibs, self.model.predict(matrix, only), only)
 
     async def refresh(self, now_wall_s: float) -> None:
         """Forecast the runners with new splits, at most every BATCH_WALL_S, in a worker
         thread (fits are made there too): never on the event loop."""
         if not self.dirty or self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
-            return
+            return  # (dirty: some runner has splits, so the snapshot is never empty)
         self.running, self.batch_wall_s = True, now_wall_s
         bibs, matrix, only = self._snapshot()
         try:
@@ -136,7 +137,8 @@ class FieldWatch:
     def _snapshot(self) -> tuple[list[str], FloatArray, BoolArray]:
         bibs = list(self.splits)
         only = np.array([b in self.dirty for b in bibs], dtype=bool)
-        matrix = np.vstack([self.splits[b] for b in bibs])  # a copy: the loop writes on
+        rows = [self.splits[b] for b in bibs]
+        matrix = np.vstack(rows) if rows else np.empty((0, len(self.station_m)))  # a copy
         self.dirty.clear()
         return bibs, matrix, only
 

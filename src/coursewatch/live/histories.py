@@ -39,10 +39,19 @@ class Histories:
         race = self.race(race_id)
         return {"editions": race.field.summary if race.field is not None else []}
 
-    async def set_history(self, race_id: str, editions: object) -> dict[str, Any]:
-        """Replace the race's history (an empty list removes it); InputError if unusable."""
+    async def set_history(
+        self, race_id: str, editions: object, replace: bool = True
+    ) -> dict[str, Any]:
+        """Replace the race's history (an empty list removes it), or with ``replace`` False
+        add these editions to it (one of the same name replaced): a history larger than one
+        request body is sent an edition at a time. InputError if unusable."""
         race = self.race(race_id)
         saved = _checked(editions)
+        if not replace:
+            names = {e["edition"] for e in saved}
+            text = self._store.meta(meta_key(race_id))
+            kept = [e for e in (json.loads(text) if text else []) if e["edition"] not in names]
+            saved = kept + saved
         series = _series(race)  # taken here, on the loop, which goes on writing to runners
         field = await asyncio.to_thread(_field, race, saved, series) if saved else None
         await self._store.set_meta(meta_key(race_id), dumps(saved) if saved else "")

@@ -72,7 +72,9 @@ async def history(request: Request) -> Response:
     if request.method == "GET":
         return JSONResponse(server.history_of(race_id))
     obj = await json_object(request)
-    return JSONResponse(await server.set_history(race_id, field(obj, "editions", list)))
+    replace = field(obj, "replace", bool, required=False)
+    editions = field(obj, "editions", list)
+    return JSONResponse(await server.set_history(race_id, editions, replace is not False))
 
 
 async def deliveries(request: Request) -> Response:

@@ -72,7 +72,8 @@ SCHEMAS: dict[str, Any] = {
     "History": {"type": "object", "required": ["editions"], "properties": {"editions": {
         "type": "array", "items": {"type": "object", "required": ["text"], "properties": {
             "edition": _STR, "text": {"type": "string", "description": "a split table (CSV)"},
-            "changed": {"type": "array", "items": _STR}}}}}},
+            "changed": {"type": "array", "items": _STR}}}},
+        "replace": {"type": "boolean", "description": "false: add these editions"}}},
 }  # fmt: skip
 _CONTENT = {"Roster": "text/csv"}  # bodies that are not JSON
 
