@@ -177,7 +177,7 @@ class FieldModel:
                     continue
                 # a runner far outside the runners the fit saw is not extrapolated to
                 use = left & table.covers(k, filled[rows, k])
-                mu = fit.log_to_go(features(filled[rows[use]], k, fit.day, table.known))
+                mu = fit.log_to_go(features(filled[rows[use]], k, table.known))
                 if source == "history":
                     mu = mu + self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
@@ -286,7 +286,7 @@ class FieldModel:
             order = np.argsort(filled[rows, i])[-c.drift_runners :]
             sub = filled[rows][order]
             residual = np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - fit.log_to_go(
-                features(sub, i - 1, fit.day, hist.known)
+                features(sub, i - 1, hist.known)
             )
             out[i] = float(np.median(residual)) * len(sub) / (len(sub) + c.drift_prior)
         return out

@@ -35,7 +35,6 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 RECENT_LEGS = 3
 IRLS_STEPS = 6
-DAY_RUNNERS = 300  # a fit takes the time of day only with this many runners (two more terms)
 COVER = 1.25  # how far beyond the fastest and slowest runners of a table a fit is used
 
 
@@ -91,17 +90,11 @@ def impute(elapsed_s: FloatArray, legs_s: FloatArray) -> FloatArray:
     return out
 
 
-def features(
-    filled_s: FloatArray, k: int, day: bool = True, known: BoolArray | None = None
-) -> FloatArray:
-    """The fit's inputs for runners at station k: 1, log elapsed, logs of the last legs and,
-    with ``day``, the time of day (the phase of the elapsed time in 24 h: editions start at
-    the same hour, and the night is slower). Legs run between the stations in ``known``
-    (those the fitted table timed; a station it never timed has only filled-in times)."""
+def features(filled_s: FloatArray, k: int, known: BoolArray | None = None) -> FloatArray:
+    """The fit's inputs for runners at station k: 1, log elapsed, logs of the last legs, run
+    between the stations in ``known`` (those the fitted table timed; a station it never
+    timed has only filled-in times)."""
     cols = [np.ones(len(filled_s)), np.log(np.maximum(filled_s[:, k], 1.0))]
-    if day:
-        phase = 2.0 * np.pi * filled_s[:, k] / 86_400.0
-        cols += [np.sin(phase), np.cos(phase)]
     ends = [i for i in range(k, -1, -1) if known is None or known[i]][: RECENT_LEGS + 1]
     for end, begin in itertools.pairwise(ends):
         cols.append(np.log(np.maximum(filled_s[:, end] - filled_s[:, begin], 1.0)))
@@ -116,7 +109,6 @@ class LegFit:
     low: float  # the low residual quantile (log)
     high: float
     runners: int
-    day: bool  # fitted with the time of day (enough runners for it)
     lowest: float  # the range of log(elapsed_j - elapsed_k) the fit saw
     highest: float
 
@@ -178,13 +170,12 @@ class LegFits:
         lo = max(k - RECENT_LEGS, 0)
         across = self.changed[rows][:, lo : j + 1].any(axis=1)
         w = self.row_weights[rows] * np.where(across, self.changed_weight, 1.0)
-        day = bool(rows.sum() >= DAY_RUNNERS)
-        x = features(e[rows], k, day, self.known)
+        x = features(e[rows], k, self.known)
         y = np.log(np.maximum(e[rows, j] - e[rows, k], 1.0))
         beta = _median_fit(x, y, w)
         residual = y - x @ beta
         low, high = _weighted_quantiles(residual, w, self.quantiles)
-        return LegFit(beta, low, high, int(rows.sum()), day, float(y.min()), float(y.max()))
+        return LegFit(beta, low, high, int(rows.sum()), float(y.min()), float(y.max()))
 
 
 def _median_fit(x: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
