@@ -109,14 +109,17 @@ class LegFit:
     low: float  # the low residual quantile (log)
     high: float
     runners: int
-    lowest: float  # the range of log(elapsed_j - elapsed_k) the fit saw
+    lowest: float  # the range of log((elapsed_j - elapsed_k) / elapsed_k) the fit saw
     highest: float
 
     def log_to_go(self, x: FloatArray) -> FloatArray:
-        """``log(elapsed_j - elapsed_k)`` for inputs ``x``, kept within a factor ``COVER``
-        of what the fit saw (a runner unlike any is not extrapolated to hours off)."""
+        """``log(elapsed_j - elapsed_k)`` for inputs ``x``, the ratio of the time still to run
+        to the time run kept within a factor ``COVER`` of the ratios the fit saw (a runner
+        unlike any is not extrapolated to hours off)."""
         margin = math.log(COVER)
-        return np.clip(x @ self.beta, self.lowest - margin, self.highest + margin)
+        log_e = x[:, 1]
+        ratio = np.clip(x @ self.beta - log_e, self.lowest - margin, self.highest + margin)
+        return ratio + log_e
 
 
 class LegFits:
@@ -175,7 +178,8 @@ class LegFits:
         beta = _median_fit(x, y, w)
         residual = y - x @ beta
         low, high = _weighted_quantiles(residual, w, self.quantiles)
-        return LegFit(beta, low, high, int(rows.sum()), float(y.min()), float(y.max()))
+        ratio = y - x[:, 1]
+        return LegFit(beta, low, high, int(rows.sum()), float(ratio.min()), float(ratio.max()))
 
 
 def _median_fit(x: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
