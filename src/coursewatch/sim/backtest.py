@@ -5,7 +5,7 @@ Used by ``benchmarks/eta.py`` and the tests; the live server never calls it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,15 +74,11 @@ def backtest(
     """Replay a race fix by fix; at each checkpoint pass predict every later checkpoint, with
     the model and with the average speed since the start (see :func:`replay`)."""
     r = replay(model, time_s, progress_m, checkpoints_m)
-    ours: list[float] = []
-    base: list[float] = []
-    for _, i, later, actual in _passes(r):
-        now = float(time_s[i])
-        to_go = np.maximum(actual - now, 1.0)
-        ours.extend((np.abs(model.predict(r.states[i], later) - actual) / to_go).tolist())
-        b = average_speed_eta(r.start_ts, now, float(r.accepted_m[i]), later)
-        base.extend((np.abs(b - actual) / to_go).tolist())
-    return Backtest(np.array(ours), np.array(base), r.start_ts)
+
+    def average(_: int, i: int, later: FloatArray) -> FloatArray:
+        return average_speed_eta(r.start_ts, float(time_s[i]), float(r.accepted_m[i]), later)
+
+    return _score(model, r, time_s, average)
 
 
 def field_backtest(
@@ -95,17 +91,30 @@ def field_backtest(
     """The same at the race's stations, the field model (from the runner's splits so far)
     in the baseline's place."""
     r = replay(model, time_s, progress_m, station_m)
-    ours: list[float] = []
-    theirs: list[float] = []
-    for j, i, later, actual in _passes(r):
-        now = float(time_s[i])
-        to_go = np.maximum(actual - now, 1.0)
-        ours.extend((np.abs(model.predict(r.states[i], later) - actual) / to_go).tolist())
+
+    def from_splits(j: int, _: int, later: FloatArray) -> FloatArray:
         splits = np.where(np.arange(len(station_m)) <= j, r.truth_ts - r.start_ts, np.nan)
         forecast = field.predict(splits[None, :])[0]
         at = np.searchsorted(r.checkpoints_m, later)
-        predicted = np.array([forecast.elapsed_s.get(int(k), (np.nan,))[0] for k in at])
-        theirs.extend((np.abs(r.start_ts + predicted - actual) / to_go).tolist())
+        elapsed = [forecast.elapsed_s.get(int(k), (np.nan,))[0] for k in at]
+        return r.start_ts + np.array(elapsed)
+
+    return _score(model, r, time_s, from_splits)
+
+
+def _score(
+    model: EtaModel,
+    r: Replay,
+    time_s: FloatArray,
+    other: Callable[[int, int, FloatArray], FloatArray],
+) -> Backtest:
+    """Errors of the model and of ``other(checkpoint, fix, later checkpoints)`` at each pass."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for j, i, later, actual in _passes(r):
+        to_go = np.maximum(actual - float(time_s[i]), 1.0)
+        ours.extend((np.abs(model.predict(r.states[i], later) - actual) / to_go).tolist())
+        theirs.extend((np.abs(other(j, i, later) - actual) / to_go).tolist())
     return Backtest(np.array(ours), np.array(theirs), r.start_ts)
 
 
