@@ -206,6 +206,11 @@ def test_eta_predict_is_a_stable_contract(tmp_path: Path) -> None:
     objects = json.loads(as_json.stdout)
     assert [list(o) for o in objects[:1]] == [lines[0].split(",")]
     assert len(objects) == len(rows)
+    # the same history given on the command line instead of in the race file: same answer
+    given = CliRunner().invoke(main, ["eta", "predict", str(tmp_path / "r.yaml"),
+                                      str(tmp_path / "now.csv"), "--no-history",
+                                      "--history", str(tmp_path / "past.csv")])  # fmt: skip
+    assert given.exit_code == 0 and given.stdout == run.stdout
     risk = CliRunner().invoke(main, ["eta", "risk", str(tmp_path / "r.yaml"),
                                      str(tmp_path / "now.csv")])  # fmt: skip
     assert risk.stdout.splitlines()[0] == "bib,station,pass,elapsed_s,dropout_risk"

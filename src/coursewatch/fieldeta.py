@@ -59,8 +59,8 @@ class FieldConfig:
     quantiles: tuple[float, float] = (0.1, 0.9)
     drift_runners: int = 100
     drift_prior: float = 10.0
-    own_low: float = -0.12
-    own_high: float = 0.25
+    own_low_log: float = -0.12
+    own_high_log: float = 0.25
     dropout_neighbours: int = 100
 
 
@@ -106,6 +106,7 @@ class FieldModel:
         self.history: LegFits | None = None
         self.legs_s = leg_medians(np.empty((0, n)), self.effort_m)
         self.finished = np.zeros(0, dtype=bool)
+        self.raw = np.empty((0, n))  # the editions' splits as read (blanks kept)
         self._adjusted: dict[tuple[int, ...], LegFits] = {}
         if editions:
             raw = np.vstack([e.elapsed_s for e in editions])
@@ -239,8 +240,8 @@ class FieldModel:
         for j in missing:
             togo = float(predicted[j]) - e_k
             if math.isfinite(togo) and togo > 0:
-                f.elapsed_s[j] = (e_k + togo, e_k + togo * math.exp(c.own_low),
-                                  e_k + togo * math.exp(c.own_high))  # fmt: skip
+                f.elapsed_s[j] = (e_k + togo, e_k + togo * math.exp(c.own_low_log),
+                                  e_k + togo * math.exp(c.own_high_log))  # fmt: skip
                 f.method[j] = "own"
 
     def _history_now(self, filled: FloatArray) -> LegFits | None:

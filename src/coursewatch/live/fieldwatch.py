@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from coursewatch.course import Course
 from coursewatch.eta import REACHED_M
 from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, Forecast
 from coursewatch.fieldfit import BoolArray
 from coursewatch.fieldrace import race_field
 from coursewatch.geo import FloatArray
+from coursewatch.race import Race
 from coursewatch.splits import SplitsError, parse_splits
 
 BATCH_WALL_S = 5.0
@@ -193,7 +195,7 @@ class FieldWatch:
 
 
 def build(
-    race: Any, course: Any, saved: list[dict[str, Any]], station_m: list[float]
+    race: Race, course: Course, saved: list[dict[str, Any]], station_m: list[float]
 ) -> FieldWatch:
     """A FieldWatch from stored history (``[{edition, changed, text}]``); SplitsError or
     RaceFileError-like InputError when a table cannot be read at all."""
