@@ -202,7 +202,9 @@ class FieldModel:
 
     def _put(self, out: list[Forecast], rows: IntArray, j: int, e_k: FloatArray,
              mu: FloatArray, fit: LegFit, source: str) -> None:  # fmt: skip
-        mid, low, high = e_k + np.exp(mu), e_k + np.exp(mu + fit.low), e_k + np.exp(mu + fit.high)
+        wide = fit.spread(e_k)
+        mid = e_k + np.exp(mu)
+        low, high = e_k + np.exp(mu + fit.low * wide), e_k + np.exp(mu + fit.high * wide)
         for i, r in enumerate(rows.tolist()):
             out[r].elapsed_s[j] = (float(mid[i]), float(low[i]), float(high[i]))
             out[r].method[j] = source

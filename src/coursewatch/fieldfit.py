@@ -111,6 +111,14 @@ class LegFit:
     runners: int
     lowest: float  # the range of log((elapsed_j - elapsed_k) / elapsed_k) the fit saw
     highest: float
+    log_e_mean: float  # where the fit's runners were: log elapsed at k, mean and spread
+    log_e_sd: float
+
+    def spread(self, e_k: FloatArray) -> FloatArray:
+        """How much wider the interval is for runners at ``e_k``: 1 within one spread of the
+        fit's runners, growing with the distance beyond (they are less like them)."""
+        z = np.abs(np.log(np.maximum(e_k, 1.0)) - self.log_e_mean) / max(self.log_e_sd, 1e-6)
+        return np.maximum(z, 1.0)
 
     def log_to_go(self, x: FloatArray) -> FloatArray:
         """``log(elapsed_j - elapsed_k)`` for inputs ``x``, the ratio of the time still to run
@@ -179,7 +187,8 @@ class LegFits:
         residual = y - x @ beta
         low, high = _weighted_quantiles(residual, w, self.quantiles)
         ratio = y - x[:, 1]
-        return LegFit(beta, low, high, int(rows.sum()), float(ratio.min()), float(ratio.max()))
+        return LegFit(beta, low, high, int(rows.sum()), float(ratio.min()), float(ratio.max()),
+                      float(x[:, 1].mean()), float(x[:, 1].std()))  # fmt: skip
 
 
 def _median_fit(x: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
