@@ -467,3 +467,34 @@ def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
     page.screenshot(path=str(shots / "dashboard-sos.png"))
     assert p.errors() == []
     p.close()
+
+
+def test_with_the_races_history_the_runner_page_shows_intervals_and_the_dropout_risk(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    from coursewatch.sim.splits import simulate_splits, splits_csv
+
+    race = hq.call("GET", "/api/races/demo")
+    names = [s["label"] for s in race["stations"]]
+    effort = np.array([s["distance_m"] for s in race["stations"]]) * 1.2
+    editions = [
+        {"edition": "2024", "text": splits_csv(names, simulate_splits(effort, 400, seed=3))}
+    ]
+    hq.call("PUT", "/api/races/demo/history", json={"editions": editions})
+    try:
+        runners = hq.call("GET", "/api/races/demo/runners")["runners"]
+        on_the_way = [r for r in runners if r["status"] == "running" and r["next_station"]]
+        bib = next(r["bib"] for r in on_the_way if r["last_station"])
+        p = Page(browser, hq, admin=True)
+        page = p.open(f"/races/demo/runners/{bib}")
+        page.wait_for_selector("#etas td.eta .range", timeout=15_000)
+        detail = hq.call("GET", f"/api/races/demo/runners/{bib}/progress")
+        ranged = [e for e in detail["etas"] if e["low_ts"] is not None]
+        assert ranged and all(e["low_ts"] <= e["eta_ts"] <= e["high_ts"] for e in ranged)
+        assert page.locator("#etas td.eta .range").count() == len(ranged)
+        assert "did not finish" in page.locator("#dropout").inner_text()
+        page.screenshot(path=str(shots / "runner-history.png"), full_page=True)
+        assert p.errors() == []
+        p.close()
+    finally:
+        hq.call("PUT", "/api/races/demo/history", json={"editions": []})
