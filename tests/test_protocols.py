@@ -125,3 +125,29 @@ def test_native_and_times() -> None:
     for bad in ("", "nan", -5, True, None, "2024-13-45"):
         with pytest.raises(ValueError):
             parse_time_s(bad)
+
+
+def _placemark(**data: str) -> str:
+    rows = "".join(f'<Data name="{k.replace("_", " ")}"><value>{v}</value></Data>'
+                   for k, v in data.items())  # fmt: skip
+    return f"<Placemark><ExtendedData>{rows}</ExtendedData></Placemark>"
+
+
+def test_mapshare_keeps_an_sos_or_a_message_whose_position_or_time_is_unreadable() -> None:
+    from coursewatch.protocols.mapshare import decode_mapshare
+
+    good = _placemark(IMEI="300434", Time_UTC="4/11/2024 7:00:30 PM", Latitude="45.9",
+                      Longitude="6.87", In_Emergency="False")  # fmt: skip
+    no_position = _placemark(IMEI="300434", Time_UTC="4/11/2024 7:10:30 PM", Latitude="garbled",
+                             Longitude="6.87", In_Emergency="True")  # fmt: skip
+    no_time = _placemark(IMEI="300434", Time_UTC="someday", Latitude="45.9", Longitude="6.87",
+                         Text="twisted ankle, walking to the next aid")  # fmt: skip
+    nobody = _placemark(IMEI="", Time_UTC="4/11/2024 7:20:30 PM", In_Emergency="True")
+    kml = ('<kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+           f"{good}{no_position}{no_time}{nobody}</Document></kml>").encode()  # fmt: skip
+    out = decode_mapshare(kml)
+    assert len(out.fixes) == 1 and len(out.problems) == 3
+    kinds = [(e.kind, e.time_s, math.isnan(e.lat)) for e in out.events]
+    t0 = out.fixes[0].time_s
+    assert kinds == [("sos_cancel", t0, False), ("sos", t0 + 600, True), ("message", t0, True)]
+    assert out.events[2].text == "twisted ankle, walking to the next aid"
