@@ -73,6 +73,18 @@ async def test_battery_low_until_fine_and_a_message_without_a_position(tmp_path:
         assert (message.lat, message.lon) == pytest.approx((RUN.lat[2], RUN.lon[2]))
 
 
+async def test_an_sos_whose_position_is_garbled_still_reaches_race_hq(tmp_path: Path) -> None:
+    async with hq(tmp_path) as (server, _client):
+        await _setup(server, tmp_path)
+        await _post(server, _event(0), _event(1))
+        garbled = _event(2, messageCode=4)
+        garbled["point"] = {"latitude": 1e400, "longitude": "x"}
+        await _post(server, garbled)  # no fix in it: the SOS alone
+        assert _device_incidents(server) == [("sos", True, 1)]
+        sos = server.incidents("demo")[0]
+        assert (sos.lat, sos.lon) == pytest.approx((RUN.lat[1], RUN.lon[1]))  # the last fix
+
+
 async def test_an_sos_still_open_goes_on_after_a_restart(tmp_path: Path) -> None:
     async with hq(tmp_path) as (server, _client):
         await _setup(server, tmp_path)

@@ -151,3 +151,21 @@ def test_mapshare_keeps_an_sos_or_a_message_whose_position_or_time_is_unreadable
     t0 = out.fixes[0].time_s
     assert kinds == [("sos_cancel", t0, False), ("sos", t0 + 600, True), ("message", t0, True)]
     assert out.events[2].text == "twisted ankle, walking to the next aid"
+
+
+def test_spot_and_inreach_keep_an_sos_whose_position_is_unreadable() -> None:
+    from coursewatch.protocols.spot import decode_spot
+
+    ok = {"messengerId": "0-1", "unixTime": 1_700_000_000, "latitude": 45.9, "longitude": 6.9,
+          "messageType": "TRACK"}  # fmt: skip
+    sos = {**ok, "unixTime": 1_700_000_600, "latitude": "?", "messageType": "SOS"}
+    out = decode_spot({"response": {"feedMessageResponse": {"messages": {"message": [ok, sos]}}}})
+    assert len(out.fixes) == 1 and [(e.kind, e.time_s) for e in out.events] == [
+        ("sos", 1_700_000_600.0)
+    ]
+    pushed = {"imei": "300434", "timeStamp": 1_700_000_600_000, "messageCode": 4,
+              "point": {"latitude": 200.0, "longitude": 6.9}}  # fmt: skip
+    out = decode_inreach({"Events": [pushed]})
+    assert not out.fixes and [(e.kind, e.device_id, math.isnan(e.lat)) for e in out.events] == [
+        ("sos", "300434", True)
+    ]

@@ -55,8 +55,24 @@ def decode_inreach(obj: object) -> Decoded:
         )
     out = Decoded()
     for i, event in enumerate(obj["Events"]):
-        out.take(i, f"Events[{i}]", partial(_fix, event), partial(_said, event))
-    return out
+        out.take(i, f"Events[{i}]", partial(_fix, event), partial(_said, event),
+                 partial(_whose, event))  # fmt: skip
+    return out.date_undated()
+
+
+def _whose(event: object) -> tuple[str, float] | None:
+    """The device and time of an event that is no fix (NaN: its time is unreadable)."""
+    if not isinstance(event, dict):
+        return None
+    try:
+        imei = device_id(event.get("imei"), "imei", "")
+    except FieldError:
+        return None
+    try:
+        ms = _optional(event.get("timeStamp"), "timeStamp", -_LARGEST_MS, _LARGEST_MS)
+    except FieldError:
+        ms = None
+    return imei, math.nan if ms is None else ms / 1000.0
 
 
 def _said(event: object, fix: Fix) -> list[DeviceEvent]:

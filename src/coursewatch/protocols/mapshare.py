@@ -29,7 +29,6 @@ event (``False`` an ``sos_cancel``, which only ends an SOS the runner is in), a 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from xml.etree.ElementTree import Element
@@ -63,33 +62,23 @@ def decode_mapshare(data: bytes) -> Decoded:
         raise PayloadError(f"not a MapShare KML feed: the root element is <{root.tag}>")
     out = Decoded()
     placemarks = [el for el in root.iter() if _is(el, "Placemark")]
-    undated: list[DeviceEvent] = []
     for i, placemark in enumerate(p for p in placemarks if _data(p)):
-        problems = len(out.problems)
-        out.take(i, f"Placemark[{i}]", partial(_fix, placemark), partial(_said, _data(placemark)))
-        if len(out.problems) > problems:  # no fix: what the runner said must not go with it
-            _rescue(placemark, out, undated)
-    if undated and out.fixes:  # dated by the newest message of the same answer
-        newest = max(f.time_s for f in out.fixes)
-        out.events.extend(replace(e, time_s=newest) for e in undated)
-    return out
+        d = _data(placemark)
+        out.take(i, f"Placemark[{i}]", partial(_fix, placemark), partial(_said, d),
+                 partial(_whose, placemark, d))  # fmt: skip
+    return out.date_undated()
 
 
-def _rescue(placemark: Element, out: Decoded, undated: list[DeviceEvent]) -> None:
-    """An SOS or a typed message from a placemark whose position or time is unreadable: kept
-    without a position (race HQ is shown the runner's last fix); without a readable time,
-    dated by the newest readable message of the same answer (dropped if there is none)."""
-    d = _data(placemark)
+def _whose(placemark: Element, d: dict[str, str]) -> tuple[str, float] | None:
+    """The device and time of a placemark that is no fix (NaN: its time is unreadable)."""
     try:
         imei = device_id(d.get("IMEI") or None, "IMEI", "")
     except FieldError:
-        return  # whose it is cannot be known
+        return None
     try:
-        time_s = _time(placemark, d)
+        return imei, _time(placemark, d)
     except FieldError:
-        time_s = math.nan
-    said = _said(d, Fix(time_s=time_s, lat=math.nan, lon=math.nan, device_id=imei))
-    (undated if math.isnan(time_s) else out.events).extend(said)
+        return imei, math.nan
 
 
 def _is(el: Element, name: str) -> bool:

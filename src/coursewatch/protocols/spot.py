@@ -21,6 +21,7 @@ SOS and HELP are ``sos`` events, their cancellations ``sos_cancel``, ``batterySt
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 from coursewatch.protocols import (
@@ -65,8 +66,24 @@ def decode_spot(obj: object) -> Decoded:
     items = listed if isinstance(listed, list) else [listed]  # one message: an object
     out = Decoded()
     for i, item in enumerate(items):
-        out.take(i, f"message[{i}]", partial(_fix, item), partial(_said, item))
-    return out
+        out.take(i, f"message[{i}]", partial(_fix, item), partial(_said, item),
+                 partial(_whose, item))  # fmt: skip
+    return out.date_undated()
+
+
+def _whose(item: object) -> tuple[str, float] | None:
+    """The device and time of a message that is no fix (NaN: its time is unreadable)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        device = device_id(item.get("messengerId"), "messengerId", "")
+    except FieldError:
+        return None
+    when = item.get("unixTime")
+    try:
+        return device, parse_time_s(when if when is not None else item.get("dateTime"))
+    except FieldError:
+        return device, math.nan
 
 
 def _fix(item: object) -> Fix:
