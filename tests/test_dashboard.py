@@ -464,6 +464,9 @@ def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
     assert first.get_attribute("data-kind") == "sos" and first.get_attribute("data-bib") == SOS
     assert took < FEED_POLL_S + 1.0, f"{took:.1f} s"
     assert "SOS" in first.locator(".sentence").inner_text()
+    # the runner's row and marker say so too (not only the incident)
+    page.wait_for_selector(f'#board tr[data-bib="{SOS}"][data-status="sos"]', timeout=5_000)
+    assert page.locator(f'#board tr[data-bib="{SOS}"] .st-sos').inner_text() == "SOS"
     page.screenshot(path=str(shots / "dashboard-sos.png"))
     assert p.errors() == []
     p.close()

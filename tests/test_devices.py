@@ -53,8 +53,15 @@ async def test_an_sos_is_one_incident_of_the_highest_priority_until_cancelled(
         (sos,) = r.json()["incidents"]
         assert sos["priority"] == 0 and "SOS" in sos["sentence"]
         assert (sos["lat"], sos["lon"]) == pytest.approx((RUN.lat[2], RUN.lon[2]))
+        runner = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
+        assert runner["status"] == "sos"  # race HQ sees it on the runner, not only the incident
+        await client.patch("/api/races/demo", json={"public": True}, headers=admin_headers())
+        shown = (await client.get("/api/races/demo/runners")).json()["runners"][0]
+        assert shown["status"] == "running"  # the public does not
         await _post(server, _event(5, messageCode=7))
         assert _device_incidents(server) == [("sos", False, 2)]
+        runner = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
+        assert runner["status"] != "sos"
         assert "cancelled" in server.incidents("demo")[0].sentence
 
 

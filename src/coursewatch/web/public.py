@@ -19,6 +19,8 @@ HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hid
 def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> dict[str, Any]:
     """A runner's JSON as the public may see it (``out``: ``views.runner_json``)."""
     view = race.view
+    if out["status"] == "sos":  # race HQ's to handle, not the public's to see
+        out = {**out, "status": "running"}
     if view.exact:
         return out
     seen = r.seen_at(now_s - 60.0 * view.delay_min if view.delay_min else math.inf)

@@ -10,7 +10,7 @@ const CW = (() => {
   const STATUS_TEXT = {
     not_started: "not started", running: "running", off_course: "off course",
     flagged: "flagged", far_from_course: "far from course", silent: "silent",
-    stopped: "stopped", finished: "finished", dnf: "DNF",
+    stopped: "stopped", finished: "finished", dnf: "DNF", sos: "SOS",
   };
 
   // A token given in the address (?token=...) is kept in this browser and taken out of the

@@ -7,7 +7,7 @@
 
 (() => {
   const CUE_KINDS = new Set(["off_course", "wrong_way", "shortcut", "far_from_course"]);
-  const STATUS_ORDER = ["far_from_course", "off_course", "flagged", "silent", "stopped", "running",
+  const STATUS_ORDER = ["sos", "far_from_course", "off_course", "flagged", "silent", "stopped", "running",
                         "finished", "not_started", "dnf"];
   const SILENT_SHOWN_S = 20 * 60;  // the status column says "silent 2 h 34 min" from then on
   const MAX_ALERTS_SHOWN = 300;
@@ -341,7 +341,7 @@
         if (old.lat !== pos[0] || old.lng !== pos[1]) m.setLatLng(pos);
         if (m.look !== look) { m.setIcon(runnerIcon(r)); m.look = look; }
       }
-      m.setZIndexOffset(r.bib === state.selected ? 10000
+      m.setZIndexOffset(r.bib === state.selected ? 10000 : r.status === "sos" ? 8000
         : r.status === "off_course" || r.status === "far_from_course" ? 5000
         : state.flags.has(r.bib) ? 4000 : 0);
     }
