@@ -167,6 +167,31 @@ async def test_a_failing_channel_is_retried_then_shown_and_never_holds_ingest(
         assert all(d["to"] == f"ntfy://{ntfy.url}/…" for d in rows)  # never the topic
 
 
+async def test_a_notification_waiting_for_an_address_taken_out_is_cancelled(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    ntfy.fail = True  # the old address keeps failing: its messages wait for their next try
+    settings = {"notify_per_min": 1000.0, "notify_backoff_s": 30.0, "notify_attempts": 5,
+                "webhook_allow_private": True}  # fmt: skip
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600, **settings) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", crew=[f"ntfy://{ntfy.url}/old-phone"])
+        text = {
+            "imei": "300434",
+            "messageCode": 3,
+            "freeText": "at the river",
+            "timeStamp": int(START + 60) * 1000,
+            "point": {"latitude": float(COURSE.lat[0]), "longitude": float(COURSE.lon[0])},
+        }
+        await server.ingest(lambda: decode_inreach({"Events": [text]}), "inreach")
+        await until(lambda: any(d["attempts"] >= 1 for d in server.deliveries("demo")))
+        await server.set_runner_contacts("demo", "7", crew=[f"ntfy://{ntfy.url}/new-phone"])
+        r = await client.get("/api/races/demo/deliveries", headers=admin_headers())
+        (row,) = r.json()["deliveries"]
+        assert row["state"] == "cancelled" and "taken out of the race's contacts" in row["error"]
+
+
 async def test_over_its_rate_a_recipient_gets_digests_and_every_update_once(
     tmp_path: Path, ntfy: NtfySink
 ) -> None:

@@ -142,7 +142,7 @@ class Outside:
             book.runner[bib] = await self._usable(check_urls(runner, "runner"), "runner")
         if crew is not None:
             book.crew[bib] = await self._usable(check_urls(crew, "crew"), "crew")
-        await self.contacts.save(race_id)
+        await self._save_contacts(race_id)
         return self.contacts.shown(race_id, bib)
 
     async def set_hq_contacts(self, race_id: str, hq: object) -> dict[str, Any]:
@@ -151,8 +151,21 @@ class Outside:
         found = check_hq(hq)
         await self._usable([u for u, _ in found], "hq")
         self.contacts.of(race_id).hq = found
-        await self.contacts.save(race_id)
+        await self._save_contacts(race_id)
         return self.contacts.shown(race_id)
+
+    async def _save_contacts(self, race_id: str) -> None:
+        """Keep the address book; a notification still waiting for an address no longer in it
+        is cancelled (a crew's old phone number is not theirs to be told any more)."""
+        await self.contacts.save(race_id)
+        book = self.contacts.of(race_id)
+        current = {u for urls in (*book.runner.values(), *book.crew.values()) for u in urls}
+        current |= {u for u, _ in book.hq}
+        outbox = self._store.outbox
+        why = "its address was taken out of the race's contacts"
+        for d in outbox.deliveries(race_id, state="pending", limit=100_000):
+            if d.url not in current:
+                await outbox.mark([d.id], "cancelled", d.attempts, d.next_ts, why, None)
 
     async def _usable(self, urls: list[str], who: str) -> list[str]:
         """The URLs, once none points into this machine or its network (InputError if one
@@ -200,7 +213,7 @@ class Outside:
                 self._poll(race.id, row.bib)
             book.runner[row.bib] = row.runner_urls or book.runner.get(row.bib, [])
             book.crew[row.bib] = row.crew_urls or book.crew.get(row.bib, [])
-        await self.contacts.save(race.id)
+        await self._save_contacts(race.id)
         refused = [{"line": p.line, "bib": p.bib, "message": p.message, "hint": p.hint}
                    for p in sorted(problems, key=lambda p: p.line)]  # fmt: skip
         return {"added": added, "updated": updated, "refused": refused, "ignored_columns": ignored}
