@@ -57,7 +57,11 @@ async def test_an_sos_is_one_incident_of_the_highest_priority_until_cancelled(
         assert runner["status"] == "sos"  # race HQ sees it on the runner, not only the incident
         await client.patch("/api/races/demo", json={"public": True}, headers=admin_headers())
         shown = (await client.get("/api/races/demo/runners")).json()["runners"][0]
-        assert shown["status"] == "running"  # the public does not
+        assert shown["status"] == "running"  # the public does not: not on the runner, ...
+        page = (await client.get("/api/races/demo/runners/7/progress")).json()
+        assert page["runner"]["status"] == "running"
+        listed = (await client.get("/api/races/demo/incidents")).json()["incidents"]
+        assert [i["kind"] for i in listed] == []  # ... nor what their device said
         await _post(server, _event(5, messageCode=7))
         assert _device_incidents(server) == [("sos", False, 2)]
         runner = (await client.get("/api/races/demo/runners/7", headers=admin_headers())).json()
@@ -88,6 +92,9 @@ async def test_an_sos_whose_position_is_garbled_still_reaches_race_hq(tmp_path: 
         garbled["point"] = {"latitude": 1e400, "longitude": "x"}
         await _post(server, garbled)  # no fix in it: the SOS alone
         assert _device_incidents(server) == [("sos", True, 1)]
+        sent = [(m.kind, m.data) for m in server._bus._ring["demo"]]  # type: ignore[attr-defined]
+        # the runner's row turns red though no fix came: a status change on the race's stream
+        assert ("status", {"bib": "7", "from": "running", "to": "sos"}) in sent
         sos = server.incidents("demo")[0]
         assert (sos.lat, sos.lon) == pytest.approx((RUN.lat[1], RUN.lon[1]))  # the last fix
 

@@ -117,7 +117,7 @@ class LegFit:
     def spread(self, e_k: FloatArray) -> FloatArray:
         """How much wider the interval is for runners at ``e_k``: 1 within one spread of the
         fit's runners, growing with the distance beyond (they are less like them)."""
-        z = np.abs(np.log(np.maximum(e_k, 1.0)) - self.log_e_mean) / max(self.log_e_sd, 1e-6)
+        z = np.abs(np.log(np.maximum(e_k, 1.0)) - self.log_e_mean) / max(self.log_e_sd, 0.05)
         return np.maximum(z, 1.0)
 
     def log_to_go(self, x: FloatArray) -> FloatArray:

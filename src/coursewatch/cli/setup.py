@@ -60,11 +60,18 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
     if not race.history:
         raise click.UsageError(f"{race_file} lists no history: add a history: section")
     client = Client(url, token)
-    for i, h in enumerate(race.history):  # one edition a request: each a body of its own
-        edition = {"edition": h.edition, "changed": list(h.changed),
-                   "text": read_text(h.results_path)}  # fmt: skip
-        found = client.call("PUT", f"/api/races/{race_id}/history",
-                            json={"editions": [edition], "replace": i == 0})  # fmt: skip
+    tables = [read_text(h.results_path) for h in race.history]  # every file read first
+    for i, (h, text) in enumerate(zip(race.history, tables, strict=True)):
+        edition = {"edition": h.edition, "changed": list(h.changed), "text": text}
+        try:  # one edition a request: each a body of its own
+            found = client.call("PUT", f"/api/races/{race_id}/history",
+                                json={"editions": [edition], "replace": i == 0})  # fmt: skip
+        except CoursewatchError as exc:
+            sent = ", ".join(e.edition for e in race.history[:i]) or "none"
+            raise CoursewatchError(
+                f"edition {h.edition}: {exc}; race HQ now holds {sent} of "
+                "this history: fix it and send the history again"
+            ) from None
     for e in found["editions"]:  # the whole history as race HQ now has it
         changed = f", changed into {', '.join(e['changed'])}" if e["changed"] else ""
         click.echo(f"{e['edition']}: {e['runners']} runners, {e['stations_timed']} stations "

@@ -131,6 +131,7 @@ class FieldWatch:
             forecasts = await asyncio.to_thread(self.model.predict, matrix, only)
         except Exception:  # a model failure must not stop the clock-driven detectors
             log.exception("field ETA forecast failed")
+            self.dirty.update(b for b, fresh in zip(bibs, only.tolist(), strict=True) if fresh)
             return
         finally:
             self.running = False

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.errors import InputError
 from coursewatch.geo import FloatArray
 from coursewatch.live.fieldwatch import FieldWatch, build, dumps, meta_key
 
@@ -61,13 +61,12 @@ class Histories:
     async def load_history(self, race: LiveRace) -> None:
         """At start (or when the race's files change): the stored history, if any, built in
         a worker thread (a table that no longer reads is logged)."""
-        text = self._store.meta(meta_key(race.id))
-        saved = json.loads(text) if text else []
-        if not saved:
-            return
         try:
-            race.field = await asyncio.to_thread(_field, race, saved, _series(race))
-        except (CoursewatchError, ValueError, KeyError) as exc:
+            text = self._store.meta(meta_key(race.id))
+            saved = json.loads(text) if text else []
+            if saved:
+                race.field = await asyncio.to_thread(_field, race, saved, _series(race))
+        except Exception as exc:  # one race's history must not keep race HQ down
             log.error("race %s: its history was not loaded: %s", race.id, exc)
 
     async def refresh_fields(self, races: list[LiveRace]) -> None:

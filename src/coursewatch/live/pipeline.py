@@ -165,6 +165,7 @@ class Pipeline:
                 and (ev.kind in ANY_TIME or ev.time_s >= owner[0].start_s(owner[1]))
             ):
                 work.said.append((*owner, ev))
+                work.status_before.setdefault((owner[0].id, owner[1].bib), owner[1].status)
 
     def _route(
         self, fix: Fix | DeviceEvent, race: LiveRace | None
@@ -278,19 +279,22 @@ class Pipeline:
         """Runner updates (one per runner per batch), status changes, alerts, retractions."""
         now = self.clock()
         first: dict[tuple[str, str], int] = {}  # payload position of the runner's first fix
-        latest: dict[tuple[str, str], Routed] = {}
+        latest: dict[tuple[str, str], tuple[LiveRace, LiveRunner]] = {}
         for m in work.steps:
             key = (m.routed.race.id, m.routed.runner.bib)
             first.setdefault(key, m.index[0])
-            latest[key] = m.routed
+            latest[key] = (m.routed.race, m.routed.runner)
+        for race, runner, _ in work.said:  # what their device said, with no fix (an SOS)
+            key = (race.id, runner.bib)
+            first.setdefault(key, (1 << 62) + len(first))  # after the runners with fixes
+            latest.setdefault(key, (race, runner))
         for key in sorted(first, key=first.__getitem__):
-            r = latest[key]
-            view = runner_json(r.race, r.runner, now)
-            self.bus.publish(r.race.id, "runner", view)
+            race, runner = latest[key]
+            self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             before = work.status_before.get(key)
-            if before != r.runner.status:
-                change = {"bib": r.runner.bib, "from": before, "to": r.runner.status}
-                self.bus.publish(r.race.id, "status", change)
+            if before != runner.status:
+                change = {"bib": runner.bib, "from": before, "to": runner.status}
+                self.bus.publish(race.id, "status", change)
         self.publish_incidents(saved.incidents)
 
     def publish_incidents(self, incidents: list[Incident]) -> None:

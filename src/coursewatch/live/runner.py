@@ -296,14 +296,19 @@ class LiveRunner:
 
     @property
     def status(self) -> str:
-        """dnf; sos (their device declared an emergency, until cancelled); not_started,
-        finished; far_from_course (over 1 km from the whole course);
+        """sos (their device declared an emergency, until cancelled: race HQ's to see, before
+        anything else but a DNF), else :attr:`course_status`."""
+        if self.device.sos_since is not None and not self.record.dnf:
+            return "sos"
+        return self.course_status
+
+    @property
+    def course_status(self) -> str:
+        """dnf, not_started, finished; far_from_course (over 1 km from the whole course);
         off_course (confirmed: race HQ was alerted); flagged (the runner was told they may be
         off course, not confirmed); silent (the signal was lost); stopped; running."""
         if self.record.dnf:
             return "dnf"
-        if self.device.sos_since is not None:
-            return "sos"  # their device declared an emergency: before anything else
         if not self._n:
             return "not_started"
         if self.finished:

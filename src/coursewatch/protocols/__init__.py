@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from coursewatch.errors import InputError
@@ -104,7 +104,6 @@ class Decoded:
     problems: list[FixProblem] = field(default_factory=list)
     index: list[int] = field(default_factory=list)  # payload position of each fix
     events: list[DeviceEvent] = field(default_factory=list)
-    undated: list[DeviceEvent] = field(default_factory=list)  # see :meth:`take`
 
     def add(self, fix: Fix, index: int) -> None:
         self.fixes.append(fix)
@@ -123,9 +122,10 @@ class Decoded:
     ) -> None:
         """The fix ``make`` reads from payload item ``index``, or the problem it found there;
         ``said``: what the device said besides, read once the fix is. When there is no fix,
-        ``whose`` reads the item's device id and time (NaN: unreadable; None: whose it is
-        cannot be read): an SOS or a message is not lost with its fix, it is kept without a
-        position, and without a time until :meth:`date_undated`."""
+        ``whose`` reads the item's device id and time (None: either cannot be read): an SOS
+        or a message is not lost with its position, it is kept without one. Without its own
+        time it is dropped: dated by anything else, an old message polled again would be new
+        every time (an old SOS reopened, a real one cancelled by an old "not in emergency")."""
         try:
             fix = make()
         except FieldError as exc:
@@ -133,21 +133,12 @@ class Decoded:
             ident = whose() if whose is not None and said is not None else None
             if ident is not None and said is not None:
                 device, time_s = ident
-                events = said(Fix(time_s=time_s, lat=math.nan, lon=math.nan, device_id=device))
-                (self.undated if math.isnan(time_s) else self.events).extend(events)
+                fix = Fix(time_s=time_s, lat=math.nan, lon=math.nan, device_id=device)
+                self.events.extend(said(fix))
             return
         self.add(fix, index)
         if said is not None:
             self.events.extend(said(fix))
-
-    def date_undated(self) -> Decoded:
-        """Events whose time was unreadable, dated by the newest fix of the same payload (a
-        feed answer holds recent messages); dropped when the payload has no fix."""
-        if self.undated and self.fixes:
-            newest = max(f.time_s for f in self.fixes)
-            self.events.extend(replace(e, time_s=newest) for e in self.undated)
-        self.undated = []
-        return self
 
 
 def parse_time_s(value: object, field: str = "time") -> float:

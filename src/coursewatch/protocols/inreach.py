@@ -57,22 +57,19 @@ def decode_inreach(obj: object) -> Decoded:
     for i, event in enumerate(obj["Events"]):
         out.take(i, f"Events[{i}]", partial(_fix, event), partial(_said, event),
                  partial(_whose, event))  # fmt: skip
-    return out.date_undated()
+    return out
 
 
 def _whose(event: object) -> tuple[str, float] | None:
-    """The device and time of an event that is no fix (NaN: its time is unreadable)."""
+    """The device and time of an event that is no fix (None: either is unreadable)."""
     if not isinstance(event, dict):
         return None
     try:
         imei = device_id(event.get("imei"), "imei", "")
+        ms = _optional(event.get("timeStamp"), "timeStamp", 1.0, _LARGEST_MS)
     except FieldError:
         return None
-    try:
-        ms = _optional(event.get("timeStamp"), "timeStamp", -_LARGEST_MS, _LARGEST_MS)
-    except FieldError:
-        ms = None
-    return imei, math.nan if ms is None else ms / 1000.0
+    return None if ms is None else (imei, ms / 1000.0)
 
 
 def _said(event: object, fix: Fix) -> list[DeviceEvent]:

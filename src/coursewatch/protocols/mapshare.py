@@ -28,7 +28,6 @@ event (``False`` an ``sos_cancel``, which only ends an SOS the runner is in), a 
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from functools import partial
 from xml.etree.ElementTree import Element
@@ -66,19 +65,15 @@ def decode_mapshare(data: bytes) -> Decoded:
         d = _data(placemark)
         out.take(i, f"Placemark[{i}]", partial(_fix, placemark), partial(_said, d),
                  partial(_whose, placemark, d))  # fmt: skip
-    return out.date_undated()
+    return out
 
 
 def _whose(placemark: Element, d: dict[str, str]) -> tuple[str, float] | None:
-    """The device and time of a placemark that is no fix (NaN: its time is unreadable)."""
+    """The device and time of a placemark that is no fix (None: either is unreadable)."""
     try:
-        imei = device_id(d.get("IMEI") or None, "IMEI", "")
+        return device_id(d.get("IMEI") or None, "IMEI", ""), _time(placemark, d)
     except FieldError:
         return None
-    try:
-        return imei, _time(placemark, d)
-    except FieldError:
-        return imei, math.nan
 
 
 def _is(el: Element, name: str) -> bool:

@@ -21,7 +21,6 @@ SOS and HELP are ``sos`` events, their cancellations ``sos_cancel``, ``batterySt
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 from coursewatch.protocols import (
@@ -68,22 +67,19 @@ def decode_spot(obj: object) -> Decoded:
     for i, item in enumerate(items):
         out.take(i, f"message[{i}]", partial(_fix, item), partial(_said, item),
                  partial(_whose, item))  # fmt: skip
-    return out.date_undated()
+    return out
 
 
 def _whose(item: object) -> tuple[str, float] | None:
-    """The device and time of a message that is no fix (NaN: its time is unreadable)."""
+    """The device and time of a message that is no fix (None: either is unreadable)."""
     if not isinstance(item, dict):
-        return None
-    try:
-        device = device_id(item.get("messengerId"), "messengerId", "")
-    except FieldError:
         return None
     when = item.get("unixTime")
     try:
+        device = device_id(item.get("messengerId"), "messengerId", "")
         return device, parse_time_s(when if when is not None else item.get("dateTime"))
     except FieldError:
-        return device, math.nan
+        return None
 
 
 def _fix(item: object) -> Fix:

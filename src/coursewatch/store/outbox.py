@@ -70,7 +70,9 @@ class SqliteOutbox:
         error: str,
         sent_ts: float | None,
     ) -> None:
-        sql = "UPDATE deliveries SET state=?, attempts=?, next_ts=?, error=?, sent_ts=? WHERE id=?"
+        # a delivery cancelled meanwhile (its address taken out) stays cancelled
+        sql = ("UPDATE deliveries SET state=?, attempts=?, next_ts=?, error=?, sent_ts=? "
+               "WHERE id=? AND state != 'cancelled'")  # fmt: skip
         args = [(state, attempts, next_ts, error, sent_ts, i) for i in delivery_ids]
         await self._writer.submit(lambda c: c.executemany(sql, args))
 

@@ -245,9 +245,10 @@ async def list_incidents(request: Request) -> Response:
     found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
     if request.query_params.get("retracted") != "1":
         found = [i for i in found if not i.retracted]
+    shown = [incident_json(i) for i in found]
     if not admin:
-        found = [i for i in found if i.bib not in race.hidden]
-    return JSONResponse({"incidents": [incident_json(i) for i in found]})
+        shown = [i for i in shown if i["bib"] not in race.hidden and not public.private_incident(i)]
+    return JSONResponse({"incidents": shown})
 
 
 async def ack_incident(request: Request) -> Response:

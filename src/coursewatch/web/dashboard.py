@@ -101,8 +101,11 @@ async def progress(request: Request) -> Response:
         public.require_tracks(race)
         public.require_incidents(race)
     body = server.progress(race.id, request.path_params["bib"])
-    if admin and race.field is not None:  # race HQ's information, never an alert
-        body["dropout_risk"] = race.field.dropout_risk(body["runner"]["bib"])
+    runner = server.runner(race.id, request.path_params["bib"])
+    if not admin:
+        body["runner"] = public.without_sos(runner, body["runner"])
+    elif race.field is not None:  # race HQ's information, never an alert
+        body["dropout_risk"] = race.field.dropout_risk(runner.bib)
     return JSONResponse(body)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from coursewatch.incidents import DEVICE
 from coursewatch.live import LiveRace, LiveRunner
 from coursewatch.live.privacy import public_runner, rounded
 from coursewatch.live.views import station_json
@@ -19,8 +20,7 @@ HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hid
 def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> dict[str, Any]:
     """A runner's JSON as the public may see it (``out``: ``views.runner_json``)."""
     view = race.view
-    if out["status"] == "sos":  # race HQ's to handle, not the public's to see
-        out = {**out, "status": "running"}
+    out = without_sos(r, out)
     if view.exact:
         return out
     seen = r.seen_at(now_s - 60.0 * view.delay_min if view.delay_min else math.inf)
@@ -36,6 +36,17 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
         "lap": race.lap(progress) if seen is not None else None,
     }
     return public_runner(out, view, seen, then, now_s)
+
+
+def without_sos(r: LiveRunner, out: dict[str, Any]) -> dict[str, Any]:
+    """A runner's JSON with the status the course gives: what their own device said (an SOS)
+    is race HQ's to handle, never the public's to see."""
+    return {**out, "status": r.course_status} if out.get("status") == "sos" else out
+
+
+def private_incident(data: dict[str, Any]) -> bool:
+    """An incident of what a runner's device said (SOS, battery, their typed words)."""
+    return data.get("kind") in DEVICE
 
 
 def require_shown(race: LiveRace, bib: str) -> None:
@@ -74,6 +85,10 @@ def message(race: LiveRace, kind: str, data: dict[str, Any], now_s: float) -> di
     if bib in race.hidden or (kind in HIDDEN_KINDS and not view.exact):
         return None
     if kind in HELD_KINDS and (view.delay_min or not view.positions):
+        return None
+    if kind == "status" and "sos" in (data.get("from"), data.get("to")):
+        return None  # the runner messages say what the public may see
+    if kind in ("incident", "flag") and private_incident(data):
         return None
     if kind != "runner":
         return data
