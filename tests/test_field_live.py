@@ -62,6 +62,12 @@ async def test_history_gives_live_etas_intervals_and_a_dropout_risk(tmp_path: Pa
         assert 0.0 <= detail["dropout_risk"] <= 1.0
         runners = (await client.get("/api/races/demo/runners", headers=admin_headers())).json()
         assert runners["runners"][0]["dropout_risk"] == detail["dropout_risk"]
+        # the runner goes on past the next station: the ticker forecasts them from there
+        at = server.race("demo").field.forecasts["7"].station
+        now[0] = START + 8000.0
+        await _ingest(client, run, START + 8000.0)
+        await server.tick()
+        assert server.race("demo").field.forecasts["7"].station > at
         public = (await client.get("/api/races/demo/runners")).status_code
         assert public in (401, 403)  # the risk is race HQ's, not the public's
         got = (await client.get("/api/races/demo/history", headers=admin_headers())).json()
