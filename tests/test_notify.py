@@ -186,6 +186,9 @@ async def test_a_notification_waiting_for_an_address_taken_out_is_cancelled(
         }
         await server.ingest(lambda: decode_inreach({"Events": [text]}), "inreach")
         await until(lambda: any(d["attempts"] >= 1 for d in server.deliveries("demo")))
+        # the old phone is still another runner's crew's: not a reason to tell it about Ann
+        await server.put_runner(RunnerRecord("demo", "8", "Bob", ()))
+        await server.set_runner_contacts("demo", "8", crew=[f"ntfy://{ntfy.url}/old-phone"])
         await server.set_runner_contacts("demo", "7", crew=[f"ntfy://{ntfy.url}/new-phone"])
         r = await client.get("/api/races/demo/deliveries", headers=admin_headers())
         (row,) = r.json()["deliveries"]

@@ -159,12 +159,14 @@ class Outside:
         is cancelled (a crew's old phone number is not theirs to be told any more)."""
         await self.contacts.save(race_id)
         book = self.contacts.of(race_id)
-        current = {u for urls in (*book.runner.values(), *book.crew.values()) for u in urls}
-        current |= {u for u, _ in book.hq}
+        hq = {u for u, _ in book.hq}
         outbox = self._store.outbox
         why = "its address was taken out of the race's contacts"
         for d in outbox.deliveries(race_id, state="pending", limit=100_000):
-            if d.url not in current:
+            still = (hq if d.role == "hq" else
+                     book.runner.get(d.bib, []) if d.role == "runner" else
+                     book.crew.get(d.bib, []))  # fmt: skip
+            if d.url not in still:
                 await outbox.mark([d.id], "cancelled", d.attempts, d.next_ts, why, None)
 
     async def _usable(self, urls: list[str], who: str) -> list[str]:
