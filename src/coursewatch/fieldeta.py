@@ -123,11 +123,15 @@ class FieldModel:
             self.finished = np.isfinite(raw[:, -1])
             self.raw = raw
 
+    def stations_timed(self, e: Edition) -> int:
+        """How many stations the edition timed for enough runners to be used."""
+        return int((np.isfinite(e.elapsed_s).sum(axis=0) >= self.config.min_runners).sum())
+
     def describe(self, names: Sequence[str]) -> list[str]:
         """How each edition is used, in words (the CLI prints it); ``names``: the stations'."""
         out = []
         for e in self.editions:
-            timed = int((np.isfinite(e.elapsed_s).sum(axis=0) >= self.config.min_runners).sum())
+            timed = self.stations_timed(e)
             line = f"history {e.name}: {len(e.elapsed_s)} runners, {timed} stations timed"
             if e.changed:
                 line += (f"; weighted {self.config.changed_weight:g} across the changed legs into "

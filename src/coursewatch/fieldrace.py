@@ -18,7 +18,7 @@ from coursewatch.effort import CourseProfile
 from coursewatch.eta import EtaConfig, EtaModel
 from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, OwnModel
 from coursewatch.race import HistoryEdition, Race, RaceStation
-from coursewatch.splits import SplitTable, read_splits
+from coursewatch.splits import SplitsError, SplitTable, read_splits
 
 
 @dataclass
@@ -59,19 +59,23 @@ def race_field(
     for h in race.history if history is None else history:
         table = read_splits(h.results_path, stations)
         notes += [f"{h.edition}: {line}" for line in table.refused + table.notes]
-        changed = tuple(names.index(c) for c in h.changed if c in names)
-        editions.append(Edition(h.edition, table.elapsed_s, changed))
+        editions.append(edition(h.edition, table, h.changed, names))
     own = OwnModel(EtaModel(course), station_m)
     model = FieldModel(effort_m, editions, config, own)
     notes += model.describe(names)
     return RaceField(stations, model, notes)
 
 
+def edition(name: str, table: SplitTable, changed: Sequence[str], names: list[str]) -> Edition:
+    """An edition's splits, its changed legs named by station (SplitsError for a name that
+    is not a station of the race)."""
+    unknown = [c for c in changed if c not in names]
+    if unknown:
+        raise SplitsError(f"{unknown[0]!r} under changed is not a station of the race: use a "
+                          "name exactly as in the race file", name)  # fmt: skip
+    return Edition(name, table.elapsed_s, tuple(names.index(c) for c in changed))
+
+
 def history_from_paths(paths: Sequence[Path]) -> list[HistoryEdition]:
     """``--history`` files: each one an edition named by its file name, route unchanged."""
     return [HistoryEdition(Path(p).stem, Path(p)) for p in paths]
-
-
-def read_field(path: Path, rf: RaceField) -> SplitTable:
-    """A snapshot of this year's field, read against the race's stations."""
-    return read_splits(path, rf.stations)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import click
 
-from coursewatch.fieldrace import RaceField, history_from_paths, race_field, read_field
+from coursewatch.fieldrace import RaceField, history_from_paths, race_field
 from coursewatch.formats.load import load_course
 from coursewatch.race import load_race
-from coursewatch.splits import SplitTable
+from coursewatch.splits import SplitTable, read_splits
 
 PREDICT_COLUMNS = ("bib", "station", "pass", "predicted_elapsed_s", "low_s", "high_s")
 RISK_COLUMNS = ("bib", "station", "pass", "elapsed_s", "dropout_risk")
@@ -108,7 +108,7 @@ def _load(
     rf = race_field(race, load_course(race.course_path), editions + history_from_paths(history))
     for note in rf.notes:
         click.echo(f"note: {note}", err=True)
-    table = read_field(splits, rf)
+    table = read_splits(splits, rf.stations)
     for line in table.refused + table.notes:
         click.echo(f"refused: {line}" if line in table.refused else f"note: {line}", err=True)
     return rf, table

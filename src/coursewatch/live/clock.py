@@ -90,13 +90,16 @@ class RaceWatch:
     def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
         """Predicted arrival at each course distance: the history's where the race has one
         (blended with the live model between stations), else the live model's."""
+        return self.arrival_ranges(runner, targets_m)[0]
+
+    def arrival_ranges(
+        self, runner: LiveRunner, targets_m: list[float]
+    ) -> tuple[list[float | None], list[Range | None]]:
+        """The arrivals (as :meth:`arrivals`) and the history's with their intervals (None:
+        no history there)."""
         live = self._live(runner, targets_m)
         ranges = self.ranges(runner, targets_m, live)
-        return [live[i] if r is None else r.eta_ts for i, r in enumerate(ranges)]
-
-    def arrival_ranges(self, runner: LiveRunner, targets_m: list[float]) -> list[Range | None]:
-        """The history's arrivals with their intervals (None: no history there)."""
-        return self.ranges(runner, targets_m, self._live(runner, targets_m))
+        return [live[i] if r is None else r.eta_ts for i, r in enumerate(ranges)], ranges
 
     def _live(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
         """The live model's arrival at each course distance, refreshed every ETA_REFRESH_S."""

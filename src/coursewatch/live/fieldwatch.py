@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ import numpy as np
 
 from coursewatch.course import Course
 from coursewatch.eta import REACHED_M
-from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, Forecast
+from coursewatch.fieldeta import FieldModel, Forecast
 from coursewatch.fieldfit import BoolArray
-from coursewatch.fieldrace import race_field
+from coursewatch.fieldrace import edition, race_field
 from coursewatch.geo import FloatArray
 from coursewatch.race import Race
-from coursewatch.splits import SplitsError, parse_splits
+from coursewatch.splits import parse_splits
 
 BATCH_WALL_S = 5.0
 log = logging.getLogger("coursewatch.live")
@@ -81,10 +80,9 @@ class FieldWatch:
             return
         lo = bisect.bisect_right(self.station_m, s0)
         for i in range(lo, bisect.bisect_right(self.station_m, progress_m + REACHED_M)):
-            m = self.station_m[i]
             if math.isnan(row[i]):
-                f = min(max((m - s0) / (progress_m - s0), 0.0), 1.0)
-                row[i] = max(t0 + f * (t_s - t0) - start_s, 1.0)
+                at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
+                row[i] = max(at_s - start_s, 1.0)
                 self.dirty.add(bib)
 
     def backfill(
@@ -102,10 +100,9 @@ class FieldWatch:
                 break
             if hit == 0:
                 continue  # the first fix is already past it: no time to give
-            s0, s1 = furthest[hit - 1], furthest[hit]
-            f = min(max((m - s0) / max(s1 - s0, 1e-9), 0.0), 1.0)
-            t0, t1 = times_s[hit - 1], times_s[hit]
-            row[i] = max(float(t0 + f * (t1 - t0)) - start_s, 1.0)
+            t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
+            at_s = _elapsed_at(m, t0, float(furthest[hit - 1]), t1, float(furthest[hit]))
+            row[i] = max(at_s - start_s, 1.0)
         self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
         self.dirty.add(bib)
 
@@ -198,31 +195,23 @@ class FieldWatch:
 def build(
     race: Race, course: Course, saved: list[dict[str, Any]], station_m: list[float]
 ) -> FieldWatch:
-    """A FieldWatch from stored history (``[{edition, changed, text}]``); SplitsError or
-    RaceFileError-like InputError when a table cannot be read at all."""
+    """A FieldWatch from stored history (``[{edition, changed, text}]``); SplitsError when a
+    table cannot be read at all or names a station the race does not have."""
     rf = race_field(race, course, history=())
-    stations = rf.stations
-    names = [s.name for s in stations]
-    editions, summary = [], []
-    for item in saved:
-        table = parse_splits(item["text"], item["edition"], stations)
-        unknown = [c for c in item.get("changed", []) if c not in names]
-        if unknown:
-            raise SplitsError(f"{unknown[0]!r} under changed is not a station of the race: use "
-                              "a name exactly as in the race file", item["edition"])  # fmt: skip
-        changed = tuple(names.index(c) for c in item.get("changed", []))
-        editions.append(Edition(item["edition"], table.elapsed_s, changed))
-        at_least = FieldConfig().min_runners
-        timed = (
-            int((np.isfinite(table.elapsed_s).sum(axis=0) >= at_least).sum()) if table.bibs else 0
-        )
-        summary.append({"edition": item["edition"], "runners": len(table.bibs),
-                        "stations_timed": timed, "changed": list(item.get("changed", [])),
-                        "refused": table.refused[:50], "refused_count": len(table.refused),
-                        "notes": table.notes})  # fmt: skip
+    names = [s.name for s in rf.stations]
+    tables = [parse_splits(item["text"], item["edition"], rf.stations) for item in saved]
+    editions = [edition(item["edition"], table, item.get("changed", []), names)
+                for item, table in zip(saved, tables, strict=True)]  # fmt: skip
     model = FieldModel(rf.model.effort_m, editions, own=rf.model.own)
+    summary = [{"edition": e.name, "runners": len(t.bibs),
+                "stations_timed": model.stations_timed(e),
+                "changed": [names[i] for i in e.changed], "refused": t.refused[:50],
+                "refused_count": len(t.refused), "notes": t.notes}
+               for e, t in zip(editions, tables, strict=True)]  # fmt: skip
     return FieldWatch(model, station_m, summary)
 
 
-def dumps(saved: list[dict[str, Any]]) -> str:
-    return json.dumps(saved, ensure_ascii=False)
+def _elapsed_at(m: float, t0: float, s0: float, t1: float, s1: float) -> float:
+    """When the runner passed course distance ``m``, between fixes (t0, s0) and (t1, s1)."""
+    f = min(max((m - s0) / max(s1 - s0, 1e-9), 0.0), 1.0)
+    return t0 + f * (t1 - t0)

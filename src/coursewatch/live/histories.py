@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from coursewatch.errors import InputError
 from coursewatch.geo import FloatArray
-from coursewatch.live.fieldwatch import FieldWatch, build, dumps, meta_key
+from coursewatch.live.fieldwatch import FieldWatch, build, meta_key
 
 if TYPE_CHECKING:
     from coursewatch.live.registry import LiveRace
@@ -54,7 +54,9 @@ class Histories:
             saved = kept + saved
         series = _series(race)  # taken here, on the loop, which goes on writing to runners
         field = await asyncio.to_thread(_field, race, saved, series) if saved else None
-        await self._store.set_meta(meta_key(race_id), dumps(saved) if saved else "")
+        await self._store.set_meta(
+            meta_key(race_id), json.dumps(saved, ensure_ascii=False) if saved else ""
+        )
         race.field = field
         return self.history_of(race_id)
 

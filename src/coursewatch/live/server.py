@@ -337,8 +337,7 @@ class Server(Outside, Histories):
         ranges: list[Range | None] = [None] * len(ahead)
         if ahead and runner.fixes:
             watch = self._pipeline.watch(race)
-            etas = watch.arrivals(runner, [p.distance_m for p in ahead])
-            ranges = watch.arrival_ranges(runner, [p.distance_m for p in ahead])
+            etas, ranges = watch.arrival_ranges(runner, [p.distance_m for p in ahead])
         fixes = self._store.fixes(race.id, runner.bib)
         pairs = list(zip(ahead, etas, ranges, strict=True))
         return views.progress_json(race, runner, fixes, self.clock(), pairs, self.race_now(race.id))
