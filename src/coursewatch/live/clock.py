@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +54,7 @@ class RunnerWatch:
     fed_s: float = -math.inf
     ahead_s: float = -math.inf
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
+    saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
 
 
 class RaceWatch:
@@ -79,13 +80,17 @@ class RaceWatch:
         return w
 
     def resume(self, runner: LiveRunner, now_s: float) -> None:
-        """A runner rebuilt from the store (race HQ restarted): their silence counts from now,
-        keyed by their last fix, so a silence already reported goes on in its incident and
-        the next fix closes it."""
+        """A runner back after race HQ restarted: trackers could not reach it meanwhile, so a
+        silence not yet reported counts from now. A runner with no stored state (rebuilt
+        from the fixes) starts a new one keyed by their last fix: a silence already
+        reported goes on in its incident, and the next fix closes it."""
         if runner.last_time_s is None:
             return
         w = self.of(runner)
-        w.signal = SignalState(runner.last_time_s, runner.matcher.progress_m, seen_s=now_s)
+        if math.isnan(w.signal.last_ts):
+            w.signal = SignalState(runner.last_time_s, runner.matcher.progress_m, seen_s=now_s)
+        elif not w.signal.alarmed:
+            w.signal = replace(w.signal, seen_s=max(w.signal.seen_s, now_s))
 
     def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
         """Predicted arrival at each course distance: the history's where the race has one

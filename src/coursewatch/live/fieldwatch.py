@@ -86,11 +86,22 @@ class FieldWatch:
                 self.dirty.add(bib)
 
     def backfill(
-        self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray
+        self,
+        bib: str,
+        start_s: float,
+        times_s: FloatArray,
+        progress_m: FloatArray,
+        kept: tuple[FloatArray, tuple[float, float] | None] | None = None,
     ) -> None:
         """A runner's splits from their fixes so far (the history arrived mid-race, or the
-        server restarted): the first fix at or past each station, interpolated."""
+        server restarted): the first fix at or past each station, interpolated; those
+        ``kept`` (with the runner's stored state) first."""
         row = self.splits[bib] = np.full(len(self.station_m), np.nan)
+        if kept is not None and len(kept[0]) == len(row):
+            row[:] = kept[0]
+            if kept[1] is not None:
+                self.last[bib] = kept[1]
+                self.dirty.add(bib)
         if not len(times_s):
             return
         furthest = np.maximum.accumulate(progress_m)
@@ -98,8 +109,8 @@ class FieldWatch:
             hit = int(np.searchsorted(furthest, m - REACHED_M))
             if hit >= len(furthest):
                 break
-            if hit == 0:
-                continue  # the first fix is already past it: no time to give
+            if hit == 0 or not math.isnan(row[i]):
+                continue  # the first fix is already past it (no time to give), or kept
             t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
             at_s = _elapsed_at(m, t0, float(furthest[hit - 1]), t1, float(furthest[hit]))
             row[i] = max(at_s - start_s, 1.0)

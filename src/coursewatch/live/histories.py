@@ -78,19 +78,26 @@ class Histories:
                 await race.field.refresh(time.monotonic())
 
 
-Series = dict[str, tuple[float, FloatArray, FloatArray]]
+Kept = tuple[FloatArray, tuple[float, float] | None]
+Series = dict[str, tuple[float, FloatArray, FloatArray, Kept | None]]
 
 
 def _series(race: LiveRace) -> Series:
-    """Each runner's start and kept fixes' times and progress (copies)."""
-    return {bib: (race.start_s(r), *r.progress_series()) for bib, r in race.runners.items()}
+    """Each runner's start, kept fixes' times and progress (copies), and the splits known
+    before them: the race's current forecasts', else those of their stored state."""
+    old = race.field
+    kept = race.splits_kept if old is None else {
+        bib: (row.copy(), old.last.get(bib)) for bib, row in old.splits.items()
+    }  # fmt: skip
+    return {bib: (race.start_s(r), *r.progress_series(), kept.get(bib))
+            for bib, r in race.runners.items()}  # fmt: skip
 
 
 def _field(race: LiveRace, saved: list[dict[str, Any]], series: Series) -> FieldWatch:
     """The race's FieldWatch, its runners' splits filled in and forecast (a worker thread)."""
     field = build(race.race, race.course, saved, race.station_m)
-    for bib, (start_s, times_s, progress_m) in series.items():
-        field.backfill(bib, start_s, times_s, progress_m)
+    for bib, (start_s, times_s, progress_m, kept) in series.items():
+        field.backfill(bib, start_s, times_s, progress_m, kept)
     field.batch()
     return field
 

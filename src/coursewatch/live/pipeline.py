@@ -11,6 +11,7 @@ run from :meth:`Pipeline.tick`, since they fire when fixes do *not* come.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
@@ -20,14 +21,16 @@ from dataclasses import dataclass, field
 from coursewatch.bus import Bus
 from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT
+from coursewatch.live import durable
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.devices import ANY_TIME, device_alerts
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
+from coursewatch.live.rows import fix_rows, stored_fix
 from coursewatch.live.runner import LiveRunner, Step
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
-from coursewatch.store import AlertRecord, FixRow, Incident, Saved, Store
+from coursewatch.store import AlertRecord, FixRow, Incident, RunnerState, Saved, Store
 
 Clock = Callable[[], float]
 LIVE_LAG_S = 6 * 3600.0  # fixes arriving later than this after their time: a replayed recording
@@ -207,7 +210,7 @@ class Pipeline:
                     runner.received_s = work.received_s
                     self._saw(race.id, fixes[j - 1].time_s, work.received_s)
                     work.steps.append(Matched(g, run, g.index[i:j]))
-                    work.rows.extend(_rows(race.id, runner.bib, fixes[i:j], work))
+                    work.rows.extend(fix_rows(race.id, runner.bib, fixes[i:j], work))
                     accepted += j - i
                     counts["accepted"] += j - i
                     i = j
@@ -224,7 +227,7 @@ class Pipeline:
                 else:
                     counts["late"] += 1
                     work.steps.append(Matched(g, step, [g.index[i]]))
-                    work.rows.append(_row(race.id, runner.bib, fix, work))
+                    work.rows.extend(fix_rows(race.id, runner.bib, [fix], work))
                     accepted += 1
                     counts["accepted"] += 1
                 i += 1
@@ -267,12 +270,36 @@ class Pipeline:
 
     # -- 5. store -------------------------------------------------------------------------------
     async def save(self, work: _Work) -> Saved:
-        """One transaction through the one writer; returns once durable (even with no rows)."""
+        """One transaction through the one writer; returns once durable (even with no rows).
+        With the fixes go the states of the runners who raised an event, had their past
+        changed, or are due one (live/durable.py): a restart resumes from them."""
+        raised = {(a.race_id, a.bib) for a in work.alerts}
+        states = durable.states(
+            (m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
+             (m.routed.race.id, m.routed.runner.bib) in raised or m.step.replay_from_s is not None)
+            for m in work.steps
+        )  # fmt: skip
         saved = await self.store.save(
-            work.rows, work.alerts, _merge(work.retract), counts=work.counts
+            work.rows, work.alerts, _merge(work.retract), counts=work.counts, states=states
         )
         work.report.incidents.extend(saved.incidents)
         return saved
+
+    async def replay(self, race: LiveRace, runner: LiveRunner, rows: list[FixRow]) -> Saved:
+        """Race HQ restarted: the runner's fixes stored after their last state are played
+        again as they arrived (request by request) and stored again only as events and a
+        state. What they raise was stored with them: it comes back known, not new."""
+        work = _Work("replay", self.clock(), IngestReport())
+        for received_s, same in itertools.groupby(rows, key=lambda r: r.received_ts):
+            part = _Work("replay", received_s, work.report)
+            fixes = [stored_fix(r) for r in same]
+            part.routed.append(Routed(race, runner, fixes, list(range(len(fixes)))))
+            self.match(part)
+            self.detect(part)
+            work.steps.extend(part.steps)
+            work.alerts.extend(part.alerts)
+            work.retract.extend(part.retract)
+        return await self.save(work)
 
     # -- 6. publish -----------------------------------------------------------------------------
     def publish(self, work: _Work, saved: Saved) -> None:
@@ -310,15 +337,20 @@ class Pipeline:
         now = self.clock()
         alerts: list[AlertRecord] = []
         changed: list[tuple[LiveRace, LiveRunner, str]] = []
+        states: list[RunnerState] = []
         for race in self.registry.races.values():
             watch = self.watch(race)
             race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
                 before = runner.status
-                alerts.extend(watch.on_tick(runner, now, race_now))
+                raised = watch.on_tick(runner, now, race_now)
+                if raised:
+                    alerts.extend(raised)
+                    state = durable.freeze(race, runner, watch.of(runner))
+                    states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
-        saved = await self.store.save([], alerts) if alerts else Saved()
+        saved = await self.store.save([], alerts, states=states) if alerts else Saved()
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             change = {"bib": runner.bib, "from": before, "to": runner.status}
@@ -350,22 +382,6 @@ def _say(race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float])
     ev, raised_s, trend_mps = raised
     fix = runner.fix_at(ev.at.time.timestamp())
     return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)
-
-
-def _rows(race_id: str, bib: str, fixes: list[Fix], work: _Work) -> list[FixRow]:
-    at, source, new = work.received_s, work.protocol, tuple.__new__  # one tuple a fix, no call
-    return [
-        new(FixRow, (race_id, bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps,
-                     f.bearing_deg, f.altitude_m, f.battery_pct, at, source))
-        for f in fixes
-    ]  # fmt: skip
-
-
-def _row(race_id: str, bib: str, f: Fix, work: _Work) -> FixRow:
-    return FixRow(
-        race_id, bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps, f.bearing_deg,
-        f.altitude_m, f.battery_pct, work.received_s, work.protocol,
-    )  # fmt: skip
 
 
 def _merge(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:

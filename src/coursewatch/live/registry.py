@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
+from coursewatch.geo import FloatArray
 from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
 from coursewatch.live.privacy import PublicView
@@ -47,6 +48,9 @@ class LiveRace:
         self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
         self.field: FieldWatch | None = None  # the history's ETAs (live/fieldwatch.py)
+        # bib -> splits and (time, progress) of the last fix, from their stored state: the
+        # FieldWatch made at start takes them (live/durable.py)
+        self.splits_kept: dict[str, tuple[FloatArray, tuple[float, float] | None]] = {}
 
     @classmethod
     def build(cls, record: RaceRecord) -> LiveRace:

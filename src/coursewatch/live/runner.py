@@ -11,10 +11,12 @@ for a rebuild from the store (:meth:`LiveRunner.rebuild`).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -261,6 +263,40 @@ class LiveRunner:
             a = None if math.isnan(row[3]) else float(row[3])
             self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
         return step
+
+    # -- durable state (coursewatch.live.durable) ----------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a restart needs to go on from the newest fix: the engine, the flags, and that
+        fix (a late fix older than it rebuilds from the store)."""
+        fix = self.last_fix
+        return {
+            "matcher": self.matcher.snapshot().tolist(),
+            "newest": [*self._tail[self._n - 1].tolist(), float(self._prog[self._n - 1])],
+            "wrong_way": self.wrong_way, "finished": self.finished,
+            "finished_s": self.finished_s, "stopped": self.stopped, "silent": self.silent,
+            "furthest": list(self._furthest), "heard": self.heard,
+            "last_fix": None if fix is None else dataclasses.asdict(fix),
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from a :meth:`state` (a KeyError or ValueError when it is not one)."""
+        snap = np.array(state["matcher"], dtype=np.float64)
+        newest = [float(v) for v in state["newest"]]
+        matcher = LiveMatcher(self.course, self.config, self.start_ts)
+        if snap.shape != matcher.snapshot().shape or len(newest) != 5:
+            raise ValueError("not a runner state of this course")
+        matcher.restore(snap)
+        self.matcher = matcher
+        self._tail[0], self._prog[0], self._n = newest[:4], newest[4], 1
+        self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"])]
+        self.wrong_way, self.finished = bool(state["wrong_way"]), bool(state["finished"])
+        self.finished_s = state["finished_s"]
+        self.stopped, self.silent = bool(state["stopped"]), bool(state["silent"])
+        self._furthest.clear()
+        self._furthest.extend(float(v) for v in state["furthest"])
+        self.heard = {str(k): float(v) for k, v in state["heard"].items()}
+        fix = state["last_fix"]
+        self.last_fix = None if fix is None else Fix(**fix)
 
     def progress_series(self) -> tuple[FloatArray, FloatArray]:
         """The kept fixes' times and the progress after each (copies), oldest first."""

@@ -27,7 +27,7 @@ from coursewatch.bus.memory import MemoryBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT, DEVICE
-from coursewatch.live import devices, views
+from coursewatch.live import devices, restart, views
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.fieldwatch import Range
@@ -96,6 +96,7 @@ class Server(Outside, Histories):
         # stored races that could not be loaded at start (id -> why): kept in the store, shown
         # to race HQ; sending the race's files again (create_race) loads it and its runners
         self.not_loaded: dict[str, str] = {}
+        self.resumed: dict[str, restart.Resumed] = {}  # what the start did, race by race
         self.loop_lag = LoopLag()
 
     async def start(self) -> None:
@@ -111,7 +112,7 @@ class Server(Outside, Histories):
                 log.error("race %s not loaded: %s", record.id, exc)
                 self.not_loaded[record.id] = str(exc)
                 continue
-            self._load_runners(record.id)
+            await self._load_runners(record.id)
             await self.load_history(self._registry.races[record.id])
         self._webhooks.start()
         await self.notifier.start()
@@ -120,16 +121,14 @@ class Server(Outside, Histories):
         if self.settings.tick_s > 0:
             self._ticker = asyncio.create_task(self._tick_forever())
 
-    def _load_runners(self, race_id: str) -> None:
-        """A race's privacy settings and runners from the store, each runner's engine rebuilt
-        from every stored fix; the ETA model and the time-based detectors start again from
-        the next fix, the silence from now."""
+    async def _load_runners(self, race_id: str) -> None:
+        """A race's privacy settings and runners from the store, each back in their last
+        state (live/restart.py)."""
         race = self._registry.races[race_id]
         self._load_privacy(race)
-        for runner in self._store.runners(race_id):
-            live = self._registry.add_runner(runner)
-            live.rebuild(self._store.fixes(race_id, runner.bib), None)
-            self._pipeline.watch(race).resume(live, self.clock())
+        self.resumed[race_id] = await restart.load_runners(
+            race, self._store, self._registry, self._pipeline, self.clock()
+        )
         devices.restore(race.runners.values(), self._store.device_incidents(race_id, DEVICE))
         for bib in self.contacts.of(race_id).feeds:
             self._poll(race_id, bib)
@@ -143,6 +142,7 @@ class Server(Outside, Histories):
         await self.feeds.stop()
         await self.notifier.stop()
         await self.loop_lag.stop()
+        await restart.keep_states(self._store, self._pipeline, list(self._registry.races.values()))
         await self._bus.close()
         await self._store.close()
 
@@ -234,7 +234,7 @@ class Server(Outside, Histories):
         await self._store.put_race(live.record)
         placed = self._registry.put_race(live)
         if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
-            self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
+            await self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
             del self.not_loaded[race_id]
         if placed.field is None:  # new stations: the stored history is read against them
             await self.load_history(placed)

@@ -129,6 +129,18 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class RunnerState:
+    """A runner's live state as of their fix at ``time_s`` (engine, clock-driven detectors,
+    ETA: :mod:`coursewatch.live.durable`), stored with the fixes it includes, so that a
+    restart resumes from it and plays again only the fixes stored after."""
+
+    race_id: str
+    bib: str
+    time_s: float
+    state: str
+
+
+@dataclass(frozen=True)
 class Webhook:
     id: int
     race_id: str
@@ -218,8 +230,14 @@ class Store(Protocol):
         alerts: Sequence[AlertRecord],
         retract: Sequence[tuple[str, str, float]] = (),
         counts: Mapping[str, Mapping[str, int]] | None = None,
+        states: Sequence[RunnerState] = (),
     ) -> Saved: ...
     def fixes(self, race_id: str, bib: str, since_s: float | None = None) -> FixArrays: ...
+    def fix_rows(self, race_id: str, bib: str, after_s: float) -> list[FixRow]:
+        """A runner's stored fixes after ``after_s``, whole, by time."""
+        ...
+
+    def runner_states(self, race_id: str) -> dict[str, RunnerState]: ...
     def fix_count(self, race_id: str) -> int: ...
     def alerts(
         self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
@@ -256,6 +274,7 @@ __all__ = [
     "Outbox",
     "RaceRecord",
     "RunnerRecord",
+    "RunnerState",
     "Saved",
     "Store",
     "StoreError",

@@ -31,6 +31,7 @@ from coursewatch.store import (
     Outbox,
     RaceRecord,
     RunnerRecord,
+    RunnerState,
     Saved,
     StoreError,
     Webhook,
@@ -58,6 +59,10 @@ UNKNOWN_DEVICES_MAX = 1000  # unknown device ids kept: the ones heard from last
 _TRIM_UNKNOWN_SQL = (
     "DELETE FROM unknown_devices WHERE device_id IN (SELECT device_id FROM unknown_devices "
     "ORDER BY last_ts DESC LIMIT -1 OFFSET ?)"
+)
+_STATE_SQL = (
+    "INSERT INTO runner_states VALUES (?,?,?,?) ON CONFLICT(race_id, bib) "
+    "DO UPDATE SET time_s=excluded.time_s, state=excluded.state"
 )
 _FIX_SQL = "INSERT OR IGNORE INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 # Fixes go in by this many rows a statement: the sqlite3 module lets go of the GIL around each
@@ -179,8 +184,10 @@ class SqliteStore:
         alerts: Sequence[AlertRecord],
         retract: Sequence[tuple[str, str, float]] = (),
         counts: Mapping[str, Mapping[str, int]] | None = None,
+        states: Sequence[RunnerState] = (),
     ) -> Saved:
-        """Store fixes (duplicates ignored), alerts and counters, in one transaction.
+        """Store fixes (duplicates ignored), alerts, counters and runner states (each
+        replacing that runner's last), in one transaction.
 
         ``retract`` holds (race, bib, from_s): that runner's alerts raised at or after
         ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
@@ -194,6 +201,8 @@ class SqliteStore:
             _insert_fixes(c, rows)
             if count_rows:
                 c.executemany(_COUNT_SQL, count_rows)
+            if states:
+                c.executemany(_STATE_SQL, [(s.race_id, s.bib, s.time_s, s.state) for s in states])
             was_live: set[int] = set()
             touched: set[tuple[str, str, str]] = set()
             for race_id, bib, from_s in retract:
@@ -227,6 +236,17 @@ class SqliteStore:
         ).fetchall()
         a = np.array(rows, dtype=np.float64).reshape(-1, 4)  # None -> nan
         return FixArrays(a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy(), a[:, 3].copy())
+
+    def fix_rows(self, race_id: str, bib: str, after_s: float) -> list[FixRow]:
+        rows = self.db.execute(
+            "SELECT * FROM fixes WHERE race_id=? AND bib=? AND time_s>? ORDER BY time_s",
+            (race_id, bib, after_s),
+        )
+        return [FixRow(*r) for r in rows]
+
+    def runner_states(self, race_id: str) -> dict[str, RunnerState]:
+        rows = self.db.execute("SELECT * FROM runner_states WHERE race_id=?", (race_id,))
+        return {str(r[1]): RunnerState(str(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows}
 
     def fix_count(self, race_id: str) -> int:
         row = self.db.execute("SELECT count(*) FROM fixes WHERE race_id=?", (race_id,))

@@ -1,0 +1,141 @@
+"""A runner's live state, durable: what a restart of race HQ resumes from.
+
+The engine, the flags HQ sees, the clock-driven detectors (stopped, signal, overdue, cut-off
+risk), the ETA model and the history's splits of one runner, as one JSON text
+(:class:`coursewatch.store.RunnerState`), stored in the same transaction as the fixes it
+includes. The pipeline stores one when a runner raised an event (so a restart never raises it
+again), when a late fix changed the past, and at least every :data:`SAVE_EVERY_S` of race
+time; the server, for every runner, when it stops. A restart takes it and plays again only
+the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.replay`): what they raise
+was stored with them and comes back known, not new.
+
+A state from another version of coursewatch, or of another course or race file, is not used:
+that runner is rebuilt from every stored fix, as before states were kept.
+
+>>> from coursewatch.detectors.cutoff import CutoffState
+>>> _load(CutoffState, _plain(CutoffState(frozenset({1.0}), ((2.0, 3.0),))))
+CutoffState(alerted_m=frozenset({1.0}), late_since=((2.0, 3.0),))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from coursewatch.detectors.cutoff import CutoffState
+from coursewatch.detectors.overdue import OverdueState
+from coursewatch.detectors.signal import SignalState
+from coursewatch.detectors.stopped import StoppedState
+from coursewatch.eta import EtaState
+from coursewatch.live.clock import RunnerWatch
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.runner import LiveRunner
+from coursewatch.store import RunnerState
+
+VERSION = 1
+SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing
+_DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,
+              "overdue": OverdueState, "cutoff": CutoffState}  # fmt: skip
+_WATCH = ("fed_s", "ahead_s", "overdue_episode")
+T = TypeVar("T")
+
+
+def fingerprint(race: LiveRace) -> str:
+    """What a state is only good for: this course file and this race file."""
+    h = hashlib.sha256(race.record.course_bytes)
+    h.update(race.record.race_text.encode())
+    return h.hexdigest()[:16]
+
+
+def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerState | None:
+    """The runner's state now (None before their first fix)."""
+    if runner.last_time_s is None:
+        return None
+    field = race.field
+    splits = None if field is None or runner.bib not in field.splits else {
+        "row": field.splits[runner.bib].tolist(), "last": field.last.get(runner.bib),
+    }  # fmt: skip
+    data = {
+        "version": VERSION,
+        "for": fingerprint(race),
+        "runner": runner.state(),
+        "watch": {k: _plain(getattr(watch, k)) for k in (*_DETECTORS, *_WATCH)},
+        "splits": splits,
+    }
+    watch.saved_s = runner.last_time_s
+    return RunnerState(race.id, runner.bib, runner.last_time_s, json.dumps(data))
+
+
+def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerState) -> bool:
+    """Put a runner back in a stored state; False (nothing changed) when it is not one this
+    race can use: the caller rebuilds the runner from its fixes."""
+    try:
+        data = json.loads(stored.state)
+        if data.get("version") != VERSION or data.get("for") != fingerprint(race):
+            return False
+        states: dict[str, object] = {k: _load(c, data["watch"][k]) for k, c in _DETECTORS.items()}
+        others = {k: data["watch"][k] for k in _WATCH}
+        runner.restore(data["runner"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    for k, v in {**states, **others}.items():
+        setattr(watch, k, v)
+    watch.saved_s = stored.time_s
+    splits = data.get("splits")
+    if splits is not None:
+        last = None if splits["last"] is None else tuple(splits["last"])
+        race.splits_kept[runner.bib] = (np.array(splits["row"], dtype=np.float64), last)
+    return True
+
+
+def states(
+    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]], every: bool = False
+) -> list[RunnerState]:
+    """The states to store with a batch: of each runner who must have one (raised an event,
+    had their past changed), is due one, or all of them (``every``)."""
+    out: dict[tuple[str, str], RunnerState] = {}
+    for race, runner, watch, must in runs:
+        key = (race.id, runner.bib)
+        last = runner.last_time_s
+        if key in out or last is None:
+            continue
+        if every or must or last - watch.saved_s >= SAVE_EVERY_S:
+            state = freeze(race, runner, watch)
+            if state is not None:
+                out[key] = state
+    return list(out.values())
+
+
+def _plain(value: Any) -> Any:
+    """A detector state (or a part of it) as JSON can hold it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, (frozenset, set, tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return value  # JSON's NaN and Infinity: Python reads them back
+    return value
+
+
+def _load(cls: type[T], data: dict[str, Any]) -> T:
+    """A detector state from :func:`_plain`: each field as its default's type."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = data[f.name]
+        like = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
+        if isinstance(like, np.ndarray):
+            value = np.array(value, dtype=np.float64).reshape(like.shape)
+        elif isinstance(like, frozenset):
+            value = frozenset(value)
+        elif isinstance(like, tuple):
+            value = tuple(tuple(v) for v in value)
+        values[f.name] = value
+    return cls(**values)

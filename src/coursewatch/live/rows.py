@@ -1,0 +1,31 @@
+"""Fixes as the store keeps them (:class:`coursewatch.store.FixRow`), and back."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from coursewatch.protocols import Fix
+from coursewatch.store import FixRow
+
+
+class Arrived(Protocol):
+    received_s: float  # when they arrived (server clock)
+    protocol: str  # how
+
+
+def stored_fix(r: FixRow) -> Fix:
+    """A stored fix, as its runner's (a restart plays it again)."""
+    return Fix(
+        r.time_s, r.lat, r.lon, bib=r.bib, accuracy_m=r.accuracy_m, speed_mps=r.speed_mps,
+        bearing_deg=r.bearing_deg, altitude_m=r.altitude_m, battery_pct=r.battery_pct,
+    )  # fmt: skip
+
+
+def fix_rows(race_id: str, bib: str, fixes: list[Fix], batch: Arrived) -> list[FixRow]:
+    """A runner's fixes of a batch, as rows to store."""
+    at, source, new = batch.received_s, batch.protocol, tuple.__new__  # one tuple a fix, no call
+    return [
+        new(FixRow, (race_id, bib, f.time_s, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+                     f.bearing_deg, f.altitude_m, f.battery_pct, at, source))
+        for f in fixes
+    ]  # fmt: skip

@@ -1,0 +1,189 @@
+"""Race HQ killed mid-race and started again goes on where it was: the same incidents as a
+run never stopped (none raised twice, none lost), the ETA and the clock-driven detectors where
+they were, late fixes still corrected."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursewatch.live import restart
+from coursewatch.live.server import Server
+from coursewatch.protocols import Decoded, Fix
+from coursewatch.sim.hq import add_race, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(16_000.0, n_stations=3)
+STEP_S = 30.0
+
+
+def _scenario(batch_n: int = 4) -> list[tuple[float, list[Fix]]]:
+    """(server time, fixes sent then; none: a clock tick) of one runner who takes a wrong
+    turn at km 2.5, stops 70 min at km 5 (race HQ is told after 60), then goes silent 40 min
+    (signal lost; late for the cut-offs) and comes back; a fix every 30 s, sent
+    ``batch_n`` at a time."""
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=STEP_S, seed=11,
+                       wrong_turn_at_m=2500.0, wrong_turn_angle_deg=80.0)  # fmt: skip
+    fixes = [Fix(float(t), float(a), float(b), bib="7")
+             for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
+    detour_m = 2 * 800.0
+    stop = next(i for i, f in enumerate(fixes) if (f.time_s - START) * 2.5 > 5000.0 + detour_m)
+    gone = next(i for i, f in enumerate(fixes) if (f.time_s - START) * 2.5 > 9000.0 + detour_m)
+    here = fixes[stop - 1]
+    still = [dataclasses.replace(here, time_s=here.time_s + STEP_S * k) for k in range(1, 141)]
+    pause_s = 140 * STEP_S
+    later = [dataclasses.replace(f, time_s=f.time_s + pause_s) for f in fixes[stop:gone]]
+    silence_s = 40 * 60.0
+    back = [dataclasses.replace(f, time_s=f.time_s + pause_s + silence_s) for f in fixes[gone:]]
+    sent = [*fixes[:stop], *still, *later]
+    steps: list[tuple[float, list[Fix]]] = []
+    for i in range(0, len(sent), batch_n):
+        batch = sent[i : i + batch_n]
+        steps.append((batch[-1].time_s + 5.0, batch))
+    t = sent[-1].time_s
+    while t < back[0].time_s - 60.0:  # the silence: the clock ticks
+        t += 60.0
+        steps.append((t, []))
+    for i in range(0, len(back), batch_n):
+        batch = back[i : i + batch_n]
+        steps.append((batch[-1].time_s + 5.0, batch))
+    return steps
+
+
+@contextmanager
+def _killed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The server stops as kill -9 stops it: no state stored on the way out."""
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    with monkeypatch.context() as m:
+        m.setattr(restart, "keep_states", nothing)
+        yield
+
+
+async def _send(server: Server, now: list[float], at_s: float, fixes: list[Fix]) -> None:
+    now[0] = at_s
+    if not fixes:
+        await server.tick()
+        return
+    decoded = Decoded()
+    for i, f in enumerate(fixes):
+        decoded.add(f, i)
+    await server.ingest(lambda: decoded, "native", "demo")
+
+
+def _seen(server: Server) -> list[tuple[Any, ...]]:
+    """Every incident as race HQ and the runner saw it: episode, kind, level, each update."""
+    return [
+        (i.episode, i.kind, i.level, i.open, [(u["kind"], u["time_s"]) for u in i.updates])
+        for i in server.incidents("demo", level=None, limit=1000)
+    ]
+
+
+async def _run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stops: set[int], batch_n: int = 4
+) -> dict[str, Any]:
+    """The scenario, with race HQ killed after each step in ``stops`` (and started again a
+    minute later); what it ended with."""
+    steps = _scenario(batch_n)
+    tmp_path.mkdir()
+    now = [START]
+    server_cm = hq(tmp_path, clock=lambda: now[0])
+    server, _ = await server_cm.__aenter__()
+    await add_race(server, tmp_path, COURSE, "demo", START)
+    await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+    resumed = []
+    try:
+        for k, (at_s, fixes) in enumerate(steps):
+            await _send(server, now, at_s, fixes)
+            if k in stops:
+                with _killed(monkeypatch):
+                    await server_cm.__aexit__(None, None, None)
+                now[0] += 60.0
+                server_cm = hq(tmp_path, clock=lambda: now[0])
+                server, _ = await server_cm.__aenter__()
+                resumed.append(server.resumed["demo"])
+        runner = server.runner("demo", "7")
+        watch = server._pipeline.watch(server.race("demo")).of(runner)
+        targets = [p.distance_m for p in server.race("demo").stations]
+        return {
+            "incidents": _seen(server),
+            "alerts": len(server._store.alerts("demo", limit=10_000)),
+            "eta": watch.eta,
+            "arrivals": server._pipeline.watch(server.race("demo")).arrivals(runner, targets),
+            "status": runner.status,
+            "resumed": resumed,
+        }
+    finally:
+        await server_cm.__aexit__(None, None, None)
+
+
+def _same_eta(a: Any, b: Any) -> bool:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if hasattr(x, "shape"):
+            if not (x == y).all():
+                return False
+        elif not (x == y or (isinstance(x, float) and math.isnan(x) and math.isnan(y))):
+            return False
+    return True
+
+
+async def test_kill_9_anywhere_gives_the_incidents_of_a_run_never_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = await _run(tmp_path / "whole", monkeypatch, set())
+    kinds = {k for _, k, *_ in whole["incidents"]}
+    assert {"off_course", "stopped", "signal_lost", "cutoff_risk"} <= kinds, whole["incidents"]
+    n = len(_scenario())
+    # killed while off course, while stopped (before and after race HQ was told), while silent
+    stops = {8, 20, 30, 40, n - 30, n - 10}
+    killed = await _run(tmp_path / "killed", monkeypatch, stops)
+    assert killed["incidents"] == whole["incidents"]
+    assert killed["alerts"] == whole["alerts"]
+    assert killed["status"] == whole["status"] == "finished"
+    assert [r.rebuilt for r in killed["resumed"]] == [0] * len(stops)
+    assert sum(r.raised_again for r in killed["resumed"]) == 0
+
+
+async def test_the_eta_and_the_detectors_go_on_where_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed mid-race, between two stored states: the ETA model after the restart is the one
+    a server never stopped has (fed the same fixes), to the bit."""
+    mid = len(_scenario(1)) // 3
+    whole = await _run(tmp_path / "whole", monkeypatch, set(), batch_n=1)
+    # a state every 60 s of race time, a fix every 30 s: killed after the second of two
+    # fixes, the first is played again at the restart
+    killed = await _run(tmp_path / "killed", monkeypatch, {mid, mid + 1, mid + 2}, batch_n=1)
+    assert any(r.replayed_fixes for r in killed["resumed"]), killed["resumed"]
+    assert killed["incidents"] == whole["incidents"]
+    assert _same_eta(killed["eta"], whole["eta"])
+    assert killed["arrivals"] == whole["arrivals"]
+
+
+async def test_a_stopped_runner_is_not_reported_again_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed while the runner stands still, after race HQ was told: the stop goes on in its
+    incident and their next move closes it; it is never raised a second time."""
+    steps = _scenario()
+    whole = await _run(tmp_path / "whole", monkeypatch, set())
+    (stop, *_) = [i for i in whole["incidents"] if i[1] == "stopped"]
+    assert [u for u, _ in stop[4]] == ["stopped", "stopped_long", "moving_again"]
+    told_s = stop[4][1][1]  # race HQ was told
+    told = next(k for k, (at_s, _) in enumerate(steps) if at_s >= told_s)
+    killed = await _run(tmp_path / "killed", monkeypatch, {told - 10, told + 2, told + 5})
+    assert [i for i in killed["incidents"] if i[1] == "stopped"] == [
+        i for i in whole["incidents"] if i[1] == "stopped"
+    ]
