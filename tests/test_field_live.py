@@ -118,3 +118,37 @@ def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.anyio
+async def test_a_history_sent_after_a_kill_finds_the_splits_from_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Race HQ is killed after the runner passed two stations, and keeps only the last fix in
+    memory after the restart: the splits are in the runner's stored state, so a history sent
+    then forecasts them from the station they last passed."""
+    from coursewatch.live import restart
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    run = simulate_run(COURSE, pace_mps=2.2, interval_s=10.0, start_ts=START + 5)
+    now = [START + 4200.0]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        await _ingest(client, run, START + 4200.0)
+        before = server.race("demo").passes.splits["7"].copy()
+        assert np.isfinite(before[:2]).all()
+        monkeypatch.setattr(restart, "keep_states", nothing)  # as kill -9: nothing on the way out
+    monkeypatch.undo()
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        assert server.resumed["demo"].resumed == 1
+        assert server.runner("demo", "7").progress_series()[0].size < 10
+        np.testing.assert_array_equal(server.race("demo").passes.splits["7"], before)
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": _history(server, "demo")})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert server.race("demo").field.forecasts["7"].station == 1

@@ -153,10 +153,10 @@ class RaceWatch:
         # far from the course (another race, a car), progress means nothing: no stop, no
         # lateness, no ETA until the runner is back near it
         far = runner.matcher.far
-        field, start_s = self.race.field, self.race.start_s(runner)
+        passes, start_s = self.race.passes, self.race.start_s(runner)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
-            if field is not None and not far:
-                field.on_fix(runner.bib, start_s, t_s, s)
+            if not far:
+                passes.on_fix(runner.bib, start_s, t_s, s)
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s

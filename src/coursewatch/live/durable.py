@@ -1,7 +1,7 @@
 """A runner's live state, durable: what a restart of race HQ resumes from.
 
 The engine, the flags HQ sees, the clock-driven detectors (stopped, signal, overdue, cut-off
-risk), the ETA model and the history's splits of one runner, as one JSON text
+risk), the ETA model and the station passes of one runner, as one JSON text
 (:class:`coursewatch.store.RunnerState`), stored in the same transaction as the fixes it
 includes. The pipeline stores one when a runner raised an event (so a restart never raises it
 again), when a late fix changed the past, and at least every :data:`SAVE_EVERY_S` of race
@@ -57,16 +57,12 @@ def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerStat
     """The runner's state now (None before their first fix)."""
     if runner.last_time_s is None:
         return None
-    field = race.field
-    splits = None if field is None or runner.bib not in field.splits else {
-        "row": field.splits[runner.bib].tolist(), "last": field.last.get(runner.bib),
-    }  # fmt: skip
     data = {
         "version": VERSION,
         "for": fingerprint(race),
         "runner": runner.state(),
         "watch": {k: _plain(getattr(watch, k)) for k in (*_DETECTORS, *_WATCH)},
-        "splits": splits,
+        "passes": race.passes.state(runner.bib),
     }
     watch.saved_s = runner.last_time_s
     return RunnerState(race.id, runner.bib, runner.last_time_s, json.dumps(data))
@@ -81,16 +77,14 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
             return False
         states: dict[str, object] = {k: _load(c, data["watch"][k]) for k, c in _DETECTORS.items()}
         others = {k: data["watch"][k] for k in _WATCH}
+        passes = data["passes"]
         runner.restore(data["runner"])
     except (ValueError, KeyError, TypeError):
         return False
     for k, v in {**states, **others}.items():
         setattr(watch, k, v)
     watch.saved_s = stored.time_s
-    splits = data.get("splits")
-    if splits is not None:
-        last = None if splits["last"] is None else tuple(splits["last"])
-        race.splits_kept[runner.bib] = (np.array(splits["row"], dtype=np.float64), last)
+    race.passes.restore(runner.bib, passes)
     return True
 
 

@@ -16,7 +16,6 @@ leg run; later stations keep the history's legs after it. Intervals move with it
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import math
 from dataclasses import dataclass
@@ -25,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from coursewatch.course import Course
-from coursewatch.eta import REACHED_M
 from coursewatch.fieldeta import FieldModel, Forecast
 from coursewatch.fieldfit import BoolArray
 from coursewatch.fieldrace import edition, race_field
 from coursewatch.geo import FloatArray
+from coursewatch.live.passes import Passes
 from coursewatch.race import Race
 from coursewatch.splits import parse_splits
 
@@ -54,103 +53,50 @@ class Range:
 class FieldWatch:
     """One race's history model and its runners' splits and forecasts."""
 
-    def __init__(self, model: FieldModel, station_m: list[float], summary: list[dict[str, Any]]):
+    def __init__(self, model: FieldModel, passes: Passes, summary: list[dict[str, Any]]):
         self.model = model
-        self.station_m = station_m
-        self.index = {m: i for i, m in enumerate(station_m)}
+        self.passes = passes  # the race's (live/passes.py): every runner's splits so far
+        self.station_m = passes.station_m
+        self.index = {m: i for i, m in enumerate(self.station_m)}
         self.summary = summary
-        self.splits: dict[str, FloatArray] = {}
-        self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
-        self.dirty: set[str] = set()
         self.forecasts: dict[str, Forecast] = {}
         self.batch_wall_s = -math.inf
         self.running = False
 
-    def on_fix(self, bib: str, start_s: float, t_s: float, progress_m: float) -> None:
-        """A runner's newest fix: the stations passed since the last one get their split."""
-        row = self.splits.get(bib)
-        if row is None:
-            row = self.splits[bib] = np.full(len(self.station_m), np.nan)
-        if bib not in self.last:  # the first fix: no time to give stations behind it
-            self.last[bib] = (t_s, progress_m)
-            return
-        t0, s0 = self.last[bib]
-        self.last[bib] = (t_s, max(progress_m, s0))
-        if progress_m <= s0:
-            return
-        lo = bisect.bisect_right(self.station_m, s0)
-        for i in range(lo, bisect.bisect_right(self.station_m, progress_m + REACHED_M)):
-            if math.isnan(row[i]):
-                at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
-                row[i] = max(at_s - start_s, 1.0)
-                self.dirty.add(bib)
-
-    def backfill(
-        self,
-        bib: str,
-        start_s: float,
-        times_s: FloatArray,
-        progress_m: FloatArray,
-        kept: tuple[FloatArray, tuple[float, float] | None] | None = None,
-    ) -> None:
-        """A runner's splits from their fixes so far (the history arrived mid-race, or the
-        server restarted): the first fix at or past each station, interpolated; those
-        ``kept`` (with the runner's stored state) first."""
-        row = self.splits[bib] = np.full(len(self.station_m), np.nan)
-        if kept is not None and len(kept[0]) == len(row):
-            row[:] = kept[0]
-            if kept[1] is not None:
-                self.last[bib] = kept[1]
-                self.dirty.add(bib)
-        if not len(times_s):
-            return
-        furthest = np.maximum.accumulate(progress_m)
-        for i, m in enumerate(self.station_m):
-            hit = int(np.searchsorted(furthest, m - REACHED_M))
-            if hit >= len(furthest):
-                break
-            if hit == 0 or not math.isnan(row[i]):
-                continue  # the first fix is already past it (no time to give), or kept
-            t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
-            at_s = _elapsed_at(m, t0, float(furthest[hit - 1]), t1, float(furthest[hit]))
-            row[i] = max(at_s - start_s, 1.0)
-        self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
-        self.dirty.add(bib)
-
     def forecast(self, bib: str) -> Forecast | None:
-        """The runner's latest forecast (made by :meth:`refresh` or :meth:`batch`)."""
+        """The runner's latest forecast (made by :meth:`refresh`)."""
         return self.forecasts.get(bib)
 
-    def batch(self) -> None:
-        """Forecast the runners with new splits now (in a worker thread, before the watch is
-        used: at build time)."""
-        bibs, matrix, only = self._snapshot()
-        if bibs:
-            self._take(bibs, self.model.predict(matrix, only), only)
-
-    async def refresh(self, now_wall_s: float) -> None:
-        """Forecast the runners with new splits, at most every BATCH_WALL_S, in a worker
-        thread (fits are made there too): never on the event loop."""
-        if not self.dirty or self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
+    async def refresh(self, now_wall_s: float, every: bool = False) -> None:
+        """Forecast the runners with new splits (``every``: all of them, now), at most every
+        BATCH_WALL_S, in a worker thread (fits are made there too): never on the loop."""
+        if every:
+            self.passes.dirty.update(self.passes.splits)
+        elif self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
+            return
+        if not self.passes.dirty:
             return  # (dirty: some runner has splits, so the snapshot is never empty)
-        self.running, self.batch_wall_s = True, now_wall_s
+        self.running = True
+        if not every:  # (the first forecasts of all do not hold back the next batch)
+            self.batch_wall_s = now_wall_s
         bibs, matrix, only = self._snapshot()
         try:
             forecasts = await asyncio.to_thread(self.model.predict, matrix, only)
         except Exception:  # a model failure must not stop the clock-driven detectors
             log.exception("field ETA forecast failed")
-            self.dirty.update(b for b, fresh in zip(bibs, only.tolist(), strict=True) if fresh)
+            self.passes.dirty.update(b for b, f in zip(bibs, only.tolist(), strict=True) if f)
             return
         finally:
             self.running = False
         self._take(bibs, forecasts, only)
 
     def _snapshot(self) -> tuple[list[str], FloatArray, BoolArray]:
-        bibs = list(self.splits)
-        only = np.array([b in self.dirty for b in bibs], dtype=bool)
-        rows = [self.splits[b] for b in bibs]
+        splits, dirty = self.passes.splits, self.passes.dirty
+        bibs = list(splits)
+        only = np.array([b in dirty for b in bibs], dtype=bool)
+        rows = [splits[b] for b in bibs]
         matrix = np.vstack(rows) if rows else np.empty((0, len(self.station_m)))  # a copy
-        self.dirty.clear()
+        dirty.clear()
         return bibs, matrix, only
 
     def _take(self, bibs: list[str], forecasts: list[Forecast], only: BoolArray) -> None:
@@ -164,7 +110,7 @@ class FieldWatch:
         """Each target station's arrival from the history, blended with the live model's
         ETA there (``live_ts``) between stations; None where the history says nothing."""
         f = self.forecast(bib)
-        last = self.last.get(bib)
+        last = self.passes.last.get(bib)
         out: list[Range | None] = [None] * len(targets_m)
         if f is None or last is None or not f.elapsed_s:
             return out
@@ -172,7 +118,7 @@ class FieldWatch:
         nxt = min(f.elapsed_s)
         if self.station_m[nxt] <= s_m:  # passed a station the batch has not seen yet
             return out
-        e_k = 0.0 if f.station < 0 else float(self.splits[bib][f.station])
+        e_k = 0.0 if f.station < 0 else float(self.passes.splits[bib][f.station])
         s_k = 0.0 if f.station < 0 else self.station_m[f.station]
         run = min(max((s_m - s_k) / max(self.station_m[nxt] - s_k, 1.0), 0.0), 1.0)
         now_e = t_s - start_s
@@ -203,11 +149,10 @@ class FieldWatch:
         return None if f is None or math.isnan(f.dropout_risk) else f.dropout_risk
 
 
-def build(
-    race: Race, course: Course, saved: list[dict[str, Any]], station_m: list[float]
-) -> FieldWatch:
-    """A FieldWatch from stored history (``[{edition, changed, text}]``); SplitsError when a
-    table cannot be read at all or names a station the race does not have."""
+def build(race: Race, course: Course, saved: list[dict[str, Any]], passes: Passes) -> FieldWatch:
+    """A FieldWatch from stored history (``[{edition, changed, text}]``), no forecast made
+    yet; SplitsError when a table cannot be read at all or names a station the race does
+    not have."""
     rf = race_field(race, course, history=())
     names = [s.name for s in rf.stations]
     tables = [parse_splits(item["text"], item["edition"], rf.stations) for item in saved]
@@ -219,10 +164,4 @@ def build(
                 "changed": [names[i] for i in e.changed], "refused": t.refused[:50],
                 "refused_count": len(t.refused), "notes": t.notes}
                for e, t in zip(editions, tables, strict=True)]  # fmt: skip
-    return FieldWatch(model, station_m, summary)
-
-
-def _elapsed_at(m: float, t0: float, s0: float, t1: float, s1: float) -> float:
-    """When the runner passed course distance ``m``, between fixes (t0, s0) and (t1, s1)."""
-    f = min(max((m - s0) / max(s1 - s0, 1e-9), 0.0), 1.0)
-    return t0 + f * (t1 - t0)
+    return FieldWatch(model, passes, summary)

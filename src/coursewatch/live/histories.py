@@ -3,8 +3,8 @@
 A part of :class:`coursewatch.live.server.Server` (it inherits these methods). The tables are
 kept verbatim in the store's meta (``history/<race>``), read again at start, and turned into
 the race's :class:`~coursewatch.live.fieldwatch.FieldWatch` (in a worker thread: reading a few
-thousand rows and fitting takes a moment); every runner's splits so far are filled from the
-fixes the server keeps.
+thousand rows and fitting takes a moment), which forecasts every runner from their splits
+so far (:mod:`coursewatch.live.passes`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from coursewatch.errors import InputError
-from coursewatch.geo import FloatArray
 from coursewatch.live.fieldwatch import FieldWatch, build, meta_key
 
 if TYPE_CHECKING:
@@ -52,8 +51,7 @@ class Histories:
             text = self._store.meta(meta_key(race_id))
             kept = [e for e in (json.loads(text) if text else []) if e["edition"] not in names]
             saved = kept + saved
-        series = _series(race)  # taken here, on the loop, which goes on writing to runners
-        field = await asyncio.to_thread(_field, race, saved, series) if saved else None
+        field = await _field(race, saved) if saved else None
         await self._store.set_meta(
             meta_key(race_id), json.dumps(saved, ensure_ascii=False) if saved else ""
         )
@@ -67,7 +65,7 @@ class Histories:
             text = self._store.meta(meta_key(race.id))
             saved = json.loads(text) if text else []
             if saved:
-                race.field = await asyncio.to_thread(_field, race, saved, _series(race))
+                race.field = await _field(race, saved)
         except Exception as exc:  # one race's history must not keep race HQ down
             log.error("race %s: its history was not loaded: %s", race.id, exc)
 
@@ -78,27 +76,11 @@ class Histories:
                 await race.field.refresh(time.monotonic())
 
 
-Kept = tuple[FloatArray, tuple[float, float] | None]
-Series = dict[str, tuple[float, FloatArray, FloatArray, Kept | None]]
-
-
-def _series(race: LiveRace) -> Series:
-    """Each runner's start, kept fixes' times and progress (copies), and the splits known
-    before them: the race's current forecasts', else those of their stored state."""
-    old = race.field
-    kept = race.splits_kept if old is None else {
-        bib: (row.copy(), old.last.get(bib)) for bib, row in old.splits.items()
-    }  # fmt: skip
-    return {bib: (race.start_s(r), *r.progress_series(), kept.get(bib))
-            for bib, r in race.runners.items()}  # fmt: skip
-
-
-def _field(race: LiveRace, saved: list[dict[str, Any]], series: Series) -> FieldWatch:
-    """The race's FieldWatch, its runners' splits filled in and forecast (a worker thread)."""
-    field = build(race.race, race.course, saved, race.station_m)
-    for bib, (start_s, times_s, progress_m, kept) in series.items():
-        field.backfill(bib, start_s, times_s, progress_m, kept)
-    field.batch()
+async def _field(race: LiveRace, saved: list[dict[str, Any]]) -> FieldWatch:
+    """The race's FieldWatch, read and fitted in a worker thread, then every runner with
+    splits so far forecast (their splits copied on the loop, which goes on writing them)."""
+    field = await asyncio.to_thread(build, race.race, race.course, saved, race.passes)
+    await field.refresh(time.monotonic(), every=True)
     return field
 
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
-from coursewatch.geo import FloatArray
 from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
+from coursewatch.live.passes import Passes
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import Decoded, FixProblem
@@ -48,9 +48,7 @@ class LiveRace:
         self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
         self.field: FieldWatch | None = None  # the history's ETAs (live/fieldwatch.py)
-        # bib -> splits and (time, progress) of the last fix, from their stored state: the
-        # FieldWatch made at start takes them (live/durable.py)
-        self.splits_kept: dict[str, tuple[FloatArray, tuple[float, float] | None]] = {}
+        self.passes = Passes(self.station_m)  # every runner's splits (live/passes.py)
 
     @classmethod
     def build(cls, record: RaceRecord) -> LiveRace:
@@ -106,6 +104,11 @@ class Registry:
             live.view, live.hidden, live.runner_tokens = old.view, old.hidden, old.runner_tokens
         if old is not None and old.record.course_bytes == record.course_bytes:
             live.runners = old.runners
+            if old.station_m == live.station_m:
+                live.passes = old.passes
+            else:  # other stations: from the fixes each runner's engine keeps
+                for bib, runner in live.runners.items():
+                    live.passes.backfill(bib, live.start_s(runner), *runner.progress_series())
         self.races[record.id] = live
         return live
 

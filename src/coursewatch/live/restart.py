@@ -24,7 +24,8 @@ log = logging.getLogger("coursewatch.live.restart")
 @dataclass
 class Resumed:
     """What a restart did for one race: runners resumed from their state (and the fixes
-    played again after it), runners rebuilt from every fix, events raised again as new."""
+    played again after it), runners rebuilt from every fix (no state of theirs fits), events
+    raised again as new (none, unless the state was not stored)."""
 
     resumed: int = 0
     replayed_fixes: int = 0
@@ -51,8 +52,11 @@ async def load_runners(
             out.replayed_fixes += len(rows)
             out.raised_again += len(saved.new)
         else:
-            runner.rebuild(store.fixes(race.id, record.bib), None)
-            out.rebuilt += 1
+            fixes = store.fixes(race.id, record.bib)
+            if len(fixes.time_s):
+                runner.rebuild(fixes, None)
+                race.passes.backfill(record.bib, race.start_s(runner), *runner.progress_series())
+                out.rebuilt += 1
         watch.resume(runner, now_s)
     out.seconds = time.perf_counter() - started
     if out.resumed or out.rebuilt:

@@ -1,0 +1,88 @@
+"""Every runner's station passes, live: their elapsed time at each station they passed.
+
+Kept for every race, history or not: from each runner's newest fix and the engine's progress
+(interpolated between two fixes), stored with the runner's state (live/durable.py), so that
+earlier editions' results sent mid-race, or a restart, find every runner's splits so far.
+The history's forecasts (:class:`coursewatch.live.fieldwatch.FieldWatch`) read them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Any
+
+import numpy as np
+
+from coursewatch.eta import REACHED_M
+from coursewatch.geo import FloatArray
+
+
+class Passes:
+    """One race's runners' splits (elapsed seconds at each station, NaN: not passed)."""
+
+    def __init__(self, station_m: list[float]) -> None:
+        self.station_m = station_m
+        self.splits: dict[str, FloatArray] = {}
+        self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
+        self.dirty: set[str] = set()  # runners with a new split since the forecasts took them
+
+    def on_fix(self, bib: str, start_s: float, t_s: float, progress_m: float) -> None:
+        """A runner's newest fix: the stations passed since the last one get their split."""
+        row = self.splits.get(bib)
+        if row is None:
+            row = self.splits[bib] = np.full(len(self.station_m), np.nan)
+        if bib not in self.last:  # the first fix: no time to give stations behind it
+            self.last[bib] = (t_s, progress_m)
+            return
+        t0, s0 = self.last[bib]
+        self.last[bib] = (t_s, max(progress_m, s0))
+        if progress_m <= s0:
+            return
+        lo = bisect.bisect_right(self.station_m, s0)
+        for i in range(lo, bisect.bisect_right(self.station_m, progress_m + REACHED_M)):
+            if math.isnan(row[i]):
+                at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
+                row[i] = max(at_s - start_s, 1.0)
+                self.dirty.add(bib)
+
+    def backfill(
+        self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray
+    ) -> None:
+        """A runner's splits from the fixes the server keeps of them (a runner rebuilt from
+        the store, with no stored state): the first fix at or past each station."""
+        row = self.splits[bib] = np.full(len(self.station_m), np.nan)
+        if not len(times_s):
+            return
+        furthest = np.maximum.accumulate(progress_m)
+        for i, m in enumerate(self.station_m):
+            hit = int(np.searchsorted(furthest, m - REACHED_M))
+            if hit >= len(furthest):
+                break
+            if hit == 0:
+                continue  # the first fix is already past it: no time to give
+            t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
+            at_s = _elapsed_at(m, t0, float(furthest[hit - 1]), t1, float(furthest[hit]))
+            row[i] = max(at_s - start_s, 1.0)
+        self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
+        self.dirty.add(bib)
+
+    def state(self, bib: str) -> dict[str, Any] | None:
+        """A runner's passes, as their stored state holds them."""
+        row = self.splits.get(bib)
+        return None if row is None else {"row": row.tolist(), "last": self.last.get(bib)}
+
+    def restore(self, bib: str, state: dict[str, Any] | None) -> None:
+        if state is None or len(state["row"]) != len(self.station_m):
+            return
+        self.splits[bib] = np.array(state["row"], dtype=np.float64)
+        if state["last"] is not None:
+            t_s, s_m = state["last"]
+            self.last[bib] = (float(t_s), float(s_m))
+        self.dirty.add(bib)
+
+
+def _elapsed_at(m: float, t0: float, s0: float, t1: float, s1: float) -> float:
+    """When the runner passed course distance ``m``, between fixes (t0, s0) and (t1, s1)."""
+    f = min(max((m - s0) / max(s1 - s0, 1e-9), 0.0), 1.0)
+    return t0 + f * (t1 - t0)
