@@ -1,6 +1,6 @@
-"""Killing race HQ (SIGKILL) in the middle of its notifications and starting it again: every
-notification still waiting is delivered, and only the ones in flight at the kill can come
-twice (at least once, never lost)."""
+"""Killing race HQ (SIGKILL) in the middle of its notifications and webhook calls and starting
+it again: every one still waiting is delivered, and only the ones in flight at the kill can
+come twice (at least once, never lost; a webhook call twice with the same delivery id)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from coursewatch.sim.sinks import NtfySink
 ADMIN = "restart-admin"
 START = 1_780_000_000.0
 TOPICS = ("hq1", "hq2", "hq3", "hq4", "hq5")
+HOOKS = ("hook1", "hook2", "hook3")
 MESSAGES = 12
 WORKERS = 4  # live/notify.py: messages handed to Apprise at once
 REF = re.compile(r"\(incident (\d+), update (\d+)\)")
@@ -45,6 +46,10 @@ def _setup(url: str, folder: Path, sink: NtfySink) -> str:
         f"{url}/api/races/demo/runners", json={"bib": "7", "devices": ["300434"]}, headers=auth
     )
     assert r.status_code == 201, r.text
+    for hook in HOOKS:
+        r = httpx.post(f"{url}/api/races/demo/webhooks", json={"url": f"http://{sink.url}/{hook}"},
+                       headers=auth)  # fmt: skip
+        assert r.status_code == 201, r.text
     hq = [{"url": f"ntfy://{sink.url}/{t}"} for t in TOPICS]
     assert (
         httpx.put(f"{url}/api/races/demo/contacts", json={"hq": hq}, headers=auth).status_code
@@ -63,7 +68,13 @@ def _setup(url: str, folder: Path, sink: NtfySink) -> str:
 def _refs(messages: list[dict[str, Any]]) -> Counter[tuple[str, tuple[int, int]]]:
     """(topic, (incident, update)) of every update in the messages (a digest holds several)."""
     return Counter((m["topic"], (int(r[1]), int(r[2])))
-                   for m in messages for r in REF.finditer(m["message"]))  # fmt: skip
+                   for m in messages if not m["delivery"]
+                   for r in REF.finditer(m["message"]))  # fmt: skip
+
+
+def _calls(messages: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """(hook, delivery id) of every webhook call."""
+    return Counter((m["topic"], m["delivery"]) for m in messages if m["delivery"])
 
 
 def _incidents(url: str, auth: dict[str, str]) -> list[int]:
@@ -92,7 +103,8 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             rows = httpx.get(f"{url}/api/races/demo/deliveries", headers=auth).json()["deliveries"]
-            if len(rows) == MESSAGES * len(TOPICS) and all(d["state"] == "sent" for d in rows):
+            everyone = MESSAGES * (len(TOPICS) + len(HOOKS))
+            if len(rows) == everyone and all(d["state"] == "sent" for d in rows):
                 break
             time.sleep(0.1)
         time.sleep(0.5)
@@ -101,9 +113,16 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
         after = set(_refs(sink.messages[len(before) :]))
         again = [m for m in before if set(_refs([m])) & after]
         assert len(again) <= WORKERS  # only the messages in flight at the kill came again
+        # every webhook call, each hook one call at a time: only the one in flight came twice
+        calls = _calls(sink.messages)
+        wanted = {f"incident-{i}-1" for i in _incidents(url, auth)}
+        assert {(h, d) for h in HOOKS for d in wanted} == set(calls)
+        for hook in HOOKS:
+            assert sum(n - 1 for (h, _), n in calls.items() if h == hook) <= 1
         print(
             f"updates received before the kill {len(_refs(before))}, after {len(after)}; "
-            f"messages sent again {len(again)} ({sum(n - 1 for n in got.values())} updates)"
+            f"messages sent again {len(again)} ({sum(n - 1 for n in got.values())} updates); "
+            f"webhook calls {sum(calls.values())} for {len(calls)} deliveries"
         )
     finally:
         proc.kill()

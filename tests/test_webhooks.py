@@ -20,19 +20,24 @@ from coursewatch.live import Server
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.settings import load_settings
 from coursewatch.sim.hq import ADMIN
-from coursewatch.store import Webhook
+from coursewatch.store import RaceRecord, Webhook
+from coursewatch.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 
 
-class Hooks:
-    """The store, as far as the sender asks it: the race's webhooks."""
-
-    def __init__(self, hooks: list[Webhook]) -> None:
-        self.hooks = hooks
-
-    def webhooks(self, race_id: str) -> list[Webhook]:
-        return self.hooks
+@contextlib.asynccontextmanager
+async def hooks_in(
+    folder: Path, urls: list[str]
+) -> AsyncIterator[tuple[SqliteStore, list[Webhook]]]:
+    """A store holding race ``r`` and a webhook to each URL (ids 1, 2, ... in order)."""
+    store = SqliteStore(folder / "hq.db")
+    await store.start()
+    try:
+        await store.put_race(RaceRecord("r", "r", "", ".yaml", b"", ".gpx", 0.0, "t"))
+        yield store, [await store.add_webhook("r", url, "s") for url in urls]
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
@@ -70,19 +75,20 @@ async def receiver(answer: bool) -> AsyncIterator[tuple[int, list[bytes]]]:
 
 
 async def test_four_dead_receivers_do_not_delay_a_healthy_one(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.INFO)
     async with contextlib.AsyncExitStack() as stack:
         good_port, good = await stack.enter_async_context(receiver(answer=True))
         dead = [await stack.enter_async_context(receiver(answer=False)) for _ in range(4)]
-        hooks = [Webhook(i + 2, "r", f"http://127.0.0.1:{p}/h?token=SECRET{i}", "s")
-                 for i, (p, _) in enumerate(dead)]  # fmt: skip
-        hooks.append(Webhook(1, "r", f"http://127.0.0.1:{good_port}/h?token=SECRET", "s"))
+        urls = [f"http://127.0.0.1:{p}/h?token=SECRET{i}" for i, (p, _) in enumerate(dead)]
+        store, hooks = await stack.enter_async_context(
+            hooks_in(tmp_path, [*urls, f"http://127.0.0.1:{good_port}/h?token=SECRET"])
+        )
         bus = MemoryBus()
-        sender = WebhookSender(Hooks(hooks), bus, attempts=2, backoff_s=0.05,  # type: ignore[arg-type]
-                               allow_private=True, timeout_s=0.3, pause_s=30.0)  # fmt: skip
-        sender.start()
+        sender = WebhookSender(store, bus, attempts=2, backoff_s=0.05, allow_private=True,
+                               timeout_s=0.3, pause_s=30.0)  # fmt: skip
+        await sender.start()
         await asyncio.sleep(0.05)
         began = time.monotonic()
         for k in range(300):
@@ -159,7 +165,7 @@ async def test_a_lan_receiver_is_allowed_when_the_admin_says_so(tmp_path: Path) 
 
 
 async def test_a_call_goes_to_the_address_that_was_checked(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A name is resolved and checked, then called at that address (its Host header and TLS
     name kept): a second resolution cannot send the call elsewhere (DNS rebinding)."""
@@ -171,20 +177,20 @@ async def test_a_call_goes_to_the_address_that_was_checked(
     monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", getaddrinfo)
     calls: list[httpx.Request] = []
     transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
-    hook = Webhook(1, "r", "https://hooks.example.org/in?token=SECRET", "s")
-    bus = MemoryBus()
-    sender = WebhookSender(Hooks([hook]), bus, transport=transport)  # type: ignore[arg-type]
-    sender.start()
-    await asyncio.sleep(0.01)
-    bus.publish("r", "incident", {"id": 1})
-    bus.publish("r", "incident", {"id": 2})
-    for _ in range(100):
-        if len(calls) + sender.status(1)["failed"] >= 2:
-            break
+    async with hooks_in(tmp_path, ["https://hooks.example.org/in?token=SECRET"]) as (store, _):
+        bus = MemoryBus()
+        sender = WebhookSender(store, bus, transport=transport)
+        await sender.start()
         await asyncio.sleep(0.01)
-    status = sender.status(1)
-    await sender.stop()
-    await bus.close()
+        bus.publish("r", "incident", {"id": 1})
+        bus.publish("r", "incident", {"id": 2})
+        for _ in range(100):
+            if len(calls) + sender.status(1)["failed"] >= 2:
+                break
+            await asyncio.sleep(0.01)
+        status = sender.status(1)
+        await sender.stop()
+        await bus.close()
     assert calls[0].url.host == "93.184.216.34" and calls[0].headers["host"] == "hooks.example.org"
     assert calls[0].extensions["sni_hostname"] == "hooks.example.org"
     assert len(calls) == 1 and status["failed"] == 1  # the second resolution: 127.0.0.1, refused

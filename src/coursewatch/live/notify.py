@@ -35,6 +35,7 @@ import apprise
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
+from coursewatch.live.announce import newest_event, since_seen
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
@@ -48,6 +49,8 @@ DUE_SCAN = 2000  # due deliveries looked at each round
 DIGEST_MAX = 50  # updates in one digest message
 BURST = 3.0  # messages a recipient may get at once after a quiet while
 BACKOFF_MAX_S = 3600.0
+ROLES = ("runner", "crew", "hq")  # the outbox's other role, webhook, is live/webhooks.py's
+SEEN_KEY = "notify/seen_event"  # the newest event whose deliveries were stored
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
 Send = Callable[[str, str, str], str]  # url, title, body -> "" when sent, else why not
@@ -149,30 +152,22 @@ class Notifier:
                 try:
                     inc = _incident(msg.race_id, msg.data)
                     await self.enqueue([inc], self._title)
-                    self._seen_event = max(self._seen_event, _newest_event(inc))
+                    self._seen_event = max(self._seen_event, newest_event(inc))
                     if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks from
                         noted = time.monotonic()
-                        await self.store.set_meta("notify/seen_event", str(self._seen_event))
+                        await self.store.set_meta(SEEN_KEY, str(self._seen_event))
                 except Exception:  # one bad message must not stop notifications
                     log.exception("could not enqueue notifications of %s", msg.kind)
-            await self.store.set_meta("notify/seen_event", str(self._seen_event))
+            await self.store.set_meta(SEEN_KEY, str(self._seen_event))
             await self.recover()
 
     async def recover(self) -> None:
         """At start: incidents updated since the newest event whose deliveries were stored get
-        theirs (those already stored stay as they are). A database that never notified
-        starts from now: what happened before is not sent."""
-        every = [
-            self.store.incidents(r.id, level=None, limit=1_000_000) for r in self.store.races()
-        ]
-        incidents = [i for race in every for i in race]
-        newest = max((_newest_event(i) for i in incidents), default=0)
-        saved = self.store.meta("notify/seen_event")
-        self._seen_event = newest if saved is None else int(saved)
-        await self.enqueue([i for i in incidents if _newest_event(i) > self._seen_event],
-                           self._title)  # fmt: skip
+        theirs (those already stored stay as they are; live/announce.py)."""
+        incidents, newest = since_seen(self.store, SEEN_KEY)
+        await self.enqueue(incidents, self._title)
         self._seen_event = newest
-        await self.store.set_meta("notify/seen_event", str(newest))
+        await self.store.set_meta(SEEN_KEY, str(newest))
 
     def _title(self, race_id: str) -> str:
         record = self.store.race(race_id)
@@ -190,7 +185,7 @@ class Notifier:
         now = time.time()
         wait_s = 5.0
         waiting: dict[str, list[Delivery]] = {}
-        for d in self.store.outbox.due(now, limit=DUE_SCAN):
+        for d in self.store.outbox.due(now, limit=DUE_SCAN, roles=ROLES):
             if d.recipient not in self._busy:
                 waiting.setdefault(d.recipient, []).append(d)
         rate = max(self.settings.notify_per_min, 0.01) / 60.0  # messages a second
@@ -206,7 +201,7 @@ class Notifier:
             task = asyncio.create_task(self._deliver(rows[:DIGEST_MAX]))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        upcoming = self.store.outbox.next_ts()  # held back now: a hand-off ending wakes us
+        upcoming = self.store.outbox.next_ts(ROLES)  # held back now: a hand-off ending wakes us
         return wait_s if upcoming is None or upcoming <= now else min(wait_s, upcoming - now)
 
     async def _deliver(self, rows: list[Delivery]) -> None:
@@ -237,10 +232,6 @@ class Notifier:
         finally:
             self._busy.discard(first.recipient)
             self._wake.set()
-
-
-def _newest_event(i: Incident) -> int:
-    return max((int(u.get("id", 0)) for u in i.updates), default=0)
 
 
 INCIDENT_KEYS = (

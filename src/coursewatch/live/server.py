@@ -114,7 +114,7 @@ class Server(Outside, Histories):
                 continue
             await self._load_runners(record.id)
             await self.load_history(self._registry.races[record.id])
-        self._webhooks.start()
+        await self._webhooks.start()
         await self.notifier.start()
         self.feeds.start()
         self.loop_lag.start()

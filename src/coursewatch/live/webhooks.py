@@ -1,19 +1,26 @@
 """Webhooks: every HQ incident of a race (opened, updated, closed, acknowledged) POSTed to the
 URLs the race registered.
 
-Each call is signed so the receiver can check it came from this server and was not replayed::
+Each call is signed so the receiver can check it came from this server and was not replayed,
+and names its delivery, the same at every attempt and after a restart::
 
     X-Coursewatch-Timestamp: 1721395635
     X-Coursewatch-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+    X-Coursewatch-Delivery: incident-12-3   (event, incident id, its update: de-duplicate by it)
 
-Every hook is its own lane (:class:`HookLane`): its own queue (bounded: past ``QUEUE_MAX`` the
-oldest call waiting is dropped and counted), its own HTTP client with one connection and a
+Each call is a row of the store's outbox (role ``webhook``), stored before it is sent and
+marked sent or failed after: a restart sends what was still waiting (at least once; a call in
+flight at a kill comes again, with the same delivery id). What a bus listener missed while the
+server was down (incidents updated after the last it stored) is stored at the start.
+
+Every hook is its own lane (:class:`HookLane`): its own HTTP client with one connection and a
 ``TIMEOUT_S`` timeout, calls in order. A slow or dead receiver only ever delays itself: never
-ingest, never the other hooks. A failed call (network error, timeout, 5xx, 408, 429) is retried
+ingest, never the other hooks. Past ``QUEUE_MAX`` calls waiting, the oldest is marked failed
+(dropped) and counted. A failed call (network error, timeout, 5xx, 408, 429) is retried
 with exponential backoff (``backoff_s``, then twice that, ...) up to ``attempts`` times; other
 4xx answers are final. After ``PAUSE_AFTER`` calls in a row that failed, the hook is *paused*
 for ``PAUSE_S`` (doubling, at most an hour), its reason shown in ``GET .../webhooks``; calls
-keep queueing meanwhile. Deliveries live in memory: a restart forgets the ones still waiting.
+keep queueing meanwhile.
 
 Logs name a hook by its id and host only: a URL may carry a secret.
 
@@ -30,15 +37,19 @@ import hmac
 import json
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from coursewatch.bus import Bus, Message
+from coursewatch.bus import Bus
+from coursewatch.incidents import ALERT, priority
+from coursewatch.live.announce import since_seen
 from coursewatch.live.targets import checked_target, host_of, pinned
-from coursewatch.store import Store, Webhook
+from coursewatch.live.views import incident_json
+from coursewatch.store import Delivery, Store, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
 # httpx logs every request's full URL at INFO: a receiver's URL may carry its token
@@ -46,6 +57,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 KINDS = ("incident", "incident_ack")  # race HQ's incidents: opened, updated, closed, acked
 RETRY_STATUS = {408, 429}
 QUEUE_MAX = 1000  # calls waiting per hook
+SEEN_KEY = "webhooks/seen_event"  # the newest event whose calls were stored
 TIMEOUT_S = 5.0  # per call: connect, send, answer
 PAUSE_AFTER = 3  # calls in a row that failed
 PAUSE_S = 60.0  # first pause; doubles while the hook keeps failing
@@ -67,12 +79,14 @@ class Outcome:
 
 
 class HookLane:
-    """One hook's queue, client and worker: deliveries in order, isolated from the others."""
+    """One hook's calls (the outbox's rows for it), client and worker: in order, isolated
+    from the others."""
 
     def __init__(self, hook: Webhook, sender: WebhookSender) -> None:
         self.hook = hook
         self.sender = sender
-        self.queue: deque[Message] = deque()
+        self.recipient = recipient_of(hook)
+        self.waiting = sender.store.outbox.pending_count(self.recipient)
         self.wake = asyncio.Event()
         self.client = httpx.AsyncClient(
             transport=sender.transport,
@@ -91,11 +105,16 @@ class HookLane:
     def name(self) -> str:
         return f"webhook {self.hook.id} ({host_of(self.hook.url)})"
 
-    def put(self, msg: Message) -> None:
-        if len(self.queue) >= QUEUE_MAX:
-            self.queue.popleft()
-            self.stats["dropped"] += 1
-        self.queue.append(msg)
+    async def added(self, n: int) -> None:
+        """``n`` calls were stored for this hook: past QUEUE_MAX waiting, the oldest go."""
+        self.waiting += n
+        if self.waiting > QUEUE_MAX:
+            outbox = self.sender.store.outbox
+            old = outbox.pending(self.recipient, limit=self.waiting - QUEUE_MAX)
+            await outbox.mark([d.id for d in old], "failed", 0, time.time(),
+                              f"dropped: more than {QUEUE_MAX} calls waiting", None)  # fmt: skip
+            self.stats["dropped"] += len(old)
+            self.waiting -= len(old)
         self.wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -104,7 +123,7 @@ class HookLane:
             "state": "paused" if paused else "ok",
             "reason": self.last_error if paused else "",
             "paused_s": round(max(0.0, self.paused_until - time.monotonic())),
-            "queued": len(self.queue),
+            "queued": self.waiting,
             "last_error": self.last_error,
             **{k: self.stats[k] for k in ("delivered", "failed", "retries", "dropped")},
         }
@@ -116,35 +135,41 @@ class HookLane:
         await self.client.aclose()
 
     async def _run(self) -> None:
+        outbox = self.sender.store.outbox
         while True:
-            while not self.queue:
+            rows = outbox.pending(self.recipient, limit=100)
+            if not rows:
+                self.waiting = 0
                 self.wake.clear()
                 await self.wake.wait()
-            wait_s = self.paused_until - time.monotonic()
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
-            msg = self.queue.popleft()
-            if await self.deliver(msg):
-                self.failed_in_row, self.pause_s = 0, self.sender.pause_s
                 continue
-            self.failed_in_row += 1
-            if self.failed_in_row >= PAUSE_AFTER:
-                self.paused_until = time.monotonic() + self.pause_s
-                log.warning("%s paused %.0f s: %s", self.name, self.pause_s, self.last_error)
-                self.pause_s = min(PAUSE_MAX_S, 2 * self.pause_s)
+            for d in rows:
+                wait_s = self.paused_until - time.monotonic()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+                ok, attempts = await self.deliver(d)
+                state, error = ("sent", "") if ok else ("failed", self.last_error)
+                now = time.time()
+                await outbox.mark([d.id], state, attempts, now, error, now if ok else None)
+                self.waiting = max(0, self.waiting - 1)
+                if ok:
+                    self.failed_in_row, self.pause_s = 0, self.sender.pause_s
+                    continue
+                self.failed_in_row += 1
+                if self.failed_in_row >= PAUSE_AFTER:
+                    self.paused_until = time.monotonic() + self.pause_s
+                    log.warning("%s paused %.0f s: %s", self.name, self.pause_s, self.last_error)
+                    self.pause_s = min(PAUSE_MAX_S, 2 * self.pause_s)
 
-    async def deliver(self, msg: Message) -> bool:
-        """POST one message, retrying; True once a 2xx answer came."""
-        body = json.dumps(
-            {"event": msg.kind, "race": msg.race_id, "seq": msg.seq, "data": dict(msg.data)},
-            separators=(",", ":"),
-        ).encode()
+    async def deliver(self, d: Delivery) -> tuple[bool, int]:
+        """POST one call, retrying; (True once a 2xx answer came, the attempts made)."""
         delay = self.sender.backoff_s
+        attempt = 0
         for attempt in range(1, self.sender.attempts + 1):
-            outcome = await self._post(body, msg.kind)
+            outcome = await self._post(d.body.encode(), d.title, delivery_id(d))
             if outcome.kind == "ok":
                 self._count("delivered")
-                return True
+                return True, attempt
             self.last_error = outcome.reason
             if outcome.kind == "final" or attempt == self.sender.attempts:
                 break
@@ -152,14 +177,14 @@ class HookLane:
             await asyncio.sleep(delay)
             delay *= 2
         self._count("failed")
-        log.warning("%s: gave up on %s #%s: %s", self.name, msg.kind, msg.seq, self.last_error)
-        return False
+        log.warning("%s: gave up on %s: %s", self.name, delivery_id(d), self.last_error)
+        return False, attempt
 
     def _count(self, what: str) -> None:
         self.stats[what] += 1
         self.sender.stats[what] += 1
 
-    async def _post(self, body: bytes, kind: str) -> Outcome:
+    async def _post(self, body: bytes, kind: str, delivery: str) -> Outcome:
         refused, address = await checked_target(self.hook.url, self.sender.allow_private)
         if refused:  # checked at every call: the name may resolve elsewhere by now
             return Outcome("final", refused)
@@ -169,6 +194,7 @@ class HookLane:
             "Content-Type": "application/json",
             "User-Agent": "coursewatch-webhooks",
             "X-Coursewatch-Event": kind,
+            "X-Coursewatch-Delivery": delivery,
             "X-Coursewatch-Timestamp": str(ts),
             "X-Coursewatch-Signature": sign(self.hook.secret, ts, body),
         }
@@ -215,7 +241,13 @@ class WebhookSender:
         self.lanes: dict[int, HookLane] = {}
         self._listener: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """A lane for every hook, each sending what its outbox rows still hold, after the
+        calls a restart missed are stored; then the bus is listened to."""
+        for race in self.store.races():
+            for hook in self.store.webhooks(race.id):
+                self._lane(hook)
+        await self.recover()
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
@@ -234,15 +266,69 @@ class WebhookSender:
         return lane.status()
 
     async def forget(self, hook_id: int) -> None:
-        """The hook was removed: its lane and what it still held go."""
+        """The hook was removed: its lane goes, and the calls it still had are cancelled."""
         lane = self.lanes.pop(hook_id, None)
         if lane is not None:
             await lane.close()
+            outbox = self.store.outbox
+            while rows := outbox.pending(lane.recipient, limit=1000):
+                await outbox.mark([d.id for d in rows], "cancelled", 0, time.time(),
+                                  "the webhook was removed", None)  # fmt: skip
+
+    def _lane(self, hook: Webhook) -> HookLane:
+        lane = self.lanes.get(hook.id)
+        if lane is None:
+            lane = self.lanes[hook.id] = HookLane(hook, self)
+        return lane
+
+    async def enqueue(self, race_id: str, kind: str, data: Mapping[str, Any], seq: int) -> None:
+        """Store a call to each of the race's hooks about one incident event."""
+        hooks = self.store.webhooks(race_id)
+        if not hooks:
+            return
+        n = len(data.get("updates", ()))
+        # an acknowledgement is keyed apart from the update it acknowledges: update -n
+        update_n = -n if kind == "incident_ack" else n
+        body = json.dumps({"event": kind, "race": race_id, "seq": seq, "data": dict(data)},
+                          separators=(",", ":"))  # fmt: skip
+        now, bib = time.time(), str(data.get("bib", ""))
+        rows = [Delivery(race_id, int(data.get("id", 0)), update_n, recipient_of(h), "webhook",
+                         bib, h.url, kind, body, priority(str(data.get("kind", ""))), now, now)
+                for h in hooks]  # fmt: skip
+        if await self.store.outbox.add(rows):
+            for hook in hooks:
+                await self._lane(hook).added(1)
+
+    async def recover(self) -> None:
+        """Race HQ's incidents updated while nobody stored their calls (the server was down
+        between storing an incident and its calls) get them now; an acknowledgement made
+        then is not sent again."""
+        incidents, newest = since_seen(self.store, SEEN_KEY)
+        for i in incidents:
+            if i.level == ALERT and not i.retracted:
+                await self.enqueue(i.race_id, "incident", incident_json(i), 0)
+        await self.store.set_meta(SEEN_KEY, str(newest))
 
     async def _listen(self) -> None:
-        async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):
-            for hook in self.store.webhooks(msg.race_id):
-                lane = self.lanes.get(hook.id)
-                if lane is None:
-                    lane = self.lanes[hook.id] = HookLane(hook, self)
-                lane.put(msg)
+        seen, noted = 0, 0.0
+        while True:  # a subscription the bus dropped (too slow) is taken again, and what it
+            async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):  # missed stored
+                try:
+                    await self.enqueue(msg.race_id, msg.kind, msg.data, msg.seq)
+                    ids = [int(u.get("id", 0)) for u in msg.data.get("updates", ())]
+                    seen = max([seen, *ids])
+                    if time.monotonic() - noted > 1.0:  # where a restart looks from
+                        noted = time.monotonic()
+                        await self.store.set_meta(SEEN_KEY, str(seen))
+                except Exception:  # one bad message must not stop the webhooks
+                    log.exception("could not store the webhook calls of %s", msg.kind)
+            await self.recover()
+
+
+def recipient_of(hook: Webhook) -> str:
+    return f"webhook:{hook.id}"
+
+
+def delivery_id(d: Delivery) -> str:
+    """What the receiver can de-duplicate by: the event, the incident and its update."""
+    return f"{d.title}-{d.incident_id}-{abs(d.update_n)}"

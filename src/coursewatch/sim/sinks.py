@@ -1,5 +1,6 @@
 """Local receivers of what race HQ sends out, for tests and benchmarks: an ntfy-compatible
-HTTP server that keeps every message it is given (and when), on 127.0.0.1."""
+HTTP server that keeps every message it is given (and when), on 127.0.0.1; webhook calls
+too (their delivery id)."""
 
 from __future__ import annotations
 
@@ -58,8 +59,10 @@ class NtfySink:
             obj = {"message": body.decode("utf-8", "replace")}
         topic = obj.get("topic") or request.path_params["path"]
         title = obj.get("title") or request.headers.get("x-title", "")
+        delivery = request.headers.get("x-coursewatch-delivery")  # a webhook call
         self.messages.append({"topic": topic, "title": title, "message": obj.get("message", ""),
-                              "at": time.time(), "perf": time.perf_counter()})  # fmt: skip
+                              "at": time.time(), "perf": time.perf_counter(),
+                              "delivery": delivery})  # fmt: skip
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:

@@ -44,22 +44,36 @@ class SqliteOutbox:
 
         return await self._writer.submit(write) if values else 0
 
-    def due(self, now_ts: float, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose time has come, the most urgent first."""
+    def due(
+        self, now_ts: float, limit: int = 100, roles: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries (of these ``roles``) whose time has come, the most urgent
+        first."""
+        where, args = _roles(roles)
         rows = self._read().execute(
-            f"SELECT {_COLS} FROM deliveries WHERE state='pending' AND next_ts<=?"
+            f"SELECT {_COLS} FROM deliveries WHERE state='pending' AND next_ts<=?{where}"
             " ORDER BY priority, next_ts, id LIMIT ?",
-            (now_ts, limit),
+            (now_ts, *args, limit),
         )
         return [_delivery(r) for r in rows]
 
-    def next_ts(self) -> float | None:
-        row = (
-            self._read()
-            .execute("SELECT min(next_ts) FROM deliveries WHERE state='pending'")
-            .fetchone()
-        )
+    def next_ts(self, roles: Sequence[str] | None = None) -> float | None:
+        where, args = _roles(roles)
+        sql = f"SELECT min(next_ts) FROM deliveries WHERE state='pending'{where}"
+        row = self._read().execute(sql, args).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def pending(self, recipient: str, limit: int = 100) -> list[Delivery]:
+        rows = self._read().execute(
+            f"SELECT {_COLS} FROM deliveries WHERE recipient=? AND state='pending'"
+            " ORDER BY id LIMIT ?",
+            (recipient, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    def pending_count(self, recipient: str) -> int:
+        sql = "SELECT count(*) FROM deliveries WHERE recipient=? AND state='pending'"
+        return int(self._read().execute(sql, (recipient,)).fetchone()[0])
 
     async def mark(
         self,
@@ -86,6 +100,12 @@ class SqliteOutbox:
             args.append(state)
         rows = self._read().execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
         return [_delivery(r) for r in rows]
+
+
+def _roles(roles: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    if roles is None:
+        return "", ()
+    return f" AND role IN ({','.join('?' * len(roles))})", tuple(roles)
 
 
 def _delivery(row: tuple[object, ...]) -> Delivery:

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   next_ts REAL NOT NULL, created_ts REAL NOT NULL, sent_ts REAL, error TEXT NOT NULL DEFAULT '',
   UNIQUE (incident_id, update_n, recipient));
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ts);
+CREATE INDEX IF NOT EXISTS deliveries_recipient ON deliveries(recipient, state, id);
 CREATE TABLE IF NOT EXISTS runner_states (
   race_id TEXT NOT NULL, bib TEXT NOT NULL, time_s REAL NOT NULL, state TEXT NOT NULL,
   PRIMARY KEY (race_id, bib));
