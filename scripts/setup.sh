@@ -10,9 +10,11 @@ install_python_env() {
 }
 
 install_system_services() {
-  # Debian packages the tests drive for real (Chromium for the browser tests).
+  # Debian packages the tests drive for real: Chromium for the browser tests, PostgreSQL for
+  # the store's tests (each test run starts its own server, on loopback, in a temporary folder).
   local need=()
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +97,36 @@ def _dump_tasks_when_stuck() -> Iterator[None]:
     finally:
         timer.cancel()
         asyncio.BaseEventLoop.__init__ = real_init  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of the test run's own, on loopback (scripts/test.sh installs the
+    package): its URL. Skips when it is missing, except under CI=true (a failure)."""
+    from coursewatch.sim.services import ServiceMissing, postgres
+
+    try:
+        with postgres() as url:
+            yield url
+    except ServiceMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_store(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Store settings of a test run against each store, one per call: "" (the SQLite file of
+    the folder the test gives), then new databases on the test run's PostgreSQL."""
+    if request.param == "sqlite":
+        return lambda: ""
+    from coursewatch.sim.services import fresh_database
+
+    server = request.getfixturevalue("postgres_server")
+    return lambda: fresh_database(server)
+
+
+@pytest.fixture
+def store_url(new_store: Callable[[], str]) -> str:
+    """The store setting of a test run against each store (see :func:`new_store`)."""
+    return new_store()

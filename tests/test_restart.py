@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,14 +91,19 @@ def _seen(server: Server) -> list[tuple[Any, ...]]:
 
 
 async def _run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stops: set[int], batch_n: int = 4
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stops: set[int],
+    batch_n: int = 4,
+    store: str = "",
 ) -> dict[str, Any]:
     """The scenario, with race HQ killed after each step in ``stops`` (and started again a
-    minute later); what it ended with."""
+    minute later) on ``store`` (the SQLite file in ``tmp_path`` when ""); what it ended
+    with."""
     steps = _scenario(batch_n)
     tmp_path.mkdir()
     now = [START]
-    server_cm = hq(tmp_path, clock=lambda: now[0])
+    server_cm = hq(tmp_path, clock=lambda: now[0], store=store)
     server, _ = await server_cm.__aenter__()
     await add_race(server, tmp_path, COURSE, "demo", START)
     await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
@@ -110,7 +115,7 @@ async def _run(
                 with _killed(monkeypatch):
                     await server_cm.__aexit__(None, None, None)
                 now[0] += 60.0
-                server_cm = hq(tmp_path, clock=lambda: now[0])
+                server_cm = hq(tmp_path, clock=lambda: now[0], store=store)
                 server, _ = await server_cm.__aenter__()
                 resumed.append(server.resumed["demo"])
         runner = server.runner("demo", "7")
@@ -140,15 +145,15 @@ def _same_eta(a: Any, b: Any) -> bool:
 
 
 async def test_kill_9_anywhere_gives_the_incidents_of_a_run_never_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[], str]
 ) -> None:
-    whole = await _run(tmp_path / "whole", monkeypatch, set())
+    whole = await _run(tmp_path / "whole", monkeypatch, set(), store=new_store())
     kinds = {k for _, k, *_ in whole["incidents"]}
     assert {"off_course", "stopped", "signal_lost", "cutoff_risk"} <= kinds, whole["incidents"]
     n = len(_scenario())
     # killed while off course, while stopped (before and after race HQ was told), while silent
     stops = {8, 20, 30, 40, n - 30, n - 10}
-    killed = await _run(tmp_path / "killed", monkeypatch, stops)
+    killed = await _run(tmp_path / "killed", monkeypatch, stops, store=new_store())
     assert killed["incidents"] == whole["incidents"]
     assert killed["alerts"] == whole["alerts"]
     assert killed["status"] == whole["status"] == "finished"

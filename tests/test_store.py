@@ -1,5 +1,5 @@
-"""The SQLite store: one writer with group commits, idempotent fixes, events raised again,
-one incident per runner episode."""
+"""The store, on SQLite and on PostgreSQL: one writer with group commits, idempotent fixes,
+events raised again, one incident per runner episode, runner states."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from coursewatch.incidents import rule
-from coursewatch.store import AlertRecord, FixRow, RaceRecord, RunnerRecord, StoreError
+from coursewatch.store import (
+    AlertRecord,
+    FixRow,
+    RaceRecord,
+    RunnerRecord,
+    RunnerState,
+    Store,
+    StoreError,
+    open_store,
+)
 from coursewatch.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -24,28 +33,36 @@ def _alert(kind: str, t: float, raised: float) -> AlertRecord:
     return AlertRecord("r", "7", kind, t, 45.0, 6.0, 100.0, 60.0, "sentence", {}, raised)
 
 
-async def _store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "s.db")
+async def _store(tmp_path: Path, url: str = "") -> Store:
+    store = open_store(url, tmp_path / "s.db")
     await store.start()
     await store.put_race(RaceRecord("r", "R", "x", ".yaml", b"c", ".gpx", 0.0, "tok"))
     await store.put_runner(RunnerRecord("r", "7", "Ann", ("d7",)))
     return store
 
 
-async def test_fixes_are_idempotent_and_durable(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_fixes_are_idempotent_and_durable(tmp_path: Path, store_url: str) -> None:
+    store = await _store(tmp_path, store_url)
     await store.save([_fix(1.0), _fix(2.0)], [])
     await store.save([_fix(2.0), _fix(3.0)], [])
     assert store.fixes("r", "7").time_s.tolist() == [1.0, 2.0, 3.0]
     # A second connection (another process) sees every acknowledged write.
-    with sqlite3.connect(tmp_path / "s.db") as other:
-        assert other.execute("SELECT count(*) FROM fixes").fetchone()[0] == 3
-        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store_url:
+        import psycopg
+
+        with psycopg.connect(store_url) as pg:
+            assert pg.execute("SELECT count(*) FROM fixes").fetchone() == (3,)
+    else:
+        with sqlite3.connect(tmp_path / "s.db") as other:
+            assert other.execute("SELECT count(*) FROM fixes").fetchone()[0] == 3
+            assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     await store.close()
 
 
-async def test_a_big_batch_keeps_the_first_of_a_repeated_time(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_a_big_batch_keeps_the_first_of_a_repeated_time(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = await _store(tmp_path, store_url)
     rows = [_fix(float(i)) for i in range(1234)]  # several many-row statements and the rest
     rows.insert(700, FixRow("r", "7", 3.0, 46.0, 7.0, None, None, None, None, None, 0.0, "x"))
     rows.append(FixRow("r", "7", 1200.0, 46.0, 7.0, None, None, None, None, None, 0.0, "x"))
@@ -56,8 +73,10 @@ async def test_a_big_batch_keeps_the_first_of_a_repeated_time(tmp_path: Path) ->
     await store.close()
 
 
-async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = await _store(tmp_path, store_url)
     commits = store._writer.commits
     bad = RunnerRecord("r", "8", "Ben", ("d7",))  # d7 belongs to bib 7
     results = await asyncio.gather(
@@ -81,8 +100,8 @@ def _event(kind: str, t: float, episode: str = "course:10") -> AlertRecord:
     )  # fmt: skip
 
 
-async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_retracted_alerts_come_back_when_raised_again(tmp_path: Path, store_url: str) -> None:
+    store = await _store(tmp_path, store_url)
     first = await store.save([], [_alert("off_course", 10.0, 12.0), _alert("shortcut", 20, 22)])
     assert len(first.new) == 2
     # A replay from t=11 raises the off-course alert again but not the shortcut.
@@ -160,12 +179,29 @@ async def test_a_database_from_before_incidents_gets_one_per_alert(tmp_path: Pat
     await store.close()
 
 
-async def test_counts_and_unknown_devices(tmp_path: Path) -> None:
-    store = await _store(tmp_path)
+async def test_counts_and_unknown_devices(tmp_path: Path, store_url: str) -> None:
+    store = await _store(tmp_path, store_url)
     await store.count("r", {"accepted": 3, "duplicate": 1})
     await store.count("r", {"accepted": 2})
     assert store.counts("r") == {"accepted": 5, "duplicate": 1}
     await store.note_unknown_device("zz", "osmand", 5.0)
     await store.note_unknown_device("zz", "osmand", 6.0)
     assert store.unknown_devices() == [("zz", "osmand", 2, 6.0)]
+    await store.close()
+
+
+async def test_runner_states_replace_the_last_and_survive_a_restart(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = await _store(tmp_path, store_url)
+    nan = '{"x": NaN}'
+    await store.save([_fix(1.0)], [], states=[RunnerState("r", "7", 1.0, nan)])
+    await store.save([_fix(2.0)], [], states=[RunnerState("r", "7", 2.0, '{"x": 2}')])
+    await store.close()
+    store = open_store(store_url, tmp_path / "s.db")
+    await store.start()
+    assert store.runner_states("r") == {"7": RunnerState("r", "7", 2.0, '{"x": 2}')}
+    assert [r.time_s for r in store.fix_rows("r", "7", 1.0)] == [2.0]
+    hook = await store.add_webhook("r", "https://example.org/h", "s")
+    assert store.webhooks("r") == [hook] and hook.id >= 1
     await store.close()

@@ -35,6 +35,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_file_bytes", str(200 * 1024 * 1024), "Largest course or track file accepted."),
     Setting("station_snap_m", "100", "A station farther than this from the course is not snapped."),
     Setting("db_path", "coursewatch.db", "SQLite file of the live server (races, runners, fixes)."),
+    Setting(
+        "store",
+        "",
+        "PostgreSQL URL of the live server's store (postgresql://user:pass@host/db); empty: "
+        "the SQLite file db_path.",
+        secret=True,
+    ),
     Setting("host", "127.0.0.1", "Address the live server listens on (0.0.0.0 for all)."),
     Setting("port", "8080", "Port of the live server: API, dashboard and /ingest/* endpoints."),
     Setting(
@@ -88,6 +95,7 @@ class Settings:
     max_file_bytes: int
     station_snap_m: float
     db_path: Path
+    store: str
     host: str
     port: int
     osmand_port: int

@@ -83,7 +83,8 @@ def _announce(server: Server, fds: str, streams: int) -> None:
     """What ``serve`` prints at start: where it listens, the admin token, the limits, the races
     that could not be loaded."""
     s = server.settings
-    click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {s.db_path})")
+    where = server.store_name
+    click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {where})")
     if s.osmand_port:
         click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
     click.echo(f"admin token: {server.admin_token}", err=True)
@@ -152,14 +153,21 @@ async def run_servers(
 
 @click.command()
 @click.option("--db", "db_path", type=click.Path(path_type=Path), help="SQLite file.")
+@click.option("--store", help="PostgreSQL URL instead (postgresql://user:pass@host/db).")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port of the API and dashboard (default 8080).")
 @click.option("--osmand-port", type=int, help="Also serve OsmAnd at / on this port (5055).")
 def serve(
-    db_path: Path | None, host: str | None, port: int | None, osmand_port: int | None
+    db_path: Path | None,
+    store: str | None,
+    host: str | None,
+    port: int | None,
+    osmand_port: int | None,
 ) -> None:
     """Run race HQ: ingest from trackers, follow every runner, raise alerts."""
-    settings = _settings(db_path=db_path, host=host, port=port, osmand_port=osmand_port)
+    settings = _settings(
+        db_path=db_path, store=store, host=host, port=port, osmand_port=osmand_port
+    )
     asyncio.run(run_servers(Server(settings)))
 
 

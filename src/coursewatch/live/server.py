@@ -44,8 +44,7 @@ from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
 from coursewatch.protocols.values import describe
 from coursewatch.settings import Settings
-from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store
-from coursewatch.store.sqlite import SqliteStore
+from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Store, open_store
 
 log = logging.getLogger("coursewatch.server")
 RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -73,7 +72,8 @@ class Server(Outside, Histories):
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self._store: Store = store or SqliteStore(settings.db_path)
+        self._store: Store = store or open_store(settings.store, settings.db_path)
+        self.store_name = repr(self._store) if settings.store else str(settings.db_path)
         self._bus: Bus = bus or MemoryBus()
         self._registry = Registry()
         self._pipeline = Pipeline(

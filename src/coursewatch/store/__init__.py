@@ -1,15 +1,17 @@
 """Where the live server keeps races, runners, fixes and alerts: the :class:`Store` protocol.
 
 The pipeline and the web app talk only to this protocol. :mod:`coursewatch.store.sqlite` is the
-default (one file, WAL, one writer thread); a PostgreSQL store can come later behind the same
-methods. Reads are plain calls; every write is awaited and returns once it is durable, so an
-HTTP response sent after it acknowledges data that survives a crash of the process.
+default (one file, WAL, one writer thread); :mod:`coursewatch.store.postgres` the same SQL on
+PostgreSQL (:func:`open_store` picks by the ``store`` setting). Reads are plain calls; every
+write is awaited and returns once it is durable, so an HTTP response sent after it
+acknowledges data that survives a crash of the process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from coursewatch.errors import CoursewatchError
@@ -276,6 +278,23 @@ class Store(Protocol):
     def webhooks(self, race_id: str) -> list[Webhook]: ...
 
 
+def open_store(url: str, db_path: Path) -> Store:
+    """The store a server is told to use: PostgreSQL at ``url`` (``postgresql://...``), else
+    the SQLite file ``db_path``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from coursewatch.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    if url:
+        raise StoreError(
+            f"store {url.split('://')[0]}://...: not a PostgreSQL URL: give "
+            "postgresql://user:password@host:port/database, or nothing for the SQLite file"
+        )
+    from coursewatch.store.sqlite import SqliteStore
+
+    return SqliteStore(db_path)
+
+
 __all__ = [
     "AlertRecord",
     "Delivery",
@@ -290,4 +309,5 @@ __all__ = [
     "Store",
     "StoreError",
     "Webhook",
+    "open_store",
 ]

@@ -1,18 +1,18 @@
-"""Events and the incidents they fold into, in SQLite: the rows, and the fold.
+"""Events and the incidents they fold into, in SQL: the rows, and the fold.
 
 Every event a detector raised is a row of ``alerts`` (kept, retracted when a replay no
 longer raises it); each runner episode's live events fold into one row of ``incidents``,
 updated in place (:mod:`coursewatch.incidents` says what each event does to it). Called
-inside the one writer's transactions (:mod:`coursewatch.store.sqlite`).
+inside the one writer's transactions (:mod:`coursewatch.store.sql`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from coursewatch.incidents import ALERT, rule
 from coursewatch.store import AlertRecord, Incident
+from coursewatch.store.conn import Conn
 
 EVENT_COLS = (
     "id, race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence, detail, raised_s, "
@@ -30,7 +30,7 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
-def upsert_event(c: sqlite3.Connection, a: AlertRecord) -> tuple[AlertRecord, bool]:
+def upsert_event(c: Conn, a: AlertRecord) -> tuple[AlertRecord, bool]:
     """Insert an alert, or revive the one of the same runner, kind and time.
 
     Also says whether that one existed, unretracted, before.
@@ -79,7 +79,7 @@ def event(row: tuple[object, ...]) -> AlertRecord:
     )
 
 
-def fold(c: sqlite3.Connection, key: tuple[str, str, str]) -> Incident | None:
+def fold(c: Conn, key: tuple[str, str, str]) -> Incident | None:
     """Fold an episode's live events into its incident (made, updated in place, or gone when
     a replay took every event back); returns it, None when it never existed."""
     rows = c.execute(
@@ -147,7 +147,7 @@ def incident(row: tuple[object, ...]) -> Incident:
     )
 
 
-def migrate_events(conn: sqlite3.Connection) -> None:
+def migrate_events(conn: Conn) -> None:
     """A database made before incidents: its events gain their columns, and each becomes one
     incident, as race HQ saw it then: history now (closed), acknowledged as it was."""
     have = {str(r[1]) for r in conn.execute("PRAGMA table_info(alerts)")}

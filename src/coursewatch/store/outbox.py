@@ -1,4 +1,4 @@
-"""The outbox in SQLite: notifications waiting to leave and what became of them.
+"""The outbox in SQL: notifications and webhook calls waiting to leave, and what became of them.
 
 Rows are written by the store's one writer; reads go through the store's reader. A delivery
 is keyed by (incident, update, recipient): storing it again is a no-op, so whoever enqueues
@@ -7,10 +7,10 @@ is keyed by (incident, update, recipient): storing it again is a no-op, so whoev
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 
 from coursewatch.store import Delivery
+from coursewatch.store.conn import Conn
 from coursewatch.store.writer import Writer
 
 _COLS = (
@@ -18,15 +18,16 @@ _COLS = (
     " created_ts, id, state, attempts, sent_ts, error"
 )
 _INSERT = (
-    "INSERT OR IGNORE INTO deliveries (race_id, incident_id, update_n, recipient, role, bib, url,"
+    "INSERT INTO deliveries (race_id, incident_id, update_n, recipient, role, bib, url,"
     " title, body, priority, next_ts, created_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT DO NOTHING"
 )
 
 
-class SqliteOutbox:
-    """:class:`coursewatch.store.Outbox` on the store's SQLite file."""
+class SqlOutbox:
+    """:class:`coursewatch.store.Outbox` in the store's database."""
 
-    def __init__(self, writer: Writer, read: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, writer: Writer, read: Callable[[], Conn]) -> None:
         self._writer = writer
         self._read = read
 
@@ -37,10 +38,8 @@ class SqliteOutbox:
             for d in rows
         ]  # fmt: skip
 
-        def write(c: sqlite3.Connection) -> int:
-            before = c.total_changes
-            c.executemany(_INSERT, values)
-            return c.total_changes - before
+        def write(c: Conn) -> int:
+            return sum(c.execute(_INSERT, v).rowcount for v in values)
 
         return await self._writer.submit(write) if values else 0
 

@@ -1,9 +1,10 @@
-"""The one writer: every write to the SQLite file goes through one thread, in group commits.
+"""The one writer: every write to the database goes through one thread, in group commits.
 
 Callers submit a function of the connection and await its result. The thread takes everything
 queued, runs each function in its own savepoint (a failing one rolls back alone and gets its
 exception), commits once, and only then resolves the callers' futures: a result means the data
-is in the WAL file, and survives the process being killed.
+is durable (SQLite: in the WAL file; PostgreSQL: committed) and survives the process being
+killed.
 """
 
 from __future__ import annotations
@@ -11,48 +12,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
+
+from coursewatch.store.conn import Conn
 
 T = TypeVar("T")
 MAX_GROUP = 2000
 
-
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL: a commit is in the WAL before it returns; only a power cut can lose the last ones,
-    # a killed process cannot.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Job = tuple[Callable[[Conn], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
 
 class Writer:
-    """A thread owning the only writing connection."""
+    """A thread owning the only writing connection (``connect()``, in autocommit mode:
+    transactions are explicit, opened with ``begin``)."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = path
+    def __init__(self, connect: Callable[[], Conn], begin: str = "BEGIN") -> None:
+        self.connect = connect
+        self.begin = begin
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
 
-    def start(self, init: Callable[[sqlite3.Connection], None]) -> None:
-        conn = connect(self.path)
+    def start(self, init: Callable[[Conn], None]) -> None:
+        conn = self.connect()
         init(conn)
         self._thread = threading.Thread(
             target=self._run, args=(conn,), name="coursewatch-writer", daemon=True
         )
         self._thread.start()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[[Conn], T]) -> asyncio.Future[T]:
         if self._thread is None:
             raise RuntimeError("the store is not started: await store.start() first")
         loop = asyncio.get_running_loop()
@@ -66,7 +57,7 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    def _run(self, conn: sqlite3.Connection) -> None:
+    def _run(self, conn: Conn) -> None:
         try:
             while True:
                 first = self._jobs.get()
@@ -84,28 +75,42 @@ class Writer:
                         break
                     jobs.append(nxt)
                 self._group(conn, jobs)
+                if getattr(conn, "broken", False):  # the server went away: a new connection
+                    conn = self._reconnect(conn)
                 if stop:
                     return
         finally:
             conn.close()
 
-    def _group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
-        results: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        for fn, _, _ in jobs:
-            conn.execute("SAVEPOINT job")
-            try:
-                results.append((True, fn(conn)))
-                conn.execute("RELEASE job")
-            except Exception as exc:  # one bad write must not sink the group
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                results.append((False, exc))
+    def _reconnect(self, conn: Conn) -> Conn:
+        """A new connection for the next group (this one kept, broken, if none can be made
+        yet: that group fails at once and the caller's request is answered 503)."""
         try:
+            fresh = self.connect()
+        except Exception:
+            return conn
+        with contextlib.suppress(Exception):
+            conn.close()
+        return fresh
+
+    def _group(self, conn: Conn, jobs: list[_Job]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute(self.begin)
+            for fn, _, _ in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((True, fn(conn)))
+                    conn.execute("RELEASE SAVEPOINT job")
+                except Exception as exc:  # one bad write must not sink the group
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
+                    results.append((False, exc))
             conn.execute("COMMIT")
             self.commits += 1
-        except Exception as exc:
-            conn.rollback()
+        except Exception as exc:  # the database refused the transaction (or went away)
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
             results = [(False, exc)] * len(jobs)
         for (_, loop, fut), (ok, value) in zip(jobs, results, strict=True):
             # A closed loop means nobody waits for this result.
