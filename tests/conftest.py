@@ -106,8 +106,8 @@ def postgres_server() -> Iterator[str]:
     from coursewatch.sim.services import ServiceMissing, postgres
 
     try:
-        with postgres() as url:
-            yield url
+        with postgres() as pg:
+            yield pg.url
     except ServiceMissing as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(str(exc))
@@ -130,3 +130,17 @@ def new_store(request: pytest.FixtureRequest) -> Callable[[], str]:
 def store_url(new_store: Callable[[], str]) -> str:
     """The store setting of a test run against each store (see :func:`new_store`)."""
     return new_store()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the test's own (it may stop and start it)."""
+    from coursewatch.sim.services import ServiceMissing, postgres
+
+    try:
+        with postgres() as pg:
+            yield pg
+    except ServiceMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))

@@ -192,3 +192,47 @@ async def test_a_stopped_runner_is_not_reported_again_after_a_restart(
     assert [i for i in killed["incidents"] if i[1] == "stopped"] == [
         i for i in whole["incidents"] if i[1] == "stopped"
     ]
+
+
+async def test_postgresql_restarted_mid_race_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_postgres: Any
+) -> None:
+    """PostgreSQL goes away for a while mid-race: ingest answers 503 with Retry-After and the
+    tracker keeps what it could not send; once the database is back, what it sends again ends
+    in the incidents of a run with no outage."""
+    from coursewatch.sim.hq import admin_headers
+    from coursewatch.sim.services import fresh_database
+    from coursewatch.store import StoreUnavailable
+
+    steps = _scenario()
+    whole = await _run(tmp_path / "whole", monkeypatch, set())
+    down, up = 20, 32  # while the runner stands still (race HQ told in between)
+    now = [START]
+    (tmp_path / "out").mkdir()
+    url = fresh_database(own_postgres.url)
+    async with hq(tmp_path / "out", clock=lambda: now[0], store=url) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        waiting: list[list[Fix]] = []  # what the tracker could not send yet, oldest first
+        refused = 0
+        for k, (at_s, fixes) in enumerate(steps):
+            if k == down:
+                own_postgres.stop()
+                r = await client.post("/api/races/demo/fixes", headers=admin_headers(),
+                                      json={"fixes": [{"bib": "7", "time": START + 9, "lat": 0.1,
+                                                       "lon": 0.1}]})  # fmt: skip
+                assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+            if k == up:
+                own_postgres.start()
+            waiting.extend([fixes] if fixes else [])
+            try:
+                if not fixes:
+                    await _send(server, now, at_s, [])  # a tick
+                while waiting:
+                    await _send(server, now, at_s, waiting[0])
+                    waiting.pop(0)
+            except StoreUnavailable:
+                refused += 1
+        assert refused >= up - down and not waiting
+        assert _seen(server) == whole["incidents"]
+        assert server._store.fix_count("demo") == sum(len(f) for _, f in steps)

@@ -55,6 +55,7 @@ class RunnerWatch:
     ahead_s: float = -math.inf
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
     saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
+    saved_wall_s: float = -math.inf  # and when it was taken (server clock)
 
 
 class RaceWatch:

@@ -5,9 +5,10 @@ risk), the ETA model and the station passes of one runner, as one JSON text
 (:class:`coursewatch.store.RunnerState`), stored in the same transaction as the fixes it
 includes. The pipeline stores one when a runner raised an event (so a restart never raises it
 again), when a late fix changed the past, and at least every :data:`SAVE_EVERY_S` of race
-time; the server, for every runner, when it stops. A restart takes it and plays again only
-the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.replay`): what they raise
-was stored with them and comes back known, not new.
+time (and :data:`SAVE_WALL_S` of server time: a backlog caught up at once is not frozen at
+every request); the server, for every runner, when it stops. A restart takes it and plays
+again only the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.replay`):
+what they raise was stored with them and comes back known, not new.
 
 A state from another version of coursewatch, or of another course or race file, is not used:
 that runner is rebuilt from every stored fix, as before states were kept.
@@ -39,7 +40,8 @@ from coursewatch.live.runner import LiveRunner
 from coursewatch.store import RunnerState
 
 VERSION = 1
-SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing
+SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing ...
+SAVE_WALL_S = 10.0  # ... and server time
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,
               "overdue": OverdueState, "cutoff": CutoffState}  # fmt: skip
 _WATCH = ("fed_s", "ahead_s", "overdue_episode")
@@ -89,20 +91,26 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
 
 
 def states(
-    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]], every: bool = False
+    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]],
+    now_s: float,
+    every: bool = False,
 ) -> list[RunnerState]:
-    """The states to store with a batch: of each runner who must have one (raised an event,
-    had their past changed), is due one, or all of them (``every``)."""
+    """The states to store with a batch that arrived at ``now_s`` (server clock): of each
+    runner who must have one (raised an event, had their past changed), is due one (60 s of
+    race time and 10 s of server time since the last: a backlog sent at once is not frozen
+    at every request), or all of them (``every``)."""
     out: dict[tuple[str, str], RunnerState] = {}
     for race, runner, watch, must in runs:
         key = (race.id, runner.bib)
         last = runner.last_time_s
         if key in out or last is None:
             continue
-        if every or must or last - watch.saved_s >= SAVE_EVERY_S:
+        due = last - watch.saved_s >= SAVE_EVERY_S and now_s - watch.saved_wall_s >= SAVE_WALL_S
+        if every or must or due:
             state = freeze(race, runner, watch)
             if state is not None:
                 out[key] = state
+                watch.saved_wall_s = now_s
     return list(out.values())
 
 

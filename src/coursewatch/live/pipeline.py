@@ -11,68 +11,32 @@ run from :meth:`Pipeline.tick`, since they fire when fixes do *not* come.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from coursewatch.bus import Bus
+from coursewatch.detectors.device import DeviceState
 from coursewatch.engine.events import Event
-from coursewatch.incidents import ALERT
+from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import durable
-from coursewatch.live.clock import RaceWatch
-from coursewatch.live.devices import ANY_TIME, device_alerts
+from coursewatch.live.clock import RaceWatch, RunnerWatch
+from coursewatch.live.devices import ANY_TIME, device_alerts, restore
+from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
 from coursewatch.live.rows import fix_rows, stored_fix
-from coursewatch.live.runner import LiveRunner, Step
+from coursewatch.live.runner import LiveRunner
 from coursewatch.live.views import incident_json, runner_json
+from coursewatch.live.work import Matched, Routed, Work
 from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.store import AlertRecord, FixRow, Incident, RunnerState, Saved, Store
 
 Clock = Callable[[], float]
-LIVE_LAG_S = 6 * 3600.0  # fixes arriving later than this after their time: a replayed recording
-
-
-@dataclass
-class Routed:
-    """One runner's fixes of a batch, in payload order (``index``: their payload positions)."""
-
-    race: LiveRace
-    runner: LiveRunner
-    fixes: list[Fix] = field(default_factory=list)
-    index: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Matched:
-    """What one fix, or one run of a runner's newer fixes, did to the runner."""
-
-    routed: Routed
-    step: Step
-    index: list[int]  # payload positions of the fixes
-
-
-@dataclass
-class _Work:
-    """What travels from one step to the next for one batch."""
-
-    protocol: str
-    received_s: float
-    report: IngestReport
-    routed: list[Routed] = field(default_factory=list)
-    said: list[tuple[LiveRace, LiveRunner, DeviceEvent]] = field(default_factory=list)
-    steps: list[Matched] = field(default_factory=list)
-    rows: list[FixRow] = field(default_factory=list)
-    alerts: list[AlertRecord] = field(default_factory=list)
-    retract: list[tuple[str, str, float]] = field(default_factory=list)
-    status_before: dict[tuple[str, str], str] = field(default_factory=dict)
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
-
-    def count(self, race_id: str, reason: str, n: int = 1) -> None:
-        self.counts.setdefault(race_id, Counter())[reason] += n
+__all__ = ["Clock", "Matched", "Pipeline", "Routed", "Work"]
 
 
 class Pipeline:
@@ -90,7 +54,7 @@ class Pipeline:
         self.clock = clock
         self.max_future_s = max_future_s
         self._watches: dict[str, RaceWatch] = {}
-        self._newest: dict[str, tuple[float, float]] = {}  # race: newest fix time, received
+        self.clocks = RaceClocks(clock)
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
@@ -106,19 +70,24 @@ class Pipeline:
         self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
     ) -> IngestReport:
         """Run one request's payload through every step; raises PayloadError if unreadable."""
-        work = _Work(protocol, self.clock(), IngestReport())
+        work = Work(protocol, self.clock(), IngestReport())
         decoded = decode()  # 1. decode: protocol -> fixes (+ the bad ones, reported)
         work.report.problems.extend(decoded.problems)
         work.count(race_id or "", "invalid", len(decoded.problems))
         await self.filter(work, decoded, race_id)  # 2. filter
         self.match(work)  # 3. match
         self.detect(work)  # 4. detect
-        saved = await self.save(work)  # 5. store
+        try:
+            saved = await self.save(work)  # 5. store
+        except Exception:  # nothing of the batch was stored: the tracker sends it again
+            for runner in [g.runner for g in work.routed] + [r for _, r, _ in work.said]:
+                runner.suspect = True
+            raise
         self.publish(work, saved)  # 6. publish
         return work.report
 
     # -- 2. filter ------------------------------------------------------------------------------
-    async def filter(self, work: _Work, decoded: Decoded, race_id: str | None) -> None:
+    async def filter(self, work: Work, decoded: Decoded, race_id: str | None) -> None:
         """Find each fix's runner; drop (and count) unknown devices, no-fix and early fixes."""
         fixed_race = self.registry.races.get(race_id) if race_id else None
         newest_ok = work.received_s + self.max_future_s
@@ -183,19 +152,21 @@ class Pipeline:
             return None
         return owner
 
-    def _drop(self, work: _Work, race_id: str, index: int, reason: str, what: str = "") -> None:
+    def _drop(self, work: Work, race_id: str, index: int, reason: str, what: str = "") -> None:
         work.report.dropped[reason] += 1
         work.count(race_id, reason)
         if reason in ("unknown_device", "unknown_bib"):
             work.report.problems.append(FixProblem(index, f"[{index}]", what, DROP_HINTS[reason]))
 
     # -- 3. match -------------------------------------------------------------------------------
-    def match(self, work: _Work) -> None:
+    def match(self, work: Work) -> None:
         """Feed each runner's fixes to its engine: runs of newer fixes in one go, a late fix by
         rewinding (or rebuilding from the store), a duplicate not at all."""
         accepted = 0
         for g in work.routed:
             race, runner, fixes = g.race, g.runner, g.fixes
+            if runner.suspect:
+                self.reload(race, runner)
             work.status_before.setdefault((race.id, runner.bib), runner.status)
             counts = work.counts.setdefault(race.id, Counter())
             i, n = 0, len(fixes)
@@ -208,7 +179,7 @@ class Pipeline:
                 if j > i:  # fixes i..j-1 are each newer than the last: the common case
                     run = runner.add(fixes[i]) if j == i + 1 else runner.add_many(fixes[i:j])
                     runner.received_s = work.received_s
-                    self._saw(race.id, fixes[j - 1].time_s, work.received_s)
+                    self.clocks.saw(race.id, fixes[j - 1].time_s, work.received_s)
                     work.steps.append(Matched(g, run, g.index[i:j]))
                     work.rows.extend(fix_rows(race.id, runner.bib, fixes[i:j], work))
                     accepted += j - i
@@ -234,7 +205,7 @@ class Pipeline:
         work.report.accepted += accepted
 
     # -- 4. detect ------------------------------------------------------------------------------
-    def detect(self, work: _Work) -> None:
+    def detect(self, work: Work) -> None:
         """Engine events -> alerts with a sentence; replays retract what they no longer raise."""
         raised: list[tuple[int, AlertRecord]] = []  # (payload position of the fix, alert)
         for m in work.steps:
@@ -269,16 +240,17 @@ class Pipeline:
         work.alerts.extend(device_alerts(work.said, work.received_s))
 
     # -- 5. store -------------------------------------------------------------------------------
-    async def save(self, work: _Work) -> Saved:
+    async def save(self, work: Work) -> Saved:
         """One transaction through the one writer; returns once durable (even with no rows).
         With the fixes go the states of the runners who raised an event, had their past
         changed, or are due one (live/durable.py): a restart resumes from them."""
         raised = {(a.race_id, a.bib) for a in work.alerts}
-        states = durable.states(
+        runs = [
             (m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
              (m.routed.race.id, m.routed.runner.bib) in raised or m.step.replay_from_s is not None)
             for m in work.steps
-        )  # fmt: skip
+        ]  # fmt: skip
+        states = durable.states(runs, work.received_s)
         saved = await self.store.save(
             work.rows, work.alerts, _merge(work.retract), counts=work.counts, states=states
         )
@@ -287,11 +259,29 @@ class Pipeline:
 
     async def replay(self, race: LiveRace, runner: LiveRunner, rows: list[FixRow]) -> Saved:
         """Race HQ restarted: the runner's fixes stored after their last state are played
-        again as they arrived (request by request) and stored again only as events and a
-        state. What they raise was stored with them: it comes back known, not new."""
-        work = _Work("replay", self.clock(), IngestReport())
+        again and stored again only as events and a state. What they raise was stored with
+        them: it comes back known, not new."""
+        return await self.save(self._catch_up(race, runner, rows))
+
+    def reload(self, race: LiveRace, runner: LiveRunner) -> None:
+        """A runner whose last batch could not be stored goes back to what the store holds:
+        their state, and the fixes stored after it played again (what those raised was stored
+        with them); with no state, their engine rebuilt from every stored fix."""
+        stored = self.store.runner_state(race.id, runner.bib)
+        if stored is not None and durable.thaw(race, runner, self.watch(race).of(runner), stored):
+            self._catch_up(race, runner, self.store.fix_rows(race.id, runner.bib, stored.time_s))
+        else:
+            runner.rebuild(self.store.fixes(race.id, runner.bib), None)
+        runner.device = DeviceState()  # what their device said, as stored
+        restore([runner], self.store.device_incidents(race.id, DEVICE))
+        runner.suspect = False
+
+    def _catch_up(self, race: LiveRace, runner: LiveRunner, rows: list[FixRow]) -> Work:
+        """Stored fixes played again as they arrived (request by request): the work whose
+        events and state a save would store."""
+        work = Work("replay", self.clock(), IngestReport())
         for received_s, same in itertools.groupby(rows, key=lambda r: r.received_ts):
-            part = _Work("replay", received_s, work.report)
+            part = Work("replay", received_s, work.report)
             fixes = [stored_fix(r) for r in same]
             part.routed.append(Routed(race, runner, fixes, list(range(len(fixes)))))
             self.match(part)
@@ -299,10 +289,10 @@ class Pipeline:
             work.steps.extend(part.steps)
             work.alerts.extend(part.alerts)
             work.retract.extend(part.retract)
-        return await self.save(work)
+        return work
 
     # -- 6. publish -----------------------------------------------------------------------------
-    def publish(self, work: _Work, saved: Saved) -> None:
+    def publish(self, work: Work, saved: Saved) -> None:
         """Runner updates (one per runner per batch), status changes, alerts, retractions."""
         now = self.clock()
         first: dict[tuple[str, str], int] = {}  # payload position of the runner's first fix
@@ -338,19 +328,28 @@ class Pipeline:
         alerts: list[AlertRecord] = []
         changed: list[tuple[LiveRace, LiveRunner, str]] = []
         states: list[RunnerState] = []
+        undo: list[tuple[RaceWatch, LiveRunner, RunnerWatch, bool, bool]] = []
         for race in self.registry.races.values():
             watch = self.watch(race)
             race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
-                before = runner.status
+                before, was = runner.status, copy.copy(watch.of(runner))
+                flags = runner.silent, runner.stopped
                 raised = watch.on_tick(runner, now, race_now)
                 if raised:
                     alerts.extend(raised)
+                    undo.append((watch, runner, was, *flags))
                     state = durable.freeze(race, runner, watch.of(runner))
                     states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
-        saved = await self.store.save([], alerts, states=states) if alerts else Saved()
+        try:
+            saved = await self.store.save([], alerts, states=states) if alerts else Saved()
+        except Exception:  # not stored: raised again at the next tick
+            for watch, runner, was, silent, stopped in undo:
+                watch.runners[runner.bib] = was
+                runner.silent, runner.stopped = silent, stopped
+            raise
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             change = {"bib": runner.bib, "from": before, "to": runner.status}
@@ -359,22 +358,8 @@ class Pipeline:
         return saved.incidents
 
     def race_now(self, race_id: str, now_s: float | None = None) -> float:
-        """The race's clock. A live race runs on the server's; a race replayed from a
-        recording runs on the recording's (its newest fix time, plus the server time since it
-        arrived), however fast it is replayed. Live trackers lag (a satellite ping can arrive
-        many minutes late): a lag under ``LIVE_LAG_S`` is a live race."""
-        wall = self.clock() if now_s is None else now_s
-        newest = self._newest.get(race_id)
-        if newest is None:
-            return wall
-        fix_s, received_s = newest
-        lag_s = received_s - fix_s
-        return wall if lag_s < LIVE_LAG_S else wall - lag_s
-
-    def _saw(self, race_id: str, fix_s: float, received_s: float) -> None:
-        newest = self._newest.get(race_id)
-        if newest is None or fix_s > newest[0]:
-            self._newest[race_id] = (fix_s, received_s)
+        """The race's clock (live/raceclock.py)."""
+        return self.clocks.now(race_id, now_s)
 
 
 def _say(race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float]) -> AlertRecord:

@@ -73,6 +73,6 @@ async def keep_states(store: Store, pipeline: Pipeline, races: list[LiveRace]) -
     for race in races:
         watch = pipeline.watch(race)
         runs = [(race, r, watch.of(r), True) for r in race.runners.values()]
-        states = durable.states(runs)
+        states = durable.states(runs, time.time())
         if states:
             await store.save([], [], states=states)

@@ -93,6 +93,9 @@ class LiveRunner:
         self.heard: dict[str, float] = {}  # device id -> when its newest fix arrived
         self.device = DeviceState()  # what their device says: in SOS, battery low (devices.py)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
+        # a batch of theirs could not be stored (the database was away): what they hold in
+        # memory is not what the store holds; they are put back to it at their next fix
+        self.suspect = False
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)
         self.etas: dict[float, float] = {}

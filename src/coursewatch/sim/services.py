@@ -39,32 +39,52 @@ def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL server of its own on 127.0.0.1 (a free port): its URL (database
-    ``postgres``, user ``coursewatch``, no password: trust on loopback)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    folder = Path(tempfile.mkdtemp(prefix="coursewatch-pg-"))
-    data = folder / "data"
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    run = {"check": True, "capture_output": True}
-    try:
-        subprocess.run(_as_owner([initdb, "-D", str(data), "-U", "coursewatch", "-A", "trust",
-                                  "-E", "UTF8", "--no-sync"]), **run)  # type: ignore[call-overload]  # fmt: skip
-        opts = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+class Postgres:
+    """A PostgreSQL server of its own on 127.0.0.1 (a free port), in ``folder``: ``url``
+    (database ``postgres``, user ``coursewatch``, no password: trust on loopback); it can
+    be stopped and started again (a restart under load)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql://coursewatch@127.0.0.1:{self.port}/postgres"
+        self._pg_ctl = _pg_bin("pg_ctl")
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run([_pg_bin("initdb"), "-D", str(self.data), "-U", "coursewatch", "-A", "trust",
+                   "-E", "UTF8", "--no-sync"])  # fmt: skip
+
+    def start(self) -> None:
+        opts = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c max_connections=200")  # fmt: skip
-        subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-o", opts,
-                                  "-w", "start"]), **run)  # type: ignore[call-overload]  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r}") from exc
+        self._run([self._pg_ctl, "-D", str(self.data), "-l", str(self.folder / "log"),
+                   "-o", opts, "-w", "start"])  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run([self._pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"])
+
+    def _run(self, cmd: list[str]) -> None:
+        try:
+            subprocess.run(_as_owner(cmd), check=True, capture_output=True)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"{Path(cmd[0]).name} failed: {exc.stderr!r}") from exc
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[Postgres]:
+    """A :class:`Postgres` started, stopped and removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="coursewatch-pg-"))
+    pg = Postgres(folder)
     try:
-        yield f"postgresql://coursewatch@127.0.0.1:{port}/postgres"
+        pg.init()
+        pg.start()
+        yield pg
     finally:
-        subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)  # fmt: skip
+        with contextlib.suppress(RuntimeError):
+            pg.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
 
 

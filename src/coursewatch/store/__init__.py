@@ -219,6 +219,11 @@ class StoreError(CoursewatchError):
     """A write the store refused (a conflict); the message says what to do."""
 
 
+class StoreUnavailable(CoursewatchError):
+    """The database cannot be reached (restarting, down): nothing was written; send again in
+    a moment (the web layer answers 503 with Retry-After)."""
+
+
 class Store(Protocol):
     """What the server needs from storage."""
 
@@ -251,6 +256,7 @@ class Store(Protocol):
         ...
 
     def runner_states(self, race_id: str) -> dict[str, RunnerState]: ...
+    def runner_state(self, race_id: str, bib: str) -> RunnerState | None: ...
     def fix_count(self, race_id: str) -> int: ...
     def alerts(
         self, race_id: str, after_id: int = 0, bib: str | None = None, limit: int = 1000
@@ -308,6 +314,7 @@ __all__ = [
     "Saved",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Webhook",
     "open_store",
 ]

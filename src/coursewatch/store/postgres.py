@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from coursewatch.store import StoreError
+from coursewatch.store import StoreUnavailable
 from coursewatch.store.conn import Conn, Cursor
 from coursewatch.store.sql import SqlStore
 from coursewatch.store.writer import Writer
@@ -113,13 +113,19 @@ class PgConn:
         return bool(self.raw.broken or self.raw.closed)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        if not parameters:  # sent as it is (several statements: a migration)
-            return self.raw.execute(sql)
-        return self.raw.execute(_dialect(sql), _values(parameters))
+        try:
+            if not parameters:  # sent as it is (several statements: a migration)
+                return self.raw.execute(sql)
+            return self.raw.execute(_dialect(sql), _values(parameters))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(exc) from exc
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         cur = self.raw.cursor()
-        cur.executemany(_dialect(sql), [_values(p) for p in parameters])
+        try:
+            cur.executemany(_dialect(sql), [_values(p) for p in parameters])
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(exc) from exc
         return cur
 
     def close(self) -> None:
@@ -130,10 +136,15 @@ def connect(url: str) -> PgConn:
     try:
         return PgConn(psycopg.connect(url, autocommit=True, connect_timeout=10))
     except psycopg.OperationalError as exc:
-        raise StoreError(
+        raise StoreUnavailable(
             f"{_shown(url)}: cannot connect to PostgreSQL ({str(exc).strip()}): check the URL "
             "and that the server is running"
         ) from exc
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreUnavailable(f"PostgreSQL cannot be reached ({first}): send again in a moment")
 
 
 def migrate(conn: Conn) -> None:

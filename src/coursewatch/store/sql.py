@@ -10,7 +10,6 @@ connection turns them into its own); each backend brings its connections and its
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from coursewatch.store import (
     Webhook,
 )
 from coursewatch.store.conn import Conn
+from coursewatch.store.fixes import insert_fixes
 from coursewatch.store.incidents import (
     EVENT_COLS,
     INCIDENT_COLS,
@@ -54,16 +54,6 @@ _TRIM_UNKNOWN_SQL = (
 _STATE_SQL = (
     "INSERT INTO runner_states VALUES (?,?,?,?) ON CONFLICT(race_id, bib) "
     "DO UPDATE SET time_s=excluded.time_s, state=excluded.state"
-)
-_FIX_SQL = "INSERT INTO fixes VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-# Fixes go in by this many rows a statement: the sqlite3 module lets go of the GIL around each
-# statement step, and the writer thread waits for it back (up to the switch interval) while the
-# event loop is busy, so one step per row would make a batch's write wait on the loop.
-_FIX_CHUNK = 500
-_FIX_CHUNK_SQL = (
-    "INSERT INTO fixes VALUES "
-    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * _FIX_CHUNK)
-    + " ON CONFLICT DO NOTHING"
 )
 
 
@@ -96,6 +86,9 @@ class SqlStore:
     def db(self) -> Conn:
         if self._read is None:
             raise RuntimeError("the store is not started: await store.start() first")
+        if getattr(self._read, "broken", False):  # the server went away: a new connection
+            self._read.close()
+            self._read = self._open_read()  # StoreUnavailable while it is still away
         return self._read
 
     # -- meta -------------------------------------------------------------------------------
@@ -194,7 +187,7 @@ class SqlStore:
         ]
 
         def write(c: Conn) -> Saved:
-            _insert_fixes(c, rows)
+            insert_fixes(c, rows)
             if count_rows:
                 c.executemany(_COUNT_SQL, count_rows)
             if states:
@@ -242,7 +235,17 @@ class SqlStore:
 
     def runner_states(self, race_id: str) -> dict[str, RunnerState]:
         rows = self.db.execute("SELECT * FROM runner_states WHERE race_id=?", (race_id,))
-        return {str(r[1]): RunnerState(str(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows}
+        return {str(r[1]): _runner_state(r) for r in rows}
+
+    def runner_state(self, race_id: str, bib: str) -> RunnerState | None:
+        row = self.db.execute(
+            "SELECT * FROM runner_states WHERE race_id=? AND bib=?", (race_id, bib)
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else RunnerState(str(row[0]), str(row[1]), float(row[2]), str(row[3]))
+        )
 
     def fix_count(self, race_id: str) -> int:
         row = self.db.execute("SELECT count(*) FROM fixes WHERE race_id=?", (race_id,))
@@ -367,13 +370,8 @@ class SqlStore:
         return [Webhook(int(i), str(r), str(u), str(s)) for i, r, u, s in rows]
 
 
-def _insert_fixes(c: Conn, rows: Sequence[FixRow]) -> None:
-    """Insert (or ignore, the first kept) in order, many rows a statement."""
-    whole = len(rows) - len(rows) % _FIX_CHUNK
-    for i in range(0, whole, _FIX_CHUNK):
-        c.execute(_FIX_CHUNK_SQL, list(chain.from_iterable(rows[i : i + _FIX_CHUNK])))
-    if whole < len(rows):
-        c.executemany(_FIX_SQL, rows[whole:])
+def _runner_state(row: tuple[object, ...]) -> RunnerState:
+    return RunnerState(str(row[0]), str(row[1]), float(row[2]), str(row[3]))  # type: ignore[arg-type]
 
 
 def _race(row: tuple[object, ...]) -> RaceRecord:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from coursewatch.store import StoreUnavailable
 from coursewatch.store.conn import Conn
 
 T = TypeVar("T")
@@ -111,6 +112,8 @@ class Writer:
         except Exception as exc:  # the database refused the transaction (or went away)
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
+            if getattr(conn, "broken", False) and not isinstance(exc, StoreUnavailable):
+                exc = StoreUnavailable(f"the database went away ({exc}): send again in a moment")
             results = [(False, exc)] * len(jobs)
         for (_, loop, fut), (ok, value) in zip(jobs, results, strict=True):
             # A closed loop means nobody waits for this result.

@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.live import NotFound
-from coursewatch.store import StoreError
+from coursewatch.store import StoreError, StoreUnavailable
 
 log = logging.getLogger("coursewatch.web")
+RETRY_AFTER_S = 5  # the database is away: how long a tracker waits before sending again
 
 
 class ApiError(Exception):
@@ -81,6 +82,10 @@ async def on_library_error(request: Request, exc: Exception) -> Response:
         return error_response(404, "not_found", str(exc), "path", "check the id in the URL")
     if isinstance(exc, StoreError):
         return error_response(409, "conflict", str(exc), "body", "")
+    if isinstance(exc, StoreUnavailable):  # nothing was written: the tracker sends it again
+        response = error_response(503, "store_unavailable", str(exc), "", "send again in a moment")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     if isinstance(exc, InputError):
         return error_response(
             422, "invalid_input", exc.detail, exc.path or "body", "fix the input and send it again"

@@ -1,0 +1,51 @@
+"""What travels from one step of the pipeline to the next for one batch (live/pipeline.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.report import IngestReport
+from coursewatch.live.runner import LiveRunner, Step
+from coursewatch.protocols import DeviceEvent, Fix
+from coursewatch.store import AlertRecord, FixRow
+
+
+@dataclass
+class Routed:
+    """One runner's fixes of a batch, in payload order (``index``: their payload positions)."""
+
+    race: LiveRace
+    runner: LiveRunner
+    fixes: list[Fix] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Matched:
+    """What one fix, or one run of a runner's newer fixes, did to the runner."""
+
+    routed: Routed
+    step: Step
+    index: list[int]  # payload positions of the fixes
+
+
+@dataclass
+class Work:
+    """What travels from one step to the next for one batch."""
+
+    protocol: str
+    received_s: float
+    report: IngestReport
+    routed: list[Routed] = field(default_factory=list)
+    said: list[tuple[LiveRace, LiveRunner, DeviceEvent]] = field(default_factory=list)
+    steps: list[Matched] = field(default_factory=list)
+    rows: list[FixRow] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    retract: list[tuple[str, str, float]] = field(default_factory=list)
+    status_before: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def count(self, race_id: str, reason: str, n: int = 1) -> None:
+        self.counts.setdefault(race_id, Counter())[reason] += n
