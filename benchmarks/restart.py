@@ -40,14 +40,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 import numpy as np
 from realdata import course, data_dir, track
 
 from coursewatch.live import restart
-from coursewatch.sim.hq import admin_headers, free_port, hq, start_serve
+from coursewatch.sim.hq import admin_headers, free_port, hq, start_serve, stops_as_if_killed
 from coursewatch.sim.simulate import simulate_run
 
 PINGS = {
@@ -157,9 +156,6 @@ async def _in_process(
     now = [min(r.start_s for r in races)]
     starts: list[tuple[float, restart.Resumed]] = []
 
-    async def nothing(*args: object) -> None:
-        return None
-
     with tempfile.TemporaryDirectory() as folder:
         cm = hq(Path(folder), clock=lambda: now[0])
         server, client = await cm.__aenter__()
@@ -180,7 +176,7 @@ async def _in_process(
                 r = await client.post(req.path, json=req.body, headers=admin_headers())
                 r.raise_for_status()
                 if k in kills:
-                    with mock.patch.object(restart, "keep_states", nothing):
+                    with stops_as_if_killed():
                         await cm.__aexit__(None, None, None)
                     now[0] += 60.0
                     began = time.perf_counter()

@@ -99,19 +99,26 @@ def _dump_tasks_when_stuck() -> Iterator[None]:
         asyncio.BaseEventLoop.__init__ = real_init  # type: ignore[method-assign]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server of the test run's own, on loopback (scripts/test.sh installs the
-    package): its URL. Skips when it is missing, except under CI=true (a failure)."""
+def _postgres() -> Iterator[Any]:
+    """A started PostgreSQL (sim/services.py); skips when the package is missing, except
+    under CI=true (a failure)."""
     from coursewatch.sim.services import ServiceMissing, postgres
 
     try:
         with postgres() as pg:
-            yield pg.url
+            yield pg
     except ServiceMissing as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of the test run's own, on loopback (scripts/test.sh installs the
+    package): its URL."""
+    for pg in _postgres():
+        yield pg.url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -135,12 +142,4 @@ def store_url(new_store: Callable[[], str]) -> str:
 @pytest.fixture
 def own_postgres() -> Iterator[Any]:
     """A PostgreSQL server of the test's own (it may stop and start it)."""
-    from coursewatch.sim.services import ServiceMissing, postgres
-
-    try:
-        with postgres() as pg:
-            yield pg
-    except ServiceMissing as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    yield from _postgres()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coursewatch.sim.hq import add_race, admin_headers, hq
+from coursewatch.sim.hq import add_race, admin_headers, hq, stops_as_if_killed
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.sim.splits import simulate_splits, splits_csv
 
@@ -34,16 +34,21 @@ async def _ingest(client: object, run: object, upto_s: float) -> None:
         assert r.status_code == 200, r.text
 
 
+async def _past_two_stations(server: object, client: object, folder: Path, run: object) -> None:
+    """Race demo, runner 7, and their fixes up to 4,200 s: past two stations."""
+    await add_race(server, folder, COURSE, "demo", START)  # type: ignore[arg-type]
+    r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},  # type: ignore[attr-defined]
+                          headers=admin_headers())  # fmt: skip
+    assert r.status_code in (200, 201), r.text
+    await _ingest(client, run, START + 4200.0)
+
+
 @pytest.mark.anyio
 async def test_history_gives_live_etas_intervals_and_a_dropout_risk(tmp_path: Path) -> None:
     run = simulate_run(COURSE, pace_mps=2.2, interval_s=10.0, start_ts=START + 5)
     now = [START + 4200.0]
     async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},
-                              headers=admin_headers())  # fmt: skip
-        assert r.status_code in (200, 201), r.text
-        await _ingest(client, run, START + 4200.0)  # past two stations, then the history
+        await _past_two_stations(server, client, tmp_path, run)  # then the history
         unreadable = {"editions": [{"edition": "x", "text": "a,b\n1,2\n"}]}
         bad = await client.put("/api/races/demo/history", headers=admin_headers(), json=unreadable)
         assert bad.status_code == 422 and "no column names a station" in bad.text
@@ -122,28 +127,18 @@ def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path
 
 @pytest.mark.anyio
 async def test_a_history_sent_after_a_kill_finds_the_splits_from_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Race HQ is killed after the runner passed two stations, and keeps only the last fix in
     memory after the restart: the splits are in the runner's stored state, so a history sent
     then forecasts them from the station they last passed."""
-    from coursewatch.live import restart
-
-    async def nothing(*args: object) -> None:
-        return None
-
     run = simulate_run(COURSE, pace_mps=2.2, interval_s=10.0, start_ts=START + 5)
     now = [START + 4200.0]
-    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},
-                              headers=admin_headers())  # fmt: skip
-        assert r.status_code in (200, 201), r.text
-        await _ingest(client, run, START + 4200.0)
-        before = server.race("demo").passes.splits["7"].copy()
-        assert np.isfinite(before[:2]).all()
-        monkeypatch.setattr(restart, "keep_states", nothing)  # as kill -9: nothing on the way out
-    monkeypatch.undo()
+    with stops_as_if_killed():  # as kill -9: nothing stored on the way out
+        async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+            await _past_two_stations(server, client, tmp_path, run)
+            before = server.race("demo").passes.splits["7"].copy()
+            assert np.isfinite(before[:2]).all()
     async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
         assert server.resumed["demo"].resumed == 1
         assert server.runner("demo", "7").progress_series()[0].size < 10

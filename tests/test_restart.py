@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from coursewatch.live import restart
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, Fix
-from coursewatch.sim.hq import add_race, hq
+from coursewatch.sim.hq import add_race, hq, stops_as_if_killed
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.store import RunnerRecord
 
@@ -59,18 +57,6 @@ def _scenario(batch_n: int = 4) -> list[tuple[float, list[Fix]]]:
     return steps
 
 
-@contextmanager
-def _killed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The server stops as kill -9 stops it: no state stored on the way out."""
-
-    async def nothing(*args: object) -> None:
-        return None
-
-    with monkeypatch.context() as m:
-        m.setattr(restart, "keep_states", nothing)
-        yield
-
-
 async def _send(server: Server, now: list[float], at_s: float, fixes: list[Fix]) -> None:
     now[0] = at_s
     if not fixes:
@@ -92,7 +78,6 @@ def _seen(server: Server) -> list[tuple[Any, ...]]:
 
 async def _run(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     stops: set[int],
     batch_n: int = 4,
     store: str = "",
@@ -112,7 +97,7 @@ async def _run(
         for k, (at_s, fixes) in enumerate(steps):
             await _send(server, now, at_s, fixes)
             if k in stops:
-                with _killed(monkeypatch):
+                with stops_as_if_killed():
                     await server_cm.__aexit__(None, None, None)
                 now[0] += 60.0
                 server_cm = hq(tmp_path, clock=lambda: now[0], store=store)
@@ -145,32 +130,34 @@ def _same_eta(a: Any, b: Any) -> bool:
 
 
 async def test_kill_9_anywhere_gives_the_incidents_of_a_run_never_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[], str]
+    tmp_path: Path, new_store: Callable[[], str]
 ) -> None:
-    whole = await _run(tmp_path / "whole", monkeypatch, set(), store=new_store())
+    whole = await _run(tmp_path / "whole", set(), batch_n=1, store=new_store())
     kinds = {k for _, k, *_ in whole["incidents"]}
     assert {"off_course", "stopped", "signal_lost", "cutoff_risk"} <= kinds, whole["incidents"]
-    n = len(_scenario())
-    # killed while off course, while stopped (before and after race HQ was told), while silent
-    stops = {8, 20, 30, 40, n - 30, n - 10}
-    killed = await _run(tmp_path / "killed", monkeypatch, stops, store=new_store())
+    n = len(_scenario(batch_n=1))
+    # killed while off course, while stopped (before and after race HQ was told), while silent,
+    # right after a state was stored and a fix after it
+    stops = {32, 33, 81, 122, 161, 200, 201, n - 60, n - 20}
+    killed = await _run(tmp_path / "killed", stops, batch_n=1, store=new_store())
     assert killed["incidents"] == whole["incidents"]
     assert killed["alerts"] == whole["alerts"]
     assert killed["status"] == whole["status"] == "finished"
     assert [r.rebuilt for r in killed["resumed"]] == [0] * len(stops)
     assert sum(r.raised_again for r in killed["resumed"]) == 0
+    assert sum(r.replayed_fixes for r in killed["resumed"]) > 0
 
 
 async def test_the_eta_and_the_detectors_go_on_where_they_were(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Killed mid-race, between two stored states: the ETA model after the restart is the one
     a server never stopped has (fed the same fixes), to the bit."""
     mid = len(_scenario(1)) // 3
-    whole = await _run(tmp_path / "whole", monkeypatch, set(), batch_n=1)
+    whole = await _run(tmp_path / "whole", set(), batch_n=1)
     # a state every 60 s of race time, a fix every 30 s: killed after the second of two
     # fixes, the first is played again at the restart
-    killed = await _run(tmp_path / "killed", monkeypatch, {mid, mid + 1, mid + 2}, batch_n=1)
+    killed = await _run(tmp_path / "killed", {mid, mid + 1, mid + 2}, batch_n=1)
     assert any(r.replayed_fixes for r in killed["resumed"]), killed["resumed"]
     assert killed["incidents"] == whole["incidents"]
     assert _same_eta(killed["eta"], whole["eta"])
@@ -178,35 +165,38 @@ async def test_the_eta_and_the_detectors_go_on_where_they_were(
 
 
 async def test_a_stopped_runner_is_not_reported_again_after_a_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Killed while the runner stands still, after race HQ was told: the stop goes on in its
     incident and their next move closes it; it is never raised a second time."""
     steps = _scenario()
-    whole = await _run(tmp_path / "whole", monkeypatch, set())
+    whole = await _run(tmp_path / "whole", set())
     (stop, *_) = [i for i in whole["incidents"] if i[1] == "stopped"]
     assert [u for u, _ in stop[4]] == ["stopped", "stopped_long", "moving_again"]
     told_s = stop[4][1][1]  # race HQ was told
     told = next(k for k, (at_s, _) in enumerate(steps) if at_s >= told_s)
-    killed = await _run(tmp_path / "killed", monkeypatch, {told - 10, told + 2, told + 5})
+    killed = await _run(tmp_path / "killed", {told - 10, told + 2, told + 5})
     assert [i for i in killed["incidents"] if i[1] == "stopped"] == [
         i for i in whole["incidents"] if i[1] == "stopped"
     ]
 
 
 async def test_postgresql_restarted_mid_race_loses_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_postgres: Any
+    tmp_path: Path, own_postgres: Any
 ) -> None:
-    """PostgreSQL goes away for a while mid-race: ingest answers 503 with Retry-After and the
-    tracker keeps what it could not send; once the database is back, what it sends again ends
-    in the incidents of a run with no outage."""
+    """PostgreSQL goes away twice mid-race (a fix every 30 s, sent as taken): while the runner
+    stands still, and as they go silent. Ingest answers 503 with Retry-After and the tracker
+    keeps what it could not send; once the database is back, what it sends again ends in the
+    incidents of a run with no outage, and the silence, whose tick could not be stored, is
+    raised once, at the first tick after."""
     from coursewatch.sim.hq import admin_headers
     from coursewatch.sim.services import fresh_database
     from coursewatch.store import StoreUnavailable
 
-    steps = _scenario()
-    whole = await _run(tmp_path / "whole", monkeypatch, set())
-    down, up = 20, 32  # while the runner stands still (race HQ told in between)
+    steps = _scenario(batch_n=1)
+    whole = await _run(tmp_path / "whole", set(), batch_n=1)
+    silent = next(k for k, (_, fixes) in enumerate(steps) if not fixes)  # the first tick
+    outages = [(100, 125), (silent - 3, silent + 8)]
     now = [START]
     (tmp_path / "out").mkdir()
     url = fresh_database(own_postgres.url)
@@ -216,13 +206,13 @@ async def test_postgresql_restarted_mid_race_loses_nothing(
         waiting: list[list[Fix]] = []  # what the tracker could not send yet, oldest first
         refused = 0
         for k, (at_s, fixes) in enumerate(steps):
-            if k == down:
+            if k in {down for down, _ in outages}:
                 own_postgres.stop()
                 r = await client.post("/api/races/demo/fixes", headers=admin_headers(),
                                       json={"fixes": [{"bib": "7", "time": START + 9, "lat": 0.1,
                                                        "lon": 0.1}]})  # fmt: skip
                 assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
-            if k == up:
+            if k in {up for _, up in outages}:
                 own_postgres.start()
             waiting.extend([fixes] if fixes else [])
             try:
@@ -233,6 +223,14 @@ async def test_postgresql_restarted_mid_race_loses_nothing(
                     waiting.pop(0)
             except StoreUnavailable:
                 refused += 1
-        assert refused >= up - down and not waiting
-        assert _seen(server) == whole["incidents"]
+        assert refused >= sum(up - down for down, up in outages) and not waiting
         assert server._store.fix_count("demo") == sum(len(f) for _, f in steps)
+        got = _seen(server)
+    signal = [i for i in got if i[1].startswith("signal")]
+    assert [i for i in got if i not in signal] == [
+        i for i in whole["incidents"] if not i[1].startswith("signal")
+    ]
+    (was,) = [i for i in whole["incidents"] if i[1].startswith("signal")]
+    (now_,) = signal
+    assert [u for u, _ in now_[4]] == [u for u, _ in was[4]]
+    assert now_[4][0][1] >= steps[outages[1][1]][0] > was[4][0][1]  # when it could be stored

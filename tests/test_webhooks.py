@@ -16,22 +16,22 @@ import httpx
 import pytest
 
 from coursewatch.bus.memory import MemoryBus
-from coursewatch.live import Server
+from coursewatch.live import Server, webhooks
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.settings import load_settings
 from coursewatch.sim.hq import ADMIN
-from coursewatch.store import RaceRecord, Webhook
-from coursewatch.store.sqlite import SqliteStore
+from coursewatch.store import RaceRecord, Store, Webhook, open_store
 
 pytestmark = pytest.mark.anyio
 
 
 @contextlib.asynccontextmanager
 async def hooks_in(
-    folder: Path, urls: list[str]
-) -> AsyncIterator[tuple[SqliteStore, list[Webhook]]]:
-    """A store holding race ``r`` and a webhook to each URL (ids 1, 2, ... in order)."""
-    store = SqliteStore(folder / "hq.db")
+    folder: Path, urls: list[str], url: str = ""
+) -> AsyncIterator[tuple[Store, list[Webhook]]]:
+    """A store (``url``: PostgreSQL; "": SQLite) holding race ``r`` and a webhook to each URL
+    (ids 1, 2, ... in order)."""
+    store = open_store(url, folder / "hq.db")
     await store.start()
     try:
         await store.put_race(RaceRecord("r", "r", "", ".yaml", b"", ".gpx", 0.0, "t"))
@@ -195,3 +195,35 @@ async def test_a_call_goes_to_the_address_that_was_checked(
     assert calls[0].extensions["sni_hostname"] == "hooks.example.org"
     assert len(calls) == 1 and status["failed"] == 1  # the second resolution: 127.0.0.1, refused
     assert "resolves to 127.0.0.1 is a loopback address" in status["last_error"]
+
+
+async def test_past_the_queue_the_oldest_calls_are_dropped_and_a_removed_hook_cancelled(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver that never answers: past QUEUE_MAX calls waiting the oldest are marked
+    failed (dropped), never the one being sent; removing the hook cancels what it still had."""
+    monkeypatch.setattr(webhooks, "QUEUE_MAX", 5)
+    async with contextlib.AsyncExitStack() as stack:
+        port, got = await stack.enter_async_context(receiver(answer=False))
+        store, (hook,) = await stack.enter_async_context(
+            hooks_in(tmp_path, [f"http://127.0.0.1:{port}/h"], store_url)
+        )
+        bus = MemoryBus()
+        sender = WebhookSender(store, bus, attempts=1, allow_private=True, timeout_s=30.0)
+        await sender.start()
+        await asyncio.sleep(0.05)
+        for k in range(20):
+            bus.publish("r", "incident", {"id": k, "level": "alert", "updates": [{"id": k}]})
+        for _ in range(200):
+            if len(got) == 1 and sender.status(hook.id)["dropped"] == 15:
+                break
+            await asyncio.sleep(0.01)
+        rows = store.outbox.deliveries("r")
+        states = [d.state for d in rows]
+        assert sender.status(hook.id)["dropped"] == 15 and states.count("failed") == 15
+        assert rows[0].state == "pending"  # the one in flight is not dropped
+        await sender.forget(hook.id)
+        states = [d.state for d in store.outbox.deliveries("r")]
+        assert states.count("cancelled") == 5 and "pending" not in states
+        await sender.stop()
+        await bus.close()

@@ -10,8 +10,9 @@ every request); the server, for every runner, when it stops. A restart takes it 
 again only the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.replay`):
 what they raise was stored with them and comes back known, not new.
 
-A state from another version of coursewatch, or of another course or race file, is not used:
-that runner is rebuilt from every stored fix, as before states were kept.
+A state from another version of coursewatch, of another course or race file, or of another
+start of the runner's, is not used: that runner is rebuilt from every stored fix, as before
+states were kept.
 
 >>> from coursewatch.detectors.cutoff import CutoffState
 >>> _load(CutoffState, _plain(CutoffState(frozenset({1.0}), ((2.0, 3.0),))))
@@ -23,12 +24,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
+import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import numpy as np
 
+from coursewatch import __version__
 from coursewatch.detectors.cutoff import CutoffState
 from coursewatch.detectors.overdue import OverdueState
 from coursewatch.detectors.signal import SignalState
@@ -44,15 +46,22 @@ SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothi
 SAVE_WALL_S = 10.0  # ... and server time
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,
               "overdue": OverdueState, "cutoff": CutoffState}  # fmt: skip
-_WATCH = ("fed_s", "ahead_s", "overdue_episode")
+_WATCH = ("fed_s", "ahead_s", "overdue_episode", "etas_at_s", "etas_wall_s")
 T = TypeVar("T")
 
 
-def fingerprint(race: LiveRace) -> str:
-    """What a state is only good for: this course file and this race file."""
-    h = hashlib.sha256(race.record.course_bytes)
-    h.update(race.record.race_text.encode())
-    return h.hexdigest()[:16]
+def fingerprint(race: LiveRace, runner: LiveRunner) -> str:
+    """What a state is only good for: this version of coursewatch (its engine), this course
+    file and race file (hashed once a race), this runner's start."""
+    key = _race_keys.get(race)
+    if key is None:
+        h = hashlib.sha256(race.record.course_bytes)
+        h.update(race.record.race_text.encode())
+        key = _race_keys[race] = f"{__version__}:{h.hexdigest()[:16]}"
+    return f"{key}:{race.start_s(runner)!r}"
+
+
+_race_keys: weakref.WeakKeyDictionary[LiveRace, str] = weakref.WeakKeyDictionary()
 
 
 def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerState | None:
@@ -61,9 +70,10 @@ def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerStat
         return None
     data = {
         "version": VERSION,
-        "for": fingerprint(race),
+        "for": fingerprint(race, runner),
         "runner": runner.state(),
         "watch": {k: _plain(getattr(watch, k)) for k in (*_DETECTORS, *_WATCH)},
+        "etas": list(watch.etas.items()),  # the live model's last (course m, epoch s)
         "passes": race.passes.state(runner.bib),
     }
     watch.saved_s = runner.last_time_s
@@ -75,10 +85,11 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
     race can use: the caller rebuilds the runner from its fixes."""
     try:
         data = json.loads(stored.state)
-        if data.get("version") != VERSION or data.get("for") != fingerprint(race):
+        if data.get("version") != VERSION or data.get("for") != fingerprint(race, runner):
             return False
         states: dict[str, object] = {k: _load(c, data["watch"][k]) for k, c in _DETECTORS.items()}
         others = {k: data["watch"][k] for k in _WATCH}
+        others["etas"] = {float(m): float(ts) for m, ts in data["etas"]}
         passes = data["passes"]
         runner.restore(data["runner"])
     except (ValueError, KeyError, TypeError):
@@ -91,14 +102,12 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
 
 
 def states(
-    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]],
-    now_s: float,
-    every: bool = False,
+    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]], now_s: float
 ) -> list[RunnerState]:
     """The states to store with a batch that arrived at ``now_s`` (server clock): of each
-    runner who must have one (raised an event, had their past changed), is due one (60 s of
-    race time and 10 s of server time since the last: a backlog sent at once is not frozen
-    at every request), or all of them (``every``)."""
+    runner who must have one (raised an event, had their past changed) or is due one (60 s
+    of race time and 10 s of server time since the last: a backlog sent at once is not
+    frozen at every request)."""
     out: dict[tuple[str, str], RunnerState] = {}
     for race, runner, watch, must in runs:
         key = (race.id, runner.bib)
@@ -106,7 +115,7 @@ def states(
         if key in out or last is None:
             continue
         due = last - watch.saved_s >= SAVE_EVERY_S and now_s - watch.saved_wall_s >= SAVE_WALL_S
-        if every or must or due:
+        if must or due:
             state = freeze(race, runner, watch)
             if state is not None:
                 out[key] = state
@@ -122,9 +131,7 @@ def _plain(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (frozenset, set, tuple, list)):
         return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return value  # JSON's NaN and Infinity: Python reads them back
-    return value
+    return value  # (a float's NaN and Infinity: JSON as Python writes and reads it)
 
 
 def _load(cls: type[T], data: dict[str, Any]) -> T:

@@ -73,6 +73,9 @@ class Passes:
         return None if row is None else {"row": row.tolist(), "last": self.last.get(bib)}
 
     def restore(self, bib: str, state: dict[str, Any] | None) -> None:
+        """A runner's passes as :meth:`state` gave them (None: none known)."""
+        self.splits.pop(bib, None)
+        self.last.pop(bib, None)
         if state is None or len(state["row"]) != len(self.station_m):
             return
         self.splits[bib] = np.array(state["row"], dtype=np.float64)

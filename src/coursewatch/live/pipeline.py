@@ -11,7 +11,6 @@ run from :meth:`Pipeline.tick`, since they fire when fixes do *not* come.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import time
@@ -23,7 +22,7 @@ from coursewatch.detectors.device import DeviceState
 from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import durable
-from coursewatch.live.clock import RaceWatch, RunnerWatch
+from coursewatch.live.clock import RaceWatch
 from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
@@ -75,13 +74,13 @@ class Pipeline:
         work.report.problems.extend(decoded.problems)
         work.count(race_id or "", "invalid", len(decoded.problems))
         await self.filter(work, decoded, race_id)  # 2. filter
-        self.match(work)  # 3. match
-        self.detect(work)  # 4. detect
         try:
+            self.match(work)  # 3. match
+            self.detect(work)  # 4. detect
             saved = await self.save(work)  # 5. store
-        except Exception:  # nothing of the batch was stored: the tracker sends it again
+        except Exception:  # nothing of the batch was stored: the tracker sends it again, and
             for runner in [g.runner for g in work.routed] + [r for _, r, _ in work.said]:
-                runner.suspect = True
+                runner.suspect = True  # its runners go back to what the store holds first
             raise
         self.publish(work, saved)  # 6. publish
         return work.report
@@ -267,14 +266,23 @@ class Pipeline:
         """A runner whose last batch could not be stored goes back to what the store holds:
         their state, and the fixes stored after it played again (what those raised was stored
         with them); with no state, their engine rebuilt from every stored fix."""
-        stored = self.store.runner_state(race.id, runner.bib)
-        if stored is not None and durable.thaw(race, runner, self.watch(race).of(runner), stored):
-            self._catch_up(race, runner, self.store.fix_rows(race.id, runner.bib, stored.time_s))
-        else:
-            runner.rebuild(self.store.fixes(race.id, runner.bib), None)
-        runner.device = DeviceState()  # what their device said, as stored
-        restore([runner], self.store.device_incidents(race.id, DEVICE))
-        runner.suspect = False
+        runner.suspect = False  # (the catch-up below matches: not reloaded again)
+        try:
+            watch = self.watch(race)
+            stored = self.store.runner_state(race.id, runner.bib)
+            if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
+                rows = self.store.fix_rows(race.id, runner.bib, stored.time_s)
+                self._catch_up(race, runner, rows)
+            else:  # no state of theirs: a new watch, the engine from the stored fixes only
+                watch.runners.pop(runner.bib, None)
+                runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
+                race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+            runner.device = DeviceState()  # what their device said, as stored
+            restore([runner], self.store.device_incidents(race.id, DEVICE))
+            watch.resume(runner, self.clock())  # the store was away, not the runner's signal
+        except Exception:  # the store is still away: tried again at the next fix
+            runner.suspect = True
+            raise
 
     def _catch_up(self, race: LiveRace, runner: LiveRunner, rows: list[FixRow]) -> Work:
         """Stored fixes played again as they arrived (request by request): the work whose
@@ -328,27 +336,27 @@ class Pipeline:
         alerts: list[AlertRecord] = []
         changed: list[tuple[LiveRace, LiveRunner, str]] = []
         states: list[RunnerState] = []
-        undo: list[tuple[RaceWatch, LiveRunner, RunnerWatch, bool, bool]] = []
+        raised_by: list[LiveRunner] = []
         for race in self.registry.races.values():
             watch = self.watch(race)
             race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
-                before, was = runner.status, copy.copy(watch.of(runner))
-                flags = runner.silent, runner.stopped
+                if runner.suspect:  # what it holds is not stored: the store's first
+                    self.reload(race, runner)
+                before = runner.status
                 raised = watch.on_tick(runner, now, race_now)
                 if raised:
                     alerts.extend(raised)
-                    undo.append((watch, runner, was, *flags))
+                    raised_by.append(runner)
                     state = durable.freeze(race, runner, watch.of(runner))
                     states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
         try:
             saved = await self.store.save([], alerts, states=states) if alerts else Saved()
-        except Exception:  # not stored: raised again at the next tick
-            for watch, runner, was, silent, stopped in undo:
-                watch.runners[runner.bib] = was
-                runner.silent, runner.stopped = silent, stopped
+        except Exception:  # not stored: raised again once they are back to the store's state
+            for runner in raised_by:
+                runner.suspect = True
             raise
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))

@@ -1,7 +1,8 @@
 """Race HQ restarting: every runner back where they were, nothing raised twice.
 
-A runner with a stored state (:mod:`coursewatch.live.durable`) goes on from it, and the fixes
-stored after it are played again through the pipeline; one without (or whose state no longer
+A runner with a stored state (:mod:`coursewatch.live.durable`) goes on from it (the race's
+clock too: a replayed recording's), and the fixes stored after it are played again through
+the pipeline; one without (or whose state no longer
 fits the race) is rebuilt from every stored fix, engine only. Then the silence of each counts
 from now (trackers could not reach the server meanwhile). When the server stops, every
 runner's state is stored.
@@ -46,6 +47,8 @@ async def load_runners(
         runner = registry.add_runner(record)
         stored = states.get(record.bib)
         if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
+            if runner.last_time_s is not None and runner.received_s is not None:
+                pipeline.clocks.saw(race.id, runner.last_time_s, runner.received_s)
             rows = store.fix_rows(race.id, record.bib, stored.time_s)
             saved = await pipeline.replay(race, runner, rows)
             out.resumed += 1
@@ -69,10 +72,14 @@ async def load_runners(
 
 
 async def keep_states(store: Store, pipeline: Pipeline, races: list[LiveRace]) -> None:
-    """Store every runner's state (the server stops)."""
+    """Store every runner's state (the server stops), but of those whose last batch could
+    not be stored (the store's is theirs)."""
     for race in races:
         watch = pipeline.watch(race)
-        runs = [(race, r, watch.of(r), True) for r in race.runners.values()]
-        states = durable.states(runs, time.time())
-        if states:
-            await store.save([], [], states=states)
+        runs = [(race, r, watch.of(r), True) for r in race.runners.values() if not r.suspect]
+        states = durable.states(runs, pipeline.clock())
+        try:
+            if states:
+                await store.save([], [], states=states)
+        except Exception as exc:  # the store is away: the restart plays more fixes again
+            log.warning("race %s: the runners' states were not stored: %s", race.id, exc)

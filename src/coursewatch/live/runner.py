@@ -241,9 +241,11 @@ class LiveRunner:
             self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
         return step
 
-    def rebuild(self, stored: FixArrays, fix: Fix | None) -> Step:
-        """Start again from the start with every stored fix (and ``fix``), in time order."""
-        tail = self._tail[: self._n]
+    def rebuild(self, stored: FixArrays, fix: Fix | None, keep: bool = True) -> Step:
+        """Start again from the start with every stored fix (and ``fix``; and the fixes kept
+        in memory unless ``keep`` is False: they may be ones the store refused), in time
+        order."""
+        tail = self._tail[: self._n if keep else 0]
         t = np.concatenate([stored.time_s, tail[:, 0]])
         rows = np.column_stack([t, np.concatenate([stored.lat, tail[:, 1]]),
                                 np.concatenate([stored.lon, tail[:, 2]]),
@@ -260,6 +262,9 @@ class LiveRunner:
         self.finished_s = None
         self._furthest.clear()
         step = Step(replay_from_s=-math.inf)
+        if not keep:
+            self.last_fix = self.received_s = None
+            self.stopped = self.silent = False
         if self.last_fix is None and fix is not None:
             self.last_fix = fix
         for row in rows:
@@ -277,7 +282,7 @@ class LiveRunner:
             "newest": [*self._tail[self._n - 1].tolist(), float(self._prog[self._n - 1])],
             "wrong_way": self.wrong_way, "finished": self.finished,
             "finished_s": self.finished_s, "stopped": self.stopped, "silent": self.silent,
-            "furthest": list(self._furthest), "heard": self.heard,
+            "furthest": list(self._furthest), "heard": self.heard, "received_s": self.received_s,
             "last_fix": None if fix is None else dataclasses.asdict(fix),
         }  # fmt: skip
 
@@ -298,6 +303,7 @@ class LiveRunner:
         self._furthest.clear()
         self._furthest.extend(float(v) for v in state["furthest"])
         self.heard = {str(k): float(v) for k, v in state["heard"].items()}
+        self.received_s = state["received_s"]
         fix = state["last_fix"]
         self.last_fix = None if fix is None else Fix(**fix)
 

@@ -6,7 +6,7 @@ and names its delivery, the same at every attempt and after a restart::
 
     X-Coursewatch-Timestamp: 1721395635
     X-Coursewatch-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
-    X-Coursewatch-Delivery: incident-12-3   (event, incident id, its update: de-duplicate by it)
+    X-Coursewatch-Delivery: incident-12-8   (event, incident id, its state: de-duplicate by it)
 
 Each call is a row of the store's outbox (role ``webhook``), stored before it is sent and
 marked sent or failed after: a restart sends what was still waiting (at least once; a call in
@@ -58,6 +58,7 @@ KINDS = ("incident", "incident_ack")  # race HQ's incidents: opened, updated, cl
 RETRY_STATUS = {408, 429}
 QUEUE_MAX = 1000  # calls waiting per hook
 SEEN_KEY = "webhooks/seen_event"  # the newest event whose calls were stored
+STORE_RETRY_S = 2.0  # the store was away: a lane tries again after this
 TIMEOUT_S = 5.0  # per call: connect, send, answer
 PAUSE_AFTER = 3  # calls in a row that failed
 PAUSE_S = 60.0  # first pause; doubles while the hook keeps failing
@@ -99,6 +100,7 @@ class HookLane:
         self.paused_until = 0.0
         self.pause_s = sender.pause_s
         self.last_error = ""
+        self.taken: set[int] = set()  # the calls being sent now (not dropped meanwhile)
         self.task = asyncio.create_task(self._run())
 
     @property
@@ -106,12 +108,15 @@ class HookLane:
         return f"webhook {self.hook.id} ({host_of(self.hook.url)})"
 
     async def added(self, n: int) -> None:
-        """``n`` calls were stored for this hook: past QUEUE_MAX waiting, the oldest go."""
+        """``n`` calls were stored for this hook: past QUEUE_MAX waiting, the oldest not
+        being sent go."""
         self.waiting += n
         if self.waiting > QUEUE_MAX:
             outbox = self.sender.store.outbox
-            old = outbox.pending(self.recipient, limit=self.waiting - QUEUE_MAX)
-            await outbox.mark([d.id for d in old], "failed", 0, time.time(),
+            excess = self.waiting - QUEUE_MAX
+            rows = outbox.pending(self.recipient, limit=excess + len(self.taken))
+            old = [d.id for d in rows if d.id not in self.taken][:excess]
+            await outbox.mark(old, "failed", 0, time.time(),
                               f"dropped: more than {QUEUE_MAX} calls waiting", None)  # fmt: skip
             self.stats["dropped"] += len(old)
             self.waiting -= len(old)
@@ -135,9 +140,20 @@ class HookLane:
         await self.client.aclose()
 
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._send_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is away (or worse): tried again soon
+                log.warning("%s: %s", self.name, exc)
+                await asyncio.sleep(STORE_RETRY_S)
+
+    async def _send_pending(self) -> None:
         outbox = self.sender.store.outbox
         while True:
             rows = outbox.pending(self.recipient, limit=100)
+            self.taken = {d.id for d in rows}
             if not rows:
                 self.waiting = 0
                 self.wake.clear()
@@ -240,6 +256,7 @@ class WebhookSender:
         self.stats: Counter[str] = Counter()
         self.lanes: dict[int, HookLane] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._seen = 0  # the newest event whose calls are stored
 
     async def start(self) -> None:
         """A lane for every hook, each sending what its outbox rows still hold, after the
@@ -286,9 +303,7 @@ class WebhookSender:
         hooks = self.store.webhooks(race_id)
         if not hooks:
             return
-        n = len(data.get("updates", ()))
-        # an acknowledgement is keyed apart from the update it acknowledges: update -n
-        update_n = -n if kind == "incident_ack" else n
+        update_n = version(data)
         body = json.dumps({"event": kind, "race": race_id, "seq": seq, "data": dict(data)},
                           separators=(",", ":"))  # fmt: skip
         now, bib = time.time(), str(data.get("bib", ""))
@@ -305,21 +320,22 @@ class WebhookSender:
         then is not sent again."""
         incidents, newest = since_seen(self.store, SEEN_KEY)
         for i in incidents:
-            if i.level == ALERT and not i.retracted:
+            if i.level == ALERT:
                 await self.enqueue(i.race_id, "incident", incident_json(i), 0)
-        await self.store.set_meta(SEEN_KEY, str(newest))
+        self._seen = max(self._seen, newest)
+        await self.store.set_meta(SEEN_KEY, str(self._seen))
 
     async def _listen(self) -> None:
-        seen, noted = 0, 0.0
+        noted = 0.0
         while True:  # a subscription the bus dropped (too slow) is taken again, and what it
             async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):  # missed stored
                 try:
                     await self.enqueue(msg.race_id, msg.kind, msg.data, msg.seq)
                     ids = [int(u.get("id", 0)) for u in msg.data.get("updates", ())]
-                    seen = max([seen, *ids])
+                    self._seen = max([self._seen, *ids])  # never back: an old incident's ack
                     if time.monotonic() - noted > 1.0:  # where a restart looks from
                         noted = time.monotonic()
-                        await self.store.set_meta(SEEN_KEY, str(seen))
+                        await self.store.set_meta(SEEN_KEY, str(self._seen))
                 except Exception:  # one bad message must not stop the webhooks
                     log.exception("could not store the webhook calls of %s", msg.kind)
             await self.recover()
@@ -329,6 +345,14 @@ def recipient_of(hook: Webhook) -> str:
     return f"webhook:{hook.id}"
 
 
+def version(data: Mapping[str, Any]) -> int:
+    """Which state of an incident a call tells (its outbox key with the incident and hook):
+    4 x its updates, + 2 once retracted, + 1 once acknowledged. A call about the same state
+    is stored once (the live listener and the recovery at start may both store it)."""
+    n = len(data.get("updates", ()))
+    return 4 * n + 2 * bool(data.get("retracted")) + (data.get("ack_by") is not None)
+
+
 def delivery_id(d: Delivery) -> str:
-    """What the receiver can de-duplicate by: the event, the incident and its update."""
-    return f"{d.title}-{d.incident_id}-{abs(d.update_n)}"
+    """What the receiver can de-duplicate by: the event, the incident and its state."""
+    return f"{d.title}-{d.incident_id}-{d.update_n}"

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,21 @@ async def hq(
             yield server, client
     finally:
         await server.stop()
+
+
+@contextlib.contextmanager
+def stops_as_if_killed() -> Iterator[None]:
+    """Servers stopped within it stop as kill -9 stops them: no runner's state is stored on
+    the way out (the database as the last committed transaction left it)."""
+    from unittest import mock
+
+    from coursewatch.live import restart
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    with mock.patch.object(restart, "keep_states", nothing):
+        yield
 
 
 async def add_race(

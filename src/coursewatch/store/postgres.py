@@ -22,6 +22,9 @@ from coursewatch.store.sql import SqlStore
 from coursewatch.store.writer import Writer
 
 _LOCK = 7_202_405  # the advisory lock servers take to migrate, one at a time
+# The readers' connection is opened again on the event loop when the server went away: a
+# server that does not answer holds the loop this long, at most once a request.
+CONNECT_TIMEOUT_S = 3
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -98,7 +101,14 @@ def _dialect(sql: str) -> str:
 
 
 def _values(params: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in params)
+    """Parameters as PostgreSQL takes them: a NaN as NULL (as SQLite stores it), a NUL
+    character (which its text cannot hold; SQLite's can) as U+FFFD."""
+    return tuple(
+        None if isinstance(v, float) and math.isnan(v)
+        else v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v
+        else v
+        for v in params
+    )  # fmt: skip
 
 
 class PgConn:
@@ -132,9 +142,9 @@ class PgConn:
         self.raw.close()
 
 
-def connect(url: str) -> PgConn:
+def connect(url: str, timeout_s: int = CONNECT_TIMEOUT_S) -> PgConn:
     try:
-        return PgConn(psycopg.connect(url, autocommit=True, connect_timeout=10))
+        return PgConn(psycopg.connect(url, autocommit=True, connect_timeout=timeout_s))
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(
             f"{_shown(url)}: cannot connect to PostgreSQL ({str(exc).strip()}): check the URL "
