@@ -234,3 +234,28 @@ async def test_postgresql_restarted_mid_race_loses_nothing(
     (now_,) = signal
     assert [u for u, _ in now_[4]] == [u for u, _ in was[4]]
     assert now_[4][0][1] >= steps[outages[1][1]][0] > was[4][0][1]  # when it could be stored
+
+
+async def test_race_hq_shows_every_runner_as_before_the_kill(tmp_path: Path) -> None:
+    """After a kill and a restart, before any new fix: each runner's JSON (what the board,
+    the map and the runner page read: status, progress, ETAs, last fix...) is what it was."""
+    from coursewatch.live.views import runner_json
+
+    steps = _scenario(batch_n=1)
+    now = [START]
+    for cut in (60, 190):  # off course after the wrong turn; standing still at km 5
+        folder = tmp_path / str(cut)
+        folder.mkdir()
+        with stops_as_if_killed():
+            async with hq(folder, clock=lambda: now[0]) as (server, _):
+                await add_race(server, folder, COURSE, "demo", START)
+                await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+                for at_s, fixes in steps[:cut]:
+                    await _send(server, now, at_s, fixes)
+                race = server.race("demo")
+                before = runner_json(race, race.runners["7"], now[0], admin=True)
+        async with hq(folder, clock=lambda: now[0]) as (server, _):
+            race = server.race("demo")
+            after = runner_json(race, race.runners["7"], now[0], admin=True)
+        assert before["next_station_eta_ts"] is not None and before["finish_eta_ts"] is not None
+        assert after == before

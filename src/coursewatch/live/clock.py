@@ -93,21 +93,26 @@ class RaceWatch:
         elif not w.signal.alarmed:
             w.signal = replace(w.signal, seen_s=max(w.signal.seen_s, now_s))
 
-    def arrivals(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
+    def arrivals(
+        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True
+    ) -> list[float | None]:
         """Predicted arrival at each course distance: the history's where the race has one
-        (blended with the live model between stations), else the live model's."""
-        return self.arrival_ranges(runner, targets_m)[0]
+        (blended with the live model between stations), else the live model's (its last
+        predictions as they are, with ``refresh`` False)."""
+        return self.arrival_ranges(runner, targets_m, refresh)[0]
 
     def arrival_ranges(
-        self, runner: LiveRunner, targets_m: list[float]
+        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True
     ) -> tuple[list[float | None], list[Range | None]]:
         """The arrivals (as :meth:`arrivals`) and the history's with their intervals (None:
         no history there)."""
-        live = self._live(runner, targets_m)
+        live = self._live(runner, targets_m, refresh)
         ranges = self.ranges(runner, targets_m, live)
         return [live[i] if r is None else r.eta_ts for i, r in enumerate(ranges)], ranges
 
-    def _live(self, runner: LiveRunner, targets_m: list[float]) -> list[float | None]:
+    def _live(
+        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True
+    ) -> list[float | None]:
         """The live model's arrival at each course distance, refreshed every ETA_REFRESH_S."""
         w = self.of(runner)
         last = runner.last_time_s
@@ -115,6 +120,8 @@ class RaceWatch:
             return [None] * len(targets_m)
         now_s = self.clock()
         stale = last - w.etas_at_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
+        if not refresh:
+            return [None if math.isnan(e := w.etas.get(t, math.nan)) else e for t in targets_m]
         if stale or any(t not in w.etas for t in targets_m):
             wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
             values = self.model.predict(w.eta, np.array(wanted))
@@ -177,15 +184,17 @@ class RaceWatch:
             ahead = self._ahead(runner, w, times_s[last], progress_m[last])
             raised.extend((last, e) for e in ahead)
             w.ahead_s = times_s[last]
-        self._keep_etas(runner)
+        self.keep_etas(runner)
         return [(j, self._alert(runner, e)) for j, e in raised]
 
-    def _keep_etas(self, runner: LiveRunner) -> None:
-        """The runner's ETAs at the next station and the finish, for the views to read."""
+    def keep_etas(self, runner: LiveRunner, refresh: bool = True) -> None:
+        """The runner's ETAs at the next station and the finish, for the views to read (after
+        each run of fixes; when a runner is put back in a stored state, its predictions as
+        they were, with ``refresh`` False)."""
         _, nxt = self.race.around(runner.matcher.progress_m)
         finish = self.race.course.length_m
         targets = [self.race.station_m[nxt], finish] if nxt >= 0 else [finish]
-        etas = self.arrivals(runner, targets)
+        etas = self.arrivals(runner, targets, refresh)
         runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
 
     def on_tick(self, runner: LiveRunner, now_s: float, race_now_s: float) -> list[AlertRecord]:

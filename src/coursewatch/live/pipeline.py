@@ -273,6 +273,7 @@ class Pipeline:
             if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
                 rows = self.store.fix_rows(race.id, runner.bib, stored.time_s)
                 self._catch_up(race, runner, rows)
+                watch.keep_etas(runner, refresh=False)
             else:  # no state of theirs: a new watch, the engine from the stored fixes only
                 watch.runners.pop(runner.bib, None)
                 runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)

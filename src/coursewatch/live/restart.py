@@ -51,6 +51,7 @@ async def load_runners(
                 pipeline.clocks.saw(race.id, runner.last_time_s, runner.received_s)
             rows = store.fix_rows(race.id, record.bib, stored.time_s)
             saved = await pipeline.replay(race, runner, rows)
+            watch.keep_etas(runner, refresh=False)
             out.resumed += 1
             out.replayed_fixes += len(rows)
             out.raised_again += len(saved.new)
