@@ -344,3 +344,63 @@ def test_a_big_upload_does_not_hold_ingest_up(hq: HQ) -> None:
 def test_serve_reports_its_file_descriptor_limit(hq: HQ) -> None:
     log = (hq.folder / "serve.log").read_text()
     assert "file descriptors: " in log and "event streams at most 8" in log
+
+
+def test_an_event_stream_that_stops_reading_delays_nobody_else(hq: HQ) -> None:
+    """A dashboard that stops reading its event stream (a laptop lid closed on a slow link):
+    its socket fills (8 MB sent to it, more than loopback's socket buffers hold) and its
+    messages wait in its own bounded queue; the other streams get every runner update within a
+    second, and ingest and health answer as usual."""
+    batches = 300
+    auth = f"Authorization: Bearer {ADMIN}\r\n".encode()
+    slow = socket.create_connection(("127.0.0.1", int(hq.url.rsplit(":", 1)[1])),
+                                    source_address=("127.0.0.40", 0))  # fmt: skip
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(b"GET /api/races/demo/events HTTP/1.1\r\nHost: hq\r\n" + auth + b"\r\n")
+    assert slow.recv(64).startswith(b"HTTP/1.1 200")  # then it reads nothing more
+    seen: dict[float, float] = {}  # fix time -> when the fast stream had all 40 runners' update
+    counts: dict[float, int] = {}
+    ready = threading.Event()
+
+    def listen() -> None:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        with (
+            hq.client("127.0.0.41", headers=headers) as c,
+            c.stream("GET", "/api/races/demo/events?kinds=runner") as r,
+        ):
+            ready.set()
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    fix = json.loads(line[6:]).get("last_fix") or {}
+                    t = fix.get("time_s")
+                    counts[t] = counts.get(t, 0) + 1
+                    if counts[t] == 40:
+                        seen[t] = time.perf_counter()
+                        if len(seen) == batches:
+                            return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert ready.wait(10)
+    lat, lon = float(COURSE.lat[500]), float(COURSE.lon[500])
+    answered: dict[float, float] = {}
+    took: list[float] = []
+    with hq.client("127.0.0.42", params={"token": hq.token}) as c:
+        for k in range(batches):  # 40 runners a batch: 12,000 runner updates, 8 MB a stream
+            t = START + 90_000.0 + k
+            fixes = [{"bib": str(b), "time": t, "lat": lat, "lon": lon} for b in range(1, 41)]
+            began = time.perf_counter()
+            assert c.post("/api/races/demo/fixes", json={"fixes": fixes}).status_code == 200
+            answered[t] = time.perf_counter()
+            took.append(answered[t] - began)
+            time.sleep(0.02)
+    worst_health = max(health_s(hq, "127.0.0.43") for _ in range(5))
+    listener.join(10)
+    slow.close()
+    lags = sorted(seen[t] - answered[t] for t in answered if t in seen)
+    p50_ms, max_ms = lags[len(lags) // 2] * 1000, lags[-1] * 1000
+    print(f"fast stream: {len(seen)}/{batches} batches, lag p50 {p50_ms:.0f} ms, max "
+          f"{max_ms:.0f} ms; ingest max {max(took) * 1000:.0f} ms; health worst "
+          f"{worst_health * 1000:.0f} ms")  # fmt: skip
+    assert len(seen) == batches and lags[-1] < 1.0
+    assert max(took) < 1.0 and worst_health < 1.0
