@@ -20,8 +20,13 @@ ticking every minute of race time.
    same server never killed (the server's own clock runs here: the ETA refresh follows it,
    so two runs never killed are compared too, as the floor).
 
+3. **At scale** (``--scale 2000``): that many simulated runners at 1 Hz for ``--scale-min``
+   minutes into a real ``coursewatch serve``, SIGKILL, restart: how long race HQ is away, and
+   what its start did.
+
 Usage: COURSEWATCH_DATA_DIR=../shared/data .venv/bin/python benchmarks/restart.py
        [--field 100] [--kills 4] [--only-inprocess | --only-real]
+       .venv/bin/python benchmarks/restart.py --scale 2000 [--scale-min 10]
 """
 
 from __future__ import annotations
@@ -310,13 +315,75 @@ def real_server(races: list[Race], requests: list[Request], n_kills: int) -> Non
           + ", ".join(f"{s:.1f}" for s in killed["restarts_s"]) + " s")  # fmt: skip
 
 
+# -- 3. how long race HQ is away at a restart, at scale ----------------------------------------
+def at_scale(n_runners: int, minutes: float) -> None:
+    """``n_runners`` at 1 Hz for ``minutes`` of race time (sent as a phone gateway would, 100
+    runners a request each second), then SIGKILL and a restart: the time until health answers
+    again and the start's own account (runners resumed, fixes played again)."""
+    from load import create_race, field
+
+    print(f"\n# 3. at scale: {n_runners} runners at 1 Hz for {minutes:g} min, SIGKILL, restart")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        port, token = free_port(), "bench-admin"
+        settings = {"tick_s": "15", "ingest_rate_per_ip": "1000000"}
+        proc = start_serve(folder, port, token, **settings)
+        url = f"http://127.0.0.1:{port}"
+        start = time.time() - minutes * 60.0 - 5.0
+        try:
+            import load
+
+            load.ADMIN = token
+            ingest = create_race(url, folder, "scale", start, n_runners)
+            runs = field(n_runners, int(minutes * 60), start, 1.0, wrong_every=10)
+            sent = 0
+            t0 = time.perf_counter()
+            with httpx.Client(base_url=url, params={"token": ingest}, timeout=60) as client:
+                for k in range(int(minutes * 60)):
+                    for g in range(0, n_runners, 100):
+                        fixes = [{"bib": str(i), "time": float(runs[i][0][k]),
+                                  "lat": float(runs[i][1][k]), "lon": float(runs[i][2][k])}
+                                 for i in range(g, min(g + 100, n_runners))
+                                 if k < len(runs[i][0])]  # fmt: skip
+                        if fixes:
+                            client.post("/api/races/scale/fixes", json={"fixes": fixes})
+                            sent += len(fixes)
+            fed_s = time.perf_counter() - t0
+            db_mb = sum(p.stat().st_size for p in folder.glob("hq.db*")) / 1e6
+            proc.kill()
+            proc.wait(30)
+            began = time.perf_counter()
+            proc = start_serve(folder, port, token, **settings)
+            back_s = time.perf_counter() - began
+            said = [line for line in (folder / "serve.log").read_text().splitlines()
+                    if "resumed from their state" in line]  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"{sent} fixes sent in {fed_s:.0f} s; database {db_mb:.0f} MB; killed, then health "
+          f"answered again after {back_s:.1f} s")  # fmt: skip
+    for line in said[-1:]:
+        print("  serve said: " + line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--field", type=int, default=100, help="simulated UTMB runners")
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--only-inprocess", action="store_true")
     parser.add_argument("--only-real", action="store_true", help="only the real server's part")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only part 3: N runners at 1 Hz, killed and started again",
+    )
+    parser.add_argument("--scale-min", type=float, default=10.0, help="minutes of part 3")
     args = parser.parse_args()
+    if args.scale:
+        at_scale(args.scale, args.scale_min)
+        return
     races, requests = plan(args.field)
     fixes = sum(r.fixes for r in requests)
     runners = sum(len(r.runners) for r in races)

@@ -89,6 +89,12 @@ def _announce(server: Server, fds: str, streams: int) -> None:
         click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
     click.echo(f"admin token: {server.admin_token}", err=True)
     click.echo(f"file descriptors: {fds} (event streams at most {streams})")
+    for race_id, r in sorted(server.resumed.items()):
+        if r.resumed or r.rebuilt:
+            click.echo(f"race {race_id!r}: {r.resumed} runners resumed from their state "
+                       f"({r.replayed_fixes} fixes played again), {r.rebuilt} rebuilt from "
+                       f"their fixes, {r.raised_again} events raised again, in "
+                       f"{r.seconds:.1f} s")  # fmt: skip
     for race_id, why in sorted(server.not_loaded.items()):
         click.echo(f"race {race_id!r} NOT LOADED (kept in the database; send its files "
                    f"again, POST /api/races with its id): {why}", err=True)  # fmt: skip
