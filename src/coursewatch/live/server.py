@@ -2,8 +2,9 @@
 
 The web app (:mod:`coursewatch.web`) is a thin layer over the methods of :class:`Server`; the
 store, the bus and the pipeline are its own. On start, every race and runner is loaded from the
-store and each runner's engine is rebuilt from its stored fixes, so a restart (or a crash)
-resumes where the last acknowledged fix left it.
+store, each runner back in their stored state with the fixes after it played again
+(:mod:`coursewatch.live.restart`), so a restart (or a crash) resumes where the last
+acknowledged fix left it, raising nothing twice.
 """
 
 from __future__ import annotations
