@@ -50,11 +50,12 @@ async def load_runners(
             if runner.last_time_s is not None and runner.received_s is not None:
                 pipeline.clocks.saw(race.id, runner.last_time_s, runner.received_s)
             rows = store.fix_rows(race.id, record.bib, stored.time_s)
-            saved = await pipeline.replay(race, runner, rows)
+            if rows:  # (none after a clean stop: nothing to store again)
+                saved = await pipeline.replay(race, runner, rows)
+                out.replayed_fixes += len(rows)
+                out.raised_again += len(saved.new)
             watch.keep_etas(runner, refresh=False)
             out.resumed += 1
-            out.replayed_fixes += len(rows)
-            out.raised_again += len(saved.new)
         else:
             fixes = store.fixes(race.id, record.bib)
             if len(fixes.time_s):
