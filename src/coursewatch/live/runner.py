@@ -290,11 +290,9 @@ class LiveRunner:
         """Go on from a :meth:`state` (a KeyError or ValueError when it is not one)."""
         snap = np.array(state["matcher"], dtype=np.float64)
         newest = [float(v) for v in state["newest"]]
-        matcher = LiveMatcher(self.course, self.config, self.start_ts)
-        if snap.shape != matcher.snapshot().shape or len(newest) != 5:
+        if snap.shape != self.matcher.snapshot().shape or len(newest) != 5:
             raise ValueError("not a runner state of this course")
-        matcher.restore(snap)
-        self.matcher = matcher
+        self.matcher.restore(snap)  # (the whole engine state: as a rewind does)
         self._tail[0], self._prog[0], self._n = newest[:4], newest[4], 1
         self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"])]
         self.wrong_way, self.finished = bool(state["wrong_way"]), bool(state["finished"])
