@@ -118,10 +118,10 @@ class RaceWatch:
         last = runner.last_time_s
         if last is None or runner.finished or runner.record.dnf:
             return [None] * len(targets_m)
-        now_s = self.clock()
-        stale = last - w.etas_at_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
         if not refresh:
             return [None if math.isnan(e := w.etas.get(t, math.nan)) else e for t in targets_m]
+        now_s = self.clock()
+        stale = last - w.etas_at_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
         if stale or any(t not in w.etas for t in targets_m):
             wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
             values = self.model.predict(w.eta, np.array(wanted))

@@ -7,7 +7,7 @@ includes. The pipeline stores one when a runner raised an event (so a restart ne
 again), when a late fix changed the past, and at least every :data:`SAVE_EVERY_S` of race
 time (and :data:`SAVE_WALL_S` of server time: a backlog caught up at once is not frozen at
 every request); the server, for every runner, when it stops. A restart takes it and plays
-again only the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.replay`):
+again only the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.put_back`):
 what they raise was stored with them and comes back known, not new.
 
 A state from another version of coursewatch, of another course or race file, or of another

@@ -256,31 +256,38 @@ class Pipeline:
         work.report.incidents.extend(saved.incidents)
         return saved
 
-    async def replay(self, race: LiveRace, runner: LiveRunner, rows: list[FixRow]) -> Saved:
-        """Race HQ restarted: the runner's fixes stored after their last state are played
-        again and stored again only as events and a state. What they raise was stored with
-        them: it comes back known, not new."""
-        return await self.save(self._catch_up(race, runner, rows))
+    def put_back(
+        self, race: LiveRace, runner: LiveRunner, stored: RunnerState | None
+    ) -> Work | None:
+        """A runner back to what the store holds (race HQ restarted, or a batch of theirs was
+        not stored): their state ``stored``, and the fixes stored after it played again; the
+        work returned is what those raised (stored with them: a save finds it known) and the
+        state after. With no state that fits: a new watch and the engine rebuilt from every
+        stored fix only (None)."""
+        watch = self.watch(race)
+        if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
+            if runner.last_time_s is not None and runner.received_s is not None:
+                self.clocks.saw(race.id, runner.last_time_s, runner.received_s)
+            rows = self.store.fix_rows(race.id, runner.bib, stored.time_s)
+            work = self._catch_up(race, runner, rows)
+            watch.keep_etas(runner, refresh=False)  # its last predictions, as they were
+            return work
+        watch.runners.pop(runner.bib, None)
+        runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
+        race.passes.restore(runner.bib, None)
+        if runner.last_time_s is not None:
+            race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+        return None
 
     def reload(self, race: LiveRace, runner: LiveRunner) -> None:
-        """A runner whose last batch could not be stored goes back to what the store holds:
-        their state, and the fixes stored after it played again (what those raised was stored
-        with them); with no state, their engine rebuilt from every stored fix."""
+        """A runner whose last batch could not be stored goes back to what the store holds
+        (:meth:`put_back`), what their device said too; their silence counts from now."""
         runner.suspect = False  # (the catch-up below matches: not reloaded again)
         try:
-            watch = self.watch(race)
-            stored = self.store.runner_state(race.id, runner.bib)
-            if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
-                rows = self.store.fix_rows(race.id, runner.bib, stored.time_s)
-                self._catch_up(race, runner, rows)
-                watch.keep_etas(runner, refresh=False)
-            else:  # no state of theirs: a new watch, the engine from the stored fixes only
-                watch.runners.pop(runner.bib, None)
-                runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
-                race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+            self.put_back(race, runner, self.store.runner_state(race.id, runner.bib))
             runner.device = DeviceState()  # what their device said, as stored
             restore([runner], self.store.device_incidents(race.id, DEVICE))
-            watch.resume(runner, self.clock())  # the store was away, not the runner's signal
+            self.watch(race).resume(runner, self.clock())  # the store was away, not the signal
         except Exception:  # the store is still away: tried again at the next fix
             runner.suspect = True
             raise

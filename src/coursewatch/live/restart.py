@@ -45,23 +45,15 @@ async def load_runners(
     states = store.runner_states(race.id)
     for record in store.runners(race.id):
         runner = registry.add_runner(record)
-        stored = states.get(record.bib)
-        if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
-            if runner.last_time_s is not None and runner.received_s is not None:
-                pipeline.clocks.saw(race.id, runner.last_time_s, runner.received_s)
-            rows = store.fix_rows(race.id, record.bib, stored.time_s)
-            if rows:  # (none after a clean stop: nothing to store again)
-                saved = await pipeline.replay(race, runner, rows)
-                out.replayed_fixes += len(rows)
-                out.raised_again += len(saved.new)
-            watch.keep_etas(runner, refresh=False)
+        work = pipeline.put_back(race, runner, states.get(record.bib))
+        if work is not None:
             out.resumed += 1
-        else:
-            fixes = store.fixes(race.id, record.bib)
-            if len(fixes.time_s):
-                runner.rebuild(fixes, None)
-                race.passes.backfill(record.bib, race.start_s(runner), *runner.progress_series())
-                out.rebuilt += 1
+            if work.steps:  # (none after a clean stop: nothing to store again)
+                saved = await pipeline.save(work)
+                out.replayed_fixes += sum(len(m.index) for m in work.steps)
+                out.raised_again += len(saved.new)
+        elif runner.last_time_s is not None:
+            out.rebuilt += 1
         watch.resume(runner, now_s)
     out.seconds = time.perf_counter() - started
     if out.resumed or out.rebuilt:
