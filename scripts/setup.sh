@@ -10,11 +10,12 @@ install_python_env() {
 }
 
 install_system_services() {
-  # Debian packages the tests drive for real: Chromium for the browser tests, PostgreSQL for
+  # Debian packages the tests drive for real: Chromium for the browser tests, PostgreSQL and Redis for
   # the store's tests (each test run starts its own server, on loopback, in a temporary folder).
   local need=()
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

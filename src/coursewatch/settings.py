@@ -42,6 +42,13 @@ SETTINGS: tuple[Setting, ...] = (
         "the SQLite file db_path.",
         secret=True,
     ),
+    Setting(
+        "bus",
+        "",
+        "Redis URL (redis://host:port/0) of the message bus that makes this server one of "
+        "several web nodes, with `coursewatch worker`s matching; empty: one server does all.",
+        secret=True,
+    ),
     Setting("host", "127.0.0.1", "Address the live server listens on (0.0.0.0 for all)."),
     Setting("port", "8080", "Port of the live server: API, dashboard and /ingest/* endpoints."),
     Setting(
@@ -96,6 +103,7 @@ class Settings:
     station_snap_m: float
     db_path: Path
     store: str
+    bus: str
     host: str
     port: int
     osmand_port: int

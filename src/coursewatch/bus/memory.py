@@ -32,6 +32,12 @@ class MemoryBus:
 
     def publish(self, race_id: str, kind: str, data: Mapping[str, Any]) -> Message:
         msg = Message(race_id, kind, data, next(self._seq))
+        self.deliver(msg)
+        return msg
+
+    def deliver(self, msg: Message) -> None:
+        """Hand ``msg`` (its ``seq`` as given) to the race's listeners and its ring."""
+        race_id, kind = msg.race_id, msg.kind
         ring = self._ring.get(race_id)
         if ring is None:
             ring = self._ring[race_id] = deque(maxlen=self.ring_size)
@@ -45,7 +51,6 @@ class MemoryBus:
                     self._drop(key, q)
                 else:
                     q.put_nowait(msg)
-        return msg
 
     def _drop(self, key: str, q: asyncio.Queue[Message]) -> None:
         self._subs[key].discard(q)

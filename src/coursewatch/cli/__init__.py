@@ -34,7 +34,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import analyze, eta, info, replay, serve, settings, setup
+    from coursewatch.cli import analyze, eta, info, replay, serve, settings, setup, worker
 
     info.register(main)
     analyze.register(main)
@@ -43,6 +43,7 @@ def _register() -> None:
     setup.register(main)
     replay.register(main)
     settings.register(main)
+    worker.register(main)
 
 
 _register()

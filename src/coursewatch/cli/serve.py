@@ -85,6 +85,9 @@ def _announce(server: Server, fds: str, streams: int) -> None:
     s = server.settings
     where = server.store_name
     click.echo(f"race HQ on http://{s.host}:{s.port}/  (database {where})")
+    if s.bus:
+        click.echo(f"a web node: fixes go to the bus {s.bus.split('@')[-1]}, where the "
+                   "workers (coursewatch worker) match them")  # fmt: skip
     if s.osmand_port:
         click.echo(f"OsmAnd / Traccar Client: http://{s.host}:{s.osmand_port}")
     click.echo(f"admin token: {server.admin_token}", err=True)
@@ -160,19 +163,24 @@ async def run_servers(
 @click.command()
 @click.option("--db", "db_path", type=click.Path(path_type=Path), help="SQLite file.")
 @click.option("--store", help="PostgreSQL URL instead (postgresql://user:pass@host/db).")
+@click.option(
+    "--bus", help="Redis URL (redis://host:port/0): one web node of several, with workers."
+)
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port of the API and dashboard (default 8080).")
 @click.option("--osmand-port", type=int, help="Also serve OsmAnd at / on this port (5055).")
 def serve(
     db_path: Path | None,
     store: str | None,
+    bus: str | None,
     host: str | None,
     port: int | None,
     osmand_port: int | None,
 ) -> None:
-    """Run race HQ: ingest from trackers, follow every runner, raise alerts."""
+    """Run race HQ: ingest from trackers, follow every runner, raise alerts. With --bus, a web
+    node: `coursewatch worker`s match."""
     settings = _settings(
-        db_path=db_path, store=store, host=host, port=port, osmand_port=osmand_port
+        db_path=db_path, store=store, bus=bus, host=host, port=port, osmand_port=osmand_port
     )
     asyncio.run(run_servers(Server(settings)))
 

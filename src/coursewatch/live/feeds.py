@@ -160,6 +160,10 @@ class FeedPoller:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         for task in [self._task, *self._polls]:
             if task is not None:

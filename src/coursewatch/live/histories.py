@@ -34,6 +34,10 @@ class Histories:
     def race(self, race_id: str) -> LiveRace:
         raise NotImplementedError  # the server's
 
+    if TYPE_CHECKING:
+
+        def _changed(self, race_id: str) -> None: ...  # live/node.py
+
     def history_of(self, race_id: str) -> dict[str, Any]:
         race = self.race(race_id)
         return {"editions": race.field.summary if race.field is not None else []}
@@ -56,6 +60,7 @@ class Histories:
             meta_key(race_id), json.dumps(saved, ensure_ascii=False) if saved else ""
         )
         race.field = field
+        self._changed(race_id)
         return self.history_of(race_id)
 
     async def load_history(self, race: LiveRace) -> None:

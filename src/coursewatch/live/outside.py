@@ -8,6 +8,7 @@ the server module stays the race and runner core.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from coursewatch.errors import CoursewatchError, InputError
@@ -23,6 +24,7 @@ from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 if TYPE_CHECKING:
     from coursewatch.live.pipeline import Pipeline
     from coursewatch.live.registry import LiveRace
+    from coursewatch.live.report import IngestReport
     from coursewatch.live.runner import LiveRunner
     from coursewatch.settings import Settings
     from coursewatch.store import Store
@@ -59,6 +61,21 @@ class Outside:
 
     async def put_runner(self, record: RunnerRecord) -> LiveRunner:
         raise NotImplementedError  # the server's
+
+    if TYPE_CHECKING:  # the server's (live/server.py, live/node.py)
+
+        async def ingest(
+            self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
+        ) -> IngestReport: ...
+
+        def _changed(self, race_id: str) -> None: ...
+
+    def repoll(self, race_id: str) -> None:
+        """Every runner's feed of a race handed to the poller again (race HQ changed them
+        through another node), if this node polls."""
+        if self.feeds.running:
+            for bib in self.race(race_id).runners:
+                self._poll(race_id, bib)
 
     # -- webhooks ---------------------------------------------------------------------------------
     def webhooks(self, race_id: str) -> list[tuple[Webhook, dict[str, Any]]]:
@@ -103,6 +120,7 @@ class Outside:
         else:
             book.feeds[bib] = config
         await self.contacts.save(race_id)
+        self._changed(race_id)
         self._poll(race_id, bib)
         return None if config is None else config.to_json(secrets=False)
 
@@ -129,7 +147,7 @@ class Outside:
 
     async def _ingest_feed(self, race_id: str, bib: str, decoded: Decoded, kind: str) -> None:
         """What a runner's feed brought, through the pipeline as that runner's."""
-        await self._pipeline.ingest(lambda: decoded, kind, self.race(race_id).id)
+        await self.ingest(lambda: decoded, kind, self.race(race_id).id)
 
     # -- who is told ------------------------------------------------------------------------------
     async def set_runner_contacts(
@@ -158,6 +176,7 @@ class Outside:
         """Keep the address book; a notification still waiting for an address no longer in it
         is cancelled (a crew's old phone number is not theirs to be told any more)."""
         await self.contacts.save(race_id)
+        self._changed(race_id)
         book = self.contacts.of(race_id)
         hq = {u for u, _ in book.hq}
         outbox = self._store.outbox

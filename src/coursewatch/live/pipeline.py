@@ -30,7 +30,7 @@ from coursewatch.live.report import DROP_HINTS, IngestReport
 from coursewatch.live.rows import fix_rows, stored_fix
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.views import incident_json, runner_json
-from coursewatch.live.work import Matched, Routed, Work
+from coursewatch.live.work import Matched, Routed, Work, merge_retractions
 from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.store import AlertRecord, FixRow, Incident, RunnerState, Saved, Store
 
@@ -54,6 +54,7 @@ class Pipeline:
         self.max_future_s = max_future_s
         self._watches: dict[str, RaceWatch] = {}
         self.clocks = RaceClocks(clock)
+        self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
@@ -66,10 +67,15 @@ class Pipeline:
         return w
 
     async def ingest(
-        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
+        self,
+        decode: Callable[[], Decoded],
+        protocol: str,
+        race_id: str | None = None,
+        received_s: float | None = None,
     ) -> IngestReport:
-        """Run one request's payload through every step; raises PayloadError if unreadable."""
-        work = Work(protocol, self.clock(), IngestReport())
+        """Run one request's payload through every step; raises PayloadError if unreadable.
+        ``received_s``: when a web node received it (a worker's), else now."""
+        work = Work(protocol, self.clock() if received_s is None else received_s, IngestReport())
         decoded = decode()  # 1. decode: protocol -> fixes (+ the bad ones, reported)
         work.report.problems.extend(decoded.problems)
         work.count(race_id or "", "invalid", len(decoded.problems))
@@ -251,7 +257,11 @@ class Pipeline:
         ]  # fmt: skip
         states = durable.states(runs, work.received_s)
         saved = await self.store.save(
-            work.rows, work.alerts, _merge(work.retract), counts=work.counts, states=states
+            work.rows,
+            work.alerts,
+            merge_retractions(work.retract),
+            counts=work.counts,
+            states=states,
         )
         work.report.incidents.extend(saved.incidents)
         return saved
@@ -349,6 +359,8 @@ class Pipeline:
             watch = self.watch(race)
             race_now = self.race_now(race.id, now)
             for runner in race.runners.values():
+                if self.owns is not None and not self.owns(race.id, runner.bib):
+                    continue  # another worker's
                 if runner.suspect:  # what it holds is not stored: the store's first
                     self.reload(race, runner)
                 before = runner.status
@@ -383,12 +395,3 @@ def _say(race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float])
     ev, raised_s, trend_mps = raised
     fix = runner.fix_at(ev.at.time.timestamp())
     return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)
-
-
-def _merge(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
-    """One retraction per runner, from the earliest time."""
-    first: dict[tuple[str, str], float] = {}
-    for race_id, bib, from_s in retract:
-        key = (race_id, bib)
-        first[key] = min(first.get(key, math.inf), from_s)
-    return [(k[0], k[1], s) for k, s in first.items()]

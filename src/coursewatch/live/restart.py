@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from coursewatch.live import durable
@@ -65,12 +66,18 @@ async def load_runners(
     return out
 
 
-async def keep_states(store: Store, pipeline: Pipeline, races: list[LiveRace]) -> None:
-    """Store every runner's state (the server stops), but of those whose last batch could
-    not be stored (the store's is theirs)."""
+async def keep_states(
+    store: Store,
+    pipeline: Pipeline,
+    races: list[LiveRace],
+    only: Callable[[str, str], bool] | None = None,
+) -> None:
+    """Store every runner's state (the server stops; ``only``: those it says, a worker's), but
+    of those whose last batch could not be stored (the store's is theirs)."""
     for race in races:
         watch = pipeline.watch(race)
-        runs = [(race, r, watch.of(r), True) for r in race.runners.values() if not r.suspect]
+        runs = [(race, r, watch.of(r), True) for r in race.runners.values()
+                if not r.suspect and (only is None or only(race.id, r.bib))]  # fmt: skip
         states = durable.states(runs, pipeline.clock())
         try:
             if states:

@@ -5,16 +5,21 @@ store, the bus and the pipeline are its own. On start, every race and runner is 
 store, each runner back in their stored state with the fixes after it played again
 (:mod:`coursewatch.live.restart`), so a restart (or a crash) resumes where the last
 acknowledged fix left it, raising nothing twice.
+
+With a Redis bus (``settings.bus``) it is one node of several (:mod:`coursewatch.live.node`):
+a web node (ingest to the fix streams, API, SSE, dashboard) or, run by
+:class:`coursewatch.live.worker.Worker`, a matcher worker for the partitions it holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import os
 import re
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -25,19 +30,21 @@ import httpx
 
 from coursewatch.bus import Bus, Message
 from coursewatch.bus.memory import MemoryBus
+from coursewatch.bus.redis import RedisBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import devices, restart, views
+from coursewatch.live.access import Access
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.histories import Histories
 from coursewatch.live.looplag import LoopLag
+from coursewatch.live.node import SINGLE, WEB, Nodes
 from coursewatch.live.notify import Notifier, Send, apprise_send
 from coursewatch.live.outside import NotFound, Outside
 from coursewatch.live.pipeline import Clock, Pipeline
-from coursewatch.live.privacy import PublicView
 from coursewatch.live.registry import LiveRace, Registry
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
@@ -52,13 +59,7 @@ RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
-def same_secret(given: str, expected: str) -> bool:
-    """Compare a token sent by a client with ours, in constant time; any text a client sends
-    (non-ASCII, malformed) is just a wrong token."""
-    return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
-
-
-class Server(Outside, Histories):
+class Server(Outside, Histories, Access, Nodes):
     """Everything the live server does, callable from the web layer, tests and the CLI."""
 
     def __init__(
@@ -70,12 +71,19 @@ class Server(Outside, Histories):
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         feed_transport: httpx.AsyncBaseTransport | None = None,
         send: Send | None = None,
+        role: str | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.role = role or (WEB if settings.bus else SINGLE)
+        self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._store: Store = store or open_store(settings.store, settings.db_path)
         self.store_name = repr(self._store) if settings.store else str(settings.db_path)
-        self._bus: Bus = bus or MemoryBus()
+        self._bus: Bus = bus or (
+            RedisBus(settings.bus, self._on_config) if settings.bus else MemoryBus()
+        )
+        self.views = {}
+        self._node_tasks = set()
         self._registry = Registry()
         self._pipeline = Pipeline(
             self._registry, self._store, self._bus, clock, settings.max_future_s
@@ -103,6 +111,8 @@ class Server(Outside, Histories):
     async def start(self) -> None:
         warm_up()
         await self._store.start()
+        if self.redis_bus is not None:  # raises if Redis cannot be reached: said at start
+            await self.redis_bus.start()
         if not self.admin_token:
             self.admin_token = self._store.meta("admin_token") or secrets.token_urlsafe(24)
             await self._store.set_meta("admin_token", self.admin_token)
@@ -115,18 +125,34 @@ class Server(Outside, Histories):
                 continue
             await self._load_runners(record.id)
             await self.load_history(self._registry.races[record.id])
+        if self.role == SINGLE:  # with several nodes: the worker holding the outbox lease
+            await self.start_outside()
+        if self.role == WEB:
+            self._spawn(self._follow_views())
+        self.loop_lag.start()
+        if self.settings.tick_s > 0 and self.role != WEB:
+            self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def start_outside(self) -> None:
+        """Start what leaves (webhooks, notifications) and the feed polls."""
         await self._webhooks.start()
         await self.notifier.start()
         self.feeds.start()
-        self.loop_lag.start()
-        if self.settings.tick_s > 0:
-            self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def stop_outside(self) -> None:
+        await self._webhooks.stop()
+        await self.feeds.stop()
+        await self.notifier.stop()
 
     async def _load_runners(self, race_id: str) -> None:
         """A race's privacy settings and runners from the store, each back in their last
         state (live/restart.py)."""
         race = self._registry.races[race_id]
         self._load_privacy(race)
+        if self.role != SINGLE:  # registrations only: a worker puts back the runners it takes
+            for record in self._store.runners(race_id):
+                self._registry.add_runner(record)
+            return
         self.resumed[race_id] = await restart.load_runners(
             race, self._store, self._registry, self._pipeline, self.clock()
         )
@@ -139,11 +165,13 @@ class Server(Outside, Histories):
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await self._webhooks.stop()
-        await self.feeds.stop()
-        await self.notifier.stop()
+        for task in list(self._node_tasks):
+            task.cancel()
+        await self.stop_outside()
         await self.loop_lag.stop()
-        await restart.keep_states(self._store, self._pipeline, list(self._registry.races.values()))
+        if self.role == SINGLE:  # (a worker stores those of the runners it holds)
+            races = list(self._registry.races.values())
+            await restart.keep_states(self._store, self._pipeline, races)
         await self._bus.close()
         await self._store.close()
 
@@ -181,6 +209,8 @@ class Server(Outside, Histories):
             def decode() -> Decoded:
                 return self._registry.only_runner(everyone(), rid, bib)
 
+        if self.role != SINGLE:
+            return await self._forward(decode, protocol, race_id)
         return await self._pipeline.ingest(decode, protocol, race_id)
 
     def fixes(self, race_id: str, bib: str) -> FixArrays:
@@ -196,12 +226,6 @@ class Server(Outside, Histories):
         if race is None:
             raise NotFound(f"no race {describe(race_id)}: list the races with GET /api/races")
         return race
-
-    def race_by_token(self, token: str) -> LiveRace | None:
-        for race in self._registry.races.values():
-            if same_secret(token, race.record.ingest_token):
-                return race
-        return None
 
     async def create_race(
         self,
@@ -233,6 +257,7 @@ class Server(Outside, Histories):
         # read and modelled in a worker thread: a big course must not hold ingest up
         live = await asyncio.to_thread(LiveRace.build, record)  # raises for a bad file
         await self._store.put_race(live.record)
+        self._changed(race_id)
         placed = self._registry.put_race(live)
         if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
             await self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
@@ -244,52 +269,10 @@ class Server(Outside, Histories):
     async def set_public(self, race_id: str, public: bool) -> LiveRace:
         race = self.race(race_id)
         await self._store.set_public(race_id, public)
+        self._changed(race_id)
         record = replace(race.record, public=public)
         race.record = record
         return race
-
-    # -- what the public sees (live/privacy.py) -------------------------------------------------
-    def _load_privacy(self, race: LiveRace) -> None:
-        saved = json.loads(self._store.meta(f"privacy/{race.id}") or "{}")
-        race.view = PublicView.from_json(saved.get("view", {}))
-        race.hidden = set(saved.get("hidden", []))
-        race.runner_tokens = dict(saved.get("runner_tokens", {}))
-
-    async def _save_privacy(self, race: LiveRace) -> None:
-        saved = {"view": race.view.to_json(), "hidden": sorted(race.hidden),
-                 "runner_tokens": race.runner_tokens}  # fmt: skip
-        await self._store.set_meta(f"privacy/{race.id}", json.dumps(saved))
-
-    async def set_public_view(self, race_id: str, changes: object) -> PublicView:
-        """Change what the public sees of a race (keys not given stay as they are)."""
-        race = self.race(race_id)
-        race.view = PublicView.from_json(changes, race.view)
-        await self._save_privacy(race)
-        return race.view
-
-    async def set_hidden(self, race_id: str, bib: str, hidden: bool) -> None:
-        """A runner opts out of every public view (or back in)."""
-        race = self.race(race_id)
-        bib = self.runner(race_id, bib).bib
-        (race.hidden.add if hidden else race.hidden.discard)(bib)
-        await self._save_privacy(race)
-
-    async def new_runner_token(self, race_id: str, bib: str) -> str:
-        """A runner's own ingest token (a new one each call: the old stops working): it posts
-        that runner's fixes only."""
-        race = self.race(race_id)
-        bib = self.runner(race_id, bib).bib
-        race.runner_tokens[bib] = f"r-{secrets.token_urlsafe(18)}"
-        await self._save_privacy(race)
-        return race.runner_tokens[bib]
-
-    def runner_by_token(self, token: str) -> tuple[LiveRace, str] | None:
-        """The race and bib a runner's own token opens, if it is one."""
-        for race in self._registry.races.values():
-            for bib, mine in race.runner_tokens.items():
-                if same_secret(token, mine):
-                    return race, bib
-        return None
 
     def stats(self, race_id: str) -> dict[str, Any]:
         """What the server did with a race's input: counts, stored fixes, unknown devices."""
@@ -318,6 +301,7 @@ class Server(Outside, Histories):
             if not device or len(device) > 128:
                 raise InputError(f"device id {device!r}: give 1-128 characters")
         await self._store.put_runner(record)
+        self._changed(record.race_id)
         runner = self._registry.add_runner(record)
         self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
         return runner
@@ -332,6 +316,8 @@ class Server(Outside, Histories):
         """One runner's race so far, with the ETA at every station ahead (the runner page)."""
         race = self.race(race_id)
         runner = self.runner(race_id, bib)
+        if self.role == WEB:  # the workers match: the runner as the store holds them now
+            self._pipeline.put_back(race, runner, self._store.runner_state(race.id, runner.bib))
         s = runner.matcher.progress_m if runner.fixes else 0.0
         ahead = [p for p in race.stations if p.distance_m > s]
         etas: list[float | None] = [None] * len(ahead)

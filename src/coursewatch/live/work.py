@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -49,3 +50,12 @@ class Work:
 
     def count(self, race_id: str, reason: str, n: int = 1) -> None:
         self.counts.setdefault(race_id, Counter())[reason] += n
+
+
+def merge_retractions(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+    """One retraction per runner, from the earliest time."""
+    first: dict[tuple[str, str], float] = {}
+    for race_id, bib, from_s in retract:
+        key = (race_id, bib)
+        first[key] = min(first.get(key, math.inf), from_s)
+    return [(k[0], k[1], s) for k, s in first.items()]

@@ -1,5 +1,5 @@
-"""Real database servers for tests and benchmarks: a PostgreSQL of their own, on loopback, in a
-temporary folder, stopped and removed at the end.
+"""Real database servers for tests and benchmarks: a PostgreSQL and a Redis of their own, on
+loopback, in a temporary folder, stopped and removed at the end.
 
 Uses the Debian packages' binaries (``scripts/test.sh`` installs them). PostgreSQL will not run
 as root: as root, the server runs as the ``postgres`` user the package made.
@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +97,57 @@ def fresh_database(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}".encode())
     return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class Redis:
+    """A ``redis-server`` of its own on 127.0.0.1 (a free port), in ``folder``, with its
+    append-only file written at every command (what a tracker was told is stored survives a
+    kill of Redis too): ``url``; it can be stopped and started again (Redis down)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceMissing("redis-server not found: scripts/test.sh installs it")
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--logfile", str(self.folder / "log")]  # fmt: skip
+        self._proc = subprocess.Popen(
+            [binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if self._proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited: see {self.folder / 'log'}") from None
+                time.sleep(0.025)
+        client.close()
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(10)
+        self._proc = None
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[Redis]:
+    """A :class:`Redis` started, stopped and removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="coursewatch-redis-"))
+    server = Redis(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from coursewatch.incidents import ALERT, FLAG
 from coursewatch.live import course_only_race
-from coursewatch.live.views import course_geojson, incident_json, race_json, runner_json
+from coursewatch.live.views import course_geojson, incident_json, race_json
 from coursewatch.protocols import describe, parse_time_s
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
@@ -102,7 +102,7 @@ async def list_runners(request: Request) -> Response:
     race = _race(request)
     admin = require_read(request, race)
     now = server_of(request).clock()
-    runners = [runner_json(race, r, now, admin) for r in race.runners.values()]
+    runners = [server_of(request).runner_view(race, r, admin) for r in race.runners.values()]
     if not admin:
         runners = [public.runner(race, race.runners[o["bib"]], o, now) for o in runners
                    if o["bib"] not in race.hidden]  # fmt: skip
@@ -153,7 +153,7 @@ async def add_runners(request: Request) -> Response:
                 'give {"bib": "7", "name": ..., "devices": [...]}',
             )
         runner = await server.put_runner(_runner_record(race.id, item))
-        out.append(runner_json(race, runner, server.clock(), admin=True))
+        out.append(server.runner_view(race, runner, admin=True))
     return JSONResponse({"runners": out}, status_code=201)
 
 
@@ -162,7 +162,7 @@ async def get_runner(request: Request) -> Response:
     admin = require_read(request, race)
     server = server_of(request)
     runner = server.runner(race.id, request.path_params["bib"])
-    out = runner_json(race, runner, server.clock(), admin)
+    out = server.runner_view(race, runner, admin)
     if not admin:
         public.require_shown(race, runner.bib)
         out = public.runner(race, runner, out, server.clock())
@@ -187,7 +187,7 @@ async def patch_runner(request: Request) -> Response:
         **obj,
     }
     runner = await server.put_runner(_runner_record(race.id, merged, bib=old.bib))
-    return JSONResponse(runner_json(race, runner, server.clock(), admin=True))
+    return JSONResponse(server.runner_view(race, runner, admin=True))
 
 
 async def runner_token(request: Request) -> Response:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 
 from coursewatch.live import LiveRace, Server
-from coursewatch.live.server import same_secret
+from coursewatch.live.access import same_secret
 from coursewatch.web.errors import ApiError
 
 

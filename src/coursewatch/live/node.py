@@ -1,0 +1,233 @@
+"""Race HQ on several machines (``--bus redis://...``): what a node does that the single
+server does not. A part of :class:`coursewatch.live.server.Server` (it inherits these).
+
+- **Ingest goes to the fix streams** (:mod:`coursewatch.bus.partitions`): a web node decodes
+  and filters a request as the pipeline does (unknown devices, no position, before the start,
+  from the future: counted and answered here), then appends each runner's fixes to their
+  partition's stream, and answers once Redis has them. The matcher workers do the rest.
+- **Runner views from the bus**: the latest ``runner`` message of each runner (the hash
+  :class:`~coursewatch.bus.redis.RedisBus` keeps, then the stream), since a web node matches
+  nothing; a runner page is put back from the store when asked for.
+- **Race HQ's changes reach every node**: a node that changed a race (its files, runners,
+  tokens, contacts, history) says so on the bus; the others read that race again from the
+  store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from coursewatch.bus import Message
+from coursewatch.bus.partitions import PARTITIONS, Entry, encode, partition, stream_key
+from coursewatch.bus.redis import CONFIG, RedisBus
+from coursewatch.detectors.device import DeviceState
+from coursewatch.incidents import DEVICE
+from coursewatch.live import devices, restart
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.report import IngestReport
+from coursewatch.live.views import runner_json
+from coursewatch.live.work import Work
+from coursewatch.protocols import Decoded, DeviceEvent
+from coursewatch.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from coursewatch.bus import Bus
+    from coursewatch.live.contacts import Contacts
+    from coursewatch.live.pipeline import Pipeline
+    from coursewatch.live.registry import Registry
+    from coursewatch.live.runner import LiveRunner
+    from coursewatch.store import Store
+
+log = logging.getLogger("coursewatch.live.node")
+WEB, WORKER, SINGLE = "web", "worker", "single"
+
+
+class Nodes:
+    """The multi-node methods :class:`Server` gets from here."""
+
+    role: str
+    node: str  # this node's name: host and process id
+    _bus: Bus
+    _store: Store
+    _registry: Registry
+    _pipeline: Pipeline
+    contacts: Contacts
+    clock: Callable[[], float]
+    views: dict[str, dict[str, tuple[float, dict[str, Any]]]]  # race -> bib -> (sent, update)
+    _node_tasks: set[asyncio.Task[None]]
+
+    if TYPE_CHECKING:
+
+        def _load_privacy(self, race: LiveRace) -> None: ...  # live/access.py
+
+        async def load_history(self, race: LiveRace) -> None: ...  # live/histories.py
+
+        def repoll(self, race_id: str) -> None: ...  # live/outside.py
+
+    @property
+    def redis_bus(self) -> RedisBus | None:
+        return self._bus if isinstance(self._bus, RedisBus) else None
+
+    # -- race HQ's changes ------------------------------------------------------------------------
+    def _changed(self, race_id: str) -> None:
+        """This node changed a race's configuration: the other nodes read it again."""
+        if self.redis_bus is not None:
+            self.redis_bus.publish(race_id, CONFIG, {"node": self.node})
+
+    def _on_config(self, msg: Message) -> None:
+        if msg.data.get("node") != self.node:
+            self._spawn(self.reload_race(msg.race_id))
+
+    def _spawn(self, job: Any) -> None:
+        task = asyncio.create_task(job)
+        self._node_tasks.add(task)
+        task.add_done_callback(self._node_tasks.discard)
+
+    async def reload_race(self, race_id: str) -> None:
+        """A race's record, privacy, runners, contacts and history again from the store;
+        the runners keep their engines (only their registration changed)."""
+        try:
+            record = self._store.race(race_id)
+            if record is None:
+                return
+            race = self._registry.races.get(race_id)
+            if race is None or (race.record.race_text, race.record.course_bytes) != (
+                record.race_text,
+                record.course_bytes,
+            ):
+                race = self._registry.put_race(await asyncio.to_thread(LiveRace.build, record))
+                await self.load_history(race)
+            else:
+                race.record = replace(race.record, public=record.public)
+            self._load_privacy(race)
+            for runner in self._store.runners(race_id):
+                self._registry.add_runner(runner)
+            self.contacts.races.pop(race_id, None)  # read again when next needed
+            self.repoll(race_id)
+        except Exception:  # the next change reads it again; meanwhile the old holds
+            log.exception("race %s: could not read its changes from the store", race_id)
+
+    # -- ingest: to the fix streams ---------------------------------------------------------------
+    async def _forward(
+        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None
+    ) -> IngestReport:
+        """One request's fixes filtered here and appended to their runners' partitions; raises
+        StoreUnavailable (503) if Redis does not take them: nothing was kept."""
+        bus = self.redis_bus
+        assert bus is not None
+        work = Work(protocol, self.clock(), IngestReport())
+        decoded = decode()
+        work.report.problems.extend(decoded.problems)
+        work.count(race_id or "", "invalid", len(decoded.problems))
+        await self._pipeline.filter(work, decoded, race_id)
+        said: dict[tuple[str, str], list[DeviceEvent]] = {}
+        for race, runner, ev in work.said:
+            said.setdefault((race.id, runner.bib), []).append(ev)
+        entries = [
+            (g.race.id, g.runner.bib, g.fixes, said.pop((g.race.id, g.runner.bib), []))
+            for g in work.routed
+        ]
+        entries.extend((rid, bib, [], evs) for (rid, bib), evs in said.items())
+        try:
+            async with bus.redis.pipeline(transaction=False) as pipe:
+                for rid, bib, fixes, evs in entries:
+                    fields = encode(rid, bib, protocol, work.received_s, fixes, evs)
+                    pipe.xadd(stream_key(partition(rid, bib, PARTITIONS)), fields)  # type: ignore[arg-type]
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(
+                f"the message bus (Redis) cannot be reached ({exc}): send again in a moment"
+            ) from None
+        work.report.accepted = sum(len(g.fixes) for g in work.routed)
+        for rid, counts in work.counts.items():  # what was dropped here
+            if counts:
+                await self._store.count(rid, dict(counts))
+        return work.report
+
+    # -- runner views -----------------------------------------------------------------------------
+    async def _follow_views(self) -> None:
+        """Keep the latest update of every runner: from the bus from now on, and from the
+        hash for what came before this node started."""
+        bus = self.redis_bus
+        assert bus is not None
+        updates = bus.subscribe("*", kinds=frozenset({"runner"}))
+        first = asyncio.ensure_future(anext(updates))
+        await asyncio.sleep(0)  # subscribed: nothing between the hash and the stream is lost
+        for race_id in list(self._registry.races):
+            with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
+                for bib, seen in (await bus.views(race_id)).items():
+                    self.views.setdefault(race_id, {}).setdefault(bib, seen)
+        msg = await first
+        while True:
+            sent_s = (msg.seq >> 20) / 1000.0 if msg.seq else time.time()
+            self.views.setdefault(msg.race_id, {})[str(msg.data["bib"])] = (sent_s, dict(msg.data))
+            msg = await anext(updates)
+
+    def runner_view(
+        self, race: LiveRace, runner: LiveRunner, admin: bool = False
+    ) -> dict[str, Any]:
+        """A runner as the leaderboard and the map need it: on a web node, their latest update
+        from the workers (its silence counted to now)."""
+        now = self.clock()
+        seen = self.views.get(race.id, {}).get(runner.bib) if self.role == WEB else None
+        if seen is None:
+            return runner_json(race, runner, now, admin)
+        sent_s, data = seen
+        out = dict(data)
+        out["name"] = runner.record.name
+        if out.get("silent_s") is not None:
+            out["silent_s"] = round(out["silent_s"] + max(now - sent_s, 0.0), 1)
+        if admin:
+            out["devices"] = list(runner.record.devices)
+            out["dropout_risk"] = None  # the workers' history watch: not on a web node
+        return out
+
+    # -- what a worker asks of its server (live/worker.py) ----------------------------------------
+    def matches_only(self, owns: Callable[[str, str], bool]) -> None:
+        """The clock-driven detectors run for the runners ``owns`` says only."""
+        self._pipeline.owns = owns
+
+    def knows(self, race_id: str, bib: str) -> bool:
+        race = self._registry.races.get(race_id)
+        return race is not None and bib in race.runners
+
+    async def play(self, entry: Entry) -> None:
+        """One fix stream entry through the pipeline, as the request it came in."""
+        await self._pipeline.ingest(
+            lambda: entry.decoded, entry.protocol, entry.race_id, entry.received_s
+        )
+
+    async def put_back_runners(self, which: Callable[[str, str], bool]) -> tuple[int, int]:
+        """The runners ``which`` says back as the store holds them (their state, the fixes
+        stored after it played again, what their devices said); their silence counts from
+        now. Returns (runners, fixes played again)."""
+        pipeline, store = self._pipeline, self._store
+        n = replayed = 0
+        for race in list(self._registry.races.values()):
+            runners = [r for r in race.runners.values() if which(race.id, r.bib)]
+            if not runners:
+                continue
+            watch, states = pipeline.watch(race), store.runner_states(race.id)
+            for runner in runners:
+                work = pipeline.put_back(race, runner, states.get(runner.bib))
+                if work is not None and work.steps:
+                    await pipeline.save(work)
+                    replayed += sum(len(m.index) for m in work.steps)
+                runner.device = DeviceState()
+                watch.resume(runner, self.clock())
+            devices.restore(runners, store.device_incidents(race.id, DEVICE))
+            n += len(runners)
+        return n, replayed
+
+    async def keep_states_of(self, which: Callable[[str, str], bool]) -> None:
+        """Store the states of the runners ``which`` says (a worker gives them back)."""
+        races = list(self._registry.races.values())
+        await restart.keep_states(self._store, self._pipeline, races, which)

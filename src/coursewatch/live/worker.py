@@ -1,0 +1,305 @@
+"""A matcher worker (``coursewatch worker``): one of several, each matching the runners of the
+partitions it holds (:mod:`coursewatch.bus.partitions`).
+
+It is a :class:`~coursewatch.live.server.Server` in the worker role (races and registrations
+from the store, the pipeline, the store, the Redis bus) and three loops:
+
+- **leases**, every second: renew, take free partitions up to a fair share, give back what
+  is over it (its runners' states stored first), so workers that join or die share the load;
+- **read**: ``XREADGROUP`` over the partitions held and ready; each entry through the
+  pipeline as the request it came in (its fixes, its device's words, when the web node got
+  it); acknowledged (and deleted) once stored, read again from the pending list if not;
+- the server's **ticker**: the clock-driven detectors of the runners held.
+
+**Taking a partition**: its runners go back to the state the store holds (their state, then
+the fixes stored after it played again: :meth:`Pipeline.put_back`), then what the previous
+holder had read and not acknowledged is claimed (``XAUTOCLAIM``) and played (a fix already
+stored is a duplicate the engine drops), then new entries are read. How long that took is
+logged, with the runners and fixes it played.
+
+The worker holding the ``outbox`` lease also sends the webhooks and notifications and polls
+the runners' feeds (into the fix streams, like a web node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError, ResponseError
+
+from coursewatch.bus.partitions import (
+    GROUP,
+    LEASE_S,
+    PARTITIONS,
+    Leases,
+    decode,
+    partition,
+    stream_key,
+)
+from coursewatch.errors import SettingsError
+from coursewatch.live.node import WORKER
+from coursewatch.live.registry import LiveRace
+from coursewatch.live.runner import LiveRunner
+from coursewatch.live.server import Server
+from coursewatch.settings import Settings
+
+log = logging.getLogger("coursewatch.worker")
+READ_COUNT = 500
+READ_BLOCK_MS = 500
+CLAIM_EVERY_S = 5.0  # how often entries pending too long with another worker are claimed
+CLAIM_IDLE_MS = 15_000  # (a worker that lost a partition while it stalled, say)
+
+
+@dataclass
+class Took:
+    """What taking one partition did."""
+
+    partition: int
+    runners: int
+    replayed_fixes: int
+    claimed: int
+    seconds: float
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str | None = None,
+        clock: Callable[[], float] = time.time,
+        partitions: int = PARTITIONS,
+        lease_s: float = LEASE_S,
+        on_took: Callable[[Took], None] | None = None,
+    ) -> None:
+        if not settings.bus:
+            raise SettingsError("a worker needs the bus: give --bus redis://host:port/0")
+        self.server = Server(settings, clock=clock, role=WORKER)
+        bus = self.server.redis_bus
+        assert bus is not None
+        self.redis = bus.redis
+        self.name = name or self.server.node
+        self.partitions = partitions
+        self.leases = Leases(self.redis, self.name, partitions, lease_s)
+        self.beat_s = min(1.0, lease_s / 4)  # renewed well before the lease runs out
+        self.ready: set[int] = set()  # partitions taken and caught up: read from
+        self.took: list[Took] = []
+        self.on_took = on_took
+        self.played = 0  # entries played
+        self._retry: set[int] = set()  # partitions whose own pending entries are read again
+        self._busy = asyncio.Lock()  # held while a read's entries are played
+        # partitions to take or give back, one at a time (the leases renew meanwhile)
+        self._jobs: asyncio.Queue[tuple[bool, int]] = asyncio.Queue()
+        self._leaving: set[int] = set()  # being given back: still ours, no longer read
+        self._reads = 0  # reads done: a give-back waits for the one under way to end
+        self._idle_claimed_s = 0.0
+        self._outside = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def owns(self, race_id: str, bib: str) -> bool:
+        return partition(race_id, bib, self.partitions) in self.ready
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.server.matches_only(self.owns)
+        for p in range(self.partitions):
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: made by another worker
+                await self.redis.xgroup_create(stream_key(p), GROUP, id="0", mkstream=True)
+        loops = (self._lease_loop(), self._job_loop(), self._read_loop())
+        self._tasks = [asyncio.create_task(loop) for loop in loops]
+
+    async def stop(self) -> None:
+        """A clean stop: the partitions given back (states stored), then the server."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for p in sorted(self.ready | self._leaving):
+            await self._store_and_release(p)
+        with contextlib.suppress(RedisError, OSError):
+            await self.leases.leave()
+        await self.server.stop()
+
+    # -- leases -----------------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        while True:
+            try:
+                taken, lost, surplus = await self.leases.beat()
+                for p in lost:
+                    log.warning("partition %d: lease lost (this worker stalled?)", p)
+                    self.ready.discard(p)
+                for p in surplus:
+                    if p not in self._leaving:  # read no more; given back once stored
+                        self._leaving.add(p)
+                        self.ready.discard(p)
+                        self._jobs.put_nowait((False, p))
+                for p in taken:
+                    self._jobs.put_nowait((True, p))
+                await self._outbox()
+            except (RedisError, OSError) as exc:
+                log.warning("Redis unreachable (%s): leases not renewed", exc)
+            except Exception:
+                log.exception("worker %s: leases", self.name)
+            await asyncio.sleep(self.beat_s)
+
+    async def _job_loop(self) -> None:
+        while True:
+            take, p = await self._jobs.get()
+            if not take:
+                await self._give_back(p)
+                continue
+            while p in self.leases.mine and p not in self.ready:
+                try:
+                    await self._take(p)
+                except Exception:  # the store or Redis away: tried again in a second
+                    log.exception("worker %s: partition %d not taken yet", self.name, p)
+                    await asyncio.sleep(1.0)
+
+    async def _outbox(self) -> None:
+        if self.leases.outbox and not self._outside:
+            self._outside = True
+            await self.server.start_outside()
+            log.info("worker %s sends the webhooks and notifications", self.name)
+        elif not self.leases.outbox and self._outside:
+            self._outside = False
+            await self.server.stop_outside()
+
+    def _runners_of(self, p: int) -> list[tuple[LiveRace, list[LiveRunner]]]:
+        out = []
+        for race in self.server.races():
+            mine = [r for r in race.runners.values()
+                    if partition(race.id, r.bib, self.partitions) == p]  # fmt: skip
+            out.append((race, mine))
+        return out
+
+    async def _take(self, p: int) -> None:
+        """Runners of ``p`` back as the store holds them, then what its last holder read and
+        did not acknowledge: played, and acknowledged once stored."""
+        began = time.perf_counter()
+        n, replayed = await self.server.put_back_runners(
+            lambda race_id, bib: partition(race_id, bib, self.partitions) == p
+        )
+        claimed = await self._claim(p, 0)
+        if p not in self.leases.mine:
+            return  # lost meanwhile (this worker stalled): its next holder plays it
+        self.ready.add(p)
+        took = Took(p, n, replayed, claimed, time.perf_counter() - began)
+        self.took.append(took)
+        if self.on_took is not None:
+            self.on_took(took)
+        log.info(
+            "worker %s took partition %d: %d runners resumed from the store (%d fixes played "
+            "again), %d entries claimed, in %.2f s", self.name, p, n, replayed, claimed,
+            took.seconds,
+        )  # fmt: skip
+
+    async def _claim(self, p: int, idle_ms: int) -> int:
+        """Play what other workers of ``p`` read ``idle_ms`` ago or more and did not
+        acknowledge; returns how many entries."""
+        claimed = 0
+        start_id: Any = "0-0"
+        while True:
+            got: Any = await self.redis.xautoclaim(
+                stream_key(p), GROUP, self.name, idle_ms, start_id, count=READ_COUNT
+            )
+            start_id, entries = got[0], got[1]
+            claimed += len(entries)
+            if entries:
+                async with self._busy:
+                    await self._play(p, entries)
+            if start_id in (b"0-0", "0-0") or not entries:
+                return claimed
+
+    async def _claim_idle(self) -> None:
+        self._idle_claimed_s = time.monotonic()
+        for p in sorted(self.ready):
+            if n := await self._claim(p, CLAIM_IDLE_MS):
+                log.warning("partition %d: %d entries left by another worker claimed", p, n)
+
+    async def _give_back(self, p: int) -> None:
+        """``p`` is no longer read: once the read under way is played, its runners' states
+        are stored and its lease given up."""
+        began = self._reads
+        while self._reads <= began and p in self.leases.mine:
+            await asyncio.sleep(0.05)
+        await self._store_and_release(p)
+
+    async def _store_and_release(self, p: int) -> None:
+        self.ready.discard(p)
+        try:
+            async with self._busy:  # what is being played finishes first
+                await self.server.keep_states_of(
+                    lambda race_id, bib: partition(race_id, bib, self.partitions) == p
+                )
+            await self.leases.release(p)
+        finally:
+            self._leaving.discard(p)
+        log.info("worker %s gave partition %d back", self.name, p)
+
+    # -- reading ----------------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        while True:
+            self._reads += 1
+            streams: Any = {stream_key(p): "0" if p in self._retry else ">" for p in self.ready}
+            if not streams:
+                await asyncio.sleep(0.2)
+                continue
+            if time.monotonic() - self._idle_claimed_s > CLAIM_EVERY_S:
+                await self._claim_idle()
+            try:
+                got: Any = await self.redis.xreadgroup(
+                    GROUP, self.name, streams, count=READ_COUNT, block=READ_BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("Redis unreachable (%s): reading again in 1 s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            async with self._busy:
+                for key, entries in got or []:
+                    p = int(key.decode().rsplit(":", 1)[1])
+                    if p not in self.ready and p not in self._leaving:
+                        continue  # lost meanwhile: its next holder claims these
+                    if not entries:
+                        self._retry.discard(p)  # no pending entry left
+                    await self._play(p, entries)
+
+    async def _play(self, p: int, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Entries of one partition through the pipeline in order (their saves group in the
+        writer); each acknowledged and deleted once stored."""
+        jobs = []
+        for entry_id, fields in entries:
+            entry = decode(fields)
+            if not self.server.knows(entry.race_id, entry.bib):
+                # added through a web node a moment ago: its word may not be here yet
+                await self.server.reload_race(entry.race_id)
+            jobs.append((entry_id, asyncio.create_task(self.server.play(entry))))
+        done = []
+        for entry_id, job in jobs:
+            try:
+                await job
+                done.append(entry_id)
+            except Exception as exc:  # kept pending: read again (the runner goes back first)
+                log.warning("partition %d: entry %s not stored (%s)", p, entry_id, exc)
+                self._retry.add(p)
+        if done:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(stream_key(p), GROUP, *done)
+                pipe.xdel(stream_key(p), *done)
+                await pipe.execute()
+        self.played += len(done)
+
+
+async def run_worker(worker: Worker, ready: Callable[[], None] | None = None) -> None:
+    """Start ``worker`` and run until cancelled (then stop it cleanly)."""
+    await worker.start()
+    if ready is not None:
+        ready()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await worker.stop()

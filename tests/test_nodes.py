@@ -1,0 +1,154 @@
+"""Race HQ on several machines: a web node, matcher workers and a Redis bus (real
+``redis-server`` and PostgreSQL, on loopback). A worker killed mid-race has its runners taken
+by the other, and the incidents are those of one server that was never stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as redis_sync
+from test_restart import START, _run, _scenario
+
+from coursewatch.bus.partitions import GROUP, partition, stream_key
+from coursewatch.live.node import WEB
+from coursewatch.live.server import Server
+from coursewatch.live.worker import Worker
+from coursewatch.protocols import Decoded
+from coursewatch.settings import load_settings
+from coursewatch.sim.hq import ADMIN, add_race
+from coursewatch.sim.services import ServiceMissing, fresh_database
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+LEASE_S = 1.0
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server of the test run's own (scripts/test.sh installs the package)."""
+    import os
+
+    from coursewatch.sim.services import redis_server
+
+    try:
+        with redis_server() as server:
+            yield server.url
+    except ServiceMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def bus_url(redis_url: str) -> str:
+    redis_sync.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+def _settings(tmp_path: Path, store: str, bus: str) -> Any:
+    return dataclasses.replace(load_settings(), db_path=tmp_path / "hq.db", store=store,
+                               bus=bus, admin_token=ADMIN, tick_s=0.0)  # fmt: skip
+
+
+async def _kill(w: Worker) -> None:
+    """As kill -9 leaves it: nothing given back, nothing stored on the way out."""
+    bus = w.server.redis_bus
+    assert bus is not None
+    for task in [*w._tasks, *bus._tasks]:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await bus.redis.aclose()
+    await w.server._store.close()
+
+
+async def _until(test: Any, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not test():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_worker_killed_mid_race_is_taken_over_and_nothing_changes(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    whole = await _run(tmp_path / "whole", set(), batch_n=1, store=fresh_database(postgres_server))
+    steps = _scenario(batch_n=1)
+    now = [START]
+    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
+    web = Server(settings, clock=lambda: now[0])
+    assert web.role == WEB
+    workers = [Worker(settings, f"w{k}", lambda: now[0], lease_s=LEASE_S) for k in (1, 2)]
+    await web.start()
+    for w in workers:
+        await w.start()
+    try:
+        (tmp_path / "race").mkdir()
+        from test_restart import COURSE
+
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        p = partition("demo", "7")
+        await _until(lambda: all(len(w.ready) == 8 for w in workers))  # shared out
+        holder = next(w for w in workers if p in w.ready)
+        other = next(w for w in workers if w is not holder)
+        await _until(lambda: other.server.knows("demo", "7"))
+        kill_at = len(steps) // 3
+        for k, (at_s, fixes) in enumerate(steps):
+            now[0] = at_s
+            live = [w for w in workers if w is not holder or k <= kill_at]
+            if not fixes:
+                for w in live:
+                    await w.server.tick()
+                continue
+            decoded = Decoded()
+            for i, f in enumerate(fixes):
+                decoded.add(f, i)
+            played = sum(w.played for w in live)
+            if k == kill_at:  # killed with this request read and not stored
+                holder._tasks[2].cancel()  # its reading stops: the read below is its last
+                with contextlib.suppress(asyncio.CancelledError):
+                    await holder._tasks[2]
+                report = await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+                await holder.redis.xreadgroup(GROUP, holder.name, {stream_key(p): ">"})
+                pending = await holder.redis.xpending(stream_key(p), GROUP)
+                assert pending["consumers"] == [{"name": holder.name.encode(), "pending": 1}]
+                await _kill(holder)
+                await _until(lambda: p in other.ready, timeout_s=3 * LEASE_S + 5)
+                took = next(t for t in reversed(other.took) if t.partition == p)
+                assert (took.runners, took.claimed) == (1, 1), took
+                continue
+            report = await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+            assert report.accepted == len(fixes)
+            await _until(lambda n=played, ws=live: sum(w.played for w in ws) > n)
+        seen = [
+            (i.episode, i.kind, i.level, i.open, [(u["kind"], u["time_s"]) for u in i.updates])
+            for i in web.incidents("demo", level=None, limit=1000)
+        ]
+        assert seen == whole["incidents"]
+        # the web node shows the runner as the workers left them
+        transport = httpx.ASGITransport(app=_app(web))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+            got = await client.get("/api/races/demo/runners",
+                                   headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
+            shown = got.json()["runners"][0]
+            assert shown["fixes"] == other.server.runner("demo", "7").fixes
+            assert shown["status"] == whole["status"]
+    finally:
+        for w in workers:
+            with contextlib.suppress(Exception):
+                await w.stop()
+        await web.stop()
+
+
+def _app(server: Server) -> Any:
+    from coursewatch.web.app import create_app
+
+    return create_app(server, manage=False)
