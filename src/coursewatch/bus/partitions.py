@@ -1,13 +1,14 @@
 """Fixes across machines: one Redis stream per partition of runners, each partition matched by
 one worker at a time.
 
-A web node appends each request's fixes, one entry per runner, to the stream of that runner's
-partition (:func:`partition`: crc32 of race and bib): a runner's fixes stay in the order they
-came. Workers read through one consumer group (:data:`GROUP`) and hold a lease per partition
-(:class:`Leases`: a key with a time to live, renewed every second), and match only the
-partitions they hold. A worker that dies stops renewing; ``lease_s`` later its partitions are
-free, the others take them, put its runners back in the state the store holds and claim
-(``XAUTOCLAIM``) what it had read but not acknowledged. An entry is acknowledged (and
+A web node appends each request's fixes to the streams of their runners' partitions
+(:func:`partition`: crc32 of race and bib; one entry per partition a request touches): a
+runner's fixes stay in the order they came. Workers read through one consumer group
+(:data:`GROUP`) and hold a lease per partition (:class:`Leases`: a key with a time to live,
+renewed every second), and match only the partitions they hold. A worker that dies stops
+renewing; ``lease_s`` later its partitions are free, the others take them, put its runners
+back in the state the store holds and claim (``XAUTOCLAIM``) what it had read but not
+acknowledged. An entry is acknowledged (and
 deleted) once its fixes are stored: at least once, and a fix played twice is a duplicate the
 engine drops.
 """
@@ -60,39 +61,37 @@ class Entry:
 
 
 def encode(
-    race_id: str,
-    bib: str,
     protocol: str,
     received_s: float,
-    fixes: Iterable[Fix],
-    events: Iterable[DeviceEvent],
+    runners: Iterable[tuple[str, str, Iterable[Fix], Iterable[DeviceEvent]]],
 ) -> dict[str, bytes]:
-    rows = [(f.time_s, f.lat, f.lon, f.device_id, f.accuracy_m, f.speed_mps, f.bearing_deg,
-             f.altitude_m, f.battery_pct) for f in fixes]  # fmt: skip
-    said = [(e.time_s, e.kind, e.lat, e.lon, e.device_id, e.text) for e in events]
-    return {
-        "race": race_id.encode(),
-        "bib": bib.encode(),
-        "protocol": protocol.encode(),
-        "received": repr(received_s).encode(),
-        "fixes": orjson.dumps(rows),  # (NaN goes as null, read back as None or NaN)
-        "events": orjson.dumps(said),
-    }
+    """One stream entry: the fixes and device events of a request's runners of one partition
+    (race, bib, fixes, events each)."""
+    parts = [
+        (race_id, bib,
+         [(f.time_s, f.lat, f.lon, f.device_id, f.accuracy_m, f.speed_mps, f.bearing_deg,
+           f.altitude_m, f.battery_pct) for f in fixes],
+         [(e.time_s, e.kind, e.lat, e.lon, e.device_id, e.text) for e in events])
+        for race_id, bib, fixes, events in runners
+    ]  # fmt: skip
+    # (NaN goes as null, read back as None or NaN)
+    return {"b": orjson.dumps((protocol, received_s, parts))}
 
 
-def decode(fields: dict[bytes, bytes]) -> Entry:
-    race_id, bib = fields[b"race"].decode(), fields[b"bib"].decode()
-    out = Decoded()
-    for i, (t, lat, lon, dev, acc, speed, bearing, alt, batt) in enumerate(
-        orjson.loads(fields[b"fixes"])
-    ):
-        out.add(Fix(t, lat, lon, dev, bib, acc, speed, bearing, alt, batt), i)
-    for t, kind, lat, lon, dev, text in orjson.loads(fields[b"events"]):
-        lat = math.nan if lat is None else lat  # NaN travels as null
-        lon = math.nan if lon is None else lon
-        out.events.append(DeviceEvent(t, kind, lat, lon, dev, bib, text))
-    protocol = fields[b"protocol"].decode()
-    return Entry(race_id, bib, protocol, float(fields[b"received"]), out)
+def decode(fields: dict[bytes, bytes]) -> list[Entry]:
+    """A stream entry's runners, one :class:`Entry` each."""
+    protocol, received_s, parts = orjson.loads(fields[b"b"])
+    out = []
+    for race_id, bib, fixes, events in parts:
+        d = Decoded()
+        for i, (t, lat, lon, dev, acc, speed, bearing, alt, batt) in enumerate(fixes):
+            d.add(Fix(t, lat, lon, dev, bib, acc, speed, bearing, alt, batt), i)
+        for t, kind, lat, lon, dev, text in events:
+            lat = math.nan if lat is None else lat
+            lon = math.nan if lon is None else lon
+            d.events.append(DeviceEvent(t, kind, lat, lon, dev, bib, text))
+        out.append(Entry(race_id, bib, protocol, float(received_s), d))
+    return out
 
 
 class Leases:

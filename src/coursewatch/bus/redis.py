@@ -1,12 +1,15 @@
-"""The bus across machines: every node's messages through one Redis stream, each node's own
+"""The bus across machines: every node's messages through Redis streams, each node's own
 listeners (SSE clients, webhooks) served from an in-process :class:`MemoryBus`.
 
 :meth:`RedisBus.publish` queues the message and returns at once (ingest never waits for
-Redis); a writer task appends the queue to the stream ``cw:events`` (``XADD``, capped near
-``RING`` entries) in pipelines. A reader task follows the stream (``XREAD BLOCK``) and hands
-every message, this node's and the others', to the local listeners, its ``seq`` made from the
-stream id: the same on every node, so an SSE client that reconnects to another node asks for
-what it missed with the same ``Last-Event-ID``.
+Redis); a writer task appends the queue (``XADD``, each stream capped near ``RING`` entries)
+in pipelines: runner updates and status changes to ``cw:events``, incidents, flags and
+acknowledgements to ``cw:alerts``, race HQ's changes to ``cw:config``. A reader task follows
+the streams (``XREAD BLOCK``) and hands every message, this node's and the others', to the
+local listeners in the order of their stream ids, its ``seq`` made from the id: the same on
+every node, so an SSE client that reconnects to another node asks for what it missed with the
+same ``Last-Event-ID``. A worker reads only the alerts and the changes (``everything``
+False): the runner updates are the web nodes'.
 
 The latest ``runner`` message of each runner is kept in a hash per race (``cw:views:<race>``)
 with the time it was sent: a web node that starts mid-race shows every runner at once.
@@ -33,7 +36,10 @@ from coursewatch.bus import Message
 from coursewatch.bus.memory import MemoryBus
 
 log = logging.getLogger("coursewatch.bus.redis")
-EVENTS = "cw:events"
+EVENTS = "cw:events"  # runner updates, status changes: what the web nodes show
+ALERTS = "cw:alerts"  # incidents, flags, acknowledgements: web nodes and the outbox's worker
+CHANGES = "cw:config"  # race HQ changed a race through one node
+BUSY = frozenset({"runner", "status"})
 RING = 50_000  # messages the stream keeps: what a reconnecting listener can still get
 BATCH = 1000
 CONFIG = "config"
@@ -43,6 +49,10 @@ def seq_of(stream_id: bytes) -> int:
     """A stream id (``<ms>-<n>``) as one increasing integer."""
     ms, n = stream_id.split(b"-")
     return int(ms) << 20 | int(n)
+
+
+def stream_of(kind: str) -> str:
+    return EVENTS if kind in BUSY else CHANGES if kind == CONFIG else ALERTS
 
 
 def views_key(race_id: str) -> str:
@@ -60,8 +70,10 @@ class RedisBus:
         url: str,
         on_config: Callable[[Message], None] | None = None,
         queue_max: int = 100_000,
+        everything: bool = True,
     ) -> None:
         self.url = url
+        self.streams = [EVENTS, ALERTS, CHANGES] if everything else [ALERTS, CHANGES]
         self.local = MemoryBus()
         self.redis = connect(url)
         self.on_config = on_config
@@ -74,9 +86,11 @@ class RedisBus:
 
     async def start(self) -> None:
         """Listen from the stream's end as it is now; raises if Redis cannot be reached."""
-        newest: Any = await self.redis.xrevrange(EVENTS, count=1)
+        last: dict[str, bytes] = {}
+        for stream in self.streams:
+            newest: Any = await self.redis.xrevrange(stream, count=1)
+            last[stream] = newest[0][0] if newest else b"0-0"
         self.up = True
-        last = newest[0][0] if newest else b"0-0"
         self._tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._read(last))]
 
     def publish(self, race_id: str, kind: str, data: Mapping[str, Any]) -> Message:
@@ -100,7 +114,7 @@ class RedisBus:
                     now = time.time()
                     for race_id, kind, body, bib in batch:
                         fields = {"r": race_id, "k": kind, "d": body}
-                        pipe.xadd(EVENTS, fields, maxlen=RING, approximate=True)  # type: ignore[arg-type]
+                        pipe.xadd(stream_of(kind), fields, maxlen=RING, approximate=True)  # type: ignore[arg-type]
                         if bib is not None:
                             pipe.hset(views_key(race_id), bib, b"[%r," % now + body + b"]")
                     await pipe.execute()
@@ -111,10 +125,10 @@ class RedisBus:
             for _ in batch:
                 self._out.popleft()
 
-    async def _read(self, last: bytes) -> None:
+    async def _read(self, last: dict[str, bytes]) -> None:
         while True:
             try:
-                got: Any = await self.redis.xread({EVENTS: last}, count=BATCH, block=1000)
+                got: Any = await self.redis.xread(last, count=BATCH, block=1000)  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
                 self._away(exc)
                 await asyncio.sleep(1.0)
@@ -122,15 +136,18 @@ class RedisBus:
             if not self.up:
                 log.warning("Redis is back")
             self.up = True
-            for _, entries in got:
-                for stream_id, fields in entries:
-                    last = stream_id
-                    msg = Message(fields[b"r"].decode(), fields[b"k"].decode(),
-                                  orjson.loads(fields[b"d"]), seq_of(stream_id))  # fmt: skip
-                    if msg.kind != CONFIG:
-                        self.local.deliver(msg)
-                    elif self.on_config is not None:
-                        self.on_config(msg)
+            read: list[tuple[int, dict[bytes, bytes]]] = []
+            for stream, entries in got:
+                last[stream.decode()] = entries[-1][0]
+                read.extend((seq_of(stream_id), fields) for stream_id, fields in entries)
+            read.sort(key=lambda r: r[0])  # the streams' messages in the order they came
+            for seq, fields in read:
+                msg = Message(fields[b"r"].decode(), fields[b"k"].decode(),
+                              orjson.loads(fields[b"d"]), seq)  # fmt: skip
+                if msg.kind != CONFIG:
+                    self.local.deliver(msg)
+                elif self.on_config is not None:
+                    self.on_config(msg)
 
     def _away(self, exc: BaseException) -> None:
         if self.up:

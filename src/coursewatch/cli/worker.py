@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 
 import click
@@ -20,9 +21,9 @@ def register(main: click.Group) -> None:
 
 
 def _said(took: Took) -> None:
-    click.echo(f"took partition {took.partition}: {took.runners} runners resumed from the "
-               f"store ({took.replayed_fixes} fixes played again), {took.claimed} entries "
-               f"claimed, in {took.seconds:.2f} s")  # fmt: skip
+    click.echo(f"{time.strftime('%H:%M:%S')} took partition {took.partition}: {took.runners} "
+               f"runners resumed from the store ({took.replayed_fixes} fixes played again), "
+               f"{took.claimed} entries claimed, in {took.seconds:.2f} s")  # fmt: skip
 
 
 async def _run(w: Worker) -> None:

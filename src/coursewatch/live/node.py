@@ -34,8 +34,8 @@ from coursewatch.live import devices, restart
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
 from coursewatch.live.views import runner_json
-from coursewatch.live.work import Work
-from coursewatch.protocols import Decoded, DeviceEvent
+from coursewatch.live.work import Routed, Work
+from coursewatch.protocols import Decoded, DeviceEvent, Fix
 from coursewatch.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Nodes:
     clock: Callable[[], float]
     views: dict[str, dict[str, tuple[float, dict[str, Any]]]]  # race -> bib -> (sent, update)
     _node_tasks: set[asyncio.Task[None]]
+    _to_reload: set[str]  # races whose changes are to be read
 
     if TYPE_CHECKING:
 
@@ -83,7 +84,10 @@ class Nodes:
             self.redis_bus.publish(race_id, CONFIG, {"node": self.node})
 
     def _on_config(self, msg: Message) -> None:
-        if msg.data.get("node") != self.node:
+        """Another node changed a race: read it again (once for a burst of changes, such as
+        a roster of 2,000 runners added one by one)."""
+        if msg.data.get("node") != self.node and msg.race_id not in self._to_reload:
+            self._to_reload.add(msg.race_id)
             self._spawn(self.reload_race(msg.race_id))
 
     def _spawn(self, job: Any) -> None:
@@ -94,6 +98,7 @@ class Nodes:
     async def reload_race(self, race_id: str) -> None:
         """A race's record, privacy, runners, contacts and history again from the store;
         the runners keep their engines (only their registration changed)."""
+        self._to_reload.discard(race_id)  # a change from now on reads it again
         try:
             record = self._store.race(race_id)
             if record is None:
@@ -131,16 +136,17 @@ class Nodes:
         said: dict[tuple[str, str], list[DeviceEvent]] = {}
         for race, runner, ev in work.said:
             said.setdefault((race.id, runner.bib), []).append(ev)
-        entries = [
-            (g.race.id, g.runner.bib, g.fixes, said.pop((g.race.id, g.runner.bib), []))
-            for g in work.routed
-        ]
-        entries.extend((rid, bib, [], evs) for (rid, bib), evs in said.items())
+        parts: dict[int, list[tuple[str, str, list[Fix], list[DeviceEvent]]]] = {}
+        for g in work.routed:
+            key = (g.race.id, g.runner.bib)
+            part = (g.race.id, g.runner.bib, g.fixes, said.pop(key, []))
+            parts.setdefault(partition(*key, PARTITIONS), []).append(part)
+        for (rid, bib), evs in said.items():  # what devices said with no fix of theirs
+            parts.setdefault(partition(rid, bib, PARTITIONS), []).append((rid, bib, [], evs))
         try:
             async with bus.redis.pipeline(transaction=False) as pipe:
-                for rid, bib, fixes, evs in entries:
-                    fields = encode(rid, bib, protocol, work.received_s, fixes, evs)
-                    pipe.xadd(stream_key(partition(rid, bib, PARTITIONS)), fields)  # type: ignore[arg-type]
+                for p, runners in parts.items():
+                    pipe.xadd(stream_key(p), encode(protocol, work.received_s, runners))  # type: ignore[arg-type]
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(
@@ -199,11 +205,39 @@ class Nodes:
         race = self._registry.races.get(race_id)
         return race is not None and bib in race.runners
 
-    async def play(self, entry: Entry) -> None:
-        """One fix stream entry through the pipeline, as the request it came in."""
-        await self._pipeline.ingest(
-            lambda: entry.decoded, entry.protocol, entry.race_id, entry.received_s
-        )
+    def batches(self, entries: list[Entry]) -> list[tuple[list[int], Work]]:
+        """Fix stream entries as the requests they came in (entries next to each other with
+        the same receipt time and protocol: one request's runners), each a batch for
+        :meth:`Pipeline.run` with the positions of its entries. A runner unknown here (even
+        after reading the race again) is logged and skipped."""
+        out: list[tuple[list[int], Work]] = []
+        for k, entry in enumerate(entries):
+            race = self._registry.races.get(entry.race_id)
+            runner = None if race is None else race.runners.get(entry.bib)
+            if race is None or runner is None:
+                log.error("race %s bib %s: not known here, %d fixes skipped", entry.race_id,
+                          entry.bib, len(entry.decoded.fixes))  # fmt: skip
+                continue
+            last = out[-1][1] if out else None
+            if last is None or (last.received_s, last.protocol) != (
+                entry.received_s,
+                entry.protocol,
+            ):
+                last = Work(entry.protocol, entry.received_s, IngestReport())
+                out.append(([], last))
+            out[-1][0].append(k)
+            d, at = entry.decoded, len(last.said) + sum(len(g.fixes) for g in last.routed)
+            if d.fixes:
+                index = list(range(at, at + len(d.fixes)))
+                last.routed.append(Routed(race, runner, list(d.fixes), index))
+            last.said.extend((race, runner, ev) for ev in d.events)
+            if d.events:
+                last.status_before.setdefault((race.id, runner.bib), runner.status)
+        return out
+
+    async def play(self, work: Work) -> None:
+        """A batch of :meth:`batches` through the rest of the pipeline."""
+        await self._pipeline.run(work)
 
     async def put_back_runners(self, which: Callable[[str, str], bool]) -> tuple[int, int]:
         """The runners ``which`` says back as the store holds them (their state, the fixes

@@ -67,19 +67,19 @@ class Pipeline:
         return w
 
     async def ingest(
-        self,
-        decode: Callable[[], Decoded],
-        protocol: str,
-        race_id: str | None = None,
-        received_s: float | None = None,
+        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
     ) -> IngestReport:
-        """Run one request's payload through every step; raises PayloadError if unreadable.
-        ``received_s``: when a web node received it (a worker's), else now."""
-        work = Work(protocol, self.clock() if received_s is None else received_s, IngestReport())
+        """Run one request's payload through every step; raises PayloadError if unreadable."""
+        work = Work(protocol, self.clock(), IngestReport())
         decoded = decode()  # 1. decode: protocol -> fixes (+ the bad ones, reported)
         work.report.problems.extend(decoded.problems)
         work.count(race_id or "", "invalid", len(decoded.problems))
         await self.filter(work, decoded, race_id)  # 2. filter
+        return await self.run(work)
+
+    async def run(self, work: Work) -> IngestReport:
+        """The steps after the filter, for a batch filtered here or by a web node (a worker's:
+        live/node.py)."""
         try:
             self.match(work)  # 3. match
             self.detect(work)  # 4. detect

@@ -80,10 +80,13 @@ class Server(Outside, Histories, Access, Nodes):
         self._store: Store = store or open_store(settings.store, settings.db_path)
         self.store_name = repr(self._store) if settings.store else str(settings.db_path)
         self._bus: Bus = bus or (
-            RedisBus(settings.bus, self._on_config) if settings.bus else MemoryBus()
+            RedisBus(settings.bus, self._on_config, everything=self.role == WEB)
+            if settings.bus
+            else MemoryBus()
         )
         self.views = {}
         self._node_tasks = set()
+        self._to_reload = set()
         self._registry = Registry()
         self._pipeline = Pipeline(
             self._registry, self._store, self._bus, clock, settings.max_future_s

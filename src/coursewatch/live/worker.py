@@ -37,6 +37,7 @@ from coursewatch.bus.partitions import (
     GROUP,
     LEASE_S,
     PARTITIONS,
+    Entry,
     Leases,
     decode,
     partition,
@@ -94,7 +95,7 @@ class Worker:
         self._retry: set[int] = set()  # partitions whose own pending entries are read again
         self._busy = asyncio.Lock()  # held while a read's entries are played
         # partitions to take or give back, one at a time (the leases renew meanwhile)
-        self._jobs: asyncio.Queue[tuple[bool, int]] = asyncio.Queue()
+        self._jobs: asyncio.Queue[tuple[bool, list[int]]] = asyncio.Queue()
         self._leaving: set[int] = set()  # being given back: still ours, no longer read
         self._reads = 0  # reads done: a give-back waits for the one under way to end
         self._idle_claimed_s = 0.0
@@ -119,8 +120,7 @@ class Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for p in sorted(self.ready | self._leaving):
-            await self._store_and_release(p)
+        await self._store_and_release(sorted(self.ready | self._leaving))
         with contextlib.suppress(RedisError, OSError):
             await self.leases.leave()
         await self.server.stop()
@@ -133,13 +133,13 @@ class Worker:
                 for p in lost:
                     log.warning("partition %d: lease lost (this worker stalled?)", p)
                     self.ready.discard(p)
-                for p in surplus:
-                    if p not in self._leaving:  # read no more; given back once stored
-                        self._leaving.add(p)
-                        self.ready.discard(p)
-                        self._jobs.put_nowait((False, p))
+                give = [p for p in surplus if p not in self._leaving]
+                if give:  # read no more; given back once their states are stored
+                    self._leaving.update(give)
+                    self.ready.difference_update(give)
+                    self._jobs.put_nowait((False, give))
                 for p in taken:
-                    self._jobs.put_nowait((True, p))
+                    self._jobs.put_nowait((True, [p]))
                 await self._outbox()
             except (RedisError, OSError) as exc:
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
@@ -149,10 +149,11 @@ class Worker:
 
     async def _job_loop(self) -> None:
         while True:
-            take, p = await self._jobs.get()
+            take, ps = await self._jobs.get()
             if not take:
-                await self._give_back(p)
+                await self._give_back(ps)
                 continue
+            p = ps[0]
             while p in self.leases.mine and p not in self.ready:
                 try:
                     await self._take(p)
@@ -211,7 +212,7 @@ class Worker:
             claimed += len(entries)
             if entries:
                 async with self._busy:
-                    await self._play(p, entries)
+                    await self._play([(p, entry_id, fields) for entry_id, fields in entries])
             if start_id in (b"0-0", "0-0") or not entries:
                 return claimed
 
@@ -221,25 +222,27 @@ class Worker:
             if n := await self._claim(p, CLAIM_IDLE_MS):
                 log.warning("partition %d: %d entries left by another worker claimed", p, n)
 
-    async def _give_back(self, p: int) -> None:
-        """``p`` is no longer read: once the read under way is played, its runners' states
-        are stored and its lease given up."""
+    async def _give_back(self, ps: list[int]) -> None:
+        """``ps`` are no longer read: once the read under way is played, their runners'
+        states are stored and their leases given up."""
         began = self._reads
-        while self._reads <= began and p in self.leases.mine:
+        while self._reads <= began and self._leaving & self.leases.mine:
             await asyncio.sleep(0.05)
-        await self._store_and_release(p)
+        await self._store_and_release(ps)
 
-    async def _store_and_release(self, p: int) -> None:
-        self.ready.discard(p)
+    async def _store_and_release(self, ps: list[int]) -> None:
+        gone = set(ps)
+        self.ready.difference_update(gone)
         try:
             async with self._busy:  # what is being played finishes first
                 await self.server.keep_states_of(
-                    lambda race_id, bib: partition(race_id, bib, self.partitions) == p
+                    lambda race_id, bib: partition(race_id, bib, self.partitions) in gone
                 )
-            await self.leases.release(p)
+            for p in ps:
+                await self.leases.release(p)
         finally:
-            self._leaving.discard(p)
-        log.info("worker %s gave partition %d back", self.name, p)
+            self._leaving.difference_update(gone)
+        log.info("worker %s gave partitions %s back", self.name, ps)
 
     # -- reading ----------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
@@ -259,39 +262,55 @@ class Worker:
                 log.warning("Redis unreachable (%s): reading again in 1 s", exc)
                 await asyncio.sleep(1.0)
                 continue
+            read: list[tuple[int, bytes, dict[bytes, bytes]]] = []
+            for key, entries in got or []:
+                p = int(key.decode().rsplit(":", 1)[1])
+                if p not in self.ready and p not in self._leaving:
+                    continue  # lost meanwhile: its next holder claims these
+                if not entries:
+                    self._retry.discard(p)  # no pending entry left
+                read.extend((p, entry_id, fields) for entry_id, fields in entries)
             async with self._busy:
-                for key, entries in got or []:
-                    p = int(key.decode().rsplit(":", 1)[1])
-                    if p not in self.ready and p not in self._leaving:
-                        continue  # lost meanwhile: its next holder claims these
-                    if not entries:
-                        self._retry.discard(p)  # no pending entry left
-                    await self._play(p, entries)
+                await self._play(read)
 
-    async def _play(self, p: int, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """Entries of one partition through the pipeline in order (their saves group in the
-        writer); each acknowledged and deleted once stored."""
-        jobs = []
-        for entry_id, fields in entries:
-            entry = decode(fields)
-            if not self.server.knows(entry.race_id, entry.bib):
+    async def _play(self, read: list[tuple[int, bytes, dict[bytes, bytes]]]) -> None:
+        """Entries (partition, id, fields) through the pipeline: the parts of one request
+        (in any partition) as one batch, as they came (their saves group in the writer);
+        each entry acknowledged and deleted once stored."""
+        decoded: list[Entry] = []
+        of: list[tuple[int, bytes]] = []  # the stream entry of each runner's part
+        for p, entry_id, fields in read:
+            runners = decode(fields)
+            decoded.extend(runners)
+            of.extend([(p, entry_id)] * len(runners))
+        order = sorted(range(len(decoded)), key=lambda k: decoded[k].received_s)
+        decoded, of = [decoded[k] for k in order], [of[k] for k in order]
+        for race_id, bib in {(e.race_id, e.bib) for e in decoded}:
+            if not self.server.knows(race_id, bib):
                 # added through a web node a moment ago: its word may not be here yet
-                await self.server.reload_race(entry.race_id)
-            jobs.append((entry_id, asyncio.create_task(self.server.play(entry))))
-        done = []
-        for entry_id, job in jobs:
+                await self.server.reload_race(race_id)
+        jobs = [({of[k] for k in ks}, asyncio.create_task(self.server.play(work)))
+                for ks, work in self.server.batches(decoded)]  # fmt: skip
+        failed: set[tuple[int, bytes]] = set()
+        for entries, job in jobs:
             try:
                 await job
-                done.append(entry_id)
-            except Exception as exc:  # kept pending: read again (the runner goes back first)
-                log.warning("partition %d: entry %s not stored (%s)", p, entry_id, exc)
-                self._retry.add(p)
+            except Exception as exc:  # kept pending: read again (the runners go back first)
+                log.warning("%d entries not stored (%s)", len(entries), exc)
+                failed.update(entries)
+                self._retry.update(p for p, _ in entries)
+        # (a runner still unknown: logged by batches(), and acknowledged: never known here)
+        done: dict[int, list[bytes]] = {}
+        for p, entry_id, _ in read:
+            if (p, entry_id) not in failed:
+                done.setdefault(p, []).append(entry_id)
         if done:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xack(stream_key(p), GROUP, *done)
-                pipe.xdel(stream_key(p), *done)
+                for p, ids in done.items():
+                    pipe.xack(stream_key(p), GROUP, *ids)
+                    pipe.xdel(stream_key(p), *ids)
                 await pipe.execute()
-        self.played += len(done)
+        self.played += sum(len(ids) for ids in done.values())
 
 
 async def run_worker(worker: Worker, ready: Callable[[], None] | None = None) -> None:
