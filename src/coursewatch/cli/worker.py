@@ -21,7 +21,8 @@ def register(main: click.Group) -> None:
 
 
 def _said(took: Took) -> None:
-    click.echo(f"{time.strftime('%H:%M:%S')} took partition {took.partition}: {took.runners} "
+    click.echo(f"{time.strftime('%H:%M:%S')} took partitions "
+               f"{', '.join(map(str, took.partitions))}: {took.runners} "
                f"runners resumed from the store ({took.replayed_fixes} fixes played again), "
                f"{took.claimed} entries claimed, in {took.seconds:.2f} s")  # fmt: skip
 

@@ -102,19 +102,21 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
 
 
 def states(
-    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]], now_s: float
+    runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]],
+    now_s: float,
+    every_s: float = SAVE_EVERY_S,
 ) -> list[RunnerState]:
     """The states to store with a batch that arrived at ``now_s`` (server clock): of each
-    runner who must have one (raised an event, had their past changed) or is due one (60 s
-    of race time and 10 s of server time since the last: a backlog sent at once is not
-    frozen at every request)."""
+    runner who must have one (raised an event, had their past changed) or is due one
+    (``every_s`` of race time and 10 s of server time since the last: a backlog sent at once
+    is not frozen at every request)."""
     out: dict[tuple[str, str], RunnerState] = {}
     for race, runner, watch, must in runs:
         key = (race.id, runner.bib)
         last = runner.last_time_s
         if key in out or last is None:
             continue
-        due = last - watch.saved_s >= SAVE_EVERY_S and now_s - watch.saved_wall_s >= SAVE_WALL_S
+        due = last - watch.saved_s >= every_s and now_s - watch.saved_wall_s >= SAVE_WALL_S
         if must or due:
             state = freeze(race, runner, watch)
             if state is not None:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("coursewatch.live.node")
 WEB, WORKER, SINGLE = "web", "worker", "single"
+WORKER_STATE_EVERY_S = 15.0
 
 
 class Nodes:
@@ -198,8 +199,11 @@ class Nodes:
 
     # -- what a worker asks of its server (live/worker.py) ----------------------------------------
     def matches_only(self, owns: Callable[[str, str], bool]) -> None:
-        """The clock-driven detectors run for the runners ``owns`` says only."""
+        """The clock-driven detectors run for the runners ``owns`` says only; each runner's
+        state is stored every ``WORKER_STATE_EVERY_S`` of race time (another worker that
+        takes them over plays fewer fixes again)."""
         self._pipeline.owns = owns
+        self._pipeline.state_every_s = WORKER_STATE_EVERY_S
 
     def knows(self, race_id: str, bib: str) -> bool:
         race = self._registry.races.get(race_id)

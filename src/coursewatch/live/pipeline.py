@@ -55,6 +55,7 @@ class Pipeline:
         self._watches: dict[str, RaceWatch] = {}
         self.clocks = RaceClocks(clock)
         self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
+        self.state_every_s = durable.SAVE_EVERY_S  # race time between a runner's states
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
@@ -255,7 +256,7 @@ class Pipeline:
              (m.routed.race.id, m.routed.runner.bib) in raised or m.step.replay_from_s is not None)
             for m in work.steps
         ]  # fmt: skip
-        states = durable.states(runs, work.received_s)
+        states = durable.states(runs, work.received_s, self.state_every_s)
         saved = await self.store.save(
             work.rows,
             work.alerts,

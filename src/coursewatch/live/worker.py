@@ -45,8 +45,6 @@ from coursewatch.bus.partitions import (
 )
 from coursewatch.errors import SettingsError
 from coursewatch.live.node import WORKER
-from coursewatch.live.registry import LiveRace
-from coursewatch.live.runner import LiveRunner
 from coursewatch.live.server import Server
 from coursewatch.settings import Settings
 
@@ -59,9 +57,9 @@ CLAIM_IDLE_MS = 15_000  # (a worker that lost a partition while it stalled, say)
 
 @dataclass
 class Took:
-    """What taking one partition did."""
+    """What taking partitions did."""
 
-    partition: int
+    partitions: list[int]
     runners: int
     replayed_fixes: int
     claimed: int
@@ -138,8 +136,8 @@ class Worker:
                     self._leaving.update(give)
                     self.ready.difference_update(give)
                     self._jobs.put_nowait((False, give))
-                for p in taken:
-                    self._jobs.put_nowait((True, [p]))
+                if taken:
+                    self._jobs.put_nowait((True, taken))
                 await self._outbox()
             except (RedisError, OSError) as exc:
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
@@ -153,12 +151,11 @@ class Worker:
             if not take:
                 await self._give_back(ps)
                 continue
-            p = ps[0]
-            while p in self.leases.mine and p not in self.ready:
+            while todo := [p for p in ps if p in self.leases.mine and p not in self.ready]:
                 try:
-                    await self._take(p)
+                    await self._take(todo)
                 except Exception:  # the store or Redis away: tried again in a second
-                    log.exception("worker %s: partition %d not taken yet", self.name, p)
+                    log.exception("worker %s: partitions %s not taken yet", self.name, todo)
                     await asyncio.sleep(1.0)
 
     async def _outbox(self) -> None:
@@ -170,57 +167,52 @@ class Worker:
             self._outside = False
             await self.server.stop_outside()
 
-    def _runners_of(self, p: int) -> list[tuple[LiveRace, list[LiveRunner]]]:
-        out = []
-        for race in self.server.races():
-            mine = [r for r in race.runners.values()
-                    if partition(race.id, r.bib, self.partitions) == p]  # fmt: skip
-            out.append((race, mine))
-        return out
-
-    async def _take(self, p: int) -> None:
-        """Runners of ``p`` back as the store holds them, then what its last holder read and
-        did not acknowledge: played, and acknowledged once stored."""
+    async def _take(self, ps: list[int]) -> None:
+        """Runners of ``ps`` back as the store holds them, then what their last holder read
+        and did not acknowledge: played, and acknowledged once stored."""
         began = time.perf_counter()
+        wanted = set(ps)
         n, replayed = await self.server.put_back_runners(
-            lambda race_id, bib: partition(race_id, bib, self.partitions) == p
+            lambda race_id, bib: partition(race_id, bib, self.partitions) in wanted
         )
-        claimed = await self._claim(p, 0)
-        if p not in self.leases.mine:
-            return  # lost meanwhile (this worker stalled): its next holder plays it
-        self.ready.add(p)
-        took = Took(p, n, replayed, claimed, time.perf_counter() - began)
+        claimed = [
+            (p, entry_id, fields) for p in ps for entry_id, fields in await self._claim(p, 0)
+        ]
+        await self._play(claimed)  # (none of these partitions is read meanwhile)
+        kept = [p for p in ps if p in self.leases.mine]  # (one lost meanwhile: its next
+        self.ready.update(kept)  # holder plays it)
+        took = Took(kept, n, replayed, len(claimed), time.perf_counter() - began)
         self.took.append(took)
         if self.on_took is not None:
             self.on_took(took)
         log.info(
-            "worker %s took partition %d: %d runners resumed from the store (%d fixes played "
-            "again), %d entries claimed, in %.2f s", self.name, p, n, replayed, claimed,
-            took.seconds,
+            "worker %s took partitions %s: %d runners resumed from the store (%d fixes played "
+            "again), %d entries claimed, in %.2f s", self.name, kept, n, replayed,
+            len(claimed), took.seconds,
         )  # fmt: skip
 
-    async def _claim(self, p: int, idle_ms: int) -> int:
-        """Play what other workers of ``p`` read ``idle_ms`` ago or more and did not
-        acknowledge; returns how many entries."""
-        claimed = 0
+    async def _claim(self, p: int, idle_ms: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """What other workers of ``p`` read ``idle_ms`` ago or more and did not acknowledge,
+        now this worker's."""
+        claimed = []
         start_id: Any = "0-0"
         while True:
             got: Any = await self.redis.xautoclaim(
                 stream_key(p), GROUP, self.name, idle_ms, start_id, count=READ_COUNT
             )
             start_id, entries = got[0], got[1]
-            claimed += len(entries)
-            if entries:
-                async with self._busy:
-                    await self._play([(p, entry_id, fields) for entry_id, fields in entries])
+            claimed.extend(entries)
             if start_id in (b"0-0", "0-0") or not entries:
                 return claimed
 
     async def _claim_idle(self) -> None:
         self._idle_claimed_s = time.monotonic()
         for p in sorted(self.ready):
-            if n := await self._claim(p, CLAIM_IDLE_MS):
-                log.warning("partition %d: %d entries left by another worker claimed", p, n)
+            if entries := await self._claim(p, CLAIM_IDLE_MS):
+                log.warning("partition %d: %d entries left by another worker claimed", p,
+                            len(entries))  # fmt: skip
+                async with self._busy:
+                    await self._play([(p, entry_id, fields) for entry_id, fields in entries])
 
     async def _give_back(self, ps: list[int]) -> None:
         """``ps`` are no longer read: once the read under way is played, their runners'
