@@ -302,34 +302,51 @@ def compare(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> tuple[int, int,
     return total, diff, dup
 
 
-def at_scale(n: int, minutes: float, pg: str, redis_url: str) -> None:
+def _cpu(pids: list[int]) -> dict[int, float]:
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = cpu_s(pid)
+        except OSError:
+            continue  # (a backend gone)
+    return out
+
+
+def at_scale(n: int, minutes: float, pg: Any, rs: Any) -> None:
     print(f"\n# 3. scale: {n} runners x {minutes:g} min sent as fast as taken, 2 web nodes")
     start = float(int(time.time() - minutes * 60 - 5))  # (the race file keeps seconds)
     requests, darksky = plan(n, minutes, start)
+    redis_url = rs.url
     requests = [r for r in requests if r.path != "/ingest/inreach"]
     fixes = sum(r.fixes for r in requests)
     rates = {}
     for workers in (1, 2):
         redis.Redis.from_url(redis_url).flushdb()
         with tempfile.TemporaryDirectory() as tmp:
-            nodes = Nodes(Path(tmp), fresh_database(pg), redis_url, workers)
+            nodes = Nodes(Path(tmp), fresh_database(pg.url), redis_url, workers)
             try:
                 setup_races(nodes.urls[0], Path(tmp), n, start, darksky)
                 nodes.wait_shared()
                 cpu0 = {k: cpu_s(p.pid) for k, p in nodes.workers.items()}
                 web0 = [cpu_s(p.pid) for p in nodes.webs]
+                db0, redis0, me0 = _cpu(pg.pids()), cpu_s(rs.pid), time.process_time()
                 t0 = time.perf_counter()
                 send(requests, nodes.urls, {}, paced=False)
                 nodes.wait_drained()
                 took = time.perf_counter() - t0
                 worker_cpu = sum(cpu_s(p.pid) - cpu0[k] for k, p in nodes.workers.items())
                 web_cpu = sum(cpu_s(p.pid) - c for p, c in zip(nodes.webs, web0, strict=True))
+                db1 = _cpu(pg.pids())
+                db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
+                redis_cpu, me_cpu = cpu_s(rs.pid) - redis0, time.process_time() - me0
             finally:
                 nodes.stop()
         rates[workers] = fixes / took
+        per_k = {"workers": worker_cpu, "web nodes": web_cpu, "PostgreSQL": db_cpu,
+                 "Redis": redis_cpu, "the client": me_cpu}  # fmt: skip
         print(f"{workers} worker(s): {fixes} fixes stored in {took:.1f} s = {fixes / took:,.0f} "
-              f"fixes/s; CPU per 1,000 fixes: workers {1000 * worker_cpu / fixes:.3f} s, web "
-              f"nodes {1000 * web_cpu / fixes:.3f} s")  # fmt: skip
+              "fixes/s; CPU s per 1,000 fixes: "
+              + ", ".join(f"{k} {1000 * v / fixes:.3f}" for k, v in per_k.items()))  # fmt: skip
     print(f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (machine: {os.cpu_count()} cores, "
           "shared by every process, PostgreSQL, Redis and the client)")  # fmt: skip
 
@@ -344,7 +361,7 @@ def main() -> None:
     args = parser.parse_args()
     with postgres() as pg, redis_server() as rs:
         if args.scale:
-            at_scale(args.runners, args.minutes, pg.url, rs.url)
+            at_scale(args.runners, args.minutes, pg, rs)
             return
         start = float(int(time.time() - args.minutes * 60 - 5))  # (the race file: seconds)
         requests, darksky = plan(args.runners, args.minutes, start)

@@ -152,3 +152,59 @@ def _app(server: Server) -> Any:
     from coursewatch.web.app import create_app
 
     return create_app(server, manage=False)
+
+
+async def test_redis_down_answers_503_and_loses_nothing_once_back(
+    tmp_path: Path, postgres_server: str
+) -> None:
+    from test_restart import COURSE
+
+    from coursewatch.sim.services import Redis
+    from coursewatch.sim.simulate import simulate_run
+
+    rs = Redis(tmp_path)
+    rs.start()
+    settings = _settings(tmp_path, fresh_database(postgres_server), rs.url)
+    web = Server(settings)
+    worker = Worker(settings, "w1", lease_s=LEASE_S)
+    await web.start()
+    await worker.start()
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=3)
+    t, lat, lon = run.time_s[:60], run.lat[:60], run.lon[:60]
+    fixes = [{"bib": "7", "time": float(a), "lat": float(b), "lon": float(c)}
+             for a, b, c in zip(t, lat, lon, strict=True)]  # fmt: skip
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        (tmp_path / "race").mkdir()
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        await _until(lambda: worker.server.knows("demo", "7") and len(worker.ready) == 16)
+        transport = httpx.ASGITransport(app=_app(web))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+            send = [fixes[k : k + 10] for k in range(0, 60, 10)]
+            for batch in send[:2]:
+                r = await client.post("/api/races/demo/fixes", json={"fixes": batch},
+                                      headers=headers)  # fmt: skip
+                assert r.status_code == 200
+            rs.stop()  # Redis down: the trackers are told to send again
+            for batch in send[2:4]:
+                r = await client.post("/api/races/demo/fixes", json={"fixes": batch},
+                                      headers=headers)  # fmt: skip
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"] and "Redis" in r.json()["error"]["message"]
+            await asyncio.sleep(2 * LEASE_S)  # (the worker's leases run out meanwhile)
+            rs.start()
+            for batch in send[2:]:  # they send it again, and on
+                for _ in range(100):
+                    r = await client.post("/api/races/demo/fixes", json={"fixes": batch},
+                                          headers=headers)  # fmt: skip
+                    if r.status_code == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                assert r.status_code == 200, r.text
+        await _until(lambda: web.fixes("demo", "7").time_s.size == 60, timeout_s=30)
+        assert list(web.fixes("demo", "7").time_s) == [f["time"] for f in fixes]
+    finally:
+        await worker.stop()
+        await web.stop()
+        rs.stop()

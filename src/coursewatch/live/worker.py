@@ -240,30 +240,32 @@ class Worker:
     async def _read_loop(self) -> None:
         while True:
             self._reads += 1
-            streams: Any = {stream_key(p): "0" if p in self._retry else ">" for p in self.ready}
-            if not streams:
+            if not self.ready:
                 await asyncio.sleep(0.2)
                 continue
-            if time.monotonic() - self._idle_claimed_s > CLAIM_EVERY_S:
-                await self._claim_idle()
             try:
-                got: Any = await self.redis.xreadgroup(
-                    GROUP, self.name, streams, count=READ_COUNT, block=READ_BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
+                await self._read()
+            except (RedisError, OSError) as exc:  # what was not acknowledged is read again
                 log.warning("Redis unreachable (%s): reading again in 1 s", exc)
                 await asyncio.sleep(1.0)
-                continue
-            read: list[tuple[int, bytes, dict[bytes, bytes]]] = []
-            for key, entries in got or []:
-                p = int(key.decode().rsplit(":", 1)[1])
-                if p not in self.ready and p not in self._leaving:
-                    continue  # lost meanwhile: its next holder claims these
-                if not entries:
-                    self._retry.discard(p)  # no pending entry left
-                read.extend((p, entry_id, fields) for entry_id, fields in entries)
-            async with self._busy:
-                await self._play(read)
+
+    async def _read(self) -> None:
+        if time.monotonic() - self._idle_claimed_s > CLAIM_EVERY_S:
+            await self._claim_idle()
+        streams: Any = {stream_key(p): "0" if p in self._retry else ">" for p in self.ready}
+        got: Any = await self.redis.xreadgroup(
+            GROUP, self.name, streams, count=READ_COUNT, block=READ_BLOCK_MS
+        )
+        read: list[tuple[int, bytes, dict[bytes, bytes]]] = []
+        for key, entries in got or []:
+            p = int(key.decode().rsplit(":", 1)[1])
+            if p not in self.ready and p not in self._leaving:
+                continue  # lost meanwhile: its next holder claims these
+            if not entries:
+                self._retry.discard(p)  # no pending entry left
+            read.extend((p, entry_id, fields) for entry_id, fields in entries)
+        async with self._busy:
+            await self._play(read)
 
     async def _play(self, read: list[tuple[int, bytes, dict[bytes, bytes]]]) -> None:
         """Entries (partition, id, fields) through the pipeline: the parts of one request

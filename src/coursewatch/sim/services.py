@@ -67,6 +67,18 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         self._run([self._pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"])
 
+    def pids(self) -> list[int]:
+        """The server's processes now: the postmaster and its children."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        out = [main]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == main:
+                    out.append(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+        return out
+
     def _run(self, cmd: list[str]) -> None:
         try:
             subprocess.run(_as_owner(cmd), check=True, capture_output=True)
@@ -132,6 +144,10 @@ class Redis:
                     raise RuntimeError(f"redis-server exited: see {self.folder / 'log'}") from None
                 time.sleep(0.025)
         client.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
