@@ -118,10 +118,12 @@ class Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._store_and_release(sorted(self.ready | self._leaving))
-        with contextlib.suppress(RedisError, OSError):
-            await self.leases.leave()
-        await self.server.stop()
+        try:
+            await self._store_and_release(sorted(self.ready | self._leaving))
+            with contextlib.suppress(RedisError, OSError):
+                await self.leases.leave()
+        finally:  # (the store's writer thread stops with it, whatever failed before)
+            await self.server.stop()
 
     # -- leases -----------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
