@@ -205,6 +205,8 @@ async def test_redis_down_answers_503_and_loses_nothing_once_back(
         await _until(lambda: web.fixes("demo", "7").time_s.size == 60, timeout_s=30)
         assert list(web.fixes("demo", "7").time_s) == [f["time"] for f in fixes]
     finally:
-        await worker.stop()
-        await web.stop()
-        rs.stop()
+        try:
+            await worker.stop()
+            await web.stop()
+        finally:
+            rs.stop()

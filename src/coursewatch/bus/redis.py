@@ -40,15 +40,17 @@ EVENTS = "cw:events"  # runner updates, status changes: what the web nodes show
 ALERTS = "cw:alerts"  # incidents, flags, acknowledgements: web nodes and the outbox's worker
 CHANGES = "cw:config"  # race HQ changed a race through one node
 BUSY = frozenset({"runner", "status"})
+ALL_STREAMS = (EVENTS, ALERTS, CHANGES)
 RING = 50_000  # messages the stream keeps: what a reconnecting listener can still get
 BATCH = 1000
 CONFIG = "config"
 
 
-def seq_of(stream_id: bytes) -> int:
-    """A stream id (``<ms>-<n>``) as one increasing integer."""
+def seq_of(stream_id: bytes, stream: int = 0) -> int:
+    """A stream id (``<ms>-<n>``) of stream number ``stream`` (of at most 4) as one increasing
+    integer, never the same for two streams."""
     ms, n = stream_id.split(b"-")
-    return int(ms) << 20 | int(n)
+    return int(ms) << 22 | min(int(n), (1 << 20) - 1) << 2 | stream
 
 
 def stream_of(kind: str) -> str:
@@ -73,7 +75,7 @@ class RedisBus:
         everything: bool = True,
     ) -> None:
         self.url = url
-        self.streams = [EVENTS, ALERTS, CHANGES] if everything else [ALERTS, CHANGES]
+        self.streams = list(ALL_STREAMS) if everything else [ALERTS, CHANGES]
         self.local = MemoryBus()
         self.redis = connect(url)
         self.on_config = on_config
@@ -108,7 +110,7 @@ class RedisBus:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = [self._out[i] for i in range(min(len(self._out), BATCH))]
+            batch = [self._out.popleft() for _ in range(min(len(self._out), BATCH))]
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     now = time.time()
@@ -118,12 +120,13 @@ class RedisBus:
                         if bib is not None:
                             pipe.hset(views_key(race_id), bib, b"[%r," % now + body + b"]")
                     await pipe.execute()
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError) as exc:  # back at the front, in order (some may
+                self._out.extendleft(reversed(batch))  # have gone: listeners get them twice)
+                while len(self._out) > self.queue_max:
+                    self._out.popleft()
+                    self.dropped += 1
                 self._away(exc)
                 await asyncio.sleep(1.0)
-                continue
-            for _ in batch:
-                self._out.popleft()
 
     async def _read(self, last: dict[str, bytes]) -> None:
         while True:
@@ -138,16 +141,21 @@ class RedisBus:
             self.up = True
             read: list[tuple[int, dict[bytes, bytes]]] = []
             for stream, entries in got:
-                last[stream.decode()] = entries[-1][0]
-                read.extend((seq_of(stream_id), fields) for stream_id, fields in entries)
+                name = stream.decode()
+                last[name] = entries[-1][0]
+                number = ALL_STREAMS.index(name)
+                read.extend((seq_of(sid, number), fields) for sid, fields in entries)
             read.sort(key=lambda r: r[0])  # the streams' messages in the order they came
             for seq, fields in read:
-                msg = Message(fields[b"r"].decode(), fields[b"k"].decode(),
-                              orjson.loads(fields[b"d"]), seq)  # fmt: skip
-                if msg.kind != CONFIG:
-                    self.local.deliver(msg)
-                elif self.on_config is not None:
-                    self.on_config(msg)
+                try:
+                    msg = Message(fields[b"r"].decode(), fields[b"k"].decode(),
+                                  orjson.loads(fields[b"d"]), seq)  # fmt: skip
+                    if msg.kind != CONFIG:
+                        self.local.deliver(msg)
+                    elif self.on_config is not None:
+                        self.on_config(msg)
+                except Exception:  # one bad message must not stop the others
+                    log.exception("a bus message could not be read")
 
     def _away(self, exc: BaseException) -> None:
         if self.up:
@@ -183,7 +191,7 @@ class RedisBus:
         await self.flush()
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):
                 await task
         await self.local.close()
         await self.redis.aclose()

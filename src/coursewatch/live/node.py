@@ -126,7 +126,8 @@ class Nodes:
         self, decode: Callable[[], Decoded], protocol: str, race_id: str | None
     ) -> IngestReport:
         """One request's fixes filtered here and appended to their runners' partitions; raises
-        StoreUnavailable (503) if Redis does not take them: nothing was kept."""
+        StoreUnavailable (503) if Redis does not take them (what it took before failing is
+        kept: sent again, it is a duplicate the worker drops)."""
         bus = self.redis_bus
         assert bus is not None
         work = Work(protocol, self.clock(), IngestReport())
@@ -154,9 +155,11 @@ class Nodes:
                 f"the message bus (Redis) cannot be reached ({exc}): send again in a moment"
             ) from None
         work.report.accepted = sum(len(g.fixes) for g in work.routed)
-        for rid, counts in work.counts.items():  # what was dropped here
-            if counts:
+        for rid, counts in work.counts.items():  # what was dropped here (the fixes are kept:
+            try:  # a count the store could not take is not worth a retry)
                 await self._store.count(rid, dict(counts))
+            except Exception as exc:
+                log.warning("race %s: drop counts not stored (%s)", rid, exc)
         return work.report
 
     # -- runner views -----------------------------------------------------------------------------
@@ -174,7 +177,7 @@ class Nodes:
                     self.views.setdefault(race_id, {}).setdefault(bib, seen)
         msg = await first
         while True:
-            sent_s = (msg.seq >> 20) / 1000.0 if msg.seq else time.time()
+            sent_s = (msg.seq >> 22) / 1000.0 if msg.seq else time.time()
             self.views.setdefault(msg.race_id, {})[str(msg.data["bib"])] = (sent_s, dict(msg.data))
             msg = await anext(updates)
 
@@ -239,9 +242,11 @@ class Nodes:
                 last.status_before.setdefault((race.id, runner.bib), runner.status)
         return out
 
-    async def play(self, work: Work) -> None:
-        """A batch of :meth:`batches` through the rest of the pipeline."""
-        await self._pipeline.run(work)
+    async def play(self, works: list[Work]) -> None:
+        """Batches of :meth:`batches` through the rest of the pipeline, stored in one
+        transaction (all or none: a runner's state never holds fixes that are not stored)."""
+        if works:
+            await self._pipeline.run(*works)
 
     async def put_back_runners(self, which: Callable[[str, str], bool]) -> tuple[int, int]:
         """The runners ``which`` says back as the store holds them (their state, the fixes

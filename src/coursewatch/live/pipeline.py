@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
-from coursewatch.engine.events import Event
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import durable
 from coursewatch.live.clock import RaceWatch
@@ -27,10 +26,10 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import fix_rows, stored_fix
+from coursewatch.live.rows import fix_rows, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.views import incident_json, runner_json
-from coursewatch.live.work import Matched, Routed, Work, merge_retractions
+from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
 from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.store import AlertRecord, FixRow, Incident, RunnerState, Saved, Store
 
@@ -78,19 +77,23 @@ class Pipeline:
         await self.filter(work, decoded, race_id)  # 2. filter
         return await self.run(work)
 
-    async def run(self, work: Work) -> IngestReport:
-        """The steps after the filter, for a batch filtered here or by a web node (a worker's:
-        live/node.py)."""
+    async def run(self, *works: Work) -> IngestReport:
+        """The steps after the filter, for a batch filtered here or batches by web nodes (a
+        worker's read: live/node.py), stored in one transaction: all of them or none."""
         try:
-            self.match(work)  # 3. match
-            self.detect(work)  # 4. detect
-            saved = await self.save(work)  # 5. store
-        except Exception:  # nothing of the batch was stored: the tracker sends it again, and
-            for runner in [g.runner for g in work.routed] + [r for _, r, _ in work.said]:
-                runner.suspect = True  # its runners go back to what the store holds first
+            for work in works:
+                self.match(work)  # 3. match
+                self.detect(work)  # 4. detect
+            saved = await self.save(*works)  # 5. store
+        except Exception:  # nothing of them was stored: the tracker sends it again, and
+            for w in works:  # their runners go back to what the store holds first
+                for runner in [g.runner for g in w.routed] + [r for _, r, _ in w.said]:
+                    runner.suspect = True
             raise
-        self.publish(work, saved)  # 6. publish
-        return work.report
+        for work in works[:-1]:  # 6. publish (the incidents once, with the last)
+            self.publish(work, Saved())
+        self.publish(works[-1], saved)
+        return works[-1].report
 
     # -- 2. filter ------------------------------------------------------------------------------
     async def filter(self, work: Work, decoded: Decoded, race_id: str | None) -> None:
@@ -223,7 +226,7 @@ class Pipeline:
                 raised = [
                     (i, a) for i, a in raised if (a.race_id, a.bib) != key or a.raised_s < since
                 ]
-                raised.extend((m.index[0], _say(race, runner, e)) for e in step.events)
+                raised.extend((m.index[0], say_event(race, runner, e)) for e in step.events)
                 continue
             # the runner's newest fixes, in time order: each one's engine events, then the
             # time-based detectors
@@ -234,37 +237,41 @@ class Pipeline:
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:
-                    raised.append((at, _say(race, runner, events[k])))
+                    raised.append((at, say_event(race, runner, events[k])))
                     k += 1
                 while q < len(timed) and timed[q][0] == j:
                     raised.append((at, timed[q][1]))
                     q += 1
             # none: each is raised at one of them
-            raised.extend((m.index[-1], _say(race, runner, e)) for e in events[k:])
+            raised.extend((m.index[-1], say_event(race, runner, e)) for e in events[k:])
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
         work.alerts.extend(device_alerts(work.said, work.received_s))
 
     # -- 5. store -------------------------------------------------------------------------------
-    async def save(self, work: Work) -> Saved:
+    async def save(self, *works: Work) -> Saved:
         """One transaction through the one writer; returns once durable (even with no rows).
         With the fixes go the states of the runners who raised an event, had their past
         changed, or are due one (live/durable.py): a restart resumes from them."""
-        raised = {(a.race_id, a.bib) for a in work.alerts}
-        runs = [
-            (m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
-             (m.routed.race.id, m.routed.runner.bib) in raised or m.step.replay_from_s is not None)
-            for m in work.steps
-        ]  # fmt: skip
-        states = durable.states(runs, work.received_s, self.state_every_s)
+        states: dict[tuple[str, str], RunnerState] = {}
+        for work in works:
+            raised = {(a.race_id, a.bib) for a in work.alerts}
+            runs = [
+                (m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
+                 (m.routed.race.id, m.routed.runner.bib) in raised
+                 or m.step.replay_from_s is not None)
+                for m in work.steps
+            ]  # fmt: skip
+            for st in durable.states(runs, work.received_s, self.state_every_s):
+                states[(st.race_id, st.bib)] = st
         saved = await self.store.save(
-            work.rows,
-            work.alerts,
-            merge_retractions(work.retract),
-            counts=work.counts,
-            states=states,
+            [row for w in works for row in w.rows],
+            [a for w in works for a in w.alerts],
+            merge_retractions([r for w in works for r in w.retract]),
+            counts=merge_counts(works),
+            states=list(states.values()),
         )
-        work.report.incidents.extend(saved.incidents)
+        works[-1].report.incidents.extend(saved.incidents)
         return saved
 
     def put_back(
@@ -389,10 +396,3 @@ class Pipeline:
     def race_now(self, race_id: str, now_s: float | None = None) -> float:
         """The race's clock (live/raceclock.py)."""
         return self.clocks.now(race_id, now_s)
-
-
-def _say(race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float]) -> AlertRecord:
-    """An engine event in words, where its fix was."""
-    ev, raised_s, trend_mps = raised
-    fix = runner.fix_at(ev.at.time.timestamp())
-    return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)

@@ -1,11 +1,17 @@
-"""Fixes as the store keeps them (:class:`coursewatch.store.FixRow`), and back."""
+"""Fixes as the store keeps them (:class:`coursewatch.store.FixRow`), and back; an engine
+event as the alert row the store keeps."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from coursewatch.protocols import Fix
-from coursewatch.store import FixRow
+from coursewatch.store import AlertRecord, FixRow
+
+if TYPE_CHECKING:
+    from coursewatch.engine.events import Event
+    from coursewatch.live.registry import LiveRace
+    from coursewatch.live.runner import LiveRunner
 
 
 class Arrived(Protocol):
@@ -29,3 +35,12 @@ def fix_rows(race_id: str, bib: str, fixes: list[Fix], batch: Arrived) -> list[F
                      f.bearing_deg, f.altitude_m, f.battery_pct, at, source))
         for f in fixes
     ]  # fmt: skip
+
+
+def say_event(
+    race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float]
+) -> AlertRecord:
+    """An engine event in words, where its fix was."""
+    ev, raised_s, trend_mps = raised
+    fix = runner.fix_at(ev.at.time.timestamp())
+    return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)

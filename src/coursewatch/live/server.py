@@ -141,6 +141,9 @@ class Server(Outside, Histories, Access, Nodes):
         await self._webhooks.start()
         await self.notifier.start()
         self.feeds.start()
+        if self.role != SINGLE:  # (a worker's races were loaded before it polled)
+            for race_id in list(self._registry.races):
+                self.repoll(race_id)
 
     async def stop_outside(self) -> None:
         await self._webhooks.stop()
@@ -306,7 +309,8 @@ class Server(Outside, Histories, Access, Nodes):
         await self._store.put_runner(record)
         self._changed(record.race_id)
         runner = self._registry.add_runner(record)
-        self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
+        if self.role != WEB:  # (a web node does not know where the runner is)
+            self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
         return runner
 
     def runner(self, race_id: str, bib: str) -> LiveRunner:

@@ -59,3 +59,12 @@ def merge_retractions(retract: list[tuple[str, str, float]]) -> list[tuple[str, 
         key = (race_id, bib)
         first[key] = min(first.get(key, math.inf), from_s)
     return [(k[0], k[1], s) for k, s in first.items()]
+
+
+def merge_counts(works: tuple[Work, ...]) -> dict[str, Counter[str]]:
+    """What several batches counted, race by race."""
+    out: dict[str, Counter[str]] = {}
+    for work in works:
+        for race_id, counts in work.counts.items():
+            out.setdefault(race_id, Counter()).update(counts)
+    return out

@@ -97,6 +97,7 @@ class Worker:
         self._leaving: set[int] = set()  # being given back: still ours, no longer read
         self._reads = 0  # reads done: a give-back waits for the one under way to end
         self._idle_claimed_s = 0.0
+        self._renewed_s = time.monotonic()
         self._outside = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -106,19 +107,23 @@ class Worker:
     async def start(self) -> None:
         await self.server.start()
         self.server.matches_only(self.owns)
+        await self._groups()
+        loops = (self._lease_loop(), self._job_loop(), self._read_loop())
+        self._tasks = [asyncio.create_task(loop) for loop in loops]
+
+    async def _groups(self) -> None:
         for p in range(self.partitions):
             with contextlib.suppress(ResponseError):  # BUSYGROUP: made by another worker
                 await self.redis.xgroup_create(stream_key(p), GROUP, id="0", mkstream=True)
-        loops = (self._lease_loop(), self._job_loop(), self._read_loop())
-        self._tasks = [asyncio.create_task(loop) for loop in loops]
 
     async def stop(self) -> None:
         """A clean stop: the partitions given back (states stored), then the server."""
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         try:
+            for task in self._tasks:  # (one that failed was logged)
+                with contextlib.suppress(BaseException):
+                    await task
             await self._store_and_release(sorted(self.ready | self._leaving))
             with contextlib.suppress(RedisError, OSError):
                 await self.leases.leave()
@@ -130,6 +135,7 @@ class Worker:
         while True:
             try:
                 taken, lost, surplus = await self.leases.beat()
+                self._renewed_s = time.monotonic()
                 for p in lost:
                     log.warning("partition %d: lease lost (this worker stalled?)", p)
                     self.ready.discard(p)
@@ -143,15 +149,29 @@ class Worker:
                 await self._outbox()
             except (RedisError, OSError) as exc:
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
+                self._unsure()
             except Exception:
                 log.exception("worker %s: leases", self.name)
             await asyncio.sleep(self.beat_s)
+
+    def _unsure(self) -> None:
+        """Leases not renewed for most of their time: another worker may hold them now, so
+        this one stops playing and ticking their runners (taken again from the store)."""
+        if time.monotonic() - self._renewed_s > 0.8 * self.leases.lease_ms / 1000.0:
+            if self.ready or self.leases.mine:
+                log.warning("worker %s: leases not renewed in time, partitions let go", self.name)
+            self.ready.clear()
+            self.leases.mine.clear()
 
     async def _job_loop(self) -> None:
         while True:
             take, ps = await self._jobs.get()
             if not take:
-                await self._give_back(ps)
+                try:
+                    await self._give_back(ps)
+                except Exception:  # (the lease then runs out by itself)
+                    log.exception("worker %s: partitions %s not given back", self.name, ps)
+                    self._leaving.difference_update(ps)
                 continue
             while todo := [p for p in ps if p in self.leases.mine and p not in self.ready]:
                 try:
@@ -161,25 +181,24 @@ class Worker:
                     await asyncio.sleep(1.0)
 
     async def _outbox(self) -> None:
+        """Holding the outbox lease: start sending (once; losing the lease later, a worker
+        that stalled goes on sending too: at least once, by the receivers' ids)."""
         if self.leases.outbox and not self._outside:
-            self._outside = True
             await self.server.start_outside()
+            self._outside = True
             log.info("worker %s sends the webhooks and notifications", self.name)
-        elif not self.leases.outbox and self._outside:
-            self._outside = False
-            await self.server.stop_outside()
 
     async def _take(self, ps: list[int]) -> None:
         """Runners of ``ps`` back as the store holds them, then what their last holder read
         and did not acknowledge: played, and acknowledged once stored."""
         began = time.perf_counter()
         wanted = set(ps)
+        claimed = [  # first: what its last holder had read is this worker's from now on
+            (p, entry_id, fields) for p in ps for entry_id, fields in await self._claim(p, 0)
+        ]
         n, replayed = await self.server.put_back_runners(
             lambda race_id, bib: partition(race_id, bib, self.partitions) in wanted
         )
-        claimed = [
-            (p, entry_id, fields) for p in ps for entry_id, fields in await self._claim(p, 0)
-        ]
         await self._play(claimed)  # (none of these partitions is read meanwhile)
         kept = [p for p in ps if p in self.leases.mine]  # (one lost meanwhile: its next
         self.ready.update(kept)  # holder plays it)
@@ -247,8 +266,15 @@ class Worker:
                 continue
             try:
                 await self._read()
+            except ResponseError as exc:  # Redis lost its data: the group made again
+                log.warning("Redis: %s; the consumer groups made again", exc)
+                await self._groups()
+                await asyncio.sleep(1.0)
             except (RedisError, OSError) as exc:  # what was not acknowledged is read again
                 log.warning("Redis unreachable (%s): reading again in 1 s", exc)
+                await asyncio.sleep(1.0)
+            except Exception:  # (a bad entry, say): logged; the loop goes on
+                log.exception("worker %s: a read failed", self.name)
                 await asyncio.sleep(1.0)
 
     async def _read(self) -> None:
@@ -271,8 +297,9 @@ class Worker:
 
     async def _play(self, read: list[tuple[int, bytes, dict[bytes, bytes]]]) -> None:
         """Entries (partition, id, fields) through the pipeline: the parts of one request
-        (in any partition) as one batch, as they came (their saves group in the writer);
-        each entry acknowledged and deleted once stored."""
+        (in any partition) as one batch, as they came, all stored in one transaction; each
+        entry then acknowledged and deleted. If they could not be stored, none is: they are
+        read again (their runners first go back to what the store holds)."""
         decoded: list[Entry] = []
         of: list[tuple[int, bytes]] = []  # the stream entry of each runner's part
         for p, entry_id, fields in read:
@@ -285,20 +312,18 @@ class Worker:
             if not self.server.knows(race_id, bib):
                 # added through a web node a moment ago: its word may not be here yet
                 await self.server.reload_race(race_id)
-        jobs = [({of[k] for k in ks}, asyncio.create_task(self.server.play(work)))
-                for ks, work in self.server.batches(decoded)]  # fmt: skip
-        failed: set[tuple[int, bytes]] = set()
-        for entries, job in jobs:
-            try:
-                await job
-            except Exception as exc:  # kept pending: read again (the runners go back first)
-                log.warning("%d entries not stored (%s)", len(entries), exc)
-                failed.update(entries)
-                self._retry.update(p for p, _ in entries)
-        # (a runner still unknown: logged by batches(), and acknowledged: never known here)
+        # a runner still unknown (logged by batches()): left pending, claimed again later
+        held = {of[k] for k, e in enumerate(decoded) if not self.server.knows(e.race_id, e.bib)}
+        try:
+            await self.server.play([work for _, work in self.server.batches(decoded)])
+        except Exception as exc:  # read again after a pause
+            log.warning("%d entries not stored (%s): read again", len(read), exc)
+            self._retry.update(p for p, _, _ in read)
+            await asyncio.sleep(1.0)
+            return
         done: dict[int, list[bytes]] = {}
         for p, entry_id, _ in read:
-            if (p, entry_id) not in failed:
+            if (p, entry_id) not in held:
                 done.setdefault(p, []).append(entry_id)
         if done:
             async with self.redis.pipeline(transaction=False) as pipe:
