@@ -85,8 +85,9 @@ class Nodes:
             self.redis_bus.publish(race_id, CONFIG, {"node": self.node})
 
     def _on_config(self, msg: Message) -> None:
-        """Another node changed a race: read it again (once for a burst of changes, such as
-        a roster of 2,000 runners added one by one)."""
+        """Another node changed a race: read it again (the changes that come before the
+        reading starts are read once: a roster of 2,000 runners added one by one is read a
+        few times, not 2,000)."""
         if msg.data.get("node") != self.node and msg.race_id not in self._to_reload:
             self._to_reload.add(msg.race_id)
             self._spawn(self.reload_race(msg.race_id))
