@@ -210,3 +210,34 @@ async def test_redis_down_answers_503_and_loses_nothing_once_back(
             await web.stop()
         finally:
             rs.stop()
+
+
+async def test_the_outbox_sweep_hands_on_incidents_whose_bus_message_was_lost() -> None:
+    """A worker killed between storing an incident and putting it on the bus: the outbox
+    worker's sweep makes its rows (the incidents updated since two sweeps ago), and never
+    those from before it started."""
+    from types import SimpleNamespace
+
+    from coursewatch.live.announce import sweep_forever
+
+    def incident(event_id: int) -> Any:
+        return SimpleNamespace(updates=[{"id": event_id}])
+
+    held = [incident(1), incident(2)]
+    store = SimpleNamespace(
+        races=lambda: [SimpleNamespace(id="demo")],
+        incidents=lambda race_id, level=None, limit=0: list(held),
+    )
+    took: list[list[int]] = []
+
+    async def take(incidents: list[Any]) -> None:
+        took.append([i.updates[-1]["id"] for i in incidents])
+
+    task = asyncio.create_task(sweep_forever(store, take, every_s=0.01))  # type: ignore[arg-type]
+    await _until(lambda: len(took) >= 2)
+    held.append(incident(3))  # stored; its message never reached the bus
+    await _until(lambda: any(3 in t for t in took))
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert all(set(t) <= {3} for t in took), took

@@ -7,7 +7,13 @@ the server may have been killed between storing an incident and storing its deli
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
 from coursewatch.store import Incident, Store
+
+SWEEP_S = 10.0
 
 
 def newest_event(i: Incident) -> int:
@@ -25,3 +31,24 @@ def since_seen(store: Store, key: str) -> tuple[list[Incident], int]:
     saved = store.meta(key)
     seen = newest if saved is None else int(saved)
     return [i for i in incidents if newest_event(i) > seen], newest
+
+
+def _every(store: Store) -> list[Incident]:
+    return [i for r in store.races() for i in store.incidents(r.id, level=None, limit=1_000_000)]
+
+
+async def sweep_forever(
+    store: Store, take: Callable[[list[Incident]], Awaitable[object]], every_s: float = SWEEP_S
+) -> None:
+    """For a sender on several machines: every ``every_s``, the incidents updated since two
+    sweeps ago go to ``take`` (which stores their rows; those already stored stay as they
+    are). A worker killed between storing an incident and putting it on the bus lost that
+    message: its rows are made here. (Two sweeps back: an event stored in a transaction that
+    began before the last sweep may have a lower id than what it saw.)"""
+    marks = deque([max((newest_event(i) for i in _every(store)), default=0)] * 2, maxlen=2)
+    while True:
+        await asyncio.sleep(every_s)
+        incidents = _every(store)
+        floor = marks[0]
+        marks.append(max((newest_event(i) for i in incidents), default=floor))
+        await take([i for i in incidents if newest_event(i) > floor])

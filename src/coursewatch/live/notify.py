@@ -35,7 +35,7 @@ import apprise
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import newest_event, since_seen
+from coursewatch.live.announce import newest_event, since_seen, sweep_forever
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
@@ -100,6 +100,7 @@ class Notifier:
         self._urgent = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify-sos")
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self.sweeps = False  # several machines: sweep the store too (live/announce.py)
 
     async def start(self) -> None:
         # Apprise loads its 100+ plugins at its first use: here, off the loop, not at the first
@@ -107,6 +108,11 @@ class Notifier:
         await asyncio.to_thread(apprise.Apprise.instantiate, "json://localhost")
         await self.recover()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._run())]
+        if self.sweeps:  # several machines: what a killed worker did not put on the bus
+            self._tasks.append(asyncio.create_task(sweep_forever(self.store, self._sweep)))
+
+    async def _sweep(self, incidents: list[Incident]) -> None:
+        await self.enqueue(incidents, self._title)
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._inflight]:

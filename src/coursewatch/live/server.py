@@ -138,6 +138,7 @@ class Server(Outside, Histories, Access, Nodes):
 
     async def start_outside(self) -> None:
         """Start what leaves (webhooks, notifications) and the feed polls."""
+        self._webhooks.sweeps = self.notifier.sweeps = self.role != SINGLE
         await self._webhooks.start()
         await self.notifier.start()
         self.feeds.start()

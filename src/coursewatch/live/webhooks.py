@@ -46,10 +46,10 @@ import httpx
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import since_seen
+from coursewatch.live.announce import since_seen, sweep_forever
 from coursewatch.live.targets import checked_target, host_of, pinned
 from coursewatch.live.views import incident_json
-from coursewatch.store import Delivery, Store, Webhook
+from coursewatch.store import Delivery, Incident, Store, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
 # httpx logs every request's full URL at INFO: a receiver's URL may carry its token
@@ -257,6 +257,8 @@ class WebhookSender:
         self.lanes: dict[int, HookLane] = {}
         self._listener: asyncio.Task[None] | None = None
         self._seen = 0  # the newest event whose calls are stored
+        self.sweeps = False  # several machines: sweep the store too (live/announce.py)
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """A lane for every hook, each sending what its outbox rows still hold, after the
@@ -266,12 +268,20 @@ class WebhookSender:
                 self._lane(hook)
         await self.recover()
         self._listener = asyncio.create_task(self._listen())
+        if self.sweeps:  # several machines: what a killed worker did not put on the bus
+            self._sweeper = asyncio.create_task(sweep_forever(self.store, self._announce))
+
+    async def _announce(self, incidents: list[Incident]) -> None:
+        for i in incidents:
+            if i.level == ALERT:
+                await self.enqueue(i.race_id, "incident", incident_json(i), 0)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._listener, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for lane in list(self.lanes.values()):
             await lane.close()
         self.lanes.clear()
