@@ -20,7 +20,7 @@ from coursewatch.bus.partitions import GROUP, partition, stream_key
 from coursewatch.live.node import WEB
 from coursewatch.live.server import Server
 from coursewatch.live.worker import Worker
-from coursewatch.protocols import Decoded
+from coursewatch.protocols import Decoded, Fix
 from coursewatch.settings import load_settings
 from coursewatch.sim.hq import ADMIN, add_race
 from coursewatch.sim.services import ServiceMissing, fresh_database
@@ -241,3 +241,54 @@ async def test_the_outbox_sweep_hands_on_incidents_whose_bus_message_was_lost() 
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert all(set(t) <= {3} for t in took), took
+
+
+async def test_a_stalled_event_stream_on_a_web_node_never_holds_up_the_others(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """One SSE client reads nothing; another gets every runner update the workers publish,
+    as they come, and the stalled one is dropped past its queue (it reconnects)."""
+    from test_restart import COURSE
+
+    from coursewatch.sim.simulate import simulate_run
+
+    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
+    web = Server(settings)
+    worker = Worker(settings, "w1", lease_s=LEASE_S)
+    await web.start()
+    await worker.start()
+    try:
+        (tmp_path / "race").mkdir()
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        await _until(lambda: worker.server.knows("demo", "7") and len(worker.ready) == 16)
+        bus = web.redis_bus
+        assert bus is not None
+        bus.local.queue_size = 50  # (a stalled client is dropped past this many)
+        stalled = web.subscribe("demo")
+        first = asyncio.ensure_future(anext(stalled))  # subscribed, and never read again
+        seen: list[float] = []
+
+        async def follow() -> None:
+            async for _ in web.subscribe("demo", kinds=frozenset({"runner"})):
+                seen.append(asyncio.get_running_loop().time())
+                if len(seen) == 100:
+                    return
+
+        follower = asyncio.create_task(follow())
+        await asyncio.sleep(0.1)
+        run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=4)
+        sent: list[float] = []
+        for k in range(100):
+            decoded = Decoded()
+            decoded.add(Fix(float(run.time_s[k]), float(run.lat[k]), float(run.lon[k]),
+                            bib="7"), 0)  # fmt: skip
+            sent.append(asyncio.get_running_loop().time())
+            await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+        await asyncio.wait_for(follower, 30)
+        lag_s = sorted(b - a for a, b in zip(sent, seen, strict=True))
+        assert lag_s[len(lag_s) // 2] < 1.0 and bus.local.dropped_listeners >= 1, lag_s
+        first.cancel()
+    finally:
+        await worker.stop()
+        await web.stop()
