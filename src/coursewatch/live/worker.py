@@ -120,10 +120,8 @@ class Worker:
         """A clean stop: the partitions given back (states stored), then the server."""
         for task in self._tasks:
             task.cancel()
-        try:
-            for task in self._tasks:  # (one that failed was logged)
-                with contextlib.suppress(BaseException):
-                    await task
+        try:  # (one that failed was logged; one stuck in a call is left behind)
+            await asyncio.wait(self._tasks, timeout=5.0)
             await self._store_and_release(sorted(self.ready | self._leaving))
             with contextlib.suppress(RedisError, OSError):
                 await self.leases.leave()
