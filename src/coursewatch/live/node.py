@@ -166,21 +166,26 @@ class Nodes:
     # -- runner views -----------------------------------------------------------------------------
     async def _follow_views(self) -> None:
         """Keep the latest update of every runner: from the bus from now on, and from the
-        hash for what came before this node started."""
+        hash for what came before (again whenever the bus dropped this listener for falling
+        behind)."""
         bus = self.redis_bus
         assert bus is not None
-        updates = bus.subscribe("*", kinds=frozenset({"runner"}))
-        first = asyncio.ensure_future(anext(updates))
-        await asyncio.sleep(0)  # subscribed: nothing between the hash and the stream is lost
-        for race_id in list(self._registry.races):
-            with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
-                for bib, seen in (await bus.views(race_id)).items():
-                    self.views.setdefault(race_id, {}).setdefault(bib, seen)
-        msg = await first
         while True:
-            sent_s = (msg.seq >> 22) / 1000.0 if msg.seq else time.time()
-            self.views.setdefault(msg.race_id, {})[str(msg.data["bib"])] = (sent_s, dict(msg.data))
-            msg = await anext(updates)
+            updates = bus.subscribe("*", kinds=frozenset({"runner"}))
+            first = asyncio.ensure_future(anext(updates, None))
+            await asyncio.sleep(0)  # subscribed: nothing between the hash and the stream is lost
+            for race_id in list(self._registry.races):
+                with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
+                    for bib, seen in (await bus.views(race_id)).items():
+                        self.views.setdefault(race_id, {}).setdefault(bib, seen)
+            msg = await first
+            while msg is not None:
+                sent_s = (msg.seq >> 22) / 1000.0 if msg.seq else time.time()
+                self.views.setdefault(msg.race_id, {})[str(msg.data["bib"])] = (
+                    sent_s,
+                    dict(msg.data),
+                )
+                msg = await anext(updates, None)
 
     def runner_view(
         self, race: LiveRace, runner: LiveRunner, admin: bool = False
