@@ -131,11 +131,7 @@ class Nodes:
         kept: sent again, it is a duplicate the worker drops)."""
         bus = self.redis_bus
         assert bus is not None
-        work = Work(protocol, self.clock(), IngestReport())
-        decoded = decode()
-        work.report.problems.extend(decoded.problems)
-        work.count(race_id or "", "invalid", len(decoded.problems))
-        await self._pipeline.filter(work, decoded, race_id)
+        work = await self._pipeline.take(decode, protocol, race_id)
         said: dict[tuple[str, str], list[DeviceEvent]] = {}
         for race, runner, ev in work.said:
             said.setdefault((race.id, runner.bib), []).append(ev)

@@ -5,8 +5,7 @@
 Each step is a plain method over the whole batch (one HTTP request's fixes). A bad fix is
 reported and skipped at the step that finds it; it never stops the batch. The store step is the
 only one that waits (for the one writer's commit), so the response for a request is sent only
-once its fixes are durable. Time-based detectors (stopped, signal lost, overdue, cut-off risk)
-run from :meth:`Pipeline.tick`, since they fire when fixes do *not* come.
+once its fixes are durable. The clock-driven detectors run from :meth:`Pipeline.tick`.
 """
 
 from __future__ import annotations
@@ -66,20 +65,23 @@ class Pipeline:
             w = self._watches[race.id] = RaceWatch(race, self.clock)
         return w
 
-    async def ingest(
-        self, decode: Callable[[], Decoded], protocol: str, race_id: str | None = None
-    ) -> IngestReport:
+    async def ingest(self, decode: Callable[[], Decoded], protocol: str,
+                     race_id: str | None = None) -> IngestReport:  # fmt: skip
         """Run one request's payload through every step; raises PayloadError if unreadable."""
+        return await self.run(await self.take(decode, protocol, race_id))
+
+    async def take(self, decode: Callable[[], Decoded], protocol: str,
+                   race_id: str | None = None) -> Work:  # fmt: skip
+        """Steps 1-2 (a web node sends their work on to the workers: live/node.py)."""
         work = Work(protocol, self.clock(), IngestReport())
         decoded = decode()  # 1. decode: protocol -> fixes (+ the bad ones, reported)
         work.report.problems.extend(decoded.problems)
         work.count(race_id or "", "invalid", len(decoded.problems))
         await self.filter(work, decoded, race_id)  # 2. filter
-        return await self.run(work)
+        return work
 
     async def run(self, *works: Work) -> IngestReport:
-        """The steps after the filter, for a batch filtered here or batches by web nodes (a
-        worker's read: live/node.py), stored in one transaction: all of them or none."""
+        """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
         try:
             for work in works:
                 self.match(work)  # 3. match

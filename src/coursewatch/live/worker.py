@@ -104,6 +104,10 @@ class Worker:
     def owns(self, race_id: str, bib: str) -> bool:
         return partition(race_id, bib, self.partitions) in self.ready
 
+    def _in(self, ps: set[int]) -> Callable[[str, str], bool]:
+        """Whether a runner (race, bib) is of one of the partitions ``ps``."""
+        return lambda race_id, bib: partition(race_id, bib, self.partitions) in ps
+
     async def start(self) -> None:
         await self.server.start()
         self.server.matches_only(self.owns)
@@ -194,9 +198,7 @@ class Worker:
         claimed = [  # first: what its last holder had read is this worker's from now on
             (p, entry_id, fields) for p in ps for entry_id, fields in await self._claim(p, 0)
         ]
-        n, replayed = await self.server.put_back_runners(
-            lambda race_id, bib: partition(race_id, bib, self.partitions) in wanted
-        )
+        n, replayed = await self.server.put_back_runners(self._in(wanted))
         await self._play(claimed)  # (none of these partitions is read meanwhile)
         kept = [p for p in ps if p in self.leases.mine]  # (one lost meanwhile: its next
         self.ready.update(kept)  # holder plays it)
@@ -246,9 +248,7 @@ class Worker:
         self.ready.difference_update(gone)
         try:
             async with self._busy:  # what is being played finishes first
-                await self.server.keep_states_of(
-                    lambda race_id, bib: partition(race_id, bib, self.partitions) in gone
-                )
+                await self.server.keep_states_of(self._in(gone))
             for p in ps:
                 await self.leases.release(p)
         finally:
