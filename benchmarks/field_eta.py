@@ -14,7 +14,9 @@ reached): ``|predicted - actual| / time still to run`` (median, p90), the RMSE a
 station reached, and how often the actual time falls in the 10-90 % interval. Beside it, in
 the same run: the average speed since the start (station km) and the history ratio (median
 over earlier runners of elapsed at j / elapsed at k). ``--no-history``: the same with no
-history at all (this year's field and the runner's own model only).
+history at all (this year's field and the runner's own model only). ``--ceiling``: each
+edition predicted with itself as the history (in sample: the answer known), the most this
+model's form can do on these splits.
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ def main() -> int:
     ap.add_argument("--no-history", action="store_true")
     ap.add_argument("--test", choices=YEARS, nargs="*", default=["2017", "2016", "2015"])
     ap.add_argument("--speed", action="store_true", help="only time `coursewatch eta predict`")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="each edition predicted from itself: what the model could do knowing "
+                         "the answer")  # fmt: skip
     args = ap.parse_args()
     if args.speed:
         speed(*utmb("2017"))
@@ -149,6 +154,8 @@ def main() -> int:
         race, editions = utmb(test)
         course = load_course(race.course_path)
         used = [] if args.no_history else [editions[y] for y in YEARS if y != test]
+        if args.ceiling:
+            used = [HistoryEdition(f"{test} itself", editions[test].results_path)]
         t0 = time.perf_counter()
         rf = race_field(race, course, history=used)
         truth = read_splits(editions[test].results_path, rf.stations).elapsed_s
