@@ -12,8 +12,10 @@ alarm when a fix is further than X from the course line, re-armed when back insi
 - alarm distance: metres run past the wrong turn when the alarm fired (median, p90), misses;
 - repeated: wrong turns alarmed more than once before the runner was back where they turned
   (each crossing of another part of the course read as a way back, then a new alarm);
-- at 300 s: on which clearly-off ping (more than 100 m off) the alarm fired ("<1st": on a ping
-  between 60 and 100 m off, before any clearly-off one);
+- at 300 s: on which clearly-off ping (more than 100 m off, on the true path) the alarm fired
+  ("<1st": on a ping between 60 and 100 m off, before any clearly-off one); with added error,
+  in brackets, the same with the pings judged where they were sent (what a person checking
+  the track sees), when it differs;
 - false alarms: alarms while the real runner was on course (every recorded fix within 60 m
   of the course from 5 min before to 5 min after), on the untouched pairs and outside the
   injected excursions, at every sampling and noise level; "runner-h" is the time watched for
@@ -84,6 +86,7 @@ class Tally:
     missed: int = 0
     already: int = 0  # the wrong turn came while still in alarm from a real excursion
     ping_rank: list[int] = field(default_factory=list)  # 300 s: 1 = first clearly-off ping
+    ping_rank_sent: list[int] = field(default_factory=list)  # the same, judged as sent
     false_alarms: int = 0
     false_where: list[str] = field(default_factory=list)
     hours: float = 0.0  # runner-hours watched for false alarms (injected excursions left out)
@@ -234,11 +237,13 @@ def score(
     tally: Tally,
     t_rec: FloatArray,
     d_rec: FloatArray,
-    d_true: FloatArray,
+    d_ping: tuple[FloatArray, FloatArray],
     every_s: float,
     label: str,
     in_alarm: bool = False,
 ) -> None:
+    """``d_ping``: each sent fix's distance off the course, true and as sent (with the
+    added error), for the rank of the clearly-off ping the alarm came on."""
     ex = run.excursion
     watched_s = float(run.t[-1] - run.t[0]) - (0.0 if ex is None else ex[1] - ex[0])
     tally.hours += watched_s / 3600.0
@@ -265,11 +270,10 @@ def score(
     tally.repeated += n_in > 1
     if every_s >= 300:
         in_ex = (run.t > ex[0]) & (run.t <= ex[1])
-        clear = np.flatnonzero(in_ex & (d_true > CLEAR_OFF_M))
-        if len(clear) == 0:
-            return
-        rank = int(np.searchsorted(clear, hit)) + 1 if hit >= clear[0] else 0
-        tally.ping_rank.append(rank)
+        for d, ranks in zip(d_ping, (tally.ping_rank, tally.ping_rank_sent), strict=True):
+            clear = np.flatnonzero(in_ex & (d > CLEAR_OFF_M))
+            if len(clear):
+                ranks.append(int(np.searchsorted(clear, hit)) + 1 if hit >= clear[0] else 0)
 
 
 @dataclass
@@ -349,15 +353,21 @@ def evaluate(
         for m, (alarms, in_alarm) in results.items():
             tally = tallies.setdefault((k.every_s, k.noise, m), Tally())
             label = f"{k.pair}/{k.every_s:.0f}s/{k.noise}/seed {k.seed}"
-            score(k.run, alarms, tally, k.t_judge, k.d_judge, k.d_true, k.every_s, label, in_alarm)
+            score(k.run, alarms, tally, k.t_judge, k.d_judge, (k.d_true, k.d_sent), k.every_s,
+                  label, in_alarm)  # fmt: skip
     return tallies
+
+
+def _ranks(ranks: list[int]) -> str:
+    r = np.asarray(ranks)
+    return f"{(r == 0).sum()}/{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum()}"
 
 
 def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
     head = (
         f"{'sampling':>9} {'noise':>9} {'method':>16} {'median m':>9} {'p90 m':>7} "
         f"{'missed':>7} {'in alarm':>8} {'repeated':>8} {'false alarms':>13} {'runner-h':>9} "
-        f"{'ping <1st/1st/2nd/later':>24}"
+        f"{'ping <1st/1st/2nd/later (as sent)':>34}"
     )
     print(head)
     order = {n: i for i, n in enumerate(NOISE_MODES)}
@@ -368,11 +378,12 @@ def report(tallies: dict[tuple[float, str, str], Tally]) -> None:
         p90 = f"{np.percentile(ta.delays_m, 90):.0f}" if ta.delays_m else "-"
         ranks = ""
         if every_s >= 300 and ta.ping_rank:
-            r = np.asarray(ta.ping_rank)
-            ranks = f"{(r == 0).sum()}/{(r == 1).sum()}/{(r == 2).sum()}/{(r > 2).sum()}"
+            ranks = _ranks(ta.ping_rank)
+            if ta.ping_rank_sent != ta.ping_rank:
+                ranks += f" ({_ranks(ta.ping_rank_sent)})"
         row = (
             f"{every_s:>8.0f}s {noise:>9} {m:>16} {med:>9} {p90:>7} {ta.missed:>7} "
-            f"{ta.already:>8} {ta.repeated:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>24}"
+            f"{ta.already:>8} {ta.repeated:>8} {ta.false_alarms:>13} {ta.hours:>9.0f} {ranks:>34}"
         )
         print(row)
     for method in ("coursewatch", "coursewatch HQ"):
