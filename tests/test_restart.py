@@ -259,3 +259,42 @@ async def test_race_hq_shows_every_runner_as_before_the_kill(tmp_path: Path) -> 
             after = runner_json(race, race.runners["7"], now[0], admin=True)
         assert before["next_station_eta_ts"] is not None and before["finish_eta_ts"] is not None
         assert after == before
+
+
+async def test_a_batch_sent_again_while_the_first_is_being_stored_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """A tracker that gave up waiting sends its batch again while the first is still on its
+    way to the store, and the first is then refused (the database went away): the second is
+    matched after it, against what the store holds, and stores the fixes. (Matched at once,
+    it was answered as duplicates of fixes that were never stored.)"""
+    import asyncio
+
+    from coursewatch.store import StoreUnavailable
+
+    steps = [s for s in _scenario(batch_n=4) if s[1]]
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        await _send(server, now, *steps[0])
+        store = server._store
+        real_save, release, calls = store.save, asyncio.Event(), []
+
+        async def away_once(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            if len(calls) == 1:
+                await release.wait()
+                raise StoreUnavailable("the database went away: send again in a moment")
+            return await real_save(*args, **kwargs)
+
+        store.save = away_once  # type: ignore[method-assign]
+        first = asyncio.create_task(_send(server, now, *steps[1]))
+        await asyncio.sleep(0.05)
+        again = asyncio.create_task(_send(server, now, *steps[1]))
+        await asyncio.sleep(0.05)
+        release.set()
+        with pytest.raises(StoreUnavailable):
+            await first
+        await again
+        assert store.fix_count("demo") == len(steps[0][1]) + len(steps[1][1])

@@ -20,6 +20,7 @@ from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import durable
+from coursewatch.live import work as batches
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
@@ -81,17 +82,18 @@ class Pipeline:
         return work
 
     async def run(self, *works: Work) -> IngestReport:
-        """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
-        try:
+        """Steps 3-6, of batches stored in one transaction (a worker's read): all or none.
+
+        A runner's batch is matched once their batch before it is stored or refused: matched
+        against fixes still on their way to the store, a fix sent again would be taken for a
+        duplicate (and answered as stored) of fixes that may never be."""
+        runners = list({id(r): r for w in works for r in w.runners()}.values())
+        await batches.settled(runners)
+        with batches.storing(runners):  # refused: the tracker sends it again, to the store's state
             for work in works:
                 self.match(work)  # 3. match
                 self.detect(work)  # 4. detect
             saved = await self.save(*works)  # 5. store
-        except Exception:  # nothing of them was stored: the tracker sends it again, and
-            for w in works:  # their runners go back to what the store holds first
-                for runner in [g.runner for g in w.routed] + [r for _, r, _ in w.said]:
-                    runner.suspect = True
-            raise
         for work in works[:-1]:  # 6. publish (the incidents once, with the last)
             self.publish(work, Saved())
         self.publish(works[-1], saved)
@@ -382,12 +384,8 @@ class Pipeline:
                     states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
-        try:
+        with batches.storing(raised_by):  # not stored: raised again from the store's state
             saved = await self.store.save([], alerts, states=states) if alerts else Saved()
-        except Exception:  # not stored: raised again once they are back to the store's state
-            for runner in raised_by:
-                runner.suspect = True
-            raise
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             change = {"bib": runner.bib, "from": before, "to": runner.status}

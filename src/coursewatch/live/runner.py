@@ -10,6 +10,7 @@ for a rebuild from the store (:meth:`LiveRunner.rebuild`).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import dataclasses
 import math
@@ -96,6 +97,8 @@ class LiveRunner:
         # a batch of theirs could not be stored (the database was away): what they hold in
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False
+        # done once their batch on its way to the store is stored or refused (live/pipeline.py)
+        self.saving: asyncio.Future[None] | None = None
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)
         self.etas: dict[float, float] = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from coursewatch.live.registry import LiveRace
@@ -51,6 +54,10 @@ class Work:
     def count(self, race_id: str, reason: str, n: int = 1) -> None:
         self.counts.setdefault(race_id, Counter())[reason] += n
 
+    def runners(self) -> list[LiveRunner]:
+        """Every runner the batch touches: with fixes, or what their device said."""
+        return [g.runner for g in self.routed] + [r for _, r, _ in self.said]
+
 
 def merge_retractions(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
     """One retraction per runner, from the earliest time."""
@@ -68,3 +75,27 @@ def merge_counts(works: tuple[Work, ...]) -> dict[str, Counter[str]]:
         for race_id, counts in work.counts.items():
             out.setdefault(race_id, Counter()).update(counts)
     return out
+
+
+async def settled(runners: list[LiveRunner]) -> None:
+    """Once none of ``runners`` has a batch on its way to the store (:func:`storing`)."""
+    while waits := {f for r in runners if (f := r.saving) is not None and not f.done()}:
+        await asyncio.wait(waits)
+
+
+@contextlib.contextmanager
+def storing(runners: list[LiveRunner]) -> Iterator[None]:
+    """While a batch of ``runners`` is on its way to the store: their next one waits
+    (:func:`settled`); refused, they are marked suspect (put back to what the store holds
+    before their next fix is matched)."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    for runner in runners:
+        runner.saving = done
+    try:
+        yield
+    except Exception:
+        for runner in runners:
+            runner.suspect = True
+        raise
+    finally:
+        done.set_result(None)
