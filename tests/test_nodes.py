@@ -295,3 +295,38 @@ async def test_a_stalled_event_stream_on_a_web_node_never_holds_up_the_others(
     finally:
         await worker.stop()
         await web.stop()
+
+
+async def test_a_partition_taken_by_a_beat_that_failed_is_returned_by_the_next(
+    bus_url: str,
+) -> None:
+    """Redis resets the connection while a worker takes partitions: the ones it took before
+    are returned as taken by its next beat (held and renewed but never read, their runners
+    would freeze with their fixes acknowledged)."""
+    from redis import asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from coursewatch.bus.partitions import OUTBOX, Leases, lease_key
+
+    redis = aioredis.Redis.from_url(bus_url)
+    leases = Leases(redis, "w1", n=4)
+    real_set, takes = redis.set, []
+
+    async def reset_at_the_second(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("nx") and args[0] != lease_key(OUTBOX):
+            takes.append(args[0])
+            if len(takes) == 2:
+                raise RedisConnectionError("Connection reset by peer")
+        return await real_set(*args, **kwargs)
+
+    redis.set = reset_at_the_second  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RedisConnectionError):
+            await leases.beat()
+        assert len(leases.mine) == 1
+        taken: list[int] = []
+        for _ in range(2):
+            taken += (await leases.beat())[0]
+        assert sorted(taken) == sorted(leases.mine) == [0, 1, 2, 3]
+    finally:
+        await redis.aclose()

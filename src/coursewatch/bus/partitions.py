@@ -108,6 +108,7 @@ class Leases:
         self.n = n
         self.lease_ms = int(lease_s * 1000)
         self.mine: set[int] = set()
+        self.fresh: list[int] = []  # taken, not yet returned by a beat (one that failed after)
         self.outbox = False  # this worker sends the webhooks and notifications
 
     async def beat(self) -> tuple[list[int], list[int], list[int]]:
@@ -130,7 +131,6 @@ class Leases:
             await self.redis.set(lease_key(OUTBOX), self.name, nx=True, px=self.lease_ms)
         )
         share = math.ceil(self.n / alive)
-        taken: list[int] = []
         first = zlib.crc32(self.name.encode()) % self.n  # workers try different ones first
         for k in range(self.n):
             if len(self.mine) >= share:
@@ -140,7 +140,8 @@ class Leases:
                 lease_key(p), self.name, nx=True, px=self.lease_ms
             ):
                 self.mine.add(p)
-                taken.append(p)
+                self.fresh.append(p)  # (Redis failing at the next one: returned next beat)
+        taken, self.fresh = [p for p in self.fresh if p in self.mine], []
         surplus = sorted(self.mine)[share:] if len(self.mine) > share else []
         return taken, lost, surplus
 

@@ -171,9 +171,10 @@ class Worker:
             if not take:
                 try:
                     await self._give_back(ps)
-                except Exception:  # (the lease then runs out by itself)
+                except Exception:  # let go unrenewed: the lease runs out by itself
                     log.exception("worker %s: partitions %s not given back", self.name, ps)
                     self._leaving.difference_update(ps)
+                    self.leases.mine.difference_update(ps)
                 continue
             while todo := [p for p in ps if p in self.leases.mine and p not in self.ready]:
                 try:
