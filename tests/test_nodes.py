@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_sync
-from test_restart import START, _run, _scenario
+from test_restart import COURSE, START, _run, _scenario, _send
 
 from coursewatch.bus.partitions import GROUP, partition, stream_key
 from coursewatch.live.node import WEB
@@ -330,3 +330,25 @@ async def test_a_partition_taken_by_a_beat_that_failed_is_returned_by_the_next(
         assert sorted(taken) == sorted(leases.mine) == [0, 1, 2, 3]
     finally:
         await redis.aclose()
+
+
+async def test_a_worker_taking_runners_over_counts_their_silence_from_their_last_fix(
+    tmp_path: Path,
+) -> None:
+    """Web nodes kept taking fixes while the runners' last worker was away: a runner already
+    silent is not given a fresh start (each takeover would put "signal lost" off again)."""
+    from coursewatch.sim.hq import hq
+
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:5]
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for at_s, fixes in steps:
+            await _send(server, now, at_s, fixes)
+        heard_s = now[0]
+        now[0] += 150.0
+        await server.put_back_runners(lambda race_id, bib: True)
+        race = server._registry.races["demo"]
+        watch = server._pipeline.watch(race).of(race.runners["7"])
+        assert watch.signal.seen_s == heard_s

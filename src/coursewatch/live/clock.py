@@ -82,9 +82,9 @@ class RaceWatch:
 
     def resume(self, runner: LiveRunner, now_s: float) -> None:
         """A runner back after race HQ restarted: trackers could not reach it meanwhile, so a
-        silence not yet reported counts from now. A runner with no stored state (rebuilt
-        from the fixes) starts a new one keyed by their last fix: a silence already
-        reported goes on in its incident, and the next fix closes it."""
+        silence not yet reported counts from ``now_s`` at the earliest. A runner with no
+        stored state (rebuilt from the fixes) starts a new one keyed by their last fix: a
+        silence already reported goes on in its incident, and the next fix closes it."""
         if runner.last_time_s is None:
             return
         w = self.of(runner)

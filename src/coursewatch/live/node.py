@@ -253,7 +253,8 @@ class Nodes:
     async def put_back_runners(self, which: Callable[[str, str], bool]) -> tuple[int, int]:
         """The runners ``which`` says back as the store holds them (their state, the fixes
         stored after it played again, what their devices said); their silence counts from
-        now. Returns (runners, fixes played again)."""
+        their last fix (web nodes kept taking fixes while their last worker was away).
+        Returns (runners, fixes played again)."""
         pipeline, store = self._pipeline, self._store
         n = replayed = 0
         for race in list(self._registry.races.values()):
@@ -267,7 +268,8 @@ class Nodes:
                     await pipeline.save(work)
                     replayed += sum(len(m.index) for m in work.steps)
                 runner.device = DeviceState()
-                watch.resume(runner, self.clock())
+                heard = runner.received_s
+                watch.resume(runner, self.clock() if heard is None else heard)
             devices.restore(runners, store.device_incidents(race.id, DEVICE))
             n += len(runners)
         return n, replayed
