@@ -298,3 +298,35 @@ async def test_a_batch_sent_again_while_the_first_is_being_stored_waits_for_it(
             await first
         await again
         assert store.fix_count("demo") == len(steps[0][1]) + len(steps[1][1])
+
+
+async def test_a_race_sent_again_with_another_course_keeps_its_runners(tmp_path: Path) -> None:
+    """Race HQ corrects the course mid-race: every runner is rebuilt on it from their stored
+    fixes, and their trackers' next fixes (by device) are taken and stored (they were lost,
+    as unknown, or a 500, until a restart)."""
+    from coursewatch.live.server import read_race_files
+    from coursewatch.sim.field import write_race
+
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:6]
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for at_s, fixes in steps[:3]:
+            await _send(server, now, at_s, fixes)
+        text, suffix, course, course_suffix = read_race_files(
+            write_race(tmp_path / "v2", COURSE, START)
+        )
+        corrected = course.replace(b"<gpx", b"<!-- v2 --><gpx", 1)
+        await server.create_race("demo", text, suffix, corrected, course_suffix)
+        for at_s, fixes in steps[3:]:
+            by_device = [dataclasses.replace(f, bib=None, device_id="dev-7") for f in fixes]
+            now[0] = at_s
+            decoded = Decoded()
+            for i, f in enumerate(by_device):
+                decoded.add(f, i)
+            report = await server.ingest(lambda d=decoded: d, "native")  # type: ignore[misc]
+            assert report.accepted == len(fixes)
+        sent = sum(len(f) for _, f in steps)
+        assert server._store.fix_count("demo") == sent
+        assert server._registry.races["demo"].runners["7"].fixes == sent

@@ -105,7 +105,7 @@ class Nodes:
             record = self._store.race(race_id)
             if record is None:
                 return
-            race = self._registry.races.get(race_id)
+            race = before = self._registry.races.get(race_id)
             if race is None or (race.record.race_text, race.record.course_bytes) != (
                 record.race_text,
                 record.course_bytes,
@@ -117,6 +117,10 @@ class Nodes:
             self._load_privacy(race)
             for runner in self._store.runners(race_id):
                 self._registry.add_runner(runner)
+            owns = self._pipeline.owns
+            if before and race.runners is not before.runners and owns is not None:
+                # another course: a worker's runners rebuilt from their stored fixes
+                await self.put_back_runners(lambda r, bib: r == race_id and owns(r, bib))
             self.contacts.races.pop(race_id, None)  # read again when next needed
             self.repoll(race_id)
         except Exception:  # the next change reads it again; meanwhile the old holds

@@ -265,10 +265,13 @@ class Server(Outside, Histories, Access, Nodes):
         live = await asyncio.to_thread(LiveRace.build, record)  # raises for a bad file
         await self._store.put_race(live.record)
         self._changed(race_id)
+        before = self._registry.races.get(race_id)
         placed = self._registry.put_race(live)
-        if race_id in self.not_loaded:  # its runners wait in the store (rebuilt here, on the
-            await self._load_runners(race_id)  # loop: a rare act of race HQ, as at start)
-            del self.not_loaded[race_id]
+        # its runners wait in the store (not loaded yet, or another course: rebuilt here from
+        # their stored fixes, on the loop: a rare act of race HQ, as at start)
+        if race_id in self.not_loaded or (before and placed.runners is not before.runners):
+            await self._load_runners(race_id)
+            self.not_loaded.pop(race_id, None)
         if placed.field is None:  # new stations: the stored history is read against them
             await self.load_history(placed)
         return placed
