@@ -27,7 +27,7 @@ from coursewatch.store import RunnerRecord
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)
-REF = re.compile(r"\(incident (\d+), update (\d+)\)")
+REF = re.compile(r"\(incident (\d+), event (\d+)\)")
 
 
 class Mailbox:
@@ -128,7 +128,7 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
             for topic in topics:
                 got += _refs(by_topic.get(topic, []))
                 assert max(_refs(by_topic.get(topic, [])).values()) == 1, topic  # never twice
-            rows = Counter((d["incident"], d["update"]) for d in sent if d["role"] == role)
+            rows = Counter((d["incident"], d["version"]) for d in sent if d["role"] == role)
             assert got == rows, role  # each of its deliveries, once, to its recipients
         kinds = {i.id: i.kind for i in server.incidents("demo", level=None)}
         assert {kinds[i] for i, _ in _refs(by_topic["sos"])} == {"sos"}
@@ -255,3 +255,32 @@ async def test_an_sos_does_not_wait_behind_slow_channels(tmp_path: Path, ntfy: N
             assert time.monotonic() - pressed < 1.5  # not after the slow ones (3 s)
     finally:
         slow.stop()
+
+
+async def test_an_update_after_a_late_fix_took_one_back_is_sent(tmp_path: Path) -> None:
+    """A late fix takes an incident's last update back and a new one comes: the incident has
+    as many updates as before, but its crew and race HQ are told (and so is a webhook)."""
+    import dataclasses
+
+    from coursewatch.live.webhooks import version
+    from coursewatch.store import Incident
+
+    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600, **settings) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
+        first = Incident(
+            id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
+            open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0,
+            lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is off course",
+            updates=({"id": 5, "kind": "off_course"}, {"id": 6, "kind": "off_course"}),
+        )  # fmt: skip
+        taken_back = dataclasses.replace(first, updates=(first.updates[0], {"id": 9}))
+        assert len(taken_back.updates) == len(first.updates)
+        title = server.notifier._title
+        assert await server.notifier.enqueue([first], title) == 1
+        assert await server.notifier.enqueue([taken_back], title) == 1
+        assert await server.notifier.enqueue([taken_back], title) == 0  # the same state: once
+        calls = {version({"updates": i.updates}) for i in (first, taken_back)}
+        assert len(calls) == 2

@@ -25,7 +25,7 @@ TOPICS = ("hq1", "hq2", "hq3", "hq4", "hq5")
 HOOKS = ("hook1", "hook2", "hook3")
 MESSAGES = 12
 WORKERS = 4  # live/notify.py: messages handed to Apprise at once
-REF = re.compile(r"\(incident (\d+), update (\d+)\)")
+REF = re.compile(r"\(incident (\d+), event (\d+)\)")
 
 
 def _setup(url: str, folder: Path, sink: NtfySink) -> str:
@@ -77,9 +77,10 @@ def _calls(messages: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     return Counter((m["topic"], m["delivery"]) for m in messages if m["delivery"])
 
 
-def _incidents(url: str, auth: dict[str, str]) -> list[int]:
+def _incidents(url: str, auth: dict[str, str]) -> dict[int, int]:
+    """Incident id -> the id of its newest event."""
     found = httpx.get(f"{url}/api/races/demo/incidents", headers=auth).json()["incidents"]
-    return [int(i["id"]) for i in found]
+    return {int(i["id"]): max(int(u["id"]) for u in i["updates"]) for i in found}
 
 
 def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path) -> None:
@@ -109,13 +110,13 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
             time.sleep(0.1)
         time.sleep(0.5)
         got = _refs(sink.messages)
-        assert set(got) == {(t, (i, 1)) for t in TOPICS for i in _incidents(url, auth)}
+        assert set(got) == {(t, i) for t in TOPICS for i in _incidents(url, auth).items()}
         after = set(_refs(sink.messages[len(before) :]))
         again = [m for m in before if set(_refs([m])) & after]
         assert len(again) <= WORKERS  # only the messages in flight at the kill came again
         # every webhook call, each hook one call at a time: only the one in flight came twice
         calls = _calls(sink.messages)
-        wanted = {f"incident-{i}-4" for i in _incidents(url, auth)}  # one update each
+        wanted = {f"incident-{i}-{4 * e}" for i, e in _incidents(url, auth).items()}
         assert {(h, d) for h in HOOKS for d in wanted} == set(calls)
         for hook in HOOKS:
             assert sum(n - 1 for (h, _), n in calls.items() if h == hook) <= 1

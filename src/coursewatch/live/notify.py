@@ -127,6 +127,8 @@ class Notifier:
         """The deliveries of an incident's latest update: one per recipient it concerns."""
         book = self.contacts.of(inc.race_id)
         now, prio, n = time.time(), priority(inc.kind), len(inc.updates)
+        # keyed by its newest event: a late fix may take updates back, so a count comes again
+        key = newest_event(inc)
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
         if not inc.open:
             title += " (closed)"
@@ -136,9 +138,9 @@ class Notifier:
         if inc.level == ALERT:
             wanted += [("crew", u, inc.sentence) for u in book.crew.get(inc.bib, [])]
             wanted += [("hq", u, inc.sentence) for u, p in book.hq if prio <= p]
-        ref = f"\n(incident {inc.id}, update {n})"  # what a receiver can de-duplicate by
+        ref = f"\n(incident {inc.id}, event {key})"  # what a receiver can de-duplicate by
         return [
-            Delivery(inc.race_id, inc.id, n, recipient_id(url), role, inc.bib, url, title,
+            Delivery(inc.race_id, inc.id, key, recipient_id(url), role, inc.bib, url, title,
                      body + ref, prio, now, now)
             for role, url, body in wanted
         ]  # fmt: skip

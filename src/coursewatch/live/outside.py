@@ -35,7 +35,7 @@ class NotFound(CoursewatchError):
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
-    return {"id": d.id, "incident": d.incident_id, "update": d.update_n, "role": d.role,
+    return {"id": d.id, "incident": d.incident_id, "version": d.update_n, "role": d.role,
             "bib": d.bib, "to": shown_url(d.url), "title": d.title, "body": d.body,
             "priority": d.priority, "state": d.state, "attempts": d.attempts,
             "created_ts": d.created_ts, "sent_ts": d.sent_ts, "next_ts": d.next_ts,

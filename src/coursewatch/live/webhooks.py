@@ -357,10 +357,11 @@ def recipient_of(hook: Webhook) -> str:
 
 def version(data: Mapping[str, Any]) -> int:
     """Which state of an incident a call tells (its outbox key with the incident and hook):
-    4 x its updates, + 2 once retracted, + 1 once acknowledged. A call about the same state
-    is stored once (the live listener and the recovery at start may both store it)."""
-    n = len(data.get("updates", ()))
-    return 4 * n + 2 * bool(data.get("retracted")) + (data.get("ack_by") is not None)
+    4 x the id of its newest event (a late fix may take updates back: a count of them comes
+    again), + 2 once retracted, + 1 once acknowledged. A call about the same state is stored
+    once (the live listener and the recovery at start may both store it)."""
+    newest = max((int(u.get("id", 0)) for u in data.get("updates", ())), default=0)
+    return 4 * newest + 2 * bool(data.get("retracted")) + (data.get("ack_by") is not None)
 
 
 def delivery_id(d: Delivery) -> str:
