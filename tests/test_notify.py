@@ -284,3 +284,43 @@ async def test_an_update_after_a_late_fix_took_one_back_is_sent(tmp_path: Path) 
         assert await server.notifier.enqueue([taken_back], title) == 0  # the same state: once
         calls = {version({"updates": i.updates}) for i in (first, taken_back)}
         assert len(calls) == 2
+
+
+def _refusing(add: Any, calls_refused: tuple[int, ...]) -> Any:
+    """``add`` of the outbox, refusing (the store away) at the calls numbered."""
+    from coursewatch.store import StoreUnavailable
+
+    calls: list[Any] = []
+
+    async def away(items: Any) -> int:
+        calls.append(items)
+        if len(calls) in calls_refused:
+            raise StoreUnavailable("the database went away: send again in a moment")
+        return int(await add(items))
+
+    return away
+
+
+async def test_a_message_whose_deliveries_could_not_be_stored_is_recovered(tmp_path: Path) -> None:
+    """The store refuses a message's deliveries (away for a moment): it is tried again first
+    with the next message, and the outbox ends as in a run with no refusal (crew
+    notifications and webhook calls alike; before, that update was never sent)."""
+    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    rows: list[set[tuple[Any, ...]]] = []
+    for refuse in (False, True):
+        folder = tmp_path / str(refuse)
+        folder.mkdir()
+        async with hq(folder, clock=lambda: START + 4 * 3600, **settings) as (server, client):
+            await add_race(server, folder, COURSE, "demo", START)
+            await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+            await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
+            r = await client.post("/api/races/demo/webhooks", headers=admin_headers(),
+                                  json={"url": "http://127.0.0.1:9/hook"})  # fmt: skip
+            assert r.status_code in (200, 201), r.text
+            outbox = server._store.outbox
+            outbox.add = _refusing(outbox.add, (2, 3) if refuse else ())  # type: ignore[method-assign]
+            await _wrong_turn(server)
+            await asyncio.sleep(0.5)  # the listeners take the last messages
+            rows.append({(d["incident"], d["version"], d["role"])
+                         for d in server.deliveries("demo")})  # fmt: skip
+    assert len(rows[0]) >= 4 and rows[1] == rows[0]

@@ -11,9 +11,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from coursewatch.bus import Message
 from coursewatch.store import Incident, Store
 
 SWEEP_S = 10.0
+MISSED_KEPT = 10_000  # messages kept while the store refuses their rows (then: recovered)
 
 
 def newest_event(i: Incident) -> int:
@@ -52,3 +54,25 @@ async def sweep_forever(
         floor = marks[0]
         marks.append(max((newest_event(i) for i in incidents), default=floor))
         await take([i for i in incidents if newest_event(i) > floor])
+
+
+class Missed:
+    """Messages whose rows the store refused (away for a moment): tried again first, in
+    order, with the next message, and no later one before them, so the mark where a restart
+    looks from is never stored past them. Past ``MISSED_KEPT`` of them, the sender recovers
+    from the store instead (``overflowed``: their incidents as they are then)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Message] = []
+        self.overflowed = False
+
+    def take(self, msg: Message) -> list[Message]:
+        """The messages to try now: those kept, then ``msg``."""
+        out, self.waiting = [*self.waiting, msg], []
+        return out
+
+    def keep(self, msg: Message) -> None:
+        if len(self.waiting) < MISSED_KEPT:
+            self.waiting.append(msg)
+        else:
+            self.overflowed = True

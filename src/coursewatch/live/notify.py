@@ -35,11 +35,11 @@ import apprise
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import newest_event, since_seen, sweep_forever
+from coursewatch.live.announce import Missed, newest_event, since_seen, sweep_forever
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
-from coursewatch.store import Delivery, Incident, Store
+from coursewatch.store import Delivery, Incident, Store, StoreUnavailable
 
 log = logging.getLogger("coursewatch.live.notify")
 WORKERS = 4  # messages handed to Apprise at once
@@ -89,6 +89,7 @@ class Notifier:
         self.runner_words = runner_words
         self.send = send
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
+        self._missed = Missed()  # messages whose deliveries the store refused
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # recipients with a message in flight
         # recipient -> (messages it may be sent now, when that was worked out)
@@ -126,7 +127,7 @@ class Notifier:
     def route(self, inc: Incident, title_of: str) -> list[Delivery]:
         """The deliveries of an incident's latest update: one per recipient it concerns."""
         book = self.contacts.of(inc.race_id)
-        now, prio, n = time.time(), priority(inc.kind), len(inc.updates)
+        now, prio = time.time(), priority(inc.kind)
         # keyed by its newest event: a late fix may take updates back, so a count comes again
         key = newest_event(inc)
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
@@ -157,17 +158,32 @@ class Notifier:
         noted = 0.0
         while True:  # a subscription the bus dropped (too slow) is taken again, and what it
             async for msg in self.bus.subscribe("*", kinds=kinds):  # missed is recovered
-                try:
-                    inc = _incident(msg.race_id, msg.data)
-                    await self.enqueue([inc], self._title)
-                    self._seen_event = max(self._seen_event, newest_event(inc))
-                    if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks from
-                        noted = time.monotonic()
-                        await self.store.set_meta(SEEN_KEY, str(self._seen_event))
-                except Exception:  # one bad message must not stop notifications
-                    log.exception("could not enqueue notifications of %s", msg.kind)
+                for one in self._missed.take(msg):  # (those the store refused first)
+                    if self._missed.waiting:  # one before it refused again: it waits too
+                        self._missed.keep(one)
+                        continue
+                    try:
+                        inc = _incident(one.race_id, one.data)
+                        await self.enqueue([inc], self._title)
+                        self._seen_event = max(self._seen_event, newest_event(inc))
+                        if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks
+                            noted = time.monotonic()  # from
+                            await self.store.set_meta(SEEN_KEY, str(self._seen_event))
+                    except StoreUnavailable:  # tried again first with the next one
+                        log.warning("notifications of %s wait for the store", one.kind)
+                        self._missed.keep(one)
+                    except Exception:  # one bad message must not stop notifications
+                        log.exception("could not enqueue notifications of %s", one.kind)
+                await self._recover_overflow()
             await self.store.set_meta(SEEN_KEY, str(self._seen_event))
             await self.recover()
+
+    async def _recover_overflow(self) -> None:
+        """More messages refused than kept: their incidents from the store, once it answers."""
+        if self._missed.overflowed and not self._missed.waiting:
+            with contextlib.suppress(StoreUnavailable):
+                await self.recover()
+                self._missed.overflowed = False
 
     async def recover(self) -> None:
         """At start: incidents updated since the newest event whose deliveries were stored get

@@ -46,10 +46,10 @@ import httpx
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import since_seen, sweep_forever
+from coursewatch.live.announce import Missed, since_seen, sweep_forever
 from coursewatch.live.targets import checked_target, host_of, pinned
 from coursewatch.live.views import incident_json
-from coursewatch.store import Delivery, Incident, Store, Webhook
+from coursewatch.store import Delivery, Incident, Store, StoreUnavailable, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
 # httpx logs every request's full URL at INFO: a receiver's URL may carry its token
@@ -257,6 +257,7 @@ class WebhookSender:
         self.lanes: dict[int, HookLane] = {}
         self._listener: asyncio.Task[None] | None = None
         self._seen = 0  # the newest event whose calls are stored
+        self._missed = Missed()  # messages whose calls the store refused
         self.sweeps = False  # several machines: sweep the store too (live/announce.py)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -324,6 +325,13 @@ class WebhookSender:
             for hook in hooks:
                 await self._lane(hook).added(1)
 
+    async def _recover_overflow(self) -> None:
+        """More messages refused than kept: their incidents from the store, once it answers."""
+        if self._missed.overflowed and not self._missed.waiting:
+            with contextlib.suppress(StoreUnavailable):
+                await self.recover()
+                self._missed.overflowed = False
+
     async def recover(self) -> None:
         """Race HQ's incidents updated while nobody stored their calls (the server was down
         between storing an incident and its calls) get them now; an acknowledgement made
@@ -339,15 +347,23 @@ class WebhookSender:
         noted = 0.0
         while True:  # a subscription the bus dropped (too slow) is taken again, and what it
             async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):  # missed stored
-                try:
-                    await self.enqueue(msg.race_id, msg.kind, msg.data, msg.seq)
-                    ids = [int(u.get("id", 0)) for u in msg.data.get("updates", ())]
-                    self._seen = max([self._seen, *ids])  # never back: an old incident's ack
-                    if time.monotonic() - noted > 1.0:  # where a restart looks from
-                        noted = time.monotonic()
-                        await self.store.set_meta(SEEN_KEY, str(self._seen))
-                except Exception:  # one bad message must not stop the webhooks
-                    log.exception("could not store the webhook calls of %s", msg.kind)
+                for one in self._missed.take(msg):  # (those the store refused first)
+                    if self._missed.waiting:  # one before it refused again: it waits too
+                        self._missed.keep(one)
+                        continue
+                    try:
+                        await self.enqueue(one.race_id, one.kind, one.data, one.seq)
+                        ids = [int(u.get("id", 0)) for u in one.data.get("updates", ())]
+                        self._seen = max([self._seen, *ids])  # never back: an old incident's
+                        if time.monotonic() - noted > 1.0:  # ack; where a restart looks from
+                            noted = time.monotonic()
+                            await self.store.set_meta(SEEN_KEY, str(self._seen))
+                    except StoreUnavailable:  # tried again first with the next one
+                        log.warning("webhook calls of %s wait for the store", one.kind)
+                        self._missed.keep(one)
+                    except Exception:  # one bad message must not stop the webhooks
+                        log.exception("could not store the webhook calls of %s", one.kind)
+                await self._recover_overflow()
             await self.recover()
 
 
