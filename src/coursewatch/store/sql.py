@@ -182,9 +182,9 @@ class SqlStore:
         ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
         """
         rows = list(fixes)  # FixRow is the row in column order
-        count_rows = [
+        count_rows = sorted(  # rows every worker updates: in one order (no deadlock)
             (race_id, k, n) for race_id, cs in (counts or {}).items() for k, n in cs.items() if n
-        ]
+        )
 
         def write(c: Conn) -> Saved:
             insert_fixes(c, rows)
