@@ -177,7 +177,9 @@ class Nodes:
             for race_id in list(self._registry.races):
                 with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
                     for bib, seen in (await bus.views(race_id)).items():
-                        self.views.setdefault(race_id, {}).setdefault(bib, seen)
+                        mine = self.views.setdefault(race_id, {})
+                        if bib not in mine or seen[0] > mine[bib][0]:  # the newer of the two
+                            mine[bib] = seen
             msg = await first
             while msg is not None:
                 sent_s = (msg.seq >> 22) / 1000.0 if msg.seq else time.time()
