@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,51 @@ async def test_a_worker_taking_runners_over_counts_their_silence_from_their_last
         race = server._registry.races["demo"]
         watch = server._pipeline.watch(race).of(race.runners["7"])
         assert watch.signal.seen_s == heard_s
+
+
+async def test_an_entry_for_an_unknown_runner_never_holds_its_partition_up(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """A part for a runner this worker does not know is left pending (added a moment ago
+    through a web node, say); its partition's later fixes are still played, also after a
+    read that could not be stored made the worker read its pending entries again."""
+    from coursewatch.bus.partitions import encode
+
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:3]
+    now = [START]
+    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
+    web = Server(settings, clock=lambda: now[0])
+    worker = Worker(settings, "w1", lambda: now[0], lease_s=LEASE_S)
+    await web.start()
+    await worker.start()
+    try:
+        (tmp_path / "race").mkdir()
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        p = partition("demo", "7")
+        stranger = next(b for b in map(str, range(100, 10_000)) if partition("demo", b) == p)
+        await _until(lambda: len(worker.ready) == 16 and worker.server.knows("demo", "7"))
+        real_play, failed = worker.server.play, []
+
+        async def refused_once(works: Any) -> None:
+            if not failed:
+                failed.append(works)
+                raise RuntimeError("the store is away")
+            await real_play(works)
+
+        worker.server.play = refused_once  # type: ignore[method-assign]
+        part = ("demo", stranger, [dataclasses.replace(steps[0][1][0], bib=stranger)], [])
+        await worker.redis.xadd(stream_key(p), encode("native", time.time(), [part]))  # type: ignore[arg-type]
+        await _until(lambda: bool(failed))
+        for at_s, fixes in steps:
+            now[0] = at_s
+            decoded = Decoded()
+            for i, f in enumerate(fixes):
+                decoded.add(f, i)
+            await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+        sent = sum(len(f) for _, f in steps)
+        await _until(lambda: web._store.fix_count("demo") == sent, timeout_s=10.0)
+    finally:
+        with contextlib.suppress(Exception):
+            await worker.stop()
+        await web.stop()

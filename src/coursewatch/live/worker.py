@@ -53,6 +53,7 @@ READ_COUNT = 500
 READ_BLOCK_MS = 500
 CLAIM_EVERY_S = 5.0  # how often entries pending too long with another worker are claimed
 CLAIM_IDLE_MS = 15_000  # (a worker that lost a partition while it stalled, say)
+UNKNOWN_HOLD_S = 120.0  # an entry for a runner not (yet) known is left pending this long
 
 
 @dataclass
@@ -90,7 +91,8 @@ class Worker:
         self.took: list[Took] = []
         self.on_took = on_took
         self.played = 0  # entries played
-        self._retry: set[int] = set()  # partitions whose own pending entries are read again
+        # partitions whose own pending entries are read again: from after this entry id
+        self._retry: dict[int, bytes | str] = {}
         self._busy = asyncio.Lock()  # held while a read's entries are played
         # partitions to take or give back, one at a time (the leases renew meanwhile)
         self._jobs: asyncio.Queue[tuple[bool, list[int]]] = asyncio.Queue()
@@ -279,7 +281,7 @@ class Worker:
     async def _read(self) -> None:
         if time.monotonic() - self._idle_claimed_s > CLAIM_EVERY_S:
             await self._claim_idle()
-        streams: Any = {stream_key(p): "0" if p in self._retry else ">" for p in self.ready}
+        streams: Any = {stream_key(p): self._retry.get(p, ">") for p in self.ready}
         got: Any = await self.redis.xreadgroup(
             GROUP, self.name, streams, count=READ_COUNT, block=READ_BLOCK_MS
         )
@@ -287,9 +289,13 @@ class Worker:
         for key, entries in got or []:
             p = int(key.decode().rsplit(":", 1)[1])
             if p not in self.ready and p not in self._leaving:
+                self._retry.pop(p, None)
                 continue  # lost meanwhile: its next holder claims these
-            if not entries:
-                self._retry.discard(p)  # no pending entry left
+            if p in self._retry:  # (past an entry left pending: its runner is unknown)
+                if entries:
+                    self._retry[p] = entries[-1][0]
+                else:
+                    del self._retry[p]  # no pending entry left
             read.extend((p, entry_id, fields) for entry_id, fields in entries)
         async with self._busy:
             await self._play(read)
@@ -311,13 +317,19 @@ class Worker:
             if not self.server.knows(race_id, bib):
                 # added through a web node a moment ago: its word may not be here yet
                 await self.server.reload_race(race_id)
-        # a runner still unknown (logged by batches()): left pending, claimed again later
-        held = {of[k] for k, e in enumerate(decoded) if not self.server.knows(e.race_id, e.bib)}
+        # a runner still unknown (logged by batches()): left pending, claimed again later;
+        # still unknown after UNKNOWN_HOLD_S (taken out of the race), dropped
+        unknown = [k for k, e in enumerate(decoded) if not self.server.knows(e.race_id, e.bib)]
+        late = time.time() - UNKNOWN_HOLD_S
+        held = {of[k] for k in unknown if decoded[k].received_s > late}
+        if len(held) < len(unknown):
+            log.warning("worker %s: %d runners' parts dropped: their runners are not in the "
+                        "race", self.name, len({of[k] for k in unknown} - held))  # fmt: skip
         try:
             await self.server.play([work for _, work in self.server.batches(decoded)])
         except Exception as exc:  # read again after a pause
             log.warning("%d entries not stored (%s): read again", len(read), exc)
-            self._retry.update(p for p, _, _ in read)
+            self._retry.update((p, "0") for p, _, _ in read)
             await asyncio.sleep(1.0)
             return
         done: dict[int, list[bytes]] = {}
