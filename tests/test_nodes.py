@@ -401,3 +401,25 @@ async def test_an_entry_for_an_unknown_runner_never_holds_its_partition_up(
         with contextlib.suppress(Exception):
             await worker.stop()
         await web.stop()
+
+
+async def test_a_worker_that_loses_the_outbox_lease_stops_sending_and_starts_again(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """After a Redis outage another worker may hold the outbox lease: this one stops sending
+    (two senders would send every notification twice), and starts again once it holds it."""
+    from coursewatch.bus.partitions import OUTBOX, lease_key
+
+    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
+    worker = Worker(settings, "w1", lease_s=LEASE_S)
+    await worker.start()
+    try:
+        notifier = worker.server.notifier
+        await _until(lambda: worker._outside and not notifier._stopped)
+        await worker.redis.set(lease_key(OUTBOX), "w2", px=int(3 * LEASE_S * 1000))
+        await _until(lambda: not worker._outside and notifier._stopped)
+        await _until(lambda: worker._outside and not notifier._stopped, timeout_s=10.0)
+        assert all(not t.done() for t in notifier._tasks)
+        assert not worker.server.feeds._client.is_closed
+    finally:
+        await worker.stop()

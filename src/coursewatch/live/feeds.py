@@ -145,19 +145,26 @@ class FeedPoller:
         self.clock = clock
         self.feeds: dict[tuple[str, str], Feed] = {}
         self.hosts: dict[str, HostBudget] = {}
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=settings.feed_timeout_s,
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=CONCURRENT),
-            headers={"User-Agent": "coursewatch-feeds"},
-        )
+        self._transport = transport
+        self._client = self._new_client()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT)
         self._task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
 
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self._transport,
+            timeout=self.settings.feed_timeout_s,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=CONCURRENT),
+            headers={"User-Agent": "coursewatch-feeds"},
+        )
+
     def start(self) -> None:
+        """Poll (again, after :meth:`stop`: a worker that holds the outbox lease again)."""
+        if self._client.is_closed:
+            self._client = self._new_client()
         self._task = asyncio.create_task(self._run())
 
     @property

@@ -68,6 +68,12 @@ def apprise_send(url: str, title: str, body: str) -> str:
     return said[-1] if said else "Apprise could not send it"
 
 
+def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    """Threads for Apprise: the usual, and the SOS's own."""
+    return (ThreadPoolExecutor(WORKERS, thread_name_prefix="notify"),
+            ThreadPoolExecutor(WORKERS, thread_name_prefix="notify-sos"))  # fmt: skip
+
+
 def recipient_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
@@ -97,8 +103,8 @@ class Notifier:
         self._slots = asyncio.Semaphore(WORKERS)
         # Apprise's own threads: a slow channel never takes the threads of feeds or uploads,
         # and an SOS has threads of its own
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify")
-        self._urgent = ThreadPoolExecutor(WORKERS, thread_name_prefix="notify-sos")
+        self._pool, self._urgent = _pools()
+        self._stopped = False
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self.sweeps = False  # several machines: sweep the store too (live/announce.py)
@@ -107,6 +113,11 @@ class Notifier:
         # Apprise loads its 100+ plugins at its first use: here, off the loop, not at the first
         # URL race HQ gives
         await asyncio.to_thread(apprise.Apprise.instantiate, "json://localhost")
+        if self._stopped:  # started again (a worker that holds the outbox lease again)
+            self._pool, self._urgent = _pools()
+            self._busy.clear()
+            self._slots = asyncio.Semaphore(WORKERS)
+            self._stopped = False
         await self.recover()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._run())]
         if self.sweeps:  # several machines: what a killed worker did not put on the bus
@@ -122,6 +133,7 @@ class Notifier:
                 await task
         for pool in (self._pool, self._urgent):
             pool.shutdown(wait=False, cancel_futures=True)
+        self._tasks, self._inflight, self._stopped = [], set(), True
 
     # -- enqueue ---------------------------------------------------------------------------------
     def route(self, inc: Incident, title_of: str) -> list[Delivery]:

@@ -100,7 +100,8 @@ class Worker:
         self._reads = 0  # reads done: a give-back waits for the one under way to end
         self._idle_claimed_s = 0.0
         self._renewed_s = time.monotonic()
-        self._outside = False
+        self._outside = False  # sending the webhooks and notifications, polling the feeds
+        self._switching: asyncio.Task[None] | None = None  # starting or stopping them
         self._tasks: list[asyncio.Task[None]] = []
 
     def owns(self, race_id: str, bib: str) -> bool:
@@ -124,7 +125,7 @@ class Worker:
 
     async def stop(self) -> None:
         """A clean stop: the partitions given back (states stored), then the server."""
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._switching] if self._switching else [])]:
             task.cancel()
         try:  # (one that failed was logged; one stuck in a call is left behind)
             await asyncio.wait(self._tasks, timeout=5.0)
@@ -150,7 +151,7 @@ class Worker:
                     self._jobs.put_nowait((False, give))
                 if taken:
                     self._jobs.put_nowait((True, taken))
-                await self._outbox()
+                self._outbox()
             except (RedisError, OSError) as exc:
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
                 self._unsure()
@@ -185,13 +186,31 @@ class Worker:
                     log.exception("worker %s: partitions %s not taken yet", self.name, todo)
                     await asyncio.sleep(1.0)
 
-    async def _outbox(self) -> None:
-        """Holding the outbox lease: start sending (once; losing the lease later, a worker
-        that stalled goes on sending too: at least once, by the receivers' ids)."""
-        if self.leases.outbox and not self._outside:
-            await self.server.start_outside()
-            self._outside = True
-            log.info("worker %s sends the webhooks and notifications", self.name)
+    def _outbox(self) -> None:
+        """Send the webhooks and notifications, and poll the feeds, while this worker holds
+        the outbox lease (after a Redis outage another may hold it: this one stops). Started
+        and stopped in a task of their own: a slow start never holds the leases up. Losing
+        the lease while stalled, a worker goes on sending until its next beat: at least once,
+        by the receivers' ids."""
+        if self.leases.outbox != self._outside and (
+            self._switching is None or self._switching.done()
+        ):
+            self._switching = asyncio.create_task(self._switch(self.leases.outbox))
+
+    async def _switch(self, on: bool) -> None:
+        try:
+            if on:
+                await self.server.start_outside()
+                log.info("worker %s sends the webhooks and notifications", self.name)
+            else:
+                await self.server.stop_outside()
+                log.warning("worker %s lost the outbox lease: it stops sending", self.name)
+            self._outside = on
+        except Exception:  # tried again at the next beat, from a clean stop
+            log.exception("worker %s: the outbox not %s", self.name, "started" if on else "stopped")
+            with contextlib.suppress(Exception):
+                await self.server.stop_outside()
+            self._outside = False
 
     async def _take(self, ps: list[int]) -> None:
         """Runners of ``ps`` back as the store holds them, then what their last holder read
