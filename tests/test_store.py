@@ -205,3 +205,28 @@ async def test_runner_states_replace_the_last_and_survive_a_restart(
     hook = await store.add_webhook("r", "https://example.org/h", "s")
     assert store.webhooks("r") == [hook] and hook.id >= 1
     await store.close()
+
+
+def test_a_postgresql_that_stops_answering_fails_a_write_in_time(postgres_server: str) -> None:
+    """A lock held elsewhere (or a server that stops answering) fails a statement after its
+    limit with StoreUnavailable (503, send again), never holds the writer for ever."""
+    import time
+
+    from coursewatch.sim.services import fresh_database
+    from coursewatch.store import StoreUnavailable
+    from coursewatch.store.postgres import connect, migrate
+
+    url = fresh_database(postgres_server)
+    holder, writer = connect(url), connect(url, statement_s=0.5)
+    migrate(holder)
+    holder.execute("BEGIN")
+    holder.execute("LOCK TABLE fixes IN ACCESS EXCLUSIVE MODE")
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            writer.execute("SELECT count(*) FROM fixes")
+        assert time.monotonic() - began < 5.0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        writer.close()

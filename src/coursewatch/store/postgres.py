@@ -25,6 +25,11 @@ _LOCK = 7_202_405  # the advisory lock servers take to migrate, one at a time
 # The readers' connection is opened again on the event loop when the server went away: a
 # server that does not answer holds the loop this long, at most once a request.
 CONNECT_TIMEOUT_S = 3
+# a server that stops answering (rather than refusing) fails a statement after this, never
+# holds a writer or a reader for ever: TCP keepalives and the kernel's give-up time for a dead
+# peer, and PostgreSQL's own limit for a statement (a lock held elsewhere, say)
+STATEMENT_TIMEOUT_S = 60
+DEAD_PEER_S = 20
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -142,9 +147,16 @@ class PgConn:
         self.raw.close()
 
 
-def connect(url: str, timeout_s: int = CONNECT_TIMEOUT_S) -> PgConn:
+def connect(
+    url: str, timeout_s: int = CONNECT_TIMEOUT_S, statement_s: float = STATEMENT_TIMEOUT_S
+) -> PgConn:
     try:
-        return PgConn(psycopg.connect(url, autocommit=True, connect_timeout=timeout_s))
+        raw = psycopg.connect(
+            url, autocommit=True, connect_timeout=timeout_s, keepalives=1, keepalives_idle=5,
+            keepalives_interval=2, keepalives_count=3, tcp_user_timeout=DEAD_PEER_S * 1000,
+            options=f"-c statement_timeout={int(statement_s * 1000)}",
+        )  # fmt: skip
+        return PgConn(raw)
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(
             f"{_shown(url)}: cannot connect to PostgreSQL ({str(exc).strip()}): check the URL "
