@@ -330,3 +330,55 @@ async def test_a_race_sent_again_with_another_course_keeps_its_runners(tmp_path:
         sent = sum(len(f) for _, f in steps)
         assert server._store.fix_count("demo") == sent
         assert server._registry.races["demo"].runners["7"].fixes == sent
+
+
+async def test_a_silence_whose_tick_could_not_be_stored_is_raised_at_the_next(
+    tmp_path: Path,
+) -> None:
+    """The tick that finds a runner silent cannot store it (the database away a moment): the
+    next tick that can raises it, not a whole silence later (the time away is not counted as
+    the runner's, their silence before it is)."""
+    from coursewatch.store import StoreUnavailable
+
+    steps = [s for s in _scenario(batch_n=1) if s[1]][:10]
+    raised_at: list[float] = []
+    now = [START]
+    for fail in (False, True):
+        now[0] = START
+        folder = tmp_path / str(fail)
+        folder.mkdir()
+        async with hq(folder, clock=lambda: now[0]) as (server, _):
+            await add_race(server, folder, COURSE, "demo", START)
+            await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+            for at_s, fixes in steps:
+                await _send(server, now, at_s, fixes)
+            real_save, ticks = server._store.save, [now[0] + 60.0 * k for k in range(1, 12)]
+            for at_s in ticks:
+                silent = [
+                    i for i in server.incidents("demo", level=None) if i.kind.startswith("signal")
+                ]
+                if silent:
+                    break
+                if fail and raised_at and at_s == raised_at[0]:  # the tick that would raise it
+                    server._store.save = _refusing_once(real_save)  # type: ignore[method-assign]
+                    with pytest.raises(StoreUnavailable):
+                        await _send(server, now, at_s, [])
+                    continue
+                await _send(server, now, at_s, [])
+            (incident,) = silent
+            raised_at.append(incident.updates[0]["time_s"])
+    assert raised_at[1] == raised_at[0] + 60.0  # the next tick
+
+
+def _refusing_once(save: Callable[..., Any]) -> Callable[..., Any]:
+    from coursewatch.store import StoreUnavailable
+
+    calls: list[int] = []
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreUnavailable("the database went away: send again in a moment")
+        return await save(*args, **kwargs)
+
+    return away

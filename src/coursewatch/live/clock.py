@@ -80,18 +80,25 @@ class RaceWatch:
             )
         return w
 
-    def resume(self, runner: LiveRunner, now_s: float) -> None:
+    def resume(self, runner: LiveRunner, now_s: float, away_since_s: float | None = None) -> None:
         """A runner back after race HQ restarted: trackers could not reach it meanwhile, so a
-        silence not yet reported counts from ``now_s`` at the earliest. A runner with no
-        stored state (rebuilt from the fixes) starts a new one keyed by their last fix: a
-        silence already reported goes on in its incident, and the next fix closes it."""
+        silence not yet reported counts from ``now_s`` at the earliest; or, the store away
+        since ``away_since_s``, without that time (a runner silent long before is told at
+        once). A runner with no stored state (rebuilt from the fixes) starts a new one keyed
+        by their last fix: a silence already reported goes on in its incident, and the next
+        fix closes it."""
         if runner.last_time_s is None:
             return
         w = self.of(runner)
         if math.isnan(w.signal.last_ts):
             w.signal = SignalState(runner.last_time_s, runner.matcher.progress_m, seen_s=now_s)
         elif not w.signal.alarmed:
-            w.signal = replace(w.signal, seen_s=max(w.signal.seen_s, now_s))
+            seen = w.signal.seen_s
+            if away_since_s is None or seen >= away_since_s:
+                seen = max(seen, now_s)
+            else:
+                seen += max(now_s - away_since_s, 0.0)
+            w.signal = replace(w.signal, seen_s=seen)
 
     def arrivals(
         self, runner: LiveRunner, targets_m: list[float], refresh: bool = True

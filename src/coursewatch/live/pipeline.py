@@ -89,7 +89,8 @@ class Pipeline:
         duplicate (and answered as stored) of fixes that may never be."""
         runners = list({id(r): r for w in works for r in w.runners()}.values())
         await batches.settled(runners)
-        with batches.storing(runners):  # refused: the tracker sends it again, to the store's state
+        # refused: the tracker sends it again, matched against what the store holds
+        with batches.storing(runners, self.clock()):
             for work in works:
                 self.match(work)  # 3. match
                 self.detect(work)  # 4. detect
@@ -309,7 +310,8 @@ class Pipeline:
             self.put_back(race, runner, self.store.runner_state(race.id, runner.bib))
             runner.device = DeviceState()  # what their device said, as stored
             restore([runner], self.store.device_incidents(race.id, DEVICE))
-            self.watch(race).resume(runner, self.clock())  # the store was away, not the signal
+            # the store was away, not the signal: that time does not count as silence
+            self.watch(race).resume(runner, self.clock(), away_since_s=runner.suspect_s)
         except Exception:  # the store is still away: tried again at the next fix
             runner.suspect = True
             raise
@@ -384,7 +386,7 @@ class Pipeline:
                     states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
-        with batches.storing(raised_by):  # not stored: raised again from the store's state
+        with batches.storing(raised_by, now):  # not stored: raised again from the store's state
             saved = await self.store.save([], alerts, states=states) if alerts else Saved()
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))

@@ -97,6 +97,7 @@ class LiveRunner:
         # a batch of theirs could not be stored (the database was away): what they hold in
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False
+        self.suspect_s: float | None = None  # since when the store refused them (server clock)
         # done once their batch on its way to the store is stored or refused (live/pipeline.py)
         self.saving: asyncio.Future[None] | None = None
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course

@@ -84,10 +84,11 @@ async def settled(runners: list[LiveRunner]) -> None:
 
 
 @contextlib.contextmanager
-def storing(runners: list[LiveRunner]) -> Iterator[None]:
+def storing(runners: list[LiveRunner], now_s: float) -> Iterator[None]:
     """While a batch of ``runners`` is on its way to the store: their next one waits
     (:func:`settled`); refused, they are marked suspect (put back to what the store holds
-    before their next fix is matched)."""
+    before their next fix is matched), since ``now_s`` unless since an earlier refusal not
+    followed by a batch stored."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     for runner in runners:
         runner.saving = done
@@ -96,6 +97,10 @@ def storing(runners: list[LiveRunner]) -> Iterator[None]:
     except Exception:
         for runner in runners:
             runner.suspect = True
+            runner.suspect_s = now_s if runner.suspect_s is None else runner.suspect_s
         raise
+    else:
+        for runner in runners:
+            runner.suspect_s = None
     finally:
         done.set_result(None)
