@@ -16,7 +16,6 @@ engine drops.
 from __future__ import annotations
 
 import math
-import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,7 +113,8 @@ class Leases:
     async def beat(self) -> tuple[list[int], list[int], list[int]]:
         """(taken, lost, surplus): partitions this worker took now, lost (its lease ran out:
         another may hold it), and holds over its share."""
-        now = time.time()
+        sec, usec = await self.redis.time()  # Redis's clock: every worker's the same
+        now = sec + usec / 1e6
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(WORKERS, {self.name: now})
             pipe.zremrangebyscore(WORKERS, "-inf", now - self.lease_ms / 1000.0)
