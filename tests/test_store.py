@@ -155,7 +155,13 @@ async def test_one_incident_per_episode_updated_in_place_and_acknowledged_once(
     await store.close()
 
 
-async def test_a_database_from_before_incidents_gets_one_per_alert(tmp_path: Path) -> None:
+async def test_a_database_from_before_incidents_gets_one_per_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the first migration was cut short (killed after adding the columns): all of
+    it or nothing, so the next start migrates it whole."""
+    from coursewatch.store import incidents
+
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as old:
         old.execute(
@@ -172,6 +178,14 @@ async def test_a_database_from_before_incidents_gets_one_per_alert(tmp_path: Pat
                 (kind, float(i)),
             )
         old.execute("UPDATE alerts SET ack_by='Zoe', ack_ts=5 WHERE kind='off_course'")
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(incidents, "fold", killed)
+        with pytest.raises(KeyboardInterrupt):
+            await SqliteStore(path).start()
     store = SqliteStore(path)
     await store.start()
     got = [(i.kind, i.level, i.open, i.ack_by) for i in store.incidents("r")]

@@ -43,7 +43,13 @@ def _init(conn: Conn) -> None:
     """The tables, made when missing; a database from before incidents migrated."""
     assert isinstance(conn, sqlite3.Connection)
     conn.executescript(SCHEMA)
-    migrate_events(conn)
+    conn.execute("BEGIN IMMEDIATE")  # all of the migration or none (a kill midway, say)
+    try:
+        migrate_events(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class SqliteStore(SqlStore):
