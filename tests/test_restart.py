@@ -261,34 +261,39 @@ async def test_race_hq_shows_every_runner_as_before_the_kill(tmp_path: Path) -> 
         assert after == before
 
 
-async def test_a_batch_sent_again_while_the_first_is_being_stored_waits_for_it(
+async def test_a_batch_sent_again_while_the_first_is_being_stored_is_not_lost(
     tmp_path: Path,
 ) -> None:
     """A tracker that gave up waiting sends its batch again while the first is still on its
-    way to the store, and the first is then refused (the database went away): the second is
-    matched after it, against what the store holds, and stores the fixes. (Matched at once,
-    it was answered as duplicates of fixes that were never stored.)"""
+    way to the store, and the first is then refused (a write error): the second, matched
+    against fixes that were not stored (taken for duplicates), is refused too, and sent again
+    it is stored. (It was answered as stored, and the fixes lost.)"""
     import asyncio
+    import threading
 
     from coursewatch.store import StoreUnavailable
 
-    steps = [s for s in _scenario(batch_n=4) if s[1]]
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:2]
     now = [START]
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
         await _send(server, now, *steps[0])
-        store = server._store
-        real_save, release, calls = store.save, asyncio.Event(), []
+        writer, release = server._store._writer, threading.Event()  # type: ignore[attr-defined]
+        real_submit, calls = writer.submit, []
 
-        async def away_once(*args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            if len(calls) == 1:
-                await release.wait()
-                raise StoreUnavailable("the database went away: send again in a moment")
-            return await real_save(*args, **kwargs)
+        def held_then_refused(fn: Any, keys: Any = ()) -> Any:
+            calls.append(fn)
+            if len(calls) > 1:
+                return real_submit(fn, keys)
 
-        store.save = away_once  # type: ignore[method-assign]
+            def write(conn: Any) -> Any:
+                release.wait(5.0)  # (the writer's thread: the second batch queues behind)
+                raise StoreUnavailable("disk I/O error: send again in a moment")
+
+            return real_submit(write, keys)
+
+        writer.submit = held_then_refused
         first = asyncio.create_task(_send(server, now, *steps[1]))
         await asyncio.sleep(0.05)
         again = asyncio.create_task(_send(server, now, *steps[1]))
@@ -296,8 +301,10 @@ async def test_a_batch_sent_again_while_the_first_is_being_stored_waits_for_it(
         release.set()
         with pytest.raises(StoreUnavailable):
             await first
-        await again
-        assert store.fix_count("demo") == len(steps[0][1]) + len(steps[1][1])
+        with pytest.raises(StoreUnavailable):
+            await again
+        await _send(server, now, *steps[1])  # the tracker, after Retry-After
+        assert server._store.fix_count("demo") == len(steps[0][1]) + len(steps[1][1])
 
 
 async def test_a_race_sent_again_with_another_course_keeps_its_runners(tmp_path: Path) -> None:

@@ -82,13 +82,8 @@ class Pipeline:
         return work
 
     async def run(self, *works: Work) -> IngestReport:
-        """Steps 3-6, of batches stored in one transaction (a worker's read): all or none.
-
-        A runner's batch is matched once their batch before it is stored or refused: matched
-        against fixes still on their way to the store, a fix sent again would be taken for a
-        duplicate (and answered as stored) of fixes that may never be."""
+        """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
         runners = list({id(r): r for w in works for r in w.runners()}.values())
-        await batches.settled(runners)
         # refused: the tracker sends it again, matched against what the store holds
         with batches.storing(runners, self.clock()):
             for work in works:
@@ -257,7 +252,8 @@ class Pipeline:
     async def save(self, *works: Work) -> Saved:
         """One transaction through the one writer; returns once durable (even with no rows).
         With the fixes go the states of the runners who raised an event, had their past
-        changed, or are due one (live/durable.py): a restart resumes from them."""
+        changed, or are due one (live/durable.py): a restart resumes from them. Refused if
+        an earlier one of its runners was (:meth:`coursewatch.store.writer.Writer.submit`)."""
         states: dict[tuple[str, str], RunnerState] = {}
         for work in works:
             raised = {(a.race_id, a.bib) for a in work.alerts}
@@ -275,6 +271,7 @@ class Pipeline:
             merge_retractions([r for w in works for r in w.retract]),
             counts=merge_counts(works),
             states=list(states.values()),
+            keys=batches.keys(list({id(r): r for w in works for r in w.runners()}.values())),
         )
         works[-1].report.incidents.extend(saved.incidents)
         return saved
@@ -287,7 +284,7 @@ class Pipeline:
         work returned is what those raised (stored with them: a save finds it known) and the
         state after. With no state that fits: a new watch and the engine rebuilt from every
         stored fix only (None)."""
-        watch = self.watch(race)
+        watch, runner.epoch = self.watch(race), runner.epoch + 1  # what it holds: the store's
         if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
             if runner.last_time_s is not None and runner.received_s is not None:
                 self.clocks.saw(race.id, runner.last_time_s, runner.received_s)
@@ -387,7 +384,9 @@ class Pipeline:
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
         with batches.storing(raised_by, now):  # not stored: raised again from the store's state
-            saved = await self.store.save([], alerts, states=states) if alerts else Saved()
+            saved = (await self.store.save([], alerts, states=states,
+                                           keys=batches.keys(raised_by))
+                     if alerts else Saved())  # fmt: skip
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             change = {"bib": runner.bib, "from": before, "to": runner.status}

@@ -10,7 +10,6 @@ for a rebuild from the store (:meth:`LiveRunner.rebuild`).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import dataclasses
 import math
@@ -98,8 +97,8 @@ class LiveRunner:
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False
         self.suspect_s: float | None = None  # since when the store refused them (server clock)
-        # done once their batch on its way to the store is stored or refused (live/pipeline.py)
-        self.saving: asyncio.Future[None] | None = None
+        # each time they are put back to what the store holds: the epoch of what they hold
+        self.epoch = 0
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)
         self.etas: dict[float, float] = {}

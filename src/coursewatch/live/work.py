@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from collections import Counter
@@ -77,21 +76,11 @@ def merge_counts(works: tuple[Work, ...]) -> dict[str, Counter[str]]:
     return out
 
 
-async def settled(runners: list[LiveRunner]) -> None:
-    """Once none of ``runners`` has a batch on its way to the store (:func:`storing`)."""
-    while waits := {f for r in runners if (f := r.saving) is not None and not f.done()}:
-        await asyncio.wait(waits)
-
-
 @contextlib.contextmanager
 def storing(runners: list[LiveRunner], now_s: float) -> Iterator[None]:
-    """While a batch of ``runners`` is on its way to the store: their next one waits
-    (:func:`settled`); refused, they are marked suspect (put back to what the store holds
-    before their next fix is matched), since ``now_s`` unless since an earlier refusal not
-    followed by a batch stored."""
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    for runner in runners:
-        runner.saving = done
+    """While a batch of ``runners`` is on its way to the store: refused, they are marked
+    suspect (put back to what the store holds before their next fix is matched), since
+    ``now_s`` unless since an earlier refusal not followed by a batch stored."""
     try:
         yield
     except Exception:
@@ -99,8 +88,11 @@ def storing(runners: list[LiveRunner], now_s: float) -> Iterator[None]:
             runner.suspect = True
             runner.suspect_s = now_s if runner.suspect_s is None else runner.suspect_s
         raise
-    else:
-        for runner in runners:
-            runner.suspect_s = None
-    finally:
-        done.set_result(None)
+    for runner in runners:
+        runner.suspect_s = None
+
+
+def keys(runners: list[LiveRunner]) -> tuple[tuple[str, str, int], ...]:
+    """Whose in-memory state a batch was made from (race, bib, epoch): the store refuses a
+    batch of a runner after one of theirs it could not store, from the same epoch."""
+    return tuple((r.record.race_id, r.bib, r.epoch) for r in runners)

@@ -249,6 +249,7 @@ class Store(Protocol):
         retract: Sequence[tuple[str, str, float]] = (),
         counts: Mapping[str, Mapping[str, int]] | None = None,
         states: Sequence[RunnerState] = (),
+        keys: tuple[tuple[str, str, int], ...] = (),
     ) -> Saved: ...
     def fixes(self, race_id: str, bib: str, since_s: float | None = None) -> FixArrays: ...
     def fix_rows(self, race_id: str, bib: str, after_s: float) -> list[FixRow]:

@@ -174,9 +174,11 @@ class SqlStore:
         retract: Sequence[tuple[str, str, float]] = (),
         counts: Mapping[str, Mapping[str, int]] | None = None,
         states: Sequence[RunnerState] = (),
+        keys: tuple[tuple[str, str, int], ...] = (),
     ) -> Saved:
         """Store fixes (duplicates ignored), alerts, counters and runner states (each
-        replacing that runner's last), in one transaction.
+        replacing that runner's last), in one transaction. ``keys``: the runners (race, bib,
+        epoch) the batch was made from (:meth:`coursewatch.store.writer.Writer.submit`).
 
         ``retract`` holds (race, bib, from_s): that runner's alerts raised at or after
         ``from_s`` are retracted first, then those raised again in ``alerts`` come back.
@@ -215,7 +217,7 @@ class SqlStore:
             out.incidents.extend(i for key in sorted(touched) if (i := fold(c, key)))
             return out
 
-        return await self._writer.submit(write)
+        return await self._writer.submit(write, keys)
 
     def fixes(self, race_id: str, bib: str, since_s: float | None = None) -> FixArrays:
         rows = self.db.execute(

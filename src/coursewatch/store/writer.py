@@ -22,7 +22,11 @@ from coursewatch.store.conn import Conn
 T = TypeVar("T")
 MAX_GROUP = 2000
 
-_Job = tuple[Callable[[Conn], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+# (race, bib, epoch): whose in-memory state a write was made from (see Writer.submit)
+Key = tuple[str, str, int]
+_Job = tuple[
+    Callable[[Conn], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]", tuple[Key, ...]
+]
 
 
 class Writer:
@@ -35,6 +39,7 @@ class Writer:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
+        self._failed: dict[tuple[str, str], int] = {}  # (race, bib) -> epoch not stored
 
     def start(self, init: Callable[[Conn], None]) -> None:
         conn = self.connect()
@@ -44,12 +49,16 @@ class Writer:
         )
         self._thread.start()
 
-    def submit(self, fn: Callable[[Conn], T]) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[[Conn], T], keys: tuple[Key, ...] = ()) -> asyncio.Future[T]:
+        """``keys``: the runners (race, bib, epoch) whose in-memory state the write was made
+        from. A write of a runner that follows a write of theirs that failed, made from the
+        same epoch (before they were put back to what the store holds), fails too: it holds
+        what was not stored (a fix sent again and taken for a duplicate, say)."""
         if self._thread is None:
             raise RuntimeError("the store is not started: await store.start() first")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, loop, fut))
+        self._jobs.put((fn, loop, fut, keys))
         return fut
 
     def stop(self) -> None:
@@ -98,7 +107,10 @@ class Writer:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute(self.begin)
-            for fn, _, _ in jobs:
+            for fn, _, _, keys in jobs:
+                if self._after_failed(keys):
+                    results.append((False, StoreUnavailable(AFTER_FAILED)))
+                    continue
                 conn.execute("SAVEPOINT job")
                 try:
                     results.append((True, fn(conn)))
@@ -107,6 +119,7 @@ class Writer:
                     conn.execute("ROLLBACK TO SAVEPOINT job")
                     conn.execute("RELEASE SAVEPOINT job")
                     results.append((False, exc))
+                    self._fail(keys)
             conn.execute("COMMIT")
             self.commits += 1
         except Exception as exc:  # the database refused the transaction (or went away)
@@ -115,10 +128,36 @@ class Writer:
             if getattr(conn, "broken", False) and not isinstance(exc, StoreUnavailable):
                 exc = StoreUnavailable(f"the database went away ({exc}): send again in a moment")
             results = [(False, exc)] * len(jobs)
-        for (_, loop, fut), (ok, value) in zip(jobs, results, strict=True):
+            for _, _, _, keys in jobs:
+                self._fail(keys)
+        for (_, loop, fut, _), (ok, value) in zip(jobs, results, strict=True):
             # A closed loop means nobody waits for this result.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, fut, ok, value)
+
+    def _after_failed(self, keys: tuple[Key, ...]) -> bool:
+        """Whether a write follows a failed one of one of its runners, from the same epoch
+        (a later epoch: that runner was put back since, the failure is forgotten)."""
+        hit = False
+        for race_id, bib, epoch in keys:
+            failed = self._failed.get((race_id, bib))
+            if failed is None:
+                continue
+            if epoch == failed:
+                hit = True
+            elif epoch > failed:
+                del self._failed[race_id, bib]
+        if hit:
+            self._fail(keys)  # (what it holds was not stored either)
+        return hit
+
+    def _fail(self, keys: tuple[Key, ...]) -> None:
+        for race_id, bib, epoch in keys:
+            self._failed[race_id, bib] = epoch
+
+
+AFTER_FAILED = ("a batch of these runners before this one was not stored: send again in a "
+                "moment (they are put back to what the store holds first)")  # fmt: skip
 
 
 def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
