@@ -249,20 +249,22 @@ class Notifier:
             body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
         ids = [d.id for d in rows]
         try:
-            # an SOS does not wait behind slow channels: its own places and threads
+            # an SOS does not wait behind slow channels: its own places and threads; a place
+            # is kept until what was sent is marked (a kill sends again at most WORKERS)
             urgent = first.priority == 0
             async with contextlib.nullcontext() if urgent else self._slots:
                 loop = asyncio.get_running_loop()
                 pool = self._urgent if urgent else self._pool
                 error = await loop.run_in_executor(pool, self.send, first.url, title, body)
-            attempts, now = max(d.attempts for d in rows) + 1, time.time()
-            if not error:
-                await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
-            else:
-                give_up = attempts >= self.settings.notify_attempts
-                delay = min(BACKOFF_MAX_S, self.settings.notify_backoff_s * 2 ** (attempts - 1))
-                state = "failed" if give_up else "pending"
-                await self.store.outbox.mark(ids, state, attempts, now + delay, error, None)
+                attempts, now = max(d.attempts for d in rows) + 1, time.time()
+                if not error:
+                    await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
+                else:
+                    give_up = attempts >= self.settings.notify_attempts
+                    delay = min(BACKOFF_MAX_S,
+                                self.settings.notify_backoff_s * 2 ** (attempts - 1))  # fmt: skip
+                    state = "failed" if give_up else "pending"
+                    await self.store.outbox.mark(ids, state, attempts, now + delay, error, None)
         except Exception:
             log.exception("deliveries %s", ids)
         finally:
