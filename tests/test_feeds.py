@@ -4,6 +4,7 @@ runner's feed gets a clear status, and one bad feed affects nothing else."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -188,3 +189,19 @@ async def test_a_feed_address_into_this_machine_or_its_network_is_refused(
             with pytest.raises(InputError, match="feed address refused"):
                 await server.set_feed("demo", "1", {"kind": "mapshare", "id": address})
         assert server.feed_status("demo")["feeds"] == []
+
+
+async def test_polls_stopped_with_one_in_flight_go_on_when_started_again(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """A worker that loses the outbox lease stops polling with a poll in flight, and polls
+    again once it holds it again: that feed too (it was left "being polled" for good)."""
+    feeds.mapshare["ann"] = Account(events("111"), quirk="slow")
+    async with race(tmp_path, feeds, feed_timeout_s=5.0) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        feed = server.feeds.feeds["demo", "1"]
+        await until(lambda: math.isinf(feed.due_ts))  # its poll in flight
+        await server.stop_outside()
+        feeds.mapshare["ann"] = Account(events("111"))
+        await server.start_outside()
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)

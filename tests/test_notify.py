@@ -324,3 +324,40 @@ async def test_a_message_whose_deliveries_could_not_be_stored_is_recovered(tmp_p
             rows.append({(d["incident"], d["version"], d["role"])
                          for d in server.deliveries("demo")})  # fmt: skip
     assert len(rows[0]) >= 4 and rows[1] == rows[0]
+
+
+async def test_messages_refused_at_a_quiet_time_are_stored_without_a_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses the deliveries of every message of a wrong turn, then comes back
+    and nothing more happens on the course: the bus's ping of a quiet time tries them again,
+    and the outbox ends as in a run with no refusal."""
+    from coursewatch.live import notify, webhooks
+
+    monkeypatch.setattr(notify, "MISSED_RETRY_S", 0.2)
+    monkeypatch.setattr(webhooks, "MISSED_RETRY_S", 0.2)
+    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    rows: list[set[tuple[Any, ...]]] = []
+    for refuse in (False, True):
+        folder = tmp_path / str(refuse)
+        folder.mkdir()
+        async with hq(folder, clock=lambda: START + 4 * 3600, **settings) as (server, client):
+            await add_race(server, folder, COURSE, "demo", START)
+            await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+            await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
+            r = await client.post("/api/races/demo/webhooks", headers=admin_headers(),
+                                  json={"url": "http://127.0.0.1:9/hook"})  # fmt: skip
+            assert r.status_code in (200, 201), r.text
+            outbox = server._store.outbox
+            real_add = outbox.add
+            if refuse:
+                outbox.add = _refusing(real_add, tuple(range(1, 1000)))  # type: ignore[method-assign]
+            await _wrong_turn(server)
+            await asyncio.sleep(0.3)
+            if refuse:
+                assert not server.deliveries("demo")
+                outbox.add = real_add  # type: ignore[method-assign]
+            await asyncio.sleep(1.0)  # quiet: only the bus's pings
+            rows.append({(d["incident"], d["version"], d["role"])
+                         for d in server.deliveries("demo")})  # fmt: skip
+    assert len(rows[0]) >= 4 and rows[1] == rows[0]

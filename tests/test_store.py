@@ -244,3 +244,15 @@ def test_a_postgresql_that_stops_answering_fails_a_write_in_time(postgres_server
         holder.execute("ROLLBACK")
         holder.close()
         writer.close()
+
+
+def test_a_full_disk_is_a_store_away_not_an_error_of_the_request() -> None:
+    """SQLite's disk full or I/O error: 503 and send again (a tracker keeps its fixes), not
+    a 500; a mistake in SQL stays what it is."""
+    from coursewatch.store import StoreUnavailable
+    from coursewatch.store.writer import _away
+
+    assert isinstance(_away(sqlite3.OperationalError("database or disk is full")), StoreUnavailable)
+    assert isinstance(_away(sqlite3.OperationalError("disk I/O error")), StoreUnavailable)
+    mistake = sqlite3.OperationalError("no such table: fixs")
+    assert _away(mistake) is mistake

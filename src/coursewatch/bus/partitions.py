@@ -108,6 +108,7 @@ class Leases:
         self.lease_ms = int(lease_s * 1000)
         self.mine: set[int] = set()
         self.fresh: list[int] = []  # taken, not yet returned by a beat (one that failed after)
+        self.gone: list[int] = []  # lost, likewise
         self.outbox = False  # this worker sends the webhooks and notifications
 
     async def beat(self) -> tuple[list[int], list[int], list[int]]:
@@ -125,8 +126,8 @@ class Leases:
             pipe.eval(_RENEW, 1, lease_key(OUTBOX), self.name, self.lease_ms)
             got = await pipe.execute()
         alive = max(int(got[2]), 1)
-        lost = [p for p, ok in zip(held, got[3:-1], strict=True) if not ok]
-        self.mine.difference_update(lost)
+        self.gone += [p for p, ok in zip(held, got[3:-1], strict=True) if not ok]
+        self.mine.difference_update(self.gone)
         self.outbox = bool(got[-1]) or bool(
             await self.redis.set(lease_key(OUTBOX), self.name, nx=True, px=self.lease_ms)
         )
@@ -142,6 +143,7 @@ class Leases:
                 self.mine.add(p)
                 self.fresh.append(p)  # (Redis failing at the next one: returned next beat)
         taken, self.fresh = [p for p in self.fresh if p in self.mine], []
+        lost, self.gone = self.gone, []
         surplus = sorted(self.mine)[share:] if len(self.mine) > share else []
         return taken, lost, surplus
 

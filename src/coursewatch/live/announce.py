@@ -16,6 +16,7 @@ from coursewatch.store import Incident, Store
 
 SWEEP_S = 10.0
 MISSED_KEPT = 10_000  # messages kept while the store refuses their rows (then: recovered)
+MISSED_RETRY_S = 5.0  # with no message meanwhile, those kept are tried again this often
 
 
 def newest_event(i: Incident) -> int:
@@ -59,7 +60,8 @@ async def sweep_forever(
 class Missed:
     """Messages whose rows the store refused (away for a moment): tried again first, in
     order, with the next message, and no later one before them, so the mark where a restart
-    looks from is never stored past them. Past ``MISSED_KEPT`` of them, the sender recovers
+    looks from is never stored past them (or at the ping of a quiet bus). Past ``MISSED_KEPT``
+    of them, the sender recovers
     from the store instead (``overflowed``: their incidents as they are then)."""
 
     def __init__(self) -> None:
@@ -67,8 +69,9 @@ class Missed:
         self.overflowed = False
 
     def take(self, msg: Message) -> list[Message]:
-        """The messages to try now: those kept, then ``msg``."""
-        out, self.waiting = [*self.waiting, msg], []
+        """The messages to try now: those kept, then ``msg`` (but a ping: a quiet bus, whose
+        subscription says so every ``MISSED_RETRY_S``)."""
+        out, self.waiting = [*self.waiting, *([] if msg.kind == "ping" else [msg])], []
         return out
 
     def keep(self, msg: Message) -> None:

@@ -177,6 +177,9 @@ class FeedPoller:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        for feed in self.feeds.values():  # a poll cancelled in flight: due again at a start
+            if math.isinf(feed.due_ts):
+                feed.due_ts = time.monotonic()
         await self._client.aclose()
 
     def put(self, race_id: str, bib: str, config: FeedConfig | None, since_s: float) -> None:

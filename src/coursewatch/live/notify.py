@@ -35,7 +35,13 @@ import apprise
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import Missed, newest_event, since_seen, sweep_forever
+from coursewatch.live.announce import (
+    MISSED_RETRY_S,
+    Missed,
+    newest_event,
+    since_seen,
+    sweep_forever,
+)
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
@@ -168,8 +174,9 @@ class Notifier:
     async def _listen(self) -> None:
         kinds = frozenset({"incident", "flag"})
         noted = 0.0
-        while True:  # a subscription the bus dropped (too slow) is taken again, and what it
-            async for msg in self.bus.subscribe("*", kinds=kinds):  # missed is recovered
+        while True:  # a subscription the bus dropped (too slow) is taken again (what it
+            # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
+            async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=kinds):
                 for one in self._missed.take(msg):  # (those the store refused first)
                     if self._missed.waiting:  # one before it refused again: it waits too
                         self._missed.keep(one)

@@ -27,7 +27,7 @@ from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
 from coursewatch.live.rows import fix_rows, say_event, stored_fix
-from coursewatch.live.runner import LiveRunner
+from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
 from coursewatch.protocols import NO_FIX_DEG, Decoded, DeviceEvent, Fix, FixProblem
@@ -46,15 +46,14 @@ class Pipeline:
         clock: Clock = time.time,
         max_future_s: float = 600.0,
     ) -> None:
-        self.registry = registry
-        self.store = store
-        self.bus = bus
+        self.registry, self.store, self.bus = registry, store, bus
         self.clock = clock
         self.max_future_s = max_future_s
         self._watches: dict[str, RaceWatch] = {}
         self.clocks = RaceClocks(clock)
         self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
         self.state_every_s = durable.SAVE_EVERY_S  # race time between a runner's states
+        self.outage = batches.Outage()  # since when the store refuses batches
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
@@ -85,7 +84,7 @@ class Pipeline:
         """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
         runners = list({id(r): r for w in works for r in w.runners()}.values())
         # refused: the tracker sends it again, matched against what the store holds
-        with batches.storing(runners, self.clock()):
+        with batches.storing(runners, self.clock(), self.outage):
             for work in works:
                 self.match(work)  # 3. match
                 self.detect(work)  # 4. detect
@@ -172,6 +171,9 @@ class Pipeline:
         """Feed each runner's fixes to its engine: runs of newer fixes in one go, a late fix by
         rewinding (or rebuilding from the store), a duplicate not at all."""
         accepted = 0
+        for race, runner, _ in work.said:  # what their device said, with no fix (an SOS)
+            if runner.suspect:
+                self.reload(race, runner)
         for g in work.routed:
             race, runner, fixes = g.race, g.runner, g.fixes
             if runner.suspect:
@@ -250,10 +252,9 @@ class Pipeline:
 
     # -- 5. store -------------------------------------------------------------------------------
     async def save(self, *works: Work) -> Saved:
-        """One transaction through the one writer; returns once durable (even with no rows).
-        With the fixes go the states of the runners who raised an event, had their past
-        changed, or are due one (live/durable.py): a restart resumes from them. Refused if
-        an earlier one of its runners was (:meth:`coursewatch.store.writer.Writer.submit`)."""
+        """One transaction through the one writer, durable when it returns (even with no
+        rows), with the states of the runners who raised an event, had their past changed or
+        are due one (live/durable.py); refused after one of its runners' (Writer.submit)."""
         states: dict[tuple[str, str], RunnerState] = {}
         for work in works:
             raised = {(a.race_id, a.bib) for a in work.alerts}
@@ -279,12 +280,11 @@ class Pipeline:
     def put_back(
         self, race: LiveRace, runner: LiveRunner, stored: RunnerState | None
     ) -> Work | None:
-        """A runner back to what the store holds (race HQ restarted, or a batch of theirs was
-        not stored): their state ``stored``, and the fixes stored after it played again; the
-        work returned is what those raised (stored with them: a save finds it known) and the
-        state after. With no state that fits: a new watch and the engine rebuilt from every
-        stored fix only (None)."""
-        watch, runner.epoch = self.watch(race), runner.epoch + 1  # what it holds: the store's
+        """A runner back to what the store holds (a restart, a batch of theirs not stored):
+        their state ``stored`` and the fixes stored after it played again; returns what those
+        raised (stored with them: a save finds it known). No state that fits: a new watch and
+        the engine rebuilt from every stored fix (None)."""
+        watch, runner.epoch = self.watch(race), new_epoch()  # what it holds: the store's
         if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
             if runner.last_time_s is not None and runner.received_s is not None:
                 self.clocks.saw(race.id, runner.last_time_s, runner.received_s)
@@ -300,8 +300,7 @@ class Pipeline:
         return None
 
     def reload(self, race: LiveRace, runner: LiveRunner) -> None:
-        """A runner whose last batch could not be stored goes back to what the store holds
-        (:meth:`put_back`), what their device said too; their silence counts from now."""
+        """A runner whose batch was not stored back to what the store holds, devices too."""
         runner.suspect = False  # (the catch-up below matches: not reloaded again)
         try:
             self.put_back(race, runner, self.store.runner_state(race.id, runner.bib))
@@ -309,6 +308,7 @@ class Pipeline:
             restore([runner], self.store.device_incidents(race.id, DEVICE))
             # the store was away, not the signal: that time does not count as silence
             self.watch(race).resume(runner, self.clock(), away_since_s=runner.suspect_s)
+            runner.suspect_s = None
         except Exception:  # the store is still away: tried again at the next fix
             runner.suspect = True
             raise
@@ -383,10 +383,10 @@ class Pipeline:
                     states.extend([] if state is None else [state])
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
-        with batches.storing(raised_by, now):  # not stored: raised again from the store's state
-            saved = (await self.store.save([], alerts, states=states,
-                                           keys=batches.keys(raised_by))
-                     if alerts else Saved())  # fmt: skip
+        saved, keys = Saved(), batches.keys(raised_by)
+        if alerts:
+            with batches.storing(raised_by, now, self.outage):  # not stored: raised again
+                saved = await self.store.save([], alerts, states=states, keys=keys)
         for race, runner, before in changed:
             self.bus.publish(race.id, "runner", runner_json(race, runner, now))
             change = {"bib": runner.bib, "from": before, "to": runner.status}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from coursewatch.live import durable
 from coursewatch.live.pipeline import Pipeline
 from coursewatch.live.registry import LiveRace, Registry
+from coursewatch.live.work import keys
 from coursewatch.store import Store
 
 log = logging.getLogger("coursewatch.live.restart")
@@ -79,8 +80,8 @@ async def keep_states(
         runs = [(race, r, watch.of(r), True) for r in race.runners.values()
                 if not r.suspect and (only is None or only(race.id, r.bib))]  # fmt: skip
         states = durable.states(runs, pipeline.clock())
-        try:
+        try:  # (refused after a write of theirs that failed: the store's state stays)
             if states:
-                await store.save([], [], states=states)
+                await store.save([], [], states=states, keys=keys([r for _, r, _, _ in runs]))
         except Exception as exc:  # the store is away: the restart plays more fixes again
             log.warning("race %s: the runners' states were not stored: %s", race.id, exc)

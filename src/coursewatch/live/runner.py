@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -64,6 +65,15 @@ class _Check:
     finished: bool = False
 
 
+_EPOCHS = itertools.count(1)
+
+
+def new_epoch() -> int:
+    """What a runner holds in memory from now on (the store refuses a batch made from an
+    epoch of theirs whose batch it could not store): one count for every runner object."""
+    return next(_EPOCHS)
+
+
 class LiveRunner:
     """A registered runner and their engine state."""
 
@@ -97,8 +107,8 @@ class LiveRunner:
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False
         self.suspect_s: float | None = None  # since when the store refused them (server clock)
-        # each time they are put back to what the store holds: the epoch of what they hold
-        self.epoch = 0
+        # a new one each time they are put back to what the store holds (see new_epoch)
+        self.epoch = new_epoch()
         # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
         # distances: the next station and the finish (set by coursewatch.live.clock)
         self.etas: dict[float, float] = {}

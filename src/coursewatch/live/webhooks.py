@@ -46,7 +46,7 @@ import httpx
 
 from coursewatch.bus import Bus
 from coursewatch.incidents import ALERT, priority
-from coursewatch.live.announce import Missed, since_seen, sweep_forever
+from coursewatch.live.announce import MISSED_RETRY_S, Missed, since_seen, sweep_forever
 from coursewatch.live.targets import checked_target, host_of, pinned
 from coursewatch.live.views import incident_json
 from coursewatch.store import Delivery, Incident, Store, StoreUnavailable, Webhook
@@ -345,8 +345,9 @@ class WebhookSender:
 
     async def _listen(self) -> None:
         noted = 0.0
-        while True:  # a subscription the bus dropped (too slow) is taken again, and what it
-            async for msg in self.bus.subscribe("*", kinds=frozenset(KINDS)):  # missed stored
+        while True:  # a subscription the bus dropped (too slow) is taken again (what it
+            # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
+            async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=frozenset(KINDS)):
                 for one in self._missed.take(msg):  # (those the store refused first)
                     if self._missed.waiting:  # one before it refused again: it waits too
                         self._missed.keep(one)

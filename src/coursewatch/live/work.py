@@ -76,18 +76,27 @@ def merge_counts(works: tuple[Work, ...]) -> dict[str, Counter[str]]:
     return out
 
 
+@dataclass
+class Outage:
+    """Since when the store refuses batches (None: it took the last one)."""
+
+    since_s: float | None = None
+
+
 @contextlib.contextmanager
-def storing(runners: list[LiveRunner], now_s: float) -> Iterator[None]:
+def storing(runners: list[LiveRunner], now_s: float, outage: Outage) -> Iterator[None]:
     """While a batch of ``runners`` is on its way to the store: refused, they are marked
-    suspect (put back to what the store holds before their next fix is matched), since
-    ``now_s`` unless since an earlier refusal not followed by a batch stored."""
+    suspect (put back to what the store holds before their next fix is matched), the store
+    away since ``outage`` began (``now_s`` if this is its first refusal)."""
     try:
         yield
     except Exception:
+        outage.since_s = now_s if outage.since_s is None else outage.since_s
         for runner in runners:
             runner.suspect = True
-            runner.suspect_s = now_s if runner.suspect_s is None else runner.suspect_s
+            runner.suspect_s = outage.since_s if runner.suspect_s is None else runner.suspect_s
         raise
+    outage.since_s = None
     for runner in runners:
         runner.suspect_s = None
 

@@ -96,6 +96,8 @@ CREATE TABLE runner_states (
   state TEXT NOT NULL, PRIMARY KEY (race_id, bib));
 """,
     ),
+    # a delivery's version is 4 x an event id (live/webhooks.py): past 32 bits one day
+    (2, "ALTER TABLE deliveries ALTER COLUMN update_n TYPE BIGINT"),
 ]
 
 

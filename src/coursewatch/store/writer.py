@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -118,7 +119,7 @@ class Writer:
                 except Exception as exc:  # one bad write must not sink the group
                     conn.execute("ROLLBACK TO SAVEPOINT job")
                     conn.execute("RELEASE SAVEPOINT job")
-                    results.append((False, exc))
+                    results.append((False, _away(exc)))
                     self._fail(keys)
             conn.execute("COMMIT")
             self.commits += 1
@@ -127,7 +128,7 @@ class Writer:
                 conn.execute("ROLLBACK")
             if getattr(conn, "broken", False) and not isinstance(exc, StoreUnavailable):
                 exc = StoreUnavailable(f"the database went away ({exc}): send again in a moment")
-            results = [(False, exc)] * len(jobs)
+            results = [(False, _away(exc))] * len(jobs)
             for _, _, _, keys in jobs:
                 self._fail(keys)
         for (_, loop, fut, _), (ok, value) in zip(jobs, results, strict=True):
@@ -158,6 +159,18 @@ class Writer:
 
 AFTER_FAILED = ("a batch of these runners before this one was not stored: send again in a "
                 "moment (they are put back to what the store holds first)")  # fmt: skip
+
+
+def _away(exc: Exception) -> Exception:
+    """SQLite's disk full, I/O error or read-only file as StoreUnavailable (503: the tracker
+    sends again); any other error as it is."""
+    said = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(w in said for w in _DISK_WORDS):
+        return StoreUnavailable(f"the database refused the write ({said}): send again later")
+    return exc
+
+
+_DISK_WORDS = ("disk", "full", "I/O", "readonly", "locked")
 
 
 def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
