@@ -5,10 +5,11 @@ delivers what was left."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -301,22 +302,29 @@ def _refusing(add: Any, calls_refused: tuple[int, ...]) -> Any:
     return away
 
 
+@contextlib.asynccontextmanager
+async def _crew_and_hook(folder: Path) -> AsyncIterator[Server]:
+    """Race HQ with runner 7, their crew's ntfy address and a webhook (both nowhere)."""
+    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    async with hq(folder, clock=lambda: START + 4 * 3600, **settings) as (server, client):
+        await add_race(server, folder, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
+        r = await client.post("/api/races/demo/webhooks", headers=admin_headers(),
+                              json={"url": "http://127.0.0.1:9/hook"})  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        yield server
+
+
 async def test_a_message_whose_deliveries_could_not_be_stored_is_recovered(tmp_path: Path) -> None:
     """The store refuses a message's deliveries (away for a moment): it is tried again first
     with the next message, and the outbox ends as in a run with no refusal (crew
     notifications and webhook calls alike; before, that update was never sent)."""
-    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
     rows: list[set[tuple[Any, ...]]] = []
     for refuse in (False, True):
         folder = tmp_path / str(refuse)
         folder.mkdir()
-        async with hq(folder, clock=lambda: START + 4 * 3600, **settings) as (server, client):
-            await add_race(server, folder, COURSE, "demo", START)
-            await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
-            await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
-            r = await client.post("/api/races/demo/webhooks", headers=admin_headers(),
-                                  json={"url": "http://127.0.0.1:9/hook"})  # fmt: skip
-            assert r.status_code in (200, 201), r.text
+        async with _crew_and_hook(folder) as server:
             outbox = server._store.outbox
             outbox.add = _refusing(outbox.add, (2, 3) if refuse else ())  # type: ignore[method-assign]
             await _wrong_turn(server)
@@ -336,18 +344,11 @@ async def test_messages_refused_at_a_quiet_time_are_stored_without_a_next_one(
 
     monkeypatch.setattr(notify, "MISSED_RETRY_S", 0.2)
     monkeypatch.setattr(webhooks, "MISSED_RETRY_S", 0.2)
-    settings = {"notify_per_min": 1000.0, "webhook_allow_private": True}
     rows: list[set[tuple[Any, ...]]] = []
     for refuse in (False, True):
         folder = tmp_path / str(refuse)
         folder.mkdir()
-        async with hq(folder, clock=lambda: START + 4 * 3600, **settings) as (server, client):
-            await add_race(server, folder, COURSE, "demo", START)
-            await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
-            await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/crew"])
-            r = await client.post("/api/races/demo/webhooks", headers=admin_headers(),
-                                  json={"url": "http://127.0.0.1:9/hook"})  # fmt: skip
-            assert r.status_code in (200, 201), r.text
+        async with _crew_and_hook(folder) as server:
             outbox = server._store.outbox
             real_add = outbox.add
             if refuse:
