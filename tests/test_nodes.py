@@ -423,3 +423,29 @@ async def test_a_worker_that_loses_the_outbox_lease_stops_sending_and_starts_aga
         assert not worker.server.feeds._client.is_closed
     finally:
         await worker.stop()
+
+
+async def test_a_web_node_reads_the_runners_again_when_redis_comes_back(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """Redis away long enough for the stream to be trimmed past what a web node read: once
+    Redis is back, the node takes each runner's latest update from the hash (its race board
+    would show what it last heard)."""
+    from coursewatch.bus.redis import views_key
+
+    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
+    web = Server(settings)
+    await web.start()
+    try:
+        (tmp_path / "race").mkdir()
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        bus = web.redis_bus
+        assert bus is not None
+        missed = b'[%r,{"bib":"7","status":"silent","progress_m":1234.0}]' % time.time()
+        await bus.redis.hset(views_key("demo"), "7", missed)  # (only the hash has it)
+        bus.came_back.set()
+        await _until(lambda: web.views.get("demo", {}).get("7", (0.0, {}))[1].get("status")
+                     == "silent")  # fmt: skip
+    finally:
+        await web.stop()

@@ -82,6 +82,7 @@ class RedisBus:
         self.queue_max = queue_max
         self.dropped = 0  # messages dropped while Redis was away
         self.up = False
+        self.came_back = asyncio.Event()  # set when Redis answers again after being away
         self._out: deque[tuple[str, str, bytes, str | None]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,6 +139,7 @@ class RedisBus:
                 continue
             if not self.up:
                 log.warning("Redis is back")
+                self.came_back.set()
             self.up = True
             read: list[tuple[int, dict[bytes, bytes]]] = []
             for stream, entries in got:

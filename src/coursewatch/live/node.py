@@ -174,12 +174,7 @@ class Nodes:
             updates = bus.subscribe("*", kinds=frozenset({"runner"}))
             first = asyncio.ensure_future(anext(updates, None))
             await asyncio.sleep(0)  # subscribed: nothing between the hash and the stream is lost
-            for race_id in list(self._registry.races):
-                with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
-                    for bib, seen in (await bus.views(race_id)).items():
-                        mine = self.views.setdefault(race_id, {})
-                        if bib not in mine or seen[0] > mine[bib][0]:  # the newer of the two
-                            mine[bib] = seen
+            await self._views_from_hash()
             msg = await first
             while msg is not None:
                 sent_s = (msg.seq >> 22) / 1000.0 if msg.seq else time.time()
@@ -188,6 +183,27 @@ class Nodes:
                     dict(msg.data),
                 )
                 msg = await anext(updates, None)
+
+    async def _views_from_hash(self) -> None:
+        """Each runner's latest update as Redis keeps it, where newer than this node's."""
+        bus = self.redis_bus
+        assert bus is not None
+        for race_id in list(self._registry.races):
+            with contextlib.suppress(RedisError, OSError):  # none yet: filled as they come
+                for bib, seen in (await bus.views(race_id)).items():
+                    mine = self.views.setdefault(race_id, {})
+                    if bib not in mine or seen[0] > mine[bib][0]:  # the newer of the two
+                        mine[bib] = seen
+
+    async def _views_when_back(self) -> None:
+        """Redis back after an outage: what the stream may have trimmed meanwhile is read from
+        the hash (the subscription itself goes on)."""
+        bus = self.redis_bus
+        assert bus is not None
+        while True:
+            await bus.came_back.wait()
+            bus.came_back.clear()
+            await self._views_from_hash()
 
     def runner_view(
         self, race: LiveRace, runner: LiveRunner, admin: bool = False

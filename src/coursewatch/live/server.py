@@ -132,6 +132,7 @@ class Server(Outside, Histories, Access, Nodes):
             await self.start_outside()
         if self.role == WEB:
             self._spawn(self._follow_views())
+            self._spawn(self._views_when_back())
         self.loop_lag.start()
         if self.settings.tick_s > 0 and self.role != WEB:
             self._ticker = asyncio.create_task(self._tick_forever())
