@@ -8,12 +8,14 @@ the server may have been killed between storing an incident and storing its deli
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from coursewatch.bus import Message
-from coursewatch.store import Incident, Store
+from coursewatch.store import Incident, Store, StoreUnavailable
 
+log = logging.getLogger("coursewatch.live.announce")
 SWEEP_S = 10.0
 MISSED_KEPT = 10_000  # messages kept while the store refuses their rows (then: recovered)
 MISSED_RETRY_S = 5.0  # with no message meanwhile, those kept are tried again this often
@@ -79,3 +81,15 @@ class Missed:
             self.waiting.append(msg)
         else:
             self.overflowed = True
+
+    async def recover_if_overflowed(self, recover: Callable[[], Awaitable[None]]) -> None:
+        """More refused than kept: ``recover`` (their incidents from the store) once the
+        messages kept have gone; tried again with the next message while it fails."""
+        if self.overflowed and not self.waiting:
+            try:
+                await recover()
+                self.overflowed = False
+            except StoreUnavailable:
+                pass
+            except Exception:
+                log.exception("the incidents of refused messages were not recovered")

@@ -193,16 +193,9 @@ class Notifier:
                         self._missed.keep(one)
                     except Exception:  # one bad message must not stop notifications
                         log.exception("could not enqueue notifications of %s", one.kind)
-                await self._recover_overflow()
+                await self._missed.recover_if_overflowed(self.recover)
             await self.store.set_meta(SEEN_KEY, str(self._seen_event))
             await self.recover()
-
-    async def _recover_overflow(self) -> None:
-        """More messages refused than kept: their incidents from the store, once it answers."""
-        if self._missed.overflowed and not self._missed.waiting:
-            with contextlib.suppress(StoreUnavailable):
-                await self.recover()
-                self._missed.overflowed = False
 
     async def recover(self) -> None:
         """At start: incidents updated since the newest event whose deliveries were stored get

@@ -325,13 +325,6 @@ class WebhookSender:
             for hook in hooks:
                 await self._lane(hook).added(1)
 
-    async def _recover_overflow(self) -> None:
-        """More messages refused than kept: their incidents from the store, once it answers."""
-        if self._missed.overflowed and not self._missed.waiting:
-            with contextlib.suppress(StoreUnavailable):
-                await self.recover()
-                self._missed.overflowed = False
-
     async def recover(self) -> None:
         """Race HQ's incidents updated while nobody stored their calls (the server was down
         between storing an incident and its calls) get them now; an acknowledgement made
@@ -364,7 +357,7 @@ class WebhookSender:
                         self._missed.keep(one)
                     except Exception:  # one bad message must not stop the webhooks
                         log.exception("could not store the webhook calls of %s", one.kind)
-                await self._recover_overflow()
+                await self._missed.recover_if_overflowed(self.recover)
             await self.recover()
 
 
