@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,28 @@ async def test_a_worker_killed_mid_race_is_taken_over_and_nothing_changes(
         await web.stop()
 
 
+@contextlib.asynccontextmanager
+async def _web_and_worker(
+    tmp_path: Path, postgres: str, bus_url: str, clock: Any = time.time
+) -> AsyncIterator[tuple[Server, Worker]]:
+    """A web node and one worker holding every partition, race "demo" with runner 7."""
+    settings = _settings(tmp_path, fresh_database(postgres), bus_url)
+    web = Server(settings, clock=clock)
+    worker = Worker(settings, "w1", clock, lease_s=LEASE_S)
+    await web.start()
+    await worker.start()
+    try:
+        (tmp_path / "race").mkdir()
+        await add_race(web, tmp_path / "race", COURSE, "demo", START)
+        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        await _until(lambda: len(worker.ready) == 16 and worker.server.knows("demo", "7"))
+        yield web, worker
+    finally:
+        with contextlib.suppress(Exception):
+            await worker.stop()
+        await web.stop()
+
+
 def _app(server: Server) -> Any:
     from coursewatch.web.app import create_app
 
@@ -254,16 +276,7 @@ async def test_a_stalled_event_stream_on_a_web_node_never_holds_up_the_others(
 
     from coursewatch.sim.simulate import simulate_run
 
-    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
-    web = Server(settings)
-    worker = Worker(settings, "w1", lease_s=LEASE_S)
-    await web.start()
-    await worker.start()
-    try:
-        (tmp_path / "race").mkdir()
-        await add_race(web, tmp_path / "race", COURSE, "demo", START)
-        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
-        await _until(lambda: worker.server.knows("demo", "7") and len(worker.ready) == 16)
+    async with _web_and_worker(tmp_path, postgres_server, bus_url) as (web, _):
         bus = web.redis_bus
         assert bus is not None
         bus.local.queue_size = 100  # (a stalled client is dropped past this many)
@@ -293,9 +306,6 @@ async def test_a_stalled_event_stream_on_a_web_node_never_holds_up_the_others(
         assert lag_s[len(lag_s) // 2] < 1.0 and bus.local.dropped_listeners >= 1, lag_s
         await _until(lambda: web.views["demo"]["7"][1]["fixes"] == 250)
         first.cancel()
-    finally:
-        await worker.stop()
-        await web.stop()
 
 
 async def test_a_partition_taken_by_a_beat_that_failed_is_returned_by_the_next(
@@ -365,18 +375,12 @@ async def test_an_entry_for_an_unknown_runner_never_holds_its_partition_up(
 
     steps = [s for s in _scenario(batch_n=4) if s[1]][:3]
     now = [START]
-    settings = _settings(tmp_path, fresh_database(postgres_server), bus_url)
-    web = Server(settings, clock=lambda: now[0])
-    worker = Worker(settings, "w1", lambda: now[0], lease_s=LEASE_S)
-    await web.start()
-    await worker.start()
-    try:
-        (tmp_path / "race").mkdir()
-        await add_race(web, tmp_path / "race", COURSE, "demo", START)
-        await web.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+    async with _web_and_worker(tmp_path, postgres_server, bus_url, lambda: now[0]) as (
+        web,
+        worker,
+    ):
         p = partition("demo", "7")
         stranger = next(b for b in map(str, range(100, 10_000)) if partition("demo", b) == p)
-        await _until(lambda: len(worker.ready) == 16 and worker.server.knows("demo", "7"))
         real_play, failed = worker.server.play, []
 
         async def refused_once(works: Any) -> None:
@@ -397,10 +401,6 @@ async def test_an_entry_for_an_unknown_runner_never_holds_its_partition_up(
             await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
         sent = sum(len(f) for _, f in steps)
         await _until(lambda: web._store.fix_count("demo") == sent, timeout_s=10.0)
-    finally:
-        with contextlib.suppress(Exception):
-            await worker.stop()
-        await web.stop()
 
 
 async def test_a_worker_that_loses_the_outbox_lease_stops_sending_and_starts_again(

@@ -61,14 +61,36 @@ async def sweep_forever(
 
 class Missed:
     """Messages whose rows the store refused (away for a moment): tried again first, in
-    order, with the next message, and no later one before them, so the mark where a restart
-    looks from is never stored past them (or at the ping of a quiet bus). Past ``MISSED_KEPT``
-    of them, the sender recovers
-    from the store instead (``overflowed``: their incidents as they are then)."""
+    order, with the next message (or the ping of a quiet bus), and no later one before them,
+    so the mark where a restart looks from is never stored past them. Past ``MISSED_KEPT`` of
+    them, the sender recovers from the store instead (their incidents as they are then)."""
 
     def __init__(self) -> None:
         self.waiting: list[Message] = []
         self.overflowed = False
+
+    async def handle(
+        self,
+        msg: Message,
+        store_rows: Callable[[Message], Awaitable[None]],
+        recover: Callable[[], Awaitable[None]],
+        what: str,
+    ) -> None:
+        """``store_rows`` of those kept, then of ``msg`` (a ping: none); one the store refuses
+        is kept, with every later one; any other error is logged (a bad message must not stop
+        the sender). ``what``: the rows, in words, for the log."""
+        for one in self.take(msg):
+            if self.waiting:  # one before it refused again: it waits too
+                self.keep(one)
+                continue
+            try:
+                await store_rows(one)
+            except StoreUnavailable:
+                log.warning("%s of %s wait for the store", what, one.kind)
+                self.keep(one)
+            except Exception:
+                log.exception("could not store the %s of %s", what, one.kind)
+        await self.recover_if_overflowed(recover)
 
     def take(self, msg: Message) -> list[Message]:
         """The messages to try now: those kept, then ``msg`` (but a ping: a quiet bus, whose

@@ -33,7 +33,7 @@ from typing import Any
 
 import apprise
 
-from coursewatch.bus import Bus
+from coursewatch.bus import Bus, Message
 from coursewatch.incidents import ALERT, priority
 from coursewatch.live.announce import (
     MISSED_RETRY_S,
@@ -45,7 +45,7 @@ from coursewatch.live.announce import (
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
-from coursewatch.store import Delivery, Incident, Store, StoreUnavailable
+from coursewatch.store import Delivery, Incident, Store
 
 log = logging.getLogger("coursewatch.live.notify")
 WORKERS = 4  # messages handed to Apprise at once
@@ -102,6 +102,7 @@ class Notifier:
         self.send = send
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
         self._missed = Missed()  # messages whose deliveries the store refused
+        self._noted = 0.0  # when the newest event seen was last stored
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # recipients with a message in flight
         # recipient -> (messages it may be sent now, when that was worked out)
@@ -173,29 +174,20 @@ class Notifier:
 
     async def _listen(self) -> None:
         kinds = frozenset({"incident", "flag"})
-        noted = 0.0
         while True:  # a subscription the bus dropped (too slow) is taken again (what it
             # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
             async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=kinds):
-                for one in self._missed.take(msg):  # (those the store refused first)
-                    if self._missed.waiting:  # one before it refused again: it waits too
-                        self._missed.keep(one)
-                        continue
-                    try:
-                        inc = _incident(one.race_id, one.data)
-                        await self.enqueue([inc], self._title)
-                        self._seen_event = max(self._seen_event, newest_event(inc))
-                        if time.monotonic() - noted > SEEN_EVERY_S:  # where a restart looks
-                            noted = time.monotonic()  # from
-                            await self.store.set_meta(SEEN_KEY, str(self._seen_event))
-                    except StoreUnavailable:  # tried again first with the next one
-                        log.warning("notifications of %s wait for the store", one.kind)
-                        self._missed.keep(one)
-                    except Exception:  # one bad message must not stop notifications
-                        log.exception("could not enqueue notifications of %s", one.kind)
-                await self._missed.recover_if_overflowed(self.recover)
+                await self._missed.handle(msg, self._store_rows, self.recover, "notifications")
             await self.store.set_meta(SEEN_KEY, str(self._seen_event))
             await self.recover()
+
+    async def _store_rows(self, msg: Message) -> None:
+        inc = _incident(msg.race_id, msg.data)
+        await self.enqueue([inc], self._title)
+        self._seen_event = max(self._seen_event, newest_event(inc))
+        if time.monotonic() - self._noted > SEEN_EVERY_S:  # where a restart looks from
+            self._noted = time.monotonic()
+            await self.store.set_meta(SEEN_KEY, str(self._seen_event))
 
     async def recover(self) -> None:
         """At start: incidents updated since the newest event whose deliveries were stored get

@@ -82,7 +82,7 @@ class Pipeline:
 
     async def run(self, *works: Work) -> IngestReport:
         """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
-        runners = list({id(r): r for w in works for r in w.runners()}.values())
+        runners = batches.runners_of(works)
         # refused: the tracker sends it again, matched against what the store holds
         with batches.storing(runners, self.clock(), self.outage):
             for work in works:
@@ -272,7 +272,7 @@ class Pipeline:
             merge_retractions([r for w in works for r in w.retract]),
             counts=merge_counts(works),
             states=list(states.values()),
-            keys=batches.keys(list({id(r): r for w in works for r in w.runners()}.values())),
+            keys=batches.keys(batches.runners_of(works)),
         )
         works[-1].report.incidents.extend(saved.incidents)
         return saved

@@ -44,12 +44,12 @@ from typing import Any
 
 import httpx
 
-from coursewatch.bus import Bus
+from coursewatch.bus import Bus, Message
 from coursewatch.incidents import ALERT, priority
 from coursewatch.live.announce import MISSED_RETRY_S, Missed, since_seen, sweep_forever
 from coursewatch.live.targets import checked_target, host_of, pinned
 from coursewatch.live.views import incident_json
-from coursewatch.store import Delivery, Incident, Store, StoreUnavailable, Webhook
+from coursewatch.store import Delivery, Incident, Store, Webhook
 
 log = logging.getLogger("coursewatch.live.webhooks")
 # httpx logs every request's full URL at INFO: a receiver's URL may carry its token
@@ -258,6 +258,7 @@ class WebhookSender:
         self._listener: asyncio.Task[None] | None = None
         self._seen = 0  # the newest event whose calls are stored
         self._missed = Missed()  # messages whose calls the store refused
+        self._noted = 0.0  # when the newest event seen was last stored
         self.sweeps = False  # several machines: sweep the store too (live/announce.py)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -337,28 +338,19 @@ class WebhookSender:
         await self.store.set_meta(SEEN_KEY, str(self._seen))
 
     async def _listen(self) -> None:
-        noted = 0.0
         while True:  # a subscription the bus dropped (too slow) is taken again (what it
             # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
             async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=frozenset(KINDS)):
-                for one in self._missed.take(msg):  # (those the store refused first)
-                    if self._missed.waiting:  # one before it refused again: it waits too
-                        self._missed.keep(one)
-                        continue
-                    try:
-                        await self.enqueue(one.race_id, one.kind, one.data, one.seq)
-                        ids = [int(u.get("id", 0)) for u in one.data.get("updates", ())]
-                        self._seen = max([self._seen, *ids])  # never back: an old incident's
-                        if time.monotonic() - noted > 1.0:  # ack; where a restart looks from
-                            noted = time.monotonic()
-                            await self.store.set_meta(SEEN_KEY, str(self._seen))
-                    except StoreUnavailable:  # tried again first with the next one
-                        log.warning("webhook calls of %s wait for the store", one.kind)
-                        self._missed.keep(one)
-                    except Exception:  # one bad message must not stop the webhooks
-                        log.exception("could not store the webhook calls of %s", one.kind)
-                await self._missed.recover_if_overflowed(self.recover)
+                await self._missed.handle(msg, self._store_calls, self.recover, "webhook calls")
             await self.recover()
+
+    async def _store_calls(self, msg: Message) -> None:
+        await self.enqueue(msg.race_id, msg.kind, msg.data, msg.seq)
+        ids = [int(u.get("id", 0)) for u in msg.data.get("updates", ())]
+        self._seen = max([self._seen, *ids])  # never back: an old incident's ack
+        if time.monotonic() - self._noted > 1.0:  # where a restart looks from
+            self._noted = time.monotonic()
+            await self.store.set_meta(SEEN_KEY, str(self._seen))
 
 
 def recipient_of(hook: Webhook) -> str:

@@ -58,6 +58,11 @@ class Work:
         return [g.runner for g in self.routed] + [r for _, r, _ in self.said]
 
 
+def runners_of(works: tuple[Work, ...]) -> list[LiveRunner]:
+    """Every runner some of the batches touch, once each."""
+    return list({id(r): r for w in works for r in w.runners()}.values())
+
+
 def merge_retractions(retract: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
     """One retraction per runner, from the earliest time."""
     first: dict[tuple[str, str], float] = {}
