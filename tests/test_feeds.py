@@ -18,7 +18,7 @@ from coursewatch.live.server import Server
 from coursewatch.sim.feedserver import Account, FeedServer
 from coursewatch.sim.hq import add_race, free_port, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
-from coursewatch.store import RunnerRecord
+from coursewatch.store import RunnerRecord, StoreUnavailable
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -205,3 +205,98 @@ async def test_polls_stopped_with_one_in_flight_go_on_when_started_again(
         feeds.mapshare["ann"] = Account(events("111"))
         await server.start_outside()
         await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+
+
+async def test_another_device_on_the_same_feed_does_not_end_the_runners_sos(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """A family's MapShare account shows the crew's messenger too: its "not in emergency"
+    must not cancel the runner's SOS; the feed's status says it shows two devices."""
+    crew = events("999")
+    for e in crew:
+        e["timeStamp"] += 60_000  # a minute after each of the runner's
+    feeds.mapshare["ann"] = Account(events("111", e3={"messageCode": 4}) + crew)
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: status(server, "1")["polls"] > 2)
+        sos = [i for i in server.incidents("demo") if i.kind == "sos"]
+        assert len(sos) == 1 and sos[0].open
+        assert status(server, "1")["devices"] == 2 and "2 devices" in status(server, "1")["warning"]
+
+
+async def test_spot_newest_first_is_taken_in_time_order_and_the_overlap_once(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """SPOT answers newest first: the fixes are the runner's in time order (none of them a
+    late one to replay), and the hour asked again at every poll is not handed over again."""
+    feeds.spot["bob"] = Account(events("222"))
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "2", {"kind": "spot", "id": "bob"})
+        await until(lambda: status(server, "2")["polls"] > 3)
+        assert len(server.fixes("demo", "2").time_s) == 8
+        assert status(server, "2")["messages"] > 8  # the overlap came again ...
+        counts = server.stats("demo")["counts"]
+        assert counts["accepted"] == 8 and not counts.get("late")
+        assert not counts.get("duplicate")  # ... and was not handed over again
+
+
+async def test_a_feed_address_that_cannot_be_read_is_refused_and_stops_no_poller(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    from coursewatch.live.feeds import FeedConfig
+
+    feeds.mapshare["ann"] = Account(events("111"))
+    async with race(tmp_path, feeds) as server:
+        with pytest.raises(InputError, match="feed address"):
+            await server.set_feed("demo", "1", {"kind": "mapshare", "id": "http://[share.x/b"})
+        roster = "bib,mapshare\n1,http://127.0.0.1:9/ann\n2,ann\n"
+        answer = await server.import_roster("demo", roster)
+        assert [r["line"] for r in answer["refused"]] == [2]
+        assert "feed address refused" in answer["refused"][0]["message"]
+        # one stored before addresses were checked as they are now: its own error only
+        server.feeds.put("demo", "1", FeedConfig("mapshare", "http://[share.x/b"), START)
+        await until(lambda: len(server.fixes("demo", "2").time_s) == 8)
+        await until(lambda: "cannot be used" in status(server, "1")["last_error"])
+        assert server.feeds.running
+
+
+def test_a_mapshare_address_as_garmins_app_shows_it_and_one_with_its_password() -> None:
+    from coursewatch.live.feeds import FeedConfig
+
+    plain = FeedConfig.from_json({"kind": "mapshare", "id": "share.garmin.com/BobOkafor"})
+    assert plain.ident == "https://share.garmin.com/BobOkafor"
+    secret = FeedConfig.from_json({"kind": "mapshare", "id": "https://:pw@share.garmin.com/Bob"})
+    assert secret.password == "pw" and "pw" not in str(secret.to_json(secrets=False))
+
+
+async def test_a_message_dated_in_the_future_does_not_move_the_window(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """A device whose clock jumped a year ahead sends one message: the pipeline drops it, and
+    the next polls still ask from the runner's newest real fix (not a year ahead, for good)."""
+    run = events("111")
+    run[2]["timeStamp"] += 400 * 86_400_000
+    feeds.mapshare["ann"] = Account(run, reveal=3)
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 7)
+        assert server.stats("demo")["counts"]["future"] == 1
+
+
+async def test_a_store_outage_is_not_the_feeds_fault(tmp_path: Path, feeds: FeedServer) -> None:
+    """What a poll brought that the store could not take is asked for again soon, not after
+    a back-off that doubles as for a broken feed (an SOS in it waiting up to an hour)."""
+    feeds.mapshare["ann"] = Account(events("111"))
+    async with race(tmp_path, feeds) as server:
+        real, failures = server.feeds.ingest, list[int]()
+
+        async def away(*args: Any) -> Any:
+            failures.append(server.feeds.feeds["demo", "1"].failures)
+            if len(failures) <= 3:
+                raise StoreUnavailable("the database is away: send again in a moment")
+            return await real(*args)
+
+        server.feeds.ingest = away
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+        assert failures[:4] == [0, 0, 0, 0] and status(server, "1")["state"] == "ok"

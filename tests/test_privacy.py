@@ -162,3 +162,19 @@ def test_the_public_stream_leaves_out_opted_out_runners_and_race_hqs_incidents()
     race.view = PublicView(round_m=100)
     assert public.message(race, "status", {"bib": "7", "to": "finished"}, NOW) == {  # type: ignore[arg-type]
         "bib": "7", "to": "finished"}  # fmt: skip
+
+
+async def test_a_runners_own_token_posts_what_their_device_said(tmp_path: Path) -> None:
+    """An SOS from the runner's inReach, bridged with their own token, is theirs (it was
+    dropped with the other runners' fixes, answered 200)."""
+    async with hq(tmp_path, clock=lambda: NOW) as (server, client):
+        await _race(client, tmp_path)
+        r = await client.post("/api/races/demo/runners/7/token", headers=admin_headers())
+        mine = {"Authorization": f"Bearer {r.json()['token']}"}
+        (la,), (lo,) = COURSE.latlon_at([11_000.0])
+        sos = {"imei": "dev-7", "messageCode": 4, "timeStamp": int(NOW - 30) * 1000,
+               "point": {"latitude": la, "longitude": lo, "gpsFix": 2}}  # fmt: skip
+        r = await client.post("/ingest/inreach", json={"Version": "2.0", "Events": [sos]},
+                              headers=mine)  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert [(i.bib, i.kind) for i in server.incidents("demo")] == [("7", "sos")]

@@ -6,7 +6,10 @@ overlap, so the same state comes many times. This pure state machine turns that 
 episodes: the first ``sos`` opens one (``sos``), a later ``sos_cancel`` ends it; the first
 ``battery_low`` opens one, ``battery_ok`` ends it; each ``message`` is its own. A state said
 again while it holds, an end older than its start, a start older than the last end (a message
-of the episode polled again after it ended) or a message seen before raise nothing.
+of the episode polled again after it ended) or a message seen before raise nothing. A feed can
+show several devices (a family's MapShare account, the crew's messenger in the car): an end
+from another device than the one that began the episode ends nothing (the crew's "not in
+emergency" must not cancel the runner's SOS).
 
 >>> st, ev = device_step(DeviceState(), "sos", 100.0)
 >>> ev
@@ -20,6 +23,9 @@ DeviceChange(kind='sos_cancel', ts=700.0, since_ts=100.0)
 >>> device_step(st, "sos", 400.0)[1] is None  # the SOS's old messages, polled again
 True
 >>> device_step(DeviceState(), "sos_cancel", 700.0)[1] is None  # no SOS to end
+True
+>>> st, _ = device_step(DeviceState(), "sos", 100.0, device="A")
+>>> device_step(st, "sos_cancel", 200.0, device="B")[1] is None  # another device's state
 True
 """
 
@@ -40,6 +46,8 @@ class DeviceState:
     sos_ended: float = -math.inf
     battery_low_ended: float = -math.inf
     messages: frozenset[float] = frozenset()
+    sos_device: str | None = None  # the device that began each episode (None: not known)
+    battery_low_device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,10 @@ MESSAGES_KEPT = 500
 
 
 def device_step(
-    state: DeviceState, kind: str, ts: float
+    state: DeviceState, kind: str, ts: float, device: str | None = None
 ) -> tuple[DeviceState, DeviceChange | None]:
-    """One device event, in time order; returns the new state and what changed, if anything."""
+    """One device event (from ``device``, when known), in time order; returns the new state and
+    what changed, if anything."""
     if kind == "message":
         if ts in state.messages:  # the same message, polled again
             return state, None
@@ -70,13 +79,14 @@ def device_step(
         what = _STARTS[kind]
         if getattr(state, f"{what}_since") is not None or ts <= getattr(state, f"{what}_ended"):
             return state, None
-        started: dict[str, Any] = {f"{what}_since": ts}
+        started: dict[str, Any] = {f"{what}_since": ts, f"{what}_device": device}
         return replace(state, **started), DeviceChange(kind, ts, ts)
     if kind in _ENDS:
         what = _ENDS[kind]
-        since = getattr(state, f"{what}_since")
-        if since is None or ts <= since:
+        since, began_on = getattr(state, f"{what}_since"), getattr(state, f"{what}_device")
+        if since is None or ts <= since or (None not in (device, began_on) and device != began_on):
             return state, None
-        changes: dict[str, Any] = {f"{what}_since": None, f"{what}_ended": ts}
+        changes: dict[str, Any] = {f"{what}_since": None, f"{what}_ended": ts,
+                                   f"{what}_device": None}  # fmt: skip
         return replace(state, **changes), DeviceChange(kind, ts, since)
     return state, None

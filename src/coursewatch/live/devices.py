@@ -30,7 +30,7 @@ def device_alerts(
     """The incidents' events of one batch's device events."""
     out: list[AlertRecord] = []
     for race, runner, ev in sorted(said, key=lambda t: t[2].time_s):
-        runner.device, change = device_step(runner.device, ev.kind, ev.time_s)
+        runner.device, change = device_step(runner.device, ev.kind, ev.time_s, ev.device_id)
         if change is None:
             continue
         where = _where(runner, ev) or (float(race.course.lat[0]), float(race.course.lon[0]), None)

@@ -54,11 +54,43 @@ def request_for(
 def _mapshare_url(ident: str, default_host: str) -> str:
     """A bare name on the default host; an address (share.garmin.com/<name>, a regional
     host, or its /Feed/Share/<name>) on its own host."""
-    if "://" not in ident:
+    if not is_address(ident):
         return f"{default_host.rstrip('/')}/Feed/Share/{quote(ident, safe='')}"
-    parts = urlsplit(ident)
+    parts = urlsplit(ident if "://" in ident else "https://" + ident)
     name = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    return f"{parts.scheme}://{parts.netloc}/Feed/Share/{quote(name, safe='')}"
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    where = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{where}/Feed/Share/{quote(name, safe='')}"
+
+
+def is_address(ident: str) -> bool:
+    """Whether a MapShare feed is given by its address (``https://share.garmin.com/Name``, or
+    ``share.garmin.com/Name`` as Garmin's app shows it) rather than by its name."""
+    return "://" in ident or ("/" in ident and "." in ident.split("/", 1)[0])
+
+
+def mapshare_address(ident: str) -> tuple[str, str]:
+    """A MapShare address as given, checked: the address without any user or password in it,
+    and that password ("" if none). Raises ValueError saying what is wrong.
+
+    >>> mapshare_address("share.garmin.com/BobOkafor")
+    ('https://share.garmin.com/BobOkafor', '')
+    >>> mapshare_address("https://:s3cret@share.garmin.com/Bob")
+    ('https://share.garmin.com/Bob', 's3cret')
+    """
+    try:
+        parts = urlsplit(ident if "://" in ident else "https://" + ident)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ValueError(f"the address cannot be read ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("give an http(s) address such as https://share.garmin.com/Name")
+    if not parts.path.strip("/"):
+        raise ValueError("the address has no MapShare name after the host")
+    where = f"[{host}]" if ":" in host else host
+    where += f":{port}" if port else ""
+    return parts._replace(netloc=where).geturl(), parts.password or ""
 
 
 def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Page:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import math
 import time
@@ -27,22 +28,32 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from coursewatch.errors import InputError
-from coursewatch.live.feedcalls import FeedError, read_answer, request_for
+from coursewatch.live.feedcalls import (
+    FeedError,
+    is_address,
+    mapshare_address,
+    read_answer,
+    request_for,
+)
 from coursewatch.live.targets import host_of
 from coursewatch.live.waits import nap
 from coursewatch.protocols import Decoded
 from coursewatch.settings import Settings
+from coursewatch.store import StoreUnavailable
 
 log = logging.getLogger("coursewatch.live.feeds")
 KINDS = ("mapshare", "spot")
 OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
 MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
 BACKOFF_MAX_S = 3600.0
+STORE_RETRY_S = 30.0  # a poll whose fixes the store could not take: asked again after
 CONCURRENT = 8  # polls in flight at once
+DEVICES_SHOWN = 20  # devices of one feed counted, at most
 
 Ingest = Callable[[str, str, Decoded, str], Awaitable[Any]]  # race, bib, decoded, protocol
 
@@ -67,7 +78,14 @@ class FeedConfig:
             raise InputError("feed id: give the MapShare name (or address) or SPOT feed id")
         if not isinstance(password, str) or len(password) > 200:
             raise InputError("feed password: give text of at most 200 characters")
-        return FeedConfig(str(kind), ident.strip(), password)
+        ident = ident.strip()
+        if kind == "mapshare" and is_address(ident):
+            try:  # a password in the address is kept as the password, never shown with it
+                ident, in_address = mapshare_address(ident)
+            except ValueError as exc:
+                raise InputError(f"feed address: {exc}") from None
+            password = password or in_address
+        return FeedConfig(str(kind), ident, password)
 
     def to_json(self, secrets: bool = True) -> dict[str, Any]:
         out = {"kind": self.kind, "id": self.ident}
@@ -90,6 +108,8 @@ class Feed:
     last_error: str = ""
     last_error_ts: float | None = None
     newest_fix_s: float | None = None
+    handed: set[float] = field(default_factory=set)  # fix times handed over, within the window
+    devices: set[str] = field(default_factory=set)  # the devices the feed showed
 
     def status(self, now_mono: float) -> dict[str, Any]:
         state = "ok" if self.last_ok_ts and not self.failures else "waiting"
@@ -102,7 +122,16 @@ class Feed:
             "last_error_ts": self.last_error_ts, "polls": self.polls, "messages": self.messages,
             "newest_fix_s": self.newest_fix_s, "polling": polling,
             "next_poll_s": 0 if polling else round(max(0.0, self.due_ts - now_mono)),
+            "devices": len(self.devices), "warning": self.warning(),
         }  # fmt: skip
+
+    def warning(self) -> str:
+        """What race HQ should check, in words ("": nothing)."""
+        if len(self.devices) < 2:
+            return ""
+        return (f"the feed shows {len(self.devices)} devices: the positions of all of them are "
+                f"taken as bib {self.bib}'s (an SOS is ended only by the device that sent it); "
+                "give the runner's own feed if it is a shared account")  # fmt: skip
 
 
 @dataclass
@@ -128,6 +157,25 @@ class HostBudget:
             self.sent += 1
             return 0.0
         return (1.0 - self.tokens) * 3600.0 / self.per_hour
+
+
+def budget_key(url: str) -> str:
+    """Whose limit a request counts against: a feed service's, not one of its names (Garmin
+    counts the requests of an address an hour whichever of its hosts they go to:
+    share.garmin.com, eur.share.garmin.com, inreach.garmin.com); an IP address as itself.
+
+    >>> budget_key("https://eur.share.garmin.com/Feed/Share/x"), budget_key("http://127.0.0.1:81/")
+    ('garmin.com', '127.0.0.1:81')
+    """
+    try:
+        host = urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ".".join(host.split(".")[-2:])
+    return host_of(url)
 
 
 class FeedPoller:
@@ -199,7 +247,7 @@ class FeedPoller:
     def poll_now(self, race_id: str, bib: str) -> None:
         feed = self.feeds.get((race_id, bib))
         if feed is not None and not math.isinf(feed.due_ts):  # not while it is being polled
-            feed.due_ts = time.monotonic()
+            feed.due_ts = 0.0  # ahead of every feed that is due (within the budget)
             self._wake.set()
 
     def status(self, race_id: str) -> list[dict[str, Any]]:
@@ -213,7 +261,11 @@ class FeedPoller:
 
     async def _run(self) -> None:
         while True:
-            wait_s = self._launch_due()
+            try:
+                wait_s = self._launch_due()
+            except Exception:  # one feed must never stop the polling of every other
+                log.exception("feed poller")
+                wait_s = 5.0
             await nap(self._wake, max(0.05, min(wait_s, 5.0)))
 
     def _launch_due(self) -> float:
@@ -223,8 +275,11 @@ class FeedPoller:
         for feed in sorted(self.feeds.values(), key=lambda f: f.due_ts):
             if feed.due_ts > now:
                 return min(next_s, feed.due_ts - now)
-            url = request_for(feed, self.settings)[0]
-            budget = self._budget(host_of(url))
+            try:
+                budget = self._budget(budget_key(request_for(feed, self.settings)[0]))
+            except ValueError as exc:  # an address stored before it was checked as it is now
+                self._failed(feed, f"the feed's address cannot be used ({exc})", "", 0.0)
+                continue
             wait = budget.wait_s(now)
             if wait > 0:  # this host's turn comes later; others may go
                 next_s = min(next_s, wait)
@@ -251,10 +306,13 @@ class FeedPoller:
                 decoded, complete = await self._fetch(feed, url, params, auth)
                 await self._take(feed, decoded, complete)
             except FeedError as exc:
-                self._failed(feed, str(exc), host_of(url), exc.block_s)
+                self._failed(feed, str(exc), budget_key(url), exc.block_s)
+            except StoreUnavailable as exc:  # not the feed's fault: the same poll again soon
+                feed.last_error, feed.last_error_ts = f"not stored: {exc}", self.clock()
+                feed.due_ts = time.monotonic() + min(STORE_RETRY_S, self.settings.feed_poll_s)
             except Exception as exc:  # a poll must never stop the poller
                 log.exception("feed of bib %s in %s", feed.bib, feed.race_id)
-                self._failed(feed, f"{type(exc).__name__} while polling", host_of(url), 0.0)
+                self._failed(feed, f"{type(exc).__name__} while polling", budget_key(url), 0.0)
             finally:
                 self._wake.set()
 
@@ -276,7 +334,7 @@ class FeedPoller:
             start += page.count
             if not page.count or start >= page.total:
                 return out, True
-            if self._budget(host_of(url)).wait_s(time.monotonic()) > 0:
+            if self._budget(budget_key(url)).wait_s(time.monotonic()) > 0:
                 return out, False  # the rest at the next poll, from the same place
 
     async def _get(
@@ -299,15 +357,31 @@ class FeedPoller:
         return r.status_code, r.headers, bytes(body)
 
     async def _take(self, feed: Feed, decoded: Decoded, complete: bool) -> None:
-        bib = feed.bib
-        decoded.fixes = [replace(f, device_id=None, bib=bib) for f in decoded.fixes]
-        decoded.events = [replace(e, device_id=None, bib=bib) for e in decoded.events]
-        if (feed.race_id, bib) in self.feeds and (decoded.fixes or decoded.events):
-            await self.ingest(feed.race_id, bib, decoded, feed.config.kind)
-        newest = max((f.time_s for f in decoded.fixes), default=None)
+        """Hand what a poll brought to the pipeline, as the runner's: in time order (SPOT
+        answers newest first, and an older fix after a newer one is a late one), without the
+        fixes an earlier poll handed over (the overlap, asked again each time: older than the
+        runner's fixes kept in memory, each would replay the runner from the store). The
+        events keep their device: another device's state ends nothing of this one's."""
+        bib, now_s = feed.bib, self.clock()
+        fixes = sorted(decoded.fixes, key=lambda f: f.time_s)
+        new = Decoded(problems=decoded.problems,
+                      events=sorted((replace(e, bib=bib) for e in decoded.events),
+                                    key=lambda e: e.time_s))  # fmt: skip
+        for i, fix in enumerate(fixes):
+            if fix.time_s not in feed.handed:
+                new.add(replace(fix, device_id=None, bib=bib), i)
+        if (feed.race_id, bib) in self.feeds and (new.fixes or new.events):
+            await self.ingest(feed.race_id, bib, new, feed.config.kind)
+        # a message dated ahead of the server clock (a device's clock gone wrong) is dropped
+        # by the pipeline: it must not move the window, or every later poll asks from it
+        newest = max((f.time_s for f in fixes if f.time_s <= now_s + self.settings.max_future_s),
+                     default=None)  # fmt: skip
         if newest is not None and complete:
             feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
             feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
+        feed.handed = {t for t in feed.handed | {f.time_s for f in new.fixes} if t >= feed.since_s}
+        if len(feed.devices) < DEVICES_SHOWN:
+            feed.devices |= {f.device_id for f in fixes if f.device_id}
         feed.messages += len(decoded.fixes)
         feed.failures, feed.last_ok_ts = 0, self.clock()
         feed.due_ts = time.monotonic() + self.settings.feed_poll_s
@@ -315,7 +389,7 @@ class FeedPoller:
     def _failed(self, feed: Feed, reason: str, host: str, block_s: float) -> None:
         feed.failures += 1
         feed.last_error, feed.last_error_ts = reason, self.clock()
-        if block_s > 0:
+        if block_s > 0 and host:
             self._budget(host).blocked_until = time.monotonic() + block_s
             log.warning("feed host %s said to wait %.0f s", host, block_s)
         backoff = self.settings.feed_poll_s * 2 ** min(feed.failures - 1, 10)

@@ -108,12 +108,8 @@ class Outside:
         "password"}``; None: stop); returns the feed as race HQ may see it."""
         bib = self.runner(race_id, bib).bib
         config = None if feed is None else FeedConfig.from_json(feed)
-        if config is not None and "://" in config.ident:  # an address: on its own host
-            allow = self.settings.webhook_allow_private
-            problem = await refused_target(config.ident, allow, unresolved_ok=True)
-            if problem:
-                raise InputError(f"feed address refused: {problem}; give the MapShare name, "
-                                 "or the share.garmin.com address")  # fmt: skip
+        if config is not None:
+            await self._feed_usable(config)
         book = self.contacts.of(race_id)
         if config is None:
             book.feeds.pop(bib, None)
@@ -123,6 +119,16 @@ class Outside:
         self._changed(race_id)
         self._poll(race_id, bib)
         return None if config is None else config.to_json(secrets=False)
+
+    async def _feed_usable(self, config: FeedConfig) -> None:
+        """InputError if the feed is given by an address that points into this machine or its
+        network (unless ``webhook_allow_private``)."""
+        if "://" in config.ident:  # an address: on its own host
+            allow = self.settings.webhook_allow_private
+            problem = await refused_target(config.ident, allow, unresolved_ok=True)
+            if problem:
+                raise InputError(f"feed address refused: {problem}; give the MapShare name, "
+                                 "or the share.garmin.com address")  # fmt: skip
 
     def poll_feed_now(self, race_id: str, bib: str) -> None:
         """Poll a runner's feed now (within its host's budget)."""
@@ -223,6 +229,8 @@ class Outside:
             old = race.runners.get(row.bib)
             try:
                 await self._usable(row.runner_urls + row.crew_urls, "notify")
+                if row.feed is not None:
+                    await self._feed_usable(row.feed)
                 await self.put_runner(row.record(race.id, None if old is None else old.record))
             except CoursewatchError as exc:
                 problems.append(RosterProblem(row.line, row.bib, str(exc)))

@@ -17,7 +17,7 @@ from coursewatch.live.narrate import Narrator
 from coursewatch.live.passes import Passes
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
-from coursewatch.protocols import Decoded, FixProblem
+from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.race import Race, parse_race
 from coursewatch.store import RaceRecord, RunnerRecord
 
@@ -126,9 +126,16 @@ class Registry:
         """The fixes of one runner (given by bib or by one of their devices); the others are
         problems: a runner's own token posts that runner's fixes only."""
         out = Decoded(problems=list(decoded.problems))
+
+        def theirs(said: Fix | DeviceEvent) -> bool:
+            owner = self.devices.get(said.device_id or "") if said.bib is None else None
+            return said.bib == bib or owner == (race_id, bib)
+
+        # what their device said (an SOS, a message) goes with their fixes; anyone else's
+        # has no fix of its own to refuse by position, so it is left out with the others'
+        out.events = [e for e in decoded.events if theirs(e)]
         for fix, i in zip(decoded.fixes, decoded.index, strict=True):
-            owner = self.devices.get(fix.device_id or "") if fix.bib is None else None
-            if fix.bib == bib or owner == (race_id, bib):
+            if theirs(fix):
                 out.add(fix, i)
             else:
                 hint = "post other runners' fixes with the race's ingest token"

@@ -165,12 +165,12 @@ def _no_fix(e: dict[str, Any]) -> bool:
 
 def in_emergency(events: list[dict[str, Any]]) -> dict[int, bool]:
     """Whether the device was in emergency at each event, as MapShare says on every message:
-    from an SOS (IPC code 4 or 6) until its cancel (7), in time order."""
-    out, on = {}, False
+    from an SOS (IPC code 4 or 6) until its cancel (7), in time order, each device its own."""
+    out, on = {}, dict[str, bool]()
     for e in sorted(events, key=lambda e: e["timeStamp"]):
-        code = e.get("messageCode")
-        on = True if code in (4, 6) else False if code == 7 else on
-        out[id(e)] = on
+        code, imei = e.get("messageCode"), str(e.get("imei", ""))
+        on[imei] = True if code in (4, 6) else False if code == 7 else on.get(imei, False)
+        out[id(e)] = on[imei]
     return out
 
 
