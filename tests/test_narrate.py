@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
@@ -67,3 +69,25 @@ def test_far_during_an_off_course_episode_updates_its_incident() -> None:
     assert len({r.episode for r in records}) == 1 and records[0].episode.startswith("course:")
     assert [r.closes for r in records] == [False, False, False, False, True]
     assert [r.names for r in records][2:4] == [None, None]  # still the off-course incident
+
+
+def test_the_runner_is_told_where_the_line_is_not_its_nearest_point() -> None:
+    """A route planner's course: a straight road north with a point every kilometre. A runner
+    70 m west of it is told the course is 70 m to their east (it said 505 m to the north)."""
+    from coursewatch.sim.simulate import _course_from_xy
+
+    course = _course_from_xy(np.zeros(11), np.arange(11) * 1000.0, "road", 45.0, 6.0)
+    x, y = course.xy_at(4500.0)
+    lat, lon = course.frame.to_latlon(np.atleast_1d(x - 70.0), np.atleast_1d(y))
+    words = Narrator(course, []).runner_words(
+        "7", "Bib 7 left the course", float(lat[0]), float(lon[0]), 4500.0, True
+    )
+    assert words.endswith("The course is 70 m to your east.")
+
+
+def test_times_in_sentences_are_on_the_races_clock() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    pacific = Narrator(straight_course(1000.0), [], timezone(timedelta(hours=-7)))
+    when = datetime(2026, 6, 27, 14, 32, tzinfo=UTC)
+    assert pacific.clock(when) == "07:32" and NARRATOR.clock(when) == "14:32Z"

@@ -362,3 +362,155 @@ async def test_messages_refused_at_a_quiet_time_are_stored_without_a_next_one(
             rows.append({(d["incident"], d["version"], d["role"])
                          for d in server.deliveries("demo")})  # fmt: skip
     assert len(rows[0]) >= 4 and rows[1] == rows[0]
+
+
+def _said(k: int, code: int = 3, imei: str = "300434") -> dict[str, Any]:
+    """An IPC event: a typed message (``code`` 3) or an SOS (4), ``k`` minutes in."""
+    point = {"latitude": float(COURSE.lat[0]), "longitude": float(COURSE.lon[0])}
+    return {"imei": imei, "messageCode": code, "freeText": f"message {k}" if code == 3 else "",
+            "timeStamp": int(START + 60 * k) * 1000, "point": point}  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _hq_on(folder: Path, ntfy: NtfySink, **settings: Any) -> AsyncIterator[Server]:
+    """Race HQ with runner 7 and one HQ channel on ``ntfy`` (every priority)."""
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True, **settings}
+    async with hq(folder, clock=lambda: START + 4 * 3600, **opts) as (server, _client):
+        await add_race(server, folder, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_hq_contacts("demo", [{"url": f"ntfy://{ntfy.url}/hq"}])
+        yield server
+
+
+async def _say(server: Server, *events: dict[str, Any]) -> None:
+    await server.ingest(lambda: decode_inreach({"Events": list(events)}), "inreach")
+
+
+async def test_an_sos_is_never_given_up_nor_held_by_the_rate(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """Race HQ's channel fails: the messages before are given up after their attempts, but
+    an SOS that joins them is tried again until it goes (it was given up with them, after
+    one try), and it is not held back by the recipient's rate."""
+    ntfy.fail = True
+    settings = {"notify_per_min": 1.0, "notify_backoff_s": 0.05, "notify_attempts": 2}
+    async with _hq_on(tmp_path, ntfy, **settings) as server:
+        await _say(server, _said(1), _said(2), _said(3), _said(4))  # the rate's burst: 3
+        await until(lambda: sum(d["attempts"] for d in server.deliveries("demo")) >= 2)
+        await _say(server, _said(5, code=4))
+
+        def sos() -> dict[str, Any]:
+            found = [d for d in server.deliveries("demo") if d["priority"] == 0]
+            return found[0] if found else {"attempts": 0, "state": ""}
+
+        await until(lambda: sos()["attempts"] >= 3)
+        assert sos()["state"] == "pending"
+        ntfy.fail = False
+        await until(lambda: sos()["state"] == "sent")
+
+
+async def test_back_on_course_never_arrives_before_off_course(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """A message that failed waits for its retry; one that came after it waits too (it went
+    first, at once: "back on course" before "you may have missed the turn")."""
+    ntfy.fail = True
+    async with _hq_on(tmp_path, ntfy, notify_backoff_s=1.0) as server:
+        await _say(server, _said(1))
+        await until(lambda: any(d["attempts"] for d in server.deliveries("demo")))
+        ntfy.fail, failed = False, len(ntfy.messages)
+        await _say(server, _said(2))
+        await until(lambda: all(d["state"] == "sent" for d in server.deliveries("demo")))
+        received = "\n".join(m["message"] for m in ntfy.messages[failed:])
+        assert 0 <= received.index("message 1") < received.index("message 2")
+
+
+async def test_a_sent_message_whose_mark_the_store_refused_is_not_sent_again(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """The store refuses the mark of a message that went (a disk full for a moment): the
+    mark is stored again, the message is not sent again (it was, every few seconds)."""
+    from coursewatch.store import StoreUnavailable
+
+    async with _hq_on(tmp_path, ntfy) as server:
+        outbox = server._store.outbox
+        mark, calls = outbox.mark, list[int]()
+
+        async def refusing(*args: Any) -> None:
+            calls.append(1)
+            if len(calls) <= 3:
+                raise StoreUnavailable("the disk is full")
+            await mark(*args)
+
+        outbox.mark = refusing  # type: ignore[method-assign]
+        await _say(server, _said(1))
+        await until(lambda: [d["state"] for d in server.deliveries("demo")] == ["sent"])
+        await asyncio.sleep(0.3)
+        assert len(ntfy.messages) == 1
+
+
+async def test_the_sender_goes_on_after_the_store_refused_a_read(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """A read of the outbox that fails once (PostgreSQL away for a moment) ended the sender
+    for good: nothing more was sent, an SOS neither."""
+    async with _hq_on(tmp_path, ntfy) as server:
+        outbox = server._store.outbox
+        due, calls = outbox.due, list[int]()
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError("server closed the connection unexpectedly")
+            return due(*args, **kwargs)
+
+        outbox.due = failing  # type: ignore[method-assign]
+        server.notifier._wake.set()
+        await until(lambda: len(calls) >= 1)
+        await _say(server, _said(1, code=4))
+        await until(lambda: len(ntfy.messages) == 1, 10.0)
+
+
+async def test_a_change_of_contacts_leaves_the_webhook_calls_alone(tmp_path: Path) -> None:
+    """Webhook calls waiting in the outbox are not a contact's: a crew's phone changed does
+    not cancel them (every one was cancelled, "taken out of the race's contacts")."""
+    from coursewatch.store import Delivery
+
+    async with _crew_and_hook(tmp_path) as server:
+        later = time.time() + 3600
+        row = Delivery("demo", 1, 1, "hook-1", "webhook", "7", "http://127.0.0.1:9/hook", "t",
+                       "{}", 2, later, later)  # fmt: skip
+        await server._store.outbox.add([row])
+        await server.set_runner_contacts("demo", "7", crew=["ntfy://127.0.0.1:9/new-phone"])
+        (call,) = [d for d in server.deliveries("demo") if d["role"] == "webhook"]
+        assert call["state"] == "pending"
+
+
+async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """A late fix takes an incident back entirely: what still waits for it is not sent, and
+    a crew already told "off course" is told it is withdrawn (they heard nothing more)."""
+    import dataclasses
+
+    from coursewatch.store import Incident
+
+    async with _crew_and_hook(tmp_path) as server:
+        await server.notifier.stop()  # stored, not sent: the states are this test's
+        first = Incident(
+            id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
+            open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0,
+            lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is off course",
+            updates=({"id": 5, "kind": "off_course"},),
+        )  # fmt: skip
+        second = dataclasses.replace(first, updates=(*first.updates, {"id": 6}))
+        title = server.notifier._title
+        assert await server.notifier.enqueue([first], title) == 1
+        (told,) = server._store.outbox.deliveries("demo")
+        await server._store.outbox.mark([told.id], "sent", 1, START, "", START)
+        assert await server.notifier.enqueue([second], title) == 1
+        assert await server.notifier.enqueue([dataclasses.replace(second, retracted=True)],
+                                             title) == 1  # fmt: skip
+        rows = [d for d in server.deliveries("demo") if d["role"] == "crew"]
+        assert [d["state"] for d in rows] == ["sent", "cancelled", "pending"]
+        assert "withdrawn" in rows[2]["title"] and "forget the off course" in rows[2]["body"]

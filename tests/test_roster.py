@@ -55,6 +55,11 @@ async def test_a_roster_takes_the_good_rows_and_says_why_the_others_were_refused
                               headers=admin_headers())  # fmt: skip
         assert (r.json()["added"], r.json()["updated"]) == (0, 1)
         assert server.runner("demo", "7").record.devices == ("300434", "ann/phone")
+        assert server.contacts.of("demo").runner["7"] == ["ntfy://ntfy.example.org/ann-7"]
+        # a cell emptied in a column given takes the address out (the crew's old phone)
+        r = await client.post("/api/races/demo/roster", content=b"bib,notify_crew\n8,\n",
+                              headers=admin_headers())  # fmt: skip
+        assert server.contacts.of("demo").crew["8"] == []
         # one device heard from
         ping = {
             "imei": "300434",
@@ -96,6 +101,9 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["runner", "notify", "demo", "12", "--crew",
                                  "ntfy://ntfy.example.org/crew-12", *opts])  # fmt: skip
         assert done.exit_code == 0 and "ntfy://ntfy.example.org/…" in done.output
+        done = cli.invoke(main, ["runner", "notify", "demo", "7", "--crew",
+                                 "ntfy://ntfy.example.org/crew-7", *opts])  # fmt: skip
+        assert "runner ['ntfy://ntfy.example.org/…']" in done.output  # the runner's kept
         done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
                                  *opts])  # fmt: skip
         assert done.exit_code == 0 and "priority 0 and above" in done.output

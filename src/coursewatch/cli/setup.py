@@ -165,8 +165,12 @@ def runner_notify(
     race_id: str, bib: str, runner_urls: tuple[str, ...], crew_urls: tuple[str, ...],
     url: str | None, token: str | None,
 ) -> None:  # fmt: skip
-    """Who is told about a runner: the runner (their own flags) and their crew."""
-    body = {"runner": list(runner_urls), "crew": list(crew_urls)}
+    """Who is told about a runner: the runner (their own flags) and their crew (an option
+    left out keeps what is registered; --runner '' or --crew '' takes them out)."""
+    body = {k: [u for u in urls if u.strip()]
+            for k, urls in (("runner", runner_urls), ("crew", crew_urls)) if urls}  # fmt: skip
+    if not body:
+        raise CoursewatchError("give --runner URL and/or --crew URL ('' takes them out)")
     shown = Client(url, token).call("PUT", f"/api/races/{race_id}/runners/{bib}/contacts",
                                     json=body)  # fmt: skip
     click.echo(f"bib {bib}: runner {shown['runner'] or '-'}, crew {shown['crew'] or '-'}")

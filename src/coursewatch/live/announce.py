@@ -50,13 +50,20 @@ async def sweep_forever(
     are). A worker killed between storing an incident and putting it on the bus lost that
     message: its rows are made here. (Two sweeps back: an event stored in a transaction that
     began before the last sweep may have a lower id than what it saw.)"""
-    marks = deque([max((newest_event(i) for i in _every(store)), default=0)] * 2, maxlen=2)
+    marks: deque[int] | None = None
     while True:
-        await asyncio.sleep(every_s)
-        incidents = _every(store)
-        floor = marks[0]
-        marks.append(max((newest_event(i) for i in incidents), default=floor))
-        await take([i for i in incidents if newest_event(i) > floor])
+        try:  # a store away for a moment: the next sweep (the marks stay where they were)
+            if marks is None:
+                marks = deque([max((newest_event(i) for i in _every(store)), default=0)] * 2,
+                              maxlen=2)  # fmt: skip
+            await asyncio.sleep(every_s)
+            incidents = _every(store)
+            floor = marks[0]
+            await take([i for i in incidents if newest_event(i) > floor])
+            marks.append(max((newest_event(i) for i in incidents), default=floor))
+        except Exception:
+            log.exception("the sweep of updated incidents")
+            await asyncio.sleep(every_s)
 
 
 class Missed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 
@@ -60,9 +61,19 @@ def turn_side(course_heading_deg: float, course_turn_deg: float, runner_heading_
 class Narrator:
     """Writes the sentence of every alert of one race, with its stations for context."""
 
-    def __init__(self, course: Course, stations: Sequence[tuple[float, str]] = ()) -> None:
+    def __init__(
+        self, course: Course, stations: Sequence[tuple[float, str]] = (), tz: tzinfo | None = None
+    ) -> None:
         self.course = course
         self.stations = sorted(stations)
+        self.tz = tz  # the race's clock (its start's timezone); None: UTC, marked Z
+
+    def clock(self, when: datetime) -> str:
+        """A time of day as the race reads its clock: "07:32" in the race's timezone, or
+        "14:32Z" without one."""
+        if self.tz is None:
+            return f"{when.astimezone(UTC):%H:%M}Z"
+        return f"{when.astimezone(self.tz):%H:%M}"
 
     def where(self, s_m: float) -> str:
         text = km_mi(s_m)
@@ -110,7 +121,7 @@ class Narrator:
         if ev.kind == "wrong_way_end":
             return f"Bib {bib} is going the right way again at {self.where(at_s)}"
         if ev.kind == "alert":
-            flagged = "" if ev.alarm_time is None else f", flagged at {ev.alarm_time:%H:%M}Z"
+            flagged = "" if ev.alarm_time is None else f", flagged at {self.clock(ev.alarm_time)}"
             return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
                     f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
@@ -211,14 +222,28 @@ class Narrator:
         if not off:
             return text
         x, y = self.course.frame.to_xy([lat], [lon])
-        near = np.ones(len(self.course.cum_m), bool)
-        if course_m is not None:  # the part of the course they left, not another pass of it
-            near = np.abs(self.course.cum_m - course_m) < 3000.0
-        cx, cy = self.course.x[near], self.course.y[near]
-        d2 = (cx - x[0]) ** 2 + (cy - y[0]) ** 2
-        i = int(np.argmin(d2))
-        heading = _heading_deg(float(cx[i] - x[0]), float(cy[i] - y[0]))
-        return f"{text}. The course is {math.sqrt(float(d2[i])):.0f} m to your {compass(heading)}."
+        qx, qy = self._nearest_on_line(float(x[0]), float(y[0]), course_m)
+        dx, dy = qx - float(x[0]), qy - float(y[0])
+        heading = _heading_deg(dx, dy)
+        return f"{text}. The course is {math.hypot(dx, dy):.0f} m to your {compass(heading)}."
+
+    def _nearest_on_line(self, x: float, y: float, course_m: float | None) -> tuple[float, float]:
+        """The nearest point of the course line (not of its points: a route planner's points
+        can be a kilometre apart), within 3 km of ``course_m`` along it when known (the part
+        they left, not another pass of it)."""
+        c = self.course
+        i = np.arange(len(c.cum_m) - 1)
+        if course_m is not None:
+            i = i[(c.cum_m[1:] > course_m - 3000.0) & (c.cum_m[:-1] < course_m + 3000.0)]
+        if not len(i):
+            i = np.arange(len(c.cum_m) - 1)
+        ax, ay, bx, by = c.x[i], c.y[i], c.x[i + 1], c.y[i + 1]
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = np.clip(((x - ax) * dx + (y - ay) * dy) / np.where(length2 > 0, length2, 1.0), 0, 1)
+        px, py = ax + t * dx, ay + t * dy
+        k = int(np.argmin((px - x) ** 2 + (py - y) ** 2))
+        return float(px[k]), float(py[k])
 
     def device_record(
         self,

@@ -15,7 +15,9 @@ most urgent first; one recipient has at most one message in flight, and ``notify
 minute (a token bucket: up to ``BURST`` at once after a quiet while, then one every
 60 / ``notify_per_min`` s): what waits meanwhile goes as one digest message (nothing is
 dropped). A failure is retried with backoff (``notify_backoff_s``, doubling) up to
-``notify_attempts`` times, then marked failed, its reason kept. Apprise runs in worker
+``notify_attempts`` times, then marked failed, its reason kept; the recipient gets nothing
+else before the retry (the updates arrive in order). An SOS has a lane of its own to each
+recipient, outside the rate, and is never given up. Apprise runs in worker
 threads: a slow or failing channel never holds ingest. A crash between a hand-off and its mark
 sends that message again at the restart (at least once).
 """
@@ -26,12 +28,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import apprise
+from apprise.common import OverflowMode
 
 from coursewatch.bus import Bus, Message
 from coursewatch.incidents import ALERT, priority
@@ -55,23 +60,49 @@ DUE_SCAN = 2000  # due deliveries looked at each round
 DIGEST_MAX = 50  # updates in one digest message
 BURST = 3.0  # messages a recipient may get at once after a quiet while
 BACKOFF_MAX_S = 3600.0
+SOS_RETRY_S = 60.0  # an SOS that failed is tried again at least this often, never given up
+URGENT_LANE = "!sos"  # a recipient's lane for SOS messages
 ROLES = ("runner", "crew", "hq")  # the outbox's other role, webhook, is live/webhooks.py's
 SEEN_KEY = "notify/seen_event"  # the newest event whose deliveries were stored
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
 Send = Callable[[str, str, str], str]  # url, title, body -> "" when sent, else why not
+Mark = tuple[str, int, float, str, float | None]  # state, attempts, next_ts, error, sent_ts
 
 
 def apprise_send(url: str, title: str, body: str) -> str:
-    """Hand one message to Apprise; "" when it went, else the last thing Apprise logged."""
+    """Hand one message to Apprise; "" when it went, else the last thing Apprise logged (with
+    the URL's secrets left out: an ntfy topic, a bot token)."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return "Apprise does not know this URL"
+    for service in sender:  # longer than the service takes (an SMS, Pushover): in parts,
+        if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
+            service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
     result = sender.notify(body=body, title=title, timeout=SEND_TIMEOUT_S)
     if result:
         return ""
     said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
-    return said[-1] if said else "Apprise could not send it"
+    return without_secrets(said[-1], url) if said else "Apprise could not send it"
+
+
+def without_secrets(text: str, url: str) -> str:
+    """``text`` with every part of ``url`` that may be a secret (its user, password, path and
+    query words) left out.
+
+    >>> without_secrets("Failed to send to topic 'ann-7-secret': 403", "ntfy://ntfy.sh/ann-7-secret")
+    "Failed to send to topic '…': 403"
+    """
+    try:
+        parts = urlsplit(url)
+        words = [parts.username, parts.password, *re.split(r"[/?&=,:@#]+", parts.path),
+                 *re.split(r"[&=,]+", parts.query), parts.netloc.rpartition("@")[0],
+                 *(w for w in re.split(r"[:@]+", parts.netloc) if "." not in w)]  # fmt: skip
+    except ValueError:
+        return "Apprise could not send it (its words named the URL)"
+    for word in sorted({w for w in words if w and len(w) >= 4}, key=len, reverse=True):
+        text = text.replace(unquote(word), "…").replace(word, "…")
+    return text
 
 
 def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
@@ -104,7 +135,12 @@ class Notifier:
         self._missed = Missed()  # messages whose deliveries the store refused
         self._noted = 0.0  # when the newest event seen was last stored
         self._wake = asyncio.Event()
-        self._busy: set[str] = set()  # recipients with a message in flight
+        self._busy: set[str] = (
+            set()
+        )  # lanes (recipients, and their SOS lanes) with a message in flight
+        self._paused: dict[str, float] = {}  # recipient -> retry time of its failed message
+        # sent, but the store refused their marks: not sent again, marked again first
+        self._unmarked: dict[int, Mark] = {}
         # recipient -> (messages it may be sent now, when that was worked out)
         self._tokens: dict[str, tuple[float, float]] = {}
         self._slots = asyncio.Semaphore(WORKERS)
@@ -167,19 +203,47 @@ class Notifier:
 
     async def enqueue(self, incidents: list[Incident], title_of: Callable[[str], str]) -> int:
         rows = [d for i in incidents if not i.retracted for d in self.route(i, title_of(i.race_id))]
+        for inc in (i for i in incidents if i.retracted):
+            rows += await self._withdraw(inc, title_of(inc.race_id))
         added = await self.store.outbox.add(rows)
         if added:
             self._wake.set()
         return added
 
+    async def _withdraw(self, inc: Incident, title_of: str) -> list[Delivery]:
+        """An incident a late fix took back entirely: its messages still waiting are
+        cancelled, and whoever was sent one is told it is withdrawn (once)."""
+        told: dict[str, Delivery] = {}
+        for d in self.store.outbox.of_incident(inc.race_id, inc.id):
+            if d.role not in ROLES:
+                continue
+            if d.state == "pending":
+                why = "the incident was withdrawn: later positions do not show it"
+                await self.store.outbox.mark([d.id], "cancelled", d.attempts, d.next_ts, why, None)
+            elif d.state == "sent" and d.update_n > 0:
+                told[d.recipient] = d
+        now = time.time()
+        title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')} withdrawn"
+        body = (f"Bib {inc.bib}: forget the {inc.kind.replace('_', ' ')} message: later "
+                f"positions do not show it.\n(incident {inc.id}, withdrawn)")  # fmt: skip
+        # keyed by the negative of its newest event: one a recipient, and never an update's
+        key = -newest_event(inc)
+        return [Delivery(inc.race_id, inc.id, key, d.recipient, d.role, inc.bib, d.url, title,
+                         body, d.priority, now, now) for d in told.values()]  # fmt: skip
+
     async def _listen(self) -> None:
         kinds = frozenset({"incident", "flag"})
         while True:  # a subscription the bus dropped (too slow) is taken again (what it
             # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
-            async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=kinds):
-                await self._missed.handle(msg, self._store_rows, self.recover, "notifications")
-            await self.store.set_meta(SEEN_KEY, str(self._seen_event))
-            await self.recover()
+            try:
+                async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=kinds):
+                    await self._missed.handle(msg, self._store_rows, self.recover,
+                                              "notifications")  # fmt: skip
+                await self.store.set_meta(SEEN_KEY, str(self._seen_event))
+                await self.recover()
+            except Exception:  # the store away for a moment: listen again (and recover)
+                log.exception("notifications: listening")
+                await asyncio.sleep(MISSED_RETRY_S)
 
     async def _store_rows(self, msg: Message) -> None:
         inc = _incident(msg.race_id, msg.data)
@@ -204,42 +268,56 @@ class Notifier:
     # -- send ------------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
-            wait_s = self._launch()
+            try:
+                await self._mark_again()
+                wait_s = self._launch()
+            except Exception:  # the store away for a moment must not end the sending
+                log.exception("notifications: sending")
+                wait_s = 5.0
             await nap(self._wake, max(0.02, min(wait_s, 5.0)))
 
     def _launch(self) -> float:
         """Hand what is due to Apprise: per recipient, one message at a time, at most
-        ``notify_per_min`` a minute; what waited meanwhile goes as one digest message."""
+        ``notify_per_min`` a minute; what waited meanwhile goes as one digest message, in the
+        order of the updates. An SOS has a lane of its own to each recipient, outside the
+        rate; a recipient whose channel failed gets nothing but an SOS until its retry."""
         now = time.time()
         wait_s = 5.0
         waiting: dict[str, list[Delivery]] = {}
         for d in self.store.outbox.due(now, limit=DUE_SCAN, roles=ROLES):
-            if d.recipient not in self._busy:
-                waiting.setdefault(d.recipient, []).append(d)
-        rate = max(self.settings.notify_per_min, 0.01) / 60.0  # messages a second
-        for recipient, rows in waiting.items():
-            tokens, at = self._tokens.get(recipient, (BURST, now))
-            tokens = min(BURST, tokens + (now - at) * rate)
-            if tokens < 1.0:  # its turn comes later: what waits goes in one digest then
-                self._tokens[recipient] = (tokens, now)
-                wait_s = min(wait_s, (1.0 - tokens) / rate)
+            lane = d.recipient + URGENT_LANE if d.priority == 0 else d.recipient
+            if d.id in self._unmarked or lane in self._busy:
                 continue
-            self._tokens[recipient] = (tokens - 1.0, now)
-            self._busy.add(recipient)
-            task = asyncio.create_task(self._deliver(rows[:DIGEST_MAX]))
+            if d.priority and self._paused.get(d.recipient, 0.0) > now:
+                wait_s = min(wait_s, self._paused[d.recipient] - now)
+                continue
+            waiting.setdefault(lane, []).append(d)
+        rate = max(self.settings.notify_per_min, 0.01) / 60.0  # messages a second
+        for lane, rows in waiting.items():
+            if not lane.endswith(URGENT_LANE):
+                tokens, at = self._tokens.get(lane, (BURST, now))
+                tokens = min(BURST, tokens + (now - at) * rate)
+                if tokens < 1.0:  # its turn comes later: what waits goes in one digest then
+                    self._tokens[lane] = (tokens, now)
+                    wait_s = min(wait_s, (1.0 - tokens) / rate)
+                    continue
+                self._tokens[lane] = (tokens - 1.0, now)
+            self._busy.add(lane)
+            rows = sorted(rows, key=lambda d: d.id)[:DIGEST_MAX]  # the updates in order
+            task = asyncio.create_task(self._deliver(lane, rows))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         upcoming = self.store.outbox.next_ts(ROLES)  # held back now: a hand-off ending wakes us
         return wait_s if upcoming is None or upcoming <= now else min(wait_s, upcoming - now)
 
-    async def _deliver(self, rows: list[Delivery]) -> None:
+    async def _deliver(self, lane: str, rows: list[Delivery]) -> None:
         """One message to one recipient: one update, or a digest of those that waited."""
         first = rows[0]
         title, body = first.title, first.body
         if len(rows) > 1:
-            title = f"{first.title.split(':')[0]}: {len(rows)} incident updates"
+            sos = " SOS and" if first.priority == 0 else ""
+            title = f"{first.title.split(':')[0]}:{sos} {len(rows)} incident updates"
             body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
-        ids = [d.id for d in rows]
         try:
             # an SOS does not wait behind slow channels: its own places and threads; a place
             # is kept until what was sent is marked (a kill sends again at most WORKERS)
@@ -248,20 +326,57 @@ class Notifier:
                 loop = asyncio.get_running_loop()
                 pool = self._urgent if urgent else self._pool
                 error = await loop.run_in_executor(pool, self.send, first.url, title, body)
-                attempts, now = max(d.attempts for d in rows) + 1, time.time()
-                if not error:
-                    await self.store.outbox.mark(ids, "sent", attempts, now, "", now)
-                else:
-                    give_up = attempts >= self.settings.notify_attempts
-                    delay = min(BACKOFF_MAX_S,
-                                self.settings.notify_backoff_s * 2 ** (attempts - 1))  # fmt: skip
-                    state = "failed" if give_up else "pending"
-                    await self.store.outbox.mark(ids, state, attempts, now + delay, error, None)
+                await self._mark(rows, error)
         except Exception:
-            log.exception("deliveries %s", ids)
+            log.exception("deliveries %s", [d.id for d in rows])
         finally:
-            self._busy.discard(first.recipient)
+            self._busy.discard(lane)
             self._wake.set()
+
+    async def _mark(self, rows: list[Delivery], error: str) -> None:
+        """What became of one message, row by row (each with its own attempts: an update that
+        joined a digest of older ones is not given up with them). A failed one is tried again
+        after its back-off, and the recipient gets nothing else before it (so "back on course"
+        never arrives before "off course"); an SOS is never given up. A sent message whose
+        mark the store refuses is not sent again: its mark is stored again first."""
+        now, cfg = time.time(), self.settings
+        marks: dict[int, Mark]
+        if not error:
+            marks = {d.id: ("sent", d.attempts + 1, now, "", now) for d in rows}
+        else:
+            tries = max(d.attempts for d in rows) + 1
+            retry_ts = now + min(BACKOFF_MAX_S, cfg.notify_backoff_s * 2 ** (tries - 1))
+            if rows[0].priority == 0:  # an SOS: at least every SOS_RETRY_S, for as long as it takes
+                retry_ts = min(retry_ts, now + SOS_RETRY_S)
+            else:
+                self._paused[rows[0].recipient] = retry_ts
+            marks = {d.id: ("failed" if d.attempts + 1 >= cfg.notify_attempts and d.priority
+                            else "pending", d.attempts + 1, retry_ts, error, None)
+                     for d in rows}  # fmt: skip
+        try:
+            await self._store_marks(marks)
+        except Exception:
+            if not error:
+                self._unmarked.update(marks)
+            raise
+
+    async def _store_marks(self, marks: dict[int, Mark]) -> None:
+        groups: dict[Mark, list[int]] = {}
+        for i, how in marks.items():
+            groups.setdefault(how, []).append(i)
+        for (state, attempts, next_ts, error, sent_ts), ids in groups.items():
+            await self.store.outbox.mark(ids, state, attempts, next_ts, error, sent_ts)
+
+    async def _mark_again(self) -> None:
+        """The marks of sent messages the store refused, stored now (until then, those rows
+        are not sent again)."""
+        if self._unmarked:
+            marks, self._unmarked = self._unmarked, {}
+            try:
+                await self._store_marks(marks)
+            except Exception:
+                self._unmarked.update(marks)
+                raise
 
 
 INCIDENT_KEYS = (

@@ -188,6 +188,8 @@ class Outside:
         outbox = self._store.outbox
         why = "its address was taken out of the race's contacts"
         for d in outbox.deliveries(race_id, state="pending", limit=100_000):
+            if d.role not in ("runner", "crew", "hq"):  # a webhook's calls: not a contact's
+                continue
             still = (hq if d.role == "hq" else
                      book.runner.get(d.bib, []) if d.role == "runner" else
                      book.crew.get(d.bib, []))  # fmt: skip
@@ -228,7 +230,7 @@ class Outside:
         for row in rows:
             old = race.runners.get(row.bib)
             try:
-                await self._usable(row.runner_urls + row.crew_urls, "notify")
+                await self._usable([*(row.runner_urls or ()), *(row.crew_urls or ())], "notify")
                 if row.feed is not None:
                     await self._feed_usable(row.feed)
                 await self.put_runner(row.record(race.id, None if old is None else old.record))
@@ -240,8 +242,10 @@ class Outside:
             if row.feed is not None:
                 book.feeds[row.bib] = row.feed
                 self._poll(race.id, row.bib)
-            book.runner[row.bib] = row.runner_urls or book.runner.get(row.bib, [])
-            book.crew[row.bib] = row.crew_urls or book.crew.get(row.bib, [])
+            if row.runner_urls is not None:  # a column left out keeps what is registered
+                book.runner[row.bib] = row.runner_urls
+            if row.crew_urls is not None:
+                book.crew[row.bib] = row.crew_urls
         await self._save_contacts(race.id)
         refused = [{"line": p.line, "bib": p.bib, "message": p.message, "hint": p.hint}
                    for p in sorted(problems, key=lambda p: p.line)]  # fmt: skip

@@ -45,8 +45,8 @@ class RosterRow:
     devices: tuple[str, ...] | None
     start_ts: float | None
     feed: FeedConfig | None
-    runner_urls: list[str]
-    crew_urls: list[str]
+    runner_urls: list[str] | None  # None: no such column; an empty cell takes them out
+    crew_urls: list[str] | None
 
     def record(self, race_id: str, old: RunnerRecord | None) -> RunnerRecord:
         """The runner as registered after this row: what the row does not say stays."""
@@ -130,6 +130,8 @@ def _row(line: int, v: dict[str, str]) -> RosterRow:
         devices=None if "devices" not in v else tuple(v["devices"].replace(";", " ").split()),
         start_ts=parse_time_s(start, "start") if start else None,
         feed=feeds[0] if feeds else None,
-        runner_urls=check_urls(v.get("notify_runner", ""), "notify_runner"),
-        crew_urls=check_urls(v.get("notify_crew", ""), "notify_crew"),
+        runner_urls=None
+        if "notify_runner" not in v
+        else check_urls(v["notify_runner"], "notify_runner"),
+        crew_urls=None if "notify_crew" not in v else check_urls(v["notify_crew"], "notify_crew"),
     )

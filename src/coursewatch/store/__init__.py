@@ -203,6 +203,9 @@ class Outbox(Protocol):
     def deliveries(
         self, race_id: str, after_id: int = 0, limit: int = 1000, state: str | None = None
     ) -> list[Delivery]: ...
+    def of_incident(self, race_id: str, incident_id: int) -> list[Delivery]:
+        """An incident's deliveries, in the order they were stored."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -100,6 +100,13 @@ class SqlOutbox:
         rows = self._read().execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
         return [_delivery(r) for r in rows]
 
+    def of_incident(self, race_id: str, incident_id: int) -> list[Delivery]:
+        rows = self._read().execute(
+            f"SELECT {_COLS} FROM deliveries WHERE race_id=? AND incident_id=? ORDER BY id",
+            (race_id, incident_id),
+        )
+        return [_delivery(r) for r in rows]
+
 
 def _roles(roles: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     if roles is None:
