@@ -14,8 +14,9 @@ import numpy as np
 
 from coursewatch.course import Course
 from coursewatch.engine.grid import nearest_distances
-from coursewatch.errors import InputError
+from coursewatch.errors import InputError, RaceFileError
 from coursewatch.geo import FloatArray, haversine_m
+from coursewatch.race import Race
 from coursewatch.track import Track
 
 NEAR_M = 1000.0  # a fix further than this from every part of the course is not on it
@@ -80,3 +81,37 @@ def _near(course: Course, lat: FloatArray, lon: FloatArray) -> np.ndarray:
         d = nearest_distances(x[k], y[k], NEAR_M + 1.0, course.x, course.y, course.grid)
         out[k] = d <= NEAR_M
     return out
+
+
+STATION_FAR_M = 1000.0  # a race file's station this far from the course: not its race file
+DAYS_S = 86_400.0
+
+
+def check_race_fits(course: Course, race: Race, track: Track, source: str = "") -> None:
+    """RaceFileError when the race file cannot be this course's and this track's race: a
+    station (given by position) over 1 km from the course, or a track that ends before the
+    race starts or begins more than ten days after it. (Its stations would be placed on
+    another course, and race time counted from another day: a finish in 18,979 hours.)"""
+    named = [s for s in race.stations if s.lat is not None and s.lon is not None]
+    if named:
+        lat = np.array([s.lat for s in named], dtype=float)
+        lon = np.array([s.lon for s in named], dtype=float)
+        far = line_distances(course, lat, lon)
+        k = int(np.argmax(far))
+        if far[k] > STATION_FAR_M:
+            raise RaceFileError(
+                f"its station {named[k].name!r} is {far[k] / 1000:,.1f} km from the course "
+                f"{course.name or ''}: is it this course's race file?",
+                source or None,
+            )
+    if len(track):
+        first, last = float(track.time_s[0]), float(track.time_s[-1])
+        if last < race.start_ts or first > race.start_ts + 10 * DAYS_S:
+            when = f"{race.start:%Y-%m-%d %H:%M %Z}".strip()
+            days = (first - race.start_ts) / DAYS_S
+            raise RaceFileError(
+                f"the race starts {when}, the track {abs(days):,.0f} days "
+                f"{'after' if days > 0 else 'before'} it: is it this track's race file "
+                "(or leave --race out)?",
+                source or None,
+            )

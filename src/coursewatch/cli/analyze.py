@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coursewatch.analysis import Analysis, analyze
+from coursewatch.analysis.near import check_race_fits
 from coursewatch.course import Course, apply_race
 from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import Race, load_race
@@ -37,8 +38,10 @@ def register(main: click.Group) -> None:
 def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) -> Analysis:
     """Load the files and analyse one track (the race file sets the start and the stations)."""
     race = load_race(race_path) if race_path is not None else None
-    course = _course(course_path, race)
-    return analyze(course, load_track(track_path), start_ts=race.start_ts if race else None)
+    course, track = _course(course_path, race), load_track(track_path)
+    if race is not None:
+        check_race_fits(course, race, track, str(race_path))
+    return analyze(course, track, start_ts=race.start_ts if race else None)
 
 
 def _course(path: Path, race: Race | None) -> Course:
@@ -62,7 +65,7 @@ def _progress(total: int, show: bool) -> Iterator[Progress]:
 
 
 def _analyses(
-    course_file: Path, track_files: tuple[Path, ...], race: Race | None
+    course_file: Path, track_files: tuple[Path, ...], race: Race | None, race_file: str = ""
 ) -> list[tuple[str, Analysis]]:
     long = any(p.is_file() and p.stat().st_size > LONG_FILE_BYTES for p in track_files)
     steps = 1 + 2 * len(track_files)
@@ -73,6 +76,8 @@ def _analyses(
         for p in track_files:
             bar.update(task, advance=1, description=f"loading {p.name}")
             track = load_track(p)
+            if race is not None:
+                check_race_fits(course, race, track, race_file)
             bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
             a = analyze(course, track, start_ts=race.start_ts if race else None)
             out.append((p.stem, a))
@@ -147,7 +152,7 @@ def analyze_cmd(
     if fmt == "png" and output is None:
         raise click.UsageError("--format png writes a file: add -o map.png")
     race = load_race(race_file) if race_file is not None else None
-    analyses = _analyses(course_file, track_files, race)
+    analyses = _analyses(course_file, track_files, race, str(race_file or ""))
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
     if fmt == "json":
