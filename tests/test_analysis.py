@@ -103,3 +103,30 @@ def test_a_wrong_trail_that_touches_the_course_elsewhere_is_one_excursion() -> N
     lx, ly = np.asarray(leg).T
     run_m = 2 * float(np.hypot(np.diff(lx), np.diff(ly)).sum())
     assert exc.extra_distance_m == pytest.approx(run_m, rel=0.1)
+
+
+def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
+    """Pings every 5 min: the runner leaves the course at km 10, walks 1 km off it, is driven
+    at 54 km/h to beside km 20 and walks back onto it. What the vehicle moved is not run: the
+    course skipped less what was walked is cut (it read "off course, 830 m extra, no time
+    lost" on the real Dark Sky log)."""
+    course = straight_course(30_000.0)
+    legs = [(s, 0.0, 2.5) for s in np.arange(0.0, 10_001.0, 750.0)]  # (course m, off m, m/s)
+    legs += [(10_000.0, 750.0, 2.5), (10_000.0, 1500.0, 2.5)]
+    legs += [(s, 1500.0, 15.0) for s in np.arange(14_500.0, 20_001.0, 4500.0)]
+    legs += [(20_000.0, 750.0, 2.5), (20_000.0, 0.0, 2.5)]
+    legs += [(s, 0.0, 2.5) for s in np.arange(20_750.0, 30_000.0, 750.0)]
+    t, xs, ys = [START_TS], [], []
+    for i, (s, off, _) in enumerate(legs):
+        x, y = course.xy_at(s)
+        xs.append(float(x))
+        ys.append(float(y) + off)
+        if i:
+            t.append(t[-1] + np.hypot(xs[-1] - xs[-2], ys[-1] - ys[-2]) / legs[i][2])
+    lat, lon = course.frame.to_latlon(np.array(xs), np.array(ys))
+    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, t)
+    a = analyze(course, build_track(raw))
+    (ride,) = [e for e in a.excursions if e.max_offset_m > 1000]
+    assert ride.kind == "shortcut" and ride.transport is not None
+    assert ride.transport[2] * 3.6 == pytest.approx(54.0, rel=0.2)
+    assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3000.0, rel=0.1)

@@ -9,9 +9,12 @@ excursion (a wrong trail crossing another part of the course) are joined into on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from coursewatch.analysis.results import Excursion, Point, utc
+from coursewatch.analysis.transport import journey, on_foot_m
 from coursewatch.course import Course
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
@@ -79,7 +82,22 @@ class Excursions:
                 i += 1
         out.extend(self.unalerted(covered))
         out.sort(key=lambda x: x.left.time)
-        return tuple(self.episodes(out))
+        return tuple(self.by_vehicle(e) for e in self.episodes(out))
+
+    def by_vehicle(self, e: Excursion) -> Excursion:
+        """An excursion part of which no runner goes on foot (analysis/transport.py): what
+        the vehicle moved is not run, and the course skipped less what was run is cut."""
+        far = journey(self.track, e.first_fix, e.last_fix)
+        if far is None:
+            return e
+        moved = (self.point(far.k0, None), self.point(far.k1, None), far.speed_mps)
+        if e.rejoined is None or e.rejoined.course_m is None or e.left.course_m is None:
+            return replace(e, transport=moved)
+        skipped_m = e.rejoined.course_m - e.left.course_m
+        extra = on_foot_m(self.track, self.path, e.first_fix, e.last_fix) - skipped_m
+        kind = "shortcut" if extra < -self.config.shortcut_m else e.kind
+        lost = 0.0 if kind == "shortcut" else e.time_lost_s
+        return replace(e, kind=kind, extra_distance_m=extra, time_lost_s=lost, transport=moved)
 
     def episodes(self, pieces: list[Excursion]) -> list[Excursion]:
         """Pieces of one excursion joined up: the runner is back on the course only once they

@@ -49,6 +49,9 @@ class Excursion:
     time_lost_s: float | None
     first_fix: int
     last_fix: int
+    # faster than a runner within it (a vehicle): from, to, and that speed (m/s); the course
+    # skipped then, less what was run on foot, is cut (``extra_distance_m``)
+    transport: tuple[Point, Point, float] | None = None
 
 
 @dataclass(frozen=True)

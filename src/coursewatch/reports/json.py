@@ -39,6 +39,13 @@ def excursion_json(e: Excursion) -> dict[str, Any]:
         "max_offset_m": round(e.max_offset_m, 1),
         "extra_distance_m": round(e.extra_distance_m, 1),
         "time_lost_s": None if e.time_lost_s is None else round(e.time_lost_s, 1),
+        "transport": None
+        if e.transport is None
+        else {
+            "from": _point(e.transport[0], with_course=False),
+            "to": _point(e.transport[1], with_course=False),
+            "speed_kmh": round(e.transport[2] * 3.6, 1),
+        },
     }
 
 

@@ -163,6 +163,11 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
         )
     else:
         out.append("Never rejoined before the track ends.")
+    if e.transport is not None:
+        since, until, mps = e.transport
+        out.append(f"Moved faster than anyone runs from {info.clock(since.time)} to "
+                   f"{info.clock(until.time)} (up to {mps * 3.6:.0f} km/h over 10 min: a "
+                   "vehicle?); what it moved is not counted as run.")  # fmt: skip
     out.append(_cost(e))
     out.append(_told(e, info))
     return out

@@ -1,0 +1,63 @@
+"""Stretches no runner covers on foot: a car, a shuttle, a bike, read from the fixes' speed.
+
+A trail runner, even downhill, does not hold 29 km/h (8 m/s) for ten minutes; a vehicle does.
+Within an excursion, such a stretch means the course it skipped was not run: the distance the
+vehicle moved is not the runner's, and the course between where they left it and where they
+came back, less what they ran, was cut. Measured over windows of at least ``WINDOW_S``, by
+straight line, so a GPS fix thrown far for a moment (there and back) is no journey.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from coursewatch.geo import FloatArray, haversine_m
+from coursewatch.track import Track
+
+TRANSPORT_MPS = 8.0  # over WINDOW_S: no runner; any vehicle
+WINDOW_S = 600.0
+WINDOW_MAX_S = 1800.0  # a longer gap between fixes says nothing of how they went
+STEP_MPS = 5.0  # in a journey, a step between fixes faster than this is the vehicle's
+
+
+class Journey(NamedTuple):
+    """A stretch run by no runner: from fix ``k0`` to fix ``k1`` (its first and last steps
+    faster than ``STEP_MPS``), at ``speed_mps`` over its fastest window."""
+
+    k0: int
+    k1: int
+    speed_mps: float
+
+
+def journey(track: Track, k0: int, k1: int) -> Journey | None:
+    """The journey within fixes ``k0``..``k1`` when a window of it is faster than a runner,
+    else None."""
+    t = track.time_s[k0 : k1 + 1]
+    if len(t) < 2:
+        return None
+    ends = np.searchsorted(t, t + WINDOW_S)
+    starts = np.flatnonzero(ends < len(t))
+    if not len(starts):
+        return None
+    ends = ends[starts]
+    dt = t[ends] - t[starts]
+    lat, lon = track.lat[k0 : k1 + 1], track.lon[k0 : k1 + 1]
+    d = haversine_m(lat[starts], lon[starts], lat[ends], lon[ends])
+    speed = np.where(dt <= WINDOW_MAX_S, d / np.maximum(dt, 1.0), 0.0)
+    best = int(np.argmax(speed))
+    if speed[best] <= TRANSPORT_MPS:
+        return None
+    step = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    fast = np.flatnonzero(step > STEP_MPS * np.maximum(np.diff(t), 1e-9))
+    first, last = int(fast[0]), int(fast[-1]) + 1  # the window's fastest steps are among them
+    return Journey(k0 + first, k0 + last, float(speed[best]))
+
+
+def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:
+    """The distance of fixes ``k0``..``k1`` that the runner went on foot: every step between
+    fixes slower than ``STEP_MPS``."""
+    steps = np.diff(path[k0 : k1 + 1])
+    dt = np.diff(track.time_s[k0 : k1 + 1])
+    return float(steps[steps <= STEP_MPS * np.maximum(dt, 1e-9)].sum())
