@@ -72,4 +72,23 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             }
             for p in a.passes
         ],
+        # the splits table: the stations (or a checkpoint every 10 km when the course has
+        # none, ``checkpoints``) and the finish, with race time
+        "splits": [
+            {
+                "station": p.station,
+                "pass": p.pass_no,
+                "course_m": round(p.course_m, 1),
+                "time": iso(p.time),
+                "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
+            }
+            for p in a.splits
+        ],
+        "checkpoints": a.checkpoints,
+        "totals": {  # of the confirmed excursions, as the report's headline
+            "excursions": len(a.confirmed),
+            "extra_distance_m": round(a.extra_distance_m, 1),
+            "time_lost_s": round(a.time_lost_s, 1),
+            "cut_m": round(-sum(min(e.extra_distance_m, 0.0) for e in a.confirmed), 1),
+        },
     }
