@@ -112,3 +112,22 @@ def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
                          "stations:\n  - {name: Far, lat: 46.0, lon: 6.0}\n")  # fmt: skip
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(elsewhere)])
     assert res.exit_code == 1 and "'Far' is 111.2 km from the course" in res.output, res.output
+
+
+def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_ghost(
+    tmp_path: Path,
+) -> None:
+    from coursewatch.formats.load import load_course
+    from coursewatch.sim.simulate import simulate_run
+
+    cpath = write_course(tmp_path)
+    run = simulate_run(load_course(cpath), seed=2, interval_s=5.0)
+    trk = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
+                  for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True))  # fmt: skip
+    tpath = tmp_path / "run.gpx"
+    tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "-o", str(out)])
+    assert res.exit_code == 0 and out.read_text().startswith("<!doctype html>"), res.output
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--ghost", "Elite"])
+    assert res.exit_code == 2 and "add --race" in res.output

@@ -28,6 +28,8 @@ from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
 
 FORMATS = ["text", "json", "html", "png", "markdown"]
+SUFFIX_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".png": "png",
+                  ".md": "markdown", ".markdown": "markdown"}  # fmt: skip
 LONG_FILE_BYTES = 1_000_000  # tracks bigger than this get a progress bar on a terminal
 
 
@@ -95,7 +97,13 @@ def _analyses(
     default=None,
     help="Race file (YAML/TOML): start time, stations, cut-offs, reference splits.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Default: from the -o file's suffix (.json .html .png .md), else text.",
+)
 @click.option(
     "-o",
     "--output",
@@ -131,7 +139,7 @@ def analyze_cmd(
     course_file: Path,
     track_files: tuple[Path, ...],
     race_file: Path | None,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     tiles: str,
     width: int,
@@ -144,6 +152,9 @@ def analyze_cmd(
 
     One track: that runner's report. Several: the runners compared.
     """
+    fmt = fmt or SUFFIX_FORMATS.get(output.suffix.lower() if output else "", "text")
+    if ghost is not None and race_file is None:
+        raise click.UsageError("--ghost races against a race file's reference splits: add --race")
     if names and len(names) != len(track_files):
         raise click.UsageError(
             f"--name given {len(names)} times for {len(track_files)} "
@@ -152,6 +163,10 @@ def analyze_cmd(
     if fmt == "png" and output is None:
         raise click.UsageError("--format png writes a file: add -o map.png")
     race = load_race(race_file) if race_file is not None else None
+    names_of = [r.name for r in race.reference_splits] if race is not None else []
+    if ghost is not None and ghost not in names_of:
+        raise click.UsageError(f"--ghost {ghost!r}: the race file's reference splits are "
+                               f"{', '.join(map(repr, names_of)) or 'none'}")  # fmt: skip
     analyses = _analyses(course_file, track_files, race, str(race_file or ""))
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
