@@ -82,3 +82,17 @@ def test_apply_race_places_stations_by_distance_clamped_to_the_course() -> None:
     )
     out = apply_race(c, race)
     assert [s.passes_m for s in out.stations] == [(4000.0,), (c.length_m,)]
+
+
+def test_a_ping_by_the_arch_is_at_the_finish_though_the_progress_lags() -> None:
+    from coursewatch.course import at_finish_point
+
+    x = np.arange(0.0, 10_001.0, 50.0)
+    c = build_course(raw_from_xy(x, np.zeros_like(x)))
+    end_x, end_y = c.xy_at(c.length_m)
+    lat, lon = c.frame.to_latlon(np.atleast_1d(end_x - 80.0), np.atleast_1d(end_y + 80.0))
+    held = np.array([c.length_m - 850.0])  # the matcher held it a ping short
+    assert at_finish_point(c, held, lat, lon, tolerance_m=700.0)[0]
+    assert not at_finish_point(c, held, lat, lon, tolerance_m=100.0)[0]  # second by second
+    far = np.array([c.length_m - 150.0])  # as near by air as along the line: the progress says
+    assert not at_finish_point(c, far, lat, lon, tolerance_m=700.0)[0]

@@ -97,6 +97,12 @@ def test_dark_sky_inreach_events(data_dir: Path) -> None:
     vehicle = during("12:22", "12:52")
     assert vehicle and max(e.max_offset_m for e in vehicle) > 2000
     assert vehicle[0].alerted is not None
+    # the shuttle: a shortcut of the course it skipped, not "830 m extra"
+    (ride,) = [e for e in vehicle if e.transport is not None]
+    assert ride.kind == "shortcut" and -ride.extra_distance_m > 15_000
+    assert [e for e in a.excursions if e.transport is not None] == [ride]
+    # the last ping, 113 m from the arch, is the finish (held a ping short by the matcher)
+    assert a.finish is not None and a.finish.time == datetime(2024, 4, 15, 10, 17, 15, tzinfo=UTC)
     parallel = during("15:57", "17:57")
     assert parallel and max(e.max_offset_m for e in parallel) > 300
     assert (

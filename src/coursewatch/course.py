@@ -19,7 +19,7 @@ import numpy as np
 from coursewatch.course_geometry import check_course_geometry
 from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
 from coursewatch.errors import EmptyDataError
-from coursewatch.geo import FloatArray, LocalFrame, cumulative_m
+from coursewatch.geo import FloatArray, LocalFrame, cumulative_m, haversine_m
 from coursewatch.points import RawPoints, Waypoint
 from coursewatch.race import Race
 
@@ -158,6 +158,23 @@ def finish_tolerance_m(step_m: float) -> float:
     (100.0, 600.0, 1000.0)
     """
     return min(max(FINISH_M, 1.5 * step_m), FINISH_MAX_M)
+
+
+def at_finish_point(
+    course: Course, furthest_m: FloatArray, lat: FloatArray, lon: FloatArray, tolerance_m: float
+) -> np.ndarray:
+    """Which fixes are at the finish by where they are, though the line's progress lags:
+    within ``tolerance_m`` of the end of the line, less than half as far from it as the
+    furthest progress says, once that is within ``FINISH_MAX_M`` of the end. A loop's last
+    ping, 113 m from the arch, is held a ping short (858 m) by the matcher. Only for sparse
+    fixes (``tolerance_m`` over ``FINISH_M``): a second-by-second track's progress is where
+    the runner is, and a line that winds into the arch is nearer by air than along it."""
+    if tolerance_m <= FINISH_M:  # dense fixes: the progress does not lag by a ping
+        return np.zeros(len(lat), dtype=bool)
+    end_lat, end_lon = float(course.lat[-1]), float(course.lon[-1])
+    d = haversine_m(lat, lon, end_lat, end_lon)
+    to_go = course.length_m - furthest_m
+    return np.asarray((d <= tolerance_m) & (d < 0.5 * to_go) & (to_go <= FINISH_MAX_M))
 
 
 def finish_step_m(furthest_m: Sequence[float] | FloatArray) -> float:

@@ -16,7 +16,7 @@ from coursewatch.analysis.excursions import Excursions
 from coursewatch.analysis.near import line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
-from coursewatch.course import Course, finish_step_m, finish_tolerance_m
+from coursewatch.course import Course, at_finish_point, finish_step_m, finish_tolerance_m
 from coursewatch.distance import distance_run_m
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.matcher import MatchResult, match_fixes
@@ -84,8 +84,11 @@ def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArr
     """Where and when the runner reached the finish, if they did. The finish is within a
     step of the runner's last fixes (the same whatever part of the race was recorded)."""
     tolerance_m = finish_tolerance_m(finish_step_m(progress))
-    reached = np.flatnonzero(progress >= course.length_m - tolerance_m)
-    if not len(reached) or match.progress_m[reached[0]] < course.length_m - tolerance_m:
+    end_m = course.length_m - tolerance_m
+    by_line = (progress >= end_m) & (match.progress_m >= end_m)
+    by_point = at_finish_point(course, progress, track.lat, track.lon, tolerance_m)
+    reached = np.flatnonzero(by_line | by_point)
+    if not len(reached):
         return None
     k = int(reached[0])
     return Point(utc(track.time_s[k]), float(track.lat[k]), float(track.lon[k]), course.length_m)

@@ -25,6 +25,7 @@ from coursewatch.course import (
     FINISH_MAX_M,
     FINISH_STEPS,
     Course,
+    at_finish_point,
     finish_step_m,
     finish_tolerance_m,
 )
@@ -171,7 +172,7 @@ class LiveRunner:
             before = float(out[i - 1, 1]) if i else offset_before
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
-        self._follow(events, t.tolist(), out[:, 0].tolist())
+        self._follow(events, t.tolist(), out[:, 0].tolist(), rows[1], rows[2])
         self._tail[self._n : self._n + k] = rows.T
         self._prog[self._n : self._n + k] = out[:, 0]
         self._n += k
@@ -189,7 +190,7 @@ class LiveRunner:
             if events:
                 trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
                 step.events.extend((ev, t, trend_mps) for ev in events)
-            self._follow(events, [t], [m.progress_m])
+            self._follow(events, [t], [m.progress_m], np.array([lat]), np.array([lon]))
         if self._n == TAIL_CAP:
             self._trim()
         self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
@@ -198,10 +199,15 @@ class LiveRunner:
         if self._n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
 
-    def _follow(self, events: list[Event], times_s: list[float], progress_m: list[float]) -> None:
-        """Wrong-way and finished flags after a run of fixes (their times and progress) and
-        the ``events`` they raised. The finish is found as `coursewatch analyze` finds it:
-        within a typical step of the last fixes; ``finished_s``, the first fix there."""
+    def _follow(
+        self, events: list[Event], times_s: list[float], progress_m: list[float],
+        lat: FloatArray, lon: FloatArray,
+    ) -> None:  # fmt: skip
+        """Wrong-way and finished flags after a run of fixes (their times, progress and
+        positions) and the ``events`` they raised. The finish is found as `coursewatch
+        analyze` finds it: within a typical step of the last fixes, along the line (or from
+        its end point when the progress lags: course.at_finish_point); ``finished_s``, the
+        first fix there."""
         for ev in events:
             if ev.kind == "wrong_way":
                 self.wrong_way = True
@@ -214,8 +220,11 @@ class LiveRunner:
         near_m = self.course.length_m - FINISH_MAX_M
         if self.finished or not self._furthest or self._furthest[-1] < near_m:
             return  # not near the finish: the typical step need not be known (a median a fix)
-        end_m = self.course.length_m - finish_tolerance_m(finish_step_m(self._furthest))
-        reached = next((t for t, f in zip(times_s, furthest, strict=True) if f >= end_m), None)
+        tolerance_m = finish_tolerance_m(finish_step_m(self._furthest))
+        end_m = self.course.length_m - tolerance_m
+        by_point = at_finish_point(self.course, np.array(furthest), lat, lon, tolerance_m)
+        reached = next((t for t, f, p in zip(times_s, furthest, by_point, strict=True)
+                        if f >= end_m or p), None)  # fmt: skip
         if reached is not None:
             self.finished, self.finished_s = True, reached
 
