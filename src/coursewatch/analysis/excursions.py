@@ -28,6 +28,8 @@ UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
+STILL_MPS = 0.3  # slower than this between fixes: still ...
+STOP_MIN_S = 300.0  # ... and still this long is a stop (a rest, an aid station), not time lost
 HQ_KINDS = ("alert", "far_from_course")  # the live events that told race HQ
 
 
@@ -221,9 +223,12 @@ class Excursions:
         return extra, self.time_lost(k0, k1, covered_m)
 
     def time_lost(self, k0: int, k1: int, covered_m: float) -> float | None:
-        """Time taken minus the time the runner's recent pace needed for the course covered."""
+        """Time taken, less the stops in it (an aid station a little off the line, a
+        recording gap: nothing says the excursion cost them), minus the time the runner's
+        recent pace needed for the course covered."""
         tr = self.track
         t = tr.time_s
+        still_s = stopped_s(t[k0 : k1 + 1], self.path[k0 : k1 + 1])
         lo = int(np.searchsorted(t, t[k0] - PACE_WINDOW_S))
         prog = self.match.progress_m[lo : k0 + 1]
         dts = np.diff(t[lo : k0 + 1])
@@ -234,7 +239,7 @@ class Excursions:
         if dt < 300.0 or ds < 200.0:
             return None
         pace = ds / dt
-        return max(float((t[k1] - t[k0]) - max(covered_m, 0.0) / pace), 0.0)
+        return max(float((t[k1] - t[k0]) - still_s - max(covered_m, 0.0) / pace), 0.0)
 
     def unalerted(self, covered: np.ndarray) -> list[Excursion]:
         """Stretches far from the course that the live matcher never alarmed on."""
@@ -270,3 +275,22 @@ class Excursions:
                 ))  # fmt: skip
             k = j + 1
         return out
+
+
+def stopped_s(time_s: FloatArray, path_m: FloatArray) -> float:
+    """The time of the stops among these fixes: runs of steps slower than ``STILL_MPS`` that
+    last ``STOP_MIN_S`` or more (a lost runner's look at the map is shorter, and is lost).
+
+    >>> stopped_s(np.array([0.0, 60, 400, 460]), np.array([0.0, 150, 160, 310]))
+    340.0
+    """
+    dt = np.diff(time_s)
+    still = np.diff(path_m) < STILL_MPS * dt
+    total, run = 0.0, 0.0
+    for step_s, is_still in zip(dt.tolist(), still.tolist(), strict=True):
+        if is_still:
+            run += step_s
+            continue
+        total += run if run >= STOP_MIN_S else 0.0
+        run = 0.0
+    return total + (run if run >= STOP_MIN_S else 0.0)

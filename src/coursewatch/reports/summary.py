@@ -120,7 +120,9 @@ def headline(a: Analysis) -> str:
                 f"{'s' if brief != 1 else ''} off the line, back by themselves)")  # fmt: skip
     parts = [f"{n} excursion{'s' if n != 1 else ''}"]
     parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
-    parts.append(f"{short_duration(a.time_lost_s)} lost")
+    parts.append(
+        f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
+    )
     cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed)
     if cut_m >= 50.0:
         parts.append(f"{distance(cut_m)} cut")
