@@ -132,21 +132,29 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3000.0, rel=0.1)
 
 
-def test_a_stop_during_an_excursion_is_not_time_lost() -> None:
-    """A runner takes a 600 m wrong turn and, at its far end, stops 30 minutes (an aid
-    station a little off the line, a sleep): the time lost is the detour's, not the stop's
-    (Swammie's 2 h at Rodanthe, 31-90 m off the line, read "2 h 11 min lost")."""
+def test_a_gap_in_the_recording_during_an_excursion_is_not_time_lost() -> None:
+    """A runner takes a 600 m wrong turn and, at its far end, the recording stops for 30
+    minutes: nothing says the excursion cost that time (Dark Sky's 25-minute gap between
+    pings was "25 min lost"). Standing 30 minutes there with the watch on is a lost
+    runner's time, and is lost."""
     course = trail_course(25_000.0, seed=4)
     run = simulate_run(course, seed=3, wrong_turn_at_m=10_000.0, wrong_turn_angle_deg=80.0,
                        wrong_turn_len_m=600.0, gps_sigma_m=3.0)  # fmt: skip
     plain = analyzed(course, run)
     (detour,) = [e for e in plain.excursions if e.max_offset_m > 100]
     k = detour.first_fix + int(np.argmax(plain.offset_m[detour.first_fix : detour.last_fix]))
-    stop_t = run.time_s[k] + np.arange(5.0, 1800.0, 5.0)
-    t = np.concatenate([run.time_s[: k + 1], stop_t, run.time_s[k + 1 :] + 1800.0])
-    lat = np.concatenate([run.lat[: k + 1], np.full(len(stop_t), run.lat[k]), run.lat[k + 1 :]])
-    lon = np.concatenate([run.lon[: k + 1], np.full(len(stop_t), run.lon[k]), run.lon[k + 1 :]])
-    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
-    (stopped,) = [e for e in analyze(course, build_track(raw)).excursions if e.max_offset_m > 100]
-    assert detour.time_lost_s is not None and stopped.time_lost_s is not None
-    assert stopped.time_lost_s == pytest.approx(detour.time_lost_s, abs=60.0)
+
+    def stopped(every_s: float) -> Analysis:
+        stop_t = run.time_s[k] + np.arange(every_s, 1800.0, every_s)
+        t = np.concatenate([run.time_s[: k + 1], stop_t, run.time_s[k + 1 :] + 1800.0])
+        n = len(stop_t)
+        lat = np.concatenate([run.lat[: k + 1], np.full(n, run.lat[k]), run.lat[k + 1 :]])
+        lon = np.concatenate([run.lon[: k + 1], np.full(n, run.lon[k]), run.lon[k + 1 :]])
+        return analyze(course, build_track(RawPoints.from_lists("sim", list(lat), list(lon),
+                                                                None, list(t))))  # fmt: skip
+
+    (gap,) = [e for e in stopped(1800.0).excursions if e.max_offset_m > 100]
+    (standing,) = [e for e in stopped(5.0).excursions if e.max_offset_m > 100]
+    assert detour.time_lost_s is not None and gap.time_lost_s is not None
+    assert gap.time_lost_s == pytest.approx(detour.time_lost_s, abs=60.0)
+    assert standing.time_lost_s == pytest.approx(detour.time_lost_s + 1800.0, abs=120.0)

@@ -19,7 +19,7 @@ from coursewatch.course import Course
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import MatchResult
-from coursewatch.geo import FloatArray
+from coursewatch.geo import FloatArray, haversine_m
 from coursewatch.track import Track
 
 ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
@@ -29,7 +29,9 @@ BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner 
 EPISODE_GAP_M = 150.0  # back on the course: once the runner has gone on along it this far
 PACE_WINDOW_S = 3600.0  # pace before an excursion, for the time it cost
 STILL_MPS = 0.3  # slower than this between fixes: still ...
-STOP_MIN_S = 300.0  # ... and still this long is a stop (a rest, an aid station), not time lost
+STOP_MIN_S = 300.0  # ... and still this long, at a station or in a gap: not time lost
+STATION_NEAR_M = 300.0  # an aid station's tent, a little off the line
+GAP_INTERVALS = 3.0  # a step this many times the usual interval: a gap in the recording
 HQ_KINDS = ("alert", "far_from_course")  # the live events that told race HQ
 
 
@@ -46,6 +48,7 @@ class Excursions:
         self.offset = offset
         self.path = path
         self.config = config
+        self.excused = excused_steps(course, track)  # stops there are not time lost
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
@@ -228,7 +231,7 @@ class Excursions:
         recent pace needed for the course covered."""
         tr = self.track
         t = tr.time_s
-        still_s = stopped_s(t[k0 : k1 + 1], self.path[k0 : k1 + 1])
+        still_s = stopped_s(t[k0 : k1 + 1], self.path[k0 : k1 + 1], self.excused[k0:k1])
         lo = int(np.searchsorted(t, t[k0] - PACE_WINDOW_S))
         prog = self.match.progress_m[lo : k0 + 1]
         dts = np.diff(t[lo : k0 + 1])
@@ -277,15 +280,18 @@ class Excursions:
         return out
 
 
-def stopped_s(time_s: FloatArray, path_m: FloatArray) -> float:
-    """The time of the stops among these fixes: runs of steps slower than ``STILL_MPS`` that
-    last ``STOP_MIN_S`` or more (a lost runner's look at the map is shorter, and is lost).
+def stopped_s(time_s: FloatArray, path_m: FloatArray, excused: np.ndarray) -> float:
+    """The time of the stops among these fixes that nothing says the excursion cost: runs of
+    steps slower than ``STILL_MPS`` lasting ``STOP_MIN_S`` or more, made of steps ``excused``
+    (at an aid station, or a gap in the recording). Still elsewhere while off the course is
+    a lost runner's, and is lost.
 
-    >>> stopped_s(np.array([0.0, 60, 400, 460]), np.array([0.0, 150, 160, 310]))
-    340.0
+    >>> t, path = np.array([0.0, 60, 400, 460]), np.array([0.0, 150, 160, 310])
+    >>> stopped_s(t, path, np.ones(3, bool)), stopped_s(t, path, np.zeros(3, bool))
+    (340.0, 0.0)
     """
     dt = np.diff(time_s)
-    still = np.diff(path_m) < STILL_MPS * dt
+    still = (np.diff(path_m) < STILL_MPS * dt) & excused
     total, run = 0.0, 0.0
     for step_s, is_still in zip(dt.tolist(), still.tolist(), strict=True):
         if is_still:
@@ -294,3 +300,17 @@ def stopped_s(time_s: FloatArray, path_m: FloatArray) -> float:
         total += run if run >= STOP_MIN_S else 0.0
         run = 0.0
     return total + (run if run >= STOP_MIN_S else 0.0)
+
+
+def excused_steps(course: Course, track: Track) -> np.ndarray:
+    """Which steps between fixes may be a stop that is not time lost: one that starts within
+    ``STATION_NEAR_M`` of a station, or a gap in the recording (``GAP_INTERVALS`` times the
+    usual interval, and at least ``STOP_MIN_S``)."""
+    dt = np.diff(track.time_s)
+    if not len(dt):
+        return np.zeros(0, dtype=bool)
+    gap = dt >= max(STOP_MIN_S, GAP_INTERVALS * float(np.median(dt)))
+    near = np.zeros(len(dt), dtype=bool)
+    for st in course.stations:
+        near |= haversine_m(track.lat[:-1], track.lon[:-1], st.lat, st.lon) <= STATION_NEAR_M
+    return np.asarray(gap | near)
