@@ -22,6 +22,7 @@ from coursewatch.errors import EmptyDataError
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m, haversine_m
 from coursewatch.points import RawPoints, Waypoint
 from coursewatch.race import Race
+from coursewatch.waypoints import one_per_place
 
 FINISH_M = 100.0  # a runner whose progress comes this close to the end has finished ...
 FINISH_MAX_M = 1000.0  # ... or further, for sparse pings (finish_tolerance_m), at most this
@@ -284,7 +285,7 @@ def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0)
     for arr in (lat, lon, x, y, course.cum_m, ele_m):
         if arr is not None:
             arr.flags.writeable = False  # a Course is immutable, arrays included
-    stations = tuple(snap_station(course, w, snap_m) for w in raw.waypoints)
+    stations = tuple(snap_station(course, w, snap_m) for w in one_per_place(raw.waypoints))
     return _with_stations(course, stations)
 
 

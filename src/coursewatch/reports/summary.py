@@ -187,6 +187,8 @@ def _told(e: Excursion, info: ReportInfo) -> str:
         after = short_duration(e.alerted.time.timestamp() - left_ts)
         said.append(f"race HQ was alerted at {info.clock(e.alerted.time)}, {after} after "
                     "leaving")  # fmt: skip
+    elif e.flagged is not None and e.rejoined is None:
+        said.append("race HQ was not alerted (not confirmed before the track ends)")
     elif e.flagged is not None:
         said.append("race HQ was not alerted (not confirmed: the runner came back)")
     if not said:
