@@ -164,3 +164,21 @@ def test_comparison_renders_in_every_format(field: list[tuple[str, Analysis]]) -
     assert page.count('"name":') >= 3
     png = render_compare_png(runners, info, 800, 600)
     assert Image.open(io.BytesIO(png)).size == (800, 600)
+
+
+def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
+    course: Course, info: ReportInfo
+) -> None:
+    """No race start, a tracker started at km 8: no "Finished in" from its first fix; a
+    finish the track goes on 150 km after (a late start on a lap course) is doubtful."""
+    from coursewatch.reports.summary import finish_line
+
+    run = simulate_run(course, interval_s=2.0, seed=3)
+    late = run.time_s >= run.time_s[0] + 8_000.0 / 2.5
+    a = analyze(course, Track("late", run.time_s[late], run.lat[late], run.lon[late], None, None))
+    assert a.starts_at_m == pytest.approx(8_000.0, abs=300.0)
+    said = finish_line(a, info)
+    assert said.startswith("Reached the finish at") and "after the first fix" in said
+    assert "--race" in said
+    doubtful = finish_line(dataclasses.replace(a, after_finish_m=151_200.0), info)
+    assert "is doubtful: the track goes on 151.2 km after it" in doubtful

@@ -60,8 +60,14 @@ def analyze(
     splits, checkpoints = split_passes(
         course, passes, None if finish is None else finish.time, track.time_s, progress
     )
+    mid_race = start is not None and len(track) and start < float(track.time_s[0])
+    starts_at_m = float(match.progress_m[0]) if start_ts is None and mid_race else None
+    after_m = 0.0
+    if finish is not None:
+        k = int(np.searchsorted(track.time_s, finish.time.timestamp()))
+        after_m = float(path[-1] - path[min(k, len(path) - 1)])
     return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0,
-                    splits, checkpoints, trimmed)  # fmt: skip
+                    splits, checkpoints, trimmed, starts_at_m, after_m)  # fmt: skip
 
 
 def engine_start(course: Course, track: Track, start_ts: float | None) -> float | None:

@@ -86,6 +86,10 @@ class Analysis:
     splits: tuple[Passage, ...] = ()
     checkpoints: bool = False
     trimmed: tuple[int, int] = (0, 0)  # fixes left out, before and after: far from the course
+    # the race's start unknown and the track begun away from it (a tracker started mid-race):
+    # where along the course it begins (race time then counts from its first fix); else None
+    starts_at_m: float | None = None
+    after_finish_m: float = 0.0  # how far the track goes on after the finish read
 
     @property
     def events(self) -> tuple[Event, ...]:

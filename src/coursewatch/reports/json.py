@@ -58,11 +58,17 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             "start": iso(tr.start),
             "end": iso(tr.end),
             "left_out": {"before": a.trimmed[0], "after": a.trimmed[1]},
+            # begun mid-race with no race start given: where (race time from its first fix)
+            "starts_at_m": None if a.starts_at_m is None else round(a.starts_at_m, 1),
         },
         "excursions": [excursion_json(e) for e in a.excursions],
         "finish": None
         if a.finish is None
-        else {"time": iso(a.finish.time), "elapsed_s": round(a.elapsed_s or 0.0, 1)},
+        else {
+            "time": iso(a.finish.time),
+            "elapsed_s": round(a.elapsed_s or 0.0, 1),
+            "after_m": round(a.after_finish_m, 1),  # the track's way on after it (far: doubtful)
+        },
         "passes": [
             {
                 "station": p.station,

@@ -129,9 +129,21 @@ def headline(a: Analysis) -> str:
     return ", ".join(parts)
 
 
+DOUBTFUL_AFTER_M = 5000.0  # a track that goes on this far after its finish did not finish there
+
+
 def finish_line(a: Analysis, info: ReportInfo) -> str:
     """'Finished in 10:36:29 (10:36:29Z)' or how far the track got."""
     if a.finish is not None and a.elapsed_s is not None:
+        if a.after_finish_m > DOUBTFUL_AFTER_M:
+            after = distance(a.after_finish_m)
+            return (f"The finish read at {info.clock(a.finish.time)} is doubtful: the track "
+                    f"goes on {after} after it (a track started mid-race on a lap course cannot "
+                    "tell its lap): give --race for the race's start")  # fmt: skip
+        if a.starts_at_m is not None:
+            return (f"Reached the finish at {info.clock(a.finish.time)}, "
+                    f"{fmt_duration(a.elapsed_s)} after the first fix (the track starts at "
+                    f"{km(a.starts_at_m)}: give --race for the race time)")  # fmt: skip
         return f"Finished in {fmt_duration(a.elapsed_s)} ({info.clock(a.finish.time)})"
     reached = float(a.progress_m[-1]) if len(a.progress_m) else 0.0
     return (
