@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,26 @@ def test_a_gap_in_the_recording_during_an_excursion_is_not_time_lost() -> None:
     assert detour.time_lost_s is not None and gap.time_lost_s is not None
     assert gap.time_lost_s == pytest.approx(detour.time_lost_s, abs=60.0)
     assert standing.time_lost_s == pytest.approx(detour.time_lost_s + 1800.0, abs=120.0)
+
+
+def test_an_arrival_at_a_station_is_when_the_runner_got_there_not_when_the_progress_did() -> None:
+    """Pings: the runner leaves the line at km 7, reaches the aid station (its tent 60 m off
+    the line at km 10) at 1:00, rests two hours and goes on; the progress, held at km 7 while
+    off the line, reached km 10 after the rest (Swammie's Rodanthe read 2 h late)."""
+    from coursewatch.analysis.passes import station_passes
+    from coursewatch.course import Station
+
+    course = straight_course(20_000.0)
+    x, y = course.xy_at(10_000.0)
+    tent_lat, tent_lon = course.frame.to_latlon(np.atleast_1d(x), np.atleast_1d(y + 60.0))
+    aid = Station("Aid", float(tent_lat[0]), float(tent_lon[0]), (10_000.0,))
+    course = dataclasses.replace(course, stations=(aid,))
+    t = np.array([0.0, 1800.0, 3600.0, 7200.0, 10_800.0, 11_400.0])
+    progress = np.array([5_000.0, 7_000.0, 7_000.0, 7_000.0, 7_000.0, 11_000.0])
+    on_lat, on_lon = course.latlon_at(np.array([5_000.0, 7_000.0, 11_000.0]))
+    lat = np.array([on_lat[0], on_lat[1], tent_lat[0], tent_lat[0], tent_lat[0], on_lat[2]])
+    lon = np.array([on_lon[0], on_lon[1], tent_lon[0], tent_lon[0], tent_lon[0], on_lon[2]])
+    (arrival,) = station_passes(course, t, progress, lat, lon)
+    assert arrival.time.timestamp() == 3600.0
+    (by_progress,) = station_passes(course, t, progress)
+    assert by_progress.time.timestamp() > 10_800.0

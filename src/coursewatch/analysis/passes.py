@@ -16,10 +16,13 @@ import numpy as np
 
 from coursewatch.analysis.results import Passage, utc
 from coursewatch.course import FINISH_M, Course, Station
-from coursewatch.geo import FloatArray
+from coursewatch.geo import FloatArray, haversine_m
 
 CHECKPOINT_EVERY_M = 10_000.0
 END_MARGIN_M = 1000.0  # a station this close to the start or finish is not a split
+ARRIVED_M = 100.0  # a fix this close to a station's place is there
+ARRIVED_BEFORE_M = 5000.0  # ... with its progress held at most this far short of the pass
+ARRIVED_LAG_S = 300.0  # ... when that is this much before the progress reached it
 
 
 def pass_time_s(s_m: float, time_s: FloatArray, progress_m: FloatArray) -> float | None:
@@ -53,18 +56,45 @@ def visit_numbers(course: Course) -> dict[tuple[str, float], int]:
 
 
 def station_passes(
-    course: Course, time_s: FloatArray, progress_m: FloatArray
+    course: Course,
+    time_s: FloatArray,
+    progress_m: FloatArray,
+    lat: FloatArray | None = None,
+    lon: FloatArray | None = None,
 ) -> tuple[Passage, ...]:
-    """When the runner's progress first reached every pass of every station, in time order."""
+    """When the runner's progress first reached every pass of every station, in time order;
+    or, given the fixes' positions, when they came to the station's place, if that was
+    ``ARRIVED_LAG_S`` or more before (the tent a little off the line, inside an excursion:
+    the progress is held where they left it, and the arrival read hours late)."""
     out: list[Passage] = []
     visits = visit_numbers(course)
     for st in course.stations:
         for i, s in enumerate(st.passes_m):
             ts = pass_time_s(s, time_s, progress_m)
+            inner = END_MARGIN_M < s < course.length_m - END_MARGIN_M  # the finish: its rule
+            if lat is not None and lon is not None and inner:
+                there = arrived_s(st, s, time_s, progress_m, lat, lon)
+                if there is not None and (ts is None or there < ts - ARRIVED_LAG_S):
+                    ts = there
             if ts is not None:
                 out.append(Passage(st.name, i + 1, float(s), utc(ts), visits[(st.name, s)]))
     out.sort(key=lambda p: (p.time, p.course_m))
     return tuple(out)
+
+
+def arrived_s(
+    st: Station, s_m: float, time_s: FloatArray, progress_m: FloatArray, lat: FloatArray,
+    lon: FloatArray,
+) -> float | None:  # fmt: skip
+    """The first fix within ``ARRIVED_M`` of the station's place for its pass at ``s_m``:
+    progress at most ``ARRIVED_BEFORE_M`` short of it, and nearer it than any other pass."""
+    close = haversine_m(lat, lon, st.lat, st.lon) <= ARRIVED_M
+    close &= progress_m >= s_m - ARRIVED_BEFORE_M
+    for other in st.passes_m:
+        if other != s_m:
+            close &= np.abs(progress_m - s_m) < np.abs(progress_m - other)
+    k = np.flatnonzero(close)
+    return float(time_s[k[0]]) if len(k) else None
 
 
 def checkpoint_course(course: Course, every_m: float = CHECKPOINT_EVERY_M) -> Course:

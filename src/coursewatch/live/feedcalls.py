@@ -76,7 +76,7 @@ def mapshare_address(ident: str) -> tuple[str, str]:
 
     >>> mapshare_address("share.garmin.com/BobOkafor")
     ('https://share.garmin.com/BobOkafor', '')
-    >>> mapshare_address("https://:s3cret@share.garmin.com/Bob")
+    >>> mapshare_address("http://:s3cret@share.garmin.com/Bob")
     ('https://share.garmin.com/Bob', 's3cret')
     """
     try:
@@ -90,6 +90,8 @@ def mapshare_address(ident: str) -> tuple[str, str]:
         raise ValueError("the address has no MapShare name after the host")
     where = f"[{host}]" if ":" in host else host
     where += f":{port}" if port else ""
+    if host == "garmin.com" or host.endswith(".garmin.com"):  # never a map password in clear
+        parts = parts._replace(scheme="https")
     return parts._replace(netloc=where).geturl(), parts.password or ""
 
 
