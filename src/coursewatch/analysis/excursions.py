@@ -153,10 +153,24 @@ class Excursions:
             kind = "wrong_way"
         if rejoined is not None and rejoined.course_m is not None:
             extra, lost = self.cost(k0, k1, left_s, rejoined.course_m)
-            if extra < -self.config.shortcut_m:  # more course skipped than run: cut
-                kind = "shortcut"
+            if extra < -self.config.shortcut_m and self.cut_shown(k0, k1, left_s, rejoined):
+                kind = "shortcut"  # more course skipped than run, and the fixes can show it
         max_off = max(a.max_offset_m, b.max_offset_m)
         return Excursion(kind, a.left, flagged, alerted, rejoined, max_off, extra, lost, k0, k1)
+
+    def cut_shown(self, k0: int, k1: int, left_s: float, rejoined: Point) -> bool:
+        """Whether the fixes can show a cut, as live (engine/offcourse.py): close enough
+        together to measure the way run (``dense_s``), or the course skipped further than
+        anyone could have run in the time. Pings minutes apart are straight lines that skip
+        every bend: shorter than the course by themselves."""
+        cfg = self.config
+        dts = np.diff(self.track.time_s[k0 : k1 + 1])
+        if len(dts) and float(np.median(dts)) <= cfg.dense_s:
+            return True
+        took_s = rejoined.time.timestamp() - self.track.time_s[k0]
+        burst = min(took_s, cfg.burst_s)
+        reach = cfg.vmax_mps * burst + cfg.vsus_mps * max(took_s - burst, 0.0)
+        return bool((rejoined.course_m or left_s) - left_s > reach)
 
     def departure(self, k: int, covered: np.ndarray | None = None) -> int:
         """The fix where the runner left the course, walking back from fix ``k``: to the last

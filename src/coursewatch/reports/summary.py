@@ -123,7 +123,7 @@ def headline(a: Analysis) -> str:
     parts.append(
         f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
     )
-    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed)
+    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed if e.kind == "shortcut")
     if cut_m >= 50.0:
         parts.append(f"{distance(cut_m)} cut")
     return ", ".join(parts)
@@ -212,16 +212,22 @@ def _told(e: Excursion, info: ReportInfo) -> str:
 def _cost(e: Excursion) -> str:
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
-    if e.extra_distance_m < 0:
+    note = ""
+    if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
+        dist = f"{distance(-e.extra_distance_m)} shorter than the course"
+        note = " (their straight lines skip its bends: no evidence of a cut)"
+    elif e.extra_distance_m < 0:
         dist = f"{distance(-e.extra_distance_m)} of course cut"
     else:
         dist = f"{distance(e.extra_distance_m)} extra"
     if e.alerted is None:  # a brief moment off the line: shown, not counted
-        return f"Not counted (not confirmed): {dist} by the fixes."
+        return f"Not counted (not confirmed): {dist} by the fixes{note}."
     if e.time_lost_s is None:
         lost = "time lost unknown"
     elif e.time_lost_s < 1.0:
         lost = "no time lost"
     else:
         lost = f"{short_duration(e.time_lost_s)} lost"
+    if note:
+        return f"Cost: {dist} by the fixes{note}, {lost}."
     return f"Cost: {dist}, {lost}."
