@@ -33,6 +33,10 @@ def test_twot_every_ping_on_its_lap(data_dir: Path) -> None:
     # each lap took a plausible time: 6 to 20 hours
     starts = [float(t.time_s[r.matched][np.argmax(laps == k)]) for k in range(8)]
     assert all(6 * 3600 < b - a < 20 * 3600 for a, b in itertools.pairwise(starts))
+    # 10-minute pings 1-73 m from the line are no evidence of a cut; one car park, one station
+    a = analyze(c, t)
+    assert [e.kind for e in a.excursions] == ["off_course"]
+    assert {p.station for p in a.passes} == {"TWOT Lot", "Camp Todd", "Water"}
 
 
 @pytest.mark.parametrize(
