@@ -109,5 +109,11 @@ class Analysis:
         return float(sum(max(e.extra_distance_m, 0.0) for e in self.confirmed))
 
     @property
+    def cut_m(self) -> float:
+        """The course cut by the confirmed shortcuts."""
+        return float(-sum(min(e.extra_distance_m, 0.0) for e in self.confirmed
+                          if e.kind == "shortcut"))  # fmt: skip
+
+    @property
     def time_lost_s(self) -> float:
         return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.confirmed))

@@ -92,13 +92,15 @@ def places(runners: list[Runner]) -> list[Place]:
 
 
 def excursion_brief(e: Excursion) -> str:
-    """'off course, 125 m out, +112 m, 2 min lost'."""
+    """'off course, 125 m out, +112 m, 2 min lost' (and 'not confirmed' when it was not)."""
     parts = [KIND_NAMES.get(e.kind, e.kind), f"{e.max_offset_m:.0f} m out"]
     if e.rejoined is not None:
         sign = "+" if e.extra_distance_m >= 0 else "-"
         parts.append(f"{sign}{distance(e.extra_distance_m)}")
     if e.time_lost_s is not None and e.time_lost_s >= 1.0:
         parts.append(f"{short_duration(e.time_lost_s)} lost")
+    if e.alerted is None:  # a brief moment off the line, back by themselves
+        parts.append("not confirmed")
     return ", ".join(parts)
 
 
@@ -145,7 +147,7 @@ def print_comparison(
     st = Table(title="Standings", title_justify="left")
     for column in ("#", "runner", "result", "progress"):
         st.add_column(column, no_wrap=column != "runner")
-    for column in ("excursions", "extra", "lost"):
+    for column in ("excursions", "extra", "cut", "lost"):
         st.add_column(column, justify="right")
     for i, r in enumerate(runners):
         a = r.analysis
@@ -156,6 +158,7 @@ def print_comparison(
             progress_bar(r.reached_m, length_m),
             str(len(a.confirmed)),
             distance(a.extra_distance_m),
+            distance(a.cut_m),
             short_duration(a.time_lost_s),
         )
     con.print(st)

@@ -313,10 +313,11 @@ def standings_html(runners: list[Runner]) -> str:
                 escape(r.status),
                 str(len(a.confirmed)),
                 distance(a.extra_distance_m),
+                distance(a.cut_m),
                 short_duration(a.time_lost_s),
             ]
         )
-    return _table(["#", "Runner", "Result", "Excursions", "Extra", "Lost"], rows)
+    return _table(["#", "Runner", "Result", "Excursions", "Extra", "Cut", "Lost"], rows)
 
 
 def places_html(runners: list[Runner]) -> str:

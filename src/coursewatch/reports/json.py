@@ -95,8 +95,6 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             "excursions": len(a.confirmed),
             "extra_distance_m": round(a.extra_distance_m, 1),
             "time_lost_s": round(a.time_lost_s, 1),
-            "cut_m": round(
-                -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed if e.kind == "shortcut"), 1
-            ),
+            "cut_m": round(a.cut_m, 1),
         },
     }

@@ -114,12 +114,14 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     ]
     if image:
         parts.append(f"![Map and progress of {_inline(info.title)}]({image})")
-    rows = ["| # | Runner | Result | Excursions | Extra | Lost |", "|--:|:--|:--|--:|--:|--:|"]
+    rows = ["| # | Runner | Result | Excursions | Extra | Cut | Lost |",
+            "|--:|:--|:--|--:|--:|--:|--:|"]  # fmt: skip
     for i, r in enumerate(runners):
         a = r.analysis
         rows.append(
             f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.confirmed)} | "
-            f"{distance(a.extra_distance_m)} | {short_duration(a.time_lost_s)} |"
+            f"{distance(a.extra_distance_m)} | {distance(a.cut_m)} | "
+            f"{short_duration(a.time_lost_s)} |"
         )
     parts += ["## Standings", "\n".join(rows), "## Who left the course where"]
     lines = [

@@ -123,9 +123,8 @@ def headline(a: Analysis) -> str:
     parts.append(
         f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
     )
-    cut_m = -sum(min(e.extra_distance_m, 0.0) for e in a.confirmed if e.kind == "shortcut")
-    if cut_m >= 50.0:
-        parts.append(f"{distance(cut_m)} cut")
+    if a.cut_m >= 50.0:
+        parts.append(f"{distance(a.cut_m)} cut")
     return ", ".join(parts)
 
 
