@@ -115,7 +115,7 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     course = straight_course(30_000.0)
     legs = [(s, 0.0, 2.5) for s in np.arange(0.0, 10_001.0, 750.0)]  # (course m, off m, m/s)
     legs += [(10_000.0, 750.0, 2.5), (10_000.0, 1500.0, 2.5)]
-    legs += [(s, 1500.0, 15.0) for s in np.arange(14_500.0, 20_001.0, 4500.0)]
+    legs += [(s, 1500.0, 15.0) for s in np.arange(13_000.0, 19_001.0, 3000.0)]
     legs += [(20_000.0, 750.0, 2.5), (20_000.0, 0.0, 2.5)]
     legs += [(s, 0.0, 2.5) for s in np.arange(20_750.0, 30_000.0, 750.0)]
     t, xs, ys = [START_TS], [], []
@@ -131,7 +131,7 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     (ride,) = [e for e in a.excursions if e.max_offset_m > 1000]
     assert ride.kind == "shortcut" and ride.transport is not None
     assert ride.transport[2] * 3.6 == pytest.approx(54.0, rel=0.2)
-    assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3000.0, rel=0.1)
+    assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3500.0, rel=0.1)
 
 
 def test_a_gap_in_the_recording_during_an_excursion_is_not_time_lost() -> None:
@@ -179,7 +179,22 @@ def test_an_arrival_at_a_station_is_when_the_runner_got_there_not_when_the_progr
     on_lat, on_lon = course.latlon_at(np.array([5_000.0, 7_000.0, 11_000.0]))
     lat = np.array([on_lat[0], on_lat[1], tent_lat[0], tent_lat[0], tent_lat[0], on_lat[2]])
     lon = np.array([on_lon[0], on_lon[1], tent_lon[0], tent_lon[0], tent_lon[0], on_lon[2]])
-    (arrival,) = station_passes(course, t, progress, lat, lon)
+    offset = np.array([0.0, 0.0, 60.0, 60.0, 60.0, 0.0])
+    (arrival,) = station_passes(course, t, progress, (lat, lon, offset))
     assert arrival.time.timestamp() == 3600.0
     (by_progress,) = station_passes(course, t, progress)
     assert by_progress.time.timestamp() > 10_800.0
+
+
+def test_one_fix_thrown_kilometres_away_is_no_vehicle() -> None:
+    from coursewatch.analysis.transport import journey
+
+    t = np.arange(0.0, 3000.0, 300.0)
+    lat, lon = np.full(len(t), 45.0), 6.0 + np.arange(len(t)) * 0.005  # 390 m a ping
+    lat[4] += 0.06  # one fix 6.7 km north
+    track = build_track(RawPoints.from_lists("glitch", list(lat), list(lon), None, list(t)))
+    assert journey(track, 0, len(t) - 1) is None
+    lat[4:] += 0.06  # moved there, and on from there: the way there was fast
+    lat[5:] += 0.06
+    ride = build_track(RawPoints.from_lists("ride", list(lat), list(lon), None, list(t)))
+    assert journey(ride, 0, len(t) - 1) is not None

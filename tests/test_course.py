@@ -94,5 +94,6 @@ def test_a_ping_by_the_arch_is_at_the_finish_though_the_progress_lags() -> None:
     held = np.array([c.length_m - 850.0])  # the matcher held it a ping short
     assert at_finish_point(c, held, lat, lon, tolerance_m=700.0)[0]
     assert not at_finish_point(c, held, lat, lon, tolerance_m=100.0)[0]  # second by second
+    assert not at_finish_point(c, held, lat, lon, tolerance_m=225.0)[0]  # a minute apart
     far = np.array([c.length_m - 150.0])  # as near by air as along the line: the progress says
     assert not at_finish_point(c, far, lat, lon, tolerance_m=700.0)[0]

@@ -27,6 +27,7 @@ from coursewatch.waypoints import one_per_place
 FINISH_M = 100.0  # a runner whose progress comes this close to the end has finished ...
 FINISH_MAX_M = 1000.0  # ... or further, for sparse pings (finish_tolerance_m), at most this
 FINISH_STEPS = 30  # the typical step at the finish: from this many last fixes
+PING_TOLERANCE_M = 450.0  # a finish tolerance this wide: steps of 300 m, pings minutes apart
 FINISH_NAME = "Finish"
 FINISH_NAMED_M = 200.0  # a station this close to the end of the line is the finish
 LOOP_GAP_M = 250.0
@@ -167,10 +168,11 @@ def at_finish_point(
     """Which fixes are at the finish by where they are, though the line's progress lags:
     within ``tolerance_m`` of the end of the line, less than half as far from it as the
     furthest progress says, once that is within ``FINISH_MAX_M`` of the end. A loop's last
-    ping, 113 m from the arch, is held a ping short (858 m) by the matcher. Only for sparse
-    fixes (``tolerance_m`` over ``FINISH_M``): a second-by-second track's progress is where
-    the runner is, and a line that winds into the arch is nearer by air than along it."""
-    if tolerance_m <= FINISH_M:  # dense fixes: the progress does not lag by a ping
+    ping, 113 m from the arch, is held a ping short (858 m) by the matcher. Only for pings
+    minutes apart (``tolerance_m`` of ``PING_TOLERANCE_M`` or more): a tracker's every 30 or
+    60 s is where the runner is, and a finish that winds into the arch is nearer by air
+    than along it (read minutes early)."""
+    if tolerance_m < PING_TOLERANCE_M:  # fixes a minute apart: the progress does not lag
         return np.zeros(len(lat), dtype=bool)
     end_lat, end_lon = float(course.lat[-1]), float(course.lon[-1])
     d = haversine_m(lat, lon, end_lat, end_lon)

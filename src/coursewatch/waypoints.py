@@ -13,26 +13,26 @@ VISIT_NUMBER = re.compile(r"^\s*\d+[\s.:)-]*")  # "01 ", "3. ", "12) " before a 
 
 
 def one_per_place(waypoints: Sequence[Waypoint]) -> list[Waypoint]:
-    """Waypoints at one place (within ``SAME_PLACE_M``) as one station: an organiser's file
-    with a waypoint per visit ("01 TWOT Lot" ... "07 TWOT Lot") made each of them a station
-    at every pass (63 rows of one car park). Named as they are without the visit number when
-    that is all that tells them apart, else as the first.
+    """Waypoints of one name at one place (within ``SAME_PLACE_M``) as one station: an
+    organiser's file with a waypoint per visit ("01 TWOT Lot" ... "07 TWOT Lot") made each of
+    them a station at every pass (63 rows of one car park). The name without its visit number;
+    waypoints of other names at one place ("Start" and "Finish" under one arch) stay apart.
 
-    >>> [w.name for w in one_per_place([Waypoint("01 Lot", 45.0, 6.0),
-    ...     Waypoint("Camp", 45.1, 6.0), Waypoint("02 Lot", 45.0, 6.0001)])]
-    ['Lot', 'Camp']
+    >>> [w.name for w in one_per_place([Waypoint("01 Lot", 45.0, 6.0), Waypoint("Camp", 45.1,
+    ...     6.0), Waypoint("02 Lot", 45.0, 6.0001), Waypoint("Finish", 45.0, 6.0)])]
+    ['Lot', 'Camp', 'Finish']
     """
-    groups: list[list[Waypoint]] = []
+    by_name: dict[str, list[Waypoint]] = {}  # a name's places so far (the first waypoint of each)
+    out: list[Waypoint] = []
     for w in waypoints:
-        near = (g for g in groups if haversine_m(g[0].lat, g[0].lon, w.lat, w.lon) <= SAME_PLACE_M)
-        same = next(near, None)
-        if same is None:
-            groups.append([w])
-        else:
-            same.append(w)
-    out = []
-    for g in groups:
-        bare = {VISIT_NUMBER.sub("", w.name).strip() for w in g}
-        name = bare.pop() if len(g) > 1 and len(bare) == 1 else g[0].name
-        out.append(Waypoint(name or g[0].name, g[0].lat, g[0].lon))
+        bare = VISIT_NUMBER.sub("", w.name).strip() or w.name
+        places = by_name.setdefault(bare, [])
+        at = next((i for i, p in enumerate(places)
+                   if haversine_m(p.lat, p.lon, w.lat, w.lon) <= SAME_PLACE_M), None)  # fmt: skip
+        if at is None:
+            places.append(w)
+            out.append(w)
+        else:  # another visit of a place already named: the bare name from now on
+            first = places[at]
+            out[out.index(first)] = places[at] = Waypoint(bare, first.lat, first.lon)
     return out

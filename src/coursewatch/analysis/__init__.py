@@ -55,7 +55,7 @@ def analyze(
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
     builder = Excursions(course, track, match, offset, path, config or EngineConfig())
     excursions = builder.excursions()
-    passes = station_passes(course, track.time_s, progress, track.lat, track.lon)
+    passes = station_passes(course, track.time_s, progress, (track.lat, track.lon, offset))
     finish = _finish(course, track, match, progress)
     splits, checkpoints = split_passes(
         course, passes, None if finish is None else finish.time, track.time_s, progress

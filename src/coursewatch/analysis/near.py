@@ -85,13 +85,15 @@ def _near(course: Course, lat: FloatArray, lon: FloatArray) -> np.ndarray:
 
 STATION_FAR_M = 1000.0  # a race file's station this far from the course: not its race file
 DAYS_S = 86_400.0
+LATE_DAYS = 30  # a track begun this long after the race's start is another edition's
 
 
 def check_race_fits(course: Course, race: Race, track: Track, source: str = "") -> None:
     """RaceFileError when the race file cannot be this course's and this track's race: a
     station (given by position) over 1 km from the course, or a track that ends before the
-    race starts or begins more than ten days after it. (Its stations would be placed on
-    another course, and race time counted from another day: a finish in 18,979 hours.)"""
+    race starts or begins more than ``LATE_DAYS`` days after it (last year's race file). Its
+    stations would be placed on another course, and race time counted from another day: a
+    finish in 18,979 hours."""
     named = [s for s in race.stations if s.lat is not None and s.lon is not None]
     if named:
         lat = np.array([s.lat for s in named], dtype=float)
@@ -106,7 +108,7 @@ def check_race_fits(course: Course, race: Race, track: Track, source: str = "") 
             )
     if len(track):
         first, last = float(track.time_s[0]), float(track.time_s[-1])
-        if last < race.start_ts or first > race.start_ts + 10 * DAYS_S:
+        if last < race.start_ts or first > race.start_ts + LATE_DAYS * DAYS_S:
             when = f"{race.start:%Y-%m-%d %H:%M %Z}".strip()
             days = (first - race.start_ts) / DAYS_S
             raise RaceFileError(

@@ -23,6 +23,7 @@ END_MARGIN_M = 1000.0  # a station this close to the start or finish is not a sp
 ARRIVED_M = 100.0  # a fix this close to a station's place is there
 ARRIVED_BEFORE_M = 5000.0  # ... with its progress held at most this far short of the pass
 ARRIVED_LAG_S = 300.0  # ... when that is this much before the progress reached it
+OFF_LINE_M = 25.0  # ... and the fix off the line (on it, its progress is right)
 
 
 def pass_time_s(s_m: float, time_s: FloatArray, progress_m: FloatArray) -> float | None:
@@ -59,21 +60,22 @@ def station_passes(
     course: Course,
     time_s: FloatArray,
     progress_m: FloatArray,
-    lat: FloatArray | None = None,
-    lon: FloatArray | None = None,
+    where: tuple[FloatArray, FloatArray, FloatArray] | None = None,
 ) -> tuple[Passage, ...]:
     """When the runner's progress first reached every pass of every station, in time order;
-    or, given the fixes' positions, when they came to the station's place, if that was
-    ``ARRIVED_LAG_S`` or more before (the tent a little off the line, inside an excursion:
-    the progress is held where they left it, and the arrival read hours late)."""
+    or, given the fixes' positions and distances to the line (``where``: lat, lon, offset),
+    when they came off the line to the station's place, if that was ``ARRIVED_LAG_S`` or
+    more before (the tent a little off the line, inside an excursion: the progress is held
+    where they left it, and the arrival read hours late). A fix on the line has its
+    progress right, and is left to it (a switchback below the tent, the loop's way out)."""
     out: list[Passage] = []
     visits = visit_numbers(course)
     for st in course.stations:
         for i, s in enumerate(st.passes_m):
             ts = pass_time_s(s, time_s, progress_m)
             inner = END_MARGIN_M < s < course.length_m - END_MARGIN_M  # the finish: its rule
-            if lat is not None and lon is not None and inner:
-                there = arrived_s(st, s, time_s, progress_m, lat, lon)
+            if where is not None and inner:
+                there = arrived_s(st, s, time_s, progress_m, *where)
                 if there is not None and (ts is None or there < ts - ARRIVED_LAG_S):
                     ts = there
             if ts is not None:
@@ -84,11 +86,12 @@ def station_passes(
 
 def arrived_s(
     st: Station, s_m: float, time_s: FloatArray, progress_m: FloatArray, lat: FloatArray,
-    lon: FloatArray,
+    lon: FloatArray, offset_m: FloatArray,
 ) -> float | None:  # fmt: skip
-    """The first fix within ``ARRIVED_M`` of the station's place for its pass at ``s_m``:
-    progress at most ``ARRIVED_BEFORE_M`` short of it, and nearer it than any other pass."""
-    close = haversine_m(lat, lon, st.lat, st.lon) <= ARRIVED_M
+    """The first fix off the line (``OFF_LINE_M``) within ``ARRIVED_M`` of the station's
+    place for its pass at ``s_m``: progress at most ``ARRIVED_BEFORE_M`` short of it, and
+    nearer it than any other pass."""
+    close = (haversine_m(lat, lon, st.lat, st.lon) <= ARRIVED_M) & (offset_m > OFF_LINE_M)
     close &= progress_m >= s_m - ARRIVED_BEFORE_M
     for other in st.passes_m:
         if other != s_m:

@@ -23,8 +23,8 @@ STEP_MPS = 5.0  # in a journey, a step between fixes faster than this is the veh
 
 
 class Journey(NamedTuple):
-    """A stretch run by no runner: from fix ``k0`` to fix ``k1`` (its first and last steps
-    faster than ``STEP_MPS``), at ``speed_mps`` over its fastest window."""
+    """A stretch run by no runner: from fix ``k0`` to fix ``k1`` (the first and the last of
+    its windows faster than a runner), at ``speed_mps`` over its fastest window."""
 
     k0: int
     k1: int
@@ -32,8 +32,9 @@ class Journey(NamedTuple):
 
 
 def journey(track: Track, k0: int, k1: int) -> Journey | None:
-    """The journey within fixes ``k0``..``k1`` when a window of it is faster than a runner,
-    else None."""
+    """The journey within fixes ``k0``..``k1``: its windows faster than a runner, from the
+    first to the last of them; None when there is none, or when they all begin or end at one
+    fix (one fix thrown kilometres away makes the windows it ends and begins fast)."""
     t = track.time_s[k0 : k1 + 1]
     if len(t) < 2:
         return None
@@ -46,13 +47,13 @@ def journey(track: Track, k0: int, k1: int) -> Journey | None:
     lat, lon = track.lat[k0 : k1 + 1], track.lon[k0 : k1 + 1]
     d = haversine_m(lat[starts], lon[starts], lat[ends], lon[ends])
     speed = np.where(dt <= WINDOW_MAX_S, d / np.maximum(dt, 1.0), 0.0)
-    best = int(np.argmax(speed))
-    if speed[best] <= TRANSPORT_MPS:
+    fast = np.flatnonzero(speed > TRANSPORT_MPS)
+    if not len(fast):
         return None
-    step = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
-    fast = np.flatnonzero(step > STEP_MPS * np.maximum(np.diff(t), 1e-9))
-    first, last = int(fast[0]), int(fast[-1]) + 1  # the window's fastest steps are among them
-    return Journey(k0 + first, k0 + last, float(speed[best]))
+    shared = set.intersection(*({int(starts[i]), int(ends[i])} for i in fast))
+    if shared:  # every fast window begins or ends at one fix: that fix is wrong, not a ride
+        return None
+    return Journey(k0 + int(starts[fast[0]]), k0 + int(ends[fast[-1]]), float(speed[fast].max()))
 
 
 def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:

@@ -44,7 +44,7 @@ class RaceContacts:
     @staticmethod
     def from_json(obj: dict[str, Any]) -> RaceContacts:
         return RaceContacts(
-            feeds={bib: FeedConfig.from_json(f) for bib, f in obj.get("feeds", {}).items()},
+            feeds={bib: FeedConfig.stored(f) for bib, f in obj.get("feeds", {}).items()},
             runner={bib: list(u) for bib, u in obj.get("runner", {}).items()},
             crew={bib: list(u) for bib, u in obj.get("crew", {}).items()},
             hq=[(h["url"], int(h["priority"])) for h in obj.get("hq", [])],

@@ -87,6 +87,13 @@ class FeedConfig:
             password = password or in_address
         return FeedConfig(str(kind), ident, password)
 
+    @staticmethod
+    def stored(obj: dict[str, Any]) -> FeedConfig:
+        """A feed as the store kept it, unchecked: one stored before today's checks stays
+        (the poller says what is wrong with it), and never stops the server's start."""
+        return FeedConfig(str(obj.get("kind", "")), str(obj.get("id", "")),
+                          str(obj.get("password") or ""))  # fmt: skip
+
     def to_json(self, secrets: bool = True) -> dict[str, Any]:
         out = {"kind": self.kind, "id": self.ident}
         return {**out, "password": self.password} if secrets else out

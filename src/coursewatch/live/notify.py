@@ -28,15 +28,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import apprise
-from apprise.common import OverflowMode
 
 from coursewatch.bus import Bus, Message
 from coursewatch.incidents import ALERT, priority
@@ -47,6 +44,7 @@ from coursewatch.live.announce import (
     since_seen,
     sweep_forever,
 )
+from coursewatch.live.channels import apprise_send
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
@@ -54,7 +52,6 @@ from coursewatch.store import Delivery, Incident, Store
 
 log = logging.getLogger("coursewatch.live.notify")
 WORKERS = 4  # messages handed to Apprise at once
-SEND_TIMEOUT_S = 15.0
 SEEN_EVERY_S = 1.0
 DUE_SCAN = 2000  # due deliveries looked at each round
 DIGEST_MAX = 50  # updates in one digest message
@@ -68,41 +65,6 @@ RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner'
 
 Send = Callable[[str, str, str], str]  # url, title, body -> "" when sent, else why not
 Mark = tuple[str, int, float, str, float | None]  # state, attempts, next_ts, error, sent_ts
-
-
-def apprise_send(url: str, title: str, body: str) -> str:
-    """Hand one message to Apprise; "" when it went, else the last thing Apprise logged (with
-    the URL's secrets left out: an ntfy topic, a bot token)."""
-    sender = apprise.Apprise()
-    if not sender.add(url):
-        return "Apprise does not know this URL"
-    for service in sender:  # longer than the service takes (an SMS, Pushover): in parts,
-        if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
-            service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
-    result = sender.notify(body=body, title=title, timeout=SEND_TIMEOUT_S)
-    if result:
-        return ""
-    said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
-    return without_secrets(said[-1], url) if said else "Apprise could not send it"
-
-
-def without_secrets(text: str, url: str) -> str:
-    """``text`` with every part of ``url`` that may be a secret (its user, password, path and
-    query words) left out.
-
-    >>> without_secrets("Failed to send to topic 'ann-7-secret': 403", "ntfy://ntfy.sh/ann-7-secret")
-    "Failed to send to topic '…': 403"
-    """
-    try:
-        parts = urlsplit(url)
-        words = [parts.username, parts.password, *re.split(r"[/?&=,:@#]+", parts.path),
-                 *re.split(r"[&=,]+", parts.query), parts.netloc.rpartition("@")[0],
-                 *(w for w in re.split(r"[:@]+", parts.netloc) if "." not in w)]  # fmt: skip
-    except ValueError:
-        return "Apprise could not send it (its words named the URL)"
-    for word in sorted({w for w in words if w and len(w) >= 4}, key=len, reverse=True):
-        text = text.replace(unquote(word), "…").replace(word, "…")
-    return text
 
 
 def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
@@ -139,6 +101,7 @@ class Notifier:
             set()
         )  # lanes (recipients, and their SOS lanes) with a message in flight
         self._paused: dict[str, float] = {}  # recipient -> retry time of its failed message
+        self._sending: set[int] = set()  # deliveries handed over, not yet marked
         # sent, but the store refused their marks: not sent again, marked again first
         self._unmarked: dict[int, Mark] = {}
         # recipient -> (messages it may be sent now, when that was worked out)
@@ -220,6 +183,8 @@ class Notifier:
             if d.state == "pending":
                 why = "the incident was withdrawn: later positions do not show it"
                 await self.store.outbox.mark([d.id], "cancelled", d.attempts, d.next_ts, why, None)
+                if d.id in self._sending:  # on its way (not sent again if it fails): told
+                    told[d.recipient] = d
             elif d.state == "sent" and d.update_n > 0:
                 told[d.recipient] = d
         now = time.time()
@@ -233,16 +198,21 @@ class Notifier:
 
     async def _listen(self) -> None:
         kinds = frozenset({"incident", "flag"})
+        behind = False
         while True:  # a subscription the bus dropped (too slow) is taken again (what it
             # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S
             try:
+                if behind:  # what was missed while the store refused: from the store
+                    await self.recover()
+                    behind = False
                 async for msg in self.bus.subscribe("*", idle_s=MISSED_RETRY_S, kinds=kinds):
                     await self._missed.handle(msg, self._store_rows, self.recover,
                                               "notifications")  # fmt: skip
                 await self.store.set_meta(SEEN_KEY, str(self._seen_event))
                 await self.recover()
-            except Exception:  # the store away for a moment: listen again (and recover)
+            except Exception:  # the store away for a moment: listen again, and recover
                 log.exception("notifications: listening")
+                behind = True
                 await asyncio.sleep(MISSED_RETRY_S)
 
     async def _store_rows(self, msg: Message) -> None:
@@ -284,7 +254,13 @@ class Notifier:
         now = time.time()
         wait_s = 5.0
         waiting: dict[str, list[Delivery]] = {}
-        for d in self.store.outbox.due(now, limit=DUE_SCAN, roles=ROLES):
+        self._paused = {r: ts for r, ts in self._paused.items() if ts > now}
+        # a paused recipient's rows would fill the scan: the others' are looked at first
+        rows = self.store.outbox.due(now, limit=DUE_SCAN, roles=ROLES, skip=list(self._paused))
+        if self._paused:  # ... and an SOS of theirs all the same
+            sos = self.store.outbox.due(now, limit=DUE_SCAN, roles=ROLES, priority_max=0)
+            rows += [d for d in sos if d.recipient in self._paused]
+        for d in rows:
             lane = d.recipient + URGENT_LANE if d.priority == 0 else d.recipient
             if d.id in self._unmarked or lane in self._busy:
                 continue
@@ -318,6 +294,7 @@ class Notifier:
             sos = " SOS and" if first.priority == 0 else ""
             title = f"{first.title.split(':')[0]}:{sos} {len(rows)} incident updates"
             body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
+        self._sending.update(d.id for d in rows)
         try:
             # an SOS does not wait behind slow channels: its own places and threads; a place
             # is kept until what was sent is marked (a kill sends again at most WORKERS)
@@ -330,6 +307,7 @@ class Notifier:
         except Exception:
             log.exception("deliveries %s", [d.id for d in rows])
         finally:
+            self._sending.difference_update(d.id for d in rows)
             self._busy.discard(lane)
             self._wake.set()
 
@@ -345,14 +323,15 @@ class Notifier:
             marks = {d.id: ("sent", d.attempts + 1, now, "", now) for d in rows}
         else:
             tries = max(d.attempts for d in rows) + 1
-            retry_ts = now + min(BACKOFF_MAX_S, cfg.notify_backoff_s * 2 ** (tries - 1))
-            if rows[0].priority == 0:  # an SOS: at least every SOS_RETRY_S, for as long as it takes
-                retry_ts = min(retry_ts, now + SOS_RETRY_S)
-            else:
-                self._paused[rows[0].recipient] = retry_ts
+            retry_ts = now + min(BACKOFF_MAX_S, cfg.notify_backoff_s * 2 ** min(tries - 1, 30))
             marks = {d.id: ("failed" if d.attempts + 1 >= cfg.notify_attempts and d.priority
                             else "pending", d.attempts + 1, retry_ts, error, None)
                      for d in rows}  # fmt: skip
+            if rows[0].priority == 0:  # an SOS: at least every SOS_RETRY_S, for as long as it takes
+                marks = {i: (st, n, min(ts, now + SOS_RETRY_S), e, x)
+                         for i, (st, n, ts, e, x) in marks.items()}  # fmt: skip
+            elif any(m[0] == "pending" for m in marks.values()):
+                self._paused[rows[0].recipient] = retry_ts
         try:
             await self._store_marks(marks)
         except Exception:
@@ -369,14 +348,14 @@ class Notifier:
 
     async def _mark_again(self) -> None:
         """The marks of sent messages the store refused, stored now (until then, those rows
-        are not sent again)."""
+        are not sent again; the others, an SOS too, go meanwhile)."""
         if self._unmarked:
             marks, self._unmarked = self._unmarked, {}
             try:
                 await self._store_marks(marks)
             except Exception:
                 self._unmarked.update(marks)
-                raise
+                log.exception("notifications: marking %d sent messages", len(marks))
 
 
 INCIDENT_KEYS = (

@@ -36,13 +36,14 @@ from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT, DEVICE
 from coursewatch.live import devices, restart, views
 from coursewatch.live.access import Access
+from coursewatch.live.channels import apprise_send
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.histories import Histories
 from coursewatch.live.looplag import LoopLag
 from coursewatch.live.node import SINGLE, WEB, Nodes
-from coursewatch.live.notify import Notifier, Send, apprise_send
+from coursewatch.live.notify import Notifier, Send
 from coursewatch.live.outside import NotFound, Outside
 from coursewatch.live.pipeline import Clock, Pipeline
 from coursewatch.live.registry import LiveRace, Registry

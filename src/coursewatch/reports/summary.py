@@ -134,11 +134,12 @@ DOUBTFUL_AFTER_M = 5000.0  # a track that goes on this far after its finish did 
 def finish_line(a: Analysis, info: ReportInfo) -> str:
     """'Finished in 10:36:29 (10:36:29Z)' or how far the track got."""
     if a.finish is not None and a.elapsed_s is not None:
-        if a.after_finish_m > DOUBTFUL_AFTER_M:
+        if a.after_finish_m >= DOUBTFUL_AFTER_M:
             after = distance(a.after_finish_m)
+            hint = ": give --race for the race's start" if a.starts_at_m is not None else ""
             return (f"The finish read at {info.clock(a.finish.time)} is doubtful: the track "
                     f"goes on {after} after it (a track started mid-race on a lap course cannot "
-                    "tell its lap): give --race for the race's start")  # fmt: skip
+                    f"tell its lap without the race's start){hint}")  # fmt: skip
         if a.starts_at_m is not None:
             return (f"Reached the finish at {info.clock(a.finish.time)}, "
                     f"{fmt_duration(a.elapsed_s)} after the first fix (the track starts at "

@@ -184,10 +184,11 @@ class Outbox(Protocol):
         ...
 
     def due(
-        self, now_ts: float, limit: int = 100, roles: Sequence[str] | None = None
-    ) -> list[Delivery]:
-        """Pending deliveries (of these ``roles``) whose time has come, the most urgent
-        first."""
+        self, now_ts: float, limit: int = 100, roles: Sequence[str] | None = None,
+        skip: Sequence[str] = (), priority_max: int | None = None,
+    ) -> list[Delivery]:  # fmt: skip
+        """Pending deliveries (of these ``roles``, to none of the recipients ``skip``, of
+        priority at most ``priority_max``) whose time has come, the most urgent first."""
         ...
 
     def next_ts(self, roles: Sequence[str] | None = None) -> float | None: ...

@@ -44,11 +44,18 @@ class SqlOutbox:
         return await self._writer.submit(write) if values else 0
 
     def due(
-        self, now_ts: float, limit: int = 100, roles: Sequence[str] | None = None
-    ) -> list[Delivery]:
-        """Pending deliveries (of these ``roles``) whose time has come, the most urgent
-        first."""
-        where, args = _roles(roles)
+        self, now_ts: float, limit: int = 100, roles: Sequence[str] | None = None,
+        skip: Sequence[str] = (), priority_max: int | None = None,
+    ) -> list[Delivery]:  # fmt: skip
+        """Pending deliveries (of these ``roles``, to none of the recipients ``skip``, of
+        priority at most ``priority_max``) whose time has come, the most urgent first."""
+        where, roles_args = _roles(roles)
+        args: list[object] = [*roles_args, *skip]
+        if skip:
+            where += f" AND recipient NOT IN ({','.join('?' * len(skip))})"
+        if priority_max is not None:
+            where += " AND priority<=?"
+            args.append(priority_max)
         rows = self._read().execute(
             f"SELECT {_COLS} FROM deliveries WHERE state='pending' AND next_ts<=?{where}"
             " ORDER BY priority, next_ts, id LIMIT ?",
