@@ -65,19 +65,22 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 1 and res.output.startswith("error: ")
 
 
-def test_analyze_json_contract(tmp_path: Path) -> None:
+def course_and_run(tmp_path: Path) -> tuple[Path, Path, float]:
+    """The test course, a simulated runner's GPX on it, and when their run began."""
     from coursewatch.formats.load import load_course
     from coursewatch.sim.simulate import simulate_run
 
     cpath = write_course(tmp_path)
-    course = load_course(cpath)
-    run = simulate_run(course, seed=2, interval_s=5.0)
-    trk = "".join(
-        f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
-        for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True)
-    )
+    run = simulate_run(load_course(cpath), seed=2, interval_s=5.0)
+    trk = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
+                  for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True))  # fmt: skip
     tpath = tmp_path / "run.gpx"
     tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
+    return cpath, tpath, float(run.time_s[0])
+
+
+def test_analyze_json_contract(tmp_path: Path) -> None:
+    cpath, tpath, _ = course_and_run(tmp_path)
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--format", "json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
@@ -93,22 +96,14 @@ def test_analyze_json_contract(tmp_path: Path) -> None:
 def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
     """Another day's race file (last year's), or another course's: one line, exit 1 (its
     stations were placed on this course and race time counted from its day)."""
-    from coursewatch.formats.load import load_course
-    from coursewatch.sim.simulate import simulate_run
-
-    cpath = write_course(tmp_path)
-    run = simulate_run(load_course(cpath), seed=2, interval_s=5.0)
-    trk = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
-                  for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True))  # fmt: skip
-    tpath = tmp_path / "run.gpx"
-    tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
-    start = iso(float(run.time_s[0]) - 365 * 86_400.0)
+    cpath, tpath, began = course_and_run(tmp_path)
+    start = iso(began - 365 * 86_400.0)
     last_year = tmp_path / "last_year.race.yaml"
     last_year.write_text(f'name: Test\ncourse: course.gpx\nstart: "{start}"\n')
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(last_year)])
     assert res.exit_code == 1 and "365 days after it" in res.output, res.output
     elsewhere = tmp_path / "elsewhere.race.yaml"
-    elsewhere.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(float(run.time_s[0]))}"\n'
+    elsewhere.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\n'
                          "stations:\n  - {name: Far, lat: 46.0, lon: 6.0}\n")  # fmt: skip
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(elsewhere)])
     assert res.exit_code == 1 and "'Far' is 111.2 km from the course" in res.output, res.output
@@ -117,15 +112,7 @@ def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
 def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_ghost(
     tmp_path: Path,
 ) -> None:
-    from coursewatch.formats.load import load_course
-    from coursewatch.sim.simulate import simulate_run
-
-    cpath = write_course(tmp_path)
-    run = simulate_run(load_course(cpath), seed=2, interval_s=5.0)
-    trk = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t)}</time></trkpt>'
-                  for a, b, t in zip(run.lat, run.lon, run.time_s, strict=True))  # fmt: skip
-    tpath = tmp_path / "run.gpx"
-    tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
+    cpath, tpath, _ = course_and_run(tmp_path)
     out = tmp_path / "report.html"
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "-o", str(out)])
     assert res.exit_code == 0 and out.read_text().startswith("<!doctype html>"), res.output

@@ -1,12 +1,14 @@
 """One poll of a runner's feed: what it asks (the URL, query and credentials of MapShare or
-SPOT) and what its answer says (the fixes and device events, or why not, in words)."""
+SPOT), what its answer says (the fixes and device events, or why not, in words), and the
+limit of the service it goes to (a token bucket per service)."""
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -14,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
+from coursewatch.live.targets import host_of
 from coursewatch.protocols import Decoded, PayloadError
 from coursewatch.protocols.mapshare import decode_mapshare
 from coursewatch.protocols.spot import decode_spot
@@ -150,3 +153,47 @@ def retry_after_s(value: str | None, default_s: float = BLOCK_S) -> float:
         except (TypeError, ValueError, OverflowError):
             return default_s
     return max(1.0, min(wait, MAX_BLOCK_S)) if math.isfinite(wait) else default_s
+
+
+@dataclass
+class HostBudget:
+    """A token bucket: ``per_hour`` requests an hour, at most ``burst`` at once; and a block
+    until ``blocked_until`` (monotonic) when the host said so."""
+
+    per_hour: float
+    burst: float = 10.0
+    tokens: float = 10.0
+    at: float = field(default_factory=time.monotonic)
+    blocked_until: float = 0.0
+    sent: int = 0
+
+    def wait_s(self, now: float) -> float:
+        """0 when a request may go now (and takes its token), else how long to wait."""
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_hour / 3600.0)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.sent += 1
+            return 0.0
+        return (1.0 - self.tokens) * 3600.0 / self.per_hour
+
+
+def budget_key(url: str) -> str:
+    """Whose limit a request counts against: a feed service's, not one of its names (Garmin
+    counts the requests of an address an hour whichever of its hosts they go to:
+    share.garmin.com, eur.share.garmin.com, inreach.garmin.com); an IP address as itself.
+
+    >>> budget_key("https://eur.share.garmin.com/Feed/Share/x"), budget_key("http://127.0.0.1:81/")
+    ('garmin.com', '127.0.0.1:81')
+    """
+    try:
+        host = urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ".".join(host.split(".")[-2:])
+    return host_of(url)

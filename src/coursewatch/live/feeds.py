@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import math
 import time
@@ -28,13 +27,14 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from coursewatch.errors import InputError
 from coursewatch.live.feedcalls import (
     FeedError,
+    HostBudget,
+    budget_key,
     is_address,
     mapshare_address,
     read_answer,
@@ -139,50 +139,6 @@ class Feed:
         return (f"the feed shows {len(self.devices)} devices: the positions of all of them are "
                 f"taken as bib {self.bib}'s (an SOS is ended only by the device that sent it); "
                 "give the runner's own feed if it is a shared account")  # fmt: skip
-
-
-@dataclass
-class HostBudget:
-    """A token bucket: ``per_hour`` requests an hour, at most ``burst`` at once; and a block
-    until ``blocked_until`` (monotonic) when the host said so."""
-
-    per_hour: float
-    burst: float = 10.0
-    tokens: float = 10.0
-    at: float = field(default_factory=time.monotonic)
-    blocked_until: float = 0.0
-    sent: int = 0
-
-    def wait_s(self, now: float) -> float:
-        """0 when a request may go now (and takes its token), else how long to wait."""
-        if now < self.blocked_until:
-            return self.blocked_until - now
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_hour / 3600.0)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            self.sent += 1
-            return 0.0
-        return (1.0 - self.tokens) * 3600.0 / self.per_hour
-
-
-def budget_key(url: str) -> str:
-    """Whose limit a request counts against: a feed service's, not one of its names (Garmin
-    counts the requests of an address an hour whichever of its hosts they go to:
-    share.garmin.com, eur.share.garmin.com, inreach.garmin.com); an IP address as itself.
-
-    >>> budget_key("https://eur.share.garmin.com/Feed/Share/x"), budget_key("http://127.0.0.1:81/")
-    ('garmin.com', '127.0.0.1:81')
-    """
-    try:
-        host = urlsplit(url).hostname or "?"
-    except ValueError:
-        return "?"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return ".".join(host.split(".")[-2:])
-    return host_of(url)
 
 
 class FeedPoller:
