@@ -238,12 +238,12 @@ def _markdown(
     image: str | None,
     size_px: tuple[int, int],
 ) -> None:
-    """The post, and the PNG it links to beside it (unless --image names another picture)."""
+    """The post, and the PNG it links to beside it (unless --image names another picture;
+    to standard output, no PNG is written, so none is linked unless --image names one)."""
     link = image
-    if link is None:
-        link = "map.png" if output is None else output.with_suffix(".png").name
-        if output is not None:
-            _png(analyses, infos, output.with_suffix(".png"), size_px)
+    if link is None and output is not None:
+        link = output.with_suffix(".png").name
+        _png(analyses, infos, output.with_suffix(".png"), size_px)
     if len(analyses) == 1:
         _write(render_markdown(analyses[0][1], infos[0], link), output)
     else:
