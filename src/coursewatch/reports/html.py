@@ -207,6 +207,7 @@ def _legend(ghost: str | None, checkpoints: bool = False) -> str:
         ("course", "course"),
         ("track", "runner"),
         ("excursion", "excursion"),
+        ("shortcut", "shortcut"),
         ("alarm", "race HQ alerted"),
         ("station", "10 km mark" if checkpoints else "station"),
     ]
@@ -286,6 +287,7 @@ def render_compare_html(runners: list[Runner], info: ReportInfo, tiles: Tiles | 
             for r in runners
         )
         + '<span class="key excursion"></span>excursion '
+        + '<span class="key shortcut"></span>shortcut '
         + '<span class="key alarm"></span>race HQ alerted'
     )
     return page(f"{info.title} — {len(runners)} runners", header, legend, sections, data)

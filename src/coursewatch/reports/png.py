@@ -20,7 +20,7 @@ from coursewatch.analysis import Analysis
 from coursewatch.reports.compare import Runner
 from coursewatch.reports.profile import Profiles, build_profiles, stride_indices
 from coursewatch.reports.splits import Splits, compute_splits
-from coursewatch.reports.summary import ReportInfo, finish_line, headline
+from coursewatch.reports.summary import KIND_NAMES, ReportInfo, finish_line, headline
 
 DPI = 100
 MIN_PX = 200
@@ -76,11 +76,13 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
     k = stride_indices(len(tr), 20_000)
     tx, ty = course.frame.to_xy(tr.lat[k], tr.lon[k])
     ax.plot(tx / 1000.0, ty / 1000.0, color="#1f6feb", lw=1.2 * scale, label="runner")
-    for i, e in enumerate(a.excursions):
+    named: set[str] = set()  # one legend entry a kind
+    for e in a.excursions:
         sl = slice(e.first_fix, e.last_fix + 1)
         ex, ey = course.frame.to_xy(tr.lat[sl], tr.lon[sl])
         colour = BAND_COLOURS.get(e.kind, "#d62728")
-        label = "excursion" if i == 0 else None
+        label = KIND_NAMES.get(e.kind, e.kind) if e.kind not in named else None
+        named.add(e.kind)
         ax.plot(ex / 1000.0, ey / 1000.0, color=colour, lw=3 * scale, label=label)
     alarms = [e.alerted for e in a.excursions if e.alerted is not None]
     if alarms:
