@@ -50,3 +50,14 @@ def test_pings_of_an_episode_that_ended_do_not_count_in_the_next() -> None:
 def test_one_alert_an_episode() -> None:
     codes = feed([(t * 300.0, d, True) for t, d in enumerate([150.0, 300.0, 400.0, 500.0])])
     assert codes.count(E.CODE_ALERT) == 1
+
+
+def test_an_hour_of_silence_is_not_staying_off() -> None:
+    """Eiger 2022: a watch paused two hours at a hut 108 m off the line, then one fix 138 m
+    off as the runner leaves it and goes back: race HQ was alerted then ("stayed off 2 h")."""
+    hut = [(float(t), 108.0, True) for t in range(0, 60, 5)]
+    after = [(7700.0, 138.0, True), (7701.0, 138.0, True), (8020.0, 14.0, True)]
+    assert E.CODE_ALERT not in feed(hut + after)
+    # the same fixes minutes apart (pings) still confirm it
+    pings = [(0.0, 108.0, True), (300.0, 138.0, True)]
+    assert feed(pings) == [0, E.CODE_ALERT]

@@ -91,6 +91,7 @@ class EngineConfig:
     hq_stay_m: float = 100.0  # ... or this far ...
     hq_stay_s: float = 120.0  # ... on every fix across this long (two pings: minutes apart)
     hq_ping_s: float = 240.0  # ... or on two pings of an episode (this long after the fix before)
+    hq_gap_s: float = 3600.0  # a silence this long: what the fixes before said holds no more
     far_course_m: float = 1000.0  # further than this from every part of the course: far from it
     near_course_m: float = 800.0  # ... until back within this
     dense_s: float = 60.0  # fixes this close together measure the distance run (a shortcut)

@@ -14,6 +14,10 @@ it:
   minutes apart a runner lost on a dense course crosses other parts of it, and the ping that
   lands on one of them says nothing of where they are going: the flag is still open.
 
+A silence of ``hq_gap_s`` (an hour) or more ends what the fixes before it said: the count
+starts afresh at the fix after it (a watch paused for two hours at a hut 108 m off the line,
+then one fix 138 m off as the runner leaves it, is not "stayed off for two hours").
+
 The distance is from the whole line, not from the part of the course the runner should be on:
 a runner on another part of the course (a cut switchback, the way out on the way back) is not
 lost, whatever the flag says, and a runner clearly away from every part of it is. One alert an
@@ -59,6 +63,9 @@ def confirm_step(
         st[LAST_T] = t
         return 0
     ping = t - st[LAST_T] >= cfg[C.hq_ping_s]
+    if t - st[LAST_T] >= cfg[C.hq_gap_s]:  # silent an hour (a watch paused at a hut): the
+        st[FAR_RUN] = st[STAY_N] = st[PING_N] = 0.0  # runner may be anywhere: count afresh
+        ping = False
     st[LAST_T] = t
     if st[STATE] == 1.0:
         _back(st, t, d_line_m, cfg)
