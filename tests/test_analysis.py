@@ -198,3 +198,20 @@ def test_one_fix_thrown_kilometres_away_is_no_vehicle() -> None:
     lat[5:] += 0.06
     ride = build_track(RawPoints.from_lists("ride", list(lat), list(lon), None, list(t)))
     assert journey(ride, 0, len(t) - 1) is not None
+
+
+def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
+    """Ouray: its last pass of Fellin Park, at the end of the line, read 15:00 in the splits
+    while the report said it finished at 14:55 (pings: the progress reached the end later)."""
+    from datetime import UTC, datetime
+
+    from coursewatch.analysis.passes import split_passes, station_passes
+    from coursewatch.course import Station
+
+    course = straight_course(10_000.0)
+    (la,), (lo,) = course.latlon_at(np.array([course.length_m]))
+    course = dataclasses.replace(course, stations=(Station("Park", la, lo, (course.length_m,)),))
+    t, progress = np.array([0.0, 3000.0, 4000.0]), np.array([0.0, 9_500.0, course.length_m])
+    finish = datetime.fromtimestamp(3000.0, UTC)
+    rows, _ = split_passes(course, station_passes(course, t, progress), finish, t, progress)
+    assert [(r.station, r.time) for r in rows] == [("Park", finish)]
