@@ -17,9 +17,15 @@ NARRATOR = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1"), (40_000.0, 
 
 def test_stopped_sentence() -> None:
     st, _ = stopped_step(StoppedState(), 0.0, 12_345.0, StoppedConfig(window_s=600.0))
-    _, ev = stopped_step(st, 660.0, 12_350.0, StoppedConfig(window_s=600.0))
+    st, ev = stopped_step(st, 660.0, 12_350.0, StoppedConfig(window_s=600.0))
     assert NARRATOR.clock_sentence("7", ev[0]) == (
         "Bib 7: no progress for 11 min at km 12.35 (mi 7.67), away from any station"
+    )
+    # progress, not movement: Dark Sky's shuttle read "moving again ... after 2 h 15 min stopped"
+    _, ev = stopped_step(st, 1_200.0, 12_845.0, StoppedConfig(window_s=600.0))
+    assert NARRATOR.clock_sentence("7", ev[0]) == (
+        "Bib 7: going on along the course again at km 12.85 (mi 7.98), after 20 min without "
+        "progress"
     )
 
 

@@ -193,7 +193,9 @@ class Narrator:
         if isinstance(e, StoppedEvent):
             if e.kind in ("stopped", "stopped_long"):
                 return f"no progress for {_long(e.stopped_s)} at {here}, away from any station"
-            return f"moving again at {here} after {_long(e.stopped_s)} stopped"
+            # progress, not movement: off the course (a car, a wrong trail) it is held too
+            return (f"going on along the course again at {here}, after {_long(e.stopped_s)} "
+                    "without progress")  # fmt: skip
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):
                 return (f"no position for {_long(e.silent_s)} (usually every "
