@@ -6,8 +6,10 @@ import base64
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from coursewatch.geo import haversine_m
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import ADMIN, add_race, admin_headers, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
@@ -236,3 +238,25 @@ async def test_a_device_listed_twice_is_registered_once(tmp_path: Path) -> None:
         r = await client.post("/api/races/demo/runners", headers=admin_headers(), json=twice)
         assert r.status_code == 201, r.text
         assert server.runner("demo", "7").record.devices == ("dev-1", "dev-2")
+
+
+async def test_a_runner_finished_short_of_the_lines_end_has_the_finish_and_nothing_ahead(
+    tmp_path: Path,
+) -> None:
+    """The finish is within a step of the end of the line (a watch stopped 60 m before it, a
+    last ping held short): the runner page showed "Next: Finish" and its ETA, and no finish
+    among the station passes."""
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        await _setup(client, tmp_path)
+        fixes = _batch("7", {})
+        lat, lon = np.array([f["lat"] for f in fixes]), np.array([f["lon"] for f in fixes])
+        to_end = haversine_m(lat, lon, float(COURSE.lat[-1]), float(COURSE.lon[-1]))
+        short = fixes[: int(np.argmax(to_end < 60.0))]  # the watch stopped 60 m before the end
+        r = await client.post("/api/races/demo/fixes", json={"fixes": short},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200, r.text
+        page = (await client.get("/api/races/demo/runners/7/progress",
+                                 headers=admin_headers())).json()  # fmt: skip
+        assert page["runner"]["status"] == "finished" and page["runner"]["next_station"] is None
+        assert page["etas"] == []
+        assert page["passes"][-1]["distance_m"] == pytest.approx(COURSE.length_m, abs=1.0)

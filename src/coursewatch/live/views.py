@@ -40,6 +40,8 @@ def runner_json(
     seen = runner.fixes > 0
     progress = m.progress_m if seen else 0.0
     last, nxt = race.around(progress)
+    if runner.finished:  # held a ping short of the line's end (course.at_finish_point): there
+        last, nxt = len(race.stations) - 1, -1
     finish = race.course.length_m
     targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
     done = not seen or runner.finished or runner.record.dnf
@@ -228,7 +230,11 @@ def progress_json(
         "series": {"time_s": [], "progress_m": []},
         "passes": [],
         "excursions": [],
-        "etas": [{**station_json(p), "eta_ts": _r(e), **_range(r)} for p, e, r in etas],
+        "etas": [
+            {**station_json(p), "eta_ts": _r(e), **_range(r)}
+            for p, e, r in etas
+            if not (runner.finished or runner.record.dnf)
+        ],  # nothing ahead of them
     }
     if not len(fixes.time_s):
         return body
@@ -241,8 +247,10 @@ def progress_json(
         "progress_m": [round(float(s), 1) for s in a.progress_m[idx]],
     }
     passes = []
-    for p in race.stations:
+    for i, p in enumerate(race.stations):
         ts = pass_time_s(p.distance_m, track.time_s, a.progress_m)
+        if ts is None and i == len(race.stations) - 1 and a.finish is not None:
+            ts = a.finish.time.timestamp()  # the finish, by its rule (a ping short of the line)
         if ts is None:
             break
         passes.append({**station_json(p), "time_s": round(ts, 1)})

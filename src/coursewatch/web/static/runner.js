@@ -222,10 +222,14 @@
         if (pts.length) state.map.map.fitBounds(L.latLngBounds(pts).pad(0.5));
         $("map").scrollIntoView({ behavior: "smooth", block: "center" });
       };
-      return el("tr", {}, el("td", { text: e.kind.replace(/_/g, " ") }),
+      // shorter than the course with no evidence of a cut: the fixes' straight lines skip bends
+      const extra = e.extra_distance_m < 0 && e.kind !== "shortcut" ? "–"
+        : `${e.extra_distance_m < 0 ? "cut " : ""}${Math.abs(Math.round(e.extra_distance_m))} m`;
+      const what = e.kind.replace(/_/g, " ") + (e.alerted ? "" : " (flag only)");
+      return el("tr", {}, el("td", { text: what }),
         el("td", { text: `${CW.dist(e.left && e.left.course_m, 2)} ${e.left ? CW.hhmm(e.left.time_s) : ""}` }),
         el("td", { text: `${Math.round(e.max_offset_m)} m` }),
-        el("td", { text: `${Math.round(e.extra_distance_m)} m` }),
+        el("td", { text: extra }),
         el("td", { text: e.time_lost_s === null ? "–" : CW.duration(e.time_lost_s) }),
         el("td", {}, el("button", { type: "button", text: "Show", onclick: show })));
     });
