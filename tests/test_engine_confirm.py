@@ -58,6 +58,8 @@ def test_an_hour_of_silence_is_not_staying_off() -> None:
     hut = [(float(t), 108.0, True) for t in range(0, 60, 5)]
     after = [(7700.0, 138.0, True), (7701.0, 138.0, True), (8020.0, 14.0, True)]
     assert E.CODE_ALERT not in feed(hut + after)
-    # the same fixes minutes apart (pings) still confirm it
-    pings = [(0.0, 108.0, True), (300.0, 138.0, True)]
-    assert feed(pings) == [0, E.CODE_ALERT]
+    # a tracker that pings every hour (or every 30 min and misses one) is not silent
+    hourly = [(3600.0 * k, d, True) for k, d in enumerate([300.0, 900.0, 600.0])]
+    assert feed(hourly) == [0, E.CODE_ALERT, 0]
+    # one ping off, an hour of silence, then 400 m off: confirmed at once
+    assert feed([(0.0, 150.0, True), (4000.0, 400.0, True)]) == [0, E.CODE_ALERT]

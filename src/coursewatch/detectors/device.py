@@ -9,9 +9,9 @@ again while it holds, an end older than its start, a start older than the last e
 of the episode polled again after it ended) or a message seen before raise nothing. A feed can
 show several devices (a family's MapShare account, the crew's messenger in the car): an end
 from another device than the one that began the episode ends nothing (the crew's "not in
-emergency" must not cancel the runner's SOS). A low battery is fine again only once its device
-has said so for ``BATTERY_OK_S`` (an hour) with no LOW between: a tracker at its threshold in
-the cold says LOW and GOOD in turn all night, and race HQ and the crew would be told each time.
+emergency" must not cancel the runner's SOS). A low battery said again within
+``BATTERY_QUIET_S`` (an hour) of being fine raises nothing: a tracker at its threshold in the
+cold says LOW and GOOD in turn all night, and race HQ and the crew would be told each time.
 
 >>> st, ev = device_step(DeviceState(), "sos", 100.0)
 >>> ev
@@ -27,12 +27,13 @@ True
 >>> device_step(DeviceState(), "sos_cancel", 700.0)[1] is None  # no SOS to end
 True
 >>> st, _ = device_step(DeviceState(), "battery_low", 0.0)
->>> st, ev = device_step(st, "battery_ok", 600.0)  # fine? not for long, perhaps
->>> st, ev = device_step(st, "battery_low", 1200.0)  # LOW again: the same episode goes on
->>> ev is None and st.battery_low_since == 0.0
+>>> st, ev = device_step(st, "battery_ok", 600.0)
+>>> ev
+DeviceChange(kind='battery_ok', ts=600.0, since_ts=0.0)
+>>> device_step(st, "battery_low", 1200.0)[1] is None  # low again soon after: flapping
 True
->>> device_step(device_step(st, "battery_ok", 1800.0)[0], "battery_ok", 5400.0)[1]
-DeviceChange(kind='battery_ok', ts=5400.0, since_ts=0.0)
+>>> device_step(st, "battery_low", 600.0 + 3600.0)[1]
+DeviceChange(kind='battery_low', ts=4200.0, since_ts=4200.0)
 >>> st, _ = device_step(DeviceState(), "sos", 100.0, device="A")
 >>> device_step(st, "sos_cancel", 200.0, device="B")[1] is None  # another device's state
 True
@@ -57,7 +58,6 @@ class DeviceState:
     messages: frozenset[float] = frozenset()
     sos_device: str | None = None  # the device that began each episode (None: not known)
     battery_low_device: str | None = None
-    battery_ok_since: float | None = None  # low, then said fine from this time on
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class DeviceChange:
 _STARTS = {"sos": "sos", "battery_low": "battery_low"}
 _ENDS = {"sos_cancel": "sos", "battery_ok": "battery_low"}
 MESSAGES_KEPT = 500
-BATTERY_OK_S = 3600.0  # a low battery is fine again once said so this long (no LOW between)
+BATTERY_QUIET_S = 3600.0  # a low battery said again this soon after it was fine: nothing new
 
 
 def device_step(
@@ -86,15 +86,8 @@ def device_step(
             return state, None
         kept = sorted(state.messages | {ts})[-MESSAGES_KEPT:]
         return replace(state, messages=frozenset(kept)), DeviceChange(kind, ts, ts)
-    if kind == "battery_low" and state.battery_low_since is not None:
-        return replace(state, battery_ok_since=None), None  # low again: not fine after all
-    began_on = state.battery_low_device
-    if kind == "battery_ok" and state.battery_low_since is not None:
-        if None not in (device, began_on) and device != began_on:
-            return state, None  # another device's battery
-        ok_since = state.battery_ok_since
-        if ok_since is None or ts < ok_since + BATTERY_OK_S:  # fine for a while first
-            return replace(state, battery_ok_since=ts if ok_since is None else ok_since), None
+    if kind == "battery_low" and ts < state.battery_low_ended + BATTERY_QUIET_S:
+        return state, None  # low again soon after it was fine: flapping at its threshold
     if kind in _STARTS:
         what = _STARTS[kind]
         if getattr(state, f"{what}_since") is not None or ts <= getattr(state, f"{what}_ended"):
@@ -108,7 +101,5 @@ def device_step(
             return state, None
         changes: dict[str, Any] = {f"{what}_since": None, f"{what}_ended": ts,
                                    f"{what}_device": None}  # fmt: skip
-        if what == "battery_low":
-            changes["battery_ok_since"] = None
         return replace(state, **changes), DeviceChange(kind, ts, since)
     return state, None

@@ -14,9 +14,11 @@ it:
   minutes apart a runner lost on a dense course crosses other parts of it, and the ping that
   lands on one of them says nothing of where they are going: the flag is still open.
 
-A silence of ``hq_gap_s`` (an hour) or more ends what the fixes before it said: the count
-starts afresh at the fix after it (a watch paused for two hours at a hut 108 m off the line,
-then one fix 138 m off as the runner leaves it, is not "stayed off for two hours").
+A silence of ``hq_gap_s`` (an hour) or more after fixes close together (less than
+``hq_ping_s`` apart: a recording, not a tracker's pings) ends what they said: the count starts
+afresh at the fix after it (a watch paused for two hours at a hut 108 m off the line, then one
+fix 138 m off as the runner leaves it, is not "stayed off for two hours"). A satellite tracker
+that pings every hour, or every 30 minutes and misses one, is not silent: its pings count.
 
 The distance is from the whole line, not from the part of the course the runner should be on:
 a runner on another part of the course (a cut switchback, the way out on the way back) is not
@@ -41,7 +43,8 @@ from coursewatch.engine.config import C, KernelCfg
 from coursewatch.geo import FloatArray
 
 # the state machine's slice of the runner's state vector: these fields, in this order
-FIELDS = ("STATE", "FAR_RUN", "STAY_T0", "STAY_N", "BACK_T0", "BACK_N", "LAST_T", "PING_N")
+FIELDS = ("STATE", "FAR_RUN", "STAY_T0", "STAY_N", "BACK_T0", "BACK_N", "LAST_T", "PING_N",
+          "PREV_DT")  # fmt: skip
 LEN = len(FIELDS)
 STATE = 0  # 1 once this episode was confirmed
 FAR_RUN = 1  # fixes in a row at least hq_far_m from the line
@@ -51,6 +54,7 @@ BACK_T0 = 4  # confirmed: when the current run of fixes back within hq_back_m be
 BACK_N = 5  # fixes in that run
 LAST_T = 6  # the time of the fix before
 PING_N = 7  # pings at least hq_stay_m off in this episode
+PREV_DT = 8  # the time between the fix before and the one before it
 
 
 @nb.njit(cache=True, inline="always")
@@ -59,14 +63,16 @@ def confirm_step(
 ) -> int:
     """Take one fix: its time and distance from the whole course line; ``flagged``: the
     runner's episode is open (off course or wrong way). Returns CODE_ALERT once an episode."""
+    dt = t - st[LAST_T]
+    before_dt, st[PREV_DT], st[LAST_T] = st[PREV_DT], dt, t
     if not flagged:
-        st[LAST_T] = t
         return 0
-    ping = t - st[LAST_T] >= cfg[C.hq_ping_s]
-    if t - st[LAST_T] >= cfg[C.hq_gap_s]:  # silent an hour (a watch paused at a hut): the
-        st[FAR_RUN] = st[STAY_N] = st[PING_N] = 0.0  # runner may be anywhere: count afresh
+    ping = dt >= cfg[C.hq_ping_s]
+    if dt >= cfg[C.hq_gap_s] and 0.0 < before_dt < cfg[C.hq_ping_s]:
+        # fixes close together, then an hour's silence (a watch paused at a hut): the runner
+        # may be anywhere now, count afresh (a tracker that pings every hour is not silent)
+        st[FAR_RUN] = st[STAY_N] = st[PING_N] = 0.0
         ping = False
-    st[LAST_T] = t
     if st[STATE] == 1.0:
         _back(st, t, d_line_m, cfg)
         return 0

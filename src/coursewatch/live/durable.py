@@ -41,7 +41,7 @@ from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import RunnerState
 
-VERSION = 1
+VERSION = 2  # 2: the confirmation keeps the interval before the last fix
 SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing ...
 SAVE_WALL_S = 10.0  # ... and server time
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,
