@@ -209,11 +209,12 @@ def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
     from coursewatch.course import Station
 
     course = straight_course(10_000.0)
-    (la, ma), (lo, mo) = course.latlon_at(np.array([course.length_m, 5000.0]))
+    (la, ma, ca), (lo, mo, co) = course.latlon_at(np.array([course.length_m, 5000.0, 9600.0]))
     park, mid = Station("Park", la, lo, (course.length_m,)), Station("Mid", ma, mo, (5000.0,))
-    course = dataclasses.replace(course, stations=(mid, park))
+    cp = Station("Last CP", ca, co, (9600.0,))  # reached by the progress after the finish's rule
+    course = dataclasses.replace(course, stations=(mid, cp, park))
     t = np.array([0.0, 1500.0, 3000.0, 4000.0])
     progress = np.array([0.0, 5000.0, 9_500.0, course.length_m])
     finish = datetime.fromtimestamp(3000.0, UTC)
     rows, _ = split_passes(course, station_passes(course, t, progress), finish, t, progress)
-    assert [(r.station, r.time) for r in rows][-1] == ("Park", finish)
+    assert [(r.station, r.time) for r in rows][-2:] == [("Last CP", finish), ("Park", finish)]

@@ -24,8 +24,7 @@ def test_stopped_sentence() -> None:
     # progress, not movement: Dark Sky's shuttle read "moving again ... after 2 h 15 min stopped"
     _, ev = stopped_step(st, 1_200.0, 12_845.0, StoppedConfig(window_s=600.0))
     assert NARRATOR.clock_sentence("7", ev[0]) == (
-        "Bib 7: going on along the course again at km 12.85 (mi 7.98), after 20 min without "
-        "progress"
+        "Bib 7: moving along the course again at km 12.85 (mi 7.98), after 20 min without progress"
     )
 
 

@@ -148,10 +148,12 @@ def split_passes(
     end_m = course.length_m - FINISH_M
     if finish is None:
         return rows, checkpoints
-    if any(p.course_m >= end_m for p in rows):  # a station at the finish: at the finish's time
-        at_end = tuple(dataclasses.replace(p, time=finish) if p.course_m >= end_m else p
-                       for p in rows)  # fmt: skip
-        return at_end, checkpoints
+    # no pass after the finish: a station at it (or within a step of it, where the progress
+    # came later than the finish's rule) is at the finish's time
+    rows = tuple(dataclasses.replace(p, time=finish) if p.course_m >= end_m or p.time > finish
+                 else p for p in rows)  # fmt: skip
+    if any(p.course_m >= end_m for p in rows):
+        return rows, checkpoints
     # the analysis calls the race finished near the end of the line, where a station pass at
     # the very end may never be reached by the progress
     name, pass_no = "Finish", 1

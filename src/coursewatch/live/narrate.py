@@ -194,7 +194,7 @@ class Narrator:
             if e.kind in ("stopped", "stopped_long"):
                 return f"no progress for {_long(e.stopped_s)} at {here}, away from any station"
             # progress, not movement: off the course (a car, a wrong trail) it is held too
-            return (f"going on along the course again at {here}, after {_long(e.stopped_s)} "
+            return (f"moving along the course again at {here}, after {_long(e.stopped_s)} "
                     "without progress")  # fmt: skip
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):

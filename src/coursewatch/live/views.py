@@ -204,6 +204,7 @@ def _excursion(e: Excursion) -> dict[str, Any]:
     return {
         "kind": e.kind,
         "left": _point(e.left),
+        "flagged": _point(e.flagged),
         "alerted": _point(e.alerted),
         "rejoined": _point(e.rejoined),
         "max_offset_m": round(e.max_offset_m, 1),
@@ -247,10 +248,11 @@ def progress_json(
         "progress_m": [round(float(s), 1) for s in a.progress_m[idx]],
     }
     passes = []
+    finish_s = None if a.finish is None else a.finish.time.timestamp()
     for i, p in enumerate(race.stations):
         ts = pass_time_s(p.distance_m, track.time_s, a.progress_m)
-        if ts is None and i == len(race.stations) - 1 and a.finish is not None:
-            ts = a.finish.time.timestamp()  # the finish, by its rule (a ping short of the line)
+        if finish_s is not None and (i == len(race.stations) - 1 or (ts or 0.0) > finish_s):
+            ts = finish_s  # the finish, by its rule (a ping short of the line): none after it
         if ts is None:
             break
         passes.append({**station_json(p), "time_s": round(ts, 1)})

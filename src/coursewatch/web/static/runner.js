@@ -225,7 +225,8 @@
       // shorter than the course with no evidence of a cut: the fixes' straight lines skip bends
       const extra = e.extra_distance_m < 0 && e.kind !== "shortcut" ? "–"
         : `${e.extra_distance_m < 0 ? "cut " : ""}${Math.abs(Math.round(e.extra_distance_m))} m`;
-      const what = e.kind.replace(/_/g, " ") + (e.alerted ? "" : " (flag only)");
+      const what = e.kind.replace(/_/g, " ")
+        + (e.alerted ? "" : e.flagged ? " (flag only)" : " (found after)");
       return el("tr", {}, el("td", { text: what }),
         el("td", { text: `${CW.dist(e.left && e.left.course_m, 2)} ${e.left ? CW.hhmm(e.left.time_s) : ""}` }),
         el("td", { text: `${Math.round(e.max_offset_m)} m` }),
