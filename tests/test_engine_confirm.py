@@ -63,3 +63,12 @@ def test_an_hour_of_silence_is_not_staying_off() -> None:
     assert feed(hourly) == [0, E.CODE_ALERT, 0]
     # one ping off, an hour of silence, then 400 m off: confirmed at once
     assert feed([(0.0, 150.0, True), (4000.0, 400.0, True)]) == [0, E.CODE_ALERT]
+
+
+def test_back_on_the_line_before_an_hours_silence_does_not_rearm_after_it() -> None:
+    """Confirmed, one fix back on the line, a watch silent an hour, one fix on the line: that
+    is not two minutes back on the line (it re-armed, and a second alert came at once)."""
+    far = [(float(t), 300.0, True) for t in range(0, 20, 5)]
+    back = [(25.0, 10.0, True), (4000.0, 10.0, True)]
+    again = [(4005.0, 300.0, True), (4010.0, 300.0, True)]
+    assert feed(far + back + again).count(E.CODE_ALERT) == 1

@@ -71,7 +71,7 @@ def confirm_step(
     if dt >= cfg[C.hq_gap_s] and 0.0 < before_dt < cfg[C.hq_ping_s]:
         # fixes close together, then an hour's silence (a watch paused at a hut): the runner
         # may be anywhere now, count afresh (a tracker that pings every hour is not silent)
-        st[FAR_RUN] = st[STAY_N] = st[PING_N] = 0.0
+        st[FAR_RUN] = st[STAY_N] = st[PING_N] = st[BACK_N] = 0.0
         ping = False
     if st[STATE] == 1.0:
         _back(st, t, d_line_m, cfg)
