@@ -185,3 +185,28 @@ async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path
         await _ingest(server, [back])
         (closed,) = [i for i in server.incidents("demo", level=None) if i.id == before.id]
         assert not closed.open and closed.updates[-1]["kind"] == "signal_back"
+
+
+async def test_a_race_file_sent_again_keeps_the_runners_clock_driven_states(
+    tmp_path: Path,
+) -> None:
+    """Race HQ edits a cut-off mid-race and sends the race file again (same course): a runner
+    already silent is still told overdue and silent (every such state started afresh: no
+    incident came for hours)."""
+    now = [START]
+    fixes = _fixes(30.0, seed=7, stop_at_m=3000.0)
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        now[0] = fixes[-1].time_s
+        await _ingest(server, fixes)
+        now[0] += 600.0
+        await server.tick()
+        before = {a.kind for a in server._store.alerts("demo")}
+        assert "signal_lost" in before and "overdue" not in before, before
+        await _race(server, tmp_path)  # the race file again, the same course
+        assert server.runner("demo", "7").fixes == len(fixes)  # kept their engine
+        for _ in range(8):
+            now[0] += 1800.0
+            await server.tick()
+        kinds = {a.kind for a in server._store.alerts("demo")}
+        assert "overdue" in kinds, kinds

@@ -72,6 +72,16 @@ class RaceWatch:
         self.cutoffs = tuple((p.distance_m, p.cutoff_ts) for p in race.stations if p.cutoff_ts)
         self.runners: dict[str, RunnerWatch] = {}
 
+    def carry(self, old: RaceWatch) -> None:
+        """The race file sent again: a runner who kept their engine keeps their silence, stop,
+        ETA model and lateness (a silent runner was never told overdue again); one made again
+        from their fixes starts afresh."""
+        for bib, runner in self.race.runners.items():
+            if old.race.runners.get(bib) is runner and bib in old.runners:
+                self.runners[bib] = old.runners[bib]
+            else:
+                runner.silent = runner.stopped = False
+
     def of(self, runner: LiveRunner) -> RunnerWatch:
         w = self.runners.get(runner.bib)
         if w is None:

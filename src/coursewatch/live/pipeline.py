@@ -59,10 +59,10 @@ class Pipeline:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
         w = self._watches.get(race.id)
         if w is None or w.race is not race:
-            if w is not None:  # the runners kept their engines, not their clock-driven states
-                for runner in race.runners.values():
-                    runner.silent = runner.stopped = False
-            w = self._watches[race.id] = RaceWatch(race, self.clock)
+            old, w = w, RaceWatch(race, self.clock)
+            self._watches[race.id] = w
+            if old is not None:  # the race file sent again
+                w.carry(old)
         return w
 
     async def ingest(self, decode: Callable[[], Decoded], protocol: str,
