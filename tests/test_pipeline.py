@@ -210,3 +210,20 @@ async def test_a_race_file_sent_again_keeps_the_runners_clock_driven_states(
             await server.tick()
         kinds = {a.kind for a in server._store.alerts("demo")}
         assert "overdue" in kinds, kinds
+
+
+async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path) -> None:
+    """A runner stops for good at km 3 and goes silent: once the next cut-off passes, they can
+    no longer make it (their ETA, kept from their last fix, slipped into the past: race HQ
+    was never told)."""
+    now = [START]
+    fixes = _fixes(30.0, seed=7, stop_at_m=3000.0)
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        now[0] = fixes[-1].time_s
+        await _ingest(server, fixes)
+        for _ in range(10):
+            now[0] += 1800.0
+            await server.tick()
+        kinds = {a.kind for a in server._store.alerts("demo")}
+        assert "cutoff_risk" in kinds, kinds

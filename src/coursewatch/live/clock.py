@@ -240,10 +240,12 @@ class RaceWatch:
                                          self.overdue_cfg, unseen=runner.silent)  # fmt: skip
             events += ev
         if self.cutoffs:
+            # a station ahead is reached no sooner than now: a silent runner's ETA, kept from
+            # their last fix, slips into the past while the cut-off passes (and nobody is told)
             etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
             w.cutoff, ev2 = cutoff_step(
                 w.cutoff, now_s, s, self.cutoffs,
-                [math.nan if e is None else e for e in etas], self.cutoff_cfg,
+                [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
             )  # fmt: skip
             events += ev2
         return events
