@@ -260,3 +260,32 @@ async def test_a_runner_finished_short_of_the_lines_end_has_the_finish_and_nothi
         assert page["runner"]["status"] == "finished" and page["runner"]["next_station"] is None
         assert page["etas"] == []
         assert page["passes"][-1]["distance_m"] == pytest.approx(COURSE.length_m, abs=1.0)
+
+
+async def test_the_runner_page_analyses_a_track_once_per_new_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every open runner page asks every 10 s: the whole track was analysed each time (a
+    second for a day of 1 s fixes, on the event loop)."""
+    from coursewatch.live import views
+
+    calls: list[int] = []
+    real = views.analyze
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(views, "analyze", counted)
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        await _setup(client, tmp_path)
+        fixes = _batch("7", {})
+        for part in (fixes[:100], fixes[100:200]):
+            r = await client.post("/api/races/demo/fixes", json={"fixes": part},
+                                  headers=admin_headers())  # fmt: skip
+            assert r.status_code == 200
+            for _ in range(3):
+                page = await client.get("/api/races/demo/runners/7/progress",
+                                        headers=admin_headers())  # fmt: skip
+                assert page.status_code == 200 and page.json()["series"]["time_s"]
+        assert len(calls) == 2

@@ -8,6 +8,7 @@ in admin views.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ from coursewatch.track import Track
 from coursewatch.units import M_PER_MI
 
 MAX_POINTS = 1500  # progress samples sent to the runner page
+ANALYSED_KEPT = 256  # runner pages' analyses kept, per race
+_ANALYSED: weakref.WeakKeyDictionary[LiveRace, dict[tuple[str, int, float, float], dict[str, Any]]]
+_ANALYSED = weakref.WeakKeyDictionary()
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:
@@ -239,6 +243,21 @@ def progress_json(
     }
     if not len(fixes.time_s):
         return body
+    # the analysis of a runner's whole track takes a second for a day of 1 s fixes: once per
+    # new fix, not for every open runner page every 10 s
+    key = (runner.bib, len(fixes.time_s), float(fixes.time_s[-1]), race.start_s(runner))
+    done = _ANALYSED.setdefault(race, {})
+    if key not in done:
+        if len(done) >= ANALYSED_KEPT:
+            del done[next(iter(done))]
+        done[key] = _hindsight(race, runner, fixes)
+    return {**body, **done[key]}
+
+
+def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str, Any]:
+    """The runner page's parts that the whole track says: progress against time, station
+    passes and excursions."""
+    body: dict[str, Any] = {}
     track = Track(runner.bib, fixes.time_s, fixes.lat, fixes.lon, None, None)
     a = analyze(race.course, track, start_ts=race.start_s(runner))
     step = max(1, math.ceil(len(track) / MAX_POINTS))
