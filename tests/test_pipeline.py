@@ -56,6 +56,17 @@ async def _race(server: Server, tmp_path: Path) -> None:
     await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
 
 
+async def _silent_from_km_3(
+    server: Server, tmp_path: Path, now: list[float], seed: int
+) -> list[Fix]:
+    """Runner 7 stops for good at km 3 and sends nothing more; ``now`` at their last fix."""
+    fixes = _fixes(30.0, seed=seed, stop_at_m=3000.0)
+    await _race(server, tmp_path)
+    now[0] = fixes[-1].time_s
+    await _ingest(server, fixes)
+    return fixes
+
+
 async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Path) -> None:
     fixes = _fixes(5.0, wrong_turn_at_m=3000.0, wrong_turn_angle_deg=70.0, seed=4)
     rng = np.random.default_rng(1)
@@ -161,11 +172,8 @@ async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path
     """Race HQ restarts while a runner is silent: the silence goes on in its incident (not
     raised again), and their next fix closes it."""
     now = [START]
-    fixes = _fixes(30.0, seed=8, stop_at_m=3000.0)
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
-        await _race(server, tmp_path)
-        now[0] = fixes[-1].time_s
-        await _ingest(server, fixes)
+        fixes = await _silent_from_km_3(server, tmp_path, now, seed=8)
         now[0] += 1800.0
         await server.tick()
         (before,) = [
@@ -194,11 +202,8 @@ async def test_a_race_file_sent_again_keeps_the_runners_clock_driven_states(
     already silent is still told overdue and silent (every such state started afresh: no
     incident came for hours)."""
     now = [START]
-    fixes = _fixes(30.0, seed=7, stop_at_m=3000.0)
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
-        await _race(server, tmp_path)
-        now[0] = fixes[-1].time_s
-        await _ingest(server, fixes)
+        fixes = await _silent_from_km_3(server, tmp_path, now, seed=7)
         now[0] += 600.0
         await server.tick()
         before = {a.kind for a in server._store.alerts("demo")}
@@ -217,11 +222,8 @@ async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path
     no longer make it (their ETA, kept from their last fix, slipped into the past: race HQ
     was never told)."""
     now = [START]
-    fixes = _fixes(30.0, seed=7, stop_at_m=3000.0)
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
-        await _race(server, tmp_path)
-        now[0] = fixes[-1].time_s
-        await _ingest(server, fixes)
+        await _silent_from_km_3(server, tmp_path, now, seed=7)
         for _ in range(10):
             now[0] += 1800.0
             await server.tick()
