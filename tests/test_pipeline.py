@@ -229,3 +229,21 @@ async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path
             await server.tick()
         kinds = {a.kind for a in server._store.alerts("demo")}
         assert "cutoff_risk" in kinds, kinds
+
+
+async def test_a_runner_silent_at_an_aid_station_is_not_overdue_at_the_next(
+    tmp_path: Path,
+) -> None:
+    """A runner reaches Aid 1 and sleeps there, tracker off (a 200-miler): the silence is
+    race HQ's to know, but "expected at Aid 2 27 min ago" is not (the volunteers see them)."""
+    now = [START]
+    fixes = _fixes(30.0, seed=7, stop_at_m=4000.0)
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        now[0] = fixes[-1].time_s
+        await _ingest(server, fixes)
+        for _ in range(8):
+            now[0] += 1800.0
+            await server.tick()
+        kinds = {a.kind for a in server._store.alerts("demo")}
+        assert "signal_lost" in kinds and "overdue" not in kinds, kinds

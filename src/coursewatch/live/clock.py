@@ -26,7 +26,13 @@ from coursewatch.detectors.signal import (
     signal_fix,
     signal_tick,
 )
-from coursewatch.detectors.stopped import StoppedConfig, StoppedEvent, StoppedState, stopped_step
+from coursewatch.detectors.stopped import (
+    StoppedConfig,
+    StoppedEvent,
+    StoppedState,
+    near_station,
+    stopped_step,
+)
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.incidents import episode_key, rule
 from coursewatch.live.fieldwatch import Range
@@ -232,7 +238,9 @@ class RaceWatch:
     ) -> list[ClockEvent]:
         _, nxt = self.race.around(s)
         events: list[ClockEvent] = []
-        if nxt >= 0:
+        cfg = self.stopped_cfg  # silent at an aid station (asleep in a 200-miler, a tracker
+        resting = runner.silent and near_station(s, cfg.station_m, cfg.station_radius_m)
+        if nxt >= 0 and not resting:  # indoors): its volunteers see them, not overdue yet
             station_m = self.race.station_m[nxt]
             (eta,) = self.arrivals(runner, [station_m])
             eta_ts = math.nan if eta is None else eta
