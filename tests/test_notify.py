@@ -316,21 +316,29 @@ async def _crew_and_hook(folder: Path) -> AsyncIterator[Server]:
         yield server
 
 
+def _folder(tmp_path: Path, refuse: bool) -> Path:
+    folder = tmp_path / str(refuse)
+    folder.mkdir()
+    return folder
+
+
+def _stored(server: Server) -> set[tuple[Any, ...]]:
+    """The outbox's rows: (incident, version, role) each."""
+    return {(d["incident"], d["version"], d["role"]) for d in server.deliveries("demo")}
+
+
 async def test_a_message_whose_deliveries_could_not_be_stored_is_recovered(tmp_path: Path) -> None:
     """The store refuses a message's deliveries (away for a moment): it is tried again first
     with the next message, and the outbox ends as in a run with no refusal (crew
     notifications and webhook calls alike; before, that update was never sent)."""
     rows: list[set[tuple[Any, ...]]] = []
     for refuse in (False, True):
-        folder = tmp_path / str(refuse)
-        folder.mkdir()
-        async with _crew_and_hook(folder) as server:
+        async with _crew_and_hook(_folder(tmp_path, refuse)) as server:
             outbox = server._store.outbox
             outbox.add = _refusing(outbox.add, (2, 3) if refuse else ())  # type: ignore[method-assign]
             await _wrong_turn(server)
             await asyncio.sleep(0.5)  # the listeners take the last messages
-            rows.append({(d["incident"], d["version"], d["role"])
-                         for d in server.deliveries("demo")})  # fmt: skip
+            rows.append(_stored(server))
     assert len(rows[0]) >= 4 and rows[1] == rows[0]
 
 
@@ -346,9 +354,7 @@ async def test_messages_refused_at_a_quiet_time_are_stored_without_a_next_one(
     monkeypatch.setattr(webhooks, "MISSED_RETRY_S", 0.2)
     rows: list[set[tuple[Any, ...]]] = []
     for refuse in (False, True):
-        folder = tmp_path / str(refuse)
-        folder.mkdir()
-        async with _crew_and_hook(folder) as server:
+        async with _crew_and_hook(_folder(tmp_path, refuse)) as server:
             outbox = server._store.outbox
             real_add = outbox.add
             if refuse:
@@ -359,8 +365,7 @@ async def test_messages_refused_at_a_quiet_time_are_stored_without_a_next_one(
                 assert not server.deliveries("demo")
                 outbox.add = real_add  # type: ignore[method-assign]
             await asyncio.sleep(1.0)  # quiet: only the bus's pings
-            rows.append({(d["incident"], d["version"], d["role"])
-                         for d in server.deliveries("demo")})  # fmt: skip
+            rows.append(_stored(server))
     assert len(rows[0]) >= 4 and rows[1] == rows[0]
 
 

@@ -80,8 +80,12 @@ class LiveRace:
     def lap(self, progress_m: float) -> int:
         return 1 + bisect.bisect_right(self.lap_marks_m, progress_m)
 
-    def around(self, progress_m: float) -> tuple[int, int]:
-        """Indexes of the last station passed and of the next one (-1: none)."""
+    def around(self, progress_m: float, finished: bool = False) -> tuple[int, int]:
+        """Indexes of the last station passed and of the next one (-1: none); a runner
+        ``finished`` has passed the last (their progress may be held a ping short of the
+        line's end: course.at_finish_point)."""
+        if finished:
+            return len(self.stations) - 1, -1
         k = bisect.bisect_right(self.station_m, progress_m)
         return k - 1, (k if k < len(self.stations) else -1)
 

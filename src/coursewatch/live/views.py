@@ -43,9 +43,7 @@ def runner_json(
     m = runner.matcher
     seen = runner.fixes > 0
     progress = m.progress_m if seen else 0.0
-    last, nxt = race.around(progress)
-    if runner.finished:  # held a ping short of the line's end (course.at_finish_point): there
-        last, nxt = len(race.stations) - 1, -1
+    last, nxt = race.around(progress, runner.finished)
     finish = race.course.length_m
     targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
     done = not seen or runner.finished or runner.record.dnf

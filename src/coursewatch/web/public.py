@@ -27,9 +27,8 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
     if seen is not None and not view.delay_min:  # now: the engine's progress, as HQ sees it
         seen = (*seen[:3], r.matcher.progress_m)
     progress = seen[3] if seen is not None else 0.0
-    last, nxt = race.around(progress)
-    if r.finished_s is not None and seen is not None and seen[0] >= r.finished_s:
-        last, nxt = len(race.stations) - 1, -1  # finished by then (held short of the line's end)
+    finished = r.finished_s is not None and seen is not None and seen[0] >= r.finished_s
+    last, nxt = race.around(progress, finished)  # (finished by then)
     then = {
         "progress_m": progress,
         "last_station_m": race.station_m[last] if last >= 0 else None,
