@@ -155,6 +155,31 @@ async def test_one_incident_per_episode_updated_in_place_and_acknowledged_once(
     await store.close()
 
 
+async def test_an_incident_withdrawn_and_raised_again_is_news(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A late fix takes an incident back (its recipients are told "withdrawn"), a later one
+    raises it again at the same time: it comes back as a new event, unacknowledged, so that
+    the notifications (keyed by the newest event) and the event streams tell it again. It
+    kept its old id and acknowledgement: nobody was told it was back."""
+    store = await _store(tmp_path, store_url)
+    first = await store.save([], [_event("off_course", 10.0), _event("alert", 30.0)])
+    (inc,) = first.incidents
+    await store.ack_incident("r", inc.id, "Zoe", 40.0)
+    gone = await store.save([], [], [("r", "7", 5.0)])
+    assert [i.retracted for i in gone.incidents] == [True]
+    back = await store.save([], [_event("off_course", 10.0), _event("alert", 30.0)])
+    old_ids = {a.id for a in first.new}
+    assert len(back.new) == 2 and not {a.id for a in back.new} & old_ids
+    (again,) = back.incidents
+    assert (again.id, again.retracted, again.ack_by) == (inc.id, False, None)
+    assert {u["id"] for u in again.updates} == {a.id for a in back.new}
+    # a replay in one go (retracted and raised again together) keeps them as they are
+    replay = await store.save([], [_event("off_course", 10.0)], [("r", "7", 5.0)])
+    assert replay.new == [] and [a.id for a in replay.known] == [back.new[0].id]
+    await store.close()
+
+
 async def test_a_database_from_before_incidents_gets_one_per_alert(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,14 +30,20 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
-def upsert_event(c: Conn, a: AlertRecord) -> tuple[AlertRecord, bool]:
+def upsert_event(c: Conn, a: AlertRecord, kept: set[int]) -> tuple[AlertRecord, bool]:
     """Insert an alert, or revive the one of the same runner, kind and time.
 
-    Also says whether that one existed, unretracted, before.
+    Also says whether that one existed, unretracted, before. ``kept``: the events this
+    transaction retracted (a replay raising them again keeps them); one retracted by an
+    earlier one comes back as a new event, with a new id: whoever was told it was withdrawn
+    (a message, an event stream's cursor) is told it is back.
     """
     key = (a.race_id, a.bib, a.kind, a.time_s)
     where = "race_id=? AND bib=? AND kind=? AND time_s=?"
-    existed = c.execute(f"SELECT retracted FROM alerts WHERE {where}", key).fetchone()
+    existed = c.execute(f"SELECT id, retracted FROM alerts WHERE {where}", key).fetchone()
+    if existed is not None and existed[1] and int(existed[0]) not in kept:
+        c.execute("DELETE FROM alerts WHERE id=?", (existed[0],))
+        existed = None
     c.execute(
         "INSERT INTO alerts (race_id, bib, kind, time_s, lat, lon, course_m, offset_m, sentence,"
         " detail, raised_s, episode, level, closes, names) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -50,7 +56,7 @@ def upsert_event(c: Conn, a: AlertRecord) -> tuple[AlertRecord, bool]:
          a.raised_s, a.episode, a.level, int(a.closes), a.names),
     )  # fmt: skip
     row = c.execute(f"SELECT {EVENT_COLS} FROM alerts WHERE {where}", key).fetchone()
-    return event(row), existed is not None and existed[0] == 0
+    return event(row), existed is not None and existed[1] == 0
 
 
 def event(row: tuple[object, ...]) -> AlertRecord:
@@ -106,8 +112,9 @@ def fold(c: Conn, key: tuple[str, str, str]) -> Incident | None:
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(race_id, bib, episode) DO UPDATE SET"
         # what was acknowledged is not what it became: raised to race HQ, or renamed while
         # still open (silent, then overdue): told again
-        f" ack_by=CASE WHEN {_SAME} THEN incidents.ack_by END,"
-        f" ack_ts=CASE WHEN {_SAME} THEN incidents.ack_ts END,"
+        # withdrawn and back, likewise
+        f" ack_by=CASE WHEN {_SAME} AND incidents.retracted=0 THEN incidents.ack_by END,"
+        f" ack_ts=CASE WHEN {_SAME} AND incidents.retracted=0 THEN incidents.ack_ts END,"
         " kind=excluded.kind, level=excluded.level, open=excluded.open,"
         " opened_s=excluded.opened_s, updated_s=excluded.updated_s, closed_s=excluded.closed_s,"
         " lat=excluded.lat, lon=excluded.lon, course_m=excluded.course_m,"

@@ -206,7 +206,7 @@ class SqlStore:
                 c.execute(f"UPDATE alerts SET retracted=1 WHERE {where}", args)
             out = Saved()
             for a in alerts:
-                record, live_before = upsert_event(c, a)
+                record, live_before = upsert_event(c, a, was_live)
                 if live_before or record.id in was_live:
                     out.known.append(record)
                 else:
