@@ -110,3 +110,19 @@ async def test_an_sos_still_open_goes_on_after_a_restart(tmp_path: Path) -> None
         await _post(server, _event(2, messageCode=6))  # still in SOS: no second incident
         await _post(server, _event(3, messageCode=7))
         assert _device_incidents(server) == [("sos", False, 2)]
+
+
+async def test_after_a_restart_only_the_device_that_began_the_sos_ends_it(
+    tmp_path: Path,
+) -> None:
+    """The crew's messenger on the runner's record: before a restart its "cancelled" did not
+    end the runner's SOS; after one it did (the device was not kept)."""
+    async with hq(tmp_path) as (server, _client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434", "300435")))
+        await _post(server, _event(0), _event(1, messageCode=4))
+    async with hq(tmp_path) as (server, _client):
+        await _post(server, _event(2, messageCode=7, imei="300435"))
+        assert _device_incidents(server) == [("sos", True, 1)]
+        await _post(server, _event(3, messageCode=7))
+        assert _device_incidents(server) == [("sos", False, 2)]

@@ -15,10 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from coursewatch.detectors.device import device_step
+from coursewatch.incidents import DEVICE
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import NO_FIX_DEG, DeviceEvent
-from coursewatch.store import AlertRecord, Incident
+from coursewatch.store import AlertRecord, Incident, Store
 
 ANY_TIME = frozenset({"sos", "sos_cancel"})  # an SOS counts even before the runner's start
 DEVICE_KINDS = frozenset({"sos", "battery_low", "message"})  # what the incidents are named
@@ -35,7 +36,9 @@ def device_alerts(
             continue
         where = _where(runner, ev) or (float(race.course.lat[0]), float(race.course.lon[0]), None)
         out.append(
-            race.narrator.device_record(race.id, runner.bib, change, where, ev.text, raised_s)
+            race.narrator.device_record(
+                race.id, runner.bib, change, where, ev.text, raised_s, ev.device_id
+            )
         )
     return out
 
@@ -53,11 +56,12 @@ def _where(runner: LiveRunner, ev: DeviceEvent) -> tuple[float, float, float | N
     return seen[1], seen[2], course_m
 
 
-def restore(runners: Iterable[LiveRunner], incidents: Iterable[Incident]) -> None:
-    """After a restart: an SOS or low battery still open goes on in its incident, one that
-    ended stays ended (its old messages, polled again, open nothing), messages seen are known."""
+def restore(runners: Iterable[LiveRunner], store: Store, race_id: str) -> None:
+    """After a restart: an SOS or low battery still open goes on in its incident (begun by the
+    device its first event names), one that ended stays ended (its old messages, polled again,
+    open nothing), messages seen are known."""
     by_bib = {r.bib: r for r in runners}
-    for i in sorted(incidents, key=lambda i: i.opened_s):
+    for i in sorted(store.device_incidents(race_id, DEVICE), key=lambda i: i.opened_s):
         runner = by_bib.get(i.bib)
         if runner is None or i.retracted or i.kind not in DEVICE_KINDS:
             continue
@@ -66,8 +70,18 @@ def restore(runners: Iterable[LiveRunner], incidents: Iterable[Incident]) -> Non
             runner.device = replace(st, messages=st.messages | {i.opened_s})
             continue
         what = "sos" if i.kind == "sos" else "battery_low"
-        changes: dict[str, Any] = {f"{what}_since": i.opened_s}
+        changes: dict[str, Any] = {f"{what}_since": i.opened_s,
+                                   f"{what}_device": _began_on(store, i)}  # fmt: skip
         if not i.open:
             ended = max(getattr(st, f"{what}_ended"), i.closed_s or i.updated_s)
             changes = {f"{what}_since": None, f"{what}_ended": ended}
         runner.device = replace(st, **changes)
+
+
+def _began_on(store: Store, i: Incident) -> str | None:
+    """The device an open episode's first event came from (None: not known, an event stored
+    before events kept it)."""
+    first = min((int(u.get("id", 0)) for u in i.updates), default=0)
+    found = store.alerts(i.race_id, after_id=first - 1, bib=i.bib, limit=1)
+    device = found[0].detail.get("device") if found and found[0].id == first else None
+    return device if isinstance(device, str) else None

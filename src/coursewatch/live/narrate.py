@@ -255,9 +255,11 @@ class Narrator:
         where: tuple[float, float, float | None],
         text: str = "",
         raised_s: float = 0.0,
+        device: str | None = None,
     ) -> AlertRecord:
         """What the runner's device said (detectors/device.py), at ``where`` (lat, lon, and
-        course distance when known): the message, or the runner's last position."""
+        course distance when known): the message, or the runner's last position. ``device``:
+        the one that said it, kept in the event (a restart knows which device's end ends it)."""
         lat, lon, course_m = where
         does = rule(change.kind)
         return AlertRecord(
@@ -270,7 +272,12 @@ class Narrator:
             course_m=course_m,
             offset_m=None,
             sentence=f"Bib {bib}: {self._device_text(change, course_m, text)}",
-            detail={"raised_s": raised_s, "since_s": change.since_ts, "text": text},
+            detail={
+                "raised_s": raised_s,
+                "since_s": change.since_ts,
+                "text": text,
+                "device": device,
+            },
             raised_s=raised_s,
             episode=episode_key(change.kind, change.ts, change.since_ts),
             level=does.level,

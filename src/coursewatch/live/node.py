@@ -29,7 +29,6 @@ from coursewatch.bus import Message
 from coursewatch.bus.partitions import PARTITIONS, Entry, encode, partition, stream_key
 from coursewatch.bus.redis import CONFIG, RedisBus
 from coursewatch.detectors.device import DeviceState
-from coursewatch.incidents import DEVICE
 from coursewatch.live import devices, restart
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
@@ -292,7 +291,7 @@ class Nodes:
                 runner.device = DeviceState()
                 heard = runner.received_s
                 watch.resume(runner, self.clock() if heard is None else heard)
-            devices.restore(runners, store.device_incidents(race.id, DEVICE))
+            devices.restore(runners, store, race.id)
             n += len(runners)
         return n, replayed
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
-from coursewatch.incidents import ALERT, DEVICE
+from coursewatch.incidents import ALERT
 from coursewatch.live import durable
 from coursewatch.live import work as batches
 from coursewatch.live.clock import RaceWatch
@@ -305,7 +305,7 @@ class Pipeline:
         try:
             self.put_back(race, runner, self.store.runner_state(race.id, runner.bib))
             runner.device = DeviceState()  # what their device said, as stored
-            restore([runner], self.store.device_incidents(race.id, DEVICE))
+            restore([runner], self.store, race.id)
             # the store was away, not the signal: that time does not count as silence
             self.watch(race).resume(runner, self.clock(), away_since_s=runner.suspect_s)
             runner.suspect_s = None

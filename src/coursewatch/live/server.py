@@ -33,7 +33,7 @@ from coursewatch.bus.memory import MemoryBus
 from coursewatch.bus.redis import RedisBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import ALERT, DEVICE
+from coursewatch.incidents import ALERT
 from coursewatch.live import devices, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
@@ -165,7 +165,7 @@ class Server(Outside, Histories, Access, Nodes):
         self.resumed[race_id] = await restart.load_runners(
             race, self._store, self._registry, self._pipeline, self.clock()
         )
-        devices.restore(race.runners.values(), self._store.device_incidents(race_id, DEVICE))
+        devices.restore(race.runners.values(), self._store, race_id)
         for bib in self.contacts.of(race_id).feeds:
             self._poll(race_id, bib)
 
