@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from coursewatch.sim.hq import free_port, start_serve
 from coursewatch.sim.simulate import simulate_run, trail_course
 
 ADMIN = "dashboard-admin-token"
+RACE_TZ = timezone(timedelta(hours=-7))  # the race's clock; the browser's is UTC
 LOST = "99"  # the runner whose wrong turn the tests inject
 QUIET = "98"  # a runner whose tracker went silent 40 minutes ago
 SOS = "97"  # a runner with their own inReach, read from its MapShare feed
@@ -87,8 +89,9 @@ def _race_files(folder: Path, start_ts: float) -> tuple[Path, Any]:
     course = trail_course(12_000.0, seed=5, n_stations=3)
     race_file = write_race(folder, course, start_ts, name="Dashboard Trail")
     first = course.stations[0].name
+    start = datetime.fromtimestamp(start_ts, RACE_TZ).isoformat()  # the browser's is UTC
     race_file.write_text(
-        race_file.read_text()
+        re.sub(r"(?m)^start: .*$", f"start: {start!r}", race_file.read_text())
         + f'reference_splits:\n  "Course record":\n    - {{station: {first!r}, elapsed: "0:20"}}\n',
         encoding="utf-8",
     )
@@ -204,7 +207,10 @@ def test_the_map_shows_the_course_stations_ticks_and_every_runner(
     page = p.open()
     _wait_live(page)
     page.wait_for_selector(".cw-runner .bib", timeout=10_000)
-    assert re.fullmatch(r"\d\d:\d\d:\d\d · T\+1h3\d", page.locator("#clock").inner_text())
+    clock = page.locator("#clock").inner_text()  # the race's clock, not the browser's
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC−07:00 · T\+1h3\d", clock)
+    race_hour = datetime.now(RACE_TZ).hour
+    assert int(clock[:2]) in (race_hour, (race_hour - 1) % 24)
     assert page.locator("path.cw-course").count() == 1
     stations = hq.call("GET", "/api/races/demo")["stations"]
     assert page.locator(".cw-station").count() == len(stations)

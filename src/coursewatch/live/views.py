@@ -131,12 +131,18 @@ def incident_json(i: Incident) -> dict[str, Any]:
     }
 
 
+def _utc_offset_s(race: LiveRace) -> float:
+    offset = race.race.start.utcoffset()
+    return 0.0 if offset is None else offset.total_seconds()
+
+
 def race_json(race: LiveRace, admin: bool = False) -> dict[str, Any]:
     rec = race.record
     out: dict[str, Any] = {
         "id": rec.id,
         "name": rec.name,
         "start_ts": rec.start_ts,
+        "utc_offset_s": _utc_offset_s(race),  # the race's clock: its start's timezone
         "public": rec.public,
         "course": {
             "name": race.course.name,

@@ -89,11 +89,32 @@ const CW = (() => {
     return `${min}:${String(sec === 60 ? 59 : sec).padStart(2, "0")} /${units()}`;
   }
   function pad(n) { return String(n).padStart(2, "0"); }
+  // Times of day are the race's (its start's timezone, as its cut-offs and the messages
+  // say them), not the browser's: a crew abroad reads what the aid station reads.
+  let zoneS = null;
+  function setZone(offsetS) { zoneS = typeof offsetS === "number" ? offsetS : null; }
+  function zoneLabel() {
+    if (zoneS === null) return "";
+    const m = Math.round(Math.abs(zoneS) / 60);
+    return `UTC${zoneS < 0 ? "−" : "+"}${pad(Math.floor(m / 60))}:${pad(m % 60)}`;
+  }
+  function raceDate(ts) {  // a Date whose UTC fields are the race's clock
+    if (zoneS === null) {
+      const d = new Date(ts * 1000);
+      return new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+    }
+    return new Date((ts + zoneS) * 1000);
+  }
+  function hhmmss(ts) {
+    const d = raceDate(ts);
+    return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  }
   function hhmm(ts) {
     if (ts === null || ts === undefined || !isFinite(ts)) return "–";
-    const d = new Date(ts * 1000);
-    const t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    return Math.abs(ts - now()) > 20 * 3600 ? `${d.toLocaleDateString()} ${t}` : t;
+    const d = raceDate(ts);
+    const t = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    return Math.abs(ts - now()) > 20 * 3600 ? `${day} ${t}` : t;
   }
   function duration(s) {
     if (s === null || s === undefined || !isFinite(s)) return "–";
@@ -173,6 +194,6 @@ const CW = (() => {
   }
 
   return { raceId, bib, racePath, api, ApiError, token, setToken, now, setNow, units, setUnits,
-           unitM, dist, pace, hhmm, duration, relative, statusText, el, live, showState,
+           unitM, dist, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

@@ -50,6 +50,7 @@
     state.race = meta.race;
     state.admin = meta.admin;
     CW.setNow(meta.now_ts);
+    CW.setZone(meta.race.utc_offset_s);
     $("race-name").textContent = meta.race.name;
     $("mode").textContent = meta.admin ? "admin" : "public view";
     $("mode").dataset.mode = meta.admin ? "admin" : "public";
@@ -471,10 +472,9 @@
   function tickClock() {
     const now = CW.now();
     const start = state.race ? state.race.start_ts : null;
-    const t = new Date(now * 1000);
-    const pad = (n) => String(n).padStart(2, "0");
-    $("clock").textContent = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}` +
+    $("clock").textContent = `${CW.hhmmss(now)} ${CW.zoneLabel()}`.trimEnd() +
       (start && now > start ? ` · T+${CW.duration(now - start)}` : "");
+    $("clock").title = "the race's clock (its start's timezone): every time on this page";
   }
 
   function setupControls() {

@@ -28,6 +28,7 @@
       return;
     }
     CW.setNow(state.meta.now_ts);
+    CW.setZone(state.meta.race.utc_offset_s);
     const geo = await CW.api(`${CW.racePath}/course.geojson`);
     state.map = new CWMap.CourseMap($("map"), geo);
     state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3 }).addTo(state.map.map);
@@ -109,6 +110,7 @@
       fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
       fact("Next", r.next_station ? `${r.next_station.label} ${CW.hhmm(r.next_station_eta_ts)}` : "–"),
       fact("Finish ETA", finish && finish.eta_ts ? CW.hhmm(finish.eta_ts) : "–"),
+      fact("Times", `the race's clock, ${CW.zoneLabel()}`),
       r.last_fix && r.last_fix.battery_pct !== null ? fact("Battery", `${Math.round(r.last_fix.battery_pct)}%`) : null,
     ].filter(Boolean));
   }
