@@ -79,7 +79,7 @@ async def test_a_password_protected_map(tmp_path: Path, feeds: FeedServer) -> No
         )
         await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann", "password": "s3cret"})
         await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
-        assert status(server, "1")["state"] == "ok"
+        await until(lambda: status(server, "1")["state"] == "ok")  # (said after the store)
         assert "password" not in status(server, "1")  # never shown
 
 
@@ -121,7 +121,9 @@ async def test_a_429_stops_the_host_for_its_retry_after(tmp_path: Path, feeds: F
         await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
         await server.set_feed("demo", "2", {"kind": "mapshare", "id": "bob"})
         await until(lambda: feeds.requests["429"] == 1)
-        blocked_at, asked = time.monotonic(), feeds.requests["mapshare"]
+        blocked_at = time.monotonic()
+        await asyncio.sleep(0.3)  # a request on its way when the 429 came (the other feed)
+        asked = feeds.requests["mapshare"]
         await until(lambda: feeds.requests["mapshare"] > asked, 5.0)
         assert time.monotonic() - blocked_at >= 1.8  # nothing to that host meanwhile
         errors = [status(server, b)["last_error"] for b in ("1", "2")]
@@ -299,4 +301,5 @@ async def test_a_store_outage_is_not_the_feeds_fault(tmp_path: Path, feeds: Feed
         server.feeds.ingest = away
         await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
         await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
-        assert failures[:4] == [0, 0, 0, 0] and status(server, "1")["state"] == "ok"
+        await until(lambda: status(server, "1")["state"] == "ok")  # (said after the store)
+        assert failures[:4] == [0, 0, 0, 0]
