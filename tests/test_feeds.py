@@ -303,3 +303,23 @@ async def test_a_store_outage_is_not_the_feeds_fault(tmp_path: Path, feeds: Feed
         await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
         await until(lambda: status(server, "1")["state"] == "ok")  # (said after the store)
         assert failures[:4] == [0, 0, 0, 0]
+
+
+async def test_a_feed_too_large_at_once_is_read_a_part_at_a_time(
+    tmp_path: Path, feeds: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed added mid-race (or taken over by another machine) is asked from the race's
+    start: a whole race of frequent pings is over the answer cap. It failed for good ("the
+    answer is over 5 MB", every poll the same); it is now read in parts (MapShare's d2)."""
+    from coursewatch.live import feeds as feeds_module
+    from coursewatch.sim.feedserver import mapshare_kml
+
+    every = events("111", n=len(RUN.time_s))
+    cap = len(mapshare_kml(every[:8], emergency=[False] * 8))  # 8 messages fit, 16 do not
+    monkeypatch.setattr(feeds_module, "MAX_BYTES", cap)
+    feeds.mapshare["ann"] = Account(every)
+    async with race(tmp_path, feeds) as server:
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == len(RUN.time_s))
+        await until(lambda: status(server, "1")["warning"] == "")  # caught up
+        assert status(server, "1")["state"] == "ok" and status(server, "1")["last_error"] == ""

@@ -39,6 +39,10 @@ class FeedError(Exception):
         self.block_s = block_s
 
 
+class AnswerTooLarge(FeedError):
+    """An answer over the size a poll takes (a whole race of frequent pings asked at once)."""
+
+
 def request_for(
     feed: Feed, settings: Settings
 ) -> tuple[str, dict[str, str], httpx.BasicAuth | None]:
@@ -47,7 +51,11 @@ def request_for(
     if c.kind == "mapshare":
         url = _mapshare_url(c.ident, settings.mapshare_url)
         auth = httpx.BasicAuth("", c.password) if c.password else None
-        return url, {"d1": since.strftime("%Y-%m-%dT%H:%M:%SZ")}, auth
+        query = {"d1": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if feed.span_s is not None:  # catching up, a part at a time
+            until = datetime.fromtimestamp(max(0.0, feed.since_s + feed.span_s), UTC)
+            query["d2"] = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return url, query, auth
     params = {"startDate": since.strftime("%Y-%m-%dT%H:%M:%S-0000")}
     if c.password:
         params["feedPassword"] = c.password

@@ -32,6 +32,7 @@ import httpx
 
 from coursewatch.errors import InputError
 from coursewatch.live.feedcalls import (
+    AnswerTooLarge,
     FeedError,
     HostBudget,
     budget_key,
@@ -50,6 +51,7 @@ log = logging.getLogger("coursewatch.live.feeds")
 KINDS = ("mapshare", "spot")
 OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
 MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
+MIN_SPAN_S = 600.0  # an answer too large is asked again for half the time, down to this
 BACKOFF_MAX_S = 3600.0
 STORE_RETRY_S = 30.0  # a poll whose fixes the store could not take: asked again after
 CONCURRENT = 8  # polls in flight at once
@@ -107,6 +109,7 @@ class Feed:
     bib: str
     config: FeedConfig
     since_s: float  # asks for messages from here (the newest fix brought, less the overlap)
+    span_s: float | None = None  # MapShare: asks only this long after since_s (catching up)
     due_ts: float = 0.0  # monotonic: when it is polled next (inf: being polled)
     polls: int = 0
     messages: int = 0  # what the polls brought, the overlap asked again included
@@ -134,6 +137,9 @@ class Feed:
 
     def warning(self) -> str:
         """What race HQ should check, in words ("": nothing)."""
+        if self.span_s is not None:
+            return (f"catching up: too many messages at once, asked {self.span_s / 3600:.1f} h "
+                    "at a time")  # fmt: skip
         if len(self.devices) < 2:
             return ""
         return (f"the feed shows {len(self.devices)} devices: the positions of all of them are "
@@ -268,6 +274,9 @@ class FeedPoller:
             try:
                 decoded, complete = await self._fetch(feed, url, params, auth)
                 await self._take(feed, decoded, complete)
+            except AnswerTooLarge as exc:
+                if not self._narrow(feed):
+                    self._failed(feed, str(exc), budget_key(url), 0.0)
             except FeedError as exc:
                 self._failed(feed, str(exc), budget_key(url), exc.block_s)
             except StoreUnavailable as exc:  # not the feed's fault: the same poll again soon
@@ -312,7 +321,7 @@ class FeedPoller:
                 async for chunk in r.aiter_bytes():
                     body += chunk
                     if len(body) > MAX_BYTES:
-                        raise FeedError(f"the answer is over {MAX_BYTES // 2**20} MB")
+                        raise AnswerTooLarge(f"the answer is over {MAX_BYTES / 2**20:g} MB")
         except (httpx.TimeoutException, TimeoutError):
             raise FeedError(f"no answer within {self.settings.feed_timeout_s:g} s") from None
         except httpx.HTTPError as exc:
@@ -342,12 +351,29 @@ class FeedPoller:
         if newest is not None and complete:
             feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
             feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
+        due_s = self.settings.feed_poll_s
+        if feed.span_s is not None:  # a part caught up: the next part at once, or the rest
+            end_s = feed.since_s + feed.span_s
+            if end_s < now_s - OVERLAP_S:
+                feed.since_s, due_s = max(feed.since_s, end_s), 0.0
+            else:
+                feed.span_s = None
         feed.handed = {t for t in feed.handed | {f.time_s for f in new.fixes} if t >= feed.since_s}
         if len(feed.devices) < DEVICES_SHOWN:
             feed.devices |= {f.device_id for f in fixes if f.device_id}
         feed.messages += len(decoded.fixes)
         feed.failures, feed.last_ok_ts = 0, self.clock()
-        feed.due_ts = time.monotonic() + self.settings.feed_poll_s
+        feed.due_ts = time.monotonic() + due_s
+
+    def _narrow(self, feed: Feed) -> bool:
+        """A MapShare answer too large (a whole race of frequent pings, asked from the start
+        for a feed added mid-race or taken over by another machine): asked again for half as
+        long a time at once, parts in a row until it has caught up. False: it cannot be."""
+        span = feed.span_s if feed.span_s is not None else self.clock() - feed.since_s
+        if feed.config.kind != "mapshare" or span <= MIN_SPAN_S:
+            return False
+        feed.span_s, feed.due_ts = max(MIN_SPAN_S, span / 2), time.monotonic()
+        return True
 
     def _failed(self, feed: Feed, reason: str, host: str, block_s: float) -> None:
         feed.failures += 1

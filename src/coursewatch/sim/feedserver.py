@@ -2,10 +2,11 @@
 on 127.0.0.1 serving feeds in their exact formats, written from inReach IPC events (the real
 logs of ``../shared/data``, or simulated runs), with the quirks of the real ones.
 
-- MapShare: ``GET /Feed/Share/<name>?d1=<ISO>``: KML, one Placemark per message since ``d1``
-  in the order they arrived (duplicates, late ones and no-fix (0, 0) messages included, as in
-  the logs), then the LineString placemark; HTTP Basic with any user when the map has a
-  password (401 otherwise); an empty 200 for a name that does not exist.
+- MapShare: ``GET /Feed/Share/<name>?d1=<ISO>[&d2=<ISO>]``: KML, one Placemark per message
+  from ``d1`` (to ``d2``) in the order they arrived (duplicates, late ones and no-fix (0, 0)
+  messages included, as in the logs), then the LineString placemark; HTTP Basic with any
+  user when the map has a password (401 otherwise); an empty 200 for a name that does not
+  exist.
 - SPOT: ``GET /spot-main-web/consumer/rest-api/2.0/public/feed/<id>/message.json``
   ``?startDate=...&start=N&feedPassword=...``: newest first, 50 a page, one message as an
   object, error ``E-0195`` when there is nothing, ``E-0160`` for a wrong id or password.
@@ -116,9 +117,10 @@ class FeedServer:
                 b"<kml><Document><Placemark>" if account.quirk == "malformed" else _BOMB
             )
         d1 = _iso(request.query_params.get("d1"))
+        d2 = _iso(request.query_params.get("d2")) or float("inf")
         arrived = account.arrived()
         emergency = in_emergency(arrived)
-        events = [e for e in arrived if e["timeStamp"] / 1000 >= d1]
+        events = [e for e in arrived if d1 <= e["timeStamp"] / 1000 <= d2]
         kml = mapshare_kml(events, emergency=[emergency[id(e)] for e in events])
         return Response(kml, media_type="application/vnd.google-earth.kml+xml")
 
