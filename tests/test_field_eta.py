@@ -63,7 +63,7 @@ def test_a_bad_row_is_refused_with_its_line_and_the_others_kept(tmp_path: Path) 
         "r.csv line 5",
         "r.csv line 6 (bib 3)",
     ]
-    assert "is not after the one at station 1" in t.refused[0]
+    assert "the time at 'Le Bourg' (0:50:00) is not after the one at 'Col A'" in t.refused[0]
     assert "already on line 2" in t.refused[1]
     assert "no bib" in t.refused[2]
     assert "'1:61:00' under 'Le Bourg' is not an elapsed time" in t.refused[3]
@@ -72,6 +72,19 @@ def test_a_bad_row_is_refused_with_its_line_and_the_others_kept(tmp_path: Path) 
         parse_splits("bib,a,b\n1,2,3\n", "x.csv", STATIONS)
     with pytest.raises(SplitsError, match="cannot read the split table"):
         read_splits(tmp_path / "missing.csv", STATIONS)
+
+
+def test_a_table_that_would_lose_or_misplace_runners_is_refused_whole() -> None:
+    """An unclosed quote read every line after it as one cell (16 runners lost, exit 0); a
+    table to predict without a bib column had its runners numbered 1, 2, 3 (every prediction
+    on the wrong runner, without a word). A history's results may go without bibs."""
+    quoted = 'bib,Col A,Le Bourg\n1,1:00:00,2:00:00\n2,"1:10:00,\n3,1:00:00,2:00:00\n'
+    with pytest.raises(SplitsError, match="line 3: a quote opens here and is never closed"):
+        parse_splits(quoted, "q.csv", STATIONS)
+    unnamed = "Bib Number,Col A\n44,1:00:00\n"
+    with pytest.raises(SplitsError, match="no 'bib' column"):
+        parse_splits(unnamed, "n.csv", STATIONS, bibs=True)
+    assert parse_splits(unnamed, "n.csv", STATIONS).bibs == ["1"]
 
 
 def test_the_race_file_takes_history_and_aliases_and_checks_them(tmp_path: Path) -> None:

@@ -76,6 +76,15 @@ async def test_a_roster_takes_the_good_rows_and_says_why_the_others_were_refused
             "/api/races/demo/roster", content=b"name\nx\n", headers=admin_headers()
         )
         assert r.status_code == 422 and "no 'bib' column" in r.json()["error"]["message"]
+        # a quote never closed read every later line as Ann's name, and a bib given twice
+        # took the first row's devices and contacts away: refused, whole and by line
+        r = await client.post("/api/races/demo/roster", content=b'bib,name\n70,"Ann\n71,x\n',
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 422 and "line 2 opens a quote" in r.json()["error"]["message"]
+        twice = b"bib,name,devices\n20,Ann,dev-20\n20,Ann again,\n"
+        r = await client.post("/api/races/demo/roster", content=twice, headers=admin_headers())
+        assert [(p["line"], p["bib"]) for p in r.json()["refused"]] == [(3, "20")]
+        assert server.runner("demo", "20").record.devices == ("dev-20",)
 
 
 def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:

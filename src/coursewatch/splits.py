@@ -5,7 +5,9 @@ name, or one of its ``aliases`` from the race file; case, accents, spaces and pu
 not matter, so ``St Gervais`` is ``St-Gervais``) hold the elapsed time from the runner's start
 as ``H:MM:SS`` or ``H:MM`` (hours may exceed 24); a blank cell is a station not reached, or a
 timing mat that missed the runner. A later visit of the same station is ``Name #2``. A ``bib``
-column names the runner (any unique text); without one, rows are numbered. Other columns are
+column names the runner (any unique text); without one, rows are numbered (a history's
+results), unless the table is of runners to predict (``bibs=True``): then it is refused, since
+numbers would put every prediction on the wrong runner. Other columns are
 ignored; one that holds times but names no station is reported, so a missing alias is seen.
 
 Results files come from many places: UTF-8 (with or without a byte-order mark) is read as
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from coursewatch.errors import InputError
+from coursewatch.formats.csvtext import unclosed_quote_line
 from coursewatch.geo import FloatArray
 from coursewatch.race import RaceStation, parse_elapsed_s
 
@@ -76,9 +79,11 @@ def station_keys(stations: Sequence[RaceStation]) -> dict[str, int]:
     return keys
 
 
-def read_splits(path: str | Path, stations: Sequence[RaceStation]) -> SplitTable:
+def read_splits(
+    path: str | Path, stations: Sequence[RaceStation], bibs: bool = False
+) -> SplitTable:
     """Read a split table from a file; see :func:`parse_splits`."""
-    return parse_splits(read_text(path), Path(path).name, stations)
+    return parse_splits(read_text(path), Path(path).name, stations, bibs)
 
 
 def read_text(path: str | Path) -> str:
@@ -99,8 +104,11 @@ def read_text(path: str | Path) -> str:
         return data.decode("latin-1")  # older results exports; every byte is a character
 
 
-def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> SplitTable:
-    """A split table's text (``name`` is used in messages)."""
+def parse_splits(
+    text: str, name: str, stations: Sequence[RaceStation], bibs: bool = False
+) -> SplitTable:
+    """A split table's text (``name`` is used in messages); ``bibs``: it must have a ``bib``
+    column (runners to predict)."""
     rows, lines = _rows(text, name)
     if not rows:
         raise SplitsError("empty: expected a header row with a bib column and station columns",
@@ -116,6 +124,15 @@ def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> Split
             name,
         )
     bib_col = next((j for j, h in enumerate(header) if key(h) == "bib"), None)
+    if bib_col is None and bibs:
+        raise SplitsError(
+            f"no 'bib' column (header: {', '.join(header[:6])}, ...): name the column of the "
+            "runners' bibs 'bib' (rows numbered instead would put every prediction on the "
+            "wrong runner)",
+            name,
+        )
+    labels = [st.name if st.pass_number == 1 else f"{st.name} #{st.pass_number}"
+              for st in stations]  # fmt: skip
     table = SplitTable([], np.empty((0, len(stations))), [])
     table.notes = _ignored_time_columns(header, rows[1:], {*columns, bib_col})
     seen: dict[str, int] = {}
@@ -125,7 +142,7 @@ def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> Split
         if bib_col is None:
             bib = str(n)
         where = f"{name} line {line}" + (f" (bib {bib})" if bib else "")
-        problem = _row_problem(bib, seen, header, columns, row, len(stations))
+        problem = _row_problem(bib, seen, header, columns, row, labels)
         if isinstance(problem, str):
             table.refused.append(f"{where}: {problem}")
             continue
@@ -140,6 +157,13 @@ def parse_splits(text: str, name: str, stations: Sequence[RaceStation]) -> Split
 
 def _rows(text: str, name: str) -> tuple[list[list[str]], list[int]]:
     """The non-blank rows and the file line each starts on."""
+    opened = unclosed_quote_line(text)
+    if opened is not None:
+        raise SplitsError(
+            f"line {opened}: a quote opens here and is never closed (every line "
+            "after it would be read as one cell): close it or take it out",
+            name,
+        )
     reader = csv.reader(io.StringIO(text, newline=None))
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -163,14 +187,14 @@ def _row_problem(
     header: list[str],
     columns: dict[int, int],
     row: list[str],
-    n_stations: int,
+    labels: Sequence[str],
 ) -> list[float] | str:
-    """The row's elapsed times per station, or why it is refused."""
+    """The row's elapsed times per station (``labels``: their names), or why it is refused."""
     if not bib:
         return "no bib: give every runner a bib (any text unique in the file)"
     if bib in seen:
         return f"bib {bib} is already on line {seen[bib]}: bibs must be unique"
-    out = [math.nan] * n_stations
+    out = [math.nan] * len(labels)
     for j, i in columns.items():
         cell = row[j].strip() if j < len(row) else ""
         if not cell:
@@ -186,8 +210,10 @@ def _row_problem(
     times = [(v, i) for i, v in enumerate(out) if not math.isnan(v)]
     for (v0, i0), (v1, i1) in itertools.pairwise(times):
         if v1 <= v0:
-            return (f"the time at station {i1 + 1} ({hms(v1)}) is not after the one at station "
-                    f"{i0 + 1} ({hms(v0)}): fix the times or blank the wrong one")  # fmt: skip
+            return (
+                f"the time at {labels[i1]!r} ({hms(v1)}) is not after the one at "
+                f"{labels[i0]!r} ({hms(v0)}): fix the times or blank the wrong one"
+            )
     return out
 
 

@@ -108,7 +108,7 @@ def _load(
     rf = race_field(race, load_course(race.course_path), editions + history_from_paths(history))
     for note in rf.notes:
         click.echo(f"note: {note}", err=True)
-    table = read_splits(splits, rf.stations)
+    table = read_splits(splits, rf.stations, bibs=True)
     for line in table.refused + table.notes:
         click.echo(f"refused: {line}" if line in table.refused else f"note: {line}", err=True)
     return rf, table

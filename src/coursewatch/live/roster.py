@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from coursewatch.errors import InputError
+from coursewatch.formats.csvtext import unclosed_quote_line
 from coursewatch.live.contacts import check_urls
 from coursewatch.live.feeds import FeedConfig
 from coursewatch.protocols import FieldError, parse_time_s
@@ -69,6 +70,12 @@ class RosterProblem:
 
 def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[str]]:
     """The usable rows, the refused ones (why, by line), and the columns ignored."""
+    opened = unclosed_quote_line(text.lstrip("\ufeff"))
+    if opened is not None:
+        raise InputError(
+            f"the roster's line {opened} opens a quote that is never closed (every "
+            "line after it would be read as one cell): close it or take it out"
+        )
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""), restval="")
     try:
         header = reader.fieldnames
@@ -83,14 +90,21 @@ def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[s
     ignored = [f for f, n in names.items() if n not in COLUMNS]
     rows: list[RosterRow] = []
     problems: list[RosterProblem] = []
+    seen: dict[str, int] = {}  # bib -> the line it is on
     for n, raw in enumerate(_rows(reader, problems)):
         line = reader.line_num
         if n >= MAX_ROWS:
             problems.append(RosterProblem(line, "", f"over {MAX_ROWS:,} rows: the rest ignored"))
             break
         values = {names[k]: (v or "").strip() for k, v in raw.items() if k in names}
+        bib = values.get("bib", "")
+        if bib in seen:  # the last would win and take the first's devices and contacts
+            problems.append(RosterProblem(line, bib, f"bib {bib} is on line {seen[bib]} already",
+                                          "one row per runner: merge the two rows"))  # fmt: skip
+            continue
         try:
             rows.append(_row(line, values))
+            seen[bib] = line
         except (InputError, FieldError) as exc:
             hint = exc.hint if isinstance(exc, FieldError) else ""
             message = exc.detail if isinstance(exc, InputError) else f"{exc.field}: {exc}"
