@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -97,8 +98,16 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
     opts = ["--url", url, "--token", ADMIN]
     try:
         race_file = write_race(tmp_path / "race", COURSE, START)
-        done = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
+        done = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", "--public",
+                                 *opts])  # fmt: skip
         assert done.exit_code == 0, done.output
+        # the same command again changed the race without a word (and made it private)
+        again = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
+        assert again.exit_code == 1 and "already has a race 'demo'" in again.output
+        again = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", "--replace",
+                                  *opts])  # fmt: skip
+        assert again.exit_code == 0, again.output
+        assert httpx.get(f"{url}/api/races/demo").status_code == 200  # still public
         roster = tmp_path / "roster.csv"
         roster.write_text(ROSTER, encoding="utf-8")
         done = cli.invoke(main, ["race", "roster", "demo", str(roster), *opts])
@@ -112,13 +121,23 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         assert done.exit_code == 0 and "ntfy://ntfy.example.org/…" in done.output
         done = cli.invoke(main, ["runner", "notify", "demo", "7", "--crew",
                                  "ntfy://ntfy.example.org/crew-7", *opts])  # fmt: skip
-        assert "runner ['ntfy://ntfy.example.org/…']" in done.output  # the runner's kept
+        assert "runner ntfy://ntfy.example.org/…;" in done.output  # the runner's kept
         done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
                                  *opts])  # fmt: skip
         assert done.exit_code == 0 and "priority 0 and above" in done.output
         done = cli.invoke(main, ["race", "check", "demo", *opts])
         assert done.exit_code == 0, done.output
         assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output
+        # one field changed: the others kept (the name and devices were wiped)
+        done = cli.invoke(main, ["runner", "add", "demo", "7", "--start",
+                                 "2026-06-01T06:30:00Z", *opts])  # fmt: skip
+        assert done.exit_code == 0 and "updated: start" in done.output, done.output
+        ann = httpx.get(f"{url}/api/races/demo/runners/7", headers={"Authorization":
+                        f"Bearer {ADMIN}"}).json()  # fmt: skip
+        assert (ann["name"], ann["devices"]) == ("Ann Berg", ["300434", "ann/phone"])
+        done = cli.invoke(main, ["runner", "feed", "demo", "8", "--mapshare",
+                                 "https://user:pw9@share.garmin.com/bob", *opts])  # fmt: skip
+        assert done.exit_code == 0 and "pw9" not in done.output, done.output
     finally:
         proc.kill()
         proc.wait()

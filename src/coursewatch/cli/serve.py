@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 import httpx
@@ -209,10 +210,35 @@ class Client:
         if r.status_code >= 400:
             try:
                 err = r.json()["error"]
-                raise CoursewatchError(f"{err['message']} ({err['where']}): {err['hint']}")
+                message = f"{err['message']} ({err['where']}): {err['hint']}"
             except (ValueError, KeyError, TypeError):
-                raise CoursewatchError(f"HTTP {r.status_code}: {r.text[:200]}") from None
-        return r.json() if r.content else None
+                message = f"HTTP {r.status_code}: {r.text[:200]}"
+            raise RefusedError(message, r.status_code)
+        try:
+            return r.json() if r.content else None
+        except ValueError:
+            raise CoursewatchError(
+                f"{self.url} answered something that is not race HQ's JSON (HTTP "
+                f"{r.status_code}, {r.headers.get('content-type', 'no type')}): check --url"
+            ) from None
+
+    def exists(self, path: str) -> bool:
+        """Whether race HQ has what ``path`` names (a race, a runner)."""
+        try:
+            self.call("GET", path)
+        except RefusedError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+class RefusedError(CoursewatchError):
+    """Race HQ answered with an error (``status``), in its words."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _token_from_db(s: Settings) -> str | None:
@@ -244,21 +270,40 @@ def slug(text: str) -> str:
 @click.command("create")
 @click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "race_id", help="Race id in URLs (default: from the file name).")
-@click.option("--public", is_flag=True, help="Anyone may read runners and incidents.")
+@click.option("--public/--private", default=None,
+              help="Anyone may read runners and incidents, or not (default: a new race is "
+                   "private, an existing one stays as it is).")  # fmt: skip
+@click.option("--replace", "replace_race", is_flag=True,
+              help="The race exists: give it this race file and course (its runners, fixes "
+                   "and tokens are kept).")  # fmt: skip
 @_url
 @_token
 def race_create(
-    race_file: Path, race_id: str | None, public: bool, url: str | None, token: str | None
+    race_file: Path,
+    race_id: str | None,
+    public: bool | None,
+    replace_race: bool,
+    url: str | None,
+    token: str | None,
 ) -> None:
-    """Create (or update) a race on race HQ from a race file and the course it names."""
+    """Create a race on race HQ from a race file and the course it names (--replace: change
+    an existing race's)."""
     text, suffix, course, course_suffix = read_race_files(race_file)
-    body = {
-        "id": race_id or slug(race_file.stem),
+    race_id = race_id or slug(race_file.stem)
+    client = Client(url, token)
+    if not replace_race and client.exists(f"/api/races/{race_id}"):
+        raise CoursewatchError(
+            f"race HQ already has a race {race_id!r}: give --replace to change its race file "
+            "and course (its runners and fixes are kept), or another --id"
+        )
+    body: dict[str, Any] = {
+        "id": race_id,
         "race_file": {"text": text, "suffix": suffix},
         "course_file": {"base64": base64.b64encode(course).decode(), "suffix": course_suffix},
-        "public": public,
     }
-    race = Client(url, token).call("POST", "/api/races", json=body)
+    if public is not None:
+        body["public"] = public
+    race = client.call("POST", "/api/races", json=body)
     click.echo(
         f"race {race['id']}: {race['name']}, {race['course']['length_m'] / 1000:.2f} km, "
         f"{len(race['stations'])} stations"
@@ -274,25 +319,41 @@ def runner() -> None:
 @runner.command("add")
 @click.argument("race_id")
 @click.argument("bib")
-@click.option("--name", default="", help="Runner's name.")
-@click.option("--device", "devices", multiple=True, help="Tracker id (repeat for several).")
+@click.option("--name", help="Runner's name.")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    help="Tracker id (repeat for several; given, they replace the runner's).",
+)
 @click.option("--start", help="Own start time, ISO 8601 (wave starts).")
 @_url
 @_token
 def runner_add(
     race_id: str,
     bib: str,
-    name: str,
+    name: str | None,
     devices: tuple[str, ...],
     start: str | None,
     url: str | None,
     token: str | None,
 ) -> None:
-    """Register (or update) a runner: bib, name, tracker device ids."""
-    body: dict[str, Any] = {"bib": bib, "name": name, "devices": list(devices)}
+    """Register a runner (bib, name, tracker device ids), or change what is given of one
+    registered (what is not given is kept)."""
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if devices:
+        body["devices"] = list(devices)
     if start:
         body["start"] = start
-    Client(url, token).call("POST", f"/api/races/{race_id}/runners", json=body)
+    client = Client(url, token)
+    path = f"/api/races/{quote(race_id, safe='')}/runners"
+    if client.exists(f"{path}/{quote(bib, safe='')}"):
+        client.call("PATCH", f"{path}/{quote(bib, safe='')}", json=body)
+        click.echo(f"bib {bib} of {race_id} updated: {', '.join(body) or 'nothing given'}")
+        return
+    client.call("POST", path, json={"bib": bib, **body})
     click.echo(
         f"bib {bib} registered in {race_id}" + (f" ({', '.join(devices)})" if devices else "")
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
@@ -83,7 +84,7 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
 def _when(ts: float | None) -> str:
     if ts is None:
         return "never"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 @click.command("check")
@@ -96,11 +97,16 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
     table = Table(title=f"{race_id}: {sum(r['heard'] for r in runners)} of {len(runners)} heard")
     for name in ("bib", "name", "devices", "feed", "newest fix"):
         table.add_column(name)
-    for r in runners:
+    for r in sorted(runners, key=lambda r: _bib_order(r["bib"])):
         devices = "\n".join(f"{d['id']}: {_when(d['heard_ts'])}" for d in r["devices"]) or "-"
-        table.add_row(r["bib"], r["name"], devices, _feed(r["feed"]), _when(r["newest_fix_s"]),
-                      style=None if r["heard"] else "red")  # fmt: skip
+        cells = (r["bib"], r["name"], devices, _feed(r["feed"]), _when(r["newest_fix_s"]))
+        table.add_row(*map(escape, cells), style=None if r["heard"] else "red")
     Console().print(table)
+
+
+def _bib_order(bib: str) -> tuple[int, str]:
+    """Bibs as people count them: 7 before 31, then the ones that are not numbers."""
+    return (int(bib), "") if bib.isdigit() else (1 << 62, bib)
 
 
 def _feed(feed: dict[str, Any] | None) -> str:
@@ -118,11 +124,15 @@ def _feed(feed: dict[str, Any] | None) -> str:
 @_url
 @_token
 def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str | None) -> None:
-    """Who at race HQ is notified of incidents (Apprise URLs: ntfy://, mailto://, tgram://...)."""
+    """Who at race HQ is notified of incidents (Apprise URLs: ntfy://, mailto://, tgram://...):
+    the URLs given replace the race's list."""
     hq = []
     for u in urls:
-        base, _, prio = u.rpartition("#") if u[-2:-1] == "#" else (u, "", "2")
-        hq.append({"url": base, "priority": int(prio) if prio.isdigit() else 2})
+        base, sep, prio = u.rpartition("#")
+        if sep and prio.isdigit():  # race HQ refuses a priority it does not have
+            hq.append({"url": base, "priority": int(prio)})
+        else:
+            hq.append({"url": u, "priority": 2})
     shown = Client(url, token).call("PUT", f"/api/races/{race_id}/contacts", json={"hq": hq})
     for h in shown["hq"]:
         click.echo(f"race HQ: {h['url']} (priority {h['priority']} and above)")
@@ -150,8 +160,8 @@ def runner_feed(
     if bool(mapshare) == bool(spot):
         raise CoursewatchError("give --mapshare NAME or --spot FEED_ID (one of them), or --off")
     kind, ident = ("mapshare", mapshare) if mapshare else ("spot", spot)
-    client.call("PUT", path, json={"kind": kind, "id": ident, "password": password})
-    click.echo(f"bib {bib}: polling {kind} feed {ident}")
+    shown = client.call("PUT", path, json={"kind": kind, "id": ident, "password": password})
+    click.echo(f"bib {bib}: polling {kind} feed {shown['feed']['id']}")  # as shown: no password
 
 
 @click.command("notify")
@@ -173,4 +183,5 @@ def runner_notify(
         raise CoursewatchError("give --runner URL and/or --crew URL ('' takes them out)")
     shown = Client(url, token).call("PUT", f"/api/races/{race_id}/runners/{bib}/contacts",
                                     json=body)  # fmt: skip
-    click.echo(f"bib {bib}: runner {shown['runner'] or '-'}, crew {shown['crew'] or '-'}")
+    said = {k: ", ".join(shown[k]) or "-" for k in ("runner", "crew")}
+    click.echo(f"bib {bib}: runner {said['runner']}; crew {said['crew']}")

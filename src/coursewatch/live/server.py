@@ -243,9 +243,10 @@ class Server(Outside, Histories, Access, Nodes):
         race_suffix: str,
         course_bytes: bytes,
         course_suffix: str,
-        public: bool = False,
+        public: bool | None = None,
     ) -> LiveRace:
-        """Create (or replace the files of) a race; the files are checked by reading them."""
+        """Create (or replace the files of) a race; the files are checked by reading them.
+        ``public`` None: as it was (a new race is not)."""
         if not RACE_ID.match(race_id):
             raise InputError(
                 f"race id {race_id!r} is not usable: use 1-64 lowercase letters, digits, - or _"
@@ -260,7 +261,7 @@ class Server(Outside, Histories, Access, Nodes):
             course_suffix=course_suffix or ".gpx",
             start_ts=0.0,
             ingest_token=old.ingest_token if old else secrets.token_urlsafe(18),
-            public=public,
+            public=bool(old.public if public is None and old else public),
             created_ts=old.created_ts if old else self.clock(),
         )
         # read and modelled in a worker thread: a big course must not hold ingest up

@@ -68,7 +68,7 @@ async def create_race(request: Request) -> Response:
         start = field(obj, "start", str)
         name = field(obj, "name", str, required=False) or race_id
         race_text, race_suffix = course_only_race(name, f"course{course_suffix}", start), ".yaml"
-    public = bool(field(obj, "public", bool, required=False))
+    public = field(obj, "public", bool, required=False)  # None: as it was
     race = await server_of(request).create_race(
         race_id, race_text, race_suffix, course, course_suffix, public
     )
