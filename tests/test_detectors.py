@@ -145,6 +145,25 @@ def test_cutoff_once_per_station_with_margin() -> None:
     assert ev == []
 
 
+def test_a_cutoff_episode_is_one_and_ends_when_its_stations_are_reached() -> None:
+    """Cut-off risk was raised and never ended: open after the runner finished 10 h inside
+    the last cut-off. One episode a runner: a later station projected late joins it; reaching
+    the stations ends it, the last one closing it (on time or not: the margin says)."""
+    cfg = CutoffConfig(persist_s=0.0)
+    cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
+    st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (10_500.0, 29_000.0), cfg)
+    assert [(e.kind, e.station_m, e.episode_m, e.opens) for e in ev] == [
+        ("cutoff_risk", 20_000.0, 20_000.0, True)]  # fmt: skip
+    st, ev = cutoff_step(st, 100.0, 1_500.0, cutoffs, (10_600.0, 31_000.0), cfg)
+    assert [(e.station_m, e.episode_m, e.opens) for e in ev] == [(40_000.0, 20_000.0, False)]
+    st, ev = cutoff_step(st, 9_700.0, 20_100.0, cutoffs, (9_700.0, 29_500.0), cfg)
+    assert [(e.kind, e.margin_min, e.closes) for e in ev] == [("cutoff_passed", 5.0, False)]
+    st, ev = cutoff_step(st, 30_300.0, 40_050.0, cutoffs, (9_700.0, 30_300.0), cfg)
+    assert [(e.kind, e.margin_min, e.episode_m, e.closes) for e in ev] == [
+        ("cutoff_passed", -5.0, 20_000.0, True)]  # fmt: skip
+    assert not st.open_m and cutoff_step(st, 30_400.0, 41_000.0, cutoffs, (1.0, 1.0), cfg)[1] == []
+
+
 def test_cutoff_ignores_stations_behind_and_unknown_eta() -> None:
     cfg = CutoffConfig(persist_s=0.0)
     cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))

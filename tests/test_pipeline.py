@@ -229,6 +229,10 @@ async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path
             await server.tick()
         kinds = {a.kind for a in server._store.alerts("demo")}
         assert "cutoff_risk" in kinds, kinds
+        # one incident for the cut-offs they miss one after the other (one each, before), in
+        # words that say the cut-off has passed, not that it is "projected"
+        (cut,) = [i for i in server.incidents("demo") if i.kind == "cutoff_risk"]
+        assert len(cut.updates) >= 2 and "by its cut-off (" in cut.sentence, cut
 
 
 async def test_a_runner_silent_at_an_aid_station_is_not_overdue_at_the_next(

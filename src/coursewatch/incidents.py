@@ -61,6 +61,7 @@ RULES: dict[str, Rule] = {
     "overdue": Rule(ALERT, False, "overdue"),
     "arrived": Rule(FLAG, True, None),
     "cutoff_risk": Rule(ALERT, False, "cutoff_risk"),
+    "cutoff_passed": Rule(FLAG, True, None),
     # the runner's own device (detectors/device.py): race HQ's at once
     "sos": Rule(ALERT, False, "sos"),
     "sos_cancel": Rule(FLAG, True, None),
@@ -80,6 +81,7 @@ FAMILY = {
     "overdue": "overdue",
     "arrived": "overdue",
     "cutoff_risk": "cutoff",
+    "cutoff_passed": "cutoff",
     "sos": "sos",
     "sos_cancel": "sos",
     "battery_low": "battery",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
+from coursewatch.detectors.cutoff import CutoffConfig, CutoffEvent, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueConfig, OverdueEvent, OverdueState, overdue_step
 from coursewatch.detectors.signal import (
     SignalConfig,
@@ -263,6 +263,8 @@ class RaceWatch:
         detail = {k: v for k, v in e.__dict__.items() if k not in ("kind", "ts")}
         episode = episode_key(e.kind, float(e.ts), _since(e))
         does = rule(e.kind)
+        if isinstance(e, CutoffEvent) and not (e.opens or e.closes):  # one episode at a time
+            does = rule(e.kind, joined=True)
         if isinstance(e, OverdueEvent):
             # overdue is raised only while the runner is unseen: an update of that silence's
             # incident (race HQ is told), as is their arrival
@@ -299,4 +301,6 @@ def _since(e: ClockEvent) -> float:
         return e.since_ts
     if isinstance(e, SignalEvent):
         return e.last_fix_ts
+    if isinstance(e, CutoffEvent):
+        return e.episode_m
     return e.station_m

@@ -207,9 +207,16 @@ class Narrator:
                 return f"reached {station}, {e.late_s / 60:.0f} min after expected"
             return (f"expected at {station} {e.late_s / 60:.0f} min ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}")  # fmt: skip
+        cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
+        if e.kind == "cutoff_passed":
+            verdict = (f"{e.margin_min:.0f} min before" if e.margin_min >= 0
+                       else f"{-e.margin_min:.0f} min after")  # fmt: skip
+            return f"reached {station} {verdict} its cut-off ({cutoff})"
+        if e.ts >= e.cutoff_ts:  # a silent runner's: the cut-off passed before anyone knew
+            return f"not at {station} by its cut-off ({cutoff}); last seen at {here}"
         late = -e.margin_min
         verdict = f"{late:.0f} min after" if late >= 0 else f"only {-late:.0f} min before"
-        return f"projected at {station} {verdict} its cut-off; now at {here}"
+        return f"projected at {station} {verdict} its cut-off ({cutoff}); now at {here}"
 
     def runner_words(
         self, bib: str, sentence: str, lat: float, lon: float, course_m: float | None, off: bool
