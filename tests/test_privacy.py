@@ -64,6 +64,13 @@ async def test_positions_delayed_and_rounded_for_the_public_exact_for_race_hq(
         assert theirs["last_station"] is None or (
             theirs["last_station"]["distance_m"] <= theirs["progress_m"]
         )
+        # when they passed it (the board showed an estimate from the pace, hours off after a
+        # stop): race HQ's now, the public's as of then
+        assert mine["last_station"]["label"] == "Finish"
+        assert mine["last_station_ts"] == mine["finish_ts"] is not None
+        passed = theirs["last_station"]["distance_m"] / 2.5 + START + 10  # 2.5 m/s
+        assert theirs["last_station_ts"] == pytest.approx(passed, abs=90)
+        assert theirs["last_station_ts"] <= NOW - 1800
         track = (await client.get("/api/races/demo/runners/7/track")).json()
         assert max(track["time_s"]) <= NOW - 1800 and len(track["time_s"]) < len(RUN.time_s)
         r = await client.get("/api/races/demo/incidents")

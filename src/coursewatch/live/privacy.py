@@ -77,7 +77,7 @@ def rounded(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
 
 HELD_BACK = ("offset_m", "pace_mps", "next_station_eta_ts", "finish_eta_ts")
 # live now: in a delayed view, shown as they were then or left out
-AS_THEN = ("last_station", "next_station", "lap")
+AS_THEN = ("last_station", "last_station_ts", "next_station", "lap")
 NOT_DELAYED = ("silent_s", "fixes", "on_course", "flagged", "confirmed", "far", "wrong_way")
 
 

@@ -75,6 +75,7 @@ def runner_json(
             "battery_pct": None if fix is None else fix.battery_pct,
         },
         "last_station": station_json(race.stations[last]) if last >= 0 else None,
+        "last_station_ts": passed_ts(race, runner, last),
         "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
         "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
         "finish_eta_ts": _r(etas[-1]),
@@ -129,6 +130,17 @@ def incident_json(i: Incident) -> dict[str, Any]:
         "ack_ts": i.ack_ts,
         "retracted": i.retracted,
     }
+
+
+def passed_ts(race: LiveRace, runner: LiveRunner, station: int) -> float | None:
+    """When the runner passed a station (its split), None: not known (their first fix was
+    already past it)."""
+    if runner.finished_s is not None and station == len(race.stations) - 1:
+        return runner.finished_s  # (their progress may be held a ping short of the line)
+    row = race.passes.splits.get(runner.bib)
+    if station < 0 or row is None or station >= len(row) or math.isnan(row[station]):
+        return None
+    return _r(race.start_s(runner) + float(row[station]))
 
 
 def _utc_offset_s(race: LiveRace) -> float:

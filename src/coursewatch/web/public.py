@@ -9,7 +9,7 @@ from typing import Any
 from coursewatch.incidents import DEVICE
 from coursewatch.live import LiveRace, LiveRunner
 from coursewatch.live.privacy import public_runner, rounded
-from coursewatch.live.views import station_json
+from coursewatch.live.views import passed_ts, station_json
 from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
 
@@ -33,6 +33,7 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
         "progress_m": progress,
         "last_station_m": race.station_m[last] if last >= 0 else None,
         "last_station": station_json(race.stations[last]) if last >= 0 else None,
+        "last_station_ts": passed_ts(race, r, last),
         "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
         "lap": race.lap(progress) if seen is not None else None,
     }

@@ -109,12 +109,19 @@ const CW = (() => {
     const d = raceDate(ts);
     return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
   }
+  const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  // the time alone on the race's day of today; its weekday within the week around (a
+  // 200-miler's days: "Sat 00:40"); further off, the date
   function hhmm(ts) {
     if (ts === null || ts === undefined || !isFinite(ts)) return "–";
     const d = raceDate(ts);
     const t = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-    return Math.abs(ts - now()) > 20 * 3600 ? `${day} ${t}` : t;
+    const today = raceDate(now());
+    const days = Math.round((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) -
+      Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate())) / 86400000);
+    if (days === 0) return t;
+    if (Math.abs(days) < 7) return `${WEEKDAYS[d.getUTCDay()]} ${t}`;
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${t}`;
   }
   function duration(s) {
     if (s === null || s === undefined || !isFinite(s)) return "–";

@@ -223,11 +223,19 @@
   }
   function lastTs(r) { return r.last_fix ? r.last_fix.time_s : Infinity; }
 
-  function lastStationTs(r) {
-    if (r.status === "finished") return lastTs(r);
+  function lastStationTs(r) {  // [time, exact]: the pass, or an estimate from the pace
+    if (r.status === "finished") return [r.finish_ts || lastTs(r), true];
+    if (r.last_station_ts) return [r.last_station_ts, true];
     const st = r.last_station;
     if (!st || !r.last_fix || !r.pace_mps || r.pace_mps < 0.1) return null;
-    return r.last_fix.time_s - Math.max(r.progress_m - st.distance_m, 0) / r.pace_mps;
+    return [r.last_fix.time_s - Math.max(r.progress_m - st.distance_m, 0) / r.pace_mps, false];
+  }
+
+  // an ETA gone by (a silent runner's, kept from their last fix) is when they were expected
+  function etaCell(next, ts) {
+    const past = ts < CW.now() - 60;
+    return [`${next.label} ${past ? "expected " : ""}${CW.hhmm(ts)}`,
+            el("span", { class: past ? "late" : "muted", text: ` ${CW.relative(ts)}` })];
   }
 
   const SORTS = {
@@ -271,7 +279,7 @@
     for (const r of rows) {
       const place = state.places.get(r.bib);
       const last = r.status === "finished" ? { label: "Finish" } : r.last_station;
-      const lastTime = lastStationTs(r);
+      const [lastTime, exact] = lastStationTs(r) || [null, false];
       const next = r.next_station;
       body.append(el("tr", {
         dataset: { bib: r.bib, status: r.status },
@@ -285,11 +293,9 @@
          el("span", { class: "muted", text: r.progress_pct == null ? "" : ` ${Math.round(r.progress_pct)}%` }),
          el("span", { class: "bar", style: `--pct:${Math.min(r.progress_pct || 0, 100)}%` })),
       el("td", { class: "last" }, last ? last.label : "–",
-         lastTime ? el("span", { class: "muted", text: ` ${r.status === "finished" ? "" : "≈"}${CW.hhmm(lastTime)}` }) : null),
+         lastTime ? el("span", { class: "muted", text: ` ${exact ? "" : "≈"}${CW.hhmm(lastTime)}` }) : null),
       el("td", { class: "pace", text: CW.pace(r.pace_mps) }),
-      el("td", { class: "eta" }, next && r.next_station_eta_ts ? [
-        `${next.label} ${CW.hhmm(r.next_station_eta_ts)}`,
-        el("span", { class: "muted", text: ` ${CW.relative(r.next_station_eta_ts)}` })] : "–"),
+      el("td", { class: "eta" }, next && r.next_station_eta_ts ? etaCell(next, r.next_station_eta_ts) : "–"),
       el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: statusLine(r) }))));
     }
     $("board").tBodies[0].replaceChildren(body);

@@ -202,7 +202,8 @@
         el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts) : "–",
           title: e.low_ts ? `10-90 %: ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)} (${e.method})` : "" },
           e.low_ts ? el("span", { class: "muted range", text: ` ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)}` }) : ""),
-        el("td", { class: "muted", text: e.eta_ts ? CW.relative(e.eta_ts) : "" }),
+        el("td", { class: e.eta_ts && e.eta_ts < CW.now() - 60 ? "late" : "muted",
+                   text: e.eta_ts ? (e.eta_ts < CW.now() - 60 ? "expected " : "") + CW.relative(e.eta_ts) : "" }),
         el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts) : "" }));
     });
     const risk = state.detail.dropout_risk;
