@@ -118,3 +118,34 @@ def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_
     assert res.exit_code == 0 and out.read_text().startswith("<!doctype html>"), res.output
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--ghost", "Elite"])
     assert res.exit_code == 2 and "add --race" in res.output
+
+
+def test_analyze_never_writes_over_what_it_reads_and_says_where_it_cannot_write(
+    tmp_path: Path,
+) -> None:
+    """`-o run.gpx` replaced the runner's recording with the text report; an unknown suffix
+    was text; a missing folder or a folder was a traceback."""
+    cpath, tpath, _ = course_and_run(tmp_path)
+    kept = tpath.read_bytes()
+    cases = {
+        str(tpath): "is one of the files read",
+        str(tmp_path / "r.docx"): "says no format",
+        str(tmp_path / "missing" / "r.txt"): "no folder",
+        str(tmp_path): "is a folder",
+    }
+    for out, said in cases.items():
+        res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "-o", out])
+        assert res.exit_code == 1 and said in res.output, (out, res.output)
+    assert tpath.read_bytes() == kept
+
+
+def test_names_in_brackets_are_shown_as_written(tmp_path: Path) -> None:
+    """A name with '[/]' crashed `course info`, `track info` and `analyze` (rich markup);
+    '[red]' vanished from it."""
+    cpath, tpath, _ = course_and_run(tmp_path)
+    for path in (cpath, tpath):
+        path.write_text(path.read_text().replace("Test course", "Ultra [red]Côte[/] [/]"))
+    for args in (["course", "info", str(cpath)], ["track", "info", str(tpath)],
+                 ["analyze", str(cpath), str(tpath)]):  # fmt: skip
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0 and "Ultra [red]Côte[/] [/]" in res.output, res.output

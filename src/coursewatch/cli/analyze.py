@@ -7,6 +7,7 @@ the runners compared. The CLI parses, calls the library and writes; reports meas
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.analysis.near import check_race_fits
 from coursewatch.course import Course, apply_race
+from coursewatch.errors import InputError
 from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import Race, load_race
 from coursewatch.reports.compare import Runner, build_runners, print_comparison
@@ -30,6 +32,7 @@ from coursewatch.reports.text import print_analysis
 FORMATS = ["text", "json", "html", "png", "markdown"]
 SUFFIX_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".png": "png",
                   ".md": "markdown", ".markdown": "markdown"}  # fmt: skip
+TEXT_SUFFIXES = ("", ".txt", ".text", ".log")
 LONG_FILE_BYTES = 1_000_000  # tracks bigger than this get a progress bar on a terminal
 
 
@@ -152,6 +155,8 @@ def analyze_cmd(
 
     One track: that runner's report. Several: the runners compared.
     """
+    if output is not None:
+        _check_output(output, fmt, (course_file, *track_files, *([race_file] if race_file else [])))
     fmt = fmt or SUFFIX_FORMATS.get(output.suffix.lower() if output else "", "text")
     if ghost is not None and race_file is None:
         raise click.UsageError("--ghost races against a race file's reference splits: add --race")
@@ -191,6 +196,26 @@ def analyze_cmd(
         _markdown(analyses, infos, output, image, (width, height))
 
 
+def _check_output(output: Path, fmt: str | None, inputs: tuple[Path, ...]) -> None:
+    """-o names a file that can be written and is none of the inputs (a recording written
+    over by its report), in a format its suffix says or --format gives."""
+    suffix = output.suffix.lower()
+    written = [output]
+    if (fmt or SUFFIX_FORMATS.get(suffix)) == "markdown":
+        written.append(output.with_suffix(".png"))  # the map beside the post
+    for out in written:
+        if any(out.resolve() == i.resolve() for i in inputs):
+            raise InputError("is one of the files read: the report would be written over it; "
+                             "give another -o", out)  # fmt: skip
+    if output.is_dir():
+        raise InputError("is a folder: give a file name, e.g. -o report.html", output)
+    if fmt is None and suffix not in SUFFIX_FORMATS and suffix not in TEXT_SUFFIXES:
+        raise InputError(f"the suffix {output.suffix} says no format: name it .txt, .json, "
+                         ".html, .md or .png, or give --format", output)  # fmt: skip
+    if not output.parent.is_dir():
+        raise InputError(f"no folder {output.parent}: create it, or give another -o", output)
+
+
 def _runners(analyses: list[tuple[str, Analysis]], infos: list[ReportInfo]) -> list[Runner]:
     return build_runners(analyses, infos[0])
 
@@ -198,9 +223,13 @@ def _runners(analyses: list[tuple[str, Analysis]], infos: list[ReportInfo]) -> l
 def _text(
     analyses: list[tuple[str, Analysis]], infos: list[ReportInfo], output: Path | None
 ) -> None:
-    file = None if output is None else output.open("w", encoding="utf-8")
     try:
-        console = Console(file=file, width=100 if file else None)
+        file = None if output is None else output.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report ({exc.strerror})", output) from None
+    try:  # a pipe or a file: as wide as a report needs (80 columns cut its cells short)
+        terminal = file is None and sys.stdout.isatty()
+        console = Console(file=file, width=None if terminal else 100)
         if len(analyses) == 1:
             print_analysis(analyses[0][1], infos[0], console)
         else:
@@ -261,5 +290,5 @@ def _write_bytes(data: bytes, output: Path) -> None:
     try:
         output.write_bytes(data)
     except OSError as exc:
-        raise click.FileError(str(output), hint=exc.strerror or str(exc)) from None
+        raise InputError(f"cannot write the report ({exc.strerror or exc})", output) from None
     click.echo(f"wrote {output}", err=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.course import Course
@@ -85,7 +86,7 @@ def course_info(file: Path, fmt: str) -> None:
         return
     con = Console()
     d = course_json(c)
-    con.print(f"[bold]{c.name or file.name}[/]  {km_mi(c.length_m)}")
+    con.print(f"[bold]{escape(c.name or file.name)}[/]  {km_mi(c.length_m)}")
     if d["ascent_m"] is not None:
         con.print(f"climb: +{d['ascent_m']:.0f} m / -{d['descent_m']:.0f} m")
     else:
@@ -99,7 +100,7 @@ def course_info(file: Path, fmt: str) -> None:
         table = Table("station", "passes (course distance)")
         for s in c.stations:
             passes = ", ".join(f"km {p / 1000:.2f}" for p in s.passes_m) or "not on the course"
-            table.add_row(s.name, passes)
+            table.add_row(escape(s.name), passes)
         con.print(table)
     else:
         con.print("no stations (add waypoints, or give a race file)")
@@ -115,7 +116,7 @@ def track_info(file: Path, fmt: str) -> None:
         click.echo(json.dumps(track_json(t), indent=2))
         return
     con = Console()
-    con.print(f"[bold]{t.name or file.name}[/] ({t.format}): {len(t)} fixes")
+    con.print(f"[bold]{escape(t.name or file.name)}[/] ({t.format}): {len(t)} fixes")
     con.print(f"{t.start:%Y-%m-%d %H:%M:%S}Z to {t.end:%Y-%m-%d %H:%M:%S}Z, "
               f"{fmt_duration(t.duration_s)}, {km_mi(t.distance_m)}")  # fmt: skip
     con.print(f"sampling: median {t.median_interval_s:.0f} s, largest gap "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.analysis import Analysis, Excursion
@@ -143,7 +144,7 @@ def print_comparison(
     runners: list[Runner], title: str, length_m: float, console: Console | None = None
 ) -> None:
     con = console or Console()
-    con.print(f"[bold]{title}[/]: {len(runners)} runners on {km_mi(length_m)}")
+    con.print(f"[bold]{escape(title)}[/]: {len(runners)} runners on {km_mi(length_m)}")
     st = Table(title="Standings", title_justify="left")
     for column in ("#", "runner", "result", "progress"):
         st.add_column(column, no_wrap=column != "runner")
@@ -153,7 +154,7 @@ def print_comparison(
         a = r.analysis
         st.add_row(
             str(i + 1),
-            r.name,
+            escape(r.name),
             r.status,
             progress_bar(r.reached_m, length_m),
             str(len(a.confirmed)),
@@ -165,7 +166,7 @@ def print_comparison(
     pl = Table("where", "who", "what", title="Who left the course where", title_justify="left")
     for p in places(runners):
         for k, (r, e) in enumerate(p.who):
-            pl.add_row(km(p.course_m) if k == 0 else "", r.name, excursion_brief(e))
+            pl.add_row(km(p.course_m) if k == 0 else "", escape(r.name), escape(excursion_brief(e)))
     if not pl.rows:
         pl.add_row("-", "nobody", "every runner stayed on the course")
     con.print(pl)
@@ -180,7 +181,7 @@ def print_comparison(
         caption_justify="left",
     )
     for i, (label, s) in enumerate(grid.checkpoints):
-        sp.add_row(label, km(s), *[cell_text(grid, i, j) for j in range(len(runners))])
+        sp.add_row(escape(label), km(s), *[cell_text(grid, i, j) for j in range(len(runners))])
     con.print(sp)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -46,7 +47,7 @@ def print_analysis(
 def header(a: Analysis, info: ReportInfo) -> RenderableType:
     tr = a.track
     lines = [
-        Text.from_markup(f"[bold]{info.title}[/] — {info.runner}"),
+        Text.assemble((info.title, "bold"), f" — {info.runner}"),
         Text(
             f"Course {km_mi(a.course.length_m)}; track: {len(tr)} fixes, "
             f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z"
@@ -71,7 +72,7 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
         t.add_column("gap", justify="right")
     for r in sp.rows:
         cells = [
-            r.label,
+            escape(r.label),
             km(r.course_m),
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
