@@ -138,6 +138,38 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["runner", "feed", "demo", "8", "--mapshare",
                                  "https://user:pw9@share.garmin.com/bob", *opts])  # fmt: skip
         assert done.exit_code == 0 and "pw9" not in done.output, done.output
+        _replays(cli, tmp_path, race_file, opts)
     finally:
         proc.kill()
         proc.wait()
+
+
+def _replays(cli: CliRunner, tmp_path: Path, race_file: Path, opts: list[str]) -> None:
+    """A replay into a real race made its runners 1, 2, ... the recordings (bib 1's name and
+    devices gone); a recording of another year was taken, after the race was made."""
+    from coursewatch.sim.simulate import simulate_run
+
+    run = simulate_run(COURSE, start_ts=START + 60, interval_s=60.0, seed=4)
+    pts = "".join(f'<trkpt lat="{a}" lon="{o}"><time>{_iso(t)}</time></trkpt>'
+                  for t, a, o in zip(run.time_s, run.lat, run.lon, strict=True))  # fmt: skip
+    gpx = f'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{pts}'
+    track = tmp_path / "ann.gpx"
+    track.write_text(gpx + "</trkseg></trk></gpx>")
+    cli.invoke(main, ["runner", "add", "demo", "1", "--name", "Real One", "--device", "r1", *opts])
+    done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "demo", *opts])
+    assert done.exit_code == 1 and "has a bib 1 of its own (Real One)" in done.output
+    later = tmp_path / "later.gpx"
+    later.write_text(track.read_text().replace(_iso(START)[:4], str(int(_iso(START)[:4]) + 1)))
+    done = cli.invoke(main, ["replay", str(race_file), str(later), "--id", "other", *opts])
+    assert done.exit_code == 1 and "days after it" in done.output, done.output
+    races = httpx.get(f"{opts[1]}/api/races", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert [r["id"] for r in races.json()["races"]] == ["demo"]  # nothing made
+    done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "rehearsal",
+                             "--speed", "100000", *opts])  # fmt: skip
+    assert done.exit_code == 0 and f"{len(run.time_s)} acknowledged" in done.output, done.output
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import httpx
 
+from coursewatch.analysis.near import LATE_DAYS
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
 from coursewatch.formats.load import load_track
@@ -51,27 +52,48 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
     client = Client(url, token)
     race_id = race_id or slug(race_file.stem)
     text, suffix, course, course_suffix = read_race_files(race_file)
+    race = load_race(race_file)
+    start = race.start_ts
+    feeds = []  # every track read and checked before race HQ is changed at all
+    for i, path in enumerate(tracks):
+        track = load_track(path)
+        days = (float(track.time_s[0]) - start) / 86_400.0
+        if float(track.time_s[-1]) < start or days > LATE_DAYS:
+            raise CoursewatchError(
+                f"{path}: the race starts {race.start:%Y-%m-%d %H:%M %Z}, the track "
+                f"{abs(days):,.0f} days {'after' if days > 0 else 'before'} it: is it this "
+                "race's recording?"
+            )
+        feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon)
+        feeds.append((feed, path.stem))
     known = {r["id"] for r in client.call("GET", "/api/races")["races"]}
-    if race_id not in known:
+    if race_id in known:  # bibs 1, 2, ... of a real race are its runners, not these tracks
+        registered = {r["bib"]: r for r in client.call("GET", f"/api/races/{race_id}/runners")
+                      ["runners"]}  # fmt: skip
+        for feed, _ in feeds:
+            theirs = registered.get(feed.bib)
+            if theirs is not None and feed.device_id not in theirs.get("devices", []):
+                who = theirs["name"] or "no name"
+                raise CoursewatchError(
+                    f"race {race_id!r} has a bib {feed.bib} of its own ({who}): replay into "
+                    f"another race, --id {race_id}-replay"
+                )
+    else:
         body = {"id": race_id, "race_file": {"text": text, "suffix": suffix},
                 "course_file": {"base64": base64.b64encode(course).decode(),
                                 "suffix": course_suffix}}  # fmt: skip
         client.call("POST", "/api/races", json=body)
-    feeds = []
-    for i, path in enumerate(tracks):
-        track = load_track(path)
-        feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon)
-        runner = {"bib": feed.bib, "name": path.stem, "devices": [feed.device_id]}
+    for feed, name in feeds:
+        runner = {"bib": feed.bib, "name": name, "devices": [feed.device_id]}
         client.call("POST", f"/api/races/{race_id}/runners", json=runner)
-        feeds.append(feed)
-    start = load_race(race_file).start_ts
-    first = min(float(f.time_s[0]) for f in feeds)
+    feeds_only = [feed for feed, _ in feeds]
+    first = min(float(f.time_s[0]) for f in feeds_only)
     click.echo(f"replaying {len(feeds)} track(s) into {client.url}/api/races/{race_id} at "
                f"{speed:g}x ({protocol})")  # fmt: skip
 
     async def go() -> None:
         async with httpx.AsyncClient(base_url=client.url, timeout=30.0) as http:
-            stats = await replay(http, feeds, speed, race_id, protocol, client.token,
+            stats = await replay(http, feeds_only, speed, race_id, protocol, client.token,
                                  t0=max(start, first) if first < start else first)  # fmt: skip
         click.echo(f"sent {stats.sent} fixes, {stats.acknowledged} acknowledged, "
                    f"{stats.failed} failed requests")  # fmt: skip
