@@ -149,3 +149,30 @@ def test_names_in_brackets_are_shown_as_written(tmp_path: Path) -> None:
                  ["analyze", str(cpath), str(tpath)]):  # fmt: skip
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 0 and "Ultra [red]Côte[/] [/]" in res.output, res.output
+
+
+def test_serve_says_in_one_line_why_it_cannot_start(tmp_path: Path) -> None:
+    """A port in use printed the address and a new admin token (another server's address),
+    then failed; a folder or a file that is no database given to --db was a traceback."""
+    import socket
+    import subprocess
+    import sys
+
+    from coursewatch.sim.hq import free_port
+
+    exe = str(Path(sys.executable).parent / "coursewatch")
+    free = str(free_port())
+    (tmp_path / "notes.gpx").write_text("not a database")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args, said in (
+            (["--port", port], "cannot listen on 127.0.0.1:"),
+            (["--db", str(tmp_path), "--port", free], "is a folder"),
+            (["--db", str(tmp_path / "notes.gpx"), "--port", free], "cannot open it as race HQ"),
+        ):
+            run = subprocess.run([exe, "serve", *args], capture_output=True, text=True,
+                                 timeout=60, cwd=tmp_path)  # fmt: skip
+            assert run.returncode == 1 and said in run.stderr, (args, run.stderr)
+            assert "race HQ on" not in run.stdout and "Traceback" not in run.stderr

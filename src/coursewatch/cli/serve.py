@@ -9,6 +9,7 @@ import gc
 import os
 import re
 import resource
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -104,6 +105,19 @@ def _announce(server: Server, fds: str, streams: int) -> None:
                    f"again, POST /api/races with its id): {why}", err=True)  # fmt: skip
 
 
+def check_port_free(host: str, port: int) -> None:
+    """CoursewatchError when nothing can listen on ``host:port`` (another race HQ there)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CoursewatchError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another race HQ running "
+                "there? Stop it, or give another --port"
+            ) from None
+
+
 async def run_servers(
     server: Server,
     announce: bool = True,
@@ -116,6 +130,9 @@ async def run_servers(
     from coursewatch.web.door import shedding_protocol
 
     s = server.settings
+    for port in (s.port, s.osmand_port):  # said now, before a start that prints the address
+        if port:
+            check_port_free(s.host, port)
     fds = prepare_process()
     await server.start()
     gc.collect()
@@ -168,8 +185,10 @@ async def run_servers(
     "--bus", help="Redis URL (redis://host:port/0): one web node of several, with workers."
 )
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, help="Port of the API and dashboard (default 8080).")
-@click.option("--osmand-port", type=int, help="Also serve OsmAnd at / on this port (5055).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port of the API and dashboard (default 8080).")  # fmt: skip
+@click.option("--osmand-port", type=click.IntRange(0, 65535),
+              help="Also serve OsmAnd at / on this port (5055; 0: not).")  # fmt: skip
 def serve(
     db_path: Path | None,
     store: str | None,

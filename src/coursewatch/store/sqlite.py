@@ -66,4 +66,13 @@ class SqliteStore(SqlStore):
     async def start(self) -> None:
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(f"{self.path.parent}: no such folder for the database: create it")
-        await super().start()
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder: give --db a file (a new name makes a "
+                             "new database)")  # fmt: skip
+        try:
+            await super().start()
+        except sqlite3.DatabaseError as exc:  # not a database, or one that cannot be opened
+            raise StoreError(
+                f"{self.path}: cannot open it as race HQ's database ({exc}): give "
+                "--db the file `coursewatch serve` made, or a new name"
+            ) from None
