@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from coursewatch.course import apply_race, build_course, climb_m
-from coursewatch.errors import EmptyDataError
+from coursewatch.errors import EmptyDataError, RaceFileError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import LocalFrame
 from coursewatch.race import Race, RaceStation
@@ -82,6 +84,10 @@ def test_apply_race_places_stations_by_distance_clamped_to_the_course() -> None:
     )
     out = apply_race(c, race)
     assert [s.passes_m for s in out.stations] == [(4000.0,), (c.length_m,)]
+    # km 50 on a 21 km course (miles, or another course's file) was put at the finish
+    far = dataclasses.replace(race, stations=(RaceStation("Beyond", distance_m=30_000.0),))
+    with pytest.raises(RaceFileError, match=r"'Beyond' is at km 30\.0, beyond the end"):
+        apply_race(c, far)
 
 
 def test_a_ping_by_the_arch_is_at_the_finish_though_the_progress_lags() -> None:

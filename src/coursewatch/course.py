@@ -18,7 +18,7 @@ import numpy as np
 
 from coursewatch.course_geometry import check_course_geometry
 from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
-from coursewatch.errors import EmptyDataError
+from coursewatch.errors import EmptyDataError, RaceFileError
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m, haversine_m
 from coursewatch.points import RawPoints, Waypoint
 from coursewatch.race import Race
@@ -335,18 +335,29 @@ def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[St
     return out
 
 
+BEYOND_END = 1.2  # a station's official distance this far past the line's length is a mistake
+
+
 def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
     """The course with the race file's stations instead of the file's waypoints.
 
     A station given by course distance has that one pass (clamped to the course: official
-    distances often exceed the length of the line); one given by position gets every pass
-    within ``snap_m``, or only its ``pass_number``-th when the race file says which visit.
+    distances often exceed the length of the line, but not by a fifth: a station further is
+    refused, a distance in miles or another course's race file); one given by position gets
+    every pass within ``snap_m``, or only its ``pass_number``-th when the race file says
+    which visit.
     """
     if not race.stations:
         return course
     out: list[Station] = []
     for rs in race.stations:
         if rs.distance_m is not None:
+            if rs.distance_m > BEYOND_END * course.length_m + 1000.0:
+                raise RaceFileError(
+                    f"station {rs.name!r} is at km {rs.distance_m / 1000:.1f}, beyond the end of "
+                    f"the course ({course.length_m / 1000:.1f} km): is the distance in miles, or "
+                    "is it another course's race file?"
+                )
             s = min(max(rs.distance_m, 0.0), course.length_m)
             (la,), (lo,) = course.latlon_at(np.array([s]))
             out.append(Station(rs.name, float(la), float(lo), (s,)))
