@@ -136,6 +136,9 @@ def test_analyze_never_writes_over_what_it_reads_and_says_where_it_cannot_write(
     for out, said in cases.items():
         res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "-o", out])
         assert res.exit_code == 1 and said in res.output, (out, res.output)
+    # a tile server that is none: a report whose map asked the relative URL 'bogus'
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--tiles", "bogus"])
+    assert res.exit_code == 2 and "is not a tile server" in res.output
     assert tpath.read_bytes() == kept
 
 

@@ -119,6 +119,7 @@ def _analyses(
     default="none",
     show_default=True,
     help="HTML base map: 'osm', an XYZ URL template {z}/{x}/{y}, or 'none' (offline).",
+    callback=lambda _ctx, _param, value: _tiles(value),
 )
 @click.option("--width", type=int, default=1200, show_default=True, help="PNG width in pixels.")
 @click.option("--height", type=int, default=900, show_default=True, help="PNG height in pixels.")
@@ -194,6 +195,15 @@ def analyze_cmd(
         _png(analyses, infos, output, (width, height))
     else:
         _markdown(analyses, infos, output, image, (width, height))
+
+
+def _tiles(value: str) -> str:
+    """--tiles as given, checked before the analysis runs."""
+    try:
+        Tiles.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tiles") from None
+    return value
 
 
 def _check_output(output: Path, fmt: str | None, inputs: tuple[Path, ...]) -> None:

@@ -63,11 +63,17 @@ class Tiles:
 
     @classmethod
     def parse(cls, value: str | None) -> Tiles | None:
-        """``None``/``"none"``: no base map; ``"osm"``: OpenStreetMap; else a URL template."""
+        """``None``/``"none"``: no base map; ``"osm"``: OpenStreetMap; else an XYZ URL
+        template (http(s), with {z}, {x} and {y}); ValueError for anything else."""
         if value is None or value.strip().lower() in ("", "none"):
             return None
         if value.strip().lower() == "osm":
             return cls(OSM_TILES, OSM_ATTRIBUTION)
+        if not re.match(r"https?://", value) or not all(k in value for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(
+                f"{value!r} is not a tile server: give none, osm, or an XYZ template such as "
+                "https://tile.example.org/{z}/{x}/{y}.png"
+            )
         host = re.sub(r"^\w+://", "", value).split("/", 1)[0]
         attribution = OSM_ATTRIBUTION if "openstreetmap" in host else f"Tiles: {escape(host)}"
         return cls(value, attribution)
