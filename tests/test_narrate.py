@@ -45,7 +45,7 @@ def test_station_events_name_the_station() -> None:
     cutoffs = ((40_000.0, 30_000.0),)
     _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (31_000.0,), CutoffConfig(0, 0))
     assert NARRATOR.clock_sentence("7", ev[0]) == (
-        "Bib 7: projected at Aid 4 17 min after its cut-off; now at km 25.00 (mi 15.53)"
+        "Bib 7: projected at Aid 4 17 min after its cut-off (08:20Z); now at km 25.00 (mi 15.53)"
     )
 
 

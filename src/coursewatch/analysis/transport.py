@@ -35,7 +35,12 @@ def journey(track: Track, k0: int, k1: int) -> Journey | None:
     """The journey within fixes ``k0``..``k1``: its windows faster than a runner, from the
     first to the last of them; None when there is none, or when they all begin or end at one
     fix (one fix thrown kilometres away makes the windows it ends and begins fast)."""
-    t = track.time_s[k0 : k1 + 1]
+    found = journey_of(track.time_s[k0 : k1 + 1], track.lat[k0 : k1 + 1], track.lon[k0 : k1 + 1])
+    return None if found is None else Journey(k0 + found.k0, k0 + found.k1, found.speed_mps)
+
+
+def journey_of(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | None:
+    """:func:`journey` of fixes given as arrays (times, positions): indexes into them."""
     if len(t) < 2:
         return None
     ends = np.searchsorted(t, t + WINDOW_S)
@@ -44,7 +49,6 @@ def journey(track: Track, k0: int, k1: int) -> Journey | None:
         return None
     ends = ends[starts]
     dt = t[ends] - t[starts]
-    lat, lon = track.lat[k0 : k1 + 1], track.lon[k0 : k1 + 1]
     d = haversine_m(lat[starts], lon[starts], lat[ends], lon[ends])
     speed = np.where(dt <= WINDOW_MAX_S, d / np.maximum(dt, 1.0), 0.0)
     fast = np.flatnonzero(speed > TRANSPORT_MPS)
@@ -53,7 +57,7 @@ def journey(track: Track, k0: int, k1: int) -> Journey | None:
     shared = set.intersection(*({int(starts[i]), int(ends[i])} for i in fast))
     if shared:  # every fast window begins or ends at one fix: that fix is wrong, not a ride
         return None
-    return Journey(k0 + int(starts[fast[0]]), k0 + int(ends[fast[-1]]), float(speed[fast].max()))
+    return Journey(int(starts[fast[0]]), int(ends[fast[-1]]), float(speed[fast].max()))
 
 
 def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:
@@ -62,3 +66,10 @@ def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:
     steps = np.diff(path[k0 : k1 + 1])
     dt = np.diff(track.time_s[k0 : k1 + 1])
     return float(steps[steps <= STEP_MPS * np.maximum(dt, 1e-9)].sum())
+
+
+def on_foot_of(t: FloatArray, lat: FloatArray, lon: FloatArray) -> float:
+    """:func:`on_foot_m` of fixes given as arrays: the straight steps between them slower
+    than ``STEP_MPS``."""
+    steps = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    return float(steps[steps <= STEP_MPS * np.maximum(np.diff(t), 1e-9)].sum())

@@ -139,9 +139,11 @@ class Narrator:
         raised_s: float,
         trend_mps: float = 0.0,
         fix: tuple[float, float] | None = None,
+        ride_mps: float | None = None,
     ) -> AlertRecord:
         """The alert of an engine event, keyed by its kind and time. ``fix``: where the fix
-        of the event was, for one too far from the course to be placed in its frame."""
+        of the event was, for one too far from the course to be placed in its frame;
+        ``ride_mps``: a shortcut in a vehicle, its speed."""
         if not math.isfinite(ev.offset_m) and fix is not None:  # hundreds of km away
             far_m = float(line_distances(self.course, np.array([fix[0]]), np.array([fix[1]]))[0])
             ev = replace(ev, at=replace(ev.at, lat=fix[0], lon=fix[1]), offset_m=far_m)
@@ -161,6 +163,11 @@ class Narrator:
             }
         if ev.alarm_time is not None:
             detail["alarm_s"] = ev.alarm_time.timestamp()
+        sentence = self.sentence(bib, ev, trend_mps)
+        if ride_mps is not None:
+            detail["ride_mps"] = ride_mps
+            sentence += (f"; moved faster than anyone runs (up to {ride_mps * 3.6:.0f} km/h over "
+                         "10 min: a vehicle?)")  # fmt: skip
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
         # far from the course during an off-course episode: an update of its incident
@@ -175,7 +182,7 @@ class Narrator:
             lon=ev.at.lon,
             course_m=ev.at.course_m,
             offset_m=ev.offset_m,
-            sentence=self.sentence(bib, ev, trend_mps),
+            sentence=sentence,
             detail=detail,
             raised_s=raised_s,
             episode=episode_key(ev.kind, at_s, since, joined),

@@ -3,8 +3,11 @@ event as the alert row the store keeps."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from coursewatch.analysis.transport import journey_of, on_foot_of
+from coursewatch.engine.config import EngineConfig
 from coursewatch.protocols import Fix
 from coursewatch.store import AlertRecord, FixRow
 
@@ -12,6 +15,9 @@ if TYPE_CHECKING:
     from coursewatch.engine.events import Event
     from coursewatch.live.registry import LiveRace
     from coursewatch.live.runner import LiveRunner
+
+
+SHORTCUT_M = EngineConfig().shortcut_m  # course skipped beyond what was run: a shortcut
 
 
 class Arrived(Protocol):
@@ -40,7 +46,29 @@ def fix_rows(race_id: str, bib: str, fixes: list[Fix], batch: Arrived) -> list[F
 def say_event(
     race: LiveRace, runner: LiveRunner, raised: tuple[Event, float, float]
 ) -> AlertRecord:
-    """An engine event in words, where its fix was."""
+    """An engine event in words, where its fix was. A way back from a ride (a car, a shuttle:
+    faster than anyone runs, analysis/transport.py) that skipped more course than the runner
+    went on foot is a shortcut, as ``analyze`` says it: the engine measured the distance the
+    vehicle moved as run."""
     ev, raised_s, trend_mps = raised
     fix = runner.fix_at(ev.at.time.timestamp())
-    return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix)
+    ride = _ride(runner, ev) if ev.kind == "back_on_course" else None
+    if ride is not None:
+        ev = replace(ev, kind="shortcut")
+    return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix, ride)
+
+
+def _ride(runner: LiveRunner, ev: Event) -> float | None:
+    """The speed of the ride in a way back that skipped course, None: none."""
+    left, at = ev.left, ev.at
+    if left is None or left.course_m is None or at.course_m is None:
+        return None
+    kept = runner.kept(left.time.timestamp(), at.time.timestamp())
+    if kept is None or len(kept) < 2:
+        return None
+    t, lat, lon = kept[:, 0], kept[:, 1], kept[:, 2]
+    found = journey_of(t, lat, lon)
+    skipped_m = at.course_m - left.course_m
+    if found is None or on_foot_of(t, lat, lon) - skipped_m >= -SHORTCUT_M:
+        return None
+    return found.speed_mps

@@ -345,6 +345,13 @@ class LiveRunner:
             return float(self._tail[i, 1]), float(self._tail[i, 2])
         return None
 
+    def kept(self, t0: float, t1: float) -> FloatArray | None:
+        """The kept fixes from ``t0`` to ``t1`` as (time, lat, lon) rows; None: not all kept."""
+        rows = self._tail[: self._n]
+        if not self._n or rows[0, 0] > t0:
+            return None
+        return rows[(rows[:, 0] >= t0) & (rows[:, 0] <= t1), :3]
+
     def seen_at(self, t_s: float) -> tuple[float, float, float, float] | None:
         """The (time, lat, lon, progress) of the last kept fix at or before ``t_s`` (what a
         delayed view shows)."""
