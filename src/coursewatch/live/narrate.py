@@ -97,7 +97,8 @@ class Narrator:
         heading, turn = self.course_turn(s)
         (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
         what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
-        trend = "moving away" if trend_mps > 0.2 else "coming back" if trend_mps < -0.2 else "still"
+        trend = "moving away" if trend_mps > 0.2 else "coming back" if trend_mps < -0.2 else ""
+        trend = trend or "neither moving away nor coming back"  # ("still" read as standing)
         return f"Bib {bib} {what} at {self.where(s)}: {ev.offset_m:.0f} m off course, {trend}"
 
     def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
