@@ -97,6 +97,10 @@ def risk_cmd(
         st = rf.stations[f.station]
         rows.append((bib, st.name, st.pass_number, round(float(table.elapsed_s[i, f.station])),
                      round(f.dropout_risk, 3)))  # fmt: skip
+    if table.bibs and not rows:
+        click.echo("note: no runner has a dropout risk: it is read from earlier editions' "
+                   "results (history: in the race file, or --history), and from the stations "
+                   "each runner reached", err=True)  # fmt: skip
     _write(rows, RISK_COLUMNS, fmt)
 
 
