@@ -185,3 +185,17 @@ async def test_a_runners_own_token_posts_what_their_device_said(tmp_path: Path) 
                               headers=mine)  # fmt: skip
         assert r.status_code == 200, r.text
         assert [(i.bib, i.kind) for i in server.incidents("demo")] == [("7", "sos")]
+
+
+async def test_a_replayed_race_is_delayed_on_its_own_clock(tmp_path: Path) -> None:
+    """A recording replayed days later (a director rehearsing the public view): the delay
+    was counted on the server's clock, so the public saw the newest fix at once."""
+    async with hq(tmp_path, clock=lambda: NOW + 30 * 86400) as (server, client):
+        await _race(client, tmp_path)
+        await _view(client, delay_min=30)
+        race_now = server.race_now("demo")
+        assert race_now < NOW + 86400  # the recording's clock
+        theirs = (await client.get("/api/races/demo/runners/7")).json()
+        assert theirs["last_fix"]["time_s"] <= race_now - 1800
+        track = (await client.get("/api/races/demo/runners/7/track")).json()
+        assert max(track["time_s"]) <= race_now - 1800

@@ -101,7 +101,7 @@ async def course(request: Request) -> Response:
 async def list_runners(request: Request) -> Response:
     race = _race(request)
     admin = require_read(request, race)
-    now = server_of(request).clock()
+    now = server_of(request).race_now(race.id)  # a delayed view: on the fixes' own clock
     runners = [server_of(request).runner_view(race, r, admin) for r in race.runners.values()]
     if not admin:
         runners = [public.runner(race, race.runners[o["bib"]], o, now) for o in runners
@@ -165,7 +165,7 @@ async def get_runner(request: Request) -> Response:
     out = server.runner_view(race, runner, admin)
     if not admin:
         public.require_shown(race, runner.bib)
-        out = public.runner(race, runner, out, server.clock())
+        out = public.runner(race, runner, out, server.race_now(race.id))
     return JSONResponse(out)
 
 
@@ -212,7 +212,7 @@ async def track(request: Request) -> Response:
     else:
         public.require_shown(race, runner.bib)
         public.require_tracks(race)
-        t, lat, lon = public.track(race, fixes, server.clock())
+        t, lat, lon = public.track(race, fixes, server.race_now(race.id))
     if request.query_params.get("format") == "geojson":
         coords = [[a, b] for a, b in zip(lon, lat, strict=True)]
         return JSONResponse(

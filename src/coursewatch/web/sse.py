@@ -74,7 +74,8 @@ def _stream(request: Request, bib: str | None) -> Response:
             if bib is not None and msg.data.get("bib") != bib:
                 continue
             got = dict(msg.data)
-            shown = got if now is None else public.message(now, msg.kind, got, server.clock())
+            shown = (got if now is None
+                     else public.message(now, msg.kind, got, server.race_now(race.id)))  # fmt: skip
             if shown is not None:
                 data = json.dumps(shown, separators=(",", ":"))
                 yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {data}\n\n"
