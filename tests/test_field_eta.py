@@ -85,6 +85,8 @@ def test_a_table_that_would_lose_or_misplace_runners_is_refused_whole() -> None:
     with pytest.raises(SplitsError, match="no 'bib' column"):
         parse_splits(unnamed, "n.csv", STATIONS, bibs=True)
     assert parse_splits(unnamed, "n.csv", STATIONS).bibs == ["1"]
+    with pytest.raises(SplitsError, match="separated by ';', not commas"):  # French Excel
+        parse_splits("bib;Col A\n1;1:00:00\n", "fr.csv", STATIONS)
 
 
 def test_the_race_file_takes_history_and_aliases_and_checks_them(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from coursewatch.errors import InputError
-from coursewatch.formats.csvtext import unclosed_quote_line
+from coursewatch.formats.csvtext import separator_hint, unclosed_quote_line
 from coursewatch.geo import FloatArray
 from coursewatch.race import RaceStation, parse_elapsed_s
 
@@ -120,7 +120,8 @@ def parse_splits(
         names = ", ".join(s.name for s in stations[:4])
         raise SplitsError(
             f"no column names a station of the race (header: {', '.join(header[:12])}); name "
-            f"columns after the stations ({names}, ...) or give the stations aliases",
+            f"columns after the stations ({names}, ...) or give the stations aliases"
+            + separator_hint(text),
             name,
         )
     bib_col = next((j for j, h in enumerate(header) if key(h) == "bib"), None)
@@ -128,7 +129,7 @@ def parse_splits(
         raise SplitsError(
             f"no 'bib' column (header: {', '.join(header[:6])}, ...): name the column of the "
             "runners' bibs 'bib' (rows numbered instead would put every prediction on the "
-            "wrong runner)",
+            "wrong runner)" + separator_hint(text),
             name,
         )
     labels = [st.name if st.pass_number == 1 else f"{st.name} #{st.pass_number}"

@@ -26,3 +26,18 @@ def unclosed_quote_line(text: str, delimiter: str = ",") -> int | None:
         if "unexpected end of data" in str(exc):
             return start
     return None
+
+
+def separator_hint(text: str) -> str:
+    """What to say of a first line that is separated by ';' or tabs, not commas (a
+    spreadsheet saved in a language whose decimal mark is a comma); "" when it is not.
+
+    >>> separator_hint("bib;name;Delevret\\n")
+    " (its first line is separated by ';', not commas: save the file as CSV with commas)"
+    """
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    for sep, name in ((";", "';'"), ("\t", "tabs")):
+        if sep in first and "," not in first:
+            return (f" (its first line is separated by {name}, not commas: save the file as "
+                    "CSV with commas)")  # fmt: skip
+    return ""

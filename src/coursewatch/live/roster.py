@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from coursewatch.errors import InputError
-from coursewatch.formats.csvtext import unclosed_quote_line
+from coursewatch.formats.csvtext import separator_hint, unclosed_quote_line
 from coursewatch.live.contacts import check_urls
 from coursewatch.live.feeds import FeedConfig
 from coursewatch.protocols import FieldError, parse_time_s
@@ -84,7 +84,7 @@ def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[s
     if not header or "bib" not in [f.strip().lower() for f in header]:
         raise InputError(
             "the roster has no 'bib' column: its first line names the columns, e.g. "
-            "bib,name,devices,mapshare,spot,notify_runner,notify_crew"
+            "bib,name,devices,mapshare,spot,notify_runner,notify_crew" + separator_hint(text)
         )
     names = {f: f.strip().lower() for f in header}
     ignored = [f for f, n in names.items() if n not in COLUMNS]
