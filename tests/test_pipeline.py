@@ -251,3 +251,32 @@ async def test_a_runner_silent_at_an_aid_station_is_not_overdue_at_the_next(
             await server.tick()
         kinds = {a.kind for a in server._store.alerts("demo")}
         assert "signal_lost" in kinds and "overdue" not in kinds, kinds
+
+
+async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
+    tmp_path: Path,
+) -> None:
+    """Trackers stay on after the race: a finisher driven home, a runner out at km 3 (DNF)
+    taken away by car. Each raised "far from the course" for race HQ, a stop an hour later;
+    what they did before stays, and an SOS would still come (live/devices.py)."""
+    run = _fixes(30.0, seed=3)
+    last = run[-1]
+    home = [Fix(last.time_s + 60.0 * k, last.lat + 0.004 * k, last.lon, bib="7")
+            for k in range(1, 40)]  # fmt: skip
+    async with hq(tmp_path, clock=lambda: home[-1].time_s) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, run)
+        assert server.runner("demo", "7").finished
+        await _ingest(server, home)
+        assert server.incidents("demo") == []
+    out = [f for f in run if f.time_s < run[0].time_s + 1200.0]
+    away = [Fix(out[-1].time_s + 60.0 * k, out[-1].lat - 0.004 * k, out[-1].lon, bib="7")
+            for k in range(1, 40)]  # fmt: skip
+    (tmp_path / "dnf").mkdir()
+    async with hq(tmp_path / "dnf", clock=lambda: away[-1].time_s) as (server, _client):
+        await _race(server, tmp_path / "dnf")
+        await _ingest(server, out)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",), dnf=True))
+        await _ingest(server, away)
+        assert server.incidents("demo") == []
+        assert len(server.fixes("demo", "7").time_s) == len(out) + len(away)  # kept, shown

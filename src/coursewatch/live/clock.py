@@ -38,6 +38,7 @@ from coursewatch.incidents import episode_key, rule
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.registry import LiveRace
+from coursewatch.live.rows import raced_until_s
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import AlertRecord
 
@@ -208,7 +209,8 @@ class RaceWatch:
             raised.extend((last, e) for e in ahead)
             w.ahead_s = times_s[last]
         self.keep_etas(runner)
-        return [(j, self._alert(runner, e)) for j, e in raised]
+        until = raced_until_s(self.race, runner)
+        return [(j, self._alert(runner, e)) for j, e in raised if e.ts <= until]
 
     def keep_etas(self, runner: LiveRunner, refresh: bool = True) -> None:
         """The runner's ETAs at the next station and the finish, for the views to read (after

@@ -26,7 +26,7 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import fix_rows, say_event, stored_fix
+from coursewatch.live.rows import fix_rows, in_race, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -228,11 +228,12 @@ class Pipeline:
                 raised = [
                     (i, a) for i, a in raised if (a.race_id, a.bib) != key or a.raised_s < since
                 ]
-                raised.extend((m.index[0], say_event(race, runner, e)) for e in step.events)
+                raised.extend((m.index[0], say_event(race, runner, e))
+                              for e in in_race(race, runner, step.events))  # fmt: skip
                 continue
             # the runner's newest fixes, in time order: each one's engine events, then the
-            # time-based detectors
-            events = step.events
+            # time-based detectors (none after the runner's race: live/rows.py)
+            events = in_race(race, runner, step.events)
             arrived = self.race_now(race.id, work.received_s)
             timed = self.watch(race).on_run(runner, step.new_s, step.progress_m,
                                             work.received_s, arrived)  # fmt: skip

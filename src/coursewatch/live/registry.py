@@ -8,6 +8,7 @@ for the ingest endpoints that carry no race in their URL (OsmAnd, OwnTracks, inR
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
@@ -50,6 +51,7 @@ class LiveRace:
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
         self.field: FieldWatch | None = None  # the history's ETAs (live/fieldwatch.py)
         self.passes = Passes(self.station_m)  # every runner's splits (live/passes.py)
+        self.out_since: dict[str, float] = {}  # bib -> their last fix when they were out (DNF)
 
     @classmethod
     def build(cls, record: RaceRecord) -> LiveRace:
@@ -69,6 +71,8 @@ class LiveRace:
     def add_runner(self, record: RunnerRecord) -> LiveRunner:
         old = self.runners.get(record.bib)
         if old is not None:
+            if record.dnf and not old.record.dnf:  # out now: nothing raised after that fix
+                self.out_since[record.bib] = old.last_time_s or -math.inf
             old.record = record  # keep the engine state: only the registration changed
             old.start_ts = self.record.start_ts if record.start_ts is None else record.start_ts
             return old

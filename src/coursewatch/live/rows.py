@@ -3,6 +3,7 @@ event as the alert row the store keeps."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -72,3 +73,20 @@ def _ride(runner: LiveRunner, ev: Event) -> float | None:
     if found is None or on_foot_of(t, lat, lon) - skipped_m >= -SHORTCUT_M:
         return None
     return found.speed_mps
+
+
+def raced_until_s(race: LiveRace, runner: LiveRunner) -> float:
+    """The fix time after which a runner raises nothing: their finish, or their last fix when
+    race HQ put them out (DNF; -inf when not known, after a restart). A tracker carried home
+    in a car, or left on in a drop bag, is no runner off the course."""
+    if runner.record.dnf:
+        return race.out_since.get(runner.bib, -math.inf)
+    return math.inf if runner.finished_s is None else runner.finished_s
+
+
+def in_race(
+    race: LiveRace, runner: LiveRunner, events: list[tuple[Event, float, float]]
+) -> list[tuple[Event, float, float]]:
+    """The engine events (event, fix time, trend) of a runner still in the race."""
+    until = raced_until_s(race, runner)
+    return events if until == math.inf else [e for e in events if e[1] <= until]
