@@ -48,9 +48,11 @@ def feeds() -> Any:
 
 
 @asynccontextmanager
-async def race(tmp_path: Path, feeds: FeedServer, **settings: Any) -> AsyncIterator[Server]:
+async def race(
+    tmp_path: Path, feeds: FeedServer, clock_s: float = START + 3 * 3600, **settings: Any
+) -> AsyncIterator[Server]:
     opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000, **settings}
-    async with hq(tmp_path, clock=lambda: START + 3 * 3600, mapshare_url=feeds.url,
+    async with hq(tmp_path, clock=lambda: clock_s, mapshare_url=feeds.url,
                   spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
         await add_race(server, tmp_path, COURSE, "demo", START)
         for bib in ("1", "2"):
@@ -310,15 +312,18 @@ async def test_a_feed_too_large_at_once_is_read_a_part_at_a_time(
 ) -> None:
     """A feed added mid-race (or taken over by another machine) is asked from the race's
     start: a whole race of frequent pings is over the answer cap. It failed for good ("the
-    answer is over 5 MB", every poll the same); it is now read in parts (MapShare's d2)."""
+    answer is over 5 MB", every poll the same); it is now read in parts (MapShare's d2),
+    every one of them: parts longer than the hour asked again each poll skipped hours."""
     from coursewatch.live import feeds as feeds_module
     from coursewatch.sim.feedserver import mapshare_kml
 
     every = events("111", n=len(RUN.time_s))
+    for k, e in enumerate(every):  # a message every 20 minutes: 5 hours in all
+        e["timeStamp"] = int(START + 5 + 1200 * k) * 1000
     cap = len(mapshare_kml(every[:8], emergency=[False] * 8))  # 8 messages fit, 16 do not
     monkeypatch.setattr(feeds_module, "MAX_BYTES", cap)
     feeds.mapshare["ann"] = Account(every)
-    async with race(tmp_path, feeds) as server:
+    async with race(tmp_path, feeds, clock_s=START + 8 * 3600) as server:
         await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
         await until(lambda: len(server.fixes("demo", "1").time_s) == len(RUN.time_s))
         await until(lambda: status(server, "1")["warning"] == "")  # caught up

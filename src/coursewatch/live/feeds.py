@@ -335,6 +335,7 @@ class FeedPoller:
         runner's fixes kept in memory, each would replay the runner from the store). The
         events keep their device: another device's state ends nothing of this one's."""
         bib, now_s = feed.bib, self.clock()
+        asked_to_s = None if feed.span_s is None else feed.since_s + feed.span_s  # (d2)
         fixes = sorted(decoded.fixes, key=lambda f: f.time_s)
         new = Decoded(problems=decoded.problems,
                       events=sorted((replace(e, bib=bib) for e in decoded.events),
@@ -352,10 +353,9 @@ class FeedPoller:
             feed.newest_fix_s = max(newest, feed.newest_fix_s or newest)
             feed.since_s = max(feed.since_s, feed.newest_fix_s - OVERLAP_S)
         due_s = self.settings.feed_poll_s
-        if feed.span_s is not None:  # a part caught up: the next part at once, or the rest
-            end_s = feed.since_s + feed.span_s
-            if end_s < now_s - OVERLAP_S:
-                feed.since_s, due_s = max(feed.since_s, end_s), 0.0
+        if asked_to_s is not None:  # a part caught up: the next part at once, or the rest
+            if asked_to_s < now_s - OVERLAP_S:
+                feed.since_s, due_s = max(feed.since_s, asked_to_s), 0.0
             else:
                 feed.span_s = None
         feed.handed = {t for t in feed.handed | {f.time_s for f in new.fixes} if t >= feed.since_s}
