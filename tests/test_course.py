@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from coursewatch.course import apply_race, build_course, climb_m
+from coursewatch.course import apply_race, build_course, climb_m, station_passes
 from coursewatch.errors import EmptyDataError, RaceFileError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import LocalFrame
@@ -88,6 +88,11 @@ def test_apply_race_places_stations_by_distance_clamped_to_the_course() -> None:
     far = dataclasses.replace(race, stations=(RaceStation("Beyond", distance_m=30_000.0),))
     with pytest.raises(RaceFileError, match=r"'Beyond' is at km 30\.0, beyond the end"):
         apply_race(c, far)
+    # race HQ's stations too: the finish at its official km was beyond every progress (its
+    # cut-off episode never ended), and km 50 was taken
+    assert station_passes(race, c)[-1].distance_m == c.length_m
+    with pytest.raises(RaceFileError, match="beyond the end"):
+        station_passes(far, c)
 
 
 def test_a_ping_by_the_arch_is_at_the_finish_though_the_progress_lags() -> None:

@@ -280,3 +280,34 @@ async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
         await _ingest(server, away)
         assert server.incidents("demo") == []
         assert len(server.fixes("demo", "7").time_s) == len(out) + len(away)  # kept, shown
+
+
+async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
+    tmp_path: Path,
+) -> None:
+    """A runner projected late at Aid 1 (cut-off 0:20) reaches it at 0:27: the incident
+    closes "reached Aid 1 7 min after its cut-off", timed by their pass, not by the fix or
+    tick that saw it; and the finish's cut-off closes at the finish."""
+    from coursewatch.sim.field import course_gpx
+
+    folder = tmp_path / "race"
+    folder.mkdir()
+    (folder / "course.gpx").write_text(course_gpx(COURSE))
+    start = "2026-05-28T20:26:40+00:00"  # START
+    race = (f"name: Tight\ncourse: course.gpx\nstart: '{start}'\nstations:\n"
+            "  - {name: Aid 1, km: 4.0, cutoff: '00:20'}\n"
+            "  - {name: Finish, km: 12.0, cutoff: '01:00'}\n")  # fmt: skip
+    fixes = _fixes(60.0, seed=2)  # 2.5 m/s: Aid 1 at 0:27, the finish at 1:20
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await server.create_race("demo", race, ".yaml", course_gpx(COURSE).encode(), ".gpx")
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for k in range(0, len(fixes), 5):
+            await _ingest(server, fixes[k : k + 5])
+        (cut,) = [i for i in server.incidents("demo") if i.kind == "cutoff_risk"]
+        kinds = [u["kind"] for u in cut.updates]
+        assert not cut.open and kinds[-1] == "cutoff_passed", cut
+        said = [u["sentence"] for u in cut.updates if u["kind"] == "cutoff_passed"]
+        assert said == [
+            "Bib 7: reached Aid 1 7 min after its cut-off (20:46)",
+            "Bib 7: reached Finish 19 min after its cut-off (21:26)",
+        ], said

@@ -319,7 +319,7 @@ def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[St
     out: list[StationPass] = []
     for st in race.stations:
         if st.distance_m is not None:
-            s: float | None = st.distance_m
+            s: float | None = _on_line_m(st.name, st.distance_m, course)
         else:
             assert st.lat is not None and st.lon is not None
             passes = course.passes_near(st.lat, st.lon, snap_m)
@@ -338,27 +338,31 @@ def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[St
 BEYOND_END = 1.2  # a station's official distance this far past the line's length is a mistake
 
 
+def _on_line_m(name: str, distance_m: float, course: Course) -> float:
+    """A station's official distance on the course's line: clamped to its end (official
+    distances are often longer), refused a fifth past it (miles, another course's file)."""
+    if distance_m > BEYOND_END * course.length_m + 1000.0:
+        raise RaceFileError(
+            f"station {name!r} is at km {distance_m / 1000:.1f}, beyond the end of the course "
+            f"({course.length_m / 1000:.1f} km): is the distance in miles, or is it another "
+            "course's race file?"
+        )
+    return min(max(distance_m, 0.0), course.length_m)
+
+
 def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
     """The course with the race file's stations instead of the file's waypoints.
 
-    A station given by course distance has that one pass (clamped to the course: official
-    distances often exceed the length of the line, but not by a fifth: a station further is
-    refused, a distance in miles or another course's race file); one given by position gets
-    every pass within ``snap_m``, or only its ``pass_number``-th when the race file says
-    which visit.
+    A station given by course distance has that one pass (on the line: :func:`_on_line_m`);
+    one given by position gets every pass within ``snap_m``, or only its ``pass_number``-th
+    when the race file says which visit.
     """
     if not race.stations:
         return course
     out: list[Station] = []
     for rs in race.stations:
         if rs.distance_m is not None:
-            if rs.distance_m > BEYOND_END * course.length_m + 1000.0:
-                raise RaceFileError(
-                    f"station {rs.name!r} is at km {rs.distance_m / 1000:.1f}, beyond the end of "
-                    f"the course ({course.length_m / 1000:.1f} km): is the distance in miles, or "
-                    "is it another course's race file?"
-                )
-            s = min(max(rs.distance_m, 0.0), course.length_m)
+            s = _on_line_m(rs.name, rs.distance_m, course)
             (la,), (lo,) = course.latlon_at(np.array([s]))
             out.append(Station(rs.name, float(la), float(lo), (s,)))
             continue

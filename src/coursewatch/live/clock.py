@@ -10,6 +10,7 @@ clock tick, keeps each runner's ETAs at the next station and the finish up to da
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Callable
@@ -204,9 +205,12 @@ class RaceWatch:
                 raised.append((j, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         last = len(times_s) - 1
-        if last >= 0 and times_s[last] - w.ahead_s >= AHEAD_EVERY_S and not far:
-            ahead = self._ahead(runner, w, times_s[last], progress_m[last])
-            raised.extend((last, e) for e in ahead)
+        done = runner.finished_s is not None and bool(w.cutoff.open_m)  # at the finish: ends
+        if last >= 0 and (times_s[last] - w.ahead_s >= AHEAD_EVERY_S or done) and not far:
+            t_s, s_m = times_s[last], progress_m[last]
+            if runner.finished_s is not None:  # (its progress may be held a ping short)
+                t_s, s_m = min(t_s, runner.finished_s), self.race.course.length_m
+            raised.extend((last, e) for e in self._ahead(runner, w, t_s, s_m))
             w.ahead_s = times_s[last]
         self.keep_etas(runner)
         until = raced_until_s(self.race, runner)
@@ -257,8 +261,21 @@ class RaceWatch:
                 w.cutoff, now_s, s, self.cutoffs,
                 [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
             )  # fmt: skip
-            events += ev2
+            events += [self._passed_when(runner, e) for e in ev2]
         return events
+
+    def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
+        """A station reached: its margin from when the runner passed it (their split), not
+        from when it was seen (the next ping, a tick)."""
+        row = self.race.passes.splits.get(runner.bib)
+        i = bisect.bisect_left(self.race.station_m, e.station_m)
+        if e.kind != "cutoff_passed" or row is None or i >= len(row) or math.isnan(row[i]):
+            at_s = runner.finished_s if e.kind == "cutoff_passed" and runner.finished else None
+        else:
+            at_s = self.race.start_s(runner) + float(row[i])
+        if at_s is None or at_s > e.ts:
+            return e
+        return replace(e, eta_ts=at_s, margin_min=round((e.cutoff_ts - at_s) / 60.0, 1))
 
     def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
