@@ -147,3 +147,24 @@ async def test_a_history_sent_after_a_kill_finds_the_splits_from_before_it(
                              json={"editions": _history(server, "demo")})  # fmt: skip
         assert r.status_code == 200, r.text
         assert server.race("demo").field.forecasts["7"].station == 1
+
+
+@pytest.mark.anyio
+async def test_one_stored_edition_that_no_longer_reads_leaves_the_others(
+    tmp_path: Path,
+) -> None:
+    """A history stored before a stricter reader (an edition with a quote never closed, now
+    refused whole): at the restart the whole history was dropped, every edition with it."""
+    import json
+
+    from coursewatch.live.fieldwatch import meta_key
+
+    run = simulate_run(COURSE, pace_mps=2.2, interval_s=10.0, start_ts=START + 5)
+    async with hq(tmp_path, clock=lambda: START + 4200.0) as (server, client):
+        await _past_two_stations(server, client, tmp_path, run)
+        good = _history(server, "demo")[0]
+        broken = {"edition": "1999", "text": good["text"].replace("\n1,", '\n1,"', 1)}
+        await server._store.set_meta(meta_key("demo"), json.dumps([good, broken]))
+    async with hq(tmp_path, clock=lambda: START + 4210.0) as (server, client):
+        got = (await client.get("/api/races/demo/history", headers=admin_headers())).json()
+        assert [e["edition"] for e in got["editions"]] == ["2020"]

@@ -82,6 +82,9 @@ async def test_a_roster_takes_the_good_rows_and_says_why_the_others_were_refused
         r = await client.post("/api/races/demo/roster", content=b'bib,name\n70,"Ann\n71,x\n',
                               headers=admin_headers())  # fmt: skip
         assert r.status_code == 422 and "line 2 opens a quote" in r.json()["error"]["message"]
+        stray = b'bib,name\n7,"Ann" Smith\n8,"Bob\n9,Cy\n'  # a stray quote hid it
+        r = await client.post("/api/races/demo/roster", content=stray, headers=admin_headers())
+        assert r.status_code == 422 and "line 3 opens a quote" in r.json()["error"]["message"]
         twice = b"bib,name,devices\n20,Ann,dev-20\n20,Ann again,\n"
         r = await client.post("/api/races/demo/roster", content=twice, headers=admin_headers())
         assert [(p["line"], p["bib"]) for p in r.json()["refused"]] == [(3, "20")]

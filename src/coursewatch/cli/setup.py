@@ -129,7 +129,7 @@ def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str
     hq = []
     for u in urls:
         base, sep, prio = u.rpartition("#")
-        if sep and prio.isdigit():  # race HQ refuses a priority it does not have
+        if sep and len(prio) == 1 and prio.isdigit():  # (a channel's own #2024 is kept)
             hq.append({"url": base, "priority": int(prio)})
         else:
             hq.append({"url": u, "priority": 2})

@@ -11,21 +11,35 @@ True
 
 from __future__ import annotations
 
-import csv
-import io
-
 
 def unclosed_quote_line(text: str, delimiter: str = ",") -> int | None:
-    """The line on which a quoted field opens that the file never closes, or None."""
-    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter, strict=True)
-    start = 1
-    try:
-        for _row in reader:
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            return start
-    return None
+    """The line on which a quoted field opens that the file never closes, or None. Read as
+    the csv module reads (a quote opens a field only at its start; ``""`` inside one is a
+    quote), so a stray quote elsewhere (``"Ann" Smith``) hides no later one.
+
+    >>> unclosed_quote_line('bib,name\\n7,"Ann" Smith\\n8,"Bob\\n9,Cy\\n')
+    3
+    """
+    line, opened, quoted, at_start = 1, 0, False, True
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\r" and i + 1 < n and text[i + 1] == "\n":
+            i += 1  # CRLF: one line end
+            continue
+        if quoted:
+            if c == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 1  # an escaped quote
+                else:
+                    quoted = False
+        elif c == '"' and at_start:
+            quoted, opened = True, line
+        if c in "\n\r":
+            line += 1
+        at_start = not quoted and (c == delimiter or c in "\n\r")
+        i += 1
+    return opened if quoted else None
 
 
 def separator_hint(text: str) -> str:

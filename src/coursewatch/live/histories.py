@@ -71,6 +71,11 @@ class Histories:
             saved = json.loads(text) if text else []
             if saved:
                 race.field = await _field(race, saved)
+        except InputError as exc:  # an edition that no longer reads: the others are kept
+            readable = [item for item in saved if _reads(race, item)]
+            log.error("race %s: %d of %d history editions not loaded: %s", race.id,
+                      len(saved) - len(readable), len(saved), exc)  # fmt: skip
+            race.field = await _field(race, readable) if readable else None
         except Exception as exc:  # one race's history must not keep race HQ down
             log.error("race %s: its history was not loaded: %s", race.id, exc)
 
@@ -79,6 +84,15 @@ class Histories:
         for race in races:
             if race.field is not None:
                 await race.field.refresh(time.monotonic())
+
+
+def _reads(race: LiveRace, item: dict[str, Any]) -> bool:
+    """Whether one stored edition still reads against the race's stations."""
+    try:
+        build(race.race, race.course, [item], race.passes)
+    except InputError:
+        return False
+    return True
 
 
 async def _field(race: LiveRace, saved: list[dict[str, Any]]) -> FieldWatch:
