@@ -9,7 +9,7 @@ import pytest
 
 from coursewatch.engine.events import EVENT_KINDS
 from coursewatch.engine.matcher import match_fixes
-from coursewatch.live.runner import TAIL_CAP
+from coursewatch.live.runner import TAIL_CAP, LiveRunner
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, Fix
 from coursewatch.sim.hq import add_race, hq
@@ -82,6 +82,11 @@ async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Pat
         expected = _batch(fixes)
         assert [k for k, _ in expected][:3] == ["off_course", "alert", "back_on_course"]
         assert _live(server) == expected
+        # the finish as in order: a rewind kept the furthest progress of the fixes after it,
+        # and the runner "finished" at their first fix (every later alert dropped with it)
+        in_order = LiveRunner(RunnerRecord("demo", "7"), COURSE, start_ts=START)
+        in_order.add_many(fixes)
+        assert server.runner("demo", "7").finished_s == in_order.finished_s is not None
         counts = server._store.counts("demo")
         assert counts["accepted"] == len(fixes) and counts["late"] > 0
         assert counts["duplicate"] == sum(3 for k in order if k % 5 == 0)

@@ -64,6 +64,7 @@ class _Check:
     snap: FloatArray
     wrong_way: bool = False
     finished: bool = False
+    furthest: tuple[float, ...] = ()  # the furthest progress at each of the last fixes
 
 
 _EPOCHS = itertools.count(1)
@@ -95,8 +96,7 @@ class LiveRunner:
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.last_fix: Fix | None = None
-        self.wrong_way = False
-        self.finished = False
+        self.wrong_way = self.finished = False
         self._furthest: deque[float] = deque(maxlen=FINISH_STEPS)  # at each of the last fixes
         self.finished_s: float | None = None  # the time of the fix that reached the finish
         self.stopped = False  # set by the time-based detectors
@@ -108,11 +108,8 @@ class LiveRunner:
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False
         self.suspect_s: float | None = None  # since when the store refused them (server clock)
-        # a new one each time they are put back to what the store holds (see new_epoch)
-        self.epoch = new_epoch()
-        # the ETA model's latest arrival predictions (epoch s, NaN: unknown) at course
-        # distances: the next station and the finish (set by coursewatch.live.clock)
-        self.etas: dict[float, float] = {}
+        self.epoch = new_epoch()  # a new one each time they are put back to the store's
+        self.etas: dict[float, float] = {}  # course m -> latest arrival (NaN: ?; live/clock.py)
 
     @property
     def bib(self) -> str:
@@ -177,9 +174,7 @@ class LiveRunner:
         self._prog[self._n : self._n + k] = out[:, 0]
         self._n += k
         if self._n - self._checks[-1].n >= CHECK_EVERY:
-            self._checks.append(
-                _Check(self._n, float(t[-1]), m.snapshot(), self.wrong_way, self.finished)
-            )
+            self._checks.append(self._check(float(t[-1])))
 
     def _push(self, t: float, lat: float, lon: float, acc: float | None, step: Step | None) -> None:
         m = self.matcher
@@ -197,7 +192,11 @@ class LiveRunner:
         self._prog[self._n] = m.progress_m
         self._n += 1
         if self._n - self._checks[-1].n >= CHECK_EVERY:
-            self._checks.append(_Check(self._n, t, m.snapshot(), self.wrong_way, self.finished))
+            self._checks.append(self._check(t))
+
+    def _check(self, t: float) -> _Check:
+        return _Check(self._n, t, self.matcher.snapshot(), self.wrong_way, self.finished,
+                      tuple(self._furthest))  # fmt: skip
 
     def _follow(
         self, events: list[Event], times_s: list[float], progress_m: list[float],
@@ -234,7 +233,7 @@ class LiveRunner:
         self._prog[: TAIL_CAP - cut] = self._prog[cut:]
         self._n -= cut
         self._checks = [
-            _Check(c.n - cut, c.time_s, c.snap, c.wrong_way, c.finished)
+            _Check(c.n - cut, c.time_s, c.snap, c.wrong_way, c.finished, c.furthest)
             for c in self._checks
             if c.n >= cut
         ]
@@ -255,6 +254,7 @@ class LiveRunner:
         self._n = check.n
         self.matcher.restore(check.snap)
         self.wrong_way, self.finished = check.wrong_way, check.finished
+        self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
         if not self.finished:
             self.finished_s = None
         step = Step(replay_from_s=float(head[0, 0]) if len(head) else fix.time_s)
@@ -316,7 +316,8 @@ class LiveRunner:
             raise ValueError("not a runner state of this course")
         self.matcher.restore(snap)  # (the whole engine state: as a rewind does)
         self._tail[0], self._prog[0], self._n = newest[:4], newest[4], 1
-        self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"])]
+        self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"],
+                               tuple(float(v) for v in state["furthest"]))]  # fmt: skip
         self.wrong_way, self.finished = bool(state["wrong_way"]), bool(state["finished"])
         self.finished_s = state["finished_s"]
         self.stopped, self.silent = bool(state["stopped"]), bool(state["silent"])
@@ -348,9 +349,8 @@ class LiveRunner:
     def kept(self, t0: float, t1: float) -> FloatArray | None:
         """The kept fixes from ``t0`` to ``t1`` as (time, lat, lon) rows; None: not all kept."""
         rows = self._tail[: self._n]
-        if not self._n or rows[0, 0] > t0:
-            return None
-        return rows[(rows[:, 0] >= t0) & (rows[:, 0] <= t1), :3]
+        kept = self._n and rows[0, 0] <= t0
+        return rows[(rows[:, 0] >= t0) & (rows[:, 0] <= t1), :3] if kept else None
 
     def seen_at(self, t_s: float) -> tuple[float, float, float, float] | None:
         """The (time, lat, lon, progress) of the last kept fix at or before ``t_s`` (what a
