@@ -316,3 +316,17 @@ async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
             "Bib 7: reached Aid 1 7 min after its cut-off (20:46)",
             "Bib 7: reached Finish 19 min after its cut-off (21:26)",
         ], said
+
+
+async def test_a_runner_resting_short_of_an_aid_stations_point_is_at_it(tmp_path: Path) -> None:
+    """Dark Sky's Pipe Dream: 2.5 h in the aid station's tent, 70 m before its point on the
+    line. The board said "last station Ole Bull" (and no ETA) all that time; the runner page,
+    from analyze, had them there."""
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        aid = server.race("demo").stations[0]
+        await _ingest(server, _fixes(30.0, seed=7, stop_at_m=aid.distance_m - 70.0))
+        runner = server.runner_view(server.race("demo"), server.runner("demo", "7"), True)
+        assert runner["last_station"]["label"] == aid.label
+        assert runner["last_station_ts"] is not None
+        assert runner["next_station"]["distance_m"] > aid.distance_m

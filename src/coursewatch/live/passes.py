@@ -17,6 +17,20 @@ import numpy as np
 from coursewatch.eta import REACHED_M
 from coursewatch.geo import FloatArray
 
+AT_STATION_M = 100.0  # this close before an aid station (its tent, its car park) is at it
+
+
+def reached(station_m: list[float], progress_m: float) -> int:
+    """How many stations a runner at ``progress_m`` has reached: the finish only by being
+    there (25 m, eta.REACHED_M), the others once ``AT_STATION_M`` before them (a runner
+    resting in the aid station's tent, short of its point on the line, is at it).
+
+    >>> reached([4000.0, 8000.0, 12000.0], 7930.0), reached([4000.0, 12000.0], 11930.0)
+    (2, 1)
+    """
+    k = bisect.bisect_right(station_m, progress_m + REACHED_M)
+    return max(k, bisect.bisect_right(station_m, progress_m + AT_STATION_M, hi=len(station_m) - 1))
+
 
 class Passes:
     """One race's runners' splits (elapsed seconds at each station, NaN: not passed)."""
@@ -40,7 +54,7 @@ class Passes:
         if progress_m <= s0:
             return
         lo = bisect.bisect_right(self.station_m, s0)
-        for i in range(lo, bisect.bisect_right(self.station_m, progress_m + REACHED_M)):
+        for i in range(lo, reached(self.station_m, progress_m)):
             if math.isnan(row[i]):
                 at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
                 row[i] = max(at_s - start_s, 1.0)
@@ -56,7 +70,8 @@ class Passes:
             return
         furthest = np.maximum.accumulate(progress_m)
         for i, m in enumerate(self.station_m):
-            hit = int(np.searchsorted(furthest, m - REACHED_M))
+            near = AT_STATION_M if i < len(self.station_m) - 1 else REACHED_M
+            hit = int(np.searchsorted(furthest, m - near))
             if hit >= len(furthest):
                 break
             if hit == 0:

@@ -15,7 +15,7 @@ from coursewatch.course import Course, station_passes
 from coursewatch.formats.load import course_from_bytes
 from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
-from coursewatch.live.passes import Passes
+from coursewatch.live.passes import Passes, reached
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
@@ -90,7 +90,7 @@ class LiveRace:
         line's end: course.at_finish_point)."""
         if finished:
             return len(self.stations) - 1, -1
-        k = bisect.bisect_right(self.station_m, progress_m)
+        k = reached(self.station_m, progress_m)  # (at a station within 100 m before it)
         return k - 1, (k if k < len(self.stations) else -1)
 
 

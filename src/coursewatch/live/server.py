@@ -333,7 +333,7 @@ class Server(Outside, Histories, Access, Nodes):
         if self.role == WEB:  # the workers match: the runner as the store holds them now
             self._pipeline.put_back(race, runner, self._store.runner_state(race.id, runner.bib))
         s = runner.matcher.progress_m if runner.fixes else 0.0
-        ahead = [p for p in race.stations if p.distance_m > s]
+        ahead = race.stations[race.around(s)[0] + 1 :]  # (at a station 100 m before it)
         etas: list[float | None] = [None] * len(ahead)
         ranges: list[Range | None] = [None] * len(ahead)
         if ahead and runner.fixes:
