@@ -285,6 +285,10 @@ async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
         await _ingest(server, away)
         assert server.incidents("demo") == []
         assert len(server.fixes("demo", "7").time_s) == len(out) + len(away)  # kept, shown
+    # race HQ restarted: out since their last fix then (not "never in": a late fix's replay
+    # took back what they raised before they were out)
+    async with hq(tmp_path / "dnf", clock=lambda: away[-1].time_s) as (server, _client):
+        assert server.race("demo").out_since["7"] == away[-1].time_s
 
 
 async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(

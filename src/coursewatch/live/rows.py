@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from coursewatch.analysis.transport import journey_of, on_foot_of
 from coursewatch.engine.config import EngineConfig
 from coursewatch.protocols import Fix
-from coursewatch.store import AlertRecord, FixRow
+from coursewatch.store import AlertRecord, FixRow, RunnerState
 
 if TYPE_CHECKING:
     from coursewatch.engine.events import Event
@@ -90,3 +90,10 @@ def in_race(
     """The engine events (event, fix time, trend) of a runner still in the race."""
     until = raced_until_s(race, runner)
     return events if until == math.inf else [e for e in events if e[1] <= until]
+
+
+def out_before(race: LiveRace, runner: LiveRunner, state: RunnerState | None) -> None:
+    """A runner put back from the store who was already out (DNF) when race HQ stopped: out
+    since their last fix then (their stored state's), as near as is known."""
+    if runner.record.dnf:
+        race.out_since.setdefault(runner.bib, -math.inf if state is None else state.time_s)
