@@ -266,8 +266,10 @@ async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
     what they did before stays, and an SOS would still come (live/devices.py)."""
     run = _fixes(30.0, seed=3)
     last = run[-1]
-    home = [Fix(last.time_s + 60.0 * k, last.lat + 0.004 * k, last.lon, bib="7")
-            for k in range(1, 40)]  # fmt: skip
+    home = [
+        Fix(last.time_s + 1800.0 + 60.0 * k, last.lat + 0.004 * k, last.lon, bib="7")
+        for k in range(1, 40)
+    ]  # driven home after half an hour's rest
     async with hq(tmp_path, clock=lambda: home[-1].time_s) as (server, _client):
         await _race(server, tmp_path)
         await _ingest(server, run)
@@ -285,10 +287,10 @@ async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
         await _ingest(server, away)
         assert server.incidents("demo") == []
         assert len(server.fixes("demo", "7").time_s) == len(out) + len(away)  # kept, shown
-    # race HQ restarted: out since their last fix then (not "never in": a late fix's replay
-    # took back what they raised before they were out)
+    # race HQ restarted: out since the same fix (kept with their state: from the state's time,
+    # a late fix's rebuild raised what their drive home did)
     async with hq(tmp_path / "dnf", clock=lambda: away[-1].time_s) as (server, _client):
-        assert server.race("demo").out_since["7"] == away[-1].time_s
+        assert server.race("demo").out_since["7"] == out[-1].time_s
 
 
 async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
@@ -334,3 +336,42 @@ async def test_a_runner_resting_short_of_an_aid_stations_point_is_at_it(tmp_path
         assert runner["last_station"]["label"] == aid.label
         assert runner["last_station_ts"] is not None
         assert runner["next_station"]["distance_m"] > aid.distance_m
+
+
+async def test_a_silence_that_ends_at_the_finish_closes(tmp_path: Path) -> None:
+    """Silent from km 11, the phone's buffer sent 30 s after the finish: the signal's return,
+    dated when it arrived (after the finish), was dropped as after the race, and race HQ kept
+    an open "silent" incident on a finisher."""
+    fixes = _fixes(30.0, seed=3)
+    cut = next(i for i, f in enumerate(fixes) if f.time_s > START + 11_000 / 2.5)
+    now = [fixes[cut - 1].time_s]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes[:cut])
+        now[0] += 1200.0
+        await server.tick()
+        assert [i.open for i in server.incidents("demo", level=None)] == [True]
+        now[0] = fixes[-1].time_s + 1800.0  # the rest, long after (and after the finish)
+        await _ingest(server, fixes[cut:])
+        assert server.runner("demo", "7").finished
+        assert [i.open for i in server.incidents("demo", level=None)] == [False]
+
+
+async def test_resting_in_the_tent_across_a_cut_off_is_no_risk(tmp_path: Path) -> None:
+    """In the aid station's tent 70 m short of its point when its cut-off passes (the tracker
+    in a pocket, indoors): the board had them there, race HQ got "not at Aid 1 by its
+    cut-off"."""
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        aid = server.race("demo").stations[0]
+        fixes = _fixes(30.0, seed=7, stop_at_m=aid.distance_m - 70.0)
+        now[0] = fixes[-1].time_s
+        await _ingest(server, fixes)
+        assert aid.cutoff_ts is not None
+        while now[0] < aid.cutoff_ts + 3600.0:
+            now[0] += 600.0
+            await server.tick()
+        sentences = [u["sentence"] for i in server.incidents("demo", level=None)
+                     for u in i.updates if "cut-off" in u["sentence"]]  # fmt: skip
+        assert not [w for w in sentences if aid.label in w], sentences

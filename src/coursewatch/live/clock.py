@@ -38,6 +38,7 @@ from coursewatch.eta import EtaModel, EtaState
 from coursewatch.incidents import episode_key, rule
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
+from coursewatch.live.passes import reached
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.rows import raced_until_s
 from coursewatch.live.runner import LiveRunner
@@ -213,8 +214,9 @@ class RaceWatch:
             raised.extend((last, e) for e in self._ahead(runner, w, t_s, s_m))
             w.ahead_s = times_s[last]
         self.keep_etas(runner)
-        until = raced_until_s(self.race, runner)
-        return [(j, self._alert(runner, e)) for j, e in raised if e.ts <= until]
+        until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
+        return [(j, self._alert(runner, e)) for j, e in raised
+                if times_s[j] <= until or rule(e.kind).closes]  # fmt: skip
 
     def keep_etas(self, runner: LiveRunner, refresh: bool = True) -> None:
         """The runner's ETAs at the next station and the finish, for the views to read (after
@@ -257,8 +259,10 @@ class RaceWatch:
             # a station ahead is reached no sooner than now: a silent runner's ETA, kept from
             # their last fix, slips into the past while the cut-off passes (and nobody is told)
             etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
+            k = reached(self.race.station_m, s)  # (at a station 100 m before it, as the board)
+            s_at = max(s, self.race.station_m[k - 1]) if k else s
             w.cutoff, ev2 = cutoff_step(
-                w.cutoff, now_s, s, self.cutoffs,
+                w.cutoff, now_s, s_at, self.cutoffs,
                 [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
             )  # fmt: skip
             events += [self._passed_when(runner, e) for e in ev2]

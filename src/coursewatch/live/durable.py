@@ -75,6 +75,7 @@ def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerStat
         "watch": {k: _plain(getattr(watch, k)) for k in (*_DETECTORS, *_WATCH)},
         "etas": list(watch.etas.items()),  # the live model's last (course m, epoch s)
         "passes": race.passes.state(runner.bib),
+        "out_since": race.out_since.get(runner.bib),  # out of the race (DNF) since
     }
     watch.saved_s = runner.last_time_s
     return RunnerState(race.id, runner.bib, runner.last_time_s, json.dumps(data))
@@ -98,6 +99,8 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
         setattr(watch, k, v)
     watch.saved_s = stored.time_s
     race.passes.restore(runner.bib, passes)
+    if runner.record.dnf and data.get("out_since") is not None:
+        race.out_since[runner.bib] = float(data["out_since"])
     return True
 
 

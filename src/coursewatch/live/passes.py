@@ -27,9 +27,12 @@ def reached(station_m: list[float], progress_m: float) -> int:
 
     >>> reached([4000.0, 8000.0, 12000.0], 7930.0), reached([4000.0, 12000.0], 11930.0)
     (2, 1)
+    >>> reached([10_000.0, 10_080.0, 20_000.0], 9950.0)  # the mat first, then its tent
+    1
     """
     k = bisect.bisect_right(station_m, progress_m + REACHED_M)
-    return max(k, bisect.bisect_right(station_m, progress_m + AT_STATION_M, hi=len(station_m) - 1))
+    near = bisect.bisect_right(station_m, progress_m + AT_STATION_M, hi=len(station_m) - 1)
+    return max(k, min(near, k + 1))  # one at a time: a mat 80 m before its tent is first
 
 
 class Passes:

@@ -26,7 +26,7 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import fix_rows, in_race, say_event, stored_fix
+from coursewatch.live.rows import fix_rows, in_race, replay_since, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -222,7 +222,7 @@ class Pipeline:
         for m in work.steps:
             race, runner, step = m.routed.race, m.routed.runner, m.step
             if step.replay_from_s is not None:
-                since = step.replay_from_s
+                since = replay_since(race, runner, step.replay_from_s)
                 work.retract.append((race.id, runner.bib, since))
                 key = (race.id, runner.bib)
                 raised = [

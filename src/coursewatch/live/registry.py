@@ -111,6 +111,7 @@ class Registry:
         old = self.races.get(record.id)
         if old is not None:
             live.view, live.hidden, live.runner_tokens = old.view, old.hidden, old.runner_tokens
+            live.out_since = old.out_since
         if old is not None and old.record.course_bytes == record.course_bytes:
             live.runners = old.runners
             if old.station_m == live.station_m:

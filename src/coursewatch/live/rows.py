@@ -75,13 +75,17 @@ def _ride(runner: LiveRunner, ev: Event) -> float | None:
     return found.speed_mps
 
 
+FINISHED_AFTER_S = 1800.0  # a finisher's tracker raises nothing from this long after the finish
+
+
 def raced_until_s(race: LiveRace, runner: LiveRunner) -> float:
-    """The fix time after which a runner raises nothing: their finish, or their last fix when
-    race HQ put them out (DNF; -inf when not known, after a restart). A tracker carried home
-    in a car, or left on in a drop bag, is no runner off the course."""
+    """The fix time after which a runner raises nothing: half an hour after their finish
+    (found up to a kilometre short of the line with sparse pings: their last kilometre still
+    counts), or their last fix when race HQ put them out (DNF; -inf when not known). A
+    tracker carried home in a car, or left on in a drop bag, is no runner off the course."""
     if runner.record.dnf:
         return race.out_since.get(runner.bib, -math.inf)
-    return math.inf if runner.finished_s is None else runner.finished_s
+    return math.inf if runner.finished_s is None else runner.finished_s + FINISHED_AFTER_S
 
 
 def in_race(
@@ -92,8 +96,15 @@ def in_race(
     return events if until == math.inf else [e for e in events if e[1] <= until]
 
 
+def replay_since(race: LiveRace, runner: LiveRunner, from_s: float) -> float:
+    """From when a replay takes back what a runner raised: never what they raised in the
+    race when they are out (DNF) since a time not known (nothing is taken back then)."""
+    until = raced_until_s(race, runner)
+    return math.inf if until == -math.inf else from_s
+
+
 def out_before(race: LiveRace, runner: LiveRunner, state: RunnerState | None) -> None:
     """A runner put back from the store who was already out (DNF) when race HQ stopped: out
-    since their last fix then (their stored state's), as near as is known."""
+    since when their state says (live/durable.py), else not known."""
     if runner.record.dnf:
-        race.out_since.setdefault(runner.bib, -math.inf if state is None else state.time_s)
+        race.out_since.setdefault(runner.bib, -math.inf)
