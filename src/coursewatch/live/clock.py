@@ -36,11 +36,11 @@ from coursewatch.detectors.stopped import (
 )
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.incidents import episode_key, rule
+from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.passes import reached
 from coursewatch.live.registry import LiveRace
-from coursewatch.live.rows import raced_until_s
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import AlertRecord
 

@@ -32,7 +32,6 @@ from coursewatch.detectors.device import DeviceState
 from coursewatch.live import devices, restart
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
-from coursewatch.live.rows import out_before
 from coursewatch.live.views import runner_json
 from coursewatch.live.work import Routed, Work
 from coursewatch.protocols import Decoded, DeviceEvent, Fix
@@ -285,7 +284,6 @@ class Nodes:
                 continue
             watch, states = pipeline.watch(race), store.runner_states(race.id)
             for runner in runners:
-                out_before(race, runner, states.get(runner.bib))
                 work = pipeline.put_back(race, runner, states.get(runner.bib))
                 if work is not None and work.steps:
                     await pipeline.save(work)

@@ -21,12 +21,13 @@ from coursewatch.detectors.device import DeviceState
 from coursewatch.incidents import ALERT
 from coursewatch.live import durable
 from coursewatch.live import work as batches
+from coursewatch.live.afterrace import in_race, replay_since
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import fix_rows, in_race, replay_since, say_event, stored_fix
+from coursewatch.live.rows import fix_rows, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -231,8 +232,7 @@ class Pipeline:
                 raised.extend((m.index[0], say_event(race, runner, e))
                               for e in in_race(race, runner, step.events))  # fmt: skip
                 continue
-            # the runner's newest fixes, in time order: each one's engine events, then the
-            # time-based detectors (none after the runner's race: live/rows.py)
+            # newest fixes in time order: engine events, then the clock's (live/afterrace.py)
             events = in_race(race, runner, step.events)
             arrived = self.race_now(race.id, work.received_s)
             timed = self.watch(race).on_run(runner, step.new_s, step.progress_m,

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from coursewatch.live import durable
 from coursewatch.live.pipeline import Pipeline
 from coursewatch.live.registry import LiveRace, Registry
-from coursewatch.live.rows import out_before
 from coursewatch.live.work import keys
 from coursewatch.store import Store
 
@@ -48,7 +47,6 @@ async def load_runners(
     states = store.runner_states(race.id)
     for record in store.runners(race.id):
         runner = registry.add_runner(record)
-        out_before(race, runner, states.get(record.bib))
         work = pipeline.put_back(race, runner, states.get(record.bib))
         if work is not None:
             out.resumed += 1

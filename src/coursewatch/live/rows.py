@@ -3,14 +3,13 @@ event as the alert row the store keeps."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from coursewatch.analysis.transport import journey_of, on_foot_of
 from coursewatch.engine.config import EngineConfig
 from coursewatch.protocols import Fix
-from coursewatch.store import AlertRecord, FixRow, RunnerState
+from coursewatch.store import AlertRecord, FixRow
 
 if TYPE_CHECKING:
     from coursewatch.engine.events import Event
@@ -73,38 +72,3 @@ def _ride(runner: LiveRunner, ev: Event) -> float | None:
     if found is None or on_foot_of(t, lat, lon) - skipped_m >= -SHORTCUT_M:
         return None
     return found.speed_mps
-
-
-FINISHED_AFTER_S = 1800.0  # a finisher's tracker raises nothing from this long after the finish
-
-
-def raced_until_s(race: LiveRace, runner: LiveRunner) -> float:
-    """The fix time after which a runner raises nothing: half an hour after their finish
-    (found up to a kilometre short of the line with sparse pings: their last kilometre still
-    counts), or their last fix when race HQ put them out (DNF; -inf when not known). A
-    tracker carried home in a car, or left on in a drop bag, is no runner off the course."""
-    if runner.record.dnf:
-        return race.out_since.get(runner.bib, -math.inf)
-    return math.inf if runner.finished_s is None else runner.finished_s + FINISHED_AFTER_S
-
-
-def in_race(
-    race: LiveRace, runner: LiveRunner, events: list[tuple[Event, float, float]]
-) -> list[tuple[Event, float, float]]:
-    """The engine events (event, fix time, trend) of a runner still in the race."""
-    until = raced_until_s(race, runner)
-    return events if until == math.inf else [e for e in events if e[1] <= until]
-
-
-def replay_since(race: LiveRace, runner: LiveRunner, from_s: float) -> float:
-    """From when a replay takes back what a runner raised: never what they raised in the
-    race when they are out (DNF) since a time not known (nothing is taken back then)."""
-    until = raced_until_s(race, runner)
-    return math.inf if until == -math.inf else from_s
-
-
-def out_before(race: LiveRace, runner: LiveRunner, state: RunnerState | None) -> None:
-    """A runner put back from the store who was already out (DNF) when race HQ stopped: out
-    since when their state says (live/durable.py), else not known."""
-    if runner.record.dnf:
-        race.out_since.setdefault(runner.bib, -math.inf)
