@@ -106,6 +106,12 @@ def check_race_fits(course: Course, race: Race, track: Track, source: str = "") 
                 f"{course.name or ''}: is it this course's race file?",
                 source or None,
             )
+    check_track_days(race, track, source, "is it this track's race file (or leave --race out)?")
+
+
+def check_track_days(race: Race, track: Track, source: str, question: str) -> None:
+    """RaceFileError (naming ``source``, asking ``question``) when a track ends before the
+    race starts or begins more than ``LATE_DAYS`` days after it: another edition's."""
     if len(track):
         first, last = float(track.time_s[0]), float(track.time_s[-1])
         if last < race.start_ts or first > race.start_ts + LATE_DAYS * DAYS_S:
@@ -113,7 +119,6 @@ def check_race_fits(course: Course, race: Race, track: Track, source: str = "") 
             days = (first - race.start_ts) / DAYS_S
             raise RaceFileError(
                 f"the race starts {when}, the track {abs(days):,.0f} days "
-                f"{'after' if days > 0 else 'before'} it: is it this track's race file "
-                "(or leave --race out)?",
+                f"{'after' if days > 0 else 'before'} it: {question}",
                 source or None,
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import httpx
 
-from coursewatch.analysis.near import LATE_DAYS
+from coursewatch.analysis.near import check_track_days
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
 from coursewatch.formats.load import load_track
@@ -57,17 +57,10 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
     feeds = []  # every track read and checked before race HQ is changed at all
     for i, path in enumerate(tracks):
         track = load_track(path)
-        days = (float(track.time_s[0]) - start) / 86_400.0
-        if float(track.time_s[-1]) < start or days > LATE_DAYS:
-            raise CoursewatchError(
-                f"{path}: the race starts {race.start:%Y-%m-%d %H:%M %Z}, the track "
-                f"{abs(days):,.0f} days {'after' if days > 0 else 'before'} it: is it this "
-                "race's recording?"
-            )
+        check_track_days(race, track, str(path), "is it this race's recording?")
         feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon)
         feeds.append((feed, path.stem))
-    known = {r["id"] for r in client.call("GET", "/api/races")["races"]}
-    if race_id in known:  # bibs 1, 2, ... of a real race are its runners, not these tracks
+    if client.exists(f"/api/races/{race_id}"):  # its bibs 1, 2, ... are its runners
         registered = {r["bib"]: r for r in client.call("GET", f"/api/races/{race_id}/runners")
                       ["runners"]}  # fmt: skip
         for feed, _ in feeds:

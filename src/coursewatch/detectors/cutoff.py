@@ -35,7 +35,6 @@ from dataclasses import dataclass
 class CutoffConfig:
     margin_s: float = 0.0
     persist_s: float = 600.0
-    reached_m: float = 25.0  # a station this close ahead is reached (eta.REACHED_M)
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def cutoff_step(
     episode_m, still_open = state.episode_m, set(state.open_m)
     events = []
     for station_m, cutoff_ts in cutoffs:  # reached: the last of the episode's ends it
-        if station_m in still_open and station_m <= progress_m + cfg.reached_m:
+        if station_m in still_open and station_m <= progress_m:
             still_open.discard(station_m)
             events.append(CutoffEvent("cutoff_passed", now_s, progress_m, station_m, cutoff_ts,
                                       now_s, round((cutoff_ts - now_s) / 60.0, 1), episode_m,
@@ -87,8 +86,7 @@ def cutoff_step(
     if not still_open:
         episode_m = math.nan
     for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
-        behind = station_m <= progress_m + cfg.reached_m
-        if behind or station_m in state.alerted_m or math.isnan(eta):
+        if station_m <= progress_m or station_m in state.alerted_m or math.isnan(eta):
             continue
         if eta + cfg.margin_s <= cutoff_ts:
             continue  # on time now: a later projection starts the wait afresh

@@ -259,7 +259,8 @@ class RaceWatch:
             # a station ahead is reached no sooner than now: a silent runner's ETA, kept from
             # their last fix, slips into the past while the cut-off passes (and nobody is told)
             etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
-            k = reached(self.race.station_m, s)  # (at a station 100 m before it, as the board)
+            # a station counts as reached as on the board (live/passes.py: 100 m before it)
+            k = reached(self.race.station_m, s)
             s_at = max(s, self.race.station_m[k - 1]) if k else s
             w.cutoff, ev2 = cutoff_step(
                 w.cutoff, now_s, s_at, self.cutoffs,
@@ -271,12 +272,9 @@ class RaceWatch:
     def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
         """A station reached: its margin from when the runner passed it (their split), not
         from when it was seen (the next ping, a tick)."""
-        row = self.race.passes.splits.get(runner.bib)
-        i = bisect.bisect_left(self.race.station_m, e.station_m)
-        if e.kind != "cutoff_passed" or row is None or i >= len(row) or math.isnan(row[i]):
-            at_s = runner.finished_s if e.kind == "cutoff_passed" and runner.finished else None
-        else:
-            at_s = self.race.start_s(runner) + float(row[i])
+        if e.kind != "cutoff_passed":
+            return e
+        at_s = self.race.passed_s(runner, bisect.bisect_left(self.race.station_m, e.station_m))
         if at_s is None or at_s > e.ts:
             return e
         return replace(e, eta_ts=at_s, margin_min=round((e.cutoff_ts - at_s) / 60.0, 1))

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, tzinfo
 import numpy as np
 
 from coursewatch.analysis.near import line_distances
+from coursewatch.analysis.transport import WINDOW_S
 from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffEvent
 from coursewatch.detectors.device import DeviceChange
@@ -97,8 +98,13 @@ class Narrator:
         heading, turn = self.course_turn(s)
         (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
         what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
-        trend = "moving away" if trend_mps > 0.2 else "coming back" if trend_mps < -0.2 else ""
-        trend = trend or "neither moving away nor coming back"  # ("still" read as standing)
+        trend = (
+            "moving away"
+            if trend_mps > 0.2
+            else "coming back"
+            if trend_mps < -0.2
+            else "neither moving away nor coming back"
+        )  # fmt: skip  ("still": standing?)
         return f"Bib {bib} {what} at {self.where(s)}: {ev.offset_m:.0f} m off course, {trend}"
 
     def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
@@ -168,7 +174,7 @@ class Narrator:
         if ride_mps is not None:
             detail["ride_mps"] = ride_mps
             sentence += (f"; moved faster than anyone runs (up to {ride_mps * 3.6:.0f} km/h over "
-                         "10 min: a vehicle?)")  # fmt: skip
+                         f"{WINDOW_S / 60:.0f} min: a vehicle?)")  # fmt: skip
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
         # far from the course during an off-course episode: an update of its incident

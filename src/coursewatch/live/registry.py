@@ -68,6 +68,17 @@ class LiveRace:
         start = runner.record.start_ts
         return self.record.start_ts if start is None else start
 
+    def passed_s(self, runner: LiveRunner, station: int) -> float | None:
+        """When the runner passed station ``station`` (its split; the finish's, their finish:
+        their progress may be held a ping short of the line), None: not known (their first
+        fix was already past it)."""
+        if runner.finished_s is not None and station == len(self.stations) - 1:
+            return runner.finished_s
+        row = self.passes.splits.get(runner.bib)
+        if station < 0 or row is None or station >= len(row) or math.isnan(row[station]):
+            return None
+        return self.start_s(runner) + float(row[station])
+
     def add_runner(self, record: RunnerRecord) -> LiveRunner:
         old = self.runners.get(record.bib)
         if old is not None:

@@ -133,14 +133,8 @@ def incident_json(i: Incident) -> dict[str, Any]:
 
 
 def passed_ts(race: LiveRace, runner: LiveRunner, station: int) -> float | None:
-    """When the runner passed a station (its split), None: not known (their first fix was
-    already past it)."""
-    if runner.finished_s is not None and station == len(race.stations) - 1:
-        return runner.finished_s  # (their progress may be held a ping short of the line)
-    row = race.passes.splits.get(runner.bib)
-    if station < 0 or row is None or station >= len(row) or math.isnan(row[station]):
-        return None
-    return _r(race.start_s(runner) + float(row[station]))
+    """When the runner passed a station, as the views show it (LiveRace.passed_s)."""
+    return _r(race.passed_s(runner, station))
 
 
 def _utc_offset_s(race: LiveRace) -> float:
