@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from coursewatch.protocols.inreach import decode_inreach
 from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.sim.sinks import NtfySink
-from coursewatch.store import RunnerRecord
+from coursewatch.store import Incident, RunnerRecord
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -519,3 +520,26 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
         rows = [d for d in server.deliveries("demo") if d["role"] == "crew"]
         assert [d["state"] for d in rows] == ["sent", "cancelled", "pending"]
         assert "withdrawn" in rows[2]["title"] and "forget the off course" in rows[2]["body"]
+
+
+async def test_a_runner_put_out_is_not_told_that_their_incident_ended(tmp_path: Path) -> None:
+    """Race HQ put a runner out (DNF) while they were off course: their crew and race HQ read
+    that the incident ended with it; the runner's own phone gets nothing ("You: out of the
+    race" is race HQ's to say, in person)."""
+    async with hq(tmp_path, clock=lambda: START + 3600, webhook_allow_private=True) as (
+        server,
+        _client,
+    ):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", ["ntfy://127.0.0.1:9/runner7"],
+                                         ["ntfy://127.0.0.1:9/crew7"])  # fmt: skip
+        off = {"kind": "off_course", "time_s": START + 900, "level": "alert", "sentence": "off"}
+        out = {"kind": "out_of_race", "time_s": START + 960, "level": "flag", "sentence": "out"}
+        inc = Incident(1, "demo", "7", f"course:{START + 900:.0f}", "off_course", "alert",
+                       True, START + 900, START + 900, None, float(COURSE.lat[40]),
+                       float(COURSE.lon[40]), 3000.0, 250.0, "off", (off,))  # fmt: skip
+        assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew"}
+        ended = replace(inc, open=False, updated_s=START + 960, closed_s=START + 960,
+                        sentence="out", updates=(off, out))  # fmt: skip
+        assert {d.role for d in server.notifier.route(ended, "Demo")} == {"crew"}

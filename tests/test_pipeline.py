@@ -11,7 +11,7 @@ from coursewatch.engine.events import EVENT_KINDS
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.live.runner import TAIL_CAP, LiveRunner
 from coursewatch.live.server import Server
-from coursewatch.protocols import Decoded, Fix
+from coursewatch.protocols import Decoded, DeviceEvent, Fix
 from coursewatch.sim.hq import add_race, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.store import RunnerRecord
@@ -291,6 +291,33 @@ async def test_after_the_finish_or_a_dnf_a_tracker_carried_home_raises_nothing(
     # a late fix's rebuild raised what their drive home did)
     async with hq(tmp_path / "dnf", clock=lambda: away[-1].time_s) as (server, _client):
         assert server.race("demo").out_since["7"] == out[-1].time_s
+
+
+async def test_a_runner_put_out_ends_their_open_incidents_but_an_sos(tmp_path: Path) -> None:
+    """A runner silent for hours at km 3 (an HQ incident) who pressed SOS is put out (DNF):
+    race HQ knows where they are now, the silence ends with a sentence that says so; the SOS
+    stays open until someone acknowledges it (they may be out *because* of it)."""
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        fixes = await _silent_from_km_3(server, tmp_path, now, seed=5)
+        sos = Decoded(events=[DeviceEvent(fixes[-1].time_s, "sos", bib="7")])
+        await server.ingest(lambda: sos, "native", "demo")
+        for _ in range(6):
+            now[0] += 1800.0
+            await server.tick()
+        was = {i.kind for i in server.incidents("demo") if i.open}
+        assert was == {"sos", "overdue", "cutoff_risk"}, was  # (silent, then overdue)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",), dnf=True))
+        left = {i.kind: i for i in server.incidents("demo", level=None)}
+        assert [i for i in left.values() if i.open] == [left["sos"]], left
+        for kind in ("overdue", "cutoff_risk"):
+            ended = left[kind]
+            assert now[0] <= ended.closed_s < now[0] + 1, ended
+            assert ended.sentence.startswith("Bib 7: out of the race (DNF at "), ended.sentence
+        # put out again (a roster sent twice): nothing more
+        n = len(server._store.alerts("demo"))
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",), dnf=True))
+        assert len(server._store.alerts("demo")) == n
 
 
 async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import replace
 
 from coursewatch.course import Course, station_passes
+from coursewatch.errors import InputError
 from coursewatch.formats.load import course_from_bytes
 from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
@@ -22,8 +24,23 @@ from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.race import Race, parse_race
 from coursewatch.store import RaceRecord, RunnerRecord
 
+BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 LAP_RADIUS_M = 100.0
 LAP_MIN_M = 500.0
+
+
+def usable(record: RunnerRecord) -> RunnerRecord:
+    """A registration as race HQ keeps it: a bib that can go in a URL, each device once and
+    1-128 characters long; else an error that says what to give."""
+    if not BIB.match(record.bib):
+        raise InputError(
+            f"bib {record.bib!r} is not usable: use 1-32 letters, digits, '.', '-' or '_'"
+        )
+    record = replace(record, devices=tuple(dict.fromkeys(record.devices)))  # once each
+    for device in record.devices:
+        if not device or len(device) > 128:
+            raise InputError(f"device id {device!r}: give 1-128 characters")
+    return record
 
 
 def load_record(record: RaceRecord) -> tuple[Race, Course]:

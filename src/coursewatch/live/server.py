@@ -34,7 +34,7 @@ from coursewatch.bus.redis import RedisBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT
-from coursewatch.live import devices, restart, views
+from coursewatch.live import devices, dnf, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
 from coursewatch.live.contacts import Contacts
@@ -46,7 +46,7 @@ from coursewatch.live.node import SINGLE, WEB, Nodes
 from coursewatch.live.notify import Notifier, Send
 from coursewatch.live.outside import NotFound, Outside
 from coursewatch.live.pipeline import Clock, Pipeline
-from coursewatch.live.registry import LiveRace, Registry
+from coursewatch.live.registry import LiveRace, Registry, usable
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.webhooks import WebhookSender
@@ -57,7 +57,6 @@ from coursewatch.store import FixArrays, Incident, RaceRecord, RunnerRecord, Sto
 
 log = logging.getLogger("coursewatch.server")
 RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
 class Server(Outside, Histories, Access, Nodes):
@@ -304,20 +303,19 @@ class Server(Outside, Histories, Access, Nodes):
 
     # -- runners ----------------------------------------------------------------------------------
     async def put_runner(self, record: RunnerRecord) -> LiveRunner:
-        self.race(record.race_id)
-        if not BIB.match(record.bib):
-            raise InputError(
-                f"bib {record.bib!r} is not usable: use 1-32 letters, digits, '.', '-' or '_'"
-            )
-        record = replace(record, devices=tuple(dict.fromkeys(record.devices)))  # once each
-        for device in record.devices:
-            if not device or len(device) > 128:
-                raise InputError(f"device id {device!r}: give 1-128 characters")
+        record, race = usable(record), self.race(record.race_id)
+        before = race.runners.get(record.bib)
+        out_now = record.dnf and before is not None and not before.record.dnf
         await self._store.put_runner(record)
         self._changed(record.race_id)
         runner = self._registry.add_runner(record)
         if self.role != WEB:  # (a web node does not know where the runner is)
             self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
+        if out_now:  # their open incidents end with it
+            mine = self._store.incidents(race.id, bib=record.bib, level=None, limit=100_000)
+            ends = dnf.closing_updates(race.narrator, mine, record.bib, self.race_now(race.id))
+            if ends:
+                self._pipeline.publish_incidents((await self._store.save([], ends)).incidents)
         return runner
 
     def runner(self, race_id: str, bib: str) -> LiveRunner:
