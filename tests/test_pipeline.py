@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,28 @@ async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path
         # words that say the cut-off has passed, not that it is "projected"
         (cut,) = [i for i in server.incidents("demo") if i.kind == "cutoff_risk"]
         assert len(cut.updates) >= 2 and "by its cut-off (" in cut.sentence, cut
+
+
+async def test_a_recording_replayed_fast_shows_its_silences(tmp_path: Path) -> None:
+    """A race of last year replayed at 60x (`coursewatch replay`, a rehearsal): runner 7's
+    tracker stops at km 3 while runner 8 runs on for two hours of the recording, two minutes
+    of the server's. Race HQ sees 7 go silent, as it would have on the day (on the server's
+    clock the silence was two minutes: nothing)."""
+    year_s = 365 * 86400.0
+    ann = _fixes(30.0, seed=5, stop_at_m=3000.0)
+    bob = [replace(f, bib="8") for f in _fixes(30.0, seed=6)]
+    now = [START + year_s]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        await server.put_runner(RunnerRecord("demo", "8", "Bob", ("dev-8",)))
+        await _ingest(server, ann)
+        for k in range(0, len(bob), 60):  # 30 min of the recording every 30 s
+            await _ingest(server, bob[k : k + 60])
+            now[0] += 30.0
+            await server.tick()
+        kinds = {i.kind for i in server.incidents("demo", bib="7", level=None)}
+        assert "signal_lost" in kinds or "overdue" in kinds, kinds
+        assert not server.incidents("demo", bib="8", level=None)
 
 
 async def test_a_runner_silent_at_an_aid_station_is_not_overdue_at_the_next(

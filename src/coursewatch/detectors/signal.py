@@ -1,8 +1,9 @@
 """Signal lost: no fix for ``k`` times the runner's usual interval (never under a floor).
 
 "No fix" is measured on the server's clock, from when the runner's last fix *arrived*: a
-tracker whose fixes come in late (satellite relays, a replay that lags) but keep coming is not
-silent, and a tracker that stops sending is silent however its last fix was stamped.
+tracker whose fixes come in late (satellite relays) but keep coming is not silent, and a
+tracker that stops sending is silent however its last fix was stamped. A recording replayed
+faster than it was run is measured on its own clock (``since_fix``).
 
 Trackers send every second, every minute or every ten minutes; a gap that is alarming for one
 is normal for another, so the usual interval is learned per runner (an exponentially weighted
@@ -111,15 +112,21 @@ def signal_fix(
 
 
 def signal_tick(
-    state: SignalState, now_s: float, cfg: SignalConfig, race_now_s: float | None = None
+    state: SignalState,
+    now_s: float,
+    cfg: SignalConfig,
+    race_now_s: float | None = None,
+    since_fix: bool = False,
 ) -> tuple[SignalState, list[SignalEvent]]:
     """Evaluate on a clock tick (server clock): raise ``signal_lost`` once when the silence
     since the last fix arrived is too long, ``silent_long`` once when it lasts; the events
-    are stamped ``race_now_s`` (the race's clock; ``now_s`` when not given)."""
+    are stamped ``race_now_s`` (the race's clock; ``now_s`` when not given). ``since_fix``:
+    the silence since the last fix's own time, ``now_s`` on the race's clock (a recording
+    replayed faster than it was run: its silences are the recording's)."""
     at = now_s if race_now_s is None else race_now_s
     if math.isnan(state.last_ts) or state.escalated:
         return state, []
-    silent_s = now_s - state.seen_s
+    silent_s = now_s - (state.last_ts if since_fix else state.seen_s)
     usual = cfg.prior_interval_s if math.isnan(state.usual_interval_s) else state.usual_interval_s
     if state.alarmed:
         if silent_s < long_threshold_s(state, cfg):

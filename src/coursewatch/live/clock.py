@@ -40,6 +40,7 @@ from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.passes import reached
+from coursewatch.live.raceclock import LIVE_LAG_S
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import AlertRecord
@@ -234,7 +235,9 @@ class RaceWatch:
         if runner.last_time_s is None or runner.finished or runner.record.dnf:
             return []
         w = self.of(runner)
-        w.signal, events = signal_tick(w.signal, now_s, self.signal_cfg, race_now_s)
+        replayed = now_s - race_now_s >= LIVE_LAG_S  # a recording: silent on its own clock
+        w.signal, events = signal_tick(w.signal, race_now_s if replayed else now_s,
+                                       self.signal_cfg, race_now_s, since_fix=replayed)  # fmt: skip
         for e in events:
             runner.silent = e.kind != "signal_back"
         far = runner.matcher.far
