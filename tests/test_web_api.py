@@ -289,3 +289,23 @@ async def test_the_runner_page_analyses_a_track_once_per_new_fix(
                                         headers=admin_headers())  # fmt: skip
                 assert page.status_code == 200 and page.json()["series"]["time_s"]
         assert len(calls) == 2
+
+
+async def test_a_satellite_messengers_imei_is_no_osmand_credential(tmp_path: Path) -> None:
+    """An inReach's IMEI, registered for IPC Outbound (posted with the ingest token), is shown
+    on its MapShare page: anyone could post fixes as the runner over OsmAnd, where the id is
+    the credential. Answered as any id (nothing to learn), taken nowhere, listed as unknown."""
+    async with hq(tmp_path, clock=lambda: START + 3600) as (server, client):
+        await _setup(client, tmp_path)
+        imei = "300434060000007"
+        r = await client.patch("/api/races/demo/runners/7", json={"devices": ["dev-7", imei]},
+                               headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200, r.text
+        (la,), (lo,) = COURSE.latlon_at([1000.0])
+        q = f"lat={la}&lon={lo}&timestamp={START + 600:.0f}"
+        for device in (imei, "dev-7"):
+            r = await client.get(f"/ingest/osmand?id={device}&{q}")
+            assert r.json() == {"received": 1}
+        assert len(server.fixes("demo", "7").time_s) == 1  # dev-7's
+        stats = (await client.get("/api/races/demo/stats", headers=admin_headers())).json()
+        assert imei in {d["device"] for d in stats["unknown_devices"]}

@@ -107,7 +107,7 @@ class Pipeline:
             who = (fix.bib, fix.device_id)
             hit = found.get(who)
             if hit is None:
-                owner = self._route(fix, fixed_race)
+                owner = self._route(fix, fixed_race, work.protocol)
                 if owner is None:
                     by_bib = fixed_race is not None and fix.bib is not None
                     reason = "unknown_bib" if by_bib else "unknown_device"
@@ -139,7 +139,7 @@ class Pipeline:
                 group.fixes.append(fix)
                 group.index.append(index)
         for ev in decoded.events:  # what the devices said: their fixes were counted above
-            owner = self._route(ev, fixed_race)
+            owner = self._route(ev, fixed_race, work.protocol)
             if (
                 owner is not None
                 and ev.time_s <= newest_ok
@@ -149,14 +149,14 @@ class Pipeline:
                 work.status_before.setdefault((owner[0].id, owner[1].bib), owner[1].status)
 
     def _route(
-        self, fix: Fix | DeviceEvent, race: LiveRace | None
+        self, fix: Fix | DeviceEvent, race: LiveRace | None, protocol: str = ""
     ) -> tuple[LiveRace, LiveRunner] | None:
         if race is not None and fix.bib is not None:
             runner = race.runners.get(fix.bib)
             return None if runner is None else (race, runner)
         if fix.device_id is None:
             return None
-        owner = self.registry.owner(fix.device_id)
+        owner = self.registry.owner(fix.device_id, protocol)
         if owner is None or (race is not None and owner[0] is not race):
             return None
         return owner

@@ -21,6 +21,7 @@ from coursewatch.live.passes import Passes, reached
 from coursewatch.live.privacy import PublicView
 from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
+from coursewatch.protocols.osmand import published_id
 from coursewatch.race import Race, parse_race
 from coursewatch.store import RaceRecord, RunnerRecord
 
@@ -182,8 +183,12 @@ class Registry:
                 )
         return out
 
-    def owner(self, device_id: str) -> tuple[LiveRace, LiveRunner] | None:
+    def owner(self, device_id: str, protocol: str = "") -> tuple[LiveRace, LiveRunner] | None:
+        """The runner of a device; over OsmAnd, where the id is the credential, never a
+        satellite messenger's published IMEI or ESN."""
         key = self.devices.get(device_id)
+        if protocol == "osmand" and published_id(device_id):
+            return None
         if key is None:
             return None
         race = self.races[key[0]]

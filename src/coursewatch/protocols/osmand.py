@@ -14,6 +14,7 @@ m/s); both are read here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +34,21 @@ from coursewatch.protocols.jsonbody import JsonError, read_json
 KNOT_MPS = 0.514444
 # Horizontal accuracy from HDOP when the app sends no accuracy: a typical phone UERE.
 HDOP_UERE_M = 5.0
+
+
+IRIDIUM_IMEI = re.compile(r"^30\d{13}$")  # an IMEI of reporting body 30 (Iridium): inReach
+SPOT_ESN = re.compile(r"^0-\d{7}$")
+
+
+def published_id(device_id: str) -> bool:
+    """Whether a device id is published, so no credential: a satellite messenger's IMEI
+    (Garmin inReach: MapShare's public feed shows it) or ESN (SPOT). Their fixes come with
+    the ingest token (IPC Outbound) or from their feed, never over OsmAnd with the id alone.
+
+    >>> published_id("300434060000007"), published_id("0-2345678"), published_id("355458061234567")
+    (True, True, False)
+    """
+    return bool(IRIDIUM_IMEI.match(device_id) or SPOT_ESN.match(device_id))
 
 
 def params_from_body(body: bytes, content_type: str) -> dict[str, str]:
