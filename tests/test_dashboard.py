@@ -433,6 +433,31 @@ def test_the_pages_and_leaflet_are_served_by_the_app(hq: HQ) -> None:
     assert np.isfinite(body["now_ts"])
 
 
+MARKUP = '<img src=x onerror="window.__xss=1">'
+
+
+def test_markup_in_a_station_name_or_a_tiles_link_stays_text(hq: HQ, browser: Any) -> None:
+    """A course from a third party names a station with markup, and a link sets the base
+    tiles to markup: shown as text, never run (it would read race HQ's token)."""
+    course = (hq.folder / "race" / "course.gpx").read_text()
+    race = (f"name: Markup\ncourse: course.gpx\nstart: '2026-06-01T06:00:00+00:00'\n"
+            f"stations:\n  - {{name: {json.dumps(MARKUP)}, km: 4.0}}\n")  # fmt: skip
+    body = {"id": "markup", "race_file": {"text": race, "suffix": ".yaml"},
+            "course_file": {"text": course}, "public": True}  # fmt: skip
+    hq.call("POST", "/api/races", json=body)
+    p = Page(browser, hq, admin=False)
+    page = p.page
+    page.goto(f"{hq.url}/races/markup?tiles=" + MARKUP.replace("=", "%3D").replace(" ", "%20"))
+    page.wait_for_selector(".cw-station", timeout=10_000)
+    page.locator(".cw-station").first.hover()
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    assert page.locator(".leaflet-tooltip").inner_text() == MARKUP
+    assert page.evaluate("localStorage.getItem('coursewatch.tiles')") is None
+    assert page.evaluate("window.__xss") is None
+    assert page.locator(".leaflet-container img[src='x']").count() == 0
+    p.close()
+
+
 def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
     hq: HQ, browser: Any, shots: Path
 ) -> None:

@@ -515,7 +515,10 @@
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const tiles = $("tiles").value.trim();
-      CWMap.setTilesUrl(tiles);
+      const valid = ["", "osm", "none"].includes(tiles) || CWMap.tileHost(tiles) !== null;
+      $("tiles").setCustomValidity(valid ? "" : "give osm, none, or an http(s) URL with {z}, {x} and {y}");
+      if (!valid) { $("tiles").reportValidity(); return; }
+      CWMap.setTilesUrl(tiles === "none" ? "" : tiles);
       const token = $("token").value.trim();
       if (token) CW.setToken(token);
       location.reload();

@@ -7,20 +7,39 @@ const CWMap = (() => {
   const TILES_KEY = "coursewatch.tiles";
   const OSM = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
 
+  // A tile server is an http(s) URL template with {z}, {x} and {y}; anything else (a link
+  // carrying markup, say) is not kept.
+  function tileHost(u) {
+    if (!/\{z\}/.test(u) || !/\{x\}/.test(u) || !/\{y\}/.test(u)) return null;
+    try {
+      const parsed = new URL(u.replace(/[{}]/g, ""));
+      return /^https?:$/.test(parsed.protocol) ? parsed.host : null;
+    } catch (_) { return null; }
+  }
+
   (function takeTilesFromUrl() {
     const url = new URL(location.href);
     const t = url.searchParams.get("tiles");
     if (t === null) return;
-    if (t === "none" || t === "") localStorage.removeItem(TILES_KEY);
-    else localStorage.setItem(TILES_KEY, t === "osm" ? OSM : t);
+    setTilesUrl(t === "none" ? "" : t);
     url.searchParams.delete("tiles");
     history.replaceState(null, "", url.pathname + url.search + url.hash);
   })();
 
-  function tilesUrl() { return localStorage.getItem(TILES_KEY) || ""; }
+  function tilesUrl() {
+    const u = localStorage.getItem(TILES_KEY) || "";
+    return tileHost(u) === null ? "" : u;
+  }
   function setTilesUrl(u) {
-    if (u) localStorage.setItem(TILES_KEY, u === "osm" ? OSM : u);
+    const url = u === "osm" ? OSM : u;
+    if (url && tileHost(url) !== null) localStorage.setItem(TILES_KEY, url);
     else localStorage.removeItem(TILES_KEY);
+  }
+
+  function textNode(text) {  // for Leaflet, which takes a string as markup
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
   }
 
   function haversine(a, b) {
@@ -61,9 +80,9 @@ const CWMap = (() => {
       this.map = L.map(node, { preferCanvas: false, zoomSnap: 0.25, attributionControl: true });
       const url = tilesUrl();
       if (url) {
-        const host = (() => { try { return new URL(url.replace(/[{}]/g, "")).host; } catch (_) { return url; } })();
-        const attribution = host.includes("openstreetmap")
-          ? "© OpenStreetMap contributors" : `Tiles: ${host}`;
+        const host = tileHost(url);
+        const attribution = host.endsWith("openstreetmap.org")
+          ? "© OpenStreetMap contributors" : `Tiles: ${host.replace(/[^A-Za-z0-9.:[\]-]/g, "")}`;
         L.tileLayer(url, { maxZoom: 19, attribution }).addTo(this.map);
       } else {
         this.map.attributionControl.setPrefix("no base map: add ?tiles=osm");
@@ -81,7 +100,7 @@ const CWMap = (() => {
         const p = f.properties;
         const icon = L.divIcon({ className: "cw-station", html: "", iconSize: [14, 14] });
         L.marker([lat, lon], { icon, keyboard: false, title: p.label })
-          .bindTooltip(p.label, { direction: "top", offset: [0, -6] })
+          .bindTooltip(textNode(p.label), { direction: "top", offset: [0, -6] })
           .addTo(this.stations);
       }
       this.ticks = L.layerGroup().addTo(this.map);
@@ -103,5 +122,5 @@ const CWMap = (() => {
     latLngAt(m) { return pointAt(this.coords, this.along, m); }
   }
 
-  return { CourseMap, tilesUrl, setTilesUrl, OSM };
+  return { CourseMap, tilesUrl, setTilesUrl, tileHost, OSM };
 })();
