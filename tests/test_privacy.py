@@ -169,6 +169,14 @@ def test_the_public_stream_leaves_out_opted_out_runners_and_race_hqs_incidents()
     race.view = PublicView(round_m=100)
     assert public.message(race, "status", {"bib": "7", "to": "finished"}, NOW) == {  # type: ignore[arg-type]
         "bib": "7", "to": "finished"}  # fmt: skip
+    # an exact view shows race HQ's incidents, never what a runner's device said (their SOS,
+    # their typed words and where they were), acknowledged or not
+    race.view = PublicView()
+    for kind in ("incident", "flag", "incident_ack"):
+        said = {"bib": "7", "kind": "message", "sentence": "Bib 7: message: my address is..."}
+        assert public.message(race, kind, said, NOW) is None, kind  # type: ignore[arg-type]
+        off = {"bib": "7", "kind": "off_course"}
+        assert public.message(race, kind, off, NOW) == off  # type: ignore[arg-type]
 
 
 async def test_a_runners_own_token_posts_what_their_device_said(tmp_path: Path) -> None:

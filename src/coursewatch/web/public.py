@@ -90,7 +90,7 @@ def message(race: LiveRace, kind: str, data: dict[str, Any], now_s: float) -> di
         return None
     if kind == "status" and "sos" in (data.get("from"), data.get("to")):
         return None  # the runner messages say what the public may see
-    if kind in ("incident", "flag") and private_incident(data):
+    if kind in HIDDEN_KINDS and private_incident(data):  # (acknowledged, too)
         return None
     if kind != "runner":
         return data
