@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from coursewatch.live.channels import apprise_send
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, Fix
 from coursewatch.protocols.inreach import decode_inreach
@@ -71,6 +72,12 @@ async def until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def _mail_parts(mail: Any) -> dict[str, str]:
+    """An e-mail's text by content type."""
+    return {p.get_content_type(): p.get_payload(decode=True).decode()
+            for p in mail.walk() if not p.is_multipart()}  # fmt: skip
+
+
 def _refs(texts: list[str]) -> Counter[tuple[int, int]]:
     return Counter((int(m[1]), int(m[2])) for t in texts for m in REF.finditer(t))
 
@@ -122,9 +129,7 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         by_topic: dict[str, list[str]] = {}
         for m in ntfy.messages:
             by_topic.setdefault(m["topic"], []).append(m["message"])
-        by_topic["crew"] = [
-            m.get_payload()[0].get_payload(decode=True).decode() for m in mailbox.messages
-        ]
+        by_topic["crew"] = [_mail_parts(m)["text/plain"] for m in mailbox.messages]
         for role, topics in (("runner", ["runner7"]), ("crew", ["crew"]), ("hq", ["hq", "sos"])):
             got: Counter[tuple[int, int]] = Counter()
             for topic in topics:
@@ -222,7 +227,9 @@ async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -
     async with hq(tmp_path) as (server, client):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann"))
-        for url in ("ntfy://127.0.0.1:8080/hq", "json://169.254.169.254/x"):
+        for url in ("ntfy://127.0.0.1:8080/hq", "json://169.254.169.254/x",
+                    "kodi://127.0.0.1:18399", "hassio://169.254.169.254:80/token",
+                    "rsyslog://localhost", "syslog://", "pover://userkey@127.0.0.1"):  # fmt: skip
             r = await client.put("/api/races/demo/contacts", json={"hq": [{"url": url}]},
                                  headers=admin_headers())  # fmt: skip
             assert r.status_code == 422 and "refused" in r.json()["error"]["message"], r.text
@@ -543,3 +550,24 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(tmp_path: 
         ended = replace(inc, open=False, updated_s=START + 960, closed_s=START + 960,
                         sentence="out", updates=(off, out))  # fmt: skip
         assert {d.role for d in server.notifier.route(ended, "Demo")} == {"crew"}
+
+
+def test_a_message_reaches_no_address_of_this_machine_whatever_the_url(
+    ntfy: NtfySink, mailbox: Mailbox
+) -> None:
+    """A name that resolved to a public address when it was given may resolve to this
+    machine when a message is sent (or a service's own host was never checked): every
+    address Apprise connects to is judged then. On race HQ's own network (allowed), e-mail
+    carries a runner's words as text, never as markup."""
+    for url in (f"ntfy://{ntfy.url}/hq", f"json://{ntfy.url}/hook",
+                f"ntfy://localhost:{ntfy.url.rsplit(':', 1)[1]}/hq"):  # fmt: skip
+        assert apprise_send(url, "Race: bib 7 message", "hello") != ""
+    time.sleep(0.5)
+    assert ntfy.messages == []
+    assert apprise_send(f"ntfy://{ntfy.url}/hq", "Race", "hello", public_only=False) == ""
+    said = 'Bib 7: message from the runner: "<img src=x onerror=alert(1)>"'
+    assert apprise_send(mailbox.url("hq@race.test"), "Race", said, public_only=False) == ""
+    (mail,) = mailbox.messages
+    parts = _mail_parts(mail)
+    assert "<img" not in parts.get("text/html", ""), parts  # as text: plain, or escaped
+    assert said in parts["text/plain"], parts

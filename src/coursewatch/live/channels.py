@@ -3,25 +3,53 @@ Signal, SMS gateways...), and what went wrong, in words that never carry the URL
 
 from __future__ import annotations
 
+import contextvars
 import re
+import socket
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import apprise
-from apprise.common import OverflowMode
+from apprise.common import NotifyFormat, OverflowMode
+
+from coursewatch.live.targets import refused_address
 
 SEND_TIMEOUT_S = 15.0
+_PUBLIC_ONLY = contextvars.ContextVar("public_only", default=False)  # Apprise copies it along
+_resolve = socket.getaddrinfo
 
 
-def apprise_send(url: str, title: str, body: str) -> str:
-    """Hand one message to Apprise; "" when it went, else the last thing Apprise logged (with
-    the URL's secrets left out: an ntfy topic, a bot token)."""
+def _public_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """``socket.getaddrinfo``, which while Apprise sends (``_PUBLIC_ONLY``) keeps only
+    public addresses: a notification URL never reaches this machine or its network, whatever
+    its service (a Kodi, a Home Assistant) and whatever its name resolves to when it is sent."""
+    infos = _resolve(host, *args, **kwargs)
+    if not _PUBLIC_ONLY.get():
+        return infos
+    kept = [i for i in infos if i[0] not in (socket.AF_INET, socket.AF_INET6)
+            or not refused_address(str(i[4][0]))]  # fmt: skip
+    if not kept:
+        raise socket.gaierror(socket.EAI_NONAME, f"{host} is not a public address")
+    return kept
+
+
+def apprise_send(url: str, title: str, body: str, public_only: bool = True) -> str:
+    """Hand one message to Apprise, as text (an e-mail shows a runner's words, never their
+    markup); "" when it went, else the last thing Apprise logged (with the URL's secrets left
+    out: an ntfy topic, a bot token). ``public_only``: to public addresses only."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return "Apprise does not know this URL"
     for service in sender:  # longer than the service takes (an SMS, Pushover): in parts,
         if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
             service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
-    result = sender.notify(body=body, title=title, timeout=SEND_TIMEOUT_S)
+    socket.getaddrinfo = _public_getaddrinfo  # (only while _PUBLIC_ONLY is set does it judge)
+    guard = _PUBLIC_ONLY.set(public_only)
+    try:
+        result = sender.notify(body=body, title=title, body_format=NotifyFormat.TEXT,
+                               timeout=SEND_TIMEOUT_S)  # fmt: skip
+    finally:
+        _PUBLIC_ONLY.reset(guard)
     if result:
         return ""
     said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]

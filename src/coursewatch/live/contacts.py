@@ -9,6 +9,7 @@ wants (0: SOS only; 1: and what devices said; 2: every incident). Kept in the st
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import apprise
 from coursewatch.errors import InputError
 from coursewatch.incidents import LOWEST_PRIORITY
 from coursewatch.live.feeds import FeedConfig
-from coursewatch.live.targets import refused_target
+from coursewatch.live.targets import refused_address, refused_target
 from coursewatch.store import Store
 
 MAX_URLS = 10  # per runner, per crew, per race HQ
@@ -98,21 +99,43 @@ def check_urls(urls: object, who: str) -> list[str]:
 SELF_HOSTED = frozenset({
     "ntfy", "ntfys", "json", "jsons", "xml", "xmls", "form", "forms", "gotify", "gotifys",
     "mailto", "mailtos", "apprise", "apprises", "matrix", "matrixs", "mqtt", "mqtts", "rocket",
-    "rockets", "mmost", "mmosts", "signal", "signals", "ncloud", "nclouds",
+    "rockets", "mmost", "mmosts", "signal", "signals", "ncloud", "nclouds", "kodi", "kodis",
+    "xbmc", "xbmcs", "hassio", "hassios", "synology", "synologys", "bark", "barks", "emby",
+    "embys", "jellyfin", "jellyfins", "nctalk", "nctalks", "lametric", "lametrics", "rsyslog",
+    "misskey", "misskeys", "mastodon", "mastodons", "toot", "toots", "smseagle", "smseagles",
+    "parsep", "parseps", "pushdeer", "pushdeers", "enigma2", "enigma2s", "gorush", "gorushs",
+    "humhub", "humhubs", "goalert", "goalerts", "growl", "irc", "ircs", "xmpp", "xmpps", "smpp",
+    "smpps", "onebot", "onebots", "opsimate", "opsimates", "pjet", "pjets", "amqp", "amqps",
+    "deltachat", "deltachats", "evolution", "evolutions", "session", "sessions", "sogs",
+    "pinglet", "pinglets", "flowtriq", "flowtriqs", "fluxer", "fluxers", "notica",
 })  # fmt: skip
+# schemes that notify race HQ's own machine (its desktop, its syslog, a USB light)
+ON_THIS_MACHINE = frozenset({"dbus", "kde", "qt", "gnome", "gio", "glib", "macosx", "windows",
+                             "syslog", "blink1"})  # fmt: skip
 
 
 async def refused_url(url: str, allow_private: bool) -> str:
-    """Why a notification URL may not be used ("" if it may): a self-hosted service's host
-    (an SMTP server's too) in this machine or its network, unless ``allow_private``."""
-    if allow_private or url.split(":", 1)[0].lower() not in SELF_HOSTED:
+    """Why a notification URL may not be used ("" if it may), unless ``allow_private``: it
+    notifies race HQ's own machine, or its host (a self-hosted service's, an SMTP server's;
+    any service's given as an address) is in this machine or its network. (When a message is
+    sent, every address its service connects to is checked again: live/channels.py.)"""
+    scheme = url.split(":", 1)[0].lower()
+    if allow_private:
         return ""
+    if scheme in ON_THIS_MACHINE:
+        return f"{scheme}:// notifies race HQ's own machine"
     plugin = apprise.Apprise.instantiate(url)
     for host in (getattr(plugin, "host", None), getattr(plugin, "smtp_host", None)):
-        if isinstance(host, str) and host and host != "ntfy.sh":
+        if not isinstance(host, str) or not host or host == "ntfy.sh":
+            continue
+        problem = ""
+        if scheme in SELF_HOSTED or host.lower() == "localhost":
             problem = await refused_target(f"http://{host}/", False, unresolved_ok=True)
-            if problem:
-                return problem
+        else:  # a cloud service's host part is a token: judged only when it is an address
+            with contextlib.suppress(ValueError):
+                problem = refused_address(host.strip("[]"))
+        if problem:
+            return problem
     return ""
 
 

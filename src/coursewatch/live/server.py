@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -101,8 +102,9 @@ class Server(Outside, Histories, Access, Nodes):
         )
         self.contacts = Contacts(self._store)
         self.feeds = FeedPoller(settings, self._ingest_feed, feed_transport, clock)
+        public = functools.partial(apprise_send, public_only=not settings.webhook_allow_private)
         self.notifier = Notifier(self._store, self._bus, self.contacts, settings,
-                                 self._runner_words, send or apprise_send)  # fmt: skip
+                                 self._runner_words, send or public)  # fmt: skip
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
         # stored races that could not be loaded at start (id -> why): kept in the store, shown
