@@ -328,3 +328,38 @@ async def test_a_feed_too_large_at_once_is_read_a_part_at_a_time(
         await until(lambda: len(server.fixes("demo", "1").time_s) == len(RUN.time_s))
         await until(lambda: status(server, "1")["warning"] == "")  # caught up
         assert status(server, "1")["state"] == "ok" and status(server, "1")["last_error"] == ""
+
+
+async def test_a_feed_is_read_from_garmin_or_spot_only_redirects_included(tmp_path: Path) -> None:
+    """A feed given by the address of a host of someone's choosing, or a MapShare answer that
+    redirects into race HQ's network (the cloud's metadata service), is never followed: the
+    feed's status says why, and no request leaves for that host."""
+    import dataclasses
+
+    import httpx
+
+    from coursewatch.settings import load_settings
+
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta"})
+
+    settings = dataclasses.replace(load_settings(), db_path=tmp_path / "hq.db", tick_s=0.0,
+                                   feed_poll_s=0.05)  # fmt: skip
+    server = Server(
+        settings, clock=lambda: START + 3600, feed_transport=httpx.MockTransport(answer)
+    )
+    await server.start()
+    try:
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "1", "Ann"))
+        with pytest.raises(InputError, match="not Garmin's"):
+            address = "https://feeds.example.org/Feed/Share/ann"
+            await server.set_feed("demo", "1", {"kind": "mapshare", "id": address})
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: "not a MapShare or SPOT host" in status(server, "1")["last_error"])
+        assert asked and all(u.startswith("https://share.garmin.com/") for u in asked), asked
+    finally:
+        await server.stop()

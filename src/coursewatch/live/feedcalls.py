@@ -75,6 +75,22 @@ def _mapshare_url(ident: str, default_host: str) -> str:
     return f"{parts.scheme}://{where}/Feed/Share/{quote(name, safe='')}"
 
 
+def feed_host_ok(host: str, settings: Settings) -> bool:
+    """Whether a poll may go to ``host``: Garmin's (MapShare's hosts, any region), SPOT's, or
+    the hosts the settings name. A feed is read nowhere else, nor redirected elsewhere.
+
+    >>> from coursewatch.settings import load_settings
+    >>> s = load_settings({})
+    >>> [feed_host_ok(h, s) for h in ("eu.share.garmin.com", "api.findmespot.com", "10.0.0.1")]
+    [True, True, False]
+    """
+    host = host.lower().rstrip(".")
+    named = {urlsplit(settings.mapshare_url).hostname, urlsplit(settings.spot_url).hostname}
+    return host in named or any(
+        host == d or host.endswith("." + d) for d in ("garmin.com", "garmin.cn", "findmespot.com")
+    )
+
+
 def is_address(ident: str) -> bool:
     """Whether a MapShare feed is given by its address (``https://share.garmin.com/Name``, or
     ``share.garmin.com/Name`` as Garmin's app shows it) rather than by its name."""

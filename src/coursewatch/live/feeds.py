@@ -36,6 +36,7 @@ from coursewatch.live.feedcalls import (
     FeedError,
     HostBudget,
     budget_key,
+    feed_host_ok,
     is_address,
     mapshare_address,
     read_answer,
@@ -170,12 +171,17 @@ class FeedPoller:
         self._polls: set[asyncio.Task[None]] = set()
 
     def _new_client(self) -> httpx.AsyncClient:
+        async def where(request: httpx.Request) -> None:  # each request, redirects' too
+            if not feed_host_ok(request.url.host, self.settings):
+                raise FeedError(f"{request.url.host} is not a MapShare or SPOT host")
+
         return httpx.AsyncClient(
             transport=self._transport,
             timeout=self.settings.feed_timeout_s,
             follow_redirects=True,
             limits=httpx.Limits(max_connections=CONCURRENT),
             headers={"User-Agent": "coursewatch-feeds"},
+            event_hooks={"request": [where]},
         )
 
     def start(self) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
+from coursewatch.live.feedcalls import feed_host_ok
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
 from coursewatch.live.notify import Notifier
 from coursewatch.live.roster import RosterProblem, read_roster
@@ -126,6 +128,9 @@ class Outside:
         if "://" in config.ident:  # an address: on its own host
             allow = self.settings.webhook_allow_private
             problem = await refused_target(config.ident, allow, unresolved_ok=True)
+            host = urlsplit(config.ident).hostname or ""
+            if not problem and not feed_host_ok(host, self.settings):
+                problem = f"{host} is not Garmin's (MapShare is read from share.garmin.com)"
             if problem:
                 raise InputError(f"feed address refused: {problem}; give the MapShare name, "
                                  "or the share.garmin.com address")  # fmt: skip
