@@ -107,7 +107,12 @@ def test_markdown_front_matter_parses_as_yaml(lost: Analysis, info: ReportInfo) 
     assert fm["title"] == "Race report: Trail <du test> & co"
     assert fm["date"].year == lost.track.start.year
     assert fm["categories"] == ["running", "race-report"]
-    assert "![Map and profile of Trail <du test> & co](post.png)" in md
+    # the body is read as Markdown, which passes HTML through (Jekyll): text from outside
+    # (the course's name, the runner's) is shown, never run, nor a link
+    assert "![Map and profile of Trail &lt;du test&gt; &amp; co](post.png)" in md
+    evil = ReportInfo("<script>x()</script>", "[me](javascript:x) <img src=x>", GHOST)
+    body = render_markdown(lost, evil).split("---\n", 2)[2]
+    assert "<script" not in body and "<img" not in body and "[me](" not in body, body
     assert "| Station | At | Arrival |" in md and "| Aid 2 |" in md
 
 

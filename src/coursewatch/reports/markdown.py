@@ -7,6 +7,7 @@ splits table and a link to the PNG made by ``--format png`` (or beside the post 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import yaml
@@ -48,19 +49,19 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     tr = a.track
     parts = [
         front_matter(f"Race report: {info.title}", a),
-        f"**{headline(a)}.** {finish_line(a, info)}.",
-        f"{info.runner} on {info.title}, {tr.start:%Y-%m-%d}: a course of "
+        f"**{_md(headline(a))}.** {_md(finish_line(a, info))}.",
+        f"{_md(info.runner)} on {_md(info.title)}, {tr.start:%Y-%m-%d}: a course of "
         f"{length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
         f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z.",
     ]
     if image:
-        parts.append(f"![Map and profile of {_inline(info.title)}]({image})")
+        parts.append(f"![Map and profile of {_md(info.title)}]({image})")
     parts.append("## Excursions")
     if not a.excursions:
         parts.append("None: on the course all the way.")
     for i, e in enumerate(a.excursions):
-        lines = "\n".join(f"- {s}" for s in excursion_sentences(a, e, info))
-        parts.append(f"### {i + 1}. {excursion_title(e)}\n\n{lines}")
+        lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))
+        parts.append(f"### {i + 1}. {_md(excursion_title(e))}\n\n{lines}")
     parts.append("## Splits")
     parts.append(splits_markdown(splits, info))
     parts.append("*Made with coursewatch: every figure here was measured from the GPS track.*")
@@ -72,12 +73,18 @@ def length(distance_m: float) -> str:
     return f"{distance_m / 1000:.1f} km ({distance_m / M_PER_MI:.1f} mi)"
 
 
-def _inline(text: str) -> str:
-    return text.replace("[", "(").replace("]", ")")
+def _md(text: str) -> str:
+    """Text from outside (a runner's name, a course's, a station's) as Markdown shows it:
+    never markup (Jekyll passes HTML through) nor a link.
+
+    >>> _md('<img src=x onerror=alert(1)> [x](javascript:y) & co')
+    '&lt;img src=x onerror=alert(1)&gt; \\\\[x\\\\](javascript:y) &amp; co'
+    """
+    return html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]")
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return _md(text).replace("|", "\\|")
 
 
 def splits_markdown(sp: Splits, info: ReportInfo) -> str:
@@ -102,7 +109,7 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
             cells.append("-" if gap is None else signed_duration(gap))
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines) if sp.rows else "No station reached."
-    return table + (f"\n\n*{sp.note}*" if sp.note else "")
+    return table + (f"\n\n*{_md(sp.note)}*" if sp.note else "")
 
 
 def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str | None) -> str:
@@ -110,10 +117,10 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     a0 = runners[0].analysis
     parts = [
         front_matter(f"Race report: {info.title}, {len(runners)} runners", a0),
-        f"{len(runners)} runners on {info.title}, a course of {length(a0.course.length_m)}.",
+        f"{len(runners)} runners on {_md(info.title)}, a course of {length(a0.course.length_m)}.",
     ]
     if image:
-        parts.append(f"![Map and progress of {_inline(info.title)}]({image})")
+        parts.append(f"![Map and progress of {_md(info.title)}]({image})")
     rows = ["| # | Runner | Result | Excursions | Extra | Cut | Lost |",
             "|--:|:--|:--|--:|--:|--:|--:|"]  # fmt: skip
     for i, r in enumerate(runners):
@@ -126,7 +133,7 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     parts += ["## Standings", "\n".join(rows), "## Who left the course where"]
     lines = [
         f"- **{km(p.course_m)}**: "
-        + "; ".join(f"{r.name} ({excursion_brief(e)})" for r, e in p.who)
+        + "; ".join(f"{_md(r.name)} ({_md(excursion_brief(e))})" for r, e in p.who)
         for p in places(runners)
     ]
     parts.append("\n".join(lines) or "Every runner stayed on the course.")
@@ -138,6 +145,6 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
         table.append("| " + " | ".join(cells) + " |")
     parts += ["## Splits side by side", "\n".join(table)]
     if grid.note:
-        parts.append(f"*{grid.note}*")
+        parts.append(f"*{_md(grid.note)}*")
     parts.append("*Made with coursewatch: every figure here was measured from the GPS tracks.*")
     return "\n\n".join(parts) + "\n"
