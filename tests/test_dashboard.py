@@ -427,6 +427,7 @@ def test_the_pages_and_leaflet_are_served_by_the_app(hq: HQ) -> None:
     for path in ("/static/leaflet/../leaflet.js.map", "/static/nope.js", "/static/leaflet/x.js"):
         assert httpx.get(hq.url + path).status_code == 404, path
     r = httpx.get(f"{hq.url}/api/races/demo/dashboard")
+    assert r.headers["x-content-type-options"] == "nosniff"  # every answer is what it says
     body = r.json()
     assert body["admin"] is False and "ingest_token" not in json.dumps(body)
     assert body["reference"][0]["name"] == "Course record"
@@ -455,6 +456,27 @@ def test_markup_in_a_station_name_or_a_tiles_link_stays_text(hq: HQ, browser: An
     assert page.evaluate("localStorage.getItem('coursewatch.tiles')") is None
     assert page.evaluate("window.__xss") is None
     assert page.locator(".leaflet-container img[src='x']").count() == 0
+    p.close()
+
+
+def test_race_hqs_dashboard_in_a_frame_is_the_publics(hq: HQ, browser: Any) -> None:
+    """A page that frames race HQ's dashboard (to steer an admin's click onto "Acknowledge",
+    or a link that signs race HQ out) gets the public's page: the token is neither used nor
+    changed there."""
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    assert page.locator("#mode").inner_text() != "public view"
+    page.evaluate(
+        "(u) => { const f = document.createElement('iframe'); f.src = u;"
+        " f.style.width = '1000px'; f.style.height = '700px'; document.body.append(f); }",
+        f"{hq.url}/races/demo?token=forged",
+    )
+    frame = page.frame_locator("iframe")
+    frame.locator('#conn[data-state="live"]').wait_for(timeout=15_000)
+    assert frame.locator("#mode").inner_text() == "public view"
+    assert frame.locator("button.ack").count() == 0
+    assert page.evaluate("localStorage.getItem('coursewatch.token')") == ADMIN
     p.close()
 
 

@@ -29,6 +29,9 @@ class BodyTooLarge(Exception):
     pass
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 class Guard:
     def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -63,7 +66,8 @@ class Guard:
         async def tracked(msg: Message) -> None:
             nonlocal started
             if msg["type"] == "http.response.start":
-                started = True
+                started = True  # a browser reads every answer as the type it says it is
+                msg = {**msg, "headers": [*msg.get("headers", []), NOSNIFF]}
             await send(msg)
 
         try:

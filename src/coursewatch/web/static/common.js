@@ -15,10 +15,14 @@ const CW = (() => {
 
   // A token given in the address (?token=...) is kept in this browser and taken out of the
   // address bar, so it is not shared with a copied link or left in the history.
+  // In a frame (a race's website showing the live map) the page is the public's: race HQ's
+  // token is neither used nor changed there, so nobody can frame HQ's dashboard and steer its
+  // clicks, or sign race HQ out with a link.
+  const framed = window.top !== window.self;
   (function takeTokenFromUrl() {
     const url = new URL(location.href);
     const t = url.searchParams.get("token");
-    if (t !== null) {
+    if (t !== null && !framed) {
       if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
       url.searchParams.delete("token");
       history.replaceState(null, "", url.pathname + url.search + url.hash);
@@ -29,7 +33,7 @@ const CW = (() => {
   const raceId = decodeURIComponent(parts[1] || "");
   const bib = parts[2] === "runners" ? decodeURIComponent(parts[3] || "") : null;
 
-  function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+  function token() { return framed ? "" : localStorage.getItem(TOKEN_KEY) || ""; }
   function setToken(t) {
     if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
   }

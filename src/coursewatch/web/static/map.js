@@ -17,17 +17,22 @@ const CWMap = (() => {
     } catch (_) { return null; }
   }
 
+  // in a frame (a race's website), ?tiles= is that page's only: what this browser keeps
+  // for race HQ is neither used nor changed there
+  const framed = window.top !== window.self;
+  let framedTiles = "";
   (function takeTilesFromUrl() {
     const url = new URL(location.href);
     const t = url.searchParams.get("tiles");
     if (t === null) return;
-    setTilesUrl(t === "none" ? "" : t);
+    if (framed) framedTiles = t === "osm" ? OSM : t;
+    else setTilesUrl(t === "none" ? "" : t);
     url.searchParams.delete("tiles");
     history.replaceState(null, "", url.pathname + url.search + url.hash);
   })();
 
   function tilesUrl() {
-    const u = localStorage.getItem(TILES_KEY) || "";
+    const u = framed ? framedTiles : localStorage.getItem(TILES_KEY) || "";
     return tileHost(u) === null ? "" : u;
   }
   function setTilesUrl(u) {
