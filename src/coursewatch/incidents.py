@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     "arrived": Rule(FLAG, True, None),
     "cutoff_risk": Rule(ALERT, False, "cutoff_risk"),
     "cutoff_passed": Rule(FLAG, True, None),
+    "cutoff_missed": Rule(ALERT, False, "cutoff_missed"),  # reached after it: HQ decides
     # the runner's own device (detectors/device.py): race HQ's at once
     "sos": Rule(ALERT, False, "sos"),
     "sos_cancel": Rule(FLAG, True, None),
@@ -84,6 +85,7 @@ FAMILY = {
     "arrived": "overdue",
     "cutoff_risk": "cutoff",
     "cutoff_passed": "cutoff",
+    "cutoff_missed": "cutoff",
     "sos": "sos",
     "sos_cancel": "sos",
     "battery_low": "battery",
@@ -105,7 +107,9 @@ def priority(kind: str) -> int:
     return PRIORITY.get(kind, LOWEST_PRIORITY)
 
 
-NAMES_WHEN_JOINED = frozenset({"overdue"})  # an update that still renames what it joins
+NAMES_WHEN_JOINED = frozenset(
+    {"overdue", "cutoff_missed"}
+)  # an update that still renames what it joins
 
 
 def rule(kind: str, joined: bool = False) -> Rule:

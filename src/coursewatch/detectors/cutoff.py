@@ -3,7 +3,8 @@
 Cut-offs are plain ``(course_m, cutoff_ts)`` pairs (from the race file, see
 :mod:`coursewatch.race`), so the detector does not depend on how they were written. On each
 evaluation, every cut-off still ahead of the runner whose ETA (plus ``margin_s`` of safety)
-is past the cut-off, and has been on every evaluation for ``persist_s`` (a projection made
+is past the cut-off by more than ``share_of_to_go`` of the time still to run (a projection
+hours ahead is uncertain), and has been on every evaluation for ``persist_s`` (a projection made
 right after a detour or a long stop is briefly pessimistic), raises ``cutoff_risk`` once, with
 the projected margin in minutes (negative: projected late), and ``cutoff_passed`` when the
 runner then reaches that station (in time or not: the margin says; the station's people have
@@ -35,6 +36,9 @@ from dataclasses import dataclass
 class CutoffConfig:
     margin_s: float = 0.0
     persist_s: float = 600.0
+    # a projection far ahead is uncertain: late by more than this share of the time still to
+    # run before it counts (at the station's door, any lateness does)
+    share_of_to_go: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def cutoff_step(
     for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
         if station_m <= progress_m or station_m in state.alerted_m or math.isnan(eta):
             continue
-        if eta + cfg.margin_s <= cutoff_ts:
+        if eta + cfg.margin_s <= cutoff_ts + cfg.share_of_to_go * max(0.0, eta - now_s):
             continue  # on time now: a later projection starts the wait afresh
         first_s = since.get(station_m, now_s)
         if now_s - first_s < cfg.persist_s:

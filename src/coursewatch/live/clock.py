@@ -47,6 +47,7 @@ from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
 ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once predicts once
+ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
 AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
 
@@ -78,7 +79,9 @@ class RaceWatch:
         self.stopped_cfg = StoppedConfig(station_m=tuple(race.station_m))
         self.signal_cfg = SignalConfig()
         self.overdue_cfg = OverdueConfig()
-        self.cutoff_cfg = CutoffConfig()
+        # late by a fifth of the time still to run: about the live ETA's error on the real
+        # recordings (3-26 % median, docs/eta.md), so a projection hours ahead raises nothing
+        self.cutoff_cfg = CutoffConfig(share_of_to_go=0.2)
         self.cutoffs = tuple((p.distance_m, p.cutoff_ts) for p in race.stations if p.cutoff_ts)
         self.runners: dict[str, RunnerWatch] = {}
 
@@ -148,7 +151,12 @@ class RaceWatch:
         if not refresh:
             return [None if math.isnan(e := w.etas.get(t, math.nan)) else e for t in targets_m]
         now_s = self.clock()
-        stale = last - w.etas_at_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
+        # a recording replayed fast moves minutes of race time a wall second: an ETA from its
+        # first fixes would judge cut-offs for an hour of it
+        age_s = last - w.etas_at_s
+        stale = age_s >= ETA_MAX_AGE_S or (
+            age_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
+        )
         if stale or any(t not in w.etas for t in targets_m):
             wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
             values = self.model.predict(w.eta, np.array(wanted))
@@ -274,13 +282,13 @@ class RaceWatch:
 
     def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
         """A station reached: its margin from when the runner passed it (their split), not
-        from when it was seen (the next ping, a tick)."""
+        from when it was seen (the next ping, a tick); after its cut-off, ``cutoff_missed``."""
         if e.kind != "cutoff_passed":
             return e
         at_s = self.race.passed_s(runner, bisect.bisect_left(self.race.station_m, e.station_m))
-        if at_s is None or at_s > e.ts:
-            return e
-        return replace(e, eta_ts=at_s, margin_min=round((e.cutoff_ts - at_s) / 60.0, 1))
+        if at_s is not None and at_s <= e.ts:
+            e = replace(e, eta_ts=at_s, margin_min=round((e.cutoff_ts - at_s) / 60.0, 1))
+        return replace(e, kind="cutoff_missed") if e.margin_min < 0 else e
 
     def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
@@ -289,6 +297,8 @@ class RaceWatch:
         does = rule(e.kind)
         if isinstance(e, CutoffEvent) and not (e.opens or e.closes):  # one episode at a time
             does = rule(e.kind, joined=True)
+        if isinstance(e, CutoffEvent) and e.kind == "cutoff_missed":  # HQ is told again;
+            does = replace(does, closes=e.station_m >= self.race.station_m[-1])  # ends: finish
         if isinstance(e, OverdueEvent):
             # overdue is raised only while the runner is unseen: an update of that silence's
             # incident (race HQ is told), as is their arrival

@@ -222,7 +222,7 @@ class Narrator:
             return (f"expected at {station} {e.late_s / 60:.0f} min ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}")  # fmt: skip
         cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
-        if e.kind == "cutoff_passed":
+        if e.kind in ("cutoff_passed", "cutoff_missed"):
             verdict = (f"{e.margin_min:.0f} min before" if e.margin_min >= 0
                        else f"{-e.margin_min:.0f} min after")  # fmt: skip
             return f"reached {station} {verdict} its cut-off ({cutoff})"
