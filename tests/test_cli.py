@@ -106,7 +106,10 @@ def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
     elsewhere.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\n'
                          "stations:\n  - {name: Far, lat: 46.0, lon: 6.0}\n")  # fmt: skip
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(elsewhere)])
-    assert res.exit_code == 1 and "'Far' is 111.2 km from the course" in res.output, res.output
+    assert (
+        res.exit_code == 1 and "'Far' (46.00000, 6.00000) is 111.2 km from the course" in res.output
+    ), res.output
+    assert res.output.startswith(f"error: {elsewhere}: "), res.output
 
 
 def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_ghost(
@@ -179,3 +182,23 @@ def test_serve_says_in_one_line_why_it_cannot_start(tmp_path: Path) -> None:
                                  timeout=60, cwd=tmp_path)  # fmt: skip
             assert run.returncode == 1 and said in run.stderr, (args, run.stderr)
             assert "race HQ on" not in run.stdout and "Traceback" not in run.stderr
+
+
+def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> None:
+    """A race director checks their race file before race day, offline: its course with the
+    stations placed and their cut-offs; a station that cannot be placed is one line naming
+    the file (race HQ left it out, with its cut-off)."""
+    cpath, _tpath, began = course_and_run(tmp_path)
+    race = tmp_path / "race.yaml"
+    race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
+                    '  - {name: Aid 1, km: 4.0, cutoff: "01:30"}\n')  # fmt: skip
+    res = CliRunner().invoke(main, ["course", "info", str(race)])
+    assert res.exit_code == 0 and "Aid 1" in res.output and "T+1:30" in res.output, res.output
+    res = CliRunner().invoke(main, ["course", "info", str(race), "--format", "json"])
+    assert json.loads(res.output)["stations"][0]["cutoff"].endswith("+00:00"), res.output
+    race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
+                    "  - {name: Far, lat: 6.0, lon: 45.0}\n")  # fmt: skip
+    for args in (["course", "info", str(race)], ["race", "create", str(race), "--token", "x"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1, res.output
+        assert res.output.startswith(f"error: {race}: station 'Far' (6.00000, 45.00000) is"), args

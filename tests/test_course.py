@@ -5,11 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from coursewatch.course import apply_race, build_course, climb_m, station_passes
+from coursewatch.course import build_course, climb_m
 from coursewatch.errors import EmptyDataError, RaceFileError
 from coursewatch.formats import RawPoints, Waypoint
 from coursewatch.geo import LocalFrame
 from coursewatch.race import Race, RaceStation
+from coursewatch.race_course import apply_race, station_passes
 from coursewatch.sim.simulate import straight_course, trail_course
 
 
@@ -108,3 +109,35 @@ def test_a_ping_by_the_arch_is_at_the_finish_though_the_progress_lags() -> None:
     assert not at_finish_point(c, held, lat, lon, tolerance_m=225.0)[0]  # a minute apart
     far = np.array([c.length_m - 150.0])  # as near by air as along the line: the progress says
     assert not at_finish_point(c, far, lat, lon, tolerance_m=700.0)[0]
+
+
+def test_a_station_that_cannot_be_placed_is_an_error_never_left_out() -> None:
+    """Race HQ follows runners and cut-offs by its stations: one it cannot place (latitude
+    and longitude swapped, a pass the course does not make, one placed before a station
+    listed ahead of it) was left out with its cut-off, or put at the start."""
+    x = np.concatenate([np.arange(0, 5001, 20.0), np.arange(4980, -1, -20.0)])  # out and back
+    c = build_course(raw_from_xy(x, np.zeros_like(x)))
+    frame = LocalFrame.centred(45.0, 6.0)
+
+    def at(name: str, x_m: float, y_m: float, **kw: object) -> RaceStation:
+        (lat,), (lon,) = frame.to_latlon([x_m], [y_m])
+        return RaceStation(name, lat=float(lat), lon=float(lon), **kw)  # type: ignore[arg-type]
+
+    start = __import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC)
+    race = Race(name="r", course_path=c.source, start=start,  # type: ignore[arg-type]
+                stations=(at("Aid", 2000, 30), at("Turn", 5000, 0), at("Aid", 2000, 30,
+                          pass_number=2), at("Village", 1000, 400)))  # fmt: skip
+    with pytest.raises(RaceFileError, match=r"'Village' is at km 1\.00, before 'Aid' .*"
+                       r"km 8\.00.*passes it at km 1\.00, km 9\.00: give its pass"):  # fmt: skip
+        station_passes(race, c)  # (400 m off the line: its nearest approaches, not left out)
+    ok = dataclasses.replace(race, stations=(*race.stations[:3], at("Village", 1000, 400,
+                                                                     pass_number=2)))  # fmt: skip
+    assert [round(p.distance_m) for p in station_passes(ok, c)] == [2000, 5000, 8000, 9000, 10000]
+    for bad, why in (
+        ((at("Aid", 2000, 30, pass_number=3),), "'Aid' pass 3: the course passes it 2 time"),
+        ((RaceStation("Swapped", lat=6.0, lon=45.0),), r"'Swapped' \(6\.00000, 45\.00000\) is"),
+    ):
+        with pytest.raises(RaceFileError, match=why):
+            station_passes(dataclasses.replace(race, stations=bad), c)
+        with pytest.raises(RaceFileError, match=why):
+            apply_race(c, dataclasses.replace(race, stations=bad))

@@ -18,7 +18,7 @@ name: Out and Back
 course: courses/oab.gpx
 start: 2024-09-14T06:30:00+02:00
 stations:
-  - {name: Col, lat: 45.92, lon: 6.87, cutoff: 10:30}
+  - {name: Col, lat: 45.92, lon: 6.87, cutoff: 4:30}
   - {name: Turnaround, km: 25, cutoff: "2024-09-14T13:00:00+02:00"}
   - {name: Col, pass: 2, lat: 45.92, lon: 6.87, cutoff: "2024-09-14T16:00:00"}
   - {name: Finish, distance_m: 50000, cutoff: "30:00"}
@@ -61,8 +61,8 @@ def test_yaml_race(tmp_path: Path) -> None:
     assert race.course_path == tmp_path / "courses" / "oab.gpx"
     assert race.start_ts == START_TS
     col, turn, col2, finish = race.stations
-    # Unquoted 10:30 is an elapsed time, not YAML 1.1's base-60 integer 630.
-    assert col.cutoff_elapsed_s == 10.5 * 3600 and col.distance_m is None
+    # Unquoted 4:30 is an elapsed time, not YAML 1.1's base-60 integer 270.
+    assert col.cutoff_elapsed_s == 4.5 * 3600 and col.distance_m is None
     assert (col.lat, col.lon, col.pass_number) == (45.92, 6.87, 1)
     assert turn.distance_m == 25_000.0 and turn.cutoff_elapsed_s == 6.5 * 3600
     # A cut-off without a timezone is a clock time in the start's timezone.
@@ -105,8 +105,8 @@ def test_the_western_states_example_loads() -> None:
         (("name: Out and Back\n", ""), "'name'"),
         (("start: 2024-09-14T06:30:00+02:00", "start: 2024-09-14T06:30:00"), "timezone"),
         (("start: 2024-09-14T06:30:00+02:00", "start: tomorrow"), "'start'"),
-        (("cutoff: 10:30", "cutoff: 25:70"), "stations[0] (Col).cutoff"),
-        (("cutoff: 10:30", "cutoff: 2024-09-13T10:00:00+02:00"), "not after the start"),
+        (("cutoff: 4:30", "cutoff: 25:70"), "stations[0] (Col).cutoff"),
+        (("cutoff: 4:30", "cutoff: 2024-09-13T10:00:00+02:00"), "not after the start"),
         (("lat: 45.92, lon: 6.87, cutoff", "lat: 45.92, cutoff"), "both lat and lon"),
         (("lat: 45.92, lon: 6.87, cutoff", "lat: 95, lon: 6.87, cutoff"), "stations[0] (Col).lat"),
         (("{name: Col, pass: 2,", "{name: Col,"), "listed twice"),
@@ -118,6 +118,10 @@ def test_the_western_states_example_loads() -> None:
         (('"01:35:10"', "1h35"), "elapsed"),
         (("{station: Col, elapsed", "{station: Kol, elapsed"), "not one of the race's stations"),
         (("pass: 2, elapsed", "pass: 3, elapsed"), "pass 3"),
+        (
+            ('cutoff: "30:00"', 'cutoff: "05:00"'),
+            "the cut-off of 'Finish' (5:00:00 from the start)",
+        ),
     ],
 )
 def test_mistakes_name_the_field_and_the_file(

@@ -18,10 +18,9 @@ import numpy as np
 
 from coursewatch.course_geometry import check_course_geometry
 from coursewatch.engine.grid import SegmentGrid, new_stamp, segments_within
-from coursewatch.errors import EmptyDataError, RaceFileError
+from coursewatch.errors import EmptyDataError
 from coursewatch.geo import FloatArray, LocalFrame, cumulative_m, haversine_m
 from coursewatch.points import RawPoints, Waypoint
-from coursewatch.race import Race
 from coursewatch.waypoints import one_per_place
 
 FINISH_M = 100.0  # a runner whose progress comes this close to the end has finished ...
@@ -288,7 +287,7 @@ def build_course(raw: RawPoints, source: str | Path = "", snap_m: float = 100.0)
         if arr is not None:
             arr.flags.writeable = False  # a Course is immutable, arrays included
     stations = tuple(snap_station(course, w, snap_m) for w in one_per_place(raw.waypoints))
-    return _with_stations(course, stations)
+    return with_stations(course, stations)
 
 
 def snap_station(course: Course, waypoint: Waypoint, snap_m: float) -> Station:
@@ -297,84 +296,8 @@ def snap_station(course: Course, waypoint: Waypoint, snap_m: float) -> Station:
     return Station(waypoint.name, waypoint.lat, waypoint.lon, passes)
 
 
-@dataclass(frozen=True)
-class StationPass:
-    """One visit of a station along the unrolled course, with its cut-off when the race has one."""
-
-    name: str
-    pass_number: int
-    distance_m: float
-    cutoff_ts: float | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name if self.pass_number == 1 else f"{self.name} (pass {self.pass_number})"
-
-
-def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[StationPass]:
-    """The race's station visits along the course, in course order, the finish last (the
-    course's waypoints when the race lists no station). A station given by position is placed
-    at its ``pass``-th pass within ``snap_m`` (left out when the course passes it fewer times).
-    """
-    out: list[StationPass] = []
-    for st in race.stations:
-        if st.distance_m is not None:
-            s: float | None = _on_line_m(st.name, st.distance_m, course)
-        else:
-            assert st.lat is not None and st.lon is not None
-            passes = course.passes_near(st.lat, st.lon, snap_m)
-            s = passes[st.pass_number - 1] if len(passes) >= st.pass_number else None
-        if s is not None:
-            out.append(StationPass(st.name, st.pass_number, s, st.cutoff_ts))
-    if not race.stations:
-        for cs in course.stations:
-            out.extend(StationPass(cs.name, i + 1, s) for i, s in enumerate(cs.passes_m))
-    out.sort(key=lambda p: p.distance_m)
-    if not out or out[-1].distance_m < course.length_m - FINISH_NAMED_M:
-        out.append(StationPass(FINISH_NAME, 1, course.length_m))
-    return out
-
-
-BEYOND_END = 1.2  # a station's official distance this far past the line's length is a mistake
-
-
-def _on_line_m(name: str, distance_m: float, course: Course) -> float:
-    """A station's official distance on the course's line: clamped to its end (official
-    distances are often longer), refused a fifth past it (miles, another course's file)."""
-    if distance_m > BEYOND_END * course.length_m + 1000.0:
-        raise RaceFileError(
-            f"station {name!r} is at km {distance_m / 1000:.1f}, beyond the end of the course "
-            f"({course.length_m / 1000:.1f} km): is the distance in miles, or is it another "
-            "course's race file?"
-        )
-    return min(max(distance_m, 0.0), course.length_m)
-
-
-def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
-    """The course with the race file's stations instead of the file's waypoints.
-
-    A station given by course distance has that one pass (on the line: :func:`_on_line_m`);
-    one given by position gets every pass within ``snap_m``, or only its ``pass_number``-th
-    when the race file says which visit.
-    """
-    if not race.stations:
-        return course
-    out: list[Station] = []
-    for rs in race.stations:
-        if rs.distance_m is not None:
-            s = _on_line_m(rs.name, rs.distance_m, course)
-            (la,), (lo,) = course.latlon_at(np.array([s]))
-            out.append(Station(rs.name, float(la), float(lo), (s,)))
-            continue
-        assert rs.lat is not None and rs.lon is not None
-        passes = course.passes_near(rs.lat, rs.lon, snap_m)
-        if len(passes) > 1 and rs.pass_number <= len(passes):
-            passes = (passes[rs.pass_number - 1],)
-        out.append(Station(rs.name, rs.lat, rs.lon, passes))
-    return _with_stations(course, tuple(out))
-
-
-def _with_stations(course: Course, stations: tuple[Station, ...]) -> Course:
+def with_stations(course: Course, stations: tuple[Station, ...]) -> Course:
+    """The course with these stations instead of its own."""
     out = Course(
         name=course.name,
         lat=course.lat,

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from coursewatch.course import FINISH_NAME, Course, station_passes
+from coursewatch.course import FINISH_NAME, Course
 from coursewatch.effort import CourseProfile
 from coursewatch.eta import EtaConfig, EtaModel
 from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, OwnModel
 from coursewatch.race import HistoryEdition, Race, RaceStation
+from coursewatch.race_course import station_passes
 from coursewatch.splits import SplitsError, SplitTable, read_splits
 
 

@@ -83,29 +83,15 @@ def _near(course: Course, lat: FloatArray, lon: FloatArray) -> np.ndarray:
     return out
 
 
-STATION_FAR_M = 1000.0  # a race file's station this far from the course: not its race file
 DAYS_S = 86_400.0
 LATE_DAYS = 30  # a track begun this long after the race's start is another edition's
 
 
 def check_race_fits(course: Course, race: Race, track: Track, source: str = "") -> None:
-    """RaceFileError when the race file cannot be this course's and this track's race: a
-    station (given by position) over 1 km from the course, or a track that ends before the
-    race starts or begins more than ``LATE_DAYS`` days after it (last year's race file). Its
-    stations would be placed on another course, and race time counted from another day: a
-    finish in 18,979 hours."""
-    named = [s for s in race.stations if s.lat is not None and s.lon is not None]
-    if named:
-        lat = np.array([s.lat for s in named], dtype=float)
-        lon = np.array([s.lon for s in named], dtype=float)
-        far = line_distances(course, lat, lon)
-        k = int(np.argmax(far))
-        if far[k] > STATION_FAR_M:
-            raise RaceFileError(
-                f"its station {named[k].name!r} is {far[k] / 1000:,.1f} km from the course "
-                f"{course.name or ''}: is it this course's race file?",
-                source or None,
-            )
+    """RaceFileError when the race file cannot be this track's race: a track that ends
+    before the race starts or begins more than ``LATE_DAYS`` days after it (last year's race
+    file: race time counted from another day, a finish in 18,979 hours). (A station that
+    cannot be placed on the course is refused when the race is applied: race_course.py.)"""
     check_track_days(race, track, source, "is it this track's race file (or leave --race out)?")
 
 

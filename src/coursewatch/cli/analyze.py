@@ -18,10 +18,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.analysis.near import check_race_fits
-from coursewatch.course import Course, apply_race
-from coursewatch.errors import InputError
+from coursewatch.course import Course
+from coursewatch.errors import InputError, RaceFileError
 from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import Race, load_race
+from coursewatch.race_course import apply_race
 from coursewatch.reports.compare import Runner, build_runners, print_comparison
 from coursewatch.reports.html import Tiles, render_compare_html, render_html
 from coursewatch.reports.json import analysis_json
@@ -43,15 +44,20 @@ def register(main: click.Group) -> None:
 def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) -> Analysis:
     """Load the files and analyse one track (the race file sets the start and the stations)."""
     race = load_race(race_path) if race_path is not None else None
-    course, track = _course(course_path, race), load_track(track_path)
+    course, track = _course(course_path, race, str(race_path)), load_track(track_path)
     if race is not None:
         check_race_fits(course, race, track, str(race_path))
     return analyze(course, track, start_ts=race.start_ts if race else None)
 
 
-def _course(path: Path, race: Race | None) -> Course:
+def _course(path: Path, race: Race | None, race_file: str) -> Course:
     course = load_course(path)
-    return apply_race(course, race) if race is not None else course
+    if race is None:
+        return course
+    try:
+        return apply_race(course, race)
+    except RaceFileError as exc:  # (placed on this course: the file names neither)
+        raise RaceFileError(exc.detail, exc.path or race_file) from None
 
 
 @contextmanager
@@ -76,7 +82,7 @@ def _analyses(
     steps = 1 + 2 * len(track_files)
     with _progress(steps, long or len(track_files) > 2) as bar:
         task = bar.add_task("loading the course", total=steps)
-        course = _course(course_file, race)
+        course = _course(course_file, race, race_file)
         out = []
         for p in track_files:
             bar.update(task, advance=1, description=f"loading {p.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.course import Course
+from coursewatch.errors import RaceFileError
 from coursewatch.formats.load import load_course, load_track
+from coursewatch.race import load_race
+from coursewatch.race_course import apply_race
 from coursewatch.track import DROP_REASONS, Track
 from coursewatch.units import fmt_duration, km_mi
 
+RACE_SUFFIXES = (".yaml", ".yml", ".toml")
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -79,10 +84,25 @@ def track_json(t: Track) -> dict[str, Any]:
 @click.argument("file", type=click.Path(path_type=Path))
 @FORMAT
 def course_info(file: Path, fmt: str) -> None:
-    """Length, climb, loop, repeated sections, stations and their passes of FILE."""
-    c = load_course(file)
+    """Length, climb, loop, repeated sections, stations and their passes of FILE. A race file
+    (.yaml, .toml) gives its course with the race's stations and cut-offs, placed and checked
+    as race HQ and analyze place them."""
+    race = load_race(file) if file.suffix.lower() in RACE_SUFFIXES else None
+    c = load_course(file if race is None else race.course_path)
+    cutoffs: list[str] = []
+    if race is not None:
+        try:
+            c = apply_race(c, race)
+        except RaceFileError as exc:  # (placed on its course: name the race file)
+            raise RaceFileError(exc.detail, file) from None
+        at = [None if st.cutoff_ts is None else datetime.fromtimestamp(st.cutoff_ts,
+              race.start.tzinfo) for st in race.stations]  # fmt: skip
+        cutoffs = [_cutoff(t, race.start) for t in at]
     if fmt == "json":
-        click.echo(json.dumps(course_json(c), indent=2))
+        out = course_json(c)
+        for station, t in zip(out["stations"], at if race else [], strict=False):
+            station["cutoff"] = None if t is None else t.isoformat()
+        click.echo(json.dumps(out, indent=2))
         return
     con = Console()
     d = course_json(c)
@@ -97,13 +117,20 @@ def course_info(file: Path, fmt: str) -> None:
     con.print(f"{shape}; {d['self_overlap'] * 100:.0f}% of the course is run more than once")
     con.print(f"bbox (lon/lat): {d['bbox']}")
     if c.stations:
-        table = Table("station", "passes (course distance)")
-        for s in c.stations:
+        table = Table("station", "passes (course distance)", *(["cut-off"] if race else []))
+        for i, s in enumerate(c.stations):
             passes = ", ".join(f"km {p / 1000:.2f}" for p in s.passes_m) or "not on the course"
-            table.add_row(escape(s.name), passes)
+            table.add_row(escape(s.name), passes, *([cutoffs[i]] if race else []))
         con.print(table)
     else:
         con.print("no stations (add waypoints, or give a race file)")
+
+
+def _cutoff(at: datetime | None, start: datetime) -> str:
+    """'Sun 10:15 · T+5:00': the race's clock and the time from its start."""
+    if at is None:
+        return ""
+    return f"{at:%a %H:%M} · T+{fmt_duration((at - start).total_seconds())[:-3]}"
 
 
 @track.command("info")

@@ -17,7 +17,8 @@ from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.errors import CoursewatchError
 from coursewatch.formats.load import load_track
 from coursewatch.incidents import FLAG
-from coursewatch.live.server import Server, read_race_files
+from coursewatch.live.racefiles import read_race_files
+from coursewatch.live.server import Server
 from coursewatch.race import load_race
 from coursewatch.settings import load_settings
 from coursewatch.sim.field import simulate_field, write_race

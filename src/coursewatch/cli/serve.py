@@ -22,7 +22,8 @@ import httpx
 import uvicorn
 
 from coursewatch.errors import CoursewatchError
-from coursewatch.live.server import Server, read_race_files
+from coursewatch.live.racefiles import read_race_files
+from coursewatch.live.server import Server
 from coursewatch.settings import Settings, load_settings
 
 

@@ -15,10 +15,11 @@ here are its rooms::
 
 from coursewatch.live.outside import NotFound
 from coursewatch.live.pipeline import Clock
+from coursewatch.live.racefiles import course_only_race, read_race_files
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
-from coursewatch.live.server import Server, course_only_race, read_race_files
+from coursewatch.live.server import Server
 
 __all__ = [
     "Clock",

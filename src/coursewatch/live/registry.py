@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import replace
 
-from coursewatch.course import Course, station_passes
+from coursewatch.course import Course
 from coursewatch.errors import InputError
 from coursewatch.formats.load import course_from_bytes
 from coursewatch.live.fieldwatch import FieldWatch
@@ -23,6 +23,7 @@ from coursewatch.live.runner import LiveRunner
 from coursewatch.protocols import Decoded, DeviceEvent, Fix, FixProblem
 from coursewatch.protocols.osmand import published_id
 from coursewatch.race import Race, parse_race
+from coursewatch.race_course import station_passes
 from coursewatch.store import RaceRecord, RunnerRecord
 
 BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")

@@ -24,7 +24,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -375,23 +374,3 @@ class Server(Outside, Histories, Access, Nodes):
     ) -> AsyncIterator[Message]:
         """A race's event stream (runner updates, status changes, alerts), from ``after_seq``."""
         return self._bus.subscribe(self.race(race_id).id, after_seq, idle_s, kinds)
-
-
-def course_only_race(name: str, course_name: str, start_iso: str) -> str:
-    """The text of a race file for a race given as a course file and a start time only."""
-    return f"name: {name!r}\ncourse: {course_name!r}\nstart: {start_iso!r}\n"
-
-
-def read_race_files(race_file: Path) -> tuple[str, str, bytes, str]:
-    """Race text, its suffix, course bytes and suffix, for :meth:`Server.create_race`."""
-    from coursewatch.race import load_race
-
-    race = load_race(race_file)
-    try:
-        course = race.course_path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the course file the race file names ({exc.strerror})", race.course_path
-        ) from None
-    text = race_file.read_text(encoding="utf-8")
-    return text, race_file.suffix.lower(), course, race.course_path.suffix.lower()

@@ -15,11 +15,11 @@ import numpy as np
 
 from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
-from coursewatch.course import StationPass
 from coursewatch.incidents import priority
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
+from coursewatch.race_course import StationPass
 from coursewatch.store import FixArrays, Incident
 from coursewatch.track import Track
 from coursewatch.units import M_PER_MI
