@@ -188,7 +188,7 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
     """A race director checks their race file before race day, offline: its course with the
     stations placed and their cut-offs; a station that cannot be placed is one line naming
     the file (race HQ left it out, with its cut-off)."""
-    cpath, _tpath, began = course_and_run(tmp_path)
+    _cpath, _tpath, began = course_and_run(tmp_path)
     race = tmp_path / "race.yaml"
     race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
                     '  - {name: Aid 1, km: 4.0, cutoff: "01:30"}\n')  # fmt: skip
