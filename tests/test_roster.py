@@ -176,3 +176,24 @@ def _iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.anyio
+async def test_a_wave_start_without_a_timezone_is_on_the_races_clock(tmp_path: Path) -> None:
+    """A roster from a spreadsheet says 06:15 for the second wave, meaning the race's clock
+    (as its race file reads a time without a zone): it was read as UTC, two hours late in
+    Millau, every fix before it dropped and the runner held at km 0 ("stopped" for race HQ)."""
+    from coursewatch.sim.field import course_gpx
+
+    start = "2026-05-28T22:26:40+02:00"  # START, on the race's clock
+    race = f"name: Waves\ncourse: course.gpx\nstart: '{start}'\n"
+    async with hq(tmp_path) as (server, client):
+        await server.create_race("demo", race, ".yaml", course_gpx(COURSE).encode(), ".gpx")
+        roster = "bib,name,start\n7,Ann,2026-05-28T23:26:40\n8,Bob,23:26\n9,Cy,25:00\n"
+        answer = await server.import_roster("demo", roster)
+        assert server.runner("demo", "7").record.start_ts == START + 3600.0
+        assert server.runner("demo", "8").record.start_ts == START + 3600.0 - 40.0
+        assert [r["line"] for r in answer["refused"]] == [4], answer  # no such time of day
+        r = await client.post("/api/races/demo/runners", headers=admin_headers(),
+                              json={"bib": "10", "start": "2026-05-28T23:26:40"})  # fmt: skip
+        assert r.status_code == 201 and r.json()["runners"][0]["start_ts"] == START + 3600.0

@@ -346,7 +346,7 @@ def runner() -> None:
     multiple=True,
     help="Tracker id (repeat for several; given, they replace the runner's).",
 )
-@click.option("--start", help="Own start time, ISO 8601 (wave starts).")
+@click.option("--start", help="Own start (a wave): ISO 8601 or HH:MM, the race's clock if no zone.")
 @_url
 @_token
 def runner_add(

@@ -230,7 +230,7 @@ class Outside:
         """Runners, their devices, feeds and contacts from a CSV roster (live/roster.py); a
         row with a problem is refused by its line number, the others are taken."""
         race = self.race(race_id)
-        rows, problems, ignored = await asyncio.to_thread(read_roster, text)  # 20,000 rows
+        rows, problems, ignored = await asyncio.to_thread(read_roster, text, race.race.start)
         added = updated = 0
         for row in rows:
             old = race.runners.get(row.bib)

@@ -3,7 +3,8 @@
 One row per runner; the header names the columns (any order, any case; unknown ones are
 reported and ignored):
 
-- ``bib`` (required), ``name``, ``start`` (ISO 8601, a wave start), ``devices`` (tracker ids:
+- ``bib`` (required), ``name``, ``start`` (a wave: ISO 8601 or HH:MM, the race's clock when
+  no timezone is given), ``devices`` (tracker ids:
   IMEI, OsmAnd or OwnTracks ids, separated by spaces or ``;``);
 - ``mapshare`` (their MapShare name or address) and ``mapshare_password``, or ``spot`` (their
   SPOT feed id) and ``spot_password``;
@@ -21,10 +22,13 @@ what to do, and the others are still taken.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from coursewatch.errors import InputError
 from coursewatch.formats.csvtext import separator_hint, unclosed_quote_line
@@ -68,8 +72,35 @@ class RosterProblem:
     hint: str = ""
 
 
-def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[str]]:
-    """The usable rows, the refused ones (why, by line), and the columns ignored."""
+def wave_start_s(value: object, race_start: datetime | None = None) -> float:
+    """A runner's own start (a wave): epoch seconds, ISO 8601 (without a timezone, the
+    race's, as in its race file), or ``HH:MM`` on the race's clock on its start's day.
+
+    >>> from datetime import timedelta, timezone
+    >>> start = datetime(2022, 10, 23, 5, 15, tzinfo=timezone(timedelta(hours=2)))
+    >>> [wave_start_s(v, start) - start.timestamp() for v in ("2022-10-23T06:15", "06:15")]
+    [3600.0, 3600.0]
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if race_start is not None and clock:
+        h, m, sec = (int(g or 0) for g in clock.groups())
+        if h > 23 or m > 59 or sec > 59:
+            raise FieldError("start", f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
+        return race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
+    if race_start is not None and text[:1].isdigit() and "-" in text[:5]:
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(text)
+            if when.tzinfo is None:  # the race's clock, as its race file reads it
+                return when.replace(tzinfo=race_start.tzinfo).timestamp()
+    return parse_time_s(value, "start")
+
+
+def read_roster(
+    text: str, race_start: datetime | None = None
+) -> tuple[list[RosterRow], list[RosterProblem], list[str]]:
+    """The usable rows, the refused ones (why, by line), and the columns ignored; a
+    ``start`` without a timezone is on the race's clock (``race_start``'s)."""
     opened = unclosed_quote_line(text.lstrip("\ufeff"))
     if opened is not None:
         raise InputError(
@@ -103,7 +134,7 @@ def read_roster(text: str) -> tuple[list[RosterRow], list[RosterProblem], list[s
                                           "one row per runner: merge the two rows"))  # fmt: skip
             continue
         try:
-            rows.append(_row(line, values))
+            rows.append(_row(line, values, race_start))
             seen[bib] = line
         except (InputError, FieldError) as exc:
             hint = exc.hint if isinstance(exc, FieldError) else ""
@@ -126,7 +157,7 @@ def _rows(reader: csv.DictReader[str], problems: list[RosterProblem]) -> Iterato
         yield row
 
 
-def _row(line: int, v: dict[str, str]) -> RosterRow:
+def _row(line: int, v: dict[str, str], race_start: datetime | None) -> RosterRow:
     if not v.get("bib"):
         raise InputError("no bib")
     feeds = [
@@ -142,7 +173,7 @@ def _row(line: int, v: dict[str, str]) -> RosterRow:
         bib=v["bib"],
         name=v.get("name"),
         devices=None if "devices" not in v else tuple(v["devices"].replace(";", " ").split()),
-        start_ts=parse_time_s(start, "start") if start else None,
+        start_ts=wave_start_s(start, race_start) if start else None,
         feed=feeds[0] if feeds else None,
         runner_urls=None
         if "notify_runner" not in v

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from coursewatch.incidents import ALERT, FLAG
-from coursewatch.live import course_only_race
+from coursewatch.live import LiveRace, course_only_race
+from coursewatch.live.roster import wave_start_s
 from coursewatch.live.views import course_geojson, incident_json, race_json
-from coursewatch.protocols import describe, parse_time_s
+from coursewatch.protocols import describe
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
@@ -110,7 +111,7 @@ async def list_runners(request: Request) -> Response:
     return JSONResponse({"runners": runners})
 
 
-def _runner_record(race_id: str, obj: dict[str, Any], bib: str | None = None) -> RunnerRecord:
+def _runner_record(race: LiveRace, obj: dict[str, Any], bib: str | None = None) -> RunnerRecord:
     bib = bib or str(field(obj, "bib", (str, int)))
     devices = field(obj, "devices", list, required=False) or []
     if not all(isinstance(d, str | int) for d in devices):
@@ -123,11 +124,12 @@ def _runner_record(race_id: str, obj: dict[str, Any], bib: str | None = None) ->
         )
     start = field(obj, "start", (str, int, float), required=False)
     try:
-        start_ts = None if start is None else parse_time_s(start, "start")
+        start_ts = None if start is None else wave_start_s(start, race.race.start)
     except ValueError as exc:
-        raise ApiError(422, "invalid_field", str(exc), "start", "give ISO 8601") from None
+        hint = "give ISO 8601 (without a timezone: the race's) or HH:MM"
+        raise ApiError(422, "invalid_field", str(exc), "start", hint) from None
     return RunnerRecord(
-        race_id=race_id,
+        race_id=race.id,
         bib=bib,
         name=str(field(obj, "name", str, required=False) or ""),
         devices=tuple(str(d) for d in devices),
@@ -152,7 +154,7 @@ async def add_runners(request: Request) -> Response:
                 f"runners[{i}]",
                 'give {"bib": "7", "name": ..., "devices": [...]}',
             )
-        runner = await server.put_runner(_runner_record(race.id, item))
+        runner = await server.put_runner(_runner_record(race, item))
         out.append(server.runner_view(race, runner, admin=True))
     return JSONResponse({"runners": out}, status_code=201)
 
@@ -186,7 +188,7 @@ async def patch_runner(request: Request) -> Response:
         "dnf": old.dnf,
         **obj,
     }
-    runner = await server.put_runner(_runner_record(race.id, merged, bib=old.bib))
+    runner = await server.put_runner(_runner_record(race, merged, bib=old.bib))
     return JSONResponse(server.runner_view(race, runner, admin=True))
 
 
