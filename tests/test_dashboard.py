@@ -18,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -437,7 +437,7 @@ def test_the_pages_and_leaflet_are_served_by_the_app(hq: HQ) -> None:
 MARKUP = '<img src=x onerror="window.__xss=1">'
 
 
-def test_markup_in_a_station_name_or_a_tiles_link_stays_text(hq: HQ, browser: Any) -> None:
+def test_markup_stays_text_and_a_card_says_when_its_news_came(hq: HQ, browser: Any) -> None:
     """A course from a third party names a station with markup, and a link sets the base
     tiles to markup: shown as text, never run (it would read race HQ's token)."""
     course = (hq.folder / "race" / "course.gpx").read_text()
@@ -456,6 +456,30 @@ def test_markup_in_a_station_name_or_a_tiles_link_stays_text(hq: HQ, browser: An
     assert page.evaluate("localStorage.getItem('coursewatch.tiles')") is None
     assert page.evaluate("window.__xss") is None
     assert page.locator(".leaflet-container img[src='x']").count() == 0
+    p.close()
+    # an incident whose news came minutes after it began: the card says when (it showed
+    # "05:25 CUTOFF RISK ... reached Pierrefiche ...", news of 18:39)
+    hq.call("POST", "/api/races/markup/runners", json={"bib": "5", "name": "Mo"})
+    course = trail_course(12_000.0, seed=5, n_stations=3)
+    run = simulate_run(course, pace_mps=3.0, interval_s=60.0, seed=2, wrong_turn_at_m=3_000.0,
+                       wrong_turn_angle_deg=80.0, start_ts=1_780_293_600.0)  # fmt: skip
+    inc: dict[str, Any] = {}
+    for t, la, lo in zip(run.time_s, run.lat, run.lon, strict=True):
+        fix = {"bib": "5", "time": float(t), "lat": float(la), "lon": float(lo)}
+        hq.call("POST", "/api/races/markup/fixes", json={"fixes": [fix]})
+        found = hq.call("GET", "/api/races/markup/incidents")["incidents"]
+        inc = found[0] if found else {}
+        if inc and inc["open"] and inc["updated_s"] - inc["opened_s"] >= 120.0:
+            break
+    assert inc and inc["open"], inc
+    p = Page(browser, hq, admin=True)
+    page = p.open("/races/markup")
+    card = page.locator(f'li.alert[data-alert-id="{inc["id"]}"]')
+    card.wait_for(timeout=10_000)
+    opened, updated = (datetime.fromtimestamp(inc[k], UTC).strftime("%H:%M")
+                       for k in ("opened_s", "updated_s"))  # fmt: skip
+    assert card.locator(".meta time").inner_text() == opened
+    assert card.locator(".meta .updated").inner_text() == f"updated {updated}"
     p.close()
 
 

@@ -396,6 +396,9 @@
     el("div", { class: "meta" },
        el("time", { text: CW.hhmm(a.opened_s) }),
        el("span", { class: "kind", text: a.kind.replace(/_/g, " ") }),
+       // the sentence is the latest news: when it came, not only when the incident began
+       a.open && CW.hhmm(a.updated_s) !== CW.hhmm(a.opened_s)
+         ? el("span", { class: "updated", text: `updated ${CW.hhmm(a.updated_s)}` }) : null,
        a.open ? null : el("span", { class: "closed", text: `closed ${CW.hhmm(a.closed_s)}` }),
        el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(a.bib)}`,
                  text: `Bib ${a.bib}` })),
