@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from coursewatch.live.server import read_race_files
+from coursewatch.live import read_race_files
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import free_port, start_serve
 from coursewatch.sim.simulate import trail_course

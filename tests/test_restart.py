@@ -312,7 +312,7 @@ async def test_a_race_sent_again_with_another_course_keeps_its_runners(tmp_path:
     """Race HQ corrects the course mid-race: every runner is rebuilt on it from their stored
     fixes, and their trackers' next fixes (by device) are taken and stored (they were lost,
     as unknown, or a 500, until a restart)."""
-    from coursewatch.live.server import read_race_files
+    from coursewatch.live import read_race_files
     from coursewatch.sim.field import write_race
 
     steps = [s for s in _scenario(batch_n=4) if s[1]][:6]

@@ -124,19 +124,24 @@ class RaceWatch:
             w.signal = replace(w.signal, seen_s=seen)
 
     def arrivals(
-        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True
+        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True, exact: bool = False
     ) -> list[float | None]:
         """Predicted arrival at each course distance: the history's where the race has one
         (blended with the live model between stations), else the live model's (its last
-        predictions as they are, with ``refresh`` False)."""
-        return self.arrival_ranges(runner, targets_m, refresh)[0]
+        predictions as they are, with ``refresh`` False; made now from the model as its fixes
+        left it, ``exact``: what a detector decides on, the same however fast they came)."""
+        return self.arrival_ranges(runner, targets_m, refresh, exact)[0]
 
     def arrival_ranges(
-        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True
+        self, runner: LiveRunner, targets_m: list[float], refresh: bool = True, exact: bool = False
     ) -> tuple[list[float | None], list[Range | None]]:
         """The arrivals (as :meth:`arrivals`) and the history's with their intervals (None:
         no history there)."""
-        live = self._live(runner, targets_m, refresh)
+        if exact and runner.last_time_s is not None and not runner.finished:
+            made = self.model.predict(self.of(runner).eta, np.array(targets_m, dtype=float))
+            live: list[float | None] = [None if math.isnan(v) else float(v) for v in made]
+        else:
+            live = self._live(runner, targets_m, refresh)
         ranges = self.ranges(runner, targets_m, live)
         return [live[i] if r is None else r.eta_ts for i, r in enumerate(ranges)], ranges
 
@@ -259,9 +264,11 @@ class RaceWatch:
         events: list[ClockEvent] = []
         cfg = self.stopped_cfg  # silent at an aid station (asleep in a 200-miler, a tracker
         resting = runner.silent and near_station(s, cfg.station_m, cfg.station_radius_m)
-        if nxt >= 0 and not resting:  # indoors): its volunteers see them, not overdue yet
-            station_m = self.race.station_m[nxt]
-            (eta,) = self.arrivals(runner, [station_m])
+        due = nxt >= 0 and not resting  # (indoors): its volunteers see them, not overdue yet
+        ahead = [self.race.station_m[nxt]] if due else []  # the next station, the cut-offs:
+        etas = self.arrivals(runner, ahead + [m for m, _ in self.cutoffs], exact=True)  # once
+        if due:
+            station_m, eta = self.race.station_m[nxt], etas[0]
             eta_ts = math.nan if eta is None else eta
             w.overdue, ev = overdue_step(w.overdue, now_s, s, station_m, eta_ts,
                                          self.overdue_cfg, unseen=runner.silent)  # fmt: skip
@@ -269,7 +276,7 @@ class RaceWatch:
         if self.cutoffs:
             # a station ahead is reached no sooner than now: a silent runner's ETA, kept from
             # their last fix, slips into the past while the cut-off passes (and nobody is told)
-            etas = self.arrivals(runner, [m for m, _ in self.cutoffs])
+            etas = etas[len(ahead) :]
             # a station counts as reached as on the board (live/passes.py: 100 m before it)
             k = reached(self.race.station_m, s)
             s_at = max(s, self.race.station_m[k - 1]) if k else s
