@@ -345,6 +345,20 @@ async def test_a_runner_put_out_ends_their_open_incidents_but_an_sos(tmp_path: P
         assert len(server._store.alerts("demo")) == n
 
 
+async def test_a_runner_running_off_the_course_is_not_stopped(tmp_path: Path) -> None:
+    """A runner misses a turn and runs 3 km out and 3 km back (40 minutes): their progress is
+    held all that time, but they never stopped. The crew read "no progress for 15 min, away
+    from any station", STOPPED at the top of their list, while the runner ran."""
+    fixes = _fixes(60.0, seed=4, wrong_turn_at_m=3000.0, wrong_turn_angle_deg=80.0,
+                   wrong_turn_len_m=3000.0)  # fmt: skip
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await _race(server, tmp_path)
+        for fix in fixes:
+            await _ingest(server, [fix])
+        kinds = {i.kind for i in server.incidents("demo", level=None)}
+        assert "off_course" in kinds and "stopped" not in kinds, kinds
+
+
 async def test_a_runner_on_pace_replayed_fast_is_at_no_cut_off_risk(tmp_path: Path) -> None:
     """A past race replayed fast (a rehearsal, a minute of it every few milliseconds): the
     runner's first minutes said little of their pace, and the ETA made from them judged the

@@ -201,6 +201,7 @@ class RaceWatch:
         # far from the course (another race, a car), progress means nothing: no stop, no
         # lateness, no ETA until the runner is back near it
         far = runner.matcher.far
+        off = not far and (runner.matcher.flagged or runner.matcher.confirmed)  # wrong trail
         passes, start_s = self.race.passes, self.race.start_s(runner)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if not far:
@@ -209,7 +210,9 @@ class RaceWatch:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
             ev1: list[StoppedEvent] = []
-            if not far:
+            if off and not stopped.alarmed:  # off the line progress is held, not stopped:
+                stopped = StoppedState(t_s, s)  # back on it, a stop counts from there
+            elif not far:
                 stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s, race_s)
             for e1 in ev1:
