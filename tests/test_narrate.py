@@ -87,7 +87,17 @@ def test_the_runner_is_told_where_the_line_is_not_its_nearest_point() -> None:
     words = Narrator(course, []).runner_words(
         "7", "Bib 7 left the course", float(lat[0]), float(lon[0]), 4500.0, True
     )
-    assert words.endswith("The course is 70 m to your east.")
+    assert words.startswith("The course is 70 m to your east. ")  # first, on a lock screen
+    # race HQ's words are not the runner's
+    sure = ("Bib 7 is off course for sure near km 39.13 (mi 24.31): 213 m from every part of "
+            "the course, flagged at 00:57")  # fmt: skip
+    words = Narrator(course, []).runner_words("7", sure, float(lat[0]), float(lon[0]), 4500.0,
+                                              True)  # fmt: skip
+    assert words == ("The course is 70 m to your east. You are off course for sure near km "
+                     "39.13 (mi 24.31): 213 m from the course."), words  # fmt: skip
+    far = ("Bib 7 is far from the course: 1.0 km from every part of it (another race? a "
+           "tracker left at home? a car?)")  # fmt: skip
+    assert "another race" not in Narrator(course, []).runner_words("7", far, 0.0, 0.0, None, False)
 
 
 def test_times_in_sentences_are_on_the_races_clock() -> None:

@@ -140,7 +140,8 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         kinds = {i.id: i.kind for i in server.incidents("demo", level=None)}
         assert {kinds[i] for i, _ in _refs(by_topic["sos"])} == {"sos"}
         assert {kinds[i] for i, _ in _refs(by_topic["runner7"])} <= {"off_course", "wrong_way"}
-        assert by_topic["runner7"][0].startswith("You may have")
+        assert by_topic["runner7"][0].startswith("The course is ")  # where, first
+        assert ". You may have " in by_topic["runner7"][0]
         assert "sos" in {kinds[i] for i, _ in _refs(by_topic["hq"])}
         assert len(_refs(by_topic["hq"])) > len(_refs(by_topic["sos"]))
 

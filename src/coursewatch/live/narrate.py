@@ -15,6 +15,7 @@ the course to the right").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
@@ -242,13 +243,18 @@ class Narrator:
             if text.startswith(said):
                 text = hedged + text[len(said) :]
                 break
+        text = re.sub(r", flagged at \d\d:\d\dZ?", "", text)  # race HQ's words, not theirs
+        text = text.replace(" (another race? a tracker left at home? a car?)", "")
+        text = text.replace("every part of the course", "the course").replace(
+            "back near the course", "within 1 km of the course again"
+        )
         if not off:
             return text
         x, y = self.course.frame.to_xy([lat], [lon])
         qx, qy = self._nearest_on_line(float(x[0]), float(y[0]), course_m)
         dx, dy = qx - float(x[0]), qy - float(y[0])
-        heading = _heading_deg(dx, dy)
-        return f"{text}. The course is {math.hypot(dx, dy):.0f} m to your {compass(heading)}."
+        heading = _heading_deg(dx, dy)  # first: a lock screen shows the start of a message
+        return f"The course is {math.hypot(dx, dy):.0f} m to your {compass(heading)}. {text}."
 
     def _nearest_on_line(self, x: float, y: float, course_m: float | None) -> tuple[float, float]:
         """The nearest point of the course line (not of its points: a route planner's points
