@@ -394,6 +394,10 @@ def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
     assert detail["excursions"], "the wrong turn is an excursion"
     assert page.locator("#excursions tbody tr").count() == len(detail["excursions"])
     assert page.locator("path.cw-excursion").count() >= 1
+    # what a crew opens the page for comes first: the incidents, under the facts (they were
+    # at the foot of a page 4,600 px tall on a phone)
+    first = page.evaluate("[...document.querySelectorAll('main h2')].map(h => h.textContent)")
+    assert first[0] == "Flags and incidents", first
     page.screenshot(path=str(shots / "runner.png"), full_page=True)
     assert p.errors() == []
     p.close()

@@ -106,3 +106,14 @@ def test_times_in_sentences_are_on_the_races_clock() -> None:
     pacific = Narrator(straight_course(1000.0), [], timezone(timedelta(hours=-7)))
     when = datetime(2026, 6, 27, 14, 32, tzinfo=UTC)
     assert pacific.clock(when) == "07:32" and NARRATOR.clock(when) == "14:32Z"
+
+
+def test_a_place_just_before_a_station_is_at_it() -> None:
+    """A runner leaving the line 20 m before an aid station (for its tent, off the line) was
+    "off course at km 22.58" with no name: the station is named when within 200 m either
+    way, as the board counts a runner 100 m before one as at it."""
+    n = Narrator(straight_course(30_000.0), [(22_600.0, "Peyreleau")])
+    assert n.where(22_580.0) == "km 22.58 (mi 14.03), at Peyreleau"
+    assert n.where(22_750.0) == "km 22.75 (mi 14.14), at Peyreleau"
+    assert n.where(25_000.0) == "km 25.00 (mi 15.53), 2.4 km after Peyreleau"
+    assert n.where(20_000.0) == "km 20.00 (mi 12.43)"

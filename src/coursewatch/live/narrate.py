@@ -79,11 +79,13 @@ class Narrator:
 
     def where(self, s_m: float) -> str:
         text = km_mi(s_m)
+        near = [n for d, n in self.stations if abs(d - s_m) < 200.0]  # its tent, car park
         before = [(d, n) for d, n in self.stations if d <= s_m + 1.0]
-        if before:
+        if near:
+            text += f", at {near[0]}"
+        elif before:
             d, name = before[-1]
-            gap = s_m - d
-            text += f", at {name}" if gap < 200 else f", {gap / 1000:.1f} km after {name}"
+            text += f", {(s_m - d) / 1000:.1f} km after {name}"
         return text
 
     def course_turn(self, s_m: float) -> tuple[float, float]:
