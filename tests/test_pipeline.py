@@ -359,6 +359,24 @@ async def test_a_runner_running_off_the_course_is_not_stopped(tmp_path: Path) ->
         assert "off_course" in kinds and "stopped" not in kinds, kinds
 
 
+async def test_a_runner_lying_still_off_the_trail_is_stopped(tmp_path: Path) -> None:
+    """A runner falls 150 m down a slope below the trail and lies there: off the course, their
+    progress held whether they move or not, but their stop is still one, and race HQ is told
+    after an hour, as on the trail."""
+    run = [f for f in _fixes(60.0, seed=4) if f.time_s < START + 1200.0]
+    last = run[-1]
+    x, y = COURSE.frame.to_xy([last.lat], [last.lon])
+    lat, lon = COURSE.frame.to_latlon(x + 150.0, y)  # (the trail runs north here)
+    still = [Fix(last.time_s + 60.0 * k, float(lat[0]), float(lon[0]), bib="7")
+             for k in range(1, 90)]  # fmt: skip
+    async with hq(tmp_path, clock=lambda: still[-1].time_s) as (server, _client):
+        await _race(server, tmp_path)
+        for fix in [*run, *still]:
+            await _ingest(server, [fix])
+        found = {i.kind: i for i in server.incidents("demo", level=None)}
+        assert "stopped" in found and found["stopped"].level == "alert", found
+
+
 async def test_a_runner_on_pace_replayed_fast_is_at_no_cut_off_risk(tmp_path: Path) -> None:
     """A past race replayed fast (a rehearsal, a minute of it every few milliseconds): the
     runner's first minutes said little of their pace, and the ETA made from them judged the

@@ -35,6 +35,7 @@ from coursewatch.detectors.stopped import (
     stopped_step,
 )
 from coursewatch.eta import EtaModel, EtaState
+from coursewatch.geo import haversine_m
 from coursewatch.incidents import episode_key, rule
 from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.fieldwatch import Range
@@ -47,6 +48,7 @@ from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
 ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once predicts once
+OFF_MOVED_M = 100.0  # off the course, moved this far from where they last moved: not stopped
 ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
 AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
@@ -67,6 +69,7 @@ class RunnerWatch:
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
     saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
     saved_wall_s: float = -math.inf  # and when it was taken (server clock)
+    off_at: tuple[float, float] | None = None  # off the course: where they last moved from
 
 
 class RaceWatch:
@@ -201,7 +204,10 @@ class RaceWatch:
         # far from the course (another race, a car), progress means nothing: no stop, no
         # lateness, no ETA until the runner is back near it
         far = runner.matcher.far
-        off = not far and (runner.matcher.flagged or runner.matcher.confirmed)  # wrong trail
+        # off the course their progress is held, moving or not: there a stop is one in place
+        # (under OFF_MOVED_M from where they last moved), not of their progress
+        off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
+        moved = off and self._moved_off(runner, w)
         passes, start_s = self.race.passes, self.race.start_s(runner)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if not far:
@@ -210,8 +216,8 @@ class RaceWatch:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
             ev1: list[StoppedEvent] = []
-            if off and not stopped.alarmed:  # off the line progress is held, not stopped:
-                stopped = StoppedState(t_s, s)  # back on it, a stop counts from there
+            if moved and not stopped.alarmed:  # on a wrong trail, running: not stopped,
+                stopped = StoppedState(t_s, s)  # and back on the line it counts from there
             elif not far:
                 stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s, race_s)
@@ -222,6 +228,7 @@ class RaceWatch:
                 runner.silent = e2.kind != "signal_back"
                 raised.append((j, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
+        w.off_at = w.off_at if off else None
         last = len(times_s) - 1
         done = runner.finished_s is not None and bool(w.cutoff.open_m)  # at the finish: ends
         if last >= 0 and (times_s[last] - w.ahead_s >= AHEAD_EVERY_S or done) and not far:
@@ -234,6 +241,16 @@ class RaceWatch:
         until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
         return [(j, self._alert(runner, e)) for j, e in raised
                 if times_s[j] <= until or rule(e.kind).closes]  # fmt: skip
+
+    def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
+        """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""
+        at = runner.position()
+        if at is None:
+            return False
+        if w.off_at is not None and haversine_m(*w.off_at, *at) < OFF_MOVED_M:
+            return False
+        w.off_at = at
+        return True
 
     def keep_etas(self, runner: LiveRunner, refresh: bool = True) -> None:
         """The runner's ETAs at the next station and the finish, for the views to read (after
