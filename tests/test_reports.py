@@ -110,9 +110,11 @@ def test_markdown_front_matter_parses_as_yaml(lost: Analysis, info: ReportInfo) 
     # the body is read as Markdown, which passes HTML through (Jekyll): text from outside
     # (the course's name, the runner's) is shown, never run, nor a link
     assert "![Map and profile of Trail &lt;du test&gt; &amp; co](post.png)" in md
-    evil = ReportInfo("<script>x()</script>", "[me](javascript:x) <img src=x>", GHOST)
+    evil = ReportInfo("<script>x()</script> {{ site.x }}",
+                      '[me](javascript:x) <img src=x> *x*{: onmouseover="y"}', GHOST)  # fmt: skip
     body = render_markdown(lost, evil).split("---\n", 2)[2]
     assert "<script" not in body and "<img" not in body and "[me](" not in body, body
+    assert "{{" not in body and "{:" not in body and "*x*" not in body, body  # kramdown, Liquid
     assert "| Station | At | Arrival |" in md and "| Aid 2 |" in md
 
 

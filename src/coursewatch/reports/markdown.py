@@ -8,6 +8,7 @@ splits table and a link to the PNG made by ``--format png`` (or beside the post 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 import yaml
@@ -79,8 +80,11 @@ def _md(text: str) -> str:
 
     >>> _md('<img src=x onerror=alert(1)> [x](javascript:y) & co')
     '&lt;img src=x onerror=alert(1)&gt; \\\\[x\\\\](javascript:y) &amp; co'
+    >>> _md('*x*{: onmouseover="y"} {{ site }}')
+    '\\\\*x\\\\*&#123;: onmouseover="y"&#125; &#123;&#123; site &#125;&#125;'
     """
-    return html.escape(text, quote=False).replace("[", "\\[").replace("]", "\\]")
+    text = html.escape(text, quote=False).replace("{", "&#123;").replace("}", "&#125;")
+    return re.sub(r"([\\[\]*_`])", r"\\\1", text)  # (kramdown's attributes, Liquid)
 
 
 def _cell(text: str) -> str:
