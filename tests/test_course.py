@@ -141,3 +141,14 @@ def test_a_station_that_cannot_be_placed_is_an_error_never_left_out() -> None:
             station_passes(dataclasses.replace(race, stations=bad), c)
         with pytest.raises(RaceFileError, match=why):
             apply_race(c, dataclasses.replace(race, stations=bad))
+    # cut-offs grow along the course
+    late = (RaceStation("Aid", distance_m=2000.0, cutoff_ts=start.timestamp() + 7200.0,
+                        cutoff_elapsed_s=7200.0),
+            RaceStation("Turn", distance_m=5000.0, cutoff_ts=start.timestamp() + 3600.0,
+                        cutoff_elapsed_s=3600.0))  # fmt: skip
+    with pytest.raises(RaceFileError, match=r"the cut-off of 'Turn' \(1:00:00 from the start\)"):
+        station_passes(dataclasses.replace(race, stations=late), c)
+    # a race stored before these checks, loaded again mid-race: what fails is left out (it
+    # must not stop loading), the rest placed
+    kept = station_passes(race, c, strict=False)
+    assert [p.name for p in kept] == ["Village", "Aid", "Turn", "Aid", "Finish"], kept

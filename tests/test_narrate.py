@@ -117,3 +117,5 @@ def test_a_place_just_before_a_station_is_at_it() -> None:
     assert n.where(22_750.0) == "km 22.75 (mi 14.14), at Peyreleau"
     assert n.where(25_000.0) == "km 25.00 (mi 15.53), 2.4 km after Peyreleau"
     assert n.where(20_000.0) == "km 20.00 (mi 12.43)"
+    two = Narrator(straight_course(50_000.0), [(40_000.0, "Aid 5 in"), (40_150.0, "Aid 5 out")])
+    assert two.where(40_140.0).endswith("at Aid 5 out")  # the nearest

@@ -230,7 +230,8 @@ async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -
         await server.put_runner(RunnerRecord("demo", "7", "Ann"))
         for url in ("ntfy://127.0.0.1:8080/hq", "json://169.254.169.254/x",
                     "kodi://127.0.0.1:18399", "hassio://169.254.169.254:80/token",
-                    "rsyslog://localhost", "syslog://", "pover://userkey@127.0.0.1"):  # fmt: skip
+                    "rsyslog://localhost", "syslog://", "pover://userkey@127.0.0.1",
+                    "rsyslog://syslog.example.org"):  # fmt: skip
             r = await client.put("/api/races/demo/contacts", json={"hq": [{"url": url}]},
                                  headers=admin_headers())  # fmt: skip
             assert r.status_code == 422 and "refused" in r.json()["error"]["message"], r.text

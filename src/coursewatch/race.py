@@ -13,7 +13,6 @@ and read by the caller.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import tomllib
@@ -27,7 +26,6 @@ import yaml
 
 from coursewatch.errors import RaceFileError
 from coursewatch.race_yaml import RaceYamlLoader
-from coursewatch.units import fmt_duration
 
 _RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history"}
 _STATION_KEYS = {"name", "km", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
@@ -230,13 +228,6 @@ class _Validator:
         stations = [self.station(item, i, start) for i, item in enumerate(value)]
         seen: set[tuple[str, int]] = set()
         last_m, last_name = -1.0, ""
-        timed = [(s.name, fmt_duration(s.cutoff_elapsed_s), s.cutoff_elapsed_s)
-                 for s in stations if s.cutoff_elapsed_s is not None]  # fmt: skip
-        for (a, a_at, a_s), (b, b_at, b_s) in itertools.pairwise(timed):  # course order
-            if b_s < a_s:
-                raise self.fail("stations", f"the cut-off of {b!r} ({b_at} from the start) "
-                                f"is before that of {a!r} ({a_at}), listed ahead of it: "
-                                "cut-offs grow along the course")  # fmt: skip
         for s in stations:
             if (s.name, s.pass_number) in seen:
                 raise self.fail(

@@ -11,7 +11,9 @@ a station placed before one listed ahead of it (race files list stations in cour
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from coursewatch.course import FINISH_NAME, FINISH_NAMED_M, Course, Station, wit
 from coursewatch.errors import RaceFileError
 from coursewatch.geo import haversine_m
 from coursewatch.race import Race, RaceStation
+from coursewatch.units import fmt_duration
+
+log = logging.getLogger("coursewatch.race_course")
 
 BEYOND_END = 1.2  # a station's official distance this far past the line's length is a mistake
 STATION_FAR_M = 1000.0  # a station this far from every part of the course: not this course's
@@ -38,13 +43,17 @@ class StationPass:
         return self.name if self.pass_number == 1 else f"{self.name} (pass {self.pass_number})"
 
 
-def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[StationPass]:
+def station_passes(
+    race: Race, course: Course, snap_m: float = 100.0, strict: bool = True
+) -> list[StationPass]:
     """The race's station visits along the course, in course order, the finish last (the
     course's waypoints when the race lists no station); RaceFileError for a station that
-    cannot be placed (:func:`place`)."""
+    cannot be placed (:func:`place`), or, not ``strict`` (a race stored before these checks,
+    loaded again), left out with a log line: a race under way must not stop loading."""
     out = [
         StationPass(st.name, st.pass_number, s, st.cutoff_ts)
-        for st, s in zip(race.stations, place(race, course, snap_m), strict=True)
+        for st, s in zip(race.stations, place(race, course, snap_m, strict), strict=True)
+        if s is not None
     ]
     if not race.stations:
         for cs in course.stations:
@@ -55,9 +64,18 @@ def station_passes(race: Race, course: Course, snap_m: float = 100.0) -> list[St
     return out
 
 
-def place(race: Race, course: Course, snap_m: float = 100.0) -> list[float]:
+def place(
+    race: Race, course: Course, snap_m: float = 100.0, strict: bool = True
+) -> list[float | None]:
     """Each station's distance along the course, in the race file's order, checked: on the
-    line, near it, the pass it names, and in course order."""
+    line, near it, the pass it names, in course order, with cut-offs that grow along it
+    (not ``strict``: None for a station that fails, logged)."""
+    if not strict:
+        try:
+            return list(place(race, course, snap_m))
+        except RaceFileError:
+            return [_lenient(race, course, st, snap_m) for st in race.stations]
+    _cutoffs_grow(race)
     out: list[float] = []
     for st in race.stations:
         if st.distance_m is not None:
@@ -79,7 +97,26 @@ def place(race: Race, course: Course, snap_m: float = 100.0) -> list[float]:
                 f"{out[-1] / 1000:.2f}) listed ahead of it: {where}list stations in course order"
             )
         out.append(s)
-    return out
+    return list(out)
+
+
+def _lenient(race: Race, course: Course, st: RaceStation, snap_m: float) -> float | None:
+    try:
+        return place(replace(race, stations=(st,)), course, snap_m)[0]
+    except RaceFileError as exc:
+        log.warning("race %r: station left out: %s", race.name, exc)
+        return None
+
+
+def _cutoffs_grow(race: Race) -> None:
+    """RaceFileError when a station's cut-off is before one listed ahead of it."""
+    timed = [(s.name, s.cutoff_elapsed_s) for s in race.stations if s.cutoff_elapsed_s is not None]
+    for (a, a_s), (b, b_s) in itertools.pairwise(timed):  # (listed in course order)
+        if b_s < a_s:
+            raise RaceFileError(
+                f"the cut-off of {b!r} ({fmt_duration(b_s)} from the start) is before that of "
+                f"{a!r} ({fmt_duration(a_s)}), listed ahead of it: cut-offs grow along the course"
+            )
 
 
 def _passes(st: RaceStation, course: Course, snap_m: float) -> tuple[float, ...]:
@@ -121,6 +158,7 @@ def apply_race(course: Course, race: Race, snap_m: float = 100.0) -> Course:
         return course
     out: list[Station] = []
     for rs, s in zip(race.stations, place(race, course, snap_m), strict=True):
+        assert s is not None  # (strict: every station placed)
         (la,), (lo,) = course.latlon_at(np.array([s]))
         lat, lon = (rs.lat, rs.lon) if rs.lat is not None and rs.lon is not None else (la, lo)
         out.append(Station(rs.name, float(lat), float(lon), (s,)))

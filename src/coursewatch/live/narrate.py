@@ -79,10 +79,10 @@ class Narrator:
 
     def where(self, s_m: float) -> str:
         text = km_mi(s_m)
-        near = [n for d, n in self.stations if abs(d - s_m) < 200.0]  # its tent, car park
+        near = sorted((abs(d - s_m), n) for d, n in self.stations if abs(d - s_m) < 200.0)
         before = [(d, n) for d, n in self.stations if d <= s_m + 1.0]
-        if near:
-            text += f", at {near[0]}"
+        if near:  # (its tent, its car park: off its point on the line)
+            text += f", at {near[0][1]}"
         elif before:
             d, name = before[-1]
             text += f", {(s_m - d) / 1000:.1f} km after {name}"

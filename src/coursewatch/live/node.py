@@ -109,7 +109,9 @@ class Nodes:
                 record.race_text,
                 record.course_bytes,
             ):
-                race = self._registry.put_race(await asyncio.to_thread(LiveRace.build, record))
+                race = self._registry.put_race(
+                    await asyncio.to_thread(LiveRace.build, record, False)
+                )
                 await self.load_history(race)
             else:
                 race.record = replace(race.record, public=record.public)

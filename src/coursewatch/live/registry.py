@@ -54,11 +54,11 @@ def load_record(record: RaceRecord) -> tuple[Race, Course]:
 class LiveRace:
     """One race being followed."""
 
-    def __init__(self, record: RaceRecord, race: Race, course: Course) -> None:
+    def __init__(self, record: RaceRecord, race: Race, course: Course, strict: bool = True) -> None:
         self.record = record
         self.race = race
         self.course = course
-        self.stations = station_passes(race, course)
+        self.stations = station_passes(race, course, strict=strict)  # (stored: not strict)
         self.station_m = [p.distance_m for p in self.stations]
         self.narrator = Narrator(course, [(p.distance_m, p.label) for p in self.stations],
                                  race.start.tzinfo)  # fmt: skip
@@ -73,11 +73,13 @@ class LiveRace:
         self.out_since: dict[str, float] = {}  # bib -> their last fix when they were out (DNF)
 
     @classmethod
-    def build(cls, record: RaceRecord) -> LiveRace:
+    def build(cls, record: RaceRecord, strict: bool = True) -> LiveRace:
         """Read a stored race and model its course: the slow part, safe in a worker thread.
-        The record gets the race file's name and start."""
+        The record gets the race file's name and start. ``strict``: a station that cannot
+        be placed is an error (a race sent now), else left out (one stored before the checks
+        of race_course.py, loaded again mid-race)."""
         race, course = load_record(record)
-        return cls(replace(record, name=race.name, start_ts=race.start_ts), race, course)
+        return cls(replace(record, name=race.name, start_ts=race.start_ts), race, course, strict)
 
     @property
     def id(self) -> str:
@@ -132,7 +134,8 @@ class Registry:
         self.devices: dict[str, tuple[str, str]] = {}
 
     def add_race(self, record: RaceRecord) -> LiveRace:
-        return self.put_race(LiveRace.build(record))
+        """Follow a stored race again (at a start)."""
+        return self.put_race(LiveRace.build(record, strict=False))
 
     def put_race(self, live: LiveRace) -> LiveRace:
         """Follow a race built by :meth:`LiveRace.build` (its runners kept if its course is
