@@ -437,6 +437,27 @@ async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
         ], said
 
 
+async def test_a_station_reached_minutes_late_with_no_risk_first_is_missed(
+    tmp_path: Path,
+) -> None:
+    """A runner projected late only in the last minutes before Aid 1 (a risk needs ten) who
+    reaches it just after its cut-off: race HQ is told all the same (it was told nothing)."""
+    from coursewatch.sim.field import course_gpx
+
+    start = "2026-05-28T20:26:40+00:00"  # START
+    race = (f"name: Tight\ncourse: course.gpx\nstart: '{start}'\nstations:\n"
+            "  - {name: Aid 1, km: 4.0, cutoff: '00:26'}\n")  # fmt: skip
+    fixes = _fixes(60.0, seed=2)  # 2.5 m/s: Aid 1 at 0:26:40
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await server.create_race("demo", race, ".yaml", course_gpx(COURSE).encode(), ".gpx")
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for fix in fixes:
+            await _ingest(server, [fix])
+        (missed,) = [i for i in server.incidents("demo") if i.kind.startswith("cutoff")]
+        assert missed.kind == "cutoff_missed" and missed.level == "alert", missed
+        assert missed.sentence.startswith("Bib 7: reached Aid 1 1 min after its cut-off"), missed
+
+
 async def test_a_runner_resting_short_of_an_aid_stations_point_is_at_it(tmp_path: Path) -> None:
     """Dark Sky's Pipe Dream: 2.5 h in the aid station's tent, 70 m before its point on the
     line. The board said "last station Ole Bull" (and no ETA) all that time; the runner page,

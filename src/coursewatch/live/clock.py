@@ -70,6 +70,7 @@ class RunnerWatch:
     saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
     saved_wall_s: float = -math.inf  # and when it was taken (server clock)
     off_at: tuple[float, float] | None = None  # off the course: where they last moved from
+    passed_m: set[float] = field(default_factory=set)  # cut-off stations whose pass was judged
 
 
 class RaceWatch:
@@ -305,7 +306,26 @@ class RaceWatch:
                 [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
             )  # fmt: skip
             events += [self._passed_when(runner, e) for e in ev2]
+            events += self._late_unwarned(runner, w, s_at, {e.station_m for e in ev2})
         return events
+
+    def _late_unwarned(
+        self, runner: LiveRunner, w: RunnerWatch, s_m: float, judged: set[float]
+    ) -> list[CutoffEvent]:
+        """Stations reached after their cut-off with no risk raised first (late by minutes,
+        not for ten): ``cutoff_missed`` all the same, stamped with their pass (once: the same
+        event again after a restart is the same row)."""
+        out = []
+        for m, cutoff_ts in self.cutoffs:
+            if m > s_m or m in w.passed_m or m in judged or m in w.cutoff.alerted_m:
+                continue
+            w.passed_m.add(m)
+            at_s = self.race.passed_s(runner, bisect.bisect_left(self.race.station_m, m))
+            if at_s is not None and at_s > cutoff_ts:  # (not known: first seen past it)
+                late = round((cutoff_ts - at_s) / 60.0, 1)
+                out.append(CutoffEvent("cutoff_missed", at_s, m, m, cutoff_ts, at_s, late, m,
+                                       opens=True, closes=True))  # fmt: skip
+        return out
 
     def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
         """A station reached: its margin from when the runner passed it (their split), not
