@@ -505,6 +505,15 @@ def test_race_hqs_dashboard_in_a_frame_is_the_publics(hq: HQ, browser: Any) -> N
     assert frame.locator("#mode").inner_text() == "public view"
     assert frame.locator("button.ack").count() == 0
     assert page.evaluate("localStorage.getItem('coursewatch.token')") == ADMIN
+    # outside a frame, a link sent by someone else changes the token only when asked
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    for link in ("?token=", "?token=forged"):
+        page.goto(f"{hq.url}/races/demo{link}")
+        _wait_live(page)
+        assert page.evaluate("localStorage.getItem('coursewatch.token')") == ADMIN, link
+    assert len(asked) == 2 and "Sign this browser out" in asked[0], asked
+    assert "token=" not in page.url
     p.close()
 
 

@@ -145,7 +145,7 @@ async def test_clock_driven_alerts_signal_lost_and_stopped(tmp_path: Path) -> No
         assert sentence.startswith("Bib 7: no position for 30 min") and "(mi " in sentence
 
 
-async def test_a_backlog_predicts_the_eta_once_per_second_of_server_time(
+async def test_a_backlog_predicts_the_eta_by_race_time_not_per_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from coursewatch.eta import EtaModel

@@ -17,16 +17,20 @@ const CW = (() => {
   // address bar, so it is not shared with a copied link or left in the history.
   // In a frame (a race's website showing the live map) the page is the public's: race HQ's
   // token is neither used nor changed there, so nobody can frame HQ's dashboard and steer its
-  // clicks, or sign race HQ out with a link.
+  // clicks; a link outside a frame changes it only when asked.
   const framed = window.top !== window.self;
   (function takeTokenFromUrl() {
     const url = new URL(location.href);
     const t = url.searchParams.get("token");
-    if (t !== null && !framed) {
+    if (t === null || framed) return;
+    const had = localStorage.getItem(TOKEN_KEY);
+    // a link may not swap or clear race HQ's token unasked (one sent by someone else)
+    if (!had || had === t || confirm(t ? "Use the token in this link instead of the one this "
+        + "browser keeps for race HQ?" : "Sign this browser out of race HQ?")) {
       if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
-      url.searchParams.delete("token");
-      history.replaceState(null, "", url.pathname + url.search + url.hash);
     }
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
   })();
 
   const parts = location.pathname.split("/").filter(Boolean);  // races/<race>[/runners/<bib>]
