@@ -343,6 +343,11 @@ async def test_a_runner_put_out_ends_their_open_incidents_but_an_sos(tmp_path: P
         n = len(server._store.alerts("demo"))
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",), dnf=True))
         assert len(server._store.alerts("demo")) == n
+        # a mistake (bib 7 for bib 71) undone: their incidents are open again, as they were
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        again = {i.kind: i for i in server.incidents("demo", level=None)}
+        assert {k for k, i in again.items() if i.open} == {"sos", "overdue", "cutoff_risk"}
+        assert not again["overdue"].sentence.startswith("Bib 7: out of the race"), again
 
 
 async def test_a_runner_running_off_the_course_is_not_stopped(tmp_path: Path) -> None:

@@ -306,7 +306,8 @@ class Server(Outside, Histories, Access, Nodes):
     async def put_runner(self, record: RunnerRecord) -> LiveRunner:
         record, race = usable(record), self.race(record.race_id)
         before = race.runners.get(record.bib)
-        out_now = record.dnf and before is not None and not before.record.dnf
+        was_out = before is not None and before.record.dnf
+        out_now = record.dnf and before is not None and not was_out
         await self._store.put_runner(record)
         self._changed(record.race_id)
         runner = self._registry.add_runner(record)
@@ -317,6 +318,9 @@ class Server(Outside, Histories, Access, Nodes):
             ends = dnf.closing_updates(race.narrator, mine, record.bib, self.race_now(race.id))
             if ends:
                 self._pipeline.publish_incidents((await self._store.save([], ends)).incidents)
+        elif was_out and not record.dnf:  # a mistake undone: their incidents
+            back = await self._store.withdraw(race.id, record.bib, dnf.OUT)  # open again
+            self._pipeline.publish_incidents(back)
         return runner
 
     def runner(self, race_id: str, bib: str) -> LiveRunner:

@@ -315,6 +315,19 @@ class SqlStore:
 
         return await self._writer.submit(write)
 
+    async def withdraw(self, race_id: str, bib: str, kind: str) -> list[Incident]:
+        """Take back a runner's events of ``kind`` (race HQ undid what raised them: a DNF);
+        their incidents as they are without them (reopened as they were)."""
+
+        def write(c: Conn) -> list[Incident]:
+            where, args = "race_id=? AND bib=? AND kind=? AND retracted=0", (race_id, bib, kind)
+            episodes = [str(e) for (e,) in c.execute(
+                f"SELECT DISTINCT episode FROM alerts WHERE {where}", args)]  # fmt: skip
+            c.execute(f"UPDATE alerts SET retracted=1 WHERE {where}", args)
+            return [i for e in sorted(episodes) if (i := fold(c, (race_id, bib, e)))]
+
+        return await self._writer.submit(write)
+
     # -- counters ---------------------------------------------------------------------------
     async def count(self, race_id: str, counts: Mapping[str, int]) -> None:
         rows = [(race_id, k, n) for k, n in counts.items() if n]
