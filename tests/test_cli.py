@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from coursewatch.cli import main
@@ -202,3 +203,22 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 1, res.output
         assert res.output.startswith(f"error: {race}: station 'Far' (6.00000, 45.00000) is"), args
+
+
+def test_race_hqs_refusal_reads_as_the_cli_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roster refused by race HQ read "...save the file as CSV with commas) (body): fix the
+    input and send it again": the API's words for a request's parts, not a CLI user's."""
+    import httpx
+
+    from coursewatch.cli.serve import Client, RefusedError
+
+    def refuse(method: str, url: str, **kw: object) -> httpx.Response:
+        error = {"status": 422, "code": "invalid_input", "where": "body",
+                 "message": "the roster's first line has no 'bib' column",
+                 "hint": "fix the input and send it again"}  # fmt: skip
+        return httpx.Response(422, json={"error": error})
+
+    monkeypatch.setattr(httpx, "request", refuse)
+    with pytest.raises(RefusedError) as info:
+        Client("http://hq.test", "token").call("POST", "/api/races/r/roster")
+    assert str(info.value) == "the roster's first line has no 'bib' column"

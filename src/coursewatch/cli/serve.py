@@ -206,6 +206,9 @@ def serve(
     asyncio.run(run_servers(Server(settings)))
 
 
+API_HINTS = ("fix the input and send it again", "check the id in the URL")  # (said already)
+
+
 class Client:
     """The admin API of a running server, for the CLI."""
 
@@ -230,9 +233,14 @@ class Client:
         if r.status_code >= 400:
             try:
                 err = r.json()["error"]
-                message = f"{err['message']} ({err['where']}): {err['hint']}"
+                message = str(err["message"])
             except (ValueError, KeyError, TypeError):
                 message = f"HTTP {r.status_code}: {r.text[:200]}"
+            else:  # the API's words for a request's parts are not a CLI user's
+                if err.get("where") not in (None, "", "body", "path"):
+                    message += f" ({err['where']})"
+                if err.get("hint") and err["hint"] not in API_HINTS:
+                    message += f": {err['hint']}"
             raise RefusedError(message, r.status_code)
         try:
             return r.json() if r.content else None
