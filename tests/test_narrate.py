@@ -31,7 +31,8 @@ def test_stopped_sentence() -> None:
 def test_signal_sentences() -> None:
     lost = SignalEvent("signal_lost", 4_300.0, 12_345.0, 3_000.0, 1_300.0, 300.0)
     assert NARRATOR.clock_sentence("7", lost) == (
-        "Bib 7: no position for 22 min (usually every 5.0 min); last seen at km 12.35 (mi 7.67)"
+        "Bib 7: no position for 22 min (usually every 5.0 min); last seen at km 12.35 (mi 7.67) "
+        "at 00:50Z"
     )
     back = SignalEvent("signal_back", 5_000.0, 13_000.0, 3_000.0, 2_000.0, 300.0)
     assert "signal back at km 13.00 (mi 8.08) after 33 min" in NARRATOR.clock_sentence("7", back)
@@ -41,6 +42,9 @@ def test_station_events_name_the_station() -> None:
     late = OverdueEvent("overdue", 9_000.0, 8_000.0, 10_000.0, 8_000.0, 1_000.0, 600.0)
     assert NARRATOR.clock_sentence("7", late) == (
         "Bib 7: expected at Aid 1 17 min ago (tolerance 10 min); last seen at km 8.00 (mi 4.97)"
+    )
+    assert NARRATOR.clock_sentence("7", late, seen_s=7_200.0).endswith(
+        "last seen at km 8.00 (mi 4.97) at 02:00Z"  # (when: race HQ reads it at a glance)
     )
     cutoffs = ((40_000.0, 30_000.0),)
     _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (31_000.0,), CutoffConfig(0, 0))

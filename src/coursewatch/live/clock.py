@@ -365,7 +365,7 @@ class RaceWatch:
             lon=pos[1],
             course_m=float(e.course_m),
             offset_m=None,
-            sentence=self.race.narrator.clock_sentence(runner.bib, e),
+            sentence=self.race.narrator.clock_sentence(runner.bib, e, runner.last_time_s),
             episode=episode,
             level=does.level,
             closes=does.closes,

@@ -201,12 +201,16 @@ class Narrator:
             names=does.names,
         )
 
-    def clock_sentence(self, bib: str, e: ClockEvent) -> str:
-        """The sentence of a clock-driven detector's event (stopped, signal, overdue, cut-off)."""
-        return f"Bib {bib}: {self._clock_text(e)}"
+    def clock_sentence(self, bib: str, e: ClockEvent, seen_s: float | None = None) -> str:
+        """The sentence of a clock-driven detector's event (stopped, signal, overdue, cut-off);
+        ``seen_s``: the runner's last fix, said with where they were last seen."""
+        return f"Bib {bib}: {self._clock_text(e, seen_s)}"
 
-    def _clock_text(self, e: ClockEvent) -> str:
+    def _clock_text(self, e: ClockEvent, seen_s: float | None) -> str:
         here = km_mi(e.course_m)
+        if isinstance(e, SignalEvent) and math.isfinite(e.last_fix_ts):
+            seen_s = e.last_fix_ts
+        seen = "" if seen_s is None else f" at {self.clock(datetime.fromtimestamp(seen_s, UTC))}"
         if isinstance(e, StoppedEvent):
             if e.kind in ("stopped", "stopped_long"):
                 return f"no progress for {_long(e.stopped_s)} at {here}, away from any station"
@@ -215,15 +219,15 @@ class Narrator:
                     "without progress")  # fmt: skip
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):
-                return (f"no position for {_long(e.silent_s)} (usually every "
-                        f"{e.usual_interval_s / 60:.1f} min); last seen at {here}")  # fmt: skip
+                usual = f"usually every {e.usual_interval_s / 60:.1f} min"
+                return f"no position for {_long(e.silent_s)} ({usual}); last seen at {here}{seen}"
             return f"signal back at {here} after {_long(e.silent_s)} without a position"
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
             if e.kind == "arrived":
                 return f"reached {station}, {e.late_s / 60:.0f} min after expected"
             return (f"expected at {station} {e.late_s / 60:.0f} min ago (tolerance "
-                    f"{e.tolerance_s / 60:.0f} min); last seen at {here}")  # fmt: skip
+                    f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}")  # fmt: skip
         cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
         if e.kind in ("cutoff_passed", "cutoff_missed"):
             verdict = (f"{e.margin_min:.0f} min before" if e.margin_min >= 0
