@@ -72,7 +72,7 @@ def place(
     (not ``strict``: None for a station that fails, logged)."""
     if not strict:
         try:
-            return list(place(race, course, snap_m))
+            return place(race, course, snap_m)
         except RaceFileError:
             return [_lenient(race, course, st, snap_m) for st in race.stations]
     _cutoffs_grow(race)
@@ -97,7 +97,7 @@ def place(
                 f"{out[-1] / 1000:.2f}) listed ahead of it: {where}list stations in course order"
             )
         out.append(s)
-    return list(out)
+    return list(out)  # (a list of float | None: lists are invariant)
 
 
 def _lenient(race: Race, course: Course, st: RaceStation, snap_m: float) -> float | None:

@@ -87,7 +87,7 @@ DAYS_S = 86_400.0
 LATE_DAYS = 30  # a track begun this long after the race's start is another edition's
 
 
-def check_race_fits(course: Course, race: Race, track: Track, source: str = "") -> None:
+def check_race_fits(race: Race, track: Track, source: str = "") -> None:
     """RaceFileError when the race file cannot be this track's race: a track that ends
     before the race starts or begins more than ``LATE_DAYS`` days after it (last year's race
     file: race time counted from another day, a finish in 18,979 hours). (A station that

@@ -46,7 +46,7 @@ def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) ->
     race = load_race(race_path) if race_path is not None else None
     course, track = _course(course_path, race, str(race_path)), load_track(track_path)
     if race is not None:
-        check_race_fits(course, race, track, str(race_path))
+        check_race_fits(race, track, str(race_path))
     return analyze(course, track, start_ts=race.start_ts if race else None)
 
 
@@ -88,7 +88,7 @@ def _analyses(
             bar.update(task, advance=1, description=f"loading {p.name}")
             track = load_track(p)
             if race is not None:
-                check_race_fits(course, race, track, race_file)
+                check_race_fits(race, track, race_file)
             bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
             a = analyze(course, track, start_ts=race.start_ts if race else None)
             out.append((p.stem, a))
