@@ -591,3 +591,40 @@ def test_with_the_races_history_the_runner_page_shows_intervals_and_the_dropout_
         p.close()
     finally:
         hq.call("PUT", "/api/races/demo/history", json={"editions": []})
+
+
+def test_race_hq_records_a_finish_and_a_dnf_from_the_runner_page(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    """A runner's tracker died short of the line: race HQ types the finish off the timing
+    mat on their page (the race's clock), takes it back, puts them out and back in; the
+    public sees none of these buttons."""
+    bib = QUIET
+    p = Page(browser, hq, admin=False, phone=True)
+    page = p.open(f"/races/demo/runners/{bib}")
+    page.wait_for_selector("#facts div", timeout=15_000)
+    assert page.locator("#hq").is_hidden()
+    p.close()
+    p = Page(browser, hq, admin=True, phone=True)
+    page = p.open(f"/races/demo/runners/{bib}")
+    page.wait_for_selector("#hq:not([hidden])", timeout=15_000)
+    crossed = datetime.fromtimestamp(time.time() - 600.0, RACE_TZ).replace(microsecond=0)
+    page.fill("#finish-at", crossed.strftime("%H:%M:%S"))
+    page.click("#finish-record")
+    page.wait_for_selector("#finish-undo:not([hidden])", timeout=10_000)
+    shown = hq.call("GET", f"/api/races/demo/runners/{bib}")
+    assert (shown["status"], shown["finish_ts"]) == ("finished", crossed.timestamp())
+    assert f"{crossed:%H:%M} in " in page.locator("#facts").inner_text()
+    page.screenshot(path=str(shots / "runner-finish.png"), full_page=True)
+    page.click("#finish-undo")
+    page.wait_for_selector("#finish-undo[hidden]", state="attached", timeout=10_000)
+    assert hq.call("GET", f"/api/races/demo/runners/{bib}")["finish_ts"] is None
+    page.once("dialog", lambda d: d.accept())
+    page.click("#dnf")
+    page.wait_for_function("document.querySelector('#dnf').textContent.startsWith('Back')")
+    assert hq.call("GET", f"/api/races/demo/runners/{bib}")["status"] == "dnf"
+    page.click("#dnf")  # back in the race: no question asked
+    page.wait_for_function("document.querySelector('#dnf').textContent.startsWith('Put out')")
+    assert hq.call("GET", f"/api/races/demo/runners/{bib}")["status"] != "dnf"
+    assert p.errors() == []
+    p.close()

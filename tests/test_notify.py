@@ -531,10 +531,13 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
         assert "withdrawn" in rows[2]["title"] and "forget the off course" in rows[2]["body"]
 
 
-async def test_a_runner_put_out_is_not_told_that_their_incident_ended(tmp_path: Path) -> None:
-    """Race HQ put a runner out (DNF) while they were off course: their crew and race HQ read
-    that the incident ended with it; the runner's own phone gets nothing ("You: out of the
-    race" is race HQ's to say, in person)."""
+@pytest.mark.parametrize("ended_by", ["out_of_race", "finish_recorded"])
+async def test_a_runner_put_out_is_not_told_that_their_incident_ended(
+    tmp_path: Path, ended_by: str
+) -> None:
+    """Race HQ put a runner out (DNF), or recorded their finish, while they were off course:
+    their crew and race HQ read that the incident ended with it; the runner's own phone gets
+    nothing ("You: out of the race" is race HQ's to say, in person)."""
     async with hq(tmp_path, clock=lambda: START + 3600, webhook_allow_private=True) as (
         server,
         _client,
@@ -544,7 +547,7 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(tmp_path: 
         await server.set_runner_contacts("demo", "7", ["ntfy://127.0.0.1:9/runner7"],
                                          ["ntfy://127.0.0.1:9/crew7"])  # fmt: skip
         off = {"kind": "off_course", "time_s": START + 900, "level": "alert", "sentence": "off"}
-        out = {"kind": "out_of_race", "time_s": START + 960, "level": "flag", "sentence": "out"}
+        out = {"kind": ended_by, "time_s": START + 960, "level": "flag", "sentence": "out"}
         inc = Incident(1, "demo", "7", f"course:{START + 900:.0f}", "off_course", "alert",
                        True, START + 900, START + 900, None, float(COURSE.lat[40]),
                        float(COURSE.lon[40]), 3000.0, 250.0, "off", (off,))  # fmt: skip

@@ -138,6 +138,20 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         ann = httpx.get(f"{url}/api/races/demo/runners/7", headers={"Authorization":
                         f"Bearer {ADMIN}"}).json()  # fmt: skip
         assert (ann["name"], ann["devices"]) == ("Ann Berg", ["300434", "ann/phone"])
+        # race day: a finish read off the timing mat, a DNF, each taken back
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", *opts])
+        assert done.exit_code == 1 and "give the finish TIME" in done.output, done.output
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", "2026-06-01T12:00:00Z", *opts])
+        assert done.exit_code == 0, done.output
+        assert "bib 7: finished Mon 12:00:00 (T+5:30:00)" in done.output, done.output
+        done = cli.invoke(main, ["runner", "dnf", "demo", "7", *opts])  # finished: refused
+        assert done.exit_code == 1 and "both finished and out" in done.output, done.output
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", "--undo", *opts])
+        assert done.exit_code == 0 and "finish taken back; now not_started" in done.output
+        done = cli.invoke(main, ["runner", "dnf", "demo", "7", *opts])
+        assert done.exit_code == 0 and "bib 7: DNF" in done.output, done.output
+        done = cli.invoke(main, ["runner", "dnf", "demo", "7", "--undo", *opts])
+        assert done.exit_code == 0 and "back in the race" in done.output, done.output
         done = cli.invoke(main, ["runner", "feed", "demo", "8", "--mapshare",
                                  "https://user:pw9@share.garmin.com/bob", *opts])  # fmt: skip
         assert done.exit_code == 0 and "pw9" not in done.output, done.output

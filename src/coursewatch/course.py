@@ -191,6 +191,27 @@ def finish_step_m(furthest_m: Sequence[float] | FloatArray) -> float:
     return float(np.median(steps[steps > 0])) if np.any(steps > 0) else 0.0
 
 
+def first_at_finish(
+    course: Course,
+    furthest_m: Sequence[float],
+    times_s: Sequence[float],
+    new_furthest_m: Sequence[float],
+    lat: FloatArray,
+    lon: FloatArray,
+) -> float | None:
+    """The time of the first of a run of new fixes (``times_s``, their furthest progress so
+    far ``new_furthest_m``, positions) at the finish, found as `coursewatch analyze` finds it:
+    within a typical step of the last fixes (``furthest_m``: every one kept, the new ones
+    last), along the line or from its end point when the progress lags; None: not there."""
+    if not furthest_m or furthest_m[-1] < course.length_m - FINISH_MAX_M:
+        return None  # not near the finish: the typical step need not be known (a median a fix)
+    tolerance_m = finish_tolerance_m(finish_step_m(furthest_m))
+    end_m = course.length_m - tolerance_m
+    by_point = at_finish_point(course, np.array(new_furthest_m), lat, lon, tolerance_m)
+    at = zip(times_s, new_furthest_m, by_point, strict=True)
+    return next((t for t, f, p in at if f >= end_m or p), None)
+
+
 def climb_m(ele_m: FloatArray) -> tuple[float, float]:
     """Ascent and descent with a hysteresis that ignores elevation noise below 5 m.
 

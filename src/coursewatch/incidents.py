@@ -69,8 +69,10 @@ RULES: dict[str, Rule] = {
     "battery_low": Rule(ALERT, False, "battery_low"),
     "battery_ok": Rule(FLAG, True, None),
     "message": Rule(ALERT, False, "message"),
-    # race HQ put the runner out (DNF): every open episode but their device's ends (live/dnf.py)
+    # race HQ put the runner out (DNF), or recorded their finish: every open episode but
+    # their device's ends (live/dnf.py)
     "out_of_race": Rule(FLAG, True, None),
+    "finish_recorded": Rule(FLAG, True, None),
 }
 FAMILY = {
     "far_from_course": "far",

@@ -1,11 +1,13 @@
-"""Race-director set-up on a running race HQ, without code: ``coursewatch race roster``,
-``race check``, ``race notify``, ``race history``, ``runner feed``, ``runner notify``."""
+"""Race-director set-up and race-day calls on a running race HQ, without code: ``coursewatch
+race roster``, ``race check``, ``race notify``, ``race history``, ``runner feed``, ``runner
+notify``, ``runner finish``, ``runner dnf``."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.console import Console
@@ -19,7 +21,7 @@ from coursewatch.errors import CoursewatchError
 def register(main: click.Group) -> None:
     for command in (race_roster, race_check, race_notify, race_history):
         race_group.add_command(command)
-    for command in (runner_feed, runner_notify):
+    for command in (runner_feed, runner_notify, runner_finish, runner_dnf):
         runner.add_command(command)
 
 
@@ -185,3 +187,53 @@ def runner_notify(
                                     json=body)  # fmt: skip
     said = {k: ", ".join(shown[k]) or "-" for k in ("runner", "crew")}
     click.echo(f"bib {bib}: runner {said['runner']}; crew {said['crew']}")
+
+
+def _runner_path(race_id: str, bib: str) -> str:
+    return f"/api/races/{quote(race_id, safe='')}/runners/{quote(bib, safe='')}"
+
+
+def _race_clock(client: Client, race_id: str, ts: float, start_ts: float) -> str:
+    """``ts`` on the race's clock, and as time since the runner's start: "14:05 (T+9:03:12)"."""
+    race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
+    zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
+    clock = dt.datetime.fromtimestamp(ts, zone).strftime("%a %H:%M:%S")
+    gone = round(ts - start_ts)
+    return f"{clock} (T+{gone // 3600}:{gone // 60 % 60:02d}:{gone % 60:02d})"
+
+
+@click.command("finish")
+@click.argument("race_id")
+@click.argument("bib")
+@click.argument("when", metavar="TIME", required=False)
+@click.option("--undo", is_flag=True, help="Take back a finish recorded by mistake.")
+@_url
+@_token
+def runner_finish(
+    race_id: str, bib: str, when: str | None, undo: bool, url: str | None, token: str | None
+) -> None:
+    """Record a runner's finish (a timing mat, a marshal: their tracker may have died short
+    of the line). TIME: HH:MM[:SS] on the race's clock (its latest such time), ISO 8601 or
+    epoch seconds. Their open incidents end (not an SOS); nothing more is raised for them."""
+    if undo == (when is not None):
+        raise CoursewatchError("give the finish TIME (e.g. 14:05), or --undo to take it back")
+    client = Client(url, token)
+    shown = client.call("PATCH", _runner_path(race_id, bib), json={"finish": when})
+    if undo:
+        click.echo(f"bib {bib}: finish taken back; now {shown['status']}")
+        return
+    at = _race_clock(client, race_id, shown["finish_ts"], shown["start_ts"])
+    click.echo(f"bib {bib}: finished {at}")
+
+
+@click.command("dnf")
+@click.argument("race_id")
+@click.argument("bib")
+@click.option("--undo", is_flag=True, help="Take back a DNF given by mistake.")
+@_url
+@_token
+def runner_dnf(race_id: str, bib: str, undo: bool, url: str | None, token: str | None) -> None:
+    """Put a runner out of the race (DNF): their open incidents end (not an SOS), nothing
+    more is raised for them; --undo opens them again."""
+    shown = Client(url, token).call("PATCH", _runner_path(race_id, bib), json={"dnf": not undo})
+    click.echo(f"bib {bib}: " + (f"back in the race; now {shown['status']}" if undo else "DNF"))

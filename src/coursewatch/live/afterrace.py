@@ -22,10 +22,13 @@ FINISHED_AFTER_S = 1800.0  # a finisher's tracker raises nothing from this long 
 def raced_until_s(race: LiveRace, runner: LiveRunner) -> float:
     """The fix time after which a runner raises nothing: half an hour after their finish
     (found up to a kilometre short of the line with sparse pings: their last kilometre still
-    counts), or their last fix when race HQ put them out (DNF; -inf when not known). A
+    counts), the finish race HQ recorded, or their last fix when race HQ put them out (DNF;
+    -inf when not known). A
     tracker carried home in a car, or left on in a drop bag, is no runner off the course."""
     if runner.record.dnf:
         return race.out_since.get(runner.bib, -math.inf)
+    if runner.record.finish_ts is not None:  # race HQ's record: to the second
+        return runner.record.finish_ts
     return math.inf if runner.finished_s is None else runner.finished_s + FINISHED_AFTER_S
 
 

@@ -46,7 +46,7 @@ from coursewatch.live.announce import (
 )
 from coursewatch.live.channels import apprise_send
 from coursewatch.live.contacts import Contacts
-from coursewatch.live.dnf import OUT
+from coursewatch.live.dnf import ENDED
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
 from coursewatch.store import Delivery, Incident, Store
@@ -153,7 +153,7 @@ class Notifier:
         if not inc.open:
             title += " (closed)"
         wanted: list[tuple[str, str, str]] = []  # role, url, body
-        put_out = bool(inc.updates) and inc.updates[-1].get("kind") == OUT  # (HQ did: not told)
+        put_out = bool(inc.updates) and inc.updates[-1].get("kind") in ENDED  # (by HQ: not told)
         if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
             wanted += [("runner", u, self.runner_words(inc)) for u in book.runner.get(inc.bib, [])]
         if inc.level == ALERT:

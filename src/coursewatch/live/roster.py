@@ -72,9 +72,10 @@ class RosterProblem:
     hint: str = ""
 
 
-def wave_start_s(value: object, race_start: datetime | None = None) -> float:
+def wave_start_s(value: object, race_start: datetime | None = None, field: str = "start") -> float:
     """A runner's own start (a wave): epoch seconds, ISO 8601 (without a timezone, the
-    race's, as in its race file), or ``HH:MM`` on the race's clock on its start's day.
+    race's, as in its race file), or ``HH:MM`` on the race's clock on its start's day
+    (``field``: what an error names).
 
     >>> from datetime import timedelta, timezone
     >>> start = datetime(2022, 10, 23, 5, 15, tzinfo=timezone(timedelta(hours=2)))
@@ -86,14 +87,36 @@ def wave_start_s(value: object, race_start: datetime | None = None) -> float:
     if race_start is not None and clock:
         h, m, sec = (int(g or 0) for g in clock.groups())
         if h > 23 or m > 59 or sec > 59:
-            raise FieldError("start", f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
+            raise FieldError(field, f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
         return race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
     if race_start is not None and text[:1].isdigit() and "-" in text[:5]:
         with contextlib.suppress(ValueError):
             when = datetime.fromisoformat(text)
             if when.tzinfo is None:  # the race's clock, as its race file reads it
                 return when.replace(tzinfo=race_start.tzinfo).timestamp()
-    return parse_time_s(value, "start")
+    return parse_time_s(value, field)
+
+
+def finish_time_s(value: object, race_start: datetime, start_s: float, now_s: float) -> float:
+    """A runner's finish as race HQ records it (a timing mat, a marshal), read as
+    :func:`wave_start_s` reads a start, but ``HH:MM`` is its latest time of day before
+    ``now_s`` (the race's clock): a 30-hour race finishes on another day than it starts.
+    Never before the runner's start (``start_s``).
+
+    >>> from datetime import timedelta, timezone
+    >>> start = datetime(2022, 10, 23, 5, 15, tzinfo=timezone(timedelta(hours=2)))
+    >>> t0 = start.timestamp()
+    >>> [(finish_time_s(v, start, t0, t0 + 25 * 3600) - t0) / 3600 for v in ("04:45", "10:45")]
+    [23.5, 5.5]
+    """
+    at = wave_start_s(value, race_start, "finish")
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+        while at + 86_400.0 <= now_s:
+            at += 86_400.0
+    if at <= start_s:
+        raise FieldError("finish", "the finish is not after the runner's start",
+                         "give the time the runner crossed the line")  # fmt: skip
+    return at
 
 
 def read_roster(

@@ -21,14 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from coursewatch.course import (
-    FINISH_MAX_M,
-    FINISH_STEPS,
-    Course,
-    at_finish_point,
-    finish_step_m,
-    finish_tolerance_m,
-)
+from coursewatch.course import FINISH_STEPS, Course, first_at_finish
 from coursewatch.detectors.device import DeviceState
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
@@ -96,9 +89,9 @@ class LiveRunner:
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.last_fix: Fix | None = None
-        self.wrong_way = self.finished = False
+        self.wrong_way = self.reached = False  # (reached: the engine found the finish)
         self._furthest: deque[float] = deque(maxlen=FINISH_STEPS)  # at each of the last fixes
-        self.finished_s: float | None = None  # the time of the fix that reached the finish
+        self.reached_s: float | None = None  # the time of the fix that reached the finish
         self.stopped = False  # set by the time-based detectors
         self.silent = False  # likewise: the signal was lost (and is not back)
         self.heard: dict[str, float] = {}  # device id -> when its newest fix arrived
@@ -195,18 +188,16 @@ class LiveRunner:
             self._checks.append(self._check(t))
 
     def _check(self, t: float) -> _Check:
-        return _Check(self._n, t, self.matcher.snapshot(), self.wrong_way, self.finished,
+        return _Check(self._n, t, self.matcher.snapshot(), self.wrong_way, self.reached,
                       tuple(self._furthest))  # fmt: skip
 
     def _follow(
         self, events: list[Event], times_s: list[float], progress_m: list[float],
         lat: FloatArray, lon: FloatArray,
     ) -> None:  # fmt: skip
-        """Wrong-way and finished flags after a run of fixes (their times, progress and
-        positions) and the ``events`` they raised. The finish is found as `coursewatch
-        analyze` finds it: within a typical step of the last fixes, along the line (or from
-        its end point when the progress lags: course.at_finish_point); ``finished_s``, the
-        first fix there."""
+        """Wrong-way and finish flags after a run of fixes (their times, progress and
+        positions) and the ``events`` they raised; ``reached_s``, the first fix at the finish
+        (course.first_at_finish: as `coursewatch analyze` finds it)."""
         for ev in events:
             if ev.kind == "wrong_way":
                 self.wrong_way = True
@@ -216,16 +207,10 @@ class LiveRunner:
         for s in progress_m:
             furthest.append(max(s, self._furthest[-1]) if self._furthest else s)
             self._furthest.append(furthest[-1])
-        near_m = self.course.length_m - FINISH_MAX_M
-        if self.finished or not self._furthest or self._furthest[-1] < near_m:
-            return  # not near the finish: the typical step need not be known (a median a fix)
-        tolerance_m = finish_tolerance_m(finish_step_m(self._furthest))
-        end_m = self.course.length_m - tolerance_m
-        by_point = at_finish_point(self.course, np.array(furthest), lat, lon, tolerance_m)
-        reached = next((t for t, f, p in zip(times_s, furthest, by_point, strict=True)
-                        if f >= end_m or p), None)  # fmt: skip
-        if reached is not None:
-            self.finished, self.finished_s = True, reached
+        if not self.reached:
+            at = first_at_finish(self.course, self._furthest, times_s, furthest, lat, lon)
+            self.reached_s = at
+            self.reached = at is not None
 
     def _trim(self) -> None:
         cut = TAIL_CAP // 2
@@ -253,10 +238,10 @@ class LiveRunner:
         self._checks = self._checks[: k + 1]
         self._n = check.n
         self.matcher.restore(check.snap)
-        self.wrong_way, self.finished = check.wrong_way, check.finished
+        self.wrong_way, self.reached = check.wrong_way, check.finished
         self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
-        if not self.finished:
-            self.finished_s = None
+        if not self.reached:
+            self.reached_s = None
         step = Step(replay_from_s=float(head[0, 0]) if len(head) else fix.time_s)
         for row in np.concatenate([head, rest]):
             a = None if math.isnan(row[3]) else float(row[3])
@@ -280,8 +265,8 @@ class LiveRunner:
         self.matcher = LiveMatcher(self.course, self.config, self.start_ts)
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
-        self.wrong_way = self.finished = False
-        self.finished_s = None
+        self.wrong_way = self.reached = False
+        self.reached_s = None
         self._furthest.clear()
         step = Step(replay_from_s=-math.inf)
         if not keep:
@@ -302,8 +287,8 @@ class LiveRunner:
         return {
             "matcher": self.matcher.snapshot().tolist(),
             "newest": [*self._tail[self._n - 1].tolist(), float(self._prog[self._n - 1])],
-            "wrong_way": self.wrong_way, "finished": self.finished,
-            "finished_s": self.finished_s, "stopped": self.stopped, "silent": self.silent,
+            "wrong_way": self.wrong_way, "finished": self.reached,
+            "finished_s": self.reached_s, "stopped": self.stopped, "silent": self.silent,
             "furthest": list(self._furthest), "heard": self.heard, "received_s": self.received_s,
             "last_fix": None if fix is None else dataclasses.asdict(fix),
         }  # fmt: skip
@@ -318,8 +303,8 @@ class LiveRunner:
         self._tail[0], self._prog[0], self._n = newest[:4], newest[4], 1
         self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"],
                                tuple(float(v) for v in state["furthest"]))]  # fmt: skip
-        self.wrong_way, self.finished = bool(state["wrong_way"]), bool(state["finished"])
-        self.finished_s = state["finished_s"]
+        self.wrong_way, self.reached = bool(state["wrong_way"]), bool(state["finished"])
+        self.reached_s = state["finished_s"]
         self.stopped, self.silent = bool(state["stopped"]), bool(state["silent"])
         self._furthest.clear()
         self._furthest.extend(float(v) for v in state["furthest"])
@@ -367,6 +352,17 @@ class LiveRunner:
         return float(self._tail[self._n - 1, 1]), float(self._tail[self._n - 1, 2])
 
     @property
+    def finished(self) -> bool:
+        """Past the finish line: race HQ recorded it (``record.finish_ts``: a timing mat, a
+        marshal), or the engine found it (:attr:`reached`)."""
+        return self.record.finish_ts is not None or self.reached
+
+    @property
+    def finished_s(self) -> float | None:
+        """When they finished: race HQ's record over the first fix the engine found there."""
+        return self.reached_s if self.record.finish_ts is None else self.record.finish_ts
+
+    @property
     def status(self) -> str:
         """sos (their device declared an emergency, until cancelled: race HQ's to see, before
         anything else but a DNF), else :attr:`course_status`."""
@@ -381,10 +377,10 @@ class LiveRunner:
         off course, not confirmed); silent (the signal was lost); stopped; running."""
         if self.record.dnf:
             return "dnf"
-        if not self._n:
-            return "not_started"
         if self.finished:
             return "finished"
+        if not self._n:
+            return "not_started"
         m = self.matcher
         if m.far:
             return "far_from_course"

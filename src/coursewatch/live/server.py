@@ -306,21 +306,21 @@ class Server(Outside, Histories, Access, Nodes):
     async def put_runner(self, record: RunnerRecord) -> LiveRunner:
         record, race = usable(record), self.race(record.race_id)
         before = race.runners.get(record.bib)
-        was_out = before is not None and before.record.dnf
-        out_now = record.dnf and before is not None and not was_out
+        ends, undone = dnf.change(None if before is None else before.record, record)
         await self._store.put_runner(record)
         self._changed(record.race_id)
         runner = self._registry.add_runner(record)
         if self.role != WEB:  # (a web node does not know where the runner is)
             self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
-        if out_now:  # their open incidents end with it
-            mine = self._store.incidents(race.id, bib=record.bib, level=None, limit=100_000)
-            ends = dnf.closing_updates(race.narrator, mine, record.bib, self.race_now(race.id))
-            if ends:
-                self._pipeline.publish_incidents((await self._store.save([], ends)).incidents)
-        elif was_out and not record.dnf:  # a mistake undone: their incidents
-            back = await self._store.withdraw(race.id, record.bib, dnf.OUT)  # open again
+        if undone is not None:  # a mistake undone: their incidents open again
+            back = await self._store.withdraw(race.id, record.bib, undone)
             self._pipeline.publish_incidents(back)
+        if ends is not None:  # put out, or finished: their open incidents end with it
+            mine = self._store.incidents(race.id, bib=record.bib, level=None, limit=100_000)
+            now = self.race_now(race.id)
+            closing = dnf.closing_updates(race.narrator, mine, record, now, ends)
+            if closing:
+                self._pipeline.publish_incidents((await self._store.save([], closing)).incidents)
         return runner
 
     def runner(self, race_id: str, bib: str) -> LiveRunner:

@@ -42,9 +42,10 @@ def runner_json(
     It reads the runner's state, ETAs included (kept by :mod:`coursewatch.live.clock`)."""
     m = runner.matcher
     seen = runner.fixes > 0
-    progress = m.progress_m if seen else 0.0
-    last, nxt = race.around(progress, runner.finished)
     finish = race.course.length_m
+    hq_finish = runner.record.finish_ts is not None  # race HQ saw them cross the line
+    progress = finish if hq_finish else m.progress_m if seen else 0.0
+    last, nxt = race.around(progress, runner.finished)
     targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
     done = not seen or runner.finished or runner.record.dnf
     etas = [None if done else runner.etas.get(t) for t in targets]
@@ -79,7 +80,8 @@ def runner_json(
         "next_station": station_json(race.stations[nxt]) if nxt >= 0 else None,
         "next_station_eta_ts": _r(etas[0]) if nxt >= 0 else None,
         "finish_eta_ts": _r(etas[-1]),
-        "finish_ts": runner.finished_s,  # the fix that reached the finish
+        "finish_ts": runner.finished_s,  # race HQ's record, or the fix that reached the finish
+        "finish_by": "race_hq" if hq_finish else "tracker" if runner.finished else None,
         "start_ts": race.start_s(runner),
         "silent_s": None if runner.received_s is None else _r(max(now_s - runner.received_s, 0.0)),
     }

@@ -36,7 +36,9 @@ class RaceRecord:
 
 @dataclass(frozen=True)
 class RunnerRecord:
-    """A registered runner; ``start_ts`` overrides the race start (wave starts)."""
+    """A registered runner; ``start_ts`` overrides the race start (wave starts);
+    ``finish_ts``: their finish as race HQ recorded it (a timing mat, a marshal: the tracker
+    may have died short of the line), over the one the engine finds."""
 
     race_id: str
     bib: str
@@ -44,6 +46,7 @@ class RunnerRecord:
     devices: tuple[str, ...] = ()
     start_ts: float | None = None
     dnf: bool = False
+    finish_ts: float | None = None
 
 
 class FixRow(NamedTuple):

@@ -98,6 +98,8 @@ CREATE TABLE runner_states (
     ),
     # a delivery's version is 4 x an event id (live/webhooks.py): past 32 bits one day
     (2, "ALTER TABLE deliveries ALTER COLUMN update_n TYPE BIGINT"),
+    # race HQ's own record of a runner's finish (store.RunnerRecord.finish_ts)
+    (3, "ALTER TABLE runners ADD COLUMN finish_ts DOUBLE PRECISION"),
 ]
 
 

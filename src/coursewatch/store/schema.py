@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS races (
   ingest_token TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0, created_ts REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS runners (
   race_id TEXT NOT NULL REFERENCES races(id), bib TEXT NOT NULL, name TEXT NOT NULL,
-  start_ts REAL, dnf INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (race_id, bib));
+  start_ts REAL, dnf INTEGER NOT NULL DEFAULT 0, finish_ts REAL, PRIMARY KEY (race_id, bib));
 CREATE TABLE IF NOT EXISTS devices (
   device_id TEXT PRIMARY KEY, race_id TEXT NOT NULL, bib TEXT NOT NULL,
   FOREIGN KEY (race_id, bib) REFERENCES runners(race_id, bib));

@@ -51,6 +51,11 @@ _TRIM_UNKNOWN_SQL = (
     "DELETE FROM unknown_devices WHERE device_id IN (SELECT device_id FROM unknown_devices "
     "ORDER BY last_ts DESC LIMIT 1000000000 OFFSET ?)"
 )
+_RUNNER_SQL = (
+    "INSERT INTO runners (race_id, bib, name, start_ts, dnf, finish_ts) VALUES (?,?,?,?,?,?) "
+    "ON CONFLICT(race_id, bib) DO UPDATE SET name=excluded.name, start_ts=excluded.start_ts, "
+    "dnf=excluded.dnf, finish_ts=excluded.finish_ts"
+)
 _STATE_SQL = (
     "INSERT INTO runner_states VALUES (?,?,?,?) ON CONFLICT(race_id, bib) "
     "DO UPDATE SET time_s=excluded.time_s, state=excluded.state"
@@ -139,11 +144,8 @@ class SqlStore:
                         f"device {device!r} is already registered to bib {row[1]} of race "
                         f"{row[0]!r}: remove it there first, or give another device id"
                     )
-            c.execute(
-                "INSERT INTO runners VALUES (?,?,?,?,?) ON CONFLICT(race_id, bib) DO UPDATE SET "
-                "name=excluded.name, start_ts=excluded.start_ts, dnf=excluded.dnf",
-                (runner.race_id, runner.bib, runner.name, runner.start_ts, int(runner.dnf)),
-            )
+            r = runner
+            c.execute(_RUNNER_SQL, (r.race_id, r.bib, r.name, r.start_ts, int(r.dnf), r.finish_ts))
             c.execute("DELETE FROM devices WHERE race_id=? AND bib=?", (runner.race_id, runner.bib))
             c.executemany(
                 "INSERT INTO devices VALUES (?,?,?)",
@@ -159,11 +161,11 @@ class SqlStore:
         ):
             devices.setdefault(bib, []).append(d)
         rows = self.db.execute(
-            "SELECT bib, name, start_ts, dnf FROM runners WHERE race_id=?", (race_id,)
+            "SELECT bib, name, start_ts, dnf, finish_ts FROM runners WHERE race_id=?", (race_id,)
         )
         return [
-            RunnerRecord(race_id, bib, name, tuple(devices.get(bib, ())), start, bool(dnf))
-            for bib, name, start, dnf in rows
+            RunnerRecord(race_id, bib, name, tuple(devices.get(bib, ())), start, bool(dnf), end)
+            for bib, name, start, dnf, end in rows
         ]
 
     # -- fixes and alerts -------------------------------------------------------------------

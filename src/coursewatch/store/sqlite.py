@@ -40,11 +40,14 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 
 def _init(conn: Conn) -> None:
-    """The tables, made when missing; a database from before incidents migrated."""
+    """The tables, made when missing; a database from before incidents, or before race HQ
+    recorded finishes, migrated."""
     assert isinstance(conn, sqlite3.Connection)
     conn.executescript(SCHEMA)
     conn.execute("BEGIN IMMEDIATE")  # all of the migration or none (a kill midway, say)
     try:
+        if "finish_ts" not in {str(r[1]) for r in conn.execute("PRAGMA table_info(runners)")}:
+            conn.execute("ALTER TABLE runners ADD COLUMN finish_ts REAL")
         migrate_events(conn)
         conn.execute("COMMIT")
     except BaseException:

@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 
 from coursewatch.incidents import ALERT, FLAG
 from coursewatch.live import LiveRace, course_only_race
-from coursewatch.live.roster import wave_start_s
+from coursewatch.live.roster import finish_time_s, wave_start_s
 from coursewatch.live.views import course_geojson, incident_json, race_json
-from coursewatch.protocols import describe
+from coursewatch.protocols import FieldError, describe
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
 from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
@@ -111,7 +111,11 @@ async def list_runners(request: Request) -> Response:
     return JSONResponse({"runners": runners})
 
 
-def _runner_record(race: LiveRace, obj: dict[str, Any], bib: str | None = None) -> RunnerRecord:
+def _runner_record(
+    race: LiveRace, obj: dict[str, Any], now_s: float, bib: str | None = None
+) -> RunnerRecord:
+    """The runner ``obj`` gives (``now_s``: the race's clock, what a finish ``HH:MM`` is read
+    by)."""
     bib = bib or str(field(obj, "bib", (str, int)))
     devices = field(obj, "devices", list, required=False) or []
     if not all(isinstance(d, str | int) for d in devices):
@@ -123,18 +127,29 @@ def _runner_record(race: LiveRace, obj: dict[str, Any], bib: str | None = None) 
             'give "devices": ["123456"]',
         )
     start = field(obj, "start", (str, int, float), required=False)
+    finish = field(obj, "finish", (str, int, float), required=False)
+    dnf = bool(field(obj, "dnf", bool, required=False))
     try:
         start_ts = None if start is None else wave_start_s(start, race.race.start)
-    except ValueError as exc:
-        hint = "give ISO 8601 (without a timezone: the race's) or HH:MM"
-        raise ApiError(422, "invalid_field", str(exc), "start", hint) from None
+        start_s = race.record.start_ts if start_ts is None else start_ts
+        finish_ts = (
+            None if finish is None else finish_time_s(finish, race.race.start, start_s, now_s)
+        )
+    except FieldError as exc:
+        hint = exc.hint or "give ISO 8601 (without a timezone: the race's) or HH:MM"
+        raise ApiError(422, "invalid_field", str(exc), exc.field, hint) from None
+    if dnf and finish_ts is not None:
+        raise ApiError(422, "invalid_field", f"bib {bib} cannot be both finished and out of the "
+                       "race (DNF)", "finish", 'give "finish": null with "dnf": true, or '
+                       '"dnf": false with the finish')  # fmt: skip
     return RunnerRecord(
         race_id=race.id,
         bib=bib,
         name=str(field(obj, "name", str, required=False) or ""),
         devices=tuple(str(d) for d in devices),
         start_ts=start_ts,
-        dnf=bool(field(obj, "dnf", bool, required=False)),
+        dnf=dnf,
+        finish_ts=finish_ts,
     )
 
 
@@ -154,7 +169,7 @@ async def add_runners(request: Request) -> Response:
                 f"runners[{i}]",
                 'give {"bib": "7", "name": ..., "devices": [...]}',
             )
-        runner = await server.put_runner(_runner_record(race, item))
+        runner = await server.put_runner(_runner_record(race, item, server.race_now(race.id)))
         out.append(server.runner_view(race, runner, admin=True))
     return JSONResponse({"runners": out}, status_code=201)
 
@@ -186,9 +201,11 @@ async def patch_runner(request: Request) -> Response:
         "devices": list(old.devices),
         "start": old.start_ts,
         "dnf": old.dnf,
+        "finish": old.finish_ts,
         **obj,
     }
-    runner = await server.put_runner(_runner_record(race, merged, bib=old.bib))
+    record = _runner_record(race, merged, server.race_now(race.id), bib=old.bib)
+    runner = await server.put_runner(record)
     return JSONResponse(server.runner_view(race, runner, admin=True))
 
 

@@ -9,6 +9,12 @@ from coursewatch import __version__
 
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
+_FINISH = {
+    "type": ["string", "number", "null"],
+    "description": "the finish race HQ records "
+    "(a timing mat): ISO 8601 (the race's clock without a zone), HH:MM (its latest "
+    "time), epoch s; null takes it back",
+}
 _OPT_NUM = {"type": ["number", "null"]}
 
 SCHEMAS: dict[str, Any] = {
@@ -39,9 +45,10 @@ SCHEMAS: dict[str, Any] = {
     "RunnerCreate": {"type": "object", "description": "One runner, or {runners: [...]}.",
         "properties": {"bib": _STR, "name": _STR, "devices": {"type": "array", "items": _STR},
                        "start": {"type": "string", "format": "date-time"},
-                       "dnf": {"type": "boolean"},
+                       "dnf": {"type": "boolean"}, "finish": _FINISH,
                        "runners": {"type": "array", "items": {"type": "object"}}}},
     "RunnerPatch": {"type": "object", "properties": {"name": _STR, "dnf": {"type": "boolean"},
+        "finish": _FINISH,
         "devices": {"type": "array", "items": _STR}, "start": _STR,
         "hidden": {"type": "boolean", "description": "out of every public view"}}},
     "FixBatch": {"type": "object", "required": ["fixes"], "properties": {"fixes": {

@@ -23,12 +23,15 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
     out = without_sos(r, out)
     if view.exact:
         return out
-    seen = r.seen_at(now_s - 60.0 * view.delay_min if view.delay_min else math.inf)
+    then_s = now_s - 60.0 * view.delay_min if view.delay_min else math.inf
+    seen = r.seen_at(then_s)
     if seen is not None and not view.delay_min:  # now: the engine's progress, as HQ sees it
         seen = (*seen[:3], r.matcher.progress_m)
     progress = seen[3] if seen is not None else 0.0
-    finished = r.finished_s is not None and seen is not None and seen[0] >= r.finished_s
-    last, nxt = race.around(progress, finished)  # (finished by then)
+    finished = r.finished_s is not None and r.finished_s <= then_s  # (finished by then)
+    if finished and r.record.finish_ts is not None:  # race HQ saw them cross the line
+        progress = race.course.length_m
+    last, nxt = race.around(progress, finished)
     then = {
         "progress_m": progress,
         "last_station_m": race.station_m[last] if last >= 0 else None,

@@ -29,6 +29,7 @@
     }
     CW.setNow(state.meta.now_ts);
     CW.setZone(state.meta.race.utc_offset_s);
+    setupHq();
     const geo = await CW.api(`${CW.racePath}/course.geojson`);
     state.map = new CWMap.CourseMap($("map"), geo);
     state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3 }).addTo(state.map.map);
@@ -107,12 +108,52 @@
         : `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
       fact("Pace", CW.pace(r.pace_mps)),
       fact("Last fix", r.last_fix ? `${CW.hhmm(r.last_fix.time_s)} (${CW.relative(r.last_fix.time_s)})` : "–"),
-      fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
+      r.finish_ts ? fact("Finished", `${CW.hhmm(r.finish_ts)} in ${CW.duration(r.finish_ts - r.start_ts)}`
+        + (r.finish_by === "race_hq" ? " (race HQ's record)" : ""))
+        : fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
       fact("Next", r.next_station ? `${r.next_station.label} ${CW.hhmm(r.next_station_eta_ts)}` : "–"),
       fact("Finish ETA", finish && finish.eta_ts ? CW.hhmm(finish.eta_ts) : "–"),
       fact("Times", `the race's clock, ${CW.zoneLabel()}`),
       r.last_fix && r.last_fix.battery_pct !== null ? fact("Battery", `${Math.round(r.last_fix.battery_pct)}%`) : null,
     ].filter(Boolean));
+    renderHq(r);
+  }
+
+  // Race HQ's calls on this runner (admin only): a finish the tracker missed, a DNF.
+  function renderHq(r) {
+    $("hq").hidden = !state.meta.admin;
+    if (!state.meta.admin) return;
+    if (!$("finish-at").value) $("finish-at").value = CW.hhmmss(CW.now());
+    $("finish-undo").hidden = r.finish_by !== "race_hq";
+    $("dnf").textContent = r.status === "dnf" ? "Back in the race (undo the DNF)" : "Put out (DNF)";
+  }
+
+  async function patchRunner(body, button) {
+    button.disabled = true;
+    try {
+      state.runner = await CW.api(`${CW.racePath}/runners/${encodeURIComponent(CW.bib)}`,
+                                  { method: "PATCH", json: body });
+      $("banner").hidden = true;
+      renderFacts();
+      await load();
+    } catch (e) {
+      banner(e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function setupHq() {
+    $("finish-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      patchRunner({ finish: $("finish-at").value }, $("finish-record"));
+    });
+    $("finish-undo").addEventListener("click", () => patchRunner({ finish: null }, $("finish-undo")));
+    $("dnf").addEventListener("click", () => {
+      const out = state.runner.status !== "dnf";
+      if (out && !confirm(`Put bib ${CW.bib} out of the race (DNF)?`)) return;
+      patchRunner({ dnf: out }, $("dnf"));
+    });
   }
 
   function ghost() {

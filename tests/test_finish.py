@@ -1,0 +1,115 @@
+"""A finish race HQ records (a timing mat, a marshal) for a runner whose tracker died short of
+the line: they are finished, their open incidents end, nothing more is raised; taken back,
+their incidents open again."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from coursewatch.protocols import Decoded, DeviceEvent, Fix
+from coursewatch.sim.hq import ADMIN, add_race, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.store import RunnerRecord
+from coursewatch.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)
+HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+RUNNER = "/api/races/demo/runners/7"
+
+
+def _died_short(short_m: float) -> list[Fix]:
+    """Runner 7's fixes every 30 s until their phone dies ``short_m`` before the line."""
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=30.0, seed=5,
+                       stop_at_m=COURSE.length_m - short_m)  # fmt: skip
+    return [Fix(float(t), float(a), float(b), bib="7")
+            for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
+
+
+async def test_a_finish_race_hq_records_ends_the_race_of_a_runner_whose_phone_died(
+    tmp_path: Path,
+) -> None:
+    fixes = _died_short(400.0)
+    last = fixes[-1]
+    now = [last.time_s]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        decoded = Decoded(events=[DeviceEvent(last.time_s, "battery_low", bib="7")])
+        for i, f in enumerate(fixes):
+            decoded.add(f, i)
+        await server.ingest(lambda: decoded, "native", "demo")
+        for _ in range(5):
+            now[0] += 1800.0
+            await server.tick()
+        assert not server.runner("demo", "7").finished  # (400 m short at a fix every 30 s)
+        was = {i.kind for i in server.incidents("demo", level=None) if i.open}
+        assert {"battery_low", "overdue"} <= was, was
+        # the timing mat says 7 minutes after the last fix, read off its screen as HH:MM
+        crossed = datetime.fromtimestamp(last.time_s + 420.0, UTC)
+        r = await client.patch(RUNNER, json={"finish": crossed.strftime("%H:%M")}, headers=HEADERS)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "finished"
+        assert body["finish_ts"] == crossed.replace(second=0).timestamp()
+        assert body["progress_m"] == round(COURSE.length_m, 1) and body["next_station"] is None
+        assert body["finish_eta_ts"] is None
+        left = {i.kind: i for i in server.incidents("demo", level=None)}
+        assert {k for k, i in left.items() if i.open} == {"battery_low"}, left  # (the device's)
+        said = f"Bib 7: finished at {crossed:%H:%M} (recorded by race HQ); this overdue"
+        assert left["overdue"].sentence.startswith(said), left["overdue"].sentence
+        # hours later: nothing more is raised for them (silent, overdue, cut-off)
+        n = len(server._store.alerts("demo"))
+        for _ in range(4):
+            now[0] += 1800.0
+            await server.tick()
+        assert len(server._store.alerts("demo")) == n
+        # a mistake (bib 7 for bib 71) taken back: their incidents are open again
+        r = await client.patch(RUNNER, json={"finish": None}, headers=HEADERS)
+        assert r.json()["status"] != "finished" and r.json()["finish_ts"] is None
+        again = {i.kind for i in server.incidents("demo", level=None) if i.open}
+        assert {"battery_low", "overdue"} <= again, again
+
+
+async def test_a_finish_race_hq_cannot_record_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    async with hq(tmp_path, clock=lambda: START + 7200.0) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for body, words in [
+            ({"finish": START - 60.0}, "not after the runner's start"),
+            ({"finish": "25:10"}, "not a time of day"),
+            ({"finish": "soon"}, "is not a time"),
+            ({"finish": START + 3600.0, "dnf": True}, "both finished and out of the race"),
+        ]:
+            r = await client.patch(RUNNER, json=body, headers=HEADERS)
+            error = r.json()["error"]
+            assert r.status_code == 422 and error["where"] == "finish", r.text
+            assert words in error["message"] and error["hint"], error
+        r = await client.patch(RUNNER, json={"finish": START + 3600.0}, headers=HEADERS)
+        assert r.json()["status"] == "finished" and r.json()["finish_ts"] == START + 3600.0
+        r = await client.patch(RUNNER, json={"dnf": True}, headers=HEADERS)  # finished: no DNF
+        assert r.status_code == 422 and "finish" in r.json()["error"]["hint"], r.text
+
+
+async def test_a_database_from_before_recorded_finishes_gains_the_column(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "hq.db")
+    db.execute(
+        "CREATE TABLE runners (race_id TEXT NOT NULL, bib TEXT NOT NULL, name TEXT NOT NULL, "
+        "start_ts REAL, dnf INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (race_id, bib))"
+    )
+    db.execute("INSERT INTO runners VALUES ('demo', '7', 'Ann', NULL, 0)")
+    db.commit()
+    db.close()
+    store = SqliteStore(tmp_path / "hq.db")
+    await store.start()
+    try:
+        assert store.runners("demo") == [RunnerRecord("demo", "7", "Ann")]
+        await store.put_runner(RunnerRecord("demo", "7", "Ann", finish_ts=START + 3600.0))
+        assert store.runners("demo")[0].finish_ts == START + 3600.0
+    finally:
+        await store.close()
