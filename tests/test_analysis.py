@@ -218,3 +218,17 @@ def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
     finish = datetime.fromtimestamp(3000.0, UTC)
     rows, _ = split_passes(course, station_passes(course, t, progress), finish, t, progress)
     assert [(r.station, r.time) for r in rows][-2:] == [("Last CP", finish), ("Park", finish)]
+
+
+def test_the_pace_a_detour_is_priced_at_is_the_runners_not_a_watchs_bursts() -> None:
+    """A watch that records every second but moves its position every 5 s (a smart-recording
+    receiver): four steps of 0 m and one of 10 m. The runner ran 2 m/s, with a 10-minute
+    stop at an aid station; the moving steps alone said 10 m/s, and a detour priced at that
+    pace cost 5 times too much."""
+    from coursewatch.analysis.excursions import pace_before_mps
+
+    t = np.arange(0.0, 4201.0)
+    moving = np.clip(t, None, 1800.0) + np.clip(t - 2400.0, 0.0, None)  # still 30-40 min
+    held = 2.0 * np.floor(moving / 5.0) * 5.0
+    pace = pace_before_mps(t, held, held, len(t) - 1)
+    assert pace == pytest.approx(2.0, rel=0.01)

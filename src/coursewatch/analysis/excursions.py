@@ -246,16 +246,9 @@ class Excursions:
         tr = self.track
         t = tr.time_s
         still_s = stopped_s(t[k0 : k1 + 1], self.path[k0 : k1 + 1], self.excused[k0:k1])
-        lo = int(np.searchsorted(t, t[k0] - PACE_WINDOW_S))
-        prog = self.match.progress_m[lo : k0 + 1]
-        dts = np.diff(t[lo : k0 + 1])
-        dss = np.diff(prog)
-        moving = (dts > 0) & (dss > 0.3 * dts)  # stops at aid stations do not count
-        dt = float(dts[moving].sum())
-        ds = float(dss[moving].sum())
-        if dt < 300.0 or ds < 200.0:
+        pace = pace_before_mps(t, self.match.progress_m, self.path, k0)
+        if pace is None:
             return None
-        pace = ds / dt
         return max(float((t[k1] - t[k0]) - still_s - max(covered_m, 0.0) / pace), 0.0)
 
     def unalerted(self, covered: np.ndarray) -> list[Excursion]:
@@ -314,6 +307,25 @@ def stopped_s(time_s: FloatArray, path_m: FloatArray, excused: np.ndarray) -> fl
         total += run if run >= STOP_MIN_S else 0.0
         run = 0.0
     return total + (run if run >= STOP_MIN_S else 0.0)
+
+
+def pace_before_mps(
+    time_s: FloatArray, progress_m: FloatArray, path_m: FloatArray, k: int
+) -> float | None:
+    """The runner's speed along the course in the ``PACE_WINDOW_S`` before fix ``k``: the
+    course covered over the time taken, less their stops (an aid station). Not step by step:
+    a watch that repeats a position for seconds and then jumps has short steps many times too
+    fast, and a pace from the moving ones alone was 1.5-4 times the runner's on the real
+    recordings (``python benchmarks/pace.py``). None when it is too short to say."""
+    t = time_s
+    lo = int(np.searchsorted(t, t[k] - PACE_WINDOW_S))
+    every = np.ones(max(k - lo, 0), dtype=bool)  # every stop, wherever it was
+    moving_s = float(t[k] - t[lo]) - stopped_s(t[lo : k + 1], path_m[lo : k + 1], every)
+    prog = progress_m[lo : k + 1]
+    covered_m = float(prog.max() - prog[0]) if len(prog) else 0.0
+    if moving_s < 300.0 or covered_m < 200.0:
+        return None
+    return covered_m / moving_s
 
 
 def excused_steps(course: Course, track: Track) -> np.ndarray:
