@@ -132,6 +132,18 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     assert ride.kind == "shortcut" and ride.transport is not None
     assert ride.transport[2] * 3.6 == pytest.approx(54.0, rel=0.2)
     assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3500.0, rel=0.1)
+    # an aid station at km 15, inside the ride: its split is the rejoin's time, a pace of
+    # 0'00"/km; it reads "skipped", and neither leg around it has a pace
+    from coursewatch.analysis import Passage
+    from coursewatch.reports.splits import compute_splits
+
+    rejoin = ride.rejoined.time if ride.rejoined is not None else a.splits[-1].time
+    aid = Passage("Aid", 1, 15_000.0, rejoin, 1)
+    passes = tuple(sorted((aid, *a.splits), key=lambda p: p.course_m))
+    rows = compute_splits(dataclasses.replace(a, splits=passes)).rows
+    at = [r.course_m for r in rows].index(15_000.0)
+    assert rows[at].skipped and rows[at].pace_text == "skipped"
+    assert rows[at + 1].pace_s_per_km is None and not rows[at + 1].skipped
 
 
 def test_a_gap_in_the_recording_during_an_excursion_is_not_time_lost() -> None:
@@ -232,3 +244,22 @@ def test_the_pace_a_detour_is_priced_at_is_the_runners_not_a_watchs_bursts() -> 
     held = 2.0 * np.floor(moving / 5.0) * 5.0
     pace = pace_before_mps(t, held, held, len(t) - 1)
     assert pace == pytest.approx(2.0, rel=0.01)
+
+
+def test_a_track_of_another_race_of_the_same_valley_is_refused() -> None:
+    """Two trails from the same village: the runner of one given the other's course read "No
+    excursions: on the course all the way" (the Duo Etoile against UTMB: 3 % of it within
+    200 m). The course file itself given as the track read "Finished in 9:57:51"."""
+    from coursewatch.errors import InputError
+
+    course = trail_course(15_000.0, seed=8)
+    other = trail_course(15_000.0, seed=9)  # from the same start, another way
+    with pytest.raises(InputError, match=r"only \d+ % of the track's .* is within 200 m"):
+        analyzed(course, simulate_run(other, seed=1, interval_s=5.0))
+    drawn = RawPoints.from_lists("course.gpx", list(course.lat), list(course.lon), None,
+                                 [START_TS + 6.0 * i for i in range(len(course.lat))])  # fmt: skip
+    with pytest.raises(InputError, match="it is a drawn route"):
+        analyze(course, build_track(drawn))
+    # race HQ's runner page asks for the race as it is, however far the runner went
+    a = analyze(course, build_track(drawn), check_fit=False)
+    assert a.excursions == ()

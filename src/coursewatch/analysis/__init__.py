@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from coursewatch.analysis.excursions import Excursions
-from coursewatch.analysis.near import line_distances, near_part
+from coursewatch.analysis.near import check_on_course, line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
 from coursewatch.course import Course, at_finish_point, finish_step_m, finish_tolerance_m
@@ -35,19 +35,24 @@ def analyze(
     track: Track,
     config: EngineConfig | None = None,
     start_ts: float | None = None,
+    check_fit: bool = True,
 ) -> Analysis:
     """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start.
 
     Raises InputError when no fix of the track is within a kilometre of the course (another
-    race, another valley); fixes more than that from it at the start and the end of the
-    recording (the drive there, the way home) are left out, and ``Analysis.trimmed`` says so.
+    race, another valley), and with ``check_fit`` when less than half of it is within 200 m
+    (another race of the same valley) or the track is the course's line itself; fixes more
+    than a kilometre from it at the start and the end of the recording (the drive there,
+    the way home) are left out, and ``Analysis.trimmed`` says so.
     """
     track, trimmed = near_part(course, track)
+    offset = line_distances(course, track.lat, track.lon)
+    if check_fit:  # (race HQ's page of a runner lost for hours still shows their race)
+        check_on_course(course, track, offset)
     start = engine_start(course, track, start_ts)
     match = match_fixes(course, track.time_s, track.lat, track.lon, track.accuracy_m, config,
                         start, start_known=start_ts is not None)  # fmt: skip
     x, y = course.frame.to_xy(track.lat, track.lon)
-    offset = line_distances(course, track.lat, track.lon)
     # GPS error is not running: the distance is taken along the track simplified to within
     # its noise (estimated from its fixes by the matcher)
     path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)

@@ -83,6 +83,37 @@ def _near(course: Course, lat: FloatArray, lon: FloatArray) -> np.ndarray:
     return out
 
 
+ON_COURSE_M = 200.0  # a fix this close to the course is on it, give or take its GPS ...
+ON_COURSE_SHARE = 0.5  # ... and a track with less than this share of its distance on it
+# is another race's (the real pairs: 83-100 %; another race of the same valley: 0-30 %)
+DRAWN_M = 0.5  # a "track" this close to the line everywhere is the course itself
+
+
+def check_on_course(course: Course, track: Track, offset_m: FloatArray) -> None:
+    """InputError when the track (its part near the course) is not a run of this course: less
+    than ``ON_COURSE_SHARE`` of its distance within ``ON_COURSE_M`` of the line (another race
+    from the same town: the Duo Etoile against UTMB read "on the course all the way"), or
+    every point on the line (the course file given as the track: a planner's times)."""
+    if len(track) < 2:
+        return
+    step_m = haversine_m(track.lat[:-1], track.lon[:-1], track.lat[1:], track.lon[1:])
+    total_m = float(step_m.sum())
+    on_m = float(step_m[(offset_m[1:] <= ON_COURSE_M) & (offset_m[:-1] <= ON_COURSE_M)].sum())
+    where = Path(course.source).name if course.source else (course.name or "the course")
+    if total_m > 0 and on_m < ON_COURSE_SHARE * total_m:
+        raise InputError(
+            f"only {100 * on_m / total_m:.0f} % of the track's {total_m / 1000:,.1f} km is "
+            f"within {ON_COURSE_M:.0f} m of {where}: is this the right course?",
+            track.source or None,
+        )
+    if float(np.quantile(offset_m, 0.99)) <= DRAWN_M:
+        raise InputError(
+            f"every point of the track is on {where}'s line: it is a drawn route (the course "
+            "itself?), not a recording: give the track your watch or phone recorded",
+            track.source or None,
+        )
+
+
 DAYS_S = 86_400.0
 LATE_DAYS = 30  # a track begun this long after the race's start is another edition's
 

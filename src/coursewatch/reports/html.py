@@ -41,7 +41,6 @@ from coursewatch.reports.summary import (
     finish_line,
     headline,
     km,
-    pace,
     short_duration,
     signed_duration,
 )
@@ -248,7 +247,7 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            escape(pace(r.pace_s_per_km)),
+            escape(r.pace_text),
         ]
         if sp.ghost:
             gap = r.gap_s

@@ -24,7 +24,6 @@ from coursewatch.reports.summary import (
     finish_line,
     headline,
     km,
-    pace,
     short_duration,
     signed_duration,
 )
@@ -105,7 +104,7 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            pace(r.pace_s_per_km),
+            r.pace_text,
         ]
         if sp.ghost:
             gap = r.gap_s

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from coursewatch.analysis import Analysis, Passage
 from coursewatch.race import ReferenceSplits
+from coursewatch.reports.summary import pace
 
 MIN_LEG_M = 50.0  # shorter legs get no pace: the time is mostly the stop
 
@@ -36,10 +37,17 @@ class Split:
     leg_s: float
     pace_s_per_km: float | None
     ghost_elapsed_s: float | None
+    skipped: bool = False  # inside a stretch of course the runner cut: its time is the rejoin's
 
     @property
     def label(self) -> str:
         return visit_label(self.station, self.visit)
+
+    @property
+    def pace_text(self) -> str:
+        """The leg's pace; "skipped" for a station the runner cut past (a route variant, a
+        vehicle), where a pace would be 0'00"/km."""
+        return "skipped" if self.skipped else pace(self.pace_s_per_km)
 
     @property
     def gap_s(self) -> float | None:
@@ -73,8 +81,11 @@ def compute_splits(a: Analysis, reference: ReferenceSplits | None = None) -> Spl
     ghost: dict[tuple[str, int], float] = {}
     if reference is not None:
         ghost = {(r.station, r.pass_number): r.elapsed_s for r in reference.splits}
+    cuts = [(e.left.course_m, e.rejoined.course_m) for e in a.excursions
+            if e.kind == "shortcut" and e.rejoined is not None
+            and e.left.course_m is not None and e.rejoined.course_m is not None]  # fmt: skip
     return Splits(
-        _rows(a.splits, a.start_ts, ghost),
+        _rows(a.splits, a.start_ts, ghost, cuts),
         a.checkpoints,
         None if reference is None else reference.name,
     )
@@ -84,15 +95,19 @@ def _rows(
     passes: Sequence[Passage],
     start_ts: float,
     ghost: dict[tuple[str, int], float],
+    cuts: Sequence[tuple[float, float]] = (),
 ) -> tuple[Split, ...]:
+    """The rows; a pass inside one of the ``cuts`` (course from, to: the shortcuts) is
+    skipped, and neither leg that touches it has a pace."""
     rows: list[Split] = []
-    prev_m, prev_ts = 0.0, start_ts
+    prev_m, prev_ts, prev_skipped = 0.0, start_ts, False
     for p in passes:
         ts = p.time.timestamp()
         visit = p.visit
         leg_m = p.course_m - prev_m
         leg_s = ts - prev_ts
-        pace = leg_s / (leg_m / 1000.0) if leg_m >= MIN_LEG_M and leg_s > 0 else None
+        skipped = any(a < p.course_m < b for a, b in cuts)
+        timed = leg_m >= MIN_LEG_M and leg_s > 0 and not (skipped or prev_skipped)
         rows.append(
             Split(
                 p.station,
@@ -102,9 +117,10 @@ def _rows(
                 ts,
                 leg_m,
                 leg_s,
-                pace,
+                leg_s / (leg_m / 1000.0) if timed else None,
                 ghost.get((p.station, visit)),
+                skipped,
             )
         )
-        prev_m, prev_ts = p.course_m, ts
+        prev_m, prev_ts, prev_skipped = p.course_m, ts, skipped
     return tuple(rows)

@@ -17,7 +17,6 @@ from coursewatch.reports.summary import (
     finish_line,
     headline,
     km,
-    pace,
     signed_duration,
 )
 from coursewatch.units import fmt_duration, km_mi
@@ -77,7 +76,7 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            pace(r.pace_s_per_km),
+            r.pace_text,
         ]
         if sp.ghost is not None:
             gap = r.gap_s
