@@ -286,6 +286,8 @@ def test_the_leaderboard_orders_sorts_and_searches(hq: HQ, browser: Any) -> None
     assert bibs() == [LOST]
     page.locator("#search").fill("lou l")  # by name, any case
     assert bibs() == [LOST]
+    page.locator("#search").fill("LÓU")  # and any accent ("lopez" finds María López)
+    assert bibs() == [LOST]
     page.locator("#search").fill("")
     assert len(bibs()) == len(runners)
     assert p.errors() == []
@@ -355,14 +357,19 @@ def test_public_mode_is_read_only_and_shows_no_device_id_or_token(
     p = Page(browser, hq, admin=False, phone=True)
     page = p.open()
     _wait_live(page)
-    page.locator(".tabs button[data-view='alerts']").click()
-    page.wait_for_selector("#alerts li.alert", timeout=10_000)
+    # race HQ's incidents and the runners' flags are not the public's (no tab, no panel)
+    assert page.locator(".tabs button[data-view='alerts']").is_hidden()
     assert page.locator("#mode").inner_text() == "public view"
     assert page.locator("button.ack").count() == 0
     assert not page.title().startswith("(")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # fits a phone
-    page.screenshot(path=str(shots / "public-phone-alerts.png"))
     page.locator(".tabs button[data-view='board']").click()
+    page.screenshot(path=str(shots / "public-phone-board.png"))
+    wide = Page(browser, hq, admin=False)
+    _wait_live(wide.open())  # on a desktop, the board and the map take the whole width
+    assert wide.page.locator("#board-panel").bounding_box()["width"] > 1300
+    wide.page.screenshot(path=str(shots / "public-desktop.png"))
+    wide.close()
     page.locator(f'#board tr[data-bib="{LOST}"] td.bib a').click()  # the runner page
     page.wait_for_selector("svg.chart polyline.runner", timeout=10_000)
     page.wait_for_selector("#etas tbody tr", timeout=5_000)
@@ -386,7 +393,7 @@ def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
     assert page.locator("svg.chart polyline.ghost").count() == 1  # the reference splits
     assert "Course record" in page.locator("#legend").inner_text()
     assert page.locator("#passes tbody tr").count() >= 1
-    detail = httpx.get(f"{hq.url}/api/races/demo/runners/{LOST}/progress").json()
+    detail = hq.call("GET", f"/api/races/demo/runners/{LOST}/progress")
     etas = detail["etas"]
     assert etas and etas[-1]["label"] == "Finish"
     assert page.locator("#etas tbody tr").count() == len(etas)
@@ -456,7 +463,7 @@ def test_markup_stays_text_and_a_card_says_when_its_news_came(hq: HQ, browser: A
     page.wait_for_selector(".cw-station", timeout=10_000)
     page.locator(".cw-station").first.hover()
     page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
-    assert page.locator(".leaflet-tooltip").inner_text() == MARKUP
+    assert page.locator(".leaflet-tooltip").inner_text() == f"{MARKUP} · 4.0 km"
     assert page.evaluate("localStorage.getItem('coursewatch.tiles')") is None
     assert page.evaluate("window.__xss") is None
     assert page.locator(".leaflet-container img[src='x']").count() == 0
@@ -628,3 +635,28 @@ def test_race_hq_records_a_finish_and_a_dnf_from_the_runner_page(
     assert hq.call("GET", f"/api/races/demo/runners/{bib}")["status"] != "dnf"
     assert p.errors() == []
     p.close()
+
+
+def test_a_public_view_that_holds_positions_back_still_shows_the_race(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    """A race that delays and rounds what the public sees (for the runners' safety) left both
+    public pages empty: their incidents (not public) failed the whole page."""
+    hq.call("PATCH", "/api/races/demo", json={"public_view": {"delay_min": 30, "round_m": 500}})
+    try:
+        p = Page(browser, hq, admin=False, phone=True)
+        page = p.open()
+        _wait_live(page)
+        assert page.locator("#board tbody tr").count() >= 10
+        assert page.locator("#banner").is_hidden()
+        runners = hq.call("GET", "/api/races/demo/runners")["runners"]
+        bib = next(r["bib"] for r in runners if r["status"] == "running" and r["last_station"])
+        page = p.open(f"/races/demo/runners/{bib}")
+        page.wait_for_selector("#passes tbody tr td:nth-child(3)", timeout=15_000)
+        assert "Held back by the race's public view" in page.locator("#etas").inner_text()
+        assert page.locator("#banner").is_hidden()
+        page.screenshot(path=str(shots / "public-delayed-runner.png"), full_page=True)
+        assert p.errors() == []
+        p.close()
+    finally:
+        hq.call("PATCH", "/api/races/demo", json={"public_view": {"delay_min": 0, "round_m": 0}})

@@ -60,6 +60,9 @@ async def test_an_sos_is_one_incident_of_the_highest_priority_until_cancelled(
         assert shown["status"] == "running"  # the public does not: not on the runner, ...
         page = (await client.get("/api/races/demo/runners/7/progress")).json()
         assert page["runner"]["status"] == "running"
+        assert (await client.get("/api/races/demo/incidents")).status_code == 403
+        view = {"public_view": {"incidents": True}}  # race HQ's published: not the device's
+        await client.patch("/api/races/demo", json=view, headers=admin_headers())
         listed = (await client.get("/api/races/demo/incidents")).json()["incidents"]
         assert [i["kind"] for i in listed] == []  # ... nor what their device said
         await _post(server, _event(5, messageCode=7))

@@ -514,3 +514,29 @@ async def test_resting_in_the_tent_across_a_cut_off_is_no_risk(tmp_path: Path) -
         sentences = [u["sentence"] for i in server.incidents("demo", level=None)
                      for u in i.updates if "cut-off" in u["sentence"]]  # fmt: skip
         assert not [w for w in sentences if aid.label in w], sentences
+
+
+async def test_the_board_and_the_runner_page_say_the_same_arrival_at_an_aid_station(
+    tmp_path: Path,
+) -> None:
+    """Pings 60 m before an aid station's point on the line (its tent), then an hour with no
+    fix while the runner rests there: the board said they arrived at 00:18, their page, at
+    the first ping after the hour (01:28, by the progress crossing the point)."""
+    race_start = START
+    async with hq(tmp_path, clock=lambda: race_start + 4 * 3600.0) as (server, _client):
+        await _race(server, tmp_path)
+        aid_m = server.race("demo").station_m[0]
+        along = [*np.arange(0.0, aid_m - 60.0, 75.0), aid_m - 60.0, aid_m + 300.0, aid_m + 600.0]
+        times = [race_start + 5.0 + m / 2.5 for m in along]
+        times[-2:] = [times[-3] + 3600.0, times[-3] + 3720.0]  # an hour in the tent
+        lat, lon = COURSE.latlon_at(np.array(along))
+        at = zip(times, lat, lon, strict=True)
+        fixes = [Fix(t, float(a), float(b), bib="7") for t, a, b in at]
+        await _ingest(server, fixes)
+        race = server.race("demo")
+        board = server.runner_view(race, server.runner("demo", "7"), True)
+        page = server.progress("demo", "7")
+        arrived = next(t for t, m in zip(times, along, strict=True) if m >= aid_m - 100.0)
+        assert board["last_station"]["distance_m"] == round(aid_m, 1)
+        assert board["last_station_ts"] == pytest.approx(arrived, abs=1.0)
+        assert page["passes"][0]["time_s"] == pytest.approx(arrived, abs=1.0), page["passes"]

@@ -75,6 +75,64 @@ async def test_positions_delayed_and_rounded_for_the_public_exact_for_race_hq(
         assert max(track["time_s"]) <= NOW - 1800 and len(track["time_s"]) < len(RUN.time_s)
         r = await client.get("/api/races/demo/incidents")
         assert r.status_code == 403  # race HQ's incidents say where: not while positions held
+        # a crew's runner page: the passes and progress of then (on the grid), no ETA; it was
+        # a 403, and the public pages were left empty
+        page = (await client.get("/api/races/demo/runners/7/progress")).json()
+        assert page["passes"] and max(p["time_s"] for p in page["passes"]) <= NOW - 1800
+        assert page["series"]["time_s"] and max(page["series"]["time_s"]) <= NOW - 1800
+        assert all(s % 500 == 0 for s in page["series"]["progress_m"])
+        assert page["etas"] == [] and page["held_back"] and page["excursions"] == []
+        full = await client.get("/api/races/demo/runners/7/progress", headers=admin_headers())
+        assert len(full.json()["passes"]) > len(page["passes"]) and full.json()["etas"] == []
+        meta = (await client.get("/api/races/demo/dashboard")).json()
+        assert meta["incidents"] is None and meta["admin"] is False
+
+
+async def test_the_public_reads_no_incident_a_runners_own_token_reads_theirs(
+    tmp_path: Path,
+) -> None:
+    """Race HQ's incidents and the runners' flags are not the public's: a course file's known
+    error told every family "off course for sure" on the public map. The runner and their
+    crew (the runner's own token) read theirs; race HQ may publish them."""
+    lost = simulate_run(COURSE, start_ts=START + 10, interval_s=10.0, seed=3,
+                        wrong_turn_at_m=4000.0, wrong_turn_angle_deg=80.0)  # fmt: skip
+    now = float(lost.time_s[-1]) + 60.0
+    async with hq(tmp_path, clock=lambda: now) as (_server, client):
+        await _race(client, tmp_path)
+        fixes = [{"bib": "9", "time": float(t), "lat": float(a), "lon": float(o)}
+                 for t, a, o in zip(lost.time_s, lost.lat, lost.lon, strict=True)
+                 if t < START + 10 + 4000.0 / 2.5 + 600]  # fmt: skip
+        await client.post("/api/races/demo/runners", json={"bib": "9", "devices": ["dev-9"]},
+                          headers=admin_headers())  # fmt: skip
+        await client.post("/api/races/demo/fixes", json={"fixes": fixes}, headers=admin_headers())
+        hq_view = (await client.get("/api/races/demo/runners/9", headers=admin_headers())).json()
+        assert hq_view["status"] in ("off_course", "far_from_course"), hq_view["status"]
+        theirs = (await client.get("/api/races/demo/runners/9")).json()
+        assert theirs["status"] == "running" and theirs["flagged"] is False
+        assert theirs["offset_m"] is None
+        assert (await client.get("/api/races/demo/incidents?level=all")).status_code == 403
+        page = (await client.get("/api/races/demo/runners/9/progress")).json()
+        assert page["excursions"] == [] and page["etas"]  # (an exact view: ETAs shown)
+        # the runner's own token: theirs, and nobody else's
+        token = (await client.post("/api/races/demo/runners/9/token",
+                                   headers=admin_headers())).json()["token"]  # fmt: skip
+        own = {"Authorization": f"Bearer {token}"}
+        r = await client.get("/api/races/demo/incidents?level=all", headers=own)
+        assert r.status_code == 200 and {i["bib"] for i in r.json()["incidents"]} == {"9"}
+        r = await client.get("/api/races/demo/incidents?bib=7", headers=own)
+        assert r.status_code == 403 and "bib=9" in r.json()["error"]["hint"]
+        mine = (await client.get("/api/races/demo/runners/9", headers=own)).json()
+        assert mine["status"] == hq_view["status"]
+        assert (await client.get("/api/races/demo/dashboard", headers=own)).json()[
+            "incidents"
+        ] == "9"
+        assert (await client.get("/api/races/demo/runners/9/progress", headers=own)).json()[
+            "excursions"
+        ]
+        # race HQ publishes them: everyone reads them (while no position is held back)
+        await _view(client, incidents=True)
+        assert (await client.get("/api/races/demo/incidents")).status_code == 200
+        assert (await client.get("/api/races/demo/runners/9")).json()["status"] == hq_view["status"]
 
 
 async def test_rounded_positions_round_the_progress_too(tmp_path: Path) -> None:
@@ -169,14 +227,25 @@ def test_the_public_stream_leaves_out_opted_out_runners_and_race_hqs_incidents()
     race.view = PublicView(round_m=100)
     assert public.message(race, "status", {"bib": "7", "to": "finished"}, NOW) == {  # type: ignore[arg-type]
         "bib": "7", "to": "finished"}  # fmt: skip
-    # an exact view shows race HQ's incidents, never what a runner's device said (their SOS,
-    # their typed words and where they were), acknowledged or not
+    # an exact view shows no incident or flag to the public, nor a status that says one;
+    # the runner's own token reads theirs; race HQ may publish them; never what a runner's
+    # device said (their SOS, their typed words and where they were), acknowledged or not
     race.view = PublicView()
+    off = {"bib": "7", "kind": "off_course"}
+    assert public.message(race, "incident", off, NOW) is None  # type: ignore[arg-type]
+    assert public.message(race, "incident", off, NOW, "7") == off  # type: ignore[arg-type]
+    assert public.message(race, "incident", off, NOW, "8") is None  # type: ignore[arg-type]
+    went = {"bib": "7", "from": "running", "to": "off_course"}
+    assert public.message(race, "status", went, NOW) is None  # type: ignore[arg-type]
+    came = {"bib": "7", "from": "off_course", "to": "finished"}
+    assert public.message(race, "status", came, NOW) == {**came, "from": "running"}  # type: ignore[arg-type]
+    race.view = PublicView(incidents=True)
     for kind in ("incident", "flag", "incident_ack"):
         said = {"bib": "7", "kind": "message", "sentence": "Bib 7: message: my address is..."}
         assert public.message(race, kind, said, NOW) is None, kind  # type: ignore[arg-type]
-        off = {"bib": "7", "kind": "off_course"}
+        assert public.message(race, kind, said, NOW, "7") is None, kind  # type: ignore[arg-type]
         assert public.message(race, kind, off, NOW) == off  # type: ignore[arg-type]
+    assert public.message(race, "status", went, NOW) == went  # type: ignore[arg-type]
 
 
 async def test_a_runners_own_token_posts_what_their_device_said(tmp_path: Path) -> None:

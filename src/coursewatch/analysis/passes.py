@@ -26,10 +26,23 @@ ARRIVED_LAG_S = 300.0  # ... when that is this much before the progress reached 
 OFF_LINE_M = 25.0  # ... and the fix off the line (on it, its progress is right)
 
 
-def pass_time_s(s_m: float, time_s: FloatArray, progress_m: FloatArray) -> float | None:
-    """When the never-decreasing ``progress_m`` first reached ``s_m`` (None: never)."""
-    if len(progress_m) == 0 or s_m > float(progress_m[-1]) + 1.0:
+def pass_time_s(
+    s_m: float, time_s: FloatArray, progress_m: FloatArray, near_m: float = 0.0
+) -> float | None:
+    """When the never-decreasing ``progress_m`` first reached ``s_m`` (None: never); with
+    ``near_m``, a fix that much short of it counts as there (an aid station's tent before its
+    point on the line, then an hour without a fix: the runner arrived at that fix, as race
+    HQ's board says, not somewhere in the hour).
+
+    >>> t, s = np.array([0.0, 600, 4200]), np.array([9000.0, 9950, 10500])
+    >>> pass_time_s(10_000.0, t, s), pass_time_s(10_000.0, t, s, near_m=100.0)
+    (927.2727272727273, 600.0)
+    """
+    if len(progress_m) == 0 or s_m - near_m > float(progress_m[-1]) + 1.0:
         return None
+    k = min(int(np.searchsorted(progress_m, s_m - near_m - 1.0)), len(time_s) - 1)
+    if near_m and progress_m[k] < s_m - 1.0:
+        return float(time_s[k])
     k = int(np.searchsorted(progress_m, s_m - 1.0))
     k = min(k, len(time_s) - 1)
     if k > 0 and progress_m[k] > progress_m[k - 1]:

@@ -9,7 +9,13 @@ race is public; a race's ingest token) sees it through the race's :class:`Public
 - ``delay_min``: positions (and tracks) as they were that many minutes ago; progress as the last
   station passed then, no ETAs;
 - ``round_m``: positions rounded to a grid of about that many metres;
-- ``tracks`` false: no stored tracks.
+- ``tracks`` false: no stored tracks;
+- ``incidents`` true: race HQ's incidents and the runners' flags of every runner are public
+  too (never what a runner's device said), while no position is held back. False (the
+  default): the public sees positions, statuses and splits, never an incident, a flag or an
+  excursion, and no status that says one ("off course"): a known error of the course file
+  would tell every family their runner is lost. A runner's own token (the runner, their
+  crew) reads that runner's incidents and flags whatever the view.
 
 A runner who opted out (``hidden``) is not in any public view, list or stream at all.
 
@@ -34,11 +40,12 @@ class PublicView:
     delay_min: float = 0.0
     round_m: float = 0.0
     tracks: bool = True
+    incidents: bool = False
 
     @property
     def exact(self) -> bool:
-        """Nothing held back: the public sees what race HQ sees (opt-outs aside)."""
-        return self == PublicView()
+        """No position held back: the public sees where runners are as race HQ does."""
+        return self.positions and self.tracks and not self.delay_min and not self.round_m
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +60,7 @@ class PublicView:
         for key, value in obj.items():
             if key not in values:
                 raise InputError(f"public_view.{str(key)[:40]}: unknown; use {', '.join(values)}")
-            if key in ("positions", "tracks"):
+            if key in ("positions", "tracks", "incidents"):
                 if not isinstance(value, bool):
                     raise InputError(f"public_view.{key} must be true or false")
             elif (
@@ -79,6 +86,19 @@ HELD_BACK = ("offset_m", "pace_mps", "next_station_eta_ts", "finish_eta_ts")
 # live now: in a delayed view, shown as they were then or left out
 AS_THEN = ("last_station", "last_station_ts", "next_station", "lap")
 NOT_DELAYED = ("silent_s", "fixes", "on_course", "flagged", "confirmed", "far", "wrong_way")
+
+
+HQ_STATUSES = ("flagged", "off_course", "far_from_course")  # each says a flag or an incident
+TOLD = {"flagged": False, "confirmed": False, "far": False, "wrong_way": False,
+        "on_course": None, "offset_m": None}  # fmt: skip
+
+
+def without_incidents(out: dict[str, Any]) -> dict[str, Any]:
+    """A runner's JSON with nothing that says a flag or an incident: a status that does
+    reads "running" (whether they are off the course is race HQ's to judge, and the runner's
+    to hear), their flags and offset left out."""
+    status = "running" if out.get("status") in HQ_STATUSES else out.get("status")
+    return {**out, **TOLD, "status": status}
 
 
 def public_runner(

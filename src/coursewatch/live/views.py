@@ -17,6 +17,7 @@ from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
 from coursewatch.incidents import priority
 from coursewatch.live.fieldwatch import Range
+from coursewatch.live.passes import AT_STATION_M
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.race_course import StationPass
@@ -271,7 +272,7 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
     passes and excursions."""
     body: dict[str, Any] = {}
     track = Track(runner.bib, fixes.time_s, fixes.lat, fixes.lon, None, None)
-    a = analyze(race.course, track, start_ts=race.start_s(runner))
+    a = analyze(race.course, track, start_ts=race.start_s(runner), check_fit=False)
     step = max(1, math.ceil(len(track) / MAX_POINTS))
     idx = np.unique(np.append(np.arange(0, len(track), step), len(track) - 1))
     body["series"] = {
@@ -281,7 +282,8 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
     passes = []
     finish_s = None if a.finish is None else a.finish.time.timestamp()
     for i, p in enumerate(race.stations):
-        ts = pass_time_s(p.distance_m, track.time_s, a.progress_m)
+        near = AT_STATION_M if i < len(race.stations) - 1 else 0.0  # as the board (passes.py)
+        ts = pass_time_s(p.distance_m, track.time_s, a.progress_m, near)
         if finish_s is not None and (i == len(race.stations) - 1 or (ts or 0.0) > finish_s):
             ts = finish_s  # the finish, by its rule (a ping short of the line): none after it
         if ts is None:

@@ -17,7 +17,13 @@ from coursewatch.live.views import course_geojson, incident_json, race_json
 from coursewatch.protocols import FieldError, describe
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
-from coursewatch.web.auth import is_admin, require_admin, require_read, server_of
+from coursewatch.web.auth import (
+    is_admin,
+    require_admin,
+    require_read,
+    runner_of_token,
+    server_of,
+)
 from coursewatch.web.bodies import INT64_MAX, field, int_param, json_object
 from coursewatch.web.errors import ApiError
 
@@ -105,7 +111,8 @@ async def list_runners(request: Request) -> Response:
     now = server_of(request).race_now(race.id)  # a delayed view: on the fixes' own clock
     runners = [server_of(request).runner_view(race, r, admin) for r in race.runners.values()]
     if not admin:
-        runners = [public.runner(race, race.runners[o["bib"]], o, now) for o in runners
+        own = runner_of_token(request, race)
+        runners = [public.runner(race, race.runners[o["bib"]], o, now, own) for o in runners
                    if o["bib"] not in race.hidden]  # fmt: skip
     runners.sort(key=lambda r: (-(r["progress_m"] or 0.0), r["bib"]))
     return JSONResponse({"runners": runners})
@@ -182,7 +189,8 @@ async def get_runner(request: Request) -> Response:
     out = server.runner_view(race, runner, admin)
     if not admin:
         public.require_shown(race, runner.bib)
-        out = public.runner(race, runner, out, server.race_now(race.id))
+        own = runner_of_token(request, race)
+        out = public.runner(race, runner, out, server.race_now(race.id), own)
     return JSONResponse(out)
 
 
@@ -251,11 +259,15 @@ LEVELS = {ALERT: ALERT, FLAG: FLAG, "all": None}
 async def list_incidents(request: Request) -> Response:
     race = _race(request)
     admin = require_read(request, race)
+    bib = request.query_params.get("bib")
     if not admin:
-        public.require_incidents(race)
+        only = public.incidents_of(race, runner_of_token(request, race))
+        if only is not None and bib not in (None, only):
+            raise ApiError(403, "forbidden", f"a runner's own token reads bib {only}'s "
+                           "incidents only", "bib", f"ask for bib={only}")  # fmt: skip
+        bib = bib if only is None else only
     after = int_param(request, "after", 0)
     limit = min(max(int_param(request, "limit", 1000), 1), 10_000)
-    bib = request.query_params.get("bib")
     level_arg = request.query_params.get("level", ALERT)
     if level_arg not in LEVELS:
         raise ApiError(400, "invalid_parameter", f"level {describe(level_arg)} is not one of "

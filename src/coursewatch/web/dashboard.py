@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from coursewatch.live.views import race_json, reference_json
 from coursewatch.web import public
-from coursewatch.web.auth import require_read, server_of
+from coursewatch.web.auth import require_read, runner_of_token, server_of
 from coursewatch.web.errors import ApiError
 
 ASSETS = ("dashboard.html", "runner.html", "dashboard.css", "common.js", "dashboard.js",
@@ -83,9 +83,13 @@ async def dashboard(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
+    own = None if admin else runner_of_token(request, race)
+    readable = admin or public.sees_incidents(race, None, None)
     body = {
         "race": race_json(race, admin=False),  # the page never needs the ingest token
         "admin": admin,
+        # whose incidents and flags this reader may read: every runner's, one's, none
+        "incidents": "all" if readable else own,
         "now_ts": server.race_now(race.id),  # the race's clock: a replay's is the recording's
         "reference": reference_json(race),
     }
@@ -96,14 +100,13 @@ async def progress(request: Request) -> Response:
     server = server_of(request)
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
-    if not admin:  # positions and a track: the public view's to give
+    if not admin:
         public.require_shown(race, request.path_params["bib"])
-        public.require_tracks(race)
-        public.require_incidents(race)
     body = server.progress(race.id, request.path_params["bib"])
     runner = server.runner(race.id, request.path_params["bib"])
-    if not admin:
-        body["runner"] = public.without_sos(runner, body["runner"])
+    if not admin:  # as the public view gives it
+        own = runner_of_token(request, race)
+        body = public.progress(race, runner, body, server.race_now(race.id), own)
     elif race.field is not None:  # race HQ's information, never an alert
         body["dropout_risk"] = race.field.dropout_risk(runner.bib)
     return JSONResponse(body)

@@ -8,7 +8,7 @@ from typing import Any
 
 from coursewatch.incidents import DEVICE
 from coursewatch.live import LiveRace, LiveRunner
-from coursewatch.live.privacy import public_runner, rounded
+from coursewatch.live.privacy import public_runner, rounded, without_incidents
 from coursewatch.live.views import passed_ts, station_json
 from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
@@ -17,10 +17,35 @@ HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack"})  # race HQ's, not
 HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hides positions
 
 
-def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> dict[str, Any]:
-    """A runner's JSON as the public may see it (``out``: ``views.runner_json``)."""
+def sees_incidents(race: LiveRace, own_bib: str | None, bib: object) -> bool:
+    """Whether a reader who is not race HQ may read a runner's incidents and flags: the
+    runner's own token may (the runner, their crew), anyone when race HQ made them public
+    (``public_view.incidents``) and no position is held back."""
+    view = race.view
+    return (view.incidents and view.exact) or (own_bib is not None and own_bib == bib)
+
+
+def incidents_of(race: LiveRace, own_bib: str | None) -> str | None:
+    """Whose incidents a reader who is not race HQ may list: None, every runner's; a bib,
+    that runner's only (their own token). 403 when none."""
+    if race.view.incidents and race.view.exact:
+        return None
+    if own_bib is not None:
+        return own_bib
+    hint = "race HQ reads them with the admin token; a runner's own token reads theirs"
+    raise ApiError(403, "forbidden", f"incidents of race {race.id!r} are race HQ's, not public",
+                   "Authorization", hint)  # fmt: skip
+
+
+def runner(
+    race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float, own_bib: str | None = None
+) -> dict[str, Any]:
+    """A runner's JSON as the public may see it (``out``: ``views.runner_json``); ``own_bib``:
+    the runner whose own token the reader carries."""
     view = race.view
     out = without_sos(r, out)
+    if not sees_incidents(race, own_bib, r.bib):
+        out = without_incidents(out)
     if view.exact:
         return out
     then_s = now_s - 60.0 * view.delay_min if view.delay_min else math.inf
@@ -41,6 +66,34 @@ def runner(race: LiveRace, r: LiveRunner, out: dict[str, Any], now_s: float) -> 
         "lap": race.lap(progress) if seen is not None else None,
     }
     return public_runner(out, view, seen, then, now_s)
+
+
+def progress(
+    race: LiveRace, r: LiveRunner, body: dict[str, Any], now_s: float, own_bib: str | None
+) -> dict[str, Any]:
+    """A runner's race so far (``views.progress_json``) as the public may see it: their
+    excursions only to whoever reads their incidents; up to the view's delay, progress on its
+    grid (none with positions hidden: the station passes are the published splits), no ETA
+    while anything is held back."""
+    view = race.view
+    body = {**body, "runner": runner(race, r, body["runner"], now_s, own_bib)}
+    if not sees_incidents(race, own_bib, r.bib):
+        body["excursions"] = []
+    if view.exact:
+        return body
+    then_s = now_s - 60.0 * view.delay_min if view.delay_min else math.inf
+    times, done = body["series"]["time_s"], body["series"]["progress_m"]
+    kept = [(t, _grid(s, view.round_m)) for t, s in zip(times, done, strict=True) if t <= then_s]
+    if not view.positions:
+        kept = []
+    body["series"] = {"time_s": [t for t, _ in kept], "progress_m": [s for _, s in kept]}
+    body["passes"] = [p for p in body["passes"] if p["time_s"] <= then_s]
+    body["etas"], body["held_back"] = [], True
+    return body
+
+
+def _grid(m: float, grid_m: float) -> float:
+    return m if grid_m <= 0 else math.floor(m / grid_m) * grid_m
 
 
 def without_sos(r: LiveRunner, out: dict[str, Any]) -> dict[str, Any]:
@@ -67,13 +120,6 @@ def require_tracks(race: LiveRace) -> None:
                        "Authorization", "the race's public view hides them")  # fmt: skip
 
 
-def require_incidents(race: LiveRace) -> None:
-    if not race.view.exact:
-        raise ApiError(403, "forbidden", f"incidents of race {race.id!r} are not public while "
-                       "its public view holds positions back", "Authorization",
-                       "race HQ reads them with the admin token")  # fmt: skip
-
-
 def track(race: LiveRace, fixes: FixArrays, now_s: float) -> tuple[list[float], ...]:
     """Times, latitudes and longitudes of a stored track as the public may see them."""
     view = race.view
@@ -83,19 +129,27 @@ def track(race: LiveRace, fixes: FixArrays, now_s: float) -> tuple[list[float], 
     return fixes.time_s[keep].tolist(), [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def message(race: LiveRace, kind: str, data: dict[str, Any], now_s: float) -> dict[str, Any] | None:
-    """A stream message as the public may see it (None: not for them)."""
+def message(
+    race: LiveRace, kind: str, data: dict[str, Any], now_s: float, own_bib: str | None = None
+) -> dict[str, Any] | None:
+    """A stream message as the public may see it (None: not for them); ``own_bib``: the
+    runner whose own token the reader carries."""
     bib = data.get("bib")
     view = race.view
-    if bib in race.hidden or (kind in HIDDEN_KINDS and not view.exact):
+    told = sees_incidents(race, own_bib, bib)
+    if bib in race.hidden or (kind in HIDDEN_KINDS and not told):
         return None
     if kind in HELD_KINDS and (view.delay_min or not view.positions):
         return None
     if kind == "status" and "sos" in (data.get("from"), data.get("to")):
         return None  # the runner messages say what the public may see
+    if kind == "status" and not told:  # as the public's runner reads: "off course" is running
+        said: dict[str, Any] = {k: without_incidents({"status": data[k]})["status"]
+                                for k in ("from", "to") if k in data}  # fmt: skip
+        return None if said.get("from", "") == said.get("to") else {**data, **said}
     if kind in HIDDEN_KINDS and private_incident(data):  # (acknowledged, too)
         return None
     if kind != "runner":
         return data
     r = race.runners.get(str(bib))
-    return None if r is None else runner(race, r, data, now_s)  # not known: not shown
+    return None if r is None else runner(race, r, data, now_s, own_bib)  # not known: not shown

@@ -23,7 +23,7 @@ from coursewatch.errors import CoursewatchError
 from coursewatch.live import LiveRace
 from coursewatch.protocols.values import describe
 from coursewatch.web import public
-from coursewatch.web.auth import reader_check, require_read, server_of
+from coursewatch.web.auth import reader_check, require_read, runner_of_token, server_of
 from coursewatch.web.errors import ApiError
 
 PING_S = 15.0
@@ -42,6 +42,7 @@ def _stream(request: Request, bib: str | None) -> Response:
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
     by_token = None if admin else reader_check(request, race)
+    own = None if admin else runner_of_token(request, race)  # the runner's own: theirs
     if bib is not None:
         bib = server.runner(race.id, bib).bib  # 404 for a bib not in the race
         if not admin:
@@ -74,8 +75,8 @@ def _stream(request: Request, bib: str | None) -> Response:
             if bib is not None and msg.data.get("bib") != bib:
                 continue
             got = dict(msg.data)
-            shown = (got if now is None
-                     else public.message(now, msg.kind, got, server.race_now(race.id)))  # fmt: skip
+            race_now = server.race_now(race.id)
+            shown = got if now is None else public.message(now, msg.kind, got, race_now, own)
             if shown is not None:
                 data = json.dumps(shown, separators=(",", ":"))
                 yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {data}\n\n"

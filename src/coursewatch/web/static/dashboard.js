@@ -55,6 +55,7 @@
     $("mode").textContent = meta.admin ? "admin" : "public view";
     $("mode").dataset.mode = meta.admin ? "admin" : "public";
     document.body.dataset.mode = meta.admin ? "admin" : "public";
+    document.body.dataset.incidents = meta.incidents ? "shown" : "none";
     updateTitle();
   }
 
@@ -75,7 +76,7 @@
       CW.api(`${CW.racePath}/dashboard`), CW.api(`${CW.racePath}/runners`)]);
     applyMeta(meta);
     const all = [];
-    for (let after = 0; ;) {
+    for (let after = 0; meta.incidents;) {  // (the public reads none unless the race says so)
       const page = (await CW.api(`${CW.racePath}/incidents?level=all&after=${after}&limit=1000`)).incidents;
       all.push(...page);
       if (page.length < 1000) break;
@@ -250,11 +251,10 @@
   };
 
   function sortedRunners() {
-    const q = state.search.trim().toLowerCase();
+    const q = plain(state.search.trim());
     let list = [...state.runners.values()];
     if (q) {
-      list = list.filter((r) => r.bib.toLowerCase() === q || r.bib.toLowerCase().startsWith(q) ||
-                                r.name.toLowerCase().includes(q));
+      list = list.filter((r) => r.bib.toLowerCase().startsWith(q) || plain(r.name).includes(q));
     }
     const key = SORTS[state.sort.key];
     const dir = state.sort.dir;
@@ -267,6 +267,9 @@
       return dir * c || a.bib.localeCompare(b.bib, undefined, { numeric: true });
     });
   }
+
+  // "María López" is found by "lopez": phones rarely type accents
+  function plain(text) { return text.normalize("NFD").replace(/\p{Diacritic}/gu, "").toLowerCase(); }
 
   function runnerLink(r, text) {
     return el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(r.bib)}`,

@@ -100,12 +100,24 @@ const CWMap = (() => {
         { className: "cw-course", color: "#c2410c", weight: 4, opacity: 0.85, interactive: false })
         .addTo(this.map);
       this.stations = L.layerGroup().addTo(this.map);
+      // one marker per place: the passes of a station run through three times are one spot
+      // (a tap hit the top one only), named with every pass's distance; a tap shows it too
+      const places = [];
       for (const f of geojson.features.filter((x) => x.properties.kind === "station")) {
         const [lon, lat] = f.geometry.coordinates;
         const p = f.properties;
+        const at = L.latLng(lat, lon);
+        const same = places.find((q) => q.name === p.name && q.at.distanceTo(at) < 300);
+        if (same) same.km.push(p.distance_m);
+        else places.push({ name: p.name, label: p.label, at, km: [p.distance_m] });
+      }
+      for (const q of places) {
+        const where = q.km.map((m) => CW.dist(m, 1)).join(", ");
+        const text = `${q.km.length > 1 ? q.name : q.label} · ${where}`;
         const icon = L.divIcon({ className: "cw-station", html: "", iconSize: [14, 14] });
-        L.marker([lat, lon], { icon, keyboard: false, title: p.label })
-          .bindTooltip(textNode(p.label), { direction: "top", offset: [0, -6] })
+        L.marker(q.at, { icon, keyboard: false, title: text })
+          .bindTooltip(textNode(text), { direction: "top", offset: [0, -6] })
+          .on("click", (ev) => ev.target.openTooltip())
           .addTo(this.stations);
       }
       this.ticks = L.layerGroup().addTo(this.map);

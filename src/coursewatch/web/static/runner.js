@@ -64,9 +64,15 @@
 
   async function load() {
     const base = `${CW.racePath}/runners/${encodeURIComponent(CW.bib)}`;
+    // what the race's public view holds back (tracks, incidents) is left out, not an error
+    const told = state.meta.incidents === "all" || state.meta.incidents === CW.bib;
+    const none = { geometry: { coordinates: [] }, properties: { time_s: [] } };
     const [detail, track, alerts] = await Promise.all([
-      CW.api(`${base}/progress`), CW.api(`${base}/track?format=geojson`),
-      CW.api(`${CW.racePath}/incidents?level=all&bib=${encodeURIComponent(CW.bib)}&limit=10000`)]);
+      CW.api(`${base}/progress`),
+      CW.api(`${base}/track?format=geojson`).catch((e) => { if (e.status === 403) return none; throw e; }),
+      told ? CW.api(`${CW.racePath}/incidents?level=all&bib=${encodeURIComponent(CW.bib)}&limit=10000`)
+        : { incidents: [] }]);
+    document.body.dataset.incidents = told ? "shown" : "none";
     state.loadedAt = Date.now();
     state.detail = detail;
     state.runner = detail.runner;
@@ -169,7 +175,8 @@
     const g = ghost();
     const W = Math.max(340, Math.min(1000, $("chart").clientWidth || 800));
     const H = W < 600 ? 260 : 320, L0 = 40, R0 = 10, T0 = 22, B0 = 26;
-    const times = [...d.series.time_s, ...d.etas.map((e) => e.eta_ts).filter(Boolean), CW.now()];
+    const cutoffs = state.meta.race.stations.map((st) => st.cutoff_ts).filter(Boolean);
+    const times = [...d.series.time_s, ...d.etas.map((e) => e.eta_ts).filter(Boolean), ...cutoffs, CW.now()];
     let xMax = Math.max(3600, ...times.map((t) => t - start));
     if (g) xMax = Math.max(xMax, ...g.splits.map((s) => s.elapsed_s));
     xMax = Math.min(xMax, 7 * 24 * 3600);
@@ -184,11 +191,15 @@
       grid.append(svg("line", { x1: x(h * 3600), x2: x(h * 3600), y1: T0, y2: H - B0 }));
       chart.append(svg("text", { x: x(h * 3600), y: H - 10, "text-anchor": "middle" }, `${h}h`));
     }
+    let labelled = Infinity;  // the y of the last label drawn: two passes close by share one
     for (const st of state.meta.race.stations) {
       grid.append(svg("line", { x1: L0, x2: W - R0, y1: y(st.distance_m), y2: y(st.distance_m) }));
-      chart.append(svg("text", { x: L0 - 4, y: y(st.distance_m) + 4, "text-anchor": "end" },
-                       (st.distance_m / CW.unitM()).toFixed(0)));
-      chart.append(svg("text", { x: L0 + 4, y: y(st.distance_m) - 3, class: "station-label" }, st.label));
+      if (Math.abs(labelled - y(st.distance_m)) >= 12) {
+        labelled = y(st.distance_m);
+        chart.append(svg("text", { x: L0 - 4, y: y(st.distance_m) + 4, "text-anchor": "end" },
+                         (st.distance_m / CW.unitM()).toFixed(0)));
+        chart.append(svg("text", { x: L0 + 4, y: y(st.distance_m) - 3, class: "station-label" }, st.label));
+      }
       if (st.cutoff_ts) {
         chart.append(svg("path", { d: `M${x(st.cutoff_ts - start)},${y(st.distance_m) - 6}v12`,
                                    stroke: "#dc2626", "stroke-width": 3, class: "cutoff" }));
@@ -251,7 +262,8 @@
     $("dropout").hidden = risk === undefined || risk === null;
     $("dropout").textContent = $("dropout").hidden ? "" : `Of earlier runners at the same station `
       + `at about the same time, ${Math.round(100 * risk)} % did not finish (information, not an alert).`;
-    const done = state.runner && state.runner.status === "finished" ? "Finished" : "Nothing ahead";
+    const done = state.runner && state.runner.status === "finished" ? "Finished"
+      : state.detail.held_back ? "Held back by the race's public view" : "Nothing ahead";
     $("etas").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, done)]));
   }
 
