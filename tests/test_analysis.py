@@ -144,6 +144,11 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     at = [r.course_m for r in rows].index(15_000.0)
     assert rows[at].skipped and rows[at].pace_text == "skipped"
     assert rows[at + 1].pace_s_per_km is None and not rows[at + 1].skipped
+    # nothing run beyond the course: the headline has no "0.0 km extra"
+    from coursewatch.reports.summary import headline
+
+    assert ride.alerted is not None and "km extra" not in headline(a), headline(a)
+    assert "km cut" in headline(a)
 
 
 def test_a_gap_in_the_recording_during_an_excursion_is_not_time_lost() -> None:

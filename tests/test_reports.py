@@ -189,3 +189,19 @@ def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
     assert "--race" in said
     doubtful = finish_line(dataclasses.replace(a, after_finish_m=151_200.0), info)
     assert "is doubtful: the track goes on 151.2 km after it" in doubtful
+
+
+def test_brief_moments_fold_under_the_confirmed_excursions(
+    lost: Analysis, info: ReportInfo
+) -> None:
+    """UTMB 2021: 4 confirmed excursions under 13 cards of moments off the line that race HQ
+    was never told about, all alike (4,000 px of them on a phone before the splits)."""
+    from coursewatch.reports.html import excursions_html
+
+    (e,) = lost.excursions
+    brief = dataclasses.replace(e, alerted=None)
+    both = dataclasses.replace(lost, excursions=(e, brief))
+    html = excursions_html(both, info)
+    head, _, folded = html.partition('<details class="brief">')
+    assert 'data-index="0"' in head and 'data-index="1"' not in head
+    assert folded.startswith("<summary>1 brief moment off the line") and 'data-index="1"' in folded

@@ -104,6 +104,7 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", "--public",
                                  *opts])  # fmt: skip
         assert done.exit_code == 0, done.output
+        assert f"public page: {url}/races/demo" in done.output  # where spectators look
         # the same command again changed the race without a word (and made it private)
         again = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
         assert again.exit_code == 1 and "already has a race 'demo'" in again.output

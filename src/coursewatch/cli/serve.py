@@ -299,8 +299,9 @@ def slug(text: str) -> str:
 @click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "race_id", help="Race id in URLs (default: from the file name).")
 @click.option("--public/--private", default=None,
-              help="Anyone may read runners and incidents, or not (default: a new race is "
-                   "private, an existing one stays as it is).")  # fmt: skip
+              help="Anyone may follow the race (positions, statuses, splits; not race HQ's "
+                   "incidents), or not (default: a new race is private, an existing one stays "
+                   "as it is).")  # fmt: skip
 @click.option("--replace", "replace_race", is_flag=True,
               help="The race exists: give it this race file and course (its runners, fixes "
                    "and tokens are kept).")  # fmt: skip
@@ -337,6 +338,10 @@ def race_create(
         f"{len(race['stations'])} stations"
     )
     click.echo(f"ingest token: {race['ingest_token']}")
+    page = f"{client.url}/races/{quote(race['id'], safe='')}"
+    click.echo(f"race HQ: {page} (open it once with ?token=<admin token>)")
+    if race.get("public"):
+        click.echo(f"public page: {page}")
 
 
 @click.group()

@@ -128,6 +128,7 @@ def map_data(
             excursions.append(
                 {
                     "kind": e.kind,
+                    "confirmed": e.alerted is not None,  # (a brief moment: drawn lighter)
                     "title": f"{who}{i + 1}. {excursion_title(e)}",
                     "text": " ".join(excursion_sentences(a, e, info)),
                     "path": _line(tr.lat[sl], tr.lon[sl], MAX_EXCURSION_POINTS),
@@ -224,15 +225,22 @@ def _legend(ghost: str | None, checkpoints: bool = False) -> str:
 def excursions_html(a: Analysis, info: ReportInfo) -> str:
     if not a.excursions:
         return '<p class="good">On the course all the way: no excursion.</p>'
-    items = []
+    confirmed: list[str] = []
+    brief: list[str] = []
     for i, e in enumerate(a.excursions):
         text = "".join(f"<li>{escape(s)}</li>" for s in excursion_sentences(a, e, info))
-        items.append(
-            f'<li class="excursion {e.kind}" data-index="{i}"><h3>'
+        (confirmed if e.alerted is not None else brief).append(
+            f'<li class="excursion {e.kind}" data-index="{i}" value="{i + 1}"><h3>'
             f'<button type="button">{i + 1}. {escape(excursion_title(e))}</button></h3>'
             f"<ul>{text}</ul></li>"
         )
-    return f'<ol class="excursions">{"".join(items)}</ol>'
+    out = f'<ol class="excursions">{"".join(confirmed)}</ol>' if confirmed else ""
+    if brief:  # (13 cards of them buried UTMB 2021's 4 confirmed ones on a phone)
+        n = len(brief)
+        out += (f'<details class="brief"><summary>{n} brief moment{"s" if n != 1 else ""} '
+                "off the line, back by themselves (not counted)</summary>"
+                f'<ol class="excursions">{"".join(brief)}</ol></details>')  # fmt: skip
+    return out
 
 
 def splits_html(sp: Splits, info: ReportInfo) -> str:

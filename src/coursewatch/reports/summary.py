@@ -119,7 +119,8 @@ def headline(a: Analysis) -> str:
         return (f"No confirmed excursion: on the course all the way ({brief} brief moment"
                 f"{'s' if brief != 1 else ''} off the line, back by themselves)")  # fmt: skip
     parts = [f"{n} excursion{'s' if n != 1 else ''}"]
-    parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
+    if a.extra_distance_m >= 50.0:  # (all of it shorter than the course: no "0.0 km extra")
+        parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
     parts.append(
         f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
     )

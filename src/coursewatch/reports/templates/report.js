@@ -13,7 +13,9 @@
   }));
   var excursionLines = d.excursions.map(function (e) {
     var colour = e.kind === "shortcut" ? "#f0a020" : "#d62728";
-    return L.polyline(e.path, { color: colour, weight: 6, opacity: 0.9, className: "cw-excursion" })
+    var brief = e.confirmed === false;  // back by themselves, not counted: lighter, dashed
+    return L.polyline(e.path, { color: colour, weight: brief ? 4 : 6, opacity: brief ? 0.5 : 0.9,
+                                dashArray: brief ? "6 6" : null, className: "cw-excursion" })
       .bindPopup("<b>" + escapeHtml(e.title) + "</b><br>" + escapeHtml(e.text));
   });
   var excursions = L.featureGroup(excursionLines);
