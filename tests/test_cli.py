@@ -111,6 +111,26 @@ def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
         res.exit_code == 1 and "'Far' (46.00000, 6.00000) is 111.2 km from the course" in res.output
     ), res.output
     assert res.output.startswith(f"error: {elsewhere}: "), res.output
+    # a start two hours late (a time zone): the track ended before it (it read "0 days")
+    late = tmp_path / "late.race.yaml"
+    late.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began + 7200.0)}"\n')
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(late)])
+    assert res.exit_code == 1 and "the track ends 1 h 40 min before it" in res.output, res.output
+
+
+def test_a_race_start_an_hour_late_is_refused_with_what_to_check() -> None:
+    """A race file's start an hour off (its time zone): the runner was km 5 along the course
+    45 minutes before it, and the report read "race time -0:56:05", a finish an hour short."""
+    from coursewatch.analysis.near import check_start_fits
+    from coursewatch.errors import RaceFileError
+    from coursewatch.race import Race
+
+    race = Race("Duo", Path("c.gpx"), datetime(2022, 6, 25, 1, 0, tzinfo=UTC))
+    t = race.start_ts + np.arange(-3600.0, 3600.0, 60.0)
+    ran = 2.0 * (t - t[0])  # 2 m/s from the first fix, an hour before the start
+    with pytest.raises(RaceFileError, match=r"km 2\.0 of the course 43 min before the race's"):
+        check_start_fits(race, t, ran)
+    check_start_fits(race, t + 3600.0, ran)  # from the start: fine
 
 
 def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_ghost(

@@ -124,6 +124,18 @@ def test_png_has_the_size_asked(lost: Analysis, info: ReportInfo, size: tuple[in
     assert Image.open(io.BytesIO(png)).size == size
 
 
+def test_a_long_title_fits_the_png(lost: Analysis) -> None:
+    """A race named at length ran off the image ("— swammie_shuff"): it is made smaller, then
+    cut with an ellipsis, and nothing is drawn in the image's right margin."""
+    import numpy as np
+
+    long = ReportInfo("Swammie Shuffle 220 (Outer Banks, North Carolina, USA) " * 3, "Ann", GHOST)
+    img = np.asarray(Image.open(io.BytesIO(render_png(lost, long, 640, 480))).convert("L"))
+    top = img[: int(0.1 * img.shape[0])]  # the title, headline and finish lines
+    assert top[:, -int(0.015 * img.shape[1]) :].min() > 200  # (white: nothing there)
+    assert top[:, : int(0.5 * img.shape[1])].min() < 100  # (and the title is drawn)
+
+
 def test_html_is_self_contained_and_escaped(lost: Analysis, info: ReportInfo) -> None:
     page = render_html(lost, info, Tiles.parse("none"))
     assert "<script src" not in page and "<link" not in page

@@ -113,7 +113,8 @@ def build_track(raw: RawPoints, source: str | Path = "") -> Track:
     if not has_time.any():
         raise EmptyDataError(
             "no point has a timestamp, so this is a planned route, not a recording: "
-            "use it as a course (`coursewatch course info`), or export the activity with times",
+            "use it as a course (first: `coursewatch analyze COURSE TRACK`), or export the "
+            "activity with times",
             source,
         )
     dropped["no_position"] = int((~has_pos).sum())

@@ -126,6 +126,37 @@ def check_race_fits(race: Race, track: Track, source: str = "") -> None:
     check_track_days(race, track, source, "is it this track's race file (or leave --race out)?")
 
 
+def _ago(s: float) -> str:
+    """'2 days', '5 h 20 min', '45 min'."""
+    if s >= 2 * DAYS_S:
+        return f"{s / DAYS_S:,.0f} days"
+    h, m = divmod(int(s) // 60, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+EARLY_M = 2000.0  # this far along the course ...
+EARLY_S = 600.0  # ... this long before the race's start: the start is not the race's
+
+
+def check_start_fits(
+    race: Race, time_s: FloatArray, progress_m: FloatArray, source: str = ""
+) -> None:
+    """RaceFileError when the runner was ``EARLY_M`` along the course ``EARLY_S`` or more
+    before the race file's start: its start, or its time zone, is not the race's (an hour
+    off read "race time -0:56:05" and a finish an hour short)."""
+    early = time_s <= race.start_ts - EARLY_S
+    if not early.any() or float(progress_m[early].max()) < EARLY_M:
+        return
+    k = int(np.argmax(np.where(early, progress_m, -np.inf) >= EARLY_M))
+    before = _ago(race.start_ts - float(time_s[k]))
+    when = f"{race.start:%Y-%m-%d %H:%M %z}"
+    raise RaceFileError(
+        f"the track is at km {progress_m[k] / 1000:.1f} of the course {before} before the "
+        f"race's start ({when}): check the start time and its time zone",
+        source or None,
+    )
+
+
 def check_track_days(race: Race, track: Track, source: str, question: str) -> None:
     """RaceFileError (naming ``source``, asking ``question``) when a track ends before the
     race starts or begins more than ``LATE_DAYS`` days after it: another edition's."""
@@ -134,8 +165,8 @@ def check_track_days(race: Race, track: Track, source: str, question: str) -> No
         if last < race.start_ts or first > race.start_ts + LATE_DAYS * DAYS_S:
             when = f"{race.start:%Y-%m-%d %H:%M %Z}".strip()
             days = (first - race.start_ts) / DAYS_S
-            raise RaceFileError(
-                f"the race starts {when}, the track {abs(days):,.0f} days "
-                f"{'after' if days > 0 else 'before'} it: {question}",
-                source or None,
-            )
+            said = f"begins {days:,.0f} days after it"
+            if last < race.start_ts:  # (hours before it: a time zone, not another year)
+                said = f"ends {_ago(race.start_ts - last)} before it"
+            raise RaceFileError(f"the race starts {when}, the track {said}: {question}",
+                                source or None)  # fmt: skip

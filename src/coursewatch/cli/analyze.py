@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coursewatch.analysis import Analysis, analyze
-from coursewatch.analysis.near import check_race_fits
+from coursewatch.analysis.near import check_race_fits, check_start_fits
 from coursewatch.course import Course
 from coursewatch.errors import InputError, RaceFileError
 from coursewatch.formats.load import load_course, load_track
@@ -47,7 +47,10 @@ def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) ->
     course, track = _course(course_path, race, str(race_path)), load_track(track_path)
     if race is not None:
         check_race_fits(race, track, str(race_path))
-    return analyze(course, track, start_ts=race.start_ts if race else None)
+    a = analyze(course, track, start_ts=race.start_ts if race else None)
+    if race is not None:
+        check_start_fits(race, a.track.time_s, a.progress_m, str(race_path))
+    return a
 
 
 def _course(path: Path, race: Race | None, race_file: str) -> Course:
@@ -91,6 +94,8 @@ def _analyses(
                 check_race_fits(race, track, race_file)
             bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
             a = analyze(course, track, start_ts=race.start_ts if race else None)
+            if race is not None:
+                check_start_fits(race, a.track.time_s, a.progress_m, race_file)
             out.append((p.stem, a))
         bar.update(task, advance=1)
     return out

@@ -37,6 +37,22 @@ def _figure(width_px: int, height_px: int) -> tuple[Figure, float]:
     return fig, min(width_px, height_px) / 900.0
 
 
+def _line(fig: Figure, y: float, text: str, size: float, **style: object) -> None:
+    """One line of text across the top of the figure, made smaller (to two thirds) and then
+    cut with an ellipsis until it fits: a long race name ran off the image ("— swammie_shuff")."""
+    t = fig.text(0.02, y, text, fontsize=size, va="top", **style)  # type: ignore[arg-type]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    room = 0.96 * fig.bbox.width
+    fits = size
+    while t.get_window_extent(renderer).width > room and fits > size * 0.67:
+        fits *= 0.92
+        t.set_fontsize(fits)
+    shown = text
+    while t.get_window_extent(renderer).width > room and len(shown) > 8:
+        shown = shown[: int(len(shown) * 0.9)].rstrip()
+        t.set_text(shown + "…")
+
+
 def _grid(fig: Figure) -> GridSpec:
     return fig.add_gridspec(
         2, 1, height_ratios=(2.6, 1.0), left=0.08, right=0.98, top=0.88, bottom=0.07, hspace=0.22
@@ -54,11 +70,10 @@ def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: i
     fig, scale = _figure(width_px, height_px)
     splits = compute_splits(a, info.reference)
     profiles = build_profiles(a, splits)
-    title = f"{info.title} — {info.runner}"
-    fig.text(0.02, 0.975, title, fontsize=15 * scale, fontweight="bold", va="top")
+    _line(fig, 0.975, f"{info.title} — {info.runner}", 15 * scale, fontweight="bold")
     colour = "#c62828" if a.confirmed else "#2e7d32"
-    fig.text(0.02, 0.94, headline(a), fontsize=12 * scale, color=colour, va="top")
-    fig.text(0.02, 0.912, finish_line(a, info), fontsize=10 * scale, color="#57606a", va="top")
+    _line(fig, 0.94, headline(a), 12 * scale, color=colour)
+    _line(fig, 0.912, finish_line(a, info), 10 * scale, color="#57606a")
     grid = _grid(fig)
     draw_map(fig.add_subplot(grid[0]), a, splits, scale)
     prof = fig.add_subplot(grid[1])
@@ -194,14 +209,7 @@ def render_compare_png(
     """Several runners: their tracks on one map, their progress on one chart."""
     fig, scale = _figure(width_px, height_px)
     a0 = runners[0].analysis
-    fig.text(
-        0.02,
-        0.975,
-        f"{info.title} — {len(runners)} runners",
-        fontsize=15 * scale,
-        fontweight="bold",
-        va="top",
-    )
+    _line(fig, 0.975, f"{info.title} — {len(runners)} runners", 15 * scale, fontweight="bold")
     fig.text(
         0.02,
         0.935,
