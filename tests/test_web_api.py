@@ -166,6 +166,7 @@ async def test_device_conflict_and_patch(tmp_path: Path) -> None:
         r = await client.patch("/api/races/demo/runners/8", json={"dnf": True},
                                headers=admin_headers())  # fmt: skip
         assert r.json()["status"] == "dnf" and r.json()["name"] == "Ben"
+        assert r.json()["next_station"] is None and r.json()["pace_mps"] is None  # out
 
 
 async def test_openapi_and_index(tmp_path: Path) -> None:

@@ -47,8 +47,9 @@ def runner_json(
     hq_finish = runner.record.finish_ts is not None  # race HQ saw them cross the line
     progress = finish if hq_finish else m.progress_m if seen else 0.0
     last, nxt = race.around(progress, runner.finished)
-    targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
     done = not seen or runner.finished or runner.record.dnf
+    nxt = -1 if runner.record.dnf else nxt  # out of the race: nothing ahead, and no pace
+    targets = [race.station_m[nxt], finish] if nxt >= 0 else [finish]
     etas = [None if done else runner.etas.get(t) for t in targets]
     pos = runner.position()
     fix = runner.last_fix
@@ -66,7 +67,7 @@ def runner_json(
         "far": m.far if seen else False,
         "wrong_way": runner.wrong_way,
         "offset_m": _r(m.offset_m) if seen and not m.far else None,
-        "pace_mps": _r(m.pace_mps, 3) if seen else None,
+        "pace_mps": _r(m.pace_mps, 3) if seen and not runner.record.dnf else None,
         "fixes": runner.fixes,
         "last_fix": None
         if pos is None

@@ -90,7 +90,7 @@ const CWMap = (() => {
           ? "© OpenStreetMap contributors" : `Tiles: ${host.replace(/[^A-Za-z0-9.:[\]-]/g, "")}`;
         L.tileLayer(url, { maxZoom: 19, attribution }).addTo(this.map);
       } else {
-        this.map.attributionControl.setPrefix("no base map: add ?tiles=osm");
+        this.map.attributionControl.setPrefix("no base map: the race page’s ⚙ adds one");
       }
       const line = geojson.features.find((f) => f.properties.kind === "course");
       this.coords = line.geometry.coordinates;

@@ -8,6 +8,7 @@
   const el = CW.el;
   const SVG = "http://www.w3.org/2000/svg";
   const RELOAD_S = 10;
+  const SILENT_NOTE_S = 1200;  // the ETAs say what they assume when the runner is unseen this long
   const state = { meta: null, detail: null, runner: null, alerts: new Map(), map: null,
                   trail: null, track: [], marker: null, excursions: null, loadedAt: 0, pending: null };
 
@@ -247,6 +248,15 @@
   }
 
   function renderEtas() {
+    // silent for a while: the ETAs are where they would be had they kept going (a dead
+    // battery), and a crew reads them so, not as news (a crew drove out for "in 35 min")
+    const r = state.runner;
+    const silentS = r && r.last_fix ? CW.now() - r.last_fix.time_s : 0;
+    const basis = $("eta-basis");
+    basis.hidden = !(state.detail.etas.length && silentS >= SILENT_NOTE_S);
+    basis.textContent = basis.hidden ? "" : `Not seen for ${CW.duration(silentS)} (last fix `
+      + `${CW.hhmm(r.last_fix.time_s)} at ${CW.dist(r.progress_m)}): these ETAs assume they kept `
+      + "going at their pace since; ask the aid stations before driving out.";
     const rows = state.detail.etas.map((e) => {
       const late = e.cutoff_ts && e.eta_ts && e.eta_ts > e.cutoff_ts;
       return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
