@@ -74,13 +74,17 @@ class RosterProblem:
 
 def wave_start_s(value: object, race_start: datetime | None = None, field: str = "start") -> float:
     """A runner's own start (a wave): epoch seconds, ISO 8601 (without a timezone, the
-    race's, as in its race file), or ``HH:MM`` on the race's clock on its start's day
-    (``field``: what an error names).
+    race's, as in its race file), or ``HH:MM`` on the race's clock, the one nearest the
+    race's start (a race starting at 22:00 has its 00:30 wave the next day) (``field``: what
+    an error names).
 
     >>> from datetime import timedelta, timezone
     >>> start = datetime(2022, 10, 23, 5, 15, tzinfo=timezone(timedelta(hours=2)))
     >>> [wave_start_s(v, start) - start.timestamp() for v in ("2022-10-23T06:15", "06:15")]
     [3600.0, 3600.0]
+    >>> night = start.replace(hour=22, minute=0)
+    >>> [(wave_start_s(v, night) - night.timestamp()) / 3600 for v in ("00:30", "21:00")]
+    [2.5, -1.0]
     """
     text = value.strip() if isinstance(value, str) else ""
     clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
@@ -88,7 +92,10 @@ def wave_start_s(value: object, race_start: datetime | None = None, field: str =
         h, m, sec = (int(g or 0) for g in clock.groups())
         if h > 23 or m > 59 or sec > 59:
             raise FieldError(field, f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
-        return race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
+        at = race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
+        return min(
+            (at - 86_400.0, at, at + 86_400.0), key=lambda t: abs(t - race_start.timestamp())
+        )
     if race_start is not None and text[:1].isdigit() and "-" in text[:5]:
         with contextlib.suppress(ValueError):
             when = datetime.fromisoformat(text)
