@@ -90,6 +90,7 @@ def test_analyze_json_contract(tmp_path: Path) -> None:
     assert d["finish"]["elapsed_s"] > 0
     assert d["track"]["start"].endswith("Z")
     assert d["splits"][-1]["elapsed_s"] == d["finish"]["elapsed_s"]  # the finish is a split
+    assert d["splits"][-1]["skipped"] is False
     assert d["totals"] == {"excursions": 0, "extra_distance_m": 0.0, "time_lost_s": 0.0,
                            "cut_m": 0.0}  # fmt: skip
 
@@ -119,8 +120,9 @@ def test_analyze_refuses_a_race_file_of_another_race(tmp_path: Path) -> None:
 
 
 def test_a_race_start_an_hour_late_is_refused_with_what_to_check() -> None:
-    """A race file's start an hour off (its time zone): the runner was km 5 along the course
-    45 minutes before it, and the report read "race time -0:56:05", a finish an hour short."""
+    """A race file's start an hour off (its time zone): the runner was km 7 along the course
+    at it, and the report read "race time -0:56:05", a finish an hour short. A warm-up out
+    and back along the course before the right start is no such thing."""
     from coursewatch.analysis.near import check_start_fits
     from coursewatch.errors import RaceFileError
     from coursewatch.race import Race
@@ -128,9 +130,12 @@ def test_a_race_start_an_hour_late_is_refused_with_what_to_check() -> None:
     race = Race("Duo", Path("c.gpx"), datetime(2022, 6, 25, 1, 0, tzinfo=UTC))
     t = race.start_ts + np.arange(-3600.0, 3600.0, 60.0)
     ran = 2.0 * (t - t[0])  # 2 m/s from the first fix, an hour before the start
-    with pytest.raises(RaceFileError, match=r"km 2\.0 of the course 43 min before the race's"):
+    with pytest.raises(RaceFileError, match=r"km 7\.2 of the course at the race's start"):
         check_start_fits(race, t, ran)
-    check_start_fits(race, t + 3600.0, ran)  # from the start: fine
+    warm_up = np.where(t < race.start_ts, 1250.0 - np.abs(ran - 1250.0).clip(0, 1250), 0.0)
+    warm_up = np.where(t < race.start_ts - 1200.0, warm_up, 0.0)  # 2.5 km out and back
+    warm_up[t >= race.start_ts] = 2.0 * (t[t >= race.start_ts] - race.start_ts)
+    check_start_fits(race, t, warm_up)  # back at the start line by the gun: fine
 
 
 def test_analyze_takes_the_format_from_the_output_suffix_and_refuses_an_unknown_ghost(
@@ -242,3 +247,20 @@ def test_race_hqs_refusal_reads_as_the_cli_users(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(RefusedError) as info:
         Client("http://hq.test", "token").call("POST", "/api/races/r/roster")
     assert str(info.value) == "the roster's first line has no 'bib' column"
+
+
+def test_analyze_force_takes_a_track_that_looks_like_another_race(tmp_path: Path) -> None:
+    """From the same start, another way: refused, with what to do; --force analyses it."""
+    cpath = write_course(tmp_path)
+    frame = LocalFrame.centred(45.0, 6.0)
+    y = np.arange(0.0, 3001.0, 10.0)  # north, where the course goes east
+    lat, lon = frame.to_latlon(y * 0, y)
+    t0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC).timestamp()
+    trk = "".join(f'<trkpt lat="{a:.7f}" lon="{b:.7f}"><time>{iso(t0 + 4.0 * i)}</time></trkpt>'
+                  for i, (a, b) in enumerate(zip(lat, lon, strict=True)))  # fmt: skip
+    tpath = tmp_path / "other.gpx"
+    tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath)])
+    assert res.exit_code == 1 and "is this the right course? (--force" in res.output, res.output
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--force"])
+    assert res.exit_code == 0 and "Did not reach the finish" in res.output, res.output

@@ -63,6 +63,20 @@ async def test_a_finish_race_hq_records_ends_the_race_of_a_runner_whose_phone_di
         assert {k for k, i in left.items() if i.open} == {"battery_low"}, left  # (the device's)
         said = f"Bib 7: finished at {crossed:%H:%M} (recorded by race HQ); this overdue"
         assert left["overdue"].sentence.startswith(said), left["overdue"].sentence
+        # their page: the finish among the passes at that time (the fixes end 400 m short)
+        page = server.progress("demo", "7")
+        assert page["passes"][-1]["label"] == "Finish"
+        assert page["passes"][-1]["time_s"] == body["finish_ts"]
+        assert page["series"]["progress_m"][-1] == round(COURSE.length_m, 1)
+        # registered again with the roster's fields: race HQ's call on race day stands
+        r = await client.post("/api/races/demo/runners", json={"bib": "7", "name": "Ann"},
+                              headers=HEADERS)  # fmt: skip
+        assert r.json()["runners"][0]["status"] == "finished", r.text
+        # another time read off the mat: the incidents say that one
+        later = datetime.fromtimestamp(body["finish_ts"] + 300.0, UTC)
+        r = await client.patch(RUNNER, json={"finish": later.isoformat()}, headers=HEADERS)
+        again = {i.kind: i for i in server.incidents("demo", level=None)}["overdue"]
+        assert f"finished at {later:%H:%M} (recorded" in again.sentence, again.sentence
         # hours later: nothing more is raised for them (silent, overdue, cut-off)
         n = len(server._store.alerts("demo"))
         for _ in range(4):
@@ -85,6 +99,7 @@ async def test_a_finish_race_hq_cannot_record_is_refused_with_what_to_do(tmp_pat
             ({"finish": "25:10"}, "not a time of day"),
             ({"finish": "soon"}, "is not a time"),
             ({"finish": START + 3600.0, "dnf": True}, "both finished and out of the race"),
+            ({"finish": START + 7200.0 + 3600.0}, "later than now"),
         ]:
             r = await client.patch(RUNNER, json=body, headers=HEADERS)
             error = r.json()["error"]
@@ -94,6 +109,18 @@ async def test_a_finish_race_hq_cannot_record_is_refused_with_what_to_do(tmp_pat
         assert r.json()["status"] == "finished" and r.json()["finish_ts"] == START + 3600.0
         r = await client.patch(RUNNER, json={"dnf": True}, headers=HEADERS)  # finished: no DNF
         assert r.status_code == 422 and "finish" in r.json()["error"]["hint"], r.text
+
+
+async def test_a_finish_a_minute_ahead_of_race_hqs_clock_is_todays(tmp_path: Path) -> None:
+    """On the race's second day, a timing mat's clock a minute ahead of race HQ's: the finish
+    typed as HH:MM was recorded a day early (yesterday's was the latest before now)."""
+    now = START + 26 * 3600.0
+    async with hq(tmp_path, clock=lambda: now) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        ahead = datetime.fromtimestamp(now + 60.0, UTC).strftime("%H:%M")
+        r = await client.patch(RUNNER, json={"finish": ahead}, headers=HEADERS)
+        assert r.json()["finish_ts"] == pytest.approx(now + 60.0, abs=60.0), r.text
 
 
 async def test_a_database_from_before_recorded_finishes_gains_the_column(tmp_path: Path) -> None:

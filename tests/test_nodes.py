@@ -449,3 +449,36 @@ async def test_a_web_node_reads_the_runners_again_when_redis_comes_back(
                      == "silent")  # fmt: skip
     finally:
         await web.stop()
+
+
+async def test_a_finish_recorded_on_a_web_node_reaches_its_board(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """Race HQ records the finish of a runner whose tracker died short of the line through a
+    web node: its answer said "running" (the workers' last word), and the board kept saying
+    so, since no fix of theirs would ever come to say otherwise."""
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:4]
+    now = [START]
+    async with _web_and_worker(tmp_path, postgres_server, bus_url, lambda: now[0]) as (web, _):
+        for at_s, fixes in steps:
+            now[0] = at_s
+            decoded = Decoded()
+            for i, f in enumerate(fixes):
+                decoded.add(f, i)
+            await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+        await _until(lambda: web.views.get("demo", {}).get("7") is not None)
+        transport = httpx.ASGITransport(app=_app(web))
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+            finish = now[0] + 600.0
+            now[0] += 900.0
+            r = await client.patch("/api/races/demo/runners/7", json={"finish": finish},
+                                   headers=headers)  # fmt: skip
+            assert r.json()["status"] == "finished" and r.json()["finish_ts"] == finish, r.text
+            # the worker's word, when it comes, says the same (not the cached "running")
+            await _until(lambda: web.views["demo"]["7"][1].get("finish_ts") == finish)
+            board = (await client.get("/api/races/demo/runners", headers=headers)).json()
+            assert board["runners"][0]["status"] == "finished"
+            r = await client.patch("/api/races/demo/runners/7", json={"finish": None},
+                                   headers=headers)  # fmt: skip
+            assert r.json()["status"] != "finished" and r.json()["finish_ts"] is None

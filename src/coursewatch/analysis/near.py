@@ -92,8 +92,10 @@ DRAWN_M = 0.5  # a "track" this close to the line everywhere is the course itsel
 def check_on_course(course: Course, track: Track, offset_m: FloatArray) -> None:
     """InputError when the track (its part near the course) is not a run of this course: less
     than ``ON_COURSE_SHARE`` of its distance within ``ON_COURSE_M`` of the line (another race
-    from the same town: the Duo Etoile against UTMB read "on the course all the way"), or
-    every point on the line (the course file given as the track: a planner's times)."""
+    from the same town: the Duo Etoile against UTMB read "on the course all the way"; a
+    runner lost for most of their race, or a DNF recorded walking down the valley, is
+    analysed with --force), or every point on the line (the course file given as the track:
+    a planner's times)."""
     if len(track) < 2:
         return
     step_m = haversine_m(track.lat[:-1], track.lon[:-1], track.lat[1:], track.lon[1:])
@@ -103,7 +105,8 @@ def check_on_course(course: Course, track: Track, offset_m: FloatArray) -> None:
     if total_m > 0 and on_m < ON_COURSE_SHARE * total_m:
         raise InputError(
             f"only {100 * on_m / total_m:.0f} % of the track's {total_m / 1000:,.1f} km is "
-            f"within {ON_COURSE_M:.0f} m of {where}: is this the right course?",
+            f"within {ON_COURSE_M:.0f} m of {where}: is this the right course? (--force "
+            "analyses it all the same)",
             track.source or None,
         )
     if float(np.quantile(offset_m, 0.99)) <= DRAWN_M:
@@ -141,18 +144,18 @@ EARLY_S = 600.0  # ... this long before the race's start: the start is not the r
 def check_start_fits(
     race: Race, time_s: FloatArray, progress_m: FloatArray, source: str = ""
 ) -> None:
-    """RaceFileError when the runner was ``EARLY_M`` along the course ``EARLY_S`` or more
-    before the race file's start: its start, or its time zone, is not the race's (an hour
-    off read "race time -0:56:05" and a finish an hour short)."""
-    early = time_s <= race.start_ts - EARLY_S
-    if not early.any() or float(progress_m[early].max()) < EARLY_M:
+    """RaceFileError when the runner was ``EARLY_M`` along the course at the race file's
+    start, running since ``EARLY_S`` or more before it (``progress_m``: the matcher's, which
+    comes back with a runner warming up out and back): its start, or its time zone, is not
+    the race's (an hour off read "race time -0:56:05" and a finish an hour short)."""
+    k = int(np.searchsorted(time_s, race.start_ts, side="right")) - 1
+    if k < 0 or time_s[0] > race.start_ts - EARLY_S or float(progress_m[k]) < EARLY_M:
         return
-    k = int(np.argmax(np.where(early, progress_m, -np.inf) >= EARLY_M))
-    before = _ago(race.start_ts - float(time_s[k]))
     when = f"{race.start:%Y-%m-%d %H:%M %z}"
     raise RaceFileError(
-        f"the track is at km {progress_m[k] / 1000:.1f} of the course {before} before the "
-        f"race's start ({when}): check the start time and its time zone",
+        f"the track is at km {progress_m[k] / 1000:.1f} of the course at the race's start "
+        f"({when}), {_ago(race.start_ts - float(time_s[0]))} after its first fix: check the "
+        "start time and its time zone (--force analyses it all the same)",
         source or None,
     )
 

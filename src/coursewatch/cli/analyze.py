@@ -29,6 +29,7 @@ from coursewatch.reports.json import analysis_json
 from coursewatch.reports.markdown import render_compare_markdown, render_markdown
 from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
+from coursewatch.track import Track
 
 FORMATS = ["text", "json", "html", "png", "markdown"]
 SUFFIX_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".png": "png",
@@ -41,15 +42,24 @@ def register(main: click.Group) -> None:
     main.add_command(analyze_cmd)
 
 
-def run_analysis(course_path: Path, track_path: Path, race_path: Path | None) -> Analysis:
-    """Load the files and analyse one track (the race file sets the start and the stations)."""
+def run_analysis(
+    course_path: Path, track_path: Path, race_path: Path | None, check: bool = True
+) -> Analysis:
+    """Load the files and analyse one track (the race file sets the start and the stations);
+    ``check``: refuse a track that is not this course's or this race file's (--force)."""
     race = load_race(race_path) if race_path is not None else None
     course, track = _course(course_path, race, str(race_path)), load_track(track_path)
+    return _analysis(course, track, race, str(race_path), check)
+
+
+def _analysis(
+    course: Course, track: Track, race: Race | None, race_file: str, check: bool
+) -> Analysis:
     if race is not None:
-        check_race_fits(race, track, str(race_path))
-    a = analyze(course, track, start_ts=race.start_ts if race else None)
-    if race is not None:
-        check_start_fits(race, a.track.time_s, a.progress_m, str(race_path))
+        check_race_fits(race, track, race_file)
+    a = analyze(course, track, start_ts=race.start_ts if race else None, check_fit=check)
+    if race is not None and check:
+        check_start_fits(race, a.track.time_s, a.match.progress_m, race_file)
     return a
 
 
@@ -79,8 +89,9 @@ def _progress(total: int, show: bool) -> Iterator[Progress]:
 
 
 def _analyses(
-    course_file: Path, track_files: tuple[Path, ...], race: Race | None, race_file: str = ""
-) -> list[tuple[str, Analysis]]:
+    course_file: Path, track_files: tuple[Path, ...], race: Race | None, race_file: str = "",
+    check: bool = True,
+) -> list[tuple[str, Analysis]]:  # fmt: skip
     long = any(p.is_file() and p.stat().st_size > LONG_FILE_BYTES for p in track_files)
     steps = 1 + 2 * len(track_files)
     with _progress(steps, long or len(track_files) > 2) as bar:
@@ -90,13 +101,8 @@ def _analyses(
         for p in track_files:
             bar.update(task, advance=1, description=f"loading {p.name}")
             track = load_track(p)
-            if race is not None:
-                check_race_fits(race, track, race_file)
             bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
-            a = analyze(course, track, start_ts=race.start_ts if race else None)
-            if race is not None:
-                check_start_fits(race, a.track.time_s, a.progress_m, race_file)
-            out.append((p.stem, a))
+            out.append((p.stem, _analysis(course, track, race, race_file, check)))
         bar.update(task, advance=1)
     return out
 
@@ -150,6 +156,12 @@ def _analyses(
     multiple=True,
     help="Runner name, once per track in order (default: the track file's name).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Analyse a track that does not look like a run of this course (mostly away from "
+    "it), or of this race file's start, all the same.",
+)
 def analyze_cmd(
     course_file: Path,
     track_files: tuple[Path, ...],
@@ -162,6 +174,7 @@ def analyze_cmd(
     ghost: str | None,
     image: str | None,
     names: tuple[str, ...],
+    force: bool,
 ) -> None:
     """Where runners went wrong on COURSE_FILE, from their recordings TRACK_FILES.
 
@@ -184,7 +197,7 @@ def analyze_cmd(
     if ghost is not None and ghost not in names_of:
         raise click.UsageError(f"--ghost {ghost!r}: the race file's reference splits are "
                                f"{', '.join(map(repr, names_of)) or 'none'}")  # fmt: skip
-    analyses = _analyses(course_file, track_files, race, str(race_file or ""))
+    analyses = _analyses(course_file, track_files, race, str(race_file or ""), not force)
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
     if fmt == "json":

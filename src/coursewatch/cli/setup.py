@@ -222,8 +222,9 @@ def runner_finish(
     if undo:
         click.echo(f"bib {bib}: finish taken back; now {shown['status']}")
         return
-    at = _race_clock(client, race_id, shown["finish_ts"], shown["start_ts"])
-    click.echo(f"bib {bib}: finished {at}")
+    at = shown.get("finish_ts")
+    said = "" if at is None else " " + _race_clock(client, race_id, at, shown["start_ts"])
+    click.echo(f"bib {bib}: finished{said}")
 
 
 @click.command("dnf")

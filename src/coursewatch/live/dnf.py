@@ -34,8 +34,10 @@ def change(before: RunnerRecord | None, after: RunnerRecord) -> tuple[str | None
     if after.finish_ts is not None and before.finish_ts is None:
         ends = FINISH
     undone = OUT if before.dnf and not after.dnf else None
-    if before.finish_ts is not None and after.finish_ts is None:
-        undone = FINISH
+    if before.finish_ts is not None and after.finish_ts != before.finish_ts:
+        undone = FINISH  # taken back, or another time: its closing updates say the old one
+    if before.finish_ts is not None and after.finish_ts not in (None, before.finish_ts):
+        ends = FINISH
     return ends, undone
 
 

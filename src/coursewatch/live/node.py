@@ -32,7 +32,7 @@ from coursewatch.detectors.device import DeviceState
 from coursewatch.live import devices, restart
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
-from coursewatch.live.views import runner_json
+from coursewatch.live.views import runner_json, with_record
 from coursewatch.live.work import Routed, Work
 from coursewatch.protocols import Decoded, DeviceEvent, Fix
 from coursewatch.store import StoreUnavailable
@@ -116,8 +116,12 @@ class Nodes:
             else:
                 race.record = replace(race.record, public=record.public)
             self._load_privacy(race)
-            for runner in self._store.runners(race_id):
-                self._registry.add_runner(runner)
+            for reg in self._store.runners(race_id):
+                old = race.runners.get(reg.bib)
+                was = None if old is None else (old.record.dnf, old.record.finish_ts, old.status)
+                runner = self._registry.add_runner(reg)
+                if was is not None and was[:2] != (reg.dnf, reg.finish_ts):
+                    self._told(race, runner, was[2])  # put out or finished at race HQ
             owns = self._pipeline.owns
             if before and race.runners is not before.runners and owns is not None:
                 # another course: a worker's runners rebuilt from their stored fixes
@@ -126,6 +130,18 @@ class Nodes:
             self.repoll(race_id)
         except Exception:  # the next change reads it again; meanwhile the old holds
             log.exception("race %s: could not read its changes from the store", race_id)
+
+    def _told(self, race: LiveRace, runner: LiveRunner, before: str) -> None:
+        """A runner race HQ put out or finished on another node: the node that matches them
+        says so to the board (they may never send another fix: a tracker dead short of the
+        line)."""
+        owns = self._pipeline.owns
+        if self.role == WEB or (owns is not None and not owns(race.id, runner.bib)):
+            return
+        self._bus.publish(race.id, "runner", runner_json(race, runner, self.clock()))
+        if runner.status != before:
+            self._bus.publish(race.id, "status", {"bib": runner.bib, "from": before,
+                                                  "to": runner.status})  # fmt: skip
 
     # -- ingest: to the fix streams ---------------------------------------------------------------
     async def _forward(
@@ -216,7 +232,7 @@ class Nodes:
         if seen is None:
             return runner_json(race, runner, now, admin)
         sent_s, data = seen
-        out = dict(data)
+        out = with_record(race, runner, data)  # (a DNF or a finish recorded since it came)
         out["name"] = runner.record.name
         if out.get("silent_s") is not None:
             out["silent_s"] = round(out["silent_s"] + max(now - sent_s, 0.0), 1)

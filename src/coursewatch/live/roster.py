@@ -104,24 +104,35 @@ def wave_start_s(value: object, race_start: datetime | None = None, field: str =
     return parse_time_s(value, field)
 
 
+FUTURE_FINISH_S = 900.0  # a finish this far after now is a clock's difference, not a mistake
+
+
 def finish_time_s(value: object, race_start: datetime, start_s: float, now_s: float) -> float:
     """A runner's finish as race HQ records it (a timing mat, a marshal), read as
-    :func:`wave_start_s` reads a start, but ``HH:MM`` is its latest time of day before
-    ``now_s`` (the race's clock): a 30-hour race finishes on another day than it starts.
-    Never before the runner's start (``start_s``).
+    :func:`wave_start_s` reads a start, but ``HH:MM`` is its latest time of day up to
+    ``FUTURE_FINISH_S`` after ``now_s`` (the race's clock: a timing mat's clock a minute
+    ahead of race HQ's is today's, not yesterday's; a 30-hour race finishes on another day
+    than it starts). Never before the runner's start (``start_s``), nor later than that
+    after now.
 
     >>> from datetime import timedelta, timezone
     >>> start = datetime(2022, 10, 23, 5, 15, tzinfo=timezone(timedelta(hours=2)))
-    >>> t0 = start.timestamp()
-    >>> [(finish_time_s(v, start, t0, t0 + 25 * 3600) - t0) / 3600 for v in ("04:45", "10:45")]
-    [23.5, 5.5]
+    >>> t0, now = start.timestamp(), start.timestamp() + 25 * 3600  # Mon 06:15
+    >>> [(finish_time_s(v, start, t0, now) - t0) / 3600 for v in ("04:45", "10:45", "06:20")]
+    [23.5, 5.5, 25.083333333333332]
     """
     at = wave_start_s(value, race_start, "finish")
+    latest = now_s + FUTURE_FINISH_S
     if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
-        while at + 86_400.0 <= now_s:
+        while at + 86_400.0 <= latest:
             at += 86_400.0
+        while at > latest:
+            at -= 86_400.0
     if at <= start_s:
         raise FieldError("finish", "the finish is not after the runner's start",
+                         "give the time the runner crossed the line")  # fmt: skip
+    if at > latest:
+        raise FieldError("finish", "the finish is later than now on the race's clock",
                          "give the time the runner crossed the line")  # fmt: skip
     return at
 

@@ -311,7 +311,8 @@ class Server(Outside, Histories, Access, Nodes):
         self._changed(record.race_id)
         runner = self._registry.add_runner(record)
         if self.role != WEB:  # (a web node does not know where the runner is)
-            self._bus.publish(record.race_id, "status", {"bib": record.bib, "to": runner.status})
+            self._bus.publish(race.id, "runner", self.runner_view(race, runner))
+            self._bus.publish(race.id, "status", {"bib": record.bib, "to": runner.status})
         if undone is not None:  # a mistake undone: their incidents open again
             back = await self._store.withdraw(race.id, record.bib, undone)
             self._pipeline.publish_incidents(back)

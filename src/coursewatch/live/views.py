@@ -94,6 +94,29 @@ def runner_json(
     return out
 
 
+AHEAD = ("next_station", "next_station_eta_ts", "finish_eta_ts")  # nothing ahead of them
+
+
+def with_record(race: LiveRace, runner: LiveRunner, out: dict[str, Any]) -> dict[str, Any]:
+    """A runner's view (``runner_json``, as a worker sent it to a web node) as race HQ's own
+    record of them says now: put out, or finished at the time it recorded, or neither any
+    more (taken back). The worker's next update says the same; the answer to race HQ's
+    call, and the board meanwhile, must not say the runner is still running."""
+    out, record = dict(out), runner.record
+    if record.dnf:
+        out.update(dict.fromkeys((*AHEAD, "pace_mps")), status="dnf")
+    elif record.finish_ts is not None:
+        length = race.course.length_m
+        last = station_json(race.stations[-1]) if race.stations else None
+        out.update(dict.fromkeys(AHEAD), status="finished", finish_ts=record.finish_ts,
+                   finish_by="race_hq", progress_m=round(length, 1),
+                   progress_mi=round(length / M_PER_MI, 3), progress_pct=100.0,
+                   last_station=last, last_station_ts=record.finish_ts)  # fmt: skip
+    elif out.get("finish_by") == "race_hq" or out.get("status") == "dnf":  # taken back
+        out.update(status="running", finish_ts=None, finish_by=None)
+    return out
+
+
 def _range(r: Range | None) -> dict[str, Any]:
     """The history's 10-90 % interval of an ETA and what made it (none: the live model)."""
     if r is None:
@@ -265,7 +288,25 @@ def progress_json(
         if len(done) >= ANALYSED_KEPT:
             del done[next(iter(done))]
         done[key] = _hindsight(race, runner, fixes)
-    return {**body, **done[key]}
+    return _recorded_finish(race, runner, {**body, **done[key]})
+
+
+def _recorded_finish(race: LiveRace, runner: LiveRunner, body: dict[str, Any]) -> dict[str, Any]:
+    """The runner page with the finish race HQ recorded (a tracker dead short of the line):
+    the finish among the passes at that time, and the progress up to it."""
+    at = runner.record.finish_ts
+    if at is None or not race.stations:
+        return body
+    end = race.stations[-1]
+    passes = [p for p in body["passes"] if p["time_s"] < at and p["distance_m"] < end.distance_m]
+    run = [(t, m) for t, m in zip(body["series"]["time_s"], body["series"]["progress_m"],
+                                  strict=True) if t < at]  # fmt: skip
+    run.append((at, round(race.course.length_m, 1)))
+    return {
+        **body,
+        "passes": [*passes, {**station_json(end), "time_s": round(at, 1)}],
+        "series": {"time_s": [t for t, _ in run], "progress_m": [m for _, m in run]},
+    }
 
 
 def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from coursewatch.analysis import Analysis, Excursion, Point
+from coursewatch.reports.splits import compute_splits
 
 
 def iso(t: datetime) -> str:
@@ -80,6 +81,7 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
         ],
         # the splits table: the stations (or a checkpoint every 10 km when the course has
         # none, ``checkpoints``) and the finish, with race time
+        # (``skipped``: inside a shortcut, its time the rejoin's: reports/splits.py)
         "splits": [
             {
                 "station": p.station,
@@ -87,8 +89,9 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
                 "course_m": round(p.course_m, 1),
                 "time": iso(p.time),
                 "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
+                "skipped": row.skipped,
             }
-            for p in a.splits
+            for p, row in zip(a.splits, compute_splits(a).rows, strict=True)
         ],
         "checkpoints": a.checkpoints,
         "totals": {  # of the confirmed excursions, as the report's headline

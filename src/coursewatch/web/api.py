@@ -176,6 +176,9 @@ async def add_runners(request: Request) -> Response:
                 f"runners[{i}]",
                 'give {"bib": "7", "name": ..., "devices": [...]}',
             )
+        old = race.runners.get(str(item.get("bib", "")))
+        if old is not None:  # registered again: race HQ's calls on race day stand (not named)
+            item = {"dnf": old.record.dnf, "finish": old.record.finish_ts, **item}
         runner = await server.put_runner(_runner_record(race, item, server.race_now(race.id)))
         out.append(server.runner_view(race, runner, admin=True))
     return JSONResponse({"runners": out}, status_code=201)
