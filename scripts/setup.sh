@@ -2,11 +2,16 @@
 # Install steps shared by scripts/test.sh and scripts/demo.sh. Sourced, not run.
 
 install_python_env() {
+  # the project, and with "test" the test tools too (the demo needs none of them)
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  if [ "${1:-}" = test ]; then
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+  else
+    .venv/bin/python -m pip install --quiet -e .
+  fi
 }
 
 install_system_services() {

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-install_python_env
+install_python_env test
 install_system_services
 
 .venv/bin/ruff check src tests benchmarks
