@@ -307,3 +307,22 @@ def test_the_demos_clock_starts_with_its_replay(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_first_run_says_it_compiles_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first `analyze` on a machine took 68 s without a word (numba compiles the engine
+    once): it says so, on stderr, and only the commands that follow runners."""
+    from coursewatch import jitcache
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    assert jitcache.is_cold()
+    (tmp_path / "cache" / "x").mkdir(parents=True)
+    (tmp_path / "cache" / "x" / "kernel.run_many-61.py311.nbi").write_bytes(b"")
+    assert not jitcache.is_cold()
+    monkeypatch.setattr(jitcache, "is_cold", lambda: True)
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "no.gpx"), str(tmp_path / "no.gpx")])
+    assert "compiling the course engine" in res.output and res.exit_code == 1, res.output
+    res = CliRunner().invoke(main, ["settings"])
+    assert "compiling" not in res.output

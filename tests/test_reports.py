@@ -217,3 +217,7 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     head, _, folded = html.partition('<details class="brief">')
     assert 'data-index="0"' in head and 'data-index="1"' not in head
     assert folded.startswith("<summary>1 brief moment off the line") and 'data-index="1"' in folded
+    con = Console(record=True, width=100, file=io.StringIO())
+    print_analysis(both, info, con)
+    text = con.export_text()
+    assert text.count("╭─") == 1 and "1 brief moment off the line" in text  # one line, no panel

@@ -3,6 +3,7 @@ every runner's devices and feeds, through the API and the `coursewatch` commands
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -105,6 +106,8 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
                                  *opts])  # fmt: skip
         assert done.exit_code == 0, done.output
         assert f"public page: {url}/races/demo" in done.output  # where spectators look
+        past = (time.time() - START) / 86_400.0  # (a race of May 2026: last year's race file?)
+        assert (f"note: the race started {past:,.0f} days ago" in done.output) == (past > 7)
         # the same command again changed the race without a word (and made it private)
         again = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
         assert again.exit_code == 1 and "already has a race 'demo'" in again.output

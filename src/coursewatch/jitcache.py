@@ -41,3 +41,11 @@ def configure() -> None:
 
         settings: Any = config
         settings.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+
+def is_cold() -> bool:
+    """Whether the engine's kernel is not compiled for this version yet: the first command
+    that follows runners compiles it (about a minute on 2 cores; a course alone compiles
+    only its grid's, in seconds)."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir())
+    return not folder.is_dir() or not any(folder.rglob("kernel.run_many-*.nbi"))

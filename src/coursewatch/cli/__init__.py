@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from coursewatch import __version__
+from coursewatch import __version__, jitcache
 from coursewatch.errors import CoursewatchError
 
 
@@ -27,10 +27,17 @@ class Group(click.Group):
             sys.exit(1)
 
 
+COMPILING = {"analyze", "serve", "demo", "worker", "replay"}  # (they follow runners)
+
+
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="coursewatch")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """coursewatch: follow runners along a trail course and catch wrong turns in metres."""
+    if ctx.invoked_subcommand in COMPILING and "--help" not in sys.argv and jitcache.is_cold():
+        click.echo("compiling the course engine for this machine: about a minute, the first "
+                   "time only", err=True)  # fmt: skip
 
 
 def _register() -> None:

@@ -11,6 +11,7 @@ import re
 import resource
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -338,6 +339,10 @@ def race_create(
         f"{len(race['stations'])} stations"
     )
     click.echo(f"ingest token: {race['ingest_token']}")
+    ago_days = (time.time() - race["start_ts"]) / 86_400.0
+    if ago_days > 7:  # last year's race file: race HQ's clock read "T+65199h14"
+        click.echo(f"note: the race started {ago_days:,.0f} days ago: give this year's start in "
+                   "the race file (a recording replayed runs on its own clock)")  # fmt: skip
     page = f"{client.url}/races/{quote(race['id'], safe='')}"
     click.echo(f"race HQ: {page} (open it once with ?token=<admin token>)")
     if race.get("public"):

@@ -29,8 +29,14 @@ def print_analysis(
     con = console or Console()
     info = info or ReportInfo.build(a, a.track.name or "runner")
     con.print(header(a, info))
+    brief: list[str] = []
     for i, e in enumerate(a.excursions):
-        colour = "yellow" if e.kind == "shortcut" or e.alerted is None else "red"
+        if e.alerted is None:  # one line each, under the confirmed ones (13 panels of them
+            # buried UTMB 2021's 4)
+            brief.append(f"  {i + 1}. {excursion_title(e)}: up to {e.max_offset_m:.0f} m off, "
+                         f"{info.clock(e.left.time, seconds=False)}")  # fmt: skip
+            continue
+        colour = "yellow" if e.kind == "shortcut" else "red"
         body = "\n".join(excursion_sentences(a, e, info))
         con.print(
             Panel(
@@ -40,6 +46,11 @@ def print_analysis(
                 expand=False,
             )
         )
+    if brief:
+        n = len(brief)
+        con.print(Text(f"{n} brief moment{'s' if n != 1 else ''} off the line, back by "
+                       "themselves (not counted):", style="dim"))  # fmt: skip
+        con.print(Text("\n".join(brief), style="dim"))
     con.print(splits_table(compute_splits(a, info.reference), info))
 
 

@@ -105,7 +105,8 @@ def simulate_field(
         )
         if fate == "stop":
             run = _rest(run, int(len(run.time_s) * at / length), 2400.0)
-        name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[(i * 7) % len(LAST_NAMES)]}"
+        first, last = i % len(FIRST_NAMES), (i // len(FIRST_NAMES) + i * 7) % len(LAST_NAMES)
+        name = f"{FIRST_NAMES[first]} {LAST_NAMES[last]}"  # (108 runners before one repeats)
         out.append(SimRunner(str(i + 1), name, f"sim-{seed}-{i + 1:03d}", fate, run))
     return out
 
