@@ -241,13 +241,14 @@ def live(args: argparse.Namespace) -> None:
             kinds[i["kind"]] = kinds.get(i["kind"], 0) + 1
         flags = len(run.incidents) - len(run.hq)
         still = sum(1 for i in run.hq if i["open"])
+        flags_open = sum(1 for i in run.incidents if i["level"] != "alert" and i["open"])
         by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
         print(f"{pair.name:>16} {hours:8.1f} {run.requests:8d} {len(run.hq):4d} {len(alerts):6d} "
               f"{sc.unjustified:6d} {sc.stretches:9d} {sc.must:6d} {sc.missed:6d} "
               f"{REAL_EVENTS.get(pair.name, 0):4d} {still:8d} {most_open(run):9d}  "
-              f"{by_kind}; {flags} flags")  # fmt: skip
+              f"{by_kind}; {flags} flags ({flags_open} open at the end)")  # fmt: skip
         if args.show:
-            for i in run.hq:
+            for i in [*run.hq, *(i for i in run.incidents if i["level"] != "alert" and i["open"])]:
                 print(f"      #{i['id']} {i['kind']} {iso(i['opened_s'])}"
                       f"{'' if i['open'] else ' closed ' + iso(i['closed_s'])}: "
                       f"{i['sentence']}")  # fmt: skip

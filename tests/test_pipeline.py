@@ -540,3 +540,24 @@ async def test_the_board_and_the_runner_page_say_the_same_arrival_at_an_aid_stat
         assert board["last_station"]["distance_m"] == round(aid_m, 1)
         assert board["last_station_ts"] == pytest.approx(arrived, abs=1.0)
         assert page["passes"][0]["time_s"] == pytest.approx(arrived, abs=1.0), page["passes"]
+
+
+async def test_a_flag_raised_at_the_finish_ends_with_the_runners_race(tmp_path: Path) -> None:
+    """The last two minutes run 90 m beside the line (a street parallel to the course, to the
+    finish arch): the engine flags the runner and then finds their finish. Ouray's finisher
+    kept that flag open for good (their runner page and a yellow ring on the map)."""
+    fixes = _fixes(10.0, seed=3)
+    lat = np.array([f.lat for f in fixes[-12:]])
+    lon = np.array([f.lon for f in fixes[-12:]])
+    x, y = COURSE.frame.to_xy(lat, lon)
+    lat, lon = COURSE.frame.to_latlon(x + 90.0, y)
+    at = zip(fixes[-12:], lat, lon, strict=True)
+    fixes[-12:] = [Fix(f.time_s, float(a), float(b), bib="7") for f, a, b in at]
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes)
+        runner = server.runner("demo", "7")
+        assert runner.finished and runner.matcher.flagged
+        (flag,) = server.incidents("demo", level=None)
+        assert flag.kind == "off_course" and not flag.open, flag
+        assert flag.sentence.startswith("Bib 7: finished at "), flag.sentence

@@ -73,6 +73,7 @@ RULES: dict[str, Rule] = {
     # their device's ends (live/dnf.py)
     "out_of_race": Rule(FLAG, True, None),
     "finish_recorded": Rule(FLAG, True, None),
+    "finished": Rule(FLAG, True, None),  # the engine found the finish: likewise
 }
 FAMILY = {
     "far_from_course": "far",

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 
 from coursewatch.analysis.near import check_track_days
 from coursewatch.cli.serve import Client, run_servers, slug
+from coursewatch.course import Course
 from coursewatch.errors import CoursewatchError
 from coursewatch.formats.load import load_track
 from coursewatch.incidents import FLAG
@@ -21,7 +23,7 @@ from coursewatch.live.racefiles import read_race_files
 from coursewatch.live.server import Server
 from coursewatch.race import load_race
 from coursewatch.settings import load_settings
-from coursewatch.sim.field import simulate_field, write_race
+from coursewatch.sim.field import SimRunner, simulate_field, write_race
 from coursewatch.sim.replay import PROTOCOLS, Feed, replay
 from coursewatch.sim.simulate import trail_course
 from coursewatch.store import RunnerRecord
@@ -137,23 +139,14 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
     if serving.done():
         serving.result()  # raises why the server could not start (port in use...)
         return
-    text, suffix, course_bytes, course_suffix = read_race_files(race_file)
-    await server.create_race("demo", text, suffix, course_bytes, course_suffix, public=True)
-    field = simulate_field(course, n_runners, seed, start_ts=start)
-    for r in field:
-        await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,)))
+    field = await _demo_race(server, race_file, course, n_runners, seed, start)
     base = f"http://{settings.host}:{settings.port}"
-    click.echo(f"race HQ demo on {base}/  (race 'demo', {n_runners} runners, {speed:g}x)")
-    click.echo(f"dashboard (admin): {base}/races/demo?token={server.admin_token}")
-    click.echo(f"public tracking page: {base}/races/demo")
-    click.echo(f"runners: {base}/api/races/demo/runners")
-    click.echo(f"incidents: {base}/api/races/demo/incidents")
-    click.echo(f"live events: {base}/api/races/demo/events   admin token: {server.admin_token}")
-    click.echo(f"files: {folder}")
+    _say_where(base, server.admin_token, n_runners, speed, folder)
     feeds = [Feed(r.bib, r.device_id, r.run.time_s, r.run.lat, r.run.lon) for r in field]
     async with httpx.AsyncClient(base_url=base, timeout=30.0) as http:
         began.append(time.monotonic() - 2.0 / speed)  # (the start is 2 s of race time ahead)
         replaying = asyncio.create_task(replay(http, feeds, speed, "demo", "osmand", t0=start))
+        putting_out = asyncio.create_task(_put_out(server, field, clock))
         done, _ = await asyncio.wait({replaying, serving}, timeout=duration,
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if replaying in done:
@@ -170,5 +163,44 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
             if remaining > 0:
                 await asyncio.wait({serving}, timeout=remaining)
         replaying.cancel()
+        putting_out.cancel()
     stop.set()
     await serving
+
+
+async def _demo_race(
+    server: Server, race_file: Path, course: Course, n_runners: int, seed: int, start: float
+) -> list[SimRunner]:
+    """The demo's race and its field of simulated runners, registered."""
+    text, suffix, course_bytes, course_suffix = read_race_files(race_file)
+    await server.create_race("demo", text, suffix, course_bytes, course_suffix, public=True)
+    field = simulate_field(course, n_runners, seed, start_ts=start)
+    for r in field:
+        await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,)))
+    return field
+
+
+def _say_where(base: str, token: str, n_runners: int, speed: float, folder: Path) -> None:
+    click.echo(f"race HQ demo on {base}/  (race 'demo', {n_runners} runners, {speed:g}x)")
+    click.echo(f"dashboard (admin): {base}/races/demo?token={token}")
+    click.echo(f"public tracking page: {base}/races/demo")
+    click.echo(f"runners: {base}/api/races/demo/runners")
+    click.echo(f"incidents: {base}/api/races/demo/incidents")
+    click.echo(f"live events: {base}/api/races/demo/events   admin token: {token}")
+    click.echo(f"files: {folder}")
+    click.echo(f"a runner who drops out is put out (DNF) {DNF_TOLD_S / 60:.0f} race minutes after "
+               "their last fix, as an aid station would tell race HQ")  # fmt: skip
+
+
+DNF_TOLD_S = 2700.0  # the demo's race HQ hears of a drop-out this long after it
+
+
+async def _put_out(server: Server, field: list[SimRunner], clock: Callable[[], float]) -> None:
+    """What race HQ does when an aid station says a runner dropped out: puts them out (DNF),
+    and their open incidents end (the demo's silent runners piled up cut-off risks)."""
+    told = sorted((float(r.run.time_s[-1]) + DNF_TOLD_S, r.bib, r) for r in field
+                  if r.fate == "dnf" and len(r.run.time_s))  # fmt: skip
+    for at_s, _, r in told:
+        while clock() < at_s:
+            await asyncio.sleep(0.5)
+        await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,), dnf=True))

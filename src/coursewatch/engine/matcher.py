@@ -188,6 +188,15 @@ class LiveMatcher:
         return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] == 1.0)
 
     @property
+    def episode_s(self) -> float | None:
+        """When the runner's open off-course (or wrong-way) episode began, its key (None:
+        none open)."""
+        st = self.state
+        if st[S.OC + OC.STATE] == 1.0:
+            return float(st[S.OC + OC.ALARM_T])
+        return float(st[S.WW + WW.FLAG_T]) if st[S.WW + WW.STATE] == 1.0 else None
+
+    @property
     def confirmed(self) -> bool:
         """The runner's episode is confirmed: race HQ was alerted (engine/confirm.py)."""
         return bool(self.state[S.CF + CF.STATE] == 1.0)

@@ -11,17 +11,25 @@ battery, a typed message. Taken back (a mistake), the incidents open again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from coursewatch.incidents import DEVICE, FLAG
 from coursewatch.live.narrate import Narrator
-from coursewatch.store import AlertRecord, Incident, RunnerRecord
+from coursewatch.store import AlertRecord, Incident, RunnerRecord, Store
+
+if TYPE_CHECKING:
+    from coursewatch.live.runner import LiveRunner
 
 OUT = "out_of_race"  # the closing update's kind: put out
 FINISH = "finish_recorded"  # likewise: their finish recorded by race HQ
-ENDED = (OUT, FINISH)
+FINISHED = "finished"  # likewise: the engine found their finish
+ENDED = (OUT, FINISH, FINISHED)
 KEPT = frozenset(DEVICE)  # what a runner's device said (an SOS): still stands
+# ... and, at a finish the engine found, a cut-off passed late: race HQ's to decide on
+KEPT_AT_FINISH = KEPT | {"cutoff_missed"}
 
 
 def change(before: RunnerRecord | None, after: RunnerRecord) -> tuple[str | None, str | None]:
@@ -47,6 +55,7 @@ def closing_updates(
     record: RunnerRecord,
     at_s: float,
     kind: str = OUT,
+    kept: frozenset[str] = KEPT,
 ) -> list[AlertRecord]:
     """The update of ``kind`` that ends each of a runner's open incidents when race HQ puts
     them out or records their finish at ``at_s`` (the race's clock; never before the
@@ -54,12 +63,14 @@ def closing_updates(
     bib = record.bib
     out: list[AlertRecord] = []
     ending = [i for i in incidents if i.bib == bib and i.open and not i.retracted]
-    for k, inc in enumerate(i for i in ending if i.kind not in KEPT):
+    for k, inc in enumerate(i for i in ending if i.kind not in kept):
         # a millisecond apart: the store keeps one event of a runner per kind and time
         when = max(at_s, inc.updated_s) + k / 1000.0
         if kind == FINISH and record.finish_ts is not None:
             finished = narrator.clock(datetime.fromtimestamp(record.finish_ts, UTC))
             why = f"finished at {finished} (recorded by race HQ)"
+        elif kind == FINISHED:
+            why = f"finished at {narrator.clock(datetime.fromtimestamp(at_s, UTC))}"
         else:
             why = f"out of the race (DNF at {narrator.clock(datetime.fromtimestamp(when, UTC))})"
         what = inc.kind.replace("_", " ")
@@ -82,3 +93,25 @@ def closing_updates(
             )
         )
     return out
+
+
+def at_finish(
+    narrator: Narrator, runner: LiveRunner, new_s: Sequence[float], store: Store
+) -> list[AlertRecord]:
+    """When the engine finds a runner's finish among their new fixes (``new_s``), the updates
+    that end their open episodes: the store's (a stop just before the line), and the course
+    episode the engine is in (a flag raised by the finish ping itself, off the line, stored
+    with this batch). Ouray's finisher kept that flag open for good."""
+    at = runner.reached_s
+    if at is None or not new_s or not new_s[0] <= at <= new_s[-1]:
+        return []
+    mine = [i for i in store.incidents(runner.record.race_id, bib=runner.bib, level=None,
+                                       limit=100_000) if i.open]  # fmt: skip
+    since = runner.matcher.episode_s
+    episode = None if since is None else f"course:{since:.0f}"
+    if since is not None and episode is not None and all(i.episode != episode for i in mine):
+        lat, lon = runner.position() or (math.nan, math.nan)
+        m, race_id = runner.matcher, runner.record.race_id
+        mine.append(Incident(0, race_id, runner.bib, episode, "off_course", FLAG, True, since,
+                             at, None, lat, lon, m.progress_m, m.offset_m, ""))  # fmt: skip
+    return closing_updates(narrator, mine, runner.record, at, FINISHED, KEPT_AT_FINISH)

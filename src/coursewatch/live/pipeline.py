@@ -19,7 +19,7 @@ from collections.abc import Callable
 from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
 from coursewatch.incidents import ALERT
-from coursewatch.live import durable
+from coursewatch.live import dnf, durable
 from coursewatch.live import work as batches
 from coursewatch.live.afterrace import in_race, replay_since
 from coursewatch.live.clock import RaceWatch
@@ -48,8 +48,7 @@ class Pipeline:
         max_future_s: float = 600.0,
     ) -> None:
         self.registry, self.store, self.bus = registry, store, bus
-        self.clock = clock
-        self.max_future_s = max_future_s
+        self.clock, self.max_future_s = clock, max_future_s
         self._watches: dict[str, RaceWatch] = {}
         self.clocks = RaceClocks(clock)
         self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
@@ -226,9 +225,8 @@ class Pipeline:
                 since = replay_since(race, runner, step.replay_from_s)
                 work.retract.append((race.id, runner.bib, since))
                 key = (race.id, runner.bib)
-                raised = [
-                    (i, a) for i, a in raised if (a.race_id, a.bib) != key or a.raised_s < since
-                ]
+                raised = [(i, a) for i, a in raised
+                          if (a.race_id, a.bib) != key or a.raised_s < since]  # fmt: skip
                 raised.extend((m.index[0], say_event(race, runner, e))
                               for e in in_race(race, runner, step.events))  # fmt: skip
                 continue
@@ -245,8 +243,10 @@ class Pipeline:
                 while q < len(timed) and timed[q][0] == j:
                     raised.append((at, timed[q][1]))
                     q += 1
-            # none: each is raised at one of them
+            # none: each is raised at one of them; at the finish, what is open ends
             raised.extend((m.index[-1], say_event(race, runner, e)) for e in events[k:])
+            ends = dnf.at_finish(race.narrator, runner, step.new_s, self.store)
+            raised.extend((m.index[-1], a) for a in ends)
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
         work.alerts.extend(device_alerts(work.said, work.received_s))
