@@ -329,3 +329,20 @@ def test_a_first_run_says_it_compiles_the_engine(
     assert "compiling the course engine" in res.output and res.exit_code == 1, res.output
     res = CliRunner().invoke(main, ["settings"])
     assert "compiling" not in res.output
+
+
+def test_the_cli_says_where_it_looked_for_race_hq(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --db elsewhere.db --port 18343`: the CLI read the default database and port and
+    said only "no admin token" (a new user set two variables by trial)."""
+    from coursewatch.sim.hq import free_port
+
+    monkeypatch.delenv("COURSEWATCH_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("COURSEWATCH_DB_PATH", str(tmp_path / "none.db"))
+    res = CliRunner().invoke(main, ["race", "check", "demo"])
+    assert res.exit_code == 1 and "COURSEWATCH_DB_PATH to the database `serve --db`" in res.output
+    assert str(tmp_path / "none.db") in res.output
+    url = f"http://127.0.0.1:{free_port()}"
+    res = CliRunner().invoke(main, ["race", "check", "demo", "--token", "x", "--url", url])
+    assert res.exit_code == 1 and "pass --url, or set COURSEWATCH_PORT" in res.output, res.output

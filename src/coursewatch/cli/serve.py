@@ -219,8 +219,9 @@ class Client:
         self.token = token or os.environ.get("COURSEWATCH_ADMIN_TOKEN") or _token_from_db(s)
         if not self.token:
             raise CoursewatchError(
-                "no admin token: pass --token (printed by `coursewatch serve`) or set "
-                "COURSEWATCH_ADMIN_TOKEN"
+                "no admin token: pass --token (printed by `coursewatch serve`), set "
+                "COURSEWATCH_ADMIN_TOKEN, or COURSEWATCH_DB_PATH to the database `serve --db` "
+                f"was given (read here: {s.db_path})"
             )
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
@@ -229,7 +230,8 @@ class Client:
             r = httpx.request(method, self.url + path, headers=headers, timeout=60.0, **kw)
         except httpx.HTTPError as exc:
             raise CoursewatchError(
-                f"cannot reach race HQ at {self.url} ({exc}): is `coursewatch serve` running?"
+                f"cannot reach race HQ at {self.url} ({exc}): is `coursewatch serve` running "
+                "(on another port: pass --url, or set COURSEWATCH_PORT)?"
             ) from None
         if r.status_code >= 400:
             try:
