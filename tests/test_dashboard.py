@@ -453,7 +453,7 @@ def test_markup_stays_text_and_a_card_says_when_its_news_came(hq: HQ, browser: A
     tiles to markup: shown as text, never run (it would read race HQ's token)."""
     course = (hq.folder / "race" / "course.gpx").read_text()
     race = (f"name: Markup\ncourse: course.gpx\nstart: '2026-06-01T06:00:00+00:00'\n"
-            f"stations:\n  - {{name: {json.dumps(MARKUP)}, km: 4.0}}\n")  # fmt: skip
+            f"units: mi\nstations:\n  - {{name: {json.dumps(MARKUP)}, km: 4.0}}\n")  # fmt: skip
     body = {"id": "markup", "race_file": {"text": race, "suffix": ".yaml"},
             "course_file": {"text": course}, "public": True}  # fmt: skip
     hq.call("POST", "/api/races", json=body)
@@ -463,7 +463,8 @@ def test_markup_stays_text_and_a_card_says_when_its_news_came(hq: HQ, browser: A
     page.wait_for_selector(".cw-station", timeout=10_000)
     page.locator(".cw-station").first.hover()
     page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
-    assert page.locator(".leaflet-tooltip").inner_text() == f"{MARKUP} · 4.0 km"
+    # (a race run in miles shows miles to a reader who has not chosen)
+    assert page.locator(".leaflet-tooltip").inner_text() == f"{MARKUP} · 2.5 mi"
     assert page.evaluate("localStorage.getItem('coursewatch.tiles')") is None
     assert page.evaluate("window.__xss") is None
     assert page.locator(".leaflet-container img[src='x']").count() == 0

@@ -68,6 +68,13 @@ def test_yaml_race(tmp_path: Path) -> None:
     # A cut-off without a timezone is a clock time in the start's timezone.
     assert col2.pass_number == 2 and col2.cutoff_elapsed_s == 9.5 * 3600
     assert finish.distance_m == 50_000.0 and finish.cutoff_ts == START_TS + 30 * 3600
+    assert race.units == "km"  # (none given)
+    assert (
+        load(
+            tmp_path, YAML.replace("name: Out and Back\n", "name: Out and Back\nunits: mi\n")
+        ).units
+        == "mi"
+    )  # its pages in miles until a reader chooses
     (splits,) = race.reference_splits
     assert splits.name == "Winner 2023"
     assert [(s.station, s.pass_number, s.elapsed_s) for s in splits.splits] == [
@@ -118,6 +125,7 @@ def test_the_western_states_example_loads() -> None:
         (('"01:35:10"', "1h35"), "elapsed"),
         (("{station: Col, elapsed", "{station: Kol, elapsed"), "not one of the race's stations"),
         (("pass: 2, elapsed", "pass: 3, elapsed"), "pass 3"),
+        (("name: Out and Back\n", "name: Out and Back\nunits: miles\n"), "'units'"),
     ],
 )
 def test_mistakes_name_the_field_and_the_file(

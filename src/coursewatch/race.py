@@ -27,7 +27,7 @@ import yaml
 from coursewatch.errors import RaceFileError
 from coursewatch.race_yaml import RaceYamlLoader
 
-_RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history"}
+_RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history", "units"}
 _STATION_KEYS = {"name", "km", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
 _HISTORY_KEYS = {"results", "edition", "changed"}
 _SPLIT_KEYS = {"station", "elapsed", "pass"}
@@ -92,6 +92,7 @@ class Race:
     stations: tuple[RaceStation, ...] = ()
     reference_splits: tuple[ReferenceSplits, ...] = ()
     history: tuple[HistoryEdition, ...] = ()
+    units: str = "km"  # what its pages show first: "mi" for a race run in miles
 
     @property
     def start_ts(self) -> float:
@@ -178,6 +179,9 @@ class _Validator:
         stations = self.stations(data.get("stations", []), start)
         splits = self.reference_splits(data.get("reference_splits", {}), stations)
         history = self.history(data.get("history", []), {s.name for s in stations})
+        units = data.get("units", "km")
+        if units not in ("km", "mi"):
+            raise self.fail("units", f"{str(units)[:20]!r} is not km or mi: give one of them")
         return Race(
             name=name,
             course_path=self.path.parent / course,
@@ -185,6 +189,7 @@ class _Validator:
             stations=stations,
             reference_splits=splits,
             history=history,
+            units=str(units),
         )
 
     def check_keys(self, data: Mapping[Any, Any], allowed: set[str], where: str) -> None:

@@ -82,7 +82,10 @@ const CW = (() => {
   }
   function now() { return clock.serverAt + (Date.now() / 1000 - clock.at) * clock.rate; }
 
-  function units() { return localStorage.getItem(UNITS_KEY) === "mi" ? "mi" : "km"; }
+  // the reader's choice (⚙), else the race's (a race run in miles: its race file's units)
+  let raceUnits = "km";
+  function setRaceUnits(u) { raceUnits = u === "mi" ? "mi" : "km"; }
+  function units() { return (localStorage.getItem(UNITS_KEY) || raceUnits) === "mi" ? "mi" : "km"; }
   function setUnits(u) { localStorage.setItem(UNITS_KEY, u === "mi" ? "mi" : "km"); }
   function unitM() { return units() === "mi" ? M_PER_MI : 1000; }
   function dist(m, digits = 2) {
@@ -208,7 +211,7 @@ const CW = (() => {
                          reconnecting: "○ reconnecting…" }[state] || state;
   }
 
-  return { raceId, bib, racePath, api, ApiError, token, setToken, now, setNow, units, setUnits,
+  return { raceId, bib, racePath, api, ApiError, token, setToken, now, setNow, units, setUnits, setRaceUnits,
            unitM, dist, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

@@ -51,6 +51,8 @@
     state.admin = meta.admin;
     CW.setNow(meta.now_ts);
     CW.setZone(meta.race.utc_offset_s);
+    CW.setRaceUnits(meta.race.units);
+    $("settings").units.value = CW.units();
     $("race-name").textContent = meta.race.name;
     $("mode").textContent = meta.admin ? "admin" : "public view";
     $("mode").dataset.mode = meta.admin ? "admin" : "public";

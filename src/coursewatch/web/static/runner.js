@@ -30,6 +30,7 @@
     }
     CW.setNow(state.meta.now_ts);
     CW.setZone(state.meta.race.utc_offset_s);
+    CW.setRaceUnits(state.meta.race.units);
     setupHq();
     const geo = await CW.api(`${CW.racePath}/course.geojson`);
     state.map = new CWMap.CourseMap($("map"), geo);
