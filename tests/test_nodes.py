@@ -394,11 +394,7 @@ async def test_an_entry_for_an_unknown_runner_never_holds_its_partition_up(
         await worker.redis.xadd(stream_key(p), encode("native", time.time(), [part]))  # type: ignore[arg-type]
         await _until(lambda: bool(failed))
         for at_s, fixes in steps:
-            now[0] = at_s
-            decoded = Decoded()
-            for i, f in enumerate(fixes):
-                decoded.add(f, i)
-            await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+            await _send(web, now, at_s, fixes)
         sent = sum(len(f) for _, f in steps)
         await _until(lambda: web._store.fix_count("demo") == sent, timeout_s=10.0)
 
@@ -461,11 +457,7 @@ async def test_a_finish_recorded_on_a_web_node_reaches_its_board(
     now = [START]
     async with _web_and_worker(tmp_path, postgres_server, bus_url, lambda: now[0]) as (web, _):
         for at_s, fixes in steps:
-            now[0] = at_s
-            decoded = Decoded()
-            for i, f in enumerate(fixes):
-                decoded.add(f, i)
-            await web.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+            await _send(web, now, at_s, fixes)
         await _until(lambda: web.views.get("demo", {}).get("7") is not None)
         transport = httpx.ASGITransport(app=_app(web))
         headers = {"Authorization": f"Bearer {ADMIN}"}

@@ -84,7 +84,7 @@ async def dashboard(request: Request) -> Response:
     race = server.race(request.path_params["race"])
     admin = require_read(request, race)
     own = None if admin else runner_of_token(request, race)
-    readable = admin or public.sees_incidents(race, None, None)
+    readable = admin or public.published(race)
     body = {
         "race": race_json(race, admin=False),  # the page never needs the ingest token
         "admin": admin,

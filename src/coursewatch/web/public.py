@@ -17,18 +17,22 @@ HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack"})  # race HQ's, not
 HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hides positions
 
 
+def published(race: LiveRace) -> bool:
+    """Whether race HQ made its incidents and the runners' flags public
+    (``public_view.incidents``), while no position is held back."""
+    return race.view.incidents and race.view.exact
+
+
 def sees_incidents(race: LiveRace, own_bib: str | None, bib: object) -> bool:
-    """Whether a reader who is not race HQ may read a runner's incidents and flags: the
-    runner's own token may (the runner, their crew), anyone when race HQ made them public
-    (``public_view.incidents``) and no position is held back."""
-    view = race.view
-    return (view.incidents and view.exact) or (own_bib is not None and own_bib == bib)
+    """Whether a reader who is not race HQ may read a runner's incidents and flags: when they
+    are :func:`published`, or with the runner's own token (the runner, their crew)."""
+    return published(race) or (own_bib is not None and own_bib == bib)
 
 
 def incidents_of(race: LiveRace, own_bib: str | None) -> str | None:
     """Whose incidents a reader who is not race HQ may list: None, every runner's; a bib,
     that runner's only (their own token). 403 when none."""
-    if race.view.incidents and race.view.exact:
+    if published(race):
         return None
     if own_bib is not None:
         return own_bib
