@@ -542,10 +542,9 @@ async def test_the_board_and_the_runner_page_say_the_same_arrival_at_an_aid_stat
         assert page["passes"][0]["time_s"] == pytest.approx(arrived, abs=1.0), page["passes"]
 
 
-async def test_a_flag_raised_at_the_finish_ends_with_the_runners_race(tmp_path: Path) -> None:
-    """The last two minutes run 90 m beside the line (a street parallel to the course, to the
-    finish arch): the engine flags the runner and then finds their finish. Ouray's finisher
-    kept that flag open for good (their runner page and a yellow ring on the map)."""
+def _beside_at_the_end() -> list[Fix]:
+    """A run whose last two minutes are 90 m beside the line (a street parallel to the course,
+    to the finish arch): the engine flags the runner and then finds their finish."""
     fixes = _fixes(10.0, seed=3)
     lat = np.array([f.lat for f in fixes[-12:]])
     lon = np.array([f.lon for f in fixes[-12:]])
@@ -553,11 +552,67 @@ async def test_a_flag_raised_at_the_finish_ends_with_the_runners_race(tmp_path: 
     lat, lon = COURSE.frame.to_latlon(x + 90.0, y)
     at = zip(fixes[-12:], lat, lon, strict=True)
     fixes[-12:] = [Fix(f.time_s, float(a), float(b), bib="7") for f, a, b in at]
+    return fixes
+
+
+@pytest.mark.parametrize("order", ["in order", "last two swapped", "one late"])
+async def test_a_flag_raised_at_the_finish_ends_with_the_runners_race(
+    tmp_path: Path, order: str
+) -> None:
+    """Ouray's finisher kept a flag raised by the finish pings themselves open for good (their
+    runner page, a yellow ring on the map); so did a finish found by replaying fixes that came
+    late or out of order (review)."""
+    fixes = _beside_at_the_end()
+    batches = [fixes]
+    if order == "last two swapped":
+        batches = [[*fixes[:-2], fixes[-1], fixes[-2]]]
+    elif order == "one late":
+        batches = [[*fixes[:-8], *fixes[-7:]], [fixes[-8]]]
     async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
         await _race(server, tmp_path)
-        await _ingest(server, fixes)
+        for batch in batches:
+            await _ingest(server, batch)
         runner = server.runner("demo", "7")
         assert runner.finished and runner.matcher.flagged
         (flag,) = server.incidents("demo", level=None)
         assert flag.kind == "off_course" and not flag.open, flag
         assert flag.sentence.startswith("Bib 7: finished at "), flag.sentence
+
+
+@pytest.mark.parametrize("call", [{"dnf": True}, {"finish_ts": START + 4000.0}])
+async def test_race_hqs_call_before_the_engines_finish_is_not_told_again(
+    tmp_path: Path, call: dict[str, object]
+) -> None:
+    """Race HQ recorded the finish at the mat (or put the runner out), then their tracker came
+    to the finish 90 m beside the line: a ghost incident "finished" appeared, or a DNF runner
+    was told "finished at" (review)."""
+    fixes = _beside_at_the_end()
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes[:-20])
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",), **call))  # type: ignore[arg-type]
+        await _ingest(server, fixes[-20:])
+        kinds = [u["kind"] for i in server.incidents("demo", level=None) for u in i.updates]
+        assert "finished" not in kinds, kinds
+
+
+async def test_a_silence_that_ends_in_the_finish_batch_ends_as_the_clock_says(
+    tmp_path: Path,
+) -> None:
+    """A runner silent an hour sends the rest of their race, finish included, in one batch: the
+    silence ends with "signal back", not also with "finished" (review)."""
+    fixes = _fixes(30.0, seed=3)
+    cut = len(fixes) - 40
+    now = [fixes[cut - 1].time_s]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes[:cut])
+        for _ in range(4):  # 40 min of race time unseen: a flag for the runner
+            now[0] += 600.0
+            await server.tick()
+        now[0] = fixes[-1].time_s + 3600.0
+        await _ingest(server, [replace(f, time_s=f.time_s + 3600.0) for f in fixes[cut:]])
+        assert server.runner("demo", "7").finished
+        (silence,) = [i for i in server.incidents("demo", level=None) if i.kind == "signal_lost"]
+        kinds = [u["kind"] for u in silence.updates]
+        assert not silence.open and kinds[-1] == "signal_back" and "finished" not in kinds, kinds

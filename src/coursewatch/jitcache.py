@@ -9,6 +9,7 @@ any change to them start a fresh cache. ``NUMBA_CACHE_DIR`` set by the user wins
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -43,9 +44,19 @@ def configure() -> None:
         settings.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
-def is_cold() -> bool:
-    """Whether the engine's kernel is not compiled for this version yet: the first command
-    that follows runners compiles it (about a minute on 2 cores; a course alone compiles
-    only its grid's, in seconds)."""
-    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir())
-    return not folder.is_dir() or not any(folder.rglob("kernel.run_many-*.nbi"))
+def _folder() -> Path:
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or cache_dir())
+
+
+def is_cold(path: str) -> bool:
+    """Whether the engine has not yet been compiled here for ``path`` ("analyze" or "live":
+    each compiles its own signatures, about a minute on 2 cores): nothing marked it warm in
+    this version's cache (:func:`mark_warm`)."""
+    return not (_folder() / f"warm-{path}").exists()
+
+
+def mark_warm(path: str) -> None:
+    """Say that ``path`` ran the engine here: later commands start in seconds."""
+    with contextlib.suppress(OSError):  # (a cache that cannot be written: said again)
+        _folder().mkdir(parents=True, exist_ok=True)
+        (_folder() / f"warm-{path}").touch()

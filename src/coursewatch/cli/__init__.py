@@ -35,7 +35,8 @@ COMPILING = {"analyze", "serve", "demo", "worker", "replay"}  # (they follow run
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """coursewatch: follow runners along a trail course and catch wrong turns in metres."""
-    if ctx.invoked_subcommand in COMPILING and "--help" not in sys.argv and jitcache.is_cold():
+    path = "analyze" if ctx.invoked_subcommand == "analyze" else "live"
+    if ctx.invoked_subcommand in COMPILING and "--help" not in sys.argv and jitcache.is_cold(path):
         click.echo("compiling the course engine for this machine: about a minute, the first "
                    "time only", err=True)  # fmt: skip
 

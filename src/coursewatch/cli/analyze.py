@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from coursewatch import jitcache
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.analysis.near import check_race_fits, check_start_fits
 from coursewatch.course import Course
@@ -198,6 +199,7 @@ def analyze_cmd(
         raise click.UsageError(f"--ghost {ghost!r}: the race file's reference splits are "
                                f"{', '.join(map(repr, names_of)) or 'none'}")  # fmt: skip
     analyses = _analyses(course_file, track_files, race, str(race_file or ""), not force)
+    jitcache.mark_warm("analyze")  # (the CLI says so while it is not: a minute, once)
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
     if fmt == "json":

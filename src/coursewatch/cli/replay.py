@@ -147,6 +147,7 @@ async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed:
         began.append(time.monotonic() - 2.0 / speed)  # (the start is 2 s of race time ahead)
         replaying = asyncio.create_task(replay(http, feeds, speed, "demo", "osmand", t0=start))
         putting_out = asyncio.create_task(_put_out(server, field, clock))
+        putting_out.add_done_callback(_said)
         done, _ = await asyncio.wait({replaying, serving}, timeout=duration,
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if replaying in done:
@@ -195,6 +196,12 @@ def _say_where(base: str, token: str, n_runners: int, speed: float, folder: Path
 DNF_TOLD_S = 2700.0  # the demo's race HQ hears of a drop-out this long after it
 
 
+def _said(task: asyncio.Task[None]) -> None:
+    """Say why the demo's race HQ stopped putting runners out, if it failed."""
+    if not task.cancelled() and task.exception() is not None:
+        click.echo(f"the demo could not put a runner out: {task.exception()}", err=True)
+
+
 async def _put_out(server: Server, field: list[SimRunner], clock: Callable[[], float]) -> None:
     """What race HQ does when an aid station says a runner dropped out: puts them out (DNF),
     and their open incidents end (the demo's silent runners piled up cut-off risks)."""
@@ -203,4 +210,4 @@ async def _put_out(server: Server, field: list[SimRunner], clock: Callable[[], f
     for at_s, _, r in told:
         while clock() < at_s:
             await asyncio.sleep(0.5)
-        await server.put_runner(RunnerRecord("demo", r.bib, r.name, (r.device_id,), dnf=True))
+        await server.put_runner(replace(server.runner("demo", r.bib).record, dnf=True))

@@ -11,7 +11,6 @@ battery, a typed message. Taken back (a mistake), the incidents open again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,7 +20,8 @@ from coursewatch.live.narrate import Narrator
 from coursewatch.store import AlertRecord, Incident, RunnerRecord, Store
 
 if TYPE_CHECKING:
-    from coursewatch.live.runner import LiveRunner
+    from coursewatch.live.registry import LiveRace
+    from coursewatch.live.runner import LiveRunner, Step
 
 OUT = "out_of_race"  # the closing update's kind: put out
 FINISH = "finish_recorded"  # likewise: their finish recorded by race HQ
@@ -96,22 +96,36 @@ def closing_updates(
 
 
 def at_finish(
-    narrator: Narrator, runner: LiveRunner, new_s: Sequence[float], store: Store
+    race: LiveRace,
+    runner: LiveRunner,
+    step: Step,
+    raised: Sequence[tuple[int, AlertRecord]],
+    store: Store,
 ) -> list[AlertRecord]:
-    """When the engine finds a runner's finish among their new fixes (``new_s``), the updates
-    that end their open episodes: the store's (a stop just before the line), and the course
-    episode the engine is in (a flag raised by the finish ping itself, off the line, stored
-    with this batch). Ouray's finisher kept that flag open for good."""
-    at = runner.reached_s
-    if at is None or not new_s or not new_s[0] <= at <= new_s[-1]:
+    """When the engine finds a runner's finish in ``step`` (among its new fixes, or in the
+    past it replayed), the updates that end what is open of theirs: the store's incidents and
+    the episodes ``raised`` in this batch (a flag raised by the finish pings themselves, off
+    the line: Ouray's finisher kept it open for good), as this batch leaves them. Nothing when
+    race HQ already put them out or recorded their finish (its own updates ended them)."""
+    at, rec = runner.reached_s, runner.record
+    if at is None or rec.dnf or rec.finish_ts is not None:
         return []
-    mine = [i for i in store.incidents(runner.record.race_id, bib=runner.bib, level=None,
-                                       limit=100_000) if i.open]  # fmt: skip
-    since = runner.matcher.episode_s
-    episode = None if since is None else f"course:{since:.0f}"
-    if since is not None and episode is not None and all(i.episode != episode for i in mine):
-        lat, lon = runner.position() or (math.nan, math.nan)
-        m, race_id = runner.matcher, runner.record.race_id
-        mine.append(Incident(0, race_id, runner.bib, episode, "off_course", FLAG, True, since,
-                             at, None, lat, lon, m.progress_m, m.offset_m, ""))  # fmt: skip
-    return closing_updates(narrator, mine, runner.record, at, FINISHED, KEPT_AT_FINISH)
+    found = bool(step.new_s) and step.new_s[0] <= at <= step.new_s[-1]
+    if not found and (step.replay_from_s is None or step.replay_from_s > at):
+        return []
+    open_now = {i.episode: i for i in store.incidents(rec.race_id, bib=rec.bib, level=None,
+                                                      limit=100_000) if i.open}  # fmt: skip
+    said: dict[str, list[AlertRecord]] = {}
+    for _, a in raised:
+        if (a.race_id, a.bib) == (rec.race_id, rec.bib):
+            said.setdefault(a.episode, []).append(a)
+    for episode, alerts in said.items():
+        last = alerts[-1]
+        if last.closes or any(a.kind in KEPT_AT_FINISH for a in alerts):
+            open_now.pop(episode, None)  # over already, or race HQ's to decide (a cut-off)
+        elif episode not in open_now:  # opened in this batch
+            open_now[episode] = Incident(0, rec.race_id, rec.bib, episode, last.kind, last.level,
+                                         True, alerts[0].time_s, last.time_s, None, last.lat,
+                                         last.lon, last.course_m, last.offset_m, "")  # fmt: skip
+    ending = list(open_now.values())
+    return closing_updates(race.narrator, ending, rec, at, FINISHED, KEPT_AT_FINISH)

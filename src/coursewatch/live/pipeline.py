@@ -243,9 +243,10 @@ class Pipeline:
                 while q < len(timed) and timed[q][0] == j:
                     raised.append((at, timed[q][1]))
                     q += 1
-            # none: each is raised at one of them; at the finish, what is open ends
+            # none: each is raised at one of them
             raised.extend((m.index[-1], say_event(race, runner, e)) for e in events[k:])
-            ends = dnf.at_finish(race.narrator, runner, step.new_s, self.store)
+        for m in work.steps:  # a finish found now: what is still open of the runner ends
+            ends = dnf.at_finish(m.routed.race, m.routed.runner, m.step, raised, self.store)
             raised.extend((m.index[-1], a) for a in ends)
         raised.sort(key=lambda pair: pair[0])  # payload order, as the fixes came
         work.alerts.extend(a for _, a in raised)
@@ -380,8 +381,7 @@ class Pipeline:
                 if raised:
                     alerts.extend(raised)
                     raised_by.append(runner)
-                    state = durable.freeze(race, runner, watch.of(runner))
-                    states.extend([] if state is None else [state])
+                    states.extend(s for s in [durable.freeze(race, runner, watch.of(runner))] if s)
                 if runner.status != before:  # silent, say: the board shows it now
                     changed.append((race, runner, before))
         saved, keys = Saved(), batches.keys(raised_by)

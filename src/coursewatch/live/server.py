@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from coursewatch import jitcache
 from coursewatch.bus import Bus, Message
 from coursewatch.bus.memory import MemoryBus
 from coursewatch.bus.redis import RedisBus
@@ -114,6 +115,7 @@ class Server(Outside, Histories, Access, Nodes):
 
     async def start(self) -> None:
         warm_up()
+        jitcache.mark_warm("live")  # (the CLI says so while it is not: a minute, once)
         await self._store.start()
         if self.redis_bus is not None:  # raises if Redis cannot be reached: said at start
             await self.redis_bus.start()
