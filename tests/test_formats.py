@@ -431,3 +431,21 @@ def test_sniff_sees_the_root_past_comments_and_bom() -> None:
     assert sniff_format(b"hello") == "unknown"
     # Many comments and no root: answered at once (a naive regex backtracks for minutes).
     assert sniff_format(b"<?xml?>" + b"<!-- a -->  " * 5000 + b"x") == "xml"
+
+
+def test_a_recording_cut_short_is_read_up_to_its_cut_a_course_never(tmp_path: Path) -> None:
+    """A watch that died while writing: the file ends mid-way, and the runner's race before
+    the cut was refused whole. A recording is read up to its last complete point and says so;
+    a course cut short is still refused (a line cut short would follow runners on half of
+    it), and so is a file broken before its end."""
+    from coursewatch.formats.load import load_course, load_track
+
+    cut = GPX11[: GPX11.index("</trkseg>") + 3]  # in the first segment's closing tag
+    path = write(tmp_path, "cut.gpx", cut)
+    track = load_track(path)
+    assert len(track) == 2 and track.notes and "ends mid-way" in track.notes[0]
+    with pytest.raises(FileFormatError, match="truncated"):
+        load_course(path)
+    broken = GPX11.replace("<ele>1000</ele>", "<ele>1000</el>")
+    with pytest.raises(FileFormatError, match="not well-formed"):
+        load_track(write(tmp_path, "broken.gpx", broken))

@@ -45,6 +45,7 @@ class Track:
     repeated_positions: int = 0
     source: str = ""
     format: str = ""
+    notes: tuple[str, ...] = ()  # what the reader said of the file (cut short, say)
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -147,6 +148,7 @@ def build_track(raw: RawPoints, source: str | Path = "") -> Track:
         ele_m=ele if np.isfinite(ele).any() else None,
         accuracy_m=acc if np.isfinite(acc).any() else None,
         dropped={k: v for k, v in dropped.items() if v},
+        notes=raw.notes,
         out_of_order=out_of_order,
         repeated_positions=repeated,
         source=str(source),

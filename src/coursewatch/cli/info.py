@@ -74,6 +74,7 @@ def track_json(t: Track) -> dict[str, Any]:
         "interval_median_s": round(t.median_interval_s, 1),
         "interval_max_s": round(t.max_gap_s, 1),
         "dropped": dict(t.dropped),
+        "notes": list(t.notes),
         "out_of_order": t.out_of_order,
         "repeated_positions": t.repeated_positions,
         "has_elevation": t.ele_m is not None,
@@ -159,3 +160,5 @@ def track_info(file: Path, fmt: str) -> None:
             con.print(f"dropped {n}: {DROP_REASONS[reason]}")
     else:
         con.print("nothing dropped")
+    for note in t.notes:  # (a file cut short, say)
+        con.print(f"note: {escape(note)}")

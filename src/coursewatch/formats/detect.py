@@ -50,7 +50,7 @@ def read_points(path: str | Path, max_bytes: int) -> RawPoints:
     truncated content, EmptyDataError when the file parses but holds no points.
     """
     path = Path(path)
-    return parse_points(_read_bytes(path, max_bytes), max_bytes, path)
+    return parse_points(read_bytes(path, max_bytes), max_bytes, path)
 
 
 def parse_points(data: bytes, max_bytes: int, where: str | Path | None = None) -> RawPoints:
@@ -99,7 +99,8 @@ def sniff_format(data: bytes) -> str:
     return "unknown"
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """A file's bytes, refused above ``max_bytes`` (and unreadable ones, with what to do)."""
     try:
         size = path.stat().st_size
         if size > max_bytes:

@@ -7,10 +7,13 @@ the same readers (:mod:`coursewatch.formats.detect`) and the same cleaning
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from coursewatch.course import Course, build_course
-from coursewatch.formats.detect import parse_points, read_points
+from coursewatch.errors import CoursewatchError, FileFormatError
+from coursewatch.formats.detect import parse_points, read_bytes, read_points
+from coursewatch.formats.safexml import TRUNCATED, mended_xml
 from coursewatch.settings import load_settings
 from coursewatch.track import Track, build_track
 
@@ -42,9 +45,24 @@ def course_from_bytes(
 def load_track(path: str | Path, max_file_bytes: int | None = None) -> Track:
     """Read and clean a recording: GPX, FIT, TCX, GeoJSON, KML or an inReach JSON log."""
     limit = max_file_bytes if max_file_bytes is not None else load_settings().max_file_bytes
-    return build_track(read_points(path, limit), path)
+    return track_from_bytes(read_bytes(Path(path), limit), str(path), limit)
 
 
 def track_from_bytes(data: bytes, where: str, max_bytes: int) -> Track:
-    """A recording's bytes as a track (an upload); errors name ``where``."""
-    return build_track(parse_points(data, max_bytes, where), where)
+    """A recording's bytes as a track (an upload); errors name ``where``. An XML recording
+    cut short is read up to its last complete point, and says so (a course never is: a line
+    cut short would follow runners on half a course)."""
+    try:
+        raw = parse_points(data, max_bytes, where)
+    except FileFormatError:
+        mended = mended_xml(data)
+        if mended is None:
+            raise
+        try:
+            raw = parse_points(mended, max_bytes, where)
+        except CoursewatchError:
+            raise FileFormatError(
+                "not well-formed XML, and not only cut short: export it again", where
+            ) from None
+        raw = replace(raw, notes=(*raw.notes, TRUNCATED))
+    return build_track(raw, where)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
+from xml.parsers import expat
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
@@ -41,6 +42,52 @@ def parse_xml(data: bytes, what: str) -> Element:
         raise FileFormatError(
             f"{what} file declares an encoding that cannot be read ({exc}): save it as UTF-8"
         ) from None
+
+
+TRUNCATED = "the file ends mid-way (a recording cut short?): read up to its last complete point"
+
+
+# what expat says of a file that stops mid-way: the document, a tag, a character unfinished
+_CUT = {expat.errors.codes[e] for e in (expat.errors.XML_ERROR_NO_ELEMENTS,
+        expat.errors.XML_ERROR_UNCLOSED_TOKEN, expat.errors.XML_ERROR_PARTIAL_CHAR,
+        expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION)}  # fmt: skip
+
+
+def mended_xml(data: bytes) -> bytes | None:
+    """A recording cut short (a watch that died while writing: its points before the cut are
+    the runner's race, and were refused whole): ``data`` up to its last element that closed,
+    with the tags open then closed, when the parse fails at its very end; None otherwise (an
+    error earlier, a DTD). The result is parsed as any file is (:func:`parse_xml`)."""
+    parser = expat.ParserCreate()
+    stack: list[str] = []
+    last: tuple[int, tuple[str, ...]] | None = None
+
+    def start(name: str, _attrs: object) -> None:
+        stack.append(name)
+
+    def end(_name: str) -> None:
+        nonlocal last
+        stack.pop()
+        last = (parser.CurrentByteIndex, tuple(stack))
+
+    def refuse(*_args: object) -> None:
+        raise ValueError("a DTD")
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.StartDoctypeDeclHandler = refuse
+    try:
+        parser.Parse(data, True)
+    except ValueError:
+        return None
+    except expat.ExpatError as exc:
+        if exc.code not in _CUT or last is None or not last[1]:
+            return None  # an error of its own (a mismatched tag), not a cut
+        at, still_open = last
+        close = data.find(b">", at)
+        if close < 0:
+            return None
+        return data[: close + 1] + "".join(f"</{n}>" for n in reversed(still_open)).encode()
+    return None
 
 
 def namespace_of(root: Element) -> str:

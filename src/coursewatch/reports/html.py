@@ -205,6 +205,7 @@ def header_html(a: Analysis, info: ReportInfo) -> str:
         f'<p class="runner">{escape(info.runner)} · {tr.start:%Y-%m-%d}</p>'
         f'<p class="headline {cls}">{escape(headline(a))}</p>'
         f'<p class="finish">{escape(finish_line(a, info))}</p>'
+        + "".join(f'<p class="finish">Note: {escape(n)}</p>' for n in tr.notes)
     )
 
 

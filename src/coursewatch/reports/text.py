@@ -64,6 +64,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
         ),
         Text(finish_line(a, info)),
         Text(headline(a), style="bold red" if a.confirmed else "bold green"),
+        *(Text(f"note: {n}", style="yellow") for n in tr.notes),  # (a file cut short, say)
     ]
     return Group(*lines)
 
