@@ -16,6 +16,7 @@ from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
 from coursewatch.errors import CoursewatchError
+from coursewatch.units import fmt_duration
 
 
 def register(main: click.Group) -> None:
@@ -198,8 +199,7 @@ def _race_clock(client: Client, race_id: str, ts: float, start_ts: float) -> str
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
     zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
     clock = dt.datetime.fromtimestamp(ts, zone).strftime("%a %H:%M:%S")
-    gone = round(ts - start_ts)
-    return f"{clock} (T+{gone // 3600}:{gone // 60 % 60:02d}:{gone % 60:02d})"
+    return f"{clock} (T+{fmt_duration(ts - start_ts)})"
 
 
 @click.command("finish")

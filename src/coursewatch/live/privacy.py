@@ -122,7 +122,7 @@ def public_runner(
     for key in HELD_BACK:  # each says where the runner is, or will be
         out[key] = None
     if view.positions:
-        shown = _on_grid(then["progress_m"], view.round_m)
+        shown = on_grid(then["progress_m"], view.round_m)
     else:
         shown = then["last_station_m"] or 0.0
     _progress(out, shown)
@@ -132,7 +132,8 @@ def public_runner(
     return out
 
 
-def _on_grid(progress_m: float, grid_m: float) -> float:
+def on_grid(progress_m: float, grid_m: float) -> float:
+    """A distance along the course on the view's grid (0: as it is)."""
     return progress_m if grid_m <= 0 else math.floor(progress_m / grid_m) * grid_m
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from coursewatch.incidents import DEVICE
 from coursewatch.live import LiveRace, LiveRunner
-from coursewatch.live.privacy import public_runner, rounded, without_incidents
+from coursewatch.live.privacy import on_grid, public_runner, rounded, without_incidents
 from coursewatch.live.views import passed_ts, station_json
 from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
@@ -87,17 +87,13 @@ def progress(
         return body
     then_s = now_s - 60.0 * view.delay_min if view.delay_min else math.inf
     times, done = body["series"]["time_s"], body["series"]["progress_m"]
-    kept = [(t, _grid(s, view.round_m)) for t, s in zip(times, done, strict=True) if t <= then_s]
+    kept = [(t, on_grid(s, view.round_m)) for t, s in zip(times, done, strict=True) if t <= then_s]
     if not view.positions:
         kept = []
     body["series"] = {"time_s": [t for t, _ in kept], "progress_m": [s for _, s in kept]}
     body["passes"] = [p for p in body["passes"] if p["time_s"] <= then_s]
     body["etas"], body["held_back"] = [], True
     return body
-
-
-def _grid(m: float, grid_m: float) -> float:
-    return m if grid_m <= 0 else math.floor(m / grid_m) * grid_m
 
 
 def without_sos(r: LiveRunner, out: dict[str, Any]) -> dict[str, Any]:
