@@ -664,3 +664,26 @@ def test_a_public_view_that_holds_positions_back_still_shows_the_race(
         p.close()
     finally:
         hq.call("PATCH", "/api/races/demo", json={"public_view": {"delay_min": 0, "round_m": 0}})
+
+
+def test_a_runner_race_hq_deletes_leaves_open_boards_and_their_page(hq: HQ, browser: Any) -> None:
+    """A runner registered by mistake, deleted (`runner delete`): the boards open on the race
+    drop their row and marker at once, and their own page says they are gone."""
+    run = hq.runners[0].run
+    hq.call("POST", "/api/races/demo/runners", json={"bib": "88", "name": "Mis Take"})
+    hq.post("88", [(float(run.time_s[i]), float(run.lat[i]), float(run.lon[i])) for i in (0, 1)])
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    page.wait_for_selector('#board tbody tr[data-bib="88"]', timeout=15_000)
+    other = p.context.new_page()
+    other.goto(f"{hq.url}/races/demo/runners/88?token={ADMIN}")
+    other.wait_for_selector('#conn[data-state="live"]', timeout=15_000)
+    gone = hq.call("DELETE", "/api/races/demo/runners/88")["removed"]
+    assert (gone["runners"], gone["fixes"]) == (1, 2), gone
+    page.wait_for_selector('#board tbody tr[data-bib="88"]', state="detached", timeout=10_000)
+    other.wait_for_function(
+        "document.querySelector('#banner').textContent.includes('no runner with bib')"
+    )
+    assert p.errors() == [], p.errors()
+    p.close()

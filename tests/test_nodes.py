@@ -474,3 +474,32 @@ async def test_a_finish_recorded_on_a_web_node_reaches_its_board(
             r = await client.patch("/api/races/demo/runners/7", json={"finish": None},
                                    headers=headers)  # fmt: skip
             assert r.json()["status"] != "finished" and r.json()["finish_ts"] is None
+
+
+async def test_a_runner_and_a_race_removed_on_a_web_node_are_forgotten_by_the_workers(
+    tmp_path: Path, postgres_server: str, bus_url: str
+) -> None:
+    """A rehearsal removed through a web node: the worker forgets its runner and race, and
+    the tracker, registered to the real race, is matched there (PostgreSQL's rows go too)."""
+    steps = [s for s in _scenario(batch_n=4) if s[1]][:2]
+    now = [START]
+    async with _web_and_worker(tmp_path, postgres_server, bus_url, lambda: now[0]) as (web, w):
+        for at_s, fixes in steps:
+            await _send(web, now, at_s, fixes)
+        await _until(lambda: len(web.fixes("demo", "7").time_s) > 0)
+        removed = await web.delete_runner("demo", "7")
+        assert removed["runners"] == 1 and removed["fixes"] > 0 and removed["devices"] == 1
+        await _until(lambda: not w.server.knows("demo", "7"))
+        await add_race(web, tmp_path / "race", COURSE, "real", START)
+        await web.put_runner(RunnerRecord("real", "70", "Ann", ("dev-7",)))
+        await _until(lambda: w.server.knows("real", "70"))
+        device_fixes = [dataclasses.replace(f, bib=None, device_id="dev-7") for f in steps[0][1]]
+        decoded = Decoded()
+        for i, f in enumerate(device_fixes):
+            decoded.add(f, i)
+        report = await web.ingest(lambda: decoded, "native")
+        assert report.accepted == len(device_fixes), report
+        await _until(lambda: len(web.fixes("real", "70").time_s) == len(device_fixes))
+        await web.delete_race("demo")
+        await _until(lambda: "demo" not in w.server._registry.races)
+        assert [r.id for r in web.races()] == ["real"]

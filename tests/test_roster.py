@@ -160,6 +160,7 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
                                  "https://user:pw9@share.garmin.com/bob", *opts])  # fmt: skip
         assert done.exit_code == 0 and "pw9" not in done.output, done.output
         _replays(cli, tmp_path, race_file, opts)
+        _removals(cli, opts)
     finally:
         proc.kill()
         proc.wait()
@@ -188,6 +189,32 @@ def _replays(cli: CliRunner, tmp_path: Path, race_file: Path, opts: list[str]) -
     done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "rehearsal",
                              "--speed", "100000", *opts])  # fmt: skip
     assert done.exit_code == 0 and f"{len(run.time_s)} acknowledged" in done.output, done.output
+
+
+def _removals(cli: CliRunner, opts: list[str]) -> None:
+    """The races listed; a runner and the rehearsal deleted, asked first (no: nothing goes);
+    the rehearsal runner's tracker is then free for the real race."""
+    done = cli.invoke(main, ["race", "list", *opts])
+    assert done.exit_code == 0, done.output
+    lines = {line.split()[0]: line for line in done.output.splitlines()[1:]}
+    assert set(lines) == {"demo", "rehearsal"}, done.output
+    assert " 1 " in lines["rehearsal"] and "12.0 km" in lines["demo"], done.output
+    done = cli.invoke(main, ["runner", "delete", "demo", "7", *opts], input="n\n")
+    assert done.exit_code == 1 and "Delete bib 7 (Ann Berg) of race demo" in done.output
+    taken = cli.invoke(main, ["runner", "add", "demo", "99", "--device", "300434", *opts])
+    assert taken.exit_code == 1 and "already registered to bib 7" in taken.output
+    done = cli.invoke(main, ["runner", "delete", "demo", "7", "--yes", *opts])
+    assert done.exit_code == 0, done.output
+    assert "deleted bib 7 (Ann Berg): 1 runner, 2 devices" in done.output, done.output
+    done = cli.invoke(main, ["runner", "add", "demo", "99", "--device", "300434", *opts])
+    assert done.exit_code == 0, done.output  # bib 7's tracker, free now
+    done = cli.invoke(main, ["race", "delete", "rehearsal", *opts], input="y\n")
+    assert done.exit_code == 0, done.output
+    assert "Delete race rehearsal" in done.output and "1 runners" not in done.output
+    assert "deleted race rehearsal: 1 runner, " in done.output and " fixes" in done.output
+    done = cli.invoke(main, ["race", "delete", "rehearsal", "--yes", *opts])
+    assert done.exit_code == 1 and "no race 'rehearsal'" in done.output, done.output
+    assert "rehearsal" not in cli.invoke(main, ["race", "list", *opts]).output
 
 
 def _iso(ts: float) -> str:

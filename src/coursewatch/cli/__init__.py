@@ -42,13 +42,14 @@ def main(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from coursewatch.cli import analyze, eta, info, replay, serve, settings, setup, worker
+    from coursewatch.cli import analyze, eta, info, manage, replay, serve, settings, setup, worker
 
     info.register(main)
     analyze.register(main)
     eta.register(main)
     serve.register(main)
     setup.register(main)
+    manage.register(main)
     replay.register(main)
     settings.register(main)
     worker.register(main)

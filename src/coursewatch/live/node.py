@@ -73,6 +73,10 @@ class Nodes:
 
         def repoll(self, race_id: str) -> None: ...  # live/outside.py
 
+        def forget_race(self, race_id: str) -> None: ...  # live/removal.py
+
+        def forget_runner(self, race: LiveRace, bib: str) -> None: ...  # live/removal.py
+
     @property
     def redis_bus(self) -> RedisBus | None:
         return self._bus if isinstance(self._bus, RedisBus) else None
@@ -102,7 +106,8 @@ class Nodes:
         self._to_reload.discard(race_id)  # a change from now on reads it again
         try:
             record = self._store.race(race_id)
-            if record is None:
+            if record is None:  # removed by race HQ
+                self.forget_race(race_id)
                 return
             race = before = self._registry.races.get(race_id)
             if race is None or (race.record.race_text, race.record.course_bytes) != (
@@ -116,7 +121,10 @@ class Nodes:
             else:
                 race.record = replace(race.record, public=record.public)
             self._load_privacy(race)
-            for reg in self._store.runners(race_id):
+            registered = self._store.runners(race_id)
+            for bib in set(race.runners) - {reg.bib for reg in registered}:
+                self.forget_runner(race, bib)  # removed by race HQ
+            for reg in registered:
                 old = race.runners.get(reg.bib)
                 was = None if old is None else (old.record.dnf, old.record.finish_ts, old.status)
                 runner = self._registry.add_runner(reg)

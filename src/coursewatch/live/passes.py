@@ -85,6 +85,12 @@ class Passes:
         self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
         self.dirty.add(bib)
 
+    def forget(self, bib: str) -> None:
+        """A runner taken out of the race."""
+        self.splits.pop(bib, None)
+        self.last.pop(bib, None)
+        self.dirty.discard(bib)
+
     def state(self, bib: str) -> dict[str, Any] | None:
         """A runner's passes, as their stored state holds them."""
         row = self.splits.get(bib)

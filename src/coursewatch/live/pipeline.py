@@ -49,7 +49,7 @@ class Pipeline:
     ) -> None:
         self.registry, self.store, self.bus = registry, store, bus
         self.clock, self.max_future_s = clock, max_future_s
-        self._watches: dict[str, RaceWatch] = {}
+        self.watches: dict[str, RaceWatch] = {}  # race -> its clock-driven detectors
         self.clocks = RaceClocks(clock)
         self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
         self.state_every_s = durable.SAVE_EVERY_S  # race time between a runner's states
@@ -57,10 +57,10 @@ class Pipeline:
 
     def watch(self, race: LiveRace) -> RaceWatch:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
-        w = self._watches.get(race.id)
+        w = self.watches.get(race.id)
         if w is None or w.race is not race:
             old, w = w, RaceWatch(race, self.clock)
-            self._watches[race.id] = w
+            self.watches[race.id] = w
             if old is not None:  # the race file sent again
                 w.carry(old)
         return w

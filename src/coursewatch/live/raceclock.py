@@ -33,3 +33,7 @@ class RaceClocks:
         newest = self._newest.get(race_id)
         if newest is None or fix_s > newest[0]:
             self._newest[race_id] = (fix_s, received_s)
+
+    def forget(self, race_id: str) -> None:
+        """A race removed (one made again with its id starts on the server's clock)."""
+        self._newest.pop(race_id, None)

@@ -165,6 +165,25 @@ class Registry:
             self.devices[d] = (record.race_id, record.bib)
         return live.add_runner(record)
 
+    def forget_runner(self, race_id: str, bib: str) -> None:
+        """A runner taken out of the race (race HQ removed them): their devices are nobody's."""
+        race = self.races[race_id]
+        runner = race.runners.pop(bib, None)
+        for d in () if runner is None else runner.record.devices:
+            if self.devices.get(d) == (race_id, bib):
+                del self.devices[d]
+        race.passes.forget(bib)
+        race.out_since.pop(bib, None)
+        race.hidden.discard(bib)
+        race.runner_tokens.pop(bib, None)
+        if race.field is not None:
+            race.field.forecasts.pop(bib, None)
+
+    def forget_race(self, race_id: str) -> None:
+        """A race removed: its runners' devices are nobody's."""
+        self.races.pop(race_id, None)
+        self.devices = {d: key for d, key in self.devices.items() if key[0] != race_id}
+
     def only_runner(self, decoded: Decoded, race_id: str, bib: str) -> Decoded:
         """The fixes of one runner (given by bib or by one of their devices); the others are
         problems: a runner's own token posts that runner's fixes only."""

@@ -48,6 +48,7 @@ from coursewatch.live.notify import Notifier, Send
 from coursewatch.live.outside import NotFound, Outside
 from coursewatch.live.pipeline import Clock, Pipeline
 from coursewatch.live.registry import LiveRace, Registry, usable
+from coursewatch.live.removal import Removal
 from coursewatch.live.report import IngestReport
 from coursewatch.live.runner import LiveRunner
 from coursewatch.live.webhooks import WebhookSender
@@ -60,7 +61,7 @@ log = logging.getLogger("coursewatch.server")
 RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-class Server(Outside, Histories, Access, Nodes):
+class Server(Outside, Histories, Access, Nodes, Removal):
     """Everything the live server does, callable from the web layer, tests and the CLI."""
 
     def __init__(

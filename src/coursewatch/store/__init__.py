@@ -248,6 +248,13 @@ class Store(Protocol):
 
     async def put_runner(self, runner: RunnerRecord) -> None: ...
     def runners(self, race_id: str) -> list[RunnerRecord]: ...
+    async def delete_runner(self, race_id: str, bib: str) -> dict[str, int]:
+        """Every row of a runner (store/erase.py); how many went from each table."""
+        ...
+
+    async def delete_race(self, race_id: str, meta_keys: Sequence[str]) -> dict[str, int]:
+        """Every row of a race, its runners' and these meta keys; counted by table."""
+        ...
 
     async def save(
         self,

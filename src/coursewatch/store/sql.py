@@ -28,6 +28,7 @@ from coursewatch.store import (
     Webhook,
 )
 from coursewatch.store.conn import Conn
+from coursewatch.store.erase import Erase
 from coursewatch.store.fixes import insert_fixes
 from coursewatch.store.incidents import (
     EVENT_COLS,
@@ -62,7 +63,7 @@ _STATE_SQL = (
 )
 
 
-class SqlStore:
+class SqlStore(Erase):
     """The :class:`coursewatch.store.Store` on a SQL database: ``writer`` owns the writing
     connection, ``read()`` opens the reading one, ``init`` makes or migrates the schema (on
     the writer's connection, at start)."""

@@ -82,6 +82,15 @@ async def create_race(request: Request) -> Response:
     return JSONResponse(race_json(race, admin=True), status_code=201)
 
 
+async def delete_race(request: Request) -> Response:
+    """Remove a race and everything of it: its runners, their devices, fixes, incidents and
+    notifications, its webhooks and settings."""
+    require_admin(request)
+    race_id = request.path_params["race"]
+    gone = await server_of(request).delete_race(race_id)
+    return JSONResponse({"race": race_id, "removed": gone})
+
+
 async def get_race(request: Request) -> Response:
     race = _race(request)
     return JSONResponse(race_json(race, require_read(request, race)))
@@ -218,6 +227,17 @@ async def patch_runner(request: Request) -> Response:
     record = _runner_record(race, merged, server.race_now(race.id), bib=old.bib)
     runner = await server.put_runner(record)
     return JSONResponse(server.runner_view(race, runner, admin=True))
+
+
+async def delete_runner(request: Request) -> Response:
+    """Take a runner out of the race: their registration, devices, fixes, incidents,
+    notifications waiting, feed, contacts and token."""
+    require_admin(request)
+    race = _race(request)
+    server = server_of(request)
+    bib = server.runner(race.id, request.path_params["bib"]).bib
+    gone = await server.delete_runner(race.id, bib)
+    return JSONResponse({"race": race.id, "bib": bib, "removed": gone})
 
 
 async def runner_token(request: Request) -> Response:

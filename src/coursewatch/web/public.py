@@ -137,7 +137,7 @@ def message(
     bib = data.get("bib")
     view = race.view
     told = sees_incidents(race, own_bib, bib)
-    if bib in race.hidden or (kind in HIDDEN_KINDS and not told):
+    if bib in race.hidden or (kind in HIDDEN_KINDS and not told) or data.get("hidden"):
         return None
     if kind in HELD_KINDS and (view.delay_min or not view.positions):
         return None

@@ -38,6 +38,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(R, ("GET",), api.get_race, "read", "A race: course summary and stations."),
     Endpoint(R, ("PATCH",), api.patch_race, "admin",
              "Make a race public or not; what the public sees of it (public_view).", "RacePatch"),
+    Endpoint(R, ("DELETE",), api.delete_race, "admin",
+             "Remove a race and everything of it (runners, devices, fixes, incidents, "
+             "notifications, webhooks, settings): the rows removed, by table."),
     Endpoint(f"{R}/course.geojson", ("GET",), api.course, "read",
              "The course line and station passes as GeoJSON."),
     Endpoint(f"{R}/runners", ("GET",), api.list_runners, "read",
@@ -48,6 +51,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(f"{R}/runners/{{bib}}", ("PATCH",), api.patch_runner, "admin",
              "Change a runner: name, devices, start, DNF, hidden (out of public views).",
              "RunnerPatch"),
+    Endpoint(f"{R}/runners/{{bib}}", ("DELETE",), api.delete_runner, "admin",
+             "Take a runner out of the race: registration, devices, fixes, incidents, "
+             "notifications waiting, feed, contacts, token; the rows removed, by table."),
     Endpoint(f"{R}/runners/{{bib}}/token", ("POST",), api.runner_token, "admin",
              "A new ingest token of the runner's own: it posts that runner's fixes only."),
     Endpoint(f"{R}/runners/{{bib}}/track", ("GET",), api.track, "read",

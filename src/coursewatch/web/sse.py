@@ -2,8 +2,10 @@
 
 ``GET /api/races/{race}/events[?kinds=incident,status]``: runner updates, status changes,
 race HQ's incidents (``incident``: opened, updated in place, closed), the runners' flags
-(``flag``) and acknowledgements (``incident_ack``). ``GET /api/races/{race}/runners/{bib}/events``:
-the same, for one runner only: what their phone or crew listens to, flags first of all.
+(``flag``), acknowledgements (``incident_ack``) and removals (``removed``: ``{"bib"}`` a
+runner taken out of the race; ``{"race"}`` the race itself, and the stream ends).
+``GET /api/races/{race}/runners/{bib}/events``: the same, for one runner only: what their
+phone or crew listens to, flags first of all.
 
 Each message is ``id: <seq>``, ``event: <kind>``, ``data: <json>``. A reconnecting client sends
 ``Last-Event-ID`` (browsers do it by themselves) and gets what it missed while the server still
@@ -21,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from coursewatch.errors import CoursewatchError
 from coursewatch.live import LiveRace
+from coursewatch.live.removal import REMOVED
 from coursewatch.protocols.values import describe
 from coursewatch.web import public
 from coursewatch.web.auth import reader_check, require_read, runner_of_token, server_of
@@ -72,6 +75,9 @@ def _stream(request: Request, bib: str | None) -> Response:
             if msg.kind == "ping":
                 yield ": ping\n\n"
                 continue
+            if msg.kind == REMOVED and "race" in msg.data:  # race HQ removed the race
+                yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {json.dumps(msg.data)}\n\n"
+                return  # nothing more will come
             if bib is not None and msg.data.get("bib") != bib:
                 continue
             got = dict(msg.data)

@@ -187,7 +187,7 @@ const CW = (() => {
         onState("live");
         if (handlers.open) handlers.open();
       });
-      for (const kind of ["runner", "status", "incident", "flag", "incident_ack"]) {
+      for (const kind of ["runner", "status", "incident", "flag", "incident_ack", "removed"]) {
         source.addEventListener(kind, (ev) => {
           if (handlers[kind]) handlers[kind](JSON.parse(ev.data));
         });

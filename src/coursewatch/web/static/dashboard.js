@@ -39,6 +39,7 @@
     CW.live({
       open: () => reload().catch(showError),
       runner: onRunner, status: onStatus, incident: onAlert, incident_ack: onAck, flag: onFlag,
+      removed: () => reload().catch(fatal),  // a runner or the race taken out by race HQ
     }, (s) => CW.showState($("conn"), s));
     setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
     tickClock();

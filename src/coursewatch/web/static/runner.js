@@ -40,6 +40,7 @@
       open: () => load().catch((e) => banner(e.message)),
       runner: (r) => { if (r.bib === CW.bib) { state.runner = r; renderFacts(); reloadSoon(); } },
       incident: onIncident, flag: onIncident, incident_ack: onIncident,
+      removed: (d) => { if (d.race || d.bib === CW.bib) load().catch((e) => banner(e.message)); },
     }, (s) => CW.showState($("conn"), s));
   }
 
