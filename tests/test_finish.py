@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coursewatch.protocols import Decoded, DeviceEvent, Fix
@@ -140,3 +141,27 @@ async def test_a_database_from_before_recorded_finishes_gains_the_column(tmp_pat
         assert store.runners("demo")[0].finish_ts == START + 3600.0
     finally:
         await store.close()
+
+
+async def test_a_runner_who_turned_back_has_no_station_both_passed_and_ahead(
+    tmp_path: Path,
+) -> None:
+    """A runner past the first aid station turns round and walks back towards it (to drop
+    out, say): their page listed that station among the passes and, with an ETA, ahead."""
+    async with hq(tmp_path, clock=lambda: START + 7200.0) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        aid_m = server.race("demo").stations[1].distance_m
+        out = np.arange(0.0, aid_m + 1500.0, 75.0)
+        s = np.concatenate([out, out[::-1][1:][: int(2000 / 75)]])
+        lat, lon = COURSE.latlon_at(s)
+        decoded = Decoded()
+        for i, (a, b) in enumerate(zip(lat, lon, strict=True)):
+            decoded.add(Fix(START + 30.0 * (i + 1), float(a), float(b), bib="7"), i)
+        await server.ingest(lambda: decoded, "native", "demo")
+        page = server.progress("demo", "7")
+        passed = [p["label"] for p in page["passes"]]
+        ahead = [e["label"] for e in page["etas"]]
+        assert server.race("demo").stations[1].label in passed, page["passes"]
+        assert not set(passed) & set(ahead), (passed, ahead)
+        assert ahead, page  # (the stations after it are still ahead)

@@ -289,7 +289,10 @@ def progress_json(
         if len(done) >= ANALYSED_KEPT:
             del done[next(iter(done))]
         done[key] = _hindsight(race, runner, fixes)
-    return _recorded_finish(race, runner, {**body, **done[key]})
+    out = _recorded_finish(race, runner, {**body, **done[key]})
+    # a runner who turned back: a station passed is not ahead (whatever the live progress)
+    passed_m = max((p["distance_m"] for p in out["passes"]), default=-math.inf)
+    return {**out, "etas": [e for e in out["etas"] if e["distance_m"] > passed_m]}
 
 
 def _recorded_finish(race: LiveRace, runner: LiveRunner, body: dict[str, Any]) -> dict[str, Any]:
