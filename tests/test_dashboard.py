@@ -565,7 +565,16 @@ def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
     # the runner's row and marker say so too (not only the incident)
     page.wait_for_selector(f'#board tr[data-bib="{SOS}"][data-status="sos"]', timeout=5_000)
     assert page.locator(f'#board tr[data-bib="{SOS}"] .st-sos').inner_text() == "SOS"
+    # where to send help: the runner's newest fix, in coordinates
+    coords = first.locator(".where .coords").inner_text()
+    assert coords == f"{point['latitude']:.5f}, {point['longitude']:.5f}", coords
     page.screenshot(path=str(shots / "dashboard-sos.png"))
+    # acknowledged (someone is on it), it stays in sight while it lasts
+    first.locator("button.ack").click()
+    page.wait_for_selector('#alerts li.alert.is-acked[data-kind="sos"]', timeout=5_000)
+    page.check("#open-only")
+    assert page.locator("#alerts li.alert").first.get_attribute("data-kind") == "sos"
+    page.uncheck("#open-only")
     assert p.errors() == []
     p.close()
 
@@ -621,8 +630,12 @@ def test_race_hq_records_a_finish_and_a_dnf_from_the_runner_page(
     assert "these ETAs assume they kept going" in page.locator("#eta-basis").inner_text()
     crossed = datetime.fromtimestamp(time.time() - 600.0, RACE_TZ).replace(microsecond=0)
     page.fill("#finish-at", crossed.strftime("%H:%M:%S"))
+    asked: list[str] = []  # last placed far from the finish: asked first (a bib typed wrong?)
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.click("#finish-record")
     page.wait_for_selector("#finish-undo:not([hidden])", timeout=10_000)
+    assert "was last placed at" in asked[0] and "Record their finish at" in asked[0], asked
+    assert page.locator("#dnf").is_hidden()  # a finish recorded: taken back before a DNF
     shown = hq.call("GET", f"/api/races/demo/runners/{bib}")
     assert (shown["status"], shown["finish_ts"]) == ("finished", crossed.timestamp())
     assert f"{crossed:%H:%M} in " in page.locator("#facts").inner_text()
@@ -634,6 +647,7 @@ def test_race_hq_records_a_finish_and_a_dnf_from_the_runner_page(
     page.click("#dnf")
     page.wait_for_function("document.querySelector('#dnf').textContent.startsWith('Back')")
     assert hq.call("GET", f"/api/races/demo/runners/{bib}")["status"] == "dnf"
+    assert page.locator("#finish-record").is_hidden()  # out: no finish to record
     page.click("#dnf")  # back in the race: no question asked
     page.wait_for_function("document.querySelector('#dnf').textContent.startsWith('Put out')")
     assert hq.call("GET", f"/api/races/demo/runners/{bib}")["status"] != "dnf"

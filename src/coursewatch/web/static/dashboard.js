@@ -19,7 +19,7 @@
     race: null, admin: false, runners: new Map(), alerts: new Map(), flags: new Map(),
     places: new Map(),
     selected: null, sort: { key: "place", dir: 1 }, search: "", map: null,
-    markers: new Map(), trail: null, maxAlertId: 0, loaded: false, fresh: new Set(),
+    markers: new Map(), sos: new Set(), trail: null, maxAlertId: 0, loaded: false, fresh: new Set(),
   };
 
   // -- boot ---------------------------------------------------------------------------------
@@ -105,6 +105,7 @@
   function onRunner(r) {
     const old = state.runners.get(r.bib);
     state.runners.set(r.bib, r);
+    if (state.sos.has(r.bib)) soon();  // their open SOS says where they are now
     if (r.bib === state.selected && r.last_fix &&
         (!old || !old.last_fix || old.last_fix.time_s !== r.last_fix.time_s)) {
       state.trail.addLatLng([r.last_fix.lat, r.last_fix.lon]);
@@ -295,14 +296,15 @@
       el("td", { class: "place", text: place ?? "–" }),
       el("td", { class: "bib" }, runnerLink(r, r.bib)),
       el("td", { class: "name" }, runnerLink(r, r.name || `Bib ${r.bib}`)),
+      // (next to the name: in view on a phone and however long the stations' names are)
+      el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: statusLine(r) })),
       el("td", { class: "progress" }, CW.dist(r.progress_m),
          el("span", { class: "muted", text: r.progress_pct == null ? "" : ` ${Math.round(r.progress_pct)}%` }),
          el("span", { class: "bar", style: `--pct:${Math.min(r.progress_pct || 0, 100)}%` })),
       el("td", { class: "last" }, last ? last.label : "–",
          lastTime ? el("span", { class: "muted", text: ` ${exact ? "" : "≈"}${CW.hhmm(lastTime)}` }) : null),
       el("td", { class: "pace", text: CW.pace(r.pace_mps) }),
-      el("td", { class: "eta" }, next && r.next_station_eta_ts ? etaCell(next, r.next_station_eta_ts) : "–"),
-      el("td", { class: "status" }, el("span", { class: `st st-${r.status}`, text: statusLine(r) }))));
+      el("td", { class: "eta" }, next && r.next_station_eta_ts ? etaCell(next, r.next_station_eta_ts) : "–")));
     }
     $("board").tBodies[0].replaceChildren(body);
     const n = state.runners.size;
@@ -367,7 +369,8 @@
     const openOnly = $("open-only").checked;
     const all = [...state.alerts.values()].sort((a, b) =>
       rank(a) - rank(b) || b.updated_s - a.updated_s || b.id - a.id);
-    const shown = (openOnly ? all.filter(needsAction) : all).slice(0, MAX_ALERTS_SHOWN);
+    const shown = (openOnly ? all.filter(inSight) : all).slice(0, MAX_ALERTS_SHOWN);
+    state.sos = new Set(all.filter((a) => a.open && a.priority === 0).map((a) => a.bib));
     const list = document.createDocumentFragment();
     for (const a of shown) list.append(alertItem(a));
     $("alerts").replaceChildren(list);
@@ -409,6 +412,7 @@
        el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(a.bib)}`,
                  text: `Bib ${a.bib}` })),
     el("p", { class: "sentence", text: a.sentence }),
+    a.priority === 0 ? whereNow(a) : null,
     updates,
     actions);
   }
@@ -416,8 +420,25 @@
   // An incident needs someone while it is open and nobody acknowledged it.
   function needsAction(a) { return a.open && !a.ack_by; }
 
-  // What needs someone comes by priority (an SOS first, then what devices said), then news.
-  function rank(a) { return needsAction(a) ? (a.priority ?? 2) : 3; }
+  // An SOS stays in sight until it ends, acknowledged or not (someone is on it: it is not over).
+  function inSight(a) { return needsAction(a) || (a.open && a.priority === 0); }
+
+  // What needs someone comes by priority (an SOS first, then what devices said), then news;
+  // an acknowledged SOS still open comes right after those not acknowledged.
+  function rank(a) {
+    if (needsAction(a)) return a.priority ?? 2;
+    return a.open && a.priority === 0 ? 2.5 : 3;
+  }
+
+  // Where to send help: the runner's newest fix (an SOS's own position may be hours old).
+  function whereNow(a) {
+    const r = state.runners.get(a.bib);
+    const fix = r && r.last_fix;
+    if (!a.open || !fix || fix.lat == null) return null;
+    const at = `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)}`;
+    return el("p", { class: "where" }, `Latest fix ${CW.hhmm(fix.time_s)}: `,
+      el("span", { class: "coords", text: at }), ` (${CW.dist(r.progress_m)})`);
+  }
 
   function updateTitle(open) {
     if (open === undefined) open = [...state.alerts.values()].filter(needsAction).length;

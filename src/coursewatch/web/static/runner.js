@@ -117,6 +117,10 @@
         : `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
       fact("Pace", CW.pace(r.pace_mps)),
       fact("Last fix", r.last_fix ? `${CW.hhmm(r.last_fix.time_s)} (${CW.relative(r.last_fix.time_s)})` : "–"),
+      // where to send help (race HQ's: the public's positions may be held back or rounded)
+      state.meta.admin && r.last_fix && r.last_fix.lat != null
+        ? fact("Position", "", el("span", { class: "coords", text: `${r.last_fix.lat.toFixed(5)}, ${r.last_fix.lon.toFixed(5)}` }))
+        : null,
       r.finish_ts ? fact("Finished", `${CW.hhmm(r.finish_ts)} in ${CW.duration(r.finish_ts - r.start_ts)}`
         + (r.finish_by === "race_hq" ? " (race HQ's record)" : ""))
         : fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
@@ -134,6 +138,9 @@
     if (!state.meta.admin) return;
     if (!$("finish-at").value) $("finish-at").value = CW.hhmmss(CW.now());
     $("finish-undo").hidden = r.finish_by !== "race_hq";
+    // one call at a time: a DNF is taken back before a finish is recorded, and the other way
+    $("finish-label").hidden = $("finish-record").hidden = r.status === "dnf";
+    $("dnf").hidden = r.finish_by === "race_hq";
     $("dnf").textContent = r.status === "dnf" ? "Back in the race (undo the DNF)" : "Put out (DNF)";
   }
 
@@ -155,7 +162,15 @@
   function setupHq() {
     $("finish-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      patchRunner({ finish: $("finish-at").value }, $("finish-record"));
+      const r = state.runner;
+      const at = $("finish-at").value;
+      // a finish far from where the tracker last placed them: a typo of the bib, say
+      const far = !r.last_fix ? `Bib ${CW.bib} has sent no fix.`
+        : r.progress_pct != null && r.progress_pct < 90
+          ? `Bib ${CW.bib} was last placed at ${CW.dist(r.progress_m)} (${Math.round(r.progress_pct)}% of the course) at ${CW.hhmm(r.last_fix.time_s)}.`
+          : "";
+      if (far && !confirm(`${far} Record their finish at ${at}?`)) return;
+      patchRunner({ finish: at }, $("finish-record"));
     });
     $("finish-undo").addEventListener("click", () => patchRunner({ finish: null }, $("finish-undo")));
     $("dnf").addEventListener("click", () => {
@@ -316,7 +331,10 @@
 
   function renderAlerts() {
     // the runner's flags (told to them, not confirmed) and race HQ's incidents, newest first
-    const items = [...state.alerts.values()].sort((a, b) => b.updated_s - a.updated_s || b.id - a.id).map((a) =>
+    // (an SOS still open first: it is what anyone opening this page must see)
+    const sosFirst = (a) => (a.open && a.priority === 0 ? 0 : 1);
+    const items = [...state.alerts.values()].sort((a, b) =>
+      sosFirst(a) - sosFirst(b) || b.updated_s - a.updated_s || b.id - a.id).map((a) =>
       el("li", { class: `alert k-${a.kind} level-${a.level} ${a.ack_by ? "is-acked" : "is-open"} ${a.open ? "" : "is-closed"}`,
                  dataset: { alertId: String(a.id), level: a.level } },
         el("div", { class: "meta" }, el("time", { text: CW.hhmm(a.opened_s) }),
