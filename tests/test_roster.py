@@ -148,6 +148,7 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["runner", "finish", "demo", "7", "2026-06-01T12:00:00Z", *opts])
         assert done.exit_code == 0, done.output
         assert "bib 7: finished Mon 12:00:00 (T+5:30:00)" in done.output, done.output
+        assert "note: bib 7 has sent no fix: is it the right bib?" in done.output, done.output
         done = cli.invoke(main, ["runner", "dnf", "demo", "7", *opts])  # finished: refused
         assert done.exit_code == 1 and "both finished and out" in done.output, done.output
         done = cli.invoke(main, ["runner", "finish", "demo", "7", "--undo", *opts])

@@ -218,6 +218,7 @@ def runner_finish(
     if undo == (when is not None):
         raise CoursewatchError("give the finish TIME (e.g. 14:05), or --undo to take it back")
     client = Client(url, token)
+    before = client.call("GET", _runner_path(race_id, bib))
     shown = client.call("PATCH", _runner_path(race_id, bib), json={"finish": when})
     if undo:
         click.echo(f"bib {bib}: finish taken back; now {shown['status']}")
@@ -225,6 +226,21 @@ def runner_finish(
     at = shown.get("finish_ts")
     said = "" if at is None else " " + _race_clock(client, race_id, at, shown["start_ts"])
     click.echo(f"bib {bib}: finished{said}")
+    far = _far_from_finish(before)
+    if far:  # a bib typed wrong, say
+        click.echo(f"note: {far}: is it the right bib? (`runner finish {race_id} {bib} --undo` "
+                   "takes it back)", err=True)  # fmt: skip
+
+
+def _far_from_finish(runner: dict[str, Any]) -> str:
+    """What makes a finish recorded for this runner doubtful ("" if nothing)."""
+    if runner.get("last_fix") is None:
+        return f"bib {runner['bib']} has sent no fix"
+    pct = runner.get("progress_pct")
+    if pct is None or pct >= 90.0:
+        return ""
+    km = runner["progress_m"] / 1000.0
+    return f"bib {runner['bib']} was last placed at km {km:.1f}, {pct:.0f} % of the course"
 
 
 @click.command("dnf")
