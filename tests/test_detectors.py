@@ -134,34 +134,65 @@ def test_overdue_without_eta_waits() -> None:
     assert ev == [] and overdue_step(st, 1e9, 0.0, 10_000.0, float("nan"), cfg)[1] == []
 
 
-def test_cutoff_once_per_station_with_margin() -> None:
+def test_cutoff_once_per_station_with_margin_the_first_station_first() -> None:
+    """The first station ahead projected late is raised, not a later one (race HQ acted on
+    the later: the runner is pulled at the first and never reaches it); the later one counts
+    once the runner is past the first."""
     cfg = CutoffConfig(margin_s=600.0, persist_s=0.0)
     cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
     st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (9_000.0, 25_000.0), cfg)
     assert ev == []  # 16.7 min and 83 min ahead of the cut-offs, both beyond the margin
     st, ev = cutoff_step(st, 100.0, 1_200.0, cutoffs, (9_500.0, 29_900.0), cfg)
-    assert [(e.station_m, e.margin_min) for e in ev] == [(20_000.0, 8.3), (40_000.0, 1.7)]
+    assert [(e.station_m, e.margin_min) for e in ev] == [(20_000.0, 8.3)]
     st, ev = cutoff_step(st, 200.0, 1_300.0, cutoffs, (11_000.0, 31_000.0), cfg)
     assert ev == []
+    st, ev = cutoff_step(st, 9_700.0, 20_100.0, cutoffs, (9_700.0, 31_000.0), cfg)
+    assert [(e.kind, e.station_m, e.margin_min) for e in ev] == [
+        ("cutoff_passed", 20_000.0, 5.0), ("cutoff_risk", 40_000.0, -16.7)]  # fmt: skip
 
 
 def test_a_cutoff_episode_is_one_and_ends_when_its_stations_are_reached() -> None:
     """Cut-off risk was raised and never ended: open after the runner finished 10 h inside
-    the last cut-off. One episode a runner: a later station projected late joins it; reaching
-    the stations ends it, the last one closing it (on time or not: the margin says)."""
+    the last cut-off. Reaching the station ends the episode (on time or not: the margin
+    says); the next station projected late opens the next."""
     cfg = CutoffConfig(persist_s=0.0)
     cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
     st, ev = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (10_500.0, 29_000.0), cfg)
     assert [(e.kind, e.station_m, e.episode_m, e.opens) for e in ev] == [
         ("cutoff_risk", 20_000.0, 20_000.0, True)]  # fmt: skip
     st, ev = cutoff_step(st, 100.0, 1_500.0, cutoffs, (10_600.0, 31_000.0), cfg)
-    assert [(e.station_m, e.episode_m, e.opens) for e in ev] == [(40_000.0, 20_000.0, False)]
-    st, ev = cutoff_step(st, 9_700.0, 20_100.0, cutoffs, (9_700.0, 29_500.0), cfg)
-    assert [(e.kind, e.margin_min, e.closes) for e in ev] == [("cutoff_passed", 5.0, False)]
+    assert ev == []  # (the later station waits for the first)
+    st, ev = cutoff_step(st, 9_700.0, 20_100.0, cutoffs, (9_700.0, 31_000.0), cfg)
+    assert [(e.kind, e.station_m, e.episode_m, e.opens, e.closes) for e in ev] == [
+        ("cutoff_passed", 20_000.0, 20_000.0, False, True),
+        ("cutoff_risk", 40_000.0, 40_000.0, True, False)]  # fmt: skip
     st, ev = cutoff_step(st, 30_300.0, 40_050.0, cutoffs, (9_700.0, 30_300.0), cfg)
     assert [(e.kind, e.margin_min, e.episode_m, e.closes) for e in ev] == [
-        ("cutoff_passed", -5.0, 20_000.0, True)]  # fmt: skip
+        ("cutoff_passed", -5.0, 40_000.0, True)]  # fmt: skip
     assert not st.open_m and cutoff_step(st, 30_400.0, 41_000.0, cutoffs, (1.0, 1.0), cfg)[1] == []
+
+
+def test_a_cutoff_risk_ends_when_the_runner_is_projected_in_time_again() -> None:
+    """A risk stayed open, with its old figures, after the runner sped up or race HQ moved
+    the cut-off (the race file sent again): projected 10 minutes ahead of it for 10 minutes,
+    it ends; projected late again, it is raised again."""
+    cfg = CutoffConfig(persist_s=600.0)
+    cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
+    st, _ = cutoff_step(CutoffState(), 0.0, 1_000.0, cutoffs, (10_500.0, 29_000.0), cfg)
+    st, ev = cutoff_step(st, 600.0, 1_500.0, cutoffs, (10_500.0, 29_000.0), cfg)
+    assert [e.kind for e in ev] == ["cutoff_risk"]
+    st, ev = cutoff_step(st, 900.0, 2_000.0, cutoffs, (9_700.0, 29_000.0), cfg)
+    assert ev == []  # 5 min ahead: not enough to call it over
+    moved = ((20_000.0, 11_500.0), (40_000.0, 30_000.0))  # the cut-off moved 25 min later
+    st, ev = cutoff_step(st, 1_000.0, 2_100.0, moved, (10_500.0, 29_000.0), cfg)
+    assert ev == []  # (for 10 minutes first)
+    st, ev = cutoff_step(st, 1_600.0, 2_500.0, moved, (10_500.0, 29_000.0), cfg)
+    assert [(e.kind, e.margin_min, e.closes) for e in ev] == [("cutoff_clear", 16.7, True)]
+    assert not st.open_m and 20_000.0 not in st.alerted_m
+    later = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))  # and back (a mistake taken back)
+    st, _ = cutoff_step(st, 1_700.0, 2_600.0, later, (10_500.0, 29_000.0), cfg)
+    st, ev = cutoff_step(st, 2_300.0, 3_000.0, later, (10_500.0, 29_000.0), cfg)
+    assert [(e.kind, e.opens) for e in ev] == [("cutoff_risk", True)]
 
 
 def test_cutoff_ignores_stations_behind_and_unknown_eta() -> None:

@@ -237,10 +237,10 @@ async def test_a_silent_runner_is_at_risk_once_the_cut_off_passes(tmp_path: Path
             await server.tick()
         kinds = {a.kind for a in server._store.alerts("demo")}
         assert "cutoff_risk" in kinds, kinds
-        # one incident for the cut-offs they miss one after the other (one each, before), in
-        # words that say the cut-off has passed, not that it is "projected"
+        # one incident, for the first cut-off they miss (race HQ acts there; the later ones
+        # wait for it), in words that say it has passed, not that it is "projected"
         (cut,) = [i for i in server.incidents("demo") if i.kind == "cutoff_risk"]
-        assert len(cut.updates) >= 2 and "by its cut-off (" in cut.sentence, cut
+        assert len(cut.updates) == 1 and "not at Aid 1 by its cut-off (" in cut.sentence, cut
 
 
 async def test_a_recording_replayed_fast_shows_its_silences(tmp_path: Path) -> None:
@@ -410,7 +410,8 @@ async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
     """A runner projected late at Aid 1 (cut-off 0:20), race HQ acknowledging it, reaches it
     at 0:27: "reached Aid 1 7 min after its cut-off", timed by their pass, not by the fix or
     tick that saw it, is told to race HQ again (the runner goes on past a cut-off: theirs to
-    decide, and no acknowledgement of a projection covers it); it ends at the finish."""
+    decide, and no acknowledgement of a projection covers it). The finish's is its own
+    incident, raised once they are past Aid 1, and ends at the finish."""
     from coursewatch.sim.field import course_gpx
 
     folder = tmp_path / "race"
@@ -433,13 +434,45 @@ async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
             seen += [(i.open, i.ack_by) for i in server.incidents("demo")
                      if i.kind == "cutoff_missed"]  # fmt: skip
         assert seen[0] == (True, None), seen  # told again, not covered by the acknowledgement
-        (cut,) = [i for i in server.incidents("demo") if i.kind.startswith("cutoff")]
-        assert cut.kind == "cutoff_missed" and not cut.open, cut
-        said = [u["sentence"] for u in cut.updates if u["kind"] == "cutoff_missed"]
-        assert said == [
-            "Bib 7: reached Aid 1 7 min after its cut-off (20:46)",
-            "Bib 7: reached Finish 19 min after its cut-off (21:26)",
-        ], said
+        # Aid 1's: open until race HQ decides; the finish's, raised once past Aid 1, ends there
+        aid, fin = sorted((i for i in server.incidents("demo") if i.kind.startswith("cutoff")),
+                          key=lambda i: i.opened_s)  # fmt: skip
+        assert (aid.kind, aid.open, fin.kind, fin.open) == ("cutoff_missed", True,
+                                                            "cutoff_missed", False)  # fmt: skip
+        assert aid.sentence == "Bib 7: reached Aid 1 7 min after its cut-off (20:46)"
+        assert fin.sentence == "Bib 7: reached Finish 19 min after its cut-off (21:26)"
+
+
+async def test_a_cut_off_moved_later_ends_the_risk_it_raised(tmp_path: Path) -> None:
+    """Race HQ moves Aid 1's cut-off 30 minutes later mid-race (weather) and sends the race
+    file again: the runner's open risk kept its old figures, "projected at Aid 1 ... after
+    its cut-off (20:46)", for the rest of their race. Now it ends, in the new cut-off's words."""
+    from coursewatch.sim.field import course_gpx
+
+    start = "2026-05-28T20:26:40+00:00"  # START
+    race = (f"name: Tight\ncourse: course.gpx\nstart: '{start}'\nstations:\n"
+            "  - {name: Aid 1, km: 4.0, cutoff: 'CUT'}\n"
+            "  - {name: Finish, km: 12.0}\n")  # fmt: skip
+    fixes = _fixes(60.0, seed=2)[:20]  # 2.5 m/s: Aid 1 at 0:27
+    now = [fixes[0].time_s]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        gpx = course_gpx(COURSE).encode()
+        await server.create_race("demo", race.replace("CUT", "00:20"), ".yaml", gpx, ".gpx")
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for f in fixes:
+            now[0] = f.time_s
+            await _ingest(server, [f])
+        (risk,) = [i for i in server.incidents("demo") if i.kind == "cutoff_risk"]
+        assert risk.open and "after its cut-off (20:46)" in risk.sentence, risk.sentence
+        await server.create_race("demo", race.replace("CUT", "00:50"), ".yaml", gpx, ".gpx")
+        for _ in range(3):
+            now[0] += 360.0
+            await server.tick()
+        (risk,) = [i for i in server.incidents("demo") if i.kind.startswith("cutoff")]
+        assert not risk.open and risk.updates[-1]["kind"] == "cutoff_clear", risk
+        assert "now projected at Aid 1" in risk.sentence and "before its cut-off (21:16)" in (
+            risk.sentence
+        ), risk.sentence
 
 
 async def test_a_station_reached_minutes_late_with_no_risk_first_is_missed(

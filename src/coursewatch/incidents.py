@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     "arrived": Rule(FLAG, True, None),
     "cutoff_risk": Rule(ALERT, False, "cutoff_risk"),
     "cutoff_passed": Rule(FLAG, True, None),
+    "cutoff_clear": Rule(FLAG, True, None),  # projected in time again (sped up, cut-off moved)
     "cutoff_missed": Rule(ALERT, False, "cutoff_missed"),  # reached after it: HQ decides
     # the runner's own device (detectors/device.py): race HQ's at once
     "sos": Rule(ALERT, False, "sos"),
@@ -88,6 +89,7 @@ FAMILY = {
     "arrived": "overdue",
     "cutoff_risk": "cutoff",
     "cutoff_passed": "cutoff",
+    "cutoff_clear": "cutoff",
     "cutoff_missed": "cutoff",
     "sos": "sos",
     "sos_cancel": "sos",

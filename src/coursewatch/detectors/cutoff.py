@@ -8,7 +8,12 @@ hours ahead is uncertain), and has been on every evaluation for ``persist_s`` (a
 right after a detour or a long stop is briefly pessimistic), raises ``cutoff_risk`` once, with
 the projected margin in minutes (negative: projected late), and ``cutoff_passed`` when the
 runner then reaches that station (in time or not: the margin says; the station's people have
-them from there). A pure state machine: tests feed times, distances and ETAs only.
+them from there). Only the first station ahead projected late is raised: the next is the one
+race HQ acts on (a runner pulled there never reaches the later ones); the later ones count
+once it is behind them. A station projected at least ``clear_s`` before its cut-off for
+``persist_s`` again (the runner sped up, the cut-off was moved) gives ``cutoff_clear``: its
+risk is over until it is projected late again. A pure state machine: tests feed times,
+distances and ETAs only.
 
 >>> cfg = CutoffConfig(margin_s=0.0, persist_s=600.0)
 >>> cutoffs = ((20_000.0, 10_000.0), (40_000.0, 30_000.0))
@@ -39,6 +44,7 @@ class CutoffConfig:
     # a projection far ahead is uncertain: late by more than this share of the time still to
     # run before it counts (at the station's door, any lateness does)
     share_of_to_go: float = 0.0
+    clear_s: float = 600.0  # projected this far ahead of a cut-off: its risk is over
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,15 @@ class CutoffState:
     late_since: tuple[tuple[float, float], ...] = ()
     open_m: frozenset[float] = frozenset()  # alerted, not reached yet
     episode_m: float = math.nan  # the station whose cut-off opened the runner's open episode
+    # (station_m, time first projected well ahead) of the open ones projected in time since
+    clear_since: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class CutoffEvent:
-    """``cutoff_risk`` or ``cutoff_passed`` at ``station_m``; ``episode_m``: the station that
-    opened the runner's episode (one at a time: a later station projected late joins it), and
-    whether this event ``opens`` or ``closes`` it (the last station of it reached)."""
+    """``cutoff_risk``, ``cutoff_clear`` or ``cutoff_passed`` at ``station_m``;
+    ``episode_m``: the station that opened the runner's episode (one at a time), and whether
+    this event ``opens`` or ``closes`` it."""
 
     kind: str
     ts: float
@@ -77,43 +85,86 @@ def cutoff_step(
     cfg: CutoffConfig,
 ) -> tuple[CutoffState, list[CutoffEvent]]:
     """Advance on a fix or a tick. ``eta_ts[i]`` is the ETA at ``cutoffs[i]`` (NaN: unknown)."""
-    since = dict(state.late_since)
-    late_since: list[tuple[float, float]] = []
-    episode_m, still_open = state.episode_m, set(state.open_m)
+    still_open = set(state.open_m)
+    events = _passed(state, still_open, now_s, progress_m, cutoffs)
+    alerted = set(state.alerted_m)
+    cleared = _cleared(state, still_open, alerted, now_s, progress_m, cutoffs, eta_ts, cfg, events)
+    episode_m = state.episode_m if still_open else math.nan
+    late_since, risk = _at_risk(state, still_open, alerted, now_s, progress_m, cutoffs, eta_ts,
+                                cfg, episode_m)  # fmt: skip
+    if risk is not None:
+        events.append(risk)
+        alerted.add(risk.station_m)
+        still_open.add(risk.station_m)
+        episode_m = risk.episode_m
+    out = CutoffState(frozenset(alerted), late_since, frozenset(still_open), episode_m, cleared)
+    return out, events
+
+
+def _passed(
+    state: CutoffState, still_open: set[float], now_s: float, progress_m: float,
+    cutoffs: Sequence[tuple[float, float]],
+) -> list[CutoffEvent]:  # fmt: skip
+    """The stations of the open episode reached now (taken out of ``still_open``): the last
+    one reached closes it."""
     events = []
-    for station_m, cutoff_ts in cutoffs:  # reached: the last of the episode's ends it
+    for station_m, cutoff_ts in cutoffs:
         if station_m in still_open and station_m <= progress_m:
             still_open.discard(station_m)
             events.append(CutoffEvent("cutoff_passed", now_s, progress_m, station_m, cutoff_ts,
-                                      now_s, round((cutoff_ts - now_s) / 60.0, 1), episode_m,
-                                      closes=not still_open))  # fmt: skip
-    if not still_open:
-        episode_m = math.nan
+                                      now_s, round((cutoff_ts - now_s) / 60.0, 1),
+                                      state.episode_m, closes=not still_open))  # fmt: skip
+    return events
+
+
+def _cleared(
+    state: CutoffState, still_open: set[float], alerted: set[float], now_s: float,
+    progress_m: float, cutoffs: Sequence[tuple[float, float]], eta_ts: Sequence[float],
+    cfg: CutoffConfig, events: list[CutoffEvent],
+) -> tuple[tuple[float, float], ...]:  # fmt: skip
+    """The open stations projected ``clear_s`` ahead of their cut-off for ``persist_s`` end
+    (``cutoff_clear`` appended to ``events``); returns those still waiting to."""
+    since = dict(state.clear_since)
+    waiting: list[tuple[float, float]] = []
     for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
-        if station_m <= progress_m or station_m in state.alerted_m or math.isnan(eta):
+        if station_m not in still_open or math.isnan(eta):
+            continue
+        if eta + cfg.margin_s > cutoff_ts - cfg.clear_s:
+            continue  # still at risk (or not far enough ahead to say it is over)
+        first_s = since.get(station_m, now_s)
+        if now_s - first_s < cfg.persist_s:
+            waiting.append((station_m, first_s))
+            continue
+        still_open.discard(station_m)
+        alerted.discard(station_m)  # projected late again: raised again
+        events.append(CutoffEvent("cutoff_clear", now_s, progress_m, station_m, cutoff_ts, eta,
+                                  round((cutoff_ts - eta) / 60.0, 1), state.episode_m,
+                                  closes=not still_open))  # fmt: skip
+    return tuple(waiting)
+
+
+def _at_risk(
+    state: CutoffState, still_open: set[float], alerted: set[float], now_s: float,
+    progress_m: float, cutoffs: Sequence[tuple[float, float]], eta_ts: Sequence[float],
+    cfg: CutoffConfig, episode_m: float,
+) -> tuple[tuple[tuple[float, float], ...], CutoffEvent | None]:  # fmt: skip
+    """The first station ahead projected late for ``persist_s`` (None: none), and the one
+    waiting to be (the later ones wait for it)."""
+    since = dict(state.late_since)
+    for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
+        if station_m in still_open:
+            break  # the first station projected late is the one to act on: not the later
+        if station_m <= progress_m or math.isnan(eta):
+            continue
+        if station_m in alerted:
             continue
         if eta + cfg.margin_s <= cutoff_ts + cfg.share_of_to_go * max(0.0, eta - now_s):
             continue  # on time now: a later projection starts the wait afresh
         first_s = since.get(station_m, now_s)
         if now_s - first_s < cfg.persist_s:
-            late_since.append((station_m, first_s))
-            continue
+            return ((station_m, first_s),), None  # (nor the later ones while it waits)
         opens = not still_open
-        episode_m = station_m if opens else episode_m
-        still_open.add(station_m)
-        events.append(
-            CutoffEvent(
-                "cutoff_risk",
-                now_s,
-                progress_m,
-                station_m,
-                cutoff_ts,
-                eta,
-                round((cutoff_ts - eta) / 60.0, 1),
-                episode_m,
-                opens=opens,
-            )
-        )
-    raised = {e.station_m for e in events if e.kind == "cutoff_risk"}
-    out = CutoffState(state.alerted_m | raised, tuple(late_since), frozenset(still_open), episode_m)
-    return out, events
+        return (), CutoffEvent("cutoff_risk", now_s, progress_m, station_m, cutoff_ts, eta,
+                               round((cutoff_ts - eta) / 60.0, 1),
+                               station_m if opens else episode_m, opens=opens)  # fmt: skip
+    return (), None

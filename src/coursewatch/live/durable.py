@@ -15,8 +15,9 @@ start of the runner's, is not used: that runner is rebuilt from every stored fix
 states were kept.
 
 >>> from coursewatch.detectors.cutoff import CutoffState
->>> _load(CutoffState, _plain(CutoffState(frozenset({1.0}), ((2.0, 3.0),))))
-CutoffState(alerted_m=frozenset({1.0}), late_since=((2.0, 3.0),), open_m=frozenset(), episode_m=nan)
+>>> st = CutoffState(frozenset({1.0}), ((2.0, 3.0),), clear_since=((4.0, 5.0),))
+>>> _load(CutoffState, _plain(st)) == st or _load(CutoffState, _plain(st))
+True
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import RunnerState
 
-VERSION = 3  # 2: the confirmation keeps the interval before the last fix; 3: cut-off episodes
+VERSION = 4  # 2: the confirmation keeps the interval before the last fix; 3: cut-off episodes;
+# 4: a cut-off risk ends when projected in time again (clear_since)
 SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing ...
 SAVE_WALL_S = 10.0  # ... and server time
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,

@@ -233,6 +233,9 @@ class Narrator:
             verdict = (f"{e.margin_min:.0f} min before" if e.margin_min >= 0
                        else f"{-e.margin_min:.0f} min after")  # fmt: skip
             return f"reached {station} {verdict} its cut-off ({cutoff})"
+        if e.kind == "cutoff_clear":
+            return (f"now projected at {station} {e.margin_min:.0f} min before its cut-off "
+                    f"({cutoff}); now at {here}")  # fmt: skip
         if e.ts >= e.cutoff_ts:  # a silent runner's: the cut-off passed before anyone knew
             return f"not at {station} by its cut-off ({cutoff}); last seen at {here}"
         late = -e.margin_min
