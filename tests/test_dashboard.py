@@ -569,9 +569,15 @@ def test_an_sos_from_a_mapshare_feed_is_first_on_the_dashboard_within_one_poll(
     coords = first.locator(".where .coords").inner_text()
     assert coords == f"{point['latitude']:.5f}, {point['longitude']:.5f}", coords
     page.screenshot(path=str(shots / "dashboard-sos.png"))
-    # acknowledged (someone is on it), it stays in sight while it lasts
+    # acknowledged (someone is on it, by the name they gave in settings), it stays in sight
+    page.click("details.settings summary")
+    page.fill("#operator", "Ana (radio)")
+    page.press("#operator", "Tab")  # (a change event: kept in this browser)
+    page.click("details.settings summary")
     first.locator("button.ack").click()
     page.wait_for_selector('#alerts li.alert.is-acked[data-kind="sos"]', timeout=5_000)
+    acked = page.locator('#alerts li.alert[data-kind="sos"] .acked').inner_text()
+    assert acked.startswith("✓ Ana (radio)"), acked
     page.check("#open-only")
     assert page.locator("#alerts li.alert").first.get_attribute("data-kind") == "sos"
     page.uncheck("#open-only")
@@ -685,11 +691,18 @@ def test_a_runner_race_hq_deletes_leaves_open_boards_and_their_page(hq: HQ, brow
     drop their row and marker at once, and their own page says they are gone."""
     run = hq.runners[0].run
     hq.call("POST", "/api/races/demo/runners", json={"bib": "88", "name": "Mis Take"})
-    hq.post("88", [(float(run.time_s[i]), float(run.lat[i]), float(run.lon[i])) for i in (0, 1)])
     p = Page(browser, hq, admin=True)
     page = p.open()
     _wait_live(page)
-    page.wait_for_selector('#board tbody tr[data-bib="88"]', timeout=15_000)
+    # registered, the race 1 h 30 min old, never heard from: the board says so
+    row = page.locator('#board tbody tr[data-bib="88"] td.status')
+    said = row.inner_text()
+    assert said.startswith("no fix 1 h ") and said.endswith("min after the start"), said
+    hq.post("88", [(float(run.time_s[i]), float(run.lat[i]), float(run.lon[i])) for i in (0, 1)])
+    page.wait_for_function(
+        "!document.querySelector('#board tr[data-bib=\"88\"] td.status').textContent"
+        ".startsWith('no fix')"
+    )
     other = p.context.new_page()
     other.goto(f"{hq.url}/races/demo/runners/88?token={ADMIN}")
     other.wait_for_selector('#conn[data-state="live"]', timeout=15_000)

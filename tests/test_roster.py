@@ -135,6 +135,7 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["race", "check", "demo", *opts])
         assert done.exit_code == 0, done.output
         assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output
+        assert "times on the race's clock, UTC+00:00" in done.output, done.output
         # one field changed: the others kept (the name and devices were wiped)
         done = cli.invoke(main, ["runner", "add", "demo", "7", "--start",
                                  "2026-06-01T06:30:00Z", *opts])  # fmt: skip

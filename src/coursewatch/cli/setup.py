@@ -84,10 +84,11 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
             click.echo(f"  {line}")
 
 
-def _when(ts: float | None) -> str:
+def _when(ts: float | None, zone: dt.tzinfo) -> str:
+    """A time on the race's clock, as race HQ's pages show it."""
     if ts is None:
         return "never"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, zone).strftime("%a %H:%M:%S")
 
 
 @click.command("check")
@@ -96,15 +97,26 @@ def _when(ts: float | None) -> str:
 @_token
 def race_check(race_id: str, url: str | None, token: str | None) -> None:
     """Per runner: has each device and feed been heard from, and their newest fix."""
-    runners = Client(url, token).call("GET", f"/api/races/{race_id}/check")["runners"]
-    table = Table(title=f"{race_id}: {sum(r['heard'] for r in runners)} of {len(runners)} heard")
+    client = Client(url, token)
+    runners = client.call("GET", f"/api/races/{quote(race_id, safe='')}/check")["runners"]
+    race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
+    zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
+    heard = f"{sum(r['heard'] for r in runners)} of {len(runners)} heard"
+    table = Table(title=f"{race_id}: {heard} (times on the race's clock, UTC{_offset(zone)})")
     for name in ("bib", "name", "devices", "feed", "newest fix"):
         table.add_column(name)
     for r in sorted(runners, key=lambda r: _bib_order(r["bib"])):
-        devices = "\n".join(f"{d['id']}: {_when(d['heard_ts'])}" for d in r["devices"]) or "-"
-        cells = (r["bib"], r["name"], devices, _feed(r["feed"]), _when(r["newest_fix_s"]))
+        devices = "\n".join(f"{d['id']}: {_when(d['heard_ts'], zone)}" for d in r["devices"])
+        cells = (r["bib"], r["name"], devices or "-", _feed(r["feed"], zone),
+                 _when(r["newest_fix_s"], zone))  # fmt: skip
         table.add_row(*map(escape, cells), style=None if r["heard"] else "red")
     Console().print(table)
+
+
+def _offset(zone: dt.timezone) -> str:
+    """``-06:00``."""
+    s = int(zone.utcoffset(None).total_seconds())
+    return f"{'-' if s < 0 else '+'}{abs(s) // 3600:02d}:{abs(s) % 3600 // 60:02d}"
 
 
 def _bib_order(bib: str) -> tuple[int, str]:
@@ -112,10 +124,11 @@ def _bib_order(bib: str) -> tuple[int, str]:
     return (int(bib), "") if bib.isdigit() else (1 << 62, bib)
 
 
-def _feed(feed: dict[str, Any] | None) -> str:
+def _feed(feed: dict[str, Any] | None, zone: dt.tzinfo) -> str:
     if feed is None:
         return "-"
-    said = f"{feed['kind']} {feed['id']}: {feed['state']}, newest fix {_when(feed['newest_fix_s'])}"
+    newest = _when(feed["newest_fix_s"], zone)
+    said = f"{feed['kind']} {feed['id']}: {feed['state']}, newest fix {newest}"
     return said + (f"\n{feed['last_error']}" if feed["last_error"] else "")
 
 

@@ -12,6 +12,7 @@
   const SILENT_SHOWN_S = 20 * 60;  // the status column says "silent 2 h 34 min" from then on
   const MAX_ALERTS_SHOWN = 300;
   const SOUND_KEY = "coursewatch.sound";
+  const OPERATOR_KEY = "coursewatch.operator";
   const $ = (id) => document.getElementById(id);
   const el = CW.el;
 
@@ -320,12 +321,17 @@
   // on the race's clock).
   function statusLine(r) {
     const text = CW.statusText(r.status);
+    const long = (s) => {
+      const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      return h ? `${h} h ${m} min` : `${m} min`;
+    };
+    // registered, started, never heard from: a tracker not on, or a runner not there
+    const unheard = r.status === "not_started" && !r.last_fix && r.start_ts ? CW.now() - r.start_ts : 0;
+    if (unheard >= SILENT_SHOWN_S) return `no fix ${long(unheard)} after the start`;
     const open = !["finished", "dnf", "not_started"].includes(r.status);
     const silent = r.last_fix && open ? CW.now() - r.last_fix.time_s : 0;
     if (silent < SILENT_SHOWN_S) return text;
-    const h = Math.floor(silent / 3600), m = Math.floor((silent % 3600) / 60);
-    const long = h ? `${h} h ${m} min` : `${m} min`;
-    return r.status === "silent" ? `silent ${long}` : `${text} · silent ${long}`;
+    return r.status === "silent" ? `silent ${long(silent)}` : `${text} · silent ${long(silent)}`;
   }
 
   function runnerIcon(r) {
@@ -440,6 +446,9 @@
       el("span", { class: "coords", text: at }), ` (${CW.dist(r.progress_m)})`);
   }
 
+  // who acknowledges, as this browser's operator gave it in ⚙ (several people at race HQ)
+  function operator() { return (localStorage.getItem(OPERATOR_KEY) || "").trim() || "race HQ"; }
+
   function updateTitle(open) {
     if (open === undefined) open = [...state.alerts.values()].filter(needsAction).length;
     const name = state.race ? state.race.name : "race HQ";
@@ -449,7 +458,7 @@
   async function ack(a, button) {
     button.disabled = true;
     try {
-      const done = await CW.api(`${CW.racePath}/incidents/${a.id}/ack`, { method: "POST", json: { by: "race HQ" } });
+      const done = await CW.api(`${CW.racePath}/incidents/${a.id}/ack`, { method: "POST", json: { by: operator() } });
       state.alerts.set(done.id, done);
       soon();
     } catch (e) {
@@ -530,6 +539,7 @@
     const form = $("settings");
     form.units.value = CW.units();
     $("sound").checked = soundOn();
+    $("operator").value = localStorage.getItem(OPERATOR_KEY) || "";
     $("tiles").value = CWMap.tilesUrl() === CWMap.OSM ? "osm" : CWMap.tilesUrl();
     form.addEventListener("change", (ev) => {
       if (ev.target.name === "units") {
@@ -538,6 +548,8 @@
         renderAll();
       } else if (ev.target.id === "sound") {
         localStorage.setItem(SOUND_KEY, ev.target.checked ? "on" : "off");
+      } else if (ev.target.id === "operator") {
+        localStorage.setItem(OPERATOR_KEY, ev.target.value.trim());
       }
     });
     $("sign-out").hidden = !CW.token();
