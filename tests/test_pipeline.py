@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from coursewatch.engine.matcher import match_fixes
 from coursewatch.live.runner import TAIL_CAP, LiveRunner
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, DeviceEvent, Fix
-from coursewatch.sim.hq import add_race, hq
+from coursewatch.sim.hq import add_race, admin_headers, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.store import RunnerRecord
 
@@ -473,6 +474,43 @@ async def test_a_cut_off_moved_later_ends_the_risk_it_raised(tmp_path: Path) -> 
         assert "now projected at Aid 1" in risk.sentence and "before its cut-off (21:16)" in (
             risk.sentence
         ), risk.sentence
+
+
+async def test_a_course_line_corrected_mid_race_takes_back_the_alerts_it_raised(
+    tmp_path: Path,
+) -> None:
+    """The course file is wrong between km 5 and 6 (the line 400 m north of the trail): every
+    runner there is "off course for sure". Race HQ sends the corrected course: each runner is
+    rebuilt on it from their fixes, and the alerts of the wrong line, open ones included, are
+    taken back (they stayed open for good: nothing on the new line would end them)."""
+    import numpy as np
+
+    from coursewatch.sim.field import course_gpx
+
+    k = (COURSE.cum_m > 5000.0) & (COURSE.cum_m < 6000.0)
+    lat = COURSE.lat.copy()
+    lat[k] += np.sin(np.pi * (COURSE.cum_m[k] - 5000.0) / 1000.0) * 0.004
+    wrong = course_gpx(COURSE).encode()
+    for a, b in zip(COURSE.lat[k], lat[k], strict=True):
+        wrong = wrong.replace(f'lat="{a:.7f}"'.encode(), f'lat="{b:.7f}"'.encode(), 1)
+    race = "name: T\ncourse: course.gpx\nstart: '2026-05-28T20:26:40+00:00'\n"
+    fixes = [f for f in _fixes(30.0, seed=3) if f.time_s < START + 5 + 5700.0 / 2.5]
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s + 60.0) as (server, client):
+        await server.create_race("demo", race, ".yaml", wrong, ".gpx")
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        await _ingest(server, fixes)
+        (off,) = server.incidents("demo")
+        assert off.kind == "off_course" and off.open and "for sure" in off.sentence, off
+        stream = server.subscribe("demo", None, 0.2, frozenset({"incident"}))
+        heard = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0)
+        await server.create_race("demo", race, ".yaml", course_gpx(COURSE).encode(), ".gpx")
+        assert [i.retracted for i in server.incidents("demo")] == [True]
+        listed = (await client.get("/api/races/demo/incidents", headers=admin_headers())).json()
+        assert listed["incidents"] == [], listed  # race HQ's list (the default: not taken back)
+        said = await asyncio.wait_for(heard, 5.0)  # the boards are told
+        assert said.data["id"] == off.id and said.data["retracted"], said
+        assert server.runner("demo", "7").fixes == len(fixes)
 
 
 async def test_a_station_reached_minutes_late_with_no_risk_first_is_missed(

@@ -39,14 +39,8 @@ __all__ = ["Clock", "Matched", "Pipeline", "Routed", "Work"]
 
 
 class Pipeline:
-    def __init__(
-        self,
-        registry: Registry,
-        store: Store,
-        bus: Bus,
-        clock: Clock = time.time,
-        max_future_s: float = 600.0,
-    ) -> None:
+    def __init__(self, registry: Registry, store: Store, bus: Bus, clock: Clock = time.time,
+                 max_future_s: float = 600.0) -> None:  # fmt: skip
         self.registry, self.store, self.bus = registry, store, bus
         self.clock, self.max_future_s = clock, max_future_s
         self.watches: dict[str, RaceWatch] = {}  # race -> its clock-driven detectors
@@ -285,7 +279,8 @@ class Pipeline:
         """A runner back to what the store holds (a restart, a batch of theirs not stored):
         their state ``stored`` and the fixes stored after it played again; returns what those
         raised (stored with them: a save finds it known). No state that fits: a new watch and
-        the engine rebuilt from every stored fix (None)."""
+        the engine rebuilt from every stored fix: what it raises now, and takes back what
+        it no longer does (another course: the old line's alerts), as work ``rebuild``."""
         watch, runner.epoch = self.watch(race), new_epoch()  # what it holds: the store's
         if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
             if runner.last_time_s is not None and runner.received_s is not None:
@@ -295,11 +290,15 @@ class Pipeline:
             watch.keep_etas(runner, refresh=False)  # its last predictions, as they were
             return work
         watch.runners.pop(runner.bib, None)
-        runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
+        step = runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
         race.passes.restore(runner.bib, None)
-        if runner.last_time_s is not None:
-            race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
-        return None
+        if runner.last_time_s is None:
+            return None
+        race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+        work = Work("rebuild", self.clock(), IngestReport())
+        work.steps.append(Matched(Routed(race, runner), step, [0]))
+        self.detect(work)
+        return work
 
     def reload(self, race: LiveRace, runner: LiveRunner) -> None:
         """A runner whose batch was not stored back to what the store holds, devices too."""

@@ -48,14 +48,16 @@ async def load_runners(
     for record in store.runners(race.id):
         runner = registry.add_runner(record)
         work = pipeline.put_back(race, runner, states.get(record.bib))
+        rebuilt = work is not None and work.protocol == "rebuild"
         if work is not None:
-            out.resumed += 1
+            out.resumed += not rebuilt
+            out.rebuilt += rebuilt
             if work.steps:  # (none after a clean stop: nothing to store again)
                 saved = await pipeline.save(work)
-                out.replayed_fixes += sum(len(m.index) for m in work.steps)
+                out.replayed_fixes += 0 if rebuilt else sum(len(m.index) for m in work.steps)
                 out.raised_again += len(saved.new)
-        elif runner.last_time_s is not None:
-            out.rebuilt += 1
+                if rebuilt:  # on another course: the boards drop what it takes back
+                    pipeline.publish_incidents(saved.incidents)
         watch.resume(runner, now_s)
     out.seconds = time.perf_counter() - started
     if out.resumed or out.rebuilt:
