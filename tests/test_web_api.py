@@ -170,13 +170,19 @@ async def test_device_conflict_and_patch(tmp_path: Path) -> None:
 
 
 async def test_openapi_and_index(tmp_path: Path) -> None:
-    async with hq(tmp_path) as (_server, client):
+    async with hq(tmp_path) as (server, client):
         doc = (await client.get("/api/openapi.json")).json()
         assert doc["openapi"].startswith("3.")
         assert "/api/races/{race}/events" in doc["paths"]
         assert "post" in doc["paths"]["/ingest/owntracks"]
         page = await client.get("/")
         assert page.status_code == 200 and "coursewatch" in page.text
+        # races listed newest first, each with its start: a rehearsal beside the real race
+        await add_race(server, tmp_path / "a", trail_course(8_000.0), "rehearsal", START)
+        await add_race(server, tmp_path / "b", trail_course(8_000.0), "real", START + 86_400)
+        page = await client.get("/", headers=admin_headers())
+        assert page.text.index('"/api/races/real"') < page.text.index('"/api/races/rehearsal"')
+        assert "Fri 29 May 2026" in page.text, page.text
 
 
 async def test_a_replayed_recording_runs_on_its_own_clock(tmp_path: Path) -> None:

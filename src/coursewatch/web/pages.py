@@ -15,13 +15,15 @@ from coursewatch.web.auth import is_admin, server_of
 async def index(request: Request) -> Response:
     server = server_of(request)
     admin = is_admin(request)
+    # the newest race first, each with its start (a rehearsal beside the real race)
+    races = sorted(server.races(), key=lambda r: -r.record.start_ts)
     items = "".join(
         f'<li><a href="/api/races/{html.escape(r.id)}">{html.escape(r.record.name)}</a> '
-        f"({len(r.runners)} runners) · "
+        f"({r.race.start:%a %d %b %Y %H:%M}, {len(r.runners)} runners) · "
         f'<a href="/api/races/{html.escape(r.id)}/runners">runners</a> · '
         f'<a href="/api/races/{html.escape(r.id)}/incidents">incidents</a> · '
         f'<a href="/api/races/{html.escape(r.id)}/course.geojson">course</a></li>'
-        for r in server.races()
+        for r in races
         if admin or r.record.public
     )
     page = resources.files("coursewatch.web").joinpath("static/index.html").read_text("utf-8")
