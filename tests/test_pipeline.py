@@ -474,6 +474,15 @@ async def test_a_cut_off_moved_later_ends_the_risk_it_raised(tmp_path: Path) -> 
         assert "now projected at Aid 1" in risk.sentence and "before its cut-off (21:16)" in (
             risk.sentence
         ), risk.sentence
+        # moved back (a mistake): a new risk, in an incident of its own, open
+        await server.create_race("demo", race.replace("CUT", "00:20"), ".yaml", gpx, ".gpx")
+        for _ in range(3):
+            now[0] += 360.0
+            await server.tick()
+        cuts = sorted((i for i in server.incidents("demo") if i.kind.startswith("cutoff")),
+                      key=lambda i: i.id)  # fmt: skip
+        assert [(i.open, i.updates[-1]["kind"]) for i in cuts] == [
+            (False, "cutoff_clear"), (True, "cutoff_risk")]  # fmt: skip
 
 
 async def test_a_course_line_corrected_mid_race_takes_back_the_alerts_it_raised(

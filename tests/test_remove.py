@@ -158,3 +158,47 @@ async def test_a_rehearsal_taken_out_frees_its_trackers_for_the_real_race(tmp_pa
         assert set(server.race("real").runners) == {"107"}
         assert server._registry.devices["dev-7"] == ("real", "107")
         assert len(server.fixes("real", "107").time_s) == before["fixes"]
+
+
+async def test_a_batch_in_flight_when_its_runner_is_deleted_stores_nothing_of_theirs(
+    tmp_path: Path,
+) -> None:
+    """A runner deleted while a batch of theirs waits in the pipeline (its unknown device
+    noted first): its fixes and state were stored after the delete, for a runner who was not
+    there any more (a bib registered again would have inherited them)."""
+    db = tmp_path / "hq.db"
+    async with hq(tmp_path, clock=lambda: START + 3700.0) as (server, _client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        decoded = _fixes("dev-7", 7)
+        decoded.add(Fix(START + 60.0, 45.0, 6.0, device_id="stranger"), len(decoded.fixes))
+        batch = asyncio.ensure_future(server.ingest(lambda: decoded, "native"))
+        await asyncio.sleep(0)  # (the batch waits on the store for the stranger's count)
+        removed = await server.delete_runner("demo", "7")
+        await batch
+        assert removed["runners"] == 1
+        left = _rows(db, "demo", "7")
+        assert all(left[t] == 0 for t in TABLES[:7]), left
+
+
+async def test_a_delete_the_store_refuses_can_be_asked_again(tmp_path: Path) -> None:
+    """The database away during a delete: 503, and nothing forgotten (it answered 404 when
+    asked again, while the runner was still in the store and came back at the restart)."""
+    from coursewatch.store import StoreUnavailable
+
+    async with hq(tmp_path, clock=lambda: START + 3700.0) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        real = server._store.delete_runner
+
+        async def away(race_id: str, bib: str) -> dict[str, int]:
+            raise StoreUnavailable("the database went away: send again in a moment")
+
+        server._store.delete_runner = away  # type: ignore[method-assign]
+        r = await client.delete("/api/races/demo/runners/7", headers=HEADERS)
+        assert r.status_code == 503, r.text
+        assert server._registry.devices["dev-7"] == ("demo", "7")
+        assert not server.runner("demo", "7").gone
+        server._store.delete_runner = real  # type: ignore[method-assign]
+        r = await client.delete("/api/races/demo/runners/7", headers=HEADERS)
+        assert r.status_code == 200 and r.json()["removed"]["runners"] == 1, r.text

@@ -56,6 +56,8 @@ class CutoffState:
     episode_m: float = math.nan  # the station whose cut-off opened the runner's open episode
     # (station_m, time first projected well ahead) of the open ones projected in time since
     clear_since: tuple[tuple[float, float], ...] = ()
+    episode_ts: float = math.nan  # when the open episode began (a station raised again after
+    # its risk ended is another episode)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class CutoffEvent:
     episode_m: float = math.nan
     opens: bool = False
     closes: bool = False
+    episode_ts: float = math.nan  # when its episode began
 
 
 def cutoff_step(
@@ -92,12 +95,14 @@ def cutoff_step(
     episode_m = state.episode_m if still_open else math.nan
     late_since, risk = _at_risk(state, still_open, alerted, now_s, progress_m, cutoffs, eta_ts,
                                 cfg, episode_m)  # fmt: skip
+    episode_ts = state.episode_ts if still_open else math.nan
     if risk is not None:
         events.append(risk)
         alerted.add(risk.station_m)
         still_open.add(risk.station_m)
-        episode_m = risk.episode_m
-    out = CutoffState(frozenset(alerted), late_since, frozenset(still_open), episode_m, cleared)
+        episode_m, episode_ts = risk.episode_m, risk.episode_ts
+    out = CutoffState(frozenset(alerted), late_since, frozenset(still_open), episode_m, cleared,
+                      episode_ts)  # fmt: skip
     return out, events
 
 
@@ -113,7 +118,8 @@ def _passed(
             still_open.discard(station_m)
             events.append(CutoffEvent("cutoff_passed", now_s, progress_m, station_m, cutoff_ts,
                                       now_s, round((cutoff_ts - now_s) / 60.0, 1),
-                                      state.episode_m, closes=not still_open))  # fmt: skip
+                                      state.episode_m, closes=not still_open,
+                                      episode_ts=state.episode_ts))  # fmt: skip
     return events
 
 
@@ -139,7 +145,7 @@ def _cleared(
         alerted.discard(station_m)  # projected late again: raised again
         events.append(CutoffEvent("cutoff_clear", now_s, progress_m, station_m, cutoff_ts, eta,
                                   round((cutoff_ts - eta) / 60.0, 1), state.episode_m,
-                                  closes=not still_open))  # fmt: skip
+                                  closes=not still_open, episode_ts=state.episode_ts))  # fmt: skip
     return tuple(waiting)
 
 
@@ -166,5 +172,6 @@ def _at_risk(
         opens = not still_open
         return (), CutoffEvent("cutoff_risk", now_s, progress_m, station_m, cutoff_ts, eta,
                                round((cutoff_ts - eta) / 60.0, 1),
-                               station_m if opens else episode_m, opens=opens)  # fmt: skip
+                               station_m if opens else episode_m, opens=opens,
+                               episode_ts=now_s if opens else state.episode_ts)  # fmt: skip
     return (), None

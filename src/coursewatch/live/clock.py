@@ -324,7 +324,7 @@ class RaceWatch:
             if at_s is not None and at_s > cutoff_ts:  # (not known: first seen past it)
                 late = round((cutoff_ts - at_s) / 60.0, 1)
                 out.append(CutoffEvent("cutoff_missed", at_s, m, m, cutoff_ts, at_s, late, m,
-                                       opens=True, closes=True))  # fmt: skip
+                                       opens=True, closes=True, episode_ts=at_s))  # fmt: skip
         return out
 
     def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
@@ -382,6 +382,6 @@ def _since(e: ClockEvent) -> float:
         return e.since_ts
     if isinstance(e, SignalEvent):
         return e.last_fix_ts
-    if isinstance(e, CutoffEvent):
-        return e.episode_m
+    if isinstance(e, CutoffEvent):  # (when it began: one raised again after it ended is new)
+        return e.episode_m if math.isnan(e.episode_ts) else e.episode_ts
     return e.station_m

@@ -225,21 +225,21 @@ class Narrator:
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
             if e.kind == "arrived":
-                return f"reached {station}, {_minutes(e.late_s / 60)} after expected"
-            return (f"expected at {station} {_minutes(e.late_s / 60)} ago (tolerance "
+                return f"reached {station}, {_long(e.late_s)} after expected"
+            return (f"expected at {station} {_long(e.late_s)} ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}")  # fmt: skip
         cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
         if e.kind in ("cutoff_passed", "cutoff_missed"):
-            verdict = (f"{_minutes(e.margin_min)} before" if e.margin_min >= 0
-                       else f"{_minutes(-e.margin_min)} after")  # fmt: skip
+            verdict = (f"{_long(e.margin_min * 60)} before" if e.margin_min >= 0
+                       else f"{_long(-e.margin_min * 60)} after")  # fmt: skip
             return f"reached {station} {verdict} its cut-off ({cutoff})"
         if e.kind == "cutoff_clear":
-            return (f"now projected at {station} {_minutes(e.margin_min)} before its cut-off "
+            return (f"now projected at {station} {_long(e.margin_min * 60)} before its cut-off "
                     f"({cutoff}); now at {here}")  # fmt: skip
         if e.ts >= e.cutoff_ts:  # a silent runner's: the cut-off passed before anyone knew
             return f"not at {station} by its cut-off ({cutoff}); last seen at {here}"
         late = -e.margin_min
-        verdict = f"{_minutes(late)} after" if late >= 0 else f"only {_minutes(-late)} before"
+        verdict = f"{_long(late * 60)} after" if late >= 0 else f"only {_long(-late * 60)} before"
         return f"projected at {station} {verdict} its cut-off ({cutoff}); now at {here}"
 
     def runner_words(
@@ -357,13 +357,3 @@ def _long(seconds: float) -> str:
     """A duration as race HQ reads it: "42 min", "2 h 04 min"."""
     minutes = round(seconds / 60.0)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def _minutes(m: float) -> str:
-    """A delay in race HQ's words: "7 min", "2 h 14 min" (not "134 min").
-
-    >>> _minutes(7.4), _minutes(134.0), _minutes(59.6)
-    ('7 min', '2 h 14 min', '1 h 0 min')
-    """
-    whole = round(m)
-    return f"{whole} min" if whole < 60 else f"{whole // 60} h {whole % 60} min"

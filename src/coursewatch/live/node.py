@@ -133,7 +133,7 @@ class Nodes:
             owns = self._pipeline.owns
             if before and race.runners is not before.runners and owns is not None:
                 # another course: a worker's runners rebuilt from their stored fixes
-                await self.put_back_runners(lambda r, bib: r == race_id and owns(r, bib))
+                await self.put_back_runners(lambda r, bib: r == race_id and owns(r, bib), True)
             self.contacts.races.pop(race_id, None)  # read again when next needed
             self.repoll(race_id)
         except Exception:  # the next change reads it again; meanwhile the old holds
@@ -297,11 +297,14 @@ class Nodes:
         if works:
             await self._pipeline.run(*works)
 
-    async def put_back_runners(self, which: Callable[[str, str], bool]) -> tuple[int, int]:
+    async def put_back_runners(
+        self, which: Callable[[str, str], bool], replay: bool = False
+    ) -> tuple[int, int]:
         """The runners ``which`` says back as the store holds them (their state, the fixes
         stored after it played again, what their devices said); their silence counts from
         their last fix (web nodes kept taking fixes while their last worker was away).
-        Returns (runners, fixes played again)."""
+        ``replay``: on another course (Pipeline.put_back). Returns (runners, fixes played
+        again)."""
         pipeline, store = self._pipeline, self._store
         n = replayed = 0
         for race in list(self._registry.races.values()):
@@ -310,10 +313,13 @@ class Nodes:
                 continue
             watch, states = pipeline.watch(race), store.runner_states(race.id)
             for runner in runners:
-                work = pipeline.put_back(race, runner, states.get(runner.bib))
+                work = pipeline.put_back(race, runner, states.get(runner.bib), replay)
                 if work is not None and work.steps:
-                    await pipeline.save(work)
-                    replayed += sum(len(m.index) for m in work.steps)
+                    saved = await pipeline.save(work)
+                    if work.protocol == "rebuild":  # the old course's alerts taken back
+                        pipeline.publish_incidents(saved.incidents)
+                    else:
+                        replayed += sum(len(m.index) for m in work.steps)
                 runner.device = DeviceState()
                 heard = runner.received_s
                 watch.resume(runner, self.clock() if heard is None else heard)

@@ -254,33 +254,31 @@ class Pipeline:
         states: dict[tuple[str, str], RunnerState] = {}
         for work in works:
             raised = {(a.race_id, a.bib) for a in work.alerts}
-            runs = [
-                (m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
-                 (m.routed.race.id, m.routed.runner.bib) in raised
-                 or m.step.replay_from_s is not None)
-                for m in work.steps
-            ]  # fmt: skip
+            runs = [(m.routed.race, m.routed.runner, self.watch(m.routed.race).of(m.routed.runner),
+                     (m.routed.race.id, m.routed.runner.bib) in raised
+                     or m.step.replay_from_s is not None) for m in work.steps]  # fmt: skip
             for st in durable.states(runs, work.received_s, self.state_every_s):
                 states[(st.race_id, st.bib)] = st
-        saved = await self.store.save(
-            [row for w in works for row in w.rows],
-            [a for w in works for a in w.alerts],
+        gone = {(r.record.race_id, r.bib) for r in batches.runners_of(works) if r.gone}
+        saved = await self.store.save(  # (a runner race HQ removes meanwhile: not theirs)
+            [row for w in works for row in w.rows if (row.race_id, row.bib) not in gone],
+            [a for w in works for a in w.alerts if (a.race_id, a.bib) not in gone],
             merge_retractions([r for w in works for r in w.retract]),
             counts=merge_counts(works),
-            states=list(states.values()),
+            states=[st for k, st in states.items() if k not in gone],
             keys=batches.keys(batches.runners_of(works)),
         )
         works[-1].report.incidents.extend(saved.incidents)
         return saved
 
     def put_back(
-        self, race: LiveRace, runner: LiveRunner, stored: RunnerState | None
+        self, race: LiveRace, runner: LiveRunner, stored: RunnerState | None, replay: bool = False
     ) -> Work | None:
         """A runner back to what the store holds (a restart, a batch of theirs not stored):
         their state ``stored`` and the fixes stored after it played again; returns what those
         raised (stored with them: a save finds it known). No state that fits: a new watch and
-        the engine rebuilt from every stored fix: what it raises now, and takes back what
-        it no longer does (another course: the old line's alerts), as work ``rebuild``."""
+        the engine rebuilt from every stored fix (None); ``replay`` (another course): what it
+        raises now, what it no longer does taken back, as work ``rebuild``."""
         watch, runner.epoch = self.watch(race), new_epoch()  # what it holds: the store's
         if stored is not None and durable.thaw(race, runner, watch.of(runner), stored):
             if runner.last_time_s is not None and runner.received_s is not None:
@@ -292,9 +290,10 @@ class Pipeline:
         watch.runners.pop(runner.bib, None)
         step = runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
         race.passes.restore(runner.bib, None)
-        if runner.last_time_s is None:
+        if runner.last_time_s is not None:
+            race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
+        if not replay or runner.last_time_s is None:
             return None
-        race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())
         work = Work("rebuild", self.clock(), IngestReport())
         work.steps.append(Matched(Routed(race, runner), step, [0]))
         self.detect(work)

@@ -9,12 +9,17 @@ The other nodes of a race HQ on several machines read the change from the store
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
+from coursewatch.bus.redis import views_key
 from coursewatch.live.fieldwatch import meta_key
 
 if TYPE_CHECKING:
     from coursewatch.bus import Bus
+    from coursewatch.bus.redis import RedisBus
     from coursewatch.live.contacts import Contacts
     from coursewatch.live.feeds import FeedPoller
     from coursewatch.live.pipeline import Pipeline
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from coursewatch.live.webhooks import WebhookSender
     from coursewatch.store import Store
 
+log = logging.getLogger("coursewatch.live.removal")
 REMOVED = "removed"  # the event kind: {"bib"} a runner, {"race"} the race
 
 
@@ -54,12 +60,24 @@ class Removal:
 
         def _changed(self, race_id: str) -> None: ...  # live/node.py
 
+        @property
+        def redis_bus(self) -> RedisBus | None: ...  # live/node.py
+
         async def _save_privacy(self, race: LiveRace) -> None: ...  # live/access.py
 
     async def delete_runner(self, race_id: str, bib: str) -> dict[str, int]:
-        """Take a runner out of the race and the store; returns how many rows went, by table."""
+        """Take a runner out of the race and the store; returns how many rows went, by table.
+        The store first: refused (the database away), nothing is forgotten and it can be
+        asked again."""
         race = self.race(race_id)
-        bib = self.runner(race.id, bib).bib
+        runner = self.runner(race.id, bib)
+        bib = runner.bib
+        runner.gone = True  # a batch of theirs in flight stores nothing more
+        try:
+            gone = await self._store.delete_runner(race.id, bib)
+        except BaseException:
+            runner.gone = False
+            raise
         hidden = bib in race.hidden  # (the public is not told of one who opted out)
         had_privacy = hidden or bib in race.runner_tokens
         self.forget_runner(race, bib)
@@ -70,7 +88,7 @@ class Removal:
             await self.contacts.save(race.id)
         if had_privacy:
             await self._save_privacy(race)
-        gone = await self._store.delete_runner(race.id, bib)
+        await self._forget_views(race.id, bib)
         self._changed(race.id)
         self._bus.publish(race.id, REMOVED, {"bib": bib, "hidden": hidden})
         return gone
@@ -80,17 +98,44 @@ class Removal:
         loaded at start too); returns how many rows went, by table."""
         if race_id not in self.not_loaded:
             race_id = self.race(race_id).id  # 404 for a race that is not there
+        live = self._registry.races.get(race_id)
+        runners = [] if live is None else list(live.runners.values())
         hooks = self._store.webhooks(race_id)
+        for r in runners:
+            r.gone = True
+        try:
+            gone = await self._store.delete_race(race_id, race_meta_keys(race_id))
+        except BaseException:
+            for r in runners:
+                r.gone = False
+            raise
         self.forget_race(race_id)
         for hook in hooks:
             await self._webhooks.forget(hook.id)
-        gone = await self._store.delete_race(race_id, race_meta_keys(race_id))
+        await self._forget_views(race_id, None)
         self._changed(race_id)
         self._bus.publish(race_id, REMOVED, {"race": race_id})
         return gone
 
+    async def _forget_views(self, race_id: str, bib: str | None) -> None:
+        """Several machines: the runner views Redis keeps for web nodes (a bib or a race id
+        used again must not show the removed one's)."""
+        bus = self.redis_bus
+        if bus is None:
+            return
+        try:
+            if bib is None:
+                await bus.redis.delete(views_key(race_id))
+            else:
+                await bus.redis.hdel(views_key(race_id), bib)
+        except (RedisError, OSError) as exc:  # (the views are replaced by the next updates)
+            log.warning("race %s: removed runner views kept in Redis (%s)", race_id, exc)
+
     def forget_runner(self, race: LiveRace, bib: str) -> None:
         """A runner removed, in this node's memory (the store is the caller's)."""
+        runner = race.runners.get(bib)
+        if runner is not None:
+            runner.gone = True  # (a worker's batch of theirs in flight: not stored)
         self.feeds.put(race.id, bib, None, 0.0)
         self._registry.forget_runner(race.id, bib)
         watch = self._pipeline.watches.get(race.id)

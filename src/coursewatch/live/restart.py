@@ -38,16 +38,19 @@ class Resumed:
 
 
 async def load_runners(
-    race: LiveRace, store: Store, registry: Registry, pipeline: Pipeline, now_s: float
-) -> Resumed:
-    """A race's runners from the store, each back in their last state."""
+    race: LiveRace, store: Store, registry: Registry, pipeline: Pipeline, now_s: float,
+    replay: bool = False,
+) -> Resumed:  # fmt: skip
+    """A race's runners from the store, each back in their last state; ``replay`` (another
+    course): one rebuilt from their fixes has what the old course raised and the new one
+    does not taken back (Pipeline.put_back)."""
     started = time.perf_counter()
     out = Resumed()
     watch = pipeline.watch(race)
     states = store.runner_states(race.id)
     for record in store.runners(race.id):
         runner = registry.add_runner(record)
-        work = pipeline.put_back(race, runner, states.get(record.bib))
+        work = pipeline.put_back(race, runner, states.get(record.bib), replay)
         rebuilt = work is not None and work.protocol == "rebuild"
         if work is not None:
             out.resumed += not rebuilt

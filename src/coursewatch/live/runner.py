@@ -97,6 +97,7 @@ class LiveRunner:
         self.heard: dict[str, float] = {}  # device id -> when its newest fix arrived
         self.device = DeviceState()  # what their device says: in SOS, battery low (devices.py)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
+        self.gone = False  # race HQ removed them: nothing more of theirs is stored
         # a batch of theirs could not be stored (the database was away): what they hold in
         # memory is not what the store holds; they are put back to it at their next fix
         self.suspect = False

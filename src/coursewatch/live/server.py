@@ -156,9 +156,9 @@ class Server(Outside, Histories, Access, Nodes, Removal):
         await self.feeds.stop()
         await self.notifier.stop()
 
-    async def _load_runners(self, race_id: str) -> None:
+    async def _load_runners(self, race_id: str, replay: bool = False) -> None:
         """A race's privacy settings and runners from the store, each back in their last
-        state (live/restart.py)."""
+        state (live/restart.py; ``replay``: on another course)."""
         race = self._registry.races[race_id]
         self._load_privacy(race)
         if self.role != SINGLE:  # registrations only: a worker puts back the runners it takes
@@ -166,7 +166,7 @@ class Server(Outside, Histories, Access, Nodes, Removal):
                 self._registry.add_runner(record)
             return
         self.resumed[race_id] = await restart.load_runners(
-            race, self._store, self._registry, self._pipeline, self.clock()
+            race, self._store, self._registry, self._pipeline, self.clock(), replay
         )
         devices.restore(race.runners.values(), self._store, race_id)
         for bib in self.contacts.of(race_id).feeds:
@@ -275,8 +275,9 @@ class Server(Outside, Histories, Access, Nodes, Removal):
         placed = self._registry.put_race(live)
         # its runners wait in the store (not loaded yet, or another course: rebuilt here from
         # their stored fixes, on the loop: a rare act of race HQ, as at start)
-        if race_id in self.not_loaded or (before and placed.runners is not before.runners):
-            await self._load_runners(race_id)
+        moved = before is not None and placed.runners is not before.runners  # another course
+        if race_id in self.not_loaded or moved:
+            await self._load_runners(race_id, replay=moved)
             self.not_loaded.pop(race_id, None)
         if placed.field is None:  # new stations: the stored history is read against them
             await self.load_history(placed)

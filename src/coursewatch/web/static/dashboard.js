@@ -40,7 +40,8 @@
     CW.live({
       open: () => reload().catch(showError),
       runner: onRunner, status: onStatus, incident: onAlert, incident_ack: onAck, flag: onFlag,
-      removed: () => reload().catch(fatal),  // a runner or the race taken out by race HQ
+      // a runner or the race taken out by race HQ (the race: "No race ... on this server")
+      removed: (d) => reload().catch(d.race ? fatal : showError),
     }, (s) => CW.showState($("conn"), s));
     setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
     tickClock();
