@@ -82,12 +82,16 @@ def _refs(texts: list[str]) -> Counter[tuple[int, int]]:
     return Counter((int(m[1]), int(m[2])) for t in texts for m in REF.finditer(t))
 
 
-async def _wrong_turn(server: Server) -> None:
+async def _wrong_turn(server: Server, now: list[float] | None = None) -> None:
+    """Runner 7 misses a turn at km 3, fixes every 5 s, one a request (``now``: the clock,
+    moved to each fix's time as it is sent)."""
     run = simulate_run(COURSE, start_ts=START + 5, interval_s=5.0, wrong_turn_at_m=3000.0,
                        wrong_turn_angle_deg=70.0, seed=4)  # fmt: skip
     fixes = [Fix(float(t), float(a), float(b), bib="7")
              for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
     for fix in fixes:  # one a request, as a phone sends them
+        if now is not None:
+            now[0] = fix.time_s + 1.0
         decoded = Decoded()
         decoded.add(fix, 0)
         await server.ingest(lambda d=decoded: d, "native", "demo")
@@ -97,7 +101,8 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
     tmp_path: Path, ntfy: NtfySink, mailbox: Mailbox
 ) -> None:
     opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sinks: loopback
-    async with hq(tmp_path, clock=lambda: START + 4 * 3600, **opts) as (server, client):
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, client):
         await add_race(server, tmp_path, COURSE, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
         await server.set_runner_contacts("demo", "7", [f"ntfy://{ntfy.url}/runner7"],
@@ -110,7 +115,7 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
             "/api/races/demo/contacts", json={"hq": hq_urls}, headers=admin_headers()
         )
         assert r.status_code == 200 and "sos" not in str(r.json())  # URLs shown shortened
-        await _wrong_turn(server)
+        await _wrong_turn(server, now)
         sos = {
             "imei": "300434",
             "messageCode": 4,
@@ -140,7 +145,13 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         kinds = {i.id: i.kind for i in server.incidents("demo", level=None)}
         assert {kinds[i] for i, _ in _refs(by_topic["sos"])} == {"sos"}
         assert {kinds[i] for i, _ in _refs(by_topic["runner7"])} <= {"off_course", "wrong_way"}
-        assert by_topic["runner7"][0].startswith("The course is ")  # where, first
+        # when (on the race's clock), then where
+        assert re.match(r"\d\d:\d\dZ?: The course is ", by_topic["runner7"][0]), by_topic
+        assert re.match(r"\d\d:\d\dZ?: Bib 7: SOS .* Position -?\d+\.\d{5}, -?\d+\.\d{5}\.",
+                        by_topic["sos"][0]), by_topic["sos"]  # fmt: skip
+        sos_prio = [m["priority"] for m in ntfy.messages if m["topic"] == "sos"]
+        assert str(sos_prio[0]) in ("5", "max"), sos_prio  # ntfy's highest
+        assert {m["title"].split(" · ")[0] for m in ntfy.messages if m["topic"] == "sos"} == {"SOS"}
         assert ". You may have " in by_topic["runner7"][0]
         assert "sos" in {kinds[i] for i, _ in _refs(by_topic["hq"])}
         assert len(_refs(by_topic["hq"])) > len(_refs(by_topic["sos"]))
@@ -538,7 +549,7 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(
     """Race HQ put a runner out (DNF), or recorded their finish, while they were off course:
     their crew and race HQ read that the incident ended with it; the runner's own phone gets
     nothing ("You: out of the race" is race HQ's to say, in person)."""
-    async with hq(tmp_path, clock=lambda: START + 3600, webhook_allow_private=True) as (
+    async with hq(tmp_path, clock=lambda: START + 1000, webhook_allow_private=True) as (
         server,
         _client,
     ):
@@ -576,3 +587,27 @@ def test_a_message_reaches_no_address_of_this_machine_whatever_the_url(
     parts = _mail_parts(mail)
     assert "<img" not in parts.get("text/html", ""), parts  # as text: plain, or escaped
     assert said in parts["text/plain"], parts
+
+
+async def test_a_runner_is_not_told_of_old_news_and_every_message_says_when(
+    tmp_path: Path,
+) -> None:
+    """A runner's MapShare feed added mid-race brings back two days of excursions: the runner
+    got fifteen "You are back on course" about them, undated. Their phone is told only what is
+    under half an hour old; their crew and race HQ get it all, each message led by when it
+    happened on the race's clock."""
+    now = [START + 3600.0]
+    async with hq(tmp_path, clock=lambda: now[0], webhook_allow_private=True) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", ["ntfy://127.0.0.1:9/runner7"],
+                                         ["ntfy://127.0.0.1:9/crew7"])  # fmt: skip
+        off = {"kind": "off_course", "time_s": START + 900, "level": "alert", "sentence": "off"}
+        inc = Incident(1, "demo", "7", f"course:{START + 900:.0f}", "off_course", "alert",
+                       True, START + 900, START + 900, None, float(COURSE.lat[40]),
+                       float(COURSE.lon[40]), 3000.0, 250.0, "Bib 7 is off", (off,))  # fmt: skip
+        said = {d.role: d.body for d in server.notifier.route(inc, "Demo")}
+        assert set(said) == {"crew"}, said  # 45 minutes old: not the runner's news
+        assert said["crew"].startswith("20:41: Bib 7 is off"), said  # (a race in UTC)
+        now[0] = START + 1000.0
+        assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew"}

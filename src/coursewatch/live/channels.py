@@ -73,3 +73,22 @@ def without_secrets(text: str, url: str) -> str:
     for word in sorted({w for w in words if w and len(w) >= 4}, key=len, reverse=True):
         text = text.replace(unquote(word), "…").replace(word, "…")
     return text
+
+
+URGENT = {"ntfy": "priority=max", "ntfys": "priority=max", "pover": "priority=high"}
+
+
+def urgent_url(url: str) -> str:
+    """An SOS's address: at the highest priority the service has (ntfy: max, Pushover: high),
+    unless the address sets one itself.
+
+    >>> urgent_url("ntfy://ntfy.sh/hq"), urgent_url("ntfy://ntfy.sh/hq?priority=low")
+    ('ntfy://ntfy.sh/hq?priority=max', 'ntfy://ntfy.sh/hq?priority=low')
+    >>> urgent_url("mailto://hq@example.org")
+    'mailto://hq@example.org'
+    """
+    scheme, _, rest = url.partition("://")
+    extra = URGENT.get(scheme.lower())
+    if extra is None or "priority=" in rest:
+        return url
+    return f"{url}{'&' if '?' in rest else '?'}{extra}"

@@ -44,7 +44,7 @@ from coursewatch.live.announce import (
     since_seen,
     sweep_forever,
 )
-from coursewatch.live.channels import apprise_send
+from coursewatch.live.channels import apprise_send, urgent_url
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.dnf import ENDED
 from coursewatch.live.waits import nap
@@ -87,12 +87,12 @@ class Notifier:
         bus: Bus,
         contacts: Contacts,
         settings: Settings,
-        runner_words: Callable[[Incident], str],
+        words: Callable[[Incident, str], str | None],
         send: Send = apprise_send,
     ) -> None:
         self.store, self.bus, self.contacts = store, bus, contacts
         self.settings = settings
-        self.runner_words = runner_words
+        self.words = words  # (incident, role) -> what it says to them; None: not for them
         self.send = send
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
         self._missed = Missed()  # messages whose deliveries the store refused
@@ -152,13 +152,19 @@ class Notifier:
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
         if not inc.open:
             title += " (closed)"
+        elif prio == 0:  # first on a lock screen
+            title = f"SOS · {title}"
         wanted: list[tuple[str, str, str]] = []  # role, url, body
         put_out = bool(inc.updates) and inc.updates[-1].get("kind") in ENDED  # (by HQ: not told)
         if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
-            wanted += [("runner", u, self.runner_words(inc)) for u in book.runner.get(inc.bib, [])]
+            wanted += [("runner", u, self.words(inc, "runner") or "")
+                       for u in book.runner.get(inc.bib, [])]  # fmt: skip
         if inc.level == ALERT:
-            wanted += [("crew", u, inc.sentence) for u in book.crew.get(inc.bib, [])]
-            wanted += [("hq", u, inc.sentence) for u, p in book.hq if prio <= p]
+            wanted += [
+                ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
+            ]
+            wanted += [("hq", u, self.words(inc, "hq") or "") for u, p in book.hq if prio <= p]
+        wanted = [(role, url, body) for role, url, body in wanted if body]  # "": not theirs
         ref = f"\n(incident {inc.id}, event {key})"  # what a receiver can de-duplicate by
         return [
             Delivery(inc.race_id, inc.id, key, recipient_id(url), role, inc.bib, url, title,
@@ -304,7 +310,8 @@ class Notifier:
             async with contextlib.nullcontext() if urgent else self._slots:
                 loop = asyncio.get_running_loop()
                 pool = self._urgent if urgent else self._pool
-                error = await loop.run_in_executor(pool, self.send, first.url, title, body)
+                url = urgent_url(first.url) if urgent else first.url
+                error = await loop.run_in_executor(pool, self.send, url, title, body)
                 await self._mark(rows, error)
         except Exception:
             log.exception("deliveries %s", [d.id for d in rows])

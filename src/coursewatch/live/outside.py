@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.incidents import priority
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 
 class NotFound(CoursewatchError):
     """No such race, runner, alert or feed."""
+
+
+STALE_FOR_RUNNER_S = 1800.0  # the runner's phone is told only what is newer than this
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
@@ -71,6 +76,8 @@ class Outside:
         ) -> IngestReport: ...
 
         def _changed(self, race_id: str) -> None: ...
+
+        def race_now(self, race_id: str) -> float: ...  # live/server.py
 
     def repoll(self, race_id: str) -> None:
         """Every runner's feed of a race handed to the poller again (race HQ changed them
@@ -271,9 +278,19 @@ class Outside:
                         "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip
         return out
 
-    def _runner_words(self, inc: Incident) -> str:
+    def _words(self, inc: Incident, role: str) -> str | None:
+        """What a notification to ``role`` says of an incident's latest update, led by when
+        it happened on the race's clock (a feed catching up, pings relayed late: old news must
+        not read as new) and, for an SOS, where; None: not for them (the runner is not told
+        what is over half an hour old: a feed added mid-race brings back its history)."""
         race = self.race(inc.race_id)
-        off = inc.open and inc.kind == "off_course"
-        return race.narrator.runner_words(
-            inc.bib, inc.sentence, inc.lat, inc.lon, inc.course_m, off
-        )
+        at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
+        if role == "runner" and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
+            return None
+        text = inc.sentence
+        if role == "runner":
+            off = inc.open and inc.kind == "off_course"
+            text = race.narrator.runner_words(inc.bib, text, inc.lat, inc.lon, inc.course_m, off)
+        when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
+        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if priority(inc.kind) == 0 else ""
+        return f"{when}: {text}{where}"

@@ -60,9 +60,10 @@ class NtfySink:
         topic = obj.get("topic") or request.path_params["path"]
         title = obj.get("title") or request.headers.get("x-title", "")
         delivery = request.headers.get("x-coursewatch-delivery")  # a webhook call
+        priority = obj.get("priority") or request.headers.get("x-priority")
         self.messages.append({"topic": topic, "title": title, "message": obj.get("message", ""),
                               "at": time.time(), "perf": time.perf_counter(),
-                              "delivery": delivery})  # fmt: skip
+                              "delivery": delivery, "priority": priority})  # fmt: skip
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:
