@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
+from coursewatch.cli.setup import _runner_path
 
 
 def register(main: click.Group) -> None:
@@ -97,7 +98,7 @@ def runner_delete(race_id: str, bib: str, yes: bool, url: str | None, token: str
     fixes, incidents, notifications waiting, feed, contacts and token. To put a runner out
     of the race and keep their track, use `runner dnf`."""
     client = Client(url, token)
-    path = f"/api/races/{quote(race_id, safe='')}/runners/{quote(bib, safe='')}"
+    path = _runner_path(race_id, bib)
     shown = client.call("GET", path)
     name = f" ({shown['name']})" if shown.get("name") else ""
     if not yes:
