@@ -8,6 +8,7 @@ the server module stays the race and runner core.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -292,5 +293,6 @@ class Outside:
             off = inc.open and inc.kind == "off_course"
             text = race.narrator.runner_words(inc.bib, text, inc.lat, inc.lon, inc.course_m, off)
         when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
-        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if priority(inc.kind) == 0 else ""
+        sos = priority(inc.kind) == 0 and math.isfinite(inc.lat) and math.isfinite(inc.lon)
+        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if sos else ""
         return f"{when}: {text}{where}"

@@ -74,7 +74,7 @@ class Removal:
         bib = runner.bib
         runner.gone = True  # a batch of theirs in flight stores nothing more
         try:
-            gone = await self._store.delete_runner(race.id, bib)
+            removed = await self._store.delete_runner(race.id, bib)
         except BaseException:
             runner.gone = False
             raise
@@ -91,7 +91,7 @@ class Removal:
         await self._forget_views(race.id, bib)
         self._changed(race.id)
         self._bus.publish(race.id, REMOVED, {"bib": bib, "hidden": hidden})
-        return gone
+        return removed
 
     async def delete_race(self, race_id: str) -> dict[str, int]:
         """Remove a race, its runners and everything of theirs (a race that could not be
@@ -104,7 +104,7 @@ class Removal:
         for r in runners:
             r.gone = True
         try:
-            gone = await self._store.delete_race(race_id, race_meta_keys(race_id))
+            removed = await self._store.delete_race(race_id, race_meta_keys(race_id))
         except BaseException:
             for r in runners:
                 r.gone = False
@@ -115,7 +115,7 @@ class Removal:
         await self._forget_views(race_id, None)
         self._changed(race_id)
         self._bus.publish(race_id, REMOVED, {"race": race_id})
-        return gone
+        return removed
 
     async def _forget_views(self, race_id: str, bib: str | None) -> None:
         """Several machines: the runner views Redis keeps for web nodes (a bib or a race id
