@@ -130,8 +130,8 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
                                  "ntfy://ntfy.example.org/crew-7", *opts])  # fmt: skip
         assert "runner ntfy://ntfy.example.org/…;" in done.output  # the runner's kept
         done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
-                                 *opts])  # fmt: skip
-        assert done.exit_code == 0 and "priority 0 and above" in done.output
+                                 "--hq", "ntfy://ntfy.example.org/duty#SOS", *opts])  # fmt: skip
+        assert done.exit_code == 0 and done.output.count("(SOS only)") == 2, done.output
         done = cli.invoke(main, ["race", "check", "demo", *opts])
         assert done.exit_code == 0, done.output
         assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output

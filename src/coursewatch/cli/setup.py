@@ -135,8 +135,8 @@ def _feed(feed: dict[str, Any] | None, zone: dt.tzinfo) -> str:
 @click.command("notify")
 @click.argument("race_id")
 @click.option("--hq", "urls", multiple=True, required=True,
-              help="Apprise URL of race HQ (repeat); append '#0' for SOS only, '#1' for SOS "
-                   "and device messages.")  # fmt: skip
+              help="Apprise URL of race HQ (repeat); append '#sos' (or '#0') for SOS only, "
+                   "'#device' ('#1') for SOS and device messages.")  # fmt: skip
 @_url
 @_token
 def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str | None) -> None:
@@ -145,13 +145,18 @@ def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str
     hq = []
     for u in urls:
         base, sep, prio = u.rpartition("#")
+        level = PRIORITY_WORDS.get(prio.lower()) if sep else None
         if sep and len(prio) == 1 and prio.isdigit():  # (a channel's own #2024 is kept)
-            hq.append({"url": base, "priority": int(prio)})
-        else:
-            hq.append({"url": u, "priority": 2})
+            level = int(prio)
+        hq.append({"url": u, "priority": 2} if level is None else {"url": base, "priority": level})
     shown = Client(url, token).call("PUT", f"/api/races/{race_id}/contacts", json={"hq": hq})
     for h in shown["hq"]:
-        click.echo(f"race HQ: {h['url']} (priority {h['priority']} and above)")
+        told = PRIORITY_TOLD.get(h["priority"], f"priority {h['priority']} and more urgent")
+        click.echo(f"race HQ: {h['url']} ({told})")
+
+
+PRIORITY_WORDS = {"sos": 0, "device": 1, "all": 2}  # --hq URL#sos, as #0
+PRIORITY_TOLD = {0: "SOS only", 1: "SOS and what devices say", 2: "every incident"}
 
 
 @click.command("feed")
