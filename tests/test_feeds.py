@@ -363,3 +363,19 @@ async def test_a_feed_is_read_from_garmin_or_spot_only_redirects_included(tmp_pa
         assert asked and all(u.startswith("https://share.garmin.com/") for u in asked), asked
     finally:
         await server.stop()
+
+
+def test_a_feed_host_down_is_not_called_a_block_of_ours() -> None:
+    """A MapShare outage (503) read "blocked ... (too many requests from this server)": race
+    HQ went looking for what it did wrong."""
+    import httpx
+
+    from coursewatch.live.feedcalls import FeedError, read_answer
+
+    with pytest.raises(FeedError) as down:
+        read_answer("mapshare", 503, httpx.Headers({}), b"")
+    assert "unavailable (HTTP 503): asked again in 1 min" in str(down.value), down.value
+    assert down.value.block_s == 60.0
+    with pytest.raises(FeedError) as blocked:
+        read_answer("mapshare", 429, httpx.Headers({"retry-after": "120"}), b"")
+    assert "too many requests" in str(blocked.value) and blocked.value.block_s == 120.0

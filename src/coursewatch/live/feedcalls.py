@@ -124,10 +124,14 @@ def mapshare_address(ident: str) -> tuple[str, str]:
 
 def read_answer(kind: str, status: int, headers: httpx.Headers, body: bytes) -> Page:
     """What one answer brought, or a FeedError saying why not, in words."""
-    if status in (429, 503):
-        wait = retry_after_s(headers.get("retry-after"), BLOCK_S if status == 429 else BUSY_S)
+    if status == 429:
+        wait = retry_after_s(headers.get("retry-after"), BLOCK_S)
         raise FeedError(f"blocked by the feed host for {math.ceil(wait / 60)} min (too many "
                         "requests from this server)", wait)  # fmt: skip
+    if status == 503:  # down or busy: not our doing, but it asks every runner's polls to wait
+        wait = retry_after_s(headers.get("retry-after"), BUSY_S)
+        raise FeedError(f"the feed host is unavailable (HTTP 503): asked again in "
+                        f"{math.ceil(wait / 60)} min", wait)  # fmt: skip
     if status in (401, 403):
         raise FeedError("the feed needs a password, or the one given is wrong")
     if status == 404 or (status == 200 and kind == "mapshare" and not body.strip()):
