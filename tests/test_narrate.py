@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
@@ -102,6 +104,25 @@ def test_the_runner_is_told_where_the_line_is_not_its_nearest_point() -> None:
     far = ("Bib 7 is far from the course: 1.0 km from every part of it (another race? a "
            "tracker left at home? a car?)")  # fmt: skip
     assert "another race" not in Narrator(course, []).runner_words("7", far, 0.0, 0.0, None, False)
+
+
+def test_far_from_the_course_says_where_the_runner_left_it() -> None:
+    """A runner 1.1 km from the course: race HQ and the crew read where they were last on it
+    (there was no km, no station), and the guesses only when they never were."""
+    from datetime import UTC, datetime
+
+    from coursewatch.engine.events import Event, Place
+
+    when = datetime(2026, 6, 27, 14, 32, tzinfo=UTC)
+    left = Place(when, 45.0, 6.0, 4_500.0)
+    far = Event("far_from_course", Place(when, 45.01, 6.0, None), left, 1_100.0, None, None,
+                None, 0)  # fmt: skip
+    assert NARRATOR.sentence("7", far) == (
+        "Bib 7 is far from the course: 1.1 km from every part of it, last on it near km 4.50 "
+        "(mi 2.80)"
+    ), NARRATOR.sentence("7", far)
+    never = replace(far, left=None)
+    assert NARRATOR.sentence("7", never).endswith("(another race? a tracker left at home? a car?)")
 
 
 def test_times_in_sentences_are_on_the_races_clock() -> None:

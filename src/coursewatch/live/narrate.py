@@ -135,8 +135,10 @@ class Narrator:
             return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
                     f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
-            return (f"Bib {bib} is far from the course: {ev.offset_m / 1000:,.1f} km from every "
-                    "part of it (another race? a tracker left at home? a car?)")  # fmt: skip
+            far = f"Bib {bib} is far from the course: {ev.offset_m / 1000:,.1f} km from every part"
+            if ev.left is not None and ev.left.course_m is not None:  # where to look from
+                return f"{far} of it, last on it near {self.where(left_s)}"
+            return f"{far} of it (another race? a tracker left at home? a car?)"
         if ev.kind == "back_near_course":
             return f"Bib {bib} is back near the course at {self.where(at_s)}"
         return f"Bib {bib}: {ev.kind.replace('_', ' ')} at {self.where(at_s)}"
