@@ -119,10 +119,13 @@ async def test_a_rehearsal_taken_out_frees_its_trackers_for_the_real_race(tmp_pa
         assert unknown.status_code == 404, unknown.text
         anonymous = await client.delete("/api/races/rehearsal")  # race HQ's only
         assert anonymous.status_code == 401, anonymous.text
-        # race HQ's open event streams of the race end with it (httpx reads one to its end)
+        # the race's open event streams end with it (httpx reads one to its end): race HQ's,
+        # the runner's, and the public's (it ended with no word, and its board kept trying)
+        await server.set_public("rehearsal", True)
+        readers = (("", HEADERS), ("/runners/8", HEADERS), ("", {}))
         streams = [asyncio.create_task(client.get(f"/api/races/rehearsal{path}/events",
-                                                  headers=HEADERS))
-                   for path in ("", "/runners/8")]  # fmt: skip
+                                                  headers=headers))
+                   for path, headers in readers]  # fmt: skip
         await asyncio.sleep(0.2)
         r = await client.delete("/api/races/rehearsal", headers=HEADERS)
         assert r.status_code == 200, r.text

@@ -69,15 +69,15 @@ def _stream(request: Request, bib: str | None) -> Response:
     async def lines() -> AsyncIterator[str]:
         yield f"retry: 2000\nevent: hello\ndata: {json.dumps(hello)}\n\n"
         async for msg in stream:
+            if msg.kind == REMOVED and "race" in msg.data:  # race HQ removed the race: every
+                yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {json.dumps(msg.data)}\n\n"
+                return  # reader is told (the public too), and nothing more will come
             now = None if admin else _readable(request, race.id, by_token)
             if not admin and now is None:
                 return  # private now, gone, or the token replaced: the stream ends
             if msg.kind == "ping":
                 yield ": ping\n\n"
                 continue
-            if msg.kind == REMOVED and "race" in msg.data:  # race HQ removed the race
-                yield f"id: {msg.seq}\nevent: {msg.kind}\ndata: {json.dumps(msg.data)}\n\n"
-                return  # nothing more will come
             if bib is not None and msg.data.get("bib") != bib:
                 continue
             got = dict(msg.data)

@@ -37,11 +37,15 @@
     state.map = new CWMap.CourseMap($("map"), geo);
     state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3,
                                    opacity: 0.9, interactive: false }).addTo(state.map.map);
-    CW.live({
+    const stream = CW.live({
       open: () => reload().catch(showError),
       runner: onRunner, status: onStatus, incident: onAlert, incident_ack: onAck, flag: onFlag,
-      // a runner or the race taken out by race HQ (the race: "No race ... on this server")
-      removed: (d) => reload().catch(d.race ? fatal : showError),
+      // a runner or the race taken out by race HQ (the race: "No race ... on this server",
+      // and no more reconnecting to it)
+      removed: (d) => {
+        if (d.race) stream.close();
+        reload().catch(d.race ? fatal : showError);
+      },
     }, (s) => CW.showState($("conn"), s));
     setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
     tickClock();
