@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
-from coursewatch.cli.setup import _runner_path
+from coursewatch.cli.setup import _runner_path, race_zone
 
 
 def register(main: click.Group) -> None:
@@ -24,8 +24,9 @@ def register(main: click.Group) -> None:
 
 
 def _start(race: dict[str, Any]) -> str:
-    zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
-    return dt.datetime.fromtimestamp(race["start_ts"], zone).strftime("%Y-%m-%d %H:%M %z")
+    return dt.datetime.fromtimestamp(race["start_ts"], race_zone(race)).strftime(
+        "%Y-%m-%d %H:%M %z"
+    )
 
 
 @click.command("list")

@@ -100,7 +100,7 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
     client = Client(url, token)
     runners = client.call("GET", f"/api/races/{quote(race_id, safe='')}/check")["runners"]
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
-    zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
+    zone = race_zone(race)
     heard = f"{sum(r['heard'] for r in runners)} of {len(runners)} heard"
     table = Table(title=f"{race_id}: {heard} (times on the race's clock, UTC{_offset(zone)})")
     for name in ("bib", "name", "devices", "feed", "newest fix"):
@@ -113,10 +113,14 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
     Console().print(table)
 
 
+def race_zone(race: dict[str, Any]) -> dt.timezone:
+    """The race's clock, from its JSON (``utc_offset_s``)."""
+    return dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
+
+
 def _offset(zone: dt.timezone) -> str:
     """``-06:00``."""
-    s = int(zone.utcoffset(None).total_seconds())
-    return f"{'-' if s < 0 else '+'}{abs(s) // 3600:02d}:{abs(s) % 3600 // 60:02d}"
+    return dt.datetime.now(zone).isoformat()[-6:]
 
 
 def _bib_order(bib: str) -> tuple[int, str]:
@@ -215,7 +219,7 @@ def _runner_path(race_id: str, bib: str) -> str:
 def _race_clock(client: Client, race_id: str, ts: float, start_ts: float) -> str:
     """``ts`` on the race's clock, and as time since the runner's start: "14:05 (T+9:03:12)"."""
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
-    zone = dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
+    zone = race_zone(race)
     clock = dt.datetime.fromtimestamp(ts, zone).strftime("%a %H:%M:%S")
     return f"{clock} (T+{fmt_duration(ts - start_ts)})"
 
