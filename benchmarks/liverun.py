@@ -46,6 +46,7 @@ class LiveRun:
     incidents: list[dict[str, Any]] = field(default_factory=list)  # level all, as they end
     samples: list[Sample] = field(default_factory=list)
     requests: int = 0
+    spots: list[dict[str, Any]] = field(default_factory=list)  # as the API lists them
 
     @property
     def hq(self) -> list[dict[str, Any]]:
@@ -97,14 +98,33 @@ def replay(
 ) -> LiveRun:
     """Feed a runner's fixes (``batches``, over the native API) or inReach IPC payloads
     (``payloads``, to /ingest/inreach) to a fresh race HQ; the race starts at ``start_ts``."""
-    return asyncio.run(_replay(course_path, start_ts, list(batches), list(payloads), sample))
+    requests: list[tuple[float, str, dict[str, Any]]] = [
+        (max(f["time"] for f in b), "/api/races/race/fixes",
+         {"fixes": [{"bib": "7", **f} for f in b]})
+        for b in batches
+    ] + [(_payload_time_s(p), "/ingest/inreach", p) for p in payloads]  # fmt: skip
+    return asyncio.run(_replay(course_path, start_ts, requests, ["7"], sample))
+
+
+def replay_field(
+    course_path: Path, start_ts: float, batches: dict[str, list[list[dict[str, float]]]]
+) -> LiveRun:
+    """Several runners' fixes (bib: their batches over the native API) in one race, each
+    request when its newest fix was taken; ``spots`` as the API lists them at the end."""
+    requests = sorted(
+        ((max(f["time"] for f in b), "/api/races/race/fixes",
+          {"fixes": [{"bib": bib, **f} for f in b]})
+         for bib, runs in batches.items() for b in runs),
+        key=lambda r: r[0],
+    )  # fmt: skip
+    return asyncio.run(_replay(course_path, start_ts, requests, list(batches), False))
 
 
 async def _replay(
     course_path: Path,
     start_ts: float,
-    batches: list[list[dict[str, float]]],
-    payloads: list[dict[str, Any]],
+    requests: list[tuple[float, str, dict[str, Any]]],
+    bibs: list[str],
     sample: bool,
 ) -> LiveRun:
     now = [start_ts]
@@ -121,16 +141,14 @@ async def _replay(
             }  # fmt: skip
             r = await client.post("/api/races", json=body, headers=admin_headers())
             r.raise_for_status()
-            runner = {"bib": "7", "name": "Runner", "devices": ["0000000000", "dev-7"]}
-            r = await client.post("/api/races/race/runners", json=runner, headers=admin_headers())
-            r.raise_for_status()
+            for bib in bibs:  # (bib 7 has the inReach log's device)
+                devices = ["0000000000", "dev-7"] if bib == "7" else [f"dev-{bib}"]
+                runner = {"bib": bib, "name": f"Runner {bib}", "devices": devices}
+                r = await client.post("/api/races/race/runners", json=runner,
+                                      headers=admin_headers())  # fmt: skip
+                r.raise_for_status()
             ticked = start_ts
             newest = -np.inf
-            requests: list[tuple[float, str, dict[str, Any]]] = [
-                (max(f["time"] for f in b), "/api/races/race/fixes",
-                 {"fixes": [{"bib": "7", **f} for f in b]})
-                for b in batches
-            ] + [(_payload_time_s(p), "/ingest/inreach", p) for p in payloads]  # fmt: skip
             for fix_s, path, payload in requests:
                 lag = PING_LAG_S if path == "/ingest/inreach" else LAG_S
                 arrive = max(now[0], fix_s + lag)
@@ -151,4 +169,6 @@ async def _replay(
             got = await client.get("/api/races/race/incidents?level=all&limit=10000",
                                    headers=admin_headers())  # fmt: skip
             out.incidents = list(got.json()["incidents"])
+            got = await client.get("/api/races/race/spots", headers=admin_headers())
+            out.spots = list(got.json()["spots"])
     return out

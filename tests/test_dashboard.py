@@ -51,6 +51,7 @@ class HQ:
     ingest_token: str = ""
     runners: list[SimRunner] = dataclasses.field(default_factory=list)
     lost_fixes: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    lost_all: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
     feeds: FeedServer = dataclasses.field(default_factory=FeedServer)
 
     @property
@@ -139,6 +140,7 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQ]:
         head = zip(run.time_s[quiet], run.lat[quiet], run.lon[quiet], strict=True)
         server.post_fixes(QUIET, [(float(t), float(a), float(b)) for t, a, b in head])
         server.lost_fixes = fixes[len(before) :]
+        server.lost_all = fixes
         yield server
     finally:
         server.stop()
@@ -714,3 +716,38 @@ def test_a_runner_race_hq_deletes_leaves_open_boards_and_their_page(hq: HQ, brow
     )
     assert p.errors() == [], p.errors()
     p.close()
+
+
+def test_runners_off_at_one_place_are_one_spot_on_race_hqs_board(
+    hq: HQ, browser: Any, shots: Path
+) -> None:
+    """A second runner misses the turn the lost runner missed: race HQ sees the place (a
+    marking gone?) above the incidents and on the map, and each card says it is one of them;
+    the public view does not."""
+    hq.post_fixes(LOST, hq.lost_fixes)  # (sent already when the wrong-turn test ran: kept once)
+    hq.call("POST", "/api/races/demo/runners", json={"bib": "77", "name": "Sam Same"})
+    same = [(t + 30.0, lat + 0.0001, lon) for t, lat, lon in hq.lost_all]  # 11 m over, 30 s on
+    hq.post_fixes("77", same)
+    spots = hq.call("GET", "/api/races/demo/spots")["spots"]
+    assert [s["bibs"] for s in spots if "77" in s["bibs"]] == [[LOST, "77"]], spots
+    p = Page(browser, hq, admin=True)
+    page = p.open()
+    _wait_live(page)
+    spot = page.locator("#spots li.spot", has_text=f"bibs {LOST}, 77")
+    spot.wait_for(timeout=10_000)
+    text = spot.inner_text()
+    since = r"since \d\d:\d\d(, the latest at \d\d:\d\d)?"
+    said = rf"⚑ 2 runners went off the course at 6\.0\d km {since}: bibs {LOST}, 77\. Check the"
+    assert re.match(said, text), text
+    card = page.locator('li.alert[data-bib="77"] .spot-of')
+    assert card.inner_text().endswith(f"(also bib {LOST})")
+    assert page.locator("path.cw-spot").count() == len(spots)  # on the map
+    page.screenshot(path=str(shots / "spot.png"))
+    public = Page(browser, hq, admin=False)
+    view = public.open()
+    _wait_live(view)
+    assert view.locator("#spots").is_hidden() and view.locator("path.cw-spot").count() == 0
+    hq.call("DELETE", "/api/races/demo/runners/77")
+    assert p.errors() == [] and public.errors() == [], p.errors() + public.errors()
+    p.close()
+    public.close()

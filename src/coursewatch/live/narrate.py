@@ -359,3 +359,18 @@ def _long(seconds: float) -> str:
     """A duration as race HQ reads it: "42 min", "2 h 04 min"."""
     minutes = round(seconds / 60.0)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def spot_words(bibs: tuple[str, ...], bib: str, since: str) -> str:
+    """What race HQ is told of a place several runners went off the course (``bibs``,
+    coursewatch.spots), with one runner's incident; ``since``: when the first went, as the
+    race reads its clock.
+
+    >>> spot_words(("7", "9", "4"), "4", "10:42")[:60]
+    '3 runners went off the course here since 10:42 (also bibs 7,'
+    """
+    others = [b for b in bibs if b != bib]
+    also = f"bib {others[0]}" if len(others) == 1 else "bibs " + ", ".join(others[:8])
+    also += "…" if len(others) > 8 else ""
+    return (f"{len(bibs)} runners went off the course here since {since} (also {also}): "
+            "check the marking, or the course line.")  # fmt: skip

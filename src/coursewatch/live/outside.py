@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import priority
+from coursewatch.incidents import ALERT, priority
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
+from coursewatch.live.narrate import spot_words
 from coursewatch.live.notify import Notifier
 from coursewatch.live.roster import RosterProblem, read_roster
 from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
+from coursewatch.spots import Spot, is_course_alert, spot_of, spots
 from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
@@ -279,6 +281,15 @@ class Outside:
                         "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip
         return out
 
+    def spots(self, race_id: str) -> list[Spot]:
+        """Where several runners went off the course (:mod:`coursewatch.spots`), from every
+        incident of race HQ's."""
+        race, found, after = self.race(race_id), list[Incident](), 0
+        while page := self._store.incidents(race.id, after, None, ALERT, 10_000):
+            found += page
+            after = page[-1].id
+        return spots(found)
+
     def _words(self, inc: Incident, role: str) -> str | None:
         """What a notification to ``role`` says of an incident's latest update, led by when
         it happened on the race's clock (a feed catching up, pings relayed late: old news must
@@ -293,6 +304,11 @@ class Outside:
             off = inc.open and inc.kind == "off_course"
             text = race.narrator.runner_words(inc.bib, text, inc.lat, inc.lon, inc.course_m, off)
         when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
+        here = role == "hq" and inc.open and is_course_alert(inc)
+        spot = spot_of(self.spots(race.id), inc.id) if here else None
+        if spot is not None:
+            first = race.narrator.clock(datetime.fromtimestamp(spot.first_s, UTC))
+            text = f"{text.rstrip('.')}. {spot_words(spot.bibs, inc.bib, first)}"
         sos = priority(inc.kind) == 0 and math.isfinite(inc.lat) and math.isfinite(inc.lon)
         where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if sos else ""
         return f"{when}: {text}{where}"

@@ -103,8 +103,7 @@ def fold(c: Conn, key: tuple[str, str, str]) -> Incident | None:
     names = [e.names for e in events if e.names]
     kind = names[-1] if names else first.kind
     level = "alert" if any(e.level == "alert" for e in events) else "flag"
-    updates = [{"id": e.id, "kind": e.kind, "time_s": e.time_s, "level": e.level,
-                "sentence": e.sentence} for e in events]  # fmt: skip
+    updates = [update(e) for e in events]
     closing = next((e for e in events if e.closes), None)  # an episode ended stays ended
     c.execute(
         "INSERT INTO incidents (race_id, bib, episode, kind, level, open, opened_s, updated_s,"
@@ -126,6 +125,16 @@ def fold(c: Conn, key: tuple[str, str, str]) -> Incident | None:
     )  # fmt: skip
     row = c.execute(f"SELECT {INCIDENT_COLS} FROM incidents WHERE {where}", key).fetchone()
     return incident(row)
+
+
+def update(e: AlertRecord) -> dict[str, object]:
+    """An event as its incident lists it; where the runner left the course, when it says."""
+    out: dict[str, object] = {"id": e.id, "kind": e.kind, "time_s": e.time_s, "level": e.level,
+                              "sentence": e.sentence}  # fmt: skip
+    left = e.detail.get("left")
+    if isinstance(left, dict):
+        out["left"] = {k: left.get(k) for k in ("lat", "lon", "course_m")}
+    return out
 
 
 def incident(row: tuple[object, ...]) -> Incident:

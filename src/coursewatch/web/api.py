@@ -15,6 +15,7 @@ from coursewatch.live import LiveRace, course_only_race
 from coursewatch.live.roster import finish_time_s, wave_start_s
 from coursewatch.live.views import course_geojson, incident_json, race_json
 from coursewatch.protocols import FieldError, describe
+from coursewatch.spots import MIN_RUNNERS, SPOT_M
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
 from coursewatch.web.auth import (
@@ -303,6 +304,14 @@ async def list_incidents(request: Request) -> Response:
     if not admin:
         shown = [i for i in shown if i["bib"] not in race.hidden and not public.private_incident(i)]
     return JSONResponse({"incidents": shown})
+
+
+async def list_spots(request: Request) -> Response:
+    """Where several runners went off the course: a marking gone, or the course line wrong."""
+    require_admin(request)
+    found = server_of(request).spots(_race(request).id)
+    return JSONResponse({"spots": [s.json() for s in found], "spot_m": SPOT_M,
+                         "min_runners": MIN_RUNNERS})  # fmt: skip
 
 
 async def ack_incident(request: Request) -> Response:

@@ -66,6 +66,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Incidents, one per runner episode, updated in place, oldest first: race HQ's "
              "(?level=alert, the default), the runners' flags (flag) or both (all); "
              "?bib=, ?after=<id>, ?retracted=1."),
+    Endpoint(f"{R}/spots", ("GET",), api.list_spots, "admin",
+             "Places several runners went off the course (a marking gone, the course line "
+             "wrong), from race HQ's incidents: where the first left it, who, when; newest "
+             "first."),
     Endpoint(f"{R}/incidents/{{incident}}/ack", ("POST",), api.ack_incident, "admin",
              "Acknowledge an incident, for every update it has and will have.", "Ack"),
     Endpoint(f"{R}/events", ("GET",), sse.events, "read",

@@ -21,6 +21,7 @@
     places: new Map(),
     selected: null, sort: { key: "place", dir: 1 }, search: "", map: null,
     markers: new Map(), sos: new Set(), trail: null, maxAlertId: 0, loaded: false, fresh: new Set(),
+    spots: [], spotMarkers: null,
   };
 
   // -- boot ---------------------------------------------------------------------------------
@@ -105,6 +106,48 @@
     state.loaded = true;
     renderAll();
     if (state.selected) drawTrail(state.selected);
+    loadSpots();
+  }
+
+  // -- spots: places several runners went off the course (a marking gone, the line wrong) ----
+  let spotsTimer = null;
+  function loadSpots() {
+    clearTimeout(spotsTimer);
+    spotsTimer = null;
+    if (!state.admin) { state.spots = []; renderSpots(); return; }  // race HQ's
+    CW.api(`${CW.racePath}/spots`).then((d) => { state.spots = d.spots; renderSpots(); renderAlerts(); })
+      .catch(() => {});
+  }
+  function spotsSoon() { if (!spotsTimer) spotsTimer = setTimeout(loadSpots, 2000); }
+
+  function spotOf(a) { return state.spots.find((s) => s.incidents.includes(a.id)); }
+
+  function spotText(s) {
+    const at = s.course_m === null ? "" : ` at ${CW.dist(s.course_m)}`;
+    const latest = CW.hhmm(s.last_s) === CW.hhmm(s.first_s) ? "" : `, the latest at ${CW.hhmm(s.last_s)}`;
+    return `${s.runners} runners went off the course${at} since ${CW.hhmm(s.first_s)}${latest}`;
+  }
+
+  function renderSpots() {
+    const list = $("spots");
+    list.hidden = state.spots.length === 0;
+    list.replaceChildren(...state.spots.map((s) => el("li", { class: "spot", dataset: { runners: String(s.runners) } },
+      el("p", { class: "spot-text" }, el("strong", { text: "⚑ " + spotText(s) }),
+         `: bibs ${s.bibs.join(", ")}. Check the marking, or the course line.`),
+      el("button", { type: "button", class: "show", text: "Show on map", onclick: () => showSpot(s) }))));
+    if (!state.map) return;
+    if (state.spotMarkers) state.spotMarkers.remove();
+    state.spotMarkers = L.layerGroup(state.spots.map((s) =>
+      L.circleMarker([s.lat, s.lon], { radius: 14, className: "cw-spot", color: "#7c3aed", weight: 3,
+                                       dashArray: "4 3", fill: false }).bindTooltip(spotText(s)))).addTo(state.map.map);
+  }
+
+  function showSpot(s) {
+    setView("map");
+    const map = state.map.map;
+    map.setView([s.lat, s.lon], Math.max(map.getZoom(), 15));
+    L.popup({ className: "alert-popup" }).setLatLng([s.lat, s.lon])
+      .setContent(el("div", { text: `${spotText(s)}: bibs ${s.bibs.join(", ")}` })).openOn(map);
   }
 
   // -- live events --------------------------------------------------------------------------
@@ -139,6 +182,7 @@
     state.alerts.set(a.id, a);
     dropFlag(a);
     if (!before) { state.maxAlertId = Math.max(state.maxAlertId, a.id); markNew(a); }
+    if (a.episode.startsWith("course:")) spotsSoon();
     soon();
     later();
   }
@@ -424,8 +468,17 @@
                  text: `Bib ${a.bib}` })),
     el("p", { class: "sentence", text: a.sentence }),
     a.priority === 0 ? whereNow(a) : null,
+    spotLine(a),
     updates,
     actions);
+  }
+
+  // One of several runners off the course at one place: the place is the news.
+  function spotLine(a) {
+    const s = spotOf(a);
+    if (!s) return null;
+    const others = s.bibs.filter((b) => b !== a.bib);
+    return el("p", { class: "spot-of", text: `⚑ ${spotText(s)} (also ${others.length > 1 ? "bibs" : "bib"} ${others.join(", ")})` });
   }
 
   // An incident needs someone while it is open and nobody acknowledged it.
