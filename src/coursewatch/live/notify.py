@@ -163,7 +163,9 @@ class Notifier:
             wanted += [
                 ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
             ]
-            wanted += [("hq", u, self.words(inc, "hq") or "") for u, p in book.hq if prio <= p]
+            hq = [u for u, p in book.hq if prio <= p]
+            said = (self.words(inc, "hq") or "") if hq else ""  # (once: it reads the race's spots)
+            wanted += [("hq", u, said) for u in hq]
         wanted = [(role, url, body) for role, url, body in wanted if body]  # "": not theirs
         ref = f"\n(incident {inc.id}, event {key})"  # what a receiver can de-duplicate by
         return [
