@@ -244,3 +244,53 @@ async def test_a_wave_start_without_a_timezone_is_on_the_races_clock(tmp_path: P
         r = await client.post("/api/races/demo/runners", headers=admin_headers(),
                               json={"bib": "10", "start": "2026-05-28T23:26:40"})  # fmt: skip
         assert r.status_code == 201 and r.json()["runners"][0]["start_ts"] == START + 3600.0
+
+
+def test_race_hq_sends_a_test_message_to_each_address_and_hears_which_failed(
+    tmp_path: Path,
+) -> None:
+    """Before the race: `race notify --test` and `runner notify --test` send a message to
+    each address now and say which went; one that cannot be reached says why (exit 1)."""
+    from coursewatch.sim.field import write_race
+    from coursewatch.sim.sinks import NtfySink
+
+    sink = NtfySink()
+    sink.start(free_port())
+    port = free_port()
+    proc = start_serve(tmp_path, port, ADMIN, tick_s="0", webhook_allow_private="true")
+    opts = ["--url", f"http://127.0.0.1:{port}", "--token", ADMIN]
+    cli = CliRunner()
+    try:
+        race_file = write_race(tmp_path / "race", COURSE, START)
+        done = cli.invoke(main, ["race", "create", str(race_file), "--id", "demo", *opts])
+        assert done.exit_code == 0, done.output
+        done = cli.invoke(main, ["race", "notify", "demo", "--test", *opts])
+        assert done.exit_code == 1 and "race HQ has no notification address" in done.output
+        closed = f"ntfy://127.0.0.1:{free_port()}/duty"  # nothing listens there
+        done = cli.invoke(main, ["race", "notify", "demo", "--hq", f"ntfy://{sink.url}/hq",
+                                 "--hq", closed, "--test", *opts])  # fmt: skip
+        assert done.exit_code == 1, done.output
+        lines = done.output.splitlines()
+        assert f"race HQ: ntfy://{sink.url}/…: test sent" in lines, lines
+        assert any(line.startswith("race HQ: ntfy://127.0.0.1:") and "test NOT sent: " in line
+                   for line in lines), lines  # fmt: skip
+        assert [m["topic"] for m in sink.messages] == ["hq"]
+        assert "race HQ's notifications of" in sink.messages[0]["message"]
+        done = cli.invoke(main, ["runner", "add", "demo", "7", "--name", "Ann", *opts])
+        assert done.exit_code == 0, done.output
+        done = cli.invoke(main, ["runner", "notify", "demo", "7", "--runner",
+                                 f"ntfy://{sink.url}/ann", "--crew", f"ntfy://{sink.url}/crew",
+                                 "--test", *opts])  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "runner: ntfy://" in done.output and "crew: ntfy://" in done.output
+        assert sorted(m["topic"] for m in sink.messages) == ["ann", "crew", "hq"]
+        crew = next(m for m in sink.messages if m["topic"] == "crew")["message"]
+        assert "bib 7's incidents" in crew, crew
+        # a test is not a notification: nothing waits in the outbox for them
+        got = httpx.get(f"http://127.0.0.1:{port}/api/races/demo/deliveries",
+                        headers={"Authorization": f"Bearer {ADMIN}"}).json()  # fmt: skip
+        assert got["deliveries"] == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        sink.stop()

@@ -138,14 +138,28 @@ def _feed(feed: dict[str, Any] | None, zone: dt.tzinfo) -> str:
 
 @click.command("notify")
 @click.argument("race_id")
-@click.option("--hq", "urls", multiple=True, required=True,
+@click.option("--hq", "urls", multiple=True,
               help="Apprise URL of race HQ (repeat); append '#sos' (or '#0') for SOS only, "
                    "'#device' ('#1') for SOS and device messages.")  # fmt: skip
+@click.option("--test", is_flag=True, help="Send a test message to each address now.")
 @_url
 @_token
-def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str | None) -> None:
+def race_notify(
+    race_id: str, urls: tuple[str, ...], test: bool, url: str | None, token: str | None
+) -> None:
     """Who at race HQ is notified of incidents (Apprise URLs: ntfy://, mailto://, tgram://...):
-    the URLs given replace the race's list."""
+    the URLs given replace the race's list. --test sends each a test message (exit 1 when
+    one did not go)."""
+    if not urls and not test:
+        raise CoursewatchError("give --hq URL (repeat for several), or --test")
+    client = Client(url, token)
+    if urls:
+        _set_hq(client, race_id, urls)
+    if test:
+        _tested(client, race_id, {})
+
+
+def _set_hq(client: Client, race_id: str, urls: tuple[str, ...]) -> None:
     hq = []
     for u in urls:
         base, sep, prio = u.rpartition("#")
@@ -153,10 +167,24 @@ def race_notify(race_id: str, urls: tuple[str, ...], url: str | None, token: str
         if sep and len(prio) == 1 and prio.isdigit():  # (a channel's own #2024 is kept)
             level = int(prio)
         hq.append({"url": u, "priority": 2} if level is None else {"url": base, "priority": level})
-    shown = Client(url, token).call("PUT", f"/api/races/{race_id}/contacts", json={"hq": hq})
+    shown = client.call("PUT", f"/api/races/{race_id}/contacts", json={"hq": hq})
     for h in shown["hq"]:
         told = PRIORITY_TOLD.get(h["priority"], f"priority {h['priority']} and more urgent")
         click.echo(f"race HQ: {h['url']} ({told})")
+
+
+def _tested(client: Client, race_id: str, body: dict[str, str]) -> None:
+    """Send the test messages and say what went; exit 1 when one did not."""
+    path = f"/api/races/{quote(race_id, safe='')}/contacts/test"
+    tested = client.call("POST", path, json=body)["tested"]
+    for t in tested:
+        said = "test sent" if t["sent"] else f"test NOT sent: {t['error']}"
+        click.echo(f"{ROLE_WORDS[t['role']]}: {t['to']}: {said}")
+    if not all(t["sent"] for t in tested):
+        raise SystemExit(1)
+
+
+ROLE_WORDS = {"hq": "race HQ", "runner": "runner", "crew": "crew"}
 
 
 PRIORITY_WORDS = {"sos": 0, "device": 1, "all": 2}  # --hq URL#sos, as #0
@@ -194,22 +222,27 @@ def runner_feed(
 @click.argument("bib")
 @click.option("--runner", "runner_urls", multiple=True, help="The runner's Apprise URL.")
 @click.option("--crew", "crew_urls", multiple=True, help="Their crew's Apprise URL.")
+@click.option("--test", is_flag=True, help="Send a test message to each address now.")
 @_url
 @_token
 def runner_notify(
     race_id: str, bib: str, runner_urls: tuple[str, ...], crew_urls: tuple[str, ...],
-    url: str | None, token: str | None,
+    test: bool, url: str | None, token: str | None,
 ) -> None:  # fmt: skip
     """Who is told about a runner: the runner (their own flags) and their crew (an option
-    left out keeps what is registered; --runner '' or --crew '' takes them out)."""
+    left out keeps what is registered; --runner '' or --crew '' takes them out). --test sends
+    each a test message (exit 1 when one did not go)."""
     body = {k: [u for u in urls if u.strip()]
             for k, urls in (("runner", runner_urls), ("crew", crew_urls)) if urls}  # fmt: skip
-    if not body:
-        raise CoursewatchError("give --runner URL and/or --crew URL ('' takes them out)")
-    shown = Client(url, token).call("PUT", f"/api/races/{race_id}/runners/{bib}/contacts",
-                                    json=body)  # fmt: skip
-    said = {k: ", ".join(shown[k]) or "-" for k in ("runner", "crew")}
-    click.echo(f"bib {bib}: runner {said['runner']}; crew {said['crew']}")
+    if not body and not test:
+        raise CoursewatchError("give --runner URL and/or --crew URL ('' takes them out), or --test")
+    client = Client(url, token)
+    if body:
+        shown = client.call("PUT", f"{_runner_path(race_id, bib)}/contacts", json=body)
+        said = {k: ", ".join(shown[k]) or "-" for k in ("runner", "crew")}
+        click.echo(f"bib {bib}: runner {said['runner']}; crew {said['crew']}")
+    if test:
+        _tested(client, race_id, {"bib": bib})
 
 
 def _runner_path(race_id: str, bib: str) -> str:

@@ -41,6 +41,13 @@ class NotFound(CoursewatchError):
     """No such race, runner, alert or feed."""
 
 
+TEST_WORDS = {  # what a test message says, by whom it is for
+    "hq": "A test from coursewatch: race HQ's notifications of {race} (incidents, SOS) come "
+    "to this address.",
+    "runner": "A test from coursewatch: your own alerts in {race} (a turn you may have missed) "
+    "come to this address.",
+    "crew": "A test from coursewatch: bib {bib}'s incidents in {race} come to this address.",
+}
 STALE_FOR_RUNNER_S = 1800.0  # the runner's phone is told only what is newer than this
 
 
@@ -222,6 +229,31 @@ class Outside:
                     "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for one on your own network"
                 )
         return urls
+
+    async def test_contacts(self, race_id: str, bib: str | None = None) -> list[dict[str, Any]]:
+        """A test message to each of race HQ's addresses (``bib``: the runner's and their
+        crew's), sent now, not through the outbox: to whom, whether it went, and why not."""
+        race = self.race(race_id)
+        book = self.contacts.of(race.id)
+        if bib is None:
+            to = [("hq", u) for u, _ in book.hq]
+            where = "give them with `coursewatch race notify RACE --hq URL`"
+        else:
+            bib = self.runner(race.id, bib).bib
+            to = [(role, u) for role, urls in (("runner", book.runner), ("crew", book.crew))
+                  for u in urls.get(bib, [])]  # fmt: skip
+            where = "give them with `coursewatch runner notify RACE BIB --runner URL --crew URL`"
+        if not to:
+            who = "race HQ" if bib is None else f"bib {bib}"
+            raise InputError(f"{who} has no notification address to test: {where}")
+        title = f"{race.record.name}: test"
+
+        async def one(role: str, url: str) -> dict[str, Any]:
+            said = TEST_WORDS[role].format(race=race.record.name, bib=bib)
+            error = await asyncio.to_thread(self.notifier.send, url, title, said)
+            return {"role": role, "to": shown_url(url), "sent": not error, "error": error}
+
+        return list(await asyncio.gather(*(one(role, u) for role, u in to)))
 
     def contacts_of(self, race_id: str, bib: str | None = None) -> dict[str, Any]:
         self.race(race_id)

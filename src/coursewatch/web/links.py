@@ -65,6 +65,15 @@ async def race_contacts(request: Request) -> Response:
     return JSONResponse(await server.set_hq_contacts(race_id, field(obj, "hq", list)))
 
 
+async def test_contacts(request: Request) -> Response:
+    require_admin(request)
+    server = server_of(request)
+    race_id = server.race(request.path_params["race"]).id
+    obj = await json_object(request) if (await request.body()).strip() else {}
+    bib = field(obj, "bib", str, required=False)
+    return JSONResponse({"tested": await server.test_contacts(race_id, bib)})
+
+
 async def history(request: Request) -> Response:
     require_admin(request)
     server = server_of(request)

@@ -76,6 +76,8 @@ SCHEMAS: dict[str, Any] = {
     "RaceContacts": {"type": "object", "required": ["hq"], "properties": {"hq": {
         "type": "array", "items": {"type": "object", "required": ["url"], "properties": {
             "url": _STR, "priority": {"type": "integer", "minimum": 0, "maximum": 2}}}}}},
+    "ContactsTest": {"type": "object", "properties": {"bib": {
+        "type": "string", "description": "the runner's and their crew's addresses; none: HQ's"}}},
     "Roster": {"type": "string", "description": "CSV, one row per runner, a header line."},
     "History": {"type": "object", "required": ["editions"], "properties": {"editions": {
         "type": "array", "items": {"type": "object", "required": ["text"], "properties": {

@@ -101,6 +101,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(f"{R}/contacts", ("GET", "PUT"), links.race_contacts, "admin",
              "Race HQ's Apprise URLs, each with the lowest priority it wants (0: SOS only).",
              "RaceContacts"),
+    Endpoint(f"{R}/contacts/test", ("POST",), links.test_contacts, "admin",
+             "Send a test message now to race HQ's addresses ({\"bib\": \"7\"}: the runner's "
+             "and their crew's): to whom, sent or not and why.", "ContactsTest"),
     Endpoint(f"{R}/deliveries", ("GET",), links.deliveries, "admin",
              "Notifications: to whom (role, shortened URL), about which incident update, sent, "
              "waiting or failed and why (?after=<id>, ?limit=)."),
