@@ -47,6 +47,7 @@ class LiveRun:
     samples: list[Sample] = field(default_factory=list)
     requests: int = 0
     spots: list[dict[str, Any]] = field(default_factory=list)  # as the API lists them
+    news: list[dict[str, Any]] = field(default_factory=list)  # the crews' (level news)
 
     @property
     def hq(self) -> list[dict[str, Any]]:
@@ -168,7 +169,10 @@ async def _replay(
                                               v["far"], v["status"], v["finish_ts"]))  # fmt: skip
             got = await client.get("/api/races/race/incidents?level=all&limit=10000",
                                    headers=admin_headers())  # fmt: skip
-            out.incidents = list(got.json()["incidents"])
+            # the news of the runner's race (stations passed) is their crew's: apart
+            every = got.json()["incidents"]
+            out.incidents = [i for i in every if i["level"] != "news"]
+            out.news = [i for i in every if i["level"] == "news"]
             got = await client.get("/api/races/race/spots", headers=admin_headers())
             out.spots = list(got.json()["spots"])
     return out

@@ -24,39 +24,47 @@ COURSE = trail_course(12_000.0, n_stations=2)
 def _incident(
     n: int, bib: str, left: tuple[float, float] | None, t: float, **kw: object
 ) -> Incident:
-    """A confirmed off-course incident that began at ``t``; ``left``: where the runner left
-    the course, as its first update says (None: not said; the incident is at 45.1, 6.1)."""
-    first = {"id": n, "kind": "off_course", "time_s": t, "level": "flag", "sentence": ""}
+    """A confirmed off-course incident flagged at ``t``; ``left``: (course m, seconds before
+    ``t``) of where and when the runner left the course, as its first update says (None: not
+    said; the incident is at km 13)."""
+    first: dict[str, object] = {"id": n, "kind": "off_course", "time_s": t, "level": "flag"}
     if left is not None:
-        first["left"] = {"lat": left[0], "lon": left[1], "course_m": 3000.0}
+        first["left"] = {"lat": 45.0, "lon": 6.0, "course_m": left[0], "time_s": t - left[1]}
     fields: dict[str, object] = dict(
         id=n, race_id="r", bib=bib, episode=f"course:{t:.0f}", kind="off_course",
         level="alert", open=True, opened_s=t, updated_s=t, closed_s=None, lat=45.1, lon=6.1,
-        course_m=3100.0, offset_m=120.0, sentence="", updates=(first,),
+        course_m=13_000.0, offset_m=120.0, sentence="", updates=(first,),
     )  # fmt: skip
     fields.update(kw)
     return Incident(**fields)  # type: ignore[arg-type]
 
 
 def test_a_spot_is_where_two_runners_or_more_left_the_course() -> None:
-    here, there = (45.0, 6.0), (45.0, 6.01)  # 790 m apart
-    found = spots([
-        _incident(1, "7", here, 100.0),
-        _incident(2, "8", (45.0015, 6.0), 200.0),  # 167 m from where 7 left
-        _incident(3, "7", here, 300.0),  # 7 again: one runner, two incidents
-        _incident(4, "9", there, 400.0),  # alone at another place
-        _incident(5, "10", None, 500.0),  # where it is, 13 km away: alone
-        _incident(6, "11", here, 600.0, level="flag"),  # came back by themselves: not HQ's
-        _incident(7, "12", here, 700.0, retracted=True),  # withdrawn
-        _incident(8, "13", here, 800.0, kind="stopped", episode="stopped:800"),
-        _incident(9, "14", there, 900.0, open=False),
-    ])  # fmt: skip
-    assert [(s.bibs, s.incidents, s.open) for s in found] == [
-        (("9", "14"), [4, 9], 1),  # the newest news first
-        (("7", "8"), [1, 2, 3], 3),
+    given = [
+        _incident(1, "7", (3000.0, 20.0), 100.0),
+        _incident(2, "8", (3200.0, 20.0), 200.0),  # 200 m on: the same junction
+        _incident(3, "7", (3000.0, 20.0), 300.0),  # 7 again: one runner, two incidents
+        _incident(4, "9", (25_000.0, 20.0), 400.0),  # there again, on the way back: alone
+        _incident(5, "10", None, 500.0),  # where it is (km 13): alone
+        _incident(6, "11", (3000.0, 20.0), 600.0, level="flag"),  # back by themselves
+        _incident(7, "12", (3000.0, 20.0), 700.0, retracted=True),  # withdrawn
+        _incident(8, "13", (3000.0, 20.0), 800.0, kind="stopped", episode="stopped:800"),
+        _incident(9, "14", (3000.0, 20.0), 900.0, kind="wrong_way"),  # where they turned back
+        # satellite pings: left a ping before the turn, 800 m apart, the same place
+        _incident(10, "15", (14_000.0, 600.0), 1000.0),
+        _incident(11, "16", (14_800.0, 300.0), 1100.0, open=False),
+        # watch data 400 m apart: two places
+        _incident(12, "17", (20_000.0, 10.0), 1200.0),
+        _incident(13, "18", (20_400.0, 10.0), 1300.0),
     ]
-    assert found[1].json()["course_m"] == 3000.0 and found[1].first_s == 100.0
-    assert spots([_incident(1, "7", here, 100.0), _incident(2, "8", there, 200.0)]) == []
+    found = spots(given)
+    assert [(s.bibs, s.incidents, s.from_m, s.to_m, s.open) for s in found] == [
+        (("15", "16"), [10, 11], 14_000.0, 14_800.0, 1),  # the newest news first
+        (("7", "8"), [1, 2, 3], 3000.0, 3200.0, 3),
+    ]
+    assert (found[1].first_s, found[1].last_s) == (80.0, 280.0)  # when they left
+    assert found[1].json()["course_m"] == 3000.0  # the middle one's
+    assert [s.bibs for s in spots(reversed(given))] == [s.bibs for s in found]  # any order
 
 
 async def _runs(server: Server, runs: dict[str, tuple[float, int]]) -> None:
@@ -99,8 +107,9 @@ async def test_runners_off_at_one_place_are_a_spot_for_race_hq(tmp_path: Path) -
             while any(d["state"] != "sent" for d in server.deliveries("demo")):
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
+            print([m["message"] for m in sink.messages])
             told = [m["message"] for m in sink.messages
-                    if " runners went off the course here " in m["message"]]  # fmt: skip
+                    if " runners went off the course at km " in m["message"]]  # fmt: skip
             assert any(": Bib 8 " in m and "2 runners" in m and "(also bib 7)" in m for m in told)
             assert any(
                 ": Bib 9 " in m and "3 runners" in m and "(also bibs 7, 8)" in m for m in told

@@ -7,6 +7,10 @@ signal is back, overdue at a station until they reach it). The store keeps the e
 folds each episode's into one incident, updated in place; acknowledging it once covers its
 updates.
 
+A third level, **news**, is no incident of anyone's: the runner's race as it goes (a station
+passed, with the ETA at the next; the finish; out of the race), one "incident" a runner
+(``NEWS_EPISODE``) that their crew is told each update of.
+
 Two levels: a **flag** tells the runner (their own channel, a yellow marker on the map) as
 soon as they may be off course; an incident becomes an **alert** for race HQ only once
 confirmed (``engine/confirm.py``). The clock-driven ones likewise: stopped and signal lost are
@@ -29,6 +33,9 @@ from dataclasses import dataclass
 
 FLAG = "flag"  # the runner's own channel
 ALERT = "alert"  # race HQ
+NEWS = "news"  # their crew: the runner's race as it goes (stations passed, finish, DNF)
+NEWS_EPISODE = "news:race"  # one a runner: their whole race
+NEWS_KINDS = frozenset({"passed_station", "race_finished", "race_finish_recorded", "race_out"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,11 @@ RULES: dict[str, Rule] = {
     "out_of_race": Rule(FLAG, True, None),
     "finish_recorded": Rule(FLAG, True, None),
     "finished": Rule(FLAG, True, None),  # the engine found the finish: likewise
+    # news of the runner's race, for their crew (one incident a runner, never race HQ's)
+    "passed_station": Rule(NEWS, False, "passed_station"),
+    "race_finished": Rule(NEWS, True, "race_finished"),
+    "race_finish_recorded": Rule(NEWS, True, "race_finished"),
+    "race_out": Rule(NEWS, True, "race_out"),
 }
 FAMILY = {
     "far_from_course": "far",

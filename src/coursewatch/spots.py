@@ -2,26 +2,36 @@
 
 One runner off course is that runner's episode. Several at the same place are news of the
 place: a ribbon taken down, a sign turned, an arrow nobody sees at night, or a course line
-that is not the trail. Race HQ sends someone to the place, not to each runner; a runner
-coming to it may be warned. A **spot** is where at least ``MIN_RUNNERS`` runners' confirmed
-course incidents (off course, wrong way, shortcut: race HQ's alerts, not the runners' own
-flags) began within ``SPOT_M`` of where the first of them left the course.
+that is not the trail. Race HQ sends someone to the place, not to each runner. A **spot** is
+where at least ``MIN_RUNNERS`` runners' confirmed off-course incidents (off course, shortcut:
+race HQ's alerts, not the runners' own flags; not a wrong way, whose point is where the
+runner turned back) began.
 
-Each incident counts where its runner left the course (the engine's estimate, in its
-updates' ``left``), or where it was when that is unknown.
+Where a runner left the course is the engine's estimate (kept in the incident's updates as
+``left``): within metres on 1 s watch data, but on 5-10 min satellite pings up to a ping's
+run before the true turn (the last ping still on the course). So each incident stands for a
+stretch of the course: from ``SPOT_M`` / 2 before where it left to ``SPOT_M`` / 2 after it,
+plus what the runner could run (``PACE_MPS``) between leaving and being flagged (at most
+``SLACK_MAX_M``). Incidents whose stretches overlap are one place, whatever order they came
+in; where the course passes twice (an out-and-back) the stretches differ, so the passes do
+not mix. An incident from before the ``left`` was kept counts where it is now.
 
 >>> from coursewatch.store import Incident
->>> def inc(n, bib, lat, t):
-...     return Incident(n, "r", bib, f"course:{t}", "off_course", "alert", True, t, t, None,
-...                     lat, 6.0, 1000.0, 80.0, "")
->>> found = spots([inc(1, "7", 45.0, 100.0), inc(2, "9", 45.001, 200.0), inc(3, "4", 46.0, 300.0)])
->>> [(s.bibs, s.first_s, s.open) for s in found]
-[(('7', '9'), 100.0, 2)]
+>>> def inc(n, bib, at_m, t, left_s=None):
+...     left = {"lat": 45.0, "lon": 6.0, "course_m": at_m, "time_s": left_s or t - 20.0}
+...     first = {"id": n, "kind": "off_course", "time_s": t, "level": "flag", "left": left}
+...     return Incident(n, "r", bib, f"course:{t:.0f}", "off_course", "alert", True, t, t,
+...                     None, 45.0, 6.0, at_m, 80.0, "", (first,))
+>>> found = spots([inc(1, "7", 5000.0, 100.0), inc(2, "9", 5250.0, 200.0),
+...                inc(3, "4", 25000.0, 300.0)])
+>>> [(s.bibs, s.from_m, s.to_m, s.open) for s in found]
+[(('7', '9'), 5000.0, 5250.0, 2)]
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,44 +39,65 @@ from typing import Any
 from coursewatch.geo import haversine_m
 from coursewatch.store import Incident
 
-SPOT_M = 300.0  # within this of where the first runner left the course: the same place
+SPOT_M = 300.0  # a place: this much of the course around where a runner left it
+PACE_MPS = 2.0  # ... plus what they could run before the engine flagged them
+SLACK_MAX_M = 2000.0  # (at most: a runner flagged hours later is no measure of a place)
 MIN_RUNNERS = 2  # runners who went off there before it is a spot
-COURSE_KINDS = ("off_course", "wrong_way", "shortcut", "far_from_course")
+COURSE_KINDS = ("off_course", "shortcut")
 
 
-@dataclass
-class Spot:
-    """A place several runners went off the course: where the first left it, who, when."""
+@dataclass(frozen=True)
+class Left:
+    """Where and when a runner of a course incident left the course."""
 
     lat: float
     lon: float
     course_m: float | None
+    time_s: float
+    slack_m: float  # how far past it the true turn may be
+
+
+@dataclass
+class Spot:
+    """A place several runners went off the course: its stretch of the course, who, when."""
+
+    lat: float
+    lon: float
+    course_m: float | None  # the middle one's (of where each left it)
+    from_m: float | None = None  # where the first along the course left it ...
+    to_m: float | None = None  # ... and the last
     bibs: tuple[str, ...] = ()  # in the order they went off there, each once
     incidents: list[int] = field(default_factory=list)
-    first_s: float = math.inf
-    last_s: float = -math.inf
-    open: int = 0  # incidents there still open
+    first_s: float = math.inf  # when the first left the course there ...
+    last_s: float = -math.inf  # ... and the latest
+    open: int = 0  # incidents there still open (runners still off the course)
 
     def json(self) -> dict[str, Any]:
+        def m(v: float | None) -> float | None:
+            return None if v is None else round(v, 1)
+
         return {
-            "lat": round(self.lat, 6), "lon": round(self.lon, 6),
-            "course_m": None if self.course_m is None else round(self.course_m, 1),
-            "runners": len(self.bibs), "bibs": list(self.bibs), "incidents": self.incidents,
-            "first_s": self.first_s, "last_s": self.last_s, "open": self.open,
+            "lat": round(self.lat, 6), "lon": round(self.lon, 6), "course_m": m(self.course_m),
+            "from_m": m(self.from_m), "to_m": m(self.to_m), "runners": len(self.bibs),
+            "bibs": list(self.bibs), "incidents": self.incidents, "first_s": self.first_s,
+            "last_s": self.last_s, "open": self.open,
         }  # fmt: skip
 
 
-def left_at(i: Incident) -> tuple[float, float, float | None]:
-    """Where the runner of a course incident left the course (lat, lon, course m)."""
+def left_at(i: Incident) -> Left:
+    """Where a course incident's runner left the course (the engine's estimate in its
+    updates), else where the incident is."""
     for u in i.updates:
         left: Mapping[str, Any] | None = u.get("left")
         if left and left.get("lat") is not None and left.get("lon") is not None:
-            return float(left["lat"]), float(left["lon"]), left.get("course_m")
-    return i.lat, i.lon, i.course_m
+            at_s = float(left.get("time_s") or i.opened_s)
+            slack = min(max(i.opened_s - at_s, 0.0) * PACE_MPS, SLACK_MAX_M)
+            return Left(float(left["lat"]), float(left["lon"]), left.get("course_m"), at_s, slack)
+    return Left(i.lat, i.lon, i.course_m, i.opened_s, 0.0)
 
 
 def is_course_alert(i: Incident) -> bool:
-    """A confirmed course incident (race HQ's), not withdrawn."""
+    """A confirmed off-course incident (race HQ's), not withdrawn."""
     return (
         i.level == "alert"
         and not i.retracted
@@ -75,32 +106,54 @@ def is_course_alert(i: Incident) -> bool:
     )
 
 
-def spots(incidents: Iterable[Incident], spot_m: float = SPOT_M,
-          min_runners: int = MIN_RUNNERS) -> list[Spot]:  # fmt: skip
-    """The race's spots, the newest news first: each confirmed course incident, in the
-    order they began, joins the first spot within ``spot_m`` of where it began, else begins
-    one; those with ``min_runners`` runners or more are spots."""
-    found: list[Spot] = []
-    for i in sorted(filter(is_course_alert, incidents), key=lambda i: (i.opened_s, i.id)):
-        lat, lon, course_m = left_at(i)
-        spot = next((s for s in found if _within(s, lat, lon, spot_m)), None)
-        if spot is None:
-            spot = Spot(lat, lon, course_m)
-            found.append(spot)
-        if i.bib not in spot.bibs:
-            spot.bibs += (i.bib,)
-        spot.incidents.append(i.id)
-        spot.first_s = min(spot.first_s, i.opened_s)
-        spot.last_s = max(spot.last_s, i.opened_s)
-        spot.open += int(i.open)
+def spots(incidents: Iterable[Incident], min_runners: int = MIN_RUNNERS) -> list[Spot]:
+    """The race's spots, the newest news first (module docstring): confirmed course
+    incidents whose stretches of the course overlap, of ``min_runners`` runners or more."""
+    on_line: list[tuple[float, float, Incident, Left]] = []  # (from m, to m, ...)
+    alone: list[list[tuple[Incident, Left]]] = []  # no course distance: by place only
+    for i in filter(is_course_alert, incidents):
+        left = left_at(i)
+        if left.course_m is None or not math.isfinite(left.course_m):
+            _by_place(alone, i, left)
+            continue
+        s = float(left.course_m)
+        on_line.append((s - SPOT_M / 2, s + SPOT_M / 2 + left.slack_m, i, left))
+    groups: list[list[tuple[Incident, Left]]] = []
+    reach = -math.inf
+    for lo, hi, i, left in sorted(on_line, key=lambda x: x[0]):
+        if lo > reach:  # past every stretch so far: a new place
+            groups.append([])
+        groups[-1].append((i, left))
+        reach = max(reach, hi)
+    found = [_spot(g) for g in groups + alone]
     shown = [s for s in found if len(s.bibs) >= min_runners]
     return sorted(shown, key=lambda s: -s.last_s)
+
+
+def _by_place(groups: list[list[tuple[Incident, Left]]], i: Incident, left: Left) -> None:
+    for g in groups:
+        if float(haversine_m(g[0][1].lat, g[0][1].lon, left.lat, left.lon)) <= SPOT_M:
+            g.append((i, left))
+            return
+    groups.append([(i, left)])
+
+
+def _spot(members: list[tuple[Incident, Left]]) -> Spot:
+    members = sorted(members, key=lambda m: (m[1].time_s, m[0].id))
+    along = sorted((m for m in members if m[1].course_m is not None),
+                   key=lambda m: float(m[1].course_m or 0.0))  # fmt: skip
+    middle = along[len(along) // 2][1] if along else members[0][1]
+    bibs = tuple(dict.fromkeys(i.bib for i, _ in members))
+    spot = Spot(middle.lat, middle.lon, middle.course_m, bibs=bibs)
+    if along:
+        spot.from_m, spot.to_m = along[0][1].course_m, along[-1][1].course_m
+        spot.course_m = statistics.median(float(m[1].course_m or 0.0) for m in along)
+    spot.incidents = [i.id for i, _ in members]
+    spot.first_s, spot.last_s = members[0][1].time_s, members[-1][1].time_s
+    spot.open = sum(int(i.open) for i, _ in members)
+    return spot
 
 
 def spot_of(found: list[Spot], incident_id: int) -> Spot | None:
     """The spot an incident is one of, None: none."""
     return next((s for s in found if incident_id in s.incidents), None)
-
-
-def _within(s: Spot, lat: float, lon: float, spot_m: float) -> bool:
-    return float(haversine_m(s.lat, s.lon, lat, lon)) <= spot_m

@@ -37,6 +37,7 @@ from coursewatch.detectors.stopped import (
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.geo import haversine_m
 from coursewatch.incidents import episode_key, rule
+from coursewatch.live import news
 from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
@@ -210,9 +211,10 @@ class RaceWatch:
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
         moved = off and self._moved_off(runner, w)
         passes, start_s = self.race.passes, self.race.start_s(runner)
+        passed: list[tuple[int, int, float]] = []  # (fix, station, when): the crew's news
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if not far:
-                passes.on_fix(runner.bib, start_s, t_s, s)
+                passed += [(j, i, at_s) for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s)]
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
@@ -240,8 +242,8 @@ class RaceWatch:
             w.ahead_s = times_s[last]
         self.keep_etas(runner)
         until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
-        return [(j, self._alert(runner, e)) for j, e in raised
-                if times_s[j] <= until or rule(e.kind).closes]  # fmt: skip
+        said = [(j, self._alert(runner, e)) for j, e in raised] + news.passed(self, runner, passed)
+        return [(j, a) for j, a in said if times_s[j] <= until or a.closes]
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""

@@ -61,7 +61,7 @@ def restore(runners: Iterable[LiveRunner], store: Store, race_id: str) -> None:
     device its first event names), one that ended stays ended (its old messages, polled again,
     open nothing), messages seen are known."""
     by_bib = {r.bib: r for r in runners}
-    for i in sorted(store.device_incidents(race_id, DEVICE), key=lambda i: i.opened_s):
+    for i in sorted(store.kind_incidents(race_id, DEVICE), key=lambda i: i.opened_s):
         runner = by_bib.get(i.bib)
         if runner is None or i.retracted or i.kind not in DEVICE_KINDS:
             continue

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from coursewatch.incidents import DEVICE, FLAG
+from coursewatch.incidents import DEVICE, FLAG, NEWS
+from coursewatch.live import news
 from coursewatch.live.narrate import Narrator
 from coursewatch.store import AlertRecord, Incident, RunnerRecord, Store
 
@@ -62,7 +63,8 @@ def closing_updates(
     incident's last update)."""
     bib = record.bib
     out: list[AlertRecord] = []
-    ending = [i for i in incidents if i.bib == bib and i.open and not i.retracted]
+    ending = [i for i in incidents
+              if i.bib == bib and i.open and not i.retracted and i.level != NEWS]  # fmt: skip
     for k, inc in enumerate(i for i in ending if i.kind not in kept):
         # a millisecond apart: the store keeps one event of a runner per kind and time
         when = max(at_s, inc.updated_s) + k / 1000.0
@@ -128,4 +130,5 @@ def at_finish(
                                          True, alerts[0].time_s, last.time_s, None, last.lat,
                                          last.lon, last.course_m, last.offset_m, "")  # fmt: skip
     ending = list(open_now.values())
-    return closing_updates(race.narrator, ending, rec, at, FINISHED, KEPT_AT_FINISH)
+    told = news.finished(race, runner, at)  # their crew's news
+    return [told, *closing_updates(race.narrator, ending, rec, at, FINISHED, KEPT_AT_FINISH)]

@@ -1,4 +1,5 @@
-"""Every sentence a person reads about a runner: one module writes them all.
+"""Every sentence a person reads about a runner: one module writes them all (but the crew's
+news of the race: live/news.py).
 
 Detectors (the engine's and the clock-driven ones) return data: a kind, where, numbers. Here
 they become words. "Bib 7 missed the left turn at km 147.65 (mi 91.75): 310 m off course,
@@ -215,33 +216,33 @@ class Narrator:
         seen = "" if seen_s is None else f" at {self.clock(datetime.fromtimestamp(seen_s, UTC))}"
         if isinstance(e, StoppedEvent):
             if e.kind in ("stopped", "stopped_long"):
-                return f"no progress for {_long(e.stopped_s)} at {here}, away from any station"
+                return f"no progress for {h_min(e.stopped_s)} at {here}, away from any station"
             # progress, not movement: off the course (a car, a wrong trail) it is held too
-            return (f"moving along the course again at {here}, after {_long(e.stopped_s)} "
+            return (f"moving along the course again at {here}, after {h_min(e.stopped_s)} "
                     "without progress")  # fmt: skip
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):
                 usual = f"usually every {e.usual_interval_s / 60:.1f} min"
-                return f"no position for {_long(e.silent_s)} ({usual}); last seen at {here}{seen}"
-            return f"signal back at {here} after {_long(e.silent_s)} without a position"
+                return f"no position for {h_min(e.silent_s)} ({usual}); last seen at {here}{seen}"
+            return f"signal back at {here} after {h_min(e.silent_s)} without a position"
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
             if e.kind == "arrived":
-                return f"reached {station}, {_long(e.late_s)} after expected"
-            return (f"expected at {station} {_long(e.late_s)} ago (tolerance "
+                return f"reached {station}, {h_min(e.late_s)} after expected"
+            return (f"expected at {station} {h_min(e.late_s)} ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}")  # fmt: skip
         cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
         if e.kind in ("cutoff_passed", "cutoff_missed"):
-            verdict = (f"{_long(e.margin_min * 60)} before" if e.margin_min >= 0
-                       else f"{_long(-e.margin_min * 60)} after")  # fmt: skip
+            verdict = (f"{h_min(e.margin_min * 60)} before" if e.margin_min >= 0
+                       else f"{h_min(-e.margin_min * 60)} after")  # fmt: skip
             return f"reached {station} {verdict} its cut-off ({cutoff})"
         if e.kind == "cutoff_clear":
-            return (f"now projected at {station} {_long(e.margin_min * 60)} before its cut-off "
+            return (f"now projected at {station} {h_min(e.margin_min * 60)} before its cut-off "
                     f"({cutoff}); now at {here}")  # fmt: skip
         if e.ts >= e.cutoff_ts:  # a silent runner's: the cut-off passed before anyone knew
             return f"not at {station} by its cut-off ({cutoff}); last seen at {here}"
         late = -e.margin_min
-        verdict = f"{_long(late * 60)} after" if late >= 0 else f"only {_long(-late * 60)} before"
+        verdict = f"{h_min(late * 60)} after" if late >= 0 else f"only {h_min(-late * 60)} before"
         return f"projected at {station} {verdict} its cut-off ({cutoff}); now at {here}"
 
     def runner_words(
@@ -325,7 +326,7 @@ class Narrator:
 
     def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
         here = "position unknown" if course_m is None else f"last placed at {km_mi(course_m)}"
-        took = _long(change.ts - change.since_ts)
+        took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
             return f"SOS from their device ({here})"
         if change.kind == "sos_cancel":
@@ -355,22 +356,24 @@ def compass(heading_deg: float) -> str:
     return names[round(heading_deg % 360.0 / 45.0) % 8]
 
 
-def _long(seconds: float) -> str:
+def h_min(seconds: float) -> str:
     """A duration as race HQ reads it: "42 min", "2 h 04 min"."""
     minutes = round(seconds / 60.0)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def spot_words(bibs: tuple[str, ...], bib: str, since: str) -> str:
+def spot_words(bibs: tuple[str, ...], bib: str, where: str, first: str, latest: str) -> str:
     """What race HQ is told of a place several runners went off the course (``bibs``,
-    coursewatch.spots), with one runner's incident; ``since``: when the first went, as the
-    race reads its clock.
+    coursewatch.spots), with one runner's incident; ``first``, ``latest``: when the first and
+    the latest left it, as the race reads its clock.
 
-    >>> spot_words(("7", "9", "4"), "4", "10:42")[:60]
-    '3 runners went off the course here since 10:42 (also bibs 7,'
+    >>> spot_words(("7", "9", "4"), "4", "km 5.00 (mi 3.11)", "10:42", "11:05")[:80]
+    '3 runners went off the course at km 5.00 (mi 3.11), the first at 10:42, the late'
     """
     others = [b for b in bibs if b != bib]
     also = f"bib {others[0]}" if len(others) == 1 else "bibs " + ", ".join(others[:8])
     also += "…" if len(others) > 8 else ""
-    return (f"{len(bibs)} runners went off the course here since {since} (also {also}): "
-            "check the marking, or the course line.")  # fmt: skip
+    return (
+        f"{len(bibs)} runners went off the course at {where}, the first at {first}, the "
+        f"latest at {latest} (also {also}): check the marking, or the course line."
+    )

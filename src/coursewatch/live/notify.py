@@ -4,7 +4,8 @@ routed by role, stored before they leave, sent at least once.
 Who is told what (the race's :mod:`coursewatch.live.contacts`):
 - the **runner**: every update of their own course episodes (off course, wrong way, and back),
   in the second person ("You may have missed ...");
-- their **crew**: every update of their runner's race HQ incidents;
+- their **crew**: every update of their runner's race HQ incidents, and the news of their race
+  (each station passed with the ETA at the next, the finish, out of the race: live/news.py);
 - **race HQ**: every update of every race HQ incident whose priority is at or above the one
   each recipient asked for (0: SOS only).
 
@@ -36,7 +37,7 @@ from typing import Any
 import apprise
 
 from coursewatch.bus import Bus, Message
-from coursewatch.incidents import ALERT, priority
+from coursewatch.incidents import ALERT, NEWS, priority
 from coursewatch.live.announce import (
     MISSED_RETRY_S,
     Missed,
@@ -150,7 +151,7 @@ class Notifier:
         # keyed by its newest event: a late fix may take updates back, so a count comes again
         key = newest_event(inc)
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
-        if not inc.open:
+        if not inc.open and inc.level != NEWS:  # (a runner's race ends with its news)
             title += " (closed)"
         elif prio == 0:  # first on a lock screen
             title = f"SOS · {title}"
@@ -159,6 +160,10 @@ class Notifier:
         if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
             wanted += [("runner", u, self.words(inc, "runner") or "")
                        for u in book.runner.get(inc.bib, [])]  # fmt: skip
+        if inc.level == NEWS:  # the runner's race as it goes: their crew's
+            wanted += [
+                ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
+            ]
         if inc.level == ALERT:
             wanted += [
                 ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
@@ -207,7 +212,7 @@ class Notifier:
                          body, d.priority, now, now) for d in told.values()]  # fmt: skip
 
     async def _listen(self) -> None:
-        kinds = frozenset({"incident", "flag"})
+        kinds = frozenset({"incident", "flag", "news"})
         behind = False
         while True:  # a subscription the bus dropped (too slow) is taken again (what it
             # missed: recovered from the store); a quiet bus pings every MISSED_RETRY_S

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import ALERT, priority
+from coursewatch.incidents import priority
+from coursewatch.live import news
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
@@ -25,7 +26,7 @@ from coursewatch.live.roster import RosterProblem, read_roster
 from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
-from coursewatch.spots import Spot, is_course_alert, spot_of, spots
+from coursewatch.spots import COURSE_KINDS, Spot, is_course_alert, spot_of, spots
 from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
@@ -314,13 +315,9 @@ class Outside:
         return out
 
     def spots(self, race_id: str) -> list[Spot]:
-        """Where several runners went off the course (:mod:`coursewatch.spots`), from every
-        incident of race HQ's."""
-        race, found, after = self.race(race_id), list[Incident](), 0
-        while page := self._store.incidents(race.id, after, None, ALERT, 10_000):
-            found += page
-            after = page[-1].id
-        return spots(found)
+        """Where several runners went off the course (:mod:`coursewatch.spots`), from race
+        HQ's off-course incidents."""
+        return spots(self._store.kind_incidents(self.race(race_id).id, COURSE_KINDS))
 
     def _words(self, inc: Incident, role: str) -> str | None:
         """What a notification to ``role`` says of an incident's latest update, led by when
@@ -329,8 +326,9 @@ class Outside:
         what is over half an hour old: a feed added mid-race brings back its history)."""
         race = self.race(inc.race_id)
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
-        if role == "runner" and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
-            return None
+        old = at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S
+        if old and (role == "runner" or (role == "crew" and inc.kind == news.PASSED)):
+            return None  # (a station passed long ago is no news: the next one will come)
         text = inc.sentence
         if role == "runner":
             off = inc.open and inc.kind == "off_course"
@@ -339,8 +337,11 @@ class Outside:
         here = role == "hq" and inc.open and is_course_alert(inc)
         spot = spot_of(self.spots(race.id), inc.id) if here else None
         if spot is not None:
-            first = race.narrator.clock(datetime.fromtimestamp(spot.first_s, UTC))
-            text = f"{text.rstrip('.')}. {spot_words(spot.bibs, inc.bib, first)}"
+            first, latest = (race.narrator.clock(datetime.fromtimestamp(t, UTC))
+                             for t in (spot.first_s, spot.last_s))  # fmt: skip
+            where = race.narrator.where(spot.course_m) if spot.course_m is not None else "a place"
+            said = spot_words(spot.bibs, inc.bib, where, first, latest)
+            text = f"{text.rstrip('.')}. {said}"
         sos = priority(inc.kind) == 0 and math.isfinite(inc.lat) and math.isfinite(inc.lon)
         where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if sos else ""
         return f"{when}: {text}{where}"

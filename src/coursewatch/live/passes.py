@@ -44,24 +44,30 @@ class Passes:
         self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
         self.dirty: set[str] = set()  # runners with a new split since the forecasts took them
 
-    def on_fix(self, bib: str, start_s: float, t_s: float, progress_m: float) -> None:
-        """A runner's newest fix: the stations passed since the last one get their split."""
+    def on_fix(
+        self, bib: str, start_s: float, t_s: float, progress_m: float
+    ) -> list[tuple[int, float]]:
+        """A runner's newest fix: the stations passed since the last one get their split;
+        returns them (station, when)."""
         row = self.splits.get(bib)
         if row is None:
             row = self.splits[bib] = np.full(len(self.station_m), np.nan)
         if bib not in self.last:  # the first fix: no time to give stations behind it
             self.last[bib] = (t_s, progress_m)
-            return
+            return []
         t0, s0 = self.last[bib]
         self.last[bib] = (t_s, max(progress_m, s0))
         if progress_m <= s0:
-            return
+            return []
         lo = bisect.bisect_right(self.station_m, s0)
+        found = []
         for i in range(lo, reached(self.station_m, progress_m)):
             if math.isnan(row[i]):
                 at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
                 row[i] = max(at_s - start_s, 1.0)
                 self.dirty.add(bib)
+                found.append((i, start_s + row[i]))
+        return found
 
     def backfill(
         self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray

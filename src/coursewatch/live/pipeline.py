@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
-from coursewatch.incidents import ALERT
+from coursewatch.incidents import ALERT, NEWS
 from coursewatch.live import dnf, durable
 from coursewatch.live import work as batches
 from coursewatch.live.afterrace import in_race, replay_since
@@ -353,9 +353,10 @@ class Pipeline:
 
     def publish_incidents(self, incidents: list[Incident]) -> None:
         """Each incident opened, updated, closed or gone: HQ's (level alert) to the race's
-        stream and webhooks, the runner's flags as flags (their own channel, yellow markers)."""
+        stream and webhooks, the runner's flags as flags (their own channel, yellow markers),
+        the news of a runner's race as news (their crew's)."""
         for i in incidents:
-            kind = "incident" if i.level == ALERT else "flag"
+            kind = "incident" if i.level == ALERT else "news" if i.level == NEWS else "flag"
             self.bus.publish(i.race_id, kind, incident_json(i))
 
     # -- time-based detectors -------------------------------------------------------------------

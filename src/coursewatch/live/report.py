@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from coursewatch.incidents import ALERT
+from coursewatch.incidents import ALERT, FLAG
 from coursewatch.protocols import FixProblem
 from coursewatch.store import Incident
 
@@ -39,5 +39,5 @@ class IngestReport:
                 for p in self.problems
             ],
             "alerts": [i.id for i in self.incidents if i.level == ALERT],
-            "flags": [i.id for i in self.incidents if i.level != ALERT],
+            "flags": [i.id for i in self.incidents if i.level == FLAG],  # (not crews' news)
         }

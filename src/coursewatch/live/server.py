@@ -35,7 +35,7 @@ from coursewatch.bus.redis import RedisBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.incidents import ALERT
-from coursewatch.live import devices, dnf, restart, views
+from coursewatch.live import devices, dnf, news, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
 from coursewatch.live.contacts import Contacts
@@ -319,11 +319,13 @@ class Server(Outside, Histories, Access, Nodes, Removal):
             self._bus.publish(race.id, "status", {"bib": record.bib, "to": runner.status})
         if undone is not None:  # a mistake undone: their incidents open again
             back = await self._store.withdraw(race.id, record.bib, undone)
+            back += await self._store.withdraw(race.id, record.bib, news.UNDONE[undone])
             self._pipeline.publish_incidents(back)
         if ends is not None:  # put out, or finished: their open incidents end with it
             mine = self._store.incidents(race.id, bib=record.bib, level=None, limit=100_000)
             now = self.race_now(race.id)
             closing = dnf.closing_updates(race.narrator, mine, record, now, ends)
+            closing.append(news.of_change(race, runner, ends, now))  # their crew's news
             if closing:
                 self._pipeline.publish_incidents((await self._store.save([], closing)).incidents)
         return runner

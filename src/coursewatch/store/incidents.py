@@ -102,7 +102,7 @@ def fold(c: Conn, key: tuple[str, str, str]) -> Incident | None:
     first, last = events[0], events[-1]
     names = [e.names for e in events if e.names]
     kind = names[-1] if names else first.kind
-    level = "alert" if any(e.level == "alert" for e in events) else "flag"
+    level = ALERT if any(e.level == ALERT for e in events) else events[0].level
     updates = [update(e) for e in events]
     closing = next((e for e in events if e.closes), None)  # an episode ended stays ended
     c.execute(
@@ -133,7 +133,7 @@ def update(e: AlertRecord) -> dict[str, object]:
                               "sentence": e.sentence}  # fmt: skip
     left = e.detail.get("left")
     if isinstance(left, dict):
-        out["left"] = {k: left.get(k) for k in ("lat", "lon", "course_m")}
+        out["left"] = {k: left.get(k) for k in ("lat", "lon", "course_m", "time_s")}
     return out
 
 

@@ -274,7 +274,7 @@ class SqlStore(Erase):
         rows = self._page("incidents", INCIDENT_COLS, race_id, after_id, where, limit)
         return [incident(r) for r in rows]
 
-    def device_incidents(self, race_id: str, kinds: Sequence[str]) -> list[Incident]:
+    def kind_incidents(self, race_id: str, kinds: Sequence[str]) -> list[Incident]:
         """A race's incidents of these kinds, open or not."""
         marks = ",".join("?" * len(kinds))
         sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND kind IN"

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from coursewatch.incidents import ALERT, FLAG
+from coursewatch.incidents import ALERT, FLAG, NEWS
 from coursewatch.live import LiveRace, course_only_race
 from coursewatch.live.roster import finish_time_s, wave_start_s
 from coursewatch.live.views import course_geojson, incident_json, race_json
@@ -277,7 +277,7 @@ async def track(request: Request) -> Response:
     return JSONResponse({"bib": runner.bib, "time_s": t, "lat": lat, "lon": lon})
 
 
-LEVELS = {ALERT: ALERT, FLAG: FLAG, "all": None}
+LEVELS = {ALERT: ALERT, FLAG: FLAG, NEWS: NEWS, "all": None}
 
 
 async def list_incidents(request: Request) -> Response:
@@ -295,7 +295,7 @@ async def list_incidents(request: Request) -> Response:
     level_arg = request.query_params.get("level", ALERT)
     if level_arg not in LEVELS:
         raise ApiError(400, "invalid_parameter", f"level {describe(level_arg)} is not one of "
-                       "alert, flag, all", "level", "alert (race HQ's, the default), flag "
+                       "alert, flag, news, all", "level", "alert (race HQ's, the default), flag "
                        "(the runners' own), or all")  # fmt: skip
     found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
     if request.query_params.get("retracted") != "1":

@@ -13,7 +13,8 @@ from coursewatch.live.views import passed_ts, station_json
 from coursewatch.store import FixArrays
 from coursewatch.web.errors import ApiError
 
-HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack"})  # race HQ's, not the public's
+# race HQ's, not the public's (and the news of a runner's race: their crew's)
+HIDDEN_KINDS = frozenset({"incident", "flag", "incident_ack", "news"})
 HELD_KINDS = frozenset({"status"})  # live now: not in a view that delays or hides positions
 
 

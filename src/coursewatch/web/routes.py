@@ -64,7 +64,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Native batch: many fixes of many runners in one request.", "FixBatch"),
     Endpoint(f"{R}/incidents", ("GET",), api.list_incidents, "read",
              "Incidents, one per runner episode, updated in place, oldest first: race HQ's "
-             "(?level=alert, the default), the runners' flags (flag) or both (all); "
+             "(?level=alert, the default), the runners' flags (flag), the crews' news of "
+             "their runner's race (news) or all; "
              "?bib=, ?after=<id>, ?retracted=1."),
     Endpoint(f"{R}/spots", ("GET",), api.list_spots, "admin",
              "Places several runners went off the course (a marking gone, the course line "

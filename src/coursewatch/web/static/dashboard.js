@@ -124,8 +124,9 @@
 
   function spotText(s) {
     const at = s.course_m === null ? "" : ` at ${CW.dist(s.course_m)}`;
-    const latest = CW.hhmm(s.last_s) === CW.hhmm(s.first_s) ? "" : `, the latest at ${CW.hhmm(s.last_s)}`;
-    return `${s.runners} runners went off the course${at} since ${CW.hhmm(s.first_s)}${latest}`;
+    const latest = CW.hhmm(s.last_s) === CW.hhmm(s.first_s) ? "" : `, latest ${CW.hhmm(s.last_s)}`;
+    const still = s.open ? `; ${s.open} still off` : "";
+    return `${s.runners} runners went off the course${at} (first ${CW.hhmm(s.first_s)}${latest}${still})`;
   }
 
   function renderSpots() {
@@ -177,12 +178,12 @@
   // An incident for race HQ: new, or updated in place (its kind, sentence, closed), or gone
   // (retracted by a replay). A flag confirmed becomes one: it leaves the flags.
   function onAlert(a) {
+    if (a.episode.startsWith("course:")) spotsSoon();  // (taken back too: a spot may go)
     if (a.retracted) { state.alerts.delete(a.id); soon(); return; }
     const before = state.alerts.get(a.id);
     state.alerts.set(a.id, a);
     dropFlag(a);
     if (!before) { state.maxAlertId = Math.max(state.maxAlertId, a.id); markNew(a); }
-    if (a.episode.startsWith("course:")) spotsSoon();
     soon();
     later();
   }
@@ -192,7 +193,7 @@
   // A runner's flag (not confirmed): a yellow ring while an off-course one is open. An
   // incident a replay took back to a flag leaves race HQ's list.
   function onFlag(f, quiet) {
-    if (state.alerts.delete(f.id)) soon();
+    if (state.alerts.delete(f.id)) { soon(); spotsSoon(); }  // (a replay took it back to a flag)
     if (f.open && !f.retracted && f.episode.startsWith("course:")) state.flags.set(f.bib, f);
     else dropFlag(f);
     if (!quiet) later();

@@ -80,7 +80,8 @@
     state.detail = detail;
     state.runner = detail.runner;
     CW.setNow(detail.now_ts);
-    state.alerts = new Map(alerts.incidents.map((a) => [a.id, a]));
+    // (the news of their race, stations passed, is their crew's: the page shows the passes)
+    state.alerts = new Map(alerts.incidents.filter((a) => a.level !== "news").map((a) => [a.id, a]));
     const line = track.geometry.coordinates.map((c) => [c[1], c[0]]);
     state.track = line.map((ll, i) => ({ t: track.properties.time_s[i], ll }));
     state.trail.setLatLngs(line);

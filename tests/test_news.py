@@ -1,0 +1,123 @@
+"""The news of a runner's race for their crew: each station passed with the ETA at the next,
+the finish, out of the race; told to the crew only, once, and not when it is old news."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from coursewatch.live.server import Server
+from coursewatch.protocols import Decoded, Fix
+from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
+from coursewatch.sim.simulate import simulate_run, trail_course
+from coursewatch.sim.sinks import NtfySink
+from coursewatch.store import RunnerRecord
+
+pytestmark = pytest.mark.anyio
+START = 1_780_000_000.0
+COURSE = trail_course(12_000.0, n_stations=2)  # Aid 1 at km 4, Aid 2 at km 8, Finish at 12
+
+
+@pytest.fixture
+def ntfy() -> Iterator[NtfySink]:
+    sink = NtfySink()
+    sink.start(free_port())
+    yield sink
+    sink.stop()
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.05)
+
+
+async def _run(server: Server, bib: str, now: list[float] | None, upto_m: float | None = None,
+               seed: int = 1) -> None:  # fmt: skip
+    """The runner's race (to ``upto_m``), a fix every 10 s, a batch a minute; ``now``: the
+    clock, moved to each batch's time as it is sent (None: all sent now)."""
+    run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=seed, stop_at_m=upto_m)
+    fixes = [Fix(float(t), float(a), float(b), bib=bib)
+             for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
+    for k in range(0, len(fixes), 6):
+        decoded = Decoded()
+        for j, fix in enumerate(fixes[k : k + 6]):
+            decoded.add(fix, j)
+        if now is not None:
+            now[0] = fixes[min(k + 5, len(fixes) - 1)].time_s + 2.0
+        await server.ingest(lambda d=decoded: d, "native", "demo")
+
+
+def _sent(server: Server) -> bool:
+    return all(d["state"] == "sent" for d in server.deliveries("demo"))
+
+
+async def test_the_crew_hears_each_station_passed_the_finish_and_a_dnf(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    now = [START]
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sink: loopback
+    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        for bib in ("7", "8"):
+            await server.put_runner(RunnerRecord("demo", bib, f"Runner {bib}"))
+            await server.set_runner_contacts("demo", bib, [f"ntfy://{ntfy.url}/runner{bib}"],
+                                             [f"ntfy://{ntfy.url}/crew{bib}"])  # fmt: skip
+        await client.put("/api/races/demo/contacts", headers=admin_headers(),
+                         json={"hq": [{"url": f"ntfy://{ntfy.url}/hq"}]})  # fmt: skip
+        await _run(server, "7", now)
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
+        crew = [m["message"] for m in ntfy.messages if m["topic"] == "crew7"]
+        assert len(crew) == 3, crew  # Aid 1, Aid 2, the finish: once each
+        clock = r"\d\d:\d\dZ?"
+        assert re.match(rf"{clock}: Bib 7 passed Aid 1, km 4\.00 \(mi 2\.49\), at {clock}, "
+                        rf"2\d min after the start\. Next: Aid 2, km 8\.00 \(mi 4\.97\), "
+                        rf"expected about {clock}", crew[0]), crew[0]  # fmt: skip
+        assert "passed Aid 2" in crew[1] and "Next: Finish" in crew[1], crew[1]
+        assert re.match(rf"{clock}: Bib 7 finished at {clock}, in 1 h \d\d min\.", crew[2]), crew[2]
+        # the crew's only: not race HQ's, not the runner's, not on the runner's list of flags
+        assert {m["topic"] for m in ntfy.messages} == {"crew7"}, ntfy.messages
+        got = await client.get(
+            "/api/races/demo/incidents?level=news&bib=7", headers=admin_headers()
+        )
+        [news] = got.json()["incidents"]
+        assert (news["kind"], news["level"], len(news["updates"])) == ("race_finished", "news", 3)
+        hqs = await client.get("/api/races/demo/incidents", headers=admin_headers())
+        assert hqs.json()["incidents"] == []
+        # race HQ puts runner 8 out at km 5
+        await _run(server, "8", now, upto_m=5000.0, seed=2)
+        r = await client.patch("/api/races/demo/runners/8", json={"dnf": True},
+                               headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200, r.text
+        await _until(lambda: _sent(server) and any(
+            "out of the race" in m["message"] for m in ntfy.messages))  # fmt: skip
+        crew8 = [m["message"] for m in ntfy.messages if m["topic"] == "crew8"]
+        assert len(crew8) == 2 and "passed Aid 1" in crew8[0], crew8
+        assert re.match(rf"{clock}: Bib 8 is out of the race \(DNF, race HQ at {clock}\); last "
+                        rf"placed at km 4\.9\d \(mi 3\.\d\d\), \d\.\d km after Aid 1 at {clock}\.",
+                        crew8[1]), crew8[1]  # fmt: skip
+        assert not any(m["topic"] in ("hq", "runner8") for m in ntfy.messages)
+
+
+async def test_a_crew_is_not_told_of_stations_passed_long_ago(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """A tracker that sends its whole race hours late (a feed added after the finish): the
+    crew hears the finish, not every station passed hours ago."""
+    now = [START + 4 * 3600.0]
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+        await _run(server, "7", None)
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
+        await asyncio.sleep(0.5)
+        crew = [m["message"] for m in ntfy.messages]
+        assert len(crew) == 1 and "Bib 7 finished at" in crew[0], crew
