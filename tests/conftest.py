@@ -143,3 +143,15 @@ def store_url(new_store: Callable[[], str]) -> str:
 def own_postgres() -> Iterator[Any]:
     """A PostgreSQL server of the test's own (it may stop and start it)."""
     yield from _postgres()
+
+
+@pytest.fixture
+def ntfy() -> Iterator[Any]:
+    """A local ntfy-compatible server (coursewatch.sim.sinks.NtfySink) keeping every message."""
+    from coursewatch.sim.hq import free_port
+    from coursewatch.sim.sinks import NtfySink
+
+    sink = NtfySink()
+    sink.start(free_port())
+    yield sink
+    sink.stop()

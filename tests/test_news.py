@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from coursewatch.live.server import Server
-from coursewatch.protocols import Decoded, Fix
-from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
+from coursewatch.sim.hq import add_race, admin_headers, hq, send_run
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.sim.sinks import NtfySink
 from coursewatch.store import RunnerRecord
@@ -21,14 +20,6 @@ from coursewatch.store import RunnerRecord
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
 COURSE = trail_course(12_000.0, n_stations=2)  # Aid 1 at km 4, Aid 2 at km 8, Finish at 12
-
-
-@pytest.fixture
-def ntfy() -> Iterator[NtfySink]:
-    sink = NtfySink()
-    sink.start(free_port())
-    yield sink
-    sink.stop()
 
 
 async def _until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -43,15 +34,7 @@ async def _run(server: Server, bib: str, now: list[float] | None, upto_m: float 
     """The runner's race (to ``upto_m``), a fix every 10 s, a batch a minute; ``now``: the
     clock, moved to each batch's time as it is sent (None: all sent now)."""
     run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=seed, stop_at_m=upto_m)
-    fixes = [Fix(float(t), float(a), float(b), bib=bib)
-             for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
-    for k in range(0, len(fixes), 6):
-        decoded = Decoded()
-        for j, fix in enumerate(fixes[k : k + 6]):
-            decoded.add(fix, j)
-        if now is not None:
-            now[0] = fixes[min(k + 5, len(fixes) - 1)].time_s + 2.0
-        await server.ingest(lambda d=decoded: d, "native", "demo")
+    await send_run(server, bib, run.time_s, run.lat, run.lon, 6, now)
 
 
 def _sent(server: Server) -> bool:

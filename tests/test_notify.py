@@ -50,14 +50,6 @@ class Mailbox:
 
 
 @pytest.fixture
-def ntfy() -> Iterator[NtfySink]:
-    sink = NtfySink()
-    sink.start(free_port())
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
     box.controller.start()

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from coursewatch.live.server import Server
-from coursewatch.protocols import Decoded, Fix
-from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
+from coursewatch.sim.hq import add_race, admin_headers, hq, send_run
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.sim.sinks import NtfySink
 from coursewatch.spots import spots
@@ -73,47 +72,36 @@ async def _runs(server: Server, runs: dict[str, tuple[float, int]]) -> None:
     for bib, (turn_m, seed) in runs.items():
         run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, wrong_turn_at_m=turn_m,
                            wrong_turn_angle_deg=70.0, seed=seed)  # fmt: skip
-        fixes = [Fix(float(t), float(a), float(b), bib=bib)
-                 for t, a, b in zip(run.time_s, run.lat, run.lon, strict=True)]  # fmt: skip
-        for k in range(0, len(fixes), 6):
-            decoded = Decoded()
-            for j, fix in enumerate(fixes[k : k + 6]):
-                decoded.add(fix, j)
-            await server.ingest(lambda d=decoded: d, "native", "demo")
+        await send_run(server, bib, run.time_s, run.lat, run.lon, 6)
 
 
 @pytest.mark.anyio
-async def test_runners_off_at_one_place_are_a_spot_for_race_hq(tmp_path: Path) -> None:
-    sink = NtfySink()
-    sink.start(free_port())
-    try:
-        opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sink: loopback
-        async with hq(tmp_path, **opts) as (server, client):
-            await add_race(server, tmp_path, COURSE, "demo", START)
-            for bib in ("7", "8", "9", "10"):
-                await server.put_runner(RunnerRecord("demo", bib, f"Runner {bib}"))
-            await client.put("/api/races/demo/contacts", headers=admin_headers(),
-                             json={"hq": [{"url": f"ntfy://{sink.url}/hq"}]})  # fmt: skip
-            # three miss the turn at km 3; one misses another at km 8
-            await _runs(server, {"7": (3000.0, 1), "8": (3000.0, 2), "10": (8000.0, 4),
-                                 "9": (3000.0, 3)})  # fmt: skip
-            r = await client.get("/api/races/demo/spots", headers=admin_headers())
-            assert r.status_code == 200, r.text
-            got = r.json()["spots"]
-            assert [s["bibs"] for s in got] == [["7", "8", "9"]], got
-            assert abs(got[0]["course_m"] - 3000.0) < 150.0, got
-            assert (await client.get("/api/races/demo/spots")).status_code == 401
-            deadline = time.monotonic() + 20
-            while any(d["state"] != "sent" for d in server.deliveries("demo")):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            print([m["message"] for m in sink.messages])
-            told = [m["message"] for m in sink.messages
-                    if " runners went off the course at km " in m["message"]]  # fmt: skip
-            assert any(": Bib 8 " in m and "2 runners" in m and "(also bib 7)" in m for m in told)
-            assert any(
-                ": Bib 9 " in m and "3 runners" in m and "(also bibs 7, 8)" in m for m in told
-            )
-            assert not any(": Bib 10 " in m or ": Bib 7 " in m for m in told), told
-    finally:
-        sink.stop()
+async def test_runners_off_at_one_place_are_a_spot_for_race_hq(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sink: loopback
+    async with hq(tmp_path, **opts) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        for bib in ("7", "8", "9", "10"):
+            await server.put_runner(RunnerRecord("demo", bib, f"Runner {bib}"))
+        await client.put("/api/races/demo/contacts", headers=admin_headers(),
+                         json={"hq": [{"url": f"ntfy://{ntfy.url}/hq"}]})  # fmt: skip
+        # three miss the turn at km 3; one misses another at km 8
+        await _runs(server, {"7": (3000.0, 1), "8": (3000.0, 2), "10": (8000.0, 4),
+                             "9": (3000.0, 3)})  # fmt: skip
+        r = await client.get("/api/races/demo/spots", headers=admin_headers())
+        assert r.status_code == 200, r.text
+        got = r.json()["spots"]
+        assert [s["bibs"] for s in got] == [["7", "8", "9"]], got
+        assert abs(got[0]["course_m"] - 3000.0) < 150.0, got
+        assert (await client.get("/api/races/demo/spots")).status_code == 401
+        deadline = time.monotonic() + 20
+        while any(d["state"] != "sent" for d in server.deliveries("demo")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        print([m["message"] for m in ntfy.messages])
+        told = [m["message"] for m in ntfy.messages
+                if " runners went off the course at km " in m["message"]]  # fmt: skip
+        assert any(": Bib 8 " in m and "2 runners" in m and "(also bib 7)" in m for m in told)
+        assert any(": Bib 9 " in m and "3 runners" in m and "(also bibs 7, 8)" in m for m in told)
+        assert not any(": Bib 10 " in m or ": Bib 7 " in m for m in told), told

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import socket
 import subprocess
@@ -28,6 +29,7 @@ import httpx
 
 from coursewatch.course import Course
 from coursewatch.live import Clock, Server, read_race_files
+from coursewatch.protocols import Decoded, Fix
 from coursewatch.settings import load_settings
 from coursewatch.sim.field import write_race
 
@@ -81,6 +83,28 @@ async def add_race(
     text, suffix, course_bytes, course_suffix = read_race_files(race_file)
     await server.create_race(race_id, text, suffix, course_bytes, course_suffix)
     return race_id
+
+
+async def send_run(
+    server: Server, bib: str, t: Any, lat: Any, lon: Any, per_request: int,
+    now: list[float] | None = None, race_id: str = "demo",
+) -> None:  # fmt: skip
+    """A runner's fixes (arrays of time, lat, lon) to ``server``, ``per_request`` a request
+    over the native API; ``now``: the test's clock, moved to each request's newest fix."""
+    fixes = [
+        Fix(float(a), float(b), float(c), bib=bib) for a, b, c in zip(t, lat, lon, strict=True)
+    ]
+    for k in range(0, len(fixes), per_request):
+        decoded = Decoded()
+        for j, fix in enumerate(fixes[k : k + per_request]):
+            decoded.add(fix, j)
+        if now is not None:
+            now[0] = fixes[min(k + per_request, len(fixes)) - 1].time_s + 2.0
+        await server.ingest(functools.partial(_same, decoded), "native", race_id)
+
+
+def _same(decoded: Decoded) -> Decoded:
+    return decoded
 
 
 def admin_headers() -> dict[str, str]:
