@@ -59,11 +59,11 @@ async def test_the_crew_hears_each_station_passed_the_finish_and_a_dnf(
         crew = [m["message"] for m in ntfy.messages if m["topic"] == "crew7"]
         assert len(crew) == 3, crew  # Aid 1, Aid 2, the finish: once each
         clock = r"\d\d:\d\dZ?"
-        assert re.match(rf"{clock}: Bib 7 passed Aid 1, km 4\.00 \(mi 2\.49\), at {clock}, "
+        assert re.match(rf"Runner 7 \(bib 7\) passed Aid 1, km 4\.00 \(mi 2\.49\), at {clock}, "
                         rf"2\d min after the start\. Next: Aid 2, km 8\.00 \(mi 4\.97\), "
                         rf"expected about {clock}", crew[0]), crew[0]  # fmt: skip
         assert "passed Aid 2" in crew[1] and "Next: Finish" in crew[1], crew[1]
-        assert re.match(rf"{clock}: Bib 7 finished at {clock}, in 1 h \d\d min\.", crew[2]), crew[2]
+        assert re.match(rf"Runner 7 \(bib 7\) finished at {clock}, in 1 h \d\d min\.", crew[2])
         # the crew's only: not race HQ's, not the runner's, not on the runner's list of flags
         assert {m["topic"] for m in ntfy.messages} == {"crew7"}, ntfy.messages
         got = await client.get(
@@ -82,9 +82,9 @@ async def test_the_crew_hears_each_station_passed_the_finish_and_a_dnf(
             "out of the race" in m["message"] for m in ntfy.messages))  # fmt: skip
         crew8 = [m["message"] for m in ntfy.messages if m["topic"] == "crew8"]
         assert len(crew8) == 2 and "passed Aid 1" in crew8[0], crew8
-        assert re.match(rf"{clock}: Bib 8 is out of the race \(DNF, race HQ at {clock}\); last "
-                        rf"placed at km 4\.9\d \(mi 3\.\d\d\), \d\.\d km after Aid 1 at {clock}\.",
-                        crew8[1]), crew8[1]  # fmt: skip
+        assert re.match(rf"Runner 8 \(bib 8\) is out of the race: race HQ recorded a DNF at "
+                        rf"{clock}; last placed at {clock}, km 4\.9\d \(mi 3\.\d\d\), \d\.\d km "
+                        r"after Aid 1\.", crew8[1]), crew8[1]  # fmt: skip
         assert not any(m["topic"] in ("hq", "runner8") for m in ntfy.messages)
 
 
@@ -103,4 +103,64 @@ async def test_a_crew_is_not_told_of_stations_passed_long_ago(
         await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
         await asyncio.sleep(0.5)
         crew = [m["message"] for m in ntfy.messages]
-        assert len(crew) == 1 and "Bib 7 finished at" in crew[0], crew
+        assert len(crew) == 1 and "Ann (bib 7) finished at" in crew[0], crew
+
+
+async def test_a_station_passed_in_the_batch_that_ends_an_overdue_is_told(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """Silent before Aid 1 for hours (overdue there), back with one batch that passes Aid 1
+    mid-batch: the arrival ends the overdue at the batch's last fix, and the crew still hears
+    of Aid 1 (the events of a batch come in the order of its fixes)."""
+    now = [START]
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+        run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=1)
+        far = run.time_s - START
+        cut, end = int((far * 2.5 < 3700).sum()), int((far * 2.5 < 4500).sum())
+        await send_run(server, "7", run.time_s[:cut], run.lat[:cut], run.lon[:cut], 6, now)
+        gap, t = 3 * 3600.0, now[0]
+        while now[0] < t + gap:  # silent for 3 h: overdue at Aid 1
+            now[0] += 300.0
+            await server.tick()
+        late = run.time_s[cut:end] + gap
+        await send_run(server, "7", late, run.lat[cut:end], run.lon[cut:end], 100, now)
+        kinds = {u["kind"] for i in server.incidents("demo", level=None) for u in i.updates}
+        assert {"overdue", "arrived", "passed_station"} <= kinds, kinds
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
+        assert "passed Aid 1" in ntfy.messages[-1]["message"], ntfy.messages
+
+
+async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_once(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    now = [START]
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
+    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+        await _run(server, "7", now, upto_m=5000.0)
+        path = "/api/races/demo/runners/7"
+        for dnf in (True, False):  # bib 7 for bib 71: taken back
+            r = await client.patch(path, json={"dnf": dnf}, headers=admin_headers())
+            assert r.status_code == 200, r.text
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
+        said = [m["message"] for m in ntfy.messages]
+        assert "out of the race" in said[1] and "is back in the race: race HQ took back the DNF" \
+            in said[2], said  # fmt: skip
+        assert ntfy.messages[2]["title"].endswith("bib 7 back in the race"), ntfy.messages[2]
+        # the rest of the race: the engine finds the finish; race HQ records it after
+        await _run(server, "7", now)
+        await _until(lambda: _sent(server) and any("finished" in m for m in _texts(ntfy)))
+        r = await client.patch(path, json={"finish": now[0] - 60.0}, headers=admin_headers())
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(0.5)
+        assert sum("finished at" in m for m in _texts(ntfy)) == 1, _texts(ntfy)
+
+
+def _texts(sink: NtfySink) -> list[str]:
+    return [str(m["message"]) for m in sink.messages]

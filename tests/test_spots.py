@@ -64,6 +64,10 @@ def test_a_spot_is_where_two_runners_or_more_left_the_course() -> None:
     assert (found[1].first_s, found[1].last_s) == (80.0, 280.0)  # when they left
     assert found[1].json()["course_m"] == 3000.0  # the middle one's
     assert [s.bibs for s in spots(reversed(given))] == [s.bibs for s in found]  # any order
+    # pings, runners leaving 1.5 km apart, hours apart: no one place 4.5 km long
+    chain = [_incident(20 + k, str(30 + k), (40_000.0 + 1500.0 * k, 600.0), 5000.0 + 3600 * k)
+             for k in range(4)]  # fmt: skip
+    assert [s.bibs for s in spots(chain)] == [("32", "33"), ("30", "31")]
 
 
 async def _runs(server: Server, runs: dict[str, tuple[float, int]]) -> None:
@@ -99,7 +103,6 @@ async def test_runners_off_at_one_place_are_a_spot_for_race_hq(
         while any(d["state"] != "sent" for d in server.deliveries("demo")):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        print([m["message"] for m in ntfy.messages])
         told = [m["message"] for m in ntfy.messages
                 if " runners went off the course at km " in m["message"]]  # fmt: skip
         assert any(": Bib 8 " in m and "2 runners" in m and "(also bib 7)" in m for m in told)

@@ -35,7 +35,9 @@ FLAG = "flag"  # the runner's own channel
 ALERT = "alert"  # race HQ
 NEWS = "news"  # their crew: the runner's race as it goes (stations passed, finish, DNF)
 NEWS_EPISODE = "news:race"  # one a runner: their whole race
-NEWS_KINDS = frozenset({"passed_station", "race_finished", "race_finish_recorded", "race_out"})
+NEWS_KINDS = frozenset(
+    {"passed_station", "race_finished", "race_finish_recorded", "race_out", "race_back"}
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ RULES: dict[str, Rule] = {
     "race_finished": Rule(NEWS, True, "race_finished"),
     "race_finish_recorded": Rule(NEWS, True, "race_finished"),
     "race_out": Rule(NEWS, True, "race_out"),
+    "race_back": Rule(NEWS, False, "race_back"),  # race HQ took its DNF or finish back
 }
 FAMILY = {
     "far_from_course": "far",

@@ -12,9 +12,10 @@ Where a runner left the course is the engine's estimate (kept in the incident's 
 run before the true turn (the last ping still on the course). So each incident stands for a
 stretch of the course: from ``SPOT_M`` / 2 before where it left to ``SPOT_M`` / 2 after it,
 plus what the runner could run (``PACE_MPS``) between leaving and being flagged (at most
-``SLACK_MAX_M``). Incidents whose stretches overlap are one place, whatever order they came
-in; where the course passes twice (an out-and-back) the stretches differ, so the passes do
-not mix. An incident from before the ``left`` was kept counts where it is now.
+``SLACK_MAX_M``). A place begins with the first incident along the course, and takes those
+whose stretches begin within its first's, whatever order they came in; where the course
+passes twice (an out-and-back, laps) the stretches differ, so the passes do not mix. An
+incident from before the ``left`` was kept counts where it is now.
 
 >>> from coursewatch.store import Incident
 >>> def inc(n, bib, at_m, t, left_s=None):
@@ -31,7 +32,6 @@ not mix. An incident from before the ``left`` was kept counts where it is now.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +63,7 @@ class Spot:
 
     lat: float
     lon: float
-    course_m: float | None  # the middle one's (of where each left it)
+    course_m: float | None  # the middle one's along the course (of where each left it)
     from_m: float | None = None  # where the first along the course left it ...
     to_m: float | None = None  # ... and the last
     bibs: tuple[str, ...] = ()  # in the order they went off there, each once
@@ -120,11 +120,11 @@ def spots(incidents: Iterable[Incident], min_runners: int = MIN_RUNNERS) -> list
         on_line.append((s - SPOT_M / 2, s + SPOT_M / 2 + left.slack_m, i, left))
     groups: list[list[tuple[Incident, Left]]] = []
     reach = -math.inf
-    for lo, hi, i, left in sorted(on_line, key=lambda x: x[0]):
-        if lo > reach:  # past every stretch so far: a new place
+    for lo, hi, i, left in sorted(on_line, key=lambda x: (x[0], x[2].id)):
+        if lo > reach:  # past the stretch of the place's first (along the course): a new one
             groups.append([])
+            reach = hi  # (not each one's: stretches overlapping on and on are no one place)
         groups[-1].append((i, left))
-        reach = max(reach, hi)
     found = [_spot(g) for g in groups + alone]
     shown = [s for s in found if len(s.bibs) >= min_runners]
     return sorted(shown, key=lambda s: -s.last_s)
@@ -147,7 +147,6 @@ def _spot(members: list[tuple[Incident, Left]]) -> Spot:
     spot = Spot(middle.lat, middle.lon, middle.course_m, bibs=bibs)
     if along:
         spot.from_m, spot.to_m = along[0][1].course_m, along[-1][1].course_m
-        spot.course_m = statistics.median(float(m[1].course_m or 0.0) for m in along)
     spot.incidents = [i.id for i, _ in members]
     spot.first_s, spot.last_s = members[0][1].time_s, members[-1][1].time_s
     spot.open = sum(int(i.open) for i, _ in members)

@@ -243,7 +243,7 @@ class RaceWatch:
         self.keep_etas(runner)
         until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
         said = [(j, self._alert(runner, e)) for j, e in raised] + news.passed(self, runner, passed)
-        return [(j, a) for j, a in said if times_s[j] <= until or a.closes]
+        return sorted(((j, a) for j, a in said if times_s[j] <= until or a.closes), key=_first)
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""
@@ -387,3 +387,7 @@ def _since(e: ClockEvent) -> float:
     if isinstance(e, CutoffEvent):  # (when it began: one raised again after it ended is new)
         return e.episode_m if math.isnan(e.episode_ts) else e.episode_ts
     return e.station_m
+
+
+def _first(raised: tuple[int, AlertRecord]) -> int:
+    return raised[0]  # in the order of the fixes that raised them (a stable sort)

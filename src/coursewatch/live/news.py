@@ -1,25 +1,29 @@
 """News of a runner's race, for their crew: each station passed (with the ETA at the next),
-the finish, out of the race.
+the finish, out of the race, and back in it when race HQ takes a DNF back.
 
 A crew drives from one aid station to the next and waits there; they want to hear when their
 runner passed one and when to expect them at the next, that they finished, or that race HQ
 put them out (someone has to fetch them). These are no incidents of anyone's: events of level
 **news** (:mod:`coursewatch.incidents`), in one episode a runner (``NEWS_EPISODE``), stored
 with the fixes that made them like every event (a restart raises them again: known, not told
-again), and told to the crew only (live/notify.py). The runner's page and race HQ's list do
-not show them.
+again), and told to the crew only (live/notify.py), each update in its own words (not the
+episode's latest: a pass relayed late is told as itself). The runner's page and race HQ's
+list do not show them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from coursewatch.eta import REACHED_M
 from coursewatch.incidents import NEWS, NEWS_EPISODE, rule
+from coursewatch.live.announce import newest_event
 from coursewatch.live.narrate import h_min
-from coursewatch.store import AlertRecord
+from coursewatch.live.passes import AT_STATION_M
+from coursewatch.live.views import incident_json
+from coursewatch.store import AlertRecord, Incident
 from coursewatch.units import km_mi
 
 if TYPE_CHECKING:
@@ -31,6 +35,10 @@ PASSED = "passed_station"
 FINISHED = "race_finished"  # the engine found their finish
 FINISH_RECORDED = "race_finish_recorded"  # race HQ recorded it
 OUT = "race_out"  # race HQ put them out (DNF)
+BACK = "race_back"  # race HQ took its DNF or finish back
+UNDONE = {"out_of_race": OUT, "finish_recorded": FINISH_RECORDED}  # dnf.py's kind: the news's
+TITLES = {PASSED: "passed a station", FINISHED: "finished", FINISH_RECORDED: "finished",
+          OUT: "out of the race (DNF)", BACK: "back in the race"}  # fmt: skip
 
 
 def record(race: LiveRace, runner: LiveRunner, kind: str, at_s: float, at_m: float,
@@ -45,34 +53,47 @@ def record(race: LiveRace, runner: LiveRunner, kind: str, at_s: float, at_m: flo
     )  # fmt: skip
 
 
+def newest(inc: Incident) -> Mapping[str, Any]:
+    """The update of a news incident a message tells: the one stored last (a pass relayed
+    after the finish is news of its own), not the latest in time."""
+    key = newest_event(inc)
+    return next((u for u in inc.updates if int(u.get("id", 0)) == key), inc.updates[-1])
+
+
+def told(inc: Incident) -> dict[str, Any]:
+    """A news incident as the bus carries it: with the update it tells only (the whole
+    race's are the store's)."""
+    return {**incident_json(inc), "updates": [dict(newest(inc))]}
+
+
+def who(runner: LiveRunner) -> str:
+    name = runner.record.name
+    return f"{name} (bib {runner.bib})" if name else f"Bib {runner.bib}"
+
+
 def passed(
     watch: RaceWatch, runner: LiveRunner, found: list[tuple[int, int, float]]
 ) -> list[tuple[int, AlertRecord]]:
     """The news of the stations a runner passed (position of the fix in its run, station,
-    when), each with the ETA at the next station; the finish is not one (:func:`finished`)."""
-    race = watch.race
+    when), each with the ETA at the next station; not the start, not the finish
+    (:func:`finished` says it), nothing past their finish or once race HQ put them out."""
+    race, rec = watch.race, runner.record
+    end_s = min(runner.finished_s or math.inf, rec.finish_ts or math.inf)
     out = []
     for j, i, at_s in found:
         station = race.stations[i]
-        if station.distance_m >= race.course.length_m - REACHED_M or station.distance_m < 100.0:
-            continue  # the finish (finished() says it), the start (they know)
+        last = i == len(race.stations) - 1  # (the finish is the last, named or not)
+        if last or station.distance_m < AT_STATION_M or at_s > end_s or rec.dnf:
+            continue
         when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
-        since = h_min(at_s - race.start_s(runner))
-        said = (f"Bib {runner.bib} passed {station.label}, {km_mi(station.distance_m)}, at "
-                f"{when}, {since} after the start.")  # fmt: skip
-        if i + 1 < len(race.stations):
-            nxt = race.stations[i + 1]
-            etas, ranges = watch.arrival_ranges(runner, [nxt.distance_m])
-            said += f" Next: {nxt.label}, {km_mi(nxt.distance_m)}"
-            eta, span = etas[0], ranges[0]
-            if eta is not None and math.isfinite(eta) and eta > at_s:
-                said += f", expected about {race.narrator.clock(datetime.fromtimestamp(eta, UTC))}"
-                if span is not None:
-                    low, high = (race.narrator.clock(datetime.fromtimestamp(t, UTC))
-                                 for t in (span.low_ts, span.high_ts))  # fmt: skip
-                    said += f" ({low}-{high})"
-            said += "."
-        out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said)))
+        said = (f"{who(runner)} passed {station.label}, {km_mi(station.distance_m)}, at {when}, "
+                f"{h_min(at_s - race.start_s(runner))} after the start.")  # fmt: skip
+        nxt = race.stations[i + 1]
+        eta = watch.arrival_ranges(runner, [nxt.distance_m])[0][0]
+        said += f" Next: {nxt.label}, {km_mi(nxt.distance_m)}"
+        if eta is not None and math.isfinite(eta) and eta > at_s:
+            said += f", expected about {race.narrator.clock(datetime.fromtimestamp(eta, UTC))}"
+        out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said + ".")))
     return out
 
 
@@ -82,7 +103,7 @@ def finished(
     """The news of a runner's finish at ``at_s``: found by the engine, or ``recorded`` by
     race HQ."""
     when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
-    said = f"Bib {runner.bib} finished at {when}, in {h_min(at_s - race.start_s(runner))}"
+    said = f"{who(runner)} finished at {when}, in {h_min(at_s - race.start_s(runner))}"
     said += " (recorded by race HQ)." if recorded else "."
     kind = FINISH_RECORDED if recorded else FINISHED
     return record(race, runner, kind, at_s, race.course.length_m, said)
@@ -91,21 +112,29 @@ def finished(
 def out(race: LiveRace, runner: LiveRunner, at_s: float) -> AlertRecord:
     """The news of a runner race HQ put out (DNF) at ``at_s``: where they were last placed."""
     when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
-    said = f"Bib {runner.bib} is out of the race (DNF, race HQ at {when})"
+    said = f"{who(runner)} is out of the race: race HQ recorded a DNF at {when}"
     at_m = runner.matcher.progress_m if runner.fixes else 0.0
     if runner.last_time_s is not None:
         seen = race.narrator.clock(datetime.fromtimestamp(runner.last_time_s, UTC))
-        said += f"; last placed at {race.narrator.where(at_m)} at {seen}"
+        said += f"; last placed at {seen}, {race.narrator.where(at_m)}"
     return record(race, runner, OUT, at_s, at_m, said + ".")
 
 
-UNDONE = {"out_of_race": OUT, "finish_recorded": FINISH_RECORDED}  # dnf.py's kind: the news's
-
-
-def of_change(race: LiveRace, runner: LiveRunner, ends: str, now_s: float) -> AlertRecord:
-    """The news of race HQ's change that ``ends`` a runner's race (dnf.py's kind): put out
-    at ``now_s``, or their finish recorded."""
+def of_change(
+    race: LiveRace, runner: LiveRunner, ends: str | None, undone: str | None, now_s: float
+) -> AlertRecord | None:
+    """The news of race HQ's change to a runner (dnf.change's kinds): put out at ``now_s``,
+    their finish recorded (None when the engine found it: their crew was told), or back in
+    the race (a DNF or a finish taken back)."""
     finish_ts = runner.record.finish_ts
     if ends == "finish_recorded" and finish_ts is not None:
-        return finished(race, runner, finish_ts, recorded=True)
-    return out(race, runner, now_s)
+        return None if runner.reached_s is not None else finished(race, runner, finish_ts, True)
+    if ends is not None:
+        return out(race, runner, now_s)
+    if undone is None:
+        return None
+    what = "DNF" if undone == "out_of_race" else "finish"
+    when = race.narrator.clock(datetime.fromtimestamp(now_s, UTC))
+    said = f"{who(runner)} is back in the race: race HQ took back the {what} at {when}."
+    at_m = runner.matcher.progress_m if runner.fixes else 0.0
+    return record(race, runner, BACK, now_s, at_m, said)

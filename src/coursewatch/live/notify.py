@@ -48,6 +48,8 @@ from coursewatch.live.announce import (
 from coursewatch.live.channels import apprise_send, urgent_url
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.dnf import ENDED
+from coursewatch.live.news import TITLES as NEWS_TITLES
+from coursewatch.live.news import newest
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
 from coursewatch.store import Delivery, Incident, Store
@@ -151,7 +153,9 @@ class Notifier:
         # keyed by its newest event: a late fix may take updates back, so a count comes again
         key = newest_event(inc)
         title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
-        if not inc.open and inc.level != NEWS:  # (a runner's race ends with its news)
+        if inc.level == NEWS:  # (a runner's race ends with its news: never "closed")
+            title = f"{title_of}: bib {inc.bib} {NEWS_TITLES.get(str(newest(inc)['kind']))}"
+        elif not inc.open:
             title += " (closed)"
         elif prio == 0:  # first on a lock screen
             title = f"SOS · {title}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import priority
+from coursewatch.incidents import NEWS, priority
 from coursewatch.live import news
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
@@ -325,10 +325,14 @@ class Outside:
         not read as new) and, for an SOS, where; None: not for them (the runner is not told
         what is over half an hour old: a feed added mid-race brings back its history)."""
         race = self.race(inc.race_id)
+        if inc.level == NEWS:  # the crew's news of the race: each update as itself, dated
+            told = news.newest(inc)
+            old = float(told["time_s"]) < self.race_now(race.id) - STALE_FOR_RUNNER_S
+            # (a station passed long ago is no news: the next one will come)
+            return None if old and told["kind"] == news.PASSED else str(told["sentence"])
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
-        old = at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S
-        if old and (role == "runner" or (role == "crew" and inc.kind == news.PASSED)):
-            return None  # (a station passed long ago is no news: the next one will come)
+        if role == "runner" and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
+            return None
         text = inc.sentence
         if role == "runner":
             off = inc.open and inc.kind == "off_course"

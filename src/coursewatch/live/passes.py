@@ -66,7 +66,7 @@ class Passes:
                 at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
                 row[i] = max(at_s - start_s, 1.0)
                 self.dirty.add(bib)
-                found.append((i, start_s + row[i]))
+                found.append((i, at_s))
         return found
 
     def backfill(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from coursewatch.bus import Bus
 from coursewatch.detectors.device import DeviceState
 from coursewatch.incidents import ALERT, NEWS
-from coursewatch.live import dnf, durable
+from coursewatch.live import dnf, durable, news
 from coursewatch.live import work as batches
 from coursewatch.live.afterrace import in_race, replay_since
 from coursewatch.live.clock import RaceWatch
@@ -357,7 +357,7 @@ class Pipeline:
         the news of a runner's race as news (their crew's)."""
         for i in incidents:
             kind = "incident" if i.level == ALERT else "news" if i.level == NEWS else "flag"
-            self.bus.publish(i.race_id, kind, incident_json(i))
+            self.bus.publish(i.race_id, kind, news.told(i) if kind == "news" else incident_json(i))
 
     # -- time-based detectors -------------------------------------------------------------------
     async def tick(self) -> list[Incident]:

@@ -321,11 +321,16 @@ class Server(Outside, Histories, Access, Nodes, Removal):
             back = await self._store.withdraw(race.id, record.bib, undone)
             back += await self._store.withdraw(race.id, record.bib, news.UNDONE[undone])
             self._pipeline.publish_incidents(back)
+        if self.role == WEB and (ends or undone):  # where they are: as the workers stored it
+            self._pipeline.put_back(race, runner, self._store.runner_state(race.id, runner.bib))
+        told = news.of_change(race, runner, ends, undone, self.race_now(race.id))  # the crew's
+        if ends is None and told is not None:
+            self._pipeline.publish_incidents((await self._store.save([], [told])).incidents)
         if ends is not None:  # put out, or finished: their open incidents end with it
             mine = self._store.incidents(race.id, bib=record.bib, level=None, limit=100_000)
             now = self.race_now(race.id)
             closing = dnf.closing_updates(race.narrator, mine, record, now, ends)
-            closing.append(news.of_change(race, runner, ends, now))  # their crew's news
+            closing += [told] if told is not None else []
             if closing:
                 self._pipeline.publish_incidents((await self._store.save([], closing)).incidents)
         return runner

@@ -296,7 +296,7 @@ async def list_incidents(request: Request) -> Response:
     if level_arg not in LEVELS:
         raise ApiError(400, "invalid_parameter", f"level {describe(level_arg)} is not one of "
                        "alert, flag, news, all", "level", "alert (race HQ's, the default), flag "
-                       "(the runners' own), or all")  # fmt: skip
+                       "(the runners' own), news (their crews'), or all")  # fmt: skip
     found = server_of(request).incidents(race.id, after, bib, LEVELS[level_arg], limit)
     if request.query_params.get("retracted") != "1":
         found = [i for i in found if not i.retracted]

@@ -75,7 +75,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Acknowledge an incident, for every update it has and will have.", "Ack"),
     Endpoint(f"{R}/events", ("GET",), sse.events, "read",
              "Server-Sent Events: runner, status, incident (race HQ's), flag (the runner's), "
-             "incident_ack (?kinds=)."),
+             "news (their crew's), incident_ack (?kinds=)."),
     Endpoint(f"{R}/runners/{{bib}}/events", ("GET",), sse.runner_events, "read",
              "One runner's Server-Sent Events: their updates, status, flags and incidents "
              "(the runner's own channel, for their phone or crew)."),

@@ -2,8 +2,9 @@
 
 ``GET /api/races/{race}/events[?kinds=incident,status]``: runner updates, status changes,
 race HQ's incidents (``incident``: opened, updated in place, closed), the runners' flags
-(``flag``), acknowledgements (``incident_ack``) and removals (``removed``: ``{"bib"}`` a
-runner taken out of the race; ``{"race"}`` the race itself, and the stream ends).
+(``flag``), their crews' news of their race (``news``: a station passed, the finish, a DNF;
+race HQ's, like incidents), acknowledgements (``incident_ack``) and removals (``removed``:
+``{"bib"}`` a runner taken out of the race; ``{"race"}`` the race itself, and the stream ends).
 ``GET /api/races/{race}/runners/{bib}/events``: the same, for one runner only: what their
 phone or crew listens to, flags first of all.
 

@@ -86,11 +86,15 @@
       CW.api(`${CW.racePath}/dashboard`), CW.api(`${CW.racePath}/runners`)]);
     applyMeta(meta);
     const all = [];
-    for (let after = 0; meta.incidents;) {  // (the public reads none unless the race says so)
-      const page = (await CW.api(`${CW.racePath}/incidents?level=all&after=${after}&limit=1000`)).incidents;
-      all.push(...page);
-      if (page.length < 1000) break;
-      after = page[page.length - 1].id;
+    // race HQ's and the runners' flags (not the crews' news); the public reads none unless
+    // the race says so
+    for (const level of meta.incidents ? ["alert", "flag"] : []) {
+      for (let after = 0; ;) {
+        const page = (await CW.api(`${CW.racePath}/incidents?level=${level}&after=${after}&limit=1000`)).incidents;
+        all.push(...page);
+        if (page.length < 1000) break;
+        after = page[page.length - 1].id;
+      }
     }
     state.runners = new Map(runners.runners.map((r) => [r.bib, r]));
     const known = state.maxAlertId;

@@ -65,6 +65,14 @@
     state.pending = setTimeout(() => { state.pending = null; load().catch(() => {}); }, wait);
   }
 
+  // the runner's flags and race HQ's incidents (not the news of their race: their crew's;
+  // the page shows the passes)
+  async function incidentsOf(bib) {
+    const path = `${CW.racePath}/incidents?bib=${encodeURIComponent(bib)}&limit=10000`;
+    const [alerts, flags] = await Promise.all(["alert", "flag"].map((l) => CW.api(`${path}&level=${l}`)));
+    return { incidents: [...alerts.incidents, ...flags.incidents] };
+  }
+
   async function load() {
     const base = `${CW.racePath}/runners/${encodeURIComponent(CW.bib)}`;
     // what the race's public view holds back (tracks, incidents) is left out, not an error
@@ -73,15 +81,13 @@
     const [detail, track, alerts] = await Promise.all([
       CW.api(`${base}/progress`),
       CW.api(`${base}/track?format=geojson`).catch((e) => { if (e.status === 403) return none; throw e; }),
-      told ? CW.api(`${CW.racePath}/incidents?level=all&bib=${encodeURIComponent(CW.bib)}&limit=10000`)
-        : { incidents: [] }]);
+      told ? incidentsOf(CW.bib) : { incidents: [] }]);
     document.body.dataset.incidents = told ? "shown" : "none";
     state.loadedAt = Date.now();
     state.detail = detail;
     state.runner = detail.runner;
     CW.setNow(detail.now_ts);
-    // (the news of their race, stations passed, is their crew's: the page shows the passes)
-    state.alerts = new Map(alerts.incidents.filter((a) => a.level !== "news").map((a) => [a.id, a]));
+    state.alerts = new Map(alerts.incidents.map((a) => [a.id, a]));
     const line = track.geometry.coordinates.map((c) => [c[1], c[0]]);
     state.track = line.map((ll, i) => ({ t: track.properties.time_s[i], ll }));
     state.trail.setLatLngs(line);
