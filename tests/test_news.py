@@ -4,11 +4,13 @@ the finish, out of the race; told to the crew only, once, and not when it is old
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from coursewatch.live.server import Server
@@ -35,6 +37,19 @@ async def _run(server: Server, bib: str, now: list[float] | None, upto_m: float 
     clock, moved to each batch's time as it is sent (None: all sent now)."""
     run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=seed, stop_at_m=upto_m)
     await send_run(server, bib, run.time_s, run.lat, run.lon, 6, now)
+
+
+@contextlib.asynccontextmanager
+async def _ann(
+    folder: Path, ntfy: NtfySink, now: list[float]
+) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
+    """Race HQ on the clock ``now`` with Ann, bib 7, whose crew listens on ``ntfy``."""
+    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sink: loopback
+    async with hq(folder, clock=lambda: now[0], **opts) as (server, client):
+        await add_race(server, folder, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+        yield server, client
 
 
 def _sent(server: Server) -> bool:
@@ -94,11 +109,7 @@ async def test_a_crew_is_not_told_of_stations_passed_long_ago(
     """A tracker that sends its whole race hours late (a feed added after the finish): the
     crew hears the finish, not every station passed hours ago."""
     now = [START + 4 * 3600.0]
-    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
-    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, _):
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
-        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+    async with _ann(tmp_path, ntfy, now) as (server, _):
         await _run(server, "7", None)
         await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
         await asyncio.sleep(0.5)
@@ -113,11 +124,7 @@ async def test_a_station_passed_in_the_batch_that_ends_an_overdue_is_told(
     mid-batch: the arrival ends the overdue at the batch's last fix, and the crew still hears
     of Aid 1 (the events of a batch come in the order of its fixes)."""
     now = [START]
-    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
-    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, _):
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
-        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+    async with _ann(tmp_path, ntfy, now) as (server, _):
         run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=1)
         far = run.time_s - START
         cut, end = int((far * 2.5 < 3700).sum()), int((far * 2.5 < 4500).sum())
@@ -138,11 +145,7 @@ async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_onc
     tmp_path: Path, ntfy: NtfySink
 ) -> None:
     now = [START]
-    opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}
-    async with hq(tmp_path, clock=lambda: now[0], **opts) as (server, client):
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
-        await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
+    async with _ann(tmp_path, ntfy, now) as (server, client):
         await _run(server, "7", now, upto_m=5000.0)
         path = "/api/races/demo/runners/7"
         for dnf in (True, False):  # bib 7 for bib 71: taken back
