@@ -137,8 +137,7 @@ async def test_a_station_passed_in_the_batch_that_ends_an_overdue_is_told(
         await send_run(server, "7", late, run.lat[cut:end], run.lon[cut:end], 100, now)
         kinds = {u["kind"] for i in server.incidents("demo", level=None) for u in i.updates}
         assert {"overdue", "arrived", "passed_station"} <= kinds, kinds
-        await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
-        assert "passed Aid 1" in ntfy.messages[-1]["message"], ntfy.messages
+        await _until(lambda: _sent(server) and any("passed Aid 1" in m for m in _texts(ntfy)))
 
 
 async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_once(
@@ -163,6 +162,30 @@ async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_onc
         assert r.status_code == 200, r.text
         await asyncio.sleep(0.5)
         assert sum("finished at" in m for m in _texts(ntfy)) == 1, _texts(ntfy)
+        # ... and takes it back: the engine's finish stands, nothing to tell
+        n = len(ntfy.messages)
+        r = await client.patch(path, json={"finish": None}, headers=admin_headers())
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(0.5)
+        assert len(ntfy.messages) == n, _texts(ntfy)[n:]
+
+
+async def test_a_runner_put_out_by_mistake_who_finished_meanwhile_is_told_finished(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    now = [START]
+    async with _ann(tmp_path, ntfy, now) as (server, client):
+        await _run(server, "7", now, upto_m=5000.0)
+        path = "/api/races/demo/runners/7"
+        r = await client.patch(path, json={"dnf": True}, headers=admin_headers())
+        assert r.status_code == 200, r.text
+        await _run(server, "7", now)  # they ran on to the finish: nothing raised for them
+        r = await client.patch(path, json={"dnf": False}, headers=admin_headers())
+        assert r.status_code == 200, r.text
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
+        said = _texts(ntfy)
+        assert "out of the race" in said[1] and "Ann (bib 7) finished at" in said[2], said
+        assert not any("back in the race" in m for m in said), said
 
 
 def _texts(sink: NtfySink) -> list[str]:

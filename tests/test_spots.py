@@ -68,6 +68,17 @@ def test_a_spot_is_where_two_runners_or_more_left_the_course() -> None:
     chain = [_incident(20 + k, str(30 + k), (40_000.0 + 1500.0 * k, 600.0), 5000.0 + 3600 * k)
              for k in range(4)]  # fmt: skip
     assert [s.bibs for s in spots(chain)] == [("32", "33"), ("30", "31")]
+    # a rough one (pings) joins the first place of exact ones its stretch reaches; an exact
+    # one 305 m short of a place is not of it
+    near = [
+        _incident(40 + k, str(50 + k), (m, 10.0), 9000.0 + k)
+        for k, m in enumerate(
+            [60_000.0, 60_020.0, 61_800.0, 61_820.0, 69_695.0, 70_000.0, 70_010.0]
+        )
+    ]
+    rough = _incident(47, "57", (59_900.0, 1000.0), 9100.0)  # fmt: skip
+    assert sorted(sorted(s.bibs) for s in spots([*near, rough])) == [
+        ["50", "51", "57"], ["52", "53"], ["55", "56"]]  # fmt: skip
 
 
 async def _runs(server: Server, runs: dict[str, tuple[float, int]]) -> None:

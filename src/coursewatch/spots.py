@@ -12,10 +12,13 @@ Where a runner left the course is the engine's estimate (kept in the incident's 
 run before the true turn (the last ping still on the course). So each incident stands for a
 stretch of the course: from ``SPOT_M`` / 2 before where it left to ``SPOT_M`` / 2 after it,
 plus what the runner could run (``PACE_MPS``) between leaving and being flagged (at most
-``SLACK_MAX_M``). A place begins with the first incident along the course, and takes those
-whose stretches begin within its first's, whatever order they came in; where the course
-passes twice (an out-and-back, laps) the stretches differ, so the passes do not mix. An
-incident from before the ``left`` was kept counts where it is now.
+``SLACK_MAX_M``). The places are made of the incidents known within ``SPOT_M`` (watch data):
+a place begins with the first along the course and takes those that left within ``SPOT_M``
+of it, whatever order they came in. An incident known only roughly (pings) joins the first
+place its stretch reaches; those that reach none make places of their own likewise, each as
+long as its first's stretch. Where the course passes twice (an out-and-back, laps) the
+distances differ, so the passes do not mix. An incident from before the ``left`` was kept
+counts where it is now.
 
 >>> from coursewatch.store import Incident
 >>> def inc(n, bib, at_m, t, left_s=None):
@@ -32,7 +35,7 @@ incident from before the ``left`` was kept counts where it is now.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,27 +110,47 @@ def is_course_alert(i: Incident) -> bool:
 
 
 def spots(incidents: Iterable[Incident], min_runners: int = MIN_RUNNERS) -> list[Spot]:
-    """The race's spots, the newest news first (module docstring): confirmed course
-    incidents whose stretches of the course overlap, of ``min_runners`` runners or more."""
-    on_line: list[tuple[float, float, Incident, Left]] = []  # (from m, to m, ...)
+    """The race's spots, the newest news first (module docstring), of ``min_runners``
+    runners or more."""
+    exact: list[tuple[float, Incident, Left]] = []  # known within SPOT_M: watch data
+    vague: list[tuple[float, Incident, Left]] = []  # a ping's run before the turn, or more
     alone: list[list[tuple[Incident, Left]]] = []  # no course distance: by place only
     for i in filter(is_course_alert, incidents):
         left = left_at(i)
         if left.course_m is None or not math.isfinite(left.course_m):
             _by_place(alone, i, left)
-            continue
-        s = float(left.course_m)
-        on_line.append((s - SPOT_M / 2, s + SPOT_M / 2 + left.slack_m, i, left))
-    groups: list[list[tuple[Incident, Left]]] = []
-    reach = -math.inf
-    for lo, hi, i, left in sorted(on_line, key=lambda x: (x[0], x[2].id)):
-        if lo > reach:  # past the stretch of the place's first (along the course): a new one
-            groups.append([])
-            reach = hi  # (not each one's: stretches overlapping on and on are no one place)
-        groups[-1].append((i, left))
-    found = [_spot(g) for g in groups + alone]
+        else:
+            (exact if left.slack_m <= SPOT_M else vague).append((float(left.course_m), i, left))
+    groups = _along(exact, lambda s, left: s + SPOT_M)  # (a place is at most SPOT_M long)
+    spans = [(g[0][2] - SPOT_M / 2, g[-1][2] + SPOT_M / 2) for g in groups]
+    rest = []
+    for s, i, left in vague:  # to the first place of exact ones its stretch reaches
+        top = s + SPOT_M / 2 + left.slack_m
+        hit = next((k for k, (lo, hi) in enumerate(spans) if hi >= s - SPOT_M / 2 and lo <= top),
+                   None)  # fmt: skip
+        if hit is None:
+            rest.append((s, i, left))
+        else:
+            groups[hit].append((i, left, s))
+    groups += _along(rest, lambda s, left: s + SPOT_M + left.slack_m)
+    found = [_spot([(i, left) for i, left, _ in g]) for g in groups] + [_spot(g) for g in alone]
     shown = [s for s in found if len(s.bibs) >= min_runners]
     return sorted(shown, key=lambda s: -s.last_s)
+
+
+def _along(
+    items: list[tuple[float, Incident, Left]], reach: Callable[[float, Left], float]
+) -> list[list[tuple[Incident, Left, float]]]:
+    """Incidents by where they left the course: a place begins with the first along it and
+    takes those that left within ``reach`` of the first's."""
+    groups: list[list[tuple[Incident, Left, float]]] = []
+    end = -math.inf
+    for s, i, left in sorted(items, key=lambda x: (x[0], x[1].id)):
+        if s > end:
+            groups.append([])
+            end = reach(s, left)
+        groups[-1].append((i, left, s))
+    return groups
 
 
 def _by_place(groups: list[list[tuple[Incident, Left]]], i: Incident, left: Left) -> None:

@@ -36,7 +36,6 @@ FINISHED = "race_finished"  # the engine found their finish
 FINISH_RECORDED = "race_finish_recorded"  # race HQ recorded it
 OUT = "race_out"  # race HQ put them out (DNF)
 BACK = "race_back"  # race HQ took its DNF or finish back
-UNDONE = {"out_of_race": OUT, "finish_recorded": FINISH_RECORDED}  # dnf.py's kind: the news's
 TITLES = {PASSED: "passed a station", FINISHED: "finished", FINISH_RECORDED: "finished",
           OUT: "out of the race (DNF)", BACK: "back in the race"}  # fmt: skip
 
@@ -57,13 +56,16 @@ def newest(inc: Incident) -> Mapping[str, Any]:
     """The update of a news incident a message tells: the one stored last (a pass relayed
     after the finish is news of its own), not the latest in time."""
     key = newest_event(inc)
-    return next((u for u in inc.updates if int(u.get("id", 0)) == key), inc.updates[-1])
+    found = next((u for u in inc.updates if int(u.get("id", 0)) == key), None)
+    return found or {"id": 0, "kind": inc.kind, "time_s": inc.updated_s, "sentence": inc.sentence}
 
 
 def told(inc: Incident) -> dict[str, Any]:
-    """A news incident as the bus carries it: with the update it tells only (the whole
+    """A news incident as the bus carries it: what the update it tells says (the whole
     race's are the store's)."""
-    return {**incident_json(inc), "updates": [dict(newest(inc))]}
+    u = newest(inc)
+    return {**incident_json(inc), "kind": u["kind"], "sentence": u["sentence"],
+            "updated_s": u["time_s"], "updates": [dict(u)]}  # fmt: skip
 
 
 def who(runner: LiveRunner) -> str:
@@ -121,20 +123,29 @@ def out(race: LiveRace, runner: LiveRunner, at_s: float) -> AlertRecord:
 
 
 def of_change(
-    race: LiveRace, runner: LiveRunner, ends: str | None, undone: str | None, now_s: float
+    race: LiveRace,
+    runner: LiveRunner,
+    ends: str | None,
+    undone: str | None,
+    now_s: float,
+    said: list[Incident],
 ) -> AlertRecord | None:
-    """The news of race HQ's change to a runner (dnf.change's kinds): put out at ``now_s``,
-    their finish recorded (None when the engine found it: their crew was told), or back in
-    the race (a DNF or a finish taken back)."""
-    finish_ts = runner.record.finish_ts
+    """The news of race HQ's change to a runner (dnf.change's kinds; ``said``: the news
+    their crew has had): put out at ``now_s``; their finish recorded (not when the crew heard
+    the engine's); back in the race, a DNF or a finish taken back (or, a DNF taken back from
+    one who finished meanwhile, their finish)."""
+    heard = {str(u["kind"]) for i in said for u in i.updates}
+    finish_ts, reached_s = runner.record.finish_ts, runner.reached_s
     if ends == "finish_recorded" and finish_ts is not None:
-        return None if runner.reached_s is not None else finished(race, runner, finish_ts, True)
+        return None if FINISHED in heard else finished(race, runner, finish_ts, True)
     if ends is not None:
         return out(race, runner, now_s)
-    if undone is None:
+    if undone is None or FINISHED in heard:  # (the engine's finish stands)
         return None
+    if undone == "out_of_race" and reached_s is not None:
+        return finished(race, runner, reached_s)
     what = "DNF" if undone == "out_of_race" else "finish"
     when = race.narrator.clock(datetime.fromtimestamp(now_s, UTC))
-    said = f"{who(runner)} is back in the race: race HQ took back the {what} at {when}."
+    said_now = f"{who(runner)} is back in the race: race HQ took back the {what} at {when}."
     at_m = runner.matcher.progress_m if runner.fixes else 0.0
-    return record(race, runner, BACK, now_s, at_m, said)
+    return record(race, runner, BACK, now_s, at_m, said_now)

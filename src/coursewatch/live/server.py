@@ -34,7 +34,7 @@ from coursewatch.bus.memory import MemoryBus
 from coursewatch.bus.redis import RedisBus
 from coursewatch.engine.matcher import warm_up
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import ALERT
+from coursewatch.incidents import ALERT, NEWS
 from coursewatch.live import devices, dnf, news, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
@@ -319,11 +319,11 @@ class Server(Outside, Histories, Access, Nodes, Removal):
             self._bus.publish(race.id, "status", {"bib": record.bib, "to": runner.status})
         if undone is not None:  # a mistake undone: their incidents open again
             back = await self._store.withdraw(race.id, record.bib, undone)
-            back += await self._store.withdraw(race.id, record.bib, news.UNDONE[undone])
             self._pipeline.publish_incidents(back)
         if self.role == WEB and (ends or undone):  # where they are: as the workers stored it
             self._pipeline.put_back(race, runner, self._store.runner_state(race.id, runner.bib))
-        told = news.of_change(race, runner, ends, undone, self.race_now(race.id))  # the crew's
+        said = self._store.incidents(race.id, bib=record.bib, level=NEWS)  # their crew's
+        told = news.of_change(race, runner, ends, undone, self.race_now(race.id), said)
         if ends is None and told is not None:
             self._pipeline.publish_incidents((await self._store.save([], [told])).incidents)
         if ends is not None:  # put out, or finished: their open incidents end with it
