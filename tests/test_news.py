@@ -146,10 +146,8 @@ async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_onc
     now = [START]
     async with _ann(tmp_path, ntfy, now) as (server, client):
         await _run(server, "7", now, upto_m=5000.0)
-        path = "/api/races/demo/runners/7"
         for dnf in (True, False):  # bib 7 for bib 71: taken back
-            r = await client.patch(path, json={"dnf": dnf}, headers=admin_headers())
-            assert r.status_code == 200, r.text
+            await _patch(client, {"dnf": dnf})
         await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
         said = [m["message"] for m in ntfy.messages]
         assert "out of the race" in said[1] and "is back in the race: race HQ took back the DNF" \
@@ -158,14 +156,12 @@ async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_onc
         # the rest of the race: the engine finds the finish; race HQ records it after
         await _run(server, "7", now)
         await _until(lambda: _sent(server) and any("finished" in m for m in _texts(ntfy)))
-        r = await client.patch(path, json={"finish": now[0] - 60.0}, headers=admin_headers())
-        assert r.status_code == 200, r.text
+        await _patch(client, {"finish": now[0] - 60.0})
         await asyncio.sleep(0.5)
         assert sum("finished at" in m for m in _texts(ntfy)) == 1, _texts(ntfy)
         # ... and takes it back: the engine's finish stands, nothing to tell
         n = len(ntfy.messages)
-        r = await client.patch(path, json={"finish": None}, headers=admin_headers())
-        assert r.status_code == 200, r.text
+        await _patch(client, {"finish": None})
         await asyncio.sleep(0.5)
         assert len(ntfy.messages) == n, _texts(ntfy)[n:]
 
@@ -176,16 +172,19 @@ async def test_a_runner_put_out_by_mistake_who_finished_meanwhile_is_told_finish
     now = [START]
     async with _ann(tmp_path, ntfy, now) as (server, client):
         await _run(server, "7", now, upto_m=5000.0)
-        path = "/api/races/demo/runners/7"
-        r = await client.patch(path, json={"dnf": True}, headers=admin_headers())
-        assert r.status_code == 200, r.text
+        await _patch(client, {"dnf": True})
         await _run(server, "7", now)  # they ran on to the finish: nothing raised for them
-        r = await client.patch(path, json={"dnf": False}, headers=admin_headers())
-        assert r.status_code == 200, r.text
+        await _patch(client, {"dnf": False})
         await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
         said = _texts(ntfy)
         assert "out of the race" in said[1] and "Ann (bib 7) finished at" in said[2], said
         assert not any("back in the race" in m for m in said), said
+
+
+async def _patch(client: httpx.AsyncClient, change: dict[str, object]) -> None:
+    """Race HQ changes Ann's record (a DNF, a finish)."""
+    r = await client.patch("/api/races/demo/runners/7", json=change, headers=admin_headers())
+    assert r.status_code == 200, r.text
 
 
 def _texts(sink: NtfySink) -> list[str]:
