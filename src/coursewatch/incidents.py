@@ -35,9 +35,6 @@ FLAG = "flag"  # the runner's own channel
 ALERT = "alert"  # race HQ
 NEWS = "news"  # their crew: the runner's race as it goes (stations passed, finish, DNF)
 NEWS_EPISODE = "news:race"  # one a runner: their whole race
-NEWS_KINDS = frozenset(
-    {"passed_station", "race_finished", "race_finish_recorded", "race_out", "race_back"}
-)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ def out(race: LiveRace, runner: LiveRunner, at_s: float) -> AlertRecord:
     """The news of a runner race HQ put out (DNF) at ``at_s``: where they were last placed."""
     when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
     said = f"{who(runner)} is out of the race: race HQ recorded a DNF at {when}"
-    at_m = runner.matcher.progress_m if runner.fixes else 0.0
+    at_m = _placed_m(runner)
     if runner.last_time_s is not None:
         seen = race.narrator.clock(datetime.fromtimestamp(runner.last_time_s, UTC))
         said += f"; last placed at {seen}, {race.narrator.where(at_m)}"
@@ -147,5 +147,9 @@ def of_change(
     what = "DNF" if undone == "out_of_race" else "finish"
     when = race.narrator.clock(datetime.fromtimestamp(now_s, UTC))
     said_now = f"{who(runner)} is back in the race: race HQ took back the {what} at {when}."
-    at_m = runner.matcher.progress_m if runner.fixes else 0.0
-    return record(race, runner, BACK, now_s, at_m, said_now)
+    return record(race, runner, BACK, now_s, _placed_m(runner), said_now)
+
+
+def _placed_m(runner: LiveRunner) -> float:
+    """Where the runner was last placed along the course (0: never)."""
+    return runner.matcher.progress_m if runner.fixes else 0.0

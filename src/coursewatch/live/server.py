@@ -322,8 +322,10 @@ class Server(Outside, Histories, Access, Nodes, Removal):
             self._pipeline.publish_incidents(back)
         if self.role == WEB and (ends or undone):  # where they are: as the workers stored it
             self._pipeline.put_back(race, runner, self._store.runner_state(race.id, runner.bib))
-        said = self._store.incidents(race.id, bib=record.bib, level=NEWS)  # their crew's
-        told = news.of_change(race, runner, ends, undone, self.race_now(race.id), said)
+        told = None  # their crew's news of it, from what they heard
+        if ends or undone:
+            said = self._store.incidents(race.id, bib=record.bib, level=NEWS)
+            told = news.of_change(race, runner, ends, undone, self.race_now(race.id), said)
         if ends is None and told is not None:
             self._pipeline.publish_incidents((await self._store.save([], [told])).incidents)
         if ends is not None:  # put out, or finished: their open incidents end with it
