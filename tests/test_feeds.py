@@ -273,6 +273,20 @@ def test_a_mapshare_address_as_garmins_app_shows_it_and_one_with_its_password() 
     assert secret.password == "pw" and "pw" not in str(secret.to_json(secrets=False))
 
 
+def test_a_name_with_a_space_is_refused_with_what_to_give() -> None:
+    """A runner's full name typed as their MapShare name polled for ever with "wrong name":
+    it is refused where it is given, saying what a MapShare name is."""
+    from coursewatch.errors import InputError
+    from coursewatch.live.feeds import FeedConfig
+
+    for bad in ("Bob Okafor", "Bob/Okafor", "Bob?x=1", "Bob\u200b"):
+        with pytest.raises(InputError, match=r"share\.garmin\.com address, e\.g\. BobOkafor"):
+            FeedConfig.from_json({"kind": "mapshare", "id": bad})
+    with pytest.raises(InputError, match="SPOT shared page"):
+        FeedConfig.from_json({"kind": "spot", "id": "0abc def"})
+    assert FeedConfig.from_json({"kind": "mapshare", "id": " BobOkafor "}).ident == "BobOkafor"
+
+
 async def test_a_message_dated_in_the_future_does_not_move_the_window(
     tmp_path: Path, feeds: FeedServer
 ) -> None:

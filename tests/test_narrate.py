@@ -144,3 +144,31 @@ def test_a_place_just_before_a_station_is_at_it() -> None:
     assert n.where(20_000.0) == "km 20.00 (mi 12.43)"
     two = Narrator(straight_course(50_000.0), [(40_000.0, "Aid 5 in"), (40_150.0, "Aid 5 out")])
     assert two.where(40_140.0).endswith("at Aid 5 out")  # the nearest
+
+
+def test_a_race_run_in_miles_reads_miles_first() -> None:
+    """Western States' aid stations and its runners count in miles: race HQ's sentences lead
+    with miles there (km in brackets), and lengths along the course are in miles."""
+    miles = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1")], units="mi")
+    assert miles.where(12_000.0) == "mi 7.46 (km 12.00), 1.2 mi after Aid 1"
+    late = OverdueEvent("overdue", 9_000.0, 8_000.0, 12_500.0, 8_000.0, 1_000.0, 600.0)
+    assert miles.clock_sentence("7", late) == (
+        "Bib 7: expected at the station at mi 7.77 17 min ago (tolerance 10 min); last seen at "
+        "mi 4.97 (km 8.00)"
+    )
+    assert NARRATOR.where(12_000.0) == "km 12.00 (mi 7.46), 2.0 km after Aid 1"
+
+
+def test_a_time_on_another_day_says_its_day() -> None:
+    """A 200-miler's cut-off a night away read "(08:20)" with no day: said the day before,
+    it is "Sun 08:20"; on the day of the event it is the time alone."""
+    from datetime import timedelta, timezone
+
+    pacific = Narrator(straight_course(1000.0), [], timezone(timedelta(hours=-7)))
+    sat_2332 = 1_782_628_320.0  # 2026-06-27 23:32 in UTC-07:00, a Saturday
+    assert pacific.clock(sat_2332 + 3_600.0, ref_s=sat_2332) == "Sun 00:32"
+    assert pacific.clock(sat_2332 - 3_600.0, ref_s=sat_2332) == "22:32"
+    assert pacific.clock(sat_2332 + 3_600.0) == "00:32"  # no reference: the time alone
+    cutoffs = ((40_000.0, 30_000.0),)
+    _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (31_000.0,), CutoffConfig(0, 0))
+    assert "its cut-off (Thu 08:20Z)" in NARRATOR.clock_sentence("7", replace(ev[0], ts=-86_400.0))

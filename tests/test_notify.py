@@ -224,7 +224,7 @@ async def test_over_its_rate_a_recipient_gets_digests_and_every_update_once(
         refs = _refs([m["message"] for m in ntfy.messages])
         assert max(refs.values()) == 1
         assert len(ntfy.messages) < 12  # 3 at once, then a digest a second
-        assert any("incident updates" in m["title"] for m in ntfy.messages)
+        assert any(m["title"].endswith(" updates on bib 7") for m in ntfy.messages)
 
 
 async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 >>> km_mi(147650.0)
 'km 147.65 (mi 91.75)'
+>>> km_mi(147650.0, lead="mi")
+'mi 91.75 (km 147.65)'
 >>> fmt_duration(3725.0)
 '1:02:05'
 """
@@ -11,8 +13,10 @@ from __future__ import annotations
 M_PER_MI = 1609.344
 
 
-def km_mi(distance_m: float) -> str:
-    return f"km {distance_m / 1000:.2f} (mi {distance_m / M_PER_MI:.2f})"
+def km_mi(distance_m: float, lead: str = "km") -> str:
+    """A place along a course in both units, ``lead`` first ("mi" for a race run in miles)."""
+    km, mi = f"km {distance_m / 1000:.2f}", f"mi {distance_m / M_PER_MI:.2f}"
+    return f"{mi} ({km})" if lead == "mi" else f"{km} ({mi})"
 
 
 def fmt_duration(seconds: float) -> str:

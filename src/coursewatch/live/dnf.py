@@ -12,7 +12,6 @@ battery, a typed message. Taken back (a mistake), the incidents open again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from coursewatch.incidents import DEVICE, FLAG, NEWS
@@ -69,12 +68,12 @@ def closing_updates(
         # a millisecond apart: the store keeps one event of a runner per kind and time
         when = max(at_s, inc.updated_s) + k / 1000.0
         if kind == FINISH and record.finish_ts is not None:
-            finished = narrator.clock(datetime.fromtimestamp(record.finish_ts, UTC))
+            finished = narrator.clock(record.finish_ts)
             why = f"finished at {finished} (recorded by race HQ)"
         elif kind == FINISHED:
-            why = f"finished at {narrator.clock(datetime.fromtimestamp(at_s, UTC))}"
+            why = f"finished at {narrator.clock(at_s)}"
         else:
-            why = f"out of the race (DNF at {narrator.clock(datetime.fromtimestamp(when, UTC))})"
+            why = f"out of the race (DNF at {narrator.clock(when)})"
         what = inc.kind.replace("_", " ")
         out.append(
             AlertRecord(

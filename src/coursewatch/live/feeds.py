@@ -50,6 +50,7 @@ from coursewatch.store import StoreUnavailable
 
 log = logging.getLogger("coursewatch.live.feeds")
 KINDS = ("mapshare", "spot")
+NOT_IN_A_NAME = set(" \t/?#%")  # a MapShare name, a SPOT id: one part of an address
 OVERLAP_S = 3600.0  # asked again each poll: satellite messages arrive up to this late
 MAX_BYTES = 5 * 1024 * 1024  # one answer; a 5-minute poll brings a few kB
 MIN_SPAN_S = 600.0  # an answer too large is asked again for half the time, down to this
@@ -88,6 +89,10 @@ class FeedConfig:
             except ValueError as exc:
                 raise InputError(f"feed address: {exc}") from None
             password = password or in_address
+        elif set(ident) & NOT_IN_A_NAME or not ident.isprintable():
+            what = ("the last part of the runner's share.garmin.com address, e.g. BobOkafor"
+                    if kind == "mapshare" else "the id in the SPOT shared page's address")
+            raise InputError(f"feed id {ident[:40]!r} has a space or one of / ? # %: give {what}")
         return FeedConfig(str(kind), ident, password)
 
     @staticmethod

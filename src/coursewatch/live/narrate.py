@@ -34,7 +34,7 @@ from coursewatch.detectors.stopped import StoppedEvent
 from coursewatch.engine.events import Event
 from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
-from coursewatch.units import km_mi
+from coursewatch.units import M_PER_MI, km_mi
 
 HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left"),
           ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
@@ -65,28 +65,47 @@ class Narrator:
     """Writes the sentence of every alert of one race, with its stations for context."""
 
     def __init__(
-        self, course: Course, stations: Sequence[tuple[float, str]] = (), tz: tzinfo | None = None
+        self,
+        course: Course,
+        stations: Sequence[tuple[float, str]] = (),
+        tz: tzinfo | None = None,
+        units: str = "km",
     ) -> None:
         self.course = course
         self.stations = sorted(stations)
         self.tz = tz  # the race's clock (its start's timezone); None: UTC, marked Z
+        self.units = units  # what its distances lead with: "km" or "mi" (a race run in miles)
 
-    def clock(self, when: datetime) -> str:
+    def clock(self, when: datetime | float, ref_s: float | None = None) -> str:
         """A time of day as the race reads its clock: "07:32" in the race's timezone, or
-        "14:32Z" without one."""
-        if self.tz is None:
-            return f"{when.astimezone(UTC):%H:%M}Z"
-        return f"{when.astimezone(self.tz):%H:%M}"
+        "14:32Z" without one; with its weekday ("Sat 07:32") when it falls on another day
+        than ``ref_s`` (an ETA or a cut-off a night away, in a race of several days)."""
+        if not isinstance(when, datetime):
+            when = datetime.fromtimestamp(when, UTC)
+        local = when.astimezone(self.tz or UTC)
+        text = f"{local:%H:%M}" if self.tz is not None else f"{local:%H:%M}Z"
+        if ref_s is not None and datetime.fromtimestamp(ref_s, local.tzinfo).date() != local.date():
+            text = f"{local:%a} {text}"
+        return text
+
+    def at(self, distance_m: float) -> str:
+        """A place along the course: "km 23.41 (mi 14.55)", miles first in a race run in miles."""
+        return km_mi(distance_m, lead=self.units)
+
+    def span(self, length_m: float, digits: int = 1) -> str:
+        """A length along the course in the race's unit: "2.3 km", "1.4 mi"."""
+        per_m = M_PER_MI if self.units == "mi" else 1000.0
+        return f"{length_m / per_m:.{digits}f} {self.units}"
 
     def where(self, s_m: float) -> str:
-        text = km_mi(s_m)
+        text = self.at(s_m)
         near = sorted((abs(d - s_m), n) for d, n in self.stations if abs(d - s_m) < 200.0)
         before = [(d, n) for d, n in self.stations if d <= s_m + 1.0]
         if near:  # (its tent, its car park: off its point on the line)
             text += f", at {near[0][1]}"
         elif before:
             d, name = before[-1]
-            text += f", {(s_m - d) / 1000:.1f} km after {name}"
+            text += f", {self.span(s_m - d)} after {name}"
         return text
 
     def course_turn(self, s_m: float) -> tuple[float, float]:
@@ -121,8 +140,8 @@ class Narrator:
             return f"Bib {bib} is back on course at {self.where(at_s)}{worst}"
         if ev.kind == "shortcut":
             return (
-                f"Bib {bib} cut the course: left it at {km_mi(left_s)} and rejoined at "
-                f"{self.where(at_s)}, {(at_s - left_s) / 1000:.2f} km of course skipped"
+                f"Bib {bib} cut the course: left it at {self.at(left_s)} and rejoined at "
+                f"{self.where(at_s)}, {self.span(at_s - left_s, 2)} of course skipped"
             )
         if ev.kind == "wrong_way":
             return (
@@ -136,7 +155,7 @@ class Narrator:
             return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
                     f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
-            far = f"Bib {bib} is far from the course: {ev.offset_m / 1000:,.1f} km from every part"
+            far = f"Bib {bib} is far from the course: {self.span(ev.offset_m)} from every part"
             if ev.left is not None and ev.left.course_m is not None:  # where to look from
                 return f"{far} of it, last on it near {self.where(left_s)}"
             return f"{far} of it (another race? a tracker left at home? a car?)"
@@ -179,7 +198,9 @@ class Narrator:
         sentence = self.sentence(bib, ev, trend_mps)
         if ride_mps is not None:
             detail["ride_mps"] = ride_mps
-            sentence += (f"; moved faster than anyone runs (up to {ride_mps * 3.6:.0f} km/h over "
+            fast = (f"{ride_mps * 3600 / M_PER_MI:.0f} mph" if self.units == "mi"
+                    else f"{ride_mps * 3.6:.0f} km/h")  # fmt: skip
+            sentence += (f"; moved faster than anyone runs (up to {fast} over "
                          f"{WINDOW_S / 60:.0f} min: a vehicle?)")  # fmt: skip
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
@@ -210,10 +231,10 @@ class Narrator:
         return f"Bib {bib}: {self._clock_text(e, seen_s)}"
 
     def _clock_text(self, e: ClockEvent, seen_s: float | None) -> str:
-        here = km_mi(e.course_m)
+        here = self.at(e.course_m)
         if isinstance(e, SignalEvent) and math.isfinite(e.last_fix_ts):
             seen_s = e.last_fix_ts
-        seen = "" if seen_s is None else f" at {self.clock(datetime.fromtimestamp(seen_s, UTC))}"
+        seen = "" if seen_s is None else f" at {self.clock(seen_s, e.ts)}"
         if isinstance(e, StoppedEvent):
             if e.kind in ("stopped", "stopped_long"):
                 return f"no progress for {h_min(e.stopped_s)} at {here}, away from any station"
@@ -231,7 +252,7 @@ class Narrator:
                 return f"reached {station}, {h_min(e.late_s)} after expected"
             return (f"expected at {station} {h_min(e.late_s)} ago (tolerance "
                     f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}")  # fmt: skip
-        cutoff = self.clock(datetime.fromtimestamp(e.cutoff_ts, UTC))
+        cutoff = self.clock(e.cutoff_ts, e.ts)
         if e.kind in ("cutoff_passed", "cutoff_missed"):
             verdict = (f"{h_min(e.margin_min * 60)} before" if e.margin_min >= 0
                        else f"{h_min(-e.margin_min * 60)} after")  # fmt: skip
@@ -255,7 +276,7 @@ class Narrator:
             if text.startswith(said):
                 text = hedged + text[len(said) :]
                 break
-        text = re.sub(r", flagged at \d\d:\d\dZ?", "", text)  # race HQ's words, not theirs
+        text = re.sub(r", flagged at (\w{3} )?\d\d:\d\dZ?", "", text)  # race HQ's words, not theirs
         text = text.replace(" (another race? a tracker left at home? a car?)", "")
         text = text.replace("every part of the course", "the course").replace(
             "back near the course", "within 1 km of the course again"
@@ -325,7 +346,7 @@ class Narrator:
         )
 
     def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
-        here = "position unknown" if course_m is None else f"last placed at {km_mi(course_m)}"
+        here = "position unknown" if course_m is None else f"last placed at {self.at(course_m)}"
         took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
             return f"SOS from their device ({here})"
@@ -342,7 +363,7 @@ class Narrator:
         for d, name in self.stations:
             if d == station_m:
                 return name
-        return f"the station at km {station_m / 1000:.2f}"
+        return f"the station at {self.at(station_m).split(' (')[0]}"
 
 
 def compass(heading_deg: float) -> str:

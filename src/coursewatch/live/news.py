@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from coursewatch.incidents import NEWS, NEWS_EPISODE, rule
@@ -24,7 +23,6 @@ from coursewatch.live.narrate import h_min
 from coursewatch.live.passes import AT_STATION_M
 from coursewatch.live.views import incident_json
 from coursewatch.store import AlertRecord, Incident
-from coursewatch.units import km_mi
 
 if TYPE_CHECKING:
     from coursewatch.live.clock import RaceWatch
@@ -87,14 +85,14 @@ def passed(
         last = i == len(race.stations) - 1  # (the finish is the last, named or not)
         if last or station.distance_m < AT_STATION_M or at_s > end_s or rec.dnf:
             continue
-        when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
-        said = (f"{who(runner)} passed {station.label}, {km_mi(station.distance_m)}, at {when}, "
+        when, there = race.narrator.clock(at_s), race.narrator.at(station.distance_m)
+        said = (f"{who(runner)} passed {station.label}, {there}, at {when}, "
                 f"{h_min(at_s - race.start_s(runner))} after the start.")  # fmt: skip
         nxt = race.stations[i + 1]
         eta = watch.arrival_ranges(runner, [nxt.distance_m])[0][0]
-        said += f" Next: {nxt.label}, {km_mi(nxt.distance_m)}"
+        said += f" Next: {nxt.label}, {race.narrator.at(nxt.distance_m)}"
         if eta is not None and math.isfinite(eta) and eta > at_s:
-            said += f", expected about {race.narrator.clock(datetime.fromtimestamp(eta, UTC))}"
+            said += f", expected about {race.narrator.clock(eta, at_s)}"
         out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said + ".")))
     return out
 
@@ -104,7 +102,7 @@ def finished(
 ) -> AlertRecord:
     """The news of a runner's finish at ``at_s``: found by the engine, or ``recorded`` by
     race HQ."""
-    when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
+    when = race.narrator.clock(at_s)
     said = f"{who(runner)} finished at {when}, in {h_min(at_s - race.start_s(runner))}"
     said += " (recorded by race HQ)." if recorded else "."
     kind = FINISH_RECORDED if recorded else FINISHED
@@ -113,11 +111,11 @@ def finished(
 
 def out(race: LiveRace, runner: LiveRunner, at_s: float) -> AlertRecord:
     """The news of a runner race HQ put out (DNF) at ``at_s``: where they were last placed."""
-    when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
+    when = race.narrator.clock(at_s)
     said = f"{who(runner)} is out of the race: race HQ recorded a DNF at {when}"
     at_m = _placed_m(runner)
     if runner.last_time_s is not None:
-        seen = race.narrator.clock(datetime.fromtimestamp(runner.last_time_s, UTC))
+        seen = race.narrator.clock(runner.last_time_s, at_s)
         said += f"; last placed at {seen}, {race.narrator.where(at_m)}"
     return record(race, runner, OUT, at_s, at_m, said + ".")
 
@@ -145,7 +143,7 @@ def of_change(
     if undone == "out_of_race" and reached_s is not None:
         return finished(race, runner, reached_s)
     what = "DNF" if undone == "out_of_race" else "finish"
-    when = race.narrator.clock(datetime.fromtimestamp(now_s, UTC))
+    when = race.narrator.clock(now_s)
     said_now = f"{who(runner)} is back in the race: race HQ took back the {what} at {when}."
     return record(race, runner, BACK, now_s, _placed_m(runner), said_now)
 

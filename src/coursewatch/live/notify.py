@@ -310,8 +310,7 @@ class Notifier:
         first = rows[0]
         title, body = first.title, first.body
         if len(rows) > 1:
-            sos = " SOS and" if first.priority == 0 else ""
-            title = f"{first.title.split(':')[0]}:{sos} {len(rows)} incident updates"
+            title = digest_title(rows)
             body = "\n\n".join(f"{d.title}\n{d.body}" for d in rows)
         self._sending.update(d.id for d in rows)
         try:
@@ -388,3 +387,13 @@ def _incident(race_id: str, data: Mapping[str, Any]) -> Incident:
     """An incident as its bus message carries it (as it was when published)."""
     values: dict[str, Any] = {k: data.get(k) for k in INCIDENT_KEYS}
     return Incident(race_id=race_id, updates=tuple(data.get("updates", ())), **values)
+
+
+def digest_title(rows: list[Delivery]) -> str:
+    """The title of a digest of ``rows`` (updates that waited their turn): the race, an SOS
+    first when one is in it, and whose: "Western States: 3 updates on bib 7"."""
+    bibs = list(dict.fromkeys(d.bib for d in rows))
+    who = f"bib {bibs[0]}" if len(bibs) == 1 else "bibs " + ", ".join(bibs[:4])
+    who += "…" if len(bibs) > 4 else ""
+    sos = " SOS and" if rows[0].priority == 0 else ""
+    return f"{rows[0].title.split(':')[0]}:{sos} {len(rows)} updates on {who}"

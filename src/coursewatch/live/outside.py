@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -337,12 +336,11 @@ class Outside:
         if role == "runner":
             off = inc.open and inc.kind == "off_course"
             text = race.narrator.runner_words(inc.bib, text, inc.lat, inc.lon, inc.course_m, off)
-        when = race.narrator.clock(datetime.fromtimestamp(at_s, UTC))
+        when = race.narrator.clock(at_s)
         here = role == "hq" and inc.open and is_course_alert(inc)
         spot = spot_of(self.spots(race.id), inc.id) if here else None
         if spot is not None:
-            first, latest = (race.narrator.clock(datetime.fromtimestamp(t, UTC))
-                             for t in (spot.first_s, spot.last_s))  # fmt: skip
+            first, latest = (race.narrator.clock(t, at_s) for t in (spot.first_s, spot.last_s))
             where = race.narrator.where(spot.course_m) if spot.course_m is not None else "a place"
             said = spot_words(spot.bibs, inc.bib, where, first, latest)
             text = f"{text.rstrip('.')}. {said}"

@@ -61,7 +61,7 @@ class LiveRace:
         self.stations = station_passes(race, course, strict=strict)  # (stored: not strict)
         self.station_m = [p.distance_m for p in self.stations]
         self.narrator = Narrator(course, [(p.distance_m, p.label) for p in self.stations],
-                                 race.start.tzinfo)  # fmt: skip
+                                 race.start.tzinfo, race.units)  # fmt: skip
         starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
