@@ -90,8 +90,11 @@ class FeedConfig:
                 raise InputError(f"feed address: {exc}") from None
             password = password or in_address
         elif set(ident) & NOT_IN_A_NAME or not ident.isprintable():
-            what = ("the last part of the runner's share.garmin.com address, e.g. BobOkafor"
-                    if kind == "mapshare" else "the id in the SPOT shared page's address")
+            what = (
+                "the last part of the runner's share.garmin.com address, e.g. BobOkafor"
+                if kind == "mapshare"
+                else "the id in the SPOT shared page's address"
+            )
             raise InputError(f"feed id {ident[:40]!r} has a space or one of / ? # %: give {what}")
         return FeedConfig(str(kind), ident, password)
 
