@@ -270,8 +270,10 @@ def test_the_demos_clock_starts_with_its_replay(tmp_path: Path) -> None:
     """The demo's race clock ran from the moment it began setting up (a first run compiles
     the engine for half a minute): at 60x every runner read "silent 35 min" and every ETA
     was past, for the whole demo. The race's clock and the newest fix agree. And a runner
-    who drops out is put out by the demo's race HQ (their cut-off risks piled up)."""
+    who drops out is put out by the demo's race HQ (their cut-off risks piled up). Stopped
+    with Ctrl-C, it leaves no folder behind (one a run had piled up in /tmp)."""
     import os
+    import signal
     import subprocess
     import sys
     import time as clock
@@ -281,7 +283,9 @@ def test_the_demos_clock_starts_with_its_replay(tmp_path: Path) -> None:
     from coursewatch.sim.hq import free_port
 
     port = free_port()
-    env = {**os.environ, "COURSEWATCH_DB_PATH": str(tmp_path / "unused.db")}
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "COURSEWATCH_DB_PATH": str(tmp_path / "unused.db"),
+           "TMPDIR": str(tmp_path / "tmp")}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", "from coursewatch.cli import main; main()", "demo",
          "--runners", "4", "--km", "10", "--speed", "240", "--port", str(port),
@@ -307,6 +311,10 @@ def test_the_demos_clock_starts_with_its_replay(tmp_path: Path) -> None:
         # race seconds (it was 300 here at 240x: the setup's 1.3 s; 35 min cold at 60x)
         assert len(lag) == 5 and max(lag) < 90.0, lag
         assert out == "dnf"
+        assert [f.name[:16] for f in (tmp_path / "tmp").iterdir()] == ["coursewatch-demo"]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert not list((tmp_path / "tmp").iterdir())
     finally:
         proc.kill()
         proc.wait()

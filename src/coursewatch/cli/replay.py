@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -104,18 +105,25 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
 @click.option("--km", default=42.0, show_default=True, help="Course length.")
 @click.option("--seed", default=11, show_default=True)
 @click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--keep", is_flag=True, help="Keep the demo's files (race, course, store) at exit.")
 def demo(n_runners: int, speed: float, port: int | None, km: float, seed: int,
-         duration: float | None) -> None:  # fmt: skip
+         duration: float | None, keep: bool) -> None:  # fmt: skip
     """Race HQ on a generated race: ~50 simulated runners (some take wrong turns, stop or drop
     out) replayed fast into a fresh server over the OsmAnd protocol. Prints the URL."""
     if speed <= 0 or n_runners < 1:
         raise CoursewatchError("--speed must be above 0 and --runners at least 1")
-    asyncio.run(_demo(n_runners, speed, port, km, seed, duration))
+    folder = Path(tempfile.mkdtemp(prefix="coursewatch-demo-"))
+    try:
+        asyncio.run(_demo(n_runners, speed, port, km, seed, duration, folder))
+    finally:  # (Ctrl-C included) a demo run every day leaves no folders behind
+        if keep:
+            click.echo(f"kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _demo(n_runners: int, speed: float, port: int | None, km: float, seed: int,
-                duration: float | None) -> None:  # fmt: skip
-    folder = Path(tempfile.mkdtemp(prefix="coursewatch-demo-"))
+                duration: float | None, folder: Path) -> None:  # fmt: skip
     settings = load_settings()
     # the whole field is replayed from this one address: no per-address rate limit
     settings = replace(settings, db_path=folder / "demo.db", port=port or settings.port,
@@ -188,7 +196,7 @@ def _say_where(base: str, token: str, n_runners: int, speed: float, folder: Path
     click.echo(f"runners: {base}/api/races/demo/runners")
     click.echo(f"incidents: {base}/api/races/demo/incidents")
     click.echo(f"live events: {base}/api/races/demo/events   admin token: {token}")
-    click.echo(f"files: {folder}")
+    click.echo(f"files: {folder}  (removed at exit unless --keep)")
     click.echo(f"a runner who drops out is put out (DNF) {DNF_TOLD_S / 60:.0f} race minutes after "
                "their last fix, as an aid station would tell race HQ")  # fmt: skip
 
