@@ -14,7 +14,7 @@ import json
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +96,18 @@ def replay(
     batches: Iterable[list[dict[str, float]]] = (),
     payloads: Iterable[dict[str, Any]] = (),
     sample: bool = True,
+    zone: tzinfo = UTC,
+    race_yaml: str = "",
 ) -> LiveRun:
     """Feed a runner's fixes (``batches``, over the native API) or inReach IPC payloads
-    (``payloads``, to /ingest/inreach) to a fresh race HQ; the race starts at ``start_ts``."""
+    (``payloads``, to /ingest/inreach) to a fresh race HQ; the race starts at ``start_ts``, on
+    the clock of ``zone``, its race file with ``race_yaml`` added (e.g. "units: mi\\n")."""
     requests: list[tuple[float, str, dict[str, Any]]] = [
         (max(f["time"] for f in b), "/api/races/race/fixes",
          {"fixes": [{"bib": "7", **f} for f in b]})
         for b in batches
     ] + [(_payload_time_s(p), "/ingest/inreach", p) for p in payloads]  # fmt: skip
-    return asyncio.run(_replay(course_path, start_ts, requests, ["7"], sample))
+    return asyncio.run(_replay(course_path, start_ts, requests, ["7"], sample, zone, race_yaml))
 
 
 def replay_field(
@@ -127,16 +130,18 @@ async def _replay(
     requests: list[tuple[float, str, dict[str, Any]]],
     bibs: list[str],
     sample: bool,
+    zone: tzinfo = UTC,
+    race_yaml: str = "",
 ) -> LiveRun:
     now = [start_ts]
     out = LiveRun()
     with tempfile.TemporaryDirectory() as folder:
         async with hq(Path(folder), clock=lambda: now[0]) as (server, client):
-            start = datetime.fromtimestamp(start_ts, UTC).isoformat()
+            start = datetime.fromtimestamp(start_ts, zone).isoformat()
+            text = f"name: live\ncourse: c.gpx\nstart: '{start}'\n{race_yaml}"
             body = {
                 "id": "race",
-                "race_file": {"text": f"name: live\ncourse: c.gpx\nstart: '{start}'\n",
-                              "suffix": ".yaml"},
+                "race_file": {"text": text, "suffix": ".yaml"},
                 "course_file": {"base64": base64.b64encode(course_path.read_bytes()).decode(),
                                 "suffix": course_path.suffix},
             }  # fmt: skip
