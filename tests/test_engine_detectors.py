@@ -233,3 +233,19 @@ def test_a_runner_held_running_back_is_released_by_running_forward_not_by_a_rema
     forward = [(5.0, 2950.0 + 2.5 * k, 2.5) for k in range(1, 40)]
     codes = feed_path(leave_at(5000.0) + back + rematch + forward)
     assert codes.count(L.CODE_BACK_ON_COURSE) == 1
+
+
+def test_a_long_wrong_way_is_confirmed_for_race_hq_once() -> None:
+    """A wrong way is on the line: its distance from it never confirmed one, and race HQ never
+    heard of a runner going back along the course for an hour. A kilometre back from the
+    furthest point they reached, it is confirmed, once; the way forward again still ends it."""
+    st = np.zeros(ww.LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    s = [*np.arange(0, 3000, 2.5), *np.arange(3000, 1000, -2.5), *np.arange(1000, 1400, 2.5)]
+    codes = [
+        ww.wrongway_step(st, float(i), 0.0, 0.0, float(v), True, CFG, ev) for i, v in enumerate(s)
+    ]
+    assert codes.count(L.CODE_WRONG_WAY) == codes.count(L.CODE_WW_ALERT) == 1
+    at = codes.index(L.CODE_WW_ALERT)
+    assert 3000 - s[at] == CFG[C.ww_hq_m] and codes.index(L.CODE_WRONG_WAY) < at
+    assert codes.count(L.CODE_WRONG_WAY_END) == 1 and st[ww.STATE] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -701,3 +702,28 @@ async def test_a_silence_that_ends_in_the_finish_batch_ends_as_the_clock_says(
         (silence,) = [i for i in server.incidents("demo", level=None) if i.kind == "signal_lost"]
         kinds = [u["kind"] for u in silence.updates]
         assert not silence.open and kinds[-1] == "signal_back" and "finished" not in kinds, kinds
+
+
+async def test_a_runner_going_back_along_the_course_a_kilometre_reaches_race_hq(
+    tmp_path: Path,
+) -> None:
+    """A wrong way is on the line, where no distance from it confirms anything: race HQ never
+    heard of a runner going back along the course, however far. A kilometre back, the
+    runner's flag becomes race HQ's incident (one, the wrong way's), closed when they go the
+    right way again."""
+    from coursewatch.sim.hq import send_run
+
+    s_m = np.concatenate([np.arange(0.0, 6000.0, 25.0), np.arange(6000.0, 4400.0, -25.0),
+                          np.arange(4400.0, COURSE.length_m, 25.0)])  # fmt: skip
+    t = START + 60.0 + 10.0 * np.arange(len(s_m))  # 2.5 m/s
+    lat, lon = COURSE.latlon_at(s_m)
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann"))
+        await send_run(server, "7", t, lat, lon, 6, now)
+        hq_incidents = server.incidents("demo")
+        assert [(i.kind, i.open) for i in hq_incidents] == [("wrong_way", False)], hq_incidents
+        said = [u["sentence"] for u in hq_incidents[0].updates]
+        assert any(re.match(r"Bib 7 is still going the wrong way at km 4\.9\d .*: 1\.0 km back "
+                            r"along the course since km 6\.00", u) for u in said), said  # fmt: skip

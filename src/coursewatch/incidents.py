@@ -55,6 +55,7 @@ RULES: dict[str, Rule] = {
     "back_on_course": Rule(FLAG, True, None),
     "shortcut": Rule(FLAG, True, "shortcut"),
     "wrong_way_end": Rule(FLAG, True, None),
+    "wrong_way_confirmed": Rule(ALERT, False, None),  # still going back, a kilometre on
     "far_from_course": Rule(ALERT, False, "far_from_course"),
     "back_near_course": Rule(FLAG, True, None),
     # the clock

@@ -98,6 +98,7 @@ class EngineConfig:
     hq_back_m: float = 50.0  # a confirmed runner back within this of the line ...
     hq_back_s: float = 120.0  # ... across this long is confirmed afresh if they leave it again
     arm_after_s: float = 900.0  # first seen this long after the start: watched from that fix
+    ww_hq_m: float = 1000.0  # a wrong way this far back along the course is confirmed for HQ
 
     def to_kernel(self) -> FloatArray:
         """The settings as the kernel reads them: a float array, slot ``C.<name>`` each."""

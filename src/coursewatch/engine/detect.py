@@ -152,7 +152,7 @@ def _confirm(
     oc = st[S.OC : S.OC + S.OC_LEN]
     ww = st[S.WW : S.WW + S.WW_LEN]
     cf = st[S.CF : S.CF + S.CF_LEN]
-    flagged = oc[OC.STATE] == 1.0 or ww[WW.STATE] == 1.0
+    flagged = oc[OC.STATE] == 1.0 or ww[WW.STATE] > 0.0
     if not flagged:
         CF.reset(cf, fx.t)
         return ne

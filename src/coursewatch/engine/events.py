@@ -46,6 +46,7 @@ CODE_WRONG_WAY_END = 5
 CODE_ALERT = 6  # the episode is confirmed: race HQ is told (engine/confirm.py)
 CODE_FAR = 7  # more than far_course_m from every part of the course
 CODE_NEAR = 8  # back within near_course_m of it
+CODE_WW_ALERT = 9  # a wrong way ww_hq_m back along the course: race HQ is told
 EVENT_KINDS = {
     CODE_OFF_COURSE: "off_course",
     CODE_BACK_ON_COURSE: "back_on_course",
@@ -55,6 +56,7 @@ EVENT_KINDS = {
     CODE_ALERT: "alert",
     CODE_FAR: "far_from_course",
     CODE_NEAR: "back_near_course",
+    CODE_WW_ALERT: "wrong_way_confirmed",
 }
 FLAGS = ("off_course", "wrong_way")  # the runner may be off course: their own channel
 ENDS = ("back_on_course", "shortcut", "wrong_way_end")  # the episode is over

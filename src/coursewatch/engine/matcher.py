@@ -185,7 +185,7 @@ class LiveMatcher:
     def flagged(self) -> bool:
         """The runner may be off course (off it, or the wrong way): their own channel knows."""
         st = self.state
-        return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] == 1.0)
+        return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] > 0.0)
 
     @property
     def episode_s(self) -> float | None:
@@ -194,7 +194,7 @@ class LiveMatcher:
         st = self.state
         if st[S.OC + OC.STATE] == 1.0:
             return float(st[S.OC + OC.ALARM_T])
-        return float(st[S.WW + WW.FLAG_T]) if st[S.WW + WW.STATE] == 1.0 else None
+        return float(st[S.WW + WW.FLAG_T]) if st[S.WW + WW.STATE] > 0.0 else None
 
     @property
     def confirmed(self) -> bool:

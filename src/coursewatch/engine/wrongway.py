@@ -3,7 +3,11 @@
 The matcher's forward prior still follows a runner who turns round (each step back is small),
 so progress falls while the offset stays small. The alarm rises when progress has fallen
 ``ww_dist`` below the furthest point reached on this stretch, and clears when progress has
-climbed ``ww_clear`` back up from its lowest point.
+climbed ``ww_clear`` back up from its lowest point. Its distance from the line says nothing
+(the runner is on it), so race HQ is told (``CODE_WW_ALERT``, once an episode) when the
+runner is ``ww_hq_m`` back along the course from that furthest point: no longer a few steps
+back for a dropped bottle, a runner heading the wrong way for a long while, or going back
+to the last aid station.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ FIELDS = (
     "REJOINED", "FLAG_T",
 )  # fmt: skip
 LEN = len(FIELDS)
-STATE = 0  # 0 normal, 1 alarmed
+STATE = 0  # 0 normal, 1 alarmed, 2 alarmed and confirmed for race HQ
 MAX_S = 1  # furthest progress on this stretch
 MIN_S = 2  # lowest progress since the alarm
 MAX_T = 3
@@ -79,6 +83,11 @@ def wrongway_step(
         st[FLAG_T] = t
         return E.CODE_WRONG_WAY
     st[MIN_S] = min(st[MIN_S], s)
+    if st[STATE] == 1.0 and st[MAX_S] - s >= cfg[C.ww_hq_m]:
+        st[STATE] = 2.0
+        write_event(ev, E.CODE_WW_ALERT, (t, s, x, y), _furthest(st), 0.0)
+        ev[E.EV_ALARM_T] = st[FLAG_T]
+        return E.CODE_WW_ALERT
     if s - st[MIN_S] < cfg[C.ww_clear_m]:
         st[BACK_T] = 0.0
         return 0

@@ -148,6 +148,11 @@ class Narrator:
                 f"Bib {bib} is going the wrong way at {self.where(at_s)}: "
                 f"{max(left_s - at_s, 0.0):.0f} m back along the course"
             )
+        if ev.kind == "wrong_way_confirmed":
+            flagged = "" if ev.alarm_time is None else f", flagged at {self.clock(ev.alarm_time)}"
+            return (f"Bib {bib} is still going the wrong way at {self.where(at_s)}: "
+                    f"{self.span(max(left_s - at_s, 0.0))} back along the course since "
+                    f"{self.at(left_s)}{flagged}")  # fmt: skip
         if ev.kind == "wrong_way_end":
             return f"Bib {bib} is going the right way again at {self.where(at_s)}"
         if ev.kind == "alert":
