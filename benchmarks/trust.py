@@ -56,7 +56,7 @@ NEAR_S = 300.0  # an alert's episode this close in time to a stretch is justifie
 CORRIDORS_M = (60.0, 100.0, 150.0, 250.0)
 PHONE_S = 60.0
 LATE_CUT = 0.4
-HQ_DEFAULT = ("alert",)
+HQ_DEFAULT = ("alert", "wrong_way_confirmed")
 EPISODE_START = ("off_course", "wrong_way", "alert", "far_from_course")
 EPISODE_END = ("back_on_course", "shortcut", "wrong_way_end", "back_near_course")
 
