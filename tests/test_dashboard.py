@@ -177,6 +177,8 @@ class Page:
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         self.page.on("response", self._keep)
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
         self.hq = hq
         self.admin = admin
 
@@ -349,6 +351,11 @@ def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_ackn
     page.wait_for_function(TITLE_COUNTS, arg=open_count - 1)
     acked = hq.call("GET", f"/api/races/demo/incidents?bib={LOST}")["incidents"]
     assert [a["ack_by"] for a in acked if a["id"] == alert_ids[0]] == ["race HQ"]
+    # the stream's token is in an HttpOnly cookie, never in an address a proxy logs
+    streams = [u for u in p.requests if u.endswith("/events") or "/events?" in u]
+    assert streams and not [u for u in p.requests if "/api/" in u and "token=" in u], p.requests
+    kept = {c["name"]: c for c in p.context.cookies()}["coursewatch_stream"]
+    assert kept["httpOnly"] and kept["sameSite"] == "Strict" and kept["value"] == ADMIN
     assert p.errors() == []
     p.close()
 

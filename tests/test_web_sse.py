@@ -188,3 +188,27 @@ async def test_a_stream_opened_with_a_runner_token_ends_when_it_is_replaced(
             await client.post("/api/races/demo/fixes", json={"fixes": fixes[3:6]})
         await asyncio.wait_for(listener, 5)  # the server ended the stream ...
         assert len(kinds) == seen  # ... before anything more reached the old token
+
+
+async def test_a_browser_opens_the_stream_with_a_cookie_not_a_token_in_its_address(
+    tmp_path: Path,
+) -> None:
+    """The dashboard's EventSource carried race HQ's token in its address (?token=), where
+    every proxy's access log keeps it. The token goes in an HttpOnly cookie instead, which
+    the event streams take and nothing else does."""
+    async with live_server(tmp_path) as (_, url), httpx.AsyncClient(base_url=url) as c:
+        await c.patch("/api/races/demo", json={"public": False}, headers=admin_headers())
+        assert (await c.post("/api/session")).status_code == 401
+        bogus = await c.post("/api/session", headers={"Authorization": "Bearer nope"})
+        assert bogus.status_code == 401 and not c.cookies
+        r = await c.post("/api/session", headers=admin_headers())
+        assert r.status_code == 200 and c.cookies.get("coursewatch_stream") == ADMIN
+        said = r.headers["set-cookie"].lower()
+        assert "httponly" in said and "samesite=strict" in said and "path=/api/races" in said
+        async with c.stream("GET", "/api/races/demo/events") as stream:
+            assert stream.status_code == 200  # (a private race)
+        # the cookie opens the streams only (a form posted from elsewhere is no reader)
+        assert (await c.get("/api/races/demo/runners")).status_code == 401
+        assert (await c.delete("/api/session")).status_code == 200 and not c.cookies
+        async with c.stream("GET", "/api/races/demo/events") as stream:
+            assert stream.status_code == 401

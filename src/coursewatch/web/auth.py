@@ -1,7 +1,9 @@
 """Who may do what: the admin token, per-race ingest tokens, public races.
 
 A token comes as ``Authorization: Bearer <token>``, as HTTP Basic auth (the password; what the
-OwnTracks app sends) or as ``?token=<token>`` (for clients that can only set a URL).
+OwnTracks app sends) or as ``?token=<token>`` (for clients that can only set a URL). An event
+stream also takes it from the cookie ``POST /api/session`` sets: a browser's EventSource sends
+no header, and a token in its address would sit in every proxy's access log.
 
 * admin: everything; the token is the ``admin_token`` setting, or generated once and kept.
 * ingest: a race's ingest token posts fixes to that race. OsmAnd / Traccar Client cannot send a
@@ -17,6 +19,7 @@ import binascii
 from collections.abc import Callable
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from coursewatch.live import LiveRace, Server
 from coursewatch.live.access import same_secret
@@ -34,7 +37,35 @@ def token_of(request: Request) -> str | None:
         except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8: no token
             return None
         return password or None
-    return request.query_params.get("token")
+    token = request.query_params.get("token")
+    if token is None and request.url.path.endswith("/events"):  # an event stream only
+        return request.cookies.get(STREAM_COOKIE)
+    return token
+
+
+STREAM_COOKIE = "coursewatch_stream"
+
+
+async def session(request: Request) -> Response:
+    """``POST``: keep the token of the request (its header) in an HttpOnly, SameSite=Strict
+    cookie that only the event streams read; ``DELETE``: forget it (signed out)."""
+    response = JSONResponse({"stream_cookie": request.method == "POST"})
+    if request.method == "DELETE":
+        response.delete_cookie(STREAM_COOKIE, path="/api/races")
+        return response
+    token, server = token_of(request), server_of(request)
+    known = token is not None and (
+        same_secret(token, server.admin_token)
+        or server.race_by_token(token) is not None
+        or server.runner_by_token(token) is not None
+    )
+    if token is None or not known:
+        hint = "send Authorization: Bearer <token>: race HQ's, a race's or a runner's"
+        raise ApiError(401, "unauthorized", "the token is not valid", "Authorization", hint)
+    https = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto", ""))
+    response.set_cookie(STREAM_COOKIE, token, max_age=7 * 86_400, path="/api/races",
+                        httponly=True, samesite="strict", secure=https)  # fmt: skip
+    return response
 
 
 def server_of(request: Request) -> Server:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from coursewatch.web import api, ingest, links, pages, sse
+from coursewatch.web import api, auth, ingest, links, pages, sse
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -31,6 +31,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/", ("GET",), pages.index, "none", "A minimal HTML page listing the races."),
     Endpoint("/api/health", ("GET",), pages.health, "none", "Liveness: 200 when serving."),
     Endpoint("/api/openapi.json", ("GET",), pages.openapi, "none", "This document."),
+    Endpoint("/api/session", ("POST", "DELETE"), auth.session, "none",
+             "POST with a token (race HQ's, a race's or a runner's): this browser's event streams "
+             "take it from an HttpOnly cookie (EventSource sends no header; a token in the "
+             "address sits in proxy logs). DELETE: forget it."),
     Endpoint("/api/races", ("GET",), api.list_races, "read", "Races (public ones, no token)."),
     Endpoint("/api/races", ("POST",), api.create_race, "admin",
              "Create or replace a race from a race file or a course file and a start.",

@@ -169,6 +169,16 @@ const CW = (() => {
     return node;
   }
 
+  // The event stream's token goes in an HttpOnly cookie the server sets (EventSource sends no
+  // header; a token in its address would sit in every proxy's access log). Signing out
+  // forgets it too.
+  async function streamSession(signOut = false) {
+    if (!token() && !signOut) return;
+    const init = signOut ? { method: "DELETE" }
+      : { method: "POST", headers: { Authorization: `Bearer ${token()}` } };
+    try { await fetch("/api/session", init); } catch (e) { /* the stream says it is away */ }
+  }
+
   // The event stream. EventSource reconnects by itself after a network error; when it gives up
   // (an HTTP error while the server restarts) we open a new one. Every (re)connection calls
   // onOpen so the page reloads its state: events missed while away are not replayed after a
@@ -177,10 +187,12 @@ const CW = (() => {
     let source = null;
     let retryMs = 1000;
     let timer = null;
-    const q = token() ? `?token=${encodeURIComponent(token())}` : "";
-    function connect() {
+    let closed = false;
+    async function connect() {
       timer = null;
-      source = new EventSource(`${racePath}/events${q}`);
+      await streamSession();
+      if (closed) return;
+      source = new EventSource(`${racePath}/events`);
       onState("connecting");
       source.addEventListener("hello", () => {
         retryMs = 1000;
@@ -202,7 +214,7 @@ const CW = (() => {
       };
     }
     connect();
-    return { close() { if (source) source.close(); if (timer) clearTimeout(timer); } };
+    return { close() { closed = true; if (source) source.close(); if (timer) clearTimeout(timer); } };
   }
 
   function showState(node, state) {
@@ -211,7 +223,7 @@ const CW = (() => {
                          reconnecting: "○ reconnecting…" }[state] || state;
   }
 
-  return { raceId, bib, racePath, api, ApiError, token, setToken, now, setNow, units, setUnits, setRaceUnits,
+  return { raceId, bib, racePath, api, ApiError, token, setToken, streamSession, now, setNow, units, setUnits, setRaceUnits,
            unitM, dist, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

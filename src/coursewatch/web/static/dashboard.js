@@ -616,7 +616,11 @@
       }
     });
     $("sign-out").hidden = !CW.token();
-    $("sign-out").addEventListener("click", () => { CW.setToken(""); location.reload(); });
+    $("sign-out").addEventListener("click", async () => {
+      CW.setToken("");
+      await CW.streamSession(true);
+      location.reload();
+    });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const tiles = $("tiles").value.trim();
