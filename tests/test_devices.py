@@ -72,6 +72,23 @@ async def test_an_sos_is_one_incident_of_the_highest_priority_until_cancelled(
         assert "cancelled" in server.incidents("demo")[0].sentence
 
 
+async def test_a_message_typed_during_an_sos_is_part_of_it(tmp_path: Path) -> None:
+    """A runner in an SOS typing "broken ankle, 2 km below the pass" made an incident of its own
+    under the SOS: it is an update of the SOS race HQ is dealing with (the first thing on the
+    board), also after a restart; a message after the SOS ended is its own again."""
+    async with hq(tmp_path) as (server, _client):
+        await _setup(server, tmp_path)
+        await _post(server, _event(0), _event(1, messageCode=4, freeText="Fell, ankle broken"))
+        await _post(server, _event(2, messageCode=3, freeText="Warm, in my bivvy bag"))
+        assert _device_incidents(server) == [("sos", True, 3)]
+        sos = server.incidents("demo")[0]
+        assert "during their SOS: \u201cWarm, in my bivvy bag\u201d" in sos.sentence
+    async with hq(tmp_path) as (server, _client):
+        await _post(server, _event(2, messageCode=3, freeText="Warm, in my bivvy bag"))  # again
+        await _post(server, _event(3, messageCode=7), _event(4, messageCode=3, freeText="ok"))
+        assert _device_incidents(server) == [("sos", False, 4), ("message", True, 1)]
+
+
 async def test_battery_low_until_fine_and_a_message_without_a_position(tmp_path: Path) -> None:
     async with hq(tmp_path) as (server, _client):
         await _setup(server, tmp_path)

@@ -74,6 +74,7 @@ RULES: dict[str, Rule] = {
     # the runner's own device (detectors/device.py): race HQ's at once
     "sos": Rule(ALERT, False, "sos"),
     "sos_cancel": Rule(FLAG, True, None),
+    "sos_message": Rule(ALERT, False, None),  # typed during the SOS: an update of it
     "battery_low": Rule(ALERT, False, "battery_low"),
     "battery_ok": Rule(FLAG, True, None),
     "message": Rule(ALERT, False, "message"),
@@ -106,6 +107,7 @@ FAMILY = {
     "cutoff_missed": "cutoff",
     "sos": "sos",
     "sos_cancel": "sos",
+    "sos_message": "sos",
     "battery_low": "battery",
     "battery_ok": "battery",
     "message": "message",

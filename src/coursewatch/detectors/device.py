@@ -4,7 +4,9 @@ Satellite messengers repeat their state in every message (MapShare's ``In Emerge
 placemark, SPOT's ``batteryState``, inReach's ``lowBattery``), and feeds are polled with an
 overlap, so the same state comes many times. This pure state machine turns that stream into
 episodes: the first ``sos`` opens one (``sos``), a later ``sos_cancel`` ends it; the first
-``battery_low`` opens one, ``battery_ok`` ends it; each ``message`` is its own. A state said
+``battery_low`` opens one, ``battery_ok`` ends it; each ``message`` is its own, but one typed
+during an SOS is part of it (``sos_message``: what the runner tells their rescuers belongs on
+the emergency race HQ is dealing with, not in an incident below it). A state said
 again while it holds, an end older than its start, a start older than the last end (a message
 of the episode polled again after it ended) or a message seen before raise nothing. A feed can
 show several devices (a family's MapShare account, the crew's messenger in the car): an end
@@ -34,6 +36,9 @@ DeviceChange(kind='battery_ok', ts=600.0, since_ts=0.0)
 True
 >>> device_step(st, "battery_low", 600.0 + 3600.0)[1]
 DeviceChange(kind='battery_low', ts=4200.0, since_ts=4200.0)
+>>> st, _ = device_step(DeviceState(), "sos", 100.0)
+>>> device_step(st, "message", 250.0)[1]
+DeviceChange(kind='sos_message', ts=250.0, since_ts=100.0)
 >>> st, _ = device_step(DeviceState(), "sos", 100.0, device="A")
 >>> device_step(st, "sos_cancel", 200.0, device="B")[1] is None  # another device's state
 True
@@ -62,8 +67,8 @@ class DeviceState:
 
 @dataclass(frozen=True)
 class DeviceChange:
-    """An episode begun (``sos``, ``battery_low``, ``message``) or ended (``sos_cancel``,
-    ``battery_ok``), and when its episode began."""
+    """An episode begun (``sos``, ``battery_low``, ``message``), said more of (``sos_message``)
+    or ended (``sos_cancel``, ``battery_ok``), and when its episode began."""
 
     kind: str
     ts: float
@@ -85,7 +90,11 @@ def device_step(
         if ts in state.messages:  # the same message, polled again
             return state, None
         kept = sorted(state.messages | {ts})[-MESSAGES_KEPT:]
-        return replace(state, messages=frozenset(kept)), DeviceChange(kind, ts, ts)
+        since = state.sos_since
+        said = DeviceChange(kind, ts, ts)
+        if since is not None and ts >= since:  # typed during their SOS: part of it
+            said = DeviceChange("sos_message", ts, since)
+        return replace(state, messages=frozenset(kept)), said
     if kind == "battery_low" and ts < state.battery_low_ended + BATTERY_QUIET_S:
         return state, None  # low again soon after it was fine: flapping at its threshold
     if kind in _STARTS:

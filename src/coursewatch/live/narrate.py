@@ -355,6 +355,8 @@ class Narrator:
         took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
             return f"SOS from their device ({here})"
+        if change.kind == "sos_message":
+            return f"message from the runner during their SOS: \u201c{text}\u201d ({here})"
         if change.kind == "sos_cancel":
             return f"SOS cancelled on their device after {took} ({here})"
         if change.kind == "battery_low":
