@@ -34,7 +34,7 @@ from coursewatch.detectors.stopped import StoppedEvent
 from coursewatch.engine.events import Event
 from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
-from coursewatch.units import M_PER_MI, km_mi
+from coursewatch.units import M_PER_MI, compass, h_min, km_mi
 
 HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left"),
           ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
@@ -96,6 +96,10 @@ class Narrator:
         """A length along the course in the race's unit: "2.3 km", "1.4 mi"."""
         per_m = M_PER_MI if self.units == "mi" else 1000.0
         return f"{length_m / per_m:.{digits}f} {self.units}"
+
+    def speed(self, mps: float) -> str:
+        """A speed in the race's unit: "40 mph", "64 km/h"."""
+        return f"{mps * 3600 / M_PER_MI:.0f} mph" if self.units == "mi" else f"{mps * 3.6:.0f} km/h"
 
     def where(self, s_m: float) -> str:
         text = self.at(s_m)
@@ -203,9 +207,7 @@ class Narrator:
         sentence = self.sentence(bib, ev, trend_mps)
         if ride_mps is not None:
             detail["ride_mps"] = ride_mps
-            fast = (f"{ride_mps * 3600 / M_PER_MI:.0f} mph" if self.units == "mi"
-                    else f"{ride_mps * 3.6:.0f} km/h")  # fmt: skip
-            sentence += (f"; moved faster than anyone runs (up to {fast} over "
+            sentence += (f"; moved faster than anyone runs (up to {self.speed(ride_mps)} over "
                          f"{WINDOW_S / 60:.0f} min: a vehicle?)")  # fmt: skip
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
@@ -371,23 +373,6 @@ class Narrator:
             if d == station_m:
                 return name
         return f"the station at {self.at(station_m).split(' (')[0]}"
-
-
-def compass(heading_deg: float) -> str:
-    """A heading as one of eight directions.
-
-    >>> compass(0.0), compass(135.0), compass(300.0)
-    ('north', 'south-east', 'north-west')
-    """
-    names = ("north", "north-east", "east", "south-east", "south", "south-west", "west",
-             "north-west")  # fmt: skip
-    return names[round(heading_deg % 360.0 / 45.0) % 8]
-
-
-def h_min(seconds: float) -> str:
-    """A duration as race HQ reads it: "42 min", "2 h 04 min"."""
-    minutes = round(seconds / 60.0)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def spot_words(bibs: tuple[str, ...], bib: str, where: str, first: str, latest: str) -> str:

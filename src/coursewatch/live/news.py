@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from coursewatch.incidents import NEWS, NEWS_EPISODE, rule
 from coursewatch.live.announce import newest_event
-from coursewatch.live.narrate import h_min
 from coursewatch.live.passes import AT_STATION_M
 from coursewatch.live.views import incident_json
 from coursewatch.store import AlertRecord, Incident
+from coursewatch.units import h_min
 
 if TYPE_CHECKING:
     from coursewatch.live.clock import RaceWatch
