@@ -189,3 +189,25 @@ async def _patch(client: httpx.AsyncClient, change: dict[str, object]) -> None:
 
 def _texts(sink: NtfySink) -> list[str]:
     return [str(m["message"]) for m in sink.messages]
+
+
+async def test_a_dnf_is_told_to_the_crew_once_not_as_the_end_of_each_incident(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """Put out while off the course, Ann's crew got two messages: the DNF, and "bib 7 off
+    course (closed): ... this off course incident ends, and nothing more is raised for them",
+    race HQ's bookkeeping. The crew hears the DNF; race HQ's incident still ends."""
+    now = [START]
+    async with _ann(tmp_path, ntfy, now) as (server, client):
+        run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=1,
+                           wrong_turn_at_m=3000.0, wrong_turn_angle_deg=80.0)  # fmt: skip
+        await send_run(server, "7", run.time_s[:150], run.lat[:150], run.lon[:150], 6, now)
+        assert [(i.kind, i.open) for i in server.incidents("demo")] == [("off_course", True)]
+        await _until(lambda: _sent(server) and any("off course" in m for m in _texts(ntfy)))
+        n = len(ntfy.messages)
+        await _patch(client, {"dnf": True})
+        await _until(lambda: _sent(server) and any("out of the race" in m for m in _texts(ntfy)))
+        await asyncio.sleep(0.5)
+        assert [i.open for i in server.incidents("demo")] == [False]
+        told = _texts(ntfy)[n:]
+        assert len(told) == 1 and told[0].startswith("Ann (bib 7) is out of the race"), told

@@ -168,7 +168,7 @@ class Notifier:
             wanted += [
                 ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
             ]
-        if inc.level == ALERT:
+        if inc.level == ALERT and not put_out:  # (the crew hears the DNF or finish as news)
             wanted += [
                 ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
             ]
