@@ -147,15 +147,22 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["runner", "finish", "demo", "7", *opts])
         assert done.exit_code == 1 and "give the finish TIME" in done.output, done.output
         done = cli.invoke(main, ["runner", "finish", "demo", "7", "2026-06-01T12:00:00Z", *opts])
+        assert done.exit_code == 1 and "bib 7 has sent no fix: is it the right bib?" in \
+            done.output and "finish not recorded" in done.output, done.output  # fmt: skip
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", "2026-06-01T12:00:00Z", *opts],
+                          input="y\n")  # fmt: skip
         assert done.exit_code == 0, done.output
         assert "bib 7: finished Mon 12:00:00 (T+5:30:00)" in done.output, done.output
-        assert "note: bib 7 has sent no fix: is it the right bib?" in done.output, done.output
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", "12:00", "--undo", *opts])
+        assert done.exit_code == 1 and "--undo takes no TIME" in done.output, done.output
         done = cli.invoke(main, ["runner", "dnf", "demo", "7", *opts])  # finished: refused
-        assert done.exit_code == 1 and "both finished and out" in done.output, done.output
+        assert done.exit_code == 1 and "`runner finish demo 7 --undo` first" in done.output
         done = cli.invoke(main, ["runner", "finish", "demo", "7", "--undo", *opts])
         assert done.exit_code == 0 and "finish taken back; now not_started" in done.output
         done = cli.invoke(main, ["runner", "dnf", "demo", "7", *opts])
         assert done.exit_code == 0 and "bib 7: DNF" in done.output, done.output
+        done = cli.invoke(main, ["runner", "finish", "demo", "7", "12:00", "--yes", *opts])
+        assert done.exit_code == 1 and "`runner dnf demo 7 --undo` first" in done.output
         done = cli.invoke(main, ["runner", "dnf", "demo", "7", "--undo", *opts])
         assert done.exit_code == 0 and "back in the race" in done.output, done.output
         done = cli.invoke(main, ["runner", "feed", "demo", "8", "--mapshare",
@@ -294,3 +301,24 @@ def test_race_hq_sends_a_test_message_to_each_address_and_hears_which_failed(
         proc.terminate()
         proc.wait(timeout=30)
         sink.stop()
+
+
+def test_a_finish_typed_as_a_us_clock_or_not_come_yet_is_read_or_refused_in_words() -> None:
+    """`runner finish RACE 101 "2:50 AM"` read "'2:50 AM' is not a time between 1970 and 5138 ...
+    send epoch seconds"; 03:30 typed at 02:47 read "the finish is not after the runner's
+    start" (it was taken as yesterday's)."""
+    from datetime import datetime, timedelta, timezone
+
+    from coursewatch.live.roster import finish_time_s
+    from coursewatch.protocols import FieldError
+
+    start = datetime(2026, 12, 6, 0, 30, tzinfo=timezone(timedelta(hours=-8)))
+    t0 = start.timestamp()
+    now = t0 + 2 * 3600 + 17 * 60  # 02:47
+    assert finish_time_s("2:50 AM", start, t0, now) == t0 + 2 * 3600 + 20 * 60
+    assert finish_time_s("2:40am", start, t0, now) == t0 + 2 * 3600 + 10 * 60
+    for late in ("03:30", "2:50 PM"):
+        with pytest.raises(FieldError, match=r"has not come yet on the race's clock \(now 02:47\)"):
+            finish_time_s(late, start, t0, now)
+    with pytest.raises(FieldError, match="not a time of day"):
+        finish_time_s("13:10 PM", start, t0, now)

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
 from coursewatch.errors import CoursewatchError
-from coursewatch.units import fmt_duration
+from coursewatch.units import fmt_duration, km_mi
 
 
 def register(main: click.Group) -> None:
@@ -262,18 +262,26 @@ def _race_clock(client: Client, race_id: str, ts: float, start_ts: float) -> str
 @click.argument("bib")
 @click.argument("when", metavar="TIME", required=False)
 @click.option("--undo", is_flag=True, help="Take back a finish recorded by mistake.")
+@click.option("--yes", is_flag=True, help="Do not ask, even for a runner placed far from it.")
 @_url
 @_token
 def runner_finish(
-    race_id: str, bib: str, when: str | None, undo: bool, url: str | None, token: str | None
-) -> None:
+    race_id: str, bib: str, when: str | None, undo: bool, yes: bool, url: str | None,
+    token: str | None,
+) -> None:  # fmt: skip
     """Record a runner's finish (a timing mat, a marshal: their tracker may have died short
-    of the line). TIME: HH:MM[:SS] on the race's clock (its latest such time), ISO 8601 or
-    epoch seconds. Their open incidents end (not an SOS); nothing more is raised for them."""
-    if undo == (when is not None):
+    of the line). TIME: HH:MM[:SS] (or 2:50 PM) on the race's clock (its latest such time),
+    ISO 8601 or epoch seconds. Their open incidents end (not an SOS); nothing more is raised
+    for them; their crew is told. A runner last placed short of 90 % of the course, or never
+    heard from, is asked about first (a bib typed wrong)."""
+    if undo and when is not None:
+        raise CoursewatchError(f"--undo takes no TIME: `runner finish {race_id} {bib} --undo`")
+    if not undo and when is None:
         raise CoursewatchError("give the finish TIME (e.g. 14:05), or --undo to take it back")
     client = Client(url, token)
     before = client.call("GET", _runner_path(race_id, bib))
+    if not undo:
+        _ask_finish(client, race_id, before, yes)
     shown = client.call("PATCH", _runner_path(race_id, bib), json={"finish": when})
     if undo:
         click.echo(f"bib {bib}: finish taken back; now {shown['status']}")
@@ -281,21 +289,37 @@ def runner_finish(
     at = shown.get("finish_ts")
     said = "" if at is None else " " + _race_clock(client, race_id, at, shown["start_ts"])
     click.echo(f"bib {bib}: finished{said}")
-    far = _far_from_finish(before)
-    if far:  # a bib typed wrong, say
-        click.echo(f"note: {far}: is it the right bib? (`runner finish {race_id} {bib} --undo` "
-                   "takes it back)", err=True)  # fmt: skip
 
 
-def _far_from_finish(runner: dict[str, Any]) -> str:
+def _ask_finish(client: Client, race_id: str, runner: dict[str, Any], yes: bool) -> None:
+    """Before a finish is recorded (and their crew told): not for a runner put out, and
+    asked for one whose finish is doubtful (a bib typed wrong), unless ``yes``."""
+    bib = runner["bib"]
+    if runner.get("status") == "dnf":
+        raise CoursewatchError(f"bib {bib} is out of the race (DNF): `runner dnf {race_id} {bib} "
+                               "--undo` first, if they finished after all")  # fmt: skip
+    far = _far_from_finish(runner, client, race_id)
+    if not far or yes:
+        return
+    try:
+        sure = click.confirm(f"{far}: is it the right bib? Record their finish (their crew is "
+                             "told)?", default=False, err=True)  # fmt: skip
+    except click.Abort:  # no one to answer (a script): as a no
+        sure = False
+    if not sure:
+        raise CoursewatchError(f"bib {bib}: finish not recorded (--yes records it without asking)")
+
+
+def _far_from_finish(runner: dict[str, Any], client: Client, race_id: str) -> str:
     """What makes a finish recorded for this runner doubtful ("" if nothing)."""
     if runner.get("last_fix") is None:
         return f"bib {runner['bib']} has sent no fix"
     pct = runner.get("progress_pct")
     if pct is None or pct >= 90.0:
         return ""
-    km = runner["progress_m"] / 1000.0
-    return f"bib {runner['bib']} was last placed at km {km:.1f}, {pct:.0f} % of the course"
+    race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
+    where = km_mi(runner["progress_m"], lead=race.get("units", "km")).split(" (")[0]
+    return f"bib {runner['bib']} was last placed at {where}, {pct:.0f} % of the course"
 
 
 @click.command("dnf")
@@ -307,5 +331,9 @@ def _far_from_finish(runner: dict[str, Any]) -> str:
 def runner_dnf(race_id: str, bib: str, undo: bool, url: str | None, token: str | None) -> None:
     """Put a runner out of the race (DNF): their open incidents end (not an SOS), nothing
     more is raised for them; --undo opens them again."""
-    shown = Client(url, token).call("PATCH", _runner_path(race_id, bib), json={"dnf": not undo})
+    client = Client(url, token)
+    if not undo and client.call("GET", _runner_path(race_id, bib)).get("finish_by") == "race_hq":
+        raise CoursewatchError(f"bib {bib} has a recorded finish: `runner finish {race_id} {bib} "
+                               "--undo` first, if they did not finish")  # fmt: skip
+    shown = client.call("PATCH", _runner_path(race_id, bib), json={"dnf": not undo})
     click.echo(f"bib {bib}: " + (f"back in the race; now {shown['status']}" if undo else "DNF"))

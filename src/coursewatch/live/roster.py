@@ -87,11 +87,9 @@ def wave_start_s(value: object, race_start: datetime | None = None, field: str =
     [2.5, -1.0]
     """
     text = value.strip() if isinstance(value, str) else ""
-    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    clock = time_of_day(text, field)
     if race_start is not None and clock:
-        h, m, sec = (int(g or 0) for g in clock.groups())
-        if h > 23 or m > 59 or sec > 59:
-            raise FieldError(field, f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
+        h, m, sec = clock
         at = race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
         return min(
             (at - 86_400.0, at, at + 86_400.0), key=lambda t: abs(t - race_start.timestamp())
@@ -102,6 +100,27 @@ def wave_start_s(value: object, race_start: datetime | None = None, field: str =
             if when.tzinfo is None:  # the race's clock, as its race file reads it
                 return when.replace(tzinfo=race_start.tzinfo).timestamp()
     return parse_time_s(value, field)
+
+
+def time_of_day(text: str, field: str) -> tuple[int, int, int] | None:
+    """``HH:MM[:SS]``, 24-hour or with AM/PM ("2:50 AM", "2:50pm"), as hours, minutes,
+    seconds; None: not written as a time of day.
+
+    >>> [time_of_day(t, "finish") for t in ("14:05", "2:50 PM", "12:10am", "7 May")]
+    [(14, 5, 0), (14, 50, 0), (0, 10, 0), None]
+    """
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:([AaPp])\.?[Mm]\.?)?", text)
+    if not clock:
+        return None
+    h, m, sec = (int(g or 0) for g in clock.groups()[:3])
+    half = (clock.group(4) or "").lower()
+    if half and not 1 <= h <= 12:
+        raise FieldError(field, f"{text!r} is not a time of day", "give 1-12 with AM or PM")
+    if half:
+        h = h % 12 + (12 if half == "p" else 0)
+    if h > 23 or m > 59 or sec > 59:
+        raise FieldError(field, f"{text!r} is not a time of day", "give HH:MM, e.g. 06:15")
+    return h, m, sec
 
 
 FUTURE_FINISH_S = 900.0  # a finish this far after now is a clock's difference, not a mistake
@@ -123,11 +142,16 @@ def finish_time_s(value: object, race_start: datetime, start_s: float, now_s: fl
     """
     at = wave_start_s(value, race_start, "finish")
     latest = now_s + FUTURE_FINISH_S
-    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+    of_day = isinstance(value, str) and time_of_day(value.strip(), "finish") is not None
+    if of_day:
         while at + 86_400.0 <= latest:
             at += 86_400.0
         while at > latest:
             at -= 86_400.0
+    if at <= start_s and of_day and at + 86_400.0 > latest:  # today's has not come yet
+        now = datetime.fromtimestamp(now_s, race_start.tzinfo)
+        said = f"{str(value).strip()} has not come yet on the race's clock (now {now:%H:%M})"
+        raise FieldError("finish", said, "give the time the runner crossed the line")
     if at <= start_s:
         raise FieldError("finish", "the finish is not after the runner's start",
                          "give the time the runner crossed the line")  # fmt: skip
