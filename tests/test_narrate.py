@@ -119,7 +119,7 @@ def test_far_from_the_course_says_where_the_runner_left_it() -> None:
                 None, 0)  # fmt: skip
     assert NARRATOR.sentence("7", far) == (
         "Bib 7 is far from the course: 1.1 km from every part of it, last on it near km 4.50 "
-        "(mi 2.80)"
+        "(mi 2.80), 5.5 km before Aid 1"
     ), NARRATOR.sentence("7", far)
     never = replace(far, left=None)
     assert NARRATOR.sentence("7", never).endswith("(another race? a tracker left at home? a car?)")
@@ -141,7 +141,7 @@ def test_a_place_just_before_a_station_is_at_it() -> None:
     assert n.where(22_580.0) == "km 22.58 (mi 14.03), at Peyreleau"
     assert n.where(22_750.0) == "km 22.75 (mi 14.14), at Peyreleau"
     assert n.where(25_000.0) == "km 25.00 (mi 15.53), 2.4 km after Peyreleau"
-    assert n.where(20_000.0) == "km 20.00 (mi 12.43)"
+    assert n.where(20_000.0) == "km 20.00 (mi 12.43), 2.6 km before Peyreleau"
     two = Narrator(straight_course(50_000.0), [(40_000.0, "Aid 5 in"), (40_150.0, "Aid 5 out")])
     assert two.where(40_140.0).endswith("at Aid 5 out")  # the nearest
 

@@ -152,7 +152,7 @@ async def test_race_hq_taking_a_dnf_back_tells_the_crew_and_a_finish_is_told_onc
         said = [m["message"] for m in ntfy.messages]
         assert "out of the race" in said[1] and "is back in the race: race HQ took back the DNF" \
             in said[2], said  # fmt: skip
-        assert ntfy.messages[2]["title"].endswith("bib 7 back in the race"), ntfy.messages[2]
+        assert ntfy.messages[2]["title"].endswith("bib 7 (Ann) back in the race"), ntfy.messages[2]
         # the rest of the race: the engine finds the finish; race HQ records it after
         await _run(server, "7", now)
         await _until(lambda: _sent(server) and any("finished" in m for m in _texts(ntfy)))

@@ -146,6 +146,8 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         assert {m["title"].split(" · ")[0] for m in ntfy.messages if m["topic"] == "sos"} == {"SOS"}
         assert ". You may have " in by_topic["runner7"][0]
         assert "sos" in {kinds[i] for i, _ in _refs(by_topic["hq"])}
+        lost = [m for m in by_topic["hq"] if "off course for sure" in m]  # where to send someone
+        assert lost and all(re.search(r" Position -?\d+\.\d{5}, -?\d+\.\d{5}\.", m) for m in lost)
         assert len(_refs(by_topic["hq"])) > len(_refs(by_topic["sos"]))
 
 
@@ -539,8 +541,9 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(
     tmp_path: Path, ended_by: str
 ) -> None:
     """Race HQ put a runner out (DNF), or recorded their finish, while they were off course:
-    their crew and race HQ read that the incident ended with it; the runner's own phone gets
-    nothing ("You: out of the race" is race HQ's to say, in person)."""
+    race HQ reads that the incident ended with it; the runner's own phone gets nothing ("You:
+    out of the race" is race HQ's to say, in person), and their crew hears it once, as the
+    news of the DNF or the finish (tests/test_news.py), not as the end of each incident."""
     async with hq(tmp_path, clock=lambda: START + 1000, webhook_allow_private=True) as (
         server,
         _client,
@@ -557,7 +560,7 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(
         assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew"}
         ended = replace(inc, open=False, updated_s=START + 960, closed_s=START + 960,
                         sentence="out", updates=(off, out))  # fmt: skip
-        assert {d.role for d in server.notifier.route(ended, "Demo")} == {"crew"}
+        assert {d.role for d in server.notifier.route(ended, "Demo")} == set()
 
 
 def test_a_message_reaches_no_address_of_this_machine_whatever_the_url(

@@ -1,5 +1,6 @@
 """How a notification leaves: one message handed to Apprise (ntfy, Telegram, e-mail, Pushover,
-Signal, SMS gateways...), and what went wrong, in words that never carry the URL's secrets."""
+Signal, SMS gateways...), and what went wrong, in words that never carry the URL's secrets;
+the title of a digest of several."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import apprise
 from apprise.common import NotifyFormat, OverflowMode
 
 from coursewatch.live.targets import refused_address
+from coursewatch.store import Delivery
 
 SEND_TIMEOUT_S = 15.0
 _PUBLIC_ONLY = contextvars.ContextVar("public_only", default=False)  # Apprise copies it along
@@ -92,3 +94,13 @@ def urgent_url(url: str) -> str:
     if extra is None or "priority=" in rest:
         return url
     return f"{url}{'&' if '?' in rest else '?'}{extra}"
+
+
+def digest_title(rows: list[Delivery]) -> str:
+    """The title of a digest of ``rows`` (updates that waited their turn): the race, an SOS
+    first when one is in it, and whose: "Western States: 3 updates on bib 7"."""
+    bibs = list(dict.fromkeys(d.bib for d in rows))
+    who = f"bib {bibs[0]}" if len(bibs) == 1 else "bibs " + ", ".join(bibs[:4])
+    who += "…" if len(bibs) > 4 else ""
+    sos = " SOS and" if rows[0].priority == 0 else ""
+    return f"{rows[0].title.split(':')[0]}:{sos} {len(rows)} updates on {who}"

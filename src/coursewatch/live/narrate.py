@@ -105,8 +105,12 @@ class Narrator:
         text = self.at(s_m)
         near = sorted((abs(d - s_m), n) for d, n in self.stations if abs(d - s_m) < 200.0)
         before = [(d, n) for d, n in self.stations if d <= s_m + 1.0]
+        after = [(d, n) for d, n in self.stations if d > s_m + 1.0]
         if near:  # (its tent, its car park: off its point on the line)
             text += f", at {near[0][1]}"
+        elif after and (not before or after[0][0] - s_m < s_m - before[-1][0]):
+            d, name = after[0]  # the nearer landmark: 0.6 mi before Fellin Park
+            text += f", {self.span(d - s_m)} before {name}"
         elif before:
             d, name = before[-1]
             text += f", {self.span(s_m - d)} after {name}"

@@ -45,7 +45,7 @@ from coursewatch.live.announce import (
     since_seen,
     sweep_forever,
 )
-from coursewatch.live.channels import apprise_send, urgent_url
+from coursewatch.live.channels import apprise_send, digest_title, urgent_url
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.dnf import ENDED
 from coursewatch.live.news import TITLES as NEWS_TITLES
@@ -92,10 +92,11 @@ class Notifier:
         settings: Settings,
         words: Callable[[Incident, str], str | None],
         send: Send = apprise_send,
+        who: Callable[[str, str], str] = lambda race_id, bib: f"bib {bib}",
     ) -> None:
-        self.store, self.bus, self.contacts = store, bus, contacts
-        self.settings = settings
+        self.store, self.bus, self.contacts, self.settings = store, bus, contacts, settings
         self.words = words  # (incident, role) -> what it says to them; None: not for them
+        self.who = who  # (race, bib) -> the runner as a title names them: "bib 7 (Ann Berg)"
         self.send = send
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
         self._missed = Missed()  # messages whose deliveries the store refused
@@ -152,9 +153,10 @@ class Notifier:
         now, prio = time.time(), priority(inc.kind)
         # keyed by its newest event: a late fix may take updates back, so a count comes again
         key = newest_event(inc)
-        title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')}"
+        who = f"{title_of}: {self.who(inc.race_id, inc.bib)}"
+        title = f"{who} {inc.kind.replace('_', ' ')}"
         if inc.level == NEWS:  # (a runner's race ends with its news: never "closed")
-            title = f"{title_of}: bib {inc.bib} {NEWS_TITLES.get(str(newest(inc)['kind']))}"
+            title = f"{who} {NEWS_TITLES.get(str(newest(inc)['kind']))}"
         elif not inc.open:
             title += " (closed)"
         elif prio == 0:  # first on a lock screen
@@ -207,9 +209,10 @@ class Notifier:
             elif d.state == "sent" and d.update_n > 0:
                 told[d.recipient] = d
         now = time.time()
-        title = f"{title_of}: bib {inc.bib} {inc.kind.replace('_', ' ')} withdrawn"
-        body = (f"Bib {inc.bib}: forget the {inc.kind.replace('_', ' ')} message: later "
-                f"positions do not show it.\n(incident {inc.id}, withdrawn)")  # fmt: skip
+        what = inc.kind.replace("_", " ")
+        title = f"{title_of}: {self.who(inc.race_id, inc.bib)} {what} withdrawn"
+        body = (f"Bib {inc.bib}: forget the {what} message: later positions do not show it."
+                f"\n(incident {inc.id}, withdrawn)")  # fmt: skip
         # keyed by the negative of its newest event: one a recipient, and never an update's
         key = -newest_event(inc)
         return [Delivery(inc.race_id, inc.id, key, d.recipient, d.role, inc.bib, d.url, title,
@@ -387,13 +390,3 @@ def _incident(race_id: str, data: Mapping[str, Any]) -> Incident:
     """An incident as its bus message carries it (as it was when published)."""
     values: dict[str, Any] = {k: data.get(k) for k in INCIDENT_KEYS}
     return Incident(race_id=race_id, updates=tuple(data.get("updates", ())), **values)
-
-
-def digest_title(rows: list[Delivery]) -> str:
-    """The title of a digest of ``rows`` (updates that waited their turn): the race, an SOS
-    first when one is in it, and whose: "Western States: 3 updates on bib 7"."""
-    bibs = list(dict.fromkeys(d.bib for d in rows))
-    who = f"bib {bibs[0]}" if len(bibs) == 1 else "bibs " + ", ".join(bibs[:4])
-    who += "…" if len(bibs) > 4 else ""
-    sos = " SOS and" if rows[0].priority == 0 else ""
-    return f"{rows[0].title.split(':')[0]}:{sos} {len(rows)} updates on {who}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
-from coursewatch.incidents import NEWS, priority
+from coursewatch.incidents import ALERT, NEWS, priority
 from coursewatch.live import news
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from coursewatch.live.runner import LiveRunner
     from coursewatch.settings import Settings
     from coursewatch.store import Store
+
+
+LOST_KINDS = frozenset({*COURSE_KINDS, "wrong_way", "far_from_course"})  # where: told to HQ
 
 
 class NotFound(CoursewatchError):
@@ -318,6 +321,14 @@ class Outside:
         HQ's off-course incidents."""
         return spots(self._store.kind_incidents(self.race(race_id).id, COURSE_KINDS))
 
+    def _who(self, race_id: str, bib: str) -> str:
+        """A runner as a notification's title names them: "bib 7 (Ann Berg)"."""
+        try:
+            name = self.race(race_id).runners[bib].record.name
+        except (NotFound, KeyError):  # (taken out of the race meanwhile)
+            name = ""
+        return f"bib {bib} ({name})" if name else f"bib {bib}"
+
     def _words(self, inc: Incident, role: str) -> str | None:
         """What a notification to ``role`` says of an incident's latest update, led by when
         it happened on the race's clock (a feed catching up, pings relayed late: old news must
@@ -344,6 +355,8 @@ class Outside:
             where = race.narrator.where(spot.course_m) if spot.course_m is not None else "a place"
             said = spot_words(spot.bibs, inc.bib, where, first, latest)
             text = f"{text.rstrip('.')}. {said}"
-        sos = priority(inc.kind) == 0 and math.isfinite(inc.lat) and math.isfinite(inc.lon)
-        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if sos else ""
+        # where to send someone: an SOS, and a runner race HQ is told is off the course now
+        lost = role == "hq" and inc.open and inc.level == ALERT and inc.kind in LOST_KINDS
+        placed = (priority(inc.kind) == 0 or lost) and math.isfinite(inc.lat + inc.lon)
+        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if placed else ""
         return f"{when}: {text}{where}"

@@ -105,7 +105,7 @@ class Server(Outside, Histories, Access, Nodes, Removal):
         self.feeds = FeedPoller(settings, self._ingest_feed, feed_transport, clock)
         public = functools.partial(apprise_send, public_only=not settings.webhook_allow_private)
         self.notifier = Notifier(self._store, self._bus, self.contacts, settings,
-                                 self._words, send or public)  # fmt: skip
+                                 self._words, send or public, self._who)  # fmt: skip
         self.admin_token = settings.admin_token
         self._ticker: asyncio.Task[None] | None = None
         # stored races that could not be loaded at start (id -> why): kept in the store, shown
