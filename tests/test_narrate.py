@@ -150,11 +150,11 @@ def test_a_race_run_in_miles_reads_miles_first() -> None:
     """Western States' aid stations and its runners count in miles: race HQ's sentences lead
     with miles there (km in brackets), and lengths along the course are in miles."""
     miles = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1")], units="mi")
-    assert miles.where(12_000.0) == "mi 7.46 (km 12.00), 1.2 mi after Aid 1"
+    assert miles.where(12_000.0) == "mile 7.46 (km 12.00), 1.2 mi after Aid 1"
     late = OverdueEvent("overdue", 9_000.0, 8_000.0, 12_500.0, 8_000.0, 1_000.0, 600.0)
     assert miles.clock_sentence("7", late) == (
-        "Bib 7: expected at the station at mi 7.77 17 min ago (tolerance 10 min); last seen at "
-        "mi 4.97 (km 8.00)"
+        "Bib 7: expected at the station at mile 7.77 17 min ago (tolerance 10 min); last seen "
+        "at mile 4.97 (km 8.00)"
     )
     assert NARRATOR.where(12_000.0) == "km 12.00 (mi 7.46), 2.0 km after Aid 1"
 

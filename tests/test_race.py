@@ -75,6 +75,9 @@ def test_yaml_race(tmp_path: Path) -> None:
         ).units
         == "mi"
     )  # its pages in miles until a reader chooses
+    # a race run in miles lists its aid stations by the mile
+    miles = load(tmp_path, YAML.replace("km: 25,", "mi: 15.5,"))
+    assert miles.stations[1].distance_m == pytest.approx(15.5 * 1609.344)
     (splits,) = race.reference_splits
     assert splits.name == "Winner 2023"
     assert [(s.station, s.pass_number, s.elapsed_s) for s in splits.splits] == [
@@ -118,7 +121,8 @@ def test_the_western_states_example_loads() -> None:
         (("lat: 45.92, lon: 6.87, cutoff", "lat: 95, lon: 6.87, cutoff"), "stations[0] (Col).lat"),
         (("{name: Col, pass: 2,", "{name: Col,"), "listed twice"),
         (("km: 25", "km: 60"), "course order"),
-        (("km: 25", "km: 25, distance_m: 25000"), "not both"),
+        (("km: 25", "km: 25, distance_m: 25000"), "not km and distance_m"),
+        (("km: 25", "km: 25, mi: 15.5"), "not km and mi"),
         (("km: 25", "kms: 25"), "unknown key(s) kms"),
         (("{name: Finish, distance_m: 50000,", "{name: Finish,"), "needs its place"),
         (("stations:", "staions:"), "unknown key(s) staions"),

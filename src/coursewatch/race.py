@@ -26,9 +26,11 @@ import yaml
 
 from coursewatch.errors import RaceFileError
 from coursewatch.race_yaml import RaceYamlLoader
+from coursewatch.units import M_PER_MI
 
 _RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history", "units"}
-_STATION_KEYS = {"name", "km", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
+_STATION_KEYS = {"name", "km", "mi", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
+_PER_M = {"km": 1000.0, "mi": M_PER_MI, "distance_m": 1.0}  # a station's distance, in ...
 _HISTORY_KEYS = {"results", "edition", "changed"}
 _SPLIT_KEYS = {"station", "elapsed", "pass"}
 _ELAPSED = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$")
@@ -258,13 +260,14 @@ class _Validator:
         self.check_keys(item, _STATION_KEYS, where)
         name = self.text(item, "name", f"{where}.name")
         where = f"stations[{index}] ({name})"
-        if "km" in item and "distance_m" in item:
-            raise self.fail(where, "give km or distance_m, not both")
+        given = [k for k in _PER_M if k in item]
+        if len(given) > 1:
+            raise self.fail(where, f"give one of km, mi or distance_m, not {' and '.join(given)}")
         distance_m = None
-        if "km" in item:
-            distance_m = 1000.0 * self.number(item["km"], f"{where}.km", 0.0, 10_000.0)
-        elif "distance_m" in item:
-            distance_m = self.number(item["distance_m"], f"{where}.distance_m", 0.0, 1e7)
+        if given:  # (a race run in miles lists its aid stations by the mile)
+            key = given[0]
+            per_m = _PER_M[key]
+            distance_m = per_m * self.number(item[key], f"{where}.{key}", 0.0, 1e7 / per_m)
         lat = lon = None
         if ("lat" in item) != ("lon" in item):
             raise self.fail(where, "give both lat and lon, or neither")
@@ -272,7 +275,7 @@ class _Validator:
             lat = self.number(item["lat"], f"{where}.lat", -90.0, 90.0)
             lon = self.number(item["lon"], f"{where}.lon", -180.0, 180.0)
         if distance_m is None and lat is None:
-            raise self.fail(where, "needs its place: km, distance_m, or lat and lon")
+            raise self.fail(where, "needs its place: km, mi, distance_m, or lat and lon")
         cutoff_ts = cutoff_elapsed_s = None
         if item.get("cutoff") is not None:
             cutoff_ts = self.cutoff_ts(item["cutoff"], f"{where}.cutoff", start)

@@ -4,7 +4,7 @@
 >>> km_mi(147650.0)
 'km 147.65 (mi 91.75)'
 >>> km_mi(147650.0, lead="mi")
-'mi 91.75 (km 147.65)'
+'mile 91.75 (km 147.65)'
 >>> fmt_duration(3725.0)
 '1:02:05'
 """
@@ -16,8 +16,18 @@ M_PER_MI = 1609.344
 
 def km_mi(distance_m: float, lead: str = "km") -> str:
     """A place along a course in both units, ``lead`` first ("mi" for a race run in miles)."""
-    km, mi = f"km {distance_m / 1000:.2f}", f"mi {distance_m / M_PER_MI:.2f}"
-    return f"{mi} ({km})" if lead == "mi" else f"{km} ({mi})"
+    km, mi = f"{distance_m / 1000:.2f}", f"{distance_m / M_PER_MI:.2f}"
+    return f"mile {mi} (km {km})" if lead == "mi" else f"km {km} (mi {mi})"
+
+
+def length(distance_m: float, units: str = "km", digits: int = 1) -> str:
+    """A course's length in its race's unit.
+
+    >>> length(159_670.0), length(159_670.0, "mi", 2)
+    ('159.7 km', '99.21 mi')
+    """
+    per_m = M_PER_MI if units == "mi" else 1000.0
+    return f"{distance_m / per_m:.{digits}f} {'mi' if units == 'mi' else 'km'}"
 
 
 def fmt_duration(seconds: float) -> str:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
 from coursewatch.cli.setup import _runner_path, race_zone
+from coursewatch.units import length
 
 
 def register(main: click.Group) -> None:
@@ -37,7 +38,7 @@ def race_list(url: str | None, token: str | None) -> None:
     got = Client(url, token).call("GET", "/api/races")
     table = Table("race", "name", "start", "runners", "course", "public", box=None)
     for r in got["races"]:
-        km = f"{r['course']['length_m'] / 1000:.1f} km"
+        km = length(r["course"]["length_m"], r.get("units", "km"))
         table.add_row(escape(r["id"]), escape(r["name"]), _start(r), str(r["runners"]), km,
                       "yes" if r["public"] else "no")  # fmt: skip
     for r in got.get("not_loaded", []):

@@ -26,6 +26,7 @@ from coursewatch.errors import CoursewatchError
 from coursewatch.live.racefiles import read_race_files
 from coursewatch.live.server import Server
 from coursewatch.settings import Settings, load_settings
+from coursewatch.units import length
 
 
 def register(main: click.Group) -> None:
@@ -337,7 +338,8 @@ def race_create(
         body["public"] = public
     race = client.call("POST", "/api/races", json=body)
     click.echo(
-        f"race {race['id']}: {race['name']}, {race['course']['length_m'] / 1000:.2f} km, "
+        f"race {race['id']}: {race['name']}, "
+        f"{length(race['course']['length_m'], race.get('units', 'km'), 2)}, "
         f"{len(race['stations'])} stations"
     )
     click.echo(f"ingest token: {race['ingest_token']}")
