@@ -132,9 +132,14 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
                                  "--hq", "ntfy://ntfy.example.org/duty#SOS", *opts])  # fmt: skip
         assert done.exit_code == 0 and done.output.count("(SOS only)") == 2, done.output
+        # a phone set up with the id in capitals: race check says whose it looks like
+        phone = {"id": "ANN/PHONE", "lat": 45.0, "lon": 6.0, "timestamp": int(START)}
+        httpx.post(f"{url}/ingest/osmand", params=phone)
         done = cli.invoke(main, ["race", "check", "demo", *opts])
         assert done.exit_code == 0, done.output
         assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output
+        assert "ANN/PHONE (osmand, 1 messages, last" in done.output, done.output
+        assert "bib 7's but for upper/lower case" in done.output, done.output
         assert "times on the race's clock, UTC+00:00" in done.output, done.output
         # one field changed: the others kept (the name and devices were wiped)
         done = cli.invoke(main, ["runner", "add", "demo", "7", "--start",

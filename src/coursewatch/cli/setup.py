@@ -98,7 +98,8 @@ def _when(ts: float | None, zone: dt.tzinfo) -> str:
 def race_check(race_id: str, url: str | None, token: str | None) -> None:
     """Per runner: has each device and feed been heard from, and their newest fix."""
     client = Client(url, token)
-    runners = client.call("GET", f"/api/races/{quote(race_id, safe='')}/check")["runners"]
+    got = client.call("GET", f"/api/races/{quote(race_id, safe='')}/check")
+    runners = got["runners"]
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
     zone = race_zone(race)
     heard = f"{sum(r['heard'] for r in runners)} of {len(runners)} heard"
@@ -110,7 +111,18 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
         cells = (r["bib"], r["name"], devices or "-", _feed(r["feed"], zone),
                  _when(r["newest_fix_s"], zone))  # fmt: skip
         table.add_row(*map(escape, cells), style=None if r["heard"] else "red")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    strangers = got.get("unknown_devices", [])
+    if strangers:
+        console.print(f"Heard from {len(strangers)} device(s) no runner has: a tracker id "
+                      "typed wrong? Fix it on the tracker, or give it to the runner with "
+                      "`runner add RACE BIB --device ID --device ...` (all their devices: the "
+                      "list is replaced):", soft_wrap=True)  # fmt: skip
+    for d in strangers[:20]:
+        like = f": bib {d['like_bib']}'s but for upper/lower case" if d["like_bib"] else ""
+        console.print(escape(f"  {d['device']} ({d['protocol']}, {d['count']} messages, last "
+                             f"{_when(d['last_ts'], zone)}){like}"), soft_wrap=True)  # fmt: skip
 
 
 def race_zone(race: dict[str, Any]) -> dt.timezone:

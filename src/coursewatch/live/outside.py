@@ -316,6 +316,16 @@ class Outside:
                         "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip
         return out
 
+    def unknown_devices(self, race_id: str) -> list[dict[str, Any]]:
+        """The devices this server heard from that no runner has (a tracker id typed wrong),
+        newest first, each with the bib of this race's runner whose device it is but for
+        letter case (``like_bib``; None: none)."""
+        race = self.race(race_id)
+        mine = {d.casefold(): r.bib for r in race.runners.values() for d in r.record.devices}
+        return [{"device": d, "protocol": p, "count": n, "last_ts": t,
+                 "like_bib": mine.get(d.casefold())}
+                for d, p, n, t in self._store.unknown_devices()]  # fmt: skip
+
     def spots(self, race_id: str) -> list[Spot]:
         """Where several runners went off the course (:mod:`coursewatch.spots`), from race
         HQ's off-course incidents."""

@@ -111,4 +111,5 @@ async def check(request: Request) -> Response:
     require_admin(request)
     server = server_of(request)
     race_id = server.race(request.path_params["race"]).id
-    return JSONResponse({"runners": server.check(race_id)})
+    return JSONResponse({"runners": server.check(race_id),
+                         "unknown_devices": server.unknown_devices(race_id)})  # fmt: skip

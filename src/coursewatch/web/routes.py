@@ -119,7 +119,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Earlier editions' split tables (CSV text each, and the stations whose leg "
              "changed): the ETAs with intervals and the dropout risk use them.", "History"),
     Endpoint(f"{R}/check", ("GET",), links.check, "admin",
-             "Per runner: each device and feed heard from or not, and the newest fix."),
+             "Per runner: each device and feed heard from or not, and the newest fix; the "
+             "devices heard that no runner has (like_bib: whose it is but for letter case)."),
     Endpoint("/ingest/osmand", ("GET", "POST"), ingest.osmand, "device",
              "OsmAnd / Traccar Client protocol: id, lat, lon, timestamp, speed (knots), bearing, "
              "altitude, accuracy, hdop, batt."),
