@@ -240,6 +240,9 @@ async def test_a_notification_url_into_this_machine_is_refused(tmp_path: Path) -
             r = await client.put("/api/races/demo/contacts", json={"hq": [{"url": url}]},
                                  headers=admin_headers())  # fmt: skip
             assert r.status_code == 422 and "refused" in r.json()["error"]["message"], r.text
+        # where the setting goes: race HQ's own environment (not the command's)
+        assert "start race HQ (`coursewatch serve`, not this command) with COURSEWATCH_WEBHOOK_" \
+            "ALLOW_PRIVATE=true in its environment" in r.json()["error"]["message"]  # fmt: skip
         crew = {"crew": ["tgram://123456789:abcdefg_hijklmnop/12315544"]}
         r = await client.put("/api/races/demo/runners/7/contacts", headers=admin_headers(),
                              json=crew)  # fmt: skip

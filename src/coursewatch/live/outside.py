@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from coursewatch.store import Store
 
 
+ALLOW_PRIVATE = (
+    "start race HQ (`coursewatch serve`, not this command) with "
+    "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true in its environment"
+)
 LOST_KINDS = frozenset({*COURSE_KINDS, "wrong_way", "far_from_course"})  # where: told to HQ
 
 
@@ -114,8 +118,8 @@ class Outside:
         problem = await refused_target(url, self.settings.webhook_allow_private)
         if problem:
             raise InputError(
-                f"webhook URL refused: {problem}; give a public http(s) URL, or set "
-                "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for a receiver on your own network"
+                f"webhook URL refused: {problem}; give a public http(s) URL, or, for a receiver "
+                f"on your own network, {ALLOW_PRIVATE}"
             )
         return await self._store.add_webhook(race.id, url, secret)
 
@@ -228,8 +232,8 @@ class Outside:
             problem = await refused_url(url, self.settings.webhook_allow_private)
             if problem:
                 raise InputError(
-                    f"{who}: {shown_url(url)} refused: {problem}; give a public service, or set "
-                    "COURSEWATCH_WEBHOOK_ALLOW_PRIVATE=true for one on your own network"
+                    f"{who}: {shown_url(url)} refused: {problem}; give a public service, or, for "
+                    f"one on your own network, {ALLOW_PRIVATE}"
                 )
         return urls
 
