@@ -297,7 +297,9 @@ def test_race_hq_sends_a_test_message_to_each_address_and_hears_which_failed(
         assert "runner: ntfy://" in done.output and "crew: ntfy://" in done.output
         assert sorted(m["topic"] for m in sink.messages) == ["ann", "crew", "hq"]
         crew = next(m for m in sink.messages if m["topic"] == "crew")["message"]
-        assert "bib 7's incidents" in crew, crew
+        assert "the news and incidents of bib 7 (Ann) in" in crew, crew  # (crews swapped: seen)
+        done = cli.invoke(main, ["runner", "notify", "demo", "7", *opts])  # who is told
+        assert done.exit_code == 0 and "bib 7: runner ntfy://" in done.output, done.output
         # a test is not a notification: nothing waits in the outbox for them
         got = httpx.get(f"http://127.0.0.1:{port}/api/races/demo/deliveries",
                         headers={"Authorization": f"Bearer {ADMIN}"}).json()  # fmt: skip

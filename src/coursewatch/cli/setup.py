@@ -242,15 +242,15 @@ def runner_notify(
     test: bool, url: str | None, token: str | None,
 ) -> None:  # fmt: skip
     """Who is told about a runner: the runner (their own flags) and their crew (an option
-    left out keeps what is registered; --runner '' or --crew '' takes them out). --test sends
-    each a test message (exit 1 when one did not go)."""
+    left out keeps what is registered; --runner '' or --crew '' takes them out; none: who
+    is told now). --test sends each a test message, naming the runner (exit 1 when one did
+    not go)."""
     body = {k: [u for u in urls if u.strip()]
             for k, urls in (("runner", runner_urls), ("crew", crew_urls)) if urls}  # fmt: skip
-    if not body and not test:
-        raise CoursewatchError("give --runner URL and/or --crew URL ('' takes them out), or --test")
     client = Client(url, token)
-    if body:
-        shown = client.call("PUT", f"{_runner_path(race_id, bib)}/contacts", json=body)
+    if body or not test:
+        how = "PUT" if body else "GET"
+        shown = client.call(how, f"{_runner_path(race_id, bib)}/contacts", json=body or None)
         said = {k: ", ".join(shown[k]) or "-" for k in ("runner", "crew")}
         click.echo(f"bib {bib}: runner {said['runner']}; crew {said['crew']}")
     if test:

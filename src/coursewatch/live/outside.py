@@ -51,9 +51,10 @@ class NotFound(CoursewatchError):
 TEST_WORDS = {  # what a test message says, by whom it is for
     "hq": "A test from coursewatch: race HQ's notifications of {race} (incidents, SOS) come "
     "to this address.",
-    "runner": "A test from coursewatch: your own alerts in {race} (a turn you may have missed) "
-    "come to this address.",
-    "crew": "A test from coursewatch: bib {bib}'s incidents in {race} come to this address.",
+    "runner": "A test from coursewatch: {who}'s own alerts in {race} (a turn you may have "
+    "missed) come to this address.",
+    "crew": "A test from coursewatch: the news and incidents of {who} in {race} come to this "
+    "address.",
 }
 STALE_FOR_RUNNER_S = 1800.0  # the runner's phone is told only what is newer than this
 
@@ -256,7 +257,8 @@ class Outside:
         title = f"{race.record.name}: test"
 
         async def one(role: str, url: str) -> dict[str, Any]:
-            said = TEST_WORDS[role].format(race=race.record.name, bib=bib)
+            who = None if bib is None else self._who(race.id, bib)  # (a crew swapped: told)
+            said = TEST_WORDS[role].format(race=race.record.name, who=who)
             error = await asyncio.to_thread(self.notifier.send, url, title, said)
             return {"role": role, "to": shown_url(url), "sent": not error, "error": error}
 
