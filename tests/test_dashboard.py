@@ -334,6 +334,10 @@ def test_an_injected_wrong_turn_is_in_the_alerts_panel_within_2_s_and_admin_ackn
     assert order == sorted(order)
     sentence = item.locator(".sentence").inner_text()
     assert sentence.startswith(f"Bib {LOST} ") and "off course" in sentence
+    # the card follows the runner (the sentence is where they were when race HQ was told)
+    item.locator(".where", has_text=re.compile(r"\(.*, \d+ m off the course\)")).wait_for(
+        timeout=3_000
+    )
     # the cues: a banner (and a beep: counted even when the browser keeps audio off)
     assert page.locator("#banner.alarm").is_visible()
     assert int(page.evaluate("document.body.dataset.beeps || 0")) >= 1

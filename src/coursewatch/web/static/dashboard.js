@@ -159,7 +159,7 @@
   function onRunner(r) {
     const old = state.runners.get(r.bib);
     state.runners.set(r.bib, r);
-    if (state.sos.has(r.bib)) soon();  // their open SOS says where they are now
+    if (state.sos.has(r.bib)) soon();  // their open SOS (or lost runner) says where they are now
     if (r.bib === state.selected && r.last_fix &&
         (!old || !old.last_fix || old.last_fix.time_s !== r.last_fix.time_s)) {
       state.trail.addLatLng([r.last_fix.lat, r.last_fix.lon]);
@@ -430,7 +430,7 @@
     const all = [...state.alerts.values()].sort((a, b) =>
       rank(a) - rank(b) || b.updated_s - a.updated_s || b.id - a.id);
     const shown = (openOnly ? all.filter(inSight) : all).slice(0, MAX_ALERTS_SHOWN);
-    state.sos = new Set(all.filter((a) => a.open && a.priority === 0).map((a) => a.bib));
+    state.sos = new Set(all.filter(followed).map((a) => a.bib));
     const list = document.createDocumentFragment();
     for (const a of shown) list.append(alertItem(a));
     $("alerts").replaceChildren(list);
@@ -472,7 +472,7 @@
        el("a", { href: `/races/${encodeURIComponent(CW.raceId)}/runners/${encodeURIComponent(a.bib)}`,
                  text: `Bib ${a.bib}` })),
     el("p", { class: "sentence", text: a.sentence }),
-    a.priority === 0 ? whereNow(a) : null,
+    followed(a) ? whereNow(a) : null,
     spotLine(a),
     updates,
     actions);
@@ -499,14 +499,21 @@
     return a.open && a.priority === 0 ? 2.5 : 3;
   }
 
+  // Open incidents whose card follows the runner: an SOS, a runner lost off the course (the
+  // sentence says where they were when race HQ was told: 245 m off, and now 840 m)
+  const LOST_KINDS = new Set(["off_course", "wrong_way", "far_from_course"]);
+  function followed(a) { return a.open && (a.priority === 0 || LOST_KINDS.has(a.kind)); }
+
   // Where to send help: the runner's newest fix (an SOS's own position may be hours old).
   function whereNow(a) {
     const r = state.runners.get(a.bib);
     const fix = r && r.last_fix;
     if (!a.open || !fix || fix.lat == null) return null;
     const at = `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)}`;
+    const off = a.priority !== 0 && r.offset_m != null && !r.on_course
+      ? `, ${Math.round(r.offset_m)} m off the course` : "";
     return el("p", { class: "where" }, `Latest fix ${CW.hhmm(fix.time_s)}: `,
-      el("span", { class: "coords", text: at }), ` (${CW.dist(r.progress_m)})`);
+      el("span", { class: "coords", text: at }), ` (${CW.dist(r.progress_m)}${off})`);
   }
 
   // who acknowledges, as this browser's operator gave it in ⚙ (several people at race HQ)
