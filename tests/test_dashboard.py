@@ -762,3 +762,32 @@ def test_runners_off_at_one_place_are_one_spot_on_race_hqs_board(
     assert p.errors() == [] and public.errors() == [], p.errors() + public.errors()
     p.close()
     public.close()
+
+
+def test_a_race_that_names_its_time_zone_reads_its_clock_and_abbreviation(
+    hq: HQ, browser: Any
+) -> None:
+    """A race file with `timezone: America/Denver` (a start without an offset): the header
+    says MDT or MST, as people there do, and the time is theirs, summer or winter."""
+    from zoneinfo import ZoneInfo
+
+    denver = ZoneInfo("America/Denver")
+    race_file, _ = _race_files(hq.folder / "denver", time.time() - 3600.0)
+    start = datetime.fromtimestamp(time.time() - 3600.0, denver).replace(tzinfo=None)
+    text = re.sub(r"(?m)^start: .*$", f"start: '{start.isoformat()}'\ntimezone: America/Denver",
+                  race_file.read_text())  # fmt: skip
+    body = {"id": "denver", "race_file": {"text": text, "suffix": ".yaml"}, "public": True,
+            "course_file": {"text": (race_file.parent / "course.gpx").read_text()}}  # fmt: skip
+    assert hq.call("POST", "/api/races", json=body)["timezone"] == "America/Denver"
+    p = Page(browser, hq, admin=False)
+    try:
+        page = p.open("/races/denver")
+        page.wait_for_selector('#conn[data-state="live"]', timeout=15_000)
+        clock = page.locator("#clock").inner_text()
+        abbr = datetime.now(denver).strftime("%Z")  # MDT or MST
+        assert re.fullmatch(rf"\d\d:\d\d:\d\d {abbr} · T\+\d+h\d\d", clock), clock
+        assert int(clock[:2]) == datetime.now(denver).hour, clock
+        assert p.errors() == []
+    finally:
+        p.close()
+        hq.call("DELETE", "/api/races/denver")

@@ -75,6 +75,11 @@ def test_yaml_race(tmp_path: Path) -> None:
         ).units
         == "mi"
     )  # its pages in miles until a reader chooses
+    # a time zone by name: the start without an offset is its clock, summer time included,
+    # and so is a cut-off's date and time without one
+    named = load(tmp_path, YAML.replace("+02:00\n", "\ntimezone: Europe/Paris\n"))
+    assert named.start_ts == START_TS and named.start.tzname() == "CEST"
+    assert named.stations[2].cutoff_ts == START_TS + 9.5 * 3600
     # a race run in miles lists its aid stations by the mile
     miles = load(tmp_path, YAML.replace("km: 25,", "mi: 15.5,"))
     assert miles.stations[1].distance_m == pytest.approx(15.5 * 1609.344)
@@ -130,6 +135,8 @@ def test_the_western_states_example_loads() -> None:
         (("{station: Col, elapsed", "{station: Kol, elapsed"), "not one of the race's stations"),
         (("pass: 2, elapsed", "pass: 3, elapsed"), "pass 3"),
         (("name: Out and Back\n", "name: Out and Back\nunits: miles\n"), "'units'"),
+        (("+02:00\n", "+02:00\ntimezone: Europe/Pariss\n"), "'Europe/Pariss' is not a time zone"),
+        (("+02:00\n", "+02:00\ntimezone: America/Denver\n"), "is not America/Denver's"),
     ],
 )
 def test_mistakes_name_the_field_and_the_file(

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-
-import yaml
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coursewatch.errors import RaceFileError
-from coursewatch.race_yaml import RaceYamlLoader
+from coursewatch.race_yaml import parse_text
 from coursewatch.units import M_PER_MI
 
-_RACE_KEYS = {"name", "course", "start", "stations", "reference_splits", "history", "units"}
+_RACE_KEYS = {"name", "course", "start", "timezone", "stations", "reference_splits", "history",
+              "units"}  # fmt: skip
 _STATION_KEYS = {"name", "km", "mi", "distance_m", "lat", "lon", "cutoff", "pass", "aliases"}
 _PER_M = {"km": 1000.0, "mi": M_PER_MI, "distance_m": 1.0}  # a station's distance, in ...
 _HISTORY_KEYS = {"results", "edition", "changed"}
@@ -120,7 +119,7 @@ def parse_race(text: str, path: str | Path) -> Race:
     """A race file's text; ``path`` is where it is (or a name ending in its suffix): errors name
     it, its suffix tells YAML from TOML, and the course file is found beside it."""
     path = Path(path)
-    return _Validator(path).race(_parse_text(text, path))
+    return _Validator(path).race(parse_text(text, path))
 
 
 def parse_elapsed_s(text: str) -> float:
@@ -130,32 +129,6 @@ def parse_elapsed_s(text: str) -> float:
         raise ValueError(f"{text!r} is not an elapsed time HH:MM or HH:MM:SS")
     hours, minutes, seconds = match.groups()
     return int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds or 0)
-
-
-def _parse_text(text: str, path: Path) -> object:
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        return _parse_toml(text, path)
-    if suffix in (".yaml", ".yml"):
-        return _parse_yaml(text, path)
-    try:  # unknown extension: TOML is the stricter syntax, so try it first
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return _parse_yaml(text, path)
-
-
-def _parse_toml(text: str, path: Path) -> object:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RaceFileError(f"invalid TOML ({exc}): fix the syntax", path) from None
-
-
-def _parse_yaml(text: str, path: Path) -> object:
-    try:
-        return yaml.load(text, Loader=RaceYamlLoader)  # a SafeLoader subclass: no object tags
-    except yaml.YAMLError as exc:
-        raise RaceFileError(f"invalid YAML ({exc}): fix the syntax", path) from None
 
 
 class _Validator:
@@ -177,7 +150,7 @@ class _Validator:
         self.check_keys(data, _RACE_KEYS, "(top level)")
         name = self.text(data, "name", "name")
         course = self.text(data, "course", "course")
-        start = self.start(data.get("start"))
+        start = self.start(data.get("start"), data.get("timezone"))
         stations = self.stations(data.get("stations", []), start)
         splits = self.reference_splits(data.get("reference_splits", {}), stations)
         history = self.history(data.get("history", []), {s.name for s in stations})
@@ -216,8 +189,11 @@ class _Validator:
             raise self.fail(field, f"must be between {low:g} and {high:g} (got {value!r})")
         return float(value)
 
-    def start(self, value: object) -> datetime:
-        hint = 'write it as ISO 8601 with a timezone, e.g. "2019-06-29T05:00:00-07:00"'
+    def start(self, value: object, zone: object = None) -> datetime:
+        """The start, on the race's clock: ``timezone`` (a name such as America/Denver: its
+        daylight saving time too, its abbreviation shown) when given, else its own offset."""
+        hint = ('write it as ISO 8601 with a timezone, e.g. "2019-06-29T05:00:00-07:00", or '
+                "give timezone: America/Los_Angeles")  # fmt: skip
         if isinstance(value, str):
             try:
                 value = datetime.fromisoformat(value.strip())
@@ -225,9 +201,23 @@ class _Validator:
                 raise self.fail("start", f"{value!r} is not a date and time: {hint}") from None
         if not isinstance(value, datetime):
             raise self.fail("start", f"required (got {value!r}): {hint}")
+        if zone is not None:
+            tz = self.zone(zone)
+            local = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+            if value.tzinfo is not None and value.utcoffset() != local.utcoffset():
+                raise self.fail("start", f"its offset ({value:%z}) is not {zone}'s on that day "
+                                f"({local:%z}): leave the offset out, or correct it")  # fmt: skip
+            value = local
         if value.tzinfo is None:
             raise self.fail("start", f"has no timezone: {hint}")
         return value
+
+    def zone(self, name: object) -> ZoneInfo:
+        hint = "give a time zone name such as America/Los_Angeles or Europe/Paris"
+        try:
+            return ZoneInfo(str(name).strip())
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # (a folder: "America")
+            raise self.fail("timezone", f"{str(name)[:40]!r} is not a time zone: {hint}") from None
 
     def stations(self, value: object, start: datetime) -> tuple[RaceStation, ...]:
         if not isinstance(value, list):

@@ -1,13 +1,18 @@
-"""The YAML dialect of race files: YAML 1.2's numbers, times left as text.
+"""The syntax of race files: TOML, or YAML in a dialect with YAML 1.2's numbers and times left
+as text; what it means is :mod:`coursewatch.race`'s.
 
-:class:`RaceYamlLoader` is a SafeLoader (no object tags) for :mod:`coursewatch.race`.
+:class:`RaceYamlLoader` is a SafeLoader (no object tags).
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import yaml
+
+from coursewatch.errors import RaceFileError
 
 
 class RaceYamlLoader(yaml.SafeLoader):
@@ -33,3 +38,30 @@ RaceYamlLoader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+def parse_text(text: str, path: Path) -> object:
+    """A race file's text as data: TOML or YAML by ``path``'s suffix, else whichever reads."""
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return _parse_toml(text, path)
+    if suffix in (".yaml", ".yml"):
+        return _parse_yaml(text, path)
+    try:  # unknown extension: TOML is the stricter syntax, so try it first
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return _parse_yaml(text, path)
+
+
+def _parse_toml(text: str, path: Path) -> object:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RaceFileError(f"invalid TOML ({exc}): fix the syntax", path) from None
+
+
+def _parse_yaml(text: str, path: Path) -> object:
+    try:
+        return yaml.load(text, Loader=RaceYamlLoader)  # a SafeLoader subclass: no object tags
+    except yaml.YAMLError as exc:
+        raise RaceFileError(f"invalid YAML ({exc}): fix the syntax", path) from None

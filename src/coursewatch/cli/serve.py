@@ -337,11 +337,8 @@ def race_create(
     if public is not None:
         body["public"] = public
     race = client.call("POST", "/api/races", json=body)
-    click.echo(
-        f"race {race['id']}: {race['name']}, "
-        f"{length(race['course']['length_m'], race.get('units', 'km'), 2)}, "
-        f"{len(race['stations'])} stations"
-    )
+    long = length(race["course"]["length_m"], race.get("units", "km"), 2)
+    click.echo(f"race {race['id']}: {race['name']}, {long}, {len(race['stations'])} stations")
     click.echo(f"ingest token: {race['ingest_token']}")
     ago_days = (time.time() - race["start_ts"]) / 86_400.0
     if ago_days > 7:  # last year's race file: race HQ's clock read "T+65199h14"

@@ -4,10 +4,12 @@ notify``, ``runner finish``, ``runner dnf``."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.console import Console
@@ -103,7 +105,7 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
     zone = race_zone(race)
     heard = f"{sum(r['heard'] for r in runners)} of {len(runners)} heard"
-    table = Table(title=f"{race_id}: {heard} (times on the race's clock, UTC{_offset(zone)})")
+    table = Table(title=f"{race_id}: {heard} (times on the race's clock, {_zone_label(zone)})")
     for name in ("bib", "name", "devices", "feed", "newest fix"):
         table.add_column(name)
     for r in sorted(runners, key=lambda r: _bib_order(r["bib"])):
@@ -125,14 +127,23 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
                              f"{_when(d['last_ts'], zone)}){like}"), soft_wrap=True)  # fmt: skip
 
 
-def race_zone(race: dict[str, Any]) -> dt.timezone:
-    """The race's clock, from its JSON (``utc_offset_s``)."""
+def race_zone(race: dict[str, Any]) -> dt.tzinfo:
+    """The race's clock, from its JSON: its time zone by name (daylight saving time too), else
+    its start's offset (``utc_offset_s``)."""
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError, TypeError):
+        return ZoneInfo(race["timezone"]) if race.get("timezone") else _fixed(race)
+    return _fixed(race)
+
+
+def _fixed(race: dict[str, Any]) -> dt.tzinfo:
     return dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
 
 
-def _offset(zone: dt.timezone) -> str:
-    """``-06:00``."""
-    return dt.datetime.now(zone).isoformat()[-6:]
+def _zone_label(zone: dt.tzinfo) -> str:
+    """``UTC-06:00``, or by name: ``America/Denver, MST``."""
+    if isinstance(zone, ZoneInfo):
+        return f"{zone.key}, {dt.datetime.now(zone):%Z}"
+    return f"UTC{dt.datetime.now(zone).isoformat()[-6:]}"
 
 
 def _bib_order(bib: str) -> tuple[int, str]:

@@ -176,6 +176,7 @@ def race_json(race: LiveRace, admin: bool = False) -> dict[str, Any]:
         "name": rec.name,
         "start_ts": rec.start_ts,
         "utc_offset_s": _utc_offset_s(race),  # the race's clock: its start's timezone
+        "timezone": getattr(race.race.start.tzinfo, "key", None),  # its name, if the file gave one
         "units": race.race.units,  # what its pages show until a reader chooses
         "public": rec.public,
         "course": {

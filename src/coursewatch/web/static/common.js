@@ -102,19 +102,46 @@ const CW = (() => {
   function pad(n) { return String(n).padStart(2, "0"); }
   // Times of day are the race's (its start's timezone, as its cut-offs and the messages
   // say them), not the browser's: a crew abroad reads what the aid station reads.
+  // A race file that names its time zone (America/Denver) has its daylight saving time and
+  // its abbreviation (MDT); one with an offset only keeps its start's offset.
   let zoneS = null;
-  function setZone(offsetS) { zoneS = typeof offsetS === "number" ? offsetS : null; }
+  let zoneFormats = null;  // the race's named time zone: its offset, its abbreviations
+  function setZone(offsetS, name) {
+    zoneS = typeof offsetS === "number" ? offsetS : null;
+    zoneFormats = null;
+    if (typeof name !== "string" || !name) return;
+    try {
+      const as = (locale, style) => new Intl.DateTimeFormat(locale, { timeZone: name, timeZoneName: style });
+      zoneFormats = { offset: as("en-US", "longOffset"), us: as("en-US", "short"), gb: as("en-GB", "short") };
+    } catch (e) { /* a zone this browser does not know: the start's offset */ }
+  }
+  function zonePart(ts, format) {
+    const parts = format.formatToParts(new Date(ts * 1000));
+    return (parts.find((p) => p.type === "timeZoneName") || {}).value || "";
+  }
+  function offsetAt(ts) {  // seconds east of UTC on the race's clock at ts
+    if (!zoneFormats) return zoneS;
+    const m = /GMT([+-])(\d\d):(\d\d)/.exec(zonePart(ts, zoneFormats.offset));
+    return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60) : 0;
+  }
   function zoneLabel() {
-    if (zoneS === null) return "";
-    const m = Math.round(Math.abs(zoneS) / 60);
-    return `UTC${zoneS < 0 ? "−" : "+"}${pad(Math.floor(m / 60))}:${pad(m % 60)}`;
+    if (zoneFormats) {  // MDT, CEST: the abbreviation people use there, else its offset
+      const us = zonePart(now(), zoneFormats.us);
+      const named = us.startsWith("GMT") ? zonePart(now(), zoneFormats.gb) : us;
+      if (!named.startsWith("GMT") && !named.startsWith("UTC")) return named;
+    }
+    const off = offsetAt(now());
+    if (off === null) return "";
+    const m = Math.round(Math.abs(off) / 60);
+    return `UTC${off < 0 ? "−" : "+"}${pad(Math.floor(m / 60))}:${pad(m % 60)}`;
   }
   function raceDate(ts) {  // a Date whose UTC fields are the race's clock
-    if (zoneS === null) {
+    const off = offsetAt(ts);
+    if (off === null) {
       const d = new Date(ts * 1000);
       return new Date(d.getTime() - d.getTimezoneOffset() * 60000);
     }
-    return new Date((ts + zoneS) * 1000);
+    return new Date((ts + off) * 1000);
   }
   function hhmmss(ts) {
     const d = raceDate(ts);

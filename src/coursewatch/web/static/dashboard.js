@@ -58,7 +58,7 @@
     state.race = meta.race;
     state.admin = meta.admin;
     CW.setNow(meta.now_ts);
-    CW.setZone(meta.race.utc_offset_s);
+    CW.setZone(meta.race.utc_offset_s, meta.race.timezone);
     CW.setRaceUnits(meta.race.units);
     $("settings").units.value = CW.units();
     $("race-name").textContent = meta.race.name;

@@ -29,7 +29,7 @@
       return;
     }
     CW.setNow(state.meta.now_ts);
-    CW.setZone(state.meta.race.utc_offset_s);
+    CW.setZone(state.meta.race.utc_offset_s, state.meta.race.timezone);
     CW.setRaceUnits(state.meta.race.units);
     setupHq();
     const geo = await CW.api(`${CW.racePath}/course.geojson`);
