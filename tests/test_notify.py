@@ -555,15 +555,16 @@ async def test_a_runner_put_out_is_not_told_that_their_incident_ended(
         await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
         await server.set_runner_contacts("demo", "7", ["ntfy://127.0.0.1:9/runner7"],
                                          ["ntfy://127.0.0.1:9/crew7"])  # fmt: skip
+        await server.set_hq_contacts("demo", [{"url": "ntfy://127.0.0.1:9/hq"}])
         off = {"kind": "off_course", "time_s": START + 900, "level": "alert", "sentence": "off"}
         out = {"kind": ended_by, "time_s": START + 960, "level": "flag", "sentence": "out"}
         inc = Incident(1, "demo", "7", f"course:{START + 900:.0f}", "off_course", "alert",
                        True, START + 900, START + 900, None, float(COURSE.lat[40]),
                        float(COURSE.lon[40]), 3000.0, 250.0, "off", (off,))  # fmt: skip
-        assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew"}
+        assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew", "hq"}
         ended = replace(inc, open=False, updated_s=START + 960, closed_s=START + 960,
                         sentence="out", updates=(off, out))  # fmt: skip
-        assert {d.role for d in server.notifier.route(ended, "Demo")} == set()
+        assert {d.role for d in server.notifier.route(ended, "Demo")} == {"hq"}
 
 
 def test_a_message_reaches_no_address_of_this_machine_whatever_the_url(

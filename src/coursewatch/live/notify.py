@@ -166,14 +166,13 @@ class Notifier:
         if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
             wanted += [("runner", u, self.words(inc, "runner") or "")
                        for u in book.runner.get(inc.bib, [])]  # fmt: skip
-        if inc.level == NEWS:  # the runner's race as it goes: their crew's
+        # the runner's race as it goes, and their incidents, but not as ended by the DNF or
+        # finish that their news says: their crew's
+        if inc.level == NEWS or (inc.level == ALERT and not put_out):
             wanted += [
                 ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
             ]
-        if inc.level == ALERT and not put_out:  # (the crew hears the DNF or finish as news)
-            wanted += [
-                ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
-            ]
+        if inc.level == ALERT:
             hq = [u for u, p in book.hq if prio <= p]
             said = (self.words(inc, "hq") or "") if hq else ""  # (once: it reads the race's spots)
             wanted += [("hq", u, said) for u in hq]
