@@ -87,6 +87,9 @@ async def test_a_message_typed_during_an_sos_is_part_of_it(tmp_path: Path) -> No
         await _post(server, _event(2, messageCode=3, freeText="Warm, in my bivvy bag"))  # again
         await _post(server, _event(3, messageCode=7), _event(4, messageCode=3, freeText="ok"))
         assert _device_incidents(server) == [("sos", False, 4), ("message", True, 1)]
+    async with hq(tmp_path) as (server, _client):  # the feed's overlap brings it once more
+        await _post(server, _event(2, messageCode=3, freeText="Warm, in my bivvy bag"))
+        assert _device_incidents(server) == [("sos", False, 4), ("message", True, 1)]
 
 
 async def test_battery_low_until_fine_and_a_message_without_a_position(tmp_path: Path) -> None:

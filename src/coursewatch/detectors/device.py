@@ -40,6 +40,9 @@ DeviceChange(kind='battery_low', ts=4200.0, since_ts=4200.0)
 >>> device_step(st, "message", 250.0)[1]
 DeviceChange(kind='sos_message', ts=250.0, since_ts=100.0)
 >>> st, _ = device_step(DeviceState(), "sos", 100.0, device="A")
+>>> device_step(st, "message", 250.0, device="B")[1].kind  # the crew's messenger: its own
+'message'
+>>> st, _ = device_step(DeviceState(), "sos", 100.0, device="A")
 >>> device_step(st, "sos_cancel", 200.0, device="B")[1] is None  # another device's state
 True
 """
@@ -90,9 +93,10 @@ def device_step(
         if ts in state.messages:  # the same message, polled again
             return state, None
         kept = sorted(state.messages | {ts})[-MESSAGES_KEPT:]
-        since = state.sos_since
+        since, began_on = state.sos_since, state.sos_device
         said = DeviceChange(kind, ts, ts)
-        if since is not None and ts >= since:  # typed during their SOS: part of it
+        ours = None in (device, began_on) or device == began_on  # (not the crew's messenger)
+        if since is not None and ts >= since and ours:  # typed during their SOS: part of it
             said = DeviceChange("sos_message", ts, since)
         return replace(state, messages=frozenset(kept)), said
     if kind == "battery_low" and ts < state.battery_low_ended + BATTERY_QUIET_S:

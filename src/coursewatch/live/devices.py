@@ -69,6 +69,8 @@ def restore(runners: Iterable[LiveRunner], store: Store, race_id: str) -> None:
         if i.kind == "message":
             runner.device = replace(st, messages=st.messages | {i.opened_s})
             continue
+        typed = {float(u["time_s"]) for u in i.updates if u.get("kind") == "sos_message"}
+        st = replace(st, messages=st.messages | typed)  # (typed during an SOS: part of it)
         what = "sos" if i.kind == "sos" else "battery_low"
         changes: dict[str, Any] = {f"{what}_since": i.opened_s,
                                    f"{what}_device": _began_on(store, i)}  # fmt: skip
