@@ -535,6 +535,14 @@ def test_race_hqs_dashboard_in_a_frame_is_the_publics(hq: HQ, browser: Any) -> N
         assert page.evaluate("localStorage.getItem('coursewatch.token')") == ADMIN, link
     assert len(asked) == 2 and "Sign this browser out" in asked[0], asked
     assert "token=" not in page.url
+    # the frame asked for the public's stream and left race HQ's cookie alone; a browser
+    # signed out (however: here its token gone) forgets it
+    assert any(u.endswith("/events?public=1") for u in p.requests), p.requests
+    assert {c["name"]: c["value"] for c in p.context.cookies()}["coursewatch_stream"] == ADMIN
+    page.evaluate("localStorage.removeItem('coursewatch.token')")
+    page.reload()
+    _wait_live(page)
+    assert "coursewatch_stream" not in {c["name"] for c in p.context.cookies()}
     p.close()
 
 

@@ -201,14 +201,22 @@ async def test_a_browser_opens_the_stream_with_a_cookie_not_a_token_in_its_addre
         assert (await c.post("/api/session")).status_code == 401
         bogus = await c.post("/api/session", headers={"Authorization": "Bearer nope"})
         assert bogus.status_code == 401 and not c.cookies
+        # from the header only (no other site plants its token with a form or a link), and
+        # from race HQ's own pages
+        assert (await c.post(f"/api/session?token={ADMIN}")).status_code == 401
+        other = {**admin_headers(), "Sec-Fetch-Site": "cross-site"}
+        assert (await c.post("/api/session", headers=other)).status_code == 403
         r = await c.post("/api/session", headers=admin_headers())
         assert r.status_code == 200 and c.cookies.get("coursewatch_stream") == ADMIN
         said = r.headers["set-cookie"].lower()
         assert "httponly" in said and "samesite=strict" in said and "path=/api/races" in said
         async with c.stream("GET", "/api/races/demo/events") as stream:
             assert stream.status_code == 200  # (a private race)
-        # the cookie opens the streams only (a form posted from elsewhere is no reader)
+        # the cookie opens the streams only (a form posted from elsewhere is no reader), and
+        # not the public's stream a page in a frame asks for
         assert (await c.get("/api/races/demo/runners")).status_code == 401
+        async with c.stream("GET", "/api/races/demo/events?public=1") as stream:
+            assert stream.status_code == 401
         assert (await c.delete("/api/session")).status_code == 200 and not c.cookies
         async with c.stream("GET", "/api/races/demo/events") as stream:
             assert stream.status_code == 401

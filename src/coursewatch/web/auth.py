@@ -38,22 +38,29 @@ def token_of(request: Request) -> str | None:
             return None
         return password or None
     token = request.query_params.get("token")
-    if token is None and request.url.path.endswith("/events"):  # an event stream only
-        return request.cookies.get(STREAM_COOKIE)
-    return token
+    # an event stream only, and not one a page in a frame opens (?public: the public's view)
+    stream = request.url.path.endswith("/events") and "public" not in request.query_params
+    return request.cookies.get(STREAM_COOKIE) if token is None and stream else token
 
 
 STREAM_COOKIE = "coursewatch_stream"
 
 
 async def session(request: Request) -> Response:
-    """``POST``: keep the token of the request (its header) in an HttpOnly, SameSite=Strict
-    cookie that only the event streams read; ``DELETE``: forget it (signed out)."""
+    """``POST``: keep the token of the request (its ``Authorization: Bearer`` header, never
+    the address or a form: no other site can plant one) in an HttpOnly, SameSite=Strict cookie
+    that only the event streams read; ``DELETE``: forget it (signed out). Refused from another
+    site's page (``Sec-Fetch-Site``)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise ApiError(403, "forbidden", "a session is set by race HQ's own pages only",
+                       "Sec-Fetch-Site", "open the race's page on race HQ's address")  # fmt: skip
     response = JSONResponse({"stream_cookie": request.method == "POST"})
     if request.method == "DELETE":
         response.delete_cookie(STREAM_COOKIE, path="/api/races")
         return response
-    token, server = token_of(request), server_of(request)
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    server = server_of(request)
     known = token is not None and (
         same_secret(token, server.admin_token)
         or server.race_by_token(token) is not None

@@ -197,11 +197,12 @@ const CW = (() => {
   }
 
   // The event stream's token goes in an HttpOnly cookie the server sets (EventSource sends no
-  // header; a token in its address would sit in every proxy's access log). Signing out
-  // forgets it too.
+  // header; a token in its address would sit in every proxy's access log). A browser without
+  // a token (signed out, by ⚙ or by a link) forgets it; a page in a frame leaves it alone and
+  // asks for the public's stream.
   async function streamSession(signOut = false) {
-    if (!token() && !signOut) return;
-    const init = signOut ? { method: "DELETE" }
+    if (framed) return;
+    const init = signOut || !token() ? { method: "DELETE" }
       : { method: "POST", headers: { Authorization: `Bearer ${token()}` } };
     try { await fetch("/api/session", init); } catch (e) { /* the stream says it is away */ }
   }
@@ -219,7 +220,7 @@ const CW = (() => {
       timer = null;
       await streamSession();
       if (closed) return;
-      source = new EventSource(`${racePath}/events`);
+      source = new EventSource(`${racePath}/events${framed ? "?public=1" : ""}`);
       onState("connecting");
       source.addEventListener("hello", () => {
         retryMs = 1000;
