@@ -329,3 +329,5 @@ def test_a_finish_typed_as_a_us_clock_or_not_come_yet_is_read_or_refused_in_word
             finish_time_s(late, start, t0, now)
     with pytest.raises(FieldError, match="not a time of day"):
         finish_time_s("13:10 PM", start, t0, now)
+    with pytest.raises(FieldError, match="not after the runner's start"):  # today, too early
+        finish_time_s("00:20", start, t0, now + 12 * 3600)

@@ -148,8 +148,9 @@ def finish_time_s(value: object, race_start: datetime, start_s: float, now_s: fl
             at += 86_400.0
         while at > latest:
             at -= 86_400.0
-    if at <= start_s and of_day and at + 86_400.0 > latest:  # today's has not come yet
-        now = datetime.fromtimestamp(now_s, race_start.tzinfo)
+    now = datetime.fromtimestamp(now_s, race_start.tzinfo)
+    today = datetime.fromtimestamp(at + 86_400.0, race_start.tzinfo).date() == now.date()
+    if at <= start_s and of_day and today:  # today's has not come yet: not yesterday's
         said = f"{str(value).strip()} has not come yet on the race's clock (now {now:%H:%M})"
         raise FieldError("finish", said, "give the time the runner crossed the line")
     if at <= start_s:
