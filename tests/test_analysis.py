@@ -268,3 +268,24 @@ def test_a_track_of_another_race_of_the_same_valley_is_refused() -> None:
     # race HQ's runner page asks for the race as it is, however far the runner went
     a = analyze(course, build_track(drawn), check_fit=False)
     assert a.excursions == ()
+
+
+def test_a_long_wrong_way_was_told_to_race_hq_and_a_short_one_was_not() -> None:
+    """The report says when race HQ was told of a wrong way a kilometre back along the course
+    (as the live server tells it); one of 500 m was the runner's flag only."""
+    course = trail_course(12_000.0, seed=4)
+
+    def back(to_m: float) -> Analysis:
+        s_m = np.concatenate([np.arange(0.0, 6000.0, 12.5), np.arange(6000.0, to_m, -12.5),
+                              np.arange(to_m, course.length_m, 12.5)])  # fmt: skip
+        lat, lon = course.latlon_at(s_m)
+        lat = lat + np.random.default_rng(1).normal(0.0, 3.0 / 111_000.0, len(lat))  # GPS's
+        t = START_TS + 5.0 * np.arange(len(s_m))
+        return analyze(course, build_track(RawPoints.from_lists("sim", list(lat), list(lon),
+                                                                None, list(t))))  # fmt: skip
+
+    (far,) = [e for e in back(4500.0).excursions if e.kind == "wrong_way"]
+    assert far.alerted is not None  # at 1 km back (480 fixes out to 6 km, 80 back), or
+    # a little after: the matcher's progress follows a runner going backwards with a lag
+    assert 5.0 * 560 <= far.alerted.time.timestamp() - START_TS <= 5.0 * 600
+    assert all(e.alerted is None for e in back(5500.0).excursions)

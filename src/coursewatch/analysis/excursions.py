@@ -32,7 +32,7 @@ STILL_MPS = 0.3  # slower than this between fixes: still ...
 STOP_MIN_S = 300.0  # ... and still this long, at a station or in a gap: not time lost
 STATION_NEAR_M = 300.0  # an aid station's tent, a little off the line
 GAP_INTERVALS = 3.0  # a step this many times the usual interval: a gap in the recording
-HQ_KINDS = ("alert", "far_from_course")  # the live events that told race HQ
+HQ_KINDS = ("alert", "wrong_way_confirmed", "far_from_course")  # the live events that told HQ
 
 
 class Excursions:
