@@ -30,7 +30,7 @@ from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
     from coursewatch.live.pipeline import Pipeline
-    from coursewatch.live.registry import LiveRace
+    from coursewatch.live.registry import LiveRace, Registry
     from coursewatch.live.report import IngestReport
     from coursewatch.live.runner import LiveRunner
     from coursewatch.settings import Settings
@@ -72,6 +72,7 @@ class Outside:
 
     settings: Settings
     _store: Store
+    _registry: Registry
     _pipeline: Pipeline
     _webhooks: WebhookSender
     contacts: Contacts
@@ -328,9 +329,17 @@ class Outside:
         letter case (``like_bib``; None: none)."""
         race = self.race(race_id)
         mine = {d.casefold(): r.bib for r in race.runners.values() for d in r.record.devices}
-        return [{"device": d, "protocol": p, "count": n, "last_ts": t,
-                 "like_bib": mine.get(d.casefold())}
-                for d, p, n, t in self._store.unknown_devices()]  # fmt: skip
+        return [
+            {
+                "device": d,
+                "protocol": p,
+                "count": n,
+                "last_ts": t,
+                "like_bib": mine.get(d.casefold()),
+            }
+            for d, p, n, t in self._store.unknown_devices()
+            if self._registry.owner(d) is None
+        ]  # fmt: skip  (registered since: not)
 
     def spots(self, race_id: str) -> list[Spot]:
         """Where several runners went off the course (:mod:`coursewatch.spots`), from race
