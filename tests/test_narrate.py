@@ -172,3 +172,11 @@ def test_a_time_on_another_day_says_its_day() -> None:
     cutoffs = ((40_000.0, 30_000.0),)
     _, ev = cutoff_step(CutoffState(), 0.0, 25_000.0, cutoffs, (31_000.0,), CutoffConfig(0, 0))
     assert "its cut-off (Thu 08:20Z)" in NARRATOR.clock_sentence("7", replace(ev[0], ts=-86_400.0))
+
+
+def test_the_runner_told_of_a_long_wrong_way_is_told_it_may_be() -> None:
+    """Going back to the last aid station on purpose is no mistake: "You may still be going
+    the wrong way", never "You are"."""
+    said = "Bib 7 is still going the wrong way at km 4.98 (mi 3.09): 1.0 km back along ..."
+    told = NARRATOR.runner_words("7", said, 45.0, 6.0, 4980.0, False)
+    assert told.startswith("You may still be going the wrong way at km 4.98"), told

@@ -14,10 +14,12 @@ from __future__ import annotations
 M_PER_MI = 1609.344
 
 
-def km_mi(distance_m: float, lead: str = "km") -> str:
-    """A place along a course in both units, ``lead`` first ("mi" for a race run in miles)."""
-    km, mi = f"{distance_m / 1000:.2f}", f"{distance_m / M_PER_MI:.2f}"
-    return f"mile {mi} (km {km})" if lead == "mi" else f"km {km} (mi {mi})"
+def km_mi(distance_m: float, lead: str = "km", other: bool = True) -> str:
+    """A place along a course in both units, ``lead`` first ("mi" for a race run in miles);
+    without the ``other`` in brackets when it would be too much ("the station at mile 7.77")."""
+    km, mi = f"km {distance_m / 1000:.2f}", f"mile {distance_m / M_PER_MI:.2f}"
+    first, then = (mi, km) if lead == "mi" else (km, mi.replace("mile", "mi"))
+    return f"{first} ({then})" if other else first
 
 
 def length(distance_m: float, units: str = "km", digits: int = 1) -> str:

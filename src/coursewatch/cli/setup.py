@@ -341,7 +341,7 @@ def _far_from_finish(runner: dict[str, Any], client: Client, race_id: str) -> st
     if pct is None or pct >= 90.0:
         return ""
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
-    where = km_mi(runner["progress_m"], lead=race.get("units", "km")).split(" (")[0]
+    where = km_mi(runner["progress_m"], lead=race.get("units", "km"), other=False)
     return f"bib {runner['bib']} was last placed at {where}, {pct:.0f} % of the course"
 
 

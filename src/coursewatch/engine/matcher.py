@@ -198,7 +198,8 @@ class LiveMatcher:
 
     @property
     def confirmed(self) -> bool:
-        """The runner's episode is confirmed: race HQ was alerted (engine/confirm.py)."""
+        """The runner is confirmed off the course: race HQ was alerted (engine/confirm.py; a
+        long wrong way, on the course, is told by its own event: engine/wrongway.py)."""
         return bool(self.state[S.CF + CF.STATE] == 1.0)
 
     @property

@@ -34,11 +34,12 @@ from coursewatch.detectors.stopped import StoppedEvent
 from coursewatch.engine.events import Event
 from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
-from coursewatch.units import M_PER_MI, compass, h_min, km_mi
+from coursewatch.units import M_PER_MI, compass, h_min, km_mi, length
 
 HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left"),
           ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
-          "the wrong way"))  # fmt: skip
+          "the wrong way"), ("You are still going the wrong way", "You may still be going the "
+          "wrong way"))  # fmt: skip
 TURN_MIN_DEG = 25.0
 TURN_SPAN_M = 40.0
 ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
@@ -94,8 +95,7 @@ class Narrator:
 
     def span(self, length_m: float, digits: int = 1) -> str:
         """A length along the course in the race's unit: "2.3 km", "1.4 mi"."""
-        per_m = M_PER_MI if self.units == "mi" else 1000.0
-        return f"{length_m / per_m:.{digits}f} {self.units}"
+        return length(length_m, self.units, digits)
 
     def speed(self, mps: float) -> str:
         """A speed in the race's unit: "40 mph", "64 km/h"."""
@@ -290,7 +290,7 @@ class Narrator:
         text = re.sub(r", flagged at (\w{3} )?\d\d:\d\dZ?", "", text)  # race HQ's words, not theirs
         text = text.replace(" (another race? a tracker left at home? a car?)", "")
         text = text.replace("every part of the course", "the course").replace(
-            "back near the course", "within 1 km of the course again"
+            "back near the course", f"within {self.span(1000.0)} of the course again"
         )
         if not off:
             return text
@@ -376,7 +376,7 @@ class Narrator:
         for d, name in self.stations:
             if d == station_m:
                 return name
-        return f"the station at {self.at(station_m).split(' (')[0]}"
+        return f"the station at {km_mi(station_m, lead=self.units, other=False)}"
 
 
 def spot_words(bibs: tuple[str, ...], bib: str, where: str, first: str, latest: str) -> str:

@@ -372,7 +372,7 @@ class Outside:
         if role == "runner":
             off = inc.open and inc.kind == "off_course"
             text = race.narrator.runner_words(inc.bib, text, inc.lat, inc.lon, inc.course_m, off)
-        when = race.narrator.clock(at_s)
+        when = race.narrator.clock(at_s, self.race_now(race.id))  # (yesterday's: its day)
         here = role == "hq" and inc.open and is_course_alert(inc)
         spot = spot_of(self.spots(race.id), inc.id) if here else None
         if spot is not None:
