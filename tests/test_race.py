@@ -80,6 +80,12 @@ def test_yaml_race(tmp_path: Path) -> None:
     named = load(tmp_path, YAML.replace("+02:00\n", "\ntimezone: Europe/Paris\n"))
     assert named.start_ts == START_TS and named.start.tzname() == "CEST"
     assert named.stations[2].cutoff_ts == START_TS + 9.5 * 3600
+    utc = load(tmp_path, YAML.replace("06:30:00+02:00\n", "04:30:00Z\ntimezone: Europe/Paris\n"))
+    assert utc.start_ts == START_TS and utc.start.tzname() == "CEST"  # UTC: as given
+    for night in ("2024-03-31T02:30:00", "2024-10-27T02:30:00"):  # skipped, then repeated
+        with pytest.raises(RaceFileError, match="skipped or repeated that night"):
+            load(tmp_path, YAML.replace("2024-09-14T06:30:00+02:00\n",
+                                        f"{night}\ntimezone: Europe/Paris\n"))  # fmt: skip
     # a race run in miles lists its aid stations by the mile
     miles = load(tmp_path, YAML.replace("km: 25,", "mi: 15.5,"))
     assert miles.stations[1].distance_m == pytest.approx(15.5 * 1609.344)

@@ -337,3 +337,11 @@ def test_a_finish_typed_as_a_us_clock_or_not_come_yet_is_read_or_refused_in_word
         finish_time_s("13:10 PM", start, t0, now)
     with pytest.raises(FieldError, match="not after the runner's start"):  # today, too early
         finish_time_s("00:20", start, t0, now + 12 * 3600)
+    # the night the clocks go back has 25 hours: 10:45 on Sunday is Sunday's, by the calendar
+    from zoneinfo import ZoneInfo
+
+    denver = ZoneInfo("America/Denver")
+    sat = datetime(2026, 10, 31, 6, 0, tzinfo=denver)
+    sun = datetime(2026, 11, 1, 11, 0, tzinfo=denver).timestamp()
+    at = finish_time_s("10:45", sat, sat.timestamp(), sun)
+    assert at == datetime(2026, 11, 1, 10, 45, tzinfo=denver).timestamp()

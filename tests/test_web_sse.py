@@ -217,6 +217,10 @@ async def test_a_browser_opens_the_stream_with_a_cookie_not_a_token_in_its_addre
         assert (await c.get("/api/races/demo/runners")).status_code == 401
         async with c.stream("GET", "/api/races/demo/events?public=1") as stream:
             assert stream.status_code == 401
+        # a token refused (the browser's replaced by a wrong one): the one kept is forgotten
+        assert (await c.post("/api/session", headers={"Authorization": "Bearer x"})).status_code \
+            == 401 and not c.cookies  # fmt: skip
+        await c.post("/api/session", headers=admin_headers())
         assert (await c.delete("/api/session")).status_code == 200 and not c.cookies
         async with c.stream("GET", "/api/races/demo/events") as stream:
             assert stream.status_code == 401

@@ -101,6 +101,14 @@ class Race:
         return self.start.timestamp()
 
 
+def _one_time(local: datetime) -> bool:
+    """A local time that happens exactly once: not skipped (spring forward), not repeated
+    (fall back), in its zone."""
+    again = datetime.fromtimestamp(local.timestamp(), local.tzinfo).replace(tzinfo=None)
+    once = local.utcoffset() == local.replace(fold=1).utcoffset()
+    return once and again == local.replace(tzinfo=None)
+
+
 def load_race(path: str | Path) -> Race:
     """Read and validate a race file (YAML or TOML, told apart by extension, else content)."""
     path = Path(path)
@@ -204,7 +212,11 @@ class _Validator:
         if zone is not None:
             tz = self.zone(zone)
             local = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
-            if value.tzinfo is not None and value.utcoffset() != local.utcoffset():
+            if value.tzinfo is None and not _one_time(local):
+                said = f"{value:%H:%M} is skipped or repeated that night in {zone}: give its offset"
+                raise self.fail("start", said)
+            offset = value.utcoffset()
+            if offset not in (None, timedelta(0), local.utcoffset()):  # (UTC, Z: as given)
                 raise self.fail("start", f"its offset ({value:%z}) is not {zone}'s on that day "
                                 f"({local:%z}): leave the offset out, or correct it")  # fmt: skip
             value = local

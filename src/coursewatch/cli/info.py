@@ -128,10 +128,17 @@ def course_info(file: Path, fmt: str) -> None:
 
 
 def _cutoff(at: datetime | None, start: datetime) -> str:
-    """'Sun 10:15 · T+5:00': the race's clock and the time from its start."""
+    """'Sun 10:15 · T+5:00': the race's clock and the time from its start (a night the clocks
+    go back has 25 hours).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> denver = ZoneInfo("America/Denver")
+    >>> _cutoff(datetime(2026, 11, 1, 12, tzinfo=denver), datetime(2026, 10, 31, 6, tzinfo=denver))
+    'Sun 12:00 · T+31:00'
+    """
     if at is None:
         return ""
-    return f"{at:%a %H:%M} · T+{fmt_duration((at - start).total_seconds())[:-3]}"
+    return f"{at:%a %H:%M} · T+{fmt_duration(at.timestamp() - start.timestamp())[:-3]}"
 
 
 @track.command("info")

@@ -338,8 +338,8 @@ class Outside:
                 "like_bib": mine.get(d.casefold()),
             }
             for d, p, n, t in self._store.unknown_devices()
-            if self._registry.owner(d) is None
-        ]  # fmt: skip  (registered since: not)
+            if self._registry.owner(d, p) is None  # (registered since: not listed)
+        ]
 
     def spots(self, race_id: str) -> list[Spot]:
         """Where several runners went off the course (:mod:`coursewatch.spots`), from race

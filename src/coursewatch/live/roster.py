@@ -28,7 +28,8 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta, tzinfo
+from datetime import time as dtime
 
 from coursewatch.errors import InputError
 from coursewatch.formats.csvtext import separator_hint, unclosed_quote_line
@@ -89,11 +90,9 @@ def wave_start_s(value: object, race_start: datetime | None = None, field: str =
     text = value.strip() if isinstance(value, str) else ""
     clock = time_of_day(text, field)
     if race_start is not None and clock:
-        h, m, sec = clock
-        at = race_start.replace(hour=h, minute=m, second=sec, microsecond=0).timestamp()
-        return min(
-            (at - 86_400.0, at, at + 86_400.0), key=lambda t: abs(t - race_start.timestamp())
-        )
+        day = race_start.date()
+        return min((on_day(day + timedelta(days=k), clock, race_start.tzinfo) for k in (-1, 0, 1)),
+                   key=lambda t: abs(t - race_start.timestamp()))  # fmt: skip
     if race_start is not None and text[:1].isdigit() and "-" in text[:5]:
         with contextlib.suppress(ValueError):
             when = datetime.fromisoformat(text)
@@ -123,6 +122,12 @@ def time_of_day(text: str, field: str) -> tuple[int, int, int] | None:
     return h, m, sec
 
 
+def on_day(day: date, clock: tuple[int, int, int], zone: tzinfo | None) -> float:
+    """A time of day on a day of the race's clock, as epoch seconds: by the calendar, not by
+    steps of 24 hours (a night the clocks change has 23 or 25)."""
+    return datetime.combine(day, dtime(*clock), zone).timestamp()
+
+
 FUTURE_FINISH_S = 900.0  # a finish this far after now is a clock's difference, not a mistake
 
 
@@ -140,17 +145,16 @@ def finish_time_s(value: object, race_start: datetime, start_s: float, now_s: fl
     >>> [(finish_time_s(v, start, t0, now) - t0) / 3600 for v in ("04:45", "10:45", "06:20")]
     [23.5, 5.5, 25.083333333333332]
     """
-    at = wave_start_s(value, race_start, "finish")
     latest = now_s + FUTURE_FINISH_S
-    of_day = isinstance(value, str) and time_of_day(value.strip(), "finish") is not None
-    if of_day:
-        while at + 86_400.0 <= latest:
-            at += 86_400.0
-        while at > latest:
-            at -= 86_400.0
-    now = datetime.fromtimestamp(now_s, race_start.tzinfo)
-    today = datetime.fromtimestamp(at + 86_400.0, race_start.tzinfo).date() == now.date()
-    if at <= start_s and of_day and today:  # today's has not come yet: not yesterday's
+    clock = time_of_day(value.strip(), "finish") if isinstance(value, str) else None
+    zone, now = race_start.tzinfo, datetime.fromtimestamp(now_s, race_start.tzinfo)
+    if clock is None:
+        at = wave_start_s(value, race_start, "finish")
+    else:  # its latest: the day of ``latest``'s, else the day before
+        day = datetime.fromtimestamp(latest, zone).date()
+        at = on_day(day, clock, zone)
+        at = at if at <= latest else on_day(day - timedelta(days=1), clock, zone)
+    if at <= start_s and clock and on_day(now.date(), clock, zone) > latest:  # not come yet
         said = f"{str(value).strip()} has not come yet on the race's clock (now {now:%H:%M})"
         raise FieldError("finish", said, "give the time the runner crossed the line")
     if at <= start_s:

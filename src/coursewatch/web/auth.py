@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from coursewatch.live import LiveRace, Server
 from coursewatch.live.access import same_secret
-from coursewatch.web.errors import ApiError
+from coursewatch.web.errors import ApiError, error_response
 
 
 def token_of(request: Request) -> str | None:
@@ -66,9 +66,12 @@ async def session(request: Request) -> Response:
         or server.race_by_token(token) is not None
         or server.runner_by_token(token) is not None
     )
-    if token is None or not known:
+    if token is None or not known:  # (and the one kept before is forgotten: not this one)
         hint = "send Authorization: Bearer <token>: race HQ's, a race's or a runner's"
-        raise ApiError(401, "unauthorized", "the token is not valid", "Authorization", hint)
+        refused = error_response(401, "unauthorized", "the token is not valid", "Authorization",
+                                 hint)  # fmt: skip
+        refused.delete_cookie(STREAM_COOKIE, path="/api/races")
+        return refused
     https = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto", ""))
     response.set_cookie(STREAM_COOKIE, token, max_age=7 * 86_400, path="/api/races",
                         httponly=True, samesite="strict", secure=https)  # fmt: skip
