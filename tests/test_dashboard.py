@@ -762,6 +762,12 @@ def test_runners_off_at_one_place_are_one_spot_on_race_hqs_board(
     assert card.inner_text().endswith(f"(also bib {LOST})")
     assert page.locator("path.cw-spot").count() == len(spots)  # on the map
     page.screenshot(path=str(shots / "spot.png"))
+    # a volunteer put the ribbon back: race HQ says so, and the spot says who goes off since
+    page.evaluate("localStorage.setItem('coursewatch.operator', 'Dee')")
+    spot.locator("button.checked").click()
+    page.locator("#spots li.spot", has_text="by Dee").wait_for(timeout=5_000)
+    assert re.search(r"Marking checked \d\d:\d\d by Dee; nobody off there since\.",
+                     spot.inner_text()), spot.inner_text()  # fmt: skip
     public = Page(browser, hq, admin=False)
     view = public.open()
     _wait_live(view)

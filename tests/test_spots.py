@@ -4,6 +4,7 @@ by the API, and said in race HQ's notifications."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -119,3 +120,29 @@ async def test_runners_off_at_one_place_are_a_spot_for_race_hq(
         assert any(": Bib 8 " in m and "2 runners" in m and "(also bib 7)" in m for m in told)
         assert any(": Bib 9 " in m and "3 runners" in m and "(also bibs 7, 8)" in m for m in told)
         assert not any(": Bib 10 " in m or ": Bib 7 " in m for m in told), told
+        # race HQ has the marking checked; a fourth runner goes off there after it
+        place = {"course_m": got[0]["course_m"], "by": "Dee"}
+        r = await client.post("/api/races/demo/spots/checked", json=place, headers=admin_headers())
+        assert r.status_code == 200, r.text
+        (spot,) = r.json()["spots"]
+        assert (spot["checked_by"], spot["since_check"]) == ("Dee", 0) and spot["checked_s"]
+        await server.put_runner(RunnerRecord("demo", "11", "Runner 11"))
+        later = simulate_run(COURSE, start_ts=START + 3 * 3600, interval_s=10.0, seed=5,
+                             wrong_turn_at_m=3000.0, wrong_turn_angle_deg=70.0)  # fmt: skip
+        await send_run(server, "11", later.time_s, later.lat, later.lon, 6)
+        (spot,) = (await client.get("/api/races/demo/spots", headers=admin_headers())).json()[
+            "spots"]  # fmt: skip
+        assert spot["since_check"] == 1 and "11" in spot["bibs"], spot
+        deadline = time.monotonic() + 20
+        while not any(": Bib 11 " in m["message"] and "went off there since" in m["message"]
+                      for m in ntfy.messages):  # fmt: skip
+            assert time.monotonic() < deadline, [m["message"] for m in ntfy.messages][-3:]
+            await asyncio.sleep(0.05)
+        told = next(m["message"] for m in ntfy.messages if ": Bib 11 " in m["message"]
+                    and "went off there since" in m["message"])  # fmt: skip
+        assert re.search(r"the marking was checked at \d\d:\d\dZ? by Dee, and 1 went off there "
+                         r"since: check the course line\.", told), told  # fmt: skip
+        for bad in ({"course_m": 1e9}, {"course_m": "x"}, {"by": "Dee"}):
+            r = await client.post("/api/races/demo/spots/checked", json=bad,
+                                  headers=admin_headers())  # fmt: skip
+            assert r.status_code == 422, r.text

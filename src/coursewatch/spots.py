@@ -47,6 +47,12 @@ PACE_MPS = 2.0  # ... plus what they could run before the engine flagged them
 SLACK_MAX_M = 2000.0  # (at most: a runner flagged hours later is no measure of a place)
 MIN_RUNNERS = 2  # runners who went off there before it is a spot
 COURSE_KINDS = ("off_course", "shortcut")
+MAX_CHECKS = 500  # race HQ's checks of spots' markings kept a race (the store's meta)
+
+
+def spot_checks_key(race_id: str) -> str:
+    """Where the store keeps a race's checks of spots' markings."""
+    return f"spot-checks/{race_id}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ class Spot:
     first_s: float = math.inf  # when the first left the course there ...
     last_s: float = -math.inf  # ... and the latest
     open: int = 0  # incidents there still open (runners still off the course)
+    left_s: list[float] = field(default_factory=list)  # when each left the course there
+    checked_s: float | None = None  # when race HQ said the marking there was checked ...
+    checked_by: str = ""  # ... who did
+    since_check: int = 0  # runners who left the course there after that
 
     def json(self) -> dict[str, Any]:
         def m(v: float | None) -> float | None:
@@ -83,7 +93,8 @@ class Spot:
             "lat": round(self.lat, 6), "lon": round(self.lon, 6), "course_m": m(self.course_m),
             "from_m": m(self.from_m), "to_m": m(self.to_m), "runners": len(self.bibs),
             "bibs": list(self.bibs), "incidents": self.incidents, "first_s": self.first_s,
-            "last_s": self.last_s, "open": self.open,
+            "last_s": self.last_s, "open": self.open, "checked_s": self.checked_s,
+            "checked_by": self.checked_by, "since_check": self.since_check,
         }  # fmt: skip
 
 
@@ -173,9 +184,51 @@ def _spot(members: list[tuple[Incident, Left]]) -> Spot:
     spot.incidents = [i.id for i, _ in members]
     spot.first_s, spot.last_s = members[0][1].time_s, members[-1][1].time_s
     spot.open = sum(int(i.open) for i, _ in members)
+    spot.left_s = [left.time_s for _, left in members]
     return spot
+
+
+def checked(found: list[Spot], checks: Iterable[tuple[float, float, str]]) -> list[Spot]:
+    """The spots with race HQ's latest check of the marking within each one's stretch
+    (course m, when, by whom): whether runners still go off there after it (the marking
+    fixed, or the course line wrong)."""
+    for spot in found:
+        if spot.from_m is None or spot.to_m is None:
+            continue
+        lo, hi = spot.from_m - SPOT_M / 2, spot.to_m + SPOT_M / 2
+        mine = [(at_s, by) for m, at_s, by in checks if lo <= m <= hi]
+        if mine:
+            spot.checked_s, spot.checked_by = max(mine)
+            spot.since_check = sum(t > spot.checked_s for t in spot.left_s)
+    return found
 
 
 def spot_of(found: list[Spot], incident_id: int) -> Spot | None:
     """The spot an incident is one of, None: none."""
     return next((s for s in found if incident_id in s.incidents), None)
+
+
+def spot_words(bibs: tuple[str, ...], bib: str, where: str, first: str, latest: str,
+               checked: str = "", since: int = 0) -> str:  # fmt: skip
+    """What race HQ is told of a place several runners went off the course (``bibs``,
+    coursewatch.spots), with one runner's incident; ``first``, ``latest``: when the first and
+    the latest left it, as the race reads its clock; ``checked``: when race HQ had its marking
+    checked and by whom, ``since`` runners going off there after it.
+
+    >>> spot_words(("7", "9", "4"), "4", "km 5.00 (mi 3.11)", "10:42", "11:05")[:80]
+    '3 runners went off the course at km 5.00 (mi 3.11), the first at 10:42, the late'
+    >>> spot_words(("7", "9", "4"), "4", "km 5.00", "10:42", "11:05", "10:50 by Dee", 1)[-75:]
+    'checked at 10:50 by Dee, and 1 went off there since: check the course line.'
+    """
+    others = [b for b in bibs if b != bib]
+    also = f"bib {others[0]}" if len(others) == 1 else "bibs " + ", ".join(others[:8])
+    also += "…" if len(others) > 8 else ""
+    advice = "check the marking, or the course line."
+    if checked:
+        advice = f"the marking was checked at {checked}" + (
+            f", and {since} went off there since: check the course line." if since else "."
+        )
+    return (
+        f"{len(bibs)} runners went off the course at {where}, the first at {first}, the "
+        f"latest at {latest} (also {also}): {advice}"
+    )

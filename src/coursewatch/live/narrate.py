@@ -377,20 +377,3 @@ class Narrator:
             if d == station_m:
                 return name
         return f"the station at {km_mi(station_m, lead=self.units, other=False)}"
-
-
-def spot_words(bibs: tuple[str, ...], bib: str, where: str, first: str, latest: str) -> str:
-    """What race HQ is told of a place several runners went off the course (``bibs``,
-    coursewatch.spots), with one runner's incident; ``first``, ``latest``: when the first and
-    the latest left it, as the race reads its clock.
-
-    >>> spot_words(("7", "9", "4"), "4", "km 5.00 (mi 3.11)", "10:42", "11:05")[:80]
-    '3 runners went off the course at km 5.00 (mi 3.11), the first at 10:42, the late'
-    """
-    others = [b for b in bibs if b != bib]
-    also = f"bib {others[0]}" if len(others) == 1 else "bibs " + ", ".join(others[:8])
-    also += "…" if len(others) > 8 else ""
-    return (
-        f"{len(bibs)} runners went off the course at {where}, the first at {first}, the "
-        f"latest at {latest} (also {also}): check the marking, or the course line."
-    )

@@ -19,13 +19,18 @@ from coursewatch.live import news
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
 from coursewatch.live.feedcalls import feed_host_ok
 from coursewatch.live.feeds import OVERLAP_S, FeedConfig, FeedPoller
-from coursewatch.live.narrate import spot_words
 from coursewatch.live.notify import Notifier
 from coursewatch.live.roster import RosterProblem, read_roster
 from coursewatch.live.targets import refused_target
 from coursewatch.live.webhooks import WebhookSender
 from coursewatch.protocols import Decoded
-from coursewatch.spots import COURSE_KINDS, Spot, is_course_alert, spot_of, spots
+from coursewatch.spots import (
+    COURSE_KINDS,
+    Spot,
+    is_course_alert,
+    spot_of,
+    spot_words,
+)
 from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
@@ -97,6 +102,8 @@ class Outside:
         def _changed(self, race_id: str) -> None: ...
 
         def race_now(self, race_id: str) -> float: ...  # live/server.py
+
+        def spots(self, race_id: str) -> list[Spot]: ...  # live/checks.py
 
     def repoll(self, race_id: str) -> None:
         """Every runner's feed of a race handed to the poller again (race HQ changed them
@@ -308,44 +315,6 @@ class Outside:
                    for p in sorted(problems, key=lambda p: p.line)]  # fmt: skip
         return {"added": added, "updated": updated, "refused": refused, "ignored_columns": ignored}
 
-    def check(self, race_id: str) -> list[dict[str, Any]]:
-        """Per runner: has each device and feed been heard from (since this server started),
-        and their newest fix."""
-        race = self.race(race_id)
-        feeds = {f["bib"]: f for f in self.feeds.status(race.id)}
-        out = []
-        for bib, r in sorted(race.runners.items()):
-            devices = [{"id": d, "heard_ts": r.heard.get(d)} for d in r.record.devices]
-            feed = feeds.get(bib)
-            heard = any(d["heard_ts"] for d in devices) or bool(feed and feed["newest_fix_s"])
-            heard = heard or r.last_time_s is not None
-            out.append({"bib": bib, "name": r.record.name, "devices": devices, "feed": feed,
-                        "newest_fix_s": r.last_time_s, "heard": heard})  # fmt: skip
-        return out
-
-    def unknown_devices(self, race_id: str) -> list[dict[str, Any]]:
-        """The devices this server heard from that no runner has (a tracker id typed wrong),
-        newest first, each with the bib of this race's runner whose device it is but for
-        letter case (``like_bib``; None: none)."""
-        race = self.race(race_id)
-        mine = {d.casefold(): r.bib for r in race.runners.values() for d in r.record.devices}
-        return [
-            {
-                "device": d,
-                "protocol": p,
-                "count": n,
-                "last_ts": t,
-                "like_bib": mine.get(d.casefold()),
-            }
-            for d, p, n, t in self._store.unknown_devices()
-            if self._registry.owner(d, p) is None  # (registered since: not listed)
-        ]
-
-    def spots(self, race_id: str) -> list[Spot]:
-        """Where several runners went off the course (:mod:`coursewatch.spots`), from race
-        HQ's off-course incidents."""
-        return spots(self._store.kind_incidents(self.race(race_id).id, COURSE_KINDS))
-
     def _who(self, race_id: str, bib: str) -> str:
         """A runner as a notification's title names them: "bib 7 (Ann Berg)"."""
         try:
@@ -378,7 +347,9 @@ class Outside:
         if spot is not None:
             first, latest = (race.narrator.clock(t, at_s) for t in (spot.first_s, spot.last_s))
             where = race.narrator.where(spot.course_m) if spot.course_m is not None else "a place"
-            said = spot_words(spot.bibs, inc.bib, where, first, latest)
+            checked = "" if spot.checked_s is None else (
+                f"{race.narrator.clock(spot.checked_s, at_s)} by {spot.checked_by}")  # fmt: skip
+            said = spot_words(spot.bibs, inc.bib, where, first, latest, checked, spot.since_check)
             text = f"{text.rstrip('.')}. {said}"
         # where to send someone: an SOS, and a runner race HQ is told is off the course now
         lost = role == "hq" and inc.open and inc.level == ALERT and inc.kind in LOST_KINDS

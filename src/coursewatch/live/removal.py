@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from coursewatch.bus.redis import views_key
 from coursewatch.live.fieldwatch import meta_key
+from coursewatch.spots import spot_checks_key
 
 if TYPE_CHECKING:
     from coursewatch.bus import Bus
@@ -35,7 +36,8 @@ REMOVED = "removed"  # the event kind: {"bib"} a runner, {"race"} the race
 
 def race_meta_keys(race_id: str) -> list[str]:
     """What a race keeps in the store's meta: privacy and tokens, contacts and feeds, history."""
-    return [f"privacy/{race_id}", f"contacts/{race_id}", meta_key(race_id)]
+    return [f"privacy/{race_id}", f"contacts/{race_id}", meta_key(race_id),
+            spot_checks_key(race_id)]  # fmt: skip
 
 
 class Removal:

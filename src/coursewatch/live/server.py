@@ -38,6 +38,7 @@ from coursewatch.incidents import ALERT, NEWS
 from coursewatch.live import devices, dnf, news, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
+from coursewatch.live.checks import Checks
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.fieldwatch import Range
@@ -61,7 +62,7 @@ log = logging.getLogger("coursewatch.server")
 RACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-class Server(Outside, Histories, Access, Nodes, Removal):
+class Server(Outside, Checks, Histories, Access, Nodes, Removal):
     """Everything the live server does, callable from the web layer, tests and the CLI."""
 
     def __init__(

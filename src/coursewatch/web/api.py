@@ -14,7 +14,7 @@ from coursewatch.incidents import ALERT, FLAG, NEWS
 from coursewatch.live import LiveRace, course_only_race
 from coursewatch.live.roster import finish_time_s, wave_start_s
 from coursewatch.live.views import course_geojson, incident_json, race_json
-from coursewatch.protocols import FieldError, describe
+from coursewatch.protocols import FieldError, describe, number
 from coursewatch.spots import MIN_RUNNERS, SPOT_M
 from coursewatch.store import RunnerRecord
 from coursewatch.web import public
@@ -312,6 +312,20 @@ async def list_spots(request: Request) -> Response:
     found = server_of(request).spots(_race(request).id)
     return JSONResponse({"spots": [s.json() for s in found], "spot_m": SPOT_M,
                          "min_runners": MIN_RUNNERS})  # fmt: skip
+
+
+async def check_spot(request: Request) -> Response:
+    """Race HQ says the marking at a spot was checked: who goes off there after it shows."""
+    require_admin(request)
+    race = _race(request)
+    obj = await json_object(request)
+    by = str(field(obj, "by", str, required=False) or "race HQ")
+    try:
+        course_m = number(field(obj, "course_m", (int, float)), "course_m", 0.0, 1e8)
+        found = await server_of(request).check_spot(race.id, course_m, by)
+    except FieldError as exc:
+        raise ApiError(422, "invalid_field", str(exc), "course_m") from None
+    return JSONResponse({"spots": [s.json() for s in found]})
 
 
 async def ack_incident(request: Request) -> Response:

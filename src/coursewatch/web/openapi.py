@@ -68,6 +68,8 @@ SCHEMAS: dict[str, Any] = {
         "flags": {"type": "array", "items": {"type": "integer"},
                   "description": "ids of the runners' flags (incidents not confirmed)"}}},
     "Ack": {"type": "object", "properties": {"by": _STR}},
+    "SpotCheck": {"type": "object", "required": ["course_m"],
+                  "properties": {"course_m": {"type": "number"}, "by": _STR}},
     "Webhook": {"type": "object", "required": ["url"], "properties": {"url": _STR, "secret": _STR}},
     "Feed": {"type": "object", "required": ["kind", "id"], "properties": {
         "kind": {"enum": ["mapshare", "spot"]}, "id": _STR, "password": _STR}},

@@ -75,6 +75,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Places several runners went off the course (a marking gone, the course line "
              "wrong), from race HQ's incidents: where the first left it, who, when; newest "
              "first."),
+    Endpoint(f"{R}/spots/checked", ("POST",), api.check_spot, "admin",
+             "Race HQ says the marking at a spot was checked ({\"course_m\": its course_m, "
+             "\"by\": who}): each spot then says when, and how many runners went off there "
+             "since.", "SpotCheck"),
     Endpoint(f"{R}/incidents/{{incident}}/ack", ("POST",), api.ack_incident, "admin",
              "Acknowledge an incident, for every update it has and will have.", "Ack"),
     Endpoint(f"{R}/events", ("GET",), sse.events, "read",

@@ -138,13 +138,36 @@
     list.hidden = state.spots.length === 0;
     list.replaceChildren(...state.spots.map((s) => el("li", { class: "spot", dataset: { runners: String(s.runners) } },
       el("p", { class: "spot-text" }, el("strong", { text: "⚑ " + spotText(s) }),
-         `: bibs ${s.bibs.join(", ")}. Check the marking, or the course line.`),
-      el("button", { type: "button", class: "show", text: "Show on map", onclick: () => showSpot(s) }))));
+         `: bibs ${s.bibs.join(", ")}. ${spotAdvice(s)}`),
+      el("button", { type: "button", class: "show", text: "Show on map", onclick: () => showSpot(s) }),
+      s.course_m === null ? null
+        : el("button", { type: "button", class: "checked", text: "Marking checked",
+                         onclick: (ev) => checkSpot(s, ev.target) }))));
     if (!state.map) return;
     if (state.spotMarkers) state.spotMarkers.remove();
     state.spotMarkers = L.layerGroup(state.spots.map((s) =>
       L.circleMarker([s.lat, s.lon], { radius: 14, className: "cw-spot", color: "#7c3aed", weight: 3,
                                        dashArray: "4 3", fill: false }).bindTooltip(spotText(s)))).addTo(state.map.map);
+  }
+
+  // What to do there: check the marking; once checked, whether runners still go off there
+  function spotAdvice(s) {
+    if (s.checked_s === null) return "Check the marking, or the course line.";
+    const when = `Marking checked ${CW.hhmm(s.checked_s)} by ${s.checked_by}`;
+    if (!s.since_check) return `${when}; nobody off there since.`;
+    return `${when}, and ${s.since_check} went off there since: check the course line.`;
+  }
+
+  async function checkSpot(s, button) {
+    button.disabled = true;
+    try {
+      const done = await CW.api(`${CW.racePath}/spots/checked`, { method: "POST", json: { course_m: s.course_m, by: operator() } });
+      state.spots = done.spots;
+      renderSpots();
+    } catch (e) {
+      button.disabled = false;
+      banner(`Could not mark the spot checked: ${e.message}`, "error", 8000);
+    }
   }
 
   function showSpot(s) {
