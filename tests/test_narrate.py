@@ -180,3 +180,10 @@ def test_the_runner_told_of_a_long_wrong_way_is_told_it_may_be() -> None:
     said = "Bib 7 is still going the wrong way at km 4.98 (mi 3.09): 1.0 km back along ..."
     told = NARRATOR.runner_words("7", said, 45.0, 6.0, 4980.0, False)
     assert told.startswith("You may still be going the wrong way at km 4.98"), told
+
+
+def test_a_runner_in_a_race_in_miles_is_told_near_the_course_in_miles() -> None:
+    miles = Narrator(straight_course(5000.0), [], units="mi")
+    said = "Bib 7 is back near the course at mile 1.00 (km 1.61)"
+    told = miles.runner_words("7", said, 45.0, 6.0, 1609.0, False)
+    assert told.startswith("You are within 0.6 mi of the course again"), told

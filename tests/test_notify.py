@@ -610,3 +610,6 @@ async def test_a_runner_is_not_told_of_old_news_and_every_message_says_when(
         assert said["crew"].startswith("20:41: Bib 7 is off"), said  # (a race in UTC)
         now[0] = START + 1000.0
         assert {d.role for d in server.notifier.route(inc, "Demo")} == {"runner", "crew"}
+        now[0] = START + 86_400.0  # told a day later (a feed catching up): yesterday's, dated
+        said = {d.role: d.body for d in server.notifier.route(inc, "Demo")}
+        assert said["crew"].startswith("Thu 20:41: Bib 7 is off"), said

@@ -132,14 +132,19 @@ def test_the_commands_set_a_race_up_from_a_roster(tmp_path: Path) -> None:
         done = cli.invoke(main, ["race", "notify", "demo", "--hq", "ntfy://ntfy.example.org/hq#0",
                                  "--hq", "ntfy://ntfy.example.org/duty#SOS", *opts])  # fmt: skip
         assert done.exit_code == 0 and done.output.count("(SOS only)") == 2, done.output
-        # a phone set up with the id in capitals: race check says whose it looks like
+        # a phone set up with the id in capitals: race check says whose it looks like; an
+        # inReach's IMEI (public on its MapShare page) typed into a phone app is refused
         phone = {"id": "ANN/PHONE", "lat": 45.0, "lon": 6.0, "timestamp": int(START)}
         httpx.post(f"{url}/ingest/osmand", params=phone)
+        cli.invoke(main, ["runner", "add", "demo", "12", "--device", "300434060000012", *opts])
+        httpx.post(f"{url}/ingest/osmand", params={**phone, "id": "300434060000012"})
         done = cli.invoke(main, ["race", "check", "demo", *opts])
         assert done.exit_code == 0, done.output
         assert "0 of 3 heard" in done.output and "spot 0onlsPreC4b" in done.output
         assert "ANN/PHONE (osmand, 1 messages, last" in done.output, done.output
         assert "bib 7's but for upper/lower case" in done.output, done.output
+        assert "300434060000012 (osmand, 1 messages" in done.output, done.output
+        assert "bib 12's satellite messenger, whose id is public" in done.output, done.output
         done = cli.invoke(main, ["runner", "add", "demo", "7", "--device", "300434", "--device",
                                  "ann/phone", "--device", "ANN/PHONE", *opts])  # fmt: skip
         done = cli.invoke(main, ["race", "check", "demo", *opts])  # registered now: not listed

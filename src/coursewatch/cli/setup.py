@@ -123,6 +123,9 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
                       "list is replaced):", soft_wrap=True)  # fmt: skip
     for d in strangers[:20]:
         like = f": bib {d['like_bib']}'s but for upper/lower case" if d["like_bib"] else ""
+        if d.get("published_bib"):  # an inReach's IMEI over OsmAnd: public, so no credential
+            like = (f": bib {d['published_bib']}'s satellite messenger, whose id is public: its "
+                    "fixes come from its feed or with the ingest token")  # fmt: skip
         console.print(escape(f"  {d['device']} ({d['protocol']}, {d['count']} messages, last "
                              f"{_when(d['last_ts'], zone)}){like}"), soft_wrap=True)  # fmt: skip
 

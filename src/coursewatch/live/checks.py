@@ -46,21 +46,24 @@ class Checks:
         return out
 
     def unknown_devices(self, race_id: str) -> list[dict[str, Any]]:
-        """The devices this server heard from that no runner has (a tracker id typed wrong),
-        newest first, each with the bib of this race's runner whose device it is but for
-        letter case (``like_bib``; None: none)."""
+        """The devices this server heard from that no runner has, newest first (a tracker
+        id typed wrong; registered since: not listed), each with the bib of this race's runner
+        whose device it is but for letter case (``like_bib``), or whose satellite messenger's
+        public id it is, not taken over that protocol (``published_bib``; None: none)."""
         race = self.race(race_id)
-        mine = {d.casefold(): r.bib for r in race.runners.values() for d in r.record.devices}
+        exact = {d: r.bib for r in race.runners.values() for d in r.record.devices}
+        mine = {d.casefold(): bib for d, bib in exact.items()}
         return [
             {
                 "device": d,
                 "protocol": p,
                 "count": n,
                 "last_ts": t,
-                "like_bib": mine.get(d.casefold()),
+                "like_bib": None if d in exact else mine.get(d.casefold()),
+                "published_bib": exact.get(d),
             }
             for d, p, n, t in self._store.unknown_devices()
-            if self._registry.owner(d, p) is None  # (registered since: not listed)
+            if self._registry.owner(d, p) is None
         ]
 
     def spots(self, race_id: str) -> list[Spot]:
