@@ -26,11 +26,17 @@ from coursewatch.live.access import same_secret
 from coursewatch.web.errors import ApiError, error_response
 
 
+def bearer_of(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (None: no such header)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value else None
+
+
 def token_of(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip()
+    bearer = bearer_of(request)
+    if bearer is not None:
+        return bearer
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic" and value:
         try:
             _, _, password = base64.b64decode(value).decode().partition(":")
@@ -58,9 +64,7 @@ async def session(request: Request) -> Response:
     if request.method == "DELETE":
         response.delete_cookie(STREAM_COOKIE, path="/api/races")
         return response
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    server = server_of(request)
+    token, server = bearer_of(request) or None, server_of(request)
     known = token is not None and (
         same_secret(token, server.admin_token)
         or server.race_by_token(token) is not None
