@@ -35,7 +35,7 @@ from coursewatch.store import Delivery, Incident, RunnerRecord, Webhook
 
 if TYPE_CHECKING:
     from coursewatch.live.pipeline import Pipeline
-    from coursewatch.live.registry import LiveRace, Registry
+    from coursewatch.live.registry import LiveRace
     from coursewatch.live.report import IngestReport
     from coursewatch.live.runner import LiveRunner
     from coursewatch.settings import Settings
@@ -77,7 +77,6 @@ class Outside:
 
     settings: Settings
     _store: Store
-    _registry: Registry
     _pipeline: Pipeline
     _webhooks: WebhookSender
     contacts: Contacts
