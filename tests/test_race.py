@@ -86,6 +86,19 @@ def test_yaml_race(tmp_path: Path) -> None:
         with pytest.raises(RaceFileError, match="skipped or repeated that night"):
             load(tmp_path, YAML.replace("2024-09-14T06:30:00+02:00\n",
                                         f"{night}\ntimezone: Europe/Paris\n"))  # fmt: skip
+    # ... and so is a cut-off's date and time in a zone, the night before such a night
+    for day, night in (
+        ("2024-03-30", "2024-03-31T02:30:00"),
+        ("2024-10-26", "2024-10-27T02:30:00"),
+    ):
+        text = YAML.replace(
+            "2024-09-14T06:30:00+02:00\n", f"{day}T06:30:00\ntimezone: Europe/Paris\n"
+        )
+        text = text.replace("2024-09-14T16:00:00", night).replace(
+            "2024-09-14T13:00:00+02:00", "6:00"
+        )
+        with pytest.raises(RaceFileError, match="is skipped or repeated in Europe/Paris"):
+            load(tmp_path, text)
     # a race run in miles lists its aid stations by the mile
     miles = load(tmp_path, YAML.replace("km: 25,", "mi: 15.5,"))
     assert miles.stations[1].distance_m == pytest.approx(15.5 * 1609.344)

@@ -331,10 +331,8 @@ class _Validator:
         return value
 
     def cutoff_ts(self, value: object, field: str, start: datetime) -> float:
-        hint = (
-            'give elapsed time from the start as "HH:MM" (e.g. "30:00") or a date and time '
-            'such as "2019-06-30T11:00:00-07:00"'
-        )
+        hint = ('give elapsed time from the start as "HH:MM" (e.g. "30:00") or a date and '
+                'time such as "2019-06-30T11:00:00-07:00"')  # fmt: skip
         when: datetime | None = None
         if isinstance(value, time):  # a TOML local time: read as elapsed
             return start.timestamp() + value.hour * 3600 + value.minute * 60 + value.second
@@ -351,6 +349,9 @@ class _Validator:
             raise self.fail(field, f"{value!r} is not a time: {hint}")
         if when.tzinfo is None:  # a clock time in the race's own timezone
             when = when.replace(tzinfo=start.tzinfo)
+            if isinstance(start.tzinfo, ZoneInfo) and not _one_time(when):
+                raise self.fail(field, f"{value!r} is skipped or repeated in {start.tzinfo.key}:"
+                                " give its offset, or the time from the start")  # fmt: skip
         if when <= start:
             raise self.fail(field, f"{value!r} is not after the start ({start.isoformat()})")
         if when - start > timedelta(days=30):
