@@ -187,3 +187,26 @@ def test_a_runner_in_a_race_in_miles_is_told_near_the_course_in_miles() -> None:
     said = "Bib 7 is back near the course at mile 1.00 (km 1.61)"
     told = miles.runner_words("7", said, 45.0, 6.0, 1609.0, False)
     assert told.startswith("You are within 0.6 mi of the course again"), told
+
+
+def test_how_far_off_reads_in_feet_in_a_race_run_in_miles() -> None:
+    """A US race director read "310 m off course" in a race counted in miles: it is feet up to
+    1,000 ft (rounded to 10), then miles; the runner is told the course is "230 ft" away."""
+    from datetime import UTC, datetime
+
+    from coursewatch.engine.events import Event, Place
+    from coursewatch.sim.simulate import _course_from_xy
+
+    course = _course_from_xy(np.zeros(11), np.arange(11) * 1000.0, "road", 45.0, 6.0)
+    miles = Narrator(course, [], units="mi")
+    x, y = course.xy_at(4500.0)
+    lat, lon = course.frame.to_latlon(np.atleast_1d(x - 70.0), np.atleast_1d(y))
+    words = miles.runner_words("7", "Bib 7 left the course", float(lat[0]), float(lon[0]),
+                               4500.0, True)  # fmt: skip
+    assert words.startswith("The course is 230 ft to your east. "), words
+    when = datetime(2026, 6, 27, 14, 32, tzinfo=UTC)
+    ev = Event("alert", Place(when, float(lat[0]), float(lon[0]), None),
+               Place(when, 45.0, 6.0, 4_500.0), 213.0, None, None, None, 0)  # fmt: skip
+    assert ": 700 ft from every part of the course" in miles.sentence("7", ev)
+    assert ": 0.31 mi from every part" in miles.sentence("7", replace(ev, offset_m=500.0))
+    assert ": 213 m from every part" in Narrator(course, []).sentence("7", ev)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 M_PER_MI = 1609.344
+M_PER_FT = 0.3048
 
 
 def km_mi(distance_m: float, lead: str = "km", other: bool = True) -> str:
@@ -30,6 +31,21 @@ def length(distance_m: float, units: str = "km", digits: int = 1) -> str:
     """
     per_m = M_PER_MI if units == "mi" else 1000.0
     return f"{distance_m / per_m:.{digits}f} {'mi' if units == 'mi' else 'km'}"
+
+
+def off(distance_m: float, units: str = "km") -> str:
+    """A short distance across the course (how far off it, how far to it) in the race's unit:
+    metres, or in a race run in miles feet to 1,000 ft and miles past that.
+
+    >>> off(310.4), off(61.0, "mi"), off(310.4, "mi")
+    ('310 m', '200 ft', '0.19 mi')
+    """
+    if units != "mi":
+        return f"{distance_m:.0f} m"
+    feet = distance_m / M_PER_FT
+    if feet >= 1000.0:
+        return length(distance_m, "mi", 2)
+    return f"{feet:.0f} ft" if feet < 100.0 else f"{round(feet, -1):.0f} ft"
 
 
 def fmt_duration(seconds: float) -> str:

@@ -34,7 +34,7 @@ from coursewatch.detectors.stopped import StoppedEvent
 from coursewatch.engine.events import Event
 from coursewatch.incidents import episode_key, rule
 from coursewatch.store import AlertRecord
-from coursewatch.units import M_PER_MI, compass, h_min, km_mi, length
+from coursewatch.units import M_PER_MI, compass, h_min, km_mi, length, off
 
 HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left"),
           ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
@@ -97,6 +97,10 @@ class Narrator:
         """A length along the course in the race's unit: "2.3 km", "1.4 mi"."""
         return length(length_m, self.units, digits)
 
+    def off(self, distance_m: float) -> str:
+        """How far off the course, in the race's unit: "310 m", "200 ft", "0.19 mi"."""
+        return off(distance_m, self.units)
+
     def speed(self, mps: float) -> str:
         """A speed in the race's unit: "40 mph", "64 km/h"."""
         return f"{mps * 3600 / M_PER_MI:.0f} mph" if self.units == "mi" else f"{mps * 3.6:.0f} km/h"
@@ -136,7 +140,7 @@ class Narrator:
             if trend_mps < -0.2
             else "neither moving away nor coming back"
         )  # fmt: skip  ("still": standing?)
-        return f"Bib {bib} {what} at {self.where(s)}: {ev.offset_m:.0f} m off course, {trend}"
+        return f"Bib {bib} {what} at {self.where(s)}: {self.off(ev.offset_m)} off course, {trend}"
 
     def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
         at_s = ev.at.course_m or 0.0
@@ -144,7 +148,7 @@ class Narrator:
         if ev.kind == "off_course":
             return self.off_course(bib, ev, trend_mps)
         if ev.kind == "back_on_course":
-            worst = f" (at most {ev.max_offset_m:.0f} m off)" if ev.max_offset_m else ""
+            worst = f" (at most {self.off(ev.max_offset_m)} off)" if ev.max_offset_m else ""
             return f"Bib {bib} is back on course at {self.where(at_s)}{worst}"
         if ev.kind == "shortcut":
             return (
@@ -154,7 +158,7 @@ class Narrator:
         if ev.kind == "wrong_way":
             return (
                 f"Bib {bib} is going the wrong way at {self.where(at_s)}: "
-                f"{max(left_s - at_s, 0.0):.0f} m back along the course"
+                f"{self.off(max(left_s - at_s, 0.0))} back along the course"
             )
         if ev.kind == "wrong_way_confirmed":
             flagged = "" if ev.alarm_time is None else f", flagged at {self.clock(ev.alarm_time)}"
@@ -166,7 +170,7 @@ class Narrator:
         if ev.kind == "alert":
             flagged = "" if ev.alarm_time is None else f", flagged at {self.clock(ev.alarm_time)}"
             return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
-                    f"{ev.offset_m:.0f} m from every part of the course{flagged}")  # fmt: skip
+                    f"{self.off(ev.offset_m)} from every part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
             far = f"Bib {bib} is far from the course: {self.span(ev.offset_m)} from every part"
             if ev.left is not None and ev.left.course_m is not None:  # where to look from
@@ -298,7 +302,7 @@ class Narrator:
         qx, qy = self._nearest_on_line(float(x[0]), float(y[0]), course_m)
         dx, dy = qx - float(x[0]), qy - float(y[0])
         heading = _heading_deg(dx, dy)  # first: a lock screen shows the start of a message
-        return f"The course is {math.hypot(dx, dy):.0f} m to your {compass(heading)}. {text}."
+        return f"The course is {self.off(math.hypot(dx, dy))} to your {compass(heading)}. {text}."
 
     def _nearest_on_line(self, x: float, y: float, course_m: float | None) -> tuple[float, float]:
         """The nearest point of the course line (not of its points: a route planner's points

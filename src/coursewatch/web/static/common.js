@@ -92,6 +92,13 @@ const CW = (() => {
     if (m === null || m === undefined || !isFinite(m)) return "–";
     return `${(m / unitM()).toFixed(digits)} ${units()}`;
   }
+  // a short distance across the course (how far off it): metres, or feet to 1,000 ft then miles
+  function off(m) {
+    if (m === null || m === undefined || !isFinite(m)) return "–";
+    if (units() !== "mi") return `${Math.round(m)} m`;
+    const ft = m / 0.3048;
+    return ft >= 1000 ? dist(m, 2) : `${ft < 100 ? Math.round(ft) : Math.round(ft / 10) * 10} ft`;
+  }
   function pace(mps) {
     if (!mps || mps < 0.1) return "–";
     const s = unitM() / mps;
@@ -252,6 +259,6 @@ const CW = (() => {
   }
 
   return { raceId, bib, racePath, api, ApiError, token, setToken, streamSession, now, setNow, units, setUnits, setRaceUnits,
-           unitM, dist, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
+           unitM, dist, off, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

@@ -535,7 +535,7 @@
     const at = `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)}`;
     // far from the course: no offset along it; the incident's latest distance from it
     const off = a.priority === 0 ? ""
-      : r.offset_m != null && !r.on_course ? `, ${Math.round(r.offset_m)} m off the course`
+      : r.offset_m != null && !r.on_course ? `, ${CW.off(r.offset_m)} off the course`
         : r.far && a.offset_m != null ? `, ${CW.dist(a.offset_m, 1)} from the course at ${CW.hhmm(a.updated_s)}` : "";
     return el("p", { class: "where" }, `Latest fix ${CW.hhmm(fix.time_s)}: `,
       el("span", { class: "coords", text: at }), ` (${CW.dist(r.progress_m)}${off})`);

@@ -314,12 +314,12 @@
       };
       // shorter than the course with no evidence of a cut: the fixes' straight lines skip bends
       const extra = e.extra_distance_m < 0 && e.kind !== "shortcut" ? "–"
-        : `${e.extra_distance_m < 0 ? "cut " : ""}${Math.abs(Math.round(e.extra_distance_m))} m`;
+        : `${e.extra_distance_m < 0 ? "cut " : ""}${CW.off(Math.abs(e.extra_distance_m))}`;
       const what = e.kind.replace(/_/g, " ")
         + (e.alerted ? "" : e.flagged ? " (flag only)" : " (found after)");
       return el("tr", {}, el("td", { text: what }),
         el("td", { text: `${CW.dist(e.left && e.left.course_m, 2)} ${e.left ? CW.hhmm(e.left.time_s) : ""}` }),
-        el("td", { text: `${Math.round(e.max_offset_m)} m` }),
+        el("td", { text: CW.off(e.max_offset_m) }),
         el("td", { text: extra }),
         el("td", { text: e.time_lost_s === null ? "–" : CW.duration(e.time_lost_s) }),
         el("td", {}, el("button", { type: "button", text: "Show", onclick: show })));
