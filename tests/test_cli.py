@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -222,6 +223,11 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
     assert res.exit_code == 0 and "Aid 1" in res.output and "T+1:30" in res.output, res.output
     res = CliRunner().invoke(main, ["course", "info", str(race), "--format", "json"])
     assert json.loads(res.output)["stations"][0]["cutoff"].endswith("+00:00"), res.output
+    # a race run in miles: its length, stations and climb in miles and feet first
+    race.write_text(race.read_text().replace("km: 4.0", "mi: 1.5") + "units: mi\n")
+    res = CliRunner().invoke(main, ["course", "info", str(race)])
+    assert "mile 1.50" in res.output and "ft (+" in res.output, res.output
+    assert re.search(r"mile [\d.]+ \(km [\d.]+\)", res.output), res.output
     race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
                     "  - {name: Far, lat: 6.0, lon: 45.0}\n")  # fmt: skip
     for args in (["course", "info", str(race)], ["race", "create", str(race), "--token", "x"]):

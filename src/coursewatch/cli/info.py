@@ -18,7 +18,7 @@ from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import load_race
 from coursewatch.race_course import apply_race
 from coursewatch.track import DROP_REASONS, Track
-from coursewatch.units import fmt_duration, km_mi
+from coursewatch.units import M_PER_FT, fmt_duration, km_mi
 
 RACE_SUFFIXES = (".yaml", ".yml", ".toml")
 FORMAT = click.option(
@@ -107,9 +107,10 @@ def course_info(file: Path, fmt: str) -> None:
         return
     con = Console()
     d = course_json(c)
-    con.print(f"[bold]{escape(c.name or file.name)}[/]  {km_mi(c.length_m)}")
+    units = race.units if race else "km"  # a race run in miles: miles and feet first
+    con.print(f"[bold]{escape(c.name or file.name)}[/]  {km_mi(c.length_m, lead=units)}")
     if d["ascent_m"] is not None:
-        con.print(f"climb: +{d['ascent_m']:.0f} m / -{d['descent_m']:.0f} m")
+        con.print(f"climb: {_climb(d['ascent_m'], d['descent_m'], units)}")
     else:
         con.print("climb: the file has no elevation")
     con.print(f"start {d['start']['lat']}, {d['start']['lon']}  "
@@ -120,11 +121,20 @@ def course_info(file: Path, fmt: str) -> None:
     if c.stations:
         table = Table("station", "passes (course distance)", *(["cut-off"] if race else []))
         for i, s in enumerate(c.stations):
-            passes = ", ".join(f"km {p / 1000:.2f}" for p in s.passes_m) or "not on the course"
+            passes = ", ".join(km_mi(p, units, other=False) for p in s.passes_m)
+            passes = passes or "not on the course"
             table.add_row(escape(s.name), passes, *([cutoffs[i]] if race else []))
         con.print(table)
     else:
         con.print("no stations (add waypoints, or give a race file)")
+
+
+def _climb(ascent_m: float, descent_m: float, units: str) -> str:
+    """ "+10,040 m / -10,040 m", in feet in a race run in miles (metres in brackets)."""
+    metres = f"+{ascent_m:,.0f} m / -{descent_m:,.0f} m"
+    if units != "mi":
+        return metres
+    return f"+{ascent_m / M_PER_FT:,.0f} ft / -{descent_m / M_PER_FT:,.0f} ft ({metres})"
 
 
 def _cutoff(at: datetime | None, start: datetime) -> str:
