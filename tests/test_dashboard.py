@@ -401,6 +401,15 @@ def test_public_mode_is_read_only_and_shows_no_device_id_or_token(
     p.close()
 
 
+# the distance ticks left of the chart whose line the units label shares (any number of digits)
+UNITS_LABEL_OVERLAPS = """() => {
+  const texts = [...document.querySelectorAll("svg.chart.progress text")];
+  const u = texts.find((t) => t.textContent === "km").getBBox();
+  return texts.filter((t) => t.getAttribute("text-anchor") === "end").map((t) => t.getBBox())
+    .filter((b) => b.y < u.y + u.height && u.y < b.y + b.height).length;
+}"""
+
+
 def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
     hq: HQ, browser: Any, shots: Path
 ) -> None:
@@ -409,6 +418,7 @@ def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
     page.wait_for_selector("svg.chart polyline.runner", timeout=15_000)
     assert page.locator("svg.chart polyline.ghost").count() == 1  # the reference splits
     assert "Course record" in page.locator("#legend").inner_text()
+    assert page.evaluate(UNITS_LABEL_OVERLAPS) == 0  # (it sat on the top distance tick)
     assert page.locator("#passes tbody tr").count() >= 1
     detail = hq.call("GET", f"/api/races/demo/runners/{LOST}/progress")
     etas = detail["etas"]

@@ -231,7 +231,7 @@
       }
     }
     chart.prepend(grid);
-    chart.append(svg("text", { x: 4, y: T0 + 8 }, CW.units()));
+    chart.append(svg("text", { x: 4, y: T0 - 10 }, CW.units()));  // (above the top tick)
     if (g) {
       const pts = [[0, 0], ...g.splits.map((s) => [s.elapsed_s, s.distance_m])];
       chart.append(svg("polyline", { class: "ghost", points: pts.map(([t, m]) => `${x(t)},${y(m)}`).join(" ") }));
