@@ -223,7 +223,14 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
     assert res.exit_code == 0 and "Aid 1" in res.output and "T+1:30" in res.output, res.output
     res = CliRunner().invoke(main, ["course", "info", str(race), "--format", "json"])
     assert json.loads(res.output)["stations"][0]["cutoff"].endswith("+00:00"), res.output
+    # a race file without stations: the course file's waypoints, no cut-offs (it crashed)
+    race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\n')
+    for fmt in ("text", "json"):
+        res = CliRunner().invoke(main, ["course", "info", str(race), "--format", fmt])
+        assert res.exit_code == 0 and "Traceback" not in res.output, res.output
     # a race run in miles: its length, stations and climb in miles and feet first
+    race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
+                    '  - {name: Aid 1, km: 4.0, cutoff: "01:30"}\n')  # fmt: skip
     race.write_text(race.read_text().replace("km: 4.0", "mi: 1.5") + "units: mi\n")
     res = CliRunner().invoke(main, ["course", "info", str(race)])
     assert "mile 1.50" in res.output and "ft (+" in res.output, res.output

@@ -119,12 +119,15 @@ def course_info(file: Path, fmt: str) -> None:
     con.print(f"{shape}; {d['self_overlap'] * 100:.0f}% of the course is run more than once")
     con.print(f"bbox (lon/lat): {d['bbox']}")
     if c.stations:
-        table = Table("station", "passes (course distance)", *(["cut-off"] if race else []))
+        listed = bool(cutoffs)  # (a race file without stations: the course's waypoints)
+        table = Table("station", "passes (course distance)", *(["cut-off"] if listed else []))
         for i, s in enumerate(c.stations):
             passes = ", ".join(km_mi(p, units, other=False) for p in s.passes_m)
             passes = passes or "not on the course"
-            table.add_row(escape(s.name), passes, *([cutoffs[i]] if race else []))
+            table.add_row(escape(s.name), passes, *([cutoffs[i]] if listed else []))
         con.print(table)
+        if race is not None and not listed:
+            con.print("the race file lists no stations: these are the course file's waypoints")
     else:
         con.print("no stations (add waypoints, or give a race file)")
 
