@@ -32,6 +32,8 @@ STILL_MPS = 0.3  # slower than this between fixes: still ...
 STOP_MIN_S = 300.0  # ... and still this long, at a station or in a gap: not time lost
 STATION_NEAR_M = 300.0  # an aid station's tent, a little off the line
 GAP_INTERVALS = 3.0  # a step this many times the usual interval: a gap in the recording
+REJOIN_LOOK_S = 600.0  # hindsight: where the matcher settles this soon after a runner is back
+REJOIN_NEAR_M = 50.0  # ... and a fix this close to the line is at it
 HQ_KINDS = ("alert", "wrong_way_confirmed", "far_from_course")  # the live events that told HQ
 
 
@@ -227,10 +229,33 @@ class Excursions:
         extra = 0.0
         lost = None
         if k1 is not None and end is not None:
-            rejoin_s = float(end.at.course_m) if end.at.course_m is not None else left_s
+            live_s = float(end.at.course_m) if end.at.course_m is not None else left_s
+            rejoin_s = self.rejoin_m(k1, live_s)
             rejoined = self.point(k1, rejoin_s)
             extra, lost = self.cost(k0, k1, left_s, rejoin_s)
+            moved = rejoin_s != live_s  # (live, it was a way back where they had left)
+            if moved and kind == "off_course" and extra < -self.config.shortcut_m:
+                kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind
         return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
+
+    def rejoin_m(self, k1: int, live_m: float) -> float:
+        """Where along the course the runner came back at fix ``k1``, in hindsight. Live, the
+        matcher holds a runner back on the line further on where they left it until so long
+        a jump is believable (EcoTrail 2022 on the 2024 line: back at km 48.9, held at
+        km 46.6 for three minutes, then on at km 49.7 with nothing said). When the fix is
+        not at ``live_m``, it is at the nearest place of the line between there and where
+        the matcher went within ``REJOIN_LOOK_S``."""
+        tr, c = self.track, self.course
+        x, y = c.frame.to_xy(tr.lat[k1 : k1 + 1], tr.lon[k1 : k1 + 1])
+        lx, ly = c.xy_at(np.array([live_m]))
+        if float(np.hypot(lx - x, ly - y)[0]) <= REJOIN_NEAR_M:
+            return live_m
+        end = int(np.searchsorted(tr.time_s, tr.time_s[k1] + REJOIN_LOOK_S, side="right"))
+        s = np.arange(live_m, float(self.match.progress_m[k1:end].max()) + 5.0, 5.0)
+        cx, cy = c.xy_at(s)
+        gap = np.hypot(cx - x, cy - y)
+        k = int(np.argmin(gap))
+        return float(s[k]) if gap[k] <= REJOIN_NEAR_M else live_m
 
     def cost(self, k0: int, k1: int, left_s: float, rejoin_s: float) -> tuple[float, float | None]:
         """Extra distance (run minus course covered, m) and time lost (s) from fix ``k0``, at
