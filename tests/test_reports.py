@@ -221,3 +221,12 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     print_analysis(both, info, con)
     text = con.export_text()
     assert text.count("╭─") == 1 and "1 brief moment off the line" in text  # one line, no panel
+    # the blog post and the pictures too: 17 alike under a headline of 4 (UTMB 2021)
+    post = render_markdown(both, info)
+    assert post.count("\n### ") == 1 and "1 brief moment off the line" in post
+    from coursewatch.reports.profile import build_profiles
+    from coursewatch.reports.svg import progress_svg
+
+    p = build_profiles(both, compute_splits(both))
+    assert [b.confirmed for b in p.bands] == [True, False]
+    assert progress_svg(p, None).count('fill-opacity="0.35"') == 1

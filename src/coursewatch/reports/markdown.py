@@ -59,9 +59,18 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     parts.append("## Excursions")
     if not a.excursions:
         parts.append("None: on the course all the way.")
+    brief = []
     for i, e in enumerate(a.excursions):
+        if e.alerted is None:  # one line each, under the confirmed ones, as the text report
+            brief.append(f"- {i + 1}. {_md(excursion_title(e))}: up to {e.max_offset_m:.0f} m "
+                         f"off, {_md(info.clock(e.left.time, seconds=False))}")  # fmt: skip
+            continue
         lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))
         parts.append(f"### {i + 1}. {_md(excursion_title(e))}\n\n{lines}")
+    if brief:
+        n = len(brief)
+        parts.append(f"{n} brief moment{'s' if n != 1 else ''} off the line, back by themselves "
+                     "(not counted):\n\n" + "\n".join(brief))  # fmt: skip
     parts.append("## Splits")
     parts.append(splits_markdown(splits, info))
     parts.append("*Made with coursewatch: every figure here was measured from the GPS track.*")

@@ -96,9 +96,11 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
         sl = slice(e.first_fix, e.last_fix + 1)
         ex, ey = course.frame.to_xy(tr.lat[sl], tr.lon[sl])
         colour = BAND_COLOURS.get(e.kind, "#d62728")
-        label = KIND_NAMES.get(e.kind, e.kind) if e.kind not in named else None
-        named.add(e.kind)
-        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, lw=3 * scale, label=label)
+        name = KIND_NAMES.get(e.kind, e.kind) if e.alerted else "brief moment (not counted)"
+        label = name if name not in named else None
+        named.add(name)
+        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, lw=(3 if e.alerted else 1.5) * scale,
+                alpha=1.0 if e.alerted else 0.45, label=label)  # fmt: skip
     alarms = [e.alerted for e in a.excursions if e.alerted is not None]
     if alarms:
         ax_, ay_ = course.frame.to_xy([p.lat for p in alarms], [p.lon for p in alarms])
@@ -164,7 +166,8 @@ def _shade(ax: Axes, p: Profiles, by_time: bool) -> None:
         if hi - lo < span * 0.003:
             mid = (lo + hi) / 2.0
             lo, hi = mid - span * 0.0015, mid + span * 0.0015
-        ax.axvspan(lo, hi, color=BAND_COLOURS.get(b.kind, "#d62728"), alpha=0.3, lw=0)
+        alpha = 0.3 if b.confirmed else 0.1  # (a brief moment, not counted: lighter)
+        ax.axvspan(lo, hi, color=BAND_COLOURS.get(b.kind, "#d62728"), alpha=alpha, lw=0)
 
 
 def draw_elevation(ax: Axes, p: Profiles, scale: float) -> None:
@@ -238,7 +241,13 @@ def render_compare_png(
         for e in a.excursions:
             sl = slice(e.first_fix, e.last_fix + 1)
             ex, ey = course.frame.to_xy(a.track.lat[sl], a.track.lon[sl])
-            ax.plot(ex / 1000.0, ey / 1000.0, color="#d62728", lw=3 * scale)
+            ax.plot(
+                ex / 1000.0,
+                ey / 1000.0,
+                color="#d62728",
+                lw=(3 if e.alerted else 1.5) * scale,
+                alpha=1.0 if e.alerted else 0.45,
+            )
         prog.plot(
             (a.track.time_s[k] - a.start_ts) / 3600.0,
             a.progress_m[k] / 1000.0,

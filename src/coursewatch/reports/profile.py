@@ -31,6 +31,7 @@ class Band:
     end_m: float
     start_s: float
     end_s: float
+    confirmed: bool = True  # race HQ was alerted (else a brief moment: shaded lighter)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def excursion_bands(a: Analysis) -> tuple[Band, ...]:
                 min(hi, a.course.length_m),
                 e.left.time.timestamp() - a.start_ts,
                 t1 - a.start_ts,
+                e.alerted is not None,
             )
         )
     return tuple(out)

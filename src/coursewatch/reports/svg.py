@@ -19,7 +19,7 @@ from html import escape
 import numpy as np
 
 from coursewatch.geo import FloatArray
-from coursewatch.reports.profile import Profiles
+from coursewatch.reports.profile import Band, Profiles
 
 WIDTH = 800
 HEIGHT = 250
@@ -108,14 +108,17 @@ def _svg(kind: str, label: str, body: list[str]) -> str:
     )
 
 
-def _band_rect(x0: float, x1: float, kind: str, title: str) -> str:
+def _band_rect(x0: float, x1: float, b: Band, title: str) -> str:
     if x1 - x0 < BAND_MIN_PX:
         mid = (x0 + x1) / 2.0
         x0, x1 = mid - BAND_MIN_PX / 2.0, mid + BAND_MIN_PX / 2.0
-    colour = BAND.get(kind, BAND["off_course"])
+    colour = BAND.get(b.kind, BAND["off_course"])
+    brief = "" if b.confirmed else ' fill-opacity="0.35"'  # (a brief moment: not counted)
+    title += "" if b.confirmed else " (a brief moment, not counted)"
     return (
         f'<rect class="band" x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" '
-        f'height="{HEIGHT - TOP - BOTTOM}" fill="{colour}"><title>{escape(title)}</title></rect>'
+        f'height="{HEIGHT - TOP - BOTTOM}" fill="{colour}"{brief}><title>{escape(title)}</title>'
+        "</rect>"
     )
 
 
@@ -132,7 +135,7 @@ def elevation_svg(p: Profiles) -> str | None:
             _band_rect(
                 ax.x(b.start_m / 1000),
                 ax.x(b.end_m / 1000),
-                b.kind,
+                b,
                 f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
             )
         )
@@ -161,7 +164,7 @@ def progress_svg(p: Profiles, ghost: str | None) -> str:
             _band_rect(
                 ax.x(b.start_s / 3600),
                 ax.x(b.end_s / 3600),
-                b.kind,
+                b,
                 f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
             )
         )
