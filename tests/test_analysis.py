@@ -203,6 +203,23 @@ def test_an_arrival_at_a_station_is_when_the_runner_got_there_not_when_the_progr
     assert by_progress.time.timestamp() > 10_800.0
 
 
+def test_a_runner_asleep_just_short_of_a_station_on_the_line_got_there_when_they_came() -> None:
+    """Dark Sky's Ramsey Bridge: the runner lay two hours in the tent, on the line 20 m short
+    of the station's point, and went on; ``analyze`` read the arrival at the departure, two
+    hours after race HQ's board (100 m before a station is at it)."""
+    from coursewatch.analysis.passes import station_passes
+    from coursewatch.course import Station
+
+    course = straight_course(20_000.0)
+    lat0, lon0 = course.latlon_at(np.array([10_000.0]))
+    course = dataclasses.replace(course, stations=(Station("Aid", lat0[0], lon0[0], (10_000.0,)),))
+    t = np.array([0.0, 1800.0, 3600.0, 7200.0, 10_800.0, 11_400.0])
+    progress = np.array([5_000.0, 7_000.0, 9_980.0, 9_981.0, 9_982.0, 11_000.0])
+    lat, lon = course.latlon_at(progress)
+    (arrival,) = station_passes(course, t, progress, (lat, lon, np.zeros(6)))
+    assert arrival.time.timestamp() == 3600.0
+
+
 def test_one_fix_thrown_kilometres_away_is_no_vehicle() -> None:
     from coursewatch.analysis.transport import journey
 

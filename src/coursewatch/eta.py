@@ -63,6 +63,7 @@ from coursewatch.geo import FloatArray
 
 N_PARAMS = 4  # level, fatigue, climb, descent
 REACHED_M = 25.0  # a checkpoint counts as reached this close to it (the finish is the line end)
+AT_STATION_M = 100.0  # this close before an aid station (its tent, its car park) is at it
 
 
 @dataclass(frozen=True)

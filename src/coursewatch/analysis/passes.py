@@ -16,6 +16,7 @@ import numpy as np
 
 from coursewatch.analysis.results import Passage, utc
 from coursewatch.course import FINISH_M, Course, Station
+from coursewatch.eta import AT_STATION_M
 from coursewatch.geo import FloatArray, haversine_m
 
 CHECKPOINT_EVERY_M = 10_000.0
@@ -80,13 +81,17 @@ def station_passes(
     when they came off the line to the station's place, if that was ``ARRIVED_LAG_S`` or
     more before (the tent a little off the line, inside an excursion: the progress is held
     where they left it, and the arrival read hours late). A fix on the line has its
-    progress right, and is left to it (a switchback below the tent, the loop's way out)."""
+    progress right, and is left to it (a switchback below the tent, the loop's way out). With
+    ``where``, a station is reached ``AT_STATION_M`` before it, as on race HQ's board: a
+    runner asleep in Ramsey Bridge's tent 20 m short of its point on the line for two hours
+    got there when they came, not when they left."""
     out: list[Passage] = []
     visits = visit_numbers(course)
     for st in course.stations:
         for i, s in enumerate(st.passes_m):
-            ts = pass_time_s(s, time_s, progress_m)
             inner = END_MARGIN_M < s < course.length_m - END_MARGIN_M  # the finish: its rule
+            near_m = AT_STATION_M if where is not None and inner else 0.0
+            ts = pass_time_s(s, time_s, progress_m, near_m)
             if where is not None and inner:
                 there = arrived_s(st, s, time_s, progress_m, *where)
                 if there is not None and (ts is None or there < ts - ARRIVED_LAG_S):

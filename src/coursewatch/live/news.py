@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from coursewatch.eta import AT_STATION_M
 from coursewatch.incidents import NEWS, NEWS_EPISODE, rule
 from coursewatch.live.announce import newest_event
-from coursewatch.live.passes import AT_STATION_M
 from coursewatch.live.views import incident_json
 from coursewatch.store import AlertRecord, Incident
 from coursewatch.units import h_min

@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from coursewatch.eta import REACHED_M
+from coursewatch.eta import AT_STATION_M, REACHED_M
 from coursewatch.geo import FloatArray
-
-AT_STATION_M = 100.0  # this close before an aid station (its tent, its car park) is at it
 
 
 def reached(station_m: list[float], progress_m: float) -> int:

@@ -15,9 +15,9 @@ import numpy as np
 
 from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
+from coursewatch.eta import AT_STATION_M
 from coursewatch.incidents import priority
 from coursewatch.live.fieldwatch import Range
-from coursewatch.live.passes import AT_STATION_M
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.race_course import StationPass
