@@ -381,6 +381,9 @@ def test_public_mode_is_read_only_and_shows_no_device_id_or_token(
     assert not page.title().startswith("(")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # fits a phone
     page.locator(".tabs button[data-view='board']").click()
+    # what a crew opens it for, in view: the next station's ETA (it was past the screen's edge)
+    eta = page.locator(f'#board tr[data-bib="{LOST}"] td.eta').bounding_box()
+    assert eta is not None and eta["x"] + eta["width"] <= 390, eta
     page.screenshot(path=str(shots / "public-phone-board.png"))
     wide = Page(browser, hq, admin=False)
     _wait_live(wide.open())  # on a desktop, the board and the map take the whole width
