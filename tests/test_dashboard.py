@@ -223,6 +223,13 @@ def test_the_map_shows_the_course_stations_ticks_and_every_runner(
     runners = hq.call("GET", "/api/races/demo/runners")["runners"]
     seen = [r for r in runners if r["last_fix"]]
     assert page.locator(".cw-runner .bib").count() == len(seen)
+    # every runner above every station's square and km tick (a finisher was under the finish)
+    z = page.evaluate("""() => {
+      const zs = (s) => [...document.querySelectorAll(`.leaflet-marker-pane ${s}`)]
+        .map((e) => +e.style.zIndex);
+      return [Math.min(...zs(".cw-runner")), Math.max(...zs(".cw-station"), ...zs(".cw-tick"))];
+    }""")
+    assert z[0] > z[1], z
     for r in seen:  # coloured by status
         assert page.locator(f".cw-runner .bib.st-{r['status']}", has_text=r["bib"]).count() >= 1
     # the selected runner's trail

@@ -11,6 +11,7 @@
                         "finished", "not_started", "dnf"];
   const SILENT_SHOWN_S = 20 * 60;  // the status column says "silent 2 h 34 min" from then on
   const MAX_ALERTS_SHOWN = 300;
+  const RUNNER_Z = 1000;  // runners above the stations and the km ticks (Leaflet: by latitude)
   const SOUND_KEY = "coursewatch.sound";
   const OPERATOR_KEY = "coursewatch.operator";
   const $ = (id) => document.getElementById(id);
@@ -441,7 +442,7 @@
       }
       m.setZIndexOffset(r.bib === state.selected ? 10000 : r.status === "sos" ? 8000
         : r.status === "off_course" || r.status === "far_from_course" ? 5000
-        : state.flags.has(r.bib) ? 4000 : 0);
+        : state.flags.has(r.bib) ? 4000 : RUNNER_Z);  // (a finisher was under the finish's square)
     }
     for (const [bib, m] of state.markers) {
       if (!seen.has(bib)) { m.remove(); state.markers.delete(bib); }

@@ -131,7 +131,8 @@ const CWMap = (() => {
       const step = tickStep(this.lengthM, unitM);
       for (let k = step; k * unitM < this.lengthM - 0.3 * step * unitM; k += step) {
         const icon = L.divIcon({ className: "cw-tick", html: `<span>${k}</span>`, iconSize: [0, 0] });
-        L.marker(pointAt(this.coords, this.along, k * unitM), { icon, interactive: false, keyboard: false })
+        L.marker(pointAt(this.coords, this.along, k * unitM),  // (under the stations' squares)
+                 { icon, interactive: false, keyboard: false, zIndexOffset: -1000 })
           .addTo(this.ticks);
       }
     }

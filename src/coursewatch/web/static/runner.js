@@ -94,7 +94,7 @@
     if (line.length) {
       const last = line[line.length - 1];
       if (!state.marker) {
-        state.marker = L.marker(last, { icon: L.divIcon({ className: "cw-runner", iconSize: null,
+        state.marker = L.marker(last, { zIndexOffset: 1000, icon: L.divIcon({ className: "cw-runner", iconSize: null,
           html: el("span", { class: `bib st-${state.runner.status}`, text: CW.bib }).outerHTML }) })
           .addTo(state.map.map);
       } else {
