@@ -122,7 +122,7 @@
       fact("Status", "", el("span", { class: `st st-${r.status}`, text: CW.statusText(r.status) })),
       fact("Progress", r.progress_m == null ? "held back by the race (public view)"
         : `${CW.dist(r.progress_m)} · ${Math.round(r.progress_pct)}%`),
-      fact("Pace", CW.pace(r.pace_mps)),
+      fact("Moving pace", CW.pace(r.pace_mps)),  // (the recent half hour, stops left out)
       fact("Last fix", r.last_fix ? `${CW.hhmm(r.last_fix.time_s)} (${CW.relative(r.last_fix.time_s)})` : "–"),
       // where to send help (race HQ's: the public's positions may be held back or rounded)
       state.meta.admin && r.last_fix && r.last_fix.lat != null
