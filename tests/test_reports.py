@@ -230,3 +230,15 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     p = build_profiles(both, compute_splits(both))
     assert [b.confirmed for b in p.bands] == [True, False]
     assert progress_svg(p, None).count('fill-opacity="0.35"') == 1
+
+
+def test_the_header_is_on_the_clock_of_the_report(lost: Analysis, info: ReportInfo) -> None:
+    """With a race file its clock times had no zone ("Fri 13:47:48") under a header in UTC
+    ("2021-08-27 00:00Z"): the header is on the race's clock too, and says which."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    paris = dataclasses.replace(info, tz=ZoneInfo("Europe/Paris"))
+    assert paris.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 02:00 CEST"
+    assert info.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 00:00Z"
+    assert " CEST to " in render_markdown(lost, paris)

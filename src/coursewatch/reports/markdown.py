@@ -52,7 +52,7 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
         f"**{_md(headline(a))}.** {_md(finish_line(a, info))}.",
         f"{_md(info.runner)} on {_md(info.title)}, {tr.start:%Y-%m-%d}: a course of "
         f"{length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
-        f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z.",
+        f"{info.date_time(tr.start)} to {info.date_time(tr.end)}.",
     ]
     if image:
         parts.append(f"![Map and profile of {_md(info.title)}]({image})")

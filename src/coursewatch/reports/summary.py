@@ -68,6 +68,14 @@ class ReportInfo:
             text = local.strftime("%a ") + text
         return text + ("Z" if self.tz is None else "")
 
+    def date_time(self, t: datetime) -> str:
+        """A date and time on the race's clock, with its zone: "2021-08-27 00:00 CEST" (the
+        clock times of the report are on it too), "2021-08-26 22:00Z" without a race file."""
+        if self.tz is None:
+            return f"{t.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+        local = t.astimezone(self.tz)
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname() or local.strftime('%z')}"
+
 
 def short_duration(seconds: float) -> str:
     """A duration as people say it: '42 s', '23 min', '1 h 40 min'."""

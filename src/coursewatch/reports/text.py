@@ -60,7 +60,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
         Text.assemble((info.title, "bold"), f" — {info.runner}"),
         Text(
             f"Course {km_mi(a.course.length_m)}; track: {len(tr)} fixes, "
-            f"{tr.start:%Y-%m-%d %H:%M}Z to {tr.end:%Y-%m-%d %H:%M}Z"
+            f"{info.date_time(tr.start)} to {info.date_time(tr.end)}"
         ),
         Text(finish_line(a, info)),
         Text(headline(a), style="bold red" if a.confirmed else "bold green"),
