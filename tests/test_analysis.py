@@ -11,6 +11,8 @@ from coursewatch.formats import RawPoints
 from coursewatch.sim.simulate import (
     START_TS,
     SimulatedRun,
+    cut_run,
+    hairpin_course,
     simulate_run,
     straight_course,
     trail_course,
@@ -308,25 +310,11 @@ def test_a_long_wrong_way_was_told_to_race_hq_and_a_short_one_was_not() -> None:
     assert all(e.alerted is None for e in back(5500.0).excursions)
 
 
-def hairpin_cut(dt_s: float) -> tuple[Course, Analysis]:
-    """A hairpin: east 1.5 km, north 200 m, back west 1.5 km, then north 2 km. The runner goes
-    east 500 m, cuts straight north 200 m to the way back (at km 2.7), and runs on."""
-    from coursewatch.geo import LocalFrame
-    from coursewatch.sim.simulate import _course_from_xy
-
-    cx = np.r_[np.arange(0.0, 1501.0, 50.0), np.arange(1500.0, -1.0, -50.0), np.zeros(40)]
-    cy = np.r_[np.zeros(31), np.full(31, 200.0), 200.0 + np.arange(50.0, 2001.0, 50.0)]
-    course = _course_from_xy(cx, cy, "hairpin", 45.0, 6.0)
-    step = 3.0 * dt_s
-    xs = [*np.arange(0.0, 501.0, step), *np.full(int(200 / step), 500.0)]
-    ys = [*np.zeros(len(xs) - int(200 / step)), *np.arange(step, 200.1, step)[: int(200 / step)]]
-    back = np.arange(500.0 - step, -0.1, -step)
-    north = 200.0 + np.arange(step, 2000.0, step)  # to the finish
-    xs, ys = [*xs, *back, *np.zeros(len(north))], [*ys, *np.full(len(back), 200.0), *north]
-    t = START_TS + dt_s * np.arange(len(xs))
-    lat, lon = LocalFrame.centred(45.0, 6.0).to_latlon(np.array(xs), np.array(ys))
-    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
-    return course, analyze(course, build_track(raw))
+def hairpin_cut(dt_s: float) -> tuple[Course, SimulatedRun]:
+    """A hairpin (east 1.5 km, a half turn, back west 200 m to the north, then north): the
+    runner goes east 500 m and cuts straight north 200 m to the way back, at km 2.815."""
+    course = hairpin_course(200.0, leg_m=1500.0)
+    return course, cut_run(course, 500.0, 2815.0, interval_s=dt_s)
 
 
 @pytest.mark.parametrize("dt_s", [1.0, 5.0])
@@ -335,8 +323,7 @@ def test_a_cut_across_a_hairpin_is_a_shortcut_to_where_the_runner_came_back(dt_s
     554 m extra, 4 min lost": live, the matcher held the runner back on the line at km 48.9
     where they had left it, and moved on three minutes later. In hindsight they came back
     where the fix is: 2.2 km of the hairpin skipped for 200 m run."""
-    _, a = hairpin_cut(dt_s)
-    (cut,) = a.excursions
+    (cut,) = analyzed(*hairpin_cut(dt_s)).excursions
     assert cut.kind == "shortcut", cut
-    assert cut.rejoined is not None and cut.rejoined.course_m == pytest.approx(2700.0, abs=60.0)
-    assert -cut.extra_distance_m == pytest.approx(2200.0 - 200.0, abs=150.0)
+    assert cut.rejoined is not None and cut.rejoined.course_m == pytest.approx(2815.0, abs=60.0)
+    assert -cut.extra_distance_m == pytest.approx(2315.0 - 200.0, abs=150.0)

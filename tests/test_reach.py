@@ -10,7 +10,7 @@ from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
 from coursewatch.engine import reach
 from coursewatch.engine import state as L
-from coursewatch.sim.simulate import SimulatedRun, hairpin_course, simulate_run
+from coursewatch.sim.simulate import SimulatedRun, cut_run, hairpin_course, simulate_run
 
 OFF = EngineConfig(reach_min_m=1e9)  # the reachable course never consulted
 CFG = EngineConfig().to_kernel()
@@ -173,3 +173,21 @@ def test_a_wrong_trail_across_the_course_and_back_is_one_alarm(
         cfg = EngineConfig(oc_follow_m=0.0)
         res = match_fixes(course, run.time_s, run.lat, run.lon, config=cfg)
         assert [e.kind for e in res.events].count("off_course") == 3
+
+
+@pytest.mark.parametrize("interval_s", [1.0, 5.0])
+def test_a_cut_across_a_hairpin_is_a_shortcut_where_the_runner_came_to_the_line(
+    interval_s: float,
+) -> None:
+    """East 500 m, then 200 m straight north to the way back (km 2.815). The filter held the
+    runner at km 0.5 for minutes while the offset came from the way back, so the way back read
+    "back on course at km 0.50" and the 2.3 km cut was never said (EcoTrail 2022 on the 2024
+    line, live): it is a shortcut, where they came to the line."""
+    course = hairpin_course(200.0, leg_m=1500.0)
+    run = cut_run(course, 500.0, 2815.0, interval_s=interval_s)
+    m = match_fixes(course, run.time_s, run.lat, run.lon)
+    said = [(e.kind, e.left and e.left.course_m, e.at.course_m) for e in m.events]
+    (cut,) = [e for e in m.events if e.kind == "shortcut"]
+    assert "back_on_course" not in [e.kind for e in m.events], said
+    assert cut.at.course_m == pytest.approx(2815.0, abs=80.0), said
+    assert cut.left is not None and cut.left.course_m == pytest.approx(500.0, abs=60.0), said

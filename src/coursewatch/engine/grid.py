@@ -204,14 +204,23 @@ def offset_between(
 ) -> float:
     """Distance from (x, y) to the course between course distances ``s_lo`` and ``s_hi``
     (``cum``: course distance at each vertex); every segment in between, no index."""
+    return nearest_between(x, y, s_lo, s_hi, x_v, y_v, cum)[0]
+
+
+@nb.njit(cache=True)
+def nearest_between(
+    x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray, cum: FloatArray
+) -> tuple[float, float]:
+    """(distance, course distance) of the nearest point of the course between ``s_lo`` and
+    ``s_hi`` to (x, y); (inf, s_lo) when there is none."""
     lo = max(int(np.searchsorted(cum, s_lo)) - 1, 0)
     hi = min(int(np.searchsorted(cum, s_hi)) + 1, len(cum) - 1)
-    best = np.inf
+    best, at = np.inf, s_lo
     for i in range(lo, hi):
-        _, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
+        t, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
         if d2 < best:
-            best = d2
-    return np.sqrt(best)
+            best, at = d2, cum[i] + t * (cum[i + 1] - cum[i])
+    return np.sqrt(best), at
 
 
 MEMO_CAP = 96  # segments a memo holds at most (as many as a query returns)

@@ -30,7 +30,7 @@ from coursewatch.engine import reach as R
 from coursewatch.engine import state as S
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.detect import Before, Estimate, Fix, detect
-from coursewatch.engine.grid import IntArray, nearest_distance, offset_between
+from coursewatch.engine.grid import IntArray, nearest_between, nearest_distance
 from coursewatch.engine.hypotheses import (
     AT_START_M,
     candidates,
@@ -125,9 +125,9 @@ def step_fix(
         st[S.SEEN] = 1.0
     elif st[S.SEEN] == 0.0 and d_line < np.inf:
         d_eff = d_line  # not yet on the course: the offset is from every part of it
-    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line)
+    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_off)
     d_eff = _reachable(st, sf, cfg, fx, was, est, s_off, x_v, y_v, cum)
-    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line)
+    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_off)
     st[S.S_EST] = s_new
     st[S.D_EST] = d_eff
     st[S.MATCHED] = 1.0 if matched else 0.0
@@ -236,7 +236,8 @@ def _offset(
         s_off = s_det
     if d_eff == np.inf:
         far_m = cfg[C.vmax_mps] * max(fx.dt, 1.0) + OFF_WINDOW_M
-        d_eff = offset_between(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m, x_v, y_v, cum)
+        d_eff, s_off = nearest_between(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m, x_v,
+                                       y_v, cum)  # fmt: skip
     return d_eff, s_det, s_off
 
 

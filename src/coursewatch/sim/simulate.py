@@ -141,3 +141,25 @@ def simulate_run(
         noise[0] = rng.normal(0, gps_sigma_m, 2)
     lat, lon = course.frame.to_latlon(x + noise[:, 0], y + noise[:, 1])
     return SimulatedRun(np.asarray(t, dtype=np.float64), lat, lon, x, y, off)
+
+
+def cut_run(
+    course: Course, from_m: float, to_m: float, pace_mps: float = 3.0, interval_s: float = 1.0,
+    start_ts: float = START_TS,
+) -> SimulatedRun:  # fmt: skip
+    """A runner along ``course`` who at ``from_m`` goes straight across to the course at
+    ``to_m`` (a hairpin cut across) and runs on to the finish; no GPS error."""
+    step = pace_mps * interval_s
+    s_before, s_after = np.arange(0.0, from_m, step), np.arange(to_m, course.length_m, step)
+    (ax,), (ay,) = course.xy_at(np.array([from_m]))
+    (bx,), (by,) = course.xy_at(np.array([to_m]))
+    across = np.arange(0.0, float(np.hypot(bx - ax, by - ay)), step)
+    f = across / max(float(across[-1]) + step, 1.0) if len(across) else across
+    x0, y0 = course.xy_at(s_before)
+    x1, y1 = course.xy_at(s_after)
+    x = np.concatenate([x0, ax + f * (bx - ax), x1])
+    y = np.concatenate([y0, ay + f * (by - ay), y1])
+    off = np.concatenate([np.zeros(len(x0), bool), np.ones(len(f), bool), np.zeros(len(x1), bool)])
+    t = start_ts + interval_s * np.arange(len(x))
+    lat, lon = course.frame.to_latlon(x, y)
+    return SimulatedRun(np.asarray(t, dtype=np.float64), lat, lon, x, y, off)
