@@ -320,10 +320,42 @@ def hairpin_cut(dt_s: float) -> tuple[Course, SimulatedRun]:
 @pytest.mark.parametrize("dt_s", [1.0, 5.0])
 def test_a_cut_across_a_hairpin_is_a_shortcut_to_where_the_runner_came_back(dt_s: float) -> None:
     """EcoTrail 2022 on the 2024 line read "Off course at km 46.6 ... rejoined at km 46.6:
-    554 m extra, 4 min lost": live, the matcher held the runner back on the line at km 48.9
-    where they had left it, and moved on three minutes later. In hindsight they came back
-    where the fix is: 2.2 km of the hairpin skipped for 200 m run."""
+    554 m extra, 4 min lost" for a cut across a hairpin: 2.3 km skipped for 200 m run."""
     (cut,) = analyzed(*hairpin_cut(dt_s)).excursions
     assert cut.kind == "shortcut", cut
     assert cut.rejoined is not None and cut.rejoined.course_m == pytest.approx(2815.0, abs=60.0)
     assert -cut.extra_distance_m == pytest.approx(2315.0 - 200.0, abs=150.0)
+
+
+def test_a_way_back_the_live_matcher_placed_where_the_runner_left_is_placed_where_they_are() -> (
+    None
+):
+    """MaxiRace night 2021: live, back on the line at km 47.15; the fix was at km 47.35. A way
+    back said where the runner had left (the hairpin before the live fix): in hindsight it
+    is where the fix is, and a shortcut when more course was skipped than run."""
+    from coursewatch.analysis import SIMPLIFY_SIGMAS
+    from coursewatch.analysis.excursions import Excursions
+    from coursewatch.distance import distance_run_m
+    from coursewatch.engine.config import EngineConfig
+
+    course, run = hairpin_cut(1.0)
+    a = analyzed(course, run)
+    held = []
+    for e in a.match.events:  # as the engine said it before it judged a coasting way back
+        if e.kind == "shortcut":
+            e = dataclasses.replace(
+                e, kind="back_on_course", at=dataclasses.replace(e.at, course_m=500.0)
+            )
+        held.append(e)
+    match = dataclasses.replace(a.match, events=tuple(held))
+    x, y = course.frame.to_xy(a.track.lat, a.track.lon)
+    path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
+    builder = Excursions(course, a.track, match, a.offset_m, path, EngineConfig())
+    (cut,) = builder.excursions()
+    assert cut.kind == "shortcut", cut
+    assert cut.rejoined is not None and cut.rejoined.course_m == pytest.approx(2815.0, abs=60.0)
+    k1 = cut.last_fix
+    assert (
+        builder.rejoin_m(k1, float(a.match.progress_m[k1]) + 1e4)
+        == float(a.match.progress_m[k1]) + 1e4
+    )

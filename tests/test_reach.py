@@ -191,3 +191,21 @@ def test_a_cut_across_a_hairpin_is_a_shortcut_where_the_runner_came_to_the_line(
     assert "back_on_course" not in [e.kind for e in m.events], said
     assert cut.at.course_m == pytest.approx(2815.0, abs=80.0), said
     assert cut.left is not None and cut.left.course_m == pytest.approx(500.0, abs=60.0), said
+
+
+def test_after_a_cut_the_next_excursion_leaves_from_where_the_runner_is() -> None:
+    """Cut across the hairpin to km 2.815, on along the way back to km 2.965, then off it to
+    the north: the filter still held the runner at km 0.5, and race HQ read "shortcut to
+    km 2.82", then "off course at km 0.50"."""
+    course = hairpin_course(200.0, leg_m=1500.0)
+    cut = cut_run(course, 500.0, 2815.0, interval_s=1.0)  # 3 m a fix
+    k = int(np.flatnonzero(cut.off_course)[-1]) + 1 + 50  # 150 m on from the way back
+    xs = np.concatenate([cut.true_x[: k + 1], np.full(150, cut.true_x[k])])
+    ys = np.concatenate([cut.true_y[: k + 1], cut.true_y[k] + 3.0 * np.arange(1, 151)])
+    lat, lon = course.frame.to_latlon(xs, ys)
+    m = match_fixes(course, cut.time_s[0] + np.arange(len(xs)), lat, lon)
+    said = [(e.kind, e.left and e.left.course_m) for e in m.events]
+    offs = [e for e in m.events if e.kind == "off_course"]
+    assert [e.kind for e in m.events][:2] == ["off_course", "shortcut"], said
+    assert len(offs) == 2 and offs[1].left is not None, said
+    assert offs[1].left.course_m == pytest.approx(2965.0, abs=60.0), said

@@ -240,11 +240,10 @@ class Excursions:
 
     def rejoin_m(self, k1: int, live_m: float) -> float:
         """Where along the course the runner came back at fix ``k1``, in hindsight. Live, the
-        matcher holds a runner back on the line further on where they left it until so long
-        a jump is believable (EcoTrail 2022 on the 2024 line: back at km 48.9, held at
-        km 46.6 for three minutes, then on at km 49.7 with nothing said). When the fix is
-        not at ``live_m``, it is at the nearest place of the line between there and where
-        the matcher went within ``REJOIN_LOOK_S``."""
+        matcher may hold a runner back on the line further on where it had them until so
+        long a jump is believable (MaxiRace night 2021: back at km 47.35, said km 47.15).
+        When the fix is not at ``live_m``, it is at the nearest place of the line between
+        there and where the matcher went within ``REJOIN_LOOK_S``."""
         tr, c = self.track, self.course
         x, y = c.frame.to_xy(tr.lat[k1 : k1 + 1], tr.lon[k1 : k1 + 1])
         lx, ly = c.xy_at(np.array([live_m]))
@@ -252,6 +251,8 @@ class Excursions:
             return live_m
         end = int(np.searchsorted(tr.time_s, tr.time_s[k1] + REJOIN_LOOK_S, side="right"))
         s = np.arange(live_m, float(self.match.progress_m[k1:end].max()) + 5.0, 5.0)
+        if not len(s):  # (the matcher never went past the live place)
+            return live_m
         cx, cy = c.xy_at(s)
         gap = np.hypot(cx - x, cy - y)
         k = int(np.argmin(gap))

@@ -63,7 +63,7 @@ class Estimate(NamedTuple):
     s_det: float  # course distance the detectors use, m
     d_eff: float  # offset, m
     d_line: float  # offset from the nearest pass of the whole line, m
-    s_off: float  # course distance of the pass the offset was measured from, m
+    s_near: float  # coasting: course distance of the part of the line the offset came from
 
 
 @nb.njit(cache=True, inline="always")
@@ -250,10 +250,11 @@ def _off_course(
     evidence_m = 0.0
     if st[S.INTERVAL] > cfg[C.dense_s]:
         evidence_m = reach_m(max(fx.t - oc[OC.CP_T], 1.0), was.pace, fx.sigma, cfg)
-    # alarmed and coasting, the way back is judged where it came to the line, not where the
-    # filter holds the runner (a hairpin cut across: held where they left for minutes, the
-    # way back read "back on course" there, and the cut was never said)
-    s = est.s_off if oc[OC.STATE] == 1.0 and not est.matched else est.s_det
+    # coasting, the detector follows where the runner is near the line, not where the filter
+    # holds them (a hairpin cut across: held where they left for minutes, the way back read
+    # "back on course" there and the cut was never said; after it, the next excursion left
+    # from there)
+    s = est.s_det if est.matched else est.s_near
     code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, s,
                              fx.acc, noise_m, at_station, end_m, evidence_m, cfg,
                              ev[ne])  # fmt: skip

@@ -114,7 +114,7 @@ def step_fix(
     s_new = sf[HYP_S, best]
     jumped = matched and sf[HYP_TRANS, best] < -10.0 and was.n_hyp > 0
     # 4: offset
-    d_eff, s_det, s_off = _offset(sf, cfg, fx, was, nc, best, x_v, y_v, cum)
+    d_eff, s_det, s_off, s_near = _offset(sf, cfg, fx, was, nc, best, x_v, y_v, cum)
     d_line = np.inf  # from the whole line: the nearest pass, or beyond the candidates' radius
     for c in range(nc):
         d_line = min(d_line, sf[CAND_D, c])
@@ -125,9 +125,9 @@ def step_fix(
         st[S.SEEN] = 1.0
     elif st[S.SEEN] == 0.0 and d_line < np.inf:
         d_eff = d_line  # not yet on the course: the offset is from every part of it
-    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_off)
+    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_near)
     d_eff = _reachable(st, sf, cfg, fx, was, est, s_off, x_v, y_v, cum)
-    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_off)
+    est = Estimate(nc, best, matched, jumped, s_new, s_det, d_eff, d_line, s_near)
     st[S.S_EST] = s_new
     st[S.D_EST] = d_eff
     st[S.MATCHED] = 1.0 if matched else 0.0
@@ -204,10 +204,12 @@ def _offset(
     x_v: FloatArray,
     y_v: FloatArray,
     cum: FloatArray,
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """Phase 4: (offset, course distance the detectors use, course distance the offset was
-    measured from). On the line: the matched pass itself; coasting: the nearest pass the
-    runner could have reached from where they left the line."""
+    measured from, and the nearest part of the line it came from). On the line: the matched
+    pass itself; coasting: the nearest pass the runner could have reached from where they
+    left the line, else the nearest part of the course within 3 km behind and ahead (its
+    course distance the last one: a hairpin's way back, cut across to)."""
     cs, cd, nsc = sf[CAND_S], sf[CAND_D], sf[HYP_SCORE]
     top = nsc[best]
     s_new = sf[HYP_S, best]
@@ -234,11 +236,12 @@ def _offset(
                 d_eff = cd[c]
                 s_det = cs[c]
         s_off = s_det
+    s_near = s_off
     if d_eff == np.inf:
         far_m = cfg[C.vmax_mps] * max(fx.dt, 1.0) + OFF_WINDOW_M
-        d_eff, s_off = nearest_between(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m, x_v,
-                                       y_v, cum)  # fmt: skip
-    return d_eff, s_det, s_off
+        d_eff, s_near = nearest_between(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m, x_v,
+                                        y_v, cum)  # fmt: skip
+    return d_eff, s_det, s_off, s_near
 
 
 @nb.njit(cache=True, inline="always")
