@@ -391,6 +391,11 @@ def test_public_mode_is_read_only_and_shows_no_device_id_or_token(
     # what a crew opens it for, in view: the next station's ETA (it was past the screen's edge)
     eta = page.locator(f'#board tr[data-bib="{LOST}"] td.eta').bounding_box()
     assert eta is not None and eta["x"] + eta["width"] <= 390, eta
+    head = page.locator("#board thead tr")
+    top = head.bounding_box()
+    page.eval_on_selector(".board-panel .table-wrap", "w => { w.scrollTop = 200; }")
+    assert head.bounding_box() == top  # the headings stay in view as the list scrolls
+    page.eval_on_selector(".board-panel .table-wrap", "w => { w.scrollTop = 0; }")
     page.screenshot(path=str(shots / "public-phone-board.png"))
     wide = Page(browser, hq, admin=False)
     _wait_live(wide.open())  # on a desktop, the board and the map take the whole width

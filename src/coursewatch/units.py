@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+
 M_PER_MI = 1609.344
 M_PER_FT = 0.3048
 
@@ -37,15 +39,14 @@ def off(distance_m: float, units: str = "km") -> str:
     """A short distance across the course (how far off it, how far to it) in the race's unit:
     metres, or in a race run in miles feet to 1,000 ft and miles past that.
 
-    >>> off(310.4), off(61.0, "mi"), off(310.4, "mi")
-    ('310 m', '200 ft', '0.19 mi')
+    >>> off(310.4), off(61.0, "mi"), off(310.4, "mi"), off(304.0, "mi")
+    ('310 m', '200 ft', '0.19 mi', '0.19 mi')
     """
     if units != "mi":
         return f"{distance_m:.0f} m"
     feet = distance_m / M_PER_FT
-    if feet >= 1000.0:
-        return length(distance_m, "mi", 2)
-    return f"{feet:.0f} ft" if feet < 100.0 else f"{round(feet, -1):.0f} ft"
+    feet = math.floor(feet + 0.5) if feet < 100.0 else 10.0 * math.floor(feet / 10.0 + 0.5)
+    return length(distance_m, "mi", 2) if feet >= 1000.0 else f"{feet:.0f} ft"
 
 
 def fmt_duration(seconds: float) -> str:

@@ -62,7 +62,7 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     brief = []
     for i, e in enumerate(a.excursions):
         if e.alerted is None:  # one line each, under the confirmed ones, as the text report
-            brief.append(f"- {i + 1}. {_md(excursion_title(e))}: up to {e.max_offset_m:.0f} m "
+            brief.append(f"- {i + 1}\\. {_md(excursion_title(e))}: up to {e.max_offset_m:.0f} m "
                          f"off, {_md(info.clock(e.left.time, seconds=False))}")  # fmt: skip
             continue
         lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))

@@ -96,8 +96,8 @@ const CW = (() => {
   function off(m) {
     if (m === null || m === undefined || !isFinite(m)) return "–";
     if (units() !== "mi") return `${Math.round(m)} m`;
-    const ft = m / 0.3048;
-    return ft >= 1000 ? dist(m, 2) : `${ft < 100 ? Math.round(ft) : Math.round(ft / 10) * 10} ft`;
+    const ft = m / 0.3048, shown = ft < 100 ? Math.round(ft) : Math.round(ft / 10) * 10;
+    return shown >= 1000 ? dist(m, 2) : `${shown} ft`;
   }
   function pace(mps) {
     if (!mps || mps < 0.1) return "–";
