@@ -359,3 +359,18 @@ def test_a_way_back_the_live_matcher_placed_where_the_runner_left_is_placed_wher
         builder.rejoin_m(k1, float(a.match.progress_m[k1]) + 1e4)
         == float(a.match.progress_m[k1]) + 1e4
     )
+
+
+def test_a_shortcut_costs_no_time_even_with_a_stop_in_it() -> None:
+    """UTMB 2021 read "Shortcut at km 141.2 ... 313 m of course cut, 38 min lost": a stop and
+    a climb on a way that is not the course's, priced at the pace of the descent before."""
+    course = hairpin_course(200.0, leg_m=4000.0)  # an hour on the course before: its pace
+    run = cut_run(course, 3800.0, 4000.0 + np.pi * 100.0 + 200.0, pace_mps=0.8, interval_s=5.0)
+    mid = int(np.flatnonzero(run.off_course)[len(np.flatnonzero(run.off_course)) // 2])
+    stay = 360  # half an hour standing halfway across
+    lat = np.concatenate([run.lat[: mid + 1], np.full(stay, run.lat[mid]), run.lat[mid + 1 :]])
+    lon = np.concatenate([run.lon[: mid + 1], np.full(stay, run.lon[mid]), run.lon[mid + 1 :]])
+    t = START_TS + 5.0 * np.arange(len(lat))
+    raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
+    (cut,) = analyze(course, build_track(raw)).excursions
+    assert cut.kind == "shortcut" and cut.time_lost_s == 0.0, cut

@@ -158,6 +158,7 @@ class Excursions:
             if extra < -self.config.shortcut_m and self.cut_shown(k0, k1, left_s, rejoined):
                 kind = "shortcut"  # more course skipped than run, and the fixes can show it
         max_off = max(a.max_offset_m, b.max_offset_m)
+        lost = 0.0 if kind == "shortcut" and lost is not None else lost  # (as in build)
         return Excursion(kind, a.left, flagged, alerted, rejoined, max_off, extra, lost, k0, k1)
 
     def cut_shown(self, k0: int, k1: int, left_s: float, rejoined: Point) -> bool:
@@ -236,6 +237,10 @@ class Excursions:
             moved = rejoin_s != live_s  # (live, it was a way back where they had left)
             if moved and kind == "off_course" and extra < -self.config.shortcut_m:
                 kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind
+        # no time lost on a shortcut: its way is not the course's, and its time cannot be
+        # priced by the pace on the course ("Shortcut at km 141.2 ... 313 m of course cut,
+        # 38 min lost": a stop at Trient and a climb priced at the pace of a descent)
+        lost = 0.0 if kind == "shortcut" and lost is not None else lost
         return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
 
     def rejoin_m(self, k1: int, live_m: float) -> float:

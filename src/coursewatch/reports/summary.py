@@ -224,7 +224,8 @@ def _cost(e: Excursion) -> str:
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
         dist = f"{distance(-e.extra_distance_m)} shorter than the course"
-        note = " (their straight lines skip its bends: no evidence of a cut)"
+        note = (" (less than the course's line and the fixes' straight lines differ by: no "
+                "evidence of a cut)")  # fmt: skip
     elif e.extra_distance_m < 0:
         dist = f"{distance(-e.extra_distance_m)} of course cut"
     else:
