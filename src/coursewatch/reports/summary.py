@@ -133,7 +133,9 @@ def headline(a: Analysis) -> str:
         f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
     )
     if a.cut_m >= 50.0:
-        parts.append(f"{distance(a.cut_m)} cut")
+        rides = sum(1 for e in a.confirmed if e.transport is not None)
+        by = f" ({rides} ride{'s' if rides != 1 else ''} in a vehicle)" if rides else ""
+        parts.append(f"{distance(a.cut_m)} cut{by}")  # (Dark Sky's shuttle: the race's fact)
     return ", ".join(parts)
 
 
