@@ -90,6 +90,7 @@ def test_analyze_json_contract(tmp_path: Path) -> None:
     assert d["excursions"] == []
     assert d["finish"]["elapsed_s"] > 0
     assert d["track"]["start"].endswith("Z")
+    assert d["track"]["dropped"] == {}  # (by reason: what the reader left out of the file)
     assert d["splits"][-1]["elapsed_s"] == d["finish"]["elapsed_s"]  # the finish is a split
     assert d["splits"][-1]["skipped"] is False
     assert d["totals"] == {"excursions": 0, "extra_distance_m": 0.0, "time_lost_s": 0.0,

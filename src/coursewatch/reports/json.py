@@ -59,6 +59,8 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             "start": iso(tr.start),
             "end": iso(tr.end),
             "left_out": {"before": a.trimmed[0], "after": a.trimmed[1]},
+            # records the reader dropped, by reason (pre_race: isolated pings hours before)
+            "dropped": dict(tr.dropped),
             "notes": list(tr.notes),  # what the reader said of the file (cut short, say)
             # begun mid-race with no race start given: where (race time from its first fix)
             "starts_at_m": None if a.starts_at_m is None else round(a.starts_at_m, 1),
