@@ -242,3 +242,11 @@ def test_the_header_is_on_the_clock_of_the_report(lost: Analysis, info: ReportIn
     assert paris.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 02:00 CEST"
     assert info.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 00:00Z"
     assert " CEST to " in render_markdown(lost, paris)
+
+
+def test_a_clock_time_without_seconds_is_rounded_as_the_race_times_are(info: ReportInfo) -> None:
+    """Checruit read "13:43" beside a race time of "11:44:00": the clock was cut, not rounded."""
+    from datetime import UTC, datetime
+
+    assert info.clock(datetime(2021, 8, 27, 13, 43, 40, tzinfo=UTC), seconds=False) == "13:44Z"
+    assert info.clock(datetime(2021, 8, 27, 13, 43, 20, tzinfo=UTC), seconds=False) == "13:43Z"

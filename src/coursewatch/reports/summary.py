@@ -20,7 +20,7 @@ functions; each only lays the words out its own way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from coursewatch.analysis import Analysis, Excursion
 from coursewatch.race import Race, ReferenceSplits
@@ -59,10 +59,11 @@ class ReportInfo:
         return cls(title, runner, reference, tz, multi_day)
 
     def clock(self, t: datetime | float, seconds: bool = True) -> str:
-        """A time of day in the race's timezone (UTC, marked Z, without a race file)."""
+        """A time of day in the race's timezone (UTC, marked Z, without a race file); without
+        ``seconds``, to the nearest minute (as the race times beside it are rounded)."""
         if not isinstance(t, datetime):
             t = datetime.fromtimestamp(t, self.tz or UTC)
-        local = t.astimezone(self.tz or UTC)
+        local = t.astimezone(self.tz or UTC) + (timedelta(0) if seconds else timedelta(seconds=30))
         text = local.strftime("%H:%M:%S" if seconds else "%H:%M")
         if self.multi_day:
             text = local.strftime("%a ") + text
