@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -79,6 +80,20 @@ def course_and_run(tmp_path: Path) -> tuple[Path, Path, float]:
     tpath = tmp_path / "run.gpx"
     tpath.write_text(GPX.format(pts=trk, wlat=45.0, wlon=6.0))
     return cpath, tpath, float(run.time_s[0])
+
+
+def test_analyze_reads_the_clock_of_a_time_zone_given(tmp_path: Path) -> None:
+    """Without a race file every time was UTC ("Fri 02:42Z" for Thursday 22:42 in
+    Pennsylvania): --timezone puts the report on the runner's clock; a zone that is none is
+    one line."""
+    cpath, tpath, began = course_and_run(tmp_path)
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--timezone",
+                                    "America/New_York"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    local = datetime.fromtimestamp(began, ZoneInfo("America/New_York"))
+    assert f"{local:%Y-%m-%d %H:%M} {local.tzname()} to " in res.output, res.output
+    bad = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--timezone", "Mars/Base"])
+    assert bad.exit_code == 2 and "'Mars/Base' is not a time zone" in bad.output, bad.output
 
 
 def test_analyze_json_contract(tmp_path: Path) -> None:

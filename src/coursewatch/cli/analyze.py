@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.console import Console
@@ -158,6 +159,14 @@ def _analyses(
     help="Runner name, once per track in order (default: the track file's name).",
 )
 @click.option(
+    "--timezone",
+    "zone",
+    default=None,
+    help="Clock times in this time zone (America/Denver, Europe/Paris); default: the race "
+    "file's, else UTC.",
+    callback=lambda _ctx, _param, value: _zone(value),
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Analyse a track that does not look like a run of this course (mostly away from "
@@ -175,6 +184,7 @@ def analyze_cmd(
     ghost: str | None,
     image: str | None,
     names: tuple[str, ...],
+    zone: ZoneInfo | None,
     force: bool,
 ) -> None:
     """Where runners went wrong on COURSE_FILE, from their recordings TRACK_FILES.
@@ -208,7 +218,7 @@ def analyze_cmd(
             docs = [dict(d, runner=n) for d, (n, _) in zip(docs, analyses, strict=True)]
         _write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n", output)
         return
-    infos = [ReportInfo.build(a, n, race, ghost) for n, a in analyses]
+    infos = [ReportInfo.build(a, n, race, ghost, zone) for n, a in analyses]
     if fmt == "text":
         _text(analyses, infos, output)
     elif fmt == "html":
@@ -221,6 +231,17 @@ def analyze_cmd(
         _png(analyses, infos, output, (width, height))
     else:
         _markdown(analyses, infos, output, image, (width, height))
+
+
+def _zone(value: str | None) -> ZoneInfo | None:
+    """--timezone as given, checked before the analysis runs."""
+    if value is None:
+        return None
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        said = f"{value[:40]!r} is not a time zone: give a name such as America/Denver"
+        raise click.BadParameter(said, param_hint="--timezone") from None
 
 
 def _tiles(value: str) -> str:

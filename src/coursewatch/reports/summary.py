@@ -46,15 +46,17 @@ class ReportInfo:
 
     @classmethod
     def build(
-        cls, a: Analysis, runner: str, race: Race | None = None, ghost: str | None = None
-    ) -> ReportInfo:
-        """Title from the race file or the course; the ghost named ``ghost``, else the first."""
+        cls, a: Analysis, runner: str, race: Race | None = None, ghost: str | None = None,
+        tz: tzinfo | None = None,
+    ) -> ReportInfo:  # fmt: skip
+        """Title from the race file or the course; the ghost named ``ghost``, else the first;
+        clock times on ``tz``, else the race file's clock, else UTC."""
         title = race.name if race is not None else (a.course.name or "Course")
         reference = None
         if race is not None and race.reference_splits:
             named = [r for r in race.reference_splits if ghost is None or r.name == ghost]
             reference = named[0] if named else None
-        tz = race.start.tzinfo if race is not None else None
+        tz = tz or (race.start.tzinfo if race is not None else None)
         multi_day = a.track.end.timestamp() - a.start_ts > MULTI_DAY_S
         return cls(title, runner, reference, tz, multi_day)
 
