@@ -146,6 +146,15 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     at = [r.course_m for r in rows].index(15_000.0)
     assert rows[at].skipped and rows[at].pace_text == "skipped"
     assert rows[at + 1].pace_s_per_km is None and not rows[at + 1].skipped
+    # one 30 m before the rejoin was reached there (UTMB 2021's Vallorcine read "skipped"):
+    # no pace for the leg to it (it holds the cut), the leg from it has one
+    assert ride.rejoined is not None and ride.rejoined.course_m is not None
+    near = Passage("Near", 1, ride.rejoined.course_m - 30.0, rejoin, 1)
+    passes = tuple(sorted((near, *a.splits), key=lambda p: p.course_m))
+    rows = compute_splits(dataclasses.replace(a, splits=passes)).rows
+    at = [r.course_m for r in rows].index(near.course_m)
+    assert not rows[at].skipped and rows[at].pace_s_per_km is None
+    assert any(r.pace_s_per_km is not None for r in rows[at + 1 :])
     # nothing run beyond the course: the headline has no "0.0 km extra"
     from coursewatch.reports.summary import headline
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coursewatch.analysis import Analysis, Passage
+from coursewatch.eta import AT_STATION_M
 from coursewatch.race import ReferenceSplits
 from coursewatch.reports.summary import pace
 
@@ -98,7 +99,9 @@ def _rows(
     cuts: Sequence[tuple[float, float]] = (),
 ) -> tuple[Split, ...]:
     """The rows; a pass inside one of the ``cuts`` (course from, to: the shortcuts) is
-    skipped, and neither leg that touches it has a pace."""
+    skipped, and neither leg that touches it has a pace; one within ``AT_STATION_M`` before
+    where the runner came back was reached there (UTMB 2021's Vallorcine, 30 m before the
+    rejoin, read "skipped"), and only the leg to it has none."""
     rows: list[Split] = []
     prev_m, prev_ts, prev_skipped = 0.0, start_ts, False
     for p in passes:
@@ -106,8 +109,9 @@ def _rows(
         visit = p.visit
         leg_m = p.course_m - prev_m
         leg_s = ts - prev_ts
-        skipped = any(a < p.course_m < b for a, b in cuts)
-        timed = leg_m >= MIN_LEG_M and leg_s > 0 and not (skipped or prev_skipped)
+        inside = any(a < p.course_m < b for a, b in cuts)
+        skipped = any(a < p.course_m < b - AT_STATION_M for a, b in cuts)
+        timed = leg_m >= MIN_LEG_M and leg_s > 0 and not (inside or prev_skipped)
         rows.append(
             Split(
                 p.station,
