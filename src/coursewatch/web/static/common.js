@@ -81,6 +81,13 @@ const CW = (() => {
     clock.known = true;
   }
   function now() { return clock.serverAt + (Date.now() / 1000 - clock.at) * clock.rate; }
+  // a fix the race's clock has not reached: in a replay (its clock hours from the wall's) the
+  // clock is behind the data between two readings ("last fix 19:11, in 54 min" at 1200x);
+  // a live race's fixes are never far ahead (the server drops them)
+  function seen(ts) {
+    const replay = Math.abs(clock.serverAt - Date.now() / 1000) > 3600;
+    if (replay && clock.known && ts > now()) { clock.serverAt = ts; clock.at = Date.now() / 1000; }
+  }
 
   // the reader's choice (⚙), else the race's (a race run in miles: its race file's units)
   let raceUnits = "km";
@@ -258,7 +265,7 @@ const CW = (() => {
                          reconnecting: "○ reconnecting…" }[state] || state;
   }
 
-  return { raceId, bib, racePath, api, ApiError, token, setToken, streamSession, now, setNow, units, setUnits, setRaceUnits,
+  return { raceId, bib, racePath, api, ApiError, token, setToken, streamSession, now, setNow, seen, units, setUnits, setRaceUnits,
            unitM, dist, off, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

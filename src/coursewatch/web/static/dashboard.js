@@ -181,6 +181,7 @@
 
   // -- live events --------------------------------------------------------------------------
   function onRunner(r) {
+    if (r.last_fix) CW.seen(r.last_fix.time_s);
     const old = state.runners.get(r.bib);
     state.runners.set(r.bib, r);
     if (state.sos.has(r.bib)) soon();  // their open SOS (or lost runner) says where they are now

@@ -38,7 +38,11 @@
     state.excursions = L.layerGroup().addTo(state.map.map);
     CW.live({
       open: () => load().catch((e) => banner(e.message)),
-      runner: (r) => { if (r.bib === CW.bib) { state.runner = r; renderFacts(); reloadSoon(); } },
+      runner: (r) => {
+        if (r.bib !== CW.bib) return;
+        if (r.last_fix) CW.seen(r.last_fix.time_s);
+        state.runner = r; renderFacts(); reloadSoon();
+      },
       incident: onIncident, flag: onIncident, incident_ack: onIncident,
       removed: (d) => { if (d.race || d.bib === CW.bib) load().catch((e) => banner(e.message)); },
     }, (s) => CW.showState($("conn"), s));
@@ -87,6 +91,7 @@
     state.detail = detail;
     state.runner = detail.runner;
     CW.setNow(detail.now_ts);
+    if (state.runner && state.runner.last_fix) CW.seen(state.runner.last_fix.time_s);
     state.alerts = new Map(alerts.incidents.map((a) => [a.id, a]));
     const line = track.geometry.coordinates.map((c) => [c[1], c[0]]);
     state.track = line.map((ll, i) => ({ t: track.properties.time_s[i], ll }));
