@@ -263,6 +263,12 @@ def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
     finish = datetime.fromtimestamp(3000.0, UTC)
     rows, _ = split_passes(course, station_passes(course, t, progress), finish, t, progress)
     assert [(r.station, r.time) for r in rows][-2:] == [("Last CP", finish), ("Park", finish)]
+    # and the passes (the JSON's) have it too, when the progress never got to the line's end
+    from coursewatch.analysis.passes import with_finish
+
+    short = np.array([0.0, 5000.0, 9_500.0, 9_950.0])
+    passes = with_finish(course, station_passes(course, t, short), finish)
+    assert ("Park", finish) in [(p.station, p.time) for p in passes]
 
 
 def test_the_pace_a_detour_is_priced_at_is_the_runners_not_a_watchs_bursts() -> None:

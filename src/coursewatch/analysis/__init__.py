@@ -14,7 +14,7 @@ import numpy as np
 
 from coursewatch.analysis.excursions import Excursions
 from coursewatch.analysis.near import check_on_course, line_distances, near_part
-from coursewatch.analysis.passes import split_passes, station_passes
+from coursewatch.analysis.passes import split_passes, station_passes, with_finish
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
 from coursewatch.course import Course, at_finish_point, finish_step_m, finish_tolerance_m
 from coursewatch.distance import distance_run_m
@@ -65,6 +65,7 @@ def analyze(
     splits, checkpoints = split_passes(
         course, passes, None if finish is None else finish.time, track.time_s, progress
     )
+    passes = with_finish(course, passes, None if finish is None else finish.time)
     mid_race = start is not None and len(track) and start < float(track.time_s[0])
     starts_at_m = float(match.progress_m[0]) if start_ts is None and mid_race else None
     after_m = 0.0

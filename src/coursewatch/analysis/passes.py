@@ -102,6 +102,21 @@ def station_passes(
     return tuple(out)
 
 
+def with_finish(
+    course: Course, passes: tuple[Passage, ...], finish: datetime | None
+) -> tuple[Passage, ...]:
+    """The passes with the finish's time for a station pass at the end of the course that the
+    progress never reached (UTMB's FINISH pass 2: the JSON listed its start only)."""
+    if finish is None:
+        return passes
+    have = {(p.station, p.course_m) for p in passes}
+    visits = visit_numbers(course)
+    end = [Passage(st.name, i + 1, float(s), finish, visits[(st.name, s)])
+           for st in course.stations for i, s in enumerate(st.passes_m)
+           if s >= course.length_m - FINISH_M and (st.name, float(s)) not in have]  # fmt: skip
+    return tuple(sorted((*passes, *end), key=lambda p: (p.time, p.course_m)))
+
+
 def arrived_s(
     st: Station, s_m: float, time_s: FloatArray, progress_m: FloatArray, lat: FloatArray,
     lon: FloatArray, offset_m: FloatArray,
