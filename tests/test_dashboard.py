@@ -242,6 +242,8 @@ def test_the_map_shows_the_course_stations_ticks_and_every_runner(
     page.locator('input[name="units"][value="mi"]').check()
     page.wait_for_function("document.querySelectorAll('.cw-tick span').length === 7")
     assert "mi" in page.locator(f'#board tr[data-bib="{LOST}"] td.progress').inner_text()
+    # the pace is the recent moving one, and says so (a finisher's read as a wrong average)
+    assert page.locator('#board th[data-sort="pace"]').inner_text().startswith("Moving pace")
     # how far off the course: feet up to 1,000 ft, then miles (metres in km)
     offs = "[61, 213, 500].map(CW.off)"
     assert page.evaluate(offs) == ["200 ft", "700 ft", "0.31 mi"]

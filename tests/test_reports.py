@@ -224,6 +224,7 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     # the blog post and the pictures too: 17 alike under a headline of 4 (UTMB 2021)
     post = render_markdown(both, info)
     assert post.count("\n### ") == 1 and "1 brief moment off the line" in post
+    assert "\n- 2\\. Off course" in post  # a bullet, not a list nested in it ("- 2. ...")
     from coursewatch.reports.profile import build_profiles
     from coursewatch.reports.svg import progress_svg
 
