@@ -89,7 +89,7 @@ class Excursions:
                 i += 1
         out.extend(self.unalerted(covered))
         out.sort(key=lambda x: x.left.time)
-        return tuple(self.by_vehicle(e) for e in self.episodes(out))
+        return tuple(_priced(self.by_vehicle(e)) for e in self.episodes(out))
 
     def by_vehicle(self, e: Excursion) -> Excursion:
         """An excursion part of which no runner goes on foot (analysis/transport.py): what
@@ -103,8 +103,7 @@ class Excursions:
         skipped_m = e.rejoined.course_m - e.left.course_m
         extra = on_foot_m(self.track, self.path, e.first_fix, e.last_fix) - skipped_m
         kind = "shortcut" if extra < -self.config.shortcut_m else e.kind
-        lost = 0.0 if kind == "shortcut" else e.time_lost_s
-        return replace(e, kind=kind, extra_distance_m=extra, time_lost_s=lost, transport=moved)
+        return replace(e, kind=kind, extra_distance_m=extra, transport=moved)
 
     def episodes(self, pieces: list[Excursion]) -> list[Excursion]:
         """Pieces of one excursion joined up: the runner is back on the course only once they
@@ -158,7 +157,6 @@ class Excursions:
             if extra < -self.config.shortcut_m and self.cut_shown(k0, k1, left_s, rejoined):
                 kind = "shortcut"  # more course skipped than run, and the fixes can show it
         max_off = max(a.max_offset_m, b.max_offset_m)
-        lost = 0.0 if kind == "shortcut" and lost is not None else lost  # (as in build)
         return Excursion(kind, a.left, flagged, alerted, rejoined, max_off, extra, lost, k0, k1)
 
     def cut_shown(self, k0: int, k1: int, left_s: float, rejoined: Point) -> bool:
@@ -237,10 +235,6 @@ class Excursions:
             moved = rejoin_s != live_s  # (live, it was a way back where they had left)
             if moved and kind == "off_course" and extra < -self.config.shortcut_m:
                 kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind
-        # no time lost on a shortcut: its way is not the course's, and its time cannot be
-        # priced by the pace on the course ("Shortcut at km 141.2 ... 313 m of course cut,
-        # 38 min lost": a stop at Trient and a climb priced at the pace of a descent)
-        lost = 0.0 if kind == "shortcut" and lost is not None else lost
         return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
 
     def rejoin_m(self, k1: int, live_m: float) -> float:
@@ -316,6 +310,15 @@ class Excursions:
                 ))  # fmt: skip
             k = j + 1
         return out
+
+
+def _priced(e: Excursion) -> Excursion:
+    """No time lost on a shortcut: its way is not the course's, so the pace on the course
+    cannot price it ("Shortcut at km 141.2 ... 313 m of course cut, 38 min lost": a stop at
+    Trient and a climb priced at the pace of a descent; a ride in a vehicle likewise)."""
+    if e.kind == "shortcut" and (e.time_lost_s is not None or e.transport is not None):
+        return replace(e, time_lost_s=0.0)
+    return e
 
 
 def stopped_s(time_s: FloatArray, path_m: FloatArray, excused: np.ndarray) -> float:

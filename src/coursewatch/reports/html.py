@@ -35,6 +35,7 @@ from coursewatch.reports.profile import build_profiles, stride_indices
 from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     ReportInfo,
+    brief_heading,
     distance,
     excursion_sentences,
     excursion_title,
@@ -238,8 +239,7 @@ def excursions_html(a: Analysis, info: ReportInfo) -> str:
     out = f'<ol class="excursions">{"".join(confirmed)}</ol>' if confirmed else ""
     if brief:  # (13 cards of them buried UTMB 2021's 4 confirmed ones on a phone)
         n = len(brief)
-        out += (f'<details class="brief"><summary>{n} brief moment{"s" if n != 1 else ""} '
-                "off the line, back by themselves (not counted)</summary>"
+        out += (f'<details class="brief"><summary>{brief_heading(n)}</summary>'
                 f'<ol class="excursions">{"".join(brief)}</ol></details>')  # fmt: skip
     return out
 

@@ -18,6 +18,8 @@ from coursewatch.reports.compare import Runner, cell_text, excursion_brief, plac
 from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     ReportInfo,
+    brief_heading,
+    brief_line,
     distance,
     excursion_sentences,
     excursion_title,
@@ -62,15 +64,13 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     brief = []
     for i, e in enumerate(a.excursions):
         if e.alerted is None:  # one line each, under the confirmed ones, as the text report
-            brief.append(f"- {i + 1}\\. {_md(excursion_title(e))}: up to {e.max_offset_m:.0f} m "
-                         f"off, {_md(info.clock(e.left.time, seconds=False))}")  # fmt: skip
+            brief.append(f"- {i + 1}\\. {_md(brief_line(e, info))}")
             continue
         lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))
         parts.append(f"### {i + 1}. {_md(excursion_title(e))}\n\n{lines}")
     if brief:
         n = len(brief)
-        parts.append(f"{n} brief moment{'s' if n != 1 else ''} off the line, back by themselves "
-                     "(not counted):\n\n" + "\n".join(brief))  # fmt: skip
+        parts.append(f"{brief_heading(n)}:\n\n" + "\n".join(brief))
     parts.append("## Splits")
     parts.append(splits_markdown(splits, info))
     parts.append("*Made with coursewatch: every figure here was measured from the GPS track.*")

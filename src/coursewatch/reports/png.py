@@ -9,6 +9,7 @@ file without elevation, the runner's progress against race time) with the excurs
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -16,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 
-from coursewatch.analysis import Analysis
+from coursewatch.analysis import Analysis, Excursion
 from coursewatch.reports.compare import Runner
 from coursewatch.reports.profile import Profiles, build_profiles, stride_indices
 from coursewatch.reports.splits import Splits, compute_splits
@@ -84,6 +85,11 @@ def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: i
     return _save(fig)
 
 
+def _stroke(e: Excursion, scale: float) -> dict[str, Any]:
+    """An excursion's line on a map: a brief moment (not counted) thinner and lighter."""
+    return {"lw": 3.0 * scale, "alpha": 1.0} if e.alerted else {"lw": 1.5 * scale, "alpha": 0.45}
+
+
 def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
     course, tr = a.course, a.track
     cx, cy = course.x / 1000.0, course.y / 1000.0
@@ -99,8 +105,7 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
         name = KIND_NAMES.get(e.kind, e.kind) if e.alerted else "brief moment (not counted)"
         label = name if name not in named else None
         named.add(name)
-        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, lw=(3 if e.alerted else 1.5) * scale,
-                alpha=1.0 if e.alerted else 0.45, label=label)  # fmt: skip
+        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, label=label, **_stroke(e, scale))
     alarms = [e.alerted for e in a.excursions if e.alerted is not None]
     if alarms:
         ax_, ay_ = course.frame.to_xy([p.lat for p in alarms], [p.lon for p in alarms])
@@ -241,13 +246,7 @@ def render_compare_png(
         for e in a.excursions:
             sl = slice(e.first_fix, e.last_fix + 1)
             ex, ey = course.frame.to_xy(a.track.lat[sl], a.track.lon[sl])
-            ax.plot(
-                ex / 1000.0,
-                ey / 1000.0,
-                color="#d62728",
-                lw=(3 if e.alerted else 1.5) * scale,
-                alpha=1.0 if e.alerted else 0.45,
-            )
+            ax.plot(ex / 1000.0, ey / 1000.0, color="#d62728", **_stroke(e, scale))
         prog.plot(
             (a.track.time_s[k] - a.start_ts) / 3600.0,
             a.progress_m[k] / 1000.0,

@@ -175,6 +175,17 @@ def excursion_title(e: Excursion) -> str:
     return f"{KIND_NAMES.get(e.kind, e.kind).capitalize()} at {km(e.left.course_m)}"
 
 
+def brief_heading(n: int) -> str:
+    """What heads the brief moments, under the confirmed excursions (every report)."""
+    return f"{n} brief moment{'s' if n != 1 else ''} off the line, back by themselves (not counted)"
+
+
+def brief_line(e: Excursion, info: ReportInfo) -> str:
+    """One brief moment in a line: 'Off course at km 10.2: up to 69 m off, Fri 00:50Z'."""
+    return (f"{excursion_title(e)}: up to {e.max_offset_m:.0f} m off, "
+            f"{info.clock(e.left.time, seconds=False)}")  # fmt: skip
+
+
 def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str]:
     """Where and when it left, how far, when it rejoined, what it cost, when the alarm fired."""
     left = e.left

@@ -12,6 +12,8 @@ from coursewatch.analysis import Analysis
 from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     ReportInfo,
+    brief_heading,
+    brief_line,
     excursion_sentences,
     excursion_title,
     finish_line,
@@ -33,8 +35,7 @@ def print_analysis(
     for i, e in enumerate(a.excursions):
         if e.alerted is None:  # one line each, under the confirmed ones (13 panels of them
             # buried UTMB 2021's 4)
-            brief.append(f"  {i + 1}. {excursion_title(e)}: up to {e.max_offset_m:.0f} m off, "
-                         f"{info.clock(e.left.time, seconds=False)}")  # fmt: skip
+            brief.append(f"  {i + 1}. {brief_line(e, info)}")
             continue
         colour = "yellow" if e.kind == "shortcut" else "red"
         body = "\n".join(excursion_sentences(a, e, info))
@@ -48,8 +49,7 @@ def print_analysis(
         )
     if brief:
         n = len(brief)
-        con.print(Text(f"{n} brief moment{'s' if n != 1 else ''} off the line, back by "
-                       "themselves (not counted):", style="dim"))  # fmt: skip
+        con.print(Text(f"{brief_heading(n)}:", style="dim"))
         con.print(Text("\n".join(brief), style="dim"))
     con.print(splits_table(compute_splits(a, info.reference), info))
 
