@@ -18,6 +18,7 @@ from coursewatch.sim.simulate import (
     trail_course,
 )
 from coursewatch.track import build_track
+from coursewatch.units import KM
 
 
 def analyzed(course: Course, run: SimulatedRun) -> Analysis:
@@ -144,7 +145,7 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     passes = tuple(sorted((aid, *a.splits), key=lambda p: p.course_m))
     rows = compute_splits(dataclasses.replace(a, splits=passes)).rows
     at = [r.course_m for r in rows].index(15_000.0)
-    assert rows[at].skipped and rows[at].pace_text == "skipped"
+    assert rows[at].skipped and rows[at].pace_text(KM) == "skipped"
     assert rows[at + 1].pace_s_per_km is None and not rows[at + 1].skipped
     # one 30 m before the rejoin was reached there (UTMB 2021's Vallorcine read "skipped"):
     # no pace for the leg to it (it holds the cut), the leg from it has one

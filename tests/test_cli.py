@@ -96,6 +96,25 @@ def test_analyze_reads_the_clock_of_a_time_zone_given(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "'Mars/Base' is not a time zone" in bad.output, bad.output
 
 
+def test_analyze_reports_a_race_run_in_miles_in_miles(tmp_path: Path) -> None:
+    """The race file's ``units: mi`` (Western States) is what the report says; --units says
+    it for a course without a race file, or overrides the race file's."""
+    cpath, tpath, began = course_and_run(tmp_path)
+    race = tmp_path / "race.yaml"
+    race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nunits: mi\n')
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(race)])
+    assert res.exit_code == 0, res.output
+    assert "Course 1.9 mi (3.0 km)" in res.output and "mile 0.6" in res.output, res.output
+    assert re.search(r"\d+'\d\d\"/mi", res.output) and "/km" not in res.output, res.output
+    for args, says in ((["--race", str(race), "--units", "km"], "km 1.0"),
+                       (["--units", "mi"], "mile 0.6")):  # fmt: skip
+        res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), *args])
+        assert res.exit_code == 0 and says in res.output, res.output
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(race),
+                                    "--format", "json"])  # fmt: skip
+    assert json.loads(res.output)["units"] == "mi"
+
+
 def test_analyze_json_contract(tmp_path: Path) -> None:
     cpath, tpath, _ = course_and_run(tmp_path)
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--format", "json"])

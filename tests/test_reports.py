@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import re
 
@@ -23,6 +24,7 @@ from coursewatch.reports.summary import ReportInfo, headline
 from coursewatch.reports.text import print_analysis
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.track import Track
+from coursewatch.units import Units
 
 GHOST = ReferenceSplits(
     "Course record",
@@ -81,6 +83,32 @@ def test_a_course_without_stations_is_split_every_10_km(lost: Analysis) -> None:
     sp = compute_splits(bare)
     assert [r.label for r in sp.rows] == ["km 10", "Finish"]
     assert sp.checkpoints and sp.note is not None and "every 10 km" in sp.note
+
+
+def test_a_race_run_in_miles_is_reported_in_miles(lost: Analysis, info: ReportInfo) -> None:
+    """Western States' race file says ``units: mi``; its runners' reports were all in km."""
+    mi = dataclasses.replace(lost, units=Units("mi"))
+    assert re.fullmatch(r"1 excursion, [\d.]+ mi extra, \d+ min lost", headline(mi)), headline(mi)
+    con = Console(record=True, width=140, file=io.StringIO())
+    print_analysis(mi, info, con)
+    text = con.export_text()
+    md = render_markdown(mi, info, None)
+    page = render_html(mi, info, None)
+    for out in (text, md, page):
+        assert "Off course at mile 5.0" in out and "Rejoined at mile 5.0" in out
+        assert re.search(r"went up to (\d+ ft|[\d.]+ mi) from it", out)
+        assert re.search(r"\d+'\d\d\"/mi", html.unescape(out))  # the splits' pace
+        assert "/km" not in out and not re.search(r"\bkm [\d.]", out)
+    assert "12.4 mi (20.0 km)" in text and "12.4 mi (20.0 km)" in md  # the course, both
+    # the charts: miles along, feet up
+    assert '<text class="unit" x="788.0" y="246.0" text-anchor="end">mi</text>' in page
+    assert ">ft</text>" in page and ">m</text>" not in page
+    cut = dataclasses.replace(mi, course=dataclasses.replace(mi.course, stations=()))
+    bare = analyze(cut.course, mi.track, units=Units("mi"))
+    sp = compute_splits(bare)
+    assert [r.label for r in sp.rows] == ["mile 10", "Finish"]
+    assert sp.note is not None and "every 10 miles" in sp.note
+    assert "10 mile mark" in render_html(bare, info, None)
 
 
 def test_terminal_report_tells_each_excursion_and_the_ghost(
@@ -183,6 +211,17 @@ def test_comparison_renders_in_every_format(field: list[tuple[str, Analysis]]) -
     assert page.count('"name":') >= 3
     png = render_compare_png(runners, info, 800, 600)
     assert Image.open(io.BytesIO(png)).size == (800, 600)
+    # a race run in miles: the standings, places and splits too
+    miles = [(n, dataclasses.replace(a, units=Units("mi"))) for n, a in field]
+    runners = build_runners(miles)
+    assert runners[2].status.startswith("reached mile ")
+    con = Console(record=True, width=140, file=io.StringIO())
+    print_comparison(runners, info.title, runners[0].analysis.course.length_m, con)
+    for out in (con.export_text(), render_compare_markdown(runners, info, None)):
+        assert "12.4 mi (20.0 km)" in out and "mile 5.0" in out and " mi out, +0." in out
+        assert not re.search(r"\bkm [\d.]", out), out
+    page = render_compare_html(runners, info, None)
+    assert "mile 5.0" in page and ">mi</text>" in page
 
 
 def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(

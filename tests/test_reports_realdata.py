@@ -61,7 +61,7 @@ def test_terminal_report_with_stations_and_ghost(
     con = Console(record=True, width=120, file=io.StringIO())
     print_analysis(analysis, info, con)
     out = con.export_text()
-    assert re.search(r"\d+ excursions?, \d+\.\d km extra", headline(analysis))
+    assert re.search(r"\d+ excursions?, (\d+ m|\d+\.\d km) extra", headline(analysis))
     assert headline(analysis) in out
     assert "Splits (ghost: Reference)" in out
     line = next(s for s in out.splitlines() if "Station C" in s)

@@ -12,6 +12,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from coursewatch.geo import FloatArray
+
+Number = TypeVar("Number", float, "FloatArray")
 
 M_PER_MI = 1609.344
 M_PER_FT = 0.3048
@@ -47,6 +54,89 @@ def off(distance_m: float, units: str = "km") -> str:
     feet = distance_m / M_PER_FT
     feet = math.floor(feet + 0.5) if feet < 100.0 else 10.0 * math.floor(feet / 10.0 + 0.5)
     return length(distance_m, "mi", 2) if feet >= 1000.0 else f"{feet:.0f} ft"
+
+
+@dataclass(frozen=True)
+class Units:
+    """How a report writes distances in its race's unit: ``"km"`` (metres, km, pace per km)
+    or ``"mi"`` (feet, miles, pace per mile, as a race run in miles says them).
+
+    >>> mi = Units("mi")
+    >>> mi.at(147650.0), mi.distance(150.0), mi.distance(2500.0), mi.speed(16.7)
+    ('mile 91.7', '490 ft', '1.55 mi', '37 mph')
+    >>> print(mi.pace(372.0))
+    9'59"/mi
+    >>> km = Units()
+    >>> km.at(147650.0), km.distance(310.4), km.distance(2500.0), km.speed(16.7)
+    ('km 147.7', '310 m', '2.5 km', '60 km/h')
+    """
+
+    name: str = "km"  # or "mi"
+
+    @classmethod
+    def of(cls, name: str | None) -> Units:
+        return cls("mi" if name == "mi" else "km")
+
+    @property
+    def miles(self) -> bool:
+        return self.name == "mi"
+
+    @property
+    def unit_m(self) -> float:
+        """Metres in one of the unit: 1,000 or 1,609.344."""
+        return M_PER_MI if self.miles else 1000.0
+
+    @property
+    def height(self) -> str:
+        """The unit of elevation beside it: "m" or "ft"."""
+        return "ft" if self.miles else "m"
+
+    def along(self, distance_m: Number) -> Number:
+        """A distance in the unit, as a chart's axis reads it (works on numpy arrays too)."""
+        return distance_m / self.unit_m
+
+    def up(self, elevation_m: Number) -> Number:
+        """An elevation in the height unit (works on numpy arrays too)."""
+        return elevation_m / M_PER_FT if self.miles else elevation_m
+
+    def at(self, distance_m: float | None, digits: int = 1) -> str:
+        """A place along the course: "km 12.3", "mile 7.6"; "-" for none."""
+        if distance_m is None:
+            return "-"
+        return f"{'mile' if self.miles else 'km'} {self.along(distance_m):.{digits}f}"
+
+    def distance(self, distance_m: float) -> str:
+        """A distance at the right scale, without its sign: "480 m", "1.9 km"; "600 ft",
+        "0.19 mi", "12.4 mi"."""
+        d = abs(distance_m)
+        if not self.miles:
+            return f"{d:.0f} m" if d < 1000 else f"{d / 1000:.1f} km"
+        if d / M_PER_MI >= 10.0:
+            return length(d, "mi")
+        return off(d, "mi")
+
+    def off(self, distance_m: float) -> str:
+        """A distance across the course (how far off it): "310 m", "200 ft"."""
+        return off(distance_m, self.name)
+
+    def length(self, distance_m: float) -> str:
+        """A course's length, in both units, the race's first: "79.9 km (49.6 mi)"."""
+        km, mi = length(distance_m), length(distance_m, "mi")
+        return f"{mi} ({km})" if self.miles else f"{km} ({mi})"
+
+    def pace(self, s_per_km: float | None) -> str:
+        """Minutes and seconds per unit: 6'12\"/km, 9'59\"/mi; "-" for none."""
+        if s_per_km is None:
+            return "-"
+        s = round(s_per_km * self.unit_m / 1000.0)
+        return f"{s // 60}'{s % 60:02d}\"/{self.name}"
+
+    def speed(self, mps: float) -> str:
+        """A speed: "60 km/h", "37 mph"."""
+        return f"{mps * 3600.0 / M_PER_MI:.0f} mph" if self.miles else f"{mps * 3.6:.0f} km/h"
+
+
+KM = Units()  # the default: a race run in km
 
 
 def fmt_duration(seconds: float) -> str:

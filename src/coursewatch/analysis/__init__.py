@@ -22,6 +22,7 @@ from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.matcher import MatchResult, match_fixes
 from coursewatch.geo import FloatArray
 from coursewatch.track import Track
+from coursewatch.units import Units
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
 AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
@@ -36,8 +37,10 @@ def analyze(
     config: EngineConfig | None = None,
     start_ts: float | None = None,
     check_fit: bool = True,
+    units: Units | None = None,
 ) -> Analysis:
-    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start.
+    """Follow ``track`` along ``course`` and explain it. ``start_ts``: the race start;
+    ``units``: the race's (its checkpoints, with no stations, are every 10 km or 10 miles).
 
     Raises InputError when no fix of the track is within a kilometre of the course (another
     race, another valley), and with ``check_fit`` when less than half of it is within 200 m
@@ -62,10 +65,10 @@ def analyze(
     excursions = builder.excursions()
     passes = station_passes(course, track.time_s, progress, (track.lat, track.lon, offset))
     finish = _finish(course, track, match, progress)
-    splits, checkpoints = split_passes(
-        course, passes, None if finish is None else finish.time, track.time_s, progress
-    )
-    passes = with_finish(course, passes, None if finish is None else finish.time)
+    units = units or Units()
+    finish_time = None if finish is None else finish.time
+    splits, checkpoints = split_passes(course, passes, finish_time, track.time_s, progress, units)
+    passes = with_finish(course, passes, finish_time)
     mid_race = start is not None and len(track) and start < float(track.time_s[0])
     starts_at_m = float(match.progress_m[0]) if start_ts is None and mid_race else None
     after_m = 0.0
@@ -73,7 +76,7 @@ def analyze(
         k = int(np.searchsorted(track.time_s, finish.time.timestamp()))
         after_m = float(path[-1] - path[min(k, len(path) - 1)])
     return Analysis(course, track, match, offset, progress, excursions, passes, finish, t0,
-                    splits, checkpoints, trimmed, starts_at_m, after_m)  # fmt: skip
+                    splits, checkpoints, trimmed, starts_at_m, after_m, units)  # fmt: skip
 
 
 def engine_start(course: Course, track: Track, start_ts: float | None) -> float | None:

@@ -1,10 +1,11 @@
-"""When the runner passed each station, a 10 km checkpoint, or the finish: hindsight progress.
+"""When the runner passed each station, a checkpoint (every 10 km, or 10 miles), or the finish:
+hindsight progress.
 
 A passage is the first time the runner's never-decreasing progress reached the course distance
 of the pass, interpolated between the fixes either side. A course with no stations between the
-start and the finish gets a checkpoint every 10 km for its splits table instead, timed by the
-same rule; the analysis says so (``Analysis.checkpoints``), so no report passes checkpoints off
-as official aid stations.
+start and the finish gets a checkpoint every 10 km (every 10 miles in a race run in miles)
+for its splits table instead, timed by the same rule; the analysis says so
+(``Analysis.checkpoints``), so no report passes checkpoints off as official aid stations.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from coursewatch.analysis.results import Passage, utc
 from coursewatch.course import FINISH_M, Course, Station
 from coursewatch.eta import AT_STATION_M
 from coursewatch.geo import FloatArray, haversine_m
+from coursewatch.units import KM, Units
 
-CHECKPOINT_EVERY_M = 10_000.0
+CHECKPOINT_EVERY = 10  # km, or miles in a race run in miles
 END_MARGIN_M = 1000.0  # a station this close to the start or finish is not a split
 ARRIVED_M = 100.0  # a fix this close to a station's place is there
 ARRIVED_BEFORE_M = 5000.0  # ... with its progress held at most this far short of the pass
@@ -133,20 +135,18 @@ def arrived_s(
     return float(time_s[k[0]]) if len(k) else None
 
 
-def checkpoint_course(course: Course, every_m: float = CHECKPOINT_EVERY_M) -> Course:
-    """The course with a checkpoint every ``every_m`` and at the finish, as its stations."""
-    marks = list(np.arange(every_m, course.length_m - every_m / 10.0, every_m))
+def checkpoint_course(course: Course, units: Units) -> Course:
+    """The course with a checkpoint every 10 of ``units`` and at the finish, as its stations
+    ("km 10", "mile 20"...)."""
+    every_m = CHECKPOINT_EVERY * units.unit_m
+    marks = [float(s) for s in np.arange(every_m, course.length_m - every_m / 10.0, every_m)]
     marks.append(course.length_m)
     lat, lon = course.latlon_at(np.asarray(marks))
     stations = tuple(
-        Station(_checkpoint_name(s, course.length_m), float(la), float(lo), (float(s),))
+        Station(units.at(s, 0) if s < course.length_m else "Finish", float(la), float(lo), (s,))
         for s, la, lo in zip(marks, lat, lon, strict=True)
     )
     return dataclasses.replace(course, stations=stations)
-
-
-def _checkpoint_name(s_m: float, length_m: float) -> str:
-    return "Finish" if s_m >= length_m else f"km {s_m / 1000:.0f}"
 
 
 def uses_checkpoints(course: Course) -> bool:
@@ -166,13 +166,14 @@ def split_passes(
     finish: datetime | None,
     time_s: FloatArray,
     progress_m: FloatArray,
+    units: Units = KM,
 ) -> tuple[tuple[Passage, ...], bool]:
-    """The passages of the splits table (the station ``passes``, or 10 km checkpoints when the
-    course has no stations: the flag), and the finish (at ``finish``) when no station marks it.
-    """
+    """The passages of the splits table (the station ``passes``, or checkpoints every 10 of
+    ``units`` when the course has no stations: the flag), and the finish (at ``finish``) when
+    no station marks it."""
     checkpoints = uses_checkpoints(course)
     if checkpoints:
-        cp = checkpoint_course(course)
+        cp = checkpoint_course(course, units)
         cp = dataclasses.replace(cp, stations=cp.stations[:-1])
         found = station_passes(cp, time_s, progress_m)
         rows = tuple(dataclasses.replace(p, visit=1) for p in found)

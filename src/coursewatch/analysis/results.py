@@ -13,6 +13,7 @@ from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import MatchResult
 from coursewatch.geo import FloatArray
 from coursewatch.track import Track
+from coursewatch.units import KM, Units
 
 
 def utc(ts: float) -> datetime:
@@ -70,9 +71,10 @@ class Passage:
 @dataclass(frozen=True, eq=False)
 class Analysis:
     """``passes``: the stations passed; ``splits``: the passages of the splits table (the
-    stations, or a checkpoint every 10 km when the course has none: ``checkpoints``), with the
-    finish; ``trimmed``: how many fixes at the start and the end of the recording were left
-    out, being more than a kilometre from the course (the drive to the start, the way home)."""
+    stations, or a checkpoint every 10 km, or 10 miles, when the course has none:
+    ``checkpoints``), with the finish; ``trimmed``: how many fixes at the start and the end of
+    the recording were left out, being more than a kilometre from the course (the drive to the
+    start, the way home)."""
 
     course: Course
     track: Track
@@ -90,6 +92,7 @@ class Analysis:
     # where along the course it begins (race time then counts from its first fix); else None
     starts_at_m: float | None = None
     after_finish_m: float = 0.0  # how far the track goes on after the finish read
+    units: Units = KM  # the race's: its checkpoints' spacing, what its reports say
 
     @property
     def events(self) -> tuple[Event, ...]:

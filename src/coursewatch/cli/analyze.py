@@ -32,6 +32,7 @@ from coursewatch.reports.markdown import render_compare_markdown, render_markdow
 from coursewatch.reports.summary import ReportInfo
 from coursewatch.reports.text import print_analysis
 from coursewatch.track import Track
+from coursewatch.units import Units
 
 FORMATS = ["text", "json", "html", "png", "markdown"]
 SUFFIX_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".png": "png",
@@ -45,21 +46,26 @@ def register(main: click.Group) -> None:
 
 
 def run_analysis(
-    course_path: Path, track_path: Path, race_path: Path | None, check: bool = True
-) -> Analysis:
+    course_path: Path, track_path: Path, race_path: Path | None, check: bool = True,
+    units: str | None = None,
+) -> Analysis:  # fmt: skip
     """Load the files and analyse one track (the race file sets the start and the stations);
-    ``check``: refuse a track that is not this course's or this race file's (--force)."""
+    ``check``: refuse a track that is not this course's or this race file's (--force);
+    ``units``: "km" or "mi" (default: the race file's, else km)."""
     race = load_race(race_path) if race_path is not None else None
     course, track = _course(course_path, race, str(race_path)), load_track(track_path)
-    return _analysis(course, track, race, str(race_path), check)
+    return _analysis(course, track, race, str(race_path), check, units)
 
 
 def _analysis(
-    course: Course, track: Track, race: Race | None, race_file: str, check: bool
-) -> Analysis:
+    course: Course, track: Track, race: Race | None, race_file: str, check: bool,
+    units: str | None = None,
+) -> Analysis:  # fmt: skip
     if race is not None:
         check_race_fits(race, track, race_file)
-    a = analyze(course, track, start_ts=race.start_ts if race else None, check_fit=check)
+    unit = Units.of(units or (race.units if race is not None else None))
+    a = analyze(course, track, start_ts=race.start_ts if race else None, check_fit=check,
+                units=unit)  # fmt: skip
     if race is not None and check:
         check_start_fits(race, a.track.time_s, a.match.progress_m, race_file)
     return a
@@ -92,7 +98,7 @@ def _progress(total: int, show: bool) -> Iterator[Progress]:
 
 def _analyses(
     course_file: Path, track_files: tuple[Path, ...], race: Race | None, race_file: str = "",
-    check: bool = True,
+    check: bool = True, units: str | None = None,
 ) -> list[tuple[str, Analysis]]:  # fmt: skip
     long = any(p.is_file() and p.stat().st_size > LONG_FILE_BYTES for p in track_files)
     steps = 1 + 2 * len(track_files)
@@ -104,7 +110,7 @@ def _analyses(
             bar.update(task, advance=1, description=f"loading {p.name}")
             track = load_track(p)
             bar.update(task, advance=1, description=f"analysing {p.name} ({len(track)} fixes)")
-            out.append((p.stem, _analysis(course, track, race, race_file, check)))
+            out.append((p.stem, _analysis(course, track, race, race_file, check, units)))
         bar.update(task, advance=1)
     return out
 
@@ -167,6 +173,13 @@ def _analyses(
     callback=lambda _ctx, _param, value: _zone(value),
 )
 @click.option(
+    "--units",
+    type=click.Choice(["km", "mi"]),
+    default=None,
+    help="Distances in km and metres, or in miles and feet; default: the race file's units, "
+    "else km.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Analyse a track that does not look like a run of this course (mostly away from "
@@ -185,6 +198,7 @@ def analyze_cmd(
     image: str | None,
     names: tuple[str, ...],
     zone: ZoneInfo | None,
+    units: str | None,
     force: bool,
 ) -> None:
     """Where runners went wrong on COURSE_FILE, from their recordings TRACK_FILES.
@@ -208,7 +222,7 @@ def analyze_cmd(
     if ghost is not None and ghost not in names_of:
         raise click.UsageError(f"--ghost {ghost!r}: the race file's reference splits are "
                                f"{', '.join(map(repr, names_of)) or 'none'}")  # fmt: skip
-    analyses = _analyses(course_file, track_files, race, str(race_file or ""), not force)
+    analyses = _analyses(course_file, track_files, race, str(race_file or ""), not force, units)
     jitcache.mark_warm("analyze")  # (the CLI says so while it is not: a minute, once)
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]

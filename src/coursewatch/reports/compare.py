@@ -19,12 +19,10 @@ from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     KIND_NAMES,
     ReportInfo,
-    distance,
-    km,
     short_duration,
     signed_duration,
 )
-from coursewatch.units import fmt_duration, km_mi
+from coursewatch.units import Units, fmt_duration
 
 SAME_PLACE_M = 500.0  # excursions leaving within this distance along the course: one place
 COLOURS = ("#1f6feb", "#d9480f", "#2f9e44", "#9c36b5", "#0c8599", "#e8590c", "#5c940d", "#c2255c")
@@ -47,7 +45,7 @@ class Runner:
         a = self.analysis
         if a.elapsed_s is not None:
             return f"finished {fmt_duration(a.elapsed_s)}"
-        return f"reached {km(self.reached_m)}"
+        return f"reached {a.units.at(self.reached_m)}"
 
 
 @dataclass(frozen=True)
@@ -92,12 +90,12 @@ def places(runners: list[Runner]) -> list[Place]:
     return out
 
 
-def excursion_brief(e: Excursion) -> str:
+def excursion_brief(e: Excursion, u: Units) -> str:
     """'off course, 125 m out, +112 m, 2 min lost' (and 'not confirmed' when it was not)."""
-    parts = [KIND_NAMES.get(e.kind, e.kind), f"{e.max_offset_m:.0f} m out"]
+    parts = [KIND_NAMES.get(e.kind, e.kind), f"{u.off(e.max_offset_m)} out"]
     if e.rejoined is not None:
         sign = "+" if e.extra_distance_m >= 0 else "-"
-        parts.append(f"{sign}{distance(e.extra_distance_m)}")
+        parts.append(f"{sign}{u.distance(e.extra_distance_m)}")
     if e.time_lost_s is not None and e.time_lost_s >= 1.0:
         parts.append(f"{short_duration(e.time_lost_s)} lost")
     if e.alerted is None:  # a brief moment off the line, back by themselves
@@ -144,7 +142,8 @@ def print_comparison(
     runners: list[Runner], title: str, length_m: float, console: Console | None = None
 ) -> None:
     con = console or Console()
-    con.print(f"[bold]{escape(title)}[/]: {len(runners)} runners on {km_mi(length_m)}")
+    u = runners[0].analysis.units
+    con.print(f"[bold]{escape(title)}[/]: {len(runners)} runners on {u.length(length_m)}")
     st = Table(title="Standings", title_justify="left")
     for column in ("#", "runner", "result", "progress"):
         st.add_column(column, no_wrap=column != "runner")
@@ -158,15 +157,16 @@ def print_comparison(
             r.status,
             progress_bar(r.reached_m, length_m),
             str(len(a.confirmed)),
-            distance(a.extra_distance_m),
-            distance(a.cut_m),
+            u.distance(a.extra_distance_m),
+            u.distance(a.cut_m),
             short_duration(a.time_lost_s),
         )
     con.print(st)
     pl = Table("where", "who", "what", title="Who left the course where", title_justify="left")
     for p in places(runners):
         for k, (r, e) in enumerate(p.who):
-            pl.add_row(km(p.course_m) if k == 0 else "", escape(r.name), escape(excursion_brief(e)))
+            where = u.at(p.course_m) if k == 0 else ""
+            pl.add_row(where, escape(r.name), escape(excursion_brief(e, u)))
     if not pl.rows:
         pl.add_row("-", "nobody", "every runner stayed on the course")
     con.print(pl)
@@ -181,7 +181,7 @@ def print_comparison(
         caption_justify="left",
     )
     for i, (label, s) in enumerate(grid.checkpoints):
-        sp.add_row(escape(label), km(s), *[cell_text(grid, i, j) for j in range(len(runners))])
+        sp.add_row(escape(label), u.at(s), *[cell_text(grid, i, j) for j in range(len(runners))])
     con.print(sp)
 
 

@@ -36,17 +36,15 @@ from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     ReportInfo,
     brief_heading,
-    distance,
     excursion_sentences,
     excursion_title,
     finish_line,
     headline,
-    km,
     short_duration,
     signed_duration,
 )
 from coursewatch.reports.svg import RUNNER, elevation_svg, progress_svg, runners_svg
-from coursewatch.units import fmt_duration
+from coursewatch.units import Units, fmt_duration
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
@@ -130,7 +128,7 @@ def map_data(
                 {
                     "kind": e.kind,
                     "confirmed": e.alerted is not None,  # (a brief moment: drawn lighter)
-                    "title": f"{who}{i + 1}. {excursion_title(e)}",
+                    "title": f"{who}{i + 1}. {excursion_title(e, a.units)}",
                     "text": " ".join(excursion_sentences(a, e, info)),
                     "path": _line(tr.lat[sl], tr.lon[sl], MAX_EXCURSION_POINTS),
                 }
@@ -143,16 +141,18 @@ def map_data(
         "tracks": tracks,
         "excursions": excursions,
         "alarms": alarms,
-        "stations": _stations(course),
+        "stations": _stations(course, runners[0][2].units),
         "tiles": None if tiles is None else {"url": tiles.url, "attribution": tiles.attribution},
     }
 
 
-def _stations(course: Course) -> list[dict[str, Any]]:
-    stations = checkpoint_course(course).stations if uses_checkpoints(course) else course.stations
+def _stations(course: Course, u: Units) -> list[dict[str, Any]]:
+    stations = course.stations
+    if uses_checkpoints(course):
+        stations = checkpoint_course(course, u).stations
     out = []
     for st in stations:
-        where = ", ".join(km(s) for s in st.passes_m) or "not on the course"
+        where = ", ".join(u.at(s) for s in st.passes_m) or "not on the course"
         out.append({"name": st.name, "lat": st.lat, "lon": st.lon, "title": f"{st.name} ({where})"})
     return out
 
@@ -192,7 +192,7 @@ def render_html(a: Analysis, info: ReportInfo, tiles: Tiles | None = None) -> st
     return page(
         f"{info.title} — {info.runner}",
         header_html(a, info),
-        _legend(splits.ghost, splits.checkpoints),
+        _legend(splits.ghost, splits.mark if splits.checkpoints else None),
         sections,
         data,
     )
@@ -210,14 +210,16 @@ def header_html(a: Analysis, info: ReportInfo) -> str:
     )
 
 
-def _legend(ghost: str | None, checkpoints: bool = False) -> str:
+def _legend(ghost: str | None, checkpoints: str | None = None) -> str:
+    """The map's keys; ``checkpoints``: what the course's checkpoints are called ("10 km
+    mark"), when it has no stations."""
     items = [
         ("course", "course"),
         ("track", "runner"),
         ("excursion", "excursion"),
         ("shortcut", "shortcut"),
         ("alarm", "race HQ alerted"),
-        ("station", "10 km mark" if checkpoints else "station"),
+        ("station", checkpoints or "station"),
     ]
     if ghost:
         items.append(("ghost", f"ghost: {ghost}"))
@@ -233,7 +235,7 @@ def excursions_html(a: Analysis, info: ReportInfo) -> str:
         text = "".join(f"<li>{escape(s)}</li>" for s in excursion_sentences(a, e, info))
         (confirmed if e.alerted is not None else brief).append(
             f'<li class="excursion {e.kind}" data-index="{i}" value="{i + 1}"><h3>'
-            f'<button type="button">{i + 1}. {escape(excursion_title(e))}</button></h3>'
+            f'<button type="button">{i + 1}. {escape(excursion_title(e, a.units))}</button></h3>'
             f"<ul>{text}</ul></li>"
         )
     out = f'<ol class="excursions">{"".join(confirmed)}</ol>' if confirmed else ""
@@ -252,11 +254,11 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
     for r in sp.rows:
         cells = [
             escape(r.label),
-            km(r.course_m),
+            sp.units.at(r.course_m),
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            escape(r.pace_text),
+            escape(r.pace_text(sp.units)),
         ]
         if sp.ghost:
             gap = r.gap_s
@@ -283,7 +285,7 @@ def render_compare_html(runners: list[Runner], info: ReportInfo, tiles: Tiles | 
         a = r.analysis
         k = stride_indices(len(a.track), 1500)
         series.append((r.name, r.colour, a.track.time_s[k] - a.start_ts, a.progress_m[k]))
-    chart = runners_svg(a0.course.length_m, series)
+    chart = runners_svg(a0.course.length_m, series, a0.units)
     sections = [
         section("profile", "Progress", f'<div class="chart-box">{chart}</div>'),
         section("standings", "Standings", standings_html(runners)),
@@ -293,7 +295,7 @@ def render_compare_html(runners: list[Runner], info: ReportInfo, tiles: Tiles | 
     data = map_data(a0.course, [(r.name, r.colour, r.analysis) for r in runners], info, tiles)
     header = (
         f"<h1>{escape(info.title)}</h1>"
-        f'<p class="runner">{len(runners)} runners · {km(a0.course.length_m)}</p>'
+        f'<p class="runner">{len(runners)} runners · {a0.units.length(a0.course.length_m)}</p>'
     )
     legend = (
         "".join(
@@ -328,8 +330,8 @@ def standings_html(runners: list[Runner]) -> str:
                 _swatch(r),
                 escape(r.status),
                 str(len(a.confirmed)),
-                distance(a.extra_distance_m),
-                distance(a.cut_m),
+                a.units.distance(a.extra_distance_m),
+                a.units.distance(a.cut_m),
                 short_duration(a.time_lost_s),
             ]
         )
@@ -340,15 +342,19 @@ def places_html(runners: list[Runner]) -> str:
     rows = []
     for p in places(runners):
         for k, (r, e) in enumerate(p.who):
-            rows.append([km(p.course_m) if k == 0 else "", _swatch(r), escape(excursion_brief(e))])
+            u = r.analysis.units
+            rows.append(
+                [u.at(p.course_m) if k == 0 else "", _swatch(r), escape(excursion_brief(e, u))]
+            )
     if not rows:
         return '<p class="good">Every runner stayed on the course.</p>'
     return _table(["Where", "Who", "What"], rows)
 
 
 def grid_html(grid: SplitGrid, runners: list[Runner]) -> str:
+    u = runners[0].analysis.units
     rows = [
-        [escape(label), km(s)] + [cell_text(grid, i, j) for j in range(len(runners))]
+        [escape(label), u.at(s)] + [cell_text(grid, i, j) for j in range(len(runners))]
         for i, (label, s) in enumerate(grid.checkpoints)
     ]
     note = f'<p class="note">{escape(grid.note)}</p>' if grid.note else ""

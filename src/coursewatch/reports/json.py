@@ -82,8 +82,9 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             }
             for p in a.passes
         ],
-        # the splits table: the stations (or a checkpoint every 10 km when the course has
-        # none, ``checkpoints``) and the finish, with race time
+        # the splits table: the stations (or a checkpoint every 10 km, or 10 miles in a race
+        # run in miles, when the course has none: ``checkpoints``) and the finish, with race
+        # time
         # (``skipped``: inside a shortcut, its time the rejoin's: reports/splits.py)
         "splits": [
             {
@@ -97,6 +98,7 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
             for p, row in zip(a.splits, compute_splits(a).rows, strict=True)
         ],
         "checkpoints": a.checkpoints,
+        "units": a.units.name,  # the race's (distances here are all in metres)
         "totals": {  # of the confirmed excursions, as the report's headline
             "excursions": len(a.confirmed),
             "extra_distance_m": round(a.extra_distance_m, 1),

@@ -20,16 +20,14 @@ from coursewatch.reports.summary import (
     ReportInfo,
     brief_heading,
     brief_line,
-    distance,
     excursion_sentences,
     excursion_title,
     finish_line,
     headline,
-    km,
     short_duration,
     signed_duration,
 )
-from coursewatch.units import M_PER_MI, fmt_duration
+from coursewatch.units import fmt_duration
 
 CATEGORIES = ("running", "race-report")
 
@@ -53,7 +51,7 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
         front_matter(f"Race report: {info.title}", a),
         f"**{_md(headline(a))}.** {_md(finish_line(a, info))}.",
         f"{_md(info.runner)} on {_md(info.title)}, {tr.start:%Y-%m-%d}: a course of "
-        f"{length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
+        f"{a.units.length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
         f"{info.date_time(tr.start)} to {info.date_time(tr.end)}.",
     ]
     if image:
@@ -64,10 +62,10 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     brief = []
     for i, e in enumerate(a.excursions):
         if e.alerted is None:  # one line each, under the confirmed ones, as the text report
-            brief.append(f"- {i + 1}\\. {_md(brief_line(e, info))}")
+            brief.append(f"- {i + 1}\\. {_md(brief_line(e, info, a.units))}")
             continue
         lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))
-        parts.append(f"### {i + 1}. {_md(excursion_title(e))}\n\n{lines}")
+        parts.append(f"### {i + 1}. {_md(excursion_title(e, a.units))}\n\n{lines}")
     if brief:
         n = len(brief)
         parts.append(f"{brief_heading(n)}:\n\n" + "\n".join(brief))
@@ -75,11 +73,6 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     parts.append(splits_markdown(splits, info))
     parts.append("*Made with coursewatch: every figure here was measured from the GPS track.*")
     return "\n\n".join(parts) + "\n"
-
-
-def length(distance_m: float) -> str:
-    """'79.9 km (49.6 mi)'."""
-    return f"{distance_m / 1000:.1f} km ({distance_m / M_PER_MI:.1f} mi)"
 
 
 def _md(text: str) -> str:
@@ -109,11 +102,11 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
     for r in sp.rows:
         cells = [
             _cell(r.label),
-            km(r.course_m),
+            sp.units.at(r.course_m),
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            r.pace_text,
+            r.pace_text(sp.units),
         ]
         if sp.ghost:
             gap = r.gap_s
@@ -127,9 +120,10 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
 def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str | None) -> str:
     """Several runners on one course as a post: standings, places, splits side by side."""
     a0 = runners[0].analysis
+    u = a0.units
     parts = [
         front_matter(f"Race report: {info.title}, {len(runners)} runners", a0),
-        f"{len(runners)} runners on {_md(info.title)}, a course of {length(a0.course.length_m)}.",
+        f"{len(runners)} runners on {_md(info.title)}, a course of {u.length(a0.course.length_m)}.",
     ]
     if image:
         parts.append(f"![Map and progress of {_md(info.title)}]({image})")
@@ -139,13 +133,13 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
         a = r.analysis
         rows.append(
             f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.confirmed)} | "
-            f"{distance(a.extra_distance_m)} | {distance(a.cut_m)} | "
+            f"{u.distance(a.extra_distance_m)} | {u.distance(a.cut_m)} | "
             f"{short_duration(a.time_lost_s)} |"
         )
     parts += ["## Standings", "\n".join(rows), "## Who left the course where"]
     lines = [
-        f"- **{km(p.course_m)}**: "
-        + "; ".join(f"{_md(r.name)} ({_md(excursion_brief(e))})" for r, e in p.who)
+        f"- **{u.at(p.course_m)}**: "
+        + "; ".join(f"{_md(r.name)} ({_md(excursion_brief(e, u))})" for r, e in p.who)
         for p in places(runners)
     ]
     parts.append("\n".join(lines) or "Every runner stayed on the course.")
@@ -153,7 +147,7 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     head = ["Station", "At", *(_cell(r.name) for r in runners)]
     table = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
     for i, (label, s) in enumerate(grid.checkpoints):
-        cells = [_cell(label), km(s), *(cell_text(grid, i, j) for j in range(len(runners)))]
+        cells = [_cell(label), u.at(s), *(cell_text(grid, i, j) for j in range(len(runners)))]
         table.append("| " + " | ".join(cells) + " |")
     parts += ["## Splits side by side", "\n".join(table)]
     if grid.note:

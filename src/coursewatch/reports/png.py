@@ -22,6 +22,7 @@ from coursewatch.reports.compare import Runner
 from coursewatch.reports.profile import Profiles, build_profiles, stride_indices
 from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import KIND_NAMES, ReportInfo, finish_line, headline
+from coursewatch.units import Units
 
 DPI = 100
 MIN_PX = 200
@@ -91,12 +92,12 @@ def _stroke(e: Excursion, scale: float) -> dict[str, Any]:
 
 
 def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
-    course, tr = a.course, a.track
-    cx, cy = course.x / 1000.0, course.y / 1000.0
+    course, tr, u = a.course, a.track, a.units
+    cx, cy = u.along(course.x), u.along(course.y)
     ax.plot(cx, cy, color="#6e7781", lw=4 * scale, alpha=0.6, label="course")
     k = stride_indices(len(tr), 20_000)
     tx, ty = course.frame.to_xy(tr.lat[k], tr.lon[k])
-    ax.plot(tx / 1000.0, ty / 1000.0, color="#1f6feb", lw=1.2 * scale, label="runner")
+    ax.plot(u.along(tx), u.along(ty), color="#1f6feb", lw=1.2 * scale, label="runner")
     named: set[str] = set()  # one legend entry a kind
     for e in a.excursions:
         sl = slice(e.first_fix, e.last_fix + 1)
@@ -105,13 +106,13 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
         name = KIND_NAMES.get(e.kind, e.kind) if e.alerted else "brief moment (not counted)"
         label = name if name not in named else None
         named.add(name)
-        ax.plot(ex / 1000.0, ey / 1000.0, color=colour, label=label, **_stroke(e, scale))
+        ax.plot(u.along(ex), u.along(ey), color=colour, label=label, **_stroke(e, scale))
     alarms = [e.alerted for e in a.excursions if e.alerted is not None]
     if alarms:
         ax_, ay_ = course.frame.to_xy([p.lat for p in alarms], [p.lon for p in alarms])
         ax.plot(
-            ax_ / 1000.0,
-            ay_ / 1000.0,
+            u.along(ax_),
+            u.along(ay_),
             "o",
             ms=8 * scale,
             mfc="white",
@@ -122,8 +123,8 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
     if splits.rows:
         sx, sy = course.xy_at(np.array([r.course_m for r in splits.rows]))
         ax.plot(
-            sx / 1000.0,
-            sy / 1000.0,
+            u.along(sx),
+            u.along(sy),
             "o",
             ms=5 * scale,
             mfc="#ffd33d",
@@ -135,19 +136,19 @@ def draw_map(ax: Axes, a: Analysis, splits: Splits, scale: float) -> None:
             for r, x, y in zip(splits.rows, sx, sy, strict=True):
                 ax.annotate(
                     r.label,
-                    (float(x) / 1000.0, float(y) / 1000.0),
+                    (u.along(float(x)), u.along(float(y))),
                     fontsize=7 * scale,
                     xytext=(4, 3),
                     textcoords="offset points",
                     color="#333",
                 )
-    _map_axes(ax, scale)
+    _map_axes(ax, scale, u)
 
 
-def _map_axes(ax: Axes, scale: float) -> None:
+def _map_axes(ax: Axes, scale: float, u: Units) -> None:
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel("km east", fontsize=8 * scale)
-    ax.set_ylabel("km north", fontsize=8 * scale)
+    ax.set_xlabel(f"{u.name} east", fontsize=8 * scale)
+    ax.set_ylabel(f"{u.name} north", fontsize=8 * scale)
     ax.tick_params(labelsize=7 * scale)
     ax.grid(color="#eaeef2", lw=0.6)
     ax.legend(loc="best", fontsize=8 * scale, framealpha=0.85)
@@ -161,12 +162,13 @@ def _profile_axes(ax: Axes, xlabel: str, ylabel: str, scale: float) -> None:
 
 
 def _shade(ax: Axes, p: Profiles, by_time: bool) -> None:
-    span = p.duration_s / 3600.0 if by_time else p.length_m / 1000.0
+    u = p.units
+    span = p.duration_s / 3600.0 if by_time else u.along(p.length_m)
     for b in p.bands:
         lo, hi = (
             (b.start_s / 3600.0, b.end_s / 3600.0)
             if by_time
-            else (b.start_m / 1000.0, b.end_m / 1000.0)
+            else (u.along(b.start_m), u.along(b.end_m))
         )
         if hi - lo < span * 0.003:
             mid = (lo + hi) / 2.0
@@ -177,21 +179,25 @@ def _shade(ax: Axes, p: Profiles, by_time: bool) -> None:
 
 def draw_elevation(ax: Axes, p: Profiles, scale: float) -> None:
     assert p.ele_s_m is not None and p.ele_m is not None
-    xs = p.ele_s_m / 1000.0
+    u = p.units
+    xs, ele = u.along(p.ele_s_m), u.up(p.ele_m)
+    floor = float(np.nanmin(ele)) - u.up(20.0)
     _shade(ax, p, by_time=False)
-    ax.fill_between(xs, p.ele_m, float(np.nanmin(p.ele_m)) - 20.0, color="#d8dee4")
-    ax.plot(xs, p.ele_m, color="#57606a", lw=1.0 * scale)
+    ax.fill_between(xs, ele, floor, color="#d8dee4")
+    ax.plot(xs, ele, color="#57606a", lw=1.0 * scale)
     ax.set_xlim(0.0, float(xs[-1]))
-    ax.set_ylim(bottom=float(np.nanmin(p.ele_m)) - 20.0)
-    _profile_axes(ax, "km along the course (excursions shaded)", "elevation m", scale)
+    ax.set_ylim(bottom=floor)
+    _profile_axes(ax, f"{u.name} along the course (excursions shaded)", f"elevation {u.height}",
+                  scale)  # fmt: skip
 
 
 def draw_progress(ax: Axes, p: Profiles, ghost: str | None, scale: float) -> None:
+    u = p.units
     _shade(ax, p, by_time=True)
     if p.ghost_s is not None and p.ghost_m is not None:
         ax.plot(
             p.ghost_s / 3600.0,
-            p.ghost_m / 1000.0,
+            u.along(p.ghost_m),
             "--",
             color="#6e7781",
             lw=1.2 * scale,
@@ -199,14 +205,14 @@ def draw_progress(ax: Axes, p: Profiles, ghost: str | None, scale: float) -> Non
         )
     ax.plot(
         np.maximum(p.time_s, 0.0) / 3600.0,
-        p.progress_m / 1000.0,
+        u.along(p.progress_m),
         color="#1f6feb",
         lw=1.6 * scale,
         label="runner",
     )
     ax.set_xlim(0.0, p.duration_s / 3600.0)
-    ax.set_ylim(0.0, p.length_m / 1000.0)
-    _profile_axes(ax, "race time h (excursions shaded)", "km", scale)
+    ax.set_ylim(0.0, u.along(p.length_m))
+    _profile_axes(ax, "race time h (excursions shaded)", u.name, scale)
     if p.ghost_s is not None:
         ax.legend(loc="upper left", fontsize=7 * scale)
 
@@ -217,6 +223,7 @@ def render_compare_png(
     """Several runners: their tracks on one map, their progress on one chart."""
     fig, scale = _figure(width_px, height_px)
     a0 = runners[0].analysis
+    u = a0.units
     _line(fig, 0.975, f"{info.title} — {len(runners)} runners", 15 * scale, fontweight="bold")
     fig.text(
         0.02,
@@ -230,8 +237,8 @@ def render_compare_png(
     ax = fig.add_subplot(grid[0])
     course = a0.course
     ax.plot(
-        course.x / 1000.0,
-        course.y / 1000.0,
+        u.along(course.x),
+        u.along(course.y),
         color="#6e7781",
         lw=4 * scale,
         alpha=0.6,
@@ -242,19 +249,19 @@ def render_compare_png(
         a = r.analysis
         k = stride_indices(len(a.track), 20_000)
         tx, ty = course.frame.to_xy(a.track.lat[k], a.track.lon[k])
-        ax.plot(tx / 1000.0, ty / 1000.0, color=r.colour, lw=1.2 * scale, label=r.name)
+        ax.plot(u.along(tx), u.along(ty), color=r.colour, lw=1.2 * scale, label=r.name)
         for e in a.excursions:
             sl = slice(e.first_fix, e.last_fix + 1)
             ex, ey = course.frame.to_xy(a.track.lat[sl], a.track.lon[sl])
-            ax.plot(ex / 1000.0, ey / 1000.0, color="#d62728", **_stroke(e, scale))
+            ax.plot(u.along(ex), u.along(ey), color="#d62728", **_stroke(e, scale))
         prog.plot(
             (a.track.time_s[k] - a.start_ts) / 3600.0,
-            a.progress_m[k] / 1000.0,
+            u.along(a.progress_m[k]),
             color=r.colour,
             lw=1.6 * scale,
         )
-    _map_axes(ax, scale)
-    prog.set_ylim(0.0, course.length_m / 1000.0)
+    _map_axes(ax, scale, u)
+    prog.set_ylim(0.0, u.along(course.length_m))
     prog.set_xlim(left=0.0)
-    _profile_axes(prog, "race time h", "km", scale)
+    _profile_axes(prog, "race time h", u.name, scale)
     return _save(fig)

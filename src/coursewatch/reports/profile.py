@@ -18,6 +18,7 @@ import numpy as np
 from coursewatch.analysis import Analysis
 from coursewatch.geo import FloatArray
 from coursewatch.reports.splits import Splits
+from coursewatch.units import KM, Units
 
 MIN_BAND_FRACTION = 0.004  # an excursion band is drawn at least this wide, to be seen
 
@@ -54,6 +55,7 @@ class Profiles:
     ghost_m: FloatArray | None
     bands: tuple[Band, ...]
     marks: tuple[Mark, ...]
+    units: Units = KM  # the race's: what the axes are in (km and m, or miles and feet)
 
     @property
     def duration_s(self) -> float:
@@ -88,9 +90,8 @@ def build_profiles(a: Analysis, splits: Splits, max_points: int = 1200) -> Profi
         ghost_s = np.array([0.0] + [r.ghost_elapsed_s or 0.0 for r in ghosted])
         ghost_m = np.array([0.0] + [r.course_m for r in ghosted])
     marks = tuple(Mark(r.label, r.course_m, r.elapsed_s) for r in splits.rows)
-    return Profiles(
-        course.length_m, ele_s, ele, time_s, progress, ghost_s, ghost_m, excursion_bands(a), marks
-    )
+    return Profiles(course.length_m, ele_s, ele, time_s, progress, ghost_s, ghost_m,
+                    excursion_bands(a), marks, a.units)  # fmt: skip
 
 
 def excursion_bands(a: Analysis) -> tuple[Band, ...]:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coursewatch.analysis import Analysis, Passage
+from coursewatch.analysis.passes import CHECKPOINT_EVERY
 from coursewatch.eta import AT_STATION_M
 from coursewatch.race import ReferenceSplits
-from coursewatch.reports.summary import pace
+from coursewatch.units import KM, Units
 
 MIN_LEG_M = 50.0  # shorter legs get no pace: the time is mostly the stop
 
@@ -44,11 +45,10 @@ class Split:
     def label(self) -> str:
         return visit_label(self.station, self.visit)
 
-    @property
-    def pace_text(self) -> str:
+    def pace_text(self, u: Units) -> str:
         """The leg's pace; "skipped" for a station the runner cut past (a route variant, a
         vehicle), where a pace would be 0'00"/km."""
-        return "skipped" if self.skipped else pace(self.pace_s_per_km)
+        return "skipped" if self.skipped else u.pace(self.pace_s_per_km)
 
     @property
     def gap_s(self) -> float | None:
@@ -60,17 +60,25 @@ class Split:
 
 @dataclass(frozen=True)
 class Splits:
-    """The table, and what it is made of (``checkpoints``: synthetic 10 km marks)."""
+    """The table, and what it is made of (``checkpoints``: synthetic 10 km or 10 mile marks;
+    ``units``: the race's)."""
 
     rows: tuple[Split, ...]
     checkpoints: bool
     ghost: str | None
+    units: Units = KM
 
     @property
     def note(self) -> str | None:
         if not self.checkpoints:
             return None
-        return "The course has no stations: splits are every 10 km along the course."
+        every = f"{CHECKPOINT_EVERY} {'miles' if self.units.miles else 'km'}"
+        return f"The course has no stations: splits are every {every} along the course."
+
+    @property
+    def mark(self) -> str:
+        """What a checkpoint is called on the map's key: "10 km mark", "10 mile mark"."""
+        return f"{CHECKPOINT_EVERY} {'mile' if self.units.miles else 'km'} mark"
 
 
 def visit_label(station: str, visit: int) -> str:
@@ -89,6 +97,7 @@ def compute_splits(a: Analysis, reference: ReferenceSplits | None = None) -> Spl
         _rows(a.splits, a.start_ts, ghost, cuts),
         a.checkpoints,
         None if reference is None else reference.name,
+        a.units,
     )
 
 

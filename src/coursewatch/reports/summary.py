@@ -9,8 +9,6 @@ functions; each only lays the words out its own way.
 '1 h 40 min'
 >>> short_duration(42)
 '42 s'
->>> print(pace(372.0))
-6'12"/km
 >>> signed_duration(-75)
 '-1:15'
 >>> signed_duration(3725)
@@ -24,7 +22,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from coursewatch.analysis import Analysis, Excursion
 from coursewatch.race import Race, ReferenceSplits
-from coursewatch.units import fmt_duration
+from coursewatch.units import Units, fmt_duration
 
 MULTI_DAY_S = 20 * 3600.0
 KIND_NAMES = {
@@ -100,29 +98,11 @@ def signed_duration(seconds: float) -> str:
     return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
 
 
-def pace(s_per_km: float | None) -> str:
-    """Minutes and seconds per km: 6'12\"/km."""
-    if s_per_km is None:
-        return "-"
-    s = round(s_per_km)
-    return f"{s // 60}'{s % 60:02d}\"/km"
-
-
-def km(distance_m: float | None, digits: int = 1) -> str:
-    return "-" if distance_m is None else f"km {distance_m / 1000:.{digits}f}"
-
-
-def distance(distance_m: float) -> str:
-    """A distance at the right scale: '480 m', '1.9 km'."""
-    d = abs(distance_m)
-    return f"{d:.0f} m" if d < 1000 else f"{d / 1000:.1f} km"
-
-
 def headline(a: Analysis) -> str:
     """'2 excursions, 1.9 km extra, 23 min lost': the confirmed excursions only (those race
     HQ was told about); moments the runner was only flagged, and came back by themselves, are
     listed but not counted."""
-    n = len(a.confirmed)
+    n, u = len(a.confirmed), a.units
     brief = len(a.excursions) - n
     if n == 0:
         if brief == 0:
@@ -130,15 +110,15 @@ def headline(a: Analysis) -> str:
         return (f"No confirmed excursion: on the course all the way ({brief} brief moment"
                 f"{'s' if brief != 1 else ''} off the line, back by themselves)")  # fmt: skip
     parts = [f"{n} excursion{'s' if n != 1 else ''}"]
-    if a.extra_distance_m >= 50.0:  # (all of it shorter than the course: no "0.0 km extra")
-        parts.append(f"{a.extra_distance_m / 1000:.1f} km extra")
+    if a.extra_distance_m >= 50.0:  # (all of it shorter than the course: no "0 m extra")
+        parts.append(f"{u.distance(a.extra_distance_m)} extra")
     parts.append(
         f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
     )
     if a.cut_m >= 50.0:
         rides = sum(1 for e in a.confirmed if e.transport is not None)
         by = f" ({rides} ride{'s' if rides != 1 else ''} in a vehicle)" if rides else ""
-        parts.append(f"{distance(a.cut_m)} cut{by}")  # (Dark Sky's shuttle: the race's fact)
+        parts.append(f"{u.distance(a.cut_m)} cut{by}")  # (Dark Sky's shuttle: the race's fact)
     return ", ".join(parts)
 
 
@@ -147,9 +127,10 @@ DOUBTFUL_AFTER_M = 5000.0  # a track that goes on this far after its finish did 
 
 def finish_line(a: Analysis, info: ReportInfo) -> str:
     """'Finished in 10:36:29 (10:36:29Z)' or how far the track got."""
+    u = a.units
     if a.finish is not None and a.elapsed_s is not None:
         if a.after_finish_m >= DOUBTFUL_AFTER_M:
-            after = distance(a.after_finish_m)
+            after = u.distance(a.after_finish_m)
             hint = ": give --race for the race's start" if a.starts_at_m is not None else ""
             return (f"The finish read at {info.clock(a.finish.time)} is doubtful: the track "
                     f"goes on {after} after it (a track started mid-race on a lap course cannot "
@@ -157,12 +138,12 @@ def finish_line(a: Analysis, info: ReportInfo) -> str:
         if a.starts_at_m is not None:
             return (f"Reached the finish at {info.clock(a.finish.time)}, "
                     f"{fmt_duration(a.elapsed_s)} after the first fix (the track starts at "
-                    f"{km(a.starts_at_m)}: give --race for the race time)")  # fmt: skip
+                    f"{u.at(a.starts_at_m)}: give --race for the race time)")  # fmt: skip
         return f"Finished in {fmt_duration(a.elapsed_s)} ({info.clock(a.finish.time)})"
     reached = float(a.progress_m[-1]) if len(a.progress_m) else 0.0
     return (
-        f"Did not reach the finish: the track ends at {km(reached)} of "
-        f"{km(a.course.length_m)} ({info.clock(a.track.end)})"
+        f"Did not reach the finish: the track ends at {u.at(reached)} of "
+        f"{u.at(a.course.length_m)} ({info.clock(a.track.end)})"
     )
 
 
@@ -170,9 +151,9 @@ def elapsed_at(a: Analysis, t: datetime) -> str:
     return fmt_duration(t.timestamp() - a.start_ts)
 
 
-def excursion_title(e: Excursion) -> str:
+def excursion_title(e: Excursion, u: Units) -> str:
     """'Off course at km 22.6'."""
-    return f"{KIND_NAMES.get(e.kind, e.kind).capitalize()} at {km(e.left.course_m)}"
+    return f"{KIND_NAMES.get(e.kind, e.kind).capitalize()} at {u.at(e.left.course_m)}"
 
 
 def brief_heading(n: int) -> str:
@@ -180,24 +161,24 @@ def brief_heading(n: int) -> str:
     return f"{n} brief moment{'s' if n != 1 else ''} off the line, back by themselves (not counted)"
 
 
-def brief_line(e: Excursion, info: ReportInfo) -> str:
+def brief_line(e: Excursion, info: ReportInfo, u: Units) -> str:
     """One brief moment in a line: 'Off course at km 10.2: up to 69 m off, Fri 00:50Z'."""
-    return (f"{excursion_title(e)}: up to {e.max_offset_m:.0f} m off, "
+    return (f"{excursion_title(e, u)}: up to {u.off(e.max_offset_m)} off, "
             f"{info.clock(e.left.time, seconds=False)}")  # fmt: skip
 
 
 def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str]:
     """Where and when it left, how far, when it rejoined, what it cost, when the alarm fired."""
-    left = e.left
+    left, u = e.left, a.units
     out = [
-        f"Left the course at {km(left.course_m)}, {info.clock(left.time)} "
-        f"(race time {elapsed_at(a, left.time)}), and went up to {e.max_offset_m:.0f} m "
+        f"Left the course at {u.at(left.course_m)}, {info.clock(left.time)} "
+        f"(race time {elapsed_at(a, left.time)}), and went up to {u.off(e.max_offset_m)} "
         "from it."
     ]
     if e.rejoined is not None:
         took = e.rejoined.time.timestamp() - left.time.timestamp()
         out.append(
-            f"Rejoined at {km(e.rejoined.course_m)}, {info.clock(e.rejoined.time)}, "
+            f"Rejoined at {u.at(e.rejoined.course_m)}, {info.clock(e.rejoined.time)}, "
             f"{short_duration(took)} later."
         )
     else:
@@ -205,9 +186,9 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
     if e.transport is not None:
         since, until, mps = e.transport
         out.append(f"Moved faster than anyone runs from {info.clock(since.time)} to "
-                   f"{info.clock(until.time)} (up to {mps * 3.6:.0f} km/h over 10 min: a "
+                   f"{info.clock(until.time)} (up to {u.speed(mps)} over 10 min: a "
                    "vehicle?); what it moved is not counted as run.")  # fmt: skip
-    out.append(_cost(e))
+    out.append(_cost(e, u))
     out.append(_told(e, info))
     return out
 
@@ -234,18 +215,18 @@ def _told(e: Excursion, info: ReportInfo) -> str:
     return text[0].upper() + text[1:]
 
 
-def _cost(e: Excursion) -> str:
+def _cost(e: Excursion, u: Units) -> str:
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
-        dist = f"{distance(-e.extra_distance_m)} shorter than the course"
+        dist = f"{u.distance(e.extra_distance_m)} shorter than the course"
         note = (" (less than the course's line and the fixes' straight lines differ by: no "
                 "evidence of a cut)")  # fmt: skip
     elif e.extra_distance_m < 0:
-        dist = f"{distance(-e.extra_distance_m)} of course cut"
+        dist = f"{u.distance(e.extra_distance_m)} of course cut"
     else:
-        dist = f"{distance(e.extra_distance_m)} extra"
+        dist = f"{u.distance(e.extra_distance_m)} extra"
     if e.alerted is None:  # a brief moment off the line: shown, not counted
         return f"Not counted (not confirmed): {dist} by the fixes{note}."
     if e.time_lost_s is None:

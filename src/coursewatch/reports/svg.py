@@ -20,6 +20,7 @@ import numpy as np
 
 from coursewatch.geo import FloatArray
 from coursewatch.reports.profile import Band, Profiles
+from coursewatch.units import Units
 
 WIDTH = 800
 HEIGHT = 250
@@ -123,41 +124,45 @@ def _band_rect(x0: float, x1: float, b: Band, title: str) -> str:
 
 
 def elevation_svg(p: Profiles) -> str | None:
-    """Elevation against course km, excursions shaded, stations ticked. None: no elevation."""
+    """Elevation against course distance, excursions shaded, stations ticked (km and m, or
+    miles and feet). None: no elevation."""
     if p.ele_m is None or p.ele_s_m is None or not len(p.ele_m):
         return None
-    lo, hi = float(np.nanmin(p.ele_m)), float(np.nanmax(p.ele_m))
-    pad = max((hi - lo) * 0.08, 10.0)
-    ax = _Axes(0.0, p.length_m / 1000.0, lo - pad, hi + pad)
+    u = p.units
+    ele = u.up(p.ele_m)
+    lo, hi = float(np.nanmin(ele)), float(np.nanmax(ele))
+    pad = max((hi - lo) * 0.08, u.up(10.0))
+    ax = _Axes(0.0, u.along(p.length_m), lo - pad, hi + pad)
     body = ax.grid(nice_step(ax.x_hi, 8), nice_step(ax.y_hi - ax.y_lo, 4), "", "")
     for i, b in enumerate(p.bands):
         body.append(
             _band_rect(
-                ax.x(b.start_m / 1000),
-                ax.x(b.end_m / 1000),
+                ax.x(u.along(b.start_m)),
+                ax.x(u.along(b.end_m)),
                 b,
-                f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
+                f"Excursion {i + 1}: {u.at(b.start_m)}",
             )
         )
-    xs = p.ele_s_m / 1000.0
-    line = ax.points(xs, p.ele_m)
+    xs = u.along(p.ele_s_m)
+    line = ax.points(xs, ele)
     base = f"{ax.x(float(xs[-1])):.1f},{ax.y(ax.y_lo):.1f} {ax.x(0.0):.1f},{ax.y(ax.y_lo):.1f}"
     body.append(f'<polygon class="ground" points="{line} {base}"/>')
     body.append(f'<polyline class="ele" points="{line}"/>')
     for m in p.marks:
-        xx = ax.x(m.course_m / 1000.0)
+        xx = ax.x(u.along(m.course_m))
         body.append(
             f'<path class="station" d="M{xx:.1f},{HEIGHT - BOTTOM} l-5,8 h10 z">'
-            f"<title>{escape(m.label)} (km {m.course_m / 1000:.1f})</title></path>"
+            f"<title>{escape(m.label)} ({u.at(m.course_m)})</title></path>"
         )
-    body += _units("km", "m")
+    body += _units(u.name, u.height)
     return _svg("elevation", "Elevation profile with excursions shaded", body)
 
 
 def progress_svg(p: Profiles, ghost: str | None) -> str:
-    """Course km against race time: the runner, the ghost, the excursions shaded."""
+    """Course distance against race time: the runner, the ghost, the excursions shaded."""
+    u = p.units
     hours = p.duration_s / 3600.0
-    ax = _Axes(0.0, hours, 0.0, p.length_m / 1000.0)
+    ax = _Axes(0.0, hours, 0.0, u.along(p.length_m))
     body = ax.grid(nice_step(hours, 8), nice_step(ax.y_hi, 4), "h", "")
     for i, b in enumerate(p.bands):
         body.append(
@@ -165,37 +170,40 @@ def progress_svg(p: Profiles, ghost: str | None) -> str:
                 ax.x(b.start_s / 3600),
                 ax.x(b.end_s / 3600),
                 b,
-                f"Excursion {i + 1}: km {b.start_m / 1000:.1f}",
+                f"Excursion {i + 1}: {u.at(b.start_m)}",
             )
         )
     if p.ghost_s is not None and p.ghost_m is not None:
-        pts = ax.points(p.ghost_s / 3600.0, p.ghost_m / 1000.0)
+        pts = ax.points(p.ghost_s / 3600.0, u.along(p.ghost_m))
         title = escape(ghost or "ghost")
         body.append(f'<polyline class="ghost" points="{pts}"><title>{title}</title></polyline>')
     if len(p.time_s):
-        pts = ax.points(np.maximum(p.time_s, 0.0) / 3600.0, p.progress_m / 1000.0)
+        pts = ax.points(np.maximum(p.time_s, 0.0) / 3600.0, u.along(p.progress_m))
         body.append(f'<polyline class="runner" points="{pts}" stroke="{RUNNER}"/>')
     for m in p.marks:
-        cx, cy = ax.x(m.elapsed_s / 3600), ax.y(m.course_m / 1000)
+        cx, cy = ax.x(m.elapsed_s / 3600), ax.y(u.along(m.course_m))
         body.append(
             f'<circle class="mark" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
             f"<title>{escape(m.label)}</title></circle>"
         )
-    body += _units("race time", "km")
+    body += _units("race time", u.name)
     return _svg("progress", "Progress along the course against race time", body)
 
 
-def runners_svg(length_m: float, series: list[tuple[str, str, FloatArray, FloatArray]]) -> str:
-    """Several runners' progress (name, colour, race time s, course m) on one chart."""
+def runners_svg(
+    length_m: float, series: list[tuple[str, str, FloatArray, FloatArray]], u: Units
+) -> str:
+    """Several runners' progress (name, colour, race time s, course m) on one chart, in the
+    race's units ``u``."""
     end_s = max([float(t[-1]) for _, _, t, _ in series if len(t)] + [1.0])
-    ax = _Axes(0.0, end_s / 3600.0, 0.0, length_m / 1000.0)
+    ax = _Axes(0.0, end_s / 3600.0, 0.0, u.along(length_m))
     body = ax.grid(nice_step(ax.x_hi, 8), nice_step(ax.y_hi, 4), "h", "")
     for name, colour, t, s in series:
         if len(t):
-            pts = ax.points(np.maximum(t, 0.0) / 3600.0, s / 1000.0)
+            pts = ax.points(np.maximum(t, 0.0) / 3600.0, u.along(s))
             body.append(
                 f'<polyline class="runner" points="{pts}" stroke="{colour}">'
                 f"<title>{escape(name)}</title></polyline>"
             )
-    body += _units("race time", "km")
+    body += _units("race time", u.name)
     return _svg("progress", "Progress of every runner against race time", body)

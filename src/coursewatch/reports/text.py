@@ -18,10 +18,9 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
-    km,
     signed_duration,
 )
-from coursewatch.units import fmt_duration, km_mi
+from coursewatch.units import fmt_duration
 
 
 def print_analysis(
@@ -35,14 +34,14 @@ def print_analysis(
     for i, e in enumerate(a.excursions):
         if e.alerted is None:  # one line each, under the confirmed ones (13 panels of them
             # buried UTMB 2021's 4)
-            brief.append(f"  {i + 1}. {brief_line(e, info)}")
+            brief.append(f"  {i + 1}. {brief_line(e, info, a.units)}")
             continue
         colour = "yellow" if e.kind == "shortcut" else "red"
         body = "\n".join(excursion_sentences(a, e, info))
         con.print(
             Panel(
                 body,
-                title=f"[bold {colour}]{i + 1}. {excursion_title(e)}[/]",
+                title=f"[bold {colour}]{i + 1}. {excursion_title(e, a.units)}[/]",
                 title_align="left",
                 expand=False,
             )
@@ -59,7 +58,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
     lines = [
         Text.assemble((info.title, "bold"), f" — {info.runner}"),
         Text(
-            f"Course {km_mi(a.course.length_m)}; track: {len(tr)} fixes, "
+            f"Course {a.units.length(a.course.length_m)}; track: {len(tr)} fixes, "
             f"{info.date_time(tr.start)} to {info.date_time(tr.end)}"
         ),
         Text(finish_line(a, info)),
@@ -84,11 +83,11 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
     for r in sp.rows:
         cells = [
             escape(r.label),
-            km(r.course_m),
+            sp.units.at(r.course_m),
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            r.pace_text,
+            r.pace_text(sp.units),
         ]
         if sp.ghost is not None:
             gap = r.gap_s
