@@ -7,6 +7,7 @@ would open it on a phone with no signal: every layer must be drawn and the conso
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from coursewatch.reports.html import render_html
 from coursewatch.reports.summary import ReportInfo
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.track import Track
+from coursewatch.units import Units
 
 LAYERS = ("cw-course", "cw-track", "cw-excursion", "cw-alarm", "cw-station", "cw-start", "cw-end")
 
@@ -85,4 +87,26 @@ def test_html_report_draws_every_layer_with_a_quiet_console(
         assert image.size[0] == 390
     errors = [m for m in messages if m.startswith(("error", "pageerror", "warning"))]
     assert errors == []
+    page.close()
+
+
+def test_the_splits_fit_a_phone(browser: object, tmp_path: Path) -> None:
+    """Pace and leg were off the screen of a phone, behind a sideways scroll (Dark Sky's
+    splits in miles): the distance and the pace now carry their unit in the heading, long
+    station names wrap, and a day wraps over its time."""
+    course = trail_course(20_000.0, seed=7, n_stations=3)
+    names = [dataclasses.replace(s, name=f"{k + 1:02d} Young Woman's Creek")
+             for k, s in enumerate(course.stations)]  # fmt: skip
+    course = dataclasses.replace(course, stations=tuple(names))
+    run = simulate_run(course, interval_s=2.0, seed=3)
+    track = Track("lost", run.time_s + 2.5 * 86400.0, run.lat, run.lon, None, None)
+    a = analyze(course, track, units=Units("mi"))
+    info = ReportInfo("Test trail", "Ann", multi_day=True)
+    path = tmp_path / "report.html"
+    path.write_text(render_html(a, info), encoding="utf-8")
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(path.as_uri())
+    box = "document.querySelector('#splits .scroll')"
+    assert page.evaluate(f"{box}.scrollWidth <= {box}.clientWidth")
+    assert page.locator("#splits th").all_inner_texts()[1:2] == ["Mile"]
     page.close()

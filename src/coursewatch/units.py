@@ -124,12 +124,13 @@ class Units:
         km, mi = length(distance_m), length(distance_m, "mi")
         return f"{mi} ({km})" if self.miles else f"{km} ({mi})"
 
-    def pace(self, s_per_km: float | None) -> str:
-        """Minutes and seconds per unit: 6'12\"/km, 9'59\"/mi; "-" for none."""
+    def pace(self, s_per_km: float | None, per: bool = True) -> str:
+        """Minutes and seconds per unit: 6'12\"/km, 9'59\"/mi (without ``per``, 9'59\": a
+        table's heading says per what); "-" for none."""
         if s_per_km is None:
             return "-"
         s = round(s_per_km * self.unit_m / 1000.0)
-        return f"{s // 60}'{s % 60:02d}\"/{self.name}"
+        return f"{s // 60}'{s % 60:02d}\"" + (f"/{self.name}" if per else "")
 
     def speed(self, mps: float) -> str:
         """A speed: "60 km/h", "37 mph"."""

@@ -247,18 +247,22 @@ def excursions_html(a: Analysis, info: ReportInfo) -> str:
 
 
 def splits_html(sp: Splits, info: ReportInfo) -> str:
-    head = ["Station", "At", "Arrival", "Race time", "Leg", "Pace"]
+    """The splits as a table a phone shows whole: the distance and the pace without their
+    unit (the heading says it: "Mile", "Pace /mi"), the station's name kept in view."""
+    u = sp.units
+    head = ["Station", "Mile" if u.miles else "Km", "Arrival", "Race time", "Leg",
+            f"Pace /{u.name}"]  # fmt: skip
     if sp.ghost:
         head += ["Ghost", "Gap"]
     rows = []
     for r in sp.rows:
         cells = [
             escape(r.label),
-            sp.units.at(r.course_m),
+            f"{u.along(r.course_m):.1f}",
             info.clock(r.clock_ts, seconds=False),
             fmt_duration(r.elapsed_s),
             fmt_duration(r.leg_s),
-            escape(r.pace_text(sp.units)),
+            escape(r.pace_text(u, per=False)),
         ]
         if sp.ghost:
             gap = r.gap_s
@@ -272,7 +276,8 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
         rows.append(f'<tr><td colspan="{len(head)}">No station reached.</td></tr>')
     note = f'<p class="note">{escape(sp.note)}</p>' if sp.note else ""
     ths = "".join(f"<th>{h}</th>" for h in head)
-    return f'{note}<div class="scroll"><table class="splits"><thead><tr>{ths}</tr></thead>' + (
+    table = '<table class="splits times">'
+    return f'{note}<div class="scroll">{table}<thead><tr>{ths}</tr></thead>' + (
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 

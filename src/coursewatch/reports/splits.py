@@ -45,10 +45,10 @@ class Split:
     def label(self) -> str:
         return visit_label(self.station, self.visit)
 
-    def pace_text(self, u: Units) -> str:
-        """The leg's pace; "skipped" for a station the runner cut past (a route variant, a
-        vehicle), where a pace would be 0'00"/km."""
-        return "skipped" if self.skipped else u.pace(self.pace_s_per_km)
+    def pace_text(self, u: Units, per: bool = True) -> str:
+        """The leg's pace (``per``: with its "/km"); "skipped" for a station the runner cut
+        past (a route variant, a vehicle), where a pace would be 0'00"/km."""
+        return "skipped" if self.skipped else u.pace(self.pace_s_per_km, per)
 
     @property
     def gap_s(self) -> float | None:
