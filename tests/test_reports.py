@@ -264,13 +264,26 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     # the blog post and the pictures too: 17 alike under a headline of 4 (UTMB 2021)
     post = render_markdown(both, info)
     assert post.count("\n### ") == 1 and "1 brief moment off the line" in post
-    assert "\n- 2\\. Off course" in post  # a bullet, not a list nested in it ("- 2. ...")
+    assert "\n- 1\\. Off course" in post  # a bullet, not a list nested in it ("- 1. ...")
     from coursewatch.reports.profile import build_profiles
     from coursewatch.reports.svg import progress_svg
 
     p = build_profiles(both, compute_splits(both))
     assert [b.confirmed for b in p.bands] == [True, False]
     assert progress_svg(p, None).count('fill-opacity="0.35"') == 1
+    # each list numbered of its own: the confirmed excursions 1, 2... under a headline of
+    # their count, and the brief moments 1, 2... (Dark Sky's 5 read 4, 10, 16, 17 and 18)
+    first = dataclasses.replace(lost, excursions=(brief, e))
+    con = Console(record=True, width=100, file=io.StringIO())
+    print_analysis(first, info, con)
+    text = con.export_text()
+    assert "╭─ 1. Off course at km 8.0" in text and "\n  1. Off course at km 8.0: up to" in text
+    assert "\n### 1. Off course" in render_markdown(first, info)
+    assert '<button type="button">1. Off course' in excursions_html(first, info)
+    assert 'value="2"' not in excursions_html(first, info)
+    svg = progress_svg(build_profiles(first, compute_splits(first)), None)
+    assert "<title>Brief moment 1: km 8.0 (not counted)</title>" in svg
+    assert "<title>Excursion 1: km 8.0</title>" in svg
 
 
 def test_the_header_is_on_the_clock_of_the_report(lost: Analysis, info: ReportInfo) -> None:

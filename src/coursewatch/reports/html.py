@@ -40,6 +40,7 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
+    numbers,
     short_duration,
     signed_duration,
 )
@@ -121,20 +122,22 @@ def map_data(
                 "line": _line(tr.lat, tr.lon, MAX_LINE_POINTS // len(runners)),
             }
         )
-        for i, e in enumerate(a.excursions):
+        ns = numbers(e.alerted is not None for e in a.excursions)
+        for n, e in zip(ns, a.excursions, strict=True):
             sl = slice(e.first_fix, e.last_fix + 1)
             who = "" if single else f"{name}: "
+            number = f"{n}." if e.alerted is not None else f"Brief moment {n}:"
             excursions.append(
                 {
                     "kind": e.kind,
                     "confirmed": e.alerted is not None,  # (a brief moment: drawn lighter)
-                    "title": f"{who}{i + 1}. {excursion_title(e, a.units)}",
+                    "title": f"{who}{number} {excursion_title(e, a.units)}",
                     "text": " ".join(excursion_sentences(a, e, info)),
                     "path": _line(tr.lat[sl], tr.lon[sl], MAX_EXCURSION_POINTS),
                 }
             )
             if e.alerted is not None:
-                title = f"{who}race HQ alerted {info.clock(e.alerted.time)} ({i + 1})"
+                title = f"{who}race HQ alerted {info.clock(e.alerted.time)} ({n})"
                 alarms.append({"lat": e.alerted.lat, "lon": e.alerted.lon, "title": title})
     return {
         "course": _line(course.lat, course.lon, MAX_LINE_POINTS),
@@ -231,11 +234,12 @@ def excursions_html(a: Analysis, info: ReportInfo) -> str:
         return '<p class="good">On the course all the way: no excursion.</p>'
     confirmed: list[str] = []
     brief: list[str] = []
-    for i, e in enumerate(a.excursions):
+    ns = numbers(e.alerted is not None for e in a.excursions)
+    for i, (n, e) in enumerate(zip(ns, a.excursions, strict=True)):
         text = "".join(f"<li>{escape(s)}</li>" for s in excursion_sentences(a, e, info))
         (confirmed if e.alerted is not None else brief).append(
-            f'<li class="excursion {e.kind}" data-index="{i}" value="{i + 1}"><h3>'
-            f'<button type="button">{i + 1}. {escape(excursion_title(e, a.units))}</button></h3>'
+            f'<li class="excursion {e.kind}" data-index="{i}" value="{n}"><h3>'
+            f'<button type="button">{n}. {escape(excursion_title(e, a.units))}</button></h3>'
             f"<ul>{text}</ul></li>"
         )
     out = f'<ol class="excursions">{"".join(confirmed)}</ol>' if confirmed else ""

@@ -24,6 +24,7 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
+    numbers,
     short_duration,
     signed_duration,
 )
@@ -60,12 +61,13 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     if not a.excursions:
         parts.append("None: on the course all the way.")
     brief = []
-    for i, e in enumerate(a.excursions):
+    for n, e in zip(numbers(e.alerted is not None for e in a.excursions), a.excursions,
+                    strict=True):  # fmt: skip
         if e.alerted is None:  # one line each, under the confirmed ones, as the text report
-            brief.append(f"- {i + 1}\\. {_md(brief_line(e, info, a.units))}")
+            brief.append(f"- {n}\\. {_md(brief_line(e, info, a.units))}")
             continue
         lines = "\n".join(f"- {_md(s)}" for s in excursion_sentences(a, e, info))
-        parts.append(f"### {i + 1}. {_md(excursion_title(e, a.units))}\n\n{lines}")
+        parts.append(f"### {n}. {_md(excursion_title(e, a.units))}\n\n{lines}")
     if brief:
         n = len(brief)
         parts.append(f"{brief_heading(n)}:\n\n" + "\n".join(brief))

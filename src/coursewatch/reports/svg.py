@@ -20,6 +20,7 @@ import numpy as np
 
 from coursewatch.geo import FloatArray
 from coursewatch.reports.profile import Band, Profiles
+from coursewatch.reports.summary import numbers
 from coursewatch.units import Units
 
 WIDTH = 800
@@ -109,13 +110,20 @@ def _svg(kind: str, label: str, body: list[str]) -> str:
     )
 
 
+def _band_title(p: Profiles) -> list[str]:
+    """Each band's words: "Excursion 2: km 41.6", "Brief moment 3: km 10.2 (not counted)"."""
+    ns = numbers(b.confirmed for b in p.bands)
+    return [f"{'Excursion' if b.confirmed else 'Brief moment'} {n}: {p.units.at(b.start_m)}"
+            + ("" if b.confirmed else " (not counted)")
+            for n, b in zip(ns, p.bands, strict=True)]  # fmt: skip
+
+
 def _band_rect(x0: float, x1: float, b: Band, title: str) -> str:
     if x1 - x0 < BAND_MIN_PX:
         mid = (x0 + x1) / 2.0
         x0, x1 = mid - BAND_MIN_PX / 2.0, mid + BAND_MIN_PX / 2.0
     colour = BAND.get(b.kind, BAND["off_course"])
     brief = "" if b.confirmed else ' fill-opacity="0.35"'  # (a brief moment: not counted)
-    title += "" if b.confirmed else " (a brief moment, not counted)"
     return (
         f'<rect class="band" x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" '
         f'height="{HEIGHT - TOP - BOTTOM}" fill="{colour}"{brief}><title>{escape(title)}</title>'
@@ -134,15 +142,8 @@ def elevation_svg(p: Profiles) -> str | None:
     pad = max((hi - lo) * 0.08, u.up(10.0))
     ax = _Axes(0.0, u.along(p.length_m), lo - pad, hi + pad)
     body = ax.grid(nice_step(ax.x_hi, 8), nice_step(ax.y_hi - ax.y_lo, 4), "", "")
-    for i, b in enumerate(p.bands):
-        body.append(
-            _band_rect(
-                ax.x(u.along(b.start_m)),
-                ax.x(u.along(b.end_m)),
-                b,
-                f"Excursion {i + 1}: {u.at(b.start_m)}",
-            )
-        )
+    for b, title in zip(p.bands, _band_title(p), strict=True):
+        body.append(_band_rect(ax.x(u.along(b.start_m)), ax.x(u.along(b.end_m)), b, title))
     xs = u.along(p.ele_s_m)
     line = ax.points(xs, ele)
     base = f"{ax.x(float(xs[-1])):.1f},{ax.y(ax.y_lo):.1f} {ax.x(0.0):.1f},{ax.y(ax.y_lo):.1f}"
@@ -164,15 +165,8 @@ def progress_svg(p: Profiles, ghost: str | None) -> str:
     hours = p.duration_s / 3600.0
     ax = _Axes(0.0, hours, 0.0, u.along(p.length_m))
     body = ax.grid(nice_step(hours, 8), nice_step(ax.y_hi, 4), "h", "")
-    for i, b in enumerate(p.bands):
-        body.append(
-            _band_rect(
-                ax.x(b.start_s / 3600),
-                ax.x(b.end_s / 3600),
-                b,
-                f"Excursion {i + 1}: {u.at(b.start_m)}",
-            )
-        )
+    for b, title in zip(p.bands, _band_title(p), strict=True):
+        body.append(_band_rect(ax.x(b.start_s / 3600), ax.x(b.end_s / 3600), b, title))
     if p.ghost_s is not None and p.ghost_m is not None:
         pts = ax.points(p.ghost_s / 3600.0, u.along(p.ghost_m))
         title = escape(ghost or "ghost")

@@ -18,6 +18,7 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
+    numbers,
     signed_duration,
 )
 from coursewatch.units import fmt_duration
@@ -31,17 +32,18 @@ def print_analysis(
     info = info or ReportInfo.build(a, a.track.name or "runner")
     con.print(header(a, info))
     brief: list[str] = []
-    for i, e in enumerate(a.excursions):
+    for n, e in zip(numbers(e.alerted is not None for e in a.excursions), a.excursions,
+                    strict=True):  # fmt: skip
         if e.alerted is None:  # one line each, under the confirmed ones (13 panels of them
             # buried UTMB 2021's 4)
-            brief.append(f"  {i + 1}. {brief_line(e, info, a.units)}")
+            brief.append(f"  {n}. {brief_line(e, info, a.units)}")
             continue
         colour = "yellow" if e.kind == "shortcut" else "red"
         body = "\n".join(excursion_sentences(a, e, info))
         con.print(
             Panel(
                 body,
-                title=f"[bold {colour}]{i + 1}. {excursion_title(e, a.units)}[/]",
+                title=f"[bold {colour}]{n}. {excursion_title(e, a.units)}[/]",
                 title_align="left",
                 expand=False,
             )
