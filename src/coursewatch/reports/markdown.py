@@ -50,9 +50,9 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     tr = a.track
     parts = [
         front_matter(f"Race report: {info.title}", a),
-        f"**{_md(headline(a))}.** {_md(finish_line(a, info))}.",
+        f"**{_md(finish_line(a, info))}.** {_md(headline(a))}.",
         f"{_md(info.runner)} on {_md(info.title)}, {tr.start:%Y-%m-%d}: a course of "
-        f"{a.units.length(a.course.length_m)}. The track has {len(tr)} GPS fixes, "
+        f"{a.units.length(a.course.length_m)}. The track has {len(tr):,} GPS fixes, "
         f"{info.date_time(tr.start)} to {info.date_time(tr.end)}.",
     ]
     if image:

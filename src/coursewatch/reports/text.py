@@ -60,7 +60,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
     lines = [
         Text.assemble((info.title, "bold"), f" — {info.runner}"),
         Text(
-            f"Course {a.units.length(a.course.length_m)}; track: {len(tr)} fixes, "
+            f"Course {a.units.length(a.course.length_m)}; track: {len(tr):,} fixes, "
             f"{info.date_time(tr.start)} to {info.date_time(tr.end)}"
         ),
         Text(finish_line(a, info)),
