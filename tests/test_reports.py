@@ -104,6 +104,7 @@ def test_a_race_run_in_miles_is_reported_in_miles(lost: Analysis, info: ReportIn
     # the charts: miles along, feet up
     assert '<text class="unit" x="788.0" y="246.0" text-anchor="end">mi</text>' in page
     assert ">ft</text>" in page and ">m</text>" not in page
+    assert '"units":"mi"' in page  # the map's scale in miles
     cut = dataclasses.replace(mi, course=dataclasses.replace(mi.course, stations=()))
     bare = analyze(cut.course, mi.track, units=Units("mi"))
     sp = compute_splits(bare)

@@ -146,6 +146,7 @@ def map_data(
         "alarms": alarms,
         "stations": _stations(course, runners[0][2].units),
         "tiles": None if tiles is None else {"url": tiles.url, "attribution": tiles.attribution},
+        "units": runners[0][2].units.name,  # the map's scale: km, or miles
     }
 
 

@@ -39,7 +39,7 @@
   L.control.layers(null, {
     "Course": course, "Tracks": tracks, "Excursions": excursions, "Live alarms": alarms, "Stations": stations,
   }, { collapsed: true }).addTo(map);
-  L.control.scale().addTo(map);
+  L.control.scale({ metric: d.units !== "mi", imperial: d.units === "mi" }).addTo(map);
   var bounds = course.getBounds();
   if (tracks.getLayers().some(function (t) { return t.getLatLngs().length; })) {
     bounds.extend(tracks.getBounds());
