@@ -30,6 +30,7 @@ def feed_offcourse(
             0,
             0,
             d,
+            d,
             i,
             np.nan,
             noise_m,
@@ -80,9 +81,27 @@ def test_after_a_gap_in_the_fixes_the_path_beside_the_line_is_not_assumed() -> N
     codes = []
     for i, (t, d) in enumerate(zip(times, offsets, strict=True)):
         dt = t - times[i - 1] if i else 0.0
-        codes.append(oc.offcourse_step(st, 1e9 + t, dt, 2.5 * dt, 0, 0, d, i, np.nan, 0.0, False,
+        codes.append(oc.offcourse_step(st, 1e9 + t, dt, 2.5 * dt, 0, 0, d, d, i, np.nan, 0.0, False,
                                        1e9, 0.0, CFG, ev))  # fmt: skip
     assert L.CODE_OFF_COURSE in codes
+
+
+def test_how_far_off_the_runner_went_is_from_the_whole_course() -> None:
+    """Dark Sky live: "back on course ... (at most 1.08 mi off)" for pings at most 0.52 mi
+    from the course: the furthest from where the engine held the runner, not from the line
+    (the runner page and analyze said 0.52 mi)."""
+    st = np.zeros(oc.LEN)
+    ev = np.zeros(L.EV_FIELDS)
+    held = [0.0] * 30 + [20.0 * k for k in range(1, 31)] + [0.0] * 120  # from the held place
+    line = [min(d, 250.0) for d in held]  # ... and from the nearest part of the course
+    codes = []
+    for i, (d, ln) in enumerate(zip(held, line, strict=True)):
+        s = 2.5 * i if d == 0.0 else 75.0
+        codes.append(oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, 2.5, 2.5 * i, 0.0, d, ln,
+                                       s, np.nan, 0.0, False, 1e9, 0.0, CFG, ev))  # fmt: skip
+    assert L.CODE_OFF_COURSE in codes and codes[-1] == 0
+    assert any(c in (L.CODE_BACK_ON_COURSE, L.CODE_SHORTCUT) for c in codes)
+    assert ev[L.EV_MAXOFF] == 250.0
 
 
 def test_nothing_is_raised_before_the_runner_was_ever_on_the_line() -> None:
@@ -165,7 +184,7 @@ def feed_path(fixes: list[tuple[float, float, float]], end_m: float = 1e9) -> li
     ev = np.zeros(L.EV_FIELDS)
     x = np.cumsum([step for _, _, step in fixes])
     return [
-        oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, x[i], 0.0, d, s, np.nan, 0.0,
+        oc.offcourse_step(st, 1e9 + i, 1.0 if i else 0.0, step, x[i], 0.0, d, d, s, np.nan, 0.0,
                           False, end_m, 0.0, CFG, ev)
         for i, (d, s, step) in enumerate(fixes)
     ]  # fmt: skip

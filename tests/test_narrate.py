@@ -82,6 +82,35 @@ def test_far_during_an_off_course_episode_updates_its_incident() -> None:
     assert [r.names for r in records][2:4] == [None, None]  # still the off-course incident
 
 
+def _legs(*legs: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Fixes every 30 s along straight legs (to x, to y, speed m/s) from the start."""
+    xs, ys, x, y = [0.0], [0.0], 0.0, 0.0
+    for tx, ty, mps in legs:
+        n = max(int(np.hypot(tx - x, ty - y) / (mps * 30.0)), 1)
+        xs += list(np.linspace(x, tx, n + 1)[1:])
+        ys += list(np.linspace(y, ty, n + 1)[1:])
+        x, y = tx, ty
+    return np.array(xs), np.array(ys)
+
+
+def test_back_near_the_course_is_where_the_runner_is() -> None:
+    """Dark Sky's shuttle: "back near the course at mile 153.68 ... 7.6 mi after Pipe Dream",
+    where the filter held the runner, for a fix 42 m from the course at mile 169.25."""
+    course = straight_course(30_000.0)
+    x, y = _legs((6_000.0, 0.0, 3.0), (6_000.0, 2_000.0, 12.0), (20_000.0, 2_000.0, 15.0),
+                 (20_000.0, 0.0, 12.0), (25_000.0, 0.0, 3.0))  # fmt: skip
+    x0, y0 = course.xy_at(0.0)
+    lat, lon = course.frame.to_latlon(x + float(x0), y + float(y0))
+    t = 1_780_000_000.0 + 30.0 * np.arange(len(x))
+    res = match_fixes(course, t, lat, lon, start_ts=float(t[0]))
+    (near,) = [e for e in res.events if e.kind == "back_near_course"]
+    assert near.at.course_m is not None and abs(near.at.course_m - 20_000.0) < 100.0
+    said = Narrator(course, []).sentence("7", near)
+    assert said.startswith(
+        ("Bib 7 is back near the course at km 19.9", "Bib 7 is back near the course at km 20.0")
+    ), said
+
+
 def test_the_runner_is_told_where_the_line_is_not_its_nearest_point() -> None:
     """A route planner's course: a straight road north with a point every kilometre. A runner
     70 m west of it is told the course is 70 m to their east (it said 505 m to the north)."""

@@ -22,12 +22,14 @@ from coursewatch.engine import reach as R
 from coursewatch.engine import state as S
 from coursewatch.engine import wrongway as WW
 from coursewatch.engine.config import C, KernelCfg
-from coursewatch.engine.grid import IntArray
+from coursewatch.engine.grid import IntArray, nearest_distance
 from coursewatch.engine.model import CAND_D, CAND_S, CAND_SEG, CourseArrays
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
 from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
+
+NEAR_TIE_M = 25.0  # passes this much further from a fix than the nearest are as near
 
 
 class Fix(NamedTuple):
@@ -110,12 +112,15 @@ def detect(
     if not (est.d_line >= cfg[C.far_course_m] and oc[OC.STATE] == 0.0):
         ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
         ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
-    ne = _far(st, cfg, fx, est, ev, ne)
+    ne = _far(st, geo, sf, cfg, fx, est, ev, ne)
     return _confirm(st, cfg, fx, est, ev, ne)
 
 
 @nb.njit(cache=True, inline="always")
-def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray, ne: int) -> int:
+def _far(
+    st: FloatArray, geo: CourseArrays, sf: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate,
+    ev: FloatArray, ne: int,
+) -> int:  # fmt: skip
     """Far from every part of the course (a wrong race, a tracker at home, a car), and back.
 
     Far during an off-course episode is part of it (``S.FAR`` 2): both events carry the
@@ -137,11 +142,40 @@ def _far(st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray,
         left = (st[S.FAR_T], nan, nan, nan)
         if oc[OC.STATE] == 1.0:
             left = (oc[OC.CP_T], oc[OC.CP_S], oc[OC.CP_X], oc[OC.CP_Y])
+    at_s = est.s
     if code == E.CODE_NEAR:
         st[S.FAR] = 0.0
-    E.write_event(ev[ne], code, (fx.t, est.s, fx.x, fx.y), left, est.d_line)
+        # back near the course where the fix is (Dark Sky's shuttle: "back near the course
+        # at mile 153.68", where the filter held the runner, for a fix at mile 169.25)
+        at_s = _nearest_pass_s(geo, sf, cfg, fx, est)
+    E.write_event(ev[ne], code, (fx.t, at_s, fx.x, fx.y), left, est.d_line)
     ev[ne, E.EV_ALARM_T] = st[S.FAR_T]  # the episode's key, in both its events
     return ne + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _nearest_pass_s(
+    geo: CourseArrays, sf: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate
+) -> float:
+    """The course distance of the pass the fix is nearest: of the candidate passes about as
+    near, the one nearest the runner's progress (the two legs of an out-and-back); with none
+    (further than they are looked for), the nearest part of the whole line."""
+    if est.nc == 0:
+        seg, t, _ = nearest_distance(fx.x, fx.y, cfg[C.near_course_m] + 1.0, geo.x, geo.y,
+                                     geo.grid)  # fmt: skip
+        if seg < 0:
+            return est.s
+        return geo.cum[seg] + t * (geo.cum[seg + 1] - geo.cum[seg])
+    near = np.inf
+    for c in range(est.nc):
+        near = min(near, sf[CAND_D, c])
+    at_s = est.s
+    best = np.inf
+    for c in range(est.nc):
+        if sf[CAND_D, c] <= near + NEAR_TIE_M and abs(sf[CAND_S, c] - est.s) < best:
+            best = abs(sf[CAND_S, c] - est.s)
+            at_s = sf[CAND_S, c]
+    return at_s
 
 
 @nb.njit(cache=True, inline="always")
@@ -255,7 +289,7 @@ def _off_course(
     # "back on course" there and the cut was never said; after it, the next excursion left
     # from there)
     s = est.s_det if est.matched else est.s_near
-    code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, s,
+    code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, est.d_line, s,
                              fx.acc, noise_m, at_station, end_m, evidence_m, cfg,
                              ev[ne])  # fmt: skip
     if code == 0:

@@ -39,7 +39,7 @@ CP_S = 3
 CP_X = 4
 CP_Y = 5
 ALARM_T = 6
-MAX_OFF = 7
+MAX_OFF = 7  # the furthest from the whole course line since the change point, m
 PATH = 8  # distance travelled since the change point, m
 CLEAR = 9
 REJ_T = 10  # first fix of the current run of fixes back on the course
@@ -75,6 +75,7 @@ def offcourse_step(
     x: float,
     y: float,
     offset_m: float,
+    line_m: float,
     s: float,
     accuracy_m: float,
     noise_m: float,
@@ -85,6 +86,10 @@ def offcourse_step(
     ev: FloatArray,
 ) -> int:
     """Advance the detector by one fix. Returns an event code (0 when nothing happened).
+
+    ``offset_m``: how far the fix is from where the runner is on the course (what the
+    detector decides on); ``line_m``: from the nearest part of the whole course (how far off
+    the runner went, as people measure it: the runner page and ``analyze`` say the same).
 
     ``accuracy_m`` is the horizontal accuracy the receiver reported (NaN when none): a
     receiver that says it is worse gets a wider margin before the alarm. One that reports
@@ -101,10 +106,11 @@ def offcourse_step(
         st[ACC] = accuracy_m if st[ACC] == 0.0 else 0.8 * st[ACC] + 0.2 * accuracy_m
     w = weight(dt, cfg[C.oc_tau_s])
     if st[STATE] == 0.0:
-        return _on_course(st, t, dt, step_m, x, y, offset_m, s, noise_m, at_station, w, cfg, ev)
+        return _on_course(st, t, dt, step_m, x, y, offset_m, line_m, s, noise_m, at_station, w,
+                          cfg, ev)  # fmt: skip
     # alarmed: look for the way back
     st[PATH] += step_m
-    st[MAX_OFF] = max(st[MAX_OFF], offset_m)
+    st[MAX_OFF] = max(st[MAX_OFF], line_m)
     if not _clearing(st, t, w, step_m, x, y, offset_m, s, at_station, end_m, cfg):
         return 0
     if not _released(st, t, x, y, offset_m, s, cfg):
@@ -128,6 +134,7 @@ def _on_course(
     x: float,
     y: float,
     offset_m: float,
+    line_m: float,
     s: float,
     noise_m: float,
     at_station: bool,
@@ -157,11 +164,11 @@ def _on_course(
         st[CP_X] = x
         st[CP_Y] = y
         st[PATH] = 0.0
-        st[MAX_OFF] = offset_m
+        st[MAX_OFF] = line_m
         return 0
     st[EVIDENCE] = ev_s
     st[PATH] += step_m
-    st[MAX_OFF] = max(st[MAX_OFF], offset_m)
+    st[MAX_OFF] = max(st[MAX_OFF], line_m)
     if ev_s < cfg[C.oc_h]:
         return 0
     st[STATE] = 1.0
