@@ -122,3 +122,21 @@ class Missed:
                 pass
             except Exception:
                 log.exception("the incidents of refused messages were not recovered")
+
+
+REPLACED_SLACK_S = 600.0  # an episode's new incident begins at most this far from the old one
+
+
+def replaced_by(gone: Incident, incidents: list[Incident]) -> Incident | None:
+    """The incident of the same save that holds ``gone``'s episode now: the same runner and
+    family (off course, stopped...), over the same time."""
+    family = gone.episode.split(":", 1)[0]
+    end = (gone.closed_s or gone.updated_s) + REPLACED_SLACK_S
+    for i in incidents:
+        if i.retracted or (i.race_id, i.bib) != (gone.race_id, gone.bib):
+            continue
+        if i.episode.split(":", 1)[0] != family:
+            continue
+        if i.opened_s <= end and gone.opened_s - REPLACED_SLACK_S <= (i.closed_s or i.updated_s):
+            return i
+    return None

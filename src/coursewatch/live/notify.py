@@ -42,6 +42,7 @@ from coursewatch.live.announce import (
     MISSED_RETRY_S,
     Missed,
     newest_event,
+    replaced_by,
     since_seen,
     sweep_forever,
 )
@@ -187,15 +188,18 @@ class Notifier:
     async def enqueue(self, incidents: list[Incident], title_of: Callable[[str], str]) -> int:
         rows = [d for i in incidents if not i.retracted for d in self.route(i, title_of(i.race_id))]
         for inc in (i for i in incidents if i.retracted):
-            rows += await self._withdraw(inc, title_of(inc.race_id))
+            rows += await self._withdraw(inc, title_of(inc.race_id), replaced_by(inc, incidents))
         added = await self.store.outbox.add(rows)
         if added:
             self._wake.set()
         return added
 
-    async def _withdraw(self, inc: Incident, title_of: str) -> list[Delivery]:
+    async def _withdraw(
+        self, inc: Incident, title_of: str, new: Incident | None = None
+    ) -> list[Delivery]:
         """An incident a late fix took back entirely: its messages still waiting are
-        cancelled, and whoever was sent one is told it is withdrawn (once)."""
+        cancelled, and whoever was sent one is told it is withdrawn (once); or, when the same
+        episode is now ``new`` (late fixes moved when it began), that it is that one now."""
         told: dict[str, Delivery] = {}
         for d in self.store.outbox.of_incident(inc.race_id, inc.id):
             if d.role not in ROLES:
@@ -212,6 +216,10 @@ class Notifier:
         title = f"{title_of}: {self.who(inc.race_id, inc.bib)} {what} withdrawn"
         body = (f"Bib {inc.bib}: forget the {what} message: later positions do not show it."
                 f"\n(incident {inc.id}, withdrawn)")  # fmt: skip
+        if new is not None:  # (Dark Sky's pings in arrival order: "forget" a runner 0.7 mi off)
+            title = f"{title.removesuffix(' withdrawn')}: incident {new.id}"
+            body = (f"Bib {inc.bib}: the {what} message is now incident {new.id}: late "
+                    f"positions changed when it began.\n(incident {inc.id}, replaced)")  # fmt: skip
         # keyed by the negative of its newest event: one a recipient, and never an update's
         key = -newest_event(inc)
         return [Delivery(inc.race_id, inc.id, key, d.recipient, d.role, inc.bib, d.url, title,
