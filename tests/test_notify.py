@@ -139,7 +139,8 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         assert {kinds[i] for i, _ in _refs(by_topic["runner7"])} <= {"off_course", "wrong_way"}
         # when (on the race's clock), then where
         assert re.match(r"\d\d:\d\dZ?: The course is ", by_topic["runner7"][0]), by_topic
-        assert re.match(r"\d\d:\d\dZ?: Bib 7: SOS .* Position -?\d+\.\d{5}, -?\d+\.\d{5}\.",
+        assert re.match(r"\d\d:\d\dZ?: Bib 7: SOS from their device, last placed at km "
+                        r"[\d.]+ \(mi [\d.]+\)\. Position -?\d+\.\d{5}, -?\d+\.\d{5}\.",
                         by_topic["sos"][0]), by_topic["sos"]  # fmt: skip
         sos_prio = [m["priority"] for m in ntfy.messages if m["topic"] == "sos"]
         assert str(sos_prio[0]) in ("5", "max"), sos_prio  # ntfy's highest
@@ -147,7 +148,7 @@ async def test_each_recipient_gets_each_update_of_its_incidents_once(
         assert ". You may have " in by_topic["runner7"][0]
         assert "sos" in {kinds[i] for i, _ in _refs(by_topic["hq"])}
         lost = [m for m in by_topic["hq"] if "off course for sure" in m]  # where to send someone
-        assert lost and all(re.search(r" Position -?\d+\.\d{5}, -?\d+\.\d{5}\.", m) for m in lost)
+        assert lost and all(re.search(r"\. Position -?\d+\.\d{5}, -?\d+\.\d{5}\.", m) for m in lost)
         assert len(_refs(by_topic["hq"])) > len(_refs(by_topic["sos"]))
 
 
@@ -537,6 +538,17 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
         rows = [d for d in server.deliveries("demo") if d["role"] == "crew"]
         assert [d["state"] for d in rows] == ["sent", "cancelled", "pending"]
         assert "withdrawn" in rows[2]["title"] and "forget the off course" in rows[2]["body"]
+        # the same episode in another incident of the same save (late pings moved when it
+        # began): not "forget it" (Dark Sky in arrival order: a runner 0.7 mi off the course)
+        await server._store.outbox.mark([rows[2]["id"]], "sent", 1, START, "", START)
+        gone = dataclasses.replace(second, updates=(*second.updates, {"id": 7}), retracted=True)
+        now = dataclasses.replace(first, id=2, episode="course:2", opened_s=START - 300,
+                                  updates=({"id": 8, "kind": "off_course"},))  # fmt: skip
+        assert await server.notifier.enqueue([gone, now], title) >= 1
+        (said,) = [d for d in server.deliveries("demo") if d["role"] == "crew" and d["id"] >
+                   rows[2]["id"] and d["incident"] == 1]  # fmt: skip
+        assert "forget" not in said["body"], said["body"]
+        assert "the off course message is now incident 2" in said["body"], said["body"]
 
 
 @pytest.mark.parametrize("ended_by", ["out_of_race", "finish_recorded"])

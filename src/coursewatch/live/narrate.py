@@ -361,19 +361,20 @@ class Narrator:
         )
 
     def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
+        # (", last placed at mile 138.12 (km 222.28)": not brackets in brackets)
         here = "position unknown" if course_m is None else f"last placed at {self.at(course_m)}"
         took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
-            return f"SOS from their device ({here})"
+            return f"SOS from their device, {here}"
         if change.kind == "sos_message":
-            return f"message from the runner during their SOS: \u201c{text}\u201d ({here})"
+            return f"message from the runner during their SOS: \u201c{text}\u201d, {here}"
         if change.kind == "sos_cancel":
-            return f"SOS cancelled on their device after {took} ({here})"
+            return f"SOS cancelled on their device after {took}, {here}"
         if change.kind == "battery_low":
-            return f"their tracker's battery is low ({here})"
+            return f"their tracker's battery is low, {here}"
         if change.kind == "battery_ok":
             return f"tracker battery fine again after {took} low"
-        return f"message from the runner: \u201c{text}\u201d ({here})"
+        return f"message from the runner: \u201c{text}\u201d, {here}"
 
     def label(self, station_m: float) -> str:
         """The station pass at ``station_m``, by its name."""

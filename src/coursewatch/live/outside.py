@@ -353,5 +353,6 @@ class Outside:
         # where to send someone: an SOS, and a runner race HQ is told is off the course now
         lost = role == "hq" and inc.open and inc.level == ALERT and inc.kind in LOST_KINDS
         placed = (priority(inc.kind) == 0 or lost) and math.isfinite(inc.lat + inc.lon)
-        where = f" Position {inc.lat:.5f}, {inc.lon:.5f}." if placed else ""
-        return f"{when}: {text}{where}"
+        if placed:  # (a sentence of its own: "...after Pipe Dream Position 41.35861, ...")
+            return f"{when}: {text.rstrip('.')}. Position {inc.lat:.5f}, {inc.lon:.5f}."
+        return f"{when}: {text}"
