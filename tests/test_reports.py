@@ -297,6 +297,20 @@ def test_the_header_is_on_the_clock_of_the_report(lost: Analysis, info: ReportIn
     assert paris.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 02:00 CEST"
     assert info.date_time(datetime(2021, 8, 27, 0, 0, tzinfo=UTC)) == "2021-08-27 00:00Z"
     assert " CEST to " in render_markdown(lost, paris)
+    # the date of a race begun in the evening west of Greenwich is its own, not UTC's next
+    # day (Dark Sky: "2024-04-12" for a start at 22:30 EDT on the 11th)
+    start = lost.track.start
+    west = dataclasses.replace(info, tz=ZoneInfo("America/New_York"))
+    local = start.astimezone(ZoneInfo("America/New_York"))
+    if local.date() == start.date():  # (the test run's start, from the simulation)
+        west = dataclasses.replace(info, tz=ZoneInfo("Pacific/Kiritimati"))
+        local = start.astimezone(ZoneInfo("Pacific/Kiritimati"))
+    assert local.date() != start.astimezone(UTC).date()
+    post = render_markdown(lost, west)
+    front = yaml.safe_load(post.split("---\n")[1])
+    assert front["date"].date() == local.date()
+    assert f", {local:%Y-%m-%d}: a course of" in post
+    assert f"Ann · {local:%Y-%m-%d}</p>" in render_html(lost, west, None)
 
 
 def test_a_clock_time_without_seconds_is_rounded_as_the_race_times_are(info: ReportInfo) -> None:

@@ -207,7 +207,7 @@ def header_html(a: Analysis, info: ReportInfo) -> str:
     cls = "bad" if a.confirmed else "good"
     return (
         f"<h1>{escape(info.title)}</h1>"
-        f'<p class="runner">{escape(info.runner)} · {tr.start:%Y-%m-%d}</p>'
+        f'<p class="runner">{escape(info.runner)} · {info.local(tr.start):%Y-%m-%d}</p>'
         f'<p class="headline {cls}">{escape(headline(a))}</p>'
         f'<p class="finish">{escape(finish_line(a, info))}</p>'
         + "".join(f'<p class="finish">Note: {escape(n)}</p>' for n in tr.notes)

@@ -33,11 +33,14 @@ from coursewatch.units import fmt_duration
 CATEGORIES = ("running", "race-report")
 
 
-def front_matter(title: str, a: Analysis, categories: Sequence[str] = CATEGORIES) -> str:
+def front_matter(
+    title: str, a: Analysis, info: ReportInfo, categories: Sequence[str] = CATEGORIES
+) -> str:
+    """The post's YAML front matter, dated when the track began on the race's clock."""
     data = {
         "layout": "post",
         "title": title,
-        "date": a.track.start.replace(microsecond=0),
+        "date": info.local(a.track.start).replace(microsecond=0),
         "categories": list(categories),
     }
     dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
@@ -49,9 +52,9 @@ def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png"
     splits = compute_splits(a, info.reference)
     tr = a.track
     parts = [
-        front_matter(f"Race report: {info.title}", a),
+        front_matter(f"Race report: {info.title}", a, info),
         f"**{_md(finish_line(a, info))}.** {_md(headline(a))}.",
-        f"{_md(info.runner)} on {_md(info.title)}, {tr.start:%Y-%m-%d}: a course of "
+        f"{_md(info.runner)} on {_md(info.title)}, {info.local(tr.start):%Y-%m-%d}: a course of "
         f"{a.units.length(a.course.length_m)}. The track has {len(tr):,} GPS fixes, "
         f"{info.date_time(tr.start)} to {info.date_time(tr.end)}.",
     ]
@@ -124,7 +127,7 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
     a0 = runners[0].analysis
     u = a0.units
     parts = [
-        front_matter(f"Race report: {info.title}, {len(runners)} runners", a0),
+        front_matter(f"Race report: {info.title}, {len(runners)} runners", a0, info),
         f"{len(runners)} runners on {_md(info.title)}, a course of {u.length(a0.course.length_m)}.",
     ]
     if image:

@@ -70,6 +70,11 @@ class ReportInfo:
             text = local.strftime("%a ") + text
         return text + ("Z" if self.tz is None else "")
 
+    def local(self, t: datetime) -> datetime:
+        """``t`` on the report's clock (a race started at 22:30 in Pennsylvania is on the 11th,
+        not on UTC's 12th)."""
+        return t.astimezone(self.tz or UTC)
+
     def date_time(self, t: datetime) -> str:
         """A date and time on the race's clock, with its zone: "2021-08-27 00:00 CEST" (the
         clock times of the report are on it too), "2021-08-26 22:00Z" without a race file."""
