@@ -113,6 +113,14 @@ def test_analyze_reports_a_race_run_in_miles_in_miles(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(race),
                                     "--format", "json"])  # fmt: skip
     assert json.loads(res.output)["units"] == "mi"
+    # the race file's cut-offs: one missed is said, and every format has them
+    race.write_text(race.read_text() + 'stations:\n  - {name: Aid, mi: 0.93, cutoff: "00:02"}\n')
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(race)])
+    assert re.search(r"Missed a cut-off: Aid, reached \d+ min after it", res.output), res.output
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath), "--race", str(race),
+                                    "--format", "json"])  # fmt: skip
+    (aid,) = [r for r in json.loads(res.output)["splits"] if r["station"] == "Aid"]
+    assert aid["cutoff"] == iso(began + 120.0) and aid["after_cutoff_s"] > 60.0, aid
 
 
 def test_analyze_json_contract(tmp_path: Path) -> None:

@@ -113,6 +113,36 @@ def test_a_race_run_in_miles_is_reported_in_miles(lost: Analysis, info: ReportIn
     assert "10 mile mark" in render_html(bare, info, None)
 
 
+def test_a_missed_cut_off_is_said_in_every_format(lost: Analysis, info: ReportInfo) -> None:
+    """Ouray 2024: Crystal Lake reached 23 min after its cut-off; race HQ was told live, and
+    the runner's report after the race said nothing of cut-offs at all."""
+    from coursewatch.reports.json import analysis_json
+    from coursewatch.reports.splits import Cutoff
+
+    rows = {r.label: r for r in compute_splits(lost).rows}
+    aid1, aid2 = rows["Aid 1"], rows["Aid 2"]
+    cutoffs = (Cutoff("Aid 1", aid1.course_m, aid1.clock_ts + 600.0),
+               Cutoff("Aid 2", aid2.course_m, aid2.clock_ts - 23 * 60.0))  # fmt: skip
+    timed = dataclasses.replace(info, cutoffs=cutoffs)
+    sp = timed.splits(lost)
+    assert [r.label for r in sp.missed] == ["Aid 2"] and sp.missed[0].late_s == 23 * 60.0
+    con = Console(record=True, width=100, file=io.StringIO())
+    print_analysis(lost, timed, con)
+    text = con.export_text()
+    said = "Missed a cut-off: Aid 2, reached 23 min after it ("
+    assert said in text and "cut-off" in text.split("Splits")[-1]
+    assert re.search(r"Aid 2 .* \(\+23 min\)", text), text
+    assert said in render_markdown(lost, timed) and "| Cut-off |" in render_markdown(lost, timed)
+    page = render_html(lost, timed, None)
+    assert said in page and "<th>Cut-off</th>" in page
+    doc = analysis_json(lost, timed)
+    late = {r["station"]: r["after_cutoff_s"] for r in doc["splits"]}
+    assert late == {"Aid 1": -600.0, "Aid 2": 1380.0, "Aid 3": None, "Finish": None}
+    # none missed: no line; none given: no column
+    assert "Missed" not in render_markdown(lost, dataclasses.replace(info, cutoffs=cutoffs[:1]))
+    assert "Cut-off" not in render_markdown(lost, info)
+
+
 def test_terminal_report_tells_each_excursion_and_the_ghost(
     lost: Analysis, info: ReportInfo
 ) -> None:

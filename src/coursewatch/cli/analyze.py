@@ -226,13 +226,13 @@ def analyze_cmd(
     jitcache.mark_warm("analyze")  # (the CLI says so while it is not: a minute, once)
     if names:
         analyses = [(n, a) for n, (_, a) in zip(names, analyses, strict=True)]
+    infos = [ReportInfo.build(a, n, race, ghost, zone) for n, a in analyses]
     if fmt == "json":
-        docs = [analysis_json(a) for _, a in analyses]
+        docs = [analysis_json(a, info) for (_, a), info in zip(analyses, infos, strict=True)]
         if len(docs) > 1:  # a list, each named: the single-track document is unchanged
             docs = [dict(d, runner=n) for d, (n, _) in zip(docs, analyses, strict=True)]
         _write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n", output)
         return
-    infos = [ReportInfo.build(a, n, race, ghost, zone) for n, a in analyses]
     if fmt == "text":
         _text(analyses, infos, output)
     elif fmt == "html":

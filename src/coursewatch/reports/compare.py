@@ -60,9 +60,8 @@ def build_runners(
     analyses: list[tuple[str, Analysis]], info: ReportInfo | None = None
 ) -> list[Runner]:
     """The runners, in standings order (finish time, then progress)."""
-    ref = info.reference if info is not None else None
     runners = [
-        Runner(name, a, compute_splits(a, ref), COLOURS[i % len(COLOURS)])
+        Runner(name, a, info.splits(a) if info else compute_splits(a), COLOURS[i % len(COLOURS)])
         for i, (name, a) in enumerate(analyses)
     ]
     return sorted(runners, key=_standing)

@@ -32,10 +32,12 @@ from coursewatch.reports.compare import (
     split_grid,
 )
 from coursewatch.reports.profile import build_profiles, stride_indices
-from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.splits import Splits
 from coursewatch.reports.summary import (
     ReportInfo,
     brief_heading,
+    cutoff_line,
+    cutoff_text,
     excursion_sentences,
     excursion_title,
     finish_line,
@@ -184,7 +186,7 @@ def section(ident: str, title: str, body: str) -> str:
 
 def render_html(a: Analysis, info: ReportInfo, tiles: Tiles | None = None) -> str:
     """The report of one runner as one self-contained page."""
-    splits = compute_splits(a, info.reference)
+    splits = info.splits(a)
     profiles = build_profiles(a, splits)
     charts = [c for c in (elevation_svg(profiles), progress_svg(profiles, splits.ghost)) if c]
     sections = [
@@ -205,11 +207,13 @@ def render_html(a: Analysis, info: ReportInfo, tiles: Tiles | None = None) -> st
 def header_html(a: Analysis, info: ReportInfo) -> str:
     tr = a.track
     cls = "bad" if a.confirmed else "good"
+    missed = cutoff_line(info.splits(a), info)
     return (
         f"<h1>{escape(info.title)}</h1>"
         f'<p class="runner">{escape(info.runner)} · {info.local(tr.start):%Y-%m-%d}</p>'
         f'<p class="headline {cls}">{escape(headline(a))}</p>'
         f'<p class="finish">{escape(finish_line(a, info))}</p>'
+        + (f'<p class="finish bad">{escape(missed)}</p>' if missed else "")
         + "".join(f'<p class="finish">Note: {escape(n)}</p>' for n in tr.notes)
     )
 
@@ -257,6 +261,8 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
     u = sp.units
     head = ["Station", "Mile" if u.miles else "Km", "Arrival", "Race time", "Leg",
             f"Pace /{u.name}"]  # fmt: skip
+    if sp.cutoffs:
+        head.append("Cut-off")
     if sp.ghost:
         head += ["Ghost", "Gap"]
     rows = []
@@ -269,6 +275,9 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
             fmt_duration(r.leg_s),
             escape(r.pace_text(u, per=False)),
         ]
+        if sp.cutoffs:
+            late = r.late_s is not None and r.late_s > 0.0
+            cells.append(f'<span class="{"bad" if late else ""}">{cutoff_text(r, info)}</span>')
         if sp.ghost:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))

@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from coursewatch.analysis import Analysis, Excursion, Point
+from coursewatch.analysis.results import utc
 from coursewatch.reports.splits import compute_splits
+from coursewatch.reports.summary import ReportInfo
 
 
 def iso(t: datetime) -> str:
@@ -50,8 +52,10 @@ def excursion_json(e: Excursion) -> dict[str, Any]:
     }
 
 
-def analysis_json(a: Analysis) -> dict[str, Any]:
+def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]:
+    """The document; ``info``: the race file's part (its cut-offs, in the splits)."""
     tr = a.track
+    splits = info.splits(a) if info is not None else compute_splits(a)
     return {
         "course": {"name": a.course.name, "length_m": round(a.course.length_m, 1)},
         "track": {
@@ -94,8 +98,12 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
                 "time": iso(p.time),
                 "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
                 "skipped": row.skipped,
+                # the race file's cut-off of this visit, and how long after it it was reached
+                # (negative: before); null without one
+                "cutoff": None if row.cutoff_ts is None else iso(utc(row.cutoff_ts)),
+                "after_cutoff_s": None if row.late_s is None else round(row.late_s, 1),
             }
-            for p, row in zip(a.splits, compute_splits(a).rows, strict=True)
+            for p, row in zip(a.splits, splits.rows, strict=True)
         ],
         "checkpoints": a.checkpoints,
         "units": a.units.name,  # the race's (distances here are all in metres)

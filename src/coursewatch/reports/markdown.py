@@ -15,11 +15,13 @@ import yaml
 
 from coursewatch.analysis import Analysis
 from coursewatch.reports.compare import Runner, cell_text, excursion_brief, places, split_grid
-from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.splits import Splits
 from coursewatch.reports.summary import (
     ReportInfo,
     brief_heading,
     brief_line,
+    cutoff_line,
+    cutoff_text,
     excursion_sentences,
     excursion_title,
     finish_line,
@@ -49,11 +51,13 @@ def front_matter(
 
 def render_markdown(a: Analysis, info: ReportInfo, image: str | None = "map.png") -> str:
     """The whole post; ``image`` is the link to the PNG (None: no picture)."""
-    splits = compute_splits(a, info.reference)
+    splits = info.splits(a)
     tr = a.track
+    missed = cutoff_line(splits, info)
     parts = [
         front_matter(f"Race report: {info.title}", a, info),
-        f"**{_md(finish_line(a, info))}.** {_md(headline(a))}.",
+        f"**{_md(finish_line(a, info))}.** {_md(headline(a))}."
+        + (f" **{_md(missed)}.**" if missed else ""),
         f"{_md(info.runner)} on {_md(info.title)}, {info.local(tr.start):%Y-%m-%d}: a course of "
         f"{a.units.length(a.course.length_m)}. The track has {len(tr):,} GPS fixes, "
         f"{info.date_time(tr.start)} to {info.date_time(tr.end)}.",
@@ -100,6 +104,9 @@ def _cell(text: str) -> str:
 def splits_markdown(sp: Splits, info: ReportInfo) -> str:
     head = ["Station", "At", "Arrival", "Race time", "Leg", "Pace"]
     align = [":--", "--:", "--:", "--:", "--:", "--:"]
+    if sp.cutoffs:
+        head.append("Cut-off")
+        align.append("--:")
     if sp.ghost:
         head += [f"Ghost ({_cell(sp.ghost)})", "Gap"]
         align += ["--:", "--:"]
@@ -113,6 +120,9 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
             fmt_duration(r.leg_s),
             r.pace_text(sp.units),
         ]
+        if sp.cutoffs:
+            late = r.late_s is not None and r.late_s > 0.0
+            cells.append(f"**{cutoff_text(r, info)}**" if late else cutoff_text(r, info))
         if sp.ghost:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))

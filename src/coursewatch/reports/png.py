@@ -20,8 +20,14 @@ from matplotlib.gridspec import GridSpec
 from coursewatch.analysis import Analysis, Excursion
 from coursewatch.reports.compare import Runner
 from coursewatch.reports.profile import Profiles, build_profiles, stride_indices
-from coursewatch.reports.splits import Splits, compute_splits
-from coursewatch.reports.summary import KIND_NAMES, ReportInfo, finish_line, headline
+from coursewatch.reports.splits import Splits
+from coursewatch.reports.summary import (
+    KIND_NAMES,
+    ReportInfo,
+    cutoff_line,
+    finish_line,
+    headline,
+)
 from coursewatch.units import Units
 
 DPI = 100
@@ -70,12 +76,14 @@ def _save(fig: Figure) -> bytes:
 def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: int = 900) -> bytes:
     """The map and profile as PNG bytes of exactly ``width_px`` x ``height_px``."""
     fig, scale = _figure(width_px, height_px)
-    splits = compute_splits(a, info.reference)
+    splits = info.splits(a)
     profiles = build_profiles(a, splits)
     _line(fig, 0.975, f"{info.title} — {info.runner}", 15 * scale, fontweight="bold")
     colour = "#c62828" if a.confirmed else "#2e7d32"
     _line(fig, 0.94, headline(a), 12 * scale, color=colour)
-    _line(fig, 0.912, finish_line(a, info), 10 * scale, color="#57606a")
+    missed = cutoff_line(splits, info)
+    said = finish_line(a, info) + (f" · {missed}" if missed else "")
+    _line(fig, 0.912, said, 10 * scale, color="#c62828" if missed else "#57606a")
     grid = _grid(fig)
     draw_map(fig.add_subplot(grid[0]), a, splits, scale)
     prof = fig.add_subplot(grid[1])

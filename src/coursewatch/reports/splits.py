@@ -15,7 +15,7 @@ time at the same station visit and the runner's gap to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coursewatch.analysis import Analysis, Passage
 from coursewatch.analysis.passes import CHECKPOINT_EVERY
@@ -24,6 +24,15 @@ from coursewatch.race import ReferenceSplits
 from coursewatch.units import KM, Units
 
 MIN_LEG_M = 50.0  # shorter legs get no pace: the time is mostly the stop
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """A station visit's cut-off, from the race file: the station, where, and when."""
+
+    station: str
+    course_m: float
+    ts: float
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,12 @@ class Split:
     pace_s_per_km: float | None
     ghost_elapsed_s: float | None
     skipped: bool = False  # inside a stretch of course the runner cut: its time is the rejoin's
+    cutoff_ts: float | None = None  # the race file's cut-off of this visit
+
+    @property
+    def late_s(self) -> float | None:
+        """How long after its cut-off the runner reached it (negative: before)."""
+        return None if self.cutoff_ts is None else self.clock_ts - self.cutoff_ts
 
     @property
     def label(self) -> str:
@@ -69,6 +84,16 @@ class Splits:
     units: Units = KM
 
     @property
+    def cutoffs(self) -> bool:
+        """Whether any visit has a cut-off (the table then shows them)."""
+        return any(r.cutoff_ts is not None for r in self.rows)
+
+    @property
+    def missed(self) -> tuple[Split, ...]:
+        """The visits reached after their cut-off."""
+        return tuple(r for r in self.rows if r.late_s is not None and r.late_s > 0.0)
+
+    @property
     def note(self) -> str | None:
         if not self.checkpoints:
             return None
@@ -85,20 +110,30 @@ def visit_label(station: str, visit: int) -> str:
     return station if visit <= 1 else f"{station} ({visit})"
 
 
-def compute_splits(a: Analysis, reference: ReferenceSplits | None = None) -> Splits:
-    """The splits of ``a``, with the gap to ``reference`` where it has the same visit."""
+def compute_splits(
+    a: Analysis, reference: ReferenceSplits | None = None, cutoffs: Sequence[Cutoff] = ()
+) -> Splits:
+    """The splits of ``a``, with the gap to ``reference`` where it has the same visit, and
+    the race file's ``cutoffs`` of each visit (by station and place)."""
     ghost: dict[tuple[str, int], float] = {}
     if reference is not None:
         ghost = {(r.station, r.pass_number): r.elapsed_s for r in reference.splits}
     cuts = [(e.left.course_m, e.rejoined.course_m) for e in a.excursions
             if e.kind == "shortcut" and e.rejoined is not None
             and e.left.course_m is not None and e.rejoined.course_m is not None]  # fmt: skip
+    rows = tuple(replace(r, cutoff_ts=_cutoff(r, cutoffs)) for r in
+                 _rows(a.splits, a.start_ts, ghost, cuts))  # fmt: skip
     return Splits(
-        _rows(a.splits, a.start_ts, ghost, cuts),
+        rows,
         a.checkpoints,
         None if reference is None else reference.name,
         a.units,
     )
+
+
+def _cutoff(r: Split, cutoffs: Sequence[Cutoff]) -> float | None:
+    same = (c.ts for c in cutoffs if c.station == r.station and abs(c.course_m - r.course_m) < 5.0)
+    return next(same, None)
 
 
 def _rows(

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from coursewatch.analysis import Analysis, Excursion
 from coursewatch.race import Race, ReferenceSplits
+from coursewatch.race_course import station_passes
+from coursewatch.reports.splits import Cutoff, Split, Splits, compute_splits
 from coursewatch.units import Units, fmt_duration
 
 MULTI_DAY_S = 20 * 3600.0
@@ -42,6 +44,7 @@ class ReportInfo:
     reference: ReferenceSplits | None = None
     tz: tzinfo | None = None
     multi_day: bool = False  # clock times then carry the weekday
+    cutoffs: tuple[Cutoff, ...] = ()  # the race file's, by station visit
 
     @classmethod
     def build(
@@ -57,7 +60,16 @@ class ReportInfo:
             reference = named[0] if named else None
         tz = tz or (race.start.tzinfo if race is not None else None)
         multi_day = a.track.end.timestamp() - a.start_ts > MULTI_DAY_S
-        return cls(title, runner, reference, tz, multi_day)
+        cutoffs: tuple[Cutoff, ...] = ()
+        if race is not None:
+            cutoffs = tuple(Cutoff(p.name, p.distance_m, p.cutoff_ts)
+                            for p in station_passes(race, a.course, strict=False)
+                            if p.cutoff_ts is not None)  # fmt: skip
+        return cls(title, runner, reference, tz, multi_day, cutoffs)
+
+    def splits(self, a: Analysis) -> Splits:
+        """The splits table of ``a``, with this report's ghost and cut-offs."""
+        return compute_splits(a, self.reference, self.cutoffs)
 
     def clock(self, t: datetime | float, seconds: bool = True) -> str:
         """A time of day in the race's timezone (UTC, marked Z, without a race file); without
@@ -151,6 +163,27 @@ def finish_line(a: Analysis, info: ReportInfo) -> str:
         f"Did not reach the finish: the track ends at {u.at(reached)} of "
         f"{u.at(a.course.length_m)} ({info.clock(a.track.end)})"
     )
+
+
+def cutoff_line(sp: Splits, info: ReportInfo) -> str | None:
+    """'Missed a cut-off: Crystal Lake, reached 23 min after it (11:00)'; None when none was
+    missed (or the race file gives none)."""
+    missed = sp.missed
+    if not missed:
+        return None
+    said = [f"{r.label}, reached {short_duration(r.late_s or 0.0)} after it "
+            f"({info.clock(r.cutoff_ts or 0.0, seconds=False)})" for r in missed]  # fmt: skip
+    n = len(missed)
+    return f"Missed {'a cut-off' if n == 1 else f'{n} cut-offs'}: {'; '.join(said)}"
+
+
+def cutoff_text(r: Split, info: ReportInfo) -> str:
+    """A splits row's cut-off: '11:00', '11:00 (+23 min)' when reached after it, '-'."""
+    if r.cutoff_ts is None:
+        return "-"
+    said = info.clock(r.cutoff_ts, seconds=False)
+    late = r.late_s or 0.0
+    return f"{said} (+{short_duration(late)})" if late > 0.0 else said
 
 
 def elapsed_at(a: Analysis, t: datetime) -> str:

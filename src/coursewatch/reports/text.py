@@ -9,11 +9,13 @@ from rich.table import Table
 from rich.text import Text
 
 from coursewatch.analysis import Analysis
-from coursewatch.reports.splits import Splits, compute_splits
+from coursewatch.reports.splits import Splits
 from coursewatch.reports.summary import (
     ReportInfo,
     brief_heading,
     brief_line,
+    cutoff_line,
+    cutoff_text,
     excursion_sentences,
     excursion_title,
     finish_line,
@@ -52,7 +54,14 @@ def print_analysis(
         n = len(brief)
         con.print(Text(f"{brief_heading(n)}:", style="dim"))
         con.print(Text("\n".join(brief), style="dim"))
-    con.print(splits_table(compute_splits(a, info.reference), info))
+    table = splits_table(info.splits(a), info)
+    # a file or a pipe: the table as wide as it needs (its station names cut in 9 columns
+    # of 100: a cut-off and a ghost), a terminal: as wide as it is
+    width = con.width
+    if not con.is_terminal:
+        con.width = max(width, con.measure(table, options=con.options.update_width(160)).maximum)
+    con.print(table)
+    con.width = width
 
 
 def header(a: Analysis, info: ReportInfo) -> RenderableType:
@@ -67,6 +76,9 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
         Text(headline(a), style="bold red" if a.confirmed else "bold green"),
         *(Text(f"note: {n}", style="yellow") for n in tr.notes),  # (a file cut short, say)
     ]
+    missed = cutoff_line(info.splits(a), info)
+    if missed:
+        lines.insert(3, Text(missed, style="bold red"))
     return Group(*lines)
 
 
@@ -79,6 +91,8 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
     t.add_column("race time", justify="right")
     t.add_column("leg", justify="right")
     t.add_column("pace", justify="right")
+    if sp.cutoffs:
+        t.add_column("cut-off", justify="right")
     if sp.ghost is not None:
         t.add_column("ghost", justify="right")
         t.add_column("gap", justify="right")
@@ -91,6 +105,9 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
             fmt_duration(r.leg_s),
             r.pace_text(sp.units),
         ]
+        if sp.cutoffs:
+            late = r.late_s is not None and r.late_s > 0.0
+            cells.append(f"[red]{cutoff_text(r, info)}[/]" if late else cutoff_text(r, info))
         if sp.ghost is not None:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))
