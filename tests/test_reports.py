@@ -138,9 +138,28 @@ def test_a_missed_cut_off_is_said_in_every_format(lost: Analysis, info: ReportIn
     doc = analysis_json(lost, timed)
     late = {r["station"]: r["after_cutoff_s"] for r in doc["splits"]}
     assert late == {"Aid 1": -600.0, "Aid 2": 1380.0, "Aid 3": None, "Finish": None}
+    # the ghost too, as the other formats show it
+    assert doc["ghost"] == "Course record" and doc["time_zone"] is None
+    gaps = {r["station"]: (r["ghost_elapsed_s"], r["gap_s"]) for r in doc["splits"]}
+    assert gaps["Aid 1"] == (1500.0, round(aid1.elapsed_s - 1500.0, 1)), gaps
+    assert gaps["Aid 3"] == (None, None)
     # none missed: no line; none given: no column
     assert "Missed" not in render_markdown(lost, dataclasses.replace(info, cutoffs=cutoffs[:1]))
     assert "Cut-off" not in render_markdown(lost, info)
+
+
+def test_fixes_shorter_than_the_course_read_as_no_evidence_of_a_cut(
+    lost: Analysis, info: ReportInfo
+) -> None:
+    """It read "(less than the course's line and the fixes' straight lines differ by: no
+    evidence of a cut)" (Ouray's pings, in every format)."""
+    from coursewatch.reports.summary import excursion_sentences
+
+    (e,) = lost.excursions
+    short = dataclasses.replace(e, extra_distance_m=-930.0)
+    said = excursion_sentences(lost, short, info)
+    assert ("Cost: 930 m shorter than the course by the fixes (their straight lines skip the "
+            "course's bends: no evidence of a cut), ") in " ".join(said), said  # fmt: skip
 
 
 def test_terminal_report_tells_each_excursion_and_the_ghost(
@@ -315,6 +334,16 @@ def test_brief_moments_fold_under_the_confirmed_excursions(
     svg = progress_svg(build_profiles(first, compute_splits(first)), None)
     assert "<title>Brief moment 1: km 8.0 (not counted)</title>" in svg
     assert "<title>Excursion 1: km 8.0</title>" in svg
+    # a short band is drawn wider; its words say where it left, as the list (Dark Sky's
+    # "Brief moment 4: mile 54.9" beside "4. Off course at mile 55.1")
+    brief_at = dataclasses.replace(e.left, course_m=8_060.0)
+    short = dataclasses.replace(e, alerted=None, left=brief_at, rejoined=dataclasses.replace(
+        e.rejoined, course_m=8_062.0) if e.rejoined else None)  # fmt: skip
+    one = dataclasses.replace(lost, excursions=(short,))
+    (band,) = build_profiles(one, compute_splits(one)).bands
+    assert band.start_m < 8_050.0  # widened to be seen: "km 8.0"
+    svg = progress_svg(build_profiles(one, compute_splits(one)), None)
+    assert "<title>Brief moment 1: km 8.1 (not counted)</title>" in svg
 
 
 def test_the_header_is_on_the_clock_of_the_report(lost: Analysis, info: ReportInfo) -> None:

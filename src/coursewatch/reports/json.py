@@ -32,6 +32,10 @@ def _point(p: Point | None, with_course: bool = True) -> dict[str, Any] | None:
     return out
 
 
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
 def excursion_json(e: Excursion) -> dict[str, Any]:
     return {
         "kind": e.kind,
@@ -102,10 +106,17 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
                 # (negative: before); null without one
                 "cutoff": None if row.cutoff_ts is None else iso(utc(row.cutoff_ts)),
                 "after_cutoff_s": None if row.late_s is None else round(row.late_s, 1),
+                # the ghost's elapsed at this visit and the runner's gap to it (positive:
+                # behind); null without one
+                "ghost_elapsed_s": _round(row.ghost_elapsed_s),
+                "gap_s": _round(row.gap_s),
             }
             for p, row in zip(a.splits, splits.rows, strict=True)
         ],
         "checkpoints": a.checkpoints,
+        "ghost": splits.ghost,  # the race file's reference splits raced against, or null
+        # the report's clock (the race file's, or --timezone): an IANA name, or null for UTC
+        "time_zone": None if info is None or info.tz is None else str(info.tz),
         "units": a.units.name,  # the race's (distances here are all in metres)
         "totals": {  # of the confirmed excursions, as the report's headline
             "excursions": len(a.confirmed),

@@ -33,6 +33,7 @@ class Band:
     start_s: float
     end_s: float
     confirmed: bool = True  # race HQ was alerted (else a brief moment: shaded lighter)
+    left_m: float = 0.0  # where it left the course (the band is drawn wider when short)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def excursion_bands(a: Analysis) -> tuple[Band, ...]:
                 e.left.time.timestamp() - a.start_ts,
                 t1 - a.start_ts,
                 e.alerted is not None,
+                s0,
             )
         )
     return tuple(out)

@@ -276,8 +276,7 @@ def _cost(e: Excursion, u: Units) -> str:
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
         dist = f"{u.distance(e.extra_distance_m)} shorter than the course"
-        note = (" (less than the course's line and the fixes' straight lines differ by: no "
-                "evidence of a cut)")  # fmt: skip
+        note = " (their straight lines skip the course's bends: no evidence of a cut)"
     elif e.extra_distance_m < 0:
         dist = f"{u.distance(e.extra_distance_m)} of course cut"
     else:

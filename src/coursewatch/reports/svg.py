@@ -113,7 +113,7 @@ def _svg(kind: str, label: str, body: list[str]) -> str:
 def _band_title(p: Profiles) -> list[str]:
     """Each band's words: "Excursion 2: km 41.6", "Brief moment 3: km 10.2 (not counted)"."""
     ns = numbers(b.confirmed for b in p.bands)
-    return [f"{'Excursion' if b.confirmed else 'Brief moment'} {n}: {p.units.at(b.start_m)}"
+    return [f"{'Excursion' if b.confirmed else 'Brief moment'} {n}: {p.units.at(b.left_m)}"
             + ("" if b.confirmed else " (not counted)")
             for n, b in zip(ns, p.bands, strict=True)]  # fmt: skip
 
