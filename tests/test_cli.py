@@ -258,7 +258,7 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
     """A race director checks their race file before race day, offline: its course with the
     stations placed and their cut-offs; a station that cannot be placed is one line naming
     the file (race HQ left it out, with its cut-off)."""
-    _cpath, _tpath, began = course_and_run(tmp_path)
+    _cpath, tpath, began = course_and_run(tmp_path)
     race = tmp_path / "race.yaml"
     race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
                     '  - {name: Aid 1, km: 4.0, cutoff: "01:30"}\n')  # fmt: skip
@@ -277,7 +277,12 @@ def test_course_info_checks_a_race_file_as_race_hq_places_it(tmp_path: Path) -> 
     race.write_text(race.read_text().replace("km: 4.0", "mi: 1.5") + "units: mi\n")
     res = CliRunner().invoke(main, ["course", "info", str(race)])
     assert "mile 1.50" in res.output and "ft (+" in res.output, res.output
-    assert re.search(r"mile [\d.]+ \(km [\d.]+\)", res.output), res.output
+    assert re.search(r"  [\d.]+ mi \([\d.]+ km\)", res.output), res.output
+    # --units says it without a race file, or over the race file's
+    res = CliRunner().invoke(main, ["course", "info", str(race), "--units", "km"])
+    assert "mile" not in res.output and "km 2.41" in res.output, res.output
+    res = CliRunner().invoke(main, ["track", "info", str(tpath), "--units", "mi"])
+    assert re.search(r", [\d.]+ mi \([\d.]+ km\)", res.output), res.output
     race.write_text(f'name: Test\ncourse: course.gpx\nstart: "{iso(began)}"\nstations:\n'
                     "  - {name: Far, lat: 6.0, lon: 45.0}\n")  # fmt: skip
     for args in (["course", "info", str(race)], ["race", "create", str(race), "--token", "x"]):

@@ -18,11 +18,18 @@ from coursewatch.formats.load import load_course, load_track
 from coursewatch.race import load_race
 from coursewatch.race_course import apply_race
 from coursewatch.track import DROP_REASONS, Track
-from coursewatch.units import M_PER_FT, fmt_duration, km_mi
+from coursewatch.units import M_PER_FT, Units, fmt_duration, km_mi
 
 RACE_SUFFIXES = (".yaml", ".yml", ".toml")
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+UNITS = click.option(
+    "--units",
+    type=click.Choice(["km", "mi"]),
+    default=None,
+    help="Distances in km first, or miles and feet first; default: a race file's units, else "
+    "km.",
 )
 
 
@@ -84,7 +91,8 @@ def track_json(t: Track) -> dict[str, Any]:
 @course.command("info")
 @click.argument("file", type=click.Path(path_type=Path))
 @FORMAT
-def course_info(file: Path, fmt: str) -> None:
+@UNITS
+def course_info(file: Path, fmt: str, units: str | None) -> None:
     """Length, climb, loop, repeated sections, stations and their passes of FILE. A race file
     (.yaml, .toml) gives its course with the race's stations and cut-offs, placed and checked
     as race HQ and analyze place them."""
@@ -107,8 +115,8 @@ def course_info(file: Path, fmt: str) -> None:
         return
     con = Console()
     d = course_json(c)
-    units = race.units if race else "km"  # a race run in miles: miles and feet first
-    con.print(f"[bold]{escape(c.name or file.name)}[/]  {km_mi(c.length_m, lead=units)}")
+    units = units or (race.units if race else "km")  # a race run in miles: miles and feet first
+    con.print(f"[bold]{escape(c.name or file.name)}[/]  {Units.of(units).length(c.length_m)}")
     if d["ascent_m"] is not None:
         con.print(f"climb: {_climb(d['ascent_m'], d['descent_m'], units)}")
     else:
@@ -157,7 +165,8 @@ def _cutoff(at: datetime | None, start: datetime) -> str:
 @track.command("info")
 @click.argument("file", type=click.Path(path_type=Path))
 @FORMAT
-def track_info(file: Path, fmt: str) -> None:
+@UNITS
+def track_info(file: Path, fmt: str, units: str | None) -> None:
     """Fixes, times, sampling and what was dropped (and why) in FILE."""
     t = load_track(file)
     if fmt == "json":
@@ -166,7 +175,7 @@ def track_info(file: Path, fmt: str) -> None:
     con = Console()
     con.print(f"[bold]{escape(t.name or file.name)}[/] ({t.format}): {len(t)} fixes")
     con.print(f"{t.start:%Y-%m-%d %H:%M:%S}Z to {t.end:%Y-%m-%d %H:%M:%S}Z, "
-              f"{fmt_duration(t.duration_s)}, {km_mi(t.distance_m)}")  # fmt: skip
+              f"{fmt_duration(t.duration_s)}, {Units.of(units).length(t.distance_m)}")  # fmt: skip
     con.print(f"sampling: median {t.median_interval_s:.0f} s, largest gap "
               f"{fmt_duration(t.max_gap_s)}")  # fmt: skip
     if t.repeated_positions:
