@@ -28,8 +28,7 @@ UNITS = click.option(
     "--units",
     type=click.Choice(["km", "mi"]),
     default=None,
-    help="Distances in km first, or miles and feet first; default: a race file's units, else "
-    "km.",
+    help="Distances in km first, or miles and feet first; default: a race file's units, else km.",
 )
 
 
