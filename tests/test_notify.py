@@ -296,7 +296,8 @@ async def test_an_update_after_a_late_fix_took_one_back_is_sent(tmp_path: Path) 
             lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is off course",
             updates=({"id": 5, "kind": "off_course"}, {"id": 6, "kind": "off_course"}),
         )  # fmt: skip
-        taken_back = dataclasses.replace(first, updates=(first.updates[0], {"id": 9}))
+        taken_back = dataclasses.replace(first, updates=(first.updates[0], {"id": 9}),
+                                         sentence="Bib 7 is off course for sure")  # fmt: skip
         assert len(taken_back.updates) == len(first.updates)
         title = server.notifier._title
         assert await server.notifier.enqueue([first], title) == 1
@@ -527,7 +528,8 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
             lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is off course",
             updates=({"id": 5, "kind": "off_course"},),
         )  # fmt: skip
-        second = dataclasses.replace(first, updates=(*first.updates, {"id": 6}))
+        second = dataclasses.replace(first, updates=(*first.updates, {"id": 6}),
+                                     sentence="Bib 7 is off course for sure")  # fmt: skip
         title = server.notifier._title
         assert await server.notifier.enqueue([first], title) == 1
         (told,) = server._store.outbox.deliveries("demo")
@@ -549,6 +551,31 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
                    rows[2]["id"] and d["incident"] == 1]  # fmt: skip
         assert "forget" not in said["body"], said["body"]
         assert "the off course message is now incident 2" in said["body"], said["body"]
+
+
+async def test_an_update_raised_again_unchanged_is_not_sent_again(tmp_path: Path) -> None:
+    """Dark Sky's pings in arrival order: a late fix took "back near the course at mile
+    153.68" back, the next raised it again, unchanged, as a new event: race HQ and the crew
+    read it twice in one digest."""
+    import dataclasses
+
+    from coursewatch.store import Incident
+
+    async with _crew_and_hook(tmp_path) as server:
+        await server.notifier.stop()  # stored, not sent: the states are this test's
+        first = Incident(
+            id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
+            open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0,
+            lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is back near the course",
+            updates=({"id": 5, "kind": "back_near_course"},),
+        )  # fmt: skip
+        title = server.notifier._title
+        assert await server.notifier.enqueue([first], title) == 1
+        again = dataclasses.replace(first, updates=({"id": 6, "kind": "back_near_course"},))
+        assert await server.notifier.enqueue([again], title) == 0
+        later = dataclasses.replace(again, sentence="Bib 7 is back on course",
+                                    updates=(*again.updates, {"id": 7}))  # fmt: skip
+        assert await server.notifier.enqueue([later], title) == 1
 
 
 @pytest.mark.parametrize("ended_by", ["out_of_race", "finish_recorded"])

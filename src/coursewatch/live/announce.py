@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from coursewatch.bus import Message
-from coursewatch.store import Incident, Store, StoreUnavailable
+from coursewatch.store import Delivery, Incident, Outbox, Store, StoreUnavailable
 
 log = logging.getLogger("coursewatch.live.announce")
 SWEEP_S = 10.0
@@ -140,3 +140,20 @@ def replaced_by(gone: Incident, incidents: list[Incident]) -> Incident | None:
         if i.opened_s <= end and gone.opened_s - REPLACED_SLACK_S <= (i.closed_s or i.updated_s):
             return i
     return None
+
+
+def unsaid(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:
+    """The deliveries of an incident's update whose words differ from the last ones each
+    recipient was sent, or will be, of that incident: an event a late fix took back and
+    raised again unchanged came twice ("back near the course at mile 153.68", Dark Sky)."""
+    if not rows:
+        return rows
+    last = {d.recipient: d for d in outbox.of_incident(rows[0].race_id, rows[0].incident_id)}
+    return [r for r in rows if not ((d := last.get(r.recipient)) is not None
+            and d.state in ("pending", "sending", "sent") and d.title == r.title
+            and _words(d.body) == _words(r.body))]  # fmt: skip
+
+
+def _words(body: str) -> str:
+    """A message without its reference line ("(incident 285, event 423)")."""
+    return body.rsplit("\n(incident ", 1)[0]

@@ -45,6 +45,7 @@ from coursewatch.live.announce import (
     replaced_by,
     since_seen,
     sweep_forever,
+    unsaid,
 )
 from coursewatch.live.channels import apprise_send, digest_title, urgent_url
 from coursewatch.live.contacts import Contacts
@@ -103,9 +104,7 @@ class Notifier:
         self._missed = Missed()  # messages whose deliveries the store refused
         self._noted = 0.0  # when the newest event seen was last stored
         self._wake = asyncio.Event()
-        self._busy: set[str] = (
-            set()
-        )  # lanes (recipients, and their SOS lanes) with a message in flight
+        self._busy: set[str] = set()  # lanes (recipients, SOS lanes) with a message in flight
         self._paused: dict[str, float] = {}  # recipient -> retry time of its failed message
         self._sending: set[int] = set()  # deliveries handed over, not yet marked
         # sent, but the store refused their marks: not sent again, marked again first
@@ -186,7 +185,8 @@ class Notifier:
         ]  # fmt: skip
 
     async def enqueue(self, incidents: list[Incident], title_of: Callable[[str], str]) -> int:
-        rows = [d for i in incidents if not i.retracted for d in self.route(i, title_of(i.race_id))]
+        said = [self.route(i, title_of(i.race_id)) for i in incidents if not i.retracted]
+        rows = [d for each in said for d in unsaid(each, self.store.outbox)]
         for inc in (i for i in incidents if i.retracted):
             rows += await self._withdraw(inc, title_of(inc.race_id), replaced_by(inc, incidents))
         added = await self.store.outbox.add(rows)
