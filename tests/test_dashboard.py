@@ -259,6 +259,12 @@ def test_the_map_shows_the_course_stations_ticks_and_every_runner(
         CW.setNow(start); CW.setNow(start); CW.seen(start + 3600); out.push(CW.now() - start);
       } return out; }""")
     assert moved[0] == pytest.approx(3600, abs=5) and moved[1] < 5, moved
+    # a table whose times span days names each day: "Sat 22:18" then "02:54" read as
+    # Saturday's (Ouray's passes, read on Sunday); times of today alone stay short
+    days = page.evaluate("""() => { const now = CW.now(), yesterday = now - 86400;
+      return [CW.spansDays([yesterday, now]), CW.spansDays([now, now]), CW.hhmm(now, true).length,
+              CW.hhmm(now).length, CW.hhmm(yesterday).length]; }""")
+    assert days == [True, False, 9, 5, 9], days
     p.close()
 
 

@@ -162,18 +162,26 @@ const CW = (() => {
     return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
   }
   const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  function dayOf(ts) {
+    const d = raceDate(ts);
+    return Math.round(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) / 86400000);
+  }
   // the time alone on the race's day of today; its weekday within the week around (a
-  // 200-miler's days: "Sat 00:40"); further off, the date
-  function hhmm(ts) {
+  // 200-miler's days: "Sat 00:40"), and always with ``withDay`` (a table whose rows span
+  // days: "Sat 22:18" then "02:54" read as Saturday's); further off, the date
+  function hhmm(ts, withDay) {
     if (ts === null || ts === undefined || !isFinite(ts)) return "–";
     const d = raceDate(ts);
     const t = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-    const today = raceDate(now());
-    const days = Math.round((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) -
-      Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate())) / 86400000);
-    if (days === 0) return t;
+    const days = dayOf(ts) - dayOf(now());
+    if (days === 0 && !withDay) return t;
     if (Math.abs(days) < 7) return `${WEEKDAYS[d.getUTCDay()]} ${t}`;
     return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${t}`;
+  }
+  // whether the times span more than one of the race's days (their table then names each day)
+  function spansDays(times) {
+    const days = new Set(times.filter((t) => t !== null && t !== undefined && isFinite(t)).map(dayOf));
+    return days.size > 1 || (days.size === 1 && !days.has(dayOf(now())));
   }
   function duration(s) {
     if (s === null || s === undefined || !isFinite(s)) return "–";
@@ -266,6 +274,6 @@ const CW = (() => {
   }
 
   return { raceId, bib, racePath, api, ApiError, token, setToken, streamSession, now, setNow, seen, units, setUnits, setRaceUnits,
-           unitM, dist, off, pace, hhmm, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
+           unitM, dist, off, pace, hhmm, spansDays, hhmmss, setZone, zoneLabel, duration, relative, statusText, el, live, showState,
            M_PER_MI };
 })();

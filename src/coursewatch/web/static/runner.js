@@ -266,11 +266,12 @@
     const ref = new Map(g ? g.splits.map((s) => [s.label, s.elapsed_s]) : []);
     $("ghost-head").textContent = g ? `vs ${g.name}` : "";
     const start = state.detail.start_ts;
+    const days = CW.spansDays(state.detail.passes.map((p) => p.time_s));
     const rows = state.detail.passes.map((p) => {
       const elapsed = p.time_s - start;
       const gap = ref.has(p.label) ? elapsed - ref.get(p.label) : null;
       return el("tr", {}, el("td", { text: p.label }), el("td", { text: CW.dist(p.distance_m, 1) }),
-        el("td", { text: CW.hhmm(p.time_s) }), el("td", { text: CW.duration(elapsed) }),
+        el("td", { text: CW.hhmm(p.time_s, days) }), el("td", { text: CW.duration(elapsed) }),
         el("td", { text: gap === null ? "" : `${gap >= 0 ? "+" : "−"}${CW.duration(Math.abs(gap))}` }));
     });
     $("passes").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, "No station passed yet")]));
@@ -286,16 +287,17 @@
     basis.textContent = basis.hidden ? "" : `Not seen for ${CW.duration(silentS)} (last fix `
       + `${CW.hhmm(r.last_fix.time_s)} at ${CW.dist(r.progress_m)}): these ETAs assume they kept `
       + "going at their pace since; ask the aid stations before driving out.";
+    const days = CW.spansDays(state.detail.etas.flatMap((e) => [e.eta_ts, e.cutoff_ts]));
     const rows = state.detail.etas.map((e) => {
       const late = e.cutoff_ts && e.eta_ts && e.eta_ts > e.cutoff_ts;
       return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
         el("td", { text: CW.dist(e.distance_m, 1) }),
-        el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts) : "–",
+        el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts, days) : "–",
           title: e.low_ts ? `10-90 %: ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)} (${e.method})` : "" },
           e.low_ts ? el("span", { class: "muted range", text: ` ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)}` }) : ""),
         el("td", { class: e.eta_ts && e.eta_ts < CW.now() - 60 ? "late" : "muted",
                    text: e.eta_ts ? (e.eta_ts < CW.now() - 60 ? "expected " : "") + CW.relative(e.eta_ts) : "" }),
-        el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts) : "" }));
+        el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts, days) : "" }));
     });
     const risk = state.detail.dropout_risk;
     $("dropout").hidden = risk === undefined || risk === null;
