@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -135,6 +136,13 @@ def test_a_ride_in_a_vehicle_is_a_shortcut_not_a_detour() -> None:
     assert ride.kind == "shortcut" and ride.transport is not None
     assert ride.transport[2] * 3.6 == pytest.approx(54.0, rel=0.2)
     assert -ride.extra_distance_m == pytest.approx(10_000.0 - 3500.0, rel=0.1)
+    # race HQ read the course skipped, live: the report says it too (Dark Sky's shuttle:
+    # "15.62 mi of course skipped" live, "10.7 mi of course cut" after the race)
+    from coursewatch.reports.summary import ReportInfo, excursion_sentences
+
+    said = " ".join(excursion_sentences(a, ride, ReportInfo("t", "r")))
+    assert re.search(r"Cost: (9\.\d|10\.\d) km of course skipped, [67]\.\d km shorter than "
+                     "running it, no time lost", said), said  # fmt: skip
     # an aid station at km 15, inside the ride: its split is the rejoin's time, a pace of
     # 0'00"/km; it reads "skipped", and neither leg around it has a pace
     from coursewatch.analysis import Passage

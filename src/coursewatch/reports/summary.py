@@ -270,6 +270,13 @@ def _told(e: Excursion, info: ReportInfo) -> str:
     return text[0].upper() + text[1:]
 
 
+def _skipped_m(e: Excursion) -> float:
+    """The course between where the runner left it and where they came back."""
+    if e.rejoined is None or e.rejoined.course_m is None or e.left.course_m is None:
+        return 0.0
+    return max(e.rejoined.course_m - e.left.course_m, 0.0)
+
+
 def _cost(e: Excursion, u: Units) -> str:
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
@@ -279,6 +286,11 @@ def _cost(e: Excursion, u: Units) -> str:
         note = " (their straight lines skip the course's bends: no evidence of a cut)"
     elif e.extra_distance_m < 0:
         dist = f"{u.distance(e.extra_distance_m)} of course cut"
+        skipped = _skipped_m(e)
+        if skipped > -e.extra_distance_m + 50.0:  # (race HQ read the course skipped, live:
+            # Dark Sky's shuttle 15.62 mi, the report 10.7 mi "cut" with nothing between)
+            dist = (f"{u.distance(skipped)} of course skipped, {u.distance(e.extra_distance_m)} "
+                    "shorter than running it")  # fmt: skip
     else:
         dist = f"{u.distance(e.extra_distance_m)} extra"
     if e.alerted is None:  # a brief moment off the line: shown, not counted
