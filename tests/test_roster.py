@@ -3,6 +3,7 @@ every runner's devices and feeds, through the API and the `coursewatch` commands
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -214,6 +215,24 @@ def _replays(cli: CliRunner, tmp_path: Path, race_file: Path, opts: list[str]) -
     done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "rehearsal",
                              "--speed", "100000", *opts])  # fmt: skip
     assert done.exit_code == 0 and f"{len(run.time_s)} acknowledged" in done.output, done.output
+    # an inReach log replayed as its own IPC messages: its low battery reaches race HQ (a
+    # rehearsal with OsmAnd fixes had none); a GPX is no such log
+    events = [{"imei": "0000000000", "timeStamp": int(t * 1000), "messageCode": 0,
+               "point": {"latitude": a, "longitude": o, "gpsFix": 2},
+               "status": {"lowBattery": int(k > 5)}}
+              for k, (t, a, o) in enumerate(zip(run.time_s, run.lat, run.lon, strict=True))
+              ]  # fmt: skip
+    log = tmp_path / "ann.json"
+    log.write_text(json.dumps([{"Version": "3.0", "Events": [e]} for e in events]))
+    done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "rehearsal",
+                             "--protocol", "inreach", *opts])  # fmt: skip
+    assert done.exit_code == 1 and "this is not one" in done.output, done.output
+    done = cli.invoke(main, ["replay", str(race_file), str(log), "--id", "rehearsal",
+                             "--protocol", "inreach", "--speed", "100000", *opts])  # fmt: skip
+    assert done.exit_code == 0 and f"{len(events)} acknowledged" in done.output, done.output
+    got = httpx.get(f"{opts[1]}/api/races/rehearsal/incidents",
+                    headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    assert "battery_low" in {i["kind"] for i in got.json()["incidents"]}, got.text
 
 
 def _removals(cli: CliRunner, opts: list[str]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -17,7 +19,8 @@ import httpx
 from coursewatch.analysis.near import check_track_days
 from coursewatch.cli.serve import Client, run_servers, slug
 from coursewatch.course import Course
-from coursewatch.errors import CoursewatchError
+from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.formats.inreach import is_inreach
 from coursewatch.formats.load import load_track
 from coursewatch.incidents import FLAG
 from coursewatch.live.racefiles import read_race_files
@@ -40,7 +43,13 @@ def register(main: click.Group) -> None:
 @click.argument("tracks", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
 @click.option("--speed", default=60.0, show_default=True, help="Times real time.")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default="osmand", show_default=True)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default="osmand",
+    show_default=True,
+    help="inreach: a Garmin inReach log's own messages (battery, SOS, texts too).",
+)
 @click.option("--id", "race_id", help="Race id on the server (default: from the race file name).")
 @click.option("--url", help="Race HQ address (default http://HOST:PORT from settings).")
 @click.option("--token", help="Admin token (default $COURSEWATCH_ADMIN_TOKEN).")
@@ -62,7 +71,8 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
     for i, path in enumerate(tracks):
         track = load_track(path)
         check_track_days(race, track, str(path), "is it this race's recording?")
-        feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon)
+        feed = Feed(str(i + 1), f"{race_id}-{path.stem}"[:128], track.time_s, track.lat, track.lon,
+                    _inreach_log(path) if protocol == "inreach" else ())  # fmt: skip
         feeds.append((feed, path.stem))
     if client.exists(f"/api/races/{race_id}"):  # its bibs 1, 2, ... are its runners
         registered = {r["bib"]: r for r in client.call("GET", f"/api/races/{race_id}/runners")
@@ -96,6 +106,19 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
                    f"{stats.failed} failed requests")  # fmt: skip
 
     asyncio.run(go())
+
+
+def _inreach_log(path: Path) -> tuple[dict[str, Any], ...]:
+    """A Garmin inReach IPC Outbound log's messages, as they came (--protocol inreach)."""
+    try:
+        obj = json.loads(path.read_bytes())
+    except (ValueError, OSError):
+        obj = None
+    if not is_inreach(obj):
+        raise InputError("--protocol inreach replays Garmin inReach IPC Outbound logs (JSON, "
+                         "a list of {\"Events\": [...]}): this is not one; give --protocol "
+                         "osmand", path)  # fmt: skip
+    return tuple(obj) if isinstance(obj, list) else (obj,)
 
 
 @click.command()

@@ -2,7 +2,10 @@
 
 Each runner's fixes are sent in time order by its own task (as a phone sends its own), at the
 moment ``(fix time - t0) / speed`` after the replay began. The OsmAnd protocol (one GET per fix,
-as Traccar Client sends it) is the default; ``native`` sends each runner's due fixes as a batch.
+as Traccar Client sends it) is the default; ``native`` sends each runner's due fixes as a batch;
+``inreach`` sends a Garmin inReach log's own IPC Outbound messages, in the order they came,
+each at its newest event's time (their low battery, SOS and typed messages too), its device
+named as the feed's.
 A refused request is retried a few times, then counted, never fatal.
 """
 
@@ -13,13 +16,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
 
 from coursewatch.geo import FloatArray
 
-PROTOCOLS = ("osmand", "native")
+PROTOCOLS = ("osmand", "native", "inreach")
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +35,7 @@ class Feed:
     time_s: FloatArray
     lat: FloatArray
     lon: FloatArray
+    payloads: tuple[dict[str, Any], ...] = ()  # an inReach log's IPC messages, as they came
 
 
 @dataclass
@@ -73,7 +78,20 @@ async def replay(
         if delay > 0:
             await asyncio.sleep(delay)
 
+    async def send_inreach(feed: Feed) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        for payload in feed.payloads:
+            events = [{**e, "imei": feed.device_id} for e in payload.get("Events", [])]
+            times = [float(e["timeStamp"]) / 1000.0 for e in events if "timeStamp" in e]
+            await wait_until(max(times, default=origin))
+            ok = await _post(client, "/ingest/inreach", stats, json={**payload, "Events": events},
+                             headers=headers)  # fmt: skip
+            stats.sent += len(events)
+            stats.acknowledged += len(events) if ok else 0
+
     async def send(feed: Feed) -> None:
+        if protocol == "inreach":
+            return await send_inreach(feed)
         i = 0
         n = len(feed.time_s)
         while i < n:
