@@ -458,6 +458,11 @@ def test_the_runner_page_has_progress_ghost_passes_etas_and_excursions(
     assert detail["excursions"], "the wrong turn is an excursion"
     assert page.locator("#excursions tbody tr").count() == len(detail["excursions"])
     assert page.locator("path.cw-excursion").count() >= 1
+    # a moment race HQ was never told of is not counted, as analyze says
+    lost = page.locator("#excursions tbody tr td:nth-child(5)").all_inner_texts()
+    for e, cell in zip(detail["excursions"], lost, strict=True):
+        brief = e["alerted"] is None and e["time_lost_s"] is not None
+        assert ("(not counted)" in cell) == brief, (e, cell)
     # what a crew opens the page for comes first: the incidents, under the facts (they were
     # at the foot of a page 4,600 px tall on a phone)
     first = page.evaluate("[...document.querySelectorAll('main h2')].map(h => h.textContent)")

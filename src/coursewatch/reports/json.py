@@ -13,7 +13,7 @@ from typing import Any
 
 from coursewatch.analysis import Analysis, Excursion, Point
 from coursewatch.analysis.results import utc
-from coursewatch.reports.splits import compute_splits
+from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import ReportInfo
 
 
@@ -91,28 +91,8 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
             for p in a.passes
         ],
         # the splits table: the stations (or a checkpoint every 10 km, or 10 miles in a race
-        # run in miles, when the course has none: ``checkpoints``) and the finish, with race
-        # time
-        # (``skipped``: inside a shortcut, its time the rejoin's: reports/splits.py)
-        "splits": [
-            {
-                "station": p.station,
-                "pass": p.pass_no,
-                "course_m": round(p.course_m, 1),
-                "time": iso(p.time),
-                "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
-                "skipped": row.skipped,
-                # the race file's cut-off of this visit, and how long after it it was reached
-                # (negative: before); null without one
-                "cutoff": None if row.cutoff_ts is None else iso(utc(row.cutoff_ts)),
-                "after_cutoff_s": None if row.late_s is None else round(row.late_s, 1),
-                # the ghost's elapsed at this visit and the runner's gap to it (positive:
-                # behind); null without one
-                "ghost_elapsed_s": _round(row.ghost_elapsed_s),
-                "gap_s": _round(row.gap_s),
-            }
-            for p, row in zip(a.splits, splits.rows, strict=True)
-        ],
+        # run in miles, when the course has none: ``checkpoints``) and the finish
+        "splits": splits_json(a, splits),
         "checkpoints": a.checkpoints,
         "ghost": splits.ghost,  # the race file's reference splits raced against, or null
         # the report's clock (the race file's, or --timezone): an IANA name, or null for UTC
@@ -125,3 +105,27 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
             "cut_m": round(a.cut_m, 1),
         },
     }
+
+
+def splits_json(a: Analysis, splits: Splits) -> list[dict[str, Any]]:
+    """The splits table's rows, with race time (``skipped``: inside a shortcut, its time the
+    rejoin's: reports/splits.py)."""
+    return [
+        {
+            "station": p.station,
+            "pass": p.pass_no,
+            "course_m": round(p.course_m, 1),
+            "time": iso(p.time),
+            "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
+            "skipped": row.skipped,
+            # the race file's cut-off of this visit, and how long after it it was reached
+            # (negative: before); null without one
+            "cutoff": None if row.cutoff_ts is None else iso(utc(row.cutoff_ts)),
+            "after_cutoff_s": _round(row.late_s),
+            # the ghost's elapsed at this visit and the runner's gap to it (positive: behind);
+            # null without one
+            "ghost_elapsed_s": _round(row.ghost_elapsed_s),
+            "gap_s": _round(row.gap_s),
+        }
+        for p, row in zip(a.splits, splits.rows, strict=True)
+    ]

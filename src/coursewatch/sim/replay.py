@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,20 +78,9 @@ async def replay(
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def send_inreach(feed: Feed) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        for payload in feed.payloads:
-            events = [{**e, "imei": feed.device_id} for e in payload.get("Events", [])]
-            times = [float(e["timeStamp"]) / 1000.0 for e in events if "timeStamp" in e]
-            await wait_until(max(times, default=origin))
-            ok = await _post(client, "/ingest/inreach", stats, json={**payload, "Events": events},
-                             headers=headers)  # fmt: skip
-            stats.sent += len(events)
-            stats.acknowledged += len(events) if ok else 0
-
     async def send(feed: Feed) -> None:
         if protocol == "inreach":
-            return await send_inreach(feed)
+            return await _send_inreach(client, feed, stats, wait_until, token)
         i = 0
         n = len(feed.time_s)
         while i < n:
@@ -118,6 +107,23 @@ async def replay(
 
     await asyncio.gather(*(send(f) for f in feeds))
     return stats
+
+
+async def _send_inreach(
+    client: httpx.AsyncClient, feed: Feed, stats: ReplayStats,
+    wait_until: Callable[[float], Awaitable[None]], token: str | None,
+) -> None:  # fmt: skip
+    """An inReach log's messages, each at its newest event's time, its device the feed's."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    for payload in feed.payloads:
+        events = [{**e, "imei": feed.device_id} for e in payload.get("Events", [])]
+        times = [float(e["timeStamp"]) / 1000.0 for e in events if "timeStamp" in e]
+        if times:
+            await wait_until(max(times))
+        ok = await _post(client, "/ingest/inreach", stats, json={**payload, "Events": events},
+                         headers=headers)  # fmt: skip
+        stats.sent += len(events)
+        stats.acknowledged += len(events) if ok else 0
 
 
 async def _post(client: httpx.AsyncClient, url: str, stats: ReplayStats, **kw: object) -> bool:

@@ -328,7 +328,9 @@
         el("td", { text: `${CW.dist(e.left && e.left.course_m, 2)} ${e.left ? CW.hhmm(e.left.time_s) : ""}` }),
         el("td", { text: CW.off(e.max_offset_m) }),
         el("td", { text: extra }),
-        el("td", { text: e.time_lost_s === null ? "–" : CW.duration(e.time_lost_s) }),
+        // a moment race HQ was never told of is not counted, as after the race (analyze)
+        el("td", { class: e.alerted ? "" : "muted",
+                   text: e.time_lost_s === null ? "–" : CW.duration(e.time_lost_s) + (e.alerted ? "" : " (not counted)") }),
         el("td", {}, el("button", { type: "button", text: "Show", onclick: show })));
     });
     $("excursions").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(6, "None: on course all along")]));
