@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
+from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
 from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
+from coursewatch.engine.events import Event, Place
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.live.narrate import Narrator
 from coursewatch.sim.simulate import simulate_run, straight_course
@@ -82,33 +87,58 @@ def test_far_during_an_off_course_episode_updates_its_incident() -> None:
     assert [r.names for r in records][2:4] == [None, None]  # still the off-course incident
 
 
-def _legs(*legs: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Fixes every 30 s along straight legs (to x, to y, speed m/s) from the start."""
-    xs, ys, x, y = [0.0], [0.0], 0.0, 0.0
-    for tx, ty, mps in legs:
-        n = max(int(np.hypot(tx - x, ty - y) / (mps * 30.0)), 1)
-        xs += list(np.linspace(x, tx, n + 1)[1:])
-        ys += list(np.linspace(y, ty, n + 1)[1:])
-        x, y = tx, ty
-    return np.array(xs), np.array(ys)
+def _shuttle(course: Course) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A runner on the course to km 6, driven 2 km out, along, and back to it at km 20, who
+    runs on to km 24: fixes every 30 s (time, lat, lon)."""
+
+    def run(s0: float, s1: float) -> list[tuple[float, float]]:
+        x, y = course.xy_at(np.arange(s0, s1, 90.0))
+        return list(zip(x, y, strict=True))
+
+    (ax, ay), (bx, by) = (course.xy_at(s) for s in (6_000.0, 20_000.0))
+    corners = [(ax, ay), (ax, ay + 2_000.0), (bx, by + 2_000.0), (bx, by)]
+    drive: list[tuple[float, float]] = []  # at 48 km/h: 400 m a fix
+    for (x0, y0), (x1, y1) in itertools.pairwise(corners):
+        n = int(np.hypot(x1 - x0, y1 - y0) / 400.0)
+        xs, ys = np.linspace(x0, x1, n + 1)[1:], np.linspace(y0, y1, n + 1)[1:]
+        drive += list(zip(xs, ys, strict=True))
+    xy = np.array(run(0.0, 6_000.0) + drive + run(20_000.0, 24_000.0))  # fmt: skip
+    lat, lon = course.frame.to_latlon(xy[:, 0], xy[:, 1])
+    return 1_780_000_000.0 + 30.0 * np.arange(len(xy)), lat, lon
 
 
 def test_back_near_the_course_is_where_the_runner_is() -> None:
     """Dark Sky's shuttle: "back near the course at mile 153.68 ... 7.6 mi after Pipe Dream",
-    where the filter held the runner, for a fix 42 m from the course at mile 169.25."""
+    where the filter held the runner, for a fix 42 m from the course at mile 169.25; and the
+    episode's furthest read infinite beyond where the line is looked for (1.5 km): "(at most
+    inf m off)", and an OverflowError in a race run in miles, which lost the runner's batch."""
     course = straight_course(30_000.0)
-    x, y = _legs((6_000.0, 0.0, 3.0), (6_000.0, 2_000.0, 12.0), (20_000.0, 2_000.0, 15.0),
-                 (20_000.0, 0.0, 12.0), (25_000.0, 0.0, 3.0))  # fmt: skip
-    x0, y0 = course.xy_at(0.0)
-    lat, lon = course.frame.to_latlon(x + float(x0), y + float(y0))
-    t = 1_780_000_000.0 + 30.0 * np.arange(len(x))
+    t, lat, lon = _shuttle(course)
     res = match_fixes(course, t, lat, lon, start_ts=float(t[0]))
     (near,) = [e for e in res.events if e.kind == "back_near_course"]
     assert near.at.course_m is not None and abs(near.at.course_m - 20_000.0) < 100.0
     said = Narrator(course, []).sentence("7", near)
-    assert said.startswith(
-        ("Bib 7 is back near the course at km 19.9", "Bib 7 is back near the course at km 20.0")
-    ), said
+    assert said.startswith(("Bib 7 is back near the course at km 19.9",
+                            "Bib 7 is back near the course at km 20.0")), said  # fmt: skip
+    (back,) = [e for e in res.events if e.kind in ("back_on_course", "shortcut")]
+    assert back.max_offset_m == pytest.approx(2_000.0, abs=50.0), back
+
+
+def test_back_on_course_after_being_beyond_the_search_says_no_infinity() -> None:
+    """Dark Sky's shuttle, 2.9 km from the course: the episode's furthest read infinite (the
+    line is looked for within 1.5 km), "(at most inf m off)" in km and an OverflowError in a
+    race run in miles, which lost the runner's batch."""
+    import json
+    import math
+
+    course = straight_course(20_000.0)
+    at = Place(datetime(2026, 5, 28, tzinfo=UTC), 45.0, 6.0, 8_000.0)
+    back = Event("back_on_course", at, None, 5.0, math.inf, None, None, 7)
+    for units in ("km", "mi"):
+        said = Narrator(course, [], units=units).sentence("7", back)
+        assert said.startswith("Bib 7 is back on course at") and "inf" not in said, said
+    record = Narrator(course, [], units="mi").record("r", "7", back, at.time.timestamp())
+    assert json.loads(json.dumps(dict(record.detail), allow_nan=False))["max_offset_m"] is None
 
 
 def test_the_runner_is_told_where_the_line_is_not_its_nearest_point() -> None:

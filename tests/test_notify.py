@@ -540,17 +540,6 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
         rows = [d for d in server.deliveries("demo") if d["role"] == "crew"]
         assert [d["state"] for d in rows] == ["sent", "cancelled", "pending"]
         assert "withdrawn" in rows[2]["title"] and "forget the off course" in rows[2]["body"]
-        # the same episode in another incident of the same save (late pings moved when it
-        # began): not "forget it" (Dark Sky in arrival order: a runner 0.7 mi off the course)
-        await server._store.outbox.mark([rows[2]["id"]], "sent", 1, START, "", START)
-        gone = dataclasses.replace(second, updates=(*second.updates, {"id": 7}), retracted=True)
-        now = dataclasses.replace(first, id=2, episode="course:2", opened_s=START - 300,
-                                  updates=({"id": 8, "kind": "off_course"},))  # fmt: skip
-        assert await server.notifier.enqueue([gone, now], title) >= 1
-        (said,) = [d for d in server.deliveries("demo") if d["role"] == "crew" and d["id"] >
-                   rows[2]["id"] and d["incident"] == 1]  # fmt: skip
-        assert "forget" not in said["body"], said["body"]
-        assert "the off course message is now incident 2" in said["body"], said["body"]
 
 
 async def test_an_update_raised_again_unchanged_is_not_sent_again(tmp_path: Path) -> None:
@@ -576,6 +565,40 @@ async def test_an_update_raised_again_unchanged_is_not_sent_again(tmp_path: Path
         later = dataclasses.replace(again, sentence="Bib 7 is back on course",
                                     updates=(*again.updates, {"id": 7}))  # fmt: skip
         assert await server.notifier.enqueue([later], title) == 1
+
+
+async def test_an_incident_late_fixes_moved_is_not_withdrawn(tmp_path: Path) -> None:
+    """Dark Sky's pings in arrival order: a late ping moved when an off-course episode began,
+    so its incident was taken back and another made, each published on its own; race HQ
+    and the crew were told to "forget the off course message" for a runner 0.7 mi off."""
+    from coursewatch.incidents import episode_key, rule
+    from coursewatch.store import AlertRecord
+
+    def event(kind: str, t: float, began: float) -> AlertRecord:
+        does = rule(kind)
+        return AlertRecord("demo", "7", kind, START + t, 45.0, 6.0, 1000.0, 400.0,
+                           f"Bib 7: {kind} at {t:g}", {}, START + t,
+                           episode=episode_key(kind, START + t, START + began),
+                           level=does.level, closes=does.closes, names=does.names)  # fmt: skip
+
+    async with _crew_and_hook(tmp_path) as server:
+        await server.notifier.stop()  # stored, not sent: the states are this test's
+        store, title = server._store, server.notifier._title
+        first = await store.save([], [event("off_course", 600, 600), event("alert", 660, 600)])
+        (old,) = [i for i in first.incidents if i.level == "alert"]
+        assert await server.notifier.enqueue([old], title) == 1
+        (told,) = [d for d in store.outbox.deliveries("demo") if d.role == "crew"]
+        await store.outbox.mark([told.id], "sent", 1, START, "", START)
+        later = await store.save([], [event("off_course", 540, 540), event("alert", 660, 540)],
+                                 [("demo", "7", START + 500)])  # fmt: skip
+        gone = [i for i in later.incidents if i.retracted]
+        (new,) = [i for i in later.incidents if not i.retracted and i.level == "alert"]
+        assert [i.id for i in gone] == [old.id] and new.id != old.id
+        await server.notifier.enqueue(gone, title)  # on its own, as the bus brings it
+        said = [d.body for d in store.outbox.deliveries("demo") if d.role == "crew"
+                and d.incident_id == old.id and d.id != told.id]  # fmt: skip
+        assert len(said) == 1 and "forget" not in said[0], said
+        assert f"the off course message is now incident {new.id}" in said[0], said
 
 
 @pytest.mark.parametrize("ended_by", ["out_of_race", "finish_recorded"])

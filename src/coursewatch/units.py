@@ -46,9 +46,11 @@ def off(distance_m: float, units: str = "km") -> str:
     """A short distance across the course (how far off it, how far to it) in the race's unit:
     metres, or in a race run in miles feet to 1,000 ft and miles past that.
 
-    >>> off(310.4), off(61.0, "mi"), off(310.4, "mi"), off(304.0, "mi")
-    ('310 m', '200 ft', '0.19 mi', '0.19 mi')
+    >>> off(310.4), off(61.0, "mi"), off(310.4, "mi"), off(304.0, "mi"), off(math.inf, "mi")
+    ('310 m', '200 ft', '0.19 mi', '0.19 mi', 'far')
     """
+    if not math.isfinite(distance_m):  # (beyond where the course is looked for)
+        return "far"
     if units != "mi":
         return f"{distance_m:.0f} m"
     feet = distance_m / M_PER_FT

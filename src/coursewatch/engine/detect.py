@@ -30,6 +30,7 @@ from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
 
 NEAR_TIE_M = 25.0  # passes this much further from a fix than the nearest are as near
+FAR_WORDS_M = 20_000.0  # how far off an episode went is measured up to this far (further: not)
 
 
 class Fix(NamedTuple):
@@ -110,7 +111,7 @@ def detect(
     # a fix far from every part of the course (another race, a car) is the far detector's:
     # it starts no off-course episode (one under way goes on, and takes it in)
     if not (est.d_line >= cfg[C.far_course_m] and oc[OC.STATE] == 0.0):
-        ne = _off_course(st, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
+        ne = _off_course(st, geo, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
         ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
     ne = _far(st, geo, sf, cfg, fx, est, ev, ne)
     return _confirm(st, cfg, fx, est, ev, ne)
@@ -263,6 +264,7 @@ def _at_station(sx: FloatArray, sy: FloatArray, cfg: KernelCfg, x: float, y: flo
 @nb.njit(cache=True, inline="always")
 def _off_course(
     st: FloatArray,
+    geo: CourseArrays,
     sf: FloatArray,
     cfg: KernelCfg,
     fx: Fix,
@@ -289,7 +291,12 @@ def _off_course(
     # "back on course" there and the cut was never said; after it, the next excursion left
     # from there)
     s = est.s_det if est.matched else est.s_near
-    code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, est.d_line, s,
+    # how far off, for the words: from the whole line, looked for further out when it is not
+    # near (Dark Sky's shuttle, 2.9 km out: "at most inf m off" broke a message in miles)
+    line_m = est.d_line
+    if line_m == np.inf and oc[OC.STATE] == 1.0:
+        line_m = nearest_distance(fx.x, fx.y, FAR_WORDS_M, geo.x, geo.y, geo.grid)[2]
+    code = OC.offcourse_step(oc, fx.t, fx.dt, fx.step_m, fx.x, fx.y, est.d_eff, line_m, s,
                              fx.acc, noise_m, at_station, end_m, evidence_m, cfg,
                              ev[ne])  # fmt: skip
     if code == 0:

@@ -89,7 +89,8 @@ def offcourse_step(
 
     ``offset_m``: how far the fix is from where the runner is on the course (what the
     detector decides on); ``line_m``: from the nearest part of the whole course (how far off
-    the runner went, as people measure it: the runner page and ``analyze`` say the same).
+    the runner went, as people measure it: the runner page and ``analyze`` say the same; inf
+    when not known, too far to look).
 
     ``accuracy_m`` is the horizontal accuracy the receiver reported (NaN when none): a
     receiver that says it is worse gets a wider margin before the alarm. One that reports
@@ -110,7 +111,8 @@ def offcourse_step(
                           cfg, ev)  # fmt: skip
     # alarmed: look for the way back
     st[PATH] += step_m
-    st[MAX_OFF] = max(st[MAX_OFF], line_m)
+    if line_m < math.inf:  # (further than the line is looked for: not known)
+        st[MAX_OFF] = max(st[MAX_OFF], line_m)
     if not _clearing(st, t, w, step_m, x, y, offset_m, s, at_station, end_m, cfg):
         return 0
     if not _released(st, t, x, y, offset_m, s, cfg):
@@ -164,11 +166,12 @@ def _on_course(
         st[CP_X] = x
         st[CP_Y] = y
         st[PATH] = 0.0
-        st[MAX_OFF] = line_m
+        st[MAX_OFF] = line_m if line_m < math.inf else 0.0
         return 0
     st[EVIDENCE] = ev_s
     st[PATH] += step_m
-    st[MAX_OFF] = max(st[MAX_OFF], line_m)
+    if line_m < math.inf:
+        st[MAX_OFF] = max(st[MAX_OFF], line_m)
     if ev_s < cfg[C.oc_h]:
         return 0
     st[STATE] = 1.0

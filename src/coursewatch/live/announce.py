@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from coursewatch.bus import Message
 from coursewatch.store import Delivery, Incident, Outbox, Store, StoreUnavailable
@@ -127,19 +127,16 @@ class Missed:
 REPLACED_SLACK_S = 600.0  # an episode's new incident begins at most this far from the old one
 
 
-def replaced_by(gone: Incident, incidents: list[Incident]) -> Incident | None:
-    """The incident of the same save that holds ``gone``'s episode now: the same runner and
-    family (off course, stopped...), over the same time."""
-    family = gone.episode.split(":", 1)[0]
+def replaced_by(gone: Incident, others: Iterable[Incident]) -> Incident | None:
+    """The incident that holds ``gone``'s episode now (late fixes moved when it began): of
+    the same runner, kind and level, over the same time, the one that began nearest it; None
+    when there is none (then it is withdrawn)."""
     end = (gone.closed_s or gone.updated_s) + REPLACED_SLACK_S
-    for i in incidents:
-        if i.retracted or (i.race_id, i.bib) != (gone.race_id, gone.bib):
-            continue
-        if i.episode.split(":", 1)[0] != family:
-            continue
-        if i.opened_s <= end and gone.opened_s - REPLACED_SLACK_S <= (i.closed_s or i.updated_s):
-            return i
-    return None
+    who = (gone.race_id, gone.bib, gone.kind, gone.level)
+    same = [i for i in others if i.id != gone.id and not i.retracted
+            and (i.race_id, i.bib, i.kind, i.level) == who and i.opened_s <= end
+            and gone.opened_s - REPLACED_SLACK_S <= (i.closed_s or i.updated_s)]  # fmt: skip
+    return min(same, key=lambda i: abs(i.opened_s - gone.opened_s), default=None)
 
 
 def unsaid(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:

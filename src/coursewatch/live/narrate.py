@@ -148,7 +148,9 @@ class Narrator:
         if ev.kind == "off_course":
             return self.off_course(bib, ev, trend_mps)
         if ev.kind == "back_on_course":
-            worst = f" (at most {self.off(ev.max_offset_m)} off)" if ev.max_offset_m else ""
+            worst = ""
+            if ev.max_offset_m and math.isfinite(ev.max_offset_m):
+                worst = f" (at most {self.off(ev.max_offset_m)} off)"
             return f"Bib {bib} is back on course at {self.where(at_s)}{worst}"
         if ev.kind == "shortcut":
             return (
@@ -200,7 +202,7 @@ class Narrator:
         detail: dict[str, object] = {
             "fix_index": ev.fix_index,
             "raised_s": raised_s,
-            "max_offset_m": ev.max_offset_m,
+            "max_offset_m": ev.max_offset_m if math.isfinite(ev.max_offset_m or 0.0) else None,
             "path_m": ev.path_m,
         }
         if left is not None and math.isfinite(left.lat):

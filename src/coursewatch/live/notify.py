@@ -188,18 +188,18 @@ class Notifier:
         said = [self.route(i, title_of(i.race_id)) for i in incidents if not i.retracted]
         rows = [d for each in said for d in unsaid(each, self.store.outbox)]
         for inc in (i for i in incidents if i.retracted):
-            rows += await self._withdraw(inc, title_of(inc.race_id), replaced_by(inc, incidents))
+            rows += await self._withdraw(inc, title_of(inc.race_id))
         added = await self.store.outbox.add(rows)
         if added:
             self._wake.set()
         return added
 
-    async def _withdraw(
-        self, inc: Incident, title_of: str, new: Incident | None = None
-    ) -> list[Delivery]:
+    async def _withdraw(self, inc: Incident, title_of: str) -> list[Delivery]:
         """An incident a late fix took back entirely: its messages still waiting are
-        cancelled, and whoever was sent one is told it is withdrawn (once); or, when the same
-        episode is now ``new`` (late fixes moved when it began), that it is that one now."""
+        cancelled, and whoever was sent one is told it is withdrawn (once); or, when its
+        episode is another incident now (late fixes moved when it began), that it is that one
+        (stored with it, published on its own)."""
+        new = replaced_by(inc, self.store.incidents(inc.race_id, inc.id, inc.bib, inc.level))
         told: dict[str, Delivery] = {}
         for d in self.store.outbox.of_incident(inc.race_id, inc.id):
             if d.role not in ROLES:
