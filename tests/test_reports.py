@@ -118,6 +118,7 @@ def test_a_missed_cut_off_is_said_in_every_format(lost: Analysis, info: ReportIn
     the runner's report after the race said nothing of cut-offs at all."""
     from coursewatch.reports.json import analysis_json
     from coursewatch.reports.splits import Cutoff
+    from coursewatch.reports.summary import cutoff_line, cutoff_text
 
     rows = {r.label: r for r in compute_splits(lost).rows}
     aid1, aid2 = rows["Aid 1"], rows["Aid 2"]
@@ -131,6 +132,8 @@ def test_a_missed_cut_off_is_said_in_every_format(lost: Analysis, info: ReportIn
     text = con.export_text()
     said = "Missed a cut-off: Aid 2, reached 23 min after it ("
     assert said in text and "cut-off" in text.split("Splits")[-1]
+    assert text.index(headline(lost)) < text.index(said)  # under the headline, as elsewhere
+    assert cutoff_line(sp, timed, brief=True) == "Missed a cut-off: Aid 2 (+23 min)"  # (PNG)
     assert re.search(r"Aid 2 .* \(\+23 min\)", text), text
     assert said in render_markdown(lost, timed) and "| Cut-off |" in render_markdown(lost, timed)
     page = render_html(lost, timed, None)
@@ -143,6 +146,15 @@ def test_a_missed_cut_off_is_said_in_every_format(lost: Analysis, info: ReportIn
     gaps = {r["station"]: (r["ghost_elapsed_s"], r["gap_s"]) for r in doc["splits"]}
     assert gaps["Aid 1"] == (1500.0, round(aid1.elapsed_s - 1500.0, 1)), gaps
     assert gaps["Aid 3"] == (None, None)
+    # a finish placed short of the course's end in the race file is the finish's (a
+    # Western States runner 34 min over the limit got no line); a station cut past is not
+    # "reached after" its cut-off (its time is the rejoin's: Dark Sky's Lebo Vista)
+    fin = rows["Finish"]
+    short = (Cutoff("Finish", fin.course_m - 66.0, fin.clock_ts - 34 * 60.0),)
+    assert "Finish, reached 34 min after it" in (cutoff_line(compute_splits(lost, None, short),
+                                                              info) or "")  # fmt: skip
+    cut = dataclasses.replace(aid2, skipped=True, cutoff_ts=aid2.clock_ts - 600.0)
+    assert cut.late_s is None and cutoff_text(cut, info).endswith(" (skipped)")
     # none missed: no line; none given: no column
     assert "Missed" not in render_markdown(lost, dataclasses.replace(info, cutoffs=cutoffs[:1]))
     assert "Cut-off" not in render_markdown(lost, info)

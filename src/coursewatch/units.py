@@ -71,9 +71,16 @@ class Units:
     >>> km = Units()
     >>> km.at(147650.0), km.distance(310.4), km.distance(2500.0), km.speed(16.7)
     ('km 147.7', '310 m', '2.5 km', '60 km/h')
+    >>> Units("miles")
+    Traceback (most recent call last):
+    ValueError: units 'miles': give km or mi
     """
 
     name: str = "km"  # or "mi"
+
+    def __post_init__(self) -> None:
+        if self.name not in ("km", "mi"):  # ("miles" wrote km with a "/miles" pace)
+            raise ValueError(f"units {self.name!r}: give km or mi")
 
     @classmethod
     def of(cls, name: str | None) -> Units:

@@ -21,7 +21,7 @@ from coursewatch.eta import AT_STATION_M
 from coursewatch.geo import FloatArray, haversine_m
 from coursewatch.units import KM, Units
 
-CHECKPOINT_EVERY = 10  # km, or miles in a race run in miles
+CHECKPOINT_EVERY_UNITS = 10  # km, or miles in a race run in miles
 END_MARGIN_M = 1000.0  # a station this close to the start or finish is not a split
 ARRIVED_M = 100.0  # a fix this close to a station's place is there
 ARRIVED_BEFORE_M = 5000.0  # ... with its progress held at most this far short of the pass
@@ -138,7 +138,7 @@ def arrived_s(
 def checkpoint_course(course: Course, units: Units) -> Course:
     """The course with a checkpoint every 10 of ``units`` and at the finish, as its stations
     ("km 10", "mile 20"...)."""
-    every_m = CHECKPOINT_EVERY * units.unit_m
+    every_m = CHECKPOINT_EVERY_UNITS * units.unit_m
     marks = [float(s) for s in np.arange(every_m, course.length_m - every_m / 10.0, every_m)]
     marks.append(course.length_m)
     lat, lon = course.latlon_at(np.asarray(marks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,12 @@ RACE_SUFFIXES = (".yaml", ".yml", ".toml")
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-UNITS = click.option(
-    "--units",
-    type=click.Choice(["km", "mi"]),
-    default=None,
-    help="Distances in km first, or miles and feet first; default: a race file's units, else km.",
-)
+
+
+def _units(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The --units option; ``default``: what it is without it, in words."""
+    said = f"Distances in km first, or in miles and feet: default {default}."
+    return click.option("--units", type=click.Choice(["km", "mi"]), default=None, help=said)
 
 
 def register(main: click.Group) -> None:
@@ -90,7 +91,7 @@ def track_json(t: Track) -> dict[str, Any]:
 @course.command("info")
 @click.argument("file", type=click.Path(path_type=Path))
 @FORMAT
-@UNITS
+@_units("a race file's units, else km")
 def course_info(file: Path, fmt: str, units: str | None) -> None:
     """Length, climb, loop, repeated sections, stations and their passes of FILE. A race file
     (.yaml, .toml) gives its course with the race's stations and cut-offs, placed and checked
@@ -164,7 +165,7 @@ def _cutoff(at: datetime | None, start: datetime) -> str:
 @track.command("info")
 @click.argument("file", type=click.Path(path_type=Path))
 @FORMAT
-@UNITS
+@_units("km")
 def track_info(file: Path, fmt: str, units: str | None) -> None:
     """Fixes, times, sampling and what was dropped (and why) in FILE."""
     t = load_track(file)

@@ -139,7 +139,7 @@ def replaced_by(gone: Incident, others: Iterable[Incident]) -> Incident | None:
     return min(same, key=lambda i: abs(i.opened_s - gone.opened_s), default=None)
 
 
-def unsaid(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:
+def without_repeats(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:
     """The deliveries of an incident's update whose words differ from the last ones each
     recipient was sent, or will be, of that incident: an event a late fix took back and
     raised again unchanged came twice ("back near the course at mile 153.68", Dark Sky)."""

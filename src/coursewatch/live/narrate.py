@@ -364,7 +364,11 @@ class Narrator:
 
     def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
         # (", last placed at mile 138.12 (km 222.28)": not brackets in brackets)
-        here = "position unknown" if course_m is None else f"last placed at {self.at(course_m)}"
+        here = (
+            "not placed on the course yet"
+            if course_m is None
+            else f"last placed at {self.at(course_m)}"
+        )
         took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
             return f"SOS from their device, {here}"

@@ -45,7 +45,7 @@ from coursewatch.live.announce import (
     replaced_by,
     since_seen,
     sweep_forever,
-    unsaid,
+    without_repeats,
 )
 from coursewatch.live.channels import apprise_send, digest_title, urgent_url
 from coursewatch.live.contacts import Contacts
@@ -186,7 +186,7 @@ class Notifier:
 
     async def enqueue(self, incidents: list[Incident], title_of: Callable[[str], str]) -> int:
         said = [self.route(i, title_of(i.race_id)) for i in incidents if not i.retracted]
-        rows = [d for each in said for d in unsaid(each, self.store.outbox)]
+        rows = [d for each in said for d in without_repeats(each, self.store.outbox)]
         for inc in (i for i in incidents if i.retracted):
             rows += await self._withdraw(inc, title_of(inc.race_id))
         added = await self.store.outbox.add(rows)

@@ -95,7 +95,8 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
         "splits": splits_json(a, splits),
         "checkpoints": a.checkpoints,
         "ghost": splits.ghost,  # the race file's reference splits raced against, or null
-        # the report's clock (the race file's, or --timezone): an IANA name, or null for UTC
+        # the report's clock (the race file's, or --timezone): its name (an IANA name, or an
+        # offset, "UTC-04:00"), or null for UTC
         "time_zone": None if info is None or info.tz is None else str(info.tz),
         "units": a.units.name,  # the race's (distances here are all in metres)
         "totals": {  # of the confirmed excursions, as the report's headline

@@ -81,7 +81,7 @@ def render_png(a: Analysis, info: ReportInfo, width_px: int = 1200, height_px: i
     _line(fig, 0.975, f"{info.title} — {info.runner}", 15 * scale, fontweight="bold")
     colour = "#c62828" if a.confirmed else "#2e7d32"
     _line(fig, 0.94, headline(a), 12 * scale, color=colour)
-    missed = cutoff_line(splits, info)
+    missed = cutoff_line(splits, info, brief=True)
     said = finish_line(a, info) + (f" · {missed}" if missed else "")
     _line(fig, 0.912, said, 10 * scale, color="#c62828" if missed else "#57606a")
     grid = _grid(fig)

@@ -1,10 +1,11 @@
 """The splits table every report shows: one row per station pass, read off an Analysis.
 
 Rows come from :attr:`Analysis.splits` (the passages the analysis found: the stations, or a
-checkpoint every 10 km when the course has none, and the finish); the table says when they are
-checkpoints, so no report passes them off as official aid stations. A race file's
-reference splits (a course record, last year's winner) ride along as a "ghost": its elapsed
-time at the same station visit and the runner's gap to it.
+checkpoint every 10 km, or 10 miles, when the course has none, and the finish); the table says
+when they are checkpoints, so no report passes them off as official aid stations. A race
+file's reference splits (a course record, last year's winner) ride along as a "ghost": its
+elapsed time at the same station visit and the runner's gap to it; and its cut-offs, with how
+long after each one the runner reached it.
 
 >>> visit_label("Champex", 2)
 'Champex (2)'
@@ -18,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from coursewatch.analysis import Analysis, Passage
-from coursewatch.analysis.passes import CHECKPOINT_EVERY
+from coursewatch.analysis.passes import CHECKPOINT_EVERY_UNITS
 from coursewatch.eta import AT_STATION_M
 from coursewatch.race import ReferenceSplits
 from coursewatch.units import KM, Units
 
 MIN_LEG_M = 50.0  # shorter legs get no pace: the time is mostly the stop
+CUTOFF_MATCH_M = 1000.0  # a race file's cut-off is a split's of the same station this near
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,12 @@ class Split:
 
     @property
     def late_s(self) -> float | None:
-        """How long after its cut-off the runner reached it (negative: before)."""
-        return None if self.cutoff_ts is None else self.clock_ts - self.cutoff_ts
+        """How long after its cut-off the runner reached it (negative: before); None without
+        one, or for a station they cut past (its time is the rejoin's: Dark Sky's Lebo Vista,
+        passed in the shuttle, read "reached 31 min after it")."""
+        if self.cutoff_ts is None or self.skipped:
+            return None
+        return self.clock_ts - self.cutoff_ts
 
     @property
     def label(self) -> str:
@@ -97,13 +103,13 @@ class Splits:
     def note(self) -> str | None:
         if not self.checkpoints:
             return None
-        every = f"{CHECKPOINT_EVERY} {'miles' if self.units.miles else 'km'}"
+        every = f"{CHECKPOINT_EVERY_UNITS} {'miles' if self.units.miles else 'km'}"
         return f"The course has no stations: splits are every {every} along the course."
 
     @property
     def mark(self) -> str:
         """What a checkpoint is called on the map's key: "10 km mark", "10 mile mark"."""
-        return f"{CHECKPOINT_EVERY} {'mile' if self.units.miles else 'km'} mark"
+        return f"{CHECKPOINT_EVERY_UNITS} {'mile' if self.units.miles else 'km'} mark"
 
 
 def visit_label(station: str, visit: int) -> str:
@@ -132,8 +138,11 @@ def compute_splits(
 
 
 def _cutoff(r: Split, cutoffs: Sequence[Cutoff]) -> float | None:
-    same = (c.ts for c in cutoffs if c.station == r.station and abs(c.course_m - r.course_m) < 5.0)
-    return next(same, None)
+    """The cut-off of the visit: of the station's, the nearest along the course (a finish
+    placed 66 m short of the course's end in the race file is the course's end's)."""
+    same = [c for c in cutoffs if c.station == r.station
+            and abs(c.course_m - r.course_m) < CUTOFF_MATCH_M]  # fmt: skip
+    return min(same, key=lambda c: abs(c.course_m - r.course_m)).ts if same else None
 
 
 def _rows(

@@ -165,15 +165,20 @@ def finish_line(a: Analysis, info: ReportInfo) -> str:
     )
 
 
-def cutoff_line(sp: Splits, info: ReportInfo) -> str | None:
-    """'Missed a cut-off: Crystal Lake, reached 23 min after it (11:00)'; None when none was
-    missed (or the race file gives none)."""
+def cutoff_line(sp: Splits, info: ReportInfo, brief: bool = False) -> str | None:
+    """'Missed a cut-off: Crystal Lake, reached 23 min after it (11:00)'; ``brief`` (one line
+    of a picture): 'Missed 5 cut-offs, the last: Finish (+34 min)'. None when none was missed
+    (or the race file gives none)."""
     missed = sp.missed
     if not missed:
         return None
+    n = len(missed)
+    if brief:
+        last = missed[-1]
+        lead = "Missed a cut-off:" if n == 1 else f"Missed {n} cut-offs, the last:"
+        return f"{lead} {last.label} (+{short_duration(last.late_s or 0.0)})"
     said = [f"{r.label}, reached {short_duration(r.late_s or 0.0)} after it "
             f"({info.clock(r.cutoff_ts or 0.0, seconds=False)})" for r in missed]  # fmt: skip
-    n = len(missed)
     return f"Missed {'a cut-off' if n == 1 else f'{n} cut-offs'}: {'; '.join(said)}"
 
 
@@ -182,6 +187,8 @@ def cutoff_text(r: Split, info: ReportInfo) -> str:
     if r.cutoff_ts is None:
         return "-"
     said = info.clock(r.cutoff_ts, seconds=False)
+    if r.skipped:  # (its time is the rejoin's)
+        return f"{said} (skipped)"
     late = r.late_s or 0.0
     return f"{said} (+{short_duration(late)})" if late > 0.0 else said
 

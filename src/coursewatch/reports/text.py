@@ -77,8 +77,8 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
         *(Text(f"note: {n}", style="yellow") for n in tr.notes),  # (a file cut short, say)
     ]
     missed = cutoff_line(info.splits(a), info)
-    if missed:
-        lines.insert(3, Text(missed, style="bold red"))
+    if missed:  # under the headline, as every format
+        lines.insert(4, Text(missed, style="bold red"))
     return Group(*lines)
 
 
