@@ -511,6 +511,15 @@ async def test_a_change_of_contacts_leaves_the_webhook_calls_alone(tmp_path: Pat
         assert call["state"] == "pending"
 
 
+def _off_course(sentence: str, *updates: dict[str, Any]) -> Incident:
+    """Runner 7's off-course incident for race HQ, saying ``sentence`` after ``updates``."""
+    return Incident(
+        id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
+        open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0, lon=0.0,
+        course_m=1000.0, offset_m=250.0, sentence=sentence, updates=updates,
+    )  # fmt: skip
+
+
 async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
     tmp_path: Path,
 ) -> None:
@@ -518,16 +527,9 @@ async def test_a_withdrawn_incident_cancels_its_waiting_messages_and_says_so(
     a crew already told "off course" is told it is withdrawn (they heard nothing more)."""
     import dataclasses
 
-    from coursewatch.store import Incident
-
     async with _crew_and_hook(tmp_path) as server:
         await server.notifier.stop()  # stored, not sent: the states are this test's
-        first = Incident(
-            id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
-            open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0,
-            lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is off course",
-            updates=({"id": 5, "kind": "off_course"},),
-        )  # fmt: skip
+        first = _off_course("Bib 7 is off course", {"id": 5, "kind": "off_course"})
         second = dataclasses.replace(first, updates=(*first.updates, {"id": 6}),
                                      sentence="Bib 7 is off course for sure")  # fmt: skip
         title = server.notifier._title
@@ -548,16 +550,9 @@ async def test_an_update_raised_again_unchanged_is_not_sent_again(tmp_path: Path
     read it twice in one digest."""
     import dataclasses
 
-    from coursewatch.store import Incident
-
     async with _crew_and_hook(tmp_path) as server:
         await server.notifier.stop()  # stored, not sent: the states are this test's
-        first = Incident(
-            id=1, race_id="demo", bib="7", episode="course:1", kind="off_course", level="alert",
-            open=True, opened_s=START, updated_s=START + 60, closed_s=None, lat=0.0,
-            lon=0.0, course_m=1000.0, offset_m=250.0, sentence="Bib 7 is back near the course",
-            updates=({"id": 5, "kind": "back_near_course"},),
-        )  # fmt: skip
+        first = _off_course("Bib 7 is back near the course", {"id": 5, "kind": "back_near_course"})
         title = server.notifier._title
         assert await server.notifier.enqueue([first], title) == 1
         again = dataclasses.replace(first, updates=({"id": 6, "kind": "back_near_course"},))
