@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueEvent
 from coursewatch.detectors.signal import SignalEvent
@@ -17,7 +15,7 @@ from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_s
 from coursewatch.engine.events import Event, Place
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.live.narrate import Narrator
-from coursewatch.sim.simulate import simulate_run, straight_course
+from coursewatch.sim.simulate import shuttle_run, simulate_run, straight_course
 
 NARRATOR = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1"), (40_000.0, "Aid 4")])
 
@@ -87,34 +85,14 @@ def test_far_during_an_off_course_episode_updates_its_incident() -> None:
     assert [r.names for r in records][2:4] == [None, None]  # still the off-course incident
 
 
-def _shuttle(course: Course) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A runner on the course to km 6, driven 2 km out, along, and back to it at km 20, who
-    runs on to km 24: fixes every 30 s (time, lat, lon)."""
-
-    def run(s0: float, s1: float) -> list[tuple[float, float]]:
-        x, y = course.xy_at(np.arange(s0, s1, 90.0))
-        return list(zip(x, y, strict=True))
-
-    (ax, ay), (bx, by) = (course.xy_at(s) for s in (6_000.0, 20_000.0))
-    corners = [(ax, ay), (ax, ay + 2_000.0), (bx, by + 2_000.0), (bx, by)]
-    drive: list[tuple[float, float]] = []  # at 48 km/h: 400 m a fix
-    for (x0, y0), (x1, y1) in itertools.pairwise(corners):
-        n = int(np.hypot(x1 - x0, y1 - y0) / 400.0)
-        xs, ys = np.linspace(x0, x1, n + 1)[1:], np.linspace(y0, y1, n + 1)[1:]
-        drive += list(zip(xs, ys, strict=True))
-    xy = np.array(run(0.0, 6_000.0) + drive + run(20_000.0, 24_000.0))  # fmt: skip
-    lat, lon = course.frame.to_latlon(xy[:, 0], xy[:, 1])
-    return 1_780_000_000.0 + 30.0 * np.arange(len(xy)), lat, lon
-
-
 def test_back_near_the_course_is_where_the_runner_is() -> None:
     """Dark Sky's shuttle: "back near the course at mile 153.68 ... 7.6 mi after Pipe Dream",
     where the filter held the runner, for a fix 42 m from the course at mile 169.25; and the
     episode's furthest read infinite beyond where the line is looked for (1.5 km): "(at most
     inf m off)", and an OverflowError in a race run in miles, which lost the runner's batch."""
     course = straight_course(30_000.0)
-    t, lat, lon = _shuttle(course)
-    res = match_fixes(course, t, lat, lon, start_ts=float(t[0]))
+    run = shuttle_run(course, 6_000.0, 20_000.0, end_m=24_000.0)
+    res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
     (near,) = [e for e in res.events if e.kind == "back_near_course"]
     assert near.at.course_m is not None and abs(near.at.course_m - 20_000.0) < 100.0
     said = Narrator(course, []).sentence("7", near)

@@ -10,7 +10,14 @@ from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
 from coursewatch.engine import reach
 from coursewatch.engine import state as L
-from coursewatch.sim.simulate import SimulatedRun, cut_run, hairpin_course, simulate_run
+from coursewatch.sim.simulate import (
+    SimulatedRun,
+    cut_run,
+    hairpin_course,
+    shuttle_run,
+    simulate_run,
+    straight_course,
+)
 
 OFF = EngineConfig(reach_min_m=1e9)  # the reachable course never consulted
 CFG = EngineConfig().to_kernel()
@@ -209,3 +216,19 @@ def test_after_a_cut_the_next_excursion_leaves_from_where_the_runner_is() -> Non
     assert [e.kind for e in m.events][:2] == ["off_course", "shortcut"], said
     assert len(offs) == 2 and offs[1].left is not None, said
     assert offs[1].left.course_m == pytest.approx(2965.0, abs=60.0), said
+
+
+def test_back_from_a_drive_the_runner_is_placed_where_they_are() -> None:
+    """Dark Sky's shuttle: driven from km 247 to km 266, more than a kilometre from every part
+    of the course on the way; race HQ's board held the runner at km 247 for 1 h 35 min after
+    they were back on the line, 8 km from them (no runner covers that on foot in the time).
+    Back from far from the course, a vehicle's reach is as likely: placed on the next fix."""
+    course = straight_course(40_000.0)
+    run = shuttle_run(course, 6_000.0, 20_000.0, end_m=30_000.0)
+    res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
+    back = int(np.flatnonzero(run.off_course)[-1]) + 1  # the first fix on the line again
+    assert res.progress_m[back + 1] == pytest.approx(20_090.0, abs=200.0), res.progress_m[back:]
+    assert np.all(res.offset_m[back + 1 :] < 50.0)
+    kinds = [e.kind for e in res.events]
+    assert kinds[:3] == ["off_course", "alert", "far_from_course"], kinds
+    assert "back_on_course" in kinds or "shortcut" in kinds, kinds

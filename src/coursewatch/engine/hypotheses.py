@@ -46,6 +46,8 @@ from coursewatch.geo import FloatArray
 ORDER_M = 1e8  # first fix: the earliest of passes otherwise alike, by a nat per this far
 PACE_PRIOR_AFTER_S = 3600.0  # the average pace since the start means something from then on
 AT_START_M = 1000.0  # a runner not yet on the line this near the start may be waiting there
+VEHICLE_MPS = 30.0  # back from far from the course: as far along as a vehicle gets
+DRIVEN_ORDER_M = 1e5  # ... the nearer of passes otherwise alike first, a nat per this far
 PACE_PRIOR_CAP = 4.0  # nats: a fast or slow runner is still placed where the fixes say
 
 
@@ -82,16 +84,21 @@ def transition(
 
 @nb.njit(cache=True, inline="always")
 def rejoin_prior(
-    s_from: float, s_to: float, dt: float, pace: float, sigma: float, cfg: KernelCfg
-) -> float:
-    """Log-prior of rejoining the line at ``s_to`` after leaving it at ``s_from``."""
+    s_from: float, s_to: float, dt: float, pace: float, sigma: float, cfg: KernelCfg,
+    driven: bool = False,
+) -> float:  # fmt: skip
+    """Log-prior of rejoining the line at ``s_to`` after leaving it at ``s_from``;
+    ``driven``: the runner went far from every part of the course since (a car, a shuttle:
+    anywhere a vehicle gets in the time is as likely, the nearest a little more)."""
     ds = s_to - s_from
     if ds < 0.0:
         return ds / cfg[C.lambda_rejoin_back_m]
     hi = reach_m(dt, pace, sigma, cfg)
+    if driven:
+        hi = max(hi, VEHICLE_MPS * dt)
     if ds > hi:
         return -(ds - hi) / cfg[C.lambda_fwd_m]
-    return 0.0
+    return -ds / DRIVEN_ORDER_M if driven else 0.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -265,8 +272,11 @@ def _best_origin(
         dth = t - st[b + S.H_T]
         if st[b + S.H_COAST] == 1.0:
             # back from off the line: people retrace to the last marker they saw,
-            # so rejoining behind costs little, and progress counts afresh from there
-            tr = rejoin_prior(st[b + S.H_S], s_c, dth, pace, sigma, cfg)
+            # so rejoining behind costs little, and progress counts afresh from there; after
+            # going far from every part of the course since, as far as a vehicle goes (Dark
+            # Sky's shuttle: held where they left for 1.5 h, 15 miles behind them)
+            driven = st[S.FAR_T] > 0.0 and st[S.FAR_T] >= st[b + S.H_T]
+            tr = rejoin_prior(st[b + S.H_S], s_c, dth, pace, sigma, cfg, driven)
             hw_new = s_c
         else:
             tr = transition(st[b + S.H_S], st[b + S.H_HWM], s_c, dth, pace, sigma, cfg)
