@@ -147,7 +147,7 @@ def without_repeats(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:
         return rows
     last = {d.recipient: d for d in outbox.of_incident(rows[0].race_id, rows[0].incident_id)}
     return [r for r in rows if not ((d := last.get(r.recipient)) is not None
-            and d.state in ("pending", "sending", "sent") and d.title == r.title
+            and d.state in ("pending", "sent") and d.title == r.title
             and _words(d.body) == _words(r.body))]  # fmt: skip
 
 

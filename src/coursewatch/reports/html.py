@@ -197,17 +197,17 @@ def render_html(a: Analysis, info: ReportInfo, tiles: Tiles | None = None) -> st
     data = map_data(a.course, [(info.runner, RUNNER, a)], info, tiles)
     return page(
         f"{info.title} — {info.runner}",
-        header_html(a, info),
+        header_html(a, info, splits),
         _legend(splits.ghost, splits.mark if splits.checkpoints else None),
         sections,
         data,
     )
 
 
-def header_html(a: Analysis, info: ReportInfo) -> str:
+def header_html(a: Analysis, info: ReportInfo, splits: Splits) -> str:
     tr = a.track
     cls = "bad" if a.confirmed else "good"
-    missed = cutoff_line(info.splits(a), info)
+    missed = cutoff_line(splits, info)
     return (
         f"<h1>{escape(info.title)}</h1>"
         f'<p class="runner">{escape(info.runner)} · {info.local(tr.start):%Y-%m-%d}</p>'
@@ -276,8 +276,8 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
             escape(r.pace_text(u, per=False)),
         ]
         if sp.cutoffs:
-            late = r.late_s is not None and r.late_s > 0.0
-            cells.append(f'<span class="{"bad" if late else ""}">{cutoff_text(r, info)}</span>')
+            bad = "bad" if r.missed_cutoff else ""
+            cells.append(f'<span class="{bad}">{cutoff_text(r, info)}</span>')
         if sp.ghost:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))

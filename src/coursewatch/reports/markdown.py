@@ -121,8 +121,8 @@ def splits_markdown(sp: Splits, info: ReportInfo) -> str:
             r.pace_text(sp.units),
         ]
         if sp.cutoffs:
-            late = r.late_s is not None and r.late_s > 0.0
-            cells.append(f"**{cutoff_text(r, info)}**" if late else cutoff_text(r, info))
+            said = cutoff_text(r, info)
+            cells.append(f"**{said}**" if r.missed_cutoff else said)
         if sp.ghost:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))

@@ -63,6 +63,11 @@ class Split:
         return self.clock_ts - self.cutoff_ts
 
     @property
+    def missed_cutoff(self) -> bool:
+        """Reached after its cut-off."""
+        return self.late_s is not None and self.late_s > 0.0
+
+    @property
     def label(self) -> str:
         return visit_label(self.station, self.visit)
 
@@ -97,7 +102,7 @@ class Splits:
     @property
     def missed(self) -> tuple[Split, ...]:
         """The visits reached after their cut-off."""
-        return tuple(r for r in self.rows if r.late_s is not None and r.late_s > 0.0)
+        return tuple(r for r in self.rows if r.missed_cutoff)
 
     @property
     def note(self) -> str | None:

@@ -189,8 +189,7 @@ def cutoff_text(r: Split, info: ReportInfo) -> str:
     said = info.clock(r.cutoff_ts, seconds=False)
     if r.skipped:  # (its time is the rejoin's)
         return f"{said} (skipped)"
-    late = r.late_s or 0.0
-    return f"{said} (+{short_duration(late)})" if late > 0.0 else said
+    return f"{said} (+{short_duration(r.late_s or 0.0)})" if r.missed_cutoff else said
 
 
 def elapsed_at(a: Analysis, t: datetime) -> str:

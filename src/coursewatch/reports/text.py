@@ -32,7 +32,8 @@ def print_analysis(
     """Print the whole report of one runner."""
     con = console or Console()
     info = info or ReportInfo.build(a, a.track.name or "runner")
-    con.print(header(a, info))
+    splits = info.splits(a)
+    con.print(header(a, info, splits))
     brief: list[str] = []
     for n, e in zip(numbers(e.alerted is not None for e in a.excursions), a.excursions,
                     strict=True):  # fmt: skip
@@ -54,7 +55,7 @@ def print_analysis(
         n = len(brief)
         con.print(Text(f"{brief_heading(n)}:", style="dim"))
         con.print(Text("\n".join(brief), style="dim"))
-    table = splits_table(info.splits(a), info)
+    table = splits_table(splits, info)
     # a file or a pipe: the table as wide as it needs (its station names cut in 9 columns
     # of 100: a cut-off and a ghost), a terminal: as wide as it is
     width = con.width
@@ -64,7 +65,7 @@ def print_analysis(
     con.width = width
 
 
-def header(a: Analysis, info: ReportInfo) -> RenderableType:
+def header(a: Analysis, info: ReportInfo, splits: Splits) -> RenderableType:
     tr = a.track
     lines = [
         Text.assemble((info.title, "bold"), f" — {info.runner}"),
@@ -76,7 +77,7 @@ def header(a: Analysis, info: ReportInfo) -> RenderableType:
         Text(headline(a), style="bold red" if a.confirmed else "bold green"),
         *(Text(f"note: {n}", style="yellow") for n in tr.notes),  # (a file cut short, say)
     ]
-    missed = cutoff_line(info.splits(a), info)
+    missed = cutoff_line(splits, info)
     if missed:  # under the headline, as every format
         lines.insert(4, Text(missed, style="bold red"))
     return Group(*lines)
@@ -106,8 +107,8 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
             r.pace_text(sp.units),
         ]
         if sp.cutoffs:
-            late = r.late_s is not None and r.late_s > 0.0
-            cells.append(f"[red]{cutoff_text(r, info)}[/]" if late else cutoff_text(r, info))
+            said = cutoff_text(r, info)
+            cells.append(f"[red]{said}[/]" if r.missed_cutoff else said)
         if sp.ghost is not None:
             gap = r.gap_s
             cells.append("-" if r.ghost_elapsed_s is None else fmt_duration(r.ghost_elapsed_s))
