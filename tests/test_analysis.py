@@ -240,20 +240,6 @@ def test_a_runner_asleep_just_short_of_a_station_on_the_line_got_there_when_they
     assert arrival.time.timestamp() == 3600.0
 
 
-def test_one_fix_thrown_kilometres_away_is_no_vehicle() -> None:
-    from coursewatch.analysis.transport import journey
-
-    t = np.arange(0.0, 3000.0, 300.0)
-    lat, lon = np.full(len(t), 45.0), 6.0 + np.arange(len(t)) * 0.005  # 390 m a ping
-    lat[4] += 0.06  # one fix 6.7 km north
-    track = build_track(RawPoints.from_lists("glitch", list(lat), list(lon), None, list(t)))
-    assert journey(track, 0, len(t) - 1) is None
-    lat[4:] += 0.06  # moved there, and on from there: the way there was fast
-    lat[5:] += 0.06
-    ride = build_track(RawPoints.from_lists("ride", list(lat), list(lon), None, list(t)))
-    assert journey(ride, 0, len(t) - 1) is not None
-
-
 def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
     """Ouray: its last pass of Fellin Park, at the end of the line, read 15:00 in the splits
     while the report said it finished at 14:55 (pings: the progress reached the end later)."""

@@ -3,8 +3,15 @@
 A trail runner, even downhill, does not hold 29 km/h (8 m/s) for ten minutes; a vehicle does.
 Within an excursion, such a stretch means the course it skipped was not run: the distance the
 vehicle moved is not the runner's, and the course between where they left it and where they
-came back, less what they ran, was cut. Measured over windows of at least ``WINDOW_S``, by
-straight line, so a GPS fix thrown far for a moment (there and back) is no journey.
+came back, less what they ran, was cut. Measured two ways, either enough:
+
+* over windows of at least ``WINDOW_S``, by straight line (pings minutes apart), so a GPS fix
+  thrown far for a moment (there and back) is no journey;
+* along the way, for a road that winds or goes round a valley (out, along and back to the
+  course: no straight line between two fixes ten minutes apart is fast): steps at least
+  ``STEP_MIN_S`` apart (a 1 s fix's noise is no speed), each faster than ``STEP_MPS``, on
+  and on for ``RIDE_MIN_S`` at ``TRANSPORT_MPS`` on average, three steps at least (a fix
+  thrown away and back makes two).
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ TRANSPORT_MPS = 8.0  # over WINDOW_S: no runner; any vehicle
 WINDOW_S = 600.0
 WINDOW_MAX_S = 1800.0  # a longer gap between fixes says nothing of how they went
 STEP_MPS = 5.0  # in a journey, a step between fixes faster than this is the vehicle's
+STEP_MIN_S = 60.0  # a ride measured along its way: steps between fixes this far apart at least
+RIDE_MIN_S = 300.0  # ... for this long at TRANSPORT_MPS on average (5 km at world-record pace
+# is 2.6 min/km, 6.4 m/s)
 
 
 class Journey(NamedTuple):
@@ -43,6 +53,15 @@ def journey_of(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | Non
     """:func:`journey` of fixes given as arrays (times, positions): indexes into them."""
     if len(t) < 2:
         return None
+    found = [j for j in (_straight(t, lat, lon), _along(t, lat, lon)) if j is not None]
+    if not found:
+        return None
+    return Journey(min(j.k0 for j in found), max(j.k1 for j in found),
+                   max(j.speed_mps for j in found))  # fmt: skip
+
+
+def _straight(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | None:
+    """The windows of at least ``WINDOW_S`` whose ends are further apart than a runner goes."""
     ends = np.searchsorted(t, t + WINDOW_S)
     starts = np.flatnonzero(ends < len(t))
     if not len(starts):
@@ -58,6 +77,35 @@ def journey_of(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | Non
     if shared:  # every fast window begins or ends at one fix: that fix is wrong, not a ride
         return None
     return Journey(int(starts[fast[0]]), int(ends[fast[-1]]), float(speed[fast].max()))
+
+
+def _along(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | None:
+    """The runs of steps (``STEP_MIN_S`` apart at least) each faster than ``STEP_MPS``, three
+    or more, lasting ``RIDE_MIN_S`` at ``TRANSPORT_MPS`` on average: from the first to the
+    last."""
+    keep = [0]
+    while (i := int(np.searchsorted(t, t[keep[-1]] + STEP_MIN_S))) < len(t):
+        keep.append(i)
+    k = np.array(keep)
+    dt, d = np.diff(t[k]), haversine_m(lat[k[:-1]], lon[k[:-1]], lat[k[1:]], lon[k[1:]])
+    fast = (d > STEP_MPS * dt) & (dt <= WINDOW_MAX_S)
+    runs: list[tuple[int, int, float]] = []  # (first step, last step, speed)
+    i = 0
+    while i < len(fast):
+        if not fast[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(fast) and fast[j + 1]:
+            j += 1
+        span_s = float(t[k[j + 1]] - t[k[i]])
+        speed = float(d[i : j + 1].sum()) / span_s
+        if j - i >= 2 and span_s >= RIDE_MIN_S and speed > TRANSPORT_MPS:
+            runs.append((i, j, speed))
+        i = j + 1
+    if not runs:
+        return None
+    return Journey(int(k[runs[0][0]]), int(k[runs[-1][1] + 1]), max(r[2] for r in runs))
 
 
 def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:

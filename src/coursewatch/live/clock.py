@@ -191,10 +191,12 @@ class RaceWatch:
         progress_m: list[float],
         received_s: float | None = None,
         race_s: float | None = None,
+        cut_m: tuple[float, float] | None = None,
     ) -> list[tuple[int, AlertRecord]]:
         """After the engine took a run of fixes, each the runner's newest when fed, in time
         order; ``progress_m``: the progress after each; ``received_s``: when they arrived
-        (server clock), ``race_s`` on the race's clock. Returns (position in the run, alert).
+        (server clock), ``race_s`` on the race's clock; ``cut_m``: the course a shortcut
+        ending in the run skipped. Returns (position in the run, alert).
 
         Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
         of this request) is checked for them; the earlier ones (a phone catching up) are not.
@@ -210,11 +212,8 @@ class RaceWatch:
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
         moved = off and self._moved_off(runner, w)
-        passes, start_s = self.race.passes, self.race.start_s(runner)
-        passed: list[tuple[int, int, float]] = []  # (fix, station, when): the crew's news
+        passed = [] if far or off else self._passed(runner, times_s, progress_m, cut_m)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
-            if not far:
-                passed += [(j, i, at_s) for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s)]
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
@@ -244,6 +243,17 @@ class RaceWatch:
         until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
         said = [(j, self._alert(runner, e)) for j, e in raised] + news.passed(self, runner, passed)
         return sorted(((j, a) for j, a in said if times_s[j] <= until or a.closes), key=_first)
+
+    def _passed(
+        self, runner: LiveRunner, times_s: list[float], progress_m: list[float],
+        cut_m: tuple[float, float] | None,
+    ) -> list[tuple[int, int, float]]:  # fmt: skip
+        """The stations passed in a run of fixes on the course (off it, their progress is where
+        they left it; where they came back is known once they go on: a car drove them past?):
+        (fix, station, when), the crew's news."""
+        passes, start_s = self.race.passes, self.race.start_s(runner)
+        return [(j, i, at_s) for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True))
+                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, cut_m)]  # fmt: skip
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""
@@ -359,22 +369,12 @@ class RaceWatch:
             if e.kind == "arrived":
                 w.overdue_episode = ""
         return AlertRecord(
-            race_id=self.race.id,
-            bib=runner.bib,
-            kind=e.kind,
-            time_s=float(e.ts),
-            lat=pos[0],
-            lon=pos[1],
-            course_m=float(e.course_m),
-            offset_m=None,
+            race_id=self.race.id, bib=runner.bib, kind=e.kind, time_s=float(e.ts), lat=pos[0],
+            lon=pos[1], course_m=float(e.course_m), offset_m=None,
             sentence=self.race.narrator.clock_sentence(runner.bib, e, runner.last_time_s),
-            episode=episode,
-            level=does.level,
-            closes=does.closes,
-            names=does.names,
-            detail=detail,
-            raised_s=float(e.ts),
-        )
+            episode=episode, level=does.level, closes=does.closes, names=does.names,
+            detail=detail, raised_s=float(e.ts),
+        )  # fmt: skip
 
 
 def _since(e: ClockEvent) -> float:

@@ -24,7 +24,6 @@ from datetime import UTC, datetime, tzinfo
 import numpy as np
 
 from coursewatch.analysis.near import line_distances
-from coursewatch.analysis.transport import WINDOW_S
 from coursewatch.course import Course
 from coursewatch.detectors.cutoff import CutoffEvent
 from coursewatch.detectors.device import DeviceChange
@@ -217,8 +216,8 @@ class Narrator:
         sentence = self.sentence(bib, ev, trend_mps)
         if ride_mps is not None:
             detail["ride_mps"] = ride_mps
-            sentence += (f"; moved faster than anyone runs (up to {self.speed(ride_mps)} over "
-                         f"{WINDOW_S / 60:.0f} min: a vehicle?)")  # fmt: skip
+            fast = self.speed(ride_mps)
+            sentence += f"; moved faster than anyone runs (up to {fast}: a vehicle?)"
         at_s = ev.at.time.timestamp()
         since = None if ev.alarm_time is None else ev.alarm_time.timestamp()
         # far from the course during an off-course episode: an update of its incident

@@ -27,7 +27,7 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import fix_rows, say_event, stored_fix
+from coursewatch.live.rows import cut_of, fix_rows, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -226,19 +226,20 @@ class Pipeline:
                 continue
             # newest fixes in time order: engine events, then the clock's (live/afterrace.py)
             events = in_race(race, runner, step.events)
+            said = [say_event(race, runner, e) for e in events]
             arrived = self.race_now(race.id, work.received_s)
             timed = self.watch(race).on_run(runner, step.new_s, step.progress_m,
-                                            work.received_s, arrived)  # fmt: skip
+                                            work.received_s, arrived, cut_of(said))  # fmt: skip
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:
-                    raised.append((at, say_event(race, runner, events[k])))
+                    raised.append((at, said[k]))
                     k += 1
                 while q < len(timed) and timed[q][0] == j:
                     raised.append((at, timed[q][1]))
                     q += 1
             # none: each is raised at one of them
-            raised.extend((m.index[-1], say_event(race, runner, e)) for e in events[k:])
+            raised.extend((m.index[-1], a) for a in said[k:])
         for m in work.steps:  # a finish found now: what is still open of the runner ends
             ends = dnf.at_finish(m.routed.race, m.routed.runner, m.step, raised, self.store)
             raised.extend((m.index[-1], a) for a in ends)

@@ -58,6 +58,15 @@ def say_event(
     return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix, ride)
 
 
+def cut_of(said: list[AlertRecord]) -> tuple[float, float] | None:
+    """The course a shortcut among ``said`` skipped (from, to), None: none."""
+    for a in said:
+        left = a.detail.get("left")
+        if a.kind == "shortcut" and left and left["course_m"] is not None and a.course_m:
+            return float(left["course_m"]), a.course_m
+    return None
+
+
 def _ride(runner: LiveRunner, ev: Event) -> float | None:
     """The speed of the ride in a way back that skipped course, None: none."""
     left, at = ev.left, ev.at

@@ -247,8 +247,8 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
     if e.transport is not None:
         since, until, mps = e.transport
         out.append(f"Moved faster than anyone runs from {info.clock(since.time)} to "
-                   f"{info.clock(until.time)} (up to {u.speed(mps)} over 10 min: a "
-                   "vehicle?); what it moved is not counted as run.")  # fmt: skip
+                   f"{info.clock(until.time)} (up to {u.speed(mps)}: a vehicle?); what it "
+                   "moved is not counted as run.")  # fmt: skip
     out.append(_cost(e, u))
     out.append(_told(e, info))
     return out
