@@ -411,6 +411,27 @@ async def test_a_runner_on_pace_replayed_fast_is_at_no_cut_off_risk(tmp_path: Pa
         assert not kinds & {"cutoff_risk", "cutoff_missed"}, kinds
 
 
+async def test_only_the_next_cut_off_is_judged(tmp_path: Path) -> None:
+    """On time for Aid 1 (0:45, reached at 0:27), late for the finish (1:00, reached at 1:20):
+    the finish's risk is raised once Aid 1 is behind the runner, not an hour ahead of it (a
+    projection that far ahead is often wrong: benchmarks/cutoffs.py)."""
+    from coursewatch.sim.field import course_gpx
+
+    start = "2026-05-28T20:26:40+00:00"  # START
+    race = (f"name: Tight\ncourse: course.gpx\nstart: '{start}'\nstations:\n"
+            "  - {name: Aid 1, km: 4.0, cutoff: '00:45'}\n"
+            "  - {name: Finish, km: 12.0, cutoff: '01:00'}\n")  # fmt: skip
+    fixes = _fixes(60.0, seed=2)  # 2.5 m/s
+    async with hq(tmp_path, clock=lambda: fixes[-1].time_s) as (server, _client):
+        await server.create_race("demo", race, ".yaml", course_gpx(COURSE).encode(), ".gpx")
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        for k in range(0, len(fixes), 5):
+            await _ingest(server, fixes[k : k + 5])
+        (fin,) = [i for i in server.incidents("demo") if i.kind.startswith("cutoff")]
+        assert fin.updates[0]["kind"] == "cutoff_risk" and "Finish" in fin.updates[0]["sentence"]
+        assert fin.opened_s > START + 27 * 60, (fin.opened_s - START) / 60
+
+
 async def test_a_cut_off_missed_then_reached_closes_with_when_it_was_reached(
     tmp_path: Path,
 ) -> None:

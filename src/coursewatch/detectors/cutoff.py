@@ -10,7 +10,9 @@ the projected margin in minutes (negative: projected late), and ``cutoff_passed`
 runner then reaches that station (in time or not: the margin says; the station's people have
 them from there). Only the first station ahead projected late is raised: the next is the one
 race HQ acts on (a runner pulled there never reaches the later ones); the later ones count
-once it is behind them. A station projected at least ``clear_s`` before its cut-off for
+once it is behind them; with ``next_only`` (live), a later one is not judged at all until it is
+the next (the runner on time for the next, a day from the later one: often wrong that far
+ahead, benchmarks/cutoffs.py). A station projected at least ``clear_s`` before its cut-off for
 ``persist_s`` again (the runner sped up, the cut-off was moved) gives ``cutoff_clear``: its
 risk is over until it is projected late again. A pure state machine: tests feed times,
 distances and ETAs only.
@@ -28,6 +30,16 @@ distances and ETAs only.
 >>> [(e.kind, e.margin_min) for e in cutoff_step(st, 9_400.0, 20_010.0, cutoffs,
 ...                                               (9_400.0, 28_000.0), cfg)[1]]
 [('cutoff_passed', 10.0)]
+
+On time for the next cut-off, late for the one after: only ``next_only`` waits for it.
+
+>>> late_later = (9_000.0, 31_000.0)
+>>> for nxt in (False, True):
+...     c = CutoffConfig(persist_s=0.0, next_only=nxt)
+...     print(nxt, [e.station_m for e in cutoff_step(CutoffState(), 5_000.0, 15_000.0, cutoffs,
+...                                                   late_later, c)[1]])
+False [40000.0]
+True []
 """
 
 from __future__ import annotations
@@ -45,6 +57,9 @@ class CutoffConfig:
     # run before it counts (at the station's door, any lateness does)
     share_of_to_go: float = 0.0
     clear_s: float = 600.0  # projected this far ahead of a cut-off: its risk is over
+    # judge only the next cut-off ahead (the one the runner must make next): a later one is
+    # judged when it is the next (a projection a day ahead is often wrong: benchmarks/cutoffs.py)
+    next_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,11 +175,15 @@ def _at_risk(
     for (station_m, cutoff_ts), eta in zip(cutoffs, eta_ts, strict=True):
         if station_m in still_open:
             break  # the first station projected late is the one to act on: not the later
-        if station_m <= progress_m or math.isnan(eta):
+        if station_m <= progress_m:
             continue
-        if station_m in alerted:
+        if math.isnan(eta) or station_m in alerted:
+            if cfg.next_only:
+                break
             continue
         if eta + cfg.margin_s <= cutoff_ts + cfg.share_of_to_go * max(0.0, eta - now_s):
+            if cfg.next_only:
+                break
             continue  # on time now: a later projection starts the wait afresh
         first_s = since.get(station_m, now_s)
         if now_s - first_s < cfg.persist_s:

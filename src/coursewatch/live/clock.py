@@ -84,9 +84,9 @@ class RaceWatch:
         self.stopped_cfg = StoppedConfig(station_m=tuple(race.station_m))
         self.signal_cfg = SignalConfig()
         self.overdue_cfg = OverdueConfig()
-        # late by a fifth of the time still to run: about the live ETA's error on the real
-        # recordings (3-26 % median, docs/eta.md), so a projection hours ahead raises nothing
-        self.cutoff_cfg = CutoffConfig(share_of_to_go=0.2)
+        # late by a fifth of the time still to run (a projection hours ahead is uncertain), at
+        # the next cut-off only: half the risks of a runner who made them all (cutoffs.py)
+        self.cutoff_cfg = CutoffConfig(share_of_to_go=0.2, next_only=True)
         self.cutoffs = tuple((p.distance_m, p.cutoff_ts) for p in race.stations if p.cutoff_ts)
         self.runners: dict[str, RunnerWatch] = {}
 
