@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from coursewatch.cli import main
 from coursewatch.errors import RaceFileError
@@ -230,3 +230,48 @@ def test_eta_predict_is_a_stable_contract(tmp_path: Path) -> None:
                                      str(tmp_path / "now.csv")])  # fmt: skip
     assert risk.stdout.splitlines()[0] == "bib,station,pass,elapsed_s,dropout_risk"
     assert {line.split(",")[0] for line in risk.stdout.splitlines()[1:]} == {"A-1", "C-3"}
+
+
+def test_eta_predict_says_what_it_cannot_read(tmp_path: Path) -> None:
+    """From a rehearsal: every row refused exited 0 with a bare header; a row with a cell too
+    many was read as if its columns lined up; aliasing both of UTMB's Courmayeur columns
+    (arrival and departure) to one station, as a note suggested, refused all 4,174 rows one
+    by one and predicted from nothing, exit 0; a runner silent since their last station was
+    predicted at stations in the past of the snapshot."""
+    from coursewatch.sim.field import course_gpx
+    from coursewatch.sim.simulate import trail_course
+
+    course = trail_course(50_000.0, n_stations=0)
+    (tmp_path / "c.gpx").write_text(course_gpx(course))
+    stations = "".join(f"  - {{name: {n}, km: {8 * (i + 1) if i < 5 else 50}}}\n"
+                       for i, n in enumerate(NAMES))  # fmt: skip
+    (tmp_path / "r.yaml").write_text('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00Z"\n'
+                                     f"stations:\n{stations}")  # fmt: skip
+
+    def predict(text: str, *more: str) -> Result:
+        (tmp_path / "now.csv").write_text(text)
+        return CliRunner().invoke(main, ["eta", "predict", str(tmp_path / "r.yaml"),
+                                         str(tmp_path / "now.csv"), *more])  # fmt: skip
+
+    first, second = NAMES[0], NAMES[1]
+    run = predict(f"bib,{first}\nA,x\nB,1:00:61\n")
+    assert run.exit_code == 1 and "every row was refused (2" in run.stderr, run.output
+    run = predict(f"bib,{first}\nA,1:00:00,2:00:00\nB,1:00:00\n")
+    assert run.exit_code == 0 and "line 2 (bib A): 3 cells, the header has 2" in run.stderr
+    assert {line.split(",")[0] for line in run.stdout.splitlines()[1:]} == {"B"}
+    twice = f"bib,{first},Also\nA,1:00:00,1:05:00\n"
+    aliased = (
+        (tmp_path / "r.yaml")
+        .read_text()
+        .replace(f"{{name: {first},", f"{{aliases: [Also], name: {first},")
+    )
+    (tmp_path / "r.yaml").write_text(aliased)
+    run = predict(twice)
+    assert run.exit_code == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert f"columns '{first}' and 'Also' both name the station '{first}'" in run.stderr
+    run = predict(f"bib,{first}\nA,1:00:00\n", "--now", "30:00:00")
+    rows = [line.split(",") for line in run.stdout.splitlines()[1:]]
+    assert rows and all(int(r[4]) >= 30 * 3600 for r in rows), rows
+    assert rows[0][1] == second
+    bad = predict(f"bib,{first}\nA,1:00:00\n", "--now", "soon")
+    assert bad.exit_code == 2 and "--now" in bad.output

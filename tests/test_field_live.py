@@ -168,3 +168,31 @@ async def test_one_stored_edition_that_no_longer_reads_leaves_the_others(
     async with hq(tmp_path, clock=lambda: START + 4210.0) as (server, client):
         got = (await client.get("/api/races/demo/history", headers=admin_headers())).json()
         assert [e["edition"] for e in got["editions"]] == ["2020"]
+
+
+def test_the_finish_and_the_legs_past_a_new_station_keep_the_historys_eta() -> None:
+    """UTMB's race file puts the finish at km 170.0, its course ends at 170.05: the runner
+    page's finish ETA, asked at the course's end, was the live model's, hours off the
+    history's on the same page. And each station passed dropped every ETA to the live model
+    (no interval) until the next forecast: a 3-hour jump for the crew, then back."""
+    from coursewatch.fieldeta import Forecast
+    from coursewatch.live.fieldwatch import FieldWatch
+    from coursewatch.live.passes import Passes
+
+    station_m = [10_000.0, 20_000.0, 30_000.0]  # the last: the finish, 50 m short of the end
+    passes = Passes(station_m)
+    watch = FieldWatch(None, passes, [])  # type: ignore[arg-type]
+    passes.splits["7"] = np.array([3600.0, np.nan, np.nan])
+    f = Forecast(0, {1: (7200.0, 6600.0, 8400.0), 2: (10_800.0, 9600.0, 13_200.0)},
+                 {1: "history", 2: "history"})  # fmt: skip
+    watch.forecasts["7"] = f
+    passes.last["7"] = (3600.0, 10_000.0)  # at the first station, on the forecast's time
+    ends = [30_050.0, 30_000.0]
+    at_end, at_finish = watch.ranges("7", 0.0, ends, [None, None])
+    assert at_end == at_finish and at_end is not None and at_end.eta_ts == 10_800.0
+    # past the second station 10 min late, before the next forecast: its legs from there on
+    passes.last["7"] = (7800.0, 20_010.0)
+    (finish,) = watch.ranges("7", 0.0, [30_050.0], [None])
+    assert finish is not None and finish.method == "history"
+    assert finish.eta_ts == pytest.approx(7800.0 + 3600.0, abs=10.0)
+    assert finish.low_ts < finish.eta_ts < finish.high_ts

@@ -124,6 +124,7 @@ def parse_splits(
             + separator_hint(text),
             name,
         )
+    _one_column_a_station(header, columns, stations, name)
     bib_col = next((j for j, h in enumerate(header) if key(h) == "bib"), None)
     if bib_col is None and bibs:
         raise SplitsError(
@@ -144,6 +145,9 @@ def parse_splits(
             bib = str(n)
         where = f"{name} line {line}" + (f" (bib {bib})" if bib else "")
         problem = _row_problem(bib, seen, header, columns, row, labels)
+        if len(row) > len(header) and any(c.strip() for c in row[len(header) :]):
+            problem = (f"{len(row)} cells, the header has {len(header)}: a comma inside a "
+                       "cell (a name)? quote the cell, or take the extra one out")  # fmt: skip
         if isinstance(problem, str):
             table.refused.append(f"{where}: {problem}")
             continue
@@ -154,6 +158,24 @@ def parse_splits(
     if values:
         table.elapsed_s = np.array(values, dtype=np.float64)
     return table
+
+
+def _one_column_a_station(
+    header: list[str], columns: dict[int, int], stations: Sequence[RaceStation], name: str
+) -> None:
+    """SplitsError when two columns name one station (every row would be refused)."""
+    first: dict[int, int] = {}
+    for j, i in columns.items():
+        if i in first:
+            st = stations[i]
+            raise SplitsError(
+                f"columns {header[first[i]]!r} and {header[j]!r} both name the station "
+                f"{st.name!r} (pass {st.pass_number}): keep one of them in its aliases (an "
+                "arrival and a departure? the arrival), or name each pass of a station passed "
+                "twice with 'pass:' in the race file",
+                name,
+            )
+        first[i] = j
 
 
 def _rows(text: str, name: str) -> tuple[list[list[str]], list[int]]:
@@ -205,8 +227,6 @@ def _row_problem(
         except ValueError:
             return (f"{cell[:20]!r} under {header[j]!r} is not an elapsed time H:MM:SS: fix it "
                     "or leave the cell blank")  # fmt: skip
-        if not math.isnan(out[i]) and out[i] != value:
-            return f"two different times for one station ({header[j]!r}): keep one column"
         out[i] = value
     times = [(v, i) for i, v in enumerate(out) if not math.isnan(v)]
     for (v0, i0), (v1, i1) in itertools.pairwise(times):
@@ -230,7 +250,8 @@ def _ignored_time_columns(
         timed = sum(1 for c in cells if _is_elapsed(c))
         if cells and timed >= 0.8 * len(cells):
             notes.append(f"column {h!r} holds times but names no station of the race: ignored "
-                         "(add it to a station's aliases in the race file to use it)")  # fmt: skip
+                         "(a station's times? add the column's name to that station's aliases "
+                         "in the race file)")  # fmt: skip
     return notes
 
 

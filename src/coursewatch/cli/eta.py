@@ -4,7 +4,8 @@ A contract other tools call, so its output is stable: ``predict`` prints, for ev
 SPLITS.csv and every station after their last recorded one,
 ``bib,station,pass,predicted_elapsed_s,low_s,high_s`` (CSV, or JSON: a list of objects with
 the same keys); the 10-90 % interval is ``low_s``-``high_s``. Refused rows and notes about the
-files go to stderr, one line each; the other rows are still predicted.
+files go to stderr, one line each; the other rows are still predicted (exit 0). Every row
+refused, or a table that cannot be read: ``error:`` and exit 1.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 
 from coursewatch.fieldrace import RaceField, history_from_paths, race_field
 from coursewatch.formats.load import load_course
-from coursewatch.race import load_race
+from coursewatch.race import load_race, parse_elapsed_s
 from coursewatch.splits import SplitTable, read_splits
 
 PREDICT_COLUMNS = ("bib", "station", "pass", "predicted_elapsed_s", "low_s", "high_s")
@@ -50,6 +51,12 @@ _no_history_opt = click.option(
     help="Ignore the race file's history (the field and the runner only).",
 )
 _format_opt = click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+_now_opt = click.option(
+    "--now",
+    metavar="H:MM:SS",
+    help="The race's elapsed time when SPLITS.csv was taken: no arrival is predicted before it "
+    "(a runner silent since their last station is not due in the past).",
+)
 
 
 @eta.command("predict")
@@ -58,23 +65,38 @@ _format_opt = click.option("--format", "fmt", type=click.Choice(["csv", "json"])
 @_history_opt
 @_no_history_opt
 @_format_opt
+@_now_opt
 def predict_cmd(
-    race_file: Path, splits: Path, history: tuple[Path, ...], no_history: bool, fmt: str
-) -> None:
+    race_file: Path, splits: Path, history: tuple[Path, ...], no_history: bool, fmt: str,
+    now: str | None,
+) -> None:  # fmt: skip
     """Predict every runner's elapsed time at every later station, with a 10-90 % interval.
 
     SPLITS.csv: a bib column and station columns (names or aliases of the race file's
     stations), elapsed H:MM:SS, blank = not reached yet.
     """
+    now_s = _elapsed_option(now)
     rf, table = _load(race_file, splits, history, no_history)
     forecasts = rf.model.predict(table.elapsed_s) if table.bibs else []
     rows = []
     for bib, f in zip(table.bibs, forecasts, strict=True):
         for j in sorted(f.elapsed_s):
-            mid, low, high = f.elapsed_s[j]
+            mid, low, high = (max(v, now_s) for v in f.elapsed_s[j])
             st = rf.stations[j]
             rows.append((bib, st.name, st.pass_number, round(mid), round(low), round(high)))
     _write(rows, PREDICT_COLUMNS, fmt)
+    _every_row_refused(splits, table)
+
+
+def _elapsed_option(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        return parse_elapsed_s(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an elapsed time H:MM:SS", param_hint="--now"
+        ) from None
 
 
 @eta.command("risk")
@@ -102,6 +124,15 @@ def risk_cmd(
                    "results (history: in the race file, or --history), and from the stations "
                    "each runner reached", err=True)  # fmt: skip
     _write(rows, RISK_COLUMNS, fmt)
+    _every_row_refused(splits, table)
+
+
+def _every_row_refused(splits: Path, table: SplitTable) -> None:
+    """Exit 1 when the table had rows and none could be read (each said above)."""
+    if table.refused and not table.bibs:
+        click.echo(f"error: {splits}: every row was refused ({len(table.refused)}, each said "
+                   "above): nothing to predict", err=True)  # fmt: skip
+        sys.exit(1)
 
 
 def _load(

@@ -108,34 +108,39 @@ class FieldWatch:
         self, bib: str, start_s: float, targets_m: list[float], live_ts: list[float | None]
     ) -> list[Range | None]:
         """Each target station's arrival from the history, blended with the live model's
-        ETA there (``live_ts``) between stations; None where the history says nothing."""
+        ETA there (``live_ts``) between stations; None where the history says nothing. A
+        target past the last station is the finish (the course's end: a race file's finish
+        may be placed a few metres short of it). Past a station the forecast has not seen
+        yet (the next batch makes it), its legs from that station on still hold."""
         f = self.forecast(bib)
         last = self.passes.last.get(bib)
         out: list[Range | None] = [None] * len(targets_m)
         if f is None or last is None or not f.elapsed_s:
             return out
         t_s, s_m = last
-        nxt = min(f.elapsed_s)
-        if self.station_m[nxt] <= s_m:  # passed a station the batch has not seen yet
+        ahead = [j for j in f.elapsed_s if self.station_m[j] > s_m]
+        if not ahead:
             return out
-        e_k = 0.0 if f.station < 0 else float(self.passes.splits[bib][f.station])
-        s_k = 0.0 if f.station < 0 else self.station_m[f.station]
+        nxt = min(ahead)
+        passed = [j for j in f.elapsed_s if j < nxt]
+        if passed:  # the forecast's own time there: its legs from it on
+            k, e_k = max(passed), f.elapsed_s[max(passed)][0]
+        else:
+            k = f.station
+            e_k = 0.0 if k < 0 else float(self.passes.splits[bib][k])
+        s_k = 0.0 if k < 0 else self.station_m[k]
         run = min(max((s_m - s_k) / max(self.station_m[nxt] - s_k, 1.0), 0.0), 1.0)
         now_e = t_s - start_s
         mid_n = f.elapsed_s[nxt][0]
         history_n = now_e + max(mid_n - e_k, 0.0) * (1.0 - run)
-        live_n = (
-            live_ts[targets_m.index(self.station_m[nxt])]
-            if self.station_m[nxt] in targets_m
-            else None
-        )
+        at = [self._station(m) for m in targets_m]
+        live_n = live_ts[at.index(nxt)] if nxt in at else None
         blended_n = (
             history_n if live_n is None else (1 - run) * history_n + run * (live_n - start_s)
         )
         shift = blended_n - mid_n
-        for i, m in enumerate(targets_m):
-            j = self.index.get(m)
-            if j is None or j not in f.elapsed_s:
+        for i, j in enumerate(at):
+            if j is None or j not in f.elapsed_s or j < nxt:
                 continue
             mid, low, high = f.elapsed_s[j]
             new_mid = max(mid + shift, now_e)
@@ -143,6 +148,11 @@ class FieldWatch:
             out[i] = Range(start_s + new_mid, start_s + new_mid - (mid - low) * scale,
                            start_s + new_mid + (high - mid) * scale, f.method[j])  # fmt: skip
         return out
+
+    def _station(self, m: float) -> int | None:
+        """The station at course distance ``m``; past the last one, the finish (the last)."""
+        j = self.index.get(m)
+        return len(self.station_m) - 1 if j is None and m > self.station_m[-1] else j
 
     def dropout_risk(self, bib: str) -> float | None:
         f = self.forecasts.get(bib)

@@ -48,7 +48,7 @@ class Passes:
     ) -> list[tuple[int, float]]:  # fmt: skip
         """A runner's newest fix: the stations passed since the last one get their split;
         returns them (station, when). Those inside ``cut_m`` (from, to: the course a shortcut
-        skipped) were not passed: no split."""
+        skipped), not at its end, were not passed: no split."""
         row = self.splits.get(bib)
         if row is None:
             row = self.splits[bib] = np.full(len(self.station_m), np.nan)
@@ -62,8 +62,8 @@ class Passes:
         lo = bisect.bisect_right(self.station_m, s0)
         found = []
         for i in range(lo, reached(self.station_m, progress_m)):
-            if cut_m is not None and cut_m[0] < self.station_m[i] < cut_m[1]:
-                continue
+            if cut_m is not None and cut_m[0] < self.station_m[i] < cut_m[1] - AT_STATION_M:
+                continue  # (one just before the rejoin was reached there, as analyze says)
             if math.isnan(row[i]):
                 at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
                 row[i] = max(at_s - start_s, 1.0)
