@@ -54,8 +54,11 @@ def utmb(test: str) -> tuple[Race, dict[str, HistoryEdition]]:
 
 def replay(rf: RaceField, truth: FloatArray) -> dict[str, FloatArray]:
     """Forecast every runner at every station pass, from snapshots; the scored rows."""
-    rows: dict[str, list[FloatArray]] = {k: [] for k in ("err", "inside", "next_s", "method")}
+    rows: dict[str, list[FloatArray]] = {
+        k: [] for k in ("err", "inside", "next_s", "method", "rank", "width")
+    }
     done = np.isfinite(truth)
+    ranked = [np.sort(truth[done[:, k], k]) for k in range(truth.shape[1])]
     end = float(np.nanmax(truth))
     for t in np.arange(STEP_S, end + STEP_S, STEP_S):
         snap = np.where(truth <= t, truth, np.nan)
@@ -74,6 +77,9 @@ def replay(rf: RaceField, truth: FloatArray) -> dict[str, FloatArray]:
                 rows["err"].append(abs(mid - actual) / (actual - truth[r, k]))
                 rows["inside"].append(low <= actual <= high)
                 rows["method"].append(f.method[j])
+                at = ranked[k]  # the runner's place at k in the field, 0: first
+                rows["rank"].append(np.searchsorted(at, truth[r, k]) / max(len(at) - 1, 1))
+                rows["width"].append((high - low) / (actual - truth[r, k]))
                 if n == 0:
                     rows["next_s"].append(mid - actual)
     return {k: np.array(v) for k, v in rows.items()}
@@ -179,7 +185,24 @@ def main() -> int:
                        f"  covers {100 * float(np.mean(s['inside'][m])):4.1f} %"))  # fmt: skip
         for bname, err in base.items():
             print(line(bname, err))
+        by_place(s)
     return 0
+
+
+PLACES = ((0.0, 0.05, "first 5 %"), (0.05, 0.25, "5-25 %"), (0.25, 0.75, "25-75 %"),
+          (0.75, 0.95, "75-95 %"), (0.95, 1.01, "last 5 %"))  # fmt: skip
+
+
+def by_place(s: dict[str, FloatArray]) -> None:
+    """The interval by the runner's place at the station predicted from: how often it holds
+    the actual time, and how wide it is (share of the time still to run, median)."""
+    cells = []
+    for lo, hi, name in PLACES:
+        m = (s["rank"] >= lo) & (s["rank"] < hi)
+        if m.any():
+            cells.append(f"{name} {100 * float(np.mean(s['inside'][m])):3.0f} % / "
+                         f"{100 * float(np.median(s['width'][m])):3.0f} %")  # fmt: skip
+    print("  interval covers / width by place at the station: " + ", ".join(cells))
 
 
 if __name__ == "__main__":

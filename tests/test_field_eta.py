@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -275,3 +276,41 @@ def test_eta_predict_says_what_it_cannot_read(tmp_path: Path) -> None:
     assert rows[0][1] == second
     bad = predict(f"bib,{first}\nA,1:00:00\n", "--now", "soon")
     assert bad.exit_code == 2 and "--now" in bad.output
+
+
+def test_a_faster_runner_is_never_predicted_slower() -> None:
+    """From a rehearsal on UTMB: 0:55 to the first station predicted a 36.9 h finish, 1:00 a
+    22.8 h one: beyond 1.25 times the history's fastest (or slowest) the runner's own model
+    took over, and it barely knows the course. Now the nearest runners the history saw,
+    scaled: the finish grows with the time so far, and the history still says it."""
+    from coursewatch.fieldfit import COVER
+
+    past = [Edition("a", simulate_splits(EFFORT_M, 1500, seed=1))]
+    own = lambda e: np.full(len(EFFORT_M), 36.9 * 3600.0)  # noqa: E731 (the own model's says)
+    model = FieldModel(EFFORT_M, past, own=own)
+    first = past[0].elapsed_s[:, 0]
+    lo, hi = np.nanmin(first) / COVER, np.nanmax(first) * COVER
+    at = np.linspace(lo / 2.0, hi * 2.0, 60)
+    snap = np.full((len(at), len(EFFORT_M)), np.nan)
+    snap[:, 0] = at
+    finish = [f.elapsed_s[5] for f in model.predict(snap)]
+    mids = [mid for mid, _, _ in finish]
+    assert all(b >= a for a, b in itertools.pairwise(mids)), mids
+    assert all(low <= mid <= high for mid, low, high in finish)
+    assert {f.method[5] for f in model.predict(snap)} == {"history"}
+
+
+def test_the_leaders_interval_is_not_twice_the_fields() -> None:
+    """UTMB 2017's leaders had a 10-90 % interval half their time still to run wide (a
+    13-hour window for D'Haene at Courmayeur) and the actual time fell in it 97 % of the
+    time: widened in proportion to how unlike the fit's runners they are, where its square
+    root keeps them near 80 % (benchmarks/field_eta.py prints it by place)."""
+    past = [Edition("a", simulate_splits(EFFORT_M, 1500, seed=1))]
+    now = simulate_splits(EFFORT_M, 1000, seed=3, dnf_share=0.0, missed_share=0.0)
+    snap = np.where(np.arange(6) <= 1, now, np.nan)
+    forecasts = FieldModel(EFFORT_M, past).predict(snap)
+    width = np.array([(f.elapsed_s[5][2] - f.elapsed_s[5][1]) / (f.elapsed_s[5][0] - snap[i, 1])
+                      for i, f in enumerate(forecasts)])  # fmt: skip
+    order = np.argsort(now[:, 1])
+    first, middle = np.median(width[order[:50]]), np.median(width[order[250:750]])
+    assert first < 1.6 * middle, (first, middle)

@@ -188,9 +188,30 @@ class FieldModel:
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
                 self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source)
                 left &= ~use
+            self._scaled(k, j, rows[left], filled, drift, fits, out)
         self._fill_between(k, rows, filled, out)
         for r in rows.tolist():
             _monotonic(out[r])
+
+    def _scaled(self, k: int, j: int, rows: IntArray, filled: FloatArray, drift: FloatArray,
+                fits: tuple[LegFits | None, LegFits], out: list[Forecast]) -> None:  # fmt: skip
+        """Runners faster (or slower) than any the fits saw at k: predicted as the nearest
+        they saw, scaled to them (a runner 10 % faster than the fastest runs the rest 10 %
+        faster; the runner's own model, which barely knows the course, said a leader
+        would finish after the runners behind them)."""
+        for source, table in zip(("history", "field"), fits, strict=True):
+            fit = table.fit(k, j) if table is not None and len(rows) else None
+            if fit is None or table is None:
+                continue
+            e_k = filled[rows, k]
+            scale = table.to_range(k, e_k)[:, None]
+            if np.isnan(scale).any():
+                continue
+            mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
+            if source == "history":
+                mu = mu + self._shift(drift, k, j)
+            self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source)
+            return
 
     def _from_start(self, rows: IntArray, out: list[Forecast]) -> None:
         """Runners not timed anywhere yet: the history's spread at each station."""

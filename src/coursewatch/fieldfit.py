@@ -118,7 +118,7 @@ class LegFit:
         """How much wider the interval is for runners at ``e_k``: 1 within one spread of the
         fit's runners, growing with the distance beyond (they are less like them)."""
         z = np.abs(np.log(np.maximum(e_k, 1.0)) - self.log_e_mean) / max(self.log_e_sd, 0.05)
-        return np.maximum(z, 1.0)
+        return np.sqrt(np.maximum(z, 1.0))
 
     def log_to_go(self, x: FloatArray) -> FloatArray:
         """``log(elapsed_j - elapsed_k)`` for inputs ``x``, the ratio of the time still to run
@@ -160,11 +160,18 @@ class LegFits:
     def covers(self, k: int, elapsed_s: FloatArray) -> BoolArray:
         """Runners at station k whose elapsed time is within the table's range there, widened
         by ``COVER`` either way (beyond it, a fit would be extrapolated)."""
+        return np.asarray(self.to_range(k, elapsed_s) == 1.0, dtype=bool)
+
+    def to_range(self, k: int, elapsed_s: FloatArray) -> FloatArray:
+        """What scales each elapsed time at station k into :meth:`covers`'s range (1 within
+        it; NaN: the table timed nobody there): a runner faster than any is predicted as
+        the fastest, in proportion."""
         at = self.filled_s[:, k]
         at = at[np.isfinite(at)]
         if not len(at):
-            return np.zeros(len(elapsed_s), dtype=bool)
-        return (elapsed_s >= float(at.min()) / COVER) & (elapsed_s <= float(at.max()) * COVER)
+            return np.full(len(elapsed_s), np.nan)
+        edge = np.clip(elapsed_s, float(at.min()) / COVER, float(at.max()) * COVER)
+        return np.asarray(edge / np.maximum(elapsed_s, 1.0), dtype=np.float64)
 
     def fit(self, k: int, j: int) -> LegFit | None:
         if (k, j) not in self._fits:
