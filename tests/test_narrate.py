@@ -247,3 +247,13 @@ def test_how_far_off_reads_in_feet_in_a_race_run_in_miles() -> None:
     assert ": 700 ft from every part of the course" in miles.sentence("7", ev)
     assert ": 0.31 mi from every part" in miles.sentence("7", replace(ev, offset_m=500.0))
     assert ": 213 m from every part" in Narrator(course, []).sentence("7", ev)
+
+
+def test_the_runner_is_not_asked_whether_they_were_in_a_vehicle() -> None:
+    """Race HQ's suspicion went to the runner's own phone: "You may have cut the course: ...
+    moved faster than anyone runs (up to 40 mph: a vehicle?)"."""
+    course = straight_course(20_000.0)
+    said = ("Bib 7 cut the course: left it at km 3.00 and rejoined at km 7.00, 4.0 km of course "
+            "skipped; moved faster than anyone runs (up to 49 km/h: a vehicle?)")  # fmt: skip
+    words = Narrator(course, []).runner_words("7", said, 45.0, 6.0, 7000.0, False)
+    assert "vehicle" not in words and words.endswith("4.0 km of course skipped"), words

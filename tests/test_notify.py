@@ -670,3 +670,40 @@ async def test_a_runner_is_not_told_of_old_news_and_every_message_says_when(
         now[0] = START + 86_400.0  # told a day later (a feed catching up): yesterday's, dated
         said = {d.role: d.body for d in server.notifier.route(inc, "Demo")}
         assert said["crew"].startswith("Thu 20:41: Bib 7 is off"), said
+
+
+async def test_a_runner_told_they_left_the_course_is_told_they_are_back(
+    tmp_path: Path,
+) -> None:
+    """Dark Sky's pings through a MapShare feed: "You may have left the course at mile 55.11"
+    reached the runner's phone, and its end never did: back on course was raised 40 minutes
+    after the rejoin it dates (5-minute pings, then following the course), and the runner is
+    not told what is over half an hour old. The end of what they were told, they are. The
+    title says what the update is ("off course" read over "back near the course"), and a
+    shortcut is not "closed" for race HQ: they have to judge it."""
+    now = [START + 1000.0]
+    async with hq(tmp_path, clock=lambda: now[0], webhook_allow_private=True) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("300434",)))
+        await server.set_runner_contacts("demo", "7", ["ntfy://127.0.0.1:9/runner7"], [])
+        off = {"id": 1, "kind": "off_course", "time_s": START + 900, "level": "flag",
+               "sentence": "Bib 7 left the course"}  # fmt: skip
+        inc = Incident(1, "demo", "7", f"course:{START + 900:.0f}", "off_course", "flag",
+                       True, START + 900, START + 900, None, float(COURSE.lat[40]),
+                       float(COURSE.lon[40]), 3000.0, 250.0, "Bib 7 left the course",
+                       (off,))  # fmt: skip
+        assert await server.notifier.enqueue([inc], lambda _: "Demo") == 1
+        back = {"id": 2, "kind": "back_on_course", "time_s": START + 1500, "level": "flag",
+                "sentence": "Bib 7 is back on course at km 3.50"}  # fmt: skip
+        closed = replace(inc, open=False, closed_s=START + 1500, updates=(off, back),
+                         sentence=back["sentence"])  # fmt: skip
+        now[0] = START + 1500 + 2400  # raised 40 min after the rejoin it dates
+        (told,) = server.notifier.route(closed, "Demo")
+        assert told.role == "runner" and "You are back on course at km 3.50" in told.body
+        assert told.title == "Demo: bib 7 (Ann) off course: back on course", told.title
+        fresh = replace(closed, id=2)  # a feed added mid-race: its history is not their news
+        assert server.notifier.route(fresh, "Demo") == []
+        cut = replace(closed, kind="shortcut", level="alert",
+                      updates=(off, {**back, "kind": "shortcut"}))  # fmt: skip
+        assert all(d.title == "Demo: bib 7 (Ann) shortcut"
+                   for d in server.notifier.route(cut, "Demo"))  # fmt: skip

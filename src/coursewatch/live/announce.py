@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from coursewatch.bus import Message
 from coursewatch.store import Delivery, Incident, Outbox, Store, StoreUnavailable
@@ -154,3 +155,36 @@ def without_repeats(rows: list[Delivery], outbox: Outbox) -> list[Delivery]:
 def _words(body: str) -> str:
     """A message without its reference line ("(incident 285, event 423)")."""
     return body.rsplit("\n(incident ", 1)[0]
+
+
+# an update that says something else than its incident's kind, in a title's words
+UPDATE_WORDS = {"alert": "confirmed", "wrong_way_confirmed": "confirmed"}
+
+
+def update_title(inc: Incident) -> str:
+    """What an incident's latest update adds to a notification's title (after "bib 7 off
+    course"): what it says when it is not the incident's kind (": back on course", ": back
+    near the course": the title said "off course" over it), else " (closed)" for the end of
+    one that is over (not a shortcut, which race HQ still has to judge)."""
+    latest = str(inc.updates[-1].get("kind", inc.kind)) if inc.updates else inc.kind
+    if latest != inc.kind:
+        return ": " + UPDATE_WORDS.get(latest, latest.replace("_", " "))
+    return "" if inc.open or inc.kind == "shortcut" else " (closed)"
+
+
+def told(outbox: Outbox, inc: Incident, role: str) -> set[str]:
+    """The recipients in ``role`` who were sent (or are to be sent) an update of ``inc``."""
+    return {d.recipient for d in outbox.of_incident(inc.race_id, inc.id)
+            if d.role == role and d.state in ("pending", "sent")}  # fmt: skip
+
+
+INCIDENT_KEYS = (
+    "id", "bib", "episode", "kind", "level", "open", "opened_s", "updated_s", "closed_s", "lat",
+    "lon", "course_m", "offset_m", "sentence", "ack_by", "ack_ts", "retracted",
+)  # fmt: skip
+
+
+def incident_of(race_id: str, data: Mapping[str, Any]) -> Incident:
+    """An incident as its bus message carries it (as it was when published)."""
+    values: dict[str, Any] = {k: data.get(k) for k in INCIDENT_KEYS}
+    return Incident(race_id=race_id, updates=tuple(data.get("updates", ())), **values)

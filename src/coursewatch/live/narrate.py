@@ -294,6 +294,7 @@ class Narrator:
                 break
         text = re.sub(r", flagged at (\w{3} )?\d\d:\d\dZ?", "", text)  # race HQ's words, not theirs
         text = text.replace(" (another race? a tracker left at home? a car?)", "")
+        text = re.sub(r"; moved faster than anyone runs \(up to [^)]*\)", "", text)
         text = text.replace("every part of the course", "the course").replace(
             "back near the course", f"within {self.span(1000.0)} of the course again"
         )

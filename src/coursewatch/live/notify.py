@@ -30,9 +30,8 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import apprise
 
@@ -41,10 +40,13 @@ from coursewatch.incidents import ALERT, NEWS, priority
 from coursewatch.live.announce import (
     MISSED_RETRY_S,
     Missed,
+    incident_of,
     newest_event,
     replaced_by,
     since_seen,
     sweep_forever,
+    told,
+    update_title,
     without_repeats,
 )
 from coursewatch.live.channels import apprise_send, digest_title, urgent_url
@@ -92,12 +94,13 @@ class Notifier:
         bus: Bus,
         contacts: Contacts,
         settings: Settings,
-        words: Callable[[Incident, str], str | None],
+        words: Callable[[Incident, str, bool], str | None],
         send: Send = apprise_send,
         who: Callable[[str, str], str] = lambda race_id, bib: f"bib {bib}",
     ) -> None:
         self.store, self.bus, self.contacts, self.settings = store, bus, contacts, settings
-        self.words = words  # (incident, role) -> what it says to them; None: not for them
+        # (incident, role, told before) -> what it says to them; None: not for them
+        self.words = words
         self.who = who  # (race, bib) -> the runner as a title names them: "bib 7 (Ann Berg)"
         self.send = send
         self._seen_event = 0  # the newest event (alert row id) whose deliveries are stored
@@ -154,27 +157,29 @@ class Notifier:
         # keyed by its newest event: a late fix may take updates back, so a count comes again
         key = newest_event(inc)
         who = f"{title_of}: {self.who(inc.race_id, inc.bib)}"
-        title = f"{who} {inc.kind.replace('_', ' ')}"
+        title = f"{who} {inc.kind.replace('_', ' ')}{update_title(inc)}"
         if inc.level == NEWS:  # (a runner's race ends with its news: never "closed")
             title = f"{who} {NEWS_TITLES.get(str(newest(inc)['kind']))}"
-        elif not inc.open:
-            title += " (closed)"
-        elif prio == 0:  # first on a lock screen
+        elif prio == 0 and inc.open:  # first on a lock screen
             title = f"SOS · {title}"
         wanted: list[tuple[str, str, str]] = []  # role, url, body
         put_out = bool(inc.updates) and inc.updates[-1].get("kind") in ENDED  # (by HQ: not told)
-        if inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
-            wanted += [("runner", u, self.words(inc, "runner") or "")
-                       for u in book.runner.get(inc.bib, [])]  # fmt: skip
+        urls = book.runner.get(inc.bib, [])
+        if urls and inc.episode.startswith("course:") and inc.kind in RUNNER_KINDS and not put_out:
+            # what is old is not news on their phone, but the end of what they were told is
+            now_words = self.words(inc, "runner", False) or ""
+            had = set() if now_words else told(self.store.outbox, inc, "runner")
+            late = (self.words(inc, "runner", True) or "") if had else ""
+            wanted += [("runner", u, now_words or (late if recipient_id(u) in had else ""))
+                       for u in urls]  # fmt: skip
         # the runner's race as it goes, and their incidents, but not as ended by the DNF or
         # finish that their news says: their crew's
         if inc.level == NEWS or (inc.level == ALERT and not put_out):
-            wanted += [
-                ("crew", u, self.words(inc, "crew") or "") for u in book.crew.get(inc.bib, [])
-            ]
+            wanted += [("crew", u, self.words(inc, "crew", False) or "")
+                       for u in book.crew.get(inc.bib, [])]  # fmt: skip
         if inc.level == ALERT:
             hq = [u for u, p in book.hq if prio <= p]
-            said = (self.words(inc, "hq") or "") if hq else ""  # (once: it reads the race's spots)
+            said = (self.words(inc, "hq", False) or "") if hq else ""  # (once: reads the spots)
             wanted += [("hq", u, said) for u in hq]
         wanted = [(role, url, body) for role, url, body in wanted if body]  # "": not theirs
         ref = f"\n(incident {inc.id}, event {key})"  # what a receiver can de-duplicate by
@@ -245,7 +250,7 @@ class Notifier:
                 await asyncio.sleep(MISSED_RETRY_S)
 
     async def _store_rows(self, msg: Message) -> None:
-        inc = _incident(msg.race_id, msg.data)
+        inc = incident_of(msg.race_id, msg.data)
         await self.enqueue([inc], self._title)
         self._seen_event = max(self._seen_event, newest_event(inc))
         if time.monotonic() - self._noted > SEEN_EVERY_S:  # where a restart looks from
@@ -385,15 +390,3 @@ class Notifier:
             except Exception:
                 self._unmarked.update(marks)
                 log.exception("notifications: marking %d sent messages", len(marks))
-
-
-INCIDENT_KEYS = (
-    "id", "bib", "episode", "kind", "level", "open", "opened_s", "updated_s", "closed_s", "lat",
-    "lon", "course_m", "offset_m", "sentence", "ack_by", "ack_ts", "retracted",
-)  # fmt: skip
-
-
-def _incident(race_id: str, data: Mapping[str, Any]) -> Incident:
-    """An incident as its bus message carries it (as it was when published)."""
-    values: dict[str, Any] = {k: data.get(k) for k in INCIDENT_KEYS}
-    return Incident(race_id=race_id, updates=tuple(data.get("updates", ())), **values)

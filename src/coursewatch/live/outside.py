@@ -322,11 +322,12 @@ class Outside:
             name = ""
         return f"bib {bib} ({name})" if name else f"bib {bib}"
 
-    def _words(self, inc: Incident, role: str) -> str | None:
+    def _words(self, inc: Incident, role: str, before: bool = False) -> str | None:
         """What a notification to ``role`` says of an incident's latest update, led by when
         it happened on the race's clock (a feed catching up, pings relayed late: old news must
         not read as new) and, for an SOS, where; None: not for them (the runner is not told
-        what is over half an hour old: a feed added mid-race brings back its history)."""
+        what is over half an hour old: a feed added mid-race brings back its history; but
+        what they were told of ``before``, they are told the end of)."""
         race = self.race(inc.race_id)
         if inc.level == NEWS:  # the crew's news of the race: each update as itself, dated
             told = news.newest(inc)
@@ -334,7 +335,7 @@ class Outside:
             # (a station passed long ago is no news: the next one will come)
             return None if old and told["kind"] == news.PASSED else str(told["sentence"])
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
-        if role == "runner" and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
+        if role == "runner" and not before and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
             return None
         text = inc.sentence
         if role == "runner":
