@@ -395,3 +395,30 @@ def test_a_feed_host_down_is_not_called_a_block_of_ours() -> None:
     with pytest.raises(FeedError) as blocked:
         read_answer("mapshare", 429, httpx.Headers({"retry-after": "120"}), b"")
     assert "too many requests" in str(blocked.value) and blocked.value.block_s == 120.0
+
+
+async def test_a_silence_while_the_feed_fails_says_so(tmp_path: Path, feeds: FeedServer) -> None:
+    """The runner's MapShare map was made private mid-race: race HQ and the crew were told
+    "no position for 2 h 10 min" as if the runner had gone quiet, while their device sent
+    all along (the positions came in a batch once the feed answered again)."""
+    feeds.mapshare["ann"] = Account(events("111"))
+    now = [START + 2200.0]  # live: the last of its 8 pings 95 s ago
+    opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000}
+    async with hq(tmp_path, clock=lambda: now[0], mapshare_url=feeds.url,
+                  spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "1", "Ann"))
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+        feeds.mapshare["ann"] = Account(events("111"), password="private now")
+        await until(lambda: status(server, "1")["state"] == "error")
+        now[0] += 3600.0
+        await server.tick()
+        every = server.incidents("demo", level=None)
+        (silence,) = [i for i in every if i.episode.startswith("signal:")]  # (overdue too)
+        lost = next(u for u in silence.updates if u["kind"] == "signal_lost")
+        assert lost["sentence"].endswith(
+            "; but their MapShare feed has not answered since 21:03 (the feed needs a "
+            "password, or the one given is wrong): their device may still be sending"
+        ), lost
+        assert silence.kind == "overdue" and "their device may still be sending" in silence.sentence

@@ -55,6 +55,7 @@ class OverdueEvent:
     expected_ts: float
     late_s: float
     tolerance_s: float
+    feed: tuple[str, float | None, str] | None = None  # the runner's feed failing meanwhile
 
 
 def overdue_step(

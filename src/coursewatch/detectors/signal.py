@@ -65,6 +65,8 @@ class SignalEvent:
     last_fix_ts: float
     silent_s: float
     usual_interval_s: float
+    # the runner's feed (MapShare, SPOT) failing meanwhile: (kind, last answered, why)
+    feed: tuple[str, float | None, str] | None = None
 
 
 def threshold_s(state: SignalState, cfg: SignalConfig) -> float:

@@ -6,8 +6,12 @@ marking."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from coursewatch.detectors.overdue import OverdueEvent
+from coursewatch.detectors.signal import SignalEvent
 from coursewatch.errors import InputError
 from coursewatch.spots import COURSE_KINDS, MAX_CHECKS, Spot, checked, spot_checks_key, spots
 
@@ -86,3 +90,34 @@ class Checks:
         checks.append([course_m, self.race_now(race.id), by[:80]])
         await self._store.set_meta(key, json.dumps(checks))
         return self.spots(race.id)
+
+
+def feed_trouble(
+    poller: FeedPoller, race_id: str, bib: str
+) -> tuple[str, float | None, str] | None:
+    """A runner's feed that fails now (its kind, when it last answered, why), None: none, or
+    it answers: a silence then is race HQ's side (a password, the host down), not the
+    runner's."""
+    feed = poller.feeds.get((race_id, bib))
+    if feed is None or not feed.failures:
+        return None
+    return feed.config.kind, feed.last_ok_ts, feed.last_error
+
+
+E = TypeVar("E")
+# (race, bib) -> the runner's own feed failing now: its kind, when it last answered, why
+FeedTrouble = Callable[[str, str], tuple[str, float | None, str] | None]
+
+
+def no_trouble(*_ids: str) -> None:
+    """No feed fails (a race with no feeds, or a test)."""
+
+
+def with_feed(e: E, feed: tuple[str, float | None, str] | None) -> E:
+    """A clock event of a runner unseen (silent, overdue) while their feed fails (``feed``,
+    from :func:`feed_trouble`; None: it answers): it says so."""
+    if isinstance(e, SignalEvent) and e.kind != "signal_back":
+        return replace(e, feed=feed)
+    if isinstance(e, OverdueEvent) and e.kind == "overdue":
+        return replace(e, feed=feed)
+    return e

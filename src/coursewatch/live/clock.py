@@ -39,6 +39,7 @@ from coursewatch.geo import haversine_m
 from coursewatch.incidents import episode_key, rule
 from coursewatch.live import news
 from coursewatch.live.afterrace import raced_until_s
+from coursewatch.live.checks import FeedTrouble, no_trouble, with_feed
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.passes import reached
@@ -77,7 +78,8 @@ class RunnerWatch:
 class RaceWatch:
     """Everything time-based for one race."""
 
-    def __init__(self, race: LiveRace, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, race: LiveRace, clock: Callable[[], float] = time.time,
+                 feed_trouble: FeedTrouble = no_trouble) -> None:  # fmt: skip
         self.race = race
         self.clock = clock
         self.model = EtaModel(race.course)
@@ -89,6 +91,7 @@ class RaceWatch:
         self.cutoff_cfg = CutoffConfig(share_of_to_go=0.2, next_only=True)
         self.cutoffs = tuple((p.distance_m, p.cutoff_ts) for p in race.stations if p.cutoff_ts)
         self.runners: dict[str, RunnerWatch] = {}
+        self.feed_trouble = feed_trouble  # a runner's own feed failing now (live/checks.py)
 
     def carry(self, old: RaceWatch) -> None:
         """The race file sent again: a runner who kept their engine keeps their silence, stop,
@@ -288,7 +291,11 @@ class RaceWatch:
             runner.silent = e.kind != "signal_back"
         far = runner.matcher.far
         ahead = [] if far else self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
-        return [self._alert(runner, e) for e in [*events, *ahead]]
+        said = [*events, *ahead]
+        if any(e.kind in ("signal_lost", "silent_long", "overdue") for e in said):
+            trouble = self.feed_trouble(self.race.id, runner.bib)  # (their feed fails?)
+            said = [with_feed(e, trouble) for e in said]
+        return [self._alert(runner, e) for e in said]
 
     def _ahead(
         self, runner: LiveRunner, w: RunnerWatch, now_s: float, s: float

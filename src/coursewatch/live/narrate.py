@@ -224,22 +224,20 @@ class Narrator:
         joined = ev.kind in ("far_from_course", "back_near_course") and left is not None
         does = rule(ev.kind, joined)
         return AlertRecord(
-            race_id=race_id,
-            bib=bib,
-            kind=ev.kind,
-            time_s=at_s,
-            lat=ev.at.lat,
-            lon=ev.at.lon,
-            course_m=ev.at.course_m,
-            offset_m=ev.offset_m,
-            sentence=sentence,
-            detail=detail,
-            raised_s=raised_s,
-            episode=episode_key(ev.kind, at_s, since, joined),
-            level=does.level,
-            closes=does.closes,
-            names=does.names,
-        )
+            race_id=race_id, bib=bib, kind=ev.kind, time_s=at_s, lat=ev.at.lat, lon=ev.at.lon,
+            course_m=ev.at.course_m, offset_m=ev.offset_m, sentence=sentence, detail=detail,
+            raised_s=raised_s, episode=episode_key(ev.kind, at_s, since, joined),
+            level=does.level, closes=does.closes, names=does.names,
+        )  # fmt: skip
+
+    def _feed_failing(self, feed: tuple[str, float | None, str] | None, at_s: float) -> str:
+        """A silence while the runner's feed fails: race HQ's side, the device may be fine."""
+        if feed is None:
+            return ""
+        (kind, ok_s, why), names = feed, {"mapshare": "MapShare", "spot": "SPOT"}
+        since = "never answered" if ok_s is None else f"not answered since {self.clock(ok_s, at_s)}"
+        return (f"; but their {names.get(kind, kind)} feed has {since} ({why}): their device may "
+                "still be sending")  # fmt: skip
 
     def clock_sentence(self, bib: str, e: ClockEvent, seen_s: float | None = None) -> str:
         """The sentence of a clock-driven detector's event (stopped, signal, overdue, cut-off);
@@ -260,14 +258,16 @@ class Narrator:
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):
                 usual = f"usually every {e.usual_interval_s / 60:.1f} min"
-                return f"no position for {h_min(e.silent_s)} ({usual}); last seen at {here}{seen}"
+                said = f"no position for {h_min(e.silent_s)} ({usual}); last seen at {here}{seen}"
+                return said + self._feed_failing(e.feed, e.ts)
             return f"signal back at {here} after {h_min(e.silent_s)} without a position"
         station = self.label(e.station_m)
         if isinstance(e, OverdueEvent):
             if e.kind == "arrived":
                 return f"reached {station}, {h_min(e.late_s)} after expected"
             return (f"expected at {station} {h_min(e.late_s)} ago (tolerance "
-                    f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}")  # fmt: skip
+                    f"{e.tolerance_s / 60:.0f} min); last seen at {here}{seen}"
+                    + self._feed_failing(e.feed, e.ts))  # fmt: skip
         cutoff = self.clock(e.cutoff_ts, e.ts)
         if e.kind in ("cutoff_passed", "cutoff_missed"):
             verdict = (f"{h_min(e.margin_min * 60)} before" if e.margin_min >= 0

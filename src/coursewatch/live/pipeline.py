@@ -22,6 +22,7 @@ from coursewatch.incidents import ALERT, NEWS
 from coursewatch.live import dnf, durable, news
 from coursewatch.live import work as batches
 from coursewatch.live.afterrace import in_race, replay_since
+from coursewatch.live.checks import FeedTrouble, no_trouble
 from coursewatch.live.clock import RaceWatch
 from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
@@ -46,6 +47,7 @@ class Pipeline:
         self.watches: dict[str, RaceWatch] = {}  # race -> its clock-driven detectors
         self.clocks = RaceClocks(clock)
         self.owns: Callable[[str, str], bool] | None = None  # a worker's runners, if one
+        self.feed_trouble: FeedTrouble = no_trouble  # a runner's own feed failing (the server's)
         self.state_every_s = durable.SAVE_EVERY_S  # race time between a runner's states
         self.outage = batches.Outage()  # since when the store refuses batches
 
@@ -53,7 +55,7 @@ class Pipeline:
         """The time-based detectors and ETA model of a race (made again if the race changed)."""
         w = self.watches.get(race.id)
         if w is None or w.race is not race:
-            old, w = w, RaceWatch(race, self.clock)
+            old, w = w, RaceWatch(race, self.clock, self.feed_trouble)
             self.watches[race.id] = w
             if old is not None:  # the race file sent again
                 w.carry(old)
@@ -77,8 +79,7 @@ class Pipeline:
     async def run(self, *works: Work) -> IngestReport:
         """Steps 3-6, of batches stored in one transaction (a worker's read): all or none."""
         runners = batches.runners_of(works)
-        # refused: the tracker sends it again, matched against what the store holds
-        with batches.storing(runners, self.clock(), self.outage):
+        with batches.storing(runners, self.clock(), self.outage):  # refused: the tracker resends
             for work in works:
                 self.match(work)  # 3. match
                 self.detect(work)  # 4. detect
@@ -353,9 +354,8 @@ class Pipeline:
         self.publish_incidents(saved.incidents)
 
     def publish_incidents(self, incidents: list[Incident]) -> None:
-        """Each incident opened, updated, closed or gone: HQ's (level alert) to the race's
-        stream and webhooks, the runner's flags as flags (their own channel, yellow markers),
-        the news of a runner's race as news (their crew's)."""
+        """Each incident opened, updated, closed or gone: HQ's (level alert) to the race's stream
+        and webhooks, a runner's flags as flags (their channel), their race's news as news."""
         for i in incidents:
             kind = "incident" if i.level == ALERT else "news" if i.level == NEWS else "flag"
             self.bus.publish(i.race_id, kind, news.told(i) if kind == "news" else incident_json(i))

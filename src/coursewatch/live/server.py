@@ -38,7 +38,7 @@ from coursewatch.incidents import ALERT, NEWS
 from coursewatch.live import devices, dnf, news, restart, views
 from coursewatch.live.access import Access
 from coursewatch.live.channels import apprise_send
-from coursewatch.live.checks import Checks
+from coursewatch.live.checks import Checks, feed_trouble
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.feeds import FeedPoller
 from coursewatch.live.fieldwatch import Range
@@ -104,6 +104,7 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
         )
         self.contacts = Contacts(self._store)
         self.feeds = FeedPoller(settings, self._ingest_feed, feed_transport, clock)
+        self._pipeline.feed_trouble = functools.partial(feed_trouble, self.feeds)
         public = functools.partial(apprise_send, public_only=not settings.webhook_allow_private)
         self.notifier = Notifier(self._store, self._bus, self.contacts, settings,
                                  self._words, send or public, self._who)  # fmt: skip
