@@ -416,3 +416,37 @@ def test_the_cli_says_where_it_looked_for_race_hq(
     url = f"http://127.0.0.1:{free_port()}"
     res = CliRunner().invoke(main, ["race", "check", "demo", "--token", "x", "--url", url])
     assert res.exit_code == 1 and "pass --url, or set COURSEWATCH_PORT" in res.output, res.output
+
+
+def test_race_check_shows_failing_feeds_only_and_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a rehearsal: a feed that had recovered still showed its old error beneath "ok"; 3
+    of 4 feeds failing exited 0; an April race in New York read "EST" (December's, the day
+    of the check)."""
+    from coursewatch.cli import setup
+
+    start = 1_712_890_800.0  # 2024-04-12 03:00Z: Thu 23:00 EDT
+    feed = {"kind": "mapshare", "id": "ann", "newest_fix_s": start + 3600,
+            "last_error": "the feed needs a password, or the one given is wrong",
+            "last_error_ts": start + 1800}  # fmt: skip
+    runners = [
+        {"bib": "7", "name": "Ann", "devices": [], "heard": True, "newest_fix_s": start + 3600,
+         "feed": {**feed, "state": "ok"}},
+        {"bib": "12", "name": "Bob", "devices": [], "heard": True, "newest_fix_s": start,
+         "feed": {**feed, "id": "bob", "state": "error"}},
+    ]  # fmt: skip
+    answers = {"/api/races/dark/check": {"runners": runners, "unknown_devices": []},
+               "/api/races/dark": {"timezone": "America/New_York", "utc_offset_s": -14400,
+                                   "start_ts": start}}  # fmt: skip
+
+    class Canned:
+        def __init__(self, *_: object) -> None: ...
+
+        def call(self, _method: str, path: str, **_: object) -> object:
+            return answers[path]
+
+    monkeypatch.setattr(setup, "Client", Canned)
+    monkeypatch.setenv("COLUMNS", "200")
+    res = CliRunner().invoke(main, ["race", "check", "dark"])
+    assert res.exit_code == 1 and "1 feed(s) failing: bib 12" in res.output, res.output
+    assert res.output.count("the feed needs a password") == 1, res.output  # bib 12's only
+    assert "(Thu 23:30:00)" in res.output and "America/New_York, EDT" in res.output, res.output

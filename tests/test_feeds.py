@@ -96,8 +96,8 @@ async def test_a_wrong_name_a_slow_feed_and_broken_ones_leave_the_others_alone(
     said = {
         "nobody": "MapShare has no feed by that name: check the name in the feed's address",
         "slow": "no answer within 0.5 s",
-        "broken": "KML",
-        "bomb": "KML",
+        "broken": "the MapShare answer is not well-formed XML (",
+        "bomb": "the MapShare answer refused: it declares XML entities",
     }
     async with race(tmp_path, feeds, feed_timeout_s=0.5) as server:
         for i, name in enumerate(said, start=3):
@@ -110,6 +110,7 @@ async def test_a_wrong_name_a_slow_feed_and_broken_ones_leave_the_others_alone(
         await until(lambda: all(status(server, str(i))["last_error"] for i in (3, 4, 5, 6, 9)))
         for i, (_name, words) in enumerate(said.items(), start=3):
             assert words in status(server, str(i))["last_error"]
+            assert "download" not in status(server, str(i))["last_error"]  # no file to fetch
             assert status(server, str(i))["state"] == "error"
         assert "not JSON" in status(server, "9")["last_error"]
         assert len(server.fixes("demo", "2").time_s) == 8  # the good feed, 2 a poll

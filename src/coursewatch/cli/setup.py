@@ -105,7 +105,8 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
     race = client.call("GET", f"/api/races/{quote(race_id, safe='')}")
     zone = race_zone(race)
     heard = f"{sum(r['heard'] for r in runners)} of {len(runners)} heard"
-    table = Table(title=f"{race_id}: {heard} (times on the race's clock, {_zone_label(zone)})")
+    label = _zone_label(zone, race.get("start_ts"))
+    table = Table(title=f"{race_id}: {heard} (times on the race's clock, {label})")
     for name in ("bib", "name", "devices", "feed", "newest fix"):
         table.add_column(name)
     for r in sorted(runners, key=lambda r: _bib_order(r["bib"])):
@@ -128,6 +129,10 @@ def race_check(race_id: str, url: str | None, token: str | None) -> None:
                     "fixes come from its feed or with the ingest token")  # fmt: skip
         console.print(escape(f"  {d['device']} ({d['protocol']}, {d['count']} messages, last "
                              f"{_when(d['last_ts'], zone)}){like}"), soft_wrap=True)  # fmt: skip
+    failing = [r["bib"] for r in runners if r["feed"] and r["feed"]["state"] == "error"]
+    if failing:  # (what a script checking before the start stops on)
+        raise CoursewatchError(f"{len(failing)} feed(s) failing: bib {', '.join(failing)}: see "
+                               "the table above")  # fmt: skip
 
 
 def race_zone(race: dict[str, Any]) -> dt.tzinfo:
@@ -142,11 +147,13 @@ def _fixed(race: dict[str, Any]) -> dt.tzinfo:
     return dt.timezone(dt.timedelta(seconds=race["utc_offset_s"]))
 
 
-def _zone_label(zone: dt.tzinfo) -> str:
-    """``UTC-06:00``, or by name: ``America/Denver, MST``."""
+def _zone_label(zone: dt.tzinfo, at_s: float | None = None) -> str:
+    """``UTC-06:00``, or by name: ``America/Denver, MDT``, as at ``at_s`` (the race's start:
+    an April race is on summer time whatever the day race HQ checks it), else now."""
+    at = dt.datetime.now(zone) if at_s is None else dt.datetime.fromtimestamp(at_s, zone)
     if isinstance(zone, ZoneInfo):
-        return f"{zone.key}, {dt.datetime.now(zone):%Z}"
-    return f"UTC{dt.datetime.now(zone).isoformat()[-6:]}"
+        return f"{zone.key}, {at:%Z}"
+    return f"UTC{at.isoformat()[-6:]}"
 
 
 def _bib_order(bib: str) -> tuple[int, str]:
@@ -159,7 +166,9 @@ def _feed(feed: dict[str, Any] | None, zone: dt.tzinfo) -> str:
         return "-"
     newest = _when(feed["newest_fix_s"], zone)
     said = f"{feed['kind']} {feed['id']}: {feed['state']}, newest fix {newest}"
-    return said + (f"\n{feed['last_error']}" if feed["last_error"] else "")
+    if feed["state"] != "error" or not feed["last_error"]:  # (one it got over is no news)
+        return said
+    return f"{said}\n{feed['last_error']} ({_when(feed.get('last_error_ts'), zone)})"
 
 
 @click.command("notify")

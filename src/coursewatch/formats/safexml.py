@@ -23,19 +23,25 @@ from defusedxml import DefusedXmlException
 from coursewatch.errors import FileFormatError
 
 
-def parse_xml(data: bytes, what: str) -> Element:
-    """Parse ``data`` as XML, refusing entity tricks; ``what`` names the format in messages."""
+def parse_xml(data: bytes, what: str, answer: str = "") -> Element:
+    """Parse ``data`` as XML, refusing entity tricks; ``what`` names the format in messages.
+    ``answer``: what becomes of a broken one that is a service's answer, not a file."""
     try:
         return safe_et.fromstring(data)  # type: ignore[no-any-return]
     except DefusedXmlException as exc:
         raise FileFormatError(
-            f"{what} file refused: it declares XML entities or a DTD ({type(exc).__name__}), "
-            "which course and track files never need and which can exhaust memory; "
-            "re-export the file from the tool that made it"
+            f"{what} answer refused: it declares XML entities or a DTD "
+            f"({type(exc).__name__}), which can exhaust memory: {answer}"
+            if answer
+            else f"{what} file refused: it declares XML entities or a DTD "
+            f"({type(exc).__name__}), which course and track files never need and which can "
+            "exhaust memory; re-export the file from the tool that made it"
         ) from None
     except ParseError as exc:
         raise FileFormatError(
-            f"{what} file is not well-formed XML ({exc}); it may be truncated or corrupt: "
+            f"{what} answer is not well-formed XML ({exc}): {answer}"
+            if answer
+            else f"{what} file is not well-formed XML ({exc}); it may be truncated or corrupt: "
             "download or export it again"
         ) from None
     except LookupError as exc:  # <?xml encoding="..."?> names an encoding Python lacks

@@ -54,7 +54,7 @@ _US_TIME = "%m/%d/%Y %I:%M:%S %p"  # "Time UTC": 4/11/2024 7:00:30 PM
 def decode_mapshare(data: bytes) -> Decoded:
     """Fixes and device events of a MapShare KML answer, in document order."""
     try:
-        root = parse_xml(data, "MapShare KML")
+        root = parse_xml(data, "the MapShare", "a broken answer from the feed host; asked again")
     except FileFormatError as exc:
         raise PayloadError(exc.detail) from None
     if local_name(str(root.tag)) != "kml":
