@@ -103,6 +103,23 @@ async def test_the_crew_hears_each_station_passed_the_finish_and_a_dnf(
         assert not any(m["topic"] in ("hq", "runner8") for m in ntfy.messages)
 
 
+async def test_stations_passed_while_the_feed_was_blocked_are_told_late(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """A feed host's 429 held a runner's pings for an hour and a half: the crew, waiting at the
+    next aid station, heard nothing of the two passed meanwhile (news over half an hour old
+    was dropped). What is under three hours old is told, said to have come in late."""
+    now = [START + 8000.0]
+    async with _ann(tmp_path, ntfy, now) as (server, _):
+        await _run(server, "7", None, upto_m=9000.0)
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 2)
+        await asyncio.sleep(0.5)
+        crew = [m["message"] for m in ntfy.messages]
+        assert [c.split(",")[0] for c in crew] == ["Ann (bib 7) passed Aid 1",
+                                                   "Ann (bib 7) passed Aid 2"], crew  # fmt: skip
+        assert all(c.split("\n")[0].endswith("(It came in late.)") for c in crew), crew
+
+
 async def test_a_crew_is_not_told_of_stations_passed_long_ago(
     tmp_path: Path, ntfy: NtfySink
 ) -> None:

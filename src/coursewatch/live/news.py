@@ -87,7 +87,7 @@ def passed(
             continue
         when, there = race.narrator.clock(at_s), race.narrator.at(station.distance_m)
         said = (f"{who(runner)} passed {station.label}, {there}, at {when}, "
-                f"{h_min(at_s - race.start_s(runner))} after the start.")  # fmt: skip
+                f"{elapsed(at_s, race.start_s(runner))} after the start.")  # fmt: skip
         nxt = race.stations[i + 1]
         eta = watch.arrival_ranges(runner, [nxt.distance_m])[0][0]
         said += f" Next: {nxt.label}, {race.narrator.at(nxt.distance_m)}"
@@ -97,13 +97,25 @@ def passed(
     return out
 
 
+def elapsed(at_s: float, start_s: float) -> str:
+    """The time from the start to ``at_s`` as its clock reads beside it: both to the minute
+    (a pass at 03:55:40 of a race started at 23:00 is "4 h 55 min", not the 4 h 56 min that
+    disagreed with its "03:55").
+
+    >>> start = 1_712_890_800.0  # 23:00:00
+    >>> elapsed(start + 4 * 3600 + 55 * 60 + 40, start), elapsed(start + 90, start - 50)
+    ('4 h 55 min', '2 min')
+    """
+    return h_min(at_s // 60 * 60 - start_s // 60 * 60)
+
+
 def finished(
     race: LiveRace, runner: LiveRunner, at_s: float, recorded: bool = False
 ) -> AlertRecord:
     """The news of a runner's finish at ``at_s``: found by the engine, or ``recorded`` by
     race HQ."""
     when = race.narrator.clock(at_s)
-    said = f"{who(runner)} finished at {when}, in {h_min(at_s - race.start_s(runner))}"
+    said = f"{who(runner)} finished at {when}, in {elapsed(at_s, race.start_s(runner))}"
     said += " (recorded by race HQ)." if recorded else "."
     kind = FINISH_RECORDED if recorded else FINISHED
     return record(race, runner, kind, at_s, race.course.length_m, said)

@@ -62,6 +62,8 @@ TEST_WORDS = {  # what a test message says, by whom it is for
     "address.",
 }
 STALE_FOR_RUNNER_S = 1800.0  # the runner's phone is told only what is newer than this
+STALE_PASS_S = 3 * 3600.0  # a station passed longer ago is no news to the crew (a feed added
+# mid-race: its history); since half an hour, it came in late (a feed blocked, pings relayed)
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
@@ -331,9 +333,11 @@ class Outside:
         race = self.race(inc.race_id)
         if inc.level == NEWS:  # the crew's news of the race: each update as itself, dated
             told = news.newest(inc)
-            old = float(told["time_s"]) < self.race_now(race.id) - STALE_FOR_RUNNER_S
+            age_s = self.race_now(race.id) - float(told["time_s"])
+            if told["kind"] != news.PASSED or age_s < STALE_FOR_RUNNER_S:
+                return str(told["sentence"])
             # (a station passed long ago is no news: the next one will come)
-            return None if old and told["kind"] == news.PASSED else str(told["sentence"])
+            return None if age_s > STALE_PASS_S else f"{told['sentence']} (It came in late.)"
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
         if role == "runner" and not before and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
             return None
