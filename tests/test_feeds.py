@@ -161,7 +161,9 @@ async def test_an_sos_and_a_message_from_a_feed(tmp_path: Path, feeds: FeedServe
         found = {(i.bib, i.kind) for i in server.incidents("demo")}
         assert found == {("1", "sos"), ("2", "sos")}  # (the text sent with it: part of it)
         ann = next(i for i in server.incidents("demo") if i.bib == "1")
-        assert "during their SOS: \u201cankle\u201d" in ann.sentence
+        # sent with the SOS: the SOS first (it read as a chat message: "message from the
+        # runner during their SOS: "SOS"", and no update said an SOS had begun)
+        assert ann.sentence.startswith("Bib 1: SOS from their device, with a message: \u201cankle")
 
 
 async def test_a_long_sos_polled_again_and_again_is_one_incident(

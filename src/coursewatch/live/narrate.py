@@ -372,6 +372,8 @@ class Narrator:
         took = h_min(change.ts - change.since_ts)
         if change.kind == "sos":
             return f"SOS from their device, {here}"
+        if change.kind == "sos_message" and change.ts - change.since_ts < 60.0:  # with it:
+            return f"SOS from their device, with a message: \u201c{text}\u201d, {here}"  # (first)
         if change.kind == "sos_message":
             return f"message from the runner during their SOS: \u201c{text}\u201d, {here}"
         if change.kind == "sos_cancel":
