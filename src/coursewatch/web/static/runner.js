@@ -114,6 +114,13 @@
     renderAlerts();
   }
 
+  // the next station's row of the ETA table (its interval), else the runner's own ETA there
+  function nextEta(r) {
+    const rows = state.detail ? state.detail.etas : [];
+    const row = rows.find((e) => Math.abs(e.distance_m - r.next_station.distance_m) < 1);
+    return row || { eta_ts: r.next_station_eta_ts };
+  }
+
   function renderFacts() {
     const r = state.runner;
     if (!r) return;
@@ -136,8 +143,8 @@
       r.finish_ts ? fact("Finished", `${CW.hhmm(r.finish_ts)} in ${CW.duration(r.finish_ts - r.start_ts)}`
         + (r.finish_by === "race_hq" ? " (race HQ's record)" : ""))
         : fact("Elapsed", r.last_fix ? CW.duration(r.last_fix.time_s - r.start_ts) : "–"),
-      fact("Next", r.next_station ? `${r.next_station.label} ${CW.hhmm(r.next_station_eta_ts)}` : "–"),
-      fact("Finish ETA", finish && finish.eta_ts ? CW.hhmm(finish.eta_ts) : "–"),
+      fact("Next", r.next_station ? `${r.next_station.label} ${etaFact(nextEta(r))}` : "–"),
+      fact("Finish ETA", etaFact(finish)),
       fact("Times", `the race's clock, ${CW.zoneLabel()}`),
       r.last_fix && r.last_fix.battery_pct !== null ? fact("Battery", `${Math.round(r.last_fix.battery_pct)}%`) : null,
     ].filter(Boolean));
@@ -277,6 +284,16 @@
     $("passes").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(5, "No station passed yet")]));
   }
 
+  // an ETA's 10-90 % interval, each end with its day when the ETAs span days
+  const range = (e, days) => `${CW.hhmm(e.low_ts, days)}–${CW.hhmm(e.high_ts, days)}`;
+
+  // an ETA of the header: the time, and its interval when the history gives one
+  function etaFact(e) {
+    if (!e || !e.eta_ts) return "–";
+    const days = CW.spansDays([e.eta_ts, e.low_ts, e.high_ts, CW.now()]);
+    return CW.hhmm(e.eta_ts, days) + (e.low_ts ? ` (${range(e, days)})` : "");
+  }
+
   function renderEtas() {
     // silent for a while: the ETAs are where they would be had they kept going (a dead
     // battery), and a crew reads them so, not as news (a crew drove out for "in 35 min")
@@ -293,12 +310,13 @@
       return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
         el("td", { text: CW.dist(e.distance_m, 1) }),
         el("td", { class: "eta", text: e.eta_ts ? CW.hhmm(e.eta_ts, days) : "–",
-          title: e.low_ts ? `10-90 %: ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)} (${e.method})` : "" },
-          e.low_ts ? el("span", { class: "muted range", text: ` ${CW.hhmm(e.low_ts)}–${CW.hhmm(e.high_ts)}` }) : ""),
+          title: e.low_ts ? `10-90 %: ${range(e, days)} (${e.method})` : "" },
+          e.low_ts ? el("span", { class: "muted range", text: ` ${range(e, days)}` }) : ""),
         el("td", { class: e.eta_ts && e.eta_ts < CW.now() - 60 ? "late" : "muted",
                    text: e.eta_ts ? (e.eta_ts < CW.now() - 60 ? "expected " : "") + CW.relative(e.eta_ts) : "" }),
         el("td", { class: late ? "late" : "", text: e.cutoff_ts ? CW.hhmm(e.cutoff_ts, days) : "" }));
     });
+    $("eta-range").hidden = !state.detail.etas.some((e) => e.low_ts);
     const risk = state.detail.dropout_risk;
     $("dropout").hidden = risk === undefined || risk === null;
     $("dropout").textContent = $("dropout").hidden ? "" : `Of earlier runners at the same station `
