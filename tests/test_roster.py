@@ -329,6 +329,8 @@ def test_race_hq_sends_a_test_message_to_each_address_and_hears_which_failed(
         assert sorted(m["topic"] for m in sink.messages) == ["ann", "crew", "hq"]
         crew = next(m for m in sink.messages if m["topic"] == "crew")["message"]
         assert "the news and incidents of bib 7 (Ann) in" in crew, crew  # (crews swapped: seen)
+        ann = next(m for m in sink.messages if m["topic"] == "ann")["message"]
+        assert "your own alerts in" in ann and "as bib 7 (Ann)" in ann, ann  # to them: "you"
         done = cli.invoke(main, ["runner", "notify", "demo", "7", *opts])  # who is told
         assert done.exit_code == 0 and "bib 7: runner ntfy://" in done.output, done.output
         # a test is not a notification: nothing waits in the outbox for them

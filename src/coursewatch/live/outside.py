@@ -56,8 +56,8 @@ class NotFound(CoursewatchError):
 TEST_WORDS = {  # what a test message says, by whom it is for
     "hq": "A test from coursewatch: race HQ's notifications of {race} (incidents, SOS) come "
     "to this address.",
-    "runner": "A test from coursewatch: {who}'s own alerts in {race} (a turn you may have "
-    "missed) come to this address.",
+    "runner": "A test from coursewatch: your own alerts in {race}, as {who} (a turn you may "
+    "have missed), come to this address.",
     "crew": "A test from coursewatch: the news and incidents of {who} in {race} come to this "
     "address.",
 }
