@@ -15,8 +15,9 @@ from coursewatch.engine.events import EVENT_KINDS
 from coursewatch.engine.matcher import match_fixes
 from coursewatch.formats.load import load_course, load_track
 from coursewatch.sim.field import write_race
-from coursewatch.sim.hq import admin_headers, hq
+from coursewatch.sim.hq import add_race, admin_headers, hq, send_run
 from coursewatch.sim.simulate import shuttle_run, simulate_run, trail_course
+from coursewatch.store import RunnerRecord
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -206,3 +207,67 @@ async def test_a_ride_past_an_aid_station_is_a_shortcut_and_passes_nothing(
         news = [a.sentence for a in server._store.alerts("race", limit=1000)
                 if a.kind == "passed_station"]  # fmt: skip
         assert [n.split(",")[0] for n in news] == ["Ann (bib 7) passed Aid 2"], news
+
+
+def _detour_after_aid_1() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """On the course to km 4.3 at 3 m/s (Aid 1 at km 4), 15 min out to the side and back,
+    then on to the finish; a fix every 30 s."""
+    xs, ys = (list(v) for v in COURSE.xy_at(np.arange(0.0, 4300.0, 90.0)))
+    (bx,), (by,) = COURSE.xy_at(np.array([4300.0]))
+    for k in range(1, 31):
+        xs.append(bx)
+        ys.append(by + 90.0 * min(k, 30 - k))
+    x2, y2 = COURSE.xy_at(np.arange(4300.0, 12000.0, 90.0))
+    lat, lon = COURSE.frame.to_latlon(np.array(xs + list(x2)), np.array(ys + list(y2)))
+    return START + 5 + 30.0 * np.arange(len(lat)), lat, lon
+
+
+@pytest.mark.parametrize("per_request", [1, 30, 60])
+async def test_a_station_passed_before_a_detour_is_told_on_time(
+    tmp_path: Path, per_request: int
+) -> None:
+    """A runner passes Aid 1, then goes off the course for 15 min: in batches that end off
+    the course (a phone catching up, a feed after a 429), Aid 1 was told 5.6 min late, or
+    never (no split either)."""
+
+    t, lat, lon = _detour_after_aid_1()
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await add_race(server, tmp_path, COURSE, "race", START)
+        await server.put_runner(RunnerRecord("race", "7", "Ann"))
+        await send_run(server, "7", t, lat, lon, per_request, now, race_id="race")
+        news = [a for a in server._store.alerts("race", limit=1000) if a.kind == "passed_station"]
+        assert [a.sentence.split(",")[0] for a in news] == ["Ann (bib 7) passed Aid 1",
+                                                            "Ann (bib 7) passed Aid 2"]  # fmt: skip
+        assert abs(news[0].time_s - (START + 5 + 4000.0 / 3.0)) < 31.0, news[0].time_s - START
+
+
+async def test_a_ride_then_a_detour_in_one_batch_passes_nothing_it_skipped(
+    tmp_path: Path,
+) -> None:
+    """The shuttle's way back, then another detour, came in one batch that ended off the
+    course: the next batch passed Aid 1 (inside the ride) as if the runner had run it."""
+
+    run = shuttle_run(COURSE, 3_000.0, 7_000.0, start_ts=START + 5, end_m=7_300.0)
+    xs, ys = list(run.true_x), list(run.true_y)
+    (bx,), (by,) = COURSE.xy_at(np.array([7_300.0]))
+    for k in range(1, 31):
+        xs.append(bx)
+        ys.append(by - 90.0 * min(k, 30 - k))
+    x2, y2 = COURSE.xy_at(np.arange(7_300.0, 12_000.0, 90.0))
+    lat, lon = COURSE.frame.to_latlon(np.array(xs + list(x2)), np.array(ys + list(y2)))
+    t = START + 5 + 30.0 * np.arange(len(lat))
+    ride = int(np.flatnonzero(run.off_course)[0]) - 2
+    back = len(run.true_x) + 8  # the ride, the rejoin and into the detour: one batch
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await add_race(server, tmp_path, COURSE, "race", START)
+        await server.put_runner(RunnerRecord("race", "7", "Ann"))
+        for a, b, per in ((0, ride, 10_000), (ride, back, 10_000), (back, len(t), 1)):
+            await send_run(server, "7", t[a:b], lat[a:b], lon[a:b], per, now, race_id="race")
+        kinds = [a.kind for a in server._store.alerts("race", limit=1000)]
+        assert "shortcut" in kinds, kinds
+        news = [a.sentence.split(",")[0] for a in server._store.alerts("race", limit=1000)
+                if a.kind == "passed_station"]  # fmt: skip
+        assert news == ["Ann (bib 7) passed Aid 2"], news
+        assert np.isnan(server.race("race").passes.splits["7"][0])

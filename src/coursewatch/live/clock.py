@@ -45,7 +45,7 @@ from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.passes import reached
 from coursewatch.live.raceclock import LIVE_LAG_S
 from coursewatch.live.registry import LiveRace
-from coursewatch.live.runner import LiveRunner
+from coursewatch.live.runner import LiveRunner, Step
 from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
@@ -190,20 +190,20 @@ class RaceWatch:
     def on_run(
         self,
         runner: LiveRunner,
-        times_s: list[float],
-        progress_m: list[float],
+        step: Step,
         received_s: float | None = None,
         race_s: float | None = None,
         cut_m: tuple[float, float] | None = None,
     ) -> list[tuple[int, AlertRecord]]:
-        """After the engine took a run of fixes, each the runner's newest when fed, in time
-        order; ``progress_m``: the progress after each; ``received_s``: when they arrived
-        (server clock), ``race_s`` on the race's clock; ``cut_m``: the course a shortcut
-        ending in the run skipped. Returns (position in the run, alert).
+        """After the engine took a run of fixes (``step``: each the runner's newest when fed,
+        in time order, the progress after each and whether they were off the course), received
+        at ``received_s`` (server clock), ``race_s`` on the race's clock; ``cut_m``: the course
+        a shortcut in the run skipped. Returns (position in the run, alert).
 
         Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
         of this request) is checked for them; the earlier ones (a phone catching up) are not.
         """
+        times_s, progress_m = step.new_s, step.progress_m
         w = self.of(runner)
         model, stopped_cfg, signal_cfg = self.model, self.stopped_cfg, self.signal_cfg
         eta, fed_s, stopped, signal = w.eta, w.fed_s, w.stopped, w.signal
@@ -215,7 +215,8 @@ class RaceWatch:
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
         moved = off and self._moved_off(runner, w)
-        passed = [] if far or off else self._passed(runner, times_s, progress_m, cut_m)
+        held = [far or o for o in step.off or [False] * len(times_s)]
+        passed = self._passed(runner, times_s, progress_m, held, cut_m)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
@@ -249,14 +250,13 @@ class RaceWatch:
 
     def _passed(
         self, runner: LiveRunner, times_s: list[float], progress_m: list[float],
-        cut_m: tuple[float, float] | None,
+        off: list[bool], cut_m: tuple[float, float] | None,
     ) -> list[tuple[int, int, float]]:  # fmt: skip
-        """The stations passed in a run of fixes on the course (off it, their progress is where
-        they left it; where they came back is known once they go on: a car drove them past?):
-        (fix, station, when), the crew's news."""
+        """The stations passed in a run of fixes (off the course: once back): fix, station, when."""
         passes, start_s = self.race.passes, self.race.start_s(runner)
-        return [(j, i, at_s) for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True))
-                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, cut_m)]  # fmt: skip
+        return [(j, i, at_s) for j, (t_s, s, o) in enumerate(zip(times_s, progress_m, off,
+                                                                 strict=True))
+                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, o, cut_m)]  # fmt: skip
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""

@@ -41,14 +41,18 @@ class Passes:
         self.splits: dict[str, FloatArray] = {}
         self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
         self.dirty: set[str] = set()  # runners with a new split since the forecasts took them
+        self.held: dict[str, list[tuple[int, float]]] = {}  # passed off the course: (station, when)
 
     def on_fix(
-        self, bib: str, start_s: float, t_s: float, progress_m: float,
+        self, bib: str, start_s: float, t_s: float, progress_m: float, off: bool = False,
         cut_m: tuple[float, float] | None = None,
     ) -> list[tuple[int, float]]:  # fmt: skip
         """A runner's newest fix: the stations passed since the last one get their split;
-        returns them (station, when). Those inside ``cut_m`` (from, to: the course a shortcut
-        skipped), not at its end, were not passed: no split."""
+        returns them (station, when). While the runner is ``off`` the course (flagged, far:
+        their progress is where they left it, and jumps where they come back), what they
+        pass waits until they are on it again, and is not passed when it lies inside
+        ``cut_m`` (from, to: the course a shortcut skipped; a car drove them past) but at its
+        end (reached there, as ``analyze`` says)."""
         row = self.splits.get(bib)
         if row is None:
             row = self.splits[bib] = np.full(len(self.station_m), np.nan)
@@ -57,18 +61,24 @@ class Passes:
             return []
         t0, s0 = self.last[bib]
         self.last[bib] = (t_s, max(progress_m, s0))
-        if progress_m <= s0:
+        held = self.held.pop(bib, [])
+        if progress_m > s0:
+            lo = bisect.bisect_right(self.station_m, s0)
+            held += [(i, _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m))
+                     for i in range(lo, reached(self.station_m, progress_m))
+                     if math.isnan(row[i])]  # fmt: skip
+        if off:
+            if held:
+                self.held[bib] = held
             return []
-        lo = bisect.bisect_right(self.station_m, s0)
-        found = []
-        for i in range(lo, reached(self.station_m, progress_m)):
-            if cut_m is not None and cut_m[0] < self.station_m[i] < cut_m[1] - AT_STATION_M:
-                continue  # (one just before the rejoin was reached there, as analyze says)
-            if math.isnan(row[i]):
-                at_s = _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m)
-                row[i] = max(at_s - start_s, 1.0)
-                self.dirty.add(bib)
-                found.append((i, at_s))
+        found = [
+            (i, at_s)
+            for i, at_s in held
+            if cut_m is None or not cut_m[0] < self.station_m[i] < cut_m[1] - AT_STATION_M
+        ]
+        for i, at_s in found:  # fmt: skip
+            row[i] = max(at_s - start_s, 1.0)
+            self.dirty.add(bib)
         return found
 
     def backfill(
@@ -97,23 +107,27 @@ class Passes:
         """A runner taken out of the race."""
         self.splits.pop(bib, None)
         self.last.pop(bib, None)
+        self.held.pop(bib, None)
         self.dirty.discard(bib)
 
     def state(self, bib: str) -> dict[str, Any] | None:
         """A runner's passes, as their stored state holds them."""
         row = self.splits.get(bib)
-        return None if row is None else {"row": row.tolist(), "last": self.last.get(bib)}
+        if row is None:
+            return None
+        return {"row": row.tolist(), "last": self.last.get(bib), "held": self.held.get(bib, [])}
 
     def restore(self, bib: str, state: dict[str, Any] | None) -> None:
         """A runner's passes as :meth:`state` gave them (None: none known)."""
-        self.splits.pop(bib, None)
-        self.last.pop(bib, None)
+        self.forget(bib)
         if state is None or len(state["row"]) != len(self.station_m):
             return
         self.splits[bib] = np.array(state["row"], dtype=np.float64)
         if state["last"] is not None:
             t_s, s_m = state["last"]
             self.last[bib] = (float(t_s), float(s_m))
+        if state.get("held"):  # (a state stored before they were kept has none)
+            self.held[bib] = [(int(i), float(at_s)) for i, at_s in state["held"]]
         self.dirty.add(bib)
 
 

@@ -229,8 +229,7 @@ class Pipeline:
             events = in_race(race, runner, step.events)
             said = [say_event(race, runner, e) for e in events]
             arrived = self.race_now(race.id, work.received_s)
-            timed = self.watch(race).on_run(runner, step.new_s, step.progress_m,
-                                            work.received_s, arrived, cut_of(said))  # fmt: skip
+            timed = self.watch(race).on_run(runner, step, work.received_s, arrived, cut_of(said))
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:

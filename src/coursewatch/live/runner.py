@@ -48,6 +48,7 @@ class Step:
     # progress after each: the time-based detectors follow them
     new_s: list[float] = field(default_factory=list)
     progress_m: list[float] = field(default_factory=list)
+    off: list[bool] = field(default_factory=list)  # and whether it was off the course then
 
 
 @dataclass
@@ -122,6 +123,7 @@ class LiveRunner:
         self.last_fix = fix
         step.new_s.append(fix.time_s)
         step.progress_m.append(self.matcher.progress_m)
+        step.off.append(not self.matcher.on_course)
         return step
 
     def add_many(self, fixes: Sequence[Fix]) -> Step:
@@ -147,7 +149,7 @@ class LiveRunner:
         if n:
             self.last_fix = fixes[-1]
             step.new_s = rows[0].tolist()
-            step.progress_m = out[:, 0].tolist()
+            step.progress_m, step.off = out[:, 0].tolist(), (out[:, 3] == 1.0).tolist()
         return step
 
     def _push_run(self, rows: FloatArray, out: FloatArray, step: Step) -> None:
