@@ -680,7 +680,7 @@ def test_with_the_races_history_the_runner_page_shows_intervals_and_the_dropout_
         assert page.locator("#etas td.eta .range").count() == len(ranged)
         assert "did not finish" in page.locator("#dropout").inner_text()
         # what the interval is, and the header's ETAs with theirs (a crew reads those first)
-        assert "8 in 10 earlier runners" in page.locator("#eta-range").inner_text()
+        assert "8 in 10 runners like them" in page.locator("#eta-range").inner_text()
         facts = page.locator("#facts").inner_text()
         assert re.search(r"Finish ETA\s*\S*\s*\d\d:\d\d\S* \(.*\d\d:\d\d.*–.*\d\d:\d\d", facts), (
             facts

@@ -97,7 +97,7 @@ async def test_a_wrong_name_a_slow_feed_and_broken_ones_leave_the_others_alone(
         "nobody": "MapShare has no feed by that name: check the name in the feed's address",
         "slow": "no answer within 0.5 s",
         "broken": "the MapShare answer is not well-formed XML (",
-        "bomb": "the MapShare answer refused: it declares XML entities",
+        "bomb": "the MapShare answer was refused: it declares XML entities",
     }
     async with race(tmp_path, feeds, feed_timeout_s=0.5) as server:
         for i, name in enumerate(said, start=3):
@@ -425,3 +425,32 @@ async def test_a_silence_while_the_feed_fails_says_so(tmp_path: Path, feeds: Fee
             "password, or the one given is wrong): their device may still be sending"
         ), lost
         assert silence.kind == "overdue" and "their device may still be sending" in silence.sentence
+
+
+async def test_a_silence_is_the_runners_when_the_feed_answered_after_it(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    """The feed answered, with nothing new, for half an hour after the runner's last fix,
+    then timed out once: the silence is the runner's, not "their device may still be
+    sending" (review)."""
+    feeds.mapshare["ann"] = Account(events("111"))
+    now = [START + 2200.0]
+    opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000}
+    async with hq(tmp_path, clock=lambda: now[0], mapshare_url=feeds.url,
+                  spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "1", "Ann"))
+        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
+        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+        now[0] += 1800.0  # polled meanwhile: answered, nothing new
+        polls = status(server, "1")["polls"]
+        await until(lambda: status(server, "1")["polls"] > polls + 1)
+        feeds.mapshare["ann"] = Account(events("111"), password="private now")
+        await until(lambda: status(server, "1")["state"] == "error")
+        now[0] += 1800.0
+        await server.tick()
+        every = server.incidents("demo", level=None)
+        (silence,) = [i for i in every if i.episode.startswith("signal:")]
+        assert "no position for" in silence.updates[0]["sentence"], silence
+        assert not any("device may still be sending" in str(u["sentence"])
+                       for u in silence.updates), silence  # fmt: skip

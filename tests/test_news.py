@@ -118,6 +118,7 @@ async def test_stations_passed_while_the_feed_was_blocked_are_told_late(
         assert [c.split(",")[0] for c in crew] == ["Ann (bib 7) passed Aid 1",
                                                    "Ann (bib 7) passed Aid 2"], crew  # fmt: skip
         assert all(c.split("\n")[0].endswith("(It came in late.)") for c in crew), crew
+        assert not any("expected about" in c for c in crew), crew  # (an ETA gone by, not news)
 
 
 async def test_a_crew_is_not_told_of_stations_passed_long_ago(

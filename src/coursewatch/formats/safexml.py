@@ -30,7 +30,7 @@ def parse_xml(data: bytes, what: str, answer: str = "") -> Element:
         return safe_et.fromstring(data)  # type: ignore[no-any-return]
     except DefusedXmlException as exc:
         raise FileFormatError(
-            f"{what} answer refused: it declares XML entities or a DTD "
+            f"{what} answer was refused: it declares XML entities or a DTD "
             f"({type(exc).__name__}), which can exhaust memory: {answer}"
             if answer
             else f"{what} file refused: it declares XML entities or a DTD "
@@ -46,7 +46,9 @@ def parse_xml(data: bytes, what: str, answer: str = "") -> Element:
         ) from None
     except LookupError as exc:  # <?xml encoding="..."?> names an encoding Python lacks
         raise FileFormatError(
-            f"{what} file declares an encoding that cannot be read ({exc}): save it as UTF-8"
+            f"{what} answer declares an encoding that cannot be read ({exc}): {answer}"
+            if answer
+            else f"{what} file declares an encoding that cannot be read ({exc}): save it as UTF-8"
         ) from None
 
 

@@ -158,7 +158,8 @@ def _words(body: str) -> str:
 
 
 # an update that says something else than its incident's kind, in a title's words
-UPDATE_WORDS = {"alert": "confirmed", "wrong_way_confirmed": "confirmed"}
+UPDATE_WORDS = {"alert": "confirmed", "wrong_way_confirmed": "confirmed",
+                "sos_message": "message from the runner", "sos_cancel": "cancelled"}  # fmt: skip
 
 
 def update_title(inc: Incident) -> str:

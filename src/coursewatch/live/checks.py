@@ -93,23 +93,28 @@ class Checks:
 
 
 def feed_trouble(
-    poller: FeedPoller, race_id: str, bib: str
+    poller: FeedPoller, race_id: str, bib: str, since_s: float
 ) -> tuple[str, float | None, str] | None:
-    """A runner's feed that fails now (its kind, when it last answered, why), None: none, or
-    it answers: a silence then is race HQ's side (a password, the host down), not the
-    runner's."""
+    """A runner's feed that fails now and has not answered since about ``since_s`` (when
+    their last fix came): its kind, when it last answered, why; a silence then is race HQ's
+    side (a password, the host down), not the runner's. None: none, it answers, or it
+    answered with nothing new well after (the silence is theirs, a blip since is not)."""
     feed = poller.feeds.get((race_id, bib))
     if feed is None or not feed.failures:
+        return None
+    if feed.last_ok_ts is not None and feed.last_ok_ts > since_s + FEED_ANSWERED_S:
         return None
     return feed.config.kind, feed.last_ok_ts, feed.last_error
 
 
 E = TypeVar("E")
-# (race, bib) -> the runner's own feed failing now: its kind, when it last answered, why
-FeedTrouble = Callable[[str, str], tuple[str, float | None, str] | None]
+# (race, bib, when their last fix came) -> the runner's own feed failing since: its kind, when it
+# last answered, why
+FeedTrouble = Callable[[str, str, float], tuple[str, float | None, str] | None]
+FEED_ANSWERED_S = 900.0  # a feed that answered this long after the last fix came: not to blame
 
 
-def no_trouble(*_ids: str) -> None:
+def no_trouble(*_args: object) -> None:
     """No feed fails (a race with no feeds, or a test)."""
 
 

@@ -293,7 +293,7 @@ class RaceWatch:
         ahead = [] if far else self._ahead(runner, w, race_now_s, runner.matcher.progress_m)
         said = [*events, *ahead]
         if any(e.kind in ("signal_lost", "silent_long", "overdue") for e in said):
-            trouble = self.feed_trouble(self.race.id, runner.bib)  # (their feed fails?)
+            trouble = self.feed_trouble(self.race.id, runner.bib, w.signal.seen_s)  # (theirs?)
             said = [with_feed(e, trouble) for e in said]
         return [self._alert(runner, e) for e in said]
 

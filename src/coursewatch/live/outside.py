@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -337,7 +338,8 @@ class Outside:
             if told["kind"] != news.PASSED or age_s < STALE_FOR_RUNNER_S:
                 return str(told["sentence"])
             # (a station passed long ago is no news: the next one will come)
-            return None if age_s > STALE_PASS_S else f"{told['sentence']} (It came in late.)"
+            late = re.sub(r", expected about [^.]*", "", str(told["sentence"]))  # (gone by)
+            return None if age_s > STALE_PASS_S else f"{late} (It came in late.)"
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
         if role == "runner" and not before and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
             return None

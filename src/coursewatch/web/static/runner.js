@@ -118,7 +118,7 @@
   function nextEta(r) {
     const rows = state.detail ? state.detail.etas : [];
     const row = rows.find((e) => Math.abs(e.distance_m - r.next_station.distance_m) < 1);
-    return row || { eta_ts: r.next_station_eta_ts };
+    return row && row.eta_ts ? row : { eta_ts: r.next_station_eta_ts };
   }
 
   function renderFacts() {
@@ -304,7 +304,7 @@
     basis.textContent = basis.hidden ? "" : `Not seen for ${CW.duration(silentS)} (last fix `
       + `${CW.hhmm(r.last_fix.time_s)} at ${CW.dist(r.progress_m)}): these ETAs assume they kept `
       + "going at their pace since; ask the aid stations before driving out.";
-    const days = CW.spansDays(state.detail.etas.flatMap((e) => [e.eta_ts, e.cutoff_ts]));
+    const days = CW.spansDays(state.detail.etas.flatMap((e) => [e.eta_ts, e.low_ts, e.high_ts, e.cutoff_ts]));
     const rows = state.detail.etas.map((e) => {
       const late = e.cutoff_ts && e.eta_ts && e.eta_ts > e.cutoff_ts;
       return el("tr", { dataset: { station: e.label } }, el("td", { text: e.label }),
