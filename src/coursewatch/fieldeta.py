@@ -210,6 +210,7 @@ class FieldModel:
             mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
             if source == "history":
                 mu = mu + self._shift(drift, k, j)
+                source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
             self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source)
             return
 
