@@ -372,3 +372,41 @@ def test_a_finish_typed_as_a_us_clock_or_not_come_yet_is_read_or_refused_in_word
     sun = datetime(2026, 11, 1, 11, 0, tzinfo=denver).timestamp()
     at = finish_time_s("10:45", sat, sat.timestamp(), sun)
     assert at == datetime(2026, 11, 1, 10, 45, tzinfo=denver).timestamp()
+
+
+@pytest.mark.anyio
+async def test_what_a_careless_or_hostile_admin_sends_is_bounded(tmp_path: Path) -> None:
+    """From an attack on loopback: 30 test calls sent 300 messages in a second (and on the
+    shared threads: a slow address held uploads and feeds); a 60,000-row roster answered
+    20,000 refusals; 12 histories of 2 MB took the server to 1.1 GB; a time of 400 nines
+    was a 500; 150,000 unnamed time columns made a 24 MB answer."""
+    async with hq(tmp_path, clock=lambda: START + 3600, webhook_allow_private=True) as (
+        server, client,
+    ):  # fmt: skip
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        hq_url = {"hq": [{"url": "json://127.0.0.1:9/hq"}]}  # (nothing listens: not sent)
+        await client.put("/api/races/demo/contacts", headers=admin_headers(), json=hq_url)
+        first = await client.post("/api/races/demo/contacts/test", headers=admin_headers())
+        again = await client.post("/api/races/demo/contacts/test", headers=admin_headers())
+        assert first.status_code == 200 and again.status_code == 429, again.text
+        assert "try again in" in again.json()["error"]["hint"]
+        rows = "bib,name\n" + "".join(f"{'x' * 40},Ann\n" for _ in range(150))
+        r = await client.post("/api/races/demo/roster", content=rows.encode(),
+                              headers=admin_headers())  # fmt: skip
+        got = r.json()
+        assert len(got["refused"]) == 100 and got["refused_count"] == 150, r.text[:300]
+        nines = {"edition": "x", "text": f"bib,Aid 1\n1,{'9' * 400}:00:00\n2,0:30:00\n"}
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": [nines]})  # fmt: skip
+        assert r.status_code == 200, r.text  # (row 1 refused, not a 500)
+        assert r.json()["editions"][0]["refused_count"] == 1
+        wide = "bib,Aid 1," + ",".join(f"c{i}" for i in range(300)) + "\n"
+        wide += "1,0:30:00," + ",".join(["1:00:00"] * 300) + "\n"
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": [{"edition": "w", "text": wide}]})  # fmt: skip
+        notes = r.json()["editions"][0]["notes"]
+        assert len(notes) == 21 and notes[-1].startswith("280 more columns"), notes[-2:]
+        many = [{"edition": str(y), "text": "bib,Aid 1\n1,0:30:00\n"} for y in range(51)]
+        r = await client.put("/api/races/demo/history", headers=admin_headers(),
+                             json={"editions": many})  # fmt: skip
+        assert r.status_code == 422 and "up to 50 editions" in r.text, r.text

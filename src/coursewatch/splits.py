@@ -238,14 +238,21 @@ def _row_problem(
     return out
 
 
+NOTED = 20  # columns with times but no station said, at most
+
+
 def _ignored_time_columns(
     header: list[str], rows: list[list[str]], used: set[int | None]
 ) -> list[str]:
-    """Columns that mostly hold elapsed times but name no station (a missing alias?)."""
-    notes = []
+    """Columns that mostly hold elapsed times but name no station (a missing alias?): the
+    first ``NOTED`` of them, then how many more."""
+    notes: list[str] = []
     for j, h in enumerate(header):
         if j in used:
             continue
+        if len(notes) == NOTED:  # (150,000 of them made a 24 MB answer)
+            more = sum(1 for k in range(j, len(header)) if k not in used)
+            return [*notes, f"{more} more columns after these: not looked at"]
         cells = [r[j].strip() for r in rows[:200] if j < len(r) and r[j].strip()]
         timed = sum(1 for c in cells if _is_elapsed(c))
         if cells and timed >= 0.8 * len(cells):

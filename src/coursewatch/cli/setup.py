@@ -43,10 +43,15 @@ def race_roster(race_id: str, roster: Path, url: str | None, token: str | None) 
     )  # fmt: skip
     click.echo(f"{found['added']} runners added, {found['updated']} updated")
     if found["ignored_columns"]:
-        click.echo(f"columns ignored: {', '.join(found['ignored_columns'])}")
+        more = found.get("ignored_count", 0) - len(found["ignored_columns"])
+        click.echo(f"columns ignored: {', '.join(found['ignored_columns'])}"
+                   + (f" and {more} more" if more > 0 else ""))  # fmt: skip
     for p in found["refused"]:
         hint = f" ({p['hint']})" if p["hint"] else ""
         click.echo(f"{roster.name}:{p['line']}: bib {p['bib'] or '?'}: {p['message']}{hint}")
+    more = found.get("refused_count", 0) - len(found["refused"])
+    if more > 0:
+        click.echo(f"... and {more} more rows refused (the first {len(found['refused'])} above)")
     if found["refused"]:
         raise SystemExit(1)
 

@@ -55,6 +55,7 @@ class Histories:
             text = self._store.meta(meta_key(race_id))
             kept = [e for e in (json.loads(text) if text else []) if e["edition"] not in names]
             saved = kept + saved
+        _within_limits(saved)
         field = await _field(race, saved) if saved else None
         await self._store.set_meta(
             meta_key(race_id), json.dumps(saved, ensure_ascii=False) if saved else ""
@@ -101,6 +102,21 @@ async def _field(race: LiveRace, saved: list[dict[str, Any]]) -> FieldWatch:
     field = await asyncio.to_thread(build, race.race, race.course, saved, race.passes)
     await field.refresh(time.monotonic(), every=True)
     return field
+
+
+MAX_EDITIONS = 50  # a race's history, at most: its editions ...
+MAX_HISTORY_BYTES = 20_000_000  # ... and its tables' text (UTMB 2015-2017: 1.4 MB)
+
+
+def _within_limits(saved: list[dict[str, Any]]) -> None:
+    """InputError when a race's history would be larger than race HQ keeps (12 editions of
+    2 MB made each request refit 16 s and the server 1.1 GB)."""
+    size = sum(len(e["text"]) for e in saved)
+    if len(saved) > MAX_EDITIONS or size > MAX_HISTORY_BYTES:
+        raise InputError(f"a race's history is kept up to {MAX_EDITIONS} editions and "
+                         f"{MAX_HISTORY_BYTES // 1_000_000} MB of tables (this would be "
+                         f"{len(saved)}, {size / 1e6:.1f} MB): send the editions most like this "
+                         "year's (the latest, on the same course)")  # fmt: skip
 
 
 def _checked(editions: object) -> list[dict[str, Any]]:

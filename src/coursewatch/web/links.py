@@ -3,12 +3,16 @@ deliveries, and race-director set-up (a CSV roster, a check of every device and 
 
 from __future__ import annotations
 
+import math
+import time
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from coursewatch.errors import InputError
 from coursewatch.web.auth import require_admin, server_of
 from coursewatch.web.bodies import field, int_param, json_object
+from coursewatch.web.errors import ApiError
 
 
 def _ids(request: Request) -> tuple[str, str]:
@@ -65,13 +69,31 @@ async def race_contacts(request: Request) -> Response:
     return JSONResponse(await server.set_hq_contacts(race_id, field(obj, "hq", list)))
 
 
+TEST_EVERY_S = 10.0  # one test of a race's (or a runner's) addresses this often at most
+
+
 async def test_contacts(request: Request) -> Response:
     require_admin(request)
     server = server_of(request)
     race_id = server.race(request.path_params["race"]).id
     obj = await json_object(request) if (await request.body()).strip() else {}
     bib = field(obj, "bib", str, required=False)
-    return JSONResponse({"tested": await server.test_contacts(race_id, bib)})
+    sent: dict[tuple[str, str | None], float] = request.app.state.__dict__.setdefault("tests", {})
+    wait_s = sent.get((race_id, bib), -math.inf) + TEST_EVERY_S - time.monotonic()
+    if wait_s > 0:  # (30 calls sent 300 messages in a second: the outbox's rate is not theirs)
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"these addresses were sent a test under {TEST_EVERY_S:.0f} s ago",
+            "",
+            f"try again in {math.ceil(wait_s)} s",
+        )
+    sent[(race_id, bib)] = time.monotonic()
+    try:
+        return JSONResponse({"tested": await server.test_contacts(race_id, bib)})
+    except InputError:  # (no address to test: nothing was sent)
+        del sent[(race_id, bib)]
+        raise
 
 
 async def history(request: Request) -> Response:
