@@ -229,3 +229,17 @@ async def test_a_dnf_is_told_to_the_crew_once_not_as_the_end_of_each_incident(
         assert [i.open for i in server.incidents("demo")] == [False]
         told = _texts(ntfy)[n:]
         assert len(told) == 1 and told[0].startswith("Ann (bib 7) is out of the race"), told
+
+
+def test_a_station_reached_while_off_the_course_is_passed_once_at_its_time() -> None:
+    """Held passes (review): three fixes off the course at 3,950, 3,990 and 4,010 m (Aid 1 at
+    4,000, reached 100 m before it) each held Aid 1 again; back on the course it was told
+    three times, its split the last one's."""
+    from coursewatch.live.passes import Passes
+
+    passes = Passes([4_000.0, 8_000.0])
+    assert passes.on_fix("7", 0.0, 1000.0, 3_800.0) == []
+    for t_s, s_m in ((1030.0, 3_950.0), (1060.0, 3_990.0), (1075.0, 4_010.0)):
+        assert passes.on_fix("7", 0.0, t_s, s_m, off=True) == []
+    assert passes.on_fix("7", 0.0, 1100.0, 4_100.0) == [(0, 1030.0)]
+    assert passes.splits["7"][0] == 1030.0

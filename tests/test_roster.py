@@ -410,3 +410,26 @@ async def test_what_a_careless_or_hostile_admin_sends_is_bounded(tmp_path: Path)
         r = await client.put("/api/races/demo/history", headers=admin_headers(),
                              json={"editions": many})  # fmt: skip
         assert r.status_code == 422 and "up to 50 editions" in r.text, r.text
+
+
+@pytest.mark.anyio
+async def test_a_roster_checks_every_address_however_many_share_a_service(
+    tmp_path: Path,
+) -> None:
+    """Each host is looked up once a roster; a second address of the same service with its
+    SMTP server on this machine ("#?smtp=127.0.0.1": a fragment the check's key left out) got
+    the first one's verdict (review). And a test for a bib that is not there is a 404 each
+    time, not a 429."""
+    async with hq(tmp_path, clock=lambda: START + 3600) as (server, client):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        rows = ("bib,name,notify_crew\n1,Ann,mailtos://u:p@gmail.com\n"
+                "2,Bob,mailtos://u:p@gmail.com#?smtp=127.0.0.1\n")  # fmt: skip
+        r = await client.post("/api/races/demo/roster", content=rows.encode(),
+                              headers=admin_headers())  # fmt: skip
+        got = r.json()
+        assert got["added"] == 1 and [p["bib"] for p in got["refused"]] == ["2"], got
+        assert "loopback" in got["refused"][0]["message"], got
+        for _ in range(2):
+            r = await client.post("/api/races/demo/contacts/test", headers=admin_headers(),
+                                  json={"bib": "99"})  # fmt: skip
+            assert r.status_code == 404, r.text

@@ -33,7 +33,7 @@ _PER_M = {"km": 1000.0, "mi": M_PER_MI, "distance_m": 1.0}  # a station's distan
 _HISTORY_KEYS = {"results", "edition", "changed"}
 _SPLIT_KEYS = {"station", "elapsed", "pass"}
 # (hours up to 6 digits: 114 years; 400 nines overflowed a float: a 500, a traceback)
-_ELAPSED = re.compile(r"^(\d{1,6}):([0-5]\d)(?::([0-5]\d(?:\.\d{1,9})?))?$")
+_ELAPSED = re.compile(r"^(\d{1,6}):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$")
 
 
 @dataclass(frozen=True)

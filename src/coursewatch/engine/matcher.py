@@ -182,6 +182,11 @@ class LiveMatcher:
         return bool(self.state[S.OC + OC.STATE] == 0.0 and self.state[S.FAR] == 0.0)
 
     @property
+    def alarmed(self) -> bool:
+        """The off-course detector is alarmed (what :meth:`push_many` gives each fix)."""
+        return bool(self.state[S.OC + OC.STATE] == 1.0)
+
+    @property
     def flagged(self) -> bool:
         """The runner may be off course (off it, or the wrong way): their own channel knows."""
         st = self.state

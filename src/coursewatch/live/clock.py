@@ -215,8 +215,8 @@ class RaceWatch:
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
         moved = off and self._moved_off(runner, w)
-        held = [far or o for o in step.off or [False] * len(times_s)]
-        passed = self._passed(runner, times_s, progress_m, held, cut_m)
+        passed = self._passed(runner, times_s, progress_m, step.off or [False] * len(times_s),
+                              cut_m)  # fmt: skip
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)

@@ -115,7 +115,9 @@ ON_THIS_MACHINE = frozenset({"dbus", "kde", "qt", "gnome", "gio", "glib", "macos
                              "syslog", "blink1", "rsyslog", "xmpp", "xmpps"})  # fmt: skip
 
 
-async def refused_url(url: str, allow_private: bool) -> str:
+async def refused_url(
+    url: str, allow_private: bool, seen: dict[tuple[bool, str], str] | None = None
+) -> str:
     """Why a notification URL may not be used ("" if it may), unless ``allow_private``: it
     notifies race HQ's own machine, or its host (a self-hosted service's, an SMTP server's;
     any service's given as an address) is in this machine or its network. (When a message is
@@ -130,11 +132,16 @@ async def refused_url(url: str, allow_private: bool) -> str:
         if not isinstance(host, str) or not host or host == "ntfy.sh":
             continue
         problem = ""
-        if scheme in SELF_HOSTED or host.lower() == "localhost":
+        resolved = scheme in SELF_HOSTED or host.lower() == "localhost"
+        if seen is not None and (resolved, host.lower()) in seen:  # (a roster: once a host)
+            problem = seen[(resolved, host.lower())]
+        elif resolved:
             problem = await refused_target(f"http://{host}/", False, unresolved_ok=True)
         else:  # a cloud service's host part is a token: judged only when it is an address
             with contextlib.suppress(ValueError):
                 problem = refused_address(host.strip("[]"))
+        if seen is not None:
+            seen[(resolved, host.lower())] = problem
         if problem:
             return problem
     return ""

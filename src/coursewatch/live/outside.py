@@ -238,19 +238,13 @@ class Outside:
                 await outbox.mark([d.id], "cancelled", d.attempts, d.next_ts, why, None)
 
     async def _usable(
-        self, urls: list[str], who: str, seen: dict[tuple[str, str, str], str] | None = None
+        self, urls: list[str], who: str, seen: dict[tuple[bool, str], str] | None = None
     ) -> list[str]:
         """The URLs, once none points into this machine or its network (InputError if one
-        does, unless ``webhook_allow_private``); ``seen``: what each service and host was
-        found before (a roster of 20,000 rows names a few: each checked once)."""
+        does, unless ``webhook_allow_private``); ``seen``: what each host was found before
+        (a roster of 20,000 rows names a few: each looked up once)."""
         for url in urls:
-            parts = urlsplit(url)
-            where = (parts.scheme.lower(), parts.netloc, parts.query)
-            problem = None if seen is None else seen.get(where)
-            if problem is None:
-                problem = await refused_url(url, self.settings.webhook_allow_private)
-            if seen is not None:
-                seen[where] = problem
+            problem = await refused_url(url, self.settings.webhook_allow_private, seen)
             if problem:
                 raise InputError(
                     f"{who}: {shown_url(url)} refused: {problem}; give a public service, or, for "
@@ -303,7 +297,7 @@ class Outside:
         race = self.race(race_id)
         rows, problems, ignored = await asyncio.to_thread(read_roster, text, race.race.start)
         added = updated = 0
-        seen: dict[tuple[str, str, str], str] = {}
+        seen: dict[tuple[bool, str], str] = {}
         for row in rows:
             old = race.runners.get(row.bib)
             try:

@@ -123,7 +123,7 @@ class LiveRunner:
         self.last_fix = fix
         step.new_s.append(fix.time_s)
         step.progress_m.append(self.matcher.progress_m)
-        step.off.append(not self.matcher.on_course)
+        step.off.append(self.matcher.alarmed)
         return step
 
     def add_many(self, fixes: Sequence[Fix]) -> Step:
