@@ -400,12 +400,10 @@ def test_a_feed_host_down_is_not_called_a_block_of_ours() -> None:
     assert "too many requests" in str(blocked.value) and blocked.value.block_s == 120.0
 
 
-async def test_a_silence_while_the_feed_fails_says_so(tmp_path: Path, feeds: FeedServer) -> None:
-    """The runner's MapShare map was made private mid-race: race HQ and the crew were told
-    "no position for 2 h 10 min" as if the runner had gone quiet, while their device sent
-    all along (the positions came in a batch once the feed answered again)."""
+@asynccontextmanager
+async def _ann_live(tmp_path: Path, feeds: FeedServer, now: list[float]) -> AsyncIterator[Server]:
+    """Race HQ on the clock ``now``, bib 1 on the MapShare feed "ann", its 8 pings taken."""
     feeds.mapshare["ann"] = Account(events("111"))
-    now = [START + 2200.0]  # live: the last of its 8 pings 95 s ago
     opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000}
     async with hq(tmp_path, clock=lambda: now[0], mapshare_url=feeds.url,
                   spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
@@ -413,6 +411,15 @@ async def test_a_silence_while_the_feed_fails_says_so(tmp_path: Path, feeds: Fee
         await server.put_runner(RunnerRecord("demo", "1", "Ann"))
         await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
         await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+        yield server
+
+
+async def test_a_silence_while_the_feed_fails_says_so(tmp_path: Path, feeds: FeedServer) -> None:
+    """The runner's MapShare map was made private mid-race: race HQ and the crew were told
+    "no position for 2 h 10 min" as if the runner had gone quiet, while their device sent
+    all along (the positions came in a batch once the feed answered again)."""
+    now = [START + 2200.0]  # live: the last of its 8 pings 95 s ago
+    async with _ann_live(tmp_path, feeds, now) as server:
         feeds.mapshare["ann"] = Account(events("111"), password="private now")
         await until(lambda: status(server, "1")["state"] == "error")
         now[0] += 3600.0
@@ -433,15 +440,8 @@ async def test_a_silence_is_the_runners_when_the_feed_answered_after_it(
     """The feed answered, with nothing new, for half an hour after the runner's last fix,
     then timed out once: the silence is the runner's, not "their device may still be
     sending" (review)."""
-    feeds.mapshare["ann"] = Account(events("111"))
     now = [START + 2200.0]
-    opts = {"feed_poll_s": 0.05, "feed_hourly_budget": 1_000_000}
-    async with hq(tmp_path, clock=lambda: now[0], mapshare_url=feeds.url,
-                  spot_url=feeds.url, **opts) as (server, _client):  # fmt: skip
-        await add_race(server, tmp_path, COURSE, "demo", START)
-        await server.put_runner(RunnerRecord("demo", "1", "Ann"))
-        await server.set_feed("demo", "1", {"kind": "mapshare", "id": "ann"})
-        await until(lambda: len(server.fixes("demo", "1").time_s) == 8)
+    async with _ann_live(tmp_path, feeds, now) as server:
         now[0] += 1800.0  # polled meanwhile: answered, nothing new
         polls = status(server, "1")["polls"]
         await until(lambda: status(server, "1")["polls"] > polls + 1)

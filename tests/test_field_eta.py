@@ -190,16 +190,20 @@ def test_without_history_the_field_and_the_runners_own_model_predict() -> None:
     assert math.isnan(lone.dropout_risk)
 
 
-def test_eta_predict_is_a_stable_contract(tmp_path: Path) -> None:
+def _race_file(folder: Path, more: str = "") -> None:
+    """r.yaml and c.gpx in ``folder``: a 50 km course with the six stations of NAMES."""
     from coursewatch.sim.field import course_gpx
     from coursewatch.sim.simulate import trail_course
 
-    course = trail_course(50_000.0, n_stations=0)
-    (tmp_path / "c.gpx").write_text(course_gpx(course))
+    (folder / "c.gpx").write_text(course_gpx(trail_course(50_000.0, n_stations=0)))
     stations = "".join(f"  - {{name: {n}, km: {8 * (i + 1) if i < 5 else 50}}}\n"
                        for i, n in enumerate(NAMES))  # fmt: skip
-    (tmp_path / "r.yaml").write_text('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00Z"\n'
-                                     f"stations:\n{stations}history: [past.csv]\n")  # fmt: skip
+    (folder / "r.yaml").write_text('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00Z"\n'
+                                   f"stations:\n{stations}{more}")  # fmt: skip
+
+
+def test_eta_predict_is_a_stable_contract(tmp_path: Path) -> None:
+    _race_file(tmp_path, "history: [past.csv]\n")
     (tmp_path / "past.csv").write_text(splits_csv(NAMES, simulate_splits(EFFORT_M, 600, seed=9)))
     now = simulate_splits(EFFORT_M, 3, seed=10, dnf_share=0.0, missed_share=0.0)
     now[0, 3:], now[1, :], now[2, 1:] = np.nan, np.nan, np.nan
@@ -239,15 +243,7 @@ def test_eta_predict_says_what_it_cannot_read(tmp_path: Path) -> None:
     (arrival and departure) to one station, as a note suggested, refused all 4,174 rows one
     by one and predicted from nothing, exit 0; a runner silent since their last station was
     predicted at stations in the past of the snapshot."""
-    from coursewatch.sim.field import course_gpx
-    from coursewatch.sim.simulate import trail_course
-
-    course = trail_course(50_000.0, n_stations=0)
-    (tmp_path / "c.gpx").write_text(course_gpx(course))
-    stations = "".join(f"  - {{name: {n}, km: {8 * (i + 1) if i < 5 else 50}}}\n"
-                       for i, n in enumerate(NAMES))  # fmt: skip
-    (tmp_path / "r.yaml").write_text('name: R\ncourse: c.gpx\nstart: "2024-09-01T06:00:00Z"\n'
-                                     f"stations:\n{stations}")  # fmt: skip
+    _race_file(tmp_path)
 
     def predict(text: str, *more: str) -> Result:
         (tmp_path / "now.csv").write_text(text)
