@@ -215,8 +215,7 @@ class RaceWatch:
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
         moved = off and self._moved_off(runner, w)
-        passed = self._passed(runner, times_s, progress_m, step.off or [False] * len(times_s),
-                              cut_m)  # fmt: skip
+        passed = self._passed(runner, step, cut_m)
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
@@ -249,14 +248,13 @@ class RaceWatch:
         return sorted(((j, a) for j, a in said if times_s[j] <= until or a.closes), key=_first)
 
     def _passed(
-        self, runner: LiveRunner, times_s: list[float], progress_m: list[float],
-        off: list[bool], cut_m: tuple[float, float] | None,
-    ) -> list[tuple[int, int, float]]:  # fmt: skip
+        self, runner: LiveRunner, step: Step, cut_m: tuple[float, float] | None
+    ) -> list[tuple[int, int, float]]:
         """The stations passed in a run of fixes (off the course: once back): fix, station, when."""
         passes, start_s = self.race.passes, self.race.start_s(runner)
-        return [(j, i, at_s) for j, (t_s, s, o) in enumerate(zip(times_s, progress_m, off,
-                                                                 strict=True))
-                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, o, cut_m)]  # fmt: skip
+        run = zip(step.new_s, step.progress_m, step.off or [False] * len(step.new_s), strict=True)
+        return [(j, i, at_s) for j, (t_s, s, off) in enumerate(run)
+                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, off, cut_m)]  # fmt: skip
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""
