@@ -118,8 +118,12 @@ def test_a_kill_in_mid_delivery_then_a_restart_delivers_the_rest(tmp_path: Path)
         calls = _calls(sink.messages)
         wanted = {f"incident-{i}-{4 * e}" for i, e in _incidents(url, auth).items()}
         assert {(h, d) for h in HOOKS for d in wanted} == set(calls)
-        for hook in HOOKS:
-            assert sum(n - 1 for (h, _), n in calls.items() if h == hook) <= 1
+        hooks = httpx.get(f"{url}/api/races/demo/webhooks", headers=auth).json()["webhooks"]
+        retried = {h["url"].rsplit("/", 1)[1]: h["retries"] for h in hooks}
+        for hook in HOOKS:  # (and one a timeout retried: its answer came after the server
+            # stopped waiting, a restart's first seconds on a busy machine; at least once)
+            twice = sum(n - 1 for (h, _), n in calls.items() if h == hook)
+            assert twice <= 1 + retried[hook], (hook, twice, retried)
         print(
             f"updates received before the kill {len(_refs(before))}, after {len(after)}; "
             f"messages sent again {len(again)} ({sum(n - 1 for n in got.values())} updates); "
