@@ -73,6 +73,10 @@ async def test_the_crew_hears_each_station_passed_the_finish_and_a_dnf(
         await _until(lambda: _sent(server) and len(ntfy.messages) >= 3)
         crew = [m["message"] for m in ntfy.messages if m["topic"] == "crew7"]
         assert len(crew) == 3, crew  # Aid 1, Aid 2, the finish: once each
+        titles = [m["title"] for m in ntfy.messages if m["topic"] == "crew7"]
+        assert [t.split(": ", 1)[1] for t in titles] == [  # the station, on a lock screen
+            "bib 7 (Runner 7) passed Aid 1", "bib 7 (Runner 7) passed Aid 2",
+            "bib 7 (Runner 7) finished"], titles  # fmt: skip
         clock = r"\d\d:\d\dZ?"
         assert re.match(rf"Runner 7 \(bib 7\) passed Aid 1, km 4\.00 \(mi 2\.49\), at {clock}, "
                         rf"2\d min after the start\. Next: Aid 2, km 8\.00 \(mi 4\.97\), "

@@ -14,6 +14,7 @@ list do not show them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,15 @@ def newest(inc: Incident) -> Mapping[str, Any]:
     key = newest_event(inc)
     found = next((u for u in inc.updates if int(u.get("id", 0)) == key), None)
     return found or {"id": 0, "kind": inc.kind, "time_s": inc.updated_s, "sentence": inc.sentence}
+
+
+def title(inc: Incident) -> str:
+    """What a notification's title says of a news incident's update: "passed Aid 3" (which
+    station, on a lock screen), "finished", "out of the race (DNF)"."""
+    said = newest(inc)
+    kind = str(said["kind"])
+    station = re.search(r" passed (.+?), (?:km|mile) \d", str(said["sentence"]))
+    return f"passed {station.group(1)}" if kind == PASSED and station else TITLES.get(kind, kind)
 
 
 def told(inc: Incident) -> dict[str, Any]:

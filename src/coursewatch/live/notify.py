@@ -52,8 +52,7 @@ from coursewatch.live.announce import (
 from coursewatch.live.channels import apprise_send, digest_title, urgent_url
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.dnf import ENDED
-from coursewatch.live.news import TITLES as NEWS_TITLES
-from coursewatch.live.news import newest
+from coursewatch.live.news import title as news_title
 from coursewatch.live.waits import nap
 from coursewatch.settings import Settings
 from coursewatch.store import Delivery, Incident, Store
@@ -165,7 +164,7 @@ class Notifier:
         who = f"{title_of}: {self.who(inc.race_id, inc.bib)}"
         title = f"{who} {inc.kind.replace('_', ' ')}{update_title(inc)}"
         if inc.level == NEWS:  # (a runner's race ends with its news: never "closed")
-            title = f"{who} {NEWS_TITLES.get(str(newest(inc)['kind']))}"
+            title = f"{who} {news_title(inc)}"
         elif prio == 0 and inc.open:  # first on a lock screen
             title = f"SOS · {title}"
         wanted: list[tuple[str, str, str]] = []  # role, url, body
