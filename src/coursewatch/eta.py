@@ -66,6 +66,17 @@ REACHED_M = 25.0  # a checkpoint counts as reached this close to it (the finish 
 AT_STATION_M = 100.0  # this close before an aid station (its tent, its car park) is at it
 
 
+def skipped_by(station_m: float, cut_m: tuple[float, float]) -> bool:
+    """Whether a station at ``station_m`` lies in the course a shortcut skipped (from, to),
+    not at its end: one ``AT_STATION_M`` before where the runner came back was reached there
+    (UTMB 2021's Vallorcine, 30 m before the rejoin).
+
+    >>> skipped_by(5_000.0, (3_000.0, 7_000.0)), skipped_by(6_950.0, (3_000.0, 7_000.0))
+    (True, False)
+    """
+    return cut_m[0] < station_m < cut_m[1] - AT_STATION_M
+
+
 @dataclass(frozen=True)
 class EtaConfig:
     """Priors and tuning (units in the names; ``per_km`` is per effort-km).

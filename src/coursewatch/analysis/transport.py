@@ -88,24 +88,17 @@ def _along(t: FloatArray, lat: FloatArray, lon: FloatArray) -> Journey | None:
         keep.append(i)
     k = np.array(keep)
     dt, d = np.diff(t[k]), haversine_m(lat[k[:-1]], lon[k[:-1]], lat[k[1:]], lon[k[1:]])
-    fast = (d > STEP_MPS * dt) & (dt <= WINDOW_MAX_S)
-    runs: list[tuple[int, int, float]] = []  # (first step, last step, speed)
-    i = 0
-    while i < len(fast):
-        if not fast[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(fast) and fast[j + 1]:
-            j += 1
-        span_s = float(t[k[j + 1]] - t[k[i]])
-        speed = float(d[i : j + 1].sum()) / span_s
-        if j - i >= 2 and span_s >= RIDE_MIN_S and speed > TRANSPORT_MPS:
-            runs.append((i, j, speed))
-        i = j + 1
+    fast = np.concatenate([[0], ((d > STEP_MPS * dt) & (dt <= WINDOW_MAX_S)).astype(int), [0]])
+    first, end = np.flatnonzero(np.diff(fast) == 1), np.flatnonzero(np.diff(fast) == -1)
+    runs = []  # (first fix, last fix, speed) of each run of fast steps long enough
+    for i, j in zip(first.tolist(), end.tolist(), strict=True):  # steps i..j-1
+        span_s = float(t[k[j]] - t[k[i]])
+        speed = float(d[i:j].sum()) / span_s
+        if j - i >= 3 and span_s >= RIDE_MIN_S and speed > TRANSPORT_MPS:
+            runs.append((int(k[i]), int(k[j]), speed))
     if not runs:
         return None
-    return Journey(int(k[runs[0][0]]), int(k[runs[-1][1] + 1]), max(r[2] for r in runs))
+    return Journey(runs[0][0], runs[-1][1], max(r[2] for r in runs))
 
 
 def on_foot_m(track: Track, path: FloatArray, k0: int, k1: int) -> float:

@@ -133,15 +133,16 @@ async def refused_url(
             continue
         problem = ""
         resolved = scheme in SELF_HOSTED or host.lower() == "localhost"
-        if seen is not None and (resolved, host.lower()) in seen:  # (a roster: once a host)
-            problem = seen[(resolved, host.lower())]
+        key = (resolved, host.lower())
+        if seen is not None and key in seen:  # (a roster: once a host)
+            problem = seen[key]
         elif resolved:
             problem = await refused_target(f"http://{host}/", False, unresolved_ok=True)
         else:  # a cloud service's host part is a token: judged only when it is an address
             with contextlib.suppress(ValueError):
                 problem = refused_address(host.strip("[]"))
         if seen is not None:
-            seen[(resolved, host.lower())] = problem
+            seen[key] = problem
         if problem:
             return problem
     return ""

@@ -14,7 +14,6 @@ list do not show them.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +39,16 @@ TITLES = {PASSED: "passed a station", FINISHED: "finished", FINISH_RECORDED: "fi
 
 
 def record(race: LiveRace, runner: LiveRunner, kind: str, at_s: float, at_m: float,
-           sentence: str) -> AlertRecord:  # fmt: skip
-    """A news event of the runner's, at course distance ``at_m``."""
+           sentence: str, station: str = "") -> AlertRecord:  # fmt: skip
+    """A news event of the runner's, at course distance ``at_m`` (``station``: the one passed,
+    by its label)."""
     lat, lon = race.course.latlon_at(min(max(at_m, 0.0), race.course.length_m))
     does = rule(kind)
     return AlertRecord(
         race_id=race.id, bib=runner.bib, kind=kind, time_s=at_s, lat=float(lat), lon=float(lon),
         course_m=at_m, offset_m=None, sentence=sentence, raised_s=at_s, episode=NEWS_EPISODE,
         level=NEWS, closes=does.closes, names=does.names,
+        detail={"station": station} if station else {},
     )  # fmt: skip
 
 
@@ -64,8 +65,7 @@ def title(inc: Incident) -> str:
     station, on a lock screen), "finished", "out of the race (DNF)"."""
     said = newest(inc)
     kind = str(said["kind"])
-    station = re.search(r" passed (.+?), (?:km|mile) \d", str(said["sentence"]))
-    return f"passed {station.group(1)}" if kind == PASSED and station else TITLES.get(kind, kind)
+    return f"passed {said['station']}" if said.get("station") else TITLES.get(kind, kind)
 
 
 def told(inc: Incident) -> dict[str, Any]:
@@ -103,7 +103,8 @@ def passed(
         said += f" Next: {nxt.label}, {race.narrator.at(nxt.distance_m)}"
         if eta is not None and math.isfinite(eta) and eta > at_s:
             said += f", expected about {race.narrator.clock(eta, at_s)}"
-        out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said + ".")))
+        out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said + ".",
+                              station.label)))  # fmt: skip
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from coursewatch.eta import AT_STATION_M, REACHED_M
+from coursewatch.eta import AT_STATION_M, REACHED_M, skipped_by
 from coursewatch.geo import FloatArray
 
 
@@ -71,12 +71,9 @@ class Passes:
             if held:
                 self.held[bib] = held
             return []
-        found = [
-            (i, at_s)
-            for i, at_s in held
-            if cut_m is None or not cut_m[0] < self.station_m[i] < cut_m[1] - AT_STATION_M
-        ]
-        for i, at_s in found:  # fmt: skip
+        found = [(i, at_s) for i, at_s in held
+                 if cut_m is None or not skipped_by(self.station_m[i], cut_m)]  # fmt: skip
+        for i, at_s in found:
             row[i] = max(at_s - start_s, 1.0)
             self.dirty.add(bib)
         return found

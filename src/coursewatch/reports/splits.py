@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from coursewatch.analysis import Analysis, Passage
 from coursewatch.analysis.passes import CHECKPOINT_EVERY_UNITS
-from coursewatch.eta import AT_STATION_M
+from coursewatch.eta import skipped_by
 from coursewatch.race import ReferenceSplits
 from coursewatch.units import KM, Units
 
@@ -168,7 +168,7 @@ def _rows(
         leg_m = p.course_m - prev_m
         leg_s = ts - prev_ts
         inside = any(a < p.course_m < b for a, b in cuts)
-        skipped = any(a < p.course_m < b - AT_STATION_M for a, b in cuts)
+        skipped = any(skipped_by(p.course_m, cut) for cut in cuts)
         timed = leg_m >= MIN_LEG_M and leg_s > 0 and not (inside or prev_skipped)
         rows.append(
             Split(

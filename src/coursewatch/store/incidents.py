@@ -134,6 +134,8 @@ def update(e: AlertRecord) -> dict[str, object]:
     left = e.detail.get("left")
     if isinstance(left, dict):
         out["left"] = {k: left.get(k) for k in ("lat", "lon", "course_m", "time_s")}
+    if e.detail.get("station"):  # the station a runner's news says they passed
+        out["station"] = e.detail["station"]
     return out
 
 
