@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coursewatch.course import Course
 from coursewatch.live.server import Server
 from coursewatch.sim.hq import add_race, admin_headers, hq, send_run
 from coursewatch.sim.simulate import simulate_run, trail_course
@@ -32,21 +33,21 @@ async def _until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 
 async def _run(server: Server, bib: str, now: list[float] | None, upto_m: float | None = None,
-               seed: int = 1) -> None:  # fmt: skip
+               seed: int = 1, course: Course = COURSE) -> None:  # fmt: skip
     """The runner's race (to ``upto_m``), a fix every 10 s, a batch a minute; ``now``: the
     clock, moved to each batch's time as it is sent (None: all sent now)."""
-    run = simulate_run(COURSE, start_ts=START + 5, interval_s=10.0, seed=seed, stop_at_m=upto_m)
+    run = simulate_run(course, start_ts=START + 5, interval_s=10.0, seed=seed, stop_at_m=upto_m)
     await send_run(server, bib, run.time_s, run.lat, run.lon, 6, now)
 
 
 @contextlib.asynccontextmanager
 async def _ann(
-    folder: Path, ntfy: NtfySink, now: list[float]
+    folder: Path, ntfy: NtfySink, now: list[float], course: Course = COURSE
 ) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
     """Race HQ on the clock ``now`` with Ann, bib 7, whose crew listens on ``ntfy``."""
     opts = {"notify_per_min": 1000.0, "webhook_allow_private": True}  # the sink: loopback
     async with hq(folder, clock=lambda: now[0], **opts) as (server, client):
-        await add_race(server, folder, COURSE, "demo", START)
+        await add_race(server, folder, course, "demo", START)
         await server.put_runner(RunnerRecord("demo", "7", "Ann"))
         await server.set_runner_contacts("demo", "7", [], [f"ntfy://{ntfy.url}/crew7"])
         yield server, client
@@ -123,6 +124,23 @@ async def test_stations_passed_while_the_feed_was_blocked_are_told_late(
                                                    "Ann (bib 7) passed Aid 2"], crew  # fmt: skip
         assert all(c.split("\n")[0].endswith("(It came in late.)") for c in crew), crew
         assert not any("expected about" in c for c in crew), crew  # (an ETA gone by, not news)
+
+
+async def test_a_pass_told_late_keeps_the_eta_at_a_station_still_ahead(
+    tmp_path: Path, ntfy: NtfySink
+) -> None:
+    """Pings relayed 40 minutes late: the crew, driving to the next aid station an hour and
+    more away, is still told when to be there."""
+    course = trail_course(40_000.0, n_stations=2)  # Aid 1 at km 13.3, Aid 2 at km 26.7
+    run = simulate_run(course, start_ts=START + 5, interval_s=10.0, seed=1, stop_at_m=22_000.0)
+    now = [float(run.time_s[-1]) + 60.0]  # (Aid 1 about 58 min before, Aid 2 35 min after)
+    async with _ann(tmp_path, ntfy, now, course) as (server, _):
+        await _run(server, "7", None, upto_m=22_000.0, course=course)
+        await _until(lambda: _sent(server) and len(ntfy.messages) >= 1)
+        [told] = [m["message"] for m in ntfy.messages]
+        assert told.startswith("Ann (bib 7) passed Aid 1"), told
+        assert "Next: Aid 2" in told and "expected about" in told, told
+        assert told.split("\n")[0].endswith("(It came in late.)"), told
 
 
 async def test_a_crew_is_not_told_of_stations_passed_long_ago(

@@ -39,16 +39,20 @@ TITLES = {PASSED: "passed a station", FINISHED: "finished", FINISH_RECORDED: "fi
 
 
 def record(race: LiveRace, runner: LiveRunner, kind: str, at_s: float, at_m: float,
-           sentence: str, station: str = "") -> AlertRecord:  # fmt: skip
+           sentence: str, station: str = "", next_eta: tuple[float, float] | None = None,
+           ) -> AlertRecord:  # fmt: skip
     """A news event of the runner's, at course distance ``at_m`` (``station``: the one passed,
-    by its label)."""
+    by its label; ``next_eta``: the next station's course distance and the ETA said there)."""
     lat, lon = race.course.latlon_at(min(max(at_m, 0.0), race.course.length_m))
     does = rule(kind)
+    detail: dict[str, object] = {"station": station} if station else {}
+    if next_eta is not None:
+        detail.update(next_m=next_eta[0], eta_s=next_eta[1])
     return AlertRecord(
         race_id=race.id, bib=runner.bib, kind=kind, time_s=at_s, lat=float(lat), lon=float(lon),
         course_m=at_m, offset_m=None, sentence=sentence, raised_s=at_s, episode=NEWS_EPISODE,
         level=NEWS, closes=does.closes, names=does.names,
-        detail={"station": station} if station else {},
+        detail=detail,
     )  # fmt: skip
 
 
@@ -101,10 +105,12 @@ def passed(
         nxt = race.stations[i + 1]
         eta = watch.arrival_ranges(runner, [nxt.distance_m])[0][0]
         said += f" Next: {nxt.label}, {race.narrator.at(nxt.distance_m)}"
+        told = None
         if eta is not None and math.isfinite(eta) and eta > at_s:
             said += f", expected about {race.narrator.clock(eta, at_s)}"
+            told = (nxt.distance_m, eta)
         out.append((j, record(race, runner, PASSED, at_s, station.distance_m, said + ".",
-                              station.label)))  # fmt: skip
+                              station.label, told)))  # fmt: skip
     return out
 
 

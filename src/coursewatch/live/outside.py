@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -333,6 +333,15 @@ class Outside:
             name = ""
         return f"bib {bib} ({name})" if name else f"bib {bib}"
 
+    def _still_ahead(self, race: LiveRace, bib: str, told: Mapping[str, Any]) -> bool:
+        """Whether the ETA a pass's news said at the next station is still to come: that
+        station not reached, its time not gone by."""
+        runner = race.runners.get(bib)
+        if runner is None or told.get("eta_s") is None or told.get("next_m") is None:
+            return False
+        reached = runner.fixes > 0 and runner.matcher.progress_m >= float(told["next_m"])
+        return not reached and float(told["eta_s"]) > self.race_now(race.id)
+
     def _words(self, inc: Incident, role: str, before: bool = False) -> str | None:
         """What a notification to ``role`` says of an incident's latest update, led by when
         it happened on the race's clock (a feed catching up, pings relayed late: old news must
@@ -346,8 +355,12 @@ class Outside:
             if told["kind"] != news.PASSED or age_s < STALE_FOR_RUNNER_S:
                 return str(told["sentence"])
             # (a station passed long ago is no news: the next one will come)
-            late = re.sub(r", expected about [^.]*", "", str(told["sentence"]))  # (gone by)
-            return None if age_s > STALE_PASS_S else f"{late} (It came in late.)"
+            if age_s > STALE_PASS_S:
+                return None
+            late = str(told["sentence"])
+            if not self._still_ahead(race, inc.bib, told):  # its ETA gone by, or reached
+                late = re.sub(r", expected about [^.]*", "", late)
+            return f"{late} (It came in late.)"
         at_s = float(inc.updates[-1].get("time_s", inc.updated_s)) if inc.updates else inc.updated_s
         if role == "runner" and not before and at_s < self.race_now(race.id) - STALE_FOR_RUNNER_S:
             return None

@@ -136,6 +136,7 @@ def update(e: AlertRecord) -> dict[str, object]:
         out["left"] = {k: left.get(k) for k in ("lat", "lon", "course_m", "time_s")}
     if e.detail.get("station"):  # the station a runner's news says they passed
         out["station"] = e.detail["station"]
+    out.update((k, e.detail[k]) for k in ("next_m", "eta_s") if k in e.detail)  # (its ETA)
     return out
 
 
