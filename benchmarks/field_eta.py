@@ -13,15 +13,17 @@ splits up to T (later ones blanked), and each runner who passed a station in the
 reached): ``|predicted - actual| / time still to run`` (median, p90), the RMSE at the next
 station reached, and how often the actual time falls in the 10-90 % interval. Beside it, in
 the same run: the average speed since the start (station km) and the history ratio (median
-over earlier runners of elapsed at j / elapsed at k). ``--no-history``: the same with no
-history at all (this year's field and the runner's own model only). ``--ceiling``: each
-edition predicted with itself as the history (in sample: the answer known), the most this
-model's form can do on these splits.
+over earlier runners of elapsed at j / elapsed at k). The dropout risk said at each pass is
+scored against who did not finish (Brier score, and by bins of the risk said).
+``--no-history``: the same with no history at all (this year's field and the runner's own
+model only). ``--ceiling``: each edition predicted with itself as the history (in sample: the
+answer known), the most this model's form can do on these splits.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -55,7 +57,18 @@ def utmb(test: str) -> tuple[Race, dict[str, HistoryEdition]]:
 def replay(rf: RaceField, truth: FloatArray) -> dict[str, FloatArray]:
     """Forecast every runner at every station pass, from snapshots; the scored rows."""
     rows: dict[str, list[FloatArray]] = {
-        k: [] for k in ("err", "inside", "next_s", "method", "rank", "width")
+        k: []
+        for k in (
+            "err",
+            "inside",
+            "next_s",
+            "method",
+            "rank",
+            "width",
+            "risk",
+            "dropped",
+            "risk_at",
+        )
     }
     done = np.isfinite(truth)
     ranked = [np.sort(truth[done[:, k], k]) for k in range(truth.shape[1])]
@@ -70,6 +83,10 @@ def replay(rf: RaceField, truth: FloatArray) -> dict[str, FloatArray]:
         forecasts = rf.model.predict(snap, only=fresh)
         for r in np.flatnonzero(fresh).tolist():
             f, k = forecasts[r], int(last[r])
+            if np.isfinite(f.dropout_risk):
+                rows["risk"].append(f.dropout_risk)
+                rows["dropped"].append(not done[r, -1])
+                rows["risk_at"].append(k)
             later = [j for j in range(k + 1, truth.shape[1]) if done[r, j] and j in f.elapsed_s]
             for n, j in enumerate(later):
                 mid, low, high = f.elapsed_s[j]
@@ -186,6 +203,7 @@ def main() -> int:
         for bname, err in base.items():
             print(line(bname, err))
         by_place(s)
+        dropouts(s, hist)
     return 0
 
 
@@ -203,6 +221,36 @@ def by_place(s: dict[str, FloatArray]) -> None:
             cells.append(f"{name} {100 * float(np.mean(s['inside'][m])):3.0f} % / "
                          f"{100 * float(np.median(s['width'][m])):3.0f} %")  # fmt: skip
     print("  interval covers / width by place at the station: " + ", ".join(cells))
+
+
+RISK_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.01)
+
+
+def dropouts(s: dict[str, FloatArray], history: list[FloatArray]) -> None:
+    """The dropout risk at each station pass against who did not finish: Brier score beside
+    the history's dropout share at that station (ignoring the runner's time), and by bins of
+    the risk said, how many, the mean risk and the share who dropped."""
+    if not len(s["risk"]) or not history:
+        return
+    h = np.vstack(history)
+    at = s["risk_at"].astype(int)
+    finished, seen = np.isfinite(h[:, -1]), np.isfinite(h)
+    overall = float(np.mean(~finished))  # (a station no edition had: every runner's share)
+    share = np.array([np.mean(~finished[seen[:, k]]) if seen[:, k].any() else overall
+                      for k in range(h.shape[1])])  # fmt: skip
+    y = s["dropped"].astype(float)
+    brier, base = np.mean((s["risk"] - y) ** 2), np.mean((share[at] - y) ** 2)
+    print(
+        f"  dropout risk: n {len(y)}, dropped {100 * y.mean():.1f} %, Brier {brier:.4f} "
+        f"(the station's share in the history: {base:.4f}, this year's {np.var(y):.4f})"
+    )
+    cells = []
+    for lo, hi in itertools.pairwise(RISK_BINS):
+        m = (s["risk"] >= lo) & (s["risk"] < hi)
+        if m.any():
+            cells.append(f"{lo:.1f}-{min(hi, 1.0):.1f}: {int(m.sum())} said "
+                         f"{s['risk'][m].mean():.2f}, dropped {y[m].mean():.2f}")  # fmt: skip
+    print("    by risk said: " + "; ".join(cells))
 
 
 if __name__ == "__main__":
