@@ -216,6 +216,11 @@ def _replays(cli: CliRunner, tmp_path: Path, race_file: Path, opts: list[str]) -
     done = cli.invoke(main, ["replay", str(race_file), str(track), "--id", "rehearsal",
                              "--speed", "100000", *opts])  # fmt: skip
     assert done.exit_code == 0 and f"{len(run.time_s)} acknowledged" in done.output, done.output
+    # its results: the split table, as next year's race file takes it
+    done = cli.invoke(main, ["race", "splits", "rehearsal", "-o", str(tmp_path / "s.csv"), *opts])
+    assert done.exit_code == 0 and "1 runner (1 finished), 3 stations" in done.output, done.output
+    head, row = (tmp_path / "s.csv").read_text().splitlines()
+    assert head == "bib,name,status,Aid 1,Aid 2,Finish" and row.startswith("1,ann,finished,0:")
     # an inReach log replayed as its own IPC messages: its low battery reaches race HQ (a
     # rehearsal with OsmAnd fixes had none); a GPX is no such log
     events = [{"imei": "0000000000", "timeStamp": int(t * 1000), "messageCode": 0,

@@ -34,9 +34,10 @@ import itertools
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +74,15 @@ def station_keys(stations: Sequence[RaceStation]) -> dict[str, int]:
     """Every name a column may use for a station -> the station's index."""
     keys: dict[str, int] = {}
     for i, s in enumerate(stations):
-        names = [s.name if s.pass_number == 1 else f"{s.name} #{s.pass_number}", *s.aliases]
+        names = [column_name(s.name, s.pass_number), *s.aliases]
         for name in names:
             keys.setdefault(key(name), i)
     return keys
+
+
+def column_name(name: str, pass_number: int) -> str:
+    """A station's column in a split table: its name, ``Name #2`` for a later visit."""
+    return name if pass_number == 1 else f"{name} #{pass_number}"
 
 
 def read_splits(
@@ -274,3 +280,24 @@ def hms(seconds: float) -> str:
     """Seconds as H:MM:SS (hours may exceed 24)."""
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def splits_csv(table: Mapping[str, Any]) -> str:
+    """A split table (``live.results.split_table``'s JSON) as CSV text, as
+    :func:`parse_splits` reads it: ``bib,name,status`` then a column per station, elapsed
+    ``H:MM:SS``, blank: not passed.
+
+    >>> print(splits_csv({"stations": [{"column": "Aid 1"}, {"column": "Finish"}], "runners": [
+    ...     {"bib": "7", "name": "Ann", "status": "finished", "elapsed_s": [3600.0, 93784.4]},
+    ...     {"bib": "8", "name": "", "status": "dnf", "elapsed_s": [4000.0, None]}]}), end="")
+    bib,name,status,Aid 1,Finish
+    7,Ann,finished,1:00:00,26:03:04
+    8,,dnf,1:06:40,
+    """
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["bib", "name", "status", *(s["column"] for s in table["stations"])])
+    for r in table["runners"]:
+        cells = ["" if t is None else hms(t) for t in r["elapsed_s"]]
+        w.writerow([r["bib"], r["name"], r["status"], *cells])
+    return out.getvalue()

@@ -5,6 +5,7 @@ registered by mistake, the tracks of a race that is over)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -15,11 +16,13 @@ from rich.table import Table
 
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
 from coursewatch.cli.setup import _runner_path, race_zone
+from coursewatch.splits import splits_csv
 from coursewatch.units import length
 
 
 def register(main: click.Group) -> None:
     race_group.add_command(race_list)
+    race_group.add_command(race_splits)
     race_group.add_command(race_delete)
     runner.add_command(runner_delete)
 
@@ -47,6 +50,32 @@ def race_list(url: str | None, token: str | None) -> None:
         click.echo("no races yet: create one with `coursewatch race create RACE_FILE`")
         return
     Console(soft_wrap=True).print(table)
+
+
+@click.command("splits")
+@click.argument("race_id")
+@click.option("--format", "form", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True, help="csv: the split table a race file's history and "
+              "`eta predict` read")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write it to this file (default: print it).")  # fmt: skip
+@_url
+@_token
+def race_splits(race_id: str, form: str, output: str | None, url: str | None,
+                token: str | None) -> None:  # fmt: skip
+    """Every runner's elapsed time at every station passed, finishers first: the race's
+    results so far, and next year's history (a race file's `history:` takes the CSV)."""
+    table = Client(url, token).call("GET", f"/api/races/{quote(race_id, safe='')}/splits")
+    text = splits_csv(table) if form == "csv" else json.dumps(table, indent=1) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    done = sum(1 for r in table["runners"] if r["status"] == "finished")
+    click.echo(f"{output}: {_count(len(table['runners']), 'runner', 'runners')} "
+               f"({done:,} finished), {_count(len(table['stations']), 'station', 'stations')}",
+               err=True)  # fmt: skip
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -106,6 +106,17 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
     return True
 
 
+def stored_passes(race: LiveRace, runner: LiveRunner, stored: RunnerState) -> Any:
+    """The station passes a stored state holds (``Passes.state``), None when it is not one
+    this race can use."""
+    try:
+        data = json.loads(stored.state)
+        ok = data.get("version") == VERSION and data.get("for") == fingerprint(race, runner)
+        return data["passes"] if ok else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def states(
     runs: Iterable[tuple[LiveRace, LiveRunner, RunnerWatch, bool]],
     now_s: float,

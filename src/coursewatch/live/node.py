@@ -29,7 +29,7 @@ from coursewatch.bus import Message
 from coursewatch.bus.partitions import PARTITIONS, Entry, encode, partition, stream_key
 from coursewatch.bus.redis import CONFIG, RedisBus
 from coursewatch.detectors.device import DeviceState
-from coursewatch.live import devices, restart
+from coursewatch.live import devices, durable, restart
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
 from coursewatch.live.views import runner_json, with_record
@@ -248,6 +248,16 @@ class Nodes:
             out["devices"] = list(runner.record.devices)
             out["dropout_risk"] = None  # the workers' history watch: not on a web node
         return out
+
+    def read_passes(self, race: LiveRace) -> None:
+        """On a web node, every runner's station passes as the workers last stored them (at
+        most WORKER_STATE_EVERY_S of race time old): the split table reads them."""
+        if self.role != WEB:
+            return
+        for bib, stored in self._store.runner_states(race.id).items():
+            runner = race.runners.get(bib)
+            if runner is not None:
+                race.passes.restore(bib, durable.stored_passes(race, runner, stored))
 
     # -- what a worker asks of its server (live/worker.py) ----------------------------------------
     def matches_only(self, owns: Callable[[str, str], bool]) -> None:

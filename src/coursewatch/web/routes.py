@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from coursewatch.web import api, auth, ingest, links, pages, sse
+from coursewatch.web import api, auth, ingest, links, pages, results, sse
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -66,6 +66,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Upload a GPX/FIT/TCX recording of the runner (raw body): late watch data."),
     Endpoint(f"{R}/fixes", ("POST",), ingest.native, "ingest",
              "Native batch: many fixes of many runners in one request.", "FixBatch"),
+    Endpoint(f"{R}/splits", ("GET",), results.splits, "read",
+             "Every runner's elapsed time at every station passed (?format=csv: the split "
+             "table a race file's history and `eta predict` read), finishers first."),
     Endpoint(f"{R}/incidents", ("GET",), api.list_incidents, "read",
              "Incidents, one per runner episode, updated in place, oldest first: race HQ's "
              "(?level=alert, the default), the runners' flags (flag), the crews' news of "
