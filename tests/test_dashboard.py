@@ -320,6 +320,13 @@ def test_the_leaderboard_orders_sorts_and_searches(hq: HQ, browser: Any) -> None
     assert bibs() == [LOST]
     page.locator("#search").fill("")
     assert len(bibs()) == len(runners)
+    # the results so far, as a file: every runner's splits
+    with page.expect_download() as got:
+        page.locator("#splits").click()
+    assert got.value.suggested_filename == "demo-splits.csv"
+    rows = Path(got.value.path()).read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("bib,name,status,") and len(rows) == len(runners) + 1, rows[:3]
+    assert rows[1].split(",")[2] == "finished", rows[1]  # finishers first
     assert p.errors() == []
     p.close()
 

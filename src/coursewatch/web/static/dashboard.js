@@ -619,6 +619,21 @@
     $("clock").title = "the race's clock (its start's timezone): every time on this page";
   }
 
+  // the split table as a file (GET .../splits?format=csv; the token goes as a header)
+  async function downloadSplits() {
+    const headers = CW.token() ? { Authorization: `Bearer ${CW.token()}` } : {};
+    try {
+      const r = await fetch(`${CW.racePath}/splits?format=csv`, { headers, cache: "no-store" });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const link = el("a", { href: URL.createObjectURL(await r.blob()),
+                             download: `${CW.raceId}-splits.csv` });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    } catch (e) {
+      banner(`Could not download the splits: ${e.message}`, "error", 8000);
+    }
+  }
+
   function setupControls() {
     for (const b of document.querySelectorAll(".tabs button")) {
       b.addEventListener("click", () => setView(b.dataset.view));
@@ -632,6 +647,7 @@
       });
     }
     $("search").addEventListener("input", (ev) => { state.search = ev.target.value; renderBoard(); });
+    $("splits").addEventListener("click", downloadSplits);
     $("open-only").addEventListener("change", renderAlerts);
     const form = $("settings");
     form.units.value = CW.units();
