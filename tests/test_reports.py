@@ -390,3 +390,34 @@ def test_a_clock_time_without_seconds_is_rounded_as_the_race_times_are(info: Rep
 
     assert info.clock(datetime(2021, 8, 27, 13, 43, 40, tzinfo=UTC), seconds=False) == "13:44Z"
     assert info.clock(datetime(2021, 8, 27, 13, 43, 20, tzinfo=UTC), seconds=False) == "13:43Z"
+
+
+def test_the_json_report_numbers_each_visit_as_the_race_file_does() -> None:
+    """An out-and-back whose race file lists its aid station twice (``pass: 1``, ``pass: 2``):
+    the JSON's passes and splits said ``pass`` 1 for both, so a tool reading it could not
+    tell the way out from the way back."""
+    import datetime as dt
+
+    import numpy as np
+    from test_course import raw_from_xy
+
+    from coursewatch.course import build_course
+    from coursewatch.race import Race, RaceStation
+    from coursewatch.race_course import apply_race
+    from coursewatch.reports.json import analysis_json
+
+    x = np.concatenate([np.arange(0, 5001, 20.0), np.arange(4980, -1, -20.0)])
+    line = build_course(raw_from_xy(x, np.zeros_like(x)))
+    start = dt.datetime(2026, 6, 1, 6, 0, tzinfo=dt.UTC)
+    race = Race(name="oab", course_path=line.source, start=start,  # type: ignore[arg-type]
+                stations=(RaceStation("Aid", distance_m=2000.0), RaceStation("Turn", 5000.0),
+                          RaceStation("Aid", distance_m=8000.0, pass_number=2)))  # fmt: skip
+    course = apply_race(line, race)
+    run = simulate_run(course, start_ts=start.timestamp() + 5, interval_s=5.0, seed=3)
+    a = analyze(course, Track("r", run.time_s, run.lat, run.lon, None, None),
+                start_ts=start.timestamp())  # fmt: skip
+    got = analysis_json(a)
+    assert [(p["station"], p["pass"]) for p in got["passes"]][:3] == [
+        ("Aid", 1), ("Turn", 1), ("Aid", 2)]  # fmt: skip
+    assert [(p["station"], p["pass"]) for p in got["splits"]][:3] == [
+        ("Aid", 1), ("Turn", 1), ("Aid", 2)]  # fmt: skip

@@ -84,7 +84,7 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
         "passes": [
             {
                 "station": p.station,
-                "pass": p.pass_no,
+                "pass": p.visit,  # the race file's pass: the n-th visit of that name
                 "course_m": round(p.course_m, 1),
                 "time": iso(p.time),
             }
@@ -114,7 +114,7 @@ def splits_json(a: Analysis, splits: Splits) -> list[dict[str, Any]]:
     return [
         {
             "station": p.station,
-            "pass": p.pass_no,
+            "pass": p.visit,
             "course_m": round(p.course_m, 1),
             "time": iso(p.time),
             "elapsed_s": round(p.time.timestamp() - a.start_ts, 1),
