@@ -10,6 +10,7 @@ from coursewatch import EngineConfig, match_fixes
 from coursewatch.course import Course
 from coursewatch.engine import reach
 from coursewatch.engine import state as L
+from coursewatch.geo import LocalFrame
 from coursewatch.sim.simulate import (
     SimulatedRun,
     cut_run,
@@ -112,7 +113,10 @@ def test_a_wrong_trail_across_the_course_behind_is_caught_before_it(
     # easy to take for a runner gone back to the last marker they saw, and the filter does
     course = hairpin_course(gap_m=120.0)
     past, run = wrong_turn_across(course, 120.0, seed, interval_s)
-    for cfg, lo_m, hi_m in ((EngineConfig(), 50.0, 100.0), (OFF, 160.0, 600.0)):
+    # without the reachable course at 10 s, the way out 700 m behind is no rejoin either:
+    # further back than the runner could have retraced between fixes (rejoin_prior)
+    late_m = 160.0 if interval_s == 1.0 else 50.0
+    for cfg, lo_m, hi_m in ((EngineConfig(), 50.0, 100.0), (OFF, late_m, 600.0)):
         res = match_fixes(course, run.time_s, run.lat, run.lon, config=cfg)
         alarm = next(e for e in res.events if e.kind == "off_course")
         # with the reachable course the alarm comes about 60 m past the turn; measured from
@@ -232,3 +236,60 @@ def test_back_from_a_drive_the_runner_is_placed_where_they_are() -> None:
     kinds = [e.kind for e in res.events]
     assert kinds[:3] == ["off_course", "alert", "far_from_course"], kinds
     assert "back_on_course" in kinds or "shortcut" in kinds, kinds
+
+
+def _xy_course(x: list[float], y: list[float], name: str) -> Course:
+    """A course through the corners (x, y), metres east and north, a vertex every 20 m."""
+    from coursewatch.course import build_course
+    from coursewatch.points import RawPoints
+
+    xs, ys = [x[0]], [y[0]]
+    for k in range(len(x) - 1):
+        x0, y0, x1, y1 = x[k], y[k], x[k + 1], y[k + 1]
+        n = max(int(np.hypot(x1 - x0, y1 - y0) // 20.0), 1)
+        xs += list(np.linspace(x0, x1, n + 1)[1:])
+        ys += list(np.linspace(y0, y1, n + 1)[1:])
+    lat, lon = LocalFrame.centred(45.0, 6.0).to_latlon(np.array(xs), np.array(ys))
+    return build_course(RawPoints.from_lists(name, list(lat), list(lon), name=name))
+
+
+def test_a_cut_across_a_loop_is_a_shortcut_on_its_lap_not_the_lap_before() -> None:
+    """Four laps of a 2 km x 200 m loop; in lap 3 the runner goes straight across it (200 m,
+    1.6 km of course skipped). Rejoining behind costs little (people retrace to a marker),
+    so the engine put them where the loop passes there 2.8 km back, on the lap before, to the
+    end of the race, and said "back on course" (a real backyard loop cut in lap 5: a lap
+    behind, never finished, race HQ told nothing). Nobody retraces 2.8 km in a minute."""
+    loop_x, loop_y = [0.0, 2000.0, 2000.0, 0.0], [0.0, 0.0, 200.0, 200.0]
+    course = _xy_course(loop_x * 4 + [0.0], loop_y * 4 + [0.0], "loop x4")
+    lap = 4400.0
+    assert course.length_m == pytest.approx(4 * lap, abs=1.0)
+    left, back = 2 * lap + 1300.0, 2 * lap + 2900.0  # (1300, 0) across to (1300, 200)
+    run = cut_run(course, left, back, interval_s=1.0)
+    m = match_fixes(course, run.time_s, run.lat, run.lon)
+    said = [(e.kind, e.left and round(e.left.course_m), round(e.at.course_m)) for e in m.events]
+    (cut,) = [e for e in m.events if e.kind == "shortcut"]
+    assert "back_on_course" not in [e.kind for e in m.events], said
+    assert cut.at.course_m == pytest.approx(back, abs=80.0), said
+    assert m.progress_m[-1] == pytest.approx(course.length_m, abs=50.0)  # on the last lap
+
+
+def test_a_tracker_started_at_a_turnaround_on_the_start_hours_in_keeps_its_leg() -> None:
+    """Out 5 km and back, twice: the turnaround after the first way back is the start. A
+    tracker first heard 300 m before it an hour into the race, the runner turning 100 m short
+    of its point: they were put on the first leg, 10 km behind, for the rest of the race
+    (Quad Dipsea's course made of its out-leg: sent back 22 km with no word, never
+    finished)."""
+    course = _xy_course([0.0, 5000.0, 0.0, 5000.0, 0.0], [0.0] * 5, "out and back x2")
+    start = 1_780_000_000.0
+    pace = 2.5
+    t0 = (2 * 5000.0 - 300.0) / pace  # at km 9.70
+    toward = 300.0 - pace * np.arange(0.0, 81.0)  # to 100 m from the turnaround's point
+    away = 100.0 + pace * np.arange(1.0, 1200.0)  # and out again, 3 km
+    x = np.concatenate([toward, away])
+    t = start + t0 + np.arange(len(x), dtype=float)
+    lat, lon = LocalFrame.centred(45.0, 6.0).to_latlon(x, np.full_like(x, 3.0))
+    m = match_fixes(course, t, lat, lon, start_ts=start)
+    assert m.progress_m[0] == pytest.approx(9700.0, abs=60.0)
+    want = 2 * 5000.0 + x[-1]
+    assert m.progress_m[-1] == pytest.approx(want, abs=150.0), m.progress_m[::100]
+    assert np.all(np.diff(m.progress_m) > -200.0)  # never sent back

@@ -223,6 +223,29 @@ def nearest_between(
     return np.sqrt(best), at
 
 
+@nb.njit(cache=True)
+def nearest_between_from(
+    x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray,
+    cum: FloatArray, s_ref: float,
+) -> tuple[float, float]:  # fmt: skip
+    """:func:`nearest_between`, and of the parts of the course as near (within
+    ``ALIKE_M``: a loop's laps, the legs of an out-and-back, the same trail), the one nearest
+    ``s_ref`` along the course."""
+    d, at = nearest_between(x, y, s_lo, s_hi, x_v, y_v, cum)
+    if d == np.inf:
+        return d, at
+    lo = max(int(np.searchsorted(cum, s_lo)) - 1, 0)
+    hi = min(int(np.searchsorted(cum, s_hi)) + 1, len(cum) - 1)
+    gap = abs(at - s_ref)
+    for i in range(lo, hi):
+        t, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
+        s = cum[i] + t * (cum[i + 1] - cum[i])
+        if np.sqrt(d2) <= d + ALIKE_M and abs(s - s_ref) < gap:
+            gap, at = abs(s - s_ref), s
+    return d, at
+
+
+ALIKE_M = 1.0  # parts of the course this much as near a fix are alike (the same trail)
 MEMO_CAP = 96  # segments a memo holds at most (as many as a query returns)
 MEMO_MARGIN_M = 40.0  # a query this close to the memo's point is answered from it
 

@@ -49,6 +49,8 @@ AT_START_M = 1000.0  # a runner not yet on the line this near the start may be w
 VEHICLE_MPS = 30.0  # back from far from the course: as far along as a vehicle gets
 DRIVEN_ORDER_M = 1e5  # ... the nearer of passes otherwise alike first, a nat per this far
 PACE_PRIOR_CAP = 4.0  # nats: a fast or slow runner is still placed where the fixes say
+NOT_STARTED_MPS = 0.25  # ... but slower than this since the start, they have hardly begun
+NOT_STARTED_CAP = 12.0  # nats: near the start hours after it (beside a turnaround there)
 
 
 @nb.njit(cache=True, inline="always")
@@ -91,11 +93,17 @@ def rejoin_prior(
     ``driven``: the runner went far from every part of the course since (a car, a shuttle:
     anywhere a vehicle gets in the time is as likely, the nearest a little more)."""
     ds = s_to - s_from
-    if ds < 0.0:
-        return ds / cfg[C.lambda_rejoin_back_m]
     hi = reach_m(dt, pace, sigma, cfg)
     if driven:
         hi = max(hi, VEHICLE_MPS * dt)
+    if ds < 0.0:
+        # back to a marker seen before, as far as they could have gone back in the time; a
+        # place further behind is an earlier pass of where they are (a loop's last lap, the
+        # other leg of an out-and-back), as unlikely as skipping that much ahead
+        back = -ds
+        return (
+            -min(back, hi) / cfg[C.lambda_rejoin_back_m] - max(back - hi, 0.0) / cfg[C.lambda_fwd_m]
+        )
     if ds > hi:
         return -(ds - hi) / cfg[C.lambda_fwd_m]
     return -ds / DRIVEN_ORDER_M if driven else 0.0
@@ -246,8 +254,9 @@ def _since_start(st: FloatArray, cfg: KernelCfg, t: float, s_c: float, sigma: fl
     hi = reach_m(since_s, st[S.PACE], sigma, cfg)
     prior = -max(s_c - hi, 0.0) / cfg[C.lambda_fwd_m]
     if st[S.START_KNOWN] == 1.0 and since_s >= PACE_PRIOR_AFTER_S and s_c > 0.0:
-        z = np.log(s_c / since_s / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma]
-        prior -= min(0.5 * z * z, PACE_PRIOR_CAP)
+        avg = s_c / since_s
+        z = np.log(avg / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma]
+        prior -= min(0.5 * z * z, NOT_STARTED_CAP if avg < NOT_STARTED_MPS else PACE_PRIOR_CAP)
     return prior
 
 

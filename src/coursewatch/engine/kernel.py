@@ -30,7 +30,7 @@ from coursewatch.engine import reach as R
 from coursewatch.engine import state as S
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.detect import Before, Estimate, Fix, detect
-from coursewatch.engine.grid import IntArray, nearest_between, nearest_distance
+from coursewatch.engine.grid import IntArray, nearest_between_from, nearest_distance
 from coursewatch.engine.hypotheses import (
     AT_START_M,
     candidates,
@@ -239,8 +239,9 @@ def _offset(
     s_near = s_off
     if d_eff == np.inf:
         far_m = cfg[C.vmax_mps] * max(fx.dt, 1.0) + OFF_WINDOW_M
-        d_eff, s_near = nearest_between(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m, x_v,
-                                        y_v, cum)  # fmt: skip
+        # (of passes as near, a loop's laps, the one nearest where they are on the course)
+        d_eff, s_near = nearest_between_from(fx.x, fx.y, s_new - OFF_WINDOW_M, s_new + far_m,
+                                             x_v, y_v, cum, s_new)  # fmt: skip
     return d_eff, s_det, s_off, s_near
 
 
