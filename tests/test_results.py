@@ -27,18 +27,20 @@ NOW = float(SLOW.time_s[-1]) + 60.0
 
 async def _race(client: httpx.AsyncClient, tmp_path: Path) -> None:
     """Bib 7 runs it all fast, 8 slow, 9 stops short of Aid 2 and is put out, 10 never sends
-    a fix; 11 runs as 7 does, hidden from the public."""
+    a fix; 11 runs as 7 does, hidden from the public; 12 runs as 8 does, put out at Aid 2
+    (walking on to the line with their tracker on)."""
     race_file = write_race(tmp_path / "files", COURSE, START)
     gpx = base64.b64encode((tmp_path / "files" / "course.gpx").read_bytes()).decode()
     body = {"id": "demo", "public": True, "race_file": {"text": race_file.read_text()},
             "course_file": {"base64": gpx, "suffix": ".gpx"}}  # fmt: skip
     assert (await client.post("/api/races", json=body, headers=admin_headers())).status_code == 201
-    runners = {"runners": [{"bib": b, "name": f"Runner {b}"} for b in ("7", "8", "9", "10", "11")]}
+    bibs = ("7", "8", "9", "10", "11", "12")
+    runners = {"runners": [{"bib": b, "name": f"Runner {b}"} for b in bibs]}
     r = await client.post("/api/races/demo/runners", json=runners, headers=admin_headers())
     assert r.status_code == 201, r.text
     short = SLOW.time_s < START + 10 + 6000.0 / 2.0  # (about km 6)
     runs = (("7", FAST, FAST.time_s > 0), ("8", SLOW, SLOW.time_s > 0), ("9", SLOW, short),
-            ("11", FAST, FAST.time_s > 0))  # fmt: skip
+            ("11", FAST, FAST.time_s > 0), ("12", SLOW, SLOW.time_s > 0))  # fmt: skip
     fixes = [
         {"bib": b, "time": float(t), "lat": float(a), "lon": float(o)}
         for b, run, keep in runs
@@ -46,7 +48,7 @@ async def _race(client: httpx.AsyncClient, tmp_path: Path) -> None:
     ]
     r = await client.post("/api/races/demo/fixes", json={"fixes": fixes}, headers=admin_headers())
     assert r.json()["accepted"] == len(fixes), r.text
-    for bib, change in (("9", {"dnf": True}), ("11", {"hidden": True})):
+    for bib, change in (("9", {"dnf": True}), ("11", {"hidden": True}), ("12", {"dnf": True})):
         r = await client.patch(f"/api/races/demo/runners/{bib}", json=change,
                                headers=admin_headers())  # fmt: skip
         assert r.status_code == 200, r.text
@@ -60,9 +62,11 @@ async def test_the_split_table_has_every_runner_finishers_first(tmp_path: Path) 
         table = r.json()
         assert [s["column"] for s in table["stations"]] == ["Aid 1", "Aid 2", "Finish"]
         rows = {row["bib"]: row for row in table["runners"]}
-        assert [row["bib"] for row in table["runners"]] == ["7", "11", "8", "9", "10"]
-        assert [rows[b]["status"] for b in ("7", "8", "9", "10")] == [
-            "finished", "finished", "dnf", "no fix"]  # fmt: skip
+        # finishers by their time (7 and 11 tie: by bib), then how far each got: 12 was put
+        # out, whatever their tracker did after
+        assert [row["bib"] for row in table["runners"]] == ["7", "11", "8", "12", "9", "10"]
+        assert [rows[b]["status"] for b in ("7", "8", "9", "10", "12")] == [
+            "finished", "finished", "dnf", "not_started", "dnf"]  # fmt: skip
         # elapsed from the start, as the runner passed each station (a fix every 30 s; an aid
         # station is reached AT_STATION_M before its point, as on the board)
         for bib, pace in (("7", 3.0), ("8", 2.0)):
@@ -94,7 +98,7 @@ async def test_the_public_sees_the_split_table_as_it_sees_the_board(tmp_path: Pa
         await _race(client, tmp_path)
         public = (await client.get("/api/races/demo/splits")).json()
         assert "11" not in [row["bib"] for row in public["runners"]]
-        assert len(public["runners"]) == 4
+        assert len(public["runners"]) == 5
         r = await client.patch("/api/races/demo", json={"public_view": {"delay_min": 30}},
                                headers=admin_headers())  # fmt: skip
         assert r.status_code == 200, r.text

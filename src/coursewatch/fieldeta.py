@@ -132,10 +132,9 @@ class FieldModel:
         out = []
         for e in self.editions:
             timed = self.stations_timed(e)
-            n, least = len(e.elapsed_s), self.config.min_runners
-            line = f"history {e.name}: {n} runner{'' if n == 1 else 's'}, {timed} stations timed"
-            if timed == 0:  # (a station is used once that many earlier runners were timed)
-                line += f" by {least} runners or more: not used"
+            n = len(e.elapsed_s)
+            line = (f"history {e.name}: {n} runner{'' if n == 1 else 's'}, {timed} "
+                    f"station{'' if timed == 1 else 's'} timed")  # fmt: skip
             if e.changed:
                 line += (f"; weighted {self.config.changed_weight:g} across the changed legs into "
                          + ", ".join(names[i] for i in e.changed))  # fmt: skip

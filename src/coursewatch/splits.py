@@ -289,15 +289,27 @@ def splits_csv(table: Mapping[str, Any]) -> str:
 
     >>> print(splits_csv({"stations": [{"column": "Aid 1"}, {"column": "Finish"}], "runners": [
     ...     {"bib": "7", "name": "Ann", "status": "finished", "elapsed_s": [3600.0, 93784.4]},
-    ...     {"bib": "8", "name": "", "status": "dnf", "elapsed_s": [4000.0, None]}]}), end="")
+    ...     {"bib": "8", "name": "", "status": "dnf", "elapsed_s": [4000.0, None]},
+    ...     {"bib": "9", "name": "=Bo", "status": "finished", "elapsed_s": [3030.0, 3030.0]}]}),
+    ...     end="")
     bib,name,status,Aid 1,Finish
     7,Ann,finished,1:00:00,26:03:04
     8,,dnf,1:06:40,
+    9,'=Bo,finished,0:50:30,0:50:31
     """
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["bib", "name", "status", *(s["column"] for s in table["stations"])])
     for r in table["runners"]:
-        cells = ["" if t is None else hms(t) for t in r["elapsed_s"]]
-        w.writerow([r["bib"], r["name"], r["status"], *cells])
+        cells, last = [], -math.inf
+        for t in r["elapsed_s"]:
+            if t is not None:  # a mat and its tent in one second: each a second after the last
+                last = max(float(round(t)), last + 1.0)
+            cells.append("" if t is None else hms(last))
+        w.writerow([r["bib"], _text_cell(r["name"]), r["status"], *cells])
     return out.getvalue()
+
+
+def _text_cell(text: str) -> str:
+    """A name as a spreadsheet shows it, never a formula ("=1+1" is text)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

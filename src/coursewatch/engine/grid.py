@@ -228,19 +228,20 @@ def nearest_between_from(
     x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray,
     cum: FloatArray, s_ref: float,
 ) -> tuple[float, float]:  # fmt: skip
-    """:func:`nearest_between`, and of the parts of the course as near (within
-    ``ALIKE_M``: a loop's laps, the legs of an out-and-back, the same trail), the one nearest
-    ``s_ref`` along the course."""
+    """:func:`nearest_between`, and of the other passes as near (within ``ALIKE_M``, and
+    further along the course than the way to them and back: not the same stretch, but a
+    loop's other lap, an out-and-back's other leg), the one nearest ``s_ref`` along it."""
     d, at = nearest_between(x, y, s_lo, s_hi, x_v, y_v, cum)
     if d == np.inf:
         return d, at
     lo = max(int(np.searchsorted(cum, s_lo)) - 1, 0)
     hi = min(int(np.searchsorted(cum, s_hi)) + 1, len(cum) - 1)
-    gap = abs(at - s_ref)
+    first, gap = at, abs(at - s_ref)
     for i in range(lo, hi):
         t, d2 = project_on_segment(x, y, x_v[i], y_v[i], x_v[i + 1], y_v[i + 1])
         s = cum[i] + t * (cum[i + 1] - cum[i])
-        if np.sqrt(d2) <= d + ALIKE_M and abs(s - s_ref) < gap:
+        other = abs(s - first) > 2.0 * d + 100.0
+        if other and np.sqrt(d2) <= d + ALIKE_M and abs(s - s_ref) < gap:
             gap, at = abs(s - s_ref), s
     return d, at
 

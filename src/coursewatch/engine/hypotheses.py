@@ -49,8 +49,8 @@ AT_START_M = 1000.0  # a runner not yet on the line this near the start may be w
 VEHICLE_MPS = 30.0  # back from far from the course: as far along as a vehicle gets
 DRIVEN_ORDER_M = 1e5  # ... the nearer of passes otherwise alike first, a nat per this far
 PACE_PRIOR_CAP = 4.0  # nats: a fast or slow runner is still placed where the fixes say
-NOT_STARTED_MPS = 0.25  # ... but slower than this since the start, they have hardly begun
-NOT_STARTED_CAP = 12.0  # nats: near the start hours after it (beside a turnaround there)
+NOT_STARTED_MPS = 0.25  # ... but slower than this since the start, they have hardly begun:
+NOT_STARTED_CAP = 12.0  # nats at most, standing still (beside a turnaround at the start)
 
 
 @nb.njit(cache=True, inline="always")
@@ -256,7 +256,8 @@ def _since_start(st: FloatArray, cfg: KernelCfg, t: float, s_c: float, sigma: fl
     if st[S.START_KNOWN] == 1.0 and since_s >= PACE_PRIOR_AFTER_S and s_c > 0.0:
         avg = s_c / since_s
         z = np.log(avg / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma]
-        prior -= min(0.5 * z * z, NOT_STARTED_CAP if avg < NOT_STARTED_MPS else PACE_PRIOR_CAP)
+        hardly = max(1.0 - avg / NOT_STARTED_MPS, 0.0)  # (0 at that pace, 1 standing still)
+        prior -= min(0.5 * z * z, PACE_PRIOR_CAP + hardly * (NOT_STARTED_CAP - PACE_PRIOR_CAP))
     return prior
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -64,6 +65,7 @@ class Nodes:
     views: dict[str, dict[str, tuple[float, dict[str, Any]]]]  # race -> bib -> (sent, update)
     _node_tasks: set[asyncio.Task[None]]
     _to_reload: set[str]  # races whose changes are to be read
+    _passes_read: dict[str, float]  # race -> when a web node last read its runners' passes
 
     if TYPE_CHECKING:
 
@@ -251,13 +253,23 @@ class Nodes:
 
     def read_passes(self, race: LiveRace) -> None:
         """On a web node, every runner's station passes as the workers last stored them (at
-        most WORKER_STATE_EVERY_S of race time old): the split table reads them."""
-        if self.role != WEB:
+        most WORKER_STATE_EVERY_S of race time old), read once in that time: the split table
+        reads them."""
+        now = self.clock()
+        last = self._passes_read.get(race.id, -math.inf)
+        if self.role != WEB or now - last < WORKER_STATE_EVERY_S:
             return
+        self._passes_read[race.id] = now
         for bib, stored in self._store.runner_states(race.id).items():
             runner = race.runners.get(bib)
             if runner is not None:
                 race.passes.restore(bib, durable.stored_passes(race, runner, stored))
+
+    def fixes_heard(self, race: LiveRace, runner: LiveRunner) -> int:
+        """How many fixes of a runner were matched: on a web node, the workers' latest
+        update says (its own engines are not fed)."""
+        seen = self.views.get(race.id, {}).get(runner.bib) if self.role == WEB else None
+        return runner.fixes if seen is None else int(seen[1].get("fixes") or 0)
 
     # -- what a worker asks of its server (live/worker.py) ----------------------------------------
     def matches_only(self, owns: Callable[[str, str], bool]) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from coursewatch.errors import CoursewatchError, InputError
+from coursewatch.eta import AT_STATION_M
 from coursewatch.incidents import ALERT, NEWS, priority
 from coursewatch.live import news
 from coursewatch.live.contacts import Contacts, check_hq, check_urls, refused_url, shown_url
@@ -337,9 +338,10 @@ class Outside:
         """Whether the ETA a pass's news said at the next station is still to come: that
         station not reached, its time not gone by."""
         runner = race.runners.get(bib)
-        if runner is None or told.get("eta_s") is None or told.get("next_m") is None:
+        if runner is None or runner.record.dnf or told.get("eta_s") is None:
             return False
-        reached = runner.fixes > 0 and runner.matcher.progress_m >= float(told["next_m"])
+        at_m = float(told.get("next_m", 0.0)) - AT_STATION_M  # (reached as on the board)
+        reached = runner.fixes > 0 and runner.matcher.progress_m >= at_m
         return not reached and float(told["eta_s"]) > self.race_now(race.id)
 
     def _words(self, inc: Incident, role: str, before: bool = False) -> str | None:

@@ -90,6 +90,7 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
         self.views = {}
         self._node_tasks = set()
         self._to_reload = set()
+        self._passes_read = {}
         self._registry = Registry()
         self._pipeline = Pipeline(
             self._registry, self._store, self._bus, clock, settings.max_future_s

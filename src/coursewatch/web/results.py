@@ -29,7 +29,7 @@ async def splits(request: Request) -> Response:
     delay_s = 0.0 if admin or view.exact else 60.0 * view.delay_min
     then_s = server.race_now(race.id) - delay_s if delay_s else math.inf
     server.read_passes(race)  # (a web node: as the workers stored them)
-    table = split_table(race, then_s, hidden=not admin)  # (2,000 runners: a few ms)
+    table = split_table(race, then_s, not admin, lambda r: server.fixes_heard(race, r))
     if form == "json":
         return JSONResponse(table)
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in race.id)
