@@ -252,7 +252,8 @@ async def live(url: str, token: str, pid: int, n: int, seconds: int,
     alerts: list[tuple[str, str, float, float]] = []
     refused: Counter[int] = Counter()
     ready, stop = threading.Event(), threading.Event()
-    listener = threading.Thread(target=listen_sse, args=(url, token, alerts, ready, stop),
+    # race HQ's stream (the flags and incidents are race HQ's: the ingest token reads none)
+    listener = threading.Thread(target=listen_sse, args=(url, ADMIN, alerts, ready, stop),
                                 daemon=True)  # fmt: skip
     listener.start()
     ready.wait(10)
