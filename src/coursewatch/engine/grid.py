@@ -223,6 +223,9 @@ def nearest_between(
     return np.sqrt(best), at
 
 
+ALIKE_M = 1.0  # parts of the course this much as near a fix are alike (the same trail)
+
+
 @nb.njit(cache=True)
 def nearest_between_from(
     x: float, y: float, s_lo: float, s_hi: float, x_v: FloatArray, y_v: FloatArray,
@@ -246,7 +249,6 @@ def nearest_between_from(
     return d, at
 
 
-ALIKE_M = 1.0  # parts of the course this much as near a fix are alike (the same trail)
 MEMO_CAP = 96  # segments a memo holds at most (as many as a query returns)
 MEMO_MARGIN_M = 40.0  # a query this close to the memo's point is answered from it
 
