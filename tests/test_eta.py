@@ -168,3 +168,55 @@ def test_progress_past_the_finish_is_harmless() -> None:
     state = feed(model, t, 2.5 * (t - T0))  # 20 km along a 10 km course
     assert state.progress_m == pytest.approx(2.5 * (t[-1] - T0))
     assert math.isnan(model.predict(state, [10_000.0])[0])
+
+
+def _predict_by_arrays(model: EtaModel, state, targets: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The prediction as the module docstring says it, whole arrays and a fresh solve (what
+    EtaModel.predict computed before it was made faster): the reference it must equal."""
+    c, p = model.config, model.profile
+    out = np.full(targets.shape, np.nan)
+    ahead = targets >= state.progress_m
+    if not state.fixes or not ahead.any():
+        return out
+    i1 = min(int(float(targets[ahead].max()) / p.bin_m), len(p.factor) - 1) + 1
+    a = model.prior_precision + state.xtx
+    theta = np.linalg.solve(a, model.prior_precision @ model.prior_mean + state.xty)
+    shape = theta[1] * p.mid_effort_km[:i1] + theta[2] * p.up[:i1] + theta[3] * p.down[:i1]
+    cum = np.concatenate([[0.0], np.cumsum(np.exp(shape) * p.factor[:i1] * p.bin_m)])
+    edges = p.edges_m[: i1 + 1]
+    run = float(np.interp(state.progress_m, edges, cum))
+    fitted = math.exp(theta[0]) * (1.0 + model.stop_ratio(state))
+    done = run - float(np.interp(state.start_m, edges, cum))
+    elapsed_s = state.last_ts - state.start_ts if state.started else 0.0
+    level = (
+        c.elapsed_share * (elapsed_s + fitted * c.early_m) / (done + c.early_m)
+        + (1.0 - c.elapsed_share) * fitted
+    )
+    shaped_s = level * (np.interp(targets[ahead], edges, cum) - run)
+    to_go_m = np.maximum(targets[ahead] - state.progress_m, 1e-9)
+    run_m = state.progress_m if state.started else 0.0
+    pace = (elapsed_s + shaped_s / to_go_m * c.early_m) / (run_m + c.early_m)
+    w = model.average_weight(state)
+    out[ahead] = state.last_ts + w * pace * to_go_m + (1.0 - w) * shaped_s
+    return out
+
+
+def test_predictions_equal_the_whole_array_formula_at_every_state() -> None:
+    """The prediction is made in floats for its few targets, and the fit's solve is kept in
+    the state: at every state of a run with stops and a detour, before and after the start,
+    targets behind, ahead, at the finish and past it, it is the formula's (1e-6 s)."""
+    course = trail_course(42_000.0, n_stations=4)
+    model = EtaModel(course)
+    rng = np.random.default_rng(3)
+    time_s = T0 + np.cumsum(rng.uniform(5.0, 400.0, 300))
+    progress_m = np.minimum(np.cumsum(rng.uniform(-20.0, 600.0, 300)).clip(0.0), 43_000.0)
+    targets = np.array([0.0, 150.0, 9_000.0, 21_000.0, 41_950.0, 42_000.0, 45_000.0])
+    state = model.new_state(T0 - 60.0)
+    solved = 0
+    for t, s in zip(time_s.tolist(), progress_m.tolist(), strict=True):
+        state = model.update(state, t, s)
+        solved += not math.isnan(state.theta[0])
+        got, want = model.predict(state, targets), _predict_by_arrays(model, state, targets)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), (got, want)
+        assert np.allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=0.0, atol=1e-6)
+    assert solved > 100  # (the kept solve was the one used)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -181,6 +182,35 @@ async def test_a_backlog_predicts_the_eta_by_race_time_not_per_request(
             now[0] += 1.0
             await _ingest(server, fixes[k : k + 10])
         assert len(calls) - at_once >= 15  # refreshed every 50 s of race time: each request
+
+
+async def test_the_detectors_predict_from_the_state_now_once_per_state(tmp_path: Path) -> None:
+    """What overdue and cut-off risk decide on is the model's prediction from the runner's
+    state as it is (not the board's, kept up to 5 min of race time); made once for a state
+    and kept for the board (a tick or a second look at an unchanged state predicts no more)."""
+    from coursewatch.eta import EtaModel
+
+    now = [START + 86400]
+    fixes = _fixes(30.0, seed=5)[:40]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        race = server.race("demo")
+        watch = server._pipeline.watch(race)
+        runner = race.runners["7"]
+        targets = [*race.station_m, race.course.length_m]
+        made: list[int] = []
+        calls: list[int] = []
+        predict = watch.model.predict
+        watch.model.predict = lambda st, tg: calls.append(1) or predict(st, tg)  # type: ignore[method-assign]
+        for k in range(0, 40, 4):
+            await _ingest(server, fixes[k : k + 4])
+            state = watch.of(runner).eta
+            want = EtaModel(race.course).predict(state, np.array(targets)).tolist()
+            before = len(calls)
+            got = [watch.arrivals(runner, targets, exact=True) for _ in range(3)]
+            assert all(g == [None if math.isnan(v) else v for v in want] for g in got), k
+            made.append(len(calls) - before)
+        assert max(made) <= 1, made  # (made with the fixes: their cut-offs, the board's targets)
 
 
 async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class CourseProfile:
         self.cum_up = np.concatenate([[0.0], np.cumsum(effort * self.up)])
         self.cum_down = np.concatenate([[0.0], np.cumsum(effort * self.down)])
         self.mid_effort_km = (self.cum_effort_m[:-1] + self.cum_effort_m[1:]) / 2000.0
+        # each bin's features but the level's, one row a bin (a prediction's one product)
+        self.shape_x = np.column_stack([self.mid_effort_km, self.up, self.down])
+        self.effort_bin_m = effort
 
     def at(self, cum: FloatArray, s_m: float) -> float:
         """A cumulative array at course distance ``s_m`` (O(1): the bins are uniform)."""

@@ -133,6 +133,8 @@ class EtaState:
     stopped_s: float = 0.0
     xtx: FloatArray = field(default_factory=lambda: np.zeros((N_PARAMS, N_PARAMS)))
     xty: FloatArray = field(default_factory=lambda: np.zeros(N_PARAMS))
+    # the posterior mean those give, solved once when they change (NaN: not yet, the prior's)
+    theta: FloatArray = field(default_factory=lambda: np.full(N_PARAMS, np.nan))
     fixes: int = 0
     leg_ts: float = math.nan
     leg_m: float = math.nan
@@ -299,21 +301,27 @@ class EtaModel:
             w *= clip / abs(residual)
             residual = math.copysign(clip, residual)
         y = expected_log + residual
+        xtx, xty = keep * state.xtx + w * np.outer(x, x), keep * state.xty + w * y * x
         return _evolve(
             state,
             segment_ts=state.last_ts,
             segment_m=state.progress_m,
             moving_s=keep * state.moving_s + dt_s,
             stopped_s=keep * state.stopped_s,
-            xtx=keep * state.xtx + w * np.outer(x, x),
-            xty=keep * state.xty + w * y * x,
+            xtx=xtx,
+            xty=xty,
+            theta=self._solve(xtx, xty),
         )
 
     def theta(self, state: EtaState) -> FloatArray:
         """Posterior mean of (log level, fatigue per effort-km, climb, descent)."""
-        a = self.prior_precision + state.xtx
-        b = self.prior_precision @ self.prior_mean + state.xty
-        return np.linalg.solve(a, b)
+        if math.isnan(state.theta[0]):
+            return self._solve(state.xtx, state.xty)
+        return state.theta
+
+    def _solve(self, xtx: FloatArray, xty: FloatArray) -> FloatArray:
+        a = self.prior_precision + xtx
+        return np.linalg.solve(a, self.prior_precision @ self.prior_mean + xty)
 
     def stop_ratio(self, state: EtaState) -> float:
         """Expected stopped time per second of moving time."""
@@ -337,32 +345,31 @@ class EtaModel:
         """
         targets = np.atleast_1d(np.asarray(targets_m, dtype=np.float64))
         out = np.full(targets.shape, np.nan)
-        ahead = targets >= state.progress_m
-        if not state.fixes or not ahead.any():
+        here_m = state.progress_m
+        ahead = [(k, t) for k, t in enumerate(targets.tolist()) if t >= here_m]
+        if not state.fixes or not ahead:
             return out
         c, p = self.config, self.profile
-        i1 = min(int(float(targets[ahead].max()) / p.bin_m), len(p.factor) - 1) + 1
+        i1 = min(int(max(t for _, t in ahead) / p.bin_m), len(p.factor) - 1) + 1
         theta = self.theta(state)
-        log_shape = (theta[1] * p.mid_effort_km[:i1] + theta[2] * p.up[:i1]
-                     + theta[3] * p.down[:i1])  # fmt: skip
-        cum = np.concatenate([[0.0], np.cumsum(np.exp(log_shape) * p.factor[:i1] * p.bin_m)])
-        edges = p.edges_m[: i1 + 1]
-        run = float(np.interp(state.progress_m, edges, cum))
+        cum = np.empty(i1 + 1)  # the fitted shape's time per unit of level, bin by bin
+        cum[0] = 0.0
+        np.cumsum(np.exp(p.shape_x[:i1] @ theta[1:]) * p.effort_bin_m[:i1], out=cum[1:])
+        run = p.at(cum, here_m)
         fitted = math.exp(theta[0]) * (1.0 + self.stop_ratio(state))
-        done = run - float(np.interp(state.start_m, edges, cum))
         elapsed_s = state.last_ts - state.start_ts if state.started else 0.0
         w = c.early_m
-        observed = (elapsed_s + fitted * w) / (done + w)
+        observed = (elapsed_s + fitted * w) / (run - p.at(cum, state.start_m) + w)
         level = c.elapsed_share * observed + (1.0 - c.elapsed_share) * fitted
-        shaped_s = level * (np.interp(targets[ahead], edges, cum) - run)
-        # the average speed since the start, shrunk to the shaped pace over the first
-        # early_m (a detour in the first kilometres is not the pace of the whole race)
-        to_go_m = np.maximum(targets[ahead] - state.progress_m, 1e-9)
-        run_m = state.progress_m if state.started else 0.0
-        pace = (elapsed_s + shaped_s / to_go_m * w) / (run_m + w)
+        run_m = here_m if state.started else 0.0
         a = self.average_weight(state)
-        mixed_s = a * pace * to_go_m + (1.0 - a) * shaped_s
-        out[ahead] = state.last_ts + mixed_s
+        for k, to_m in ahead:  # (a few targets: in floats, not arrays)
+            shaped_s = level * (p.at(cum, to_m) - run)
+            # the average speed since the start, shrunk to the shaped pace over the first
+            # early_m (a detour in the first kilometres is not the pace of the whole race)
+            to_go_m = max(to_m - here_m, 1e-9)
+            pace = (elapsed_s + shaped_s / to_go_m * w) / (run_m + w)
+            out[k] = state.last_ts + a * pace * to_go_m + (1.0 - a) * shaped_s
         return out
 
 

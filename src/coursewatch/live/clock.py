@@ -10,7 +10,6 @@ clock tick, keeps each runner's ETAs at the next station and the finish up to da
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from coursewatch.detectors.stopped import (
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.geo import haversine_m
 from coursewatch.incidents import episode_key, rule
-from coursewatch.live import news
+from coursewatch.live import cutoffpass, news
 from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.checks import FeedTrouble, no_trouble, with_feed
 from coursewatch.live.fieldwatch import Range
@@ -66,6 +65,7 @@ class RunnerWatch:
     etas_at_s: float = -math.inf
     etas_wall_s: float = -math.inf
     etas: dict[float, float] = field(default_factory=dict)
+    etas_of: EtaState | None = None  # the model state the kept predictions were made from
     fed_s: float = -math.inf
     ahead_s: float = -math.inf
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
@@ -146,8 +146,10 @@ class RaceWatch:
         """The arrivals (as :meth:`arrivals`) and the history's with their intervals (None:
         no history there)."""
         if exact and runner.last_time_s is not None and not runner.finished:
-            made = self.model.predict(self.of(runner).eta, np.array(targets_m, dtype=float))
-            live: list[float | None] = [None if math.isnan(v) else float(v) for v in made]
+            w = self.of(runner)
+            if w.etas_of is not w.eta or any(t not in w.etas for t in targets_m):
+                self._predict(runner, w, targets_m)  # (kept: the views read them next)
+            live: list[float | None] = [_some(w.etas[t]) for t in targets_m]
         else:
             live = self._live(runner, targets_m, refresh)
         ranges = self.ranges(runner, targets_m, live)
@@ -171,11 +173,20 @@ class RaceWatch:
             age_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
         )
         if stale or any(t not in w.etas for t in targets_m):
-            wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
-            values = self.model.predict(w.eta, np.array(wanted))
-            w.etas = {t: float(v) for t, v in zip(wanted, values, strict=True)}
-            w.etas_at_s, w.etas_wall_s = last, now_s
-        return [None if math.isnan(w.etas[t]) else w.etas[t] for t in targets_m]
+            self._predict(runner, w, targets_m, now_s)
+        return [_some(w.etas[t]) for t in targets_m]
+
+    def _predict(
+        self, runner: LiveRunner, w: RunnerWatch, targets_m: list[float], now_s: float | None = None
+    ) -> None:
+        """The live model's predictions made now from its state, at ``targets_m``, the ones
+        kept before and the cut-offs, and kept."""
+        wanted = sorted(set(targets_m) | set(w.etas) | {p for p, _ in self.cutoffs})
+        values = self.model.predict(w.eta, np.array(wanted))
+        w.etas = {t: float(v) for t, v in zip(wanted, values, strict=True)}
+        w.etas_at_s = runner.last_time_s if runner.last_time_s is not None else -math.inf
+        w.etas_wall_s = self.clock() if now_s is None else now_s
+        w.etas_of = w.eta
 
     def ranges(
         self, runner: LiveRunner, targets_m: list[float], live: list[float | None]
@@ -322,37 +333,12 @@ class RaceWatch:
                 w.cutoff, now_s, s_at, self.cutoffs,
                 [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
             )  # fmt: skip
-            events += [self._passed_when(runner, e) for e in ev2]
-            events += self._late_unwarned(runner, w, s_at, {e.station_m for e in ev2})
+            events += [cutoffpass.passed_when(self.race, runner, e) for e in ev2]
+            judged = w.passed_m | w.cutoff.alerted_m | {e.station_m for e in ev2}
+            late, looked = cutoffpass.late_unwarned(self.race, runner, self.cutoffs, s_at, judged)
+            events += late
+            w.passed_m |= looked
         return events
-
-    def _late_unwarned(
-        self, runner: LiveRunner, w: RunnerWatch, s_m: float, judged: set[float]
-    ) -> list[CutoffEvent]:
-        """Stations reached after their cut-off with no risk raised first (late by minutes,
-        not for ten): ``cutoff_missed`` all the same, stamped with their pass (once: the same
-        event again after a restart is the same row)."""
-        out = []
-        for m, cutoff_ts in self.cutoffs:
-            if m > s_m or m in w.passed_m or m in judged or m in w.cutoff.alerted_m:
-                continue
-            w.passed_m.add(m)
-            at_s = self.race.passed_s(runner, bisect.bisect_left(self.race.station_m, m))
-            if at_s is not None and at_s > cutoff_ts:  # (not known: first seen past it)
-                late = round((cutoff_ts - at_s) / 60.0, 1)
-                out.append(CutoffEvent("cutoff_missed", at_s, m, m, cutoff_ts, at_s, late, m,
-                                       opens=True, closes=True, episode_ts=at_s))  # fmt: skip
-        return out
-
-    def _passed_when(self, runner: LiveRunner, e: CutoffEvent) -> CutoffEvent:
-        """A station reached: its margin from when the runner passed it (their split), not
-        from when it was seen (the next ping, a tick); after its cut-off, ``cutoff_missed``."""
-        if e.kind != "cutoff_passed":
-            return e
-        at_s = self.race.passed_s(runner, bisect.bisect_left(self.race.station_m, e.station_m))
-        if at_s is not None and at_s <= e.ts:
-            e = replace(e, eta_ts=at_s, margin_min=round((e.cutoff_ts - at_s) / 60.0, 1))
-        return replace(e, kind="cutoff_missed") if e.margin_min < 0 else e
 
     def _alert(self, runner: LiveRunner, e: ClockEvent) -> AlertRecord:
         pos = runner.position() or (math.nan, math.nan)
@@ -392,6 +378,10 @@ def _since(e: ClockEvent) -> float:
     if isinstance(e, CutoffEvent):  # (when it began: one raised again after it ended is new)
         return e.episode_m if math.isnan(e.episode_ts) else e.episode_ts
     return e.station_m
+
+
+def _some(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _first(raised: tuple[int, AlertRecord]) -> int:

@@ -42,8 +42,8 @@ from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.store import RunnerState
 
-VERSION = 4  # 2: the confirmation keeps the interval before the last fix; 3: cut-off episodes;
-# 4: a cut-off risk ends when projected in time again (clear_since)
+VERSION = 5  # 2: the confirmation keeps the interval before the last fix; 3: cut-off episodes;
+# 4: a cut-off risk ends when projected in time again (clear_since); 5: the ETA fit's theta
 SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing ...
 SAVE_WALL_S = 10.0  # ... and server time
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,

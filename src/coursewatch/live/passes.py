@@ -62,8 +62,9 @@ class Passes:
         t0, s0 = self.last[bib]
         self.last[bib] = (t_s, max(progress_m, s0))
         held = self.held.pop(bib, [])
-        if progress_m > s0:
-            lo, known = bisect.bisect_right(self.station_m, s0), {i for i, _ in held}
+        lo = bisect.bisect_right(self.station_m, s0) if progress_m > s0 else len(row)
+        if lo < len(row) and progress_m + AT_STATION_M >= self.station_m[lo]:  # (any reached)
+            known = {i for i, _ in held}
             held += [(i, _elapsed_at(self.station_m[i], t0, s0, t_s, progress_m))
                      for i in range(lo, reached(self.station_m, progress_m))
                      if math.isnan(row[i]) and i not in known]  # fmt: skip
