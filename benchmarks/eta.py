@@ -166,11 +166,36 @@ def main() -> int:
     for share in SHARES:
         r = ratios(scores, list(fits), share)
         print(f"  {share:.1f}: {statistics.mean(r):.3f} ({max(r):.3f})")
+    speed()
     print(
         f"\nbeats the baseline (p50 and p90) on {wins}/{len(PAIRS)} pairs; "
         f"{time.perf_counter() - t0:.0f} s"
     )
     return 0 if wins == len(PAIRS) else 1
+
+
+def speed() -> None:
+    """The model's cost on UTMB 2021 (its course's bins, its runner's fixes): an update per
+    fix, and a prediction of 12 targets from 500 of the states (process CPU time, best of 3)."""
+    pair = next(p for p in PAIRS if p.name == "utmb_2021")
+    model = EtaModel(course(pair.course))
+    time_s, progress_m = progress(pair)
+    updates, predicts = [], []
+    targets = np.linspace(0.0, model.course.length_m, 12)
+    for _ in range(3):
+        t0, state, states = time.process_time(), model.new_state(), []
+        for t, s in zip(time_s.tolist(), progress_m.tolist(), strict=True):
+            state = model.update(state, t, s)
+            states.append(state)
+        updates.append((time.process_time() - t0) / len(time_s))
+        some = states[:: max(len(states) // 500, 1)]
+        t0 = time.process_time()
+        for state in some:
+            model.predict(state, targets)
+        predicts.append((time.process_time() - t0) / len(some))
+    print(f"\nspeed on UTMB 2021 ({len(model.profile.factor):,} bins, {len(time_s):,} fixes): "
+          f"an update {1e6 * min(updates):.1f} us a fix, a prediction of 12 targets "
+          f"{1e6 * min(predicts):.1f} us")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -386,7 +386,7 @@ def test_a_first_run_says_it_compiles_the_engine(
 ) -> None:
     """The first `analyze` on a machine took 68 s without a word (numba compiles the engine
     once): it says so, on stderr, and only the commands that follow runners."""
-    from coursewatch import jitcache
+    from coursewatch import cli, jitcache
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     assert jitcache.is_cold("analyze") and jitcache.is_cold("live")
@@ -396,7 +396,11 @@ def test_a_first_run_says_it_compiles_the_engine(
     assert not jitcache.is_cold("analyze") and jitcache.is_cold("live")
     monkeypatch.setattr(jitcache, "is_cold", lambda path: True)
     res = CliRunner().invoke(main, ["analyze", str(tmp_path / "no.gpx"), str(tmp_path / "no.gpx")])
-    assert "compiling the course engine" in res.output and res.exit_code == 1, res.output
+    # refused at once, it compiled nothing: not said (it read as the cause of the error)
+    assert "compiling" not in res.output and res.exit_code == 1, res.output
+    monkeypatch.setattr(cli, "SAY_COMPILING_AFTER_S", 0.0)  # (said once still at it)
+    res = CliRunner().invoke(main, ["analyze", str(cpath), str(tpath)])
+    assert "compiling the course engine" in res.output and res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["settings"])
     assert "compiling" not in res.output
 

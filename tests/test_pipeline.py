@@ -778,3 +778,33 @@ async def test_a_runner_going_back_along_the_course_a_kilometre_reaches_race_hq(
         said = [u["sentence"] for u in hq_incidents[0].updates]
         assert any(re.match(r"Bib 7 is still going the wrong way at km 4\.9\d .*: 1\.0 km back "
                             r"along the course since km 6\.00", u) for u in said), said  # fmt: skip
+
+
+async def test_a_tracker_first_heard_mid_race_on_a_loop_is_on_the_field_s_lap(
+    tmp_path: Path,
+) -> None:
+    """A backyard-like race: a 4.4 km loop, six runners at 2 m/s from the start. A seventh's
+    tracker is first heard 2 h in (km 14.4, lap 4): the laps are alike on the map, and
+    placed by a usual pace of 1.3 m/s they were a lap behind for the rest of the race (a
+    rehearsal on a real backyard ultra). Race HQ places them by the field's pace."""
+    from coursewatch.sim.simulate import loop_course
+
+    course = loop_course(6, 2000.0, 200.0)
+    now = [START + 7200.0]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await add_race(server, tmp_path, course, "demo", START)
+        runs = {}
+        for bib in range(1, 8):
+            await server.put_runner(RunnerRecord("demo", str(bib), f"R{bib}"))
+            runs[bib] = simulate_run(course, pace_mps=2.0 - 0.02 * (bib - 4), interval_s=60.0,
+                                     seed=bib, start_ts=START)  # fmt: skip
+        for bib, run in runs.items():
+            start = 120 if bib == 7 else 0  # (7: from 2 h in)
+            decoded = Decoded()
+            for i in range(start, 130):
+                lat, lon = float(run.lat[i]), float(run.lon[i])
+                decoded.add(Fix(float(run.time_s[i]), lat, lon, bib=str(bib)), i)
+            await server.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
+        progress = {b: server.race("demo").runners[str(b)].matcher.progress_m for b in runs}
+        truth_m = 129 * 60.0 * (2.0 - 0.02 * 3)  # runner 7 at fix 129
+        assert progress[7] == pytest.approx(truth_m, abs=150.0), progress

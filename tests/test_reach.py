@@ -293,3 +293,28 @@ def test_a_tracker_started_at_a_turnaround_on_the_start_hours_in_keeps_its_leg()
     want = 2 * 5000.0 + x[-1]
     assert m.progress_m[-1] == pytest.approx(want, abs=150.0), m.progress_m[::100]
     assert np.all(np.diff(m.progress_m) > -200.0)  # never sent back
+
+
+def test_a_tracker_started_on_a_loop_hours_in_is_on_the_lap_the_field_pace_says() -> None:
+    """A 4.4 km loop run 4 times; trackers first heard long after the start, at 2 m/s (a
+    backyard ultra's pace: a lap an hour of 6.7 km). The laps are alike on the map: the
+    average pace since the start tells them apart, against a usual one. The configured
+    1.3 m/s (a 100-miler's) put them a lap behind; one first heard at the loop's start
+    itself was put at the start (no pace judged at km 0: free). With the field's pace (live:
+    live/fieldpace.py) each is on their lap."""
+    from coursewatch.engine.matcher import LiveMatcher
+    from coursewatch.sim.simulate import loop_course
+
+    course = loop_course(4, 2000.0, 200.0)
+    lap, start, pace = 4400.0, 1_780_000_000.0, 2.0
+    run = simulate_run(course, pace_mps=pace, interval_s=10.0, seed=4, start_ts=start)
+    for first_m in (3 * lap - 300.0, 2 * lap):  # late in lap 3; at its start (the corner)
+        k = int(np.searchsorted(run.time_s, start + first_m / pace))
+        usual = LiveMatcher(course, start_ts=start, usual_pace=lambda t_s: 2.05)
+        fixed = LiveMatcher(course, start_ts=start)
+        for m in (usual, fixed):
+            m.push_many(run.time_s[k : k + 60], run.lat[k : k + 60], run.lon[k : k + 60],
+                        np.full(60, np.nan))  # fmt: skip
+        truth_m = first_m + 59 * 10.0 * pace
+        assert usual.progress_m == pytest.approx(truth_m, abs=100.0), (first_m, usual.progress_m)
+        assert fixed.progress_m < truth_m - 3000.0  # (what the field's pace puts right)

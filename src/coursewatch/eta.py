@@ -363,8 +363,9 @@ class EtaModel:
         level = c.elapsed_share * observed + (1.0 - c.elapsed_share) * fitted
         run_m = here_m if state.started else 0.0
         a = self.average_weight(state)
-        for k, to_m in ahead:  # (a few targets: in floats, not arrays)
-            shaped_s = level * (p.at(cum, to_m) - run)
+        at = np.interp([t for _, t in ahead], p.edges_m[: i1 + 1], cum).tolist()
+        for (k, to_m), cum_m in zip(ahead, at, strict=True):  # (floats: a few targets)
+            shaped_s = level * (cum_m - run)
             # the average speed since the start, shrunk to the shaped pace over the first
             # early_m (a detour in the first kilometres is not the pace of the whole race)
             to_go_m = max(to_m - here_m, 1e-9)

@@ -8,6 +8,7 @@ Library errors are caught once, in :class:`Command`, and printed as one line
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import click
@@ -28,6 +29,7 @@ class Group(click.Group):
 
 
 COMPILING = {"analyze", "serve", "demo", "worker", "replay"}  # (they follow runners)
+SAY_COMPILING_AFTER_S = 2.0
 
 
 @click.group(cls=Group)
@@ -37,8 +39,14 @@ def main(ctx: click.Context) -> None:
     """coursewatch: follow runners along a trail course and catch wrong turns in metres."""
     path = "analyze" if ctx.invoked_subcommand == "analyze" else "live"
     if ctx.invoked_subcommand in COMPILING and "--help" not in sys.argv and jitcache.is_cold(path):
-        click.echo("compiling the course engine for this machine: about a minute, the first "
-                   "time only", err=True)  # fmt: skip
+        # said once the command is still at it: one that refuses its input at once (a file
+        # of another race) compiles nothing, and said so read as the cause of its error
+        say = threading.Timer(SAY_COMPILING_AFTER_S, click.echo, ("compiling the course engine "
+                              "for this machine: about a minute, the first time only",),
+                              {"err": True})  # fmt: skip
+        say.daemon = True
+        say.start()
+        ctx.call_on_close(say.cancel)
 
 
 def _register() -> None:

@@ -253,11 +253,12 @@ def _since_start(st: FloatArray, cfg: KernelCfg, t: float, s_c: float, sigma: fl
     since_s = max(t - st[S.START_T], 0.0)
     hi = reach_m(since_s, st[S.PACE], sigma, cfg)
     prior = -max(s_c - hi, 0.0) / cfg[C.lambda_fwd_m]
-    if st[S.START_KNOWN] == 1.0 and since_s >= PACE_PRIOR_AFTER_S and s_c > 0.0:
-        avg = s_c / since_s
-        z = np.log(avg / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma]
+    if st[S.START_KNOWN] == 1.0 and since_s >= PACE_PRIOR_AFTER_S:
+        avg = max(s_c, 0.0) / since_s  # (at the start itself: still there, standing still)
         hardly = max(1.0 - avg / NOT_STARTED_MPS, 0.0)  # (0 at that pace, 1 standing still)
-        prior -= min(0.5 * z * z, PACE_PRIOR_CAP + hardly * (NOT_STARTED_CAP - PACE_PRIOR_CAP))
+        cap = PACE_PRIOR_CAP + hardly * (NOT_STARTED_CAP - PACE_PRIOR_CAP)
+        z = np.log(avg / cfg[C.avg_pace_mps]) / cfg[C.avg_pace_sigma] if avg > 0.0 else np.inf
+        prior -= min(0.5 * z * z, cap)
     return prior
 
 

@@ -19,7 +19,7 @@ from coursewatch.engine import confirm as CF
 from coursewatch.engine import offcourse as OC
 from coursewatch.engine import state as S
 from coursewatch.engine import wrongway as WW
-from coursewatch.engine.config import EngineConfig
+from coursewatch.engine.config import C, EngineConfig
 from coursewatch.engine.events import EV_FIELDS, EV_FIX, Event, decode_event
 from coursewatch.engine.kernel import run_many
 from coursewatch.engine.model import course_model
@@ -42,6 +42,9 @@ def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
         return fn.overloads[signature].entry_point  # type: ignore[no-any-return]
     except (AttributeError, KeyError, TypeError):
         return fn  # type: ignore[no-any-return]
+
+
+UsualPace = Callable[[float], "float | None"]  # the field's average pace since the start, at a time
 
 
 def new_state(
@@ -71,11 +74,16 @@ class LiveMatcher:
     """
 
     def __init__(
-        self, course: Course, config: EngineConfig | None = None, start_ts: float | None = None
+        self,
+        course: Course,
+        config: EngineConfig | None = None,
+        start_ts: float | None = None,
+        usual_pace: UsualPace | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.model = course_model(course)
         self._cfg = self.config.to_kernel()
+        self.usual_pace = usual_pace
         self.state = new_state(self.config, start_ts)
         self._ev = np.full((8, EV_FIELDS), np.nan)
         self._evs: FloatArray | None = None  # push_many's event rows, made on first use
@@ -90,6 +98,8 @@ class LiveMatcher:
         self, ts: float, lat: float, lon: float, accuracy_m: float | None = None
     ) -> list[Event]:
         """Feed one fix (epoch seconds, degrees); returns the events it raised."""
+        if self.usual_pace is not None and self.state[S.SEEN] == 0.0:
+            self._expect(ts)
         one = self._one
         one[0, 0] = ts
         one[1, 0] = lat
@@ -125,6 +135,8 @@ class LiveMatcher:
         fix ``i``.
         """
         n = len(ts)
+        if n and self.usual_pace is not None and self.state[S.SEEN] == 0.0:
+            self._expect(float(ts[0]))
         t, la, lo, ac = (np.ascontiguousarray(a, dtype=np.float64) for a in (ts, lat, lon, acc))
         if out is None:
             out = np.empty((n, 4))
@@ -149,6 +161,13 @@ class LiveMatcher:
                     events.append(decode_event(model.latlon, ev[k]))
         self._n += int(self.state[S.N_FIX] - before)
         return events
+
+    def _expect(self, t_s: float) -> None:
+        """Not yet on the line: a first fix long after a known start is placed among passes
+        alike (a loop's laps) by the field's usual average pace since the start at ``t_s``
+        (``usual_pace``, live), else by the configured one."""
+        pace = self.usual_pace(t_s) if self.usual_pace is not None else None
+        self._cfg[C.avg_pace_mps] = self.config.avg_pace_mps if pace is None else pace
 
     def snapshot(self) -> FloatArray:
         """A copy of the whole runner state (about 1.1 KB): store it to rewind later."""

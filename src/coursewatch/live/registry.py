@@ -15,6 +15,7 @@ from dataclasses import replace
 from coursewatch.course import Course
 from coursewatch.errors import InputError
 from coursewatch.formats.load import course_from_bytes
+from coursewatch.live.fieldpace import FieldPace
 from coursewatch.live.fieldwatch import FieldWatch
 from coursewatch.live.narrate import Narrator
 from coursewatch.live.passes import Passes, reached
@@ -65,6 +66,7 @@ class LiveRace:
         starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
+        self.usual_pace = FieldPace(self.runners)  # where a late first fix is (live/fieldpace.py)
         self.view = PublicView()  # what the public sees (live/privacy.py)
         self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
@@ -109,7 +111,7 @@ class LiveRace:
             old.start_ts = self.record.start_ts if record.start_ts is None else record.start_ts
             return old
         start = self.record.start_ts if record.start_ts is None else record.start_ts
-        runner = LiveRunner(record, self.course, start_ts=start)
+        runner = LiveRunner(record, self.course, start_ts=start, usual_pace=self.usual_pace)
         self.runners[record.bib] = runner
         return runner
 
@@ -146,7 +148,7 @@ class Registry:
             live.view, live.hidden, live.runner_tokens = old.view, old.hidden, old.runner_tokens
             live.out_since = old.out_since
         if old is not None and old.record.course_bytes == record.course_bytes:
-            live.runners = old.runners
+            live.runners, live.usual_pace = old.runners, old.usual_pace
             if old.station_m == live.station_m:
                 live.passes = old.passes
             else:  # other stations: from the fixes each runner's engine keeps

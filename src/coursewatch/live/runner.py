@@ -25,7 +25,7 @@ from coursewatch.course import FINISH_STEPS, Course, first_at_finish
 from coursewatch.detectors.device import DeviceState
 from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
-from coursewatch.engine.matcher import LiveMatcher
+from coursewatch.engine.matcher import LiveMatcher, UsualPace
 from coursewatch.geo import FloatArray
 from coursewatch.protocols import Fix
 from coursewatch.store import FixArrays, RunnerRecord
@@ -79,12 +79,14 @@ class LiveRunner:
         course: Course,
         config: EngineConfig | None = None,
         start_ts: float | None = None,
+        usual_pace: UsualPace | None = None,
     ) -> None:
         self.record = record
         self.course = course
         self.config = config
-        self.start_ts = start_ts  # the runner's start: the engine places a first fix by it
-        self.matcher = LiveMatcher(course, config, start_ts)
+        self.start_ts = start_ts  # the runner's start: the engine places a first fix by it,
+        self.usual_pace = usual_pace  # and by the field's average pace since (FieldPace)
+        self.matcher = LiveMatcher(course, config, start_ts, usual_pace)
         self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
         self._prog = np.zeros(TAIL_CAP)  # the progress at each kept fix (a delayed view)
         self._n = 0
@@ -265,7 +267,7 @@ class LiveRunner:
             rows = np.vstack([rows, [(fix.time_s, fix.lat, fix.lon, acc)]])
         _, first = np.unique(rows[:, 0], return_index=True)
         rows = rows[first]  # sorted by time, one fix per time (the first seen is kept)
-        self.matcher = LiveMatcher(self.course, self.config, self.start_ts)
+        self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace)
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.wrong_way = self.reached = False

@@ -6,6 +6,7 @@ Everything here is generated from a seed: the same call gives the same course an
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,26 @@ def hairpin_course(
     x = np.concatenate([east, leg_m + r * np.cos(a), east[::-1], np.zeros(len(north))])
     y = np.concatenate([0 * east, r + r * np.sin(a), gap_m + 0 * east, north])
     return _course_from_xy(x, y, "hairpin", lat0, lon0)
+
+
+def loop_course(
+    laps: int = 4, long_m: float = 2000.0, wide_m: float = 200.0, lat0: float = 45.9,
+    lon0: float = 6.87,
+) -> Course:  # fmt: skip
+    """A rectangle run ``laps`` times from its corner (a backyard ultra's loop): ``long_m``
+    east, ``wide_m`` north, back west and south, a vertex every 20 m; a station halfway
+    along its first side (passed once a lap)."""
+    corners_x, corners_y = [0.0, long_m, long_m, 0.0, 0.0], [0.0, 0.0, wide_m, wide_m, 0.0]
+    xs, ys = [0.0], [0.0]
+    for k in range(4):
+        n = max(int(math.hypot(corners_x[k + 1] - corners_x[k], corners_y[k + 1] - corners_y[k])
+                    // 20.0), 1)  # fmt: skip
+        xs += list(np.linspace(corners_x[k], corners_x[k + 1], n + 1)[1:])
+        ys += list(np.linspace(corners_y[k], corners_y[k + 1], n + 1)[1:])
+    x = np.concatenate([xs] + [xs[1:]] * (laps - 1))
+    y = np.concatenate([ys] + [ys[1:]] * (laps - 1))
+    far = [("Far side", long_m / 2)]
+    return _course_from_xy(x, y, f"loop x{laps}", lat0, lon0, stations=far)
 
 
 @dataclass(frozen=True)
