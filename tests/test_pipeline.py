@@ -786,25 +786,37 @@ async def test_a_tracker_first_heard_mid_race_on_a_loop_is_on_the_field_s_lap(
     """A backyard-like race: a 4.4 km loop, six runners at 2 m/s from the start. A seventh's
     tracker is first heard 2 h in (km 14.4, lap 4): the laps are alike on the map, and
     placed by a usual pace of 1.3 m/s they were a lap behind for the rest of the race (a
-    rehearsal on a real backyard ultra). Race HQ places them by the field's pace."""
+    rehearsal on a real backyard ultra). Race HQ places them by the field's pace; rebuilt
+    from their fixes (a fix older than the history) and after a restart where their stored
+    state does not fit (put back after the others, whose pace judges it), by the same."""
+    import sqlite3
+
     from coursewatch.sim.simulate import loop_course
 
     course = loop_course(6, 2000.0, 200.0)
-    now = [START + 7200.0]
+    now = [START + 7800.0]
+    runs = {bib: simulate_run(course, pace_mps=2.0 - 0.02 * (bib - 4), interval_s=60.0,
+                              seed=bib, start_ts=START) for bib in range(1, 8)}  # fmt: skip
+    truth_m = 129 * 60.0 * (2.0 - 0.02 * 3)  # the late one (bib 0) at fix 129
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
         await add_race(server, tmp_path, course, "demo", START)
-        runs = {}
-        for bib in range(1, 8):
-            await server.put_runner(RunnerRecord("demo", str(bib), f"R{bib}"))
-            runs[bib] = simulate_run(course, pace_mps=2.0 - 0.02 * (bib - 4), interval_s=60.0,
-                                     seed=bib, start_ts=START)  # fmt: skip
         for bib, run in runs.items():
-            start = 120 if bib == 7 else 0  # (7: from 2 h in)
+            late = bib == 7  # (bib 0: the first one a restart would rebuild)
+            await server.put_runner(RunnerRecord("demo", "0" if late else str(bib), f"R{bib}"))
             decoded = Decoded()
-            for i in range(start, 130):
+            for i in range(120 if late else 0, 130):
                 lat, lon = float(run.lat[i]), float(run.lon[i])
-                decoded.add(Fix(float(run.time_s[i]), lat, lon, bib=str(bib)), i)
+                decoded.add(Fix(float(run.time_s[i]), lat, lon, bib="0" if late else str(bib)), i)
             await server.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
-        progress = {b: server.race("demo").runners[str(b)].matcher.progress_m for b in runs}
-        truth_m = 129 * 60.0 * (2.0 - 0.02 * 3)  # runner 7 at fix 129
-        assert progress[7] == pytest.approx(truth_m, abs=150.0), progress
+        runner = server.race("demo").runners["0"]
+        assert runner.matcher.progress_m == pytest.approx(truth_m, abs=150.0)
+        placed = runner.matcher.placed_pace_mps
+        assert placed is not None and 1.8 < placed < 2.1
+        runner.usual_pace = lambda t_s: 1.3  # the field slower now: the first fix's lap
+        runner.rebuild(server._store.fixes("demo", "0"), None)  # is judged by its own
+        assert runner.matcher.progress_m == pytest.approx(truth_m, abs=150.0)
+    with sqlite3.connect(tmp_path / "hq.db") as db:
+        db.execute("UPDATE runner_states SET state='{}' WHERE bib='0'")
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        progress = server.race("demo").runners["0"].matcher.progress_m
+        assert progress == pytest.approx(truth_m, abs=150.0)

@@ -79,11 +79,15 @@ class LiveMatcher:
         config: EngineConfig | None = None,
         start_ts: float | None = None,
         usual_pace: UsualPace | None = None,
+        placed_pace_mps: float | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.model = course_model(course)
         self._cfg = self.config.to_kernel()
         self.usual_pace = usual_pace
+        # the field's pace the first placement was judged by (once known): a rewind or a
+        # rebuild judges it by the same, not by the field's pace at that later time
+        self.placed_pace_mps = placed_pace_mps
         self.state = new_state(self.config, start_ts)
         self._ev = np.full((8, EV_FIELDS), np.nan)
         self._evs: FloatArray | None = None  # push_many's event rows, made on first use
@@ -166,7 +170,9 @@ class LiveMatcher:
         """Not yet on the line: a first fix long after a known start is placed among passes
         alike (a loop's laps) by the field's usual average pace since the start at ``t_s``
         (``usual_pace``, live), else by the configured one."""
-        pace = self.usual_pace(t_s) if self.usual_pace is not None else None
+        if self.placed_pace_mps is None and self.usual_pace is not None:
+            self.placed_pace_mps = self.usual_pace(t_s)
+        pace = self.placed_pace_mps
         self._cfg[C.avg_pace_mps] = self.config.avg_pace_mps if pace is None else pace
 
     def snapshot(self) -> FloatArray:

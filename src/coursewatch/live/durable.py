@@ -106,6 +106,16 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
     return True
 
 
+def fits(race: LiveRace, runner: LiveRunner, stored: RunnerState | None) -> bool:
+    """Whether a stored state is one this race can put the runner back in (else the
+    runner is rebuilt from their fixes)."""
+    try:
+        data = json.loads(stored.state) if stored is not None else {}
+        return bool(data.get("version") == VERSION and data.get("for") == fingerprint(race, runner))
+    except (ValueError, AttributeError):
+        return False
+
+
 def stored_passes(race: LiveRace, runner: LiveRunner, stored: RunnerState) -> Any:
     """The station passes a stored state holds (``Passes.state``), None when it is not one
     this race can use."""

@@ -48,9 +48,12 @@ async def load_runners(
     out = Resumed()
     watch = pipeline.watch(race)
     states = store.runner_states(race.id)
-    for record in store.runners(race.id):
-        runner = registry.add_runner(record)
-        work = pipeline.put_back(race, runner, states.get(record.bib), replay)
+    runners = [registry.add_runner(record) for record in store.runners(race.id)]
+    # those back in their state first: one rebuilt from their fixes, first heard hours into
+    # a lap course, is placed by the field's pace (live/fieldpace.py) of the runners back
+    runners.sort(key=lambda r: not durable.fits(race, r, states.get(r.bib)))
+    for runner in runners:
+        work = pipeline.put_back(race, runner, states.get(runner.bib), replay)
         rebuilt = work is not None and work.protocol == "rebuild"
         if work is not None:
             out.resumed += not rebuilt

@@ -84,8 +84,8 @@ class LiveRunner:
         self.record = record
         self.course = course
         self.config = config
-        self.start_ts = start_ts  # the runner's start: the engine places a first fix by it,
-        self.usual_pace = usual_pace  # and by the field's average pace since (FieldPace)
+        # the runner's start: the engine places a first fix by it, and by the field's pace
+        self.start_ts, self.usual_pace = start_ts, usual_pace  # since (live/fieldpace.py)
         self.matcher = LiveMatcher(course, config, start_ts, usual_pace)
         self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
         self._prog = np.zeros(TAIL_CAP)  # the progress at each kept fix (a delayed view)
@@ -95,8 +95,7 @@ class LiveRunner:
         self.wrong_way = self.reached = False  # (reached: the engine found the finish)
         self._furthest: deque[float] = deque(maxlen=FINISH_STEPS)  # at each of the last fixes
         self.reached_s: float | None = None  # the time of the fix that reached the finish
-        self.stopped = False  # set by the time-based detectors
-        self.silent = False  # likewise: the signal was lost (and is not back)
+        self.stopped = self.silent = False  # set by the time-based detectors (silent: no signal)
         self.heard: dict[str, float] = {}  # device id -> when its newest fix arrived
         self.device = DeviceState()  # what their device says: in SOS, battery low (devices.py)
         self.received_s: float | None = None  # when its newest fix arrived (server clock)
@@ -267,7 +266,8 @@ class LiveRunner:
             rows = np.vstack([rows, [(fix.time_s, fix.lat, fix.lon, acc)]])
         _, first = np.unique(rows[:, 0], return_index=True)
         rows = rows[first]  # sorted by time, one fix per time (the first seen is kept)
-        self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace)
+        self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace,
+                                   self.matcher.placed_pace_mps)  # fmt: skip
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.wrong_way = self.reached = False
