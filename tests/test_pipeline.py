@@ -820,3 +820,31 @@ async def test_a_tracker_first_heard_mid_race_on_a_loop_is_on_the_field_s_lap(
     async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
         progress = server.race("demo").runners["0"].matcher.progress_m
         assert progress == pytest.approx(truth_m, abs=150.0)
+        # the course sent again (another file of the same loop): every runner is rebuilt on
+        # it, the late one first (bib 0), by the pace that placed them
+        text = (tmp_path / "demo" / "course.gpx").read_text().replace("<name>", "<name>v2 ", 1)
+        race_text = (tmp_path / "demo" / "race.yaml").read_text()
+        await server.create_race("demo", race_text, ".yaml", text.encode(), ".gpx")
+        progress = server.race("demo").runners["0"].matcher.progress_m
+        assert progress == pytest.approx(truth_m, abs=150.0)
+
+
+def test_the_field_s_pace_counts_the_finishers_at_their_finish() -> None:
+    """After the race (a course sent again, a late fix rebuilding a runner), everyone has
+    finished: the finishers count, at their own finish, or there was no field and a late
+    tracker was placed at 1.3 m/s again (a lap behind). Runners out (DNF) do not count."""
+    from types import SimpleNamespace
+
+    from coursewatch.live.fieldpace import FieldPace
+
+    def runner(finish_s: float | None, dnf: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(
+            last_time_s=START + 9000.0, start_ts=START, finished_s=finish_s,
+            record=SimpleNamespace(dnf=dnf), matcher=SimpleNamespace(progress_m=9_990.0),
+            course=SimpleNamespace(length_m=10_000.0),
+        )  # fmt: skip
+
+    field = {str(k): runner(START + 4000.0 + 250.0 * k) for k in range(5)}
+    field["out"] = runner(None, dnf=True)
+    assert FieldPace(field)(START + 9000.0) == pytest.approx(10_000.0 / 4500.0)  # type: ignore[arg-type]
+    assert FieldPace({k: v for k, v in field.items() if k != "0"})(START) is None  # type: ignore[arg-type]

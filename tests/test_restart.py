@@ -390,3 +390,45 @@ def _refusing_once(save: Callable[..., Any]) -> Callable[..., Any]:
         return await save(*args, **kwargs)
 
     return away
+
+
+def test_a_sigterm_stops_race_hq_as_ctrl_c_does(tmp_path: Path) -> None:
+    """systemd and `docker stop` send SIGTERM: uvicorn raised it again, once it had served,
+    to the default handler, which ended the process before race HQ's stop. Every runner's
+    state was left as last stored (a rehearsal's restart then played 180 fixes again; 0 after
+    a Ctrl-C). Now it exits 0 with each runner's state stored at its last fix."""
+    import signal
+    import sqlite3
+
+    import httpx
+
+    from coursewatch.sim.hq import ADMIN, free_port, start_serve
+
+    port = free_port()
+    proc = start_serve(tmp_path, port, ADMIN, tick_s="0")
+    url, admin = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        from coursewatch.sim.field import course_gpx, write_race
+
+        race_file = write_race(tmp_path / "race", COURSE, START)
+        body = {"id": "demo", "race_file": {"text": race_file.read_text(), "suffix": ".yaml"},
+                "course_file": {"text": course_gpx(COURSE), "suffix": ".gpx"}}  # fmt: skip
+        token = httpx.post(f"{url}/api/races", json=body, headers=admin, timeout=60).json()
+        httpx.post(f"{url}/api/races/demo/runners", json={"runners": [{"bib": "7"}]},
+                   headers=admin, timeout=30).raise_for_status()  # fmt: skip
+        run = simulate_run(COURSE, start_ts=START + 5, interval_s=STEP_S, seed=3)
+        fixes = [
+            {"bib": "7", "time": float(t), "lat": float(a), "lon": float(b)}
+            for t, a, b in zip(run.time_s[:40], run.lat[:40], run.lon[:40], strict=True)
+        ]
+        ingest = {"Authorization": f"Bearer {token['ingest_token']}"}
+        for k in (0, 20):  # the second within 10 s of the first: no state stored with it
+            httpx.post(f"{url}/api/races/demo/fixes", json={"fixes": fixes[k : k + 20]},
+                       headers=ingest, timeout=30).raise_for_status()  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    assert rc == 0, (tmp_path / "serve.log").read_text()
+    with sqlite3.connect(tmp_path / "hq.db") as db:
+        (stored_s,) = db.execute("SELECT time_s FROM runner_states WHERE bib='7'").fetchone()
+    assert stored_s == fixes[-1]["time"]

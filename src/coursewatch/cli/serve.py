@@ -12,7 +12,6 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import click
 import httpx
 import uvicorn
 
+from coursewatch.cli.uvicorns import QuietServer, SignalServer
 from coursewatch.errors import CoursewatchError
 from coursewatch.live.racefiles import read_race_files
 from coursewatch.live.server import Server
@@ -37,14 +37,6 @@ def register(main: click.Group) -> None:
         main.add_command(race)
     race.add_command(race_create)
     main.add_command(runner)
-
-
-class _QuietServer(uvicorn.Server):
-    """A second uvicorn server in the same process: the first one handles the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _settings(**options: Any) -> Settings:
@@ -147,12 +139,12 @@ async def run_servers(
         app, host=s.host, port=s.port, log_level="warning", lifespan="off",
         timeout_graceful_shutdown=2, http=shedding_protocol(gate),
     )  # fmt: skip
-    servers = [uvicorn.Server(config)]
+    servers: list[uvicorn.Server] = [SignalServer(config)]
     if s.osmand_port:
         cfg = uvicorn.Config(osmand_app(server), host=s.host, port=s.osmand_port,
                              log_level="warning", lifespan="off", timeout_graceful_shutdown=2,
                              http=shedding_protocol(gate, all_ingest=True))  # fmt: skip
-        servers.append(_QuietServer(cfg))
+        servers.append(QuietServer(cfg))
     if announce:
         _announce(server, fds, gate.limits.sse_max)
 

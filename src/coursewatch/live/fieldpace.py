@@ -24,7 +24,8 @@ UNDER_WAY_S = 1_800.0  # ... and this long after their start
 
 class FieldPace:
     """``pace(t_s)``: the median average pace since their start of the runners under way
-    (not finished or out), None with fewer than ``MIN_RUNNERS``."""
+    or finished (to the line: a late fix after the race, or a course sent again, still has a
+    field), not out; None with fewer than ``MIN_RUNNERS``."""
 
     def __init__(self, runners: dict[str, LiveRunner]) -> None:
         self.runners = runners  # the race's (the same dict while the race keeps them)
@@ -36,10 +37,12 @@ class FieldPace:
             return pace
         paces = []
         for r in self.runners.values():
-            last, start = r.last_time_s, r.start_ts
-            if last is None or start is None or r.finished or r.record.dnf:
+            last, start, done_s = r.last_time_s, r.start_ts, r.finished_s
+            if last is None or start is None or r.record.dnf:
                 continue
             s_m, since_s = r.matcher.progress_m, last - start
+            if done_s is not None:
+                s_m, since_s = r.course.length_m, done_s - start
             if s_m >= UNDER_WAY_M and since_s >= UNDER_WAY_S:
                 paces.append(s_m / since_s)
         pace = float(np.median(paces)) if len(paces) >= MIN_RUNNERS else None

@@ -67,6 +67,7 @@ class LiveRace:
         self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
         self.runners: dict[str, LiveRunner] = {}
         self.usual_pace = FieldPace(self.runners)  # where a late first fix is (live/fieldpace.py)
+        self.placed_pace_mps: dict[str, float] = {}  # bib -> the pace that placed them, kept
         self.view = PublicView()  # what the public sees (live/privacy.py)
         self.hidden: set[str] = set()  # bibs of the runners who opted out of public views
         self.runner_tokens: dict[str, str] = {}  # bib -> that runner's own ingest token
@@ -112,6 +113,7 @@ class LiveRace:
             return old
         start = self.record.start_ts if record.start_ts is None else record.start_ts
         runner = LiveRunner(record, self.course, start_ts=start, usual_pace=self.usual_pace)
+        runner.matcher.placed_pace_mps = self.placed_pace_mps.pop(record.bib, None)
         self.runners[record.bib] = runner
         return runner
 
@@ -154,6 +156,9 @@ class Registry:
             else:  # other stations: from the fixes each runner's engine keeps
                 for bib, runner in live.runners.items():
                     live.passes.backfill(bib, live.start_s(runner), *runner.progress_series())
+        elif old is not None:  # another course: each rebuilt on it is placed by the same pace
+            live.placed_pace_mps = {bib: pace for bib, r in old.runners.items()
+                                    if (pace := r.matcher.placed_pace_mps) is not None}  # fmt: skip
         self.races[record.id] = live
         return live
 
