@@ -810,6 +810,9 @@ async def test_a_tracker_first_heard_mid_race_on_a_loop_is_on_the_field_s_lap(
             await server.ingest(lambda d=decoded: d, "native", "demo")  # type: ignore[misc]
         runner = server.race("demo").runners["0"]
         assert runner.matcher.progress_m == pytest.approx(truth_m, abs=150.0)
+        # the lap shown: the next one 50 m past the mark, not either side of it in a corral
+        laps = [server.race("demo").lap(m) for m in (0.0, 4390.0, 4410.0, 4460.0, 15_000.0)]
+        assert laps == [1, 1, 1, 2, 4]
         placed = runner.matcher.placed_pace_mps
         assert placed is not None and 1.8 < placed < 2.1
         runner.usual_pace = lambda t_s: 1.3  # the field slower now: the first fix's lap

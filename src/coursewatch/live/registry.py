@@ -30,6 +30,7 @@ from coursewatch.store import RaceRecord, RunnerRecord
 BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 LAP_RADIUS_M = 100.0
 LAP_MIN_M = 500.0
+LAP_PAST_M = 50.0
 
 
 def usable(record: RunnerRecord) -> RunnerRecord:
@@ -118,7 +119,10 @@ class LiveRace:
         return runner
 
     def lap(self, progress_m: float) -> int:
-        return 1 + bisect.bisect_right(self.lap_marks_m, progress_m)
+        """The lap a runner ``progress_m`` along is on: the next one ``LAP_PAST_M`` past its
+        mark (resting in a corral, a few metres either side of the mark by GPS, a runner
+        showed the lap they ran and the next, from one update to the next)."""
+        return 1 + bisect.bisect_right(self.lap_marks_m, progress_m - LAP_PAST_M)
 
     def around(self, progress_m: float, finished: bool = False) -> tuple[int, int]:
         """Indexes of the last station passed and of the next one (-1: none); a runner
