@@ -86,9 +86,9 @@ def freeze(race: LiveRace, runner: LiveRunner, watch: RunnerWatch) -> RunnerStat
 def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerState) -> bool:
     """Put a runner back in a stored state; False (nothing changed) when it is not one this
     race can use: the caller rebuilds the runner from its fixes."""
+    data = _fitting(race, runner, stored)
     try:
-        data = json.loads(stored.state)
-        if data.get("version") != VERSION or data.get("for") != fingerprint(race, runner):
+        if data is None:
             return False
         states: dict[str, object] = {k: _load(c, data["watch"][k]) for k, c in _DETECTORS.items()}
         others = {k: data["watch"][k] for k in _WATCH}
@@ -109,22 +109,26 @@ def thaw(race: LiveRace, runner: LiveRunner, watch: RunnerWatch, stored: RunnerS
 def fits(race: LiveRace, runner: LiveRunner, stored: RunnerState | None) -> bool:
     """Whether a stored state is one this race can put the runner back in (else the
     runner is rebuilt from their fixes)."""
-    try:
-        data = json.loads(stored.state) if stored is not None else {}
-        return bool(data.get("version") == VERSION and data.get("for") == fingerprint(race, runner))
-    except (ValueError, AttributeError):
-        return False
+    return _fitting(race, runner, stored) is not None
 
 
 def stored_passes(race: LiveRace, runner: LiveRunner, stored: RunnerState) -> Any:
     """The station passes a stored state holds (``Passes.state``), None when it is not one
     this race can use."""
+    data = _fitting(race, runner, stored)
+    return None if data is None else data.get("passes")
+
+
+def _fitting(race: LiveRace, runner: LiveRunner, stored: RunnerState | None) -> Any:
+    """A stored state read, when it is one of this version, course, race file and start."""
     try:
-        data = json.loads(stored.state)
-        ok = data.get("version") == VERSION and data.get("for") == fingerprint(race, runner)
-        return data["passes"] if ok else None
-    except (ValueError, KeyError, TypeError, AttributeError):
+        data = json.loads(stored.state) if stored is not None else None
+    except ValueError:
         return None
+    if not isinstance(data, dict):
+        return None
+    fit = data.get("version") == VERSION and data.get("for") == fingerprint(race, runner)
+    return data if fit else None
 
 
 def states(
