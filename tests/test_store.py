@@ -92,6 +92,26 @@ async def test_concurrent_writes_are_grouped_and_one_failure_stays_alone(
     await store.close()
 
 
+async def test_a_write_that_returns_a_cursor_never_hands_it_to_the_event_loop(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Four webhooks marking their calls with the same statement: a cursor dropped on the event
+    loop's thread reset that cached statement while the writer ran it ("bad parameter or other
+    API misuse", a failed write, CI of stop 39)."""
+    store = await _store(tmp_path, store_url)
+    sql = "UPDATE meta SET value=? WHERE key=?"
+    await store.set_meta("k", "0")
+
+    async def marks(k: int) -> list[object]:
+        rows = [(str(k), "k")] * 2
+        return [await store._writer.submit(lambda c: c.executemany(sql, rows)) for _ in range(250)]
+
+    results = await asyncio.gather(*(marks(k) for k in range(8)), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert {x for r in results if isinstance(r, list) for x in r} == {None}
+    await store.close()
+
+
 def _event(kind: str, t: float, episode: str = "course:10") -> AlertRecord:
     does = rule(kind)
     return AlertRecord(

@@ -114,7 +114,7 @@ class Writer:
                     continue
                 conn.execute("SAVEPOINT job")
                 try:
-                    results.append((True, fn(conn)))
+                    results.append((True, _kept_here(fn(conn))))
                     conn.execute("RELEASE SAVEPOINT job")
                 except Exception as exc:  # one bad write must not sink the group
                     conn.execute("ROLLBACK TO SAVEPOINT job")
@@ -171,6 +171,16 @@ def _away(exc: Exception) -> Exception:
 
 
 _DISK_WORDS = ("disk", "full", "I/O", "readonly", "locked")
+
+
+def _kept_here(value: Any) -> Any:
+    """A cursor never leaves the writer's thread: closed here, and None to the caller. Dropped
+    later by the event loop's thread, it would reset its statement while this thread runs the
+    same cached statement for another write (SQLite: "bad parameter or other API misuse")."""
+    if isinstance(value, sqlite3.Cursor) or hasattr(value, "fetchone"):
+        value.close()
+        return None
+    return value
 
 
 def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
