@@ -159,8 +159,10 @@ def test_one_address_flooding_ingest_is_rate_limited_and_health_answers(hq: HQ) 
     retry: set[str] = set()
 
     def flood() -> None:
-        with hq.client("127.0.0.12") as c:
-            for k in range(400):
+        with hq.client("127.0.0.12") as c:  # (until limited: a slow machine sends fewer a second)
+            for k in range(2000):
+                if codes.count(429) > 100:
+                    break
                 r = c.get(f"/ingest/osmand?id=dev-2&lat=0&lon=0&timestamp={START + k:.0f}")
                 codes.append(r.status_code)
                 if r.status_code == 429:
@@ -170,7 +172,7 @@ def test_one_address_flooding_ingest_is_rate_limited_and_health_answers(hq: HQ) 
     thread.start()
     worst = max(health_s(hq, "127.0.0.13") for _ in range(20))
     thread.join()
-    print(f"400 requests: {codes.count(200)} answered, {codes.count(429)} limited; "
+    print(f"{len(codes)} requests: {codes.count(200)} answered, {codes.count(429)} limited; "
           f"health worst {worst:.3f} s")  # fmt: skip
     assert codes.count(429) > 100 and codes.count(200) >= 200 and set(codes) == {200, 429}
     assert retry == {"1"} and worst < 1.0

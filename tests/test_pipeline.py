@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from coursewatch.engine.events import EVENT_KINDS
-from coursewatch.engine.matcher import match_fixes
+from coursewatch.engine.matcher import LiveMatcher, match_fixes
 from coursewatch.live.runner import TAIL_CAP, LiveRunner
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, DeviceEvent, Fix
@@ -99,6 +99,31 @@ async def test_shuffled_and_duplicated_fixes_give_the_batch_alerts(tmp_path: Pat
         counts = server._store.counts("demo")
         assert counts["accepted"] == len(fixes) and counts["late"] > 0
         assert counts["duplicate"] == sum(3 for k in order if k % 5 == 0)
+
+
+async def test_an_upload_over_live_fixes_is_played_again_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watch file uploaded for a runner whose tracker sent fixes over the same hours: every
+    fix of it is older than their last. One rewind and one replay for the whole file (one per
+    fix froze race HQ for a minute on a real one), the batch matcher's alerts, the fixes
+    already held counted as duplicates."""
+    fixes = _fixes(2.0, wrong_turn_at_m=3000.0, wrong_turn_angle_deg=70.0, seed=8)
+    live = fixes[::30]  # the tracker's, a minute apart, up to the end
+    upload = [f for f in fixes if f.time_s < live[-1].time_s]  # the watch's: held ones too
+    rewinds = []
+    restore = LiveMatcher.restore
+    monkeypatch.setattr(LiveMatcher, "restore", lambda m, s: (rewinds.append(1), restore(m, s)))
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, live)
+        await _ingest(server, upload[::-1])  # (in any order)
+        assert len(rewinds) == 1
+        assert _live(server) == _batch(live + upload)
+        counts = server._store.counts("demo")
+        held = len(live) - 1
+        assert counts["late"] == len(upload) - held and counts["duplicate"] == held
+        assert server._store.fix_count("demo") == len(upload) + 1
 
 
 async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Path) -> None:
@@ -816,7 +841,7 @@ async def test_a_tracker_first_heard_mid_race_on_a_loop_is_on_the_field_s_lap(
         placed = runner.matcher.placed_pace_mps
         assert placed is not None and 1.8 < placed < 2.1
         runner.usual_pace = lambda t_s: 1.3  # the field slower now: the first fix's lap
-        runner.rebuild(server._store.fixes("demo", "0"), None)  # is judged by its own
+        runner.rebuild(server._store.fixes("demo", "0"))  # is judged by its own
         assert runner.matcher.progress_m == pytest.approx(truth_m, abs=150.0)
     with sqlite3.connect(tmp_path / "hq.db") as db:
         db.execute("UPDATE runner_states SET state='{}' WHERE bib='0'")

@@ -44,7 +44,8 @@ from coursewatch.live.narrate import ClockEvent
 from coursewatch.live.passes import reached
 from coursewatch.live.raceclock import LIVE_LAG_S
 from coursewatch.live.registry import LiveRace
-from coursewatch.live.runner import LiveRunner, Step
+from coursewatch.live.runner import LiveRunner
+from coursewatch.live.step import Step
 from coursewatch.store import AlertRecord
 
 ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...

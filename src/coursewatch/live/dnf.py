@@ -21,7 +21,8 @@ from coursewatch.store import AlertRecord, Incident, RunnerRecord, Store
 
 if TYPE_CHECKING:
     from coursewatch.live.registry import LiveRace
-    from coursewatch.live.runner import LiveRunner, Step
+    from coursewatch.live.runner import LiveRunner
+    from coursewatch.live.step import Step
 
 OUT = "out_of_race"  # the closing update's kind: put out
 FINISH = "finish_recorded"  # likewise: their finish recorded by race HQ

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from coursewatch.bus import Bus
@@ -28,7 +27,7 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import cut_of, fix_rows, say_event, stored_fix
+from coursewatch.live.rows import cut_of, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -163,9 +162,9 @@ class Pipeline:
 
     # -- 3. match -------------------------------------------------------------------------------
     def match(self, work: Work) -> None:
-        """Feed each runner's fixes to its engine: runs of newer fixes in one go, a late fix by
-        rewinding (or rebuilding from the store), a duplicate not at all."""
-        accepted = 0
+        """Feed each runner's fixes to its engine in time order: those no newer than their
+        last in one rewind (or one rebuild from the store), the newer ones in one run; a time
+        already held (or twice in the batch: the first is kept) is a duplicate."""
         for race, runner, _ in work.said:  # what their device said, with no fix (an SOS)
             if runner.suspect:
                 self.reload(race, runner)
@@ -174,41 +173,35 @@ class Pipeline:
             if runner.suspect:
                 self.reload(race, runner)
             work.status_before.setdefault((race.id, runner.bib), runner.status)
-            counts = work.counts.setdefault(race.id, Counter())
-            i, n = 0, len(fixes)
-            while i < n:
-                last = runner.last_time_s
-                j, newest = i, -math.inf if last is None else last
-                while j < n and fixes[j].time_s > newest:
-                    newest = fixes[j].time_s
-                    j += 1
-                if j > i:  # fixes i..j-1 are each newer than the last: the common case
-                    run = runner.add(fixes[i]) if j == i + 1 else runner.add_many(fixes[i:j])
-                    runner.received_s = work.received_s
-                    self.clocks.saw(race.id, fixes[j - 1].time_s, work.received_s)
-                    work.steps.append(Matched(g, run, g.index[i:j]))
-                    work.rows.extend(fix_rows(race.id, runner.bib, fixes[i:j], work))
-                    accepted += j - i
-                    counts["accepted"] += j - i
-                    i = j
-                    continue
-                fix = fixes[i]
-                step = runner.add(fix)
-                if step.needs_rebuild:
-                    stored = self.store.fixes(race.id, runner.bib)
-                    step = runner.rebuild(stored, fix)
-                    counts["rebuilds"] += 1
-                if step.duplicate:
-                    work.report.duplicates += 1
-                    counts["duplicate"] += 1
-                else:
-                    counts["late"] += 1
-                    work.steps.append(Matched(g, step, [g.index[i]]))
-                    work.rows.extend(fix_rows(race.id, runner.bib, [fix], work))
-                    accepted += 1
-                    counts["accepted"] += 1
-                i += 1
-        work.report.accepted += accepted
+            order = sorted(range(len(fixes)), key=lambda p: fixes[p].time_s)  # (stable)
+            once = [p for k, p in enumerate(order)
+                    if not k or fixes[order[k - 1]].time_s != fixes[p].time_s]  # fmt: skip
+            work.duplicates(race.id, len(order) - len(once))
+            last = -math.inf if runner.last_time_s is None else runner.last_time_s
+            late = [p for p in once if fixes[p].time_s <= last]
+            if late:
+                self._late(work, g, late)
+            newer = once[len(late) :]  # (in time order: after every late one)
+            if newer:
+                run = (runner.add(fixes[newer[0]]) if len(newer) == 1
+                       else runner.add_many([fixes[p] for p in newer]))  # fmt: skip
+                runner.received_s = work.received_s
+                self.clocks.saw(race.id, fixes[newer[-1]].time_s, work.received_s)
+                work.took(g, run, newer)
+
+    def _late(self, work: Work, g: Routed, late: list[int]) -> None:
+        """Fixes of ``g`` (positions ``late``, in time order) no newer than the runner's last:
+        one rewind and replay, or one rebuild from the store when they are older than the
+        history kept in memory."""
+        fixes = [g.fixes[p] for p in late]
+        step, taken = g.runner.add_late(fixes)
+        if step.needs_rebuild:
+            step = g.runner.rebuild(self.store.fixes(g.race.id, g.runner.bib), fixes)
+            taken = list(range(len(late)))
+            work.count(g.race.id, "rebuilds")
+        work.duplicates(g.race.id, len(late) - len(taken))
+        if taken:
+            work.took(g, step, [late[i] for i in taken], late=True)
 
     # -- 4. detect ------------------------------------------------------------------------------
     def detect(self, work: Work) -> None:
@@ -289,7 +282,7 @@ class Pipeline:
             watch.keep_etas(runner, refresh=False)  # its last predictions, as they were
             return work
         watch.runners.pop(runner.bib, None)
-        step = runner.rebuild(self.store.fixes(race.id, runner.bib), None, keep=False)
+        step = runner.rebuild(self.store.fixes(race.id, runner.bib), keep=False)
         race.passes.restore(runner.bib, None)
         if runner.last_time_s is not None:
             race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,28 +27,12 @@ from coursewatch.engine.config import EngineConfig
 from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import LiveMatcher, UsualPace
 from coursewatch.geo import FloatArray
+from coursewatch.live.step import Step
 from coursewatch.protocols import Fix
 from coursewatch.store import FixArrays, RunnerRecord
 
 CHECK_EVERY = 64
 TAIL_CAP = 4096
-
-
-@dataclass
-class Step:
-    """What one fix (or a run of newer fixes) did: events raised, and from which fix time the
-    past was replayed."""
-
-    # (event, time of the fix that raised it, speed away from the course in m/s)
-    events: list[tuple[Event, float, float]] = field(default_factory=list)
-    duplicate: bool = False
-    replay_from_s: float | None = None
-    needs_rebuild: bool = False
-    # the fixes that were the runner's newest when fed (no replay), in time order, and the
-    # progress after each: the time-based detectors follow them
-    new_s: list[float] = field(default_factory=list)
-    progress_m: list[float] = field(default_factory=list)
-    off: list[bool] = field(default_factory=list)  # and whether it was off the course then
 
 
 @dataclass
@@ -62,6 +46,14 @@ class _Check:
 
 
 _EPOCHS = itertools.count(1)
+
+
+def _rows(fixes: Sequence[Fix]) -> FloatArray:
+    """Fixes as rows of (time, lat, lon, accuracy; NaN: none): a 4 x n array."""
+    nan = math.nan
+    rows = [(f.time_s, f.lat, f.lon, nan if f.accuracy_m is None else f.accuracy_m)
+            for f in fixes]  # fmt: skip
+    return np.array(rows, dtype=np.float64).reshape(-1, 4).T.copy()
 
 
 def new_epoch() -> int:
@@ -118,7 +110,7 @@ class LiveRunner:
     def add(self, fix: Fix) -> Step:
         """Feed one fix, in any order."""
         if self._n and fix.time_s <= self._tail[self._n - 1, 0]:
-            return self._late(fix)
+            return self.add_late([fix])[0]
         step = Step()
         self._push(fix.time_s, fix.lat, fix.lon, fix.accuracy_m, step)
         self.last_fix = fix
@@ -130,15 +122,54 @@ class LiveRunner:
     def add_many(self, fixes: Sequence[Fix]) -> Step:
         """Feed fixes newer than the last, in increasing time: what :meth:`add` does for each
         in turn, with one engine call per span between two snapshots."""
-        nan = math.nan
-        rows = np.array(
-            [(f.time_s, f.lat, f.lon, nan if f.accuracy_m is None else f.accuracy_m)
-             for f in fixes], dtype=np.float64,
-        ).T.copy()  # fmt: skip
+        rows = _rows(fixes)
         if len(fixes) and self._n and rows[0, 0] <= self._tail[self._n - 1, 0]:
             raise ValueError("add_many takes only fixes newer than the runner's last")
-        n = rows.shape[1]
         step = Step()
+        out = self._feed(rows, step)
+        if len(fixes):
+            self.last_fix = fixes[-1]
+            step.new_s = rows[0].tolist()
+            step.progress_m, step.off = out[:, 0].tolist(), (out[:, 3] == 1.0).tolist()
+        return step
+
+    def add_late(self, fixes: Sequence[Fix]) -> tuple[Step, list[int]]:
+        """Fixes no newer than the last, in any order (an upload over live fixes, a phone's
+        backlog): each put in its place in the history, the engine rewound once to the
+        snapshot before the oldest and the fixes after it played again. Returns the step and
+        the positions in ``fixes`` of those taken: a time already held (or twice in
+        ``fixes``: the first is kept) is a duplicate. Older than the history: the step asks
+        for a rebuild (:meth:`rebuild`) and none is taken."""
+        rows = _rows(fixes)
+        times = self._tail[: self._n, 0]
+        _, once = np.unique(rows[0], return_index=True)  # the first of each time
+        j = np.minimum(np.searchsorted(times, rows[0, once]), max(self._n - 1, 0))
+        held = (times[j] == rows[0, once]) if self._n else np.zeros(len(once), dtype=bool)
+        taken = np.sort(once[~held])
+        if not len(taken):
+            return Step(duplicate=True), []
+        oldest = float(rows[0, taken].min())
+        k = bisect.bisect_left([c.time_s for c in self._checks], oldest) - 1
+        if k < 0 or self._checks[k].n > int(np.searchsorted(times, oldest)):
+            return Step(needs_rebuild=True), []
+        check = self._checks[k]
+        merged = np.concatenate([self._tail[check.n : self._n].T, rows[:, taken]], axis=1)
+        merged = merged[:, np.argsort(merged[0], kind="stable")]
+        self._checks = self._checks[: k + 1]
+        self._n = check.n
+        self.matcher.restore(check.snap)
+        self.wrong_way, self.reached = check.wrong_way, check.finished
+        self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
+        if not self.reached:
+            self.reached_s = None
+        step = Step(replay_from_s=float(merged[0, 0]))
+        self._feed(merged, step)
+        return step, taken.tolist()
+
+    def _feed(self, rows: FloatArray, step: Step) -> FloatArray:
+        """Rows (time, lat, lon, accuracy; each newer than the last) into the engine, one call
+        per span between two snapshots; (progress, offset, matched, alarmed) after each."""
+        n = rows.shape[1]
         out = np.empty((n, 4))
         i = 0
         while i < n:
@@ -147,11 +178,7 @@ class LiveRunner:
             k = min(n - i, CHECK_EVERY - (self._n - self._checks[-1].n), TAIL_CAP - self._n)
             self._push_run(rows[:, i : i + k], out[i : i + k], step)
             i += k
-        if n:
-            self.last_fix = fixes[-1]
-            step.new_s = rows[0].tolist()
-            step.progress_m, step.off = out[:, 0].tolist(), (out[:, 3] == 1.0).tolist()
-        return step
+        return out
 
     def _push_run(self, rows: FloatArray, out: FloatArray, step: Step) -> None:
         """Fixes (rows: time, lat, lon, accuracy) up to the next snapshot, in one engine call."""
@@ -227,45 +254,15 @@ class LiveRunner:
             if c.n >= cut
         ]
 
-    def _late(self, fix: Fix) -> Step:
-        times = self._tail[: self._n, 0]
-        i = int(np.searchsorted(times, fix.time_s))
-        if i < self._n and times[i] == fix.time_s:
-            return Step(duplicate=True)
-        k = bisect.bisect_left([c.time_s for c in self._checks], fix.time_s) - 1
-        if k < 0 or self._checks[k].n > i:
-            return Step(needs_rebuild=True)
-        acc = math.nan if fix.accuracy_m is None else fix.accuracy_m
-        rest = np.concatenate([[(fix.time_s, fix.lat, fix.lon, acc)], self._tail[i : self._n]])
-        head = self._tail[self._checks[k].n : i].copy()
-        check = self._checks[k]
-        self._checks = self._checks[: k + 1]
-        self._n = check.n
-        self.matcher.restore(check.snap)
-        self.wrong_way, self.reached = check.wrong_way, check.finished
-        self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
-        if not self.reached:
-            self.reached_s = None
-        step = Step(replay_from_s=float(head[0, 0]) if len(head) else fix.time_s)
-        for row in np.concatenate([head, rest]):
-            a = None if math.isnan(row[3]) else float(row[3])
-            self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
-        return step
-
-    def rebuild(self, stored: FixArrays, fix: Fix | None, keep: bool = True) -> Step:
-        """Start again from the start with every stored fix (and ``fix``; and the fixes kept
+    def rebuild(self, stored: FixArrays, fixes: Sequence[Fix] = (), keep: bool = True) -> Step:
+        """Start again from the start with every stored fix (and ``fixes``; and the fixes kept
         in memory unless ``keep`` is False: they may be ones the store refused), in time
-        order."""
+        order, one fix per time (the first seen is kept)."""
         tail = self._tail[: self._n if keep else 0]
-        t = np.concatenate([stored.time_s, tail[:, 0]])
-        rows = np.column_stack([t, np.concatenate([stored.lat, tail[:, 1]]),
-                                np.concatenate([stored.lon, tail[:, 2]]),
-                                np.concatenate([stored.accuracy_m, tail[:, 3]])])  # fmt: skip
-        if fix is not None:
-            acc = math.nan if fix.accuracy_m is None else fix.accuracy_m
-            rows = np.vstack([rows, [(fix.time_s, fix.lat, fix.lon, acc)]])
+        held = np.column_stack([stored.time_s, stored.lat, stored.lon, stored.accuracy_m])
+        rows = np.concatenate([held, tail, _rows(fixes).T])
         _, first = np.unique(rows[:, 0], return_index=True)
-        rows = rows[first]  # sorted by time, one fix per time (the first seen is kept)
+        rows = rows[first]  # sorted by time
         self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace,
                                    self.matcher.placed_pace_mps)  # fmt: skip
         self._n = 0
@@ -277,11 +274,9 @@ class LiveRunner:
         if not keep:
             self.last_fix = self.received_s = None
             self.stopped = self.silent = False
-        if self.last_fix is None and fix is not None:
-            self.last_fix = fix
-        for row in rows:
-            a = None if math.isnan(row[3]) else float(row[3])
-            self._push(float(row[0]), float(row[1]), float(row[2]), a, step)
+        if self.last_fix is None and fixes:
+            self.last_fix = max(fixes, key=lambda f: f.time_s)
+        self._feed(np.ascontiguousarray(rows.T), step)
         return step
 
     # -- durable state (coursewatch.live.durable) ----------------------------------------------

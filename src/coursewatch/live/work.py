@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.report import IngestReport
-from coursewatch.live.runner import LiveRunner, Step
+from coursewatch.live.rows import fix_rows
+from coursewatch.live.runner import LiveRunner
+from coursewatch.live.step import Step
 from coursewatch.protocols import DeviceEvent, Fix
 from coursewatch.store import AlertRecord, FixRow
 
@@ -52,6 +54,20 @@ class Work:
 
     def count(self, race_id: str, reason: str, n: int = 1) -> None:
         self.counts.setdefault(race_id, Counter())[reason] += n
+
+    def took(self, g: Routed, step: Step, taken: list[int], late: bool = False) -> None:
+        """Fixes of ``g`` (positions ``taken``) the engine took (``late``: older than the
+        runner's last), and what they did: to detect and to store."""
+        self.steps.append(Matched(g, step, [g.index[p] for p in taken]))
+        self.rows.extend(fix_rows(g.race.id, g.runner.bib, [g.fixes[p] for p in taken], self))
+        self.report.accepted += len(taken)
+        self.count(g.race.id, "accepted", len(taken))
+        if late:
+            self.count(g.race.id, "late", len(taken))
+
+    def duplicates(self, race_id: str, n: int) -> None:
+        self.report.duplicates += n
+        self.count(race_id, "duplicate", n)
 
     def runners(self) -> list[LiveRunner]:
         """Every runner the batch touches: with fixes, or what their device said."""
