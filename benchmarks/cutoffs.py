@@ -6,7 +6,7 @@ cut-offs at its checkpoints (the course's stations, else one every 10 km: as
 after it (the runner made every cut-off by that much) or before it (missed every one). The
 runner's fixes are replayed through the ETA model (:class:`coursewatch.eta.EtaModel`, what the
 live server uses without a history) and the cut-off detector
-(:func:`coursewatch.detectors.cutoff.cutoff_step`) is evaluated every 30 s of race time, as
+(:func:`coursewatch.detectors.cutoff.cutoff_step`) is evaluated every minute of race time, as
 live (``live/clock.py``: ``AHEAD_EVERY_S``; an ETA never before now), for each rule:
 
 * ``all S P``: a station is at risk when projected late by more than ``S`` of the time still
@@ -32,9 +32,10 @@ from realdata import PAIRS, course
 
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.eta import EtaModel
+from coursewatch.live.clock import AHEAD_EVERY_S
 from coursewatch.sim.backtest import Replay, replay
 
-EVERY_S = 30.0  # live/clock.py AHEAD_EVERY_S
+EVERY_S = AHEAD_EVERY_S  # as live
 MARGINS_MIN = (60.0, 30.0, 10.0, -10.0, -30.0)
 # (judged: "all" cut-offs ahead or the "next" only, share of the time still to run, persist s)
 RULES = (("all", 0.2, 600.0), ("all", 0.3, 600.0), ("all", 0.2, 1200.0), ("next", 0.2, 600.0),

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
 from coursewatch.detectors.overdue import OverdueConfig, OverdueState, overdue_step
-from coursewatch.detectors.signal import SignalConfig, SignalState, signal_fix, signal_tick
+from coursewatch.detectors.signal import (
+    SignalConfig,
+    SignalState,
+    signal_fix,
+    signal_run,
+    signal_tick,
+)
 from coursewatch.detectors.stopped import (
     StoppedConfig,
     StoppedState,
@@ -73,6 +81,21 @@ def test_signal_learns_the_interval_and_alerts_on_a_tick() -> None:
     st, ev = signal_fix(st, 1_200.0, 900.0, cfg)
     assert [e.kind for e in ev] == ["signal_back"] and ev[0].silent_s == 600.0
     assert not st.alarmed
+
+
+def test_a_run_of_fixes_is_the_same_as_each_in_turn() -> None:
+    cfg = SignalConfig()
+    rng = np.random.default_rng(3)
+    for alarmed in (False, True):
+        start = SignalState(100.0, 50.0, 60.0, alarmed=alarmed, seen_s=130.0)
+        times = (100.0 + np.cumsum(rng.exponential(90.0, 12))).tolist()
+        progress = (50.0 + np.cumsum(rng.uniform(0, 300, 12))).tolist()
+        one, each = start, []
+        for t, s in zip(times, progress, strict=True):
+            one, ev = signal_fix(one, t, s, cfg, 2_000.0, 1_900.0)
+            each += ev
+        run, events = signal_run(start, times, progress, cfg, 2_000.0, 1_900.0)
+        assert run == one and events == each and len(events) == alarmed
 
 
 def test_signal_lost_then_silent_long_for_race_hq() -> None:

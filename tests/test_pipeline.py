@@ -199,7 +199,7 @@ async def test_a_backlog_predicts_the_eta_by_race_time_not_per_request(
         for k in range(0, 200, 10):
             await _ingest(server, fixes[k : k + 10])
         at_once = len(calls)
-        # not one a fix nor a request: the detectors' (overdue, cut-off) once every 30 s of
+        # not one a fix nor a request: the detectors' (overdue, cut-off) once a minute of
         # race time, on the model as the fixes left it (the same however fast they came);
         # the board's every 5 minutes of race time (ETA_MAX_AGE_S) and for a new target
         assert 1 <= at_once <= 1000 / AHEAD_EVERY_S + 1000 / ETA_MAX_AGE_S + 2, calls

@@ -98,12 +98,7 @@ def signal_fix(
     if t_s <= state.last_ts:
         return state, []
     gap_s = t_s - state.last_ts
-    usual = state.usual_interval_s
-    if math.isnan(usual):
-        usual = gap_s
-    else:
-        log_gap = math.log(min(gap_s, cfg.clip * usual))
-        usual = math.exp((1 - cfg.learn_rate) * math.log(usual) + cfg.learn_rate * log_gap)
+    usual = _learnt(state.usual_interval_s, gap_s, cfg)
     events = []
     if state.alarmed:  # stamped when the fix arrived, as the loss was when it was seen
         silent_s = max(seen - state.seen_s, gap_s) if seen_s is not None else gap_s
@@ -111,6 +106,37 @@ def signal_fix(
         events.append(SignalEvent("signal_back", at, course_m, state.last_ts, silent_s,
                                   state.usual_interval_s))  # fmt: skip
     return SignalState(t_s, course_m, usual, seen_s=seen), events
+
+
+def signal_run(
+    state: SignalState,
+    times_s: list[float],
+    course_m: list[float],
+    cfg: SignalConfig,
+    seen_s: float | None = None,
+    race_s: float | None = None,
+) -> tuple[SignalState, list[SignalEvent]]:
+    """:func:`signal_fix` of each of a run of fixes, in increasing time, that arrived
+    together: the same state, made once. (Only the first can raise: it ends the alarm.)"""
+    if not times_s:
+        return state, []
+    state, events = signal_fix(state, times_s[0], course_m[0], cfg, seen_s, race_s)
+    if len(times_s) == 1:
+        return state, events
+    last, at_m, usual = state.last_ts, state.course_m, state.usual_interval_s
+    for t_s, s_m in zip(times_s[1:], course_m[1:], strict=True):
+        if t_s > last:
+            usual, last, at_m = _learnt(usual, t_s - last, cfg), t_s, s_m
+    seen = last if seen_s is None else seen_s
+    return SignalState(last, at_m, usual, seen_s=seen), events
+
+
+def _learnt(usual_s: float, gap_s: float, cfg: SignalConfig) -> float:
+    """The usual interval after a gap: a weighted mean of log intervals, the gap clipped."""
+    if math.isnan(usual_s):
+        return gap_s
+    log_gap = math.log(min(gap_s, cfg.clip * usual_s))
+    return math.exp((1 - cfg.learn_rate) * math.log(usual_s) + cfg.learn_rate * log_gap)
 
 
 def signal_tick(

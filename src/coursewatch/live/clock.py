@@ -23,7 +23,7 @@ from coursewatch.detectors.signal import (
     SignalConfig,
     SignalEvent,
     SignalState,
-    signal_fix,
+    signal_run,
     signal_tick,
 )
 from coursewatch.detectors.stopped import (
@@ -53,7 +53,7 @@ ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once pre
 OFF_MOVED_M = 100.0  # off the course, moved this far from where they last moved: not stopped
 ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
-AHEAD_EVERY_S = 30.0  # overdue and cut-off risk are minutes-scale: checked at most this often
+AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked at most this often
 
 
 @dataclass
@@ -237,13 +237,13 @@ class RaceWatch:
                 stopped = StoppedState(t_s, s)  # and back on the line it counts from there
             elif not far:
                 stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
-            signal, ev2 = signal_fix(signal, t_s, s, signal_cfg, received_s, race_s)
             for e1 in ev1:
                 runner.stopped = e1.kind != "moving_again"
                 raised.append((j, e1))
-            for e2 in ev2:
-                runner.silent = e2.kind != "signal_back"
-                raised.append((j, e2))
+        signal, ev2 = signal_run(signal, times_s, progress_m, signal_cfg, received_s, race_s)
+        for e2 in ev2:  # (of the first fix: after its own, in the sort below)
+            runner.silent = e2.kind != "signal_back"
+            raised.append((0, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         w.off_at = w.off_at if off else None
         last = len(times_s) - 1
@@ -263,10 +263,9 @@ class RaceWatch:
         self, runner: LiveRunner, step: Step, cut_m: tuple[float, float] | None
     ) -> list[tuple[int, int, float]]:
         """The stations passed in a run of fixes (off the course: once back): fix, station, when."""
-        passes, start_s = self.race.passes, self.race.start_s(runner)
-        run = zip(step.new_s, step.progress_m, step.off or [False] * len(step.new_s), strict=True)
-        return [(j, i, at_s) for j, (t_s, s, off) in enumerate(run)
-                for i, at_s in passes.on_fix(runner.bib, start_s, t_s, s, off, cut_m)]  # fmt: skip
+        off = step.off or [False] * len(step.new_s)
+        return self.race.passes.on_run(runner.bib, self.race.start_s(runner), step.new_s,
+                                       step.progress_m, off, cut_m)  # fmt: skip
 
     def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
         """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""

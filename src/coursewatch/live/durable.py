@@ -157,13 +157,23 @@ def states(
 
 def _plain(value: Any) -> Any:
     """A detector state (or a part of it) as JSON can hold it."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value  # (a float's NaN and Infinity: JSON as Python writes and reads it)
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, (np.ndarray, np.generic)):
         return value.tolist()
     if isinstance(value, (frozenset, set, tuple, list)):
         return [_plain(v) for v in value]
-    return value  # (a float's NaN and Infinity: JSON as Python writes and reads it)
+    return value
+
+
+_SCALARS = frozenset({float, int, str, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, read once
 
 
 def _load(cls: type[T], data: dict[str, Any]) -> T:

@@ -79,6 +79,23 @@ class Passes:
             self.dirty.add(bib)
         return found
 
+    def on_run(
+        self, bib: str, start_s: float, times_s: list[float], progress_m: list[float],
+        off: list[bool], cut_m: tuple[float, float] | None = None,
+    ) -> list[tuple[int, int, float]]:  # fmt: skip
+        """:meth:`on_fix` for each of a run of a runner's newest fixes: (fix, station, when).
+        A run that comes within reach of no station (most of them) only moves the last."""
+        last, held = self.last.get(bib), self.held.get(bib)
+        if last is not None and not held and times_s:
+            s0, far_m = last[1], max(progress_m)
+            lo = bisect.bisect_right(self.station_m, s0)
+            if lo == len(self.station_m) or far_m + AT_STATION_M < self.station_m[lo]:
+                self.last[bib] = (times_s[-1], max(far_m, s0))
+                return []
+        run = enumerate(zip(times_s, progress_m, off, strict=True))
+        return [(j, i, at_s) for j, (t_s, s, o) in run
+                for i, at_s in self.on_fix(bib, start_s, t_s, s, o, cut_m)]  # fmt: skip
+
     def backfill(
         self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray
     ) -> None:

@@ -173,12 +173,17 @@ class Pipeline:
             if runner.suspect:
                 self.reload(race, runner)
             work.status_before.setdefault((race.id, runner.bib), runner.status)
-            order = sorted(range(len(fixes)), key=lambda p: fixes[p].time_s)  # (stable)
-            once = [p for k, p in enumerate(order)
-                    if not k or fixes[order[k - 1]].time_s != fixes[p].time_s]  # fmt: skip
-            work.duplicates(race.id, len(order) - len(once))
+            if not fixes:  # (each dropped: no position, say)
+                continue
+            times = [f.time_s for f in fixes]
             last = -math.inf if runner.last_time_s is None else runner.last_time_s
-            late = [p for p in once if fixes[p].time_s <= last]
+            once, late = list(range(len(fixes))), []
+            if times[0] <= last or any(a >= b for a, b in itertools.pairwise(times)):  # (seldom)
+                order = sorted(once, key=times.__getitem__)  # (stable)
+                once = [p for k, p in enumerate(order)
+                        if not k or times[order[k - 1]] != times[p]]  # fmt: skip
+                work.duplicates(race.id, len(order) - len(once))
+                late = [p for p in once if times[p] <= last]
             if late:
                 self._late(work, g, late)
             newer = once[len(late) :]  # (in time order: after every late one)

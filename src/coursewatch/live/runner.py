@@ -11,7 +11,6 @@ for a rebuild from the store (:meth:`LiveRunner.rebuild`).
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import itertools
 import math
 from collections import deque
@@ -290,7 +289,7 @@ class LiveRunner:
             "wrong_way": self.wrong_way, "finished": self.reached,
             "finished_s": self.reached_s, "stopped": self.stopped, "silent": self.silent,
             "furthest": list(self._furthest), "heard": self.heard, "received_s": self.received_s,
-            "last_fix": None if fix is None else dataclasses.asdict(fix),
+            "last_fix": None if fix is None else {k: getattr(fix, k) for k in Fix.__slots__},
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
