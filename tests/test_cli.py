@@ -454,3 +454,43 @@ def test_race_check_shows_failing_feeds_only_and_exits_1(monkeypatch: pytest.Mon
     assert res.exit_code == 1 and "1 feed(s) failing: bib 12" in res.output, res.output
     assert res.output.count("the feed needs a password") == 1, res.output  # bib 12's only
     assert "(Thu 23:30:00)" in res.output and "America/New_York, EDT" in res.output, res.output
+
+
+def test_replay_sends_again_while_the_server_restarts_and_gives_up_on_a_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`coursewatch replay` against a server being restarted (connections refused for half a
+    minute) delivers every request, as a tracker would; a server that fails each time is
+    given up on after 3 answers."""
+    import asyncio
+    from collections import Counter
+    from types import SimpleNamespace
+
+    import httpx
+
+    from coursewatch.sim import replay
+
+    calls, clock = Counter[str](), [0.0]
+
+    async def sleep(s: float) -> None:
+        clock[0] += s
+
+    monkeypatch.setattr(replay, "asyncio", SimpleNamespace(sleep=sleep))  # (its own names)
+    monkeypatch.setattr(replay, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls[request.url.path] += 1
+        if request.url.path == "/up" and clock[0] < 30.0:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200 if request.url.path == "/up" else 500)
+
+    async def go() -> tuple[bool, bool, replay.ReplayStats]:
+        stats = replay.ReplayStats(statuses=Counter())
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+            up = await replay._post(client, "/up", stats)
+            return up, await replay._post(client, "/down", stats), stats
+
+    up, down, stats = asyncio.run(go())
+    assert up and 6 < calls["/up"] < 15 and clock[0] < 40.0  # waits of 5 s at most
+    assert not down and calls["/down"] == 3 and stats.failed == 1

@@ -8,7 +8,7 @@ elapsed time at the same station visit and the runner's gap to it; and its cut-o
 long after each one the runner reached it.
 
 >>> visit_label("Champex", 2)
-'Champex (2)'
+'Champex (pass 2)'
 >>> visit_label("Champex", 1)
 'Champex'
 """
@@ -118,7 +118,8 @@ class Splits:
 
 
 def visit_label(station: str, visit: int) -> str:
-    return station if visit <= 1 else f"{station} ({visit})"
+    """A station's name, and which pass of it past the first (as race HQ's board says it)."""
+    return station if visit <= 1 else f"{station} (pass {visit})"
 
 
 def compute_splits(

@@ -24,6 +24,7 @@ import numpy as np
 from coursewatch.geo import FloatArray
 
 PROTOCOLS = ("osmand", "native", "inreach")
+RESEND_FOR_S = 120.0  # a request the server did not answer is sent again for this long
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,13 +128,16 @@ async def _send_inreach(
 
 
 async def _post(client: httpx.AsyncClient, url: str, stats: ReplayStats, **kw: object) -> bool:
-    """POST as a tracker does: again after a network error, and after the ``Retry-After`` of a
-    429 or 503 (the server is busy or limits this address)."""
-    for attempt in range(6):
+    """POST as a tracker does: again after a network error (the server restarting: for up to
+    ``RESEND_FOR_S``, waiting longer each time), and after the ``Retry-After`` of a 429 or 503
+    (the server is busy or limits this address)."""
+    give_up, wait_s, failed_500 = time.monotonic() + RESEND_FOR_S, 0.2, 0
+    while time.monotonic() < give_up:
         try:
             r = await client.post(url, **kw)  # type: ignore[arg-type]
         except httpx.HTTPError:
-            await asyncio.sleep(0.2 * (attempt + 1))
+            await asyncio.sleep(wait_s)
+            wait_s = min(5.0, 2 * wait_s)
             continue
         assert stats.statuses is not None
         stats.statuses[r.status_code] += 1
@@ -142,7 +146,8 @@ async def _post(client: httpx.AsyncClient, url: str, stats: ReplayStats, **kw: o
         if r.status_code in (429, 503):
             await asyncio.sleep(min(30.0, float(r.headers.get("retry-after", "1") or 1)))
             continue
-        if r.status_code < 500:
+        failed_500 += r.status_code >= 500
+        if r.status_code < 500 or failed_500 == 3:
             break
     stats.failed += 1
     return False
