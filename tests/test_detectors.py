@@ -96,6 +96,10 @@ def test_a_run_of_fixes_is_the_same_as_each_in_turn() -> None:
             each += ev
         run, events = signal_run(start, times, progress, cfg, 2_000.0, 1_900.0)
         assert run == one and events == each and len(events) == alarmed
+    lost = SignalState(100.0, 0.0, 60.0, alarmed=True, seen_s=100.0)  # a first fix not newer:
+    assert [e.kind for e in signal_run(lost, [90.0, 200.0], [0.0, 50.0], cfg)[1]] == [
+        "signal_back"  # the next one ends the alarm
+    ]
 
 
 def test_signal_lost_then_silent_long_for_race_hq() -> None:

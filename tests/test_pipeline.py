@@ -120,10 +120,23 @@ async def test_an_upload_over_live_fixes_is_played_again_once(
         await _ingest(server, upload[::-1])  # (in any order)
         assert len(rewinds) == 1
         assert _live(server) == _batch(live + upload)
+        finished = [a.time_s for a in server._store.alerts("demo")
+                    if a.kind == "race_finished" and not a.retracted]  # fmt: skip
+        assert len(finished) == 1  # the watch's finish, before the tracker's: told once
         counts = server._store.counts("demo")
         held = len(live) - 1
         assert counts["late"] == len(upload) - held and counts["duplicate"] == held
         assert server._store.fix_count("demo") == len(upload) + 1
+
+
+async def test_fixes_sent_newest_first_raise_their_alerts_in_time_order(tmp_path: Path) -> None:
+    fixes = _fixes(2.0, wrong_turn_at_m=3000.0, wrong_turn_angle_deg=70.0, seed=8)
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes[::-1])  # (a watch's file, its points newest first)
+        engine = set(EVENT_KINDS.values())
+        said = [(a.time_s, a.kind) for a in server._store.alerts("demo") if a.kind in engine]
+        assert said == sorted(said) and [k for _, k in said][:2] == ["off_course", "alert"]
 
 
 async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Path) -> None:
@@ -139,6 +152,10 @@ async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Pa
         assert server._store.counts("demo")["rebuilds"] == 1
         assert _live(server) == _batch(fixes)
         assert server._store.fix_count("demo") == len(fixes)
+        await _ingest(server, fixes)  # all of them again (a phone's backlog sent twice):
+        counts = server._store.counts("demo")  # held in the store: duplicates, one rebuild
+        assert counts["duplicate"] == len(fixes) and counts["accepted"] == len(fixes)
+        assert counts["rebuilds"] == 2 and _live(server) == _batch(fixes)
 
 
 async def test_restart_resumes_the_runner(tmp_path: Path) -> None:

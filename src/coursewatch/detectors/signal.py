@@ -118,8 +118,12 @@ def signal_run(
 ) -> tuple[SignalState, list[SignalEvent]]:
     """:func:`signal_fix` of each of a run of fixes, in increasing time, that arrived
     together: the same state, made once. (Only the first can raise: it ends the alarm.)"""
-    if not times_s:
-        return state, []
+    if not times_s or times_s[0] <= state.last_ts:  # (not newer: as signal_fix, each)
+        events: list[SignalEvent] = []
+        for t_s, s_m in zip(times_s, course_m, strict=True):
+            state, said = signal_fix(state, t_s, s_m, cfg, seen_s, race_s)
+            events += said
+        return state, events
     state, events = signal_fix(state, times_s[0], course_m[0], cfg, seen_s, race_s)
     if len(times_s) == 1:
         return state, events

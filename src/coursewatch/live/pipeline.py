@@ -201,8 +201,7 @@ class Pipeline:
         fixes = [g.fixes[p] for p in late]
         step, taken = g.runner.add_late(fixes)
         if step.needs_rebuild:
-            step = g.runner.rebuild(self.store.fixes(g.race.id, g.runner.bib), fixes)
-            taken = list(range(len(late)))
+            step, taken = g.runner.rebuild(self.store.fixes(g.race.id, g.runner.bib), fixes)
             work.count(g.race.id, "rebuilds")
         work.duplicates(g.race.id, len(late) - len(taken))
         if taken:
@@ -287,7 +286,7 @@ class Pipeline:
             watch.keep_etas(runner, refresh=False)  # its last predictions, as they were
             return work
         watch.runners.pop(runner.bib, None)
-        step = runner.rebuild(self.store.fixes(race.id, runner.bib), keep=False)
+        step, _ = runner.rebuild(self.store.fixes(race.id, runner.bib), keep=False)
         race.passes.restore(runner.bib, None)
         if runner.last_time_s is not None:
             race.passes.backfill(runner.bib, race.start_s(runner), *runner.progress_series())

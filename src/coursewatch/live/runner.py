@@ -253,15 +253,19 @@ class LiveRunner:
             if c.n >= cut
         ]
 
-    def rebuild(self, stored: FixArrays, fixes: Sequence[Fix] = (), keep: bool = True) -> Step:
+    def rebuild(
+        self, stored: FixArrays, fixes: Sequence[Fix] = (), keep: bool = True
+    ) -> tuple[Step, list[int]]:
         """Start again from the start with every stored fix (and ``fixes``; and the fixes kept
         in memory unless ``keep`` is False: they may be ones the store refused), in time
-        order, one fix per time (the first seen is kept)."""
+        order, one fix per time (the first seen is kept). Returns the step and the positions
+        in ``fixes`` of those taken (the others: a time already held, duplicates)."""
         tail = self._tail[: self._n if keep else 0]
         held = np.column_stack([stored.time_s, stored.lat, stored.lon, stored.accuracy_m])
         rows = np.concatenate([held, tail, _rows(fixes).T])
         _, first = np.unique(rows[:, 0], return_index=True)
         rows = rows[first]  # sorted by time
+        taken = np.sort(first[first >= len(held) + len(tail)]) - len(held) - len(tail)
         self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace,
                                    self.matcher.placed_pace_mps)  # fmt: skip
         self._n = 0
@@ -276,7 +280,7 @@ class LiveRunner:
         if self.last_fix is None and fixes:
             self.last_fix = max(fixes, key=lambda f: f.time_s)
         self._feed(np.ascontiguousarray(rows.T), step)
-        return step
+        return step, taken.tolist()
 
     # -- durable state (coursewatch.live.durable) ----------------------------------------------
     def state(self) -> dict[str, Any]:

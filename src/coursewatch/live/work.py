@@ -58,7 +58,9 @@ class Work:
     def took(self, g: Routed, step: Step, taken: list[int], late: bool = False) -> None:
         """Fixes of ``g`` (positions ``taken``) the engine took (``late``: older than the
         runner's last), and what they did: to detect and to store."""
-        self.steps.append(Matched(g, step, [g.index[p] for p in taken]))
+        # (the payload's positions in order: the alerts of fixes sent newest first are stored
+        # in time order, as the fixes are fed)
+        self.steps.append(Matched(g, step, sorted(g.index[p] for p in taken)))
         self.rows.extend(fix_rows(g.race.id, g.runner.bib, [g.fixes[p] for p in taken], self))
         self.report.accepted += len(taken)
         self.count(g.race.id, "accepted", len(taken))
