@@ -41,8 +41,7 @@ from coursewatch.store.incidents import (
 from coursewatch.store.outbox import SqlOutbox
 from coursewatch.store.writer import Writer
 
-# Only the engine's alerts are raised again by a replay (and the finish it finds: the news
-# live/news.FINISHED, told again where the replay puts it); the clock-driven ones are not.
+# A replay raises again the engine's alerts and the finish news (live/news.FINISHED), no other.
 _ENGINE = "(" + ", ".join(f"'{k}'" for k in [*EVENT_KINDS.values(), "race_finished"]) + ")"
 _COUNT_SQL = (
     "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
