@@ -139,6 +139,33 @@ async def test_fixes_sent_newest_first_raise_their_alerts_in_time_order(tmp_path
         assert said == sorted(said) and [k for _, k in said][:2] == ["off_course", "alert"]
 
 
+async def test_a_finish_found_in_a_replay_ends_only_what_the_replay_keeps(tmp_path: Path) -> None:
+    """An upload in the middle of the live stream: a flag open live, which the file's fixes
+    take back, is gone; the finish the replay finds must not end it (a ghost flag whose only
+    update was "finished at 10:36; this off course incident ends": a rehearsal, Templiers)."""
+    from types import SimpleNamespace
+
+    from coursewatch.live import dnf
+    from coursewatch.live.step import Step
+
+    fixes = _fixes(5.0, seed=6)
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes)
+        race, runner = server._registry.races["demo"], server.runner("demo", "7")
+        assert runner.reached_s is not None
+        since = fixes[len(fixes) // 2].time_s
+
+        def flag(opened_s: float) -> Incident:
+            return Incident(1, "demo", "7", f"course:{opened_s}", "off_course", "flag", True,
+                            opened_s, opened_s, None, 45.9, 6.87, 5000.0, 120.0, "off")  # fmt: skip
+
+        for opened_s, ended in ((since + 60.0, False), (since - 60.0, True)):
+            store = SimpleNamespace(incidents=lambda *a, o=opened_s, **k: [flag(o)])
+            said = dnf.at_finish(race, runner, Step(replay_from_s=since), [], store)  # type: ignore[arg-type]
+            assert [a.kind for a in said][1:] == (["finished"] if ended else []), opened_s
+
+
 async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Path) -> None:
     fixes = _fixes(1.0, wrong_turn_at_m=2500.0, seed=5)
     assert len(fixes) > TAIL_CAP + 100
