@@ -127,6 +127,11 @@ async def test_an_upload_over_live_fixes_is_played_again_once(
         held = len(live) - 1
         assert counts["late"] == len(upload) - held and counts["duplicate"] == held
         assert server._store.fix_count("demo") == len(upload) + 1
+        # the splits as the watch's fixes say, not as the tracker's a minute apart did
+        await server.put_runner(RunnerRecord("demo", "8", "Ben", ("dev-8",)))
+        await _ingest(server, [replace(f, bib="8") for f in upload])
+        splits = server._registry.races["demo"].passes.splits
+        assert np.allclose(splits["7"], splits["8"], atol=1.0, equal_nan=True), splits
 
 
 async def test_fixes_sent_newest_first_raise_their_alerts_in_time_order(tmp_path: Path) -> None:

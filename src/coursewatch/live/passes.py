@@ -105,18 +105,45 @@ class Passes:
         if not len(times_s):
             return
         furthest = np.maximum.accumulate(progress_m)
-        for i, m in enumerate(self.station_m):
-            near = AT_STATION_M if i < len(self.station_m) - 1 else REACHED_M
-            hit = int(np.searchsorted(furthest, m - near))
-            if hit >= len(furthest):
-                break
-            if hit == 0:
-                continue  # the first fix is already past it: no time to give
-            t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
-            at_s = _elapsed_at(m, t0, float(furthest[hit - 1]), t1, float(furthest[hit]))
-            row[i] = max(at_s - start_s, 1.0)
+        for i in range(len(self.station_m)):
+            at_s = self._first_past(i, times_s, furthest)
+            if at_s is not None:
+                row[i] = max(at_s - start_s, 1.0)
         self.last[bib] = (float(times_s[-1]), float(furthest[-1]))
         self.dirty.add(bib)
+
+    def retime(
+        self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray, from_s: float
+    ) -> list[int]:
+        """A runner's past played again from ``from_s`` (late fixes put in place: a watch file
+        uploaded over the live fixes): the stations they passed from then on, timed again on
+        the fixes kept (the first at or past each), the earlier ones as they were; none newly
+        passed (one a shortcut skipped stays so). Returns the stations whose split moved."""
+        row = self.splits.get(bib)
+        if row is None or not len(times_s):
+            return []
+        furthest = np.maximum.accumulate(progress_m)
+        moved = []
+        for i in np.flatnonzero(row + start_s >= from_s):  # (NaN: not passed, left so)
+            at_s = self._first_past(int(i), times_s, furthest)
+            if at_s is not None and max(at_s - start_s, 1.0) != row[i]:
+                row[i] = max(at_s - start_s, 1.0)
+                moved.append(int(i))
+        if moved:
+            self.dirty.add(bib)
+        return moved
+
+    def _first_past(self, i: int, times_s: FloatArray, furthest: FloatArray) -> float | None:
+        """When station ``i`` was passed by fixes with these furthest progresses (None: not
+        reached, or at the first fix already: no time to give)."""
+        near = AT_STATION_M if i < len(self.station_m) - 1 else REACHED_M
+        hit = int(np.searchsorted(furthest, self.station_m[i] - near))
+        if hit == 0 or hit >= len(furthest):
+            return None
+        t0, t1 = float(times_s[hit - 1]), float(times_s[hit])
+        return _elapsed_at(
+            self.station_m[i], t0, float(furthest[hit - 1]), t1, float(furthest[hit])
+        )
 
     def forget(self, bib: str) -> None:
         """A runner taken out of the race."""

@@ -206,6 +206,9 @@ class Pipeline:
         work.duplicates(g.race.id, len(late) - len(taken))
         if taken:
             work.took(g, step, [late[i] for i in taken], late=True)
+            since = -math.inf if step.replay_from_s is None else step.replay_from_s
+            g.race.passes.retime(g.runner.bib, g.race.start_s(g.runner),
+                                 *g.runner.progress_series(), since)  # fmt: skip
 
     # -- 4. detect ------------------------------------------------------------------------------
     def detect(self, work: Work) -> None:
