@@ -171,6 +171,18 @@ async def test_a_finish_found_in_a_replay_ends_only_what_the_replay_keeps(tmp_pa
             assert [a.kind for a in said][1:] == (["finished"] if ended else []), opened_s
 
 
+async def test_a_file_of_a_long_wrong_turn_walked_raises_no_stop(tmp_path: Path) -> None:
+    """A runner's file sent at once (an upload) with a 2-hour wrong turn walked off the
+    course: their progress is held there, but they moved; as live, not stopped (each fix's
+    own off-course state and position, not the run's last: Eiger, a rehearsal)."""
+    fixes = _fixes(10.0, wrong_turn_at_m=3000.0, wrong_turn_len_m=4000.0, pace_mps=1.0, seed=2)
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, _client):
+        await _race(server, tmp_path)
+        await _ingest(server, fixes)
+        kinds = [a.kind for a in server._store.alerts("demo")]
+        assert "alert" in kinds and not {"stopped", "stopped_long"} & set(kinds), kinds
+
+
 async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Path) -> None:
     fixes = _fixes(1.0, wrong_turn_at_m=2500.0, seed=5)
     assert len(fixes) > TAIL_CAP + 100

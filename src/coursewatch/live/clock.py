@@ -226,12 +226,17 @@ class RaceWatch:
         # off the course their progress is held, moving or not: there a stop is one in place
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
-        moved = off and self._moved_off(runner, w)
         passed = self._passed(runner, step, cut_m)
+        last = len(times_s) - 1
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
+            if j < last:  # a long run (a file): off the course as the engine was at each fix
+                moved = not far and step.off[j] and self._moved_off(w, step.at[j])
+                w.off_at = w.off_at if not far and step.off[j] else None
+            else:  # the newest: as the engine is now
+                moved = off and self._moved_off(w, runner.position())
             ev1: list[StoppedEvent] = []
             if moved and not stopped.alarmed:  # on a wrong trail, running: not stopped,
                 stopped = StoppedState(t_s, s)  # and back on the line it counts from there
@@ -246,7 +251,6 @@ class RaceWatch:
             raised.append((0, e2))
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         w.off_at = w.off_at if off else None
-        last = len(times_s) - 1
         done = runner.finished_s is not None and bool(w.cutoff.open_m)  # at the finish: ends
         if last >= 0 and (times_s[last] - w.ahead_s >= AHEAD_EVERY_S or done) and not far:
             t_s, s_m = times_s[last], progress_m[last]
@@ -267,9 +271,10 @@ class RaceWatch:
         return self.race.passes.on_run(runner.bib, self.race.start_s(runner), step.new_s,
                                        step.progress_m, off, cut_m)  # fmt: skip
 
-    def _moved_off(self, runner: LiveRunner, w: RunnerWatch) -> bool:
-        """Whether a runner off the course moved ``OFF_MOVED_M`` from where they last did."""
-        at = runner.position()
+    @staticmethod
+    def _moved_off(w: RunnerWatch, at: tuple[float, float] | None) -> bool:
+        """Whether a runner off the course, now ``at``, moved ``OFF_MOVED_M`` from where they
+        last did."""
         if at is None:
             return False
         if w.off_at is not None and haversine_m(*w.off_at, *at) < OFF_MOVED_M:

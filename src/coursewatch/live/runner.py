@@ -130,6 +130,7 @@ class LiveRunner:
             self.last_fix = fixes[-1]
             step.new_s = rows[0].tolist()
             step.progress_m, step.off = out[:, 0].tolist(), (out[:, 3] == 1.0).tolist()
+            step.at = list(zip(rows[1].tolist(), rows[2].tolist(), strict=True))
         return step
 
     def add_late(self, fixes: Sequence[Fix]) -> tuple[Step, list[int]]:

@@ -23,3 +23,4 @@ class Step:
     new_s: list[float] = field(default_factory=list)
     progress_m: list[float] = field(default_factory=list)
     off: list[bool] = field(default_factory=list)  # and whether it was off the course then
+    at: list[tuple[float, float]] = field(default_factory=list)  # and where (a run of several)
