@@ -232,15 +232,10 @@ class RaceWatch:
             if t_s - fed_s >= ETA_FEED_S and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
-            if j < last:  # a long run (a file): off the course as the engine was at each fix
-                moved = not far and step.off[j] and self._moved_off(w, step.at[j])
-                w.off_at = w.off_at if not far and step.off[j] else None
-            else:  # the newest: as the engine is now
-                moved = off and self._moved_off(w, runner.position())
             ev1: list[StoppedEvent] = []
-            if moved and not stopped.alarmed:  # on a wrong trail, running: not stopped,
-                stopped = StoppedState(t_s, s)  # and back on the line it counts from there
-            elif not far:
+            if self._moved(runner, w, step, j, off) and not stopped.alarmed:  # on a wrong
+                stopped = StoppedState(t_s, s)  # trail, running: not stopped, and back on the
+            elif not far:  # line it counts from there
                 stopped, ev1 = stopped_step(stopped, t_s, s, stopped_cfg)
             for e1 in ev1:
                 runner.stopped = e1.kind != "moving_again"
@@ -270,6 +265,15 @@ class RaceWatch:
         off = step.off or [False] * len(step.new_s)
         return self.race.passes.on_run(runner.bib, self.race.start_s(runner), step.new_s,
                                        step.progress_m, off, cut_m)  # fmt: skip
+
+    def _moved(self, runner: LiveRunner, w: RunnerWatch, step: Step, j: int, off: bool) -> bool:
+        """Whether the runner, off the course at fix ``j`` of a run, moved there: the newest
+        as the engine is now (``off``), an earlier one of a long run (a file) as it was then."""
+        if j == len(step.new_s) - 1:
+            return off and self._moved_off(w, runner.position())
+        off_then = step.off[j] and not runner.matcher.far
+        w.off_at = w.off_at if off_then else None
+        return off_then and self._moved_off(w, step.at[j])
 
     @staticmethod
     def _moved_off(w: RunnerWatch, at: tuple[float, float] | None) -> bool:
