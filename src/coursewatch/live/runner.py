@@ -147,7 +147,7 @@ class LiveRunner:
         held = (times[j] == rows[0, once]) if self._n else np.zeros(len(once), dtype=bool)
         taken = np.sort(once[~held])
         if not len(taken):
-            return Step(duplicate=True), []
+            return Step(), []
         oldest = float(rows[0, taken].min())
         k = bisect.bisect_left([c.time_s for c in self._checks], oldest) - 1
         if k < 0 or self._checks[k].n > int(np.searchsorted(times, oldest)):

@@ -15,7 +15,6 @@ class Step:
 
     # (event, time of the fix that raised it, speed away from the course in m/s)
     events: list[tuple[Event, float, float]] = field(default_factory=list)
-    duplicate: bool = False
     replay_from_s: float | None = None
     needs_rebuild: bool = False
     # the fixes that were the runner's newest when fed (no replay), in time order, and the
