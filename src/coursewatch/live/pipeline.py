@@ -202,7 +202,7 @@ class Pipeline:
         step, taken = g.runner.add_late(fixes)
         if step.needs_rebuild:
             step, taken = g.runner.rebuild(self.store.fixes(g.race.id, g.runner.bib), fixes)
-            work.count(g.race.id, "rebuilds")
+            work.count(g.race.id, "rebuilds", int(step.replay_from_s is not None))
         work.duplicates(g.race.id, len(late) - len(taken))
         if taken:
             work.took(g, step, [late[i] for i in taken], late=True)

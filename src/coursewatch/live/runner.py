@@ -160,8 +160,7 @@ class LiveRunner:
         self.matcher.restore(check.snap)
         self.wrong_way, self.reached = check.wrong_way, check.finished
         self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
-        if not self.reached:
-            self.reached_s = None
+        self.reached_s = self.reached_s if self.reached else None
         step = Step(replay_from_s=float(merged[0, 0]))
         self._feed(merged, step)
         return step, taken.tolist()
@@ -267,12 +266,13 @@ class LiveRunner:
         _, first = np.unique(rows[:, 0], return_index=True)
         rows = rows[first]  # sorted by time
         taken = np.sort(first[first >= len(held) + len(tail)]) - len(held) - len(tail)
+        if len(fixes) and not len(taken):  # each held already (a backlog sent again): as it is
+            return Step(), []
         self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace,
                                    self.matcher.placed_pace_mps)  # fmt: skip
         self._n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
-        self.wrong_way = self.reached = False
-        self.reached_s = None
+        self.wrong_way, self.reached, self.reached_s = False, False, None
         self._furthest.clear()
         step = Step(replay_from_s=-math.inf)
         if not keep:
