@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coursewatch.engine.events import EVENT_KINDS
+
 FLAG = "flag"  # the runner's own channel
 ALERT = "alert"  # race HQ
 NEWS = "news"  # their crew: the runner's race as it goes (stations passed, finish, DNF)
@@ -113,6 +115,9 @@ FAMILY = {
     "message": "message",
 }  # fmt: skip  (every other kind is the engine's course episode)
 DEVICE = ("sos", "battery_low", "message")  # the incidents of what runners' devices said
+# what a replay of a runner's past (late fixes) takes back and raises again where it finds
+# them: the engine's events and the finish it found; the clock-driven ones stand
+REPLAYED = frozenset(EVENT_KINDS.values()) | {"race_finished"}
 # what race HQ sees first: an emergency, then what the runner's device said, then the rest
 PRIORITY = {"sos": 0, "battery_low": 1, "message": 1}
 LOWEST_PRIORITY = 2

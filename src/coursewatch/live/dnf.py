@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from coursewatch.engine.events import EVENT_KINDS
-from coursewatch.incidents import DEVICE, FLAG, NEWS
+from coursewatch.incidents import DEVICE, FLAG, NEWS, REPLAYED
 from coursewatch.live import news
 from coursewatch.live.narrate import Narrator
 from coursewatch.store import AlertRecord, Incident, RunnerRecord, Store
@@ -32,7 +31,6 @@ ENDED = (OUT, FINISH, FINISHED)
 KEPT = frozenset(DEVICE)  # what a runner's device said (an SOS): still stands
 # ... and, at a finish the engine found, a cut-off passed late: race HQ's to decide on
 KEPT_AT_FINISH = KEPT | {"cutoff_missed"}
-_ENGINE = frozenset(EVENT_KINDS.values())  # what a replay takes back (and raises again)
 
 
 def change(before: RunnerRecord | None, after: RunnerRecord) -> tuple[str | None, str | None]:
@@ -121,7 +119,7 @@ def at_finish(
                                                       limit=100_000) if i.open}  # fmt: skip
     if step.replay_from_s is not None:  # what the replay takes back is not ended: gone
         open_now = {e: i for e, i in open_now.items()
-                    if i.opened_s < step.replay_from_s or i.kind not in _ENGINE}  # fmt: skip
+                    if i.opened_s < step.replay_from_s or i.kind not in REPLAYED}  # fmt: skip
     said: dict[str, list[AlertRecord]] = {}
     for _, a in raised:
         if (a.race_id, a.bib) == (rec.race_id, rec.bib):

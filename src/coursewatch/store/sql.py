@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from coursewatch.engine.events import EVENT_KINDS
+from coursewatch.incidents import REPLAYED
 from coursewatch.store import (
     AlertRecord,
     FixArrays,
@@ -41,8 +41,7 @@ from coursewatch.store.incidents import (
 from coursewatch.store.outbox import SqlOutbox
 from coursewatch.store.writer import Writer
 
-# A replay raises again the engine's alerts and the finish news (live/news.FINISHED), no other.
-_ENGINE = "(" + ", ".join(f"'{k}'" for k in [*EVENT_KINDS.values(), "race_finished"]) + ")"
+_REPLAYED = "(" + ", ".join(f"'{k}'" for k in sorted(REPLAYED)) + ")"  # (incidents.py)
 _COUNT_SQL = (
     "INSERT INTO counts VALUES (?,?,?) ON CONFLICT(race_id, reason) "
     "DO UPDATE SET n = counts.n + excluded.n"
@@ -201,7 +200,8 @@ class SqlStore(Erase):
             touched: set[tuple[str, str, str]] = set()
             for race_id, bib, from_s in retract:
                 args = (race_id, bib, from_s)
-                where = f"race_id=? AND bib=? AND raised_s>=? AND retracted=0 AND kind IN {_ENGINE}"
+                where = ("race_id=? AND bib=? AND raised_s>=? AND retracted=0"
+                         f" AND kind IN {_REPLAYED}")  # fmt: skip
                 live = c.execute(f"SELECT id, episode FROM alerts WHERE {where}", args)
                 for i, episode in live:
                     was_live.add(int(i))

@@ -177,7 +177,7 @@ def _kept_here(value: Any) -> Any:
     """A cursor never leaves the writer's thread: closed here, and None to the caller. Dropped
     later by the event loop's thread, it would reset its statement while this thread runs the
     same cached statement for another write (SQLite: "bad parameter or other API misuse")."""
-    if isinstance(value, sqlite3.Cursor) or hasattr(value, "fetchone"):
+    if hasattr(value, "fetchone"):  # (sqlite3's or psycopg's)
         value.close()
         return None
     return value
