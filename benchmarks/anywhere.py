@@ -7,7 +7,9 @@ race start (a race file; the start is when the full recording began, near the co
 without it (the recording alone), and live through race HQ (benchmarks/liverun.py, the same
 start), printed per pair:
 - placed: the progress at the 3rd fix (watch, phone) or the 2nd ping, against the full
-  recording's at the same time (``analyze`` on the whole of it); right within 500 m;
+  recording's at the same time (``analyze`` on the whole of it); right within 500 m. Where
+  the full recording is off the line then, it holds the progress where it left until it is
+  back: the reference is the course point nearest the fix between the two;
 - finish: the finish time, against the full recording's at the same rate (live: the runner's
   ``finish_ts`` as the API shows it: the fix that reached the finish);
 - turn: a wrong turn injected after the cut (the next 1.5 km of the real recording rotated by
@@ -117,21 +119,36 @@ def turn_points(d: FloatArray, path: FloatArray) -> list[int]:
     return out
 
 
-def at_time(a: Analysis, ts: float) -> float:
-    """The full recording's progress at ``ts`` (its fixes, interpolated)."""
-    return float(np.interp(ts, a.track.time_s, a.progress_m))
+def off_line(a: Analysis, ts: float) -> tuple[float, float] | None:
+    """The course range (left, back) of the full recording's off-line stretch at ``ts``."""
+    for e in a.excursions:
+        if e.rejoined is not None and e.left.time.timestamp() <= ts <= e.rejoined.time.timestamp():
+            return e.left.course_m or 0.0, e.rejoined.course_m or 0.0
+    return None
+
+
+def at_time(a: Analysis, ts: float, lat: float, lon: float) -> float:
+    """The full recording's progress at ``ts`` (its fixes, interpolated). Off the line, the
+    full recording holds the progress where it left until it is back: the runner is then
+    somewhere between the two, and the reference is the course point in that range nearest
+    the fix (``lat``, ``lon``)."""
+    stretch = off_line(a, ts)
+    if stretch is None:
+        return float(np.interp(ts, a.track.time_s, a.progress_m))
+    left, back = stretch
+    s = np.arange(left, back + 5.0, 5.0)
+    cx, cy = a.course.xy_at(s)
+    x, y = a.course.frame.to_xy(np.array([lat]), np.array([lon]))
+    return float(s[int(np.argmin(np.hypot(cx - x[0], cy - y[0])))])
 
 
 def off_line_at(a: Analysis, ts: float) -> str:
-    """Where the full recording left the line and came back, when it is off it at ``ts`` (its
-    progress then stays where it left: a runner seen only from there cannot know that)."""
-    for e in a.excursions:
-        if e.rejoined is not None and e.left.time.timestamp() <= ts <= e.rejoined.time.timestamp():
-            left, back = e.left.course_m or 0.0, e.rejoined.course_m or 0.0
-            return (
-                f"  full recording off the line: left km {left / 1e3:.2f}, back km {back / 1e3:.2f}"
-            )
-    return ""
+    """A note for a fix at ``ts`` inside an off-line stretch of the full recording."""
+    stretch = off_line(a, ts)
+    if stretch is None:
+        return ""
+    return (f"  full recording off the line (left km {stretch[0] / 1e3:.2f}, back km "
+            f"{stretch[1] / 1e3:.2f}): judged against the nearest point between")  # fmt: skip
 
 
 def finish_s(a: Analysis) -> float | None:
@@ -190,12 +207,12 @@ def late_start(pairs: tuple[Pair, ...], skip_live: bool) -> None:
                                        full_track.lon[k], None, None), start_ts=start)  # fmt: skip
             cut = Track("late", v.t, v.lat, v.lon, None, None)
             a = analyze(c, cut, start_ts=start)
-            truth = at_time(full, float(v.t[nth]))
+            truth = at_time(full, float(v.t[nth]), float(v.lat[nth]), float(v.lon[nth]))
             placed = abs(float(a.match.progress_m[nth]) - truth)
             alone = abs(float(analyze(c, cut).match.progress_m[nth]) - truth)
             turn = Track("turn", v.turn_t, v.turn_lat, v.turn_lon, None, None)
             turned = analyze(c, turn, start_ts=start)
-            note = off_line_at(full, float(v.t[nth])) if placed > PLACED_M else ""
+            note = off_line_at(full, float(v.t[nth]))
             row = (f"{pair.name:>16} {name:>10} {len(v.t):6d} | {fmt_m(placed):>15} "
                    f"{fmt_m(alone):>8} "
                    f"{fmt_dt(finish_s(a), finish_s(ref)):>9} "
@@ -208,7 +225,9 @@ def late_start(pairs: tuple[Pair, ...], skip_live: bool) -> None:
                                for t, la, lo in ((v.t, v.lat, v.lon),
                                                  (v.turn_t, v.turn_lat, v.turn_lon)))  # fmt: skip
             sample = next(s for s in live.samples if s.fixes >= nth + 1)
-            live_placed = abs(sample.progress_m - at_time(full, sample.time_s))
+            k = min(int(np.searchsorted(v.t, sample.time_s)), len(v.t) - 1)
+            ref_m = at_time(full, sample.time_s, float(v.lat[k]), float(v.lon[k]))
+            live_placed = abs(sample.progress_m - ref_m)
             print(f"{row} {fmt_m(live_placed):>12} {fmt_dt(live.finished_s(), finish_s(ref)):>9} "
                   f"{'yes' if caught_live(live_turn, v.window) else 'NO':>5} "
                   f"{time.time() - began:5.0f}{note}")  # fmt: skip

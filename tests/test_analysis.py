@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from coursewatch.analysis import Analysis, analyze
-from coursewatch.course import Course
+from coursewatch.course import Course, build_course
 from coursewatch.formats import RawPoints
+from coursewatch.reports.summary import excursion_title
 from coursewatch.sim.simulate import (
     START_TS,
     SimulatedRun,
@@ -384,3 +385,34 @@ def test_a_shortcut_costs_no_time_even_with_a_stop_in_it() -> None:
     raw = RawPoints.from_lists("sim", list(lat), list(lon), None, list(t))
     (cut,) = analyze(course, build_track(raw)).excursions
     assert cut.kind == "shortcut" and cut.time_lost_s == 0.0, cut
+
+
+def test_a_recording_begun_mid_race_off_the_line_is_placed_where_it_is() -> None:
+    """A watch restarted at an aid station 350 m off the course, 8 km into a 10 km out-and-back
+    (the legs 15 m apart), analysed alone (no race start): its first fixes are off the line,
+    far from the start; the runner is placed on the way back when they reach the line, not
+    held at the start, and their way to it is no cut of the course from km 0."""
+    out = straight_course(5_000.0)
+    x = np.concatenate([out.x, out.x[::-1][1:]])
+    y = np.concatenate([out.y, out.y[::-1][1:] + 15.0])
+    lat, lon = out.frame.to_latlon(x, y)
+    course = build_course(RawPoints.from_lists("out and back", list(lat), list(lon)))
+    run = simulate_run(course, interval_s=60.0, seed=3, gps_sigma_m=4.0)
+    k = 6_000 // 150  # the runner's fixes from 6 km on (150 m a fix), the way back
+    ax, ay = course.xy_at(np.array([6_000.0, 6_000.0, 6_000.0]))
+    off_lat, off_lon = course.frame.to_latlon(ax, ay + np.array([350.0, 340.0, 120.0]))
+    t = np.concatenate([run.time_s[k] - np.array([600.0, 300.0, 60.0]), run.time_s[k:]])
+    raw = RawPoints.from_lists(
+        "restarted", list(off_lat) + list(run.lat[k:]), list(off_lon) + list(run.lon[k:]), None,
+        list(t),
+    )  # fmt: skip
+    a = analyze(course, build_track(raw), check_fit=False)
+    assert float(a.match.progress_m[4]) == pytest.approx(6_150.0, abs=200.0)
+    # flagged off the line from the first fix, back on it where they joined: where they left
+    # the course is not known (not "km 0"), and nothing was cut
+    assert [e.kind for e in a.match.events][-1] == "back_on_course"
+    assert a.match.events[0].left is not None and a.match.events[0].left.course_m is None
+    (e,) = a.excursions
+    assert e.kind == "off_course" and e.left.course_m is None and e.time_lost_s is None
+    assert e.rejoined is not None and e.rejoined.course_m == pytest.approx(6_000.0, abs=100.0)
+    assert excursion_title(e, a.units) == "Off course before first on the line"

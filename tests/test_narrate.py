@@ -257,3 +257,26 @@ def test_the_runner_is_not_asked_whether_they_were_in_a_vehicle() -> None:
             "skipped; moved faster than anyone runs (up to 49 km/h: a vehicle?)")  # fmt: skip
     words = Narrator(course, []).runner_words("7", said, 45.0, 6.0, 7000.0, False)
     assert "vehicle" not in words and words.endswith("4.0 km of course skipped"), words
+
+
+def test_a_tracker_started_mid_race_off_the_line_is_not_said_to_have_left_at_km_0() -> None:
+    """Ouray's pings with the first 40 % cut: the first, 330 m off the line in town, read
+    "left the course to the right at km 0.00" and, once on the line, "cut the course ...
+    78.31 km of course skipped". Where the runner left is not known: the engine says so."""
+    from datetime import UTC, datetime
+
+    from coursewatch.engine.events import Event, Place
+
+    when = datetime(2026, 6, 27, 14, 32, tzinfo=UTC)
+    nowhere = Place(when, 45.0, 6.003, None)
+    flag = Event("off_course", nowhere, nowhere, 330.0, None, None, None, 0)
+    said = NARRATOR.sentence("7", flag, trend_mps=1.0)
+    assert said == "Bib 7 is 330 m off course, not on it since the tracker started: moving away"
+    sure = replace(flag, kind="alert", offset_m=155.0, alarm_time=when)
+    assert NARRATOR.sentence("7", sure) == (
+        "Bib 7 is off course for sure: 155 m from every part of the course, not on it since "
+        "the tracker started, flagged at 14:32Z"
+    ), NARRATOR.sentence("7", sure)
+    words = NARRATOR.runner_words("7", said, 45.0, 6.003, None, True)
+    assert words.endswith("You are 330 m off course, not on it since the tracker started: "
+                          "moving away."), words  # fmt: skip

@@ -219,7 +219,10 @@ class Excursions:
         live_left = alarm.left if alarm is not None else None
         if kind == "wrong_way" and live_left is not None and live_left.course_m is not None:
             left_s = float(live_left.course_m)
-        left = self.point(k0, left_s)
+        # a tracker started mid-race off the line: where the runner left the course is not
+        # known, nor what the excursion cost
+        unplaced = live_left is not None and live_left.course_m is None
+        left = self.point(k0, None if unplaced else left_s)
         flagged = None if alarm is None else Point(alarm.at.time, alarm.at.lat, alarm.at.lon)
         alerted = None if told is None else Point(told.at.time, told.at.lat, told.at.lon)
         last = k1 if k1 is not None else n - 1
@@ -231,7 +234,7 @@ class Excursions:
             live_s = float(end.at.course_m) if end.at.course_m is not None else left_s
             rejoin_s = self.rejoin_m(k1, live_s)
             rejoined = self.point(k1, rejoin_s)
-            extra, lost = self.cost(k0, k1, left_s, rejoin_s)
+            extra, lost = (0.0, None) if unplaced else self.cost(k0, k1, left_s, rejoin_s)
             moved = rejoin_s != live_s  # (live, it was a way back where they had left)
             if moved and kind == "off_course" and extra < -self.config.shortcut_m:
                 kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind

@@ -23,6 +23,7 @@ from coursewatch.engine import state as S
 from coursewatch.engine import wrongway as WW
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.grid import IntArray, nearest_distance
+from coursewatch.engine.hypotheses import AT_START_M
 from coursewatch.engine.model import CAND_D, CAND_S, CAND_SEG, CourseArrays
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
@@ -30,6 +31,7 @@ from coursewatch.engine.reach import reach_m
 from coursewatch.geo import FloatArray
 
 NEAR_TIE_M = 25.0  # passes this much further from a fix than the nearest are as near
+UNPLACED_S = -1.0  # the course distance of a runner not yet on the line (events: None)
 FAR_WORDS_M = 20_000.0  # how far off an episode went is measured up to this far (further: not)
 
 
@@ -93,7 +95,7 @@ def detect(
         return ne
     oc = st[S.OC : S.OC + S.OC_LEN]
     if fx.first or was.n_hyp == 0:
-        OC.reset(oc, fx.t, est.s_det, fx.x, fx.y)
+        OC.reset(oc, fx.t, _placed(st, geo, fx, est.s_det), fx.x, fx.y)
         # a runner first seen long after the start is on the course, or should be: a
         # tracker started mid-race is watched from its first fix (not only once on the line)
         if st[S.START_T] > 0.0 and fx.t - st[S.START_T] >= cfg[C.arm_after_s]:
@@ -114,7 +116,7 @@ def detect(
         ne = _off_course(st, geo, sf, cfg, fx, was, est, at_station, end_m, ev, ne)
         ne = _wrong_way(st, cfg, fx, was, est, at_station, ev, ne)
     ne = _far(st, geo, sf, cfg, fx, est, ev, ne)
-    return _confirm(st, cfg, fx, est, ev, ne)
+    return _confirm(st, geo, cfg, fx, est, ev, ne)
 
 
 @nb.njit(cache=True, inline="always")
@@ -181,8 +183,9 @@ def _nearest_pass_s(
 
 @nb.njit(cache=True, inline="always")
 def _confirm(
-    st: FloatArray, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray, ne: int
-) -> int:
+    st: FloatArray, geo: CourseArrays, cfg: KernelCfg, fx: Fix, est: Estimate, ev: FloatArray,
+    ne: int,
+) -> int:  # fmt: skip
     """Race HQ is told once a flagged episode is confirmed (engine/confirm.py): the alert
     says where the runner left (off course) or turned (wrong way), and when they were flagged."""
     oc = st[S.OC : S.OC + S.OC_LEN]
@@ -195,7 +198,7 @@ def _confirm(
     row = ev[ne]
     if CF.confirm_step(cf, fx.t, est.d_line, flagged, cfg, row) == 0:
         return ne
-    row[E.EV_S], row[E.EV_X], row[E.EV_Y] = est.s, fx.x, fx.y
+    row[E.EV_S], row[E.EV_X], row[E.EV_Y] = _placed(st, geo, fx, est.s), fx.x, fx.y
     if oc[OC.STATE] == 1.0:
         row[E.EV_LEFT_T], row[E.EV_LEFT_S] = oc[OC.CP_T], oc[OC.CP_S]
         row[E.EV_LEFT_X], row[E.EV_LEFT_Y] = oc[OC.CP_X], oc[OC.CP_Y]
@@ -253,6 +256,15 @@ def restart_reach(
 
 
 @nb.njit(cache=True, inline="always")
+def _placed(st: FloatArray, geo: CourseArrays, fx: Fix, s: float) -> float:
+    """``s``, or UNPLACED_S while the runner has never been on the line and is away from the
+    start (a tracker started mid-race; a runner not yet on it near the start is there)."""
+    if st[S.SEEN] == 1.0 or np.hypot(fx.x - geo.x[0], fx.y - geo.y[0]) <= AT_START_M:
+        return s
+    return UNPLACED_S
+
+
+@nb.njit(cache=True, inline="always")
 def _at_station(sx: FloatArray, sy: FloatArray, cfg: KernelCfg, x: float, y: float) -> bool:
     zone2 = cfg[C.station_zone_m] ** 2
     for k in range(len(sx)):  # noqa: SIM110 (numba compiles no generator)
@@ -290,7 +302,11 @@ def _off_course(
     # holds them (a hairpin cut across: held where they left for minutes, the way back read
     # "back on course" there and the cut was never said; after it, the next excursion left
     # from there)
-    s = est.s_det if est.matched else est.s_near
+    s = _placed(st, geo, fx, est.s_det if est.matched else est.s_near)
+    if oc[OC.CP_S] == UNPLACED_S and s != UNPLACED_S:
+        # first on the line (a tracker started mid-race off it): an episode under way left
+        # from nowhere known, so it ends where they joined the course, never as a cut
+        oc[OC.CP_S] = s
     # how far off, for the words: from the whole line, looked for further out when it is not
     # near (Dark Sky's shuttle, 2.9 km out: "at most inf m off" broke a message in miles)
     line_m = est.d_line

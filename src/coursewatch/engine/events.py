@@ -115,14 +115,19 @@ def _opt(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
+def _course_m(v: float) -> float | None:
+    """A course distance, None where the runner was not yet on the line (stored as -1)."""
+    return None if v < 0.0 else float(v)
+
+
 def decode_event(latlon: Callable[[float, float], tuple[float, float]], row: FloatArray) -> Event:
     """The event of a row; ``latlon`` turns the course frame's x, y into degrees."""
     lat, lon = latlon(row[EV_X], row[EV_Y])
-    at = Place(_time(row[EV_T]), lat, lon, float(row[EV_S]))
+    at = Place(_time(row[EV_T]), lat, lon, _course_m(row[EV_S]))
     left = None
     if not math.isnan(row[EV_LEFT_T]):
         llat, llon = latlon(row[EV_LEFT_X], row[EV_LEFT_Y])
-        left = Place(_time(row[EV_LEFT_T]), llat, llon, float(row[EV_LEFT_S]))
+        left = Place(_time(row[EV_LEFT_T]), llat, llon, _course_m(row[EV_LEFT_S]))
     alarm = row[EV_ALARM_T]
     return Event(
         kind=EVENT_KINDS[int(row[EV_CODE])],

@@ -178,8 +178,9 @@ def score(
     sf[HYP_COAST, : MAX_CAND + 1] = 0.0
     # the first fix: each pass is a first placement; and so on every fix before the runner is
     # first on the line when the race is long under way (nobody is waiting at the start: the
-    # average pace since it, not the way from the start, says where they are)
-    unseen = nh == 0 or (st[S.SEEN] == 0.0 and under_way(st, t))
+    # average pace since it, not the way from the start, says where they are) or the fix is
+    # far from the start (a tracker started mid-race, its first fixes off the line)
+    unseen = nh == 0 or (st[S.SEEN] == 0.0 and (under_way(st, t) or start_d > AT_START_M))
     base = 0.0
     for h in range(nh):
         base = max(base, st[S.HYP + h * S.HYP_FIELDS + S.H_SCORE]) if h else st[S.HYP + S.H_SCORE]

@@ -41,6 +41,7 @@ HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left
           "wrong way"))  # fmt: skip
 TURN_MIN_DEG = 25.0
 TURN_SPAN_M = 40.0
+UNPLACED = "not on it since the tracker started"  # (mid-race: where they left is not known)
 ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
 
 
@@ -128,10 +129,6 @@ class Narrator:
 
     def off_course(self, bib: str, ev: Event, trend_mps: float) -> str:
         left = ev.left or ev.at
-        s = left.course_m if left.course_m is not None else 0.0
-        heading, turn = self.course_turn(s)
-        (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
-        what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
         trend = (
             "moving away"
             if trend_mps > 0.2
@@ -139,6 +136,12 @@ class Narrator:
             if trend_mps < -0.2
             else "neither moving away nor coming back"
         )  # fmt: skip  ("still": standing?)
+        if left.course_m is None:  # a tracker started mid-race, off the line
+            return f"Bib {bib} is {self.off(ev.offset_m)} off course, {UNPLACED}: {trend}"
+        s = left.course_m
+        heading, turn = self.course_turn(s)
+        (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
+        what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
         return f"Bib {bib} {what} at {self.where(s)}: {self.off(ev.offset_m)} off course, {trend}"
 
     def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
@@ -170,8 +173,11 @@ class Narrator:
             return f"Bib {bib} is going the right way again at {self.where(at_s)}"
         if ev.kind == "alert":
             flagged = "" if ev.alarm_time is None else f", flagged at {self.clock(ev.alarm_time)}"
-            return (f"Bib {bib} is off course for sure near {self.where(left_s)}: "
-                    f"{self.off(ev.offset_m)} from every part of the course{flagged}")  # fmt: skip
+            near = f" near {self.where(left_s)}"
+            if ev.left is not None and ev.left.course_m is None:
+                near, flagged = "", f", {UNPLACED}{flagged}"
+            return (f"Bib {bib} is off course for sure{near}: {self.off(ev.offset_m)} from every "
+                    f"part of the course{flagged}")  # fmt: skip
         if ev.kind == "far_from_course":
             far = f"Bib {bib} is far from the course: {self.span(ev.offset_m)} from every part"
             if ev.left is not None and ev.left.course_m is not None:  # where to look from

@@ -197,8 +197,12 @@ def elapsed_at(a: Analysis, t: datetime) -> str:
 
 
 def excursion_title(e: Excursion, u: Units) -> str:
-    """'Off course at km 22.6'."""
-    return f"{KIND_NAMES.get(e.kind, e.kind).capitalize()} at {u.at(e.left.course_m)}"
+    """'Off course at km 22.6'; 'Off course before first on the line' (a recording begun
+    mid-race off it)."""
+    kind = KIND_NAMES.get(e.kind, e.kind).capitalize()
+    if e.left.course_m is None:
+        return f"{kind} before first on the line"
+    return f"{kind} at {u.at(e.left.course_m)}"
 
 
 def numbers(confirmed: Iterable[bool]) -> list[int]:
@@ -231,10 +235,14 @@ def brief_line(e: Excursion, info: ReportInfo, u: Units) -> str:
 def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str]:
     """Where and when it left, how far, when it rejoined, what it cost, when the alarm fired."""
     left, u = e.left, a.units
+    where = (
+        "Off the course when the recording began"
+        if left.course_m is None  # (where they left it is not known)
+        else f"Left the course at {u.at(left.course_m)}"
+    )
     out = [
-        f"Left the course at {u.at(left.course_m)}, {info.clock(left.time)} "
-        f"(race time {elapsed_at(a, left.time)}), and went up to {u.off(e.max_offset_m)} "
-        "from it."
+        f"{where}, {info.clock(left.time)} (race time {elapsed_at(a, left.time)}), and went "
+        f"up to {u.off(e.max_offset_m)} from it."
     ]
     if e.rejoined is not None:
         took = e.rejoined.time.timestamp() - left.time.timestamp()
@@ -286,6 +294,8 @@ def _skipped_m(e: Excursion) -> float:
 def _cost(e: Excursion, u: Units) -> str:
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
+    if e.left.course_m is None:
+        return "Cost: unknown (where they left the course is not in the recording)."
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
         dist = f"{u.distance(e.extra_distance_m)} shorter than the course"
