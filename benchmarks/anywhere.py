@@ -135,8 +135,8 @@ def at_time(a: Analysis, ts: float, lat: float, lon: float) -> float:
     stretch = off_line(a, ts)
     if stretch is None:
         return float(np.interp(ts, a.track.time_s, a.progress_m))
-    left, back = stretch
-    s = np.arange(left, back + 5.0, 5.0)
+    lo, hi = sorted(stretch)  # (back behind where it left: a way back down the course)
+    s = np.arange(lo, hi + 5.0, 5.0)
     cx, cy = a.course.xy_at(s)
     x, y = a.course.frame.to_xy(np.array([lat]), np.array([lon]))
     return float(s[int(np.argmin(np.hypot(cx - x[0], cy - y[0])))])

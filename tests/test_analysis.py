@@ -416,3 +416,25 @@ def test_a_recording_begun_mid_race_off_the_line_is_placed_where_it_is() -> None
     assert e.kind == "off_course" and e.left.course_m is None and e.time_lost_s is None
     assert e.rejoined is not None and e.rejoined.course_m == pytest.approx(6_000.0, abs=100.0)
     assert excursion_title(e, a.units) == "Off course before first on the line"
+
+
+def test_a_detour_soon_after_a_recording_begun_off_the_line_is_its_own() -> None:
+    """A tracker started 350 m off the line reaches it at km 10, runs 100 m along it, then
+    takes a 320 m detour: the detour is its own excursion, with what it cost (it was joined to
+    the way to the line, whose start is not known: "9.2 km cut")."""
+    course = straight_course(20_000.0)
+    along = [10_000.0] * 5 + [10_100.0, 10_150.0, 10_200.0, 10_250.0, 10_300.0, 10_350.0]
+    along += [10_400.0, *np.arange(10_450.0, 20_001.0, 150.0)]
+    off_m = [350.0, 300.0, 200.0, 100.0, 0.0, 0.0, 100.0, 220.0, 320.0, 320.0, 220.0, 100.0]
+    off_m += [0.0] * (len(along) - len(off_m))
+    x, y = course.xy_at(np.array(along))
+    lat, lon = course.frame.to_latlon(x, y + np.array(off_m))
+    t = START_TS + 4_000.0 + 60.0 * np.arange(len(along))
+    raw = RawPoints.from_lists("restarted", list(lat), list(lon), None, list(t))
+    a = analyze(course, build_track(raw), check_fit=False)
+    way, detour = a.excursions
+    assert way.left.course_m is None and way.rejoined is not None
+    assert way.rejoined.course_m == pytest.approx(10_000.0, abs=50.0)
+    assert detour.kind == "off_course" and detour.alerted is not None
+    assert detour.left.course_m == pytest.approx(10_100.0, abs=50.0)
+    assert detour.extra_distance_m == pytest.approx(400.0, abs=100.0)

@@ -191,3 +191,44 @@ def test_a_tracker_started_mid_race_is_placed_where_it_is(
     assert (a.finish is None) == (full.finish is None)
     if full.finish is not None and a.finish is not None:
         assert a.finish.time == full.finish.time
+
+
+def test_a_watch_started_a_km_from_the_start_line_at_the_start_is_placed_as_it_runs(
+    data_dir: Path,
+) -> None:
+    """MaxiRace night 2021 with its start known: the watch began 1,007 m from the course's
+    first point. The runner is on their way from the start, not a tracker started mid-race:
+    placed on the course by its 50th fix, every event along it (a change once held them
+    unplaced for 233 fixes, "not on it since the tracker started", and read a 1.7 km cut)."""
+    c, t = _pair(data_dir, "maxi_race_annecy.gpx", "maxi_race_night_edition_2021.gpx")
+    a = analyze(c, t, start_ts=float(t.time_s[0]))
+    assert np.flatnonzero(a.match.matched)[0] <= 50
+    assert all(e.at.course_m is not None for e in a.match.events)
+    assert all(e.left is None or e.left.course_m is not None for e in a.match.events)
+    assert all(e.left.course_m is not None for e in a.excursions)
+    assert not [e for e in a.excursions if e.kind == "shortcut" and e.first_fix < 1_000]
+
+
+@pytest.mark.parametrize(
+    ("course", "track", "station"),
+    [
+        ("utmb_170k.gpx", "utmb_2021.gpx", None),
+        ("ouray_100_2024.gpx", "ouray_100_2024_inreach_pings.json", "Fellin Park"),
+    ],
+)
+def test_a_recording_begun_mid_race_passes_no_station_before_it(
+    data_dir: Path, course: str, track: str, station: str | None
+) -> None:
+    """The first 40 % cut, the race start known: the stations (or 10 km marks) before the
+    recording are not passed at its first fix (UTMB's km 10-70 read 12:44:28 each), nor spread
+    over the step from a first fix off the line to the course (Ouray's, at km 0.00, to km 78:
+    Fellin Park to Ironton Park 0'06" a mile apart, and a cut-off missed there)."""
+    c, t = _pair(data_dir, course, track)
+    cut = t.time_s >= t.time_s[0] + 0.4 * (t.time_s[-1] - t.time_s[0])
+    late = Track("late", t.time_s[cut], t.lat[cut], t.lon[cut], None, None)
+    a = analyze(c, late, start_ts=float(t.time_s[0]))
+    first_m = float(a.progress_m[0])
+    assert first_m > 70_000.0
+    assert all(p.course_m >= first_m - 1_000.0 for p in a.splits), a.splits[:3]
+    if station is not None:  # its first fix, 330 m off the line in town, is not placed
+        assert a.match.events[0].left is not None and a.match.events[0].left.course_m is None

@@ -98,12 +98,15 @@ class Spot:
         }  # fmt: skip
 
 
-def left_at(i: Incident) -> Left:
+def left_at(i: Incident) -> Left | None:
     """Where a course incident's runner left the course (the engine's estimate in its
-    updates), else where the incident is."""
+    updates), else where the incident is; None: nowhere known (a tracker started mid-race
+    off the line, never on it before: no place along the course where runners go wrong)."""
     for u in i.updates:
         left: Mapping[str, Any] | None = u.get("left")
         if left and left.get("lat") is not None and left.get("lon") is not None:
+            if left.get("course_m") is None:
+                return None
             at_s = float(left.get("time_s") or i.opened_s)
             slack = min(max(i.opened_s - at_s, 0.0) * PACE_MPS, SLACK_MAX_M)
             return Left(float(left["lat"]), float(left["lon"]), left.get("course_m"), at_s, slack)
@@ -128,6 +131,8 @@ def spots(incidents: Iterable[Incident], min_runners: int = MIN_RUNNERS) -> list
     alone: list[list[tuple[Incident, Left]]] = []  # no course distance: by place only
     for i in filter(is_course_alert, incidents):
         left = left_at(i)
+        if left is None:
+            continue
         if left.course_m is None or not math.isfinite(left.course_m):
             _by_place(alone, i, left)
         else:

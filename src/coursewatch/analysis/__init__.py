@@ -59,7 +59,7 @@ def analyze(
     # GPS error is not running: the distance is taken along the track simplified to within
     # its noise (estimated from its fixes by the matcher)
     path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
-    progress = np.maximum.accumulate(match.progress_m) if len(track) else match.progress_m
+    progress = np.maximum.accumulate(_begun(match)) if len(track) else match.progress_m
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
     builder = Excursions(course, track, match, offset, path, config or EngineConfig())
     excursions = builder.excursions()
@@ -70,7 +70,7 @@ def analyze(
     splits, checkpoints = split_passes(course, passes, finish_time, track.time_s, progress, units)
     passes = with_finish(course, passes, finish_time)
     mid_race = start is not None and len(track) and start < float(track.time_s[0])
-    starts_at_m = float(match.progress_m[0]) if start_ts is None and mid_race else None
+    starts_at_m = float(progress[0]) if start_ts is None and mid_race else None
     after_m = 0.0
     if finish is not None:
         k = int(np.searchsorted(track.time_s, finish.time.timestamp()))
@@ -93,6 +93,17 @@ def engine_start(course: Course, track: Track, start_ts: float | None) -> float 
     if float(np.hypot(x - course.x[0], y - course.y[0])) <= AT_START_M:
         return first_s
     return first_s - course.length_m / SLOWEST_MPS
+
+
+def _begun(match: MatchResult) -> FloatArray:
+    """The progress of each fix; a recording begun mid-race off the line has its fixes before
+    the runner was first on it where they were first placed, not at the start (0: nowhere
+    known, and a jump from there to the first placement would pass every station between)."""
+    on = np.flatnonzero(match.matched)
+    progress = match.progress_m.copy()
+    if len(on) and on[0] > 0 and progress[on[0]] >= AT_START_M:
+        progress[: on[0]] = progress[on[0]]
+    return progress
 
 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:

@@ -122,7 +122,8 @@ class Excursions:
                     went_on = self.went_on(a.last_fix, e.first_fix)
                 else:
                     went_on = 0.0  # never rejoined, or overlapping: the same episode
-                if went_on < EPISODE_GAP_M:
+                # (a recording begun off the line: its way to the line is a piece of its own)
+                if went_on < EPISODE_GAP_M and a.left.course_m is not None:
                     out[-1] = self.joined(a, e)
                     continue
             out.append(e)
@@ -141,9 +142,6 @@ class Excursions:
         k0 = a.first_fix
         k1 = max(a.last_fix, b.last_fix)
         last = b if b.last_fix >= a.last_fix else a
-        left_s = (
-            a.left.course_m if a.left.course_m is not None else float(self.match.progress_m[k0])
-        )
         flagged = a.flagged if a.flagged is not None else b.flagged
         alerted = a.alerted if a.alerted is not None else b.alerted
         rejoined = last.rejoined
@@ -152,7 +150,8 @@ class Excursions:
         kind = "off_course"
         if a.kind == b.kind == "wrong_way":
             kind = "wrong_way"
-        if rejoined is not None and rejoined.course_m is not None:
+        left_s = a.left.course_m
+        if rejoined is not None and rejoined.course_m is not None and left_s is not None:
             extra, lost = self.cost(k0, k1, left_s, rejoined.course_m)
             if extra < -self.config.shortcut_m and self.cut_shown(k0, k1, left_s, rejoined):
                 kind = "shortcut"  # more course skipped than run, and the fixes can show it

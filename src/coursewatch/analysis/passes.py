@@ -27,21 +27,27 @@ ARRIVED_M = 100.0  # a fix this close to a station's place is there
 ARRIVED_BEFORE_M = 5000.0  # ... with its progress held at most this far short of the pass
 ARRIVED_LAG_S = 300.0  # ... when that is this much before the progress reached it
 OFF_LINE_M = 25.0  # ... and the fix off the line (on it, its progress is right)
+BEGUN_M = 1000.0  # a pass this far behind the first fix's progress was before the recording
 
 
 def pass_time_s(
     s_m: float, time_s: FloatArray, progress_m: FloatArray, near_m: float = 0.0
 ) -> float | None:
-    """When the never-decreasing ``progress_m`` first reached ``s_m`` (None: never); with
-    ``near_m``, a fix that much short of it counts as there (an aid station's tent before its
-    point on the line, then an hour without a fix: the runner arrived at that fix, as race
-    HQ's board says, not somewhere in the hour).
+    """When the never-decreasing ``progress_m`` first reached ``s_m`` (None: never, or before
+    a recording begun mid-race, ``BEGUN_M`` or more beyond it); with ``near_m``, a fix that
+    much short of it counts as there (an aid station's tent before its point on the line, then
+    an hour without a fix: the runner arrived at that fix, as race HQ's board says, not
+    somewhere in the hour).
 
     >>> t, s = np.array([0.0, 600, 4200]), np.array([9000.0, 9950, 10500])
     >>> pass_time_s(10_000.0, t, s), pass_time_s(10_000.0, t, s, near_m=100.0)
     (927.2727272727273, 600.0)
+    >>> pass_time_s(5_000.0, t, s) is None  # (passed before the recording began)
+    True
     """
     if len(progress_m) == 0 or s_m - near_m > float(progress_m[-1]) + 1.0:
+        return None
+    if float(progress_m[0]) >= s_m + BEGUN_M:
         return None
     k = min(int(np.searchsorted(progress_m, s_m - near_m - 1.0)), len(time_s) - 1)
     if near_m and progress_m[k] < s_m - 1.0:

@@ -23,7 +23,7 @@ from coursewatch.engine import state as S
 from coursewatch.engine import wrongway as WW
 from coursewatch.engine.config import C, KernelCfg
 from coursewatch.engine.grid import IntArray, nearest_distance
-from coursewatch.engine.hypotheses import AT_START_M
+from coursewatch.engine.hypotheses import being_placed
 from coursewatch.engine.model import CAND_D, CAND_S, CAND_SEG, CourseArrays
 from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.engine.noise import noise_step
@@ -257,11 +257,10 @@ def restart_reach(
 
 @nb.njit(cache=True, inline="always")
 def _placed(st: FloatArray, geo: CourseArrays, fx: Fix, s: float) -> float:
-    """``s``, or UNPLACED_S while the runner has never been on the line and is away from the
-    start (a tracker started mid-race; a runner not yet on it near the start is there)."""
-    if st[S.SEEN] == 1.0 or np.hypot(fx.x - geo.x[0], fx.y - geo.y[0]) <= AT_START_M:
-        return s
-    return UNPLACED_S
+    """``s``, or UNPLACED_S while the runner is being placed (never on the line, and not
+    waiting at the start nor on the way from it: a tracker started mid-race)."""
+    start_d = np.hypot(fx.x - geo.x[0], fx.y - geo.y[0])
+    return UNPLACED_S if being_placed(st, fx.t, start_d) else s
 
 
 @nb.njit(cache=True, inline="always")
@@ -303,10 +302,14 @@ def _off_course(
     # "back on course" there and the cut was never said; after it, the next excursion left
     # from there)
     s = _placed(st, geo, fx, est.s_det if est.matched else est.s_near)
-    if oc[OC.CP_S] == UNPLACED_S and s != UNPLACED_S:
+    if s != UNPLACED_S:
         # first on the line (a tracker started mid-race off it): an episode under way left
-        # from nowhere known, so it ends where they joined the course, never as a cut
-        oc[OC.CP_S] = s
+        # from nowhere known, so it ends where they joined the course, never as a cut; a way
+        # back begun before is from there too
+        if oc[OC.CP_S] == UNPLACED_S:
+            oc[OC.CP_S] = s
+        if oc[OC.REJ_S] == UNPLACED_S:
+            oc[OC.REJ_S] = s
     # how far off, for the words: from the whole line, looked for further out when it is not
     # near (Dark Sky's shuttle, 2.9 km out: "at most inf m off" broke a message in miles)
     line_m = est.d_line

@@ -178,9 +178,9 @@ def score(
     sf[HYP_COAST, : MAX_CAND + 1] = 0.0
     # the first fix: each pass is a first placement; and so on every fix before the runner is
     # first on the line when the race is long under way (nobody is waiting at the start: the
-    # average pace since it, not the way from the start, says where they are) or the fix is
-    # far from the start (a tracker started mid-race, its first fixes off the line)
-    unseen = nh == 0 or (st[S.SEEN] == 0.0 and (under_way(st, t) or start_d > AT_START_M))
+    # average pace since it, not the way from the start, says where they are) or, the start
+    # unknown, the fix is far from it (a recording begun mid-race, its first fixes off the line)
+    unseen = nh == 0 or being_placed(st, t, start_d)
     base = 0.0
     for h in range(nh):
         base = max(base, st[S.HYP + h * S.HYP_FIELDS + S.H_SCORE]) if h else st[S.HYP + S.H_SCORE]
@@ -226,6 +226,16 @@ def score(
             cs_hw = st[b + S.H_HWM]
     _put(sf, nc, cs_s, cs_best, 1.0, cs_t, cs_hw, 0.0)
     return nc + 1
+
+
+@nb.njit(cache=True, inline="always")
+def being_placed(st: FloatArray, t: float, start_d: float) -> bool:
+    """A runner not yet on the line who is not waiting at the start, or on the way from it:
+    where they are along the course is not known until they are on it. ``start_d``: the fix's
+    distance from the start of the course, m."""
+    if st[S.SEEN] == 1.0:
+        return False
+    return under_way(st, t) or (st[S.START_KNOWN] == 0.0 and start_d > AT_START_M)
 
 
 @nb.njit(cache=True, inline="always")

@@ -338,7 +338,8 @@
         $("map").scrollIntoView({ behavior: "smooth", block: "center" });
       };
       // shorter than the course with no evidence of a cut: the fixes' straight lines skip bends
-      const extra = e.extra_distance_m < 0 && e.kind !== "shortcut" ? "–"
+      // (null: a tracker started off the line, where it left the course is not known)
+      const extra = e.extra_distance_m === null || (e.extra_distance_m < 0 && e.kind !== "shortcut") ? "–"
         : `${e.extra_distance_m < 0 ? "cut " : ""}${CW.off(Math.abs(e.extra_distance_m))}`;
       const what = e.kind.replace(/_/g, " ")
         + (e.alerted ? "" : e.flagged ? " (flag only)" : " (found after)");
