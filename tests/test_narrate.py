@@ -280,3 +280,12 @@ def test_a_tracker_started_mid_race_off_the_line_is_not_said_to_have_left_at_km_
     words = NARRATOR.runner_words("7", said, 45.0, 6.003, None, True)
     assert words.endswith("You are 330 m off course, not on it since the tracker started: "
                           "moving away."), words  # fmt: skip
+
+
+def test_a_loops_finish_is_not_where_its_runners_are_after() -> None:
+    """UTMB's one waypoint, FINISH, is on the line at km 0 and at the end: "km 80.74, 80.7 km
+    after FINISH" read as a runner past the finish; it is after the start."""
+    course = straight_course(20_000.0)
+    n = Narrator(course, [(0.0, "FINISH"), (20_000.0, "FINISH (pass 2)")])
+    assert n.where(8_000.0) == "km 8.00 (mi 4.97), 8.0 km after the start"
+    assert n.where(50.0) == "km 0.05 (mi 0.03), at FINISH"  # (at the arch: it is there)

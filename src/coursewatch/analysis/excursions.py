@@ -123,7 +123,7 @@ class Excursions:
                 else:
                     went_on = 0.0  # never rejoined, or overlapping: the same episode
                 # (a recording begun off the line: its way to the line is a piece of its own)
-                if went_on < EPISODE_GAP_M and a.left.course_m is not None:
+                if went_on < EPISODE_GAP_M and not a.from_nowhere:
                     out[-1] = self.joined(a, e)
                     continue
             out.append(e)

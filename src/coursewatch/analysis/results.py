@@ -54,6 +54,12 @@ class Excursion:
     # skipped then, less what was run on foot, is cut (``extra_distance_m``)
     transport: tuple[Point, Point, float] | None = None
 
+    @property
+    def from_nowhere(self) -> bool:
+        """The way to the line of a recording begun mid-race off it: where the runner left the
+        course (``left.course_m`` None) and what it cost are not known."""
+        return self.left.course_m is None
+
 
 @dataclass(frozen=True)
 class Passage:

@@ -39,6 +39,7 @@ HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left
           ("You cut", "You may have cut"), ("You are going the wrong way", "You may be going "
           "the wrong way"), ("You are still going the wrong way", "You may still be going the "
           "wrong way"))  # fmt: skip
+START_LANDMARK_M = 100.0  # "after" a station this near km 0 is after the start (UTMB's FINISH)
 TURN_MIN_DEG = 25.0
 TURN_SPAN_M = 40.0
 UNPLACED = "not on it since the tracker started"  # (mid-race: where they left is not known)
@@ -117,6 +118,7 @@ class Narrator:
             text += f", {self.span(d - s_m)} before {name}"
         elif before:
             d, name = before[-1]
+            name = "the start" if d < START_LANDMARK_M else name
             text += f", {self.span(s_m - d)} after {name}"
         return text
 

@@ -251,7 +251,7 @@ def _excursion(e: Excursion) -> dict[str, Any]:
         "alerted": _point(e.alerted),
         "rejoined": _point(e.rejoined),
         "max_offset_m": round(e.max_offset_m, 1),
-        "extra_distance_m": None if e.left.course_m is None else round(e.extra_distance_m, 1),
+        "extra_distance_m": None if e.from_nowhere else round(e.extra_distance_m, 1),
         "time_lost_s": None if e.time_lost_s is None else round(e.time_lost_s, 1),
     }
 

@@ -75,7 +75,7 @@ def _standing(r: Runner) -> tuple[int, float]:
 def places(runners: list[Runner]) -> list[Place]:
     """All excursions grouped by where they left the course, in course order (a recording
     begun off the line left it nowhere known: not a place)."""
-    items = [(r, e) for r in runners for e in r.analysis.excursions if e.left.course_m is not None]
+    items = [(r, e) for r in runners for e in r.analysis.excursions if not e.from_nowhere]
     items.sort(key=lambda re: re[1].left.course_m or 0.0)
     out: list[Place] = []
     group: list[tuple[Runner, Excursion]] = []
@@ -93,7 +93,7 @@ def places(runners: list[Runner]) -> list[Place]:
 def excursion_brief(e: Excursion, u: Units) -> str:
     """'off course, 125 m out, +112 m, 2 min lost' (and 'not confirmed' when it was not)."""
     parts = [KIND_NAMES.get(e.kind, e.kind), f"{u.off(e.max_offset_m)} out"]
-    if e.rejoined is not None and e.left.course_m is not None:  # (else: not known)
+    if e.rejoined is not None and not e.from_nowhere:
         sign = "+" if e.extra_distance_m >= 0 else "-"
         parts.append(f"{sign}{u.distance(e.extra_distance_m)}")
     if e.time_lost_s is not None and e.time_lost_s >= 1.0:

@@ -44,8 +44,7 @@ def excursion_json(e: Excursion) -> dict[str, Any]:
         "alerted": _point(e.alerted, with_course=False),
         "rejoined": _point(e.rejoined),
         "max_offset_m": round(e.max_offset_m, 1),
-        # (null: a recording begun off the line, where it left the course is not known)
-        "extra_distance_m": None if e.left.course_m is None else round(e.extra_distance_m, 1),
+        "extra_distance_m": None if e.from_nowhere else round(e.extra_distance_m, 1),
         "time_lost_s": None if e.time_lost_s is None else round(e.time_lost_s, 1),
         "transport": None
         if e.transport is None

@@ -100,9 +100,9 @@ def excursion_bands(a: Analysis) -> tuple[Band, ...]:
     min_m = MIN_BAND_FRACTION * a.course.length_m
     t_end = a.track.end.timestamp()
     for e in a.excursions:
-        if e.left.course_m is None:  # a recording begun off the line: left nowhere known
-            continue
         s0 = e.left.course_m
+        if s0 is None:  # (a recording begun off the line: where it left is not known)
+            continue
         s1 = s0
         if e.rejoined is not None and e.rejoined.course_m is not None:
             s1 = e.rejoined.course_m

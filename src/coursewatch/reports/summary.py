@@ -200,7 +200,7 @@ def excursion_title(e: Excursion, u: Units) -> str:
     """'Off course at km 22.6'; 'Off course before first on the line' (a recording begun
     mid-race off it)."""
     kind = KIND_NAMES.get(e.kind, e.kind).capitalize()
-    if e.left.course_m is None:
+    if e.from_nowhere:
         return f"{kind} before first on the line"
     return f"{kind} at {u.at(e.left.course_m)}"
 
@@ -237,7 +237,7 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
     left, u = e.left, a.units
     where = (
         "Off the course when the recording began"
-        if left.course_m is None  # (where they left it is not known)
+        if e.from_nowhere
         else f"Left the course at {u.at(left.course_m)}"
     )
     out = [
@@ -294,7 +294,7 @@ def _skipped_m(e: Excursion) -> float:
 def _cost(e: Excursion, u: Units) -> str:
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
-    if e.left.course_m is None:
+    if e.from_nowhere:
         return "Cost: unknown (where they left the course is not in the recording)."
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
