@@ -310,3 +310,25 @@ def test_the_leaders_interval_is_not_twice_the_fields() -> None:
     order = np.argsort(now[:, 1])
     first, middle = np.median(width[order[:50]]), np.median(width[order[250:750]])
     assert first < 1.6 * middle, (first, middle)
+
+
+def test_the_runners_own_model_takes_some_of_the_fields_word_beyond_it() -> None:
+    """No history, 60 runners through Lac, none further: beyond it the runner's own model
+    (too slow here, as it knows the course barely) is scaled by the fourth root of how the
+    field's prediction at Lac compares with its own (UTMB 2017 without history: p90 26.0 %
+    to 23.9 %)."""
+    truth = simulate_splits(EFFORT_M, 200, seed=3)
+    slow = lambda e: 1.5 * np.nanmedian(truth, axis=0)  # noqa: E731 (the own model's says)
+    model = FieldModel(EFFORT_M, [], own=slow)
+    ahead = np.where(np.arange(6) <= 2, truth[:60], np.nan)
+    r = 60 + int(np.flatnonzero(np.isfinite(truth[60:]).all(axis=1))[0])  # a finisher
+    runner = np.where(np.arange(6) <= 0, truth[r : r + 1], np.nan)
+    (f,) = model.predict(np.vstack([ahead, runner]))[60:]
+    assert f.method == {1: "field", 2: "field", 3: "own", 4: "own", 5: "own"}
+    e_0, own = float(runner[0, 0]), slow(None)
+    ratio = (f.elapsed_s[2][0] - e_0) / (own[2] - e_0)
+    assert ratio < 0.9  # (the field says faster than the slow own model)
+    for j in (3, 4, 5):
+        scale = min(max(ratio, 0.6), 1.6) ** 0.25  # (a ratio is taken within 0.6-1.6)
+        assert f.elapsed_s[j][0] == pytest.approx(e_0 + (own[j] - e_0) * scale)
+        assert abs(f.elapsed_s[j][0] - truth[r, j]) < abs(own[j] - truth[r, j])
