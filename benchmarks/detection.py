@@ -21,7 +21,9 @@ alarm when a fix is further than X from the course line, re-armed when back insi
   injected excursions, at every sampling and noise level; "runner-h" is the time watched for
   them (each run's span, its injected excursion left out), to read a count as a rate.
 
-Usage: python benchmarks/detection.py [--per-track N] [--seed S [S ...]]
+Usage: python benchmarks/detection.py [--per-track N] [--seed S [S ...]] [--every 1 10 300]
+
+``--every 600``: satellite pings 10 minutes apart instead (a tier of 300 s or more is pings).
 
 Several seeds pool several samples of wrong turns, to see how far the figures of one sample
 hold. The untouched pairs run once per seed: with fresh added error, but as recorded they are
@@ -301,7 +303,9 @@ def recorded(
     return c, tr.time_s, x, y, offsets(c, x, y), path
 
 
-def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[Case]:
+def build_cases(
+    per_track: int, seed: int, pairs: tuple[str, ...] = (), tiers_s: tuple[float, ...] = TIERS_S
+) -> list[Case]:
     cases: list[Case] = []
     for pair in PAIRS:
         if pairs and pair.name not in pairs:
@@ -314,7 +318,7 @@ def build_cases(per_track: int, seed: int, pairs: tuple[str, ...] = ()) -> list[
             for i in turn_points(d_rec, path, per_track):
                 angle = rng.uniform(30, 150) * rng.choice([-1, 1])
                 variants.append(inject(t, x, y, path, i, angle))
-        for every_s in TIERS_S:
+        for every_s in tiers_s:
             if pair.kind == "pings" and every_s < 300:
                 continue
             if every_s == 1.0 and tr.median_interval_s > 2.0:
@@ -412,12 +416,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, nargs="+", default=[2016], help="one sample per seed")
     ap.add_argument("--pairs", nargs="*", default=[], help="only these pairs (names)")
     ap.add_argument("--set", nargs="*", default=[], help="engine setting overrides, name=value")
+    ap.add_argument("--every", type=float, nargs="+", default=list(TIERS_S),
+                    help="sampling tiers, s (300 and more: pings; e.g. --every 600)")  # fmt: skip
     args = ap.parse_args()
     cfg = parse_config(args.set)
     started = time.perf_counter()
-    cases = [
-        case for seed in args.seed for case in build_cases(args.per_track, seed, tuple(args.pairs))
-    ]
+    tiers = tuple(args.every)
+    cases = [case for seed in args.seed
+             for case in build_cases(args.per_track, seed, tuple(args.pairs), tiers)]  # fmt: skip
     tallies = evaluate(cases, cfg)
     n_inj = sum(k.run.excursion is not None for k in cases)
     elapsed = time.perf_counter() - started
