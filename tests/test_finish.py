@@ -165,3 +165,24 @@ async def test_a_runner_who_turned_back_has_no_station_both_passed_and_ahead(
         assert server.race("demo").stations[1].label in passed, page["passes"]
         assert not set(passed) & set(ahead), (passed, ahead)
         assert ahead, page  # (the stations after it are still ahead)
+
+
+async def test_a_tracker_first_heard_past_a_station_lists_the_stations_it_passed(
+    tmp_path: Path,
+) -> None:
+    """A tracker switched on 2 km past the first aid station, an hour in: the runner's page
+    lists the stations passed since (the first aid station, passed before it was heard, has
+    no time: it read the first fix's; now it must not hide the passes after it)."""
+    async with hq(tmp_path, clock=lambda: START + 4 * 3600.0) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        await server.put_runner(RunnerRecord("demo", "7", "Ann", ("dev-7",)))
+        stations = server.race("demo").stations
+        aid_m, next_m = stations[1].distance_m, stations[2].distance_m
+        s = np.arange(aid_m + 2000.0, next_m + 500.0, 75.0)
+        lat, lon = COURSE.latlon_at(s)
+        decoded = Decoded()
+        for i, (a, b) in enumerate(zip(lat, lon, strict=True)):
+            decoded.add(Fix(START + 3600.0 + 30.0 * i, float(a), float(b), bib="7"), i)
+        await server.ingest(lambda: decoded, "native", "demo")
+        passed = [p["label"] for p in server.progress("demo", "7")["passes"]]
+        assert stations[2].label in passed and stations[1].label not in passed, passed

@@ -326,13 +326,15 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
         "time_s": [round(float(t), 1) for t in track.time_s[idx]],
         "progress_m": [round(float(s), 1) for s in a.progress_m[idx]],
     }
-    passes = []
+    passes: list[dict[str, Any]] = []
     finish_s = None if a.finish is None else a.finish.time.timestamp()
     for i, p in enumerate(race.stations):
         near = AT_STATION_M if i < len(race.stations) - 1 else 0.0  # as the board (passes.py)
         ts = pass_time_s(p.distance_m, track.time_s, a.progress_m, near)
         if finish_s is not None and (i == len(race.stations) - 1 or (ts or 0.0) > finish_s):
             ts = finish_s  # the finish, by its rule (a ping short of the line): none after it
+        if ts is None and not passes and len(track) and p.distance_m < a.progress_m[0]:
+            continue  # passed before the tracker was first heard (switched on mid-race)
         if ts is None:
             break
         passes.append({**station_json(p), "time_s": round(ts, 1)})
