@@ -9,7 +9,7 @@ import pytest
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.course import Course, build_course
 from coursewatch.formats import RawPoints
-from coursewatch.reports.summary import excursion_title
+from coursewatch.reports.summary import ReportInfo, excursion_sentences, excursion_title
 from coursewatch.sim.simulate import (
     START_TS,
     SimulatedRun,
@@ -416,6 +416,9 @@ def test_a_recording_begun_mid_race_off_the_line_is_placed_where_it_is() -> None
     assert e.kind == "off_course" and e.left.course_m is None and e.time_lost_s is None
     assert e.rejoined is not None and e.rejoined.course_m == pytest.approx(6_000.0, abs=100.0)
     assert excursion_title(e, a.units) == "Off course before first on the line"
+    said = " ".join(excursion_sentences(a, e, ReportInfo("t", "restarted")))
+    assert said.startswith("Off the course when the recording began") and "leaving" not in said
+    assert "Reached the course at km 6.0" in said and "where they left the course is not" in said
 
 
 def test_a_detour_soon_after_a_recording_begun_off_the_line_is_its_own() -> None:

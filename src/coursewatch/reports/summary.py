@@ -246,8 +246,9 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
     ]
     if e.rejoined is not None:
         took = e.rejoined.time.timestamp() - left.time.timestamp()
+        came = "Reached the course" if e.from_nowhere else "Rejoined"
         out.append(
-            f"Rejoined at {u.at(e.rejoined.course_m)}, {info.clock(e.rejoined.time)}, "
+            f"{came} at {u.at(e.rejoined.course_m)}, {info.clock(e.rejoined.time)}, "
             f"{short_duration(took)} later."
         )
     else:
@@ -265,15 +266,16 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
 def _told(e: Excursion, info: ReportInfo) -> str:
     """Who was told, and when: the runner (flagged), race HQ (confirmed)."""
     left_ts = e.left.time.timestamp()
+    since = "the recording began" if e.from_nowhere else "leaving"
     said = []
     if e.flagged is not None:
         after = short_duration(e.flagged.time.timestamp() - left_ts)
         said.append(f"The runner was flagged at {info.clock(e.flagged.time)}, {after} after "
-                    "leaving")  # fmt: skip
+                    f"{since}")  # fmt: skip
     if e.alerted is not None:
         after = short_duration(e.alerted.time.timestamp() - left_ts)
         said.append(f"race HQ was alerted at {info.clock(e.alerted.time)}, {after} after "
-                    "leaving")  # fmt: skip
+                    f"{since}")  # fmt: skip
     elif e.flagged is not None and e.rejoined is None:
         said.append("race HQ was not alerted (not confirmed before the track ends)")
     elif e.flagged is not None:
