@@ -24,6 +24,8 @@ alarm when a fix is further than X from the course line, re-armed when back insi
 Usage: python benchmarks/detection.py [--per-track N] [--seed S [S ...]] [--every 1 10 300]
 
 ``--every 600``: satellite pings 10 minutes apart instead (a tier of 300 s or more is pings).
+Each list of tiers draws its own sample of turns and error (the draws are seeded by the case
+count): ``--every 300`` is not the default run's 300 s rows.
 
 Several seeds pool several samples of wrong turns, to see how far the figures of one sample
 hold. The untouched pairs run once per seed: with fresh added error, but as recorded they are

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coursewatch.analysis import Analysis, analyze
-from coursewatch.course import Course, build_course
+from coursewatch.course import Course, Station, build_course, with_stations
 from coursewatch.formats import RawPoints
 from coursewatch.reports.summary import ReportInfo, excursion_sentences, excursion_title
 from coursewatch.sim.simulate import (
@@ -441,3 +441,27 @@ def test_a_detour_soon_after_a_recording_begun_off_the_line_is_its_own() -> None
     assert detour.kind == "off_course" and detour.alerted is not None
     assert detour.left.course_m == pytest.approx(10_100.0, abs=50.0)
     assert detour.extra_distance_m == pytest.approx(400.0, abs=100.0)
+
+
+def test_a_runner_waiting_off_the_line_at_the_start_passes_every_station() -> None:
+    """Satellite pings 10 minutes apart: three in the start pen 60 m off the line before the
+    gun, then on the line, the first 1.5 km along. A change for trackers started mid-race
+    took that for a recording begun there: the Start was not passed, and a bridge at km 0.8
+    read 20 minutes before the gun (a review's reproducer)."""
+    course = straight_course(30_000.0)
+    lat, lon = course.latlon_at(np.array([0.0, 800.0, 15_000.0]))
+    course = with_stations(course, tuple(
+        Station(n, float(a), float(o), (s,))
+        for n, a, o, s in zip(("Start", "Bridge", "Aid"), lat, lon, (0.0, 800.0, 15_000.0),
+                              strict=True)))  # fmt: skip
+    along = np.array([0.0, 0.0, 0.0] + [1_500.0 * i for i in range(1, 20)])
+    x, y = course.xy_at(along)
+    la, lo = course.frame.to_latlon(x, y + np.array([60.0] * 3 + [0.0] * 19))
+    t = [START_TS - 1_200.0, START_TS - 600.0, START_TS - 60.0]
+    t += [START_TS + 600.0 * i for i in range(1, 20)]
+    track = build_track(RawPoints.from_lists("pen", list(la), list(lo), None, t))
+    for start in (START_TS, None):
+        a = analyze(course, track, start_ts=start, check_fit=False)
+        when = {p.station: p.time.timestamp() - START_TS for p in a.passes}
+        assert set(when) == {"Start", "Bridge", "Aid"}, when
+        assert 0.0 < when["Bridge"] < 600.0 and when["Aid"] == pytest.approx(6_000.0), when

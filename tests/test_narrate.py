@@ -289,3 +289,5 @@ def test_a_loops_finish_is_not_where_its_runners_are_after() -> None:
     n = Narrator(course, [(0.0, "FINISH"), (20_000.0, "FINISH (pass 2)")])
     assert n.where(8_000.0) == "km 8.00 (mi 4.97), 8.0 km after the start"
     assert n.where(50.0) == "km 0.05 (mi 0.03), at FINISH"  # (at the arch: it is there)
+    arch = Narrator(course, [(90.0, "Arch")])  # (after the start: from it, not the arch)
+    assert arch.where(1_000.0) == "km 1.00 (mi 0.62), 1.0 km after the start"

@@ -59,7 +59,9 @@ def analyze(
     # GPS error is not running: the distance is taken along the track simplified to within
     # its noise (estimated from its fixes by the matcher)
     path = distance_run_m(x, y, SIMPLIFY_SIGMAS * match.noise_m)
-    progress = np.maximum.accumulate(_begun(match)) if len(track) else match.progress_m
+    progress = match.progress_m
+    if len(track):
+        progress = np.maximum.accumulate(_begun(course, track, match))
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
     builder = Excursions(course, track, match, offset, path, config or EngineConfig())
     excursions = builder.excursions()
@@ -88,22 +90,28 @@ def engine_start(course: Course, track: Track, start_ts: float | None) -> float 
         return start_ts
     if not len(track):
         return None
-    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
     first_s = float(track.time_s[0])
-    if float(np.hypot(x - course.x[0], y - course.y[0])) <= AT_START_M:
+    if _from_start_m(course, track) <= AT_START_M:
         return first_s
     return first_s - course.length_m / SLOWEST_MPS
 
 
-def _begun(match: MatchResult) -> FloatArray:
-    """The progress of each fix; a recording begun mid-race off the line has its fixes before
-    the runner was first on it where they were first placed, not at the start (0: nowhere
-    known, and a jump from there to the first placement would pass every station between)."""
+def _begun(course: Course, track: Track, match: MatchResult) -> FloatArray:
+    """The progress of each fix; a recording begun mid-race off the line (its first fix away
+    from the start) has its fixes before the runner was first on it where they were first
+    placed, not at the start (0: nowhere known, and a jump from there to the first placement
+    would pass every station between). A runner waiting off the line at the start is there."""
     on = np.flatnonzero(match.matched)
     progress = match.progress_m.copy()
-    if len(on) and on[0] > 0 and progress[on[0]] >= AT_START_M:
+    if len(on) and on[0] > 0 and _from_start_m(course, track) > AT_START_M:
         progress[: on[0]] = progress[on[0]]
     return progress
+
+
+def _from_start_m(course: Course, track: Track) -> float:
+    """How far the track's first fix is from the start of the course, m."""
+    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
+    return float(np.hypot(x - course.x[0], y - course.y[0]))
 
 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:

@@ -118,7 +118,7 @@ class Narrator:
             text += f", {self.span(d - s_m)} before {name}"
         elif before:
             d, name = before[-1]
-            name = "the start" if d < START_LANDMARK_M else name
+            d, name = (0.0, "the start") if d < START_LANDMARK_M else (d, name)
             text += f", {self.span(s_m - d)} after {name}"
         return text
 
