@@ -39,14 +39,16 @@
     state.map = new CWMap.CourseMap($("map"), geo);
     state.trail = L.polyline([], { className: "cw-trail", color: "#2563eb", weight: 3,
                                    opacity: 0.9, interactive: false }).addTo(state.map.map);
+    const during = (fn) => (d) => { if (reloading) missed = true; fn(d); };
     const stream = CW.live({
-      open: () => reload().catch(showError),
-      runner: onRunner, status: onStatus, incident: onAlert, incident_ack: onAck, flag: onFlag,
+      open: () => refresh().catch(showError),
+      runner: onRunner, status: during(onStatus), incident: during(onAlert),
+      incident_ack: during(onAck), flag: during(onFlag),
       // a runner or the race taken out by race HQ (the race: "No race ... on this server",
       // and no more reconnecting to it)
       removed: (d) => {
         if (d.race) stream.close();
-        reload().catch(d.race ? fatal : showError);
+        refresh().catch(d.race ? fatal : showError);
       },
     }, (s) => CW.showState($("conn"), s));
     setInterval(() => CW.api(`${CW.racePath}/dashboard`).then(applyMeta).catch(() => {}), 20000);
@@ -81,7 +83,18 @@
 
   function showError(e) { banner(`Could not reload: ${e.message}`, "error", 8000); }
 
-  // The whole state, after every (re)connection of the stream.
+  // The whole state, after every (re)connection of the stream. A status or an incident that
+  // comes while it is read may be overwritten by an older read (a DNF set as the page
+  // reconnected after a restart was lost): then it is read once more.
+  let reloading = false;
+  let missed = false;
+  async function refresh() {
+    reloading = true;
+    missed = false;
+    try { await reload(); } finally { reloading = false; }
+    if (missed) await reload();
+  }
+
   async function reload() {
     const [meta, runners] = await Promise.all([
       CW.api(`${CW.racePath}/dashboard`), CW.api(`${CW.racePath}/runners`)]);
