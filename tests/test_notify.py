@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from coursewatch.live.channels import apprise_send
+from coursewatch.live.channels import apprise_send, message_key
 from coursewatch.live.server import Server
 from coursewatch.protocols import Decoded, Fix
 from coursewatch.protocols.inreach import decode_inreach
 from coursewatch.sim.hq import add_race, admin_headers, free_port, hq
 from coursewatch.sim.simulate import simulate_run, trail_course
 from coursewatch.sim.sinks import NtfySink
-from coursewatch.store import Incident, RunnerRecord
+from coursewatch.store import Delivery, Incident, RunnerRecord
 
 pytestmark = pytest.mark.anyio
 START = 1_780_000_000.0
@@ -643,6 +643,32 @@ def test_a_message_reaches_no_address_of_this_machine_whatever_the_url(
     parts = _mail_parts(mail)
     assert "<img" not in parts.get("text/html", ""), parts  # as text: plain, or escaped
     assert said in parts["text/plain"], parts
+
+
+def test_a_message_sent_again_carries_its_key_and_takes_the_first_ones_place(
+    ntfy: NtfySink,
+) -> None:
+    """A message whose answer never came (race HQ killed while it was on its way, a timeout)
+    is sent again with the same key, ntfy's sequence id: on a phone it replaces the first
+    (ntfy 2.16+), one notification. Its key is its first update's, unlike any other's."""
+    rows = [Delivery("demo", 3, 1, "r1", "hq", "7", "ntfy://x/hq", "Demo", "off", 1, 0.0,
+                     1.78e9 + 0.25, id=41)]  # fmt: skip
+    key = message_key(rows)
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", key)
+    assert message_key([*rows, replace(rows[0], id=42)]) == key  # a digest that grew from it
+    others = (
+        replace(rows[0], id=43),
+        replace(rows[0], race_id="other"),
+        replace(rows[0], recipient="r2"),
+        replace(rows[0], created_ts=1.78e9 + 0.5),
+    )
+    assert key not in {message_key([r]) for r in others}
+    url = f"ntfy://{ntfy.url}/hq"
+    for _ in range(2):
+        assert apprise_send(url, "Demo: bib 7", "off course", key, public_only=False) == ""
+    assert apprise_send(url, "Demo: bib 8", "stopped", public_only=False) == ""
+    assert [m["sequence"] for m in ntfy.messages] == [key, key, None]
+    assert [m["title"] for m in ntfy.shown()] == ["Demo: bib 7", "Demo: bib 8"]
 
 
 async def test_a_runner_is_not_told_of_old_news_and_every_message_says_when(

@@ -1,16 +1,19 @@
 """How a notification leaves: one message handed to Apprise (ntfy, Telegram, e-mail, Pushover,
 Signal, SMS gateways...), and what went wrong, in words that never carry the URL's secrets;
-the title of a digest of several."""
+the title of a digest of several; the key that makes a message sent again replace itself."""
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import re
 import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import apprise
+import apprise.plugins.ntfy
+import requests
 from apprise.common import NotifyFormat, OverflowMode
 
 from coursewatch.live.targets import refused_address
@@ -18,7 +21,26 @@ from coursewatch.store import Delivery
 
 SEND_TIMEOUT_S = 15.0
 _PUBLIC_ONLY = contextvars.ContextVar("public_only", default=False)  # Apprise copies it along
+_SEQUENCE = contextvars.ContextVar("sequence", default="")  # the message's key (ntfy)
 _resolve = socket.getaddrinfo
+
+
+class _Sequenced:
+    """``requests`` as Apprise's ntfy plugin calls it: a post carries the message's key as its
+    ``X-Sequence-ID`` (ntfy 2.16+), so a message sent again (in flight when race HQ was killed,
+    or its answer lost) replaces on the recipient's phone the one that came: not a second."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(requests, name)
+
+    @staticmethod
+    def post(url: str, *args: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        if key := _SEQUENCE.get():
+            headers = {**(headers or {}), "X-Sequence-ID": key}
+        return requests.post(url, *args, headers=headers, **kw)
+
+
+apprise.plugins.ntfy.requests = _Sequenced()  # type: ignore[assignment,attr-defined]
 
 
 def _public_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
@@ -35,10 +57,12 @@ def _public_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     return kept
 
 
-def apprise_send(url: str, title: str, body: str, public_only: bool = True) -> str:
+def apprise_send(url: str, title: str, body: str, key: str = "", public_only: bool = True) -> str:
     """Hand one message to Apprise, as text (an e-mail shows a runner's words, never their
     markup); "" when it went, else the last thing Apprise logged (with the URL's secrets left
-    out: an ntfy topic, a bot token). ``public_only``: to public addresses only."""
+    out: an ntfy topic, a bot token). ``key``: the message's (:func:`message_key`; ntfy
+    shows a message sent again with it in place of the first). ``public_only``: to public
+    addresses only."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return "Apprise does not know this URL"
@@ -46,12 +70,13 @@ def apprise_send(url: str, title: str, body: str, public_only: bool = True) -> s
         if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
             service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
     socket.getaddrinfo = _public_getaddrinfo  # (only while _PUBLIC_ONLY is set does it judge)
-    guard = _PUBLIC_ONLY.set(public_only)
+    guard, keyed = _PUBLIC_ONLY.set(public_only), _SEQUENCE.set(key)
     try:
         result = sender.notify(body=body, title=title, body_format=NotifyFormat.TEXT,
                                timeout=SEND_TIMEOUT_S)  # fmt: skip
     finally:
         _PUBLIC_ONLY.reset(guard)
+        _SEQUENCE.reset(keyed)
     if result:
         return ""
     said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
@@ -94,6 +119,16 @@ def urgent_url(url: str) -> str:
     if extra is None or "priority=" in rest:
         return url
     return f"{url}{'&' if '?' in rest else '?'}{extra}"
+
+
+def message_key(rows: list[Delivery]) -> str:
+    """The key of the message of ``rows`` (one update, or a digest): the same at every attempt,
+    after a restart, and for a digest that grew from it (the first update's row, which is not
+    sent otherwise until it is marked); unlike any other race's or server's (the row's race,
+    recipient and creation time). Letters and digits, as ntfy's sequence ids."""
+    d = rows[0]
+    seed = f"{d.race_id}\n{d.recipient}\n{d.id}\n{d.created_ts!r}"
+    return "cw" + hashlib.sha256(seed.encode()).hexdigest()[:30]
 
 
 def digest_title(rows: list[Delivery]) -> str:

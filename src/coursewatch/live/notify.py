@@ -49,7 +49,7 @@ from coursewatch.live.announce import (
     update_title,
     without_repeats,
 )
-from coursewatch.live.channels import apprise_send, digest_title, urgent_url
+from coursewatch.live.channels import apprise_send, digest_title, message_key, urgent_url
 from coursewatch.live.contacts import Contacts
 from coursewatch.live.dnf import ENDED
 from coursewatch.live.news import title as news_title
@@ -70,7 +70,7 @@ ROLES = ("runner", "crew", "hq")  # the outbox's other role, webhook, is live/we
 SEEN_KEY = "notify/seen_event"  # the newest event whose deliveries were stored
 RUNNER_KINDS = frozenset({"off_course", "wrong_way", "shortcut"})  # the runner's own flags
 
-Send = Callable[[str, str, str], str]  # url, title, body -> "" when sent, else why not
+Send = Callable[[str, str, str, str], str]  # url, title, body, key -> "" when sent, else why
 Mark = tuple[str, int, float, str, float | None]  # state, attempts, next_ts, error, sent_ts
 
 
@@ -140,7 +140,7 @@ class Notifier:
         """One message now, not through the outbox (a test), on the notifier's own threads:
         a slow address never holds uploads, feeds or ETAs ("" when sent, else why not)."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, self.send, url,
-                                                                 title, body)  # fmt: skip
+                                                                 title, body, "")  # fmt: skip
 
     async def _sweep(self, incidents: list[Incident]) -> None:
         await self.enqueue(incidents, self._title)
@@ -341,7 +341,8 @@ class Notifier:
                 loop = asyncio.get_running_loop()
                 pool = self._urgent if urgent else self._pool
                 url = urgent_url(first.url) if urgent else first.url
-                error = await loop.run_in_executor(pool, self.send, url, title, body)
+                key = message_key(rows)  # (sent again: it replaces the first, on ntfy)
+                error = await loop.run_in_executor(pool, self.send, url, title, body, key)
                 await self._mark(rows, error)
         except Exception:
             log.exception("deliveries %s", [d.id for d in rows])

@@ -31,7 +31,8 @@ def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
 @dataclass
 class NtfySink:
     """An ntfy server as Apprise's ``ntfy://127.0.0.1:PORT/<topic>`` posts to it: each
-    message (topic, title, body) kept with the time it came."""
+    message (topic, title, body, sequence id) kept with the time it came; :meth:`shown`: what
+    a subscriber sees (ntfy 2.16+: a message replaces the one with its sequence id)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0  # answer this late (a slow channel)
@@ -49,6 +50,14 @@ class NtfySink:
         if self._server is not None:
             self._server.should_exit = True
 
+    def shown(self) -> list[dict[str, Any]]:
+        """The messages as a subscriber's phone shows them: one with the sequence id of an
+        earlier one of its topic takes that one's place."""
+        kept: dict[tuple[str, Any], dict[str, Any]] = {}
+        for k, m in enumerate(self.messages):
+            kept[(m["topic"], m["sequence"] or k)] = m
+        return list(kept.values())
+
     async def _take(self, request: Request) -> Response:
         import asyncio
 
@@ -61,9 +70,11 @@ class NtfySink:
         title = obj.get("title") or request.headers.get("x-title", "")
         delivery = request.headers.get("x-coursewatch-delivery")  # a webhook call
         priority = obj.get("priority") or request.headers.get("x-priority")
+        sequence = obj.get("sequence_id") or request.headers.get("x-sequence-id")
         self.messages.append({"topic": topic, "title": title, "message": obj.get("message", ""),
                               "at": time.time(), "perf": time.perf_counter(),
-                              "delivery": delivery, "priority": priority})  # fmt: skip
+                              "delivery": delivery, "priority": priority,
+                              "sequence": sequence})  # fmt: skip
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:
