@@ -662,6 +662,7 @@ async def test_a_course_line_corrected_mid_race_takes_back_the_alerts_it_raised(
         assert listed["incidents"] == [], listed  # race HQ's list (the default: not taken back)
         said = await asyncio.wait_for(heard, 5.0)  # the boards are told
         assert said.data["id"] == off.id and said.data["retracted"], said
+        assert said.data["open"] is False  # taken back: nothing of it is open
         assert server.runner("demo", "7").fixes == len(fixes)
 
 

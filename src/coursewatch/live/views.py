@@ -143,7 +143,7 @@ def incident_json(i: Incident) -> dict[str, Any]:
         "kind": i.kind,
         "level": i.level,
         "priority": priority(i.kind),
-        "open": i.open,
+        "open": i.open and not i.retracted,  # (taken back: nothing of it is open)
         "opened_s": i.opened_s,
         "updated_s": i.updated_s,
         "closed_s": i.closed_s,
