@@ -290,14 +290,20 @@ def test_comparison_renders_in_every_format(field: list[tuple[str, Analysis]]) -
 def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
     course: Course, info: ReportInfo
 ) -> None:
-    """No race start, a tracker started at km 8: no "Finished in" from its first fix; a
-    finish the track goes on 150 km after (a late start on a lap course) is doubtful."""
+    """No race start, a tracker started at km 8: no "Finished in" from its first fix, and its
+    first split's leg from there (it read 10 km in 13 min, 1'16"/km); a finish the track goes
+    on 150 km after (a late start on a lap course) is doubtful."""
     from coursewatch.reports.summary import finish_line
 
     run = simulate_run(course, interval_s=2.0, seed=3)
     late = run.time_s >= run.time_s[0] + 8_000.0 / 2.5
     a = analyze(course, Track("late", run.time_s[late], run.lat[late], run.lon[late], None, None))
     assert a.starts_at_m == pytest.approx(8_000.0, abs=300.0)
+    first = compute_splits(a).rows[0]
+    assert first.course_m == pytest.approx(10_000.0) and first.leg_m == pytest.approx(
+        2_000.0, abs=300.0
+    )
+    assert first.pace_s_per_km == pytest.approx(400.0, rel=0.2)  # the run's 2.5 m/s
     said = finish_line(a, info)
     assert said.startswith("Reached the finish at") and "after the first fix" in said
     assert "--race" in said

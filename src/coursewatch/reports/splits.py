@@ -133,8 +133,10 @@ def compute_splits(
     cuts = [(e.left.course_m, e.rejoined.course_m) for e in a.excursions
             if e.kind == "shortcut" and e.rejoined is not None
             and e.left.course_m is not None and e.rejoined.course_m is not None]  # fmt: skip
+    # a recording begun mid-race with no race start: its first leg from its first fix
+    began_m = 0.0 if a.starts_at_m is None else a.starts_at_m
     rows = tuple(replace(r, cutoff_ts=_cutoff(r, cutoffs)) for r in
-                 _rows(a.splits, a.start_ts, ghost, cuts))  # fmt: skip
+                 _rows(a.splits, a.start_ts, ghost, cuts, began_m))  # fmt: skip
     return Splits(
         rows,
         a.checkpoints,
@@ -156,13 +158,15 @@ def _rows(
     start_ts: float,
     ghost: dict[tuple[str, int], float],
     cuts: Sequence[tuple[float, float]] = (),
+    began_m: float = 0.0,
 ) -> tuple[Split, ...]:
-    """The rows; a pass inside one of the ``cuts`` (course from, to: the shortcuts) is
-    skipped, and neither leg that touches it has a pace; one within ``AT_STATION_M`` before
-    where the runner came back was reached there (UTMB 2021's Vallorcine, 30 m before the
-    rejoin, read "skipped"), and only the leg to it has none."""
+    """The rows, the first leg from ``began_m`` at ``start_ts``; a pass inside one of the
+    ``cuts`` (course from, to: the shortcuts) is skipped, and neither leg that touches it has
+    a pace; one within ``AT_STATION_M`` before where the runner came back was reached there
+    (UTMB 2021's Vallorcine, 30 m before the rejoin, read "skipped"), and only the leg to it
+    has none."""
     rows: list[Split] = []
-    prev_m, prev_ts, prev_skipped = 0.0, start_ts, False
+    prev_m, prev_ts, prev_skipped = began_m, start_ts, False
     for p in passes:
         ts = p.time.timestamp()
         visit = p.visit
