@@ -304,6 +304,7 @@ def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
         2_000.0, abs=300.0
     )
     assert first.pace_s_per_km == pytest.approx(400.0, rel=0.2)  # the run's 2.5 m/s
+    assert "| Since first fix |" in render_markdown(a, info)  # not a race time
     said = finish_line(a, info)
     assert said.startswith("Reached the finish at") and "after the first fix" in said
     assert "--race" in said

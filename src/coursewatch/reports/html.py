@@ -259,7 +259,7 @@ def splits_html(sp: Splits, info: ReportInfo) -> str:
     """The splits as a table a phone shows whole: the distance and the pace without their
     unit (the heading says it: "Mile", "Pace /mi"), the station's name kept in view."""
     u = sp.units
-    head = ["Station", "Mile" if u.miles else "Km", "Arrival", "Race time", "Leg",
+    head = ["Station", "Mile" if u.miles else "Km", "Arrival", sp.time_heading.capitalize(), "Leg",
             f"Pace /{u.name}"]  # fmt: skip
     if sp.cutoffs:
         head.append("Cut-off")

@@ -102,7 +102,7 @@ def _cell(text: str) -> str:
 
 
 def splits_markdown(sp: Splits, info: ReportInfo) -> str:
-    head = ["Station", "At", "Arrival", "Race time", "Leg", "Pace"]
+    head = ["Station", "At", "Arrival", sp.time_heading.capitalize(), "Leg", "Pace"]
     align = [":--", "--:", "--:", "--:", "--:", "--:"]
     if sp.cutoffs:
         head.append("Cut-off")

@@ -93,6 +93,13 @@ class Splits:
     checkpoints: bool
     ghost: str | None
     units: Units = KM
+    from_first_fix: bool = False  # begun mid-race, no race start: times from the first fix
+
+    @property
+    def time_heading(self) -> str:
+        """The elapsed time's column: "race time", or "since first fix" where the race's
+        start is not known and the recording began mid-race."""
+        return "since first fix" if self.from_first_fix else "race time"
 
     @property
     def cutoffs(self) -> bool:
@@ -142,6 +149,7 @@ def compute_splits(
         a.checkpoints,
         None if reference is None else reference.name,
         a.units,
+        a.starts_at_m is not None,
     )
 
 

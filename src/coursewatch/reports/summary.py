@@ -196,6 +196,14 @@ def elapsed_at(a: Analysis, t: datetime) -> str:
     return fmt_duration(t.timestamp() - a.start_ts)
 
 
+def _elapsed_words(a: Analysis, t: datetime) -> str:
+    """ "race time 1:29:40"; "1:29:40 after the first fix" when the race's start is not known
+    and the recording began mid-race (it is not a race time)."""
+    if a.starts_at_m is not None:
+        return f"{elapsed_at(a, t)} after the first fix"
+    return f"race time {elapsed_at(a, t)}"
+
+
 def excursion_title(e: Excursion, u: Units) -> str:
     """'Off course at km 22.6'; 'Off course before first on the line' (a recording begun
     mid-race off it)."""
@@ -241,7 +249,7 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
         else f"Left the course at {u.at(left.course_m)}"
     )
     out = [
-        f"{where}, {info.clock(left.time)} (race time {elapsed_at(a, left.time)}), and went "
+        f"{where}, {info.clock(left.time)} ({_elapsed_words(a, left.time)}), and went "
         f"up to {u.off(e.max_offset_m)} from it."
     ]
     if e.rejoined is not None:

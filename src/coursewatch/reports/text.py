@@ -89,7 +89,7 @@ def splits_table(sp: Splits, info: ReportInfo) -> RenderableType:
     t.add_column("station")
     t.add_column("at", justify="right")
     t.add_column("arrival", justify="right")
-    t.add_column("race time", justify="right")
+    t.add_column(sp.time_heading, justify="right")
     t.add_column("leg", justify="right")
     t.add_column("pace", justify="right")
     if sp.cutoffs:
