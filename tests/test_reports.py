@@ -15,7 +15,13 @@ from rich.console import Console
 from coursewatch.analysis import Analysis, analyze
 from coursewatch.course import Course
 from coursewatch.race import ReferenceSplit, ReferenceSplits
-from coursewatch.reports.compare import build_runners, places, print_comparison, split_grid
+from coursewatch.reports.compare import (
+    build_runners,
+    cell_text,
+    places,
+    print_comparison,
+    split_grid,
+)
 from coursewatch.reports.html import Tiles, render_compare_html, render_html
 from coursewatch.reports.markdown import render_compare_markdown, render_markdown
 from coursewatch.reports.png import render_compare_png, render_png
@@ -310,6 +316,26 @@ def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
     assert "--race" in said
     doubtful = finish_line(dataclasses.replace(a, after_finish_m=151_200.0), info)
     assert "is doubtful: the track goes on 151.2 km after it" in doubtful
+
+
+def test_a_track_begun_mid_race_is_not_ranked_by_its_time_from_its_first_fix(
+    course: Course,
+) -> None:
+    """Compared with a whole recording, a track begun at km 8 with no race start finished
+    "first" (its time counted from its first fix): it has no race time, so it goes after
+    the timed finishers, and its splits stand apart from the gaps."""
+    run = simulate_run(course, interval_s=2.0, seed=3)
+    late = run.time_s >= run.time_s[0] + 8_000.0 / 2.5
+    whole = analyze(course, Track("whole", run.time_s, run.lat, run.lon, None, None))
+    begun = analyze(course, Track("late", run.time_s[late], run.lat[late], run.lon[late],
+                                  None, None))  # fmt: skip
+    runners = build_runners([("late", begun), ("whole", whole)])
+    assert [r.name for r in runners] == ["whole", "late"]
+    assert runners[1].status.startswith("finished (begun at km 8.")
+    grid = split_grid(runners)
+    texts = [cell_text(grid, i, 1) for i in range(len(grid.checkpoints))]
+    assert texts[-1].endswith("*") and "(+" not in texts[-1] and grid.note
+    assert "first fix" in grid.note
 
 
 def test_brief_moments_fold_under_the_confirmed_excursions(

@@ -8,6 +8,7 @@ to the fastest runner at that station.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -41,8 +42,17 @@ class Runner:
         return float(p[-1]) if len(p) else 0.0
 
     @property
+    def timed(self) -> bool:
+        """Whether its times are race times: not a recording begun mid-race with no race
+        start (counted from its first fix, they are not comparable with anyone's)."""
+        return self.analysis.starts_at_m is None
+
+    @property
     def status(self) -> str:
         a = self.analysis
+        if not self.timed:  # (no race time: begun mid-race, the race start not known)
+            done = f"reached {a.units.at(self.reached_m)}" if a.elapsed_s is None else "finished"
+            return f"{done} (begun at {a.units.at(a.starts_at_m)})"
         if a.elapsed_s is not None:
             return f"finished {fmt_duration(a.elapsed_s)}"
         return f"reached {a.units.at(self.reached_m)}"
@@ -68,8 +78,9 @@ def build_runners(
 
 
 def _standing(r: Runner) -> tuple[int, float]:
+    """Finishers by race time, then by how far they got (a finish with no race time too)."""
     e = r.analysis.elapsed_s
-    return (0, e) if e is not None else (1, -r.reached_m)
+    return (0, e) if e is not None and r.timed else (1, -r.reached_m)
 
 
 def places(runners: list[Runner]) -> list[Place]:
@@ -124,17 +135,28 @@ def split_grid(runners: list[Runner]) -> SplitGrid:
         for row in r.splits.rows:
             raw[(index[(row.label, row.course_m)], j)] = row.elapsed_s
     best: dict[int, float] = {}
-    for (i, _), el in raw.items():
-        best[i] = min(best.get(i, el), el)
-    cells = {(i, j): (el, el - best[i]) for (i, j), el in raw.items()}
-    note = next((r.splits.note for r in runners if r.splits.note), None)
+    for (i, j), el in raw.items():
+        if runners[j].timed:
+            best[i] = min(best.get(i, el), el)
+    # a track's times from its first fix have no gap: "1:23:02*"
+    cells = {(i, j): (el, el - best[i] if runners[j].timed and i in best else math.nan)
+             for (i, j), el in raw.items()}  # fmt: skip
+    notes = [next((r.splits.note for r in runners if r.splits.note), None)]
+    if not all(r.timed for r in runners):
+        notes.append(f"* {UNTIMED}.")
+    note = " ".join(n for n in notes if n) or None
     return SplitGrid(ordered, cells, note)
+
+
+UNTIMED = "since the track's first fix: it began mid-race and the race start is not known"
 
 
 def cell_text(grid: SplitGrid, i: int, j: int) -> str:
     if (i, j) not in grid.cells:
         return "-"
     el, gap = grid.cells[(i, j)]
+    if math.isnan(gap):
+        return f"{fmt_duration(el)}*"
     return fmt_duration(el) if gap < 0.5 else f"{fmt_duration(el)} ({signed_duration(gap)})"
 
 
