@@ -669,6 +669,16 @@ def test_a_message_sent_again_carries_its_key_and_takes_the_first_ones_place(
     assert apprise_send(url, "Demo: bib 8", "stopped", public_only=False) == ""
     assert [m["sequence"] for m in ntfy.messages] == [key, key, None]
     assert [m["title"] for m in ntfy.shown()] == ["Demo: bib 7", "Demo: bib 8"]
+    # a digest too long for one post goes in parts: each its own key, the same when sent again
+    ntfy.messages.clear()
+    digest = "\n\n".join(f"Demo: bib {k} off course\n{'x' * 280} (incident {k})" for k in range(50))
+    for _ in range(2):
+        assert apprise_send(url, "Demo: 50 updates", digest, key, public_only=False) == ""
+    parts = len(ntfy.messages) // 2
+    assert parts >= 2 and [m["sequence"] for m in ntfy.messages[:parts]] == [
+        key, *(f"{key}-{n}" for n in range(2, parts + 1))]  # fmt: skip
+    shown = "".join(m["message"] for m in ntfy.shown())
+    assert len(ntfy.shown()) == parts and all(f"(incident {k})" in shown for k in range(50))
 
 
 async def test_a_runner_is_not_told_of_old_news_and_every_message_says_when(

@@ -21,22 +21,30 @@ from coursewatch.store import Delivery
 
 SEND_TIMEOUT_S = 15.0
 _PUBLIC_ONLY = contextvars.ContextVar("public_only", default=False)  # Apprise copies it along
-_SEQUENCE = contextvars.ContextVar("sequence", default="")  # the message's key (ntfy)
+# the message's key and how many posts it made (ntfy; Apprise copies the context along)
+_SEQUENCE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "sequence", default=None
+)
 _resolve = socket.getaddrinfo
 
 
 class _Sequenced:
     """``requests`` as Apprise's ntfy plugin calls it: a post carries the message's key as its
     ``X-Sequence-ID`` (ntfy 2.16+), so a message sent again (in flight when race HQ was killed,
-    or its answer lost) replaces on the recipient's phone the one that came: not a second."""
+    or its answer lost) replaces on the recipient's phone the one that came: not a second.
+    A message too long for one post goes in parts, each its own key ("-2", "-3"...): a part
+    replaces only itself sent again, never the part before it."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(requests, name)
 
     @staticmethod
     def post(url: str, *args: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
-        if key := _SEQUENCE.get():
-            headers = {**(headers or {}), "X-Sequence-ID": key}
+        sequence = _SEQUENCE.get()
+        if sequence is not None:
+            key, sequence[1] = sequence[0], sequence[1] + 1
+            part = "" if sequence[1] == 1 else f"-{sequence[1]}"
+            headers = {**(headers or {}), "X-Sequence-ID": f"{key}{part}"}
         return requests.post(url, *args, headers=headers, **kw)
 
 
@@ -70,7 +78,7 @@ def apprise_send(url: str, title: str, body: str, key: str = "", public_only: bo
         if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
             service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
     socket.getaddrinfo = _public_getaddrinfo  # (only while _PUBLIC_ONLY is set does it judge)
-    guard, keyed = _PUBLIC_ONLY.set(public_only), _SEQUENCE.set(key)
+    guard, keyed = _PUBLIC_ONLY.set(public_only), _SEQUENCE.set([key, 0] if key else None)
     try:
         result = sender.notify(body=body, title=title, body_format=NotifyFormat.TEXT,
                                timeout=SEND_TIMEOUT_S)  # fmt: skip
