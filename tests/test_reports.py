@@ -318,6 +318,25 @@ def test_a_track_begun_mid_race_says_so_and_a_doubtful_finish_too(
     assert "is doubtful: the track goes on 151.2 km after it" in doubtful
 
 
+def test_a_track_begun_just_past_a_station_runs_its_next_leg_from_its_first_fix(
+    course: Course, info: ReportInfo
+) -> None:
+    """A tracker switched on 300 m past an aid station (no race start): the station is passed
+    at its first fix, and the next leg is from where the runner was then, not from the
+    station (it read 5 km where 4.7 km were run: 6'08"/km for 6'40"/km); the profile's time
+    axis is since the first fix too."""
+    from coursewatch.reports.profile import build_profiles
+
+    run = simulate_run(course, interval_s=2.0, seed=3)
+    late = run.time_s >= run.time_s[0] + 10_300.0 / 2.5
+    a = analyze(course, Track("late", run.time_s[late], run.lat[late], run.lon[late], None, None))
+    first, second = compute_splits(a).rows[:2]
+    assert first.course_m == pytest.approx(10_000.0) and first.pace_s_per_km is None
+    assert second.leg_m == pytest.approx(4_700.0, abs=100.0)
+    assert second.pace_s_per_km == pytest.approx(400.0, rel=0.05)  # the run's 2.5 m/s
+    assert build_profiles(a, compute_splits(a)).time_heading == "since first fix"
+
+
 def test_a_track_begun_mid_race_is_not_ranked_by_its_time_from_its_first_fix(
     course: Course,
 ) -> None:

@@ -220,7 +220,7 @@ def draw_progress(ax: Axes, p: Profiles, ghost: str | None, scale: float) -> Non
     )
     ax.set_xlim(0.0, p.duration_s / 3600.0)
     ax.set_ylim(0.0, u.along(p.length_m))
-    _profile_axes(ax, "race time h (excursions shaded)", u.name, scale)
+    _profile_axes(ax, f"{p.time_heading} h (excursions shaded)", u.name, scale)
     if p.ghost_s is not None:
         ax.legend(loc="upper left", fontsize=7 * scale)
 

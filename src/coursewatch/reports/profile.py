@@ -57,6 +57,7 @@ class Profiles:
     bands: tuple[Band, ...]
     marks: tuple[Mark, ...]
     units: Units = KM  # the race's: what the axes are in (km and m, or miles and feet)
+    time_heading: str = "race time"  # or "since first fix" (Splits.time_heading)
 
     @property
     def duration_s(self) -> float:
@@ -92,7 +93,7 @@ def build_profiles(a: Analysis, splits: Splits, max_points: int = 1200) -> Profi
         ghost_m = np.array([0.0] + [r.course_m for r in ghosted])
     marks = tuple(Mark(r.label, r.course_m, r.elapsed_s) for r in splits.rows)
     return Profiles(course.length_m, ele_s, ele, time_s, progress, ghost_s, ghost_m,
-                    excursion_bands(a), marks, a.units)  # fmt: skip
+                    excursion_bands(a), marks, a.units, splits.time_heading)  # fmt: skip
 
 
 def excursion_bands(a: Analysis) -> tuple[Band, ...]:

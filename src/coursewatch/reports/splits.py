@@ -197,5 +197,7 @@ def _rows(
                 skipped,
             )
         )
-        prev_m, prev_ts, prev_skipped = p.course_m, ts, skipped
+        # (a station just behind where a recording begun mid-race starts is passed at its
+        # first fix: the next leg is from where the runner was then)
+        prev_m, prev_ts, prev_skipped = max(p.course_m, began_m), ts, skipped
     return tuple(rows)

@@ -180,8 +180,8 @@ def progress_svg(p: Profiles, ghost: str | None) -> str:
             f'<circle class="mark" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
             f"<title>{escape(m.label)}</title></circle>"
         )
-    body += _units("race time", u.name)
-    return _svg("progress", "Progress along the course against race time", body)
+    body += _units(p.time_heading, u.name)
+    return _svg("progress", f"Progress along the course against {p.time_heading}", body)
 
 
 def runners_svg(
