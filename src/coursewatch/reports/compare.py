@@ -26,6 +26,7 @@ from coursewatch.reports.summary import (
 from coursewatch.units import Units, fmt_duration
 
 SAME_PLACE_M = 500.0  # excursions leaving within this distance along the course: one place
+UNTIMED = "since the track's first fix: it began mid-race and the race start is not known"
 COLOURS = ("#1f6feb", "#d9480f", "#2f9e44", "#9c36b5", "#0c8599", "#e8590c", "#5c940d", "#c2255c")
 
 
@@ -146,9 +147,6 @@ def split_grid(runners: list[Runner]) -> SplitGrid:
         notes.append(f"* {UNTIMED}.")
     note = " ".join(n for n in notes if n) or None
     return SplitGrid(ordered, cells, note)
-
-
-UNTIMED = "since the track's first fix: it began mid-race and the race start is not known"
 
 
 def cell_text(grid: SplitGrid, i: int, j: int) -> str:
