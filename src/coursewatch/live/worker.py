@@ -43,6 +43,7 @@ from coursewatch.bus.partitions import (
     partition,
     stream_key,
 )
+from coursewatch.bus.redis import stop_if_cancelled
 from coursewatch.errors import SettingsError
 from coursewatch.live.node import WORKER
 from coursewatch.live.server import Server
@@ -138,6 +139,7 @@ class Worker:
     # -- leases -----------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 taken, lost, surplus = await self.leases.beat()
                 self._renewed_s = time.monotonic()
@@ -153,9 +155,11 @@ class Worker:
                     self._jobs.put_nowait((True, taken))
                 self._outbox()
             except (RedisError, OSError) as exc:
+                stop_if_cancelled(exc)
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
                 self._unsure()
-            except Exception:
+            except Exception as exc:
+                stop_if_cancelled(exc)
                 log.exception("worker %s: leases", self.name)
             await asyncio.sleep(self.beat_s)
 
@@ -170,19 +174,23 @@ class Worker:
 
     async def _job_loop(self) -> None:
         while True:
+            stop_if_cancelled()
             take, ps = await self._jobs.get()
             if not take:
                 try:
                     await self._give_back(ps)
-                except Exception:  # let go unrenewed: the lease runs out by itself
+                except Exception as exc:  # let go unrenewed: the lease runs out by itself
+                    stop_if_cancelled(exc)
                     log.exception("worker %s: partitions %s not given back", self.name, ps)
                     self._leaving.difference_update(ps)
                     self.leases.mine.difference_update(ps)
                 continue
             while todo := [p for p in ps if p in self.leases.mine and p not in self.ready]:
+                stop_if_cancelled()
                 try:
                     await self._take(todo)
-                except Exception:  # the store or Redis away: tried again in a second
+                except Exception as exc:  # the store or Redis away: tried again in a second
+                    stop_if_cancelled(exc)
                     log.exception("worker %s: partitions %s not taken yet", self.name, todo)
                     await asyncio.sleep(1.0)
 
@@ -280,6 +288,7 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
         while True:
+            stop_if_cancelled()
             self._reads += 1
             if not self.ready:
                 await asyncio.sleep(0.2)
@@ -287,13 +296,16 @@ class Worker:
             try:
                 await self._read()
             except ResponseError as exc:  # Redis lost its data: the group made again
+                stop_if_cancelled(exc)
                 log.warning("Redis: %s; the consumer groups made again", exc)
                 await self._groups()
                 await asyncio.sleep(1.0)
             except (RedisError, OSError) as exc:  # what was not acknowledged is read again
+                stop_if_cancelled(exc)
                 log.warning("Redis unreachable (%s): reading again in 1 s", exc)
                 await asyncio.sleep(1.0)
-            except Exception:  # (a bad entry, say): logged; the loop goes on
+            except Exception as exc:  # (a bad entry, say): logged; the loop goes on
+                stop_if_cancelled(exc)
                 log.exception("worker %s: a read failed", self.name)
                 await asyncio.sleep(1.0)
 
@@ -347,6 +359,7 @@ class Worker:
         try:
             await self.server.play([work for _, work in self.server.batches(decoded)])
         except Exception as exc:  # read again after a pause
+            stop_if_cancelled(exc)
             log.warning("%d entries not stored (%s): read again", len(read), exc)
             self._retry.update((p, "0") for p, _, _ in read)
             await asyncio.sleep(1.0)
