@@ -46,15 +46,14 @@ BATCH = 1000
 CONFIG = "config"
 
 
-def stop_if_cancelled(exc: BaseException | None = None) -> None:
-    """Raise CancelledError when the running task was asked to stop: redis-py may swallow a
-    cancellation that comes in the middle of a call (its pipeline's clean-up) and return, or
-    raise an error of its own (``exc``) in its place, and a loop that went on then never
-    stopped (its stop waited for ever: a worker's, a killed one's in a test). Every loop that
-    calls Redis checks at each turn."""
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when the running task was asked to stop: redis-py now and then
+    swallows a cancellation that comes in the middle of a pipeline and returns, and a loop
+    that went on then never stopped (its stop waited for ever: a killed worker's in a test).
+    Every loop that calls Redis checks at each turn."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
-        raise asyncio.CancelledError from exc
+        raise asyncio.CancelledError
 
 
 def seq_of(stream_id: bytes, stream: int = 0) -> int:
@@ -135,7 +134,6 @@ class RedisBus:
                     await pipe.execute()
             except (RedisError, OSError) as exc:  # back at the front, in order (some may
                 self._out.extendleft(reversed(batch))  # have gone: listeners get them twice)
-                stop_if_cancelled(exc)
                 while len(self._out) > self.queue_max:
                     self._out.popleft()
                     self.dropped += 1
@@ -148,7 +146,6 @@ class RedisBus:
             try:
                 got: Any = await self.redis.xread(last, count=BATCH, block=1000)  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
-                stop_if_cancelled(exc)
                 self._away(exc)
                 await asyncio.sleep(1.0)
                 continue

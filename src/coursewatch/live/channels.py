@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import itertools
 import re
 import socket
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,8 +23,8 @@ from coursewatch.store import Delivery
 
 SEND_TIMEOUT_S = 15.0
 _PUBLIC_ONLY = contextvars.ContextVar("public_only", default=False)  # Apprise copies it along
-# the message's key and how many posts it made (ntfy; Apprise copies the context along)
-_SEQUENCE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+# the message's key and its posts' count (ntfy; Apprise copies the context along)
+_SEQUENCE: contextvars.ContextVar[tuple[str, Iterator[int]] | None] = contextvars.ContextVar(
     "sequence", default=None
 )
 _resolve = socket.getaddrinfo
@@ -42,9 +44,8 @@ class _Sequenced:
     def post(url: str, *args: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         sequence = _SEQUENCE.get()
         if sequence is not None:
-            key, sequence[1] = sequence[0], sequence[1] + 1
-            part = "" if sequence[1] == 1 else f"-{sequence[1]}"
-            headers = {**(headers or {}), "X-Sequence-ID": f"{key}{part}"}
+            key, n = sequence[0], next(sequence[1])
+            headers = {**(headers or {}), "X-Sequence-ID": key if n == 1 else f"{key}-{n}"}
         return requests.post(url, *args, headers=headers, **kw)
 
 
@@ -78,7 +79,8 @@ def apprise_send(url: str, title: str, body: str, key: str = "", public_only: bo
         if "overflow=" not in url and service.overflow_mode == OverflowMode.UPSTREAM:
             service.overflow_mode = OverflowMode.SPLIT  # never refused for its length
     socket.getaddrinfo = _public_getaddrinfo  # (only while _PUBLIC_ONLY is set does it judge)
-    guard, keyed = _PUBLIC_ONLY.set(public_only), _SEQUENCE.set([key, 0] if key else None)
+    guard = _PUBLIC_ONLY.set(public_only)
+    keyed = _SEQUENCE.set((key, itertools.count(1)) if key else None)
     try:
         result = sender.notify(body=body, title=title, body_format=NotifyFormat.TEXT,
                                timeout=SEND_TIMEOUT_S)  # fmt: skip

@@ -155,11 +155,9 @@ class Worker:
                     self._jobs.put_nowait((True, taken))
                 self._outbox()
             except (RedisError, OSError) as exc:
-                stop_if_cancelled(exc)
                 log.warning("Redis unreachable (%s): leases not renewed", exc)
                 self._unsure()
-            except Exception as exc:
-                stop_if_cancelled(exc)
+            except Exception:
                 log.exception("worker %s: leases", self.name)
             await asyncio.sleep(self.beat_s)
 
@@ -179,8 +177,7 @@ class Worker:
             if not take:
                 try:
                     await self._give_back(ps)
-                except Exception as exc:  # let go unrenewed: the lease runs out by itself
-                    stop_if_cancelled(exc)
+                except Exception:  # let go unrenewed: the lease runs out by itself
                     log.exception("worker %s: partitions %s not given back", self.name, ps)
                     self._leaving.difference_update(ps)
                     self.leases.mine.difference_update(ps)
@@ -189,8 +186,7 @@ class Worker:
                 stop_if_cancelled()
                 try:
                     await self._take(todo)
-                except Exception as exc:  # the store or Redis away: tried again in a second
-                    stop_if_cancelled(exc)
+                except Exception:  # the store or Redis away: tried again in a second
                     log.exception("worker %s: partitions %s not taken yet", self.name, todo)
                     await asyncio.sleep(1.0)
 
@@ -296,16 +292,13 @@ class Worker:
             try:
                 await self._read()
             except ResponseError as exc:  # Redis lost its data: the group made again
-                stop_if_cancelled(exc)
                 log.warning("Redis: %s; the consumer groups made again", exc)
                 await self._groups()
                 await asyncio.sleep(1.0)
             except (RedisError, OSError) as exc:  # what was not acknowledged is read again
-                stop_if_cancelled(exc)
                 log.warning("Redis unreachable (%s): reading again in 1 s", exc)
                 await asyncio.sleep(1.0)
-            except Exception as exc:  # (a bad entry, say): logged; the loop goes on
-                stop_if_cancelled(exc)
+            except Exception:  # (a bad entry, say): logged; the loop goes on
                 log.exception("worker %s: a read failed", self.name)
                 await asyncio.sleep(1.0)
 
@@ -359,7 +352,6 @@ class Worker:
         try:
             await self.server.play([work for _, work in self.server.batches(decoded)])
         except Exception as exc:  # read again after a pause
-            stop_if_cancelled(exc)
             log.warning("%d entries not stored (%s): read again", len(read), exc)
             self._retry.update((p, "0") for p, _, _ in read)
             await asyncio.sleep(1.0)
