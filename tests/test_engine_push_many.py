@@ -43,3 +43,23 @@ def test_push_many_of_nothing_changes_nothing() -> None:
     empty = np.empty(0)
     assert m.push_many(empty, empty, empty, empty) == []
     assert m.fixes == 0
+
+
+def test_push_many_writes_each_fix_into_an_out_of_any_layout() -> None:
+    """push_many calls the kernel's machine code directly (resolved once a course) only with
+    arrays of the types it was resolved for; a strided ``out`` (a column slice) or a read-only
+    input goes through numba's dispatcher, and each gets the same numbers."""
+    run = simulate_run(COURSE, seed=9, interval_s=5.0)
+    t, lat, lon = run.time_s[:120], run.lat[:120], run.lon[:120]
+    acc = np.full(len(t), np.nan)
+    plain = LiveMatcher(COURSE)
+    out = np.empty((len(t), 4))
+    plain.push_many(t, lat, lon, acc, out)
+    wide = np.zeros((len(t), 8))  # every other column: out[i] is not out's next 4 numbers
+    frozen = t.copy()
+    frozen.setflags(write=False)
+    other = LiveMatcher(COURSE)
+    other.push_many(frozen, lat, lon, acc, wide[:, ::2])
+    assert np.array_equal(wide[:, ::2], out)
+    assert not wide[:, 1::2].any()
+    assert np.array_equal(other.snapshot(), plain.snapshot())

@@ -299,6 +299,29 @@ async def test_the_detectors_predict_from_the_state_now_once_per_state(tmp_path:
         assert max(made) <= 1, made  # (made with the fixes: their cut-offs, the board's targets)
 
 
+async def test_the_board_reads_each_fix_the_etas_the_model_gives_then(tmp_path: Path) -> None:
+    """A fix that does not feed the ETA model (one every 20 s of 3) leaves the board's ETAs
+    as they were, unless the detectors predicted anew from that state meanwhile (a cut-off
+    checked): after every fix they are what reading them afresh gives."""
+    now = [START + 86400]
+    fixes = _fixes(3.0, seed=3)[:150]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        race = server.race("demo")
+        watch, runner = server._pipeline.watch(race), race.runners["7"]
+        differed = 0
+        for f in fixes:
+            now[0] = f.time_s + 2.0
+            before = dict(runner.etas)
+            await _ingest(server, [f])
+            kept = dict(runner.etas)
+            watch.of(runner).kept_for = ()  # read afresh
+            watch.keep_etas(runner)
+            assert runner.etas == kept, f.time_s
+            differed += kept != before
+        assert differed >= len(fixes) // 10  # (the model fed: every 7th fix)
+
+
 async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path) -> None:
     """Race HQ restarts while a runner is silent: the silence goes on in its incident (not
     raised again), and their next fix closes it."""

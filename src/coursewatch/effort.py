@@ -47,17 +47,26 @@ class CourseProfile:
         # each bin's features but the level's, one row a bin (a prediction's one product)
         self.shape_x = np.column_stack([self.mid_effort_km, self.up, self.down])
         self.effort_bin_m = effort
+        # the same cumulative arrays as lists: a scalar read of a list is a tenth of numpy's
+        self._effort, self._up = self.cum_effort_m.tolist(), self.cum_up.tolist()
+        self._down = self.cum_down.tolist()
 
-    def at(self, cum: FloatArray, s_m: float) -> float:
+    def at(self, cum: FloatArray | list[float], s_m: float) -> float:
         """A cumulative array at course distance ``s_m`` (O(1): the bins are uniform)."""
         x = min(max(s_m / self.bin_m, 0.0), len(cum) - 1.0)
         i = min(int(x), len(cum) - 2)
         return float(cum[i] + (x - i) * (cum[i + 1] - cum[i]))
 
-    def features(self, s0_m: float, s1_m: float) -> tuple[float, FloatArray]:
-        """Effort metres between two distances and the regression features of that stretch."""
-        e0, e1 = self.at(self.cum_effort_m, s0_m), self.at(self.cum_effort_m, s1_m)
+    def effort_at(self, s_m: float) -> float:
+        """The effort distance from the start to course distance ``s_m``."""
+        return self.at(self._effort, s_m)
+
+    def features(self, s0_m: float, s1_m: float) -> tuple[float, tuple[float, ...]]:
+        """Effort metres between two distances and the regression features of that stretch
+        (a tuple of floats: the ETA model's sums run on a few of them at a time)."""
+        at = self.at
+        e0, e1 = at(self._effort, s0_m), at(self._effort, s1_m)
         effort_m = max(e1 - e0, 1e-9)
-        up = (self.at(self.cum_up, s1_m) - self.at(self.cum_up, s0_m)) / effort_m
-        down = (self.at(self.cum_down, s1_m) - self.at(self.cum_down, s0_m)) / effort_m
-        return effort_m, np.array([1.0, (e0 + e1) / 2000.0, up, down])
+        up = (at(self._up, s1_m) - at(self._up, s0_m)) / effort_m
+        down = (at(self._down, s1_m) - at(self._down, s0_m)) / effort_m
+        return effort_m, (1.0, (e0 + e1) / 2000.0, up, down)

@@ -177,6 +177,7 @@ class EtaModel:
         self.prior_mean = np.array([math.log(c.pace_s_per_m), c.fatigue_per_km, 0.0, 0.0])
         sd = np.array([c.pace_log_sd, c.fatigue_sd_per_km, c.grade_sd, c.grade_sd])
         self.prior_precision = np.diag(1.0 / sd**2)
+        self._prior_b = self.prior_precision @ self.prior_mean
 
     def new_state(self, start_ts: float | None = None) -> EtaState:
         """A runner with no fix yet. ``start_ts``: the official start, when known.
@@ -225,7 +226,7 @@ class EtaModel:
         p = self.profile
         shaped_loss, average_loss = self._leg_losses(state)
         _, x = p.features(state.progress_m, state.progress_m + self.leg_m)
-        shaped_pace = math.exp(float(x @ self.theta(state))) * (1.0 + self.stop_ratio(state))
+        shaped_pace = math.exp(_dot(x, self.theta(state))) * (1.0 + self.stop_ratio(state))
         elapsed_s = state.last_ts - state.start_ts
         average_pace = elapsed_s / max(state.progress_m, 1.0)
         return _evolve(state, leg_ts=state.last_ts, leg_m=state.progress_m,
@@ -238,7 +239,7 @@ class EtaModel:
         if math.isnan(state.leg_m):  # the first leg starts here
             return state.shaped_loss, state.average_loss
         actual_s = state.last_ts - state.leg_ts
-        effort_m = p.at(p.cum_effort_m, state.progress_m) - p.at(p.cum_effort_m, state.leg_m)
+        effort_m = p.effort_at(state.progress_m) - p.effort_at(state.leg_m)
         shaped_s = state.leg_shaped_pace * effort_m
         average_s = state.leg_average_pace * (state.progress_m - state.leg_m)
         if min(actual_s, shaped_s, average_s) <= 0.0:  # past the finish: nothing to score
@@ -286,7 +287,7 @@ class EtaModel:
         if effort_m < c.stop_speed_mps * dt_s:
             return _evolve(state, segment_ts=state.last_ts, segment_m=state.progress_m,
                            stopped_s=state.stopped_s + dt_s)  # fmt: skip
-        expected_log = float(x @ self.theta(state))
+        expected_log = _dot(x, self.theta(state))
         # robust: a segment counts as at most max_slowdown times slower or faster than
         # expected (a matcher jump, a partial stop inside a 10-minute ping interval), and
         # with less weight the further out it is
@@ -301,7 +302,8 @@ class EtaModel:
             w *= clip / abs(residual)
             residual = math.copysign(clip, residual)
         y = expected_log + residual
-        xtx, xty = keep * state.xtx + w * np.outer(x, x), keep * state.xty + w * y * x
+        xa = np.array(x)
+        xtx, xty = keep * state.xtx + w * np.outer(xa, xa), keep * state.xty + w * y * xa
         return _evolve(
             state,
             segment_ts=state.last_ts,
@@ -320,8 +322,7 @@ class EtaModel:
         return state.theta
 
     def _solve(self, xtx: FloatArray, xty: FloatArray) -> FloatArray:
-        a = self.prior_precision + xtx
-        return np.linalg.solve(a, self.prior_precision @ self.prior_mean + xty)
+        return np.linalg.solve(self.prior_precision + xtx, self._prior_b + xty)
 
     def stop_ratio(self, state: EtaState) -> float:
         """Expected stopped time per second of moving time."""
@@ -332,7 +333,7 @@ class EtaModel:
     def fit(self, state: EtaState) -> EtaFit:
         """The fitted parameters (flat pace at the current effort distance)."""
         theta = self.theta(state)
-        e_km = self.profile.at(self.profile.cum_effort_m, state.progress_m) / 1000.0
+        e_km = self.profile.effort_at(state.progress_m) / 1000.0
         pace = math.exp(theta[0] + theta[1] * e_km)
         return EtaFit(1.0 / pace, float(theta[1]), float(theta[2]), float(theta[3]),
                       self.stop_ratio(state))  # fmt: skip
@@ -372,6 +373,11 @@ class EtaModel:
             pace = (elapsed_s + shaped_s / to_go_m * w) / (run_m + w)
             out[k] = state.last_ts + a * pace * to_go_m + (1.0 - a) * shaped_s
         return out
+
+
+def _dot(x: tuple[float, ...], theta: FloatArray) -> float:
+    """``x @ theta`` for a few features (numpy's call costs more than the sum)."""
+    return float(sum(a * b for a, b in zip(x, theta.tolist(), strict=True)))
 
 
 def average_speed_eta(

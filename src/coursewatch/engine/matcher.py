@@ -27,6 +27,12 @@ from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.geo import FloatArray, LocalFrame
 from coursewatch.points import RawPoints
 
+# the state's fields the properties below read, looked up once (they run for every update)
+_N_FIX, _LAST_T, _MATCHED, _S_EST, _D_EST = S.N_FIX, S.LAST_T, S.MATCHED, S.S_EST, S.D_EST
+_FAR, _PACE, _INTERVAL = S.FAR, S.PACE, S.INTERVAL
+_OC_STATE, _OC_ALARM_T, _CF_STATE = S.OC + OC.STATE, S.OC + OC.ALARM_T, S.CF + CF.STATE
+_WW_STATE, _WW_FLAG_T = S.WW + WW.STATE, S.WW + WW.FLAG_T
+
 
 def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
     """Numba function ``fn``'s machine code for the types of ``args``, to call directly.
@@ -42,6 +48,13 @@ def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
         return fn.overloads[signature].entry_point  # type: ignore[no-any-return]
     except (AttributeError, KeyError, TypeError):
         return fn  # type: ignore[no-any-return]
+
+
+def _plain_arrays(*arrays: FloatArray) -> bool:
+    """Whether arrays are of the types :meth:`LiveMatcher._kernel` resolved (float64, C order,
+    writeable): its machine code reads them without checking."""
+    return all(a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
+               for a in arrays)  # fmt: skip
 
 
 UsualPace = Callable[[float], "float | None"]  # the field's average pace since the start, at a time
@@ -96,7 +109,6 @@ class LiveMatcher:
         # fix in arrays made once
         self._one = np.zeros((4, 1))  # time, lat, lon, accuracy
         self._one_out = np.zeros((1, 4))
-        self._run_one: Callable[..., tuple[int, int]] | None = None
 
     def push(
         self, ts: float, lat: float, lon: float, accuracy_m: float | None = None
@@ -113,9 +125,7 @@ class LiveMatcher:
         model = self.model
         args = (self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2],
                 one[3], 0, self._one_out, self._ev)  # fmt: skip
-        if self._run_one is None:
-            self._run_one = compiled(run_many, args)
-        ne, _ = self._run_one(*args)
+        ne, _ = self._kernel(args)(*args)
         if self.state[S.N_FIX] > before:
             self._n += 1
         if ne == 0:
@@ -152,9 +162,11 @@ class LiveMatcher:
         model = self.model
         events: list[Event] = []
         i = 0
+        # (arrays the kernel's machine code takes as they are: the dispatcher otherwise)
+        kernel = self._kernel(()) if _plain_arrays(t, la, lo, ac, out) else run_many
         while i < n:
-            ne, i = run_many(self.state, model.arrays, model.scratch, self._cfg, t, la, lo, ac, i,
-                             out, ev)  # fmt: skip
+            ne, i = kernel(self.state, model.arrays, model.scratch, self._cfg, t, la, lo, ac, i,
+                           out, ev)  # fmt: skip
             if ne:
                 # the kernel ignores a fix at or before the last accepted one, as push does:
                 # number each fix among the accepted ones
@@ -165,6 +177,17 @@ class LiveMatcher:
                     events.append(decode_event(model.latlon, ev[k]))
         self._n += int(self.state[S.N_FIX] - before)
         return events
+
+    def _kernel(self, args: tuple[Any, ...]) -> Callable[..., tuple[int, int]]:
+        """The kernel's machine code for this course (``args``: a call's, to resolve it by when
+        no runner of the course has yet), which push and push_many call directly."""
+        model = self.model
+        if model.run is None:
+            one = self._one
+            model.run = compiled(run_many, args or (
+                self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2],
+                one[3], 0, self._one_out, self._ev))  # fmt: skip
+        return model.run
 
     def _expect(self, t_s: float) -> None:
         """Not yet on the line: a first fix long after a known start is placed among passes
@@ -186,69 +209,69 @@ class LiveMatcher:
 
     @property
     def last_time_s(self) -> float | None:
-        return float(self.state[S.LAST_T]) if self.state[S.N_FIX] > 0 else None
+        return float(self.state[_LAST_T]) if self.state[_N_FIX] > 0 else None
 
     @property
     def matched(self) -> bool:
         """True when the last fix was matched to the course line (not coasting)."""
-        return bool(self.state[S.MATCHED] == 1.0)
+        return bool(self.state[_MATCHED] == 1.0)
 
     @property
     def progress_m(self) -> float:
-        return float(self.state[S.S_EST])
+        return float(self.state[_S_EST])
 
     @property
     def offset_m(self) -> float:
-        return float(self.state[S.D_EST])
+        return float(self.state[_D_EST])
 
     @property
     def on_course(self) -> bool:
         """Not flagged off course, and not far from the course."""
-        return bool(self.state[S.OC + OC.STATE] == 0.0 and self.state[S.FAR] == 0.0)
+        return bool(self.state[_OC_STATE] == 0.0 and self.state[_FAR] == 0.0)
 
     @property
     def alarmed(self) -> bool:
         """The off-course detector is alarmed (what :meth:`push_many` gives each fix)."""
-        return bool(self.state[S.OC + OC.STATE] == 1.0)
+        return bool(self.state[_OC_STATE] == 1.0)
 
     @property
     def flagged(self) -> bool:
         """The runner may be off course (off it, or the wrong way): their own channel knows."""
         st = self.state
-        return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] > 0.0)
+        return bool(st[_OC_STATE] == 1.0 or st[_WW_STATE] > 0.0)
 
     @property
     def episode_s(self) -> float | None:
         """When the runner's open off-course (or wrong-way) episode began, its key (None:
         none open)."""
         st = self.state
-        if st[S.OC + OC.STATE] == 1.0:
-            return float(st[S.OC + OC.ALARM_T])
-        return float(st[S.WW + WW.FLAG_T]) if st[S.WW + WW.STATE] > 0.0 else None
+        if st[_OC_STATE] == 1.0:
+            return float(st[_OC_ALARM_T])
+        return float(st[_WW_FLAG_T]) if st[_WW_STATE] > 0.0 else None
 
     @property
     def confirmed(self) -> bool:
         """The runner is confirmed off the course: race HQ was alerted (engine/confirm.py; a
         long wrong way, on the course, is told by its own event: engine/wrongway.py)."""
-        return bool(self.state[S.CF + CF.STATE] == 1.0)
+        return bool(self.state[_CF_STATE] == 1.0)
 
     @property
     def far(self) -> bool:
         """More than ``far_course_m`` from every part of the course."""
-        return bool(self.state[S.FAR] > 0.0)
+        return bool(self.state[_FAR] > 0.0)
 
     @property
     def pace_mps(self) -> float:
-        return float(self.state[S.PACE])
+        return float(self.state[_PACE])
 
     @property
     def step_m(self) -> float:
         """Typical distance along the course between two fixes: pace times the interval."""
-        return float(self.state[S.PACE] * self.state[S.INTERVAL])
+        return float(self.state[_PACE] * self.state[_INTERVAL])
 
     @property
     def fixes(self) -> int:
-        return int(self.state[S.N_FIX])
+        return int(self.state[_N_FIX])
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ time). Both are named tuples: numba reads their fields by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -91,6 +92,9 @@ class CourseModel:
             np.ascontiguousarray(sx), np.ascontiguousarray(sy),
         )  # fmt: skip
         self.scratch = Scratch.new(len(course.x) - 1)
+        # the kernel's machine code for this course's argument types (matcher.compiled),
+        # resolved by the first runner that needs it: every runner of the course shares it
+        self.run: Callable[..., tuple[int, int]] | None = None
 
     def latlon(self, x: float, y: float) -> tuple[float, float]:
         la, lo = self.course.frame.to_latlon([x], [y])

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class RunnerWatch:
     saved_wall_s: float = -math.inf  # and when it was taken (server clock)
     off_at: tuple[float, float] | None = None  # off the course: where they last moved from
     passed_m: set[float] = field(default_factory=set)  # cut-off stations whose pass was judged
+    kept_for: tuple[object, ...] = ()  # model state, predictions, what is ahead: as ETAs read
 
 
 class RaceWatch:
@@ -256,7 +258,8 @@ class RaceWatch:
         self.keep_etas(runner)
         until = raced_until_s(self.race, runner)  # by the fix that raised them; an end ends
         said = [(j, self._alert(runner, e)) for j, e in raised] + news.passed(self, runner, passed)
-        return sorted(((j, a) for j, a in said if times_s[j] <= until or a.closes), key=_first)
+        kept = [(j, a) for j, a in said if times_s[j] <= until or a.closes]
+        return sorted(kept, key=itemgetter(0))  # in the order of the fixes (a stable sort)
 
     def _passed(
         self, runner: LiveRunner, step: Step, cut_m: tuple[float, float] | None
@@ -279,22 +282,25 @@ class RaceWatch:
     def _moved_off(w: RunnerWatch, at: tuple[float, float] | None) -> bool:
         """Whether a runner off the course, now ``at``, moved ``OFF_MOVED_M`` from where they
         last did."""
-        if at is None:
-            return False
-        if w.off_at is not None and haversine_m(*w.off_at, *at) < OFF_MOVED_M:
+        if at is None or (w.off_at is not None and haversine_m(*w.off_at, *at) < OFF_MOVED_M):
             return False
         w.off_at = at
         return True
 
     def keep_etas(self, runner: LiveRunner, refresh: bool = True) -> None:
         """The runner's ETAs at the next station and the finish, for the views to read (after
-        each run of fixes; when a runner is put back in a stored state, its predictions as
-        they were, with ``refresh`` False)."""
+        each run of fixes, as they were when nothing they read changed; when a runner is put
+        back in a stored state, its predictions as they were, with ``refresh`` False)."""
         _, nxt = self.race.around(runner.matcher.progress_m)
+        w, at = self.of(runner), (nxt, runner.finished, runner.record.dnf)
+        same = w.kept_for == (w.eta, w.etas, *at) and w.etas_of is w.eta
+        if same and refresh and self.race.field is None:
+            return
         finish = self.race.course.length_m
         targets = [self.race.station_m[nxt], finish] if nxt >= 0 else [finish]
         etas = self.arrivals(runner, targets, refresh)
         runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
+        w.kept_for = (w.eta, w.etas, *at)
 
     def on_tick(self, runner: LiveRunner, now_s: float, race_now_s: float) -> list[AlertRecord]:
         """On a clock tick: silence is measured on the server's clock (``now_s``: when fixes
@@ -391,7 +397,3 @@ def _since(e: ClockEvent) -> float:
 
 def _some(value: float) -> float | None:
     return None if math.isnan(value) else value
-
-
-def _first(raised: tuple[int, AlertRecord]) -> int:
-    return raised[0]  # in the order of the fixes that raised them (a stable sort)
