@@ -322,6 +322,40 @@ async def test_the_board_reads_each_fix_the_etas_the_model_gives_then(tmp_path: 
         assert differed >= len(fixes) // 10  # (the model fed: every 7th fix)
 
 
+async def test_a_station_moved_by_the_race_file_sent_again_is_on_the_board_at_once(
+    tmp_path: Path,
+) -> None:
+    """Race HQ moves the next aid station 500 m and sends the race file again (the same
+    course) just after the runner's ETAs were predicted: their next fix, one that feeds no
+    ETA model, shows the ETA at the station where it is now."""
+    from coursewatch.live.clock import ETA_FEED_S
+    from coursewatch.live.racefiles import read_race_files
+
+    now = [START + 86400]
+    fixes = _fixes(3.0, seed=3)[:200]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await _race(server, tmp_path)
+        race = server.race("demo")
+        runner, watch = race.runners["7"], server._pipeline.watch(race)
+        for i, f in enumerate(fixes):  # up to a prediction the next fix leaves as it is
+            now[0] = f.time_s + 2.0
+            await _ingest(server, [f])
+            w = watch.of(runner)
+            if i > 20 and w.etas_of is w.eta and fixes[i + 1].time_s - w.fed_s < ETA_FEED_S:
+                break
+        k = race.around(runner.matcher.progress_m)[1]
+        nxt = race.station_m[k]
+        text, suffix, course, course_suffix = read_race_files(tmp_path / "demo" / "race.yaml")
+        moved = text.replace(f"km: {nxt / 1000:.3f}", f"km: {(nxt + 500) / 1000:.3f}")
+        assert moved != text
+        await server.create_race("demo", moved, suffix, course, course_suffix)
+        now[0] = fixes[i + 1].time_s + 2.0
+        await _ingest(server, [fixes[i + 1]])
+        there = server.race("demo").station_m[k]
+        assert abs(there - nxt - 500.0) < 50.0  # (placed on the course)
+        assert sorted(runner.etas) == [there, server.race("demo").course.length_m]
+
+
 async def test_a_silence_goes_on_in_its_incident_across_a_restart(tmp_path: Path) -> None:
     """Race HQ restarts while a runner is silent: the silence goes on in its incident (not
     raised again), and their next fix closes it."""

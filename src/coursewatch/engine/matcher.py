@@ -50,11 +50,12 @@ def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
         return fn  # type: ignore[no-any-return]
 
 
-def _plain_arrays(*arrays: FloatArray) -> bool:
-    """Whether arrays are of the types :meth:`LiveMatcher._kernel` resolved (float64, C order,
-    writeable): its machine code reads them without checking."""
-    return all(a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
-               for a in arrays)  # fmt: skip
+def _plain_arrays(out: FloatArray, *columns: FloatArray) -> bool:
+    """Whether ``out`` (2-D) and ``columns`` (1-D) are of the types :meth:`LiveMatcher._kernel`
+    resolved (float64, C order, writeable): its machine code reads them without checking."""
+    return (out.ndim == 2 and all(a.ndim == 1 for a in columns)
+            and all(a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
+                    for a in (out, *columns)))  # fmt: skip
 
 
 UsualPace = Callable[[float], "float | None"]  # the field's average pace since the start, at a time
@@ -125,7 +126,7 @@ class LiveMatcher:
         model = self.model
         args = (self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2],
                 one[3], 0, self._one_out, self._ev)  # fmt: skip
-        ne, _ = self._kernel(args)(*args)
+        ne, _ = self._kernel()(*args)
         if self.state[S.N_FIX] > before:
             self._n += 1
         if ne == 0:
@@ -163,7 +164,7 @@ class LiveMatcher:
         events: list[Event] = []
         i = 0
         # (arrays the kernel's machine code takes as they are: the dispatcher otherwise)
-        kernel = self._kernel(()) if _plain_arrays(t, la, lo, ac, out) else run_many
+        kernel = self._kernel() if _plain_arrays(out, t, la, lo, ac) else run_many
         while i < n:
             ne, i = kernel(self.state, model.arrays, model.scratch, self._cfg, t, la, lo, ac, i,
                            out, ev)  # fmt: skip
@@ -178,15 +179,14 @@ class LiveMatcher:
         self._n += int(self.state[S.N_FIX] - before)
         return events
 
-    def _kernel(self, args: tuple[Any, ...]) -> Callable[..., tuple[int, int]]:
-        """The kernel's machine code for this course (``args``: a call's, to resolve it by when
-        no runner of the course has yet), which push and push_many call directly."""
-        model = self.model
+    def _kernel(self) -> Callable[..., tuple[int, int]]:
+        """The kernel's machine code for this course, which push and push_many call directly
+        (resolved by the first runner of the course that needs it, for push's arguments)."""
+        model, one = self.model, self._one
         if model.run is None:
-            one = self._one
-            model.run = compiled(run_many, args or (
-                self.state, model.arrays, model.scratch, self._cfg, one[0], one[1], one[2],
-                one[3], 0, self._one_out, self._ev))  # fmt: skip
+            model.run = compiled(run_many, (self.state, model.arrays, model.scratch, self._cfg,
+                                            one[0], one[1], one[2], one[3], 0, self._one_out,
+                                            self._ev))  # fmt: skip
         return model.run
 
     def _expect(self, t_s: float) -> None:

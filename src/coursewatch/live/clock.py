@@ -292,15 +292,16 @@ class RaceWatch:
         each run of fixes, as they were when nothing they read changed; when a runner is put
         back in a stored state, its predictions as they were, with ``refresh`` False)."""
         _, nxt = self.race.around(runner.matcher.progress_m)
-        w, at = self.of(runner), (nxt, runner.finished, runner.record.dnf)
-        same = w.kept_for == (w.eta, w.etas, *at) and w.etas_of is w.eta
-        if same and refresh and self.race.field is None:
-            return
         finish = self.race.course.length_m
         targets = [self.race.station_m[nxt], finish] if nxt >= 0 else [finish]
+        w, last, field = self.of(runner), runner.last_time_s, self.race.field
+        read = (w.eta, w.etas, *targets, runner.finished, runner.record.dnf, field)
+        same = field is None and w.etas_of is w.eta and read == w.kept_for
+        if same and refresh and last is not None and last - w.etas_at_s < ETA_REFRESH_S:
+            return  # (what they are read from as it was, and not due a new prediction)
         etas = self.arrivals(runner, targets, refresh)
         runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
-        w.kept_for = (w.eta, w.etas, *at)
+        w.kept_for = (w.eta, w.etas, *read[2:])
 
     def on_tick(self, runner: LiveRunner, now_s: float, race_now_s: float) -> list[AlertRecord]:
         """On a clock tick: silence is measured on the server's clock (``now_s``: when fixes
