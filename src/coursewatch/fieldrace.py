@@ -54,7 +54,7 @@ def race_field(
     stations = race_stations(race, course)
     station_m = np.array([s.distance_m or 0.0 for s in stations])
     profile = CourseProfile(course, EtaConfig().bin_m, EtaConfig().max_bins)
-    effort_m = np.array([profile.at(profile.cum_effort_m, s) for s in station_m])
+    effort_m = np.array([profile.effort_at(s) for s in station_m])
     names = [s.name for s in stations]
     editions, notes = [], []
     for h in race.history if history is None else history:

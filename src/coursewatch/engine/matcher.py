@@ -27,12 +27,6 @@ from coursewatch.engine.noise import EST as NOISE_EST
 from coursewatch.geo import FloatArray, LocalFrame
 from coursewatch.points import RawPoints
 
-# the state's fields the properties below read, looked up once (they run for every update)
-_N_FIX, _LAST_T, _MATCHED, _S_EST, _D_EST = S.N_FIX, S.LAST_T, S.MATCHED, S.S_EST, S.D_EST
-_FAR, _PACE, _INTERVAL = S.FAR, S.PACE, S.INTERVAL
-_OC_STATE, _OC_ALARM_T, _CF_STATE = S.OC + OC.STATE, S.OC + OC.ALARM_T, S.CF + CF.STATE
-_WW_STATE, _WW_FLAG_T = S.WW + WW.STATE, S.WW + WW.FLAG_T
-
 
 def compiled(fn: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
     """Numba function ``fn``'s machine code for the types of ``args``, to call directly.
@@ -209,69 +203,69 @@ class LiveMatcher:
 
     @property
     def last_time_s(self) -> float | None:
-        return float(self.state[_LAST_T]) if self.state[_N_FIX] > 0 else None
+        return float(self.state[S.LAST_T]) if self.state[S.N_FIX] > 0 else None
 
     @property
     def matched(self) -> bool:
         """True when the last fix was matched to the course line (not coasting)."""
-        return bool(self.state[_MATCHED] == 1.0)
+        return bool(self.state[S.MATCHED] == 1.0)
 
     @property
     def progress_m(self) -> float:
-        return float(self.state[_S_EST])
+        return float(self.state[S.S_EST])
 
     @property
     def offset_m(self) -> float:
-        return float(self.state[_D_EST])
+        return float(self.state[S.D_EST])
 
     @property
     def on_course(self) -> bool:
         """Not flagged off course, and not far from the course."""
-        return bool(self.state[_OC_STATE] == 0.0 and self.state[_FAR] == 0.0)
+        return bool(self.state[S.OC + OC.STATE] == 0.0 and self.state[S.FAR] == 0.0)
 
     @property
     def alarmed(self) -> bool:
         """The off-course detector is alarmed (what :meth:`push_many` gives each fix)."""
-        return bool(self.state[_OC_STATE] == 1.0)
+        return bool(self.state[S.OC + OC.STATE] == 1.0)
 
     @property
     def flagged(self) -> bool:
         """The runner may be off course (off it, or the wrong way): their own channel knows."""
         st = self.state
-        return bool(st[_OC_STATE] == 1.0 or st[_WW_STATE] > 0.0)
+        return bool(st[S.OC + OC.STATE] == 1.0 or st[S.WW + WW.STATE] > 0.0)
 
     @property
     def episode_s(self) -> float | None:
         """When the runner's open off-course (or wrong-way) episode began, its key (None:
         none open)."""
         st = self.state
-        if st[_OC_STATE] == 1.0:
-            return float(st[_OC_ALARM_T])
-        return float(st[_WW_FLAG_T]) if st[_WW_STATE] > 0.0 else None
+        if st[S.OC + OC.STATE] == 1.0:
+            return float(st[S.OC + OC.ALARM_T])
+        return float(st[S.WW + WW.FLAG_T]) if st[S.WW + WW.STATE] > 0.0 else None
 
     @property
     def confirmed(self) -> bool:
         """The runner is confirmed off the course: race HQ was alerted (engine/confirm.py; a
         long wrong way, on the course, is told by its own event: engine/wrongway.py)."""
-        return bool(self.state[_CF_STATE] == 1.0)
+        return bool(self.state[S.CF + CF.STATE] == 1.0)
 
     @property
     def far(self) -> bool:
         """More than ``far_course_m`` from every part of the course."""
-        return bool(self.state[_FAR] > 0.0)
+        return bool(self.state[S.FAR] > 0.0)
 
     @property
     def pace_mps(self) -> float:
-        return float(self.state[_PACE])
+        return float(self.state[S.PACE])
 
     @property
     def step_m(self) -> float:
         """Typical distance along the course between two fixes: pace times the interval."""
-        return float(self.state[_PACE] * self.state[_INTERVAL])
+        return float(self.state[S.PACE] * self.state[S.INTERVAL])
 
     @property
     def fixes(self) -> int:
-        return int(self.state[_N_FIX])
+        return int(self.state[S.N_FIX])
 
 
 @dataclass(frozen=True, eq=False)
