@@ -212,14 +212,18 @@ PLACES = ((0.0, 0.05, "first 5 %"), (0.05, 0.25, "5-25 %"), (0.25, 0.75, "25-75 
 
 
 def by_place(s: dict[str, FloatArray]) -> None:
-    """The interval by the runner's place at the station predicted from: how often it holds
-    the actual time, and how wide it is (share of the time still to run, median)."""
-    cells = []
+    """By the runner's place at the station predicted from: the error (median / p90), and how
+    often the interval holds the actual time and how wide it is (share of the time still to
+    run, median)."""
+    errors, cells = [], []
     for lo, hi, name in PLACES:
         m = (s["rank"] >= lo) & (s["rank"] < hi)
         if m.any():
+            errors.append(f"{name} {100 * float(np.median(s['err'][m])):4.1f} / "
+                          f"{100 * float(np.percentile(s['err'][m], 90)):4.1f} %")  # fmt: skip
             cells.append(f"{name} {100 * float(np.mean(s['inside'][m])):3.0f} % / "
                          f"{100 * float(np.median(s['width'][m])):3.0f} %")  # fmt: skip
+    print("  error by place at the station: " + ", ".join(errors))
     print("  interval covers / width by place at the station: " + ", ".join(cells))
 
 

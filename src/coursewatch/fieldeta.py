@@ -9,9 +9,11 @@ like them who did not finish (the dropout risk):
 1. **History.** For the runner's last station k and a later station j, a least-squares fit
    over earlier runners of ``log(elapsed_j - elapsed_k)`` on ``log elapsed_k`` and the logs of
    their last three legs (:class:`coursewatch.fieldfit.LegFits`): a runner is compared with
-   earlier runners who were like them so far, fast or slow, fading or not. The interval is
-   the fit's residual quantiles. An edition whose route changed into a station weighs
-   ``changed_weight`` for spans across it.
+   earlier runners who were like them so far, fast or slow, fading or not. Its prediction
+   is averaged (in logs) with what the 50 earlier runners most like them ran (their median
+   ratio of time to go to time run), which follows the front and back of the field where a
+   line does not. The interval is the fit's residual quantiles. An edition whose route
+   changed into a station weighs ``changed_weight`` for spans across it.
 2. **This year's field.** Runners ahead have already run the legs in this year's weather and
    on this year's route. Each leg's shift (the median residual of the last
    ``drift_runners`` runners who finished it, against the one-leg history fit, shrunk by
@@ -177,6 +179,9 @@ class FieldModel:
         n = filled.shape[1]
         if k < 0:
             self._from_start(rows, out)
+        hist, near = fits[0], None
+        if hist is not None and k >= 0 and hist.known[k]:
+            near = hist.near(k, filled[rows])
         for j in range(k + 1 if k >= 0 else n, n):
             left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
@@ -189,7 +194,10 @@ class FieldModel:
                 use = left & table.covers(k, filled[rows, k])
                 mu = fit.log_to_go(features(filled[rows[use]], k, table.known))
                 if source == "history":
-                    mu = mu + self._shift(drift, k, j)
+                    if near is not None:  # the runners most like them, where enough got to j
+                        said = table.near_log_to_go(k, j, near[use], filled[rows[use], k])
+                        mu = np.where(np.isfinite(said), (said + mu) / 2, mu)
+                    mu += self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
                 self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source)
                 left &= ~use

@@ -7,7 +7,10 @@
   the last station they reached.
 * :class:`LegFits`: for a station k and a later station j, a weighted least-squares fit of
   ``log(elapsed_j - elapsed_k)`` on ``log elapsed_k`` and the logs of the last three legs run,
-  over the table's runners who reached both; its residual quantiles make the interval.
+  over the table's runners who reached both; its residual quantiles make the interval. And
+  the ``NEAR_RUNNERS`` runners of the table most like a runner at k (by the same inputs):
+  the median of their ratios of time still to run to time run is the prediction, which
+  follows what a straight line cannot (``benchmarks/field_eta.py``).
 
 All numpy, vectorised over runners: a fit is one ``lstsq`` of a few thousand rows.
 
@@ -36,6 +39,10 @@ IntArray = npt.NDArray[np.intp]
 RECENT_LEGS = 3
 IRLS_STEPS = 6
 COVER = 1.25  # how far beyond the fastest and slowest runners of a table a fit is used
+NEAR_RUNNERS = 50  # the earlier runners most like a runner, whose rest of the race says theirs
+NEAR_ELAPSED_WEIGHT = 3.0  # in "most like": elapsed time counts 3x each recent leg
+NEAR_MIN = 10  # of them who reached a station, for their word on it (else the fit's)
+NEAR_CHUNK = 512  # runners whose distances to the table are held at once
 
 
 def reached(elapsed_s: FloatArray) -> IntArray:
@@ -156,6 +163,7 @@ class LegFits:
         self.quantiles = quantiles
         self.min_runners = min_runners
         self._fits: dict[tuple[int, int], LegFit | None] = {}
+        self._near: dict[int, tuple[IntArray, FloatArray, FloatArray, FloatArray]] = {}
 
     def covers(self, k: int, elapsed_s: FloatArray) -> BoolArray:
         """Runners at station k whose elapsed time is within the table's range there, widened
@@ -177,6 +185,50 @@ class LegFits:
         if (k, j) not in self._fits:
             self._fits[k, j] = self._fit(k, j)
         return self._fits[k, j]
+
+    def near(self, k: int, filled_s: FloatArray) -> IntArray:
+        """For each runner (rows of ``filled_s``, at station k), the table's ``NEAR_RUNNERS``
+        runners most like them at k: nearest by log elapsed time (weighted
+        ``NEAR_ELAPSED_WEIGHT``) and the logs of their last legs, each in units of its spread
+        over the table's runners at k. Indexes into the table, one row per runner."""
+        if k not in self._near:
+            at = np.flatnonzero(np.isfinite(self.filled_s[:, k]))
+            x = features(self.filled_s[at], k, self.known)[:, 1:]
+            scale = np.ones(x.shape[1])
+            scale[0] = NEAR_ELAPSED_WEIGHT
+            mean, scale = x.mean(axis=0), scale / np.maximum(x.std(axis=0), 1e-9)
+            z = (x - mean) * scale
+            self._near[k] = (at, z, mean, scale)
+        at, z, mean, scale = self._near[k]
+        count = min(NEAR_RUNNERS, len(at))
+        out = np.empty((len(filled_s), count), dtype=np.intp)
+        if not count:
+            return out
+        q = (features(filled_s, k, self.known)[:, 1:] - mean) * scale
+        norms = (z * z).sum(axis=1)
+        for lo in range(0, len(q), NEAR_CHUNK):
+            part = q[lo : lo + NEAR_CHUNK]
+            d = norms[None, :] - 2.0 * part @ z.T  # + |part|^2, the same along a row
+            out[lo : lo + NEAR_CHUNK] = at[np.argpartition(d, count - 1, axis=1)[:, :count]]
+        return out
+
+    def near_log_to_go(self, k: int, j: int, near: IntArray, elapsed_s: FloatArray) -> FloatArray:
+        """``log(elapsed_j - elapsed_k)`` for runners at ``elapsed_s`` whose :meth:`near`
+        runners are ``near``: their weighted median ratio of time still to run to time run
+        (an edition whose route changed weighs less across it); NaN where fewer than
+        ``NEAR_MIN`` of them reached j."""
+        e = self.filled_s
+        ratio = np.log(np.maximum(e[near, j] - e[near, k], 1.0) / np.maximum(e[near, k], 1.0))
+        across = self.changed[:, max(k - RECENT_LEGS, 0) : j + 1].any(axis=1)
+        w = self.row_weights * np.where(across, self.changed_weight, 1.0)
+        w = np.where(np.isfinite(ratio), w[near], 0.0)
+        order = np.argsort(np.where(np.isfinite(ratio), ratio, np.inf), axis=1)
+        ratio, w = np.take_along_axis(ratio, order, 1), np.take_along_axis(w, order, 1)
+        cum = np.cumsum(w, axis=1)
+        mid = (cum < 0.5 * cum[:, -1:]).sum(axis=1)
+        median = np.take_along_axis(ratio, np.minimum(mid, near.shape[1] - 1)[:, None], 1)[:, 0]
+        enough = np.isfinite(ratio).sum(axis=1) >= NEAR_MIN
+        return np.where(enough, median + np.log(np.maximum(elapsed_s, 1.0)), np.nan)
 
     def _fit(self, k: int, j: int) -> LegFit | None:
         if not (self.known[k] and self.known[j]):
