@@ -16,8 +16,8 @@ like them who did not finish (the dropout risk):
    changed into a station weighs ``changed_weight`` for spans across it.
 2. **This year's field.** Runners ahead have already run the legs in this year's weather and
    on this year's route. Each leg's shift (the median residual of the last
-   ``drift_runners`` runners who finished it, against the one-leg history fit, shrunk by
-   ``drift_prior`` runners) rescales that leg in every prediction across it.
+   ``drift_runners`` runners who finished it, against the history's one-leg prediction,
+   shrunk by ``drift_prior`` runners) rescales that leg in every prediction across it.
 3. **No history** for a span: the same fit over this year's runners who have reached both
    stations; with too few of them, the runner's own model (:class:`coursewatch.eta.EtaModel`
    fed with their splits), with a fixed interval.
@@ -179,8 +179,8 @@ class FieldModel:
         n = filled.shape[1]
         if k < 0:
             self._from_start(rows, out)
-        hist, near = fits[0], None
-        if hist is not None and k >= 0 and hist.known[k]:
+        hist, near = fits[0], np.empty((0, 0), dtype=np.intp)  # its runners most like them
+        if hist is not None and k >= 0 and hist.known[k]:  # (wherever it has a fit from k)
             near = hist.near(k, filled[rows])
         for j in range(k + 1 if k >= 0 else n, n):
             left = np.ones(len(rows), dtype=bool)
@@ -192,13 +192,12 @@ class FieldModel:
                     continue
                 # a runner far outside the runners the fit saw is not extrapolated to
                 use = left & table.covers(k, filled[rows, k])
-                mu = fit.log_to_go(features(filled[rows[use]], k, table.known))
                 if source == "history":
-                    if near is not None:  # the runners most like them, where enough got to j
-                        said = table.near_log_to_go(k, j, near[use], filled[rows[use], k])
-                        mu = np.where(np.isfinite(said), (said + mu) / 2, mu)
+                    mu = table.blend(fit, k, j, filled[rows[use]], near[use])
                     mu += self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
+                else:
+                    mu = fit.log_to_go(features(filled[rows[use]], k, table.known))
                 self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source)
                 left &= ~use
             self._scaled(k, j, rows[left], filled, drift, fits, out)
@@ -340,9 +339,8 @@ class FieldModel:
                 continue
             order = np.argsort(filled[rows, i])[-c.drift_runners :]
             sub = filled[rows][order]
-            residual = np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - fit.log_to_go(
-                features(sub, i - 1, hist.known)
-            )
+            mu = hist.blend(fit, i - 1, i, sub)
+            residual = np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - mu
             out[i] = float(np.median(residual)) * len(sub) / (len(sub) + c.drift_prior)
         return out
 

@@ -43,6 +43,7 @@ NEAR_RUNNERS = 50  # the earlier runners most like a runner, whose rest of the r
 NEAR_ELAPSED_WEIGHT = 3.0  # in "most like": elapsed time counts 3x each recent leg
 NEAR_MIN = 10  # of them who reached a station, for their word on it (else the fit's)
 NEAR_CHUNK = 512  # runners whose distances to the table are held at once
+NEAR_KEPT = 20_000  # runners' nearest kept (this year's drift asks again for the same runners)
 
 
 def reached(elapsed_s: FloatArray) -> IntArray:
@@ -164,6 +165,7 @@ class LegFits:
         self.min_runners = min_runners
         self._fits: dict[tuple[int, int], LegFit | None] = {}
         self._near: dict[int, tuple[IntArray, FloatArray, FloatArray, FloatArray]] = {}
+        self._near_of: dict[tuple[int, bytes], IntArray] = {}
 
     def covers(self, k: int, elapsed_s: FloatArray) -> BoolArray:
         """Runners at station k whose elapsed time is within the table's range there, widened
@@ -201,16 +203,31 @@ class LegFits:
             self._near[k] = (at, z, mean, scale)
         at, z, mean, scale = self._near[k]
         count = min(NEAR_RUNNERS, len(at))
-        out = np.empty((len(filled_s), count), dtype=np.intp)
         if not count:
-            return out
+            return np.empty((len(filled_s), 0), dtype=np.intp)
         q = (features(filled_s, k, self.known)[:, 1:] - mean) * scale
+        keys = [(k, row.tobytes()) for row in q]
+        new = [i for i, key in enumerate(keys) if key not in self._near_of]
+        if len(self._near_of) + len(new) > NEAR_KEPT:
+            self._near_of.clear()
+            new = list(range(len(q)))
         norms = (z * z).sum(axis=1)
-        for lo in range(0, len(q), NEAR_CHUNK):
-            part = q[lo : lo + NEAR_CHUNK]
-            d = norms[None, :] - 2.0 * part @ z.T  # + |part|^2, the same along a row
-            out[lo : lo + NEAR_CHUNK] = at[np.argpartition(d, count - 1, axis=1)[:, :count]]
-        return out
+        for lo in range(0, len(new), NEAR_CHUNK):
+            part = new[lo : lo + NEAR_CHUNK]
+            d = norms[None, :] - 2.0 * q[part] @ z.T  # + |q|^2, the same along a row
+            found = at[np.argpartition(d, count - 1, axis=1)[:, :count]]
+            self._near_of.update(zip((keys[i] for i in part), found, strict=True))
+        return np.array([self._near_of[key] for key in keys], dtype=np.intp).reshape(-1, count)
+
+    def blend(self, fit: LegFit, k: int, j: int, filled_s: FloatArray,
+              near: IntArray | None = None) -> FloatArray:  # fmt: skip
+        """``log(elapsed_j - elapsed_k)`` for runners at station k (rows of ``filled_s``;
+        ``near``: their :meth:`near`, when known): the fit's, averaged with what the runners
+        most like them ran, where enough of them reached j."""
+        mu = fit.log_to_go(features(filled_s, k, self.known))
+        near = self.near(k, filled_s) if near is None else near
+        said = self.near_log_to_go(k, j, near, filled_s[:, k])
+        return np.where(np.isfinite(said), (said + mu) / 2, mu)
 
     def near_log_to_go(self, k: int, j: int, near: IntArray, elapsed_s: FloatArray) -> FloatArray:
         """``log(elapsed_j - elapsed_k)`` for runners at ``elapsed_s`` whose :meth:`near`
