@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from coursewatch import fieldfit
 from coursewatch.cli import main
 from coursewatch.errors import RaceFileError
 from coursewatch.fieldeta import Edition, FieldModel, Forecast
+from coursewatch.fieldfit import features
 from coursewatch.race import RaceStation, parse_race
 from coursewatch.sim.splits import simulate_splits, splits_csv
 from coursewatch.splits import SplitsError, parse_splits, read_splits
@@ -351,3 +353,28 @@ def test_the_runners_own_model_takes_some_of_the_fields_word_beyond_it() -> None
         scale = min(max(ratio, 0.6), 1.6) ** 0.25  # (a ratio is taken within 0.6-1.6)
         assert f.elapsed_s[j][0] == pytest.approx(e_0 + (own[j] - e_0) * scale)
         assert abs(f.elapsed_s[j][0] - truth[r, j]) < abs(own[j] - truth[r, j])
+
+
+def test_the_nearest_runners_are_the_nearest_and_kept_within_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``LegFits.near`` against a brute-force search, asked again (from what it kept), and
+    with room for fewer runners than it was asked for in all."""
+    model = FieldModel(EFFORT_M, [Edition("a", simulate_splits(EFFORT_M, 600, seed=8))])
+    table = model.history
+    assert table is not None
+    runners = simulate_splits(EFFORT_M, 40, seed=9)[:, :3]
+    runners = runners[np.isfinite(runners).all(axis=1)]
+    assert len(runners) > 20
+    at = np.flatnonzero(np.isfinite(table.filled_s[:, 2]))
+    x = features(table.filled_s[at], 2, table.known)[:, 1:]
+    w = np.r_[3.0, np.ones(x.shape[1] - 1)] / x.std(axis=0)
+    z, q = (x - x.mean(axis=0)) * w, (features(runners, 2, table.known)[:, 1:] - x.mean(axis=0)) * w
+    d = ((q[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
+    want = [set(at[np.argsort(row)[:50]].tolist()) for row in d]
+    monkeypatch.setattr(fieldfit, "NEAR_KEPT", 20)
+    for part in (slice(0, 15), slice(15, None), slice(0, 15), slice(0, 15)):
+        got = table.near(2, runners[part])
+        assert got.shape == (len(runners[part]), 50)
+        assert [set(row.tolist()) for row in got] == want[part]
+        assert len(table._near_of) <= 20

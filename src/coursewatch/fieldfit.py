@@ -207,17 +207,19 @@ class LegFits:
             return np.empty((len(filled_s), 0), dtype=np.intp)
         q = (features(filled_s, k, self.known)[:, 1:] - mean) * scale
         keys = [(k, row.tobytes()) for row in q]
-        new = [i for i, key in enumerate(keys) if key not in self._near_of]
-        if len(self._near_of) + len(new) > NEAR_KEPT:
-            self._near_of.clear()
-            new = list(range(len(q)))
+        kept = self._near_of  # (a forecast in another thread may use it at the same time)
+        out = [kept.get(key) for key in keys]
+        new = [i for i, found in enumerate(out) if found is None]
+        if len(kept) + len(new) > NEAR_KEPT:
+            kept.clear()
         norms = (z * z).sum(axis=1)
         for lo in range(0, len(new), NEAR_CHUNK):
             part = new[lo : lo + NEAR_CHUNK]
             d = norms[None, :] - 2.0 * q[part] @ z.T  # + |q|^2, the same along a row
-            found = at[np.argpartition(d, count - 1, axis=1)[:, :count]]
-            self._near_of.update(zip((keys[i] for i in part), found, strict=True))
-        return np.array([self._near_of[key] for key in keys], dtype=np.intp).reshape(-1, count)
+            for i, found in zip(part, at[np.argpartition(d, count - 1, axis=1)[:, :count]],
+                                strict=True):  # fmt: skip
+                out[i] = kept[keys[i]] = found
+        return np.array(out, dtype=np.intp).reshape(-1, count)
 
     def blend(self, fit: LegFit, k: int, j: int, filled_s: FloatArray,
               near: IntArray | None = None) -> FloatArray:  # fmt: skip
