@@ -179,9 +179,7 @@ class FieldModel:
         n = filled.shape[1]
         if k < 0:
             self._from_start(rows, out)
-        hist, near = fits[0], np.empty((0, 0), dtype=np.intp)  # its runners most like them
-        if hist is not None and k >= 0 and hist.known[k]:  # (wherever it has a fit from k)
-            near = hist.near(k, filled[rows])
+        near: IntArray | None = None  # the history's runners most like them, found once
         for j in range(k + 1 if k >= 0 else n, n):
             left = np.ones(len(rows), dtype=bool)
             for source, table in zip(("history", "field"), fits, strict=True):
@@ -193,6 +191,7 @@ class FieldModel:
                 # a runner far outside the runners the fit saw is not extrapolated to
                 use = left & table.covers(k, filled[rows, k])
                 if source == "history":
+                    near = table.near(k, filled[rows]) if near is None else near
                     mu = table.blend(fit, k, j, filled[rows[use]], near[use])
                     mu += self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
@@ -219,10 +218,11 @@ class FieldModel:
             scale = table.to_range(k, e_k)[:, None]
             if np.isnan(scale).any():
                 continue
-            mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
             if source == "history":
-                mu = mu + self._shift(drift, k, j)
+                mu = table.blend(fit, k, j, filled[rows] * scale) + self._shift(drift, k, j)
                 source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
+            else:
+                mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
             self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source)
             return
 

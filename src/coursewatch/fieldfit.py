@@ -9,8 +9,9 @@
   ``log(elapsed_j - elapsed_k)`` on ``log elapsed_k`` and the logs of the last three legs run,
   over the table's runners who reached both; its residual quantiles make the interval. And
   the ``NEAR_RUNNERS`` runners of the table most like a runner at k (by the same inputs):
-  the median of their ratios of time still to run to time run is the prediction, which
-  follows what a straight line cannot (``benchmarks/field_eta.py``).
+  the median of their ratios of time still to run to time run, averaged with the fit's
+  prediction (:meth:`LegFits.blend`), follows what a straight line cannot
+  (``benchmarks/field_eta.py``).
 
 All numpy, vectorised over runners: a fit is one ``lstsq`` of a few thousand rows.
 
@@ -40,10 +41,10 @@ RECENT_LEGS = 3
 IRLS_STEPS = 6
 COVER = 1.25  # how far beyond the fastest and slowest runners of a table a fit is used
 NEAR_RUNNERS = 50  # the earlier runners most like a runner, whose rest of the race says theirs
-NEAR_ELAPSED_WEIGHT = 3.0  # in "most like": elapsed time counts 3x each recent leg
+NEAR_ELAPSED_WEIGHT = 3.0  # in "most like": elapsed time's axis stretched 3x a recent leg's
 NEAR_MIN = 10  # of them who reached a station, for their word on it (else the fit's)
 NEAR_CHUNK = 512  # runners whose distances to the table are held at once
-NEAR_KEPT = 20_000  # runners' nearest kept (this year's drift asks again for the same runners)
+NEAR_KEPT = 5_000  # runners' nearest kept (this year's drift asks again for the same runners)
 
 
 def reached(elapsed_s: FloatArray) -> IntArray:
@@ -188,17 +189,19 @@ class LegFits:
             self._fits[k, j] = self._fit(k, j)
         return self._fits[k, j]
 
-    def near(self, k: int, filled_s: FloatArray) -> IntArray:
+    def near(self, k: int, filled_s: FloatArray, keep: bool = False) -> IntArray:
         """For each runner (rows of ``filled_s``, at station k), the table's ``NEAR_RUNNERS``
-        runners most like them at k: nearest by log elapsed time (weighted
-        ``NEAR_ELAPSED_WEIGHT``) and the logs of their last legs, each in units of its spread
-        over the table's runners at k. Indexes into the table, one row per runner."""
+        runners most like them at k: nearest by log elapsed time (its axis stretched
+        ``NEAR_ELAPSED_WEIGHT`` times) and the logs of their last legs, each in units of its
+        spread over the table's runners at k. Indexes into the table, one row per runner;
+        ``keep``: kept for the next time the same runner is asked for (up to ``NEAR_KEPT``)."""
         if k not in self._near:
             at = np.flatnonzero(np.isfinite(self.filled_s[:, k]))
             x = features(self.filled_s[at], k, self.known)[:, 1:]
             scale = np.ones(x.shape[1])
             scale[0] = NEAR_ELAPSED_WEIGHT
-            mean, scale = x.mean(axis=0), scale / np.maximum(x.std(axis=0), 1e-9)
+            mean = x.mean(axis=0) if len(at) else np.zeros(x.shape[1])
+            scale /= np.maximum(x.std(axis=0), 1e-9) if len(at) else 1.0
             z = (x - mean) * scale
             self._near[k] = (at, z, mean, scale)
         at, z, mean, scale = self._near[k]
@@ -207,10 +210,10 @@ class LegFits:
             return np.empty((len(filled_s), 0), dtype=np.intp)
         q = (features(filled_s, k, self.known)[:, 1:] - mean) * scale
         keys = [(k, row.tobytes()) for row in q]
-        kept = self._near_of  # (a forecast in another thread may use it at the same time)
+        kept = self._near_of if keep else {}  # (another thread's forecast may use it too)
         out = [kept.get(key) for key in keys]
         new = [i for i, found in enumerate(out) if found is None]
-        if len(kept) + len(new) > NEAR_KEPT:
+        if keep and len(kept) + len(new) > NEAR_KEPT:
             kept.clear()
         norms = (z * z).sum(axis=1)
         for lo in range(0, len(new), NEAR_CHUNK):
@@ -218,16 +221,18 @@ class LegFits:
             d = norms[None, :] - 2.0 * q[part] @ z.T  # + |q|^2, the same along a row
             for i, found in zip(part, at[np.argpartition(d, count - 1, axis=1)[:, :count]],
                                 strict=True):  # fmt: skip
-                out[i] = kept[keys[i]] = found
+                out[i] = found = found.astype(np.int32)
+                if keep and len(kept) < NEAR_KEPT:
+                    kept[keys[i]] = found
         return np.array(out, dtype=np.intp).reshape(-1, count)
 
     def blend(self, fit: LegFit, k: int, j: int, filled_s: FloatArray,
               near: IntArray | None = None) -> FloatArray:  # fmt: skip
         """``log(elapsed_j - elapsed_k)`` for runners at station k (rows of ``filled_s``;
-        ``near``: their :meth:`near`, when known): the fit's, averaged with what the runners
-        most like them ran, where enough of them reached j."""
+        ``near``: their :meth:`near`, else found and kept): the fit's, averaged with what the
+        runners most like them ran, where enough of them reached j."""
         mu = fit.log_to_go(features(filled_s, k, self.known))
-        near = self.near(k, filled_s) if near is None else near
+        near = self.near(k, filled_s, keep=True) if near is None else near
         said = self.near_log_to_go(k, j, near, filled_s[:, k])
         return np.where(np.isfinite(said), (said + mu) / 2, mu)
 
@@ -237,6 +242,8 @@ class LegFits:
         (an edition whose route changed weighs less across it); NaN where fewer than
         ``NEAR_MIN`` of them reached j."""
         e = self.filled_s
+        if not near.shape[1]:
+            return np.full(len(near), np.nan)
         ratio = np.log(np.maximum(e[near, j] - e[near, k], 1.0) / np.maximum(e[near, k], 1.0))
         across = self.changed[:, max(k - RECENT_LEGS, 0) : j + 1].any(axis=1)
         w = self.row_weights * np.where(across, self.changed_weight, 1.0)
