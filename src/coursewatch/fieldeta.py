@@ -12,8 +12,9 @@ like them who did not finish (the dropout risk):
    earlier runners who were like them so far, fast or slow, fading or not. Its prediction
    is averaged (in logs) with what the 50 earlier runners most like them ran (their median
    ratio of time to go to time run), which follows the front and back of the field where a
-   line does not. The interval is the fit's residual quantiles. An edition whose route
-   changed into a station weighs ``changed_weight`` for spans across it.
+   line does not. The interval: the fit's residual quantiles and the spread of the runners
+   most like them, averaged. An edition whose route changed into a station weighs
+   ``changed_weight`` for spans across it.
 2. **This year's field.** Runners ahead have already run the legs in this year's weather and
    on this year's route. Each leg's shift (the median residual of the last
    ``drift_runners`` runners who finished it, against the history's one-leg prediction,
@@ -29,12 +30,11 @@ course's effort distance. See docs/eta.md, "History", and ``benchmarks/field_eta
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from coursewatch.eta import EtaModel
 from coursewatch.fieldfit import (
     BoolArray,
     IntArray,
@@ -93,7 +93,8 @@ class FieldModel:
 
     ``effort_m``: cumulative effort distance of each station on today's course (km + D+/100,
     from :class:`coursewatch.effort.CourseProfile`); ``own``: the runner's own model, called
-    as ``own(elapsed_s_at_stations) -> elapsed at every station`` when nothing else can say.
+    as ``own(elapsed_s_at_stations) -> elapsed at every station`` when nothing else can say
+    (:class:`coursewatch.fieldrace.OwnModel`).
     """
 
     def __init__(
@@ -101,7 +102,7 @@ class FieldModel:
         effort_m: FloatArray,
         editions: Sequence[Edition] = (),
         config: FieldConfig | None = None,
-        own: OwnModel | None = None,
+        own: Callable[[FloatArray], FloatArray] | None = None,
     ) -> None:
         self.config = c = config or FieldConfig()
         self.effort_m = np.asarray(effort_m, dtype=np.float64)
@@ -192,12 +193,12 @@ class FieldModel:
                 use = left & table.covers(k, filled[rows, k])
                 if source == "history":
                     near = table.near(k, filled[rows]) if near is None else near
-                    mu = table.blend(fit, k, j, filled[rows[use]], near[use])
+                    mu, *local = table.blend(fit, k, j, filled[rows[use]], near[use])
                     mu += self._shift(drift, k, j)
                     source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
                 else:
-                    mu = fit.log_to_go(features(filled[rows[use]], k, table.known))
-                self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source)
+                    mu, local = fit.log_to_go(features(filled[rows[use]], k, table.known)), []
+                self._put(out, rows[use], j, filled[rows[use], k], mu, fit, source, local)
                 left &= ~use
             self._scaled(k, j, rows[left], filled, drift, fits, out)
         self._fill_between(k, rows, filled, out)
@@ -219,11 +220,12 @@ class FieldModel:
             if np.isnan(scale).any():
                 continue
             if source == "history":
-                mu = table.blend(fit, k, j, filled[rows] * scale) + self._shift(drift, k, j)
+                mu, *local = table.blend(fit, k, j, filled[rows] * scale)
+                mu += self._shift(drift, k, j)
                 source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
             else:
-                mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
-            self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source)
+                mu, local = fit.log_to_go(features(filled[rows] * scale, k, table.known)), []
+            self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source, local)
             return
 
     def _from_start(self, rows: IntArray, out: list[Forecast]) -> None:
@@ -238,11 +240,19 @@ class FieldModel:
                 out[r].elapsed_s[j] = (mid, low, high)
                 out[r].method[j] = "history"
 
-    def _put(self, out: list[Forecast], rows: IntArray, j: int, e_k: FloatArray,
-             mu: FloatArray, fit: LegFit, source: str) -> None:  # fmt: skip
+    def _put(self, out: list[Forecast], rows: IntArray, j: int, e_k: FloatArray, mu: FloatArray,
+             fit: LegFit, source: str, local: Sequence[FloatArray] = ()) -> None:  # fmt: skip
+        """The forecasts at j: ``mu`` and the interval, the fit's residual quantiles (wider
+        for runners unlike the fit's), averaged with the ``local`` spread of the runners
+        most like them where they have one (their quantiles about their median)."""
         wide = fit.spread(e_k)
+        low, high = fit.low * wide, fit.high * wide
+        if local:
+            near_low, near_high = local
+            low = np.where(np.isfinite(near_low), (near_low + low) / 2, low)
+            high = np.where(np.isfinite(near_high), (near_high + high) / 2, high)
         mid = e_k + np.exp(mu)
-        low, high = e_k + np.exp(mu + fit.low * wide), e_k + np.exp(mu + fit.high * wide)
+        low, high = e_k + np.exp(mu + low), e_k + np.exp(mu + high)
         for i, r in enumerate(rows.tolist()):
             out[r].elapsed_s[j] = (float(mid[i]), float(low[i]), float(high[i]))
             out[r].method[j] = source
@@ -339,7 +349,7 @@ class FieldModel:
                 continue
             order = np.argsort(filled[rows, i])[-c.drift_runners :]
             sub = filled[rows][order]
-            mu = hist.blend(fit, i - 1, i, sub)
+            mu = hist.blend(fit, i - 1, i, sub)[0]
             residual = np.log(np.maximum(sub[:, i] - sub[:, i - 1], 1.0)) - mu
             out[i] = float(np.median(residual)) * len(sub) / (len(sub) + c.drift_prior)
         return out
@@ -379,20 +389,3 @@ def _monotonic(f: Forecast) -> None:
         floor = np.maximum(floor, (mid, low, high))
         mid, low, high = (float(v) for v in floor)
         f.elapsed_s[j] = (mid, min(low, mid), max(high, mid))
-
-
-class OwnModel:
-    """The runner's own model over their splits: :class:`coursewatch.eta.EtaModel` fed with
-    each station pass as a fix (``station_m``: course distance of each station)."""
-
-    def __init__(self, model: EtaModel, station_m: FloatArray) -> None:
-        self.model = model
-        self.station_m = np.asarray(station_m, dtype=np.float64)
-
-    def __call__(self, elapsed_s: FloatArray) -> FloatArray:
-        m = self.model
-        state = m.update(m.new_state(0.0), 0.0, 0.0)
-        for e, s in zip(elapsed_s.tolist(), self.station_m.tolist(), strict=False):
-            if math.isfinite(e):
-                state = m.update(state, e, s)
-        return m.predict(state, self.station_m)

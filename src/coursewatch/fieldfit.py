@@ -226,24 +226,27 @@ class LegFits:
                     kept[keys[i]] = found
         return np.array(out, dtype=np.intp).reshape(-1, count)
 
-    def blend(self, fit: LegFit, k: int, j: int, filled_s: FloatArray,
-              near: IntArray | None = None) -> FloatArray:  # fmt: skip
+    def blend(
+        self, fit: LegFit, k: int, j: int, filled_s: FloatArray, near: IntArray | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``log(elapsed_j - elapsed_k)`` for runners at station k (rows of ``filled_s``;
         ``near``: their :meth:`near`, else found and kept): the fit's, averaged with what the
         runners most like them ran, where enough of them reached j."""
         mu = fit.log_to_go(features(filled_s, k, self.known))
         near = self.near(k, filled_s, keep=True) if near is None else near
-        said = self.near_log_to_go(k, j, near, filled_s[:, k])
-        return np.where(np.isfinite(said), (said + mu) / 2, mu)
+        said, low, high = self.near_log_to_go(k, j, near, filled_s[:, k])
+        return np.where(np.isfinite(said), (said + mu) / 2, mu), low, high
 
-    def near_log_to_go(self, k: int, j: int, near: IntArray, elapsed_s: FloatArray) -> FloatArray:
+    def near_log_to_go(
+        self, k: int, j: int, near: IntArray, elapsed_s: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``log(elapsed_j - elapsed_k)`` for runners at ``elapsed_s`` whose :meth:`near`
         runners are ``near``: their weighted median ratio of time still to run to time run
         (an edition whose route changed weighs less across it); NaN where fewer than
         ``NEAR_MIN`` of them reached j."""
         e = self.filled_s
         if not near.shape[1]:
-            return np.full(len(near), np.nan)
+            return (np.full(len(near), np.nan),) * 3
         ratio = np.log(np.maximum(e[near, j] - e[near, k], 1.0) / np.maximum(e[near, k], 1.0))
         across = self.changed[:, max(k - RECENT_LEGS, 0) : j + 1].any(axis=1)
         w = self.row_weights * np.where(across, self.changed_weight, 1.0)
@@ -251,10 +254,15 @@ class LegFits:
         order = np.argsort(np.where(np.isfinite(ratio), ratio, np.inf), axis=1)
         ratio, w = np.take_along_axis(ratio, order, 1), np.take_along_axis(w, order, 1)
         cum = np.cumsum(w, axis=1)
-        mid = (cum < 0.5 * cum[:, -1:]).sum(axis=1)
-        median = np.take_along_axis(ratio, np.minimum(mid, near.shape[1] - 1)[:, None], 1)[:, 0]
+        q0, q1 = self.quantiles
+        low, median, high = (
+            np.take_along_axis(ratio, np.minimum((cum < q * cum[:, -1:]).sum(axis=1),
+                                                 near.shape[1] - 1)[:, None], 1)[:, 0]
+            for q in (q0, 0.5, q1)
+        )  # fmt: skip
         enough = np.isfinite(ratio).sum(axis=1) >= NEAR_MIN
-        return np.where(enough, median + np.log(np.maximum(elapsed_s, 1.0)), np.nan)
+        said = np.where(enough, median + np.log(np.maximum(elapsed_s, 1.0)), np.nan)
+        return said, np.where(enough, low - median, np.nan), np.where(enough, high - median, np.nan)
 
     def _fit(self, k: int, j: int) -> LegFit | None:
         if not (self.known[k] and self.known[j]):

@@ -7,6 +7,7 @@ profile; each history edition's split table is read with the stations' names and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 from coursewatch.course import FINISH_NAME, Course
 from coursewatch.effort import CourseProfile
 from coursewatch.eta import EtaConfig, EtaModel
-from coursewatch.fieldeta import Edition, FieldConfig, FieldModel, OwnModel
+from coursewatch.fieldeta import Edition, FieldConfig, FieldModel
+from coursewatch.geo import FloatArray
 from coursewatch.race import HistoryEdition, Race, RaceStation
 from coursewatch.race_course import station_passes
 from coursewatch.splits import SplitsError, SplitTable, read_splits
@@ -80,3 +82,20 @@ def edition(name: str, table: SplitTable, changed: Sequence[str], names: list[st
 def history_from_paths(paths: Sequence[Path]) -> list[HistoryEdition]:
     """``--history`` files: each one an edition named by its file name, route unchanged."""
     return [HistoryEdition(Path(p).stem, Path(p)) for p in paths]
+
+
+class OwnModel:
+    """The runner's own model over their splits: :class:`coursewatch.eta.EtaModel` fed with
+    each station pass as a fix (``station_m``: course distance of each station)."""
+
+    def __init__(self, model: EtaModel, station_m: FloatArray) -> None:
+        self.model = model
+        self.station_m = np.asarray(station_m, dtype=np.float64)
+
+    def __call__(self, elapsed_s: FloatArray) -> FloatArray:
+        m = self.model
+        state = m.update(m.new_state(0.0), 0.0, 0.0)
+        for e, s in zip(elapsed_s.tolist(), self.station_m.tolist(), strict=False):
+            if math.isfinite(e):
+                state = m.update(state, e, s)
+        return m.predict(state, self.station_m)
