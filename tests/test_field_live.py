@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -120,6 +121,14 @@ def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path
         done = cli.invoke(main, ["race", "history", "demo", str(race_file), *opts])
         assert done.exit_code == 0, done.output
         assert "2020: 300 runners" in done.output and "2021: 300 runners" in done.output
+        # a race created from a race file with a history has it (its live ETAs were the
+        # runner's own model until `race history` was run, without a word)
+        made = cli.invoke(main, ["race", "create", str(race_file), "--id", "again", *opts])
+        assert made.exit_code == 0, made.output
+        assert "2020: 300 runners" in made.output and "2021: 300 runners" in made.output
+        got = httpx.get(f"http://127.0.0.1:{port}/api/races/again/history",
+                        headers={"Authorization": f"Bearer {ADMIN}"}).json()  # fmt: skip
+        assert [e["edition"] for e in got["editions"]] == ["2020", "2021"], got
     finally:
         proc.kill()
         proc.wait()

@@ -18,6 +18,7 @@ import httpx
 
 from coursewatch.analysis.near import check_track_days
 from coursewatch.cli.serve import Client, run_servers, slug
+from coursewatch.cli.setup import send_history
 from coursewatch.course import Course
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.formats.inreach import is_inreach
@@ -90,6 +91,7 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
                 "course_file": {"base64": base64.b64encode(course).decode(),
                                 "suffix": course_suffix}}  # fmt: skip
         client.call("POST", "/api/races", json=body)
+        send_history(client, race_id, race_file)
     for feed, name in feeds:
         runner = {"bib": feed.bib, "name": name, "devices": [feed.device_id]}
         client.call("POST", f"/api/races/{race_id}/runners", json=runner)

@@ -336,6 +336,9 @@ def race_create(
     if ago_days > 7:  # last year's race file: race HQ's clock read "T+65199h14"
         click.echo(f"note: the race started {ago_days:,.0f} days ago: give this year's start in "
                    "the race file (a recording replayed runs on its own clock)")  # fmt: skip
+    from coursewatch.cli.setup import send_history  # (setup's commands import this module)
+
+    send_history(client, race["id"], race_file)  # the ETAs' history, when it lists one
     page = f"{client.url}/races/{quote(race['id'], safe='')}"
     click.echo(f"race HQ: {page} (open it once with ?token=<admin token>)")
     if race.get("public"):

@@ -63,14 +63,21 @@ def race_roster(race_id: str, roster: Path, url: str | None, token: str | None) 
 @_token
 def race_history(race_id: str, race_file: Path, url: str | None, token: str | None) -> None:
     """Send the earlier editions' results the race file lists under history: the server's
-    ETAs get intervals from them, and race HQ a dropout risk per runner."""
+    ETAs get intervals from them, and race HQ a dropout risk per runner (``race create``
+    sends them too)."""
+    if not send_history(Client(url, token), race_id, race_file):
+        raise click.UsageError(f"{race_file} lists no history: add a history: section")
+
+
+def send_history(client: Client, race_id: str, race_file: Path) -> bool:
+    """The race file's history sent to race HQ, an edition a request, and what it made of
+    each printed; False when the race file lists none."""
     from coursewatch.race import load_race
     from coursewatch.splits import read_text
 
     race = load_race(race_file)
     if not race.history:
-        raise click.UsageError(f"{race_file} lists no history: add a history: section")
-    client = Client(url, token)
+        return False
     tables = [read_text(h.results_path) for h in race.history]  # every file read first
     for i, (h, text) in enumerate(zip(race.history, tables, strict=True)):
         edition = {"edition": h.edition, "changed": list(h.changed), "text": text}
@@ -80,8 +87,9 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
         except CoursewatchError as exc:
             sent = ", ".join(e.edition for e in race.history[:i]) or "none"
             raise CoursewatchError(
-                f"edition {h.edition}: {exc}; race HQ now holds {sent} of "
-                "this history: fix it and send the history again"
+                f"edition {h.edition}: {exc}; race HQ now holds {sent} of this history: fix "
+                f"it and send the history again (coursewatch race history {race_id} "
+                f"{race_file})"
             ) from None
     for e in found["editions"]:  # the whole history as race HQ now has it
         changed = f", changed into {', '.join(e['changed'])}" if e["changed"] else ""
@@ -89,6 +97,7 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
                    f"timed{changed}; {e['refused_count']} rows refused")  # fmt: skip
         for line in e["refused"] + e["notes"]:
             click.echo(f"  {line}")
+    return True
 
 
 def _when(ts: float | None, zone: dt.tzinfo) -> str:
