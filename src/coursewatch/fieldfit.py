@@ -231,7 +231,8 @@ class LegFits:
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``log(elapsed_j - elapsed_k)`` for runners at station k (rows of ``filled_s``;
         ``near``: their :meth:`near`, else found and kept): the fit's, averaged with what the
-        runners most like them ran, where enough of them reached j."""
+        runners most like them ran, where enough of them reached j; and those runners' low and
+        high quantiles about their median (as :meth:`near_log_to_go`)."""
         mu = fit.log_to_go(features(filled_s, k, self.known))
         near = self.near(k, filled_s, keep=True) if near is None else near
         said, low, high = self.near_log_to_go(k, j, near, filled_s[:, k])
@@ -242,8 +243,9 @@ class LegFits:
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``log(elapsed_j - elapsed_k)`` for runners at ``elapsed_s`` whose :meth:`near`
         runners are ``near``: their weighted median ratio of time still to run to time run
-        (an edition whose route changed weighs less across it); NaN where fewer than
-        ``NEAR_MIN`` of them reached j."""
+        (an edition whose route changed weighs less across it), and the ``quantiles`` of that
+        ratio less the median (the spread of runners like them, in logs); NaN where fewer
+        than ``NEAR_MIN`` of them reached j."""
         e = self.filled_s
         if not near.shape[1]:
             return (np.full(len(near), np.nan),) * 3

@@ -338,7 +338,12 @@ def race_create(
                    "the race file (a recording replayed runs on its own clock)")  # fmt: skip
     from coursewatch.cli.setup import send_history  # (setup's commands import this module)
 
-    send_history(client, race["id"], race_file)  # the ETAs' history, when it lists one
+    try:  # the ETAs' history, when it lists one
+        send_history(client, race["id"], race_file)
+    except CoursewatchError as exc:
+        raise CoursewatchError(
+            f"race {race['id']} is created, but not its history: {exc}"
+        ) from None
     page = f"{client.url}/races/{quote(race['id'], safe='')}"
     click.echo(f"race HQ: {page} (open it once with ?token=<admin token>)")
     if race.get("public"):
