@@ -129,10 +129,17 @@ def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path
         got = httpx.get(f"http://127.0.0.1:{port}/api/races/again/history",
                         headers={"Authorization": f"Bearer {ADMIN}"}).json()  # fmt: skip
         assert [e["edition"] for e in got["editions"]] == ["2020", "2021"], got
+        # a table that cannot be read stops race create before race HQ is changed
         race_file.write_text(race_file.read_text().replace("2021.csv", "2022.csv"))
         made = cli.invoke(main, ["race", "create", str(race_file), "--id", "third", *opts])
-        assert made.exit_code != 0, made.output
-        assert "race third is created, but not its history: " in made.output, made.output
+        assert made.exit_code != 0 and "2022.csv: cannot read" in made.output, made.output
+        assert httpx.get(f"http://127.0.0.1:{port}/api/races/third").status_code == 404
+        # --replace with a race file that lists no history: what race HQ keeps is said
+        race_file.write_text(race_file.read_text().replace("history: [2020.csv, 2022.csv]\n", ""))
+        made = cli.invoke(main, ["race", "create", str(race_file), "--id", "again", "--replace",
+                                 *opts])  # fmt: skip
+        assert made.exit_code == 0, made.output
+        assert "race HQ keeps the history it had (2020, 2021)" in made.output, made.output
     finally:
         proc.kill()
         proc.wait()

@@ -219,13 +219,13 @@ class FieldModel:
             scale = table.to_range(k, e_k)[:, None]
             if np.isnan(scale).any():
                 continue
-            if source == "history":
-                mu, *local = table.blend(fit, k, j, filled[rows] * scale)
+            if source == "history":  # (the interval the fit's, widened: the edge runners'
+                mu = table.blend(fit, k, j, filled[rows] * scale)[0]  # spread is not theirs)
                 mu += self._shift(drift, k, j)
                 source = "history+field" if np.any(drift[k + 1 : j + 1]) else source
             else:
-                mu, local = fit.log_to_go(features(filled[rows] * scale, k, table.known)), []
-            self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source, local)
+                mu = fit.log_to_go(features(filled[rows] * scale, k, table.known))
+            self._put(out, rows, j, e_k, mu - np.log(scale[:, 0]), fit, source)
             return
 
     def _from_start(self, rows: IntArray, out: list[Forecast]) -> None:

@@ -17,8 +17,8 @@ import click
 import httpx
 
 from coursewatch.analysis.near import check_track_days
+from coursewatch.cli.history import read_history, send_history
 from coursewatch.cli.serve import Client, run_servers, slug
-from coursewatch.cli.setup import send_history
 from coursewatch.course import Course
 from coursewatch.errors import CoursewatchError, InputError
 from coursewatch.formats.inreach import is_inreach
@@ -67,6 +67,7 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
     race_id = race_id or slug(race_file.stem)
     text, suffix, course, course_suffix = read_race_files(race_file)
     race = load_race(race_file)
+    history = read_history(race_file)  # (the ETAs' history: sent where race HQ has none)
     start = race.start_ts
     feeds = []  # every track read and checked before race HQ is changed at all
     for i, path in enumerate(tracks):
@@ -91,7 +92,8 @@ def replay_command(race_file: Path, tracks: tuple[Path, ...], speed: float, prot
                 "course_file": {"base64": base64.b64encode(course).decode(),
                                 "suffix": course_suffix}}  # fmt: skip
         client.call("POST", "/api/races", json=body)
-        send_history(client, race_id, race_file)
+    if history and not client.call("GET", f"/api/races/{race_id}/history")["editions"]:
+        send_history(client, race_id, history, race_file)
     for feed, name in feeds:
         runner = {"bib": feed.bib, "name": name, "devices": [feed.device_id]}
         client.call("POST", f"/api/races/{race_id}/runners", json=runner)

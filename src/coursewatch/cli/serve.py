@@ -313,7 +313,10 @@ def race_create(
 ) -> None:
     """Create a race on race HQ from a race file and the course it names (--replace: change
     an existing race's)."""
+    from coursewatch.cli.history import history_after_create, read_history  # (imports this)
+
     text, suffix, course, course_suffix = read_race_files(race_file)
+    history = read_history(race_file)  # every table read before race HQ is changed
     race_id = race_id or slug(race_file.stem)
     client = Client(url, token)
     if not replace_race and client.exists(f"/api/races/{race_id}"):
@@ -336,18 +339,11 @@ def race_create(
     if ago_days > 7:  # last year's race file: race HQ's clock read "T+65199h14"
         click.echo(f"note: the race started {ago_days:,.0f} days ago: give this year's start in "
                    "the race file (a recording replayed runs on its own clock)")  # fmt: skip
-    from coursewatch.cli.setup import send_history  # (setup's commands import this module)
-
-    try:  # the ETAs' history, when it lists one
-        send_history(client, race["id"], race_file)
-    except CoursewatchError as exc:
-        raise CoursewatchError(
-            f"race {race['id']} is created, but not its history: {exc}"
-        ) from None
     page = f"{client.url}/races/{quote(race['id'], safe='')}"
     click.echo(f"race HQ: {page} (open it once with ?token=<admin token>)")
     if race.get("public"):
         click.echo(f"public page: {page}")
+    history_after_create(client, race["id"], history, race_file, replace_race)
 
 
 @click.group()

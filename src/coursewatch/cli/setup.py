@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from coursewatch.cli.history import read_history, send_history
 from coursewatch.cli.serve import Client, _token, _url, race_group, runner
 from coursewatch.errors import CoursewatchError
 from coursewatch.units import fmt_duration, km_mi
@@ -65,39 +66,10 @@ def race_history(race_id: str, race_file: Path, url: str | None, token: str | No
     """Send the earlier editions' results the race file lists under history: the server's
     ETAs get intervals from them, and race HQ a dropout risk per runner (``race create``
     sends them too)."""
-    if not send_history(Client(url, token), race_id, race_file):
+    history = read_history(race_file)
+    if not history:
         raise click.UsageError(f"{race_file} lists no history: add a history: section")
-
-
-def send_history(client: Client, race_id: str, race_file: Path) -> bool:
-    """The race file's history sent to race HQ, an edition a request, and what it made of
-    each printed; False when the race file lists none."""
-    from coursewatch.race import load_race
-    from coursewatch.splits import read_text
-
-    race = load_race(race_file)
-    if not race.history:
-        return False
-    tables = [read_text(h.results_path) for h in race.history]  # every file read first
-    for i, (h, text) in enumerate(zip(race.history, tables, strict=True)):
-        edition = {"edition": h.edition, "changed": list(h.changed), "text": text}
-        try:  # one edition a request: each a body of its own
-            found = client.call("PUT", f"/api/races/{race_id}/history",
-                                json={"editions": [edition], "replace": i == 0})  # fmt: skip
-        except CoursewatchError as exc:
-            sent = ", ".join(e.edition for e in race.history[:i]) or "none"
-            raise CoursewatchError(
-                f"edition {h.edition}: {exc}; race HQ now holds {sent} of this history: fix "
-                f"it and send the history again (coursewatch race history {race_id} "
-                f"{race_file})"
-            ) from None
-    for e in found["editions"]:  # the whole history as race HQ now has it
-        changed = f", changed into {', '.join(e['changed'])}" if e["changed"] else ""
-        click.echo(f"{e['edition']}: {e['runners']} runners, {e['stations_timed']} stations "
-                   f"timed{changed}; {e['refused_count']} rows refused")  # fmt: skip
-        for line in e["refused"] + e["notes"]:
-            click.echo(f"  {line}")
-    return True
+    send_history(Client(url, token), race_id, history, race_file)
 
 
 def _when(ts: float | None, zone: dt.tzinfo) -> str:
