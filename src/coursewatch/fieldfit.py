@@ -165,7 +165,7 @@ class LegFits:
         self.quantiles = quantiles
         self.min_runners = min_runners
         self._fits: dict[tuple[int, int], LegFit | None] = {}
-        self._near: dict[int, tuple[IntArray, FloatArray, FloatArray, FloatArray]] = {}
+        self._near: dict[int, tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]] = {}
         self._near_of: dict[tuple[int, bytes], IntArray] = {}
 
     def covers(self, k: int, elapsed_s: FloatArray) -> BoolArray:
@@ -203,8 +203,8 @@ class LegFits:
             mean = x.mean(axis=0) if len(at) else np.zeros(x.shape[1])
             scale /= np.maximum(x.std(axis=0), 1e-9) if len(at) else 1.0
             z = (x - mean) * scale
-            self._near[k] = (at, z, mean, scale)
-        at, z, mean, scale = self._near[k]
+            self._near[k] = (at, z, (z * z).sum(axis=1), mean, scale)
+        at, z, norms, mean, scale = self._near[k]
         count = min(NEAR_RUNNERS, len(at))
         if not count:
             return np.empty((len(filled_s), 0), dtype=np.intp)
@@ -215,7 +215,6 @@ class LegFits:
         new = [i for i, found in enumerate(out) if found is None]
         if keep and len(kept) + len(new) > NEAR_KEPT:
             kept.clear()
-        norms = (z * z).sum(axis=1)
         for lo in range(0, len(new), NEAR_CHUNK):
             part = new[lo : lo + NEAR_CHUNK]
             d = norms[None, :] - 2.0 * q[part] @ z.T  # + |q|^2, the same along a row
