@@ -94,10 +94,13 @@ def admission(hq: HQ) -> dict[str, int]:
 
 
 def health_s(hq: HQ, source: str) -> float:
-    began = time.perf_counter()
+    """How long race HQ takes to answer a health check on a new connection. The test's own
+    client is made first: making it is not race HQ's answer (with 20 sender threads in this
+    process, the measure with it once came to 1.001 s)."""
     with hq.client(source) as c:
+        began = time.perf_counter()
         assert c.get("/api/health").status_code == 200
-    return time.perf_counter() - began
+        return time.perf_counter() - began
 
 
 def test_a_token_in_any_text_is_a_401_not_a_500(hq: HQ) -> None:
