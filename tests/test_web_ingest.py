@@ -271,3 +271,24 @@ async def test_a_ride_then_a_detour_in_one_batch_passes_nothing_it_skipped(
                 if a.kind == "passed_station"]  # fmt: skip
         assert news == ["Ann (bib 7) passed Aid 2"], news
         assert np.isnan(server.race("race").passes.splits["7"][0])
+
+
+@pytest.mark.parametrize("per_request", [1, 10_000])
+async def test_two_rides_in_one_batch_pass_neither_station_they_skipped(
+    tmp_path: Path, per_request: int
+) -> None:
+    """Two rides, past Aid 1 and past Aid 2, sent in one batch (a watch file, a phone
+    catching up) or a fix a request: neither station is passed. The batch kept only its
+    first shortcut's skipped course, and passed Aid 2 from inside the second ride (Eiger's
+    CP 100 and CP 150 had times sent at once, none sent 50 fixes a request)."""
+    run = shuttle_run(COURSE, 2_500.0, 5_500.0, start_ts=START + 5, rides=[(6_500.0, 9_500.0)])
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+        await add_race(server, tmp_path, COURSE, "race", START)
+        await server.put_runner(RunnerRecord("race", "7", "Ann"))
+        await send_run(server, "7", run.time_s, run.lat, run.lon, per_request, now, race_id="race")
+        said = server._store.alerts("race", limit=1000)
+        assert [a.kind for a in said].count("shortcut") == 2, [a.kind for a in said]
+        news = [a.sentence.split(",")[0] for a in said if a.kind == "passed_station"]
+        assert news == [], news
+        assert np.isnan(server.race("race").passes.splits["7"][:2]).all()

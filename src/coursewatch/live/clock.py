@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 
@@ -207,12 +207,12 @@ class RaceWatch:
         step: Step,
         received_s: float | None = None,
         race_s: float | None = None,
-        cut_m: tuple[float, float] | None = None,
+        cuts: Sequence[tuple[float, float]] = (),
     ) -> list[tuple[int, AlertRecord]]:
         """After the engine took a run of fixes (``step``: each the runner's newest when fed,
         in time order, the progress after each and whether they were off the course), received
-        at ``received_s`` (server clock), ``race_s`` on the race's clock; ``cut_m``: the course
-        a shortcut in the run skipped. Returns (position in the run, alert).
+        at ``received_s`` (server clock), ``race_s`` on the race's clock; ``cuts``: the course
+        each shortcut in the run skipped (from, to). Returns (position in the run, alert).
 
         Overdue and cut-off risk are about *now*: only the last fix of the run (the newest
         of this request) is checked for them; the earlier ones (a phone catching up) are not.
@@ -228,7 +228,7 @@ class RaceWatch:
         # off the course their progress is held, moving or not: there a stop is one in place
         # (under OFF_MOVED_M from where they last moved), not of their progress
         off = not far and (runner.matcher.flagged or runner.matcher.confirmed)
-        passed = self._passed(runner, step, cut_m)
+        passed = self._passed(runner, step, cuts)
         last = len(times_s) - 1
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
             if t_s - fed_s >= ETA_FEED_S and not far:
@@ -262,12 +262,12 @@ class RaceWatch:
         return sorted(kept, key=itemgetter(0))  # in the order of the fixes (a stable sort)
 
     def _passed(
-        self, runner: LiveRunner, step: Step, cut_m: tuple[float, float] | None
+        self, runner: LiveRunner, step: Step, cuts: Sequence[tuple[float, float]]
     ) -> list[tuple[int, int, float]]:
         """The stations passed in a run of fixes (off the course: once back): fix, station, when."""
         off = step.off or [False] * len(step.new_s)
         return self.race.passes.on_run(runner.bib, self.race.start_s(runner), step.new_s,
-                                       step.progress_m, off, cut_m)  # fmt: skip
+                                       step.progress_m, off, cuts)  # fmt: skip
 
     def _moved(self, runner: LiveRunner, w: RunnerWatch, step: Step, j: int, off: bool) -> bool:
         """Whether the runner, off the course at fix ``j`` of a run, moved there: the newest

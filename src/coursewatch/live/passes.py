@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,17 +43,18 @@ class Passes:
         self.last: dict[str, tuple[float, float]] = {}  # bib: (time, progress) of the last fix
         self.dirty: set[str] = set()  # runners with a new split since the forecasts took them
         self.held: dict[str, list[tuple[int, float]]] = {}  # passed off the course: (station, when)
+        self.cuts: dict[str, list[tuple[float, float]]] = {}  # what their shortcuts skipped
+        self.cuts: dict[str, list[tuple[float, float]]] = {}  # what their shortcuts skipped
 
     def on_fix(
-        self, bib: str, start_s: float, t_s: float, progress_m: float, off: bool = False,
-        cut_m: tuple[float, float] | None = None,
-    ) -> list[tuple[int, float]]:  # fmt: skip
+        self, bib: str, start_s: float, t_s: float, progress_m: float, off: bool = False
+    ) -> list[tuple[int, float]]:
         """A runner's newest fix: the stations passed since the last one get their split;
         returns them (station, when). While the runner is ``off`` the course (flagged, far:
         their progress is where they left it, and jumps where they come back), what they
-        pass waits until they are on it again, and is not passed when it lies inside
-        ``cut_m`` (from, to: the course a shortcut skipped; a car drove them past) but at its
-        end (reached there, as ``analyze`` says)."""
+        pass waits until they are on it again, and is not passed when it lies inside the
+        course one of their shortcuts skipped (:meth:`on_run`'s ``cuts``: a car drove them
+        past) but at its end (reached there, as ``analyze`` says)."""
         row = self.splits.get(bib)
         if row is None:
             row = self.splits[bib] = np.full(len(self.station_m), np.nan)
@@ -72,8 +74,9 @@ class Passes:
             if held:
                 self.held[bib] = held
             return []
+        cuts = self.cuts.get(bib, [])
         found = [(i, at_s) for i, at_s in held
-                 if cut_m is None or not skipped_by(self.station_m[i], cut_m)]  # fmt: skip
+                 if not any(skipped_by(self.station_m[i], c) for c in cuts)]  # fmt: skip
         for i, at_s in found:
             row[i] = max(at_s - start_s, 1.0)
             self.dirty.add(bib)
@@ -81,10 +84,15 @@ class Passes:
 
     def on_run(
         self, bib: str, start_s: float, times_s: list[float], progress_m: list[float],
-        off: list[bool], cut_m: tuple[float, float] | None = None,
+        off: list[bool], cuts: Sequence[tuple[float, float]] = (),
     ) -> list[tuple[int, int, float]]:  # fmt: skip
         """:meth:`on_fix` for each of a run of a runner's newest fixes: (fix, station, when).
-        A run that comes within reach of no station (most of them) only moves the last."""
+        ``cuts``: the course each shortcut said in the run skipped (from, to), kept with the
+        runner: what they passed off the course is let go when they are back on it, which may
+        be a later run. A run that comes within reach of no station (most of them) only moves
+        the last."""
+        if cuts:
+            self.cuts.setdefault(bib, []).extend(cuts)
         last, held = self.last.get(bib), self.held.get(bib)
         if last is not None and not held and times_s:
             s0, far_m = last[1], max(progress_m)
@@ -94,7 +102,7 @@ class Passes:
                 return []
         run = enumerate(zip(times_s, progress_m, off, strict=True))
         return [(j, i, at_s) for j, (t_s, s, o) in run
-                for i, at_s in self.on_fix(bib, start_s, t_s, s, o, cut_m)]  # fmt: skip
+                for i, at_s in self.on_fix(bib, start_s, t_s, s, o)]  # fmt: skip
 
     def backfill(
         self, bib: str, start_s: float, times_s: FloatArray, progress_m: FloatArray
@@ -150,6 +158,7 @@ class Passes:
         self.splits.pop(bib, None)
         self.last.pop(bib, None)
         self.held.pop(bib, None)
+        self.cuts.pop(bib, None)
         self.dirty.discard(bib)
 
     def state(self, bib: str) -> dict[str, Any] | None:
@@ -157,7 +166,8 @@ class Passes:
         row = self.splits.get(bib)
         if row is None:
             return None
-        return {"row": row.tolist(), "last": self.last.get(bib), "held": self.held.get(bib, [])}
+        return {"row": row.tolist(), "last": self.last.get(bib), "held": self.held.get(bib, []),
+                "cuts": self.cuts.get(bib, [])}
 
     def restore(self, bib: str, state: dict[str, Any] | None) -> None:
         """A runner's passes as :meth:`state` gave them (None: none known)."""
@@ -170,6 +180,8 @@ class Passes:
             self.last[bib] = (float(t_s), float(s_m))
         if state.get("held"):  # (a state stored before they were kept has none)
             self.held[bib] = [(int(i), float(at_s)) for i, at_s in state["held"]]
+        if state.get("cuts"):
+            self.cuts[bib] = [(float(a), float(b)) for a, b in state["cuts"]]
         self.dirty.add(bib)
 
 

@@ -27,7 +27,7 @@ from coursewatch.live.devices import ANY_TIME, device_alerts, restore
 from coursewatch.live.raceclock import RaceClocks
 from coursewatch.live.registry import LiveRace, Registry, shown_id
 from coursewatch.live.report import DROP_HINTS, IngestReport
-from coursewatch.live.rows import cut_of, say_event, stored_fix
+from coursewatch.live.rows import cuts_of, say_event, stored_fix
 from coursewatch.live.runner import LiveRunner, new_epoch
 from coursewatch.live.views import incident_json, runner_json
 from coursewatch.live.work import Matched, Routed, Work, merge_counts, merge_retractions
@@ -229,7 +229,7 @@ class Pipeline:
             events = in_race(race, runner, step.events)
             said = [say_event(race, runner, e) for e in events]
             arrived = self.race_now(race.id, work.received_s)
-            timed = self.watch(race).on_run(runner, step, work.received_s, arrived, cut_of(said))
+            timed = self.watch(race).on_run(runner, step, work.received_s, arrived, cuts_of(said))
             k = q = 0
             for j, (at, t_s) in enumerate(zip(m.index, step.new_s, strict=True)):
                 while k < len(events) and events[k][1] == t_s:

@@ -58,13 +58,11 @@ def say_event(
     return race.narrator.record(race.id, runner.bib, ev, raised_s, trend_mps, fix, ride)
 
 
-def cut_of(said: list[AlertRecord]) -> tuple[float, float] | None:
-    """The course a shortcut among ``said`` skipped (from, to), None: none."""
-    for a in said:
-        left = a.detail.get("left")
-        if a.kind == "shortcut" and left and left["course_m"] is not None and a.course_m:
-            return float(left["course_m"]), a.course_m
-    return None
+def cuts_of(said: list[AlertRecord]) -> list[tuple[float, float]]:
+    """The course each shortcut among ``said`` skipped (from, to)."""
+    return [(float(left["course_m"]), a.course_m) for a in said
+            if a.kind == "shortcut" and (left := a.detail.get("left"))
+            and left["course_m"] is not None and a.course_m]  # fmt: skip
 
 
 def _ride(runner: LiveRunner, ev: Event) -> float | None:

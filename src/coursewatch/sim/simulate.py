@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,22 +191,26 @@ def cut_run(
 def shuttle_run(
     course: Course, from_m: float, to_m: float, away_m: float = 2000.0, end_m: float | None = None,
     interval_s: float = 30.0, start_ts: float = START_TS,
+    rides: Sequence[tuple[float, float]] = (),
 ) -> SimulatedRun:  # fmt: skip
     """A runner on ``course`` to ``from_m`` at 3 m/s, driven ``away_m`` to its left, along,
     and back to it at ``to_m`` at 48 km/h (a shuttle, a car), who runs on to ``end_m`` (the
-    finish); no GPS error."""
+    finish); ``rides``: more of them after it (from, to) on the way; no GPS error."""
     on = [course.xy_at(np.arange(0.0, from_m, 3.0 * interval_s))]
-    (ax, bx), (ay, by) = course.xy_at(np.array([from_m, to_m]))
-    corners = [(ax, ay), (ax, ay + away_m), (bx, by + away_m), (bx, by)]
-    for (x0, y0), (x1, y1) in itertools.pairwise(corners):
-        n = max(int(np.hypot(x1 - x0, y1 - y0) / (13.3 * interval_s)), 1)
-        on.append((np.linspace(x0, x1, n + 1)[1:], np.linspace(y0, y1, n + 1)[1:]))
-    n_drive = sum(len(x) for x, _ in on[1:])
-    on.append(course.xy_at(np.arange(to_m, end_m or course.length_m, 3.0 * interval_s)))
+    off = [np.zeros(len(on[0][0]), bool)]
+    legs = [(from_m, to_m), *rides]
+    for i, (a_m, b_m) in enumerate(legs):
+        (ax, bx), (ay, by) = course.xy_at(np.array([a_m, b_m]))
+        corners = [(ax, ay), (ax, ay + away_m), (bx, by + away_m), (bx, by)]
+        for (x0, y0), (x1, y1) in itertools.pairwise(corners):
+            n = max(int(np.hypot(x1 - x0, y1 - y0) / (13.3 * interval_s)), 1)
+            on.append((np.linspace(x0, x1, n + 1)[1:], np.linspace(y0, y1, n + 1)[1:]))
+            off.append(np.ones(n, bool))
+        until_m = legs[i + 1][0] if i + 1 < len(legs) else end_m or course.length_m
+        on.append(course.xy_at(np.arange(b_m, until_m, 3.0 * interval_s)))
+        off.append(np.zeros(len(on[-1][0]), bool))
     x = np.concatenate([x for x, _ in on])
     y = np.concatenate([y for _, y in on])
-    off = np.zeros(len(x), bool)
-    off[len(on[0][0]) : len(on[0][0]) + n_drive] = True
     t = start_ts + interval_s * np.arange(len(x))
     lat, lon = course.frame.to_latlon(x, y)
-    return SimulatedRun(np.asarray(t, dtype=np.float64), lat, lon, x, y, off)
+    return SimulatedRun(np.asarray(t, dtype=np.float64), lat, lon, x, y, np.concatenate(off))
