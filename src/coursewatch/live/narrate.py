@@ -4,11 +4,13 @@ news of the race: live/news.py).
 Detectors (the engine's and the clock-driven ones) return data: a kind, where, numbers. Here
 they become words. "Bib 7 missed the left turn at km 147.65 (mi 91.75): 310 m off course,
 moving away". Left and right come from the geometry: the course's own turn at the place the
-runner left it when there is one ("missed the left turn"), else the side the runner went ("left
-the course to the right").
+runner left it when there is one ("missed the left turn"; the far end of an out-and-back,
+"missed the turnaround"), else the side the runner went ("left the course to the right").
 
 >>> turn_side(course_heading_deg=0.0, course_turn_deg=-90.0, runner_heading_deg=0.0)
 'missed the left turn'
+>>> turn_side(course_heading_deg=180.0, course_turn_deg=170.0, runner_heading_deg=0.0)
+'missed the turnaround'
 >>> turn_side(course_heading_deg=0.0, course_turn_deg=5.0, runner_heading_deg=80.0)
 'left the course to the right'
 """
@@ -41,6 +43,8 @@ HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left
           "wrong way"))  # fmt: skip
 START_LANDMARK_M = 100.0  # "after" a station this near km 0 is after the start (UTMB's FINISH)
 TURN_MIN_DEG = 25.0
+TURNAROUND_DEG = 135.0  # a turn this sharp, where the course comes back along itself
+BACK_ALONG = ((50.0, 15.0), (100.0, 15.0), (200.0, 25.0))  # (on, m): this near the way there
 TURN_SPAN_M = 40.0
 UNPLACED = "not on it since the tracker started"  # (mid-race: where they left is not known)
 ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
@@ -55,8 +59,14 @@ def _signed(deg: float) -> float:
     return (deg + 180.0) % 360.0 - 180.0
 
 
-def turn_side(course_heading_deg: float, course_turn_deg: float, runner_heading_deg: float) -> str:
-    """What the runner did at the place they left, in words (clockwise angles positive)."""
+def turn_side(
+    course_heading_deg: float, course_turn_deg: float, runner_heading_deg: float,
+    back_along: bool = True,
+) -> str:  # fmt: skip
+    """What the runner did at the place they left, in words (clockwise angles positive);
+    ``back_along``: the course comes back along itself there (else a half turn is a turn)."""
+    if abs(course_turn_deg) >= TURNAROUND_DEG and back_along:
+        return "missed the turnaround"
     if abs(course_turn_deg) >= TURN_MIN_DEG:
         return f"missed the {'right' if course_turn_deg > 0 else 'left'} turn"
     side = _signed(runner_heading_deg - course_heading_deg)
@@ -129,21 +139,27 @@ class Narrator:
         after = _heading_deg(xs[2] - xs[1], ys[2] - ys[1])
         return after, _signed(after - before)
 
+    def back_along(self, s_m: float) -> bool:
+        """Whether the course comes back along itself from ``s_m`` (an out-and-back's end):
+        each point of its next 200 m near the 400 m before (BACK_ALONG)."""
+        bx, by = self.course.xy_at(s_m - np.arange(0.0, 400.0, 5.0))
+        for d, most in BACK_ALONG:
+            (x,), (y,) = self.course.xy_at(np.array([s_m + d]))
+            if float(np.min(np.hypot(bx - x, by - y))) > most:
+                return False
+        return True
+
     def off_course(self, bib: str, ev: Event, trend_mps: float) -> str:
         left = ev.left or ev.at
-        trend = (
-            "moving away"
-            if trend_mps > 0.2
-            else "coming back"
-            if trend_mps < -0.2
-            else "neither moving away nor coming back"
-        )  # fmt: skip  ("still": standing?)
+        trend = ("moving away" if trend_mps > 0.2 else "coming back" if trend_mps < -0.2
+                 else "neither moving away nor coming back")  # fmt: skip
         if left.course_m is None:  # a tracker started mid-race, off the line
             return f"Bib {bib} is {self.off(ev.offset_m)} off course, {UNPLACED}: {trend}"
         s = left.course_m
         heading, turn = self.course_turn(s)
         (x0, x1), (y0, y1) = self.course.frame.to_xy([left.lat, ev.at.lat], [left.lon, ev.at.lon])
-        what = turn_side(heading, turn, _heading_deg(float(x1 - x0), float(y1 - y0)))
+        went = _heading_deg(float(x1 - x0), float(y1 - y0))
+        what = turn_side(heading, turn, went, self.back_along(s))
         return f"Bib {bib} {what} at {self.where(s)}: {self.off(ev.offset_m)} off course, {trend}"
 
     def sentence(self, bib: str, ev: Event, trend_mps: float = 0.0) -> str:
@@ -207,18 +223,12 @@ class Narrator:
             ev = replace(ev, at=replace(ev.at, lat=fix[0], lon=fix[1]), offset_m=far_m)
         left = ev.left
         detail: dict[str, object] = {
-            "fix_index": ev.fix_index,
-            "raised_s": raised_s,
+            "fix_index": ev.fix_index, "raised_s": raised_s, "path_m": ev.path_m,
             "max_offset_m": ev.max_offset_m if math.isfinite(ev.max_offset_m or 0.0) else None,
-            "path_m": ev.path_m,
-        }
+        }  # fmt: skip
         if left is not None and math.isfinite(left.lat):
-            detail["left"] = {
-                "time_s": left.time.timestamp(),
-                "lat": left.lat,
-                "lon": left.lon,
-                "course_m": left.course_m,
-            }
+            detail["left"] = {"time_s": left.time.timestamp(), "lat": left.lat, "lon": left.lon,
+                              "course_m": left.course_m}  # fmt: skip
         if ev.alarm_time is not None:
             detail["alarm_s"] = ev.alarm_time.timestamp()
         sentence = self.sentence(bib, ev, trend_mps)
@@ -348,27 +358,14 @@ class Narrator:
         lat, lon, course_m = where
         does = rule(change.kind)
         return AlertRecord(
-            race_id=race_id,
-            bib=bib,
-            kind=change.kind,
-            time_s=change.ts,
-            lat=lat,
-            lon=lon,
-            course_m=course_m,
-            offset_m=None,
+            race_id=race_id, bib=bib, kind=change.kind, time_s=change.ts, lat=lat, lon=lon,
+            course_m=course_m, offset_m=None,
             sentence=f"Bib {bib}: {self._device_text(change, course_m, text)}",
-            detail={
-                "raised_s": raised_s,
-                "since_s": change.since_ts,
-                "text": text,
-                "device": device,
-            },
-            raised_s=raised_s,
-            episode=episode_key(change.kind, change.ts, change.since_ts),
-            level=does.level,
-            closes=does.closes,
-            names=does.names,
-        )
+            detail={"raised_s": raised_s, "since_s": change.since_ts, "text": text,
+                    "device": device},
+            raised_s=raised_s, episode=episode_key(change.kind, change.ts, change.since_ts),
+            level=does.level, closes=does.closes, names=does.names,
+        )  # fmt: skip
 
     def _device_text(self, change: DeviceChange, course_m: float | None, text: str) -> str:
         # (", last placed at mile 138.12 (km 222.28)": not brackets in brackets)

@@ -167,7 +167,7 @@ class Passes:
         if row is None:
             return None
         return {"row": row.tolist(), "last": self.last.get(bib), "held": self.held.get(bib, []),
-                "cuts": self.cuts.get(bib, [])}
+                "cuts": self.cuts.get(bib, [])}  # fmt: skip
 
     def restore(self, bib: str, state: dict[str, Any] | None) -> None:
         """A runner's passes as :meth:`state` gave them (None: none known)."""
