@@ -216,3 +216,20 @@ def test_the_finish_and_the_legs_past_a_new_station_keep_the_historys_eta() -> N
     assert finish is not None and finish.method == "history"
     assert finish.eta_ts == pytest.approx(7800.0 + 3600.0, abs=10.0)
     assert finish.low_ts < finish.eta_ts < finish.high_ts
+
+
+def test_a_station_a_ride_skipped_stays_unpassed_across_runs_and_a_restart() -> None:
+    """What a runner passed off the course waits until they are back on it; the shortcut
+    said in one run (and kept in the stored state) still holds when a later run lets it go."""
+    from coursewatch.live.passes import Passes
+
+    passes = Passes([4_000.0, 8_000.0, 12_000.0])
+    assert passes.on_run("7", 0.0, [100.0, 200.0], [1_000.0, 2_500.0], [False, False]) == []
+    # in a car past the first station, the shortcut said while still off the line
+    assert passes.on_run("7", 0.0, [900.0], [5_600.0], [True], [(2_500.0, 5_500.0)]) == []
+    later = Passes(passes.station_m)
+    later.restore("7", passes.state("7"))  # a restart in between
+    assert later.on_run("7", 0.0, [1_000.0], [5_900.0], [False]) == []  # back: not passed
+    assert np.isnan(later.splits["7"][0])
+    (got,) = later.on_run("7", 0.0, [1_800.0], [8_100.0], [False])  # run to the next: passed
+    assert got[1] == 1

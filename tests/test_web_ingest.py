@@ -278,12 +278,14 @@ async def test_two_rides_in_one_batch_pass_neither_station_they_skipped(
     tmp_path: Path, per_request: int
 ) -> None:
     """Two rides, past Aid 1 and past Aid 2, sent in one batch (a watch file, a phone
-    catching up) or a fix a request: neither station is passed. The batch kept only its
-    first shortcut's skipped course, and passed Aid 2 from inside the second ride (Eiger's
-    CP 100 and CP 150 had times sent at once, none sent 50 fixes a request)."""
+    catching up) or a fix a request: neither station is passed. Aid 2 was: one batch kept
+    only its first shortcut's skipped course, and a fix a request let the station go at a fix
+    after the one that said the shortcut (Eiger's CP 100 and CP 150 had times sent at once,
+    none sent 50 fixes a request). The runner's page lists them as ``analyze`` does: skipped
+    (it gave them a time as if run)."""
     run = shuttle_run(COURSE, 2_500.0, 5_500.0, start_ts=START + 5, rides=[(6_500.0, 9_500.0)])
     now = [START]
-    async with hq(tmp_path, clock=lambda: now[0]) as (server, _client):
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, client):
         await add_race(server, tmp_path, COURSE, "race", START)
         await server.put_runner(RunnerRecord("race", "7", "Ann"))
         await send_run(server, "7", run.time_s, run.lat, run.lon, per_request, now, race_id="race")
@@ -292,3 +294,6 @@ async def test_two_rides_in_one_batch_pass_neither_station_they_skipped(
         news = [a.sentence.split(",")[0] for a in said if a.kind == "passed_station"]
         assert news == [], news
         assert np.isnan(server.race("race").passes.splits["7"][:2]).all()
+        got = await client.get("/api/races/race/runners/7/progress", headers=admin_headers())
+        passes = {p["name"]: p["skipped"] for p in got.json()["passes"]}
+        assert passes == {"Aid 1": True, "Aid 2": True, "Finish": False}, passes

@@ -124,5 +124,12 @@ class Analysis:
                           if e.kind == "shortcut"))  # fmt: skip
 
     @property
+    def cuts(self) -> list[tuple[float, float]]:
+        """The course each shortcut skipped (from, to): the stations inside were not run."""
+        return [(e.left.course_m, e.rejoined.course_m) for e in self.excursions
+                if e.kind == "shortcut" and e.rejoined is not None
+                and e.left.course_m is not None and e.rejoined.course_m is not None]  # fmt: skip
+
+    @property
     def time_lost_s(self) -> float:
         return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.confirmed))

@@ -44,7 +44,6 @@ class Passes:
         self.dirty: set[str] = set()  # runners with a new split since the forecasts took them
         self.held: dict[str, list[tuple[int, float]]] = {}  # passed off the course: (station, when)
         self.cuts: dict[str, list[tuple[float, float]]] = {}  # what their shortcuts skipped
-        self.cuts: dict[str, list[tuple[float, float]]] = {}  # what their shortcuts skipped
 
     def on_fix(
         self, bib: str, start_s: float, t_s: float, progress_m: float, off: bool = False

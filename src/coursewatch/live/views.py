@@ -15,7 +15,7 @@ import numpy as np
 
 from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
-from coursewatch.eta import AT_STATION_M
+from coursewatch.eta import AT_STATION_M, skipped_by
 from coursewatch.incidents import priority
 from coursewatch.live.fieldwatch import Range
 from coursewatch.live.registry import LiveRace
@@ -327,7 +327,7 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
         "progress_m": [round(float(s), 1) for s in a.progress_m[idx]],
     }
     passes: list[dict[str, Any]] = []
-    finish_s = None if a.finish is None else a.finish.time.timestamp()
+    finish_s, cuts = None if a.finish is None else a.finish.time.timestamp(), a.cuts
     for i, p in enumerate(race.stations):
         near = AT_STATION_M if i < len(race.stations) - 1 else 0.0  # as the board (passes.py)
         ts = pass_time_s(p.distance_m, track.time_s, a.progress_m, near)
@@ -337,7 +337,8 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
             continue  # passed before the tracker was first heard (switched on mid-race)
         if ts is None:
             break
-        passes.append({**station_json(p), "time_s": round(ts, 1)})
+        skipped = any(skipped_by(p.distance_m, cut) for cut in cuts)  # (as analyze says)
+        passes.append({**station_json(p), "time_s": round(ts, 1), "skipped": skipped})
     body["passes"] = passes
     body["excursions"] = [_excursion(e) for e in a.excursions]
     return body

@@ -137,9 +137,7 @@ def compute_splits(
     ghost: dict[tuple[str, int], float] = {}
     if reference is not None:
         ghost = {(r.station, r.pass_number): r.elapsed_s for r in reference.splits}
-    cuts = [(e.left.course_m, e.rejoined.course_m) for e in a.excursions
-            if e.kind == "shortcut" and e.rejoined is not None
-            and e.left.course_m is not None and e.rejoined.course_m is not None]  # fmt: skip
+    cuts = a.cuts
     # a recording begun mid-race with no race start: its first leg from its first fix
     began_m = 0.0 if a.starts_at_m is None else a.starts_at_m
     rows = tuple(replace(r, cutoff_ts=_cutoff(r, cutoffs)) for r in
