@@ -494,3 +494,20 @@ def test_replay_sends_again_while_the_server_restarts_and_gives_up_on_a_500(
     up, down, stats = asyncio.run(go())
     assert up and 6 < calls["/up"] < 15 and clock[0] < 40.0  # waits of 5 s at most
     assert not down and calls["/down"] == 3 and stats.failed == 1
+
+
+def test_course_info_counts_a_lap_courses_laps(tmp_path: Path) -> None:
+    """A course drawn lap after lap said "loop" and nothing of its laps, which race HQ
+    numbers on the board (TWOT: 8 laps of 44.4 km)."""
+    from coursewatch.sim.field import write_race
+    from coursewatch.sim.simulate import loop_course
+
+    race = write_race(tmp_path / "laps", loop_course(4), 1_780_000_000.0)
+    res = CliRunner().invoke(main, ["course", "info", str(race)])
+    assert res.exit_code == 0, res.output
+    assert "loop, 4 laps of 4.4 km (2.7 mi);" in res.output, res.output
+    res = CliRunner().invoke(main, ["course", "info", str(race), "--format", "json"])
+    assert json.loads(res.output)["laps"] == 4
+    res = CliRunner().invoke(main, ["course", "info", str(write_course(tmp_path)), "--format",
+                                    "json"])  # fmt: skip
+    assert json.loads(res.output)["laps"] == 1

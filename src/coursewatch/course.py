@@ -30,6 +30,8 @@ PING_TOLERANCE_M = 450.0  # a finish tolerance this wide: steps of 300 m, pings 
 FINISH_NAME = "Finish"
 FINISH_NAMED_M = 200.0  # a station this close to the end of the line is the finish
 LOOP_GAP_M = 250.0
+LAP_RADIUS_M = 100.0  # a pass this near the start ...
+LAP_MIN_M = 500.0  # ... this far from either end along the course begins a lap
 OVERLAP_RADIUS_M = 30.0
 OVERLAP_MIN_APART_M = 500.0
 ELEVATION_HYSTERESIS_M = 5.0
@@ -83,6 +85,13 @@ class Course:
             float(self.lon.max()),
             float(self.lat.max()),
         )
+
+    @cached_property
+    def lap_marks_m(self) -> tuple[float, ...]:
+        """Where each lap after the first begins (the course passes its start again: a lap
+        course drawn lap after lap, a cloverleaf of loops from one base); none: one lap."""
+        starts = self.passes_near(float(self.lat[0]), float(self.lon[0]), LAP_RADIUS_M)
+        return tuple(s for s in starts if LAP_MIN_M < s < self.length_m - LAP_MIN_M)
 
     @cached_property
     def ascent_descent_m(self) -> tuple[float, float] | None:

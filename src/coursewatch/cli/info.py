@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -58,6 +59,7 @@ def course_json(c: Course) -> dict[str, Any]:
         "ascent_m": None if climb is None else climb[0],
         "descent_m": None if climb is None else climb[1],
         "loop": c.loop,
+        "laps": len(c.lap_marks_m) + 1,
         "self_overlap": round(c.self_overlap, 3),
         "start": {"lat": round(float(slat), 6), "lon": round(float(slon), 6)},
         "finish": {"lat": round(float(flat), 6), "lon": round(float(flon), 6)},
@@ -124,7 +126,8 @@ def course_info(file: Path, fmt: str, units: str | None) -> None:
     con.print(f"start {d['start']['lat']}, {d['start']['lon']}  "
               f"finish {d['finish']['lat']}, {d['finish']['lon']}")  # fmt: skip
     shape = "loop" if c.loop else "point to point"
-    con.print(f"{shape}; {d['self_overlap'] * 100:.0f}% of the course is run more than once")
+    con.print(f"{shape}{_laps(c, units)}; {d['self_overlap'] * 100:.0f}% of the course is run "
+              "more than once")  # fmt: skip
     con.print(f"bbox (lon/lat): {d['bbox']}")
     if c.stations:
         listed = bool(cutoffs)  # (a race file without stations: the course's waypoints)
@@ -138,6 +141,18 @@ def course_info(file: Path, fmt: str, units: str | None) -> None:
             con.print("the race file lists no stations: these are the course file's waypoints")
     else:
         con.print("no stations (add waypoints, or give a race file)")
+
+
+def _laps(c: Course, units: str) -> str:
+    """ ", 4 laps of 5.60 km", or each lap's length when they differ (a cloverleaf); "": one."""
+    if not c.lap_marks_m:
+        return ""
+    ends = [0.0, *c.lap_marks_m, c.length_m]
+    legs = [b - a for a, b in itertools.pairwise(ends)]
+    u = Units.of(units)
+    if max(legs) - min(legs) <= 0.02 * max(legs):
+        return f", {len(legs)} laps of {u.length(sum(legs) / len(legs))}"
+    return f", {len(legs)} laps ({', '.join(u.length(m) for m in legs)})"
 
 
 def _climb(ascent_m: float, descent_m: float, units: str) -> str:

@@ -28,8 +28,6 @@ from coursewatch.race_course import station_passes
 from coursewatch.store import RaceRecord, RunnerRecord
 
 BIB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-LAP_RADIUS_M = 100.0
-LAP_MIN_M = 500.0
 LAP_PAST_M = 50.0
 
 
@@ -64,8 +62,7 @@ class LiveRace:
         self.station_m = [p.distance_m for p in self.stations]
         self.narrator = Narrator(course, [(p.distance_m, p.label) for p in self.stations],
                                  race.start.tzinfo, race.units)  # fmt: skip
-        starts = course.passes_near(float(course.lat[0]), float(course.lon[0]), LAP_RADIUS_M)
-        self.lap_marks_m = [s for s in starts if LAP_MIN_M < s < course.length_m - LAP_MIN_M]
+        self.lap_marks_m = list(course.lap_marks_m)
         self.runners: dict[str, LiveRunner] = {}
         self.usual_pace = FieldPace(self.runners)  # where a late first fix is (live/fieldpace.py)
         self.placed_pace_mps: dict[str, float] = {}  # bib -> the pace that placed them, kept
