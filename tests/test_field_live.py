@@ -233,3 +233,55 @@ def test_a_station_a_ride_skipped_stays_unpassed_across_runs_and_a_restart() -> 
     assert np.isnan(later.splits["7"][0])
     (got,) = later.on_run("7", 0.0, [1_800.0], [8_100.0], [False])  # run to the next: passed
     assert got[1] == 1
+
+
+@pytest.mark.anyio
+async def test_before_the_first_station_the_rest_is_what_the_history_says_of_that_pace() -> None:
+    """A runner short of the first station had only the live model's ETAs (its pace so far
+    carried on: UTMB 2021's crew read 20 % off for the first two hours, 6-7 % after). Now the
+    first arrival is the history's and the live model's, weighted by the share of the leg run,
+    and later stations what earlier runners who got there then ran, with an interval; once
+    there, the same till the next batch forecasts them (the live model's, 29 % off, before)."""
+    from coursewatch.fieldeta import Edition, FieldModel
+    from coursewatch.live.fieldwatch import FieldWatch
+    from coursewatch.live.passes import Passes
+    from coursewatch.sim.splits import simulate_splits
+
+    effort_m = np.array([8_000.0, 15_000.0, 24_000.0, 33_000.0, 41_000.0, 50_000.0])
+    model = FieldModel(effort_m, [Edition("past", simulate_splits(effort_m, 2000, seed=1))])
+    passes = Passes(list(effort_m))
+    watch = FieldWatch(model, passes, [])
+    await watch.refresh(0.0, every=True)  # (no runner yet: the ladder is made)
+    truth = simulate_splits(effort_m, 400, seed=2, dnf_share=0.0, missed_share=0.0)
+    err, inside, early_inside, pace_err = [], [], [], []
+    for r, row in enumerate(truth):
+        bib, e0 = str(r), float(row[0])
+        passes.last[bib] = (0.9 * e0, 0.9 * effort_m[0])  # 90 % of the first leg run
+        got = watch.ranges(bib, 0.0, list(effort_m), [e0 * 1.02, *[None] * 5])
+        assert all(g is not None for g in got)
+        first, finish = got[0], got[-1]
+        assert first is not None and finish is not None
+        assert abs(first.eta_ts - e0) < 0.03 * e0  # (mostly the live model's, this near)
+        togo = row[-1] - 0.9 * e0
+        err.append(abs(finish.eta_ts - row[-1]) / togo)
+        inside.append(finish.low_ts <= row[-1] <= finish.high_ts)
+        pace_err.append(abs(e0 * effort_m[-1] / effort_m[0] - row[-1]) / togo)  # pace kept
+        passes.splits[bib] = np.where(np.arange(len(row)) == 0, row, np.nan)  # just passed it
+        passes.last[bib] = (e0 + 60.0, effort_m[0] + 100.0)  # (before the next batch)
+        (passed,) = watch.ranges(bib, 0.0, [effort_m[-1]], [None])
+        assert passed is not None and passed.method == "history"
+        assert abs(passed.eta_ts - finish.eta_ts) < 0.05 * togo
+        del passes.splits[bib]
+        passes.last[bib] = (0.05 * e0, 0.0)  # at the start: the field's times, wide
+        (early,) = watch.ranges(bib, 0.0, [effort_m[-1]], [None])
+        assert early is not None
+        early_inside.append(early.low_ts <= row[-1] <= early.high_ts)
+    # as good as the history's forecast from the first station with its time known (the
+    # rungs read between), and better than the pace so far carried on (no fatigue)
+    snap = np.where(np.arange(len(effort_m)) == 0, truth, np.nan)
+    direct = [abs(f.elapsed_s[5][0] - row[-1]) / (row[-1] - 0.9 * row[0])
+              for f, row in zip(model.predict(snap), truth, strict=True)]  # fmt: skip
+    assert float(np.median(err)) < float(np.median(direct)) + 0.005, (err, direct)
+    assert float(np.median(err)) < 0.8 * float(np.median(pace_err)), (err, pace_err)
+    assert 0.7 <= float(np.mean(inside)) <= 0.95, np.mean(inside)
+    assert 0.7 <= float(np.mean(early_inside)) <= 0.95, np.mean(early_inside)

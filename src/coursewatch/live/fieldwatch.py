@@ -11,6 +11,11 @@ Between stations the forecast and the runner's own live model (GPS progress, the
 :class:`coursewatch.eta.EtaModel`) agree on one estimate: the next station's arrival is the
 history's (the rest of its leg from now) and the live model's, weighted by the share of the
 leg run; later stations keep the history's legs after it. Intervals move with it.
+
+Before the first station the same blend gives the arrival there, and the later stations are
+what the history forecasts for a runner who reaches it then: each batch also forecasts a
+ladder of ``LADDER_RUNNERS`` first-station times spanning the history's, read between its
+rungs (:class:`FirstLeg`), the interval widened by the first arrival's own.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +39,8 @@ from coursewatch.race import Race
 from coursewatch.splits import parse_splits
 
 BATCH_WALL_S = 5.0
+LADDER_RUNNERS = 25  # first-station times forecast each batch, for runners not there yet
+LADDER_SPAN = (0.005, 0.995)  # from and to these quantiles of the history's times there
 log = logging.getLogger("coursewatch.live")
 
 
@@ -60,6 +68,7 @@ class FieldWatch:
         self.index = {m: i for i, m in enumerate(self.station_m)}
         self.summary = summary
         self.forecasts: dict[str, Forecast] = {}
+        self.first: FirstLeg | None = None  # the ladder, for runners short of the first station
         self.batch_wall_s = -math.inf
         self.running = False
 
@@ -74,8 +83,8 @@ class FieldWatch:
             self.passes.dirty.update(self.passes.splits)
         elif self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
             return
-        if not self.passes.dirty:
-            return  # (dirty: some runner has splits, so the snapshot is never empty)
+        if not self.passes.dirty and self.first is not None:
+            return  # (the first batch makes the ladder before any runner has a split)
         self.running = True
         if not every:  # (the first forecasts of all do not hold back the next batch)
             self.batch_wall_s = now_wall_s
@@ -84,25 +93,44 @@ class FieldWatch:
             forecasts = await asyncio.to_thread(self.model.predict, matrix, only)
         except Exception:  # a model failure must not stop the clock-driven detectors
             log.exception("field ETA forecast failed")
-            self.passes.dirty.update(b for b, f in zip(bibs, only.tolist(), strict=True) if f)
+            self.passes.dirty.update(b for b, f in zip(bibs, only.tolist(), strict=False) if f)
             return
         finally:
             self.running = False
-        self._take(bibs, forecasts, only)
+        self._take(bibs, forecasts, only, matrix[len(bibs) :, 0])
 
     def _snapshot(self) -> tuple[list[str], FloatArray, BoolArray]:
+        """The field's splits, the runners with new ones marked, and the ladder's rows."""
         splits, dirty = self.passes.splits, self.passes.dirty
         bibs = list(splits)
-        only = np.array([b in dirty for b in bibs], dtype=bool)
-        rows = [splits[b] for b in bibs]
-        matrix = np.vstack(rows) if rows else np.empty((0, len(self.station_m)))  # a copy
+        rungs = self._ladder()
+        only = np.array([b in dirty for b in bibs] + [True] * len(rungs), dtype=bool)
+        ladder = np.full((len(rungs), len(self.station_m)), np.nan)
+        ladder[:, :1] = rungs[:, None]
+        matrix = np.vstack([*(splits[b] for b in bibs), ladder])  # a copy
         dirty.clear()
         return bibs, matrix, only
 
-    def _take(self, bibs: list[str], forecasts: list[Forecast], only: BoolArray) -> None:
-        for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=True):
+    def _ladder(self) -> FloatArray:
+        """The first-station times the ladder forecasts (none: the history did not time it)."""
+        hist = self.model.history
+        if not len(self.station_m) or hist is None or not hist.known[0]:
+            return np.empty(0)
+        e0 = self.model.raw[:, 0]
+        lo, hi = np.quantile(e0[np.isfinite(e0)], LADDER_SPAN)
+        return np.geomspace(max(lo, 1.0), max(hi, lo * 1.01, 2.0), LADDER_RUNNERS)
+
+    def _take(self, bibs: list[str], forecasts: list[Forecast], only: BoolArray,
+              rungs_s: FloatArray) -> None:  # fmt: skip
+        for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=False):
             if fresh:
                 self.forecasts[b] = f
+        if len(rungs_s):
+            e0 = self.model.raw[:, 0]
+            self.first = FirstLeg(rungs_s, forecasts[len(bibs) :], e0[np.isfinite(e0)],
+                                  self.model.config.quantiles)  # fmt: skip
+        else:
+            self.first = FirstLeg.none(self.station_m)
 
     def ranges(
         self, bib: str, start_s: float, targets_m: list[float], live_ts: list[float | None]
@@ -115,6 +143,14 @@ class FieldWatch:
         f = self.forecast(bib)
         last = self.passes.last.get(bib)
         out: list[Range | None] = [None] * len(targets_m)
+        row = self.passes.splits.get(bib)
+        timed = [] if row is None else np.flatnonzero(np.isfinite(row)).tolist()
+        if last is not None and self.first and not timed and last[1] < self.station_m[0]:
+            at = [self._station(m) for m in targets_m]
+            live_0 = live_ts[at.index(0)] if 0 in at else None
+            return self.first.ranges(start_s, last, self.station_m[0], at, live_0)
+        if f is None and self.first and row is not None and timed == [0]:
+            f = self.first.forecast(float(row[0]))  # (at the first station: till the batch)
         if f is None or last is None or not f.elapsed_s:
             return out
         t_s, s_m = last
@@ -175,3 +211,80 @@ def build(race: Race, course: Course, saved: list[dict[str, Any]], passes: Passe
                 "refused_count": len(t.refused), "notes": t.notes}
                for e, t in zip(editions, tables, strict=True)]  # fmt: skip
     return FieldWatch(model, passes, summary)
+
+
+class FirstLeg:
+    """Arrivals of runners short of the first station: there, the history's (the rest of the
+    leg at the median pace) and the live model's, weighted by the share run; beyond, what
+    the history forecasts for a runner who reaches it then, read between the ladder's
+    rungs (in logs, as ratios to the rung's time: beyond the ladder, the nearest rung's
+    ratio), its interval widened by that of the first arrival (added in quadrature)."""
+
+    def __init__(self, rungs_s: FloatArray, forecasts: Sequence[Forecast], first_s: FloatArray,
+                 quantiles: tuple[float, float]) -> None:  # fmt: skip
+        self.log_rungs = np.log(rungs_s)
+        self.first_s = tuple(float(v) for v in np.quantile(first_s, [quantiles[0], 0.5,
+                                                                    quantiles[1]]))  # fmt: skip
+        n = 1 + max((max(f.elapsed_s, default=0) for f in forecasts), default=0)
+        self.ratio = np.full((3, len(rungs_s), n), np.nan)  # mid, low, high: log(e_j / rung)
+        self.method: dict[int, str] = {}
+        for r, f in enumerate(forecasts):
+            for j, values in f.elapsed_s.items():
+                self.ratio[:, r, j] = np.log(np.maximum(values, 1.0) / rungs_s[r])
+                self.method.setdefault(j, f.method[j])
+
+    @classmethod
+    def none(cls, station_m: Sequence[float]) -> FirstLeg:
+        """No ladder (the history did not time the first station): the live model alone."""
+        out = cls.__new__(cls)
+        out.log_rungs, out.first_s = np.empty(0), (math.nan, math.nan, math.nan)
+        out.ratio, out.method = np.empty((3, 0, len(station_m))), {}
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(len(self.log_rungs))
+
+    def _at(self, which: int, j: int, e0_s: float) -> float:
+        ys = self.ratio[which, :, j]
+        ok = np.isfinite(ys)
+        if not ok.any():
+            return math.nan
+        return e0_s * math.exp(float(np.interp(math.log(e0_s), self.log_rungs[ok], ys[ok])))
+
+    def forecast(self, e0_s: float) -> Forecast:
+        """The history's forecast for a runner who reached the first station at ``e0_s``."""
+        f = Forecast(0)
+        for j in self.method:
+            values = [self._at(w, j, e0_s) for w in range(3)]
+            if all(math.isfinite(v) for v in values):
+                f.elapsed_s[j] = (values[0], values[1], values[2])
+                f.method[j] = self.method[j]
+        return f
+
+    def ranges(self, start_s: float, last: tuple[float, float], first_m: float,
+               at: Sequence[int | None], live_0: float | None) -> list[Range | None]:  # fmt: skip
+        """Each target station's (``at``: its index, None: none) arrival with its interval;
+        ``last``: the runner's newest fix (time, progress), ``live_0``: the live model's
+        arrival at the first station (``first_m`` along)."""
+        t_s, s_m = last
+        now_e = t_s - start_s
+        low_n, mid_n, high_n = self.first_s
+        run = min(max(s_m / max(first_m, 1.0), 0.0), 1.0)
+        history_n = now_e + mid_n * (1.0 - run)
+        e0 = history_n if live_0 is None else (1 - run) * history_n + run * (live_0 - start_s)
+        e0 = max(e0, now_e, 1.0)
+        scale = (e0 - now_e) / max(mid_n, 1.0)
+        e0_low, e0_high = max(e0 - (mid_n - low_n) * scale, 1.0), e0 + (high_n - mid_n) * scale
+        out: list[Range | None] = []
+        for j in at:
+            if j == 0:
+                out.append(Range(start_s + e0, start_s + e0_low, start_s + e0_high, "history"))
+                continue
+            mid = math.nan if j is None else self._at(0, j, e0)
+            if j is None or not math.isfinite(mid):
+                out.append(None)
+                continue
+            low = mid - math.hypot(mid - self._at(1, j, e0), mid - self._at(0, j, e0_low))
+            high = mid + math.hypot(self._at(2, j, e0) - mid, self._at(0, j, e0_high) - mid)
+            out.append(Range(start_s + mid, start_s + low, start_s + high, self.method[j]))
+        return out
