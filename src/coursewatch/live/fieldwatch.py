@@ -274,7 +274,8 @@ class FirstLeg:
         e0 = history_n if live_0 is None else (1 - run) * history_n + run * (live_0 - start_s)
         e0 = max(e0, now_e, 1.0)
         scale = (e0 - now_e) / max(mid_n, 1.0)
-        e0_low, e0_high = max(e0 - (mid_n - low_n) * scale, 1.0), e0 + (high_n - mid_n) * scale
+        e0_low = max(e0 - (mid_n - low_n) * scale, now_e, 1.0)  # (not before now)
+        e0_high = e0 + (high_n - mid_n) * scale
         out: list[Range | None] = []
         for j in at:
             if j == 0:
