@@ -285,3 +285,33 @@ async def test_before_the_first_station_the_rest_is_what_the_history_says_of_tha
     assert float(np.median(err)) < 0.8 * float(np.median(pace_err)), (err, pace_err)
     assert 0.7 <= float(np.mean(inside)) <= 0.95, np.mean(inside)
     assert 0.7 <= float(np.mean(early_inside)) <= 0.95, np.mean(early_inside)
+
+
+@pytest.mark.anyio
+async def test_the_first_legs_ladder_after_a_forecast_from_the_start_and_a_short_history() -> None:
+    """A runner forecast from the start (the history sent, a restart) who then passes the
+    first station is read off the ladder at their own time there, not the field's median
+    there; and a history that timed only the first stations leaves the rest to the live
+    model (an IndexError stopped every detector's tick)."""
+    from coursewatch.fieldeta import Edition, FieldModel
+    from coursewatch.live.fieldwatch import FieldWatch
+    from coursewatch.live.passes import Passes
+    from coursewatch.sim.splits import simulate_splits
+
+    effort_m = np.array([8_000.0, 15_000.0, 24_000.0, 33_000.0])
+    past = simulate_splits(effort_m, 1000, seed=3)
+    for table, timed in ((past, 4), (np.where(np.arange(4) < 2, past, np.nan), 2)):
+        passes = Passes(list(effort_m))
+        watch = FieldWatch(FieldModel(effort_m, [Edition("past", table)]), passes, [])
+        passes.on_run("7", 0.0, [60.0], [100.0], [False])  # at the start
+        await watch.refresh(0.0, every=True)
+        assert watch.forecast("7") is not None and watch.forecast("7").station == -1
+        got = watch.ranges("7", 0.0, list(effort_m), [None] * 4)
+        assert [g is not None for g in got] == [j < timed for j in range(4)], got
+        fast = float(np.nanquantile(past[:, 0], 0.1))  # a fast runner, at the first station
+        passes.splits["7"][0] = fast
+        passes.last["7"] = (fast + 30.0, effort_m[0] + 50.0)
+        (nxt,) = watch.ranges("7", 0.0, [effort_m[1]], [None])
+        assert nxt is not None and watch.first is not None
+        ladder = watch.first.forecast(fast).elapsed_s[1][0]
+        assert nxt.eta_ts == pytest.approx(ladder, rel=0.05), (nxt.eta_ts, ladder)

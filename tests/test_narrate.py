@@ -14,8 +14,14 @@ from coursewatch.detectors.signal import SignalEvent
 from coursewatch.detectors.stopped import StoppedConfig, StoppedState, stopped_step
 from coursewatch.engine.events import Event, Place
 from coursewatch.engine.matcher import match_fixes
-from coursewatch.live.narrate import Narrator
-from coursewatch.sim.simulate import hairpin_course, shuttle_run, simulate_run, straight_course
+from coursewatch.live.narrate import Narrator, turn_side
+from coursewatch.sim.simulate import (
+    hairpin_course,
+    shuttle_run,
+    simulate_run,
+    spur_course,
+    straight_course,
+)
 
 NARRATOR = Narrator(straight_course(50_000.0), [(10_000.0, "Aid 1"), (40_000.0, "Aid 4")])
 
@@ -296,7 +302,7 @@ def test_a_loops_finish_is_not_where_its_runners_are_after() -> None:
 def test_a_runner_who_ran_on_past_an_out_and_backs_far_end_missed_the_turnaround() -> None:
     """A runner who goes straight on where an out-and-back turns round: "missed the left
     turn" (the half turn read as a turn to one side) told them to look for a junction."""
-    course = hairpin_course(10.0)
+    course = hairpin_course(4.0)
     run = simulate_run(course, pace_mps=3.0, interval_s=5.0, wrong_turn_at_m=1_995.0,
                        wrong_turn_angle_deg=0.0, wrong_turn_len_m=600.0)  # fmt: skip
     res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
@@ -317,3 +323,13 @@ def test_a_switchback_missed_is_a_missed_turn_not_a_turnaround() -> None:
     flag = next(e for e in res.events if e.kind == "off_course")
     said = Narrator(course, []).sentence("7", flag, trend_mps=1.0)
     assert said.startswith(("Bib 7 missed the left turn", "Bib 7 missed the right turn")), said
+
+
+@pytest.mark.parametrize("spur_m", [60.0, 150.0, 400.0])
+def test_a_runner_who_ran_on_past_a_spurs_end_missed_the_turnaround(spur_m: float) -> None:
+    """A spur out to a summit and back, 60 m or 400 m long: its end is a turnaround too (the
+    200 m looked along from it ran past the junction of a short one: "missed the right turn")."""
+    n = Narrator(spur_course(spur_m), [])
+    end = 2000.0 + spur_m
+    assert turn_side(0.0, n.course_turn(end)[1], 0.0, n.back_along(end)) == "missed the turnaround"
+    assert n.back_along(end - 5.0)  # (where the runner is placed may be a few metres short)

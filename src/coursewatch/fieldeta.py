@@ -147,17 +147,21 @@ class FieldModel:
             out.append(line)
         return out
 
-    def predict(self, elapsed_s: FloatArray, only: BoolArray | None = None) -> list[Forecast]:
+    def predict(
+        self, elapsed_s: FloatArray, only: BoolArray | None = None, made_up: int = 0
+    ) -> list[Forecast]:
         """Every runner's forecast from a snapshot of the field (runners x stations; NaN blank);
-        ``only``: the runners to forecast (the others stay empty), all by default."""
+        ``only``: the runners to forecast (the others stay empty), all by default; the last
+        ``made_up`` rows are forecast but are not this year's field (a runner at a made-up
+        time, live/fieldwatch.py's ladder)."""
         c = self.config
         filled = impute(elapsed_s, self.legs_s)
         last = reached(elapsed_s)
-        n = elapsed_s.shape[1]
-        hist = self._history_now(filled)
-        drift = self._drift(filled, hist) if hist is not None else np.zeros(n)
-        now = LegFits(filled, np.isfinite(elapsed_s).sum(axis=0) >= c.min_runners,
-                      np.ones(len(filled)), np.zeros(filled.shape, dtype=bool), 1.0,
+        n, real = elapsed_s.shape[1], len(elapsed_s) - made_up
+        hist = self._history_now(filled[:real])
+        drift = self._drift(filled[:real], hist) if hist is not None else np.zeros(n)
+        now = LegFits(filled[:real], np.isfinite(elapsed_s[:real]).sum(axis=0) >= c.min_runners,
+                      np.ones(real), np.zeros((real, n), dtype=bool), 1.0,
                       c.quantiles, c.min_runners)  # fmt: skip
         out = [Forecast(int(k)) for k in last]
         for k in range(-1, n - 1):

@@ -90,7 +90,8 @@ class FieldWatch:
             self.batch_wall_s = now_wall_s
         bibs, matrix, only = self._snapshot()
         try:
-            forecasts = await asyncio.to_thread(self.model.predict, matrix, only)
+            forecasts = await asyncio.to_thread(self.model.predict, matrix, only,
+                                                len(matrix) - len(bibs))  # fmt: skip
         except Exception:  # a model failure must not stop the clock-driven detectors
             log.exception("field ETA forecast failed")
             self.passes.dirty.update(b for b, f in zip(bibs, only.tolist(), strict=False) if f)
@@ -128,7 +129,7 @@ class FieldWatch:
         if len(rungs_s):
             e0 = self.model.raw[:, 0]
             self.first = FirstLeg(rungs_s, forecasts[len(bibs) :], e0[np.isfinite(e0)],
-                                  self.model.config.quantiles)  # fmt: skip
+                                  self.model.config.quantiles, len(self.station_m))  # fmt: skip
         else:
             self.first = FirstLeg.none(self.station_m)
 
@@ -149,7 +150,7 @@ class FieldWatch:
             at = [self._station(m) for m in targets_m]
             live_0 = live_ts[at.index(0)] if 0 in at else None
             return self.first.ranges(start_s, last, self.station_m[0], at, live_0)
-        if f is None and self.first and row is not None and timed == [0]:
+        if (f is None or f.station < 0) and self.first and row is not None and timed == [0]:
             f = self.first.forecast(float(row[0]))  # (at the first station: till the batch)
         if f is None or last is None or not f.elapsed_s:
             return out
@@ -221,12 +222,12 @@ class FirstLeg:
     ratio), its interval widened by that of the first arrival (added in quadrature)."""
 
     def __init__(self, rungs_s: FloatArray, forecasts: Sequence[Forecast], first_s: FloatArray,
-                 quantiles: tuple[float, float]) -> None:  # fmt: skip
+                 quantiles: tuple[float, float], stations: int) -> None:  # fmt: skip
         self.log_rungs = np.log(rungs_s)
         self.first_s = tuple(float(v) for v in np.quantile(first_s, [quantiles[0], 0.5,
                                                                     quantiles[1]]))  # fmt: skip
-        n = 1 + max((max(f.elapsed_s, default=0) for f in forecasts), default=0)
-        self.ratio = np.full((3, len(rungs_s), n), np.nan)  # mid, low, high: log(e_j / rung)
+        # mid, low, high: log(e_j / rung), NaN where the rung's forecast says nothing
+        self.ratio = np.full((3, len(rungs_s), stations), np.nan)
         self.method: dict[int, str] = {}
         for r, f in enumerate(forecasts):
             for j, values in f.elapsed_s.items():

@@ -44,7 +44,7 @@ HEDGES = (("You missed", "You may have missed"), ("You left", "You may have left
 START_LANDMARK_M = 100.0  # "after" a station this near km 0 is after the start (UTMB's FINISH)
 TURN_MIN_DEG = 25.0
 TURNAROUND_DEG = 135.0  # a turn this sharp, where the course comes back along itself
-BACK_ALONG = ((50.0, 15.0), (100.0, 15.0), (200.0, 25.0))  # (on, m): this near the way there
+BACK_ALONG = ((20.0, 6.0), (40.0, 6.0))  # (on, m): this near the way there (the same way)
 TURN_SPAN_M = 40.0
 UNPLACED = "not on it since the tracker started"  # (mid-race: where they left is not known)
 ClockEvent = StoppedEvent | SignalEvent | OverdueEvent | CutoffEvent
@@ -140,8 +140,8 @@ class Narrator:
         return after, _signed(after - before)
 
     def back_along(self, s_m: float) -> bool:
-        """Whether the course comes back along itself from ``s_m`` (an out-and-back's end):
-        each point of its next 200 m near the 400 m before (BACK_ALONG)."""
+        """Whether the course comes back along itself from ``s_m`` (an out-and-back's end, a
+        spur's, however short): its next 40 m near the 400 m before (BACK_ALONG)."""
         bx, by = self.course.xy_at(s_m - np.arange(0.0, 400.0, 5.0))
         for d, most in BACK_ALONG:
             (x,), (y,) = self.course.xy_at(np.array([s_m + d]))

@@ -309,7 +309,7 @@ def _recorded_finish(race: LiveRace, runner: LiveRunner, body: dict[str, Any]) -
     run.append((at, round(race.course.length_m, 1)))
     return {
         **body,
-        "passes": [*passes, {**station_json(end), "time_s": round(at, 1)}],
+        "passes": [*passes, {**station_json(end), "time_s": round(at, 1), "skipped": False}],
         "series": {"time_s": [t for t, _ in run], "progress_m": [m for _, m in run]},
     }
 

@@ -87,6 +87,17 @@ def hairpin_course(
     return _course_from_xy(x, y, "hairpin", lat0, lon0)
 
 
+def spur_course(spur_m: float, lat0: float = 45.9, lon0: float = 6.87) -> Course:
+    """Due east 2 km, a spur ``spur_m`` due north and back the same way (to a summit, a
+    checkpoint: MaxiRace's at km 74.95), then 1 km on due east; a vertex every 10 m."""
+    east = np.arange(0.0, 2000.0 + 1e-9, 10.0)
+    up = np.arange(10.0, spur_m + 1e-9, 10.0)
+    on = np.arange(2010.0, 3000.0 + 1e-9, 10.0)
+    x = np.concatenate([east, 2000.0 + 0 * up, 2000.0 + 0 * up[::-1][1:], [2000.0], on])
+    y = np.concatenate([0 * east, up, up[::-1][1:], [0.0], 0 * on])
+    return _course_from_xy(x, y, "spur", lat0, lon0)
+
+
 def loop_course(
     laps: int = 4, long_m: float = 2000.0, wide_m: float = 200.0, lat0: float = 45.9,
     lon0: float = 6.87,

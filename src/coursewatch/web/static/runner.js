@@ -279,7 +279,7 @@
       // inside a shortcut (as analyze says): the time is where they came back past it
       const gap = ref.has(p.label) && !p.skipped ? elapsed - ref.get(p.label) : null;
       const label = p.skipped ? el("td", { text: p.label, title: "inside a shortcut: not run" },
-        el("span", { class: "late", text: " skipped" })) : el("td", { text: p.label });
+        el("span", { class: "skipped", text: " skipped" })) : el("td", { text: p.label });
       return el("tr", {}, label, el("td", { text: CW.dist(p.distance_m, 1) }),
         el("td", { text: CW.hhmm(p.time_s, days) }), el("td", { text: CW.duration(elapsed) }),
         el("td", { text: gap === null ? "" : `${gap >= 0 ? "+" : "−"}${CW.duration(Math.abs(gap))}` }));
