@@ -299,30 +299,23 @@ def test_a_loops_finish_is_not_where_its_runners_are_after() -> None:
     assert arch.where(1_000.0) == "km 1.00 (mi 0.62), 1.0 km after the start"
 
 
-def test_a_runner_who_ran_on_past_an_out_and_backs_far_end_missed_the_turnaround() -> None:
+@pytest.mark.parametrize(("gap_m", "said"), [(4.0, "missed the turnaround"),
+                                              (20.0, "missed the left turn")])  # fmt: skip
+def test_a_runner_who_ran_on_past_an_out_and_backs_far_end_missed_the_turnaround(
+    gap_m: float, said: str
+) -> None:
     """A runner who goes straight on where an out-and-back turns round: "missed the left
-    turn" (the half turn read as a turn to one side) told them to look for a junction."""
-    course = hairpin_course(4.0)
+    turn" (the half turn read as a turn to one side) told them to look for a junction. A
+    half turn whose legs run 20 m apart (a switchback) is a turn: there they missed one."""
+    course = hairpin_course(gap_m)
     run = simulate_run(course, pace_mps=3.0, interval_s=5.0, wrong_turn_at_m=1_995.0,
                        wrong_turn_angle_deg=0.0, wrong_turn_len_m=600.0)  # fmt: skip
     res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
     flag = next(e for e in res.events if e.kind == "off_course")
-    said = Narrator(course, []).sentence("7", flag, trend_mps=1.0)
-    assert said.startswith("Bib 7 missed the turnaround at km 2.0"), said
-    words = Narrator(course, []).runner_words("7", said, flag.at.lat, flag.at.lon, None, True)
-    assert "You may have missed the turnaround" in words, words
-
-
-def test_a_switchback_missed_is_a_missed_turn_not_a_turnaround() -> None:
-    """A half turn whose two legs run 20 m apart (a switchback): going straight on there
-    missed a turn; only where the course comes back along itself is it a turnaround."""
-    course = hairpin_course(20.0)
-    run = simulate_run(course, pace_mps=3.0, interval_s=5.0, wrong_turn_at_m=1_995.0,
-                       wrong_turn_angle_deg=0.0, wrong_turn_len_m=600.0)  # fmt: skip
-    res = match_fixes(course, run.time_s, run.lat, run.lon, start_ts=float(run.time_s[0]))
-    flag = next(e for e in res.events if e.kind == "off_course")
-    said = Narrator(course, []).sentence("7", flag, trend_mps=1.0)
-    assert said.startswith(("Bib 7 missed the left turn", "Bib 7 missed the right turn")), said
+    sentence = Narrator(course, []).sentence("7", flag, trend_mps=1.0)
+    assert sentence.startswith(f"Bib 7 {said} at km 2.0"), sentence
+    words = Narrator(course, []).runner_words("7", sentence, flag.at.lat, flag.at.lon, None, True)
+    assert f"You may have {said}" in words, words
 
 
 @pytest.mark.parametrize("spur_m", [60.0, 150.0, 400.0])
