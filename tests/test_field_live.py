@@ -140,6 +140,14 @@ def test_race_history_sends_the_race_files_history_an_edition_a_request(tmp_path
                                  *opts])  # fmt: skip
         assert made.exit_code == 0, made.output
         assert "race HQ keeps the history it had (2020, 2021)" in made.output, made.output
+        # a history sent by mistake can be taken away (there was no command for it)
+        gone = cli.invoke(main, ["race", "history", "again", "--clear", *opts])
+        assert gone.exit_code == 0 and "removed (2020, 2021)" in gone.output, gone.output
+        got = httpx.get(f"http://127.0.0.1:{port}/api/races/again/history",
+                        headers={"Authorization": f"Bearer {ADMIN}"}).json()  # fmt: skip
+        assert got["editions"] == [], got
+        both = cli.invoke(main, ["race", "history", "again", str(race_file), "--clear", *opts])
+        assert both.exit_code == 2 and "or --clear" in both.output, both.output
     finally:
         proc.kill()
         proc.wait()

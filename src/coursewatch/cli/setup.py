@@ -59,13 +59,26 @@ def race_roster(race_id: str, roster: Path, url: str | None, token: str | None) 
 
 @click.command("history")
 @click.argument("race_id")
-@click.argument("race_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("race_file", required=False,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--clear", is_flag=True, help="Remove the history race HQ holds instead.")
 @_url
 @_token
-def race_history(race_id: str, race_file: Path, url: str | None, token: str | None) -> None:
+def race_history(
+    race_id: str, race_file: Path | None, clear: bool, url: str | None, token: str | None
+) -> None:
     """Send the earlier editions' results the race file lists under history: the server's
     ETAs get intervals from them, and race HQ a dropout risk per runner (``race create``
-    sends them too)."""
+    sends them too). ``--clear`` (no RACE_FILE) removes it: the runners' own models again."""
+    if clear == (race_file is not None):
+        raise click.UsageError("give a RACE_FILE to send its history, or --clear to remove it")
+    if race_file is None:
+        client, path = Client(url, token), f"/api/races/{quote(race_id, safe='')}/history"
+        held = [e["edition"] for e in client.call("GET", path)["editions"]]
+        client.call("PUT", path, json={"editions": [], "replace": True})
+        click.echo(f"race HQ's history of {race_id} removed ({', '.join(held) or 'it held none'})"
+                   ": ETAs from each runner's own model")  # fmt: skip
+        return
     history = read_history(race_file)
     if not history:
         raise click.UsageError(f"{race_file} lists no history: add a history: section")
