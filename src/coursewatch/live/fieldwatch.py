@@ -69,6 +69,7 @@ class FieldWatch:
         self.summary = summary
         self.forecasts: dict[str, Forecast] = {}
         self.first: FirstLeg | None = None  # the ladder, for runners short of the first station
+        self.batched = False  # a batch has run (it makes the ladder, runners or not)
         self.batch_wall_s = -math.inf
         self.running = False
 
@@ -83,7 +84,7 @@ class FieldWatch:
             self.passes.dirty.update(self.passes.splits)
         elif self.running or now_wall_s - self.batch_wall_s < BATCH_WALL_S:
             return
-        if not self.passes.dirty and self.first is not None:
+        if not self.passes.dirty and self.batched:
             return  # (the first batch makes the ladder before any runner has a split)
         self.running = True
         if not every:  # (the first forecasts of all do not hold back the next batch)
@@ -94,7 +95,7 @@ class FieldWatch:
                                                 len(matrix) - len(bibs))  # fmt: skip
         except Exception:  # a model failure must not stop the clock-driven detectors
             log.exception("field ETA forecast failed")
-            self.passes.dirty.update(b for b, f in zip(bibs, only.tolist(), strict=False) if f)
+            self.passes.dirty.update(b for b, f in zip(bibs, only[: len(bibs)], strict=True) if f)
             return
         finally:
             self.running = False
@@ -123,15 +124,14 @@ class FieldWatch:
 
     def _take(self, bibs: list[str], forecasts: list[Forecast], only: BoolArray,
               rungs_s: FloatArray) -> None:  # fmt: skip
-        for b, f, fresh in zip(bibs, forecasts, only.tolist(), strict=False):
+        for b, f, fresh in zip(bibs, forecasts[: len(bibs)], only[: len(bibs)], strict=True):
             if fresh:
                 self.forecasts[b] = f
+        self.batched = True
         if len(rungs_s):
             e0 = self.model.raw[:, 0]
             self.first = FirstLeg(rungs_s, forecasts[len(bibs) :], e0[np.isfinite(e0)],
                                   self.model.config.quantiles, len(self.station_m))  # fmt: skip
-        else:
-            self.first = FirstLeg.none(self.station_m)
 
     def ranges(
         self, bib: str, start_s: float, targets_m: list[float], live_ts: list[float | None]
@@ -146,12 +146,13 @@ class FieldWatch:
         out: list[Range | None] = [None] * len(targets_m)
         row = self.passes.splits.get(bib)
         timed = [] if row is None else np.flatnonzero(np.isfinite(row)).tolist()
-        if last is not None and self.first and not timed and last[1] < self.station_m[0]:
+        ladder = self.first
+        if ladder is not None and last is not None and not timed and last[1] < self.station_m[0]:
             at = [self._station(m) for m in targets_m]
             live_0 = live_ts[at.index(0)] if 0 in at else None
-            return self.first.ranges(start_s, last, self.station_m[0], at, live_0)
-        if (f is None or f.station < 0) and self.first and row is not None and timed == [0]:
-            f = self.first.forecast(float(row[0]))  # (at the first station: till the batch)
+            return ladder.ranges(start_s, last, self.station_m[0], at, live_0)
+        if ladder is not None and row is not None and timed == [0] and (f is None or f.station < 0):
+            f = ladder.forecast(float(row[0]))  # (at the first station: till the batch)
         if f is None or last is None or not f.elapsed_s:
             return out
         t_s, s_m = last
@@ -233,17 +234,6 @@ class FirstLeg:
             for j, values in f.elapsed_s.items():
                 self.ratio[:, r, j] = np.log(np.maximum(values, 1.0) / rungs_s[r])
                 self.method.setdefault(j, f.method[j])
-
-    @classmethod
-    def none(cls, station_m: Sequence[float]) -> FirstLeg:
-        """No ladder (the history did not time the first station): the live model alone."""
-        out = cls.__new__(cls)
-        out.log_rungs, out.first_s = np.empty(0), (math.nan, math.nan, math.nan)
-        out.ratio, out.method = np.empty((3, 0, len(station_m))), {}
-        return out
-
-    def __bool__(self) -> bool:
-        return bool(len(self.log_rungs))
 
     def _at(self, which: int, j: int, e0_s: float) -> float:
         ys = self.ratio[which, :, j]
