@@ -62,7 +62,6 @@ class LiveRace:
         self.station_m = [p.distance_m for p in self.stations]
         self.narrator = Narrator(course, [(p.distance_m, p.label) for p in self.stations],
                                  race.start.tzinfo, race.units)  # fmt: skip
-        self.lap_marks_m = list(course.lap_marks_m)
         self.runners: dict[str, LiveRunner] = {}
         self.usual_pace = FieldPace(self.runners)  # where a late first fix is (live/fieldpace.py)
         self.placed_pace_mps: dict[str, float] = {}  # bib -> the pace that placed them, kept
@@ -119,7 +118,7 @@ class LiveRace:
         """The lap a runner ``progress_m`` along is on: the next one ``LAP_PAST_M`` past its
         mark (resting in a corral, a few metres either side of the mark by GPS, a runner
         showed the lap they ran and the next, from one update to the next)."""
-        return 1 + bisect.bisect_right(self.lap_marks_m, progress_m - LAP_PAST_M)
+        return 1 + bisect.bisect_right(self.course.lap_marks_m, progress_m - LAP_PAST_M)
 
     def around(self, progress_m: float, finished: bool = False) -> tuple[int, int]:
         """Indexes of the last station passed and of the next one (-1: none); a runner
