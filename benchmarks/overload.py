@@ -3,23 +3,28 @@
 ``python benchmarks/load.py --overload`` (or this file) starts a real ``coursewatch serve``
 with its rate limits out of the way (what is measured is load shedding) and:
 
-Each phase runs on a fresh server set up the same way, every runner's first ``--warm-s`` race
-seconds sent first (a runner's first minute costs less: no ETA, no overdue checks yet):
+One server, set up with every runner's first ``--warm-s`` race seconds sent first (a runner's
+first minute costs less: no ETA, no overdue checks yet), then three phases back to back:
 
-1. capacity: ``--gateways-cap`` connections, each posting the next fixes (one per runner,
-   1 Hz race time) of a gateway's 20 runners as soon as the previous answer came, taking turns
-   over all ``--gateways`` gateways (the same runners as the overload), for ``--seconds``
-   seconds: accepted requests a second (the cost of a fix grows as the store does: measured
-   over the same time from the same state as the overload);
+1. capacity before: ``--gateways-cap`` connections, each posting the next fixes (one per
+   runner, 1 Hz race time) of a gateway's 20 runners as soon as the previous answer came,
+   taking turns over all ``--gateways`` gateways (the same runners as the overload), for
+   ``--cap-s`` seconds: accepted requests a second;
 2. overload: ``--gateways`` gateways, each posting at its share of 5x that rate for
    ``--seconds`` seconds (a gateway whose answer has not come yet sends its next batch when it
    does: one connection each, fixes in order; a refused batch is sent again, as trackers keep
-   what was not taken). Printed: offered and accepted requests a second (accepted must stay
-   within 10 % of capacity), 503 answers (all with Retry-After), latency of the accepted ones
-   (p50, p99: under 1 s), the health check's worst answer time (polled every 0.2 s), the
-   server's peak memory (VmHWM) against ``--memory-cap-mb``, and whether every fix
-   acknowledged with a 2xx is stored (each runner's count read back);
-3. capacity again on the overloaded server, for ``--cap-s`` seconds, for comparison.
+   what was not taken). Printed: offered and accepted requests a second, 503 answers (all with
+   Retry-After), latency of the accepted ones (p50, p99: under 1 s), the health check's worst
+   answer time (polled every 0.2 s), the server's peak memory (VmHWM) against
+   ``--memory-cap-mb``, and whether every fix acknowledged with a 2xx is stored (each runner's
+   count read back);
+3. capacity after, as 1.
+
+The capacity is the mean of 1 and 3, and the accepted throughput under overload must stay
+within 10 % of it. Both are measured on the same server around the overload: the cost of a fix
+grows as the store does, and this machine's speed drifts by 10-30 % from one minute to the
+next (two servers, one for the capacity and one for the overload, differed by as much).
+``--runs N`` repeats the whole on a fresh server each time and pools the runs.
 
 Requests are raw HTTP/1.1 on keep-alive connections: the client's CPU is small next to the
 server's (both share this machine's cores: say how many when you quote the figures).
@@ -45,6 +50,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from load import cpu_s
 
 from coursewatch.sim.field import write_race
 from coursewatch.sim.hq import free_port, start_serve
@@ -174,12 +180,15 @@ def vm_kb(pid: int, key: str) -> int:
 
 async def phase(port: int, token: str, start_ts: float, owners: list[list[int]],
                 steps: dict[int, int], every_s: float, seconds: float,
-                ) -> tuple[Tally, list[float]]:  # fmt: skip
+                ) -> tuple[Tally, list[float], float]:  # fmt: skip
+    """The tally, the health check's answer times and the phase's length: ``seconds``, or up to
+    the last answer if it came after (a request sent just before the end is answered later)."""
     tally, health = Tally(), list[float]()
-    until = time.perf_counter() + seconds
+    start = time.perf_counter()
+    until = start + seconds
     jobs = [gateway(port, own, token, start_ts, steps, every_s, until, tally) for own in owners]
     await asyncio.gather(*jobs, health_poll(f"http://127.0.0.1:{port}", until, health))
-    return tally, health
+    return tally, health, max([until, *tally.accepted_at]) - start
 
 
 def setup(url: str, folder: Path, n_runners: int) -> tuple[str, float]:
@@ -203,7 +212,8 @@ def stored_counts(url: str) -> dict[str, int]:
     return {r["bib"]: int(r["fixes"]) for r in runners["runners"]}
 
 
-def report(name: str, tally: Tally, health: list[float], seconds: float) -> float:
+def report(name: str, tally: Tally, health: list[float], seconds: float, cpu_used_s: float,
+           ) -> float:  # fmt: skip
     ok = sum(n for c, n in tally.codes.items() if 200 <= c < 300)
     lat = np.array(tally.latency_s or [0.0]) * 1e3
     codes = dict(sorted(tally.codes.items()))
@@ -211,7 +221,9 @@ def report(name: str, tally: Tally, health: list[float], seconds: float) -> floa
     print(f"{name}: offered {tally.sent / seconds:,.0f} requests/s, "
           f"accepted {ok / seconds:,.0f}/s ({ok * PER_GATEWAY / seconds:,.0f} fixes/s); "
           f"answers {codes}; accepted latency p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
-          f"health worst {1e3 * max(health or [0.0]):.0f} ms")  # fmt: skip
+          f"health worst {1e3 * max(health or [0.0]):.0f} ms; the server's CPU "
+          f"{100 * cpu_used_s / seconds:.0f} % of its core, {ok / max(cpu_used_s, 1e-9):,.0f} "
+          f"accepted a CPU second")  # fmt: skip
     if tally.accepted_at and seconds >= 20:
         t = np.array(tally.accepted_at) - min(tally.accepted_at)
         per = np.histogram(t, bins=np.arange(0.0, seconds + 10.0, 10.0))[0] / 10.0
@@ -226,8 +238,9 @@ async def _all(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the overload")
-    ap.add_argument("--cap-s", type=float, default=15.0,
-                    help="length of the closed loop after the overload")  # fmt: skip
+    ap.add_argument("--cap-s", type=float, default=30.0,
+                    help="length of each closed loop, before and after the overload")  # fmt: skip
+    ap.add_argument("--runs", type=int, default=1, help="fresh servers, one after the other")
     ap.add_argument("--gateways-cap", type=int, default=16)
     ap.add_argument("--gateways", type=int, default=300)
     ap.add_argument(
@@ -297,28 +310,44 @@ def shares(gateways: int, connections: int) -> list[list[int]]:
 
 def closed_loop(r: Race, args: argparse.Namespace, seconds: float, name: str) -> float:
     owners = shares(args.gateways, args.gateways_cap)
-    tally, health = asyncio.run(phase(r.port, r.token, r.start_ts, owners, r.steps, 0.0, seconds))
+    cpu0 = cpu_s(r.proc.pid)
+    tally, health, span_s = asyncio.run(
+        phase(r.port, r.token, r.start_ts, owners, r.steps, 0.0, seconds)
+    )
     r.acked += tally.acked
     r.partial += tally.partial
-    return report(name, tally, health, seconds)
+    return report(name, tally, health, span_s, cpu_s(r.proc.pid) - cpu0)
 
 
 def run(args: argparse.Namespace) -> None:
-    # capacity and overload each on a fresh server from the same state, for the same time:
-    # the cost of a fix grows as the store does, so both see the same growth
+    pooled = [once(args) for _ in range(args.runs)]
+    if args.runs > 1:
+        ratios = ", ".join(f"{100 * a / c:.0f} %" for a, c in pooled)
+        total = sum(a for a, _ in pooled) / sum(c for _, c in pooled)
+        print(f"# {args.runs} runs: accepted under overload {ratios} of the capacity; pooled "
+              f"{100 * total:.0f} %")  # fmt: skip
+    where = "server on core 0, client on core 1" if args.pin else "shared"
+    print(f"# machine: {os.cpu_count()} cores ({where})")
+
+
+def once(args: argparse.Namespace) -> tuple[float, float]:
+    """One run on a fresh server: (accepted a second under overload, capacity a second)."""
     with race(args) as r:
-        capacity = closed_loop(r, args, args.seconds, "capacity (closed loop)")
-    with race(args) as r:
-        every_s = args.gateways / (args.factor * capacity)
-        over_t, over_h = asyncio.run(phase(r.port, r.token, r.start_ts,
-                                           [[g] for g in range(args.gateways)],
-                                           r.steps, every_s, args.seconds))  # fmt: skip
-        accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, args.seconds)
+        before = closed_loop(r, args, args.cap_s, "capacity before (closed loop)")
+        every_s = args.gateways / (args.factor * before)
+        cpu0 = cpu_s(r.proc.pid)
+        over_t, over_h, over_s = asyncio.run(phase(r.port, r.token, r.start_ts,
+                                                   [[g] for g in range(args.gateways)],
+                                                   r.steps, every_s, args.seconds))  # fmt: skip
+        accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, over_s,
+                          cpu_s(r.proc.pid) - cpu0)  # fmt: skip
         r.acked += over_t.acked
         peak_mb = vm_kb(r.proc.pid, "VmHWM") / 1024
-        after = closed_loop(r, args, args.cap_s, "capacity after the overload (closed loop)")
+        after = closed_loop(r, args, args.cap_s, "capacity after (closed loop)")
+        capacity = (before + after) / 2
         print(f"accepted under overload: {100 * accepted / capacity:.0f} % of the capacity "
-              f"({100 * accepted / after:.0f} % of the capacity after it); "
+              f"(mean of before and after; {100 * accepted / before:.0f} % of before, "
+              f"{100 * accepted / after:.0f} % of after); "
               f"503 answers with Retry-After: {dict(over_t.retry_after)}")  # fmt: skip
         within = "within" if peak_mb <= args.memory_cap_mb else "OVER"
         print(f"server memory: {r.rss0_kb / 1024:.0f} MB before, peak {peak_mb:.0f} MB "
@@ -335,8 +364,7 @@ def run(args: argparse.Namespace) -> None:
         gate = httpx.get(f"{r.url}/api/races/o/stats", headers=admin, timeout=60).json()
         print(f"the server's admission counters: {gate['admission']}")
         print(f"2xx answers not accepting every fix: {dict(over_t.partial + r.partial)}")
-    where = "server on core 0, client on core 1" if args.pin else "shared"
-    print(f"# machine: {os.cpu_count()} cores ({where})")
+    return accepted, capacity
 
 
 if __name__ == "__main__":
