@@ -26,6 +26,10 @@ grows as the store does, and this machine's speed drifts by 10-30 % from one min
 next (two servers, one for the capacity and one for the overload, differed by as much).
 ``--runs N`` repeats the whole on a fresh server each time and pools the runs.
 
+``--paired N`` instead alternates, on one server, ``--slice-s`` seconds of the closed loop and
+as long at 5x, N times each (which goes first alternates too): each overload slice is compared
+with the closed loop on either side of it, seconds apart, and the slices are pooled.
+
 Requests are raw HTTP/1.1 on keep-alive connections: the client's CPU is small next to the
 server's (both share this machine's cores: say how many when you quote the figures).
 """
@@ -241,6 +245,14 @@ def main() -> None:
     ap.add_argument("--cap-s", type=float, default=30.0,
                     help="length of each closed loop, before and after the overload")  # fmt: skip
     ap.add_argument("--runs", type=int, default=1, help="fresh servers, one after the other")
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N slices of closed loop and N of overload, in turns, on one server",
+    )
+    ap.add_argument("--slice-s", type=float, default=10.0, help="a slice's length (--paired)")
     ap.add_argument("--gateways-cap", type=int, default=16)
     ap.add_argument("--gateways", type=int, default=300)
     ap.add_argument(
@@ -320,6 +332,9 @@ def closed_loop(r: Race, args: argparse.Namespace, seconds: float, name: str) ->
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.paired:
+        paired(args)
+        return
     pooled = [once(args) for _ in range(args.runs)]
     if args.runs > 1:
         ratios = ", ".join(f"{100 * a / c:.0f} %" for a, c in pooled)
@@ -328,6 +343,30 @@ def run(args: argparse.Namespace) -> None:
               f"{100 * total:.0f} %")  # fmt: skip
     where = "server on core 0, client on core 1" if args.pin else "shared"
     print(f"# machine: {os.cpu_count()} cores ({where})")
+
+
+def paired(args: argparse.Namespace) -> None:
+    """Closed loop and overload in turns on one server: accepted a second, pooled."""
+    with race(args) as r:
+        offered = args.factor * closed_loop(r, args, args.slice_s, "capacity first (closed loop)")
+        got: dict[str, list[float]] = {"closed loop": [], "overload": []}
+        for k in range(2 * args.paired):
+            kind = ("closed loop", "overload")[(k + k // 2) % 2]  # C O O C C O O C ...
+            if kind == "closed loop":
+                got[kind].append(closed_loop(r, args, args.slice_s, f"slice {k + 1}: {kind}"))
+                continue
+            cpu0 = cpu_s(r.proc.pid)
+            owners, every_s = [[g] for g in range(args.gateways)], args.gateways / offered
+            tally, health, span_s = asyncio.run(
+                phase(r.port, r.token, r.start_ts, owners, r.steps, every_s, args.slice_s)
+            )
+            r.acked += tally.acked
+            got[kind].append(report(f"slice {k + 1}: overload ({args.factor:g}x)", tally, health,
+                                    span_s, cpu_s(r.proc.pid) - cpu0))  # fmt: skip
+        closed, over = got["closed loop"], got["overload"]
+        print(f"# {args.paired} slices of {args.slice_s:g} s each: closed loop "
+              f"{np.mean(closed):,.0f} /s, overload {np.mean(over):,.0f} /s: accepted under "
+              f"overload {100 * sum(over) / sum(closed):.0f} % of the capacity")  # fmt: skip
 
 
 def once(args: argparse.Namespace) -> tuple[float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -200,6 +201,23 @@ async def test_a_fix_older_than_the_history_rebuilds_from_the_store(tmp_path: Pa
         counts = server._store.counts("demo")  # held in the store: duplicates, no rebuild
         assert counts["duplicate"] == len(fixes) and counts["accepted"] == len(fixes)
         assert counts["rebuilds"] == 1 and _live(server) == _batch(fixes)
+
+
+def test_a_runner_s_history_takes_memory_as_their_fixes_come() -> None:
+    """A satellite tracker sends a few hundred fixes a race: the room for a runner's history
+    grows as they come (it took 160 KB a runner at once: 1 GB for 6,000 runners)."""
+    fixes = _fixes(600.0)  # a ping every 10 minutes
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        runners = [LiveRunner(RunnerRecord("demo", str(b)), COURSE, start_ts=START)
+                   for b in range(50)]  # fmt: skip
+        for runner in runners:
+            runner.add_many(fixes[:20])
+        per_runner_b = (tracemalloc.get_traced_memory()[0] - before) / len(runners)
+    finally:
+        tracemalloc.stop()
+    assert per_runner_b < 40_000, per_runner_b
 
 
 async def test_restart_resumes_the_runner(tmp_path: Path) -> None:

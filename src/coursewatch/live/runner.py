@@ -4,8 +4,8 @@ Fixes arrive late, out of order and twice. A fix newer than the last goes straig
 engine. An older one is put in its place in the history, the engine is rewound to the last
 snapshot before it (one every :data:`CHECK_EVERY` fixes, about 1.1 KB each) and the fixes after it
 are played again, so the runner ends in the state the batch matcher would reach on the sorted
-fixes. The history holds the last :data:`TAIL_CAP` fixes; a fix older than that asks the caller
-for a rebuild from the store (:meth:`LiveRunner.rebuild`).
+fixes. The history (live/tail.py) holds the last :data:`TAIL_CAP` fixes; a fix older than that
+asks the caller for a rebuild from the store (:meth:`LiveRunner.rebuild`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from coursewatch.engine.events import Event
 from coursewatch.engine.matcher import LiveMatcher, UsualPace
 from coursewatch.geo import FloatArray
 from coursewatch.live.step import Step
+from coursewatch.live.tail import TAIL_CAP, Tail
 from coursewatch.protocols import Fix
 from coursewatch.store import FixArrays, RunnerRecord
 
 CHECK_EVERY = 64
-TAIL_CAP = 4096
 
 
 @dataclass
@@ -78,9 +78,7 @@ class LiveRunner:
         # the runner's start: the engine places a first fix by it, and by the field's pace
         self.start_ts, self.usual_pace = start_ts, usual_pace  # since (live/fieldpace.py)
         self.matcher = LiveMatcher(course, config, start_ts, usual_pace)
-        self._tail = np.empty((TAIL_CAP, 4))  # time, lat, lon, accuracy (nan: none)
-        self._prog = np.zeros(TAIL_CAP)  # the progress at each kept fix (a delayed view)
-        self._n = 0
+        self._t = Tail()  # the last fixes, and the progress at each (a delayed view)
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.last_fix: Fix | None = None
         self.wrong_way = self.reached = False  # (reached: the engine found the finish)
@@ -108,7 +106,7 @@ class LiveRunner:
 
     def add(self, fix: Fix) -> Step:
         """Feed one fix, in any order."""
-        if self._n and fix.time_s <= self._tail[self._n - 1, 0]:
+        if self._t.n and fix.time_s <= self._t.rows[self._t.n - 1, 0]:
             return self.add_late([fix])[0]
         step = Step()
         self._push(fix.time_s, fix.lat, fix.lon, fix.accuracy_m, step)
@@ -122,7 +120,7 @@ class LiveRunner:
         """Feed fixes newer than the last, in increasing time: what :meth:`add` does for each
         in turn, with one engine call per span between two snapshots."""
         rows = _rows(fixes)
-        if len(fixes) and self._n and rows[0, 0] <= self._tail[self._n - 1, 0]:
+        if len(fixes) and self._t.n and rows[0, 0] <= self._t.rows[self._t.n - 1, 0]:
             raise ValueError("add_many takes only fixes newer than the runner's last")
         step = Step()
         out = self._feed(rows, step)
@@ -141,10 +139,10 @@ class LiveRunner:
         ``fixes``: the first is kept) is a duplicate. Older than the history: the step asks
         for a rebuild (:meth:`rebuild`) and none is taken."""
         rows = _rows(fixes)
-        times = self._tail[: self._n, 0]
+        times = self._t.rows[: self._t.n, 0]
         _, once = np.unique(rows[0], return_index=True)  # the first of each time
-        j = np.minimum(np.searchsorted(times, rows[0, once]), max(self._n - 1, 0))
-        held = (times[j] == rows[0, once]) if self._n else np.zeros(len(once), dtype=bool)
+        j = np.minimum(np.searchsorted(times, rows[0, once]), max(self._t.n - 1, 0))
+        held = (times[j] == rows[0, once]) if self._t.n else np.zeros(len(once), dtype=bool)
         taken = np.sort(once[~held])
         if not len(taken):
             return Step(), []
@@ -153,10 +151,10 @@ class LiveRunner:
         if k < 0 or self._checks[k].n > int(np.searchsorted(times, oldest)):
             return Step(needs_rebuild=True), []
         check = self._checks[k]
-        merged = np.concatenate([self._tail[check.n : self._n].T, rows[:, taken]], axis=1)
+        merged = np.concatenate([self._t.rows[check.n : self._t.n].T, rows[:, taken]], axis=1)
         merged = merged[:, np.argsort(merged[0], kind="stable")]
         self._checks = self._checks[: k + 1]
-        self._n = check.n
+        self._t.n = check.n
         self.matcher.restore(check.snap)
         self.wrong_way, self.reached = check.wrong_way, check.finished
         self._furthest = deque(check.furthest, maxlen=FINISH_STEPS)  # (the finish: as then)
@@ -172,9 +170,9 @@ class LiveRunner:
         out = np.empty((n, 4))
         i = 0
         while i < n:
-            if self._n == TAIL_CAP:
+            if self._t.n == TAIL_CAP:
                 self._trim()
-            k = min(n - i, CHECK_EVERY - (self._n - self._checks[-1].n), TAIL_CAP - self._n)
+            k = min(n - i, CHECK_EVERY - (self._t.n - self._checks[-1].n), TAIL_CAP - self._t.n)
             self._push_run(rows[:, i : i + k], out[i : i + k], step)
             i += k
         return out
@@ -185,7 +183,7 @@ class LiveRunner:
         t = rows[0]
         k = len(t)
         offset_before, base = m.offset_m, m.fixes
-        prev_t = float(self._tail[self._n - 1, 0]) if self._n else float(t[0])
+        prev_t = float(self._t.rows[self._t.n - 1, 0]) if self._t.n else float(t[0])
         events = m.push_many(t, rows[1], rows[2], rows[3], out)
         for ev in events:
             i = ev.fix_index - base
@@ -193,32 +191,34 @@ class LiveRunner:
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
         self._follow(events, t.tolist(), out[:, 0].tolist(), rows[1], rows[2])
-        self._tail[self._n : self._n + k] = rows.T
-        self._prog[self._n : self._n + k] = out[:, 0]
-        self._n += k
-        if self._n - self._checks[-1].n >= CHECK_EVERY:
+        self._t.room(k)
+        self._t.rows[self._t.n : self._t.n + k] = rows.T
+        self._t.prog[self._t.n : self._t.n + k] = out[:, 0]
+        self._t.n += k
+        if self._t.n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(self._check(float(t[-1])))
 
     def _push(self, t: float, lat: float, lon: float, acc: float | None, step: Step | None) -> None:
         m = self.matcher
         before = m.offset_m
-        prev_t = self._tail[self._n - 1, 0] if self._n else t
+        prev_t = self._t.rows[self._t.n - 1, 0] if self._t.n else t
         events = m.push(t, lat, lon, acc)
         if step is not None:
             if events:
                 trend_mps = (m.offset_m - before) / max(t - prev_t, 1.0)  # away from the course
                 step.events.extend((ev, t, trend_mps) for ev in events)
             self._follow(events, [t], [m.progress_m], np.array([lat]), np.array([lon]))
-        if self._n == TAIL_CAP:
+        if self._t.n == TAIL_CAP:
             self._trim()
-        self._tail[self._n] = (t, lat, lon, math.nan if acc is None else acc)
-        self._prog[self._n] = m.progress_m
-        self._n += 1
-        if self._n - self._checks[-1].n >= CHECK_EVERY:
+        self._t.room(1)
+        self._t.rows[self._t.n] = (t, lat, lon, math.nan if acc is None else acc)
+        self._t.prog[self._t.n] = m.progress_m
+        self._t.n += 1
+        if self._t.n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(self._check(t))
 
     def _check(self, t: float) -> _Check:
-        return _Check(self._n, t, self.matcher.snapshot(), self.wrong_way, self.reached,
+        return _Check(self._t.n, t, self.matcher.snapshot(), self.wrong_way, self.reached,
                       tuple(self._furthest))  # fmt: skip
 
     def _follow(
@@ -243,10 +243,7 @@ class LiveRunner:
             self.reached = at is not None
 
     def _trim(self) -> None:
-        cut = TAIL_CAP // 2
-        self._tail[: TAIL_CAP - cut] = self._tail[cut:]
-        self._prog[: TAIL_CAP - cut] = self._prog[cut:]
-        self._n -= cut
+        cut = self._t.trim()
         self._checks = [
             _Check(c.n - cut, c.time_s, c.snap, c.wrong_way, c.finished, c.furthest)
             for c in self._checks
@@ -260,7 +257,7 @@ class LiveRunner:
         in memory unless ``keep`` is False: they may be ones the store refused), in time
         order, one fix per time (the first seen is kept). Returns the step and the positions
         in ``fixes`` of those taken (the others: a time already held, duplicates)."""
-        tail = self._tail[: self._n if keep else 0]
+        tail = self._t.rows[: self._t.n if keep else 0]
         held = np.column_stack([stored.time_s, stored.lat, stored.lon, stored.accuracy_m])
         rows = np.concatenate([held, tail, _rows(fixes).T])
         _, first = np.unique(rows[:, 0], return_index=True)
@@ -270,7 +267,7 @@ class LiveRunner:
             return Step(), []
         self.matcher = LiveMatcher(self.course, self.config, self.start_ts, self.usual_pace,
                                    self.matcher.placed_pace_mps)  # fmt: skip
-        self._n = 0
+        self._t.n = 0
         self._checks = [_Check(0, -math.inf, self.matcher.snapshot())]
         self.wrong_way, self.reached, self.reached_s = False, False, None
         self._furthest.clear()
@@ -290,7 +287,7 @@ class LiveRunner:
         fix = self.last_fix
         return {
             "matcher": self.matcher.snapshot().tolist(),
-            "newest": [*self._tail[self._n - 1].tolist(), float(self._prog[self._n - 1])],
+            "newest": [*self._t.rows[self._t.n - 1].tolist(), float(self._t.prog[self._t.n - 1])],
             "wrong_way": self.wrong_way, "finished": self.reached,
             "finished_s": self.reached_s, "stopped": self.stopped, "silent": self.silent,
             "furthest": list(self._furthest), "heard": self.heard, "received_s": self.received_s,
@@ -304,7 +301,7 @@ class LiveRunner:
         if snap.shape != self.matcher.snapshot().shape or len(newest) != 5:
             raise ValueError("not a runner state of this course")
         self.matcher.restore(snap)  # (the whole engine state: as a rewind does)
-        self._tail[0], self._prog[0], self._n = newest[:4], newest[4], 1
+        self._t.rows[0], self._t.prog[0], self._t.n = newest[:4], newest[4], 1
         self._checks = [_Check(1, newest[0], snap, state["wrong_way"], state["finished"],
                                tuple(float(v) for v in state["furthest"]))]  # fmt: skip
         self.wrong_way, self.reached = bool(state["wrong_way"]), bool(state["finished"])
@@ -319,41 +316,41 @@ class LiveRunner:
 
     def progress_series(self) -> tuple[FloatArray, FloatArray]:
         """The kept fixes' times and the progress after each (copies), oldest first."""
-        n = self._n
-        return self._tail[:n, 0].copy(), self._prog[:n].copy()
+        n = self._t.n
+        return self._t.rows[:n, 0].copy(), self._t.prog[:n].copy()
 
     # -- what HQ sees -------------------------------------------------------------------------
     @property
     def last_time_s(self) -> float | None:
-        return float(self._tail[self._n - 1, 0]) if self._n else None
+        return float(self._t.rows[self._t.n - 1, 0]) if self._t.n else None
 
     def fix_at(self, t_s: float) -> tuple[float, float] | None:
         """The (lat, lon) of the runner's kept fix at ``t_s``, if it is still kept."""
-        times = self._tail[: self._n, 0]
+        times = self._t.rows[: self._t.n, 0]
         i = int(np.searchsorted(times, t_s))
-        if i < self._n and times[i] == t_s:
-            return float(self._tail[i, 1]), float(self._tail[i, 2])
+        if i < self._t.n and times[i] == t_s:
+            return float(self._t.rows[i, 1]), float(self._t.rows[i, 2])
         return None
 
     def kept(self, t0: float, t1: float) -> FloatArray | None:
         """The kept fixes from ``t0`` to ``t1`` as (time, lat, lon) rows; None: not all kept."""
-        rows = self._tail[: self._n]
-        kept = self._n and rows[0, 0] <= t0
+        rows = self._t.rows[: self._t.n]
+        kept = self._t.n and rows[0, 0] <= t0
         return rows[(rows[:, 0] >= t0) & (rows[:, 0] <= t1), :3] if kept else None
 
     def seen_at(self, t_s: float) -> tuple[float, float, float, float] | None:
         """The (time, lat, lon, progress) of the last kept fix at or before ``t_s`` (what a
         delayed view shows)."""
-        i = int(np.searchsorted(self._tail[: self._n, 0], t_s, side="right")) - 1
+        i = int(np.searchsorted(self._t.rows[: self._t.n, 0], t_s, side="right")) - 1
         if i < 0:
             return None
-        t, lat, lon = (float(v) for v in self._tail[i, :3])
-        return t, lat, lon, float(self._prog[i])
+        t, lat, lon = (float(v) for v in self._t.rows[i, :3])
+        return t, lat, lon, float(self._t.prog[i])
 
     def position(self) -> tuple[float, float] | None:
-        if not self._n:
+        if not self._t.n:
             return None
-        return float(self._tail[self._n - 1, 1]), float(self._tail[self._n - 1, 2])
+        return float(self._t.rows[self._t.n - 1, 1]), float(self._t.rows[self._t.n - 1, 2])
 
     @property
     def finished(self) -> bool:
@@ -383,7 +380,7 @@ class LiveRunner:
             return "dnf"
         if self.finished:
             return "finished"
-        if not self._n:
+        if not self._t.n:
             return "not_started"
         m = self.matcher
         if m.far:
