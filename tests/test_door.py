@@ -189,3 +189,60 @@ async def test_a_refused_body_that_never_comes_does_not_hold_the_connection() ->
     writer.close()
     server.should_exit = True
     await task
+
+
+async def test_a_whole_request_between_requests_is_refused_before_the_parser(
+    served: tuple[int, Gate],
+) -> None:
+    """One read holding one whole request is answered from its bytes; the connection stays
+    open while the client keeps sending (the keep-alive timer armed again each time), and
+    serves the next request when the gate has room."""
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(3):  # 1.8 s: past the 1 s keep-alive, were it not armed again
+        writer.write(request("/api/races/r/fixes?x=1", b'{"fixes": []}'))
+        status, headers, got = await answer(reader)
+        assert status == 503 and headers["retry-after"] == "2"
+        assert json.loads(got)["error"]["code"] == "overloaded"
+        await asyncio.sleep(0.6)
+    assert gate.stats["shed_unparsed"] == gate.stats["shed_at_door"] == 3
+    gate.working = 0
+    writer.write(request("/api/races/r/fixes", b"next"))
+    assert (await answer(reader))[::2] == (200, b"next")
+    await asyncio.sleep(1.5)  # idle past the keep-alive: closed
+    assert await reader.read() == b""
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "closed"),
+    [
+        (b"Transfer-Encoding: chunked\r\n", False),
+        (b"Connection: close\r\n", True),
+        (b"Content-Length: 13\r\n", False),  # two of them: the parser's to judge
+        (b"", False),  # a second request behind it, in the same read
+    ],
+    ids=["chunked", "connection-close", "two-lengths", "pipelined"],
+)
+async def test_any_other_framing_goes_through_the_parser(
+    served: tuple[int, Gate], extra: bytes, closed: bool
+) -> None:
+    port, gate = served
+    gate.working = 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b'{"fixes": []}'
+    if extra.startswith(b"Transfer"):
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        data = b"POST /api/races/r/fixes HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n" + body
+    else:
+        data = request("/api/races/r/fixes", body).replace(b"Host: x\r\n", b"Host: x\r\n" + extra)
+    writer.write(data + (request("/api/races/r/fixes", body) if not extra else b""))
+    status, _, _ = await answer(reader)
+    assert status in (400, 503)  # (two lengths: a bad request)
+    if not extra:
+        assert (await answer(reader))[0] == 503  # the one behind it, in turn
+    if closed:
+        assert await reader.read() == b""
+    assert gate.stats["shed_unparsed"] == 0
+    writer.close()
