@@ -22,6 +22,7 @@ The protocol is uvicorn's httptools one with its task start wrapped (``uvicorn>=
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, cast
 
 from starlette.types import Scope
@@ -150,30 +151,41 @@ def refusal(default_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> byt
 
 INGEST_ENDS = (b"/fixes", b"/upload")
 NOT_PLAIN = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nupgrade:")
+# RFC 9112 strictly, as the parser reads it: a target of URL bytes (no fragment), and header
+# lines each a token, a colon and a value of visible bytes, spaces and tabs; anything looser
+# (a bare LF or CR, folding, a space before the colon) is the parser's to refuse (400)
+TARGET = re.compile(rb"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
+HEADERS = re.compile(rb"(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*\r\n")
 
 
 def whole_ingest_post(data: bytes, all_ingest: bool = False) -> bool:
     r"""Whether ``data`` is one whole ingest request and nothing more: ``POST`` in HTTP/1.1 to
     an ingest path, a ``Content-Length`` body all here, no other framing (chunks, ``Expect``,
-    ``Upgrade``, a ``Connection`` but keep-alive). Anything else goes through the parser,
-    which refuses it too.
+    ``Upgrade``, a ``Connection`` but keep-alive), every byte of the head as the parser
+    would take it. Anything else goes through the parser, which refuses it too (or answers
+    400).
 
     >>> whole_ingest_post(b"POST /api/races/r/fixes HTTP/1.1\r\nHost: x\r\n"
     ...                   b"Content-Length: 2\r\n\r\n{}")
     True
     >>> whole_ingest_post(b"POST /api/races/r/fixes HTTP/1.1\r\nContent-Length: 2\r\n\r\n{")
     False
+    >>> whole_ingest_post(b"POST /api/races/r/fixes HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}")
+    False
     """
     head_end, line_end = data.find(b"\r\n\r\n"), data.find(b"\r\n")
     if head_end < 0 or not data.startswith(b"POST /"):
         return False
     line = data[:line_end].split(b" ")
-    if len(line) != 3 or line[2] != b"HTTP/1.1":
+    if len(line) != 3 or line[2] != b"HTTP/1.1" or not TARGET.fullmatch(line[1]):
         return False
     path = line[1].partition(b"?")[0]
     if not (all_ingest or path.startswith(b"/ingest/") or path.endswith(INGEST_ENDS)):
         return False
-    head = data[line_end : head_end + 2].lower()  # each header behind a CRLF, and one after
+    head = data[line_end : head_end + 2]  # each header behind a CRLF, and one after
+    if not HEADERS.fullmatch(head):
+        return False
+    head = head.lower()
     if any(name in head for name in NOT_PLAIN) or _value(head, b"connection") not in (
         None, b"keep-alive",
     ):  # fmt: skip
