@@ -16,7 +16,7 @@ class Tail:
     >>> t = Tail()
     >>> t.room(100); len(t.prog), t.n
     (128, 0)
-    >>> t.n = 100; t.room(5000); len(t.prog)
+    >>> t.n = 100; t.room(3996); len(t.prog)
     4096
     """
 
@@ -26,8 +26,10 @@ class Tail:
         self.n = 0
 
     def room(self, k: int) -> None:
-        """Room for ``k`` more fixes (at most TAIL_CAP in all)."""
+        """Room for ``k`` more fixes (at most TAIL_CAP in all: :meth:`trim` first)."""
         if self.n + k > len(self.prog):
+            if self.n + k > TAIL_CAP:
+                raise ValueError(f"no room for {k} more fixes past {self.n}: trim first")
             size = min(TAIL_CAP, max(self.n + k, 2 * len(self.prog)))
             rows, prog = np.empty((size, 4)), np.zeros(size)
             rows[: self.n], prog[: self.n] = self.rows[: self.n], self.prog[: self.n]

@@ -8,9 +8,10 @@ status line and the server's headers), and the parser drops the rest of its body
 
 A request that comes whole in one read (its line, headers and body, nothing behind it), on a
 connection between requests, is refused from its bytes before the parser sees it
-(:func:`whole_ingest_post`): no scope, cycle or timer of its own. On a server busy with the
-accepted fifth a refusal through the parser took about 60 µs of the core (18 µs on an idle
-one: the rest is the caches the ingest work leaves cold).
+(:func:`whole_ingest_post`): no scope, cycle or event of its own. On a server busy with the
+accepted fifth, timed once around ``data_received``, a refusal through the parser took about
+60 µs of the core and one before it 34 µs (``benchmarks/door.py``, an idle server: 18 µs
+either way).
 
 The decision is the gate's (:meth:`~coursewatch.web.admission.Gate.full`); what the door lets
 in is counted (:meth:`~coursewatch.web.admission.Gate.let_in`) until the gate sees it, and is
