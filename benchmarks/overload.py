@@ -331,6 +331,19 @@ def closed_loop(r: Race, args: argparse.Namespace, seconds: float, name: str) ->
     return report(name, tally, health, span_s, cpu_s(r.proc.pid) - cpu0)
 
 
+def open_loop(r: Race, args: argparse.Namespace, offered: float, seconds: float, name: str,
+              ) -> tuple[float, Tally]:  # fmt: skip
+    """Every gateway on its own connection, ``offered`` requests a second in all: accepted a
+    second, and the tally."""
+    owners, every_s = [[g] for g in range(args.gateways)], args.gateways / offered
+    cpu0 = cpu_s(r.proc.pid)
+    tally, health, span_s = asyncio.run(
+        phase(r.port, r.token, r.start_ts, owners, r.steps, every_s, seconds)
+    )
+    r.acked += tally.acked
+    return report(name, tally, health, span_s, cpu_s(r.proc.pid) - cpu0), tally
+
+
 def run(args: argparse.Namespace) -> None:
     if args.paired:
         paired(args)
@@ -355,14 +368,8 @@ def paired(args: argparse.Namespace) -> None:
             if kind == "closed loop":
                 got[kind].append(closed_loop(r, args, args.slice_s, f"slice {k + 1}: {kind}"))
                 continue
-            cpu0 = cpu_s(r.proc.pid)
-            owners, every_s = [[g] for g in range(args.gateways)], args.gateways / offered
-            tally, health, span_s = asyncio.run(
-                phase(r.port, r.token, r.start_ts, owners, r.steps, every_s, args.slice_s)
-            )
-            r.acked += tally.acked
-            got[kind].append(report(f"slice {k + 1}: overload ({args.factor:g}x)", tally, health,
-                                    span_s, cpu_s(r.proc.pid) - cpu0))  # fmt: skip
+            name = f"slice {k + 1}: overload ({args.factor:g}x)"
+            got[kind].append(open_loop(r, args, offered, args.slice_s, name)[0])
         closed, over = got["closed loop"], got["overload"]
         print(f"# {args.paired} slices of {args.slice_s:g} s each: closed loop "
               f"{np.mean(closed):,.0f} /s, overload {np.mean(over):,.0f} /s: accepted under "
@@ -373,14 +380,8 @@ def once(args: argparse.Namespace) -> tuple[float, float]:
     """One run on a fresh server: (accepted a second under overload, capacity a second)."""
     with race(args) as r:
         before = closed_loop(r, args, args.cap_s, "capacity before (closed loop)")
-        every_s = args.gateways / (args.factor * before)
-        cpu0 = cpu_s(r.proc.pid)
-        over_t, over_h, over_s = asyncio.run(phase(r.port, r.token, r.start_ts,
-                                                   [[g] for g in range(args.gateways)],
-                                                   r.steps, every_s, args.seconds))  # fmt: skip
-        accepted = report(f"overload ({args.factor:g}x)", over_t, over_h, over_s,
-                          cpu_s(r.proc.pid) - cpu0)  # fmt: skip
-        r.acked += over_t.acked
+        name = f"overload ({args.factor:g}x)"
+        accepted, over_t = open_loop(r, args, args.factor * before, args.seconds, name)
         peak_mb = vm_kb(r.proc.pid, "VmHWM") / 1024
         after = closed_loop(r, args, args.cap_s, "capacity after (closed loop)")
         capacity = (before + after) / 2

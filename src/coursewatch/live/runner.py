@@ -181,7 +181,6 @@ class LiveRunner:
         """Fixes (rows: time, lat, lon, accuracy) up to the next snapshot, in one engine call."""
         m = self.matcher
         t = rows[0]
-        k = len(t)
         offset_before, base = m.offset_m, m.fixes
         prev_t = float(self._t.rows[self._t.n - 1, 0]) if self._t.n else float(t[0])
         events = m.push_many(t, rows[1], rows[2], rows[3], out)
@@ -191,10 +190,7 @@ class LiveRunner:
             dt = float(t[i]) - (float(t[i - 1]) if i else prev_t)
             step.events.append((ev, float(t[i]), (float(out[i, 1]) - before) / max(dt, 1.0)))
         self._follow(events, t.tolist(), out[:, 0].tolist(), rows[1], rows[2])
-        self._t.room(k)
-        self._t.rows[self._t.n : self._t.n + k] = rows.T
-        self._t.prog[self._t.n : self._t.n + k] = out[:, 0]
-        self._t.n += k
+        self._t.extend(rows.T, out[:, 0])
         if self._t.n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(self._check(float(t[-1])))
 
@@ -210,10 +206,7 @@ class LiveRunner:
             self._follow(events, [t], [m.progress_m], np.array([lat]), np.array([lon]))
         if self._t.n == TAIL_CAP:
             self._trim()
-        self._t.room(1)
-        self._t.rows[self._t.n] = (t, lat, lon, math.nan if acc is None else acc)
-        self._t.prog[self._t.n] = m.progress_m
-        self._t.n += 1
+        self._t.append((t, lat, lon, math.nan if acc is None else acc), m.progress_m)
         if self._t.n - self._checks[-1].n >= CHECK_EVERY:
             self._checks.append(self._check(t))
 

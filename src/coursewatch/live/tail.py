@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from coursewatch.geo import FloatArray
+
 TAIL_CAP = 4096  # fixes kept at most; when full, the older half is let go
 FIRST_ROOM = 64  # fixes of room at first: it doubles as they come, up to TAIL_CAP
 
@@ -34,6 +36,22 @@ class Tail:
             rows, prog = np.empty((size, 4)), np.zeros(size)
             rows[: self.n], prog[: self.n] = self.rows[: self.n], self.prog[: self.n]
             self.rows, self.prog = rows, prog
+
+    def extend(self, rows: FloatArray, prog: FloatArray) -> None:
+        """Fixes newer than the last (rows of time, lat, lon, accuracy) and the progress after
+        each."""
+        k = len(prog)
+        self.room(k)
+        self.rows[self.n : self.n + k] = rows
+        self.prog[self.n : self.n + k] = prog
+        self.n += k
+
+    def append(self, row: tuple[float, float, float, float], prog: float) -> None:
+        """One fix newer than the last, and the progress after it."""
+        self.room(1)
+        self.rows[self.n] = row
+        self.prog[self.n] = prog
+        self.n += 1
 
     def trim(self) -> int:
         """Let the older half of a full tail go; returns how many fixes went."""
