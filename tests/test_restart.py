@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -432,3 +433,35 @@ def test_a_sigterm_stops_race_hq_as_ctrl_c_does(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "hq.db") as db:
         (stored_s,) = db.execute("SELECT time_s FROM runner_states WHERE bib='7'").fetchone()
     assert stored_s == fixes[-1]["time"]
+
+
+async def test_a_mass_start_s_runners_are_not_all_frozen_at_the_same_second(
+    tmp_path: Path,
+) -> None:
+    """Each runner's state (what a restart resumes from) is stored once a minute of race time,
+    at a phase of their own: 120 runners who start together, one request a second holding all
+    of them, never freeze more than a few at once (the same second for all stalled race HQ
+    for as long, every minute), and each still gets one a minute."""
+    now = [START]
+    async with hq(tmp_path, clock=lambda: now[0]) as (server, _):
+        await add_race(server, tmp_path, COURSE, "demo", START)
+        bibs = [str(b) for b in range(120)]
+        for bib in bibs:
+            await server.put_runner(RunnerRecord("demo", bib, bib, ()))
+        store = server._pipeline.store
+        frozen: list[list[str]] = []
+        save = store.save
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            frozen.append([st.bib for st in kwargs.get("states", ())])
+            return await save(*args, **kwargs)
+
+        store.save = counted  # type: ignore[method-assign]
+        for k in range(1, 151):
+            lat, lon = COURSE.latlon_at(2.5 * k)
+            await _send(server, now, START + k + 1.0,
+                        [Fix(START + k, float(lat), float(lon), bib=b) for b in bibs])  # fmt: skip
+        racing = frozen[:]  # (not the states of everyone the server stores when it stops)
+    per_runner = Counter(b for got in racing for b in got)
+    assert max(len(got) for got in racing) <= 12, [len(got) for got in racing]
+    assert min(per_runner[b] for b in bibs) >= 2

@@ -1,11 +1,10 @@
 """What happens with time: the clock-driven detectors and the ETA model, per runner.
 
-The detectors (:mod:`coursewatch.detectors.stopped`, ``signal``, ``overdue``, ``cutoff``) and
-:class:`coursewatch.eta.EtaModel` are pure; this module holds each runner's states, feeds them
-every new fix (in time order: a late fix corrects the engine, not their history) and every
-clock tick, keeps each runner's ETAs at the next station and the finish up to date
-(``LiveRunner.etas``, which the views read), and turns the detectors' events into alerts
-(the sentence from :mod:`coursewatch.live.narrate`).
+The detectors (:mod:`coursewatch.detectors.stopped`, ``signal``, ``overdue``, ``cutoff``) and the
+ETA model are pure; this module holds each runner's states, feeds them every new fix (in time
+order: a late fix corrects the engine, not their history) and every clock tick, keeps each runner's
+ETAs at the next station and the finish up to date (``LiveRunner.etas``, which the views read), and
+turns the detectors' events into alerts (the sentence from :mod:`coursewatch.live.narrate`).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from coursewatch.detectors.stopped import (
 from coursewatch.eta import EtaModel, EtaState
 from coursewatch.geo import haversine_m
 from coursewatch.incidents import episode_key, rule
-from coursewatch.live import cutoffpass, news
+from coursewatch.live import cadence, cutoffpass, news
 from coursewatch.live.afterrace import raced_until_s
 from coursewatch.live.checks import FeedTrouble, no_trouble, with_feed
 from coursewatch.live.fieldwatch import Range
@@ -54,7 +53,7 @@ ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once pre
 OFF_MOVED_M = 100.0  # off the course, moved this far from where they last moved: not stopped
 ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
-AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked at most this often
+AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked once this often
 
 
 @dataclass
@@ -249,7 +248,8 @@ class RaceWatch:
         w.eta, w.fed_s, w.stopped, w.signal = eta, fed_s, stopped, signal
         w.off_at = w.off_at if off else None
         done = runner.finished_s is not None and bool(w.cutoff.open_m)  # at the finish: ends
-        if last >= 0 and (times_s[last] - w.ahead_s >= AHEAD_EVERY_S or done) and not far:
+        due = last >= 0 and (done or cadence.due(runner.bib, w.ahead_s, times_s[-1], AHEAD_EVERY_S))
+        if due and not far:
             t_s, s_m = times_s[last], progress_m[last]
             if runner.finished_s is not None:  # (its progress may be held a ping short)
                 t_s, s_m = min(t_s, runner.finished_s), self.race.course.length_m

@@ -4,10 +4,11 @@ The engine, the flags HQ sees, the clock-driven detectors (stopped, signal, over
 risk), the ETA model and the station passes of one runner, as one JSON text
 (:class:`coursewatch.store.RunnerState`), stored in the same transaction as the fixes it
 includes. The pipeline stores one when a runner raised an event (so a restart never raises it
-again), when a late fix changed the past, and at least every :data:`SAVE_EVERY_S` of race
-time (and :data:`SAVE_WALL_S` of server time: a backlog caught up at once is not frozen at
-every request); the server, for every runner, when it stops. A restart takes it and plays
-again only the fixes stored after it (:meth:`coursewatch.live.pipeline.Pipeline.put_back`):
+again), when a late fix changed the past, and once every :data:`SAVE_EVERY_S` of race time,
+at a phase of the runner's own (:mod:`coursewatch.live.cadence`; and :data:`SAVE_WALL_S` of
+server time after the last: a backlog caught up at once is not frozen at every request); the
+server, for every runner, when it stops. A restart takes it and plays again only the fixes
+stored after it (:meth:`coursewatch.live.pipeline.Pipeline.put_back`):
 what they raise was stored with them and comes back known, not new.
 
 A state from another version of coursewatch, of another course or race file, or of another
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -37,6 +39,7 @@ from coursewatch.detectors.overdue import OverdueState
 from coursewatch.detectors.signal import SignalState
 from coursewatch.detectors.stopped import StoppedState
 from coursewatch.eta import EtaState
+from coursewatch.live import cadence
 from coursewatch.live.clock import RunnerWatch
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
@@ -138,15 +141,18 @@ def states(
 ) -> list[RunnerState]:
     """The states to store with a batch that arrived at ``now_s`` (server clock): of each
     runner who must have one (raised an event, had their past changed) or is due one
-    (``every_s`` of race time and 10 s of server time since the last: a backlog sent at once
-    is not frozen at every request)."""
+    (once every ``every_s`` of race time, at the bib's phase, and 10 s of server time since
+    the last: a backlog sent at once is not frozen at every request)."""
     out: dict[tuple[str, str], RunnerState] = {}
     for race, runner, watch, must in runs:
         key = (race.id, runner.bib)
         last = runner.last_time_s
         if key in out or last is None:
             continue
-        due = last - watch.saved_s >= every_s and now_s - watch.saved_wall_s >= SAVE_WALL_S
+        since_s = watch.saved_s if watch.saved_s > -math.inf else race.start_s(runner)
+        due = cadence.due(runner.bib, since_s, last, every_s) and (
+            now_s - watch.saved_wall_s >= SAVE_WALL_S
+        )
         if must or due:
             state = freeze(race, runner, watch)
             if state is not None:
