@@ -297,3 +297,7 @@ async def test_two_rides_in_one_batch_pass_neither_station_they_skipped(
         got = await client.get("/api/races/race/runners/7/progress", headers=admin_headers())
         passes = {p["name"]: p["skipped"] for p in got.json()["passes"]}
         assert passes == {"Aid 1": True, "Aid 2": True, "Finish": False}, passes
+        table = (await client.get("/api/races/race/splits", headers=admin_headers())).json()
+        assert [(r["elapsed_s"][2] is not None, r["skipped"]) for r in table["runners"]] == [
+            (True, [True, True, False])
+        ], table["runners"]  # (the split table's blanks: skipped, not missed reads)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from coursewatch.eta import skipped_by
 from coursewatch.live.registry import LiveRace
 from coursewatch.live.runner import LiveRunner
 from coursewatch.splits import column_name
@@ -46,7 +47,13 @@ def _row(race: LiveRace, r: LiveRunner, then_s: float, fixes: int) -> dict[str, 
     finished = bool(elapsed) and elapsed[-1] is not None
     status = "running" if fixes or any(t is not None for t in elapsed) else "not_started"
     status = "dnf" if r.record.dnf else "finished" if finished else status
-    return {"bib": r.bib, "name": r.record.name, "status": status, "elapsed_s": elapsed}
+    # blank for a station a shortcut (a ride) skipped, once a later one is passed: say so
+    cuts = race.passes.cuts.get(r.bib, [])
+    skipped = [t is None and any(u is not None for u in elapsed[i + 1 :])
+               and any(skipped_by(m, c) for c in cuts)
+               for i, (t, m) in enumerate(zip(elapsed, race.station_m, strict=True))]  # fmt: skip
+    return {"bib": r.bib, "name": r.record.name, "status": status, "elapsed_s": elapsed,
+            "skipped": skipped}  # fmt: skip
 
 
 def _order(row: dict[str, Any]) -> tuple[bool, int, float, list[Any]]:
