@@ -68,7 +68,7 @@ class RunnerWatch:
     etas: dict[float, float] = field(default_factory=dict)
     etas_of: EtaState | None = None  # the model state the kept predictions were made from
     fed_s: float = -math.inf
-    ahead_s: float = -math.inf
+    ahead_s: float = -math.inf  # the fix time of their last overdue and cut-off check
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
     saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
     saved_wall_s: float = -math.inf  # and when it was taken (server clock)
@@ -108,9 +108,9 @@ class RaceWatch:
     def of(self, runner: LiveRunner) -> RunnerWatch:
         w = self.runners.get(runner.bib)
         if w is None:
-            w = self.runners[runner.bib] = RunnerWatch(
-                self.model.new_state(self.race.start_s(runner))
-            )
+            start_s = self.race.start_s(runner)  # (what is done once a minute: counted from it)
+            w = RunnerWatch(self.model.new_state(start_s), ahead_s=start_s, saved_s=start_s)
+            self.runners[runner.bib] = w
         return w
 
     def resume(self, runner: LiveRunner, now_s: float, away_since_s: float | None = None) -> None:
@@ -170,10 +170,8 @@ class RaceWatch:
         now_s = self.clock()
         # a recording replayed fast moves minutes of race time a wall second: an ETA from its
         # first fixes would judge cut-offs for an hour of it
-        age_s = last - w.etas_at_s
-        stale = age_s >= ETA_MAX_AGE_S or (
-            age_s >= ETA_REFRESH_S and now_s - w.etas_wall_s >= ETA_REFRESH_WALL_S
-        )
+        age_s, wall_s = last - w.etas_at_s, now_s - w.etas_wall_s
+        stale = age_s >= ETA_MAX_AGE_S or (age_s >= ETA_REFRESH_S and wall_s >= ETA_REFRESH_WALL_S)
         if stale or any(t not in w.etas for t in targets_m):
             self._predict(runner, w, targets_m, now_s)
         return [_some(w.etas[t]) for t in targets_m]

@@ -4,7 +4,7 @@ The engine, the flags HQ sees, the clock-driven detectors (stopped, signal, over
 risk), the ETA model and the station passes of one runner, as one JSON text
 (:class:`coursewatch.store.RunnerState`), stored in the same transaction as the fixes it
 includes. The pipeline stores one when a runner raised an event (so a restart never raises it
-again), when a late fix changed the past, and once every :data:`SAVE_EVERY_S` of race time,
+again), when a late fix changed the past, and once in each :data:`SAVE_EVERY_S` of race time
 at a phase of the runner's own (:mod:`coursewatch.live.cadence`; and :data:`SAVE_WALL_S` of
 server time after the last: a backlog caught up at once is not frozen at every request); the
 server, for every runner, when it stops. A restart takes it and plays again only the fixes
@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -149,8 +148,7 @@ def states(
         last = runner.last_time_s
         if key in out or last is None:
             continue
-        since_s = watch.saved_s if watch.saved_s > -math.inf else race.start_s(runner)
-        due = cadence.due(runner.bib, since_s, last, every_s) and (
+        due = cadence.due(runner.bib, watch.saved_s, last, every_s) and (
             now_s - watch.saved_wall_s >= SAVE_WALL_S
         )
         if must or due:
