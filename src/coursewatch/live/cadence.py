@@ -1,4 +1,4 @@
-"""Work done for every runner once a while of race time, spread over the runners.
+"""Work done for every runner once a minute (or so) of race time, spread over the runners.
 
 A mass start puts every runner's race clock in step: work due "every minute since the last"
 falls due for all of them at the same race second, every minute, and race HQ stalls for as

@@ -53,7 +53,7 @@ ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once pre
 OFF_MOVED_M = 100.0  # off the course, moved this far from where they last moved: not stopped
 ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
 ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
-AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked once this often
+AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked once a minute
 
 
 @dataclass

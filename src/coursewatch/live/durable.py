@@ -46,8 +46,8 @@ from coursewatch.store import RunnerState
 
 VERSION = 5  # 2: the confirmation keeps the interval before the last fix; 3: cut-off episodes;
 # 4: a cut-off risk ends when projected in time again (clear_since); 5: the ETA fit's theta
-SAVE_EVERY_S = 60.0  # race time between two states of a runner who raised nothing ...
-SAVE_WALL_S = 10.0  # ... and server time
+SAVE_EVERY_S = 60.0  # a state at most once in each this much race time (live/cadence.py) ...
+SAVE_WALL_S = 10.0  # ... and this much server time after the last
 _DETECTORS = {"eta": EtaState, "stopped": StoppedState, "signal": SignalState,
               "overdue": OverdueState, "cutoff": CutoffState}  # fmt: skip
 _WATCH = ("fed_s", "ahead_s", "overdue_episode", "etas_at_s", "etas_wall_s")
@@ -140,8 +140,8 @@ def states(
 ) -> list[RunnerState]:
     """The states to store with a batch that arrived at ``now_s`` (server clock): of each
     runner who must have one (raised an event, had their past changed) or is due one
-    (once every ``every_s`` of race time, at the bib's phase, and 10 s of server time since
-    the last: a backlog sent at once is not frozen at every request)."""
+    (at most once in each ``every_s`` of race time, at the bib's phase, and 10 s of server
+    time after the last: a backlog sent at once is not frozen at every request)."""
     out: dict[tuple[str, str], RunnerState] = {}
     for race, runner, watch, must in runs:
         key = (race.id, runner.bib)
