@@ -3,8 +3,11 @@
 ``python benchmarks/load.py --overload`` (or this file) starts a real ``coursewatch serve``
 with its rate limits out of the way (what is measured is load shedding) and:
 
-One server, set up with every runner's first ``--warm-s`` race seconds sent first (a runner's
-first minute costs less: no ETA, no overdue checks yet), then three phases back to back:
+One server, set up with every runner's first ``--warm-s`` race seconds (240) sent first, then
+three phases back to back. A runner's first minutes cost less (no ETA, no overdue checks yet):
+after a warm-up of 60 s, a closed loop of 3 minutes went 379, 358, 342, 353, 329, 302 requests/s
+by 10 s, then 296-337 with no trend (2026-12-07). After 240 s, two closed loops showed no such
+first minute (305, 274, 273, 344 ...; 300, 269, 291, 284 ...).
 
 1. capacity before: ``--gateways-cap`` connections, each posting the next fixes (one per
    runner, 1 Hz race time) of a gateway's 20 runners as soon as the previous answer came,
@@ -258,7 +261,7 @@ def main() -> None:
     ap.add_argument(
         "--warm-s",
         type=int,
-        default=60,
+        default=240,
         help="race seconds every runner has run before the capacity is measured",
     )
     ap.add_argument("--factor", type=float, default=5.0, help="offered / capacity")
