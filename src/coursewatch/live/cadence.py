@@ -1,12 +1,13 @@
 """Work done for every runner once a minute (or so) of race time, spread over the runners.
 
 A mass start puts every runner's race clock in step: work due "every minute since the last"
-falls due for all of them at the same race second, every minute, and race HQ stalls for as
-long as it takes (2,000 runners' durable states and their overdue and cut-off checks: 0.6-1.0
-s where a second's fixes take 0.2-0.25 s, ``benchmarks/mass_start.py`` on this project's
-machine). Each bib has its own phase instead: still once in every ``every_s`` of its own,
-never all at once (:class:`coursewatch.live.clock.RunnerWatch` counts from the runner's
-start: not at the gun either).
+falls due for all of them at the same race second, every minute, and race HQ stalls for as long
+as it takes (2,000 runners' durable states, overdue and cut-off checks and the ETA model's
+segments and predictions: 0.6-1.0 s where a second's fixes take 0.2-0.25 s,
+``benchmarks/mass_start.py`` on this project's machine). Each bib has its own phase instead:
+still once in every ``every_s`` of its own, never all at once
+(:class:`coursewatch.live.clock.RunnerWatch` counts from the runner's start: not at the gun
+either).
 
 >>> [due("7", 0.0, t, 60.0) for t in (1.0, 53.0, 54.0)], due("7", 54.0, 113.0, 60.0)
 ([False, False, True], False)

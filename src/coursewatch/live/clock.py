@@ -48,11 +48,11 @@ from coursewatch.live.runner import LiveRunner
 from coursewatch.live.step import Step
 from coursewatch.store import AlertRecord
 
-ETA_REFRESH_S = 30.0  # race time between two ETA predictions of one runner ...
+ETA_REFRESH_S = 30.0  # race time: the board's ETAs of a runner made again once in each ...
 ETA_REFRESH_WALL_S = 1.0  # ... and server time: a backlog caught up at once predicts once
 OFF_MOVED_M = 100.0  # off the course, moved this far from where they last moved: not stopped
 ETA_MAX_AGE_S = 300.0  # race time after which a prediction is made again anyway (a replay)
-ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix every 20 s is plenty
+ETA_FEED_S = 20.0  # the ETA model closes one-minute segments: a fix in every 20 s is plenty
 AHEAD_EVERY_S = 60.0  # overdue and cut-off risk are minutes-scale: checked once a minute
 
 
@@ -108,8 +108,9 @@ class RaceWatch:
     def of(self, runner: LiveRunner) -> RunnerWatch:
         w = self.runners.get(runner.bib)
         if w is None:
-            start_s = self.race.start_s(runner)  # (what is done once a minute: counted from it)
-            w = RunnerWatch(self.model.new_state(start_s), ahead_s=start_s, saved_s=start_s)
+            start_s = self.race.start_s(runner)  # (what is done every so often: counted from it)
+            w = RunnerWatch(self.model.new_state(start_s), fed_s=start_s, ahead_s=start_s,
+                            saved_s=start_s)  # fmt: skip
             self.runners[runner.bib] = w
         return w
 
@@ -168,10 +169,10 @@ class RaceWatch:
         if not refresh:
             return [None if math.isnan(e := w.etas.get(t, math.nan)) else e for t in targets_m]
         now_s = self.clock()
-        # a recording replayed fast moves minutes of race time a wall second: an ETA from its
-        # first fixes would judge cut-offs for an hour of it
+        # (a fast replay moves minutes of race time a wall second: ETA_MAX_AGE_S refreshes it)
         age_s, wall_s = last - w.etas_at_s, now_s - w.etas_wall_s
-        stale = age_s >= ETA_MAX_AGE_S or (age_s >= ETA_REFRESH_S and wall_s >= ETA_REFRESH_WALL_S)
+        due = cadence.due(runner.bib, w.etas_at_s, last, ETA_REFRESH_S)
+        stale = age_s >= ETA_MAX_AGE_S or (due and wall_s >= ETA_REFRESH_WALL_S)
         if stale or any(t not in w.etas for t in targets_m):
             self._predict(runner, w, targets_m, now_s)
         return [_some(w.etas[t]) for t in targets_m]
@@ -228,7 +229,7 @@ class RaceWatch:
         passed = self._passed(runner, step, cuts)
         last = len(times_s) - 1
         for j, (t_s, s) in enumerate(zip(times_s, progress_m, strict=True)):
-            if t_s - fed_s >= ETA_FEED_S and not far:
+            if cadence.due(runner.bib, fed_s, t_s, ETA_FEED_S) and not far:
                 eta = model.update(eta, t_s, s)
                 fed_s = t_s
             ev1: list[StoppedEvent] = []
@@ -295,7 +296,8 @@ class RaceWatch:
         w, last, field = self.of(runner), runner.last_time_s, self.race.field
         read = (w.eta, w.etas, *targets, runner.finished, runner.record.dnf, field)
         same = field is None and w.etas_of is w.eta and read == w.kept_for
-        if same and refresh and last is not None and last - w.etas_at_s < ETA_REFRESH_S:
+        due = last is None or cadence.due(runner.bib, w.etas_at_s, last, ETA_REFRESH_S)
+        if same and refresh and not due:
             return  # (what they are read from as it was, and not due a new prediction)
         etas = self.arrivals(runner, targets, refresh)
         runner.etas = {t: math.nan if e is None else e for t, e in zip(targets, etas, strict=True)}
