@@ -67,7 +67,7 @@ class RunnerWatch:
     etas_wall_s: float = -math.inf
     etas: dict[float, float] = field(default_factory=dict)
     etas_of: EtaState | None = None  # the model state the kept predictions were made from
-    fed_s: float = -math.inf
+    fed_s: float = -math.inf  # the last fix fed to the ETA model (the first is: it starts it)
     ahead_s: float = -math.inf  # the fix time of their last overdue and cut-off check
     overdue_episode: str = ""  # the silence an overdue runner is part of (their incident)
     saved_s: float = -math.inf  # the fix time of their last durable state (live/durable.py)
@@ -109,8 +109,7 @@ class RaceWatch:
         w = self.runners.get(runner.bib)
         if w is None:
             start_s = self.race.start_s(runner)  # (what is done every so often: counted from it)
-            w = RunnerWatch(self.model.new_state(start_s), fed_s=start_s, ahead_s=start_s,
-                            saved_s=start_s)  # fmt: skip
+            w = RunnerWatch(self.model.new_state(start_s), ahead_s=start_s, saved_s=start_s)
             self.runners[runner.bib] = w
         return w
 
