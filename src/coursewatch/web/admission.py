@@ -84,10 +84,14 @@ class Buckets:
 
 
 def is_ingest(scope: Scope) -> bool:
-    path: str = scope["path"]
-    if path.startswith("/ingest/"):
-        return True
-    return scope["method"] == "POST" and path.endswith(("/fixes", "/upload"))
+    return ingest_request(scope["method"], scope["path"])
+
+
+def ingest_request(method: str, path: str) -> bool:
+    """Any request to a tracker's /ingest/ route, a POST of fixes or of a file."""
+    return path.startswith("/ingest/") or (
+        method == "POST" and path.endswith(("/fixes", "/upload"))
+    )
 
 
 def is_stream(scope: Scope) -> bool:

@@ -33,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from coursewatch.web.admission import Gate, is_ingest, overloaded_answer
+from coursewatch.web.admission import Gate, ingest_request, is_ingest, overloaded_answer
 
 
 def shedding_protocol(gate: Gate, all_ingest: bool = False) -> type[HttpToolsProtocol]:
@@ -150,7 +150,6 @@ def refusal(default_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> byt
     return b"".join([*head, b"\r\n", body["body"]])
 
 
-INGEST_ENDS = (b"/fixes", b"/upload")
 NOT_PLAIN = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nupgrade:")
 # RFC 9112 strictly, as the parser reads it: a target of URL bytes (no fragment), and header
 # lines each a token, a colon and a value of visible bytes, spaces and tabs; anything looser
@@ -180,8 +179,8 @@ def whole_ingest_post(data: bytes, all_ingest: bool = False) -> bool:
     line = data[:line_end].split(b" ")
     if len(line) != 3 or line[2] != b"HTTP/1.1" or not TARGET.fullmatch(line[1]):
         return False
-    path = line[1].partition(b"?")[0]
-    if not (all_ingest or path.startswith(b"/ingest/") or path.endswith(INGEST_ENDS)):
+    path = line[1].partition(b"?")[0].decode("ascii")  # (TARGET: ASCII only)
+    if not (all_ingest or ingest_request("POST", path)):
         return False
     head = data[line_end : head_end + 2]  # each header behind a CRLF, and one after
     if not HEADERS.fullmatch(head):
