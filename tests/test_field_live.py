@@ -323,3 +323,18 @@ async def test_the_first_legs_ladder_after_a_forecast_from_the_start_and_a_short
         assert nxt is not None and watch.first is not None
         ladder = watch.first.forecast(fast).elapsed_s[1][0]
         assert nxt.eta_ts == pytest.approx(ladder, rel=0.05), (nxt.eta_ts, ladder)
+        if timed < 4:
+            continue
+        # past the second station too before a batch forecast them (a batch every 15 s of
+        # the server's clock; the UTMB replay at 600x: only the live model's ETAs, 27 % off)
+        second = ladder * 1.05
+        passes.splits["7"][1] = second
+        passes.last["7"] = (second + 30.0, effort_m[1] + 50.0)
+        legs = watch.first.forecast(fast).elapsed_s[3][0] - ladder
+        for forecast in (watch.forecasts.pop("7"), None):  # from the start; none at all
+            if forecast is not None:
+                watch.forecasts["7"] = forecast
+            (then,) = watch.ranges("7", 0.0, [effort_m[3]], [None])
+            assert then is not None and then.method == "history", then
+            assert then.eta_ts == pytest.approx(second + legs, rel=0.05), (then, second + legs)
+            watch.forecasts.pop("7", None)

@@ -151,8 +151,9 @@ class FieldWatch:
             at = [self._station(m) for m in targets_m]
             live_0 = live_ts[at.index(0)] if 0 in at else None
             return ladder.ranges(start_s, last, self.station_m[0], at, live_0)
-        if ladder is not None and row is not None and timed == [0] and (f is None or f.station < 0):
-            f = ladder.forecast(float(row[0]))  # (at the first station: till the batch)
+        unforecast = f is None or f.station < 0
+        if ladder is not None and row is not None and timed[:1] == [0] and unforecast:
+            f = ladder.forecast(float(row[0]))  # (past the first station: till the batch)
         if f is None or last is None or not f.elapsed_s:
             return out
         t_s, s_m = last
