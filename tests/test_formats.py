@@ -449,3 +449,7 @@ def test_a_recording_cut_short_is_read_up_to_its_cut_a_course_never(tmp_path: Pa
     broken = GPX11.replace("<ele>1000</ele>", "<ele>1000</el>")
     with pytest.raises(FileFormatError, match="not well-formed"):
         load_track(write(tmp_path, "broken.gpx", broken))
+    # cut before its first point: cut short, not broken (it said "not only cut short")
+    early = GPX11[: GPX11.index("<trkpt")] + "<trk"
+    with pytest.raises(FileFormatError, match="cut short before its first point"):
+        load_track(write(tmp_path, "early.gpx", early))

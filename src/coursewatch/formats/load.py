@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from coursewatch.course import Course, build_course
-from coursewatch.errors import CoursewatchError, FileFormatError
+from coursewatch.errors import CoursewatchError, EmptyDataError, FileFormatError
 from coursewatch.formats.detect import parse_points, read_bytes, read_points
 from coursewatch.formats.safexml import TRUNCATED, mended_xml
 from coursewatch.settings import load_settings
@@ -60,6 +60,10 @@ def track_from_bytes(data: bytes, where: str, max_bytes: int) -> Track:
             raise
         try:
             raw = parse_points(mended, max_bytes, where)
+        except EmptyDataError:
+            raise FileFormatError(
+                "cut short before its first point: nothing to read; export it again", where
+            ) from None
         except CoursewatchError:
             raise FileFormatError(
                 "not well-formed XML, and not only cut short: export it again", where
