@@ -465,3 +465,23 @@ def test_a_runner_waiting_off_the_line_at_the_start_passes_every_station() -> No
         when = {p.station: p.time.timestamp() - START_TS for p in a.passes}
         assert set(when) == {"Start", "Bridge", "Aid"}, when
         assert 0.0 < when["Bridge"] < 600.0 and when["Aid"] == pytest.approx(6_000.0), when
+
+
+def test_a_recording_begun_off_the_line_mid_race_never_says_where_it_left() -> None:
+    """Templiers cut at a moment 109 m off the line: "Left the course at km 41.7 ... 0:00:00
+    after the first fix", 383 m extra, and a headline of "no time lost" for an excursion whose
+    loss is unknown. Off the line from its first fix, it is off course from the recording's
+    start: where it left and what it cost are not known, and the totals say so."""
+    course = straight_course(20_000.0)
+    along = np.concatenate([np.linspace(8_000.0, 8_200.0, 40), np.arange(8_200.0, 20_001.0, 15.0)])
+    off = np.concatenate([np.linspace(180.0, 120.0, 40), np.zeros(len(along) - 40)])
+    lat, lon = course.frame.to_latlon(course.x[0] + along, course.y[0] + off)
+    t = START_TS + 5.0 * np.arange(len(along))
+    raw = RawPoints.from_lists("cut", list(lat), list(lon), None, list(t))
+    a = analyze(course, build_track(raw), check_fit=False)
+    (e,) = a.confirmed
+    assert e.from_nowhere and e.time_lost_s is None and e.first_fix == 0, e
+    assert a.time_lost_unknown == 1
+    from coursewatch.reports.summary import headline
+
+    assert "time lost unknown" in headline(a), headline(a)

@@ -232,3 +232,23 @@ def test_a_recording_begun_mid_race_passes_no_station_before_it(
     assert all(p.course_m >= first_m - 1_000.0 for p in a.splits), a.splits[:3]
     if station is not None:  # its first fix, 330 m off the line in town, is not placed
         assert a.match.events[0].left is not None and a.match.events[0].left.course_m is None
+
+
+def test_another_race_from_the_same_town_is_a_shortcut_from_the_start(data_dir: Path) -> None:
+    """Duo Etoile's recording against the 90 km of Chamonix (the wrong course, the same town:
+    it shares the last kilometres). Begun at the start, the runner is on the 90 km's line only
+    from km 76. It read "Finished in 4:07:03" with nothing cut, off course "when the recording
+    began" at 00:41 (41 minutes in), "Reached the course at km 0.0", and the 10 km marks all
+    at the same second, 0'00"/km. The runner left the course at its start: everything up to
+    where they were first placed on it is a shortcut, and its marks were skipped."""
+    c, t = _pair(data_dir, "mont_blanc_90k_2024.gpx", "duo_etoile_2022.gpx")
+    a = analyze(c, t, check_fit=False)
+    (e,) = a.confirmed
+    assert e.kind == "shortcut" and e.left.course_m == 0.0, e
+    assert e.left.time.timestamp() == float(t.time_s[0])
+    assert e.rejoined is not None and e.rejoined.course_m > 80_000.0, e.rejoined
+    assert a.cut_m > 60_000.0
+    from coursewatch.reports.splits import compute_splits
+
+    rows = compute_splits(a).rows
+    assert all(r.skipped for r in rows if r.course_m < e.rejoined.course_m), rows

@@ -22,6 +22,7 @@ from coursewatch.engine.matcher import MatchResult
 from coursewatch.geo import FloatArray, haversine_m
 from coursewatch.track import Track
 
+AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
 ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
 UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it went this far
 UNALERTED_MIN_S = 30.0  # ... for at least this long
@@ -51,6 +52,7 @@ class Excursions:
         self.path = path
         self.config = config
         self.excused = excused_steps(course, track)  # stops there are not time lost
+        self.began_at_start = len(track) > 0 and from_start_m(course, track) <= AT_START_M
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
@@ -218,9 +220,19 @@ class Excursions:
         live_left = alarm.left if alarm is not None else None
         if kind == "wrong_way" and live_left is not None and live_left.course_m is not None:
             left_s = float(live_left.course_m)
-        # a tracker started mid-race off the line: where the runner left the course is not
-        # known, nor what the excursion cost
+        # a tracker started mid-race off the line (never placed before the flag, or off it
+        # from its first fix): where the runner left the course is not known, nor what the
+        # excursion cost; it is off the course from the recording's start
         unplaced = live_left is not None and live_left.course_m is None
+        late = False  # back beside the course, not placed on it live: on it where first placed
+        if unplaced or (kind != "wrong_way" and k0 == 0 and self.offset[0] > ON_LINE_M):
+            k0 = 0
+            late = k1 is not None and end is not None and end.at.course_m is None
+            k1 = self.placed(k1) if k1 is not None and late else k1
+            # a recording begun at the start: the runner left the course there (Duo Etoile
+            # against the 90 km of Chamonix: on its line only from km 87.8, 3 h 57 min on)
+            unplaced = not self.began_at_start
+            left_s = 0.0 if self.began_at_start else left_s
         left = self.point(k0, None if unplaced else left_s)
         flagged = None if alarm is None else Point(alarm.at.time, alarm.at.lat, alarm.at.lon)
         alerted = None if told is None else Point(told.at.time, told.at.lat, told.at.lon)
@@ -231,13 +243,20 @@ class Excursions:
         lost = None
         if k1 is not None and end is not None:
             live_s = float(end.at.course_m) if end.at.course_m is not None else left_s
+            live_s = float(self.match.progress_m[k1]) if late else live_s
             rejoin_s = self.rejoin_m(k1, live_s)
             rejoined = self.point(k1, rejoin_s)
             extra, lost = (0.0, None) if unplaced else self.cost(k0, k1, left_s, rejoin_s)
-            moved = rejoin_s != live_s  # (live, it was a way back where they had left)
+            moved = rejoin_s != live_s or late  # (live, it was a way back where they had left)
             if moved and kind == "off_course" and extra < -self.config.shortcut_m:
                 kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind
         return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
+
+    def placed(self, k: int) -> int:
+        """The first fix from ``k`` on that the matcher placed on the line (the last fix when
+        none is: the track ends off it, as far as anyone can tell)."""
+        on = np.flatnonzero(self.match.matched[k:])
+        return k + int(on[0]) if len(on) else len(self.track) - 1
 
     def rejoin_m(self, k1: int, live_m: float) -> float:
         """Where along the course the runner came back at fix ``k1``, in hindsight. Live, the
@@ -376,3 +395,9 @@ def excused_steps(course: Course, track: Track) -> np.ndarray:
     for st in course.stations:
         near |= haversine_m(track.lat[:-1], track.lon[:-1], st.lat, st.lon) <= STATION_NEAR_M
     return np.asarray(gap | near)
+
+
+def from_start_m(course: Course, track: Track) -> float:
+    """How far the track's first fix is from the start of the course, m."""
+    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
+    return float(np.hypot(x - course.x[0], y - course.y[0]))

@@ -132,4 +132,10 @@ class Analysis:
 
     @property
     def time_lost_s(self) -> float:
+        """The time the confirmed excursions lost, those whose loss is known."""
         return float(sum(max(e.time_lost_s or 0.0, 0.0) for e in self.confirmed))
+
+    @property
+    def time_lost_unknown(self) -> int:
+        """How many confirmed excursions lost a time not known (begun off the line)."""
+        return sum(1 for e in self.confirmed if e.time_lost_s is None)

@@ -102,7 +102,8 @@ def analysis_json(a: Analysis, info: ReportInfo | None = None) -> dict[str, Any]
         "totals": {  # of the confirmed excursions, as the report's headline
             "excursions": len(a.confirmed),
             "extra_distance_m": round(a.extra_distance_m, 1),
-            "time_lost_s": round(a.time_lost_s, 1),
+            "time_lost_s": round(a.time_lost_s, 1),  # (of those whose loss is known)
+            "time_lost_unknown": a.time_lost_unknown,  # excursions whose loss is not known
             "cut_m": round(a.cut_m, 1),
         },
     }

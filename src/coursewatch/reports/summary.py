@@ -130,9 +130,10 @@ def headline(a: Analysis) -> str:
     parts = [f"{n} excursion{'s' if n != 1 else ''}"]
     if a.extra_distance_m >= 50.0:  # (all of it shorter than the course: no "0 m extra")
         parts.append(f"{u.distance(a.extra_distance_m)} extra")
-    parts.append(
-        f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
-    )
+    lost = f"{short_duration(a.time_lost_s)} lost" if a.time_lost_s >= 1.0 else "no time lost"
+    if a.time_lost_unknown:  # (an excursion begun before the recording: its loss not known)
+        lost = "time lost unknown" if a.time_lost_s < 1.0 else f"{lost} (and unknown)"
+    parts.append(lost)
     if a.cut_m >= 50.0:
         rides = sum(1 for e in a.confirmed if e.transport is not None)
         by = f" ({rides} ride{'s' if rides != 1 else ''} in a vehicle)" if rides else ""
