@@ -176,8 +176,9 @@ def test_fixes_shorter_than_the_course_read_as_no_evidence_of_a_cut(
     (e,) = lost.excursions
     short = dataclasses.replace(e, extra_distance_m=-930.0)
     said = excursion_sentences(lost, short, info)
-    assert ("Cost: 930 m shorter than the course by the fixes (their straight lines skip the "
-            "course's bends: no evidence of a cut), ") in " ".join(said), said  # fmt: skip
+    want = ("Cost: 930 m shorter than the course by the fixes (their straight lines skip the "
+            "course's bends: too far apart to tell a cut from them), ")  # fmt: skip
+    assert want in " ".join(said), said
 
 
 def test_terminal_report_tells_each_excursion_and_the_ghost(

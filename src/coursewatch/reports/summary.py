@@ -310,7 +310,9 @@ def _cost(e: Excursion, u: Units) -> str:
     note = ""
     if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
         dist = f"{u.distance(e.extra_distance_m)} shorter than the course"
-        note = " (their straight lines skip the course's bends: no evidence of a cut)"
+        note = (
+            " (their straight lines skip the course's bends: too far apart to tell a cut from them)"
+        )
     elif e.extra_distance_m < 0:
         dist = f"{u.distance(e.extra_distance_m)} of course cut"
         skipped = _skipped_m(e)
