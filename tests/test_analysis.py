@@ -265,6 +265,10 @@ def test_a_station_at_the_finish_is_split_at_the_finishs_time() -> None:
     short = np.array([0.0, 5000.0, 9_500.0, 9_950.0])
     passes = with_finish(course, station_passes(course, t, short), finish)
     assert ("Park", finish) in [(p.station, p.time) for p in passes]
+    # ... and when it did, later than the finish's rule (UTMB 2021's Arrivée: 07:46:55 in
+    # the passes, 07:46:18 the finish and the splits)
+    passes = with_finish(course, station_passes(course, t, progress), finish)
+    assert [(p.station, p.time) for p in passes][-2:] == [("Last CP", finish), ("Park", finish)]
 
 
 def test_the_pace_a_detour_is_priced_at_is_the_runners_not_a_watchs_bursts() -> None:

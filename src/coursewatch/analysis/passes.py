@@ -114,15 +114,27 @@ def with_finish(
     course: Course, passes: tuple[Passage, ...], finish: datetime | None
 ) -> tuple[Passage, ...]:
     """The passes with the finish's time for a station pass at the end of the course that the
-    progress never reached (UTMB's FINISH pass 2: the JSON listed its start only)."""
+    progress never reached (UTMB's FINISH pass 2: the JSON listed its start only), and for
+    one it reached, as the splits have it (UTMB 2021's Arrivée read 07:46:55, the finish
+    07:46:18)."""
     if finish is None:
         return passes
+    passes = _at_finish(passes, finish, course.length_m - FINISH_M)
     have = {(p.station, p.course_m) for p in passes}
     visits = visit_numbers(course)
     end = [Passage(st.name, i + 1, float(s), finish, visits[(st.name, s)])
            for st in course.stations for i, s in enumerate(st.passes_m)
            if s >= course.length_m - FINISH_M and (st.name, float(s)) not in have]  # fmt: skip
     return tuple(sorted((*passes, *end), key=lambda p: (p.time, p.course_m)))
+
+
+def _at_finish(
+    rows: tuple[Passage, ...], finish: datetime, end_m: float
+) -> tuple[Passage, ...]:
+    """No pass after the finish: a station at it (or within a step of it, where the progress
+    came later than the finish's rule) is at the finish's time."""
+    return tuple(dataclasses.replace(p, time=finish) if p.course_m >= end_m or p.time > finish
+                 else p for p in rows)  # fmt: skip
 
 
 def arrived_s(
@@ -188,10 +200,7 @@ def split_passes(
     end_m = course.length_m - FINISH_M
     if finish is None:
         return rows, checkpoints
-    # no pass after the finish: a station at it (or within a step of it, where the progress
-    # came later than the finish's rule) is at the finish's time
-    rows = tuple(dataclasses.replace(p, time=finish) if p.course_m >= end_m or p.time > finish
-                 else p for p in rows)  # fmt: skip
+    rows = _at_finish(rows, finish, end_m)
     if any(p.course_m >= end_m for p in rows):
         return rows, checkpoints
     # the analysis calls the race finished near the end of the line, where a station pass at
