@@ -128,9 +128,7 @@ def with_finish(
     return tuple(sorted((*passes, *end), key=lambda p: (p.time, p.course_m)))
 
 
-def _at_finish(
-    rows: tuple[Passage, ...], finish: datetime, end_m: float
-) -> tuple[Passage, ...]:
+def _at_finish(rows: tuple[Passage, ...], finish: datetime, end_m: float) -> tuple[Passage, ...]:
     """No pass after the finish: a station at it (or within a step of it, where the progress
     came later than the finish's rule) is at the finish's time."""
     return tuple(dataclasses.replace(p, time=finish) if p.course_m >= end_m or p.time > finish
