@@ -316,3 +316,23 @@ async def test_a_satellite_messengers_imei_is_no_osmand_credential(tmp_path: Pat
         assert len(server.fixes("demo", "7").time_s) == 1  # dev-7's
         stats = (await client.get("/api/races/demo/stats", headers=admin_headers())).json()
         assert imei in {d["device"] for d in stats["unknown_devices"]}
+
+
+async def test_the_page_of_a_runner_far_from_the_course_answers(tmp_path: Path) -> None:
+    """A runner whose every fix is 40 km from the course (another race, the tracker at
+    home): the runner page race HQ opens first answered 422 "no fix within 1 km of
+    course_file: is this the right course?" to a plain GET."""
+    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+        await _setup(client, tmp_path)
+        far = [{**f, "lat": f["lat"] + 0.4} for f in _batch("7", {})[:200]]
+        r = await client.post("/api/races/demo/fixes", json={"fixes": far},
+                              headers=admin_headers())  # fmt: skip
+        assert r.status_code == 200, r.text
+        page = await client.get("/api/races/demo/runners/7/progress", headers=admin_headers())
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert body["passes"] == [] and body["excursions"] == []
+        assert body["runner"]["status"] == "far_from_course", body["runner"]
+        # never on the course: no ETAs (they were at 2 m/s from km 0, days on)
+        assert all(e["eta_ts"] is None for e in body["etas"]), body["etas"]
+        assert body["runner"]["finish_eta_ts"] is None, body["runner"]

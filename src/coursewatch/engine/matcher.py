@@ -255,6 +255,11 @@ class LiveMatcher:
         return bool(self.state[S.FAR] > 0.0)
 
     @property
+    def placed(self) -> bool:
+        """The runner has been on the course line: where along it they are is known."""
+        return bool(self.state[S.SEEN] == 1.0)
+
+    @property
     def pace_mps(self) -> float:
         return float(self.state[S.PACE])
 

@@ -137,16 +137,17 @@ class RaceWatch:
         self, runner: LiveRunner, targets_m: list[float], refresh: bool = True, exact: bool = False
     ) -> list[float | None]:
         """Predicted arrival at each course distance: the history's where the race has one
-        (blended with the live model between stations), else the live model's (its last
-        predictions as they are, with ``refresh`` False; made now from the model as its fixes
-        left it, ``exact``: what a detector decides on, the same however fast they came)."""
+        (blended with the live model's between stations), else the live model's (``refresh``
+        False: as last made; ``exact``: made now, what a detector decides on, however fast)."""
         return self.arrival_ranges(runner, targets_m, refresh, exact)[0]
 
     def arrival_ranges(
         self, runner: LiveRunner, targets_m: list[float], refresh: bool = True, exact: bool = False
     ) -> tuple[list[float | None], list[Range | None]]:
         """The arrivals (as :meth:`arrivals`) and the history's with their intervals (None:
-        no history there)."""
+        no history there); none far from the course, never on it (at 2 m/s from km 0)."""
+        if runner.matcher.far and not runner.matcher.placed:  # (a tracker at home)
+            return [None] * len(targets_m), [None] * len(targets_m)
         if exact and runner.last_time_s is not None and not runner.finished:
             w = self.of(runner)
             if w.etas_of is not w.eta or any(t not in w.etas for t in targets_m):

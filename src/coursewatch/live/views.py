@@ -15,6 +15,7 @@ import numpy as np
 
 from coursewatch.analysis import Excursion, Point, analyze
 from coursewatch.analysis.passes import pass_time_s
+from coursewatch.errors import InputError
 from coursewatch.eta import AT_STATION_M, skipped_by
 from coursewatch.incidents import priority
 from coursewatch.live.fieldwatch import Range
@@ -319,7 +320,10 @@ def _hindsight(race: LiveRace, runner: LiveRunner, fixes: FixArrays) -> dict[str
     passes and excursions."""
     body: dict[str, Any] = {}
     track = Track(runner.bib, fixes.time_s, fixes.lat, fixes.lon, None, None)
-    a = analyze(race.course, track, start_ts=race.start_s(runner), check_fit=False)
+    try:
+        a = analyze(race.course, track, start_ts=race.start_s(runner), check_fit=False)
+    except InputError:  # no fix within 1 km of the course (another race, a tracker at home):
+        return body  # nothing along it to show (the page was a 422, "is this the right course?")
     step = max(1, math.ceil(len(track) / MAX_POINTS))
     idx = np.unique(np.append(np.arange(0, len(track), step), len(track) - 1))
     body["series"] = {
