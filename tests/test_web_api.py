@@ -139,7 +139,11 @@ async def test_errors_have_one_shape(
 async def test_auth(tmp_path: Path) -> None:
     async with hq(tmp_path) as (_server, client):
         race = await _setup(client, tmp_path)
-        assert (await client.get("/api/races/demo/runners")).status_code == 401
+        r = await client.get("/api/races/demo/runners")
+        assert r.status_code == 401 and r.json()["error"]["message"] == "race 'demo' is not public"
+        # a mistyped token is told so (it read "race 'demo' is not public" as well)
+        r = await client.get("/api/races/demo/incidents", headers={"Authorization": "Bearer xyz"})
+        assert r.status_code == 401 and "the token given does not open" in r.text, r.text
         r = await client.post("/api/races", json={}, headers={"Authorization": "Bearer nope"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
         r = await client.post("/api/races/demo/fixes?token=wrong", json=[])

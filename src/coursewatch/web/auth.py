@@ -155,10 +155,13 @@ def require_read(request: Request, race: LiveRace) -> bool:
         return True
     if race.record.public or has_race_token(request, race) or runner_of_token(request, race):
         return False
+    given = token_of(request) is not None  # (a mistyped token read "the race is not public")
     raise ApiError(
         401,
         "unauthorized",
-        f"race {race.id!r} is not public",
+        f"the token given does not open race {race.id!r}, which is not public"
+        if given
+        else f"race {race.id!r} is not public",
         "Authorization",
         "send the admin token or the race's ingest token, or make the race public",
     )

@@ -74,7 +74,8 @@
 
   function fatal(e) {
     const msg = e.status === 401 || e.status === 403
-      ? "This race is not public. Give the admin token in ⚙ settings to open it."
+      ? (CW.token() ? "The token in ⚙ settings does not open this race, which is not public: check it."
+        : "This race is not public. Give the admin token in ⚙ settings to open it.")
       : e.status === 404 ? `No race "${CW.raceId}" on this server.` : `Cannot load the race: ${e.message}`;
     banner(msg, "error");
     document.querySelector("details.settings").open = e.status === 401 || e.status === 403;

@@ -24,7 +24,8 @@
     try {
       state.meta = await CW.api(`${CW.racePath}/dashboard`);
     } catch (e) {
-      banner(e.status === 401 ? "This race is not public: open it with the admin token." : e.message);
+      banner(e.status !== 401 ? e.message : CW.token() ? "The token given does not open this race, "
+        + "which is not public: check it." : "This race is not public: open it with the admin token.");
       CW.showState($("conn"), "offline");
       return;
     }
