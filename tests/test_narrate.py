@@ -45,6 +45,8 @@ def test_signal_sentences() -> None:
         "Bib 7: no position for 22 min (usually every 5.0 min); last seen at km 12.35 (mi 7.67) "
         "at 00:50Z"
     )
+    fast = SignalEvent("signal_lost", 4_300.0, 12_345.0, 3_000.0, 1_300.0, 3.0)
+    assert "(usually every 3 s)" in NARRATOR.clock_sentence("7", fast)  # (it read "0.1 min")
     back = SignalEvent("signal_back", 5_000.0, 13_000.0, 3_000.0, 2_000.0, 300.0)
     assert "signal back at km 13.00 (mi 8.08) after 33 min" in NARRATOR.clock_sentence("7", back)
 

@@ -275,7 +275,9 @@ class Narrator:
                     "without progress")  # fmt: skip
         if isinstance(e, SignalEvent):
             if e.kind in ("signal_lost", "silent_long"):
-                usual = f"usually every {e.usual_interval_s / 60:.1f} min"
+                every_s = e.usual_interval_s  # ("every 0.0 min" for a tracker's 2 s)
+                usual = (f"usually every {every_s:.0f} s" if every_s < 59.5
+                         else f"usually every {every_s / 60:.1f} min")  # fmt: skip
                 said = f"no position for {h_min(e.silent_s)} ({usual}); last seen at {here}{seen}"
                 return said + self._feed_failing(e.feed, e.ts)
             return f"signal back at {here} after {h_min(e.silent_s)} without a position"

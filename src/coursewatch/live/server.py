@@ -239,7 +239,10 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
     def race(self, race_id: str) -> LiveRace:
         race = self._registry.races.get(race_id)
         if race is None:
-            raise NotFound(f"no race {describe(race_id)}: list the races with GET /api/races")
+            raise NotFound(
+                f"no race {describe(race_id)}: list the races with GET /api/races "
+                "(coursewatch race list)"
+            )
         return race
 
     async def create_race(
