@@ -44,6 +44,15 @@ def test_stopped_long_tells_race_hq_once_then_moving_again_closes() -> None:
         ("stopped", 900.0), ("stopped_long", 3_600.0), ("moving_again", 5_100.0)]  # fmt: skip
 
 
+def test_stopped_an_hour_at_the_first_ping_that_shows_it_tells_race_hq_then() -> None:
+    """Hourly pings (Dark Sky's inReach at a stop): the flag and race HQ's alert are due at
+    the same ping; HQ was told one ping (an hour) later."""
+    cfg = StoppedConfig(window_s=900.0, long_s=3_600.0)
+    fixes = [(0.0, 5_000.0), (3_900.0, 5_010.0), (7_500.0, 5_020.0), (9_000.0, 6_000.0)]
+    assert run_stopped(cfg, fixes) == [
+        ("stopped", 3_900.0), ("stopped_long", 3_900.0), ("moving_again", 9_000.0)]  # fmt: skip
+
+
 def test_stopped_slow_progress_is_not_a_stop() -> None:
     cfg = StoppedConfig(window_s=900.0, min_progress_m=100.0)
     fixes = [(float(t), 0.2 * t) for t in range(0, 3_600, 60)]  # 0.2 m/s: 100 m per 500 s

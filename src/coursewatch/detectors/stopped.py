@@ -87,4 +87,8 @@ def stopped_step(
     if near_station(state.anchor_m, cfg.station_m, cfg.station_radius_m):
         return state, []
     event = StoppedEvent("stopped", t_s, progress_m, state.anchor_ts, still_s)
+    if still_s >= cfg.long_s:  # hourly pings: the first to show the stop is an hour on (Dark
+        # Sky's 05:41, after 1 h 05 min: race HQ was told at the next, 06:41, "2 h 05 min")
+        long = StoppedEvent("stopped_long", t_s, progress_m, state.anchor_ts, still_s)
+        return StoppedState(state.anchor_ts, state.anchor_m, True, True), [event, long]
     return StoppedState(state.anchor_ts, state.anchor_m, alarmed=True), [event]
