@@ -7,7 +7,9 @@ after it (the runner made every cut-off by that much) or before it (missed every
 runner's fixes are replayed through the ETA model (:class:`coursewatch.eta.EtaModel`, what the
 live server uses without a history) and the cut-off detector
 (:func:`coursewatch.detectors.cutoff.cutoff_step`) is evaluated every minute of race time, as
-live (``live/clock.py``: ``AHEAD_EVERY_S``; an ETA never before now), for each rule:
+live (``live/clock.py``: ``AHEAD_EVERY_S``; an ETA never before now; none off the course
+after the runner went far from it, a car or a shuttle, until back on it: ``--off-judged``
+judges them there too, as before 2026-12-08), for each rule:
 
 * ``all S P``: a station is at risk when projected late by more than ``S`` of the time still
   to run for ``P`` (every cut-off ahead judged: the first late one raised);
@@ -27,15 +29,17 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from eta import checkpoints_m, progress
-from realdata import PAIRS, course
+from eta import checkpoints_m
+from realdata import PAIRS, course, track
 
 from coursewatch.detectors.cutoff import CutoffConfig, CutoffState, cutoff_step
+from coursewatch.engine.matcher import MatchResult, match_fixes
 from coursewatch.eta import EtaModel
 from coursewatch.live.clock import AHEAD_EVERY_S
 from coursewatch.sim.backtest import Replay, replay
 
 EVERY_S = AHEAD_EVERY_S  # as live
+OFF_RULE = "--off-judged" not in sys.argv  # (the flag: judged off the course too, as before)
 MARGINS_MIN = (60.0, 30.0, 10.0, -10.0, -30.0)
 # (judged: "all" cut-offs ahead or the "next" only, share of the time still to run, persist s)
 RULES = (("all", 0.2, 600.0), ("all", 0.3, 600.0), ("all", 0.2, 1200.0), ("next", 0.2, 600.0),
@@ -51,9 +55,12 @@ class Outcome:
 
 
 def evaluate(
-    model: EtaModel, r: Replay, time_s: np.ndarray, rule: tuple[str, float, float], margin_s: float
-) -> Outcome:
-    """One pair, one rule, one margin: the detector as live, every EVERY_S of race time."""
+    model: EtaModel, r: Replay, time_s: np.ndarray, rule: tuple[str, float, float], margin_s: float,
+    off: np.ndarray,
+) -> Outcome:  # fmt: skip
+    """One pair, one rule, one margin: the detector as live, every EVERY_S of race time, given
+    no ETA while the runner is off the course (``off``: flagged at that fix; live judges them
+    once back, live/clock.py)."""
     ok = np.isfinite(r.truth_ts)
     cps, truth = r.checkpoints_m[ok], r.truth_ts[ok]
     cutoffs = tuple(zip(cps.tolist(), (truth + margin_s).tolist(), strict=True))
@@ -66,6 +73,8 @@ def evaluate(
         last_s = t_s
         s_m = float(r.accepted_m[i])
         etas = np.maximum(model.predict(r.states[i], cps), t_s)
+        if off[i]:
+            etas = np.full(len(cps), math.nan)
         state, events = cutoff_step(state, t_s, s_m, cutoffs, etas.tolist(), cfg)
         for e in events:
             if e.kind == "cutoff_risk":
@@ -84,20 +93,39 @@ def evaluate(
     return Outcome(risks, missed, warned, tuple(leads))
 
 
+def driven(match: MatchResult) -> np.ndarray:
+    """The fixes of an off-course episode after the runner went far from the course (a car, a
+    shuttle), until they are back on it: live gives the cut-off detector no ETA there
+    (``LiveMatcher.driven``)."""
+    out = np.zeros(len(match.progress_m), dtype=bool)
+    far_at = None
+    for e in match.events:
+        if e.kind == "far_from_course" and far_at is None:
+            far_at = e.fix_index
+        elif e.kind in ("back_on_course", "shortcut") and far_at is not None:
+            out[far_at : e.fix_index] = match.alarmed[far_at : e.fix_index]
+            far_at = None
+    if far_at is not None:
+        out[far_at:] = match.alarmed[far_at:]
+    return out
+
+
 def main() -> None:
     started = time.perf_counter()
     hours = 0.0
     totals: dict[tuple[tuple[str, float, float], float], list[Outcome]] = {}
     for pair in PAIRS:
-        time_s, progress_m = progress(pair)
-        c = course(pair.course)
+        c, t = course(pair.course), track(pair.track)
+        match = match_fixes(c, t.time_s, t.lat, t.lon)
+        time_s, progress_m = t.time_s, match.progress_m
+        off = driven(match) if OFF_RULE else np.zeros(len(time_s), dtype=bool)
         model = EtaModel(c)
         r = replay(model, time_s, progress_m, checkpoints_m(c))
         hours += float(time_s[-1] - time_s[0]) / 3600.0
         row = []
         for rule in RULES:
             for margin in MARGINS_MIN:
-                out = evaluate(model, r, time_s, rule, margin * 60.0)
+                out = evaluate(model, r, time_s, rule, margin * 60.0, off)
                 totals.setdefault((rule, margin), []).append(out)
                 if margin > 0:
                     row.append(out.risks)

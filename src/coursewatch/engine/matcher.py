@@ -255,6 +255,13 @@ class LiveMatcher:
         return bool(self.state[S.FAR] > 0.0)
 
     @property
+    def driven(self) -> bool:
+        """Off the course in an episode in which the runner went far from it (a car, a
+        shuttle): the progress held where they left says nothing of where they are now."""
+        ep, far_t = self.episode_s, float(self.state[S.FAR_T])
+        return ep is not None and far_t > 0.0 and far_t >= ep
+
+    @property
     def placed(self) -> bool:
         """The runner has been on the course line: where along it they are is known."""
         return bool(self.state[S.SEEN] == 1.0)

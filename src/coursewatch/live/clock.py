@@ -339,15 +339,15 @@ class RaceWatch:
                                          self.overdue_cfg, unseen=runner.silent)  # fmt: skip
             events += ev
         if self.cutoffs:
-            # a station ahead is reached no sooner than now: a silent runner's ETA, kept from
-            # their last fix, slips into the past while the cut-off passes (and nobody is told)
+            # an ETA is never before now (a silent runner's slipped past as the cut-off passed)
             etas = etas[len(ahead) :]
             # a station counts as reached as on the board (live/passes.py: 100 m before it)
             k = reached(self.race.station_m, s)
             s_at = max(s, self.race.station_m[k - 1]) if k else s
-            w.cutoff, ev2 = cutoff_step(
+            w.cutoff, ev2 = cutoff_step(  # (none off the course in a car: judged once back)
                 w.cutoff, now_s, s_at, self.cutoffs,
-                [math.nan if e is None else max(e, now_s) for e in etas], self.cutoff_cfg,
+                [math.nan if e is None or runner.matcher.driven else max(e, now_s) for e in etas],
+                self.cutoff_cfg,
             )  # fmt: skip
             events += [cutoffpass.passed_when(self.race, runner, e) for e in ev2]
             judged = w.passed_m | w.cutoff.alerted_m | {e.station_m for e in ev2}
