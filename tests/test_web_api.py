@@ -81,6 +81,9 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
         r = await client.post(f"/api/races/demo/incidents/{off['id']}/ack", json={"by": "Zoe"},
                               headers=admin_headers())  # fmt: skip
         assert r.json()["ack_by"] == "Zoe"
+        r = await client.post(f"/api/races/demo/incidents/{off['id']}/ack", json={"by": "Max"},
+                              headers=admin_headers())  # fmt: skip
+        assert r.json()["ack_by"] == "Zoe", r.json()  # the first stands (Max overwrote it)
         geo = (await client.get("/api/races/demo/course.geojson", headers=auth)).json()
         assert geo["features"][0]["geometry"]["type"] == "LineString"
         assert [f["properties"]["name"] for f in geo["features"][1:]] == [

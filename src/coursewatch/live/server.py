@@ -239,10 +239,7 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
     def race(self, race_id: str) -> LiveRace:
         race = self._registry.races.get(race_id)
         if race is None:
-            raise NotFound(
-                f"no race {describe(race_id)}: list the races with GET /api/races "
-                "(coursewatch race list)"
-            )
+            raise NotFound(f"no race {describe(race_id)}: coursewatch race list, GET /api/races")
         return race
 
     async def create_race(
@@ -382,10 +379,11 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
     async def ack(self, race_id: str, incident_id: int, by: str) -> Incident:
         """Acknowledge an incident, for every update it has and will have."""
         self.race(race_id)
-        found = await self._store.ack_incident(race_id, incident_id, by, self.clock())
+        now = self.clock()  # (acknowledged already: the first stands, and nothing is sent)
+        found = await self._store.ack_incident(race_id, incident_id, by, now)
         if found is None:
             raise NotFound(f"no incident {incident_id} in race {race_id!r}")
-        if found.level == ALERT:  # race HQ's stream and webhooks carry race HQ's
+        if found.level == ALERT and found.ack_ts == now:  # race HQ's stream and webhooks
             self._bus.publish(race_id, "incident_ack", views.incident_json(found))
         return found
 

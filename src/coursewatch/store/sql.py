@@ -307,7 +307,9 @@ class SqlStore(Erase):
     ) -> Incident | None:
         def write(c: Conn) -> Incident | None:
             c.execute(
-                "UPDATE incidents SET ack_by=?, ack_ts=? WHERE race_id=? AND id=?",
+                # the first acknowledgement stands (a second said nobody had, before it)
+                "UPDATE incidents SET ack_by=?, ack_ts=? WHERE race_id=? AND id=? "
+                "AND ack_by IS NULL",
                 (by, at_ts, race_id, incident_id),
             )
             row = c.execute(
