@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursewatch.analysis.excursions import AT_START_M, Excursions, from_start_m
+from coursewatch.analysis.excursions import Excursions
 from coursewatch.analysis.near import check_on_course, line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes, with_finish
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
@@ -25,6 +25,7 @@ from coursewatch.track import Track
 from coursewatch.units import Units
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
+AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
 SLOWEST_MPS = 0.5  # ... else it began mid-race: the runner started at most course/this before
 
 __all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
@@ -62,7 +63,8 @@ def analyze(
     if len(track):
         progress = np.maximum.accumulate(_begun(course, track, match))
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
-    builder = Excursions(course, track, match, offset, path, config or EngineConfig())
+    at_start = len(track) > 0 and _from_start_m(course, track) <= AT_START_M
+    builder = Excursions(course, track, match, offset, path, config or EngineConfig(), at_start)
     excursions = builder.excursions()
     passes = station_passes(course, track.time_s, progress, (track.lat, track.lon, offset))
     finish = _finish(course, track, match, progress)
@@ -90,7 +92,7 @@ def engine_start(course: Course, track: Track, start_ts: float | None) -> float 
     if not len(track):
         return None
     first_s = float(track.time_s[0])
-    if from_start_m(course, track) <= AT_START_M:
+    if _from_start_m(course, track) <= AT_START_M:
         return first_s
     return first_s - course.length_m / SLOWEST_MPS
 
@@ -102,9 +104,15 @@ def _begun(course: Course, track: Track, match: MatchResult) -> FloatArray:
     would pass every station between). A runner waiting off the line at the start is there."""
     on = np.flatnonzero(match.matched)
     progress = match.progress_m.copy()
-    if len(on) and on[0] > 0 and from_start_m(course, track) > AT_START_M:
+    if len(on) and on[0] > 0 and _from_start_m(course, track) > AT_START_M:
         progress[: on[0]] = progress[on[0]]
     return progress
+
+
+def _from_start_m(course: Course, track: Track) -> float:
+    """How far the track's first fix is from the start of the course, m."""
+    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
+    return float(np.hypot(x - course.x[0], y - course.y[0]))
 
 
 def _finish(course: Course, track: Track, match: MatchResult, progress: FloatArray) -> Point | None:

@@ -22,7 +22,6 @@ from coursewatch.engine.matcher import MatchResult
 from coursewatch.geo import FloatArray, haversine_m
 from coursewatch.track import Track
 
-AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
 ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
 UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it went this far
 UNALERTED_MIN_S = 30.0  # ... for at least this long
@@ -43,7 +42,7 @@ class Excursions:
 
     def __init__(
         self, course: Course, track: Track, match: MatchResult, offset: FloatArray,
-        path: FloatArray, config: EngineConfig,
+        path: FloatArray, config: EngineConfig, began_at_start: bool = False,
     ) -> None:  # fmt: skip
         self.course = course
         self.track = track
@@ -52,7 +51,7 @@ class Excursions:
         self.path = path
         self.config = config
         self.excused = excused_steps(course, track)  # stops there are not time lost
-        self.began_at_start = len(track) > 0 and from_start_m(course, track) <= AT_START_M
+        self.began_at_start = began_at_start  # (its first fix within 1 km of the start)
 
     def point(self, k: int, course_m: float | None) -> Point:
         tr = self.track
@@ -395,9 +394,3 @@ def excused_steps(course: Course, track: Track) -> np.ndarray:
     for st in course.stations:
         near |= haversine_m(track.lat[:-1], track.lon[:-1], st.lat, st.lon) <= STATION_NEAR_M
     return np.asarray(gap | near)
-
-
-def from_start_m(course: Course, track: Track) -> float:
-    """How far the track's first fix is from the start of the course, m."""
-    (x,), (y,) = course.frame.to_xy(track.lat[:1], track.lon[:1])
-    return float(np.hypot(x - course.x[0], y - course.y[0]))

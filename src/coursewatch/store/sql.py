@@ -305,13 +305,11 @@ class SqlStore(Erase):
     async def ack_incident(
         self, race_id: str, incident_id: int, by: str, at_ts: float
     ) -> Incident | None:
+        """Acknowledge an incident; one acknowledged already keeps its first (who and when)."""
+
         def write(c: Conn) -> Incident | None:
-            c.execute(
-                # the first acknowledgement stands (a second said nobody had, before it)
-                "UPDATE incidents SET ack_by=?, ack_ts=? WHERE race_id=? AND id=? "
-                "AND ack_by IS NULL",
-                (by, at_ts, race_id, incident_id),
-            )
+            c.execute("UPDATE incidents SET ack_by=?, ack_ts=? WHERE race_id=? AND id=? AND "
+                      "ack_ts IS NULL", (by, at_ts, race_id, incident_id))  # fmt: skip
             row = c.execute(
                 f"SELECT {INCIDENT_COLS} FROM incidents WHERE race_id=? AND id=?",
                 (race_id, incident_id),
