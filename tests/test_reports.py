@@ -474,3 +474,19 @@ def test_the_json_report_numbers_each_visit_as_the_race_file_does() -> None:
         ("Aid", 1), ("Turn", 1), ("Aid", 2)]  # fmt: skip
     assert [(p["station"], p["pass"]) for p in got["splits"]][:3] == [
         ("Aid", 1), ("Turn", 1), ("Aid", 2)]  # fmt: skip
+
+
+def test_a_track_past_midnight_names_the_days() -> None:
+    """An 18 h track from 22:00 read "22:44Z", then "00:44Z" (the weekday only past 20 h)."""
+    from coursewatch.formats import RawPoints
+    from coursewatch.sim.simulate import straight_course
+    from coursewatch.track import build_track
+
+    course = straight_course(10_000.0)
+    start = 1_780_005_600.0  # 22:00 UTC
+    run = simulate_run(course, start_ts=start, interval_s=60.0, pace_mps=1.0)
+    raw = RawPoints.from_lists("r", list(run.lat), list(run.lon), None, list(run.time_s))
+    a = analyze(course, build_track(raw))
+    info = ReportInfo.build(a, "r")
+    assert info.clock(start + 600.0) == "Thu 22:10:00Z"
+    assert info.clock(start + 7200.0) == "Fri 00:00:00Z"

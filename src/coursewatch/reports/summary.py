@@ -59,7 +59,10 @@ class ReportInfo:
             named = [r for r in race.reference_splits if ghost is None or r.name == ghost]
             reference = named[0] if named else None
         tz = tz or (race.start.tzinfo if race is not None else None)
-        multi_day = a.track.end.timestamp() - a.start_ts > MULTI_DAY_S
+        # (an 18 h track past midnight read 22:44Z, then 00:44Z: the days say which)
+        zone, end = tz or UTC, a.track.end
+        began, ended = datetime.fromtimestamp(a.start_ts, zone).date(), end.astimezone(zone).date()
+        multi_day = end.timestamp() - a.start_ts > MULTI_DAY_S or began != ended
         cutoffs: tuple[Cutoff, ...] = ()
         if race is not None:
             cutoffs = tuple(Cutoff(p.name, p.distance_m, p.cutoff_ts)
