@@ -50,7 +50,7 @@ def _batch(bib: str, run_kwargs: dict[str, object]) -> list[dict[str, object]]:
 
 
 async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
-    async with hq(tmp_path, clock=lambda: START + 86400) as (_server, client):
+    async with hq(tmp_path, clock=lambda: START + 86400) as (server, client):
         race = await _setup(client, tmp_path)
         token = race["ingest_token"]
         fixes = _batch("7", {"wrong_turn_at_m": 4000.0, "wrong_turn_angle_deg": 80.0})
@@ -81,9 +81,18 @@ async def test_race_runner_batch_alert_flow(tmp_path: Path) -> None:
         r = await client.post(f"/api/races/demo/incidents/{off['id']}/ack", json={"by": "Zoe"},
                               headers=admin_headers())  # fmt: skip
         assert r.json()["ack_by"] == "Zoe"
+        sent: list[str] = []
+        real = server._bus.publish
+
+        def spy(race_id: str, kind: str, *args: object, **kwargs: object) -> object:
+            sent.append(kind)
+            return real(race_id, kind, *args, **kwargs)  # type: ignore[arg-type]
+
+        server._bus.publish = spy  # type: ignore[method-assign]
         r = await client.post(f"/api/races/demo/incidents/{off['id']}/ack", json={"by": "Max"},
                               headers=admin_headers())  # fmt: skip
         assert r.json()["ack_by"] == "Zoe", r.json()  # the first stands (Max overwrote it)
+        assert "incident_ack" not in sent, sent  # ... and nothing is sent again
         geo = (await client.get("/api/races/demo/course.geojson", headers=auth)).json()
         assert geo["features"][0]["geometry"]["type"] == "LineString"
         assert [f["properties"]["name"] for f in geo["features"][1:]] == [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursewatch.analysis.excursions import Excursions
+from coursewatch.analysis.excursions import AT_START_M, Excursions
 from coursewatch.analysis.near import check_on_course, line_distances, near_part
 from coursewatch.analysis.passes import split_passes, station_passes, with_finish
 from coursewatch.analysis.results import Analysis, Excursion, Passage, Point, utc
@@ -25,7 +25,7 @@ from coursewatch.track import Track
 from coursewatch.units import Units
 
 SIMPLIFY_SIGMAS = 2.0  # distance run: the track simplified to this many times its noise
-AT_START_M = 1000.0  # a recording whose first fix is this close to the start began there
+BEGUN_AT_START_S = 900.0  # ... and, the race start known, this soon after it
 SLOWEST_MPS = 0.5  # ... else it began mid-race: the runner started at most course/this before
 
 __all__ = ["Analysis", "Excursion", "Passage", "Point", "analyze"]
@@ -63,7 +63,10 @@ def analyze(
     if len(track):
         progress = np.maximum.accumulate(_begun(course, track, match))
     t0 = float(track.time_s[0]) if start_ts is None else start_ts
+    # begun at the start: there, and then (a tracker first heard an hour after the gun beside
+    # a loop's start and finish, placed at the finish, was "a shortcut from km 0")
     at_start = len(track) > 0 and _from_start_m(course, track) <= AT_START_M
+    at_start = at_start and (start_ts is None or track.time_s[0] - start_ts <= BEGUN_AT_START_S)
     builder = Excursions(course, track, match, offset, path, config or EngineConfig(), at_start)
     excursions = builder.excursions()
     passes = station_passes(course, track.time_s, progress, (track.lat, track.lon, offset))

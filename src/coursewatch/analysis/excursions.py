@@ -23,6 +23,8 @@ from coursewatch.geo import FloatArray, haversine_m
 from coursewatch.track import Track
 
 ON_LINE_M = 25.0  # hindsight: a fix this close to the course is back on it
+BEGAN_OFF_M = 60.0  # a recording whose first fix is this far off began off the line
+AT_START_M = 1000.0  # a recording first heard this near the start began there (anywhere so near)
 UNALERTED_MIN_M = 60.0  # an excursion never alarmed live is reported when it went this far
 UNALERTED_MIN_S = 30.0  # ... for at least this long
 BACK_JITTER_M = 2.0  # progress may go back this much between fixes of a runner standing
@@ -164,14 +166,16 @@ class Excursions:
         together to measure the way run (``dense_s``), or the course skipped further than
         anyone could have run in the time. Pings minutes apart are straight lines that skip
         every bend: shorter than the course by themselves."""
-        cfg = self.config
         dts = np.diff(self.track.time_s[k0 : k1 + 1])
-        if len(dts) and float(np.median(dts)) <= cfg.dense_s:
+        if len(dts) and float(np.median(dts)) <= self.config.dense_s:
             return True
-        took_s = rejoined.time.timestamp() - self.track.time_s[k0]
+        return bool((rejoined.course_m or left_s) - left_s > self.reach_m(k0, k1))
+
+    def reach_m(self, k0: int, k1: int) -> float:
+        """How far anyone could have run from fix ``k0`` to fix ``k1`` (a burst, then less)."""
+        cfg, took_s = self.config, float(self.track.time_s[k1] - self.track.time_s[k0])
         burst = min(took_s, cfg.burst_s)
-        reach = cfg.vmax_mps * burst + cfg.vsus_mps * max(took_s - burst, 0.0)
-        return bool((rejoined.course_m or left_s) - left_s > reach)
+        return cfg.vmax_mps * burst + cfg.vsus_mps * max(took_s - burst, 0.0)
 
     def departure(self, k: int, covered: np.ndarray | None = None) -> int:
         """The fix where the runner left the course, walking back from fix ``k``: to the last
@@ -222,17 +226,12 @@ class Excursions:
         # a tracker started mid-race off the line (never placed before the flag, or off it
         # from its first fix): where the runner left the course is not known, nor what the
         # excursion cost; it is off the course from the recording's start
-        unplaced = live_left is not None and live_left.course_m is None
+        unplaced = never = live_left is not None and live_left.course_m is None  # (on the line)
         late = False  # back beside the course, not placed on it live: on it where first placed
-        if unplaced or (kind != "wrong_way" and k0 == 0 and self.offset[0] > ON_LINE_M):
-            k0 = 0
+        if never or (kind != "wrong_way" and k0 == 0 and self.offset[0] > BEGAN_OFF_M):
+            k0, unplaced = 0, True
             late = k1 is not None and end is not None and end.at.course_m is None
             k1 = self.placed(k1) if k1 is not None and late else k1
-            # a recording begun at the start: the runner left the course there (Duo Etoile
-            # against the 90 km of Chamonix: on its line only from km 87.8, 3 h 57 min on)
-            unplaced = not self.began_at_start
-            left_s = 0.0 if self.began_at_start else left_s
-        left = self.point(k0, None if unplaced else left_s)
         flagged = None if alarm is None else Point(alarm.at.time, alarm.at.lat, alarm.at.lon)
         alerted = None if told is None else Point(told.at.time, told.at.lat, told.at.lon)
         last = k1 if k1 is not None else n - 1
@@ -245,10 +244,15 @@ class Excursions:
             live_s = float(self.match.progress_m[k1]) if late else live_s
             rejoin_s = self.rejoin_m(k1, live_s)
             rejoined = self.point(k1, rejoin_s)
+            # never on the line since a recording begun at the start, first on it further than
+            # anyone runs: they left it at the start (Duo Etoile against the 90 km of Chamonix)
+            if never and self.began_at_start and rejoin_s > self.reach_m(k0, k1) + AT_START_M:
+                unplaced, left_s = False, 0.0
             extra, lost = (0.0, None) if unplaced else self.cost(k0, k1, left_s, rejoin_s)
             moved = rejoin_s != live_s or late  # (live, it was a way back where they had left)
             if moved and kind == "off_course" and extra < -self.config.shortcut_m:
                 kind = "shortcut" if self.cut_shown(k0, k1, left_s, rejoined) else kind
+        left = self.point(k0, None if unplaced else left_s)
         return Excursion(kind, left, flagged, alerted, rejoined, max_off, extra, lost, k0, last)
 
     def placed(self, k: int) -> int:

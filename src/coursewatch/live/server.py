@@ -378,12 +378,13 @@ class Server(Outside, Checks, Histories, Access, Nodes, Removal):
 
     async def ack(self, race_id: str, incident_id: int, by: str) -> Incident:
         """Acknowledge an incident, for every update it has and will have."""
-        self.race(race_id)
-        now = self.clock()  # (acknowledged already: the first stands, and nothing is sent)
-        found = await self._store.ack_incident(race_id, incident_id, by, now)
+        self.race(race_id)  # (acknowledged already: the first stands, and nothing is sent)
+        was = self._store.incidents(race_id, after_id=max(incident_id - 1, 0), limit=1)
+        known = bool(was) and was[0].id == incident_id and was[0].ack_ts is not None
+        found = await self._store.ack_incident(race_id, incident_id, by, self.clock())
         if found is None:
             raise NotFound(f"no incident {incident_id} in race {race_id!r}")
-        if found.level == ALERT and found.ack_ts == now:  # race HQ's stream and webhooks
+        if found.level == ALERT and not known:  # race HQ's stream and webhooks
             self._bus.publish(race_id, "incident_ack", views.incident_json(found))
         return found
 
