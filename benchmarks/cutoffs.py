@@ -94,19 +94,18 @@ def evaluate(
 
 
 def driven(match: MatchResult) -> np.ndarray:
-    """The fixes of an off-course episode after the runner went far from the course (a car, a
-    shuttle), until they are back on it: live gives the cut-off detector no ETA there
+    """The fixes off the course at which the runner has not been on it since they went far
+    from it (a car, a shuttle): live gives the cut-off detector no ETA there
     (``LiveMatcher.driven``)."""
+    far = sorted(e.fix_index for e in match.events if e.kind == "far_from_course")
     out = np.zeros(len(match.progress_m), dtype=bool)
-    far_at = None
-    for e in match.events:
-        if e.kind == "far_from_course" and far_at is None:
-            far_at = e.fix_index
-        elif e.kind in ("back_on_course", "shortcut") and far_at is not None:
-            out[far_at : e.fix_index] = match.alarmed[far_at : e.fix_index]
-            far_at = None
-    if far_at is not None:
-        out[far_at:] = match.alarmed[far_at:]
+    last_on = last_far = -1
+    for i in range(len(out)):
+        while far and far[0] <= i:
+            last_far = far.pop(0)
+        if match.matched[i] and not match.alarmed[i]:
+            last_on = i
+        out[i] = bool(match.alarmed[i]) and last_far > last_on
     return out
 
 

@@ -256,10 +256,17 @@ class LiveMatcher:
 
     @property
     def driven(self) -> bool:
-        """Off the course in an episode in which the runner went far from it (a car, a
-        shuttle): the progress held where they left says nothing of where they are now."""
-        ep, far_t = self.episode_s, float(self.state[S.FAR_T])
-        return ep is not None and far_t > 0.0 and far_t >= ep
+        """Off the course, not on it since they went far from it (a car, a shuttle; far at
+        its first fix too, then back beside the course): the progress held where they left
+        says nothing of where they are now."""
+        st = self.state
+        if st[S.OC + OC.STATE] == 1.0:
+            since = st[S.OC + OC.CP_T]  # (the last fix on the course)
+        elif st[S.WW + WW.STATE] > 0.0:
+            since = st[S.WW + WW.FLAG_T]
+        else:
+            return False
+        return bool(st[S.FAR_T] > 0.0 and st[S.FAR_T] >= since)
 
     @property
     def placed(self) -> bool:
