@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+import numpy as np
+
 from coursewatch.analysis import Analysis, Excursion
 from coursewatch.race import Race, ReferenceSplits
 from coursewatch.race_course import station_passes
@@ -28,6 +30,7 @@ from coursewatch.reports.splits import Cutoff, Split, Splits, compute_splits
 from coursewatch.units import Units, fmt_duration
 
 MULTI_DAY_S = 20 * 3600.0
+SPARSE_S = 60.0  # fixes further apart than this cut the course's bends (EngineConfig.dense_s)
 KIND_NAMES = {
     "off_course": "off course",
     "wrong_way": "wrong way",
@@ -270,7 +273,8 @@ def excursion_sentences(a: Analysis, e: Excursion, info: ReportInfo) -> list[str
         out.append(f"Moved faster than anyone runs from {info.clock(since.time)} to "
                    f"{info.clock(until.time)} (up to {u.speed(mps)}: a vehicle?); what it "
                    "moved is not counted as run.")  # fmt: skip
-    out.append(_cost(e, u))
+    gaps = np.diff(a.track.time_s[e.first_fix : e.last_fix + 1])
+    out.append(_cost(e, u, sparse=len(gaps) > 0 and float(np.median(gaps)) > SPARSE_S))
     out.append(_told(e, info))
     return out
 
@@ -305,17 +309,18 @@ def _skipped_m(e: Excursion) -> float:
     return max(e.rejoined.course_m - e.left.course_m, 0.0)
 
 
-def _cost(e: Excursion, u: Units) -> str:
+def _cost(e: Excursion, u: Units, sparse: bool = True) -> str:
+    """What an excursion cost; ``sparse``: its fixes minutes apart (a watch's every few
+    seconds, Eiger's, read "too far apart to tell a cut from them" too)."""
     if e.rejoined is None:
         return "Cost: unknown (no rejoin)."
     if e.from_nowhere:
         return "Cost: unknown (where they left the course is not in the recording)."
     note = ""
-    if e.extra_distance_m < 0 and e.kind != "shortcut":  # fixes too far apart to tell
+    if e.extra_distance_m < 0 and e.kind != "shortcut":  # (no cut shown)
         dist = f"{u.distance(e.extra_distance_m)} shorter than the course"
-        note = (
-            " (their straight lines skip the course's bends: too far apart to tell a cut from them)"
-        )
+        if sparse:
+            note = " (their straight lines skip the course's bends: too far apart to tell a cut)"
     elif e.extra_distance_m < 0:
         dist = f"{u.distance(e.extra_distance_m)} of course cut"
         skipped = _skipped_m(e)

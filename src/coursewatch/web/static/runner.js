@@ -341,7 +341,7 @@
         if (pts.length) state.map.map.fitBounds(L.latLngBounds(pts).pad(0.5));
         $("map").scrollIntoView({ behavior: "smooth", block: "center" });
       };
-      // shorter than the course, fixes too far apart to tell a cut: their straight lines skip bends
+      // shorter than the course, no cut shown (pings: their straight lines skip the bends)
       // (null: a tracker started off the line, where it left the course is not known)
       const extra = e.extra_distance_m === null || (e.extra_distance_m < 0 && e.kind !== "shortcut") ? "–"
         : `${e.extra_distance_m < 0 ? "cut " : ""}${CW.off(Math.abs(e.extra_distance_m))}`;
