@@ -489,3 +489,6 @@ def test_a_recording_begun_off_the_line_mid_race_never_says_where_it_left() -> N
     from coursewatch.reports.summary import headline
 
     assert "time lost unknown" in headline(a), headline(a)
+    from coursewatch.reports.summary import lost_text
+
+    assert lost_text(a) == "unknown"  # (the standings read "0 s")

@@ -20,6 +20,7 @@ from coursewatch.reports.splits import Splits, compute_splits
 from coursewatch.reports.summary import (
     KIND_NAMES,
     ReportInfo,
+    lost_text,
     short_duration,
     signed_duration,
 )
@@ -179,7 +180,7 @@ def print_comparison(
             str(len(a.confirmed)),
             u.distance(a.extra_distance_m),
             u.distance(a.cut_m),
-            short_duration(a.time_lost_s),
+            lost_text(a),
         )
     con.print(st)
     pl = Table("where", "who", "what", title="Who left the course where", title_justify="left")

@@ -42,8 +42,8 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
+    lost_text,
     numbers,
-    short_duration,
     signed_duration,
 )
 from coursewatch.reports.svg import RUNNER, elevation_svg, progress_svg, runners_svg
@@ -351,7 +351,7 @@ def standings_html(runners: list[Runner]) -> str:
                 str(len(a.confirmed)),
                 a.units.distance(a.extra_distance_m),
                 a.units.distance(a.cut_m),
-                short_duration(a.time_lost_s),
+                lost_text(a),
             ]
         )
     return _table(["#", "Runner", "Result", "Excursions", "Extra", "Cut", "Lost"], rows)

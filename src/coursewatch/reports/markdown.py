@@ -26,8 +26,8 @@ from coursewatch.reports.summary import (
     excursion_title,
     finish_line,
     headline,
+    lost_text,
     numbers,
-    short_duration,
     signed_duration,
 )
 from coursewatch.units import fmt_duration
@@ -149,7 +149,7 @@ def render_compare_markdown(runners: list[Runner], info: ReportInfo, image: str 
         rows.append(
             f"| {i + 1} | {_cell(r.name)} | {r.status} | {len(a.confirmed)} | "
             f"{u.distance(a.extra_distance_m)} | {u.distance(a.cut_m)} | "
-            f"{short_duration(a.time_lost_s)} |"
+            f"{lost_text(a)} |"
         )
     parts += ["## Standings", "\n".join(rows), "## Who left the course where"]
     lines = [

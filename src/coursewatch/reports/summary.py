@@ -113,6 +113,15 @@ def short_duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def lost_text(a: Analysis) -> str:
+    """The time the confirmed excursions lost, as a standings cell: '23 min', '23 min + ?',
+    'unknown' (an excursion begun before the recording: its loss is not known)."""
+    known = short_duration(a.time_lost_s)
+    if not a.time_lost_unknown:
+        return known
+    return "unknown" if a.time_lost_s < 1.0 else f"{known} + ?"
+
+
 def signed_duration(seconds: float) -> str:
     """A gap: '+1:02:05' behind, '-1:15' ahead."""
     s = round(seconds)
