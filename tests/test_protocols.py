@@ -81,6 +81,16 @@ def test_osmand_bad_fields_are_reported_not_raised(params: dict[str, str], where
     assert d.problems[0].where == where and d.problems[0].message
 
 
+def test_a_fix_without_its_longitude_says_it_is_missing() -> None:
+    """It said "null is not a number" (OsmAnd without lon)."""
+    d = decode_osmand({"id": "a", "lat": "45", "timestamp": "1"})
+    assert not d.fixes
+    assert (d.problems[0].where, d.problems[0].message) == (
+        "query.lon",
+        "missing: a fix needs its lon",
+    )
+
+
 def test_osmand_json_body() -> None:
     (fix,) = decode_osmand_json(json.dumps(TRACCAR_JSON).encode()).fixes
     assert fix.time_s == 1721395635.0 and fix.speed_mps == 2.68 and fix.battery_pct == 87.0

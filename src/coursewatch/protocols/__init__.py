@@ -201,6 +201,8 @@ def number(value: object, field: str, low: float = -LARGEST, high: float = LARGE
         v: float = _numeric_text(value, field)
     elif isinstance(value, LongNumber):
         raise FieldError(field, f"{describe(value)} is too long", _NUMBER_HINT)
+    elif value is None:  # (absent, or null: it read "null is not a number")
+        raise FieldError(field, f"missing: a fix needs its {field}", _NUMBER_HINT)
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError(field, f"{describe(value)} is not a number", _NUMBER_HINT)
     else:
