@@ -496,3 +496,11 @@ def test_a_track_past_midnight_names_the_days() -> None:
     info = ReportInfo.build(a, "r")
     assert info.clock(start + 600.0) == "Thu 22:10:00Z"
     assert info.clock(start + 7200.0) == "Fri 00:00:00Z"
+
+
+def test_the_reports_sparse_fixes_are_the_engines_not_dense_ones() -> None:
+    """The reports may not import the engine: its threshold is written again, and kept equal."""
+    from coursewatch.engine.config import EngineConfig
+    from coursewatch.reports.summary import SPARSE_S
+
+    assert EngineConfig().dense_s == SPARSE_S
